@@ -1,0 +1,45 @@
+# Thin wrapper over the CMake presets (CMakePresets.json). Every target
+# installs missing build dependencies first (scripts/deps.sh, apt-get).
+#
+#   make demo    build the release preset and run the demo
+#   make test    every suite through ctest, in the asan and release presets
+#   make tsan    the suites under ThreadSanitizer
+#   make bench   every benchmark (bench preset)
+#   make format  clang-format the tree in place
+JOBS ?= $(shell nproc)
+
+.PHONY: demo test tsan bench deps format clean
+
+deps:
+	@scripts/deps.sh
+
+demo:
+	@scripts/deps.sh --bench
+	cmake --preset bench >/dev/null
+	cmake --build --preset bench -j $(JOBS)
+	./build/bench/benches/bench_mem
+
+test: deps
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan -j $(JOBS)
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+	ctest --preset release -j $(JOBS)
+
+tsan: deps
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS)
+
+bench:
+	@scripts/deps.sh --bench
+	cmake --preset bench >/dev/null
+	cmake --build --preset bench -j $(JOBS)
+	./build/bench/benches/bench_mem
+
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build

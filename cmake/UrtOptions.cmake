@@ -1,0 +1,33 @@
+# urt_build: the INTERFACE target every urt target links. Warnings,
+# sanitizers and the debug-check switch live here, never in CMAKE_C_FLAGS.
+
+option(URT_WERROR "Treat warnings as errors" OFF)
+set(URT_SANITIZE "" CACHE STRING "Sanitizers: empty, 'address;undefined' or 'thread'")
+set(URT_DEBUG_CHECKS "" CACHE STRING "Contract assertions and memory poisoning: ON, OFF, or empty for on unless Release")
+
+add_library(urt_build INTERFACE)
+target_compile_options(urt_build INTERFACE
+  -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+  -Wno-unused-parameter
+  $<$<BOOL:${URT_WERROR}>:-Werror>)
+target_compile_definitions(urt_build INTERFACE _GNU_SOURCE)
+
+set(urt_debug_checks "${URT_DEBUG_CHECKS}")
+if("${urt_debug_checks}" STREQUAL "")
+  if(CMAKE_BUILD_TYPE STREQUAL "Release")
+    set(urt_debug_checks OFF)
+  else()
+    set(urt_debug_checks ON)
+  endif()
+endif()
+message(STATUS "urt: debug checks ${urt_debug_checks}, sanitizers '${URT_SANITIZE}'")
+if(urt_debug_checks)
+  target_compile_definitions(urt_build INTERFACE URT_DEBUG=1)
+endif()
+
+if(URT_SANITIZE)
+  string(REPLACE ";" "," urt_san "${URT_SANITIZE}")
+  target_compile_options(urt_build INTERFACE -fsanitize=${urt_san} -fno-omit-frame-pointer
+    -fno-sanitize-recover=all)
+  target_link_options(urt_build INTERFACE -fsanitize=${urt_san})
+endif()

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* urt/urt.h - the whole public API. */
+#ifndef URT_URT_H
+#define URT_URT_H
+
+#include "urt/allocator.h"
+#include "urt/arena.h"
+#include "urt/pool.h"
+#include "urt/scope.h"
+#include "urt/slab.h"
+
+#endif /* URT_URT_H */

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# deps.sh [--bench] - install the build dependencies that are missing, with
+# apt-get (Debian 12). Runs apt-get update only when something is missing.
+# --bench adds what the benchmarks compare against (mimalloc, jemalloc).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev)
+[ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
