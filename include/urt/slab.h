@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urt/slab.h - nexus-style byte slabs: fixed-size slots that never move.
+ *
+ * A slab hands out slots of one size (rounded up to 16 bytes, aligned to 16
+ * or 64). There is no per-slot header: a vacant slot holds its freelist link,
+ * an occupied one holds only the caller's bytes.
+ *
+ * Bounded slabs allocate their whole capacity at init and never allocate
+ * again; when full, alloc fails with -ENOSPC and nothing else happens.
+ * Unbounded slabs grow by chunks of a fixed number of slots, one backing
+ * allocation per chunk; addresses never move; allocation takes from chunks
+ * that have vacant slots before growing.
+ *
+ * Every allocation hands back the slot's chunk index (struct urt_slot), and
+ * freeing with that index is O(1) however many chunks exist. Claims reserve a
+ * slot first (urt_slab_claim), then commit it or release it.
+ *
+ * Ownership rules:
+ *  1. The caller owns struct urt_slab's storage; urt_slab_deinit releases
+ *     every chunk, live slots included.
+ *  2. A slot is the caller's from alloc/claim until free/release; its address
+ *     is stable for that whole time.
+ *  3. Every call takes the slot's chunk index as returned; passing another is
+ *     a contract violation (caught in debug builds).
+ * Context: any thread, but one slab is never used by two threads at once.
+ */
+#ifndef URT_SLAB_H
+#define URT_SLAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "urt/allocator.h"
+
+#define URT_SLAB_ALIGN_MIN 16
+#define URT_SLAB_NONE	   UINT32_MAX /* "no chunk" in the avail list */
+
+struct urt_slab_opts {
+	size_t slot_size;		       /* bytes per slot; rounded up to align */
+	size_t align;			       /* 16 or 64; 0 means 16 */
+	size_t slots;			       /* bounded: capacity; unbounded: slots per chunk */
+	bool bounded;			       /* never allocate after init */
+	const struct urt_allocator *allocator; /* NULL: urt_allocator_default */
+};
+
+/* A slot as the slab hands it out: where it is and which chunk owns it. */
+struct urt_slot {
+	void *ptr;
+	uint32_t chunk;
+};
+
+/*
+ * Chunk header, stored right after the chunk's slots (so slots start at the
+ * allocation's aligned base and no padding is wasted). Invariants:
+ *   used = occupied + claimed slots of this chunk
+ *   vacant = (chunk_slots - bump) + length(free list)     [never touched + freed]
+ *   in avail list  <=>  used < chunk_slots
+ */
+struct urt_slab_chunk {
+	void *free;	     /* freelist head (a vacant slot), NULL if empty */
+	uint32_t used;	     /* occupied + claimed */
+	uint32_t bump;	     /* slots [bump, chunk_slots) were never handed out */
+	uint32_t index;	     /* position in urt_slab.dir */
+	uint32_t next_avail; /* avail list (chunk indices), URT_SLAB_NONE ends */
+	uint32_t prev_avail;
+	uint8_t *state; /* debug builds: one byte per slot, else NULL */
+};
+
+struct urt_slab {
+	struct urt_slab_chunk *cur;  /* head of the avail list, NULL if none */
+	struct urt_slab_chunk **dir; /* chunk index -> chunk */
+	uint32_t slot_size;	     /* multiple of align */
+	uint32_t chunk_slots;	     /* slots per chunk */
+	uint32_t nchunks;	     /* chunks in dir */
+	uint32_t dir_cap;	     /* entries allocated in dir */
+	uint32_t avail;		     /* index of cur, URT_SLAB_NONE if none */
+	uint32_t align;		     /* 16 or 64 */
+	bool bounded;		     /* one chunk, no growth */
+	bool checked;		     /* debug build: every call takes the slow path */
+	size_t live;		     /* occupied slots (committed or allocated) */
+	size_t claimed;		     /* claimed, not yet committed or released */
+	size_t high_water;	     /* max of live + claimed */
+	size_t bytes;		     /* bytes held from the backing allocator */
+	struct urt_allocator al;
+};
+
+struct urt_slab_stats {
+	size_t slot_size;  /* bytes per slot after rounding */
+	size_t live;	   /* occupied slots */
+	size_t claimed;	   /* reserved, not committed */
+	size_t capacity;   /* slots in all chunks */
+	size_t chunks;	   /* chunks allocated */
+	size_t high_water; /* max of live + claimed ever */
+	size_t bytes;	   /* memory held from the backing allocator */
+};
+
+/*
+ * urt_slab_init - set up a slab and allocate its first chunk (for a bounded
+ * slab: all of it).
+ * Return: 0; -EINVAL for slot_size or slots of 0, align not 16/64, or a
+ * chunk larger than 4 GiB of slots; -ENOMEM if the backing allocator failed
+ * (the slab is then not initialised and holds nothing).
+ */
+URT_NODISCARD int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *opts);
+
+/* urt_slab_deinit - free every chunk, live slots included. */
+void urt_slab_deinit(struct urt_slab *s);
+
+/* urt_slab_stats - fill *st. */
+void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st);
+
+/*
+ * urt_slab_find_chunk - which chunk holds ptr (scans the chunks: the slow
+ * path for callers that did not keep the index).
+ * Return: the chunk index; -ENOENT if ptr is not a slot start of this slab.
+ */
+URT_NODISCARD int urt_slab_find_chunk(const struct urt_slab *s, const void *ptr);
+
+/* Internal entry points behind the inline fast paths below. */
+#define URT__SLAB_CLAIM 1u /* count as claimed, not live */
+#define URT__SLAB_TRY	2u /* never grow */
+URT_NODISCARD int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how);
+void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how);
+
+/*
+ * Fast path: pop the current chunk's freelist unless that empties the chunk
+ * (then the slow path unlinks it) or the build checks every call.
+ */
+static inline int urt__slab_take(struct urt_slab *s, struct urt_slot *out, unsigned how)
+{
+	struct urt_slab_chunk *c = s->cur;
+	void *p;
+
+	if (__builtin_expect(!c || !(p = c->free) || c->used + 1 >= s->chunk_slots || s->checked,
+			     0))
+		return urt__slab_take_slow(s, out, how);
+	c->free = *(void **)p;
+	c->used++;
+	if (how & URT__SLAB_CLAIM)
+		s->claimed++;
+	else
+		s->live++;
+	if (s->live + s->claimed > s->high_water)
+		s->high_water = s->live + s->claimed;
+	out->ptr = p;
+	out->chunk = c->index;
+	return 0;
+}
+
+/* Fast path: push onto the chunk's freelist unless the chunk was full. */
+static inline void urt__slab_put(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how)
+{
+	struct urt_slab_chunk *c;
+
+	if (__builtin_expect(s->checked || chunk >= s->nchunks, 0)) {
+		urt__slab_put_slow(s, ptr, chunk, how);
+		return;
+	}
+	c = s->dir[chunk];
+	if (__builtin_expect(c->used == s->chunk_slots, 0)) {
+		urt__slab_put_slow(s, ptr, chunk, how);
+		return;
+	}
+	*(void **)ptr = c->free;
+	c->free = ptr;
+	c->used--;
+	if (how & URT__SLAB_CLAIM)
+		s->claimed--;
+	else
+		s->live--;
+}
+
+/*
+ * urt_slab_alloc - take a vacant slot, growing an unbounded slab if needed.
+ * Return: 0 and *out filled; -ENOSPC if a bounded slab is full; -ENOMEM if
+ * growing failed. On failure *out and the slab are unchanged.
+ */
+URT_NODISCARD static inline int urt_slab_alloc(struct urt_slab *s, struct urt_slot *out)
+{
+	return urt__slab_take(s, out, 0);
+}
+
+/*
+ * urt_slab_try_alloc - take a vacant slot only if one exists; never grows,
+ * never allocates.
+ * Return: 0 and *out filled; -ENOSPC if no slot is vacant.
+ */
+URT_NODISCARD static inline int urt_slab_try_alloc(struct urt_slab *s, struct urt_slot *out)
+{
+	return urt__slab_take(s, out, URT__SLAB_TRY);
+}
+
+/* urt_slab_free - give back an occupied slot; O(1). */
+static inline void urt_slab_free(struct urt_slab *s, void *ptr, uint32_t chunk)
+{
+	urt__slab_put(s, ptr, chunk, 0);
+}
+
+/*
+ * urt_slab_claim - reserve a vacant slot without constructing anything
+ * (may grow an unbounded slab). Commit or release it later.
+ * Return: as urt_slab_alloc.
+ */
+URT_NODISCARD static inline int urt_slab_claim(struct urt_slab *s, struct urt_slot *out)
+{
+	return urt__slab_take(s, out, URT__SLAB_CLAIM);
+}
+
+/*
+ * urt_slab_try_claim - reserve a slot only if one is vacant; never grows.
+ * Return: 0; -ENOSPC if no slot is vacant (the slab is unchanged).
+ */
+URT_NODISCARD static inline int urt_slab_try_claim(struct urt_slab *s, struct urt_slot *out)
+{
+	return urt__slab_take(s, out, URT__SLAB_CLAIM | URT__SLAB_TRY);
+}
+
+/* urt_slab_release - give back a claimed slot unused; O(1), nothing lost. */
+static inline void urt_slab_release(struct urt_slab *s, const struct urt_slot *claim)
+{
+	urt__slab_put(s, claim->ptr, claim->chunk, URT__SLAB_CLAIM);
+}
+
+void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim);
+
+/* urt_slab_commit - a claimed slot becomes occupied (then urt_slab_free it). */
+static inline void urt_slab_commit(struct urt_slab *s, const struct urt_slot *claim)
+{
+	if (__builtin_expect(s->checked, 0)) {
+		urt__slab_commit_slow(s, claim);
+		return;
+	}
+	s->claimed--;
+	s->live++;
+}
+
+#endif /* URT_SLAB_H */

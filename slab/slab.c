@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slab.c - nexus-style byte slabs.
+ *
+ * Layout of one chunk (one backing allocation, aligned to s->align):
+ *
+ *   base                                   base + n*slot_size
+ *   | slot 0 | slot 1 | ... | slot n-1 | struct urt_slab_chunk | state[n] |
+ *                                                               debug only
+ *
+ * Putting the header after the slots means slot 0 sits at the aligned base
+ * and no alignment padding is lost; per chunk the bookkeeping is the header
+ * (40 bytes) plus one directory pointer (8, up to 16 with doubling slack).
+ *
+ * Slot states (debug builds keep them in state[], one byte per slot):
+ *   VACANT  --take-->  LIVE     (alloc, try_alloc)
+ *   VACANT  --take-->  CLAIMED  (claim, try_claim)
+ *   CLAIMED --commit-> LIVE
+ *   CLAIMED --release-> VACANT,  LIVE --free--> VACANT
+ * A vacant slot is either past c->bump (never handed out, never written) or
+ * on c->free, holding the next link in its first word. In debug builds a
+ * vacant slot is poisoned: all of it under ASan (the slab unpoisons the link
+ * only while it reads it), bytes 8.. filled with URT_POISON_SLOT otherwise.
+ *
+ * Invariants (checked by tests/test_slab.c against a model):
+ *   sum(c->used) = s->live + s->claimed
+ *   c is on the avail list  <=>  c->used < s->chunk_slots
+ *   s->cur = the avail list head (NULL when every chunk is full)
+ *
+ * Rejected: one freelist for the whole slab. It is simpler and as fast, but
+ * per-chunk lists keep each chunk's occupancy exact, which is what lets a
+ * later shrink return an empty chunk and lets debug builds validate a free
+ * against the chunk it names.
+ */
+#include "urt/slab.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "urt_debug.h"
+
+enum { VACANT = 0, CLAIMED = 1, LIVE = 2 };
+
+#define DIRENT sizeof(struct urt_slab_chunk *) /* one directory entry */
+
+static char *chunk_base(const struct urt_slab *s, const struct urt_slab_chunk *c)
+{
+	return (char *)c - (size_t)s->chunk_slots * s->slot_size;
+}
+
+static size_t chunk_bytes(const struct urt_slab *s)
+{
+	size_t n = (size_t)s->chunk_slots * s->slot_size + sizeof(struct urt_slab_chunk);
+
+	return s->checked ? n + s->chunk_slots : n;
+}
+
+static void poison_vacant(struct urt_slab *s, void *p)
+{
+#ifdef URT_ASAN
+	urt__poison(p, s->slot_size, URT_POISON_SLOT);
+#else
+	urt__poison((char *)p + sizeof(void *), s->slot_size - sizeof(void *), URT_POISON_SLOT);
+#endif
+}
+
+static void avail_push(struct urt_slab *s, struct urt_slab_chunk *c)
+{
+	c->prev_avail = URT_SLAB_NONE;
+	c->next_avail = s->avail;
+	if (s->avail != URT_SLAB_NONE)
+		s->dir[s->avail]->prev_avail = c->index;
+	s->avail = c->index;
+	s->cur = c;
+}
+
+static void avail_remove(struct urt_slab *s, struct urt_slab_chunk *c)
+{
+	if (c->prev_avail != URT_SLAB_NONE)
+		s->dir[c->prev_avail]->next_avail = c->next_avail;
+	else
+		s->avail = c->next_avail;
+	if (c->next_avail != URT_SLAB_NONE)
+		s->dir[c->next_avail]->prev_avail = c->prev_avail;
+	s->cur = s->avail == URT_SLAB_NONE ? NULL : s->dir[s->avail];
+}
+
+/* Make room in the directory for one more chunk; nothing changes on -ENOMEM. */
+static int dir_reserve(struct urt_slab *s)
+{
+	struct urt_slab_chunk **dir;
+	uint32_t cap;
+
+	if (s->nchunks < s->dir_cap)
+		return 0;
+	if (s->dir_cap >= UINT32_MAX / 2)
+		return -ENOMEM;
+	cap = s->dir_cap ? s->dir_cap * 2 : 4;
+	dir = s->al.alloc(s->al.ctx, cap * DIRENT, _Alignof(void *));
+	if (!dir)
+		return -ENOMEM;
+	if (s->nchunks)
+		memcpy(dir, s->dir, s->nchunks * DIRENT);
+	if (s->dir)
+		s->al.free(s->al.ctx, s->dir, s->dir_cap * DIRENT, _Alignof(void *));
+	s->bytes += (cap - s->dir_cap) * DIRENT;
+	s->dir = dir;
+	s->dir_cap = cap;
+	return 0;
+}
+
+static int grow(struct urt_slab *s)
+{
+	struct urt_slab_chunk *c;
+	size_t bytes = chunk_bytes(s);
+	char *base;
+	int ret;
+
+	ret = dir_reserve(s);
+	if (ret)
+		return ret;
+	base = s->al.alloc(s->al.ctx, bytes, s->align);
+	if (!base)
+		return -ENOMEM;
+	s->bytes += bytes;
+	c = (struct urt_slab_chunk *)(base + (size_t)s->chunk_slots * s->slot_size);
+	*c = (struct urt_slab_chunk){.index = s->nchunks};
+	if (s->checked) {
+		c->state = (uint8_t *)(c + 1);
+		memset(c->state, VACANT, s->chunk_slots);
+		urt__poison(base, (size_t)s->chunk_slots * s->slot_size, URT_POISON_SLOT);
+	}
+	s->dir[s->nchunks++] = c;
+	avail_push(s, c);
+	return 0;
+}
+
+int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *o)
+{
+	size_t align = o->align ? o->align : URT_SLAB_ALIGN_MIN;
+	size_t slot;
+	int ret;
+
+	if (!o->slot_size || !o->slots || (align != 16 && align != 64))
+		return -EINVAL;
+	slot = urt__align_up(o->slot_size, align);
+	if (slot < o->slot_size || slot > UINT32_MAX || o->slots >= URT_SLAB_NONE ||
+	    o->slots > (SIZE_MAX / 2) / slot)
+		return -EINVAL;
+	*s = (struct urt_slab){
+		.slot_size = (uint32_t)slot,
+		.chunk_slots = (uint32_t)o->slots,
+		.avail = URT_SLAB_NONE,
+		.align = (uint32_t)align,
+		.bounded = o->bounded,
+		.al = o->allocator ? *o->allocator : urt_allocator_default,
+	};
+#if defined(URT_DEBUG) || defined(URT_ASAN)
+	s->checked = true;
+#endif
+	ret = grow(s);
+	if (ret) {
+		urt_slab_deinit(s);
+		return ret;
+	}
+	return 0;
+}
+
+void urt_slab_deinit(struct urt_slab *s)
+{
+	size_t span = (size_t)s->chunk_slots * s->slot_size;
+
+	for (uint32_t i = 0; i < s->nchunks; i++) {
+		char *base = chunk_base(s, s->dir[i]);
+
+		urt__unpoison(base, span);
+		s->al.free(s->al.ctx, base, chunk_bytes(s), s->align);
+	}
+	if (s->dir)
+		s->al.free(s->al.ctx, s->dir, s->dir_cap * DIRENT, _Alignof(void *));
+	*s = (struct urt_slab){.avail = URT_SLAB_NONE};
+}
+
+void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st)
+{
+	*st = (struct urt_slab_stats){
+		.slot_size = s->slot_size,
+		.live = s->live,
+		.claimed = s->claimed,
+		.capacity = (size_t)s->nchunks * s->chunk_slots,
+		.chunks = s->nchunks,
+		.high_water = s->high_water,
+		.bytes = s->bytes,
+	};
+}
+
+/* Slot number of ptr in c, or -1 if ptr is not a slot start of c. */
+static long slot_index(const struct urt_slab *s, const struct urt_slab_chunk *c, const void *ptr)
+{
+	const char *base = chunk_base(s, c);
+	uintptr_t off = (uintptr_t)ptr - (uintptr_t)base;
+
+	if ((const char *)ptr < base || off >= (uintptr_t)s->chunk_slots * s->slot_size ||
+	    off % s->slot_size)
+		return -1;
+	return (long)(off / s->slot_size);
+}
+
+int urt_slab_find_chunk(const struct urt_slab *s, const void *ptr)
+{
+	for (uint32_t i = 0; i < s->nchunks; i++)
+		if (slot_index(s, s->dir[i], ptr) >= 0)
+			return (int)i;
+	return -ENOENT;
+}
+
+/* Debug builds: move a slot between states, asserting where it was. */
+static void state_move(struct urt_slab *s, struct urt_slab_chunk *c, const void *ptr, int from,
+		       int to, const char *what)
+{
+	long i;
+
+	if (!c->state)
+		return;
+	i = slot_index(s, c, ptr);
+	URT_ASSERT(i >= 0, "pointer is not a slot of the slab chunk it names");
+	if (i < 0)
+		return;
+	URT_ASSERT(c->state[i] == from, what);
+	c->state[i] = (uint8_t)to;
+}
+
+int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how)
+{
+	struct urt_slab_chunk *c = s->cur;
+	void *p;
+
+	if (!c) {
+		int ret;
+
+		if (s->bounded || (how & URT__SLAB_TRY))
+			return -ENOSPC;
+		ret = grow(s);
+		if (ret)
+			return ret;
+		c = s->cur;
+	}
+	if (c->free) {
+		p = c->free;
+		urt__unpoison(p, s->slot_size);
+		c->free = *(void **)p;
+	} else {
+		p = chunk_base(s, c) + (size_t)c->bump++ * s->slot_size;
+		urt__unpoison(p, s->slot_size);
+	}
+	if (++c->used == s->chunk_slots)
+		avail_remove(s, c);
+	state_move(s, c, p, VACANT, (how & URT__SLAB_CLAIM) ? CLAIMED : LIVE,
+		   "slab freelist corrupted: took a slot that is not vacant");
+	if (how & URT__SLAB_CLAIM)
+		s->claimed++;
+	else
+		s->live++;
+	if (s->live + s->claimed > s->high_water)
+		s->high_water = s->live + s->claimed;
+	out->ptr = p;
+	out->chunk = c->index;
+	return 0;
+}
+
+void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how)
+{
+	struct urt_slab_chunk *c;
+
+	URT_ASSERT(chunk < s->nchunks, "slab chunk index out of range");
+	c = s->dir[chunk];
+	if (how & URT__SLAB_CLAIM)
+		state_move(s, c, ptr, CLAIMED, VACANT,
+			   "release of a slab slot that is not claimed");
+	else
+		state_move(s, c, ptr, LIVE, VACANT,
+			   "double free (or free of a claimed slot) in a slab");
+	*(void **)ptr = c->free;
+	c->free = ptr;
+	poison_vacant(s, ptr);
+	if (c->used-- == s->chunk_slots)
+		avail_push(s, c);
+	if (how & URT__SLAB_CLAIM)
+		s->claimed--;
+	else
+		s->live--;
+}
+
+void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim)
+{
+	URT_ASSERT(claim->chunk < s->nchunks, "slab chunk index out of range");
+	state_move(s, s->dir[claim->chunk], claim->ptr, CLAIMED, LIVE,
+		   "commit of a slab slot that is not claimed");
+	s->claimed--;
+	s->live++;
+}
