@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.c - fixed-size object pools and the size-class pool built on them.
+ *
+ * Page layout (one backing allocation, 16-byte aligned):
+ *
+ *   | obj 0 | obj 1 | ... | obj n-1 | prev page (8 bytes) + 8 padding |
+ *
+ * An object is in exactly one of: never handed out (in [bump, bump_end) of
+ * the newest page), live, or on the freelist (link in its first word).
+ * Invariants:
+ *   live + length(free) + (bump_end - bump) / obj_size = capacity
+ *   bounded  <=>  max_objs != 0  <=>  exactly one page, made at init
+ * Debug builds poison free objects: all of them under ASan, bytes 8.. with
+ * URT_POISON_POOL otherwise.
+ */
+#include "urt/pool.h"
+
+#include <errno.h>
+
+#include "urt_debug.h"
+
+#define PAGE_TARGET   ((size_t)16 * 1024)
+#define PAGE_MIN_OBJS 8
+#define LINK	      16 /* footer holding the previous page; keeps sizes 16-aligned */
+
+static size_t page_bytes(const struct urt_pool *p)
+{
+	return p->page_objs * p->obj_size + LINK;
+}
+
+static void **page_link(const struct urt_pool *p, void *page)
+{
+	return (void **)((char *)page + p->page_objs * p->obj_size);
+}
+
+static int add_page(struct urt_pool *p)
+{
+	size_t bytes = page_bytes(p);
+	char *page = p->al.alloc(p->al.ctx, bytes, 16);
+
+	if (!page)
+		return -ENOMEM;
+	*page_link(p, page) = p->pages;
+	p->pages = page;
+	p->npages++;
+	p->bytes += bytes;
+	p->capacity += p->page_objs;
+	p->bump = page;
+	p->bump_end = page + p->page_objs * p->obj_size;
+	urt__poison(page, p->page_objs * p->obj_size, URT_POISON_POOL);
+	return 0;
+}
+
+int urt_pool_init(struct urt_pool *p, const struct urt_pool_opts *o)
+{
+	size_t size = urt__align_up(o->obj_size, 16);
+	size_t n;
+
+	if (!o->obj_size || size < o->obj_size)
+		return -EINVAL;
+	n = o->max_objs ? o->max_objs : o->page_objs;
+	if (!n)
+		n = PAGE_TARGET / size > PAGE_MIN_OBJS ? PAGE_TARGET / size : PAGE_MIN_OBJS;
+	if (n > (SIZE_MAX / 2 - LINK) / size)
+		return -EINVAL;
+	*p = (struct urt_pool){
+		.obj_size = size,
+		.page_objs = n,
+		.max_objs = o->max_objs,
+		.al = o->allocator ? *o->allocator : urt_allocator_default,
+	};
+#if defined(URT_DEBUG) || defined(URT_ASAN)
+	p->checked = true;
+#endif
+	if (p->max_objs && add_page(p))
+		return -ENOMEM;
+	return 0;
+}
+
+void urt_pool_deinit(struct urt_pool *p)
+{
+	while (p->pages) {
+		void *page = p->pages;
+
+		p->pages = *page_link(p, page);
+		urt__unpoison(page, p->page_objs * p->obj_size);
+		p->al.free(p->al.ctx, page, page_bytes(p), 16);
+	}
+	*p = (struct urt_pool){0};
+}
+
+void urt_pool_stats(const struct urt_pool *p, struct urt_pool_stats *st)
+{
+	*st = (struct urt_pool_stats){
+		.obj_size = p->obj_size,
+		.live = p->live,
+		.high_water = p->high_water,
+		.capacity = p->capacity,
+		.pages = p->npages,
+		.bytes = p->bytes,
+	};
+}
+
+void *urt__pool_alloc_slow(struct urt_pool *p)
+{
+	void *o;
+
+	if (p->free) {
+		o = p->free;
+		urt__unpoison(o, p->obj_size);
+		p->free = *(void **)o;
+	} else {
+		if (p->bump == p->bump_end && (p->max_objs || add_page(p)))
+			return NULL;
+		o = p->bump;
+		p->bump += p->obj_size;
+		urt__unpoison(o, p->obj_size);
+	}
+	if (++p->live > p->high_water)
+		p->high_water = p->live;
+	return o;
+}
+
+void urt__pool_free_slow(struct urt_pool *p, void *obj)
+{
+	URT_ASSERT(p->live > 0, "pool free with no object live (double free?)");
+	*(void **)obj = p->free; /* under ASan, a double free faults here */
+	p->free = obj;
+	p->live--;
+#ifdef URT_ASAN
+	urt__poison(obj, p->obj_size, URT_POISON_POOL);
+#else
+	urt__poison((char *)obj + sizeof(void *), p->obj_size - sizeof(void *), URT_POISON_POOL);
+#endif
+}
+
+/* --- size classes ------------------------------------------------------ */
+
+static const uint16_t class_size[URT_SIZECLASS_COUNT] = {
+	16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
+};
+
+/* Index i covers request sizes (16(i-1), 16i]. */
+const uint8_t urt__sizeclass_of[URT_SIZECLASS_MAX / 16 + 1] = {
+	[0 ... 1] = 0,
+	[2] = 1,
+	[3] = 2,
+	[4] = 3,
+	[5 ... 6] = 4,
+	[7 ... 8] = 5,
+	[9 ... 12] = 6,
+	[13 ... 16] = 7,
+	[17 ... 24] = 8,
+	[25 ... 32] = 9,
+	[33 ... 48] = 10,
+	[49 ... 64] = 11,
+	[65 ... 96] = 12,
+	[97 ... 128] = 13,
+	[129 ... 192] = 14,
+	[193 ... 256] = 15,
+};
+
+int urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al)
+{
+	*sc = (struct urt_sizeclass){.al = al ? *al : urt_allocator_default};
+	for (int i = 0; i < URT_SIZECLASS_COUNT; i++) {
+		struct urt_pool_opts o = {.obj_size = class_size[i], .allocator = &sc->al};
+
+		if (urt_pool_init(&sc->pools[i], &o))
+			return -EINVAL; /* unreachable: unbounded pools allocate lazily */
+	}
+	return 0;
+}
+
+void urt_sizeclass_deinit(struct urt_sizeclass *sc)
+{
+	for (int i = 0; i < URT_SIZECLASS_COUNT; i++)
+		urt_pool_deinit(&sc->pools[i]);
+}
+
+size_t urt_sizeclass_class_size(size_t size)
+{
+	return size > URT_SIZECLASS_MAX ? size : class_size[urt__sizeclass_of[(size + 15) >> 4]];
+}
+
+void *urt__sizeclass_alloc_large(struct urt_sizeclass *sc, size_t size)
+{
+	void *ptr = sc->al.alloc(sc->al.ctx, size, 16);
+
+	if (ptr) {
+		sc->large_allocs++;
+		sc->large_live++;
+	}
+	return ptr;
+}
+
+void urt__sizeclass_free_large(struct urt_sizeclass *sc, void *ptr, size_t size)
+{
+	URT_ASSERT(sc->large_live > 0, "size-class free of a large block never allocated");
+	sc->large_live--;
+	sc->al.free(sc->al.ctx, ptr, size, 16);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scope.c - allocation scopes over a size-class pool.
+ *
+ * Live blocks form a doubly linked list, newest first. Sequence numbers
+ * grow along allocation order, so the list is sorted by seq descending
+ * whatever was freed early, and "allocated since mark m" is exactly the
+ * prefix of the list with seq >= m.seq.
+ *
+ * Invariants:
+ *   blocks = length(list),  bytes = sum(block->size)
+ *   head->seq > head->next->seq > ...
+ */
+#include "urt/scope.h"
+
+#include "urt_debug.h"
+
+#define HDR sizeof(struct urt_scope_block)
+
+_Static_assert(sizeof(struct urt_scope_block) % 16 == 0, "caller bytes stay 16-aligned");
+
+void urt_scope_init(struct urt_scope *s, struct urt_sizeclass *sc)
+{
+	*s = (struct urt_scope){.sc = sc};
+}
+
+void *urt_scope_alloc(struct urt_scope *s, size_t size)
+{
+	struct urt_scope_block *b;
+
+	if (size > SIZE_MAX - HDR)
+		return NULL;
+	b = urt_sizeclass_alloc(s->sc, HDR + size);
+	if (!b)
+		return NULL;
+	*b = (struct urt_scope_block){.next = s->head, .size = size, .seq = s->seq++};
+	if (s->head)
+		s->head->prev = b;
+	s->head = b;
+	s->blocks++;
+	s->bytes += size;
+	return b + 1;
+}
+
+static void unlink_free(struct urt_scope *s, struct urt_scope_block *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		s->head = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	s->blocks--;
+	s->bytes -= b->size;
+	urt_sizeclass_free(s->sc, b, HDR + b->size);
+}
+
+void urt_scope_free(struct urt_scope *s, void *ptr)
+{
+	URT_ASSERT(s->blocks > 0, "scope free with no live block");
+	unlink_free(s, (struct urt_scope_block *)ptr - 1);
+}
+
+void urt_scope_rewind(struct urt_scope *s, struct urt_scope_mark m)
+{
+	while (s->head && s->head->seq >= m.seq)
+		unlink_free(s, s->head);
+}
+
+void urt_scope_release(struct urt_scope *s)
+{
+	while (s->head)
+		unlink_free(s, s->head);
+}

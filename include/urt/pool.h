@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urt/pool.h - fixed-size object pools and size-class pools.
+ *
+ * A pool hands out objects of one size (rounded up to 16 bytes, 16-byte
+ * aligned) in O(1): a freelist pop, or a bump through the newest page.
+ *  - Unbounded pools grow by pages of page_objs objects, one backing
+ *    allocation per page. The only way alloc fails is the backing allocator.
+ *  - Bounded pools allocate their max_objs objects at init and never
+ *    allocate again. The only way alloc fails is that all are in use.
+ * Pages are kept until deinit.
+ *
+ * A size-class pool is 16 pools, classes 16..4096 bytes (16 32 48 64 96 128
+ * 192 256 384 512 768 1024 1536 2048 3072 4096: at most a third wasted).
+ * Larger requests go to the backing allocator directly and are counted in
+ * the stats (large_allocs / large_live). Frees are sized, as in C23's
+ * free_sized: the caller passes the size it asked for.
+ *
+ * Debug builds poison free objects (ASan catches a use after free and a
+ * double free, whose freelist write lands in poison).
+ * Context: one thread at a time; no locks (one runtime per thread).
+ */
+#ifndef URT_POOL_H
+#define URT_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "urt/allocator.h"
+
+struct urt_pool_opts {
+	size_t obj_size;  /* bytes per object; rounded up to 16 */
+	size_t page_objs; /* unbounded: objects per page; 0: about 16 KiB worth */
+	size_t max_objs;  /* 0: unbounded; else bounded, all allocated at init */
+	const struct urt_allocator *allocator; /* NULL: urt_allocator_default */
+};
+
+struct urt_pool {
+	void *free;	   /* freelist of returned objects (link in first word) */
+	char *bump;	   /* next never-used object of the newest page */
+	char *bump_end;	   /* end of the newest page's objects */
+	void *pages;	   /* newest page; each page links the previous one */
+	size_t obj_size;   /* multiple of 16 */
+	size_t page_objs;  /* objects per page */
+	size_t max_objs;   /* 0: unbounded */
+	size_t live;	   /* objects handed out */
+	size_t high_water; /* max of live */
+	size_t capacity;   /* objects in all pages */
+	size_t npages;
+	size_t bytes; /* bytes held from the backing allocator */
+	bool checked; /* debug build: every call takes the slow path */
+	struct urt_allocator al;
+};
+
+struct urt_pool_stats {
+	size_t obj_size, live, high_water, capacity, pages, bytes;
+};
+
+/*
+ * urt_pool_init - set up a pool; a bounded one allocates all its objects now.
+ * Return: 0; -EINVAL for obj_size 0 or sizes that overflow; -ENOMEM if the
+ * backing allocator failed (nothing is held then).
+ */
+URT_NODISCARD int urt_pool_init(struct urt_pool *p, const struct urt_pool_opts *opts);
+
+/* urt_pool_deinit - free every page, objects still in use included. */
+void urt_pool_deinit(struct urt_pool *p);
+
+void urt_pool_stats(const struct urt_pool *p, struct urt_pool_stats *st);
+
+void *urt__pool_alloc_slow(struct urt_pool *p);
+void urt__pool_free_slow(struct urt_pool *p, void *obj);
+
+/*
+ * urt_pool_alloc - one object, contents undefined.
+ * Return: the object; NULL when a bounded pool is exhausted, or when an
+ * unbounded pool's backing allocator failed (each kind has that one cause).
+ */
+static inline void *urt_pool_alloc(struct urt_pool *p)
+{
+	void *o = p->free;
+
+	if (__builtin_expect(!o || p->checked, 0))
+		return urt__pool_alloc_slow(p);
+	p->free = *(void **)o;
+	if (++p->live > p->high_water)
+		p->high_water = p->live;
+	return o;
+}
+
+/* urt_pool_free - give an object back; O(1). */
+static inline void urt_pool_free(struct urt_pool *p, void *obj)
+{
+	if (__builtin_expect(p->checked, 0)) {
+		urt__pool_free_slow(p, obj);
+		return;
+	}
+	*(void **)obj = p->free;
+	p->free = obj;
+	p->live--;
+}
+
+#define URT_SIZECLASS_COUNT 16
+#define URT_SIZECLASS_MAX   4096
+
+struct urt_sizeclass {
+	struct urt_pool pools[URT_SIZECLASS_COUNT];
+	size_t large_allocs; /* requests above URT_SIZECLASS_MAX, ever */
+	size_t large_live;   /* of those, not yet freed */
+	struct urt_allocator al;
+};
+
+/* Class index of each size in 16-byte steps: [(size + 15) / 16]. */
+extern const uint8_t urt__sizeclass_of[URT_SIZECLASS_MAX / 16 + 1];
+
+/*
+ * urt_sizeclass_init - set up the 16 class pools (they allocate on first use).
+ * Return: 0 (cannot fail; int for symmetry with the other inits).
+ */
+URT_NODISCARD int urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al);
+
+/* urt_sizeclass_deinit - free every class pool's pages. */
+void urt_sizeclass_deinit(struct urt_sizeclass *sc);
+
+void *urt__sizeclass_alloc_large(struct urt_sizeclass *sc, size_t size);
+void urt__sizeclass_free_large(struct urt_sizeclass *sc, void *ptr, size_t size);
+
+/*
+ * urt_sizeclass_alloc - size bytes, 16-byte aligned (size 0 counts as 1).
+ * Return: the block; NULL if the backing allocator failed.
+ */
+static inline void *urt_sizeclass_alloc(struct urt_sizeclass *sc, size_t size)
+{
+	if (__builtin_expect(size > URT_SIZECLASS_MAX, 0))
+		return urt__sizeclass_alloc_large(sc, size);
+	return urt_pool_alloc(&sc->pools[urt__sizeclass_of[(size + 15) >> 4]]);
+}
+
+/* urt_sizeclass_free - free a block; size must be what alloc was asked for. */
+static inline void urt_sizeclass_free(struct urt_sizeclass *sc, void *ptr, size_t size)
+{
+	if (__builtin_expect(size > URT_SIZECLASS_MAX, 0)) {
+		urt__sizeclass_free_large(sc, ptr, size);
+		return;
+	}
+	urt_pool_free(&sc->pools[urt__sizeclass_of[(size + 15) >> 4]], ptr);
+}
+
+/* urt_sizeclass_class_size - the bytes a request of size really takes. */
+size_t urt_sizeclass_class_size(size_t size);
+
+#endif /* URT_POOL_H */
