@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+#include "test_support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define MAGIC 0x75727461u /* "urta" */
+
+/* Header kept in front of every block: lets free verify size and align. */
+struct hdr {
+	uint32_t magic;
+	uint32_t align;
+	size_t size;
+};
+
+static size_t pad_for(size_t align)
+{
+	return align < 16 ? 16 : align;
+}
+
+static void *t_alloc(void *ctx, size_t size, size_t align)
+{
+	struct test_alloc *t = ctx;
+	size_t pad = pad_for(align);
+	char *base;
+	struct hdr *h;
+
+	assert_true(size > 0);
+	assert_true(align && !(align & (align - 1)));
+	if (++t->calls == t->fail_at) {
+		t->failed++;
+		return NULL;
+	}
+	base = aligned_alloc(pad, (pad + size + pad - 1) / pad * pad);
+	assert_non_null(base);
+	h = (struct hdr *)(base + pad) - 1;
+	*h = (struct hdr){.magic = MAGIC, .align = (uint32_t)align, .size = size};
+	t->live_blocks++;
+	t->live_bytes += size;
+	return base + pad;
+}
+
+static void t_free(void *ctx, void *ptr, size_t size, size_t align)
+{
+	struct test_alloc *t = ctx;
+	struct hdr *h = (struct hdr *)ptr - 1;
+
+	assert_non_null(ptr);
+	assert_int_equal(h->magic, MAGIC);
+	assert_int_equal(h->size, size);
+	assert_int_equal(h->align, align);
+	assert_true(t->live_blocks > 0);
+	h->magic = 0;
+	t->live_blocks--;
+	t->live_bytes -= size;
+	free((char *)ptr - pad_for(align));
+}
+
+void test_alloc_init(struct test_alloc *t)
+{
+	*t = (struct test_alloc){.al = {.ctx = t, .alloc = t_alloc, .free = t_free}};
+}
+
+uint64_t test_seed(const char *suite, uint64_t def)
+{
+	const char *env = getenv("URT_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : def;
+
+	printf("%s: seed=%llu (replay with URT_SEED=%llu)\n", suite, (unsigned long long)seed,
+	       (unsigned long long)seed);
+	fflush(stdout);
+	return seed;
+}
+
+uint64_t test_rng_next(struct test_rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t test_rng_below(struct test_rng *r, uint64_t n)
+{
+	return n ? test_rng_next(r) % n : 0;
+}
+
+void test_fill(void *p, size_t n, uint64_t tag)
+{
+	unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)(tag * 131 + i * 7 + 1);
+}
+
+bool test_check(const void *p, size_t n, uint64_t tag)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != (unsigned char)(tag * 131 + i * 7 + 1))
+			return false;
+	return true;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_support.h - helpers shared by the cmocka suites.
+ *
+ * struct test_alloc: a backing allocator (struct urt_allocator) that counts
+ * calls and live blocks, checks that every free names the size and alignment
+ * of its alloc, and can fail the Nth allocation - the tool for the
+ * allocation-failure sweeps (libuv's test-loop-oom).
+ *
+ * test_rng: splitmix64, seeded from URT_SEED or a fixed default; a suite
+ * prints its seed so a failure can be replayed.
+ */
+#ifndef URT_TEST_SUPPORT_H
+#define URT_TEST_SUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "urt/allocator.h"
+
+struct test_alloc {
+	struct urt_allocator al; /* ctx points back at this struct */
+	size_t calls;		 /* alloc calls, failed ones included */
+	size_t fail_at;		 /* fail the call whose number is this; 0: never */
+	size_t failed;		 /* calls failed */
+	size_t live_blocks;	 /* allocated, not freed */
+	size_t live_bytes;
+};
+
+void test_alloc_init(struct test_alloc *t);
+
+struct test_rng {
+	uint64_t s;
+};
+
+/* Seed from URT_SEED if set, else def; prints "<suite>: seed=<n>". */
+uint64_t test_seed(const char *suite, uint64_t def);
+uint64_t test_rng_next(struct test_rng *r);
+/* Uniform in [0, n). */
+uint64_t test_rng_below(struct test_rng *r, uint64_t n);
+
+/* Fill / check a block with a pattern derived from tag. */
+void test_fill(void *p, size_t n, uint64_t tag);
+bool test_check(const void *p, size_t n, uint64_t tag);
+
+#endif

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_death.c - expected failures: misuse that the asan build must catch.
+ *
+ * Each case runs in a forked child whose stderr goes to a pipe; the parent
+ * asserts the child died (non-zero exit or a signal) and that its report
+ * names the fault. Registered in CTest only for sanitizer builds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "urt/arena.h"
+#include "urt/pool.h"
+#include "urt/slab.h"
+
+/* Run fn in a child; return its stderr (static buffer) and its wait status. */
+static const char *run_child(void (*fn)(void), int *status)
+{
+	static char out[16384];
+	size_t len = 0;
+	int fds[2];
+	pid_t pid;
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		close(fds[0]);
+		fn();
+		_exit(0); /* not reached if the fault was caught */
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
+		len += (size_t)n;
+	out[len] = 0;
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, status, 0), pid);
+	return out;
+}
+
+static void expect_caught(void (*fn)(void), const char *needle)
+{
+	int status;
+	const char *err = run_child(fn, &status);
+
+	if (!strstr(err, needle))
+		fail_msg("child report lacks \"%s\":\n%s", needle, err);
+	assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static volatile char sink;
+
+static void slab_use_after_free(void)
+{
+	struct urt_slab s;
+	struct urt_slot slot;
+
+	if (urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 64, .slots = 4}) ||
+	    urt_slab_alloc(&s, &slot))
+		_exit(3);
+	urt_slab_free(&s, slot.ptr, slot.chunk);
+	sink = ((volatile char *)slot.ptr)[40];
+}
+
+static void slab_double_free(void)
+{
+	struct urt_slab s;
+	struct urt_slot slot;
+
+	if (urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 64, .slots = 4}) ||
+	    urt_slab_alloc(&s, &slot))
+		_exit(3);
+	urt_slab_free(&s, slot.ptr, slot.chunk);
+	urt_slab_free(&s, slot.ptr, slot.chunk);
+}
+
+static void slab_foreign_pointer(void)
+{
+	struct urt_slab s;
+	struct urt_slot slot;
+	static char foreign[64];
+
+	if (urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 64, .slots = 4}) ||
+	    urt_slab_alloc(&s, &slot))
+		_exit(3);
+	urt_slab_free(&s, foreign, slot.chunk);
+}
+
+static void arena_read_after_reset(void)
+{
+	struct urt_arena a;
+	char *p;
+
+	if (urt_arena_init(&a, &(struct urt_arena_opts){0}))
+		_exit(3);
+	p = urt_arena_alloc(&a, 32, 16);
+	if (!p)
+		_exit(3);
+	memset(p, 1, 32);
+	urt_arena_reset(&a);
+	sink = ((volatile char *)p)[5];
+}
+
+static void pool_double_free(void)
+{
+	struct urt_pool p;
+	void *o;
+
+	if (urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 32}))
+		_exit(3);
+	o = urt_pool_alloc(&p);
+	if (!o || !urt_pool_alloc(&p)) /* a second live object keeps live > 0 */
+		_exit(3);
+	urt_pool_free(&p, o);
+	urt_pool_free(&p, o);
+}
+
+static void test_slab_use_after_free(void **state)
+{
+	(void)state;
+	expect_caught(slab_use_after_free, "use-after-poison");
+}
+
+static void test_slab_double_free(void **state)
+{
+	(void)state;
+	expect_caught(slab_double_free, "double free");
+}
+
+static void test_slab_foreign_pointer(void **state)
+{
+	(void)state;
+	expect_caught(slab_foreign_pointer, "not a slot of the slab chunk");
+}
+
+static void test_arena_read_after_reset(void **state)
+{
+	(void)state;
+	expect_caught(arena_read_after_reset, "use-after-poison");
+}
+
+static void test_pool_double_free(void **state)
+{
+	(void)state;
+	expect_caught(pool_double_free, "use-after-poison");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slab_use_after_free),
+		cmocka_unit_test(test_slab_double_free),
+		cmocka_unit_test(test_slab_foreign_pointer),
+		cmocka_unit_test(test_arena_read_after_reset),
+		cmocka_unit_test(test_pool_double_free),
+	};
+
+	return cmocka_run_group_tests_name("death", tests, NULL, NULL);
+}

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/* test_pool.c - fixed pools and size classes: model, exhaustion, growth, OOM sweep. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "support/test_support.h"
+#include "urt/pool.h"
+
+static struct urt_pool_stats stats(const struct urt_pool *p)
+{
+	struct urt_pool_stats st;
+
+	urt_pool_stats(p, &st);
+	return st;
+}
+
+static void test_init_rejects_bad_options(void **state)
+{
+	struct urt_pool p;
+
+	(void)state;
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 0}), -EINVAL);
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = SIZE_MAX - 3}),
+			 -EINVAL);
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 1 << 20,
+								   .max_objs = SIZE_MAX / 4}),
+			 -EINVAL);
+}
+
+static void test_bounded_exhaustion(void **state)
+{
+	struct test_alloc ta;
+	struct urt_pool p;
+	void *objs[10];
+
+	(void)state;
+	test_alloc_init(&ta);
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 40,
+								   .max_objs = 10,
+								   .allocator = &ta.al}),
+			 0);
+	size_t calls = ta.calls;
+	for (int i = 0; i < 10; i++) {
+		objs[i] = urt_pool_alloc(&p);
+		assert_non_null(objs[i]);
+		assert_int_equal((uintptr_t)objs[i] % 16, 0);
+		memset(objs[i], i, 48);
+	}
+	assert_null(urt_pool_alloc(&p));
+	assert_int_equal(stats(&p).live, 10);
+	assert_int_equal(ta.calls, calls); /* bounded: no allocation after init */
+	urt_pool_free(&p, objs[4]);
+	assert_ptr_equal(urt_pool_alloc(&p), objs[4]);
+	for (int i = 0; i < 10; i++)
+		urt_pool_free(&p, objs[i]);
+	assert_int_equal(stats(&p).live, 0);
+	assert_int_equal(stats(&p).high_water, 10);
+	urt_pool_deinit(&p);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
+static void test_unbounded_grows_by_pages(void **state)
+{
+	struct urt_pool p;
+	void *objs[100];
+
+	(void)state;
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 24, .page_objs = 8}),
+			 0);
+	assert_int_equal(stats(&p).pages, 0); /* pages come on first use */
+	for (int i = 0; i < 100; i++) {
+		objs[i] = urt_pool_alloc(&p);
+		assert_non_null(objs[i]);
+		test_fill(objs[i], 32, (uint64_t)i);
+	}
+	assert_int_equal(stats(&p).pages, 13);
+	assert_int_equal(stats(&p).capacity, 13 * 8);
+	assert_int_equal(stats(&p).obj_size, 32);
+	for (int i = 0; i < 100; i++)
+		assert_true(test_check(objs[i], 32, (uint64_t)i));
+	for (int i = 0; i < 100; i++)
+		urt_pool_free(&p, objs[i]);
+	for (int i = 0; i < 100; i++) /* all reused: no new page */
+		objs[i] = urt_pool_alloc(&p);
+	assert_int_equal(stats(&p).pages, 13);
+	urt_pool_deinit(&p);
+}
+
+static void test_model(void **state)
+{
+	enum { MAXN = 3000 };
+	struct test_rng r = {test_seed("test_pool model", 0x9001)};
+	void **live = calloc(MAXN, sizeof(void *));
+	uint64_t *tags = calloc(MAXN, sizeof(uint64_t));
+	size_t n = 0, hw = 0;
+	uint64_t tag = 0;
+	struct urt_pool p;
+
+	(void)state;
+	assert_int_equal(
+		urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 56, .page_objs = 13}), 0);
+	for (int step = 0; step < 60000; step++) {
+		if (test_rng_below(&r, 100) < 55 && n < MAXN) {
+			void *o = urt_pool_alloc(&p);
+
+			assert_non_null(o);
+			assert_int_equal((uintptr_t)o % 16, 0);
+			test_fill(o, 64, ++tag);
+			live[n] = o;
+			tags[n++] = tag;
+			hw = n > hw ? n : hw;
+		} else if (n) {
+			size_t i = test_rng_below(&r, n);
+
+			assert_true(test_check(live[i], 64, tags[i]));
+			urt_pool_free(&p, live[i]);
+			live[i] = live[--n];
+			tags[i] = tags[n];
+		}
+		assert_int_equal(stats(&p).live, n);
+	}
+	for (size_t i = 0; i < n; i++)
+		assert_true(test_check(live[i], 64, tags[i]));
+	assert_int_equal(stats(&p).high_water, hw);
+	assert_true(stats(&p).capacity >= hw);
+	assert_true(stats(&p).capacity < hw + 13);
+	urt_pool_deinit(&p);
+	free(live);
+	free(tags);
+}
+
+static void test_pool_alloc_failure_sweep(void **state)
+{
+	(void)state;
+	for (size_t fail_at = 1;; fail_at++) {
+		struct test_alloc ta;
+		struct urt_pool p;
+		void *objs[50];
+		int n = 0;
+
+		test_alloc_init(&ta);
+		ta.fail_at = fail_at;
+		assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 32,
+									   .page_objs = 4,
+									   .allocator = &ta.al}),
+				 0);
+		while (n < 50) {
+			struct urt_pool_stats before = stats(&p);
+
+			objs[n] = urt_pool_alloc(&p);
+			if (!objs[n]) {
+				assert_int_equal(stats(&p).live, before.live);
+				assert_int_equal(stats(&p).capacity, before.capacity);
+				continue;
+			}
+			n++;
+		}
+		while (n)
+			urt_pool_free(&p, objs[--n]);
+		urt_pool_deinit(&p);
+		assert_int_equal(ta.live_blocks, 0);
+		if (!ta.failed)
+			break;
+	}
+	/* a bounded pool's only allocation is at init */
+	struct test_alloc ta;
+	struct urt_pool p;
+
+	test_alloc_init(&ta);
+	ta.fail_at = 1;
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 32,
+								   .max_objs = 4,
+								   .allocator = &ta.al}),
+			 -ENOMEM);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
+/* --- size classes ------------------------------------------------------- */
+
+static void test_sizeclass_mapping(void **state)
+{
+	size_t prev = 0;
+
+	(void)state;
+	for (size_t size = 0; size <= URT_SIZECLASS_MAX; size++) {
+		size_t c = urt_sizeclass_class_size(size);
+
+		assert_true(c >= size);
+		assert_true(c >= 16);
+		assert_true(size == 0 || c - size < 16 || (c - size) * 3 <= c); /* waste bound */
+		assert_true(c >= prev);
+		if (c != prev && size) /* a new class starts exactly past the old one */
+			assert_int_equal(size, prev + 1);
+		prev = c;
+	}
+	assert_int_equal(urt_sizeclass_class_size(4097), 4097);
+}
+
+static void test_sizeclass_alloc_free_and_large_fallback(void **state)
+{
+	struct test_alloc ta;
+	struct urt_sizeclass sc;
+	void *p[64];
+
+	(void)state;
+	test_alloc_init(&ta);
+	assert_int_equal(urt_sizeclass_init(&sc, &ta.al), 0);
+	for (int i = 0; i < 64; i++) {
+		size_t size = (size_t)i * 67;
+
+		p[i] = urt_sizeclass_alloc(&sc, size);
+		assert_non_null(p[i]);
+		assert_int_equal((uintptr_t)p[i] % 16, 0);
+		test_fill(p[i], size, (uint64_t)i);
+	}
+	for (int i = 0; i < 64; i++)
+		assert_true(test_check(p[i], (size_t)i * 67, (uint64_t)i));
+	assert_int_equal(sc.large_allocs, 2); /* 62*67 = 4154 and 63*67 */
+	assert_int_equal(sc.large_live, 2);
+	for (int i = 0; i < 64; i++)
+		urt_sizeclass_free(&sc, p[i], (size_t)i * 67);
+	assert_int_equal(sc.large_live, 0);
+	for (int i = 0; i < URT_SIZECLASS_COUNT; i++)
+		assert_int_equal(sc.pools[i].live, 0);
+	urt_sizeclass_deinit(&sc);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
+static void test_sizeclass_alloc_failure_sweep(void **state)
+{
+	(void)state;
+	for (size_t fail_at = 1;; fail_at++) {
+		struct test_alloc ta;
+		struct urt_sizeclass sc;
+		void *p[40];
+		size_t sz[40];
+		int n = 0, tries = 0;
+
+		test_alloc_init(&ta);
+		ta.fail_at = fail_at;
+		assert_int_equal(urt_sizeclass_init(&sc, &ta.al), 0);
+		while (n < 40) {
+			sz[n] = (size_t)(n % 10) * 800;
+			p[n] = urt_sizeclass_alloc(&sc, sz[n]);
+			tries++;
+			if (p[n])
+				n++;
+		}
+		assert_true(tries <= 41);
+		while (n--)
+			urt_sizeclass_free(&sc, p[n], sz[n]);
+		urt_sizeclass_deinit(&sc);
+		assert_int_equal(ta.live_blocks, 0);
+		if (!ta.failed)
+			break;
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_init_rejects_bad_options),
+		cmocka_unit_test(test_bounded_exhaustion),
+		cmocka_unit_test(test_unbounded_grows_by_pages),
+		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_pool_alloc_failure_sweep),
+		cmocka_unit_test(test_sizeclass_mapping),
+		cmocka_unit_test(test_sizeclass_alloc_free_and_large_fallback),
+		cmocka_unit_test(test_sizeclass_alloc_failure_sweep),
+	};
+
+	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
+}
