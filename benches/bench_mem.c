@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_mem.c - the memory layer against glibc, mimalloc and jemalloc.
+ *
+ * Method. Every row runs batches of K alloc+free pairs: K allocations (each
+ * block touched once), then K frees in LIFO or in a fixed random order. One
+ * round runs one batch of every row, in turn, so all rows see the same
+ * machine (each sample is a warm-up batch, then the timed batch, so a row
+ * is measured in its own steady state, not in the cache state the previous
+ * row left); ROUNDS rounds give each row ROUNDS samples, of which the table
+ * prints the median (and p90) per pair in nanoseconds and in TSC cycles
+ * (constant-rate reference cycles). Ratios are baseline median / row median.
+ * Arena rows allocate K blocks and reset, so the failure path is never what
+ * is measured (every allocation is checked non-NULL).
+ *
+ * mimalloc and jemalloc are opened with dlopen(RTLD_LOCAL) and called
+ * through their own mi_malloc/mi_free and malloc/free (looked up on the
+ * library's handle), so the process keeps glibc as malloc and all three are
+ * measured in one run. Missing ones are skipped. Debian's jemalloc uses
+ * initial-exec TLS, which dlopen can only place with glibc's
+ * optional_static_tls tunable: the bench re-executes itself once with it set.
+ */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "urt/arena.h"
+#include "urt/pool.h"
+#include "urt/slab.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+static inline uint64_t cycles(void)
+{
+	_mm_lfence();
+	return __rdtsc();
+}
+#else
+static inline uint64_t cycles(void)
+{
+	return 0;
+}
+#endif
+
+#define K	1024
+#define ROUNDS	31
+#define MAXROWS 64
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* --- allocators under test ---------------------------------------------- */
+
+static void *(*mi_malloc_p)(size_t);
+static void (*mi_free_p)(void *);
+static void *(*je_malloc_p)(size_t);
+static void (*je_free_p)(void *);
+
+static void load_others(void)
+{
+	void *h = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL);
+
+	if (h) {
+		mi_malloc_p = (void *(*)(size_t))dlsym(h, "mi_malloc");
+		mi_free_p = (void (*)(void *))dlsym(h, "mi_free");
+	} else
+		fprintf(stderr, "bench_mem: mimalloc: %s\n", dlerror());
+	h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		fprintf(stderr, "bench_mem: jemalloc: %s\n", dlerror());
+	if (h) { /* the handle's own malloc/free: its fast path, not the process's */
+		je_malloc_p = (void *(*)(size_t))dlsym(h, "malloc");
+		je_free_p = (void (*)(void *))dlsym(h, "free");
+	}
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_mem: %s\n", what);
+	exit(1);
+}
+
+struct blk {
+	void *p;
+	uint32_t c;
+};
+
+#define SINK(p) __asm__ volatile("" ::"r"(p) : "memory")
+
+/*
+ * One batch: K allocations, each touched, then K frees in `order` (NULL:
+ * LIFO). always_inline with constant function arguments lets the compiler
+ * inline urt's static inline fast paths, as a caller's code would.
+ */
+static inline __attribute__((always_inline)) void batch(void *ctx, size_t size,
+							const uint32_t *order, struct blk *b,
+							struct blk (*alloc)(void *, size_t),
+							void (*release)(void *, struct blk, size_t))
+{
+	for (int i = 0; i < K; i++) {
+		b[i] = alloc(ctx, size);
+		*(volatile char *)b[i].p = 1;
+	}
+	for (int i = 0; i < K; i++) {
+		struct blk x = b[order ? order[i] : (uint32_t)(K - 1 - i)];
+
+		SINK(x.p);
+		release(ctx, x, size);
+	}
+}
+
+static inline struct blk glibc_alloc(void *ctx, size_t size)
+{
+	void *p = malloc(size);
+
+	if (!p)
+		die("malloc failed");
+	return (struct blk){p, 0};
+}
+static inline void glibc_free(void *ctx, struct blk b, size_t size)
+{
+	free(b.p);
+}
+static inline struct blk mi_alloc(void *ctx, size_t size)
+{
+	void *p = mi_malloc_p(size);
+
+	if (!p)
+		die("mi_malloc failed");
+	return (struct blk){p, 0};
+}
+static inline void mi_release(void *ctx, struct blk b, size_t size)
+{
+	mi_free_p(b.p);
+}
+static inline struct blk je_alloc(void *ctx, size_t size)
+{
+	void *p = je_malloc_p(size);
+
+	if (!p)
+		die("jemalloc malloc failed");
+	return (struct blk){p, 0};
+}
+static inline void je_release(void *ctx, struct blk b, size_t size)
+{
+	je_free_p(b.p);
+}
+static inline struct blk slab_alloc(void *ctx, size_t size)
+{
+	struct urt_slot s;
+
+	if (urt_slab_alloc(ctx, &s))
+		die("slab alloc failed");
+	return (struct blk){s.ptr, s.chunk};
+}
+static inline void slab_release(void *ctx, struct blk b, size_t size)
+{
+	urt_slab_free(ctx, b.p, b.c);
+}
+static inline struct blk slab_claim(void *ctx, size_t size)
+{
+	struct urt_slot s;
+
+	if (urt_slab_claim(ctx, &s))
+		die("slab claim failed");
+	urt_slab_commit(ctx, &s);
+	return (struct blk){s.ptr, s.chunk};
+}
+static inline struct blk pool_alloc(void *ctx, size_t size)
+{
+	void *p = urt_pool_alloc(ctx);
+
+	if (!p)
+		die("pool alloc failed");
+	return (struct blk){p, 0};
+}
+static inline void pool_release(void *ctx, struct blk b, size_t size)
+{
+	urt_pool_free(ctx, b.p);
+}
+static inline struct blk sc_alloc(void *ctx, size_t size)
+{
+	void *p = urt_sizeclass_alloc(ctx, size);
+
+	if (!p)
+		die("sizeclass alloc failed");
+	return (struct blk){p, 0};
+}
+static inline void sc_release(void *ctx, struct blk b, size_t size)
+{
+	urt_sizeclass_free(ctx, b.p, size);
+}
+
+/* --- rows --------------------------------------------------------------- */
+
+enum kind { GLIBC, MIMALLOC, JEMALLOC, SLAB_B, SLAB_U, CLAIM, ARENA, POOL, SIZECLASS };
+
+static const char *const kind_name[] = {
+	[GLIBC] = "glibc malloc+free",
+	[MIMALLOC] = "mimalloc",
+	[JEMALLOC] = "jemalloc",
+	[SLAB_B] = "urt slab bounded",
+	[SLAB_U] = "urt slab unbounded",
+	[CLAIM] = "urt slab claim+commit+free",
+	[ARENA] = "urt arena (K allocs + reset)",
+	[POOL] = "urt pool",
+	[SIZECLASS] = "urt size-class pool",
+};
+
+struct row {
+	enum kind kind;
+	size_t size;
+	bool random;
+	void *ctx;
+	double ns[ROUNDS], cyc[ROUNDS];
+	double ns_med, ns_p90, cyc_med;
+};
+
+static struct row rows[MAXROWS];
+static int nrows;
+static uint32_t perm[K];
+static struct blk blks[K];
+
+static void batch_row(struct row *r)
+{
+	const uint32_t *order = r->random ? perm : NULL;
+
+	switch (r->kind) {
+	case GLIBC:
+		batch(NULL, r->size, order, blks, glibc_alloc, glibc_free);
+		break;
+	case MIMALLOC:
+		batch(NULL, r->size, order, blks, mi_alloc, mi_release);
+		break;
+	case JEMALLOC:
+		batch(NULL, r->size, order, blks, je_alloc, je_release);
+		break;
+	case SLAB_B:
+	case SLAB_U:
+		batch(r->ctx, r->size, order, blks, slab_alloc, slab_release);
+		break;
+	case CLAIM:
+		batch(r->ctx, r->size, order, blks, slab_claim, slab_release);
+		break;
+	case POOL:
+		batch(r->ctx, r->size, order, blks, pool_alloc, pool_release);
+		break;
+	case SIZECLASS:
+		batch(r->ctx, r->size, order, blks, sc_alloc, sc_release);
+		break;
+	case ARENA:
+		for (int i = 0; i < K; i++) {
+			char *p = urt_arena_alloc(r->ctx, r->size, 16);
+
+			if (!p)
+				die("arena alloc failed");
+			*(volatile char *)p = 1;
+		}
+		urt_arena_reset(r->ctx);
+		break;
+	}
+}
+
+/*
+ * One sample: an untimed batch first, so the row's own memory is in cache
+ * and its freelists are in the order its own pattern leaves them (the
+ * allocator's steady state), then the timed batch.
+ */
+static void run_row(struct row *r, int round)
+{
+	uint64_t t0, c0;
+
+	batch_row(r);
+	t0 = now_ns();
+	c0 = cycles();
+	batch_row(r);
+	r->cyc[round] = (double)(cycles() - c0) / K;
+	r->ns[round] = (double)(now_ns() - t0) / K;
+}
+
+static struct row *add(enum kind k, size_t size, bool random, void *ctx)
+{
+	if ((k == MIMALLOC && !mi_malloc_p) || (k == JEMALLOC && !je_malloc_p))
+		return NULL;
+	rows[nrows] = (struct row){.kind = k, .size = size, .random = random, .ctx = ctx};
+	return &rows[nrows++];
+}
+
+static struct row *find(enum kind k, size_t size, bool random)
+{
+	for (int i = 0; i < nrows; i++)
+		if (rows[i].kind == k && rows[i].size == size && rows[i].random == random)
+			return &rows[i];
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void summarize(struct row *r)
+{
+	double ns[ROUNDS], cyc[ROUNDS];
+
+	memcpy(ns, r->ns, sizeof(ns));
+	memcpy(cyc, r->cyc, sizeof(cyc));
+	qsort(ns, ROUNDS, sizeof(double), cmp_double);
+	qsort(cyc, ROUNDS, sizeof(double), cmp_double);
+	r->ns_med = ns[ROUNDS / 2];
+	r->ns_p90 = ns[ROUNDS * 9 / 10];
+	r->cyc_med = cyc[ROUNDS / 2];
+}
+
+/* --- memory accounting -------------------------------------------------- */
+
+struct counting {
+	struct urt_allocator al;
+	size_t bytes, blocks;
+};
+
+static void *count_alloc(void *ctx, size_t size, size_t align)
+{
+	struct counting *c = ctx;
+
+	c->bytes += size;
+	c->blocks++;
+	return urt_allocator_default.alloc(NULL, size, align);
+}
+
+static void count_free(void *ctx, void *p, size_t size, size_t align)
+{
+	struct counting *c = ctx;
+
+	c->bytes -= size;
+	c->blocks--;
+	urt_allocator_default.free(NULL, p, size, align);
+}
+
+struct goal {
+	char line[160];
+	bool pass;
+};
+
+static struct goal goals[8];
+static int ngoals;
+
+static void goal(const char *name, double measured, const char *unit, const char *want, bool pass)
+{
+	snprintf(goals[ngoals].line, sizeof(goals[0].line), "goal %s: %.2f%s (want %s) %s", name,
+		 measured, unit, want, pass ? "PASS" : "MISS");
+	goals[ngoals++].pass = pass;
+}
+
+static void memory_goals(void)
+{
+	struct counting c = {.al = {.alloc = count_alloc, .free = count_free}};
+	struct urt_slab s;
+	struct urt_slot slot;
+	double over, per_chunk;
+
+	c.al.ctx = &c;
+	if (urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 256,
+						      .slots = 10000,
+						      .bounded = true,
+						      .allocator = &c.al}))
+		die("slab init");
+	over = (double)c.bytes - 10000.0 * 256;
+	printf("bounded slab, 10000 x 256 B: %zu bytes held = capacity x slot + %.0f\n", c.bytes,
+	       over);
+	goal("bounded slab memory overhead", over, " B", "<= 4096 B", over <= 4096);
+	urt_slab_deinit(&s);
+
+	if (urt_slab_init(&s, &(struct urt_slab_opts){
+				      .slot_size = 256, .slots = 256, .allocator = &c.al}))
+		die("slab init");
+	for (int i = 0; i < 256 * 1000; i++)
+		if (urt_slab_alloc(&s, &slot))
+			die("slab alloc");
+	per_chunk = ((double)c.bytes - 1000.0 * 256 * 256) / 1000;
+	printf("unbounded slab, 1000 chunks x 256 x 256 B: %zu bytes held, %.1f bytes of "
+	       "bookkeeping per chunk (header + directory entry)\n",
+	       c.bytes, per_chunk);
+	goal("unbounded slab bookkeeping per chunk", per_chunk, " B", "<= 64 B", per_chunk <= 64);
+	urt_slab_deinit(&s);
+}
+
+/* --- main --------------------------------------------------------------- */
+
+static void print_table(void)
+{
+	printf("\n%-30s %5s %-6s %9s %9s %9s %9s %9s %9s\n", "allocator", "size", "order",
+	       "ns/pair", "p90 ns", "cycles", "vs glibc", "vs mi", "vs je");
+	for (int i = 0; i < nrows; i++) {
+		struct row *r = &rows[i];
+		struct row *g = find(GLIBC, r->size, r->random);
+		struct row *m = find(MIMALLOC, r->size, r->random);
+		struct row *j = find(JEMALLOC, r->size, r->random);
+		char vm[16] = "-", vj[16] = "-";
+
+		if (m)
+			snprintf(vm, sizeof(vm), "%.2fx", m->ns_med / r->ns_med);
+		if (j)
+			snprintf(vj, sizeof(vj), "%.2fx", j->ns_med / r->ns_med);
+		printf("%-30s %5zu %-6s %9.2f %9.2f %9.1f %8.2fx %9s %9s\n", kind_name[r->kind],
+		       r->size, r->random ? "random" : "lifo", r->ns_med, r->ns_p90, r->cyc_med,
+		       g ? g->ns_med / r->ns_med : 0.0, vm, vj);
+	}
+}
+
+/*
+ * Worst ratio baseline/row over the urt rows of kind k at 256 B, for the
+ * given free order (-1: either).
+ */
+static double worst_ratio(enum kind k, enum kind base, int random)
+{
+	double worst = 1e9;
+
+	for (int i = 0; i < nrows; i++) {
+		struct row *r = &rows[i], *b;
+
+		if (r->kind != k || r->size != 256 || (random >= 0 && r->random != random))
+			continue;
+		b = find(base, r->size, r->random);
+		if (b && b->ns_med / r->ns_med < worst)
+			worst = b->ns_med / r->ns_med;
+	}
+	return worst;
+}
+
+/* Re-exec once with room for jemalloc's static TLS; harmless otherwise. */
+static void ensure_static_tls(char **argv)
+{
+	if (getenv("GLIBC_TUNABLES") || getenv("URT_BENCH_NO_REEXEC"))
+		return;
+	setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=262144", 1);
+	execv("/proc/self/exe", argv);
+	unsetenv("GLIBC_TUNABLES"); /* exec failed: go on without jemalloc */
+}
+
+int main(int argc, char **argv)
+{
+	static const size_t sizes[] = {32, 256, 4096};
+	struct urt_slab slabs[2 * 3 * 2 + 2];
+	struct urt_arena arena;
+	struct urt_pool pool;
+	struct urt_sizeclass sc;
+	int ns = 0;
+	uint64_t seed = 42;
+
+	(void)argc;
+	ensure_static_tls(argv);
+	load_others();
+	for (int i = 0; i < K; i++)
+		perm[i] = (uint32_t)i;
+	for (int i = K - 1; i > 0; i--) { /* fixed-seed shuffle: same order every run */
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t j = (uint32_t)((seed >> 33) % (uint64_t)(i + 1)), t = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (size_t si = 0; si < 3; si++) {
+		for (int rnd = 0; rnd < 2; rnd++) {
+			size_t size = sizes[si];
+
+			add(GLIBC, size, rnd, NULL);
+			add(MIMALLOC, size, rnd, NULL);
+			add(JEMALLOC, size, rnd, NULL);
+			for (int bounded = 1; bounded >= 0; bounded--) {
+				/* unbounded: 4 chunks of 256 hold a batch, so frees
+				 * cross chunks */
+				if (urt_slab_init(&slabs[ns], &(struct urt_slab_opts){
+								      .slot_size = size,
+								      .slots = bounded ? K : K / 4,
+								      .bounded = bounded,
+							      }))
+					die("slab init");
+				add(bounded ? SLAB_B : SLAB_U, size, rnd, &slabs[ns++]);
+			}
+		}
+	}
+	if (urt_slab_init(&slabs[ns], &(struct urt_slab_opts){.slot_size = 256, .slots = K}))
+		die("slab init");
+	add(CLAIM, 256, false, &slabs[ns++]);
+	if (urt_arena_init(&arena, &(struct urt_arena_opts){.chunk_size = 2u << 20}))
+		die("arena init");
+	add(ARENA, 256, false, &arena);
+	if (urt_pool_init(&pool, &(struct urt_pool_opts){.obj_size = 256, .page_objs = K}))
+		die("pool init");
+	add(POOL, 256, false, &pool);
+	add(POOL, 256, true, &pool);
+	if (urt_sizeclass_init(&sc, NULL))
+		die("sizeclass init");
+	add(SIZECLASS, 256, false, &sc);
+	add(SIZECLASS, 256, true, &sc);
+
+	for (int i = 0; i < nrows; i++) /* warm-up: first touch of every page */
+		run_row(&rows[i], 0);
+	for (int round = 0; round < ROUNDS; round++)
+		for (int i = 0; i < nrows; i++)
+			run_row(&rows[i], round);
+	for (int i = 0; i < nrows; i++)
+		summarize(&rows[i]);
+
+	printf("urt memory layer benchmark: %d rounds x %d alloc+free pairs per row, medians\n",
+	       ROUNDS, K);
+	printf("mimalloc: %s, jemalloc: %s\n", mi_malloc_p ? "loaded" : "not installed",
+	       je_malloc_p ? "loaded" : "not installed");
+	print_table();
+	printf("\n");
+	memory_goals();
+	printf("\n");
+
+	double sg = fmin(worst_ratio(SLAB_B, GLIBC, -1), worst_ratio(SLAB_U, GLIBC, -1));
+
+	goal("slab 256 B alloc+free vs glibc (worst of bounded/unbounded x lifo/random)", sg, "x",
+	     ">= 5x", sg >= 5);
+	if (mi_malloc_p) {
+		for (int rnd = 0; rnd < 2; rnd++) {
+			double w = fmin(worst_ratio(SLAB_B, MIMALLOC, rnd),
+					worst_ratio(SLAB_U, MIMALLOC, rnd));
+
+			goal(rnd ? "slab 256 B alloc+free vs mimalloc (random free order, worst)"
+				 : "slab 256 B alloc+free vs mimalloc (lifo, worst)",
+			     w, "x", ">= 2x", w >= 2);
+		}
+	} else {
+		printf("goal slab vs mimalloc: not measured (libmimalloc not installed)\n");
+	}
+	double ar = find(GLIBC, 256, false)->ns_med / find(ARENA, 256, false)->ns_med;
+	goal("arena allocation vs glibc malloc+free (256 B)", ar, "x", ">= 10x", ar >= 10);
+	double pw = worst_ratio(POOL, GLIBC, -1);
+	goal("pool alloc+free vs glibc (256 B, worst of lifo/random)", pw, "x", ">= 3x", pw >= 3);
+	for (int i = 0; i < ngoals; i++)
+		printf("%s\n", goals[i].line);
+
+	for (int i = 0; i < ns; i++)
+		urt_slab_deinit(&slabs[i]);
+	urt_arena_deinit(&arena);
+	urt_pool_deinit(&pool);
+	urt_sizeclass_deinit(&sc);
+	return 0;
+}
