@@ -7,10 +7,10 @@ set -euo pipefail
 root=${1:-.}
 declare -A owner=(
   [allocator.h]=alloc [arena.h]=alloc [pool.h]=alloc [scope.h]=alloc
-  [slab.h]=slab
+  [slab.h]=slab [slab_table.h]=slab
   [urt.h]=umbrella
 )
-for h in runtime.h task.h channel.h stats.h; do owner[$h]=runtime; done
+for h in runtime.h task.h channel.h; do owner[$h]=runtime; done
 declare -A rank=([alloc]=1 [slab]=2 [runtime]=3 [umbrella]=4)
 fail=0
 for layer in alloc slab runtime; do

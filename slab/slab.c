@@ -66,9 +66,9 @@ static void poison_vacant(struct urt_slab *s, void *p)
 
 static void avail_push(struct urt_slab *s, struct urt_slab_chunk *c)
 {
-	c->prev_avail = URT_SLAB_NONE;
+	c->prev_avail = URT_SLAB_NIL;
 	c->next_avail = s->avail;
-	if (s->avail != URT_SLAB_NONE)
+	if (s->avail != URT_SLAB_NIL)
 		s->dir[s->avail]->prev_avail = c->index;
 	s->avail = c->index;
 	s->cur = c;
@@ -76,13 +76,13 @@ static void avail_push(struct urt_slab *s, struct urt_slab_chunk *c)
 
 static void avail_remove(struct urt_slab *s, struct urt_slab_chunk *c)
 {
-	if (c->prev_avail != URT_SLAB_NONE)
+	if (c->prev_avail != URT_SLAB_NIL)
 		s->dir[c->prev_avail]->next_avail = c->next_avail;
 	else
 		s->avail = c->next_avail;
-	if (c->next_avail != URT_SLAB_NONE)
+	if (c->next_avail != URT_SLAB_NIL)
 		s->dir[c->next_avail]->prev_avail = c->prev_avail;
-	s->cur = s->avail == URT_SLAB_NONE ? NULL : s->dir[s->avail];
+	s->cur = s->avail == URT_SLAB_NIL ? NULL : s->dir[s->avail];
 }
 
 /* Make room in the directory for one more chunk; nothing changes on -ENOMEM. */
@@ -144,13 +144,13 @@ int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *o)
 	if (!o->slot_size || !o->slots || (align != 16 && align != 64))
 		return -EINVAL;
 	slot = urt__align_up(o->slot_size, align);
-	if (slot < o->slot_size || slot > UINT32_MAX || o->slots >= URT_SLAB_NONE ||
+	if (slot < o->slot_size || slot > UINT32_MAX || o->slots >= URT_SLAB_NIL ||
 	    o->slots > (SIZE_MAX / 2) / slot)
 		return -EINVAL;
 	*s = (struct urt_slab){
 		.slot_size = (uint32_t)slot,
 		.chunk_slots = (uint32_t)o->slots,
-		.avail = URT_SLAB_NONE,
+		.avail = URT_SLAB_NIL,
 		.align = (uint32_t)align,
 		.bounded = o->bounded,
 		.al = o->allocator ? *o->allocator : urt_allocator_default,
@@ -178,7 +178,7 @@ void urt_slab_deinit(struct urt_slab *s)
 	}
 	if (s->dir)
 		s->al.free(s->al.ctx, s->dir, s->dir_cap * DIRENT, _Alignof(void *));
-	*s = (struct urt_slab){.avail = URT_SLAB_NONE};
+	*s = (struct urt_slab){.avail = URT_SLAB_NIL};
 }
 
 void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st)

@@ -211,7 +211,7 @@ static void test_sizeclass_alloc_free_and_large_fallback(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_sizeclass_init(&sc, &ta.al), 0);
+	urt_sizeclass_init(&sc, &ta.al);
 	for (int i = 0; i < 64; i++) {
 		size_t size = (size_t)i * 67;
 
@@ -245,7 +245,7 @@ static void test_sizeclass_alloc_failure_sweep(void **state)
 
 		test_alloc_init(&ta);
 		ta.fail_at = fail_at;
-		assert_int_equal(urt_sizeclass_init(&sc, &ta.al), 0);
+		urt_sizeclass_init(&sc, &ta.al);
 		while (n < 40) {
 			sz[n] = (size_t)(n % 10) * 800;
 			p[n] = urt_sizeclass_alloc(&sc, sz[n]);

@@ -114,11 +114,8 @@ struct urt_sizeclass {
 /* Class index of each size in 16-byte steps: [(size + 15) / 16]. */
 extern const uint8_t urt__sizeclass_of[URT_SIZECLASS_MAX / 16 + 1];
 
-/*
- * urt_sizeclass_init - set up the 16 class pools (they allocate on first use).
- * Return: 0 (cannot fail; int for symmetry with the other inits).
- */
-URT_NODISCARD int urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al);
+/* urt_sizeclass_init - set up the 16 class pools; they allocate on first use. */
+void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al);
 
 /* urt_sizeclass_deinit - free every class pool's pages. */
 void urt_sizeclass_deinit(struct urt_sizeclass *sc);

@@ -35,7 +35,7 @@
 #include "urt/allocator.h"
 
 #define URT_SLAB_ALIGN_MIN 16
-#define URT_SLAB_NONE	   UINT32_MAX /* "no chunk" in the avail list */
+#define URT_SLAB_NIL	   UINT32_MAX /* "no chunk" in the avail list */
 
 struct urt_slab_opts {
 	size_t slot_size;		       /* bytes per slot; rounded up to align */
@@ -63,7 +63,7 @@ struct urt_slab_chunk {
 	uint32_t used;	     /* occupied + claimed */
 	uint32_t bump;	     /* slots [bump, chunk_slots) were never handed out */
 	uint32_t index;	     /* position in urt_slab.dir */
-	uint32_t next_avail; /* avail list (chunk indices), URT_SLAB_NONE ends */
+	uint32_t next_avail; /* avail list (chunk indices), URT_SLAB_NIL ends */
 	uint32_t prev_avail;
 	uint8_t *state; /* debug builds: one byte per slot, else NULL */
 };
@@ -75,7 +75,7 @@ struct urt_slab {
 	uint32_t chunk_slots;	     /* slots per chunk */
 	uint32_t nchunks;	     /* chunks in dir */
 	uint32_t dir_cap;	     /* entries allocated in dir */
-	uint32_t avail;		     /* index of cur, URT_SLAB_NONE if none */
+	uint32_t avail;		     /* index of cur, URT_SLAB_NIL if none */
 	uint32_t align;		     /* 16 or 64 */
 	bool bounded;		     /* one chunk, no growth */
 	bool checked;		     /* debug build: every call takes the slow path */

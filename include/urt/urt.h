@@ -8,5 +8,9 @@
 #include "urt/pool.h"
 #include "urt/scope.h"
 #include "urt/slab.h"
+#include "urt/slab_table.h"
+#include "urt/task.h"
+#include "urt/runtime.h"
+#include "urt/channel.h"
 
 #endif /* URT_URT_H */

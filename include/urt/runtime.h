@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urt/runtime.h - the executor: one runtime per thread, an io_uring loop.
+ *
+ * One tick:
+ *   begin frame -> take remote wakes and spawns -> poll ready tasks (at most
+ *   poll_budget) -> submit and wait in one io_uring_enter (not at all if
+ *   tasks are still ready and nothing is in flight) -> reap completions ->
+ *   end frame (the frame arena resets).
+ *
+ *	struct urt_runtime rt;
+ *	int ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){
+ *		.slab = URT_SLAB_UNBOUNDED, .slot_size = 256 });
+ *	...spawn...
+ *	ret = urt_run(&rt);           // until no task is left, or urt_stop
+ *	urt_runtime_deinit(&rt);      // aborts and reclaims whatever is left
+ *
+ * A program that owns its main loop calls urt_tick(&rt, timeout_ns) once per
+ * frame instead of urt_run.
+ *
+ * Threads: every call is for the runtime's own thread, except the ones
+ * marked "Context: any thread" (remote wakers, urt_spawn_remote).
+ */
+#ifndef URT_RUNTIME_H
+#define URT_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "urt/allocator.h"
+#include "urt/arena.h"
+#include "urt/pool.h"
+#include "urt/slab.h"
+#include "urt/slab_table.h"
+#include "urt/task.h"
+
+#define URT_TICK_FOREVER UINT64_MAX /* urt_tick: wait until something happens */
+#define URT_TYPE_STATS 64           /* task types tracked per runtime */
+#define URT__RING_STORAGE 256       /* >= sizeof(struct io_uring), checked */
+
+enum urt_slab_kind {
+	URT_SLAB_NONE,      /* no slab: urt_spawn_slab answers -ENODEV */
+	URT_SLAB_BOUNDED,   /* slab_slots slots, allocated at init */
+	URT_SLAB_UNBOUNDED, /* chunks of slab_slots slots, grown on demand */
+};
+
+struct urt_runtime_opts {
+	enum urt_slab_kind slab; /* default URT_SLAB_NONE */
+	size_t slot_size;        /* header (64) + state; default 256 */
+	size_t slab_slots;       /* capacity / slots per chunk; default 1024 */
+	unsigned poll_budget;    /* polls per tick before I/O's turn; default 256 */
+	size_t frame_size;       /* frame arena first chunk; default 64 KiB */
+	size_t frame_cap;        /* frame arena cap; default 16 x frame_size */
+	unsigned ring_entries;   /* SQ entries (CQ is 8x); default 256 */
+	const struct urt_allocator *allocator; /* backing memory; NULL: malloc */
+	/* debug reports (frame checks); the library prints nothing without it */
+	void (*debug_hook)(void *ctx, const char *msg);
+	void *debug_ctx;
+};
+
+/* Per task type, per runtime. */
+struct urt_type_stats {
+	const struct urt_task_type *type; /* NULL: unused entry; entry 0: overflow */
+	uint64_t spawned, completed, aborted, polls;
+};
+
+struct urt_runtime_stats {
+	uint64_t spawned_boxed;   /* urt_spawn */
+	uint64_t spawned_slab;    /* urt_spawn_slab */
+	uint64_t spawned_claim;   /* urt_claim_spawn */
+	uint64_t spawned_remote;  /* urt_spawn_remote, taken in */
+	uint64_t completed;       /* poll returned true */
+	uint64_t aborted;         /* ended by abort (deinit included) */
+	uint64_t reclaimed;       /* slots and boxes given back */
+	uint64_t polls;           /* calls of poll */
+	uint64_t wakes_local;     /* urt_task_wake that queued a task */
+	uint64_t wakes_remote;    /* remote wakes taken in */
+	uint64_t ticks;           /* urt_tick calls */
+	uint64_t parks;           /* ticks that waited in the kernel */
+	uint64_t frame_reports;   /* debug frame-check hits */
+	size_t live;              /* tasks not reclaimed */
+	size_t active;            /* tasks not finished */
+	size_t slab_live;         /* slots in use in the runtime's slab */
+	size_t slab_capacity;     /* slots in the runtime's slab */
+	size_t frame_high_water;  /* bytes, frame arena */
+};
+
+/* MPSC queue node for messages from other threads (intrusive). */
+struct urt_mpsc_node {
+	_Atomic(struct urt_mpsc_node *) next;
+	uint32_t kind;
+};
+
+/*
+ * The runtime. Caller-owned storage; fields are the runtime's. Grouped by
+ * who touches them: everything but `remote` is for the owner thread only.
+ */
+struct urt_runtime {
+	struct urt_task *run_head, *run_tail; /* ready queue, FIFO */
+	uint32_t nqueued;                     /* tasks on the ready queue */
+	size_t active;                        /* tasks not finished */
+	struct urt_task **reg;                /* live tasks, for deinit */
+	uint32_t nreg, reg_cap;
+	uint32_t nclaims;        /* outstanding claims, each holding a registry entry */
+	unsigned budget;         /* polls per tick */
+	bool stopping;           /* urt_stop called */
+	bool has_slab;           /* the runtime owns and installed `slab` */
+	bool closing;            /* deinit: reclaim held off until every drop ran */
+	uint64_t output;         /* URT_RETURN's value until drop has run */
+	struct urt_task *polling; /* the task in poll, or NULL */
+	struct urt_slab slab;    /* task slots (if has_slab) */
+	struct urt_slab_binding prev_binding; /* restored at deinit */
+	struct urt_slab_binding bindings[8];  /* slab bindings tasks came from */
+	unsigned nbindings;
+	struct urt_arena frame;      /* frame memory, reset every tick */
+	struct urt_sizeclass sc;     /* task-scoped blocks */
+	struct urt_pool scopes;      /* struct urt_scope, one per task that asks */
+	struct urt_pool wakers;      /* remote waker records */
+	struct urt_allocator al;
+	struct urt_runtime_stats stats;
+	struct urt_type_stats types[URT_TYPE_STATS];
+	void (*debug_hook)(void *ctx, const char *msg);
+	void *debug_ctx;
+
+	/* io_uring (struct io_uring, opaque here) and the wake eventfd */
+	_Alignas(8) unsigned char ring[URT__RING_STORAGE];
+	unsigned ring_flags;  /* setup flags that were accepted */
+	uint32_t ring_pending; /* SQEs prepared, not yet submitted */
+	uint32_t ring_inflight; /* operations submitted, final CQE not reaped */
+	int efd;              /* eventfd other threads write to wake us */
+	bool efd_armed;       /* a read of efd is in the ring */
+	uint64_t efd_buf;     /* where that read lands */
+
+	/* touched by other threads */
+	struct {
+		_Alignas(64) _Atomic(struct urt_mpsc_node *) head; /* producers push here */
+		atomic_int sleeping;          /* owner is (about to be) parked */
+		_Alignas(64) struct urt_mpsc_node *tail; /* owner pops here */
+		struct urt_mpsc_node stub;
+	} remote;
+};
+
+/*
+ * urt_runtime_init - set up a runtime on the calling thread: slab (installed
+ * on this thread until deinit), frame arena, pools, io_uring ring (with
+ * SINGLE_ISSUER|DEFER_TASKRUN, falling back to COOP_TASKRUN, then plain),
+ * eventfd for remote wakes.
+ * Return: 0; -EEXIST if this thread already has a runtime; -EINVAL for bad
+ * options (slot_size < 80, slab_slots 0 with a slab); -ENOMEM; -ENOSYS or
+ * -EPERM if io_uring is unavailable (kernel, sysctl, seccomp); another
+ * -errno from io_uring_setup or eventfd. On failure nothing is held.
+ * Context: any thread without a runtime.
+ */
+URT_NODISCARD int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *opts);
+
+/*
+ * urt_runtime_deinit - abort every task still alive (each type's drop runs),
+ * reclaim every slot, box and task-scoped block, restore the slab binding
+ * that was installed before init, close the ring.
+ * Return: how many tasks it reclaimed.
+ * Context: the runtime's thread, outside urt_tick; no other thread may use a
+ * remote waker of this runtime any more.
+ */
+size_t urt_runtime_deinit(struct urt_runtime *rt);
+
+/* urt_runtime_current - this thread's runtime, or NULL. */
+struct urt_runtime *urt_runtime_current(void);
+
+/*
+ * urt_tick - one turn of the loop. Waits at most timeout_ns for work when no
+ * task is ready (0: never waits; URT_TICK_FOREVER: no limit).
+ * Return: tasks polled (>= 0); -EBUSY if called from inside a task; another
+ * -errno if io_uring_enter failed.
+ */
+URT_NODISCARD int urt_tick(struct urt_runtime *rt, uint64_t timeout_ns);
+
+/*
+ * urt_run - tick until no unfinished task is left or urt_stop was called.
+ * Return: 0; a negative urt_tick error.
+ */
+URT_NODISCARD int urt_run(struct urt_runtime *rt);
+
+/* urt_stop - make urt_run return after the current tick. */
+void urt_stop(struct urt_runtime *rt);
+
+/* urt_runtime_stats - counters and gauges. */
+void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *st);
+
+/* urt_frame_alloc - frame memory of this thread's runtime, dead at tick end. */
+void *urt_frame_alloc(size_t size, size_t align);
+
+/* --- other threads --------------------------------------------------------- */
+
+struct urt_waker;
+
+/*
+ * urt_waker_new - a waker for t that other threads may fire; it keeps t's
+ * slot alive until urt_waker_free.
+ * Return: 0; -ENOMEM.
+ * Context: the runtime's thread.
+ */
+URT_NODISCARD int urt_waker_new(struct urt_task *t, struct urt_waker **out);
+
+/*
+ * urt_waker_wake - queue the task on its runtime; never lost, also while
+ * the runtime is parked in the kernel. Allocates nothing.
+ * Context: any thread.
+ */
+void urt_waker_wake(struct urt_waker *w);
+
+/*
+ * urt_waker_free - let go of the waker (the last use of w).
+ * Context: any thread.
+ */
+void urt_waker_free(struct urt_waker *w);
+
+/*
+ * urt_spawn_remote - spawn a boxed task onto rt from any thread; it is
+ * queued at rt's next tick. join is not offered: use a channel or a waker.
+ * Return: 0; -EINVAL; -ENOMEM.
+ * Context: any thread, while rt is initialised.
+ */
+URT_NODISCARD int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type,
+				   const void *state, size_t size);
+
+#endif /* URT_RUNTIME_H */

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime.c - the runtime object and its loop.
+ *
+ * One tick (urt_tick):
+ *   1. frame begin;
+ *   2. take remote messages (wakes, spawns);
+ *   3. poll the tasks ready when the tick began, FIFO, at most `budget`; a
+ *      task woken during the tick runs next tick, so a task that yields
+ *      forever cannot starve other tasks or I/O;
+ *   4. enter the kernel at most once: park (wait for a completion or the
+ *      timeout) only if no task is ready and no remote message is waiting;
+ *      otherwise just submit and reap, and only if the ring has work;
+ *   5. frame end: the frame arena resets (debug builds poison it).
+ *
+ * Invariants between ticks:
+ *   active = tasks spawned and not finished
+ *   nreg   = tasks not reclaimed (registry)
+ *   polling == NULL
+ * urt__rt (TLS) is the runtime of this thread from init to deinit.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+__thread struct urt_runtime *urt__rt __attribute__((tls_model("initial-exec")));
+
+#define HDR sizeof(struct urt_task)
+
+struct urt_runtime *urt_runtime_current(void)
+{
+	return urt__rt;
+}
+
+static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)
+{
+	size_t slots = o->slab_slots ? o->slab_slots : 1024;
+	int ret;
+
+	ret = urt_arena_init(&rt->frame, &(struct urt_arena_opts){
+						 .chunk_size = o->frame_size,
+						 .cap = o->frame_cap,
+						 .allocator = &rt->al,
+					 });
+	if (ret)
+		return ret;
+	urt_sizeclass_init(&rt->sc, &rt->al);
+	ret = urt_pool_init(&rt->scopes, &(struct urt_pool_opts){
+						 .obj_size = sizeof(struct urt_scope),
+						 .allocator = &rt->al,
+					 });
+	if (!ret)
+		ret = urt_pool_init(&rt->wakers, &(struct urt_pool_opts){
+							 .obj_size = 64,
+							 .allocator = &rt->al,
+						 });
+	if (!ret && o->slab != URT_SLAB_NONE) {
+		ret = urt_slab_init(&rt->slab, &(struct urt_slab_opts){
+						       .slot_size = o->slot_size ? o->slot_size : 256,
+						       .slots = slots,
+						       .bounded = o->slab == URT_SLAB_BOUNDED,
+						       .allocator = &rt->al,
+					       });
+		rt->has_slab = !ret;
+	}
+	if (!ret) /* the registry starts big enough for a bounded slab */
+		ret = urt__reg_reserve(rt, o->slab == URT_SLAB_BOUNDED ? (uint32_t)slots : 256);
+	return ret;
+}
+
+static void deinit_memory(struct urt_runtime *rt)
+{
+	if (rt->has_slab)
+		urt_slab_deinit(&rt->slab);
+	rt->has_slab = false;
+	if (rt->reg)
+		rt->al.free(rt->al.ctx, rt->reg, (size_t)rt->reg_cap * sizeof(*rt->reg),
+			    _Alignof(void *));
+	rt->reg = NULL;
+	urt_pool_deinit(&rt->wakers);
+	urt_pool_deinit(&rt->scopes);
+	urt_sizeclass_deinit(&rt->sc);
+	urt_arena_deinit(&rt->frame);
+}
+
+int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
+{
+	int ret;
+
+	if (urt__rt)
+		return -EEXIST;
+	if (o->slab != URT_SLAB_NONE &&
+	    ((o->slot_size && o->slot_size < HDR + 16) || o->slab > URT_SLAB_UNBOUNDED))
+		return -EINVAL;
+	memset(rt, 0, sizeof(*rt));
+	rt->al = o->allocator ? *o->allocator : urt_allocator_default;
+	rt->budget = o->poll_budget ? o->poll_budget : 256;
+	rt->debug_hook = o->debug_hook;
+	rt->debug_ctx = o->debug_ctx;
+	rt->efd = -1;
+	ret = init_memory(rt, o);
+	if (!ret)
+		ret = urt__ring_init(rt, o->ring_entries ? o->ring_entries : 256);
+	if (ret) {
+		deinit_memory(rt);
+		return ret;
+	}
+	urt__remote_init(rt);
+	if (rt->has_slab)
+		rt->prev_binding = urt_slab_install(&urt_slab_table_urt, &rt->slab);
+	else
+		rt->prev_binding = urt_slab_current();
+	urt__rt = rt;
+	return 0;
+}
+
+size_t urt_runtime_deinit(struct urt_runtime *rt)
+{
+	size_t n = urt__remote_deinit(rt) + urt__tasks_teardown(rt);
+
+	urt__ring_deinit(rt);
+	urt_slab_restore(rt->prev_binding); /* every slot is free: safe to uninstall */
+	deinit_memory(rt);
+	urt__rt = NULL;
+	return n;
+}
+
+/*
+ * Poll the tasks that were ready when the tick began, at most the budget.
+ * A task woken meanwhile (a yield) waits for the next tick, so I/O gets its
+ * turn between. Return: tasks polled.
+ */
+static int run_ready(struct urt_runtime *rt)
+{
+	uint32_t turns = rt->nqueued < rt->budget ? rt->nqueued : rt->budget;
+	struct urt_task *t;
+	int n = 0;
+
+	while (turns-- && (t = urt__runq_pop(rt))) {
+		bool done;
+
+		t->flags &= (uint16_t)~URT_TASK_QUEUED;
+		if (t->flags & URT_TASK_FINISHED) { /* woken after the end */
+			urt__task_maybe_reclaim(rt, t);
+			continue;
+		}
+		if (t->flags & URT_TASK_ABORTING) {
+			urt__task_finish(rt, t, true);
+			continue;
+		}
+		rt->polling = t;
+		done = t->type->poll(t, t + 1);
+		rt->polling = NULL;
+		n++;
+		rt->types[t->type_idx].polls++;
+		if (done)
+			urt__task_finish(rt, t, false);
+#ifdef URT_DEBUG
+		else
+			urt__frame_check(rt, t, "frame pointer held across await");
+#endif
+	}
+	rt->stats.polls += (uint64_t)n;
+	return n;
+}
+
+/* One tick; `until_idle` (urt_run): never park once no task is unfinished. */
+static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
+{
+	bool more, park;
+	int n, ret;
+
+	if (rt->polling)
+		return -EBUSY;
+	if (urt_arena_frame_begin(&rt->frame) < 0) /* someone else opened a frame */
+		return -EBUSY;
+	rt->stats.ticks++;
+	urt__remote_drain(rt);
+	n = run_ready(rt);
+	more = urt__remote_drain(rt);
+	park = !rt->run_head && !more && timeout_ns && !(until_idle && !rt->active) &&
+	       urt__remote_park_begin(rt);
+	ret = urt__ring_enter(rt, park, timeout_ns);
+	if (park)
+		urt__remote_park_end(rt);
+	urt_arena_frame_end(&rt->frame);
+	return ret ? ret : n;
+}
+
+int urt_tick(struct urt_runtime *rt, uint64_t timeout_ns)
+{
+	return tick(rt, timeout_ns, false);
+}
+
+int urt_run(struct urt_runtime *rt)
+{
+	rt->stopping = false;
+	while (!rt->stopping && rt->active) {
+		int ret = tick(rt, URT_TICK_FOREVER, true);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void urt_stop(struct urt_runtime *rt)
+{
+	rt->stopping = true;
+}
+
+void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *st)
+{
+	struct urt_arena_stats as;
+
+	*st = rt->stats;
+	st->live = rt->nreg;
+	st->active = rt->active;
+	if (rt->has_slab) {
+		st->slab_live = rt->slab.live;
+		st->slab_capacity = (size_t)rt->slab.nchunks * rt->slab.chunk_slots;
+	}
+	urt_arena_stats(&rt->frame, &as);
+	st->frame_high_water = as.high_water;
+}
+
+void *urt_frame_alloc(size_t size, size_t align)
+{
+	return urt__rt ? urt_arena_alloc(&urt__rt->frame, size, align) : NULL;
+}

@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * task.c - task lifecycle: spawn, wake, park, finish, join, abort, reclaim.
+ *
+ * States of a task (flags), owner thread only:
+ *
+ *   spawn --> QUEUED --poll--> (running) --true--> FINISHED --> reclaimed
+ *               ^                  |false
+ *               |                  v
+ *               +--- wake --- parked (waitq set, or waiting on a waker/op)
+ *
+ *   abort: ABORTING + wake; at its next turn drop runs instead of poll and
+ *   the task is FINISHED|ABORTED.
+ *
+ * Reclaim rule (the only place memory goes back):
+ *   FINISHED && inflight == 0 && !HANDLE && wakers == 0 && !QUEUED
+ *   && not the task being polled.
+ *
+ * The registry (rt->reg) lists every task not reclaimed, so deinit can reach
+ * parked tasks that nothing else points to; t->reg is the task's index and
+ * removal swaps the last entry in (O(1)). It grows by doubling and is
+ * reserved before a task's memory is taken, so a spawn that fails leaves
+ * nothing behind.
+ *
+ * Slab tasks record which slab binding (urt/slab_table.h) they came from in
+ * three flag bits: the free path uses that binding, not whatever is
+ * installed at free time.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define HDR sizeof(struct urt_task)
+#define MIN_STATE 8 /* the output is stored in the first 8 state bytes */
+
+static uint32_t box_size(uint32_t state)
+{
+	return (uint32_t)HDR + (state < MIN_STATE ? MIN_STATE : state);
+}
+
+static void *state_of(struct urt_task *t)
+{
+	return t + 1;
+}
+
+/* --- registry ------------------------------------------------------------ */
+
+int urt__reg_reserve(struct urt_runtime *rt, uint32_t more)
+{
+	struct urt_task **reg;
+	uint32_t cap;
+
+	more += rt->nclaims; /* each outstanding claim holds an entry */
+	if (rt->nreg + more <= rt->reg_cap)
+		return 0;
+	cap = rt->reg_cap ? rt->reg_cap : 256;
+	while (cap < rt->nreg + more) {
+		if (cap > UINT32_MAX / 2)
+			return -ENOMEM;
+		cap *= 2;
+	}
+	reg = rt->al.alloc(rt->al.ctx, (size_t)cap * sizeof(*reg), _Alignof(void *));
+	if (!reg)
+		return -ENOMEM;
+	if (rt->nreg)
+		memcpy(reg, rt->reg, rt->nreg * sizeof(*reg));
+	if (rt->reg)
+		rt->al.free(rt->al.ctx, rt->reg, (size_t)rt->reg_cap * sizeof(*reg),
+			    _Alignof(void *));
+	rt->reg = reg;
+	rt->reg_cap = cap;
+	return 0;
+}
+
+static void reg_remove(struct urt_runtime *rt, struct urt_task *t)
+{
+	struct urt_task *last = rt->reg[--rt->nreg];
+
+	rt->reg[t->reg] = last;
+	last->reg = t->reg;
+}
+
+/* --- per-type stats: open addressing on the type pointer; 0 = overflow ---- */
+
+static uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_type *type)
+{
+	unsigned h = (unsigned)(((uintptr_t)type * 0x9e3779b97f4a7c15ull) >> 58);
+
+	for (unsigned i = 0; i < URT_TYPE_STATS; i++, h = (h + 1) % URT_TYPE_STATS) {
+		struct urt_type_stats *e = &rt->types[h];
+
+		if (h == 0)
+			continue;
+		if (e->type == type)
+			return (uint16_t)h;
+		if (!e->type) {
+			e->type = type;
+			return (uint16_t)h;
+		}
+	}
+	return 0;
+}
+
+/* --- debug frame check ----------------------------------------------------- */
+
+void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *what)
+{
+#ifdef URT_DEBUG
+	const unsigned char *s = state_of(t);
+
+	for (uint32_t off = 0; off + sizeof(void *) <= t->state_size; off += sizeof(void *)) {
+		void *p;
+
+		memcpy(&p, s + off, sizeof(p));
+		if (!urt_arena_contains(&rt->frame, p))
+			continue;
+		rt->stats.frame_reports++;
+		if (rt->debug_hook) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "urt: %s: task '%s' state offset %u", what,
+				 urt_task_name(t), off);
+			rt->debug_hook(rt->debug_ctx, msg);
+		}
+		return; /* one report per check */
+	}
+#else
+	(void)rt, (void)t, (void)what;
+#endif
+}
+
+/* --- spawn ----------------------------------------------------------------- */
+
+void urt__task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
+		     uint32_t size, uint16_t flags, struct urt_join *join)
+{
+	t->type = type;
+	t->next = NULL;
+	t->join.head = NULL;
+	t->waitq = NULL;
+	t->scope = NULL;
+	t->state_size = size;
+	t->resume = 0;
+	t->flags = flags | URT_TASK_QUEUED;
+	t->inflight = 0;
+	t->wakers = 0;
+	t->type_idx = type_slot(rt, type);
+	t->reg = rt->nreg;
+	rt->reg[rt->nreg++] = t;
+	rt->active++;
+	rt->types[t->type_idx].spawned++;
+	rt->nqueued++;
+	if (rt->run_tail)
+		rt->run_tail->next = t;
+	else
+		rt->run_head = t;
+	rt->run_tail = t;
+	if (join) {
+		join->task = t;
+		t->flags |= URT_TASK_HANDLE;
+	}
+	urt__frame_check(rt, t, "frame data captured by a spawned task");
+}
+
+static int check_type(const struct urt_task_type *type, const void *state, size_t size)
+{
+	if (!type || !type->poll || (size && !state) || size > UINT32_MAX - HDR)
+		return -EINVAL;
+	return 0;
+}
+
+int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *type, const void *state,
+	      size_t size, struct urt_join *join)
+{
+	struct urt_task *t;
+	int ret;
+
+	if (!urt__rt)
+		return -ESRCH;
+	if (rt != urt__rt)
+		return -EXDEV;
+	ret = check_type(type, state, size);
+	if (ret)
+		return ret;
+	ret = urt__reg_reserve(rt, 1);
+	if (ret)
+		return ret;
+	t = rt->al.alloc(rt->al.ctx, box_size((uint32_t)size), 16);
+	if (!t)
+		return -ENOMEM;
+	if (size)
+		memcpy(t + 1, state, size);
+	rt->stats.spawned_boxed++;
+	urt__task_start(rt, t, type, (uint32_t)size, 0, join);
+	return 0;
+}
+
+/*
+ * Index of the current slab binding in rt->bindings, adding it if new.
+ * Return: the index; -ETOOMANYREFS past 8 distinct bindings.
+ */
+static int binding_index(struct urt_runtime *rt, struct urt_slab_binding b)
+{
+	unsigned i;
+
+	for (i = 0; i < rt->nbindings; i++)
+		if (rt->bindings[i].table == b.table && rt->bindings[i].slab == b.slab)
+			return (int)i;
+	if (i == sizeof(rt->bindings) / sizeof(rt->bindings[0]))
+		return -ETOOMANYREFS;
+	rt->bindings[rt->nbindings++] = b;
+	return (int)i;
+}
+
+/*
+ * Reserve a slot of the installed slab. The runtime's own slab table is
+ * called directly (its inline fast path); any other through the table.
+ */
+static int claim_slot(struct urt_runtime *rt, struct urt_claim *c, bool try)
+{
+	struct urt_slab_binding b = urt__slab_tls;
+	struct urt_slot slot;
+	int idx, ret;
+
+	if (b.table == &urt_slab_table_none)
+		return -ENODEV;
+	idx = binding_index(rt, b);
+	if (idx < 0)
+		return idx;
+	if (b.table == &urt_slab_table_urt)
+		ret = try ? urt_slab_try_claim(b.slab, &slot) : urt_slab_claim(b.slab, &slot);
+	else
+		ret = try ? b.table->try_claim(b.slab, &slot) : b.table->claim(b.slab, &slot);
+	if (ret)
+		return ret;
+	c->task = slot.ptr;
+	c->chunk = slot.chunk;
+	c->binding = (uint16_t)idx;
+	return 0;
+}
+
+static size_t binding_slot_size(const struct urt_slab_binding *b)
+{
+	if (b->table == &urt_slab_table_urt)
+		return ((const struct urt_slab *)b->slab)->slot_size;
+	return b->table->slot_size(b->slab);
+}
+
+static void claim_commit(struct urt_runtime *rt, const struct urt_claim *c)
+{
+	struct urt_slab_binding *b = &rt->bindings[c->binding];
+	struct urt_slot slot = { c->task, c->chunk };
+
+	if (b->table == &urt_slab_table_urt)
+		urt_slab_commit(b->slab, &slot);
+	else
+		b->table->commit(b->slab, &slot);
+}
+
+static uint16_t slab_flags(const struct urt_claim *c)
+{
+	return (uint16_t)(URT_TASK_SLAB | (c->binding << URT_TASK_BINDING_SHIFT));
+}
+
+int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
+		   struct urt_join *join)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt_claim c;
+	size_t slot_size;
+	int ret;
+
+	if (!rt)
+		return -ESRCH;
+	ret = check_type(type, state, size);
+	if (ret)
+		return ret;
+	slot_size = binding_slot_size(&urt__slab_tls);
+	if (!slot_size)
+		return -ENODEV;
+	if (HDR + (size < MIN_STATE ? MIN_STATE : size) > slot_size)
+		return -EMSGSIZE;
+	ret = urt__reg_reserve(rt, 1);
+	if (ret)
+		return ret;
+	ret = claim_slot(rt, &c, false);
+	if (ret)
+		return ret;
+	claim_commit(rt, &c);
+	if (size)
+		memcpy(c.task + 1, state, size);
+	c.task->chunk = c.chunk;
+	rt->stats.spawned_slab++;
+	urt__task_start(rt, c.task, type, (uint32_t)size, slab_flags(&c), join);
+	return 0;
+}
+
+static int claim(struct urt_claim *c, bool try)
+{
+	struct urt_runtime *rt = urt__rt;
+	int ret;
+
+	if (!rt)
+		return -ESRCH;
+	/* A claim holds a registry entry, so urt_claim_spawn cannot fail for
+	 * room; try_claim must not allocate, so it takes only existing room. */
+	if (try && rt->nreg + rt->nclaims + 1 > rt->reg_cap)
+		return -ENOSPC;
+	ret = urt__reg_reserve(rt, 1);
+	if (ret)
+		return ret;
+	ret = claim_slot(rt, c, try);
+	if (ret)
+		return ret;
+	rt->nclaims++; /* holds a registry entry for urt_claim_spawn */
+#ifdef URT_DEBUG
+	/* stale bytes of an earlier task must not trip the frame check */
+	memset(c->task + 1, 0, urt_claim_capacity(c));
+#endif
+	return 0;
+}
+
+int urt_claim_slab(struct urt_claim *c)
+{
+	return claim(c, false);
+}
+
+int urt_try_claim_slab(struct urt_claim *c)
+{
+	return claim(c, true);
+}
+
+size_t urt_claim_capacity(const struct urt_claim *c)
+{
+	return binding_slot_size(&urt__rt->bindings[c->binding]) - HDR;
+}
+
+int urt_claim_spawn(struct urt_claim *c, const struct urt_task_type *type, struct urt_join *join)
+{
+	struct urt_runtime *rt = urt__rt;
+
+	if (!type || !type->poll)
+		return -EINVAL;
+	claim_commit(rt, c);
+	rt->nclaims--; /* urt__task_start takes the held entry */
+	c->task->chunk = c->chunk;
+	rt->stats.spawned_claim++;
+	urt__task_start(rt, c->task, type, (uint32_t)urt_claim_capacity(c), slab_flags(c), join);
+	c->task = NULL;
+	return 0;
+}
+
+void urt_claim_release(struct urt_claim *c)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt_slab_binding *b = &rt->bindings[c->binding];
+	struct urt_slot slot = { c->task, c->chunk };
+
+	if (b->table == &urt_slab_table_urt)
+		urt_slab_release(b->slab, &slot);
+	else
+		b->table->release(b->slab, &slot);
+	rt->nclaims--;
+	c->task = NULL;
+}
+
+/* --- wake, park ------------------------------------------------------------ */
+
+static void waitq_unlink(struct urt_task *t)
+{
+	struct urt_task **pp = &t->waitq->head;
+
+	while (*pp != t)
+		pp = &(*pp)->next;
+	*pp = t->next;
+	t->waitq = NULL;
+}
+
+void urt_task_wake(struct urt_task *t)
+{
+	struct urt_runtime *rt = urt__rt;
+
+	if (t->flags & (URT_TASK_QUEUED | URT_TASK_FINISHED))
+		return;
+	if (t->waitq)
+		waitq_unlink(t);
+	t->flags |= URT_TASK_QUEUED;
+	t->next = NULL;
+	rt->nqueued++;
+	if (rt->run_tail)
+		rt->run_tail->next = t;
+	else
+		rt->run_head = t;
+	rt->run_tail = t;
+	rt->stats.wakes_local++;
+}
+
+void urt__waitq_park(struct urt_waitq *q, struct urt_task *t)
+{
+	/* Already queued (it woke itself this turn): it will be polled again,
+	 * and t->next belongs to the run queue. Already on q: nothing to do. */
+	if ((t->flags & URT_TASK_QUEUED) || t->waitq == q)
+		return;
+	URT_ASSERT(!t->waitq, "a task parked on two wait queues at once");
+	t->next = q->head;
+	q->head = t;
+	t->waitq = q;
+}
+
+void urt__waitq_wake_all(struct urt_waitq *q)
+{
+	struct urt_task *t;
+
+	while ((t = q->head)) {
+		q->head = t->next;
+		t->waitq = NULL;
+		urt_task_wake(t);
+	}
+}
+
+/* --- finish, reclaim ------------------------------------------------------- */
+
+void urt_task_set_output(struct urt_task *t, uint64_t value)
+{
+	(void)t;
+	urt__rt->output = value;
+}
+
+const char *urt_task_name(const struct urt_task *t)
+{
+	return t->type->name ? t->type->name : "?";
+}
+
+void urt__task_finish(struct urt_runtime *rt, struct urt_task *t, bool aborted)
+{
+	uint64_t out = aborted ? 0 : rt->output;
+
+	if (t->waitq)
+		waitq_unlink(t);
+	if (t->type->drop)
+		t->type->drop(t, state_of(t));
+	memcpy(state_of(t), &out, sizeof(out));
+	t->flags |= URT_TASK_FINISHED | (aborted ? URT_TASK_ABORTED : 0);
+	t->flags &= (uint16_t)~URT_TASK_ABORTING;
+	rt->active--;
+	if (aborted) {
+		rt->stats.aborted++;
+		rt->types[t->type_idx].aborted++;
+	} else {
+		rt->stats.completed++;
+		rt->types[t->type_idx].completed++;
+	}
+	urt__waitq_wake_all(&t->join);
+	urt__task_maybe_reclaim(rt, t);
+}
+
+void urt__task_reclaim(struct urt_runtime *rt, struct urt_task *t)
+{
+	reg_remove(rt, t);
+	if (t->scope) {
+		urt_scope_release(t->scope);
+		urt_pool_free(&rt->scopes, t->scope);
+	}
+	rt->stats.reclaimed++;
+	if (t->flags & URT_TASK_SLAB) {
+		struct urt_slab_binding *b =
+			&rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT];
+
+		if (b->table == &urt_slab_table_urt)
+			urt_slab_free(b->slab, t, t->chunk);
+		else
+			b->table->free(b->slab, t, t->chunk);
+	} else if (t->flags & URT_TASK_REMOTE) {
+		free(t);
+	} else {
+		rt->al.free(rt->al.ctx, t, box_size(t->state_size), 16);
+	}
+}
+
+void urt__task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t)
+{
+	if (!rt->closing &&
+	    (t->flags & (URT_TASK_FINISHED | URT_TASK_HANDLE | URT_TASK_QUEUED)) ==
+		    URT_TASK_FINISHED &&
+	    !t->inflight && !t->wakers && t != rt->polling)
+		urt__task_reclaim(rt, t);
+}
+
+/* --- join handles ------------------------------------------------------------ */
+
+static int join_result(struct urt_join *h, uint64_t *out)
+{
+	struct urt_task *t = h->task;
+	int ret = (t->flags & URT_TASK_ABORTED) ? -ECANCELED : 0;
+
+	if (!ret && out)
+		memcpy(out, state_of(t), sizeof(*out));
+	h->task = NULL;
+	t->flags &= (uint16_t)~URT_TASK_HANDLE;
+	urt__task_maybe_reclaim(urt__rt, t);
+	return ret;
+}
+
+int urt_join_await(struct urt_task *self, struct urt_join *h, uint64_t *out)
+{
+	if (!h->task)
+		return -EINVAL;
+	if (h->task->flags & URT_TASK_FINISHED)
+		return join_result(h, out);
+	urt__waitq_park(&h->task->join, self);
+	return URT_PENDING;
+}
+
+int urt_join_take(struct urt_join *h, uint64_t *out)
+{
+	if (!h->task)
+		return -EINVAL;
+	if (!(h->task->flags & URT_TASK_FINISHED))
+		return -EAGAIN;
+	return join_result(h, out);
+}
+
+bool urt_join_is_finished(const struct urt_join *h)
+{
+	return h->task && (h->task->flags & URT_TASK_FINISHED);
+}
+
+void urt_join_detach(struct urt_join *h)
+{
+	struct urt_task *t = h->task;
+
+	if (!t)
+		return;
+	h->task = NULL;
+	t->flags &= (uint16_t)~URT_TASK_HANDLE;
+	urt__task_maybe_reclaim(urt__rt, t);
+}
+
+int urt_join_abort(struct urt_join *h)
+{
+	struct urt_task *t = h->task;
+
+	if (!t)
+		return -EINVAL;
+	if (t->flags & URT_TASK_FINISHED)
+		return -EALREADY;
+	t->flags |= URT_TASK_ABORTING;
+	urt_task_wake(t);
+	return 0;
+}
+
+/* --- task-scoped memory ------------------------------------------------------ */
+
+struct urt_scope *urt_task_scope(struct urt_task *t)
+{
+	struct urt_runtime *rt = urt__rt;
+
+	if (!t->scope) {
+		struct urt_scope *s = urt_pool_alloc(&rt->scopes);
+
+		if (!s)
+			return NULL;
+		urt_scope_init(s, &rt->sc);
+		t->scope = s;
+	}
+	return t->scope;
+}
+
+void *urt_task_alloc(struct urt_task *t, size_t size)
+{
+	struct urt_scope *s = urt_task_scope(t);
+
+	return s ? urt_scope_alloc(s, size) : NULL;
+}
+
+void urt_task_free(struct urt_task *t, void *ptr)
+{
+	urt_scope_free(t->scope, ptr);
+}
+
+/*
+ * Teardown in three passes, so no pass touches memory an earlier one freed:
+ *   1. unlink every parked task from its wait queue (a queue may live in
+ *      another task's state, still valid now);
+ *   2. run drop for every unfinished task, with reclaim held off (a drop
+ *      may still touch another task's state, e.g. close its channel);
+ *   3. reclaim every task, whatever still refers to it: handles and remote
+ *      wakers of a runtime being torn down are invalid (documented).
+ */
+size_t urt__tasks_teardown(struct urt_runtime *rt)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < rt->nreg; i++)
+		if (rt->reg[i]->waitq)
+			waitq_unlink(rt->reg[i]);
+	rt->closing = true;
+	for (uint32_t i = 0; i < rt->nreg; i++)
+		if (!(rt->reg[i]->flags & URT_TASK_FINISHED))
+			urt__task_finish(rt, rt->reg[i], true);
+	rt->run_head = rt->run_tail = NULL;
+	rt->nqueued = 0;
+	while (rt->nreg) {
+		urt__task_reclaim(rt, rt->reg[rt->nreg - 1]);
+		n++;
+	}
+	rt->closing = false;
+	return n;
+}
