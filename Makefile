@@ -2,8 +2,8 @@
 # installs missing build dependencies first (scripts/deps.sh, apt-get).
 #
 #   make demo    build the release preset and run the demo
-#   make test    every suite through ctest, in the asan and release presets
-#   make tsan    the suites under ThreadSanitizer
+#   make test    every suite through ctest: asan (ASan+UBSan), tsan, release
+#   make tsan    the suites under ThreadSanitizer only
 #   make bench   every benchmark (bench preset)
 #   make format  clang-format the tree in place
 JOBS ?= $(shell nproc)
@@ -23,6 +23,9 @@ test: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS)
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS)
 	ctest --preset release -j $(JOBS)
