@@ -250,20 +250,3 @@ void urt_arena_stats(const struct urt_arena *a, struct urt_arena_stats *st)
 		.resets = a->epoch,
 	};
 }
-
-int64_t urt_arena_frame_begin(struct urt_arena *a)
-{
-	if (a->in_frame)
-		return -EBUSY;
-	a->in_frame = true;
-	return (int64_t)(a->epoch & INT64_MAX);
-}
-
-int urt_arena_frame_end(struct urt_arena *a)
-{
-	if (!a->in_frame)
-		return -EINVAL;
-	a->in_frame = false;
-	urt_arena_reset(a);
-	return 0;
-}

@@ -66,6 +66,16 @@ URT_HIDDEN int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeo
 /* --- remote.c ----------------------------------------------------------- */
 
 URT_HIDDEN void urt__remote_init(struct urt_runtime *rt);
+/*
+ * Nothing published: the owner's tail is the stub and no producer has
+ * swapped head (a relaxed load: a message racing in is taken next tick, or
+ * by the seq_cst check before parking).
+ */
+static inline bool urt__remote_empty(struct urt_runtime *rt)
+{
+	return rt->remote.tail == &rt->remote.stub &&
+	       atomic_load_explicit(&rt->remote.head, memory_order_relaxed) == &rt->remote.stub;
+}
 /* Take every message in: wakes and spawns. Return: true if some may remain. */
 URT_HIDDEN bool urt__remote_drain(struct urt_runtime *rt);
 /* Announce parking; false (and not parked) if a message is already waiting. */

@@ -176,12 +176,15 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 	if (urt_arena_frame_begin(&rt->frame) < 0) /* someone else opened a frame */
 		return -EBUSY;
 	rt->stats.ticks++;
-	urt__remote_drain(rt);
+	if (!urt__remote_empty(rt))
+		urt__remote_drain(rt);
 	n = run_ready(rt);
-	more = urt__remote_drain(rt);
+	more = !urt__remote_empty(rt) && urt__remote_drain(rt);
 	park = !rt->run_head && !more && timeout_ns && !(until_idle && !rt->active) &&
 	       urt__remote_park_begin(rt);
-	ret = urt__ring_enter(rt, park, timeout_ns);
+	ret = 0;
+	if (park || rt->ring_pending || rt->ring_inflight) /* else no syscall, no reap */
+		ret = urt__ring_enter(rt, park, timeout_ns);
 	if (park)
 		urt__remote_park_end(rt);
 	urt_arena_frame_end(&rt->frame);

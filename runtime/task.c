@@ -74,6 +74,14 @@ int urt__reg_reserve(struct urt_runtime *rt, uint32_t more)
 	return 0;
 }
 
+/* Room for one more registered task: a compare, unless it must grow. */
+static inline int reg_room(struct urt_runtime *rt)
+{
+	if (__builtin_expect(rt->nreg + rt->nclaims < rt->reg_cap, 1))
+		return 0;
+	return urt__reg_reserve(rt, 1);
+}
+
 static void reg_remove(struct urt_runtime *rt, struct urt_task *t)
 {
 	struct urt_task *last = rt->reg[--rt->nreg];
@@ -84,7 +92,7 @@ static void reg_remove(struct urt_runtime *rt, struct urt_task *t)
 
 /* --- per-type stats: open addressing on the type pointer; 0 = overflow ---- */
 
-static uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_type *type)
+static uint16_t type_slot_slow(struct urt_runtime *rt, const struct urt_task_type *type)
 {
 	unsigned h = (unsigned)(((uintptr_t)type * 0x9e3779b97f4a7c15ull) >> 58);
 
@@ -101,6 +109,15 @@ static uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_type *ty
 		}
 	}
 	return 0;
+}
+
+static inline uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_type *type)
+{
+	if (__builtin_expect(type != rt->last_type, 0)) {
+		rt->last_type_idx = type_slot_slow(rt, type);
+		rt->last_type = type;
+	}
+	return rt->last_type_idx;
 }
 
 /* --- debug frame check ----------------------------------------------------- */
@@ -133,21 +150,18 @@ void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *wh
 
 /* --- spawn ----------------------------------------------------------------- */
 
-void urt__task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
-		     uint32_t size, uint16_t flags, struct urt_join *join)
+static inline __attribute__((always_inline)) void
+task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
+	   uint32_t size, uint16_t flags, uint32_t chunk, struct urt_join *join)
 {
-	t->type = type;
-	t->next = NULL;
-	t->join.head = NULL;
-	t->waitq = NULL;
-	t->scope = NULL;
-	t->state_size = size;
-	t->resume = 0;
-	t->flags = flags | URT_TASK_QUEUED;
-	t->inflight = 0;
-	t->wakers = 0;
-	t->type_idx = type_slot(rt, type);
-	t->reg = rt->nreg;
+	*t = (struct urt_task){
+		.type = type,
+		.state_size = size,
+		.chunk = chunk,
+		.reg = rt->nreg,
+		.flags = (uint16_t)(flags | URT_TASK_QUEUED),
+		.type_idx = type_slot(rt, type),
+	};
 	rt->reg[rt->nreg++] = t;
 	rt->active++;
 	rt->types[t->type_idx].spawned++;
@@ -164,9 +178,42 @@ void urt__task_start(struct urt_runtime *rt, struct urt_task *t, const struct ur
 	urt__frame_check(rt, t, "frame data captured by a spawned task");
 }
 
-static int check_type(const struct urt_task_type *type, const void *state, size_t size)
+void urt__task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
+		     uint32_t size, uint16_t flags, struct urt_join *join)
 {
-	if (!type || !type->poll || (size && !state) || size > UINT32_MAX - HDR)
+	task_start(rt, t, type, size, flags, 0, join);
+}
+
+/*
+ * Copy a spawn's state. Most states are a few words: move them inline
+ * rather than pay a call into the C library's memcpy.
+ */
+static inline void state_copy(void *dst, const void *src, size_t size)
+{
+	switch (size) { /* fixed sizes compile to plain moves */
+	case 0:
+		return;
+	case 8:
+		memcpy(dst, src, 8);
+		return;
+	case 16:
+		memcpy(dst, src, 16);
+		return;
+	case 24:
+		memcpy(dst, src, 24);
+		return;
+	case 32:
+		memcpy(dst, src, 32);
+		return;
+	default:
+		memcpy(dst, src, size);
+	}
+}
+
+static inline int check_type(const struct urt_task_type *type, const void *state, size_t size)
+{
+	if (__builtin_expect(!type || !type->poll || (!state && size) || size > UINT32_MAX - HDR,
+			     0))
 		return -EINVAL;
 	return 0;
 }
@@ -184,137 +231,133 @@ int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *type, const vo
 	ret = check_type(type, state, size);
 	if (ret)
 		return ret;
-	ret = urt__reg_reserve(rt, 1);
+	ret = reg_room(rt);
 	if (ret)
 		return ret;
 	t = rt->al.alloc(rt->al.ctx, box_size((uint32_t)size), 16);
 	if (!t)
 		return -ENOMEM;
-	if (size)
-		memcpy(t + 1, state, size);
+	state_copy(t + 1, state, size);
 	rt->stats.spawned_boxed++;
-	urt__task_start(rt, t, type, (uint32_t)size, 0, join);
+	task_start(rt, t, type, (uint32_t)size, 0, 0, join);
 	return 0;
 }
 
 /*
- * Index of the current slab binding in rt->bindings, adding it if new.
- * Return: the index; -ETOOMANYREFS past 8 distinct bindings.
+ * The index in rt->bindings of this thread's slab binding, adding it the
+ * first time it is seen. The last one used is checked first: two compares.
+ * Return: the index; -ENODEV if nothing is installed; -ETOOMANYREFS past 8
+ * distinct bindings in the runtime's life.
  */
-static int binding_index(struct urt_runtime *rt, struct urt_slab_binding b)
+static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
 {
 	unsigned i;
 
+	if (tls.table == &urt_slab_table_none)
+		return -ENODEV;
 	for (i = 0; i < rt->nbindings; i++)
-		if (rt->bindings[i].table == b.table && rt->bindings[i].slab == b.slab)
-			return (int)i;
-	if (i == sizeof(rt->bindings) / sizeof(rt->bindings[0]))
-		return -ETOOMANYREFS;
-	rt->bindings[rt->nbindings++] = b;
+		if (rt->bindings[i].b.table == tls.table && rt->bindings[i].b.slab == tls.slab)
+			break;
+	if (i == rt->nbindings) {
+		if (i == sizeof(rt->bindings) / sizeof(rt->bindings[0]))
+			return -ETOOMANYREFS;
+		rt->bindings[i] = (struct urt_binding){
+			.b = tls,
+			.slot_size = tls.table->slot_size(tls.slab),
+			.urt = tls.table == &urt_slab_table_urt,
+		};
+		rt->nbindings++;
+	}
+	rt->bcur = i;
 	return (int)i;
 }
 
-/*
- * Reserve a slot of the installed slab. The runtime's own slab table is
- * called directly (its inline fast path); any other through the table.
- */
-static int claim_slot(struct urt_runtime *rt, struct urt_claim *c, bool try)
+static inline int binding_current(struct urt_runtime *rt)
 {
-	struct urt_slab_binding b = urt__slab_tls;
-	struct urt_slot slot;
-	int idx, ret;
+	struct urt_slab_binding tls = urt__slab_tls;
+	struct urt_binding *c = &rt->bindings[rt->bcur];
 
-	if (b.table == &urt_slab_table_none)
-		return -ENODEV;
-	idx = binding_index(rt, b);
-	if (idx < 0)
-		return idx;
-	if (b.table == &urt_slab_table_urt)
-		ret = try ? urt_slab_try_claim(b.slab, &slot) : urt_slab_claim(b.slab, &slot);
-	else
-		ret = try ? b.table->try_claim(b.slab, &slot) : b.table->claim(b.slab, &slot);
-	if (ret)
-		return ret;
-	c->task = slot.ptr;
-	c->chunk = slot.chunk;
-	c->binding = (uint16_t)idx;
-	return 0;
+	if (__builtin_expect(c->b.table == tls.table && c->b.slab == tls.slab && rt->nbindings, 1))
+		return (int)rt->bcur;
+	return binding_slow(rt, tls);
 }
 
-static size_t binding_slot_size(const struct urt_slab_binding *b)
+/* Take a slot of binding idx: committed (alloc) or only claimed. */
+static inline __attribute__((always_inline)) int slot_take(struct urt_binding *bd, struct urt_slot *slot, bool claim, bool try)
 {
-	if (b->table == &urt_slab_table_urt)
-		return ((const struct urt_slab *)b->slab)->slot_size;
-	return b->table->slot_size(b->slab);
+	int ret;
+
+	if (bd->urt) {
+		if (claim)
+			return try ? urt_slab_try_claim(bd->b.slab, slot)
+				   : urt_slab_claim(bd->b.slab, slot);
+		return urt_slab_alloc(bd->b.slab, slot);
+	}
+	ret = try ? bd->b.table->try_claim(bd->b.slab, slot) : bd->b.table->claim(bd->b.slab, slot);
+	if (!ret && !claim)
+		bd->b.table->commit(bd->b.slab, slot);
+	return ret;
 }
 
-static void claim_commit(struct urt_runtime *rt, const struct urt_claim *c)
+static uint16_t slab_flags(unsigned binding)
 {
-	struct urt_slab_binding *b = &rt->bindings[c->binding];
-	struct urt_slot slot = { c->task, c->chunk };
-
-	if (b->table == &urt_slab_table_urt)
-		urt_slab_commit(b->slab, &slot);
-	else
-		b->table->commit(b->slab, &slot);
-}
-
-static uint16_t slab_flags(const struct urt_claim *c)
-{
-	return (uint16_t)(URT_TASK_SLAB | (c->binding << URT_TASK_BINDING_SHIFT));
+	return (uint16_t)(URT_TASK_SLAB | (binding << URT_TASK_BINDING_SHIFT));
 }
 
 int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
 		   struct urt_join *join)
 {
 	struct urt_runtime *rt = urt__rt;
-	struct urt_claim c;
-	size_t slot_size;
-	int ret;
+	struct urt_binding *bd;
+	struct urt_slot slot;
+	int idx, ret;
 
 	if (!rt)
 		return -ESRCH;
 	ret = check_type(type, state, size);
 	if (ret)
 		return ret;
-	slot_size = binding_slot_size(&urt__slab_tls);
-	if (!slot_size)
-		return -ENODEV;
-	if (HDR + (size < MIN_STATE ? MIN_STATE : size) > slot_size)
+	idx = binding_current(rt);
+	if (idx < 0)
+		return idx;
+	bd = &rt->bindings[idx];
+	if (HDR + (size < MIN_STATE ? MIN_STATE : size) > bd->slot_size)
 		return -EMSGSIZE;
-	ret = urt__reg_reserve(rt, 1);
+	ret = reg_room(rt);
+	if (!ret)
+		ret = slot_take(bd, &slot, false, false);
 	if (ret)
 		return ret;
-	ret = claim_slot(rt, &c, false);
-	if (ret)
-		return ret;
-	claim_commit(rt, &c);
-	if (size)
-		memcpy(c.task + 1, state, size);
-	c.task->chunk = c.chunk;
+	state_copy((struct urt_task *)slot.ptr + 1, state, size);
 	rt->stats.spawned_slab++;
-	urt__task_start(rt, c.task, type, (uint32_t)size, slab_flags(&c), join);
+	task_start(rt, slot.ptr, type, (uint32_t)size, slab_flags((unsigned)idx), slot.chunk, join);
 	return 0;
 }
 
 static int claim(struct urt_claim *c, bool try)
 {
 	struct urt_runtime *rt = urt__rt;
-	int ret;
+	struct urt_slot slot;
+	int idx, ret;
 
 	if (!rt)
 		return -ESRCH;
+	idx = binding_current(rt);
+	if (idx < 0)
+		return idx;
 	/* A claim holds a registry entry, so urt_claim_spawn cannot fail for
 	 * room; try_claim must not allocate, so it takes only existing room. */
-	if (try && rt->nreg + rt->nclaims + 1 > rt->reg_cap)
+	if (try && rt->nreg + rt->nclaims >= rt->reg_cap)
 		return -ENOSPC;
-	ret = urt__reg_reserve(rt, 1);
+	ret = reg_room(rt);
+	if (!ret)
+		ret = slot_take(&rt->bindings[idx], &slot, true, try);
 	if (ret)
 		return ret;
-	ret = claim_slot(rt, c, try);
-	if (ret)
-		return ret;
-	rt->nclaims++; /* holds a registry entry for urt_claim_spawn */
+	rt->nclaims++;
+	c->task = slot.ptr;
+	c->chunk = slot.chunk;
+	c->binding = (uint16_t)idx;
 #ifdef URT_DEBUG
 	/* stale bytes of an earlier task must not trip the frame check */
 	memset(c->task + 1, 0, urt_claim_capacity(c));
@@ -334,20 +377,25 @@ int urt_try_claim_slab(struct urt_claim *c)
 
 size_t urt_claim_capacity(const struct urt_claim *c)
 {
-	return binding_slot_size(&urt__rt->bindings[c->binding]) - HDR;
+	return urt__rt->bindings[c->binding].slot_size - HDR;
 }
 
 int urt_claim_spawn(struct urt_claim *c, const struct urt_task_type *type, struct urt_join *join)
 {
 	struct urt_runtime *rt = urt__rt;
+	struct urt_binding *bd = &rt->bindings[c->binding];
+	struct urt_slot slot = { c->task, c->chunk };
 
 	if (!type || !type->poll)
 		return -EINVAL;
-	claim_commit(rt, c);
-	rt->nclaims--; /* urt__task_start takes the held entry */
-	c->task->chunk = c->chunk;
+	if (bd->urt)
+		urt_slab_commit(bd->b.slab, &slot);
+	else
+		bd->b.table->commit(bd->b.slab, &slot);
+	rt->nclaims--; /* urt__task_start takes the held registry entry */
 	rt->stats.spawned_claim++;
-	urt__task_start(rt, c->task, type, (uint32_t)urt_claim_capacity(c), slab_flags(c), join);
+	task_start(rt, c->task, type, (uint32_t)(bd->slot_size - HDR), slab_flags(c->binding),
+		   c->chunk, join);
 	c->task = NULL;
 	return 0;
 }
@@ -355,13 +403,13 @@ int urt_claim_spawn(struct urt_claim *c, const struct urt_task_type *type, struc
 void urt_claim_release(struct urt_claim *c)
 {
 	struct urt_runtime *rt = urt__rt;
-	struct urt_slab_binding *b = &rt->bindings[c->binding];
+	struct urt_binding *bd = &rt->bindings[c->binding];
 	struct urt_slot slot = { c->task, c->chunk };
 
-	if (b->table == &urt_slab_table_urt)
-		urt_slab_release(b->slab, &slot);
+	if (bd->urt)
+		urt_slab_release(bd->b.slab, &slot);
 	else
-		b->table->release(b->slab, &slot);
+		bd->b.table->release(bd->b.slab, &slot);
 	rt->nclaims--;
 	c->task = NULL;
 }
@@ -465,13 +513,13 @@ void urt__task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 	}
 	rt->stats.reclaimed++;
 	if (t->flags & URT_TASK_SLAB) {
-		struct urt_slab_binding *b =
+		struct urt_binding *bd =
 			&rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT];
 
-		if (b->table == &urt_slab_table_urt)
-			urt_slab_free(b->slab, t, t->chunk);
+		if (bd->urt)
+			urt_slab_free(bd->b.slab, t, t->chunk);
 		else
-			b->table->free(b->slab, t, t->chunk);
+			bd->b.table->free(bd->b.slab, t, t->chunk);
 	} else if (t->flags & URT_TASK_REMOTE) {
 		free(t);
 	} else {

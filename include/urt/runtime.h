@@ -112,8 +112,15 @@ struct urt_runtime {
 	struct urt_task *polling; /* the task in poll, or NULL */
 	struct urt_slab slab;    /* task slots (if has_slab) */
 	struct urt_slab_binding prev_binding; /* restored at deinit */
-	struct urt_slab_binding bindings[8];  /* slab bindings tasks came from */
+	struct urt_binding {                  /* slab bindings tasks came from */
+		struct urt_slab_binding b;
+		size_t slot_size;             /* bytes per slot */
+		bool urt;                     /* urt_slab_table_urt: call it inline */
+	} bindings[8];
 	unsigned nbindings;
+	unsigned bcur;                        /* the binding used last */
+	const struct urt_task_type *last_type; /* type_idx cache for spawns */
+	uint16_t last_type_idx;
 	struct urt_arena frame;      /* frame memory, reset every tick */
 	struct urt_sizeclass sc;     /* task-scoped blocks */
 	struct urt_pool scopes;      /* struct urt_scope, one per task that asks */

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_rt.c - the executor: task lifecycle, dispatch latency, memory per
+ * task, heap calls per spawn.
+ *
+ * Lifecycle: a batch spawns K trivial tasks (poll returns at once, detached)
+ * and runs one tick that polls and reclaims all of them; time per task =
+ * batch time / K. Boxed, spawn_slab and claim+spawn rows alternate batch by
+ * batch in one run, with few live tasks and with 100k parked tasks alive
+ * (in the registry and the slab), ROUNDS batches each: medians and p90.
+ *
+ * Dispatch latency: one parked task; TSC read, urt_task_wake, urt_tick; the
+ * poll reads the TSC first thing. The difference is the whole path from a
+ * wake to the task running, tick overhead included.
+ *
+ * Memory: a counting backing allocator; 1M tasks spawned into an unbounded
+ * slab and parked; bytes held / 1M, against the slot size.
+ *
+ * Heap calls: this program interposes malloc and friends (like
+ * tests/test_nomalloc.c) and counts calls during steady-state slab spawns.
+ *
+ * Cycles are TSC (constant-rate reference) cycles.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "urt/urt.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+static inline uint64_t cycles(void)
+{
+	_mm_lfence();
+	return __rdtsc();
+}
+#else
+static inline uint64_t cycles(void)
+{
+	return 0;
+}
+#endif
+
+#define K 1000
+#define ROUNDS 41
+
+/* --- heap interposer ----------------------------------------------------- */
+
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t size);
+extern void *__libc_memalign(size_t align, size_t size);
+extern void __libc_free(void *p);
+
+static size_t heap_calls;
+
+void *malloc(size_t size)
+{
+	heap_calls++;
+	return __libc_malloc(size);
+}
+
+void *calloc(size_t n, size_t size)
+{
+	heap_calls++;
+	return __libc_calloc(n, size);
+}
+
+void *realloc(void *p, size_t size)
+{
+	heap_calls++;
+	return __libc_realloc(p, size);
+}
+
+void *aligned_alloc(size_t align, size_t size)
+{
+	heap_calls++;
+	return __libc_memalign(align, size);
+}
+
+void *memalign(size_t align, size_t size)
+{
+	heap_calls++;
+	return __libc_memalign(align, size);
+}
+
+int posix_memalign(void **out, size_t align, size_t size)
+{
+	heap_calls++;
+	*out = __libc_memalign(align, size);
+	return *out ? 0 : ENOMEM;
+}
+
+void free(void *p)
+{
+	__libc_free(p);
+}
+
+/* --- tasks ---------------------------------------------------------------- */
+
+struct small {
+	uint64_t a, b;
+};
+
+static uint64_t sink;
+
+static bool trivial_poll(struct urt_task *t, void *arg)
+{
+	(void)t;
+	sink += ((struct small *)arg)->a;
+	return true;
+}
+
+static const struct urt_task_type trivial = { .poll = trivial_poll, .name = "trivial" };
+
+static bool parked_poll(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	return false; /* never finishes; only deinit ends it */
+}
+
+static const struct urt_task_type parked = { .poll = parked_poll, .name = "parked" };
+
+static uint64_t polled_at;
+
+static bool stamp_poll(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	polled_at = cycles();
+	return false;
+}
+
+static const struct urt_task_type stamp = { .poll = stamp_poll, .name = "stamp" };
+
+static void die(const char *what, int ret)
+{
+	fprintf(stderr, "bench_rt: %s: %d\n", what, ret);
+	exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* --- lifecycle -------------------------------------------------------------- */
+
+enum kind { BOXED, SLAB, CLAIM };
+static const char *const kind_name[] = { "boxed (urt_spawn)", "slab (urt_spawn_slab)",
+					 "claim + urt_claim_spawn" };
+
+struct row {
+	enum kind kind;
+	bool crowded;
+	double ns[ROUNDS], cyc[ROUNDS];
+	double ns_med, ns_p90, cyc_med;
+};
+
+static void batch(struct urt_runtime *rt, enum kind k)
+{
+	for (int i = 0; i < K; i++) {
+		struct small s = { (uint64_t)i, 0 };
+		struct urt_claim c;
+		int ret;
+
+		switch (k) {
+		case BOXED:
+			ret = urt_spawn(rt, &trivial, &s, sizeof(s), NULL);
+			break;
+		case SLAB:
+			ret = urt_spawn_slab(&trivial, &s, sizeof(s), NULL);
+			break;
+		default:
+			ret = urt_claim_slab(&c);
+			if (!ret) {
+				memcpy(urt_claim_state(&c), &s, sizeof(s));
+				ret = urt_claim_spawn(&c, &trivial, NULL);
+			}
+		}
+		if (ret)
+			die("spawn", ret);
+	}
+	if (urt_tick(rt, 0) != K)
+		die("tick polled", 0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, int n, int p)
+{
+	qsort(v, (size_t)n, sizeof(double), cmp_double);
+	return v[(n - 1) * p / 100];
+}
+
+static void lifecycle(struct row rows[6])
+{
+	for (int crowded = 0; crowded < 2; crowded++) {
+		struct urt_runtime rt;
+		int ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){
+							.slab = URT_SLAB_UNBOUNDED,
+							.slot_size = 128,
+							.slab_slots = 4096,
+							.poll_budget = K,
+						});
+
+		if (ret)
+			die("runtime init", ret);
+		if (crowded) { /* 100k parked tasks alive around the measured ones */
+			for (int i = 0; i < 100000; i++)
+				if ((ret = urt_spawn_slab(&parked, NULL, 0, NULL)))
+					die("spawn parked", ret);
+			while (urt_tick(&rt, 0) > 0)
+				;
+		}
+		for (int k = 0; k < 3; k++) /* warm: grow slab, registry, pools */
+			batch(&rt, (enum kind)k);
+		for (int r = 0; r < ROUNDS; r++) {
+			for (int k = 0; k < 3; k++) {
+				struct row *row = &rows[crowded * 3 + k];
+				uint64_t t0 = now_ns(), c0 = cycles();
+
+				batch(&rt, (enum kind)k);
+				row->cyc[r] = (double)(cycles() - c0) / K;
+				row->ns[r] = (double)(now_ns() - t0) / K;
+				row->kind = (enum kind)k;
+				row->crowded = crowded;
+			}
+		}
+		urt_runtime_deinit(&rt);
+	}
+	for (int i = 0; i < 6; i++) {
+		double ns[ROUNDS], cyc[ROUNDS];
+
+		memcpy(ns, rows[i].ns, sizeof(ns));
+		memcpy(cyc, rows[i].cyc, sizeof(cyc));
+		rows[i].ns_med = pct(ns, ROUNDS, 50);
+		rows[i].ns_p90 = pct(ns, ROUNDS, 90);
+		rows[i].cyc_med = pct(cyc, ROUNDS, 50);
+	}
+}
+
+/* --- dispatch latency --------------------------------------------------------- */
+
+#define SAMPLES 32768
+#define GROUP 32
+
+/* The smallest step the TSC takes here (a VM may advance it coarsely). */
+static uint64_t tsc_step(void)
+{
+	uint64_t step = UINT64_MAX;
+
+	for (int i = 0; i < 10000; i++) {
+		uint64_t a = cycles(), b = cycles();
+
+		if (b > a && b - a < step)
+			step = b - a;
+	}
+	return step;
+}
+
+struct latency {
+	double p50, p99;   /* per event, in TSC steps' resolution */
+	double fine_p50;   /* median of GROUP-event means: sub-step resolution */
+	double idle_p50;   /* one tick with nothing to run */
+	double floor;      /* mean cost of the two timer reads themselves */
+	uint64_t step;
+};
+
+/* Mean of back-to-back timer reads: what any two-stamp interval includes. */
+static double timer_floor(void)
+{
+	double sum = 0;
+
+	for (int i = 0; i < 100000; i++) {
+		uint64_t a = cycles();
+
+		sum += (double)(cycles() - a);
+	}
+	return sum / 100000;
+}
+
+static void dispatch(struct latency *l)
+{
+	static double lat[SAMPLES], idle[SAMPLES], group[SAMPLES / GROUP];
+	struct urt_runtime rt;
+	struct urt_join j;
+	int ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED });
+
+	if (ret || (ret = urt_spawn_slab(&stamp, NULL, 0, &j)))
+		die("dispatch setup", ret);
+	if (urt_tick(&rt, 0) != 1)
+		die("dispatch first tick", 0);
+	for (int i = 0; i < SAMPLES; i++) {
+		uint64_t t0 = cycles();
+
+		urt_task_wake(j.task);
+		if (urt_tick(&rt, 0) != 1)
+			die("dispatch tick", 0);
+		lat[i] = (double)(polled_at - t0);
+		t0 = cycles(); /* the same tick with nothing to run: its fixed cost */
+		if (urt_tick(&rt, 0) != 0)
+			die("idle tick", 0);
+		idle[i] = (double)(cycles() - t0);
+	}
+	for (int g = 0; g < SAMPLES / GROUP; g++) {
+		double sum = 0;
+
+		for (int k = 0; k < GROUP; k++)
+			sum += lat[g * GROUP + k];
+		group[g] = sum / GROUP;
+	}
+	l->p50 = pct(lat, SAMPLES, 50);
+	l->p99 = pct(lat, SAMPLES, 99);
+	l->fine_p50 = pct(group, SAMPLES / GROUP, 50);
+	l->idle_p50 = pct(idle, SAMPLES, 50);
+	l->step = tsc_step();
+	l->floor = timer_floor();
+	urt_join_detach(&j);
+	urt_runtime_deinit(&rt);
+}
+
+/* --- memory per task ------------------------------------------------------------ */
+
+struct counting {
+	struct urt_allocator al;
+	size_t bytes;
+};
+
+static void *count_alloc(void *ctx, size_t size, size_t align)
+{
+	((struct counting *)ctx)->bytes += size;
+	return urt_allocator_default.alloc(NULL, size, align);
+}
+
+static void count_free(void *ctx, void *p, size_t size, size_t align)
+{
+	((struct counting *)ctx)->bytes -= size;
+	urt_allocator_default.free(NULL, p, size, align);
+}
+
+static double bytes_per_task(size_t slot, size_t n)
+{
+	struct counting c = { .al = { .alloc = count_alloc, .free = count_free } };
+	struct urt_runtime rt;
+	size_t base;
+	int ret;
+
+	c.al.ctx = &c;
+	ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){
+					    .slab = URT_SLAB_UNBOUNDED,
+					    .slot_size = slot,
+					    .slab_slots = 4096,
+					    .poll_budget = 1u << 20,
+					    .allocator = &c.al,
+				    });
+	if (ret)
+		die("runtime init", ret);
+	base = c.bytes - rt.slab.bytes - (size_t)rt.reg_cap * sizeof(void *); /* the rest */
+	for (size_t i = 0; i < n; i++) {
+		struct small s = { i, i };
+
+		if ((ret = urt_spawn_slab(&parked, &s, sizeof(s), NULL)))
+			die("spawn", ret);
+	}
+	while (urt_tick(&rt, 0) > 0) /* all polled once: suspended */
+		;
+	double per = (double)(c.bytes - base) / (double)n;
+
+	printf("%zu live suspended tasks, %zu-byte slots: %zu bytes held beyond the runtime's "
+	       "fixed part = %.2f bytes per task (slab %zu, registry %zu)\n",
+	       n, slot, c.bytes - base, per, rt.slab.bytes, (size_t)rt.reg_cap * sizeof(void *));
+	urt_runtime_deinit(&rt);
+	return per;
+}
+
+/* --- heap calls per spawn ----------------------------------------------------------- */
+
+static double heap_calls_per_spawn(void)
+{
+	struct urt_runtime rt;
+	size_t before;
+	int ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){
+						.slab = URT_SLAB_UNBOUNDED,
+						.slot_size = 128,
+						.poll_budget = K,
+					});
+
+	if (ret)
+		die("runtime init", ret);
+	batch(&rt, SLAB); /* warm */
+	before = heap_calls;
+	for (int r = 0; r < 1000; r++)
+		batch(&rt, SLAB);
+	size_t calls = heap_calls - before;
+
+	urt_runtime_deinit(&rt);
+	printf("heap calls during %d steady-state slab spawns: %zu\n", 1000 * K, calls);
+	return (double)calls / (1000.0 * K);
+}
+
+int main(void)
+{
+	static struct row rows[6];
+	struct latency lat;
+	double per, mallocs;
+	const size_t slot = 128;
+
+	lifecycle(rows);
+	printf("urt executor benchmark: %d rounds x %d tasks per row, medians per task\n\n", ROUNDS,
+	       K);
+	printf("%-26s %-10s %9s %9s %9s %9s\n", "lifecycle (spawn+poll+reclaim)", "live", "ns",
+	       "p90 ns", "cycles", "vs boxed");
+	for (int i = 0; i < 6; i++) {
+		struct row *r = &rows[i], *boxed = &rows[r->crowded * 3];
+
+		printf("%-30s %-10s %9.2f %9.2f %9.1f %8.2fx\n", kind_name[r->kind],
+		       r->crowded ? "+100k" : "few", r->ns_med, r->ns_p90, r->cyc_med,
+		       r->ns_med / boxed->ns_med);
+	}
+	dispatch(&lat);
+	printf("\ndispatch latency, wake -> poll (urt_task_wake, then urt_tick until the poll "
+	       "runs), %d events:\n",
+	       SAMPLES);
+	printf("  per event:        p50 %.0f  p99 %.0f cycles (the TSC here moves in steps of "
+	       "%llu)\n",
+	       lat.p50, lat.p99, (unsigned long long)lat.step);
+	printf("  %d-event means:   p50 %.1f cycles (step error averages out)\n", GROUP,
+	       lat.fine_p50);
+	printf("  timer floor:      %.1f cycles (mean of back-to-back lfence+rdtsc pairs)\n",
+	       lat.floor);
+	printf("  wake -> poll net: p50 %.1f cycles (32-event means minus the timer floor)\n",
+	       lat.fine_p50 - lat.floor);
+	printf("  idle tick alone:  p50 %.0f cycles\n\n", lat.idle_p50);
+	per = bytes_per_task(slot, 1000000);
+	mallocs = heap_calls_per_spawn();
+
+	double worst_ratio = 0, worst_cyc = 0;
+	for (int c = 0; c < 2; c++) {
+		double ratio = rows[c * 3 + SLAB].ns_med / rows[c * 3 + BOXED].ns_med;
+
+		worst_ratio = ratio > worst_ratio ? ratio : worst_ratio;
+		if (rows[c * 3 + SLAB].cyc_med > worst_cyc)
+			worst_cyc = rows[c * 3 + SLAB].cyc_med;
+	}
+	printf("\ngoal slab lifecycle vs boxed (worst of few/+100k live): %.2fx (want <= 0.7x) %s\n",
+	       worst_ratio, worst_ratio <= 0.7 ? "PASS" : "MISS");
+	printf("goal slab lifecycle cycles (median, worst of few/+100k live): %.1f (want <= 60) %s\n",
+	       worst_cyc, worst_cyc <= 60 ? "PASS" : "MISS");
+	double net = lat.fine_p50 - lat.floor;
+
+	printf("goal dispatch latency p50 (median of %d-event means %.1f, minus timer floor %.1f): "
+	       "%.1f cycles (want <= 60) %s\n",
+	       GROUP, lat.fine_p50, lat.floor, net, net <= 60 ? "PASS" : "MISS");
+	printf("goal bytes per live suspended slab task: %.2f (want <= slot %zu + 16 = %zu) %s\n",
+	       per, slot, slot + 16, per <= (double)(slot + 16) ? "PASS" : "MISS");
+	printf("goal mallocs per slab spawn in steady state: %.6f (want 0) %s\n", mallocs,
+	       mallocs == 0 ? "PASS" : "MISS");
+	return 0;
+}
