@@ -1,7 +1,7 @@
 # Thin wrapper over the CMake presets (CMakePresets.json). Every target
 # installs missing build dependencies first (scripts/deps.sh, apt-get).
 #
-#   make demo    build the release preset and run the demo
+#   make demo    build the bench preset and run the demo (both benchmarks)
 #   make test    every suite through ctest: asan (ASan+UBSan), tsan, release
 #   make tsan    the suites under ThreadSanitizer only
 #   make bench   every benchmark (bench preset)
@@ -13,11 +13,7 @@ JOBS ?= $(shell nproc)
 deps:
 	@scripts/deps.sh
 
-demo:
-	@scripts/deps.sh --bench
-	cmake --preset bench >/dev/null
-	cmake --build --preset bench -j $(JOBS)
-	./build/bench/benches/bench_mem
+demo: bench
 
 test: deps
 	cmake --preset asan >/dev/null
@@ -40,6 +36,8 @@ bench:
 	cmake --preset bench >/dev/null
 	cmake --build --preset bench -j $(JOBS)
 	./build/bench/benches/bench_mem
+	@echo
+	./build/bench/benches/bench_rt
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i

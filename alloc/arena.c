@@ -120,7 +120,7 @@ void urt_arena_deinit(struct urt_arena *a)
 	}
 	if (a->spare)
 		chunk_free(a, a->spare);
-	*a = (struct urt_arena){0};
+	*a = (struct urt_arena){ 0 };
 }
 
 /* Chain a chunk that can hold size bytes at align; false if none can be had. */

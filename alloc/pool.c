@@ -87,7 +87,7 @@ void urt_pool_deinit(struct urt_pool *p)
 		urt__unpoison(page, p->page_objs * p->obj_size);
 		p->al.free(p->al.ctx, page, page_bytes(p), 16);
 	}
-	*p = (struct urt_pool){0};
+	*p = (struct urt_pool){ 0 };
 }
 
 void urt_pool_stats(const struct urt_pool *p, struct urt_pool_stats *st)

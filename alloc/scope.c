@@ -21,7 +21,7 @@ _Static_assert(sizeof(struct urt_scope_block) % 16 == 0, "caller bytes stay 16-a
 
 void urt_scope_init(struct urt_scope *s, struct urt_sizeclass *sc)
 {
-	*s = (struct urt_scope){.sc = sc};
+	*s = (struct urt_scope){ .sc = sc };
 }
 
 void *urt_scope_alloc(struct urt_scope *s, size_t size)
@@ -33,7 +33,7 @@ void *urt_scope_alloc(struct urt_scope *s, size_t size)
 	b = urt_sizeclass_alloc(s->sc, HDR + size);
 	if (!b)
 		return NULL;
-	*b = (struct urt_scope_block){.next = s->head, .size = size, .seq = s->seq++};
+	*b = (struct urt_scope_block){ .next = s->head, .size = size, .seq = s->seq++ };
 	if (s->head)
 		s->head->prev = b;
 	s->head = b;

@@ -125,7 +125,7 @@ static inline struct blk glibc_alloc(void *ctx, size_t size)
 
 	if (!p)
 		die("malloc failed");
-	return (struct blk){p, 0};
+	return (struct blk){ p, 0 };
 }
 static inline void glibc_free(void *ctx, struct blk b, size_t size)
 {
@@ -137,7 +137,7 @@ static inline struct blk mi_alloc(void *ctx, size_t size)
 
 	if (!p)
 		die("mi_malloc failed");
-	return (struct blk){p, 0};
+	return (struct blk){ p, 0 };
 }
 static inline void mi_release(void *ctx, struct blk b, size_t size)
 {
@@ -149,7 +149,7 @@ static inline struct blk je_alloc(void *ctx, size_t size)
 
 	if (!p)
 		die("jemalloc malloc failed");
-	return (struct blk){p, 0};
+	return (struct blk){ p, 0 };
 }
 static inline void je_release(void *ctx, struct blk b, size_t size)
 {
@@ -161,7 +161,7 @@ static inline struct blk slab_alloc(void *ctx, size_t size)
 
 	if (urt_slab_alloc(ctx, &s))
 		die("slab alloc failed");
-	return (struct blk){s.ptr, s.chunk};
+	return (struct blk){ s.ptr, s.chunk };
 }
 static inline void slab_release(void *ctx, struct blk b, size_t size)
 {
@@ -174,7 +174,7 @@ static inline struct blk slab_claim(void *ctx, size_t size)
 	if (urt_slab_claim(ctx, &s))
 		die("slab claim failed");
 	urt_slab_commit(ctx, &s);
-	return (struct blk){s.ptr, s.chunk};
+	return (struct blk){ s.ptr, s.chunk };
 }
 static inline struct blk pool_alloc(void *ctx, size_t size)
 {
@@ -182,7 +182,7 @@ static inline struct blk pool_alloc(void *ctx, size_t size)
 
 	if (!p)
 		die("pool alloc failed");
-	return (struct blk){p, 0};
+	return (struct blk){ p, 0 };
 }
 static inline void pool_release(void *ctx, struct blk b, size_t size)
 {
@@ -194,7 +194,7 @@ static inline struct blk sc_alloc(void *ctx, size_t size)
 
 	if (!p)
 		die("sizeclass alloc failed");
-	return (struct blk){p, 0};
+	return (struct blk){ p, 0 };
 }
 static inline void sc_release(void *ctx, struct blk b, size_t size)
 {
@@ -292,7 +292,7 @@ static struct row *add(enum kind k, size_t size, bool random, void *ctx)
 {
 	if ((k == MIMALLOC && !mi_malloc_p) || (k == JEMALLOC && !je_malloc_p))
 		return NULL;
-	rows[nrows] = (struct row){.kind = k, .size = size, .random = random, .ctx = ctx};
+	rows[nrows] = (struct row){ .kind = k, .size = size, .random = random, .ctx = ctx };
 	return &rows[nrows++];
 }
 
@@ -366,16 +366,16 @@ static void goal(const char *name, double measured, const char *unit, const char
 
 static void memory_goals(void)
 {
-	struct counting c = {.al = {.alloc = count_alloc, .free = count_free}};
+	struct counting c = { .al = { .alloc = count_alloc, .free = count_free } };
 	struct urt_slab s;
 	struct urt_slot slot;
 	double over, per_chunk;
 
 	c.al.ctx = &c;
-	if (urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 256,
-						      .slots = 10000,
-						      .bounded = true,
-						      .allocator = &c.al}))
+	if (urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 256,
+						       .slots = 10000,
+						       .bounded = true,
+						       .allocator = &c.al }))
 		die("slab init");
 	over = (double)c.bytes - 10000.0 * 256;
 	printf("bounded slab, 10000 x 256 B: %zu bytes held = capacity x slot + %.0f\n", c.bytes,
@@ -384,7 +384,7 @@ static void memory_goals(void)
 	urt_slab_deinit(&s);
 
 	if (urt_slab_init(&s, &(struct urt_slab_opts){
-				      .slot_size = 256, .slots = 256, .allocator = &c.al}))
+				      .slot_size = 256, .slots = 256, .allocator = &c.al }))
 		die("slab init");
 	for (int i = 0; i < 256 * 1000; i++)
 		if (urt_slab_alloc(&s, &slot))
@@ -452,7 +452,7 @@ static void ensure_static_tls(char **argv)
 
 int main(int argc, char **argv)
 {
-	static const size_t sizes[] = {32, 256, 4096};
+	static const size_t sizes[] = { 32, 256, 4096 };
 	struct urt_slab slabs[2 * 3 * 2 + 2];
 	struct urt_arena arena;
 	struct urt_pool pool;
@@ -492,13 +492,13 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (urt_slab_init(&slabs[ns], &(struct urt_slab_opts){.slot_size = 256, .slots = K}))
+	if (urt_slab_init(&slabs[ns], &(struct urt_slab_opts){ .slot_size = 256, .slots = K }))
 		die("slab init");
 	add(CLAIM, 256, false, &slabs[ns++]);
-	if (urt_arena_init(&arena, &(struct urt_arena_opts){.chunk_size = 2u << 20}))
+	if (urt_arena_init(&arena, &(struct urt_arena_opts){ .chunk_size = 2u << 20 }))
 		die("arena init");
 	add(ARENA, 256, false, &arena);
-	if (urt_pool_init(&pool, &(struct urt_pool_opts){.obj_size = 256, .page_objs = K}))
+	if (urt_pool_init(&pool, &(struct urt_pool_opts){ .obj_size = 256, .page_objs = K }))
 		die("pool init");
 	add(POOL, 256, false, &pool);
 	add(POOL, 256, true, &pool);

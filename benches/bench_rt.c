@@ -45,7 +45,7 @@ static inline uint64_t cycles(void)
 }
 #endif
 
-#define K 1000
+#define K      1000
 #define ROUNDS 41
 
 /* --- heap interposer ----------------------------------------------------- */
@@ -254,7 +254,7 @@ static void lifecycle(struct row rows[6])
 /* --- dispatch latency --------------------------------------------------------- */
 
 #define SAMPLES 32768
-#define GROUP 32
+#define GROUP	32
 
 /* The smallest step the TSC takes here (a VM may advance it coarsely). */
 static uint64_t tsc_step(void)
@@ -271,10 +271,10 @@ static uint64_t tsc_step(void)
 }
 
 struct latency {
-	double p50, p99;   /* per event, in TSC steps' resolution */
-	double fine_p50;   /* median of GROUP-event means: sub-step resolution */
-	double idle_p50;   /* one tick with nothing to run */
-	double floor;      /* mean cost of the two timer reads themselves */
+	double p50, p99; /* per event, in TSC steps' resolution */
+	double fine_p50; /* median of GROUP-event means: sub-step resolution */
+	double idle_p50; /* one tick with nothing to run */
+	double floor;	 /* mean cost of the two timer reads themselves */
 	uint64_t step;
 };
 
@@ -454,9 +454,11 @@ int main(void)
 		if (rows[c * 3 + SLAB].cyc_med > worst_cyc)
 			worst_cyc = rows[c * 3 + SLAB].cyc_med;
 	}
-	printf("\ngoal slab lifecycle vs boxed (worst of few/+100k live): %.2fx (want <= 0.7x) %s\n",
+	printf("\ngoal slab lifecycle vs boxed (worst of few/+100k live): %.2fx (want <= 0.7x) "
+	       "%s\n",
 	       worst_ratio, worst_ratio <= 0.7 ? "PASS" : "MISS");
-	printf("goal slab lifecycle cycles (median, worst of few/+100k live): %.1f (want <= 60) %s\n",
+	printf("goal slab lifecycle cycles (median, worst of few/+100k live): %.1f (want <= 60) "
+	       "%s\n",
 	       worst_cyc, worst_cyc <= 60 ? "PASS" : "MISS");
 	double net = lat.fine_p50 - lat.floor;
 

@@ -70,7 +70,8 @@ void urt_chan_deinit(struct urt_chan *c)
 {
 	URT_ASSERT(!c->recvq.head && !c->sendq.head, "channel deinit with tasks parked on it");
 	if (c->buf)
-		c->al.free(c->al.ctx, c->buf, (size_t)c->cap * sizeof(uint64_t), _Alignof(uint64_t));
+		c->al.free(c->al.ctx, c->buf, (size_t)c->cap * sizeof(uint64_t),
+			   _Alignof(uint64_t));
 	c->buf = NULL;
 }
 

@@ -9,6 +9,7 @@
 #include "urt_debug.h"
 
 #define URT_TASK_REMOTE 0x0040u /* box from malloc on another thread */
+#define URT__REGENT sizeof(struct urt_task *) /* one registry entry */
 
 /* Messages on the remote queue. */
 enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2 };

@@ -34,8 +34,8 @@
 #include <unistd.h>
 
 #define W_QUEUED 1u
-#define W_WAKE 2u
-#define W_FREED 4u
+#define W_WAKE	 2u
+#define W_FREED	 4u
 
 struct urt_waker {
 	struct urt_mpsc_node node; /* first: the queue hands back nodes */

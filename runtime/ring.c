@@ -43,7 +43,8 @@ static void reap(struct urt_runtime *rt)
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 
-	io_uring_for_each_cqe(r, head, cqe) {
+	io_uring_for_each_cqe(r, head, cqe)
+	{
 		n++;
 		if (cqe->user_data == UD_EVENTFD)
 			rt->efd_armed = false; /* re-armed before the next park */
@@ -133,9 +134,8 @@ int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeout_ns)
 
 		arm_eventfd(rt);
 		rt->stats.parks++;
-		ret = io_uring_submit_and_wait_timeout(r, &cqe, 1,
-						       timeout_ns == URT_TICK_FOREVER ? NULL : &ts,
-						       NULL);
+		ret = io_uring_submit_and_wait_timeout(
+			r, &cqe, 1, timeout_ns == URT_TICK_FOREVER ? NULL : &ts, NULL);
 		rt->ring_pending = 0;
 	} else if (rt->ring_pending || rt->ring_inflight) {
 		ret = io_uring_submit_and_get_events(r);

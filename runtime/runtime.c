@@ -56,12 +56,13 @@ static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 							 .allocator = &rt->al,
 						 });
 	if (!ret && o->slab != URT_SLAB_NONE) {
-		ret = urt_slab_init(&rt->slab, &(struct urt_slab_opts){
-						       .slot_size = o->slot_size ? o->slot_size : 256,
-						       .slots = slots,
-						       .bounded = o->slab == URT_SLAB_BOUNDED,
-						       .allocator = &rt->al,
-					       });
+		ret = urt_slab_init(&rt->slab,
+				    &(struct urt_slab_opts){
+					    .slot_size = o->slot_size ? o->slot_size : 256,
+					    .slots = slots,
+					    .bounded = o->slab == URT_SLAB_BOUNDED,
+					    .allocator = &rt->al,
+				    });
 		rt->has_slab = !ret;
 	}
 	if (!ret) /* the registry starts big enough for a bounded slab */
@@ -75,7 +76,7 @@ static void deinit_memory(struct urt_runtime *rt)
 		urt_slab_deinit(&rt->slab);
 	rt->has_slab = false;
 	if (rt->reg)
-		rt->al.free(rt->al.ctx, rt->reg, (size_t)rt->reg_cap * sizeof(*rt->reg),
+		rt->al.free(rt->al.ctx, rt->reg, (size_t)rt->reg_cap * URT__REGENT,
 			    _Alignof(void *));
 	rt->reg = NULL;
 	urt_pool_deinit(&rt->wakers);

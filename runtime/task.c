@@ -32,7 +32,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HDR sizeof(struct urt_task)
+#define HDR	  sizeof(struct urt_task)
 #define MIN_STATE 8 /* the output is stored in the first 8 state bytes */
 
 static uint32_t box_size(uint32_t state)
@@ -61,13 +61,13 @@ int urt__reg_reserve(struct urt_runtime *rt, uint32_t more)
 			return -ENOMEM;
 		cap *= 2;
 	}
-	reg = rt->al.alloc(rt->al.ctx, (size_t)cap * sizeof(*reg), _Alignof(void *));
+	reg = rt->al.alloc(rt->al.ctx, (size_t)cap * URT__REGENT, _Alignof(void *));
 	if (!reg)
 		return -ENOMEM;
 	if (rt->nreg)
-		memcpy(reg, rt->reg, rt->nreg * sizeof(*reg));
+		memcpy(reg, rt->reg, rt->nreg * URT__REGENT);
 	if (rt->reg)
-		rt->al.free(rt->al.ctx, rt->reg, (size_t)rt->reg_cap * sizeof(*reg),
+		rt->al.free(rt->al.ctx, rt->reg, (size_t)rt->reg_cap * URT__REGENT,
 			    _Alignof(void *));
 	rt->reg = reg;
 	rt->reg_cap = cap;
@@ -283,7 +283,8 @@ static inline int binding_current(struct urt_runtime *rt)
 }
 
 /* Take a slot of binding idx: committed (alloc) or only claimed. */
-static inline __attribute__((always_inline)) int slot_take(struct urt_binding *bd, struct urt_slot *slot, bool claim, bool try)
+static inline __attribute__((always_inline)) int
+slot_take(struct urt_binding *bd, struct urt_slot *slot, bool claim, bool try)
 {
 	int ret;
 

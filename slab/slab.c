@@ -124,7 +124,7 @@ static int grow(struct urt_slab *s)
 		return -ENOMEM;
 	s->bytes += bytes;
 	c = (struct urt_slab_chunk *)(base + (size_t)s->chunk_slots * s->slot_size);
-	*c = (struct urt_slab_chunk){.index = s->nchunks};
+	*c = (struct urt_slab_chunk){ .index = s->nchunks };
 	if (s->checked) {
 		c->state = (uint8_t *)(c + 1);
 		memset(c->state, VACANT, s->chunk_slots);
@@ -178,7 +178,7 @@ void urt_slab_deinit(struct urt_slab *s)
 	}
 	if (s->dir)
 		s->al.free(s->al.ctx, s->dir, s->dir_cap * DIRENT, _Alignof(void *));
-	*s = (struct urt_slab){.avail = URT_SLAB_NIL};
+	*s = (struct urt_slab){ .avail = URT_SLAB_NIL };
 }
 
 void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st)

@@ -27,7 +27,7 @@ static void test_init_rejects_cap_below_chunk(void **state)
 
 	(void)state;
 	assert_int_equal(
-		urt_arena_init(&a, &(struct urt_arena_opts){.chunk_size = 4096, .cap = 100}),
+		urt_arena_init(&a, &(struct urt_arena_opts){ .chunk_size = 4096, .cap = 100 }),
 		-EINVAL);
 }
 
@@ -37,7 +37,7 @@ static void test_alignment_1_to_4096(void **state)
 
 	(void)state;
 	assert_int_equal(
-		urt_arena_init(&a, &(struct urt_arena_opts){.chunk_size = 8192, .cap = 1 << 22}),
+		urt_arena_init(&a, &(struct urt_arena_opts){ .chunk_size = 8192, .cap = 1 << 22 }),
 		0);
 	for (int round = 0; round < 3; round++) {
 		for (size_t align = 1; align <= 4096; align *= 2) {
@@ -70,9 +70,9 @@ static void test_cap_reached_returns_null_and_stays_usable(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_arena_init(&a, &(struct urt_arena_opts){.chunk_size = 1024,
-								     .cap = 8192,
-								     .allocator = &ta.al}),
+	assert_int_equal(urt_arena_init(&a, &(struct urt_arena_opts){ .chunk_size = 1024,
+								      .cap = 8192,
+								      .allocator = &ta.al }),
 			 0);
 	while (urt_arena_alloc(&a, 256, 16))
 		got += 256;
@@ -95,8 +95,8 @@ static void test_reset_is_o1_and_reuses_first_chunk(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_arena_init(&a, &(struct urt_arena_opts){.chunk_size = 4096,
-								     .allocator = &ta.al}),
+	assert_int_equal(urt_arena_init(&a, &(struct urt_arena_opts){ .chunk_size = 4096,
+								      .allocator = &ta.al }),
 			 0);
 	first = urt_arena_alloc(&a, 64, 16);
 	size_t calls = ta.calls;
@@ -120,9 +120,9 @@ static void test_spare_policy_stops_allocating(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_arena_init(&a, &(struct urt_arena_opts){.chunk_size = 1024,
-								     .cap = 1 << 20,
-								     .allocator = &ta.al}),
+	assert_int_equal(urt_arena_init(&a, &(struct urt_arena_opts){ .chunk_size = 1024,
+								      .cap = 1 << 20,
+								      .allocator = &ta.al }),
 			 0);
 	/* every frame needs 20 KiB: far more than the first chunk */
 	for (int frame = 0; frame < 10; frame++) {
@@ -150,7 +150,7 @@ static void test_mark_rewind_nested_and_stale(void **state)
 
 	(void)state;
 	assert_int_equal(
-		urt_arena_init(&a, &(struct urt_arena_opts){.chunk_size = 1024, .cap = 1 << 20}),
+		urt_arena_init(&a, &(struct urt_arena_opts){ .chunk_size = 1024, .cap = 1 << 20 }),
 		0);
 	p0 = urt_arena_alloc(&a, 100, 16);
 	m0 = urt_arena_mark(&a);
@@ -178,7 +178,7 @@ static void test_frame_begin_end(void **state)
 	struct urt_arena a;
 
 	(void)state;
-	assert_int_equal(urt_arena_init(&a, &(struct urt_arena_opts){0}), 0);
+	assert_int_equal(urt_arena_init(&a, &(struct urt_arena_opts){ 0 }), 0);
 	assert_int_equal(urt_arena_frame_end(&a), -EINVAL);
 	assert_int_equal(urt_arena_frame_begin(&a), 0);
 	assert_int_equal(urt_arena_frame_begin(&a), -EBUSY);
@@ -201,7 +201,7 @@ struct blk {
 static void test_model(void **state)
 {
 	enum { MAXB = 2048, MAXM = 16 };
-	struct test_rng r = {test_seed("test_arena model", 0xa7e4a)};
+	struct test_rng r = { test_seed("test_arena model", 0xa7e4a) };
 	struct blk *b = calloc(MAXB, sizeof(*b));
 	struct urt_arena_mark marks[MAXM];
 	size_t mark_n[MAXM];
@@ -211,7 +211,7 @@ static void test_model(void **state)
 
 	(void)state;
 	assert_int_equal(
-		urt_arena_init(&a, &(struct urt_arena_opts){.chunk_size = 2048, .cap = 1 << 20}),
+		urt_arena_init(&a, &(struct urt_arena_opts){ .chunk_size = 2048, .cap = 1 << 20 }),
 		0);
 	for (int step = 0; step < 50000; step++) {
 		unsigned op = (unsigned)test_rng_below(&r, 100);
@@ -229,7 +229,7 @@ static void test_model(void **state)
 				assert_true(p + size <= b[i].p || b[i].p + b[i].size <= p ||
 					    !size || !b[i].size);
 			test_fill(p, size, ++tag);
-			b[n++] = (struct blk){p, size, tag};
+			b[n++] = (struct blk){ p, size, tag };
 		} else if (op < 88 && nm < MAXM) {
 			marks[nm] = urt_arena_mark(&a);
 			mark_n[nm++] = n;
@@ -265,9 +265,9 @@ static void test_alloc_failure_sweep(void **state)
 
 		test_alloc_init(&ta);
 		ta.fail_at = fail_at;
-		ret = urt_arena_init(&a, &(struct urt_arena_opts){.chunk_size = 512,
-								  .cap = 1 << 20,
-								  .allocator = &ta.al});
+		ret = urt_arena_init(&a, &(struct urt_arena_opts){ .chunk_size = 512,
+								   .cap = 1 << 20,
+								   .allocator = &ta.al });
 		if (ret) {
 			assert_int_equal(ret, -ENOMEM);
 			assert_int_equal(ta.live_blocks, 0);

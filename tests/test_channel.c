@@ -72,7 +72,7 @@ static void test_oneshot(void **state)
 /* --- chan: several producers, one consumer ----------------------------------- */
 
 #define PRODUCERS 3
-#define PER 200
+#define PER	  200
 
 struct prod_state {
 	struct urt_chan *c;
@@ -139,12 +139,14 @@ static void test_chan_mpsc_order_backpressure_close(void **state)
 	(void)state;
 	assert_int_equal(urt_chan_init(&c, 0, NULL), -EINVAL);
 	assert_int_equal(urt_chan_init(&c, 4, NULL), 0);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_UNBOUNDED, .slab_slots = 8 }),
-			 0);
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
+								  .slab_slots = 8 }),
+		0);
 	assert_int_equal(urt_spawn_slab(&cons_type, &cs, sizeof(cs), &cj), 0);
 	for (uint32_t i = 0; i < PRODUCERS; i++)
-		assert_int_equal(urt_spawn_slab(&prod_type, &(struct prod_state){ .c = &c, .id = i },
+		assert_int_equal(urt_spawn_slab(&prod_type,
+						&(struct prod_state){ .c = &c, .id = i },
 						sizeof(struct prod_state), &pj[i]),
 				 0);
 	bool backpressure = false;

@@ -66,7 +66,7 @@ static void slab_use_after_free(void)
 	struct urt_slab s;
 	struct urt_slot slot;
 
-	if (urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 64, .slots = 4}) ||
+	if (urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 64, .slots = 4 }) ||
 	    urt_slab_alloc(&s, &slot))
 		_exit(3);
 	urt_slab_free(&s, slot.ptr, slot.chunk);
@@ -78,7 +78,7 @@ static void slab_double_free(void)
 	struct urt_slab s;
 	struct urt_slot slot;
 
-	if (urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 64, .slots = 4}) ||
+	if (urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 64, .slots = 4 }) ||
 	    urt_slab_alloc(&s, &slot))
 		_exit(3);
 	urt_slab_free(&s, slot.ptr, slot.chunk);
@@ -91,7 +91,7 @@ static void slab_foreign_pointer(void)
 	struct urt_slot slot;
 	static char foreign[64];
 
-	if (urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 64, .slots = 4}) ||
+	if (urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 64, .slots = 4 }) ||
 	    urt_slab_alloc(&s, &slot))
 		_exit(3);
 	urt_slab_free(&s, foreign, slot.chunk);
@@ -102,7 +102,7 @@ static void arena_read_after_reset(void)
 	struct urt_arena a;
 	char *p;
 
-	if (urt_arena_init(&a, &(struct urt_arena_opts){0}))
+	if (urt_arena_init(&a, &(struct urt_arena_opts){ 0 }))
 		_exit(3);
 	p = urt_arena_alloc(&a, 32, 16);
 	if (!p)
@@ -117,7 +117,7 @@ static void pool_double_free(void)
 	struct urt_pool p;
 	void *o;
 
-	if (urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 32}))
+	if (urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 32 }))
 		_exit(3);
 	o = urt_pool_alloc(&p);
 	if (!o || !urt_pool_alloc(&p)) /* a second live object keeps live > 0 */

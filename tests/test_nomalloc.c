@@ -107,12 +107,13 @@ static void test_slab_spawns_never_malloc(void **state)
 	size_t slab_calls, boxed_calls;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_UNBOUNDED,
-						       .slot_size = 128,
-						       .slab_slots = 256,
-						       .poll_budget = BATCH,
-					       }),
+	assert_int_equal(urt_runtime_init(&rt,
+					  &(struct urt_runtime_opts){
+						  .slab = URT_SLAB_UNBOUNDED,
+						  .slot_size = 128,
+						  .slab_slots = 256,
+						  .poll_budget = BATCH,
+					  }),
 			 0);
 	spawn_round(&rt, false); /* warm: the slab and registry grow here */
 	spawn_round(&rt, true);
@@ -134,7 +135,8 @@ static void test_slab_spawns_never_malloc(void **state)
 		      BATCH * ROUNDS, boxed_calls, BATCH);
 	assert_int_equal(slab_calls, 0);
 	assert_true(boxed_calls >= BATCH);
-	assert_int_equal(sum, (uint64_t)(ROUNDS + 3) * BATCH * (BATCH - 1) / 2 + (ROUNDS + 3) * BATCH);
+	assert_int_equal(sum,
+			 (uint64_t)(ROUNDS + 3) * BATCH * (BATCH - 1) / 2 + (ROUNDS + 3) * BATCH);
 	assert_int_equal(urt_runtime_deinit(&rt), 0);
 }
 

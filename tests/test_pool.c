@@ -26,11 +26,11 @@ static void test_init_rejects_bad_options(void **state)
 	struct urt_pool p;
 
 	(void)state;
-	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 0}), -EINVAL);
-	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = SIZE_MAX - 3}),
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 0 }), -EINVAL);
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = SIZE_MAX - 3 }),
 			 -EINVAL);
-	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 1 << 20,
-								   .max_objs = SIZE_MAX / 4}),
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 1 << 20,
+								    .max_objs = SIZE_MAX / 4 }),
 			 -EINVAL);
 }
 
@@ -42,9 +42,9 @@ static void test_bounded_exhaustion(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 40,
-								   .max_objs = 10,
-								   .allocator = &ta.al}),
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 40,
+								    .max_objs = 10,
+								    .allocator = &ta.al }),
 			 0);
 	size_t calls = ta.calls;
 	for (int i = 0; i < 10; i++) {
@@ -72,8 +72,8 @@ static void test_unbounded_grows_by_pages(void **state)
 	void *objs[100];
 
 	(void)state;
-	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 24, .page_objs = 8}),
-			 0);
+	assert_int_equal(
+		urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 24, .page_objs = 8 }), 0);
 	assert_int_equal(stats(&p).pages, 0); /* pages come on first use */
 	for (int i = 0; i < 100; i++) {
 		objs[i] = urt_pool_alloc(&p);
@@ -96,7 +96,7 @@ static void test_unbounded_grows_by_pages(void **state)
 static void test_model(void **state)
 {
 	enum { MAXN = 3000 };
-	struct test_rng r = {test_seed("test_pool model", 0x9001)};
+	struct test_rng r = { test_seed("test_pool model", 0x9001) };
 	void **live = calloc(MAXN, sizeof(void *));
 	uint64_t *tags = calloc(MAXN, sizeof(uint64_t));
 	size_t n = 0, hw = 0;
@@ -105,7 +105,7 @@ static void test_model(void **state)
 
 	(void)state;
 	assert_int_equal(
-		urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 56, .page_objs = 13}), 0);
+		urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 56, .page_objs = 13 }), 0);
 	for (int step = 0; step < 60000; step++) {
 		if (test_rng_below(&r, 100) < 55 && n < MAXN) {
 			void *o = urt_pool_alloc(&p);
@@ -147,9 +147,9 @@ static void test_pool_alloc_failure_sweep(void **state)
 
 		test_alloc_init(&ta);
 		ta.fail_at = fail_at;
-		assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 32,
-									   .page_objs = 4,
-									   .allocator = &ta.al}),
+		assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 32,
+									    .page_objs = 4,
+									    .allocator = &ta.al }),
 				 0);
 		while (n < 50) {
 			struct urt_pool_stats before = stats(&p);
@@ -175,9 +175,9 @@ static void test_pool_alloc_failure_sweep(void **state)
 
 	test_alloc_init(&ta);
 	ta.fail_at = 1;
-	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){.obj_size = 32,
-								   .max_objs = 4,
-								   .allocator = &ta.al}),
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 32,
+								    .max_objs = 4,
+								    .allocator = &ta.al }),
 			 -ENOMEM);
 	assert_int_equal(ta.live_blocks, 0);
 }

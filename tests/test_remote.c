@@ -22,8 +22,8 @@
 #include "urt/urt.h"
 
 #define THREADS 4
-#define WAKES 100000 /* fire-and-forget: most coalesce, the last must not be lost */
-#define PINGS 5000   /* each waits for the task to see it: park/wake every time */
+#define WAKES	100000 /* fire-and-forget: most coalesce, the last must not be lost */
+#define PINGS	5000   /* each waits for the task to see it: park/wake every time */
 
 static uint64_t now_ms(void)
 {
@@ -140,15 +140,16 @@ static void test_remote_wakes_none_lost(void **state)
 	pthread_t th[THREADS];
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_BOUNDED, .slab_slots = 4 }),
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+									   .slab_slots = 4 }),
 			 0);
 	cur = &rt;
 	assert_int_equal(urt_spawn_slab(&watch_type, NULL, 0, NULL), 0);
 	assert_int_equal(urt_tick(&rt, 0), 1);
 	assert_int_equal(sh.ret, 0);
 	for (int i = 0; i < THREADS; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, waker_thread, (void *)(intptr_t)i), 0);
+		assert_int_equal(pthread_create(&th[i], NULL, waker_thread, (void *)(intptr_t)i),
+				 0);
 	assert_true(tick_until(&rt, watch_done, 90000));
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
@@ -158,8 +159,8 @@ static void test_remote_wakes_none_lost(void **state)
 	urt_runtime_stats(&rt, &st);
 	print_message("remote wakes: %llu sent, %llu taken in, %llu polls, %llu parks\n",
 		      (unsigned long long)THREADS * (WAKES + PINGS + 1),
-		      (unsigned long long)st.wakes_remote,
-		      (unsigned long long)sh.polls, (unsigned long long)st.parks);
+		      (unsigned long long)st.wakes_remote, (unsigned long long)sh.polls,
+		      (unsigned long long)st.parks);
 	assert_true(st.wakes_remote >= PINGS); /* every ping was a separate wake */
 	assert_true(st.wakes_remote <= (uint64_t)THREADS * (WAKES + PINGS + 1));
 	assert_true(sh.polls <= st.wakes_remote + 1); /* a queued task is not queued twice */
@@ -172,7 +173,7 @@ static void test_remote_wakes_none_lost(void **state)
 
 #define SPAWNS 2000
 
-static uint64_t ran;      /* owner thread only */
+static uint64_t ran;	   /* owner thread only */
 static atomic_int dropped; /* drops of spawns that never ran */
 
 struct inc_state {
@@ -199,7 +200,8 @@ static void *spawner_thread(void *arg)
 	struct urt_runtime *rt = arg;
 
 	for (int k = 0; k < SPAWNS; k++)
-		if (urt_spawn_remote(rt, &inc_type, &(struct inc_state){ 1 }, sizeof(struct inc_state)))
+		if (urt_spawn_remote(rt, &inc_type, &(struct inc_state){ 1 },
+				     sizeof(struct inc_state)))
 			abort();
 	return NULL;
 }
@@ -267,13 +269,13 @@ static void test_waker_keeps_slot_until_freed(void **state)
 	pthread_t th;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_BOUNDED, .slab_slots = 2 }),
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+									   .slab_slots = 2 }),
 			 0);
 	cur = &rt;
 	assert_int_equal(urt_spawn_slab(&keep_type, NULL, 0, NULL), 0);
 	assert_int_equal(urt_tick(&rt, 0), 1);
-	assert_int_equal(rt.active, 0);    /* finished ... */
+	assert_int_equal(rt.active, 0);	   /* finished ... */
 	assert_int_equal(rt.slab.live, 1); /* ... but the waker holds the slot */
 	assert_int_equal(pthread_create(&th, NULL, free_thread, NULL), 0);
 	pthread_join(th, NULL);

@@ -87,7 +87,7 @@ static void test_early_free_and_rewind(void **state)
 static void test_model(void **state)
 {
 	enum { MAXN = 1000 };
-	struct test_rng r = {test_seed("test_scope model", 0x5c09e)};
+	struct test_rng r = { test_seed("test_scope model", 0x5c09e) };
 	struct {
 		void *p;
 		size_t size;
@@ -124,7 +124,7 @@ static void test_model(void **state)
 			n--;
 		} else if (op < 98) { /* rewind to a mark taken "k blocks ago" */
 			uint64_t back = test_rng_below(&r, 20);
-			struct urt_scope_mark m = {.seq = seq > back ? seq - back : 0};
+			struct urt_scope_mark m = { .seq = seq > back ? seq - back : 0 };
 
 			urt_scope_rewind(&s, m);
 			while (n && v[n - 1].seq >= m.seq)

@@ -26,21 +26,22 @@ static void test_init_rejects_bad_options(void **state)
 	struct urt_slab s;
 
 	(void)state;
-	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 0, .slots = 4}),
+	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 0, .slots = 4 }),
 			 -EINVAL);
-	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 8, .slots = 0}),
+	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 8, .slots = 0 }),
 			 -EINVAL);
 	assert_int_equal(
-		urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 8, .slots = 4, .align = 32}),
+		urt_slab_init(&s,
+			      &(struct urt_slab_opts){ .slot_size = 8, .slots = 4, .align = 32 }),
 		-EINVAL);
 	assert_int_equal(
-		urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = SIZE_MAX - 4, .slots = 4}),
+		urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = SIZE_MAX - 4, .slots = 4 }),
 		-EINVAL);
 }
 
 static void test_slot_size_rounding_and_alignment(void **state)
 {
-	static const size_t sizes[] = {1, 15, 16, 17, 100, 4096};
+	static const size_t sizes[] = { 1, 15, 16, 17, 100, 4096 };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -73,7 +74,7 @@ static void test_bounded_full_rejects_and_changes_nothing(void **state)
 {
 	struct test_alloc ta;
 	struct urt_slab s;
-	struct urt_slot slots[8], extra = {.ptr = (void *)0x1, .chunk = 77};
+	struct urt_slot slots[8], extra = { .ptr = (void *)0x1, .chunk = 77 };
 	struct urt_slab_stats before, after;
 	size_t calls;
 
@@ -115,8 +116,8 @@ static void test_unbounded_grows_by_chunks_and_addresses_stay(void **state)
 	struct urt_slot *slots = calloc(N, sizeof(*slots));
 
 	(void)state;
-	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 40, .slots = PER}),
-			 0);
+	assert_int_equal(
+		urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 40, .slots = PER }), 0);
 	assert_int_equal(stats(&s).chunks, 1);
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(urt_slab_alloc(&s, &slots[i]), 0);
@@ -151,9 +152,9 @@ static void test_try_never_grows(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 64,
-								   .slots = 2,
-								   .allocator = &ta.al}),
+	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 64,
+								    .slots = 2,
+								    .allocator = &ta.al }),
 			 0);
 	assert_int_equal(urt_slab_try_claim(&s, &a), 0);
 	assert_int_equal(urt_slab_try_alloc(&s, &b), 0);
@@ -177,10 +178,10 @@ static void test_claim_commit_release(void **state)
 	struct urt_slot a, b;
 
 	(void)state;
-	assert_int_equal(
-		urt_slab_init(
-			&s, &(struct urt_slab_opts){.slot_size = 64, .slots = 2, .bounded = true}),
-		0);
+	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 64,
+								    .slots = 2,
+								    .bounded = true }),
+			 0);
 	assert_int_equal(urt_slab_claim(&s, &a), 0);
 	assert_int_equal(urt_slab_claim(&s, &b), 0);
 	assert_int_equal(stats(&s).claimed, 2);
@@ -246,7 +247,7 @@ static void model_check(struct urt_slab *s, struct model *m, size_t align)
 static void model_run(struct test_rng *r, const struct urt_slab_opts *o, int steps)
 {
 	struct urt_slab s;
-	struct model m = {0};
+	struct model m = { 0 };
 	size_t align = o->align ? o->align : 16;
 	uint64_t tag = 0;
 
@@ -255,7 +256,7 @@ static void model_run(struct test_rng *r, const struct urt_slab_opts *o, int ste
 	for (int step = 0; step < steps; step++) {
 		size_t size = stats(&s).slot_size;
 		unsigned op = (unsigned)test_rng_below(r, 8);
-		struct urt_slot got = {0};
+		struct urt_slot got = { 0 };
 		struct urt_slab_stats before = stats(&s);
 		int ret = 0;
 
@@ -278,7 +279,8 @@ static void model_run(struct test_rng *r, const struct urt_slab_opts *o, int ste
 			/* grows only when nothing was vacant */
 			assert_int_equal(stats(&s).chunks, before.chunks + !vacant);
 			test_fill(got.ptr, size, ++tag);
-			m.v[m.n++] = (struct model_slot){.slot = got, .tag = tag, .claimed = claim};
+			m.v[m.n++] =
+				(struct model_slot){ .slot = got, .tag = tag, .claimed = claim };
 			m.claimed += claim;
 			if (m.n > m.high_water)
 				m.high_water = m.n;
@@ -324,14 +326,14 @@ static void model_run(struct test_rng *r, const struct urt_slab_opts *o, int ste
 
 static void test_model(void **state)
 {
-	struct test_rng r = {test_seed("test_slab model", 0x5eed51ab)};
+	struct test_rng r = { test_seed("test_slab model", 0x5eed51ab) };
 
 	(void)state;
-	model_run(&r, &(struct urt_slab_opts){.slot_size = 24, .slots = 64, .bounded = true},
+	model_run(&r, &(struct urt_slab_opts){ .slot_size = 24, .slots = 64, .bounded = true },
 		  20000);
-	model_run(&r, &(struct urt_slab_opts){.slot_size = 48, .slots = 7}, 20000);
-	model_run(&r, &(struct urt_slab_opts){.slot_size = 100, .slots = 5, .align = 64}, 20000);
-	model_run(&r, &(struct urt_slab_opts){.slot_size = 16, .slots = 1}, 5000);
+	model_run(&r, &(struct urt_slab_opts){ .slot_size = 48, .slots = 7 }, 20000);
+	model_run(&r, &(struct urt_slab_opts){ .slot_size = 100, .slots = 5, .align = 64 }, 20000);
+	model_run(&r, &(struct urt_slab_opts){ .slot_size = 16, .slots = 1 }, 5000);
 }
 
 /* --- allocation-failure sweep ------------------------------------------ */
@@ -350,7 +352,7 @@ static void test_alloc_failure_sweep(void **state)
 		test_alloc_init(&ta);
 		ta.fail_at = fail_at;
 		ret = urt_slab_init(&s, &(struct urt_slab_opts){
-						.slot_size = 32, .slots = 3, .allocator = &ta.al});
+						.slot_size = 32, .slots = 3, .allocator = &ta.al });
 		if (ret) {
 			assert_int_equal(ret, -ENOMEM);
 			assert_int_equal(ta.live_blocks, 0); /* a failed init holds nothing */
@@ -392,19 +394,19 @@ static void test_memory_bounds(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 256,
-								   .slots = 1000,
-								   .bounded = true,
-								   .allocator = &ta.al}),
+	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 256,
+								    .slots = 1000,
+								    .bounded = true,
+								    .allocator = &ta.al }),
 			 0);
 	assert_int_equal(stats(&s).bytes, ta.live_bytes);
 	if (!s.checked) /* debug builds add one state byte per slot */
 		assert_true(ta.live_bytes <= 1000 * 256 + 4096);
 	urt_slab_deinit(&s);
 
-	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){.slot_size = 256,
-								   .slots = 64,
-								   .allocator = &ta.al}),
+	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 256,
+								    .slots = 64,
+								    .allocator = &ta.al }),
 			 0);
 	for (int i = 0; i < 64 * 100; i++)
 		assert_int_equal(urt_slab_alloc(&s, &slot), 0);

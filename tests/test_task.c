@@ -43,7 +43,9 @@ static void count_drop(struct urt_task *t, void *arg)
 	drops++;
 }
 
-static const struct urt_task_type add_type = { .poll = add_poll, .drop = count_drop, .name = "add" };
+static const struct urt_task_type add_type = { .poll = add_poll,
+					       .drop = count_drop,
+					       .name = "add" };
 
 /* Parks on a oneshot that nobody sends on. */
 struct park_state {
@@ -63,7 +65,9 @@ static bool park_poll(struct urt_task *t, void *arg)
 	URT_END(t);
 }
 
-static const struct urt_task_type park_type = { .poll = park_poll, .drop = count_drop, .name = "park" };
+static const struct urt_task_type park_type = { .poll = park_poll,
+						.drop = count_drop,
+						.name = "park" };
 
 /* Yields forever. */
 static bool spin_poll(struct urt_task *t, void *arg)
@@ -75,7 +79,9 @@ static bool spin_poll(struct urt_task *t, void *arg)
 	URT_END(t);
 }
 
-static const struct urt_task_type spin_type = { .poll = spin_poll, .drop = count_drop, .name = "spin" };
+static const struct urt_task_type spin_type = { .poll = spin_poll,
+						.drop = count_drop,
+						.name = "spin" };
 
 /* Yields n times, then returns how many polls it took. */
 struct yield_state {
@@ -146,7 +152,7 @@ static void test_one_runtime_per_thread(void **state)
 	assert_int_equal(urt_runtime_deinit(&a), 0);
 	assert_null(urt_runtime_current());
 	assert_int_equal(urt_runtime_init(&a, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
-									   .slot_size = 70 }),
+									  .slot_size = 70 }),
 			 -EINVAL);
 	assert_null(urt_runtime_current());
 }
@@ -186,9 +192,10 @@ static void test_join_await_in_task(void **state)
 	uint64_t out;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_UNBOUNDED, .slab_slots = 4 }),
-			 0);
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
+								  .slab_slots = 4 }),
+		0);
 	assert_int_equal(urt_spawn_slab(&parent_type, &(struct parent_state){ 0 },
 					sizeof(struct parent_state), &j),
 			 0);
@@ -230,11 +237,12 @@ static void test_spawn_errors(void **state)
 	assert_int_equal(urt_runtime_deinit(&rt), 0);
 
 	/* full bounded slab, and a state larger than a slot */
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_BOUNDED,
-						       .slot_size = 128,
-						       .slab_slots = 2,
-					       }),
+	assert_int_equal(urt_runtime_init(&rt,
+					  &(struct urt_runtime_opts){
+						  .slab = URT_SLAB_BOUNDED,
+						  .slot_size = 128,
+						  .slab_slots = 2,
+					  }),
 			 0);
 	assert_int_equal(urt_spawn_slab(&add_type, big, 128 - 64 + 1, NULL), -EMSGSIZE);
 	assert_int_equal(urt_spawn_slab(&add_type, big, 128 - 64, NULL), 0);
@@ -261,11 +269,12 @@ static void test_spawn_out_of_memory_changes_nothing(void **state)
 		int ok = 0, nomem = 0;
 
 		test_alloc_init(&ta);
-		assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-							       .slab = URT_SLAB_UNBOUNDED,
-							       .slab_slots = 2,
-							       .allocator = &ta.al,
-						       }),
+		assert_int_equal(urt_runtime_init(&rt,
+						  &(struct urt_runtime_opts){
+							  .slab = URT_SLAB_UNBOUNDED,
+							  .slab_slots = 2,
+							  .allocator = &ta.al,
+						  }),
 				 0);
 		ta.fail_at = ta.calls + extra;
 		for (int i = 0; i < 300; i++) {
@@ -310,8 +319,8 @@ static void test_nested_installs_restore(void **state)
 	p1 = urt_slab_install(&urt_slab_table_urt, &b);
 	assert_ptr_equal(p1.slab, &a);
 	/* a runtime installs its own slab and restores b at deinit */
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_BOUNDED, .slab_slots = 8 }),
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+									   .slab_slots = 8 }),
 			 0);
 	assert_ptr_equal(urt_slab_current().slab, &rt.slab);
 	urt_runtime_deinit(&rt);
@@ -338,10 +347,11 @@ static void test_slot_freed_through_its_own_binding(void **state)
 	uint64_t out;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_BOUNDED, .slab_slots = 8 }),
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+									   .slab_slots = 8 }),
 			 0);
-	assert_int_equal(urt_slab_init(&user, &(struct urt_slab_opts){ .slot_size = 96, .slots = 2,
+	assert_int_equal(urt_slab_init(&user, &(struct urt_slab_opts){ .slot_size = 96,
+								       .slots = 2,
 								       .bounded = true }),
 			 0);
 	prev = urt_slab_install(&urt_slab_table_urt, &user);
@@ -370,11 +380,12 @@ static void test_claim_release_and_spawn(void **state)
 	uint64_t out;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_BOUNDED,
-						       .slot_size = 128,
-						       .slab_slots = 1,
-					       }),
+	assert_int_equal(urt_runtime_init(&rt,
+					  &(struct urt_runtime_opts){
+						  .slab = URT_SLAB_BOUNDED,
+						  .slot_size = 128,
+						  .slab_slots = 1,
+					  }),
 			 0);
 	assert_int_equal(urt_claim_slab(&c), 0);
 	assert_int_equal(urt_claim_capacity(&c), 64);
@@ -407,11 +418,12 @@ static void test_try_claim_full_changes_nothing(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_BOUNDED,
-						       .slab_slots = 2,
-						       .allocator = &ta.al,
-					       }),
+	assert_int_equal(urt_runtime_init(&rt,
+					  &(struct urt_runtime_opts){
+						  .slab = URT_SLAB_BOUNDED,
+						  .slab_slots = 2,
+						  .allocator = &ta.al,
+					  }),
 			 0);
 	assert_int_equal(urt_try_claim_slab(&c1), 0);
 	assert_int_equal(urt_claim_slab(&c2), 0);
@@ -420,9 +432,9 @@ static void test_try_claim_full_changes_nothing(void **state)
 	urt_slab_stats(&rt.slab, &sb);
 	assert_int_equal(urt_try_claim_slab(&c3), -ENOSPC);
 	assert_int_equal(urt_claim_slab(&c3), -ENOSPC);
-	assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 0 },
-					sizeof(struct add_state), NULL),
-			 -ENOSPC);
+	assert_int_equal(
+		urt_spawn_slab(&add_type, &(struct add_state){ 0 }, sizeof(struct add_state), NULL),
+		-ENOSPC);
 	urt_slab_stats(&rt.slab, &sa);
 	assert_memory_equal(&sa, &sb, sizeof(sa));
 	struct urt_runtime_stats after = rstats(&rt);
@@ -445,8 +457,8 @@ static void test_abort_parked_task_reclaims_slot(void **state)
 
 	(void)state;
 	drops = 0;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_BOUNDED, .slab_slots = 4 }),
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+									   .slab_slots = 4 }),
 			 0);
 	assert_int_equal(urt_spawn_slab(&park_type, &(struct park_state){ 0 },
 					sizeof(struct park_state), &j),
@@ -532,11 +544,12 @@ static void test_deinit_with_live_tasks_leaks_nothing(void **state)
 	(void)state;
 	drops = 0;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){
-						       .slab = URT_SLAB_UNBOUNDED,
-						       .slab_slots = 8,
-						       .allocator = &ta.al,
-					       }),
+	assert_int_equal(urt_runtime_init(&rt,
+					  &(struct urt_runtime_opts){
+						  .slab = URT_SLAB_UNBOUNDED,
+						  .slab_slots = 8,
+						  .allocator = &ta.al,
+					  }),
 			 0);
 	for (int i = 0; i < 20; i++) {
 		assert_int_equal(urt_spawn_slab(&park_type, &(struct park_state){ 0 },
@@ -548,7 +561,7 @@ static void test_deinit_with_live_tasks_leaks_nothing(void **state)
 	}
 	assert_int_equal(urt_spawn(&rt, &spin_type, NULL, 0, &keep), 0);
 	assert_int_equal(urt_tick(&rt, 0), 41); /* all parked (spin queued again) */
-	for (int i = 0; i < 5; i++) /* never polled: still queued at deinit */
+	for (int i = 0; i < 5; i++)		/* never polled: still queued at deinit */
 		assert_int_equal(urt_spawn(&rt, &add_type, &(struct add_state){ 0 },
 					   sizeof(struct add_state), NULL),
 				 0);
@@ -704,7 +717,7 @@ static bool frame_bad_poll(struct urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	st->scratch = urt_frame_alloc(64, 16); /* fine within the tick ... */
-	URT_YIELD(t);                          /* ... but held across the await */
+	URT_YIELD(t);			       /* ... but held across the await */
 	st->scratch = NULL;
 	URT_RETURN(t, 0);
 	URT_END(t);
@@ -726,7 +739,8 @@ static bool frame_good_poll(struct urt_task *t, void *arg)
 	URT_END(t);
 }
 
-static const struct urt_task_type frame_good_type = { .poll = frame_good_poll, .name = "frame-good" };
+static const struct urt_task_type frame_good_type = { .poll = frame_good_poll,
+						      .name = "frame-good" };
 
 static void test_frame_check_reports_pointer_held_across_await(void **state)
 {
@@ -737,7 +751,8 @@ static void test_frame_check_reports_pointer_held_across_await(void **state)
 	skip(); /* the check is a debug-build feature */
 #endif
 	hook_calls = 0;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .debug_hook = hook }), 0);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .debug_hook = hook }),
+			 0);
 	assert_int_equal(urt_spawn(&rt, &frame_good_type, &(struct frame_state){ 0 },
 				   sizeof(struct frame_state), NULL),
 			 0);
@@ -787,8 +802,9 @@ static void test_io_uring_blocked_gives_clear_error(void **state)
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
 		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
 			_exit(10);
-		int ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){
-							.slab = URT_SLAB_BOUNDED, .slab_slots = 4 });
+		int ret =
+			urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+									  .slab_slots = 4 });
 		/* clean failure: no runtime, no slab left installed */
 		_exit(ret == -EPERM && !urt_runtime_current() &&
 				      urt_slab_current().table == &urt_slab_table_none

@@ -24,6 +24,7 @@
 #ifndef URT_ARENA_H
 #define URT_ARENA_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -140,12 +141,12 @@ void urt_arena_stats(const struct urt_arena *a, struct urt_arena_stats *st);
 /*
  * urt_arena_frame_begin - open a frame (the runtime calls it at the start of
  * every tick).
- * Return: the frame's epoch; -EBUSY (-16) if a frame is already open.
+ * Return: the frame's epoch; -EBUSY if a frame is already open.
  */
 URT_NODISCARD static inline int64_t urt_arena_frame_begin(struct urt_arena *a)
 {
 	if (a->in_frame)
-		return -16; /* -EBUSY, without pulling <errno.h> into every user */
+		return -EBUSY;
 	a->in_frame = true;
 	return (int64_t)(a->epoch & INT64_MAX);
 }
@@ -153,12 +154,12 @@ URT_NODISCARD static inline int64_t urt_arena_frame_begin(struct urt_arena *a)
 /*
  * urt_arena_frame_end - close the frame and reset the arena; O(1) when the
  * frame allocated nothing (release builds).
- * Return: 0; -EINVAL (-22) if no frame is open (nothing is reset).
+ * Return: 0; -EINVAL if no frame is open (nothing is reset).
  */
 static inline int urt_arena_frame_end(struct urt_arena *a)
 {
 	if (!a->in_frame)
-		return -22; /* -EINVAL */
+		return -EINVAL;
 	a->in_frame = false;
 	if (!a->checked && a->head == a->first && a->cur == (char *)(a->first + 1)) {
 		a->epoch++; /* nothing to release or poison */

@@ -26,13 +26,13 @@
 
 struct urt_oneshot {
 	uint64_t value;
-	struct urt_waitq rx;  /* the receiver, parked */
-	uint8_t state;        /* URT_ONESHOT_* */
+	struct urt_waitq rx; /* the receiver, parked */
+	uint8_t state;	     /* URT_ONESHOT_* */
 };
 
-#define URT_ONESHOT_EMPTY 0
-#define URT_ONESHOT_FULL 1   /* sent, not yet received */
-#define URT_ONESHOT_TAKEN 2  /* received */
+#define URT_ONESHOT_EMPTY  0
+#define URT_ONESHOT_FULL   1 /* sent, not yet received */
+#define URT_ONESHOT_TAKEN  2 /* received */
 #define URT_ONESHOT_CLOSED 3 /* closed without a value, or by the receiver */
 
 /* urt_oneshot_init - an empty oneshot. */
@@ -55,10 +55,10 @@ int urt_oneshot_recv(struct urt_task *self, struct urt_oneshot *o, uint64_t *out
 void urt_oneshot_close(struct urt_oneshot *o);
 
 struct urt_chan {
-	uint64_t *buf;          /* cap values */
-	uint32_t cap;           /* capacity */
-	uint32_t head;          /* index of the oldest value */
-	uint32_t len;           /* values buffered */
+	uint64_t *buf; /* cap values */
+	uint32_t cap;  /* capacity */
+	uint32_t head; /* index of the oldest value */
+	uint32_t len;  /* values buffered */
 	bool closed;
 	struct urt_waitq recvq; /* the receiver, when empty */
 	struct urt_waitq sendq; /* senders, when full */

@@ -36,24 +36,24 @@
 #include "urt/slab_table.h"
 #include "urt/task.h"
 
-#define URT_TICK_FOREVER UINT64_MAX /* urt_tick: wait until something happens */
-#define URT_TYPE_STATS 64           /* task types tracked per runtime */
-#define URT__RING_STORAGE 256       /* >= sizeof(struct io_uring), checked */
+#define URT_TICK_FOREVER  UINT64_MAX /* urt_tick: wait until something happens */
+#define URT_TYPE_STATS	  64	     /* task types tracked per runtime */
+#define URT__RING_STORAGE 256	     /* >= sizeof(struct io_uring), checked */
 
 enum urt_slab_kind {
-	URT_SLAB_NONE,      /* no slab: urt_spawn_slab answers -ENODEV */
+	URT_SLAB_NONE,	    /* no slab: urt_spawn_slab answers -ENODEV */
 	URT_SLAB_BOUNDED,   /* slab_slots slots, allocated at init */
 	URT_SLAB_UNBOUNDED, /* chunks of slab_slots slots, grown on demand */
 };
 
 struct urt_runtime_opts {
-	enum urt_slab_kind slab; /* default URT_SLAB_NONE */
-	size_t slot_size;        /* header (64) + state; default 256 */
-	size_t slab_slots;       /* capacity / slots per chunk; default 1024 */
-	unsigned poll_budget;    /* polls per tick before I/O's turn; default 256 */
-	size_t frame_size;       /* frame arena first chunk; default 64 KiB */
-	size_t frame_cap;        /* frame arena cap; default 16 x frame_size */
-	unsigned ring_entries;   /* SQ entries (CQ is 8x); default 256 */
+	enum urt_slab_kind slab;	       /* default URT_SLAB_NONE */
+	size_t slot_size;		       /* header (64) + state; default 256 */
+	size_t slab_slots;		       /* capacity / slots per chunk; default 1024 */
+	unsigned poll_budget;		       /* polls per tick before I/O's turn; default 256 */
+	size_t frame_size;		       /* frame arena first chunk; default 64 KiB */
+	size_t frame_cap;		       /* frame arena cap; default 16 x frame_size */
+	unsigned ring_entries;		       /* SQ entries (CQ is 8x); default 256 */
 	const struct urt_allocator *allocator; /* backing memory; NULL: malloc */
 	/* debug reports (frame checks); the library prints nothing without it */
 	void (*debug_hook)(void *ctx, const char *msg);
@@ -67,24 +67,24 @@ struct urt_type_stats {
 };
 
 struct urt_runtime_stats {
-	uint64_t spawned_boxed;   /* urt_spawn */
-	uint64_t spawned_slab;    /* urt_spawn_slab */
-	uint64_t spawned_claim;   /* urt_claim_spawn */
-	uint64_t spawned_remote;  /* urt_spawn_remote, taken in */
-	uint64_t completed;       /* poll returned true */
-	uint64_t aborted;         /* ended by abort (deinit included) */
-	uint64_t reclaimed;       /* slots and boxes given back */
-	uint64_t polls;           /* calls of poll */
-	uint64_t wakes_local;     /* urt_task_wake that queued a task */
-	uint64_t wakes_remote;    /* remote wakes taken in */
-	uint64_t ticks;           /* urt_tick calls */
-	uint64_t parks;           /* ticks that waited in the kernel */
-	uint64_t frame_reports;   /* debug frame-check hits */
-	size_t live;              /* tasks not reclaimed */
-	size_t active;            /* tasks not finished */
-	size_t slab_live;         /* slots in use in the runtime's slab */
-	size_t slab_capacity;     /* slots in the runtime's slab */
-	size_t frame_high_water;  /* bytes, frame arena */
+	uint64_t spawned_boxed;	 /* urt_spawn */
+	uint64_t spawned_slab;	 /* urt_spawn_slab */
+	uint64_t spawned_claim;	 /* urt_claim_spawn */
+	uint64_t spawned_remote; /* urt_spawn_remote, taken in */
+	uint64_t completed;	 /* poll returned true */
+	uint64_t aborted;	 /* ended by abort (deinit included) */
+	uint64_t reclaimed;	 /* slots and boxes given back */
+	uint64_t polls;		 /* calls of poll */
+	uint64_t wakes_local;	 /* urt_task_wake that queued a task */
+	uint64_t wakes_remote;	 /* remote wakes taken in */
+	uint64_t ticks;		 /* urt_tick calls */
+	uint64_t parks;		 /* ticks that waited in the kernel */
+	uint64_t frame_reports;	 /* debug frame-check hits */
+	size_t live;		 /* tasks not reclaimed */
+	size_t active;		 /* tasks not finished */
+	size_t slab_live;	 /* slots in use in the runtime's slab */
+	size_t slab_capacity;	 /* slots in the runtime's slab */
+	size_t frame_high_water; /* bytes, frame arena */
 };
 
 /* MPSC queue node for messages from other threads (intrusive). */
@@ -99,32 +99,32 @@ struct urt_mpsc_node {
  */
 struct urt_runtime {
 	struct urt_task *run_head, *run_tail; /* ready queue, FIFO */
-	uint32_t nqueued;                     /* tasks on the ready queue */
-	size_t active;                        /* tasks not finished */
-	struct urt_task **reg;                /* live tasks, for deinit */
+	uint32_t nqueued;		      /* tasks on the ready queue */
+	size_t active;			      /* tasks not finished */
+	struct urt_task **reg;		      /* live tasks, for deinit */
 	uint32_t nreg, reg_cap;
-	uint32_t nclaims;        /* outstanding claims, each holding a registry entry */
-	unsigned budget;         /* polls per tick */
-	bool stopping;           /* urt_stop called */
-	bool has_slab;           /* the runtime owns and installed `slab` */
-	bool closing;            /* deinit: reclaim held off until every drop ran */
-	uint64_t output;         /* URT_RETURN's value until drop has run */
+	uint32_t nclaims;	  /* outstanding claims, each holding a registry entry */
+	unsigned budget;	  /* polls per tick */
+	bool stopping;		  /* urt_stop called */
+	bool has_slab;		  /* the runtime owns and installed `slab` */
+	bool closing;		  /* deinit: reclaim held off until every drop ran */
+	uint64_t output;	  /* URT_RETURN's value until drop has run */
 	struct urt_task *polling; /* the task in poll, or NULL */
-	struct urt_slab slab;    /* task slots (if has_slab) */
+	struct urt_slab slab;	  /* task slots (if has_slab) */
 	struct urt_slab_binding prev_binding; /* restored at deinit */
-	struct urt_binding {                  /* slab bindings tasks came from */
+	struct urt_binding {		      /* slab bindings tasks came from */
 		struct urt_slab_binding b;
-		size_t slot_size;             /* bytes per slot */
-		bool urt;                     /* urt_slab_table_urt: call it inline */
+		size_t slot_size; /* bytes per slot */
+		bool urt;	  /* urt_slab_table_urt: call it inline */
 	} bindings[8];
 	unsigned nbindings;
-	unsigned bcur;                        /* the binding used last */
+	unsigned bcur;			       /* the binding used last */
 	const struct urt_task_type *last_type; /* type_idx cache for spawns */
 	uint16_t last_type_idx;
-	struct urt_arena frame;      /* frame memory, reset every tick */
-	struct urt_sizeclass sc;     /* task-scoped blocks */
-	struct urt_pool scopes;      /* struct urt_scope, one per task that asks */
-	struct urt_pool wakers;      /* remote waker records */
+	struct urt_arena frame;	 /* frame memory, reset every tick */
+	struct urt_sizeclass sc; /* task-scoped blocks */
+	struct urt_pool scopes;	 /* struct urt_scope, one per task that asks */
+	struct urt_pool wakers;	 /* remote waker records */
 	struct urt_allocator al;
 	struct urt_runtime_stats stats;
 	struct urt_type_stats types[URT_TYPE_STATS];
@@ -133,17 +133,17 @@ struct urt_runtime {
 
 	/* io_uring (struct io_uring, opaque here) and the wake eventfd */
 	_Alignas(8) unsigned char ring[URT__RING_STORAGE];
-	unsigned ring_flags;  /* setup flags that were accepted */
-	uint32_t ring_pending; /* SQEs prepared, not yet submitted */
+	unsigned ring_flags;	/* setup flags that were accepted */
+	uint32_t ring_pending;	/* SQEs prepared, not yet submitted */
 	uint32_t ring_inflight; /* operations submitted, final CQE not reaped */
-	int efd;              /* eventfd other threads write to wake us */
-	bool efd_armed;       /* a read of efd is in the ring */
-	uint64_t efd_buf;     /* where that read lands */
+	int efd;		/* eventfd other threads write to wake us */
+	bool efd_armed;		/* a read of efd is in the ring */
+	uint64_t efd_buf;	/* where that read lands */
 
 	/* touched by other threads */
 	struct {
 		_Alignas(64) _Atomic(struct urt_mpsc_node *) head; /* producers push here */
-		atomic_int sleeping;          /* owner is (about to be) parked */
+		atomic_int sleeping;			 /* owner is (about to be) parked */
 		_Alignas(64) struct urt_mpsc_node *tail; /* owner pops here */
 		struct urt_mpsc_node stub;
 	} remote;

@@ -73,30 +73,30 @@ struct urt_waitq {
  */
 struct urt_task {
 	const struct urt_task_type *type; /* what to poll */
-	struct urt_task *next;            /* run queue or wait queue link */
-	struct urt_waitq join;            /* tasks awaiting this one's output */
-	struct urt_waitq *waitq;          /* the queue this task is parked on */
-	struct urt_scope *scope;          /* task-scoped allocations, made on first use */
-	uint32_t state_size;              /* bytes of state after the header */
-	uint32_t chunk;                   /* slab chunk index (slab tasks) */
-	uint32_t reg;                     /* index in the runtime's registry */
-	uint16_t resume;                  /* resume point: the line of the last await */
-	uint16_t flags;                   /* URT_TASK_* */
-	uint32_t inflight;                /* I/O operations in flight */
-	uint16_t wakers;                  /* remote wakers alive */
-	uint16_t type_idx;                /* slot in the runtime's per-type stats */
+	struct urt_task *next;		  /* run queue or wait queue link */
+	struct urt_waitq join;		  /* tasks awaiting this one's output */
+	struct urt_waitq *waitq;	  /* the queue this task is parked on */
+	struct urt_scope *scope;	  /* task-scoped allocations, made on first use */
+	uint32_t state_size;		  /* bytes of state after the header */
+	uint32_t chunk;			  /* slab chunk index (slab tasks) */
+	uint32_t reg;			  /* index in the runtime's registry */
+	uint16_t resume;		  /* resume point: the line of the last await */
+	uint16_t flags;			  /* URT_TASK_* */
+	uint32_t inflight;		  /* I/O operations in flight */
+	uint16_t wakers;		  /* remote wakers alive */
+	uint16_t type_idx;		  /* slot in the runtime's per-type stats */
 };
 
 _Static_assert(sizeof(struct urt_task) == 64, "the task header is one cache line");
 
-#define URT_TASK_QUEUED 0x0001u   /* on the run queue */
-#define URT_TASK_FINISHED 0x0002u /* poll returned true, or aborted; drop has run */
-#define URT_TASK_ABORTING 0x0004u /* abort requested, not yet carried out */
-#define URT_TASK_ABORTED 0x0008u  /* ended by abort */
-#define URT_TASK_HANDLE 0x0010u   /* a join handle refers to it */
-#define URT_TASK_SLAB 0x0020u     /* lives in a slab slot, else a malloc block */
-#define URT_TASK_BINDING_SHIFT 8  /* 3 bits: which slab binding it came from */
-#define URT_TASK_BINDING_MASK 0x0700u
+#define URT_TASK_QUEUED	       0x0001u /* on the run queue */
+#define URT_TASK_FINISHED      0x0002u /* poll returned true, or aborted; drop has run */
+#define URT_TASK_ABORTING      0x0004u /* abort requested, not yet carried out */
+#define URT_TASK_ABORTED       0x0008u /* ended by abort */
+#define URT_TASK_HANDLE	       0x0010u /* a join handle refers to it */
+#define URT_TASK_SLAB	       0x0020u /* lives in a slab slot, else a malloc block */
+#define URT_TASK_BINDING_SHIFT 8       /* 3 bits: which slab binding it came from */
+#define URT_TASK_BINDING_MASK  0x0700u
 
 /* State bytes start right after the header. */
 static inline void *urt_task_state(struct urt_task *t)
@@ -137,44 +137,44 @@ static inline void *urt_task_state(struct urt_task *t)
 
 #define URT_PENDING INT_MIN /* an awaitable's "not yet; you will be woken" */
 
-#define URT_BEGIN(t)                                                                   \
-	switch ((t)->resume) {                                                         \
+#define URT_BEGIN(t)                                                                               \
+	switch ((t)->resume) {                                                                     \
 	case 0:
 
-#define URT__SUSPEND_POINT(t)                                                          \
-	_Static_assert(__LINE__ < UINT16_MAX, "urt: await past line 65534");           \
-	(t)->resume = __LINE__;                                                        \
-	__attribute__((fallthrough));                                                  \
+#define URT__SUSPEND_POINT(t)                                                                      \
+	_Static_assert(__LINE__ < UINT16_MAX, "urt: await past line 65534");                       \
+	(t)->resume = __LINE__;                                                                    \
+	__attribute__((fallthrough));                                                              \
 	case __LINE__:
 
 /* Suspend until expr is not URT_PENDING (see rule 3). */
-#define URT_AWAIT(t, expr)                                                             \
-	do {                                                                           \
-		URT__SUSPEND_POINT(t)                                                  \
-		if ((expr) == URT_PENDING)                                             \
-			return false;                                                  \
+#define URT_AWAIT(t, expr)                                                                         \
+	do {                                                                                       \
+		URT__SUSPEND_POINT(t)                                                              \
+		if ((expr) == URT_PENDING)                                                         \
+			return false;                                                              \
 	} while (0)
 
 /* Let every other ready task run, then continue. */
-#define URT_YIELD(t)                                                                   \
-	do {                                                                           \
-		(t)->resume = __LINE__;                                                \
-		urt_task_wake(t);                                                      \
-		return false;                                                          \
-	case __LINE__:;                                                                \
+#define URT_YIELD(t)                                                                               \
+	do {                                                                                       \
+		(t)->resume = __LINE__;                                                            \
+		urt_task_wake(t);                                                                  \
+		return false;                                                                      \
+	case __LINE__:;                                                                            \
 	} while (0)
 
 /* Finish with an output (a 64-bit value or a pointer cast to one). */
-#define URT_RETURN(t, value)                                                           \
-	do {                                                                           \
-		urt_task_set_output((t), (uint64_t)(value));                           \
-		return true;                                                           \
+#define URT_RETURN(t, value)                                                                       \
+	do {                                                                                       \
+		urt_task_set_output((t), (uint64_t)(value));                                       \
+		return true;                                                                       \
 	} while (0)
 
 /* Close URT_BEGIN; falling off the end finishes with output 0. */
-#define URT_END(t)                                                                     \
-	}                                                                              \
-	urt_task_set_output((t), 0);                                                   \
+#define URT_END(t)                                                                                 \
+	}                                                                                          \
+	urt_task_set_output((t), 0);                                                               \
 	return true
 
 /* --- spawning ------------------------------------------------------------ */

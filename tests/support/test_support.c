@@ -39,7 +39,7 @@ static void *t_alloc(void *ctx, size_t size, size_t align)
 	base = aligned_alloc(pad, (pad + size + pad - 1) / pad * pad);
 	assert_non_null(base);
 	h = (struct hdr *)(base + pad) - 1;
-	*h = (struct hdr){.magic = MAGIC, .align = (uint32_t)align, .size = size};
+	*h = (struct hdr){ .magic = MAGIC, .align = (uint32_t)align, .size = size };
 	t->live_blocks++;
 	t->live_bytes += size;
 	return base + pad;
@@ -63,7 +63,7 @@ static void t_free(void *ctx, void *ptr, size_t size, size_t align)
 
 void test_alloc_init(struct test_alloc *t)
 {
-	*t = (struct test_alloc){.al = {.ctx = t, .alloc = t_alloc, .free = t_free}};
+	*t = (struct test_alloc){ .al = { .ctx = t, .alloc = t_alloc, .free = t_free } };
 }
 
 uint64_t test_seed(const char *suite, uint64_t def)
