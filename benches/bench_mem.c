@@ -29,35 +29,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "urt/arena.h"
 #include "urt/pool.h"
 #include "urt/slab.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-static inline uint64_t cycles(void)
-{
-	_mm_lfence();
-	return __rdtsc();
-}
-#else
-static inline uint64_t cycles(void)
-{
-	return 0;
-}
-#endif
-
 #define K	1024
 #define ROUNDS	31
 #define MAXROWS 64
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* --- allocators under test ---------------------------------------------- */
 
@@ -302,13 +281,6 @@ static struct row *find(enum kind k, size_t size, bool random)
 		if (rows[i].kind == k && rows[i].size == size && rows[i].random == random)
 			return &rows[i];
 	return NULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void summarize(struct row *r)

@@ -16,7 +16,7 @@
  * Memory: a counting backing allocator; 1M tasks spawned into an unbounded
  * slab and parked; bytes held / 1M, against the slot size.
  *
- * Heap calls: this program interposes malloc and friends (like
+ * Heap calls: this program links tests/support/heap_count.c (as does
  * tests/test_nomalloc.c) and counts calls during steady-state slab spawns.
  *
  * Cycles are TSC (constant-rate reference) cycles.
@@ -29,76 +29,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
+#include "support/heap_count.h"
 #include "urt/urt.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-static inline uint64_t cycles(void)
-{
-	_mm_lfence();
-	return __rdtsc();
-}
-#else
-static inline uint64_t cycles(void)
-{
-	return 0;
-}
-#endif
 
 #define K      1000
 #define ROUNDS 41
-
-/* --- heap interposer ----------------------------------------------------- */
-
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void *__libc_memalign(size_t align, size_t size);
-extern void __libc_free(void *p);
-
-static size_t heap_calls;
-
-void *malloc(size_t size)
-{
-	heap_calls++;
-	return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-	heap_calls++;
-	return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-	heap_calls++;
-	return __libc_realloc(p, size);
-}
-
-void *aligned_alloc(size_t align, size_t size)
-{
-	heap_calls++;
-	return __libc_memalign(align, size);
-}
-
-void *memalign(size_t align, size_t size)
-{
-	heap_calls++;
-	return __libc_memalign(align, size);
-}
-
-int posix_memalign(void **out, size_t align, size_t size)
-{
-	heap_calls++;
-	*out = __libc_memalign(align, size);
-	return *out ? 0 : ENOMEM;
-}
-
-void free(void *p)
-{
-	__libc_free(p);
-}
 
 /* --- tasks ---------------------------------------------------------------- */
 
@@ -142,14 +78,6 @@ static void die(const char *what, int ret)
 	exit(1);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* --- lifecycle -------------------------------------------------------------- */
 
 enum kind { BOXED, SLAB, CLAIM };
@@ -189,19 +117,6 @@ static void batch(struct urt_runtime *rt, enum kind k)
 	}
 	if (urt_tick(rt, 0) != K)
 		die("tick polled", 0);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, int p)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	return v[(n - 1) * p / 100];
 }
 
 static void lifecycle(struct row rows[6])
@@ -401,8 +316,10 @@ static double heap_calls_per_spawn(void)
 		die("runtime init", ret);
 	batch(&rt, SLAB); /* warm */
 	before = heap_calls;
+	heap_counting = true;
 	for (int r = 0; r < 1000; r++)
 		batch(&rt, SLAB);
+	heap_counting = false;
 	size_t calls = heap_calls - before;
 
 	urt_runtime_deinit(&rt);

@@ -2,72 +2,20 @@
 /*
  * test_nomalloc.c - 1M slab spawns in steady state call malloc zero times.
  *
- * This program interposes the C heap (malloc, calloc, realloc, the aligned
- * forms; all forward to glibc's __libc_* entry points) and counts calls
- * while `counting` is set. Not built with sanitizers, which own malloc.
+ * Links support/heap_count.c, which interposes the C heap and counts calls
+ * while heap_counting is set. Not built with sanitizers, which own malloc.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <malloc.h>
 #include <stdlib.h>
 
 #include <cmocka.h>
 
+#include "support/heap_count.h"
 #include "urt/urt.h"
-
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void *__libc_memalign(size_t align, size_t size);
-extern void __libc_free(void *p);
-
-static size_t heap_calls;
-static bool counting;
-
-void *malloc(size_t size)
-{
-	heap_calls += counting;
-	return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-	heap_calls += counting;
-	return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-	heap_calls += counting;
-	return __libc_realloc(p, size);
-}
-
-void *aligned_alloc(size_t align, size_t size)
-{
-	heap_calls += counting;
-	return __libc_memalign(align, size);
-}
-
-void *memalign(size_t align, size_t size)
-{
-	heap_calls += counting;
-	return __libc_memalign(align, size);
-}
-
-int posix_memalign(void **out, size_t align, size_t size)
-{
-	heap_calls += counting;
-	*out = __libc_memalign(align, size);
-	return *out ? 0 : ENOMEM;
-}
-
-void free(void *p)
-{
-	__libc_free(p);
-}
 
 struct work {
 	uint64_t x[4];
@@ -118,17 +66,17 @@ static void test_slab_spawns_never_malloc(void **state)
 	spawn_round(&rt, false); /* warm: the slab and registry grow here */
 	spawn_round(&rt, true);
 	heap_calls = 0;
-	counting = true;
+	heap_counting = true;
 	for (int r = 0; r < ROUNDS; r++)
 		spawn_round(&rt, false);
-	counting = false;
+	heap_counting = false;
 	slab_calls = heap_calls;
 
 	heap_calls = 0; /* control: boxed spawns do reach the heap, so the
 			 * interposer sees the runtime's allocations */
-	counting = true;
+	heap_counting = true;
 	spawn_round(&rt, true);
-	counting = false;
+	heap_counting = false;
 	boxed_calls = heap_calls;
 
 	print_message("heap calls: %zu for %d slab spawns, %zu for %d boxed spawns\n", slab_calls,
