@@ -257,12 +257,7 @@ int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how)
 		avail_remove(s, c);
 	state_move(s, c, p, VACANT, (how & URT__SLAB_CLAIM) ? CLAIMED : LIVE,
 		   "slab freelist corrupted: took a slot that is not vacant");
-	if (how & URT__SLAB_CLAIM)
-		s->claimed++;
-	else
-		s->live++;
-	if (s->live + s->claimed > s->high_water)
-		s->high_water = s->live + s->claimed;
+	urt__slab_count_take(s, how);
 	out->ptr = p;
 	out->chunk = c->index;
 	return 0;
@@ -285,10 +280,7 @@ void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned 
 	poison_vacant(s, ptr);
 	if (c->used-- == s->chunk_slots)
 		avail_push(s, c);
-	if (how & URT__SLAB_CLAIM)
-		s->claimed--;
-	else
-		s->live--;
+	urt__slab_count_put(s, how);
 }
 
 void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim)

@@ -124,6 +124,26 @@ URT_NODISCARD int urt_slab_find_chunk(const struct urt_slab *s, const void *ptr)
 URT_NODISCARD int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how);
 void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how);
 
+/* Accounting shared by the fast and slow paths: a slot was handed out. */
+static inline void urt__slab_count_take(struct urt_slab *s, unsigned how)
+{
+	if (how & URT__SLAB_CLAIM)
+		s->claimed++;
+	else
+		s->live++;
+	if (s->live + s->claimed > s->high_water)
+		s->high_water = s->live + s->claimed;
+}
+
+/* ... and a slot came back. */
+static inline void urt__slab_count_put(struct urt_slab *s, unsigned how)
+{
+	if (how & URT__SLAB_CLAIM)
+		s->claimed--;
+	else
+		s->live--;
+}
+
 /*
  * Fast path: pop the current chunk's freelist unless that empties the chunk
  * (then the slow path unlinks it) or the build checks every call.
@@ -138,12 +158,7 @@ static inline int urt__slab_take(struct urt_slab *s, struct urt_slot *out, unsig
 		return urt__slab_take_slow(s, out, how);
 	c->free = *(void **)p;
 	c->used++;
-	if (how & URT__SLAB_CLAIM)
-		s->claimed++;
-	else
-		s->live++;
-	if (s->live + s->claimed > s->high_water)
-		s->high_water = s->live + s->claimed;
+	urt__slab_count_take(s, how);
 	out->ptr = p;
 	out->chunk = c->index;
 	return 0;
@@ -166,10 +181,7 @@ static inline void urt__slab_put(struct urt_slab *s, void *ptr, uint32_t chunk, 
 	*(void **)ptr = c->free;
 	c->free = ptr;
 	c->used--;
-	if (how & URT__SLAB_CLAIM)
-		s->claimed--;
-	else
-		s->live--;
+	urt__slab_count_put(s, how);
 }
 
 /*
