@@ -22,6 +22,8 @@
 
 /* --- task types used below ---------------------------------------------- */
 
+static const unsigned char big_state_for_wrapped[65];
+
 static int drops;
 
 struct add_state {
@@ -368,6 +370,125 @@ static void test_slot_freed_through_its_own_binding(void **state)
 	assert_int_equal(rt.slab.live, 0);
 	urt_runtime_deinit(&rt);
 	urt_slab_deinit(&user);
+}
+
+/* A slab table that is not urt's own: the runtime must go through its
+ * function pointers (claim, commit, release, free), not the inline path. */
+static struct {
+	int claim, try_claim, commit, release, free;
+} tcalls;
+
+static int w_claim(void *slab, struct urt_slot *out)
+{
+	tcalls.claim++;
+	return urt_slab_claim(slab, out);
+}
+
+static int w_try_claim(void *slab, struct urt_slot *out)
+{
+	tcalls.try_claim++;
+	return urt_slab_try_claim(slab, out);
+}
+
+static void w_commit(void *slab, const struct urt_slot *claim)
+{
+	tcalls.commit++;
+	urt_slab_commit(slab, claim);
+}
+
+static void w_release(void *slab, const struct urt_slot *claim)
+{
+	tcalls.release++;
+	urt_slab_release(slab, claim);
+}
+
+static void w_free(void *slab, void *ptr, uint32_t chunk)
+{
+	tcalls.free++;
+	urt_slab_free(slab, ptr, chunk);
+}
+
+static size_t w_slot_size(const void *slab)
+{
+	return ((const struct urt_slab *)slab)->slot_size;
+}
+
+static const struct urt_slab_table wrapped = {
+	.claim = w_claim,
+	.try_claim = w_try_claim,
+	.commit = w_commit,
+	.release = w_release,
+	.free = w_free,
+	.slot_size = w_slot_size,
+};
+
+static void test_foreign_table_goes_through_pointers(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_slab user;
+	struct urt_slab_binding prev;
+	struct urt_claim c;
+	struct urt_join j1, j2;
+	uint64_t out;
+
+	(void)state;
+	memset(&tcalls, 0, sizeof(tcalls));
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	assert_int_equal(urt_slab_init(&user, &(struct urt_slab_opts){ .slot_size = 128, .slots = 2,
+								       .bounded = true }),
+			 0);
+	prev = urt_slab_install(&wrapped, &user);
+	assert_int_equal(urt_spawn_slab(&add_type, big_state_for_wrapped, 65, NULL), -EMSGSIZE);
+	assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 1, 2 },
+					sizeof(struct add_state), &j1),
+			 0);
+	assert_int_equal(urt_claim_slab(&c), 0);
+	urt_claim_release(&c);
+	assert_int_equal(urt_try_claim_slab(&c), 0);
+	assert_int_equal(urt_claim_capacity(&c), 64);
+	*(struct add_state *)urt_claim_state(&c) = (struct add_state){ 3, 4 };
+	assert_int_equal(urt_claim_spawn(&c, &add_type, &j2), 0);
+	assert_int_equal(urt_try_claim_slab(&c), -ENOSPC); /* both slots in use */
+	urt_slab_restore(prev);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j1, &out), 0);
+	assert_int_equal(out, 3);
+	assert_int_equal(urt_join_take(&j2, &out), 0);
+	assert_int_equal(out, 7);
+	assert_int_equal(tcalls.claim, 2);
+	assert_int_equal(tcalls.try_claim, 2);
+	assert_int_equal(tcalls.commit, 2);
+	assert_int_equal(tcalls.release, 1);
+	assert_int_equal(tcalls.free, 2);
+	assert_int_equal(user.live + user.claimed, 0);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	urt_slab_deinit(&user);
+}
+
+static void test_too_many_bindings(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_slab slabs[9];
+	struct urt_slab_binding prev;
+
+	(void)state;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	for (int i = 0; i < 9; i++) {
+		assert_int_equal(urt_slab_init(&slabs[i], &(struct urt_slab_opts){
+								  .slot_size = 96, .slots = 2 }),
+				 0);
+		prev = urt_slab_install(&urt_slab_table_urt, &slabs[i]);
+		assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 0 },
+						sizeof(struct add_state), NULL),
+				 i < 8 ? 0 : -ETOOMANYREFS);
+		urt_slab_restore(prev);
+	}
+	assert_int_equal(urt_run(&rt), 0);
+	for (int i = 0; i < 9; i++) {
+		assert_int_equal(slabs[i].live, 0); /* each slot went home */
+		urt_slab_deinit(&slabs[i]);
+	}
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
 }
 
 /* --- claims ------------------------------------------------------------------ */
@@ -826,6 +947,8 @@ int main(void)
 		cmocka_unit_test(test_spawn_out_of_memory_changes_nothing),
 		cmocka_unit_test(test_nested_installs_restore),
 		cmocka_unit_test(test_slot_freed_through_its_own_binding),
+		cmocka_unit_test(test_foreign_table_goes_through_pointers),
+		cmocka_unit_test(test_too_many_bindings),
 		cmocka_unit_test(test_claim_release_and_spawn),
 		cmocka_unit_test(test_try_claim_full_changes_nothing),
 		cmocka_unit_test(test_abort_parked_task_reclaims_slot),
