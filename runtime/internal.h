@@ -8,8 +8,8 @@
 #include "urt/runtime.h"
 #include "urt_debug.h"
 
-#define URT_TASK_REMOTE 0x0040u /* box from malloc on another thread */
-#define URT__REGENT sizeof(struct urt_task *) /* one registry entry */
+#define URT_TASK_REMOTE 0x0040u			  /* box from malloc on another thread */
+#define URT__REGENT	sizeof(struct urt_task *) /* one registry entry */
 
 /* Messages on the remote queue. */
 enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2 };
@@ -29,6 +29,11 @@ URT_HIDDEN void urt__task_reclaim(struct urt_runtime *rt, struct urt_task *t);
 URT_HIDDEN void urt__task_start(struct urt_runtime *rt, struct urt_task *t,
 				const struct urt_task_type *type, uint32_t size, uint16_t flags,
 				struct urt_join *join);
+/*
+ * Poll the tasks that were ready when the tick began, at most the budget.
+ * Return: tasks polled.
+ */
+URT_HIDDEN int urt__run_ready(struct urt_runtime *rt);
 /* deinit: abort and reclaim every task. Return: how many were reclaimed. */
 URT_HIDDEN size_t urt__tasks_teardown(struct urt_runtime *rt);
 /* Make room in the registry for `more` tasks beyond those registered. */

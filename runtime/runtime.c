@@ -127,45 +127,6 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
 	return n;
 }
 
-/*
- * Poll the tasks that were ready when the tick began, at most the budget.
- * A task woken meanwhile (a yield) waits for the next tick, so I/O gets its
- * turn between. Return: tasks polled.
- */
-static int run_ready(struct urt_runtime *rt)
-{
-	uint32_t turns = rt->nqueued < rt->budget ? rt->nqueued : rt->budget;
-	struct urt_task *t;
-	int n = 0;
-
-	while (turns-- && (t = urt__runq_pop(rt))) {
-		bool done;
-
-		t->flags &= (uint16_t)~URT_TASK_QUEUED;
-		if (t->flags & URT_TASK_FINISHED) { /* woken after the end */
-			urt__task_maybe_reclaim(rt, t);
-			continue;
-		}
-		if (t->flags & URT_TASK_ABORTING) {
-			urt__task_finish(rt, t, true);
-			continue;
-		}
-		rt->polling = t;
-		done = t->type->poll(t, t + 1);
-		rt->polling = NULL;
-		n++;
-		rt->types[t->type_idx].polls++;
-		if (done)
-			urt__task_finish(rt, t, false);
-#ifdef URT_DEBUG
-		else
-			urt__frame_check(rt, t, "frame pointer held across await");
-#endif
-	}
-	rt->stats.polls += (uint64_t)n;
-	return n;
-}
-
 /* One tick; `until_idle` (urt_run): never park once no task is unfinished. */
 static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 {
@@ -179,7 +140,7 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 	rt->stats.ticks++;
 	if (!urt__remote_empty(rt))
 		urt__remote_drain(rt);
-	n = run_ready(rt);
+	n = urt__run_ready(rt);
 	more = !urt__remote_empty(rt) && urt__remote_drain(rt);
 	park = !rt->run_head && !more && timeout_ns && !(until_idle && !rt->active) &&
 	       urt__remote_park_begin(rt);
@@ -219,6 +180,13 @@ void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *s
 	struct urt_arena_stats as;
 
 	*st = rt->stats;
+	/* derived, so the hot path keeps fewer counters */
+	for (int i = 0; i < URT_TYPE_STATS; i++) {
+		st->completed += rt->types[i].completed;
+		st->aborted += rt->types[i].aborted;
+	}
+	st->reclaimed = st->spawned_boxed + st->spawned_slab + st->spawned_claim +
+			st->spawned_remote - rt->nreg;
 	st->live = rt->nreg;
 	st->active = rt->active;
 	if (rt->has_slab) {

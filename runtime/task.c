@@ -212,7 +212,7 @@ static inline void state_copy(void *dst, const void *src, size_t size)
 
 static inline int check_type(const struct urt_task_type *type, const void *state, size_t size)
 {
-	if (__builtin_expect(!type || !type->poll || (!state && size) || size > UINT32_MAX - HDR,
+	if (__builtin_expect(!type || (!state && size) || size > UINT32_MAX - HDR || !type->poll,
 			     0))
 		return -EINVAL;
 	return 0;
@@ -482,7 +482,19 @@ const char *urt_task_name(const struct urt_task *t)
 	return t->type->name ? t->type->name : "?";
 }
 
-void urt__task_finish(struct urt_runtime *rt, struct urt_task *t, bool aborted)
+static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t);
+
+static inline void task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t)
+{
+	if (!rt->closing &&
+	    (t->flags & (URT_TASK_FINISHED | URT_TASK_HANDLE | URT_TASK_QUEUED)) ==
+		    URT_TASK_FINISHED &&
+	    !t->inflight && !t->wakers && t != rt->polling)
+		task_reclaim(rt, t);
+}
+
+static inline __attribute__((always_inline)) void task_finish(struct urt_runtime *rt,
+							      struct urt_task *t, bool aborted)
 {
 	uint64_t out = aborted ? 0 : rt->output;
 
@@ -494,25 +506,26 @@ void urt__task_finish(struct urt_runtime *rt, struct urt_task *t, bool aborted)
 	t->flags |= URT_TASK_FINISHED | (aborted ? URT_TASK_ABORTED : 0);
 	t->flags &= (uint16_t)~URT_TASK_ABORTING;
 	rt->active--;
-	if (aborted) {
-		rt->stats.aborted++;
+	if (aborted) /* the totals are sums over types: see urt_runtime_stats */
 		rt->types[t->type_idx].aborted++;
-	} else {
-		rt->stats.completed++;
+	else
 		rt->types[t->type_idx].completed++;
-	}
 	urt__waitq_wake_all(&t->join);
-	urt__task_maybe_reclaim(rt, t);
+	task_maybe_reclaim(rt, t);
 }
 
-void urt__task_reclaim(struct urt_runtime *rt, struct urt_task *t)
+void urt__task_finish(struct urt_runtime *rt, struct urt_task *t, bool aborted)
+{
+	task_finish(rt, t, aborted);
+}
+
+static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 {
 	reg_remove(rt, t);
 	if (t->scope) {
 		urt_scope_release(t->scope);
 		urt_pool_free(&rt->scopes, t->scope);
 	}
-	rt->stats.reclaimed++;
 	if (t->flags & URT_TASK_SLAB) {
 		struct urt_binding *bd =
 			&rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT];
@@ -528,13 +541,55 @@ void urt__task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 	}
 }
 
+void urt__task_reclaim(struct urt_runtime *rt, struct urt_task *t)
+{
+	task_reclaim(rt, t);
+}
+
 void urt__task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t)
 {
-	if (!rt->closing &&
-	    (t->flags & (URT_TASK_FINISHED | URT_TASK_HANDLE | URT_TASK_QUEUED)) ==
-		    URT_TASK_FINISHED &&
-	    !t->inflight && !t->wakers && t != rt->polling)
-		urt__task_reclaim(rt, t);
+	task_maybe_reclaim(rt, t);
+}
+
+/* --- polling ----------------------------------------------------------------- */
+
+/*
+ * Poll the tasks that were ready when the tick began, at most the budget.
+ * A task woken meanwhile (a yield) waits for the next tick, so I/O gets its
+ * turn between. Return: tasks polled.
+ */
+int urt__run_ready(struct urt_runtime *rt)
+{
+	uint32_t turns = rt->nqueued < rt->budget ? rt->nqueued : rt->budget;
+	struct urt_task *t;
+	int n = 0;
+
+	while (turns-- && (t = urt__runq_pop(rt))) {
+		bool done;
+
+		t->flags &= (uint16_t)~URT_TASK_QUEUED;
+		if (t->flags & URT_TASK_FINISHED) { /* woken after the end */
+			task_maybe_reclaim(rt, t);
+			continue;
+		}
+		if (t->flags & URT_TASK_ABORTING) {
+			task_finish(rt, t, true);
+			continue;
+		}
+		rt->polling = t;
+		done = t->type->poll(t, t + 1);
+		rt->polling = NULL;
+		n++;
+		rt->types[t->type_idx].polls++;
+		if (done)
+			task_finish(rt, t, false);
+#ifdef URT_DEBUG
+		else
+			urt__frame_check(rt, t, "frame pointer held across await");
+#endif
+	}
+	rt->stats.polls += (uint64_t)n;
+	return n;
 }
 
 /* --- join handles ------------------------------------------------------------ */

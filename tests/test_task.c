@@ -434,7 +434,8 @@ static void test_foreign_table_goes_through_pointers(void **state)
 	(void)state;
 	memset(&tcalls, 0, sizeof(tcalls));
 	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
-	assert_int_equal(urt_slab_init(&user, &(struct urt_slab_opts){ .slot_size = 128, .slots = 2,
+	assert_int_equal(urt_slab_init(&user, &(struct urt_slab_opts){ .slot_size = 128,
+								       .slots = 2,
 								       .bounded = true }),
 			 0);
 	prev = urt_slab_install(&wrapped, &user);
@@ -474,8 +475,8 @@ static void test_too_many_bindings(void **state)
 	(void)state;
 	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
 	for (int i = 0; i < 9; i++) {
-		assert_int_equal(urt_slab_init(&slabs[i], &(struct urt_slab_opts){
-								  .slot_size = 96, .slots = 2 }),
+		assert_int_equal(urt_slab_init(&slabs[i], &(struct urt_slab_opts){ .slot_size = 96,
+										   .slots = 2 }),
 				 0);
 		prev = urt_slab_install(&urt_slab_table_urt, &slabs[i]);
 		assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 0 },
