@@ -25,6 +25,17 @@ if(urt_debug_checks)
   target_compile_definitions(urt_build INTERFACE URT_DEBUG=1)
 endif()
 
+# The fault-injection seam (urt/fault.h): on with the debug checks, so the
+# release build's completion path has no hook to test.
+set(URT_FAULTS "" CACHE STRING "Fault-injection seam: ON, OFF, or empty to follow the debug checks")
+set(urt_faults "${URT_FAULTS}")
+if("${urt_faults}" STREQUAL "")
+  set(urt_faults ${urt_debug_checks})
+endif()
+if(urt_faults)
+  target_compile_definitions(urt_build INTERFACE URT_FAULTS=1)
+endif()
+
 if(URT_SANITIZE)
   string(REPLACE ";" "," urt_san "${URT_SANITIZE}")
   target_compile_options(urt_build INTERFACE -fsanitize=${urt_san} -fno-omit-frame-pointer

@@ -2,11 +2,17 @@
 /*
  * channel.c - oneshot and bounded MPSC channels between local tasks.
  *
- * Waiting is parking on a struct urt_waitq; any state change that could
- * let a waiter proceed wakes every waiter on that side, and each one
+ * Waiting is registering on a struct urt_waitq; any state change that
+ * could let a waiter proceed wakes every waiter on that side, and each one
  * re-evaluates its await (URT_AWAIT re-runs the call). Waking all is
- * simple and cannot lose a wake-up; with one receiver and a bounded
- * number of senders the extra polls are cheap.
+ * simple and cannot lose a wake-up; senders are few.
+ *
+ * One receiver at a time: a second task that would wait on the receive
+ * side while another is waiting there gets -EBUSY. Fair multi-consumer
+ * hand-off (wake one, FIFO) cannot be made lossless cheaply once a
+ * receiver may also be waiting on something else (a select): the one woken
+ * may take the other branch and strand the value. Use one channel per
+ * consumer.
  *
  * Ring buffer: values at buf[(head + i) % cap] for i < len.
  */
@@ -15,6 +21,18 @@
 #include <errno.h>
 
 #include "internal.h"
+
+/* Register self as the one receiver. Return: URT_PENDING; -EBUSY; -ENOMEM. */
+static int park_rx(struct urt_waitq *q, struct urt_task *self)
+{
+	struct urt_task *other = urt__waitq_first(q);
+	int ret;
+
+	if (other && other != self)
+		return -EBUSY;
+	ret = urt__waitq_park(q, self);
+	return ret ? ret : URT_PENDING;
+}
 
 void urt_oneshot_init(struct urt_oneshot *o)
 {
@@ -45,14 +63,13 @@ int urt_oneshot_recv(struct urt_task *self, struct urt_oneshot *o, uint64_t *out
 	case URT_ONESHOT_CLOSED:
 		return -EPIPE;
 	default:
-		urt__waitq_park(&o->rx, self);
-		return URT_PENDING;
+		return park_rx(&o->rx, self);
 	}
 }
 
 void urt_oneshot_close(struct urt_oneshot *o)
 {
-	if (o->state == URT_ONESHOT_EMPTY || o->state == URT_ONESHOT_FULL)
+	if (o->state == URT_ONESHOT_EMPTY) /* a sent value stays receivable */
 		o->state = URT_ONESHOT_CLOSED;
 	urt__waitq_wake_all(&o->rx);
 }
@@ -92,8 +109,8 @@ int urt_chan_send(struct urt_task *self, struct urt_chan *c, uint64_t value)
 
 	if (ret != -EAGAIN)
 		return ret;
-	urt__waitq_park(&c->sendq, self);
-	return URT_PENDING;
+	ret = urt__waitq_park(&c->sendq, self);
+	return ret ? ret : URT_PENDING;
 }
 
 int urt_chan_try_recv(struct urt_chan *c, uint64_t *out)
@@ -113,8 +130,7 @@ int urt_chan_recv(struct urt_task *self, struct urt_chan *c, uint64_t *out)
 
 	if (ret != -EAGAIN)
 		return ret;
-	urt__waitq_park(&c->recvq, self);
-	return URT_PENDING;
+	return park_rx(&c->recvq, self);
 }
 
 void urt_chan_close(struct urt_chan *c)

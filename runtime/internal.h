@@ -5,8 +5,14 @@
 #ifndef URT_RUNTIME_INTERNAL_H
 #define URT_RUNTIME_INTERNAL_H
 
+#include "urt/fault.h"
+#include "urt/io.h"
+#include "urt/net.h"
 #include "urt/runtime.h"
+#include "urt/time.h"
 #include "urt_debug.h"
+
+#include <linux/time_types.h>
 
 #define URT_TASK_REMOTE 0x0040u			  /* box from malloc on another thread */
 #define URT__REGENT	sizeof(struct urt_task *) /* one registry entry */
@@ -17,10 +23,25 @@ enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2 };
 /* This thread's runtime (initial-exec TLS: one %fs load). */
 extern __thread struct urt_runtime *urt__rt URT_HIDDEN;
 
-/* --- task.c ------------------------------------------------------------- */
+/* --- task.c, spawn.c ---------------------------------------------------- */
 
-/* drop, output, FINISHED, wake joiners, maybe reclaim. */
+#define URT__MIN_STATE 8 /* the output is stored in the first 8 state bytes */
+
+/* Bytes of a boxed task with `state` bytes of state. */
+static inline uint32_t urt__box_size(uint32_t state)
+{
+	return (uint32_t)sizeof(struct urt_task) +
+	       (state < URT__MIN_STATE ? URT__MIN_STATE : state);
+}
+
+/*
+ * drop, output, FINISHED, wake joiners, maybe reclaim. Only once nothing of
+ * t is in flight (t->ops == 0). The output is rt->output, or t->output if
+ * t was DRAINING, or 0 if aborted.
+ */
 URT_HIDDEN void urt__task_finish(struct urt_runtime *rt, struct urt_task *t, bool aborted);
+/* Drop every wait-queue registration of t. */
+URT_HIDDEN void urt__task_unwait(struct urt_runtime *rt, struct urt_task *t);
 /* Reclaim t if the reclaim rule holds. */
 URT_HIDDEN void urt__task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t);
 /* Free t's memory and registry entry now (deinit). */
@@ -36,14 +57,38 @@ URT_HIDDEN void urt__task_start(struct urt_runtime *rt, struct urt_task *t,
 URT_HIDDEN int urt__run_ready(struct urt_runtime *rt);
 /* deinit: abort and reclaim every task. Return: how many were reclaimed. */
 URT_HIDDEN size_t urt__tasks_teardown(struct urt_runtime *rt);
+static inline void urt__reg_remove(struct urt_runtime *rt, struct urt_task *t)
+{
+	struct urt_task *last = rt->reg[--rt->nreg];
+
+	rt->reg[t->reg] = last;
+	last->reg = t->reg;
+}
 /* Make room in the registry for `more` tasks beyond those registered. */
 URT_HIDDEN int urt__reg_reserve(struct urt_runtime *rt, uint32_t more);
 /* Debug builds: report state words that point into the frame arena. */
 URT_HIDDEN void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *what);
 
-/* Wait queues: a parked task is on exactly one, linked through t->next. */
-URT_HIDDEN void urt__waitq_park(struct urt_waitq *q, struct urt_task *t);
+/*
+ * Wait queues. A registration (struct urt_waiter) links a task into a
+ * queue; a task may hold several, one per queue. Waking a task, by any
+ * source, drops all of its registrations.
+ * park: Return 0 (registered, or already registered, or the task is queued
+ * to run anyway); -ENOMEM.
+ */
+struct urt_waiter {
+	struct urt_waiter *next, **pprev; /* on the queue */
+	struct urt_waiter *tnext;	  /* the task's other registrations */
+	struct urt_task *task;
+	struct urt_waitq *q;
+};
+URT_HIDDEN int urt__waitq_park(struct urt_waitq *q, struct urt_task *t);
 URT_HIDDEN void urt__waitq_wake_all(struct urt_waitq *q);
+/* The task registered on q, if exactly one, else NULL (a single-consumer check). */
+static inline struct urt_task *urt__waitq_first(const struct urt_waitq *q)
+{
+	return q->head ? q->head->task : NULL;
+}
 
 static inline struct urt_task *urt__runq_pop(struct urt_runtime *rt)
 {
@@ -58,10 +103,200 @@ static inline struct urt_task *urt__runq_pop(struct urt_runtime *rt)
 	return t;
 }
 
+/* --- op.c: op records --------------------------------------------------- */
+
+#define URT__REC_PAGE_SHIFT 6 /* 64 records (4 KiB) a page */
+#define URT__REC_PAGE	    (1u << URT__REC_PAGE_SHIFT)
+
+/* user_data below 2^32 is the runtime's own: records always have gen >= 1 */
+#define URT__UD_IGNORE	0 /* a cancel request, a runtime-owned close */
+#define URT__UD_EVENTFD 1 /* the remote-wake eventfd read */
+
+enum {
+	URT__REC_FREE,
+	URT__REC_OP,	 /* single-shot kernel operation with a task */
+	URT__REC_TIMER,	 /* a sleep, in the timer heap */
+	URT__REC_RECV,	 /* multishot receive stream */
+	URT__REC_ACCEPT, /* multishot accept stream */
+	URT__REC_CHUNK,	 /* queued stream completions */
+};
+
+/* rfl bits */
+#define URT__RF_CANCELLING 0x01 /* a cancel was sent (or the timer dropped) */
+#define URT__RF_ENDED	   0x02 /* stream: the kernel's multishot is over; res says how */
+#define URT__RF_EOF	   0x04 /* stream: the peer closed */
+#define URT__RF_STARVED	   0x08 /* stream: on the starved list, waiting for a buffer */
+#define URT__RF_BACKOFF	   0x10 /* stream: in the timer heap, backing off */
+#define URT__RF_REPORTED   0x20 /* stream: the EMFILE/ENFILE was returned once */
+#define URT__RF_FORCED	   0x40 /* fault injection: res is the result, whatever the CQE says */
+#define URT__RF_TIMED_OUT  0x80 /* the linked timeout fired */
+
+struct urt__cqent {
+	int32_t res;
+	uint32_t flags;
+};
+
+/*
+ * An op record: one live operation, sleep or stream; 64 bytes, in pages of
+ * URT__REC_PAGE, addressed by index (0 means none in every link).
+ *   user_data = gen << 32 | index << 1 | tag   (tag 1: the linked timeout)
+ *   gen changes at every allocation, so a completion for an older use of
+ *   the index is recognised and discarded (counted in stats.stale_cqes).
+ *   kind == FREE  <=>  on the freelist (next is the link)
+ *   ncqe = final completions the kernel still owes; the record is freed
+ *          only when ncqe == 0 and, for a stream, its queue is drained.
+ */
+struct urt__rec {
+	struct urt_task *task; /* owner */
+	union {
+		struct urt_op *op; /* single-shot and timer: the handle to complete */
+		struct {
+			uint32_t head, tail; /* stream: chunk records of queued completions */
+		} q;
+	};
+	uint32_t gen;
+	uint32_t next, prev; /* the task's list; next is also the freelist link */
+	uint8_t kind;	     /* URT__REC_* */
+	uint8_t opcode;	     /* IORING_OP_* last submitted */
+	uint8_t ncqe;	     /* chunk: entries queued */
+	uint8_t rfl;	     /* URT__RF_*; chunk: index of the first queued entry */
+	union {
+		struct {
+			int32_t res; /* single-shot: result; stream: how it ended */
+			uint32_t cflags;
+			union {
+				struct __kernel_timespec ts; /* linked timeout (read at submit) */
+				struct {
+					uint64_t deadline;
+					uint32_t hpos; /* index in the timer heap */
+					uint32_t unused;
+				} tm;
+			};
+			uint32_t snext; /* the starved list */
+			int32_t fd;	/* stream: its socket, to re-arm */
+		};
+		struct urt__cqent ent[4]; /* chunk */
+	};
+};
+_Static_assert(sizeof(struct urt__rec) == 64, "an op record is one cache line");
+
+#define URT__CHUNK_ENTS 4
+
+static inline struct urt__rec *urt__rec_at(struct urt_runtime *rt, uint32_t idx)
+{
+	return &rt->ops.pages[idx >> URT__REC_PAGE_SHIFT][idx & (URT__REC_PAGE - 1)];
+}
+
+static inline uint64_t urt__ud(const struct urt__rec *r, uint32_t idx, unsigned tag)
+{
+	return (uint64_t)r->gen << 32 | idx << 1 | tag;
+}
+
+URT_HIDDEN int urt__ops_init(struct urt_runtime *rt, uint32_t max);
+URT_HIDDEN void urt__ops_deinit(struct urt_runtime *rt);
+/* Take a record (kind set, zeroed links). Return: index; -EAGAIN; -ENOMEM. */
+URT_HIDDEN int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind);
+URT_HIDDEN void urt__rec_free(struct urt_runtime *rt, uint32_t idx);
+/* Link idx into t's list of live records / unlink it. */
+URT_HIDDEN void urt__rec_link(struct urt_runtime *rt, struct urt_task *t, uint32_t idx);
+URT_HIDDEN void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx);
+/*
+ * A record of t ended: unlink and free it; if t is DRAINING and that was
+ * its last, queue t so the run loop finishes it; else wake t.
+ */
+URT_HIDDEN void urt__rec_done(struct urt_runtime *rt, uint32_t idx);
+/* Every completion, real or injected, goes through here. */
+URT_HIDDEN void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res,
+				  uint32_t cflags);
+/*
+ * Cancel every op of t. finishing: t's poll is over, so what the kernel
+ * does not hold (sleeps, ended streams) is freed now.
+ * Return: cancellations requested.
+ */
+URT_HIDDEN int urt__task_cancel_ops(struct urt_runtime *rt, struct urt_task *t, bool finishing);
+/* deinit: cancel everything in the kernel and wait until it is all back. */
+URT_HIDDEN void urt__ops_drain(struct urt_runtime *rt);
+/* Free a stream's queued completions (buffers back, descriptors closed). */
+URT_HIDDEN void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r);
+
+/*
+ * Starting a single-shot operation: urt__op_begin settles the handle's
+ * state (returns URT_PENDING, the result, or an error) or returns
+ * URT__SUBMIT with an SQE and a record ready; the caller preps the SQE and
+ * calls urt__op_commit, which returns URT_PENDING.
+ */
+#define URT__SUBMIT 1
+struct urt__sub {
+	struct urt_runtime *rt;
+	struct io_uring_sqe *sqe;
+	struct urt__rec *r;
+	uint32_t idx;
+};
+URT_HIDDEN int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t len,
+			     struct urt__sub *s);
+URT_HIDDEN int urt__op_commit(struct urt_op *op, struct urt__sub *s);
+/* Give a prepared SQE record idx's user_data, pass it through the fault
+ * seam and count it in flight (ncqe = 1). */
+URT_HIDDEN void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
+				struct io_uring_sqe *sqe);
+/* Pop a stream's oldest queued completion. Return: false if none. */
+URT_HIDDEN bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e);
+/* Shared by read_exact, write_all, send_all, recv_exact. */
+enum { URT__ALL_READ, URT__ALL_WRITE, URT__ALL_SEND, URT__ALL_RECV };
+URT_HIDDEN int urt__io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, void *buf,
+			   size_t len, int64_t off);
+
+/* --- timer.c ------------------------------------------------------------ */
+
+struct urt__tent {
+	uint64_t deadline;
+	uint32_t seq; /* ties fire in arming order */
+	uint32_t idx; /* the record */
+};
+
+/* Arm record idx at deadline. Return: 0; -ENOMEM (the heap could not grow). */
+URT_HIDDEN int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline);
+URT_HIDDEN void urt__timer_del(struct urt_runtime *rt, struct urt__rec *r);
+/* The nearest deadline; UINT64_MAX if none. */
+static inline uint64_t urt__timer_next(const struct urt_runtime *rt)
+{
+	return rt->timers.n ? rt->timers.v[0].deadline : UINT64_MAX;
+}
+/* Fire every timer due at now. Return: how many. */
+URT_HIDDEN unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now);
+URT_HIDDEN void urt__timers_deinit(struct urt_runtime *rt);
+
+/* --- bufring.c ------------------------------------------------------------ */
+
+URT_HIDDEN int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size);
+URT_HIDDEN void urt__bufs_deinit(struct urt_runtime *rt);
+/* Give buffer bid back to the kernel; wakes starved streams. */
+URT_HIDDEN void urt__buf_put(struct urt_runtime *rt, uint16_t bid);
+static inline char *urt__buf_addr(struct urt_runtime *rt, uint16_t bid)
+{
+	return rt->bufs.mem + (size_t)bid * rt->bufs.size;
+}
+/* Put stream record idx on the starved list. */
+URT_HIDDEN void urt__buf_starve(struct urt_runtime *rt, uint32_t idx);
+URT_HIDDEN void urt__buf_unstarve(struct urt_runtime *rt, uint32_t idx);
+
 /* --- ring.c ------------------------------------------------------------- */
 
 URT_HIDDEN int urt__ring_init(struct urt_runtime *rt, unsigned entries);
 URT_HIDDEN void urt__ring_deinit(struct urt_runtime *rt);
+/* The runtime's struct io_uring. */
+static inline struct io_uring *urt__ring(struct urt_runtime *rt)
+{
+	return (struct io_uring *)(void *)rt->ring;
+}
+/*
+ * n consecutive SQEs' room, never failing: when the SQ is too full, submit
+ * what is there (reaping if the kernel pushes back) first. Then
+ * io_uring_get_sqe succeeds n times.
+ */
+URT_HIDDEN void urt__sq_reserve(struct urt_runtime *rt, unsigned n);
+/* Reap every completion in the CQ (and what the kernel held back). */
+URT_HIDDEN void urt__ring_reap(struct urt_runtime *rt);
 /*
  * One trip to the kernel, or none: submit what is prepared, then wait up to
  * timeout_ns for one completion if park, and reap every completion.

@@ -13,8 +13,8 @@
  * when another thread writes; a non-blocking fd would complete at once with
  * -EAGAIN. Exactly one read is armed at a time (efd_armed).
  *
- * user_data: 1 is the eventfd read; the I/O layer's op records will use the
- * rest (index + generation).
+ * user_data: below 2^32 is the runtime's own (0: a cancel or a detached
+ * close, 1: the eventfd read); op records use the rest (op.c).
  *
  * Syscalls: a tick with nothing prepared, nothing in flight and no reason
  * to wait makes none. Otherwise exactly one io_uring_enter: submit + get
@@ -30,46 +30,50 @@
 _Static_assert(sizeof(struct io_uring) <= URT__RING_STORAGE, "grow URT__RING_STORAGE");
 _Static_assert(_Alignof(struct io_uring) <= 8, "ring storage alignment");
 
-#define UD_EVENTFD 1
-
 static struct io_uring *ring(struct urt_runtime *rt)
 {
-	return (struct io_uring *)(void *)rt->ring;
-}
-
-static void reap(struct urt_runtime *rt)
-{
-	struct io_uring *r = ring(rt);
-	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
-
-	io_uring_for_each_cqe(r, head, cqe)
-	{
-		n++;
-		if (cqe->user_data == UD_EVENTFD)
-			rt->efd_armed = false; /* re-armed before the next park */
-	}
-	io_uring_cq_advance(r, n);
+	return urt__ring(rt);
 }
 
 /*
- * An SQE, never NULL: when the SQ is full, submit what is there (reaping
- * completions if the kernel pushes back) and take the freed entry.
+ * Every completion in the CQ goes to urt__cqe_dispatch. With DEFER_TASKRUN
+ * a CQ that was full makes the kernel hold completions back (NODROP): they
+ * are flushed into the CQ by an enter with GETEVENTS, so reaping repeats
+ * until nothing is held back. Nothing is lost, only delayed.
  */
-static struct io_uring_sqe *sqe_get(struct urt_runtime *rt)
+void urt__ring_reap(struct urt_runtime *rt)
 {
 	struct io_uring *r = ring(rt);
-	struct io_uring_sqe *sqe;
 
-	while (!(sqe = io_uring_get_sqe(r))) {
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+
+		io_uring_for_each_cqe(r, head, cqe)
+		{
+			n++;
+			urt__cqe_dispatch(rt, cqe->user_data, cqe->res, cqe->flags);
+		}
+		io_uring_cq_advance(r, n);
+		if (!io_uring_cq_has_overflow(r))
+			return;
+		rt->stats.cq_overflow++;
+		io_uring_get_events(r);
+	}
+}
+
+void urt__sq_reserve(struct urt_runtime *rt, unsigned n)
+{
+	struct io_uring *r = ring(rt);
+
+	while (io_uring_sq_space_left(r) < n) {
 		int ret = io_uring_submit(r);
 
+		rt->stats.sq_full++;
 		if (ret >= 0)
 			rt->ring_pending = 0;
-		reap(rt);
+		urt__ring_reap(rt); /* -EBUSY / -EAGAIN: the kernel wants completions taken first */
 	}
-	rt->ring_pending++;
-	return sqe;
 }
 
 static void arm_eventfd(struct urt_runtime *rt)
@@ -78,10 +82,30 @@ static void arm_eventfd(struct urt_runtime *rt)
 
 	if (rt->efd_armed)
 		return;
-	sqe = sqe_get(rt);
+	urt__sq_reserve(rt, 1);
+	sqe = io_uring_get_sqe(ring(rt));
 	io_uring_prep_read(sqe, rt->efd, &rt->efd_buf, sizeof(rt->efd_buf), 0);
-	io_uring_sqe_set_data64(sqe, UD_EVENTFD);
+	io_uring_sqe_set_data64(sqe, URT__UD_EVENTFD);
+	rt->ring_pending++;
 	rt->efd_armed = true;
+}
+
+/* What the kernel offers beyond the baseline, for stats and fallbacks. */
+static void probe(struct urt_runtime *rt, unsigned features)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring(rt));
+
+	if (rt->ring_flags & IORING_SETUP_DEFER_TASKRUN)
+		rt->stats.features |= URT_FEAT_DEFER_TASKRUN;
+	if (features & (1u << 14)) /* IORING_FEAT_RECVSEND_BUNDLE, 6.10 */
+		rt->stats.features |= URT_FEAT_RECV_BUNDLE;
+	if (p) {
+		if (io_uring_opcode_supported(p, IORING_OP_SOCKET))
+			rt->stats.features |= URT_FEAT_SOCKET_OP;
+		if (io_uring_opcode_supported(p, IORING_OP_SEND_ZC))
+			rt->stats.features |= URT_FEAT_SEND_ZC;
+		io_uring_free_probe(p);
+	}
 }
 
 int urt__ring_init(struct urt_runtime *rt, unsigned entries)
@@ -100,8 +124,10 @@ int urt__ring_init(struct urt_runtime *rt, unsigned entries)
 		};
 
 		ret = io_uring_queue_init_params(entries, ring(rt), &p);
-		if (!ret)
+		if (!ret) {
 			rt->ring_flags = p.flags;
+			probe(rt, p.features);
+		}
 	}
 	if (ret)
 		return ret;
@@ -116,7 +142,7 @@ int urt__ring_init(struct urt_runtime *rt, unsigned entries)
 
 void urt__ring_deinit(struct urt_runtime *rt)
 {
-	io_uring_queue_exit(ring(rt)); /* cancels the armed read */
+	io_uring_queue_exit(ring(rt)); /* urt__ops_drain emptied it first */
 	close(rt->efd);
 }
 
@@ -141,7 +167,7 @@ int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeout_ns)
 		ret = io_uring_submit_and_get_events(r);
 		rt->ring_pending = 0;
 	}
-	reap(rt);
+	urt__ring_reap(rt);
 	if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY || ret > 0)
 		ret = 0;
 	return ret;

@@ -55,6 +55,13 @@ static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 							 .obj_size = 64,
 							 .allocator = &rt->al,
 						 });
+	if (!ret)
+		ret = urt_pool_init(&rt->waiters, &(struct urt_pool_opts){
+							  .obj_size = sizeof(struct urt_waiter),
+							  .allocator = &rt->al,
+						  });
+	if (!ret)
+		ret = urt__ops_init(rt, o->op_records);
 	if (!ret && o->slab != URT_SLAB_NONE) {
 		ret = urt_slab_init(&rt->slab,
 				    &(struct urt_slab_opts){
@@ -79,6 +86,9 @@ static void deinit_memory(struct urt_runtime *rt)
 		rt->al.free(rt->al.ctx, rt->reg, (size_t)rt->reg_cap * URT__REGENT,
 			    _Alignof(void *));
 	rt->reg = NULL;
+	urt__timers_deinit(rt);
+	urt__ops_deinit(rt);
+	urt_pool_deinit(&rt->waiters);
 	urt_pool_deinit(&rt->wakers);
 	urt_pool_deinit(&rt->scopes);
 	urt_sizeclass_deinit(&rt->sc);
@@ -103,6 +113,11 @@ int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	ret = init_memory(rt, o);
 	if (!ret)
 		ret = urt__ring_init(rt, o->ring_entries ? o->ring_entries : 256);
+	if (!ret) {
+		ret = urt__bufs_init(rt, o->buf_count, o->buf_size);
+		if (ret)
+			urt__ring_deinit(rt);
+	}
 	if (ret) {
 		deinit_memory(rt);
 		return ret;
@@ -116,10 +131,23 @@ int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	return 0;
 }
 
+/*
+ * Order matters: nothing is freed while the kernel may still touch it.
+ *   remote messages in -> every op cancelled and its last completion reaped
+ *   -> tasks stop, drops run, tasks reclaimed -> what the drops started
+ *   (detached closes) drained -> buffers, ring, memory.
+ */
 size_t urt_runtime_deinit(struct urt_runtime *rt)
 {
-	size_t n = urt__remote_deinit(rt) + urt__tasks_teardown(rt);
+	size_t n;
 
+	rt->closing = true; /* spawns now fail with -ESHUTDOWN; no reclaim until pass 3 */
+	n = urt__remote_deinit(rt);
+	urt__ops_drain(rt);
+	n += urt__tasks_teardown(rt);
+	urt__ops_drain(rt);
+	URT_ASSERT(rt->ops.live == 0 && rt->timers.n == 0, "op records left after teardown");
+	urt__bufs_deinit(rt);
 	urt__ring_deinit(rt);
 	urt_slab_restore(rt->prev_binding); /* every slot is free: safe to uninstall */
 	deinit_memory(rt);
@@ -127,9 +155,27 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
 	return n;
 }
 
-/* One tick; `until_idle` (urt_run): never park once no task is unfinished. */
+/*
+ * Whether anything could still wake a task without this thread's help: an
+ * operation in the kernel, an armed timer, a remote waker that another
+ * thread may fire.
+ */
+static bool can_complete(const struct urt_runtime *rt)
+{
+	return rt->ring_inflight || rt->timers.n || rt->wakers.live;
+}
+
+/*
+ * One tick; `until_idle` (urt_run): never park once no task is unfinished.
+ * The one rule for waiting in the kernel, urt_run and urt_tick alike: wait
+ * only if no task is ready, no remote message is waiting, no stop was
+ * asked for, the caller allows it (timeout_ns > 0), and either the wait is
+ * bounded (a finite timeout: a frame's pacing, or a remote spawn expected)
+ * or something can complete; wait at most until the nearest timer.
+ */
 static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 {
+	uint64_t wait = timeout_ns;
 	bool more, park;
 	int n, ret;
 
@@ -142,13 +188,20 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 		urt__remote_drain(rt);
 	n = urt__run_ready(rt);
 	more = !urt__remote_empty(rt) && urt__remote_drain(rt);
-	park = !rt->run_head && !more && timeout_ns && !(until_idle && !rt->active) &&
-	       urt__remote_park_begin(rt);
+	if (rt->timers.n && wait) {
+		uint64_t now = urt_now_ns(), next = urt__timer_next(rt);
+
+		wait = next <= now ? 0 : next - now < wait ? next - now : wait;
+	}
+	park = !rt->run_head && !more && wait && !rt->stopping && !(until_idle && !rt->active) &&
+	       (timeout_ns != URT_TICK_FOREVER || can_complete(rt)) && urt__remote_park_begin(rt);
 	ret = 0;
 	if (park || rt->ring_pending || rt->ring_inflight) /* else no syscall, no reap */
-		ret = urt__ring_enter(rt, park, timeout_ns);
+		ret = urt__ring_enter(rt, park, wait);
 	if (park)
 		urt__remote_park_end(rt);
+	if (rt->timers.n)
+		urt__timers_fire(rt, urt_now_ns());
 	urt_arena_frame_end(&rt->frame);
 	return ret ? ret : n;
 }
@@ -166,6 +219,9 @@ int urt_run(struct urt_runtime *rt)
 
 		if (ret < 0)
 			return ret;
+		if (!rt->run_head && rt->active && !rt->stopping && !can_complete(rt) &&
+		    urt__remote_empty(rt))
+			return -EDEADLK;
 	}
 	return 0;
 }
@@ -195,6 +251,11 @@ void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *s
 	}
 	urt_arena_stats(&rt->frame, &as);
 	st->frame_high_water = as.high_water;
+	st->ops_live = rt->ops.live;
+	st->ops_inflight = rt->ring_inflight;
+	st->timers_live = rt->timers.n;
+	st->bufs_free = rt->bufs.avail;
+	st->buf_count = rt->bufs.count;
 }
 
 void *urt_frame_alloc(size_t size, size_t align)

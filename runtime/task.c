@@ -1,30 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * task.c - task lifecycle: spawn, wake, park, finish, join, abort, reclaim.
+ * task.c - running tasks: wake, wait queues, poll, finish, join, abort,
+ * reclaim, teardown. (Making tasks is spawn.c.)
  *
  * States of a task (flags), owner thread only:
  *
- *   spawn --> QUEUED --poll--> (running) --true--> FINISHED --> reclaimed
+ *   spawn --> QUEUED --poll--> (running) --true--> [DRAINING] --> FINISHED --> reclaimed
  *               ^                  |false
  *               |                  v
- *               +--- wake --- parked (waitq set, or waiting on a waker/op)
+ *               +--- wake --- suspended: parked on wait queues, and/or
+ *                             waiting for its ops, timers, remote wakers
  *
- *   abort: ABORTING + wake; at its next turn drop runs instead of poll and
- *   the task is FINISHED|ABORTED.
+ *   abort: ABORTING + wake; at its next turn the task is not polled again.
+ *
+ *   DRAINING: the poll is over (returned true, or the task was aborted) but
+ *   operations of the task are still in the kernel. They are cancelled, and
+ *   the task waits, never polled, until the last final completion is
+ *   reaped; then its drop runs (the kernel is done with every buffer the
+ *   state names) and it is FINISHED. Its output waits in t->output.
  *
  * Reclaim rule (the only place memory goes back):
- *   FINISHED && inflight == 0 && !HANDLE && wakers == 0 && !QUEUED
- *   && not the task being polled.
+ *   FINISHED && ops == 0 && !HANDLE && wakers == 0 && !QUEUED
+ *   && not the task being polled && not in deinit.
  *
- * The registry (rt->reg) lists every task not reclaimed, so deinit can reach
- * parked tasks that nothing else points to; t->reg is the task's index and
- * removal swaps the last entry in (O(1)). It grows by doubling and is
- * reserved before a task's memory is taken, so a spawn that fails leaves
- * nothing behind.
- *
- * Slab tasks record which slab binding (urt/slab_table.h) they came from in
- * three flag bits: the free path uses that binding, not whatever is
- * installed at free time.
+ * Wait queues hold registrations (struct urt_waiter, from rt->waiters), so a
+ * task may wait on several queues at once. Whatever wakes a task drops all
+ * its registrations: the task re-evaluates its await and registers again
+ * where it still needs to. A registration is on its queue (doubly linked,
+ * O(1) removal) and on its task's list.
  */
 #include "internal.h"
 
@@ -32,399 +35,57 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HDR	  sizeof(struct urt_task)
-#define MIN_STATE 8 /* the output is stored in the first 8 state bytes */
+/* --- wait queues ------------------------------------------------------------ */
 
-static uint32_t box_size(uint32_t state)
+void urt__task_unwait(struct urt_runtime *rt, struct urt_task *t)
 {
-	return (uint32_t)HDR + (state < MIN_STATE ? MIN_STATE : state);
+	struct urt_waiter *w = t->waits;
+
+	while (w) {
+		struct urt_waiter *next = w->tnext;
+
+		*w->pprev = w->next;
+		if (w->next)
+			w->next->pprev = w->pprev;
+		urt_pool_free(&rt->waiters, w);
+		w = next;
+	}
+	t->waits = NULL;
 }
 
-static void *state_of(struct urt_task *t)
+int urt__waitq_park(struct urt_waitq *q, struct urt_task *t)
 {
-	return t + 1;
-}
+	struct urt_runtime *rt = urt__rt;
+	struct urt_waiter *w;
 
-/* --- registry ------------------------------------------------------------ */
-
-int urt__reg_reserve(struct urt_runtime *rt, uint32_t more)
-{
-	struct urt_task **reg;
-	uint32_t cap;
-
-	more += rt->nclaims; /* each outstanding claim holds an entry */
-	if (rt->nreg + more <= rt->reg_cap)
+	/* Already queued (it woke itself this turn): it will be polled again
+	 * and register anew then. */
+	if (t->flags & URT_TASK_QUEUED)
 		return 0;
-	cap = rt->reg_cap ? rt->reg_cap : 256;
-	while (cap < rt->nreg + more) {
-		if (cap > UINT32_MAX / 2)
-			return -ENOMEM;
-		cap *= 2;
-	}
-	reg = rt->al.alloc(rt->al.ctx, (size_t)cap * URT__REGENT, _Alignof(void *));
-	if (!reg)
+	for (w = t->waits; w; w = w->tnext)
+		if (w->q == q)
+			return 0;
+	w = urt_pool_alloc(&rt->waiters);
+	if (!w)
 		return -ENOMEM;
-	if (rt->nreg)
-		memcpy(reg, rt->reg, rt->nreg * URT__REGENT);
-	if (rt->reg)
-		rt->al.free(rt->al.ctx, rt->reg, (size_t)rt->reg_cap * URT__REGENT,
-			    _Alignof(void *));
-	rt->reg = reg;
-	rt->reg_cap = cap;
+	w->task = t;
+	w->q = q;
+	w->next = q->head;
+	w->pprev = &q->head;
+	if (q->head)
+		q->head->pprev = &w->next;
+	q->head = w;
+	w->tnext = t->waits;
+	t->waits = w;
 	return 0;
 }
 
-/* Room for one more registered task: a compare, unless it must grow. */
-static inline int reg_room(struct urt_runtime *rt)
+void urt__waitq_wake_all(struct urt_waitq *q)
 {
-	if (__builtin_expect(rt->nreg + rt->nclaims < rt->reg_cap, 1))
-		return 0;
-	return urt__reg_reserve(rt, 1);
-}
+	struct urt_waiter *w;
 
-static void reg_remove(struct urt_runtime *rt, struct urt_task *t)
-{
-	struct urt_task *last = rt->reg[--rt->nreg];
-
-	rt->reg[t->reg] = last;
-	last->reg = t->reg;
-}
-
-/* --- per-type stats: open addressing on the type pointer; 0 = overflow ---- */
-
-static uint16_t type_slot_slow(struct urt_runtime *rt, const struct urt_task_type *type)
-{
-	unsigned h = (unsigned)(((uintptr_t)type * 0x9e3779b97f4a7c15ull) >> 58);
-
-	for (unsigned i = 0; i < URT_TYPE_STATS; i++, h = (h + 1) % URT_TYPE_STATS) {
-		struct urt_type_stats *e = &rt->types[h];
-
-		if (h == 0)
-			continue;
-		if (e->type == type)
-			return (uint16_t)h;
-		if (!e->type) {
-			e->type = type;
-			return (uint16_t)h;
-		}
-	}
-	return 0;
-}
-
-static inline uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_type *type)
-{
-	if (__builtin_expect(type != rt->last_type, 0)) {
-		rt->last_type_idx = type_slot_slow(rt, type);
-		rt->last_type = type;
-	}
-	return rt->last_type_idx;
-}
-
-/* --- debug frame check ----------------------------------------------------- */
-
-void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *what)
-{
-#ifdef URT_DEBUG
-	const unsigned char *s = state_of(t);
-
-	for (uint32_t off = 0; off + sizeof(void *) <= t->state_size; off += sizeof(void *)) {
-		void *p;
-
-		memcpy(&p, s + off, sizeof(p));
-		if (!urt_arena_contains(&rt->frame, p))
-			continue;
-		rt->stats.frame_reports++;
-		if (rt->debug_hook) {
-			char msg[160];
-
-			snprintf(msg, sizeof(msg), "urt: %s: task '%s' state offset %u", what,
-				 urt_task_name(t), off);
-			rt->debug_hook(rt->debug_ctx, msg);
-		}
-		return; /* one report per check */
-	}
-#else
-	(void)rt, (void)t, (void)what;
-#endif
-}
-
-/* --- spawn ----------------------------------------------------------------- */
-
-static inline __attribute__((always_inline)) void
-task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
-	   uint32_t size, uint16_t flags, uint32_t chunk, struct urt_join *join)
-{
-	*t = (struct urt_task){
-		.type = type,
-		.state_size = size,
-		.chunk = chunk,
-		.reg = rt->nreg,
-		.flags = (uint16_t)(flags | URT_TASK_QUEUED),
-		.type_idx = type_slot(rt, type),
-	};
-	rt->reg[rt->nreg++] = t;
-	rt->active++;
-	rt->types[t->type_idx].spawned++;
-	rt->nqueued++;
-	if (rt->run_tail)
-		rt->run_tail->next = t;
-	else
-		rt->run_head = t;
-	rt->run_tail = t;
-	if (join) {
-		join->task = t;
-		t->flags |= URT_TASK_HANDLE;
-	}
-	urt__frame_check(rt, t, "frame data captured by a spawned task");
-}
-
-void urt__task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
-		     uint32_t size, uint16_t flags, struct urt_join *join)
-{
-	task_start(rt, t, type, size, flags, 0, join);
-}
-
-/*
- * Copy a spawn's state. Most states are a few words: move them inline
- * rather than pay a call into the C library's memcpy.
- */
-static inline void state_copy(void *dst, const void *src, size_t size)
-{
-	switch (size) { /* fixed sizes compile to plain moves */
-	case 0:
-		return;
-	case 8:
-		memcpy(dst, src, 8);
-		return;
-	case 16:
-		memcpy(dst, src, 16);
-		return;
-	case 24:
-		memcpy(dst, src, 24);
-		return;
-	case 32:
-		memcpy(dst, src, 32);
-		return;
-	default:
-		memcpy(dst, src, size);
-	}
-}
-
-static inline int check_type(const struct urt_task_type *type, const void *state, size_t size)
-{
-	if (__builtin_expect(!type || (!state && size) || size > UINT32_MAX - HDR || !type->poll,
-			     0))
-		return -EINVAL;
-	return 0;
-}
-
-int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *type, const void *state,
-	      size_t size, struct urt_join *join)
-{
-	struct urt_task *t;
-	int ret;
-
-	if (!urt__rt)
-		return -ESRCH;
-	if (rt != urt__rt)
-		return -EXDEV;
-	ret = check_type(type, state, size);
-	if (ret)
-		return ret;
-	ret = reg_room(rt);
-	if (ret)
-		return ret;
-	t = rt->al.alloc(rt->al.ctx, box_size((uint32_t)size), 16);
-	if (!t)
-		return -ENOMEM;
-	state_copy(t + 1, state, size);
-	rt->stats.spawned_boxed++;
-	task_start(rt, t, type, (uint32_t)size, 0, 0, join);
-	return 0;
-}
-
-/*
- * The index in rt->bindings of this thread's slab binding, adding it the
- * first time it is seen. The last one used is checked first: two compares.
- * Return: the index; -ENODEV if nothing is installed; -ETOOMANYREFS past 8
- * distinct bindings in the runtime's life.
- */
-static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
-{
-	unsigned i;
-
-	if (tls.table == &urt_slab_table_none)
-		return -ENODEV;
-	for (i = 0; i < rt->nbindings; i++)
-		if (rt->bindings[i].b.table == tls.table && rt->bindings[i].b.slab == tls.slab)
-			break;
-	if (i == rt->nbindings) {
-		if (i == sizeof(rt->bindings) / sizeof(rt->bindings[0]))
-			return -ETOOMANYREFS;
-		rt->bindings[i] = (struct urt_binding){
-			.b = tls,
-			.slot_size = tls.table->slot_size(tls.slab),
-			.urt = tls.table == &urt_slab_table_urt,
-		};
-		rt->nbindings++;
-	}
-	rt->bcur = i;
-	return (int)i;
-}
-
-static inline int binding_current(struct urt_runtime *rt)
-{
-	struct urt_slab_binding tls = urt__slab_tls;
-	struct urt_binding *c = &rt->bindings[rt->bcur];
-
-	if (__builtin_expect(c->b.table == tls.table && c->b.slab == tls.slab && rt->nbindings, 1))
-		return (int)rt->bcur;
-	return binding_slow(rt, tls);
-}
-
-/* Take a slot of binding idx: committed (alloc) or only claimed. */
-static inline __attribute__((always_inline)) int
-slot_take(struct urt_binding *bd, struct urt_slot *slot, bool claim, bool try)
-{
-	int ret;
-
-	if (bd->urt) {
-		if (claim)
-			return try ? urt_slab_try_claim(bd->b.slab, slot)
-				   : urt_slab_claim(bd->b.slab, slot);
-		return urt_slab_alloc(bd->b.slab, slot);
-	}
-	ret = try ? bd->b.table->try_claim(bd->b.slab, slot) : bd->b.table->claim(bd->b.slab, slot);
-	if (!ret && !claim)
-		bd->b.table->commit(bd->b.slab, slot);
-	return ret;
-}
-
-static uint16_t slab_flags(unsigned binding)
-{
-	return (uint16_t)(URT_TASK_SLAB | (binding << URT_TASK_BINDING_SHIFT));
-}
-
-int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
-		   struct urt_join *join)
-{
-	struct urt_runtime *rt = urt__rt;
-	struct urt_binding *bd;
-	struct urt_slot slot;
-	int idx, ret;
-
-	if (!rt)
-		return -ESRCH;
-	ret = check_type(type, state, size);
-	if (ret)
-		return ret;
-	idx = binding_current(rt);
-	if (idx < 0)
-		return idx;
-	bd = &rt->bindings[idx];
-	if (HDR + (size < MIN_STATE ? MIN_STATE : size) > bd->slot_size)
-		return -EMSGSIZE;
-	ret = reg_room(rt);
-	if (!ret)
-		ret = slot_take(bd, &slot, false, false);
-	if (ret)
-		return ret;
-	state_copy((struct urt_task *)slot.ptr + 1, state, size);
-	rt->stats.spawned_slab++;
-	task_start(rt, slot.ptr, type, (uint32_t)size, slab_flags((unsigned)idx), slot.chunk, join);
-	return 0;
-}
-
-static int claim(struct urt_claim *c, bool try)
-{
-	struct urt_runtime *rt = urt__rt;
-	struct urt_slot slot;
-	int idx, ret;
-
-	if (!rt)
-		return -ESRCH;
-	idx = binding_current(rt);
-	if (idx < 0)
-		return idx;
-	/* A claim holds a registry entry, so urt_claim_spawn cannot fail for
-	 * room; try_claim must not allocate, so it takes only existing room. */
-	if (try && rt->nreg + rt->nclaims >= rt->reg_cap)
-		return -ENOSPC;
-	ret = reg_room(rt);
-	if (!ret)
-		ret = slot_take(&rt->bindings[idx], &slot, true, try);
-	if (ret)
-		return ret;
-	rt->nclaims++;
-	c->task = slot.ptr;
-	c->chunk = slot.chunk;
-	c->binding = (uint16_t)idx;
-#ifdef URT_DEBUG
-	/* stale bytes of an earlier task must not trip the frame check */
-	memset(c->task + 1, 0, urt_claim_capacity(c));
-#endif
-	return 0;
-}
-
-int urt_claim_slab(struct urt_claim *c)
-{
-	return claim(c, false);
-}
-
-int urt_try_claim_slab(struct urt_claim *c)
-{
-	return claim(c, true);
-}
-
-size_t urt_claim_capacity(const struct urt_claim *c)
-{
-	return urt__rt->bindings[c->binding].slot_size - HDR;
-}
-
-int urt_claim_spawn(struct urt_claim *c, const struct urt_task_type *type, struct urt_join *join)
-{
-	struct urt_runtime *rt = urt__rt;
-	struct urt_binding *bd = &rt->bindings[c->binding];
-	struct urt_slot slot = { c->task, c->chunk };
-
-	if (!type || !type->poll)
-		return -EINVAL;
-	if (bd->urt)
-		urt_slab_commit(bd->b.slab, &slot);
-	else
-		bd->b.table->commit(bd->b.slab, &slot);
-	rt->nclaims--; /* urt__task_start takes the held registry entry */
-	rt->stats.spawned_claim++;
-	task_start(rt, c->task, type, (uint32_t)(bd->slot_size - HDR), slab_flags(c->binding),
-		   c->chunk, join);
-	c->task = NULL;
-	return 0;
-}
-
-void urt_claim_release(struct urt_claim *c)
-{
-	struct urt_runtime *rt = urt__rt;
-	struct urt_binding *bd = &rt->bindings[c->binding];
-	struct urt_slot slot = { c->task, c->chunk };
-
-	if (bd->urt)
-		urt_slab_release(bd->b.slab, &slot);
-	else
-		bd->b.table->release(bd->b.slab, &slot);
-	rt->nclaims--;
-	c->task = NULL;
-}
-
-/* --- wake, park ------------------------------------------------------------ */
-
-static void waitq_unlink(struct urt_task *t)
-{
-	struct urt_task **pp = &t->waitq->head;
-
-	while (*pp != t)
-		pp = &(*pp)->next;
-	*pp = t->next;
-	t->waitq = NULL;
+	while ((w = q->head)) /* waking drops w (and the task's others) */
+		urt_task_wake(w->task);
 }
 
 void urt_task_wake(struct urt_task *t)
@@ -433,8 +94,8 @@ void urt_task_wake(struct urt_task *t)
 
 	if (t->flags & (URT_TASK_QUEUED | URT_TASK_FINISHED))
 		return;
-	if (t->waitq)
-		waitq_unlink(t);
+	if (t->waits && !(t->flags & URT_TASK_DRAINING))
+		urt__task_unwait(rt, t);
 	t->flags |= URT_TASK_QUEUED;
 	t->next = NULL;
 	rt->nqueued++;
@@ -444,29 +105,6 @@ void urt_task_wake(struct urt_task *t)
 		rt->run_head = t;
 	rt->run_tail = t;
 	rt->stats.wakes_local++;
-}
-
-void urt__waitq_park(struct urt_waitq *q, struct urt_task *t)
-{
-	/* Already queued (it woke itself this turn): it will be polled again,
-	 * and t->next belongs to the run queue. Already on q: nothing to do. */
-	if ((t->flags & URT_TASK_QUEUED) || t->waitq == q)
-		return;
-	URT_ASSERT(!t->waitq, "a task parked on two wait queues at once");
-	t->next = q->head;
-	q->head = t;
-	t->waitq = q;
-}
-
-void urt__waitq_wake_all(struct urt_waitq *q)
-{
-	struct urt_task *t;
-
-	while ((t = q->head)) {
-		q->head = t->next;
-		t->waitq = NULL;
-		urt_task_wake(t);
-	}
 }
 
 /* --- finish, reclaim ------------------------------------------------------- */
@@ -489,22 +127,60 @@ static inline void task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t
 	if (!rt->closing &&
 	    (t->flags & (URT_TASK_FINISHED | URT_TASK_HANDLE | URT_TASK_QUEUED)) ==
 		    URT_TASK_FINISHED &&
-	    !t->inflight && !t->wakers && t != rt->polling)
+	    !t->ops && !t->wakers && t != rt->polling)
 		task_reclaim(rt, t);
+}
+
+#ifdef URT_DEBUG
+static bool in_scope(const struct urt_scope *s, const char *p)
+{
+	for (const struct urt_scope_block *b = s ? s->head : NULL; b; b = b->next)
+		if (p >= (const char *)(b + 1) && p < (const char *)(b + 1) + b->size)
+			return true;
+	return false;
+}
+#endif
+
+/* Debug builds: an output that points into memory the reclaim frees. */
+static void check_output(struct urt_runtime *rt, struct urt_task *t, uint64_t out)
+{
+#ifdef URT_DEBUG
+	const char *p = (const char *)(uintptr_t)out;
+	const char *s = urt_task_state(t);
+
+	if (out && ((p >= s && p < s + t->state_size) || in_scope(t->scope, p))) {
+		if (rt->debug_hook) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg),
+				 "urt: task '%s' returned a pointer into its own state or "
+				 "task-scoped memory (freed when the task is reclaimed)",
+				 urt_task_name(t));
+			rt->debug_hook(rt->debug_ctx, msg);
+		}
+	}
+#else
+	(void)rt, (void)t, (void)out;
+#endif
 }
 
 static inline __attribute__((always_inline)) void task_finish(struct urt_runtime *rt,
 							      struct urt_task *t, bool aborted)
 {
-	uint64_t out = aborted ? 0 : rt->output;
+	uint64_t out = 0;
 
-	if (t->waitq)
-		waitq_unlink(t);
+	if (!aborted)
+		out = (t->flags & URT_TASK_DRAINING) ? t->output : rt->output;
+	if (t->flags & URT_TASK_DRAINING)
+		t->waits = NULL; /* the union held the output */
+	else if (t->waits)
+		urt__task_unwait(rt, t);
 	if (t->type->drop)
-		t->type->drop(t, state_of(t));
-	memcpy(state_of(t), &out, sizeof(out));
+		t->type->drop(t, urt_task_state(t));
+	check_output(rt, t, out);
+	memcpy(urt_task_state(t), &out, sizeof(out));
 	t->flags |= URT_TASK_FINISHED | (aborted ? URT_TASK_ABORTED : 0);
-	t->flags &= (uint16_t)~URT_TASK_ABORTING;
+	t->flags &= (uint16_t) ~(URT_TASK_ABORTING | URT_TASK_DRAINING);
 	rt->active--;
 	if (aborted) /* the totals are sums over types: see urt_runtime_stats */
 		rt->types[t->type_idx].aborted++;
@@ -519,9 +195,26 @@ void urt__task_finish(struct urt_runtime *rt, struct urt_task *t, bool aborted)
 	task_finish(rt, t, aborted);
 }
 
+/*
+ * The poll is over (done, or aborted) but t has operations live: cancel
+ * them and wait, never polled again, for the kernel to give each back.
+ */
+static void task_drain(struct urt_runtime *rt, struct urt_task *t, bool aborted)
+{
+	uint64_t out = aborted ? 0 : rt->output;
+
+	if (t->waits)
+		urt__task_unwait(rt, t);
+	t->output = out;
+	t->flags |= URT_TASK_DRAINING;
+	urt__task_cancel_ops(rt, t, true);
+	if (!t->ops) /* only sleeps and idle streams: all gone already */
+		task_finish(rt, t, aborted);
+}
+
 static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 {
-	reg_remove(rt, t);
+	urt__reg_remove(rt, t);
 	if (t->scope) {
 		urt_scope_release(t->scope);
 		urt_pool_free(&rt->scopes, t->scope);
@@ -537,7 +230,7 @@ static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 	} else if (t->flags & URT_TASK_REMOTE) {
 		free(t);
 	} else {
-		rt->al.free(rt->al.ctx, t, box_size(t->state_size), 16);
+		rt->al.free(rt->al.ctx, t, urt__box_size(t->state_size), 16);
 	}
 }
 
@@ -552,6 +245,21 @@ void urt__task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t)
 }
 
 /* --- polling ----------------------------------------------------------------- */
+
+/* A task on the run queue that is not to be polled: finished, draining, aborted. */
+static void task_turn_special(struct urt_runtime *rt, struct urt_task *t)
+{
+	if (t->flags & URT_TASK_FINISHED) { /* woken after the end */
+		task_maybe_reclaim(rt, t);
+	} else if (t->flags & URT_TASK_DRAINING) {
+		if (!t->ops)
+			task_finish(rt, t, t->flags & URT_TASK_ABORTING);
+	} else if (t->ops) { /* ABORTING with operations live */
+		task_drain(rt, t, true);
+	} else {
+		task_finish(rt, t, true);
+	}
+}
 
 /*
  * Poll the tasks that were ready when the tick began, at most the budget.
@@ -568,12 +276,9 @@ int urt__run_ready(struct urt_runtime *rt)
 		bool done;
 
 		t->flags &= (uint16_t)~URT_TASK_QUEUED;
-		if (t->flags & URT_TASK_FINISHED) { /* woken after the end */
-			task_maybe_reclaim(rt, t);
-			continue;
-		}
-		if (t->flags & URT_TASK_ABORTING) {
-			task_finish(rt, t, true);
+		if (URT_UNLIKELY(t->flags &
+				 (URT_TASK_FINISHED | URT_TASK_DRAINING | URT_TASK_ABORTING))) {
+			task_turn_special(rt, t);
 			continue;
 		}
 		rt->polling = t;
@@ -581,8 +286,12 @@ int urt__run_ready(struct urt_runtime *rt)
 		rt->polling = NULL;
 		n++;
 		rt->types[t->type_idx].polls++;
-		if (done)
-			task_finish(rt, t, false);
+		if (done) {
+			if (URT_LIKELY(!t->ops))
+				task_finish(rt, t, false);
+			else
+				task_drain(rt, t, false);
+		}
 #ifdef URT_DEBUG
 		else
 			urt__frame_check(rt, t, "frame pointer held across await");
@@ -600,7 +309,7 @@ static int join_result(struct urt_join *h, uint64_t *out)
 	int ret = (t->flags & URT_TASK_ABORTED) ? -ECANCELED : 0;
 
 	if (!ret && out)
-		memcpy(out, state_of(t), sizeof(*out));
+		memcpy(out, urt_task_state(t), sizeof(*out));
 	h->task = NULL;
 	t->flags &= (uint16_t)~URT_TASK_HANDLE;
 	urt__task_maybe_reclaim(urt__rt, t);
@@ -609,12 +318,14 @@ static int join_result(struct urt_join *h, uint64_t *out)
 
 int urt_join_await(struct urt_task *self, struct urt_join *h, uint64_t *out)
 {
+	int ret;
+
 	if (!h->task)
 		return -EINVAL;
 	if (h->task->flags & URT_TASK_FINISHED)
 		return join_result(h, out);
-	urt__waitq_park(&h->task->join, self);
-	return URT_PENDING;
+	ret = urt__waitq_park(&h->task->join, self);
+	return ret ? ret : URT_PENDING;
 }
 
 int urt_join_take(struct urt_join *h, uint64_t *out)
@@ -650,6 +361,8 @@ int urt_join_abort(struct urt_join *h)
 		return -EINVAL;
 	if (t->flags & URT_TASK_FINISHED)
 		return -EALREADY;
+	if (t->flags & URT_TASK_DRAINING) /* its poll is over: it ends as it was */
+		return 0;
 	t->flags |= URT_TASK_ABORTING;
 	urt_task_wake(t);
 	return 0;
@@ -685,11 +398,16 @@ void urt_task_free(struct urt_task *t, void *ptr)
 }
 
 /*
- * Teardown in three passes, so no pass touches memory an earlier one freed:
- *   1. unlink every parked task from its wait queue (a queue may live in
- *      another task's state, still valid now);
- *   2. run drop for every unfinished task, with reclaim held off (a drop
- *      may still touch another task's state, e.g. close its channel);
+ * Teardown, after urt__ops_drain emptied the kernel, in passes so no pass
+ * touches memory an earlier one freed:
+ *   1. every task not finished stops: its wait-queue registrations go (a
+ *      queue may live in another task's state, still valid now), it is
+ *      marked aborted unless its poll was already over, and what it still
+ *      holds outside the kernel ends (sleeps; idle streams, whose buffers
+ *      go back to the ring);
+ *   2. run drop for every task not finished (reclaim held off by
+ *      rt->closing: a drop may still touch another task's state, e.g.
+ *      close its channel);
  *   3. reclaim every task, whatever still refers to it: handles and remote
  *      wakers of a runtime being torn down are invalid (documented).
  */
@@ -697,19 +415,30 @@ size_t urt__tasks_teardown(struct urt_runtime *rt)
 {
 	size_t n = 0;
 
-	for (uint32_t i = 0; i < rt->nreg; i++)
-		if (rt->reg[i]->waitq)
-			waitq_unlink(rt->reg[i]);
-	rt->closing = true;
-	for (uint32_t i = 0; i < rt->nreg; i++)
-		if (!(rt->reg[i]->flags & URT_TASK_FINISHED))
-			urt__task_finish(rt, rt->reg[i], true);
+	for (uint32_t i = 0; i < rt->nreg; i++) {
+		struct urt_task *t = rt->reg[i];
+
+		if (t->flags & URT_TASK_FINISHED)
+			continue;
+		if (!(t->flags & URT_TASK_DRAINING)) {
+			if (t->waits)
+				urt__task_unwait(rt, t);
+			t->output = 0;
+			t->flags |= URT_TASK_DRAINING | URT_TASK_ABORTING;
+		}
+		urt__task_cancel_ops(rt, t, true);
+	}
+	for (uint32_t i = 0; i < rt->nreg; i++) {
+		struct urt_task *t = rt->reg[i];
+
+		if (!(t->flags & URT_TASK_FINISHED))
+			task_finish(rt, t, t->flags & URT_TASK_ABORTING);
+	}
 	rt->run_head = rt->run_tail = NULL;
 	rt->nqueued = 0;
 	while (rt->nreg) {
 		urt__task_reclaim(rt, rt->reg[rt->nreg - 1]);
 		n++;
 	}
-	rt->closing = false;
 	return n;
 }

@@ -10,7 +10,7 @@ declare -A owner=(
   [slab.h]=slab [slab_table.h]=slab
   [urt.h]=umbrella
 )
-for h in runtime.h task.h channel.h; do owner[$h]=runtime; done
+for h in runtime.h task.h channel.h io.h net.h time.h fault.h; do owner[$h]=runtime; done
 declare -A rank=([alloc]=1 [slab]=2 [runtime]=3 [umbrella]=4)
 fail=0
 for layer in alloc slab runtime; do

@@ -806,9 +806,13 @@ static void test_tick_rules_stop_and_type_stats(void **state)
 	assert_true(seen);
 	assert_int_equal(urt_runtime_deinit(&rt), 1);
 
-	/* a tick with nothing to do and a timeout waits that long, then returns */
+	/* a tick with nothing to do and a finite timeout waits that long;
+	 * with URT_TICK_FOREVER and nothing that could complete it returns
+	 * at once (it used to hang) */
 	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
 	assert_int_equal(urt_tick(&rt, 1000000), 0);
+	assert_int_equal(rstats(&rt).parks, 1);
+	assert_int_equal(urt_tick(&rt, URT_TICK_FOREVER), 0);
 	assert_int_equal(rstats(&rt).parks, 1);
 	assert_int_equal(urt_tick(&rt, 0), 0); /* timeout 0: never parks */
 	assert_int_equal(rstats(&rt).parks, 1);

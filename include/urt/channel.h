@@ -24,6 +24,10 @@
 #include "urt/allocator.h"
 #include "urt/task.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct urt_oneshot {
 	uint64_t value;
 	struct urt_waitq rx; /* the receiver, parked */
@@ -33,7 +37,7 @@ struct urt_oneshot {
 #define URT_ONESHOT_EMPTY  0
 #define URT_ONESHOT_FULL   1 /* sent, not yet received */
 #define URT_ONESHOT_TAKEN  2 /* received */
-#define URT_ONESHOT_CLOSED 3 /* closed without a value, or by the receiver */
+#define URT_ONESHOT_CLOSED 3 /* closed before a value was sent */
 
 /* urt_oneshot_init - an empty oneshot. */
 void urt_oneshot_init(struct urt_oneshot *o);
@@ -47,11 +51,15 @@ int urt_oneshot_send(struct urt_oneshot *o, uint64_t value);
 /*
  * urt_oneshot_recv - awaitable: the value.
  * Return: 0 and *out; -EPIPE if closed without a value; -EALREADY if the
- * value was already taken; URT_PENDING.
+ * value was already taken; -EBUSY if another task is already waiting to
+ * receive; -ENOMEM; URT_PENDING.
  */
 int urt_oneshot_recv(struct urt_task *self, struct urt_oneshot *o, uint64_t *out);
 
-/* urt_oneshot_close - no value will come (or none is wanted); wakes the receiver. */
+/*
+ * urt_oneshot_close - no value will come (or none is wanted); wakes the
+ * receiver. A value already sent is kept: a close never loses it.
+ */
 void urt_oneshot_close(struct urt_oneshot *o);
 
 struct urt_chan {
@@ -76,7 +84,7 @@ void urt_chan_deinit(struct urt_chan *c);
 
 /*
  * urt_chan_send - awaitable: queue a value, waiting while the channel is full.
- * Return: 0; -EPIPE if closed; URT_PENDING.
+ * Return: 0; -EPIPE if closed; -ENOMEM; URT_PENDING.
  */
 int urt_chan_send(struct urt_task *self, struct urt_chan *c, uint64_t value);
 
@@ -87,8 +95,9 @@ int urt_chan_send(struct urt_task *self, struct urt_chan *c, uint64_t value);
 int urt_chan_try_send(struct urt_chan *c, uint64_t value);
 
 /*
- * urt_chan_recv - awaitable: the oldest value.
- * Return: 0 and *out; -EPIPE if closed and empty; URT_PENDING.
+ * urt_chan_recv - awaitable: the oldest value. One receiver at a time.
+ * Return: 0 and *out; -EPIPE if closed and empty; -EBUSY if another task is
+ * already waiting to receive; -ENOMEM; URT_PENDING.
  */
 int urt_chan_recv(struct urt_task *self, struct urt_chan *c, uint64_t *out);
 
@@ -100,5 +109,9 @@ int urt_chan_try_recv(struct urt_chan *c, uint64_t *out);
 
 /* urt_chan_close - refuse new values, wake everyone waiting. Idempotent. */
 void urt_chan_close(struct urt_chan *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* URT_CHANNEL_H */

@@ -24,7 +24,12 @@
 #ifndef URT_RUNTIME_H
 #define URT_RUNTIME_H
 
+#ifndef __cplusplus
 #include <stdatomic.h>
+#define URT__ATOMIC(T) _Atomic(T)
+#else
+#define URT__ATOMIC(T) T /* same size and alignment; C++ never touches these */
+#endif
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +41,10 @@
 #include "urt/slab_table.h"
 #include "urt/task.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define URT_TICK_FOREVER  UINT64_MAX /* urt_tick: wait until something happens */
 #define URT_TYPE_STATS	  64	     /* task types tracked per runtime */
 #define URT__RING_STORAGE 256	     /* >= sizeof(struct io_uring), checked */
@@ -46,14 +55,21 @@ enum urt_slab_kind {
 	URT_SLAB_UNBOUNDED, /* chunks of slab_slots slots, grown on demand */
 };
 
+struct urt_fault;
+struct urt__rec;
+struct urt__tent;
+
 struct urt_runtime_opts {
 	enum urt_slab_kind slab;	       /* default URT_SLAB_NONE */
 	size_t slot_size;		       /* header (64) + state; default 256 */
-	size_t slab_slots;		       /* capacity / slots per chunk; default 1024 */
+	size_t slab_slots;		       /* capacity / slots per chunk; 0: 1024 */
 	unsigned poll_budget;		       /* polls per tick before I/O's turn; default 256 */
 	size_t frame_size;		       /* frame arena first chunk; default 64 KiB */
 	size_t frame_cap;		       /* frame arena cap; default 16 x frame_size */
 	unsigned ring_entries;		       /* SQ entries (CQ is 8x); default 256 */
+	uint32_t op_records;		       /* op records at most; default 262144 */
+	uint32_t buf_count;		       /* provided buffers (power of 2); default 512 */
+	uint32_t buf_size;		       /* bytes per provided buffer; default 4096 */
 	const struct urt_allocator *allocator; /* backing memory; NULL: malloc */
 	/* debug reports (frame checks); the library prints nothing without it */
 	void (*debug_hook)(void *ctx, const char *msg);
@@ -85,11 +101,35 @@ struct urt_runtime_stats {
 	size_t slab_live;	 /* slots in use in the runtime's slab */
 	size_t slab_capacity;	 /* slots in the runtime's slab */
 	size_t frame_high_water; /* bytes, frame arena */
+	/* I/O */
+	uint64_t ops_submitted;	  /* operations sent to the kernel */
+	uint64_t ops_completed;	  /* final completions reaped */
+	uint64_t ops_cancelled;	  /* cancellations requested */
+	uint64_t cqes;		  /* completions reaped, all kinds */
+	uint64_t stale_cqes;	  /* discarded: no live record of that generation */
+	uint64_t sq_full;	  /* SQ full: submitted early to make room */
+	uint64_t cq_overflow;	  /* the kernel held completions back: flushed */
+	uint64_t timers_fired;	  /* sleeps and backoffs that came due */
+	uint64_t enobufs;	  /* streams stopped for lack of provided buffers */
+	uint64_t accept_backoffs; /* EMFILE / ENFILE backoffs */
+	size_t ops_live;	  /* op records in use */
+	size_t ops_high_water;	  /* most op records in use at once */
+	size_t ops_inflight;	  /* submitted, final completion not reaped */
+	size_t timers_live;	  /* armed sleeps */
+	size_t bufs_free;	  /* provided buffers the kernel may fill */
+	size_t buf_count;	  /* provided buffers in all */
+	uint32_t features;	  /* URT_FEAT_*: what the kernel offered at init */
 };
+
+#define URT_FEAT_DEFER_TASKRUN 0x01u /* ring set up with DEFER_TASKRUN */
+#define URT_FEAT_SOCKET_OP     0x02u /* IORING_OP_SOCKET (else socket(2)) */
+#define URT_FEAT_SEND_ZC       0x04u /* IORING_OP_SEND_ZC present (not used yet) */
+#define URT_FEAT_RECV_BUNDLE   0x08u /* IORING_FEAT_RECVSEND_BUNDLE (not used yet) */
+#define URT_FEAT_BUF_INC       0x10u /* incremental buffer consumption (not used yet) */
 
 /* MPSC queue node for messages from other threads (intrusive). */
 struct urt_mpsc_node {
-	_Atomic(struct urt_mpsc_node *) next;
+	URT__ATOMIC(struct urt_mpsc_node *) next;
 	uint32_t kind;
 };
 
@@ -125,6 +165,7 @@ struct urt_runtime {
 	struct urt_sizeclass sc; /* task-scoped blocks */
 	struct urt_pool scopes;	 /* struct urt_scope, one per task that asks */
 	struct urt_pool wakers;	 /* remote waker records */
+	struct urt_pool waiters; /* wait-queue registrations */
 	struct urt_allocator al;
 	struct urt_runtime_stats stats;
 	struct urt_type_stats types[URT_TYPE_STATS];
@@ -135,15 +176,43 @@ struct urt_runtime {
 	_Alignas(8) unsigned char ring[URT__RING_STORAGE];
 	unsigned ring_flags;	/* setup flags that were accepted */
 	uint32_t ring_pending;	/* SQEs prepared, not yet submitted */
-	uint32_t ring_inflight; /* operations submitted, final CQE not reaped */
-	int efd;		/* eventfd other threads write to wake us */
-	bool efd_armed;		/* a read of efd is in the ring */
-	uint64_t efd_buf;	/* where that read lands */
+	uint32_t ring_inflight; /* SQEs prepared or submitted, final CQE not reaped */
+
+	/* I/O (op.c, timer.c, bufring.c); records and heap entries are internal */
+	struct {
+		struct urt__rec **pages; /* 64 records a page */
+		uint32_t npages, pages_cap;
+		uint32_t made;	/* records carved out of pages so far */
+		uint32_t free;	/* freelist head (index); 0: empty */
+		uint32_t live;	/* records in use */
+		uint32_t max;	/* opts.op_records */
+		uint32_t drain; /* tasks whose last op ended: to finish */
+	} ops;
+	struct {
+		struct urt__tent *v; /* 4-ary min-heap on (deadline, seq) */
+		uint32_t n, cap, seq;
+	} timers;
+	struct {
+		void *ring;	   /* struct io_uring_buf_ring, page aligned */
+		char *mem;	   /* count x size bytes */
+		size_t ring_bytes; /* mapped for ring */
+		size_t mem_bytes;  /* allocated for mem */
+		uint32_t count;	   /* buffers (power of 2) */
+		uint32_t size;	   /* bytes each */
+		uint32_t avail;	   /* in the ring, the kernel may take them */
+		uint32_t starved;  /* streams stopped by -ENOBUFS: FIFO of records */
+		uint32_t starved_tail;
+		bool registered; /* buffer group 0 registered with the ring */
+	} bufs;
+	const struct urt_fault *fault; /* test builds (URT_FAULTS): urt/fault.h */
+	int efd;		       /* eventfd other threads write to wake us */
+	bool efd_armed;		       /* a read of efd is in the ring */
+	uint64_t efd_buf;	       /* where that read lands */
 
 	/* touched by other threads */
 	struct {
-		_Alignas(64) _Atomic(struct urt_mpsc_node *) head; /* producers push here */
-		atomic_int sleeping;			 /* owner is (about to be) parked */
+		_Alignas(64) URT__ATOMIC(struct urt_mpsc_node *) head; /* producers push here */
+		URT__ATOMIC(int) sleeping;		 /* owner is (about to be) parked */
 		_Alignas(64) struct urt_mpsc_node *tail; /* owner pops here */
 		struct urt_mpsc_node stub;
 	} remote;
@@ -155,7 +224,8 @@ struct urt_runtime {
  * SINGLE_ISSUER|DEFER_TASKRUN, falling back to COOP_TASKRUN, then plain),
  * eventfd for remote wakes.
  * Return: 0; -EEXIST if this thread already has a runtime; -EINVAL for bad
- * options (slot_size < 80, slab_slots 0 with a slab); -ENOMEM; -ENOSYS or
+ * options (slot_size < 80; buf_count not a power of 2 or above 32768;
+ * op_records above 2^30); -ENOMEM; -ENOSYS or
  * -EPERM if io_uring is unavailable (kernel, sysctl, seccomp); another
  * -errno from io_uring_setup or eventfd. On failure nothing is held.
  * Context: any thread without a runtime.
@@ -176,8 +246,13 @@ size_t urt_runtime_deinit(struct urt_runtime *rt);
 struct urt_runtime *urt_runtime_current(void);
 
 /*
- * urt_tick - one turn of the loop. Waits at most timeout_ns for work when no
- * task is ready (0: never waits; URT_TICK_FOREVER: no limit).
+ * urt_tick - one turn of the loop. When no task is ready it waits in the
+ * kernel for a completion, a due timer or a remote message, at most
+ * timeout_ns (0: never waits). With URT_TICK_FOREVER it waits only if
+ * something can complete (an operation in flight, an armed timer, a remote
+ * waker alive), so it never hangs on a runtime that nothing can wake; a
+ * runtime that expects only urt_spawn_remote should tick with a finite
+ * timeout.
  * Return: tasks polled (>= 0); -EBUSY if called from inside a task; another
  * -errno if io_uring_enter failed.
  */
@@ -185,7 +260,10 @@ URT_NODISCARD int urt_tick(struct urt_runtime *rt, uint64_t timeout_ns);
 
 /*
  * urt_run - tick until no unfinished task is left or urt_stop was called.
- * Return: 0; a negative urt_tick error.
+ * Ticks wait by the rule of urt_tick.
+ * Return: 0; -EDEADLK if tasks are left that nothing can wake (none ready,
+ * no operation in flight, no timer, no remote waker alive, no remote
+ * message waiting); a negative urt_tick error.
  */
 URT_NODISCARD int urt_run(struct urt_runtime *rt);
 
@@ -231,5 +309,9 @@ void urt_waker_free(struct urt_waker *w);
  */
 URT_NODISCARD int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type,
 				   const void *state, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* URT_RUNTIME_H */

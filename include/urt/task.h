@@ -34,6 +34,11 @@
  *   -EMSGSIZE  the state does not fit in a slot
  *   -ENOMEM    out of memory
  *   -EINVAL    a NULL type or poll, or a state pointer missing for size > 0
+ *   -ESHUTDOWN the runtime is being torn down (a spawn from a drop in deinit)
+ *
+ * What drop must do with join handles its state holds: detach them (the
+ * children run on alone) or abort them and detach (they stop). A handle
+ * that is simply forgotten keeps its task alive until the runtime's deinit.
  */
 #ifndef URT_TASK_H
 #define URT_TASK_H
@@ -46,6 +51,13 @@
 #include "urt/allocator.h"
 #include "urt/scope.h"
 
+#ifdef __cplusplus
+#define URT__STATIC_ASSERT static_assert
+extern "C" {
+#else
+#define URT__STATIC_ASSERT _Static_assert
+#endif
+
 struct urt_task;
 struct urt_runtime;
 
@@ -57,37 +69,49 @@ struct urt_task_type {
 	const char *name; /* for stats and debug reports */
 };
 
-/* A queue of parked tasks (intrusive, through urt_task.next). */
+/*
+ * A queue of parked tasks. Each entry is a registration (struct
+ * urt_waiter, from a pool of the runtime), so one task may wait on several
+ * queues at once (a channel, a join and a timer, say); when any of them
+ * wakes it, every registration of that task is dropped.
+ */
+struct urt_waiter;
 struct urt_waitq {
-	struct urt_task *head;
+	struct urt_waiter *head;
 };
 
 /*
  * The task header. Fields are the runtime's; read them only through the
  * functions below. Invariants:
- *   on the run queue       <=>  flags & URT_TASK_QUEUED
- *   waitq != NULL          <=>  parked on that queue (never also queued)
- *   reclaimable  <=>  FINISHED && !inflight && !HANDLE && !wakers && !QUEUED
+ *   on the run queue  <=>  flags & URT_TASK_QUEUED
+ *   waits != NULL     <=>  parked on one or more wait queues (never with DRAINING)
+ *   ops != 0          <=>  an I/O operation or timer of the task is live
+ *   DRAINING          <=>  poll is over (returned true, or aborted), ops != 0,
+ *                          drop has not run; `output` holds the output
+ *   reclaimable  <=>  FINISHED && ops == 0 && !HANDLE && wakers == 0 && !QUEUED
  * After the task finishes, its output lives in the first 8 state bytes
  * (drop has run, so nothing else is there).
  */
 struct urt_task {
 	const struct urt_task_type *type; /* what to poll */
-	struct urt_task *next;		  /* run queue or wait queue link */
-	struct urt_waitq join;		  /* tasks awaiting this one's output */
-	struct urt_waitq *waitq;	  /* the queue this task is parked on */
-	struct urt_scope *scope;	  /* task-scoped allocations, made on first use */
-	uint32_t state_size;		  /* bytes of state after the header */
-	uint32_t chunk;			  /* slab chunk index (slab tasks) */
-	uint32_t reg;			  /* index in the runtime's registry */
-	uint16_t resume;		  /* resume point: the line of the last await */
-	uint16_t flags;			  /* URT_TASK_* */
-	uint32_t inflight;		  /* I/O operations in flight */
-	uint16_t wakers;		  /* remote wakers alive */
-	uint16_t type_idx;		  /* slot in the runtime's per-type stats */
+	struct urt_task *next;		  /* run queue link */
+	struct urt_waitq join;		  /* the task awaiting this one's output */
+	union {
+		struct urt_waiter *waits; /* this task's wait-queue registrations */
+		uint64_t output;	  /* DRAINING: the output, until drop has run */
+	};
+	struct urt_scope *scope; /* task-scoped allocations, made on first use */
+	uint32_t state_size;	 /* bytes of state after the header */
+	uint32_t chunk;		 /* slab chunk index (slab tasks) */
+	uint32_t reg;		 /* index in the runtime's registry */
+	uint16_t resume;	 /* resume point: the line of the last await */
+	uint16_t flags;		 /* URT_TASK_* */
+	uint32_t ops;		 /* first op record of the task's live list; 0: none */
+	uint16_t wakers;	 /* remote wakers alive */
+	uint16_t type_idx;	 /* slot in the runtime's per-type stats */
 };
 
-_Static_assert(sizeof(struct urt_task) == 64, "the task header is one cache line");
+URT__STATIC_ASSERT(sizeof(struct urt_task) == 64, "the task header is one cache line");
 
 #define URT_TASK_QUEUED	       0x0001u /* on the run queue */
 #define URT_TASK_FINISHED      0x0002u /* poll returned true, or aborted; drop has run */
@@ -95,6 +119,7 @@ _Static_assert(sizeof(struct urt_task) == 64, "the task header is one cache line
 #define URT_TASK_ABORTED       0x0008u /* ended by abort */
 #define URT_TASK_HANDLE	       0x0010u /* a join handle refers to it */
 #define URT_TASK_SLAB	       0x0020u /* lives in a slab slot, else a malloc block */
+#define URT_TASK_DRAINING      0x0080u /* poll is over; waiting for its ops' last CQEs */
 #define URT_TASK_BINDING_SHIFT 8       /* 3 bits: which slab binding it came from */
 #define URT_TASK_BINDING_MASK  0x0700u
 
@@ -142,7 +167,7 @@ static inline void *urt_task_state(struct urt_task *t)
 	case 0:
 
 #define URT__SUSPEND_POINT(t)                                                                      \
-	_Static_assert(__LINE__ < UINT16_MAX, "urt: await past line 65534");                       \
+	URT__STATIC_ASSERT(__LINE__ < UINT16_MAX, "urt: await past line 65534");                   \
 	(t)->resume = __LINE__;                                                                    \
 	__attribute__((fallthrough));                                                              \
 	case __LINE__:
@@ -158,13 +183,19 @@ static inline void *urt_task_state(struct urt_task *t)
 /* Let every other ready task run, then continue. */
 #define URT_YIELD(t)                                                                               \
 	do {                                                                                       \
+		URT__STATIC_ASSERT(__LINE__ < UINT16_MAX, "urt: yield past line 65534");           \
 		(t)->resume = __LINE__;                                                            \
 		urt_task_wake(t);                                                                  \
 		return false;                                                                      \
 	case __LINE__:;                                                                            \
 	} while (0)
 
-/* Finish with an output (a 64-bit value or a pointer cast to one). */
+/*
+ * Finish with an output (a 64-bit value or a pointer cast to one). Never
+ * return a pointer into the task's own state or a urt_task_alloc block:
+ * both are freed when the task is reclaimed, which a join can cause at
+ * once (debug builds report it through the debug hook).
+ */
 #define URT_RETURN(t, value)                                                                       \
 	do {                                                                                       \
 		urt_task_set_output((t), (uint64_t)(value));                                       \
@@ -187,7 +218,7 @@ struct urt_join {
 /*
  * urt_spawn - boxed task (malloc): copy size bytes of state after a header
  * and queue it. join may be NULL (detached).
- * Return: 0; -ESRCH, -EXDEV, -EINVAL, -ENOMEM (see the list above).
+ * Return: 0; -ESRCH, -EXDEV, -EINVAL, -ENOMEM, -ESHUTDOWN (see the list above).
  */
 URT_NODISCARD int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *type,
 			    const void *state, size_t size, struct urt_join *join);
@@ -195,7 +226,7 @@ URT_NODISCARD int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *
 /*
  * urt_spawn_slab - task in a slot of the slab installed on this thread; no
  * malloc once the slab is warm (an unbounded slab's growth is the only one).
- * Return: 0; -ESRCH, -ENODEV, -EMSGSIZE, -ENOSPC, -ENOMEM, -EINVAL.
+ * Return: 0; -ESRCH, -ENODEV, -EMSGSIZE, -ENOSPC, -ENOMEM, -EINVAL, -ESHUTDOWN.
  */
 URT_NODISCARD int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
 				 struct urt_join *join);
@@ -209,13 +240,15 @@ struct urt_claim {
 
 /*
  * urt_claim_slab - reserve a slot (may grow an unbounded slab).
- * Return: 0; -ESRCH, -ENODEV, -ENOSPC, -ENOMEM.
+ * Return: 0; -ESRCH, -ENODEV, -ENOSPC, -ENOMEM, -ESHUTDOWN; -EMSGSIZE if
+ * the installed slab's slots cannot hold a header plus the 8-byte output.
  */
 URT_NODISCARD int urt_claim_slab(struct urt_claim *claim);
 
 /*
  * urt_try_claim_slab - reserve a slot only if one is vacant; never allocates.
- * Return: 0; -ESRCH, -ENODEV, -ENOSPC (nothing changed).
+ * Return: 0; -ESRCH, -ENODEV, -ENOSPC (nothing changed), -EMSGSIZE and
+ * -ESHUTDOWN as urt_claim_slab.
  */
 URT_NODISCARD int urt_try_claim_slab(struct urt_claim *claim);
 
@@ -300,5 +333,9 @@ void urt_join_detach(struct urt_join *h);
  * Return: 0; -EALREADY if it had already finished; -EINVAL for an empty handle.
  */
 int urt_join_abort(struct urt_join *h);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* URT_TASK_H */

@@ -12,5 +12,8 @@
 #include "urt/task.h"
 #include "urt/runtime.h"
 #include "urt/channel.h"
+#include "urt/io.h"
+#include "urt/net.h"
+#include "urt/time.h"
 
 #endif /* URT_URT_H */

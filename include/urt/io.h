@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urt/io.h - awaitable io_uring operations: the handle, cancellation,
+ * deadlines, and file I/O. Sockets are in urt/net.h, sleeps in urt/time.h.
+ *
+ * An operation lives in a handle, struct urt_op, inside the task's state
+ * (zero-initialised means idle). Every operation is an awaitable:
+ *
+ *	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->buf, sizeof(st->buf), 0));
+ *
+ * The first evaluation submits and returns URT_PENDING; evaluations while
+ * the operation is in flight return URT_PENDING (a spurious wake never
+ * submits twice); the first evaluation after the completion returns its
+ * result, >= 0 or -errno exactly as the kernel reports it, and leaves the
+ * handle idle for the next operation. Nothing is allocated on the heap per
+ * operation: the in-flight state is an op record from a pool of the
+ * runtime, and the kernel's SQE goes out in the tick's one io_uring_enter.
+ *
+ * A task may have many operations in flight at once, each in its own
+ * handle (a send while a receive is armed, a read beside a sleep); it is
+ * woken when any of them completes, and re-evaluates its await.
+ *
+ * Lifetime rules (what users may rely on):
+ *  1. The kernel may touch an operation's buffers until its completion has
+ *     been reaped; a buffer must stay valid until the await returned the
+ *     result, or until the task's drop runs.
+ *  2. A task whose poll is over (it returned, or it was aborted) with
+ *     operations still in flight has them cancelled; its drop runs only
+ *     after the last of their final completions has been reaped, whether
+ *     the kernel reported -ECANCELED or the operation's real result. So
+ *     drop may free everything the state owns: the kernel is done with it.
+ *  3. The task's slot is reclaimed only when nothing of it is in flight
+ *     (and no join handle or remote waker refers to it); a sleep or a
+ *     backoff timer of a finished task is dropped at once.
+ *  4. urt_runtime_deinit cancels every operation and waits for every final
+ *     completion before it runs a drop or frees any memory.
+ *  5. A handle must stay where it is while its operation is in flight: keep
+ *     it in the task's state (slots never move).
+ *
+ * Errors every operation may return besides the kernel's own:
+ *   -EFAULT    a buffer lies in the frame arena (it dies at the end of the
+ *              tick): refused at submit in every build
+ *   -EAGAIN    the op-record pool is at its limit (opts.op_records)
+ *   -ENOMEM    the op-record pool could not grow
+ *   -EBUSY     the handle is in use by a multishot stream, or the call was
+ *              made outside a task
+ *   -ECANCELED the operation was cancelled (urt_op_cancel, a deadline)
+ * Context: the runtime's thread, inside the task given as `t`.
+ */
+#ifndef URT_IO_H
+#define URT_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "urt/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An operation handle; zero-initialised (or urt_op_init) means idle. */
+struct urt_op {
+	int32_t res;	     /* the last result */
+	uint32_t cflags;     /* the completion's flags (IORING_CQE_F_*) */
+	uint32_t rec;	     /* op record while in flight; 0 when idle */
+	uint32_t gen;	     /* that record's generation */
+	uint8_t state;	     /* URT_OP_* */
+	uint8_t flags;	     /* URT_OPF_* about the last result */
+	uint16_t backoff_ms; /* multishot accept: current backoff */
+	uint32_t reserved;
+	uint64_t timeout_ns; /* deadline for the next submission; 0: none */
+};
+
+#define URT_OP_IDLE	0 /* nothing submitted */
+#define URT_OP_INFLIGHT 1 /* submitted, result not yet seen */
+#define URT_OP_DONE	2 /* completed; the next evaluation returns res */
+#define URT_OP_STREAM	3 /* a multishot stream is armed or has queued results */
+
+#define URT_OPF_TIMED_OUT 0x01 /* the deadline fired (res is -ECANCELED) */
+
+/* urt_op_init - an idle handle. */
+static inline void urt_op_init(struct urt_op *op)
+{
+	__builtin_memset(op, 0, sizeof(*op));
+}
+
+/*
+ * urt_op_set_timeout - give the next submission through op a deadline of
+ * timeout_ns from submission (a linked timeout): if it fires first, the
+ * operation completes with -ECANCELED and urt_op_timed_out() is true. Kept
+ * for later submissions until set to 0.
+ */
+static inline void urt_op_set_timeout(struct urt_op *op, uint64_t timeout_ns)
+{
+	op->timeout_ns = timeout_ns;
+}
+
+/* urt_op_timed_out - whether the last result came from the deadline. */
+static inline bool urt_op_timed_out(const struct urt_op *op)
+{
+	return op->flags & URT_OPF_TIMED_OUT;
+}
+
+/* urt_op_busy - whether an operation (or stream) of this handle is live. */
+static inline bool urt_op_busy(const struct urt_op *op)
+{
+	return op->state == URT_OP_INFLIGHT || op->state == URT_OP_STREAM;
+}
+
+/*
+ * urt_op_cancel - ask the kernel to stop the operation. Its await then
+ * returns -ECANCELED, or the real result if the operation won the race; a
+ * stream ends after its queued results. A sleep ends at once.
+ * Return: 0; -EALREADY if nothing is in flight (or a cancel already is).
+ */
+int urt_op_cancel(struct urt_op *op);
+
+/*
+ * urt_task_cancel_ops - urt_op_cancel for every operation of t.
+ * Return: how many cancellations were requested.
+ */
+int urt_task_cancel_ops(struct urt_task *t);
+
+/*
+ * urt_nop - awaitable: a no-op through the ring (result 0). For tests and
+ * for measuring the runtime's own cost per operation.
+ */
+int urt_nop(struct urt_task *t, struct urt_op *op);
+
+/* --- files --------------------------------------------------------------- */
+
+/* urt_openat - awaitable openat(2); path must stay valid until completion. */
+int urt_openat(struct urt_task *t, struct urt_op *op, int dfd, const char *path, int flags,
+	       mode_t mode);
+
+/* urt_read - awaitable pread(2) at off (-1: the file position). */
+int urt_read(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t len, int64_t off);
+
+/* urt_write - awaitable pwrite(2) at off (-1: the file position). */
+int urt_write(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
+	      int64_t off);
+
+/* urt_fsync - awaitable fsync(2), or fdatasync(2) if datasync. */
+int urt_fsync(struct urt_task *t, struct urt_op *op, int fd, bool datasync);
+
+struct statx;
+/* urt_statx - awaitable statx(2); path and out must stay valid until completion. */
+int urt_statx(struct urt_task *t, struct urt_op *op, int dfd, const char *path, int flags,
+	      unsigned mask, struct statx *out);
+
+/* urt_close - awaitable close(2). */
+int urt_close(struct urt_task *t, struct urt_op *op, int fd);
+
+/*
+ * urt_close_detached - close fd through the ring with no task waiting:
+ * the runtime owns the operation and finishes it on its own (deinit waits
+ * for it). For a drop, which cannot await.
+ * Return: 0; -ESRCH if this thread has no runtime.
+ */
+int urt_close_detached(int fd);
+
+/*
+ * Helpers that await more than once keep their progress in their own
+ * handle, so the caller's poll still reads one await.
+ */
+struct urt_io_all {
+	struct urt_op op;
+	size_t done; /* bytes moved so far */
+};
+
+/*
+ * urt_read_exact - awaitable: read len bytes at off (or from the file
+ * position if off is -1), retrying short reads.
+ * Return: len; fewer at end of file; -errno (h->done says how far it got).
+ */
+int urt_read_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t len,
+		   int64_t off);
+
+/* urt_write_all - awaitable: write all len bytes, retrying short writes. */
+int urt_write_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len,
+		  int64_t off);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* URT_IO_H */

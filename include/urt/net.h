@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urt/net.h - sockets: listeners, accept (single and multishot), connect,
+ * send and receive, and the provided-buffer ring every connection shares.
+ *
+ * Every call with a `struct urt_op *` is an awaitable with the rules of
+ * urt/io.h (one handle per operation, results as the kernel reports them,
+ * the same lifetime rules and extra errors).
+ *
+ * Multishot operations are streams: one handle, armed once, and each await
+ * returns the next completion (a descriptor, or a buffer of received
+ * bytes) until the stream ends. The handle stays busy (URT_OP_STREAM) until
+ * the await that returns the end; cancel it with urt_op_cancel.
+ *
+ * Provided buffers: the runtime owns one ring of opts.buf_count buffers of
+ * opts.buf_size bytes, shared by every multishot receive (no per-connection
+ * receive buffer). A receive hands the task a struct urt_buf that the task
+ * must give back with urt_buf_free once it has used the bytes. When the
+ * ring is empty the kernel stops a stream with -ENOBUFS: urt treats that
+ * as back-pressure, never as a connection error; the stream waits and is
+ * re-armed when a buffer is given back.
+ * Context: the runtime's thread.
+ */
+#ifndef URT_NET_H
+#define URT_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "urt/io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define URT_LISTEN_REUSEPORT 0x1u /* SO_REUSEPORT: one listener per runtime, same port */
+#define URT_LISTEN_V6ONLY    0x2u /* IPv6 address: no v4-mapped connections */
+
+/*
+ * urt_listen_tcp - a non-blocking TCP listener on host:port (IPv4 or IPv6
+ * literal; NULL or "" is 127.0.0.1) with SO_REUSEADDR, made with ordinary
+ * syscalls (setup, not the hot path). port 0 picks a free port; *bound_port
+ * (if not NULL) receives the port bound.
+ * Return: the descriptor; -EINVAL for a host that is not an address
+ * literal; another -errno from socket/bind/listen.
+ * Context: any thread.
+ */
+int urt_listen_tcp(const char *host, uint16_t port, int backlog, unsigned flags,
+		   uint16_t *bound_port);
+
+/*
+ * urt_socket - awaitable socket(2) (IORING_OP_SOCKET).
+ * Return: the descriptor; -errno.
+ */
+int urt_socket(struct urt_task *t, struct urt_op *op, int domain, int type, int protocol);
+
+/*
+ * urt_accept - awaitable accept4(2) with SOCK_CLOEXEC; addr/addrlen may be
+ * NULL, else must stay valid until completion.
+ */
+int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *addr,
+	       socklen_t *addrlen);
+
+/*
+ * urt_accept_stream - awaitable multishot accept: each await returns the
+ * next connection's descriptor. Under EMFILE / ENFILE the await returns
+ * that error once, and the stream then waits (a backoff timer from 1 ms,
+ * doubling to 256 ms, never a busy loop) before it accepts again.
+ * Return: a descriptor (>= 0); -EMFILE / -ENFILE (the stream goes on);
+ * another -errno: the stream has ended and the handle is idle.
+ */
+int urt_accept_stream(struct urt_task *t, struct urt_op *op, int fd);
+
+/* urt_connect - awaitable connect(2); addr must stay valid until completion. */
+int urt_connect(struct urt_task *t, struct urt_op *op, int fd, const struct sockaddr *addr,
+		socklen_t addrlen);
+
+/* urt_recv - awaitable recv(2) into the caller's buffer. 0: the peer closed. */
+int urt_recv(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t len, int flags);
+
+/* urt_send - awaitable send(2) (MSG_NOSIGNAL added); may be short. */
+int urt_send(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len, int flags);
+
+/*
+ * urt_send_all - awaitable: send every byte, finishing short writes; its
+ * progress lives in h (see urt/io.h).
+ * Return: len; -errno (h->done bytes went out before it).
+ */
+int urt_send_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len);
+
+/*
+ * urt_recv_exact - awaitable: receive exactly len bytes into buf.
+ * Return: len; fewer if the peer closed first; -errno.
+ */
+int urt_recv_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t len);
+
+/* urt_shutdown - awaitable shutdown(2). */
+int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how);
+
+/* --- provided buffers ------------------------------------------------------- */
+
+/* A received buffer: the task's until urt_buf_free. */
+struct urt_buf {
+	char *data;   /* the bytes */
+	uint32_t len; /* how many */
+	uint16_t id;  /* buffer id in the ring */
+	uint16_t live;
+};
+
+/*
+ * urt_recv_stream - awaitable multishot receive into the shared ring: each
+ * await returns the next chunk's length and sets *buf (give it back with
+ * urt_buf_free).
+ * Return: > 0 bytes in *buf; 0 when the peer closed (the stream has ended);
+ * -ENOMEM if the queued completions could not be stored (the stream ended);
+ * another -errno: the stream has ended. -ENOBUFS is never returned: the
+ * stream waits for a free buffer instead.
+ */
+int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_buf *buf);
+
+/*
+ * urt_buf_free - give a received buffer back to the ring; a stream that
+ * stopped for lack of buffers is re-armed. buf is emptied.
+ * Return: 0; -EINVAL if buf holds no buffer; -ESRCH without a runtime.
+ */
+int urt_buf_free(struct urt_buf *buf);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* URT_NET_H */

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.c - file operations: each is a prep call between urt__op_begin and
+ * urt__op_commit (op.c), so every rule of urt/io.h holds for them.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <sys/stat.h>
+
+int urt_openat(struct urt_task *t, struct urt_op *op, int dfd, const char *path, int flags,
+	       mode_t mode)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, path, 0, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_openat(s.sqe, dfd, path, flags | O_CLOEXEC, mode);
+	return urt__op_commit(op, &s);
+}
+
+int urt_read(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t len, int64_t off)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, buf, len, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_read(s.sqe, fd, buf, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len),
+			   (uint64_t)off);
+	return urt__op_commit(op, &s);
+}
+
+int urt_write(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
+	      int64_t off)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, buf, len, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_write(s.sqe, fd, buf, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len),
+			    (uint64_t)off);
+	return urt__op_commit(op, &s);
+}
+
+int urt_fsync(struct urt_task *t, struct urt_op *op, int fd, bool datasync)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, NULL, 0, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_fsync(s.sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+	return urt__op_commit(op, &s);
+}
+
+int urt_statx(struct urt_task *t, struct urt_op *op, int dfd, const char *path, int flags,
+	      unsigned mask, struct statx *out)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, out, sizeof(*out), &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_statx(s.sqe, dfd, path, flags, mask, out);
+	return urt__op_commit(op, &s);
+}
+
+int urt_close(struct urt_task *t, struct urt_op *op, int fd)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, NULL, 0, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_close(s.sqe, fd);
+	return urt__op_commit(op, &s);
+}
+
+int urt_read_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t len,
+		   int64_t off)
+{
+	return urt__io_all(t, h, URT__ALL_READ, fd, buf, len, off);
+}
+
+int urt_write_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len,
+		  int64_t off)
+{
+	return urt__io_all(t, h, URT__ALL_WRITE, fd, (void *)(uintptr_t)buf, len, off);
+}

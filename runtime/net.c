@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net.c - socket operations and the two multishot streams.
+ *
+ * Single-shot operations are a prep call between urt__op_begin and
+ * urt__op_commit (op.c). Streams keep one record while armed; the await
+ * below is their state machine:
+ *
+ *   idle --await--> armed (ncqe 1) --CQEs queue--> ... --CQE without MORE-->
+ *   ended: after the queue is drained the await looks at how it ended:
+ *     data or "go on" (res 0)     -> re-arm
+ *     -ENOBUFS (receive)          -> re-arm if a buffer is free, else wait on
+ *                                    the starved list (urt_buf_free wakes it)
+ *     -EMFILE/-ENFILE (accept)    -> returned once; the next await backs off
+ *                                    on the timer heap (1 ms doubling to
+ *                                    256 ms), then re-arms
+ *     EOF, other errors, cancel   -> the stream ends: record freed, handle idle
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BACKOFF_MAX_MS 256
+
+int urt_listen_tcp(const char *host, uint16_t port, int backlog, unsigned flags,
+		   uint16_t *bound_port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	int fd, one = 1, ret;
+
+	if (!host || !*host)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		len = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		len = sizeof(*in6);
+	} else {
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    ((flags & URT_LISTEN_REUSEPORT) &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
+	    (ss.ss_family == AF_INET6 && (flags & URT_LISTEN_V6ONLY) &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    bind(fd, (struct sockaddr *)&ss, len) || listen(fd, backlog > 0 ? backlog : 4096))
+		goto fail;
+	if (bound_port) {
+		len = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len))
+			goto fail;
+		*bound_port = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
+	}
+	return fd;
+fail:
+	ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int urt_socket(struct urt_task *t, struct urt_op *op, int domain, int type, int protocol)
+{
+	struct urt__sub s = { 0 };
+	int ret;
+
+	if (urt__rt && !(urt__rt->stats.features & URT_FEAT_SOCKET_OP) &&
+	    op->state == URT_OP_IDLE) { /* an older kernel: the plain syscall */
+		ret = socket(domain, type, protocol);
+		return ret < 0 ? -errno : ret;
+	}
+	ret = urt__op_begin(t, op, NULL, 0, &s);
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_socket(s.sqe, domain, type, protocol, 0);
+	return urt__op_commit(op, &s);
+}
+
+int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *addr,
+	       socklen_t *addrlen)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, addr, addrlen ? *addrlen : 0, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_accept(s.sqe, fd, addr, addrlen, SOCK_CLOEXEC);
+	return urt__op_commit(op, &s);
+}
+
+int urt_connect(struct urt_task *t, struct urt_op *op, int fd, const struct sockaddr *addr,
+		socklen_t addrlen)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, addr, addrlen, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_connect(s.sqe, fd, addr, addrlen);
+	return urt__op_commit(op, &s);
+}
+
+int urt_recv(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t len, int flags)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, buf, len, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_recv(s.sqe, fd, buf, len, flags);
+	return urt__op_commit(op, &s);
+}
+
+int urt_send(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len, int flags)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, buf, len, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_send(s.sqe, fd, buf, len, flags | MSG_NOSIGNAL);
+	return urt__op_commit(op, &s);
+}
+
+int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, NULL, 0, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_shutdown(s.sqe, fd, how);
+	return urt__op_commit(op, &s);
+}
+
+int urt_send_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len)
+{
+	return urt__io_all(t, h, URT__ALL_SEND, fd, (void *)(uintptr_t)buf, len, -1);
+}
+
+int urt_recv_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t len)
+{
+	return urt__io_all(t, h, URT__ALL_RECV, fd, buf, len, -1);
+}
+
+/* --- streams ----------------------------------------------------------------- */
+
+static void stream_arm(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+
+	urt__sq_reserve(rt, 1);
+	sqe = io_uring_get_sqe(urt__ring(rt));
+	if (r->kind == URT__REC_RECV) {
+		io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 0;
+	} else {
+		io_uring_prep_multishot_accept(sqe, r->fd, NULL, NULL, SOCK_CLOEXEC);
+	}
+	r->rfl &= (uint8_t) ~(URT__RF_ENDED | URT__RF_EOF | URT__RF_REPORTED);
+	r->res = 0;
+	urt__sqe_commit(rt, r, idx, sqe);
+}
+
+/* Settle the handle's state. Return: URT__SUBMIT with a new armed record
+ * in *idx, or what the await returns now. */
+static int stream_start(struct urt_task *t, struct urt_op *op, uint8_t kind, int fd)
+{
+	struct urt_runtime *rt = urt__rt;
+	int64_t idx;
+
+	if (!rt)
+		return -ESRCH;
+	if (op->state != URT_OP_IDLE)
+		return -EBUSY; /* a single-shot operation is using the handle */
+	if (!t || t != rt->polling)
+		return -EBUSY;
+	idx = urt__rec_alloc(rt, kind);
+	if (idx < 0)
+		return (int)idx;
+	urt__rec_at(rt, (uint32_t)idx)->fd = fd;
+	urt__rec_link(rt, t, (uint32_t)idx);
+	stream_arm(rt, urt__rec_at(rt, (uint32_t)idx), (uint32_t)idx);
+	op->state = URT_OP_STREAM;
+	op->rec = (uint32_t)idx;
+	op->gen = urt__rec_at(rt, (uint32_t)idx)->gen;
+	op->backoff_ms = 0;
+	return URT_PENDING;
+}
+
+static int stream_end(struct urt_runtime *rt, struct urt_op *op, int res)
+{
+	struct urt__rec *r = urt__rec_at(rt, op->rec);
+
+	urt__stream_flush(rt, r);
+	urt__rec_unlink(rt, op->rec);
+	urt__rec_free(rt, op->rec);
+	op->state = URT_OP_IDLE;
+	op->rec = 0;
+	op->res = res;
+	return res;
+}
+
+int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_buf *buf)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt__cqent e;
+	struct urt__rec *r;
+
+	if (op->state != URT_OP_STREAM)
+		return stream_start(t, op, URT__REC_RECV, fd);
+	r = urt__rec_at(rt, op->rec);
+	if (urt__stream_pop(rt, r, &e)) {
+		uint16_t bid = (uint16_t)(e.flags >> IORING_CQE_BUFFER_SHIFT);
+
+		buf->data = urt__buf_addr(rt, bid);
+		buf->len = (uint32_t)e.res;
+		buf->id = bid;
+		buf->live = 1;
+		return e.res;
+	}
+	if (!(r->rfl & URT__RF_ENDED) || (r->rfl & URT__RF_STARVED))
+		return URT_PENDING;
+	if (r->rfl & URT__RF_EOF)
+		return stream_end(rt, op, 0);
+	if (r->res == -ENOBUFS && !(r->rfl & URT__RF_CANCELLING)) {
+		if (!rt->bufs.avail) {
+			urt__buf_starve(rt, op->rec);
+			return URT_PENDING;
+		}
+		stream_arm(rt, r, op->rec);
+		return URT_PENDING;
+	}
+	if (r->res == 0 && !(r->rfl & URT__RF_CANCELLING)) {
+		stream_arm(rt, r, op->rec);
+		return URT_PENDING;
+	}
+	return stream_end(rt, op, r->res ? r->res : -ECANCELED);
+}
+
+int urt_accept_stream(struct urt_task *t, struct urt_op *op, int fd)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt__cqent e;
+	struct urt__rec *r;
+
+	if (op->state != URT_OP_STREAM)
+		return stream_start(t, op, URT__REC_ACCEPT, fd);
+	r = urt__rec_at(rt, op->rec);
+	if (urt__stream_pop(rt, r, &e)) {
+		op->backoff_ms = 0;
+		return e.res;
+	}
+	if (!(r->rfl & URT__RF_ENDED) || (r->rfl & URT__RF_BACKOFF))
+		return URT_PENDING;
+	if ((r->res == -EMFILE || r->res == -ENFILE) && !(r->rfl & URT__RF_CANCELLING)) {
+		uint64_t ms;
+
+		if (!(r->rfl & URT__RF_REPORTED)) {
+			r->rfl |= URT__RF_REPORTED;
+			return r->res;
+		}
+		op->backoff_ms = op->backoff_ms ? op->backoff_ms * 2 : 1;
+		if (op->backoff_ms > BACKOFF_MAX_MS)
+			op->backoff_ms = BACKOFF_MAX_MS;
+		ms = op->backoff_ms;
+		if (urt__timer_add(rt, op->rec, urt_now_ns() + ms * 1000000u))
+			return -ENOMEM; /* the stream goes on; the next await tries again */
+		r->rfl |= URT__RF_BACKOFF;
+		rt->stats.accept_backoffs++;
+		return URT_PENDING;
+	}
+	if (r->res == 0 && !(r->rfl & URT__RF_CANCELLING)) {
+		stream_arm(rt, r, op->rec);
+		return URT_PENDING;
+	}
+	return stream_end(rt, op, r->res ? r->res : -ECANCELED);
+}

@@ -1,0 +1,734 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * op.c - op records and the one path every completion takes.
+ *
+ * An op record (struct urt__rec, internal.h) is the runtime's half of a
+ * live operation; the task's half is the handle, struct urt_op, in its
+ * state. Records come from pages of 64 (4 KiB), addressed by a 31-bit
+ * index, so a completion's user_data (generation, index, tag) finds its
+ * record with two loads and no pointer the kernel could hand back stale.
+ * Records are never returned to the allocator before deinit; the pool grows
+ * a page at a time up to opts.op_records.
+ *
+ * States of a single-shot record (kind OP):
+ *
+ *   begin --> (SQE prepared) --commit--> in flight (ncqe = 1, or 2 with a
+ *   linked timeout) --each final CQE: ncqe-- --> 0: result into the handle,
+ *   handle DONE, record freed, task woken.
+ *
+ * Streams (RECV, ACCEPT) keep their record while armed: each CQE is queued
+ * in chunk records (4 entries each) and the task woken; the CQE without
+ * IORING_CQE_F_MORE ends the kernel's part (RF_ENDED, ncqe = 0). The await
+ * (net.c) pops the queue and re-arms, backs off or ends.
+ *
+ * Lifetimes: a record lists on its task (t->ops, doubly linked by index),
+ * so the reclaim rule (t->ops == 0) holds the slot, and every buffer the
+ * state names, until the kernel has posted every final CQE. A task whose
+ * poll is over is DRAINING: its kernel ops are cancelled, each record is
+ * freed as soon as the kernel is done with it, and when the last one goes
+ * the task is queued so the run loop runs its drop.
+ *
+ * The seam: urt__cqe_dispatch is the only place a completion is applied.
+ * Test builds (URT_FAULTS) route every submission and completion through a
+ * hook there (urt/fault.h); release builds compile the hook out.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <string.h>
+#include <unistd.h>
+
+/* --- the pool ----------------------------------------------------------- */
+
+int urt__ops_init(struct urt_runtime *rt, uint32_t max)
+{
+	rt->ops.max = max ? max : 262144;
+	if (rt->ops.max > (1u << 30))
+		return -EINVAL;
+	rt->ops.made = 1; /* index 0 is "none" */
+	return 0;
+}
+
+void urt__ops_deinit(struct urt_runtime *rt)
+{
+	for (uint32_t i = 0; i < rt->ops.npages; i++)
+		rt->al.free(rt->al.ctx, rt->ops.pages[i], URT__REC_PAGE * sizeof(struct urt__rec),
+			    64);
+	if (rt->ops.pages)
+		rt->al.free(rt->al.ctx, rt->ops.pages, rt->ops.pages_cap * sizeof(void *),
+			    _Alignof(void *));
+	memset(&rt->ops, 0, sizeof(rt->ops));
+}
+
+static int grow(struct urt_runtime *rt)
+{
+	struct urt__rec *page;
+
+	if (rt->ops.npages == rt->ops.pages_cap) {
+		uint32_t cap = rt->ops.pages_cap ? rt->ops.pages_cap * 2 : 16;
+		struct urt__rec **p =
+			rt->al.alloc(rt->al.ctx, cap * sizeof(void *), _Alignof(void *));
+
+		if (!p)
+			return -ENOMEM;
+		if (rt->ops.npages)
+			memcpy(p, rt->ops.pages, rt->ops.npages * sizeof(void *));
+		if (rt->ops.pages)
+			rt->al.free(rt->al.ctx, rt->ops.pages, rt->ops.pages_cap * sizeof(void *),
+				    _Alignof(void *));
+		rt->ops.pages = p;
+		rt->ops.pages_cap = cap;
+	}
+	page = rt->al.alloc(rt->al.ctx, URT__REC_PAGE * sizeof(struct urt__rec), 64);
+	if (!page)
+		return -ENOMEM;
+	memset(page, 0, URT__REC_PAGE * sizeof(struct urt__rec));
+	rt->ops.pages[rt->ops.npages++] = page;
+	return 0;
+}
+
+int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
+{
+	struct urt__rec *r;
+	uint32_t idx = rt->ops.free;
+
+#ifdef URT_FAULTS
+	if (URT_UNLIKELY(rt->fault && rt->fault->record && rt->fault->record(rt->fault->ctx)))
+		return -ENOMEM;
+#endif
+	if (URT_LIKELY(idx)) {
+		r = urt__rec_at(rt, idx);
+		rt->ops.free = r->next;
+	} else {
+		if (rt->ops.live >= rt->ops.max && kind != URT__REC_CHUNK)
+			return -EAGAIN;
+		idx = rt->ops.made;
+		if (idx >> URT__REC_PAGE_SHIFT >= rt->ops.npages) {
+			int ret = grow(rt);
+
+			if (ret)
+				return ret;
+		}
+		rt->ops.made++;
+		r = urt__rec_at(rt, idx);
+	}
+	if (rt->ops.live >= rt->ops.max && kind != URT__REC_CHUNK) {
+		/* only chunks (queued completions) may pass the limit */
+		r->next = rt->ops.free;
+		rt->ops.free = idx;
+		return -EAGAIN;
+	}
+	urt__unpoison(r, sizeof(*r));
+	r->task = NULL;
+	r->op = NULL;
+	r->gen = r->gen + 1 ? r->gen + 1 : 1;
+	r->next = r->prev = 0;
+	r->kind = kind;
+	r->opcode = 0;
+	r->ncqe = 0;
+	r->rfl = 0;
+	r->res = 0;
+	r->cflags = 0;
+	r->snext = 0;
+	r->fd = -1;
+	if (++rt->ops.live > rt->stats.ops_high_water)
+		rt->stats.ops_high_water = rt->ops.live;
+	return idx;
+}
+
+void urt__rec_free(struct urt_runtime *rt, uint32_t idx)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+	uint32_t gen = r->gen;
+
+	URT_ASSERT(r->kind != URT__REC_FREE, "op record freed twice");
+	r->kind = URT__REC_FREE;
+	r->next = rt->ops.free;
+	rt->ops.free = idx;
+	rt->ops.live--;
+	/* poison all but the freelist link, kind and generation */
+	urt__poison(&r->task, sizeof(r->task) + sizeof(r->op), URT_POISON_POOL);
+	urt__poison(&r->res, sizeof(*r) - offsetof(struct urt__rec, res), URT_POISON_POOL);
+	(void)gen;
+}
+
+/* --- the task's list ------------------------------------------------------ */
+
+void urt__rec_link(struct urt_runtime *rt, struct urt_task *t, uint32_t idx)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+
+	r->task = t;
+	r->prev = 0;
+	r->next = t->ops;
+	if (t->ops)
+		urt__rec_at(rt, t->ops)->prev = idx;
+	t->ops = idx;
+}
+
+void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+	struct urt_task *t = r->task;
+
+	if (!t)
+		return;
+	if (r->prev)
+		urt__rec_at(rt, r->prev)->next = r->next;
+	else
+		t->ops = r->next;
+	if (r->next)
+		urt__rec_at(rt, r->next)->prev = r->prev;
+	r->next = r->prev = 0;
+}
+
+void urt__rec_done(struct urt_runtime *rt, uint32_t idx)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+	struct urt_task *t = r->task;
+
+	urt__rec_unlink(rt, idx);
+	urt__rec_free(rt, idx);
+	if (!t)
+		return;
+	if (!(t->flags & URT_TASK_DRAINING))
+		urt_task_wake(t);
+	else if (!t->ops)
+		urt_task_wake(t); /* the run loop finishes a DRAINING task with no ops */
+}
+
+/* --- submitting ------------------------------------------------------------- */
+
+static bool in_frame(struct urt_runtime *rt, const void *buf)
+{
+	const struct urt_arena *a = &rt->frame;
+
+	/* nothing allocated this frame in the first chunk: nothing to find */
+	return buf && a->head && urt_arena_contains(a, buf);
+}
+
+int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t len,
+		  struct urt__sub *s)
+{
+	struct urt_runtime *rt = urt__rt;
+	int64_t idx;
+
+	switch (op->state) {
+	case URT_OP_INFLIGHT:
+		return URT_PENDING;
+	case URT_OP_DONE:
+		op->state = URT_OP_IDLE;
+		return op->res;
+	case URT_OP_STREAM:
+		return -EBUSY;
+	default:
+		break;
+	}
+	if (URT_UNLIKELY(!rt))
+		return -ESRCH;
+	if (URT_UNLIKELY(!t || t != rt->polling))
+		return -EBUSY;
+	if (URT_UNLIKELY(in_frame(rt, buf)))
+		return -EFAULT;
+#ifdef URT_ASAN
+	if (buf && len && __asan_region_is_poisoned((void *)(uintptr_t)buf, len))
+		return -EFAULT;
+#else
+	(void)len;
+#endif
+	idx = urt__rec_alloc(rt, URT__REC_OP);
+	if (URT_UNLIKELY(idx < 0))
+		return (int)idx;
+	urt__sq_reserve(rt, op->timeout_ns ? 2 : 1);
+	s->rt = rt;
+	s->idx = (uint32_t)idx;
+	s->r = urt__rec_at(rt, (uint32_t)idx);
+	s->r->op = op;
+	s->sqe = io_uring_get_sqe(urt__ring(rt));
+	urt__rec_link(rt, t, (uint32_t)idx);
+	return URT__SUBMIT;
+}
+
+/* Test builds: the submission side of the seam. */
+static inline void fault_submit(struct urt_runtime *rt, struct urt__rec *r,
+				struct io_uring_sqe *sqe)
+{
+#ifdef URT_FAULTS
+	if (URT_UNLIKELY(rt->fault && rt->fault->submit)) {
+		uint32_t len = sqe->len;
+		int f = rt->fault->submit(rt->fault->ctx, sqe->opcode, &len);
+
+		if (f < 0) { /* the kernel never sees it: a no-op carries the error */
+			uint64_t ud = sqe->user_data;
+			uint8_t flags = sqe->flags;
+
+			io_uring_prep_nop(sqe);
+			sqe->user_data = ud;
+			sqe->flags = flags;
+			r->rfl |= URT__RF_FORCED;
+			r->res = f;
+		} else if (len < sqe->len) {
+			sqe->len = len;
+		}
+	}
+#else
+	(void)rt, (void)r, (void)sqe;
+#endif
+}
+
+void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
+		     struct io_uring_sqe *sqe)
+{
+	r->opcode = sqe->opcode;
+	io_uring_sqe_set_data64(sqe, urt__ud(r, idx, 0));
+	fault_submit(rt, r, sqe);
+	r->ncqe = 1;
+	rt->ring_pending++;
+	rt->ring_inflight++;
+	rt->stats.ops_submitted++;
+}
+
+int urt__op_commit(struct urt_op *op, struct urt__sub *s)
+{
+	struct urt_runtime *rt = s->rt;
+	struct urt__rec *r = s->r;
+
+	urt__sqe_commit(rt, r, s->idx, s->sqe);
+	if (op->timeout_ns) {
+		struct io_uring_sqe *lt = io_uring_get_sqe(urt__ring(rt)); /* reserved */
+
+		r->ts.tv_sec = (long long)(op->timeout_ns / 1000000000u);
+		r->ts.tv_nsec = (long long)(op->timeout_ns % 1000000000u);
+		s->sqe->flags |= IOSQE_IO_LINK;
+		io_uring_prep_link_timeout(lt, &r->ts, 0);
+		io_uring_sqe_set_data64(lt, urt__ud(r, s->idx, 1));
+		r->ncqe = 2;
+		rt->ring_pending++;
+		rt->ring_inflight++;
+	}
+	op->state = URT_OP_INFLIGHT;
+	op->rec = s->idx;
+	op->gen = r->gen;
+	op->flags = 0;
+	return URT_PENDING;
+}
+
+/* --- completing --------------------------------------------------------------- */
+
+/* Queue a stream completion. Return: false if no chunk could be had. */
+static bool stream_push(struct urt_runtime *rt, struct urt__rec *r, int32_t res, uint32_t flags)
+{
+	struct urt__rec *c = r->q.tail ? urt__rec_at(rt, r->q.tail) : NULL;
+
+	if (!c || c->rfl + c->ncqe == URT__CHUNK_ENTS) {
+		int64_t idx = urt__rec_alloc(rt, URT__REC_CHUNK);
+
+		if (idx < 0)
+			return false;
+		if (c)
+			c->next = (uint32_t)idx;
+		else
+			r->q.head = (uint32_t)idx;
+		r->q.tail = (uint32_t)idx;
+		c = urt__rec_at(rt, (uint32_t)idx);
+		c->next = 0;
+	}
+	c->ent[c->rfl + c->ncqe++] = (struct urt__cqent){ res, flags };
+	return true;
+}
+
+/* What a queued or dropped completion held goes back: a buffer, a descriptor. */
+static void cqent_drop(struct urt_runtime *rt, uint8_t kind, int32_t res, uint32_t flags)
+{
+	if (flags & IORING_CQE_F_BUFFER)
+		urt__buf_put(rt, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
+	if (kind == URT__REC_ACCEPT && res >= 0)
+		close(res);
+}
+
+void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
+{
+	uint32_t c = r->q.head;
+
+	while (c) {
+		struct urt__rec *ch = urt__rec_at(rt, c);
+		uint32_t next = ch->next;
+
+		for (unsigned i = ch->rfl; i < (unsigned)ch->rfl + ch->ncqe; i++)
+			cqent_drop(rt, r->kind, ch->ent[i].res, ch->ent[i].flags);
+		urt__rec_free(rt, c);
+		c = next;
+	}
+	r->q.head = r->q.tail = 0;
+}
+
+static void send_cancel(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
+
+/*
+ * A stream's CQE. r->cflags holds a sticky error (-ENOMEM when a completion
+ * could not be queued) that becomes the stream's end.
+ */
+static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r, int32_t res,
+		       uint32_t flags)
+{
+	bool more = flags & IORING_CQE_F_MORE;
+	bool data = r->kind == URT__REC_RECV ? res > 0 : res >= 0;
+	struct urt_task *t = r->task;
+
+	if (!more) {
+		r->ncqe = 0;
+		rt->ring_inflight--;
+		rt->stats.ops_completed++;
+		r->rfl |= URT__RF_ENDED;
+		r->res = r->cflags ? (int32_t)r->cflags : data ? 0 : res;
+		if (r->kind == URT__REC_RECV && res == 0)
+			r->rfl |= URT__RF_EOF;
+		if (res == -ENOBUFS)
+			rt->stats.enobufs++;
+	}
+	if (data && ((t->flags & URT_TASK_DRAINING) || !stream_push(rt, r, res, flags))) {
+		cqent_drop(rt, r->kind, res, flags);
+		if (!(t->flags & URT_TASK_DRAINING)) {
+			/* no memory to queue it: end the stream with -ENOMEM */
+			r->cflags = (uint32_t)-ENOMEM;
+			if (more && !(r->rfl & URT__RF_CANCELLING))
+				send_cancel(rt, r, idx);
+			else if (!more)
+				r->res = -ENOMEM;
+		}
+	}
+	if (!more && (t->flags & URT_TASK_DRAINING)) {
+		urt__stream_flush(rt, r);
+		urt__rec_done(rt, idx);
+		return;
+	}
+	urt_task_wake(t);
+}
+
+static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r, unsigned tag,
+		       int32_t res, uint32_t flags)
+{
+	struct urt_op *op;
+
+	if (tag) { /* the linked timeout */
+		if (res == -ETIME)
+			r->rfl |= URT__RF_TIMED_OUT;
+	} else if (!(r->rfl & URT__RF_FORCED)) {
+		r->res = res;
+		r->cflags = flags;
+	}
+	rt->ring_inflight--;
+	if (--r->ncqe)
+		return;
+	rt->stats.ops_completed++;
+	op = r->op;
+	if (!(r->task->flags & URT_TASK_DRAINING)) {
+		op->res = r->res;
+		op->cflags = r->cflags;
+		op->flags = (r->rfl & URT__RF_TIMED_OUT) ? URT_OPF_TIMED_OUT : 0;
+		op->state = URT_OP_DONE;
+		op->rec = 0;
+	}
+	urt__rec_done(rt, idx);
+}
+
+void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t flags)
+{
+	uint32_t idx = (uint32_t)ud >> 1;
+	struct urt__rec *r;
+
+	rt->stats.cqes++;
+	if (flags & IORING_CQE_F_BUFFER) /* the kernel took one, whatever comes next */
+		rt->bufs.avail--;
+	if (ud < (1ull << 32)) {
+		if (ud == URT__UD_EVENTFD)
+			rt->efd_armed = false; /* re-armed before the next park */
+		else
+			rt->ring_inflight--;
+		return;
+	}
+	if (URT_UNLIKELY(idx == 0 || idx >= rt->ops.made ||
+			 (r = urt__rec_at(rt, idx))->gen != (uint32_t)(ud >> 32) ||
+			 r->kind == URT__REC_FREE || r->kind == URT__REC_CHUNK ||
+			 r->kind == URT__REC_TIMER)) {
+		rt->stats.stale_cqes++;
+		if (!(flags & IORING_CQE_F_MORE)) /* its submission was counted */
+			rt->ring_inflight--;
+		if (flags & IORING_CQE_F_BUFFER) /* never lose a buffer */
+			urt__buf_put(rt, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
+		return;
+	}
+#ifdef URT_FAULTS
+	if (URT_UNLIKELY(rt->fault && rt->fault->complete && !(ud & 1))) {
+		rt->fault->complete(rt->fault->ctx, r->opcode, &res, &flags);
+		if (res < 0 && (flags & IORING_CQE_F_BUFFER)) {
+			urt__buf_put(rt, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
+			flags &= ~(uint32_t)IORING_CQE_F_BUFFER;
+		}
+	}
+#endif
+	if (r->kind == URT__REC_RECV || r->kind == URT__REC_ACCEPT) {
+		if (URT_UNLIKELY(r->rfl & URT__RF_FORCED)) { /* an injected failure */
+			res = r->res;
+			flags = 0;
+			r->rfl &= (uint8_t)~URT__RF_FORCED;
+		}
+		stream_cqe(rt, idx, r, res, flags);
+	} else {
+		single_cqe(rt, idx, r, ud & 1, res, flags);
+	}
+}
+
+/* --- cancelling ------------------------------------------------------------- */
+
+static void send_cancel(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+
+	r->rfl |= URT__RF_CANCELLING;
+	urt__sq_reserve(rt, 1);
+	sqe = io_uring_get_sqe(urt__ring(rt));
+	io_uring_prep_cancel64(sqe, urt__ud(r, idx, 0), 0);
+	io_uring_sqe_set_data64(sqe, URT__UD_IGNORE);
+	rt->ring_pending++;
+	rt->ring_inflight++;
+	rt->stats.ops_cancelled++;
+}
+
+/* A stream the kernel no longer holds ends now with res. */
+static void end_now(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx, int32_t res)
+{
+	if (r->rfl & URT__RF_BACKOFF) {
+		urt__timer_del(rt, r);
+		r->rfl &= (uint8_t)~URT__RF_BACKOFF;
+	}
+	if (r->rfl & URT__RF_STARVED)
+		urt__buf_unstarve(rt, idx);
+	r->rfl |= URT__RF_ENDED | URT__RF_CANCELLING;
+	r->res = res;
+}
+
+/* Cancel one record. Return: 1 if a cancel went to the kernel, else 0. */
+static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+
+	if (r->kind == URT__REC_TIMER) {
+		urt__timer_del(rt, r);
+		if (!finishing) {
+			r->op->res = -ECANCELED;
+			r->op->flags = 0;
+			r->op->state = URT_OP_DONE;
+			r->op->rec = 0;
+		}
+		urt__rec_done(rt, idx);
+		return 0;
+	}
+	if (r->ncqe) {
+		if (r->rfl & URT__RF_CANCELLING)
+			return 0;
+		send_cancel(rt, r, idx);
+		return 1;
+	}
+	/* a stream the kernel has let go of: backing off, starved, or ended */
+	if (finishing) {
+		end_now(rt, r, idx, -ECANCELED);
+		urt__stream_flush(rt, r);
+		urt__rec_done(rt, idx);
+	} else if (!(r->rfl & URT__RF_CANCELLING)) {
+		end_now(rt, r, idx, -ECANCELED);
+		urt_task_wake(r->task);
+	}
+	return 0;
+}
+
+int urt_op_cancel(struct urt_op *op)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt__rec *r;
+
+	if (!rt || !urt_op_busy(op))
+		return -EALREADY;
+	r = urt__rec_at(rt, op->rec);
+	if (r->gen != op->gen || (r->rfl & URT__RF_CANCELLING))
+		return -EALREADY;
+	rec_cancel(rt, op->rec, false);
+	return 0;
+}
+
+int urt__task_cancel_ops(struct urt_runtime *rt, struct urt_task *t, bool finishing)
+{
+	uint32_t idx = t->ops;
+	int n = 0;
+
+	while (idx) {
+		uint32_t next = urt__rec_at(rt, idx)->next; /* idx may be freed */
+
+		n += rec_cancel(rt, idx, finishing);
+		idx = next;
+	}
+	return n;
+}
+
+int urt_task_cancel_ops(struct urt_task *t)
+{
+	return urt__rt ? urt__task_cancel_ops(urt__rt, t, false) : 0;
+}
+
+/*
+ * deinit: every kernel operation is cancelled with one IORING_ASYNC_CANCEL_ANY
+ * and the ring is drained until the kernel owes nothing. A cancel may not
+ * catch an operation that is being executed (a read in an io-wq worker):
+ * the cancel is repeated every 100 ms until it is done; memory is never
+ * freed under the kernel.
+ */
+void urt__ops_drain(struct urt_runtime *rt)
+{
+	struct io_uring *ring = urt__ring(rt);
+
+	while (rt->ring_inflight || rt->efd_armed) {
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+		struct io_uring_cqe *cqe;
+		struct io_uring_sqe *sqe;
+
+		urt__sq_reserve(rt, 1);
+		sqe = io_uring_get_sqe(ring);
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+		io_uring_sqe_set_data64(sqe, URT__UD_IGNORE);
+		rt->ring_inflight++;
+		io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+		rt->ring_pending = 0;
+		urt__ring_reap(rt);
+	}
+}
+
+/* --- a few operations that belong to no other file ------------------------------ */
+
+int urt_nop(struct urt_task *t, struct urt_op *op)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, NULL, 0, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_nop(s.sqe);
+	return urt__op_commit(op, &s);
+}
+
+int urt_close_detached(int fd)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct io_uring_sqe *sqe;
+
+	if (!rt)
+		return -ESRCH;
+	urt__sq_reserve(rt, 1);
+	sqe = io_uring_get_sqe(urt__ring(rt));
+	io_uring_prep_close(sqe, fd);
+	io_uring_sqe_set_data64(sqe, URT__UD_IGNORE);
+	rt->ring_pending++;
+	rt->ring_inflight++;
+	return 0;
+}
+
+/* --- fault injection (test builds) ------------------------------------------------ */
+
+int urt_fault_set(struct urt_runtime *rt, const struct urt_fault *f)
+{
+#ifdef URT_FAULTS
+	rt->fault = f;
+	return 0;
+#else
+	(void)rt, (void)f;
+	return -ENOTSUP;
+#endif
+}
+
+int urt_fault_complete(struct urt_runtime *rt, uint64_t user_data, int32_t res, uint32_t cflags)
+{
+#ifdef URT_FAULTS
+	/* nothing was submitted for it: count it, as dispatch will take one
+	 * back for a final completion */
+	if (!(cflags & IORING_CQE_F_MORE) && user_data != URT__UD_EVENTFD)
+		rt->ring_inflight++;
+	urt__cqe_dispatch(rt, user_data, res, cflags);
+	return 0;
+#else
+	(void)rt, (void)user_data, (void)res, (void)cflags;
+	return -ENOTSUP;
+#endif
+}
+
+uint64_t urt_op_user_data(const struct urt_op *op)
+{
+	struct urt_runtime *rt = urt__rt;
+
+	if (!rt || !urt_op_busy(op))
+		return 0;
+	return urt__ud(urt__rec_at(rt, op->rec), op->rec, 0);
+}
+
+/* --- streams and the helpers that await more than once ----------------------------- */
+
+bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e)
+{
+	struct urt__rec *c;
+
+	if (!r->q.head)
+		return false;
+	c = urt__rec_at(rt, r->q.head);
+	*e = c->ent[c->rfl++];
+	if (--c->ncqe == 0) {
+		uint32_t idx = r->q.head;
+
+		r->q.head = c->next;
+		if (!r->q.head)
+			r->q.tail = 0;
+		urt__rec_free(rt, idx);
+	}
+	return true;
+}
+
+int urt__io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, void *buf, size_t len,
+		int64_t off)
+{
+	if (len > INT32_MAX)
+		return -EINVAL;
+	for (;;) {
+		char *p = (char *)buf + h->done;
+		size_t left = len - h->done;
+		int64_t at = off < 0 ? -1 : off + (int64_t)h->done;
+		int ret;
+
+		switch (what) {
+		case URT__ALL_READ:
+			ret = urt_read(t, &h->op, fd, p, left, at);
+			break;
+		case URT__ALL_WRITE:
+			ret = urt_write(t, &h->op, fd, p, left, at);
+			break;
+		case URT__ALL_SEND:
+			ret = urt_send(t, &h->op, fd, p, left, 0);
+			break;
+		default:
+			ret = urt_recv(t, &h->op, fd, p, left, 0);
+			break;
+		}
+		if (ret == URT_PENDING)
+			return URT_PENDING;
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0)
+			return ret; /* h->done says how far it got */
+		h->done += (size_t)ret;
+		if (h->done == len ||
+		    (ret == 0 && (what == URT__ALL_READ || what == URT__ALL_RECV))) {
+			ret = (int)h->done;
+			h->done = 0;
+			return ret;
+		}
+		if (ret == 0) /* a write that moves nothing would loop forever */
+			return -EIO;
+	}
+}

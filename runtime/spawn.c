@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spawn.c - making tasks: the registry, per-type stats, boxed and slab
+ * spawns, claims.
+ *
+ * The registry (rt->reg) lists every task not reclaimed, so deinit can reach
+ * parked tasks that nothing else points to; t->reg is the task's index and
+ * removal swaps the last entry in (O(1)). It grows by doubling and is
+ * reserved before a task's memory is taken, so a spawn that fails leaves
+ * nothing behind. A claim holds one registry entry until it is spawned or
+ * released.
+ *
+ * Slab tasks record which slab binding (urt/slab_table.h: the slab and the
+ * table of functions that manage it, installed per thread) they came from
+ * in three flag bits: the free path uses that binding, not whatever is
+ * installed at free time. A slot freed through another binding than the
+ * one it came from would corrupt both slabs; this is the one rule the
+ * thread-local tables must never break.
+ *
+ * Every spawn is refused with -ESHUTDOWN while deinit runs (a drop that
+ * spawns would otherwise create a task that never runs).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define HDR	  sizeof(struct urt_task)
+#define MIN_STATE URT__MIN_STATE
+
+/* --- registry ------------------------------------------------------------ */
+
+int urt__reg_reserve(struct urt_runtime *rt, uint32_t more)
+{
+	struct urt_task **reg;
+	uint32_t cap;
+
+	more += rt->nclaims; /* each outstanding claim holds an entry */
+	if (rt->nreg + more <= rt->reg_cap)
+		return 0;
+	cap = rt->reg_cap ? rt->reg_cap : 256;
+	while (cap < rt->nreg + more) {
+		if (cap > UINT32_MAX / 2)
+			return -ENOMEM;
+		cap *= 2;
+	}
+	reg = rt->al.alloc(rt->al.ctx, (size_t)cap * URT__REGENT, _Alignof(void *));
+	if (!reg)
+		return -ENOMEM;
+	if (rt->nreg)
+		memcpy(reg, rt->reg, rt->nreg * URT__REGENT);
+	if (rt->reg)
+		rt->al.free(rt->al.ctx, rt->reg, (size_t)rt->reg_cap * URT__REGENT,
+			    _Alignof(void *));
+	rt->reg = reg;
+	rt->reg_cap = cap;
+	return 0;
+}
+
+/* Room for one more registered task: a compare, unless it must grow. */
+static inline int reg_room(struct urt_runtime *rt)
+{
+	if (__builtin_expect(rt->nreg + rt->nclaims < rt->reg_cap, 1))
+		return 0;
+	return urt__reg_reserve(rt, 1);
+}
+
+/* --- per-type stats: open addressing on the type pointer; 0 = overflow ---- */
+
+static uint16_t type_slot_slow(struct urt_runtime *rt, const struct urt_task_type *type)
+{
+	unsigned h = (unsigned)(((uintptr_t)type * 0x9e3779b97f4a7c15ull) >> 58);
+
+	for (unsigned i = 0; i < URT_TYPE_STATS; i++, h = (h + 1) % URT_TYPE_STATS) {
+		struct urt_type_stats *e = &rt->types[h];
+
+		if (h == 0)
+			continue;
+		if (e->type == type)
+			return (uint16_t)h;
+		if (!e->type) {
+			e->type = type;
+			return (uint16_t)h;
+		}
+	}
+	return 0;
+}
+
+static inline uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_type *type)
+{
+	if (__builtin_expect(type != rt->last_type, 0)) {
+		rt->last_type_idx = type_slot_slow(rt, type);
+		rt->last_type = type;
+	}
+	return rt->last_type_idx;
+}
+
+/* --- debug frame check ----------------------------------------------------- */
+
+void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *what)
+{
+#ifdef URT_DEBUG
+	const unsigned char *s = urt_task_state(t);
+
+	for (uint32_t off = 0; off + sizeof(void *) <= t->state_size; off += sizeof(void *)) {
+		void *p;
+
+		memcpy(&p, s + off, sizeof(p));
+		if (!urt_arena_contains(&rt->frame, p))
+			continue;
+		rt->stats.frame_reports++;
+		if (rt->debug_hook) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "urt: %s: task '%s' state offset %u", what,
+				 urt_task_name(t), off);
+			rt->debug_hook(rt->debug_ctx, msg);
+		}
+		return; /* one report per check */
+	}
+#else
+	(void)rt, (void)t, (void)what;
+#endif
+}
+
+/* --- spawn ----------------------------------------------------------------- */
+
+static inline __attribute__((always_inline)) void
+task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
+	   uint32_t size, uint16_t flags, uint32_t chunk, struct urt_join *join)
+{
+	*t = (struct urt_task){
+		.type = type,
+		.state_size = size,
+		.chunk = chunk,
+		.reg = rt->nreg,
+		.flags = (uint16_t)(flags | URT_TASK_QUEUED),
+		.type_idx = type_slot(rt, type),
+	};
+	rt->reg[rt->nreg++] = t;
+	rt->active++;
+	rt->types[t->type_idx].spawned++;
+	rt->nqueued++;
+	if (rt->run_tail)
+		rt->run_tail->next = t;
+	else
+		rt->run_head = t;
+	rt->run_tail = t;
+	if (join) {
+		join->task = t;
+		t->flags |= URT_TASK_HANDLE;
+	}
+	urt__frame_check(rt, t, "frame data captured by a spawned task");
+}
+
+void urt__task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
+		     uint32_t size, uint16_t flags, struct urt_join *join)
+{
+	task_start(rt, t, type, size, flags, 0, join);
+}
+
+/*
+ * Copy a spawn's state. Most states are a few words: move them inline
+ * rather than pay a call into the C library's memcpy.
+ */
+static inline void state_copy(void *dst, const void *src, size_t size)
+{
+	switch (size) { /* fixed sizes compile to plain moves */
+	case 0:
+		return;
+	case 8:
+		memcpy(dst, src, 8);
+		return;
+	case 16:
+		memcpy(dst, src, 16);
+		return;
+	case 24:
+		memcpy(dst, src, 24);
+		return;
+	case 32:
+		memcpy(dst, src, 32);
+		return;
+	default:
+		memcpy(dst, src, size);
+	}
+}
+
+static inline int check_type(const struct urt_task_type *type, const void *state, size_t size)
+{
+	if (__builtin_expect(!type || (!state && size) || size > UINT32_MAX - HDR || !type->poll,
+			     0))
+		return -EINVAL;
+	return 0;
+}
+
+int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *type, const void *state,
+	      size_t size, struct urt_join *join)
+{
+	struct urt_task *t;
+	int ret;
+
+	if (!urt__rt)
+		return -ESRCH;
+	if (rt != urt__rt)
+		return -EXDEV;
+	if (URT_UNLIKELY(rt->closing))
+		return -ESHUTDOWN;
+	ret = check_type(type, state, size);
+	if (ret)
+		return ret;
+	ret = reg_room(rt);
+	if (ret)
+		return ret;
+	t = rt->al.alloc(rt->al.ctx, urt__box_size((uint32_t)size), 16);
+	if (!t)
+		return -ENOMEM;
+	state_copy(t + 1, state, size);
+	rt->stats.spawned_boxed++;
+	task_start(rt, t, type, (uint32_t)size, 0, 0, join);
+	return 0;
+}
+
+/*
+ * The index in rt->bindings of this thread's slab binding, adding it the
+ * first time it is seen. The last one used is checked first: two compares.
+ * Return: the index; -ENODEV if nothing is installed; -ETOOMANYREFS past 8
+ * distinct bindings in the runtime's life.
+ */
+static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
+{
+	unsigned i;
+
+	if (tls.table == &urt_slab_table_none)
+		return -ENODEV;
+	for (i = 0; i < rt->nbindings; i++)
+		if (rt->bindings[i].b.table == tls.table && rt->bindings[i].b.slab == tls.slab)
+			break;
+	if (i == rt->nbindings) {
+		if (i == sizeof(rt->bindings) / sizeof(rt->bindings[0]))
+			return -ETOOMANYREFS;
+		rt->bindings[i] = (struct urt_binding){
+			.b = tls,
+			.slot_size = tls.table->slot_size(tls.slab),
+			.urt = tls.table == &urt_slab_table_urt,
+		};
+		rt->nbindings++;
+	}
+	rt->bcur = i;
+	return (int)i;
+}
+
+static inline int binding_current(struct urt_runtime *rt)
+{
+	struct urt_slab_binding tls = urt__slab_tls;
+	struct urt_binding *c = &rt->bindings[rt->bcur];
+
+	if (__builtin_expect(c->b.table == tls.table && c->b.slab == tls.slab && rt->nbindings, 1))
+		return (int)rt->bcur;
+	return binding_slow(rt, tls);
+}
+
+/* Take a slot of binding idx: committed (alloc) or only claimed. */
+static inline __attribute__((always_inline)) int
+slot_take(struct urt_binding *bd, struct urt_slot *slot, bool claim, bool try)
+{
+	int ret;
+
+	if (bd->urt) {
+		if (claim)
+			return try ? urt_slab_try_claim(bd->b.slab, slot)
+				   : urt_slab_claim(bd->b.slab, slot);
+		return urt_slab_alloc(bd->b.slab, slot);
+	}
+	ret = try ? bd->b.table->try_claim(bd->b.slab, slot) : bd->b.table->claim(bd->b.slab, slot);
+	if (!ret && !claim)
+		bd->b.table->commit(bd->b.slab, slot);
+	return ret;
+}
+
+static uint16_t slab_flags(unsigned binding)
+{
+	return (uint16_t)(URT_TASK_SLAB | (binding << URT_TASK_BINDING_SHIFT));
+}
+
+int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
+		   struct urt_join *join)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt_binding *bd;
+	struct urt_slot slot;
+	int idx, ret;
+
+	if (!rt)
+		return -ESRCH;
+	if (URT_UNLIKELY(rt->closing))
+		return -ESHUTDOWN;
+	ret = check_type(type, state, size);
+	if (ret)
+		return ret;
+	idx = binding_current(rt);
+	if (idx < 0)
+		return idx;
+	bd = &rt->bindings[idx];
+	if (HDR + (size < MIN_STATE ? MIN_STATE : size) > bd->slot_size)
+		return -EMSGSIZE;
+	ret = reg_room(rt);
+	if (!ret)
+		ret = slot_take(bd, &slot, false, false);
+	if (ret)
+		return ret;
+	state_copy((struct urt_task *)slot.ptr + 1, state, size);
+	rt->stats.spawned_slab++;
+	task_start(rt, slot.ptr, type, (uint32_t)size, slab_flags((unsigned)idx), slot.chunk, join);
+	return 0;
+}
+
+static int claim(struct urt_claim *c, bool try)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt_slot slot;
+	int idx, ret;
+
+	if (!rt)
+		return -ESRCH;
+	if (URT_UNLIKELY(rt->closing))
+		return -ESHUTDOWN;
+	idx = binding_current(rt);
+	if (idx < 0)
+		return idx;
+	/* a slot must hold the header and the 8-byte output that replaces the
+	 * state when the task finishes */
+	if (rt->bindings[idx].slot_size < HDR + MIN_STATE)
+		return -EMSGSIZE;
+	/* A claim holds a registry entry, so urt_claim_spawn cannot fail for
+	 * room; try_claim must not allocate, so it takes only existing room. */
+	if (try && rt->nreg + rt->nclaims >= rt->reg_cap)
+		return -ENOSPC;
+	ret = reg_room(rt);
+	if (!ret)
+		ret = slot_take(&rt->bindings[idx], &slot, true, try);
+	if (ret)
+		return ret;
+	rt->nclaims++;
+	c->task = slot.ptr;
+	c->chunk = slot.chunk;
+	c->binding = (uint16_t)idx;
+#ifdef URT_DEBUG
+	/* stale bytes of an earlier task must not trip the frame check */
+	memset(c->task + 1, 0, urt_claim_capacity(c));
+#endif
+	return 0;
+}
+
+int urt_claim_slab(struct urt_claim *c)
+{
+	return claim(c, false);
+}
+
+int urt_try_claim_slab(struct urt_claim *c)
+{
+	return claim(c, true);
+}
+
+size_t urt_claim_capacity(const struct urt_claim *c)
+{
+	return urt__rt->bindings[c->binding].slot_size - HDR;
+}
+
+int urt_claim_spawn(struct urt_claim *c, const struct urt_task_type *type, struct urt_join *join)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt_binding *bd = &rt->bindings[c->binding];
+	struct urt_slot slot = { c->task, c->chunk };
+
+	if (!type || !type->poll)
+		return -EINVAL;
+	if (bd->urt)
+		urt_slab_commit(bd->b.slab, &slot);
+	else
+		bd->b.table->commit(bd->b.slab, &slot);
+	rt->nclaims--; /* urt__task_start takes the held registry entry */
+	rt->stats.spawned_claim++;
+	task_start(rt, c->task, type, (uint32_t)(bd->slot_size - HDR), slab_flags(c->binding),
+		   c->chunk, join);
+	c->task = NULL;
+	return 0;
+}
+
+void urt_claim_release(struct urt_claim *c)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt_binding *bd = &rt->bindings[c->binding];
+	struct urt_slot slot = { c->task, c->chunk };
+
+	if (bd->urt)
+		urt_slab_release(bd->b.slab, &slot);
+	else
+		bd->b.table->release(bd->b.slab, &slot);
+	rt->nclaims--;
+	c->task = NULL;
+}
