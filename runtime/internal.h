@@ -148,12 +148,7 @@ struct urt__cqent {
  */
 struct urt__rec {
 	struct urt_task *task; /* owner */
-	union {
-		struct urt_op *op; /* single-shot and timer: the handle to complete */
-		struct {
-			uint32_t head, tail; /* stream: chunk records of queued completions */
-		} q;
-	};
+	struct urt_op *op;     /* the handle */
 	uint32_t gen;
 	uint32_t next, prev; /* the task's list; next is also the freelist link */
 	uint8_t kind;	     /* URT__REC_* */
@@ -162,14 +157,16 @@ struct urt__rec {
 	uint8_t rfl;	     /* URT__RF_*; chunk: index of the first queued entry */
 	union {
 		struct {
-			int32_t res; /* single-shot: result; stream: how it ended */
-			uint32_t cflags;
+			/* single-shot: the result; stream: how it ended (an -ENOMEM
+			 * set while armed stays: the stream could not queue) */
+			int32_t res;
+			uint32_t cflags; /* single-shot: CQE flags; stream: queue tail */
 			union {
 				struct __kernel_timespec ts; /* linked timeout (read at submit) */
 				struct {
-					uint64_t deadline;
-					uint32_t hpos; /* index in the timer heap */
-					uint32_t unused;
+					uint64_t deadline; /* in the timer heap */
+					uint32_t hpos;	   /* index in the timer heap */
+					uint32_t qhead;	   /* stream: queue head (chunk records) */
 				} tm;
 			};
 			uint32_t snext; /* the starved list */

@@ -196,6 +196,7 @@ static int stream_start(struct urt_task *t, struct urt_op *op, uint8_t kind, int
 	if (idx < 0)
 		return (int)idx;
 	urt__rec_at(rt, (uint32_t)idx)->fd = fd;
+	urt__rec_at(rt, (uint32_t)idx)->op = op;
 	urt__rec_link(rt, t, (uint32_t)idx);
 	stream_arm(rt, urt__rec_at(rt, (uint32_t)idx), (uint32_t)idx);
 	op->state = URT_OP_STREAM;

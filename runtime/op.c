@@ -130,6 +130,7 @@ int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
 	r->rfl = 0;
 	r->res = 0;
 	r->cflags = 0;
+	r->tm.qhead = 0;
 	r->snext = 0;
 	r->fd = -1;
 	if (++rt->ops.live > rt->stats.ops_high_water)
@@ -319,7 +320,7 @@ int urt__op_commit(struct urt_op *op, struct urt__sub *s)
 /* Queue a stream completion. Return: false if no chunk could be had. */
 static bool stream_push(struct urt_runtime *rt, struct urt__rec *r, int32_t res, uint32_t flags)
 {
-	struct urt__rec *c = r->q.tail ? urt__rec_at(rt, r->q.tail) : NULL;
+	struct urt__rec *c = r->cflags ? urt__rec_at(rt, r->cflags) : NULL;
 
 	if (!c || c->rfl + c->ncqe == URT__CHUNK_ENTS) {
 		int64_t idx = urt__rec_alloc(rt, URT__REC_CHUNK);
@@ -329,8 +330,8 @@ static bool stream_push(struct urt_runtime *rt, struct urt__rec *r, int32_t res,
 		if (c)
 			c->next = (uint32_t)idx;
 		else
-			r->q.head = (uint32_t)idx;
-		r->q.tail = (uint32_t)idx;
+			r->tm.qhead = (uint32_t)idx;
+		r->cflags = (uint32_t)idx;
 		c = urt__rec_at(rt, (uint32_t)idx);
 		c->next = 0;
 	}
@@ -349,7 +350,7 @@ static void cqent_drop(struct urt_runtime *rt, uint8_t kind, int32_t res, uint32
 
 void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
 {
-	uint32_t c = r->q.head;
+	uint32_t c = r->tm.qhead;
 
 	while (c) {
 		struct urt__rec *ch = urt__rec_at(rt, c);
@@ -360,14 +361,14 @@ void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
 		urt__rec_free(rt, c);
 		c = next;
 	}
-	r->q.head = r->q.tail = 0;
+	r->tm.qhead = r->cflags = 0;
 }
 
 static void send_cancel(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
 
 /*
- * A stream's CQE. r->cflags holds a sticky error (-ENOMEM when a completion
- * could not be queued) that becomes the stream's end.
+ * A stream's CQE. While armed r->res is 0, or -ENOMEM once a completion
+ * could not be queued: that becomes the stream's end.
  */
 static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r, int32_t res,
 		       uint32_t flags)
@@ -381,7 +382,7 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 		rt->ring_inflight--;
 		rt->stats.ops_completed++;
 		r->rfl |= URT__RF_ENDED;
-		r->res = r->cflags ? (int32_t)r->cflags : data ? 0 : res;
+		r->res = r->res ? r->res : data ? 0 : res; /* a sticky -ENOMEM stays */
 		if (r->kind == URT__REC_RECV && res == 0)
 			r->rfl |= URT__RF_EOF;
 		if (res == -ENOBUFS)
@@ -391,15 +392,15 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 		cqent_drop(rt, r->kind, res, flags);
 		if (!(t->flags & URT_TASK_DRAINING)) {
 			/* no memory to queue it: end the stream with -ENOMEM */
-			r->cflags = (uint32_t)-ENOMEM;
+			r->res = -ENOMEM;
 			if (more && !(r->rfl & URT__RF_CANCELLING))
 				send_cancel(rt, r, idx);
-			else if (!more)
-				r->res = -ENOMEM;
 		}
 	}
 	if (!more && (t->flags & URT_TASK_DRAINING)) {
 		urt__stream_flush(rt, r);
+		r->op->state = URT_OP_IDLE;
+		r->op->rec = 0;
 		urt__rec_done(rt, idx);
 		return;
 	}
@@ -422,14 +423,12 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 	if (--r->ncqe)
 		return;
 	rt->stats.ops_completed++;
-	op = r->op;
-	if (!(r->task->flags & URT_TASK_DRAINING)) {
-		op->res = r->res;
-		op->cflags = r->cflags;
-		op->flags = (r->rfl & URT__RF_TIMED_OUT) ? URT_OPF_TIMED_OUT : 0;
-		op->state = URT_OP_DONE;
-		op->rec = 0;
-	}
+	op = r->op; /* in the task's state, valid until reclaim (draining too) */
+	op->res = r->res;
+	op->cflags = r->cflags;
+	op->flags = (r->rfl & URT__RF_TIMED_OUT) ? URT_OPF_TIMED_OUT : 0;
+	op->state = URT_OP_DONE;
+	op->rec = 0;
 	urt__rec_done(rt, idx);
 }
 
@@ -516,12 +515,10 @@ static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
 
 	if (r->kind == URT__REC_TIMER) {
 		urt__timer_del(rt, r);
-		if (!finishing) {
-			r->op->res = -ECANCELED;
-			r->op->flags = 0;
-			r->op->state = URT_OP_DONE;
-			r->op->rec = 0;
-		}
+		r->op->res = -ECANCELED;
+		r->op->flags = 0;
+		r->op->state = URT_OP_DONE;
+		r->op->rec = 0;
 		urt__rec_done(rt, idx);
 		return 0;
 	}
@@ -535,6 +532,8 @@ static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
 	if (finishing) {
 		end_now(rt, r, idx, -ECANCELED);
 		urt__stream_flush(rt, r);
+		r->op->state = URT_OP_IDLE;
+		r->op->rec = 0;
 		urt__rec_done(rt, idx);
 	} else if (!(r->rfl & URT__RF_CANCELLING)) {
 		end_now(rt, r, idx, -ECANCELED);
@@ -675,16 +674,16 @@ bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqe
 {
 	struct urt__rec *c;
 
-	if (!r->q.head)
+	if (!r->tm.qhead)
 		return false;
-	c = urt__rec_at(rt, r->q.head);
+	c = urt__rec_at(rt, r->tm.qhead);
 	*e = c->ent[c->rfl++];
 	if (--c->ncqe == 0) {
-		uint32_t idx = r->q.head;
+		uint32_t idx = r->tm.qhead;
 
-		r->q.head = c->next;
-		if (!r->q.head)
-			r->q.tail = 0;
+		r->tm.qhead = c->next;
+		if (!r->tm.qhead)
+			r->cflags = 0;
 		urt__rec_free(rt, idx);
 	}
 	return true;

@@ -214,7 +214,9 @@ int urt_tick(struct urt_runtime *rt, uint64_t timeout_ns)
 int urt_run(struct urt_runtime *rt)
 {
 	rt->stopping = false;
-	while (!rt->stopping && rt->active) {
+	/* a finished task may still be queued (it woke itself in its last
+	 * poll): its turn reclaims it, so the queue is drained too */
+	while (!rt->stopping && (rt->active || rt->run_head)) {
 		int ret = tick(rt, URT_TICK_FOREVER, true);
 
 		if (ret < 0)

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_io.c - operations through the ring: files, sleeps in order, cancel,
+ * deadlines, the frame-buffer refusal, spurious wakes, several ops in
+ * flight, a task that returns with ops in flight, and deinit with ops in
+ * flight. Every test ends with nothing live.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "urt/urt.h"
+
+static struct urt_runtime_stats rstats(struct urt_runtime *rt)
+{
+	struct urt_runtime_stats st;
+
+	urt_runtime_stats(rt, &st);
+	return st;
+}
+
+/* Run until idle and check that nothing of the I/O layer is left live. */
+static void run_clean(struct urt_runtime *rt)
+{
+	assert_int_equal(urt_run(rt), 0);
+	assert_int_equal(rstats(rt).ops_live, 0);
+	assert_int_equal(rstats(rt).ops_inflight, 0);
+	assert_int_equal(rstats(rt).timers_live, 0);
+}
+
+static int64_t take(struct urt_join *j)
+{
+	uint64_t out;
+
+	assert_int_equal(urt_join_take(j, &out), 0);
+	return (int64_t)out;
+}
+
+static char tmpl[] = "/tmp/urt-test-io-XXXXXX";
+
+/* --- files ---------------------------------------------------------------- */
+
+struct file_state {
+	const char *path;
+	struct urt_op op;
+	struct urt_io_all all;
+	int fd, ret;
+	char out[8192], in[8192];
+	struct statx stx;
+};
+
+static bool file_poll(struct urt_task *t, void *arg)
+{
+	struct file_state *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->fd = urt_openat(t, &st->op, AT_FDCWD, st->path, O_RDWR | O_CREAT | O_TRUNC,
+					 0600));
+	if (st->fd < 0)
+		URT_RETURN(t, 1);
+	for (size_t i = 0; i < sizeof(st->out); i++)
+		st->out[i] = (char)(i * 7 + 3);
+	URT_AWAIT(t, st->ret = urt_write_all(t, &st->all, st->fd, st->out, sizeof(st->out), 0));
+	if (st->ret != (int)sizeof(st->out))
+		URT_RETURN(t, 2);
+	URT_AWAIT(t, st->ret = urt_fsync(t, &st->op, st->fd, false));
+	if (st->ret)
+		URT_RETURN(t, 3);
+	URT_AWAIT(t, st->ret = urt_read_exact(t, &st->all, st->fd, st->in, sizeof(st->in), 0));
+	if (st->ret != (int)sizeof(st->in) || memcmp(st->in, st->out, sizeof(st->in)))
+		URT_RETURN(t, 4);
+	/* at the end of the file a read returns what there is */
+	URT_AWAIT(t, st->ret = urt_read_exact(t, &st->all, st->fd, st->in, 100, 8150));
+	if (st->ret != 42)
+		URT_RETURN(t, 5);
+	URT_AWAIT(t, st->ret = urt_statx(t, &st->op, AT_FDCWD, st->path, 0, STATX_SIZE, &st->stx));
+	if (st->ret || st->stx.stx_size != sizeof(st->out))
+		URT_RETURN(t, 6);
+	URT_AWAIT(t, st->ret = urt_close(t, &st->op, st->fd));
+	if (st->ret)
+		URT_RETURN(t, 7);
+	URT_AWAIT(t, st->ret = urt_openat(t, &st->op, AT_FDCWD, "/nonexistent/x", O_RDONLY, 0));
+	URT_RETURN(t, st->ret == -ENOENT ? 0 : 8);
+	URT_END(t);
+}
+
+static const struct urt_task_type file_type = { .poll = file_poll, .name = "file" };
+
+static void test_file_io(void **state)
+{
+	struct urt_runtime rt;
+	static struct file_state st;
+	struct urt_join j;
+	char path[sizeof(tmpl)];
+	int fd;
+
+	(void)state;
+	memcpy(path, tmpl, sizeof(tmpl));
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	st = (struct file_state){ .path = path };
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	assert_int_equal(urt_spawn(&rt, &file_type, &st, sizeof(st), &j), 0);
+	run_clean(&rt);
+	assert_int_equal(take(&j), 0);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	unlink(path);
+}
+
+/* --- sleeps: order by sequence -------------------------------------------------- */
+
+#define SLEEPERS 64
+
+static int fired[SLEEPERS], nfired;
+
+struct sleep_state {
+	struct urt_op op;
+	uint64_t ns;
+	int id, ret;
+};
+
+static bool sleep_poll(struct urt_task *t, void *arg)
+{
+	struct sleep_state *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->ret = urt_sleep(t, &st->op, st->ns));
+	fired[nfired++] = st->id;
+	URT_RETURN(t, (uint64_t)(int64_t)st->ret);
+	URT_END(t);
+}
+
+static const struct urt_task_type sleep_type = { .poll = sleep_poll, .name = "sleep" };
+
+static void test_sleeps_fire_in_deadline_order(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_join j[SLEEPERS];
+
+	(void)state;
+	nfired = 0;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	/* spawned in a shuffled order, deadlines 1..64 ms apart by id */
+	for (int i = 0; i < SLEEPERS; i++) {
+		int id = (i * 37) % SLEEPERS;
+		struct sleep_state st = { .ns = (uint64_t)(id + 1) * 1000000u, .id = id };
+
+		assert_int_equal(urt_spawn(&rt, &sleep_type, &st, sizeof(st), &j[id]), 0);
+	}
+	run_clean(&rt);
+	assert_int_equal(nfired, SLEEPERS);
+	for (int i = 0; i < SLEEPERS; i++) {
+		assert_int_equal(fired[i], i);
+		assert_int_equal(take(&j[i]), 0);
+	}
+	assert_int_equal(rstats(&rt).timers_fired, SLEEPERS);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+}
+
+/* --- cancel, deadline, several ops at once ------------------------------------------ */
+
+struct pair_state {
+	int fds[2];
+	struct urt_op rx, nap, tx;
+	char buf[16];
+	int r_rx, r_nap, r_tx, step;
+};
+
+/* A recv on an idle socket with a sleep beside it: the sleep fires first,
+ * the recv is cancelled, then a recv with a deadline times out. */
+static bool pair_poll(struct urt_task *t, void *arg)
+{
+	struct pair_state *st = arg;
+
+	URT_BEGIN(t);
+	/* two operations in flight; wake on either */
+	URT_AWAIT(t, (st->r_rx = urt_recv(t, &st->rx, st->fds[0], st->buf, sizeof(st->buf), 0)) !=
+					     URT_PENDING ||
+				     (st->r_nap = urt_sleep(t, &st->nap, 2000000)) != URT_PENDING
+			     ? 0
+			     : URT_PENDING);
+	if (st->r_nap != 0 || st->r_rx != URT_PENDING)
+		URT_RETURN(t, 1);
+	if (urt_op_cancel(&st->rx) != 0 || urt_op_cancel(&st->rx) != -EALREADY)
+		URT_RETURN(t, 2);
+	URT_AWAIT(t, st->r_rx = urt_recv(t, &st->rx, st->fds[0], st->buf, sizeof(st->buf), 0));
+	if (st->r_rx != -ECANCELED || urt_op_timed_out(&st->rx))
+		URT_RETURN(t, 3);
+	urt_op_set_timeout(&st->rx, 1000000);
+	URT_AWAIT(t, st->r_rx = urt_recv(t, &st->rx, st->fds[0], st->buf, sizeof(st->buf), 0));
+	if (st->r_rx != -ECANCELED || !urt_op_timed_out(&st->rx))
+		URT_RETURN(t, 4);
+	/* a deadline that does not fire leaves the result alone */
+	urt_op_set_timeout(&st->tx, 1000000000);
+	URT_AWAIT(t, st->r_tx = urt_send(t, &st->tx, st->fds[1], "hello", 5, 0));
+	if (st->r_tx != 5 || urt_op_timed_out(&st->tx))
+		URT_RETURN(t, 5);
+	urt_op_set_timeout(&st->rx, 0);
+	URT_AWAIT(t, st->r_rx = urt_recv(t, &st->rx, st->fds[0], st->buf, sizeof(st->buf), 0));
+	if (st->r_rx != 5 || memcmp(st->buf, "hello", 5))
+		URT_RETURN(t, 6);
+	/* a sleep cancelled at once */
+	if (urt_sleep(t, &st->nap, 1000000000) != URT_PENDING || urt_op_cancel(&st->nap))
+		URT_RETURN(t, 7);
+	URT_AWAIT(t, st->r_nap = urt_sleep(t, &st->nap, 1000000000));
+	URT_RETURN(t, st->r_nap == -ECANCELED ? 0 : 8);
+	URT_END(t);
+}
+
+static const struct urt_task_type pair_type = { .poll = pair_poll, .name = "pair" };
+
+static void test_cancel_deadline_and_two_ops(void **state)
+{
+	struct urt_runtime rt;
+	struct pair_state st = { 0 };
+	struct urt_join j;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.fds), 0);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	assert_int_equal(urt_spawn(&rt, &pair_type, &st, sizeof(st), &j), 0);
+	run_clean(&rt);
+	assert_int_equal(take(&j), 0);
+	assert_true(rstats(&rt).ops_cancelled >= 1);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	close(st.fds[0]);
+	close(st.fds[1]);
+}
+
+/* --- frame memory is refused at submit ---------------------------------------------- */
+
+struct frame_state {
+	struct urt_op op;
+	int fd, ret;
+};
+
+static bool frame_poll(struct urt_task *t, void *arg)
+{
+	struct frame_state *st = arg;
+	char *scratch = urt_frame_alloc(64, 16);
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->ret = urt_read(t, &st->op, st->fd, scratch, 64, 0));
+	URT_RETURN(t, (uint64_t)(int64_t)st->ret);
+	URT_END(t);
+}
+
+static const struct urt_task_type frame_type = { .poll = frame_poll, .name = "frame-io" };
+
+static void test_frame_buffer_refused(void **state)
+{
+	struct urt_runtime rt;
+	struct frame_state st = { 0 };
+	struct urt_join j;
+
+	(void)state;
+	st.fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	assert_true(st.fd >= 0);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	assert_int_equal(urt_spawn(&rt, &frame_type, &st, sizeof(st), &j), 0);
+	run_clean(&rt);
+	assert_int_equal(take(&j), -EFAULT);
+	assert_int_equal(rstats(&rt).ops_submitted, 0);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	close(st.fd);
+}
+
+/* --- returning or aborted with ops in flight: drop after the last CQE ------------------ */
+
+static int drops_seen_inflight; /* drop saw an op still in flight: must stay 0 */
+static int drops;
+
+struct leave_state {
+	int fds[2];
+	struct urt_op rx, nap;
+	char *heap_buf; /* freed by drop: the kernel must be done with it */
+	int mode;	/* 0: return at once; 1: park forever (abort) */
+};
+
+static bool leave_poll(struct urt_task *t, void *arg)
+{
+	struct leave_state *st = arg;
+
+	URT_BEGIN(t);
+	(void)urt_recv(t, &st->rx, st->fds[0], st->heap_buf, 4096, 0);
+	(void)urt_sleep(t, &st->nap, 60ull * 1000000000u);
+	if (st->mode == 0)
+		URT_RETURN(t, 99);
+	URT_AWAIT(t, URT_PENDING);
+	URT_END(t);
+}
+
+static void leave_drop(struct urt_task *t, void *arg)
+{
+	struct leave_state *st = arg;
+
+	(void)t;
+	if (urt_op_busy(&st->rx))
+		drops_seen_inflight++;
+	free(st->heap_buf);
+	drops++;
+}
+
+static const struct urt_task_type leave_type = { .poll = leave_poll,
+						 .drop = leave_drop,
+						 .name = "leave" };
+
+static void test_finish_and_abort_with_ops_in_flight(void **state)
+{
+	struct urt_runtime rt;
+	struct leave_state a = { 0 }, b = { 0 };
+	struct urt_join ja, jb;
+	uint64_t out;
+
+	(void)state;
+	drops = drops_seen_inflight = 0;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a.fds), 0);
+	b.fds[0] = a.fds[0];
+	b.fds[1] = a.fds[1];
+	a.heap_buf = malloc(4096);
+	b.heap_buf = malloc(4096);
+	b.mode = 1;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	assert_int_equal(urt_spawn(&rt, &leave_type, &a, sizeof(a), &ja), 0);
+	assert_int_equal(urt_spawn(&rt, &leave_type, &b, sizeof(b), &jb), 0);
+	assert_int_equal(urt_tick(&rt, 0), 2);
+	/* a returned with a recv in flight: not finished until the kernel let go */
+	assert_false(urt_join_is_finished(&ja));
+	assert_int_equal(urt_join_abort(&jb), 0);
+	run_clean(&rt);
+	assert_int_equal(urt_join_take(&ja, &out), 0);
+	assert_int_equal(out, 99);
+	assert_int_equal(urt_join_take(&jb, &out), -ECANCELED);
+	assert_int_equal(drops, 2);
+	assert_int_equal(drops_seen_inflight, 0);
+	assert_int_equal(rstats(&rt).live, 0);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	close(a.fds[0]);
+	close(a.fds[1]);
+}
+
+/* --- deinit with many operations in flight ------------------------------------------- */
+
+#define PARKED 2000
+
+static void test_deinit_with_ops_in_flight(void **state)
+{
+	struct urt_runtime rt;
+	int fds[2];
+
+	(void)state;
+	drops = drops_seen_inflight = 0;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
+								  .slot_size = 256 }),
+		0);
+	for (int i = 0; i < PARKED; i++) {
+		struct leave_state st = { .fds = { fds[0], fds[1] }, .mode = 1 };
+
+		st.heap_buf = malloc(4096);
+		assert_int_equal(urt_spawn_slab(&leave_type, &st, sizeof(st), NULL), 0);
+	}
+	while (rstats(&rt).polls < PARKED)
+		assert_true(urt_tick(&rt, 0) >= 0);
+	assert_int_equal(rstats(&rt).ops_inflight, PARKED);
+	assert_int_equal(rstats(&rt).timers_live, PARKED);
+	assert_int_equal(urt_runtime_deinit(&rt), PARKED);
+	assert_int_equal(drops, PARKED);
+	assert_int_equal(drops_seen_inflight, 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_file_io),
+		cmocka_unit_test(test_sleeps_fire_in_deadline_order),
+		cmocka_unit_test(test_cancel_deadline_and_two_ops),
+		cmocka_unit_test(test_frame_buffer_refused),
+		cmocka_unit_test(test_finish_and_abort_with_ops_in_flight),
+		cmocka_unit_test(test_deinit_with_ops_in_flight),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
