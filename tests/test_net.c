@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_net.c - loopback TCP through the runtime: an echo server built on
+ * the multishot accept and receive streams and send_all, clients that
+ * check every byte, half-close, reset, connect refused, ENOBUFS recovery
+ * with two provided buffers, and accept under EMFILE.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "support/test_support.h"
+#include "urt/urt.h"
+
+static struct urt_runtime_stats rstats(struct urt_runtime *rt)
+{
+	struct urt_runtime_stats st;
+
+	urt_runtime_stats(rt, &st);
+	return st;
+}
+
+/* --- the echo server ---------------------------------------------------------- */
+
+struct server {
+	int lfd;
+	uint16_t port;
+	unsigned conns_done, accepted, emfile_seen;
+	bool stop;
+	struct urt_op accept;
+	int fd;
+};
+
+struct conn_state {
+	struct server *srv;
+	int fd;
+	struct urt_op rx;
+	struct urt_io_all tx;
+	struct urt_buf buf;
+	struct urt_op close;
+	int n, ret;
+};
+
+static bool conn_poll(struct urt_task *t, void *arg)
+{
+	struct conn_state *st = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx, st->fd, &st->buf));
+		if (st->n <= 0)
+			break;
+		URT_AWAIT(t, st->ret = urt_send_all(t, &st->tx, st->fd, st->buf.data, st->buf.len));
+		urt_buf_free(&st->buf);
+		if (st->ret < 0)
+			break;
+	}
+	URT_AWAIT(t, st->ret = urt_close(t, &st->close, st->fd));
+	st->srv->conns_done++;
+	URT_END(t);
+}
+
+static void conn_drop(struct urt_task *t, void *arg)
+{
+	struct conn_state *st = arg;
+
+	(void)t;
+	if (st->buf.live) /* aborted between receive and send */
+		urt_buf_free(&st->buf);
+}
+
+static const struct urt_task_type conn_type = { .poll = conn_poll,
+						.drop = conn_drop,
+						.name = "conn" };
+
+struct acceptor_state {
+	struct server *srv;
+};
+
+static bool acceptor_poll(struct urt_task *t, void *arg)
+{
+	struct acceptor_state *a = arg;
+	struct server *srv = a->srv;
+
+	URT_BEGIN(t);
+	while (!srv->stop) {
+		URT_AWAIT(t, srv->fd = urt_accept_stream(t, &srv->accept, srv->lfd));
+		if (srv->fd == -EMFILE || srv->fd == -ENFILE) {
+			srv->emfile_seen++;
+			continue;
+		}
+		if (srv->fd < 0)
+			break;
+		srv->accepted++;
+		struct conn_state c = { .srv = srv, .fd = srv->fd };
+
+		if (urt_spawn(urt_runtime_current(), &conn_type, &c, sizeof(c), NULL))
+			close(srv->fd);
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type acceptor_type = { .poll = acceptor_poll, .name = "acceptor" };
+
+/* --- clients ---------------------------------------------------------------- */
+
+struct client_state {
+	uint16_t port;
+	uint64_t tag;
+	size_t size; /* bytes to send and get back */
+	int rounds, i;
+	int fd, ret;
+	struct urt_op op;
+	struct urt_io_all io;
+	struct sockaddr_in sa;
+	char *out, *in;
+	int *errors;
+};
+
+static bool client_poll(struct urt_task *t, void *arg)
+{
+	struct client_state *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->fd = urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	if (st->fd < 0)
+		goto fail;
+	st->sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(st->port) };
+	st->sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	URT_AWAIT(t, st->ret = urt_connect(t, &st->op, st->fd, (struct sockaddr *)&st->sa,
+					   sizeof(st->sa)));
+	if (st->ret)
+		goto fail;
+	st->out = urt_task_alloc(t, st->size);
+	st->in = urt_task_alloc(t, st->size);
+	for (st->i = 0; st->i < st->rounds; st->i++) {
+		test_fill(st->out, st->size, st->tag + (uint64_t)st->i);
+		URT_AWAIT(t, st->ret = urt_send_all(t, &st->io, st->fd, st->out, st->size));
+		if (st->ret != (int)st->size)
+			goto fail;
+		URT_AWAIT(t, st->ret = urt_recv_exact(t, &st->io, st->fd, st->in, st->size));
+		if (st->ret != (int)st->size ||
+		    !test_check(st->in, st->size, st->tag + (uint64_t)st->i))
+			goto fail;
+	}
+	/* half-close: the server sees EOF, closes, and we see EOF */
+	URT_AWAIT(t, st->ret = urt_shutdown(t, &st->op, st->fd, SHUT_WR));
+	URT_AWAIT(t, st->ret = urt_recv(t, &st->op, st->fd, st->in, 1, 0));
+	if (st->ret != 0)
+		goto fail;
+	URT_AWAIT(t, st->ret = urt_close(t, &st->op, st->fd));
+	URT_RETURN(t, 0);
+fail:
+	(*st->errors)++;
+	if (st->fd >= 0)
+		close(st->fd);
+	URT_RETURN(t, 1);
+	URT_END(t);
+}
+
+static const struct urt_task_type client_type = { .poll = client_poll, .name = "client" };
+
+static void start_server(struct urt_runtime *rt, struct server *srv, struct urt_join *j)
+{
+	int lfd = urt_listen_tcp("127.0.0.1", 0, 4096, 0, &srv->port);
+
+	assert_true(lfd >= 0);
+	srv->lfd = lfd;
+	assert_int_equal(
+		urt_spawn(rt, &acceptor_type, &(struct acceptor_state){ srv }, sizeof(void *), j),
+		0);
+}
+
+/* Tick until cond or a deadline (bounded: a hang fails, never blocks). */
+static bool tick_until(struct urt_runtime *rt, bool (*cond)(void *), void *arg, uint64_t ms)
+{
+	uint64_t end = urt_now_ns() + ms * 1000000u;
+
+	while (!cond(arg) && urt_now_ns() < end)
+		assert_true(urt_tick(rt, 10 * 1000000u) >= 0);
+	return cond(arg);
+}
+
+struct wait_clients {
+	struct server *srv;
+	unsigned clients;
+	struct urt_runtime *rt;
+};
+
+static bool clients_done(void *arg)
+{
+	struct wait_clients *w = arg;
+	struct urt_runtime_stats st;
+
+	urt_runtime_stats(w->rt, &st);
+	/* every client and every server connection has finished */
+	return w->srv->conns_done == w->clients && st.active == 1;
+}
+
+static void stop_server(struct urt_runtime *rt, struct server *srv, struct urt_join *j)
+{
+	srv->stop = true;
+	assert_int_equal(urt_join_abort(j), 0);
+	while (!urt_join_is_finished(j))
+		assert_true(urt_tick(rt, 10 * 1000000u) >= 0);
+	urt_join_detach(j);
+	close(srv->lfd);
+}
+
+/* Return: how many times a receive stream stopped for lack of buffers. */
+static uint64_t echo_run(unsigned clients, size_t size, int rounds, uint32_t buf_count)
+{
+	uint64_t enobufs;
+	struct urt_runtime rt;
+	struct server srv = { 0 };
+	struct urt_join sj;
+	int errors = 0;
+
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = buf_count,
+									   .buf_size = 2048 }),
+			 0);
+	start_server(&rt, &srv, &sj);
+	for (unsigned i = 0; i < clients; i++) {
+		struct client_state c = { .port = srv.port,
+					  .tag = i * 1000003ull,
+					  .size = size,
+					  .rounds = rounds,
+					  .fd = -1,
+					  .errors = &errors };
+
+		assert_int_equal(urt_spawn(&rt, &client_type, &c, sizeof(c), NULL), 0);
+	}
+	struct wait_clients w = { &srv, clients, &rt };
+
+	assert_true(tick_until(&rt, clients_done, &w, 60000));
+	assert_int_equal(errors, 0);
+	assert_int_equal(srv.accepted, clients);
+	stop_server(&rt, &srv, &sj);
+	assert_int_equal(rstats(&rt).live, 0);
+	assert_int_equal(rstats(&rt).ops_live, 0);
+	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
+	enobufs = rstats(&rt).enobufs;
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	return enobufs;
+}
+
+static void test_echo_round_trips(void **state)
+{
+	(void)state;
+	echo_run(4, 100, 50, 0);
+	echo_run(2, 100000, 3, 0); /* larger than a buffer: many receives per message */
+}
+
+static void test_echo_1000_connections(void **state)
+{
+	struct rlimit rl;
+
+	(void)state;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < 2100) {
+		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	echo_run(1000, 512, 4, 1024);
+}
+
+static void test_enobufs_recovery(void **state)
+{
+	(void)state;
+	/* two provided buffers shared by 100 connections: streams stop with
+	 * -ENOBUFS and are re-armed as buffers come back, no byte lost */
+	assert_true(echo_run(100, 3000, 5, 2) > 0);
+}
+
+/* --- refused, reset ------------------------------------------------------------ */
+
+struct refuse_state {
+	uint16_t port;
+	int fd, ret;
+	struct urt_op op;
+	struct sockaddr_in sa;
+};
+
+static bool refuse_poll(struct urt_task *t, void *arg)
+{
+	struct refuse_state *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->fd = urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	st->sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(st->port) };
+	st->sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	URT_AWAIT(t, st->ret = urt_connect(t, &st->op, st->fd, (struct sockaddr *)&st->sa,
+					   sizeof(st->sa)));
+	close(st->fd);
+	URT_RETURN(t, (uint64_t)(int64_t)st->ret);
+	URT_END(t);
+}
+
+static const struct urt_task_type refuse_type = { .poll = refuse_poll, .name = "refuse" };
+
+static void test_connect_refused(void **state)
+{
+	struct urt_runtime rt;
+	struct refuse_state st = { 0 };
+	struct urt_join j;
+	uint64_t out;
+	int lfd;
+
+	(void)state;
+	/* a port that was just free: bind, read it, close */
+	lfd = urt_listen_tcp("127.0.0.1", 0, 1, 0, &st.port);
+	assert_true(lfd >= 0);
+	close(lfd);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	assert_int_equal(urt_spawn(&rt, &refuse_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal((int64_t)out, -ECONNREFUSED);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+}
+
+struct reset_state {
+	int fd, n;
+	struct urt_op rx;
+	struct urt_buf buf;
+};
+
+static bool reset_poll(struct urt_task *t, void *arg)
+{
+	struct reset_state *st = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx, st->fd, &st->buf));
+		if (st->n <= 0)
+			break;
+		urt_buf_free(&st->buf);
+	}
+	URT_RETURN(t, (uint64_t)(int64_t)st->n);
+	URT_END(t);
+}
+
+static const struct urt_task_type reset_type = { .poll = reset_poll, .name = "reset" };
+
+static void test_peer_reset(void **state)
+{
+	struct urt_runtime rt;
+	struct reset_state st = { 0 };
+	struct urt_join j;
+	struct linger lg = { 1, 0 };
+	uint16_t port;
+	int lfd, cfd;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	uint64_t out;
+
+	(void)state;
+	lfd = urt_listen_tcp("127.0.0.1", 0, 4, 0, &port);
+	assert_true(lfd >= 0);
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	st.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(st.fd >= 0);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	assert_int_equal(urt_spawn(&rt, &reset_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(write(cfd, "abc", 3), 3);
+	assert_int_equal(urt_tick(&rt, 0), 1);
+	/* RST: linger 0 then close */
+	assert_int_equal(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(cfd);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal((int64_t)out, -ECONNRESET);
+	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	close(st.fd);
+	close(lfd);
+}
+
+/* --- accept under EMFILE --------------------------------------------------------- */
+
+static bool emfile_seen(void *arg)
+{
+	return ((struct server *)arg)->emfile_seen > 0;
+}
+
+static bool accepted_two(void *arg)
+{
+	return ((struct server *)arg)->accepted >= 2;
+}
+
+static void test_accept_emfile_backs_off(void **state)
+{
+	struct urt_runtime rt;
+	struct server srv = { 0 };
+	struct urt_join sj;
+	struct rlimit old, rl;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int c1, c2, lowest;
+	uint64_t polls;
+
+	(void)state;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	start_server(&rt, &srv, &sj);
+	sa.sin_port = htons(srv.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* a limit at the lowest free descriptor: the next one is refused */
+	getrlimit(RLIMIT_NOFILE, &old);
+	rl = old;
+	c1 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	lowest = dup(0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	rl.rlim_cur = (rlim_t)lowest;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	/* io_uring reads the limit when the accept is submitted: arm it now */
+	assert_int_equal(urt_tick(&rt, 0), 1);
+	assert_int_equal(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(tick_until(&rt, emfile_seen, &srv, 5000));
+	/* backing off, not spinning: 100 ms of ticks take few polls */
+	polls = rstats(&rt).polls;
+	for (int i = 0; i < 10; i++)
+		assert_true(urt_tick(&rt, 10 * 1000000u) >= 0);
+	assert_true(rstats(&rt).polls - polls < 20);
+	assert_true(rstats(&rt).accept_backoffs >= 1);
+	/* descriptors free up: accepting resumes */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(connect(c2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(tick_until(&rt, accepted_two, &srv, 5000));
+	close(c1);
+	close(c2);
+	struct wait_clients w = { &srv, 2, &rt };
+
+	assert_true(tick_until(&rt, clients_done, &w, 5000));
+	stop_server(&rt, &srv, &sj);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_echo_round_trips),
+		cmocka_unit_test(test_echo_1000_connections),
+		cmocka_unit_test(test_enobufs_recovery),
+		cmocka_unit_test(test_connect_refused),
+		cmocka_unit_test(test_peer_reset),
+		cmocka_unit_test(test_accept_emfile_backs_off),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
