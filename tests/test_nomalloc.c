@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_nomalloc.c - 1M slab spawns in steady state call malloc zero times.
+ * test_nomalloc.c - in steady state, 1M slab spawns and 1M I/O operations
+ * (a recv stream and sends on a connection) call malloc zero times.
  *
  * Links support/heap_count.c, which interposes the C heap and counts calls
  * while heap_counting is set. Not built with sanitizers, which own malloc.
@@ -11,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -88,10 +91,122 @@ static void test_slab_spawns_never_malloc(void **state)
 	assert_int_equal(urt_runtime_deinit(&rt), 0);
 }
 
+/* --- I/O: a ping-pong over a socketpair, both ends tasks of the runtime --- */
+
+enum { IO_WARM = 1000, IO_ROUNDS = 250000 }; /* 4 ops a round: 1M operations */
+
+struct pinger {
+	int fd;
+	uint32_t rounds, i;
+	struct urt_op tx, rx;
+	struct urt_buf buf;
+	uint64_t bytes;
+	int ret;
+	char msg[32];
+};
+
+/* send a message, receive the echo through the recv stream, repeat */
+static bool pinger_poll(struct urt_task *t, void *arg)
+{
+	struct pinger *p = arg;
+
+	URT_BEGIN(t);
+	for (p->i = 0; p->i < p->rounds; p->i++) {
+		URT_AWAIT(t, p->ret = urt_send(t, &p->tx, p->fd, p->msg, sizeof(p->msg), 0));
+		if (p->ret != (int)sizeof(p->msg))
+			URT_RETURN(t, 1);
+		URT_AWAIT(t, p->ret = urt_recv_stream(t, &p->rx, p->fd, &p->buf));
+		if (p->ret <= 0)
+			URT_RETURN(t, 2);
+		p->bytes += (uint64_t)p->ret;
+		urt_buf_free(&p->buf);
+	}
+	urt_op_cancel(&p->rx);
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type pinger_type = { .poll = pinger_poll, .name = "pinger" };
+
+struct ponger {
+	int fd;
+	struct urt_op tx, rx;
+	struct urt_buf buf;
+	int ret;
+};
+
+static bool ponger_poll(struct urt_task *t, void *arg)
+{
+	struct ponger *p = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, p->ret = urt_recv_stream(t, &p->rx, p->fd, &p->buf));
+		if (p->ret <= 0)
+			break;
+		URT_AWAIT(t, p->ret = urt_send(t, &p->tx, p->fd, p->buf.data, p->buf.len, 0));
+		urt_buf_free(&p->buf);
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type ponger_type = { .poll = ponger_poll, .name = "ponger" };
+
+static void ping_pong(struct urt_runtime *rt, int fds[2], uint32_t rounds)
+{
+	struct pinger a = { .fd = fds[0], .rounds = rounds };
+	struct urt_join j;
+	uint64_t out;
+
+	assert_int_equal(urt_spawn_slab(&pinger_type, &a, sizeof(a), &j), 0);
+	while (!urt_join_is_finished(&j))
+		assert_true(urt_tick(rt, 1000000000ull) >= 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal(out, 0);
+}
+
+static void test_io_ops_never_malloc(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_runtime_stats st;
+	int fds[2];
+	uint64_t ops;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
+								  .slot_size = 256 }),
+		0);
+	assert_int_equal(urt_spawn_slab(&ponger_type, &(struct ponger){ .fd = fds[1] },
+					sizeof(struct ponger), NULL),
+			 0);
+	ping_pong(&rt, fds, IO_WARM); /* records, chunks and waiters grow here */
+	urt_runtime_stats(&rt, &st);
+	ops = st.cqes;
+	heap_calls = 0;
+	heap_counting = true;
+	ping_pong(&rt, fds, IO_ROUNDS);
+	heap_counting = false;
+	urt_runtime_stats(&rt, &st);
+	ops = st.cqes - ops;
+	print_message("heap calls: %zu for %llu I/O completions (%u ping-pongs: 2 sends, "
+		      "2 stream receives each)\n",
+		      heap_calls, (unsigned long long)ops, IO_ROUNDS);
+	assert_true(ops >= 4 * IO_ROUNDS);
+	assert_int_equal(heap_calls, 0);
+	close(fds[0]); /* the ponger sees EOF and ends */
+	while (urt_runtime_current()->active)
+		assert_true(urt_tick(&rt, 1000000000ull) >= 0);
+	close(fds[1]);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slab_spawns_never_malloc),
+		cmocka_unit_test(test_io_ops_never_malloc),
 	};
 
 	return cmocka_run_group_tests_name("nomalloc", tests, NULL, NULL);
