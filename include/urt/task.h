@@ -180,6 +180,44 @@ static inline void *urt_task_state(struct urt_task *t)
 			return false;                                                              \
 	} while (0)
 
+/*
+ * Waiting on several things at once: URT_AWAIT_ANY(t, e1, e2, ...) (up to
+ * four) evaluates every expression, in order, on the first evaluation and
+ * on every wake, and continues once at least one is not URT_PENDING. Each
+ * expression assigns its own result, so none is lost when two are ready at
+ * once; the ones still pending stay armed in their handles (cancel them,
+ * or await them later). A typical use, a receive with an idle timeout:
+ *
+ *	URT_AWAIT_ANY(t, st->n = urt_chan_recv(t, &st->ch, &st->v),
+ *			 st->slept = urt_sleep(t, &st->nap, 5000000000));
+ */
+#define URT_READY(expr) ((expr) != URT_PENDING)
+#define URT__ANY1(a)	URT_READY(a)
+#define URT__ANY2(a, b)                                                                            \
+	__extension__({                                                                            \
+		int urt__any = URT_READY(a);                                                       \
+		urt__any |= URT_READY(b);                                                          \
+		urt__any;                                                                          \
+	})
+#define URT__ANY3(a, b, c)                                                                         \
+	__extension__({                                                                            \
+		int urt__any3 = URT__ANY2(a, b);                                                   \
+		urt__any3 |= URT_READY(c);                                                         \
+		urt__any3;                                                                         \
+	})
+#define URT__ANY4(a, b, c, d)                                                                      \
+	__extension__({                                                                            \
+		int urt__any4 = URT__ANY3(a, b, c);                                                \
+		urt__any4 |= URT_READY(d);                                                         \
+		urt__any4;                                                                         \
+	})
+#define URT__ANYN(e1, e2, e3, e4, n, ...) n
+#define URT_AWAIT_ANY(t, ...)                                                                      \
+	URT_AWAIT(t,                                                                               \
+		  URT__ANYN(__VA_ARGS__, URT__ANY4, URT__ANY3, URT__ANY2, URT__ANY1)(__VA_ARGS__)  \
+			  ? 0                                                                      \
+			  : URT_PENDING)
+
 /* Let every other ready task run, then continue. */
 #define URT_YIELD(t)                                                                               \
 	do {                                                                                       \
