@@ -166,12 +166,16 @@ static bool can_complete(const struct urt_runtime *rt)
 }
 
 /*
- * One tick; `until_idle` (urt_run): never park once no task is unfinished.
- * The one rule for waiting in the kernel, urt_run and urt_tick alike: wait
- * only if no task is ready, no remote message is waiting, no stop was
- * asked for, the caller allows it (timeout_ns > 0), and either the wait is
- * bounded (a finite timeout: a frame's pacing, or a remote spawn expected)
- * or something can complete; wait at most until the nearest timer.
+ * One tick. The rule for waiting in the kernel: wait only if no task is
+ * ready, no remote message is waiting, no stop was asked for, the caller
+ * allows it (timeout_ns > 0), either the wait is bounded (a finite
+ * timeout: a frame's pacing, or a remote spawn expected) or something can
+ * complete, and the caller has nothing new to look at. For urt_tick that
+ * last part means the tick polled no task: a caller waiting for a join or
+ * a flag gets control back after any progress. urt_run checks its own exit
+ * conditions (stop, no task left) before waiting (`until_idle`), so it also
+ * waits right after progress and saves a syscall per cycle.
+ * Wait at most until the nearest timer.
  */
 static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 {
@@ -193,7 +197,8 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 
 		wait = next <= now ? 0 : next - now < wait ? next - now : wait;
 	}
-	park = !rt->run_head && !more && wait && !rt->stopping && !(until_idle && !rt->active) &&
+	park = !rt->run_head && !more && wait && !rt->stopping &&
+	       (until_idle ? rt->active != 0 : n == 0) &&
 	       (timeout_ns != URT_TICK_FOREVER || can_complete(rt)) && urt__remote_park_begin(rt);
 	ret = 0;
 	if (park || rt->ring_pending || rt->ring_inflight) /* else no syscall, no reap */

@@ -246,9 +246,10 @@ size_t urt_runtime_deinit(struct urt_runtime *rt);
 struct urt_runtime *urt_runtime_current(void);
 
 /*
- * urt_tick - one turn of the loop. When no task is ready it waits in the
- * kernel for a completion, a due timer or a remote message, at most
- * timeout_ns (0: never waits). With URT_TICK_FOREVER it waits only if
+ * urt_tick - one turn of the loop. When it polled no task and none is
+ * ready, it waits in the kernel for a completion, a due timer or a remote
+ * message, at most timeout_ns (0: never waits); a tick that made progress
+ * returns without waiting. With URT_TICK_FOREVER it waits only if
  * something can complete (an operation in flight, an armed timer, a remote
  * waker alive), so it never hangs on a runtime that nothing can wake; a
  * runtime that expects only urt_spawn_remote should tick with a finite
