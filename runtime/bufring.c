@@ -15,6 +15,13 @@
  * it back (a stale completion, an injected error, a stream that ends with
  * completions queued), so buffers are never lost.
  *
+ * Per-connection bound: a stream whose unread completions fill
+ * opts.stream_queue (rounded up to whole chunk records of 4) is paused: the
+ * runtime cancels the multishot receive (the kernel keeps the data in the
+ * socket) and the await re-arms it once the queue is drained. A peer that
+ * sends without reading, or a task stuck on a send, therefore holds at
+ * most that many buffers, never the whole ring.
+ *
  * Back-pressure: with the ring empty the kernel ends a multishot receive
  * with -ENOBUFS. The stream goes on a FIFO "starved" list; each buffer
  * given back wakes the oldest starved stream, which re-arms at its next
@@ -35,7 +42,7 @@ static struct io_uring_buf_ring *br(struct urt_runtime *rt)
 	return rt->bufs.ring;
 }
 
-int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size)
+int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size, uint32_t stream_queue)
 {
 	struct io_uring_buf_reg reg = { 0 };
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -49,6 +56,8 @@ int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size)
 		return -EINVAL;
 	rt->bufs.count = count;
 	rt->bufs.size = size;
+	/* chunk records hold 4 completions each */
+	rt->bufs.max_chunks = ((stream_queue ? stream_queue : 16) + 3) / 4;
 	rt->bufs.ring_bytes = urt__align_up(count * sizeof(struct io_uring_buf), page);
 	rt->bufs.ring = mmap(NULL, rt->bufs.ring_bytes, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

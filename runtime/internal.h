@@ -127,7 +127,8 @@ enum {
 #define URT__RF_EOF	   0x04 /* stream: the peer closed */
 #define URT__RF_STARVED	   0x08 /* stream: on the starved list, waiting for a buffer */
 #define URT__RF_BACKOFF	   0x10 /* stream: in the timer heap, backing off */
-#define URT__RF_REPORTED   0x20 /* stream: the EMFILE/ENFILE was returned once */
+#define URT__RF_REPORTED   0x20 /* accept stream: the EMFILE/ENFILE was returned once */
+#define URT__RF_PAUSED	   0x20 /* recv stream: cancelled by the runtime, too much unread */
 #define URT__RF_FORCED	   0x40 /* fault injection: res is the result, whatever the CQE says */
 #define URT__RF_TIMED_OUT  0x80 /* the linked timeout fired */
 
@@ -265,7 +266,8 @@ URT_HIDDEN void urt__timers_deinit(struct urt_runtime *rt);
 
 /* --- bufring.c ------------------------------------------------------------ */
 
-URT_HIDDEN int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size);
+URT_HIDDEN int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size,
+			      uint32_t stream_queue);
 URT_HIDDEN void urt__bufs_deinit(struct urt_runtime *rt);
 /* Give buffer bid back to the kernel; wakes starved streams. */
 URT_HIDDEN void urt__buf_put(struct urt_runtime *rt, uint16_t bid);

@@ -174,7 +174,7 @@ static void stream_arm(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 	} else {
 		io_uring_prep_multishot_accept(sqe, r->fd, NULL, NULL, SOCK_CLOEXEC);
 	}
-	r->rfl &= (uint8_t) ~(URT__RF_ENDED | URT__RF_EOF | URT__RF_REPORTED);
+	r->rfl &= (uint8_t) ~(URT__RF_ENDED | URT__RF_EOF | URT__RF_REPORTED | URT__RF_CANCELLING);
 	r->res = 0;
 	urt__sqe_commit(rt, r, idx, sqe);
 }
@@ -241,6 +241,12 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 		return URT_PENDING;
 	if (r->rfl & URT__RF_EOF)
 		return stream_end(rt, op, 0);
+	if ((r->rfl & URT__RF_PAUSED) &&
+	    (r->res == -ECANCELED || r->res == 0 || r->res == -ENOBUFS)) {
+		/* paused for too much unread, now all read: go on */
+		r->rfl &= (uint8_t) ~(URT__RF_PAUSED | URT__RF_CANCELLING);
+		r->res = r->res == -ENOBUFS ? -ENOBUFS : 0;
+	}
 	if (r->res == -ENOBUFS && !(r->rfl & URT__RF_CANCELLING)) {
 		if (!rt->bufs.avail) {
 			urt__buf_starve(rt, op->rec);

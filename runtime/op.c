@@ -317,14 +317,37 @@ int urt__op_commit(struct urt_op *op, struct urt__sub *s)
 
 /* --- completing --------------------------------------------------------------- */
 
-/* Queue a stream completion. Return: false if no chunk could be had. */
-static bool stream_push(struct urt_runtime *rt, struct urt__rec *r, int32_t res, uint32_t flags)
+static void send_cancel(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
+
+/* Chunk records queued on a stream (a few: the queue is bounded). */
+static uint32_t stream_chunks(struct urt_runtime *rt, const struct urt__rec *r)
+{
+	uint32_t n = 0;
+
+	for (uint32_t c = r->tm.qhead; c; c = urt__rec_at(rt, c)->next)
+		n++;
+	return n;
+}
+
+/*
+ * Queue a stream completion; a receive stream whose queue reached its
+ * bound is paused (see bufring.c). Return: false if no chunk could be had.
+ */
+static bool stream_push(struct urt_runtime *rt, struct urt__rec *r, uint32_t ridx, int32_t res,
+			uint32_t flags)
 {
 	struct urt__rec *c = r->cflags ? urt__rec_at(rt, r->cflags) : NULL;
 
 	if (!c || c->rfl + c->ncqe == URT__CHUNK_ENTS) {
-		int64_t idx = urt__rec_alloc(rt, URT__REC_CHUNK);
+		int64_t idx;
 
+		if (r->kind == URT__REC_RECV && c && !(r->rfl & URT__RF_CANCELLING) &&
+		    stream_chunks(rt, r) >= rt->bufs.max_chunks) {
+			send_cancel(rt, r, ridx);
+			r->rfl |= URT__RF_PAUSED;
+			rt->stats.stream_pauses++;
+		}
+		idx = urt__rec_alloc(rt, URT__REC_CHUNK);
 		if (idx < 0)
 			return false;
 		if (c)
@@ -364,8 +387,6 @@ void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
 	r->tm.qhead = r->cflags = 0;
 }
 
-static void send_cancel(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
-
 /*
  * A stream's CQE. While armed r->res is 0, or -ENOMEM once a completion
  * could not be queued: that becomes the stream's end.
@@ -388,7 +409,7 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 		if (res == -ENOBUFS)
 			rt->stats.enobufs++;
 	}
-	if (data && ((t->flags & URT_TASK_DRAINING) || !stream_push(rt, r, res, flags))) {
+	if (data && ((t->flags & URT_TASK_DRAINING) || !stream_push(rt, r, idx, res, flags))) {
 		cqent_drop(rt, r->kind, res, flags);
 		if (!(t->flags & URT_TASK_DRAINING)) {
 			/* no memory to queue it: end the stream with -ENOMEM */
@@ -550,7 +571,14 @@ int urt_op_cancel(struct urt_op *op)
 	if (!rt || !urt_op_busy(op))
 		return -EALREADY;
 	r = urt__rec_at(rt, op->rec);
-	if (r->gen != op->gen || (r->rfl & URT__RF_CANCELLING))
+	if (r->gen != op->gen)
+		return -EALREADY;
+	if (r->kind == URT__REC_RECV && (r->rfl & URT__RF_PAUSED)) {
+		/* the runtime's own cancel is under way: make it the user's */
+		r->rfl &= (uint8_t)~URT__RF_PAUSED;
+		return 0;
+	}
+	if (r->rfl & URT__RF_CANCELLING)
 		return -EALREADY;
 	rec_cancel(rt, op->rec, false);
 	return 0;

@@ -114,7 +114,7 @@ int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	if (!ret)
 		ret = urt__ring_init(rt, o->ring_entries ? o->ring_entries : 256);
 	if (!ret) {
-		ret = urt__bufs_init(rt, o->buf_count, o->buf_size);
+		ret = urt__bufs_init(rt, o->buf_count, o->buf_size, o->stream_queue);
 		if (ret)
 			urt__ring_deinit(rt);
 	}

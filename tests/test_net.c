@@ -450,6 +450,88 @@ static void test_accept_emfile_backs_off(void **state)
 	assert_int_equal(urt_runtime_deinit(&rt), 0);
 }
 
+/* --- a peer that sends and never reads ------------------------------------------- */
+
+static void test_sender_that_never_reads_is_bounded(void **state)
+{
+	enum { TOTAL = 16 << 20 };
+	int small = 65536;
+	struct urt_runtime rt;
+	struct server srv = { 0 };
+	struct urt_join sj;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	char *out = malloc(TOTAL), *in = malloc(TOTAL);
+	size_t sent = 0, got = 0;
+	size_t min_free;
+	int cfd;
+
+	(void)state;
+	test_fill(out, TOTAL, 77);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 256,
+									   .buf_size = 4096,
+									   .stream_queue = 8 }),
+			 0);
+	start_server(&rt, &srv, &sj);
+	/* small socket buffers on both ends (accepted sockets inherit the
+	 * listener's), so the kernel cannot absorb the whole stream */
+	assert_int_equal(setsockopt(srv.lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	assert_int_equal(setsockopt(srv.lfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_int_equal(setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	assert_int_equal(setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	sa.sin_port = htons(srv.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	connect(cfd, (struct sockaddr *)&sa, sizeof(sa)); /* EINPROGRESS */
+	/* write without reading until the kernel pushes back for good */
+	min_free = rstats(&rt).buf_count;
+	for (int idle = 0, i = 0; idle < 50 && i < 100000 && sent < TOTAL; i++) {
+		ssize_t n = write(cfd, out + sent, TOTAL - sent);
+
+		if (n > 0) {
+			sent += (size_t)n;
+			idle = 0;
+		} else {
+			idle++;
+		}
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+		if (rstats(&rt).bufs_free < min_free)
+			min_free = rstats(&rt).bufs_free;
+	}
+	assert_true(sent < TOTAL); /* the server stopped reading */
+	assert_true(rstats(&rt).stream_pauses > 0);
+	/* one connection holds at most its queue bound plus what one kernel
+	 * pass can take from its socket (the receive buffer, doubled by the
+	 * kernel: 128 KiB = 32 buffers) before the pause lands; never the
+	 * whole ring */
+	print_message("sent %zu before back-pressure; fewest free buffers %zu of %zu\n", sent,
+		      min_free, rstats(&rt).buf_count);
+	assert_true(rstats(&rt).buf_count - min_free <= 8 + 2 * 32 + 8);
+	/* now read: everything comes back, in order, byte for byte */
+	for (uint64_t end = urt_now_ns() + 20000000000ull; got < TOTAL && urt_now_ns() < end;) {
+		ssize_t n = read(cfd, in + got, TOTAL - got);
+
+		if (n > 0)
+			got += (size_t)n;
+		if (sent < TOTAL) {
+			n = write(cfd, out + sent, TOTAL - sent);
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		assert_true(urt_tick(&rt, 0) >= 0);
+	}
+	assert_int_equal(got, TOTAL);
+	assert_memory_equal(in, out, TOTAL);
+	close(cfd);
+	struct wait_clients w = { &srv, 1, &rt };
+
+	assert_true(tick_until(&rt, clients_done, &w, 5000));
+	stop_server(&rt, &srv, &sj);
+	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	free(out);
+	free(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_peer_reset),
 		cmocka_unit_test(test_accept_emfile_backs_off),
+		cmocka_unit_test(test_sender_that_never_reads_is_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,16 +60,17 @@ struct urt__rec;
 struct urt__tent;
 
 struct urt_runtime_opts {
-	enum urt_slab_kind slab;	       /* default URT_SLAB_NONE */
-	size_t slot_size;		       /* header (64) + state; default 256 */
-	size_t slab_slots;		       /* capacity / slots per chunk; 0: 1024 */
-	unsigned poll_budget;		       /* polls per tick before I/O's turn; default 256 */
-	size_t frame_size;		       /* frame arena first chunk; default 64 KiB */
-	size_t frame_cap;		       /* frame arena cap; default 16 x frame_size */
-	unsigned ring_entries;		       /* SQ entries (CQ is 8x); default 256 */
-	uint32_t op_records;		       /* op records at most; default 262144 */
-	uint32_t buf_count;		       /* provided buffers (power of 2); default 512 */
-	uint32_t buf_size;		       /* bytes per provided buffer; default 4096 */
+	enum urt_slab_kind slab; /* default URT_SLAB_NONE */
+	size_t slot_size;	 /* header (64) + state; default 256 */
+	size_t slab_slots;	 /* capacity / slots per chunk; 0: 1024 */
+	unsigned poll_budget;	 /* polls per tick before I/O's turn; default 256 */
+	size_t frame_size;	 /* frame arena first chunk; default 64 KiB */
+	size_t frame_cap;	 /* frame arena cap; default 16 x frame_size */
+	unsigned ring_entries;	 /* SQ entries (CQ is 8x); default 256 */
+	uint32_t op_records;	 /* op records at most; default 262144 */
+	uint32_t buf_count;	 /* provided buffers (power of 2); default 512 */
+	uint32_t buf_size;	 /* bytes per provided buffer; default 4096 */
+	uint32_t stream_queue;	 /* received chunks a stream may hold unread; default 16 */
 	const struct urt_allocator *allocator; /* backing memory; NULL: malloc */
 	/* debug reports (frame checks); the library prints nothing without it */
 	void (*debug_hook)(void *ctx, const char *msg);
@@ -111,6 +112,7 @@ struct urt_runtime_stats {
 	uint64_t cq_overflow;	  /* the kernel held completions back: flushed */
 	uint64_t timers_fired;	  /* sleeps and backoffs that came due */
 	uint64_t enobufs;	  /* streams stopped for lack of provided buffers */
+	uint64_t stream_pauses;	  /* receive streams paused: too much unread */
 	uint64_t accept_backoffs; /* EMFILE / ENFILE backoffs */
 	size_t ops_live;	  /* op records in use */
 	size_t ops_high_water;	  /* most op records in use at once */
@@ -202,7 +204,8 @@ struct urt_runtime {
 		uint32_t avail;	   /* in the ring, the kernel may take them */
 		uint32_t starved;  /* streams stopped by -ENOBUFS: FIFO of records */
 		uint32_t starved_tail;
-		bool registered; /* buffer group 0 registered with the ring */
+		uint32_t max_chunks; /* a stream with this many queued chunk records pauses */
+		bool registered;     /* buffer group 0 registered with the ring */
 	} bufs;
 	const struct urt_fault *fault; /* test builds (URT_FAULTS): urt/fault.h */
 	int efd;		       /* eventfd other threads write to wake us */
