@@ -223,7 +223,7 @@ URT_HIDDEN void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r);
  * URT__SUBMIT with an SQE and a record ready; the caller preps the SQE and
  * calls urt__op_commit, which returns URT_PENDING.
  */
-#define URT__SUBMIT 1
+#define URT__SUBMIT (INT_MIN + 1) /* not a result: those are >= 0, -errno or URT_PENDING */
 struct urt__sub {
 	struct urt_runtime *rt;
 	struct io_uring_sqe *sqe;
