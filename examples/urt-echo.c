@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urt-echo - a TCP echo server on urt's public API, one task per
+ * connection.
+ *
+ *   urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]
+ *            [--max-conns N] [--bufs N]
+ *
+ * Each thread runs one runtime with its own SO_REUSEPORT listener on the
+ * same port (thread per core: nothing is shared between runtimes). A
+ * connection task receives through the runtime's shared provided-buffer
+ * ring (a multishot receive stream) and sends every chunk back in order
+ * with urt_send_all before it takes the next one.
+ *
+ * --spawn slab (default): connection tasks live in a bounded slab of
+ * --max-conns slots. The acceptor reserves the next connection's slot
+ * *before* it accepts (urt_try_claim_slab), builds the state in the slot
+ * and spawns it (urt_claim_spawn). When the slab is full it cancels its
+ * multishot accept and waits on a channel that every connection's drop
+ * signals, so a full server stops accepting (the kernel's backlog holds new
+ * connections) without an error and without a busy loop.
+ * --spawn boxed: urt_spawn (malloc), for comparison.
+ *
+ * Control: the main thread blocks SIGINT, SIGTERM and SIGUSR1 and waits
+ * for them with sigwait. Each runtime has a control task reading a pipe
+ * through the ring: 'r' prints that runtime's stats line (SIGUSR1), 's'
+ * stops it (SIGINT / SIGTERM). Stopping ends urt_run; deinit then aborts
+ * every connection, whose drop closes its socket.
+ *
+ * "heap calls" counts the calls the runtime makes to its backing allocator
+ * (opts.allocator is a counting wrapper around malloc): the figure a
+ * steady-state server should hold at zero.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <urt/urt.h>
+
+#define MAX_THREADS 64
+
+struct opts {
+	const char *addr;
+	uint16_t port;
+	int threads;
+	bool boxed;
+	uint32_t max_conns;
+	uint32_t bufs;
+};
+
+/* Per runtime; written by its thread, read by main after join or by the
+ * thread itself when it prints. */
+struct server {
+	struct urt_runtime rt;
+	struct urt_allocator counting;
+	atomic_size_t heap_calls;
+	int lfd, ctl[2];
+	int id;
+	bool boxed;
+	struct urt_chan slot_freed; /* a connection ended: a slot may be free */
+	uint64_t conns, requests, bytes;
+	uint64_t live_conns;
+	pthread_t th;
+	const struct opts *o;
+};
+
+static void *count_alloc(void *ctx, size_t size, size_t align)
+{
+	struct server *s = ctx;
+
+	atomic_fetch_add_explicit(&s->heap_calls, 1, memory_order_relaxed);
+	return aligned_alloc(align < sizeof(void *) ? sizeof(void *) : align,
+			     (size + align - 1) / align * align);
+}
+
+static void count_free(void *ctx, void *p, size_t size, size_t align)
+{
+	struct server *s = ctx;
+
+	(void)size, (void)align;
+	atomic_fetch_add_explicit(&s->heap_calls, 1, memory_order_relaxed);
+	free(p);
+}
+
+static void print_stats(struct server *s, const char *what)
+{
+	struct urt_runtime_stats st;
+
+	urt_runtime_stats(&s->rt, &st);
+	printf("%s: runtime %d connections %llu live %llu requests %llu bytes %llu heap_calls %zu "
+	       "slab %zu/%zu op_high_water %zu ops_live %zu bufs_free %zu/%zu pauses %llu\n",
+	       what, s->id, (unsigned long long)s->conns, (unsigned long long)s->live_conns,
+	       (unsigned long long)s->requests, (unsigned long long)s->bytes,
+	       atomic_load(&s->heap_calls), st.slab_live, st.slab_capacity, st.ops_high_water,
+	       st.ops_live, st.bufs_free, st.buf_count, (unsigned long long)st.stream_pauses);
+	fflush(stdout);
+}
+
+/* --- a connection ---------------------------------------------------------- */
+
+struct conn {
+	struct server *s;
+	int fd, n, ret;
+	struct urt_op rx;
+	struct urt_io_all tx;
+	struct urt_buf buf;
+};
+
+static bool conn_poll(struct urt_task *t, void *arg)
+{
+	struct conn *c = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->buf));
+		if (c->n <= 0)
+			break;
+		c->s->requests++;
+		c->s->bytes += (uint64_t)c->n;
+		URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->buf.data, c->buf.len));
+		urt_buf_free(&c->buf);
+		if (c->ret < 0)
+			break;
+	}
+	URT_END(t);
+}
+
+static void conn_drop(struct urt_task *t, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)t;
+	if (c->buf.live)
+		urt_buf_free(&c->buf);
+	urt_close_detached(c->fd);
+	c->s->live_conns--;
+	(void)urt_chan_try_send(&c->s->slot_freed, 1); /* full: a wake is pending */
+}
+
+static const struct urt_task_type conn_type = { .poll = conn_poll,
+						.drop = conn_drop,
+						.name = "echo-conn" };
+
+/* --- the acceptor ------------------------------------------------------------ */
+
+struct acceptor {
+	struct server *s;
+	struct urt_op accept;
+	struct urt_claim claim;
+	bool claimed;
+	uint64_t freed;
+	int fd, ret;
+};
+
+static bool acceptor_poll(struct urt_task *t, void *arg)
+{
+	struct acceptor *a = arg;
+	struct server *s = a->s;
+
+	URT_BEGIN(t);
+	for (;;) {
+		if (!s->boxed && !a->claimed) {
+			a->ret = urt_try_claim_slab(&a->claim);
+			if (a->ret == -ENOSPC) {
+				/* full: stop accepting until a connection ends */
+				urt_op_cancel(&a->accept);
+				URT_AWAIT(t, a->ret = urt_chan_recv(t, &s->slot_freed, &a->freed));
+				continue;
+			}
+			if (a->ret)
+				break;
+			a->claimed = true;
+		}
+		URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->accept, s->lfd));
+		if (a->fd == -ECANCELED || a->fd == -EMFILE || a->fd == -ENFILE)
+			continue; /* paused by us, or backing off by itself */
+		if (a->fd < 0)
+			break;
+		struct conn c = { .s = s, .fd = a->fd };
+
+		if (s->boxed) {
+			if (urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL)) {
+				close(a->fd);
+				continue;
+			}
+		} else {
+			memcpy(urt_claim_state(&a->claim), &c, sizeof(c));
+			if (urt_claim_spawn(&a->claim, &conn_type, NULL))
+				break;
+			a->claimed = false;
+		}
+		s->conns++;
+		s->live_conns++;
+	}
+	URT_END(t);
+}
+
+static void acceptor_drop(struct urt_task *t, void *arg)
+{
+	struct acceptor *a = arg;
+
+	(void)t;
+	if (a->claimed)
+		urt_claim_release(&a->claim);
+}
+
+static const struct urt_task_type acceptor_type = { .poll = acceptor_poll,
+						    .drop = acceptor_drop,
+						    .name = "acceptor" };
+
+/* --- control: a pipe from the main thread -------------------------------------- */
+
+struct control {
+	struct server *s;
+	struct urt_op op;
+	char cmd;
+	int n;
+};
+
+static bool control_poll(struct urt_task *t, void *arg)
+{
+	struct control *c = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, c->n = urt_read(t, &c->op, c->s->ctl[0], &c->cmd, 1, -1));
+		if (c->n != 1 || c->cmd == 's')
+			break;
+		if (c->cmd == 'r')
+			print_stats(c->s, "stats");
+	}
+	urt_stop(&c->s->rt);
+	URT_END(t);
+}
+
+static const struct urt_task_type control_type = { .poll = control_poll, .name = "control" };
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+	const struct opts *o = s->o;
+	int ret;
+
+	s->counting = (struct urt_allocator){ .ctx = s, .alloc = count_alloc, .free = count_free };
+	ret = urt_runtime_init(&s->rt, &(struct urt_runtime_opts){
+					       .slab = s->boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+					       .slot_size = 256,
+					       .slab_slots = o->max_conns,
+					       .buf_count = o->bufs,
+					       .buf_size = 4096,
+					       .allocator = &s->counting,
+				       });
+	if (ret) {
+		fprintf(stderr, "urt-echo: runtime %d: urt_runtime_init: %s\n", s->id, strerror(-ret));
+		exit(1);
+	}
+	if (urt_chan_init(&s->slot_freed, 1, NULL) ||
+	    urt_spawn(&s->rt, &acceptor_type, &(struct acceptor){ .s = s }, sizeof(struct acceptor),
+		      NULL) ||
+	    urt_spawn(&s->rt, &control_type, &(struct control){ .s = s }, sizeof(struct control),
+		      NULL)) {
+		fprintf(stderr, "urt-echo: runtime %d: cannot start its tasks\n", s->id);
+		exit(1);
+	}
+	ret = urt_run(&s->rt);
+	if (ret)
+		fprintf(stderr, "urt-echo: runtime %d: urt_run: %s\n", s->id, strerror(-ret));
+	print_stats(s, "final");
+	urt_runtime_deinit(&s->rt); /* aborts the connections: their drops close them */
+	urt_chan_deinit(&s->slot_freed);
+	close(s->lfd);
+	return NULL;
+}
+
+/* --- command line ----------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]\n"
+		   "                [--max-conns N] [--bufs N]\n"
+		   "  --addr A       address to bind (default 127.0.0.1)\n"
+		   "  --port P       port (default 7000; 0 picks a free one)\n"
+		   "  --threads N    runtimes, one per thread, sharing the port (default 1)\n"
+		   "  --spawn K      slab (default: reserved slots, back-pressure when full)\n"
+		   "                 or boxed (malloc per connection)\n"
+		   "  --max-conns N  connections per runtime, slab mode (default 16384)\n"
+		   "  --bufs N       provided receive buffers per runtime, power of 2 (default 1024)\n"
+		   "Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints stats;\n"
+		   "SIGINT/SIGTERM stop it.\n");
+}
+
+static int bad(const char *msg, const char *arg)
+{
+	fprintf(stderr, "urt-echo: %s%s%s (see --help)\n", msg, arg ? ": " : "", arg ? arg : "");
+	return 2;
+}
+
+static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option longs[] = {
+		{ "addr", required_argument, 0, 'a' },	    { "port", required_argument, 0, 'p' },
+		{ "threads", required_argument, 0, 't' },   { "spawn", required_argument, 0, 's' },
+		{ "max-conns", required_argument, 0, 'm' }, { "bufs", required_argument, 0, 'b' },
+		{ "help", no_argument, 0, 'h' },	    { 0, 0, 0, 0 },
+	};
+	uint32_t v;
+	int c;
+
+	*o = (struct opts){ .addr = "127.0.0.1", .port = 7000, .threads = 1, .max_conns = 16384,
+			    .bufs = 1024 };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			o->addr = optarg;
+			break;
+		case 'p':
+			if (!parse_u32(optarg, 0, 65535, &v))
+				return bad("bad --port", optarg);
+			o->port = (uint16_t)v;
+			break;
+		case 't':
+			if (!parse_u32(optarg, 1, MAX_THREADS, &v))
+				return bad("bad --threads (1..64)", optarg);
+			o->threads = (int)v;
+			break;
+		case 's':
+			if (strcmp(optarg, "slab") && strcmp(optarg, "boxed"))
+				return bad("bad --spawn (slab or boxed)", optarg);
+			o->boxed = !strcmp(optarg, "boxed");
+			break;
+		case 'm':
+			if (!parse_u32(optarg, 1, 1u << 24, &v))
+				return bad("bad --max-conns", optarg);
+			o->max_conns = v;
+			break;
+		case 'b':
+			if (!parse_u32(optarg, 1, 32768, &v) || (v & (v - 1)))
+				return bad("bad --bufs (a power of 2 up to 32768)", optarg);
+			o->bufs = v;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return bad("unknown option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument", argv[optind]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct server servers[MAX_THREADS];
+	struct opts o;
+	struct rlimit rl;
+	sigset_t set;
+	uint16_t port;
+	int ret, sig;
+
+	ret = parse(argc, argv, &o);
+	if (ret)
+		return ret;
+	/* connections are descriptors: take what the hard limit allows */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	port = o.port;
+	for (int i = 0; i < o.threads; i++) {
+		struct server *s = &servers[i];
+
+		s->lfd = urt_listen_tcp(o.addr, port, 4096, URT_LISTEN_REUSEPORT, &port);
+		if (s->lfd < 0) {
+			fprintf(stderr, "urt-echo: listen on %s:%u: %s\n", o.addr, port,
+				strerror(-s->lfd));
+			return 1;
+		}
+		if (pipe2(s->ctl, O_CLOEXEC)) {
+			perror("urt-echo: pipe");
+			return 1;
+		}
+		s->id = i;
+		s->boxed = o.boxed;
+		s->o = &o;
+	}
+	/* signals go to sigwait here, never to the runtime threads */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < o.threads; i++)
+		if (pthread_create(&servers[i].th, NULL, server_main, &servers[i])) {
+			fprintf(stderr, "urt-echo: cannot start thread %d\n", i);
+			return 1;
+		}
+	printf("listening on %s:%u\n", o.addr, port);
+	fflush(stdout);
+	for (;;) {
+		if (sigwait(&set, &sig))
+			continue;
+		for (int i = 0; i < o.threads; i++)
+			if (write(servers[i].ctl[1], sig == SIGUSR1 ? "r" : "s", 1) != 1)
+				perror("urt-echo: control pipe");
+		if (sig != SIGUSR1)
+			break;
+	}
+	uint64_t conns = 0, requests = 0, bytes = 0;
+	size_t heap = 0;
+
+	for (int i = 0; i < o.threads; i++) {
+		pthread_join(servers[i].th, NULL);
+		conns += servers[i].conns;
+		requests += servers[i].requests;
+		bytes += servers[i].bytes;
+		heap += atomic_load(&servers[i].heap_calls);
+		close(servers[i].ctl[0]);
+		close(servers[i].ctl[1]);
+	}
+	printf("total: connections %llu requests %llu bytes %llu heap_calls %zu\n",
+	       (unsigned long long)conns, (unsigned long long)requests, (unsigned long long)bytes,
+	       heap);
+	return 0;
+}
