@@ -1,7 +1,7 @@
 # Thin wrapper over the CMake presets (CMakePresets.json). Every target
 # installs missing build dependencies first (scripts/deps.sh, apt-get).
 #
-#   make demo    build the bench preset and run the demo (both benchmarks)
+#   make demo    build the bench preset and run the demo (the benchmarks)
 #   make test    every suite through ctest: asan (ASan+UBSan), tsan, release
 #   make tsan    the suites under ThreadSanitizer only
 #   make bench   every benchmark (bench preset)
@@ -38,6 +38,8 @@ bench:
 	./build/bench/benches/bench_mem
 	@echo
 	./build/bench/benches/bench_rt
+	@echo
+	./build/bench/benches/bench_io
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
