@@ -88,6 +88,25 @@ static int grow(struct urt_runtime *rt)
 	return 0;
 }
 
+/*
+ * A record never used before, carved from the last page (grown if full).
+ * Out of line, so the common allocation (a freelist pop) saves no
+ * registers for a path it does not take. Return: index; -ENOMEM.
+ */
+static __attribute__((noinline, cold)) int64_t rec_carve(struct urt_runtime *rt)
+{
+	uint32_t idx = rt->ops.made;
+
+	if (idx >> URT__REC_PAGE_SHIFT >= rt->ops.npages) {
+		int ret = grow(rt);
+
+		if (ret)
+			return ret;
+	}
+	rt->ops.made++;
+	return idx;
+}
+
 int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
 {
 	struct urt__rec *r;
@@ -97,27 +116,19 @@ int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
 	if (URT_UNLIKELY(rt->fault && rt->fault->record && rt->fault->record(rt->fault->ctx)))
 		return -ENOMEM;
 #endif
+	/* only chunks (queued completions) may pass the limit */
+	if (URT_UNLIKELY(rt->ops.live >= rt->ops.max) && kind != URT__REC_CHUNK)
+		return -EAGAIN;
 	if (URT_LIKELY(idx)) {
 		r = urt__rec_at(rt, idx);
 		rt->ops.free = r->next;
 	} else {
-		if (rt->ops.live >= rt->ops.max && kind != URT__REC_CHUNK)
-			return -EAGAIN;
-		idx = rt->ops.made;
-		if (idx >> URT__REC_PAGE_SHIFT >= rt->ops.npages) {
-			int ret = grow(rt);
+		int64_t ret = rec_carve(rt);
 
-			if (ret)
-				return ret;
-		}
-		rt->ops.made++;
+		if (ret < 0)
+			return ret;
+		idx = (uint32_t)ret;
 		r = urt__rec_at(rt, idx);
-	}
-	if (rt->ops.live >= rt->ops.max && kind != URT__REC_CHUNK) {
-		/* only chunks (queued completions) may pass the limit */
-		r->next = rt->ops.free;
-		rt->ops.free = idx;
-		return -EAGAIN;
 	}
 	urt__unpoison(r, sizeof(*r));
 	r->task = NULL;
