@@ -1,19 +1,29 @@
 # Thin wrapper over the CMake presets (CMakePresets.json). Every target
 # installs missing build dependencies first (scripts/deps.sh, apt-get).
 #
-#   make demo    build the bench preset and run the demo (the benchmarks)
-#   make test    every suite through ctest: asan (ASan+UBSan), tsan, release
-#   make tsan    the suites under ThreadSanitizer only
-#   make bench   every benchmark (bench preset)
+#   make demo        urt-echo (slab, boxed) and an epoll echo server under
+#                    urt-load at 10, 100 and 1,000 connections: one table
+#   make test        every suite through ctest: asan (ASan+UBSan), tsan, release
+#   make tsan        the suites under ThreadSanitizer only
+#   make bench       the micro-benchmarks (memory, executor, I/O)
+#   make bench-echo  the echo grid with its goal lines
 #   make format  clang-format the tree in place
 JOBS ?= $(shell nproc)
 
-.PHONY: demo test tsan bench deps format clean
+.PHONY: demo test tsan bench bench-echo deps format clean
 
 deps:
 	@scripts/deps.sh
 
-demo: bench
+demo: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target urt-echo urt-load epoll-echo
+	scripts/echo-bench.sh build/release/bin demo
+
+bench-echo: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target urt-echo urt-load epoll-echo
+	scripts/echo-bench.sh build/release/bin grid
 
 test: deps
 	cmake --preset asan >/dev/null

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# echo-bench.sh BINDIR demo|grid - urt-echo (slab and boxed) and the epoll
+# baseline under the same urt-load runs, side by side.
+#
+#   demo  10, 100 and 1,000 connections, 64-byte messages, depth 1, a few
+#         seconds each: one table a person can read (make demo).
+#   grid  64 and 512 B x 100 and 1,000 connections x depth 1 and 8, plus
+#         --threads 2 against --threads 1, with goal lines (make bench-echo).
+#
+# The server is pinned to CPU 0 and the load to CPU 1 when there are two.
+# Server CPU time comes from /proc/PID/stat (utime + stime) around each run;
+# runtime heap calls from urt-echo's own stats (SIGUSR1 before and after);
+# memory per connection from the server's RSS with the connections open,
+# minus its RSS before any.
+set -euo pipefail
+bin=${1:?usage: echo-bench.sh BINDIR demo|grid}
+mode=${2:-demo}
+dur=${DUR:-3}
+warm=${WARM:-1}
+tmp=$(mktemp -d)
+srv_pid=""
+trap '[ -n "$srv_pid" ] && kill -9 "$srv_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+
+ncpu=$(nproc)
+pin_srv=() pin_load=()
+if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
+	pin_srv=(taskset -c 0) pin_load=(taskset -c 1)
+fi
+clk=$(getconf CLK_TCK)
+page=$(getconf PAGESIZE)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_bytes() { awk -v p="$page" '{print $2 * p}' "/proc/$1/statm"; }
+
+# start_server NAME ARGS... : sets srv_pid, port
+start_server() {
+	local name=$1; shift
+	: > "$tmp/srv.out"
+	"${pin_srv[@]}" "$bin/$name" --port 0 "$@" > "$tmp/srv.out" 2> "$tmp/srv.err" &
+	srv_pid=$!
+	for _ in $(seq 100); do
+		grep -q '^listening on' "$tmp/srv.out" && break
+		sleep 0.05
+	done
+	port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/srv.out")
+	[ -n "$port" ] || { echo "echo-bench: $name did not start" >&2; cat "$tmp/srv.err" >&2; exit 1; }
+}
+
+stop_server() {
+	kill -TERM "$srv_pid"
+	for _ in $(seq 100); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.05; done
+	wait "$srv_pid" 2>/dev/null || true
+	srv_pid=""
+}
+
+# heap calls so far, summed over the server's runtimes (urt-echo only)
+heap_now() {
+	local before
+	before=$(grep -c '^stats:' "$tmp/srv.out" || true)
+	kill -USR1 "$srv_pid"
+	for _ in $(seq 100); do
+		[ "$(grep -c '^stats:' "$tmp/srv.out" || true)" -gt "$before" ] && break
+		sleep 0.02
+	done
+	sleep 0.05
+	grep '^stats:' "$tmp/srv.out" | tail -n "${threads:-1}" |
+		awk '{for (i = 1; i < NF; i++) if ($i == "heap_calls") s += $(i + 1)} END {print s + 0}'
+}
+
+# run_load CONNS SIZE DEPTH -> sets rps p50 p99 cpu_per_req heap_per_req mem_per_conn
+run_load() {
+	local conns=$1 size=$2 depth=$3 c0 c1 h0 h1 rss0 rss1 reqs
+	rss0=$(rss_bytes "$srv_pid")
+	h0=""; [ "$is_urt" = 1 ] && h0=$(heap_now)
+	c0=$(cpu_ticks "$srv_pid")
+	"${pin_load[@]}" "$bin/urt-load" --port "$port" --conns "$conns" --size "$size" \
+		--depth "$depth" --duration "$dur" --warmup "$warm" > "$tmp/load.out" 2> "$tmp/load.err" &
+	local lpid=$!
+	sleep "$(awk -v w="$warm" -v d="$dur" 'BEGIN {print w + d / 2}')"
+	rss1=$(rss_bytes "$srv_pid")
+	if ! wait "$lpid"; then
+		echo "echo-bench: urt-load failed:" >&2; tail -3 "$tmp/load.err" >&2; exit 1
+	fi
+	c1=$(cpu_ticks "$srv_pid")
+	h1=""; [ "$is_urt" = 1 ] && h1=$(heap_now)
+	read -r reqs rps p50 p99 errs < <(awk '/^requests/ {
+		for (i = 1; i < NF; i++) v[$i] = $(i + 1)
+		print v["requests"], v["rps"], v["p50_us"], v["p99_us"], v["errors"] }' "$tmp/load.out")
+	[ "${errs:-1}" = 0 ] || { echo "echo-bench: load errors" >&2; cat "$tmp/load.out" >&2; exit 1; }
+	# cpu over the whole run (warm-up included) against the whole run's requests:
+	# urt-load reports measured requests; scale by (warm + dur) / dur
+	cpu_per_req=$(awk -v c="$((c1 - c0))" -v k="$clk" -v r="$reqs" -v w="$warm" -v d="$dur" \
+		'BEGIN {printf "%.2f", c / k * 1e6 / (r * (w + d) / d)}')
+	if [ "$is_urt" = 1 ]; then
+		heap_per_req=$(awk -v h="$((h1 - h0))" -v r="$reqs" -v w="$warm" -v d="$dur" \
+			'BEGIN {printf "%.4f", h / (r * (w + d) / d)}')
+	else
+		heap_per_req="-"
+	fi
+	# small runs are dominated by first touches (the buffer ring's pages)
+	mem_per_conn="-"
+	[ "$conns" -ge 1000 ] &&
+		mem_per_conn=$(awk -v a="$rss0" -v b="$rss1" -v n="$conns" 'BEGIN {printf "%.0f", (b - a) / n}')
+}
+
+row() { printf '%-22s %6s %5s %5s %11s %9s %9s %13s %14s %13s\n' "$@"; }
+
+demo() {
+	echo "urt-echo vs a plain epoll echo server: $ncpu cores, $(uname -r)"
+	echo "server pinned to CPU 0, urt-load to CPU 1; ${warm}s warm-up + ${dur}s measured per row; 64-byte messages, depth 1"
+	echo
+	row server conns size depth "requests/s" "p50 us" "p99 us" "cpu us/req" "heap calls/req" "bytes/conn"
+	for kind in slab boxed epoll; do
+		threads=1
+		case $kind in
+		slab) is_urt=1; start_server urt-echo --spawn slab; name="urt-echo --spawn slab" ;;
+		boxed) is_urt=1; start_server urt-echo --spawn boxed; name="urt-echo --spawn boxed" ;;
+		epoll) is_urt=0; start_server epoll-echo; name="epoll-echo (baseline)" ;;
+		esac
+		for conns in 10 100 1000; do
+			echo "  ... $name, $conns connections" >&2
+			run_load "$conns" 64 1
+			row "$name" "$conns" 64 1 "$rps" "$p50" "$p99" "$cpu_per_req" "$heap_per_req" "$mem_per_conn"
+		done
+		stop_server
+	done
+	echo
+	echo "cpu us/req: server CPU time (user + system) per request; heap calls/req: calls the"
+	echo "runtime made to its allocator per request in steady state (0 means none);"
+	echo "bytes/conn: server RSS with the connections open minus RSS before, per connection"
+	echo "(at 1,000 connections; smaller runs are dominated by first touches of shared pages)."
+}
+
+grid() {
+	local goal_cpu=PASS worst=0 worst_at="" heap_total=0
+	declare -A cpu_urt cpu_ep
+	echo "echo grid: $ncpu cores, $(uname -r); server on CPU 0, load on CPU 1; ${warm}s + ${dur}s a point"
+	row server conns size depth "requests/s" "p50 us" "p99 us" "cpu us/req" "heap calls/req" "bytes/conn"
+	for kind in urt epoll; do
+		threads=1
+		if [ $kind = urt ]; then is_urt=1; start_server urt-echo; name="urt-echo"
+		else is_urt=0; start_server epoll-echo; name="epoll-echo"; fi
+		for size in 64 512; do for conns in 100 1000; do for depth in 1 8; do
+			echo "  ... $name $size B, $conns conns, depth $depth" >&2
+			run_load "$conns" "$size" "$depth"
+			row "$name" "$conns" "$size" "$depth" "$rps" "$p50" "$p99" "$cpu_per_req" "$heap_per_req" "$mem_per_conn"
+			if [ $kind = urt ]; then
+				cpu_urt[$size.$conns.$depth]=$cpu_per_req
+				heap_total=$(awk -v a="$heap_total" -v b="$heap_per_req" 'BEGIN {print a + b}')
+			else
+				cpu_ep[$size.$conns.$depth]=$cpu_per_req
+			fi
+		done; done; done
+		stop_server
+	done
+	echo
+	for k in "${!cpu_urt[@]}"; do
+		r=$(awk -v a="${cpu_urt[$k]}" -v b="${cpu_ep[$k]}" 'BEGIN {printf "%.2f", b > 0 ? a / b : 99}')
+		echo "cpu/request urt/epoll at size.conns.depth $k: ${r}x"
+		if awk -v r="$r" 'BEGIN {exit !(r > 0.8)}'; then goal_cpu=MISS; fi
+		if awk -v r="$r" -v w="$worst" 'BEGIN {exit !(r > w)}'; then worst=$r; worst_at=$k; fi
+	done
+	echo "goal urt-echo server CPU per request <= 0.8x epoll at every grid point (worst ${worst}x at $worst_at): $goal_cpu"
+	if awk -v h="$heap_total" 'BEGIN {exit !(h == 0)}'; then g=PASS; else g=MISS; fi
+	echo "goal zero runtime heap calls per request in steady state (sum over the grid $heap_total): $g"
+
+	# --threads 2 vs --threads 1: cost per request (the load needs a core of its own)
+	local c1 c2
+	is_urt=1
+	for t in 1 2; do
+		threads=$t
+		pin_srv_saved=("${pin_srv[@]}"); [ $t = 2 ] && pin_srv=()
+		start_server urt-echo --threads "$t"
+		run_load 1000 64 8
+		[ $t = 1 ] && c1=$cpu_per_req || c2=$cpu_per_req
+		echo "urt-echo --threads $t: $rps requests/s, cpu $cpu_per_req us/request"
+		stop_server
+		pin_srv=("${pin_srv_saved[@]}")
+	done
+	r=$(awk -v a="$c2" -v b="$c1" 'BEGIN {printf "%.2f", a / b}')
+	if awk -v r="$r" 'BEGIN {exit !(r <= 1.1)}'; then g=PASS; else g=MISS; fi
+	echo "goal --threads 2 CPU per request within 1.1x of --threads 1: ${r}x $g"
+}
+
+case $mode in
+demo) demo ;;
+grid) grid ;;
+*) echo "usage: echo-bench.sh BINDIR demo|grid" >&2; exit 2 ;;
+esac
