@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# test-echo.sh BINDIR - urt-echo, urt-load and epoll-echo as a user runs
+# them (a CTest entry in every preset, so under ASan in the asan one).
+# Every wait is bounded; any failure exits non-zero with what went wrong.
+set -euo pipefail
+bin=${1:?usage: test-echo.sh BINDIR}
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "test-echo: FAIL: $*" >&2; exit 1; }
+step() { echo "test-echo: $*"; }
+
+# start NAME OUT ARGS... : starts a server, sets srv and port
+start() {
+	local name=$1 out=$2; shift 2
+	"$bin/$name" --port 0 "$@" > "$out" 2> "$out.err" &
+	srv=$!
+	pids+=("$srv")
+	for _ in $(seq 200); do
+		grep -q '^listening on' "$out" && break
+		kill -0 "$srv" 2>/dev/null || fail "$name exited at start: $(cat "$out.err")"
+		sleep 0.05
+	done
+	[ "$(grep -c '^listening on' "$out")" = 1 ] || fail "$name printed no single 'listening on' line"
+	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
+	[ -n "$port" ] || fail "$name: no port in '$(head -1 "$out")'"
+}
+
+# stop PID : SIGTERM, must exit 0 within 10 s
+stop() {
+	kill -TERM "$1"
+	for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$1" 2>/dev/null && fail "server $1 did not stop on SIGTERM"
+	wait "$1" || fail "server $1 exited with $? on SIGTERM"
+}
+
+# stats OUT PID RUNTIMES : SIGUSR1, wait for a fresh line per runtime
+stats() {
+	local out=$1 pid=$2 n=$3 before
+	before=$(grep -c '^stats:' "$out" || true)
+	kill -USR1 "$pid"
+	for _ in $(seq 200); do
+		[ "$(grep -c '^stats:' "$out" || true)" -ge $((before + n)) ] && break
+		sleep 0.05
+	done
+	grep '^stats:' "$out" | tail -n "$n"
+}
+
+field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
+
+load() { timeout 60 "$bin/urt-load" --port "$port" "$@" 2>> "$tmp/load.err"; }
+
+# --- bad flags -------------------------------------------------------------
+step "bad flags"
+for p in urt-echo urt-load epoll-echo; do
+	set +e
+	"$bin/$p" --no-such-flag > /dev/null 2> "$tmp/bad.err"; rc=$?
+	set -e
+	[ $rc = 2 ] || fail "$p --no-such-flag exited $rc, want 2"
+	[ "$(wc -l < "$tmp/bad.err")" = 1 ] || fail "$p: the error is not one line"
+	"$bin/$p" --help > /dev/null || fail "$p --help"
+done
+set +e
+"$bin/urt-echo" --port 99999 > /dev/null 2>&1; [ $? = 2 ] || fail "urt-echo --port 99999"
+"$bin/urt-echo" --spawn heap > /dev/null 2>&1; [ $? = 2 ] || fail "urt-echo --spawn heap"
+"$bin/urt-load" --conns 10 > /dev/null 2>&1; [ $? = 2 ] || fail "urt-load without --port"
+set -e
+
+# --- 1,000 connections, slab and boxed ----------------------------------------
+for kind in slab boxed; do
+	step "urt-echo --spawn $kind: 1,000 connections"
+	start urt-echo "$tmp/$kind.out" --spawn "$kind"
+	line=$(load --conns 1000 --size 256 --depth 2 --duration 2) || fail "urt-load against $kind: $line"
+	[ "$(echo "$line" | field errors)" = 0 ] || fail "errors: $line"
+	[ "$(echo "$line" | field requests)" -gt 0 ] || fail "no requests: $line"
+	stop "$srv"
+	grep -q '^total: connections 1000 ' "$tmp/$kind.out" || fail "$kind: $(tail -1 "$tmp/$kind.out")"
+done
+
+# --- two runtimes share the port -------------------------------------------------
+step "urt-echo --threads 2"
+start urt-echo "$tmp/t2.out" --threads 2
+load --conns 200 --duration 1 > /dev/null || fail "urt-load against --threads 2"
+s=$(stats "$tmp/t2.out" "$srv" 2)
+for r in 0 1; do
+	c=$(echo "$s" | grep "runtime $r " | field connections)
+	[ "${c:-0}" -gt 0 ] || fail "runtime $r took no connection: $s"
+done
+stop "$srv"
+
+# --- misbehaving clients, leaks, SIGTERM with connections open --------------------
+step "urt-echo: vanishing and non-reading clients, 10,000 connections, SIGTERM"
+start urt-echo "$tmp/m.out" --max-conns 2048
+rss0=$(awk '{print $2}' "/proc/$srv/statm")
+# a client that vanishes mid-message (RST: linger 0 via a closed half-written socket)
+for _ in 1 2 3; do
+	exec 3<>"/dev/tcp/127.0.0.1/$port"
+	printf 'half a mess' >&3
+	exec 3>&-
+done
+# a client that sends and never reads: 64 MiB pushed at the server
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+head -c $((64 << 20)) /dev/zero >&4 2>/dev/null &
+writer=$!
+pids+=("$writer")
+sleep 1
+line=$(load --conns 100 --duration 1) || fail "others are not served beside a non-reader: $line"
+rss1=$(awk '{print $2}' "/proc/$srv/statm")
+grow=$(( (rss1 - rss0) * $(getconf PAGESIZE) ))
+[ "$grow" -lt $((32 << 20)) ] || fail "server grew $grow bytes with a client that never reads"
+kill "$writer" 2>/dev/null || true
+exec 4>&-
+# 10,000 connections opened and closed, then nothing is left
+for _ in $(seq 10); do
+	load --conns 1000 --requests 1000 --duration 5 > /dev/null || fail "urt-load round"
+done
+sleep 0.5
+s=$(stats "$tmp/m.out" "$srv" 1)
+[ "$(echo "$s" | field live)" = 0 ] || fail "connections left: $s"
+echo "$s" | grep -q ' slab 0/' || fail "slots left: $s"
+[ "$(echo "$s" | field connections)" -ge 10000 ] || fail "fewer than 10,000 connections: $s"
+nfd=$(ls "/proc/$srv/fd" | wc -l)
+[ "$nfd" -lt 40 ] || fail "$nfd descriptors open in an idle server"
+# SIGTERM with connections open
+exec 5<>"/dev/tcp/127.0.0.1/$port"
+exec 6<>"/dev/tcp/127.0.0.1/$port"
+sleep 0.2
+stop "$srv"
+exec 5>&- 6>&-
+
+# --- the baseline under the same load ------------------------------------------------
+step "epoll-echo: 1,000 connections"
+start epoll-echo "$tmp/ep.out"
+line=$(load --conns 1000 --size 256 --depth 2 --duration 2) || fail "urt-load against epoll-echo: $line"
+[ "$(echo "$line" | field errors)" = 0 ] || fail "errors: $line"
+stop "$srv"
+
+echo "test-echo: all passed"
