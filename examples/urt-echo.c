@@ -259,7 +259,8 @@ static void *server_main(void *arg)
 					       .allocator = &s->counting,
 				       });
 	if (ret) {
-		fprintf(stderr, "urt-echo: runtime %d: urt_runtime_init: %s\n", s->id, strerror(-ret));
+		fprintf(stderr, "urt-echo: runtime %d: urt_runtime_init: %s\n", s->id,
+			strerror(-ret));
 		exit(1);
 	}
 	if (urt_chan_init(&s->slot_freed, 1, NULL) ||
@@ -284,17 +285,18 @@ static void *server_main(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]\n"
-		   "                [--max-conns N] [--bufs N]\n"
-		   "  --addr A       address to bind (default 127.0.0.1)\n"
-		   "  --port P       port (default 7000; 0 picks a free one)\n"
-		   "  --threads N    runtimes, one per thread, sharing the port (default 1)\n"
-		   "  --spawn K      slab (default: reserved slots, back-pressure when full)\n"
-		   "                 or boxed (malloc per connection)\n"
-		   "  --max-conns N  connections per runtime, slab mode (default 16384)\n"
-		   "  --bufs N       provided receive buffers per runtime, power of 2 (default 1024)\n"
-		   "Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints stats;\n"
-		   "SIGINT/SIGTERM stop it.\n");
+	fprintf(f,
+		"usage: urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]\n"
+		"                [--max-conns N] [--bufs N]\n"
+		"  --addr A       address to bind (default 127.0.0.1)\n"
+		"  --port P       port (default 7000; 0 picks a free one)\n"
+		"  --threads N    runtimes, one per thread, sharing the port (default 1)\n"
+		"  --spawn K      slab (default: reserved slots, back-pressure when full)\n"
+		"                 or boxed (malloc per connection)\n"
+		"  --max-conns N  connections per runtime, slab mode (default 16384)\n"
+		"  --bufs N       provided receive buffers per runtime, power of 2 (default 1024)\n"
+		"Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints stats;\n"
+		"SIGINT/SIGTERM stop it.\n");
 }
 
 static int bad(const char *msg, const char *arg)
@@ -319,16 +321,21 @@ static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longs[] = {
-		{ "addr", required_argument, 0, 'a' },	    { "port", required_argument, 0, 'p' },
-		{ "threads", required_argument, 0, 't' },   { "spawn", required_argument, 0, 's' },
-		{ "max-conns", required_argument, 0, 'm' }, { "bufs", required_argument, 0, 'b' },
-		{ "help", no_argument, 0, 'h' },	    { 0, 0, 0, 0 },
+		{ "addr", required_argument, 0, 'a' },
+		{ "port", required_argument, 0, 'p' },
+		{ "threads", required_argument, 0, 't' },
+		{ "spawn", required_argument, 0, 's' },
+		{ "max-conns", required_argument, 0, 'm' },
+		{ "bufs", required_argument, 0, 'b' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	uint32_t v;
 	int c;
 
-	*o = (struct opts){ .addr = "127.0.0.1", .port = 7000, .threads = 1, .max_conns = 16384,
-			    .bufs = 1024 };
+	*o = (struct opts){
+		.addr = "127.0.0.1", .port = 7000, .threads = 1, .max_conns = 16384, .bufs = 1024
+	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {

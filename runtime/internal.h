@@ -313,7 +313,7 @@ URT_HIDDEN void urt__remote_init(struct urt_runtime *rt);
  */
 static inline bool urt__remote_empty(struct urt_runtime *rt)
 {
-	return rt->remote.tail == &rt->remote.stub &&
+	return !rt->remote.held && rt->remote.tail == &rt->remote.stub &&
 	       atomic_load_explicit(&rt->remote.head, memory_order_relaxed) == &rt->remote.stub;
 }
 /* Take every message in: wakes and spawns. Return: true if some may remain. */
@@ -321,7 +321,12 @@ URT_HIDDEN bool urt__remote_drain(struct urt_runtime *rt);
 /* Announce parking; false (and not parked) if a message is already waiting. */
 URT_HIDDEN bool urt__remote_park_begin(struct urt_runtime *rt);
 URT_HIDDEN void urt__remote_park_end(struct urt_runtime *rt);
-/* deinit: free every message, aborting remote spawns that never ran. */
+/* deinit, first: refuse new remote calls and wait for those under way. */
+URT_HIDDEN void urt__remote_close(struct urt_runtime *rt);
+/*
+ * deinit: take every message in; spawns that never ran are started so the
+ * teardown aborts them. Return: tasks dropped here (no memory to start them).
+ */
 URT_HIDDEN size_t urt__remote_deinit(struct urt_runtime *rt);
 
 #endif /* URT_RUNTIME_INTERNAL_H */

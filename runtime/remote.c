@@ -26,11 +26,23 @@
  * total order of those seq_cst operations one side sees the other: either
  * the owner sees the message and does not park, or the producer sees
  * sleeping and writes the eventfd, whose read is armed in the ring.
+ *
+ * Deinit against calls under way (the same handshake): a producer adds
+ * itself to `callers` then reads `closed`; deinit stores `closed` then
+ * waits until `callers` is 0. Either the producer sees `closed` and leaves
+ * without touching anything else, or deinit sees it inside and waits for it
+ * to finish its push and its eventfd write. So no producer is still in a
+ * call when deinit frees waker records or closes the eventfd.
+ *
+ * A remote spawn that cannot be taken in (the registry cannot grow) is
+ * kept in `held` and draining stops there, so order is kept and the tick
+ * returns; the next tick tries it first.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
 
 #define W_QUEUED 1u
@@ -144,36 +156,79 @@ static void take_waker(struct urt_runtime *rt, struct urt_waker *w)
 	}
 }
 
-static void take_spawn(struct urt_runtime *rt, struct spawn_msg *m)
+/* Return: false if the registry cannot grow now (the message is kept). */
+static bool take_spawn(struct urt_runtime *rt, struct spawn_msg *m)
 {
-	/* Registry room: if it cannot grow now, keep the message for later. */
-	if (urt__reg_reserve(rt, 1)) {
-		push(rt, &m->node);
-		return;
-	}
+	if (urt__reg_reserve(rt, 1))
+		return false;
 	rt->stats.spawned_remote++;
 	urt__task_start(rt, m->task, m->type, m->size, URT_TASK_REMOTE, NULL);
 	free(m);
+	return true;
 }
 
 bool urt__remote_drain(struct urt_runtime *rt)
 {
 	struct urt_mpsc_node *n;
 
+	if ((n = rt->remote.held)) {
+		if (!take_spawn(rt, (struct spawn_msg *)n))
+			return true; /* still no memory: try again next tick */
+		rt->remote.held = NULL;
+	}
 	while ((n = pop(rt))) {
-		if (n->kind == URT__MSG_WAKER)
+		if (n->kind == URT__MSG_WAKER) {
 			take_waker(rt, (struct urt_waker *)n);
-		else
-			take_spawn(rt, (struct spawn_msg *)n);
+		} else if (!take_spawn(rt, (struct spawn_msg *)n)) {
+			rt->remote.held = n; /* the rest waits behind it, in order */
+			return true;
+		}
 	}
 	return pending(rt);
+}
+
+/* deinit, first: refuse new calls, wait for the ones inside to return. */
+void urt__remote_close(struct urt_runtime *rt)
+{
+	atomic_store_explicit(&rt->remote.closed, 1, memory_order_seq_cst);
+	while (atomic_load_explicit(&rt->remote.callers, memory_order_seq_cst))
+		sched_yield(); /* a producer is a few instructions from leaving */
+}
+
+/*
+ * A spawn that never ran still owns its state: start it for real, so the
+ * teardown aborts it like any task (drop with a valid header, counted).
+ * If even that is impossible (no memory for the registry), drop it on a
+ * header built in place. Return: 1 if it was dropped here, else 0.
+ */
+static size_t spawn_at_deinit(struct urt_runtime *rt, struct spawn_msg *m)
+{
+	struct urt_task *t = m->task;
+
+	if (take_spawn(rt, m))
+		return 0;
+	*t = (struct urt_task){ .type = m->type, .state_size = m->size, .flags = URT_TASK_REMOTE };
+	rt->stats.spawned_remote++;
+	if (t->type->drop)
+		t->type->drop(t, t + 1);
+	if (t->scope) {
+		urt_scope_release(t->scope);
+		urt_pool_free(&rt->scopes, t->scope);
+	}
+	free(t);
+	free(m);
+	return 1;
 }
 
 size_t urt__remote_deinit(struct urt_runtime *rt)
 {
 	struct urt_mpsc_node *n;
-	size_t aborted = 0;
+	size_t dropped = 0;
 
+	if ((n = rt->remote.held)) {
+		rt->remote.held = NULL;
+		dropped += spawn_at_deinit(rt, (struct spawn_msg *)n);
+	}
 	while ((n = pop(rt))) {
 		if (n->kind == URT__MSG_WAKER) {
 			struct urt_waker *w = (struct urt_waker *)n;
@@ -182,16 +237,9 @@ size_t urt__remote_deinit(struct urt_runtime *rt)
 				urt_pool_free(&rt->wakers, w);
 			continue;
 		}
-		/* a spawn that never ran: its drop still owns the state */
-		struct spawn_msg *m = (struct spawn_msg *)n;
-
-		if (m->type->drop)
-			m->type->drop(m->task, m->task + 1);
-		free(m->task);
-		free(m);
-		aborted++;
+		dropped += spawn_at_deinit(rt, (struct spawn_msg *)n);
 	}
-	return aborted;
+	return dropped;
 }
 
 /* --- the public calls ------------------------------------------------------ */
@@ -215,15 +263,36 @@ int urt_waker_new(struct urt_task *t, struct urt_waker **out)
 	return 0;
 }
 
+/* Enter a call on rt. Return: false if deinit has begun (the call is over). */
+static bool call_begin(struct urt_runtime *rt)
+{
+	atomic_fetch_add_explicit(&rt->remote.callers, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&rt->remote.closed, memory_order_seq_cst)) {
+		atomic_fetch_sub_explicit(&rt->remote.callers, 1, memory_order_release);
+		return false;
+	}
+	return true;
+}
+
+/* Leave it: the last access to rt in the call. */
+static void call_end(struct urt_runtime *rt)
+{
+	atomic_fetch_sub_explicit(&rt->remote.callers, 1, memory_order_release);
+}
+
 static void waker_signal(struct urt_waker *w, unsigned bit)
 {
 	struct urt_runtime *rt = w->rt; /* read before the push hands w over */
-	unsigned old = atomic_fetch_or_explicit(&w->state, bit | W_QUEUED, memory_order_acq_rel);
+	unsigned old;
 
+	if (!call_begin(rt))
+		return;
+	old = atomic_fetch_or_explicit(&w->state, bit | W_QUEUED, memory_order_acq_rel);
 	if (!(old & W_QUEUED)) {
 		push(rt, &w->node);
 		notify(rt);
 	}
+	call_end(rt);
 }
 
 void urt_waker_wake(struct urt_waker *w)
@@ -245,11 +314,14 @@ int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type, c
 
 	if (!rt || !type || !type->poll || (size && !state) || size > UINT32_MAX / 2)
 		return -EINVAL;
+	if (!call_begin(rt))
+		return -ESHUTDOWN;
 	t = malloc(box); /* any thread: the C heap, freed by the owner with free() */
 	m = malloc(sizeof(*m));
 	if (!t || !m) {
 		free(t);
 		free(m);
+		call_end(rt);
 		return -ENOMEM;
 	}
 	if (size)
@@ -260,5 +332,6 @@ int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type, c
 	m->size = (uint32_t)size;
 	push(rt, &m->node);
 	notify(rt);
+	call_end(rt);
 	return 0;
 }

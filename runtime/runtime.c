@@ -141,7 +141,8 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
 {
 	size_t n;
 
-	rt->closing = true; /* spawns now fail with -ESHUTDOWN; no reclaim until pass 3 */
+	urt__remote_close(rt); /* no other thread is inside a call from here on */
+	rt->closing = true;    /* spawns now fail with -ESHUTDOWN; no reclaim until pass 3 */
 	n = urt__remote_deinit(rt);
 	urt__ops_drain(rt);
 	n += urt__tasks_teardown(rt);

@@ -13,12 +13,15 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sched.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "support/test_support.h"
 #include "urt/urt.h"
 
 #define THREADS 4
@@ -320,6 +323,177 @@ static void test_parked_runtime_woken_by_remote_spawn(void **state)
 	assert_int_equal(urt_runtime_deinit(&rt), 0);
 }
 
+/* --- a queued remote spawn at deinit gets a real header (defect 1) ---------- */
+
+static char drop_name[32];
+static void *drop_alloc;
+static uint64_t drop_spawned_remote, drop_aborted;
+
+static void look_drop(struct urt_task *t, void *arg)
+{
+	struct urt_runtime_stats st;
+
+	(void)arg;
+	snprintf(drop_name, sizeof(drop_name), "%s", urt_task_name(t));
+	drop_alloc = urt_task_alloc(t, 48); /* freed with the task */
+	urt_runtime_stats(urt_runtime_current(), &st);
+	drop_spawned_remote = st.spawned_remote;
+	drop_aborted = st.aborted;
+}
+
+static const struct urt_task_type look_type = { .poll = inc_poll,
+						.drop = look_drop,
+						.name = "queued-remote" };
+
+static void test_queued_remote_spawn_dropped_with_valid_header(void **state)
+{
+	struct urt_runtime rt;
+
+	(void)state;
+	drop_name[0] = 0;
+	drop_alloc = NULL;
+	ran = 0;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	assert_int_equal(urt_spawn_remote(&rt, &look_type, &(struct inc_state){ 1 },
+					  sizeof(struct inc_state)),
+			 0);
+	assert_int_equal(urt_runtime_deinit(&rt), 1); /* never ticked: aborted at deinit */
+	assert_int_equal(ran, 0);
+	assert_string_equal(drop_name, "queued-remote");
+	assert_non_null(drop_alloc);
+	assert_int_equal(drop_spawned_remote, 1);
+	/* the drop runs as the abort is carried out: counted right after it */
+	assert_int_equal(drop_aborted, 0);
+}
+
+/* --- no memory for a remote spawn: retried next tick, never a spin (defect 2) -- */
+
+static bool park_poll(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	return false; /* parked for good: holds a registry entry */
+}
+
+static const struct urt_task_type park_type = { .poll = park_poll, .name = "park" };
+
+static struct test_alloc *oom_inner;
+static bool oom;
+
+/* the test allocator, failing every call while `oom` is set */
+static void *oom_alloc(void *ctx, size_t size, size_t align)
+{
+	(void)ctx;
+	return oom ? NULL : oom_inner->al.alloc(oom_inner->al.ctx, size, align);
+}
+
+static void oom_free(void *ctx, void *p, size_t size, size_t align)
+{
+	(void)ctx;
+	oom_inner->al.free(oom_inner->al.ctx, p, size, align);
+}
+
+static void test_remote_spawn_without_memory_retries(void **state)
+{
+	struct urt_runtime rt;
+	struct test_alloc ta;
+	struct urt_allocator al = { .alloc = oom_alloc, .free = oom_free };
+	struct urt_runtime_stats st;
+	int n;
+
+	(void)state;
+	ran = 0;
+	test_alloc_init(&ta);
+	oom_inner = &ta;
+	oom = false;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .allocator = &al }), 0);
+	/* fill the registry to its first capacity (256), so one more must grow it */
+	for (n = 0; rt.nreg < rt.reg_cap; n++)
+		assert_int_equal(urt_spawn(&rt, &park_type, NULL, 0, NULL), 0);
+	assert_true(urt_tick(&rt, 0) >= 0);
+	assert_int_equal(urt_spawn_remote(&rt, &inc_type, &(struct inc_state){ 7 },
+					  sizeof(struct inc_state)),
+			 0);
+	oom = true; /* the registry cannot grow ... */
+	alarm(20);  /* ... and a spinning tick would never return */
+	for (int i = 0; i < 5; i++)
+		assert_true(urt_tick(&rt, 0) >= 0);
+	assert_int_equal(ran, 0);
+	oom = false; /* memory again: the held spawn goes in, in order */
+	assert_true(urt_tick(&rt, 0) >= 0);
+	assert_true(urt_tick(&rt, 0) >= 0);
+	alarm(0);
+	assert_int_equal(ran, 7);
+	urt_runtime_stats(&rt, &st);
+	assert_int_equal(st.spawned_remote, 1);
+	assert_int_equal(urt_runtime_deinit(&rt), (size_t)n);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
+/* --- deinit while producers are still inside their calls (defect 6) ---------- */
+
+#define CLOSE_ROUNDS 200
+
+static struct urt_waker *race_w;
+static atomic_int race_go;
+
+static bool race_poll(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	if (!race_w) {
+		if (urt_waker_new(t, &race_w))
+			abort();
+		atomic_store(&race_go, 1);
+	}
+	return false;
+}
+
+static const struct urt_task_type race_type = { .poll = race_poll, .name = "race" };
+
+static void *race_thread(void *arg)
+{
+	struct urt_runtime *rt = arg;
+
+	while (!atomic_load(&race_go))
+		sched_yield();
+	urt_waker_wake(race_w);
+	if (urt_spawn_remote(rt, &inc_type, &(struct inc_state){ 1 }, sizeof(struct inc_state)))
+		abort();
+	urt_waker_free(race_w); /* the owner may deinit as soon as it sees this */
+	/* a late spawn: refused once deinit has begun, accepted before it */
+	int ret =
+		urt_spawn_remote(rt, &inc_type, &(struct inc_state){ 1 }, sizeof(struct inc_state));
+	if (ret && ret != -ESHUTDOWN)
+		abort();
+	return NULL;
+}
+
+static void test_deinit_waits_for_callers(void **state)
+{
+	(void)state;
+	for (int round = 0; round < CLOSE_ROUNDS; round++) {
+		struct urt_runtime rt;
+		struct urt_runtime_stats st;
+		pthread_t th;
+		uint64_t end = now_ms() + 10000;
+
+		race_w = NULL;
+		atomic_store(&race_go, 0);
+		ran = 0;
+		assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+		assert_int_equal(urt_spawn(&rt, &race_type, NULL, 0, NULL), 0);
+		assert_int_equal(pthread_create(&th, NULL, race_thread, &rt), 0);
+		/* tick until the waker was freed and the first spawn ran, then tear
+		 * down at once, while the thread may still be inside a call */
+		do {
+			assert_true(urt_tick(&rt, 1000000) >= 0);
+			urt_runtime_stats(&rt, &st);
+		} while ((ran < 1 || rt.wakers.live) && now_ms() < end);
+		assert_true(ran >= 1);
+		urt_runtime_deinit(&rt);
+		pthread_join(th, NULL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +501,9 @@ int main(void)
 		cmocka_unit_test(test_remote_spawns),
 		cmocka_unit_test(test_waker_keeps_slot_until_freed),
 		cmocka_unit_test(test_parked_runtime_woken_by_remote_spawn),
+		cmocka_unit_test(test_queued_remote_spawn_dropped_with_valid_header),
+		cmocka_unit_test(test_remote_spawn_without_memory_retries),
+		cmocka_unit_test(test_deinit_waits_for_callers),
 	};
 
 	return cmocka_run_group_tests_name("remote", tests, NULL, NULL);

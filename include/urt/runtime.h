@@ -215,8 +215,11 @@ struct urt_runtime {
 	/* touched by other threads */
 	struct {
 		_Alignas(64) URT__ATOMIC(struct urt_mpsc_node *) head; /* producers push here */
-		URT__ATOMIC(int) sleeping;		 /* owner is (about to be) parked */
+		URT__ATOMIC(int) sleeping; /* owner is (about to be) parked */
+		URT__ATOMIC(int) callers;  /* producers inside a call on this runtime */
+		URT__ATOMIC(int) closed;   /* deinit has begun: calls are refused */
 		_Alignas(64) struct urt_mpsc_node *tail; /* owner pops here */
+		struct urt_mpsc_node *held; /* a spawn that could not be taken in yet */
 		struct urt_mpsc_node stub;
 	} remote;
 };
@@ -280,7 +283,17 @@ void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *s
 /* urt_frame_alloc - frame memory of this thread's runtime, dead at tick end. */
 void *urt_frame_alloc(size_t size, size_t align);
 
-/* --- other threads --------------------------------------------------------- */
+/* --- other threads ---------------------------------------------------------
+ *
+ * A remote waker and urt_spawn_remote are the only ways another thread
+ * reaches a runtime. Deinit is safe against calls that are under way: it
+ * refuses new ones and waits until every call inside has returned before it
+ * frees anything. What it cannot make safe is a call that starts after the
+ * runtime's storage is gone, or on a waker after deinit (its record is
+ * freed then). So, to shut down: stop the producer threads from making new
+ * calls (join them, or tell them and wait until they say they are done),
+ * then call urt_runtime_deinit on the owner thread.
+ */
 
 struct urt_waker;
 
@@ -294,22 +307,27 @@ URT_NODISCARD int urt_waker_new(struct urt_task *t, struct urt_waker **out);
 
 /*
  * urt_waker_wake - queue the task on its runtime; never lost, also while
- * the runtime is parked in the kernel. Allocates nothing.
- * Context: any thread.
+ * the runtime is parked in the kernel. Allocates nothing. Ignored once the
+ * runtime's deinit has begun.
+ * Context: any thread, until the runtime's deinit returns (see above).
  */
 void urt_waker_wake(struct urt_waker *w);
 
 /*
  * urt_waker_free - let go of the waker (the last use of w).
- * Context: any thread.
+ * Context: any thread, until the runtime's deinit returns (see above).
  */
 void urt_waker_free(struct urt_waker *w);
 
 /*
  * urt_spawn_remote - spawn a boxed task onto rt from any thread; it is
  * queued at rt's next tick. join is not offered: use a channel or a waker.
- * Return: 0; -EINVAL; -ENOMEM.
- * Context: any thread, while rt is initialised.
+ * A spawn still queued when deinit runs is aborted like any task: its drop
+ * runs (with a valid header) and it counts in stats.spawned_remote and
+ * stats.aborted.
+ * Return: 0; -EINVAL; -ENOMEM; -ESHUTDOWN if rt's deinit has begun (nothing
+ * is queued and nothing is kept).
+ * Context: any thread, until rt's deinit returns (see above).
  */
 URT_NODISCARD int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type,
 				   const void *state, size_t size);
