@@ -5,7 +5,7 @@
  * Setup tries, in order, SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL (the ring is
  * only ever entered by the runtime's thread, and completions are processed
  * only when we ask: no task-work interrupts), then COOP_TASKRUN|SUBMIT_ALL,
- * then no flags; the CQ ring is 8x the SQ. Only -EINVAL (flag unknown to
+ * then no flags; the CQ ring is 8x the SQ (at most 65536, the kernel's cap). Only -EINVAL (flag unknown to
  * the kernel) moves on to the next; -ENOSYS / -EPERM (io_uring compiled out,
  * io_uring_disabled sysctl, seccomp) are returned at once.
  *
@@ -24,6 +24,9 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -62,6 +65,16 @@ void urt__ring_reap(struct urt_runtime *rt)
 	}
 }
 
+/*
+ * Make room for n SQEs by handing the prepared ones to the kernel. Never
+ * reaps: callers walk task op lists, are inside a reap (a stream pausing),
+ * or are about to park, and a completion dispatched under them would free
+ * records they hold or wake a task they are about to sleep past. The
+ * kernel consumes SQEs at submit, so one submit makes room; since 5.19 it
+ * no longer refuses submissions while completions overflow (NODROP holds
+ * them back instead). -EAGAIN / -EINTR (no memory for a request right now,
+ * a signal) are retried.
+ */
 void urt__sq_reserve(struct urt_runtime *rt, unsigned n)
 {
 	struct io_uring *r = ring(rt);
@@ -70,9 +83,12 @@ void urt__sq_reserve(struct urt_runtime *rt, unsigned n)
 		int ret = io_uring_submit(r);
 
 		rt->stats.sq_full++;
-		if (ret >= 0)
+		if (ret >= 0) {
 			rt->ring_pending = 0;
-		urt__ring_reap(rt); /* -EBUSY / -EAGAIN: the kernel wants completions taken first */
+		} else if (ret != -EAGAIN && ret != -EINTR) {
+			fprintf(stderr, "urt: io_uring_submit failed: %s\n", strerror(-ret));
+			abort(); /* an SQE cannot be dropped, and nothing else frees one */
+		}
 	}
 }
 
@@ -120,7 +136,7 @@ int urt__ring_init(struct urt_runtime *rt, unsigned entries)
 	for (unsigned i = 0; i < sizeof(tries) / sizeof(tries[0]) && ret == -EINVAL; i++) {
 		struct io_uring_params p = {
 			.flags = tries[i] | IORING_SETUP_CQSIZE,
-			.cq_entries = entries * 8,
+			.cq_entries = entries * 8 > 65536 ? 65536 : entries * 8, /* kernel cap */
 		};
 
 		ret = io_uring_queue_init_params(entries, ring(rt), &p);
