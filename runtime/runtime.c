@@ -101,6 +101,10 @@ int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 
 	if (urt__rt)
 		return -EEXIST;
+	/* 2: an operation with a deadline takes two SQEs at once; 32768: the
+	 * kernel's largest SQ */
+	if (o->ring_entries == 1 || o->ring_entries > 32768)
+		return -EINVAL;
 	if (o->slab != URT_SLAB_NONE &&
 	    ((o->slot_size && o->slot_size < HDR + 16) || o->slab > URT_SLAB_UNBOUNDED))
 		return -EINVAL;
@@ -141,6 +145,13 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
 {
 	size_t n;
 
+	/* misuse that would tear down under a running poll, or close descriptors
+	 * that are no longer the runtime's (a second deinit) */
+	URT_ASSERT(urt__rt == rt, "urt_runtime_deinit: not this thread's runtime (deinit twice?)");
+	URT_ASSERT(!rt->polling && !rt->closing,
+		   "urt_runtime_deinit: called from inside a poll or a drop");
+	if (URT_UNLIKELY(urt__rt != rt || rt->polling || rt->closing))
+		return 0;
 	urt__remote_close(rt); /* no other thread is inside a call from here on */
 	rt->closing = true;    /* spawns now fail with -ESHUTDOWN; no reclaim until pass 3 */
 	n = urt__remote_deinit(rt);

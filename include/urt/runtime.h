@@ -66,7 +66,7 @@ struct urt_runtime_opts {
 	unsigned poll_budget;	 /* polls per tick before I/O's turn; default 256 */
 	size_t frame_size;	 /* frame arena first chunk; default 64 KiB */
 	size_t frame_cap;	 /* frame arena cap; default 16 x frame_size */
-	unsigned ring_entries;	 /* SQ entries (CQ is 8x); default 256 */
+	unsigned ring_entries;	 /* SQ entries, 2..32768 (CQ 8x, at most 65536); default 256 */
 	uint32_t op_records;	 /* op records at most; default 262144 */
 	uint32_t buf_count;	 /* provided buffers (power of 2); default 512 */
 	uint32_t buf_size;	 /* bytes per provided buffer; default 4096 */
@@ -230,7 +230,8 @@ struct urt_runtime {
  * SINGLE_ISSUER|DEFER_TASKRUN, falling back to COOP_TASKRUN, then plain),
  * eventfd for remote wakes.
  * Return: 0; -EEXIST if this thread already has a runtime; -EINVAL for bad
- * options (slot_size < 80; buf_count not a power of 2 or above 32768;
+ * options (slot_size < 80; ring_entries 1 or above 32768; buf_count not
+ * a power of 2 or above 32768;
  * op_records above 2^30); -ENOMEM; -ENOSYS or
  * -EPERM if io_uring is unavailable (kernel, sysctl, seccomp); another
  * -errno from io_uring_setup or eventfd. On failure nothing is held.
@@ -242,9 +243,14 @@ URT_NODISCARD int urt_runtime_init(struct urt_runtime *rt, const struct urt_runt
  * urt_runtime_deinit - abort every task still alive (each type's drop runs),
  * reclaim every slot, box and task-scoped block, restore the slab binding
  * that was installed before init, close the ring.
- * Return: how many tasks it reclaimed.
- * Context: the runtime's thread, outside urt_tick; no other thread may use a
- * remote waker of this runtime any more.
+ * Return: how many tasks it reclaimed. Called on a runtime that is not this
+ * thread's (a second deinit), or from inside a poll or a drop, it is a
+ * contract violation: debug builds abort with a message, release builds
+ * return 0 and touch nothing.
+ * Context: the runtime's thread, outside urt_tick. Threads that still call
+ * urt_spawn_remote or a waker: see "other threads" below (from here on
+ * spawns fail with -ESHUTDOWN and wakes are ignored; deinit waits for any
+ * call already inside).
  */
 size_t urt_runtime_deinit(struct urt_runtime *rt);
 
