@@ -57,7 +57,7 @@ int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size, uint32
 	rt->bufs.count = count;
 	rt->bufs.size = size;
 	/* chunk records hold 4 completions each */
-	rt->bufs.max_chunks = ((stream_queue ? stream_queue : 16) + 3) / 4;
+	rt->bufs.max_chunks = (uint32_t)(((uint64_t)(stream_queue ? stream_queue : 16) + 3) / 4);
 	rt->bufs.ring_bytes = urt__align_up(count * sizeof(struct io_uring_buf), page);
 	rt->bufs.ring = mmap(NULL, rt->bufs.ring_bytes, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -293,6 +293,9 @@ static inline struct io_uring *urt__ring(struct urt_runtime *rt)
  * what is there (reaping if the kernel pushes back) first. Then
  * io_uring_get_sqe succeeds n times.
  */
+/* Whether the kernel may not be given buf: it lies in the frame arena (it
+ * dies at the frame's end), or (ASan builds) in poisoned memory. */
+URT_HIDDEN bool urt__user_mem_refused(const void *buf, size_t len);
 URT_HIDDEN void urt__sq_reserve(struct urt_runtime *rt, unsigned n);
 /* Reap every completion in the CQ (and what the kernel held back). */
 URT_HIDDEN void urt__ring_reap(struct urt_runtime *rt);

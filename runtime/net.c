@@ -96,8 +96,17 @@ int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *a
 	       socklen_t *addrlen)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, addr, addrlen ? *addrlen : 0, &s);
+	socklen_t alen = 0;
+	int ret;
 
+	/* the kernel writes *addrlen too: it may not lie in the frame arena,
+	 * and it is read only before submitting (it may be gone by the end) */
+	if (op->state == URT_OP_IDLE && addrlen) {
+		if (urt__user_mem_refused(addrlen, sizeof(*addrlen)))
+			return -EFAULT;
+		alen = *addrlen;
+	}
+	ret = urt__op_begin(t, op, addr, alen, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_accept(s.sqe, fd, addr, addrlen, SOCK_CLOEXEC);
@@ -192,6 +201,8 @@ static int stream_start(struct urt_task *t, struct urt_op *op, uint8_t kind, int
 		return -EBUSY; /* a single-shot operation is using the handle */
 	if (!t || t != rt->polling)
 		return -EBUSY;
+	if (op->timeout_ns)
+		return -EINVAL; /* a stream takes no deadline: a sleep beside it does */
 	idx = urt__rec_alloc(rt, kind);
 	if (idx < 0)
 		return (int)idx;
@@ -228,6 +239,8 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 	if (op->state != URT_OP_STREAM)
 		return stream_start(t, op, URT__REC_RECV, fd);
 	r = urt__rec_at(rt, op->rec);
+	if (URT_UNLIKELY(r->kind != URT__REC_RECV))
+		return -EBUSY; /* the handle holds the other kind of stream */
 	if (urt__stream_pop(rt, r, &e)) {
 		uint16_t bid = (uint16_t)(e.flags >> IORING_CQE_BUFFER_SHIFT);
 
@@ -271,6 +284,8 @@ int urt_accept_stream(struct urt_task *t, struct urt_op *op, int fd)
 	if (op->state != URT_OP_STREAM)
 		return stream_start(t, op, URT__REC_ACCEPT, fd);
 	r = urt__rec_at(rt, op->rec);
+	if (URT_UNLIKELY(r->kind != URT__REC_ACCEPT))
+		return -EBUSY; /* the handle holds the other kind of stream */
 	if (urt__stream_pop(rt, r, &e)) {
 		op->backoff_ms = 0;
 		return e.res;

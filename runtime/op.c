@@ -220,6 +220,19 @@ static bool in_frame(struct urt_runtime *rt, const void *buf)
 	return buf && a->head && urt_arena_contains(a, buf);
 }
 
+bool urt__user_mem_refused(const void *buf, size_t len)
+{
+	if (URT_UNLIKELY(urt__rt && in_frame(urt__rt, buf)))
+		return true;
+#ifdef URT_ASAN
+	if (buf && len && __asan_region_is_poisoned((void *)(uintptr_t)buf, len))
+		return true;
+#else
+	(void)len;
+#endif
+	return false;
+}
+
 int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t len,
 		  struct urt__sub *s)
 {
@@ -241,14 +254,8 @@ int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t
 		return -ESRCH;
 	if (URT_UNLIKELY(!t || t != rt->polling))
 		return -EBUSY;
-	if (URT_UNLIKELY(in_frame(rt, buf)))
+	if (URT_UNLIKELY(urt__user_mem_refused(buf, len)))
 		return -EFAULT;
-#ifdef URT_ASAN
-	if (buf && len && __asan_region_is_poisoned((void *)(uintptr_t)buf, len))
-		return -EFAULT;
-#else
-	(void)len;
-#endif
 	idx = urt__rec_alloc(rt, URT__REC_OP);
 	if (URT_UNLIKELY(idx < 0))
 		return (int)idx;
@@ -540,7 +547,7 @@ static void end_now(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx, in
 	r->res = res;
 }
 
-/* Cancel one record. Return: 1 if a cancel went to the kernel, else 0. */
+/* Cancel one record. Return: 1 if it was cancelled now, 0 if it already was. */
 static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
 {
 	struct urt__rec *r = urt__rec_at(rt, idx);
@@ -552,7 +559,7 @@ static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
 		r->op->state = URT_OP_DONE;
 		r->op->rec = 0;
 		urt__rec_done(rt, idx);
-		return 0;
+		return 1;
 	}
 	if (r->ncqe) {
 		if (r->rfl & URT__RF_CANCELLING)
@@ -567,11 +574,13 @@ static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
 		r->op->state = URT_OP_IDLE;
 		r->op->rec = 0;
 		urt__rec_done(rt, idx);
-	} else if (!(r->rfl & URT__RF_CANCELLING)) {
-		end_now(rt, r, idx, -ECANCELED);
-		urt_task_wake(r->task);
+		return 1;
 	}
-	return 0;
+	if (r->rfl & URT__RF_CANCELLING)
+		return 0;
+	end_now(rt, r, idx, -ECANCELED);
+	urt_task_wake(r->task);
+	return 1;
 }
 
 int urt_op_cancel(struct urt_op *op)

@@ -188,7 +188,12 @@ int urt_sleep_until(struct urt_task *t, struct urt_op *op, uint64_t deadline_ns)
 
 int urt_sleep(struct urt_task *t, struct urt_op *op, uint64_t timeout_ns)
 {
+	uint64_t now;
+
 	if (op->state != URT_OP_IDLE)
 		return urt_sleep_until(t, op, 0);
-	return urt_sleep_until(t, op, urt_now_ns() + timeout_ns);
+	now = urt_now_ns();
+
+	/* saturate: a timeout past the end of time is "never", not the past */
+	return urt_sleep_until(t, op, timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns);
 }

@@ -12,7 +12,9 @@
  *  - shorten a submission's length: the kernel really moves fewer bytes, so
  *    a short read or write is real, not a lie about data already moved;
  *  - change a completion's result (an -ECANCELED racing a completion, say);
- *    a provided buffer the completion carried goes back to the ring;
+ *    a provided buffer the completion carried goes back to the ring. Do
+ *    not turn a multishot completion that carries IORING_CQE_F_MORE into
+ *    an error: the kernel never posts that, and the stream would go on;
  *  - refuse an op record, as if the pool could not grow (-ENOMEM);
  *  - deliver a made-up completion, e.g. one whose generation is stale.
  */

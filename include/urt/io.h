@@ -120,7 +120,8 @@ int urt_op_cancel(struct urt_op *op);
 
 /*
  * urt_task_cancel_ops - urt_op_cancel for every operation of t.
- * Return: how many cancellations were requested.
+ * Return: how many operations were cancelled by this call (sleeps and
+ * streams included; one already being cancelled is not counted).
  */
 int urt_task_cancel_ops(struct urt_task *t);
 
