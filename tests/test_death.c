@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_death.c - expected failures: misuse that the asan build must catch.
+ * test_death.c - expected failures: misuse that the asan build must catch
+ * (memory faults, and contract violations the debug checks report).
  *
  * Each case runs in a forked child whose stderr goes to a pipe; the parent
  * asserts the child died (non-zero exit or a signal) and that its report
@@ -21,6 +22,7 @@
 #include "urt/arena.h"
 #include "urt/pool.h"
 #include "urt/slab.h"
+#include "urt/urt.h"
 
 /* Run fn in a child; return its stderr (static buffer) and its wait status. */
 static const char *run_child(void (*fn)(void), int *status)
@@ -156,6 +158,48 @@ static void test_pool_double_free(void **state)
 	expect_caught(pool_double_free, "use-after-poison");
 }
 
+static void deinit_twice(void)
+{
+	struct urt_runtime rt;
+
+	if (urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }))
+		_exit(3);
+	(void)urt_runtime_deinit(&rt);
+	(void)urt_runtime_deinit(&rt); /* would close descriptors no longer its own */
+}
+
+static bool deinit_poll(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	URT_BEGIN(t);
+	(void)urt_runtime_deinit(urt_runtime_current()); /* under its own poll */
+	URT_END(t);
+}
+
+static void deinit_from_poll(void)
+{
+	static const struct urt_task_type type = { .poll = deinit_poll, .name = "deinit" };
+	struct urt_runtime rt;
+
+	if (urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }) ||
+	    urt_spawn(&rt, &type, NULL, 0, NULL))
+		_exit(3);
+	if (urt_tick(&rt, 0) < 0)
+		_exit(4);
+}
+
+static void test_deinit_twice(void **state)
+{
+	(void)state;
+	expect_caught(deinit_twice, "not this thread's runtime");
+}
+
+static void test_deinit_from_poll(void **state)
+{
+	(void)state;
+	expect_caught(deinit_from_poll, "called from inside a poll");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +208,8 @@ int main(void)
 		cmocka_unit_test(test_slab_foreign_pointer),
 		cmocka_unit_test(test_arena_read_after_reset),
 		cmocka_unit_test(test_pool_double_free),
+		cmocka_unit_test(test_deinit_twice),
+		cmocka_unit_test(test_deinit_from_poll),
 	};
 
 	return cmocka_run_group_tests_name("death", tests, NULL, NULL);
