@@ -7,8 +7,8 @@ set(URT_DEBUG_CHECKS "" CACHE STRING "Contract assertions and memory poisoning: 
 
 add_library(urt_build INTERFACE)
 target_compile_options(urt_build INTERFACE
-  -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-  -Wno-unused-parameter
+  -Wall -Wextra -Wno-unused-parameter
+  $<$<COMPILE_LANGUAGE:C>:-Wshadow -Wstrict-prototypes -Wmissing-prototypes>
   $<$<BOOL:${URT_WERROR}>:-Werror>)
 target_compile_definitions(urt_build INTERFACE _GNU_SOURCE)
 

@@ -12,6 +12,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define URT_NODISCARD __attribute__((warn_unused_result))
 
 struct urt_allocator {
@@ -24,5 +28,9 @@ struct urt_allocator {
 
 /* malloc for align <= 16, aligned_alloc above; stateless. */
 extern const struct urt_allocator urt_allocator_default;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* URT_ALLOCATOR_H */

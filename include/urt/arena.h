@@ -31,6 +31,10 @@
 
 #include "urt/allocator.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define URT_ARENA_ALIGN_MAX	4096
 #define URT_ARENA_CHUNK_DEFAULT ((size_t)64 * 1024)
 
@@ -168,5 +172,9 @@ static inline int urt_arena_frame_end(struct urt_arena *a)
 	urt_arena_reset(a);
 	return 0;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* URT_ARENA_H */

@@ -29,6 +29,10 @@
 
 #include "urt/allocator.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct urt_pool_opts {
 	size_t obj_size;  /* bytes per object; rounded up to 16 */
 	size_t page_objs; /* unbounded: objects per page; 0: about 16 KiB worth */
@@ -146,5 +150,9 @@ static inline void urt_sizeclass_free(struct urt_sizeclass *sc, void *ptr, size_
 
 /* urt_sizeclass_class_size - the bytes a request of size really takes. */
 size_t urt_sizeclass_class_size(size_t size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* URT_POOL_H */

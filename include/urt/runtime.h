@@ -27,8 +27,10 @@
 #ifndef __cplusplus
 #include <stdatomic.h>
 #define URT__ATOMIC(T) _Atomic(T)
+#define URT__ALIGNAS(n) _Alignas(n)
 #else
 #define URT__ATOMIC(T) T /* same size and alignment; C++ never touches these */
+#define URT__ALIGNAS(n) alignas(n)
 #endif
 #include <stdbool.h>
 #include <stddef.h>
@@ -175,7 +177,7 @@ struct urt_runtime {
 	void *debug_ctx;
 
 	/* io_uring (struct io_uring, opaque here) and the wake eventfd */
-	_Alignas(8) unsigned char ring[URT__RING_STORAGE];
+	URT__ALIGNAS(8) unsigned char ring[URT__RING_STORAGE];
 	unsigned ring_flags;	/* setup flags that were accepted */
 	uint32_t ring_pending;	/* SQEs prepared, not yet submitted */
 	uint32_t ring_inflight; /* SQEs prepared or submitted, final CQE not reaped */
@@ -214,11 +216,11 @@ struct urt_runtime {
 
 	/* touched by other threads */
 	struct {
-		_Alignas(64) URT__ATOMIC(struct urt_mpsc_node *) head; /* producers push here */
+		URT__ALIGNAS(64) URT__ATOMIC(struct urt_mpsc_node *) head; /* producers push here */
 		URT__ATOMIC(int) sleeping; /* owner is (about to be) parked */
 		URT__ATOMIC(int) callers;  /* producers inside a call on this runtime */
 		URT__ATOMIC(int) closed;   /* deinit has begun: calls are refused */
-		_Alignas(64) struct urt_mpsc_node *tail; /* owner pops here */
+		URT__ALIGNAS(64) struct urt_mpsc_node *tail; /* owner pops here */
 		struct urt_mpsc_node *held; /* a spawn that could not be taken in yet */
 		struct urt_mpsc_node stub;
 	} remote;

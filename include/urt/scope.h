@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * urt/scope.h - allocation scopes: every block allocated through a scope is
- * freed when the scope is released (framealloc's TaskAlloc and
- * AsyncPoolGuard). The executor gives each task one.
+ * freed when the scope is reset or deinitialised: task-scoped memory, the
+ * C counterpart of the task allocators of Rust's framealloc crate. The
+ * executor gives each task one.
  *
  * Blocks come from a size-class pool (struct urt_sizeclass) and carry a
  * 32-byte header linking them into the scope, so that:
  *  - urt_scope_free frees one block early, O(1);
  *  - urt_scope_mark / urt_scope_rewind free, in one call, every block
  *    allocated since the mark that is still live (a batch inside a task);
- *  - urt_scope_release frees all of them, O(live blocks).
+ *  - urt_scope_reset frees all of them, O(live blocks).
  * Context: one thread at a time, the one using the size-class pool.
  */
 #ifndef URT_SCOPE_H
@@ -19,6 +20,10 @@
 #include <stdint.h>
 
 #include "urt/pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct urt_scope_block {
 	struct urt_scope_block *next; /* older block */
@@ -62,7 +67,11 @@ static inline struct urt_scope_mark urt_scope_mark(const struct urt_scope *s)
 /* urt_scope_rewind - free every live block allocated since the mark. */
 void urt_scope_rewind(struct urt_scope *s, struct urt_scope_mark m);
 
-/* urt_scope_release - free every live block; the scope stays usable. */
-void urt_scope_release(struct urt_scope *s);
+/* urt_scope_reset - free every live block; the scope stays usable. */
+void urt_scope_reset(struct urt_scope *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* URT_SCOPE_H */

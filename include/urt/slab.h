@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * urt/slab.h - nexus-style byte slabs: fixed-size slots that never move.
+ * urt/slab.h - byte slabs: fixed-size slots that never move.
  *
  * A slab hands out slots of one size (rounded up to 16 bytes, aligned to 16
  * or 64). There is no per-slot header: a vacant slot holds its freelist link,
@@ -33,6 +33,10 @@
 #include <stdint.h>
 
 #include "urt/allocator.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define URT_SLAB_ALIGN_MIN 16
 #define URT_SLAB_NIL	   UINT32_MAX /* "no chunk" in the avail list */
@@ -247,5 +251,9 @@ static inline void urt_slab_commit(struct urt_slab *s, const struct urt_slot *cl
 	s->claimed--;
 	s->live++;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* URT_SLAB_H */

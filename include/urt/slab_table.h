@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * urt/slab_table.h - the slab installed on this thread, reached through a
- * table of function pointers (nexus-style).
+ * table of function pointers, so spawning code never names a slab and a
+ * program can plug in its own slab behind the same calls.
  *
  * urt_spawn_slab and the claim calls do not name a slab: they use the one
  * installed on the calling thread. Installing stores {table, slab} in
@@ -15,7 +16,7 @@
  * -ENODEV. A slot is always freed through the binding it was claimed from
  * (the runtime records which), never through whatever is installed at free
  * time, so an install that comes and goes cannot send a slot to the wrong
- * slab (nexus BUG-1).
+ * slab (the wrong-slab free: docs/design.md, "Slab bindings").
  * Context: the calling thread only; bindings are per thread.
  */
 #ifndef URT_SLAB_TABLE_H
@@ -25,6 +26,10 @@
 #include <stdint.h>
 
 #include "urt/slab.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct urt_slab_table {
 	/* reserve a slot, growing if the slab can; 0, -ENOSPC, -ENOMEM, -ENODEV */
@@ -68,5 +73,9 @@ static inline struct urt_slab_binding urt_slab_current(void)
 {
 	return urt__slab_tls;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* URT_SLAB_TABLE_H */
