@@ -67,7 +67,7 @@ void urt_scope_rewind(struct urt_scope *s, struct urt_scope_mark m)
 		unlink_free(s, s->head);
 }
 
-void urt_scope_release(struct urt_scope *s)
+void urt_scope_reset(struct urt_scope *s)
 {
 	while (s->head)
 		unlink_free(s, s->head);

@@ -212,7 +212,7 @@ static size_t spawn_at_deinit(struct urt_runtime *rt, struct spawn_msg *m)
 	if (t->type->drop)
 		t->type->drop(t, t + 1);
 	if (t->scope) {
-		urt_scope_release(t->scope);
+		urt_scope_reset(t->scope);
 		urt_pool_free(&rt->scopes, t->scope);
 	}
 	free(t);

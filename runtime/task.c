@@ -216,7 +216,7 @@ static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 {
 	urt__reg_remove(rt, t);
 	if (t->scope) {
-		urt_scope_release(t->scope);
+		urt_scope_reset(t->scope);
 		urt_pool_free(&rt->scopes, t->scope);
 	}
 	if (t->flags & URT_TASK_SLAB) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * slab.c - nexus-style byte slabs.
+ * slab.c - byte slabs.
  *
  * Layout of one chunk (one backing allocation, aligned to s->align):
  *

@@ -11,43 +11,43 @@
 
 #include <errno.h>
 
-static int urt_claim(void *slab, struct urt_slot *out)
+static int tbl_claim(void *slab, struct urt_slot *out)
 {
 	return urt_slab_claim(slab, out);
 }
 
-static int urt_try_claim(void *slab, struct urt_slot *out)
+static int tbl_try_claim(void *slab, struct urt_slot *out)
 {
 	return urt_slab_try_claim(slab, out);
 }
 
-static void urt_commit(void *slab, const struct urt_slot *claim)
+static void tbl_commit(void *slab, const struct urt_slot *claim)
 {
 	urt_slab_commit(slab, claim);
 }
 
-static void urt_release(void *slab, const struct urt_slot *claim)
+static void tbl_release(void *slab, const struct urt_slot *claim)
 {
 	urt_slab_release(slab, claim);
 }
 
-static void urt_free(void *slab, void *ptr, uint32_t chunk)
+static void tbl_free(void *slab, void *ptr, uint32_t chunk)
 {
 	urt_slab_free(slab, ptr, chunk);
 }
 
-static size_t urt_slot_size(const void *slab)
+static size_t tbl_slot_size(const void *slab)
 {
 	return ((const struct urt_slab *)slab)->slot_size;
 }
 
 const struct urt_slab_table urt_slab_table_urt = {
-	.claim = urt_claim,
-	.try_claim = urt_try_claim,
-	.commit = urt_commit,
-	.release = urt_release,
-	.free = urt_free,
-	.slot_size = urt_slot_size,
+	.claim = tbl_claim,
+	.try_claim = tbl_try_claim,
+	.commit = tbl_commit,
+	.release = tbl_release,
+	.free = tbl_free,
+	.slot_size = tbl_slot_size,
 };
 
 static int none_claim(void *slab, struct urt_slot *out)

@@ -41,12 +41,12 @@ static void test_release_frees_everything(void **state)
 	assert_int_equal(s.blocks, 200);
 	assert_int_equal(s.bytes, 31 * 199 * 200 / 2);
 	assert_int_equal(pool_live(&sc), 200);
-	urt_scope_release(&s);
+	urt_scope_reset(&s);
 	assert_int_equal(s.blocks, 0);
 	assert_int_equal(s.bytes, 0);
 	assert_int_equal(pool_live(&sc), 0);
 	assert_non_null(urt_scope_alloc(&s, 8)); /* still usable */
-	urt_scope_release(&s);
+	urt_scope_reset(&s);
 	urt_sizeclass_deinit(&sc);
 	assert_int_equal(ta.live_blocks, 0);
 }
@@ -79,7 +79,7 @@ static void test_early_free_and_rewind(void **state)
 	assert_int_equal(pool_live(&sc), 1);
 	assert_int_equal(sc.large_live, 0);
 	(void)c, (void)e;
-	urt_scope_release(&s);
+	urt_scope_reset(&s);
 	assert_int_equal(pool_live(&sc), 0);
 	urt_sizeclass_deinit(&sc);
 }
@@ -130,7 +130,7 @@ static void test_model(void **state)
 			while (n && v[n - 1].seq >= m.seq)
 				n--;
 		} else {
-			urt_scope_release(&s);
+			urt_scope_reset(&s);
 			n = 0;
 		}
 		assert_int_equal(s.blocks, n);
@@ -138,7 +138,7 @@ static void test_model(void **state)
 	}
 	for (size_t i = 0; i < n; i++)
 		assert_true(test_check(v[i].p, v[i].size, v[i].tag));
-	urt_scope_release(&s);
+	urt_scope_reset(&s);
 	urt_sizeclass_deinit(&sc);
 	free(v);
 }
@@ -166,7 +166,7 @@ static void test_alloc_failure_sweep(void **state)
 		}
 		assert_true(got >= 29);
 		assert_int_equal(s.blocks, (size_t)got);
-		urt_scope_release(&s);
+		urt_scope_reset(&s);
 		urt_sizeclass_deinit(&sc);
 		assert_int_equal(ta.live_blocks, 0);
 		if (!ta.failed)
