@@ -141,13 +141,12 @@ static void storm_setup(struct storm *s)
 	}
 	assert_int_equal(pipe2(s->pipe, O_CLOEXEC), 0);
 	s->file = s->pipe[0];
-	assert_int_equal(urt_runtime_init(&s->rt, &(struct urt_runtime_opts){
+	test_runtime_init(&s->rt, &(struct urt_runtime_opts){
 							  .slab = URT_SLAB_UNBOUNDED,
 							  .slot_size = 256,
 							  .ring_entries = 1024,
 							  .poll_budget = 4096,
-						  }),
-			 0);
+						  });
 }
 
 static void storm_spawn(struct storm *s, int i, struct urt_join *j)
@@ -310,9 +309,8 @@ static void test_abort_streams_with_queued_completions(void **state)
 	assert_true(lfd >= 0);
 	st.fd = pair[0];
 	st.lfd = lfd;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 64,
-									   .buf_size = 512 }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 64,
+									   .buf_size = 512 });
 	assert_int_equal(urt_spawn(&rt, &stream_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_tick(&rt, 0), 1);
 	/* data in (several buffers' worth) and connections waiting */
@@ -336,7 +334,7 @@ static void test_abort_streams_with_queued_completions(void **state)
 	assert_int_equal(stream_busy, 0);
 	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
 	assert_int_equal(rstats(&rt).ops_live, 0);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	for (int i = 0; i < 8; i++)
 		close(clients[i]);
 	close(pair[0]);

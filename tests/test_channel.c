@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "support/test_support.h"
 #include "urt/urt.h"
 
 /* --- oneshot ---------------------------------------------------------------- */
@@ -46,7 +47,7 @@ static void test_oneshot(void **state)
 	struct urt_join j;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 
 	urt_oneshot_init(&o);
 	assert_int_equal(urt_spawn(&rt, &rx_type, &st, sizeof(st), &j), 0);
@@ -66,7 +67,7 @@ static void test_oneshot(void **state)
 	assert_int_equal(urt_oneshot_send(&o, 1), -EPIPE);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(take(&j), -EPIPE);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- chan: several producers, one consumer ----------------------------------- */
@@ -165,7 +166,7 @@ static void test_chan_mpsc_order_backpressure_close(void **state)
 	assert_int_equal(take(&cj), PRODUCERS * PER); /* all, in per-producer order */
 	assert_int_equal(urt_chan_try_recv(&c, &v), -EPIPE);
 	urt_chan_deinit(&c);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 static void test_chan_try_and_blocked_sender_on_close(void **state)
@@ -181,7 +182,7 @@ static void test_chan_try_and_blocked_sender_on_close(void **state)
 	assert_int_equal(urt_chan_try_send(&c, 10), 0);
 	assert_int_equal(urt_chan_try_send(&c, 11), 0);
 	assert_int_equal(urt_chan_try_send(&c, 12), -EAGAIN);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	/* a producer blocks on the full channel ... */
 	assert_int_equal(urt_spawn(&rt, &prod_type, &(struct prod_state){ .c = &c, .id = 1 },
 				   sizeof(struct prod_state), &pj),
@@ -203,7 +204,7 @@ static void test_chan_try_and_blocked_sender_on_close(void **state)
 	assert_int_equal(v, 1ull << 32);
 	assert_int_equal(urt_chan_try_recv(&c, &v), -EPIPE);
 	urt_chan_deinit(&c);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 static void test_abort_unlinks_parked_sender(void **state)
@@ -215,7 +216,7 @@ static void test_abort_unlinks_parked_sender(void **state)
 	(void)state;
 	assert_int_equal(urt_chan_init(&c, 1, NULL), 0);
 	assert_int_equal(urt_chan_try_send(&c, 0), 0);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &prod_type, &(struct prod_state){ .c = &c },
 				   sizeof(struct prod_state), &a),
 			 0);
@@ -234,7 +235,7 @@ static void test_abort_unlinks_parked_sender(void **state)
 	assert_int_equal(take(&b), -EPIPE);
 	assert_null(c.sendq.head);
 	urt_chan_deinit(&c);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 int main(void)

@@ -234,16 +234,15 @@ static uint64_t xchg_run(struct xchg_run *r, struct injector *in)
 		if (setsockopt(r->x.sock[0], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)))
 			setsockopt(r->x.sock[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 	}
-	assert_int_equal(urt_runtime_init(&r->rt, &(struct urt_runtime_opts){ .buf_count = 8,
-									      .buf_size = 1024 }),
-			 0);
+	test_runtime_init(&r->rt, &(struct urt_runtime_opts){ .buf_count = 8,
+									      .buf_size = 1024 });
 	inject(&r->rt, in, &f);
 	assert_int_equal(urt_spawn(&r->rt, &xchg_type, &r->x, sizeof(r->x), &r->j), 0);
 	assert_int_equal(urt_run(&r->rt), 0);
 	assert_int_equal(urt_join_take(&r->j, &out), 0);
 	assert_clean(&r->rt);
 	urt_fault_set(&r->rt, NULL);
-	assert_int_equal(urt_runtime_deinit(&r->rt), 0);
+	test_runtime_end(&r->rt);
 	close(r->x.sock[0]);
 	close(r->x.sock[1]);
 	unlink(r->path);
@@ -344,7 +343,7 @@ static void test_completion_rewritten(void **state)
 	(void)state;
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	st.fd = p[0];
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	inject(&rt, &in, &f);
 	assert_int_equal(urt_spawn(&rt, &reset_type, &(struct reset_state *){ &st },
 				   sizeof(struct reset_state *), &j),
@@ -362,7 +361,7 @@ static void test_completion_rewritten(void **state)
 	assert_int_equal(st.again, 5);
 	assert_memory_equal(st.buf, "again", 5);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(p[0]);
 	close(p[1]);
 }
@@ -403,7 +402,7 @@ static void test_record_refused(void **state)
 	uint64_t out;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	inject(&rt, &in, &f);
 	assert_int_equal(urt_spawn(&rt, &refuse_type, &(struct refuse_state *){ &st },
 				   sizeof(struct refuse_state *), &j),
@@ -415,7 +414,7 @@ static void test_record_refused(void **state)
 	assert_int_equal(st.second, 0);
 	assert_int_equal(in.submits, 1); /* only the second one reached the ring */
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- stale generations ---------------------------------------------------------- */
@@ -465,7 +464,7 @@ static void test_stale_generation(void **state)
 	(void)state;
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	st.pipe_rd = p[0];
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	inject(&rt, &in, &f);
 	assert_int_equal(urt_spawn(&rt, &stale_type, &(struct stale_state *){ &st },
 				   sizeof(struct stale_state *), &j),
@@ -495,7 +494,7 @@ static void test_stale_generation(void **state)
 	assert_int_equal(st.rb, 1);
 	assert_int_equal(st.c, 'z');
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(p[0]);
 	close(p[1]);
 }

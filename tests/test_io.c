@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "support/test_support.h"
 #include "urt/urt.h"
 
 static struct urt_runtime_stats rstats(struct urt_runtime *rt)
@@ -118,11 +119,11 @@ static void test_file_io(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	st = (struct file_state){ .path = path };
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &file_type, &st, sizeof(st), &j), 0);
 	run_clean(&rt);
 	assert_int_equal(take(&j), 0);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	unlink(path);
 }
 
@@ -158,7 +159,7 @@ static void test_sleeps_fire_in_deadline_order(void **state)
 
 	(void)state;
 	nfired = 0;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	/* spawned in a shuffled order, deadlines 1..64 ms apart by id */
 	for (int i = 0; i < SLEEPERS; i++) {
 		int id = (i * 37) % SLEEPERS;
@@ -173,7 +174,7 @@ static void test_sleeps_fire_in_deadline_order(void **state)
 		assert_int_equal(take(&j[i]), 0);
 	}
 	assert_int_equal(rstats(&rt).timers_fired, SLEEPERS);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- cancel, deadline, several ops at once ------------------------------------------ */
@@ -236,12 +237,12 @@ static void test_cancel_deadline_and_two_ops(void **state)
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.fds), 0);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &pair_type, &st, sizeof(st), &j), 0);
 	run_clean(&rt);
 	assert_int_equal(take(&j), 0);
 	assert_true(rstats(&rt).ops_cancelled >= 1);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(st.fds[0]);
 	close(st.fds[1]);
 }
@@ -275,12 +276,12 @@ static void test_frame_buffer_refused(void **state)
 	(void)state;
 	st.fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	assert_true(st.fd >= 0);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &frame_type, &st, sizeof(st), &j), 0);
 	run_clean(&rt);
 	assert_int_equal(take(&j), -EFAULT);
 	assert_int_equal(rstats(&rt).ops_submitted, 0);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(st.fd);
 }
 
@@ -339,7 +340,7 @@ static void test_finish_and_abort_with_ops_in_flight(void **state)
 	a.heap_buf = malloc(4096);
 	b.heap_buf = malloc(4096);
 	b.mode = 1;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &leave_type, &a, sizeof(a), &ja), 0);
 	assert_int_equal(urt_spawn(&rt, &leave_type, &b, sizeof(b), &jb), 0);
 	assert_int_equal(urt_tick(&rt, 0), 2);
@@ -353,7 +354,7 @@ static void test_finish_and_abort_with_ops_in_flight(void **state)
 	assert_int_equal(drops, 2);
 	assert_int_equal(drops_seen_inflight, 0);
 	assert_int_equal(rstats(&rt).live, 0);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(a.fds[0]);
 	close(a.fds[1]);
 }

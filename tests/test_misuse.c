@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "support/test_support.h"
 #include "urt/urt.h"
 
 static struct urt_runtime_stats rstats(struct urt_runtime *rt)
@@ -117,7 +118,7 @@ static void test_stream_handles(void **state)
 	st.sock = sv[0];
 	st.lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
 	assert_true(st.lfd >= 0);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 8 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 8 });
 	assert_int_equal(urt_spawn(&rt, &mix_type, &(struct mix_state *){ &st },
 				   sizeof(struct mix_state *), &j),
 			 0);
@@ -132,7 +133,7 @@ static void test_stream_handles(void **state)
 	assert_true(st.got_data);
 	assert_true(st.got_conn);
 	assert_clean(&rt); /* every buffer back, none twice */
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(c);
 	close(sv[0]);
 	close(sv[1]);
@@ -169,14 +170,14 @@ static void test_accept_addrlen_in_frame(void **state)
 	(void)state;
 	st.lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
 	assert_true(st.lfd >= 0);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &acc_type, &(struct acc_state *){ &st },
 				   sizeof(struct acc_state *), NULL),
 			 0);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(st.r, -EFAULT);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(st.lfd);
 }
 
@@ -211,7 +212,7 @@ static void test_sleep_past_the_end_of_time(void **state)
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	st.fd = sv[0];
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &forever_type, &(struct forever_state *){ &st },
 				   sizeof(struct forever_state *), &j),
 			 0);
@@ -223,7 +224,7 @@ static void test_sleep_past_the_end_of_time(void **state)
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(urt_join_take(&j, NULL), -ECANCELED);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -259,7 +260,7 @@ static void test_cancel_ops_count(void **state)
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	st.fd = sv[0];
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &count_type, &(struct count_state *){ &st },
 				   sizeof(struct count_state *), NULL),
 			 0);
@@ -267,7 +268,7 @@ static void test_cancel_ops_count(void **state)
 	assert_int_equal(st.n1, 2);
 	assert_int_equal(st.n2, 0);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -312,10 +313,9 @@ static void test_huge_stream_queue(void **state)
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	st.fd = sv[0];
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 64,
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 64,
 									   .buf_size = 1,
-									   .stream_queue = UINT32_MAX }),
-			 0);
+									   .stream_queue = UINT32_MAX });
 	assert_int_equal(urt_spawn(&rt, &q_type, &(struct q_state *){ &st },
 				   sizeof(struct q_state *), NULL),
 			 0);
@@ -325,7 +325,7 @@ static void test_huge_stream_queue(void **state)
 	assert_int_equal(st.got, 12);
 	assert_int_equal(rstats(&rt).stream_pauses, 0);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -341,12 +341,12 @@ static void test_deinit_twice(void **state)
 #if URT_TEST_CHECKS
 	skip();
 #endif
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	test_runtime_end(&rt);
 	/* descriptors that take the numbers the ring and eventfd had */
 	a = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	b = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	assert_int_equal(urt_runtime_deinit(&rt), 0); /* refused: not this thread's runtime */
 	assert_true(fcntl(a, F_GETFD) >= 0);
 	assert_true(fcntl(b, F_GETFD) >= 0);
 	close(a);

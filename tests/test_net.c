@@ -228,9 +228,8 @@ static uint64_t echo_run(unsigned clients, size_t size, int rounds, uint32_t buf
 	struct urt_join sj;
 	int errors = 0;
 
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = buf_count,
-									   .buf_size = 2048 }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = buf_count,
+									   .buf_size = 2048 });
 	start_server(&rt, &srv, &sj);
 	for (unsigned i = 0; i < clients; i++) {
 		struct client_state c = { .port = srv.port,
@@ -252,7 +251,7 @@ static uint64_t echo_run(unsigned clients, size_t size, int rounds, uint32_t buf
 	assert_int_equal(rstats(&rt).ops_live, 0);
 	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
 	enobufs = rstats(&rt).enobufs;
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	return enobufs;
 }
 
@@ -323,12 +322,12 @@ static void test_connect_refused(void **state)
 	lfd = urt_listen_tcp("127.0.0.1", 0, 1, 0, &st.port);
 	assert_true(lfd >= 0);
 	close(lfd);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &refuse_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal((int64_t)out, -ECONNREFUSED);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 struct reset_state {
@@ -374,7 +373,7 @@ static void test_peer_reset(void **state)
 	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	st.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(st.fd >= 0);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &reset_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(write(cfd, "abc", 3), 3);
 	assert_int_equal(urt_tick(&rt, 0), 1);
@@ -385,7 +384,7 @@ static void test_peer_reset(void **state)
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal((int64_t)out, -ECONNRESET);
 	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(st.fd);
 	close(lfd);
 }
@@ -413,7 +412,7 @@ static void test_accept_emfile_backs_off(void **state)
 	uint64_t polls;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	start_server(&rt, &srv, &sj);
 	sa.sin_port = htons(srv.port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -447,7 +446,7 @@ static void test_accept_emfile_backs_off(void **state)
 
 	assert_true(tick_until(&rt, clients_done, &w, 5000));
 	stop_server(&rt, &srv, &sj);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- a peer that sends and never reads ------------------------------------------- */
@@ -467,10 +466,9 @@ static void test_sender_that_never_reads_is_bounded(void **state)
 
 	(void)state;
 	test_fill(out, TOTAL, 77);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 256,
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 256,
 									   .buf_size = 4096,
-									   .stream_queue = 8 }),
-			 0);
+									   .stream_queue = 8 });
 	start_server(&rt, &srv, &sj);
 	/* small socket buffers on both ends (accepted sockets inherit the
 	 * listener's), so the kernel cannot absorb the whole stream */
@@ -527,7 +525,7 @@ static void test_sender_that_never_reads_is_bounded(void **state)
 	assert_true(tick_until(&rt, clients_done, &w, 5000));
 	stop_server(&rt, &srv, &sj);
 	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	free(out);
 	free(in);
 }

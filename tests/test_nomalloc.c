@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "support/heap_count.h"
+#include "support/test_support.h"
 #include "urt/urt.h"
 
 struct work {
@@ -58,14 +59,13 @@ static void test_slab_spawns_never_malloc(void **state)
 	size_t slab_calls, boxed_calls;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt,
+	test_runtime_init(&rt,
 					  &(struct urt_runtime_opts){
 						  .slab = URT_SLAB_UNBOUNDED,
 						  .slot_size = 128,
 						  .slab_slots = 256,
 						  .poll_budget = BATCH,
-					  }),
-			 0);
+					  });
 	spawn_round(&rt, false); /* warm: the slab and registry grow here */
 	spawn_round(&rt, true);
 	heap_calls = 0;
@@ -88,7 +88,7 @@ static void test_slab_spawns_never_malloc(void **state)
 	assert_true(boxed_calls >= BATCH);
 	assert_int_equal(sum,
 			 (uint64_t)(ROUNDS + 3) * BATCH * (BATCH - 1) / 2 + (ROUNDS + 3) * BATCH);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- I/O: a ping-pong over a socketpair, both ends tasks of the runtime --- */
@@ -199,7 +199,7 @@ static void test_io_ops_never_malloc(void **state)
 	while (urt_runtime_current()->active)
 		assert_true(urt_tick(&rt, 1000000000ull) >= 0);
 	close(fds[1]);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 int main(void)

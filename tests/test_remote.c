@@ -143,9 +143,8 @@ static void test_remote_wakes_none_lost(void **state)
 	pthread_t th[THREADS];
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
-									   .slab_slots = 4 }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+									   .slab_slots = 4 });
 	cur = &rt;
 	assert_int_equal(urt_spawn_slab(&watch_type, NULL, 0, NULL), 0);
 	assert_int_equal(urt_tick(&rt, 0), 1);
@@ -169,7 +168,7 @@ static void test_remote_wakes_none_lost(void **state)
 	assert_true(sh.polls <= st.wakes_remote + 1); /* a queued task is not queued twice */
 	assert_int_equal(rt.wakers.live, 0);
 	assert_int_equal(rt.slab.live, 0);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- remote spawns ---------------------------------------------------------- */
@@ -223,7 +222,7 @@ static void test_remote_spawns(void **state)
 	(void)state;
 	ran = 0;
 	atomic_store(&dropped, 0);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	cur = &rt;
 	assert_int_equal(urt_spawn_remote(&rt, NULL, NULL, 0), -EINVAL);
 	for (int i = 0; i < THREADS; i++)
@@ -272,9 +271,8 @@ static void test_waker_keeps_slot_until_freed(void **state)
 	pthread_t th;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
-									   .slab_slots = 2 }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+									   .slab_slots = 2 });
 	cur = &rt;
 	assert_int_equal(urt_spawn_slab(&keep_type, NULL, 0, NULL), 0);
 	assert_int_equal(urt_tick(&rt, 0), 1);
@@ -284,7 +282,7 @@ static void test_waker_keeps_slot_until_freed(void **state)
 	pthread_join(th, NULL);
 	assert_true(tick_until(&rt, all_reclaimed_rt, 10000));
 	assert_int_equal(rt.slab.live, 0);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- a parked runtime is woken by a remote spawn ------------------------------- */
@@ -308,7 +306,7 @@ static void test_parked_runtime_woken_by_remote_spawn(void **state)
 
 	(void)state;
 	ran = 0;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(pthread_create(&th, NULL, late_spawner, &rt), 0);
 	t0 = now_ms();
 	/* one tick that may wait 30 s: it must come back as soon as the
@@ -320,7 +318,7 @@ static void test_parked_runtime_woken_by_remote_spawn(void **state)
 	assert_int_equal(st.parks, 1);
 	assert_int_equal(urt_tick(&rt, 0), 1);
 	assert_int_equal(ran, 5);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- a queued remote spawn at deinit gets a real header (defect 1) ---------- */
@@ -353,7 +351,7 @@ static void test_queued_remote_spawn_dropped_with_valid_header(void **state)
 	drop_name[0] = 0;
 	drop_alloc = NULL;
 	ran = 0;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn_remote(&rt, &look_type, &(struct inc_state){ 1 },
 					  sizeof(struct inc_state)),
 			 0);
@@ -405,7 +403,7 @@ static void test_remote_spawn_without_memory_retries(void **state)
 	test_alloc_init(&ta);
 	oom_inner = &ta;
 	oom = false;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .allocator = &al }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .allocator = &al });
 	/* fill the registry to its first capacity (256), so one more must grow it */
 	for (n = 0; rt.nreg < rt.reg_cap; n++)
 		assert_int_equal(urt_spawn(&rt, &park_type, NULL, 0, NULL), 0);
@@ -479,7 +477,7 @@ static void test_deinit_waits_for_callers(void **state)
 		race_w = NULL;
 		atomic_store(&race_go, 0);
 		ran = 0;
-		assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+		test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 		assert_int_equal(urt_spawn(&rt, &race_type, NULL, 0, NULL), 0);
 		assert_int_equal(pthread_create(&th, NULL, race_thread, &rt), 0);
 		/* tick until the waker was freed and the first spawn ran, then tear

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "support/test_support.h"
 #include "urt/urt.h"
 
 static struct urt_runtime_stats rstats(struct urt_runtime *rt)
@@ -123,8 +124,7 @@ static void test_cancel_with_sq_full(void **state)
 	fill_drops = fill_busy = 0;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	st.fd = sv[0];
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 256 }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 256 });
 	assert_int_equal(urt_spawn(&rt, &fill_type, &st, sizeof(st), &j), 0);
 	for (int i = 0; i < 100 && !urt_join_is_finished(&j); i++)
 		assert_true(urt_tick(&rt, 10000000) >= 0);
@@ -138,7 +138,7 @@ static void test_cancel_with_sq_full(void **state)
 	assert_int_equal(write(sv[1], "late", 4), 4);
 	assert_true(urt_tick(&rt, 0) >= 0);
 	assert_int_equal(rstats(&rt).stale_cqes, 0);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -203,11 +203,10 @@ static void test_pause_inside_reap_with_sq_full(void **state)
 	uint64_t out;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 2,
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 2,
 									   .buf_count = 64,
 									   .buf_size = 1,
-									   .stream_queue = 1 }),
-			 0);
+									   .stream_queue = 1 });
 	for (int i = 0; i < NS; i++) {
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
 		st.fd[i] = sv[i][0];
@@ -232,7 +231,7 @@ static void test_pause_inside_reap_with_sq_full(void **state)
 			assert_int_equal(st.seen[i][k], 'a' + 8 * i + k);
 	assert_true(rstats(&rt).stream_pauses >= NS);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	for (int i = 0; i < NS; i++) {
 		close(sv[i][0]);
 		close(sv[i][1]);
@@ -290,11 +289,10 @@ static void test_park_with_sq_full(void **state)
 	struct urt_runtime rt;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 256 }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 256 });
 	assert_int_equal(run_many(&rt, PARK_N, 0), 0);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- ring sizes ------------------------------------------------------------------------- */
@@ -313,14 +311,13 @@ static void test_ring_sizes(void **state)
 	assert_int_equal(
 		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 32768 }), 0);
 	assert_int_equal(run_many(&rt, 100, 0), 0);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 	/* the smallest: an op with a deadline takes both entries at once */
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 2 }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 2 });
 	assert_int_equal(run_many(&rt, PARK_N, 1000000000), 0);
 	assert_true(rstats(&rt).sq_full > 0);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- many tasks on a 4-entry SQ, 5,000 completions through a 16-entry CQ ------------------- */
@@ -332,8 +329,7 @@ static void test_sq_full_many_tasks(void **state)
 	struct urt_join j[50];
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 4 }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 4 });
 	for (int i = 0; i < 50; i++) {
 		st[i] = (struct many_state){ .count = 200 };
 		assert_int_equal(urt_spawn(&rt, &many_type, &st[i], sizeof(st[i]), &j[i]), 0);
@@ -348,7 +344,7 @@ static void test_sq_full_many_tasks(void **state)
 	assert_int_equal(rstats(&rt).ops_completed, 50 * 200);
 	assert_true(rstats(&rt).sq_full > 0);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 static void test_cq_overflow(void **state)
@@ -361,8 +357,7 @@ static void test_cq_overflow(void **state)
 
 	(void)state;
 	/* SQ 2048, CQ 16384 would hold them all; SQ 2, CQ 16 cannot */
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 2 }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 2 });
 	st = (struct many_state){ .count = 256 };
 	for (int round = 0; round < 20; round++) {
 		memset(st.op, 0, sizeof(st.op));
@@ -376,7 +371,7 @@ static void test_cq_overflow(void **state)
 	assert_int_equal(s.ops_completed, 20 * 256);
 	assert_true(s.cq_overflow > 0); /* the kernel held completions back */
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- the op-record limit -------------------------------------------------------------- */
@@ -408,7 +403,7 @@ static void test_op_record_limit(void **state)
 	struct urt_join j;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .op_records = 8 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .op_records = 8 });
 	assert_int_equal(urt_spawn(&rt, &limit_type, &(struct limit_state *){ &st },
 				   sizeof(struct limit_state *), &j),
 			 0);
@@ -419,7 +414,7 @@ static void test_op_record_limit(void **state)
 	assert_int_equal(st.r[8], -EAGAIN);
 	assert_int_equal(st.again, 0);
 	assert_clean(&rt);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 int main(void)

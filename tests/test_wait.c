@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "support/test_support.h"
 #include "urt/urt.h"
 
 static int64_t take(struct urt_join *j)
@@ -97,7 +98,7 @@ static void test_select_two_channels_and_a_timer(void **state)
 	struct urt_runtime_stats st;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_chan_init(&a, 2, NULL), 0);
 	assert_int_equal(urt_chan_init(&b, 2, NULL), 0);
 	assert_int_equal(urt_spawn(&rt, &sel_type, &(struct sel_state){ .a = &a, .b = &b },
@@ -118,7 +119,7 @@ static void test_select_two_channels_and_a_timer(void **state)
 	assert_int_equal(st.ops_live, 0);
 	urt_chan_deinit(&a);
 	urt_chan_deinit(&b);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- one receiver per channel ----------------------------------------------------- */
@@ -153,7 +154,7 @@ static void test_second_receiver_refused(void **state)
 	struct urt_join j1, j2, j3, j4;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_chan_init(&c, 4, NULL), 0);
 	assert_int_equal(urt_spawn(&rt, &rx_type, &(struct rx_state){ .c = &c },
 				   sizeof(struct rx_state), &j1),
@@ -181,7 +182,7 @@ static void test_second_receiver_refused(void **state)
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(take(&j3), 0);
 	urt_chan_deinit(&c);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- a close never loses a sent value ----------------------------------------------- */
@@ -194,7 +195,7 @@ static void test_oneshot_close_keeps_sent_value(void **state)
 	struct urt_join j;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	urt_oneshot_init(&o);
 	assert_int_equal(urt_oneshot_send(&o, 41), 0);
 	urt_oneshot_close(&o); /* a sender that sends, then ends (its drop closes) */
@@ -203,7 +204,7 @@ static void test_oneshot_close_keeps_sent_value(void **state)
 	assert_int_equal(take(&j), 0);
 	assert_int_equal(o.state, URT_ONESHOT_TAKEN);
 	assert_int_equal(o.value, 41);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- spawning from a drop during deinit is refused ------------------------------------ */
@@ -236,7 +237,7 @@ static void test_spawn_from_drop_in_deinit_refused(void **state)
 
 	(void)state;
 	spawn_in_drop_ret = 1;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &respawn_type, NULL, 0, NULL), 0);
 	assert_int_equal(urt_tick(&rt, 0), 1);
 	/* urt_run: a task parked with nothing to wake it is a deadlock, not a spin */
@@ -256,7 +257,7 @@ static void test_claim_refuses_small_slots(void **state)
 	struct urt_claim c;
 
 	(void)state;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	for (int i = 0; i < 5; i++) {
 		/* one slab object each: the runtime knows a binding by its address */
 		struct urt_slab *small = &smalls[i];
@@ -278,7 +279,7 @@ static void test_claim_refuses_small_slots(void **state)
 		urt_slab_restore(prev);
 		urt_slab_deinit(small);
 	}
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 /* --- a returned pointer into the task's own memory is reported (debug) -------------- */
@@ -313,13 +314,12 @@ static void test_return_pointer_into_task_memory_reported(void **state)
 	skip(); /* a debug-build check */
 #endif
 	last_report[0] = 0;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .debug_hook = hook }),
-			 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .debug_hook = hook });
 	assert_int_equal(urt_spawn(&rt, &leak_type, NULL, 0, &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_non_null(strstr(last_report, "'leaky' returned a pointer"));
 	urt_join_detach(&j);
-	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	test_runtime_end(&rt);
 }
 
 int main(void)

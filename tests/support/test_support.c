@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
+
+#include "urt/runtime.h"
 
 #define MAGIC 0x75727461u /* "urta" */
 
@@ -107,4 +110,28 @@ bool test_check(const void *p, size_t n, uint64_t tag)
 		if (b[i] != (unsigned char)(tag * 131 + i * 7 + 1))
 			return false;
 	return true;
+}
+
+void test_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *opts)
+{
+	int ret = urt_runtime_init(rt, opts);
+
+	if (ret == -ENOSYS || ret == -EPERM) {
+		fprintf(stderr, "io_uring is unavailable here (%s): suite skipped\n", strerror(-ret));
+		exit(77);
+	}
+	assert_int_equal(ret, 0);
+}
+
+void test_runtime_end(struct urt_runtime *rt)
+{
+	struct urt_runtime_stats st;
+
+	urt_runtime_stats(rt, &st);
+	assert_int_equal(st.live, 0);
+	assert_int_equal(st.ops_live, 0);
+	assert_int_equal(st.ops_inflight, 0);
+	assert_int_equal(st.timers_live, 0);
+	assert_int_equal(st.bufs_free, st.buf_count);
+	assert_int_equal(urt_runtime_deinit(rt), 0);
 }

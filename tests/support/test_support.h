@@ -44,4 +44,18 @@ uint64_t test_rng_below(struct test_rng *r, uint64_t n);
 void test_fill(void *p, size_t n, uint64_t tag);
 bool test_check(const void *p, size_t n, uint64_t tag);
 
+struct urt_runtime;
+struct urt_runtime_opts;
+
+/*
+ * The runtime fixture every suite uses. test_runtime_init: a runtime that
+ * must start; where io_uring is unavailable (-ENOSYS, -EPERM: kernel,
+ * sysctl, seccomp) the suite exits with CTest's skip code 77.
+ * test_runtime_end: the runtime ends with nothing live (tasks, op records,
+ * operations in flight, timers, provided buffers out), then deinit
+ * reclaims nothing.
+ */
+void test_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *opts);
+void test_runtime_end(struct urt_runtime *rt);
+
 #endif
