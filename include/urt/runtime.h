@@ -131,100 +131,8 @@ struct urt_runtime_stats {
 #define URT_FEAT_RECV_BUNDLE   0x08u /* IORING_FEAT_RECVSEND_BUNDLE (not used yet) */
 #define URT_FEAT_BUF_INC       0x10u /* incremental buffer consumption (not used yet) */
 
-/* MPSC queue node for messages from other threads (intrusive). */
-struct urt_mpsc_node {
-	URT__ATOMIC(struct urt_mpsc_node *) next;
-	uint32_t kind;
-};
-
-/*
- * The runtime. Caller-owned storage; fields are the runtime's. Grouped by
- * who touches them: everything but `remote` is for the owner thread only.
- */
-struct urt_runtime {
-	struct urt_task *run_head, *run_tail; /* ready queue, FIFO */
-	uint32_t nqueued;		      /* tasks on the ready queue */
-	size_t active;			      /* tasks not finished */
-	struct urt_task **reg;		      /* live tasks, for deinit */
-	uint32_t nreg, reg_cap;
-	uint32_t nclaims;	  /* outstanding claims, each holding a registry entry */
-	unsigned budget;	  /* polls per tick */
-	bool stopping;		  /* urt_stop called */
-	bool has_slab;		  /* the runtime owns and installed `slab` */
-	bool closing;		  /* deinit: reclaim held off until every drop ran */
-	uint64_t output;	  /* URT_RETURN's value until drop has run */
-	struct urt_task *polling; /* the task in poll, or NULL */
-	struct urt_slab slab;	  /* task slots (if has_slab) */
-	struct urt_slab_binding prev_binding; /* restored at deinit */
-	struct urt_binding {		      /* slab bindings tasks came from */
-		struct urt_slab_binding b;
-		size_t slot_size; /* bytes per slot */
-		bool urt;	  /* urt_slab_table_urt: call it inline */
-	} bindings[8];
-	unsigned nbindings;
-	unsigned bcur;			       /* the binding used last */
-	const struct urt_task_type *last_type; /* type_idx cache for spawns */
-	uint16_t last_type_idx;
-	struct urt_arena frame;	 /* frame memory, reset every tick */
-	struct urt_sizeclass sc; /* task-scoped blocks */
-	struct urt_pool scopes;	 /* struct urt_scope, one per task that asks */
-	struct urt_pool wakers;	 /* remote waker records */
-	struct urt_pool waiters; /* wait-queue registrations */
-	struct urt_allocator al;
-	struct urt_runtime_stats stats;
-	struct urt_type_stats types[URT_TYPE_STATS];
-	void (*debug_hook)(void *ctx, const char *msg);
-	void *debug_ctx;
-
-	/* io_uring (struct io_uring, opaque here) and the wake eventfd */
-	URT__ALIGNAS(8) unsigned char ring[URT__RING_STORAGE];
-	unsigned ring_flags;	/* setup flags that were accepted */
-	uint32_t ring_pending;	/* SQEs prepared, not yet submitted */
-	uint32_t ring_inflight; /* SQEs prepared or submitted, final CQE not reaped */
-
-	/* I/O (op.c, timer.c, bufring.c); records and heap entries are internal */
-	struct {
-		struct urt__rec **pages; /* 64 records a page */
-		uint32_t npages, pages_cap;
-		uint32_t made;	/* records carved out of pages so far */
-		uint32_t free;	/* freelist head (index); 0: empty */
-		uint32_t live;	/* records in use */
-		uint32_t max;	/* opts.op_records */
-		uint32_t drain; /* tasks whose last op ended: to finish */
-	} ops;
-	struct {
-		struct urt__tent *v; /* 4-ary min-heap on (deadline, seq) */
-		uint32_t n, cap, seq;
-	} timers;
-	struct {
-		void *ring;	   /* struct io_uring_buf_ring, page aligned */
-		char *mem;	   /* count x size bytes */
-		size_t ring_bytes; /* mapped for ring */
-		size_t mem_bytes;  /* allocated for mem */
-		uint32_t count;	   /* buffers (power of 2) */
-		uint32_t size;	   /* bytes each */
-		uint32_t avail;	   /* in the ring, the kernel may take them */
-		uint32_t starved;  /* streams stopped by -ENOBUFS: FIFO of records */
-		uint32_t starved_tail;
-		uint32_t max_chunks; /* a stream with this many queued chunk records pauses */
-		bool registered;     /* buffer group 0 registered with the ring */
-	} bufs;
-	const struct urt_fault *fault; /* test builds (URT_FAULTS): urt/fault.h */
-	int efd;		       /* eventfd other threads write to wake us */
-	bool efd_armed;		       /* a read of efd is in the ring */
-	uint64_t efd_buf;	       /* where that read lands */
-
-	/* touched by other threads */
-	struct {
-		URT__ALIGNAS(64) URT__ATOMIC(struct urt_mpsc_node *) head; /* producers push here */
-		URT__ATOMIC(int) sleeping; /* owner is (about to be) parked */
-		URT__ATOMIC(int) callers;  /* producers inside a call on this runtime */
-		URT__ATOMIC(int) closed;   /* deinit has begun: calls are refused */
-		URT__ALIGNAS(64) struct urt_mpsc_node *tail; /* owner pops here */
-		struct urt_mpsc_node *held; /* a spawn that could not be taken in yet */
-		struct urt_mpsc_node stub;
-	} remote;
-};
+/* The runtime: caller-owned storage, defined at the end of this file. */
+struct urt_runtime;
 
 /*
  * urt_runtime_init - set up a runtime on the calling thread: slab (installed
@@ -339,6 +247,107 @@ void urt_waker_free(struct urt_waker *w);
  */
 URT_NODISCARD int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type,
 				   const void *state, size_t size);
+
+/* --- private ----------------------------------------------------------------
+ *
+ * The storage a caller declares (struct urt_runtime rt;). Every field is the
+ * runtime's: read what you need through urt_runtime_stats, never here.
+ */
+
+/* MPSC queue node for messages from other threads (intrusive). */
+struct urt_mpsc_node {
+	URT__ATOMIC(struct urt_mpsc_node *) next;
+	uint32_t kind;
+};
+
+/*
+ * The runtime. Caller-owned storage; fields are the runtime's. Grouped by
+ * who touches them: everything but `remote` is for the owner thread only.
+ */
+struct urt_runtime {
+	struct urt_task *run_head, *run_tail; /* ready queue, FIFO */
+	uint32_t nqueued;		      /* tasks on the ready queue */
+	size_t active;			      /* tasks not finished */
+	struct urt_task **reg;		      /* live tasks, for deinit */
+	uint32_t nreg, reg_cap;
+	uint32_t nclaims;	  /* outstanding claims, each holding a registry entry */
+	unsigned budget;	  /* polls per tick */
+	bool stopping;		  /* urt_stop called */
+	bool has_slab;		  /* the runtime owns and installed `slab` */
+	bool closing;		  /* deinit: reclaim held off until every drop ran */
+	uint64_t output;	  /* URT_RETURN's value until drop has run */
+	struct urt_task *polling; /* the task in poll, or NULL */
+	struct urt_slab slab;	  /* task slots (if has_slab) */
+	struct urt_slab_binding prev_binding; /* restored at deinit */
+	struct urt_binding {		      /* slab bindings tasks came from */
+		struct urt_slab_binding b;
+		size_t slot_size; /* bytes per slot */
+		bool urt;	  /* urt_slab_table_urt: call it inline */
+	} bindings[8];
+	unsigned nbindings;
+	unsigned bcur;			       /* the binding used last */
+	const struct urt_task_type *last_type; /* type_idx cache for spawns */
+	uint16_t last_type_idx;
+	struct urt_arena frame;	 /* frame memory, reset every tick */
+	struct urt_sizeclass sc; /* task-scoped blocks */
+	struct urt_pool scopes;	 /* struct urt_scope, one per task that asks */
+	struct urt_pool wakers;	 /* remote waker records */
+	struct urt_pool waiters; /* wait-queue registrations */
+	struct urt_allocator al;
+	struct urt_runtime_stats stats;
+	struct urt_type_stats types[URT_TYPE_STATS];
+	void (*debug_hook)(void *ctx, const char *msg);
+	void *debug_ctx;
+
+	/* io_uring (struct io_uring, opaque here) and the wake eventfd */
+	URT__ALIGNAS(8) unsigned char ring[URT__RING_STORAGE];
+	unsigned ring_flags;	/* setup flags that were accepted */
+	uint32_t ring_pending;	/* SQEs prepared, not yet submitted */
+	uint32_t ring_inflight; /* SQEs prepared or submitted, final CQE not reaped */
+
+	/* I/O (op.c, timer.c, bufring.c); records and heap entries are internal */
+	struct {
+		struct urt__rec **pages; /* 64 records a page */
+		uint32_t npages, pages_cap;
+		uint32_t made;	/* records carved out of pages so far */
+		uint32_t free;	/* freelist head (index); 0: empty */
+		uint32_t live;	/* records in use */
+		uint32_t max;	/* opts.op_records */
+		uint32_t drain; /* tasks whose last op ended: to finish */
+	} ops;
+	struct {
+		struct urt__tent *v; /* 4-ary min-heap on (deadline, seq) */
+		uint32_t n, cap, seq;
+	} timers;
+	struct {
+		void *ring;	   /* struct io_uring_buf_ring, page aligned */
+		char *mem;	   /* count x size bytes */
+		size_t ring_bytes; /* mapped for ring */
+		size_t mem_bytes;  /* allocated for mem */
+		uint32_t count;	   /* buffers (power of 2) */
+		uint32_t size;	   /* bytes each */
+		uint32_t avail;	   /* in the ring, the kernel may take them */
+		uint32_t starved;  /* streams stopped by -ENOBUFS: FIFO of records */
+		uint32_t starved_tail;
+		uint32_t max_chunks; /* a stream with this many queued chunk records pauses */
+		bool registered;     /* buffer group 0 registered with the ring */
+	} bufs;
+	const struct urt_fault *fault; /* test builds (URT_FAULTS): urt/fault.h */
+	int efd;		       /* eventfd other threads write to wake us */
+	bool efd_armed;		       /* a read of efd is in the ring */
+	uint64_t efd_buf;	       /* where that read lands */
+
+	/* touched by other threads */
+	struct {
+		URT__ALIGNAS(64) URT__ATOMIC(struct urt_mpsc_node *) head; /* producers push here */
+		URT__ATOMIC(int) sleeping; /* owner is (about to be) parked */
+		URT__ATOMIC(int) callers;  /* producers inside a call on this runtime */
+		URT__ATOMIC(int) closed;   /* deinit has begun: calls are refused */
+		URT__ALIGNAS(64) struct urt_mpsc_node *tail; /* owner pops here */
+		struct urt_mpsc_node *held; /* a spawn that could not be taken in yet */
+		struct urt_mpsc_node stub;
+	} remote;
+};
 
 #ifdef __cplusplus
 }
