@@ -62,6 +62,7 @@ struct server {
 	struct urt_runtime rt;
 	struct urt_allocator counting;
 	atomic_size_t heap_calls;
+	atomic_size_t heap_bytes; /* asked of the allocator and not given back */
 	int lfd, ctl[2];
 	int id;
 	bool boxed;
@@ -72,11 +73,23 @@ struct server {
 	const struct opts *o;
 };
 
+struct conn {
+	struct server *s;
+	int fd, n, ret;
+	struct urt_op rx;
+	struct urt_io_all tx;
+	struct urt_buf buf;
+};
+
+/* A task's header is 64 bytes; slots are multiples of 16. */
+#define CONN_SLOT (64 + (sizeof(struct conn) + 15) / 16 * 16)
+
 static void *count_alloc(void *ctx, size_t size, size_t align)
 {
 	struct server *s = ctx;
 
 	atomic_fetch_add_explicit(&s->heap_calls, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->heap_bytes, size, memory_order_relaxed);
 	return aligned_alloc(align < sizeof(void *) ? sizeof(void *) : align,
 			     (size + align - 1) / align * align);
 }
@@ -85,9 +98,23 @@ static void count_free(void *ctx, void *p, size_t size, size_t align)
 {
 	struct server *s = ctx;
 
-	(void)size, (void)align;
+	(void)align;
 	atomic_fetch_add_explicit(&s->heap_calls, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&s->heap_bytes, size, memory_order_relaxed);
 	free(p);
+}
+
+/*
+ * What the runtime holds for its open connections, by its own count: a slab
+ * slot each (or a box: the allocator's bytes) and the op records in use.
+ * The provided buffers are shared and not counted per connection.
+ */
+static size_t conn_bytes(struct server *s, const struct urt_runtime_stats *st)
+{
+	size_t slots = s->boxed ? 0 : st->slab_live * CONN_SLOT;
+	size_t boxes = s->boxed ? (size_t)s->live_conns * CONN_SLOT : 0;
+
+	return slots + boxes + st->ops_live * 64;
 }
 
 static void print_stats(struct server *s, const char *what)
@@ -96,23 +123,18 @@ static void print_stats(struct server *s, const char *what)
 
 	urt_runtime_stats(&s->rt, &st);
 	printf("%s: runtime %d connections %llu live %llu requests %llu bytes %llu heap_calls %zu "
-	       "slab %zu/%zu op_high_water %zu ops_live %zu bufs_free %zu/%zu pauses %llu\n",
+	       "heap_bytes %zu conn_bytes %zu slab %zu/%zu op_high_water %zu ops_live %zu bufs_free %zu/%zu pauses %llu\n",
 	       what, s->id, (unsigned long long)s->conns, (unsigned long long)s->live_conns,
 	       (unsigned long long)s->requests, (unsigned long long)s->bytes,
-	       atomic_load(&s->heap_calls), st.slab_live, st.slab_capacity, st.ops_high_water,
+	       atomic_load(&s->heap_calls), atomic_load(&s->heap_bytes), conn_bytes(s, &st),
+	       st.slab_live, st.slab_capacity, st.ops_high_water,
 	       st.ops_live, st.bufs_free, st.buf_count, (unsigned long long)st.stream_pauses);
 	fflush(stdout);
 }
 
 /* --- a connection ---------------------------------------------------------- */
 
-struct conn {
-	struct server *s;
-	int fd, n, ret;
-	struct urt_op rx;
-	struct urt_io_all tx;
-	struct urt_buf buf;
-};
+
 
 static bool conn_poll(struct urt_task *t, void *arg)
 {
@@ -252,7 +274,8 @@ static void *server_main(void *arg)
 	s->counting = (struct urt_allocator){ .ctx = s, .alloc = count_alloc, .free = count_free };
 	ret = urt_runtime_init(&s->rt, &(struct urt_runtime_opts){
 					       .slab = s->boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
-					       .slot_size = 256,
+					       /* a header and a connection: nothing wasted */
+					       .slot_size = CONN_SLOT,
 					       .slab_slots = o->max_conns,
 					       .buf_count = o->bufs,
 					       .buf_size = 4096,

@@ -4,7 +4,7 @@
  * one thread, one task per connection).
  *
  *   urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]
- *            [--duration S] [--requests N] [--warmup S] [--mode echo]
+ *            [--duration S] [--requests N] [--warmup S] [--mode echo] [--idle]
  *
  * Each connection sends D requests back to back (pipelined), then reads
  * the D responses in order, checks every byte, and records each request's
@@ -149,6 +149,7 @@ struct cfg {
 	double duration, warmup;
 	uint64_t max_requests; /* 0: no limit */
 	const struct mode *mode;
+	bool idle; /* one request per connection, then hold it open */
 };
 
 static struct cfg cfg;
@@ -232,6 +233,8 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			}
 		}
 		c->seq += cfg.depth;
+		while (cfg.idle && !stopping) /* answered once: now sit there */
+			URT_AWAIT(t, c->ret = urt_sleep(t, &c->op, 100000000));
 		if (cfg.max_requests && requests >= cfg.max_requests && !stopping) {
 			stopping = true;
 			measuring = false;
@@ -303,7 +306,7 @@ static const struct urt_task_type clock_type = { .poll = clock_poll, .name = "lo
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]\n"
-		   "                [--duration S] [--requests N] [--warmup S] [--mode echo]\n"
+		   "                [--duration S] [--requests N] [--warmup S] [--mode echo] [--idle]\n"
 		   "  --port P       server port (required)\n"
 		   "  --addr A       server IPv4 address (default 127.0.0.1)\n"
 		   "  --conns N      connections (default 10)\n"
@@ -313,6 +316,7 @@ static void usage(FILE *f)
 		   "  --requests N   stop after N measured requests\n"
 		   "  --warmup S     seconds of load before measuring (default 0)\n"
 		   "  --mode M       protocol: echo (default)\n"
+		   "  --idle         one request per connection, then hold it open (memory)\n"
 		   "Final line: requests N rps R p50_us X p99_us Y p999_us Z errors E\n");
 }
 
@@ -347,6 +351,7 @@ static int parse(int argc, char **argv)
 		{ "requests", required_argument, 0, 'n' },
 		{ "warmup", required_argument, 0, 'w' },
 		{ "mode", required_argument, 0, 'm' },
+		{ "idle", no_argument, 0, 'i' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -409,6 +414,9 @@ static int parse(int argc, char **argv)
 					cfg.mode = &modes[i];
 			if (!cfg.mode)
 				return bad("unknown --mode", optarg);
+			break;
+		case 'i':
+			cfg.idle = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -53,8 +53,9 @@ stop_server() {
 	srv_pid=""
 }
 
-# heap calls so far, summed over the server's runtimes (urt-echo only)
-heap_now() {
+# stat_now FIELD: a field of the server's stats lines, summed over its
+# runtimes (urt-echo prints them on SIGUSR1)
+stat_now() {
 	local before
 	before=$(grep -c '^stats:' "$tmp/srv.out" || true)
 	kill -USR1 "$srv_pid"
@@ -64,43 +65,73 @@ heap_now() {
 	done
 	sleep 0.05
 	grep '^stats:' "$tmp/srv.out" | tail -n "${threads:-1}" |
-		awk '{for (i = 1; i < NF; i++) if ($i == "heap_calls") s += $(i + 1)} END {print s + 0}'
+		awk -v f="$1" '{for (i = 1; i < NF; i++) if ($i == f) s += $(i + 1)} END {print s + 0}'
 }
 
 # run_load CONNS SIZE DEPTH -> sets rps p50 p99 cpu_per_req heap_per_req mem_per_conn
+# CPU is taken over the whole run (warm-up included) and set against the
+# whole run's requests; heap calls over the first half of the measured
+# window, while every connection is busy (steady state: the warm-up opened
+# them, and closing them at the end is not steady state).
 run_load() {
 	local conns=$1 size=$2 depth=$3 c0 c1 h0 h1 rss0 rss1 reqs
 	rss0=$(rss_bytes "$srv_pid")
-	h0=""; [ "$is_urt" = 1 ] && h0=$(heap_now)
 	c0=$(cpu_ticks "$srv_pid")
 	"${pin_load[@]}" "$bin/urt-load" --port "$port" --conns "$conns" --size "$size" \
 		--depth "$depth" --duration "$dur" --warmup "$warm" > "$tmp/load.out" 2> "$tmp/load.err" &
 	local lpid=$!
-	sleep "$(awk -v w="$warm" -v d="$dur" 'BEGIN {print w + d / 2}')"
+	sleep "$warm"
+	h0=""; [ "$is_urt" = 1 ] && h0=$(stat_now heap_calls)
+	sleep "$(awk -v d="$dur" 'BEGIN {print d / 2}')"
 	rss1=$(rss_bytes "$srv_pid")
+	h1=""; [ "$is_urt" = 1 ] && h1=$(stat_now heap_calls)
 	if ! wait "$lpid"; then
 		echo "echo-bench: urt-load failed:" >&2; tail -3 "$tmp/load.err" >&2; exit 1
 	fi
 	c1=$(cpu_ticks "$srv_pid")
-	h1=""; [ "$is_urt" = 1 ] && h1=$(heap_now)
 	read -r reqs rps p50 p99 errs < <(awk '/^requests/ {
 		for (i = 1; i < NF; i++) v[$i] = $(i + 1)
 		print v["requests"], v["rps"], v["p50_us"], v["p99_us"], v["errors"] }' "$tmp/load.out")
 	[ "${errs:-1}" = 0 ] || { echo "echo-bench: load errors" >&2; cat "$tmp/load.out" >&2; exit 1; }
-	# cpu over the whole run (warm-up included) against the whole run's requests:
 	# urt-load reports measured requests; scale by (warm + dur) / dur
 	cpu_per_req=$(awk -v c="$((c1 - c0))" -v k="$clk" -v r="$reqs" -v w="$warm" -v d="$dur" \
 		'BEGIN {printf "%.2f", c / k * 1e6 / (r * (w + d) / d)}')
 	if [ "$is_urt" = 1 ]; then
-		heap_per_req=$(awk -v h="$((h1 - h0))" -v r="$reqs" -v w="$warm" -v d="$dur" \
-			'BEGIN {printf "%.4f", h / (r * (w + d) / d)}')
+		heap_calls=$((h1 - h0))
+		heap_per_req=$(awk -v h="$heap_calls" -v r="$rps" -v d="$dur" \
+			'BEGIN {printf "%.4f", h / (r * d / 2)}')
 	else
+		heap_calls=0
 		heap_per_req="-"
 	fi
 	# small runs are dominated by first touches (the buffer ring's pages)
 	mem_per_conn="-"
-	[ "$conns" -ge 1000 ] &&
+	if [ "$conns" -ge 1000 ]; then
 		mem_per_conn=$(awk -v a="$rss0" -v b="$rss1" -v n="$conns" 'BEGIN {printf "%.0f", (b - a) / n}')
+	fi
+}
+
+# idle_point N: N connections that each made one request and sit idle.
+# Sets idle_rss (RSS delta per connection; it includes the first touches of
+# the shared receive buffers) and idle_own (urt: the runtime's own count of
+# what it holds for the connections, slab slots and op records; "-" for epoll).
+idle_point() {
+	local n=$1 rss0 rss1 b1
+	rss0=$(rss_bytes "$srv_pid")
+	"${pin_load[@]}" "$bin/urt-load" --port "$port" --conns "$n" --idle --duration 4 \
+		> "$tmp/load.out" 2> "$tmp/load.err" &
+	local lpid=$!
+	sleep 3
+	rss1=$(rss_bytes "$srv_pid")
+	idle_own="-"
+	if [ "$is_urt" = 1 ]; then
+		b1=$(stat_now conn_bytes)
+		idle_own=$(awk -v b="$b1" -v n="$n" 'BEGIN {printf "%.0f", b / n}')
+	fi
+	if ! wait "$lpid"; then
+		echo "echo-bench: urt-load --idle failed:" >&2; tail -3 "$tmp/load.err" >&2; exit 1
+	fi
+	idle_rss=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN {printf "%.0f", (b - a) / n}')
 }
 
 row() { printf '%-22s %6s %5s %5s %11s %9s %9s %13s %14s %13s\n' "$@"; }
@@ -132,37 +163,56 @@ demo() {
 }
 
 grid() {
-	local goal_cpu=PASS worst=0 worst_at="" heap_total=0
+	local goal_cpu=PASS worst=0 worst_at="" heap_total=0 r g
 	declare -A cpu_urt cpu_ep
-	echo "echo grid: $ncpu cores, $(uname -r); server on CPU 0, load on CPU 1; ${warm}s + ${dur}s a point"
+	echo "echo grid: $ncpu cores, $(uname -r); server on CPU 0, load on CPU 1; ${warm}s + ${dur}s a point, a fresh server each"
 	row server conns size depth "requests/s" "p50 us" "p99 us" "cpu us/req" "heap calls/req" "bytes/conn"
 	for kind in urt epoll; do
 		threads=1
-		if [ $kind = urt ]; then is_urt=1; start_server urt-echo; name="urt-echo"
-		else is_urt=0; start_server epoll-echo; name="epoll-echo"; fi
 		for size in 64 512; do for conns in 100 1000; do for depth in 1 8; do
+			if [ $kind = urt ]; then is_urt=1; start_server urt-echo; name="urt-echo"
+			else is_urt=0; start_server epoll-echo; name="epoll-echo"; fi
 			echo "  ... $name $size B, $conns conns, depth $depth" >&2
 			run_load "$conns" "$size" "$depth"
+			stop_server
 			row "$name" "$conns" "$size" "$depth" "$rps" "$p50" "$p99" "$cpu_per_req" "$heap_per_req" "$mem_per_conn"
 			if [ $kind = urt ]; then
 				cpu_urt[$size.$conns.$depth]=$cpu_per_req
-				heap_total=$(awk -v a="$heap_total" -v b="$heap_per_req" 'BEGIN {print a + b}')
+				heap_total=$((heap_total + heap_calls))
 			else
 				cpu_ep[$size.$conns.$depth]=$cpu_per_req
 			fi
 		done; done; done
-		stop_server
 	done
 	echo
 	for k in "${!cpu_urt[@]}"; do
-		r=$(awk -v a="${cpu_urt[$k]}" -v b="${cpu_ep[$k]}" 'BEGIN {printf "%.2f", b > 0 ? a / b : 99}')
+		r=$(awk -v a="${cpu_urt[$k]}" -v b="${cpu_ep[$k]}" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 99}')
 		echo "cpu/request urt/epoll at size.conns.depth $k: ${r}x"
 		if awk -v r="$r" 'BEGIN {exit !(r > 0.8)}'; then goal_cpu=MISS; fi
 		if awk -v r="$r" -v w="$worst" 'BEGIN {exit !(r > w)}'; then worst=$r; worst_at=$k; fi
 	done
 	echo "goal urt-echo server CPU per request <= 0.8x epoll at every grid point (worst ${worst}x at $worst_at): $goal_cpu"
-	if awk -v h="$heap_total" 'BEGIN {exit !(h == 0)}'; then g=PASS; else g=MISS; fi
-	echo "goal zero runtime heap calls per request in steady state (sum over the grid $heap_total): $g"
+	if [ "$heap_total" -eq 0 ]; then g=PASS; else g=MISS; fi
+	echo "goal zero runtime heap calls per request in steady state ($heap_total calls over the grid's steady-state windows): $g"
+
+	# memory per idle connection: 5,000 and 10,000 idle connections on fresh
+	# servers. The RSS delta holds fixed costs too (first touches of the
+	# shared receive buffers, pool pages); the difference between the two
+	# runs is what one more connection costs.
+	local u5 u10 e5 e10 own
+	is_urt=1
+	start_server urt-echo; idle_point 5000; stop_server; u5=$idle_rss
+	start_server urt-echo; idle_point 10000; stop_server; u10=$idle_rss; own=$idle_own
+	is_urt=0
+	start_server epoll-echo; idle_point 5000; stop_server; e5=$idle_rss
+	start_server epoll-echo; idle_point 10000; stop_server; e10=$idle_rss
+	local um em
+	um=$(awk -v a="$u5" -v b="$u10" 'BEGIN {printf "%.0f", (b * 10000 - a * 5000) / 5000}')
+	em=$(awk -v a="$e5" -v b="$e10" 'BEGIN {printf "%.0f", (b * 10000 - a * 5000) / 5000}')
+	echo "idle connections: urt-echo RSS delta ${u10} B/conn at 10,000 (${u5} at 5,000), ${um} B per added connection; runtime's own count ${own} B/conn"
+	echo "idle connections: epoll-echo RSS delta ${e10} B/conn at 10,000 (${e5} at 5,000), ${em} B per added connection"
+	if awk -v a="$um" -v b="$own" 'BEGIN {exit !(a <= 512 && b <= 512)}'; then g=PASS; else g=MISS; fi
+	echo "goal server memory per idle connection <= 512 B (RSS per added connection and the runtime's count): $g"
 
 	# --threads 2 vs --threads 1: cost per request (the load needs a core of its own)
 	local c1 c2
@@ -172,7 +222,7 @@ grid() {
 		pin_srv_saved=("${pin_srv[@]}"); [ $t = 2 ] && pin_srv=()
 		start_server urt-echo --threads "$t"
 		run_load 1000 64 8
-		[ $t = 1 ] && c1=$cpu_per_req || c2=$cpu_per_req
+		if [ $t = 1 ]; then c1=$cpu_per_req; else c2=$cpu_per_req; fi
 		echo "urt-echo --threads $t: $rps requests/s, cpu $cpu_per_req us/request"
 		stop_server
 		pin_srv=("${pin_srv_saved[@]}")
@@ -182,8 +232,15 @@ grid() {
 	echo "goal --threads 2 CPU per request within 1.1x of --threads 1: ${r}x $g"
 }
 
+idle() {
+	local n=${IDLE_CONNS:-10000}
+	is_urt=1; start_server urt-echo --max-conns $((n + 1000)); idle_point "$n"; stop_server
+	echo "urt-echo: $n idle connections: RSS ${idle_rss} B/conn, runtime's own count ${idle_own} B/conn"
+}
+
 case $mode in
+idle) idle ;;
 demo) demo ;;
 grid) grid ;;
-*) echo "usage: echo-bench.sh BINDIR demo|grid" >&2; exit 2 ;;
+*) echo "usage: echo-bench.sh BINDIR demo|grid|idle" >&2; exit 2 ;;
 esac
