@@ -34,52 +34,12 @@
 
 #include <urt/urt.h>
 
+#include "hist.h"
+
 #define MAX_SECONDS 600 /* a hard bound on any run */
-#define SUB_BITS    5	/* 32 sub-buckets per power of two */
-#define NBUCKETS    (64 + (40 - 6) * (1 << SUB_BITS))
 
-/* --- the histogram -------------------------------------------------------- */
-
-static uint64_t hist[NBUCKETS];
-
-static unsigned bucket_of(uint64_t ns)
-{
-	unsigned e;
-
-	if (ns < 64)
-		return (unsigned)ns;
-	e = 63u - (unsigned)__builtin_clzll(ns); /* >= 6 */
-	if (e >= 40)
-		return NBUCKETS - 1;
-	return 64 + (e - 6) * (1u << SUB_BITS) +
-	       (unsigned)((ns >> (e - SUB_BITS)) & ((1u << SUB_BITS) - 1));
-}
-
-/* The lower bound of bucket b, in ns. */
-static uint64_t bucket_floor(unsigned b)
-{
-	unsigned e, sub;
-
-	if (b < 64)
-		return b;
-	e = (b - 64) / (1u << SUB_BITS) + 6;
-	sub = (b - 64) % (1u << SUB_BITS);
-	return (1ull << e) + ((uint64_t)sub << (e - SUB_BITS));
-}
-
-static double percentile_us(uint64_t total, double p)
-{
-	uint64_t want = (uint64_t)(p * (double)total + 0.5), seen = 0;
-
-	if (!want)
-		want = 1;
-	for (unsigned b = 0; b < NBUCKETS; b++) {
-		seen += hist[b];
-		if (seen >= want)
-			return (double)bucket_floor(b) / 1000.0;
-	}
-	return 0;
-}
+/* latencies of measured requests */
+static struct hist lat;
 
 /* --- modes ---------------------------------------------------------------- */
 
@@ -228,7 +188,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				goto out;
 			}
 			if (measuring) {
-				hist[bucket_of(urt_now_ns() - c->t0)]++;
+				hist_add(&lat, urt_now_ns() - c->t0);
 				requests++;
 			}
 		}
@@ -276,7 +236,7 @@ static bool clock_poll(struct urt_task *t, void *arg)
 		URT_AWAIT(t, c->ret = urt_sleep_until(t, &c->nap, c->next));
 		now = urt_now_ns();
 		if (!t_measure && now - t_start >= (uint64_t)(cfg.warmup * 1e9)) {
-			memset(hist, 0, sizeof(hist));
+			hist_reset(&lat);
 			requests = 0;
 			measuring = true;
 			t_measure = now;
@@ -487,7 +447,7 @@ int main(int argc, char **argv)
 		(double)(t_end - t_start) / 1e9);
 	printf("requests %llu rps %.0f p50_us %.1f p99_us %.1f p999_us %.1f errors %llu\n",
 	       (unsigned long long)requests, secs > 0 ? (double)requests / secs : 0,
-	       percentile_us(requests, 0.50), percentile_us(requests, 0.99),
-	       percentile_us(requests, 0.999), (unsigned long long)errors);
+	       hist_us(&lat, 0.50), hist_us(&lat, 0.99),
+	       hist_us(&lat, 0.999), (unsigned long long)errors);
 	return errors || !requests ? 1 : 0;
 }

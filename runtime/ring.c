@@ -113,6 +113,9 @@ static void probe(struct urt_runtime *rt, unsigned features)
 
 	if (rt->ring_flags & IORING_SETUP_DEFER_TASKRUN)
 		rt->stats.features |= URT_FEAT_DEFER_TASKRUN;
+#ifdef URT_DEBUG
+	rt->stats.features |= URT_FEAT_DEBUG_CHECKS; /* frame checks, contracts */
+#endif
 	if (features & (1u << 14)) /* IORING_FEAT_RECVSEND_BUNDLE, 6.10 */
 		rt->stats.features |= URT_FEAT_RECV_BUNDLE;
 	if (p) {

@@ -197,7 +197,9 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 
 	if (rt->polling)
 		return -EBUSY;
-	if (urt_arena_frame_begin(&rt->frame) < 0) /* someone else opened a frame */
+	/* inside the program's own frame (urt_frame_begin) the tick leaves the
+	 * frame alone; otherwise each tick is a frame */
+	if (!rt->loop_frame && urt_arena_frame_begin(&rt->frame) < 0)
 		return -EBUSY;
 	rt->stats.ticks++;
 	if (!urt__remote_empty(rt))
@@ -219,8 +221,28 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 		urt__remote_park_end(rt);
 	if (rt->timers.n)
 		urt__timers_fire(rt, urt_now_ns());
-	urt_arena_frame_end(&rt->frame);
+	if (!rt->loop_frame)
+		urt_arena_frame_end(&rt->frame);
 	return ret ? ret : n;
+}
+
+int urt_frame_begin(struct urt_runtime *rt)
+{
+	if (rt->polling || rt->loop_frame || urt_arena_frame_begin(&rt->frame) < 0)
+		return -EBUSY;
+	rt->loop_frame = true;
+	return 0;
+}
+
+int urt_frame_end(struct urt_runtime *rt)
+{
+	if (rt->polling)
+		return -EBUSY;
+	if (!rt->loop_frame)
+		return -EINVAL;
+	rt->loop_frame = false;
+	urt_arena_frame_end(&rt->frame);
+	return 0;
 }
 
 int urt_tick(struct urt_runtime *rt, uint64_t timeout_ns)
@@ -230,6 +252,8 @@ int urt_tick(struct urt_runtime *rt, uint64_t timeout_ns)
 
 int urt_run(struct urt_runtime *rt)
 {
+	if (rt->loop_frame) /* its ticks would never end a frame */
+		return -EBUSY;
 	rt->stopping = false;
 	/* a finished task may still be queued (it woke itself in its last
 	 * poll): its turn reclaims it, so the queue is drained too */

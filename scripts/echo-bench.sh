@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# echo-bench.sh BINDIR demo|grid - urt-echo (slab and boxed) and the epoll
-# baseline under the same urt-load runs, side by side.
+# echo-bench.sh BINDIR demo|grid|idle - urt-echo (slab and boxed) and the
+# epoll baseline under the same urt-load runs, side by side.
 #
 #   demo  10, 100 and 1,000 connections, 64-byte messages, depth 1, a few
 #         seconds each: one table a person can read (make demo).
-#   grid  64 and 512 B x 100 and 1,000 connections x depth 1 and 8, plus
-#         --threads 2 against --threads 1, with goal lines (make bench-echo).
+#   grid  64 and 512 B x 100 and 1,000 connections x depth 1 and 8 (each
+#         point REPEAT times on a fresh server, medians shown), memory per
+#         idle connection at 5,000 and 10,000, --threads 2 against
+#         --threads 1, with goal lines (make bench-echo).
+#   idle  IDLE_CONNS (10,000) idle connections on urt-echo alone.
 #
 # The server is pinned to CPU 0 and the load to CPU 1 when there are two.
 # Server CPU time comes from /proc/PID/stat (utime + stime) around each run;
@@ -16,6 +19,7 @@ set -euo pipefail
 bin=${1:?usage: echo-bench.sh BINDIR demo|grid}
 mode=${2:-demo}
 dur=${DUR:-3}
+repeat=${REPEAT:-1} # grid: runs per point; the table shows each column's median
 warm=${WARM:-1}
 tmp=$(mktemp -d)
 srv_pid=""
@@ -134,6 +138,12 @@ idle_point() {
 	idle_rss=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN {printf "%.0f", (b - a) / n}')
 }
 
+# median V...: the middle value ("-" stays "-"); the lower middle of an even count
+median() {
+	if [ "$1" = "-" ]; then echo "-"; return; fi
+	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+}
+
 row() { printf '%-22s %6s %5s %5s %11s %9s %9s %13s %14s %13s\n' "$@"; }
 
 demo() {
@@ -162,19 +172,52 @@ demo() {
 	echo "(at 1,000 connections; smaller runs are dominated by first touches of shared pages)."
 }
 
+# --threads 2 vs --threads 1: cost per request (the load needs a core of its
+# own, so scaling is judged by CPU per request, not requests/s); medians of
+# REPEAT runs each
+threads_point() {
+	local v1="" v2="" r1="" r2="" c1 c2 r g
+	is_urt=1
+	for _ in $(seq "$repeat"); do
+		for t in 1 2; do
+			threads=$t
+			pin_srv_saved=("${pin_srv[@]}"); [ $t = 2 ] && pin_srv=()
+			start_server urt-echo --threads "$t"
+			run_load 1000 64 8
+			if [ $t = 1 ]; then v1+=" $cpu_per_req" r1+=" $rps"; else v2+=" $cpu_per_req" r2+=" $rps"; fi
+			stop_server
+			pin_srv=("${pin_srv_saved[@]}")
+		done
+	done
+	c1=$(median $v1) c2=$(median $v2)
+	echo "urt-echo --threads 1: $(median $r1) requests/s, cpu $c1 us/request (1,000 conns, 64 B, depth 8)"
+	echo "urt-echo --threads 2: $(median $r2) requests/s, cpu $c2 us/request"
+	r=$(awk -v a="$c2" -v b="$c1" 'BEGIN {printf "%.2f", a / b}')
+	if awk -v r="$r" 'BEGIN {exit !(r <= 1.1)}'; then g=PASS; else g=MISS; fi
+	echo "goal --threads 2 CPU per request within 1.1x of --threads 1: ${r}x $g"
+}
+
 grid() {
 	local goal_cpu=PASS worst=0 worst_at="" heap_total=0 r g
 	declare -A cpu_urt cpu_ep
-	echo "echo grid: $ncpu cores, $(uname -r); server on CPU 0, load on CPU 1; ${warm}s + ${dur}s a point, a fresh server each"
+	echo "echo grid: $ncpu cores, $(uname -r); server on CPU 0, load on CPU 1; ${warm}s + ${dur}s a run, a fresh server each, median of $repeat run(s) a point"
 	row server conns size depth "requests/s" "p50 us" "p99 us" "cpu us/req" "heap calls/req" "bytes/conn"
 	for kind in urt epoll; do
 		threads=1
 		for size in 64 512; do for conns in 100 1000; do for depth in 1 8; do
-			if [ $kind = urt ]; then is_urt=1; start_server urt-echo; name="urt-echo"
-			else is_urt=0; start_server epoll-echo; name="epoll-echo"; fi
-			echo "  ... $name $size B, $conns conns, depth $depth" >&2
-			run_load "$conns" "$size" "$depth"
-			stop_server
+			local v_rps="" v_p50="" v_p99="" v_cpu="" v_heap="" v_mem="" hc=0
+			for _ in $(seq "$repeat"); do
+				if [ $kind = urt ]; then is_urt=1; start_server urt-echo; name="urt-echo"
+				else is_urt=0; start_server epoll-echo; name="epoll-echo"; fi
+				echo "  ... $name $size B, $conns conns, depth $depth" >&2
+				run_load "$conns" "$size" "$depth"
+				stop_server
+				v_rps+=" $rps" v_p50+=" $p50" v_p99+=" $p99" v_cpu+=" $cpu_per_req"
+				v_heap+=" $heap_per_req" v_mem+=" $mem_per_conn" hc=$((hc + heap_calls))
+			done
+			rps=$(median $v_rps) p50=$(median $v_p50) p99=$(median $v_p99)
+			cpu_per_req=$(median $v_cpu) heap_per_req=$(median $v_heap) mem_per_conn=$(median $v_mem)
+			heap_calls=$hc
 			row "$name" "$conns" "$size" "$depth" "$rps" "$p50" "$p99" "$cpu_per_req" "$heap_per_req" "$mem_per_conn"
 			if [ $kind = urt ]; then
 				cpu_urt[$size.$conns.$depth]=$cpu_per_req
@@ -214,22 +257,7 @@ grid() {
 	if awk -v a="$um" -v b="$own" 'BEGIN {exit !(a <= 512 && b <= 512)}'; then g=PASS; else g=MISS; fi
 	echo "goal server memory per idle connection <= 512 B (RSS per added connection and the runtime's count): $g"
 
-	# --threads 2 vs --threads 1: cost per request (the load needs a core of its own)
-	local c1 c2
-	is_urt=1
-	for t in 1 2; do
-		threads=$t
-		pin_srv_saved=("${pin_srv[@]}"); [ $t = 2 ] && pin_srv=()
-		start_server urt-echo --threads "$t"
-		run_load 1000 64 8
-		if [ $t = 1 ]; then c1=$cpu_per_req; else c2=$cpu_per_req; fi
-		echo "urt-echo --threads $t: $rps requests/s, cpu $cpu_per_req us/request"
-		stop_server
-		pin_srv=("${pin_srv_saved[@]}")
-	done
-	r=$(awk -v a="$c2" -v b="$c1" 'BEGIN {printf "%.2f", a / b}')
-	if awk -v r="$r" 'BEGIN {exit !(r <= 1.1)}'; then g=PASS; else g=MISS; fi
-	echo "goal --threads 2 CPU per request within 1.1x of --threads 1: ${r}x $g"
+	threads_point
 }
 
 idle() {
@@ -240,7 +268,8 @@ idle() {
 
 case $mode in
 idle) idle ;;
+threads) threads_point ;;
 demo) demo ;;
 grid) grid ;;
-*) echo "usage: echo-bench.sh BINDIR demo|grid|idle" >&2; exit 2 ;;
+*) echo "usage: echo-bench.sh BINDIR demo|grid|idle|threads" >&2; exit 2 ;;
 esac

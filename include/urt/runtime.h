@@ -130,6 +130,7 @@ struct urt_runtime_stats {
 #define URT_FEAT_SEND_ZC       0x04u /* IORING_OP_SEND_ZC present (not used yet) */
 #define URT_FEAT_RECV_BUNDLE   0x08u /* IORING_FEAT_RECVSEND_BUNDLE (not used yet) */
 #define URT_FEAT_BUF_INC       0x10u /* incremental buffer consumption (not used yet) */
+#define URT_FEAT_DEBUG_CHECKS  0x20u /* the library was built with its debug checks */
 
 /* The runtime: caller-owned storage, defined at the end of this file. */
 struct urt_runtime;
@@ -186,7 +187,7 @@ URT_NODISCARD int urt_tick(struct urt_runtime *rt, uint64_t timeout_ns);
  * Ticks wait by the rule of urt_tick.
  * Return: 0; -EDEADLK if tasks are left that nothing can wake (none ready,
  * no operation in flight, no timer, no remote waker alive, no remote
- * message waiting); a negative urt_tick error.
+ * message waiting); -EBUSY inside urt_frame_begin; a negative urt_tick error.
  */
 URT_NODISCARD int urt_run(struct urt_runtime *rt);
 
@@ -196,8 +197,23 @@ void urt_stop(struct urt_runtime *rt);
 /* urt_runtime_stats - counters and gauges. */
 void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *st);
 
-/* urt_frame_alloc - frame memory of this thread's runtime, dead at tick end. */
+/*
+ * urt_frame_alloc - frame memory of this thread's runtime: dead at the end
+ * of the frame (the tick, or the program's own frame, below).
+ * Return: the block; NULL without a runtime or past opts.frame_cap.
+ */
 void *urt_frame_alloc(size_t size, size_t align);
+
+/*
+ * urt_frame_begin / urt_frame_end - for a program that owns its main loop
+ * (a game, a simulation): bracket each of its frames, and frame memory lives
+ * from begin to end, across the urt_tick calls inside, which then leave the
+ * frame alone. urt_run refuses to run inside such a frame (-EBUSY).
+ * Return: begin: 0; -EBUSY if a frame is already open or inside a poll.
+ * end: 0; -EINVAL if urt_frame_begin did not open one; -EBUSY inside a poll.
+ */
+int urt_frame_begin(struct urt_runtime *rt);
+int urt_frame_end(struct urt_runtime *rt);
 
 /* --- other threads ---------------------------------------------------------
  *
@@ -273,6 +289,7 @@ struct urt_runtime {
 	uint32_t nclaims;	  /* outstanding claims, each holding a registry entry */
 	unsigned budget;	  /* polls per tick */
 	bool stopping;		  /* urt_stop called */
+	bool loop_frame;	  /* the program opened the frame (urt_frame_begin) */
 	bool has_slab;		  /* the runtime owns and installed `slab` */
 	bool closing;		  /* deinit: reclaim held off until every drop ran */
 	uint64_t output;	  /* URT_RETURN's value until drop has run */
