@@ -5,7 +5,7 @@
 #                    urt-load at 10, 100 and 1,000 connections: one table
 #   make test        every suite through ctest: asan (ASan+UBSan), tsan, release
 #   make tsan        the suites under ThreadSanitizer only
-#   make bench       the micro-benchmarks (memory, executor, I/O)
+#   make bench       the micro-benchmarks (memory, executor, I/O, frame)
 #   make bench-echo  the echo grid with its goal lines
 #   make format  clang-format the tree in place
 JOBS ?= $(shell nproc)
@@ -23,7 +23,7 @@ demo: deps
 bench-echo: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target urt-echo urt-load epoll-echo
-	scripts/echo-bench.sh build/release/bin grid
+	REPEAT=$${REPEAT:-3} scripts/echo-bench.sh build/release/bin grid
 
 test: deps
 	cmake --preset asan >/dev/null
@@ -50,6 +50,8 @@ bench:
 	./build/bench/benches/bench_rt
 	@echo
 	./build/bench/benches/bench_io
+	@echo
+	./build/bench/benches/bench_frame
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
