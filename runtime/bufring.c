@@ -15,12 +15,17 @@
  * it back (a stale completion, an injected error, a stream that ends with
  * completions queued), so buffers are never lost.
  *
- * Per-connection bound: a stream whose unread completions fill
- * opts.stream_queue (rounded up to whole chunk records of 4) is paused: the
- * runtime cancels the multishot receive (the kernel keeps the data in the
- * socket) and the await re-arms it once the queue is drained. A peer that
- * sends without reading, or a task stuck on a send, therefore holds at
- * most that many buffers, never the whole ring.
+ * Per-connection bound: each arm of a multishot receive asks the kernel to
+ * end it after opts.stream_queue (rounded up to whole chunk records of 4)
+ * buffers' worth of bytes (the byte limit in the SQE's optlen, Linux 6.16
+ * and later); the stream re-arms at the await that finds its queue drained.
+ * A peer that sends without reading, or a task stuck on a send, therefore
+ * holds at most that many buffers, never the whole ring. A kernel that
+ * refuses the limit (-EINVAL) is remembered and the stream re-armed without
+ * it; there the bound is the pause below, which is late by what the kernel
+ * posts in one batch (tens of buffers): a stream whose unread completions
+ * fill the queue is paused, its multishot receive cancelled (the data stays
+ * in the socket).
  *
  * Back-pressure: with the ring empty the kernel ends a multishot receive
  * with -ENOBUFS. The stream goes on a FIFO "starved" list; each buffer
@@ -58,6 +63,11 @@ int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size, uint32
 	rt->bufs.size = size;
 	/* chunk records hold 4 completions each */
 	rt->bufs.max_chunks = (uint32_t)(((uint64_t)(stream_queue ? stream_queue : 16) + 3) / 4);
+	{
+		uint64_t bytes = (uint64_t)rt->bufs.max_chunks * 4 * size;
+
+		rt->bufs.arm_bytes = bytes > INT32_MAX ? INT32_MAX : (uint32_t)bytes;
+	}
 	rt->bufs.ring_bytes = urt__align_up(count * sizeof(struct io_uring_buf), page);
 	rt->bufs.ring = mmap(NULL, rt->bufs.ring_bytes, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -180,6 +180,8 @@ static void stream_arm(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 		io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = 0;
+		if (!rt->bufs.no_limit) /* optlen in newer headers: end after these bytes */
+			sqe->file_index = rt->bufs.arm_bytes;
 	} else {
 		io_uring_prep_multishot_accept(sqe, r->fd, NULL, NULL, SOCK_CLOEXEC);
 	}
@@ -272,7 +274,11 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 		stream_arm(rt, r, op->rec);
 		return URT_PENDING;
 	}
-	return stream_end(rt, op, r->res ? r->res : -ECANCELED);
+	/* cancelled while starved or paused: the user asked, so -ECANCELED
+	 * (-ENOBUFS is back-pressure and never reaches the task) */
+	if (!r->res || r->res == -ENOBUFS)
+		return stream_end(rt, op, -ECANCELED);
+	return stream_end(rt, op, r->res);
 }
 
 int urt_accept_stream(struct urt_task *t, struct urt_op *op, int fd)

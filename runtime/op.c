@@ -415,14 +415,25 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 	bool more = flags & IORING_CQE_F_MORE;
 	bool data = r->kind == URT__REC_RECV ? res > 0 : res >= 0;
 	struct urt_task *t = r->task;
+	bool relimit = false;
 
+	if (r->kind == URT__REC_RECV && !rt->bufs.no_limit) {
+		if (data) {
+			rt->stats.features |= URT_FEAT_RECV_LIMIT;
+		} else if (res == -EINVAL && !more) {
+			/* a kernel without the per-arm byte limit: arm without it */
+			rt->bufs.no_limit = true;
+			res = 0; /* ended with nothing: the await re-arms */
+			relimit = true;
+		}
+	}
 	if (!more) {
 		r->ncqe = 0;
 		rt->ring_inflight--;
 		rt->stats.ops_completed++;
 		r->rfl |= URT__RF_ENDED;
 		r->res = r->res ? r->res : data ? 0 : res; /* a sticky -ENOMEM stays */
-		if (r->kind == URT__REC_RECV && res == 0)
+		if (r->kind == URT__REC_RECV && res == 0 && !relimit)
 			r->rfl |= URT__RF_EOF;
 		if (res == -ENOBUFS)
 			rt->stats.enobufs++;
@@ -559,6 +570,12 @@ static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
 		r->op->state = URT_OP_DONE;
 		r->op->rec = 0;
 		urt__rec_done(rt, idx);
+		return 1;
+	}
+	if (r->kind == URT__REC_RECV && (r->rfl & URT__RF_PAUSED) && !finishing) {
+		/* the runtime's own pause-cancel was sent (its CQE may be in):
+		 * make it the user's */
+		r->rfl &= (uint8_t)~URT__RF_PAUSED;
 		return 1;
 	}
 	if (r->ncqe) {

@@ -209,8 +209,11 @@ static size_t spawn_at_deinit(struct urt_runtime *rt, struct spawn_msg *m)
 		return 0;
 	*t = (struct urt_task){ .type = m->type, .state_size = m->size, .flags = URT_TASK_REMOTE };
 	rt->stats.spawned_remote++;
-	if (t->type->drop)
+	if (t->type->drop) {
+		rt->dropping++;
 		t->type->drop(t, t + 1);
+		rt->dropping--;
+	}
 	if (t->scope) {
 		urt_scope_reset(t->scope);
 		urt_pool_free(&rt->scopes, t->scope);

@@ -148,9 +148,9 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
 	/* misuse that would tear down under a running poll, or close descriptors
 	 * that are no longer the runtime's (a second deinit) */
 	URT_ASSERT(urt__rt == rt, "urt_runtime_deinit: not this thread's runtime (deinit twice?)");
-	URT_ASSERT(!rt->polling && !rt->closing,
+	URT_ASSERT(!rt->polling && !rt->closing && !rt->dropping,
 		   "urt_runtime_deinit: called from inside a poll or a drop");
-	if (URT_UNLIKELY(urt__rt != rt || rt->polling || rt->closing))
+	if (URT_UNLIKELY(urt__rt != rt || rt->polling || rt->closing || rt->dropping))
 		return 0;
 	urt__remote_close(rt); /* no other thread is inside a call from here on */
 	rt->closing = true;    /* spawns now fail with -ESHUTDOWN; no reclaim until pass 3 */
@@ -195,7 +195,7 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 	bool more, park;
 	int n, ret;
 
-	if (rt->polling)
+	if (rt->polling || rt->dropping)
 		return -EBUSY;
 	/* inside the program's own frame (urt_frame_begin) the tick leaves the
 	 * frame alone; otherwise each tick is a frame */
@@ -228,7 +228,7 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 
 int urt_frame_begin(struct urt_runtime *rt)
 {
-	if (rt->polling || rt->loop_frame || urt_arena_frame_begin(&rt->frame) < 0)
+	if (rt->polling || rt->dropping || rt->loop_frame || urt_arena_frame_begin(&rt->frame) < 0)
 		return -EBUSY;
 	rt->loop_frame = true;
 	return 0;
@@ -236,7 +236,7 @@ int urt_frame_begin(struct urt_runtime *rt)
 
 int urt_frame_end(struct urt_runtime *rt)
 {
-	if (rt->polling)
+	if (rt->polling || rt->dropping)
 		return -EBUSY;
 	if (!rt->loop_frame)
 		return -EINVAL;

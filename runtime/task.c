@@ -175,8 +175,11 @@ static inline __attribute__((always_inline)) void task_finish(struct urt_runtime
 		t->waits = NULL; /* the union held the output */
 	else if (t->waits)
 		urt__task_unwait(rt, t);
-	if (t->type->drop)
+	if (t->type->drop) {
+		rt->dropping++; /* urt_tick and the frame calls are refused in a drop */
 		t->type->drop(t, urt_task_state(t));
+		rt->dropping--;
+	}
 	check_output(rt, t, out);
 	memcpy(urt_task_state(t), &out, sizeof(out));
 	t->flags |= URT_TASK_FINISHED | (aborted ? URT_TASK_ABORTED : 0);

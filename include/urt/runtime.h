@@ -131,6 +131,7 @@ struct urt_runtime_stats {
 #define URT_FEAT_RECV_BUNDLE   0x08u /* IORING_FEAT_RECVSEND_BUNDLE (not used yet) */
 #define URT_FEAT_BUF_INC       0x10u /* incremental buffer consumption (not used yet) */
 #define URT_FEAT_DEBUG_CHECKS  0x20u /* the library was built with its debug checks */
+#define URT_FEAT_RECV_LIMIT    0x40u /* multishot receives end after opts.stream_queue buffers */
 
 /* The runtime: caller-owned storage, defined at the end of this file. */
 struct urt_runtime;
@@ -177,7 +178,7 @@ struct urt_runtime *urt_runtime_current(void);
  * waker alive), so it never hangs on a runtime that nothing can wake; a
  * runtime that expects only urt_spawn_remote should tick with a finite
  * timeout.
- * Return: tasks polled (>= 0); -EBUSY if called from inside a task; another
+ * Return: tasks polled (>= 0); -EBUSY if called from inside a task (its poll or its drop); another
  * -errno if io_uring_enter failed.
  */
 URT_NODISCARD int urt_tick(struct urt_runtime *rt, uint64_t timeout_ns);
@@ -209,8 +210,8 @@ void *urt_frame_alloc(size_t size, size_t align);
  * (a game, a simulation): bracket each of its frames, and frame memory lives
  * from begin to end, across the urt_tick calls inside, which then leave the
  * frame alone. urt_run refuses to run inside such a frame (-EBUSY).
- * Return: begin: 0; -EBUSY if a frame is already open or inside a poll.
- * end: 0; -EINVAL if urt_frame_begin did not open one; -EBUSY inside a poll.
+ * Return: begin: 0; -EBUSY if a frame is already open, or inside a poll or a drop.
+ * end: 0; -EINVAL if urt_frame_begin did not open one; -EBUSY inside a poll or a drop.
  */
 int urt_frame_begin(struct urt_runtime *rt);
 int urt_frame_end(struct urt_runtime *rt);
@@ -290,6 +291,7 @@ struct urt_runtime {
 	unsigned budget;	  /* polls per tick */
 	bool stopping;		  /* urt_stop called */
 	bool loop_frame;	  /* the program opened the frame (urt_frame_begin) */
+	uint32_t dropping;	  /* inside a task's drop */
 	bool has_slab;		  /* the runtime owns and installed `slab` */
 	bool closing;		  /* deinit: reclaim held off until every drop ran */
 	uint64_t output;	  /* URT_RETURN's value until drop has run */
@@ -347,7 +349,9 @@ struct urt_runtime {
 		uint32_t starved;  /* streams stopped by -ENOBUFS: FIFO of records */
 		uint32_t starved_tail;
 		uint32_t max_chunks; /* a stream with this many queued chunk records pauses */
+		uint32_t arm_bytes;  /* bytes one receive arm may take (the kernel's limit) */
 		bool registered;     /* buffer group 0 registered with the ring */
+		bool no_limit;	     /* the kernel refused arm_bytes: pauses alone bound */
 	} bufs;
 	const struct urt_fault *fault; /* test builds (URT_FAULTS): urt/fault.h */
 	int efd;		       /* eventfd other threads write to wake us */

@@ -61,7 +61,10 @@ void urt_scope_free(struct urt_scope *s, void *ptr);
 /* urt_scope_mark - the current position, for urt_scope_rewind. */
 static inline struct urt_scope_mark urt_scope_mark(const struct urt_scope *s)
 {
-	return (struct urt_scope_mark){ .seq = s->seq };
+	struct urt_scope_mark m; /* no compound literal: the header is C++ too */
+
+	m.seq = s->seq;
+	return m;
 }
 
 /* urt_scope_rewind - free every live block allocated since the mark. */

@@ -190,6 +190,9 @@ static inline void *urt_task_state(struct urt_task *t)
  *
  *	URT_AWAIT_ANY(t, st->n = urt_chan_recv(t, &st->ch, &st->v),
  *			 st->slept = urt_sleep(t, &st->nap, 5000000000));
+ *
+ * For one source, write URT_AWAIT: ISO C++ before C++20 (-pedantic) wants
+ * at least one more argument for the macro's "...".
  */
 #define URT_READY(expr) ((expr) != URT_PENDING)
 #define URT__ANY1(a)	URT_READY(a)
