@@ -15,11 +15,13 @@
  * --spawn slab (default): connection tasks live in a bounded slab of
  * --max-conns slots. The acceptor reserves the next connection's slot
  * *before* it accepts (urt_try_claim_slab), builds the state in the slot
- * and spawns it (urt_claim_spawn). When the slab is full it cancels its
- * multishot accept and waits on a channel that every connection's drop
- * signals, so a full server stops accepting (the kernel's backlog holds new
- * connections) without an error and without a busy loop.
- * --spawn boxed: urt_spawn (malloc), for comparison.
+ * and spawns it (urt_claim_spawn), one single-shot accept per reserved
+ * slot. When the slab is full it accepts nothing and waits on a channel
+ * that every connection's drop signals, so a full server leaves new
+ * connections in the kernel's backlog: no descriptor without a slot, no
+ * error, no busy loop. (A multishot accept would take the whole backlog
+ * in one go, whatever the slab holds.)
+ * --spawn boxed: urt_spawn (malloc) and a multishot accept, for comparison.
  *
  * Control: the main thread blocks SIGINT, SIGTERM and SIGUSR1 and waits
  * for them with sigwait. Each runtime has a control task reading a pipe
@@ -192,8 +194,7 @@ static bool acceptor_poll(struct urt_task *t, void *arg)
 		if (!s->boxed && !a->claimed) {
 			a->ret = urt_try_claim_slab(&a->claim);
 			if (a->ret == -ENOSPC) {
-				/* full: stop accepting until a connection ends */
-				urt_op_cancel(&a->accept);
+				/* full: accept nothing until a connection ends */
 				URT_AWAIT(t, a->ret = urt_chan_recv(t, &s->slot_freed, &a->freed));
 				continue;
 			}
@@ -201,9 +202,17 @@ static bool acceptor_poll(struct urt_task *t, void *arg)
 				break;
 			a->claimed = true;
 		}
-		URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->accept, s->lfd));
-		if (a->fd == -ECANCELED || a->fd == -EMFILE || a->fd == -ENFILE)
-			continue; /* paused by us, or backing off by itself */
+		if (s->boxed) /* a multishot accept: connections as fast as they come */
+			URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->accept, s->lfd));
+		else /* one accept per reserved slot: never a connection without one */
+			URT_AWAIT(t, a->fd = urt_accept(t, &a->accept, s->lfd, NULL, NULL));
+		if (a->fd == -EMFILE || a->fd == -ENFILE) {
+			if (!s->boxed) /* the stream backs off by itself; a single accept waits here */
+				URT_AWAIT(t, a->ret = urt_sleep(t, &a->accept, 10000000));
+			continue;
+		}
+		if (a->fd == -ECANCELED || a->fd == -EINTR)
+			continue;
 		if (a->fd < 0)
 			break;
 		struct conn c = { .s = s, .fd = a->fd };

@@ -445,6 +445,7 @@ static bool console_conn_poll(struct urt_task *t, void *arg)
 		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
 		if (c->n <= 0)
 			break;
+		c->out[0] = 0; /* a reply only for a line that ended in this chunk */
 		for (uint32_t i = 0; i < c->b.len; i++) {
 			char ch = c->b.data[i];
 
@@ -465,6 +466,8 @@ static bool console_conn_poll(struct urt_task *t, void *arg)
 			break; /* one command per chunk is plenty for a console */
 		}
 		urt_buf_free(&c->b);
+		if (!c->out[0])
+			continue; /* the line goes on in the next chunk */
 		URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, strlen(c->out)));
 		if (c->ret < 0 || app.quit)
 			break;

@@ -419,6 +419,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t_start = urt_now_ns();
+	if (cfg.warmup == 0) { /* measure from the first request (--idle makes only one each) */
+		measuring = true;
+		t_measure = t_start;
+	}
 	for (uint32_t i = 0; i < cfg.conns; i++) {
 		ret = urt_spawn(&rt, &conn_type, &(struct conn){ .id = i, .fd = -1 },
 				sizeof(struct conn), NULL);

@@ -132,6 +132,28 @@ sleep 0.2
 stop "$srv"
 exec 5>&- 6>&-
 
+step "urt-echo --max-conns 2: a full slab takes no descriptor without a slot, and serves in order"
+start urt-echo "$tmp/full.out" --max-conns 2
+base=$(ls "/proc/$srv/fd" | wc -l)
+fds=()
+for _ in $(seq 30); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port" # handshaken by the kernel, in the backlog
+	fds+=("$fd")
+done
+sleep 0.5
+nfd=$(ls "/proc/$srv/fd" | wc -l)
+[ "$nfd" -le $((base + 2)) ] || fail "a full server holds $((nfd - base)) connection descriptors with 2 slots"
+# the first two are served; when they close, the next ones get slots
+printf 'ping' >&"${fds[0]}"
+read -r -t 5 -n 4 reply <&"${fds[0]}" || fail "first connection not served"
+[ "$reply" = ping ] || fail "first connection echoed '$reply'"
+exec {fds[0]}>&- {fds[1]}>&-
+printf 'pong' >&"${fds[2]}"
+read -r -t 5 -n 4 reply <&"${fds[2]}" || fail "third connection not served after two closed"
+[ "$reply" = pong ] || fail "third connection echoed '$reply'"
+for fd in "${fds[@]:2}"; do exec {fd}>&-; done
+stop "$srv"
+
 # --- the baseline under the same load ------------------------------------------------
 step "epoll-echo: 1,000 connections"
 start epoll-echo "$tmp/ep.out"

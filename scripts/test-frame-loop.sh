@@ -81,6 +81,11 @@ case $reply in frames\ *) ;; *) fail "console stats reply: $reply" ;; esac
 printf 'bogus\n' >&3
 read -r -t 10 reply <&3 || fail "console: no reply to an unknown command"
 case $reply in commands:*) ;; *) fail "console unknown reply: $reply" ;; esac
+printf 'sta' >&3 # a command in two pieces: no reply to the first (a stale 'commands:' would fail below)
+sleep 0.2
+printf 'ts\n' >&3
+read -r -t 10 reply <&3 || fail "console: no reply to a split stats"
+case $reply in frames\ *) ;; *) fail "console split stats reply: $reply" ;; esac
 printf 'quit\n' >&3
 read -r -t 10 reply <&3 || fail "console: no reply to quit"
 [ "$reply" = bye ] || fail "console quit reply: $reply"
