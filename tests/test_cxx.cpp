@@ -4,7 +4,8 @@
 // compiles as C++ (extern "C", no C-only construct in an inline function or a
 // macro a user expands), and a task written in C++ runs: the await macros, a
 // channel, a sleep, a nop, a file read, the inline slab, pool and arena fast
-// paths. Plain asserts: cmocka is a C harness and this test needs none of it.
+// paths. Compiled as ISO C++17 with -pedantic-errors: a header that needs a
+// GNU or C-only construct fails here. Plain asserts: cmocka is a C harness.
 #include "urt/urt.h"
 #include "urt/fault.h"
 
@@ -28,8 +29,8 @@ namespace {
 
 struct producer {
 	urt_chan *ch;
-	urt_op nap;
-	int i, ret;
+	urt_op nap, never;
+	int i, ret, other;
 };
 
 bool producer_poll(urt_task *t, void *arg)
@@ -38,9 +39,15 @@ bool producer_poll(urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	for (st->i = 1; st->i <= 5; st->i++) {
-		URT_AWAIT(t, st->ret = urt_sleep(t, &st->nap, 1000000));
+		// two sources at once: the short sleep wins, the long one stays armed
+		URT_AWAIT_ANY(t, st->ret = urt_sleep(t, &st->nap, 1000000),
+			      st->other = urt_sleep(t, &st->never, 60000000000ull));
 		URT_AWAIT(t, st->ret = urt_chan_send(t, st->ch, (uint64_t)st->i));
 	}
+	urt_op_cancel(&st->never);
+	URT_AWAIT(t, st->other = urt_sleep(t, &st->never, 0));
+	if (st->other != -ECANCELED)
+		URT_RETURN(t, 1);
 	urt_chan_close(st->ch);
 	URT_END(t);
 }

@@ -499,6 +499,88 @@ static void test_stale_generation(void **state)
 	close(p[1]);
 }
 
+/* --- cancelling a paused stream ----------------------------------------------- */
+
+/*
+ * On the pause path (a kernel without the receive limit), a stream the
+ * runtime paused has its own cancel in flight. A user's cancel, by
+ * urt_op_cancel or urt_task_cancel_ops, must become that cancel: the stream
+ * ends with -ECANCELED (never re-armed, never -ENOBUFS) and the call counts it.
+ */
+#define PAUSE_DATA (16 * 1024)
+
+struct paused_state {
+	int fd, n, cancelled;
+	bool whole_task;
+	struct urt_op rx, nap;
+	struct urt_buf b;
+	size_t got;
+};
+
+static bool paused_poll(struct urt_task *t, void *arg)
+{
+	struct paused_state *st = *(struct paused_state **)arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx, st->fd, &st->b));
+	if (st->n > 0) {
+		st->got += (size_t)st->n;
+		urt_buf_free(&st->b);
+	}
+	URT_AWAIT(t, urt_sleep(t, &st->nap, 50000000)); /* not reading: it pauses */
+	st->cancelled = st->whole_task ? urt_task_cancel_ops(t) : (urt_op_cancel(&st->rx) == 0);
+	for (;;) {
+		URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx, st->fd, &st->b));
+		if (st->n <= 0)
+			break;
+		st->got += (size_t)st->n;
+		urt_buf_free(&st->b);
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type paused_type = { .poll = paused_poll, .name = "paused" };
+
+static void cancel_paused(bool whole_task, uint32_t buf_count)
+{
+	struct urt_runtime rt;
+	struct paused_state st = { .whole_task = whole_task };
+	static char data[PAUSE_DATA];
+	int sv[2];
+
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = buf_count,
+							   .buf_size = 64,
+							   .stream_queue = 4 });
+	if (!test_without_recv_limit(&rt))
+		skip();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	memset(data, 'x', sizeof(data));
+	assert_int_equal(write(sv[1], data, sizeof(data)), (ssize_t)sizeof(data));
+	shutdown(sv[1], SHUT_WR);
+	st.fd = sv[0];
+	assert_int_equal(urt_spawn(&rt, &paused_type, &(struct paused_state *){ &st },
+				   sizeof(struct paused_state *), NULL),
+			 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_true(rstats(&rt).stream_pauses > 0);
+	assert_int_equal(st.cancelled, 1);
+	assert_int_equal(st.n, -ECANCELED); /* not re-armed to the end, not -ENOBUFS */
+	assert_true(st.got < PAUSE_DATA);
+	assert_clean(&rt);
+	test_runtime_end(&rt);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_cancel_paused_stream(void **state)
+{
+	(void)state;
+	cancel_paused(false, 1024);
+	cancel_paused(true, 1024);
+	cancel_paused(false, 16); /* the kernel's side ended with -ENOBUFS too */
+	cancel_paused(true, 16);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_completion_rewritten),
 		cmocka_unit_test(test_short_transfers),
 		cmocka_unit_test(test_fail_every_submission),
+		cmocka_unit_test(test_cancel_paused_stream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

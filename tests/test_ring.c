@@ -10,6 +10,7 @@
  * with a message instead of waiting for the CTest timeout.
  */
 #include <errno.h>
+#include <liburing.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -194,6 +195,13 @@ static bool pause_poll(struct urt_task *t, void *arg)
 
 static const struct urt_task_type pause_type = { .poll = pause_poll, .name = "pause" };
 
+/*
+ * Newer kernels end each receive arm after stream_queue buffers' worth of
+ * bytes, and the pause is then never needed. Test builds make the runtime
+ * believe the kernel refused that limit (the first receive fails with
+ * -EINVAL at submit, through the fault seam), so the pause path runs;
+ * release builds check the kernel's bound instead.
+ */
 static void test_pause_inside_reap_with_sq_full(void **state)
 {
 	struct urt_runtime rt;
@@ -201,12 +209,14 @@ static void test_pause_inside_reap_with_sq_full(void **state)
 	struct urt_join j;
 	int sv[NS][2];
 	uint64_t out;
+	bool pauses;
 
 	(void)state;
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 2,
 									   .buf_count = 64,
 									   .buf_size = 1,
 									   .stream_queue = 1 });
+	pauses = test_without_recv_limit(&rt);
 	for (int i = 0; i < NS; i++) {
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
 		st.fd[i] = sv[i][0];
@@ -229,7 +239,10 @@ static void test_pause_inside_reap_with_sq_full(void **state)
 	for (int i = 0; i < NS; i++)
 		for (int k = 0; k < NB; k++)
 			assert_int_equal(st.seen[i][k], 'a' + 8 * i + k);
-	assert_true(rstats(&rt).stream_pauses >= NS);
+	if (pauses)
+		assert_true(rstats(&rt).stream_pauses >= NS);
+	else /* the kernel ended each arm at 4 one-byte buffers */
+		assert_int_equal(rstats(&rt).stream_pauses, 0);
 	assert_clean(&rt);
 	test_runtime_end(&rt);
 	for (int i = 0; i < NS; i++) {

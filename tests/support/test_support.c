@@ -10,7 +10,12 @@
 #include <cmocka.h>
 #include <errno.h>
 
-#include "urt/runtime.h"
+#include <liburing.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "urt/fault.h"
+#include "urt/urt.h"
 
 #define MAGIC 0x75727461u /* "urta" */
 
@@ -135,3 +140,62 @@ void test_runtime_end(struct urt_runtime *rt)
 	assert_int_equal(st.bufs_free, st.buf_count);
 	assert_int_equal(urt_runtime_deinit(rt), 0);
 }
+
+/* --- a kernel without the receive limit, in test builds ----------------------- */
+
+static int refuse_first_recv(void *ctx, unsigned opcode, uint32_t *len)
+{
+	int *left = ctx;
+
+	(void)len;
+	return opcode == IORING_OP_RECV && (*left)-- > 0 ? -EINVAL : 0;
+}
+
+struct probe_state {
+	int fd;
+	struct urt_op rx, nap;
+	struct urt_buf b;
+};
+
+static bool probe_poll(struct urt_task *t, void *arg)
+{
+	struct probe_state *st = arg;
+
+	URT_BEGIN(t);
+	(void)urt_recv_stream(t, &st->rx, st->fd, &st->b); /* refused: -EINVAL */
+	URT_AWAIT(t, urt_sleep(t, &st->nap, 5000000));
+	urt_op_cancel(&st->rx);
+	while (urt_op_busy(&st->rx))
+		URT_AWAIT(t, urt_recv_stream(t, &st->rx, st->fd, &st->b));
+	URT_END(t);
+}
+
+static const struct urt_task_type probe_type = { .poll = probe_poll, .name = "probe" };
+
+bool test_without_recv_limit(struct urt_runtime *rt)
+{
+	static int left;
+	static const struct urt_fault f = { .submit = refuse_first_recv, .ctx = &left };
+	int sv[2];
+	bool ok;
+
+	left = 1;
+	if (urt_fault_set(rt, &f))
+		return false; /* no fault seam in this build */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(urt_spawn(rt, &probe_type, &(struct probe_state){ .fd = sv[0] },
+				   sizeof(struct probe_state), NULL),
+			 0);
+	assert_int_equal(urt_run(rt), 0);
+	urt_fault_set(rt, NULL);
+	{
+		struct urt_runtime_stats st;
+
+		urt_runtime_stats(rt, &st);
+		ok = !(st.features & URT_FEAT_RECV_LIMIT);
+	}
+	close(sv[0]);
+	close(sv[1]);
+	return ok;
+}
+

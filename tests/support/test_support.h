@@ -58,4 +58,13 @@ struct urt_runtime_opts;
 void test_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *opts);
 void test_runtime_end(struct urt_runtime *rt);
 
+/*
+ * test_without_recv_limit - make rt behave as on a kernel that refuses the
+ * per-arm byte limit of multishot receives (the first receive fails with
+ * -EINVAL through the fault seam), so the pause path is what bounds a
+ * stream. Runs the loop until idle. Return: true if rt now arms without the
+ * limit; false in builds without the fault seam.
+ */
+bool test_without_recv_limit(struct urt_runtime *rt);
+
 #endif
