@@ -353,6 +353,49 @@ static void test_deinit_twice(void **state)
 	close(b);
 }
 
+/* --- the loop's calls from inside a drop ------------------------------------------- */
+
+static int drop_tick, drop_frame_end, drop_frame_begin;
+
+static bool quick_poll(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	URT_BEGIN(t);
+	URT_END(t);
+}
+
+static void ticking_drop(struct urt_task *t, void *arg)
+{
+	struct urt_runtime *rt = urt_runtime_current();
+
+	(void)t, (void)arg;
+	drop_tick = urt_tick(rt, 0);
+	drop_frame_end = urt_frame_end(rt);
+	drop_frame_begin = urt_frame_begin(rt);
+}
+
+static const struct urt_task_type ticking_type = { .poll = quick_poll,
+						   .drop = ticking_drop,
+						   .name = "ticks-in-drop" };
+
+static void test_loop_calls_from_drop(void **state)
+{
+	struct urt_runtime rt;
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	assert_int_equal(urt_frame_begin(&rt), 0); /* the program's own frame */
+	assert_int_equal(urt_spawn(&rt, &ticking_type, NULL, 0, NULL), 0);
+	assert_true(urt_tick(&rt, 0) >= 0);
+	assert_int_equal(drop_tick, -EBUSY);
+	assert_int_equal(drop_frame_end, -EBUSY); /* the program's frame stays open */
+	assert_int_equal(drop_frame_begin, -EBUSY);
+	assert_int_equal(urt_run(&rt), -EBUSY); /* inside the program's frame */
+	assert_int_equal(urt_frame_end(&rt), 0);
+	assert_int_equal(urt_frame_end(&rt), -EINVAL);
+	test_runtime_end(&rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_ops_count),
 		cmocka_unit_test(test_huge_stream_queue),
 		cmocka_unit_test(test_deinit_twice),
+		cmocka_unit_test(test_loop_calls_from_drop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
