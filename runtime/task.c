@@ -164,6 +164,51 @@ static void check_output(struct urt_runtime *rt, struct urt_task *t, uint64_t ou
 #endif
 }
 
+/*
+ * Debug builds: a task has ended (its drop has run) and its state still
+ * holds a join handle to a task that is alive. Nothing will take or detach
+ * that handle now, so the other task stays until deinit. Found by looking
+ * for words of the state equal to a registered task with a handle:
+ * O(tasks x state words), debug builds only, never during deinit.
+ */
+static void check_handles(struct urt_runtime *rt, struct urt_task *t)
+{
+#ifdef URT_DEBUG
+	const unsigned char *s = urt_task_state(t);
+
+	if (rt->closing || t->state_size < sizeof(void *))
+		return;
+	for (uint32_t i = 0; i < rt->nreg; i++) {
+		struct urt_task *c = rt->reg[i];
+
+		if (c == t || !(c->flags & URT_TASK_HANDLE))
+			continue;
+		for (uint32_t off = 0; off + sizeof(void *) <= t->state_size;
+		     off += sizeof(void *)) {
+			void *w;
+
+			memcpy(&w, s + off, sizeof(w));
+			if (w != c)
+				continue;
+			rt->stats.dropped_handles++;
+			if (rt->debug_hook) {
+				char msg[192];
+
+				snprintf(msg, sizeof(msg),
+					 "urt: join handle dropped with its task alive: task '%s' "
+					 "ended holding one to task '%s' at state offset %u (detach "
+					 "or abort it in drop)",
+					 urt_task_name(t), urt_task_name(c), off);
+				rt->debug_hook(rt->debug_ctx, msg);
+			}
+			break;
+		}
+	}
+#else
+	(void)rt, (void)t;
+#endif
+}
+
 static inline __attribute__((always_inline)) void task_finish(struct urt_runtime *rt,
 							      struct urt_task *t, bool aborted)
 {
@@ -180,6 +225,7 @@ static inline __attribute__((always_inline)) void task_finish(struct urt_runtime
 		t->type->drop(t, urt_task_state(t));
 		rt->dropping--;
 	}
+	check_handles(rt, t);
 	check_output(rt, t, out);
 	memcpy(urt_task_state(t), &out, sizeof(out));
 	t->flags |= URT_TASK_FINISHED | (aborted ? URT_TASK_ABORTED : 0);

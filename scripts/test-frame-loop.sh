@@ -25,18 +25,18 @@ debug=0
 run "$tmp/probe" --frames 1 --misuse frame-across-await
 grep -q 'no debug checks' "$tmp/probe" || debug=1
 
-step "400 frames at 200 Hz: every asset byte-exact, no heap calls after warm-up"
-run "$tmp/a" --hz 200 --frames 400
+step "300 frames at 100 Hz: every asset byte-exact, no heap calls after warm-up"
+run "$tmp/a" --hz 100 --particles 2048 --frames 300
 [ "$(field assets "$tmp/a")" = 32/32 ] || fail "assets: $(field assets "$tmp/a")"
 [ "$(field exact "$tmp/a")" = 32 ] || fail "exact: $(field exact "$tmp/a")"
 [ "$(field heap_calls_after_warmup "$tmp/a")" = 0 ] || fail "heap calls after warm-up: $(grep summary "$tmp/a")"
 w=$(field warmup_frames "$tmp/a")
-[ "$w" -lt 400 ] || fail "never warmed up in 400 frames"
+[ "$w" -lt 300 ] || fail "never warmed up in 300 frames"
 [ "$(field frame_reports "$tmp/a")" = 0 ] || fail "the correct program was reported"
 grep -q '^t=1s frames' "$tmp/a.err" || fail "no per-second stats line"
 
 step "slow loaders (200 ms each) do not make frames late"
-run "$tmp/slow" --hz 200 --frames 300 --slow-ms 200
+run "$tmp/slow" --hz 100 --particles 2048 --frames 150 --slow-ms 200
 [ "$(field exact "$tmp/slow")" = 32 ] || fail "slow: exact $(field exact "$tmp/slow")"
 
 step "assets from a directory"
@@ -45,7 +45,7 @@ head -c 70000 /dev/urandom > "$tmp/assets/one.bin"
 : > "$tmp/assets/empty.bin"
 printf 'hello\n' > "$tmp/assets/two.txt"
 mkdir "$tmp/assets/subdir"
-run "$tmp/dir" --hz 200 --frames 100 --assets "$tmp/assets"
+run "$tmp/dir" --hz 100 --particles 2048 --frames 60 --assets "$tmp/assets"
 [ "$(field assets "$tmp/dir")" = 3/3 ] || fail "dir assets: $(field assets "$tmp/dir")"
 [ "$(field exact "$tmp/dir")" = 3 ] || fail "dir exact: $(field exact "$tmp/dir")"
 
@@ -69,7 +69,7 @@ else
 fi
 
 step "the console: stats and quit over TCP end the loop"
-timeout 60 "$prog" --hz 200 --port 0 > "$tmp/con" 2> "$tmp/con.err" &
+timeout 60 "$prog" --hz 100 --particles 2048 --port 0 > "$tmp/con" 2> "$tmp/con.err" &
 pid=$!
 for _ in $(seq 200); do grep -q '^listening on' "$tmp/con" && break; sleep 0.05; done
 port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/con")

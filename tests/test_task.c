@@ -429,6 +429,78 @@ static void test_tick_rules_stop_and_type_stats(void **state)
 	test_runtime_end(&rt);
 }
 
+/* --- a parent that forgets its child's join handle ------------------------------ */
+
+static char handle_msg[256];
+static unsigned handle_reports;
+
+static void handle_hook(void *ctx, const char *msg)
+{
+	(void)ctx;
+	handle_reports++;
+	snprintf(handle_msg, sizeof(handle_msg), "%s", msg);
+}
+
+struct forgetful_state {
+	uint64_t pad; /* the output lands here */
+	struct urt_join child;
+	bool detach;
+};
+
+static bool forgetful_poll(struct urt_task *t, void *arg)
+{
+	struct forgetful_state *st = arg;
+
+	URT_BEGIN(t);
+	if (urt_spawn(urt_runtime_current(), &park_type, &(struct park_state){ 0 },
+		      sizeof(struct park_state), &st->child))
+		URT_RETURN(t, 1);
+	if (st->detach)
+		urt_join_detach(&st->child);
+	URT_END(t); /* ends holding the handle unless it detached */
+}
+
+static const struct urt_task_type forgetful_type = { .poll = forgetful_poll,
+						     .name = "forgetful" };
+
+static void test_dropped_handle_reported(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_runtime_stats st;
+	bool debug;
+
+	(void)state;
+	handle_reports = 0;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .debug_hook = handle_hook });
+	urt_runtime_stats(&rt, &st);
+	debug = st.features & URT_FEAT_DEBUG_CHECKS;
+	/* a parent that detaches its child: nothing to report */
+	assert_int_equal(urt_spawn(&rt, &forgetful_type, &(struct forgetful_state){ .detach = true },
+				   sizeof(struct forgetful_state), NULL),
+			 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(urt_tick(&rt, 0) >= 0);
+	assert_int_equal(handle_reports, 0);
+	/* one that forgets it */
+	assert_int_equal(urt_spawn(&rt, &forgetful_type, &(struct forgetful_state){ 0 },
+				   sizeof(struct forgetful_state), NULL),
+			 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(urt_tick(&rt, 0) >= 0);
+	urt_runtime_stats(&rt, &st);
+	if (debug) {
+		assert_int_equal(handle_reports, 1);
+		assert_int_equal(st.dropped_handles, 1);
+		assert_non_null(strstr(handle_msg, "join handle dropped with its task alive: task "
+						   "'forgetful' ended holding one to task 'park'"));
+	} else {
+		assert_int_equal(handle_reports, 0);
+	}
+	/* both children are still parked; the forgotten one has a handle nobody holds */
+	assert_int_equal(urt_runtime_deinit(&rt), 2);
+	assert_int_equal(handle_reports, debug ? 1 : 0); /* deinit reports nothing */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_deinit_with_live_tasks_leaks_nothing),
 		cmocka_unit_test(test_task_scoped_allocations_freed_at_reclaim),
 		cmocka_unit_test(test_tick_rules_stop_and_type_stats),
+		cmocka_unit_test(test_dropped_handle_reported),
 	};
 
 	return cmocka_run_group_tests_name("task", tests, NULL, NULL);
