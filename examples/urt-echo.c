@@ -47,6 +47,8 @@
 
 #include <urt/urt.h>
 
+#include "counting.h"
+
 #define MAX_THREADS 64
 
 struct opts {
@@ -62,9 +64,7 @@ struct opts {
  * thread itself when it prints. */
 struct server {
 	struct urt_runtime rt;
-	struct urt_allocator counting;
-	atomic_size_t heap_calls;
-	atomic_size_t heap_bytes; /* asked of the allocator and not given back */
+	struct counting heap; /* the runtime's backing allocator, counted */
 	int lfd, ctl[2];
 	int id;
 	bool boxed;
@@ -85,26 +85,6 @@ struct conn {
 
 /* A task's header is 64 bytes; slots are multiples of 16. */
 #define CONN_SLOT (64 + (sizeof(struct conn) + 15) / 16 * 16)
-
-static void *count_alloc(void *ctx, size_t size, size_t align)
-{
-	struct server *s = ctx;
-
-	atomic_fetch_add_explicit(&s->heap_calls, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->heap_bytes, size, memory_order_relaxed);
-	return aligned_alloc(align < sizeof(void *) ? sizeof(void *) : align,
-			     (size + align - 1) / align * align);
-}
-
-static void count_free(void *ctx, void *p, size_t size, size_t align)
-{
-	struct server *s = ctx;
-
-	(void)align;
-	atomic_fetch_add_explicit(&s->heap_calls, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&s->heap_bytes, size, memory_order_relaxed);
-	free(p);
-}
 
 /*
  * What the runtime holds for its open connections, by its own count: a slab
@@ -128,7 +108,7 @@ static void print_stats(struct server *s, const char *what)
 	       "heap_bytes %zu conn_bytes %zu slab %zu/%zu op_high_water %zu ops_live %zu bufs_free %zu/%zu pauses %llu\n",
 	       what, s->id, (unsigned long long)s->conns, (unsigned long long)s->live_conns,
 	       (unsigned long long)s->requests, (unsigned long long)s->bytes,
-	       atomic_load(&s->heap_calls), atomic_load(&s->heap_bytes), conn_bytes(s, &st),
+	       atomic_load(&s->heap.calls), atomic_load(&s->heap.bytes), conn_bytes(s, &st),
 	       st.slab_live, st.slab_capacity, st.ops_high_water,
 	       st.ops_live, st.bufs_free, st.buf_count, (unsigned long long)st.stream_pauses);
 	fflush(stdout);
@@ -280,7 +260,7 @@ static void *server_main(void *arg)
 	const struct opts *o = s->o;
 	int ret;
 
-	s->counting = (struct urt_allocator){ .ctx = s, .alloc = count_alloc, .free = count_free };
+	counting_init(&s->heap);
 	ret = urt_runtime_init(&s->rt, &(struct urt_runtime_opts){
 					       .slab = s->boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
 					       /* a header and a connection: nothing wasted */
@@ -288,7 +268,7 @@ static void *server_main(void *arg)
 					       .slab_slots = o->max_conns,
 					       .buf_count = o->bufs,
 					       .buf_size = 4096,
-					       .allocator = &s->counting,
+					       .allocator = &s->heap.al,
 				       });
 	if (ret) {
 		fprintf(stderr, "urt-echo: runtime %d: urt_runtime_init: %s\n", s->id,
@@ -477,7 +457,7 @@ int main(int argc, char **argv)
 		conns += servers[i].conns;
 		requests += servers[i].requests;
 		bytes += servers[i].bytes;
-		heap += atomic_load(&servers[i].heap_calls);
+		heap += atomic_load(&servers[i].heap.calls);
 		close(servers[i].ctl[0]);
 		close(servers[i].ctl[1]);
 	}

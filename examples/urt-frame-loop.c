@@ -49,6 +49,7 @@
 
 #include <urt/urt.h>
 
+#include "counting.h"
 #include "hist.h"
 
 #define MAX_ASSETS   1024
@@ -65,8 +66,7 @@ struct asset {
 
 struct app {
 	struct urt_runtime rt;
-	struct urt_allocator counting;
-	atomic_size_t heap_calls;
+	struct counting heap; /* the runtime's backing allocator, counted */
 	struct urt_chan done; /* loader -> loop: a loaded asset */
 	struct asset assets[MAX_ASSETS];
 	uint32_t nassets, next_asset, loading, loaded;
@@ -86,21 +86,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	signalled = 1;
-}
-
-static void *count_alloc(void *ctx, size_t size, size_t align)
-{
-	(void)ctx;
-	atomic_fetch_add_explicit(&app.heap_calls, 1, memory_order_relaxed);
-	return aligned_alloc(align < sizeof(void *) ? sizeof(void *) : align,
-			     (size + align - 1) / align * align);
-}
-
-static void count_free(void *ctx, void *p, size_t size, size_t align)
-{
-	(void)ctx, (void)size, (void)align;
-	atomic_fetch_add_explicit(&app.heap_calls, 1, memory_order_relaxed);
-	free(p);
 }
 
 /* The debug hook: the runtime's reports (frame checks) land here. */
@@ -556,7 +541,7 @@ static uint64_t mono_ns(void)
 static void per_second(uint64_t now, uint64_t *next_print)
 {
 	struct urt_runtime_stats st;
-	size_t heap = atomic_load(&app.heap_calls);
+	size_t heap = atomic_load(&app.heap.calls);
 
 	if (now < *next_print)
 		return;
@@ -625,7 +610,7 @@ static int run(unsigned hz, uint64_t frames, unsigned nparticles)
 		if (!warm && app.loaded == app.nassets && ++loop.warmup_frames > WARMUP_AFTER) {
 			warm = true;
 			loop.warmup_frames = loop.frames;
-			loop.heap_at_warmup = atomic_load(&app.heap_calls);
+			loop.heap_at_warmup = atomic_load(&app.heap.calls);
 		}
 		per_second(t2, &next_print);
 		next += budget;
@@ -639,7 +624,7 @@ static int run(unsigned hz, uint64_t frames, unsigned nparticles)
 	}
 	free(p);
 	if (!warm)
-		loop.heap_at_warmup = atomic_load(&app.heap_calls), loop.warmup_frames = loop.frames;
+		loop.heap_at_warmup = atomic_load(&app.heap.calls), loop.warmup_frames = loop.frames;
 	fprintf(stderr, "urt-frame-loop: %llu contacts over the run\n", (unsigned long long)contacts);
 	return 0;
 }
@@ -740,13 +725,13 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		return bad("unexpected argument", argv[optind]);
 
-	app.counting = (struct urt_allocator){ .alloc = count_alloc, .free = count_free };
+	counting_init(&app.heap);
 	ret = urt_runtime_init(&app.rt, &(struct urt_runtime_opts){
 						.slab = URT_SLAB_BOUNDED,
 						.slot_size = SLOT,
 						.slab_slots = 64,
 						.frame_size = 256 * 1024,
-						.allocator = &app.counting,
+						.allocator = &app.heap.al,
 						.debug_hook = on_report,
 					});
 	if (ret) {
@@ -800,7 +785,7 @@ int main(int argc, char **argv)
 	       "heap_calls_after_warmup %zu assets %u/%u exact %u frame_reports %llu\n",
 	       (unsigned long long)loop.frames, (unsigned long long)loop.late,
 	       (double)loop.frame.max / 1000.0, (unsigned long long)loop.warmup_frames,
-	       atomic_load(&app.heap_calls) - loop.heap_at_warmup, app.loaded, app.nassets, exact,
+	       atomic_load(&app.heap.calls) - loop.heap_at_warmup, app.loaded, app.nassets, exact,
 	       (unsigned long long)st.frame_reports);
 	(void)urt_runtime_deinit(&app.rt);
 	urt_chan_deinit(&app.done);

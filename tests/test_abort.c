@@ -52,14 +52,6 @@
 #define DEINIT_STORM 1000
 #define PAIRS 64 /* socketpairs shared by the storm */
 
-static struct urt_runtime_stats rstats(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats st;
-
-	urt_runtime_stats(rt, &st);
-	return st;
-}
-
 static int open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -229,7 +221,7 @@ static void test_abort_storm(void **state)
 	assert_int_equal(left, 0);
 	assert_int_equal(drops, ABORTS);
 	assert_int_equal(busy_in_drop, 0);
-	assert_int_equal(rstats(&s.rt).live, STORM - ABORTS); /* the aborted ones are gone */
+	assert_int_equal(test_stats(&s.rt).live, STORM - ABORTS); /* the aborted ones are gone */
 	for (int i = 0; i < STORM; i++)
 		urt_join_detach(&s.j[i]);
 	/* the others still have everything in flight: deinit ends them */
@@ -247,9 +239,9 @@ static void test_deinit_with_storm_in_flight(void **state)
 	storm_setup(&s);
 	for (int i = 0; i < DEINIT_STORM; i++)
 		storm_spawn(&s, i, NULL);
-	while (rstats(&s.rt).polls < DEINIT_STORM)
+	while (test_stats(&s.rt).polls < DEINIT_STORM)
 		assert_true(urt_tick(&s.rt, 0) >= 0);
-	assert_true(rstats(&s.rt).ops_inflight >= 3 * DEINIT_STORM / 2);
+	assert_true(test_stats(&s.rt).ops_inflight >= 3 * DEINIT_STORM / 2);
 	assert_int_equal(urt_runtime_deinit(&s.rt), DEINIT_STORM);
 	assert_int_equal(drops, DEINIT_STORM);
 	assert_int_equal(busy_in_drop, 0);
@@ -325,15 +317,15 @@ static void test_abort_streams_with_queued_completions(void **state)
 	}
 	for (int i = 0; i < 20; i++)
 		assert_true(urt_tick(&rt, 1000000) >= 0);
-	assert_true(rstats(&rt).bufs_free < rstats(&rt).buf_count); /* buffers are queued */
+	assert_true(test_stats(&rt).bufs_free < test_stats(&rt).buf_count); /* buffers are queued */
 	assert_int_equal(urt_join_abort(&j), 0);
 	while (!urt_join_is_finished(&j))
 		assert_true(urt_tick(&rt, 1000000) >= 0);
 	assert_int_equal(urt_join_take(&j, NULL), -ECANCELED);
 	assert_int_equal(stream_drops, 1);
 	assert_int_equal(stream_busy, 0);
-	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
-	assert_int_equal(rstats(&rt).ops_live, 0);
+	assert_int_equal(test_stats(&rt).bufs_free, test_stats(&rt).buf_count);
+	assert_int_equal(test_stats(&rt).ops_live, 0);
 	test_runtime_end(&rt);
 	for (int i = 0; i < 8; i++)
 		close(clients[i]);

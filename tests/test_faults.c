@@ -28,25 +28,6 @@
 #include "urt/fault.h"
 #include "urt/urt.h"
 
-static struct urt_runtime_stats rstats(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats st;
-
-	urt_runtime_stats(rt, &st);
-	return st;
-}
-
-/* What every test ends with: nothing of the I/O layer left live. */
-static void assert_clean(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats s = rstats(rt);
-
-	assert_int_equal(s.ops_live, 0);
-	assert_int_equal(s.ops_inflight, 0);
-	assert_int_equal(s.timers_live, 0);
-	assert_int_equal(s.bufs_free, s.buf_count);
-}
-
 static char tmpl[] = "/tmp/urt-test-faults-XXXXXX";
 
 /* --- the injector -------------------------------------------------------- */
@@ -240,7 +221,7 @@ static uint64_t xchg_run(struct xchg_run *r, struct injector *in)
 	assert_int_equal(urt_spawn(&r->rt, &xchg_type, &r->x, sizeof(r->x), &r->j), 0);
 	assert_int_equal(urt_run(&r->rt), 0);
 	assert_int_equal(urt_join_take(&r->j, &out), 0);
-	assert_clean(&r->rt);
+	test_assert_clean(&r->rt);
 	urt_fault_set(&r->rt, NULL);
 	test_runtime_end(&r->rt);
 	close(r->x.sock[0]);
@@ -360,7 +341,7 @@ static void test_completion_rewritten(void **state)
 	assert_int_equal(in.rewrite, 0); /* applied once */
 	assert_int_equal(st.again, 5);
 	assert_memory_equal(st.buf, "again", 5);
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	close(p[0]);
 	close(p[1]);
@@ -413,7 +394,7 @@ static void test_record_refused(void **state)
 	assert_int_equal(st.first, -ENOMEM);
 	assert_int_equal(st.second, 0);
 	assert_int_equal(in.submits, 1); /* only the second one reached the ring */
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 }
 
@@ -476,24 +457,24 @@ static void test_stale_generation(void **state)
 	/* the same record index, a newer generation */
 	assert_int_equal((uint32_t)st.ud_a, (uint32_t)st.ud_b);
 	assert_true(st.ud_a != st.ud_b);
-	stale0 = rstats(&rt).stale_cqes;
+	stale0 = test_stats(&rt).stale_cqes;
 	assert_int_equal(urt_fault_complete(&rt, st.ud_a, 1, 0), 0);
 	assert_int_equal(urt_fault_complete(&rt, st.ud_a | 1, -ETIME, 0), 0); /* its timeout tag */
-	assert_int_equal(rstats(&rt).stale_cqes, stale0 + 2);
+	assert_int_equal(test_stats(&rt).stale_cqes, stale0 + 2);
 	assert_true(urt_tick(&rt, 0) >= 0);
 	assert_int_equal(st.b.state, URT_OP_INFLIGHT); /* untouched */
 	assert_false(urt_join_is_finished(&j));
-	assert_int_equal(rstats(&rt).ops_inflight, 1);
+	assert_int_equal(test_stats(&rt).ops_inflight, 1);
 	/* an index past every record made, and the runtime's own range */
 	assert_int_equal(urt_fault_complete(&rt, (1ull << 40) | (0xfffffull << 1), 0, 0), 0);
-	assert_int_equal(rstats(&rt).stale_cqes, stale0 + 3);
+	assert_int_equal(test_stats(&rt).stale_cqes, stale0 + 3);
 	/* now the real completion */
 	assert_int_equal(write(p[1], "z", 1), 1);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(urt_join_take(&j, NULL), 0);
 	assert_int_equal(st.rb, 1);
 	assert_int_equal(st.c, 'z');
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	close(p[0]);
 	close(p[1]);
@@ -562,11 +543,11 @@ static void cancel_paused(bool whole_task, uint32_t buf_count)
 				   sizeof(struct paused_state *), NULL),
 			 0);
 	assert_int_equal(urt_run(&rt), 0);
-	assert_true(rstats(&rt).stream_pauses > 0);
+	assert_true(test_stats(&rt).stream_pauses > 0);
 	assert_int_equal(st.cancelled, 1);
 	assert_int_equal(st.n, -ECANCELED); /* not re-armed to the end, not -ENOBUFS */
 	assert_true(st.got < PAUSE_DATA);
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	close(sv[0]);
 	close(sv[1]);

@@ -103,7 +103,7 @@ static void test_frame_check_reports_pointer_held_across_await(void **state)
 	assert_int_equal(hook_calls, 2);
 	assert_string_equal(hook_msg, "urt: frame data captured by a spawned task: task "
 				      "'frame-good' state offset 8");
-	assert_int_equal(rstats(&rt).frame_reports, 2);
+	assert_int_equal(test_stats(&rt).frame_reports, 2);
 	run_all(&rt);
 	test_runtime_end(&rt);
 }

@@ -23,21 +23,11 @@
 #include "support/test_support.h"
 #include "urt/urt.h"
 
-static struct urt_runtime_stats rstats(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats st;
-
-	urt_runtime_stats(rt, &st);
-	return st;
-}
-
 /* Run until idle and check that nothing of the I/O layer is left live. */
 static void run_clean(struct urt_runtime *rt)
 {
 	assert_int_equal(urt_run(rt), 0);
-	assert_int_equal(rstats(rt).ops_live, 0);
-	assert_int_equal(rstats(rt).ops_inflight, 0);
-	assert_int_equal(rstats(rt).timers_live, 0);
+	test_assert_clean(rt);
 }
 
 static int64_t take(struct urt_join *j)
@@ -173,7 +163,7 @@ static void test_sleeps_fire_in_deadline_order(void **state)
 		assert_int_equal(fired[i], i);
 		assert_int_equal(take(&j[i]), 0);
 	}
-	assert_int_equal(rstats(&rt).timers_fired, SLEEPERS);
+	assert_int_equal(test_stats(&rt).timers_fired, SLEEPERS);
 	test_runtime_end(&rt);
 }
 
@@ -241,7 +231,7 @@ static void test_cancel_deadline_and_two_ops(void **state)
 	assert_int_equal(urt_spawn(&rt, &pair_type, &st, sizeof(st), &j), 0);
 	run_clean(&rt);
 	assert_int_equal(take(&j), 0);
-	assert_true(rstats(&rt).ops_cancelled >= 1);
+	assert_true(test_stats(&rt).ops_cancelled >= 1);
 	test_runtime_end(&rt);
 	close(st.fds[0]);
 	close(st.fds[1]);
@@ -280,7 +270,7 @@ static void test_frame_buffer_refused(void **state)
 	assert_int_equal(urt_spawn(&rt, &frame_type, &st, sizeof(st), &j), 0);
 	run_clean(&rt);
 	assert_int_equal(take(&j), -EFAULT);
-	assert_int_equal(rstats(&rt).ops_submitted, 0);
+	assert_int_equal(test_stats(&rt).ops_submitted, 0);
 	test_runtime_end(&rt);
 	close(st.fd);
 }
@@ -353,7 +343,7 @@ static void test_finish_and_abort_with_ops_in_flight(void **state)
 	assert_int_equal(urt_join_take(&jb, &out), -ECANCELED);
 	assert_int_equal(drops, 2);
 	assert_int_equal(drops_seen_inflight, 0);
-	assert_int_equal(rstats(&rt).live, 0);
+	assert_int_equal(test_stats(&rt).live, 0);
 	test_runtime_end(&rt);
 	close(a.fds[0]);
 	close(a.fds[1]);
@@ -381,10 +371,10 @@ static void test_deinit_with_ops_in_flight(void **state)
 		st.heap_buf = malloc(4096);
 		assert_int_equal(urt_spawn_slab(&leave_type, &st, sizeof(st), NULL), 0);
 	}
-	while (rstats(&rt).polls < PARKED)
+	while (test_stats(&rt).polls < PARKED)
 		assert_true(urt_tick(&rt, 0) >= 0);
-	assert_int_equal(rstats(&rt).ops_inflight, PARKED);
-	assert_int_equal(rstats(&rt).timers_live, PARKED);
+	assert_int_equal(test_stats(&rt).ops_inflight, PARKED);
+	assert_int_equal(test_stats(&rt).timers_live, PARKED);
 	assert_int_equal(urt_runtime_deinit(&rt), PARKED);
 	assert_int_equal(drops, PARKED);
 	assert_int_equal(drops_seen_inflight, 0);

@@ -27,24 +27,6 @@
 #include "support/test_support.h"
 #include "urt/urt.h"
 
-static struct urt_runtime_stats rstats(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats st;
-
-	urt_runtime_stats(rt, &st);
-	return st;
-}
-
-static void assert_clean(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats s = rstats(rt);
-
-	assert_int_equal(s.ops_live, 0);
-	assert_int_equal(s.ops_inflight, 0);
-	assert_int_equal(s.timers_live, 0);
-	assert_int_equal(s.bufs_free, s.buf_count);
-}
-
 static int connect_to(uint16_t port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -132,7 +114,7 @@ static void test_stream_handles(void **state)
 	assert_int_equal(st.wrong_recv, -EBUSY);
 	assert_true(st.got_data);
 	assert_true(st.got_conn);
-	assert_clean(&rt); /* every buffer back, none twice */
+	test_assert_clean(&rt); /* every buffer back, none twice */
 	test_runtime_end(&rt);
 	close(c);
 	close(sv[0]);
@@ -176,7 +158,7 @@ static void test_accept_addrlen_in_frame(void **state)
 			 0);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(st.r, -EFAULT);
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	close(st.lfd);
 }
@@ -223,7 +205,7 @@ static void test_sleep_past_the_end_of_time(void **state)
 	assert_int_equal(urt_join_abort(&j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(urt_join_take(&j, NULL), -ECANCELED);
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	close(sv[0]);
 	close(sv[1]);
@@ -267,7 +249,7 @@ static void test_cancel_ops_count(void **state)
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(st.n1, 2);
 	assert_int_equal(st.n2, 0);
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	close(sv[0]);
 	close(sv[1]);
@@ -323,8 +305,8 @@ static void test_huge_stream_queue(void **state)
 	assert_int_equal(write(sv[1], "abcdefghijkl", 12), 12);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(st.got, 12);
-	assert_int_equal(rstats(&rt).stream_pauses, 0);
-	assert_clean(&rt);
+	assert_int_equal(test_stats(&rt).stream_pauses, 0);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	close(sv[0]);
 	close(sv[1]);

@@ -24,14 +24,6 @@
 #include "support/test_support.h"
 #include "urt/urt.h"
 
-static struct urt_runtime_stats rstats(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats st;
-
-	urt_runtime_stats(rt, &st);
-	return st;
-}
-
 /* --- the echo server ---------------------------------------------------------- */
 
 struct server {
@@ -247,10 +239,10 @@ static uint64_t echo_run(unsigned clients, size_t size, int rounds, uint32_t buf
 	assert_int_equal(errors, 0);
 	assert_int_equal(srv.accepted, clients);
 	stop_server(&rt, &srv, &sj);
-	assert_int_equal(rstats(&rt).live, 0);
-	assert_int_equal(rstats(&rt).ops_live, 0);
-	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
-	enobufs = rstats(&rt).enobufs;
+	assert_int_equal(test_stats(&rt).live, 0);
+	assert_int_equal(test_stats(&rt).ops_live, 0);
+	assert_int_equal(test_stats(&rt).bufs_free, test_stats(&rt).buf_count);
+	enobufs = test_stats(&rt).enobufs;
 	test_runtime_end(&rt);
 	return enobufs;
 }
@@ -383,7 +375,7 @@ static void test_peer_reset(void **state)
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal((int64_t)out, -ECONNRESET);
-	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
+	assert_int_equal(test_stats(&rt).bufs_free, test_stats(&rt).buf_count);
 	test_runtime_end(&rt);
 	close(st.fd);
 	close(lfd);
@@ -431,11 +423,11 @@ static void test_accept_emfile_backs_off(void **state)
 	assert_int_equal(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_true(tick_until(&rt, emfile_seen, &srv, 5000));
 	/* backing off, not spinning: 100 ms of ticks take few polls */
-	polls = rstats(&rt).polls;
+	polls = test_stats(&rt).polls;
 	for (int i = 0; i < 10; i++)
 		assert_true(urt_tick(&rt, 10 * 1000000u) >= 0);
-	assert_true(rstats(&rt).polls - polls < 20);
-	assert_true(rstats(&rt).accept_backoffs >= 1);
+	assert_true(test_stats(&rt).polls - polls < 20);
+	assert_true(test_stats(&rt).accept_backoffs >= 1);
 	/* descriptors free up: accepting resumes */
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_int_equal(connect(c2, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -481,7 +473,7 @@ static void test_sender_that_never_reads_is_bounded(void **state)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	connect(cfd, (struct sockaddr *)&sa, sizeof(sa)); /* EINPROGRESS */
 	/* write without reading until the kernel pushes back for good */
-	min_free = rstats(&rt).buf_count;
+	min_free = test_stats(&rt).buf_count;
 	for (int idle = 0, i = 0; idle < 50 && i < 100000 && sent < TOTAL; i++) {
 		ssize_t n = write(cfd, out + sent, TOTAL - sent);
 
@@ -492,18 +484,18 @@ static void test_sender_that_never_reads_is_bounded(void **state)
 			idle++;
 		}
 		assert_true(urt_tick(&rt, 1000000) >= 0);
-		if (rstats(&rt).bufs_free < min_free)
-			min_free = rstats(&rt).bufs_free;
+		if (test_stats(&rt).bufs_free < min_free)
+			min_free = test_stats(&rt).bufs_free;
 	}
 	assert_true(sent < TOTAL); /* the server stopped reading */
-	assert_true(rstats(&rt).stream_pauses > 0);
+	assert_true(test_stats(&rt).stream_pauses > 0);
 	/* one connection holds at most its queue bound plus what one kernel
 	 * pass can take from its socket (the receive buffer, doubled by the
 	 * kernel: 128 KiB = 32 buffers) before the pause lands; never the
 	 * whole ring */
 	print_message("sent %zu before back-pressure; fewest free buffers %zu of %zu\n", sent,
-		      min_free, rstats(&rt).buf_count);
-	assert_true(rstats(&rt).buf_count - min_free <= 8 + 2 * 32 + 8);
+		      min_free, test_stats(&rt).buf_count);
+	assert_true(test_stats(&rt).buf_count - min_free <= 8 + 2 * 32 + 8);
 	/* now read: everything comes back, in order, byte for byte */
 	for (uint64_t end = urt_now_ns() + 20000000000ull; got < TOTAL && urt_now_ns() < end;) {
 		ssize_t n = read(cfd, in + got, TOTAL - got);
@@ -524,7 +516,7 @@ static void test_sender_that_never_reads_is_bounded(void **state)
 
 	assert_true(tick_until(&rt, clients_done, &w, 5000));
 	stop_server(&rt, &srv, &sj);
-	assert_int_equal(rstats(&rt).bufs_free, rstats(&rt).buf_count);
+	assert_int_equal(test_stats(&rt).bufs_free, test_stats(&rt).buf_count);
 	test_runtime_end(&rt);
 	free(out);
 	free(in);

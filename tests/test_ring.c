@@ -27,23 +27,6 @@
 #include "support/test_support.h"
 #include "urt/urt.h"
 
-static struct urt_runtime_stats rstats(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats st;
-
-	urt_runtime_stats(rt, &st);
-	return st;
-}
-
-static void assert_clean(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats s = rstats(rt);
-
-	assert_int_equal(s.ops_live, 0);
-	assert_int_equal(s.ops_inflight, 0);
-	assert_int_equal(s.bufs_free, s.buf_count);
-}
-
 static void on_alarm(int sig)
 {
 	static const char msg[] = "test_ring: hung (a lost wake-up?)\n";
@@ -133,12 +116,12 @@ static void test_cancel_with_sq_full(void **state)
 	assert_int_equal(out, 7);
 	assert_int_equal(fill_drops, 1);
 	assert_int_equal(fill_busy, 0); /* drop ran after the kernel let go */
-	assert_clean(&rt);
-	assert_true(rstats(&rt).sq_full > 0);
+	test_assert_clean(&rt);
+	assert_true(test_stats(&rt).sq_full > 0);
 	/* a late write has no receive to land in */
 	assert_int_equal(write(sv[1], "late", 4), 4);
 	assert_true(urt_tick(&rt, 0) >= 0);
-	assert_int_equal(rstats(&rt).stale_cqes, 0);
+	assert_int_equal(test_stats(&rt).stale_cqes, 0);
 	test_runtime_end(&rt);
 	close(sv[0]);
 	close(sv[1]);
@@ -240,10 +223,10 @@ static void test_pause_inside_reap_with_sq_full(void **state)
 		for (int k = 0; k < NB; k++)
 			assert_int_equal(st.seen[i][k], 'a' + 8 * i + k);
 	if (pauses)
-		assert_true(rstats(&rt).stream_pauses >= NS);
+		assert_true(test_stats(&rt).stream_pauses >= NS);
 	else /* the kernel ended each arm at 4 one-byte buffers */
-		assert_int_equal(rstats(&rt).stream_pauses, 0);
-	assert_clean(&rt);
+		assert_int_equal(test_stats(&rt).stream_pauses, 0);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	for (int i = 0; i < NS; i++) {
 		close(sv[i][0]);
@@ -304,7 +287,7 @@ static void test_park_with_sq_full(void **state)
 	(void)state;
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 256 });
 	assert_int_equal(run_many(&rt, PARK_N, 0), 0);
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 }
 
@@ -328,8 +311,8 @@ static void test_ring_sizes(void **state)
 	/* the smallest: an op with a deadline takes both entries at once */
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 2 });
 	assert_int_equal(run_many(&rt, PARK_N, 1000000000), 0);
-	assert_true(rstats(&rt).sq_full > 0);
-	assert_clean(&rt);
+	assert_true(test_stats(&rt).sq_full > 0);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 }
 
@@ -354,9 +337,9 @@ static void test_sq_full_many_tasks(void **state)
 		assert_int_equal(urt_join_take(&j[i], &out), 0);
 		assert_int_equal(out, 0);
 	}
-	assert_int_equal(rstats(&rt).ops_completed, 50 * 200);
-	assert_true(rstats(&rt).sq_full > 0);
-	assert_clean(&rt);
+	assert_int_equal(test_stats(&rt).ops_completed, 50 * 200);
+	assert_true(test_stats(&rt).sq_full > 0);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 }
 
@@ -380,10 +363,10 @@ static void test_cq_overflow(void **state)
 		assert_int_equal(urt_join_take(&j, &out), 0);
 		assert_int_equal(out, 0);
 	}
-	s = rstats(&rt);
+	s = test_stats(&rt);
 	assert_int_equal(s.ops_completed, 20 * 256);
 	assert_true(s.cq_overflow > 0); /* the kernel held completions back */
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 }
 
@@ -426,7 +409,7 @@ static void test_op_record_limit(void **state)
 		assert_int_equal(st.r[i], URT_PENDING);
 	assert_int_equal(st.r[8], -EAGAIN);
 	assert_int_equal(st.again, 0);
-	assert_clean(&rt);
+	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 }
 

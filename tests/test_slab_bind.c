@@ -236,7 +236,7 @@ static void test_claim_release_and_spawn(void **state)
 	urt_claim_release(&c); /* nothing lost */
 	assert_int_equal(rt.slab.claimed, 0);
 	assert_int_equal(rt.slab.live, 0);
-	assert_int_equal(rstats(&rt).live, 0);
+	assert_int_equal(test_stats(&rt).live, 0);
 
 	assert_int_equal(urt_try_claim_slab(&c), 0);
 	*(struct add_state *)urt_claim_state(&c) = (struct add_state){ 40, 2 };
@@ -246,7 +246,7 @@ static void test_claim_release_and_spawn(void **state)
 	run_all(&rt);
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal(out, 42);
-	assert_int_equal(rstats(&rt).spawned_claim, 1);
+	assert_int_equal(test_stats(&rt).spawned_claim, 1);
 	assert_int_equal(rt.slab.live, 0);
 	urt_runtime_deinit(&rt);
 }
@@ -270,7 +270,7 @@ static void test_try_claim_full_changes_nothing(void **state)
 	assert_int_equal(urt_try_claim_slab(&c1), 0);
 	assert_int_equal(urt_claim_slab(&c2), 0);
 	size_t calls = ta.calls;
-	before = rstats(&rt);
+	before = test_stats(&rt);
 	urt_slab_stats(&rt.slab, &sb);
 	assert_int_equal(urt_try_claim_slab(&c3), -ENOSPC);
 	assert_int_equal(urt_claim_slab(&c3), -ENOSPC);
@@ -279,7 +279,7 @@ static void test_try_claim_full_changes_nothing(void **state)
 		-ENOSPC);
 	urt_slab_stats(&rt.slab, &sa);
 	assert_memory_equal(&sa, &sb, sizeof(sa));
-	struct urt_runtime_stats after = rstats(&rt);
+	struct urt_runtime_stats after = test_stats(&rt);
 	assert_memory_equal(&before, &after, sizeof(before));
 	assert_ptr_equal(c3.task, (void *)0x1);
 	assert_int_equal(ta.calls, calls); /* nothing allocated */

@@ -56,14 +56,14 @@ static void test_spawn_boxed_and_join(void **state)
 	assert_int_equal(urt_join_take(&j, &out), -EAGAIN);
 	run_all(&rt);
 	assert_true(urt_join_is_finished(&j));
-	assert_int_equal(rstats(&rt).live, 1); /* the handle keeps it */
+	assert_int_equal(test_stats(&rt).live, 1); /* the handle keeps it */
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal(out, 3);
 	assert_null(j.task);
 	assert_int_equal(urt_join_take(&j, &out), -EINVAL);
-	assert_int_equal(rstats(&rt).live, 0);
-	assert_int_equal(rstats(&rt).spawned_boxed, 1);
-	assert_int_equal(rstats(&rt).completed, 1);
+	assert_int_equal(test_stats(&rt).live, 0);
+	assert_int_equal(test_stats(&rt).spawned_boxed, 1);
+	assert_int_equal(test_stats(&rt).completed, 1);
 	assert_int_equal(drops, 1); /* drop runs on completion too */
 	test_runtime_end(&rt);
 }
@@ -85,8 +85,8 @@ static void test_join_await_in_task(void **state)
 	run_all(&rt);
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal(out, 43);
-	assert_int_equal(rstats(&rt).spawned_slab, 2);
-	assert_int_equal(rstats(&rt).slab_live, 0);
+	assert_int_equal(test_stats(&rt).spawned_slab, 2);
+	assert_int_equal(test_stats(&rt).slab_live, 0);
 	test_runtime_end(&rt);
 }
 
@@ -116,7 +116,7 @@ static void test_spawn_errors(void **state)
 	assert_int_equal(urt_spawn(&rt, NULL, &st, sizeof(st), NULL), -EINVAL);
 	assert_int_equal(urt_spawn(&rt, &add_type, NULL, 8, NULL), -EINVAL);
 	assert_null(j.task);
-	assert_int_equal(rstats(&rt).live, 0);
+	assert_int_equal(test_stats(&rt).live, 0);
 	test_runtime_end(&rt);
 
 	/* full bounded slab, and a state larger than a slot */
@@ -131,7 +131,7 @@ static void test_spawn_errors(void **state)
 	assert_int_equal(urt_spawn_slab(&add_type, &st, sizeof(st), NULL), 0);
 	assert_int_equal(urt_spawn_slab(&add_type, &st, sizeof(st), &j), -ENOSPC);
 	assert_null(j.task);
-	assert_int_equal(rstats(&rt).live, 2);
+	assert_int_equal(test_stats(&rt).live, 2);
 	assert_memory_equal(&st, &copy, sizeof(st));
 	for (size_t i = 0; i < sizeof(big); i++)
 		assert_int_equal(big[i], 0x5a);
@@ -159,7 +159,7 @@ static void test_spawn_out_of_memory_changes_nothing(void **state)
 						  });
 		ta.fail_at = ta.calls + extra;
 		for (int i = 0; i < 300; i++) {
-			struct urt_runtime_stats before = rstats(&rt);
+			struct urt_runtime_stats before = test_stats(&rt);
 			int ret = (i & 1) ? urt_spawn_slab(&add_type, &st, sizeof(st), NULL)
 					  : urt_spawn(&rt, &add_type, &st, sizeof(st), NULL);
 
@@ -168,14 +168,14 @@ static void test_spawn_out_of_memory_changes_nothing(void **state)
 				continue;
 			}
 			assert_int_equal(ret, -ENOMEM);
-			assert_int_equal(rstats(&rt).live, before.live);
-			assert_int_equal(rstats(&rt).slab_live, before.slab_live);
+			assert_int_equal(test_stats(&rt).live, before.live);
+			assert_int_equal(test_stats(&rt).slab_live, before.slab_live);
 			nomem++;
 		}
 		assert_int_equal(ok + nomem, 300);
 		assert_true(nomem <= 1);
 		run_all(&rt);
-		assert_int_equal(rstats(&rt).completed, (uint64_t)ok);
+		assert_int_equal(test_stats(&rt).completed, (uint64_t)ok);
 		urt_runtime_deinit(&rt);
 		assert_int_equal(ta.live_blocks, 0);
 	}
@@ -199,7 +199,7 @@ static void test_abort_parked_task_reclaims_slot(void **state)
 	assert_true(urt_tick(&rt, 0) == 1); /* polled once: now parked */
 	assert_int_equal(urt_tick(&rt, 0), 0);
 	assert_int_equal(rt.slab.live, 1);
-	assert_int_equal(rstats(&rt).active, 1);
+	assert_int_equal(test_stats(&rt).active, 1);
 	assert_int_equal(urt_join_abort(&j), 0);
 	assert_int_equal(urt_tick(&rt, 0), 0); /* drop ran, not poll */
 	assert_int_equal(drops, 1);
@@ -209,7 +209,7 @@ static void test_abort_parked_task_reclaims_slot(void **state)
 	assert_int_equal(urt_join_take(&j, &out), -ECANCELED);
 	assert_int_equal(out, 7);
 	assert_int_equal(rt.slab.live, 0);
-	assert_int_equal(rstats(&rt).aborted, 1);
+	assert_int_equal(test_stats(&rt).aborted, 1);
 	test_runtime_end(&rt);
 }
 
@@ -253,7 +253,7 @@ static void test_wake_dedups_and_detach(void **state)
 	assert_int_equal(urt_tick(&rt, 0), 1);
 	urt_task_wake(j.task);
 	urt_task_wake(j.task); /* already queued: not queued twice */
-	assert_int_equal(rstats(&rt).wakes_local, 1);
+	assert_int_equal(test_stats(&rt).wakes_local, 1);
 	assert_int_equal(urt_tick(&rt, 0), 1); /* one poll; parks again */
 	assert_int_equal(urt_tick(&rt, 0), 0);
 	/* send the value it waits for, through its state: it finishes */
@@ -262,7 +262,7 @@ static void test_wake_dedups_and_detach(void **state)
 	urt_join_detach(&j);
 	assert_null(j.task);
 	assert_int_equal(urt_tick(&rt, 0), 1);
-	assert_int_equal(rstats(&rt).live, 0); /* detached and finished: reclaimed */
+	assert_int_equal(test_stats(&rt).live, 0); /* detached and finished: reclaimed */
 	test_runtime_end(&rt);
 }
 
@@ -401,7 +401,7 @@ static void test_tick_rules_stop_and_type_stats(void **state)
 	assert_int_equal(urt_spawn(&rt, &spin_type, NULL, 0, NULL), 0);
 	assert_int_equal(urt_spawn(&rt, &stopper_type, NULL, 0, NULL), 0);
 	run_all(&rt);
-	assert_int_equal(rstats(&rt).active, 1);
+	assert_int_equal(test_stats(&rt).active, 1);
 
 	/* per-type stats */
 	bool seen = false;
@@ -421,11 +421,11 @@ static void test_tick_rules_stop_and_type_stats(void **state)
 	 * at once (it used to hang) */
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_tick(&rt, 1000000), 0);
-	assert_int_equal(rstats(&rt).parks, 1);
+	assert_int_equal(test_stats(&rt).parks, 1);
 	assert_int_equal(urt_tick(&rt, URT_TICK_FOREVER), 0);
-	assert_int_equal(rstats(&rt).parks, 1);
+	assert_int_equal(test_stats(&rt).parks, 1);
 	assert_int_equal(urt_tick(&rt, 0), 0); /* timeout 0: never parks */
-	assert_int_equal(rstats(&rt).parks, 1);
+	assert_int_equal(test_stats(&rt).parks, 1);
 	test_runtime_end(&rt);
 }
 

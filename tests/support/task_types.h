@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "support/test_support.h"
 #include "urt/urt.h"
 
 /* --- task types used below ---------------------------------------------- */
@@ -123,14 +124,6 @@ static inline bool parent_poll(struct urt_task *t, void *arg)
 }
 
 static const struct urt_task_type parent_type = { .poll = parent_poll, .name = "parent" };
-
-static inline struct urt_runtime_stats rstats(struct urt_runtime *rt)
-{
-	struct urt_runtime_stats st;
-
-	urt_runtime_stats(rt, &st);
-	return st;
-}
 
 static inline void run_all(struct urt_runtime *rt)
 {

@@ -128,16 +128,28 @@ void test_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *op
 	assert_int_equal(ret, 0);
 }
 
-void test_runtime_end(struct urt_runtime *rt)
+struct urt_runtime_stats test_stats(struct urt_runtime *rt)
 {
 	struct urt_runtime_stats st;
 
 	urt_runtime_stats(rt, &st);
-	assert_int_equal(st.live, 0);
+	return st;
+}
+
+void test_assert_clean(struct urt_runtime *rt)
+{
+	struct urt_runtime_stats st = test_stats(rt);
+
 	assert_int_equal(st.ops_live, 0);
 	assert_int_equal(st.ops_inflight, 0);
 	assert_int_equal(st.timers_live, 0);
 	assert_int_equal(st.bufs_free, st.buf_count);
+}
+
+void test_runtime_end(struct urt_runtime *rt)
+{
+	assert_int_equal(test_stats(rt).live, 0);
+	test_assert_clean(rt);
 	assert_int_equal(urt_runtime_deinit(rt), 0);
 }
 
@@ -188,12 +200,7 @@ bool test_without_recv_limit(struct urt_runtime *rt)
 			 0);
 	assert_int_equal(urt_run(rt), 0);
 	urt_fault_set(rt, NULL);
-	{
-		struct urt_runtime_stats st;
-
-		urt_runtime_stats(rt, &st);
-		ok = !(st.features & URT_FEAT_RECV_LIMIT);
-	}
+	ok = !(test_stats(rt).features & URT_FEAT_RECV_LIMIT);
 	close(sv[0]);
 	close(sv[1]);
 	return ok;

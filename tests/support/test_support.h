@@ -44,8 +44,7 @@ uint64_t test_rng_below(struct test_rng *r, uint64_t n);
 void test_fill(void *p, size_t n, uint64_t tag);
 bool test_check(const void *p, size_t n, uint64_t tag);
 
-struct urt_runtime;
-struct urt_runtime_opts;
+#include "urt/runtime.h"
 
 /*
  * The runtime fixture every suite uses. test_runtime_init: a runtime that
@@ -56,6 +55,13 @@ struct urt_runtime_opts;
  * reclaims nothing.
  */
 void test_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *opts);
+
+/* test_stats - urt_runtime_stats as a value. */
+struct urt_runtime_stats test_stats(struct urt_runtime *rt);
+
+/* test_assert_clean - nothing of the I/O layer is live: op records,
+ * operations in flight, timers, provided buffers out. */
+void test_assert_clean(struct urt_runtime *rt);
 void test_runtime_end(struct urt_runtime *rt);
 
 /*
