@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # deps.sh [--bench] - install the build dependencies that are missing, with
 # apt-get (Debian 12). Runs apt-get update only when something is missing.
-# --bench adds what the benchmarks compare against (mimalloc, jemalloc).
+# --bench adds what the benchmarks compare against (mimalloc, jemalloc,
+# redis-server).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev)
-[ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev)
+# redis-tools: redis-cli and redis-benchmark, which the urt-kv tests drive.
+pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev redis-tools)
+[ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev redis-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

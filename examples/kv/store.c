@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/* store.c - the keyspace (see store.h). */
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_key(const char *k, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)k[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+static size_t entry_size(size_t klen, size_t vlen)
+{
+	return sizeof(struct kv_entry) + klen + vlen;
+}
+
+static size_t entry_cost(size_t klen, size_t vlen)
+{
+	return urt_sizeclass_class_size(entry_size(klen, vlen));
+}
+
+int store_init(struct store *s, size_t maxmem)
+{
+	memset(s, 0, sizeof(*s));
+	urt_sizeclass_init(&s->sc, NULL);
+	s->cap = 1024;
+	s->slots = calloc(s->cap, sizeof(*s->slots));
+	if (!s->slots)
+		return -ENOMEM;
+	s->mem = s->cap * sizeof(*s->slots);
+	s->maxmem = maxmem;
+	return 0;
+}
+
+static void entry_free(struct store *s, struct kv_entry *e)
+{
+	s->mem -= entry_cost(e->klen, e->vlen);
+	urt_sizeclass_free(&s->sc, e, entry_size(e->klen, e->vlen));
+}
+
+void store_flush(struct store *s)
+{
+	for (size_t i = 0; i < s->cap; i++) {
+		if (s->slots[i]) {
+			entry_free(s, s->slots[i]);
+			s->slots[i] = NULL;
+		}
+	}
+	s->n = 0;
+}
+
+void store_deinit(struct store *s)
+{
+	store_flush(s);
+	free(s->slots);
+	urt_sizeclass_deinit(&s->sc);
+}
+
+static size_t find(const struct store *s, const char *key, size_t klen, uint64_t h, bool *found)
+{
+	size_t mask = s->cap - 1, i = h & mask;
+
+	for (;; i = (i + 1) & mask) {
+		struct kv_entry *e = s->slots[i];
+
+		if (!e) {
+			*found = false;
+			return i;
+		}
+		if (e->hash == h && e->klen == klen && !memcmp(e->data, key, klen)) {
+			*found = true;
+			return i;
+		}
+	}
+}
+
+/* Backward-shift deletion: close the hole so every probe chain stays unbroken. */
+static void remove_at(struct store *s, size_t i)
+{
+	size_t mask = s->cap - 1, j = i;
+
+	entry_free(s, s->slots[i]);
+	s->slots[i] = NULL;
+	s->n--;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!s->slots[j])
+			return;
+		home = s->slots[j]->hash & mask;
+		/* move j into the hole if its home is not in (i, j] (cyclically) */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			s->slots[i] = s->slots[j];
+			s->slots[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+static int grow(struct store *s)
+{
+	size_t ncap = s->cap * 2;
+	struct kv_entry **old = s->slots, **ns;
+	size_t ocap = s->cap;
+
+	if (s->maxmem && s->mem + ncap * sizeof(*ns) > s->maxmem)
+		return -ENOMEM;
+	ns = calloc(ncap, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	s->slots = ns;
+	s->cap = ncap;
+	for (size_t i = 0; i < ocap; i++) {
+		bool found;
+
+		if (old[i])
+			ns[find(s, old[i]->data, old[i]->klen, old[i]->hash, &found)] = old[i];
+	}
+	free(old);
+	s->mem += (ncap - ocap) * sizeof(*ns);
+	return 0;
+}
+
+static bool expired(const struct kv_entry *e, int64_t now_ms)
+{
+	return e->expire_ms && e->expire_ms <= now_ms;
+}
+
+struct kv_entry *store_get(struct store *s, const char *key, size_t klen, int64_t now_ms)
+{
+	bool found;
+	size_t i = find(s, key, klen, hash_key(key, klen), &found);
+
+	if (!found)
+		return NULL;
+	if (expired(s->slots[i], now_ms)) {
+		remove_at(s, i);
+		return NULL;
+	}
+	return s->slots[i];
+}
+
+int store_set(struct store *s, const char *key, size_t klen, const char *val, size_t vlen,
+	      int64_t expire_ms)
+{
+	uint64_t h = hash_key(key, klen);
+	bool found;
+	size_t i = find(s, key, klen, h, &found), cost = entry_cost(klen, vlen);
+	size_t freed = found ? entry_cost(klen, s->slots[i]->vlen) : 0;
+	struct kv_entry *e;
+
+	if (klen > UINT32_MAX || vlen > UINT32_MAX)
+		return -ENOMEM;
+	if (s->maxmem && s->mem - freed + cost > s->maxmem)
+		return -ENOMEM;
+	if (!found && (s->n + 1) * 10 > s->cap * 7) {
+		if (grow(s))
+			return -ENOMEM;
+		i = find(s, key, klen, h, &found);
+	}
+	e = urt_sizeclass_alloc(&s->sc, entry_size(klen, vlen));
+	if (!e)
+		return -ENOMEM;
+	e->hash = h;
+	e->expire_ms = expire_ms;
+	e->klen = (uint32_t)klen;
+	e->vlen = (uint32_t)vlen;
+	memcpy(e->data, key, klen);
+	if (vlen) /* val may lie in the old entry: copy before freeing it */
+		memmove(e->data + klen, val, vlen);
+	if (found)
+		entry_free(s, s->slots[i]);
+	else
+		s->n++;
+	s->slots[i] = e;
+	s->mem += cost;
+	return 0;
+}
+
+bool store_del(struct store *s, const char *key, size_t klen, int64_t now_ms)
+{
+	bool found;
+	size_t i = find(s, key, klen, hash_key(key, klen), &found);
+	bool live;
+
+	if (!found)
+		return false;
+	live = !expired(s->slots[i], now_ms);
+	remove_at(s, i);
+	return live;
+}
+
+void store_scan(struct store *s, size_t *cursor, size_t count, int64_t now_ms,
+		bool (*fn)(void *ctx, const struct kv_entry *e), void *ctx)
+{
+	size_t i = *cursor;
+
+	for (; i < s->cap && count; i++, count--) {
+		struct kv_entry *e = s->slots[i];
+
+		if (e && !expired(e, now_ms) && !fn(ctx, e)) {
+			i++;
+			break;
+		}
+	}
+	*cursor = i >= s->cap ? 0 : i;
+}
+
+size_t store_sweep(struct store *s, size_t budget, int64_t now_ms)
+{
+	size_t deleted = 0;
+
+	while (budget-- && s->n) {
+		size_t i = s->sweep_pos++ & (s->cap - 1);
+
+		/* a backward shift may move an unchecked entry into i: look again */
+		while (s->slots[i] && expired(s->slots[i], now_ms)) {
+			remove_at(s, i);
+			deleted++;
+		}
+	}
+	return deleted;
+}
+
+bool glob_match(const char *p, size_t pl, const char *s, size_t sl)
+{
+	while (pl) {
+		switch (*p) {
+		case '*':
+			while (pl > 1 && p[1] == '*')
+				p++, pl--;
+			if (pl == 1)
+				return true;
+			for (size_t k = 0; k <= sl; k++)
+				if (glob_match(p + 1, pl - 1, s + k, sl - k))
+					return true;
+			return false;
+		case '?':
+			if (!sl)
+				return false;
+			s++, sl--;
+			break;
+		case '[': {
+			bool neg, hit = false;
+
+			if (!sl)
+				return false;
+			p++, pl--;
+			neg = pl && *p == '^';
+			if (neg)
+				p++, pl--;
+			while (pl && *p != ']') {
+				if (*p == '\\' && pl >= 2) {
+					p++, pl--;
+					hit |= *p == *s;
+				} else if (pl >= 3 && p[1] == '-' && p[2] != ']') {
+					char lo = p[0] < p[2] ? p[0] : p[2], hi = p[0] < p[2] ? p[2] : p[0];
+
+					hit |= *s >= lo && *s <= hi;
+					p += 2, pl -= 2;
+				} else {
+					hit |= *p == *s;
+				}
+				p++, pl--;
+			}
+			if (neg)
+				hit = !hit;
+			if (!hit)
+				return false;
+			s++, sl--;
+			break;
+		}
+		case '\\':
+			if (pl >= 2)
+				p++, pl--;
+			/* fall through */
+		default:
+			if (!sl || *p != *s)
+				return false;
+			s++, sl--;
+			break;
+		}
+		if (!pl)
+			break;
+		p++, pl--;
+	}
+	return !sl;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h - urt-kv's keyspace: an open-addressing hash table (linear
+ * probing, backward-shift deletion, so no tombstones) of string entries.
+ * An entry is one block from urt's size classes: header, key, value. Keys
+ * expire lazily on access and by a sweep the server runs on its timer.
+ */
+#ifndef URT_KV_STORE_H
+#define URT_KV_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <urt/pool.h>
+
+struct kv_entry {
+	uint64_t hash;
+	int64_t expire_ms; /* 0: never */
+	uint32_t klen, vlen;
+	char data[]; /* key, then value */
+};
+
+static inline const char *kv_val(const struct kv_entry *e)
+{
+	return e->data + e->klen;
+}
+
+struct store {
+	struct urt_sizeclass sc;
+	struct kv_entry **slots;
+	size_t cap, n;
+	size_t mem, maxmem; /* bytes held (entries' classes + the table); 0: no cap */
+	size_t sweep_pos;
+};
+
+int store_init(struct store *s, size_t maxmem);
+void store_deinit(struct store *s);
+
+/* The live entry for key (an expired one is deleted and NULL returned). */
+struct kv_entry *store_get(struct store *s, const char *key, size_t klen, int64_t now_ms);
+
+/*
+ * store_set - key = value, with expire_ms (0: none). Replaces an entry.
+ * Return: 0; -ENOMEM past maxmem or when memory ran out (nothing changed).
+ */
+int store_set(struct store *s, const char *key, size_t klen, const char *val, size_t vlen,
+	      int64_t expire_ms);
+
+/* store_del - Return: whether a live key was deleted. */
+bool store_del(struct store *s, const char *key, size_t klen, int64_t now_ms);
+
+void store_flush(struct store *s);
+
+/* Walk from slot *cursor; call fn for live entries until it returns false or
+ * count slots were looked at; *cursor becomes the next slot, 0 when done. */
+void store_scan(struct store *s, size_t *cursor, size_t count, int64_t now_ms,
+		bool (*fn)(void *ctx, const struct kv_entry *e), void *ctx);
+
+/* Delete expired entries among the next budget slots. Return: deleted. */
+size_t store_sweep(struct store *s, size_t budget, int64_t now_ms);
+
+/* Redis's glob: * ? [set] [^set] [a-z] and \ escapes. */
+bool glob_match(const char *pat, size_t plen, const char *str, size_t slen);
+
+#endif

@@ -1,0 +1,1144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urt-kv - a Redis-protocol (RESP2) key-value store on urt's public API.
+ *
+ *   urt-kv [--port P] [--addr A] [--spawn slab|boxed] [--maxmemory BYTES]
+ *          [--max-bulk BYTES] [--max-args N] [--max-conns N]
+ *
+ * One runtime, one thread, one keyspace (a single shard: --threads is not
+ * offered yet; one runtime per core would split the keyspace by key hash).
+ * One task per connection: a multishot receive into the shared provided
+ * buffers, bytes appended to the connection's input buffer (task memory),
+ * every complete request parsed in place (examples/kv/resp.c, slices into
+ * that buffer) and executed, the replies gathered into the connection's
+ * output buffer and sent with one urt_send_all before it reads again:
+ * pipelined requests are answered in order, in one send per batch, and a
+ * client that never reads stops being read (bounded memory).
+ *
+ * Strings only: PING ECHO GET SET(EX PX EXAT PXAT NX XX GET KEEPTTL) DEL
+ * EXISTS INCR INCRBY DECR DECRBY APPEND STRLEN MGET MSET EXPIRE PEXPIRE TTL
+ * PTTL PERSIST TYPE KEYS SCAN DBSIZE FLUSHALL FLUSHDB SELECT QUIT, and
+ * enough of COMMAND, CLIENT, CONFIG GET, HELLO and INFO for redis-cli and
+ * redis-benchmark. Keys expire lazily on access and by a sweep every
+ * 100 ms. Past --maxmemory a write gets -OOM (no eviction).
+ *
+ * Prints "listening on ADDR:PORT"; SIGINT/SIGTERM end it cleanly with a
+ * stats line; SIGUSR1 prints the stats line. Exit status 2 for bad flags.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urt/urt.h>
+
+#include "counting.h"
+#include "kv/resp.h"
+#include "kv/store.h"
+
+#define OUT_CHUNK 4096
+
+struct opts {
+	const char *addr;
+	uint16_t port;
+	bool boxed;
+	uint64_t maxmemory, max_bulk;
+	uint32_t max_args, max_conns;
+};
+
+static struct opts o = {
+	.addr = "127.0.0.1",
+	.port = 6379,
+	.max_bulk = 64u << 20,
+	.max_args = 1024 * 1024,
+	.max_conns = 16384,
+};
+
+static struct {
+	struct urt_runtime rt;
+	struct counting heap;
+	struct store db;
+	struct resp_limits lim;
+	const char **argv; /* one request's arguments: used inside one poll, no await */
+	size_t *len;
+	uint64_t conns, live, commands, next_id;
+	bool stop;
+} kv;
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(urt_now_ns() / 1000000u);
+}
+
+/* --- a connection ------------------------------------------------------------- */
+
+struct conn {
+	int fd, n, ret;
+	uint64_t id;
+	struct urt_op rx;
+	struct urt_io_all tx;
+	struct urt_buf b;
+	char *in, *out; /* task memory */
+	size_t in_len, in_cap, out_len, out_cap;
+	bool closing, oom;
+};
+
+/* Make room for n more output bytes. Return: false when out of memory. */
+static bool out_room(struct urt_task *t, struct conn *c, size_t n)
+{
+	size_t cap = c->out_cap ? c->out_cap : OUT_CHUNK;
+	char *p;
+
+	if (c->out_len + n <= c->out_cap)
+		return true;
+	while (cap < c->out_len + n)
+		cap *= 2;
+	p = urt_task_alloc(t, cap);
+	if (!p) {
+		c->oom = true;
+		return false;
+	}
+	if (c->out_len)
+		memcpy(p, c->out, c->out_len);
+	if (c->out)
+		urt_task_free(t, c->out);
+	c->out = p;
+	c->out_cap = cap;
+	return true;
+}
+
+static void put(struct urt_task *t, struct conn *c, const void *p, size_t n)
+{
+	if (out_room(t, c, n)) {
+		memcpy(c->out + c->out_len, p, n);
+		c->out_len += n;
+	}
+}
+
+static void putf(struct urt_task *t, struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void putf(struct urt_task *t, struct conn *c, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	put(t, c, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void ok(struct urt_task *t, struct conn *c)
+{
+	put(t, c, "+OK\r\n", 5);
+}
+
+static void nil(struct urt_task *t, struct conn *c)
+{
+	put(t, c, "$-1\r\n", 5);
+}
+
+static void integer(struct urt_task *t, struct conn *c, long long v)
+{
+	putf(t, c, ":%lld\r\n", v);
+}
+
+static void bulk(struct urt_task *t, struct conn *c, const char *p, size_t n)
+{
+	putf(t, c, "$%zu\r\n", n);
+	put(t, c, p, n);
+	put(t, c, "\r\n", 2);
+}
+
+static void array(struct urt_task *t, struct conn *c, size_t n)
+{
+	putf(t, c, "*%zu\r\n", n);
+}
+
+static void err(struct urt_task *t, struct conn *c, const char *msg)
+{
+	put(t, c, "-", 1);
+	put(t, c, msg, strlen(msg));
+	put(t, c, "\r\n", 2);
+}
+
+static const char *ERR_INT = "ERR value is not an integer or out of range";
+static const char *ERR_SYNTAX = "ERR syntax error";
+static const char *ERR_OOM = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/* --- arguments ----------------------------------------------------------------- */
+
+static bool arg_is(uint32_t i, const char *word)
+{
+	return kv.len[i] == strlen(word) && !strncasecmp(kv.argv[i], word, kv.len[i]);
+}
+
+/* A whole decimal that fits a long long, as redis reads one. */
+static bool arg_ll(uint32_t i, long long *out)
+{
+	char tmp[32], *end;
+
+	if (!kv.len[i] || kv.len[i] >= sizeof(tmp))
+		return false;
+	memcpy(tmp, kv.argv[i], kv.len[i]);
+	tmp[kv.len[i]] = 0;
+	if (tmp[0] == ' ' || tmp[0] == '+' || (tmp[0] == '0' && kv.len[i] > 1) ||
+	    (tmp[0] == '-' && tmp[1] == '0'))
+		return false;
+	errno = 0;
+	*out = strtoll(tmp, &end, 10);
+	return !errno && *end == 0;
+}
+
+/* --- commands --------------------------------------------------------------------- */
+
+struct command {
+	const char *name;
+	int arity; /* redis's: n exactly, -n at least */
+	void (*run)(struct urt_task *t, struct conn *c, uint32_t argc);
+};
+
+static void cmd_ping(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	if (argc == 2)
+		bulk(t, c, kv.argv[1], kv.len[1]);
+	else if (argc == 1)
+		put(t, c, "+PONG\r\n", 7);
+	else
+		err(t, c, "ERR wrong number of arguments for 'ping' command");
+}
+
+static void cmd_echo(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	bulk(t, c, kv.argv[1], kv.len[1]);
+}
+
+static void cmd_get(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now_ms());
+
+	(void)argc;
+	if (e)
+		bulk(t, c, kv_val(e), e->vlen);
+	else
+		nil(t, c);
+}
+
+static void cmd_set(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	int64_t now = now_ms(), expire = 0;
+	bool nx = false, xx = false, get = false, keepttl = false, have_exp = false;
+	struct kv_entry *old;
+	size_t mark;
+
+	for (uint32_t i = 3; i < argc; i++) {
+		long long v;
+		int64_t unit = 0; /* ms per unit; negative: absolute */
+
+		if (arg_is(i, "NX") && !xx) {
+			nx = true;
+		} else if (arg_is(i, "XX") && !nx) {
+			xx = true;
+		} else if (arg_is(i, "GET")) {
+			get = true;
+		} else if (arg_is(i, "KEEPTTL") && !have_exp) {
+			keepttl = true;
+		} else if ((arg_is(i, "EX") && (unit = 1000)) || (arg_is(i, "PX") && (unit = 1)) ||
+			   (arg_is(i, "EXAT") && (unit = -1000)) || (arg_is(i, "PXAT") && (unit = -1))) {
+			if (have_exp || keepttl || i + 1 >= argc) {
+				err(t, c, ERR_SYNTAX);
+				return;
+			}
+			if (!arg_ll(++i, &v)) {
+				err(t, c, ERR_INT);
+				return;
+			}
+			if (v <= 0 || v > INT64_MAX / 1000) {
+				err(t, c, "ERR invalid expire time in 'set' command");
+				return;
+			}
+			have_exp = true;
+			/* absolute times are wall-clock; the store keeps monotonic ms */
+			if (unit > 0) {
+				expire = now + v * unit;
+			} else {
+				struct timespec ts;
+				int64_t wall;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+				expire = now + (v * -unit - wall);
+				if (expire <= now)
+					expire = now; /* already past: gone at once */
+			}
+		} else {
+			err(t, c, ERR_SYNTAX);
+			return;
+		}
+	}
+	old = store_get(&kv.db, kv.argv[1], kv.len[1], now);
+	mark = c->out_len;
+	if (get) { /* the old value is replied before it is replaced */
+		if (old)
+			bulk(t, c, kv_val(old), old->vlen);
+		else
+			nil(t, c);
+	}
+	if ((nx && old) || (xx && !old)) {
+		if (!get)
+			nil(t, c);
+		return;
+	}
+	if (keepttl && old)
+		expire = old->expire_ms;
+	if (have_exp && expire <= now) {
+		store_del(&kv.db, kv.argv[1], kv.len[1], now);
+	} else if (store_set(&kv.db, kv.argv[1], kv.len[1], kv.argv[2], kv.len[2], expire)) {
+		c->out_len = mark; /* one reply per request: the error, not the old value */
+		err(t, c, ERR_OOM);
+		return;
+	}
+	if (!get)
+		ok(t, c);
+}
+
+static void cmd_del(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	long long n = 0;
+
+	for (uint32_t i = 1; i < argc; i++)
+		n += store_del(&kv.db, kv.argv[i], kv.len[i], now_ms());
+	integer(t, c, n);
+}
+
+static void cmd_exists(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	long long n = 0;
+
+	for (uint32_t i = 1; i < argc; i++)
+		n += store_get(&kv.db, kv.argv[i], kv.len[i], now_ms()) != NULL;
+	integer(t, c, n);
+}
+
+static void incr_by(struct urt_task *t, struct conn *c, long long by)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now);
+	long long v = 0;
+	char tmp[32];
+	int n;
+
+	if (e) {
+		char num[32];
+		char *end;
+
+		if (!e->vlen || e->vlen >= sizeof(num)) {
+			err(t, c, ERR_INT);
+			return;
+		}
+		memcpy(num, kv_val(e), e->vlen);
+		num[e->vlen] = 0;
+		errno = 0;
+		v = strtoll(num, &end, 10);
+		if (errno || *end || num[0] == ' ' || num[0] == '+') {
+			err(t, c, ERR_INT);
+			return;
+		}
+	}
+	if ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)) {
+		err(t, c, "ERR increment or decrement would overflow");
+		return;
+	}
+	v += by;
+	n = snprintf(tmp, sizeof(tmp), "%lld", v);
+	if (store_set(&kv.db, kv.argv[1], kv.len[1], tmp, (size_t)n, e ? e->expire_ms : 0)) {
+		err(t, c, ERR_OOM);
+		return;
+	}
+	integer(t, c, v);
+}
+
+static void cmd_incr(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	incr_by(t, c, 1);
+}
+
+static void cmd_decr(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	incr_by(t, c, -1);
+}
+
+static void cmd_incrby(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	long long by;
+
+	(void)argc;
+	if (!arg_ll(2, &by))
+		err(t, c, ERR_INT);
+	else
+		incr_by(t, c, by);
+}
+
+static void cmd_decrby(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	long long by;
+
+	(void)argc;
+	if (!arg_ll(2, &by))
+		err(t, c, ERR_INT);
+	else if (by == LLONG_MIN)
+		err(t, c, "ERR decrement would overflow");
+	else
+		incr_by(t, c, -by);
+}
+
+static void cmd_append(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now);
+	size_t old = e ? e->vlen : 0, n = old + kv.len[2];
+	char *tmp;
+
+	(void)argc;
+	if (n > o.max_bulk) {
+		err(t, c, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+		return;
+	}
+	tmp = malloc(n ? n : 1); /* the joined value, off the hot path */
+	if (!tmp) {
+		err(t, c, ERR_OOM);
+		return;
+	}
+	if (old)
+		memcpy(tmp, kv_val(e), old);
+	memcpy(tmp + old, kv.argv[2], kv.len[2]);
+	if (store_set(&kv.db, kv.argv[1], kv.len[1], tmp, n, e ? e->expire_ms : 0))
+		err(t, c, ERR_OOM);
+	else
+		integer(t, c, (long long)n);
+	free(tmp);
+}
+
+static void cmd_strlen(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now_ms());
+
+	(void)argc;
+	integer(t, c, e ? (long long)e->vlen : 0);
+}
+
+static void cmd_mget(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	array(t, c, argc - 1);
+	for (uint32_t i = 1; i < argc; i++) {
+		struct kv_entry *e = store_get(&kv.db, kv.argv[i], kv.len[i], now_ms());
+
+		if (e)
+			bulk(t, c, kv_val(e), e->vlen);
+		else
+			nil(t, c);
+	}
+}
+
+static void cmd_mset(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	if (argc % 2 == 0) {
+		err(t, c, "ERR wrong number of arguments for 'mset' command");
+		return;
+	}
+	for (uint32_t i = 1; i < argc; i += 2) {
+		if (store_set(&kv.db, kv.argv[i], kv.len[i], kv.argv[i + 1], kv.len[i + 1], 0)) {
+			err(t, c, ERR_OOM);
+			return;
+		}
+	}
+	ok(t, c);
+}
+
+static void expire_common(struct urt_task *t, struct conn *c, int64_t unit_ms)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e;
+	long long v;
+
+	if (!arg_ll(2, &v)) {
+		err(t, c, ERR_INT);
+		return;
+	}
+	e = store_get(&kv.db, kv.argv[1], kv.len[1], now);
+	if (!e) {
+		integer(t, c, 0);
+		return;
+	}
+	if (v > INT64_MAX / 1000 || v < -(INT64_MAX / 1000)) {
+		err(t, c, "ERR invalid expire time in 'expire' command");
+		return;
+	}
+	if (v <= 0) /* a time in the past deletes the key */
+		store_del(&kv.db, kv.argv[1], kv.len[1], now);
+	else
+		e->expire_ms = now + v * unit_ms;
+	integer(t, c, 1);
+}
+
+static void cmd_expire(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	expire_common(t, c, 1000);
+}
+
+static void cmd_pexpire(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	expire_common(t, c, 1);
+}
+
+static void ttl_common(struct urt_task *t, struct conn *c, int64_t unit_ms)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now);
+
+	if (!e)
+		integer(t, c, -2);
+	else if (!e->expire_ms)
+		integer(t, c, -1);
+	else /* redis rounds TTL to the nearest second */
+		integer(t, c, (e->expire_ms - now + unit_ms / 2) / unit_ms);
+}
+
+static void cmd_ttl(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	ttl_common(t, c, 1000);
+}
+
+static void cmd_pttl(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	ttl_common(t, c, 1);
+}
+
+static void cmd_persist(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now_ms());
+
+	(void)argc;
+	integer(t, c, e && e->expire_ms);
+	if (e)
+		e->expire_ms = 0;
+}
+
+static void cmd_type(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	if (store_get(&kv.db, kv.argv[1], kv.len[1], now_ms()))
+		put(t, c, "+string\r\n", 9);
+	else
+		put(t, c, "+none\r\n", 7);
+}
+
+/* KEYS and SCAN gather matches in two passes: count, then reply. */
+struct gather {
+	struct urt_task *t;
+	struct conn *c;
+	const char *pat;
+	size_t plen;
+	size_t n;
+	bool emit;
+};
+
+static bool gather_one(void *ctx, const struct kv_entry *e)
+{
+	struct gather *g = ctx;
+
+	if (g->pat && !glob_match(g->pat, g->plen, e->data, e->klen))
+		return true;
+	g->n++;
+	if (g->emit)
+		bulk(g->t, g->c, e->data, e->klen);
+	return true;
+}
+
+static void cmd_keys(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	struct gather g = { t, c, kv.argv[1], kv.len[1], 0, false };
+	size_t cur = 0;
+
+	(void)argc;
+	store_scan(&kv.db, &cur, SIZE_MAX, now_ms(), gather_one, &g);
+	array(t, c, g.n);
+	g.emit = true;
+	cur = 0;
+	store_scan(&kv.db, &cur, SIZE_MAX, now_ms(), gather_one, &g);
+}
+
+static void cmd_scan(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	struct gather g = { t, c, NULL, 0, 0, false };
+	long long cursor, count = 10;
+	size_t cur, next;
+	char num[32];
+
+	if (!arg_ll(1, &cursor) || cursor < 0) {
+		err(t, c, "ERR invalid cursor");
+		return;
+	}
+	for (uint32_t i = 2; i < argc; i++) {
+		if (arg_is(i, "MATCH") && i + 1 < argc) {
+			g.pat = kv.argv[++i];
+			g.plen = kv.len[i];
+		} else if (arg_is(i, "COUNT") && i + 1 < argc) {
+			if (!arg_ll(++i, &count) || count < 1) {
+				err(t, c, count < 1 ? ERR_SYNTAX : ERR_INT);
+				return;
+			}
+		} else {
+			err(t, c, ERR_SYNTAX);
+			return;
+		}
+	}
+	cur = (size_t)cursor;
+	store_scan(&kv.db, &cur, (size_t)count, now_ms(), gather_one, &g);
+	next = cur;
+	array(t, c, 2);
+	bulk(t, c, num, (size_t)snprintf(num, sizeof(num), "%zu", next));
+	array(t, c, g.n);
+	g.emit = true;
+	cur = (size_t)cursor;
+	store_scan(&kv.db, &cur, (size_t)count, now_ms(), gather_one, &g);
+}
+
+static void cmd_dbsize(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	integer(t, c, (long long)kv.db.n);
+}
+
+static void cmd_flushall(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	store_flush(&kv.db);
+	ok(t, c);
+}
+
+static void cmd_select(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	long long db;
+
+	(void)argc;
+	if (!arg_ll(1, &db))
+		err(t, c, ERR_INT);
+	else if (db != 0)
+		err(t, c, "ERR DB index is out of range");
+	else
+		ok(t, c);
+}
+
+static void cmd_quit(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	ok(t, c);
+	c->closing = true;
+}
+
+static void cmd_command(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	if (argc >= 2 && arg_is(1, "COUNT"))
+		integer(t, c, 0);
+	else
+		array(t, c, 0); /* no command table to describe: clients cope */
+}
+
+static void cmd_client(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	(void)argc;
+	if (arg_is(1, "ID"))
+		integer(t, c, (long long)c->id);
+	else if (arg_is(1, "GETNAME"))
+		nil(t, c);
+	else
+		ok(t, c); /* SETNAME, SETINFO, NO-EVICT, ...: accepted */
+}
+
+static void cmd_config(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	if (!arg_is(1, "GET") || argc < 3) {
+		if (arg_is(1, "SET") || arg_is(1, "RESETSTAT"))
+			ok(t, c);
+		else
+			err(t, c, "ERR unknown subcommand for 'config'");
+		return;
+	}
+	if (arg_is(2, "maxmemory")) {
+		array(t, c, 2);
+		bulk(t, c, "maxmemory", 9);
+		putf(t, c, "$%d\r\n%" PRIu64 "\r\n", snprintf(NULL, 0, "%" PRIu64, o.maxmemory),
+		     o.maxmemory);
+	} else if (arg_is(2, "save")) {
+		array(t, c, 2);
+		bulk(t, c, "save", 4);
+		bulk(t, c, "", 0);
+	} else if (arg_is(2, "appendonly")) {
+		array(t, c, 2);
+		bulk(t, c, "appendonly", 10);
+		bulk(t, c, "no", 2);
+	} else {
+		array(t, c, 0);
+	}
+}
+
+static void cmd_hello(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	long long proto = 2;
+
+	if (argc >= 2 && (!arg_ll(1, &proto) || proto != 2)) {
+		err(t, c, "NOPROTO unsupported protocol version");
+		return;
+	}
+	array(t, c, 14);
+	bulk(t, c, "server", 6);
+	bulk(t, c, "redis", 5);
+	bulk(t, c, "version", 7);
+	bulk(t, c, "7.0.15", 6);
+	bulk(t, c, "proto", 5);
+	integer(t, c, 2);
+	bulk(t, c, "id", 2);
+	integer(t, c, (long long)c->id);
+	bulk(t, c, "mode", 4);
+	bulk(t, c, "standalone", 10);
+	bulk(t, c, "role", 4);
+	bulk(t, c, "master", 6);
+	bulk(t, c, "modules", 7);
+	array(t, c, 0);
+}
+
+static void cmd_info(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	char text[512];
+	int n;
+
+	(void)argc;
+	n = snprintf(text, sizeof(text),
+		     "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nurt_kv:1\r\n"
+		     "# Clients\r\nconnected_clients:%" PRIu64 "\r\n"
+		     "# Memory\r\nused_memory:%zu\r\nmaxmemory:%" PRIu64 "\r\n"
+		     "# Stats\r\ntotal_connections_received:%" PRIu64
+		     "\r\ntotal_commands_processed:%" PRIu64 "\r\n"
+		     "# Keyspace\r\ndb0:keys=%zu,expires=0,avg_ttl=0\r\n",
+		     kv.live, kv.db.mem, o.maxmemory, kv.conns, kv.commands, kv.db.n);
+	bulk(t, c, text, (size_t)n);
+}
+
+static const struct command commands[] = {
+	{ "ping", -1, cmd_ping },	{ "echo", 2, cmd_echo },	 { "get", 2, cmd_get },
+	{ "set", -3, cmd_set },		{ "del", -2, cmd_del },		 { "unlink", -2, cmd_del },
+	{ "exists", -2, cmd_exists },	{ "incr", 2, cmd_incr },	 { "decr", 2, cmd_decr },
+	{ "incrby", 3, cmd_incrby },	{ "decrby", 3, cmd_decrby },	 { "append", 3, cmd_append },
+	{ "strlen", 2, cmd_strlen },	{ "mget", -2, cmd_mget },	 { "mset", -3, cmd_mset },
+	{ "expire", 3, cmd_expire },	{ "pexpire", 3, cmd_pexpire },	 { "ttl", 2, cmd_ttl },
+	{ "pttl", 2, cmd_pttl },	{ "persist", 2, cmd_persist },	 { "type", 2, cmd_type },
+	{ "keys", 2, cmd_keys },	{ "scan", -2, cmd_scan },	 { "dbsize", 1, cmd_dbsize },
+	{ "flushall", -1, cmd_flushall }, { "flushdb", -1, cmd_flushall }, { "select", 2, cmd_select },
+	{ "quit", -1, cmd_quit },	{ "command", -1, cmd_command },	 { "client", -2, cmd_client },
+	{ "config", -2, cmd_config },	{ "hello", -1, cmd_hello },	 { "info", -1, cmd_info },
+};
+
+static void execute(struct urt_task *t, struct conn *c, uint32_t argc)
+{
+	const struct command *cmd = NULL;
+
+	kv.commands++;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (arg_is(0, commands[i].name)) {
+			cmd = &commands[i];
+			break;
+		}
+	}
+	if (!cmd) {
+		putf(t, c, "-ERR unknown command '%.*s', with args beginning with: ",
+		     (int)(kv.len[0] > 128 ? 128 : kv.len[0]), kv.argv[0]);
+		for (uint32_t i = 1; i < argc && i < 4; i++)
+			putf(t, c, "'%.*s' ", (int)(kv.len[i] > 64 ? 64 : kv.len[i]), kv.argv[i]);
+		put(t, c, "\r\n", 2);
+		return;
+	}
+	if ((cmd->arity > 0 && argc != (uint32_t)cmd->arity) ||
+	    (cmd->arity < 0 && argc < (uint32_t)-cmd->arity)) {
+		putf(t, c, "-ERR wrong number of arguments for '%s' command\r\n", cmd->name);
+		return;
+	}
+	cmd->run(t, c, argc);
+}
+
+/* Append a received chunk. Return: false if the request would pass the limit. */
+static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t n)
+{
+	size_t limit = o.max_bulk + 64 * 1024, cap = c->in_cap ? c->in_cap : OUT_CHUNK;
+	char *q;
+
+	if (c->in_len + n <= c->in_cap) {
+		memcpy(c->in + c->in_len, p, n);
+		c->in_len += n;
+		return true;
+	}
+	if (c->in_len + n > limit)
+		return false;
+	while (cap < c->in_len + n)
+		cap *= 2;
+	q = urt_task_alloc(t, cap);
+	if (!q)
+		return false;
+	if (c->in_len)
+		memcpy(q, c->in, c->in_len);
+	if (c->in)
+		urt_task_free(t, c->in);
+	c->in = q;
+	c->in_cap = cap;
+	memcpy(c->in + c->in_len, p, n);
+	c->in_len += n;
+	return true;
+}
+
+/* Parse and run every complete request in the input; keep the rest. */
+static void run_requests(struct urt_task *t, struct conn *c)
+{
+	size_t pos = 0;
+
+	while (pos < c->in_len && !c->closing) {
+		struct resp_cmd cmd = { .argv = kv.argv, .len = kv.len };
+		const char *why;
+		long k = resp_parse(c->in + pos, c->in_len - pos, &kv.lim, &cmd, &why);
+
+		if (k == 0)
+			break;
+		if (k < 0) {
+			err(t, c, why);
+			c->closing = true; /* as redis: the stream cannot be resynchronised */
+			break;
+		}
+		pos += (size_t)k;
+		if (cmd.argc)
+			execute(t, c, cmd.argc);
+		if (c->oom) { /* the reply itself could not be stored */
+			c->closing = true;
+			break;
+		}
+	}
+	if (pos) {
+		memmove(c->in, c->in + pos, c->in_len - pos);
+		c->in_len -= pos;
+	}
+}
+
+static bool conn_poll(struct urt_task *t, void *arg)
+{
+	struct conn *c = arg;
+
+	URT_BEGIN(t);
+	while (!c->closing) {
+		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
+		if (c->n <= 0)
+			break;
+		if (!in_append(t, c, c->b.data, c->b.len)) {
+			err(t, c, "ERR Protocol error: request too big");
+			c->closing = true;
+		}
+		urt_buf_free(&c->b);
+		run_requests(t, c);
+		if (c->out_len) {
+			URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
+			c->out_len = 0;
+			if (c->ret < 0)
+				break;
+		}
+	}
+	urt_op_cancel(&c->rx);
+	while (urt_op_busy(&c->rx)) {
+		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
+		if (c->n > 0)
+			urt_buf_free(&c->b);
+	}
+	URT_END(t);
+}
+
+static void conn_drop(struct urt_task *t, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)t;
+	urt_buf_free(&c->b);
+	urt_close_detached(c->fd);
+	kv.live--;
+}
+
+static const struct urt_task_type conn_type = { .poll = conn_poll,
+						.drop = conn_drop,
+						.name = "kv-conn" };
+
+/* --- the acceptor, the sweeper, signals --------------------------------------------- */
+
+struct acceptor {
+	int lfd, fd;
+	struct urt_op acc;
+};
+
+static bool acceptor_poll(struct urt_task *t, void *arg)
+{
+	struct acceptor *a = arg;
+
+	URT_BEGIN(t);
+	while (!kv.stop) {
+		URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->acc, a->lfd));
+		if (a->fd == -EMFILE || a->fd == -ENFILE)
+			continue; /* the stream backs off by itself */
+		if (a->fd < 0)
+			break;
+		{
+			struct conn c = { .fd = a->fd, .id = ++kv.next_id };
+			int ret = o.boxed ? urt_spawn(&kv.rt, &conn_type, &c, sizeof(c), NULL)
+					  : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
+
+			if (ret) { /* full: refuse this one, keep serving the rest */
+				close(a->fd);
+				continue;
+			}
+		}
+		kv.conns++;
+		kv.live++;
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type acceptor_type = { .poll = acceptor_poll, .name = "kv-accept" };
+
+struct sweeper {
+	struct urt_op nap;
+	int ret;
+};
+
+static bool sweeper_poll(struct urt_task *t, void *arg)
+{
+	struct sweeper *s = arg;
+
+	URT_BEGIN(t);
+	while (!kv.stop) {
+		URT_AWAIT(t, s->ret = urt_sleep(t, &s->nap, 100000000));
+		store_sweep(&kv.db, 1024, now_ms());
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type sweeper_type = { .poll = sweeper_poll, .name = "kv-sweep" };
+
+static void print_stats(const char *what)
+{
+	struct urt_runtime_stats st;
+
+	urt_runtime_stats(&kv.rt, &st);
+	printf("%s: connections %" PRIu64 " live %" PRIu64 " commands %" PRIu64 " keys %zu "
+	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu\n",
+	       what, kv.conns, kv.live, kv.commands, kv.db.n, kv.db.mem,
+	       atomic_load(&kv.heap.calls), st.slab_live, st.slab_capacity, st.ops_live);
+	fflush(stdout);
+}
+
+struct signals {
+	int fd, ret;
+	struct urt_op op;
+	struct signalfd_siginfo si;
+};
+
+static bool signals_poll(struct urt_task *t, void *arg)
+{
+	struct signals *s = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, s->ret = urt_read(t, &s->op, s->fd, &s->si, sizeof(s->si), -1));
+		if (s->ret != (int)sizeof(s->si))
+			break;
+		if (s->si.ssi_signo == SIGUSR1) {
+			print_stats("stats");
+			continue;
+		}
+		kv.stop = true;
+		urt_stop(&kv.rt);
+		break;
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type signals_type = { .poll = signals_poll, .name = "kv-signals" };
+
+/* --- command line ---------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: urt-kv [--port P] [--addr A] [--spawn slab|boxed] [--maxmemory BYTES]\n"
+		"              [--max-bulk BYTES] [--max-args N] [--max-conns N]\n"
+		"  --port P         port (default 6379; 0 picks a free one)\n"
+		"  --addr A         IPv4 address to bind (default 127.0.0.1)\n"
+		"  --spawn KIND     connection tasks in slab slots (default) or malloc boxes\n"
+		"  --maxmemory B    writes past B bytes of data get -OOM (k/m/g suffixes; 0: none)\n"
+		"  --max-bulk B     largest argument (default 64m)\n"
+		"  --max-args N     most arguments in one request (default 1048576)\n"
+		"  --max-conns N    connections at once (default 16384)\n");
+}
+
+static int bad(const char *msg, const char *arg)
+{
+	fprintf(stderr, "urt-kv: %s%s%s (see --help)\n", msg, arg ? ": " : "", arg ? arg : "");
+	return 2;
+}
+
+static bool size_arg(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1024ull * 1024 * 1024, end++;
+	if (*end || v > hi / mul || v * mul < lo)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "port", required_argument, 0, 'p' },	    { "addr", required_argument, 0, 'a' },
+		{ "spawn", required_argument, 0, 's' },	    { "maxmemory", required_argument, 0, 'M' },
+		{ "max-bulk", required_argument, 0, 'b' },  { "max-args", required_argument, 0, 'n' },
+		{ "max-conns", required_argument, 0, 'c' }, { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	uint64_t v;
+	uint16_t bound;
+	sigset_t set;
+	int c, ret, lfd, sfd;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (!size_arg(optarg, 0, 65535, &v) || strpbrk(optarg, "kKmMgG"))
+				return bad("bad --port", optarg);
+			o.port = (uint16_t)v;
+			break;
+		case 'a':
+			o.addr = optarg;
+			break;
+		case 's':
+			if (strcmp(optarg, "slab") && strcmp(optarg, "boxed"))
+				return bad("bad --spawn (slab or boxed)", optarg);
+			o.boxed = !strcmp(optarg, "boxed");
+			break;
+		case 'M':
+			if (!size_arg(optarg, 0, UINT64_MAX, &o.maxmemory))
+				return bad("bad --maxmemory", optarg);
+			break;
+		case 'b':
+			if (!size_arg(optarg, 1, 1ull << 30, &o.max_bulk))
+				return bad("bad --max-bulk", optarg);
+			break;
+		case 'n':
+			if (!size_arg(optarg, 1, 1u << 24, &v))
+				return bad("bad --max-args", optarg);
+			o.max_args = (uint32_t)v;
+			break;
+		case 'c':
+			if (!size_arg(optarg, 1, 1u << 20, &v))
+				return bad("bad --max-conns", optarg);
+			o.max_conns = (uint32_t)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad("unknown option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument", argv[optind]);
+
+	kv.lim = (struct resp_limits){ .max_args = o.max_args,
+				       .max_bulk = o.max_bulk,
+				       .max_inline = 64 * 1024 };
+	kv.argv = malloc(o.max_args * sizeof(*kv.argv));
+	kv.len = malloc(o.max_args * sizeof(*kv.len));
+	if (!kv.argv || !kv.len || store_init(&kv.db, o.maxmemory)) {
+		fprintf(stderr, "urt-kv: out of memory\n");
+		return 1;
+	}
+	counting_init(&kv.heap);
+	ret = urt_runtime_init(&kv.rt, &(struct urt_runtime_opts){
+					       .slab = o.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+					       .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
+					       .slab_slots = o.max_conns,
+					       .allocator = &kv.heap.al,
+				       });
+	if (ret) {
+		fprintf(stderr, "urt-kv: urt_runtime_init: %s\n", strerror(-ret));
+		return 1;
+	}
+	lfd = urt_listen_tcp(o.addr, o.port, 4096, 0, &bound);
+	if (lfd < 0) {
+		fprintf(stderr, "urt-kv: listen on %s:%u: %s\n", o.addr, o.port, strerror(-lfd));
+		return lfd == -EINVAL ? 2 : 1;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0 ||
+	    urt_spawn(&kv.rt, &signals_type, &(struct signals){ .fd = sfd }, sizeof(struct signals),
+		      NULL) ||
+	    urt_spawn(&kv.rt, &acceptor_type, &(struct acceptor){ .lfd = lfd },
+		      sizeof(struct acceptor), NULL) ||
+	    urt_spawn(&kv.rt, &sweeper_type, &(struct sweeper){ 0 }, sizeof(struct sweeper), NULL)) {
+		fprintf(stderr, "urt-kv: could not start\n");
+		return 1;
+	}
+	printf("listening on %s:%u\n", o.addr, bound);
+	fflush(stdout);
+	ret = urt_run(&kv.rt);
+	if (ret < 0)
+		fprintf(stderr, "urt-kv: urt_run: %s\n", strerror(-ret));
+	print_stats("exit");
+	(void)urt_runtime_deinit(&kv.rt); /* aborts the connections: their drops close them */
+	close(lfd);
+	close(sfd);
+	store_deinit(&kv.db);
+	free(kv.argv);
+	free(kv.len);
+	return ret < 0 ? 1 : 0;
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# test-kv.sh BINDIR - urt-kv as a user runs it, with redis-cli and
+# redis-benchmark (a CTest entry in every preset, so under ASan in the asan
+# one). Every wait is bounded; any failure exits non-zero saying what.
+set -euo pipefail
+bin=${1:?usage: test-kv.sh BINDIR}
+src=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "test-kv: FAIL: $*" >&2; exit 1; }
+step() { echo "test-kv: $*"; }
+if ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then
+	echo "test-kv: redis-cli / redis-benchmark missing (scripts/deps.sh installs redis-tools): skipped"
+	exit 77
+fi
+
+start() { # OUT ARGS...
+	local out=$1; shift
+	"$bin/urt-kv" --port 0 "$@" > "$out" 2> "$out.err" &
+	srv=$!
+	pids+=("$srv")
+	for _ in $(seq 200); do
+		grep -q '^listening on' "$out" && break
+		kill -0 "$srv" 2>/dev/null || fail "urt-kv exited at start: $(cat "$out.err")"
+		sleep 0.05
+	done
+	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
+	[ -n "$port" ] || fail "urt-kv: no port"
+}
+stop() {
+	kill -TERM "$srv"
+	for _ in $(seq 200); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$srv" 2>/dev/null && fail "urt-kv did not stop on SIGTERM"
+	wait "$srv" || fail "urt-kv exited with $? on SIGTERM"
+}
+cli() { timeout 10 redis-cli -p "$port" "$@"; }
+
+start "$tmp/kv.out"
+
+step "every command against what redis 7 replies (tests/kv/expected.txt)"
+"$src/scripts/kv-transcript.sh" "$port" "$src/tests/kv/commands.txt" > "$tmp/got.txt"
+diff -u "$src/tests/kv/expected.txt" "$tmp/got.txt" || fail "replies differ from redis 7's"
+
+step "what redis-cli and redis-benchmark ask at start, and the documented differences"
+cli hello 3 | grep -q NOPROTO || fail "HELLO 3"
+cli hello 2 | grep -qx proto || fail "HELLO 2"
+cli info | grep -q '^redis_version:' || fail "INFO"
+[ "$(cli config get save | head -1)" = save ] || fail "CONFIG GET save"
+[ "$(cli select 1)" = "ERR DB index is out of range" ] || fail "SELECT 1 (one database only)"
+[ "$(cli client setname x)" = OK ] || fail "CLIENT SETNAME"
+
+step "expiry: lazily on access, and by the sweep"
+cli set soon v px 100 > /dev/null
+for i in $(seq 100); do cli set "exp:$i" v px 50 > /dev/null; done
+sleep 0.6
+[ -z "$(cli get soon)" ] || fail "an expired key was returned"
+[ "$(cli dbsize)" = 0 ] || fail "the sweep left $(cli dbsize) expired keys"
+
+step "redis-benchmark -t set,get,incr,mset -n 100000 completes"
+timeout 180 redis-benchmark -p "$port" -t set,get,incr,mset -n 100000 -q > "$tmp/bench" 2>&1 ||
+	fail "redis-benchmark: $(tail -3 "$tmp/bench")"
+[ "$(grep -c 'requests per second' "$tmp/bench")" = 4 ] || fail "redis-benchmark: $(cat "$tmp/bench")"
+
+step "1,000 connections at once (redis-benchmark -c 1000)"
+timeout 180 redis-benchmark -p "$port" -c 1000 -n 50000 -t set,get -q > "$tmp/bench2" 2>&1 ||
+	fail "redis-benchmark -c 1000: $(tail -3 "$tmp/bench2")"
+[ "$(grep -c 'requests per second' "$tmp/bench2")" = 2 ] || fail "1,000 clients: $(cat "$tmp/bench2")"
+
+step "malformed input: an error, the connection closed, neighbours unaffected"
+for req in $'*abc\r\n' $'*1\r\n$-5\r\n' $'*1\r\n$3\r\nfooXY' $'*2\r\n$3\r\nGET\r\n:1\r\n'; do
+	exec 3<>"/dev/tcp/127.0.0.1/$port"
+	printf '%s' "$req" >&3
+	read -r -t 5 reply <&3 || fail "no reply to a malformed request"
+	case $reply in -ERR\ Protocol\ error*) ;; *) fail "malformed request answered '$reply'" ;; esac
+	read -r -t 5 reply <&3 && fail "the connection stayed open after a protocol error"
+	exec 3>&-
+	[ "$(cli ping)" = PONG ] || fail "a neighbour was not served"
+done
+# binary garbage that is not RESP reads as an inline command, as in redis
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf '\x01\x02\x03\xff garbage\r\n' >&3
+read -r -t 5 reply <&3 || fail "no reply to binary garbage"
+case $reply in -ERR\ unknown\ command*) ;; *) fail "binary garbage answered '$reply'" ;; esac
+exec 3>&-
+# truncated, then gone
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf '*3\r\n$3\r\nSET\r\n$1\r\nk' >&3
+exec 3>&-
+[ "$(cli ping)" = PONG ] || fail "not serving after a client vanished mid-request"
+
+step "a pipelining flood that never reads: memory stays bounded, others are served"
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$srv/status"; }
+before=$(rss_kb)
+(printf 'PING\r\n%.0s' $(seq 200000) > "/dev/tcp/127.0.0.1/$port") 2>/dev/null &
+flood=$!
+sleep 2
+[ "$(cli ping)" = PONG ] || fail "not serving during a flood"
+after=$(rss_kb)
+[ $((after - before)) -lt 65536 ] || fail "RSS grew by $((after - before)) KiB under a flood that never reads"
+kill "$flood" 2>/dev/null || true
+wait "$flood" 2>/dev/null || true
+
+step "SIGTERM with connections open"
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+stop
+exec 4>&-
+grep -q '^exit: connections' "$tmp/kv.out" || fail "no stats line at exit"
+
+step "--maxmemory: -OOM past it, reads still served"
+start "$tmp/oom.out" --maxmemory 1m
+big=$(head -c 60000 /dev/zero | tr '\0' x)
+oom=0
+for i in $(seq 40); do
+	r=$(cli set "big:$i" "$big")
+	case $r in OOM*) oom=1; break ;; OK) ;; *) fail "SET past maxmemory answered '$r'" ;; esac
+done
+[ $oom = 1 ] || fail "no -OOM past --maxmemory 1m"
+[ "$(cli strlen big:1)" = 60000 ] || fail "reads after -OOM"
+stop
+
+step "bad flags: exit status 2 and a one-line error"
+for args in "--port x" "--spawn nope" "--maxmemory 1q" "--max-args 0" "--bogus" "extra"; do
+	set +e
+	# shellcheck disable=SC2086
+	"$bin/urt-kv" $args > "$tmp/bad" 2>&1
+	rc=$?
+	set -e
+	[ $rc = 2 ] || fail "'$args' exited $rc"
+	[ "$(wc -l < "$tmp/bad")" = 1 ] || fail "'$args' printed more than one line"
+done
+"$bin/urt-kv" --help | grep -q '^usage: urt-kv' || fail "--help"
+step "all passed"
