@@ -7,10 +7,11 @@
 #   make tsan        the suites under ThreadSanitizer only
 #   make bench       the micro-benchmarks (memory, executor, I/O, frame)
 #   make bench-echo  the echo grid with its goal lines
+#   make bench-servers  urt-kv beside redis-server under redis-benchmark
 #   make format  clang-format the tree in place
 JOBS ?= $(shell nproc)
 
-.PHONY: demo test tsan bench bench-echo deps format clean
+.PHONY: demo test tsan bench bench-echo bench-servers deps format clean
 
 deps:
 	@scripts/deps.sh
@@ -24,6 +25,12 @@ bench-echo: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target urt-echo urt-load epoll-echo
 	REPEAT=$${REPEAT:-3} scripts/echo-bench.sh build/release/bin grid
+
+bench-servers:
+	@scripts/deps.sh --bench
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target urt-kv
+	scripts/bench-servers.sh build/release/bin
 
 test: deps
 	cmake --preset asan >/dev/null

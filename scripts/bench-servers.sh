@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# bench-servers.sh BINDIR - urt-kv beside redis-server under the same
+# redis-benchmark runs: SET and GET, 50 clients, without and with
+# pipelining (-P 16). (urt-http beside nginx joins it when urt-http exists.) Each server is pinned to CPU 0 and redis-benchmark to
+# CPU 1; each point runs REPEAT times (default 3) on a fresh server and the
+# table shows medians: requests/s, p50 latency, and server CPU per request
+# (from /proc). Needs redis-server and redis-tools (make bench installs them).
+set -euo pipefail
+bin=${1:?usage: bench-servers.sh BINDIR}
+repeat=${REPEAT:-3}
+n=${REQUESTS:-300000}
+tmp=$(mktemp -d)
+srv=""
+trap '[ -n "$srv" ] && kill -9 "$srv" 2>/dev/null; rm -rf "$tmp"' EXIT
+pin_srv=() pin_cli=()
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	pin_srv=(taskset -c 0) pin_cli=(taskset -c 1)
+fi
+clk=$(getconf CLK_TCK)
+port=$((20000 + RANDOM % 20000))
+
+start() {
+	case $1 in
+	urt-kv) "${pin_srv[@]}" "$bin/urt-kv" --port "$port" > "$tmp/srv.out" 2>&1 & ;;
+	redis) "${pin_srv[@]}" redis-server --port "$port" --save '' --appendonly no \
+		--daemonize no > "$tmp/srv.out" 2>&1 & ;;
+	esac
+	srv=$!
+	for _ in $(seq 100); do redis-cli -p "$port" ping > /dev/null 2>&1 && return; sleep 0.05; done
+	echo "bench-servers: $1 did not start" >&2
+	exit 1
+}
+stop() { kill -TERM "$srv"; wait "$srv" 2>/dev/null || true; srv=""; }
+ticks() { awk '{print $14 + $15}' "/proc/$srv/stat"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+printf '%-14s %-4s %6s %12s %9s %12s\n' server test pipe "requests/s" "p50 ms" "cpu us/req"
+declare -A cpu rps_of
+for server in redis urt-kv; do
+	for pipe in 1 16; do
+		for t in set get; do
+			r_all="" p_all="" c_all=""
+			for _ in $(seq "$repeat"); do
+				start "$server"
+				[ "$t" = get ] && "${pin_cli[@]}" redis-benchmark -p "$port" -t set -n 10000 -q > /dev/null
+				c0=$(ticks)
+				out=$("${pin_cli[@]}" redis-benchmark -p "$port" -t "$t" -n "$n" -c 50 -P "$pipe" \
+					-r 100000 --csv 2>/dev/null | tail -1)
+				c1=$(ticks)
+				stop
+				rps=$(echo "$out" | awk -F'"' '{print $4}')
+				p50=$(echo "$out" | awk -F'"' '{print $8}')
+				r_all+=" $rps" p_all+=" $p50"
+				c_all+=" $(awk -v c=$((c1 - c0)) -v k="$clk" -v n="$n" 'BEGIN {printf "%.2f", c / k * 1e6 / n}')"
+			done
+			rps=$(median $r_all) p50=$(median $p_all) c=$(median $c_all)
+			cpu[$server.$t.$pipe]=$c
+			rps_of[$server.$t.$pipe]=$rps
+			printf '%-14s %-4s %6s %12s %9s %12s\n' "$server" "$t" "$pipe" "$rps" "$p50" "$c"
+		done
+	done
+done
+echo
+cpu_ratio() { awk -v a="${cpu[urt-kv.$1]}" -v b="${cpu[redis.$1]}" 'BEGIN {printf "%.2f", a / b}'; }
+rps_ratio() { awk -v a="${rps_of[urt-kv.$1]}" -v b="${rps_of[redis.$1]}" 'BEGIN {printf "%.2f", a / b}'; }
+g=PASS
+for t in set get; do
+	r=$(rps_ratio "$t.16")
+	echo "requests/s urt-kv/redis at $t -P 16: ${r}x"
+	awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
+done
+echo "goal urt-kv requests/s at least 1.2x redis's at -P 16 (SET and GET): $g"
+g=PASS
+for t in set get; do
+	r=$(cpu_ratio "$t.1")
+	echo "cpu/request urt-kv/redis at $t -P 1: ${r}x"
+	awk -v r="$r" 'BEGIN {exit !(r > 0.8)}' && g=MISS
+done
+echo "goal urt-kv server CPU per request at most 0.8x redis's at -P 1 (SET and GET): $g"
+
+# heap calls in steady state: a warm server (keys present, pools grown by an
+# earlier run), then a measured GET run; urt-kv prints its runtime's
+# allocator calls on SIGUSR1
+heap_now() {
+	local before
+	before=$(grep -c '^stats:' "$tmp/srv.out" || true)
+	kill -USR1 "$srv"
+	for _ in $(seq 100); do
+		[ "$(grep -c '^stats:' "$tmp/srv.out" || true)" -gt "$before" ] && break
+		sleep 0.02
+	done
+	grep '^stats:' "$tmp/srv.out" | tail -1 |
+		awk '{for (i = 1; i < NF; i++) if ($i == "heap_calls") print $(i + 1)}'
+}
+start urt-kv
+"${pin_cli[@]}" redis-benchmark -p "$port" -t set,get -n "$n" -c 50 -P 16 -r 100000 -q > /dev/null
+h0=$(heap_now)
+"${pin_cli[@]}" redis-benchmark -p "$port" -t get -n "$n" -c 50 -P 16 -r 100000 -q > /dev/null
+h1=$(heap_now)
+stop
+echo "urt-kv runtime heap calls over $n GETs on a warm server (50 new connections): $((h1 - h0))"
+if [ $((h1 - h0)) -eq 0 ]; then g=PASS; else g=MISS; fi
+echo "goal zero runtime heap calls per request in steady state (urt-kv): $g"
