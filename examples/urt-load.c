@@ -4,15 +4,16 @@
  * one thread, one task per connection).
  *
  *   urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]
- *            [--duration S] [--requests N] [--warmup S] [--mode echo] [--idle]
+ *            [--duration S] [--requests N] [--warmup S] [--mode echo|resp] [--idle]
  *
  * Each connection sends D requests back to back (pipelined), then reads
  * the D responses in order, checks every byte, and records each request's
  * latency (from the submission of its send to the arrival of its last
  * byte) in a log-linear histogram: 32 linear sub-buckets per power of two,
  * so a percentile is within about 3% with no per-sample storage. A mode
- * is a small table (build a request, the response's size, check it), so
- * other protocols plug in beside "echo".
+ * is a small table (a request's size, build it, the response's size,
+ * check it): "echo" sends raw bytes, "resp" sends RESP ECHO requests (to
+ * urt-kv or redis) and checks each bulk reply.
  *
  * Progress every second on stderr; one final line on stdout:
  *   requests N rps R p50_us X p99_us Y p999_us Z errors E
@@ -43,9 +44,12 @@ static struct hist lat;
 
 /* --- modes ---------------------------------------------------------------- */
 
+/* size is the payload's bytes; a protocol frames it */
 struct mode {
 	const char *name;
-	/* write request `tag` of `size` bytes into out */
+	/* bytes of a request carrying size bytes */
+	size_t (*req_size)(size_t size);
+	/* write request `tag` into out (req_size(size) bytes) */
 	void (*build)(char *out, size_t size, uint64_t tag);
 	/* bytes of the response to request `tag` */
 	size_t (*resp_size)(size_t size);
@@ -95,8 +99,46 @@ static bool echo_check(const char *in, size_t size, uint64_t tag)
 	return true;
 }
 
+/* RESP (urt-kv, redis): ECHO <payload>, answered with the payload as a bulk. */
+static size_t digits(size_t v)
+{
+	size_t n = 1;
+
+	while (v >= 10)
+		v /= 10, n++;
+	return n;
+}
+
+static size_t resp_req_size(size_t size)
+{
+	return strlen("*2\r\n$4\r\nECHO\r\n$") + digits(size) + 2 + size + 2;
+}
+
+static void resp_build(char *out, size_t size, uint64_t tag)
+{
+	int n = sprintf(out, "*2\r\n$4\r\nECHO\r\n$%zu\r\n", size);
+
+	echo_build(out + n, size, tag);
+	memcpy(out + n + size, "\r\n", 2);
+}
+
+static size_t resp_resp_size(size_t size)
+{
+	return 1 + digits(size) + 2 + size + 2;
+}
+
+static bool resp_check(const char *in, size_t size, uint64_t tag)
+{
+	char head[32];
+	int n = snprintf(head, sizeof(head), "$%zu\r\n", size);
+
+	return !memcmp(in, head, (size_t)n) && echo_check(in + n, size, tag) &&
+	       !memcmp(in + n + size, "\r\n", 2);
+}
+
 static const struct mode modes[] = {
-	{ "echo", echo_build, echo_resp_size, echo_check },
+	{ "echo", echo_resp_size, echo_build, echo_resp_size, echo_check },
+	{ "resp", resp_req_size, resp_build, resp_resp_size, resp_check },
 };
 
 /* --- the run ---------------------------------------------------------------- */
@@ -140,7 +182,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	struct conn *c = arg;
 
 	URT_BEGIN(t);
-	c->out = urt_task_alloc(t, cfg.size * cfg.depth);
+	c->out = urt_task_alloc(t, cfg.mode->req_size(cfg.size) * cfg.depth);
 	c->in = urt_task_alloc(t, cfg.mode->resp_size(cfg.size));
 	if (!c->out || !c->in) {
 		error_once("out of memory", -ENOMEM);
@@ -167,10 +209,11 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	while (!stopping) {
 		for (c->i = 0; c->i < cfg.depth; c->i++)
-			cfg.mode->build(c->out + c->i * cfg.size, cfg.size,
+			cfg.mode->build(c->out + c->i * cfg.mode->req_size(cfg.size), cfg.size,
 					c->id << 32 | (c->seq + c->i));
 		c->t0 = urt_now_ns();
-		URT_AWAIT(t, c->ret = urt_send_all(t, &c->io, c->fd, c->out, cfg.size * cfg.depth));
+		URT_AWAIT(t, c->ret = urt_send_all(t, &c->io, c->fd, c->out,
+						   cfg.mode->req_size(cfg.size) * cfg.depth));
 		if (c->ret < 0) {
 			error_once("send", c->ret);
 			break;
@@ -266,7 +309,7 @@ static const struct urt_task_type clock_type = { .poll = clock_poll, .name = "lo
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]\n"
-		   "                [--duration S] [--requests N] [--warmup S] [--mode echo] [--idle]\n"
+		   "                [--duration S] [--requests N] [--warmup S] [--mode echo|resp] [--idle]\n"
 		   "  --port P       server port (required)\n"
 		   "  --addr A       server IPv4 address (default 127.0.0.1)\n"
 		   "  --conns N      connections (default 10)\n"
@@ -275,7 +318,7 @@ static void usage(FILE *f)
 		   "  --duration S   seconds measured (default 5; at most 600 in all)\n"
 		   "  --requests N   stop after N measured requests\n"
 		   "  --warmup S     seconds of load before measuring (default 0)\n"
-		   "  --mode M       protocol: echo (default)\n"
+		   "  --mode M       echo (default: the bytes back) or resp (RESP ECHO, urt-kv / redis)\n"
 		   "  --idle         one request per connection, then hold it open (memory)\n"
 		   "Final line: requests N rps R p50_us X p99_us Y p999_us Z errors E\n");
 }

@@ -71,6 +71,11 @@ timeout 180 redis-benchmark -p "$port" -c 1000 -n 50000 -t set,get -q > "$tmp/be
 	fail "redis-benchmark -c 1000: $(tail -3 "$tmp/bench2")"
 [ "$(grep -c 'requests per second' "$tmp/bench2")" = 2 ] || fail "1,000 clients: $(cat "$tmp/bench2")"
 
+step "urt-load --mode resp: 1,000 connections, every reply checked, zero errors"
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode resp --conns 1000 --size 100 --depth 4 \
+	--duration 2 2> "$tmp/load.err") || fail "urt-load --mode resp: $line $(tail -2 "$tmp/load.err")"
+case $line in *" errors 0") ;; *) fail "urt-load --mode resp: $line" ;; esac
+
 step "malformed input: an error, the connection closed, neighbours unaffected"
 for req in $'*abc\r\n' $'*1\r\n$-5\r\n' $'*1\r\n$3\r\nfooXY' $'*2\r\n$3\r\nGET\r\n:1\r\n'; do
 	exec 3<>"/dev/tcp/127.0.0.1/$port"
