@@ -30,12 +30,10 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +42,7 @@
 #include "counting.h"
 #include "kv/resp.h"
 #include "kv/store.h"
+#include "sigtask.h"
 
 /* first size of the input and output buffers: with the scope's block header
  * it still fits the largest size class (4096), so no heap call */
@@ -958,33 +957,15 @@ static void print_stats(const char *what)
 	fflush(stdout);
 }
 
-struct signals {
-	int fd, ret;
-	struct urt_op op;
-	struct signalfd_siginfo si;
-};
-
-static bool signals_poll(struct urt_task *t, void *arg)
+static void on_usr1(void)
 {
-	struct signals *s = arg;
-
-	URT_BEGIN(t);
-	for (;;) {
-		URT_AWAIT(t, s->ret = urt_read(t, &s->op, s->fd, &s->si, sizeof(s->si), -1));
-		if (s->ret != (int)sizeof(s->si))
-			break;
-		if (s->si.ssi_signo == SIGUSR1) {
-			print_stats("stats");
-			continue;
-		}
-		kv.stop = true;
-		urt_stop(&kv.rt);
-		break;
-	}
-	URT_END(t);
+	print_stats("stats");
 }
 
-static const struct urt_task_type signals_type = { .poll = signals_poll, .name = "kv-signals" };
+static void on_stop(void)
+{
+	kv.stop = true;
+}
 
 /* --- command line ---------------------------------------------------------------------- */
 
@@ -1043,7 +1024,6 @@ int main(int argc, char **argv)
 	};
 	uint64_t v;
 	uint16_t bound;
-	sigset_t set;
 	int c, ret, lfd, sfd;
 
 	opterr = 0;
@@ -1115,15 +1095,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "urt-kv: listen on %s:%u: %s\n", o.addr, o.port, strerror(-lfd));
 		return lfd == -EINVAL ? 2 : 1;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	sfd = sigtask_start(&kv.rt, on_usr1, on_stop);
 	if (sfd < 0 ||
-	    urt_spawn(&kv.rt, &signals_type, &(struct signals){ .fd = sfd }, sizeof(struct signals),
-		      NULL) ||
 	    urt_spawn(&kv.rt, &acceptor_type, &(struct acceptor){ .lfd = lfd },
 		      sizeof(struct acceptor), NULL) ||
 	    urt_spawn(&kv.rt, &sweeper_type, &(struct sweeper){ 0 }, sizeof(struct sweeper), NULL)) {

@@ -4,7 +4,7 @@
  * one thread, one task per connection).
  *
  *   urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]
- *            [--duration S] [--requests N] [--warmup S] [--mode echo|resp] [--idle]
+ *            [--duration S] [--requests N] [--warmup S] [--mode echo|resp|http] [--idle]
  *
  * Each connection sends D requests back to back (pipelined), then reads
  * the D responses in order, checks every byte, and records each request's
@@ -13,7 +13,8 @@
  * so a percentile is within about 3% with no per-sample storage. A mode
  * is a small table (a request's size, build it, the response's size,
  * check it): "echo" sends raw bytes, "resp" sends RESP ECHO requests (to
- * urt-kv or redis) and checks each bulk reply.
+ * urt-kv or redis) and checks each bulk reply, "http" sends GET / to
+ * urt-http and checks the status and the body.
  *
  * Progress every second on stderr; one final line on stdout:
  *   requests N rps R p50_us X p99_us Y p999_us Z errors E
@@ -136,9 +137,47 @@ static bool resp_check(const char *in, size_t size, uint64_t tag)
 	       !memcmp(in + n + size, "\r\n", 2);
 }
 
+/*
+ * HTTP (urt-http without --root): GET / with keep-alive, whose answer has a
+ * fixed length (the Date header is always 29 characters); the status line
+ * and the body are checked. Not a general HTTP client: it relies on that.
+ */
+#define HTTP_REQ  "GET / HTTP/1.1\r\nHost: urt-load\r\n\r\n"
+#define HTTP_BODY "hello from urt-http\n"
+#define HTTP_RESP                                                                             \
+	"HTTP/1.1 200 OK\r\nServer: urt-http\r\nDate: Tue, 01 Dec 2026 00:00:00 GMT\r\n"          \
+	"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\n\r\n" HTTP_BODY
+
+static size_t http_req_size(size_t size)
+{
+	(void)size;
+	return sizeof(HTTP_REQ) - 1;
+}
+
+static void http_build(char *out, size_t size, uint64_t tag)
+{
+	(void)size, (void)tag;
+	memcpy(out, HTTP_REQ, sizeof(HTTP_REQ) - 1);
+}
+
+static size_t http_resp_size(size_t size)
+{
+	(void)size;
+	return sizeof(HTTP_RESP) - 1;
+}
+
+static bool http_check(const char *in, size_t size, uint64_t tag)
+{
+	size_t n = sizeof(HTTP_RESP) - 1, b = sizeof(HTTP_BODY) - 1;
+
+	(void)size, (void)tag;
+	return !memcmp(in, "HTTP/1.1 200 OK\r\n", 17) && !memcmp(in + n - b, HTTP_BODY, b);
+}
+
 static const struct mode modes[] = {
 	{ "echo", echo_resp_size, echo_build, echo_resp_size, echo_check },
 	{ "resp", resp_req_size, resp_build, resp_resp_size, resp_check },
+	{ "http", http_req_size, http_build, http_resp_size, http_check },
 };
 
 /* --- the run ---------------------------------------------------------------- */
@@ -309,7 +348,7 @@ static const struct urt_task_type clock_type = { .poll = clock_poll, .name = "lo
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]\n"
-		   "                [--duration S] [--requests N] [--warmup S] [--mode echo|resp] [--idle]\n"
+		   "                [--duration S] [--requests N] [--warmup S] [--mode echo|resp|http] [--idle]\n"
 		   "  --port P       server port (required)\n"
 		   "  --addr A       server IPv4 address (default 127.0.0.1)\n"
 		   "  --conns N      connections (default 10)\n"
@@ -318,7 +357,8 @@ static void usage(FILE *f)
 		   "  --duration S   seconds measured (default 5; at most 600 in all)\n"
 		   "  --requests N   stop after N measured requests\n"
 		   "  --warmup S     seconds of load before measuring (default 0)\n"
-		   "  --mode M       echo (default: the bytes back) or resp (RESP ECHO, urt-kv / redis)\n"
+		   "  --mode M       echo (default: the bytes back), resp (RESP ECHO: urt-kv, redis),\n"
+		   "                 http (GET / of urt-http, keep-alive; --size is ignored)\n"
 		   "  --idle         one request per connection, then hold it open (memory)\n"
 		   "Final line: requests N rps R p50_us X p99_us Y p999_us Z errors E\n");
 }

@@ -5,6 +5,8 @@
  */
 #include "internal.h"
 
+#include <linux/openat2.h>
+
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/stat.h>
@@ -18,6 +20,22 @@ int urt_openat(struct urt_task *t, struct urt_op *op, int dfd, const char *path,
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_openat(s.sqe, dfd, path, flags | O_CLOEXEC, mode);
+	return urt__op_commit(op, &s);
+}
+
+int urt_openat2(struct urt_task *t, struct urt_op *op, int dfd, const char *path,
+		struct open_how *how)
+{
+	struct urt__sub s = { 0 };
+	int ret;
+
+	if (op->state == URT_OP_IDLE && urt__user_mem_refused(how, sizeof(*how)))
+		return -EFAULT;
+	ret = urt__op_begin(t, op, path, 0, &s);
+	if (ret != URT__SUBMIT)
+		return ret;
+	how->flags |= O_CLOEXEC;
+	io_uring_prep_openat2(s.sqe, dfd, path, how);
 	return urt__op_commit(op, &s);
 }
 

@@ -4,8 +4,9 @@
 # --bench adds what the benchmarks compare against (mimalloc, jemalloc,
 # redis-server).
 set -euo pipefail
-# redis-tools: redis-cli and redis-benchmark, which the urt-kv tests drive.
-pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev redis-tools)
+# curl and redis-tools (redis-cli, redis-benchmark): what the urt-http and
+# urt-kv tests drive them with.
+pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev curl redis-tools)
 [ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev redis-server)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -133,6 +133,18 @@ int urt_nop(struct urt_task *t, struct urt_op *op);
 
 /* --- files --------------------------------------------------------------- */
 
+struct open_how;
+
+/*
+ * urt_openat2 - awaitable openat2(2) (<linux/openat2.h>): how->resolve can
+ * keep the path beneath dfd (RESOLVE_BENEATH), refuse symlinks, and more.
+ * O_CLOEXEC is added. path and how must stay valid until completion.
+ * Return: the descriptor; -errno as openat2 reports it (-EXDEV for a path
+ * that escapes with RESOLVE_BENEATH); -EFAULT if how is in frame memory.
+ */
+int urt_openat2(struct urt_task *t, struct urt_op *op, int dfd, const char *path,
+		struct open_how *how);
+
 /* urt_openat - awaitable openat(2); path must stay valid until completion. */
 int urt_openat(struct urt_task *t, struct urt_op *op, int dfd, const char *path, int flags,
 	       mode_t mode);

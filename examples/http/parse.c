@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/* parse.c - the HTTP/1.x request-head parser (see parse.h). */
+#include "parse.h"
+
+#include <string.h>
+#include <strings.h>
+
+bool slice_is(struct slice s, const char *lit)
+{
+	return s.n == strlen(lit) && !strncasecmp(s.p, lit, s.n);
+}
+
+static bool is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* The end of the head: the index just past "\r\n\r\n" (or "\n\n"); 0 if absent. */
+static size_t head_end(const char *buf, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (buf[i + 1] == '\n')
+			return i + 2;
+		if (buf[i + 1] == '\r' && i + 2 < n && buf[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+static struct slice trim(const char *p, size_t n)
+{
+	while (n && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	return (struct slice){ p, n };
+}
+
+/* Whether a comma-separated header value lists token (Connection: a, b). */
+static bool lists(struct slice v, const char *token)
+{
+	size_t i = 0;
+
+	while (i < v.n) {
+		size_t s = i;
+
+		while (i < v.n && v.p[i] != ',')
+			i++;
+		if (slice_is(trim(v.p + s, i - s), token))
+			return true;
+		i++;
+	}
+	return false;
+}
+
+long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct http_req *r)
+{
+	size_t end, i = 0, line, skipped;
+	bool conn_close = false, conn_keep = false, have_len = false;
+
+	if (!n)
+		return 0;
+	/* tolerate blank lines before a request (RFC 9112 2.2) */
+	while (i < n && (buf[i] == '\r' || buf[i] == '\n'))
+		i++;
+	skipped = i;
+	buf += i, n -= i;
+	{ /* a target too long is 414, whether or not the head has ended */
+		const char *sp = memchr(buf, ' ', n < 64 ? n : 64);
+
+		if (sp) {
+			size_t from = (size_t)(sp - buf) + 1, k = from;
+
+			while (k < n && buf[k] != ' ' && buf[k] != '\n')
+				k++;
+			if (k - from > lim->max_target)
+				return -414;
+		}
+	}
+	end = head_end(buf, n);
+	if (!end)
+		return n > lim->max_head ? -431 : 0;
+	if (end > lim->max_head)
+		return -431;
+	memset(r, 0, sizeof(*r));
+	/* request line: method SP target SP HTTP/1.x CRLF */
+	for (i = 0; i < end && is_tchar((unsigned char)buf[i]); i++)
+		;
+	if (!i || buf[i] != ' ')
+		return -400;
+	r->method = (struct slice){ buf, i };
+	line = ++i;
+	while (i < end && buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n')
+		i++;
+	if (i == line || buf[i] != ' ')
+		return -400;
+	if (i - line > lim->max_target)
+		return -414;
+	r->target = (struct slice){ buf + line, i - line };
+	for (size_t k = 0; k < r->target.n; k++)
+		if ((unsigned char)r->target.p[k] <= ' ' || r->target.p[k] == 0x7f)
+			return -400;
+	i++;
+	if (end - i < 8 || memcmp(buf + i, "HTTP/", 5))
+		return -400;
+	if (buf[i + 5] < '0' || buf[i + 5] > '9' || buf[i + 6] != '.' || buf[i + 7] < '0' ||
+	    buf[i + 7] > '9')
+		return -400;
+	if (buf[i + 5] != '1' || buf[i + 7] > '1')
+		return -505;
+	r->minor = buf[i + 7] - '0';
+	i += 8;
+	if (buf[i] == '\r')
+		i++;
+	if (buf[i] != '\n')
+		return -400;
+	i++;
+	/* header fields: name ":" OWS value OWS CRLF */
+	while (i < end) {
+		size_t s = i, colon, e;
+		struct slice name, value;
+
+		if (buf[i] == '\r' || buf[i] == '\n')
+			break; /* the blank line */
+		while (i < end && is_tchar((unsigned char)buf[i]))
+			i++;
+		if (i == s || buf[i] != ':')
+			return -400; /* no name, or a space before the colon */
+		colon = i;
+		e = colon;
+		while (e < end && buf[e] != '\n')
+			e++;
+		name = (struct slice){ buf + s, colon - s };
+		value = trim(buf + colon + 1, e - colon - 1 - (buf[e - 1] == '\r'));
+		for (size_t k = 0; k < value.n; k++)
+			if (((unsigned char)value.p[k] < ' ' && value.p[k] != '\t') ||
+			    value.p[k] == 0x7f)
+				return -400;
+		if (slice_is(name, "Connection")) {
+			conn_close |= lists(value, "close");
+			conn_keep |= lists(value, "keep-alive");
+		} else if (slice_is(name, "Content-Length")) {
+			uint64_t v = 0;
+
+			if (!value.n || have_len)
+				return -400; /* a second one could disagree: refuse */
+			for (size_t k = 0; k < value.n; k++) {
+				if (value.p[k] < '0' || value.p[k] > '9' || v > UINT64_MAX / 10 - 1)
+					return -400;
+				v = v * 10 + (uint64_t)(value.p[k] - '0');
+			}
+			have_len = true;
+			r->body = v;
+		} else if (slice_is(name, "Transfer-Encoding")) {
+			return -501; /* chunked request bodies are not supported */
+		} else if (slice_is(name, "If-Modified-Since")) {
+			r->ims = value;
+		} else if (slice_is(name, "Range")) {
+			r->range = value;
+		} else if (slice_is(name, "Host")) {
+			r->host = value;
+		}
+		i = e + 1;
+	}
+	if (r->minor == 1 && !r->host.p)
+		return -400; /* HTTP/1.1 requires Host */
+	if (r->body > lim->max_body)
+		return -413;
+	r->keep_alive = r->minor == 1 ? !conn_close : conn_keep && !conn_close;
+	return (long)(skipped + end);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * parse.h - the HTTP/1.x request-head parser of urt-http. Zero-copy: the
+ * fields are slices of the caller's buffer. No state between calls: a head
+ * that has not fully arrived is parsed again when more bytes come (heads
+ * are bounded by max_head).
+ */
+#ifndef URT_HTTP_PARSE_H
+#define URT_HTTP_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_limits {
+	size_t max_head;   /* request line + headers (431 past it) */
+	size_t max_target; /* request target (414 past it) */
+	uint64_t max_body; /* Content-Length (413 past it) */
+};
+
+struct slice {
+	const char *p;
+	size_t n;
+};
+
+struct http_req {
+	struct slice method, target, ims, range, host;
+	int minor;	     /* HTTP/1.<minor>: 0 or 1 */
+	bool keep_alive;     /* after this request, by version and Connection */
+	uint64_t body;	     /* Content-Length (0 if none) */
+};
+
+/*
+ * http_parse - the request head at the start of buf[0..n).
+ * Return: > 0, the head's bytes (through the blank line), with r filled;
+ * 0 if the head is not complete yet; -status for a request to refuse (400
+ * malformed, 414 target too long, 431 head too large, 413 body too large,
+ * 501 a transfer coding, 505 a version other than 1.0 / 1.1).
+ */
+long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct http_req *r);
+
+/* Case-insensitive comparison of a slice with a C string. */
+bool slice_is(struct slice s, const char *lit);
+
+#endif

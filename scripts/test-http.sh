@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# test-http.sh BINDIR - urt-http as a user runs it, with curl and raw
+# sockets (a CTest entry, so under ASan in the asan preset). Every wait is
+# bounded; any failure exits non-zero saying what.
+set -euo pipefail
+bin=${1:?usage: test-http.sh BINDIR}
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "test-http: FAIL: $*" >&2; exit 1; }
+step() { echo "test-http: $*"; }
+if ! command -v curl >/dev/null; then
+	echo "test-http: curl missing (scripts/deps.sh installs it): skipped"
+	exit 77
+fi
+
+start() { # OUT ARGS...
+	local out=$1; shift
+	"$bin/urt-http" --port 0 "$@" > "$out" 2> "$out.err" &
+	srv=$!
+	pids+=("$srv")
+	for _ in $(seq 200); do
+		grep -q '^listening on' "$out" && break
+		kill -0 "$srv" 2>/dev/null || fail "urt-http exited at start: $(cat "$out.err")"
+		sleep 0.05
+	done
+	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
+	[ -n "$port" ] || fail "urt-http: no port"
+	url=http://127.0.0.1:$port
+}
+stop() {
+	kill -TERM "$srv"
+	for _ in $(seq 200); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$srv" 2>/dev/null && fail "urt-http did not stop on SIGTERM"
+	wait "$srv" || fail "urt-http exited with $? on SIGTERM"
+}
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
+# raw REQUEST: send bytes, print what comes back within a second
+raw() {
+	exec 3<>"/dev/tcp/127.0.0.1/$port"
+	printf '%b' "$1" >&3
+	timeout 2 cat <&3 || true
+	exec 3>&-
+}
+
+# a tree to serve, with a way out that must stay shut
+root=$tmp/www
+mkdir -p "$root/sub"
+printf '<h1>hi</h1>\n' > "$root/index.html"
+printf 'body{}\n' > "$root/sub/a.css"
+head -c 300000 /dev/urandom > "$root/big.bin"
+echo secret > "$tmp/outside.txt"
+ln -s "$tmp/outside.txt" "$root/escape"
+ln -s sub/a.css "$root/inside"
+
+start "$tmp/h.out" --root "$root" --head-ms 500 --idle-ms 800 --max-body 1000 --max-head 1024
+
+step "files: 200 with type, length and Last-Modified; bytes exact; HEAD"
+h=$(curl -s -D - -o "$tmp/got" --max-time 10 "$url/big.bin")
+cmp -s "$tmp/got" "$root/big.bin" || fail "big.bin not byte-exact"
+echo "$h" | grep -qi '^Content-Length: 300000' || fail "Content-Length: $h"
+echo "$h" | grep -qi '^Last-Modified: ' || fail "no Last-Modified"
+[ "$(curl -s -o /dev/null -w '%{content_type}' "$url/sub/a.css")" = text/css ] || fail "css type"
+[ "$(curl -s -o /dev/null -w '%{content_type}' "$url/")" = "text/html; charset=utf-8" ] || fail "/ is index.html"
+[ "$(curl -s -I "$url/big.bin" | grep -ci '^Content-Length: 300000')" = 1 ] || fail "HEAD length"
+[ -z "$(curl -s -I "$url/big.bin" | sed -n '/^\r$/,$p' | tail -n +2)" ] || fail "HEAD sent a body"
+[ "$(code "$url/inside")" = 200 ] || fail "a symlink inside the tree"
+
+step "Range (206, 416) and If-Modified-Since (304)"
+curl -s -r 1000-1999 "$url/big.bin" > "$tmp/part"
+dd if="$root/big.bin" of="$tmp/want" bs=1 skip=1000 count=1000 2>/dev/null
+cmp -s "$tmp/part" "$tmp/want" || fail "range bytes"
+[ "$(code -r 1000-1999 "$url/big.bin")" = 206 ] || fail "206"
+curl -s -D - -o /dev/null -r -10 "$url/big.bin" | grep -qi '^Content-Range: bytes 299990-299999/300000' || fail "suffix range"
+[ "$(code -r 400000- "$url/big.bin")" = 416 ] || fail "416"
+lm=$(curl -s -I "$url/index.html" | sed -n 's/^Last-Modified: //p' | tr -d '\r')
+[ "$(code -H "If-Modified-Since: $lm" "$url/index.html")" = 304 ] || fail "304"
+[ "$(code -H "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT" "$url/index.html")" = 200 ] || fail "modified since"
+
+step "traversal: .., encoded .., symlinks out of the tree"
+for p in /../outside.txt /%2e%2e/outside.txt /sub/..%2f..%2foutside.txt /escape /sub/%2E%2E/%2E%2E/outside.txt; do
+	[ "$(code --path-as-is "$url$p")" = 404 ] || fail "traversal $p not refused"
+done
+
+step "statuses: 400 404 405 413 414 431 501 505"
+[ "$(code "$url/nope")" = 404 ] || fail "404"
+[ "$(code -X DELETE "$url/")" = 405 ] || fail "405"
+curl -s -D - -o /dev/null -X PUT "$url/" | grep -qi '^Allow: GET, HEAD' || fail "405 without Allow"
+[ "$(code -H 'Content-Length: 5000' -X GET "$url/" --data-binary @/dev/null)" = 413 ] || fail "413"
+[ "$(code "$url/$(head -c 3000 /dev/zero | tr '\0' a)")" = 414 ] || fail "414"
+[ "$(code -H "X-Big: $(head -c 2000 /dev/zero | tr '\0' a)" "$url/")" = 431 ] || fail "431"
+case $(raw 'GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n' | head -1) in
+*" 501 "*) ;; *) fail "501" ;; esac
+case $(raw 'GET / HTTP/2.0\r\n\r\n' | head -1) in *" 505 "*) ;; *) fail "505" ;; esac
+case $(raw 'GARBAGE\r\n\r\n' | head -1) in *" 400 "*) ;; *) fail "400" ;; esac
+
+step "keep-alive reuse, pipelining in order, HTTP/1.0"
+curl -s -v "$url/index.html" "$url/sub/a.css" -o /dev/null -o /dev/null 2> "$tmp/v"
+grep -q 'Re-using existing connection' "$tmp/v" || fail "keep-alive not reused"
+raw 'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /sub/a.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' > "$tmp/pipe"
+[ "$(grep -a -c '^HTTP/1.1 ' "$tmp/pipe")" = 3 ] || fail "pipelined: $(grep -a '^HTTP' "$tmp/pipe")"
+[ "$(grep -a '^HTTP/1.1 ' "$tmp/pipe" | tr -d '\r' | awk '{print $2}' | tr '\n' ' ')" = "200 404 200 " ] ||
+	fail "pipelined out of order"
+[ "$(raw 'GET / HTTP/1.0\r\n\r\n' | grep -a -ci '^Connection: close')" = 1 ] || fail "HTTP/1.0 closes"
+[ "$(raw 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /sub/a.css HTTP/1.0\r\n\r\n' | grep -a -c '^HTTP/1.1 200')" = 2 ] ||
+	fail "HTTP/1.0 keep-alive"
+# a 404 keeps the connection; a request body is skipped, not taken for a request
+[ "$(raw 'GET /x HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nGET GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' | grep -a '^HTTP' | tr -d '\r' | awk '{print $2}' | tr '\n' ' ')" = "404 405 200 " ] ||
+	fail "a body taken for a request, or a 404 closed the connection"
+
+step "deadlines: a slow head (slowloris) and an idle connection are closed"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET / HTTP/1.1\r\nHost: x\r\n' >&3
+sleep 1
+[ -z "$(timeout 2 cat <&3)" ] || fail "a slow head was answered"
+exec 3>&-
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+s0=$(date +%s%N)
+timeout 5 cat <&3 > /dev/null
+[ $(( ($(date +%s%N) - s0) / 1000000 )) -lt 4000 ] || fail "an idle connection was not closed"
+exec 3>&-
+[ "$(code "$url/")" = 200 ] || fail "not serving after the deadlines"
+
+step "urt-load --mode http: 1,000 connections, zero errors (no --root)"
+stop
+start "$tmp/h2.out"
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --conns 1000 --depth 4 --duration 2 2> "$tmp/load.err") ||
+	fail "urt-load --mode http: $line $(tail -2 "$tmp/load.err")"
+case $line in *" errors 0") ;; *) fail "urt-load --mode http: $line" ;; esac
+
+step "a client that vanishes mid-request, a flood that never reads: others served, memory bounded"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET / HTTP/1.1\r\nHo' >&3
+exec 3>&-
+rss() { awk '/VmRSS/ {print $2}' "/proc/$srv/status"; }
+before=$(rss)
+(for _ in $(seq 100000); do printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'; done > "/dev/tcp/127.0.0.1/$port") 2>/dev/null &
+flood=$!
+sleep 2
+[ "$(code "$url/")" = 200 ] || fail "not serving during a flood"
+[ $(( $(rss) - before )) -lt 65536 ] || fail "RSS grew by $(( $(rss) - before )) KiB under a flood"
+kill "$flood" 2>/dev/null || true
+wait "$flood" 2>/dev/null || true
+
+step "SIGTERM with connections open"
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+stop
+exec 4>&-
+grep -q '^exit: connections' "$tmp/h2.out" || fail "no stats line at exit"
+
+step "bad flags: exit status 2 and a one-line error"
+for args in "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra"; do
+	set +e
+	# shellcheck disable=SC2086
+	"$bin/urt-http" $args > "$tmp/bad" 2>&1
+	rc=$?
+	set -e
+	[ $rc = 2 ] || fail "'$args' exited $rc"
+	[ "$(wc -l < "$tmp/bad")" = 1 ] || fail "'$args' printed more than one line"
+done
+"$bin/urt-http" --help | grep -q '^usage: urt-http' || fail "--help"
+step "all passed"

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_http_parse.c - urt-http's request-head parser (examples/http/) on its
+ * own: every truncation asks for more, pipelined heads come apart at the
+ * right byte, keep-alive follows the version and Connection, each refusal
+ * has its status (400, 413, 414, 431, 501, 505), and seeded garbage never
+ * reads past the input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/parse.h"
+#include "support/test_support.h"
+
+static const struct http_limits lim = { .max_head = 512, .max_target = 64, .max_body = 1000 };
+
+static long parse(const char *s, struct http_req *r)
+{
+	return http_parse(s, strlen(s), &lim, r);
+}
+
+static void test_every_truncation(void **state)
+{
+	static const char req[] = "GET /a/b?c=d HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\n"
+				  "If-Modified-Since: Tue, 01 Dec 2026 00:00:00 GMT\r\n\r\n";
+	struct http_req r;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(req) - 1; k++)
+		assert_int_equal(http_parse(req, k, &lim, &r), 0);
+	assert_int_equal(parse(req, &r), (long)sizeof(req) - 1);
+	assert_true(slice_is(r.method, "GET"));
+	assert_true(slice_is(r.target, "/a/b?c=d"));
+	assert_true(slice_is(r.range, "bytes=1-2"));
+	assert_true(slice_is(r.host, "x"));
+	assert_int_equal(r.ims.n, 29);
+	assert_int_equal(r.minor, 1);
+	assert_true(r.keep_alive);
+	assert_ptr_equal(r.target.p, req + 4); /* zero copy */
+}
+
+static void test_pipelined_and_body(void **state)
+{
+	static const char req[] = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+				  "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct http_req r;
+	long a;
+
+	(void)state;
+	a = parse(req, &r);
+	assert_int_equal(r.body, 5);
+	assert_true(slice_is(r.method, "POST"));
+	/* the caller skips the body, then the next head */
+	assert_int_equal(http_parse(req + a + 5, strlen(req) - (size_t)a - 5, &lim, &r),
+			 (long)strlen(req) - a - 5);
+	assert_true(slice_is(r.method, "GET"));
+}
+
+static void test_keep_alive_rules(void **state)
+{
+	struct http_req r;
+
+	(void)state;
+	assert_true(parse("GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r) > 0 && r.keep_alive);
+	assert_true(parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r) > 0 &&
+		    !r.keep_alive);
+	assert_true(parse("GET / HTTP/1.0\r\n\r\n", &r) > 0 && !r.keep_alive);
+	assert_true(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r) > 0 &&
+		    r.keep_alive);
+	assert_true(parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade, close\r\n\r\n", &r) >
+			    0 &&
+		    !r.keep_alive);
+	/* bare LF line ends are accepted, and blank lines before a request */
+	assert_true(parse("\r\n\nGET / HTTP/1.0\n\n", &r) > 0);
+}
+
+static void expect_status(const char *req, long status)
+{
+	struct http_req r;
+	long got = parse(req, &r);
+
+	if (got != -status)
+		fail_msg("'%s': %ld, want %ld", req, got, -status);
+}
+
+static void test_refusals(void **state)
+{
+	char big[700];
+
+	(void)state;
+	expect_status("GET /\r\n\r\n", 400);			       /* no version */
+	expect_status("GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400);     /* two spaces */
+	expect_status("G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400);      /* not a token */
+	expect_status("GET / HTTP/1.1\r\n\r\n", 400);		       /* no Host */
+	expect_status("GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400);     /* space before colon */
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nbad\r\n\r\n", 400); /* no colon */
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", 400);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+		      400);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n", 413);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501);
+	expect_status("GET / HTTP/2.0\r\n\r\n", 505);
+	expect_status("GET / HTTP/1.2\r\n\r\n", 505);
+	expect_status("GET / HTTX/1.1\r\n\r\n", 400);
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /", 5);
+	memcpy(big + 100, " HTTP/1.1\r\n\r\n", 14);
+	big[114] = 0;
+	expect_status(big, 414); /* a 95-byte target, past 64 */
+	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+	memset(big + 19, 'v', sizeof(big) - 20);
+	big[sizeof(big) - 1] = 0;
+	expect_status(big, 431); /* a head past 512 bytes, still without its end */
+}
+
+static void test_garbage(void **state)
+{
+	struct test_rng rng = { test_seed("http garbage", 0x4771) };
+	static char buf[700];
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		size_t n = (size_t)test_rng_below(&rng, sizeof(buf));
+		static const char alphabet[] = "GET / HTTP/1.0\r\n:Host Content-Length 09";
+		struct http_req r;
+		long got;
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = test_rng_below(&rng, 8)
+					 ? alphabet[test_rng_below(&rng, sizeof(alphabet) - 1)]
+					 : (char)test_rng_next(&rng);
+		got = http_parse(buf, n, &lim, &r); /* ASan reports a read past n */
+		assert_true(got <= (long)n);
+		if (got > 0) {
+			assert_true(r.method.p >= buf && r.method.p + r.method.n <= buf + got);
+			assert_true(r.target.p >= buf && r.target.p + r.target.n <= buf + got);
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_truncation),
+		cmocka_unit_test(test_pipelined_and_body),
+		cmocka_unit_test(test_keep_alive_rules),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_garbage),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
