@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <linux/openat2.h>
 
 #include "support/test_support.h"
 #include "urt/urt.h"
@@ -382,10 +383,72 @@ static void test_deinit_with_ops_in_flight(void **state)
 	close(fds[1]);
 }
 
+/* --- openat2: a path kept beneath a directory ------------------------------------- */
+
+struct beneath_state {
+	int dfd, inside, escape, dotdot, frame_how;
+	struct urt_op op;
+	struct open_how how;
+};
+
+static bool beneath_poll(struct urt_task *t, void *arg)
+{
+	struct beneath_state *st = *(struct beneath_state **)arg;
+	struct open_how *fh;
+
+	URT_BEGIN(t);
+	st->how = (struct open_how){ .flags = O_RDONLY, .resolve = RESOLVE_BENEATH };
+	URT_AWAIT(t, st->inside = urt_openat2(t, &st->op, st->dfd, "f", &st->how));
+	st->how = (struct open_how){ .flags = O_RDONLY, .resolve = RESOLVE_BENEATH };
+	URT_AWAIT(t, st->escape = urt_openat2(t, &st->op, st->dfd, "link", &st->how));
+	st->how = (struct open_how){ .flags = O_RDONLY, .resolve = RESOLVE_BENEATH };
+	URT_AWAIT(t, st->dotdot = urt_openat2(t, &st->op, st->dfd, "../x", &st->how));
+	fh = urt_frame_alloc(sizeof(*fh), 8);
+	*fh = (struct open_how){ .flags = O_RDONLY };
+	st->frame_how = urt_openat2(t, &st->op, st->dfd, "f", fh); /* refused at once */
+	URT_END(t);
+}
+
+static const struct urt_task_type beneath_type = { .poll = beneath_poll, .name = "beneath" };
+
+static void test_openat2_beneath(void **state)
+{
+	struct urt_runtime rt;
+	struct beneath_state st = { 0 };
+	char dir[] = "/tmp/urt-test-openat2-XXXXXX", path[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	close(open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+	snprintf(path, sizeof(path), "%s/link", dir);
+	assert_int_equal(symlink("/etc/hostname", path), 0);
+	st.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(st.dfd >= 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	assert_int_equal(urt_spawn(&rt, &beneath_type, &(struct beneath_state *){ &st },
+				   sizeof(struct beneath_state *), NULL),
+			 0);
+	run_clean(&rt);
+	assert_true(st.inside >= 0);
+	assert_true(fcntl(st.inside, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(st.escape, -EXDEV); /* an absolute symlink leaves the tree */
+	assert_int_equal(st.dotdot, -EXDEV);
+	assert_int_equal(st.frame_how, -EFAULT);
+	test_runtime_end(&rt);
+	close(st.inside);
+	close(st.dfd);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_io),
+		cmocka_unit_test(test_openat2_beneath),
 		cmocka_unit_test(test_sleeps_fire_in_deadline_order),
 		cmocka_unit_test(test_cancel_deadline_and_two_ops),
 		cmocka_unit_test(test_frame_buffer_refused),
