@@ -29,7 +29,7 @@ bench-echo: deps
 bench-servers:
 	@scripts/deps.sh --bench
 	cmake --preset release >/dev/null
-	cmake --build --preset release -j $(JOBS) --target urt-kv
+	cmake --build --preset release -j $(JOBS) --target urt-kv urt-http
 	scripts/bench-servers.sh build/release/bin
 
 test: deps

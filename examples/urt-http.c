@@ -29,6 +29,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <linux/openat2.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +48,7 @@
 #include "sigtask.h"
 
 #define CHUNK	   (64 * 1024) /* file bytes per read and send */
+#define SMALL	   (16 * 1024) /* a file this small goes out with its head, in one send */
 #define IN_FIRST   4000	       /* first input / output buffer: fits a size class */
 #define HELLO_BODY "hello from urt-http\n"
 
@@ -471,7 +474,25 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				c->off = from;
 				c->left = status / 100 == 2 && !c->head_only ? len : 0;
 			}
-			if (c->left) { /* the head goes first, then the file in chunks */
+			if (c->left && c->left <= SMALL) {
+				/* a small file joins its head in the output: one send for both
+				 * (two would meet Nagle and a delayed ACK: 40 ms a request) */
+				if (c->out_len + c->left > c->out_cap &&
+				    !grow(t, &c->out, &c->out_cap, c->out_len + c->left))
+					c->closing = true, c->left = 0;
+				while (c->left) {
+					URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->out + c->out_len,
+								       c->left, (int64_t)c->off));
+					if (c->ret <= 0) {
+						c->closing = true;
+						break;
+					}
+					c->out_len += (size_t)c->ret;
+					c->off += (uint64_t)c->ret;
+					c->left -= (uint64_t)c->ret;
+				}
+			}
+			if (c->left) { /* a large file: the head first, then the file in chunks */
 				URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
 				c->out_len = 0;
 				if (c->ret < 0)
@@ -563,6 +584,8 @@ static bool acceptor_poll(struct urt_task *t, void *arg)
 			continue; /* the stream backs off by itself */
 		if (a->fd < 0)
 			break;
+		/* responses are written whole: Nagle would only delay them */
+		setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		{
 			struct conn c = { .fd = a->fd, .file = -1 };
 			int ret = o.boxed ? urt_spawn(&srv.rt, &conn_type, &c, sizeof(c), NULL)

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# bench-servers.sh BINDIR - urt-kv beside redis-server under the same
-# redis-benchmark runs: SET and GET, 50 clients, without and with
-# pipelining (-P 16). (urt-http beside nginx joins it when urt-http exists.) Each server is pinned to CPU 0 and redis-benchmark to
+# bench-servers.sh BINDIR - urt-http beside nginx under the same wrk runs
+# (keep-alive, 100 connections, a 20-byte file and a 64 KiB file), then
+# urt-kv beside redis-server under the same redis-benchmark runs: SET and
+# GET, 50 clients, without and with pipelining (-P 16). Each server is pinned to CPU 0 and redis-benchmark to
 # CPU 1; each point runs REPEAT times (default 3) on a fresh server and the
 # table shows medians: requests/s, p50 latency, and server CPU per request
-# (from /proc). Needs redis-server and redis-tools (make bench installs them).
+# (from /proc). Needs nginx-light, wrk, redis-server and redis-tools
+# (make bench-servers installs them).
 set -euo pipefail
 bin=${1:?usage: bench-servers.sh BINDIR}
 repeat=${REPEAT:-3}
@@ -34,6 +36,77 @@ stop() { kill -TERM "$srv"; wait "$srv" 2>/dev/null || true; srv=""; }
 ticks() { awk '{print $14 + $15}' "/proc/$srv/stat"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
+# --- urt-http and nginx ---------------------------------------------------------
+www=$tmp/www
+mkdir -p "$www"
+printf 'hello from urt-http\n' > "$www/index.html"
+head -c 65536 /dev/urandom > "$www/64k.bin"
+cat > "$tmp/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_requests 100000000;
+	keepalive_timeout 60;
+	types { text/html html; application/octet-stream bin; }
+	server { listen 127.0.0.1:$port; root $www; }
+}
+NGINX
+hstart() {
+	case $1 in
+	urt-http) "${pin_srv[@]}" "$bin/urt-http" --port "$port" --root "$www" > "$tmp/srv.out" 2>&1 & ;;
+	nginx) "${pin_srv[@]}" nginx -c "$tmp/nginx.conf" > "$tmp/srv.out" 2>&1 & ;;
+	esac
+	srv=$!
+	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return; sleep 0.05; done
+	echo "bench-servers: $1 did not start" >&2
+	exit 1
+}
+# every process of the server (nginx: the master and its worker)
+hticks() {
+	local s=0 p
+	for p in $srv $(pgrep -P "$srv" || true); do
+		s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo $s
+}
+printf '%-10s %-11s %12s %9s %12s\n' server file "requests/s" "p50 ms" "cpu us/req"
+declare -A hrps hcpu
+for server in nginx urt-http; do
+	for f in index.html 64k.bin; do
+		r_all="" p_all="" c_all=""
+		for _ in $(seq "$repeat"); do
+			hstart "$server"
+			c0=$(hticks)
+			"${pin_cli[@]}" wrk -t1 -c100 -d3s --latency "http://127.0.0.1:$port/$f" > "$tmp/wrk" 2>&1
+			c1=$(hticks)
+			stop
+			reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk")
+			r_all+=" $(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk")"
+			p_all+=" $(awk '$1 == "50%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' "$tmp/wrk")"
+			c_all+=" $(awk -v c=$((c1 - c0)) -v k="$clk" -v n="$reqs" 'BEGIN {printf "%.2f", c / k * 1e6 / n}')"
+		done
+		hrps[$server.$f]=$(median $r_all)
+		hcpu[$server.$f]=$(median $c_all)
+		printf '%-10s %-11s %12s %9s %12s\n' "$server" "$f" "${hrps[$server.$f]}" "$(median $p_all)" "${hcpu[$server.$f]}"
+	done
+done
+echo
+g=PASS
+for f in index.html 64k.bin; do
+	r=$(awk -v a="${hrps[urt-http.$f]}" -v b="${hrps[nginx.$f]}" 'BEGIN {printf "%.2f", a / b}')
+	echo "requests/s urt-http/nginx ($f): ${r}x"
+	[ "$f" = index.html ] && awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
+done
+echo "goal urt-http requests/s at least 1.2x nginx's (the small body): $g"
+echo
+
+# --- urt-kv and redis ------------------------------------------------------------
 printf '%-14s %-4s %6s %12s %9s %12s\n' server test pipe "requests/s" "p50 ms" "cpu us/req"
 declare -A cpu rps_of
 for server in redis urt-kv; do

@@ -2,12 +2,12 @@
 # deps.sh [--bench] - install the build dependencies that are missing, with
 # apt-get (Debian 12). Runs apt-get update only when something is missing.
 # --bench adds what the benchmarks compare against (mimalloc, jemalloc,
-# redis-server).
+# redis-server, nginx-light, wrk).
 set -euo pipefail
 # curl and redis-tools (redis-cli, redis-benchmark): what the urt-http and
 # urt-kv tests drive them with.
 pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev curl redis-tools)
-[ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev redis-server)
+[ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev redis-server nginx-light wrk)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
