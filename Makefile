@@ -3,7 +3,8 @@
 #
 #   make demo        urt-echo (slab, boxed) and an epoll echo server under
 #                    urt-load at 10, 100 and 1,000 connections: one table
-#   make test        every suite through ctest: asan (ASan+UBSan), tsan, release
+#   make test        every suite through ctest: asan (ASan+UBSan), tsan, release,
+#                    and the parsers' fuzz targets for a bounded run (clang)
 #   make tsan        the suites under ThreadSanitizer only
 #   make bench       the micro-benchmarks (memory, executor, I/O, frame)
 #   make bench-echo  the echo grid with its goal lines
@@ -42,6 +43,9 @@ test: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS)
 	ctest --preset release -j $(JOBS)
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	ctest --preset fuzz -j $(JOBS)
 
 tsan: deps
 	cmake --preset tsan >/dev/null

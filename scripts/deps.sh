@@ -6,7 +6,8 @@
 set -euo pipefail
 # curl and redis-tools (redis-cli, redis-benchmark): what the urt-http and
 # urt-kv tests drive them with.
-pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev curl redis-tools)
+# clang and libclang-rt-14-dev (libFuzzer): the fuzz preset.
+pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev curl redis-tools clang libclang-rt-14-dev)
 [ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev redis-server nginx-light wrk)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -119,6 +119,9 @@ static void test_protocol_errors(void **state)
 	big[sizeof(big) - 1] = 0;
 	expect_error(big, "too big inline request");
 	expect_error("*99999999999999999999999\r\n", "invalid multibulk length");
+	/* 20 digits past int64 (overflowed before a fuzz run found it) */
+	expect_error("*77777777777777777777\r\n", "invalid multibulk length");
+	expect_error("*1\r\n$77777777777777777777\r\n", "invalid bulk length");
 }
 
 static void test_garbage(void **state)

@@ -27,8 +27,8 @@ static long number_line(const char *p, size_t n, int64_t *out)
 	if (p + i == cr || cr - p > 20)
 		return -1;
 	for (; p + i < cr; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -1;
+		if (p[i] < '0' || p[i] > '9' || v > (INT64_MAX - (p[i] - '0')) / 10)
+			return -1; /* not a digit, or past int64 (a fuzzer found it) */
 		v = v * 10 + (p[i] - '0');
 	}
 	*out = neg ? -v : v;
