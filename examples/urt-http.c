@@ -584,6 +584,10 @@ static bool acceptor_poll(struct urt_task *t, void *arg)
 			continue; /* the stream backs off by itself */
 		if (a->fd < 0)
 			break;
+		if (srv.live >= o.max_conns) { /* the cap, for boxed tasks too */
+			close(a->fd);
+			continue;
+		}
 		/* responses are written whole: Nagle would only delay them */
 		setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		{

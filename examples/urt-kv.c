@@ -90,6 +90,7 @@ struct conn {
 	struct urt_buf b;
 	char *in, *out; /* task memory */
 	size_t in_len, in_cap, out_len, out_cap;
+	size_t need; /* the incomplete request at the start of `in` needs this much */
 	bool closing, oom;
 };
 
@@ -167,11 +168,23 @@ static void array(struct urt_task *t, struct conn *c, size_t n)
 	putf(t, c, "*%zu\r\n", n);
 }
 
+/* An error line. CR and LF inside become spaces, as in redis: bytes of a
+ * request quoted in an error can never end the line and forge a reply. */
+static void err_n(struct urt_task *t, struct conn *c, const char *msg, size_t n)
+{
+	size_t at = c->out_len;
+
+	put(t, c, "-", 1);
+	put(t, c, msg, n);
+	for (size_t i = at + 1; i < c->out_len; i++)
+		if (c->out[i] == '\r' || c->out[i] == '\n')
+			c->out[i] = ' ';
+	put(t, c, "\r\n", 2);
+}
+
 static void err(struct urt_task *t, struct conn *c, const char *msg)
 {
-	put(t, c, "-", 1);
-	put(t, c, msg, strlen(msg));
-	put(t, c, "\r\n", 2);
+	err_n(t, c, msg, strlen(msg));
 }
 
 static const char *ERR_INT = "ERR value is not an integer or out of range";
@@ -185,21 +198,36 @@ static bool arg_is(uint32_t i, const char *word)
 	return kv.len[i] == strlen(word) && !strncasecmp(kv.argv[i], word, kv.len[i]);
 }
 
-/* A whole decimal that fits a long long, as redis reads one. */
+/*
+ * A whole decimal that fits a long long, written as redis writes one: an
+ * optional '-', no '+', no spaces, no leading zero ("0" itself aside), no
+ * "-0", nothing after the digits (not even a NUL).
+ */
+static bool strict_ll(const char *p, size_t n, long long *out)
+{
+	unsigned long long v = 0, lim;
+	bool neg = n && p[0] == '-';
+	size_t i = neg;
+
+	if (n == 1 && p[0] == '0') {
+		*out = 0;
+		return true;
+	}
+	if (i >= n || p[i] < '1' || p[i] > '9' || n > 20)
+		return false;
+	lim = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+	for (; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9' || v > (lim - (unsigned)(p[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (unsigned)(p[i] - '0');
+	}
+	*out = neg ? (long long)(0 - v) : (long long)v;
+	return true;
+}
+
 static bool arg_ll(uint32_t i, long long *out)
 {
-	char tmp[32], *end;
-
-	if (!kv.len[i] || kv.len[i] >= sizeof(tmp))
-		return false;
-	memcpy(tmp, kv.argv[i], kv.len[i]);
-	tmp[kv.len[i]] = 0;
-	if (tmp[0] == ' ' || tmp[0] == '+' || (tmp[0] == '0' && kv.len[i] > 1) ||
-	    (tmp[0] == '-' && tmp[1] == '0'))
-		return false;
-	errno = 0;
-	*out = strtoll(tmp, &end, 10);
-	return !errno && *end == 0;
+	return strict_ll(kv.argv[i], kv.len[i], out);
 }
 
 /* --- commands --------------------------------------------------------------------- */
@@ -208,6 +236,7 @@ struct command {
 	const char *name;
 	int arity; /* redis's: n exactly, -n at least */
 	void (*run)(struct urt_task *t, struct conn *c, uint32_t argc);
+	bool write; /* may add memory: refused at maxmemory */
 };
 
 static void cmd_ping(struct urt_task *t, struct conn *c, uint32_t argc)
@@ -266,7 +295,7 @@ static void cmd_set(struct urt_task *t, struct conn *c, uint32_t argc)
 				err(t, c, ERR_INT);
 				return;
 			}
-			if (v <= 0 || v > INT64_MAX / 1000) {
+			if (v <= 0 || v > (INT64_MAX - now) / (unit > 0 ? unit : -unit)) {
 				err(t, c, "ERR invalid expire time in 'set' command");
 				return;
 			}
@@ -341,22 +370,9 @@ static void incr_by(struct urt_task *t, struct conn *c, long long by)
 	char tmp[32];
 	int n;
 
-	if (e) {
-		char num[32];
-		char *end;
-
-		if (!e->vlen || e->vlen >= sizeof(num)) {
-			err(t, c, ERR_INT);
-			return;
-		}
-		memcpy(num, kv_val(e), e->vlen);
-		num[e->vlen] = 0;
-		errno = 0;
-		v = strtoll(num, &end, 10);
-		if (errno || *end || num[0] == ' ' || num[0] == '+') {
-			err(t, c, ERR_INT);
-			return;
-		}
+	if (e && !strict_ll(kv_val(e), e->vlen, &v)) {
+		err(t, c, ERR_INT);
+		return;
 	}
 	if ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)) {
 		err(t, c, "ERR increment or decrement would overflow");
@@ -470,7 +486,7 @@ static void cmd_mset(struct urt_task *t, struct conn *c, uint32_t argc)
 	ok(t, c);
 }
 
-static void expire_common(struct urt_task *t, struct conn *c, int64_t unit_ms)
+static void expire_common(struct urt_task *t, struct conn *c, int64_t unit_ms, const char *name)
 {
 	int64_t now = now_ms();
 	struct kv_entry *e;
@@ -480,13 +496,16 @@ static void expire_common(struct urt_task *t, struct conn *c, int64_t unit_ms)
 		err(t, c, ERR_INT);
 		return;
 	}
+	if (v > (INT64_MAX - now) / unit_ms || v < -(INT64_MAX / unit_ms)) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "ERR invalid expire time in '%s' command", name);
+		err(t, c, msg);
+		return;
+	}
 	e = store_get(&kv.db, kv.argv[1], kv.len[1], now);
 	if (!e) {
 		integer(t, c, 0);
-		return;
-	}
-	if (v > INT64_MAX / 1000 || v < -(INT64_MAX / 1000)) {
-		err(t, c, "ERR invalid expire time in 'expire' command");
 		return;
 	}
 	if (v <= 0) /* a time in the past deletes the key */
@@ -499,13 +518,13 @@ static void expire_common(struct urt_task *t, struct conn *c, int64_t unit_ms)
 static void cmd_expire(struct urt_task *t, struct conn *c, uint32_t argc)
 {
 	(void)argc;
-	expire_common(t, c, 1000);
+	expire_common(t, c, 1000, "expire");
 }
 
 static void cmd_pexpire(struct urt_task *t, struct conn *c, uint32_t argc)
 {
 	(void)argc;
-	expire_common(t, c, 1);
+	expire_common(t, c, 1, "pexpire");
 }
 
 static void ttl_common(struct urt_task *t, struct conn *c, int64_t unit_ms)
@@ -574,17 +593,22 @@ static bool gather_one(void *ctx, const struct kv_entry *e)
 	return true;
 }
 
+/* KEYS and SCAN count, then emit: both passes must see the same keys, so
+ * they use one clock reading (a key expiring between two would make the
+ * array's length a lie). "*" matches every key, the empty one included. */
 static void cmd_keys(struct urt_task *t, struct conn *c, uint32_t argc)
 {
-	struct gather g = { t, c, kv.argv[1], kv.len[1], 0, false };
+	bool all = kv.len[1] == 1 && kv.argv[1][0] == '*';
+	struct gather g = { t, c, all ? NULL : kv.argv[1], kv.len[1], 0, false };
+	int64_t now = now_ms();
 	size_t cur = 0;
 
 	(void)argc;
-	store_scan(&kv.db, &cur, SIZE_MAX, now_ms(), gather_one, &g);
+	store_scan(&kv.db, &cur, SIZE_MAX, now, gather_one, &g);
 	array(t, c, g.n);
 	g.emit = true;
 	cur = 0;
-	store_scan(&kv.db, &cur, SIZE_MAX, now_ms(), gather_one, &g);
+	store_scan(&kv.db, &cur, SIZE_MAX, now, gather_one, &g);
 }
 
 static void cmd_scan(struct urt_task *t, struct conn *c, uint32_t argc)
@@ -592,6 +616,7 @@ static void cmd_scan(struct urt_task *t, struct conn *c, uint32_t argc)
 	struct gather g = { t, c, NULL, 0, 0, false };
 	long long cursor, count = 10;
 	size_t cur, next;
+	int64_t now;
 	char num[32];
 
 	if (!arg_ll(1, &cursor) || cursor < 0) {
@@ -612,15 +637,18 @@ static void cmd_scan(struct urt_task *t, struct conn *c, uint32_t argc)
 			return;
 		}
 	}
+	if (g.pat && g.plen == 1 && g.pat[0] == '*')
+		g.pat = NULL;
+	now = now_ms();
 	cur = (size_t)cursor;
-	store_scan(&kv.db, &cur, (size_t)count, now_ms(), gather_one, &g);
+	store_scan(&kv.db, &cur, (size_t)count, now, gather_one, &g);
 	next = cur;
 	array(t, c, 2);
 	bulk(t, c, num, (size_t)snprintf(num, sizeof(num), "%zu", next));
 	array(t, c, g.n);
 	g.emit = true;
 	cur = (size_t)cursor;
-	store_scan(&kv.db, &cur, (size_t)count, now_ms(), gather_one, &g);
+	store_scan(&kv.db, &cur, (size_t)count, now, gather_one, &g);
 }
 
 static void cmd_dbsize(struct urt_task *t, struct conn *c, uint32_t argc)
@@ -745,17 +773,17 @@ static void cmd_info(struct urt_task *t, struct conn *c, uint32_t argc)
 }
 
 static const struct command commands[] = {
-	{ "ping", -1, cmd_ping },	{ "echo", 2, cmd_echo },	 { "get", 2, cmd_get },
-	{ "set", -3, cmd_set },		{ "del", -2, cmd_del },		 { "unlink", -2, cmd_del },
-	{ "exists", -2, cmd_exists },	{ "incr", 2, cmd_incr },	 { "decr", 2, cmd_decr },
-	{ "incrby", 3, cmd_incrby },	{ "decrby", 3, cmd_decrby },	 { "append", 3, cmd_append },
-	{ "strlen", 2, cmd_strlen },	{ "mget", -2, cmd_mget },	 { "mset", -3, cmd_mset },
-	{ "expire", 3, cmd_expire },	{ "pexpire", 3, cmd_pexpire },	 { "ttl", 2, cmd_ttl },
-	{ "pttl", 2, cmd_pttl },	{ "persist", 2, cmd_persist },	 { "type", 2, cmd_type },
-	{ "keys", 2, cmd_keys },	{ "scan", -2, cmd_scan },	 { "dbsize", 1, cmd_dbsize },
-	{ "flushall", -1, cmd_flushall }, { "flushdb", -1, cmd_flushall }, { "select", 2, cmd_select },
-	{ "quit", -1, cmd_quit },	{ "command", -1, cmd_command },	 { "client", -2, cmd_client },
-	{ "config", -2, cmd_config },	{ "hello", -1, cmd_hello },	 { "info", -1, cmd_info },
+	{ "ping", -1, cmd_ping, false },	{ "echo", 2, cmd_echo, false },	 { "get", 2, cmd_get, false },
+	{ "set", -3, cmd_set, true },		{ "del", -2, cmd_del, false },		 { "unlink", -2, cmd_del, false },
+	{ "exists", -2, cmd_exists, false },	{ "incr", 2, cmd_incr, true },	 { "decr", 2, cmd_decr, true },
+	{ "incrby", 3, cmd_incrby, true },	{ "decrby", 3, cmd_decrby, true },	 { "append", 3, cmd_append, true },
+	{ "strlen", 2, cmd_strlen, false },	{ "mget", -2, cmd_mget, false },	 { "mset", -3, cmd_mset, true },
+	{ "expire", 3, cmd_expire, false },	{ "pexpire", 3, cmd_pexpire, false },	 { "ttl", 2, cmd_ttl, false },
+	{ "pttl", 2, cmd_pttl, false },	{ "persist", 2, cmd_persist, false },	 { "type", 2, cmd_type, false },
+	{ "keys", 2, cmd_keys, false },	{ "scan", -2, cmd_scan, false },	 { "dbsize", 1, cmd_dbsize, false },
+	{ "flushall", -1, cmd_flushall, false }, { "flushdb", -1, cmd_flushall, false }, { "select", 2, cmd_select, false },
+	{ "quit", -1, cmd_quit, false },	{ "command", -1, cmd_command, false },	 { "client", -2, cmd_client, false },
+	{ "config", -2, cmd_config, false },	{ "hello", -1, cmd_hello, false },	 { "info", -1, cmd_info, false },
 };
 
 static void execute(struct urt_task *t, struct conn *c, uint32_t argc)
@@ -770,11 +798,18 @@ static void execute(struct urt_task *t, struct conn *c, uint32_t argc)
 		}
 	}
 	if (!cmd) {
-		putf(t, c, "-ERR unknown command '%.*s', with args beginning with: ",
-		     (int)(kv.len[0] > 128 ? 128 : kv.len[0]), kv.argv[0]);
-		for (uint32_t i = 1; i < argc && i < 4; i++)
-			putf(t, c, "'%.*s' ", (int)(kv.len[i] > 64 ? 64 : kv.len[i]), kv.argv[i]);
-		put(t, c, "\r\n", 2);
+		char msg[512];
+		int n = snprintf(msg, sizeof(msg), "ERR unknown command '%.*s', with args beginning with: ",
+				 (int)(kv.len[0] > 128 ? 128 : kv.len[0]), kv.argv[0]);
+
+		for (uint32_t i = 1; i < argc && i < 4 && n < (int)sizeof(msg); i++)
+			n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
+				      (int)(kv.len[i] > 64 ? 64 : kv.len[i]), kv.argv[i]);
+		err_n(t, c, msg, n < (int)sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+		return;
+	}
+	if (cmd->write && store_full(&kv.db, now_ms())) {
+		err(t, c, ERR_OOM); /* checked before the write, as redis does: all or nothing */
 		return;
 	}
 	if ((cmd->arity > 0 && argc != (uint32_t)cmd->arity) ||
@@ -791,13 +826,13 @@ static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t 
 	size_t limit = o.max_bulk + 64 * 1024, cap = c->in_cap ? c->in_cap : OUT_CHUNK;
 	char *q;
 
+	if (c->in_len + n > limit) /* one incomplete request can hold no more */
+		return false;
 	if (c->in_len + n <= c->in_cap) {
 		memcpy(c->in + c->in_len, p, n);
 		c->in_len += n;
 		return true;
 	}
-	if (c->in_len + n > limit)
-		return false;
 	while (cap < c->in_len + n)
 		cap *= 2;
 	q = urt_task_alloc(t, cap);
@@ -819,19 +854,24 @@ static void run_requests(struct urt_task *t, struct conn *c)
 {
 	size_t pos = 0;
 
+	if (c->in_len < c->need)
+		return; /* the request at the start is still arriving */
 	while (pos < c->in_len && !c->closing) {
 		struct resp_cmd cmd = { .argv = kv.argv, .len = kv.len };
 		const char *why;
 		long k = resp_parse(c->in + pos, c->in_len - pos, &kv.lim, &cmd, &why);
 
-		if (k == 0)
+		if (k == 0) {
+			c->need = cmd.need;
 			break;
+		}
 		if (k < 0) {
 			err(t, c, why);
 			c->closing = true; /* as redis: the stream cannot be resynchronised */
 			break;
 		}
 		pos += (size_t)k;
+		c->need = 0;
 		if (cmd.argc)
 			execute(t, c, cmd.argc);
 		if (c->oom) { /* the reply itself could not be stored */
@@ -842,6 +882,27 @@ static void run_requests(struct urt_task *t, struct conn *c)
 	if (pos) {
 		memmove(c->in, c->in + pos, c->in_len - pos);
 		c->in_len -= pos;
+	}
+}
+
+/* A connection keeps no more than it needs: a buffer grown for one big
+ * request or reply goes back once it is done with. */
+static void shrink(struct urt_task *t, struct conn *c)
+{
+	if (c->out_cap > 64 * 1024 && !c->out_len) {
+		urt_task_free(t, c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+	if (c->in_cap > 64 * 1024 && c->in_len <= OUT_CHUNK) {
+		char *q = urt_task_alloc(t, OUT_CHUNK);
+
+		if (!q)
+			return;
+		memcpy(q, c->in, c->in_len);
+		urt_task_free(t, c->in);
+		c->in = q;
+		c->in_cap = OUT_CHUNK;
 	}
 }
 
@@ -866,6 +927,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			if (c->ret < 0)
 				break;
 		}
+		shrink(t, c);
 	}
 	urt_op_cancel(&c->rx);
 	while (urt_op_busy(&c->rx)) {
@@ -908,6 +970,10 @@ static bool acceptor_poll(struct urt_task *t, void *arg)
 			continue; /* the stream backs off by itself */
 		if (a->fd < 0)
 			break;
+		if (kv.live >= o.max_conns) { /* the cap, for boxed tasks too */
+			close(a->fd);
+			continue;
+		}
 		{
 			struct conn c = { .fd = a->fd, .id = ++kv.next_id };
 			int ret = o.boxed ? urt_spawn(&kv.rt, &conn_type, &c, sizeof(c), NULL)

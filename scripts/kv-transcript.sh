@@ -5,6 +5,7 @@
 # without a terminal (KEYS replies sorted). tests/kv/expected.txt is this script's output against
 # redis-server 7.0.15; test-kv.sh compares urt-kv's with it.
 set -euo pipefail
+set -f # the requests hold glob patterns (KEYS f*): no pathname expansion
 port=${1:?usage: kv-transcript.sh PORT COMMANDS}
 file=${2:?usage: kv-transcript.sh PORT COMMANDS}
 while IFS= read -r line; do

@@ -76,6 +76,18 @@ line=$(timeout 60 "$bin/urt-load" --port "$port" --mode resp --conns 1000 --size
 	--duration 2 2> "$tmp/load.err") || fail "urt-load --mode resp: $line $(tail -2 "$tmp/load.err")"
 case $line in *" errors 0") ;; *) fail "urt-load --mode resp: $line" ;; esac
 
+step "a large value in many pieces, then a small request on the same connection"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+{ printf '*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$3000000\r\n'; head -c 3000000 /dev/zero | tr '\0' v
+  printf '\r\n'; } >&3
+read -r -t 10 r1 <&3 || fail "no reply to a 3 MB SET"
+printf '*1\r\n$4\r\nPING\r\n' >&3 # later, in a read of its own
+read -r -t 10 r2 <&3 || fail "no reply to the PING after a 3 MB SET (a stale wait for more bytes?)"
+[ "$r1" = $'+OK\r' ] && [ "$r2" = $'+PONG\r' ] || fail "replies '$r1' '$r2'"
+exec 3>&-
+[ "$(cli strlen big)" = 3000000 ] || fail "the 3 MB value"
+cli del big > /dev/null
+
 step "malformed input: an error, the connection closed, neighbours unaffected"
 for req in $'*abc\r\n' $'*1\r\n$-5\r\n' $'*1\r\n$3\r\nfooXY' $'*2\r\n$3\r\nGET\r\n:1\r\n'; do
 	exec 3<>"/dev/tcp/127.0.0.1/$port"

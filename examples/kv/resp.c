@@ -78,6 +78,7 @@ long resp_parse(const char *buf, size_t n, const struct resp_limits *lim, struct
 	int64_t count;
 	long used, k;
 
+	cmd->need = n + 1;
 	if (!n)
 		return 0;
 	if (buf[0] != '*')
@@ -114,8 +115,10 @@ long resp_parse(const char *buf, size_t n, const struct resp_limits *lim, struct
 			return -1;
 		}
 		used += 1 + k;
-		if ((uint64_t)n - (uint64_t)used < (uint64_t)len + 2)
+		if ((uint64_t)n - (uint64_t)used < (uint64_t)len + 2) {
+			cmd->need = (size_t)used + (size_t)len + 2;
 			return 0;
+		}
 		if (buf[used + len] != '\r' || buf[used + len + 1] != '\n') {
 			*err = "ERR Protocol error: bulk not followed by CRLF";
 			return -1;

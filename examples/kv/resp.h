@@ -23,12 +23,15 @@ struct resp_cmd {
 	uint32_t argc;
 	const char **argv; /* max_args entries, the caller's */
 	size_t *len;
+	size_t need; /* after a 0: the request needs at least this many bytes */
 };
 
 /*
  * resp_parse - the first request in buf[0..n).
  * Return: > 0, the bytes it took, with cmd filled (argc may be 0 for an
- * empty inline line: skip it); 0 if the request is not complete yet;
+ * empty inline line: skip it); 0 if the request is not complete yet, with
+ * cmd->need set to the bytes it needs before parsing again can progress
+ * (a large bulk is not parsed again for every piece of it that arrives);
  * -1 on a protocol error, with *err set to the reply's text (no "-", no
  * CRLF), after which the connection should be closed, as redis does.
  */

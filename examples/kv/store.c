@@ -110,8 +110,6 @@ static int grow(struct store *s)
 	struct kv_entry **old = s->slots, **ns;
 	size_t ocap = s->cap;
 
-	if (s->maxmem && s->mem + ncap * sizeof(*ns) > s->maxmem)
-		return -ENOMEM;
 	ns = calloc(ncap, sizeof(*ns));
 	if (!ns)
 		return -ENOMEM;
@@ -153,12 +151,9 @@ int store_set(struct store *s, const char *key, size_t klen, const char *val, si
 	uint64_t h = hash_key(key, klen);
 	bool found;
 	size_t i = find(s, key, klen, h, &found), cost = entry_cost(klen, vlen);
-	size_t freed = found ? entry_cost(klen, s->slots[i]->vlen) : 0;
 	struct kv_entry *e;
 
 	if (klen > UINT32_MAX || vlen > UINT32_MAX)
-		return -ENOMEM;
-	if (s->maxmem && s->mem - freed + cost > s->maxmem)
 		return -ENOMEM;
 	if (!found && (s->n + 1) * 10 > s->cap * 7) {
 		if (grow(s))
@@ -197,20 +192,36 @@ bool store_del(struct store *s, const char *key, size_t klen, int64_t now_ms)
 	return live;
 }
 
+/*
+ * Slots are walked from the last to the first: a backward-shift deletion
+ * moves entries to lower slots, which this order has not visited yet, so a
+ * SCAN that deletes what it is given still sees every other key (except a
+ * probe chain that wraps past the table's end). The cursor counts the slots
+ * visited. A table that grows between two calls renumbers its slots: keys
+ * may then be missed or repeated (redis avoids that; this table does not).
+ */
 void store_scan(struct store *s, size_t *cursor, size_t count, int64_t now_ms,
 		bool (*fn)(void *ctx, const struct kv_entry *e), void *ctx)
 {
-	size_t i = *cursor;
+	size_t done = *cursor;
 
-	for (; i < s->cap && count; i++, count--) {
-		struct kv_entry *e = s->slots[i];
+	for (; done < s->cap && count; done++, count--) {
+		struct kv_entry *e = s->slots[s->cap - 1 - done];
 
 		if (e && !expired(e, now_ms) && !fn(ctx, e)) {
-			i++;
+			done++;
 			break;
 		}
 	}
-	*cursor = i >= s->cap ? 0 : i;
+	*cursor = done >= s->cap ? 0 : done;
+}
+
+bool store_full(struct store *s, int64_t now_ms)
+{
+	if (!s->maxmem || s->mem < s->maxmem)
+		return false;
+	store_sweep(s, s->cap, now_ms); /* expired keys first: they are not worth an -OOM */
+	return s->mem >= s->maxmem;
 }
 
 size_t store_sweep(struct store *s, size_t budget, int64_t now_ms)
@@ -229,67 +240,79 @@ size_t store_sweep(struct store *s, size_t budget, int64_t now_ms)
 	return deleted;
 }
 
+/* One pattern element at p (not '*') against the character c. Sets *adv to
+ * the element's length. */
+static bool glob_one(const char *p, size_t pl, char c, size_t *adv)
+{
+	size_t i = 1;
+	bool neg, hit = false;
+
+	if (*p == '?') {
+		*adv = 1;
+		return true;
+	}
+	if (*p == '\\' && pl >= 2) {
+		*adv = 2;
+		return p[1] == c;
+	}
+	if (*p != '[') {
+		*adv = 1;
+		return *p == c;
+	}
+	neg = i < pl && p[i] == '^';
+	if (neg)
+		i++;
+	for (; i < pl && p[i] != ']'; i++) {
+		if (p[i] == '\\' && i + 1 < pl) {
+			i++;
+			hit |= p[i] == c;
+		} else if (i + 2 < pl && p[i + 1] == '-') { /* as redis: "[a-]" is a..] */
+			char lo = p[i] < p[i + 2] ? p[i] : p[i + 2];
+			char hi = p[i] < p[i + 2] ? p[i + 2] : p[i];
+
+			hit |= c >= lo && c <= hi;
+			i += 2;
+		} else {
+			hit |= p[i] == c;
+		}
+	}
+	*adv = i < pl ? i + 1 : i; /* past the ']' (an unterminated set ends the pattern) */
+	return neg ? !hit : hit;
+}
+
+/*
+ * Redis's glob, without its exponential backtracking: only the last '*'
+ * is ever retried (a later '*' can absorb whatever an earlier one would),
+ * so a match costs O(pattern x string) at worst.
+ */
 bool glob_match(const char *p, size_t pl, const char *s, size_t sl)
 {
-	while (pl) {
-		switch (*p) {
-		case '*':
-			while (pl > 1 && p[1] == '*')
-				p++, pl--;
-			if (pl == 1)
-				return true;
-			for (size_t k = 0; k <= sl; k++)
-				if (glob_match(p + 1, pl - 1, s + k, sl - k))
-					return true;
+	size_t pi = 0, si = 0, star_p = SIZE_MAX, star_s = 0;
+
+	if (!sl) /* as redis: the empty string matches only the empty pattern */
+		return !pl;
+
+	while (si < sl) {
+		size_t adv;
+
+		if (pi < pl && p[pi] == '*') {
+			while (pi < pl && p[pi] == '*')
+				pi++;
+			star_p = pi;
+			star_s = si;
+			continue;
+		}
+		if (pi < pl && glob_one(p + pi, pl - pi, s[si], &adv)) {
+			pi += adv;
+			si++;
+			continue;
+		}
+		if (star_p == SIZE_MAX)
 			return false;
-		case '?':
-			if (!sl)
-				return false;
-			s++, sl--;
-			break;
-		case '[': {
-			bool neg, hit = false;
-
-			if (!sl)
-				return false;
-			p++, pl--;
-			neg = pl && *p == '^';
-			if (neg)
-				p++, pl--;
-			while (pl && *p != ']') {
-				if (*p == '\\' && pl >= 2) {
-					p++, pl--;
-					hit |= *p == *s;
-				} else if (pl >= 3 && p[1] == '-' && p[2] != ']') {
-					char lo = p[0] < p[2] ? p[0] : p[2], hi = p[0] < p[2] ? p[2] : p[0];
-
-					hit |= *s >= lo && *s <= hi;
-					p += 2, pl -= 2;
-				} else {
-					hit |= *p == *s;
-				}
-				p++, pl--;
-			}
-			if (neg)
-				hit = !hit;
-			if (!hit)
-				return false;
-			s++, sl--;
-			break;
-		}
-		case '\\':
-			if (pl >= 2)
-				p++, pl--;
-			/* fall through */
-		default:
-			if (!sl || *p != *s)
-				return false;
-			s++, sl--;
-			break;
-		}
-		if (!pl)
-			break;
-		p++, pl--;
+		pi = star_p; /* let the last star take one more character */
+		si = ++star_s;
 	}
-	return !sl;
+	while (pi < pl && p[pi] == '*')
+		pi++;
+	return pi == pl;
 }

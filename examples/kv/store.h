@@ -30,7 +30,7 @@ struct store {
 	struct urt_sizeclass sc;
 	struct kv_entry **slots;
 	size_t cap, n;
-	size_t mem, maxmem; /* bytes held (entries' classes + the table); 0: no cap */
+	size_t mem, maxmem; /* bytes held (entries' classes + the table); maxmem 0: no cap */
 	size_t sweep_pos;
 };
 
@@ -42,7 +42,7 @@ struct kv_entry *store_get(struct store *s, const char *key, size_t klen, int64_
 
 /*
  * store_set - key = value, with expire_ms (0: none). Replaces an entry.
- * Return: 0; -ENOMEM past maxmem or when memory ran out (nothing changed).
+ * Return: 0; -ENOMEM when memory ran out (nothing changed).
  */
 int store_set(struct store *s, const char *key, size_t klen, const char *val, size_t vlen,
 	      int64_t expire_ms);
@@ -52,6 +52,14 @@ bool store_del(struct store *s, const char *key, size_t klen, int64_t now_ms);
 
 void store_flush(struct store *s);
 
+/*
+ * store_full - whether a write must be refused: memory held is at or past
+ * maxmem even after the expired entries are swept out. Checked before a
+ * write, as redis does, so a write may take the store a little past it
+ * and a multi-key write is all or nothing.
+ */
+bool store_full(struct store *s, int64_t now_ms);
+
 /* Walk from slot *cursor; call fn for live entries until it returns false or
  * count slots were looked at; *cursor becomes the next slot, 0 when done. */
 void store_scan(struct store *s, size_t *cursor, size_t count, int64_t now_ms,
@@ -60,7 +68,9 @@ void store_scan(struct store *s, size_t *cursor, size_t count, int64_t now_ms,
 /* Delete expired entries among the next budget slots. Return: deleted. */
 size_t store_sweep(struct store *s, size_t budget, int64_t now_ms);
 
-/* Redis's glob: * ? [set] [^set] [a-z] and \ escapes. */
+/* Redis's glob: * ? [set] [^set] [a-z] and \ escapes; O(pattern x string).
+ * As in redis, the empty string matches only the empty pattern (KEYS *
+ * is special-cased by its caller). */
 bool glob_match(const char *pat, size_t plen, const char *str, size_t slen);
 
 #endif
