@@ -220,7 +220,13 @@ bool store_full(struct store *s, int64_t now_ms)
 {
 	if (!s->maxmem || s->mem < s->maxmem)
 		return false;
-	store_sweep(s, s->cap, now_ms); /* expired keys first: they are not worth an -OOM */
+	/* expired keys first: they are not worth an -OOM. A whole sweep costs
+	 * the table's size, so at most one every 10 ms however hard clients
+	 * write into a full store. */
+	if (now_ms - s->full_sweep_ms >= 10) {
+		s->full_sweep_ms = now_ms;
+		store_sweep(s, s->cap, now_ms);
+	}
 	return s->mem >= s->maxmem;
 }
 

@@ -32,6 +32,7 @@ struct store {
 	size_t cap, n;
 	size_t mem, maxmem; /* bytes held (entries' classes + the table); maxmem 0: no cap */
 	size_t sweep_pos;
+	int64_t full_sweep_ms; /* the last whole sweep store_full ran */
 };
 
 int store_init(struct store *s, size_t maxmem);
