@@ -41,6 +41,9 @@ www=$tmp/www
 mkdir -p "$www"
 printf 'hello from urt-http\n' > "$www/index.html"
 head -c 65536 /dev/urandom > "$www/64k.bin"
+# nginx's worker drops root for an unprivileged user: it must be able to read
+chmod 755 "$tmp" "$www"
+chmod 644 "$www/index.html" "$www/64k.bin"
 cat > "$tmp/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -82,10 +85,18 @@ for server in nginx urt-http; do
 		r_all="" p_all="" c_all=""
 		for _ in $(seq "$repeat"); do
 			hstart "$server"
+			# the file itself, whole, or the figures would measure an error page
+			got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/$f")
+			[ "$got" = "200 $(stat -c %s "$www/$f")" ] ||
+				{ echo "bench-servers: $server answered '$got' for /$f" >&2; exit 1; }
 			c0=$(hticks)
 			"${pin_cli[@]}" wrk -t1 -c100 -d3s --latency "http://127.0.0.1:$port/$f" > "$tmp/wrk" 2>&1
 			c1=$(hticks)
 			stop
+			if grep -q 'Non-2xx' "$tmp/wrk"; then
+				echo "bench-servers: $server answered errors under load: $(grep Non-2xx "$tmp/wrk")" >&2
+				exit 1
+			fi
 			reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk")
 			r_all+=" $(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk")"
 			p_all+=" $(awk '$1 == "50%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' "$tmp/wrk")"
