@@ -457,12 +457,7 @@ static bool console_conn_poll(struct urt_task *t, void *arg)
 		if (c->ret < 0 || app.quit)
 			break;
 	}
-	urt_op_cancel(&c->rx);
-	while (urt_op_busy(&c->rx)) {
-		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
-		if (c->n > 0)
-			urt_buf_free(&c->b);
-	}
+	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
 	URT_END(t);
 }
 

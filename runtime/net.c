@@ -281,6 +281,24 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 	return stream_end(rt, op, r->res);
 }
 
+int urt_recv_stream_end(struct urt_task *t, struct urt_op *op, int fd)
+{
+	struct urt_buf b = { 0 };
+
+	if (!urt_op_busy(op))
+		return 0;
+	(void)urt_op_cancel(op); /* -EALREADY: a cancel is under way already */
+	while (urt_op_busy(op)) {
+		int n = urt_recv_stream(t, op, fd, &b);
+
+		if (n == URT_PENDING)
+			return URT_PENDING;
+		if (n > 0)
+			urt_buf_free(&b);
+	}
+	return 0;
+}
+
 int urt_accept_stream(struct urt_task *t, struct urt_op *op, int fd)
 {
 	struct urt_runtime *rt = urt__rt;

@@ -278,9 +278,7 @@ static bool q_poll(struct urt_task *t, void *arg)
 		st->got += (unsigned)st->n;
 		urt_buf_free(&st->b);
 	}
-	urt_op_cancel(&st->rx);
-	while (urt_op_busy(&st->rx))
-		URT_AWAIT(t, urt_recv_stream(t, &st->rx, st->fd, &st->b));
+	URT_AWAIT(t, urt_recv_stream_end(t, &st->rx, st->fd));
 	URT_END(t);
 }
 
@@ -378,6 +376,55 @@ static void test_loop_calls_from_drop(void **state)
 	test_runtime_end(&rt);
 }
 
+/* --- ending a stream that holds completions ------------------------------------------ */
+
+struct end_state {
+	int fd, r, ended;
+	struct urt_op rx, nap;
+	struct urt_buf b;
+	size_t free_before_end;
+};
+
+static bool end_poll(struct urt_task *t, void *arg)
+{
+	struct end_state *st = *(struct end_state **)arg;
+
+	URT_BEGIN(t);
+	(void)urt_recv_stream(t, &st->rx, st->fd, &st->b);
+	URT_AWAIT(t, urt_sleep(t, &st->nap, 50000000)); /* chunks queue up unread */
+	st->free_before_end = test_stats(urt_runtime_current()).bufs_free;
+	URT_AWAIT(t, st->ended = urt_recv_stream_end(t, &st->rx, st->fd));
+	st->r = urt_recv_stream_end(t, &st->rx, st->fd); /* idle: 0 at once */
+	URT_END(t);
+}
+
+static const struct urt_task_type end_type = { .poll = end_poll, .name = "stream-end" };
+
+static void test_recv_stream_end(void **state)
+{
+	struct urt_runtime rt;
+	struct end_state st = { .r = 1, .ended = 1 };
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	st.fd = sv[0];
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = 16, .buf_size = 16 });
+	assert_int_equal(urt_spawn(&rt, &end_type, &(struct end_state *){ &st },
+				   sizeof(struct end_state *), NULL),
+			 0);
+	assert_int_equal(urt_tick(&rt, 0), 1);
+	assert_int_equal(write(sv[1], "0123456789abcdef0123456789abcdef0123456789", 42), 42);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_true(st.free_before_end < 16); /* buffers were held by queued chunks */
+	assert_int_equal(st.ended, 0);
+	assert_int_equal(st.r, 0);
+	assert_int_equal(st.rx.state, URT_OP_IDLE);
+	test_runtime_end(&rt); /* every buffer back */
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_huge_stream_queue),
 		cmocka_unit_test(test_deinit_twice),
 		cmocka_unit_test(test_loop_calls_from_drop),
+		cmocka_unit_test(test_recv_stream_end),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

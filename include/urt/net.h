@@ -121,6 +121,15 @@ struct urt_buf {
 int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_buf *buf);
 
 /*
+ * urt_recv_stream_end - awaitable: cancel the receive stream in op (if one
+ * is armed) and take its last completions, giving back every buffer they
+ * hold, until the handle is idle. The way to end a connection's stream
+ * before the task ends or reuses op.
+ * Return: 0 once op is idle (at once if it already was).
+ */
+int urt_recv_stream_end(struct urt_task *t, struct urt_op *op, int fd);
+
+/*
  * urt_buf_free - give a received buffer back to the ring; a stream that
  * stopped for lack of buffers is re-armed. buf is emptied.
  * Return: 0; -EINVAL if buf holds no buffer; -ESRCH without a runtime.
