@@ -4,39 +4,9 @@
 # Every wait is bounded; any failure exits non-zero with what went wrong.
 set -euo pipefail
 bin=${1:?usage: test-echo.sh BINDIR}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "test-echo: FAIL: $*" >&2; exit 1; }
-step() { echo "test-echo: $*"; }
-
-# start NAME OUT ARGS... : starts a server, sets srv and port
-start() {
-	local name=$1 out=$2; shift 2
-	"$bin/$name" --port 0 "$@" > "$out" 2> "$out.err" &
-	srv=$!
-	pids+=("$srv")
-	for _ in $(seq 200); do
-		grep -q '^listening on' "$out" && break
-		kill -0 "$srv" 2>/dev/null || fail "$name exited at start: $(cat "$out.err")"
-		sleep 0.05
-	done
-	[ "$(grep -c '^listening on' "$out")" = 1 ] || fail "$name printed no single 'listening on' line"
-	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
-	[ -n "$port" ] || fail "$name: no port in '$(head -1 "$out")'"
-}
-
-# stop PID : SIGTERM, must exit 0 within 10 s
-stop() {
-	kill -TERM "$1"
-	for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
-	kill -0 "$1" 2>/dev/null && fail "server $1 did not stop on SIGTERM"
-	wait "$1" || fail "server $1 exited with $? on SIGTERM"
-}
+name=test-echo
+# shellcheck source=scripts/test-lib.sh
+. "$(dirname "$0")/test-lib.sh"
 
 # stats OUT PID RUNTIMES : SIGUSR1, wait for a fresh line per runtime
 stats() {

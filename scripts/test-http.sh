@@ -4,40 +4,14 @@
 # bounded; any failure exits non-zero saying what.
 set -euo pipefail
 bin=${1:?usage: test-http.sh BINDIR}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "test-http: FAIL: $*" >&2; exit 1; }
-step() { echo "test-http: $*"; }
+name=test-http
+# shellcheck source=scripts/test-lib.sh
+. "$(dirname "$0")/test-lib.sh"
 if ! command -v curl >/dev/null; then
 	echo "test-http: curl missing (scripts/deps.sh installs it): skipped"
 	exit 77
 fi
 
-start() { # OUT ARGS...
-	local out=$1; shift
-	"$bin/urt-http" --port 0 "$@" > "$out" 2> "$out.err" &
-	srv=$!
-	pids+=("$srv")
-	for _ in $(seq 200); do
-		grep -q '^listening on' "$out" && break
-		kill -0 "$srv" 2>/dev/null || fail "urt-http exited at start: $(cat "$out.err")"
-		sleep 0.05
-	done
-	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
-	[ -n "$port" ] || fail "urt-http: no port"
-	url=http://127.0.0.1:$port
-}
-stop() {
-	kill -TERM "$srv"
-	for _ in $(seq 200); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
-	kill -0 "$srv" 2>/dev/null && fail "urt-http did not stop on SIGTERM"
-	wait "$srv" || fail "urt-http exited with $? on SIGTERM"
-}
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
 # raw REQUEST: send bytes, print what comes back within a second
 raw() {
@@ -57,7 +31,8 @@ echo secret > "$tmp/outside.txt"
 ln -s "$tmp/outside.txt" "$root/escape"
 ln -s sub/a.css "$root/inside"
 
-start "$tmp/h.out" --root "$root" --head-ms 500 --idle-ms 800 --max-body 1000 --max-head 1024
+start urt-http "$tmp/h.out" --root "$root" --head-ms 500 --idle-ms 800 --max-body 1000 --max-head 1024
+url=http://127.0.0.1:$port
 
 step "files: 200 with type, length and Last-Modified; bytes exact; HEAD"
 h=$(curl -s -D - -o "$tmp/got" --max-time 10 "$url/big.bin")
@@ -127,7 +102,8 @@ exec 3>&-
 
 step "urt-load --mode http: 1,000 connections, zero errors (no --root)"
 stop
-start "$tmp/h2.out"
+start urt-http "$tmp/h2.out"
+url=http://127.0.0.1:$port
 line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --conns 1000 --depth 4 --duration 2 2> "$tmp/load.err") ||
 	fail "urt-load --mode http: $line $(tail -2 "$tmp/load.err")"
 case $line in *" errors 0") ;; *) fail "urt-load --mode http: $line" ;; esac

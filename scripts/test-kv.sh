@@ -5,42 +5,17 @@
 set -euo pipefail
 bin=${1:?usage: test-kv.sh BINDIR}
 src=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "test-kv: FAIL: $*" >&2; exit 1; }
-step() { echo "test-kv: $*"; }
+name=test-kv
+# shellcheck source=scripts/test-lib.sh
+. "$src/scripts/test-lib.sh"
 if ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then
 	echo "test-kv: redis-cli / redis-benchmark missing (scripts/deps.sh installs redis-tools): skipped"
 	exit 77
 fi
 
-start() { # OUT ARGS...
-	local out=$1; shift
-	"$bin/urt-kv" --port 0 "$@" > "$out" 2> "$out.err" &
-	srv=$!
-	pids+=("$srv")
-	for _ in $(seq 200); do
-		grep -q '^listening on' "$out" && break
-		kill -0 "$srv" 2>/dev/null || fail "urt-kv exited at start: $(cat "$out.err")"
-		sleep 0.05
-	done
-	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
-	[ -n "$port" ] || fail "urt-kv: no port"
-}
-stop() {
-	kill -TERM "$srv"
-	for _ in $(seq 200); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
-	kill -0 "$srv" 2>/dev/null && fail "urt-kv did not stop on SIGTERM"
-	wait "$srv" || fail "urt-kv exited with $? on SIGTERM"
-}
 cli() { timeout 10 redis-cli -p "$port" "$@"; }
 
-start "$tmp/kv.out"
+start urt-kv "$tmp/kv.out"
 
 step "every command against what redis 7 replies (tests/kv/expected.txt)"
 "$src/scripts/kv-transcript.sh" "$port" "$src/tests/kv/commands.txt" > "$tmp/got.txt"
@@ -129,7 +104,7 @@ exec 4>&-
 grep -q '^exit: connections' "$tmp/kv.out" || fail "no stats line at exit"
 
 step "--maxmemory: -OOM past it, reads still served"
-start "$tmp/oom.out" --maxmemory 1m
+start urt-kv "$tmp/oom.out" --maxmemory 1m
 big=$(head -c 60000 /dev/zero | tr '\0' x)
 oom=0
 for i in $(seq 40); do

@@ -1,0 +1,39 @@
+# test-lib.sh - what the end-to-end test scripts share; sourced after they
+# set `name` (for messages) and `bin` (the programs' folder).
+#   fail MSG / step MSG         report and stop / say what is being tested
+#   start PROGRAM OUT ARGS...   start a server on --port 0, wait for its one
+#                               "listening on" line; sets srv and port
+#   stop [PID]                  SIGTERM; it must exit 0 within 10 s
+# Every server started is killed at exit, and the scratch folder $tmp removed.
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "$name: FAIL: $*" >&2; exit 1; }
+step() { echo "$name: $*"; }
+
+start() {
+	local prog=$1 out=$2; shift 2
+	"$bin/$prog" --port 0 "$@" > "$out" 2> "$out.err" &
+	srv=$!
+	pids+=("$srv")
+	for _ in $(seq 200); do
+		grep -q '^listening on' "$out" && break
+		kill -0 "$srv" 2>/dev/null || fail "$prog exited at start: $(cat "$out.err")"
+		sleep 0.05
+	done
+	[ "$(grep -c '^listening on' "$out")" = 1 ] || fail "$prog printed no single 'listening on' line"
+	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
+	[ -n "$port" ] || fail "$prog: no port in '$(head -1 "$out")'"
+}
+
+stop() {
+	local pid=${1:-$srv}
+	kill -TERM "$pid"
+	for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$pid" 2>/dev/null && fail "server $pid did not stop on SIGTERM"
+	wait "$pid" || fail "server $pid exited with $? on SIGTERM"
+}
