@@ -49,6 +49,7 @@
 
 #include <urt/urt.h>
 
+#include "acceptor.h"
 #include "counting.h"
 #include "hist.h"
 
@@ -474,30 +475,12 @@ static const struct urt_task_type console_conn_type = { .poll = console_conn_pol
 							.drop = console_conn_drop,
 							.name = "console-conn" };
 
-struct console {
-	int lfd, fd;
-	struct urt_op acc;
-};
-
-static bool console_poll(struct urt_task *t, void *arg)
+/* A console connection: a slab slot, or none (no more consoles). */
+static int on_console(int fd)
 {
-	struct console *c = arg;
-
-	URT_BEGIN(t);
-	for (;;) {
-		URT_AWAIT(t, c->fd = urt_accept_stream(t, &c->acc, c->lfd));
-		if (c->fd == -EMFILE || c->fd == -ENFILE)
-			continue; /* the stream backs off by itself */
-		if (c->fd < 0)
-			break;
-		if (urt_spawn_slab(&console_conn_type, &(struct console_conn){ .fd = c->fd },
-				   sizeof(struct console_conn), NULL))
-			close(c->fd); /* no slot free: no more consoles */
-	}
-	URT_END(t);
+	return urt_spawn_slab(&console_conn_type, &(struct console_conn){ .fd = fd },
+			      sizeof(struct console_conn), NULL);
 }
-
-static const struct urt_task_type console_type = { .poll = console_poll, .name = "console" };
 
 /* Slots hold a header (64 bytes) and a loader's or a console's state. */
 #define MAX2(a, b) ((a) > (b) ? (a) : (b))
@@ -754,8 +737,7 @@ int main(int argc, char **argv)
 		}
 		printf("listening on 127.0.0.1:%u\n", bound);
 		fflush(stdout);
-		if (urt_spawn(&app.rt, &console_type, &(struct console){ .lfd = lfd },
-			      sizeof(struct console), NULL))
+		if (acceptor_start(&app.rt, lfd, &app.quit, on_console))
 			fprintf(stderr, "urt-frame-loop: console did not start\n");
 	}
 	signal(SIGINT, on_signal);

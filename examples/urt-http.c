@@ -43,6 +43,7 @@
 
 #include <urt/urt.h>
 
+#include "acceptor.h"
 #include "counting.h"
 #include "http/parse.h"
 #include "sigtask.h"
@@ -563,46 +564,24 @@ static const struct urt_task_type conn_type = { .poll = conn_poll,
 
 /* --- the acceptor, stats, flags ------------------------------------------------------ */
 
-struct acceptor {
-	int lfd, fd;
-	struct urt_op acc;
-};
-
-static bool acceptor_poll(struct urt_task *t, void *arg)
+/* A new connection: its task, unless the cap is reached. */
+static int on_conn(int fd)
 {
-	struct acceptor *a = arg;
+	struct conn c = { .fd = fd, .file = -1 };
+	int ret;
 
-	URT_BEGIN(t);
-	while (!srv.stop) {
-		URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->acc, a->lfd));
-		if (a->fd == -EMFILE || a->fd == -ENFILE)
-			continue; /* the stream backs off by itself */
-		if (a->fd < 0)
-			break;
-		if (srv.live >= o.max_conns) { /* the cap, for boxed tasks too */
-			close(a->fd);
-			continue;
-		}
-		/* responses are written whole: Nagle would only delay them */
-		setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-		{
-			struct conn c = { .fd = a->fd, .file = -1 };
-			int ret = o.boxed ? urt_spawn(&srv.rt, &conn_type, &c, sizeof(c), NULL)
-					  : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
-
-			if (ret) { /* the connection cap: refuse this one */
-				close(a->fd);
-				continue;
-			}
-		}
-		srv.conns++;
-		srv.live++;
-	}
-	URT_END(t);
+	if (srv.live >= o.max_conns) /* the cap, for boxed tasks too */
+		return -ENOSPC;
+	/* responses are written whole: Nagle would only delay them */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	ret = o.boxed ? urt_spawn(&srv.rt, &conn_type, &c, sizeof(c), NULL)
+		      : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
+	if (ret)
+		return ret;
+	srv.conns++;
+	srv.live++;
+	return 0;
 }
-
-static const struct urt_task_type acceptor_type = { .poll = acceptor_poll,
-						    .name = "http-accept" };
 
 static void print_stats(const char *what)
 {
@@ -750,8 +729,7 @@ int main(int argc, char **argv)
 		return lfd == -EINVAL ? 2 : 1;
 	}
 	sfd = sigtask_start(&srv.rt, on_usr1, on_stop);
-	if (sfd < 0 || urt_spawn(&srv.rt, &acceptor_type, &(struct acceptor){ .lfd = lfd },
-				 sizeof(struct acceptor), NULL)) {
+	if (sfd < 0 || acceptor_start(&srv.rt, lfd, &srv.stop, on_conn)) {
 		fprintf(stderr, "urt-http: could not start\n");
 		return 1;
 	}

@@ -39,6 +39,7 @@
 
 #include <urt/urt.h>
 
+#include "acceptor.h"
 #include "counting.h"
 #include "kv/resp.h"
 #include "kv/store.h"
@@ -949,43 +950,22 @@ static const struct urt_task_type conn_type = { .poll = conn_poll,
 
 /* --- the acceptor, the sweeper, signals --------------------------------------------- */
 
-struct acceptor {
-	int lfd, fd;
-	struct urt_op acc;
-};
-
-static bool acceptor_poll(struct urt_task *t, void *arg)
+/* A new connection: its task, unless the cap is reached. */
+static int on_conn(int fd)
 {
-	struct acceptor *a = arg;
+	struct conn c = { .fd = fd, .id = ++kv.next_id };
+	int ret;
 
-	URT_BEGIN(t);
-	while (!kv.stop) {
-		URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->acc, a->lfd));
-		if (a->fd == -EMFILE || a->fd == -ENFILE)
-			continue; /* the stream backs off by itself */
-		if (a->fd < 0)
-			break;
-		if (kv.live >= o.max_conns) { /* the cap, for boxed tasks too */
-			close(a->fd);
-			continue;
-		}
-		{
-			struct conn c = { .fd = a->fd, .id = ++kv.next_id };
-			int ret = o.boxed ? urt_spawn(&kv.rt, &conn_type, &c, sizeof(c), NULL)
-					  : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
-
-			if (ret) { /* full: refuse this one, keep serving the rest */
-				close(a->fd);
-				continue;
-			}
-		}
-		kv.conns++;
-		kv.live++;
-	}
-	URT_END(t);
+	if (kv.live >= o.max_conns) /* the cap, for boxed tasks too */
+		return -ENOSPC;
+	ret = o.boxed ? urt_spawn(&kv.rt, &conn_type, &c, sizeof(c), NULL)
+		      : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
+	if (ret)
+		return ret;
+	kv.conns++;
+	kv.live++;
+	return 0;
 }
-
-static const struct urt_task_type acceptor_type = { .poll = acceptor_poll, .name = "kv-accept" };
 
 struct sweeper {
 	struct urt_op nap;
@@ -1158,8 +1138,7 @@ int main(int argc, char **argv)
 	}
 	sfd = sigtask_start(&kv.rt, on_usr1, on_stop);
 	if (sfd < 0 ||
-	    urt_spawn(&kv.rt, &acceptor_type, &(struct acceptor){ .lfd = lfd },
-		      sizeof(struct acceptor), NULL) ||
+	    acceptor_start(&kv.rt, lfd, &kv.stop, on_conn) ||
 	    urt_spawn(&kv.rt, &sweeper_type, &(struct sweeper){ 0 }, sizeof(struct sweeper), NULL)) {
 		fprintf(stderr, "urt-kv: could not start\n");
 		return 1;
