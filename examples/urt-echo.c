@@ -416,7 +416,7 @@ int main(int argc, char **argv)
 		if (s->lfd < 0) {
 			fprintf(stderr, "urt-echo: listen on %s:%u: %s\n", o.addr, port,
 				strerror(-s->lfd));
-			return 1;
+			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
 		if (pipe2(s->ctl, O_CLOEXEC)) {
 			perror("urt-echo: pipe");

@@ -79,8 +79,13 @@ int urt_statx(struct urt_task *t, struct urt_op *op, int dfd, const char *path, 
 	      unsigned mask, struct statx *out)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, out, sizeof(*out), &s);
+	int ret;
 
+	/* the path too, as urt_openat refuses it (the kernel would copy it at
+	 * submit, but one rule for every buffer is easier to keep) */
+	if (op->state == URT_OP_IDLE && path && urt__user_mem_refused(path, 1))
+		return -EFAULT;
+	ret = urt__op_begin(t, op, out, sizeof(*out), &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_statx(s.sqe, dfd, path, flags, mask, out);

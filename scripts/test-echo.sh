@@ -35,6 +35,10 @@ for p in urt-echo urt-load epoll-echo; do
 	"$bin/$p" --help > /dev/null || fail "$p --help"
 done
 set +e
+"$bin/urt-echo" --port 0 --addr not-an-address > /dev/null 2> "$tmp/bad.err"; rc=$?
+set -e
+[ $rc = 2 ] || fail "urt-echo --addr not-an-address exited $rc, want 2"
+set +e
 "$bin/urt-echo" --port 99999 > /dev/null 2>&1; [ $? = 2 ] || fail "urt-echo --port 99999"
 "$bin/urt-echo" --spawn heap > /dev/null 2>&1; [ $? = 2 ] || fail "urt-echo --spawn heap"
 "$bin/urt-load" --conns 10 > /dev/null 2>&1; [ $? = 2 ] || fail "urt-load without --port"

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -125,9 +126,10 @@ static void test_stream_handles(void **state)
 /* --- accept's addrlen in the frame arena ------------------------------------------- */
 
 struct acc_state {
-	int lfd, r;
+	int lfd, r, statx_r;
 	struct urt_op op;
 	struct sockaddr_in sa;
+	struct statx stx;
 };
 
 static bool acc_poll(struct urt_task *t, void *arg)
@@ -138,6 +140,12 @@ static bool acc_poll(struct urt_task *t, void *arg)
 	URT_BEGIN(t);
 	*len = sizeof(st->sa);
 	st->r = urt_accept(t, &st->op, st->lfd, (struct sockaddr *)&st->sa, len);
+	{ /* a path in frame memory, for statx too */
+		char *path = urt_frame_alloc(8, 1);
+
+		memcpy(path, "/tmp", 5);
+		st->statx_r = urt_statx(t, &st->op, AT_FDCWD, path, 0, STATX_SIZE, &st->stx);
+	}
 	URT_END(t);
 }
 
@@ -158,6 +166,7 @@ static void test_accept_addrlen_in_frame(void **state)
 			 0);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(st.r, -EFAULT);
+	assert_int_equal(st.statx_r, -EFAULT);
 	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	close(st.lfd);
