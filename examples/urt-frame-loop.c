@@ -51,6 +51,7 @@
 
 #include "acceptor.h"
 #include "counting.h"
+#include "flags.h"
 #include "hist.h"
 
 #define MAX_ASSETS   1024
@@ -623,25 +624,7 @@ static void usage(FILE *f)
 		"  --misuse KIND  frame-across-await | frame-captured-by-spawn | frame-in-io-buffer\n");
 }
 
-static int bad(const char *msg, const char *arg)
-{
-	fprintf(stderr, "urt-frame-loop: %s%s%s (see --help)\n", msg, arg ? ": " : "",
-		arg ? arg : "");
-	return 2;
-}
-
-static bool num(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
+#define bad(msg, arg) flag_bad("urt-frame-loop", msg, arg)
 
 int main(int argc, char **argv)
 {
@@ -652,7 +635,7 @@ int main(int argc, char **argv)
 		{ "misuse", required_argument, 0, 'm' },    { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	unsigned long hz = 60, frames = 0, particles = 4096, port = 0, v;
+	uint64_t hz = 60, frames = 0, particles = 4096, port = 0, v;
 	const char *assets = NULL;
 	bool console = false;
 	struct urt_runtime_stats st;
@@ -663,27 +646,27 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
 		case 'z':
-			if (!num(optarg, 1, 1000, &hz))
+			if (!flag_uint(optarg, 1, 1000, &hz))
 				return bad("bad --hz", optarg);
 			break;
 		case 'f':
-			if (!num(optarg, 1, 100000000, &frames))
+			if (!flag_uint(optarg, 1, 100000000, &frames))
 				return bad("bad --frames", optarg);
 			break;
 		case 'n':
-			if (!num(optarg, 1, 1 << 20, &particles))
+			if (!flag_uint(optarg, 1, 1 << 20, &particles))
 				return bad("bad --particles", optarg);
 			break;
 		case 'a':
 			assets = optarg;
 			break;
 		case 'p':
-			if (!num(optarg, 0, 65535, &port))
+			if (!flag_uint(optarg, 0, 65535, &port))
 				return bad("bad --port", optarg);
 			console = true;
 			break;
 		case 's':
-			if (!num(optarg, 0, 60000, &v))
+			if (!flag_uint(optarg, 0, 60000, &v))
 				return bad("bad --slow-ms", optarg);
 			app.slow_ms = (unsigned)v;
 			break;

@@ -45,6 +45,7 @@
 
 #include "acceptor.h"
 #include "counting.h"
+#include "flags.h"
 #include "http/parse.h"
 #include "sigtask.h"
 
@@ -622,26 +623,7 @@ static void usage(FILE *f)
 		"  --max-body B    request body (default 1048576; 413 past it)\n");
 }
 
-static int bad(const char *msg, const char *arg)
-{
-	fprintf(stderr, "urt-http: %s%s%s (see --help)\n", msg, arg ? ": " : "", arg ? arg : "");
-	return 2;
-}
-
-static bool num(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
+#define bad(msg, arg) flag_bad("urt-http", msg, arg)
 
 int main(int argc, char **argv)
 {
@@ -661,7 +643,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (!num(optarg, 0, 65535, &v))
+			if (!flag_uint(optarg, 0, 65535, &v))
 				return bad("bad --port", optarg);
 			o.port = (uint16_t)v;
 			break;
@@ -677,25 +659,25 @@ int main(int argc, char **argv)
 			o.boxed = !strcmp(optarg, "boxed");
 			break;
 		case 'c':
-			if (!num(optarg, 1, 1u << 20, &v))
+			if (!flag_uint(optarg, 1, 1u << 20, &v))
 				return bad("bad --max-conns", optarg);
 			o.max_conns = (uint32_t)v;
 			break;
 		case 'i':
-			if (!num(optarg, 1, 3600000, &o.idle_ms))
+			if (!flag_uint(optarg, 1, 3600000, &o.idle_ms))
 				return bad("bad --idle-ms", optarg);
 			break;
 		case 'H':
-			if (!num(optarg, 1, 3600000, &o.head_ms))
+			if (!flag_uint(optarg, 1, 3600000, &o.head_ms))
 				return bad("bad --head-ms", optarg);
 			break;
 		case 'm':
-			if (!num(optarg, 256, 1u << 20, &v))
+			if (!flag_uint(optarg, 256, 1u << 20, &v))
 				return bad("bad --max-head", optarg);
 			o.lim.max_head = (size_t)v;
 			break;
 		case 'b':
-			if (!num(optarg, 0, 1ull << 40, &o.lim.max_body))
+			if (!flag_uint(optarg, 0, 1ull << 40, &o.lim.max_body))
 				return bad("bad --max-body", optarg);
 			break;
 		case 'h':

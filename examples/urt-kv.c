@@ -41,6 +41,7 @@
 
 #include "acceptor.h"
 #include "counting.h"
+#include "flags.h"
 #include "kv/resp.h"
 #include "kv/store.h"
 #include "sigtask.h"
@@ -1008,6 +1009,8 @@ static void on_stop(void)
 	kv.stop = true;
 }
 
+#define bad(msg, arg) flag_bad("urt-kv", msg, arg)
+
 /* --- command line ---------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -1022,36 +1025,6 @@ static void usage(FILE *f)
 		"  --max-bulk B     largest argument (default 64m)\n"
 		"  --max-args N     most arguments in one request (default 1048576)\n"
 		"  --max-conns N    connections at once (default 16384)\n");
-}
-
-static int bad(const char *msg, const char *arg)
-{
-	fprintf(stderr, "urt-kv: %s%s%s (see --help)\n", msg, arg ? ": " : "", arg ? arg : "");
-	return 2;
-}
-
-static bool size_arg(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	uint64_t mul = 1;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return false;
-	if (*end == 'k' || *end == 'K')
-		mul = 1024, end++;
-	else if (*end == 'm' || *end == 'M')
-		mul = 1024 * 1024, end++;
-	else if (*end == 'g' || *end == 'G')
-		mul = 1024ull * 1024 * 1024, end++;
-	if (*end || v > hi / mul || v * mul < lo)
-		return false;
-	*out = v * mul;
-	return true;
 }
 
 int main(int argc, char **argv)
@@ -1071,7 +1044,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (!size_arg(optarg, 0, 65535, &v) || strpbrk(optarg, "kKmMgG"))
+			if (!flag_uint(optarg, 0, 65535, &v))
 				return bad("bad --port", optarg);
 			o.port = (uint16_t)v;
 			break;
@@ -1084,20 +1057,20 @@ int main(int argc, char **argv)
 			o.boxed = !strcmp(optarg, "boxed");
 			break;
 		case 'M':
-			if (!size_arg(optarg, 0, UINT64_MAX, &o.maxmemory))
+			if (!flag_size(optarg, 0, UINT64_MAX, &o.maxmemory))
 				return bad("bad --maxmemory", optarg);
 			break;
 		case 'b':
-			if (!size_arg(optarg, 1, 1ull << 30, &o.max_bulk))
+			if (!flag_size(optarg, 1, 1ull << 30, &o.max_bulk))
 				return bad("bad --max-bulk", optarg);
 			break;
 		case 'n':
-			if (!size_arg(optarg, 1, 1u << 24, &v))
+			if (!flag_size(optarg, 1, 1u << 24, &v))
 				return bad("bad --max-args", optarg);
 			o.max_args = (uint32_t)v;
 			break;
 		case 'c':
-			if (!size_arg(optarg, 1, 1u << 20, &v))
+			if (!flag_size(optarg, 1, 1u << 20, &v))
 				return bad("bad --max-conns", optarg);
 			o.max_conns = (uint32_t)v;
 			break;

@@ -7,10 +7,9 @@
 set -euo pipefail
 bin=${1:?usage: test-frame-loop.sh BINDIR}
 prog=$bin/urt-frame-loop
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "test-frame-loop: FAIL: $*" >&2; exit 1; }
-step() { echo "test-frame-loop: $*"; }
+name=test-frame-loop
+# shellcheck source=scripts/test-lib.sh
+. "$(dirname "$0")/test-lib.sh"
 
 # field NAME FILE: a value from the summary line
 field() { sed -n "s/^summary: .* $1 \([^ ]*\).*/\1/p" "$2"; }
@@ -94,14 +93,5 @@ wait "$pid" || fail "urt-frame-loop exited $? after quit"
 grep -q '^summary:' "$tmp/con" || fail "no summary after quit"
 
 step "bad flags: exit status 2 and a one-line error"
-for args in "--hz 0" "--frames x" "--misuse nope" "--bogus" "extra"; do
-	set +e
-	# shellcheck disable=SC2086
-	"$prog" $args > "$tmp/bad" 2>&1
-	rc=$?
-	set -e
-	[ $rc = 2 ] || fail "'$args' exited $rc"
-	[ "$(wc -l < "$tmp/bad")" = 1 ] || fail "'$args' printed more than one line"
-done
-"$prog" --help | grep -q '^usage: urt-frame-loop' || fail "--help"
+expect_bad_flags urt-frame-loop "--hz 0" "--frames x" "--misuse nope" "--bogus" "extra"
 step "ok"

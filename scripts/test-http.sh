@@ -129,14 +129,5 @@ exec 4>&-
 grep -q '^exit: connections' "$tmp/h2.out" || fail "no stats line at exit"
 
 step "bad flags: exit status 2 and a one-line error"
-for args in "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra"; do
-	set +e
-	# shellcheck disable=SC2086
-	"$bin/urt-http" $args > "$tmp/bad" 2>&1
-	rc=$?
-	set -e
-	[ $rc = 2 ] || fail "'$args' exited $rc"
-	[ "$(wc -l < "$tmp/bad")" = 1 ] || fail "'$args' printed more than one line"
-done
-"$bin/urt-http" --help | grep -q '^usage: urt-http' || fail "--help"
+expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra"
 step "all passed"

@@ -116,14 +116,5 @@ done
 stop
 
 step "bad flags: exit status 2 and a one-line error"
-for args in "--port x" "--spawn nope" "--maxmemory 1q" "--max-args 0" "--bogus" "extra"; do
-	set +e
-	# shellcheck disable=SC2086
-	"$bin/urt-kv" $args > "$tmp/bad" 2>&1
-	rc=$?
-	set -e
-	[ $rc = 2 ] || fail "'$args' exited $rc"
-	[ "$(wc -l < "$tmp/bad")" = 1 ] || fail "'$args' printed more than one line"
-done
-"$bin/urt-kv" --help | grep -q '^usage: urt-kv' || fail "--help"
+expect_bad_flags urt-kv "--port x" "--spawn nope" "--maxmemory 1q" "--max-args 0" "--bogus" "extra"
 step "all passed"

@@ -4,6 +4,8 @@
 #   start PROGRAM OUT ARGS...   start a server on --port 0, wait for its one
 #                               "listening on" line; sets srv and port
 #   stop [PID]                  SIGTERM; it must exit 0 within 10 s
+#   expect_bad_flags PROG ARGS... each ARGS (words) exits 2 with one line,
+#                               and PROG --help prints its usage
 # Every server started is killed at exit, and the scratch folder $tmp removed.
 tmp=$(mktemp -d)
 pids=()
@@ -36,4 +38,19 @@ stop() {
 	for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 	kill -0 "$pid" 2>/dev/null && fail "server $pid did not stop on SIGTERM"
 	wait "$pid" || fail "server $pid exited with $? on SIGTERM"
+}
+
+expect_bad_flags() {
+	local prog=$1 args rc
+	shift
+	for args in "$@"; do
+		set +e
+		# shellcheck disable=SC2086
+		"$bin/$prog" $args > "$tmp/bad" 2>&1
+		rc=$?
+		set -e
+		[ $rc = 2 ] || fail "$prog $args exited $rc, want 2"
+		[ "$(wc -l < "$tmp/bad")" = 1 ] || fail "$prog $args printed more than one line"
+	done
+	"$bin/$prog" --help | grep -q "^usage: $prog" || fail "$prog --help"
 }
