@@ -119,6 +119,37 @@ static void test_refusals(void **state)
 	expect_status(big, 431); /* a head past 512 bytes, still without its end */
 }
 
+/*
+ * max_head below max_target: a request line longer than max_head is 414
+ * however the bytes were split between receives (a receive may stop
+ * anywhere), and a long header past max_head is 431 at every split.
+ */
+static void test_status_ignores_split(void **state)
+{
+	static const struct http_limits small = { .max_head = 100, .max_target = 200 };
+	char req[400];
+	struct http_req r;
+	size_t n;
+
+	(void)state;
+	memset(req, 'a', sizeof(req));
+	memcpy(req, "GET /", 5);
+	n = 5 + 150;
+	memcpy(req + n, " HTTP/1.1\r\nHost: x\r\n\r\n", 22);
+	n += 22;
+	for (size_t k = 101; k <= n; k++)
+		if (http_parse(req, k, &small, &r) != -414)
+			fail_msg("a 150-byte target cut at %zu: %ld, want -414", k,
+				 http_parse(req, k, &small, &r));
+	memcpy(req, "GET / HTTP/1.1\r\nX: ", 19);
+	memset(req + 19, 'v', 150);
+	memcpy(req + 169, "\r\n\r\n", 4);
+	for (size_t k = 101; k <= 173; k++)
+		if (http_parse(req, k, &small, &r) != -431)
+			fail_msg("a long header cut at %zu: %ld, want -431", k,
+				 http_parse(req, k, &small, &r));
+}
+
 static void test_garbage(void **state)
 {
 	struct test_rng rng = { test_seed("http garbage", 0x4771) };
@@ -151,6 +182,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined_and_body),
 		cmocka_unit_test(test_keep_alive_rules),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_status_ignores_split),
 		cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,6 +59,7 @@ static bool lists(struct slice v, const char *token)
 long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct http_req *r)
 {
 	size_t end, i = 0, line, skipped;
+	const char *sp;
 	bool conn_close = false, conn_keep = false, have_len = false;
 
 	if (!n)
@@ -68,9 +69,9 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 		i++;
 	skipped = i;
 	buf += i, n -= i;
-	{ /* a target too long is 414, whether or not the head has ended */
-		const char *sp = memchr(buf, ' ', n < 64 ? n : 64);
-
+	/* a target too long is 414, whether or not the head has ended */
+	sp = memchr(buf, ' ', n < 64 ? n : 64);
+	{
 		if (sp) {
 			size_t from = (size_t)(sp - buf) + 1, k = from;
 
@@ -80,11 +81,19 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 				return -414;
 		}
 	}
+	/*
+	 * Past max_head: 414 if the request line alone is too long (its target
+	 * is what made it so), else 431. Decided on the line's end, not on
+	 * where the bytes happened to be split between receives.
+	 */
 	end = head_end(buf, n);
-	if (!end)
-		return n > lim->max_head ? -431 : 0;
-	if (end > lim->max_head)
-		return -431;
+	if (!end && n <= lim->max_head)
+		return 0;
+	if (!end || end > lim->max_head) {
+		const char *nl = memchr(buf, '\n', n < lim->max_head ? n : lim->max_head);
+
+		return sp && !nl ? -414 : -431;
+	}
 	memset(r, 0, sizeof(*r));
 	/* request line: method SP target SP HTTP/1.x CRLF */
 	for (i = 0; i < end && is_tchar((unsigned char)buf[i]); i++)
