@@ -8,12 +8,31 @@
  * liburing 2.3 has the registration call and the add/advance helpers but
  * not io_uring_setup_buf_ring, so the setup is here.
  *
- * Accounting: `avail` is how many buffers the kernel may take. Every
- * completion carrying IORING_CQE_F_BUFFER took one (op.c counts it at the
- * top of dispatch, whatever happens to the completion next); urt__buf_put
- * gives one back. Every path that does not hand a buffer to the user gives
- * it back (a stale completion, an injected error, a stream that ends with
- * completions queued), so buffers are never lost.
+ * Three ways the kernel may hand out buffers (bufs.mode), chosen at init
+ * from what it offers and opts.features_off, best first:
+ *   IN PART (URT_FEAT_BUF_INC, Linux 6.12): a receive takes only the bytes
+ *     it needs from the buffer at the head of the ring and the next receive,
+ *     of any connection, goes on where it ended; IORING_CQE_F_BUF_MORE says
+ *     the kernel keeps the buffer. A buffer goes back to the ring once the
+ *     kernel has let it go and every chunk of it has been given back (st[]
+ *     counts them). Small messages from many connections share buffers.
+ *     Needs size <= 64 KiB (a chunk's offset is kept in 16 bits).
+ *   BUNDLES (URT_FEAT_RECV_BUNDLE, 6.10): one completion may carry several
+ *     buffers, the ring's next ones in order: fewer completions for bulk
+ *     data. The completion names the first buffer; the others are found by
+ *     ring position (pos[], slot[]). Those slots cannot have been written
+ *     again yet: the kernel takes buffers in ring order and posts their
+ *     completions in that order, so every buffer taken after these ones is
+ *     still out, and the ring never holds more than count buffers.
+ *   ONE BUFFER A COMPLETION: the fallback.
+ * However they came, the stream queues one entry per buffer or chunk,
+ * { length, id << 16 | offset }, and the task gets one urt_buf each.
+ *
+ * Accounting: `avail` is how many buffers the kernel may take: a
+ * completion takes the buffers it names (in part: when the kernel lets go
+ * of one), urt__buf_release gives one back. Every path that does not hand
+ * a buffer to the user releases it (a stale completion, an injected error,
+ * a stream that ends with completions queued), so buffers are never lost.
  *
  * Per-connection bound: each arm of a multishot receive asks the kernel to
  * end it after opts.stream_queue (rounded up to whole chunk records of 4)
@@ -41,28 +60,80 @@
 #include <unistd.h>
 
 #define BGID 0
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2u /* Linux 6.12 */
+#endif
+#define INC_MAX_SIZE 65536u /* a chunk's offset fits the low 16 bits of its entry */
 
 static struct io_uring_buf_ring *br(struct urt_runtime *rt)
 {
 	return rt->bufs.ring;
 }
 
-int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size, uint32_t stream_queue)
+static uint16_t mask(const struct urt_runtime *rt)
 {
-	struct io_uring_buf_reg reg = { 0 };
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	int ret;
+	return (uint16_t)(rt->bufs.count - 1);
+}
 
-	if (!count)
-		count = 512;
-	if (!size)
-		size = 4096;
+/* Put buffer bid at the ring's tail (not yet published). */
+static void ring_add(struct urt_runtime *rt, uint16_t bid, int offset)
+{
+	uint16_t pos = (uint16_t)(rt->bufs.tail + offset);
+
+	io_uring_buf_ring_add(br(rt), urt__buf_addr(rt, bid), rt->bufs.size, bid, mask(rt),
+			      offset);
+	if (rt->bufs.mode == URT__BUFS_BUNDLE) {
+		rt->bufs.slot[pos & mask(rt)] = bid;
+		rt->bufs.pos[bid] = pos;
+	} else if (rt->bufs.mode == URT__BUFS_INC) {
+		rt->bufs.st[bid] = (struct urt__bstate){ .off = 0, .users = 0, .kept = 1 };
+	}
+}
+
+static void ring_publish(struct urt_runtime *rt, uint16_t n)
+{
+	io_uring_buf_ring_advance(br(rt), n);
+	rt->bufs.tail = (uint16_t)(rt->bufs.tail + n);
+	rt->bufs.avail += n;
+}
+
+/* Register the ring, in part if asked; -EINVAL from a kernel without it. */
+static int ring_register(struct urt_runtime *rt, unsigned flags)
+{
+	struct io_uring_buf_reg reg = {
+		.ring_addr = (uint64_t)(uintptr_t)rt->bufs.ring,
+		.ring_entries = rt->bufs.count,
+		.bgid = BGID,
+		.pad = (uint16_t)flags, /* `flags` in headers newer than 6.1 */
+	};
+
+	return io_uring_register_buf_ring(urt__ring(rt), &reg, 0);
+}
+
+static void *side_alloc(struct urt_runtime *rt, size_t bytes)
+{
+	void *p = rt->al.alloc(rt->al.ctx, bytes, 8);
+
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
+
+int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint32_t count = o->buf_count ? o->buf_count : 512;
+	uint32_t size = o->buf_size ? o->buf_size : 4096;
+	uint32_t off = o->features_off;
+	int ret = -EINVAL;
+
 	if (!urt__is_pow2(count) || count > 32768 || size > (1u << 30))
 		return -EINVAL;
 	rt->bufs.count = count;
 	rt->bufs.size = size;
+	rt->bufs.no_limit = off & URT_FEAT_RECV_LIMIT;
 	/* chunk records hold 4 completions each */
-	rt->bufs.max_chunks = (uint32_t)(((uint64_t)(stream_queue ? stream_queue : 16) + 3) / 4);
+	rt->bufs.max_chunks = (uint32_t)(((uint64_t)(o->stream_queue ? o->stream_queue : 16) + 3) / 4);
 	{
 		uint64_t bytes = (uint64_t)rt->bufs.max_chunks * 4 * size;
 
@@ -77,14 +148,38 @@ int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size, uint32
 	}
 	rt->bufs.mem_bytes = (size_t)count * size;
 	rt->bufs.mem = rt->al.alloc(rt->al.ctx, rt->bufs.mem_bytes, 64);
-	if (!rt->bufs.mem) {
-		urt__bufs_deinit(rt);
-		return -ENOMEM;
+	if (!rt->bufs.mem)
+		goto nomem;
+
+	/* best first; a kernel without a mode refuses it with -EINVAL */
+	if (!(off & URT_FEAT_BUF_INC) && size <= INC_MAX_SIZE) {
+		rt->bufs.st = side_alloc(rt, count * sizeof(*rt->bufs.st));
+		if (!rt->bufs.st)
+			goto nomem;
+		ret = ring_register(rt, IOU_PBUF_RING_INC);
+		if (!ret) {
+			rt->bufs.mode = URT__BUFS_INC;
+			rt->stats.features |= URT_FEAT_BUF_INC;
+		} else {
+			rt->al.free(rt->al.ctx, rt->bufs.st, count * sizeof(*rt->bufs.st), 8);
+			rt->bufs.st = NULL;
+		}
 	}
-	reg.ring_addr = (uint64_t)(uintptr_t)rt->bufs.ring;
-	reg.ring_entries = count;
-	reg.bgid = BGID;
-	ret = io_uring_register_buf_ring(urt__ring(rt), &reg, 0);
+	if (ret == -EINVAL) {
+		ret = ring_register(rt, 0);
+		if (!ret && (rt->stats.features & URT_FEAT_RECV_BUNDLE) &&
+		    !(off & URT_FEAT_RECV_BUNDLE)) {
+			rt->bufs.slot = side_alloc(rt, count * sizeof(uint16_t));
+			rt->bufs.pos = side_alloc(rt, count * sizeof(uint16_t));
+			if (!rt->bufs.slot || !rt->bufs.pos) {
+				rt->bufs.registered = true;
+				goto nomem;
+			}
+			rt->bufs.mode = URT__BUFS_BUNDLE;
+		}
+	}
+	if (rt->bufs.mode != URT__BUFS_BUNDLE)
+		rt->stats.features &= ~URT_FEAT_RECV_BUNDLE;
 	if (ret) {
 		urt__bufs_deinit(rt);
 		return ret;
@@ -92,32 +187,40 @@ int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size, uint32
 	rt->bufs.registered = true;
 	io_uring_buf_ring_init(br(rt));
 	for (uint32_t i = 0; i < count; i++)
-		io_uring_buf_ring_add(br(rt), urt__buf_addr(rt, (uint16_t)i), size, (uint16_t)i,
-				      io_uring_buf_ring_mask(count), (int)i);
-	io_uring_buf_ring_advance(br(rt), (int)count);
-	rt->bufs.avail = count;
+		ring_add(rt, (uint16_t)i, (int)i);
+	ring_publish(rt, (uint16_t)count);
 	return 0;
+nomem:
+	urt__bufs_deinit(rt);
+	return -ENOMEM;
 }
 
 void urt__bufs_deinit(struct urt_runtime *rt)
 {
+	size_t n = rt->bufs.count;
+
 	if (rt->bufs.registered)
 		io_uring_unregister_buf_ring(urt__ring(rt), BGID);
 	if (rt->bufs.ring)
 		munmap(rt->bufs.ring, rt->bufs.ring_bytes);
 	if (rt->bufs.mem)
 		rt->al.free(rt->al.ctx, rt->bufs.mem, rt->bufs.mem_bytes, 64);
+	if (rt->bufs.st)
+		rt->al.free(rt->al.ctx, rt->bufs.st, n * sizeof(*rt->bufs.st), 8);
+	if (rt->bufs.slot)
+		rt->al.free(rt->al.ctx, rt->bufs.slot, n * sizeof(uint16_t), 8);
+	if (rt->bufs.pos)
+		rt->al.free(rt->al.ctx, rt->bufs.pos, n * sizeof(uint16_t), 8);
 	memset(&rt->bufs, 0, sizeof(rt->bufs));
 }
 
-void urt__buf_put(struct urt_runtime *rt, uint16_t bid)
+/* Buffer bid goes back to the kernel; the oldest starved stream is woken. */
+static void ring_put(struct urt_runtime *rt, uint16_t bid)
 {
 	URT_ASSERT(bid < rt->bufs.count && rt->bufs.avail < rt->bufs.count,
 		   "provided buffer given back twice");
-	io_uring_buf_ring_add(br(rt), urt__buf_addr(rt, bid), rt->bufs.size, bid,
-			      io_uring_buf_ring_mask(rt->bufs.count), 0);
-	io_uring_buf_ring_advance(br(rt), 1);
-	rt->bufs.avail++;
+	ring_add(rt, bid, 0);
+	ring_publish(rt, 1);
 	if (rt->bufs.starved) {
 		uint32_t idx = rt->bufs.starved;
 		struct urt__rec *r = urt__rec_at(rt, idx);
@@ -127,7 +230,93 @@ void urt__buf_put(struct urt_runtime *rt, uint16_t bid)
 	}
 }
 
+void urt__buf_release(struct urt_runtime *rt, uint16_t bid)
+{
+	if (rt->bufs.mode == URT__BUFS_INC) {
+		struct urt__bstate *b = &rt->bufs.st[bid];
+
+		URT_ASSERT(bid < rt->bufs.count && b->users, "provided buffer given back twice");
+		if (--b->users || b->kept)
+			return; /* more chunks of it are out, or the kernel fills it still */
+	}
+	ring_put(rt, bid);
+}
+
+void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res, uint32_t cflags,
+		    int32_t shown)
+{
+	uint16_t bid = (uint16_t)(cflags >> IORING_CQE_BUFFER_SHIFT);
+	uint32_t bytes = res > 0 ? (uint32_t)res : 0;
+
+	it->bid = bid;
+	it->shown = shown > 0 ? (uint32_t)shown : 0;
+	it->off = 0;
+	it->i = 0;
+	it->n = 1;
+	switch (rt->bufs.mode) {
+	case URT__BUFS_INC: {
+		struct urt__bstate *b = &rt->bufs.st[bid];
+
+		URT_ASSERT(bid < rt->bufs.count && b->kept, "a completion for a buffer not in the ring");
+		it->off = b->off;
+		b->off += bytes;
+		b->users++;
+		if (cflags & IORING_CQE_F_BUF_MORE) {
+			rt->stats.buf_shared++;
+		} else {
+			b->kept = 0;
+			rt->bufs.avail--;
+		}
+		it->left = bytes;
+		return;
+	}
+	case URT__BUFS_BUNDLE:
+		if (bytes > rt->bufs.size) {
+			it->n = (bytes + rt->bufs.size - 1) / rt->bufs.size;
+			rt->stats.recv_bundled += it->n;
+		}
+		it->pos = rt->bufs.pos[bid];
+		URT_ASSERT(rt->bufs.slot[it->pos & mask(rt)] == bid,
+			   "a bundle whose first buffer is not where it was put");
+		break;
+	default:
+		break;
+	}
+	it->left = bytes;
+	rt->bufs.avail -= it->n;
+}
+
+bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it, struct urt__cqent *e)
+{
+	uint32_t len;
+	uint16_t bid;
+
+	if (it->i == it->n)
+		return false;
+	bid = it->i ? rt->bufs.slot[(uint16_t)(it->pos + it->i) & mask(rt)] : it->bid;
+	len = it->left < rt->bufs.size ? it->left : rt->bufs.size;
+	it->left -= len;
+	if (len > it->shown) /* the fault seam showed fewer bytes than came */
+		len = it->shown;
+	it->shown -= len;
+	it->i++;
+	e->res = (int32_t)len;
+	e->flags = (uint32_t)bid << 16 | it->off;
+	return true;
+}
+
+void urt__bufs_drop(struct urt_runtime *rt, int32_t res, uint32_t cflags)
+{
+	struct urt__bufs_it it;
+	struct urt__cqent e;
+
+	urt__bufs_take(rt, &it, res, cflags, 0);
+	while (urt__bufs_next(rt, &it, &e))
+		urt__buf_release(rt, (uint16_t)(e.flags >> 16));
+}
+
 void urt__buf_starve(struct urt_runtime *rt, uint32_t idx)
+
 {
 	struct urt__rec *r = urt__rec_at(rt, idx);
 
@@ -169,6 +358,6 @@ int urt_buf_free(struct urt_buf *buf)
 	buf->live = 0;
 	buf->data = NULL;
 	buf->len = 0;
-	urt__buf_put(rt, buf->id);
+	urt__buf_release(rt, buf->id);
 	return 0;
 }

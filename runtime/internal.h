@@ -14,6 +14,20 @@
 
 #include <linux/time_types.h>
 
+/* Newer than the kernel headers liburing 2.3 and Debian 12 carry. */
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4) /* Linux 6.12: the buffer will be filled further */
+#endif
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4) /* Linux 6.10: several buffers a completion */
+#endif
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3) /* Linux 6.2 */
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
 #define URT_TASK_REMOTE 0x0040u			  /* box from malloc on another thread */
 #define URT__REGENT	sizeof(struct urt_task *) /* one registry entry */
 
@@ -129,6 +143,8 @@ enum {
 #define URT__RF_BACKOFF	   0x10 /* stream: in the timer heap, backing off */
 #define URT__RF_REPORTED   0x20 /* accept stream: the EMFILE/ENFILE was returned once */
 #define URT__RF_PAUSED	   0x20 /* recv stream: cancelled by the runtime, too much unread */
+#define URT__RF_ZC_WAIT	   0x02 /* zero-copy send: result in, its notification awaited */
+#define URT__RF_ZC_RESET   0x04 /* zero-copy send: its connection was reset to end the wait */
 #define URT__RF_FORCED	   0x40 /* fault injection: res is the result, whatever the CQE says */
 #define URT__RF_TIMED_OUT  0x80 /* the linked timeout fired */
 
@@ -171,7 +187,7 @@ struct urt__rec {
 				} tm;
 			};
 			uint32_t snext; /* the starved list */
-			int32_t fd;	/* stream: its socket, to re-arm */
+			int32_t fd;	/* stream: its socket, to re-arm; zero-copy send: its socket */
 		};
 		struct urt__cqent ent[4]; /* chunk */
 	};
@@ -266,14 +282,45 @@ URT_HIDDEN void urt__timers_deinit(struct urt_runtime *rt);
 
 /* --- bufring.c ------------------------------------------------------------ */
 
-URT_HIDDEN int urt__bufs_init(struct urt_runtime *rt, uint32_t count, uint32_t size,
-			      uint32_t stream_queue);
+URT_HIDDEN int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o);
 URT_HIDDEN void urt__bufs_deinit(struct urt_runtime *rt);
-/* Give buffer bid back to the kernel; wakes starved streams. */
-URT_HIDDEN void urt__buf_put(struct urt_runtime *rt, uint16_t bid);
 static inline char *urt__buf_addr(struct urt_runtime *rt, uint16_t bid)
 {
 	return rt->bufs.mem + (size_t)bid * rt->bufs.size;
+}
+
+enum { URT__BUFS_ONE, URT__BUFS_BUNDLE, URT__BUFS_INC }; /* bufs.mode */
+
+/* In part (URT__BUFS_INC): one buffer's state. */
+struct urt__bstate {
+	uint32_t off;	/* bytes the kernel has filled */
+	uint16_t users; /* its chunks not yet given back */
+	uint16_t kept;	/* the kernel may fill more of it */
+};
+
+/*
+ * The buffers a receive completion carries, one entry each: res = length,
+ * flags = buffer id << 16 | offset. urt__bufs_take counts them out of the
+ * kernel's hands (res and cflags as the kernel posted them; `shown` is the
+ * length the stream reports, fewer if the fault seam cut it); every entry
+ * urt__bufs_next yields must be given back with urt__buf_release.
+ */
+struct urt__bufs_it {
+	uint32_t left, shown, off;
+	uint32_t n, i;
+	uint16_t bid, pos;
+};
+URT_HIDDEN void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res,
+			       uint32_t cflags, int32_t shown);
+URT_HIDDEN bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it,
+			       struct urt__cqent *e);
+/* Take and give back at once: a completion nobody will read. */
+URT_HIDDEN void urt__bufs_drop(struct urt_runtime *rt, int32_t res, uint32_t cflags);
+/* Give back one buffer (or chunk of one); wakes starved streams. */
+URT_HIDDEN void urt__buf_release(struct urt_runtime *rt, uint16_t bid);
+static inline char *urt__ent_data(struct urt_runtime *rt, const struct urt__cqent *e)
+{
+	return urt__buf_addr(rt, (uint16_t)(e->flags >> 16)) + (e->flags & 0xffffu);
 }
 /* Put stream record idx on the starved list. */
 URT_HIDDEN void urt__buf_starve(struct urt_runtime *rt, uint32_t idx);

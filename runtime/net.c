@@ -147,6 +147,24 @@ int urt_send(struct urt_task *t, struct urt_op *op, int fd, const void *buf, siz
 	return urt__op_commit(op, &s);
 }
 
+int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
+		int flags)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt__sub s = { 0 };
+	int ret;
+
+	if (op->state == URT_OP_IDLE && rt && !(rt->stats.features & URT_FEAT_SEND_ZC))
+		return urt_send(t, op, fd, buf, len, flags);
+	ret = urt__op_begin(t, op, buf, len, &s);
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_send_zc(s.sqe, fd, buf, len, flags | MSG_NOSIGNAL,
+			      rt->zc_report ? IORING_SEND_ZC_REPORT_USAGE : 0);
+	s.r->fd = fd; /* to reset the connection if the send is cancelled (op.c) */
+	return urt__op_commit(op, &s);
+}
+
 int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how)
 {
 	struct urt__sub s = { 0 };
@@ -180,6 +198,8 @@ static void stream_arm(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 		io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = 0;
+		if (rt->bufs.mode == URT__BUFS_BUNDLE)
+			sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 		if (!rt->bufs.no_limit) /* optlen in newer headers: end after these bytes */
 			sqe->file_index = rt->bufs.arm_bytes;
 	} else {
@@ -244,11 +264,9 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 	if (URT_UNLIKELY(r->kind != URT__REC_RECV))
 		return -EBUSY; /* the handle holds the other kind of stream */
 	if (urt__stream_pop(rt, r, &e)) {
-		uint16_t bid = (uint16_t)(e.flags >> IORING_CQE_BUFFER_SHIFT);
-
-		buf->data = urt__buf_addr(rt, bid);
+		buf->data = urt__ent_data(rt, &e);
 		buf->len = (uint32_t)e.res;
-		buf->id = bid;
+		buf->id = (uint16_t)(e.flags >> 16);
 		buf->live = 1;
 		return e.res;
 	}

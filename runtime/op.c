@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* --- the pool ----------------------------------------------------------- */
@@ -380,13 +381,13 @@ static bool stream_push(struct urt_runtime *rt, struct urt__rec *r, uint32_t rid
 	return true;
 }
 
-/* What a queued or dropped completion held goes back: a buffer, a descriptor. */
-static void cqent_drop(struct urt_runtime *rt, uint8_t kind, int32_t res, uint32_t flags)
+/* What a queued completion holds goes back: a buffer, a descriptor. */
+static void cqent_drop(struct urt_runtime *rt, uint8_t kind, const struct urt__cqent *e)
 {
-	if (flags & IORING_CQE_F_BUFFER)
-		urt__buf_put(rt, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
-	if (kind == URT__REC_ACCEPT && res >= 0)
-		close(res);
+	if (kind == URT__REC_RECV)
+		urt__buf_release(rt, (uint16_t)(e->flags >> 16));
+	else if (e->res >= 0)
+		close(e->res);
 }
 
 void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
@@ -398,7 +399,7 @@ void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
 		uint32_t next = ch->next;
 
 		for (unsigned i = ch->rfl; i < (unsigned)ch->rfl + ch->ncqe; i++)
-			cqent_drop(rt, r->kind, ch->ent[i].res, ch->ent[i].flags);
+			cqent_drop(rt, r->kind, &ch->ent[i]);
 		urt__rec_free(rt, c);
 		c = next;
 	}
@@ -406,16 +407,41 @@ void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
 }
 
 /*
- * A stream's CQE. While armed r->res is 0, or -ENOMEM once a completion
- * could not be queued: that becomes the stream's end.
+ * Queue a receive completion's buffers, one entry each. Return: false if
+ * no chunk could be had (what was not queued has been given back).
+ */
+static bool recv_push(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx, int32_t shown,
+		      int32_t kres, uint32_t kflags)
+{
+	struct urt__bufs_it it;
+	struct urt__cqent e;
+	bool ok = true;
+
+	urt__bufs_take(rt, &it, kres, kflags, shown);
+	while (urt__bufs_next(rt, &it, &e)) {
+		if (ok && e.res && stream_push(rt, r, idx, e.res, e.flags))
+			continue;
+		urt__buf_release(rt, (uint16_t)(e.flags >> 16));
+		if (e.res) /* not a chunk the fault seam emptied: no memory */
+			ok = false;
+	}
+	return ok;
+}
+
+/*
+ * A stream's CQE: res and flags as the task will see them, kres and kflags
+ * as the kernel posted them (they differ only under the fault seam). While
+ * armed r->res is 0, or -ENOMEM once a completion could not be queued:
+ * that becomes the stream's end.
  */
 static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r, int32_t res,
-		       uint32_t flags)
+		       uint32_t flags, int32_t kres, uint32_t kflags)
 {
 	bool more = flags & IORING_CQE_F_MORE;
 	bool data = r->kind == URT__REC_RECV ? res > 0 : res >= 0;
 	struct urt_task *t = r->task;
-	bool relimit = false;
+	bool draining = t->flags & URT_TASK_DRAINING;
+	bool relimit = false, queued = true;
 
 	if (r->kind == URT__REC_RECV && !rt->bufs.no_limit) {
 		if (data) {
@@ -438,16 +464,26 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 		if (res == -ENOBUFS)
 			rt->stats.enobufs++;
 	}
-	if (data && ((t->flags & URT_TASK_DRAINING) || !stream_push(rt, r, idx, res, flags))) {
-		cqent_drop(rt, r->kind, res, flags);
-		if (!(t->flags & URT_TASK_DRAINING)) {
-			/* no memory to queue it: end the stream with -ENOMEM */
-			r->res = -ENOMEM;
-			if (more && !(r->rfl & URT__RF_CANCELLING))
-				send_cancel(rt, r, idx);
+	if (r->kind == URT__REC_RECV) {
+		if (kflags & IORING_CQE_F_BUFFER) {
+			if (data && !draining)
+				queued = recv_push(rt, r, idx, res, kres, kflags);
+			else
+				urt__bufs_drop(rt, kres, kflags);
 		}
+	} else if (data && draining) {
+		close(res);
+	} else if (data && !stream_push(rt, r, idx, res, flags)) {
+		close(res);
+		queued = false;
 	}
-	if (!more && (t->flags & URT_TASK_DRAINING)) {
+	if (!queued) {
+		/* no memory to queue it: end the stream with -ENOMEM */
+		r->res = -ENOMEM;
+		if (more && !(r->rfl & URT__RF_CANCELLING))
+			send_cancel(rt, r, idx);
+	}
+	if (!more && draining) {
 		urt__stream_flush(rt, r);
 		r->op->state = URT_OP_IDLE;
 		r->op->rec = 0;
@@ -455,6 +491,27 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 		return;
 	}
 	urt_task_wake(t);
+}
+
+/*
+ * A zero-copy send's bytes stay the kernel's until the peer has
+ * acknowledged them, however long that takes (a peer that stops reading:
+ * for ever). When the send was cancelled (a deadline, urt_op_cancel) or
+ * its task ended, nobody waits for those bytes any more, but the lifetime
+ * rules still hold the task's drop and deinit until the notification: the
+ * connection is reset (connect with AF_UNSPEC; TCP purges what it has not
+ * sent), so the kernel lets the bytes go at once. The stream was broken by
+ * the cancel anyway: part of a send went out.
+ */
+static void zc_reset(struct urt_runtime *rt, struct urt__rec *r)
+{
+	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+
+	if (r->rfl & URT__RF_ZC_RESET)
+		return;
+	r->rfl |= URT__RF_ZC_RESET;
+	rt->stats.send_zc_resets++;
+	(void)connect(r->fd, &sa, sizeof(sa));
 }
 
 static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r, unsigned tag,
@@ -465,9 +522,27 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 	if (tag) { /* the linked timeout */
 		if (res == -ETIME)
 			r->rfl |= URT__RF_TIMED_OUT;
-	} else if (!(r->rfl & URT__RF_FORCED)) {
-		r->res = res;
-		r->cflags = flags;
+	} else if (flags & IORING_CQE_F_NOTIF) {
+		/* a zero-copy send's last word: the kernel is done with the
+		 * bytes (its result came before, with IORING_CQE_F_MORE) */
+		rt->stats.send_zc++;
+		if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED)
+			rt->stats.send_zc_copied++;
+		if (r->rfl & URT__RF_ZC_WAIT)
+			rt->ops.zc_wait--;
+	} else {
+		if (!(r->rfl & URT__RF_FORCED)) {
+			r->res = res;
+			r->cflags = flags & ~(uint32_t)IORING_CQE_F_MORE;
+		}
+		if (flags & IORING_CQE_F_MORE) {
+			/* a zero-copy send: the bytes are the kernel's until the notification */
+			r->rfl |= URT__RF_ZC_WAIT;
+			rt->ops.zc_wait++;
+			if (r->res == -ECANCELED || (r->task->flags & URT_TASK_DRAINING))
+				zc_reset(rt, r);
+			return;
+		}
 	}
 	rt->ring_inflight--;
 	if (--r->ncqe)
@@ -485,11 +560,11 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t flags)
 {
 	uint32_t idx = (uint32_t)ud >> 1;
+	int32_t kres = res;
+	uint32_t kflags = flags;
 	struct urt__rec *r;
 
 	rt->stats.cqes++;
-	if (flags & IORING_CQE_F_BUFFER) /* the kernel took one, whatever comes next */
-		rt->bufs.avail--;
 	if (ud < (1ull << 32)) {
 		if (ud == URT__UD_EVENTFD)
 			rt->efd_armed = false; /* re-armed before the next park */
@@ -505,17 +580,12 @@ void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_
 		if (!(flags & IORING_CQE_F_MORE)) /* its submission was counted */
 			rt->ring_inflight--;
 		if (flags & IORING_CQE_F_BUFFER) /* never lose a buffer */
-			urt__buf_put(rt, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
+			urt__bufs_drop(rt, res, flags);
 		return;
 	}
 #ifdef URT_FAULTS
-	if (URT_UNLIKELY(rt->fault && rt->fault->complete && !(ud & 1))) {
+	if (URT_UNLIKELY(rt->fault && rt->fault->complete && !(ud & 1)))
 		rt->fault->complete(rt->fault->ctx, r->opcode, &res, &flags);
-		if (res < 0 && (flags & IORING_CQE_F_BUFFER)) {
-			urt__buf_put(rt, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
-			flags &= ~(uint32_t)IORING_CQE_F_BUFFER;
-		}
-	}
 #endif
 	if (r->kind == URT__REC_RECV || r->kind == URT__REC_ACCEPT) {
 		if (URT_UNLIKELY(r->rfl & URT__RF_FORCED)) { /* an injected failure */
@@ -523,7 +593,7 @@ void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_
 			flags = 0;
 			r->rfl &= (uint8_t)~URT__RF_FORCED;
 		}
-		stream_cqe(rt, idx, r, res, flags);
+		stream_cqe(rt, idx, r, res, flags, kres, kflags);
 	} else {
 		single_cqe(rt, idx, r, ud & 1, res, flags);
 	}
@@ -579,6 +649,12 @@ static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
 		return 1;
 	}
 	if (r->ncqe) {
+		if (r->kind == URT__REC_OP && (r->rfl & URT__RF_ZC_WAIT)) {
+			/* nothing left to cancel but the wait for the notification */
+			if (finishing)
+				zc_reset(rt, r);
+			return 0;
+		}
 		if (r->rfl & URT__RF_CANCELLING)
 			return 0;
 		send_cancel(rt, r, idx);
@@ -655,6 +731,13 @@ void urt__ops_drain(struct urt_runtime *rt)
 		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
 		struct io_uring_cqe *cqe;
 		struct io_uring_sqe *sqe;
+
+		for (uint32_t i = 1; rt->ops.zc_wait && i < rt->ops.made; i++) {
+			struct urt__rec *r = urt__rec_at(rt, i);
+
+			if (r->kind == URT__REC_OP && (r->rfl & URT__RF_ZC_WAIT))
+				zc_reset(rt, r);
+		}
 
 		urt__sq_reserve(rt, 1);
 		sqe = io_uring_get_sqe(ring);
@@ -773,7 +856,16 @@ int urt__io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, void
 			ret = urt_write(t, &h->op, fd, p, left, at);
 			break;
 		case URT__ALL_SEND:
-			ret = urt_send(t, &h->op, fd, p, left, 0);
+			if (h->op.state == URT_OP_IDLE)
+				h->zc = !h->copy && urt__rt && left >= urt__rt->send_zc_min &&
+					(urt__rt->stats.features & URT_FEAT_SEND_ZC);
+			ret = h->zc ? urt_send_zc(t, &h->op, fd, p, left, 0)
+				    : urt_send(t, &h->op, fd, p, left, 0);
+			if (h->zc && (ret == -EOPNOTSUPP || ret == -EINVAL)) {
+				h->copy = 1; /* AF_UNIX, or a kernel without it: send plainly */
+				h->zc = 0;
+				continue;
+			}
 			break;
 		default:
 			ret = urt_recv(t, &h->op, fd, p, left, 0);

@@ -118,6 +118,10 @@ static void probe(struct urt_runtime *rt, unsigned features)
 #endif
 	if (features & (1u << 14)) /* IORING_FEAT_RECVSEND_BUNDLE, 6.10 */
 		rt->stats.features |= URT_FEAT_RECV_BUNDLE;
+	/* IORING_SEND_ZC_REPORT_USAGE came in 6.2, which added no feature bit:
+	 * IORING_FEAT_REG_REG_RING (6.3) stands for it; 6.0 and 6.1 would
+	 * refuse the flag with -EINVAL */
+	rt->zc_report = features & (1u << 13);
 	if (p) {
 		if (io_uring_opcode_supported(p, IORING_OP_SOCKET))
 			rt->stats.features |= URT_FEAT_SOCKET_OP;

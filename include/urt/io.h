@@ -181,7 +181,10 @@ int urt_close_detached(int fd);
  */
 struct urt_io_all {
 	struct urt_op op;
-	size_t done; /* bytes moved so far */
+	size_t done;	 /* bytes moved so far */
+	uint8_t zc;	 /* urt_send_all: the send in flight is zero-copy */
+	uint8_t copy;	 /* urt_send_all: the socket refused zero-copy; send plainly */
+	uint16_t spare;
 };
 
 /*

@@ -84,8 +84,25 @@ int urt_recv(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t le
 int urt_send(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len, int flags);
 
 /*
+ * urt_send_zc - awaitable send(2) without copying the bytes
+ * (IORING_OP_SEND_ZC, MSG_NOSIGNAL added): the kernel sends from buf
+ * itself, and the await returns only once the kernel is done with buf (its
+ * notification), so buf is the caller's again then. Worth it for large
+ * sends (tens of KiB) to a network device; over loopback the kernel copies
+ * anyway (counted in stats.send_zc_copied). Without URT_FEAT_SEND_ZC (an
+ * older kernel, or opts.features_off) it is urt_send.
+ * Return: bytes sent (may be short); -EOPNOTSUPP for a socket that cannot
+ * send zero-copy (AF_UNIX); -errno.
+ */
+int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
+		int flags);
+
+/*
  * urt_send_all - awaitable: send every byte, finishing short writes; its
- * progress lives in h (see urt/io.h).
+ * progress lives in h (see urt/io.h). What is left to send goes out with
+ * urt_send_zc while it is at least opts.send_zc_min bytes (16 KiB by
+ * default), with urt_send otherwise; a socket that refuses zero-copy is
+ * sent to plainly from then on (h->copy).
  * Return: len; -errno (h->done bytes went out before it).
  */
 int urt_send_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len);
@@ -101,7 +118,12 @@ int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how);
 
 /* --- provided buffers ------------------------------------------------------- */
 
-/* A received buffer: the task's until urt_buf_free. */
+/*
+ * A received buffer: the task's until urt_buf_free. Where the kernel fills
+ * buffers in part (URT_FEAT_BUF_INC), several urt_bufs, of one connection
+ * or of several, are pieces of one ring buffer (same id); each is given
+ * back on its own.
+ */
 struct urt_buf {
 	char *data;   /* the bytes */
 	uint32_t len; /* how many */

@@ -60,6 +60,7 @@ enum urt_slab_kind {
 struct urt_fault;
 struct urt__rec;
 struct urt__tent;
+struct urt__bstate;
 
 struct urt_runtime_opts {
 	enum urt_slab_kind slab; /* default URT_SLAB_NONE */
@@ -73,6 +74,10 @@ struct urt_runtime_opts {
 	uint32_t buf_count;	 /* provided buffers (power of 2); default 512 */
 	uint32_t buf_size;	 /* bytes per provided buffer; default 4096 */
 	uint32_t stream_queue;	 /* received chunks a stream may hold unread; default 16 */
+	/* URT_FEAT_SEND_ZC, _RECV_BUNDLE, _BUF_INC, _RECV_LIMIT: leave unused
+	 * even if the kernel offers them (to measure, or to run the fallback) */
+	uint32_t features_off;
+	uint32_t send_zc_min; /* urt_send_all goes zero-copy from this size; 0: never */
 	const struct urt_allocator *allocator; /* backing memory; NULL: malloc */
 	/* debug reports (frame checks); the library prints nothing without it */
 	void (*debug_hook)(void *ctx, const char *msg);
@@ -117,20 +122,29 @@ struct urt_runtime_stats {
 	uint64_t enobufs;	  /* streams stopped for lack of provided buffers */
 	uint64_t stream_pauses;	  /* receive streams paused: too much unread */
 	uint64_t accept_backoffs; /* EMFILE / ENFILE backoffs */
+	uint64_t send_zc;	  /* zero-copy sends completed (URT_FEAT_SEND_ZC) */
+	uint64_t send_zc_copied;  /* of those, the kernel copied the bytes after all */
+	uint64_t send_zc_resets;  /* connections reset to end a cancelled zero-copy send */
+	uint64_t recv_bundled;	  /* buffers that came several to one completion */
+	uint64_t buf_shared;	  /* completions that left room in their buffer for more */
 	size_t ops_live;	  /* op records in use */
 	size_t ops_high_water;	  /* most op records in use at once */
 	size_t ops_inflight;	  /* submitted, final completion not reaped */
 	size_t timers_live;	  /* armed sleeps */
 	size_t bufs_free;	  /* provided buffers the kernel may fill */
 	size_t buf_count;	  /* provided buffers in all */
-	uint32_t features;	  /* URT_FEAT_*: what the kernel offered at init */
+	uint32_t features;	  /* URT_FEAT_*: what the runtime uses */
 };
 
+/*
+ * Kernel features: probed at init and used when present (unless in
+ * opts.features_off); each has a fallback that is used otherwise.
+ */
 #define URT_FEAT_DEFER_TASKRUN 0x01u /* ring set up with DEFER_TASKRUN */
 #define URT_FEAT_SOCKET_OP     0x02u /* IORING_OP_SOCKET (else socket(2)) */
-#define URT_FEAT_SEND_ZC       0x04u /* IORING_OP_SEND_ZC present (not used yet) */
-#define URT_FEAT_RECV_BUNDLE   0x08u /* IORING_FEAT_RECVSEND_BUNDLE (not used yet) */
-#define URT_FEAT_BUF_INC       0x10u /* incremental buffer consumption (not used yet) */
+#define URT_FEAT_SEND_ZC       0x04u /* urt_send_zc / urt_send_all send zero-copy (else copy) */
+#define URT_FEAT_RECV_BUNDLE   0x08u /* a receive completion may carry several buffers */
+#define URT_FEAT_BUF_INC       0x10u /* receives fill buffers in part: one buffer, many chunks */
 #define URT_FEAT_DEBUG_CHECKS  0x20u /* the library was built with its debug checks */
 #define URT_FEAT_RECV_LIMIT    0x40u /* multishot receives end after opts.stream_queue buffers */
 
@@ -334,6 +348,7 @@ struct urt_runtime {
 		uint32_t live;	/* records in use */
 		uint32_t max;	/* opts.op_records */
 		uint32_t drain; /* tasks whose last op ended: to finish */
+		uint32_t zc_wait; /* zero-copy sends waiting for their notification */
 	} ops;
 	struct {
 		struct urt__tent *v; /* 4-ary min-heap on (deadline, seq) */
@@ -353,7 +368,14 @@ struct urt_runtime {
 		uint32_t arm_bytes;  /* bytes one receive arm may take (the kernel's limit) */
 		bool registered;     /* buffer group 0 registered with the ring */
 		bool no_limit;	     /* the kernel refused arm_bytes: pauses alone bound */
+		uint8_t mode;	     /* URT__BUFS_*: one buffer a completion, bundles, in part */
+		uint16_t tail;	     /* ring position of the next buffer given back */
+		uint16_t *slot;	     /* bundles: the buffer id at each ring position */
+		uint16_t *pos;	     /* bundles: the ring position of each buffer id */
+		struct urt__bstate *st; /* in part: per buffer, its fill and its users */
 	} bufs;
+	uint32_t send_zc_min; /* urt_send_all: zero-copy from this size */
+	bool zc_report;	      /* the kernel reports whether a zero-copy send copied */
 	const struct urt_fault *fault; /* test builds (URT_FAULTS): urt/fault.h */
 	int efd;		       /* eventfd other threads write to wake us */
 	bool efd_armed;		       /* a read of efd is in the ring */
