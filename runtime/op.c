@@ -717,36 +717,53 @@ int urt_task_cancel_ops(struct urt_task *t)
 }
 
 /*
- * deinit: every kernel operation is cancelled with one IORING_ASYNC_CANCEL_ANY
- * and the ring is drained until the kernel owes nothing. A cancel may not
- * catch an operation that is being executed (a read in an io-wq worker):
- * the cancel is repeated every 100 ms until it is done; memory is never
- * freed under the kernel.
+ * deinit: every operation the kernel holds is cancelled by its own
+ * user_data, which the kernel looks up directly. (One
+ * IORING_ASYNC_CANCEL_ANY instead walks every pending request again for
+ * each one it cancels: M operations cost M*M/2 steps, 3 s for 20,000 here,
+ * where 20,000 cancels by user_data take under 0.1 s.) Then the ring is
+ * reaped until the kernel owes nothing. A cancel may not catch an
+ * operation being executed (a read in an io-wq worker): every 100 ms what
+ * is still held is cancelled again. Memory is never freed under the kernel.
  */
 void urt__ops_drain(struct urt_runtime *rt)
 {
 	struct io_uring *ring = urt__ring(rt);
 
 	while (rt->ring_inflight || rt->efd_armed) {
-		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
-		struct io_uring_cqe *cqe;
-		struct io_uring_sqe *sqe;
+		uint64_t until = urt_now_ns() + 100 * 1000 * 1000;
 
-		for (uint32_t i = 1; rt->ops.zc_wait && i < rt->ops.made; i++) {
+		for (uint32_t i = 1; i < rt->ops.made; i++) {
 			struct urt__rec *r = urt__rec_at(rt, i);
 
+			if (!r->ncqe || r->kind == URT__REC_FREE || r->kind == URT__REC_CHUNK)
+				continue;
 			if (r->kind == URT__REC_OP && (r->rfl & URT__RF_ZC_WAIT))
 				zc_reset(rt, r);
+			else
+				send_cancel(rt, r, i);
 		}
+		if (rt->efd_armed) {
+			struct io_uring_sqe *sqe;
 
-		urt__sq_reserve(rt, 1);
-		sqe = io_uring_get_sqe(ring);
-		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-		io_uring_sqe_set_data64(sqe, URT__UD_IGNORE);
-		rt->ring_inflight++;
-		io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
-		rt->ring_pending = 0;
-		urt__ring_reap(rt);
+			urt__sq_reserve(rt, 1);
+			sqe = io_uring_get_sqe(ring);
+			io_uring_prep_cancel64(sqe, URT__UD_EVENTFD, 0);
+			io_uring_sqe_set_data64(sqe, URT__UD_IGNORE);
+			rt->ring_pending++;
+			rt->ring_inflight++;
+		}
+		while ((rt->ring_inflight || rt->efd_armed) && urt_now_ns() < until) {
+			uint64_t left = until - urt_now_ns();
+			struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = (long long)left };
+			struct io_uring_cqe *cqe;
+
+			if (left > until) /* passed while computing */
+				break;
+			io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+			rt->ring_pending = 0;
+			urt__ring_reap(rt);
+		}
 	}
 }
 

@@ -34,22 +34,23 @@
 #include "support/test_support.h"
 #include "urt/urt.h"
 
-#define STORM 1200
 /*
- * Aborted one by one at random points; the rest end at deinit. Linux 6.18
- * finds the request an IORING_OP_ASYNC_CANCEL names by walking its pending
- * poll requests, so N one-by-one aborts among M pending operations cost
- * N x M in the kernel (1,500 aborts among 40,000 pending operations took minutes here). Deinit
- * cancels everything with one IORING_ASYNC_CANCEL_ANY instead.
+ * The issue's figure: 10,000 tasks, each with four operations in flight.
+ * ABORTS of them are aborted one by one at seeded random points (each
+ * abort cancels its operations by user_data, which the kernel finds in a
+ * hash of its pending polls: about 10 us each among 40,000 here), the rest
+ * end at deinit. DEINIT_STORM more are torn down by deinit alone with all
+ * 40,000 in flight. Overridable (-D) to explore.
  */
-#define ABORTS 400
-/*
- * Deinit cancels with IORING_ASYNC_CANCEL_ANY, and the kernel restarts its
- * walk of the pending polls for each request it cancels: M pending polls
- * cost about M*M/2 matches (6,000 took 9 s of kernel time here). Kept
- * small so the suite stays quick; docs/design.md has the figure.
- */
-#define DEINIT_STORM 1000
+#ifndef STORM
+#define STORM 10000
+#endif
+#ifndef ABORTS
+#define ABORTS 3000
+#endif
+#ifndef DEINIT_STORM
+#define DEINIT_STORM 10000
+#endif
 #define PAIRS 64 /* socketpairs shared by the storm */
 
 static int open_fds(void)
