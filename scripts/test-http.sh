@@ -21,6 +21,8 @@ raw() {
 	exec 3>&-
 }
 
+field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
+
 # a tree to serve, with a way out that must stay shut
 root=$tmp/www
 mkdir -p "$root/sub"
@@ -100,8 +102,51 @@ timeout 5 cat <&3 > /dev/null
 exec 3>&-
 [ "$(code "$url/")" = 200 ] || fail "not serving after the deadlines"
 
-step "urt-load --mode http: 1,000 connections, zero errors (no --root)"
+step "--threads 2: 40 connections for files, both runtimes serve, the exit line sums"
 stop
+start urt-http "$tmp/t2.out" --root "$root" --threads 2
+url=http://127.0.0.1:$port
+for _ in $(seq 40); do
+	curl -s -o "$tmp/got" --max-time 10 "$url/big.bin"
+	cmp -s "$tmp/got" "$root/big.bin" || fail "--threads 2: big.bin not byte-exact"
+done
+stop
+l=$(grep '^exit:' "$tmp/t2.out")
+per=$(echo "$l" | field per_thread)
+a=${per%,*} b=${per#*,}
+[ "$a" -gt 0 ] && [ "$b" -gt 0 ] || fail "--threads 2: a runtime served no connection: $l"
+[ $((a + b)) = "$(echo "$l" | field connections)" ] || fail "--threads 2: the sum: $l"
+[ "$(echo "$l" | field connections)" = 40 ] || fail "--threads 2: connections: $l"
+
+step "--threads 2 --max-conns 3: the cap counts the runtimes together"
+start urt-http "$tmp/cap.out" --threads 2 --max-conns 3
+url=http://127.0.0.1:$port
+for fd in 5 6 7; do
+	eval "exec $fd<>/dev/tcp/127.0.0.1/$port"
+	printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&$fd
+	read -r -t 5 status <&$fd || fail "held connection $fd not answered"
+	case $status in "HTTP/1.1 200 "*) ;; *) fail "held connection $fd: $status" ;; esac
+done
+[ "$(code "$url/")" = 000 ] || fail "a fourth connection was served past --max-conns 3"
+exec 5>&-
+for _ in $(seq 50); do [ "$(code "$url/")" = 200 ] && break; sleep 0.1; done
+[ "$(code "$url/")" = 200 ] || fail "no room after a held connection closed"
+stop
+exec 6>&- 7>&-
+
+step "urt-load --mode http --threads 2: 200 connections, zero errors, both runtimes serve"
+start urt-http "$tmp/t2l.out" --threads 2
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --conns 200 --depth 2 --duration 1 2> "$tmp/load.err") ||
+	fail "urt-load --mode http --threads 2: $line $(tail -2 "$tmp/load.err")"
+case $line in *" errors 0") ;; *) fail "urt-load --mode http --threads 2: $line" ;; esac
+stop
+l=$(grep '^exit:' "$tmp/t2l.out")
+per=$(echo "$l" | field per_thread)
+a=${per%,*} b=${per#*,}
+[ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ $((a + b)) = 200 ] ||
+	fail "--threads 2 under urt-load: want 200 connections over both runtimes: $l"
+
+step "urt-load --mode http: 1,000 connections, zero errors (no --root)"
 start urt-http "$tmp/h2.out"
 url=http://127.0.0.1:$port
 line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --conns 1000 --depth 4 --duration 2 2> "$tmp/load.err") ||
@@ -129,5 +174,6 @@ exec 4>&-
 grep -q '^exit: connections' "$tmp/h2.out" || fail "no stats line at exit"
 
 step "bad flags: exit status 2 and a one-line error"
-expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra"
+expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra" \
+	"--threads 0" "--threads 65" "--threads x" "--threads"
 step "all passed"
