@@ -4,14 +4,30 @@
  *
  *   urt-http [--port P] [--addr A] [--root DIR] [--threads N]
  *            [--spawn slab|boxed] [--max-conns N] [--idle-ms MS]
- *            [--head-ms MS] [--max-head B] [--max-body B]
+ *            [--head-ms MS] [--max-head B] [--max-body B] [--no-splice]
  *
  * GET / answers a small fixed body; with --root, GET and HEAD serve files
  * beneath DIR (opened with openat2 and RESOLVE_BENEATH through io_uring, so
  * neither "..", an encoded "%2e%2e" nor a symlink can leave the tree) with
  * Content-Type from the extension, Last-Modified and 304 on
- * If-Modified-Since, a single Range (206, 416), read and sent in 64 KiB
- * chunks, never whole into memory.
+ * If-Modified-Since, a single Range (206, 416).
+ *
+ * Sending a file: a body of up to 16 KiB (SMALL) is read into the output
+ * behind its head and goes out in the same send. A larger one (a whole
+ * file or a Range) follows its head without passing through user memory:
+ * urt_splice moves up to 64 KiB (CHUNK) from the file into the
+ * connection's pipe, then everything in the pipe to the socket, short
+ * splices taken again, until the body is out; the pipe is made on the
+ * connection's first large body and closed by its drop. If the first
+ * splice of a body fails with -EINVAL or -ENOSYS before a byte moved, that
+ * body is read and sent in 64 KiB chunks of task memory instead, and, if
+ * splice never worked on this runtime, so is every later one (a kernel
+ * without IORING_OP_SPLICE); --no-splice chooses that way from the start.
+ * Any other error mid-body closes the connection, so the peer sees a body
+ * shorter than its Content-Length, never a silently short response. A
+ * splice runs on a kernel worker thread of the ring (io-wq) and blocks
+ * there while the peer does not read; the ring has at most RLIMIT_NPROC
+ * such workers, and past that splices wait for one.
  *
  * One task per connection (slab slots, or malloc boxes with --spawn boxed).
  * HTTP/1.1 keep-alive and pipelining (answers in request order; the small
@@ -66,7 +82,7 @@
 #include "flags.h"
 #include "http/parse.h"
 
-#define CHUNK	   (64 * 1024) /* file bytes per read and send */
+#define CHUNK	   (64 * 1024) /* file bytes per splice, or per read and send */
 #define SMALL	   (16 * 1024) /* a file this small goes out with its head, in one send */
 #define IN_FIRST   4000	       /* first input / output buffer: fits a size class */
 #define HELLO_BODY "hello from urt-http\n"
@@ -77,7 +93,7 @@ static struct {
 	const char *addr, *root;
 	uint16_t port;
 	int threads;
-	bool boxed;
+	bool boxed, no_splice;
 	uint32_t max_conns;
 	uint64_t idle_ms, head_ms;
 	struct http_limits lim;
@@ -101,6 +117,8 @@ struct server {
 	struct counting heap;  /* the runtime's backing allocator, counted */
 	int id, lfd, ctl[2];   /* ctl: the main thread's commands ('r' stats, 's' stop) */
 	uint64_t conns, live, requests;
+	uint64_t bodies_spliced, bodies_copied; /* large file bodies sent whole, each way */
+	int splice; /* file bodies: 0 splice, untried; 1 splice, worked; -1 read and send */
 	bool stop;
 	int start_ret;		      /* init and spawns, before the start barrier */
 	int run_ret;		      /* urt_run's, after it (main reads it after the join) */
@@ -126,6 +144,10 @@ static struct server *server_of(struct urt_runtime *rt)
 struct conn {
 	struct server *s;
 	int fd, n, ret, file;
+	int pipe[2];  /* file -> pipe -> socket; made on first use, -1 until then */
+	size_t piped; /* bytes in the pipe, still to go to the socket */
+	bool spliced; /* a file byte of this body went into the pipe */
+	bool copying; /* this body goes by read and send */
 	struct urt_op rx, nap, op;
 	struct urt_io_all tx;
 	struct urt_buf b;
@@ -446,6 +468,67 @@ static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t f
 	put(t, c, "\r\n", 2);
 }
 
+/*
+ * The connection's pipe for splice_body, made on its first large body and
+ * kept until its drop. Non-blocking, so a splice that would wait on the
+ * pipe fails instead of holding a kernel worker (splice_body never lets
+ * that happen: it fills only an empty pipe and drains only what it put
+ * in). Sized to CHUNK; if the kernel refuses (pipe-max-size, or the user's
+ * pipe-user-pages-soft is spent and pipes start small) the splices are
+ * shorter, not wrong. Return: whether there is a pipe (no: read and send).
+ */
+static bool pipe_ready(struct conn *c)
+{
+	if (c->pipe[0] >= 0)
+		return true;
+	if (pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK))
+		return false;
+	(void)fcntl(c->pipe[1], F_SETPIPE_SZ, CHUNK);
+	return true;
+}
+
+/*
+ * An awaitable of its own (its progress is c->off, c->left, c->piped), so
+ * conn_poll awaits it in one line: the body from c->file to the socket
+ * through the connection's pipe, never through user memory. Fill the empty
+ * pipe from the file (up to CHUNK), drain all of it to the socket (short
+ * splices on either side are taken again for the rest), until c->left is
+ * 0. The drain blocks on a full socket in the kernel's worker, not here.
+ * Return: 0 sent; -errno from either side (c->spliced says whether any
+ * file byte went into the pipe); -ENODATA if the file ended early (it
+ * shrank: the length was promised); -EPIPE for a drain that moved nothing.
+ */
+static int splice_body(struct urt_task *t, struct conn *c)
+{
+	int n;
+
+	for (;;) {
+		if (c->piped) {
+			n = urt_splice(t, &c->op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
+				       c->left ? SPLICE_F_MORE : 0);
+			if (n == URT_PENDING || n < 0)
+				return n;
+			if (!n)
+				return -EPIPE;
+			c->piped -= (size_t)n;
+			continue;
+		}
+		if (!c->left)
+			return 0;
+		n = urt_splice(t, &c->op, c->file, (int64_t)c->off, c->pipe[1], -1,
+			       (unsigned)(c->left < CHUNK ? c->left : CHUNK), 0);
+		if (n == URT_PENDING || n < 0)
+			return n;
+		if (!n)
+			return -ENODATA;
+		c->spliced = true;
+		c->s->splice = 1;
+		c->off += (uint64_t)n;
+		c->left -= (uint64_t)n;
+		c->piped = (size_t)n;
+	}
+}
+
 static bool conn_poll(struct urt_task *t, void *arg)
 {
 	struct conn *c = arg;
@@ -538,15 +621,34 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					c->left -= (uint64_t)c->ret;
 				}
 			}
-			if (c->left) { /* a large file: the head first, then the file in chunks */
+			if (c->left) { /* a large body: the head first, then the file */
 				URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
 				c->out_len = 0;
 				if (c->ret < 0)
 					c->closing = true, c->left = 0;
-				else if (!c->chunk && !(c->chunk = urt_task_alloc(t, CHUNK)))
-					c->closing = true, c->left = 0;
 			}
-			while (c->left) {
+			if (c->left && c->s->splice >= 0 && pipe_ready(c)) {
+				c->spliced = false;
+				URT_AWAIT(t, c->ret = splice_body(t, c));
+				if (c->ret < 0 && !c->spliced &&
+				    (c->ret == -EINVAL || c->ret == -ENOSYS)) {
+					/* nothing sent yet: read and send this one. Never
+					 * worked here: the kernel has no splice, read and
+					 * send from now on; worked before: this file's
+					 * filesystem cannot splice */
+					if (!c->s->splice)
+						c->s->splice = -1;
+				} else if (c->ret < 0) {
+					/* the peer sees a body shorter than its length */
+					c->closing = true, c->left = 0;
+				} else {
+					c->s->bodies_spliced++;
+				}
+			}
+			if (c->left && !c->chunk && !(c->chunk = urt_task_alloc(t, CHUNK)))
+				c->closing = true, c->left = 0;
+			c->copying = c->left != 0;
+			while (c->left) { /* read and send, a chunk at a time */
 				URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->chunk,
 							       c->left < CHUNK ? c->left : CHUNK,
 							       (int64_t)c->off));
@@ -562,6 +664,8 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				c->off += (uint64_t)c->ret;
 				c->left -= (uint64_t)c->ret;
 			}
+			if (c->copying && !c->left)
+				c->s->bodies_copied++;
 			URT_AWAIT(t, urt_close(t, &c->op, c->file));
 			c->file = -1;
 		}
@@ -599,6 +703,10 @@ static void conn_drop(struct urt_task *t, void *arg)
 	urt_buf_free(&c->b);
 	if (c->file >= 0)
 		close(c->file);
+	if (c->pipe[0] >= 0) {
+		close(c->pipe[0]);
+		close(c->pipe[1]);
+	}
 	urt_close_detached(c->fd);
 	c->s->live--;
 	atomic_fetch_sub_explicit(&live_total, 1, memory_order_relaxed);
@@ -615,7 +723,7 @@ static const struct urt_task_type conn_type = { .poll = conn_poll,
 static int on_conn(int fd)
 {
 	struct server *s = server_of(urt_runtime_current());
-	struct conn c = { .s = s, .fd = fd, .file = -1 };
+	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 } };
 	int ret;
 
 	/* the cap, for boxed tasks too: taken before the spawn, given back by
@@ -645,9 +753,10 @@ static void print_stats(void *arg)
 
 	urt_runtime_stats(&s->rt, &st);
 	printf("stats: runtime %d connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
+	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
 	       " heap_calls %zu slab %zu/%zu ops_live %zu\n",
-	       s->id, s->conns, s->live, s->requests, atomic_load(&s->heap.calls), st.slab_live,
-	       st.slab_capacity, st.ops_live);
+	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
+	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live);
 	fflush(stdout);
 }
 
@@ -655,7 +764,7 @@ static void print_stats(void *arg)
  * connections (the kernel's SO_REUSEPORT split). */
 static void print_exit(void)
 {
-	uint64_t conns = 0, live = 0, requests = 0;
+	uint64_t conns = 0, live = 0, requests = 0, spliced = 0, copied = 0;
 	size_t heap = 0, slab_live = 0, slab_cap = 0, ops_live = 0;
 	char each[MAX_THREADS * 21 + 1] = "";
 	size_t n = 0;
@@ -666,6 +775,8 @@ static void print_exit(void)
 		conns += s->conns;
 		live += s->live;
 		requests += s->requests;
+		spliced += s->bodies_spliced;
+		copied += s->bodies_copied;
 		heap += s->end_heap_calls;
 		slab_live += s->end.slab_live;
 		slab_cap += s->end.slab_capacity;
@@ -674,8 +785,10 @@ static void print_exit(void)
 				      s->conns);
 	}
 	printf("exit: connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
+	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
 	       " heap_calls %zu slab %zu/%zu ops_live %zu threads %d per_thread %s\n",
-	       conns, live, requests, heap, slab_live, slab_cap, ops_live, o.threads, each);
+	       conns, live, requests, spliced, copied, heap, slab_live, slab_cap, ops_live,
+	       o.threads, each);
 	fflush(stdout);
 }
 
@@ -728,7 +841,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: urt-http [--port P] [--addr A] [--root DIR] [--threads N]\n"
 		"                [--spawn slab|boxed] [--max-conns N] [--idle-ms MS]\n"
-		"                [--head-ms MS] [--max-head B] [--max-body B]\n"
+		"                [--head-ms MS] [--max-head B] [--max-body B] [--no-splice]\n"
 		"  --port P        port (default 8080; 0 picks a free one)\n"
 		"  --addr A        IPv4 address to bind (default 127.0.0.1)\n"
 		"  --root DIR      serve the files beneath DIR (default: a fixed body at /)\n"
@@ -739,6 +852,7 @@ static void usage(FILE *f)
 		"  --head-ms MS    close a connection whose request head takes longer (10000)\n"
 		"  --max-head B    request line and headers (default 8192; 431 past it)\n"
 		"  --max-body B    request body (default 1048576; 413 past it)\n"
+		"  --no-splice     send file bodies by read and send, not splice\n"
 		"Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints each runtime's\n"
 		"stats; SIGINT/SIGTERM stop it with a stats line summed over the runtimes.\n");
 }
@@ -753,7 +867,8 @@ static int parse(int argc, char **argv)
 		{ "max-conns", required_argument, 0, 'c' }, { "idle-ms", required_argument, 0, 'i' },
 		{ "head-ms", required_argument, 0, 'H' },   { "max-head", required_argument, 0, 'm' },
 		{ "max-body", required_argument, 0, 'b' },  { "threads", required_argument, 0, 't' },
-		{ "help", no_argument, 0, 'h' },	    { 0, 0, 0, 0 },
+		{ "no-splice", no_argument, 0, 'n' },	    { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	uint64_t v;
 	int c;
@@ -804,6 +919,9 @@ static int parse(int argc, char **argv)
 			if (!flag_uint(optarg, 0, 1ull << 40, &o.lim.max_body))
 				return bad("bad --max-body", optarg);
 			break;
+		case 'n':
+			o.no_splice = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -826,6 +944,7 @@ static int listen_all(void)
 		struct server *s = &servers[i];
 
 		s->id = i;
+		s->splice = o.no_splice ? -1 : 0;
 		s->lfd = urt_listen_tcp(o.addr, port, 4096,
 					o.threads > 1 ? URT_LISTEN_REUSEPORT : 0, &port);
 		if (s->lfd < 0) {
