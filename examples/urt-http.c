@@ -2,16 +2,32 @@
 /*
  * urt-http - an HTTP/1.1 server on urt's public API.
  *
- *   urt-http [--port P] [--addr A] [--root DIR] [--spawn slab|boxed]
- *            [--max-conns N] [--idle-ms MS] [--head-ms MS] [--max-head B]
- *            [--max-body B]
+ *   urt-http [--port P] [--addr A] [--root DIR] [--threads N]
+ *            [--spawn slab|boxed] [--max-conns N] [--idle-ms MS]
+ *            [--head-ms MS] [--max-head B] [--max-body B] [--no-splice]
  *
  * GET / answers a small fixed body; with --root, GET and HEAD serve files
  * beneath DIR (opened with openat2 and RESOLVE_BENEATH through io_uring, so
  * neither "..", an encoded "%2e%2e" nor a symlink can leave the tree) with
  * Content-Type from the extension, Last-Modified and 304 on
- * If-Modified-Since, a single Range (206, 416), read and sent in 64 KiB
- * chunks, never whole into memory.
+ * If-Modified-Since, a single Range (206, 416).
+ *
+ * Sending a file: a body of up to 16 KiB (SMALL) is read into the output
+ * behind its head and goes out in the same send. A larger one (a whole
+ * file or a Range) follows its head without passing through user memory:
+ * urt_splice moves up to 64 KiB (CHUNK) from the file into the
+ * connection's pipe, then everything in the pipe to the socket, short
+ * splices taken again, until the body is out; the pipe is made on the
+ * connection's first large body and closed by its drop. If the first
+ * splice of a body fails with -EINVAL or -ENOSYS before a byte moved, that
+ * body is read and sent in 64 KiB chunks of task memory instead, and, if
+ * splice never worked on this runtime, so is every later one (a kernel
+ * without IORING_OP_SPLICE); --no-splice chooses that way from the start.
+ * Any other error mid-body closes the connection, so the peer sees a body
+ * shorter than its Content-Length, never a silently short response. A
+ * splice runs on a kernel worker thread of the ring (io-wq) and blocks
+ * there while the peer does not read; the ring has at most RLIMIT_NPROC
+ * such workers, and past that splices wait for one.
  *
  * One task per connection (slab slots, or malloc boxes with --spawn boxed).
  * HTTP/1.1 keep-alive and pipelining (answers in request order; the small
@@ -21,8 +37,23 @@
  * coding on a request), 505. A connection idle past --idle-ms, or a head
  * still incomplete after --head-ms (slowloris), is closed.
  *
- * Prints "listening on ADDR:PORT"; SIGINT/SIGTERM end it with a stats line;
- * exit status 2 for bad flags.
+ * --threads N: N runtimes, one per thread, each with its own SO_REUSEPORT
+ * listener on the one port (the first picks it for --port 0), so the
+ * kernel spreads new connections over them; a connection stays on the
+ * runtime that accepted it. The runtimes share nothing mutable but one
+ * atomic count of open connections, which --max-conns caps for all of them
+ * together (a per-runtime share would refuse connections that the
+ * kernel's hash happened to send to a full runtime while others had room);
+ * each runtime's bounded slab has room for the whole cap, which costs
+ * address space, not memory, until slots are used. Each runtime allocates
+ * through its own counting allocator (atomic counters).
+ *
+ * The main thread takes SIGINT, SIGTERM and SIGUSR1 (examples/control.h)
+ * and passes them to each runtime down a pipe: SIGUSR1 prints a stats line
+ * per runtime, SIGINT/SIGTERM stop them all, and after the joins one
+ * "exit:" line sums them, with each runtime's connections in per_thread.
+ * Prints "listening on ADDR:PORT" once every runtime is up; exit status 2
+ * for bad flags, 1 if a runtime fails.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +62,9 @@
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,44 +77,77 @@
 #include <urt/urt.h>
 
 #include "acceptor.h"
+#include "control.h"
 #include "counting.h"
 #include "flags.h"
 #include "http/parse.h"
-#include "sigtask.h"
 
-#define CHUNK	   (64 * 1024) /* file bytes per read and send */
+#define CHUNK	   (64 * 1024) /* file bytes per splice, or per read and send */
 #define SMALL	   (16 * 1024) /* a file this small goes out with its head, in one send */
 #define IN_FIRST   4000	       /* first input / output buffer: fits a size class */
 #define HELLO_BODY "hello from urt-http\n"
 
+#define MAX_THREADS 64
+
 static struct {
 	const char *addr, *root;
 	uint16_t port;
-	bool boxed;
+	int threads;
+	bool boxed, no_splice;
 	uint32_t max_conns;
 	uint64_t idle_ms, head_ms;
 	struct http_limits lim;
 } o = {
 	.addr = "127.0.0.1",
 	.port = 8080,
+	.threads = 1,
 	.max_conns = 16384,
 	.idle_ms = 30000,
 	.head_ms = 10000,
 	.lim = { .max_head = 8192, .max_target = 2048, .max_body = 1 << 20 },
 };
 
-static struct {
-	struct urt_runtime rt;
-	struct counting heap;
-	int root_fd;
-	uint64_t conns, live, requests, next;
+/*
+ * One per runtime, one runtime per thread: written only by its own thread
+ * (main reads it after the join). What all threads share is read-only once
+ * they start (o, root_fd) or atomic (live_total, each heap's counters).
+ */
+struct server {
+	struct urt_runtime rt; /* first: server_of() finds the server from its runtime */
+	struct counting heap;  /* the runtime's backing allocator, counted */
+	int id, lfd, ctl[2];   /* ctl: the main thread's commands ('r' stats, 's' stop) */
+	uint64_t conns, live, requests;
+	uint64_t bodies_spliced, bodies_copied; /* large file bodies sent whole, each way */
+	int splice; /* file bodies: 0 splice, untried; 1 splice, worked; -1 read and send */
 	bool stop;
-} srv = { .root_fd = -1 };
+	int start_ret;		      /* init and spawns, before the start barrier */
+	int run_ret;		      /* urt_run's, after it (main reads it after the join) */
+	struct urt_runtime_stats end; /* at the end of the run, for the exit line */
+	size_t end_heap_calls;
+	pthread_t th;
+};
+
+static struct server servers[MAX_THREADS];
+static int root_fd = -1;
+/* Connections open in all runtimes: --max-conns caps this sum, not each
+ * runtime's share (the kernel's SO_REUSEPORT hash need not split evenly). */
+static atomic_uint live_total;
+static pthread_barrier_t started; /* every runtime initialised (or failed) */
+
+static struct server *server_of(struct urt_runtime *rt)
+{
+	return (struct server *)(void *)rt;
+}
 
 /* --- the connection ------------------------------------------------------------ */
 
 struct conn {
+	struct server *s;
 	int fd, n, ret, file;
+	int pipe[2];  /* file -> pipe -> socket; made on first use, -1 until then */
+	size_t piped; /* bytes in the pipe, still to go to the socket */
+	bool spliced; /* a file byte of this body went into the pipe */
+	bool copying; /* this body goes by read and send */
 	struct urt_op rx, nap, op;
 	struct urt_io_all tx;
 	struct urt_buf b;
@@ -402,6 +468,67 @@ static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t f
 	put(t, c, "\r\n", 2);
 }
 
+/*
+ * The connection's pipe for splice_body, made on its first large body and
+ * kept until its drop. Non-blocking, so a splice that would wait on the
+ * pipe fails instead of holding a kernel worker (splice_body never lets
+ * that happen: it fills only an empty pipe and drains only what it put
+ * in). Sized to CHUNK; if the kernel refuses (pipe-max-size, or the user's
+ * pipe-user-pages-soft is spent and pipes start small) the splices are
+ * shorter, not wrong. Return: whether there is a pipe (no: read and send).
+ */
+static bool pipe_ready(struct conn *c)
+{
+	if (c->pipe[0] >= 0)
+		return true;
+	if (pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK))
+		return false;
+	(void)fcntl(c->pipe[1], F_SETPIPE_SZ, CHUNK);
+	return true;
+}
+
+/*
+ * An awaitable of its own (its progress is c->off, c->left, c->piped), so
+ * conn_poll awaits it in one line: the body from c->file to the socket
+ * through the connection's pipe, never through user memory. Fill the empty
+ * pipe from the file (up to CHUNK), drain all of it to the socket (short
+ * splices on either side are taken again for the rest), until c->left is
+ * 0. The drain blocks on a full socket in the kernel's worker, not here.
+ * Return: 0 sent; -errno from either side (c->spliced says whether any
+ * file byte went into the pipe); -ENODATA if the file ended early (it
+ * shrank: the length was promised); -EPIPE for a drain that moved nothing.
+ */
+static int splice_body(struct urt_task *t, struct conn *c)
+{
+	int n;
+
+	for (;;) {
+		if (c->piped) {
+			n = urt_splice(t, &c->op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
+				       c->left ? SPLICE_F_MORE : 0);
+			if (n == URT_PENDING || n < 0)
+				return n;
+			if (!n)
+				return -EPIPE;
+			c->piped -= (size_t)n;
+			continue;
+		}
+		if (!c->left)
+			return 0;
+		n = urt_splice(t, &c->op, c->file, (int64_t)c->off, c->pipe[1], -1,
+			       (unsigned)(c->left < CHUNK ? c->left : CHUNK), 0);
+		if (n == URT_PENDING || n < 0)
+			return n;
+		if (!n)
+			return -ENODATA;
+		c->spliced = true;
+		c->s->splice = 1;
+		c->off += (uint64_t)n;
+		c->left -= (uint64_t)n;
+		c->piped = (size_t)n;
+	}
+}
+
 static bool conn_poll(struct urt_task *t, void *arg)
 {
 	struct conn *c = arg;
@@ -409,7 +536,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	c->file = -1;
-	while (!c->closing && !srv.stop) {
+	while (!c->closing && !c->s->stop) {
 		/* --- a request head: parse what is there, else wait for more ---------- */
 		for (;;) {
 			k = http_parse(c->in, c->in_len, &o.lim, &c->req);
@@ -428,7 +555,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				goto out; /* closed, an error, idle, or a head too slow: close */
 		}
 		disarm(t, c);
-		srv.requests++;
+		c->s->requests++;
 		c->keep = true;
 		c->head_only = false;
 		if (k < 0) {
@@ -458,7 +585,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			/* --- a file beneath the root ------------------------------------ */
 			c->how = (struct open_how){ .flags = O_RDONLY,
 						    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
-			URT_AWAIT(t, c->file = urt_openat2(t, &c->op, srv.root_fd, c->path, &c->how));
+			URT_AWAIT(t, c->file = urt_openat2(t, &c->op, root_fd, c->path, &c->how));
 			if (c->file < 0) {
 				error(t, c, c->file == -EACCES ? 403 : 404);
 				c->file = -1;
@@ -494,15 +621,34 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					c->left -= (uint64_t)c->ret;
 				}
 			}
-			if (c->left) { /* a large file: the head first, then the file in chunks */
+			if (c->left) { /* a large body: the head first, then the file */
 				URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
 				c->out_len = 0;
 				if (c->ret < 0)
 					c->closing = true, c->left = 0;
-				else if (!c->chunk && !(c->chunk = urt_task_alloc(t, CHUNK)))
-					c->closing = true, c->left = 0;
 			}
-			while (c->left) {
+			if (c->left && c->s->splice >= 0 && pipe_ready(c)) {
+				c->spliced = false;
+				URT_AWAIT(t, c->ret = splice_body(t, c));
+				if (c->ret < 0 && !c->spliced &&
+				    (c->ret == -EINVAL || c->ret == -ENOSYS)) {
+					/* nothing sent yet: read and send this one. Never
+					 * worked here: the kernel has no splice, read and
+					 * send from now on; worked before: this file's
+					 * filesystem cannot splice */
+					if (!c->s->splice)
+						c->s->splice = -1;
+				} else if (c->ret < 0) {
+					/* the peer sees a body shorter than its length */
+					c->closing = true, c->left = 0;
+				} else {
+					c->s->bodies_spliced++;
+				}
+			}
+			if (c->left && !c->chunk && !(c->chunk = urt_task_alloc(t, CHUNK)))
+				c->closing = true, c->left = 0;
+			c->copying = c->left != 0;
+			while (c->left) { /* read and send, a chunk at a time */
 				URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->chunk,
 							       c->left < CHUNK ? c->left : CHUNK,
 							       (int64_t)c->off));
@@ -518,6 +664,8 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				c->off += (uint64_t)c->ret;
 				c->left -= (uint64_t)c->ret;
 			}
+			if (c->copying && !c->left)
+				c->s->bodies_copied++;
 			URT_AWAIT(t, urt_close(t, &c->op, c->file));
 			c->file = -1;
 		}
@@ -555,89 +703,175 @@ static void conn_drop(struct urt_task *t, void *arg)
 	urt_buf_free(&c->b);
 	if (c->file >= 0)
 		close(c->file);
+	if (c->pipe[0] >= 0) {
+		close(c->pipe[0]);
+		close(c->pipe[1]);
+	}
 	urt_close_detached(c->fd);
-	srv.live--;
+	c->s->live--;
+	atomic_fetch_sub_explicit(&live_total, 1, memory_order_relaxed);
 }
 
 static const struct urt_task_type conn_type = { .poll = conn_poll,
 						.drop = conn_drop,
 						.name = "http-conn" };
 
-/* --- the acceptor, stats, flags ------------------------------------------------------ */
+/* --- the acceptor, stats, a runtime's thread ------------------------------------------------- */
 
-/* A new connection: its task, unless the cap is reached. */
+/* A new connection on this thread's runtime: its task, unless the cap of
+ * all runtimes together is reached. */
 static int on_conn(int fd)
 {
-	struct conn c = { .fd = fd, .file = -1 };
+	struct server *s = server_of(urt_runtime_current());
+	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 } };
 	int ret;
 
-	if (srv.live >= o.max_conns) /* the cap, for boxed tasks too */
+	/* the cap, for boxed tasks too: taken before the spawn, given back by
+	 * the drop (or here, if the spawn fails) */
+	if (atomic_fetch_add_explicit(&live_total, 1, memory_order_relaxed) >= o.max_conns) {
+		atomic_fetch_sub_explicit(&live_total, 1, memory_order_relaxed);
 		return -ENOSPC;
+	}
 	/* responses are written whole: Nagle would only delay them */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	ret = o.boxed ? urt_spawn(&srv.rt, &conn_type, &c, sizeof(c), NULL)
+	ret = o.boxed ? urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL)
 		      : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
-	if (ret)
+	if (ret) {
+		atomic_fetch_sub_explicit(&live_total, 1, memory_order_relaxed);
 		return ret;
-	srv.conns++;
-	srv.live++;
+	}
+	s->conns++;
+	s->live++;
 	return 0;
 }
 
-static void print_stats(const char *what)
+/* SIGUSR1: one line per runtime, from its own thread. */
+static void print_stats(void *arg)
 {
+	struct server *s = arg;
 	struct urt_runtime_stats st;
 
-	urt_runtime_stats(&srv.rt, &st);
-	printf("%s: connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
+	urt_runtime_stats(&s->rt, &st);
+	printf("stats: runtime %d connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
+	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
 	       " heap_calls %zu slab %zu/%zu ops_live %zu\n",
-	       what, srv.conns, srv.live, srv.requests, atomic_load(&srv.heap.calls), st.slab_live,
-	       st.slab_capacity, st.ops_live);
+	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
+	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live);
 	fflush(stdout);
 }
 
-static void on_usr1(void)
+/* At exit, after every thread is joined: the sums, and each runtime's
+ * connections (the kernel's SO_REUSEPORT split). */
+static void print_exit(void)
 {
-	print_stats("stats");
+	uint64_t conns = 0, live = 0, requests = 0, spliced = 0, copied = 0;
+	size_t heap = 0, slab_live = 0, slab_cap = 0, ops_live = 0;
+	char each[MAX_THREADS * 21 + 1] = "";
+	size_t n = 0;
+
+	for (int i = 0; i < o.threads; i++) {
+		struct server *s = &servers[i];
+
+		conns += s->conns;
+		live += s->live;
+		requests += s->requests;
+		spliced += s->bodies_spliced;
+		copied += s->bodies_copied;
+		heap += s->end_heap_calls;
+		slab_live += s->end.slab_live;
+		slab_cap += s->end.slab_capacity;
+		ops_live += s->end.ops_live;
+		n += (size_t)snprintf(each + n, sizeof(each) - n, "%s%" PRIu64, i ? "," : "",
+				      s->conns);
+	}
+	printf("exit: connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
+	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
+	       " heap_calls %zu slab %zu/%zu ops_live %zu threads %d per_thread %s\n",
+	       conns, live, requests, spliced, copied, heap, slab_live, slab_cap, ops_live,
+	       o.threads, each);
+	fflush(stdout);
 }
 
-static void on_stop(void)
+/* Its own runtime's whole life. A failure to start is in s->start_ret (main
+ * reads it after the start barrier); one of the run is in s->run_ret and
+ * stops the program (a SIGTERM to itself: main's sigwait takes it). */
+static void *server_main(void *arg)
 {
-	srv.stop = true;
+	struct server *s = arg;
+
+	counting_init(&s->heap);
+	/* any runtime may hold the whole cap: untouched slots cost address
+	 * space only (the slab hands them out from a bump pointer) */
+	s->start_ret = urt_runtime_init(&s->rt, &(struct urt_runtime_opts){
+						  .slab = o.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+						  .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
+						  .slab_slots = o.max_conns,
+						  .allocator = &s->heap.al,
+					  });
+	if (s->start_ret) {
+		fprintf(stderr, "urt-http: runtime %d: urt_runtime_init: %s\n", s->id,
+			strerror(-s->start_ret));
+		pthread_barrier_wait(&started);
+		return NULL;
+	}
+	if (acceptor_start(&s->rt, s->lfd, &s->stop, on_conn) ||
+	    control_start(&s->rt, s->ctl[0], &s->stop, print_stats, s)) {
+		fprintf(stderr, "urt-http: runtime %d: cannot start its tasks\n", s->id);
+		s->start_ret = -ENOMEM;
+	}
+	pthread_barrier_wait(&started);
+	if (!s->start_ret) {
+		s->run_ret = urt_run(&s->rt);
+		if (s->run_ret < 0) {
+			fprintf(stderr, "urt-http: runtime %d: urt_run: %s\n", s->id,
+				strerror(-s->run_ret));
+			kill(getpid(), SIGTERM);
+		}
+	}
+	urt_runtime_stats(&s->rt, &s->end);
+	s->end_heap_calls = atomic_load(&s->heap.calls);
+	(void)urt_runtime_deinit(&s->rt); /* aborts the connections: their drops close them */
+	return NULL;
 }
+
+/* --- flags, main ----------------------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: urt-http [--port P] [--addr A] [--root DIR] [--spawn slab|boxed]\n"
-		"                [--max-conns N] [--idle-ms MS] [--head-ms MS] [--max-head B]\n"
-		"                [--max-body B]\n"
+		"usage: urt-http [--port P] [--addr A] [--root DIR] [--threads N]\n"
+		"                [--spawn slab|boxed] [--max-conns N] [--idle-ms MS]\n"
+		"                [--head-ms MS] [--max-head B] [--max-body B] [--no-splice]\n"
 		"  --port P        port (default 8080; 0 picks a free one)\n"
 		"  --addr A        IPv4 address to bind (default 127.0.0.1)\n"
 		"  --root DIR      serve the files beneath DIR (default: a fixed body at /)\n"
+		"  --threads N     runtimes, one per thread, on one port (default 1; 1..64)\n"
 		"  --spawn KIND    connection tasks in slab slots (default) or malloc boxes\n"
-		"  --max-conns N   connections at once (default 16384)\n"
+		"  --max-conns N   connections at once, all threads together (default 16384)\n"
 		"  --idle-ms MS    close a keep-alive connection idle this long (default 30000)\n"
 		"  --head-ms MS    close a connection whose request head takes longer (10000)\n"
 		"  --max-head B    request line and headers (default 8192; 431 past it)\n"
-		"  --max-body B    request body (default 1048576; 413 past it)\n");
+		"  --max-body B    request body (default 1048576; 413 past it)\n"
+		"  --no-splice     send file bodies by read and send, not splice\n"
+		"Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints each runtime's\n"
+		"stats; SIGINT/SIGTERM stop it with a stats line summed over the runtimes.\n");
 }
 
 #define bad(msg, arg) flag_bad("urt-http", msg, arg)
 
-int main(int argc, char **argv)
+static int parse(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		{ "port", required_argument, 0, 'p' },	    { "addr", required_argument, 0, 'a' },
 		{ "root", required_argument, 0, 'r' },	    { "spawn", required_argument, 0, 's' },
 		{ "max-conns", required_argument, 0, 'c' }, { "idle-ms", required_argument, 0, 'i' },
 		{ "head-ms", required_argument, 0, 'H' },   { "max-head", required_argument, 0, 'm' },
-		{ "max-body", required_argument, 0, 'b' },  { "help", no_argument, 0, 'h' },
+		{ "max-body", required_argument, 0, 'b' },  { "threads", required_argument, 0, 't' },
+		{ "no-splice", no_argument, 0, 'n' },	    { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	uint64_t v;
-	uint16_t bound;
-	int c, ret, lfd, sfd;
+	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -652,6 +886,11 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			o.root = optarg;
+			break;
+		case 't':
+			if (!flag_uint(optarg, 1, MAX_THREADS, &v))
+				return bad("bad --threads (1..64)", optarg);
+			o.threads = (int)v;
 			break;
 		case 's':
 			if (strcmp(optarg, "slab") && strcmp(optarg, "boxed"))
@@ -680,51 +919,104 @@ int main(int argc, char **argv)
 			if (!flag_uint(optarg, 0, 1ull << 40, &o.lim.max_body))
 				return bad("bad --max-body", optarg);
 			break;
+		case 'n':
+			o.no_splice = true;
+			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			exit(0);
 		default:
 			return bad("unknown option", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return bad("unexpected argument", argv[optind]);
+	return 0;
+}
+
+/* One listener per runtime on one port: the first picks it (--port 0), the
+ * others join it through SO_REUSEPORT. Return: 0; the exit status. */
+static int listen_all(void)
+{
+	uint16_t port = o.port;
+
+	for (int i = 0; i < o.threads; i++) {
+		struct server *s = &servers[i];
+
+		s->id = i;
+		s->splice = o.no_splice ? -1 : 0;
+		s->lfd = urt_listen_tcp(o.addr, port, 4096,
+					o.threads > 1 ? URT_LISTEN_REUSEPORT : 0, &port);
+		if (s->lfd < 0) {
+			fprintf(stderr, "urt-http: listen on %s:%u: %s\n", o.addr, port,
+				strerror(-s->lfd));
+			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
+		}
+		if (pipe2(s->ctl, O_CLOEXEC)) {
+			perror("urt-http: pipe");
+			return 1;
+		}
+	}
+	o.port = port;
+	return 0;
+}
+
+/* Tell every runtime: 'r' or 's'. */
+static void command(char cmd)
+{
+	for (int i = 0; i < o.threads; i++)
+		if (write(servers[i].ctl[1], &cmd, 1) != 1)
+			perror("urt-http: control pipe");
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t set;
+	int ret, status = 0;
+	bool started_all;
+
+	ret = parse(argc, argv);
+	if (ret)
+		return ret;
 	if (o.root) {
-		srv.root_fd = open(o.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (srv.root_fd < 0)
+		root_fd = open(o.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (root_fd < 0)
 			return bad("--root is not a directory", o.root);
 	}
-	counting_init(&srv.heap);
-	ret = urt_runtime_init(&srv.rt, &(struct urt_runtime_opts){
-						.slab = o.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
-						.slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
-						.slab_slots = o.max_conns,
-						.allocator = &srv.heap.al,
-					});
-	if (ret) {
-		fprintf(stderr, "urt-http: urt_runtime_init: %s\n", strerror(-ret));
-		return 1;
+	ret = listen_all();
+	if (ret)
+		return ret;
+	control_block_signals(&set); /* signals come here, never to a runtime's thread */
+	pthread_barrier_init(&started, NULL, (unsigned)o.threads + 1);
+	for (int i = 0; i < o.threads; i++)
+		if (pthread_create(&servers[i].th, NULL, server_main, &servers[i])) {
+			fprintf(stderr, "urt-http: cannot start thread %d\n", i);
+			return 1; /* the threads started wait at the barrier: exit ends them */
+		}
+	pthread_barrier_wait(&started);
+	for (int i = 0; i < o.threads; i++)
+		if (servers[i].start_ret)
+			status = 1;
+	started_all = !status;
+	if (started_all) {
+		printf("listening on %s:%u\n", o.addr, o.port);
+		fflush(stdout);
+		while (control_next_signal(&set) == SIGUSR1)
+			command('r');
 	}
-	lfd = urt_listen_tcp(o.addr, o.port, 4096, 0, &bound);
-	if (lfd < 0) {
-		fprintf(stderr, "urt-http: listen on %s:%u: %s\n", o.addr, o.port, strerror(-lfd));
-		return lfd == -EINVAL ? 2 : 1;
+	command('s');
+	for (int i = 0; i < o.threads; i++) {
+		pthread_join(servers[i].th, NULL);
+		if (servers[i].run_ret < 0)
+			status = 1;
+		close(servers[i].lfd);
+		close(servers[i].ctl[0]);
+		close(servers[i].ctl[1]);
 	}
-	sfd = sigtask_start(&srv.rt, on_usr1, on_stop);
-	if (sfd < 0 || acceptor_start(&srv.rt, lfd, &srv.stop, on_conn)) {
-		fprintf(stderr, "urt-http: could not start\n");
-		return 1;
-	}
-	printf("listening on %s:%u\n", o.addr, bound);
-	fflush(stdout);
-	ret = urt_run(&srv.rt);
-	if (ret < 0)
-		fprintf(stderr, "urt-http: urt_run: %s\n", strerror(-ret));
-	print_stats("exit");
-	(void)urt_runtime_deinit(&srv.rt); /* aborts the connections: their drops close them */
-	close(lfd);
-	close(sfd);
-	if (srv.root_fd >= 0)
-		close(srv.root_fd);
-	return ret < 0 ? 1 : 0;
+	pthread_barrier_destroy(&started);
+	if (started_all)
+		print_exit();
+	if (root_fd >= 0)
+		close(root_fd);
+	return status;
 }

@@ -2,6 +2,12 @@
 /*
  * file.c - file operations: each is a prep call between urt__op_begin and
  * urt__op_commit (op.c), so every rule of urt/io.h holds for them.
+ *
+ * urt_splice names no user memory (the bytes move between descriptors in
+ * the kernel), so the frame-memory check has nothing to refuse; the kernel
+ * runs it on an io-wq worker (IORING_OP_SPLICE is always punted there),
+ * where a blocking socket or pipe blocks that worker, not the ring, and a
+ * cancel interrupts the wait.
  */
 #include "internal.h"
 
@@ -61,6 +67,18 @@ int urt_write(struct urt_task *t, struct urt_op *op, int fd, const void *buf, si
 		return ret;
 	io_uring_prep_write(s.sqe, fd, buf, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len),
 			    (uint64_t)off);
+	return urt__op_commit(op, &s);
+}
+
+int urt_splice(struct urt_task *t, struct urt_op *op, int fd_in, int64_t off_in, int fd_out,
+	       int64_t off_out, unsigned len, unsigned flags)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, NULL, 0, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_splice(s.sqe, fd_in, off_in, fd_out, off_out, len, flags);
 	return urt__op_commit(op, &s);
 }
 

@@ -7,8 +7,13 @@
 # table shows medians: requests/s, p50 latency, and server CPU per request
 # (from /proc). Needs nginx-light, wrk, redis-server and redis-tools
 # (make bench-servers installs them).
+# ONLY=http or ONLY=kv runs that part alone; URT_HTTP_ARGS adds flags to
+# urt-http (URT_HTTP_ARGS=--no-splice measures read and send).
 set -euo pipefail
 bin=${1:?usage: bench-servers.sh BINDIR}
+only=${ONLY:-}
+case $only in "" | http | kv) ;; *) echo "bench-servers: ONLY is http or kv" >&2; exit 2 ;; esac
+read -r -a http_args <<< "${URT_HTTP_ARGS:-}"
 repeat=${REPEAT:-3}
 n=${REQUESTS:-300000}
 tmp=$(mktemp -d)
@@ -37,6 +42,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$srv/stat"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 # --- urt-http and nginx ---------------------------------------------------------
+if [ "$only" != kv ]; then
 www=$tmp/www
 mkdir -p "$www"
 printf 'hello from urt-http\n' > "$www/index.html"
@@ -62,7 +68,7 @@ http {
 NGINX
 hstart() {
 	case $1 in
-	urt-http) "${pin_srv[@]}" "$bin/urt-http" --port "$port" --root "$www" > "$tmp/srv.out" 2>&1 & ;;
+	urt-http) "${pin_srv[@]}" "$bin/urt-http" --port "$port" --root "$www" "${http_args[@]}" > "$tmp/srv.out" 2>&1 & ;;
 	nginx) "${pin_srv[@]}" nginx -c "$tmp/nginx.conf" > "$tmp/srv.out" 2>&1 & ;;
 	esac
 	srv=$!
@@ -116,6 +122,8 @@ for f in index.html 64k.bin; do
 done
 echo "goal urt-http requests/s at least 1.2x nginx's (the small body): $g"
 echo
+fi
+[ "$only" = http ] && exit 0
 
 # --- urt-kv and redis ------------------------------------------------------------
 printf '%-14s %-4s %6s %12s %9s %12s\n' server test pipe "requests/s" "p50 ms" "cpu us/req"

@@ -21,12 +21,61 @@ raw() {
 	exec 3>&-
 }
 
+field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
+
+# large_bodies WHAT: bodies past the 16 KiB that go with the head, on the server at
+# $url: whole, a Range into the middle (not page-aligned, many chunks) and
+# one at the end, HEAD sends no body, the connection is reusable after one
+large_bodies() {
+	local what=$1 h
+	curl -s -o "$tmp/got" --max-time 20 "$url/large.bin"
+	cmp -s "$tmp/got" "$root/large.bin" || fail "$what: large.bin not byte-exact"
+	h=$(curl -s -D - -o "$tmp/part" --max-time 20 -r 100001-700000 "$url/large.bin")
+	echo "$h" | grep -qi "^Content-Range: bytes 100001-700000/$large" || fail "$what: Content-Range: $h"
+	[ "$(stat -c %s "$tmp/part")" = 600000 ] && cmp -s -i 100001:0 -n 600000 "$root/large.bin" "$tmp/part" ||
+		fail "$what: range bytes"
+	curl -s -o "$tmp/part" --max-time 20 -r 1000000- "$url/large.bin"
+	cmp -s -i 1000000:0 "$root/large.bin" "$tmp/part" || fail "$what: range to the end"
+	raw 'HEAD /large.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /sub/a.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' > "$tmp/head"
+	grep -a -qi "^Content-Length: $large" "$tmp/head" || fail "$what: HEAD length"
+	[ "$(grep -a -c '^HTTP/1.1 200' "$tmp/head")" = 2 ] || fail "$what: HEAD then GET: $(grep -a '^HTTP' "$tmp/head")"
+	[ "$(wc -c < "$tmp/head")" -lt 2000 ] || fail "$what: HEAD sent a body"
+	curl -s --max-time 20 "$url/large.bin" "$url/sub/a.css" -o "$tmp/got" -o "$tmp/got2"
+	cmp -s "$tmp/got" "$root/large.bin" && cmp -s "$tmp/got2" "$root/sub/a.css" ||
+		fail "$what: keep-alive after a large body"
+}
+
+# paused WHAT: a reader that waits a second before it reads gets every byte
+paused() {
+	exec 3<>"/dev/tcp/127.0.0.1/$port"
+	printf 'GET /huge.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+	sleep 1
+	timeout 20 cat <&3 > "$tmp/slow" || fail "$1: a paused reader was not served in 20 s"
+	exec 3>&-
+	tail -c "$huge" "$tmp/slow" | cmp -s - "$root/huge.bin" || fail "$1: a paused reader's bytes"
+	[ "$(grep -a -c '^HTTP/1.1 200' "$tmp/slow")" -ge 1 ] || fail "$1: a paused reader's head"
+}
+
+# stuck_stop: SIGTERM while a body waits on a reader that never reads (a
+# splice blocked in the kernel's worker must be cancelled); exit 0
+stuck_stop() {
+	exec 4<>"/dev/tcp/127.0.0.1/$port"
+	printf 'GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n' >&4
+	sleep 0.5
+	stop
+	exec 4>&-
+}
+
 # a tree to serve, with a way out that must stay shut
 root=$tmp/www
 mkdir -p "$root/sub"
 printf '<h1>hi</h1>\n' > "$root/index.html"
 printf 'body{}\n' > "$root/sub/a.css"
 head -c 300000 /dev/urandom > "$root/big.bin"
+large=$((1048576 + 123)) # many chunks, and an odd tail
+head -c "$large" /dev/urandom > "$root/large.bin"
+huge=$((16 << 20)) # more than the socket buffers hold: a send or splice waits for the reader
+head -c "$huge" /dev/urandom > "$root/huge.bin"
 echo secret > "$tmp/outside.txt"
 ln -s "$tmp/outside.txt" "$root/escape"
 ln -s sub/a.css "$root/inside"
@@ -100,8 +149,70 @@ timeout 5 cat <&3 > /dev/null
 exec 3>&-
 [ "$(code "$url/")" = 200 ] || fail "not serving after the deadlines"
 
-step "urt-load --mode http: 1,000 connections, zero errors (no --root)"
+step "large bodies by splice: whole, Range, HEAD, keep-alive after, a paused reader, SIGTERM stuck"
+large_bodies splice
+paused splice
+stuck_stop
+l=$(grep '^exit:' "$tmp/h.out")
+[ "$(echo "$l" | field bodies_spliced)" -ge 5 ] || fail "splice: bodies not spliced: $l"
+[ "$(echo "$l" | field bodies_copied)" = 0 ] || fail "splice: bodies copied: $l"
+
+step "large bodies by read and send (--no-splice): the same"
+start urt-http "$tmp/ns.out" --root "$root" --no-splice
+url=http://127.0.0.1:$port
+large_bodies no-splice
+paused no-splice
+stuck_stop
+l=$(grep '^exit:' "$tmp/ns.out")
+[ "$(echo "$l" | field bodies_copied)" -ge 5 ] || fail "--no-splice: bodies not copied: $l"
+[ "$(echo "$l" | field bodies_spliced)" = 0 ] || fail "--no-splice: bodies spliced: $l"
+
+step "--threads 2: large bodies, 40 connections for files, both runtimes serve, the exit line sums"
+start urt-http "$tmp/t2.out" --root "$root" --threads 2
+url=http://127.0.0.1:$port
+large_bodies threads
+for _ in $(seq 40); do
+	curl -s -o "$tmp/got" --max-time 10 "$url/big.bin"
+	cmp -s "$tmp/got" "$root/big.bin" || fail "--threads 2: big.bin not byte-exact"
+done
 stop
+l=$(grep '^exit:' "$tmp/t2.out")
+per=$(echo "$l" | field per_thread)
+a=${per%,*} b=${per#*,}
+[ "$a" -gt 0 ] && [ "$b" -gt 0 ] || fail "--threads 2: a runtime served no connection: $l"
+[ $((a + b)) = "$(echo "$l" | field connections)" ] || fail "--threads 2: the sum: $l"
+[ "$(echo "$l" | field connections)" = 45 ] || fail "--threads 2: connections: $l"
+[ "$(echo "$l" | field bodies_spliced)" = 44 ] || fail "--threads 2: bodies not spliced: $l"
+
+step "--threads 2 --max-conns 3: the cap counts the runtimes together"
+start urt-http "$tmp/cap.out" --threads 2 --max-conns 3
+url=http://127.0.0.1:$port
+for fd in 5 6 7; do
+	eval "exec $fd<>/dev/tcp/127.0.0.1/$port"
+	printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&$fd
+	read -r -t 5 status <&$fd || fail "held connection $fd not answered"
+	case $status in "HTTP/1.1 200 "*) ;; *) fail "held connection $fd: $status" ;; esac
+done
+[ "$(code "$url/")" = 000 ] || fail "a fourth connection was served past --max-conns 3"
+exec 5>&-
+for _ in $(seq 50); do [ "$(code "$url/")" = 200 ] && break; sleep 0.1; done
+[ "$(code "$url/")" = 200 ] || fail "no room after a held connection closed"
+stop
+exec 6>&- 7>&-
+
+step "urt-load --mode http --threads 2: 200 connections, zero errors, both runtimes serve"
+start urt-http "$tmp/t2l.out" --threads 2
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --conns 200 --depth 2 --duration 1 2> "$tmp/load.err") ||
+	fail "urt-load --mode http --threads 2: $line $(tail -2 "$tmp/load.err")"
+case $line in *" errors 0") ;; *) fail "urt-load --mode http --threads 2: $line" ;; esac
+stop
+l=$(grep '^exit:' "$tmp/t2l.out")
+per=$(echo "$l" | field per_thread)
+a=${per%,*} b=${per#*,}
+[ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ $((a + b)) = 200 ] ||
+	fail "--threads 2 under urt-load: want 200 connections over both runtimes: $l"
+
+step "urt-load --mode http: 1,000 connections, zero errors (no --root)"
 start urt-http "$tmp/h2.out"
 url=http://127.0.0.1:$port
 line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --conns 1000 --depth 4 --duration 2 2> "$tmp/load.err") ||
@@ -129,5 +240,6 @@ exec 4>&-
 grep -q '^exit: connections' "$tmp/h2.out" || fail "no stats line at exit"
 
 step "bad flags: exit status 2 and a one-line error"
-expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra"
+expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra" \
+	"--threads 0" "--threads 65" "--threads x" "--threads" "--no-splice=yes"
 step "all passed"

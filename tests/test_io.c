@@ -2,8 +2,9 @@
 /*
  * test_io.c - operations through the ring: files, sleeps in order, cancel,
  * deadlines, the frame-buffer refusal, spurious wakes, several ops in
- * flight, a task that returns with ops in flight, and deinit with ops in
- * flight. Every test ends with nothing live.
+ * flight, a task that returns with ops in flight, deinit with ops in
+ * flight, and splice (file -> pipe -> socket). Every test ends with nothing
+ * live.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -444,11 +445,139 @@ static void test_openat2_beneath(void **state)
 	rmdir(dir);
 }
 
+/* --- splice: file -> pipe -> socket, byte-exact, beside a reader task ------------ */
+
+#define SPLICE_SIZE (300000 + 7) /* past a pipe's and a socket's buffer: many rounds */
+#define SPLICE_FROM 5		 /* an offset that is not page-aligned */
+
+static unsigned char splice_file_bytes[SPLICE_SIZE], splice_got[SPLICE_SIZE];
+
+struct splicer_state {
+	int file, pipe[2], sock;
+	struct urt_op op;
+	int64_t off;
+	size_t left, piped, rounds;
+	int n, bad_fd, not_pipe, pipe_off;
+};
+
+/* Fill the pipe from the file, drain it to the socket, until the file ends. */
+static bool splicer_poll(struct urt_task *t, void *arg)
+{
+	struct splicer_state *st = *(struct splicer_state **)arg; /* the test reads it after */
+
+	URT_BEGIN(t);
+	while (st->left) {
+		URT_AWAIT(t, st->n = urt_splice(t, &st->op, st->file, st->off, st->pipe[1], -1,
+						(unsigned)st->left, 0));
+		if (st->n <= 0)
+			URT_RETURN(t, 1);
+		st->off += st->n;
+		st->left -= (size_t)st->n;
+		st->piped = (size_t)st->n;
+		while (st->piped) { /* short splices into the socket: the rest next time */
+			URT_AWAIT(t, st->n = urt_splice(t, &st->op, st->pipe[0], -1, st->sock, -1,
+							(unsigned)st->piped, 0));
+			if (st->n <= 0)
+				URT_RETURN(t, 2);
+			st->piped -= (size_t)st->n;
+			st->rounds++;
+		}
+	}
+	/* at the end of the file: 0 */
+	URT_AWAIT(t, st->n = urt_splice(t, &st->op, st->file, st->off, st->pipe[1], -1, 100, 0));
+	if (st->n != 0)
+		URT_RETURN(t, 3);
+	/* the kernel's errors, as it reports them */
+	URT_AWAIT(t, st->bad_fd = urt_splice(t, &st->op, 1 << 20, 0, st->pipe[1], -1, 10, 0));
+	URT_AWAIT(t, st->not_pipe = urt_splice(t, &st->op, st->file, 0, st->sock, -1, 10, 0));
+	URT_AWAIT(t, st->pipe_off = urt_splice(t, &st->op, st->pipe[0], 0, st->sock, -1, 10, 0));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type splicer_type = { .poll = splicer_poll, .name = "splicer" };
+
+struct sink_state {
+	int sock, n;
+	struct urt_op op;
+	size_t got;
+};
+
+static bool sink_poll(struct urt_task *t, void *arg)
+{
+	struct sink_state *st = *(struct sink_state **)arg;
+
+	URT_BEGIN(t);
+	while (st->got < SPLICE_SIZE - SPLICE_FROM) {
+		URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->sock, splice_got + st->got,
+					      SPLICE_SIZE - SPLICE_FROM - st->got, 0));
+		if (st->n <= 0)
+			URT_RETURN(t, 1);
+		st->got += (size_t)st->n;
+	}
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type sink_type = { .poll = sink_poll, .name = "sink" };
+
+static void test_splice_file_pipe_socket(void **state)
+{
+	struct urt_runtime rt;
+	static struct splicer_state sp;
+	static struct sink_state sk;
+	struct urt_join js, jk;
+	char path[sizeof(tmpl)];
+	int sv[2];
+
+	(void)state;
+	for (size_t i = 0; i < SPLICE_SIZE; i++)
+		splice_file_bytes[i] = (unsigned char)(i * 131 + (i >> 9));
+	memcpy(path, tmpl, sizeof(tmpl));
+	sp = (struct splicer_state){ .off = SPLICE_FROM, .left = SPLICE_SIZE - SPLICE_FROM };
+	sp.file = mkstemp(path);
+	assert_true(sp.file >= 0);
+	unlink(path);
+	assert_int_equal(write(sp.file, splice_file_bytes, SPLICE_SIZE), SPLICE_SIZE);
+	assert_int_equal(pipe2(sp.pipe, O_CLOEXEC), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	sp.sock = sv[0];
+	sk = (struct sink_state){ .sock = sv[1] };
+	memset(splice_got, 0, sizeof(splice_got));
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	/* the splicer blocks on a full socket in the kernel's worker, while
+	 * the sink on the same runtime keeps reading */
+	assert_int_equal(urt_spawn(&rt, &splicer_type, &(struct splicer_state *){ &sp },
+				   sizeof(struct splicer_state *), &js),
+			 0);
+	assert_int_equal(urt_spawn(&rt, &sink_type, &(struct sink_state *){ &sk },
+				   sizeof(struct sink_state *), &jk),
+			 0);
+	run_clean(&rt);
+	assert_int_equal(take(&js), 0);
+	assert_int_equal(take(&jk), 0);
+	assert_int_equal(sk.got, SPLICE_SIZE - SPLICE_FROM);
+	assert_memory_equal(splice_got, splice_file_bytes + SPLICE_FROM, SPLICE_SIZE - SPLICE_FROM);
+	assert_true(sp.rounds > 1);
+	/* an offset leaves the file position where write(2) put it */
+	assert_int_equal(lseek(sp.file, 0, SEEK_CUR), SPLICE_SIZE);
+	assert_int_equal(sp.bad_fd, -EBADF);
+	assert_int_equal(sp.not_pipe, -EINVAL); /* neither end is a pipe */
+	assert_int_equal(sp.pipe_off, -ESPIPE); /* an offset for a pipe */
+	test_runtime_end(&rt);
+	close(sp.file);
+	close(sp.pipe[0]);
+	close(sp.pipe[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_io),
 		cmocka_unit_test(test_openat2_beneath),
+		cmocka_unit_test(test_splice_file_pipe_socket),
 		cmocka_unit_test(test_sleeps_fire_in_deadline_order),
 		cmocka_unit_test(test_cancel_deadline_and_two_ops),
 		cmocka_unit_test(test_frame_buffer_refused),

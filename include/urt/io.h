@@ -156,6 +156,27 @@ int urt_read(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t le
 int urt_write(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
 	      int64_t off);
 
+/*
+ * urt_splice - awaitable splice(2): move up to len bytes from fd_in to
+ * fd_out inside the kernel, without copying them through user memory. One
+ * of the two must be a pipe. off_in / off_out: the offset to read / write
+ * at in a file that is not a pipe (its file position is left alone), or -1
+ * for none (a pipe, a socket, or the file position). flags: SPLICE_F_*
+ * (<fcntl.h>); SPLICE_F_MORE says more will follow (MSG_MORE on a
+ * socket). Whether a pipe end blocks is its O_NONBLOCK, as for splice(2).
+ * The kernel runs it on a worker thread of the ring (io-wq): a splice that
+ * blocks (a full socket, a pipe end without O_NONBLOCK) holds that worker,
+ * never the runtime's thread; a cancel interrupts it. Both descriptors must
+ * stay open until completion.
+ * Return: bytes moved (fewer than len is not an error: call again for the
+ * rest; 0 at the end of fd_in); -errno as splice(2) reports it (-EINVAL:
+ * neither is a pipe, an offset given for a pipe, or a file that cannot be
+ * spliced; -EAGAIN: a non-blocking pipe empty or full; -EBADF); -ENOSYS or
+ * -EINVAL from a kernel without IORING_OP_SPLICE (before 5.7).
+ */
+int urt_splice(struct urt_task *t, struct urt_op *op, int fd_in, int64_t off_in, int fd_out,
+	       int64_t off_out, unsigned len, unsigned flags);
+
 /* urt_fsync - awaitable fsync(2), or fdatasync(2) if datasync. */
 int urt_fsync(struct urt_task *t, struct urt_op *op, int fd, bool datasync);
 
