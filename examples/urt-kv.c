@@ -94,9 +94,9 @@ static struct opts o = {
 /*
  * A worker: one runtime on one thread. Its fields are its own thread's,
  * except: conns and heap are atomics any thread may read; st, st_live and
- * st_heap are under kv.lock; lfd, ctl and id are set by the main thread before the
- * worker starts; start_ret is read by the main thread after the worker's
- * post of kv.started, run_ret after its join.
+ * st_heap are under kv.lock; lfd, ctl and id are set by the main thread
+ * before the worker starts; start_ret is read by the main thread after the
+ * worker's post of kv.started, run_ret after its join.
  */
 struct worker {
 	struct urt_runtime rt;
@@ -117,8 +117,9 @@ struct worker {
 
 /*
  * What the workers share. kv.lock guards db, commands and reports (and each
- * worker's st and st_live). lim, threads and o are written before the
- * workers start and only read after. live and next_id are atomics.
+ * worker's st, st_live and st_heap). lim (and the options, o) are written
+ * before the workers start and only read after. live and next_id are
+ * atomics.
  */
 static struct {
 	pthread_mutex_t lock;
