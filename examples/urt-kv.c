@@ -2,18 +2,30 @@
 /*
  * urt-kv - a Redis-protocol (RESP2) key-value store on urt's public API.
  *
- *   urt-kv [--port P] [--addr A] [--spawn slab|boxed] [--maxmemory BYTES]
- *          [--max-bulk BYTES] [--max-args N] [--max-conns N]
+ *   urt-kv [--port P] [--addr A] [--threads N] [--spawn slab|boxed]
+ *          [--maxmemory BYTES] [--max-bulk BYTES] [--max-args N]
+ *          [--max-conns N]
  *
- * One runtime, one thread, one keyspace (a single shard: --threads is not
- * offered yet; one runtime per core would split the keyspace by key hash).
- * One task per connection: a multishot receive into the shared provided
- * buffers, bytes appended to the connection's input buffer (task memory),
- * every complete request parsed in place (examples/kv/resp.c, slices into
- * that buffer) and executed, the replies gathered into the connection's
- * output buffer and sent with one urt_send_all before it reads again:
- * pipelined requests are answered in order, in one send per batch, and a
- * client that never reads stops being read (bounded memory).
+ * --threads N runtimes, one per thread (a worker), each with its own
+ * SO_REUSEPORT listener on the same port and running the connections it
+ * accepts. All of them serve one keyspace (examples/kv/store.c) under one
+ * lock, kv.lock. A connection takes it once per batch: at the first
+ * command it has parsed from one receive, held to the last of them, and
+ * nothing in a batch awaits, so pipelined load pays one lock per receive
+ * and every command (MGET, MSET, KEYS, SCAN, DBSIZE, FLUSHALL, INCR...)
+ * sees one consistent keyspace, exactly as with one thread. The expiry
+ * sweep (on the first worker) and the stats take it too. The store's
+ * memory comes from its own size-class pools, used only under the lock:
+ * no runtime's pools and nothing thread-local (docs/servers.md says why
+ * this is not the thread-per-core split by key hash).
+ *
+ * One task per connection: a multishot receive into its runtime's shared
+ * provided buffers, bytes appended to the connection's input buffer (task
+ * memory), every complete request parsed in place (examples/kv/resp.c,
+ * slices into that buffer) and executed, the replies gathered into the
+ * connection's output buffer and sent with one urt_send_all before it
+ * reads again: pipelined requests are answered in order, in one send per
+ * batch, and a client that never reads stops being read (bounded memory).
  *
  * Strings only: PING ECHO GET SET(EX PX EXAT PXAT NX XX GET KEEPTTL) DEL
  * EXISTS INCR INCRBY DECR DECRBY APPEND STRLEN MGET MSET EXPIRE PEXPIRE TTL
@@ -22,13 +34,23 @@
  * redis-benchmark. Keys expire lazily on access and by a sweep every
  * 100 ms. Past --maxmemory a write gets -OOM (no eviction).
  *
- * Prints "listening on ADDR:PORT"; SIGINT/SIGTERM end it cleanly with a
- * stats line; SIGUSR1 prints the stats line. Exit status 2 for bad flags.
+ * Control: the main thread blocks SIGINT, SIGTERM and SIGUSR1 (the workers
+ * inherit the mask) and takes them with sigwait. Each worker has a control
+ * task reading a pipe from it through the ring: 's' stops that runtime
+ * (SIGINT / SIGTERM), 'r' (SIGUSR1) files its figures, and the last worker
+ * to file them prints the stats line, summed over every runtime.
+ * Prints "listening on ADDR:PORT" once every runtime is up; the stats line
+ * at exit sums the runtimes too. Exit status 2 for bad flags.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,16 +66,18 @@
 #include "flags.h"
 #include "kv/resp.h"
 #include "kv/store.h"
-#include "sigtask.h"
 
 /* first size of the input and output buffers: with the scope's block header
  * it still fits the largest size class (4096), so no heap call */
 #define OUT_CHUNK 4000
 
+#define MAX_THREADS 64
+
 struct opts {
 	const char *addr;
 	uint16_t port;
 	bool boxed;
+	int threads;
 	uint64_t maxmemory, max_bulk;
 	uint32_t max_args, max_conns;
 };
@@ -61,21 +85,55 @@ struct opts {
 static struct opts o = {
 	.addr = "127.0.0.1",
 	.port = 6379,
+	.threads = 1,
 	.max_bulk = 64u << 20,
 	.max_args = 1024 * 1024,
 	.max_conns = 16384,
 };
 
-static struct {
+/*
+ * A worker: one runtime on one thread. Its fields are its own thread's,
+ * except: conns and heap are atomics any thread may read; st, st_live and
+ * st_heap are under kv.lock; lfd, ctl and id are set by the main thread
+ * before the worker starts; start_ret is read by the main thread after the
+ * worker's post of kv.started, run_ret after its join.
+ */
+struct worker {
 	struct urt_runtime rt;
-	struct counting heap;
-	struct store db;
-	struct resp_limits lim;
-	const char **argv; /* one request's arguments: used inside one poll, no await */
+	struct counting heap; /* the runtime's backing allocator, counted */
+	const char **argv;    /* one request's arguments: used inside one poll, no await */
 	size_t *len;
-	uint64_t conns, live, commands, next_id;
-	bool stop;
-} kv;
+	uint64_t live;		/* its connections open now */
+	_Atomic uint64_t conns; /* its connections ever */
+	bool stop;		/* its acceptor and sweeper end */
+	bool has_rt;		/* rt is initialised */
+	int id, lfd, ctl[2];	/* ctl: the pipe from the main thread, 'r' or 's' */
+	int start_ret, run_ret;
+	struct urt_runtime_stats st; /* the last figures it filed */
+	uint64_t st_live;
+	size_t st_heap;
+	pthread_t th;
+};
+
+/*
+ * What the workers share. kv.lock guards db, commands and reports (and each
+ * worker's st, st_live and st_heap). lim (and the options, o) are written
+ * before the workers start and only read after. live and next_id are
+ * atomics.
+ */
+static struct {
+	pthread_mutex_t lock;
+	struct store db;
+	uint64_t commands, reports;
+	struct resp_limits lim;
+	_Atomic uint64_t live;	  /* connections open in every runtime: --max-conns's count */
+	_Atomic uint64_t next_id; /* CLIENT ID */
+	sem_t started;		  /* each worker posts once, when it is up or has failed */
+	struct worker w[MAX_THREADS];
+} kv = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* This thread's worker: set before its runtime starts; NULL on the main thread. */
+static __thread struct worker *me;
 
 static int64_t now_ms(void)
 {
@@ -197,7 +255,7 @@ static const char *ERR_OOM = "OOM command not allowed when used memory > 'maxmem
 
 static bool arg_is(uint32_t i, const char *word)
 {
-	return kv.len[i] == strlen(word) && !strncasecmp(kv.argv[i], word, kv.len[i]);
+	return me->len[i] == strlen(word) && !strncasecmp(me->argv[i], word, me->len[i]);
 }
 
 /*
@@ -229,7 +287,7 @@ static bool strict_ll(const char *p, size_t n, long long *out)
 
 static bool arg_ll(uint32_t i, long long *out)
 {
-	return strict_ll(kv.argv[i], kv.len[i], out);
+	return strict_ll(me->argv[i], me->len[i], out);
 }
 
 /* --- commands --------------------------------------------------------------------- */
@@ -244,7 +302,7 @@ struct command {
 static void cmd_ping(struct urt_task *t, struct conn *c, uint32_t argc)
 {
 	if (argc == 2)
-		bulk(t, c, kv.argv[1], kv.len[1]);
+		bulk(t, c, me->argv[1], me->len[1]);
 	else if (argc == 1)
 		put(t, c, "+PONG\r\n", 7);
 	else
@@ -254,12 +312,12 @@ static void cmd_ping(struct urt_task *t, struct conn *c, uint32_t argc)
 static void cmd_echo(struct urt_task *t, struct conn *c, uint32_t argc)
 {
 	(void)argc;
-	bulk(t, c, kv.argv[1], kv.len[1]);
+	bulk(t, c, me->argv[1], me->len[1]);
 }
 
 static void cmd_get(struct urt_task *t, struct conn *c, uint32_t argc)
 {
-	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now_ms());
+	struct kv_entry *e = store_get(&kv.db, me->argv[1], me->len[1], now_ms());
 
 	(void)argc;
 	if (e)
@@ -320,7 +378,7 @@ static void cmd_set(struct urt_task *t, struct conn *c, uint32_t argc)
 			return;
 		}
 	}
-	old = store_get(&kv.db, kv.argv[1], kv.len[1], now);
+	old = store_get(&kv.db, me->argv[1], me->len[1], now);
 	mark = c->out_len;
 	if (get) { /* the old value is replied before it is replaced */
 		if (old)
@@ -336,8 +394,8 @@ static void cmd_set(struct urt_task *t, struct conn *c, uint32_t argc)
 	if (keepttl && old)
 		expire = old->expire_ms;
 	if (have_exp && expire <= now) {
-		store_del(&kv.db, kv.argv[1], kv.len[1], now);
-	} else if (store_set(&kv.db, kv.argv[1], kv.len[1], kv.argv[2], kv.len[2], expire)) {
+		store_del(&kv.db, me->argv[1], me->len[1], now);
+	} else if (store_set(&kv.db, me->argv[1], me->len[1], me->argv[2], me->len[2], expire)) {
 		c->out_len = mark; /* one reply per request: the error, not the old value */
 		err(t, c, ERR_OOM);
 		return;
@@ -351,7 +409,7 @@ static void cmd_del(struct urt_task *t, struct conn *c, uint32_t argc)
 	long long n = 0;
 
 	for (uint32_t i = 1; i < argc; i++)
-		n += store_del(&kv.db, kv.argv[i], kv.len[i], now_ms());
+		n += store_del(&kv.db, me->argv[i], me->len[i], now_ms());
 	integer(t, c, n);
 }
 
@@ -360,14 +418,14 @@ static void cmd_exists(struct urt_task *t, struct conn *c, uint32_t argc)
 	long long n = 0;
 
 	for (uint32_t i = 1; i < argc; i++)
-		n += store_get(&kv.db, kv.argv[i], kv.len[i], now_ms()) != NULL;
+		n += store_get(&kv.db, me->argv[i], me->len[i], now_ms()) != NULL;
 	integer(t, c, n);
 }
 
 static void incr_by(struct urt_task *t, struct conn *c, long long by)
 {
 	int64_t now = now_ms();
-	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now);
+	struct kv_entry *e = store_get(&kv.db, me->argv[1], me->len[1], now);
 	long long v = 0;
 	char tmp[32];
 	int n;
@@ -382,7 +440,7 @@ static void incr_by(struct urt_task *t, struct conn *c, long long by)
 	}
 	v += by;
 	n = snprintf(tmp, sizeof(tmp), "%lld", v);
-	if (store_set(&kv.db, kv.argv[1], kv.len[1], tmp, (size_t)n, e ? e->expire_ms : 0)) {
+	if (store_set(&kv.db, me->argv[1], me->len[1], tmp, (size_t)n, e ? e->expire_ms : 0)) {
 		err(t, c, ERR_OOM);
 		return;
 	}
@@ -428,8 +486,8 @@ static void cmd_decrby(struct urt_task *t, struct conn *c, uint32_t argc)
 static void cmd_append(struct urt_task *t, struct conn *c, uint32_t argc)
 {
 	int64_t now = now_ms();
-	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now);
-	size_t old = e ? e->vlen : 0, n = old + kv.len[2];
+	struct kv_entry *e = store_get(&kv.db, me->argv[1], me->len[1], now);
+	size_t old = e ? e->vlen : 0, n = old + me->len[2];
 	char *tmp;
 
 	(void)argc;
@@ -444,8 +502,8 @@ static void cmd_append(struct urt_task *t, struct conn *c, uint32_t argc)
 	}
 	if (old)
 		memcpy(tmp, kv_val(e), old);
-	memcpy(tmp + old, kv.argv[2], kv.len[2]);
-	if (store_set(&kv.db, kv.argv[1], kv.len[1], tmp, n, e ? e->expire_ms : 0))
+	memcpy(tmp + old, me->argv[2], me->len[2]);
+	if (store_set(&kv.db, me->argv[1], me->len[1], tmp, n, e ? e->expire_ms : 0))
 		err(t, c, ERR_OOM);
 	else
 		integer(t, c, (long long)n);
@@ -454,7 +512,7 @@ static void cmd_append(struct urt_task *t, struct conn *c, uint32_t argc)
 
 static void cmd_strlen(struct urt_task *t, struct conn *c, uint32_t argc)
 {
-	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now_ms());
+	struct kv_entry *e = store_get(&kv.db, me->argv[1], me->len[1], now_ms());
 
 	(void)argc;
 	integer(t, c, e ? (long long)e->vlen : 0);
@@ -464,7 +522,7 @@ static void cmd_mget(struct urt_task *t, struct conn *c, uint32_t argc)
 {
 	array(t, c, argc - 1);
 	for (uint32_t i = 1; i < argc; i++) {
-		struct kv_entry *e = store_get(&kv.db, kv.argv[i], kv.len[i], now_ms());
+		struct kv_entry *e = store_get(&kv.db, me->argv[i], me->len[i], now_ms());
 
 		if (e)
 			bulk(t, c, kv_val(e), e->vlen);
@@ -480,7 +538,8 @@ static void cmd_mset(struct urt_task *t, struct conn *c, uint32_t argc)
 		return;
 	}
 	for (uint32_t i = 1; i < argc; i += 2) {
-		if (store_set(&kv.db, kv.argv[i], kv.len[i], kv.argv[i + 1], kv.len[i + 1], 0)) {
+		if (store_set(&kv.db, me->argv[i], me->len[i], me->argv[i + 1], me->len[i + 1],
+			      0)) {
 			err(t, c, ERR_OOM);
 			return;
 		}
@@ -505,13 +564,13 @@ static void expire_common(struct urt_task *t, struct conn *c, int64_t unit_ms, c
 		err(t, c, msg);
 		return;
 	}
-	e = store_get(&kv.db, kv.argv[1], kv.len[1], now);
+	e = store_get(&kv.db, me->argv[1], me->len[1], now);
 	if (!e) {
 		integer(t, c, 0);
 		return;
 	}
 	if (v <= 0) /* a time in the past deletes the key */
-		store_del(&kv.db, kv.argv[1], kv.len[1], now);
+		store_del(&kv.db, me->argv[1], me->len[1], now);
 	else
 		e->expire_ms = now + v * unit_ms;
 	integer(t, c, 1);
@@ -532,7 +591,7 @@ static void cmd_pexpire(struct urt_task *t, struct conn *c, uint32_t argc)
 static void ttl_common(struct urt_task *t, struct conn *c, int64_t unit_ms)
 {
 	int64_t now = now_ms();
-	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now);
+	struct kv_entry *e = store_get(&kv.db, me->argv[1], me->len[1], now);
 
 	if (!e)
 		integer(t, c, -2);
@@ -556,7 +615,7 @@ static void cmd_pttl(struct urt_task *t, struct conn *c, uint32_t argc)
 
 static void cmd_persist(struct urt_task *t, struct conn *c, uint32_t argc)
 {
-	struct kv_entry *e = store_get(&kv.db, kv.argv[1], kv.len[1], now_ms());
+	struct kv_entry *e = store_get(&kv.db, me->argv[1], me->len[1], now_ms());
 
 	(void)argc;
 	integer(t, c, e && e->expire_ms);
@@ -567,7 +626,7 @@ static void cmd_persist(struct urt_task *t, struct conn *c, uint32_t argc)
 static void cmd_type(struct urt_task *t, struct conn *c, uint32_t argc)
 {
 	(void)argc;
-	if (store_get(&kv.db, kv.argv[1], kv.len[1], now_ms()))
+	if (store_get(&kv.db, me->argv[1], me->len[1], now_ms()))
 		put(t, c, "+string\r\n", 9);
 	else
 		put(t, c, "+none\r\n", 7);
@@ -600,8 +659,8 @@ static bool gather_one(void *ctx, const struct kv_entry *e)
  * array's length a lie). "*" matches every key, the empty one included. */
 static void cmd_keys(struct urt_task *t, struct conn *c, uint32_t argc)
 {
-	bool all = kv.len[1] == 1 && kv.argv[1][0] == '*';
-	struct gather g = { t, c, all ? NULL : kv.argv[1], kv.len[1], 0, false };
+	bool all = me->len[1] == 1 && me->argv[1][0] == '*';
+	struct gather g = { t, c, all ? NULL : me->argv[1], me->len[1], 0, false };
 	int64_t now = now_ms();
 	size_t cur = 0;
 
@@ -627,8 +686,8 @@ static void cmd_scan(struct urt_task *t, struct conn *c, uint32_t argc)
 	}
 	for (uint32_t i = 2; i < argc; i++) {
 		if (arg_is(i, "MATCH") && i + 1 < argc) {
-			g.pat = kv.argv[++i];
-			g.plen = kv.len[i];
+			g.pat = me->argv[++i];
+			g.plen = me->len[i];
 		} else if (arg_is(i, "COUNT") && i + 1 < argc) {
 			if (!arg_ll(++i, &count) || count < 1) {
 				err(t, c, count < 1 ? ERR_SYNTAX : ERR_INT);
@@ -757,6 +816,18 @@ static void cmd_hello(struct urt_task *t, struct conn *c, uint32_t argc)
 	array(t, c, 0);
 }
 
+/* Connections ever, in every runtime. Context: any thread. */
+static uint64_t conns_total(void)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < o.threads; i++)
+		n += atomic_load_explicit(&kv.w[i].conns, memory_order_relaxed);
+	return n;
+}
+
+/* urt_thread: which runtime (from 0) serves this connection, so a test can
+ * find two connections on two threads. */
 static void cmd_info(struct urt_task *t, struct conn *c, uint32_t argc)
 {
 	char text[512];
@@ -765,12 +836,14 @@ static void cmd_info(struct urt_task *t, struct conn *c, uint32_t argc)
 	(void)argc;
 	n = snprintf(text, sizeof(text),
 		     "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nurt_kv:1\r\n"
+		     "urt_threads:%d\r\nurt_thread:%d\r\n"
 		     "# Clients\r\nconnected_clients:%" PRIu64 "\r\n"
 		     "# Memory\r\nused_memory:%zu\r\nmaxmemory:%" PRIu64 "\r\n"
 		     "# Stats\r\ntotal_connections_received:%" PRIu64
 		     "\r\ntotal_commands_processed:%" PRIu64 "\r\n"
 		     "# Keyspace\r\ndb0:keys=%zu,expires=0,avg_ttl=0\r\n",
-		     kv.live, kv.db.mem, o.maxmemory, kv.conns, kv.commands, kv.db.n);
+		     o.threads, me->id, atomic_load(&kv.live), kv.db.mem, o.maxmemory,
+		     conns_total(), kv.commands, kv.db.n);
 	bulk(t, c, text, (size_t)n);
 }
 
@@ -788,6 +861,7 @@ static const struct command commands[] = {
 	{ "config", -2, cmd_config, false },	{ "hello", -1, cmd_hello, false },	 { "info", -1, cmd_info, false },
 };
 
+/* One command. Context: kv.lock held (run_requests). */
 static void execute(struct urt_task *t, struct conn *c, uint32_t argc)
 {
 	const struct command *cmd = NULL;
@@ -802,11 +876,11 @@ static void execute(struct urt_task *t, struct conn *c, uint32_t argc)
 	if (!cmd) {
 		char msg[512];
 		int n = snprintf(msg, sizeof(msg), "ERR unknown command '%.*s', with args beginning with: ",
-				 (int)(kv.len[0] > 128 ? 128 : kv.len[0]), kv.argv[0]);
+				 (int)(me->len[0] > 128 ? 128 : me->len[0]), me->argv[0]);
 
 		for (uint32_t i = 1; i < argc && i < 4 && n < (int)sizeof(msg); i++)
 			n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
-				      (int)(kv.len[i] > 64 ? 64 : kv.len[i]), kv.argv[i]);
+				      (int)(me->len[i] > 64 ? 64 : me->len[i]), me->argv[i]);
 		err_n(t, c, msg, n < (int)sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
 		return;
 	}
@@ -851,15 +925,21 @@ static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t 
 	return true;
 }
 
-/* Parse and run every complete request in the input; keep the rest. */
+/*
+ * Parse and run every complete request in the input; keep the rest. The
+ * batch runs under kv.lock, taken at its first command and let go after
+ * its last: one lock per receive however many requests it held, and no
+ * other connection's command between two of them. Nothing here awaits.
+ */
 static void run_requests(struct urt_task *t, struct conn *c)
 {
 	size_t pos = 0;
+	bool locked = false;
 
 	if (c->in_len < c->need)
 		return; /* the request at the start is still arriving */
 	while (pos < c->in_len && !c->closing) {
-		struct resp_cmd cmd = { .argv = kv.argv, .len = kv.len };
+		struct resp_cmd cmd = { .argv = me->argv, .len = me->len };
 		const char *why;
 		long k = resp_parse(c->in + pos, c->in_len - pos, &kv.lim, &cmd, &why);
 
@@ -874,13 +954,20 @@ static void run_requests(struct urt_task *t, struct conn *c)
 		}
 		pos += (size_t)k;
 		c->need = 0;
-		if (cmd.argc)
+		if (cmd.argc) {
+			if (!locked) {
+				pthread_mutex_lock(&kv.lock);
+				locked = true;
+			}
 			execute(t, c, cmd.argc);
+		}
 		if (c->oom) { /* the reply itself could not be stored */
 			c->closing = true;
 			break;
 		}
 	}
+	if (locked)
+		pthread_mutex_unlock(&kv.lock);
 	if (pos) {
 		memmove(c->in, c->in + pos, c->in_len - pos);
 		c->in_len -= pos;
@@ -942,29 +1029,35 @@ static void conn_drop(struct urt_task *t, void *arg)
 	(void)t;
 	urt_buf_free(&c->b);
 	urt_close_detached(c->fd);
-	kv.live--;
+	me->live--;
+	atomic_fetch_sub(&kv.live, 1);
 }
 
 static const struct urt_task_type conn_type = { .poll = conn_poll,
 						.drop = conn_drop,
 						.name = "kv-conn" };
 
-/* --- the acceptor, the sweeper, signals --------------------------------------------- */
+/* --- the acceptor, the sweeper, control ------------------------------------------- */
 
-/* A new connection: its task, unless the cap is reached. */
+/* A new connection: its task, unless the cap (all runtimes' connections) is reached. */
 static int on_conn(int fd)
 {
-	struct conn c = { .fd = fd, .id = ++kv.next_id };
+	struct conn c = { .fd = fd, .id = atomic_fetch_add(&kv.next_id, 1) + 1 };
 	int ret;
 
-	if (kv.live >= o.max_conns) /* the cap, for boxed tasks too */
+	/* a place under the cap first, so two runtimes cannot both take the last */
+	if (atomic_fetch_add(&kv.live, 1) >= o.max_conns) { /* the cap, for boxed tasks too */
+		atomic_fetch_sub(&kv.live, 1);
 		return -ENOSPC;
-	ret = o.boxed ? urt_spawn(&kv.rt, &conn_type, &c, sizeof(c), NULL)
+	}
+	ret = o.boxed ? urt_spawn(&me->rt, &conn_type, &c, sizeof(c), NULL)
 		      : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
-	if (ret)
+	if (ret) {
+		atomic_fetch_sub(&kv.live, 1);
 		return ret;
-	kv.conns++;
-	kv.live++;
+	}
+	atomic_fetch_add_explicit(&me->conns, 1, memory_order_relaxed);
+	me->live++;
 	return 0;
 }
 
@@ -973,40 +1066,172 @@ struct sweeper {
 	int ret;
 };
 
+/* One keyspace, one sweep: it runs on the first worker only. */
 static bool sweeper_poll(struct urt_task *t, void *arg)
 {
 	struct sweeper *s = arg;
 
 	URT_BEGIN(t);
-	while (!kv.stop) {
+	while (!me->stop) {
 		URT_AWAIT(t, s->ret = urt_sleep(t, &s->nap, 100000000));
+		pthread_mutex_lock(&kv.lock);
 		store_sweep(&kv.db, 1024, now_ms());
+		pthread_mutex_unlock(&kv.lock);
 	}
 	URT_END(t);
 }
 
 static const struct urt_task_type sweeper_type = { .poll = sweeper_poll, .name = "kv-sweep" };
 
+/*
+ * The stats line, summed over every runtime from the figures each filed
+ * last. Context: kv.lock held, or every worker joined.
+ */
 static void print_stats(const char *what)
 {
-	struct urt_runtime_stats st;
+	uint64_t live = 0;
+	size_t heap = 0, slab_live = 0, slab_cap = 0, ops = 0;
 
-	urt_runtime_stats(&kv.rt, &st);
+	for (int i = 0; i < o.threads; i++) {
+		const struct worker *w = &kv.w[i];
+
+		live += w->st_live;
+		heap += w->st_heap;
+		slab_live += w->st.slab_live;
+		slab_cap += w->st.slab_capacity;
+		ops += w->st.ops_live;
+	}
 	printf("%s: connections %" PRIu64 " live %" PRIu64 " commands %" PRIu64 " keys %zu "
-	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu\n",
-	       what, kv.conns, kv.live, kv.commands, kv.db.n, kv.db.mem,
-	       atomic_load(&kv.heap.calls), st.slab_live, st.slab_capacity, st.ops_live);
+	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu threads %d thread_conns ",
+	       what, conns_total(), live, kv.commands, kv.db.n, kv.db.mem, heap, slab_live,
+	       slab_cap, ops, o.threads);
+	for (int i = 0; i < o.threads; i++)
+		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].conns));
+	printf("\n");
 	fflush(stdout);
 }
 
-static void on_usr1(void)
+/* File this runtime's figures; the last of a round to file prints the sum.
+ * (A worker that files twice before another files once is counted twice:
+ * the line then shows the other's previous figures. Gauges, not a ledger.) */
+static void file_stats(struct worker *w, bool print)
 {
-	print_stats("stats");
+	pthread_mutex_lock(&kv.lock);
+	urt_runtime_stats(&w->rt, &w->st);
+	w->st_live = w->live;
+	w->st_heap = atomic_load(&w->heap.calls);
+	if (print && ++kv.reports % (uint64_t)o.threads == 0)
+		print_stats("stats");
+	pthread_mutex_unlock(&kv.lock);
 }
 
-static void on_stop(void)
+struct control {
+	struct urt_op op;
+	char cmd;
+	int n;
+};
+
+/* Commands from the main thread: 'r' files the figures, 's' (or the pipe's
+ * end, or an error) stops the runtime. */
+static bool control_poll(struct urt_task *t, void *arg)
 {
-	kv.stop = true;
+	struct control *c = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, c->n = urt_read(t, &c->op, me->ctl[0], &c->cmd, 1, -1));
+		if (c->n != 1 || c->cmd == 's')
+			break;
+		if (c->cmd == 'r')
+			file_stats(me, true);
+	}
+	me->stop = true;
+	urt_stop(&me->rt);
+	URT_END(t);
+}
+
+static const struct urt_task_type control_type = { .poll = control_poll, .name = "control" };
+
+/* Set up this thread's runtime and its tasks. Return: 0; -errno (worker_main
+ * lets go of whatever was set up). */
+static int worker_start(struct worker *w)
+{
+	int ret;
+
+	w->argv = malloc(o.max_args * sizeof(*w->argv));
+	w->len = malloc(o.max_args * sizeof(*w->len));
+	if (!w->argv || !w->len)
+		return -ENOMEM;
+	counting_init(&w->heap);
+	/* each slab can hold --max-conns: the cap is global and one runtime may
+	 * get every connection; slots are touched only when used */
+	ret = urt_runtime_init(&w->rt, &(struct urt_runtime_opts){
+					       .slab = o.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+					       .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
+					       .slab_slots = o.max_conns,
+					       .allocator = &w->heap.al,
+				       });
+	if (ret)
+		return ret;
+	w->has_rt = true;
+	ret = urt_spawn(&w->rt, &control_type, &(struct control){ 0 }, sizeof(struct control),
+			NULL);
+	if (!ret)
+		ret = acceptor_start(&w->rt, w->lfd, &w->stop, on_conn);
+	if (!ret && w->id == 0)
+		ret = urt_spawn(&w->rt, &sweeper_type, &(struct sweeper){ 0 },
+				sizeof(struct sweeper), NULL);
+	return ret;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int ret;
+
+	me = w;
+	ret = worker_start(w);
+	if (ret)
+		fprintf(stderr, "urt-kv: runtime %d: could not start: %s\n", w->id, strerror(-ret));
+	w->start_ret = ret;
+	sem_post(&kv.started);
+	if (!ret) {
+		ret = urt_run(&w->rt);
+		if (ret < 0) {
+			fprintf(stderr, "urt-kv: runtime %d: urt_run: %s\n", w->id, strerror(-ret));
+			w->run_ret = ret;
+			kill(getpid(), SIGTERM); /* the main thread stops the others */
+		}
+		file_stats(w, false); /* for the exit line, before deinit ends the connections */
+	}
+	/* deinit aborts the connections: their drops close them */
+	if (w->has_rt)
+		(void)urt_runtime_deinit(&w->rt);
+	free(w->argv);
+	free(w->len);
+	return NULL;
+}
+
+/* Tell the first n workers to stop, and join them. */
+static void stop_workers(int n)
+{
+	for (int i = 0; i < n; i++)
+		if (write(kv.w[i].ctl[1], "s", 1) != 1)
+			perror("urt-kv: control pipe");
+	for (int i = 0; i < n; i++)
+		pthread_join(kv.w[i].th, NULL);
+}
+
+/* Close the first n workers' listeners and pipes, and free the store. */
+static void teardown(int n)
+{
+	for (int i = 0; i < n; i++) {
+		close(kv.w[i].lfd);
+		close(kv.w[i].ctl[0]);
+		close(kv.w[i].ctl[1]);
+	}
+	store_deinit(&kv.db);
+	sem_destroy(&kv.started);
 }
 
 #define bad(msg, arg) flag_bad("urt-kv", msg, arg)
@@ -1016,29 +1241,32 @@ static void on_stop(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: urt-kv [--port P] [--addr A] [--spawn slab|boxed] [--maxmemory BYTES]\n"
-		"              [--max-bulk BYTES] [--max-args N] [--max-conns N]\n"
+		"usage: urt-kv [--port P] [--addr A] [--threads N] [--spawn slab|boxed]\n"
+		"              [--maxmemory BYTES] [--max-bulk BYTES] [--max-args N]\n"
+		"              [--max-conns N]\n"
 		"  --port P         port (default 6379; 0 picks a free one)\n"
 		"  --addr A         IPv4 address to bind (default 127.0.0.1)\n"
+		"  --threads N      runtimes, one per thread, on the port (1..64, default 1);\n"
+		"                   they share one keyspace\n"
 		"  --spawn KIND     connection tasks in slab slots (default) or malloc boxes\n"
 		"  --maxmemory B    writes past B bytes of data get -OOM (k/m/g suffixes; 0: none)\n"
 		"  --max-bulk B     largest argument (default 64m)\n"
 		"  --max-args N     most arguments in one request (default 1048576)\n"
-		"  --max-conns N    connections at once (default 16384)\n");
+		"  --max-conns N    connections at once, all threads together (default 16384)\n");
 }
 
-int main(int argc, char **argv)
+/* The flags into o. Return: 0; 2 for a bad flag (said on stderr). */
+static int parse(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		{ "port", required_argument, 0, 'p' },	    { "addr", required_argument, 0, 'a' },
 		{ "spawn", required_argument, 0, 's' },	    { "maxmemory", required_argument, 0, 'M' },
 		{ "max-bulk", required_argument, 0, 'b' },  { "max-args", required_argument, 0, 'n' },
-		{ "max-conns", required_argument, 0, 'c' }, { "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{ "max-conns", required_argument, 0, 'c' }, { "threads", required_argument, 0, 't' },
+		{ "help", no_argument, 0, 'h' },	    { 0, 0, 0, 0 },
 	};
 	uint64_t v;
-	uint16_t bound;
-	int c, ret, lfd, sfd;
+	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -1050,6 +1278,11 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			o.addr = optarg;
+			break;
+		case 't':
+			if (!flag_uint(optarg, 1, MAX_THREADS, &v))
+				return bad("bad --threads (1..64)", optarg);
+			o.threads = (int)v;
 			break;
 		case 's':
 			if (strcmp(optarg, "slab") && strcmp(optarg, "boxed"))
@@ -1076,57 +1309,130 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			exit(0);
 		default:
 			return bad("unknown option", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return bad("unexpected argument", argv[optind]);
+	return 0;
+}
 
+/*
+ * Each worker's listener, on one port (port 0: the first picks it, the
+ * others bind to it; SO_REUSEPORT only when there are several, so a
+ * second urt-kv on a taken port still fails), and its control pipe.
+ * Return: 0; else the exit status, with *n workers' descriptors open.
+ */
+static int open_workers(int *n, uint16_t *port)
+{
+	unsigned flags = o.threads > 1 ? URT_LISTEN_REUSEPORT : 0;
+
+	*port = o.port;
+	for (*n = 0; *n < o.threads; (*n)++) {
+		struct worker *w = &kv.w[*n];
+
+		w->id = *n;
+		w->lfd = urt_listen_tcp(o.addr, *port, 4096, flags, port);
+		if (w->lfd < 0) {
+			fprintf(stderr, "urt-kv: listen on %s:%u: %s\n", o.addr, *port,
+				strerror(-w->lfd));
+			return w->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
+		}
+		if (pipe2(w->ctl, O_CLOEXEC)) {
+			perror("urt-kv: pipe");
+			close(w->lfd);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Start the workers and wait until each is up or has failed. Return:
+ * whether all are up; the ones started are in *started. */
+static bool start_workers(int *started)
+{
+	bool ok = true;
+
+	for (*started = 0; *started < o.threads; (*started)++) {
+		struct worker *w = &kv.w[*started];
+
+		if (pthread_create(&w->th, NULL, worker_main, w)) {
+			fprintf(stderr, "urt-kv: cannot start thread %d\n", *started);
+			ok = false;
+			break;
+		}
+	}
+	for (int i = 0; i < *started; i++)
+		while (sem_wait(&kv.started) && errno == EINTR)
+			;
+	for (int i = 0; i < *started; i++)
+		ok = ok && !kv.w[i].start_ret;
+	return ok;
+}
+
+/* Until SIGINT or SIGTERM; SIGUSR1 asks every worker for its figures. */
+static void wait_signals(const sigset_t *set)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig))
+			continue;
+		if (sig != SIGUSR1)
+			return;
+		for (int i = 0; i < o.threads; i++)
+			if (write(kv.w[i].ctl[1], "r", 1) != 1)
+				perror("urt-kv: control pipe");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t set;
+	uint16_t port;
+	int ret, n;
+
+	ret = parse(argc, argv);
+	if (ret)
+		return ret;
 	kv.lim = (struct resp_limits){ .max_args = o.max_args,
 				       .max_bulk = o.max_bulk,
 				       .max_inline = 64 * 1024 };
-	kv.argv = malloc(o.max_args * sizeof(*kv.argv));
-	kv.len = malloc(o.max_args * sizeof(*kv.len));
-	if (!kv.argv || !kv.len || store_init(&kv.db, o.maxmemory)) {
+	if (store_init(&kv.db, o.maxmemory)) {
 		fprintf(stderr, "urt-kv: out of memory\n");
 		return 1;
 	}
-	counting_init(&kv.heap);
-	ret = urt_runtime_init(&kv.rt, &(struct urt_runtime_opts){
-					       .slab = o.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
-					       .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
-					       .slab_slots = o.max_conns,
-					       .allocator = &kv.heap.al,
-				       });
+	if (sem_init(&kv.started, 0, 0)) {
+		perror("urt-kv: sem_init");
+		store_deinit(&kv.db);
+		return 1;
+	}
+	ret = open_workers(&n, &port);
 	if (ret) {
-		fprintf(stderr, "urt-kv: urt_runtime_init: %s\n", strerror(-ret));
+		teardown(n);
+		return ret;
+	}
+	/* signals go to sigwait here, never to a worker: they inherit the mask */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (!start_workers(&n)) {
+		stop_workers(n);
+		teardown(o.threads);
 		return 1;
 	}
-	lfd = urt_listen_tcp(o.addr, o.port, 4096, 0, &bound);
-	if (lfd < 0) {
-		fprintf(stderr, "urt-kv: listen on %s:%u: %s\n", o.addr, o.port, strerror(-lfd));
-		return lfd == -EINVAL ? 2 : 1;
-	}
-	sfd = sigtask_start(&kv.rt, on_usr1, on_stop);
-	if (sfd < 0 ||
-	    acceptor_start(&kv.rt, lfd, &kv.stop, on_conn) ||
-	    urt_spawn(&kv.rt, &sweeper_type, &(struct sweeper){ 0 }, sizeof(struct sweeper), NULL)) {
-		fprintf(stderr, "urt-kv: could not start\n");
-		return 1;
-	}
-	printf("listening on %s:%u\n", o.addr, bound);
+	printf("listening on %s:%u\n", o.addr, port);
 	fflush(stdout);
-	ret = urt_run(&kv.rt);
-	if (ret < 0)
-		fprintf(stderr, "urt-kv: urt_run: %s\n", strerror(-ret));
+	wait_signals(&set);
+	stop_workers(o.threads);
 	print_stats("exit");
-	(void)urt_runtime_deinit(&kv.rt); /* aborts the connections: their drops close them */
-	close(lfd);
-	close(sfd);
-	store_deinit(&kv.db);
-	free(kv.argv);
-	free(kv.len);
-	return ret < 0 ? 1 : 0;
+	for (int i = 0; i < o.threads; i++)
+		if (kv.w[i].run_ret < 0)
+			ret = 1;
+	teardown(o.threads);
+	return ret;
 }

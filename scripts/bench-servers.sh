@@ -7,28 +7,33 @@
 # table shows medians: requests/s, p50 latency, and server CPU per request
 # (from /proc). Needs nginx-light, wrk, redis-server and redis-tools
 # (make bench-servers installs them).
-# ONLY=http or ONLY=kv runs that part alone; URT_HTTP_ARGS adds flags to
-# urt-http (URT_HTTP_ARGS=--no-splice measures read and send).
+#   PART=http or PART=kv   only that half (default both)
+#   URT_HTTP_ARGS=...      more flags for urt-http (--no-splice: read and send)
+#   KV_THREADS=N           urt-kv --threads N (default 1); its server pin
+#                          widens to CPUs 0..N-1, so with N >= nproc the
+#                          load generator shares a CPU with the server
 set -euo pipefail
 bin=${1:?usage: bench-servers.sh BINDIR}
-only=${ONLY:-}
-case $only in "" | http | kv) ;; *) echo "bench-servers: ONLY is http or kv" >&2; exit 2 ;; esac
 read -r -a http_args <<< "${URT_HTTP_ARGS:-}"
 repeat=${REPEAT:-3}
 n=${REQUESTS:-300000}
+part=${PART:-all}
+kv_threads=${KV_THREADS:-1}
+case $part in all | http | kv) ;; *) echo "bench-servers: PART is http or kv" >&2; exit 2 ;; esac
 tmp=$(mktemp -d)
 srv=""
 trap '[ -n "$srv" ] && kill -9 "$srv" 2>/dev/null; rm -rf "$tmp"' EXIT
-pin_srv=() pin_cli=()
+pin_srv=() pin_cli=() pin_kv=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-	pin_srv=(taskset -c 0) pin_cli=(taskset -c 1)
+	pin_srv=(taskset -c 0) pin_cli=(taskset -c 1) pin_kv=(taskset -c "0-$((kv_threads - 1))")
+	[ "$kv_threads" -gt 1 ] || pin_kv=("${pin_srv[@]}")
 fi
 clk=$(getconf CLK_TCK)
 port=$((20000 + RANDOM % 20000))
 
 start() {
 	case $1 in
-	urt-kv) "${pin_srv[@]}" "$bin/urt-kv" --port "$port" > "$tmp/srv.out" 2>&1 & ;;
+	urt-kv) "${pin_kv[@]}" "$bin/urt-kv" --port "$port" --threads "$kv_threads" > "$tmp/srv.out" 2>&1 & ;;
 	redis) "${pin_srv[@]}" redis-server --port "$port" --save '' --appendonly no \
 		--daemonize no > "$tmp/srv.out" 2>&1 & ;;
 	esac
@@ -42,7 +47,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$srv/stat"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 # --- urt-http and nginx ---------------------------------------------------------
-if [ "$only" != kv ]; then
+if [ "$part" != kv ]; then
 www=$tmp/www
 mkdir -p "$www"
 printf 'hello from urt-http\n' > "$www/index.html"
@@ -123,9 +128,11 @@ done
 echo "goal urt-http requests/s at least 1.2x nginx's (the small body): $g"
 echo
 fi
-[ "$only" = http ] && exit 0
+[ "$part" = http ] && exit 0
 
 # --- urt-kv and redis ------------------------------------------------------------
+kv_label=urt-kv
+[ "$kv_threads" = 1 ] || kv_label="urt-kv x$kv_threads"
 printf '%-14s %-4s %6s %12s %9s %12s\n' server test pipe "requests/s" "p50 ms" "cpu us/req"
 declare -A cpu rps_of
 for server in redis urt-kv; do
@@ -148,7 +155,9 @@ for server in redis urt-kv; do
 			rps=$(median $r_all) p50=$(median $p_all) c=$(median $c_all)
 			cpu[$server.$t.$pipe]=$c
 			rps_of[$server.$t.$pipe]=$rps
-			printf '%-14s %-4s %6s %12s %9s %12s\n' "$server" "$t" "$pipe" "$rps" "$p50" "$c"
+			label=$server
+			[ "$server" = urt-kv ] && label=$kv_label
+			printf '%-14s %-4s %6s %12s %9s %12s\n' "$label" "$t" "$pipe" "$rps" "$p50" "$c"
 		done
 	done
 done
@@ -171,8 +180,11 @@ done
 echo "goal urt-kv server CPU per request at most 0.8x redis's at -P 1 (SET and GET): $g"
 
 # heap calls in steady state: a warm server (keys present, pools grown by an
-# earlier run), then a measured GET run; urt-kv prints its runtime's
-# allocator calls on SIGUSR1
+# earlier run), then a measured GET run; urt-kv prints its runtimes'
+# allocator calls, summed, on SIGUSR1. With threads, the warm-up opens 50
+# connections per runtime: SO_REUSEPORT spreads connections by hash, and
+# a runtime given more of the measured 50 than it ever had would grow its
+# pools (heap calls, but not per request)
 heap_now() {
 	local before
 	before=$(grep -c '^stats:' "$tmp/srv.out" || true)
@@ -185,7 +197,8 @@ heap_now() {
 		awk '{for (i = 1; i < NF; i++) if ($i == "heap_calls") print $(i + 1)}'
 }
 start urt-kv
-"${pin_cli[@]}" redis-benchmark -p "$port" -t set,get -n "$n" -c 50 -P 16 -r 100000 -q > /dev/null
+"${pin_cli[@]}" redis-benchmark -p "$port" -t set,get -n "$n" -c $((50 * kv_threads)) -P 16 -r 100000 \
+	-q > /dev/null
 h0=$(heap_now)
 "${pin_cli[@]}" redis-benchmark -p "$port" -t get -n "$n" -c 50 -P 16 -r 100000 -q > /dev/null
 h1=$(heap_now)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-kv.sh BINDIR - urt-kv as a user runs it, with redis-cli and
-# redis-benchmark (a CTest entry in every preset, so under ASan in the asan
-# one). Every wait is bounded; any failure exits non-zero saying what.
+# redis-benchmark (a CTest entry in every preset: under ASan in the asan one,
+# under ThreadSanitizer in the tsan one, which matters for the --threads 2
+# part). Every wait is bounded; any failure exits non-zero saying what.
 set -euo pipefail
 bin=${1:?usage: test-kv.sh BINDIR}
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +15,128 @@ if ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null;
 fi
 
 cli() { timeout 10 redis-cli -p "$port" "$@"; }
+export LC_ALL=C # read -N counts bytes
+
+# say FD WORDS...: one inline request on the open connection FD; prints the
+# reply's first line without its CR
+say() {
+	local fd=$1 r
+	shift
+	printf '%s\r\n' "$*" >&"$fd"
+	read -r -t 10 r <&"$fd" || fail "no reply to '$*'"
+	printf '%s\n' "${r%$'\r'}"
+}
+
+# thread_of FD: the runtime serving connection FD (INFO's urt_thread)
+thread_of() {
+	local fd=$1 len body
+	len=$(say "$fd" INFO)
+	read -r -t 10 -N $((${len#\$} + 2)) body <&"$fd" || fail "INFO's body"
+	body=$(printf '%s\n' "$body" | tr -d '\r' | sed -n 's/^urt_thread:\([0-9]*\)$/\1/p')
+	[ -n "$body" ] || fail "no urt_thread in INFO"
+	echo "$body"
+}
+
+# --threads 2: two runtimes, one keyspace
+threads_part() {
+	local fds=() on=() bg=() i j fd v w r lines a b
+	step "--threads 2: every command against what redis 7 replies, each from a new connection"
+	start urt-kv "$tmp/t2.out" --threads 2
+	"$src/scripts/kv-transcript.sh" "$port" "$src/tests/kv/commands.txt" > "$tmp/got2.txt"
+	diff -u "$src/tests/kv/expected.txt" "$tmp/got2.txt" || fail "--threads 2: replies differ"
+
+	step "--threads 2: a SET on a connection of one runtime is seen by a GET on the other"
+	for i in $(seq 0 31); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+		fds[i]=$fd
+		on[i]=$(thread_of "$fd")
+	done
+	[ "$(printf '%s\n' "${on[@]}" | sort -u | tr '\n' ' ')" = "0 1 " ] ||
+		fail "32 connections were not spread over runtimes 0 and 1: ${on[*]}"
+	for i in $(seq 0 31); do
+		[ "$(say "${fds[i]}" SET "cross:$i" "v$i")" = +OK ] || fail "SET cross:$i"
+		for j in $(seq 0 31); do
+			[ "${on[j]}" != "${on[i]}" ] && break
+		done
+		v=$(say "${fds[j]}" GET "cross:$i")
+		[ "$v" = "\$$((${#i} + 1))" ] || fail "GET cross:$i answered '$v'"
+		read -r -t 10 v <&"${fds[j]}" || fail "GET cross:$i: no value"
+		[ "${v%$'\r'}" = "v$i" ] ||
+			fail "SET on runtime ${on[i]}, GET on runtime ${on[j]}: '${v%$'\r'}', want v$i"
+	done
+	for fd in "${fds[@]}"; do exec {fd}>&-; done
+
+	step "--threads 2: INCR from 50 concurrent clients adds up exactly"
+	cli del counter:__rand_int__ > /dev/null
+	timeout 120 redis-benchmark -p "$port" -t incr -n 20000 -c 50 -q > "$tmp/incr" 2>&1 ||
+		fail "redis-benchmark -t incr: $(tail -3 "$tmp/incr")"
+	[ "$(cli get counter:__rand_int__)" = 20000 ] ||
+		fail "20,000 INCRs from 50 clients made $(cli get counter:__rand_int__)"
+
+	step "--threads 2: MGET never sees half of a concurrent MSET"
+	cli mset m1 0 m2 0 m3 0 m4 0 m5 0 m6 0 m7 0 m8 0 > /dev/null
+	for w in 1 2; do
+		for i in $(seq 2000); do
+			v=w$w-$i
+			echo "MSET m1 $v m2 $v m3 $v m4 $v m5 $v m6 $v m7 $v m8 $v"
+		done > "$tmp/mset$w"
+		for i in $(seq 2000); do echo "MGET m1 m2 m3 m4 m5 m6 m7 m8"; done > "$tmp/mget$w"
+	done
+	for w in 1 2; do
+		timeout 120 redis-cli -p "$port" < "$tmp/mset$w" > /dev/null &
+		bg+=($!)
+		timeout 120 redis-cli -p "$port" < "$tmp/mget$w" > "$tmp/seen$w" &
+		bg+=($!)
+	done
+	for r in "${bg[@]}"; do wait "$r" || fail "a redis-cli of the MSET/MGET run failed"; done
+	for w in 1 2; do
+		lines=$(wc -l < "$tmp/seen$w")
+		[ "$lines" = 16000 ] || fail "MGET replies: $lines lines, want 16000"
+		awk 'NR % 8 == 1 {v = $0} $0 != v {print "line " NR ": " $0 " beside " v; bad = 1; exit}
+		     END {exit bad}' "$tmp/seen$w" || fail "an MGET saw a half-applied MSET"
+	done
+	step "--threads 2: MGET saw $(cat "$tmp/seen1" "$tmp/seen2" | sort -u | wc -l) distinct MSETs"
+
+	step "--threads 2: SIGUSR1 prints one line summed over both runtimes"
+	kill -USR1 "$srv"
+	for _ in $(seq 100); do grep -q '^stats:' "$tmp/t2.out" && break; sleep 0.05; done
+	grep -q '^stats: .* threads 2 thread_conns [0-9]*,[0-9]*$' "$tmp/t2.out" ||
+		fail "no summed stats line on SIGUSR1: $(cat "$tmp/t2.out")"
+	stop
+	r=$(sed -n 's/^exit: .* threads 2 thread_conns \([0-9]*\),\([0-9]*\)$/\1 \2/p' "$tmp/t2.out")
+	[ -n "$r" ] || fail "no per-thread counts in the exit line: $(cat "$tmp/t2.out")"
+	read -r a b <<< "$r"
+	[ "$a" -gt 0 ] && [ "$b" -gt 0 ] || fail "a runtime served no connection: $r"
+	step "--threads 2: connections per runtime $a and $b"
+
+	step "--threads 2 --max-conns 4: the cap counts both runtimes' connections"
+	start urt-kv "$tmp/cap.out" --threads 2 --max-conns 4
+	fds=()
+	for i in 0 1 2 3; do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+		fds[i]=$fd
+		[ "$(say "$fd" PING)" = +PONG ] || fail "connection $i under the cap"
+	done
+	# refused: accepted and closed at once (a write in a subshell: no SIGPIPE here)
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	(printf 'PING\r\n' >&"$fd") 2>/dev/null || true
+	read -r -t 10 r <&"$fd" 2>/dev/null && fail "a fifth connection was served past --max-conns 4: '$r'"
+	exec {fd}>&-
+	fd=${fds[0]}
+	exec {fd}>&-
+	r=""
+	for _ in $(seq 100); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+		(printf 'PING\r\n' >&"$fd") 2>/dev/null || true
+		read -r -t 10 r <&"$fd" 2>/dev/null || true
+		exec {fd}>&-
+		[ "$r" = $'+PONG\r' ] && break
+		sleep 0.05
+	done
+	[ "$r" = $'+PONG\r' ] || fail "no connection served after one of four closed"
+	for i in 1 2 3; do fd=${fds[i]}; exec {fd}>&-; done
+	stop
+}
 
 start urt-kv "$tmp/kv.out"
 
@@ -115,6 +238,9 @@ done
 [ "$(cli strlen big:1)" = 60000 ] || fail "reads after -OOM"
 stop
 
+threads_part
+
 step "bad flags: exit status 2 and a one-line error"
-expect_bad_flags urt-kv "--port x" "--spawn nope" "--maxmemory 1q" "--max-args 0" "--bogus" "extra"
+expect_bad_flags urt-kv "--port x" "--spawn nope" "--maxmemory 1q" "--max-args 0" "--bogus" "extra" \
+	"--threads 0" "--threads 65" "--threads x" "--threads 2x" "--threads"
 step "all passed"

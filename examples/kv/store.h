@@ -4,6 +4,12 @@
  * probing, backward-shift deletion, so no tombstones) of string entries.
  * An entry is one block from urt's size classes: header, key, value. Keys
  * expire lazily on access and by a sweep the server runs on its timer.
+ *
+ * Context: one thread at a time (urt-kv's runtimes share one store and call
+ * it only under their lock). Nothing in it is bound to a thread: its size
+ * classes are its own instance (sc, backed by malloc), not a runtime's
+ * pools, and no call reaches thread-local state, so a block may be
+ * allocated on one thread and freed on another.
  */
 #ifndef URT_KV_STORE_H
 #define URT_KV_STORE_H
