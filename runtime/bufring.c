@@ -19,7 +19,8 @@
  *     Needs size <= 64 KiB (a chunk's offset is kept in 16 bits).
  *   BUNDLES (URT_FEAT_RECV_BUNDLE, 6.10): one completion may carry several
  *     buffers, the ring's next ones in order: fewer completions for bulk
- *     data. The completion names the first buffer; the others are found by
+ *     data. Only with the per-arm limit below: without it one bundle could
+ *     take the whole ring before a pause acts. The completion names the first buffer; the others are found by
  *     ring position (pos[], slot[]). Those slots cannot have been written
  *     again yet: the kernel takes buffers in ring order and posts their
  *     completions in that order, so every buffer taken after these ones is
@@ -49,7 +50,11 @@
  * Back-pressure: with the ring empty the kernel ends a multishot receive
  * with -ENOBUFS. The stream goes on a FIFO "starved" list; each buffer
  * given back wakes the oldest starved stream, which re-arms at its next
- * await. A stream never sees -ENOBUFS as an error.
+ * await. A wake can be spent without a re-arm (that task was aborted, or
+ * ended its stream), and in part one buffer given back has room for more
+ * than the stream it woke: so each tick, while the ring has buffers and a
+ * stream is starved, the oldest is woken too (urt__bufs_kick). A stream
+ * never sees -ENOBUFS as an error.
  */
 #include "internal.h"
 
@@ -85,9 +90,8 @@ static void ring_add(struct urt_runtime *rt, uint16_t bid, int offset)
 	if (rt->bufs.mode == URT__BUFS_BUNDLE) {
 		rt->bufs.slot[pos & mask(rt)] = bid;
 		rt->bufs.pos[bid] = pos;
-	} else if (rt->bufs.mode == URT__BUFS_INC) {
-		rt->bufs.st[bid] = (struct urt__bstate){ .off = 0, .users = 0, .kept = 1 };
 	}
+	rt->bufs.st[bid] = (struct urt__bstate){ .off = 0, .users = 0, .kept = 1 };
 }
 
 static void ring_publish(struct urt_runtime *rt, uint16_t n)
@@ -151,24 +155,23 @@ int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	if (!rt->bufs.mem)
 		goto nomem;
 
+	rt->bufs.st = side_alloc(rt, count * sizeof(*rt->bufs.st));
+	if (!rt->bufs.st)
+		goto nomem;
 	/* best first; a kernel without a mode refuses it with -EINVAL */
 	if (!(off & URT_FEAT_BUF_INC) && size <= INC_MAX_SIZE) {
-		rt->bufs.st = side_alloc(rt, count * sizeof(*rt->bufs.st));
-		if (!rt->bufs.st)
-			goto nomem;
 		ret = ring_register(rt, IOU_PBUF_RING_INC);
 		if (!ret) {
 			rt->bufs.mode = URT__BUFS_INC;
 			rt->stats.features |= URT_FEAT_BUF_INC;
-		} else {
-			rt->al.free(rt->al.ctx, rt->bufs.st, count * sizeof(*rt->bufs.st), 8);
-			rt->bufs.st = NULL;
 		}
 	}
 	if (ret == -EINVAL) {
 		ret = ring_register(rt, 0);
+		/* bundles only with the per-arm limit: without it the pause is
+		 * the bound, and one bundle could take the whole ring */
 		if (!ret && (rt->stats.features & URT_FEAT_RECV_BUNDLE) &&
-		    !(off & URT_FEAT_RECV_BUNDLE)) {
+		    !(off & (URT_FEAT_RECV_BUNDLE | URT_FEAT_RECV_LIMIT))) {
 			rt->bufs.slot = side_alloc(rt, count * sizeof(uint16_t));
 			rt->bufs.pos = side_alloc(rt, count * sizeof(uint16_t));
 			if (!rt->bufs.slot || !rt->bufs.pos) {
@@ -214,6 +217,21 @@ void urt__bufs_deinit(struct urt_runtime *rt)
 	memset(&rt->bufs, 0, sizeof(rt->bufs));
 }
 
+static void wake_starved(struct urt_runtime *rt)
+{
+	uint32_t idx = rt->bufs.starved;
+	struct urt__rec *r = urt__rec_at(rt, idx);
+
+	urt__buf_unstarve(rt, idx);
+	urt_task_wake(r->task);
+}
+
+void urt__bufs_kick(struct urt_runtime *rt)
+{
+	if (rt->bufs.starved && rt->bufs.avail)
+		wake_starved(rt);
+}
+
 /* Buffer bid goes back to the kernel; the oldest starved stream is woken. */
 static void ring_put(struct urt_runtime *rt, uint16_t bid)
 {
@@ -221,25 +239,21 @@ static void ring_put(struct urt_runtime *rt, uint16_t bid)
 		   "provided buffer given back twice");
 	ring_add(rt, bid, 0);
 	ring_publish(rt, 1);
-	if (rt->bufs.starved) {
-		uint32_t idx = rt->bufs.starved;
-		struct urt__rec *r = urt__rec_at(rt, idx);
-
-		urt__buf_unstarve(rt, idx);
-		urt_task_wake(r->task);
-	}
+	if (rt->bufs.starved)
+		wake_starved(rt);
 }
 
-void urt__buf_release(struct urt_runtime *rt, uint16_t bid)
+int urt__buf_release(struct urt_runtime *rt, uint16_t bid)
 {
-	if (rt->bufs.mode == URT__BUFS_INC) {
-		struct urt__bstate *b = &rt->bufs.st[bid];
+	struct urt__bstate *b;
 
-		URT_ASSERT(bid < rt->bufs.count && b->users, "provided buffer given back twice");
-		if (--b->users || b->kept)
-			return; /* more chunks of it are out, or the kernel fills it still */
-	}
+	if (URT_UNLIKELY(bid >= rt->bufs.count || !rt->bufs.st[bid].users))
+		return -EINVAL; /* checked in every build: a copy of a urt_buf freed too */
+	b = &rt->bufs.st[bid];
+	if (--b->users || b->kept)
+		return 0; /* more pieces of it are out, or the kernel fills it still */
 	ring_put(rt, bid);
+	return 0;
 }
 
 void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res, uint32_t cflags,
@@ -253,6 +267,7 @@ void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res
 	it->off = 0;
 	it->i = 0;
 	it->n = 1;
+	it->left = bytes;
 	switch (rt->bufs.mode) {
 	case URT__BUFS_INC: {
 		struct urt__bstate *b = &rt->bufs.st[bid];
@@ -260,14 +275,13 @@ void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res
 		URT_ASSERT(bid < rt->bufs.count && b->kept, "a completion for a buffer not in the ring");
 		it->off = b->off;
 		b->off += bytes;
-		b->users++;
 		if (cflags & IORING_CQE_F_BUF_MORE) {
 			rt->stats.buf_shared++;
 		} else {
 			b->kept = 0;
 			rt->bufs.avail--;
 		}
-		it->left = bytes;
+		b->users++;
 		return;
 	}
 	case URT__BUFS_BUNDLE:
@@ -282,7 +296,6 @@ void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res
 	default:
 		break;
 	}
-	it->left = bytes;
 	rt->bufs.avail -= it->n;
 }
 
@@ -294,6 +307,10 @@ bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it, struct urt_
 	if (it->i == it->n)
 		return false;
 	bid = it->i ? rt->bufs.slot[(uint16_t)(it->pos + it->i) & mask(rt)] : it->bid;
+	if (rt->bufs.mode != URT__BUFS_INC) { /* the kernel has let go of it: it is out */
+		rt->bufs.st[bid].kept = 0;
+		rt->bufs.st[bid].users = 1;
+	}
 	len = it->left < rt->bufs.size ? it->left : rt->bufs.size;
 	it->left -= len;
 	if (len > it->shown) /* the fault seam showed fewer bytes than came */
@@ -358,6 +375,5 @@ int urt_buf_free(struct urt_buf *buf)
 	buf->live = 0;
 	buf->data = NULL;
 	buf->len = 0;
-	urt__buf_release(rt, buf->id);
-	return 0;
+	return urt__buf_release(rt, buf->id);
 }

@@ -145,6 +145,7 @@ enum {
 #define URT__RF_PAUSED	   0x20 /* recv stream: cancelled by the runtime, too much unread */
 #define URT__RF_ZC_WAIT	   0x02 /* zero-copy send: result in, its notification awaited */
 #define URT__RF_ZC_RESET   0x04 /* zero-copy send: its connection was reset to end the wait */
+#define URT__RF_ZC_TIMER   0x08 /* zero-copy send: in the timer heap (deadline or grace) */
 #define URT__RF_FORCED	   0x40 /* fault injection: res is the result, whatever the CQE says */
 #define URT__RF_TIMED_OUT  0x80 /* the linked timeout fired */
 
@@ -186,7 +187,10 @@ struct urt__rec {
 					uint32_t qhead;	   /* stream: queue head (chunk records) */
 				} tm;
 			};
-			uint32_t snext; /* the starved list */
+			union {
+				uint32_t snext;	 /* stream: the starved list */
+				uint32_t cookie; /* zero-copy send: its socket's SO_COOKIE, low half */
+			};
 			int32_t fd;	/* stream: its socket, to re-arm; zero-copy send: its socket */
 		};
 		struct urt__cqent ent[4]; /* chunk */
@@ -255,6 +259,11 @@ URT_HIDDEN void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint
 				struct io_uring_sqe *sqe);
 /* Pop a stream's oldest queued completion. Return: false if none. */
 URT_HIDDEN bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e);
+/* A socket's SO_COOKIE (low half; 0 if fd is not a socket): which socket a
+ * descriptor number names now. */
+URT_HIDDEN uint32_t urt__sock_cookie(int fd);
+/* A zero-copy send's timer came due (record idx, kind OP). */
+URT_HIDDEN void urt__zc_timer(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r);
 /* Shared by read_exact, write_all, send_all, recv_exact. */
 enum { URT__ALL_READ, URT__ALL_WRITE, URT__ALL_SEND, URT__ALL_RECV };
 URT_HIDDEN int urt__io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, void *buf,
@@ -268,6 +277,8 @@ struct urt__tent {
 	uint32_t idx; /* the record */
 };
 
+/* Room for one more timer. Return: 0; -ENOMEM. */
+URT_HIDDEN int urt__timer_reserve(struct urt_runtime *rt);
 /* Arm record idx at deadline. Return: 0; -ENOMEM (the heap could not grow). */
 URT_HIDDEN int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline);
 URT_HIDDEN void urt__timer_del(struct urt_runtime *rt, struct urt__rec *r);
@@ -291,11 +302,11 @@ static inline char *urt__buf_addr(struct urt_runtime *rt, uint16_t bid)
 
 enum { URT__BUFS_ONE, URT__BUFS_BUNDLE, URT__BUFS_INC }; /* bufs.mode */
 
-/* In part (URT__BUFS_INC): one buffer's state. */
+/* One buffer's state, in every mode. */
 struct urt__bstate {
-	uint32_t off;	/* bytes the kernel has filled */
-	uint16_t users; /* its chunks not yet given back */
-	uint16_t kept;	/* the kernel may fill more of it */
+	uint32_t off;	/* in part: bytes the kernel has filled */
+	uint32_t users; /* its pieces out (queued or with a task): 0 or 1 but in part */
+	uint32_t kept;	/* in part: the kernel may fill more of it */
 };
 
 /*
@@ -316,8 +327,12 @@ URT_HIDDEN bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it,
 			       struct urt__cqent *e);
 /* Take and give back at once: a completion nobody will read. */
 URT_HIDDEN void urt__bufs_drop(struct urt_runtime *rt, int32_t res, uint32_t cflags);
-/* Give back one buffer (or chunk of one); wakes starved streams. */
-URT_HIDDEN void urt__buf_release(struct urt_runtime *rt, uint16_t bid);
+/* Give back one buffer (or piece of one); wakes a starved stream.
+ * Return: 0; -EINVAL if no piece of it was out (given back twice). */
+URT_HIDDEN int urt__buf_release(struct urt_runtime *rt, uint16_t bid);
+/* A starved stream while the ring has buffers: wake the oldest (its wake
+ * may have been lost, or a buffer filled in part still has room). */
+URT_HIDDEN void urt__bufs_kick(struct urt_runtime *rt);
 static inline char *urt__ent_data(struct urt_runtime *rt, const struct urt__cqent *e)
 {
 	return urt__buf_addr(rt, (uint16_t)(e->flags >> 16)) + (e->flags & 0xffffu);

@@ -154,15 +154,32 @@ int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, 
 	struct urt__sub s = { 0 };
 	int ret;
 
+	uint64_t timeout = op->timeout_ns;
+
 	if (op->state == URT_OP_IDLE && rt && !(rt->stats.features & URT_FEAT_SEND_ZC))
 		return urt_send(t, op, fd, buf, len, flags);
+	if (op->state == URT_OP_IDLE && rt && timeout && (ret = urt__timer_reserve(rt)))
+		return ret;
 	ret = urt__op_begin(t, op, buf, len, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_send_zc(s.sqe, fd, buf, len, flags | MSG_NOSIGNAL,
 			      rt->zc_report ? IORING_SEND_ZC_REPORT_USAGE : 0);
-	s.r->fd = fd; /* to reset the connection if the send is cancelled (op.c) */
-	return urt__op_commit(op, &s);
+	/* what a reset of the connection needs (op.c, zc_reset) */
+	s.r->fd = fd;
+	s.r->cookie = urt__sock_cookie(fd);
+	/* the deadline is the runtime's timer, not a linked timeout: it must
+	 * also bound the wait for the notification, after the send is done */
+	op->timeout_ns = 0;
+	ret = urt__op_commit(op, &s);
+	op->timeout_ns = timeout;
+	if (timeout) {
+		uint64_t now = urt_now_ns();
+
+		urt__timer_add(rt, s.idx, timeout > UINT64_MAX - now ? UINT64_MAX : now + timeout);
+		s.r->rfl |= URT__RF_ZC_TIMER;
+	}
+	return ret;
 }
 
 int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how)
@@ -198,8 +215,8 @@ static void stream_arm(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 		io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = 0;
-		if (rt->bufs.mode == URT__BUFS_BUNDLE)
-			sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+		if (rt->bufs.mode == URT__BUFS_BUNDLE && !rt->bufs.no_limit)
+			sqe->ioprio |= IORING_RECVSEND_BUNDLE; /* the limit bounds a bundle too */
 		if (!rt->bufs.no_limit) /* optlen in newer headers: end after these bytes */
 			sqe->file_index = rt->bufs.arm_bytes;
 	} else {

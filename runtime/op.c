@@ -447,8 +447,10 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 		if (data) {
 			rt->stats.features |= URT_FEAT_RECV_LIMIT;
 		} else if (res == -EINVAL && !more) {
-			/* a kernel without the per-arm byte limit: arm without it */
+			/* a kernel without the per-arm byte limit: arm without it,
+			 * and without bundles (one could take the whole ring) */
 			rt->bufs.no_limit = true;
+			rt->stats.features &= ~URT_FEAT_RECV_BUNDLE;
 			res = 0; /* ended with nothing: the await re-arms */
 			relimit = true;
 		}
@@ -494,15 +496,32 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 }
 
 /*
- * A zero-copy send's bytes stay the kernel's until the peer has
- * acknowledged them, however long that takes (a peer that stops reading:
- * for ever). When the send was cancelled (a deadline, urt_op_cancel) or
- * its task ended, nobody waits for those bytes any more, but the lifetime
- * rules still hold the task's drop and deinit until the notification: the
- * connection is reset (connect with AF_UNSPEC; TCP purges what it has not
- * sent), so the kernel lets the bytes go at once. The stream was broken by
- * the cancel anyway: part of a send went out.
+ * Zero-copy sends. The bytes stay the kernel's until the peer has
+ * acknowledged them, however long that takes: a peer that stops reading
+ * holds them for ever, and with them the await, the task's drop and deinit
+ * (the lifetime rules wait for the notification). When nobody waits for
+ * the bytes any more (urt_op_cancel or the deadline while the notification
+ * is awaited, the task ended and a grace period passed, deinit), the
+ * runtime resets the connection: connect with AF_UNSPEC makes TCP throw
+ * away what it has not sent, and the notification follows at once. The
+ * stream is broken by then anyway (part of a send may have gone out).
+ * A descriptor number may name another socket by then (the program closed
+ * it): the socket's cookie, taken at submit, is checked first, and a
+ * socket that is gone is left alone (the kernel lets go of the bytes when
+ * TCP gives up on it).
  */
+#define ZC_GRACE_NS (500ull * 1000 * 1000) /* a task that ended: the peer's chance to ack */
+
+uint32_t urt__sock_cookie(int fd)
+{
+	uint64_t c = 0;
+	socklen_t len = sizeof(c);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c, &len))
+		return 0;
+	return (uint32_t)c ? (uint32_t)c : 1;
+}
+
 static void zc_reset(struct urt_runtime *rt, struct urt__rec *r)
 {
 	struct sockaddr sa = { .sa_family = AF_UNSPEC };
@@ -510,8 +529,50 @@ static void zc_reset(struct urt_runtime *rt, struct urt__rec *r)
 	if (r->rfl & URT__RF_ZC_RESET)
 		return;
 	r->rfl |= URT__RF_ZC_RESET;
+	if (!r->cookie || urt__sock_cookie(r->fd) != r->cookie)
+		return; /* not the socket it was any more */
 	rt->stats.send_zc_resets++;
 	(void)connect(r->fd, &sa, sizeof(sa));
+}
+
+/* (Re)arm the zero-copy timer of record idx no later than deadline. */
+static void zc_arm(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r, uint64_t deadline)
+{
+	if (r->rfl & URT__RF_ZC_TIMER) {
+		if (r->tm.deadline <= deadline)
+			return;
+		urt__timer_del(rt, r);
+		r->rfl &= (uint8_t)~URT__RF_ZC_TIMER;
+	}
+	if (urt__timer_add(rt, idx, deadline))
+		zc_reset(rt, r); /* no memory for a timer: do not wait */
+	else
+		r->rfl |= URT__RF_ZC_TIMER;
+}
+
+/* The task ended while the notification is awaited: a grace period, then a reset. */
+static void zc_abandon(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r)
+{
+	zc_arm(rt, idx, r, urt_now_ns() + ZC_GRACE_NS);
+}
+
+void urt__zc_timer(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r)
+{
+	r->rfl &= (uint8_t)~URT__RF_ZC_TIMER;
+	if (r->task->flags & URT_TASK_DRAINING) { /* the grace period is over */
+		if (r->rfl & URT__RF_ZC_WAIT)
+			zc_reset(rt, r);
+		return;
+	}
+	/* the deadline: like a linked timeout, the operation ends with
+	 * -ECANCELED (the send's own result, if it came first and was short) */
+	r->rfl |= URT__RF_TIMED_OUT;
+	if (r->rfl & URT__RF_ZC_WAIT) {
+		r->res = -ECANCELED;
+		zc_reset(rt, r);
+	} else if (!(r->rfl & URT__RF_CANCELLING)) {
+		send_cancel(rt, r, idx);
+	}
 }
 
 static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r, unsigned tag,
@@ -539,14 +600,16 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 			/* a zero-copy send: the bytes are the kernel's until the notification */
 			r->rfl |= URT__RF_ZC_WAIT;
 			rt->ops.zc_wait++;
-			if (r->res == -ECANCELED || (r->task->flags & URT_TASK_DRAINING))
-				zc_reset(rt, r);
+			if (r->task->flags & URT_TASK_DRAINING)
+				zc_abandon(rt, idx, r);
 			return;
 		}
 	}
 	rt->ring_inflight--;
 	if (--r->ncqe)
 		return;
+	if (r->rfl & URT__RF_ZC_TIMER)
+		urt__timer_del(rt, r);
 	rt->stats.ops_completed++;
 	op = r->op; /* in the task's state, valid until reclaim (draining too) */
 	op->res = r->res;
@@ -651,9 +714,15 @@ static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
 	if (r->ncqe) {
 		if (r->kind == URT__REC_OP && (r->rfl & URT__RF_ZC_WAIT)) {
 			/* nothing left to cancel but the wait for the notification */
-			if (finishing)
-				zc_reset(rt, r);
-			return 0;
+			if (finishing) {
+				zc_abandon(rt, idx, r);
+				return 0;
+			}
+			if (r->rfl & URT__RF_ZC_RESET)
+				return 0;
+			r->res = -ECANCELED;
+			zc_reset(rt, r);
+			return 1;
 		}
 		if (r->rfl & URT__RF_CANCELLING)
 			return 0;

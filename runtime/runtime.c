@@ -208,6 +208,8 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 		urt__remote_drain(rt);
 	n = urt__run_ready(rt);
 	more = !urt__remote_empty(rt) && urt__remote_drain(rt);
+	if (URT_UNLIKELY(rt->bufs.starved && rt->bufs.avail))
+		urt__bufs_kick(rt); /* a lost or spent wake: see bufring.c */
 	if (rt->timers.n && wait) {
 		uint64_t now = urt_now_ns(), next = urt__timer_next(rt);
 

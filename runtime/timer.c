@@ -76,10 +76,8 @@ static void sift_down(struct urt_runtime *rt, uint32_t pos, struct urt__tent e)
 	place(rt, pos, e);
 }
 
-int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
+int urt__timer_reserve(struct urt_runtime *rt)
 {
-	struct urt__rec *r = urt__rec_at(rt, idx);
-
 	if (rt->timers.n == rt->timers.cap) {
 		uint32_t cap = rt->timers.cap ? rt->timers.cap * 2 : 256;
 		struct urt__tent *v = rt->al.alloc(rt->al.ctx, cap * sizeof(*v), 16);
@@ -93,6 +91,16 @@ int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
 		rt->timers.v = v;
 		rt->timers.cap = cap;
 	}
+	return 0;
+}
+
+int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+	int ret = urt__timer_reserve(rt);
+
+	if (ret)
+		return ret;
 	r->tm.deadline = deadline;
 	sift_up(rt, rt->timers.n++,
 		(struct urt__tent){ .deadline = deadline, .seq = rt->timers.seq++, .idx = idx });
@@ -131,6 +139,8 @@ unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now)
 			r->op->state = URT_OP_DONE;
 			r->op->rec = 0;
 			urt__rec_done(rt, idx);
+		} else if (r->kind == URT__REC_OP) {
+			urt__zc_timer(rt, idx, r);
 		} else { /* a stream's backoff is over: res 0 makes the await re-arm */
 			r->rfl &= (uint8_t)~URT__RF_BACKOFF;
 			r->res = 0;

@@ -176,7 +176,10 @@ struct mode_result {
 static struct mode_result run_mode(uint32_t features_off, uint64_t seed)
 {
 	struct urt_runtime rt;
-	struct urt_runtime_opts o = { .buf_count = 16, .buf_size = 4096,
+	/* 32 buffers: each receiver waits for a buffer with at most HOLD - 1
+	 * held (8 x 2 = 16), so some are always free; with 16 they could all
+	 * be held by receivers each waiting for its third */
+	struct urt_runtime_opts o = { .buf_count = 32, .buf_size = 4096,
 				      .features_off = features_off, .send_zc_min = 16384 };
 	struct urt_join jrx[CONNS], jtx[CONNS];
 	int a[CONNS], b[CONNS];

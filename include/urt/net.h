@@ -87,12 +87,20 @@ int urt_send(struct urt_task *t, struct urt_op *op, int fd, const void *buf, siz
  * urt_send_zc - awaitable send(2) without copying the bytes
  * (IORING_OP_SEND_ZC, MSG_NOSIGNAL added): the kernel sends from buf
  * itself, and the await returns only once the kernel is done with buf (its
- * notification), so buf is the caller's again then. Worth it for large
- * sends (tens of KiB) to a network device; over loopback the kernel copies
- * anyway (counted in stats.send_zc_copied). Without URT_FEAT_SEND_ZC (an
- * older kernel, or opts.features_off) it is urt_send.
+ * notification, which comes when the peer has acknowledged the bytes), so
+ * buf is the caller's again then. Worth it for large sends (tens of KiB)
+ * to a network device; over loopback the kernel copies anyway (counted in
+ * stats.send_zc_copied). Without URT_FEAT_SEND_ZC (an older kernel, or
+ * opts.features_off) it is urt_send.
+ * A peer that stops reading would hold the bytes, and the await, for ever.
+ * So a deadline (urt_op_set_timeout) bounds the send and the wait that
+ * follows it, and urt_op_cancel ends that wait too: if the kernel still
+ * holds bytes then, the connection is reset (the peer sees ECONNRESET)
+ * and the await returns -ECANCELED. A task that ends with such a send
+ * gives the peer half a second, then resets; deinit resets at once.
+ * fd must stay open until the await returns (or the task's drop runs).
  * Return: bytes sent (may be short); -EOPNOTSUPP for a socket that cannot
- * send zero-copy (AF_UNIX); -errno.
+ * send zero-copy (AF_UNIX); -ECANCELED; -errno.
  */
 int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
 		int flags);
