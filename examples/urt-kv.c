@@ -34,11 +34,12 @@
  * redis-benchmark. Keys expire lazily on access and by a sweep every
  * 100 ms. Past --maxmemory a write gets -OOM (no eviction).
  *
- * Control: the main thread blocks SIGINT, SIGTERM and SIGUSR1 (the workers
- * inherit the mask) and takes them with sigwait. Each worker has a control
- * task reading a pipe from it through the ring: 's' stops that runtime
- * (SIGINT / SIGTERM), 'r' (SIGUSR1) files its figures, and the last worker
- * to file them prints the stats line, summed over every runtime.
+ * Control (examples/control.h): the main thread blocks SIGINT, SIGTERM and
+ * SIGUSR1 (the workers inherit the mask) and takes them with sigwait. Each
+ * worker has a control task reading a pipe from it through the ring: 's'
+ * stops that runtime (SIGINT / SIGTERM), 'r' (SIGUSR1) files its figures,
+ * and the last worker to file them prints the stats line, summed over
+ * every runtime.
  * Prints "listening on ADDR:PORT" once every runtime is up; the stats line
  * at exit sums the runtimes too. Exit status 2 for bad flags.
  */
@@ -62,6 +63,7 @@
 #include <urt/urt.h>
 
 #include "acceptor.h"
+#include "control.h"
 #include "counting.h"
 #include "flags.h"
 #include "kv/resp.h"
@@ -1125,32 +1127,12 @@ static void file_stats(struct worker *w, bool print)
 	pthread_mutex_unlock(&kv.lock);
 }
 
-struct control {
-	struct urt_op op;
-	char cmd;
-	int n;
-};
-
-/* Commands from the main thread: 'r' files the figures, 's' (or the pipe's
- * end, or an error) stops the runtime. */
-static bool control_poll(struct urt_task *t, void *arg)
+/* SIGUSR1, passed down the control pipe: file the figures; the last
+ * worker of a round prints the line. Context: the worker's thread. */
+static void on_stats(void *arg)
 {
-	struct control *c = arg;
-
-	URT_BEGIN(t);
-	for (;;) {
-		URT_AWAIT(t, c->n = urt_read(t, &c->op, me->ctl[0], &c->cmd, 1, -1));
-		if (c->n != 1 || c->cmd == 's')
-			break;
-		if (c->cmd == 'r')
-			file_stats(me, true);
-	}
-	me->stop = true;
-	urt_stop(&me->rt);
-	URT_END(t);
+	file_stats(arg, true);
 }
-
-static const struct urt_task_type control_type = { .poll = control_poll, .name = "control" };
 
 /* Set up this thread's runtime and its tasks. Return: 0; -errno (worker_main
  * lets go of whatever was set up). */
@@ -1174,8 +1156,7 @@ static int worker_start(struct worker *w)
 	if (ret)
 		return ret;
 	w->has_rt = true;
-	ret = urt_spawn(&w->rt, &control_type, &(struct control){ 0 }, sizeof(struct control),
-			NULL);
+	ret = control_start(&w->rt, w->ctl[0], &w->stop, on_stats, w);
 	if (!ret)
 		ret = acceptor_start(&w->rt, w->lfd, &w->stop, on_conn);
 	if (!ret && w->id == 0)
@@ -1216,8 +1197,7 @@ static void *worker_main(void *arg)
 static void stop_workers(int n)
 {
 	for (int i = 0; i < n; i++)
-		if (write(kv.w[i].ctl[1], "s", 1) != 1)
-			perror("urt-kv: control pipe");
+		control_send("urt-kv", kv.w[i].ctl[1], 's');
 	for (int i = 0; i < n; i++)
 		pthread_join(kv.w[i].th, NULL);
 }
@@ -1372,22 +1352,6 @@ static bool start_workers(int *started)
 	return ok;
 }
 
-/* Until SIGINT or SIGTERM; SIGUSR1 asks every worker for its figures. */
-static void wait_signals(const sigset_t *set)
-{
-	int sig;
-
-	for (;;) {
-		if (sigwait(set, &sig))
-			continue;
-		if (sig != SIGUSR1)
-			return;
-		for (int i = 0; i < o.threads; i++)
-			if (write(kv.w[i].ctl[1], "r", 1) != 1)
-				perror("urt-kv: control pipe");
-	}
-}
-
 int main(int argc, char **argv)
 {
 	sigset_t set;
@@ -1414,12 +1378,8 @@ int main(int argc, char **argv)
 		teardown(n);
 		return ret;
 	}
-	/* signals go to sigwait here, never to a worker: they inherit the mask */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* signals come here, never to a worker: they inherit the mask */
+	control_block_signals(&set);
 	if (!start_workers(&n)) {
 		stop_workers(n);
 		teardown(o.threads);
@@ -1427,7 +1387,10 @@ int main(int argc, char **argv)
 	}
 	printf("listening on %s:%u\n", o.addr, port);
 	fflush(stdout);
-	wait_signals(&set);
+	/* until SIGINT or SIGTERM; SIGUSR1 asks every worker for its figures */
+	while (control_next_signal(&set) == SIGUSR1)
+		for (int i = 0; i < o.threads; i++)
+			control_send("urt-kv", kv.w[i].ctl[1], 'r');
 	stop_workers(o.threads);
 	print_stats("exit");
 	for (int i = 0; i < o.threads; i++)
