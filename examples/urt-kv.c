@@ -146,7 +146,8 @@ struct conn {
 	struct urt_buf b;
 	char *in; /* task memory */
 	size_t in_len, in_cap;
-	size_t need; /* the incomplete request at the start of `in` needs this much */
+	struct resp_resume
+		resume; /* how far the incomplete request at the start of `in` is parsed */
 };
 
 /* Connections open now, in every runtime. Context: any thread. */
@@ -205,15 +206,15 @@ static void run_requests(struct urt_task *t, struct conn *c)
 	size_t pos = 0;
 	bool locked = false;
 
-	if (c->in_len < c->need)
+	if (c->in_len < c->resume.need)
 		return; /* the request at the start is still arriving */
 	while (pos < c->in_len && !c->cl.closing) {
-		struct resp_cmd cmd = { .argv = me->argv, .len = me->len };
+		struct resp_cmd cmd = { .argv = me->argv, .len = me->len, .resume = c->resume };
 		const char *why;
 		long k = resp_parse(c->in + pos, c->in_len - pos, &kv.lim, &cmd, &why);
 
 		if (k == 0) {
-			c->need = cmd.need;
+			c->resume = cmd.resume;
 			break;
 		}
 		if (k < 0) {
@@ -222,7 +223,7 @@ static void run_requests(struct urt_task *t, struct conn *c)
 			break;
 		}
 		pos += (size_t)k;
-		c->need = 0;
+		c->resume = (struct resp_resume){ 0 };
 		if (cmd.argc) {
 			if (!locked) {
 				pthread_mutex_lock(&kv.lock);

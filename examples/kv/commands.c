@@ -14,6 +14,7 @@
  */
 #include "commands.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -432,12 +433,54 @@ static void cmd_mset(struct call *k)
 	ok(k);
 }
 
+/* EXPIRE's options, as redis 7 reads them. Return: false after an error reply. */
+static bool expire_options(struct call *k, bool *nx, bool *xx, bool *gt, bool *lt)
+{
+	for (uint32_t i = 3; i < k->argc; i++) {
+		if (arg_is(k, i, "NX")) {
+			*nx = true;
+		} else if (arg_is(k, i, "XX")) {
+			*xx = true;
+		} else if (arg_is(k, i, "GT")) {
+			*gt = true;
+		} else if (arg_is(k, i, "LT")) {
+			*lt = true;
+		} else {
+			char msg[128];
+			int n = snprintf(msg, sizeof(msg), "ERR Unsupported option %.*s",
+					 (int)strnlen(k->argv[i], k->len[i] > 96 ? 96 : k->len[i]),
+					 k->argv[i]);
+
+			err_n(k, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+			return false;
+		}
+	}
+	if (*nx && (*xx || *gt || *lt)) {
+		err(k, "ERR NX and XX, GT or LT options at the same time are not compatible");
+		return false;
+	}
+	if (*gt && *lt) {
+		err(k, "ERR GT and LT options at the same time are not compatible");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * EXPIRE and PEXPIRE key time [NX | XX | GT | LT], in redis 7's order: the
+ * options, the number, its range, the key. No TTL counts as an infinite
+ * one: GT never beats it, LT always does. A time not in the future
+ * deletes the key (and answers 1).
+ */
 static void expire_common(struct call *k, int64_t unit_ms, const char *name)
 {
-	int64_t now = now_ms();
+	bool nx = false, xx = false, gt = false, lt = false;
+	int64_t now = now_ms(), when;
 	struct kv_entry *e;
 	long long v;
 
+	if (!expire_options(k, &nx, &xx, &gt, &lt))
+		return;
 	if (!arg_ll(k, 2, &v)) {
 		err(k, ERR_INT);
 		return;
@@ -449,15 +492,18 @@ static void expire_common(struct call *k, int64_t unit_ms, const char *name)
 		err(k, msg);
 		return;
 	}
+	when = now + v * unit_ms;
 	e = store_get(k->s->db, k->argv[1], k->len[1], now);
-	if (!e) {
+	if (!e || (nx && e->expire_ms) || (xx && !e->expire_ms) ||
+	    (gt && (!e->expire_ms || when <= e->expire_ms)) ||
+	    (lt && e->expire_ms && when >= e->expire_ms)) {
 		integer(k, 0);
 		return;
 	}
-	if (v <= 0) /* a time in the past deletes the key */
+	if (when <= now) /* a time in the past deletes the key */
 		store_del(k->s->db, k->argv[1], k->len[1], now);
 	else
-		e->expire_ms = now + v * unit_ms;
+		e->expire_ms = when;
 	integer(k, 1);
 }
 
@@ -514,22 +560,22 @@ static void cmd_type(struct call *k)
 /* KEYS and SCAN gather matches in two passes: count, then reply. */
 struct gather {
 	struct call *k;
-	const char *pat;
+	const char *pat; /* NULL: every key */
 	size_t plen;
+	bool none; /* SCAN's TYPE names a type no key has */
 	size_t n;
 	bool emit;
 };
 
-static bool gather_one(void *ctx, const struct kv_entry *e)
+static void gather_one(void *ctx, const struct kv_entry *e)
 {
 	struct gather *g = ctx;
 
-	if (g->pat && !glob_match(g->pat, g->plen, e->data, e->klen))
-		return true;
+	if (g->none || (g->pat && !glob_match(g->pat, g->plen, e->data, e->klen)))
+		return;
 	g->n++;
 	if (g->emit)
 		bulk(g->k, e->data, e->klen);
-	return true;
 }
 
 /* KEYS and SCAN count, then emit: both passes must see the same keys, so
@@ -538,26 +584,54 @@ static bool gather_one(void *ctx, const struct kv_entry *e)
 static void cmd_keys(struct call *k)
 {
 	bool all = k->len[1] == 1 && k->argv[1][0] == '*';
-	struct gather g = { k, all ? NULL : k->argv[1], k->len[1], 0, false };
+	struct gather g = { .k = k, .pat = all ? NULL : k->argv[1], .plen = k->len[1] };
 	int64_t now = now_ms();
-	size_t cur = 0;
 
-	store_scan(k->s->db, &cur, SIZE_MAX, now, gather_one, &g);
+	store_each(k->s->db, now, gather_one, &g);
 	array(k, g.n);
 	g.emit = true;
-	cur = 0;
-	store_scan(k->s->db, &cur, SIZE_MAX, now, gather_one, &g);
+	store_each(k->s->db, now, gather_one, &g);
 }
 
+/*
+ * A SCAN cursor as redis reads one, with strtoul: no leading white space,
+ * an optional sign ("-1" is 2^64 - 1), decimal digits, nothing after them
+ * but the end (or a NUL: redis reads a C string); "" is 0.
+ */
+static bool scan_cursor(const char *p, size_t n, uint64_t *out)
+{
+	size_t i = 0, end = strnlen(p, n);
+	uint64_t v = 0;
+	bool neg = false, range = false;
+
+	if (end && isspace((unsigned char)p[0]))
+		return false;
+	if (i < end && (p[i] == '+' || p[i] == '-'))
+		neg = p[i++] == '-';
+	if (i == end || p[i] < '0' || p[i] > '9') { /* no digits: no conversion */
+		*out = 0;
+		return end == 0;
+	}
+	for (; i < end && p[i] >= '0' && p[i] <= '9'; i++) {
+		range |= v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*out = neg ? 0 - v : v;
+	return i == end && !range;
+}
+
+/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]; keys are strings, so a
+ * TYPE other than "string" (any case) finds none, as in redis 7.0, which
+ * does not check that the type exists. */
 static void cmd_scan(struct call *k)
 {
-	struct gather g = { k, NULL, 0, 0, false };
-	long long cursor, count = 10;
-	size_t cur, next;
+	struct gather g = { .k = k };
+	long long count = 10;
+	uint64_t cursor, next;
 	int64_t now;
 	char num[32];
 
-	if (!arg_ll(k, 1, &cursor) || cursor < 0) {
+	if (!scan_cursor(k->argv[1], k->len[1], &cursor)) {
 		err(k, "ERR invalid cursor");
 		return;
 	}
@@ -570,6 +644,10 @@ static void cmd_scan(struct call *k)
 				err(k, count < 1 ? ERR_SYNTAX : ERR_INT);
 				return;
 			}
+		} else if (arg_is(k, i, "TYPE") && i + 1 < k->argc) {
+			i++;
+			g.none = strnlen(k->argv[i], k->len[i]) != 6 ||
+				 strncasecmp(k->argv[i], "string", 6);
 		} else {
 			err(k, ERR_SYNTAX);
 			return;
@@ -578,15 +656,12 @@ static void cmd_scan(struct call *k)
 	if (g.pat && g.plen == 1 && g.pat[0] == '*')
 		g.pat = NULL;
 	now = now_ms();
-	cur = (size_t)cursor;
-	store_scan(k->s->db, &cur, (size_t)count, now, gather_one, &g);
-	next = cur;
+	next = store_scan(k->s->db, cursor, (size_t)count, now, gather_one, &g);
 	array(k, 2);
-	bulk(k, num, (size_t)snprintf(num, sizeof(num), "%zu", next));
+	bulk(k, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, next));
 	array(k, g.n);
 	g.emit = true;
-	cur = (size_t)cursor;
-	store_scan(k->s->db, &cur, (size_t)count, now, gather_one, &g);
+	store_scan(k->s->db, cursor, (size_t)count, now, gather_one, &g);
 }
 
 static void cmd_dbsize(struct call *k)
@@ -724,8 +799,8 @@ static const struct command commands[] = {
 	{ "strlen", 2, cmd_strlen, false },
 	{ "mget", -2, cmd_mget, false },
 	{ "mset", -3, cmd_mset, true },
-	{ "expire", 3, cmd_expire, false },
-	{ "pexpire", 3, cmd_pexpire, false },
+	{ "expire", -3, cmd_expire, false },
+	{ "pexpire", -3, cmd_pexpire, false },
 	{ "ttl", 2, cmd_ttl, false },
 	{ "pttl", 2, cmd_pttl, false },
 	{ "persist", 2, cmd_persist, false },
