@@ -14,6 +14,8 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include <urt/urt.h>
 
@@ -64,6 +66,14 @@ static inline void control_block_signals(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Send cmd ('r' or 's') down a runtime's control pipe (its write end, fd);
+ * a failure is said on stderr under prog's name. Context: the main thread. */
+static inline void control_send(const char *prog, int fd, char cmd)
+{
+	if (write(fd, &cmd, 1) != 1)
+		fprintf(stderr, "%s: control pipe: %m\n", prog);
 }
 
 /* Wait for one of the blocked signals. Return: its number. */

@@ -23,11 +23,11 @@
  * in one go, whatever the slab holds.)
  * --spawn boxed: urt_spawn (malloc) and a multishot accept, for comparison.
  *
- * Control: the main thread blocks SIGINT, SIGTERM and SIGUSR1 and waits
- * for them with sigwait. Each runtime has a control task reading a pipe
- * through the ring: 'r' prints that runtime's stats line (SIGUSR1), 's'
- * stops it (SIGINT / SIGTERM). Stopping ends urt_run; deinit then aborts
- * every connection, whose drop closes its socket.
+ * Control (examples/control.h): the main thread blocks SIGINT, SIGTERM and
+ * SIGUSR1 and waits for them with sigwait. Each runtime has a control task
+ * reading a pipe through the ring: 'r' prints that runtime's stats line
+ * (SIGUSR1), 's' stops it (SIGINT / SIGTERM). Stopping ends urt_run;
+ * deinit then aborts every connection, whose drop closes its socket.
  *
  * "heap calls" counts the calls the runtime makes to its backing allocator
  * (opts.allocator is a counting wrapper around malloc): the figure a
@@ -47,6 +47,7 @@
 
 #include <urt/urt.h>
 
+#include "control.h"
 #include "counting.h"
 
 #define MAX_THREADS 64
@@ -68,6 +69,7 @@ struct server {
 	int lfd, ctl[2];
 	int id;
 	bool boxed;
+	bool stop;		    /* set by the control task as it stops the runtime */
 	struct urt_chan slot_freed; /* a connection ended: a slot may be free */
 	uint64_t conns, requests, bytes;
 	uint64_t live_conns;
@@ -227,32 +229,11 @@ static const struct urt_task_type acceptor_type = { .poll = acceptor_poll,
 						    .drop = acceptor_drop,
 						    .name = "acceptor" };
 
-/* --- control: a pipe from the main thread -------------------------------------- */
-
-struct control {
-	struct server *s;
-	struct urt_op op;
-	char cmd;
-	int n;
-};
-
-static bool control_poll(struct urt_task *t, void *arg)
+/* SIGUSR1, passed down the control pipe: this runtime's stats line. */
+static void on_stats(void *arg)
 {
-	struct control *c = arg;
-
-	URT_BEGIN(t);
-	for (;;) {
-		URT_AWAIT(t, c->n = urt_read(t, &c->op, c->s->ctl[0], &c->cmd, 1, -1));
-		if (c->n != 1 || c->cmd == 's')
-			break;
-		if (c->cmd == 'r')
-			print_stats(c->s, "stats");
-	}
-	urt_stop(&c->s->rt);
-	URT_END(t);
+	print_stats(arg, "stats");
 }
-
-static const struct urt_task_type control_type = { .poll = control_poll, .name = "control" };
 
 static void *server_main(void *arg)
 {
@@ -278,8 +259,7 @@ static void *server_main(void *arg)
 	if (urt_chan_init(&s->slot_freed, 1, NULL) ||
 	    urt_spawn(&s->rt, &acceptor_type, &(struct acceptor){ .s = s }, sizeof(struct acceptor),
 		      NULL) ||
-	    urt_spawn(&s->rt, &control_type, &(struct control){ .s = s }, sizeof(struct control),
-		      NULL)) {
+	    control_start(&s->rt, s->ctl[0], &s->stop, on_stats, s)) {
 		fprintf(stderr, "urt-echo: runtime %d: cannot start its tasks\n", s->id);
 		exit(1);
 	}
@@ -426,13 +406,7 @@ int main(int argc, char **argv)
 		s->boxed = o.boxed;
 		s->o = &o;
 	}
-	/* signals go to sigwait here, never to the runtime threads */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	control_block_signals(&set); /* signals come here, never to the runtime threads */
 	for (int i = 0; i < o.threads; i++)
 		if (pthread_create(&servers[i].th, NULL, server_main, &servers[i])) {
 			fprintf(stderr, "urt-echo: cannot start thread %d\n", i);
@@ -440,15 +414,11 @@ int main(int argc, char **argv)
 		}
 	printf("listening on %s:%u\n", o.addr, port);
 	fflush(stdout);
-	for (;;) {
-		if (sigwait(&set, &sig))
-			continue;
+	do {
+		sig = control_next_signal(&set);
 		for (int i = 0; i < o.threads; i++)
-			if (write(servers[i].ctl[1], sig == SIGUSR1 ? "r" : "s", 1) != 1)
-				perror("urt-echo: control pipe");
-		if (sig != SIGUSR1)
-			break;
-	}
+			control_send("urt-echo", servers[i].ctl[1], sig == SIGUSR1 ? 'r' : 's');
+	} while (sig == SIGUSR1);
 	uint64_t conns = 0, requests = 0, bytes = 0;
 	size_t heap = 0;
 

@@ -6,6 +6,7 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kv/resp.h"
 
@@ -16,8 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *argv[256];
 	static size_t len[256];
 	const struct resp_limits lim = { .max_args = 256, .max_bulk = 1 << 20, .max_inline = 1024 };
-	const char *buf = (const char *)data;
+	char *buf = malloc(size ? size
+				: 1); /* writable: quoted inline arguments are unescaped in place */
 	size_t pos = 0;
+
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
 
 	while (pos < size) {
 		struct resp_cmd cmd = { .argv = argv, .len = len };
@@ -33,5 +39,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		pos += (size_t)k;
 	}
+	free(buf);
 	return 0;
 }

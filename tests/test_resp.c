@@ -26,11 +26,20 @@ static const char *argv_[64];
 static size_t len_[64];
 static const struct resp_limits lim = { .max_args = 64, .max_bulk = 1024, .max_inline = 256 };
 
+/* The bytes the last parse() read: a heap copy of exactly n bytes, so ASan
+ * sees a read past them, and writable, as the parser wants (it unescapes
+ * quoted inline arguments in place). */
+static char *in_;
+
 static long parse(const char *s, size_t n, struct resp_cmd *cmd, const char **err)
 {
+	free(in_);
+	in_ = malloc(n ? n : 1);
+	assert_non_null(in_);
+	memcpy(in_, s, n);
 	*cmd = (struct resp_cmd){ .argv = argv_, .len = len_ };
 	*err = NULL;
-	return resp_parse(s, n, &lim, cmd, err);
+	return resp_parse(in_, n, &lim, cmd, err);
 }
 
 static void assert_arg(const struct resp_cmd *cmd, uint32_t i, const char *want)
@@ -56,7 +65,7 @@ static void test_multibulk_and_every_truncation(void **state)
 	assert_arg(&cmd, 1, "key");
 	assert_arg(&cmd, 2, "va\r\nl");
 	/* the arguments are slices of the input: zero copy */
-	assert_ptr_equal(cmd.argv[1], req + 17);
+	assert_ptr_equal(cmd.argv[1], in_ + 17);
 }
 
 static void test_pipelined(void **state)
@@ -89,6 +98,120 @@ static void test_inline(void **state)
 	assert_int_equal(parse("\r\n", 2, &cmd, &err), 2);
 	assert_int_equal(cmd.argc, 0); /* an empty line: skipped by the server */
 	assert_int_equal(parse("PING", 4, &cmd, &err), 0);
+	/* as redis (strchr): a NUL before the newline hides it, until too big */
+	assert_int_equal(parse("PING\0\r\nPING\r\n", 12, &cmd, &err), 0);
+}
+
+/* Inline quoting as redis-server 7.0.15 answered each line (checked by hand
+ * against it): the arguments, separated by '|'. */
+static void test_inline_quoting(void **state)
+{
+	static const struct {
+		const char *line, *args;
+	} cases[] = {
+		{ "SET \"a\\x41\\n\" 'b\\'c'\r\n", "SET|aA\n|b'c" },
+		{ "GET a\"b\"\r\n", "GET|ab" }, /* a quote opens inside a token */
+		{ "GET \"a\\q\\t\"\r\n", "GET|aq\t" },
+		{ "ECHO \"a\\x4\"\r\n", "ECHO|ax4" }, /* \x without two hex digits: x */
+		{ "ECHO \"\"\r\n", "ECHO|" },
+		{ "ECHO x\vy\r\n", "ECHO|x\vy" }, /* \v ends no token... */
+		{ "ECHO \v\"q\"\r\n", "ECHO|q" }, /* ...but is skipped before one */
+		{ "ECHO \"a b\"\t'c d'\n", "ECHO|a b|c d" },
+		{ "ECHO 'a\\nb'\r\n", "ECHO|a\\nb" }, /* single quotes escape only \' */
+		{ "ECHO \"\\xffA\"\r\n", "ECHO|\xff"
+					 "A" },
+		{ "ECHO a\r\r\n", "ECHO|a" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct resp_cmd cmd;
+		const char *err, *want = cases[i].args;
+		size_t n = strlen(cases[i].line);
+		uint32_t a = 0;
+
+		assert_int_equal(parse(cases[i].line, n, &cmd, &err), (long)n);
+		for (const char *bar; want; a++) {
+			size_t wl;
+
+			bar = strchr(want, '|');
+			wl = bar ? (size_t)(bar - want) : strlen(want);
+			if (a >= cmd.argc || cmd.len[a] != wl || memcmp(cmd.argv[a], want, wl))
+				fail_msg("'%s': argument %u is not '%.*s'", cases[i].line, a,
+					 (int)wl, want);
+			want = bar ? bar + 1 : NULL;
+		}
+		assert_int_equal(cmd.argc, a);
+	}
+	{ /* a NUL from \x00 is a byte like any other */
+		struct resp_cmd cmd;
+		const char *err;
+
+		assert_int_equal(parse("ECHO \"a\\x00b\"\r\n", 15, &cmd, &err), 15);
+		assert_int_equal(cmd.len[1], 3);
+		assert_memory_equal(cmd.argv[1], "a\0b", 3);
+	}
+}
+
+/* A request of many arguments arriving in pieces, moved between them as the
+ * server moves it: the parse goes on where it stopped. */
+static void test_resume_many_args(void **state)
+{
+	static const char *argv[4000];
+	static size_t len[4000];
+	const struct resp_limits big = { .max_args = 4000, .max_bulk = 1024, .max_inline = 256 };
+	struct resp_resume at = { 0 };
+	size_t n = 0, cap = 64 * 1024, fed;
+	char *req = malloc(cap), *copy = NULL;
+	const char *err;
+	long r = 0;
+
+	(void)state;
+	n += (size_t)sprintf(req, "*3000\r\n");
+	for (int i = 0; i < 3000; i++)
+		n += (size_t)sprintf(req + n, "$%d\r\n%0*d\r\n", 1 + i % 7, 1 + i % 7, i % 10);
+	for (fed = 1; fed <= n; fed += 13) {
+		struct resp_cmd cmd = { .argv = argv, .len = len, .resume = at };
+
+		free(copy); /* a fresh buffer each time: the bytes moved */
+		copy = malloc(fed);
+		memcpy(copy, req, fed);
+		r = resp_parse(copy, fed, &big, &cmd, &err);
+		if (r)
+			break;
+		assert_true(cmd.resume.done >= at.done); /* never back */
+		at = cmd.resume;
+	}
+	if (!r) { /* the last bytes */
+		struct resp_cmd cmd = { .argv = argv, .len = len, .resume = at };
+
+		free(copy);
+		copy = malloc(n);
+		memcpy(copy, req, n);
+		r = resp_parse(copy, n, &big, &cmd, &err);
+		assert_int_equal(cmd.argc, 3000);
+	}
+	assert_int_equal(r, (long)n);
+	/* the bytes checked once are not read again: a request whose first
+	 * argument is spoiled after it was checked still completes */
+	{
+		struct resp_cmd cmd = { .argv = argv, .len = len };
+
+		assert_int_equal(resp_parse(req, n / 2, &big, &cmd, &err), 0);
+		assert_true(cmd.resume.args > 1000);
+		req[7 + 4 + 1] = 'X'; /* the CRLF after argument 0: "bulk not followed by CRLF" */
+		assert_int_equal(resp_parse(req, n, &big, &cmd, &err), (long)n);
+		assert_int_equal(cmd.argc, 3000);
+		for (uint32_t i = 0; i < 3000; i++)
+			assert_int_equal(len[i], 1 + i % 7);
+		assert_int_equal(cmd.resume.done, 0); /* zeroed for the next request */
+		cmd = (struct resp_cmd){ .argv = argv, .len = len };
+		err = NULL;
+		assert_int_equal(resp_parse(req, n, &big, &cmd, &err), -1); /* from scratch */
+		assert_non_null(strstr(err, "not followed by CRLF"));
+	}
+	free(copy);
+	free(req);
 }
 
 static void expect_error(const char *req, const char *words)
@@ -122,6 +245,11 @@ static void test_protocol_errors(void **state)
 	/* 20 digits past int64 (overflowed before a fuzz run found it) */
 	expect_error("*77777777777777777777\r\n", "invalid multibulk length");
 	expect_error("*1\r\n$77777777777777777777\r\n", "invalid bulk length");
+	expect_error("ECHO \"abc\r\n", "unbalanced quotes");
+	expect_error("ECHO 'abc\r\n", "unbalanced quotes");
+	expect_error("ECHO \"a\"b\r\n", "unbalanced quotes"); /* a closing quote, then a letter */
+	expect_error("ECHO 'a'b\r\n", "unbalanced quotes");
+	expect_error("ECHO \"a\\\r\n", "unbalanced quotes"); /* the escape eats nothing: the end */
 }
 
 static void test_garbage(void **state)
@@ -147,7 +275,8 @@ static void test_garbage(void **state)
 		assert_true(r >= -1 && r <= (long)n);
 		if (r > 0)
 			for (uint32_t i = 0; i < cmd.argc; i++)
-				assert_true(cmd.argv[i] >= buf && cmd.argv[i] + cmd.len[i] <= buf + r);
+				assert_true(cmd.argv[i] >= in_ &&
+					    cmd.argv[i] + cmd.len[i] <= in_ + r);
 	}
 }
 
@@ -223,6 +352,109 @@ static void test_store_expiry_and_maxmemory(void **state)
 	store_deinit(&s);
 }
 
+struct seen {
+	uint8_t *hits; /* per key number: times SCAN returned it */
+};
+
+static void count_hit(void *ctx, const struct kv_entry *e)
+{
+	struct seen *sn = ctx;
+	char k[16];
+
+	memcpy(k, e->data, e->klen);
+	k[e->klen] = 0;
+	sn->hits[atoi(strchr(k, ':') + 1)]++;
+}
+
+/* Fill a fresh store with kG:0 .. kG:699 (G is grow_at: each run has keys
+ * of its own, so probe chains of its own), SCAN it with COUNT 10, and
+ * after call number grow_at add kG:700 .. kG:1199 (the table, 68% full,
+ * doubles between two calls); the clean-up loop deletes kG:350 ..
+ * kG:699 as they are returned. Fails the test if a key present for the
+ * whole iteration (kG:0 .. kG:349) was missed. */
+static void scan_growing(struct store *s, int grow_at, uint8_t *hits)
+{
+	struct seen sn = { hits };
+	uint64_t cur = 0;
+	size_t cap0;
+	int calls = 0;
+	char k[16];
+
+	assert_int_equal(store_init(s, 0), 0);
+	cap0 = s->cap;
+	memset(hits, 0, 1200);
+	for (int i = 0; i < 700; i++) {
+		int n = snprintf(k, sizeof(k), "k%d:%d", grow_at, i);
+
+		assert_int_equal(store_set(s, k, (size_t)n, "v", 1, 0), 0);
+	}
+	do {
+		cur = store_scan(s, cur, 10, 0, count_hit, &sn);
+		if (++calls == grow_at) {
+			for (int i = 700; i < 1200; i++) {
+				int n = snprintf(k, sizeof(k), "k%d:%d", grow_at, i);
+
+				assert_int_equal(store_set(s, k, (size_t)n, "v", 1, 0), 0);
+			}
+			assert_int_equal(s->cap, 2 * cap0);
+		}
+		for (int i = 350; i < 700; i++) {
+			int n = snprintf(k, sizeof(k), "k%d:%d", grow_at, i);
+
+			if (hits[i])
+				store_del(s, k, (size_t)n, 0);
+		}
+	} while (cur);
+	for (int i = 0; i < 350; i++)
+		if (!hits[i])
+			fail_msg("growth after call %d: k%d:%d, present for the whole SCAN, was "
+				 "not returned",
+				 grow_at, grow_at, i);
+}
+
+/*
+ * redis's SCAN guarantee: a key present for the whole iteration is
+ * returned, even when the table grows between two calls and while the
+ * usual clean-up loop deletes what it was given (which shifts probe
+ * chains). Growth after each of the first 100 calls: the slot-counting
+ * cursor this store had before misses keys in some of them (a key whose
+ * probe chain wrapped past the table's end, so not walked yet, whose new
+ * home after the growth lies among the slots already walked).
+ */
+static void test_store_scan_across_growth(void **state)
+{
+	static uint8_t hits[1200];
+	struct seen sn = { hits };
+	struct store s;
+	uint64_t cur = 0;
+	char k[16];
+
+	(void)state;
+	for (int g = 1; g <= 100; g++) {
+		scan_growing(&s, g, hits);
+		store_deinit(&s);
+	}
+	/* an unchanged table: each key exactly once, and the same call twice
+	 * passes the same keys */
+	scan_growing(&s, 1, hits);
+	memset(hits, 0, sizeof(hits));
+	do {
+		uint64_t next = store_scan(&s, cur, 7, 0, count_hit, &sn);
+
+		assert_int_equal(store_scan(&s, cur, 7, 0, count_hit, &sn), next);
+		cur = next;
+	} while (cur);
+	for (int i = 0; i < 1200; i++) {
+		int n = snprintf(k, sizeof(k), "k1:%d", i);
+
+		assert_int_equal(hits[i], store_get(&s, k, (size_t)n, 0) ? 2 : 0);
+	}
+	/* an empty store: done at once, as redis */
+	store_flush(&s);
+	assert_int_equal(store_scan(&s, 0, 10, 0, count_hit, &sn), 0);
+	store_deinit(&s);
+}
+
 static void test_glob(void **state)
 {
 	static const struct {
@@ -261,11 +493,17 @@ int main(void)
 		cmocka_unit_test(test_multibulk_and_every_truncation),
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_inline),
+		cmocka_unit_test(test_inline_quoting),
+		cmocka_unit_test(test_resume_many_args),
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_store_deletions_keep_chains),
 		cmocka_unit_test(test_store_expiry_and_maxmemory),
+		cmocka_unit_test(test_store_scan_across_growth),
 		cmocka_unit_test(test_glob),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int ret = cmocka_run_group_tests(tests, NULL, NULL);
+
+	free(in_);
+	return ret;
 }

@@ -2,6 +2,7 @@
 /* resp.c - the RESP2 request parser (see resp.h). */
 #include "resp.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -35,50 +36,163 @@ static long number_line(const char *p, size_t n, int64_t *out)
 	return cr - p + 2;
 }
 
-static long parse_inline(const char *buf, size_t n, const struct resp_limits *lim,
-			 struct resp_cmd *cmd, const char **err)
+static bool is_space(char c)
 {
-	const char *nl = memchr(buf, '\n', n);
-	size_t end, i = 0;
+	return isspace((unsigned char)c);
+}
 
-	if (!nl) {
+/* The line's byte i, or the NUL that ends it (sdssplitargs reads a C string). */
+static char at(const char *buf, size_t end, size_t i)
+{
+	return i < end ? buf[i] : '\0';
+}
+
+static int hex_val(char c)
+{
+	return c >= '0' && c <= '9'			? c - '0'
+	       : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+							: -1;
+}
+
+/*
+ * One token of an inline line, as redis's sdssplitargs reads it, unquoted
+ * in place: its bytes are written from its own start, never past the byte
+ * being read. Return: the
+ * index past the token; 0 for unbalanced quotes.
+ */
+static size_t inline_token(char *buf, size_t end, size_t p, size_t *w_out)
+{
+	size_t w = p;
+	bool inq = false, insq = false, done = false;
+
+	while (!done) {
+		char ch = at(buf, end, p);
+
+		if (inq) {
+			if (ch == '\\' && at(buf, end, p + 1) == 'x' &&
+			    hex_val(at(buf, end, p + 2)) >= 0 &&
+			    hex_val(at(buf, end, p + 3)) >= 0) {
+				buf[w++] = (char)(hex_val(at(buf, end, p + 2)) * 16 +
+						  hex_val(at(buf, end, p + 3)));
+				p += 3;
+			} else if (ch == '\\' && at(buf, end, p + 1)) {
+				static const char from[] = "nrtba", to[] = "\n\r\t\b\a";
+				const char *e = memchr(from, buf[++p], 5);
+
+				buf[w++] = e ? to[e - from] : buf[p];
+			} else if (ch == '"') {
+				if (at(buf, end, p + 1) && !is_space(at(buf, end, p + 1)))
+					return 0; /* a closing quote needs a space or the end after
+						     it */
+				done = true;
+			} else if (!ch) {
+				return 0;
+			} else {
+				buf[w++] = ch;
+			}
+		} else if (insq) {
+			if (ch == '\\' && at(buf, end, p + 1) == '\'') {
+				buf[w++] = buf[++p];
+			} else if (ch == '\'') {
+				if (at(buf, end, p + 1) && !is_space(at(buf, end, p + 1)))
+					return 0;
+				done = true;
+			} else if (!ch) {
+				return 0;
+			} else {
+				buf[w++] = ch;
+			}
+		} else if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t' || !ch) {
+			done = true; /* not \v or \f: they end no token, though skipped before one
+				      */
+		} else if (ch == '"' || ch == '\'') {
+			inq = ch == '"'; /* a quote opens even inside a token: a"b" is ab */
+			insq = ch == '\'';
+		} else {
+			buf[w++] = ch;
+		}
+		if (at(buf, end, p))
+			p++;
+	}
+	*w_out = w;
+	return p;
+}
+
+/*
+ * An inline request: one line, found as redis finds it (strchr: a NUL
+ * before the newline hides it, and the request waits for a newline that
+ * never comes, until the line is too big), split by redis's rules:
+ * white space between arguments, "double quotes" with \xHH \n \r \t \b \a
+ * and \<any> escapes, 'single quotes' with \' only.
+ */
+static long parse_inline(char *buf, size_t n, const struct resp_limits *lim, struct resp_cmd *cmd,
+			 const char **err)
+{
+	size_t end = 0, i = 0, line;
+
+	while (end < n && buf[end] != '\n' && buf[end])
+		end++;
+	if (end == n || !buf[end]) {
 		if (n > lim->max_inline) {
 			*err = "ERR Protocol error: too big inline request";
 			return -1;
 		}
 		return 0;
 	}
-	end = (size_t)(nl - buf);
+	line = end + 1;
 	if (end && buf[end - 1] == '\r')
 		end--;
 	cmd->argc = 0;
-	while (i < end) {
-		size_t s;
+	for (;;) {
+		size_t s, w;
 
-		while (i < end && (buf[i] == ' ' || buf[i] == '\t'))
+		while (i < end && is_space(buf[i]))
 			i++;
 		if (i == end)
-			break;
+			return (long)line;
 		s = i;
-		while (i < end && buf[i] != ' ' && buf[i] != '\t')
-			i++;
+		i = inline_token(buf, end, i, &w);
+		if (!i) {
+			*err = "ERR Protocol error: unbalanced quotes in request";
+			return -1;
+		}
 		if (cmd->argc == lim->max_args) {
 			*err = "ERR Protocol error: too many arguments";
 			return -1;
 		}
 		cmd->argv[cmd->argc] = buf + s;
-		cmd->len[cmd->argc++] = i - s;
+		cmd->len[cmd->argc++] = w - s;
 	}
-	return nl - buf + 1;
 }
 
-long resp_parse(const char *buf, size_t n, const struct resp_limits *lim, struct resp_cmd *cmd,
+/* The bulk header at buf[used]: its length into *len. Return: the header's
+ * bytes; 0 if incomplete; -1 after setting *err. */
+static long bulk_header(const char *buf, size_t n, size_t used, const struct resp_limits *lim,
+			int64_t *len, const char **err)
+{
+	long k;
+
+	if (buf[used] != '$') {
+		*err = "ERR Protocol error: expected '$'";
+		return -1;
+	}
+	k = number_line(buf + used + 1, n - used - 1, len);
+	if (k < 0 || (k > 0 && (*len < 0 || (uint64_t)*len > lim->max_bulk))) {
+		*err = "ERR Protocol error: invalid bulk length";
+		return -1;
+	}
+	return k ? 1 + k : 0;
+}
+
+long resp_parse(char *buf, size_t n, const struct resp_limits *lim, struct resp_cmd *cmd,
 		const char **err)
 {
-	int64_t count;
-	long used, k;
+	struct resp_resume *r = &cmd->resume;
+	int64_t count, len;
+	size_t used, first;
+	long k;
 
-	cmd->need = n + 1;
+	r->need = n + 1;
 	if (!n)
 		return 0;
 	if (buf[0] != '*')
@@ -93,39 +207,38 @@ long resp_parse(const char *buf, size_t n, const struct resp_limits *lim, struct
 		*err = "ERR Protocol error: invalid multibulk length";
 		return -1;
 	}
-	used = 1 + k;
-	cmd->argc = 0;
-	for (int64_t a = 0; a < count; a++) {
-		int64_t len;
-
-		if ((size_t)used >= n)
-			return 0;
-		if (buf[used] != '$') {
-			*err = "ERR Protocol error: expected '$'";
-			return -1;
-		}
-		k = number_line(buf + used + 1, n - (size_t)used - 1, &len);
-		if (k <= 0) {
-			if (k < 0)
-				*err = "ERR Protocol error: invalid bulk length";
-			return k;
-		}
-		if (len < 0 || (uint64_t)len > lim->max_bulk) {
-			*err = "ERR Protocol error: invalid bulk length";
-			return -1;
-		}
-		used += 1 + k;
-		if ((uint64_t)n - (uint64_t)used < (uint64_t)len + 2) {
-			cmd->need = (size_t)used + (size_t)len + 2;
+	first = 1 + (size_t)k;
+	used = r->done ? r->done : first; /* where the last call stopped */
+	for (int64_t a = r->args; a < count; a++) {
+		if (used >= n || !(k = bulk_header(buf, n, used, lim, &len, err))) {
+			r->done = used;
+			r->args = (uint32_t)a;
 			return 0;
 		}
+		if (k < 0)
+			return -1;
+		if ((uint64_t)n - used - (uint64_t)k < (uint64_t)len + 2) {
+			r->need =
+				used + (size_t)k + (size_t)len + 2; /* a large bulk: wait for it */
+			r->done = used;
+			r->args = (uint32_t)a;
+			return 0;
+		}
+		used += (size_t)k;
 		if (buf[used + len] != '\r' || buf[used + len + 1] != '\n') {
 			*err = "ERR Protocol error: bulk not followed by CRLF";
 			return -1;
 		}
-		cmd->argv[cmd->argc] = buf + used;
-		cmd->len[cmd->argc++] = (size_t)len;
-		used += (long)len + 2;
+		used += (size_t)len + 2;
 	}
-	return used;
+	/* complete and checked: one pass over the headers fills the arguments */
+	cmd->argc = 0;
+	for (size_t at = first; cmd->argc < (uint64_t)(count > 0 ? count : 0);) {
+		k = bulk_header(buf, n, at, lim, &len, err);
+		cmd->argv[cmd->argc] = buf + at + k;
+		cmd->len[cmd->argc++] = (size_t)len;
+		at += (size_t)k + (size_t)len + 2;
+	}
+	*r = (struct resp_resume){ 0 };
+	return (long)used;
 }

@@ -2,10 +2,14 @@
 /*
  * resp.h - a RESP2 request parser for urt-kv: multibulk arrays
  * (*N\r\n$len\r\n<bytes>\r\n...) and inline commands (words on one line).
- * Zero-copy: arguments are slices of the caller's buffer. No allocation,
- * no state between calls: a request that has not fully arrived is parsed
- * again from its start when more bytes come (requests are small; the
- * caller bounds how much it buffers).
+ * Zero-copy: arguments are slices of the caller's buffer (an inline
+ * argument in quotes is unescaped in place, so the buffer is writable).
+ * No allocation. A multibulk request that has not fully arrived is not
+ * parsed again from its start when more bytes come: the caller keeps the
+ * resume point it is given and passes it back, so a request of a million
+ * small arguments arriving in a thousand pieces costs its length, not a
+ * thousand times it. An inline line (at most max_inline bytes while it
+ * has no newline) is searched again, as redis does.
  */
 #ifndef URT_KV_RESP_H
 #define URT_KV_RESP_H
@@ -19,23 +23,35 @@ struct resp_limits {
 	uint32_t max_inline; /* bytes in an inline request line */
 };
 
+/* Where the parse of an incomplete request stopped. The caller keeps it
+ * with the request's bytes, passes it back when more have come (the same
+ * bytes from the request's start, wherever they now lie, more after them)
+ * and zeroes it for a new request; resp_parse zeroes it when a request
+ * is complete. */
+struct resp_resume {
+	size_t need;   /* after a 0: the request needs at least this many bytes */
+	size_t done;   /* bytes of it checked already (0: none) */
+	uint32_t args; /* whole arguments among them */
+};
+
 struct resp_cmd {
 	uint32_t argc;
 	const char **argv; /* max_args entries, the caller's */
 	size_t *len;
-	size_t need; /* after a 0: the request needs at least this many bytes */
+	struct resp_resume resume; /* in: where to go on; out after a 0: where it stopped */
 };
 
 /*
  * resp_parse - the first request in buf[0..n).
  * Return: > 0, the bytes it took, with cmd filled (argc may be 0 for an
  * empty inline line: skip it); 0 if the request is not complete yet, with
- * cmd->need set to the bytes it needs before parsing again can progress
- * (a large bulk is not parsed again for every piece of it that arrives);
+ * cmd->resume set: its need is the bytes the request needs before parsing
+ * again can progress (a large bulk is not looked at again for every piece
+ * of it that arrives);
  * -1 on a protocol error, with *err set to the reply's text (no "-", no
  * CRLF), after which the connection should be closed, as redis does.
  */
-long resp_parse(const char *buf, size_t n, const struct resp_limits *lim, struct resp_cmd *cmd,
+long resp_parse(char *buf, size_t n, const struct resp_limits *lim, struct resp_cmd *cmd,
 		const char **err);
 
 #endif

@@ -192,28 +192,58 @@ bool store_del(struct store *s, const char *key, size_t klen, int64_t now_ms)
 	return live;
 }
 
-/*
- * Slots are walked from the last to the first: a backward-shift deletion
- * moves entries to lower slots, which this order has not visited yet, so a
- * SCAN that deletes what it is given still sees every other key (except a
- * probe chain that wraps past the table's end). The cursor counts the slots
- * visited. A table that grows between two calls renumbers its slots: keys
- * may then be missed or repeated (redis avoids that; this table does not).
- */
-void store_scan(struct store *s, size_t *cursor, size_t count, int64_t now_ms,
-		bool (*fn)(void *ctx, const struct kv_entry *e), void *ctx)
+void store_each(struct store *s, int64_t now_ms, void (*fn)(void *ctx, const struct kv_entry *e),
+		void *ctx)
 {
-	size_t done = *cursor;
+	for (size_t i = 0; i < s->cap; i++)
+		if (s->slots[i] && !expired(s->slots[i], now_ms))
+			fn(ctx, s->slots[i]);
+}
 
-	for (; done < s->cap && count; done++, count--) {
-		struct kv_entry *e = s->slots[s->cap - 1 - done];
+/* Reverse the bits of v. */
+static uint64_t rev64(uint64_t v)
+{
+	v = (v >> 1 & 0x5555555555555555ull) | (v & 0x5555555555555555ull) << 1;
+	v = (v >> 2 & 0x3333333333333333ull) | (v & 0x3333333333333333ull) << 2;
+	v = (v >> 4 & 0x0f0f0f0f0f0f0f0full) | (v & 0x0f0f0f0f0f0f0f0full) << 4;
+	v = (v >> 8 & 0x00ff00ff00ff00ffull) | (v & 0x00ff00ff00ff00ffull) << 8;
+	v = (v >> 16 & 0x0000ffff0000ffffull) | (v & 0x0000ffff0000ffffull) << 16;
+	return v >> 32 | v << 32;
+}
 
-		if (e && !expired(e, now_ms) && !fn(ctx, e)) {
-			done++;
-			break;
+/*
+ * The cursor names a home bucket (hash & mask), not a slot, and buckets
+ * are visited in redis's order: the cursor's bits reversed are
+ * incremented. An entry with home b lies in the run of occupied slots
+ * that starts at b (linear probing, and backward-shift deletion keeps it
+ * so), so visiting b is walking that run and passing on the entries whose
+ * home is b; where they sit in it does not matter, so a deletion that
+ * shifts them does not either. When the table doubles, bucket b becomes
+ * b and b + cap, whose reversed numbers follow each other: every bucket
+ * the cursor has passed splits into buckets it has passed too, and none
+ * ahead of it is skipped. Hence redis's guarantee: a key present from the
+ * first call to the last is returned at least once.
+ */
+uint64_t store_scan(struct store *s, uint64_t cursor, size_t count, int64_t now_ms,
+		    void (*fn)(void *ctx, const struct kv_entry *e), void *ctx)
+{
+	uint64_t mask = s->cap - 1, v = cursor;
+	size_t seen = 0, buckets = count > SIZE_MAX / 10 ? SIZE_MAX : count * 10;
+
+	if (!s->n)
+		return 0; /* as redis: an empty keyspace ends the walk at once */
+	do {
+		for (uint64_t i = v & mask; s->slots[i]; i = (i + 1) & mask) {
+			const struct kv_entry *e = s->slots[i];
+
+			if ((e->hash & mask) == (v & mask) && !expired(e, now_ms)) {
+				fn(ctx, e);
+				seen++;
+			}
 		}
-	}
-	*cursor = done >= s->cap ? 0 : done;
+		v = rev64(rev64(v | ~mask) + 1);
+	} while (v && --buckets && seen < count);
+	return v;
 }
 
 bool store_full(struct store *s, int64_t now_ms)

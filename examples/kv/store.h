@@ -67,10 +67,23 @@ void store_flush(struct store *s);
  */
 bool store_full(struct store *s, int64_t now_ms);
 
-/* Walk from slot *cursor; call fn for live entries until it returns false or
- * count slots were looked at; *cursor becomes the next slot, 0 when done. */
-void store_scan(struct store *s, size_t *cursor, size_t count, int64_t now_ms,
-		bool (*fn)(void *ctx, const struct kv_entry *e), void *ctx);
+/* Call fn for every live entry, in slot order. fn must not change the store. */
+void store_each(struct store *s, int64_t now_ms, void (*fn)(void *ctx, const struct kv_entry *e),
+		void *ctx);
+
+/*
+ * store_scan - one step of redis's SCAN from cursor (0: the first): fn is
+ * called for the live entries of the buckets visited, until count were
+ * passed, 10 x count buckets were visited or the walk is done (as redis
+ * counts). fn must not change the store; between two calls anything may.
+ * The same call on an unchanged store passes the same entries.
+ * Return: the next cursor; 0 when the walk is done. A key present from
+ * the first call to the last is passed at least once, whatever the table
+ * did in between (grown, entries deleted and shifted); one may be passed
+ * more than once.
+ */
+uint64_t store_scan(struct store *s, uint64_t cursor, size_t count, int64_t now_ms,
+		    void (*fn)(void *ctx, const struct kv_entry *e), void *ctx);
 
 /* Delete expired entries among the next budget slots. Return: deleted. */
 size_t store_sweep(struct store *s, size_t budget, int64_t now_ms);

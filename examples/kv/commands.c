@@ -1,0 +1,857 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * commands.c - urt-kv's commands (see commands.h): the command table,
+ * one function per command, the reply writers and the argument readers.
+ *
+ * A command runs inside one poll of its connection's task, under the
+ * server's lock, and never awaits: it reads its arguments (slices of the
+ * connection's input), works on the store and appends its whole reply to
+ * the connection's output buffer (task memory, grown in size classes, so a
+ * warm connection makes no heap call). Exactly one reply per command: a
+ * reply that could not be stored sets oom and the server closes the
+ * connection rather than send a short answer. Everything one command
+ * needs travels in a struct call, built on kv_execute's stack.
+ */
+#include "commands.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* One command being run. */
+struct call {
+	struct kv_server *s;
+	struct urt_task *t; /* the connection's: its replies are this task's memory */
+	struct kv_client *c;
+	uint32_t argc;
+	const char **argv;
+	const size_t *len;
+};
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(urt_now_ns() / 1000000u);
+}
+
+/* --- replies ------------------------------------------------------------------- */
+
+/* Make room for n more output bytes. Return: false when out of memory. */
+static bool out_room(struct call *k, size_t n)
+{
+	size_t cap = k->c->out_cap ? k->c->out_cap : KV_OUT_CHUNK;
+	char *p;
+
+	if (k->c->out_len + n <= k->c->out_cap)
+		return true;
+	while (cap < k->c->out_len + n)
+		cap *= 2;
+	p = urt_task_alloc(k->t, cap);
+	if (!p) {
+		k->c->oom = true;
+		return false;
+	}
+	if (k->c->out_len)
+		memcpy(p, k->c->out, k->c->out_len);
+	if (k->c->out)
+		urt_task_free(k->t, k->c->out);
+	k->c->out = p;
+	k->c->out_cap = cap;
+	return true;
+}
+
+static void put(struct call *k, const void *p, size_t n)
+{
+	if (out_room(k, n)) {
+		memcpy(k->c->out + k->c->out_len, p, n);
+		k->c->out_len += n;
+	}
+}
+
+static void putf(struct call *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void putf(struct call *k, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	put(k, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void ok(struct call *k)
+{
+	put(k, "+OK\r\n", 5);
+}
+
+static void nil(struct call *k)
+{
+	put(k, "$-1\r\n", 5);
+}
+
+static void integer(struct call *k, long long v)
+{
+	putf(k, ":%lld\r\n", v);
+}
+
+static void bulk(struct call *k, const char *p, size_t n)
+{
+	putf(k, "$%zu\r\n", n);
+	put(k, p, n);
+	put(k, "\r\n", 2);
+}
+
+static void array(struct call *k, size_t n)
+{
+	putf(k, "*%zu\r\n", n);
+}
+
+/* An error line. CR and LF inside become spaces, as in redis: bytes of a
+ * request quoted in an error can never end the line and forge a reply. */
+static void err_n(struct call *k, const char *msg, size_t n)
+{
+	size_t at = k->c->out_len;
+
+	put(k, "-", 1);
+	put(k, msg, n);
+	for (size_t i = at + 1; i < k->c->out_len; i++)
+		if (k->c->out[i] == '\r' || k->c->out[i] == '\n')
+			k->c->out[i] = ' ';
+	put(k, "\r\n", 2);
+}
+
+static void err(struct call *k, const char *msg)
+{
+	err_n(k, msg, strlen(msg));
+}
+
+void kv_reply_error(struct urt_task *t, struct kv_client *c, const char *msg)
+{
+	struct call k = { .t = t, .c = c };
+
+	err(&k, msg);
+}
+
+static const char *ERR_INT = "ERR value is not an integer or out of range";
+static const char *ERR_SYNTAX = "ERR syntax error";
+static const char *ERR_OOM = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/* --- arguments ----------------------------------------------------------------- */
+
+static bool arg_is(const struct call *k, uint32_t i, const char *word)
+{
+	return k->len[i] == strlen(word) && !strncasecmp(k->argv[i], word, k->len[i]);
+}
+
+/*
+ * A whole decimal that fits a long long, written as redis writes one: an
+ * optional '-', no '+', no spaces, no leading zero ("0" itself aside), no
+ * "-0", nothing after the digits (not even a NUL).
+ */
+static bool strict_ll(const char *p, size_t n, long long *out)
+{
+	unsigned long long v = 0, lim;
+	bool neg = n && p[0] == '-';
+	size_t i = neg;
+
+	if (n == 1 && p[0] == '0') {
+		*out = 0;
+		return true;
+	}
+	if (i >= n || p[i] < '1' || p[i] > '9' || n > 20)
+		return false;
+	lim = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+	for (; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9' || v > (lim - (unsigned)(p[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (unsigned)(p[i] - '0');
+	}
+	*out = neg ? (long long)(0 - v) : (long long)v;
+	return true;
+}
+
+static bool arg_ll(const struct call *k, uint32_t i, long long *out)
+{
+	return strict_ll(k->argv[i], k->len[i], out);
+}
+
+/* --- commands --------------------------------------------------------------------- */
+
+struct command {
+	const char *name;
+	int arity; /* redis's: n exactly, -n at least */
+	void (*run)(struct call *k);
+	bool write; /* may add memory: refused at maxmemory */
+};
+
+static void cmd_ping(struct call *k)
+{
+	if (k->argc == 2)
+		bulk(k, k->argv[1], k->len[1]);
+	else if (k->argc == 1)
+		put(k, "+PONG\r\n", 7);
+	else
+		err(k, "ERR wrong number of arguments for 'ping' command");
+}
+
+static void cmd_echo(struct call *k)
+{
+	bulk(k, k->argv[1], k->len[1]);
+}
+
+static void cmd_get(struct call *k)
+{
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
+
+	if (e)
+		bulk(k, kv_val(e), e->vlen);
+	else
+		nil(k);
+}
+
+static void cmd_set(struct call *k)
+{
+	int64_t now = now_ms(), expire = 0;
+	bool nx = false, xx = false, get = false, keepttl = false, have_exp = false;
+	struct kv_entry *old;
+	size_t mark;
+
+	for (uint32_t i = 3; i < k->argc; i++) {
+		long long v;
+		int64_t unit = 0; /* ms per unit; negative: absolute */
+
+		if (arg_is(k, i, "NX") && !xx) {
+			nx = true;
+		} else if (arg_is(k, i, "XX") && !nx) {
+			xx = true;
+		} else if (arg_is(k, i, "GET")) {
+			get = true;
+		} else if (arg_is(k, i, "KEEPTTL") && !have_exp) {
+			keepttl = true;
+		} else if ((arg_is(k, i, "EX") && (unit = 1000)) ||
+			   (arg_is(k, i, "PX") && (unit = 1)) ||
+			   (arg_is(k, i, "EXAT") && (unit = -1000)) ||
+			   (arg_is(k, i, "PXAT") && (unit = -1))) {
+			if (have_exp || keepttl || i + 1 >= k->argc) {
+				err(k, ERR_SYNTAX);
+				return;
+			}
+			if (!arg_ll(k, ++i, &v)) {
+				err(k, ERR_INT);
+				return;
+			}
+			if (v <= 0 || v > (INT64_MAX - now) / (unit > 0 ? unit : -unit)) {
+				err(k, "ERR invalid expire time in 'set' command");
+				return;
+			}
+			have_exp = true;
+			/* absolute times are wall-clock; the store keeps monotonic ms */
+			if (unit > 0) {
+				expire = now + v * unit;
+			} else {
+				struct timespec ts;
+				int64_t wall;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+				expire = now + (v * -unit - wall);
+				if (expire <= now)
+					expire = now; /* already past: gone at once */
+			}
+		} else {
+			err(k, ERR_SYNTAX);
+			return;
+		}
+	}
+	old = store_get(k->s->db, k->argv[1], k->len[1], now);
+	mark = k->c->out_len;
+	if (get) { /* the old value is replied before it is replaced */
+		if (old)
+			bulk(k, kv_val(old), old->vlen);
+		else
+			nil(k);
+	}
+	if ((nx && old) || (xx && !old)) {
+		if (!get)
+			nil(k);
+		return;
+	}
+	if (keepttl && old)
+		expire = old->expire_ms;
+	if (have_exp && expire <= now) {
+		store_del(k->s->db, k->argv[1], k->len[1], now);
+	} else if (store_set(k->s->db, k->argv[1], k->len[1], k->argv[2], k->len[2], expire)) {
+		k->c->out_len = mark; /* one reply per request: the error, not the old value */
+		err(k, ERR_OOM);
+		return;
+	}
+	if (!get)
+		ok(k);
+}
+
+static void cmd_del(struct call *k)
+{
+	long long n = 0;
+
+	for (uint32_t i = 1; i < k->argc; i++)
+		n += store_del(k->s->db, k->argv[i], k->len[i], now_ms());
+	integer(k, n);
+}
+
+static void cmd_exists(struct call *k)
+{
+	long long n = 0;
+
+	for (uint32_t i = 1; i < k->argc; i++)
+		n += store_get(k->s->db, k->argv[i], k->len[i], now_ms()) != NULL;
+	integer(k, n);
+}
+
+static void incr_by(struct call *k, long long by)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	long long v = 0;
+	char tmp[32];
+	int n;
+
+	if (e && !strict_ll(kv_val(e), e->vlen, &v)) {
+		err(k, ERR_INT);
+		return;
+	}
+	if ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)) {
+		err(k, "ERR increment or decrement would overflow");
+		return;
+	}
+	v += by;
+	n = snprintf(tmp, sizeof(tmp), "%lld", v);
+	if (store_set(k->s->db, k->argv[1], k->len[1], tmp, (size_t)n, e ? e->expire_ms : 0)) {
+		err(k, ERR_OOM);
+		return;
+	}
+	integer(k, v);
+}
+
+static void cmd_incr(struct call *k)
+{
+	incr_by(k, 1);
+}
+
+static void cmd_decr(struct call *k)
+{
+	incr_by(k, -1);
+}
+
+static void cmd_incrby(struct call *k)
+{
+	long long by;
+
+	if (!arg_ll(k, 2, &by))
+		err(k, ERR_INT);
+	else
+		incr_by(k, by);
+}
+
+static void cmd_decrby(struct call *k)
+{
+	long long by;
+
+	if (!arg_ll(k, 2, &by))
+		err(k, ERR_INT);
+	else if (by == LLONG_MIN)
+		err(k, "ERR decrement would overflow");
+	else
+		incr_by(k, -by);
+}
+
+static void cmd_append(struct call *k)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	size_t old = e ? e->vlen : 0, n = old + k->len[2];
+	char *tmp;
+
+	if (n > k->s->max_bulk) {
+		err(k, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+		return;
+	}
+	tmp = malloc(n ? n : 1); /* the joined value, off the hot path */
+	if (!tmp) {
+		err(k, ERR_OOM);
+		return;
+	}
+	if (old)
+		memcpy(tmp, kv_val(e), old);
+	memcpy(tmp + old, k->argv[2], k->len[2]);
+	if (store_set(k->s->db, k->argv[1], k->len[1], tmp, n, e ? e->expire_ms : 0))
+		err(k, ERR_OOM);
+	else
+		integer(k, (long long)n);
+	free(tmp);
+}
+
+static void cmd_strlen(struct call *k)
+{
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
+
+	integer(k, e ? (long long)e->vlen : 0);
+}
+
+static void cmd_mget(struct call *k)
+{
+	array(k, k->argc - 1);
+	for (uint32_t i = 1; i < k->argc; i++) {
+		struct kv_entry *e = store_get(k->s->db, k->argv[i], k->len[i], now_ms());
+
+		if (e)
+			bulk(k, kv_val(e), e->vlen);
+		else
+			nil(k);
+	}
+}
+
+static void cmd_mset(struct call *k)
+{
+	if (k->argc % 2 == 0) {
+		err(k, "ERR wrong number of arguments for 'mset' command");
+		return;
+	}
+	for (uint32_t i = 1; i < k->argc; i += 2) {
+		if (store_set(k->s->db, k->argv[i], k->len[i], k->argv[i + 1], k->len[i + 1], 0)) {
+			err(k, ERR_OOM);
+			return;
+		}
+	}
+	ok(k);
+}
+
+/* EXPIRE's options, as redis 7 reads them. Return: false after an error reply. */
+static bool expire_options(struct call *k, bool *nx, bool *xx, bool *gt, bool *lt)
+{
+	for (uint32_t i = 3; i < k->argc; i++) {
+		if (arg_is(k, i, "NX")) {
+			*nx = true;
+		} else if (arg_is(k, i, "XX")) {
+			*xx = true;
+		} else if (arg_is(k, i, "GT")) {
+			*gt = true;
+		} else if (arg_is(k, i, "LT")) {
+			*lt = true;
+		} else {
+			char msg[128];
+			int n = snprintf(msg, sizeof(msg), "ERR Unsupported option %.*s",
+					 (int)strnlen(k->argv[i], k->len[i] > 96 ? 96 : k->len[i]),
+					 k->argv[i]);
+
+			err_n(k, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+			return false;
+		}
+	}
+	if (*nx && (*xx || *gt || *lt)) {
+		err(k, "ERR NX and XX, GT or LT options at the same time are not compatible");
+		return false;
+	}
+	if (*gt && *lt) {
+		err(k, "ERR GT and LT options at the same time are not compatible");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * EXPIRE and PEXPIRE key time [NX | XX | GT | LT], in redis 7's order: the
+ * options, the number, its range, the key. No TTL counts as an infinite
+ * one: GT never beats it, LT always does. A time not in the future
+ * deletes the key (and answers 1).
+ */
+static void expire_common(struct call *k, int64_t unit_ms, const char *name)
+{
+	bool nx = false, xx = false, gt = false, lt = false;
+	int64_t now = now_ms(), when;
+	struct kv_entry *e;
+	long long v;
+
+	if (!expire_options(k, &nx, &xx, &gt, &lt))
+		return;
+	if (!arg_ll(k, 2, &v)) {
+		err(k, ERR_INT);
+		return;
+	}
+	if (v > (INT64_MAX - now) / unit_ms || v < -(INT64_MAX / unit_ms)) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "ERR invalid expire time in '%s' command", name);
+		err(k, msg);
+		return;
+	}
+	when = now + v * unit_ms;
+	e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	if (!e || (nx && e->expire_ms) || (xx && !e->expire_ms) ||
+	    (gt && (!e->expire_ms || when <= e->expire_ms)) ||
+	    (lt && e->expire_ms && when >= e->expire_ms)) {
+		integer(k, 0);
+		return;
+	}
+	if (when <= now) /* a time in the past deletes the key */
+		store_del(k->s->db, k->argv[1], k->len[1], now);
+	else
+		e->expire_ms = when;
+	integer(k, 1);
+}
+
+static void cmd_expire(struct call *k)
+{
+	expire_common(k, 1000, "expire");
+}
+
+static void cmd_pexpire(struct call *k)
+{
+	expire_common(k, 1, "pexpire");
+}
+
+static void ttl_common(struct call *k, int64_t unit_ms)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+
+	if (!e)
+		integer(k, -2);
+	else if (!e->expire_ms)
+		integer(k, -1);
+	else /* redis rounds TTL to the nearest second */
+		integer(k, (e->expire_ms - now + unit_ms / 2) / unit_ms);
+}
+
+static void cmd_ttl(struct call *k)
+{
+	ttl_common(k, 1000);
+}
+
+static void cmd_pttl(struct call *k)
+{
+	ttl_common(k, 1);
+}
+
+static void cmd_persist(struct call *k)
+{
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
+
+	integer(k, e && e->expire_ms);
+	if (e)
+		e->expire_ms = 0;
+}
+
+static void cmd_type(struct call *k)
+{
+	if (store_get(k->s->db, k->argv[1], k->len[1], now_ms()))
+		put(k, "+string\r\n", 9);
+	else
+		put(k, "+none\r\n", 7);
+}
+
+/* KEYS and SCAN gather matches in two passes: count, then reply. */
+struct gather {
+	struct call *k;
+	const char *pat; /* NULL: every key */
+	size_t plen;
+	bool none; /* SCAN's TYPE names a type no key has */
+	size_t n;
+	bool emit;
+};
+
+static void gather_one(void *ctx, const struct kv_entry *e)
+{
+	struct gather *g = ctx;
+
+	if (g->none || (g->pat && !glob_match(g->pat, g->plen, e->data, e->klen)))
+		return;
+	g->n++;
+	if (g->emit)
+		bulk(g->k, e->data, e->klen);
+}
+
+/* KEYS and SCAN count, then emit: both passes must see the same keys, so
+ * they use one clock reading (a key expiring between two would make the
+ * array's length a lie). "*" matches every key, the empty one included. */
+static void cmd_keys(struct call *k)
+{
+	bool all = k->len[1] == 1 && k->argv[1][0] == '*';
+	struct gather g = { .k = k, .pat = all ? NULL : k->argv[1], .plen = k->len[1] };
+	int64_t now = now_ms();
+
+	store_each(k->s->db, now, gather_one, &g);
+	array(k, g.n);
+	g.emit = true;
+	store_each(k->s->db, now, gather_one, &g);
+}
+
+/*
+ * A SCAN cursor as redis reads one, with strtoul: no leading white space,
+ * an optional sign ("-1" is 2^64 - 1), decimal digits, nothing after them
+ * but the end (or a NUL: redis reads a C string); "" is 0.
+ */
+static bool scan_cursor(const char *p, size_t n, uint64_t *out)
+{
+	size_t i = 0, end = strnlen(p, n);
+	uint64_t v = 0;
+	bool neg = false, range = false;
+
+	if (end && isspace((unsigned char)p[0]))
+		return false;
+	if (i < end && (p[i] == '+' || p[i] == '-'))
+		neg = p[i++] == '-';
+	if (i == end || p[i] < '0' || p[i] > '9') { /* no digits: no conversion */
+		*out = 0;
+		return end == 0;
+	}
+	for (; i < end && p[i] >= '0' && p[i] <= '9'; i++) {
+		range |= v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*out = neg ? 0 - v : v;
+	return i == end && !range;
+}
+
+/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]; keys are strings, so a
+ * TYPE other than "string" (any case) finds none, as in redis 7.0, which
+ * does not check that the type exists. */
+static void cmd_scan(struct call *k)
+{
+	struct gather g = { .k = k };
+	long long count = 10;
+	uint64_t cursor, next;
+	int64_t now;
+	char num[32];
+
+	if (!scan_cursor(k->argv[1], k->len[1], &cursor)) {
+		err(k, "ERR invalid cursor");
+		return;
+	}
+	for (uint32_t i = 2; i < k->argc; i++) {
+		if (arg_is(k, i, "MATCH") && i + 1 < k->argc) {
+			g.pat = k->argv[++i];
+			g.plen = k->len[i];
+		} else if (arg_is(k, i, "COUNT") && i + 1 < k->argc) {
+			if (!arg_ll(k, ++i, &count) || count < 1) {
+				err(k, count < 1 ? ERR_SYNTAX : ERR_INT);
+				return;
+			}
+		} else if (arg_is(k, i, "TYPE") && i + 1 < k->argc) {
+			i++;
+			g.none = strnlen(k->argv[i], k->len[i]) != 6 ||
+				 strncasecmp(k->argv[i], "string", 6);
+		} else {
+			err(k, ERR_SYNTAX);
+			return;
+		}
+	}
+	if (g.pat && g.plen == 1 && g.pat[0] == '*')
+		g.pat = NULL;
+	now = now_ms();
+	next = store_scan(k->s->db, cursor, (size_t)count, now, gather_one, &g);
+	array(k, 2);
+	bulk(k, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, next));
+	array(k, g.n);
+	g.emit = true;
+	store_scan(k->s->db, cursor, (size_t)count, now, gather_one, &g);
+}
+
+static void cmd_dbsize(struct call *k)
+{
+	integer(k, (long long)k->s->db->n);
+}
+
+static void cmd_flushall(struct call *k)
+{
+	store_flush(k->s->db);
+	ok(k);
+}
+
+static void cmd_select(struct call *k)
+{
+	long long db;
+
+	if (!arg_ll(k, 1, &db))
+		err(k, ERR_INT);
+	else if (db != 0)
+		err(k, "ERR DB index is out of range");
+	else
+		ok(k);
+}
+
+static void cmd_quit(struct call *k)
+{
+	ok(k);
+	k->c->closing = true;
+}
+
+static void cmd_command(struct call *k)
+{
+	if (k->argc >= 2 && arg_is(k, 1, "COUNT"))
+		integer(k, 0);
+	else
+		array(k, 0); /* no command table to describe: clients cope */
+}
+
+static void cmd_client(struct call *k)
+{
+	if (arg_is(k, 1, "ID"))
+		integer(k, (long long)k->c->id);
+	else if (arg_is(k, 1, "GETNAME"))
+		nil(k);
+	else
+		ok(k); /* SETNAME, SETINFO, NO-EVICT, ...: accepted */
+}
+
+static void cmd_config(struct call *k)
+{
+	if (!arg_is(k, 1, "GET") || k->argc < 3) {
+		if (arg_is(k, 1, "SET") || arg_is(k, 1, "RESETSTAT"))
+			ok(k);
+		else
+			err(k, "ERR unknown subcommand for 'config'");
+		return;
+	}
+	if (arg_is(k, 2, "maxmemory")) {
+		array(k, 2);
+		bulk(k, "maxmemory", 9);
+		putf(k, "$%d\r\n%" PRIu64 "\r\n", snprintf(NULL, 0, "%" PRIu64, k->s->maxmemory),
+		     k->s->maxmemory);
+	} else if (arg_is(k, 2, "save")) {
+		array(k, 2);
+		bulk(k, "save", 4);
+		bulk(k, "", 0);
+	} else if (arg_is(k, 2, "appendonly")) {
+		array(k, 2);
+		bulk(k, "appendonly", 10);
+		bulk(k, "no", 2);
+	} else {
+		array(k, 0);
+	}
+}
+
+static void cmd_hello(struct call *k)
+{
+	long long proto = 2;
+
+	if (k->argc >= 2 && (!arg_ll(k, 1, &proto) || proto != 2)) {
+		err(k, "NOPROTO unsupported protocol version");
+		return;
+	}
+	array(k, 14);
+	bulk(k, "server", 6);
+	bulk(k, "redis", 5);
+	bulk(k, "version", 7);
+	bulk(k, "7.0.15", 6);
+	bulk(k, "proto", 5);
+	integer(k, 2);
+	bulk(k, "id", 2);
+	integer(k, (long long)k->c->id);
+	bulk(k, "mode", 4);
+	bulk(k, "standalone", 10);
+	bulk(k, "role", 4);
+	bulk(k, "master", 6);
+	bulk(k, "modules", 7);
+	array(k, 0);
+}
+
+/* urt_thread: which runtime (from 0) serves this connection, so a test can
+ * find two connections on two threads. */
+static void cmd_info(struct call *k)
+{
+	char text[512];
+	int n;
+
+	n = snprintf(text, sizeof(text),
+		     "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nurt_kv:1\r\n"
+		     "urt_threads:%d\r\nurt_thread:%d\r\n"
+		     "# Clients\r\nconnected_clients:%" PRIu64 "\r\n"
+		     "# Memory\r\nused_memory:%zu\r\nmaxmemory:%" PRIu64 "\r\n"
+		     "# Stats\r\ntotal_connections_received:%" PRIu64
+		     "\r\ntotal_commands_processed:%" PRIu64 "\r\n"
+		     "# Keyspace\r\ndb0:keys=%zu,expires=0,avg_ttl=0\r\n",
+		     k->s->threads, k->c->thread, k->s->conns_live(), k->s->db->mem,
+		     k->s->maxmemory, k->s->conns_total(), k->s->commands, k->s->db->n);
+	bulk(k, text, (size_t)n);
+}
+
+static const struct command commands[] = {
+	{ "ping", -1, cmd_ping, false },
+	{ "echo", 2, cmd_echo, false },
+	{ "get", 2, cmd_get, false },
+	{ "set", -3, cmd_set, true },
+	{ "del", -2, cmd_del, false },
+	{ "unlink", -2, cmd_del, false },
+	{ "exists", -2, cmd_exists, false },
+	{ "incr", 2, cmd_incr, true },
+	{ "decr", 2, cmd_decr, true },
+	{ "incrby", 3, cmd_incrby, true },
+	{ "decrby", 3, cmd_decrby, true },
+	{ "append", 3, cmd_append, true },
+	{ "strlen", 2, cmd_strlen, false },
+	{ "mget", -2, cmd_mget, false },
+	{ "mset", -3, cmd_mset, true },
+	{ "expire", -3, cmd_expire, false },
+	{ "pexpire", -3, cmd_pexpire, false },
+	{ "ttl", 2, cmd_ttl, false },
+	{ "pttl", 2, cmd_pttl, false },
+	{ "persist", 2, cmd_persist, false },
+	{ "type", 2, cmd_type, false },
+	{ "keys", 2, cmd_keys, false },
+	{ "scan", -2, cmd_scan, false },
+	{ "dbsize", 1, cmd_dbsize, false },
+	{ "flushall", -1, cmd_flushall, false },
+	{ "flushdb", -1, cmd_flushall, false },
+	{ "select", 2, cmd_select, false },
+	{ "quit", -1, cmd_quit, false },
+	{ "command", -1, cmd_command, false },
+	{ "client", -2, cmd_client, false },
+	{ "config", -2, cmd_config, false },
+	{ "hello", -1, cmd_hello, false },
+	{ "info", -1, cmd_info, false },
+};
+
+void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, uint32_t argc,
+		const char **argv, const size_t *len)
+{
+	struct call call = { s, t, c, argc, argv, len }, *k = &call;
+	const struct command *cmd = NULL;
+
+	s->commands++;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (arg_is(k, 0, commands[i].name)) {
+			cmd = &commands[i];
+			break;
+		}
+	}
+	if (!cmd) {
+		char msg[512];
+		int n = snprintf(msg, sizeof(msg),
+				 "ERR unknown command '%.*s', with args beginning with: ",
+				 (int)(k->len[0] > 128 ? 128 : k->len[0]), k->argv[0]);
+
+		for (uint32_t i = 1; i < k->argc && i < 4 && n < (int)sizeof(msg); i++)
+			n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
+				      (int)(k->len[i] > 64 ? 64 : k->len[i]), k->argv[i]);
+		err_n(k, msg, n < (int)sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+		return;
+	}
+	if (cmd->write && store_full(k->s->db, now_ms())) {
+		err(k, ERR_OOM); /* checked before the write, as redis does: all or nothing */
+		return;
+	}
+	if ((cmd->arity > 0 && k->argc != (uint32_t)cmd->arity) ||
+	    (cmd->arity < 0 && k->argc < (uint32_t)-cmd->arity)) {
+		putf(k, "-ERR wrong number of arguments for '%s' command\r\n", cmd->name);
+		return;
+	}
+	cmd->run(k);
+}
