@@ -58,7 +58,7 @@ static long status_line(const char *p, size_t n, int *status, int *minor)
 	const char *nl = memchr(p, '\n', n);
 	size_t i = 12;
 
-	if (!nl || nl - p < 12 || memcmp(p, "HTTP/1.", 7) || !is_digit(p[7]) || p[8] != ' ' ||
+	if (!nl || nl - p < 12 || memcmp(p, "HTTP/1.", 7) != 0 || !is_digit(p[7]) || p[8] != ' ' ||
 	    !is_digit(p[9]) || !is_digit(p[10]) || !is_digit(p[11]) || p[9] == '0')
 		return -EBADMSG;
 	if (p + i != nl && p[i] != ' ' && p[i] != '\r')
@@ -204,16 +204,16 @@ int http_resp_feed(struct http_resp_reader *rd, const char *buf, size_t n, size_
 			return 0;
 		}
 		ret = feed_head(rd, buf + at, n - at, &k);
-		at += k;
 		if (ret < 0)
 			return ret;
+		at += k;
 		if (!ret && !rd->in_body) { /* the head goes on: feed_head took every byte */
 			*used = at;
 			return 0;
 		}
 	}
 	k = rd->left < n - at ? (size_t)rd->left : n - at;
-	if (rd->cur.body_ok && rd->expect && memcmp(buf + at, rd->expect + rd->off, k))
+	if (rd->cur.body_ok && rd->expect && memcmp(buf + at, rd->expect + rd->off, k) != 0)
 		rd->cur.body_ok = false;
 	rd->off += k;
 	rd->left -= k;
