@@ -5,6 +5,7 @@
  *
  *   urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]
  *            [--duration S] [--requests N] [--warmup S] [--mode echo|resp|http] [--idle]
+ *            [--path P] [--expect-file F] [--expect-status N] [--close-ok]
  *
  * Each connection sends D requests back to back (pipelined), then reads
  * the D responses in order, checks every byte, and records each request's
@@ -13,11 +14,26 @@
  * so a percentile is within about 3% with no per-sample storage. A mode
  * is a small table (a request's size, build it, the response's size,
  * check it): "echo" sends raw bytes, "resp" sends RESP ECHO requests (to
- * urt-kv or redis) and checks each bulk reply, "http" sends GET / to
- * urt-http and checks the status and the body.
+ * urt-kv or redis) and checks each bulk reply.
+ *
+ * "http" is an HTTP/1.1 client for any server that frames its responses
+ * with Content-Length (urt-http, nginx): keep-alive GETs of --path, whose
+ * responses have no size known in advance, so they are not received by
+ * size but parsed from the stream (http/resp.c: split across receives at
+ * any byte, several in one). Each must have --expect-status and, with
+ * --expect-file, that file's bytes as its body (read once at start; else
+ * the body is only framed by its Content-Length). A whole response that
+ * is wrong (status, body) counts as an error and the connection goes on; one
+ * that cannot be framed, or bytes past the last response, end the
+ * connection. `Connection: close` ends it too, as an error unless
+ * --close-ok (a server's keep-alive request limit, nginx's
+ * keepalive_requests): the response counts and the connection is opened
+ * again, the requests pipelined behind it are sent again on the new one.
  *
  * Progress every second on stderr; one final line on stdout:
  *   requests N rps R p50_us X p99_us Y p999_us Z errors E
+ * and, when there were errors, a count of each kind on stderr (the first
+ * of each kind is told as it happens).
  * Exit status: 0 if requests completed and nothing was wrong; 1 on any
  * error or mismatch; 2 for bad flags.
  */
@@ -37,8 +53,11 @@
 #include <urt/urt.h>
 
 #include "hist.h"
+#include "http/resp.h"
 
-#define MAX_SECONDS 600 /* a hard bound on any run */
+#define MAX_SECONDS   600	 /* a hard bound on any run */
+#define HTTP_IN_SIZE  (16 << 10) /* a connection's receive buffer in --mode http */
+#define HTTP_HEAD_MAX (8 << 10)	 /* the longest response head accepted */
 
 /* latencies of measured requests */
 static struct hist lat;
@@ -56,6 +75,9 @@ struct mode {
 	size_t (*resp_size)(size_t size);
 	/* whether in holds the right response */
 	bool (*check)(const char *in, size_t size, uint64_t tag);
+	/* responses have no size known in advance: parsed from the stream
+	 * (http/resp.c), not received by resp_size and checked by check */
+	bool parsed;
 };
 
 static uint64_t word(uint64_t tag, size_t i)
@@ -138,46 +160,28 @@ static bool resp_check(const char *in, size_t size, uint64_t tag)
 }
 
 /*
- * HTTP (urt-http without --root): GET / with keep-alive, whose answer has a
- * fixed length (the Date header is always 29 characters); the status line
- * and the body are checked. Not a general HTTP client: it relies on that.
+ * HTTP: one GET of --path with keep-alive, built once at start (http_req);
+ * responses are parsed, so no resp_size or check.
  */
-#define HTTP_REQ  "GET / HTTP/1.1\r\nHost: urt-load\r\n\r\n"
-#define HTTP_BODY "hello from urt-http\n"
-#define HTTP_RESP                                                                             \
-	"HTTP/1.1 200 OK\r\nServer: urt-http\r\nDate: Tue, 01 Dec 2026 00:00:00 GMT\r\n"          \
-	"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\n\r\n" HTTP_BODY
+static char *http_req;
+static size_t http_req_n;
 
 static size_t http_req_size(size_t size)
 {
 	(void)size;
-	return sizeof(HTTP_REQ) - 1;
+	return http_req_n;
 }
 
 static void http_build(char *out, size_t size, uint64_t tag)
 {
 	(void)size, (void)tag;
-	memcpy(out, HTTP_REQ, sizeof(HTTP_REQ) - 1);
-}
-
-static size_t http_resp_size(size_t size)
-{
-	(void)size;
-	return sizeof(HTTP_RESP) - 1;
-}
-
-static bool http_check(const char *in, size_t size, uint64_t tag)
-{
-	size_t n = sizeof(HTTP_RESP) - 1, b = sizeof(HTTP_BODY) - 1;
-
-	(void)size, (void)tag;
-	return !memcmp(in, "HTTP/1.1 200 OK\r\n", 17) && !memcmp(in + n - b, HTTP_BODY, b);
+	memcpy(out, http_req, http_req_n);
 }
 
 static const struct mode modes[] = {
-	{ "echo", echo_resp_size, echo_build, echo_resp_size, echo_check },
-	{ "resp", resp_req_size, resp_build, resp_resp_size, resp_check },
-	{ "http", http_req_size, http_build, http_resp_size, http_check },
+	{ "echo", echo_resp_size, echo_build, echo_resp_size, echo_check, false },
+	{ "resp", resp_req_size, resp_build, resp_resp_size, resp_check, false },
+	{ "http", http_req_size, http_build, NULL, NULL, true },
 };
 
 /* --- the run ---------------------------------------------------------------- */
@@ -191,30 +195,209 @@ struct cfg {
 	uint64_t max_requests; /* 0: no limit */
 	const struct mode *mode;
 	bool idle; /* one request per connection, then hold it open */
+	/* --mode http */
+	const char *path;	 /* the target of every GET */
+	const char *expect_file; /* NULL: bodies are not compared */
+	int expect_status;
+	bool close_ok; /* Connection: close is a reason to reconnect, not an error */
+	char *expect;  /* expect_file's bytes */
+	size_t expect_n;
 };
 
 static struct cfg cfg;
 static struct sockaddr_in server;
 static bool measuring, stopping;
-static uint64_t requests, errors, live_conns, first_err;
+static uint64_t requests, errors, live_conns;
 static uint64_t t_start, t_measure, t_end;
+
+/* errors by kind: `what` is a string literal, compared by address */
+#define MAX_KINDS 16
+static struct {
+	const char *what;
+	uint64_t n;
+} kinds[MAX_KINDS];
+
+/* Count an error; the first of each kind is told with its detail (may be NULL). */
+static void error_add(const char *what, const char *detail)
+{
+	size_t k = 0;
+
+	errors++;
+	while (k < MAX_KINDS && kinds[k].what && kinds[k].what != what)
+		k++;
+	if (k == MAX_KINDS)
+		return; /* counted in errors, not by kind */
+	if (!kinds[k].n++) {
+		kinds[k].what = what;
+		fprintf(stderr, "urt-load: first error: %s%s%s\n", what, detail ? ": " : "",
+			detail ? detail : "");
+	}
+}
 
 static void error_once(const char *what, int err)
 {
-	if (!errors++)
-		fprintf(stderr, "urt-load: first error: %s: %s\n", what, err ? strerror(-err) : "");
-	first_err = first_err ? first_err : (uint64_t)-err;
+	error_add(what, err ? strerror(-err) : NULL);
 }
+
+enum open_stage { OPEN_SOCKET, OPEN_CONNECT, OPEN_WAIT };
 
 struct conn {
 	uint64_t id, seq;
 	int fd, ret, attempt;
+	enum open_stage stage;
+	const char *what; /* the call conn_open failed in */
+	bool reopen;	  /* --close-ok: the server closed after a good response */
 	uint32_t i;
 	char *out, *in;
 	uint64_t t0;
 	struct urt_op op;
 	struct urt_io_all io;
+	/* --mode http */
+	char *head;	    /* the reader's head buffer (HTTP_HEAD_MAX) */
+	uint32_t have, pos; /* in[pos..have) is received and not yet read */
+	struct http_resp_reader rd;
+	struct http_resp res; /* the response resp_next returned */
 };
+
+/*
+ * conn_open - awaitable: c->fd connected to the server, a refused connect
+ * tried again every 10 ms, 100 times (the server may be starting); the
+ * progress lives in c->stage.
+ * Return: 0; -errno (c->what names the call).
+ */
+static int conn_open(struct urt_task *t, struct conn *c)
+{
+	int ret;
+
+	for (;;) {
+		switch (c->stage) {
+		case OPEN_SOCKET:
+			ret = urt_socket(t, &c->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (ret == URT_PENDING)
+				return ret;
+			if (ret < 0) {
+				c->what = "socket";
+				return ret;
+			}
+			c->fd = ret;
+			c->stage = OPEN_CONNECT;
+			break;
+		case OPEN_CONNECT:
+			ret = urt_connect(t, &c->op, c->fd, (struct sockaddr *)&server,
+					  sizeof(server));
+			if (ret == URT_PENDING)
+				return ret;
+			c->stage = OPEN_SOCKET;
+			if (!ret) {
+				c->attempt = 0;
+				setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+					   sizeof(int));
+				return 0;
+			}
+			close(c->fd);
+			c->fd = -1;
+			if (ret != -ECONNREFUSED || ++c->attempt > 100) {
+				c->what = "connect";
+				return ret;
+			}
+			c->stage = OPEN_WAIT;
+			break;
+		case OPEN_WAIT:
+			ret = urt_sleep(t, &c->op, 10000000);
+			if (ret == URT_PENDING)
+				return ret;
+			c->stage = OPEN_SOCKET;
+			break;
+		}
+	}
+}
+
+/*
+ * resp_next - awaitable (--mode http): the next response on c's stream, in
+ * c->res, receiving as it needs.
+ * Return: 0; 1 if the server closed first; -errno of the receive or of the
+ * reader (http_resp_feed).
+ */
+static int resp_next(struct urt_task *t, struct conn *c)
+{
+	size_t used;
+	int ret;
+
+	for (;;) {
+		if (c->pos == c->have) {
+			ret = urt_recv(t, &c->op, c->fd, c->in, HTTP_IN_SIZE, 0);
+			if (ret == URT_PENDING || ret < 0)
+				return ret;
+			if (!ret)
+				return 1;
+			c->have = (uint32_t)ret;
+			c->pos = 0;
+		}
+		ret = http_resp_feed(&c->rd, c->in + c->pos, c->have - c->pos, &used, &c->res);
+		c->pos += (uint32_t)used;
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
+}
+
+/* What is wrong with a whole response (NULL: nothing), told with detail. */
+static const char *resp_wrong(const struct http_resp *r, char *detail, size_t size)
+{
+	if (r->status != cfg.expect_status) {
+		snprintf(detail, size, "%d, want %d", r->status, cfg.expect_status);
+		return "status differs from --expect-status";
+	}
+	if (!r->body_ok) {
+		if (r->length != cfg.expect_n)
+			snprintf(detail, size, "%llu bytes, the file has %zu",
+				 (unsigned long long)r->length, cfg.expect_n);
+		else
+			snprintf(detail, size, "its %zu bytes are not the file's", cfg.expect_n);
+		return "body differs from --expect-file";
+	}
+	if (r->close && !cfg.close_ok) {
+		snprintf(detail, size, "the server ends the connection");
+		return "Connection: close (without --close-ok)";
+	}
+	return NULL;
+}
+
+/*
+ * Read the response to request c->i (--mode http), count it and measure
+ * it. Return: 0 to go on; 1 to end the connection (what ended it is
+ * counted, unless it is a --close-ok reopen).
+ */
+static int resp_take(struct conn *c)
+{
+	char detail[64];
+	const char *what = NULL;
+
+	if (c->ret) {
+		if (c->ret == 1)
+			error_add("recv: the server closed", NULL);
+		else if (c->ret == -EBADMSG)
+			error_add("response cannot be framed", "a malformed head");
+		else if (c->ret == -EMSGSIZE)
+			error_add("response cannot be framed", "a head past 8 KiB");
+		else if (c->ret == -ENOTSUP)
+			error_add("response cannot be framed", "not by Content-Length");
+		else
+			error_once("recv", c->ret);
+		return 1;
+	}
+	what = resp_wrong(&c->res, detail, sizeof(detail));
+	if (what)
+		error_add(what, detail);
+	else if (measuring) {
+		hist_add(&lat, urt_now_ns() - c->t0);
+		requests++;
+	}
+	if (c->res.close) {
+		c->reopen = cfg.close_ok;
+		return 1;
+	}
+	return 0;
+}
 
 static bool conn_poll(struct urt_task *t, void *arg)
 {
@@ -222,69 +405,78 @@ static bool conn_poll(struct urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	c->out = urt_task_alloc(t, cfg.mode->req_size(cfg.size) * cfg.depth);
-	c->in = urt_task_alloc(t, cfg.mode->resp_size(cfg.size));
-	if (!c->out || !c->in) {
+	c->in = urt_task_alloc(t, cfg.mode->parsed ? HTTP_IN_SIZE : cfg.mode->resp_size(cfg.size));
+	if (cfg.mode->parsed)
+		c->head = urt_task_alloc(t, HTTP_HEAD_MAX);
+	if (!c->out || !c->in || (cfg.mode->parsed && !c->head)) {
 		error_once("out of memory", -ENOMEM);
 		URT_RETURN(t, 1);
 	}
-	for (c->attempt = 0;; c->attempt++) {
-		URT_AWAIT(t, c->fd = urt_socket(t, &c->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-		if (c->fd < 0) {
-			error_once("socket", c->fd);
-			URT_RETURN(t, 1);
-		}
-		URT_AWAIT(t, c->ret = urt_connect(t, &c->op, c->fd, (struct sockaddr *)&server,
-						  sizeof(server)));
-		if (!c->ret)
-			break;
-		close(c->fd);
-		c->fd = -1;
-		if (c->ret != -ECONNREFUSED || c->attempt >= 100) {
-			error_once("connect", c->ret);
-			URT_RETURN(t, 1);
-		}
-		URT_AWAIT(t, c->ret = urt_sleep(t, &c->op, 10000000)); /* the server is starting */
-	}
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	while (!stopping) {
-		for (c->i = 0; c->i < cfg.depth; c->i++)
-			cfg.mode->build(c->out + c->i * cfg.mode->req_size(cfg.size), cfg.size,
-					c->id << 32 | (c->seq + c->i));
-		c->t0 = urt_now_ns();
-		URT_AWAIT(t, c->ret = urt_send_all(t, &c->io, c->fd, c->out,
-						   cfg.mode->req_size(cfg.size) * cfg.depth));
+	do {
+		URT_AWAIT(t, c->ret = conn_open(t, c));
 		if (c->ret < 0) {
-			error_once("send", c->ret);
-			break;
+			error_once(c->what, c->ret);
+			URT_RETURN(t, 1);
 		}
-		for (c->i = 0; c->i < cfg.depth; c->i++) {
-			URT_AWAIT(t, c->ret = urt_recv_exact(t, &c->io, c->fd, c->in,
-							     cfg.mode->resp_size(cfg.size)));
-			if (c->ret != (int)cfg.mode->resp_size(cfg.size)) {
-				error_once(c->ret < 0 ? "recv" : "recv: the server closed",
-					   c->ret < 0 ? c->ret : 0);
+		c->reopen = false;
+		c->have = c->pos = 0;
+		if (cfg.mode->parsed)
+			http_resp_reader_init(&c->rd, c->head, HTTP_HEAD_MAX, cfg.expect,
+					      cfg.expect_n);
+		while (!stopping) {
+			for (c->i = 0; c->i < cfg.depth; c->i++)
+				cfg.mode->build(c->out + c->i * cfg.mode->req_size(cfg.size),
+						cfg.size, c->id << 32 | (c->seq + c->i));
+			c->t0 = urt_now_ns();
+			URT_AWAIT(t,
+				  c->ret = urt_send_all(t, &c->io, c->fd, c->out,
+							cfg.mode->req_size(cfg.size) * cfg.depth));
+			if (c->ret < 0) {
+				error_once("send", c->ret);
+				break;
+			}
+			for (c->i = 0; c->i < cfg.depth; c->i++) {
+				if (cfg.mode->parsed) {
+					URT_AWAIT(t, c->ret = resp_next(t, c));
+					if (resp_take(c))
+						goto out;
+					continue;
+				}
+				URT_AWAIT(t,
+					  c->ret = urt_recv_exact(t, &c->io, c->fd, c->in,
+								  cfg.mode->resp_size(cfg.size)));
+				if (c->ret != (int)cfg.mode->resp_size(cfg.size)) {
+					error_once(c->ret < 0 ? "recv" : "recv: the server closed",
+						   c->ret < 0 ? c->ret : 0);
+					goto out;
+				}
+				if (!cfg.mode->check(c->in, cfg.size,
+						     c->id << 32 | (c->seq + c->i))) {
+					error_once("response does not match the request", 0);
+					goto out;
+				}
+				if (measuring) {
+					hist_add(&lat, urt_now_ns() - c->t0);
+					requests++;
+				}
+			}
+			if (c->pos != c->have) { /* --mode http: nothing was asked for */
+				error_add("bytes after the last response", NULL);
 				goto out;
 			}
-			if (!cfg.mode->check(c->in, cfg.size, c->id << 32 | (c->seq + c->i))) {
-				error_once("response does not match the request", 0);
-				goto out;
-			}
-			if (measuring) {
-				hist_add(&lat, urt_now_ns() - c->t0);
-				requests++;
+			c->seq += cfg.depth;
+			while (cfg.idle && !stopping) /* answered once: now sit there */
+				URT_AWAIT(t, c->ret = urt_sleep(t, &c->op, 100000000));
+			if (cfg.max_requests && requests >= cfg.max_requests && !stopping) {
+				stopping = true;
+				measuring = false;
+				t_end = urt_now_ns();
 			}
 		}
-		c->seq += cfg.depth;
-		while (cfg.idle && !stopping) /* answered once: now sit there */
-			URT_AWAIT(t, c->ret = urt_sleep(t, &c->op, 100000000));
-		if (cfg.max_requests && requests >= cfg.max_requests && !stopping) {
-			stopping = true;
-			measuring = false;
-			t_end = urt_now_ns();
-		}
-	}
-out:
-	URT_AWAIT(t, c->ret = urt_close(t, &c->op, c->fd));
+	out:
+		URT_AWAIT(t, c->ret = urt_close(t, &c->op, c->fd));
+		c->fd = -1;
+	} while (c->reopen && !stopping);
 	URT_RETURN(t, 0);
 	URT_END(t);
 }
@@ -348,7 +540,9 @@ static const struct urt_task_type clock_type = { .poll = clock_poll, .name = "lo
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]\n"
-		   "                [--duration S] [--requests N] [--warmup S] [--mode echo|resp|http] [--idle]\n"
+		   "                [--duration S] [--requests N] [--warmup S] [--mode "
+		   "echo|resp|http] [--idle]\n"
+		   "                [--path P] [--expect-file F] [--expect-status N] [--close-ok]\n"
 		   "  --port P       server port (required)\n"
 		   "  --addr A       server IPv4 address (default 127.0.0.1)\n"
 		   "  --conns N      connections (default 10)\n"
@@ -357,10 +551,19 @@ static void usage(FILE *f)
 		   "  --duration S   seconds measured (default 5; at most 600 in all)\n"
 		   "  --requests N   stop after N measured requests\n"
 		   "  --warmup S     seconds of load before measuring (default 0)\n"
-		   "  --mode M       echo (default: the bytes back), resp (RESP ECHO: urt-kv, redis),\n"
-		   "                 http (GET / of urt-http, keep-alive; --size is ignored)\n"
+		   "  --mode M       echo (default: the bytes back), resp (RESP ECHO: urt-kv, "
+		   "redis),\n"
+		   "                 http (keep-alive GETs to any HTTP/1.1 server that sends\n"
+		   "                 Content-Length; each response parsed; --size is ignored)\n"
 		   "  --idle         one request per connection, then hold it open (memory)\n"
-		   "Final line: requests N rps R p50_us X p99_us Y p999_us Z errors E\n");
+		   "  --path P       http: the path to GET (default /)\n"
+		   "  --expect-file F  http: every body must be F's bytes (else only its length\n"
+		   "                 is framed)\n"
+		   "  --expect-status N  http: every status must be N (default 200)\n"
+		   "  --close-ok     http: a response with Connection: close is not an error;\n"
+		   "                 the connection is opened again\n"
+		   "Final line: requests N rps R p50_us X p99_us Y p999_us Z errors E\n"
+		   "(errors counted by kind on stderr)\n");
 }
 
 static int bad(const char *msg, const char *arg)
@@ -382,6 +585,61 @@ static bool num(const char *s, double lo, double hi, double *out)
 	return true;
 }
 
+/* The whole of a regular file, malloc'd; NULL with errno set. */
+static char *slurp(const char *name, size_t *n)
+{
+	FILE *f = fopen(name, "rb");
+	char *buf = NULL;
+	long size;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
+		goto fail;
+	if ((unsigned long)size > (1ul << 30)) {
+		errno = EFBIG;
+		goto fail;
+	}
+	buf = malloc(size ? (size_t)size : 1);
+	if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+		errno = errno ? errno : EIO;
+		goto fail;
+	}
+	fclose(f);
+	*n = (size_t)size;
+	return buf;
+fail:
+	free(buf);
+	fclose(f);
+	return NULL;
+}
+
+/* --mode http: the request every connection sends, and the expected body. */
+static int http_setup(void)
+{
+	size_t n = strlen(cfg.path);
+
+	if (cfg.path[0] != '/' || n > 2048)
+		return bad("bad --path (begins with /, at most 2048 bytes)", cfg.path);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)cfg.path[i] <= ' ' || cfg.path[i] == 0x7f)
+			return bad("bad --path (a space or control byte: %-encode it)", NULL);
+	http_req = malloc(n + strlen(cfg.addr) + 64);
+	if (!http_req)
+		return bad("out of memory", NULL);
+	http_req_n = (size_t)sprintf(http_req, "GET %s HTTP/1.1\r\nHost: %s:%u\r\n\r\n", cfg.path,
+				     cfg.addr, cfg.port);
+	if (cfg.expect_file) {
+		cfg.expect = slurp(cfg.expect_file, &cfg.expect_n);
+		if (!cfg.expect) {
+			fprintf(stderr, "urt-load: --expect-file %s: %s\n", cfg.expect_file,
+				strerror(errno));
+			return 2;
+		}
+	}
+	return 0;
+}
+
 static int parse(int argc, char **argv)
 {
 	static const struct option longs[] = {
@@ -395,6 +653,10 @@ static int parse(int argc, char **argv)
 		{ "warmup", required_argument, 0, 'w' },
 		{ "mode", required_argument, 0, 'm' },
 		{ "idle", no_argument, 0, 'i' },
+		{ "path", required_argument, 0, 'P' },
+		{ "expect-file", required_argument, 0, 'f' },
+		{ "expect-status", required_argument, 0, 'S' },
+		{ "close-ok", no_argument, 0, 'k' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -407,7 +669,9 @@ static int parse(int argc, char **argv)
 			    .depth = 1,
 			    .size = 64,
 			    .duration = 5,
-			    .mode = &modes[0] };
+			    .mode = &modes[0],
+			    .path = "/",
+			    .expect_status = 200 };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
@@ -461,6 +725,20 @@ static int parse(int argc, char **argv)
 		case 'i':
 			cfg.idle = true;
 			break;
+		case 'P':
+			cfg.path = optarg;
+			break;
+		case 'f':
+			cfg.expect_file = optarg;
+			break;
+		case 'S':
+			if (!num(optarg, 100, 999, &v) || v != (int)v)
+				return bad("bad --expect-status", optarg);
+			cfg.expect_status = (int)v;
+			break;
+		case 'k':
+			cfg.close_ok = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -477,7 +755,7 @@ static int parse(int argc, char **argv)
 	server = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(cfg.port) };
 	if (inet_pton(AF_INET, cfg.addr, &server.sin_addr) != 1)
 		return bad("bad --addr (an IPv4 address)", cfg.addr);
-	return 0;
+	return cfg.mode->parsed ? http_setup() : 0;
 }
 
 int main(int argc, char **argv)
@@ -534,7 +812,12 @@ int main(int argc, char **argv)
 		(double)(t_end - t_start) / 1e9);
 	printf("requests %llu rps %.0f p50_us %.1f p99_us %.1f p999_us %.1f errors %llu\n",
 	       (unsigned long long)requests, secs > 0 ? (double)requests / secs : 0,
-	       hist_us(&lat, 0.50), hist_us(&lat, 0.99),
-	       hist_us(&lat, 0.999), (unsigned long long)errors);
+	       hist_us(&lat, 0.50), hist_us(&lat, 0.99), hist_us(&lat, 0.999),
+	       (unsigned long long)errors);
+	for (size_t k = 0; k < MAX_KINDS && kinds[k].what; k++)
+		fprintf(stderr, "urt-load: errors: %llu %s\n", (unsigned long long)kinds[k].n,
+			kinds[k].what);
+	free(http_req);
+	free(cfg.expect);
 	return errors || !requests ? 1 : 0;
 }

@@ -243,3 +243,43 @@ step "bad flags: exit status 2 and a one-line error"
 expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra" \
 	"--threads 0" "--threads 65" "--threads x" "--threads" "--no-splice=yes"
 step "all passed"
+
+# urt-load --mode http as a client of any HTTP/1.1 server: every response
+# parsed from the stream, every body compared with --expect-file
+step "urt-load --mode http --expect-file: 1,000 connections for a file of --root, zero errors"
+head -c 20000 /dev/urandom > "$root/load.bin" # past 16 KiB: spliced, many receives a response
+head -c 20000 /dev/urandom > "$tmp/other.bin" # its length, other bytes
+start urt-http "$tmp/lf.out" --root "$root"
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --path /load.bin --expect-file "$root/load.bin" \
+	--conns 1000 --depth 2 --requests 20000 --duration 3 2> "$tmp/load.err") ||
+	fail "urt-load --expect-file: $line $(tail -2 "$tmp/load.err")"
+case $line in *" errors 0") ;; *) fail "urt-load --expect-file: $line" ;; esac
+[ "$(echo "$line" | field requests)" -ge 1000 ] || fail "urt-load --expect-file: too few requests: $line"
+
+step "urt-load --mode http: a wrong --expect-file or --expect-status is reported, exit status 1"
+set +e
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --path /load.bin --expect-file "$tmp/other.bin" \
+	--conns 10 --requests 100 --duration 1 2> "$tmp/load.err")
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "urt-load with a wrong --expect-file exited $rc, want 1: $line"
+[ "$(echo "$line" | field errors)" -gt 0 ] || fail "urt-load with a wrong --expect-file: no errors: $line"
+grep -q 'body differs from --expect-file' "$tmp/load.err" || fail "a wrong body not told: $(cat "$tmp/load.err")"
+set +e
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --path /load.bin --expect-status 404 \
+	--conns 10 --requests 100 --duration 1 2> "$tmp/load.err")
+rc=$?
+set -e
+[ "$rc" = 1 ] && [ "$(echo "$line" | field errors)" -gt 0 ] ||
+	fail "urt-load --expect-status 404 of a 200: exit $rc: $line"
+grep -q 'status differs from --expect-status: 200, want 404' "$tmp/load.err" ||
+	fail "a wrong status not told: $(cat "$tmp/load.err")"
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --path /nope --expect-status 404 \
+	--conns 10 --requests 100 --duration 1 2> "$tmp/load.err") || fail "urt-load --expect-status 404: $line"
+stop
+l=$(grep '^exit:' "$tmp/lf.out")
+[ "$(echo "$l" | field connections)" = 1030 ] || fail "urt-load --mode http: want 1,030 connections: $l"
+expect_bad_flags urt-load "--port 1 --mode http --path x" \
+	"--port 1 --mode http --expect-file /nonexistent" "--port 1 --expect-status 99" \
+	"--port 1 --expect-status 200.5" "--port 1 --close-ok=1"
+step "urt-load --mode http: passed"

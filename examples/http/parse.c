@@ -39,8 +39,7 @@ static struct slice trim(const char *p, size_t n)
 	return (struct slice){ p, n };
 }
 
-/* Whether a comma-separated header value lists token (Connection: a, b). */
-static bool lists(struct slice v, const char *token)
+bool slice_lists(struct slice v, const char *token)
 {
 	size_t i = 0;
 
@@ -149,8 +148,8 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 			    value.p[k] == 0x7f)
 				return -400;
 		if (slice_is(name, "Connection")) {
-			conn_close |= lists(value, "close");
-			conn_keep |= lists(value, "keep-alive");
+			conn_close |= slice_lists(value, "close");
+			conn_keep |= slice_lists(value, "keep-alive");
 		} else if (slice_is(name, "Content-Length")) {
 			uint64_t v = 0;
 

@@ -42,4 +42,8 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 /* Case-insensitive comparison of a slice with a C string. */
 bool slice_is(struct slice s, const char *lit);
 
+/* Whether a comma-separated header value lists token, case-insensitively
+ * (Connection: keep-alive, close). */
+bool slice_lists(struct slice v, const char *token);
+
 #endif
