@@ -242,7 +242,6 @@ grep -q '^exit: connections' "$tmp/h2.out" || fail "no stats line at exit"
 step "bad flags: exit status 2 and a one-line error"
 expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra" \
 	"--threads 0" "--threads 65" "--threads x" "--threads" "--no-splice=yes"
-step "all passed"
 
 # urt-load --mode http as a client of any HTTP/1.1 server: every response
 # parsed from the stream, every body compared with --expect-file
@@ -282,4 +281,4 @@ l=$(grep '^exit:' "$tmp/lf.out")
 expect_bad_flags urt-load "--port 1 --mode http --path x" \
 	"--port 1 --mode http --expect-file /nonexistent" "--port 1 --expect-status 99" \
 	"--port 1 --expect-status 200.5" "--port 1 --close-ok=1"
-step "urt-load --mode http: passed"
+step "all passed"
