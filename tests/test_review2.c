@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_review2.c - reproducers from the review of 780f134..main: zero-copy
+ * deadlines and cancels that catch a send in flight, urt_op_cancel's
+ * return values on a zero-copy wait, deinit with a splice blocked in io-wq
+ * and with many zero-copy sends stuck. Each test records, ends the
+ * runtime, then asserts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "support/test_support.h"
+#include "urt/urt.h"
+
+#define BIG (8u << 20)
+
+static int listener(uint16_t *port)
+{
+	int lfd = urt_listen_tcp(NULL, 0, 64, 0, port);
+
+	assert_true(lfd >= 0);
+	return lfd;
+}
+
+static void tcp_pair(int lfd, uint16_t port, int *a, int *b)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(*a >= 0);
+	assert_int_equal(connect(*a, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	do
+		*b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (*b < 0 && errno == EAGAIN);
+	assert_true(*b >= 0);
+}
+
+static size_t drain_upto(int fd, size_t max)
+{
+	static char sink[1 << 16];
+	size_t n = 0;
+	ssize_t k;
+
+	while (n < max && (k = recv(fd, sink, max - n < sizeof(sink) ? max - n : sizeof(sink),
+				     MSG_DONTWAIT)) > 0)
+		n += (size_t)k;
+	return n;
+}
+
+static void fill_pipe(int a)
+{
+	static char fill[1 << 16];
+	int fl = fcntl(a, F_GETFL);
+
+	fcntl(a, F_SETFL, fl | O_NONBLOCK);
+	while (send(a, fill, sizeof(fill), MSG_NOSIGNAL) > 0)
+		;
+	assert_int_equal(errno, EAGAIN);
+	fcntl(a, F_SETFL, fl);
+}
+
+static bool zc_available(void)
+{
+	struct urt_runtime rt;
+	bool zc;
+
+	test_runtime_init(&rt, NULL);
+	zc = test_stats(&rt).features & URT_FEAT_SEND_ZC;
+	urt_runtime_deinit(&rt);
+	return zc;
+}
+
+struct zs {
+	struct urt_op op;
+	int fd;
+	int flags;
+	size_t len;
+	uint64_t deadline_ns;
+	char *data;
+	int *ret;
+	bool *timed_out;
+};
+
+static bool zs_poll(struct urt_task *t, void *arg)
+{
+	struct zs *s = arg;
+
+	URT_BEGIN(t);
+	urt_op_set_timeout(&s->op, s->deadline_ns);
+	URT_AWAIT(t, *s->ret = urt_send_zc(t, &s->op, s->fd, s->data, s->len, s->flags));
+	*s->timed_out = urt_op_timed_out(&s->op);
+	URT_END(t);
+}
+
+static void zs_drop(struct urt_task *t, void *arg)
+{
+	struct zs *s = arg;
+
+	(void)t;
+	memset(s->data, 0xee, s->len);
+	free(s->data);
+}
+
+static const struct urt_task_type zs_type = { .poll = zs_poll, .drop = zs_drop, .name = "zs" };
+
+static void spawn_zs(struct urt_runtime *rt, int fd, size_t len, int flags, uint64_t deadline,
+		     int *ret, bool *to, struct urt_join *j)
+{
+	struct zs s = { .fd = fd, .flags = flags, .len = len, .deadline_ns = deadline,
+			.data = malloc(len), .ret = ret, .timed_out = to };
+
+	assert_non_null(s.data);
+	memset(s.data, 'z', len);
+	assert_int_equal(urt_spawn(rt, &zs_type, &s, sizeof(s), j), 0);
+}
+
+static void tick_for(struct urt_runtime *rt, struct urt_join *j, uint64_t ns)
+{
+	uint64_t t0 = urt_now_ns();
+
+	while ((!j || !urt_join_is_finished(j)) && urt_now_ns() - t0 < ns)
+		assert_true(urt_tick(rt, 10000000u) >= 0);
+}
+
+/*
+ * 1. A deadline that fires while the send is still in flight, after part of
+ * it went out (MSG_WAITALL: the kernel retries the rest), sends an
+ * IORING_OP_ASYNC_CANCEL. The kernel then posts the part sent, with
+ * IORING_CQE_F_MORE: the wait for the notification begins, but the timer
+ * is spent and the cancel path does not reset. The peer never reads: the
+ * await is held for ever, against "a deadline bounds the send and the wait
+ * that follows it".
+ */
+static void run_inflight_partial(bool by_deadline)
+{
+	struct urt_runtime rt;
+	struct urt_join j;
+	uint16_t port;
+	int lfd, a, b, ret = 1, cret = 99, cret2 = 99;
+	bool to = false, finished;
+	uint64_t out;
+	size_t opened;
+
+	if (!zc_available())
+		skip();
+	test_runtime_init(&rt, NULL);
+	lfd = listener(&port);
+	tcp_pair(lfd, port, &a, &b);
+	fill_pipe(a);
+	opened = drain_upto(b, 1u << 20); /* room for part of the send */
+	spawn_zs(&rt, a, BIG, MSG_WAITALL, by_deadline ? 100000000u : 0, &ret, &to, &j);
+	tick_for(&rt, &j, 200000000u); /* part goes out, then the send waits for room */
+	if (!by_deadline) {
+		struct zs *s = urt_task_state(j.task);
+
+		cret = urt_op_cancel(&s->op);
+	}
+	tick_for(&rt, &j, 2000000000u);
+	finished = urt_join_is_finished(&j);
+	if (!by_deadline && !finished) {
+		struct zs *s = urt_task_state(j.task);
+
+		cret2 = urt_op_cancel(&s->op); /* can the user end it? */
+		tick_for(&rt, &j, 1000000000u);
+	}
+	printf("review2: in-flight zero-copy send (%s), %zu bytes of room: finished within "
+	       "2 s: %d (ret %d, timed out %d); cancel -> %d, second cancel -> %d; resets %llu\n",
+	       by_deadline ? "100 ms deadline" : "urt_op_cancel", opened, finished, ret, to, cret,
+	       cret2, (unsigned long long)test_stats(&rt).send_zc_resets);
+	/* clean up: b closes with unread data; the reset frees the bytes */
+	close(b);
+	tick_for(&rt, &j, 5000000000u);
+	printf("review2: after the peer closed: finished %d, ret %d, timed out %d\n",
+	       urt_join_is_finished(&j), ret, to);
+	if (urt_join_is_finished(&j))
+		urt_join_take(&j, &out);
+	urt_runtime_deinit(&rt);
+	close(a);
+	close(lfd);
+	assert_true(finished);
+}
+
+static void test_zc_deadline_inflight_partial_unbounded(void **state)
+{
+	(void)state;
+	run_inflight_partial(true);
+}
+
+static void test_zc_cancel_inflight_partial_unbounded(void **state)
+{
+	(void)state;
+	run_inflight_partial(false);
+}
+
+/*
+ * 2. urt_op_cancel on a zero-copy send waiting for its notification resets
+ * the connection and returns 0; a second urt_op_cancel has nothing left to
+ * do, and io.h says -EALREADY ("or a cancel already is"). It returns 0.
+ */
+static void test_zc_cancel_twice_not_ealready(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_join j;
+	uint16_t port;
+	int lfd, a, b, ret = 1, c1 = 99, c2 = 99;
+	bool to = false, finished;
+	uint64_t out;
+
+	(void)state;
+	if (!zc_available())
+		skip();
+	test_runtime_init(&rt, NULL);
+	lfd = listener(&port);
+	tcp_pair(lfd, port, &a, &b);
+	spawn_zs(&rt, a, BIG, 0, 0, &ret, &to, &j);
+	for (int i = 0; i < 50; i++) /* the result comes, the notification waits */
+		assert_true(urt_tick(&rt, 2000000u) >= 0);
+	assert_false(urt_join_is_finished(&j));
+	{
+		struct zs *s = urt_task_state(j.task);
+
+		c1 = urt_op_cancel(&s->op);
+		c2 = urt_op_cancel(&s->op); /* before any tick: still in flight */
+	}
+	tick_for(&rt, &j, 3000000000u);
+	finished = urt_join_is_finished(&j);
+	printf("review2: zero-copy wait: cancel -> %d, cancel again -> %d; finished %d ret %d\n", c1,
+	       c2, finished, ret);
+	close(b);
+	tick_for(&rt, &j, 5000000000u);
+	if (urt_join_is_finished(&j))
+		urt_join_take(&j, &out);
+	urt_runtime_deinit(&rt);
+	close(a);
+	close(lfd);
+	assert_int_equal(c1, 0);
+	assert_int_equal(c2, -EALREADY);
+}
+
+/* 3. deinit with a splice blocked in io-wq on an empty blocking pipe. */
+struct sp {
+	struct urt_op op;
+	int in, out;
+	int *ret;
+};
+
+static bool sp_poll(struct urt_task *t, void *arg)
+{
+	struct sp *s = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, *s->ret = urt_splice(t, &s->op, s->in, -1, s->out, -1, 4096, 0));
+	URT_END(t);
+}
+
+static const struct urt_task_type sp_type = { .poll = sp_poll, .name = "sp" };
+
+static void test_splice_deinit_blocked(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_join j;
+	int p[2], q[2], ret = 1;
+	uint64_t t0, took;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(q), 0);
+	test_runtime_init(&rt, NULL);
+	{
+		struct sp s = { .in = p[0], .out = q[1], .ret = &ret };
+
+		assert_int_equal(urt_spawn(&rt, &sp_type, &s, sizeof(s), &j), 0);
+	}
+	tick_for(&rt, NULL, 100000000u);
+	assert_false(urt_join_is_finished(&j));
+	t0 = urt_now_ns();
+	urt_runtime_deinit(&rt);
+	took = urt_now_ns() - t0;
+	printf("review2: deinit with a splice blocked on an empty pipe: %.1f ms\n", took / 1e6);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+	assert_true(took < 1000000000u);
+}
+
+/* 4. deinit with many zero-copy sends stuck on a few connections. */
+#define NCONN 8
+#define NSEND 2000
+
+static void test_zc_deinit_many_stuck(void **state)
+{
+	struct urt_runtime rt;
+	static struct urt_join j[NSEND];
+	static int ret[NSEND];
+	static bool to[NSEND];
+	uint16_t port;
+	int lfd, a[NCONN], b[NCONN];
+	uint64_t t0, took;
+	struct urt_runtime_stats st;
+
+	(void)state;
+	if (!zc_available())
+		skip();
+	test_runtime_init(&rt, NULL);
+	lfd = listener(&port);
+	for (int i = 0; i < NCONN; i++)
+		tcp_pair(lfd, port, &a[i], &b[i]);
+	for (int i = 0; i < NSEND; i++)
+		spawn_zs(&rt, a[i % NCONN], 65536, 0, 0, &ret[i], &to[i], &j[i]);
+	tick_for(&rt, NULL, 300000000u);
+	st = test_stats(&rt);
+	t0 = urt_now_ns();
+	urt_runtime_deinit(&rt);
+	took = urt_now_ns() - t0;
+	printf("review2: deinit with %d zero-copy sends stuck (ops live %llu): %.1f ms\n", NSEND,
+	       (unsigned long long)st.ops_live, took / 1e6);
+	for (int i = 0; i < NCONN; i++) {
+		close(a[i]);
+		close(b[i]);
+	}
+	close(lfd);
+	assert_true(took < 2000000000u);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_zc_deadline_inflight_partial_unbounded),
+		cmocka_unit_test(test_zc_cancel_inflight_partial_unbounded),
+		cmocka_unit_test(test_zc_cancel_twice_not_ealready),
+		cmocka_unit_test(test_splice_deinit_blocked),
+		cmocka_unit_test(test_zc_deinit_many_stuck),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
