@@ -336,6 +336,66 @@ static void test_zc_deinit_many_stuck(void **state)
 	assert_true(took < 2000000000u);
 }
 
+/* 5. urt_splice with offsets: bytes from the offset, the file position untouched. */
+struct sp2 {
+	struct urt_op op;
+	int file, pin, pout;
+	int *r1, *r2;
+};
+
+static bool sp2_poll(struct urt_task *t, void *arg)
+{
+	struct sp2 *s = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, *s->r1 = urt_splice(t, &s->op, s->file, 3, s->pout, -1, 4, 0));
+	URT_AWAIT(t, *s->r2 = urt_splice(t, &s->op, s->pin, -1, s->file, 100, 4, 0));
+	URT_END(t);
+}
+
+static const struct urt_task_type sp2_type = { .poll = sp2_poll, .name = "sp2" };
+
+static void test_splice_offsets(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_join j;
+	char path[] = "/tmp/urt-review2-XXXXXX", got[8] = { 0 }, at100[8] = { 0 };
+	int fd = mkstemp(path), p[2], q[2], r1 = 1, r2 = 1;
+	off_t pos;
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, "0123456789", 10), 10);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(q), 0);
+	assert_int_equal(write(q[1], "WXYZ", 4), 4);
+	test_runtime_init(&rt, NULL);
+	{
+		struct sp2 s = { .file = fd, .pin = q[0], .pout = p[1], .r1 = &r1, .r2 = &r2 };
+
+		assert_int_equal(urt_spawn(&rt, &sp2_type, &s, sizeof(s), &j), 0);
+	}
+	tick_for(&rt, &j, 2000000000u);
+	urt_runtime_deinit(&rt);
+	pos = lseek(fd, 0, SEEK_CUR);
+	assert_int_equal(read(p[0], got, 4), 4);
+	assert_int_equal(pread(fd, at100, 4, 100), 4);
+	printf("review2: splice: %d %d, got %s, at 100 %s, position %lld\n", r1, r2, got, at100,
+	       (long long)pos);
+	assert_int_equal(r1, 4);
+	assert_int_equal(r2, 4);
+	assert_string_equal(got, "3456");
+	assert_string_equal(at100, "WXYZ");
+	assert_int_equal(pos, 0);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_zc_cancel_twice_not_ealready),
 		cmocka_unit_test(test_splice_deinit_blocked),
 		cmocka_unit_test(test_zc_deinit_many_stuck),
+		cmocka_unit_test(test_splice_offsets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
