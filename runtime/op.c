@@ -602,6 +602,8 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 			rt->ops.zc_wait++;
 			if (r->task->flags & URT_TASK_DRAINING)
 				zc_abandon(rt, idx, r);
+			else if ((r->rfl & URT__RF_CANCELLING) && res > 0)
+				zc_reset(rt, r); /* cancelled after part went out: nobody waits */
 			return;
 		}
 	}
@@ -762,8 +764,7 @@ int urt_op_cancel(struct urt_op *op)
 	}
 	if (r->rfl & URT__RF_CANCELLING)
 		return -EALREADY;
-	rec_cancel(rt, op->rec, false);
-	return 0;
+	return rec_cancel(rt, op->rec, false) ? 0 : -EALREADY; /* a zero-copy wait reset already */
 }
 
 int urt__task_cancel_ops(struct urt_runtime *rt, struct urt_task *t, bool finishing)
