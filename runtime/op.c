@@ -602,8 +602,13 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 			rt->ops.zc_wait++;
 			if (r->task->flags & URT_TASK_DRAINING)
 				zc_abandon(rt, idx, r);
-			else if ((r->rfl & URT__RF_CANCELLING) && res > 0)
-				zc_reset(rt, r); /* cancelled after part went out: nobody waits */
+			else if ((r->rfl & URT__RF_CANCELLING) && res > 0) {
+				/* cancelled (deadline, urt_op_cancel) after part went
+				 * out: nobody waits for the rest; the reset breaks the
+				 * stream, so the count is moot */
+				r->res = -ECANCELED;
+				zc_reset(rt, r);
+			}
 			return;
 		}
 	}

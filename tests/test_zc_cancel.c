@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_review2.c - reproducers from the review of 780f134..main: zero-copy
- * deadlines and cancels that catch a send in flight, urt_op_cancel's
- * return values on a zero-copy wait, deinit with a splice blocked in io-wq
- * and with many zero-copy sends stuck. Each test records, ends the
- * runtime, then asserts.
+ * test_zc_cancel.c - zero-copy deadlines and cancels that catch a send in
+ * flight after part of it went out (the await returns -ECANCELED, bounded,
+ * the connection reset), urt_op_cancel's return values on a zero-copy
+ * wait, deinit with a splice blocked in io-wq and with many zero-copy sends
+ * stuck, and urt_splice's offsets. Each test records, ends the runtime,
+ * then asserts.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -176,14 +177,14 @@ static void run_inflight_partial(bool by_deadline)
 		cret2 = urt_op_cancel(&s->op); /* can the user end it? */
 		tick_for(&rt, &j, 1000000000u);
 	}
-	printf("review2: in-flight zero-copy send (%s), %zu bytes of room: finished within "
+	printf("zc_cancel: in-flight zero-copy send (%s), %zu bytes of room: finished within "
 	       "2 s: %d (ret %d, timed out %d); cancel -> %d, second cancel -> %d; resets %llu\n",
 	       by_deadline ? "100 ms deadline" : "urt_op_cancel", opened, finished, ret, to, cret,
 	       cret2, (unsigned long long)test_stats(&rt).send_zc_resets);
 	/* clean up: b closes with unread data; the reset frees the bytes */
 	close(b);
 	tick_for(&rt, &j, 5000000000u);
-	printf("review2: after the peer closed: finished %d, ret %d, timed out %d\n",
+	printf("zc_cancel: after the peer closed: finished %d, ret %d, timed out %d\n",
 	       urt_join_is_finished(&j), ret, to);
 	if (urt_join_is_finished(&j))
 		urt_join_take(&j, &out);
@@ -191,6 +192,8 @@ static void run_inflight_partial(bool by_deadline)
 	close(a);
 	close(lfd);
 	assert_true(finished);
+	assert_int_equal(ret, -ECANCELED); /* the reset broke the stream */
+	assert_true(to == by_deadline);
 }
 
 static void test_zc_deadline_inflight_partial_unbounded(void **state)
@@ -237,7 +240,7 @@ static void test_zc_cancel_twice_not_ealready(void **state)
 	}
 	tick_for(&rt, &j, 3000000000u);
 	finished = urt_join_is_finished(&j);
-	printf("review2: zero-copy wait: cancel -> %d, cancel again -> %d; finished %d ret %d\n", c1,
+	printf("zc_cancel: zero-copy wait: cancel -> %d, cancel again -> %d; finished %d ret %d\n", c1,
 	       c2, finished, ret);
 	close(b);
 	tick_for(&rt, &j, 5000000000u);
@@ -289,7 +292,7 @@ static void test_splice_deinit_blocked(void **state)
 	t0 = urt_now_ns();
 	urt_runtime_deinit(&rt);
 	took = urt_now_ns() - t0;
-	printf("review2: deinit with a splice blocked on an empty pipe: %.1f ms\n", took / 1e6);
+	printf("zc_cancel: deinit with a splice blocked on an empty pipe: %.1f ms\n", took / 1e6);
 	close(p[0]);
 	close(p[1]);
 	close(q[0]);
@@ -326,7 +329,7 @@ static void test_zc_deinit_many_stuck(void **state)
 	t0 = urt_now_ns();
 	urt_runtime_deinit(&rt);
 	took = urt_now_ns() - t0;
-	printf("review2: deinit with %d zero-copy sends stuck (ops live %llu): %.1f ms\n", NSEND,
+	printf("zc_cancel: deinit with %d zero-copy sends stuck (ops live %llu): %.1f ms\n", NSEND,
 	       (unsigned long long)st.ops_live, took / 1e6);
 	for (int i = 0; i < NCONN; i++) {
 		close(a[i]);
@@ -382,7 +385,7 @@ static void test_splice_offsets(void **state)
 	pos = lseek(fd, 0, SEEK_CUR);
 	assert_int_equal(read(p[0], got, 4), 4);
 	assert_int_equal(pread(fd, at100, 4, 100), 4);
-	printf("review2: splice: %d %d, got %s, at 100 %s, position %lld\n", r1, r2, got, at100,
+	printf("zc_cancel: splice: %d %d, got %s, at 100 %s, position %lld\n", r1, r2, got, at100,
 	       (long long)pos);
 	assert_int_equal(r1, 4);
 	assert_int_equal(r2, 4);
