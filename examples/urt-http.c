@@ -25,17 +25,18 @@
  * without IORING_OP_SPLICE); --no-splice chooses that way from the start.
  * Any other error mid-body closes the connection, so the peer sees a body
  * shorter than its Content-Length, never a silently short response. A
- * splice runs on a kernel worker thread of the ring (io-wq) and blocks
- * there while the peer does not read; the ring has at most RLIMIT_NPROC
- * such workers, and past that splices wait for one.
+ * splice runs on a kernel worker thread of the ring (io-wq) and would
+ * block it while the peer does not read: each splice into the socket
+ * waits for room first (urt_poll, no thread held).
  *
  * One task per connection (slab slots, or malloc boxes with --spawn boxed).
  * HTTP/1.1 keep-alive and pipelining (answers in request order; the small
  * ones of one batch go out in one send), HTTP/1.0 with and without
  * keep-alive. Refused with the right status, the connection kept where
  * HTTP allows: 400, 404, 405 (with Allow), 413, 414, 431, 501 (a transfer
- * coding on a request), 505. A connection idle past --idle-ms, or a head
- * still incomplete after --head-ms (slowloris), is closed.
+ * coding on a request), 505. A connection idle past --idle-ms, a head
+ * still incomplete --head-ms after its first byte (slowloris), or a
+ * response that the peer does not read for --idle-ms, is closed.
  *
  * --threads N: N runtimes, one per thread, each with its own SO_REUSEPORT
  * listener on the one port (the first picks it for --port 0), so the
@@ -62,6 +63,7 @@
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -148,6 +150,8 @@ struct conn {
 	size_t piped; /* bytes in the pipe, still to go to the socket */
 	bool spliced; /* a file byte of this body went into the pipe */
 	bool copying; /* this body goes by read and send */
+	bool room;    /* the socket had room when last polled: splice into it */
+	uint64_t head_by; /* the head begun in `in` must be whole by then (0: none begun) */
 	struct urt_op rx, nap, op;
 	struct urt_io_all tx;
 	struct urt_buf b;
@@ -348,6 +352,13 @@ static int target_path(struct slice tg, char *out, size_t cap)
 	return 0;
 }
 
+static uint64_t digit(uint64_t v, char d)
+{
+	unsigned k = (unsigned)(d - '0');
+
+	return v > (UINT64_MAX - k) / 10 ? UINT64_MAX : v * 10 + k;
+}
+
 /* Parse "bytes=a-b", "bytes=a-", "bytes=-n" against size. Return: 1 a
  * range set in *from and *len; 0 no usable Range (serve all); -1 unsatisfiable. */
 static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *len)
@@ -358,12 +369,14 @@ static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *
 
 	if (r.n < 7 || strncasecmp(r.p, "bytes=", 6))
 		return 0;
+	/* numbers past 2^64 saturate: a first byte that far is past any file
+	 * (416), a last byte that far is the file's end */
 	for (; i < r.n && r.p[i] >= '0' && r.p[i] <= '9'; i++, have_a = true)
-		a = a * 10 + (uint64_t)(r.p[i] - '0');
+		a = digit(a, r.p[i]);
 	if (i == r.n || r.p[i] != '-')
 		return 0;
 	for (i++; i < r.n && r.p[i] >= '0' && r.p[i] <= '9'; i++, have_b = true)
-		b = b * 10 + (uint64_t)(r.p[i] - '0');
+		b = digit(b, r.p[i]);
 	if (i != r.n || (!have_a && !have_b))
 		return 0; /* several ranges, or garbage: serve the whole file */
 	if (!have_a) { /* the last b bytes */
@@ -504,9 +517,23 @@ static int splice_body(struct urt_task *t, struct conn *c)
 
 	for (;;) {
 		if (c->piped) {
-			n = urt_splice(t, &c->op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
+			/* room in the socket first, waited for here (no kernel
+			 * worker held while a client does not read); then the
+			 * splice, which a worker runs: it blocks only if the
+			 * room is less than the pipe holds, and the deadline on
+			 * c->tx.op (--idle-ms) bounds that too */
+			if (!c->room) {
+				n = urt_poll(t, &c->tx.op, c->fd, POLLOUT);
+				if (n == URT_PENDING || n < 0)
+					return n;
+				c->room = true;
+			}
+			n = urt_splice(t, &c->tx.op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
 				       c->left ? SPLICE_F_MORE : 0);
-			if (n == URT_PENDING || n < 0)
+			if (n == URT_PENDING)
+				return n;
+			c->room = false;
+			if (n < 0)
 				return n;
 			if (!n)
 				return -EPIPE;
@@ -549,11 +576,16 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					goto out;
 			}
 			disarm(t, c);
+			/* a head begun must be whole --head-ms after its first
+			 * byte, however it trickles in (slowloris) */
+			if (c->in_len && !c->head_by)
+				c->head_by = urt_now_ns() + 1000000ull * o.head_ms;
 			RECV_UNTIL(t, c,
-				   urt_now_ns() + 1000000ull * (c->in_len ? o.head_ms : o.idle_ms));
+				   c->in_len ? c->head_by : urt_now_ns() + 1000000ull * o.idle_ms);
 			if (c->n <= 0)
 				goto out; /* closed, an error, idle, or a head too slow: close */
 		}
+		c->head_by = 0;
 		disarm(t, c);
 		c->s->requests++;
 		c->keep = true;
@@ -725,6 +757,11 @@ static int on_conn(int fd)
 	struct server *s = server_of(urt_runtime_current());
 	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 } };
 	int ret;
+
+	/* a send (and a wait for room in the socket) that makes no progress for
+	 * --idle-ms ends the connection: a client that stops reading holds
+	 * nothing for longer */
+	urt_op_set_timeout(&c.tx.op, 1000000ull * o.idle_ms);
 
 	/* the cap, for boxed tasks too: taken before the spawn, given back by
 	 * the drop (or here, if the spawn fails) */

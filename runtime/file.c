@@ -82,6 +82,17 @@ int urt_splice(struct urt_task *t, struct urt_op *op, int fd_in, int64_t off_in,
 	return urt__op_commit(op, &s);
 }
 
+int urt_poll(struct urt_task *t, struct urt_op *op, int fd, unsigned events)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, NULL, 0, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_poll_add(s.sqe, fd, events);
+	return urt__op_commit(op, &s);
+}
+
 int urt_fsync(struct urt_task *t, struct urt_op *op, int fd, bool datasync)
 {
 	struct urt__sub s = { 0 };

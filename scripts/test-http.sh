@@ -45,11 +45,12 @@ large_bodies() {
 		fail "$what: keep-alive after a large body"
 }
 
-# paused WHAT: a reader that waits a second before it reads gets every byte
+# paused WHAT: a reader that waits half a second (less than --idle-ms)
+# before it reads gets every byte
 paused() {
 	exec 3<>"/dev/tcp/127.0.0.1/$port"
 	printf 'GET /huge.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-	sleep 1
+	sleep 0.5
 	timeout 20 cat <&3 > "$tmp/slow" || fail "$1: a paused reader was not served in 20 s"
 	exec 3>&-
 	tail -c "$huge" "$tmp/slow" | cmp -s - "$root/huge.bin" || fail "$1: a paused reader's bytes"
@@ -101,6 +102,10 @@ cmp -s "$tmp/part" "$tmp/want" || fail "range bytes"
 [ "$(code -r 1000-1999 "$url/big.bin")" = 206 ] || fail "206"
 curl -s -D - -o /dev/null -r -10 "$url/big.bin" | grep -qi '^Content-Range: bytes 299990-299999/300000' || fail "suffix range"
 [ "$(code -r 400000- "$url/big.bin")" = 416 ] || fail "416"
+# numbers past 2^64: a first byte that far is past the file, a last byte the file's end
+[ "$(code -H 'Range: bytes=18446744073709551617-' "$url/big.bin")" = 416 ] || fail "a first byte past 2^64"
+curl -s -D - -o /dev/null -H 'Range: bytes=0-18446744073709551616' "$url/big.bin" |
+	grep -qi '^Content-Range: bytes 0-299999/300000' || fail "a last byte past 2^64"
 lm=$(curl -s -I "$url/index.html" | sed -n 's/^Last-Modified: //p' | tr -d '\r')
 [ "$(code -H "If-Modified-Since: $lm" "$url/index.html")" = 304 ] || fail "304"
 [ "$(code -H "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT" "$url/index.html")" = 200 ] || fail "modified since"
@@ -147,11 +152,29 @@ s0=$(date +%s%N)
 timeout 5 cat <&3 > /dev/null
 [ $(( ($(date +%s%N) - s0) / 1000000 )) -lt 4000 ] || fail "an idle connection was not closed"
 exec 3>&-
+# a head that trickles in (a byte every 200 ms) is closed --head-ms after
+# its first byte, not after the last one
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+s0=$(date +%s%N)
+(printf 'GET / HTTP/1.1\r\n'; for _ in $(seq 15); do printf 'X'; sleep 0.2; done) >&3 2> /dev/null &
+trickle=$!
+timeout 5 cat <&3 > /dev/null
+[ $(( ($(date +%s%N) - s0) / 1000000 )) -lt 2000 ] || fail "a trickling head was not closed"
+exec 3>&-
+wait "$trickle" || true
 [ "$(code "$url/")" = 200 ] || fail "not serving after the deadlines"
 
 step "large bodies by splice: whole, Range, HEAD, keep-alive after, a paused reader, SIGTERM stuck"
 large_bodies splice
 paused splice
+# a reader that stops for longer than --idle-ms (800 ms here) is cut off:
+# the send that made no progress ends the connection, no kernel worker held
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+sleep 2.5
+timeout 20 cat <&3 > "$tmp/cut" || fail "a stalled reader's connection was not closed"
+exec 3>&-
+[ "$(wc -c < "$tmp/cut")" -lt "$huge" ] || fail "a reader stalled past --idle-ms got the whole body"
 stuck_stop
 l=$(grep '^exit:' "$tmp/h.out")
 [ "$(echo "$l" | field bodies_spliced)" -ge 5 ] || fail "splice: bodies not spliced: $l"

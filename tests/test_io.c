@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -521,6 +522,62 @@ static bool sink_poll(struct urt_task *t, void *arg)
 
 static const struct urt_task_type sink_type = { .poll = sink_poll, .name = "sink" };
 
+/* --- urt_poll: readiness with a deadline ----------------------------------------- */
+
+struct poll_state {
+	struct urt_op op;
+	int fd;
+	int *first, *second;
+	bool *timed_out;
+};
+
+static bool poll_poll(struct urt_task *t, void *arg)
+{
+	struct poll_state *s = arg;
+
+	URT_BEGIN(t);
+	urt_op_set_timeout(&s->op, 30000000u); /* nothing to read: the deadline */
+	URT_AWAIT(t, *s->first = urt_poll(t, &s->op, s->fd, POLLIN));
+	*s->timed_out = urt_op_timed_out(&s->op);
+	urt_op_set_timeout(&s->op, 0);
+	assert_int_equal(write(s->fd, "x", 1), 1); /* the peer echoes it back below */
+	URT_AWAIT(t, *s->second = urt_poll(t, &s->op, s->fd, POLLIN | POLLOUT));
+	URT_END(t);
+}
+
+static const struct urt_task_type poll_type = { .poll = poll_poll, .name = "poll" };
+
+static void test_poll_with_deadline(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_join j;
+	int sv[2], first = 0, second = 0;
+	bool to = false;
+	uint64_t out;
+	char c;
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(urt_spawn(&rt, &poll_type,
+				   &(struct poll_state){ .fd = sv[0], .first = &first,
+							 .second = &second, .timed_out = &to },
+				   sizeof(struct poll_state), &j),
+			 0);
+	while (!urt_join_is_finished(&j)) {
+		assert_true(urt_tick(&rt, 10000000u) >= 0);
+		if (recv(sv[1], &c, 1, MSG_DONTWAIT) == 1)
+			assert_int_equal(send(sv[1], &c, 1, 0), 1);
+	}
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	test_runtime_end(&rt);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(first, -ECANCELED);
+	assert_true(to);
+	assert_true(second > 0 && (second & POLLOUT));
+}
+
 static void test_splice_file_pipe_socket(void **state)
 {
 	struct urt_runtime rt;
@@ -578,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_file_io),
 		cmocka_unit_test(test_openat2_beneath),
 		cmocka_unit_test(test_splice_file_pipe_socket),
+		cmocka_unit_test(test_poll_with_deadline),
 		cmocka_unit_test(test_sleeps_fire_in_deadline_order),
 		cmocka_unit_test(test_cancel_deadline_and_two_ops),
 		cmocka_unit_test(test_frame_buffer_refused),

@@ -669,8 +669,13 @@ static void cmd_dbsize(struct call *k)
 	integer(k, (long long)k->s->db->n);
 }
 
+/* FLUSHALL / FLUSHDB [ASYNC | SYNC]: both flush at once here */
 static void cmd_flushall(struct call *k)
 {
+	if (k->argc > 2 || (k->argc == 2 && !arg_is(k, 1, "ASYNC") && !arg_is(k, 1, "SYNC"))) {
+		err(k, ERR_SYNTAX);
+		return;
+	}
 	store_flush(k->s->db);
 	ok(k);
 }

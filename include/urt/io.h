@@ -157,6 +157,15 @@ int urt_write(struct urt_task *t, struct urt_op *op, int fd, const void *buf, si
 	      int64_t off);
 
 /*
+ * urt_poll - awaitable: wait until fd is ready for events (POLLIN,
+ * POLLOUT, ... from <poll.h>; IORING_OP_POLL_ADD, one shot). With a
+ * deadline (urt_op_set_timeout) it is the way to wait for room in a socket
+ * without holding a kernel worker (see urt_splice).
+ * Return: the events that are ready (> 0); -ECANCELED; -errno.
+ */
+int urt_poll(struct urt_task *t, struct urt_op *op, int fd, unsigned events);
+
+/*
  * urt_splice - awaitable splice(2): move up to len bytes from fd_in to
  * fd_out inside the kernel, without copying them through user memory. One
  * of the two must be a pipe. off_in / off_out: the offset to read / write
