@@ -144,31 +144,6 @@ static void tx_drop(struct urt_task *t, void *arg)
 
 static const struct urt_task_type tx_type = { .poll = tx_poll, .drop = tx_drop, .name = "tx" };
 
-/* n connected loopback TCP pairs: a[i] the client end, b[i] the server's. */
-static void tcp_pairs(int *a, int *b, unsigned n)
-{
-	uint16_t port;
-	int lfd = urt_listen_tcp(NULL, 0, 64, 0, &port);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-	assert_true(lfd >= 0);
-	for (unsigned i = 0; i < n; i++) {
-		int fl;
-
-		a[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(a[i] >= 0);
-		assert_int_equal(connect(a[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
-		do
-			b[i] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		while (b[i] < 0 && errno == EAGAIN);
-		assert_true(b[i] >= 0);
-		fl = 1;
-		setsockopt(a[i], IPPROTO_TCP, TCP_NODELAY, &fl, sizeof(fl));
-	}
-	close(lfd);
-}
-
 struct mode_result {
 	struct urt_runtime_stats st;
 };
@@ -186,7 +161,7 @@ static struct mode_result run_mode(uint32_t features_off, uint64_t seed)
 	struct mode_result res;
 
 	test_runtime_init(&rt, &o);
-	tcp_pairs(a, b, CONNS);
+	test_tcp_pairs(a, b, CONNS);
 	for (unsigned i = 0; i < CONNS; i++) {
 		struct tx_state tx = { .fd = a[i], .conn = i, .rng = seed + i };
 		struct rx_state r = { .fd = b[i], .conn = i, .rng = seed ^ (i * 977u) };
@@ -376,7 +351,7 @@ static void test_zero_copy_send_aborted(void **state)
 
 	(void)state;
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .send_zc_min = 1 });
-	tcp_pairs(a, b, 4);
+	test_tcp_pairs(a, b, 4);
 	for (unsigned i = 0; i < 4; i++) {
 		struct stuck_state s = { .fd = a[i], .data = malloc(8u << 20) };
 

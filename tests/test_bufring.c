@@ -25,29 +25,6 @@
 #include "support/test_support.h"
 #include "urt/urt.h"
 
-static void tcp_pairs(int *a, int *b, unsigned n)
-{
-	uint16_t port;
-	int lfd = urt_listen_tcp(NULL, 0, 64, 0, &port);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-	assert_true(lfd >= 0);
-	for (unsigned i = 0; i < n; i++) {
-		int fl = 1;
-
-		a[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(a[i] >= 0);
-		assert_int_equal(connect(a[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
-		do
-			b[i] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		while (b[i] < 0 && errno == EAGAIN);
-		assert_true(b[i] >= 0);
-		setsockopt(a[i], IPPROTO_TCP, TCP_NODELAY, &fl, sizeof(fl));
-	}
-	close(lfd);
-}
-
 /* --- 1. a starved stream is never woken while the ring has room (in part) ---- */
 
 struct shared {
@@ -118,7 +95,7 @@ static void test_inc_starved_stream_not_woken(void **state)
 	(void)state;
 	test_runtime_init(&rt, &o);
 	inc = test_stats(&rt).features & URT_FEAT_BUF_INC;
-	tcp_pairs(a, b, 3);
+	test_tcp_pairs(a, b, 3);
 	for (int i = 0; i < 3; i++) {
 		struct rx r = { .fd = b[i], .who = i, .want = i ? 100 : 8192, .sh = &sh };
 
@@ -229,7 +206,7 @@ static void test_starve_wake_lost_on_abort(void **state)
 
 	(void)state;
 	test_runtime_init(&rt, &o);
-	tcp_pairs(a, b, 3);
+	test_tcp_pairs(a, b, 3);
 	assert_int_equal(urt_spawn(&rt, &hold_type, &(struct hold){ .fd = b[0] }, sizeof(struct hold),
 				   &jh),
 			 0);

@@ -28,50 +28,6 @@
 
 #define BIG (8u << 20)
 
-static int listener(uint16_t *port)
-{
-	int lfd = urt_listen_tcp(NULL, 0, 64, 0, port);
-
-	assert_true(lfd >= 0);
-	return lfd;
-}
-
-static void tcp_pair(int lfd, uint16_t port, int *a, int *b)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(*a >= 0);
-	assert_int_equal(connect(*a, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	do
-		*b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (*b < 0 && errno == EAGAIN);
-	assert_true(*b >= 0);
-}
-
-static size_t drain(int fd)
-{
-	static char sink[1 << 16];
-	size_t n = 0;
-	ssize_t k;
-
-	while ((k = recv(fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
-		n += (size_t)k;
-	return n;
-}
-
-static bool zc_available(void)
-{
-	struct urt_runtime rt;
-	bool zc;
-
-	test_runtime_init(&rt, NULL);
-	zc = test_stats(&rt).features & URT_FEAT_SEND_ZC;
-	urt_runtime_deinit(&rt);
-	return zc;
-}
-
 /* One zero-copy send, optionally with a deadline; records when it returned. */
 struct zs {
 	struct urt_op op;
@@ -119,11 +75,11 @@ static void test_zc_deadline_not_honored(void **state)
 	bool to = false, pending_after_deadline, pending_after_cancel;
 
 	(void)state;
-	if (!zc_available())
+	if (!test_has_feature(URT_FEAT_SEND_ZC))
 		skip();
 	test_runtime_init(&rt, NULL);
-	lfd = listener(&port);
-	tcp_pair(lfd, port, &a, &b);
+	lfd = test_listen(&port);
+	test_tcp_pair(lfd, port, &a, &b);
 	{
 		struct zs s = { .fd = a, .len = BIG, .deadline_ns = 100000000u, /* 100 ms */
 				.data = malloc(BIG), .ret = &ret, .returned_at = &returned_at,
@@ -153,7 +109,7 @@ static void test_zc_deadline_not_honored(void **state)
 	/* clean up: the peer reads, the notification comes */
 	t0 = urt_now_ns();
 	while (!urt_join_is_finished(&j) && urt_now_ns() - t0 < 10000000000u) {
-		drain(b);
+		test_drain(b, SIZE_MAX);
 		assert_true(urt_tick(&rt, 1000000u) >= 0);
 	}
 	assert_true(urt_join_is_finished(&j));
@@ -181,11 +137,11 @@ static void test_zc_deadline_resets_connection(void **state)
 	ssize_t k;
 
 	(void)state;
-	if (!zc_available())
+	if (!test_has_feature(URT_FEAT_SEND_ZC))
 		skip();
 	test_runtime_init(&rt, NULL);
-	lfd = listener(&port);
-	tcp_pair(lfd, port, &a, &b);
+	lfd = test_listen(&port);
+	test_tcp_pair(lfd, port, &a, &b);
 	/* fill the pipe: b's receive queue and a's send queue */
 	fl = fcntl(a, F_GETFL);
 	fcntl(a, F_SETFL, fl | O_NONBLOCK);
@@ -211,7 +167,7 @@ static void test_zc_deadline_resets_connection(void **state)
 	urt_runtime_deinit(&rt);
 	/* the send timed out with nothing sent: the connection should be as good
 	 * as after a plain send that timed out. Read what was queued, then try. */
-	drain(b);
+	test_drain(b, SIZE_MAX);
 	alive = send(a, "ok", 2, MSG_NOSIGNAL) == 2;
 	k = 0;
 	for (int i = 0; alive && i < 100 && k <= 0; i++) {
@@ -246,11 +202,11 @@ static void test_zc_reset_hits_reused_fd(void **state)
 	ssize_t k = -1;
 
 	(void)state;
-	if (!zc_available())
+	if (!test_has_feature(URT_FEAT_SEND_ZC))
 		skip();
 	test_runtime_init(&rt, NULL);
-	lfd = listener(&port);
-	tcp_pair(lfd, port, &a, &b);
+	lfd = test_listen(&port);
+	test_tcp_pair(lfd, port, &a, &b);
 	{
 		struct zs s = { .fd = a, .len = BIG, .data = malloc(BIG), .ret = &ret,
 				.returned_at = &returned_at, .timed_out = &to };
@@ -265,7 +221,7 @@ static void test_zc_reset_hits_reused_fd(void **state)
 	/* the application closes the connection (say, a watchdog), and the
 	 * descriptor number goes to a new, unrelated connection */
 	close(a);
-	tcp_pair(lfd, port, &c, &d);
+	test_tcp_pair(lfd, port, &c, &d);
 	printf("zc: old descriptor %d, new connection's descriptor %d\n", a, c);
 	/* the stuck task is aborted: the runtime resets "its" connection */
 	assert_int_equal(urt_join_abort(&j), 0);

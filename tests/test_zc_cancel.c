@@ -27,40 +27,6 @@
 
 #define BIG (8u << 20)
 
-static int listener(uint16_t *port)
-{
-	int lfd = urt_listen_tcp(NULL, 0, 64, 0, port);
-
-	assert_true(lfd >= 0);
-	return lfd;
-}
-
-static void tcp_pair(int lfd, uint16_t port, int *a, int *b)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(*a >= 0);
-	assert_int_equal(connect(*a, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	do
-		*b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (*b < 0 && errno == EAGAIN);
-	assert_true(*b >= 0);
-}
-
-static size_t drain_upto(int fd, size_t max)
-{
-	static char sink[1 << 16];
-	size_t n = 0;
-	ssize_t k;
-
-	while (n < max && (k = recv(fd, sink, max - n < sizeof(sink) ? max - n : sizeof(sink),
-				     MSG_DONTWAIT)) > 0)
-		n += (size_t)k;
-	return n;
-}
-
 static void fill_pipe(int a)
 {
 	static char fill[1 << 16];
@@ -71,17 +37,6 @@ static void fill_pipe(int a)
 		;
 	assert_int_equal(errno, EAGAIN);
 	fcntl(a, F_SETFL, fl);
-}
-
-static bool zc_available(void)
-{
-	struct urt_runtime rt;
-	bool zc;
-
-	test_runtime_init(&rt, NULL);
-	zc = test_stats(&rt).features & URT_FEAT_SEND_ZC;
-	urt_runtime_deinit(&rt);
-	return zc;
 }
 
 struct zs {
@@ -155,13 +110,13 @@ static void run_inflight_partial(bool by_deadline)
 	uint64_t out;
 	size_t opened;
 
-	if (!zc_available())
+	if (!test_has_feature(URT_FEAT_SEND_ZC))
 		skip();
 	test_runtime_init(&rt, NULL);
-	lfd = listener(&port);
-	tcp_pair(lfd, port, &a, &b);
+	lfd = test_listen(&port);
+	test_tcp_pair(lfd, port, &a, &b);
 	fill_pipe(a);
-	opened = drain_upto(b, 1u << 20); /* room for part of the send */
+	opened = test_drain(b, 1u << 20); /* room for part of the send */
 	spawn_zs(&rt, a, BIG, MSG_WAITALL, by_deadline ? 100000000u : 0, &ret, &to, &j);
 	tick_for(&rt, &j, 200000000u); /* part goes out, then the send waits for room */
 	if (!by_deadline) {
@@ -223,11 +178,11 @@ static void test_zc_cancel_twice_not_ealready(void **state)
 	uint64_t out;
 
 	(void)state;
-	if (!zc_available())
+	if (!test_has_feature(URT_FEAT_SEND_ZC))
 		skip();
 	test_runtime_init(&rt, NULL);
-	lfd = listener(&port);
-	tcp_pair(lfd, port, &a, &b);
+	lfd = test_listen(&port);
+	test_tcp_pair(lfd, port, &a, &b);
 	spawn_zs(&rt, a, BIG, 0, 0, &ret, &to, &j);
 	for (int i = 0; i < 50; i++) /* the result comes, the notification waits */
 		assert_true(urt_tick(&rt, 2000000u) >= 0);
@@ -316,12 +271,12 @@ static void test_zc_deinit_many_stuck(void **state)
 	struct urt_runtime_stats st;
 
 	(void)state;
-	if (!zc_available())
+	if (!test_has_feature(URT_FEAT_SEND_ZC))
 		skip();
 	test_runtime_init(&rt, NULL);
-	lfd = listener(&port);
+	lfd = test_listen(&port);
 	for (int i = 0; i < NCONN; i++)
-		tcp_pair(lfd, port, &a[i], &b[i]);
+		test_tcp_pair(lfd, port, &a[i], &b[i]);
 	for (int i = 0; i < NSEND; i++)
 		spawn_zs(&rt, a[i % NCONN], 65536, 0, 0, &ret[i], &to[i], &j[i]);
 	tick_for(&rt, NULL, 300000000u);

@@ -17,9 +17,9 @@ static bool is_tchar(unsigned char c)
 }
 
 /* The end of the head: the index just past "\r\n\r\n" (or "\n\n"); 0 if absent. */
-static size_t head_end(const char *buf, size_t n)
+size_t http_head_end(const char *buf, size_t n, size_t from)
 {
-	for (size_t i = 0; i + 1 < n; i++) {
+	for (size_t i = from; i + 1 < n; i++) {
 		if (buf[i] != '\n')
 			continue;
 		if (buf[i + 1] == '\n')
@@ -85,7 +85,7 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 	 * is what made it so), else 431. Decided on the line's end, not on
 	 * where the bytes happened to be split between receives.
 	 */
-	end = head_end(buf, n);
+	end = http_head_end(buf, n, 0);
 	if (!end && n <= lim->max_head)
 		return 0;
 	if (!end || end > lim->max_head) {

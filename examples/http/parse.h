@@ -46,4 +46,9 @@ bool slice_is(struct slice s, const char *lit);
  * (Connection: keep-alive, close). */
 bool slice_lists(struct slice v, const char *token);
 
+/* The end of a head in buf[0, n): the index just past its blank line
+ * ("\r\n\r\n" or "\n\n"), searched from `from`; 0 if it has not arrived.
+ * Requests and responses (resp.c) both end so. */
+size_t http_head_end(const char *buf, size_t n, size_t from);
+
 #endif

@@ -17,21 +17,6 @@ void http_resp_reader_init(struct http_resp_reader *rd, char *head, size_t cap, 
 	};
 }
 
-/* The end of a head: the index just past its blank line ("\r\n\r\n" or "\n\n"), searched
- * from `from`; 0 if it has not arrived. */
-static size_t head_end(const char *p, size_t n, size_t from)
-{
-	for (size_t i = from; i + 1 < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (p[i + 1] == '\n')
-			return i + 2;
-		if (p[i + 1] == '\r' && i + 2 < n && p[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
-}
-
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -171,7 +156,7 @@ static int feed_head(struct http_resp_reader *rd, const char *buf, size_t n, siz
 	size_t end, k, from;
 
 	if (!rd->head_n) {
-		end = head_end(buf, n, 0);
+		end = http_head_end(buf, n, 0);
 		if (end) {
 			if (end > rd->head_cap)
 				return -EMSGSIZE;
@@ -182,7 +167,7 @@ static int feed_head(struct http_resp_reader *rd, const char *buf, size_t n, siz
 	from = rd->head_n < 3 ? 0 : rd->head_n - 3;
 	k = rd->head_cap - rd->head_n < n ? rd->head_cap - rd->head_n : n;
 	memcpy(rd->head + rd->head_n, buf, k);
-	end = head_end(rd->head, rd->head_n + k, from);
+	end = http_head_end(rd->head, rd->head_n + k, from);
 	if (end) {
 		*used = end - rd->head_n;
 		return head_done(rd, rd->head, end);

@@ -12,6 +12,8 @@
 
 #include <liburing.h>
 #include <sys/socket.h>
+#include <netinet/tcp.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "urt/fault.h"
@@ -132,6 +134,63 @@ void test_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *op
 		exit(77);
 	}
 	assert_int_equal(ret, 0);
+}
+
+int test_listen(uint16_t *port)
+{
+	int lfd = urt_listen_tcp(NULL, 0, 64, 0, port);
+
+	assert_true(lfd >= 0);
+	return lfd;
+}
+
+void test_tcp_pair(int lfd, uint16_t port, int *a, int *b)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(*a >= 0);
+	assert_int_equal(connect(*a, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	do
+		*b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (*b < 0 && errno == EAGAIN);
+	assert_true(*b >= 0);
+}
+
+void test_tcp_pairs(int *a, int *b, unsigned n)
+{
+	uint16_t port;
+	int lfd = test_listen(&port);
+
+	for (unsigned i = 0; i < n; i++) {
+		test_tcp_pair(lfd, port, &a[i], &b[i]);
+		setsockopt(a[i], IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	}
+	close(lfd);
+}
+
+size_t test_drain(int fd, size_t max)
+{
+	static char sink[1 << 16];
+	size_t n = 0;
+	ssize_t k;
+
+	while (n < max && (k = recv(fd, sink, max - n < sizeof(sink) ? max - n : sizeof(sink),
+				     MSG_DONTWAIT)) > 0)
+		n += (size_t)k;
+	return n;
+}
+
+bool test_has_feature(uint32_t feature)
+{
+	struct urt_runtime rt;
+	bool has;
+
+	test_runtime_init(&rt, NULL);
+	has = test_stats(&rt).features & feature;
+	urt_runtime_deinit(&rt);
+	return has;
 }
 
 struct urt_runtime_stats test_stats(struct urt_runtime *rt)

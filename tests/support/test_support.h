@@ -56,6 +56,20 @@ bool test_check(const void *p, size_t n, uint64_t tag);
  */
 void test_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *opts);
 
+/*
+ * Loopback TCP for the I/O suites. test_listen: a listener on 127.0.0.1,
+ * a free port in *port. test_tcp_pair: one connection to it, *a the
+ * client's end (blocking), *b the accepted one. test_tcp_pairs: n of them
+ * on a listener of their own (TCP_NODELAY on the client ends).
+ * test_drain: read and discard what fd has, at most max bytes, without
+ * waiting. test_has_feature: whether a runtime here would use URT_FEAT_*.
+ */
+int test_listen(uint16_t *port);
+void test_tcp_pair(int lfd, uint16_t port, int *a, int *b);
+void test_tcp_pairs(int *a, int *b, unsigned n);
+size_t test_drain(int fd, size_t max);
+bool test_has_feature(uint32_t feature);
+
 /* test_stats - urt_runtime_stats as a value. */
 struct urt_runtime_stats test_stats(struct urt_runtime *rt);
 
