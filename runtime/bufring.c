@@ -9,22 +9,25 @@
  * not io_uring_setup_buf_ring, so the setup is here.
  *
  * Three ways the kernel may hand out buffers (bufs.mode), chosen at init
- * from what it offers and opts.features_off, best first:
- *   IN PART (URT_FEAT_BUF_INC, Linux 6.12): a receive takes only the bytes
- *     it needs from the buffer at the head of the ring and the next receive,
- *     of any connection, goes on where it ended; IORING_CQE_F_BUF_MORE says
- *     the kernel keeps the buffer. A buffer goes back to the ring once the
- *     kernel has let it go and every chunk of it has been given back (st[]
- *     counts them). Small messages from many connections share buffers.
- *     Needs size <= 64 KiB (a chunk's offset is kept in 16 bits).
+ * from what it offers and opts.features_off, in this order:
  *   BUNDLES (URT_FEAT_RECV_BUNDLE, 6.10): one completion may carry several
  *     buffers, the ring's next ones in order: fewer completions for bulk
  *     data. Only with the per-arm limit below: without it one bundle could
- *     take the whole ring before a pause acts. The completion names the first buffer; the others are found by
- *     ring position (pos[], slot[]). Those slots cannot have been written
- *     again yet: the kernel takes buffers in ring order and posts their
- *     completions in that order, so every buffer taken after these ones is
- *     still out, and the ring never holds more than count buffers.
+ *     take the whole ring before a pause acts. The completion names the
+ *     first buffer; the others are found by ring position (pos[], slot[]).
+ *     Those slots cannot have been written again yet: the kernel takes
+ *     buffers in ring order and posts their completions in that order, so
+ *     every buffer taken after these ones is still out, and the ring never
+ *     holds more than count buffers.
+ *   IN PART (URT_FEAT_BUF_INC, Linux 6.12), when bundles are off or
+ *     missing: a receive takes only the bytes it needs from the buffer at
+ *     the head of the ring and the next receive, of any connection, goes on
+ *     where it ended; IORING_CQE_F_BUF_MORE says the kernel keeps the
+ *     buffer. A buffer goes back to the ring once the kernel has let go of
+ *     it and every piece of it has been given back (st[] counts them).
+ *     Small messages from many connections share buffers. Needs size <=
+ *     64 KiB (a piece's offset is kept in 16 bits). Not first: under
+ *     pipelined load it measured ten times slower than bundles (design.md).
  *   ONE BUFFER A COMPLETION: the fallback.
  * However they came, the stream queues one entry per buffer or chunk,
  * { length, id << 16 | offset }, and the task gets one urt_buf each.
@@ -158,28 +161,37 @@ int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	rt->bufs.st = side_alloc(rt, count * sizeof(*rt->bufs.st));
 	if (!rt->bufs.st)
 		goto nomem;
-	/* best first; a kernel without a mode refuses it with -EINVAL */
-	if (!(off & URT_FEAT_BUF_INC) && size <= INC_MAX_SIZE) {
-		ret = ring_register(rt, IOU_PBUF_RING_INC);
-		if (!ret) {
-			rt->bufs.mode = URT__BUFS_INC;
-			rt->stats.features |= URT_FEAT_BUF_INC;
-		}
-	}
-	if (ret == -EINVAL) {
+	/*
+	 * Bundles first (measured: urt-kv under redis-benchmark -P 16, 1.28M
+	 * SETs/s with bundles, 0.11M with buffers filled in part: see
+	 * design.md), in part when bundles are off or missing, else one
+	 * buffer a completion. Bundles only with the per-arm limit: without it
+	 * the pause is the bound, and one bundle could take the whole ring.
+	 */
+	if ((rt->stats.features & URT_FEAT_RECV_BUNDLE) &&
+	    !(off & (URT_FEAT_RECV_BUNDLE | URT_FEAT_RECV_LIMIT))) {
 		ret = ring_register(rt, 0);
-		/* bundles only with the per-arm limit: without it the pause is
-		 * the bound, and one bundle could take the whole ring */
-		if (!ret && (rt->stats.features & URT_FEAT_RECV_BUNDLE) &&
-		    !(off & (URT_FEAT_RECV_BUNDLE | URT_FEAT_RECV_LIMIT))) {
-			rt->bufs.slot = side_alloc(rt, count * sizeof(uint16_t));
-			rt->bufs.pos = side_alloc(rt, count * sizeof(uint16_t));
-			if (!rt->bufs.slot || !rt->bufs.pos) {
-				rt->bufs.registered = true;
-				goto nomem;
-			}
-			rt->bufs.mode = URT__BUFS_BUNDLE;
+		if (ret) {
+			urt__bufs_deinit(rt);
+			return ret;
 		}
+		rt->bufs.registered = true;
+		rt->bufs.slot = side_alloc(rt, count * sizeof(uint16_t));
+		rt->bufs.pos = side_alloc(rt, count * sizeof(uint16_t));
+		if (!rt->bufs.slot || !rt->bufs.pos)
+			goto nomem;
+		rt->bufs.mode = URT__BUFS_BUNDLE;
+	} else {
+		/* a kernel without a mode refuses it with -EINVAL */
+		if (!(off & URT_FEAT_BUF_INC) && size <= INC_MAX_SIZE) {
+			ret = ring_register(rt, IOU_PBUF_RING_INC);
+			if (!ret) {
+				rt->bufs.mode = URT__BUFS_INC;
+				rt->stats.features |= URT_FEAT_BUF_INC;
+			}
+		}
+		if (ret == -EINVAL)
+			ret = ring_register(rt, 0);
 	}
 	if (rt->bufs.mode != URT__BUFS_BUNDLE)
 		rt->stats.features &= ~URT_FEAT_RECV_BUNDLE;

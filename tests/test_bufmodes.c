@@ -207,8 +207,8 @@ static void test_modes_carry_every_byte(void **state)
 		const char *name;
 		uint32_t off;
 	} modes[] = {
-		{ "in part", 0 },
-		{ "bundles", URT_FEAT_BUF_INC },
+		{ "bundles", 0 },
+		{ "in part", URT_FEAT_RECV_BUNDLE },
 		{ "one buffer a completion", URT_FEAT_BUF_INC | URT_FEAT_RECV_BUNDLE },
 		{ "every fallback",
 		  URT_FEAT_BUF_INC | URT_FEAT_RECV_BUNDLE | URT_FEAT_SEND_ZC | URT_FEAT_RECV_LIMIT },
