@@ -152,6 +152,8 @@ struct conn {
 	bool copying; /* this body goes by read and send */
 	bool room;    /* the socket had room when last polled: splice into it */
 	uint64_t head_by; /* the head begun in `in` must be whole by then (0: none begun) */
+	uint64_t send_by; /* the answers in `out` must be sent by then */
+	int slept;	  /* the deadline's sleep, beside a send */
 	struct urt_op rx, nap, op;
 	struct urt_io_all tx;
 	struct urt_buf b;
@@ -437,6 +439,25 @@ static void disarm(struct urt_task *t, struct conn *c)
 		(void)urt_sleep_until(t, &c->nap, 0);
 }
 
+/*
+ * Send c->out whole, within --idle-ms: a client that stops reading is let
+ * go (c->ret -ETIMEDOUT; the send still in flight is cancelled when the
+ * task ends). The deadline is the connection's sleep, in user space: a
+ * linked timeout would add two kernel operations to every response (12%
+ * fewer requests a second, measured).
+ */
+#define SEND_OUT(t, c)                                                                             \
+	do {                                                                                       \
+		(c)->send_by = urt_now_ns() + 1000000ull * o.idle_ms;                              \
+		disarm(t, c);                                                                      \
+		(c)->ret = URT_PENDING;                                                            \
+		URT_AWAIT_ANY(t, (c)->ret = urt_send_all(t, &(c)->tx, (c)->fd, (c)->out, (c)->out_len), \
+			      (c)->slept = urt_sleep_until(t, &(c)->nap, (c)->send_by));           \
+		if ((c)->ret == URT_PENDING)                                                       \
+			(c)->ret = -ETIMEDOUT;                                                     \
+		disarm(t, c);                                                                      \
+	} while (0)
+
 /* Serve c->req from the root: open beneath it, answer 304 / 416 / 206 / 200,
  * stream the bytes in chunks. Runs inside conn_poll (a helper of awaits
  * would need a state of its own): see the FILE_* steps there. */
@@ -570,7 +591,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			if (k != 0)
 				break;
 			if (c->out_len) { /* answer the batch before waiting */
-				URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
+				SEND_OUT(t, c);
 				c->out_len = 0;
 				if (c->ret < 0)
 					goto out;
@@ -654,6 +675,9 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				}
 			}
 			if (c->left) { /* a large body: the head first, then the file */
+				/* each send, wait for room and splice of it within
+				 * --idle-ms (a linked timeout: one per 64 KiB) */
+				urt_op_set_timeout(&c->tx.op, 1000000ull * o.idle_ms);
 				URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
 				c->out_len = 0;
 				if (c->ret < 0)
@@ -698,6 +722,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			}
 			if (c->copying && !c->left)
 				c->s->bodies_copied++;
+			urt_op_set_timeout(&c->tx.op, 0);
 			URT_AWAIT(t, urt_close(t, &c->op, c->file));
 			c->file = -1;
 		}
@@ -720,7 +745,7 @@ next:
 		}
 	}
 	if (c->out_len) /* the last answers, then close */
-		URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
+		SEND_OUT(t, c);
 out:
 	disarm(t, c);
 	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
@@ -758,10 +783,6 @@ static int on_conn(int fd)
 	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 } };
 	int ret;
 
-	/* a send (and a wait for room in the socket) that makes no progress for
-	 * --idle-ms ends the connection: a client that stops reading holds
-	 * nothing for longer */
-	urt_op_set_timeout(&c.tx.op, 1000000ull * o.idle_ms);
 
 	/* the cap, for boxed tasks too: taken before the spawn, given back by
 	 * the drop (or here, if the spawn fails) */

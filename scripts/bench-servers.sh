@@ -46,6 +46,20 @@ stop() { kill -TERM "$srv"; wait "$srv" 2>/dev/null || true; srv=""; }
 ticks() { awk '{print $14 + $15}' "/proc/$srv/stat"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
+# A server's runtime allocator calls so far: urt-http and urt-kv print them,
+# summed over their runtimes, on SIGUSR1.
+heap_now() {
+	local before
+	before=$(grep -c '^stats:' "$tmp/srv.out" || true)
+	kill -USR1 "$srv"
+	for _ in $(seq 100); do
+		[ "$(grep -c '^stats:' "$tmp/srv.out" || true)" -gt "$before" ] && break
+		sleep 0.02
+	done
+	grep '^stats:' "$tmp/srv.out" | tail -1 |
+		awk '{for (i = 1; i < NF; i++) if ($i == "heap_calls") print $(i + 1)}'
+}
+
 # --- urt-http and nginx ---------------------------------------------------------
 if [ "$part" != kv ]; then
 www=$tmp/www
@@ -126,6 +140,21 @@ for f in index.html 64k.bin; do
 	[ "$f" = index.html ] && awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
 done
 echo "goal urt-http requests/s at least 1.2x nginx's (the small body): $g"
+# heap calls in steady state: a warm server (pools grown by a first run of
+# both files), then a measured run of 100 new connections
+hstart urt-http
+for f in index.html 64k.bin; do
+	"${pin_cli[@]}" wrk -t1 -c100 -d1s "http://127.0.0.1:$port/$f" > /dev/null 2>&1
+done
+h0=$(heap_now)
+"${pin_cli[@]}" wrk -t1 -c100 -d3s "http://127.0.0.1:$port/index.html" > "$tmp/wrk" 2>&1
+"${pin_cli[@]}" wrk -t1 -c100 -d1s "http://127.0.0.1:$port/64k.bin" >> "$tmp/wrk" 2>&1
+h1=$(heap_now)
+stop
+reqs=$(awk '/requests in/ {s += $1} END {print s}' "$tmp/wrk")
+echo "urt-http runtime heap calls over $reqs requests on a warm server (200 new connections): $((h1 - h0))"
+if [ $((h1 - h0)) -eq 0 ]; then g=PASS; else g=MISS; fi
+echo "goal zero runtime heap calls per request in steady state (urt-http): $g"
 echo
 fi
 [ "$part" = http ] && exit 0
@@ -185,17 +214,6 @@ echo "goal urt-kv server CPU per request at most 0.8x redis's at -P 1 (SET and G
 # connections per runtime: SO_REUSEPORT spreads connections by hash, and
 # a runtime given more of the measured 50 than it ever had would grow its
 # pools (heap calls, but not per request)
-heap_now() {
-	local before
-	before=$(grep -c '^stats:' "$tmp/srv.out" || true)
-	kill -USR1 "$srv"
-	for _ in $(seq 100); do
-		[ "$(grep -c '^stats:' "$tmp/srv.out" || true)" -gt "$before" ] && break
-		sleep 0.02
-	done
-	grep '^stats:' "$tmp/srv.out" | tail -1 |
-		awk '{for (i = 1; i < NF; i++) if ($i == "heap_calls") print $(i + 1)}'
-}
 start urt-kv
 "${pin_cli[@]}" redis-benchmark -p "$port" -t set,get -n "$n" -c $((50 * kv_threads)) -P 16 -r 100000 \
 	-q > /dev/null

@@ -162,6 +162,17 @@ timeout 5 cat <&3 > /dev/null
 [ $(( ($(date +%s%N) - s0) / 1000000 )) -lt 2000 ] || fail "a trickling head was not closed"
 exec 3>&-
 wait "$trickle" || true
+# a client that pipelines requests and never reads their answers: the
+# answers' send makes no progress for --idle-ms and the connection is cut,
+# which ends the writer (EPIPE) long before its 3 MB are out
+(for _ in $(seq 100000); do printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'; done > "/dev/tcp/127.0.0.1/$port") 2>/dev/null &
+flood=$!
+for _ in $(seq 80); do kill -0 "$flood" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$flood" 2>/dev/null; then
+	kill "$flood"
+	fail "a client that never reads was not cut off after --idle-ms"
+fi
+wait "$flood" 2>/dev/null || true
 [ "$(code "$url/")" = 200 ] || fail "not serving after the deadlines"
 
 step "large bodies by splice: whole, Range, HEAD, keep-alive after, a paused reader, SIGTERM stuck"
