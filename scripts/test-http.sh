@@ -81,7 +81,7 @@ echo secret > "$tmp/outside.txt"
 ln -s "$tmp/outside.txt" "$root/escape"
 ln -s sub/a.css "$root/inside"
 
-start urt-http "$tmp/h.out" --root "$root" --head-ms 500 --idle-ms 800 --max-body 1000 --max-head 1024
+start urt-http "$tmp/h.out" --root "$root" --head-ms 500 --idle-ms 800 --send-ms 1000 --max-body 1000 --max-head 1024
 url=http://127.0.0.1:$port
 
 step "files: 200 with type, length and Last-Modified; bytes exact; HEAD"
@@ -163,14 +163,14 @@ timeout 5 cat <&3 > /dev/null
 exec 3>&-
 wait "$trickle" || true
 # a client that pipelines requests and never reads their answers: the
-# answers' send makes no progress for --idle-ms and the connection is cut,
+# answers' send makes no progress for --send-ms and the connection is cut,
 # which ends the writer (EPIPE) long before its 3 MB are out
 (for _ in $(seq 100000); do printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'; done > "/dev/tcp/127.0.0.1/$port") 2>/dev/null &
 flood=$!
 for _ in $(seq 80); do kill -0 "$flood" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$flood" 2>/dev/null; then
 	kill "$flood"
-	fail "a client that never reads was not cut off after --idle-ms"
+	fail "a client that never reads was not cut off after --send-ms"
 fi
 wait "$flood" 2>/dev/null || true
 [ "$(code "$url/")" = 200 ] || fail "not serving after the deadlines"
@@ -178,14 +178,14 @@ wait "$flood" 2>/dev/null || true
 step "large bodies by splice: whole, Range, HEAD, keep-alive after, a paused reader, SIGTERM stuck"
 large_bodies splice
 paused splice
-# a reader that stops for longer than --idle-ms (800 ms here) is cut off:
+# a reader that stops for longer than --send-ms (1 s here) is cut off:
 # the send that made no progress ends the connection, no kernel worker held
 exec 3<>"/dev/tcp/127.0.0.1/$port"
 printf 'GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n' >&3
 sleep 2.5
 timeout 20 cat <&3 > "$tmp/cut" || fail "a stalled reader's connection was not closed"
 exec 3>&-
-[ "$(wc -c < "$tmp/cut")" -lt "$huge" ] || fail "a reader stalled past --idle-ms got the whole body"
+[ "$(wc -c < "$tmp/cut")" -lt "$huge" ] || fail "a reader stalled past --send-ms got the whole body"
 stuck_stop
 l=$(grep '^exit:' "$tmp/h.out")
 [ "$(echo "$l" | field bodies_spliced)" -ge 5 ] || fail "splice: bodies not spliced: $l"
@@ -275,7 +275,7 @@ grep -q '^exit: connections' "$tmp/h2.out" || fail "no stats line at exit"
 
 step "bad flags: exit status 2 and a one-line error"
 expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra" \
-	"--threads 0" "--threads 65" "--threads x" "--threads" "--no-splice=yes"
+	"--threads 0" "--threads 65" "--threads x" "--threads" "--no-splice=yes" "--send-ms 0"
 
 # urt-load --mode http as a client of any HTTP/1.1 server: every response
 # parsed from the stream, every body compared with --expect-file
