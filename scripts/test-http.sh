@@ -162,6 +162,16 @@ timeout 5 cat <&3 > /dev/null
 [ $(( ($(date +%s%N) - s0) / 1000000 )) -lt 2000 ] || fail "a trickling head was not closed"
 exec 3>&-
 wait "$trickle" || true
+# a request body that trickles in is closed --head-ms after its head too
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+s0=$(date +%s%N)
+(printf 'GET /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n'
+ for _ in $(seq 15); do printf 'b'; sleep 0.2; done) >&3 2> /dev/null &
+trickle=$!
+timeout 5 cat <&3 > /dev/null
+[ $(( ($(date +%s%N) - s0) / 1000000 )) -lt 2000 ] || fail "a trickling body was not closed"
+exec 3>&-
+wait "$trickle" || true
 # a client that pipelines requests and never reads their answers: the
 # answers' send makes no progress for --send-ms and the connection is cut,
 # which ends the writer (EPIPE) long before its 3 MB are out
