@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Print "PROG: MSG: ARG (see --help)". Return: 2, the exit status. */
 static inline int flag_bad(const char *prog, const char *msg, const char *arg)
@@ -52,6 +53,60 @@ static inline bool flag_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *
 		if (*p < '0' || *p > '9')
 			return false;
 	return flag_size(s, lo, hi, out);
+}
+
+/*
+ * The flags every multi-runtime server takes, parsed in one place: --port,
+ * --addr, --threads (1..SERVER_MAX_THREADS), --spawn slab|boxed and
+ * --max-conns. Put SERVER_OPTIONS in the getopt_long table and call
+ * server_flag before the program's own switch.
+ */
+#define SERVER_MAX_THREADS 64
+#define SERVER_OPTIONS                                                                             \
+	{ "port", required_argument, 0, 'p' }, { "addr", required_argument, 0, 'a' },              \
+		{ "threads", required_argument, 0, 't' }, { "spawn", required_argument, 0, 's' },  \
+		{ "max-conns", required_argument, 0, 'c' }
+
+struct server_flags {
+	const char *addr;
+	uint16_t port;
+	int threads;
+	bool boxed;
+	uint32_t max_conns;
+};
+
+/* Return: 0 taken; -1 not one of these; 2 a bad value (reported: exit with it). */
+static inline int server_flag(const char *prog, int c, const char *arg, struct server_flags *f)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'p':
+		if (!flag_uint(arg, 0, 65535, &v))
+			return flag_bad(prog, "bad --port", arg);
+		f->port = (uint16_t)v;
+		return 0;
+	case 'a':
+		f->addr = arg;
+		return 0;
+	case 't':
+		if (!flag_uint(arg, 1, SERVER_MAX_THREADS, &v))
+			return flag_bad(prog, "bad --threads (1..64)", arg);
+		f->threads = (int)v;
+		return 0;
+	case 's':
+		if (strcmp(arg, "slab") && strcmp(arg, "boxed"))
+			return flag_bad(prog, "bad --spawn (slab or boxed)", arg);
+		f->boxed = !strcmp(arg, "boxed");
+		return 0;
+	case 'c':
+		if (!flag_uint(arg, 1, 1u << 20, &v))
+			return flag_bad(prog, "bad --max-conns", arg);
+		f->max_conns = (uint32_t)v;
+		return 0;
+	default:
+		return -1;
+	}
 }
 
 #endif

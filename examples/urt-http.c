@@ -89,21 +89,15 @@
 #define IN_FIRST   4000	       /* first input / output buffer: fits a size class */
 #define HELLO_BODY "hello from urt-http\n"
 
-#define MAX_THREADS 64
 
 static struct {
-	const char *addr, *root;
-	uint16_t port;
-	int threads;
-	bool boxed, no_splice;
-	uint32_t max_conns;
+	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
+	const char *root;
+	bool no_splice;
 	uint64_t idle_ms, head_ms, send_ms;
 	struct http_limits lim;
 } o = {
-	.addr = "127.0.0.1",
-	.port = 8080,
-	.threads = 1,
-	.max_conns = 16384,
+	.srv = { .addr = "127.0.0.1", .port = 8080, .threads = 1, .max_conns = 16384 },
 	.idle_ms = 30000,
 	.send_ms = 30000,
 	.head_ms = 10000,
@@ -130,7 +124,7 @@ struct server {
 	pthread_t th;
 };
 
-static struct server servers[MAX_THREADS];
+static struct server servers[SERVER_MAX_THREADS];
 static int root_fd = -1;
 /* Connections open in all runtimes: --max-conns caps this sum, not each
  * runtime's share (the kernel's SO_REUSEPORT hash need not split evenly). */
@@ -810,13 +804,13 @@ static int on_conn(int fd)
 
 	/* the cap, for boxed tasks too: taken before the spawn, given back by
 	 * the drop (or here, if the spawn fails) */
-	if (atomic_fetch_add_explicit(&live_total, 1, memory_order_relaxed) >= o.max_conns) {
+	if (atomic_fetch_add_explicit(&live_total, 1, memory_order_relaxed) >= o.srv.max_conns) {
 		atomic_fetch_sub_explicit(&live_total, 1, memory_order_relaxed);
 		return -ENOSPC;
 	}
 	/* responses are written whole: Nagle would only delay them */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	ret = o.boxed ? urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL)
+	ret = o.srv.boxed ? urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL)
 		      : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
 	if (ret) {
 		atomic_fetch_sub_explicit(&live_total, 1, memory_order_relaxed);
@@ -848,10 +842,10 @@ static void print_exit(void)
 {
 	uint64_t conns = 0, live = 0, requests = 0, spliced = 0, copied = 0;
 	size_t heap = 0, slab_live = 0, slab_cap = 0, ops_live = 0;
-	char each[MAX_THREADS * 21 + 1] = "";
+	char each[SERVER_MAX_THREADS * 21 + 1] = "";
 	size_t n = 0;
 
-	for (int i = 0; i < o.threads; i++) {
+	for (int i = 0; i < o.srv.threads; i++) {
 		struct server *s = &servers[i];
 
 		conns += s->conns;
@@ -870,7 +864,7 @@ static void print_exit(void)
 	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
 	       " heap_calls %zu slab %zu/%zu ops_live %zu threads %d per_thread %s\n",
 	       conns, live, requests, spliced, copied, heap, slab_live, slab_cap, ops_live,
-	       o.threads, each);
+	       o.srv.threads, each);
 	fflush(stdout);
 }
 
@@ -885,9 +879,9 @@ static void *server_main(void *arg)
 	/* any runtime may hold the whole cap: untouched slots cost address
 	 * space only (the slab hands them out from a bump pointer) */
 	s->start_ret = urt_runtime_init(&s->rt, &(struct urt_runtime_opts){
-						  .slab = o.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+						  .slab = o.srv.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
 						  .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
-						  .slab_slots = o.max_conns,
+						  .slab_slots = o.srv.max_conns,
 						  .allocator = &s->heap.al,
 					  });
 	if (s->start_ret) {
@@ -945,11 +939,10 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "port", required_argument, 0, 'p' },	    { "addr", required_argument, 0, 'a' },
-		{ "root", required_argument, 0, 'r' },	    { "spawn", required_argument, 0, 's' },
-		{ "max-conns", required_argument, 0, 'c' }, { "idle-ms", required_argument, 0, 'i' },
+		SERVER_OPTIONS,
+		{ "root", required_argument, 0, 'r' },	    { "idle-ms", required_argument, 0, 'i' },
 		{ "head-ms", required_argument, 0, 'H' },   { "max-head", required_argument, 0, 'm' },
-		{ "max-body", required_argument, 0, 'b' },  { "threads", required_argument, 0, 't' },
+		{ "max-body", required_argument, 0, 'b' },
 		{ "no-splice", no_argument, 0, 'n' },	    { "help", no_argument, 0, 'h' },
 		{ "send-ms", required_argument, 0, 'S' },
 		{ 0, 0, 0, 0 },
@@ -959,32 +952,16 @@ static int parse(int argc, char **argv)
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		int r = server_flag("urt-http", c, optarg, &o.srv);
+
+		if (r >= 0) {
+			if (r)
+				return r;
+			continue;
+		}
 		switch (c) {
-		case 'p':
-			if (!flag_uint(optarg, 0, 65535, &v))
-				return bad("bad --port", optarg);
-			o.port = (uint16_t)v;
-			break;
-		case 'a':
-			o.addr = optarg;
-			break;
 		case 'r':
 			o.root = optarg;
-			break;
-		case 't':
-			if (!flag_uint(optarg, 1, MAX_THREADS, &v))
-				return bad("bad --threads (1..64)", optarg);
-			o.threads = (int)v;
-			break;
-		case 's':
-			if (strcmp(optarg, "slab") && strcmp(optarg, "boxed"))
-				return bad("bad --spawn (slab or boxed)", optarg);
-			o.boxed = !strcmp(optarg, "boxed");
-			break;
-		case 'c':
-			if (!flag_uint(optarg, 1, 1u << 20, &v))
-				return bad("bad --max-conns", optarg);
-			o.max_conns = (uint32_t)v;
 			break;
 		case 'i':
 			if (!flag_uint(optarg, 1, 3600000, &o.idle_ms))
@@ -1026,17 +1003,17 @@ static int parse(int argc, char **argv)
  * others join it through SO_REUSEPORT. Return: 0; the exit status. */
 static int listen_all(void)
 {
-	uint16_t port = o.port;
+	uint16_t port = o.srv.port;
 
-	for (int i = 0; i < o.threads; i++) {
+	for (int i = 0; i < o.srv.threads; i++) {
 		struct server *s = &servers[i];
 
 		s->id = i;
 		s->splice = o.no_splice ? -1 : 0;
-		s->lfd = urt_listen_tcp(o.addr, port, 4096,
-					o.threads > 1 ? URT_LISTEN_REUSEPORT : 0, &port);
+		s->lfd = urt_listen_tcp(o.srv.addr, port, 4096,
+					o.srv.threads > 1 ? URT_LISTEN_REUSEPORT : 0, &port);
 		if (s->lfd < 0) {
-			fprintf(stderr, "urt-http: listen on %s:%u: %s\n", o.addr, port,
+			fprintf(stderr, "urt-http: listen on %s:%u: %s\n", o.srv.addr, port,
 				strerror(-s->lfd));
 			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
@@ -1045,14 +1022,14 @@ static int listen_all(void)
 			return 1;
 		}
 	}
-	o.port = port;
+	o.srv.port = port;
 	return 0;
 }
 
 /* Tell every runtime: 'r' or 's'. */
 static void command(char cmd)
 {
-	for (int i = 0; i < o.threads; i++)
+	for (int i = 0; i < o.srv.threads; i++)
 		if (write(servers[i].ctl[1], &cmd, 1) != 1)
 			perror("urt-http: control pipe");
 }
@@ -1075,25 +1052,25 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	control_block_signals(&set); /* signals come here, never to a runtime's thread */
-	pthread_barrier_init(&started, NULL, (unsigned)o.threads + 1);
-	for (int i = 0; i < o.threads; i++)
+	pthread_barrier_init(&started, NULL, (unsigned)o.srv.threads + 1);
+	for (int i = 0; i < o.srv.threads; i++)
 		if (pthread_create(&servers[i].th, NULL, server_main, &servers[i])) {
 			fprintf(stderr, "urt-http: cannot start thread %d\n", i);
 			return 1; /* the threads started wait at the barrier: exit ends them */
 		}
 	pthread_barrier_wait(&started);
-	for (int i = 0; i < o.threads; i++)
+	for (int i = 0; i < o.srv.threads; i++)
 		if (servers[i].start_ret)
 			status = 1;
 	started_all = !status;
 	if (started_all) {
-		printf("listening on %s:%u\n", o.addr, o.port);
+		printf("listening on %s:%u\n", o.srv.addr, o.srv.port);
 		fflush(stdout);
 		while (control_next_signal(&set) == SIGUSR1)
 			command('r');
 	}
 	command('s');
-	for (int i = 0; i < o.threads; i++) {
+	for (int i = 0; i < o.srv.threads; i++) {
 		pthread_join(servers[i].th, NULL);
 		if (servers[i].run_ret < 0)
 			status = 1;

@@ -73,24 +73,17 @@
 #include "kv/resp.h"
 #include "kv/store.h"
 
-#define MAX_THREADS 64
 
 struct opts {
-	const char *addr;
-	uint16_t port;
-	bool boxed;
-	int threads;
+	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
 	uint64_t maxmemory, max_bulk;
-	uint32_t max_args, max_conns;
+	uint32_t max_args;
 };
 
 static struct opts o = {
-	.addr = "127.0.0.1",
-	.port = 6379,
-	.threads = 1,
+	.srv = { .addr = "127.0.0.1", .port = 6379, .threads = 1, .max_conns = 16384 },
 	.max_bulk = 64u << 20,
 	.max_args = 1024 * 1024,
-	.max_conns = 16384,
 };
 
 /*
@@ -132,7 +125,7 @@ static struct {
 	_Atomic uint64_t live;	  /* connections open in every runtime: --max-conns's count */
 	_Atomic uint64_t next_id; /* CLIENT ID */
 	sem_t started;		  /* each worker posts once, when it is up or has failed */
-	struct worker w[MAX_THREADS];
+	struct worker w[SERVER_MAX_THREADS];
 } kv = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* This thread's worker: set before its runtime starts; NULL on the main thread. */
@@ -168,7 +161,7 @@ static uint64_t conns_total(void)
 {
 	uint64_t n = 0;
 
-	for (int i = 0; i < o.threads; i++)
+	for (int i = 0; i < o.srv.threads; i++)
 		n += atomic_load_explicit(&kv.w[i].conns, memory_order_relaxed);
 	return n;
 }
@@ -325,11 +318,11 @@ static int on_conn(int fd)
 	int ret;
 
 	/* a place under the cap first, so two runtimes cannot both take the last */
-	if (atomic_fetch_add(&kv.live, 1) >= o.max_conns) { /* the cap, for boxed tasks too */
+	if (atomic_fetch_add(&kv.live, 1) >= o.srv.max_conns) { /* the cap, for boxed tasks too */
 		atomic_fetch_sub(&kv.live, 1);
 		return -ENOSPC;
 	}
-	ret = o.boxed ? urt_spawn(&me->rt, &conn_type, &c, sizeof(c), NULL)
+	ret = o.srv.boxed ? urt_spawn(&me->rt, &conn_type, &c, sizeof(c), NULL)
 		      : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
 	if (ret) {
 		atomic_fetch_sub(&kv.live, 1);
@@ -371,7 +364,7 @@ static void print_stats(const char *what)
 	uint64_t live = 0;
 	size_t heap = 0, slab_live = 0, slab_cap = 0, ops = 0;
 
-	for (int i = 0; i < o.threads; i++) {
+	for (int i = 0; i < o.srv.threads; i++) {
 		const struct worker *w = &kv.w[i];
 
 		live += w->st_live;
@@ -383,8 +376,8 @@ static void print_stats(const char *what)
 	printf("%s: connections %" PRIu64 " live %" PRIu64 " commands %" PRIu64 " keys %zu "
 	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu threads %d thread_conns ",
 	       what, conns_total(), live, kv.srv.commands, kv.db.n, kv.db.mem, heap, slab_live,
-	       slab_cap, ops, o.threads);
-	for (int i = 0; i < o.threads; i++)
+	       slab_cap, ops, o.srv.threads);
+	for (int i = 0; i < o.srv.threads; i++)
 		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].conns));
 	printf("\n");
 	fflush(stdout);
@@ -399,7 +392,7 @@ static void file_stats(struct worker *w, bool print)
 	urt_runtime_stats(&w->rt, &w->st);
 	w->st_live = w->live;
 	w->st_heap = atomic_load(&w->heap.calls);
-	if (print && ++kv.reports % (uint64_t)o.threads == 0)
+	if (print && ++kv.reports % (uint64_t)o.srv.threads == 0)
 		print_stats("stats");
 	pthread_mutex_unlock(&kv.lock);
 }
@@ -425,9 +418,9 @@ static int worker_start(struct worker *w)
 	/* each slab can hold --max-conns: the cap is global and one runtime may
 	 * get every connection; slots are touched only when used */
 	ret = urt_runtime_init(&w->rt, &(struct urt_runtime_opts){
-					       .slab = o.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+					       .slab = o.srv.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
 					       .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
-					       .slab_slots = o.max_conns,
+					       .slab_slots = o.srv.max_conns,
 					       .allocator = &w->heap.al,
 				       });
 	if (ret)
@@ -516,10 +509,9 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "port", required_argument, 0, 'p' },	    { "addr", required_argument, 0, 'a' },
-		{ "spawn", required_argument, 0, 's' },	    { "maxmemory", required_argument, 0, 'M' },
-		{ "max-bulk", required_argument, 0, 'b' },  { "max-args", required_argument, 0, 'n' },
-		{ "max-conns", required_argument, 0, 'c' }, { "threads", required_argument, 0, 't' },
+		SERVER_OPTIONS,
+		{ "maxmemory", required_argument, 0, 'M' }, { "max-bulk", required_argument, 0, 'b' },
+		{ "max-args", required_argument, 0, 'n' },
 		{ "help", no_argument, 0, 'h' },	    { 0, 0, 0, 0 },
 	};
 	uint64_t v;
@@ -527,25 +519,14 @@ static int parse(int argc, char **argv)
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		int r = server_flag("urt-kv", c, optarg, &o.srv);
+
+		if (r >= 0) {
+			if (r)
+				return r;
+			continue;
+		}
 		switch (c) {
-		case 'p':
-			if (!flag_uint(optarg, 0, 65535, &v))
-				return bad("bad --port", optarg);
-			o.port = (uint16_t)v;
-			break;
-		case 'a':
-			o.addr = optarg;
-			break;
-		case 't':
-			if (!flag_uint(optarg, 1, MAX_THREADS, &v))
-				return bad("bad --threads (1..64)", optarg);
-			o.threads = (int)v;
-			break;
-		case 's':
-			if (strcmp(optarg, "slab") && strcmp(optarg, "boxed"))
-				return bad("bad --spawn (slab or boxed)", optarg);
-			o.boxed = !strcmp(optarg, "boxed");
-			break;
 		case 'M':
 			if (!flag_size(optarg, 0, UINT64_MAX, &o.maxmemory))
 				return bad("bad --maxmemory", optarg);
@@ -558,11 +539,6 @@ static int parse(int argc, char **argv)
 			if (!flag_size(optarg, 1, 1u << 24, &v))
 				return bad("bad --max-args", optarg);
 			o.max_args = (uint32_t)v;
-			break;
-		case 'c':
-			if (!flag_size(optarg, 1, 1u << 20, &v))
-				return bad("bad --max-conns", optarg);
-			o.max_conns = (uint32_t)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -584,16 +560,16 @@ static int parse(int argc, char **argv)
  */
 static int open_workers(int *n, uint16_t *port)
 {
-	unsigned flags = o.threads > 1 ? URT_LISTEN_REUSEPORT : 0;
+	unsigned flags = o.srv.threads > 1 ? URT_LISTEN_REUSEPORT : 0;
 
-	*port = o.port;
-	for (*n = 0; *n < o.threads; (*n)++) {
+	*port = o.srv.port;
+	for (*n = 0; *n < o.srv.threads; (*n)++) {
 		struct worker *w = &kv.w[*n];
 
 		w->id = *n;
-		w->lfd = urt_listen_tcp(o.addr, *port, 4096, flags, port);
+		w->lfd = urt_listen_tcp(o.srv.addr, *port, 4096, flags, port);
 		if (w->lfd < 0) {
-			fprintf(stderr, "urt-kv: listen on %s:%u: %s\n", o.addr, *port,
+			fprintf(stderr, "urt-kv: listen on %s:%u: %s\n", o.srv.addr, *port,
 				strerror(-w->lfd));
 			return w->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
@@ -612,7 +588,7 @@ static bool start_workers(int *started)
 {
 	bool ok = true;
 
-	for (*started = 0; *started < o.threads; (*started)++) {
+	for (*started = 0; *started < o.srv.threads; (*started)++) {
 		struct worker *w = &kv.w[*started];
 
 		if (pthread_create(&w->th, NULL, worker_main, w)) {
@@ -641,7 +617,7 @@ int main(int argc, char **argv)
 	kv.srv = (struct kv_server){ .db = &kv.db,
 				     .max_bulk = o.max_bulk,
 				     .maxmemory = o.maxmemory,
-				     .threads = o.threads,
+				     .threads = o.srv.threads,
 				     .conns_live = conns_live,
 				     .conns_total = conns_total };
 	kv.lim = (struct resp_limits){ .max_args = o.max_args,
@@ -665,20 +641,20 @@ int main(int argc, char **argv)
 	control_block_signals(&set);
 	if (!start_workers(&n)) {
 		stop_workers(n);
-		teardown(o.threads);
+		teardown(o.srv.threads);
 		return 1;
 	}
-	printf("listening on %s:%u\n", o.addr, port);
+	printf("listening on %s:%u\n", o.srv.addr, port);
 	fflush(stdout);
 	/* until SIGINT or SIGTERM; SIGUSR1 asks every worker for its figures */
 	while (control_next_signal(&set) == SIGUSR1)
-		for (int i = 0; i < o.threads; i++)
+		for (int i = 0; i < o.srv.threads; i++)
 			control_send("urt-kv", kv.w[i].ctl[1], 'r');
-	stop_workers(o.threads);
+	stop_workers(o.srv.threads);
 	print_stats("exit");
-	for (int i = 0; i < o.threads; i++)
+	for (int i = 0; i < o.srv.threads; i++)
 		if (kv.w[i].run_ret < 0)
 			ret = 1;
-	teardown(o.threads);
+	teardown(o.srv.threads);
 	return ret;
 }
