@@ -166,6 +166,38 @@ int urt_recv_stream_end(struct urt_task *t, struct urt_op *op, int fd);
  */
 int urt_buf_free(struct urt_buf *buf);
 
+/*
+ * urt_buf_hold - say that buf will be kept across a wait the peer
+ * controls (a send to a client that may not read, a sleep). If the ring
+ * is short of buffers (urt_bufs_short), buf's bytes move to spill memory
+ * and its ring buffer goes back at once; buf->data changes, buf->len does
+ * not. The rule for servers: hold a received buffer only while its bytes
+ * are being used; before a wait that may be long, copy them, or call this.
+ * Return: 1 moved; 0 left where it was (the ring has room, or buf is in
+ * spill memory already); -EINVAL if buf holds no buffer; -ENOMEM (buf is
+ * unchanged); -ESRCH without a runtime.
+ */
+int urt_buf_hold(struct urt_buf *buf);
+
+/*
+ * urt_bufs_short - whether the ring is short of buffers: fewer than an
+ * eighth of them free. While it is, what arrives for a stream whose task
+ * is not reading is copied out, and a task holding ring buffers across a
+ * wait keeps them from other connections (urt_buf_hold).
+ * Return: true or false; false without a runtime.
+ */
+bool urt_bufs_short(void);
+
+/*
+ * urt_recv_stream_unread - bytes the stream in op has received that no
+ * await has returned yet (in ring buffers and in spill memory); what a
+ * server counts toward a connection's memory. At most about
+ * opts.stream_queue buffers' worth plus one buffer: the stream is not
+ * re-armed until they are read.
+ * Return: bytes; 0 if op holds no receive stream.
+ */
+size_t urt_recv_stream_unread(const struct urt_op *op);
+
 #ifdef __cplusplus
 }
 #endif

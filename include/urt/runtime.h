@@ -74,6 +74,10 @@ struct urt_runtime_opts {
 	uint32_t buf_count;	 /* provided buffers (power of 2); default 512 */
 	uint32_t buf_size;	 /* bytes per provided buffer; default 4096 */
 	uint32_t stream_queue;	 /* received chunks a stream may hold unread; default 16 */
+	/* ring buffers that may sit unread in stream queues, all streams together,
+	 * before what arrives for a stream is copied out (spill memory);
+	 * default buf_count / 2 */
+	uint32_t recv_pin_max;
 	/* URT_FEAT_SEND_ZC, _RECV_BUNDLE, _BUF_INC, _RECV_LIMIT: leave unused
 	 * even if the kernel offers them (to measure, or to run the fallback) */
 	uint32_t features_off;
@@ -127,12 +131,17 @@ struct urt_runtime_stats {
 	uint64_t send_zc_resets;  /* connections reset to end a cancelled zero-copy send */
 	uint64_t recv_bundled;	  /* buffers that came several to one completion */
 	uint64_t buf_shared;	  /* completions that left room in their buffer for more */
+	uint64_t recv_spilled;	  /* received bytes copied out of the ring into spill memory */
 	size_t ops_live;	  /* op records in use */
 	size_t ops_high_water;	  /* most op records in use at once */
 	size_t ops_inflight;	  /* submitted, final completion not reaped */
 	size_t timers_live;	  /* armed sleeps */
 	size_t bufs_free;	  /* provided buffers the kernel may fill */
 	size_t buf_count;	  /* provided buffers in all */
+	size_t bufs_free_low;	  /* fewest provided buffers free at once since init */
+	size_t bufs_queued;	  /* ring buffers (pieces) queued unread on streams */
+	size_t spill_bytes;	  /* spill memory holding received bytes now */
+	size_t spill_high_water;  /* most spill memory held at once */
 	uint32_t features;	  /* URT_FEAT_*: what the runtime uses */
 };
 
