@@ -126,6 +126,136 @@ static void *side_alloc(struct urt_runtime *rt, size_t bytes)
 	return p;
 }
 
+/* --- spill memory ------------------------------------------------------------ */
+
+#define SPILL_USED  0xffffu		     /* next[] of an id in use */
+#define SPILL_CACHE(rt) ((rt)->bufs.count / 8) /* free blocks kept for reuse */
+
+static bool spill_grow(struct urt_runtime *rt)
+{
+	struct urt_runtime *r = rt; /* short lines below */
+	uint32_t old = r->bufs.spill.cap, cap = old ? old * 2 : 64;
+	char **blk;
+	uint16_t *next;
+
+	if (old == URT__SPILL_IDS)
+		return false;
+	if (cap > URT__SPILL_IDS)
+		cap = URT__SPILL_IDS;
+	blk = r->al.alloc(r->al.ctx, cap * sizeof(*blk), 8);
+	next = r->al.alloc(r->al.ctx, cap * sizeof(*next), 8);
+	if (!blk || !next) {
+		if (blk)
+			r->al.free(r->al.ctx, blk, cap * sizeof(*blk), 8);
+		if (next)
+			r->al.free(r->al.ctx, next, cap * sizeof(*next), 8);
+		return false;
+	}
+	if (old) {
+		memcpy(blk, r->bufs.spill.blk, old * sizeof(*blk));
+		memcpy(next, r->bufs.spill.next, old * sizeof(*next));
+		r->al.free(r->al.ctx, r->bufs.spill.blk, old * sizeof(*blk), 8);
+		r->al.free(r->al.ctx, r->bufs.spill.next, old * sizeof(*next), 8);
+	}
+	r->bufs.spill.blk = blk;
+	r->bufs.spill.next = next;
+	r->bufs.spill.cap = cap;
+	return true;
+}
+
+int urt__spill_get(struct urt_runtime *rt)
+{
+	typeof(rt->bufs.spill) *sp = &rt->bufs.spill;
+	size_t bytes;
+	uint32_t id;
+
+	if (sp->cached) {
+		id = sp->cached - 1u;
+		sp->cached = sp->next[id];
+		sp->ncached--;
+	} else {
+		if (sp->empty) {
+			id = sp->empty - 1u;
+			sp->empty = sp->next[id];
+		} else if (sp->made < sp->cap || spill_grow(rt)) {
+			id = sp->made++;
+		} else {
+			return -ENOMEM;
+		}
+		sp->blk[id] = rt->al.alloc(rt->al.ctx, rt->bufs.size, 64);
+		if (!sp->blk[id]) {
+			sp->next[id] = sp->empty;
+			sp->empty = (uint16_t)(id + 1);
+			return -ENOMEM;
+		}
+	}
+	sp->next[id] = SPILL_USED;
+	sp->live++;
+	bytes = (size_t)sp->live * rt->bufs.size;
+	rt->stats.spill_bytes = bytes;
+	if (bytes > rt->stats.spill_high_water)
+		rt->stats.spill_high_water = bytes;
+	return (int)id;
+}
+
+static int spill_put(struct urt_runtime *rt, uint32_t id)
+{
+	typeof(rt->bufs.spill) *sp = &rt->bufs.spill;
+
+	if (id >= sp->made || sp->next[id] != SPILL_USED)
+		return -EINVAL; /* checked in every build, as for ring buffers */
+	sp->live--;
+	rt->stats.spill_bytes = (size_t)sp->live * rt->bufs.size;
+	if (sp->ncached < SPILL_CACHE(rt)) {
+		sp->next[id] = sp->cached;
+		sp->cached = (uint16_t)(id + 1);
+		sp->ncached++;
+		return 0;
+	}
+	rt->al.free(rt->al.ctx, sp->blk[id], rt->bufs.size, 64);
+	sp->blk[id] = NULL;
+	sp->next[id] = sp->empty;
+	sp->empty = (uint16_t)(id + 1);
+	return 0;
+}
+
+static void spill_deinit(struct urt_runtime *rt)
+{
+	typeof(rt->bufs.spill) *sp = &rt->bufs.spill;
+
+	for (uint32_t i = 0; i < sp->made; i++)
+		if (sp->blk[i])
+			rt->al.free(rt->al.ctx, sp->blk[i], rt->bufs.size, 64);
+	if (sp->cap) {
+		rt->al.free(rt->al.ctx, sp->blk, sp->cap * sizeof(*sp->blk), 8);
+		rt->al.free(rt->al.ctx, sp->next, sp->cap * sizeof(*sp->next), 8);
+	}
+}
+
+bool urt__bufs_spill(struct urt_runtime *rt, struct urt__cqent *last, struct urt__cqent *e)
+{
+	const char *src = urt__ent_data(rt, e);
+	uint32_t len = (uint32_t)e->res;
+	int id = 0;
+
+	if (last && (last->flags >> 16 & URT__SPILL_BIT) &&
+	    (uint32_t)last->res + len <= rt->bufs.size) {
+		memcpy(urt__ent_data(rt, last) + last->res, src, len);
+		last->res += (int32_t)len;
+		e->res = 0; /* taken whole */
+	} else {
+		id = urt__spill_get(rt);
+		if (id < 0)
+			return false;
+		memcpy(rt->bufs.spill.blk[id], src, len);
+	}
+	urt__buf_release(rt, (uint16_t)(e->flags >> 16));
+	rt->stats.recv_spilled += len;
+	if (e->res)
+		e->flags = (uint32_t)(URT__SPILL_BIT | id) << 16;
+	return true;
+}
+
 int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -146,6 +276,9 @@ int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 
 		rt->bufs.arm_bytes = bytes > INT32_MAX ? INT32_MAX : (uint32_t)bytes;
 	}
+	rt->bufs.pin_max = o->recv_pin_max ? o->recv_pin_max : count > 1 ? count / 2 : 1;
+	rt->bufs.low = count / 8;
+	rt->bufs.avail_low = count;
 	rt->bufs.ring_bytes = urt__align_up(count * sizeof(struct io_uring_buf), page);
 	rt->bufs.ring = mmap(NULL, rt->bufs.ring_bytes, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -226,6 +359,7 @@ void urt__bufs_deinit(struct urt_runtime *rt)
 		rt->al.free(rt->al.ctx, rt->bufs.slot, n * sizeof(uint16_t), 8);
 	if (rt->bufs.pos)
 		rt->al.free(rt->al.ctx, rt->bufs.pos, n * sizeof(uint16_t), 8);
+	spill_deinit(rt);
 	memset(&rt->bufs, 0, sizeof(rt->bufs));
 }
 
@@ -259,6 +393,8 @@ int urt__buf_release(struct urt_runtime *rt, uint16_t bid)
 {
 	struct urt__bstate *b;
 
+	if (bid & URT__SPILL_BIT)
+		return spill_put(rt, bid & (URT__SPILL_BIT - 1));
 	if (URT_UNLIKELY(bid >= rt->bufs.count || !rt->bufs.st[bid].users))
 		return -EINVAL; /* checked in every build: a copy of a urt_buf freed too */
 	b = &rt->bufs.st[bid];
@@ -292,6 +428,8 @@ void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res
 		} else {
 			b->kept = 0;
 			rt->bufs.avail--;
+			if (rt->bufs.avail < rt->bufs.avail_low)
+				rt->bufs.avail_low = rt->bufs.avail;
 		}
 		b->users++;
 		return;
@@ -309,6 +447,8 @@ void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res
 		break;
 	}
 	rt->bufs.avail -= it->n;
+	if (rt->bufs.avail < rt->bufs.avail_low)
+		rt->bufs.avail_low = rt->bufs.avail;
 }
 
 bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it, struct urt__cqent *e)
@@ -382,10 +522,43 @@ int urt_buf_free(struct urt_buf *buf)
 
 	if (!rt)
 		return -ESRCH;
-	if (!buf->live || buf->id >= rt->bufs.count)
+	if (!buf->live)
 		return -EINVAL;
 	buf->live = 0;
 	buf->data = NULL;
 	buf->len = 0;
 	return urt__buf_release(rt, buf->id);
+}
+
+bool urt_bufs_short(void)
+{
+	struct urt_runtime *rt = urt__rt;
+
+	return rt && rt->bufs.avail < rt->bufs.low;
+}
+
+int urt_buf_hold(struct urt_buf *buf)
+{
+	struct urt_runtime *rt = urt__rt;
+	int id;
+
+	if (!rt)
+		return -ESRCH;
+	if (!buf->live)
+		return -EINVAL;
+	if (buf->id & URT__SPILL_BIT)
+		return 0;
+	if (buf->id >= rt->bufs.count || !rt->bufs.st[buf->id].users)
+		return -EINVAL;
+	if (!urt_bufs_short())
+		return 0;
+	id = urt__spill_get(rt);
+	if (id < 0)
+		return id;
+	memcpy(rt->bufs.spill.blk[id], buf->data, buf->len);
+	urt__buf_release(rt, buf->id);
+	rt->stats.recv_spilled += buf->len;
+	buf->data = rt->bufs.spill.blk[id];
+	buf->id = (uint16_t)(URT__SPILL_BIT | (uint32_t)id);
+	return 1;
 }

@@ -333,10 +333,43 @@ URT_HIDDEN int urt__buf_release(struct urt_runtime *rt, uint16_t bid);
 /* A starved stream while the ring has buffers: wake the oldest (its wake
  * may have been lost, or a buffer filled in part still has room). */
 URT_HIDDEN void urt__bufs_kick(struct urt_runtime *rt);
+/*
+ * Spill memory: blocks of buf_size bytes that hold received bytes copied
+ * out of the ring (bufring.c). A queued entry or a urt_buf names one by
+ * id | URT__SPILL_BIT where a ring buffer id would stand (ring ids are
+ * below 32768, so the bit is free).
+ */
+#define URT__SPILL_BIT 0x8000u
+#define URT__SPILL_IDS 0x7fffu /* ids 0 .. 32766: id + 1 fits a 16-bit link */
 static inline char *urt__ent_data(struct urt_runtime *rt, const struct urt__cqent *e)
 {
-	return urt__buf_addr(rt, (uint16_t)(e->flags >> 16)) + (e->flags & 0xffffu);
+	uint32_t id = e->flags >> 16;
+
+	if (id & URT__SPILL_BIT)
+		return rt->bufs.spill.blk[id & (URT__SPILL_BIT - 1)] + (e->flags & 0xffffu);
+	return urt__buf_addr(rt, (uint16_t)id) + (e->flags & 0xffffu);
 }
+static inline bool urt__ent_in_ring(const struct urt__cqent *e)
+{
+	return !(e->flags >> 16 & URT__SPILL_BIT);
+}
+/* Whether what arrives now for a stream goes to spill memory: too many
+ * ring buffers sit unread in queues, or the ring is short. */
+static inline bool urt__bufs_tight(const struct urt_runtime *rt)
+{
+	return rt->bufs.queued >= rt->bufs.pin_max || rt->bufs.avail < rt->bufs.low;
+}
+/* A spill block. Return: its id; -ENOMEM. */
+URT_HIDDEN int urt__spill_get(struct urt_runtime *rt);
+/*
+ * Copy ring entry e out of the ring and give its piece back: appended to
+ * *last (the stream's newest queued entry, or NULL) if that is in spill
+ * memory with room (e->res becomes 0), else into a new block (e becomes
+ * that block's entry, to queue). Return: true; false if no block could be
+ * had (e unchanged, still in the ring).
+ */
+URT_HIDDEN bool urt__bufs_spill(struct urt_runtime *rt, struct urt__cqent *last,
+				struct urt__cqent *e);
 /* Put stream record idx on the starved list. */
 URT_HIDDEN void urt__buf_starve(struct urt_runtime *rt, uint32_t idx);
 URT_HIDDEN void urt__buf_unstarve(struct urt_runtime *rt, uint32_t idx);

@@ -281,6 +281,8 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 	if (URT_UNLIKELY(r->kind != URT__REC_RECV))
 		return -EBUSY; /* the handle holds the other kind of stream */
 	if (urt__stream_pop(rt, r, &e)) {
+		if (urt__ent_in_ring(&e))
+			rt->bufs.queued--;
 		buf->data = urt__ent_data(rt, &e);
 		buf->len = (uint32_t)e.res;
 		buf->id = (uint16_t)(e.flags >> 16);
@@ -314,6 +316,26 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 	if (!r->res || r->res == -ENOBUFS)
 		return stream_end(rt, op, -ECANCELED);
 	return stream_end(rt, op, r->res);
+}
+
+size_t urt_recv_stream_unread(const struct urt_op *op)
+{
+	struct urt_runtime *rt = urt__rt;
+	const struct urt__rec *r;
+	size_t n = 0;
+
+	if (!rt || op->state != URT_OP_STREAM)
+		return 0;
+	r = urt__rec_at(rt, op->rec);
+	if (r->kind != URT__REC_RECV || r->gen != op->gen)
+		return 0;
+	for (uint32_t c = r->tm.qhead; c; c = urt__rec_at(rt, c)->next) {
+		const struct urt__rec *ch = urt__rec_at(rt, c);
+
+		for (unsigned i = ch->rfl; i < (unsigned)ch->rfl + ch->ncqe; i++)
+			n += (size_t)ch->ent[i].res;
+	}
+	return n;
 }
 
 int urt_recv_stream_end(struct urt_task *t, struct urt_op *op, int fd)

@@ -384,8 +384,11 @@ static bool stream_push(struct urt_runtime *rt, struct urt__rec *r, uint32_t rid
 /* What a queued completion holds goes back: a buffer, a descriptor. */
 static void cqent_drop(struct urt_runtime *rt, uint8_t kind, const struct urt__cqent *e)
 {
-	if (kind == URT__REC_RECV)
+	if (kind == URT__REC_RECV) {
+		if (urt__ent_in_ring(e))
+			rt->bufs.queued--;
 		urt__buf_release(rt, (uint16_t)(e->flags >> 16));
+	}
 	else if (e->res >= 0)
 		close(e->res);
 }
@@ -407,6 +410,27 @@ void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
 }
 
 /*
+ * Ring entry e arrived while the ring is tight: copy it to spill memory,
+ * queued on r (see bufring.c). Return: true if e is dealt with (*ok false
+ * if its copy could not be queued); false to queue e in the ring after all
+ * (no spill memory).
+ */
+static bool recv_spill(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
+		       struct urt__cqent *e, bool *ok)
+{
+	struct urt__rec *c = r->cflags ? urt__rec_at(rt, r->cflags) : NULL;
+	struct urt__cqent *last = c && c->ncqe ? &c->ent[c->rfl + c->ncqe - 1] : NULL;
+
+	if (!urt__bufs_spill(rt, last, e))
+		return false;
+	if (e->res && !stream_push(rt, r, idx, e->res, e->flags)) {
+		urt__buf_release(rt, (uint16_t)(e->flags >> 16));
+		*ok = false;
+	}
+	return true;
+}
+
+/*
  * Queue a receive completion's buffers, one entry each. Return: false if
  * no chunk could be had (what was not queued has been given back).
  */
@@ -419,8 +443,12 @@ static bool recv_push(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx, 
 
 	urt__bufs_take(rt, &it, kres, kflags, shown);
 	while (urt__bufs_next(rt, &it, &e)) {
-		if (ok && e.res && stream_push(rt, r, idx, e.res, e.flags))
+		if (ok && e.res && urt__bufs_tight(rt) && recv_spill(rt, r, idx, &e, &ok))
 			continue;
+		if (ok && e.res && stream_push(rt, r, idx, e.res, e.flags)) {
+			rt->bufs.queued++;
+			continue;
+		}
 		urt__buf_release(rt, (uint16_t)(e.flags >> 16));
 		if (e.res) /* not a chunk the fault seam emptied: no memory */
 			ok = false;

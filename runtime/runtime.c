@@ -302,6 +302,8 @@ void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *s
 	st->ops_inflight = rt->ring_inflight;
 	st->timers_live = rt->timers.n;
 	st->bufs_free = rt->bufs.avail;
+	st->bufs_free_low = rt->bufs.avail_low;
+	st->bufs_queued = rt->bufs.queued;
 	st->buf_count = rt->bufs.count;
 }
 

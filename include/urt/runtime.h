@@ -382,6 +382,19 @@ struct urt_runtime {
 		uint16_t *slot;	     /* bundles: the buffer id at each ring position */
 		uint16_t *pos;	     /* bundles: the ring position of each buffer id */
 		struct urt__bstate *st; /* in part: per buffer, its fill and its users */
+		uint32_t queued;	/* ring buffers (pieces) queued unread on streams */
+		uint32_t pin_max;	/* queued at most: past it, arrivals are spilled */
+		uint32_t low;		/* fewer free than this: the ring is short */
+		uint32_t avail_low;	/* fewest free at once */
+		struct {		/* spill memory: blocks of `size` bytes */
+			char **blk;	/* each id's block; NULL: none */
+			uint16_t *next; /* free-list links (id + 1); in use: 0xffff */
+			uint32_t cap;	/* ids the tables have room for */
+			uint32_t made;	/* ids handed out at least once */
+			uint32_t live;	/* blocks holding bytes */
+			uint32_t ncached;	   /* free ids that keep their block */
+			uint16_t cached, empty; /* free lists (id + 1): with, without a block */
+		} spill;
 	} bufs;
 	uint32_t send_zc_min; /* urt_send_all: zero-copy from this size */
 	bool zc_report;	      /* the kernel reports whether a zero-copy send copied */

@@ -209,6 +209,8 @@ void test_assert_clean(struct urt_runtime *rt)
 	assert_int_equal(st.ops_inflight, 0);
 	assert_int_equal(st.timers_live, 0);
 	assert_int_equal(st.bufs_free, st.buf_count);
+	assert_int_equal(st.spill_bytes, 0);
+	assert_int_equal(st.bufs_queued, 0);
 }
 
 void test_runtime_end(struct urt_runtime *rt)
