@@ -534,7 +534,7 @@ bool urt_bufs_short(void)
 {
 	struct urt_runtime *rt = urt__rt;
 
-	return rt && rt->bufs.avail < rt->bufs.low;
+	return rt && rt->bufs.avail < 2 * rt->bufs.low;
 }
 
 int urt_buf_hold(struct urt_buf *buf)

@@ -295,6 +295,94 @@ static void run_mode(const char *name, uint32_t off, uint32_t mode, bool no_limi
 	}
 }
 
+/* --- urt_buf_hold: a task that keeps a buffer across a long wait ------------- */
+
+struct keeper {
+	struct urt_op op;
+	struct urt_buf held[16];
+	unsigned n;
+	int fd, r;
+};
+
+static bool keeper_poll(struct urt_task *t, void *arg)
+{
+	struct keeper *s = *(struct keeper **)arg;
+
+	URT_BEGIN(t);
+	while (s->n < 16 && !urt_bufs_short()) {
+		URT_AWAIT(t, s->r = urt_recv_stream(t, &s->op, s->fd, &s->held[s->n]));
+		if (s->r <= 0)
+			break;
+		s->n++;
+	}
+	URT_AWAIT(t, s->r = urt_recv_stream_end(t, &s->op, s->fd));
+	URT_END(t);
+}
+
+static const struct urt_task_type keeper_type = { .poll = keeper_poll, .name = "keeper" };
+
+static void test_buf_hold(void **state)
+{
+	/* one buffer a completion, 16 of them: short below 4 free */
+	struct urt_runtime rt;
+	struct urt_runtime_opts o = { .buf_count = 16,
+				      .recv_pin_max = 16,
+				      .features_off = URT_FEAT_RECV_BUNDLE | URT_FEAT_BUF_INC };
+	static struct keeper k;
+	struct urt_buf copy;
+	char piece[4096];
+	size_t free_before;
+	struct urt_join j;
+	uint64_t out, t0;
+	int sv[2];
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	test_runtime_init(&rt, &o);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	k.fd = sv[0];
+	assert_int_equal(urt_spawn(&rt, &keeper_type, &(struct keeper *){ &k }, sizeof(void *), &j),
+			 0);
+	assert_int_equal(urt_tick(&rt, 0) >= 0, 1);
+	assert_false(urt_bufs_short());
+	/* one piece a tick: the keeper takes each before the next comes */
+	for (unsigned i = 0; i < 16 && !urt_join_is_finished(&j); i++) {
+		memset(piece, 'a' + (int)i, sizeof(piece));
+		assert_int_equal(write(sv[1], piece, sizeof(piece)), (ssize_t)sizeof(piece));
+		for (int w = 0; w < 100 && k.n == i && !urt_join_is_finished(&j); w++)
+			assert_true(urt_tick(&rt, 1000000u) >= 0);
+	}
+	t0 = urt_now_ns();
+	while (!urt_join_is_finished(&j) && urt_now_ns() - t0 < 5000000000ull)
+		assert_true(urt_tick(&rt, 1000000u) >= 0);
+	urt_join_take(&j, &out);
+	assert_true(urt_bufs_short());
+	assert_true(k.n >= 12); /* short below 4 free: 13 held */
+	/* short: the held buffer's bytes move out, its ring buffer goes back */
+	free_before = test_stats(&rt).bufs_free;
+	assert_int_equal(k.held[0].data[0], 'a');
+	assert_int_equal(urt_buf_hold(&k.held[0]), 1);
+	assert_int_equal(test_stats(&rt).bufs_free, free_before + 1);
+	assert_int_equal(k.held[0].len, 4096);
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(k.held[0].data[i], 'a');
+	assert_int_equal(urt_buf_hold(&k.held[0]), 0); /* in spill memory already */
+	/* a copy given back twice is refused for spill memory too */
+	copy = k.held[0];
+	assert_int_equal(urt_buf_free(&k.held[0]), 0);
+	assert_int_equal(urt_buf_free(&copy), -EINVAL);
+	assert_int_equal(urt_buf_hold(&k.held[0]), -EINVAL); /* emptied */
+	for (unsigned i = 1; i < k.n; i++)
+		assert_int_equal(urt_buf_free(&k.held[i]), 0);
+	/* not short: urt_buf_hold leaves a buffer where it is */
+	assert_false(urt_bufs_short());
+	close(sv[0]);
+	close(sv[1]);
+	test_runtime_end(&rt);
+	assert_int_equal(urt_buf_hold(&copy), -ESRCH);
+	assert_false(urt_bufs_short());
+}
+
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -342,6 +430,7 @@ int main(void)
 		cmocka_unit_test(test_in_part),
 		cmocka_unit_test(test_one_each),
 		cmocka_unit_test(test_no_limit),
+		cmocka_unit_test(test_buf_hold),
 	};
 
 	raise_nofile();

@@ -180,10 +180,10 @@ int urt_buf_free(struct urt_buf *buf);
 int urt_buf_hold(struct urt_buf *buf);
 
 /*
- * urt_bufs_short - whether the ring is short of buffers: fewer than an
- * eighth of them free. While it is, what arrives for a stream whose task
- * is not reading is copied out, and a task holding ring buffers across a
- * wait keeps them from other connections (urt_buf_hold).
+ * urt_bufs_short - whether the ring is short of buffers: fewer than a
+ * quarter of them free. A task holding ring buffers across a wait then
+ * keeps them from other connections (urt_buf_hold). (Below an eighth,
+ * what arrives for any stream is copied out of the ring as it comes.)
  * Return: true or false; false without a runtime.
  */
 bool urt_bufs_short(void);

@@ -384,7 +384,7 @@ struct urt_runtime {
 		struct urt__bstate *st; /* in part: per buffer, its fill and its users */
 		uint32_t queued;	/* ring buffers (pieces) queued unread on streams */
 		uint32_t pin_max;	/* queued at most: past it, arrivals are spilled */
-		uint32_t low;		/* fewer free than this: the ring is short */
+		uint32_t low;		/* fewer free: arrivals spill; twice that: short */
 		uint32_t avail_low;	/* fewest free at once */
 		struct {		/* spill memory: blocks of `size` bytes */
 			char **blk;	/* each id's block; NULL: none */
