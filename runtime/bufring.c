@@ -58,6 +58,18 @@
  * than the stream it woke: so each tick, while the ring has buffers and a
  * stream is starved, the oldest is woken too (urt__bufs_kick). A stream
  * never sees -ENOBUFS as an error.
+ *
+ * Fairness across streams: the per-arm limit bounds one stream, not all
+ * of them. `queued` counts ring buffers (pieces, in part) sitting unread
+ * in stream queues; once it reaches pin_max (opts.recv_pin_max), or fewer
+ * than `low` (an eighth) are free, each arriving entry is copied into
+ * spill memory and its ring buffer given back (urt__bufs_spill). Spill
+ * blocks are buf_size bytes, named by id | URT__SPILL_BIT where a ring id
+ * would stand, so queues and urt_bufs carry them unchanged; a block holds
+ * one entry, grown while it is the stream's newest. Free blocks are kept
+ * for reuse up to SPILL_CACHE, the rest go back to the allocator.
+ *   queued <= pin_max                       (always; spill failing aside)
+ *   spill.live == blocks queued or with tasks
  */
 #include "internal.h"
 

@@ -19,6 +19,20 @@
  * ring is empty the kernel stops a stream with -ENOBUFS: urt treats that
  * as back-pressure, never as a connection error; the stream waits and is
  * re-armed when a buffer is given back.
+ *
+ * No set of connections can hold the ring: once opts.recv_pin_max ring
+ * buffers (default buf_count / 2) sit unread in stream queues, or fewer
+ * than an eighth are free, what arrives is copied into spill memory
+ * (blocks of buf_size from the runtime's allocator) and its ring buffer
+ * goes back at once. The task still gets a urt_buf. What the runtime holds
+ * per connection, at most: the task's slot or box; one op record (64
+ * bytes) per operation in flight plus one per 4 queued receive chunks; and
+ * the stream's unread bytes, at most one arm (opts.stream_queue buffers'
+ * worth, 64 KiB by default) plus one buffer, in ring buffers or spill
+ * memory: a stream is re-armed only once its task has read what it has.
+ * That is the worst case under a client that sends and never reads;
+ * urt_recv_stream_unread says what a connection holds now. Buffers a task
+ * has taken are its own: see urt_buf_hold.
  * Context: the runtime's thread.
  */
 #ifndef URT_NET_H
