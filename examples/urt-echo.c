@@ -4,13 +4,22 @@
  * connection.
  *
  *   urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]
- *            [--max-conns N] [--bufs N]
+ *            [--max-conns N] [--bufs N] [--send-ms MS]
  *
  * Each thread runs one runtime with its own SO_REUSEPORT listener on the
  * same port (thread per core: nothing is shared between runtimes). A
  * connection task receives through the runtime's shared provided-buffer
  * ring (a multishot receive stream) and sends every chunk back in order
  * with urt_send_all before it takes the next one.
+ *
+ * A client that sends and does not read: the send waits for room, at
+ * most --send-ms (default 30 s; then the connection is closed), and the
+ * chunk it holds meanwhile leaves the shared ring if the ring is short
+ * (urt_buf_hold). What arrives meanwhile stays unread on the stream: at
+ * most one arm (64 KiB) plus one buffer, out of the ring once half of it
+ * is held that way (see include/urt/net.h). So a connection holds its
+ * slot, its op records and at most about 72 KiB of received bytes, and
+ * non-readers cannot starve the others.
  *
  * --spawn slab (default): connection tasks live in a bounded slab of
  * --max-conns slots. The acceptor reserves the next connection's slot
@@ -59,6 +68,7 @@ struct opts {
 	bool boxed;
 	uint32_t max_conns;
 	uint32_t bufs;
+	uint32_t send_ms;
 };
 
 /* Per runtime; written by its thread, read by main after join or by the
@@ -107,12 +117,15 @@ static void print_stats(struct server *s, const char *what)
 
 	urt_runtime_stats(&s->rt, &st);
 	printf("%s: runtime %d connections %llu live %llu requests %llu bytes %llu heap_calls %zu "
-	       "heap_bytes %zu conn_bytes %zu slab %zu/%zu op_high_water %zu ops_live %zu bufs_free %zu/%zu pauses %llu\n",
+	       "heap_bytes %zu conn_bytes %zu slab %zu/%zu op_high_water %zu ops_live %zu bufs_free %zu/%zu "
+	       "pauses %llu bufs_free_low %zu/%zu spill_high_water %zu spilled %llu\n",
 	       what, s->id, (unsigned long long)s->conns, (unsigned long long)s->live_conns,
 	       (unsigned long long)s->requests, (unsigned long long)s->bytes,
 	       atomic_load(&s->heap.calls), atomic_load(&s->heap.bytes), conn_bytes(s, &st),
 	       st.slab_live, st.slab_capacity, st.ops_high_water,
-	       st.ops_live, st.bufs_free, st.buf_count, (unsigned long long)st.stream_pauses);
+	       st.ops_live, st.bufs_free, st.buf_count, (unsigned long long)st.stream_pauses,
+	       st.bufs_free_low, st.buf_count, st.spill_high_water,
+	       (unsigned long long)st.recv_spilled);
 	fflush(stdout);
 }
 
@@ -131,6 +144,10 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			break;
 		c->s->requests++;
 		c->s->bytes += (uint64_t)c->n;
+		/* the peer may not read: bound the wait, and keep the chunk
+		 * out of the shared ring meanwhile if the ring is short */
+		(void)urt_buf_hold(&c->buf);
+		urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o->send_ms);
 		URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->buf.data, c->buf.len));
 		urt_buf_free(&c->buf);
 		if (c->ret < 0)
@@ -279,7 +296,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]\n"
-		"                [--max-conns N] [--bufs N]\n"
+		"                [--max-conns N] [--bufs N] [--send-ms MS]\n"
 		"  --addr A       address to bind (default 127.0.0.1)\n"
 		"  --port P       port (default 7000; 0 picks a free one)\n"
 		"  --threads N    runtimes, one per thread, sharing the port (default 1)\n"
@@ -287,6 +304,7 @@ static void usage(FILE *f)
 		"                 or boxed (malloc per connection)\n"
 		"  --max-conns N  connections per runtime, slab mode (default 16384)\n"
 		"  --bufs N       provided receive buffers per runtime, power of 2 (default 1024)\n"
+		"  --send-ms MS   close a connection whose echo does not go out in MS (default 30000)\n"
 		"Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints stats;\n"
 		"SIGINT/SIGTERM stop it.\n");
 }
@@ -319,6 +337,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "spawn", required_argument, 0, 's' },
 		{ "max-conns", required_argument, 0, 'm' },
 		{ "bufs", required_argument, 0, 'b' },
+		{ "send-ms", required_argument, 0, 'S' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -326,7 +345,8 @@ static int parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){
-		.addr = "127.0.0.1", .port = 7000, .threads = 1, .max_conns = 16384, .bufs = 1024
+		.addr = "127.0.0.1", .port = 7000, .threads = 1, .max_conns = 16384, .bufs = 1024,
+		.send_ms = 30000
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -358,6 +378,11 @@ static int parse(int argc, char **argv, struct opts *o)
 			if (!parse_u32(optarg, 1, 32768, &v) || (v & (v - 1)))
 				return bad("bad --bufs (a power of 2 up to 32768)", optarg);
 			o->bufs = v;
+			break;
+		case 'S':
+			if (!parse_u32(optarg, 1, 3600000, &v))
+				return bad("bad --send-ms (1..3600000)", optarg);
+			o->send_ms = v;
 			break;
 		case 'h':
 			usage(stdout);

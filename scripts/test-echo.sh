@@ -106,6 +106,26 @@ sleep 0.2
 stop "$srv"
 exec 5>&- 6>&-
 
+step "urt-echo --send-ms 1000: a client that sends and never reads is closed"
+start urt-echo "$tmp/sd.out" --send-ms 1000
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+head -c $((64 << 20)) /dev/zero >&4 2>/dev/null &
+writer=$!
+pids+=("$writer")
+sleep 0.5
+s=$(stats "$tmp/sd.out" "$srv" 1)
+[ "$(echo "$s" | field live)" = 1 ] || fail "the non-reader is not connected yet: $s"
+for _ in $(seq 40); do
+	s=$(stats "$tmp/sd.out" "$srv" 1)
+	[ "$(echo "$s" | field live)" = 0 ] && break
+	sleep 0.1
+done
+[ "$(echo "$s" | field live)" = 0 ] || fail "a non-reader outlived --send-ms 1000: $s"
+kill "$writer" 2>/dev/null || true
+exec 4>&-
+line=$(load --conns 10 --duration 1) || fail "not served after a non-reader was closed: $line"
+stop "$srv"
+
 step "urt-echo --max-conns 2: a full slab takes no descriptor without a slot, and serves in order"
 start urt-echo "$tmp/full.out" --max-conns 2
 base=$(ls "/proc/$srv/fd" | wc -l)
