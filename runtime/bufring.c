@@ -185,6 +185,7 @@ int urt__spill_get(struct urt_runtime *rt)
 		id = sp->cached - 1u;
 		sp->cached = sp->next[id];
 		sp->ncached--;
+		urt__unpoison(sp->blk[id], rt->bufs.size);
 	} else {
 		if (sp->empty) {
 			id = sp->empty - 1u;
@@ -222,6 +223,7 @@ static int spill_put(struct urt_runtime *rt, uint32_t id)
 		sp->next[id] = sp->cached;
 		sp->cached = (uint16_t)(id + 1);
 		sp->ncached++;
+		urt__poison(sp->blk[id], rt->bufs.size, URT_POISON_POOL); /* a use after free */
 		return 0;
 	}
 	rt->al.free(rt->al.ctx, sp->blk[id], rt->bufs.size, 64);
@@ -235,9 +237,12 @@ static void spill_deinit(struct urt_runtime *rt)
 {
 	typeof(rt->bufs.spill) *sp = &rt->bufs.spill;
 
-	for (uint32_t i = 0; i < sp->made; i++)
-		if (sp->blk[i])
-			rt->al.free(rt->al.ctx, sp->blk[i], rt->bufs.size, 64);
+	for (uint32_t i = 0; i < sp->made; i++) {
+		if (!sp->blk[i])
+			continue;
+		urt__unpoison(sp->blk[i], rt->bufs.size);
+		rt->al.free(rt->al.ctx, sp->blk[i], rt->bufs.size, 64);
+	}
 	if (sp->cap) {
 		rt->al.free(rt->al.ctx, sp->blk, sp->cap * sizeof(*sp->blk), 8);
 		rt->al.free(rt->al.ctx, sp->next, sp->cap * sizeof(*sp->next), 8);
