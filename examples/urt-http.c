@@ -4,7 +4,8 @@
  *
  *   urt-http [--port P] [--addr A] [--root DIR] [--threads N]
  *            [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]
- *            [--head-ms MS] [--max-head B] [--max-body B] [--no-splice]
+ *            [--head-ms MS] [--max-head B] [--max-body B] [--max-pipeline N]
+ *            [--max-clients-mem B] [--no-splice]
  *
  * GET / answers a small fixed body; with --root, GET and HEAD serve files
  * beneath DIR (opened with openat2 and RESOLVE_BENEATH through io_uring, so
@@ -34,9 +35,22 @@
  * ones of one batch go out in one send), HTTP/1.0 with and without
  * keep-alive. Refused with the right status, the connection kept where
  * HTTP allows: 400, 404, 405 (with Allow), 413, 414, 431, 501 (a transfer
- * coding on a request), 505. A connection idle past --idle-ms, a head
- * still incomplete --head-ms after its first byte (slowloris), or a
- * response that does not move for --send-ms, is closed.
+ * coding on a request), 503 (a full descriptor table, with Retry-After),
+ * 505; a bare CR in a head is 400 (smuggling).
+ *
+ * Hostile clients: every per-connection resource has a bound and a
+ * deadline (docs/servers.md has the table). Input: --max-head, blank lines
+ * before a request included, looked at once per byte (http_head_ready) and
+ * moved once per receive. Output: a batch of pipelined answers is sent
+ * before it could pass OUT_MAX, and after --max-pipeline requests. A
+ * connection waiting for a request past --idle-ms, a head or body still
+ * incomplete --head-ms after its first byte (slowloris, or a client that
+ * never stops sending), or a response that does not move for --send-ms,
+ * is closed. The first two cost no timer per connection: the waiting
+ * connections sit in two deadline-ordered lists per runtime that one
+ * sweeper task walks every SWEEP_MS. All connections' buffers (and the
+ * bytes received for them not yet read) are counted per runtime as they
+ * change; past --max-clients-mem the largest holders are closed.
  *
  * --threads N: N runtimes, one per thread, each with its own SO_REUSEPORT
  * listener on the one port (the first picks it for --port 0), so the
