@@ -4,7 +4,8 @@
  *
  *   urt-http [--port P] [--addr A] [--root DIR] [--threads N]
  *            [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]
- *            [--head-ms MS] [--max-head B] [--max-body B] [--no-splice]
+ *            [--head-ms MS] [--max-head B] [--max-body B] [--max-pipeline N]
+ *            [--max-clients-mem B] [--no-splice]
  *
  * GET / answers a small fixed body; with --root, GET and HEAD serve files
  * beneath DIR (opened with openat2 and RESOLVE_BENEATH through io_uring, so
@@ -34,9 +35,22 @@
  * ones of one batch go out in one send), HTTP/1.0 with and without
  * keep-alive. Refused with the right status, the connection kept where
  * HTTP allows: 400, 404, 405 (with Allow), 413, 414, 431, 501 (a transfer
- * coding on a request), 505. A connection idle past --idle-ms, a head
- * still incomplete --head-ms after its first byte (slowloris), or a
- * response that does not move for --send-ms, is closed.
+ * coding on a request), 503 (a full descriptor table, with Retry-After),
+ * 505; a bare CR in a head is 400 (smuggling).
+ *
+ * Hostile clients: every per-connection resource has a bound and a
+ * deadline (docs/servers.md has the table). Input: --max-head, blank lines
+ * before a request included, looked at once per byte (http_head_ready) and
+ * moved once per receive. Output: a batch of pipelined answers is sent
+ * before it could pass OUT_MAX, and after --max-pipeline requests. A
+ * connection waiting for a request past --idle-ms, a head or body still
+ * incomplete --head-ms after its first byte (slowloris, or a client that
+ * never stops sending), or a response that does not move for --send-ms,
+ * is closed. The first two cost no timer per connection: the waiting
+ * connections sit in two deadline-ordered lists per runtime that one
+ * sweeper task walks every SWEEP_MS. All connections' buffers (and the
+ * bytes received for them not yet read) are counted per runtime as they
+ * change; past --max-clients-mem the largest holders are closed.
  *
  * --threads N: N runtimes, one per thread, each with its own SO_REUSEPORT
  * listener on the one port (the first picks it for --port 0), so the
@@ -87,6 +101,11 @@
 #define CHUNK	   (64 * 1024) /* file bytes per splice, or per read and send */
 #define SMALL	   (16 * 1024) /* a file this small goes out with its head, in one send */
 #define IN_FIRST   4000	       /* first input / output buffer: fits a size class */
+/* the answers of a batch of pipelined requests gathered in the output: sent
+ * before another request is parsed if one more answer could pass it */
+#define OUT_MAX	   (256 * 1024)
+#define ANSWER_MAX (SMALL + 1024) /* the most one answer adds: a small file and its head */
+#define SWEEP_MS   100 /* the sweeper's tick: idle and head deadlines fire this late at most */
 #define HELLO_BODY "hello from urt-http\n"
 
 
@@ -95,13 +114,22 @@ static struct {
 	const char *root;
 	bool no_splice;
 	uint64_t idle_ms, head_ms, send_ms;
+	uint64_t max_pipeline;	   /* requests answered per receive */
+	uint64_t max_clients_mem; /* bytes of connection buffers, all runtimes together */
 	struct http_limits lim;
 } o = {
 	.srv = { .addr = "127.0.0.1", .port = 8080, .threads = 1, .max_conns = 16384 },
 	.idle_ms = 30000,
 	.send_ms = 30000,
 	.head_ms = 10000,
+	.max_pipeline = 100,
+	.max_clients_mem = 64ull << 20,
 	.lim = { .max_head = 8192, .max_target = 2048, .max_body = 1 << 20 },
+};
+
+/* A link of an intrusive circular list; a node not in a list has next NULL. */
+struct link {
+	struct link *prev, *next;
 };
 
 /*
@@ -115,6 +143,13 @@ struct server {
 	int id, lfd, ctl[2];   /* ctl: the main thread's commands ('r' stats, 's' stop) */
 	uint64_t conns, live, requests;
 	uint64_t bodies_spliced, bodies_copied; /* large file bodies sent whole, each way */
+	uint64_t evicted, expired, busy; /* closed past the budget, by a deadline; 503s */
+	/* bytes of buffers its connections hold (their capacities), kept as
+	 * they change; past mem_budget (its share of --max-clients-mem) the
+	 * largest holders are closed */
+	size_t mem, mem_budget;
+	struct link all;	 /* every connection that has run */
+	struct link idle, heads; /* connections waiting, by deadline (see the sweeper) */
 	int splice; /* file bodies: 0 splice, untried; 1 splice, worked; -1 read and send */
 	bool stop;
 	int start_ret;		      /* init and spawns, before the start barrier */
@@ -148,6 +183,15 @@ struct conn {
 	bool room;    /* the socket had room when last polled: splice into it */
 	uint64_t head_by; /* the head begun in `in` must be whole by then (0: none begun) */
 	uint64_t send_by; /* the answers in `out` must be sent by then */
+	uint64_t wait_by;	  /* the deadline of its place in s->idle or s->heads */
+	struct link all, wait;	  /* in s->all; in s->idle or s->heads while it waits */
+	struct link *wait_list;	  /* which of the two, or NULL */
+	struct urt_task *t;	  /* its task, once it has run (for conn_kill) */
+	size_t mem;		  /* in_cap + out_cap, counted in s->mem */
+	size_t at;		  /* where the input not yet parsed begins in `in` */
+	struct http_scan scan;	  /* http_head_ready's look at the head at `at` */
+	uint64_t batch;		  /* requests answered since the last receive or send */
+	bool killed;		  /* closed from outside: past a deadline or the budget */
 	struct urt_op rx, nap, op;
 	struct urt_io_all tx;
 	struct urt_buf b;
@@ -163,13 +207,129 @@ struct conn {
 	char path[512];
 };
 
-static bool grow(struct urt_task *t, char **buf, size_t *cap, size_t need)
+/* --- lists, memory, closing from outside ------------------------------------------ */
+
+static void link_init(struct link *h)
+{
+	h->prev = h->next = h;
+}
+
+static void link_add_tail(struct link *h, struct link *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+
+static void link_del(struct link *n)
+{
+	if (!n->next)
+		return;
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = NULL;
+}
+
+#define conn_of(l, member) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, member)))
+
+/* Wait in list (s->idle or s->heads) until by: at its tail, where a later
+ * deadline than any before it keeps the list in order. Staying in the same
+ * list with the same deadline keeps the place. O(1). */
+static void wait_in(struct conn *c, struct link *list, uint64_t by)
+{
+	if (c->wait_list == list && c->wait_by == by)
+		return;
+	link_del(&c->wait);
+	link_add_tail(list, &c->wait);
+	c->wait_list = list;
+	c->wait_by = by;
+}
+
+static void wait_done(struct conn *c)
+{
+	link_del(&c->wait);
+	c->wait_list = NULL;
+}
+
+/* Until the runtime's implementation is merged the symbol may be absent:
+ * then no unread bytes are counted. */
+#pragma weak urt_recv_stream_unread
+
+static size_t conn_unread(const struct conn *c)
+{
+	return urt_recv_stream_unread ? urt_recv_stream_unread(&c->rx) : 0;
+}
+
+/* Close c from outside its task (or from inside, between awaits): every
+ * operation of its task is cancelled, so whatever it waits on returns an
+ * error and it ends; its buffers leave the count now (they are freed when
+ * the task is reclaimed, after its operations have completed). */
+static void conn_kill(struct conn *c)
+{
+	if (c->killed)
+		return;
+	c->killed = true;
+	c->closing = true;
+	c->s->mem -= c->mem;
+	c->mem = 0;
+	wait_done(c);
+	if (c->t)
+		(void)urt_task_cancel_ops(c->t);
+}
+
+/*
+ * Past the budget: close the largest holders (buffers and unread stream
+ * bytes) until the estimate `held` of all of them is within it, as redis's
+ * maxmemory-clients does. A scan of the runtime's connections per one
+ * closed: done only when over budget.
+ */
+static void evict(struct server *s, size_t held)
+{
+	while (held > s->mem_budget) {
+		struct conn *big = NULL;
+		size_t most = 0;
+
+		for (struct link *l = s->all.next; l != &s->all; l = l->next) {
+			struct conn *c = conn_of(l, all);
+			size_t n = c->mem + conn_unread(c);
+
+			if (!c->killed && n > most)
+				big = c, most = n;
+		}
+		if (!big)
+			return;
+		conn_kill(big);
+		s->evicted++;
+		held = held > most ? held - most : 0;
+	}
+}
+
+/* A buffer's capacity changed by delta: the connection's and the runtime's counts. */
+static void mem_add(struct conn *c, size_t old, size_t now)
+{
+	if (c->killed)
+		return;
+	c->mem = c->mem - old + now;
+	c->s->mem = c->s->mem - old + now;
+	if (now > old && c->s->mem > c->s->mem_budget)
+		evict(c->s, c->s->mem);
+}
+
+/* Room for need bytes in *buf, doubling, but at most limit when need fits
+ * in it. Return: false out of memory, or c was closed for the budget. */
+static bool grow(struct urt_task *t, struct conn *c, char **buf, size_t *cap, size_t need,
+		 size_t limit)
 {
 	size_t ncap = *cap ? *cap : IN_FIRST;
 	char *p;
 
+	if (c->killed)
+		return false;
 	while (ncap < need)
 		ncap *= 2;
+	if (ncap > limit && need <= limit)
+		ncap = limit;
 	p = urt_task_alloc(t, ncap);
 	if (!p)
 		return false;
@@ -178,13 +338,35 @@ static bool grow(struct urt_task *t, char **buf, size_t *cap, size_t need)
 		urt_task_free(t, *buf);
 	}
 	*buf = p;
+	mem_add(c, *cap, ncap);
 	*cap = ncap;
+	return !c->killed;
+}
+
+static void release(struct urt_task *t, struct conn *c, char **buf, size_t *cap)
+{
+	if (!*buf)
+		return;
+	urt_task_free(t, *buf);
+	mem_add(c, *cap, 0);
+	*buf = NULL;
+	*cap = 0;
+}
+
+/* Append the received chunk in c->b to the input. */
+static bool in_append(struct urt_task *t, struct conn *c)
+{
+	if (c->in_len + c->b.len > c->in_cap &&
+	    !grow(t, c, &c->in, &c->in_cap, c->in_len + c->b.len, SIZE_MAX))
+		return false;
+	memcpy(c->in + c->in_len, c->b.data, c->b.len);
+	c->in_len += c->b.len;
 	return true;
 }
 
 static void put(struct urt_task *t, struct conn *c, const void *p, size_t n)
 {
-	if (c->out_len + n > c->out_cap && !grow(t, &c->out, &c->out_cap, c->out_len + n)) {
+	if (c->out_len + n > c->out_cap && !grow(t, c, &c->out, &c->out_cap, c->out_len + n, OUT_MAX)) {
 		c->closing = true;
 		return;
 	}
@@ -223,6 +405,7 @@ static const char *reason(int status)
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
 	case 505: return "HTTP Version Not Supported";
 	default: return "Unknown";
 	}
@@ -258,11 +441,13 @@ static void error(struct urt_task *t, struct conn *c, int status)
 	char body[64];
 	int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
 
-	if (status != 404 && status != 405 && status != 416)
+	if (status != 404 && status != 405 && status != 416 && status != 503)
 		c->keep = false; /* the request could not be read: the stream is lost */
 	head(t, c, status, "text/plain", (uint64_t)n);
 	if (status == 405)
 		put(t, c, "Allow: GET, HEAD\r\n", 18);
+	if (status == 503) /* a full descriptor table: one may be free in a second */
+		put(t, c, "Retry-After: 1\r\n", 16);
 	put(t, c, "\r\n", 2);
 	if (!c->head_only)
 		put(t, c, body, (size_t)n);
@@ -403,28 +588,29 @@ static time_t parse_http_date(struct slice s)
 	return timegm(&tm);
 }
 
-/* Wait for more input, at most until the deadline. Return via c->n:
- * > 0 appended bytes, 0 the peer closed, < 0 an error or the deadline. */
-#define RECV_UNTIL(t, c, deadline)                                                                 \
+/*
+ * Wait for more input. No timer of its own: while it waits the connection
+ * is in s->idle or s->heads, and the sweeper cancels its stream at its
+ * deadline. A head's (or body's) deadline counts from its first byte even
+ * while bytes keep coming: checked here after each receive too. Return via
+ * c->n: > 0 appended bytes, 0 the peer closed, < 0 an error, the deadline,
+ * the budget or no memory.
+ */
+#define RECV(t, c)                                                                                 \
 	do {                                                                                       \
-		(c)->n = URT_PENDING;                                                              \
-		URT_AWAIT_ANY(t, (c)->n = urt_recv_stream(t, &(c)->rx, (c)->fd, &(c)->b),          \
-			      (c)->ret = urt_sleep_until(t, &(c)->nap, (deadline)));               \
-		if ((c)->n == URT_PENDING) {                                                       \
-			(c)->n = -ETIMEDOUT; /* the deadline came first */                         \
-		} else if ((c)->n > 0) {                                                           \
-			if ((c)->in_len + (c)->b.len > (c)->in_cap &&                              \
-			    !grow(t, &(c)->in, &(c)->in_cap, (c)->in_len + (c)->b.len))            \
+		URT_AWAIT(t, (c)->n = urt_recv_stream(t, &(c)->rx, (c)->fd, &(c)->b));             \
+		if ((c)->n > 0) {                                                                  \
+			if (!in_append(t, c))                                                      \
 				(c)->n = -ENOMEM;                                                  \
-			else {                                                                     \
-				memcpy((c)->in + (c)->in_len, (c)->b.data, (c)->b.len);            \
-				(c)->in_len += (c)->b.len;                                         \
-			}                                                                          \
 			urt_buf_free(&(c)->b);                                                     \
 		}                                                                                  \
+		if ((c)->n > 0 && (c)->head_by && urt_now_ns() >= (c)->head_by)                    \
+			(c)->n = -ETIMEDOUT;                                                       \
+		if ((c)->killed)                                                                   \
+			(c)->n = -ECANCELED;                                                       \
 	} while (0)
 
-/* The deadline's sleep is re-armed for each wait: drop the old one. */
+/* The send's deadline sleep (send_out) is armed for each send: drop the old one. */
 static void disarm(struct urt_task *t, struct conn *c)
 {
 	if (urt_op_busy(&c->nap))
@@ -447,7 +633,6 @@ static void disarm(struct urt_task *t, struct conn *c)
  * every send, as a large file's body does.
  */
 #define OUT_TIMED (64 * 1024)
-#define OUT_FLUSH (256 * 1024) /* answers gathered past this go out before more are made */
 
 static int send_out(struct urt_task *t, struct conn *c)
 {
@@ -586,40 +771,82 @@ static int splice_body(struct urt_task *t, struct conn *c)
 	}
 }
 
+/*
+ * Before a wait for input: what was parsed leaves the input (one move per
+ * receive, never one per request); buffers that hold nothing go back, so
+ * an idle connection holds none.
+ */
+static void in_compact(struct urt_task *t, struct conn *c)
+{
+	if (c->at) {
+		memmove(c->in, c->in + c->at, c->in_len - c->at);
+		c->in_len -= c->at;
+		c->at = 0;
+	}
+	if (!c->in_len)
+		release(t, c, &c->in, &c->in_cap);
+	if (!c->out_len)
+		release(t, c, &c->out, &c->out_cap);
+}
+
 static bool conn_poll(struct urt_task *t, void *arg)
 {
 	struct conn *c = arg;
 	long k;
+	bool full;
 
 	URT_BEGIN(t);
 	c->file = -1;
+	c->t = t;
+	link_add_tail(&c->s->all, &c->all);
 	while (!c->closing && !c->s->stop) {
 		/* --- a request head: parse what is there, else wait for more ---------- */
 		for (;;) {
-			k = http_parse(c->in, c->in_len, &o.lim, &c->req);
-			if (k != 0 && c->out_len < OUT_FLUSH)
+			/* a batch ends at --max-pipeline requests or when one more
+			 * answer could take the output past OUT_MAX: it is sent, and
+			 * the requests left wait in the input */
+			full = c->batch >= o.max_pipeline || c->out_len + ANSWER_MAX > OUT_MAX;
+			k = 0;
+			if (!full && http_head_ready(c->in + c->at, c->in_len - c->at, o.lim.max_head,
+						     &c->scan))
+				k = http_parse(c->in + c->at, c->in_len - c->at, &o.lim, &c->req);
+			if (k)
 				break;
+			if (c->killed)
+				goto out;
 			if (c->out_len) { /* answer the batch before waiting, or before it grows more */
 				disarm(t, c);
 				URT_AWAIT(t, c->ret = send_out(t, c));
 				disarm(t, c);
 				c->out_len = 0;
-				if (c->ret < 0)
+				c->batch = 0;
+				if (c->ret < 0 || c->killed)
 					goto out;
+				if (c->out_cap > IN_FIRST)
+					release(t, c, &c->out, &c->out_cap);
 				continue; /* parse again: k is not kept across an await */
 			}
-			disarm(t, c);
+			c->batch = 0;
+			if (full)
+				continue; /* the batch's answers went out as they were made */
+			in_compact(t, c);
 			/* a head begun must be whole --head-ms after its first
-			 * byte, however it trickles in (slowloris) */
+			 * byte, however it trickles in (slowloris); a connection
+			 * with nothing begun is idle */
 			if (c->in_len && !c->head_by)
 				c->head_by = urt_now_ns() + 1000000ull * o.head_ms;
-			RECV_UNTIL(t, c,
-				   c->in_len ? c->head_by : urt_now_ns() + 1000000ull * o.idle_ms);
+			if (c->in_len)
+				wait_in(c, &c->s->heads, c->head_by);
+			else
+				wait_in(c, &c->s->idle, urt_now_ns() + 1000000ull * o.idle_ms);
+			RECV(t, c);
 			if (c->n <= 0)
 				goto out; /* closed, an error, idle, or a head too slow: close */
 		}
+		wait_done(c);
 		c->head_by = 0;
-		disarm(t, c);
+		c->scan = (struct http_scan){ 0 };
+		c->batch++;
 		c->s->requests++;
 		c->keep = true;
 		c->head_only = false;
@@ -628,7 +855,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			c->closing = true;
 			break;
 		}
-		c->used = (size_t)k;
+		c->used = c->at + (size_t)k;
 		c->keep = c->req.keep_alive;
 		c->head_only = slice_is(c->req.method, "HEAD");
 		c->body_left = c->req.body;
@@ -652,7 +879,13 @@ static bool conn_poll(struct urt_task *t, void *arg)
 						    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
 			URT_AWAIT(t, c->file = urt_openat2(t, &c->op, root_fd, c->path, &c->how));
 			if (c->file < 0) {
-				error(t, c, c->file == -EACCES ? 403 : 404);
+				/* a full descriptor table is this server's state, not the
+				 * file's: 503, try again, and the connection stays */
+				if (c->file == -EMFILE || c->file == -ENFILE)
+					c->s->busy++;
+				error(t, c, c->file == -EACCES			       ? 403
+					     : c->file == -EMFILE || c->file == -ENFILE ? 503
+											: 404);
 				c->file = -1;
 				goto next;
 			}
@@ -672,7 +905,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				/* a small file joins its head in the output: one send for both
 				 * (two would meet Nagle and a delayed ACK: 40 ms a request) */
 				if (c->out_len + c->left > c->out_cap &&
-				    !grow(t, &c->out, &c->out_cap, c->out_len + c->left))
+				    !grow(t, c, &c->out, &c->out_cap, c->out_len + c->left, OUT_MAX))
 					c->closing = true, c->left = 0;
 				while (c->left) {
 					URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->out + c->out_len,
@@ -739,6 +972,8 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			c->file = -1;
 		}
 next:
+		if (c->killed)
+			goto out;
 		/* drop the request and any body from the input */
 		if (!c->keep)
 			c->closing = true;
@@ -747,25 +982,28 @@ next:
 		while (!c->closing && c->body_left > c->in_len - c->used) {
 			c->body_left -= c->in_len - c->used;
 			c->in_len = c->used; /* the body bytes we have are dropped */
-			disarm(t, c);
-			RECV_UNTIL(t, c, c->head_by);
+			wait_in(c, &c->s->heads, c->head_by);
+			RECV(t, c);
 			if (c->n <= 0)
 				goto out;
 		}
+		wait_done(c);
 		c->head_by = 0;
 		if (!c->closing) {
-			c->used += (size_t)c->body_left;
-			memmove(c->in, c->in + c->used, c->in_len - c->used);
-			c->in_len -= c->used;
+			c->at = c->used + (size_t)c->body_left;
+			if (c->at == c->in_len)
+				c->at = c->in_len = 0;
 		}
 	}
-	if (c->out_len) { /* the last answers, then close */
+	if (c->out_len && !c->killed) { /* the last answers, then close */
 		disarm(t, c);
 		URT_AWAIT(t, c->ret = send_out(t, c));
 		disarm(t, c);
 	}
 out:
 	disarm(t, c);
+	wait_done(c);
+	link_del(&c->all); /* no longer one to close: it is ending */
 	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
 	URT_END(t);
 }
@@ -776,6 +1014,9 @@ static void conn_drop(struct urt_task *t, void *arg)
 
 	(void)t;
 	urt_buf_free(&c->b);
+	c->s->mem -= c->mem; /* 0 if it was killed: taken out then */
+	link_del(&c->all);
+	link_del(&c->wait);
 	if (c->file >= 0)
 		close(c->file);
 	if (c->pipe[0] >= 0) {
@@ -790,6 +1031,67 @@ static void conn_drop(struct urt_task *t, void *arg)
 static const struct urt_task_type conn_type = { .poll = conn_poll,
 						.drop = conn_drop,
 						.name = "http-conn" };
+
+/* --- the sweeper ---------------------------------------------------------------------- */
+
+/*
+ * One task per runtime keeps the idle and head deadlines of all its
+ * connections with one timer, so a waiting connection costs no timer
+ * record of its own: a connection waiting for input sits in s->idle
+ * (nothing begun: --idle-ms from when it began to wait) or s->heads (a
+ * head or a body begun: --head-ms from its first byte), each list in
+ * deadline order, since every entry joins at the tail with now plus the
+ * list's one period. Every SWEEP_MS the sweeper closes the expired ones at
+ * the front (conn_kill: the stream is cancelled, the task wakes and ends),
+ * and checks the budget counting the unread stream bytes the runtime
+ * holds, which change without the connections knowing.
+ */
+#define RX_BUF 4096 /* the runtime's provided buffer (opts.buf_size's default) */
+
+struct sweeper {
+	struct server *s;
+	struct urt_op nap;
+};
+
+static void expire(struct server *s, struct link *list, uint64_t now)
+{
+	while (list->next != list) {
+		struct conn *c = conn_of(list->next, wait);
+
+		if (c->wait_by > now)
+			break;
+		conn_kill(c); /* takes it out of the list */
+		s->expired++;
+	}
+}
+
+static void sweep(struct server *s)
+{
+	struct urt_runtime_stats st;
+	uint64_t now = urt_now_ns();
+	size_t held;
+
+	expire(s, &s->idle, now);
+	expire(s, &s->heads, now);
+	urt_runtime_stats(&s->rt, &st);
+	held = s->mem + st.spill_bytes + st.bufs_queued * RX_BUF;
+	if (held > s->mem_budget)
+		evict(s, held);
+}
+
+static bool sweep_poll(struct urt_task *t, void *arg)
+{
+	struct sweeper *w = arg;
+
+	URT_BEGIN(t);
+	while (!w->s->stop) {
+		URT_AWAIT(t, urt_sleep(t, &w->nap, SWEEP_MS * 1000000ull));
+		sweep(w->s);
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type sweep_type = { .poll = sweep_poll, .name = "http-sweeper" };
 
 /* --- the acceptor, stats, a runtime's thread ------------------------------------------------- */
 
@@ -830,9 +1132,12 @@ static void print_stats(void *arg)
 	urt_runtime_stats(&s->rt, &st);
 	printf("stats: runtime %d connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
 	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
-	       " heap_calls %zu slab %zu/%zu ops_live %zu\n",
+	       " heap_calls %zu slab %zu/%zu ops_live %zu timers_live %zu conn_mem %zu evicted %" PRIu64
+	       " expired %" PRIu64 " busy %" PRIu64 " bufs_free_low %zu/%zu spill_high_water %zu\n",
 	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
-	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live);
+	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live,
+	       st.timers_live, s->mem, s->evicted, s->expired, s->busy, st.bufs_free_low,
+	       st.buf_count, st.spill_high_water);
 	fflush(stdout);
 }
 
@@ -840,7 +1145,7 @@ static void print_stats(void *arg)
  * connections (the kernel's SO_REUSEPORT split). */
 static void print_exit(void)
 {
-	uint64_t conns = 0, live = 0, requests = 0, spliced = 0, copied = 0;
+	uint64_t conns = 0, live = 0, requests = 0, spliced = 0, copied = 0, evicted = 0, expired = 0, busy = 0;
 	size_t heap = 0, slab_live = 0, slab_cap = 0, ops_live = 0;
 	char each[SERVER_MAX_THREADS * 21 + 1] = "";
 	size_t n = 0;
@@ -853,6 +1158,9 @@ static void print_exit(void)
 		requests += s->requests;
 		spliced += s->bodies_spliced;
 		copied += s->bodies_copied;
+		evicted += s->evicted;
+		expired += s->expired;
+		busy += s->busy;
 		heap += s->end_heap_calls;
 		slab_live += s->end.slab_live;
 		slab_cap += s->end.slab_capacity;
@@ -862,8 +1170,10 @@ static void print_exit(void)
 	}
 	printf("exit: connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
 	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
-	       " heap_calls %zu slab %zu/%zu ops_live %zu threads %d per_thread %s\n",
-	       conns, live, requests, spliced, copied, heap, slab_live, slab_cap, ops_live,
+	       " heap_calls %zu slab %zu/%zu ops_live %zu evicted %" PRIu64 " expired %" PRIu64
+	       " busy %" PRIu64 " threads %d per_thread %s\n",
+	       conns, live, requests, spliced, copied, heap, slab_live, slab_cap, ops_live, evicted,
+	       expired, busy,
 	       o.srv.threads, each);
 	fflush(stdout);
 }
@@ -890,7 +1200,13 @@ static void *server_main(void *arg)
 		pthread_barrier_wait(&started);
 		return NULL;
 	}
+	link_init(&s->all);
+	link_init(&s->idle);
+	link_init(&s->heads);
+	s->mem_budget = (size_t)(o.max_clients_mem / (uint64_t)o.srv.threads);
 	if (acceptor_start(&s->rt, s->lfd, &s->stop, on_conn) ||
+	    urt_spawn(&s->rt, &sweep_type, &(struct sweeper){ .s = s }, sizeof(struct sweeper),
+		      NULL) ||
 	    control_start(&s->rt, s->ctl[0], &s->stop, print_stats, s)) {
 		fprintf(stderr, "urt-http: runtime %d: cannot start its tasks\n", s->id);
 		s->start_ret = -ENOMEM;
@@ -917,18 +1233,26 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: urt-http [--port P] [--addr A] [--root DIR] [--threads N]\n"
 		"                [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]\n"
-		"                [--head-ms MS] [--max-head B] [--max-body B] [--no-splice]\n"
+		"                [--head-ms MS] [--max-head B] [--max-body B] [--max-pipeline N]\n"
+		"                [--max-clients-mem B] [--no-splice]\n"
 		"  --port P        port (default 8080; 0 picks a free one)\n"
 		"  --addr A        IPv4 address to bind (default 127.0.0.1)\n"
 		"  --root DIR      serve the files beneath DIR (default: a fixed body at /)\n"
 		"  --threads N     runtimes, one per thread, on one port (default 1; 1..64)\n"
 		"  --spawn KIND    connection tasks in slab slots (default) or malloc boxes\n"
 		"  --max-conns N   connections at once, all threads together (default 16384)\n"
-		"  --idle-ms MS    close a keep-alive connection idle this long (default 30000)\n"
+		"  --idle-ms MS    close a connection waiting for a request this long (default 30000)\n"
 		"  --send-ms MS    close a connection whose answers do not move this long (default 30000)\n"
-		"  --head-ms MS    close a connection whose request head takes longer (10000)\n"
-		"  --max-head B    request line and headers (default 8192; 431 past it)\n"
+		"  --head-ms MS    close a connection whose request head, or body, is not whole this\n"
+		"                  long after its first byte, however fast bytes come (default 10000)\n"
+		"  --max-head B    request line and headers, blank lines before them included\n"
+		"                  (default 8192; 431 past it)\n"
 		"  --max-body B    request body (default 1048576; 413 past it)\n"
+		"  --max-pipeline N  pipelined requests answered per receive before their answers\n"
+		"                  are sent (default 100); answers gathered are sent at 256 KiB too\n"
+		"  --max-clients-mem B  bytes of buffers all connections hold (input, output, unread\n"
+		"                  received bytes), each runtime B/threads; past it the largest\n"
+		"                  holders are closed (default 67108864)\n"
 		"  --no-splice     send file bodies by read and send, not splice\n"
 		"Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints each runtime's\n"
 		"stats; SIGINT/SIGTERM stop it with a stats line summed over the runtimes.\n");
@@ -945,6 +1269,8 @@ static int parse(int argc, char **argv)
 		{ "max-body", required_argument, 0, 'b' },
 		{ "no-splice", no_argument, 0, 'n' },	    { "help", no_argument, 0, 'h' },
 		{ "send-ms", required_argument, 0, 'S' },
+		{ "max-pipeline", required_argument, 0, 'P' },
+		{ "max-clients-mem", required_argument, 0, 'M' },
 		{ 0, 0, 0, 0 },
 	};
 	uint64_t v;
@@ -974,6 +1300,14 @@ static int parse(int argc, char **argv)
 		case 'S':
 			if (!flag_uint(optarg, 1, 3600000, &o.send_ms))
 				return bad("bad --send-ms", optarg);
+			break;
+		case 'P':
+			if (!flag_uint(optarg, 1, 1000000, &o.max_pipeline))
+				return bad("bad --max-pipeline", optarg);
+			break;
+		case 'M':
+			if (!flag_uint(optarg, 65536, 1ull << 40, &o.max_clients_mem))
+				return bad("bad --max-clients-mem", optarg);
 			break;
 		case 'm':
 			if (!flag_uint(optarg, 256, 1u << 20, &v))

@@ -22,6 +22,15 @@ raw() {
 }
 
 field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$srv/status"; }
+# stat_of OUT FIELD: SIGUSR1 to $srv (one runtime), then FIELD of the stats line it prints
+stat_of() {
+	local n
+	n=$(grep -c '^stats:' "$1" || true)
+	kill -USR1 "$srv"
+	for _ in $(seq 100); do [ "$(grep -c '^stats:' "$1")" -gt "$n" ] && break; sleep 0.05; done
+	grep '^stats:' "$1" | tail -1 | field "$2"
+}
 
 # large_bodies WHAT: bodies past the 16 KiB that go with the head, on the server at
 # $url: whole, a Range into the middle (not page-aligned, many chunks) and
@@ -185,6 +194,26 @@ fi
 wait "$flood" 2>/dev/null || true
 [ "$(code "$url/")" = 200 ] || fail "not serving after the deadlines"
 
+step "hostile heads: a flood of blank lines is 431 and cut, a bare CR is 400 (no smuggled request)"
+# blank lines before a request line count toward --max-head (1024 here):
+# the writer of 2 MB of CRLFs gets a 431 and a closed connection (EPIPE)
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+(for _ in $(seq 100000); do printf '\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n'; done >&3) 2>/dev/null &
+flood=$!
+for _ in $(seq 80); do kill -0 "$flood" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$flood" 2>/dev/null; then
+	kill "$flood"
+	fail "a flood of blank lines was not cut off"
+fi
+wait "$flood" 2>/dev/null || true
+case $(timeout 5 head -1 <&3) in *" 431 "*) ;; *) fail "a flood of blank lines: no 431" ;; esac
+exec 3>&-
+# "\rContent-Length: 37" taken for the blank line would make the body a request
+r=$(raw 'GET /nope HTTP/1.1\r\nHost: x\r\n\rContent-Length: 37\r\n\r\nGET /index.html HTTP/1.1\r\nHost: x\r\n\r\n' |
+	grep -a '^HTTP' | tr -d '\r' | awk '{print $2}' | tr '\n' ' ')
+[ "$r" = "400 " ] || fail "a bare CR in a head: answers '$r', want '400 '"
+[ "$(code "$url/")" = 200 ] || fail "not serving after hostile heads"
+
 step "large bodies by splice: whole, Range, HEAD, keep-alive after, a paused reader, SIGTERM stuck"
 large_bodies splice
 paused splice
@@ -196,6 +225,19 @@ sleep 2.5
 timeout 20 cat <&3 > "$tmp/cut" || fail "a stalled reader's connection was not closed"
 exec 3>&-
 [ "$(wc -c < "$tmp/cut")" -lt "$huge" ] || fail "a reader stalled past --send-ms got the whole body"
+# a client that pipelines GETs of a 1 MiB file (spliced) and never reads:
+# each connection holds at most one answer's head and a pipe, is cut at
+# --send-ms, and the others are served meanwhile
+before=$(rss)
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+for _ in $(seq 200); do printf 'GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n'; done >&3
+sleep 0.3
+[ "$(code "$url/sub/a.css")" = 200 ] || fail "not serving beside a pipelining non-reader"
+for _ in $(seq 50); do [ "$(stat_of "$tmp/h.out" live)" = 0 ] && break; sleep 0.1; done
+[ "$(stat_of "$tmp/h.out" live)" = 0 ] || fail "a pipelining non-reader was not cut at --send-ms"
+[ $(( $(rss) - before )) -lt 32768 ] || fail "RSS grew by $(( $(rss) - before )) KiB for a pipelining non-reader"
+[ "$(timeout 10 cat <&3 2>/dev/null | wc -c)" -lt "$huge" ] || fail "a pipelining non-reader got more than the socket buffers hold"
+exec 3>&-
 stuck_stop
 l=$(grep '^exit:' "$tmp/h.out")
 [ "$(echo "$l" | field bodies_spliced)" -ge 5 ] || fail "splice: bodies not spliced: $l"
@@ -267,7 +309,6 @@ step "a client that vanishes mid-request, a flood that never reads: others serve
 exec 3<>"/dev/tcp/127.0.0.1/$port"
 printf 'GET / HTTP/1.1\r\nHo' >&3
 exec 3>&-
-rss() { awk '/VmRSS/ {print $2}' "/proc/$srv/status"; }
 before=$(rss)
 (for _ in $(seq 100000); do printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'; done > "/dev/tcp/127.0.0.1/$port") 2>/dev/null &
 flood=$!
@@ -282,6 +323,78 @@ exec 4<>"/dev/tcp/127.0.0.1/$port"
 stop
 exec 4>&-
 grep -q '^exit: connections' "$tmp/h2.out" || fail "no stats line at exit"
+
+step "--max-clients-mem: the largest holder is closed; --max-pipeline: all answered, in order"
+head -c 16000 /dev/urandom > "$root/small.bin" # goes out with its head, through the output
+start urt-http "$tmp/m.out" --root "$root" --max-clients-mem 65536 --max-pipeline 2 --send-ms 5000
+url=http://127.0.0.1:$port
+r=$(raw 'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /sub/a.css HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+	grep -a '^HTTP' | tr -d '\r' | awk '{print $2}' | tr '\n' ' ')
+[ "$r" = "200 404 200 404 200 " ] || fail "--max-pipeline 2: five pipelined: '$r'"
+# 100 answers of 16 KB gathered for a client that does not read: the output
+# passes the budget of 64 KiB long before the batch is sent
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+for _ in $(seq 100); do printf 'GET /small.bin HTTP/1.1\r\nHost: x\r\n\r\n'; done >&3
+for _ in $(seq 50); do [ "$(stat_of "$tmp/m.out" evicted)" -ge 1 ] && break; sleep 0.1; done
+[ "$(stat_of "$tmp/m.out" evicted)" -ge 1 ] || fail "--max-clients-mem: nothing closed: $(grep '^stats' "$tmp/m.out" | tail -1)"
+[ "$(timeout 10 cat <&3 2>/dev/null | grep -a -c '^HTTP/1.1 200')" -lt 100 ] || fail "--max-clients-mem: the holder got every answer"
+exec 3>&-
+[ "$(code "$url/small.bin")" = 200 ] || fail "--max-clients-mem: not serving after a close"
+
+step "idle connections cost no timer each: 20 held, one request on half of them"
+held=()
+for i in $(seq 20); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	held+=("$fd")
+	if [ $((i % 2)) = 0 ]; then
+		printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&"$fd"
+		read -r -t 5 status <&"$fd" || fail "held connection $i not answered"
+	fi
+done
+for _ in $(seq 50); do [ "$(stat_of "$tmp/m.out" live)" = 20 ] && break; sleep 0.1; done
+[ "$(stat_of "$tmp/m.out" live)" = 20 ] || fail "20 idle connections not live"
+tl=$(stat_of "$tmp/m.out" timers_live)
+[ "$tl" -le 2 ] || fail "20 idle connections hold $tl timers"
+for fd in "${held[@]}"; do exec {fd}>&-; done
+l=$(grep '^stats:' "$tmp/m.out" | tail -1)
+for k in bufs_free_low spill_high_water conn_mem; do
+	echo "$l" | grep -q " $k " || fail "stats line without $k: $l"
+done
+stop
+
+step "a full descriptor table: 503 with Retry-After, and served again once one is free"
+soft=$(ulimit -Sn)
+ulimit -Sn 40
+start urt-http "$tmp/fd.out" --root "$root"
+ulimit -Sn "$soft"
+# descriptors below the limit (one inherited above it does not take a place)
+nfd() { find "/proc/$srv/fd" -mindepth 1 -printf "%f\n" | awk "\$1 < 40" | wc -l; }
+held=()
+n0=$(nfd)
+for _ in $(seq $((39 - n0))); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	held+=("$fd")
+done
+for _ in $(seq 50); do [ "$(nfd)" = 39 ] && break; sleep 0.1; done
+[ "$(nfd)" = 39 ] || fail "fd table: $(nfd) open, want 39"
+exec 3<>"/dev/tcp/127.0.0.1/$port" # the 40th: no room left for the file
+printf 'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+: > "$tmp/busy"
+while IFS= read -r -t 5 line <&3; do
+	line=${line%$'\r'}
+	echo "$line" >> "$tmp/busy"
+	[ -n "$line" ] || break
+done
+grep -a -q '^HTTP/1.1 503 ' "$tmp/busy" || fail "a full fd table: $(head -1 "$tmp/busy")"
+grep -a -qi '^Retry-After: 1' "$tmp/busy" || fail "a 503 without Retry-After"
+exec {held[0]}>&-
+for _ in $(seq 50); do [ "$(nfd)" -lt 40 ] && break; sleep 0.1; done
+printf 'GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+timeout 5 cat <&3 > "$tmp/busy" || true
+grep -a -q '^HTTP/1.1 200 ' "$tmp/busy" || fail "the same connection after a descriptor was freed: $(grep -a '^HTTP' "$tmp/busy")"
+exec 3>&-
+for fd in "${held[@]:1}"; do exec {fd}>&-; done
+stop
 
 step "bad flags: exit status 2 and a one-line error"
 expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra" \

@@ -150,6 +150,77 @@ static void test_status_ignores_split(void **state)
 				 http_parse(req, k, &small, &r));
 }
 
+/*
+ * Blank lines before a request line count toward max_head: a head of
+ * nothing but CRLFs is refused once it holds more, not held forever.
+ */
+static void test_blank_line_flood(void **state)
+{
+	char buf[1200];
+	struct http_req r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i += 2)
+		memcpy(buf + i, "\r\n", 2);
+	assert_int_equal(http_parse(buf, 512, &lim, &r), 0);
+	assert_int_equal(http_parse(buf, 514, &lim, &r), -431);
+	assert_int_equal(http_parse(buf, sizeof(buf), &lim, &r), -431);
+	/* and with a request behind them that would fit on its own */
+	memcpy(buf + 500, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
+	assert_int_equal(http_parse(buf, 527, &lim, &r), -431);
+	assert_int_equal(http_parse(buf + 480, 47, &lim, &r), 47);
+}
+
+/*
+ * A bare CR (not followed by LF) anywhere in a head is 400: a server that
+ * took "\rContent-Length: 37" for the blank line would read the body
+ * behind it as a second request (smuggling).
+ */
+static void test_bare_cr(void **state)
+{
+	(void)state;
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\n\rContent-Length: 37\r\n\r\n", 400);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400);
+	expect_status("GET / HTTP/1.1\rHost: x\r\n\r\n", 400);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\r\n\r\n", 400);
+	expect_status("\r\rGET / HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\n\r\r\n\r\n", 400);
+}
+
+/*
+ * http_head_ready says "ready" at the byte that ends the head, however the
+ * head is split (here: every split into two pieces, and byte by byte),
+ * skips blank lines before it, and says "ready" past max_head for a head
+ * that never ends, blank lines included.
+ */
+static void test_head_ready(void **state)
+{
+	static const char req[] = "\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\nX: \n\r\n";
+	size_t n = sizeof(req) - 1;
+	struct http_scan s;
+	struct http_req r;
+	char flood[1200];
+
+	(void)state;
+	for (size_t k = 0; k < n; k++) {
+		s = (struct http_scan){ 0 };
+		assert_false(http_head_ready(req, k, lim.max_head, &s));
+		assert_true(http_head_ready(req, n, lim.max_head, &s));
+	}
+	s = (struct http_scan){ 0 };
+	for (size_t k = 1; k <= n; k++)
+		assert_int_equal(http_head_ready(req, k, lim.max_head, &s), k == n);
+	assert_int_equal(s.lead, 4);
+	assert_int_equal(http_parse(req, n, &lim, &r), (long)n);
+	for (size_t i = 0; i < sizeof(flood); i += 2)
+		memcpy(flood + i, "\r\n", 2);
+	s = (struct http_scan){ 0 };
+	for (size_t k = 1; k <= sizeof(flood); k++)
+		if (http_head_ready(flood, k, lim.max_head, &s) != (k > lim.max_head))
+			fail_msg("a flood of blank lines at %zu", k);
+	assert_int_equal(http_parse(flood, sizeof(flood), &lim, &r), -431);
+}
+
 static void test_garbage(void **state)
 {
 	struct test_rng rng = { test_seed("http garbage", 0x4771) };
@@ -183,6 +254,9 @@ int main(void)
 		cmocka_unit_test(test_keep_alive_rules),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_status_ignores_split),
+		cmocka_unit_test(test_blank_line_flood),
+		cmocka_unit_test(test_bare_cr),
+		cmocka_unit_test(test_head_ready),
 		cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

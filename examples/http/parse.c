@@ -30,6 +30,24 @@ size_t http_head_end(const char *buf, size_t n, size_t from)
 	return 0;
 }
 
+bool http_head_ready(const char *buf, size_t n, size_t max_head, struct http_scan *s)
+{
+	size_t from;
+
+	if (s->seen == s->lead) { /* only blank lines so far: skip more of them */
+		while (s->lead < n && (buf[s->lead] == '\r' || buf[s->lead] == '\n'))
+			s->lead++;
+		s->seen = s->lead;
+	}
+	/* a blank line ends in the 2 bytes before seen at the most ("\n\r" of
+	 * "\n\r\n"): look again from there, never from the start */
+	from = s->seen >= s->lead + 2 ? s->seen - 2 : s->lead;
+	if (n > s->lead && http_head_end(buf + s->lead, n - s->lead, from - s->lead))
+		return true;
+	s->seen = n;
+	return n > max_head;
+}
+
 static struct slice trim(const char *p, size_t n)
 {
 	while (n && (*p == ' ' || *p == '\t'))
@@ -86,13 +104,19 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 	 * where the bytes happened to be split between receives.
 	 */
 	end = http_head_end(buf, n, 0);
-	if (!end && n <= lim->max_head)
+	if (!end && skipped + n <= lim->max_head)
 		return 0;
-	if (!end || end > lim->max_head) {
+	if (!end || skipped + end > lim->max_head) {
 		const char *nl = memchr(buf, '\n', n < lim->max_head ? n : lim->max_head);
 
 		return sp && !nl ? -414 : -431;
 	}
+	/* a CR not followed by LF: a field after it could be taken for a line or
+	 * not (a server that stops at it would read what follows as a body) */
+	for (const char *cr = memchr(buf - skipped, '\r', skipped + end); cr;
+	     cr = memchr(cr + 1, '\r', (size_t)(buf + end - cr - 1)))
+		if (cr[1] != '\n')
+			return -400;
 	memset(r, 0, sizeof(*r));
 	/* request line: method SP target SP HTTP/1.x CRLF */
 	for (i = 0; i < end && is_tchar((unsigned char)buf[i]); i++)

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * parse.h - the HTTP/1.x request-head parser of urt-http. Zero-copy: the
- * fields are slices of the caller's buffer. No state between calls: a head
- * that has not fully arrived is parsed again when more bytes come (heads
- * are bounded by max_head).
+ * fields are slices of the caller's buffer. http_parse keeps no state
+ * between calls; a server receiving a head in pieces asks http_head_ready
+ * first, which remembers where its last look stopped, so the bytes of a
+ * head are looked at a bounded number of times however they are split
+ * (parsing the whole buffer on every receive would be quadratic), and
+ * calls http_parse once, when the head has ended or is too large.
  */
 #ifndef URT_HTTP_PARSE_H
 #define URT_HTTP_PARSE_H
@@ -34,8 +37,12 @@ struct http_req {
  * http_parse - the request head at the start of buf[0..n).
  * Return: > 0, the head's bytes (through the blank line), with r filled;
  * 0 if the head is not complete yet; -status for a request to refuse (400
- * malformed, 414 target too long, 431 head too large, 413 body too large,
- * 501 a transfer coding, 505 a version other than 1.0 / 1.1).
+ * malformed or a bare CR, one not followed by LF, anywhere in the head:
+ * a field after it could be read two ways, the way of request smuggling;
+ * 414 target too long, 431 head too large, 413 body too large, 501 a
+ * transfer coding, 505 a version other than 1.0 / 1.1). The blank lines
+ * tolerated before a request line (RFC 9112 2.2) count toward max_head
+ * like any other byte held: a head of nothing but CRLFs is 431 too.
  */
 long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct http_req *r);
 
@@ -50,5 +57,20 @@ bool slice_lists(struct slice v, const char *token);
  * ("\r\n\r\n" or "\n\n"), searched from `from`; 0 if it has not arrived.
  * Requests and responses (resp.c) both end so. */
 size_t http_head_end(const char *buf, size_t n, size_t from);
+
+/* Where http_head_ready stopped looking at a head still arriving. */
+struct http_scan {
+	size_t lead; /* blank-line bytes (CR, LF) before the request line */
+	size_t seen; /* bytes looked at: the next look starts near here */
+};
+
+/*
+ * http_head_ready - whether the head at the start of buf[0, n) is ready
+ * for http_parse: it has ended, or n is past max_head (http_parse then
+ * refuses it). buf[0, s->seen) must be the bytes of the previous call;
+ * zero *s for each new head. Each byte is looked at a bounded number of
+ * times, however the head is split between calls.
+ */
+bool http_head_ready(const char *buf, size_t n, size_t max_head, struct http_scan *s);
 
 #endif
