@@ -252,13 +252,9 @@ static void wait_done(struct conn *c)
 	c->wait_list = NULL;
 }
 
-/* Until the runtime's implementation is merged the symbol may be absent:
- * then no unread bytes are counted. */
-#pragma weak urt_recv_stream_unread
-
 static size_t conn_unread(const struct conn *c)
 {
-	return urt_recv_stream_unread ? urt_recv_stream_unread(&c->rx) : 0;
+	return urt_recv_stream_unread(&c->rx);
 }
 
 /* Close c from outside its task (or from inside, between awaits): every
