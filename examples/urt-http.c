@@ -254,7 +254,7 @@ static void wait_done(struct conn *c)
 
 static size_t conn_unread(const struct conn *c)
 {
-	return urt_recv_stream_unread(&c->rx);
+	return urt_recv_stream_held(&c->rx);
 }
 
 /* Close c from outside its task (or from inside, between awaits): every

@@ -64,8 +64,8 @@
  * in stream queues; once it reaches pin_max (opts.recv_pin_max), or fewer
  * than `low` (an eighth) are free, each arriving entry is copied into
  * spill memory and its ring buffer given back (urt__bufs_spill). Spill
- * blocks are buf_size bytes, named by id | URT__SPILL_BIT where a ring id
- * would stand, so queues and urt_bufs carry them unchanged; a block holds
+ * blocks are buf_size bytes, named by URT__SPILL_ID | n where a ring id
+ * would stand (internal.h), so queues and urt_bufs carry them unchanged; a block holds
  * one entry, grown while it is the stream's newest. Free blocks are kept
  * for reuse up to SPILL_CACHE, the rest go back to the allocator.
  *   queued <= pin_max                       (always; spill failing aside)
@@ -140,7 +140,7 @@ static void *side_alloc(struct urt_runtime *rt, size_t bytes)
 
 /* --- spill memory ------------------------------------------------------------ */
 
-#define SPILL_USED  0xffffu		     /* next[] of an id in use */
+#define SPILL_USED  UINT32_MAX		     /* next[] of an id in use */
 #define SPILL_CACHE(rt) ((rt)->bufs.count / 8) /* free blocks kept for reuse */
 
 static bool spill_grow(struct urt_runtime *rt)
@@ -148,12 +148,12 @@ static bool spill_grow(struct urt_runtime *rt)
 	struct urt_runtime *r = rt; /* short lines below */
 	uint32_t old = r->bufs.spill.cap, cap = old ? old * 2 : 64;
 	char **blk;
-	uint16_t *next;
+	uint32_t *next;
 
-	if (old == URT__SPILL_IDS)
+	if (old == URT__SPILL_MAX)
 		return false;
-	if (cap > URT__SPILL_IDS)
-		cap = URT__SPILL_IDS;
+	if (cap > URT__SPILL_MAX)
+		cap = URT__SPILL_MAX;
 	blk = r->al.alloc(r->al.ctx, cap * sizeof(*blk), 8);
 	next = r->al.alloc(r->al.ctx, cap * sizeof(*next), 8);
 	if (!blk || !next) {
@@ -198,7 +198,7 @@ int urt__spill_get(struct urt_runtime *rt)
 		sp->blk[id] = rt->al.alloc(rt->al.ctx, rt->bufs.size, 64);
 		if (!sp->blk[id]) {
 			sp->next[id] = sp->empty;
-			sp->empty = (uint16_t)(id + 1);
+			sp->empty = id + 1;
 			return -ENOMEM;
 		}
 	}
@@ -211,17 +211,22 @@ int urt__spill_get(struct urt_runtime *rt)
 	return (int)id;
 }
 
+static bool spill_live(const struct urt_runtime *rt, uint32_t id)
+{
+	return id < rt->bufs.spill.made && rt->bufs.spill.next[id] == SPILL_USED;
+}
+
 static int spill_put(struct urt_runtime *rt, uint32_t id)
 {
 	typeof(rt->bufs.spill) *sp = &rt->bufs.spill;
 
-	if (id >= sp->made || sp->next[id] != SPILL_USED)
+	if (!spill_live(rt, id))
 		return -EINVAL; /* checked in every build, as for ring buffers */
 	sp->live--;
 	rt->stats.spill_bytes = (size_t)sp->live * rt->bufs.size;
 	if (sp->ncached < SPILL_CACHE(rt)) {
 		sp->next[id] = sp->cached;
-		sp->cached = (uint16_t)(id + 1);
+		sp->cached = id + 1;
 		sp->ncached++;
 		urt__poison(sp->blk[id], rt->bufs.size, URT_POISON_POOL); /* a use after free */
 		return 0;
@@ -229,7 +234,7 @@ static int spill_put(struct urt_runtime *rt, uint32_t id)
 	rt->al.free(rt->al.ctx, sp->blk[id], rt->bufs.size, 64);
 	sp->blk[id] = NULL;
 	sp->next[id] = sp->empty;
-	sp->empty = (uint16_t)(id + 1);
+	sp->empty = id + 1;
 	return 0;
 }
 
@@ -255,7 +260,7 @@ bool urt__bufs_spill(struct urt_runtime *rt, struct urt__cqent *last, struct urt
 	uint32_t len = (uint32_t)e->res;
 	int id = 0;
 
-	if (last && (last->flags >> 16 & URT__SPILL_BIT) &&
+	if (last && !urt__ent_in_ring(last) &&
 	    (uint32_t)last->res + len <= rt->bufs.size) {
 		memcpy(urt__ent_data(rt, last) + last->res, src, len);
 		last->res += (int32_t)len;
@@ -266,10 +271,10 @@ bool urt__bufs_spill(struct urt_runtime *rt, struct urt__cqent *last, struct urt
 			return false;
 		memcpy(rt->bufs.spill.blk[id], src, len);
 	}
-	urt__buf_release(rt, (uint16_t)(e->flags >> 16));
+	urt__buf_release(rt, urt__ent_id(e));
 	rt->stats.recv_spilled += len;
 	if (e->res)
-		e->flags = (uint32_t)(URT__SPILL_BIT | id) << 16;
+		e->flags = URT__SPILL_ENT | (uint32_t)id;
 	return true;
 }
 
@@ -293,8 +298,15 @@ int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 
 		rt->bufs.arm_bytes = bytes > INT32_MAX ? INT32_MAX : (uint32_t)bytes;
 	}
-	rt->bufs.pin_max = o->recv_pin_max ? o->recv_pin_max : count > 1 ? count / 2 : 1;
-	rt->bufs.low = count / 8;
+	if (o->recv_pin_max > count)
+		return -EINVAL;
+	if (o->recv_pin_max == count) { /* off: the ring alone, as before fairness */
+		rt->bufs.pin_max = UINT32_MAX;
+		rt->bufs.low = 0;
+	} else {
+		rt->bufs.pin_max = o->recv_pin_max ? o->recv_pin_max : count / 2;
+		rt->bufs.low = count >= 8 ? count / 8 : 1;
+	}
 	rt->bufs.avail_low = count;
 	rt->bufs.ring_bytes = urt__align_up(count * sizeof(struct io_uring_buf), page);
 	rt->bufs.ring = mmap(NULL, rt->bufs.ring_bytes, PROT_READ | PROT_WRITE,
@@ -377,6 +389,8 @@ void urt__bufs_deinit(struct urt_runtime *rt)
 	if (rt->bufs.pos)
 		rt->al.free(rt->al.ctx, rt->bufs.pos, n * sizeof(uint16_t), 8);
 	spill_deinit(rt);
+	if (rt->bufs.pins)
+		rt->al.free(rt->al.ctx, rt->bufs.pins, rt->bufs.pins_cap * sizeof(*rt->bufs.pins), 8);
 	memset(&rt->bufs, 0, sizeof(rt->bufs));
 }
 
@@ -406,12 +420,15 @@ static void ring_put(struct urt_runtime *rt, uint16_t bid)
 		wake_starved(rt);
 }
 
-int urt__buf_release(struct urt_runtime *rt, uint16_t bid)
+int urt__buf_release(struct urt_runtime *rt, uint32_t id)
 {
+	uint16_t bid = (uint16_t)id;
 	struct urt__bstate *b;
 
-	if (bid & URT__SPILL_BIT)
-		return spill_put(rt, bid & (URT__SPILL_BIT - 1));
+	if (id & URT__SPILL_ID)
+		return spill_put(rt, id & ~URT__SPILL_ID);
+	if (URT_UNLIKELY(id >= rt->bufs.count))
+		return -EINVAL;
 	if (URT_UNLIKELY(bid >= rt->bufs.count || !rt->bufs.st[bid].users))
 		return -EINVAL; /* checked in every build: a copy of a urt_buf freed too */
 	b = &rt->bufs.st[bid];
@@ -498,7 +515,7 @@ void urt__bufs_drop(struct urt_runtime *rt, int32_t res, uint32_t cflags)
 
 	urt__bufs_take(rt, &it, res, cflags, 0);
 	while (urt__bufs_next(rt, &it, &e))
-		urt__buf_release(rt, (uint16_t)(e.flags >> 16));
+		urt__buf_release(rt, urt__ent_id(&e));
 }
 
 void urt__buf_starve(struct urt_runtime *rt, uint32_t idx)
@@ -557,15 +574,16 @@ bool urt_bufs_short(void)
 int urt_buf_hold(struct urt_buf *buf)
 {
 	struct urt_runtime *rt = urt__rt;
+	uint32_t bid = buf->id;
 	int id;
 
 	if (!rt)
 		return -ESRCH;
 	if (!buf->live)
 		return -EINVAL;
-	if (buf->id & URT__SPILL_BIT)
-		return 0;
-	if (buf->id >= rt->bufs.count || !rt->bufs.st[buf->id].users)
+	if (bid & URT__SPILL_ID)
+		return spill_live(rt, bid & ~URT__SPILL_ID) ? 0 : -EINVAL;
+	if (bid >= rt->bufs.count || !rt->bufs.st[bid].users)
 		return -EINVAL;
 	if (!urt_bufs_short())
 		return 0;
@@ -573,9 +591,9 @@ int urt_buf_hold(struct urt_buf *buf)
 	if (id < 0)
 		return id;
 	memcpy(rt->bufs.spill.blk[id], buf->data, buf->len);
-	urt__buf_release(rt, buf->id);
+	urt__buf_release(rt, bid);
 	rt->stats.recv_spilled += buf->len;
 	buf->data = rt->bufs.spill.blk[id];
-	buf->id = (uint16_t)(URT__SPILL_BIT | (uint32_t)id);
+	buf->id = URT__SPILL_ID | (uint32_t)id;
 	return 1;
 }

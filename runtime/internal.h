@@ -182,8 +182,15 @@ struct urt__rec {
 			union {
 				struct __kernel_timespec ts; /* linked timeout (read at submit) */
 				struct {
-					uint64_t deadline; /* in the timer heap */
-					uint32_t hpos;	   /* index in the timer heap */
+					union {
+						uint64_t deadline; /* in the timer heap */
+						uint64_t asked;	   /* recv stream: the tick its
+								    * task last took a chunk */
+					};
+					union {
+						uint32_t hpos;	 /* index in the timer heap */
+						uint32_t pinned; /* recv stream: in bufs.pins */
+					};
 					uint32_t qhead;	   /* stream: queue head (chunk records) */
 				} tm;
 			};
@@ -329,36 +336,47 @@ URT_HIDDEN bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it,
 URT_HIDDEN void urt__bufs_drop(struct urt_runtime *rt, int32_t res, uint32_t cflags);
 /* Give back one buffer (or piece of one); wakes a starved stream.
  * Return: 0; -EINVAL if no piece of it was out (given back twice). */
-URT_HIDDEN int urt__buf_release(struct urt_runtime *rt, uint16_t bid);
+URT_HIDDEN int urt__buf_release(struct urt_runtime *rt, uint32_t id);
 /* A starved stream while the ring has buffers: wake the oldest (its wake
  * may have been lost, or a buffer filled in part still has room). */
 URT_HIDDEN void urt__bufs_kick(struct urt_runtime *rt);
 /*
  * Spill memory: blocks of buf_size bytes that hold received bytes copied
- * out of the ring (bufring.c). A queued entry or a urt_buf names one by
- * id | URT__SPILL_BIT where a ring buffer id would stand (ring ids are
- * below 32768, so the bit is free).
+ * out of the ring (bufring.c). A buffer id (urt_buf.id, urt__buf_release)
+ * is a ring buffer's (below 32768) or URT__SPILL_ID | n for spill block n.
+ * A queued entry's flags are id << 16 | offset for a piece of a ring
+ * buffer, URT__SPILL_ENT | n for spill block n (its bytes start at 0).
  */
-#define URT__SPILL_BIT 0x8000u
-#define URT__SPILL_IDS 0x7fffu /* ids 0 .. 32766: id + 1 fits a 16-bit link */
-static inline char *urt__ent_data(struct urt_runtime *rt, const struct urt__cqent *e)
-{
-	uint32_t id = e->flags >> 16;
-
-	if (id & URT__SPILL_BIT)
-		return rt->bufs.spill.blk[id & (URT__SPILL_BIT - 1)] + (e->flags & 0xffffu);
-	return urt__buf_addr(rt, (uint16_t)id) + (e->flags & 0xffffu);
-}
+#define URT__SPILL_ID  0x40000000u
+#define URT__SPILL_ENT 0x80000000u
+#define URT__SPILL_MAX 0x3fffffffu /* spill blocks at most */
 static inline bool urt__ent_in_ring(const struct urt__cqent *e)
 {
-	return !(e->flags >> 16 & URT__SPILL_BIT);
+	return !(e->flags & URT__SPILL_ENT);
 }
-/* Whether what arrives now for a stream goes to spill memory: too many
- * ring buffers sit unread in queues, or the ring is short. */
-static inline bool urt__bufs_tight(const struct urt_runtime *rt)
+static inline uint32_t urt__ent_id(const struct urt__cqent *e)
 {
-	return rt->bufs.queued >= rt->bufs.pin_max || rt->bufs.avail < rt->bufs.low;
+	return urt__ent_in_ring(e) ? e->flags >> 16 : URT__SPILL_ID | (e->flags & ~URT__SPILL_ENT);
 }
+static inline char *urt__ent_data(struct urt_runtime *rt, const struct urt__cqent *e)
+{
+	if (!urt__ent_in_ring(e))
+		return rt->bufs.spill.blk[e->flags & ~URT__SPILL_ENT];
+	return urt__buf_addr(rt, (uint16_t)(e->flags >> 16)) + (e->flags & 0xffffu);
+}
+/* Whether receive stream r is idle: chunks wait on it and its task took
+ * none in this tick (its poll in this tick, if any, has run). */
+static inline bool urt__stream_idle(const struct urt_runtime *rt, const struct urt__rec *r)
+{
+	return r->tm.qhead && r->tm.asked < rt->stats.ticks;
+}
+/* A stream of the sweep's list (bufs.pins): its record and generation. */
+struct urt__pin {
+	uint32_t idx, gen;
+};
+/* Each tick, once its tasks have run, while pin_max ring buffers or more
+ * sit in queues: every idle stream's ring chunks move to spill memory. */
+URT_HIDDEN void urt__bufs_sweep(struct urt_runtime *rt);
 /* A spill block. Return: its id; -ENOMEM. */
 URT_HIDDEN int urt__spill_get(struct urt_runtime *rt);
 /*

@@ -247,6 +247,8 @@ static int stream_start(struct urt_task *t, struct urt_op *op, uint8_t kind, int
 		return (int)idx;
 	urt__rec_at(rt, (uint32_t)idx)->fd = fd;
 	urt__rec_at(rt, (uint32_t)idx)->op = op;
+	urt__rec_at(rt, (uint32_t)idx)->tm.asked = 0;
+	urt__rec_at(rt, (uint32_t)idx)->tm.pinned = 0;
 	urt__rec_link(rt, t, (uint32_t)idx);
 	stream_arm(rt, urt__rec_at(rt, (uint32_t)idx), (uint32_t)idx);
 	op->state = URT_OP_STREAM;
@@ -281,11 +283,12 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 	if (URT_UNLIKELY(r->kind != URT__REC_RECV))
 		return -EBUSY; /* the handle holds the other kind of stream */
 	if (urt__stream_pop(rt, r, &e)) {
+		r->tm.asked = rt->stats.ticks; /* reading: what comes is taken soon */
 		if (urt__ent_in_ring(&e))
 			rt->bufs.queued--;
 		buf->data = urt__ent_data(rt, &e);
 		buf->len = (uint32_t)e.res;
-		buf->id = (uint16_t)(e.flags >> 16);
+		buf->id = urt__ent_id(&e) & 0x7fffffffu;
 		buf->live = 1;
 		return e.res;
 	}
@@ -318,7 +321,7 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 	return stream_end(rt, op, r->res);
 }
 
-size_t urt_recv_stream_unread(const struct urt_op *op)
+size_t urt_recv_stream_held(const struct urt_op *op)
 {
 	struct urt_runtime *rt = urt__rt;
 	const struct urt__rec *r;
@@ -332,10 +335,9 @@ size_t urt_recv_stream_unread(const struct urt_op *op)
 	for (uint32_t c = r->tm.qhead; c; c = urt__rec_at(rt, c)->next) {
 		const struct urt__rec *ch = urt__rec_at(rt, c);
 
-		for (unsigned i = ch->rfl; i < (unsigned)ch->rfl + ch->ncqe; i++)
-			n += (size_t)ch->ent[i].res;
+		n += ch->ncqe; /* a buffer or a spill block each, however full */
 	}
-	return n;
+	return n * rt->bufs.size;
 }
 
 int urt_recv_stream_end(struct urt_task *t, struct urt_op *op, int fd)

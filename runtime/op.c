@@ -338,6 +338,17 @@ int urt__op_commit(struct urt_op *op, struct urt__sub *s)
 
 static void send_cancel(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
 
+/* Stop a receive stream's kernel side; the data stays in the socket and
+ * the await that finds the queue drained re-arms it (net.c). */
+static void stream_pause(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
+{
+	if (r->rfl & (URT__RF_CANCELLING | URT__RF_ENDED))
+		return; /* ending already */
+	send_cancel(rt, r, idx);
+	r->rfl |= URT__RF_PAUSED;
+	rt->stats.stream_pauses++;
+}
+
 /* Chunk records queued on a stream (a few: the queue is bounded). */
 static uint32_t stream_chunks(struct urt_runtime *rt, const struct urt__rec *r)
 {
@@ -360,12 +371,8 @@ static bool stream_push(struct urt_runtime *rt, struct urt__rec *r, uint32_t rid
 	if (!c || c->rfl + c->ncqe == URT__CHUNK_ENTS) {
 		int64_t idx;
 
-		if (r->kind == URT__REC_RECV && c && !(r->rfl & URT__RF_CANCELLING) &&
-		    stream_chunks(rt, r) >= rt->bufs.max_chunks) {
-			send_cancel(rt, r, ridx);
-			r->rfl |= URT__RF_PAUSED;
-			rt->stats.stream_pauses++;
-		}
+		if (r->kind == URT__REC_RECV && c && stream_chunks(rt, r) >= rt->bufs.max_chunks)
+			stream_pause(rt, r, ridx);
 		idx = urt__rec_alloc(rt, URT__REC_CHUNK);
 		if (idx < 0)
 			return false;
@@ -387,7 +394,7 @@ static void cqent_drop(struct urt_runtime *rt, uint8_t kind, const struct urt__c
 	if (kind == URT__REC_RECV) {
 		if (urt__ent_in_ring(e))
 			rt->bufs.queued--;
-		urt__buf_release(rt, (uint16_t)(e->flags >> 16));
+		urt__buf_release(rt, urt__ent_id(e));
 	}
 	else if (e->res >= 0)
 		close(e->res);
@@ -409,6 +416,119 @@ void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
 	r->tm.qhead = r->cflags = 0;
 }
 
+/* --- the sweep: ring chunks of streams that are not read ------------------- */
+
+/* Whether r has a chunk queued in the ring (not in spill memory). */
+static bool stream_pins(struct urt_runtime *rt, const struct urt__rec *r)
+{
+	for (uint32_t c = r->tm.qhead; c; c = urt__rec_at(rt, c)->next) {
+		const struct urt__rec *ch = urt__rec_at(rt, c);
+
+		for (unsigned i = ch->rfl; i < (unsigned)ch->rfl + ch->ncqe; i++)
+			if (urt__ent_in_ring(&ch->ent[i]))
+				return true;
+	}
+	return false;
+}
+
+/* Drop from bufs.pins the streams that hold no ring chunk now. */
+static void pins_compact(struct urt_runtime *rt)
+{
+	uint32_t w = 0;
+
+	for (uint32_t i = 0; i < rt->bufs.npins; i++) {
+		struct urt__pin p = rt->bufs.pins[i];
+		struct urt__rec *r = urt__rec_at(rt, p.idx);
+
+		if (r->gen != p.gen || r->kind != URT__REC_RECV)
+			continue; /* ended; the record may serve another now */
+		if (!stream_pins(rt, r)) {
+			r->tm.pinned = 0;
+			continue;
+		}
+		rt->bufs.pins[w++] = p;
+	}
+	rt->bufs.npins = w;
+}
+
+/*
+ * Stream r (record idx) queued a ring chunk: on the sweep's list, once.
+ * A list that cannot grow leaves r off it: the low mark still bounds it.
+ */
+static void pins_track(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
+{
+	struct urt_runtime *t = rt; /* short lines below */
+
+	if (r->tm.pinned)
+		return;
+	if (t->bufs.npins == t->bufs.pins_cap) {
+		uint32_t cap = t->bufs.pins_cap ? t->bufs.pins_cap * 2 : 64;
+		struct urt__pin *v;
+
+		pins_compact(t);
+		if (t->bufs.npins > t->bufs.pins_cap / 2 || !t->bufs.pins_cap) {
+			v = t->al.alloc(t->al.ctx, cap * sizeof(*v), 8);
+			if (!v)
+				return;
+			if (t->bufs.pins_cap) {
+				memcpy(v, t->bufs.pins, t->bufs.npins * sizeof(*v));
+				t->al.free(t->al.ctx, t->bufs.pins, t->bufs.pins_cap * sizeof(*v), 8);
+			}
+			t->bufs.pins = v;
+			t->bufs.pins_cap = cap;
+		}
+	}
+	t->bufs.pins[t->bufs.npins++] = (struct urt__pin){ idx, r->gen };
+	r->tm.pinned = 1;
+}
+
+/* Move r's ring chunks to spill memory, in place. Return: false if spill
+ * memory ran out (r is paused: nothing more comes until it is read). */
+static bool stream_evict(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
+{
+	for (uint32_t c = r->tm.qhead; c; c = urt__rec_at(rt, c)->next) {
+		struct urt__rec *ch = urt__rec_at(rt, c);
+
+		for (unsigned i = ch->rfl; i < (unsigned)ch->rfl + ch->ncqe; i++) {
+			struct urt__cqent *e = &ch->ent[i];
+			int id;
+
+			if (!urt__ent_in_ring(e))
+				continue;
+			id = urt__spill_get(rt);
+			if (id < 0) {
+				stream_pause(rt, r, idx);
+				return false;
+			}
+			memcpy(rt->bufs.spill.blk[id], urt__ent_data(rt, e), (size_t)e->res);
+			urt__buf_release(rt, urt__ent_id(e));
+			rt->bufs.queued--;
+			rt->stats.recv_spilled += (uint64_t)e->res;
+			e->flags = URT__SPILL_ENT | (uint32_t)id;
+		}
+	}
+	return true;
+}
+
+void urt__bufs_sweep(struct urt_runtime *rt)
+{
+	uint32_t w = 0;
+
+	for (uint32_t i = 0; i < rt->bufs.npins; i++) {
+		struct urt__pin p = rt->bufs.pins[i];
+		struct urt__rec *r = urt__rec_at(rt, p.idx);
+
+		if (r->gen != p.gen || r->kind != URT__REC_RECV)
+			continue;
+		if ((urt__stream_idle(rt, r) && stream_evict(rt, r, p.idx)) || !stream_pins(rt, r)) {
+			r->tm.pinned = 0;
+			continue;
+		}
+		rt->bufs.pins[w++] = p;
+	}
+	rt->bufs.npins = w;
+}
+
 /*
  * Ring entry e arrived while the ring is tight: copy it to spill memory,
  * queued on r (see bufring.c). Return: true if e is dealt with (*ok false
@@ -424,7 +544,7 @@ static bool recv_spill(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 	if (!urt__bufs_spill(rt, last, e))
 		return false;
 	if (e->res && !stream_push(rt, r, idx, e->res, e->flags)) {
-		urt__buf_release(rt, (uint16_t)(e->flags >> 16));
+		urt__buf_release(rt, urt__ent_id(e));
 		*ok = false;
 	}
 	return true;
@@ -437,19 +557,26 @@ static bool recv_spill(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 static bool recv_push(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx, int32_t shown,
 		      int32_t kres, uint32_t kflags)
 {
+	/* known not to be reading, while the ring is under pressure */
+	bool idle = urt__stream_idle(rt, r) && rt->bufs.queued >= rt->bufs.pin_max;
 	struct urt__bufs_it it;
 	struct urt__cqent e;
 	bool ok = true;
 
 	urt__bufs_take(rt, &it, kres, kflags, shown);
 	while (urt__bufs_next(rt, &it, &e)) {
-		if (ok && e.res && urt__bufs_tight(rt) && recv_spill(rt, r, idx, &e, &ok))
+		bool spill = ok && e.res && (idle || rt->bufs.avail < rt->bufs.low);
+
+		if (spill && recv_spill(rt, r, idx, &e, &ok))
 			continue;
 		if (ok && e.res && stream_push(rt, r, idx, e.res, e.flags)) {
 			rt->bufs.queued++;
+			pins_track(rt, r, idx);
+			if (spill) /* no spill memory: no more of it until it is read */
+				stream_pause(rt, r, idx);
 			continue;
 		}
-		urt__buf_release(rt, (uint16_t)(e.flags >> 16));
+		urt__buf_release(rt, urt__ent_id(&e));
 		if (e.res) /* not a chunk the fault seam emptied: no memory */
 			ok = false;
 	}

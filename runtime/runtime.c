@@ -207,6 +207,8 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 	if (!urt__remote_empty(rt))
 		urt__remote_drain(rt);
 	n = urt__run_ready(rt);
+	if (URT_UNLIKELY(rt->bufs.queued >= rt->bufs.pin_max))
+		urt__bufs_sweep(rt); /* streams whose tasks did not read: see bufring.c */
 	more = !urt__remote_empty(rt) && urt__remote_drain(rt);
 	if (URT_UNLIKELY(rt->bufs.starved && rt->bufs.avail))
 		urt__bufs_kick(rt); /* a lost or spent wake: see bufring.c */

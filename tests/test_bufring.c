@@ -86,6 +86,7 @@ static void test_inc_starved_stream_not_woken(void **state)
 	struct urt_runtime rt;
 	/* in part (bundles off): a buffer given back has room for more than one */
 	struct urt_runtime_opts o = { .buf_count = 2, .buf_size = 4096,
+				      .recv_pin_max = 2, /* no copying out: the ring alone */
 				      .features_off = URT_FEAT_RECV_BUNDLE };
 	struct shared sh = { 0 };
 	struct urt_join j[3];
@@ -199,6 +200,7 @@ static void test_starve_wake_lost_on_abort(void **state)
 	struct urt_runtime rt;
 	struct urt_runtime_opts o = { .buf_count = 1,
 				      .buf_size = 4096,
+				      .recv_pin_max = 1, /* no copying out: the ring alone */
 				      .features_off = URT_FEAT_BUF_INC | URT_FEAT_RECV_BUNDLE };
 	bool got1 = false, got2 = false;
 	struct urt_join jh, j1, j2;
@@ -290,6 +292,7 @@ static void test_bundle_without_limit_takes_ring(void **state)
 	struct urt_runtime rt;
 	/* a 6.10 - 6.15 kernel: bundles, no per-arm limit */
 	struct urt_runtime_opts o = { .buf_count = 1024, .buf_size = 64, .stream_queue = 4,
+				      .recv_pin_max = 1024, /* no copying out: the ring alone */
 				      .features_off = URT_FEAT_BUF_INC | URT_FEAT_RECV_LIMIT };
 	static char data[64 * 1024];
 	struct urt_join j;

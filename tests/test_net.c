@@ -488,7 +488,9 @@ static void test_sender_that_never_reads_is_bounded(void **state)
 			min_free = test_stats(&rt).bufs_free;
 	}
 	assert_true(sent < TOTAL); /* the server stopped reading */
-	assert_true(test_stats(&rt).stream_pauses > 0);
+	/* the kernel's per-arm limit ends each arm; without it, pauses do */
+	assert_true(test_stats(&rt).stream_pauses > 0 ||
+		    (test_stats(&rt).features & URT_FEAT_RECV_LIMIT));
 	/* one connection holds at most its queue bound plus what one kernel
 	 * pass can take from its socket (the receive buffer, doubled by the
 	 * kernel: 128 KiB = 32 buffers) before the pause lands; never the

@@ -31,7 +31,7 @@
  * worth, 64 KiB by default) plus one buffer, in ring buffers or spill
  * memory: a stream is re-armed only once its task has read what it has.
  * That is the worst case under a client that sends and never reads;
- * urt_recv_stream_unread says what a connection holds now. Buffers a task
+ * urt_recv_stream_held says what a connection holds now. Buffers a task
  * has taken are its own: see urt_buf_hold.
  * Context: the runtime's thread.
  */
@@ -147,10 +147,10 @@ int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how);
  * back on its own.
  */
 struct urt_buf {
-	char *data;   /* the bytes */
-	uint32_t len; /* how many */
-	uint16_t id;  /* buffer id in the ring */
-	uint16_t live;
+	char *data;	  /* the bytes */
+	uint32_t len;	  /* how many */
+	uint32_t id : 31; /* which buffer: in the ring (below 32768), or spill memory */
+	uint32_t live : 1;
 };
 
 /*
@@ -203,14 +203,15 @@ int urt_buf_hold(struct urt_buf *buf);
 bool urt_bufs_short(void);
 
 /*
- * urt_recv_stream_unread - bytes the stream in op has received that no
- * await has returned yet (in ring buffers and in spill memory); what a
+ * urt_recv_stream_held - memory the stream in op holds for bytes it has
+ * received that no await has returned yet: buf_size for each chunk queued
+ * (a ring buffer, a piece of one, or a spill block, however full); what a
  * server counts toward a connection's memory. At most about
- * opts.stream_queue buffers' worth plus one buffer: the stream is not
- * re-armed until they are read.
+ * opts.stream_queue + 5 buffers: the stream is not re-armed until they
+ * are read.
  * Return: bytes; 0 if op holds no receive stream.
  */
-size_t urt_recv_stream_unread(const struct urt_op *op);
+size_t urt_recv_stream_held(const struct urt_op *op);
 
 #ifdef __cplusplus
 }

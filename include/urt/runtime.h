@@ -74,9 +74,10 @@ struct urt_runtime_opts {
 	uint32_t buf_count;	 /* provided buffers (power of 2); default 512 */
 	uint32_t buf_size;	 /* bytes per provided buffer; default 4096 */
 	uint32_t stream_queue;	 /* received chunks a stream may hold unread; default 16 */
-	/* ring buffers that may sit unread in stream queues, all streams together,
-	 * before what arrives for a stream is copied out (spill memory);
-	 * default buf_count / 2 */
+	/* ring buffers that may sit unread in stream queues, all streams
+	 * together, before what arrives for a stream whose task is not reading
+	 * is copied out (spill memory); default buf_count / 2; at most
+	 * buf_count, which turns copying off (see urt/net.h) */
 	uint32_t recv_pin_max;
 	/* URT_FEAT_SEND_ZC, _RECV_BUNDLE, _BUF_INC, _RECV_LIMIT: leave unused
 	 * even if the kernel offers them (to measure, or to run the fallback) */
@@ -383,17 +384,19 @@ struct urt_runtime {
 		uint16_t *pos;	     /* bundles: the ring position of each buffer id */
 		struct urt__bstate *st; /* in part: per buffer, its fill and its users */
 		uint32_t queued;	/* ring buffers (pieces) queued unread on streams */
-		uint32_t pin_max;	/* queued at most: past it, arrivals are spilled */
+		uint32_t pin_max;	/* queued past this: arrivals of idle streams spill */
 		uint32_t low;		/* fewer free: arrivals spill; twice that: short */
 		uint32_t avail_low;	/* fewest free at once */
+		struct urt__pin *pins;	/* streams that may hold ring chunks, for the sweep */
+		uint32_t npins, pins_cap;
 		struct {		/* spill memory: blocks of `size` bytes */
 			char **blk;	/* each id's block; NULL: none */
-			uint16_t *next; /* free-list links (id + 1); in use: 0xffff */
+			uint32_t *next; /* free-list links (id + 1); in use: UINT32_MAX */
 			uint32_t cap;	/* ids the tables have room for */
 			uint32_t made;	/* ids handed out at least once */
 			uint32_t live;	/* blocks holding bytes */
 			uint32_t ncached;	   /* free ids that keep their block */
-			uint16_t cached, empty; /* free lists (id + 1): with, without a block */
+			uint32_t cached, empty; /* free lists (id + 1): with, without a block */
 		} spill;
 	} bufs;
 	uint32_t send_zc_min; /* urt_send_all: zero-copy from this size */
