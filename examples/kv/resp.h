@@ -21,6 +21,7 @@ struct resp_limits {
 	uint32_t max_args;  /* arguments in one request (the cmd arrays' size) */
 	uint64_t max_bulk;  /* bytes in one argument */
 	uint32_t max_inline; /* bytes in an inline request line */
+	uint64_t max_request; /* bytes in one multibulk request, headers too; 0: no cap */
 };
 
 /* Where the parse of an incomplete request stopped. The caller keeps it
