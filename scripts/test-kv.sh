@@ -221,6 +221,25 @@ threads_part() {
 	done
 	step "--threads 2: MGET saw $(cat "$tmp/seen1" "$tmp/seen2" | sort -u | wc -l) distinct MSETs"
 
+	step "--threads 2: large values replaced while other runtimes send them, never torn"
+	a=$(head -c 20000 /dev/zero | tr '\0' a)
+	b=$(head -c 20000 /dev/zero | tr '\0' b)
+	cli set big "$a" > /dev/null
+	for i in $(seq 300); do echo "SET big $a"; echo "SET big $b"; echo "DEL big"; done > "$tmp/setbig"
+	for i in $(seq 600); do echo "GET big"; done > "$tmp/getbig"
+	bg=()
+	timeout 120 redis-cli -p "$port" < "$tmp/setbig" > /dev/null &
+	bg+=($!)
+	for w in 1 2; do
+		timeout 120 redis-cli -p "$port" < "$tmp/getbig" > "$tmp/gotbig$w" &
+		bg+=($!)
+	done
+	for r in "${bg[@]}"; do wait "$r" || fail "a redis-cli of the large-value run failed"; done
+	for w in 1 2; do
+		awk -v a="$a" -v b="$b" '$0 != a && $0 != b && $0 != "" {bad = 1} END {exit bad}' \
+			"$tmp/gotbig$w" || fail "a GET of a 20 KB value saw it torn"
+	done
+
 	step "--threads 2: SIGUSR1 prints one line summed over both runtimes"
 	kill -USR1 "$srv"
 	for _ in $(seq 100); do grep -q '^stats:' "$tmp/t2.out" && break; sleep 0.05; done
