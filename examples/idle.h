@@ -106,7 +106,7 @@ struct idle_sweep {
 	int nlists;
 	struct idle_list *lists[IDLE_LISTS_MAX];
 	bool (*expire)(struct idle_link *k, void *ctx); /* ctx: the list it was in */
-	const bool *stop;				 /* the sweeper ends when set */
+	const bool *stop;				/* the sweeper ends when set */
 };
 
 static inline void idle_sweep_init(struct idle_sweep *s, const bool *stop,

@@ -4,29 +4,49 @@
  *
  *   urt-kv [--port P] [--addr A] [--threads N] [--spawn slab|boxed]
  *          [--maxmemory BYTES] [--max-bulk BYTES] [--max-args N]
- *          [--max-conns N]
+ *          [--max-request BYTES] [--max-pipeline N] [--max-conns N]
+ *          [--idle-ms MS] [--send-ms MS] [--max-clients-mem BYTES]
+ *          [--hash-seed N]
  *
  * --threads N runtimes, one per thread (a worker), each with its own
  * SO_REUSEPORT listener on the same port and running the connections it
  * accepts. All of them serve one keyspace (examples/kv/store.c) under one
  * lock, kv.lock. A connection takes it once per batch: at the first
- * command it has parsed from one receive, held to the last of them, and
- * nothing in a batch awaits, so pipelined load pays one lock per receive
- * and every command (MGET, MSET, KEYS, SCAN, DBSIZE, FLUSHALL, INCR...)
- * sees one consistent keyspace, exactly as with one thread. The expiry
- * sweep (on the first worker) and the stats take it too. The store's
- * memory comes from its own size-class pools, used only under the lock:
- * no runtime's pools and nothing thread-local (docs/servers.md says why
- * this is not the thread-per-core split by key hash).
+ * command it has parsed, held to the last of the batch, and nothing in a
+ * batch awaits, so pipelined load pays one lock per batch and every
+ * command (MGET, MSET, KEYS, SCAN, DBSIZE, FLUSHALL, INCR...) sees one
+ * consistent keyspace, exactly as with one thread. The expiry sweep (on
+ * the first worker) and the stats take it too. The store's memory comes
+ * from its own size-class pools, used only under the lock: no runtime's
+ * pools and nothing thread-local (docs/servers.md says why this is not
+ * the thread-per-core split by key hash).
  *
  * One task per connection: a multishot receive into its runtime's shared
  * provided buffers, bytes appended to the connection's input buffer (task
- * memory), every complete request parsed in place (examples/kv/resp.c,
- * slices into that buffer) and executed (examples/kv/commands.c), the
- * replies gathered into the connection's output buffer and sent with one
- * urt_send_all before it reads again: pipelined requests are answered in
- * order, in one send per batch, and a client that never reads stops being
- * read (bounded memory).
+ * memory), complete requests parsed in place (examples/kv/resp.c, slices
+ * into that buffer) and executed (examples/kv/commands.c) in batches: at
+ * most --max-pipeline requests, and no more once the batch's replies
+ * reach 256 KiB. The batch is sent (pieces of at most 256 KiB) before the
+ * rest of the input is parsed or more is received, so what a client's
+ * few bytes can make the server hold is one batch, and a client that
+ * never reads stops being read. A value of 16 KiB or more (or any once
+ * the batch has 256 KiB) is not copied into the output: the reply holds
+ * a reference to the entry (store_ref) and its bytes are sent from it
+ * with the lock let go; a SET or DEL meanwhile detaches the entry from
+ * the table and the last reference frees it. Value bytes are never
+ * changed in place, so what is sent is the value as the command saw it.
+ *
+ * Bounds (docs/servers.md has the table): --idle-ms and --send-ms are
+ * deadlines without a timer per connection: each runtime keeps its
+ * connections in two lists in the order they last moved (receiving,
+ * sending) and one sweeper task a runtime closes the expired ones every
+ * 100 ms (examples/idle.h). --max-clients-mem bounds what all connections
+ * hold (input, output and reference arrays, bytes received but not read
+ * yet), counted in O(1) per change per runtime, each runtime keeping to
+ * its share; past it the largest holders are closed. --max-request is
+ * checked at each bulk's header, so nothing is allocated for bytes that
+ * are only announced. The key hash is SipHash-1-3 under a secret from
+ * getrandom (--hash-seed N for a repeatable run).
  *
  * The commands (examples/kv/commands.c): strings only, PING ECHO GET
  * SET(EX PX EXAT PXAT NX XX GET KEEPTTL) DEL UNLINK EXISTS INCR INCRBY DECR
@@ -95,7 +115,6 @@ static struct opts o = {
 	.max_args = 1024 * 1024,
 	.max_pipeline = 100,
 };
-
 
 /*
  * A worker: one runtime on one thread. Its fields are its own thread's,

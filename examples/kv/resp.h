@@ -9,7 +9,9 @@
  * resume point it is given and passes it back, so a request of a million
  * small arguments arriving in a thousand pieces costs its length, not a
  * thousand times it. An inline line (at most max_inline bytes while it
- * has no newline) is searched again, as redis does.
+ * has no newline) is searched on from where the last search stopped
+ * (redis searches it again from its start). A bulk that would take the
+ * request past max_request is refused at its header.
  */
 #ifndef URT_KV_RESP_H
 #define URT_KV_RESP_H

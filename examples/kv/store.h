@@ -4,6 +4,10 @@
  * probing, backward-shift deletion, so no tombstones) of string entries.
  * An entry is one block from urt's size classes: header, key, value. Keys
  * expire lazily on access and by a sweep the server runs on its timer.
+ * Keys are hashed with SipHash-1-3 under a secret key (store_seed), so a
+ * client cannot choose keys that collide: with a keyed hash of that
+ * strength linear probing keeps its expected O(1) probes against any
+ * keys (what made it unsafe was the unkeyed FNV-1a before).
  *
  * Context: one thread at a time (urt-kv's runtimes share one store and call
  * it only under their lock). Nothing in it is bound to a thread: its size
