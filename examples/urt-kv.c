@@ -551,6 +551,17 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		shrink(t, c);
 		conn_account(c);
 	}
+	/* closing: out of the deadline lists (nothing to cancel any more), and
+	 * its memory no longer a candidate for the budget's closing */
+	if (c->where)
+		idle_unlink(list_of(c->where), &c->link);
+	c->where = IN_NONE;
+	if (!c->doomed) {
+		c->doomed = true;
+		me->mem_doomed += c->held;
+	}
+	if (c->b.data)
+		urt_buf_free(&c->b); /* a chunk that came as it was doomed */
 	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
 	URT_END(t);
 }
