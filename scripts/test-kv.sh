@@ -139,7 +139,7 @@ hostile_part() {
 	stop
 
 	step "hostile: --max-clients-mem: the largest holders of unfinished requests are closed"
-	start urt-kv "$tmp/m.out" --max-clients-mem 3m --max-request 1m
+	start urt-kv "$tmp/m.out" --max-clients-mem 3m --max-request 1m --max-pipeline 2
 	fds=()
 	for i in 0 1 2 3; do # each holds about 1 MB: the fourth takes them past 3 MiB
 		exec {fd}<>"/dev/tcp/127.0.0.1/$port"
@@ -153,6 +153,17 @@ hostile_part() {
 	[ "$(cli ping)" = PONG ] || fail "not serving past --max-clients-mem"
 	for fd in "${fds[@]}"; do exec {fd}>&-; done
 
+
+	step "hostile: --max-pipeline 2: five pipelined requests in one write, answered in order"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	printf 'INCR pipe\r\nINCR pipe\r\nINCR pipe\r\nINCR pipe\r\nINCR pipe\r\n' >&"$fd"
+	v=""
+	for i in 1 2 3 4 5; do
+		read -r -t 10 r <&"$fd" || fail "--max-pipeline 2: no reply $i of 5"
+		v="$v${r%$'\r'} "
+	done
+	[ "$v" = ":1 :2 :3 :4 :5 " ] || fail "--max-pipeline 2: replies '$v'"
+	exec {fd}>&-
 	step "hostile: --max-request: a request declared past it is refused at its header"
 	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
 	printf '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n' >&"$fd"
