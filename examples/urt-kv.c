@@ -4,29 +4,49 @@
  *
  *   urt-kv [--port P] [--addr A] [--threads N] [--spawn slab|boxed]
  *          [--maxmemory BYTES] [--max-bulk BYTES] [--max-args N]
- *          [--max-conns N]
+ *          [--max-request BYTES] [--max-pipeline N] [--max-conns N]
+ *          [--idle-ms MS] [--send-ms MS] [--max-clients-mem BYTES]
+ *          [--hash-seed N]
  *
  * --threads N runtimes, one per thread (a worker), each with its own
  * SO_REUSEPORT listener on the same port and running the connections it
  * accepts. All of them serve one keyspace (examples/kv/store.c) under one
  * lock, kv.lock. A connection takes it once per batch: at the first
- * command it has parsed from one receive, held to the last of them, and
- * nothing in a batch awaits, so pipelined load pays one lock per receive
- * and every command (MGET, MSET, KEYS, SCAN, DBSIZE, FLUSHALL, INCR...)
- * sees one consistent keyspace, exactly as with one thread. The expiry
- * sweep (on the first worker) and the stats take it too. The store's
- * memory comes from its own size-class pools, used only under the lock:
- * no runtime's pools and nothing thread-local (docs/servers.md says why
- * this is not the thread-per-core split by key hash).
+ * command it has parsed, held to the last of the batch, and nothing in a
+ * batch awaits, so pipelined load pays one lock per batch and every
+ * command (MGET, MSET, KEYS, SCAN, DBSIZE, FLUSHALL, INCR...) sees one
+ * consistent keyspace, exactly as with one thread. The expiry sweep (on
+ * the first worker) and the stats take it too. The store's memory comes
+ * from its own size-class pools, used only under the lock: no runtime's
+ * pools and nothing thread-local (docs/servers.md says why this is not
+ * the thread-per-core split by key hash).
  *
  * One task per connection: a multishot receive into its runtime's shared
  * provided buffers, bytes appended to the connection's input buffer (task
- * memory), every complete request parsed in place (examples/kv/resp.c,
- * slices into that buffer) and executed (examples/kv/commands.c), the
- * replies gathered into the connection's output buffer and sent with one
- * urt_send_all before it reads again: pipelined requests are answered in
- * order, in one send per batch, and a client that never reads stops being
- * read (bounded memory).
+ * memory), complete requests parsed in place (examples/kv/resp.c, slices
+ * into that buffer) and executed (examples/kv/commands.c) in batches: at
+ * most --max-pipeline requests, and no more once the batch's replies
+ * reach 256 KiB. The batch is sent (pieces of at most 256 KiB) before the
+ * rest of the input is parsed or more is received, so what a client's
+ * few bytes can make the server hold is one batch, and a client that
+ * never reads stops being read. A value of 16 KiB or more (or any once
+ * the batch has 256 KiB) is not copied into the output: the reply holds
+ * a reference to the entry (store_ref) and its bytes are sent from it
+ * with the lock let go; a SET or DEL meanwhile detaches the entry from
+ * the table and the last reference frees it. Value bytes are never
+ * changed in place, so what is sent is the value as the command saw it.
+ *
+ * Bounds (docs/servers.md has the table): --idle-ms and --send-ms are
+ * deadlines without a timer per connection: each runtime keeps its
+ * connections in two lists in the order they last moved (receiving,
+ * sending) and one sweeper task a runtime closes the expired ones every
+ * 100 ms (examples/idle.h). --max-clients-mem bounds what all connections
+ * hold (input, output and reference arrays, bytes received but not read
+ * yet), counted in O(1) per change per runtime, each runtime keeping to
+ * its share; past it the largest holders are closed. --max-request is
+ * checked at each bulk's header, so nothing is allocated for bytes that
+ * are only announced. The key hash is SipHash-1-3 under a secret from
+ * getrandom (--hash-seed N for a repeatable run).
  *
  * The commands (examples/kv/commands.c): strings only, PING ECHO GET
  * SET(EX PX EXAT PXAT NX XX GET KEEPTTL) DEL UNLINK EXISTS INCR INCRBY DECR
@@ -58,9 +78,11 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <urt/urt.h>
@@ -69,6 +91,7 @@
 #include "control.h"
 #include "counting.h"
 #include "flags.h"
+#include "idle.h"
 #include "kv/commands.h"
 #include "kv/resp.h"
 #include "kv/store.h"
@@ -76,14 +99,21 @@
 
 struct opts {
 	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
-	uint64_t maxmemory, max_bulk;
-	uint32_t max_args;
+	uint64_t maxmemory, max_bulk, max_request, max_clients_mem;
+	uint64_t idle_ms, send_ms, hash_seed;
+	uint32_t max_args, max_pipeline;
+	bool seeded; /* --hash-seed given */
 };
 
 static struct opts o = {
 	.srv = { .addr = "127.0.0.1", .port = 6379, .threads = 1, .max_conns = 16384 },
 	.max_bulk = 64u << 20,
+	.max_request = 0, /* 0 until parsed: --max-bulk + 64 KiB */
+	.max_clients_mem = 512ull << 20,
+	.idle_ms = 300000,
+	.send_ms = 30000,
 	.max_args = 1024 * 1024,
+	.max_pipeline = 100,
 };
 
 /*
@@ -107,6 +137,13 @@ struct worker {
 	struct urt_runtime_stats st; /* the last figures it filed */
 	uint64_t st_live;
 	size_t st_heap;
+	/* deadlines and the memory budget (its thread's only): */
+	struct idle_sweep sweep;	   /* the coarse clock and the sweeper's lists */
+	struct idle_list rx, tx, doom;	   /* receiving (--idle-ms), sending (--send-ms), doomed */
+	size_t mem, mem_doomed, mem_budget; /* bytes its connections hold; of them, doomed ones' */
+	uint64_t closed_idle, closed_send, closed_mem; /* connections each closed */
+	uint64_t st_closed[3]; /* the last figures it filed of those, and of mem: */
+	size_t st_mem;
 	pthread_t th;
 };
 
@@ -136,20 +173,6 @@ static int64_t now_ms(void)
 	return (int64_t)(urt_now_ns() / 1000000u);
 }
 
-/* --- a connection ------------------------------------------------------------- */
-
-struct conn {
-	int fd, n, ret;
-	struct kv_client cl; /* what its commands see: the output buffer, closing */
-	struct urt_op rx;
-	struct urt_io_all tx;
-	struct urt_buf b;
-	char *in; /* task memory */
-	size_t in_len, in_cap;
-	struct resp_resume
-		resume; /* how far the incomplete request at the start of `in` is parsed */
-};
-
 /* Connections open now, in every runtime. Context: any thread. */
 static uint64_t conns_live(void)
 {
@@ -166,13 +189,144 @@ static uint64_t conns_total(void)
 	return n;
 }
 
-/* Append a received chunk. Return: false if the request would pass the limit. */
+/* --- a connection ------------------------------------------------------------- */
+
+enum { IN_NONE, IN_RX, IN_TX, IN_DOOM }; /* the deadline list a connection is in */
+
+struct conn {
+	int fd, n, ret;
+	struct kv_client cl; /* what its commands see: the output buffer, closing */
+	struct urt_op rx;
+	struct urt_io_all tx;
+	struct urt_buf b;
+	struct idle_link link; /* in me->rx, me->tx or me->doom: its deadline */
+	char *in;	       /* task memory */
+	size_t in_off, in_len, in_cap; /* in[in_off..in_len): not yet parsed */
+	size_t held;		       /* bytes it holds, as last counted in me->mem */
+	size_t stamped;		       /* unparsed bytes when its idle time was last reset */
+	size_t seg_off;		       /* sending: bytes of piece seg sent */
+	uint32_t seg;		       /* sending: out's bytes and the refs' values, in turn */
+	uint8_t where;		       /* IN_*: which list link is in */
+	bool more;		       /* run_requests stopped at a bound: more may be complete */
+	bool doomed;		       /* a deadline or the memory budget closes it */
+	struct resp_resume
+		resume; /* how far the incomplete request at in + in_off is parsed */
+};
+
+/* Some runtimes predate urt_recv_stream_unread: count 0 there (weak). */
+extern size_t urt_recv_stream_unread(const struct urt_op *op) __attribute__((weak));
+
+static struct conn *conn_of(struct idle_link *k)
+{
+	return (struct conn *)((char *)k - offsetof(struct conn, link));
+}
+
+static struct idle_list *list_of(int where)
+{
+	return where == IN_RX ? &me->rx : where == IN_TX ? &me->tx : &me->doom;
+}
+
+/* c moved: to the tail of the list `where` (a doomed one stays in me->doom). */
+static void conn_move(struct conn *c, int where)
+{
+	if (c->doomed)
+		where = IN_DOOM;
+	idle_put(c->where ? list_of(c->where) : NULL, list_of(where), &c->link, me->sweep.now);
+	c->where = (uint8_t)where;
+}
+
+/* Have c's task wake and close: cancel what it waits on. Return: whether a
+ * wait was cancelled (else it is running or about to: it sees doomed). */
+static bool conn_cancel(struct conn *c)
+{
+	bool rx = urt_op_cancel(&c->rx) == 0;
+
+	return urt_op_cancel(&c->tx.op) == 0 || rx;
+}
+
+/* Mark c to be closed (why: the counter to bump) and wake it. Return: as
+ * conn_cancel. */
+static bool conn_doom(struct conn *c, uint64_t *why)
+{
+	if (!c->doomed) {
+		c->doomed = true;
+		me->mem_doomed += c->held;
+		(*why)++;
+	}
+	return conn_cancel(c);
+}
+
+/* The sweeper found c past its list's deadline (ctx: the list). Return:
+ * true to unlink it (its wait is cancelled), false to try again next tick. */
+static bool conn_expire(struct idle_link *k, void *ctx)
+{
+	struct conn *c = conn_of(k);
+	struct idle_list *l = ctx;
+	uint64_t *why = l == &me->rx ? &me->closed_idle : l == &me->tx ? &me->closed_send
+									 : &me->closed_mem;
+
+	if (!conn_doom(c, why))
+		return false;
+	c->where = IN_NONE;
+	return true;
+}
+
+/* Count c's buffers again: input, output, references, unread stream bytes.
+ * O(1); the runtime's total is in me->mem. */
+static void conn_recount(struct conn *c)
+{
+	size_t held = c->in_cap + c->cl.out_cap + c->cl.refs_cap * sizeof(struct kv_ref) +
+		      (urt_recv_stream_unread ? urt_recv_stream_unread(&c->rx) : 0);
+
+	me->mem += held - c->held; /* wraps when it shrank: unsigned, still exact */
+	if (c->doomed)
+		me->mem_doomed += held - c->held;
+	c->held = held;
+}
+
+/* The largest holder not yet doomed, among every connection of this runtime. */
+static struct conn *largest(void)
+{
+	struct idle_list *ls[] = { &me->rx, &me->tx };
+	struct conn *big = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		for (struct idle_link *k = ls[i]->root.next; k != &ls[i]->root; k = k->next) {
+			struct conn *c = conn_of(k);
+
+			conn_recount(c);
+			if (!c->doomed && (!big || c->held > big->held))
+				big = c;
+		}
+	}
+	return big;
+}
+
+/* Count c again; past the runtime's share of --max-clients-mem, close the
+ * largest holders (c itself perhaps) until what is left fits. The scan
+ * runs only when over budget. */
+static void conn_account(struct conn *c)
+{
+	conn_recount(c);
+	while (me->mem - me->mem_doomed > me->mem_budget) {
+		struct conn *big = largest();
+
+		if (!big || me->mem - me->mem_doomed <= me->mem_budget)
+			break;
+		if (!conn_doom(big, &me->closed_mem))
+			conn_move(big, IN_DOOM); /* the sweeper cancels it next tick */
+	}
+}
+
+/* Append a received chunk. Return: false if the request would pass the cap. */
 static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t n)
 {
-	size_t limit = o.max_bulk + 64 * 1024, cap = c->in_cap ? c->in_cap : KV_OUT_CHUNK;
+	size_t cap = c->in_cap ? c->in_cap : KV_OUT_CHUNK;
 	char *q;
 
-	if (c->in_len + n > limit) /* one incomplete request can hold no more */
+	/* the parser refuses a request declared past --max-request; this holds
+	 * whatever else comes (an inline line is capped at 64 KiB) */
+	if (c->in_len + n > o.max_request + 64 * 1024)
 		return false;
 	if (c->in_len + n <= c->in_cap) {
 		memcpy(c->in + c->in_len, p, n);
@@ -196,23 +350,32 @@ static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t 
 }
 
 /*
- * Parse and run every complete request in the input; keep the rest. The
- * batch runs under kv.lock, taken at its first command and let go after
- * its last: one lock per receive however many requests it held, and no
- * other connection's command between two of them. Nothing here awaits.
+ * Parse and run the complete requests in the input, at most --max-pipeline
+ * of them and until the replies reach KV_OUT_BOUND bytes (c->more says
+ * the batch stopped there: the rest is parsed after the send, before any
+ * more is received). The batch runs under kv.lock, taken at its first
+ * command and let go after its last; nothing here awaits. Each unparsed
+ * byte is looked at once: an incomplete request is resumed, and moved to
+ * the buffer's start once, when the batch before it is done.
  */
 static void run_requests(struct urt_task *t, struct conn *c)
 {
-	size_t pos = 0;
 	bool locked = false;
+	uint32_t n = 0;
 
-	if (c->in_len < c->resume.need)
-		return; /* the request at the start is still arriving */
-	while (pos < c->in_len && !c->cl.closing) {
+	c->more = false;
+	while (c->in_off < c->in_len && !c->cl.closing) {
 		struct resp_cmd cmd = { .argv = me->argv, .len = me->len, .resume = c->resume };
 		const char *why;
-		long k = resp_parse(c->in + pos, c->in_len - pos, &kv.lim, &cmd, &why);
+		long k;
 
+		if (c->in_len - c->in_off < c->resume.need)
+			break; /* the request at in_off is still arriving */
+		if (n == o.max_pipeline || c->cl.out_len + c->cl.ref_bytes >= KV_OUT_BOUND) {
+			c->more = true;
+			break;
+		}
+		k = resp_parse(c->in + c->in_off, c->in_len - c->in_off, &kv.lim, &cmd, &why);
 		if (k == 0) {
 			c->resume = cmd.resume;
 			break;
@@ -222,7 +385,7 @@ static void run_requests(struct urt_task *t, struct conn *c)
 			c->cl.closing = true; /* as redis: the stream cannot be resynchronised */
 			break;
 		}
-		pos += (size_t)k;
+		c->in_off += (size_t)k;
 		c->resume = (struct resp_resume){ 0 };
 		if (cmd.argc) {
 			if (!locked) {
@@ -230,6 +393,7 @@ static void run_requests(struct urt_task *t, struct conn *c)
 				locked = true;
 			}
 			kv_execute(&kv.srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len);
+			n++;
 		}
 		if (c->cl.oom) { /* the reply itself could not be stored */
 			c->cl.closing = true;
@@ -238,10 +402,67 @@ static void run_requests(struct urt_task *t, struct conn *c)
 	}
 	if (locked)
 		pthread_mutex_unlock(&kv.lock);
-	if (pos) {
-		memmove(c->in, c->in + pos, c->in_len - pos);
-		c->in_len -= pos;
+	if (!c->more && c->in_off) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
 	}
+}
+
+/* The next piece of the batch to send, at most KV_OUT_BOUND bytes: out's
+ * bytes up to a reference, its value (from the entry), and so on. Return:
+ * false when all went. */
+static bool piece(struct conn *c, const char **p, size_t *n)
+{
+	const struct kv_client *cl = &c->cl;
+
+	for (;; c->seg++, c->seg_off = 0) {
+		uint32_t i = c->seg / 2;
+		const char *base;
+		size_t len;
+
+		if (i > cl->nrefs || (c->seg % 2 && i == cl->nrefs))
+			return false;
+		if (c->seg % 2 == 0) { /* out's bytes before ref i (or to the end) */
+			size_t from = i ? cl->refs[i - 1].at : 0;
+
+			base = cl->out + from;
+			len = (i < cl->nrefs ? cl->refs[i].at : cl->out_len) - from;
+		} else {
+			base = kv_val(cl->refs[i].e);
+			len = cl->refs[i].e->vlen;
+		}
+		if (c->seg_off < len) {
+			*p = base + c->seg_off;
+			*n = len - c->seg_off < KV_OUT_BOUND ? len - c->seg_off : KV_OUT_BOUND;
+			return true;
+		}
+	}
+}
+
+/* Send the current piece (awaitable: piece() finds the same one each time
+ * the poll comes back, since seg and seg_off move only after). */
+static int send_piece(struct urt_task *t, struct conn *c)
+{
+	const char *p;
+	size_t n;
+
+	if (!piece(c, &p, &n))
+		return 0;
+	return urt_send_all(t, &c->tx, c->fd, p, n);
+}
+
+/* The batch is sent: let go of the values it referenced. */
+static void sent(struct conn *c)
+{
+	if (c->cl.nrefs) {
+		pthread_mutex_lock(&kv.lock);
+		kv_release(&kv.db, &c->cl);
+		pthread_mutex_unlock(&kv.lock);
+	}
+	c->cl.out_len = 0;
+	c->seg = 0;
+	c->seg_off = 0;
 }
 
 /* A connection keeps no more than it needs: a buffer grown for one big
@@ -252,6 +473,11 @@ static void shrink(struct urt_task *t, struct conn *c)
 		urt_task_free(t, c->cl.out);
 		c->cl.out = NULL;
 		c->cl.out_cap = 0;
+	}
+	if (c->cl.refs_cap > 64 && !c->cl.nrefs) {
+		urt_task_free(t, c->cl.refs);
+		c->cl.refs = NULL;
+		c->cl.refs_cap = 0;
 	}
 	if (c->in_cap > 64 * 1024 && c->in_len <= KV_OUT_CHUNK) {
 		char *q = urt_task_alloc(t, KV_OUT_CHUNK);
@@ -265,30 +491,77 @@ static void shrink(struct urt_task *t, struct conn *c)
 	}
 }
 
+/* After a receive: the idle time starts again if the client is between
+ * requests or the one it sends grew by 64 KiB since; a request that
+ * trickles slower than that is closed --idle-ms after it last did. */
+static void rx_progress(struct conn *c)
+{
+	size_t unparsed = c->in_len - c->in_off;
+
+	if (!unparsed || unparsed >= c->stamped + 64 * 1024) {
+		c->stamped = unparsed;
+		conn_move(c, IN_RX);
+	}
+}
+
+/*
+ * A connection: receive (its idle deadline in me->rx), run what is
+ * complete, send the batch (its send deadline in me->tx, renewed each
+ * piece of up to 256 KiB), and again: what is left of a pipeline cut at
+ * a bound is run before anything more is received.
+ */
 static bool conn_poll(struct urt_task *t, void *arg)
 {
 	struct conn *c = arg;
+	const char *p;
+	size_t n;
 
 	URT_BEGIN(t);
-	while (!c->cl.closing) {
-		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
-		if (c->n <= 0)
-			break;
-		if (!in_append(t, c, c->b.data, c->b.len)) {
-			kv_reply_error(t, &c->cl, "ERR Protocol error: request too big");
-			c->cl.closing = true;
-		}
-		urt_buf_free(&c->b);
-		run_requests(t, c);
-		if (c->cl.out_len) {
-			URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->cl.out,
-							   c->cl.out_len));
-			c->cl.out_len = 0;
-			if (c->ret < 0)
+	conn_move(c, IN_RX);
+	while (!c->cl.closing && !c->doomed) {
+		if (!c->more) {
+			URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
+			if (c->n <= 0 || c->doomed)
 				break;
+			if (!in_append(t, c, c->b.data, c->b.len)) {
+				kv_reply_error(t, &c->cl, "ERR Protocol error: request too big");
+				c->cl.closing = true;
+			}
+			urt_buf_free(&c->b);
+		}
+		run_requests(t, c);
+		if (!c->more)
+			rx_progress(c);
+		conn_account(c);
+		if (c->cl.out_len) {
+			conn_move(c, IN_TX);
+			while (!c->doomed && piece(c, &p, &n)) { /* p, n: only whether one is left */
+				URT_AWAIT(t, c->ret = send_piece(t, c));
+				if (c->ret < 0)
+					break;
+				c->seg_off += (size_t)c->ret;
+				conn_move(c, IN_TX); /* it moved: the deadline starts again */
+			}
+			sent(c);
+			if (c->ret < 0 || c->doomed)
+				break;
+			c->stamped = c->in_len - c->in_off;
+			conn_move(c, IN_RX);
 		}
 		shrink(t, c);
+		conn_account(c);
 	}
+	/* closing: out of the deadline lists (nothing to cancel any more), and
+	 * its memory no longer a candidate for the budget's closing */
+	if (c->where)
+		idle_unlink(list_of(c->where), &c->link);
+	c->where = IN_NONE;
+	if (!c->doomed) {
+		c->doomed = true;
+		me->mem_doomed += c->held;
+	}
+	if (c->b.data)
+		urt_buf_free(&c->b); /* a chunk that came as it was doomed */
 	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
 	URT_END(t);
 }
@@ -298,6 +571,16 @@ static void conn_drop(struct urt_task *t, void *arg)
 	struct conn *c = arg;
 
 	(void)t;
+	if (c->cl.nrefs) { /* aborted mid-send (deinit) */
+		pthread_mutex_lock(&kv.lock);
+		kv_release(&kv.db, &c->cl);
+		pthread_mutex_unlock(&kv.lock);
+	}
+	if (c->where)
+		idle_unlink(list_of(c->where), &c->link);
+	me->mem -= c->held;
+	if (c->doomed)
+		me->mem_doomed -= c->held;
 	urt_buf_free(&c->b);
 	urt_close_detached(c->fd);
 	me->live--;
@@ -361,8 +644,9 @@ static const struct urt_task_type sweeper_type = { .poll = sweeper_poll, .name =
  */
 static void print_stats(const char *what)
 {
-	uint64_t live = 0;
-	size_t heap = 0, slab_live = 0, slab_cap = 0, ops = 0;
+	uint64_t live = 0, closed[3] = { 0 };
+	size_t heap = 0, slab_live = 0, slab_cap = 0, ops = 0, mem = 0;
+	size_t bufs_low = 0, bufs = 0, spill_high = 0;
 
 	for (int i = 0; i < o.srv.threads; i++) {
 		const struct worker *w = &kv.w[i];
@@ -372,11 +656,20 @@ static void print_stats(const char *what)
 		slab_live += w->st.slab_live;
 		slab_cap += w->st.slab_capacity;
 		ops += w->st.ops_live;
+		bufs_low += w->st.bufs_free_low;
+		bufs += w->st.buf_count;
+		spill_high += w->st.spill_high_water;
+		mem += w->st_mem;
+		for (int j = 0; j < 3; j++)
+			closed[j] += w->st_closed[j];
 	}
 	printf("%s: connections %" PRIu64 " live %" PRIu64 " commands %" PRIu64 " keys %zu "
-	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu threads %d thread_conns ",
+	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu clients_mem %zu "
+	       "closed_idle %" PRIu64 " closed_send %" PRIu64 " closed_mem %" PRIu64 " "
+	       "bufs_free_low %zu/%zu spill_high_water %zu threads %d thread_conns ",
 	       what, conns_total(), live, kv.srv.commands, kv.db.n, kv.db.mem, heap, slab_live,
-	       slab_cap, ops, o.srv.threads);
+	       slab_cap, ops, mem, closed[0], closed[1], closed[2], bufs_low, bufs, spill_high,
+	       o.srv.threads);
 	for (int i = 0; i < o.srv.threads; i++)
 		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].conns));
 	printf("\n");
@@ -392,6 +685,10 @@ static void file_stats(struct worker *w, bool print)
 	urt_runtime_stats(&w->rt, &w->st);
 	w->st_live = w->live;
 	w->st_heap = atomic_load(&w->heap.calls);
+	w->st_mem = w->mem;
+	w->st_closed[0] = w->closed_idle;
+	w->st_closed[1] = w->closed_send;
+	w->st_closed[2] = w->closed_mem;
 	if (print && ++kv.reports % (uint64_t)o.srv.threads == 0)
 		print_stats("stats");
 	pthread_mutex_unlock(&kv.lock);
@@ -432,6 +729,18 @@ static int worker_start(struct worker *w)
 	if (!ret && w->id == 0)
 		ret = urt_spawn(&w->rt, &sweeper_type, &(struct sweeper){ 0 },
 				sizeof(struct sweeper), NULL);
+	if (!ret) {
+		idle_sweep_init(&w->sweep, &w->stop, conn_expire);
+		idle_list_init(&w->rx, (uint32_t)o.idle_ms);
+		idle_list_init(&w->tx, (uint32_t)o.send_ms);
+		idle_list_init(&w->doom, 1); /* cancelled again at the next tick */
+		idle_sweep_add(&w->sweep, &w->rx);
+		idle_sweep_add(&w->sweep, &w->tx);
+		idle_sweep_add(&w->sweep, &w->doom);
+		/* each runtime keeps to its share: no atomics on the hot path */
+		w->mem_budget = o.max_clients_mem / (uint64_t)o.srv.threads;
+		ret = idle_sweeper_start(&w->rt, &w->sweep);
+	}
 	return ret;
 }
 
@@ -493,7 +802,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: urt-kv [--port P] [--addr A] [--threads N] [--spawn slab|boxed]\n"
 		"              [--maxmemory BYTES] [--max-bulk BYTES] [--max-args N]\n"
-		"              [--max-conns N]\n"
+		"              [--max-request BYTES] [--max-pipeline N] [--max-conns N]\n"
+		"              [--idle-ms MS] [--send-ms MS] [--max-clients-mem BYTES]\n"
+		"              [--hash-seed N]\n"
 		"  --port P         port (default 6379; 0 picks a free one)\n"
 		"  --addr A         IPv4 address to bind (default 127.0.0.1)\n"
 		"  --threads N      runtimes, one per thread, on the port (1..64, default 1);\n"
@@ -502,7 +813,19 @@ static void usage(FILE *f)
 		"  --maxmemory B    writes past B bytes of data get -OOM (k/m/g suffixes; 0: none)\n"
 		"  --max-bulk B     largest argument (default 64m)\n"
 		"  --max-args N     most arguments in one request (default 1048576)\n"
-		"  --max-conns N    connections at once, all threads together (default 16384)\n");
+		"  --max-request B  largest request, all its arguments and headers (default\n"
+		"                   --max-bulk + 64k); refused at its header, before its bytes\n"
+		"  --max-pipeline N requests answered per batch before their replies are sent\n"
+		"                   (default 100); replies also go out past 256 KiB\n"
+		"  --max-conns N    connections at once, all threads together (default 16384)\n"
+		"  --idle-ms MS     close a connection that sends nothing, or whose request\n"
+		"                   does not grow by 64 KiB, for MS (default 300000)\n"
+		"  --send-ms MS     close a connection whose replies do not move (256 KiB)\n"
+		"                   for MS (default 30000)\n"
+		"  --max-clients-mem B  budget for all connections' buffers (input, output,\n"
+		"                   unread received bytes); past it the largest holders are\n"
+		"                   closed (default 512m; split evenly over --threads)\n"
+		"  --hash-seed N    key the keyspace's hash with N (default: from getrandom)\n");
 }
 
 /* The flags into o. Return: 0; 2 for a bad flag (said on stderr). */
@@ -510,9 +833,17 @@ static int parse(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		SERVER_OPTIONS,
-		{ "maxmemory", required_argument, 0, 'M' }, { "max-bulk", required_argument, 0, 'b' },
+		{ "maxmemory", required_argument, 0, 'M' },
+		{ "max-bulk", required_argument, 0, 'b' },
 		{ "max-args", required_argument, 0, 'n' },
-		{ "help", no_argument, 0, 'h' },	    { 0, 0, 0, 0 },
+		{ "max-request", required_argument, 0, 'R' },
+		{ "max-pipeline", required_argument, 0, 'P' },
+		{ "idle-ms", required_argument, 0, 'i' },
+		{ "send-ms", required_argument, 0, 'S' },
+		{ "max-clients-mem", required_argument, 0, 'C' },
+		{ "hash-seed", required_argument, 0, 'H' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	uint64_t v;
 	int c;
@@ -540,6 +871,32 @@ static int parse(int argc, char **argv)
 				return bad("bad --max-args", optarg);
 			o.max_args = (uint32_t)v;
 			break;
+		case 'R':
+			if (!flag_size(optarg, 1024, 4ull << 30, &o.max_request))
+				return bad("bad --max-request (1k..4g)", optarg);
+			break;
+		case 'P':
+			if (!flag_uint(optarg, 1, 1u << 20, &v))
+				return bad("bad --max-pipeline", optarg);
+			o.max_pipeline = (uint32_t)v;
+			break;
+		case 'i':
+			if (!flag_uint(optarg, 1, 86400000, &o.idle_ms))
+				return bad("bad --idle-ms (1..86400000)", optarg);
+			break;
+		case 'S':
+			if (!flag_uint(optarg, 1, 86400000, &o.send_ms))
+				return bad("bad --send-ms (1..86400000)", optarg);
+			break;
+		case 'C':
+			if (!flag_size(optarg, 1, UINT64_MAX, &o.max_clients_mem))
+				return bad("bad --max-clients-mem", optarg);
+			break;
+		case 'H':
+			if (!flag_uint(optarg, 0, UINT64_MAX, &o.hash_seed))
+				return bad("bad --hash-seed", optarg);
+			o.seeded = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -549,6 +906,8 @@ static int parse(int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad("unexpected argument", argv[optind]);
+	if (!o.max_request)
+		o.max_request = o.max_bulk + 64 * 1024;
 	return 0;
 }
 
@@ -622,11 +981,16 @@ int main(int argc, char **argv)
 				     .conns_total = conns_total };
 	kv.lim = (struct resp_limits){ .max_args = o.max_args,
 				       .max_bulk = o.max_bulk,
-				       .max_inline = 64 * 1024 };
+				       .max_inline = 64 * 1024,
+				       .max_request = o.max_request };
 	if (store_init(&kv.db, o.maxmemory)) {
 		fprintf(stderr, "urt-kv: out of memory\n");
 		return 1;
 	}
+	/* a secret hash key unless the run must be repeatable (--hash-seed) */
+	if (!o.seeded && getrandom(&o.hash_seed, sizeof(o.hash_seed), 0) != sizeof(o.hash_seed))
+		o.hash_seed = urt_now_ns() ^ (uint64_t)getpid() << 32; /* no getrandom: weaker */
+	store_seed(&kv.db, o.hash_seed);
 	if (sem_init(&kv.started, 0, 0)) {
 		perror("urt-kv: sem_init");
 		store_deinit(&kv.db);

@@ -37,6 +37,143 @@ thread_of() {
 	echo "$body"
 }
 
+
+# stat_of OUT FIELD: SIGUSR1 to $srv, then FIELD's value in the stats line it prints to OUT
+stat_of() {
+	local out=$1 field=$2 before
+	before=$(grep -c '^stats:' "$out" || true)
+	kill -USR1 "$srv"
+	for _ in $(seq 100); do
+		[ "$(grep -c '^stats:' "$out" || true)" -gt "$before" ] && break
+		sleep 0.02
+	done
+	grep '^stats:' "$out" | tail -1 |
+		awk -v f="$field" '{for (i = 1; i < NF; i++) if ($i == f) print $(i + 1)}'
+}
+
+# wait_stat OUT FIELD MIN: until FIELD reaches MIN (at most 10 s); prints it
+wait_stat() {
+	local v
+	for _ in $(seq 50); do
+		v=$(stat_of "$1" "$2")
+		[ -n "$v" ] && [ "$v" -ge "$3" ] && break
+		sleep 0.2
+	done
+	echo "$v"
+}
+
+# closed FD: the server closed FD within 10 s (EOF or reset, not a timeout)
+closed() {
+	local r rc=0
+	while true; do
+		read -r -t 10 r <&"$1" 2>/dev/null || { rc=$?; break; }
+	done
+	[ $rc -le 128 ]
+}
+
+# clients that attack the server's memory and time (issue 15)
+hostile_part() {
+	local fd total v i n s1 s2 s3 fds=() before r
+	step "hostile: 4 KB of pipelined GETs of a 1 MiB value hold no more than a batch"
+	start urt-kv "$tmp/h.out" --hash-seed 7
+	head -c 1048576 /dev/zero | tr '\0' v | cli -x set big > /dev/null
+	before=$(rss_kb)
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	printf 'GET big\r\n%.0s' $(seq 400) >&"$fd" # 3,600 bytes asking for 400 MiB
+	sleep 0.5
+	# served beside it; with one runtime, not before the loop is free again (the
+	# old code built all 400 MiB of replies first, holding it for seconds)
+	[ "$(cli ping)" = PONG ] || fail "not serving beside a client that does not read"
+	v=$(stat_of "$tmp/h.out" clients_mem)
+	[ -n "$v" ] && [ "$v" -lt $((4 << 20)) ] ||
+		fail "400 pipelined GETs of 1 MiB held '$v' bytes of client buffers"
+	[ $(($(rss_kb) - before)) -lt 65536 ] ||
+		fail "RSS grew by $(($(rss_kb) - before)) KiB for 3.6 KB of GETs nobody reads"
+	total=$((400 * (1048576 + 12)))
+	n=$(timeout 60 head -c "$total" <&"$fd" | tr -d v | tr -d '\r' | grep -c '^\$1048576$') || true
+	[ "$n" = 400 ] || fail "400 GETs of 1 MiB read back as $n whole replies"
+	exec {fd}>&-
+
+	step "hostile: --hash-seed: one seed one table layout, another seed another"
+	cli flushall > /dev/null
+	for i in $(seq 60); do echo "SET seed:$i x"; done | cli > /dev/null
+	s1=$(cli scan 0 count 1000 | tr '\n' ' ')
+	stop
+	start urt-kv "$tmp/h2.out" --hash-seed 7
+	for i in $(seq 60); do echo "SET seed:$i x"; done | cli > /dev/null
+	s2=$(cli scan 0 count 1000 | tr '\n' ' ')
+	stop
+	start urt-kv "$tmp/h3.out" --hash-seed 8
+	for i in $(seq 60); do echo "SET seed:$i x"; done | cli > /dev/null
+	s3=$(cli scan 0 count 1000 | tr '\n' ' ')
+	stop
+	[ "$s1" = "$s2" ] || fail "--hash-seed 7 twice: two SCAN orders"
+	[ "$s1" != "$s3" ] || fail "--hash-seed 7 and 8: the same SCAN order (an unkeyed hash?)"
+
+	start urt-kv "$tmp/d.out" --idle-ms 500 --send-ms 500
+	step "hostile: --idle-ms: a connection that sends nothing is closed"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	closed "$fd" || fail "an idle connection was still open 10 s past --idle-ms 500"
+	exec {fd}>&-
+
+	step "hostile: --idle-ms: a request that trickles in (slower than 64 KiB an --idle-ms) is closed"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	printf '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n' >&"$fd"
+	for i in $(seq 30); do
+		(printf 'x' >&"$fd") 2>/dev/null || break
+		sleep 0.1
+	done
+	closed "$fd" || fail "a trickling request was still open 3 s past --idle-ms 500"
+	exec {fd}>&-
+	[ "$(wait_stat "$tmp/d.out" closed_idle 2)" -ge 2 ] || fail "closed_idle: $(tail -1 "$tmp/d.out")"
+	[ "$(cli ping)" = PONG ] || fail "a connection that keeps talking is served"
+
+	step "hostile: --send-ms: a client that asks and never reads is closed"
+	head -c 4194304 /dev/zero | tr '\0' v | cli -x set big > /dev/null
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	printf 'GET big\r\n%.0s' $(seq 32) >&"$fd" # 128 MiB: more than any socket buffer
+	v=$(wait_stat "$tmp/d.out" closed_send 1)
+	[ "$v" -ge 1 ] || fail "a client that does not read was not closed past --send-ms 500: $v"
+	exec {fd}>&-
+	grep '^stats:' "$tmp/d.out" | tail -1 |
+		grep -Eq ' bufs_free_low [0-9]+/[0-9]+ .*spill_high_water [0-9]+ ' ||
+		fail "no bufs_free_low N/M or spill_high_water N in $(tail -1 "$tmp/d.out")"
+	stop
+
+	step "hostile: --max-clients-mem: the largest holders of unfinished requests are closed"
+	start urt-kv "$tmp/m.out" --max-clients-mem 3m --max-request 1m --max-pipeline 2
+	fds=()
+	for i in 0 1 2 3; do # each holds about 1 MB: the fourth takes them past 3 MiB
+		exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+		fds[i]=$fd
+		{ printf '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n'; head -c 900000 /dev/zero; } >&"$fd"
+	done
+	v=$(wait_stat "$tmp/m.out" closed_mem 1)
+	[ "$v" -ge 1 ] || fail "clients holding 4 MB past --max-clients-mem 3m: none closed"
+	v=$(stat_of "$tmp/m.out" clients_mem)
+	[ "$v" -le $((3 << 20)) ] || fail "clients_mem $v past --max-clients-mem 3m"
+	[ "$(cli ping)" = PONG ] || fail "not serving past --max-clients-mem"
+	for fd in "${fds[@]}"; do exec {fd}>&-; done
+
+
+	step "hostile: --max-pipeline 2: five pipelined requests in one write, answered in order"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	printf 'INCR pipe\r\nINCR pipe\r\nINCR pipe\r\nINCR pipe\r\nINCR pipe\r\n' >&"$fd"
+	v=""
+	for i in 1 2 3 4 5; do
+		read -r -t 10 r <&"$fd" || fail "--max-pipeline 2: no reply $i of 5"
+		v="$v${r%$'\r'} "
+	done
+	[ "$v" = ":1 :2 :3 :4 :5 " ] || fail "--max-pipeline 2: replies '$v'"
+	exec {fd}>&-
+	step "hostile: --max-request: a request declared past it is refused at its header"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	printf '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n' >&"$fd"
+	read -r -t 10 r <&"$fd" || fail "no reply to a request past --max-request"
+	[ "$r" = $'-ERR Protocol error: request too big\r' ] || fail "past --max-request: '$r'"
+	exec {fd}>&-
+	stop
+}
 # --threads 2: two runtimes, one keyspace
 threads_part() {
 	local fds=() on=() bg=() i j fd v w r lines a b
@@ -96,6 +233,25 @@ threads_part() {
 		     END {exit bad}' "$tmp/seen$w" || fail "an MGET saw a half-applied MSET"
 	done
 	step "--threads 2: MGET saw $(cat "$tmp/seen1" "$tmp/seen2" | sort -u | wc -l) distinct MSETs"
+
+	step "--threads 2: large values replaced while other runtimes send them, never torn"
+	a=$(head -c 20000 /dev/zero | tr '\0' a)
+	b=$(head -c 20000 /dev/zero | tr '\0' b)
+	cli set big "$a" > /dev/null
+	for i in $(seq 300); do echo "SET big $a"; echo "SET big $b"; echo "DEL big"; done > "$tmp/setbig"
+	for i in $(seq 600); do echo "GET big"; done > "$tmp/getbig"
+	bg=()
+	timeout 120 redis-cli -p "$port" < "$tmp/setbig" > /dev/null &
+	bg+=($!)
+	for w in 1 2; do
+		timeout 120 redis-cli -p "$port" < "$tmp/getbig" > "$tmp/gotbig$w" &
+		bg+=($!)
+	done
+	for r in "${bg[@]}"; do wait "$r" || fail "a redis-cli of the large-value run failed"; done
+	for w in 1 2; do
+		awk -v a="$a" -v b="$b" '$0 != a && $0 != b && $0 != "" {bad = 1} END {exit bad}' \
+			"$tmp/gotbig$w" || fail "a GET of a 20 KB value saw it torn"
+	done
 
 	step "--threads 2: SIGUSR1 prints one line summed over both runtimes"
 	kill -USR1 "$srv"
@@ -276,9 +432,11 @@ done
 [ "$(cli strlen big:1)" = 60000 ] || fail "reads after -OOM"
 stop
 
+hostile_part
 threads_part
 
 step "bad flags: exit status 2 and a one-line error"
 expect_bad_flags urt-kv "--port x" "--spawn nope" "--maxmemory 1q" "--max-args 0" "--bogus" "extra" \
-	"--threads 0" "--threads 65" "--threads x" "--threads 2x" "--threads"
+	"--threads 0" "--threads 65" "--threads x" "--threads 2x" "--threads" "--idle-ms 0" \
+	"--send-ms x" "--max-clients-mem 1q" "--max-pipeline 0" "--max-request 1" "--hash-seed -1"
 step "all passed"

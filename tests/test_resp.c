@@ -102,6 +102,111 @@ static void test_inline(void **state)
 	assert_int_equal(parse("PING\0\r\nPING\r\n", 12, &cmd, &err), 0);
 }
 
+
+/* An inline line arriving in pieces is searched on from where the last
+ * search stopped: bytes already searched are not read again (a line that
+ * trickles in costs its length, not its length squared). */
+static void test_inline_resume(void **state)
+{
+	struct resp_cmd cmd;
+	const char *err;
+	char buf[16];
+
+	(void)state;
+	assert_int_equal(parse("ABCD", 4, &cmd, &err), 0);
+	assert_int_equal(cmd.resume.done, 4);
+	/* a newline where the searched bytes were is not looked at again */
+	memcpy(buf, "\nBCDEF\r\n", 8);
+	cmd = (struct resp_cmd){ .argv = argv_, .len = len_, .resume = cmd.resume };
+	assert_int_equal(resp_parse(buf, 8, &lim, &cmd, &err), 8);
+	assert_int_equal(cmd.argc, 1);
+	assert_arg(&cmd, 0, "BCDEF");
+	assert_int_equal(cmd.resume.done, 0); /* zeroed for the next request */
+}
+
+/* --max-request: a bulk that would take the request past it is refused at
+ * its header, before its bytes are sent (or held). */
+static void test_max_request(void **state)
+{
+	const struct resp_limits small = { .max_args = 64, .max_bulk = 1024, .max_inline = 256,
+					   .max_request = 100 };
+	const char *ok = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$60\r\n", *big = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$90\r\n";
+	struct resp_cmd cmd = { .argv = argv_, .len = len_ };
+	char buf[64];
+	const char *err = NULL;
+
+	(void)state;
+	memcpy(buf, ok, strlen(ok));
+	assert_int_equal(resp_parse(buf, strlen(ok), &small, &cmd, &err), 0); /* waits */
+	cmd = (struct resp_cmd){ .argv = argv_, .len = len_ };
+	memcpy(buf, big, strlen(big));
+	assert_int_equal(resp_parse(buf, strlen(big), &small, &cmd, &err), -1);
+	assert_string_equal(err, "ERR Protocol error: request too big");
+}
+
+/* The hash is keyed: one seed lays the table out the same every run, two
+ * seeds differently (so keys colliding under one collide under no other). */
+static void test_store_seed(void **state)
+{
+	struct store a, b, c;
+	char k[16];
+	bool differ = false;
+
+	(void)state;
+	assert_int_equal(store_init(&a, 0), 0);
+	assert_int_equal(store_init(&b, 0), 0);
+	assert_int_equal(store_init(&c, 0), 0);
+	store_seed(&a, 1);
+	store_seed(&b, 1);
+	store_seed(&c, 2);
+	for (int i = 0; i < 200; i++) {
+		int n = snprintf(k, sizeof(k), "key:%d", i);
+
+		assert_int_equal(store_set(&a, k, (size_t)n, "v", 1, 0), 0);
+		assert_int_equal(store_set(&b, k, (size_t)n, "v", 1, 0), 0);
+		assert_int_equal(store_set(&c, k, (size_t)n, "v", 1, 0), 0);
+	}
+	for (size_t i = 0; i < a.cap; i++) {
+		assert_true(!a.slots[i] == !b.slots[i]);
+		if (a.slots[i])
+			assert_memory_equal(a.slots[i]->data, b.slots[i]->data, a.slots[i]->klen);
+		differ |= !a.slots[i] != !c.slots[i] ||
+			  (a.slots[i] && (a.slots[i]->klen != c.slots[i]->klen ||
+					   memcmp(a.slots[i]->data, c.slots[i]->data, a.slots[i]->klen)));
+	}
+	assert_true(differ);
+	store_deinit(&a);
+	store_deinit(&b);
+	store_deinit(&c);
+}
+
+/* A referenced entry outlives its replacement and its deletion (a
+ * connection sends its value with the lock let go), counted in mem until
+ * the last reference goes. */
+static void test_store_ref(void **state)
+{
+	struct store s;
+	struct kv_entry *e;
+	size_t mem0;
+
+	(void)state;
+	assert_int_equal(store_init(&s, 0), 0);
+	mem0 = s.mem;
+	assert_int_equal(store_set(&s, "k", 1, "first", 5, 0), 0);
+	e = store_get(&s, "k", 1, 0);
+	assert_true(store_ref(e));
+	assert_true(store_ref(e));
+	assert_int_equal(store_set(&s, "k", 1, "second", 6, 0), 0); /* replaced */
+	assert_memory_equal(kv_val(e), "first", 5);
+	assert_true(store_del(&s, "k", 1, 0));
+	assert_int_equal(s.n, 0);
+	assert_true(s.mem > mem0); /* the old value is still held */
+	store_unref(&s, e);
+	assert_memory_equal(kv_val(e), "first", 5);
+	store_unref(&s, e); /* the last: freed (ASan sees any use after) */
+	assert_int_equal(s.mem, mem0);
+	store_deinit(&s);
+}
 /* Inline quoting as redis-server 7.0.15 answered each line (checked by hand
  * against it): the arguments, separated by '|'. */
 static void test_inline_quoting(void **state)
@@ -494,6 +599,10 @@ int main(void)
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_inline),
 		cmocka_unit_test(test_inline_quoting),
+		cmocka_unit_test(test_inline_resume),
+		cmocka_unit_test(test_max_request),
+		cmocka_unit_test(test_store_seed),
+		cmocka_unit_test(test_store_ref),
 		cmocka_unit_test(test_resume_many_args),
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_garbage),

@@ -114,6 +114,67 @@ static void array(struct call *k, size_t n)
 	putf(k, "*%zu\r\n", n);
 }
 
+/*
+ * A stored value as a bulk: sent from the entry (a kv_ref, see commands.h)
+ * when it is large or this batch's output has reached its bound, copied
+ * otherwise. So however many values one MGET or one pipeline asks for,
+ * out grows by their headers only past KV_OUT_BOUND.
+ */
+static void value(struct call *k, struct kv_entry *e)
+{
+	struct kv_client *c = k->c;
+
+	if (e->vlen < KV_REF_MIN && c->out_len < KV_OUT_BOUND) {
+		bulk(k, kv_val(e), e->vlen);
+		return;
+	}
+	if (c->nrefs == c->refs_cap) {
+		uint32_t cap = c->refs_cap ? c->refs_cap * 2 : 8;
+		struct kv_ref *p = urt_task_alloc(k->t, cap * sizeof(*p));
+
+		if (!p) {
+			c->oom = true;
+			return;
+		}
+		if (c->nrefs)
+			memcpy(p, c->refs, c->nrefs * sizeof(*p));
+		if (c->refs)
+			urt_task_free(k->t, c->refs);
+		c->refs = p;
+		c->refs_cap = cap;
+	}
+	if (!store_ref(e)) {
+		bulk(k, kv_val(e), e->vlen);
+		return;
+	}
+	putf(k, "$%" PRIu32 "\r\n", e->vlen);
+	c->refs[c->nrefs++] = (struct kv_ref){ .at = c->out_len, .e = e };
+	c->ref_bytes += e->vlen;
+	put(k, "\r\n", 2);
+}
+
+/* Take back the output after mark: bytes and references. */
+static void out_truncate(struct call *k, size_t mark)
+{
+	struct kv_client *c = k->c;
+
+	while (c->nrefs && c->refs[c->nrefs - 1].at > mark) {
+		struct kv_entry *e = c->refs[--c->nrefs].e;
+
+		c->ref_bytes -= e->vlen;
+		store_unref(k->s->db, e);
+	}
+	c->out_len = mark;
+}
+
+void kv_release(struct store *db, struct kv_client *c)
+{
+	for (uint32_t i = 0; i < c->nrefs; i++)
+		store_unref(db, c->refs[i].e);
+	c->nrefs = 0;
+	c->ref_bytes = 0;
+}
+
 /* An error line. CR and LF inside become spaces, as in redis: bytes of a
  * request quoted in an error can never end the line and forge a reply. */
 static void err_n(struct call *k, const char *msg, size_t n)
@@ -212,7 +273,7 @@ static void cmd_get(struct call *k)
 	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
 
 	if (e)
-		bulk(k, kv_val(e), e->vlen);
+		value(k, e);
 	else
 		nil(k);
 }
@@ -275,7 +336,7 @@ static void cmd_set(struct call *k)
 	mark = k->c->out_len;
 	if (get) { /* the old value is replied before it is replaced */
 		if (old)
-			bulk(k, kv_val(old), old->vlen);
+			value(k, old);
 		else
 			nil(k);
 	}
@@ -289,7 +350,7 @@ static void cmd_set(struct call *k)
 	if (have_exp && expire <= now) {
 		store_del(k->s->db, k->argv[1], k->len[1], now);
 	} else if (store_set(k->s->db, k->argv[1], k->len[1], k->argv[2], k->len[2], expire)) {
-		k->c->out_len = mark; /* one reply per request: the error, not the old value */
+		out_truncate(k, mark); /* one reply per request: the error, not the old value */
 		err(k, ERR_OOM);
 		return;
 	}
@@ -412,7 +473,7 @@ static void cmd_mget(struct call *k)
 		struct kv_entry *e = store_get(k->s->db, k->argv[i], k->len[i], now_ms());
 
 		if (e)
-			bulk(k, kv_val(e), e->vlen);
+			value(k, e);
 		else
 			nil(k);
 	}

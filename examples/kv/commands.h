@@ -22,14 +22,32 @@
  * no heap call. */
 #define KV_OUT_CHUNK 4000
 
+/* A reply's value bulk sent from the stored entry itself (store_ref), not
+ * copied into out: its bytes go between out[at - 1] and out[at]. */
+struct kv_ref {
+	size_t at;
+	struct kv_entry *e;
+};
+
+/* Values this long are sent from the entry (a kv_ref), never copied: a
+ * pipeline of GETs of a large value costs 16 bytes a reply, not the value. */
+#define KV_REF_MIN (16 * 1024)
+/* Past this many bytes of replies (copied and referenced) a batch ends:
+ * the rest of the pipeline waits until they are sent. Once out holds this
+ * many, any further value of the same command (MGET) is referenced too. */
+#define KV_OUT_BOUND (256 * 1024)
+
 /* What a command sees of its connection. */
 struct kv_client {
 	uint64_t id; /* CLIENT ID, HELLO */
 	int thread;  /* the runtime serving it (INFO's urt_thread) */
 	char *out;   /* replies gathered for one send: the task's memory */
 	size_t out_len, out_cap;
-	bool closing; /* close once the replies are sent (QUIT, a protocol error) */
-	bool oom;     /* a reply could not be stored: close, never send it short */
+	struct kv_ref *refs; /* values to send between out's bytes, in order: task memory */
+	uint32_t nrefs, refs_cap;
+	size_t ref_bytes; /* their values' bytes */
+	bool closing;	  /* close once the replies are sent (QUIT, a protocol error) */
+	bool oom;	  /* a reply could not be stored: close, never send it short */
 };
 
 /* What the commands see of the server. Context: read and written only under
@@ -58,5 +76,11 @@ void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, ui
 /* kv_reply_error - append "-msg\r\n" (CR and LF in msg become spaces).
  * Context: inside t's poll. */
 void kv_reply_error(struct urt_task *t, struct kv_client *c, const char *msg);
+
+/*
+ * kv_release - let go of the entries c's refs hold (after they were sent,
+ * or when c closes), and empty c->refs. Context: under the server's lock.
+ */
+void kv_release(struct store *db, struct kv_client *c);
 
 #endif

@@ -128,7 +128,7 @@ static size_t inline_token(char *buf, size_t end, size_t p, size_t *w_out)
 static long parse_inline(char *buf, size_t n, const struct resp_limits *lim, struct resp_cmd *cmd,
 			 const char **err)
 {
-	size_t end = 0, i = 0, line;
+	size_t end = cmd->resume.done, i = 0, line; /* bytes searched already: none has a newline */
 
 	while (end < n && buf[end] != '\n' && buf[end])
 		end++;
@@ -137,6 +137,7 @@ static long parse_inline(char *buf, size_t n, const struct resp_limits *lim, str
 			*err = "ERR Protocol error: too big inline request";
 			return -1;
 		}
+		cmd->resume.done = end; /* the next call searches on from here */
 		return 0;
 	}
 	line = end + 1;
@@ -195,8 +196,12 @@ long resp_parse(char *buf, size_t n, const struct resp_limits *lim, struct resp_
 	r->need = n + 1;
 	if (!n)
 		return 0;
-	if (buf[0] != '*')
-		return parse_inline(buf, n, lim, cmd, err);
+	if (buf[0] != '*') {
+		k = parse_inline(buf, n, lim, cmd, err);
+		if (k > 0)
+			*r = (struct resp_resume){ 0 };
+		return k;
+	}
 	k = number_line(buf + 1, n - 1, &count);
 	if (k <= 0) {
 		if (k < 0)
@@ -217,6 +222,10 @@ long resp_parse(char *buf, size_t n, const struct resp_limits *lim, struct resp_
 		}
 		if (k < 0)
 			return -1;
+		if (lim->max_request && (uint64_t)used + (uint64_t)k + (uint64_t)len + 2 > lim->max_request) {
+			*err = "ERR Protocol error: request too big"; /* refused before its bytes come */
+			return -1;
+		}
 		if ((uint64_t)n - used - (uint64_t)k < (uint64_t)len + 2) {
 			r->need =
 				used + (size_t)k + (size_t)len + 2; /* a large bulk: wait for it */

@@ -9,7 +9,9 @@
  * resume point it is given and passes it back, so a request of a million
  * small arguments arriving in a thousand pieces costs its length, not a
  * thousand times it. An inline line (at most max_inline bytes while it
- * has no newline) is searched again, as redis does.
+ * has no newline) is searched on from where the last search stopped
+ * (redis searches it again from its start). A bulk that would take the
+ * request past max_request is refused at its header.
  */
 #ifndef URT_KV_RESP_H
 #define URT_KV_RESP_H
@@ -21,6 +23,7 @@ struct resp_limits {
 	uint32_t max_args;  /* arguments in one request (the cmd arrays' size) */
 	uint64_t max_bulk;  /* bytes in one argument */
 	uint32_t max_inline; /* bytes in an inline request line */
+	uint64_t max_request; /* bytes in one multibulk request, headers too; 0: no cap */
 };
 
 /* Where the parse of an incomplete request stopped. The caller keeps it

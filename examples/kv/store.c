@@ -6,13 +6,70 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hash_key(const char *k, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)k[i]) * 0x100000001b3ull;
-	return h ^ (h >> 29);
+static inline void sip_round(uint64_t *v)
+{
+	v[0] += v[1];
+	v[1] = ROTL(v[1], 13);
+	v[1] ^= v[0];
+	v[0] = ROTL(v[0], 32);
+	v[2] += v[3];
+	v[3] = ROTL(v[3], 16);
+	v[3] ^= v[2];
+	v[0] += v[3];
+	v[3] = ROTL(v[3], 21);
+	v[3] ^= v[0];
+	v[2] += v[1];
+	v[1] = ROTL(v[1], 17);
+	v[1] ^= v[2];
+	v[2] = ROTL(v[2], 32);
+}
+
+/*
+ * SipHash-1-3 of the key under the store's 128-bit secret (as redis hashes
+ * its keys): a client that does not know the secret cannot choose keys
+ * that share a home bucket, so linear probing keeps its expected O(1)
+ * probes whatever keys it is sent. Unseeded FNV-1a let crafted colliding
+ * keys make every lookup walk the whole table.
+ */
+static uint64_t hash_key(const struct store *s, const char *k, size_t n)
+{
+	uint64_t v[4] = { s->k0 ^ 0x736f6d6570736575ull, s->k1 ^ 0x646f72616e646f6dull,
+			  s->k0 ^ 0x6c7967656e657261ull, s->k1 ^ 0x7465646279746573ull };
+	uint64_t b = (uint64_t)n << 56, m;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&m, k + i, 8); /* little-endian hosts (urt is Linux x86-64 / arm64) */
+		v[3] ^= m;
+		sip_round(v);
+		v[0] ^= m;
+	}
+	for (size_t j = 0; i + j < n; j++)
+		b |= (uint64_t)(unsigned char)k[i + j] << (8 * j);
+	v[3] ^= b;
+	sip_round(v);
+	v[0] ^= b;
+	v[2] ^= 0xff;
+	sip_round(v);
+	sip_round(v);
+	sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+void store_seed(struct store *s, uint64_t seed)
+{
+	uint64_t z = seed;
+
+	/* splitmix64 twice: two key halves from one 64-bit seed */
+	for (int i = 0; i < 2; i++) {
+		uint64_t x = (z += 0x9e3779b97f4a7c15ull);
+
+		x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+		x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+		*(i ? &s->k1 : &s->k0) = x ^ (x >> 31);
+	}
 }
 
 static size_t entry_size(size_t klen, size_t vlen)
@@ -38,10 +95,33 @@ int store_init(struct store *s, size_t maxmem)
 	return 0;
 }
 
-static void entry_free(struct store *s, struct kv_entry *e)
+static void entry_release(struct store *s, struct kv_entry *e)
 {
 	s->mem -= entry_cost(e->klen, e->vlen);
 	urt_sizeclass_free(&s->sc, e, entry_size(e->klen, e->vlen));
+}
+
+/* An entry leaves the table: freed, unless a connection still sends it. */
+static void entry_free(struct store *s, struct kv_entry *e)
+{
+	if (e->refs)
+		e->refs |= KV_DETACHED; /* still counted in mem until its last unref */
+	else
+		entry_release(s, e);
+}
+
+bool store_ref(struct kv_entry *e)
+{
+	if ((e->refs & ~KV_DETACHED) == ~KV_DETACHED)
+		return false;
+	e->refs++;
+	return true;
+}
+
+void store_unref(struct store *s, struct kv_entry *e)
+{
+	if (--e->refs == KV_DETACHED)
+		entry_release(s, e);
 }
 
 void store_flush(struct store *s)
@@ -134,7 +214,7 @@ static bool expired(const struct kv_entry *e, int64_t now_ms)
 struct kv_entry *store_get(struct store *s, const char *key, size_t klen, int64_t now_ms)
 {
 	bool found;
-	size_t i = find(s, key, klen, hash_key(key, klen), &found);
+	size_t i = find(s, key, klen, hash_key(s, key, klen), &found);
 
 	if (!found)
 		return NULL;
@@ -148,7 +228,7 @@ struct kv_entry *store_get(struct store *s, const char *key, size_t klen, int64_
 int store_set(struct store *s, const char *key, size_t klen, const char *val, size_t vlen,
 	      int64_t expire_ms)
 {
-	uint64_t h = hash_key(key, klen);
+	uint64_t h = hash_key(s, key, klen);
 	bool found;
 	size_t i = find(s, key, klen, h, &found), cost = entry_cost(klen, vlen);
 	struct kv_entry *e;
@@ -165,6 +245,7 @@ int store_set(struct store *s, const char *key, size_t klen, const char *val, si
 		return -ENOMEM;
 	e->hash = h;
 	e->expire_ms = expire_ms;
+	e->refs = 0;
 	e->klen = (uint32_t)klen;
 	e->vlen = (uint32_t)vlen;
 	memcpy(e->data, key, klen);
@@ -182,7 +263,7 @@ int store_set(struct store *s, const char *key, size_t klen, const char *val, si
 bool store_del(struct store *s, const char *key, size_t klen, int64_t now_ms)
 {
 	bool found;
-	size_t i = find(s, key, klen, hash_key(key, klen), &found);
+	size_t i = find(s, key, klen, hash_key(s, key, klen), &found);
 	bool live;
 
 	if (!found)

@@ -4,6 +4,10 @@
  * probing, backward-shift deletion, so no tombstones) of string entries.
  * An entry is one block from urt's size classes: header, key, value. Keys
  * expire lazily on access and by a sweep the server runs on its timer.
+ * Keys are hashed with SipHash-1-3 under a secret key (store_seed), so a
+ * client cannot choose keys that collide: with a keyed hash of that
+ * strength linear probing keeps its expected O(1) probes against any
+ * keys (what made it unsafe was the unkeyed FNV-1a before).
  *
  * Context: one thread at a time (urt-kv's runtimes share one store and call
  * it only under their lock). Nothing in it is bound to a thread: its size
@@ -24,8 +28,13 @@ struct kv_entry {
 	uint64_t hash;
 	int64_t expire_ms; /* 0: never */
 	uint32_t klen, vlen;
+	uint32_t refs; /* connections sending its value (KV_DETACHED: out of the table) */
 	char data[]; /* key, then value */
 };
+
+/* In refs: the entry left the table (replaced, deleted, flushed) while a
+ * connection still sends its value; the last store_unref frees it. */
+#define KV_DETACHED 0x80000000u
 
 static inline const char *kv_val(const struct kv_entry *e)
 {
@@ -36,13 +45,33 @@ struct store {
 	struct urt_sizeclass sc;
 	struct kv_entry **slots;
 	size_t cap, n;
-	size_t mem, maxmem; /* bytes held (entries' classes + the table); maxmem 0: no cap */
+	size_t mem, maxmem; /* bytes held (entries' classes, the table, entries detached but
+			     still sent); maxmem 0: no cap */
+	uint64_t k0, k1;    /* the hash's secret key (store_seed) */
 	size_t sweep_pos;
 	int64_t full_sweep_ms; /* the last whole sweep store_full ran */
 };
 
 int store_init(struct store *s, size_t maxmem);
 void store_deinit(struct store *s);
+
+/*
+ * store_seed - key the hash with a secret derived from seed (SipHash-1-3,
+ * 128-bit key). Call after store_init, before the first write. An
+ * unseeded store hashes under the key of seed 0 (tests).
+ */
+void store_seed(struct store *s, uint64_t seed);
+
+/*
+ * store_ref - keep e (and its value bytes, which no command changes in
+ * place) alive until store_unref, even if it leaves the table meanwhile:
+ * a connection can then send a large value from the entry itself, with
+ * the lock let go. Return: false if e has too many references (copy it).
+ * store_unref - let go; frees e if it left the table and was the last.
+ * Context: both under the store's lock.
+ */
+bool store_ref(struct kv_entry *e);
+void store_unref(struct store *s, struct kv_entry *e);
 
 /* The live entry for key (an expired one is deleted and NULL returned). */
 struct kv_entry *store_get(struct store *s, const char *key, size_t klen, int64_t now_ms);
