@@ -16,6 +16,7 @@ struct cfg {
 	uint64_t seed;
 	bool seed_set, bench;
 	double collide_ratio;
+	int collide_keys; /* 22938 to 44000: the table ends 65536 wide */
 };
 
 struct cell {

@@ -311,8 +311,10 @@ int wb_request(enum srv_kind k, int fd, uint64_t seq, int64_t deadline, char *wh
 		r = -EPROTO;
 	if (r == -ETIMEDOUT)
 		snprintf(why, wn, "no answer in the deadline");
+	else if (r == -EPROTO && status && status != 200)
+		snprintf(why, wn, "answered with status %d", status);
 	else if (r == -EPROTO)
-		snprintf(why, wn, "wrong answer%s", status ? " status" : "");
+		snprintf(why, wn, "wrong answer");
 	else if (r)
 		snprintf(why, wn, "%s", strerror(-r));
 	return r;
