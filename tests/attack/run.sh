@@ -18,11 +18,12 @@ name=attack
 # shellcheck source=scripts/test-lib.sh
 . "$(dirname "$0")/../../scripts/test-lib.sh"
 
-idle=1000 send=1500 head=1500 deadline=5000 repeat=1 bench=()
+idle=1000 send=1500 head=1500 deadline=5000 repeat=1 bench=() collide=()
 rss=${RSS_GROWTH_MAX:-64m}
 case $mode in
 asan)
 	deadline=10000
+	collide=(--collide-keys 24000) # the quadratic run costs ten times more here
 	rss=${RSS_GROWTH_MAX:-256m}
 	# a small quarantine, so that RSS says what the server holds
 	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16:detect_leaks=0
@@ -93,7 +94,7 @@ for r in $(seq "$repeat"); do
 			timeout 150 "$bin/urt-attack" --server "$s" --attack "$a" --port "$port" \
 				--pid "$srv" --log "$log" --deadline-ms "$deadline" --idle-ms "$idle" \
 				--send-ms "$send" --head-ms "$head" --rss-growth-max "$rss" \
-				--held-slack "${HELD_SLACK:-32}" --seed "$seed" "${bench[@]}" \
+				--held-slack "${HELD_SLACK:-32}" --seed "$seed" "${bench[@]}" "${collide[@]}" \
 				>> "$cells" 2>> "$tmp/attack.err" || true
 			grep -a "	$a	$s	" "$cells" | tail -1 | cut -f1-4 | cut -c1-220 || true
 			stop_srv "$s" "$a"
