@@ -9,10 +9,12 @@
 #   make bench       the micro-benchmarks (memory, executor, I/O, frame)
 #   make bench-echo  the echo grid with its goal lines
 #   make bench-servers  urt-kv beside redis-server under redis-benchmark
+#   make bench-attack   each attack against each server: well-behaved req/s
+#                    without and with it, RSS, a fresh client, the ring
 #   make format  clang-format the tree in place
 JOBS ?= $(shell nproc)
 
-.PHONY: demo test tsan bench bench-echo bench-servers deps format clean
+.PHONY: demo test tsan bench bench-echo bench-servers bench-attack deps format clean
 
 deps:
 	@scripts/deps.sh
@@ -32,6 +34,11 @@ bench-servers:
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target urt-kv urt-http
 	scripts/bench-servers.sh build/release/bin
+
+bench-attack: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target urt-echo urt-http urt-kv urt-attack
+	REPEAT=$${REPEAT:-3} tests/attack/run.sh build/release/bin bench
 
 test: deps
 	cmake --preset asan >/dev/null
