@@ -4,7 +4,7 @@
  * connection.
  *
  *   urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]
- *            [--max-conns N] [--bufs N] [--send-ms MS]
+ *            [--max-conns N] [--bufs N] [--send-ms MS] [--idle-ms MS]
  *
  * Each thread runs one runtime with its own SO_REUSEPORT listener on the
  * same port (thread per core: nothing is shared between runtimes). A
@@ -19,7 +19,10 @@
  * most one arm (64 KiB) plus one buffer, out of the ring once half of it
  * is held that way (see include/urt/net.h). So a connection holds its
  * slot, its op records and at most about 72 KiB of received bytes, and
- * non-readers cannot starve the others.
+ * non-readers cannot starve the others. A connection that sends nothing
+ * for --idle-ms (default 300 s) is closed; the deadline costs no timer
+ * per connection: connections sit in a list in the order they last sent,
+ * and one sweeper task per runtime closes the expired ones (idle.h).
  *
  * --spawn slab (default): connection tasks live in a bounded slab of
  * --max-conns slots. The acceptor reserves the next connection's slot
@@ -58,6 +61,7 @@
 
 #include "control.h"
 #include "counting.h"
+#include "idle.h"
 
 #define MAX_THREADS 64
 
@@ -69,6 +73,7 @@ struct opts {
 	uint32_t max_conns;
 	uint32_t bufs;
 	uint32_t send_ms;
+	uint32_t idle_ms;
 };
 
 /* Per runtime; written by its thread, read by main after join or by the
@@ -81,6 +86,9 @@ struct server {
 	bool boxed;
 	bool stop;		    /* set by the control task as it stops the runtime */
 	struct urt_chan slot_freed; /* a connection ended: a slot may be free */
+	struct idle_sweep sweep;    /* --idle-ms, for every connection at once */
+	struct idle_list idle;	    /* connections, in the order they last sent */
+	uint64_t closed_idle;
 	uint64_t conns, requests, bytes;
 	uint64_t live_conns;
 	pthread_t th;
@@ -93,6 +101,7 @@ struct conn {
 	struct urt_op rx;
 	struct urt_io_all tx;
 	struct urt_buf buf;
+	struct idle_link link; /* in s->idle */
 };
 
 /* A task's header is 64 bytes; slots are multiples of 16. */
@@ -118,14 +127,14 @@ static void print_stats(struct server *s, const char *what)
 	urt_runtime_stats(&s->rt, &st);
 	printf("%s: runtime %d connections %llu live %llu requests %llu bytes %llu heap_calls %zu "
 	       "heap_bytes %zu conn_bytes %zu slab %zu/%zu op_high_water %zu ops_live %zu bufs_free %zu/%zu "
-	       "pauses %llu bufs_free_low %zu/%zu spill_high_water %zu spilled %llu\n",
+	       "pauses %llu bufs_free_low %zu/%zu spill_high_water %zu spilled %llu closed_idle %llu\n",
 	       what, s->id, (unsigned long long)s->conns, (unsigned long long)s->live_conns,
 	       (unsigned long long)s->requests, (unsigned long long)s->bytes,
 	       atomic_load(&s->heap.calls), atomic_load(&s->heap.bytes), conn_bytes(s, &st),
 	       st.slab_live, st.slab_capacity, st.ops_high_water,
 	       st.ops_live, st.bufs_free, st.buf_count, (unsigned long long)st.stream_pauses,
 	       st.bufs_free_low, st.buf_count, st.spill_high_water,
-	       (unsigned long long)st.recv_spilled);
+	       (unsigned long long)st.recv_spilled, (unsigned long long)s->closed_idle);
 	fflush(stdout);
 }
 
@@ -138,10 +147,12 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	struct conn *c = arg;
 
 	URT_BEGIN(t);
+	idle_put(NULL, &c->s->idle, &c->link, c->s->sweep.now);
 	for (;;) {
 		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->buf));
 		if (c->n <= 0)
 			break;
+		idle_put(&c->s->idle, &c->s->idle, &c->link, c->s->sweep.now);
 		c->s->requests++;
 		c->s->bytes += (uint64_t)c->n;
 		/* the peer may not read: bound the wait, and keep the chunk
@@ -163,9 +174,24 @@ static void conn_drop(struct urt_task *t, void *arg)
 	(void)t;
 	if (c->buf.live)
 		urt_buf_free(&c->buf);
+	idle_unlink(&c->s->idle, &c->link);
 	urt_close_detached(c->fd);
 	c->s->live_conns--;
 	(void)urt_chan_try_send(&c->s->slot_freed, 1); /* full: a wake is pending */
+}
+
+/* The sweeper found c silent past --idle-ms: end what its task waits on.
+ * Return: true if it was (false: try again at the next sweep). */
+static bool conn_expire(struct idle_link *k, void *ctx)
+{
+	struct conn *c = (struct conn *)((char *)k - offsetof(struct conn, link));
+	bool rx = urt_op_cancel(&c->rx) == 0;
+
+	(void)ctx;
+	if (urt_op_cancel(&c->tx.op) != 0 && !rx)
+		return false;
+	c->s->closed_idle++;
+	return true;
 }
 
 static const struct urt_task_type conn_type = { .poll = conn_poll,
@@ -273,7 +299,10 @@ static void *server_main(void *arg)
 			strerror(-ret));
 		exit(1);
 	}
-	if (urt_chan_init(&s->slot_freed, 1, NULL) ||
+	idle_sweep_init(&s->sweep, &s->stop, conn_expire);
+	idle_list_init(&s->idle, o->idle_ms);
+	idle_sweep_add(&s->sweep, &s->idle);
+	if (urt_chan_init(&s->slot_freed, 1, NULL) || idle_sweeper_start(&s->rt, &s->sweep) ||
 	    urt_spawn(&s->rt, &acceptor_type, &(struct acceptor){ .s = s }, sizeof(struct acceptor),
 		      NULL) ||
 	    control_start(&s->rt, s->ctl[0], &s->stop, on_stats, s)) {
@@ -296,7 +325,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]\n"
-		"                [--max-conns N] [--bufs N] [--send-ms MS]\n"
+		"                [--max-conns N] [--bufs N] [--send-ms MS] [--idle-ms MS]\n"
 		"  --addr A       address to bind (default 127.0.0.1)\n"
 		"  --port P       port (default 7000; 0 picks a free one)\n"
 		"  --threads N    runtimes, one per thread, sharing the port (default 1)\n"
@@ -305,6 +334,7 @@ static void usage(FILE *f)
 		"  --max-conns N  connections per runtime, slab mode (default 16384)\n"
 		"  --bufs N       provided receive buffers per runtime, power of 2 (default 1024)\n"
 		"  --send-ms MS   close a connection whose echo does not go out in MS (default 30000)\n"
+		"  --idle-ms MS   close a connection that sends nothing for MS (default 300000)\n"
 		"Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints stats;\n"
 		"SIGINT/SIGTERM stop it.\n");
 }
@@ -338,6 +368,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "max-conns", required_argument, 0, 'm' },
 		{ "bufs", required_argument, 0, 'b' },
 		{ "send-ms", required_argument, 0, 'S' },
+		{ "idle-ms", required_argument, 0, 'I' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -346,7 +377,7 @@ static int parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){
 		.addr = "127.0.0.1", .port = 7000, .threads = 1, .max_conns = 16384, .bufs = 1024,
-		.send_ms = 30000
+		.send_ms = 30000, .idle_ms = 300000
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -383,6 +414,11 @@ static int parse(int argc, char **argv, struct opts *o)
 			if (!parse_u32(optarg, 1, 3600000, &v))
 				return bad("bad --send-ms (1..3600000)", optarg);
 			o->send_ms = v;
+			break;
+		case 'I':
+			if (!parse_u32(optarg, 1, 3600000, &v))
+				return bad("bad --idle-ms (1..3600000)", optarg);
+			o->idle_ms = v;
 			break;
 		case 'h':
 			usage(stdout);

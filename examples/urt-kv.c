@@ -213,9 +213,6 @@ struct conn {
 		resume; /* how far the incomplete request at in + in_off is parsed */
 };
 
-/* Some runtimes predate urt_recv_stream_unread: count 0 there (weak). */
-extern size_t urt_recv_stream_unread(const struct urt_op *op) __attribute__((weak));
-
 static struct conn *conn_of(struct idle_link *k)
 {
 	return (struct conn *)((char *)k - offsetof(struct conn, link));
@@ -271,12 +268,12 @@ static bool conn_expire(struct idle_link *k, void *ctx)
 	return true;
 }
 
-/* Count c's buffers again: input, output, references, unread stream bytes.
+/* Count c's buffers again: input, output, references, unread stream chunks.
  * O(1); the runtime's total is in me->mem. */
 static void conn_recount(struct conn *c)
 {
 	size_t held = c->in_cap + c->cl.out_cap + c->cl.refs_cap * sizeof(struct kv_ref) +
-		      (urt_recv_stream_unread ? urt_recv_stream_unread(&c->rx) : 0);
+		      urt_recv_stream_held(&c->rx);
 
 	me->mem += held - c->held; /* wraps when it shrank: unsigned, still exact */
 	if (c->doomed)

@@ -126,6 +126,22 @@ exec 4>&-
 line=$(load --conns 10 --duration 1) || fail "not served after a non-reader was closed: $line"
 stop "$srv"
 
+step "urt-echo --idle-ms 500: a silent connection is closed, a talking one is not"
+start urt-echo "$tmp/idle.out" --idle-ms 500
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+exec 5<>"/dev/tcp/127.0.0.1/$port"
+for _ in $(seq 8); do
+	printf 'ping' >&5
+	read -r -t 5 -n 4 reply <&5 || fail "a talking connection was not answered"
+	sleep 0.15
+done
+s=$(stats "$tmp/idle.out" "$srv" 1)
+[ "$(echo "$s" | field closed_idle)" = 1 ] || fail "want the silent connection closed, only: $s"
+[ "$(echo "$s" | field live)" = 1 ] || fail "want the talking connection open: $s"
+read -r -t 2 -n 1 _ <&4 && fail "the silent connection got bytes"
+exec 4>&- 5>&-
+stop "$srv"
+
 step "urt-echo --max-conns 2: a full slab takes no descriptor without a slot, and serves in order"
 start urt-echo "$tmp/full.out" --max-conns 2
 base=$(ls "/proc/$srv/fd" | wc -l)
