@@ -711,19 +711,20 @@ const char *attack_malformed(struct cell *c, enum attack_step step)
 		poll(pf, 16, 50);
 		for (int i = 0; i < 16; i++) {
 			char buf[CHUNK];
-			ssize_t r = 1;
+			bool late = now_ms() >= s[i].deadline;
+			ssize_t r;
 
-			if (s[i].fd < 0)
+			if (s[i].fd < 0 || (!pf[i].revents && !late))
 				continue;
-			if (pf[i].revents)
-				r = recv(s[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+			r = pf[i].revents ? recv(s[i].fd, buf, sizeof(buf), MSG_DONTWAIT) : -1;
 			if (r > 0)
 				s[i].got += (uint64_t)r;
-			if (r > 0 && now_ms() < s[i].deadline)
+			if (r < 0 && errno == EAGAIN && !late)
 				continue;
-			if (r < 0 && errno == EAGAIN)
+			if (r > 0 && !late)
 				continue;
-			hung += r > 0;
+			/* still open past the deadline (a reset is a close) */
+			hung += late && (r > 0 || !pf[i].revents || (r < 0 && errno == EAGAIN));
 			short_echo += c->kind == SRV_ECHO && r == 0 && s[i].got != s[i].sent;
 			close(s[i].fd);
 			s[i].fd = -1;

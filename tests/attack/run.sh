@@ -10,7 +10,8 @@
 #                  REPEAT runs (3), the medians in one table
 # Environment: RSS_GROWTH_MAX (the servers' documented memory bound; 64m,
 # 256m under ASan, whose shadow and quarantine count in RSS), HELD_SLACK
-# (ring buffers in flight past half the ring; 32), SEED (malformed input).
+# (ring buffers in flight past the seven eighths of the ring the runtime
+# may hand out: one completion's, 17), SEED (malformed input).
 set -euo pipefail
 bin=${1:?usage: run.sh BINDIR [release|asan|bench]}
 mode=${2:-release}
@@ -94,7 +95,7 @@ for r in $(seq "$repeat"); do
 			timeout 150 "$bin/urt-attack" --server "$s" --attack "$a" --port "$port" \
 				--pid "$srv" --log "$log" --deadline-ms "$deadline" --idle-ms "$idle" \
 				--send-ms "$send" --head-ms "$head" --rss-growth-max "$rss" \
-				--held-slack "${HELD_SLACK:-32}" --seed "$seed" "${bench[@]}" "${collide[@]}" \
+				--held-slack "${HELD_SLACK:-17}" --seed "$seed" "${bench[@]}" "${collide[@]}" \
 				>> "$cells" 2>> "$tmp/attack.err" || true
 			grep -a "	$a	$s	" "$cells" | tail -1 | cut -f1-4 | cut -c1-220 || true
 			stop_srv "$s" "$a"
