@@ -262,7 +262,7 @@ static void run_mode(const char *name, uint32_t off, uint32_t mode, bool no_limi
 	st = test_stats(&rt);
 	printf("fairness: %s: reader got %zu of %u bytes; queued at most %zu of %zu buffers "
 	       "(%zu after a quiet tick, cap %zu); fewest free %zu; enobufs %llu; spilled %llu bytes, "
-	       "spill high water %zu KiB; a non-reader's unread at most %zu bytes; pauses %llu\n",
+	       "spill high water %zu KiB; a non-reader holds at most %zu bytes; pauses %llu\n",
 	       name, sh.got[NSTREAMS], READER_BYTES, sn.queued_max, count, swept, pin_max,
 	       st.bufs_free_low, (unsigned long long)st.enobufs,
 	       (unsigned long long)st.recv_spilled, st.spill_high_water / 1024, sn.unread_max,

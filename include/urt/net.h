@@ -20,11 +20,16 @@
  * as back-pressure, never as a connection error; the stream waits and is
  * re-armed when a buffer is given back.
  *
- * No set of connections can hold the ring: once opts.recv_pin_max ring
- * buffers (default buf_count / 2) sit unread in stream queues, or fewer
- * than an eighth are free, what arrives is copied into spill memory
- * (blocks of buf_size from the runtime's allocator) and its ring buffer
- * goes back at once. The task still gets a urt_buf. What the runtime holds
+ * No set of connections can hold the ring. While opts.recv_pin_max ring
+ * buffers (default buf_count / 2) or more sit unread in stream queues,
+ * each tick, once its tasks have run, copies the queued chunks of every
+ * stream whose task took none in that tick into spill memory (blocks of
+ * buf_size from the runtime's allocator), and gives their ring buffers
+ * back; what arrives for such a stream is copied as it comes. While fewer
+ * than an eighth of the ring's buffers are free, every arrival is copied.
+ * So the ring keeps an eighth free (but for one completion's buffers in
+ * flight) whatever the connections do, and a stream whose task reads is
+ * never copied. The task still gets a urt_buf. What the runtime holds
  * per connection, at most: the task's slot or box; one op record (64
  * bytes) per operation in flight plus one per 4 queued receive chunks; and
  * the stream's unread bytes, at most one arm (opts.stream_queue buffers'
