@@ -208,6 +208,7 @@ struct conn {
 	uint32_t seg;		       /* sending: out's bytes and the refs' values, in turn */
 	uint8_t where;		       /* IN_*: which list link is in */
 	bool more;		       /* run_requests stopped at a bound: more may be complete */
+	uint32_t turn;		       /* input bytes taken since this task last let others run */
 	bool doomed;		       /* a deadline or the memory budget closes it */
 	struct resp_resume
 		resume; /* how far the incomplete request at in + in_off is parsed */
@@ -372,6 +373,14 @@ static void run_requests(struct urt_task *t, struct conn *c)
 			c->more = true;
 			break;
 		}
+		if (!c->resume.need && (c->in[c->in_off] == '\r' || c->in[c->in_off] == '\n')) {
+			/* empty lines, which redis skips too (as white space of an
+			 * inline line), go at a byte's cost, not a parse's */
+			while (c->in_off < c->in_len &&
+			       (c->in[c->in_off] == '\r' || c->in[c->in_off] == '\n'))
+				c->in_off++;
+			continue;
+		}
 		k = resp_parse(c->in + c->in_off, c->in_len - c->in_off, &kv.lim, &cmd, &why);
 		if (k == 0) {
 			c->resume = cmd.resume;
@@ -507,6 +516,10 @@ static void rx_progress(struct conn *c)
  * piece of up to 256 KiB), and again: what is left of a pipeline cut at
  * a bound is run before anything more is received.
  */
+/* Input one connection may take in one turn before the others run: a
+ * receive's worth (redis reads 16 KiB a client per loop iteration). */
+#define TURN_BYTES (16u << 10)
+
 static bool conn_poll(struct urt_task *t, void *arg)
 {
 	struct conn *c = arg;
@@ -516,10 +529,19 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	URT_BEGIN(t);
 	conn_move(c, IN_RX);
 	while (!c->cl.closing && !c->doomed) {
+		if (c->turn >= TURN_BYTES) {
+			/* a client whose input never runs out (a flood of empty
+			 * lines answers nothing, so no send ends the turn) must
+			 * not keep the loop: the others run, then it goes on */
+			c->turn = 0;
+			URT_YIELD(t);
+			continue;
+		}
 		if (!c->more) {
 			URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
 			if (c->n <= 0 || c->doomed)
 				break;
+			c->turn += (uint32_t)c->n;
 			if (!in_append(t, c, c->b.data, c->b.len)) {
 				kv_reply_error(t, &c->cl, "ERR Protocol error: request too big");
 				c->cl.closing = true;
@@ -527,7 +549,9 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			urt_buf_free(&c->b);
 		}
 		run_requests(t, c);
-		if (!c->more)
+		if (c->more)
+			c->turn += TURN_BYTES / 4; /* a batch at its bound counts as a piece of input */
+		else
 			rx_progress(c);
 		conn_account(c);
 		if (c->cl.out_len) {
@@ -540,6 +564,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				conn_move(c, IN_TX); /* it moved: the deadline starts again */
 			}
 			sent(c);
+			c->turn = 0; /* the send let the others run */
 			if (c->ret < 0 || c->doomed)
 				break;
 			c->stamped = c->in_len - c->in_off;
