@@ -389,22 +389,6 @@ static void test_buf_hold(void **state)
 	assert_false(urt_bufs_short());
 }
 
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	if (rl.rlim_cur < 4 * NSTREAMS + 64) {
-		rl.rlim_cur = rl.rlim_max < 4 * NSTREAMS + 64 ? rl.rlim_max : 4 * NSTREAMS + 64;
-		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	}
-	if (rl.rlim_cur < 2 * NSTREAMS + 64) {
-		fprintf(stderr, "fairness: RLIMIT_NOFILE %llu is too low for %u streams: skipped\n",
-			(unsigned long long)rl.rlim_cur, NSTREAMS);
-		exit(77);
-	}
-}
-
 static void test_bundles(void **state)
 {
 	(void)state;
@@ -439,6 +423,6 @@ int main(void)
 		cmocka_unit_test(test_buf_hold),
 	};
 
-	raise_nofile();
+	test_raise_nofile("fairness", 2 * NSTREAMS + 64);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

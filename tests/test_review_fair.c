@@ -862,21 +862,6 @@ static void test_pipelined_readers(void **state)
 	assert_int_equal(st.recv_spilled, 0);
 }
 
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	if (rl.rlim_cur < 2 * MAXC + 64) {
-		rl.rlim_cur = rl.rlim_max < 2 * MAXC + 64 ? rl.rlim_max : 2 * MAXC + 64;
-		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	}
-	if (rl.rlim_cur < 2 * MAXC + 64) {
-		fprintf(stderr, "review_fair: RLIMIT_NOFILE too low: skipped\n");
-		exit(77);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -893,6 +878,6 @@ int main(void)
 		cmocka_unit_test(test_spill_ids_run_out),
 	};
 
-	raise_nofile();
+	test_raise_nofile("review_fair", 2 * MAXC + 64);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

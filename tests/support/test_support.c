@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <netinet/tcp.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "urt/fault.h"
@@ -273,3 +274,19 @@ bool test_without_recv_limit(struct urt_runtime *rt)
 	return ok;
 }
 
+
+void test_raise_nofile(const char *suite, unsigned long n)
+{
+	struct rlimit rl;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < n) {
+		rl.rlim_cur = rl.rlim_max < n ? rl.rlim_max : n;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	if (rl.rlim_cur < n) {
+		fprintf(stderr, "%s: RLIMIT_NOFILE %llu is below the %lu descriptors it needs: skipped\n",
+			suite, (unsigned long long)rl.rlim_cur, n);
+		exit(77);
+	}
+}

@@ -70,6 +70,13 @@ void test_tcp_pairs(int *a, int *b, unsigned n);
 size_t test_drain(int fd, size_t max);
 bool test_has_feature(uint32_t feature);
 
+/*
+ * test_raise_nofile - raise RLIMIT_NOFILE's soft limit to at least n (up
+ * to the hard limit); a suite that cannot have n descriptors exits with
+ * the skip code 77, saying so.
+ */
+void test_raise_nofile(const char *suite, unsigned long n);
+
 /* test_stats - urt_runtime_stats as a value. */
 struct urt_runtime_stats test_stats(struct urt_runtime *rt);
 
