@@ -145,7 +145,7 @@ static void *side_alloc(struct urt_runtime *rt, size_t bytes)
 /* --- spill memory ------------------------------------------------------------ */
 
 #define SPILL_USED  UINT32_MAX		     /* next[] of an id in use */
-#define SPILL_CACHE(rt) ((rt)->bufs.count / 8) /* free blocks kept for reuse */
+#define SPILL_CACHE(rt) ((rt)->bufs.count / 2) /* free blocks kept for reuse */
 
 static bool spill_grow(struct urt_runtime *rt)
 {

@@ -364,11 +364,12 @@ static inline char *urt__ent_data(struct urt_runtime *rt, const struct urt__cqen
 		return rt->bufs.spill.blk[e->flags & ~URT__SPILL_ENT];
 	return urt__buf_addr(rt, (uint16_t)(e->flags >> 16)) + (e->flags & 0xffffu);
 }
-/* Whether receive stream r is idle: chunks wait on it and its task took
- * none in this tick (its poll in this tick, if any, has run). */
+/* Whether receive stream r is idle: chunks wait on it, its task took none
+ * in this tick, and it is not on the run queue (a task that the poll
+ * budget left for the next tick is about to read). */
 static inline bool urt__stream_idle(const struct urt_runtime *rt, const struct urt__rec *r)
 {
-	return r->tm.qhead && r->tm.asked < rt->stats.ticks;
+	return r->tm.qhead && r->tm.asked < rt->stats.ticks && !(r->task->flags & URT_TASK_QUEUED);
 }
 /* A stream of the sweep's list (bufs.pins): its record and generation. */
 struct urt__pin {
