@@ -1,6 +1,4 @@
-# MID: seconds into the probe at which to print the stats line too
-if [ -n "${MID:-}" ]; then (sleep "$MID"; kill -USR1 $pid 2>/dev/null) & fi
-"$bin/urt-probe" --port "$port" --kind "$srv" --pid "$pid" $pargs || true#!/usr/bin/env bash
+#!/usr/bin/env bash
 # review.sh BINDIR SERVER "SERVER FLAGS" "PROBE FLAGS" - one case of the
 # hostile review: start urt-SERVER on --port 0 (its default limits; the
 # flags given are time flags or --threads), run urt-probe against it with
