@@ -20,9 +20,12 @@
  * most one arm (64 KiB) plus one buffer, out of the ring once half of it
  * is held that way (see include/urt/net.h). So a connection holds its
  * slot, its op records and at most about 72 KiB of received bytes, and
- * non-readers cannot starve the others. A connection that sends nothing
- * for --idle-ms (default 300 s) is closed; the deadline costs no timer
- * per connection: connections sit in a list in the order they last sent,
+ * non-readers cannot starve the others. --max-clients-mem (default 64 MiB)
+ * bounds all of it together: the sweeper reads the runtime's spill memory
+ * and ring buffers in use each tick and, only when that passes the budget,
+ * counts every connection and closes the largest holders. A connection that
+ * sends nothing for --idle-ms (default 300 s) is closed; the deadline costs
+ * no timer per connection: connections sit in a list in the order they last sent,
  * and one sweeper task per runtime closes the expired ones (idle.h).
  *
  * --spawn slab (default): connection tasks live in a bounded slab of
