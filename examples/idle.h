@@ -13,7 +13,10 @@
  * while the entries there have expired, handing each to a callback (which
  * typically cancels the connection's pending operation with
  * urt_op_cancel, so its task wakes and closes). A deadline is therefore
- * met to within one tick, late, never early.
+ * met to within one tick, late, never early. The sweeper can also call a
+ * hook of its own each tick (idle_sweep_on_tick): a check that needs fresh
+ * figures from the runtime, such as a server-wide memory budget whose
+ * holders change without their tasks running.
  *
  * Times are milliseconds since the sweeper started, in 32 bits (a list's
  * ms must stay below 2^31; entries of lists with a deadline expire long
@@ -106,6 +109,8 @@ struct idle_sweep {
 	int nlists;
 	struct idle_list *lists[IDLE_LISTS_MAX];
 	bool (*expire)(struct idle_link *k, void *ctx); /* ctx: the list it was in */
+	void (*tick)(void *ctx); /* each tick, after the lists; may be NULL */
+	void *tick_ctx;
 	const bool *stop;				/* the sweeper ends when set */
 };
 
@@ -118,6 +123,13 @@ static inline void idle_sweep_init(struct idle_sweep *s, const bool *stop,
 static inline void idle_sweep_add(struct idle_sweep *s, struct idle_list *l)
 {
 	s->lists[s->nlists++] = l;
+}
+
+/* Have s's sweeper call fn(ctx) every tick, once the lists are swept. */
+static inline void idle_sweep_on_tick(struct idle_sweep *s, void (*fn)(void *ctx), void *ctx)
+{
+	s->tick = fn;
+	s->tick_ctx = ctx;
 }
 
 struct idle_sweeper {
@@ -136,6 +148,8 @@ static inline bool idle_sweeper_poll(struct urt_task *t, void *arg)
 		w->s->now = (uint32_t)((urt_now_ns() - w->s->t0_ns) / 1000000u);
 		for (int i = 0; i < w->s->nlists; i++)
 			idle_expire(w->s->lists[i], w->s->now, w->s->expire, w->s->lists[i]);
+		if (w->s->tick)
+			w->s->tick(w->s->tick_ctx);
 	}
 	URT_END(t);
 }

@@ -5,6 +5,7 @@
  *
  *   urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]
  *            [--max-conns N] [--bufs N] [--send-ms MS] [--idle-ms MS]
+ *            [--max-clients-mem B]
  *
  * Each thread runs one runtime with its own SO_REUSEPORT listener on the
  * same port (thread per core: nothing is shared between runtimes). A
@@ -19,9 +20,12 @@
  * most one arm (64 KiB) plus one buffer, out of the ring once half of it
  * is held that way (see include/urt/net.h). So a connection holds its
  * slot, its op records and at most about 72 KiB of received bytes, and
- * non-readers cannot starve the others. A connection that sends nothing
- * for --idle-ms (default 300 s) is closed; the deadline costs no timer
- * per connection: connections sit in a list in the order they last sent,
+ * non-readers cannot starve the others. --max-clients-mem (default 64 MiB)
+ * bounds all of it together: the sweeper reads the runtime's spill memory
+ * and ring buffers in use each tick and, only when that passes the budget,
+ * counts every connection and closes the largest holders. A connection that
+ * sends nothing for --idle-ms (default 300 s) is closed; the deadline costs
+ * no timer per connection: connections sit in a list in the order they last sent,
  * and one sweeper task per runtime closes the expired ones (idle.h).
  *
  * --spawn slab (default): connection tasks live in a bounded slab of
@@ -61,6 +65,7 @@
 
 #include "control.h"
 #include "counting.h"
+#include "flags.h"
 #include "idle.h"
 
 #define MAX_THREADS 64
@@ -74,6 +79,7 @@ struct opts {
 	uint32_t bufs;
 	uint32_t send_ms;
 	uint32_t idle_ms;
+	uint64_t max_clients_mem;
 };
 
 /* Per runtime; written by its thread, read by main after join or by the
@@ -88,7 +94,9 @@ struct server {
 	struct urt_chan slot_freed; /* a connection ended: a slot may be free */
 	struct idle_sweep sweep;    /* --idle-ms, for every connection at once */
 	struct idle_list idle;	    /* connections, in the order they last sent */
-	uint64_t closed_idle;
+	uint64_t closed_idle, closed_mem;
+	size_t mem_budget; /* its share of --max-clients-mem */
+	size_t mem_seen;   /* the sweeper's last estimate of what connections hold */
 	uint64_t conns, requests, bytes;
 	uint64_t live_conns;
 	pthread_t th;
@@ -102,10 +110,17 @@ struct conn {
 	struct urt_io_all tx;
 	struct urt_buf buf;
 	struct idle_link link; /* in s->idle */
+	bool doomed;	       /* the memory budget closes it */
 };
 
 /* A task's header is 64 bytes; slots are multiples of 16. */
 #define CONN_SLOT (64 + (sizeof(struct conn) + 15) / 16 * 16)
+#define RX_BUF	  4096 /* the provided buffers' size */
+
+static struct conn *conn_of(struct idle_link *k)
+{
+	return (struct conn *)((char *)k - offsetof(struct conn, link));
+}
 
 /*
  * What the runtime holds for its open connections, by its own count: a slab
@@ -127,20 +142,20 @@ static void print_stats(struct server *s, const char *what)
 	urt_runtime_stats(&s->rt, &st);
 	printf("%s: runtime %d connections %llu live %llu requests %llu bytes %llu heap_calls %zu "
 	       "heap_bytes %zu conn_bytes %zu slab %zu/%zu op_high_water %zu ops_live %zu bufs_free %zu/%zu "
-	       "pauses %llu bufs_free_low %zu/%zu spill_high_water %zu spilled %llu closed_idle %llu\n",
+	       "pauses %llu bufs_free_low %zu/%zu spill_high_water %zu spilled %llu closed_idle %llu "
+	       "closed_mem %llu clients_mem %zu\n",
 	       what, s->id, (unsigned long long)s->conns, (unsigned long long)s->live_conns,
 	       (unsigned long long)s->requests, (unsigned long long)s->bytes,
 	       atomic_load(&s->heap.calls), atomic_load(&s->heap.bytes), conn_bytes(s, &st),
 	       st.slab_live, st.slab_capacity, st.ops_high_water,
 	       st.ops_live, st.bufs_free, st.buf_count, (unsigned long long)st.stream_pauses,
 	       st.bufs_free_low, st.buf_count, st.spill_high_water,
-	       (unsigned long long)st.recv_spilled, (unsigned long long)s->closed_idle);
+	       (unsigned long long)st.recv_spilled, (unsigned long long)s->closed_idle,
+	       (unsigned long long)s->closed_mem, s->mem_seen);
 	fflush(stdout);
 }
 
 /* --- a connection ---------------------------------------------------------- */
-
-
 
 static bool conn_poll(struct urt_task *t, void *arg)
 {
@@ -150,7 +165,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	idle_put(NULL, &c->s->idle, &c->link, c->s->sweep.now);
 	for (;;) {
 		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->buf));
-		if (c->n <= 0)
+		if (c->n <= 0 || c->doomed)
 			break;
 		idle_put(&c->s->idle, &c->s->idle, &c->link, c->s->sweep.now);
 		c->s->requests++;
@@ -161,7 +176,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o->send_ms);
 		URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->buf.data, c->buf.len));
 		urt_buf_free(&c->buf);
-		if (c->ret < 0)
+		if (c->ret < 0 || c->doomed)
 			break;
 	}
 	URT_END(t);
@@ -184,7 +199,7 @@ static void conn_drop(struct urt_task *t, void *arg)
  * Return: true if it was (false: try again at the next sweep). */
 static bool conn_expire(struct idle_link *k, void *ctx)
 {
-	struct conn *c = (struct conn *)((char *)k - offsetof(struct conn, link));
+	struct conn *c = conn_of(k);
 	bool rx = urt_op_cancel(&c->rx) == 0;
 
 	(void)ctx;
@@ -192,6 +207,81 @@ static bool conn_expire(struct idle_link *k, void *ctx)
 		return false;
 	c->s->closed_idle++;
 	return true;
+}
+
+/* --- --max-clients-mem ------------------------------------------------------- */
+
+/* What c holds now: its stream's unread chunks and a chunk kept across a send. */
+static size_t conn_held(const struct conn *c)
+{
+	return urt_recv_stream_held(&c->rx) + (c->buf.live ? RX_BUF : 0);
+}
+
+/* Close c for the budget: out of the scan (its task ends at its next wake;
+ * if none was cancelled it is about to run, and sees doomed). */
+static void conn_doom(struct conn *c)
+{
+	c->doomed = true;
+	c->s->closed_mem++;
+	idle_unlink(&c->s->idle, &c->link);
+	(void)urt_op_cancel(&c->rx);
+	(void)urt_op_cancel(&c->tx.op);
+}
+
+/*
+ * Past the budget by the exact count: close the largest holders until what
+ * is left fits, as redis's maxmemory-clients does. Each pass finds the
+ * largest holding and closes the connections that hold that much: held
+ * bytes come in whole buffers, so there are few distinct sizes and few
+ * passes, each O(connections). Runs only when the estimate is over.
+ */
+static void shed(struct server *s)
+{
+	struct idle_list *l = &s->idle;
+	size_t total = 0, most;
+
+	for (struct idle_link *k = l->root.next; k != &l->root; k = k->next)
+		total += conn_held(conn_of(k));
+	s->mem_seen = total;
+	while (total > s->mem_budget) {
+		most = 0;
+		for (struct idle_link *k = l->root.next; k != &l->root; k = k->next) {
+			size_t n = conn_held(conn_of(k));
+
+			most = n > most ? n : most;
+		}
+		if (!most)
+			return;
+		for (struct idle_link *k = l->root.next, *next;
+		     k != &l->root && total > s->mem_budget; k = next) {
+			struct conn *c = conn_of(k);
+
+			next = k->next;
+			if (conn_held(c) >= most) {
+				total -= most;
+				conn_doom(c);
+			}
+		}
+	}
+	s->mem_seen = total;
+}
+
+/*
+ * Each sweeper tick: the runtime's cheap estimate of what connections hold
+ * (spill memory, and ring buffers out of the ring: queued on streams or
+ * kept by a task across its send); the exact scan only when that passes
+ * the budget. So the hot path counts nothing, and a connection blocked in
+ * a send, whose stream fills without its task running, is still counted.
+ */
+static void mem_tick(void *arg)
+{
+	struct server *s = arg;
+	struct urt_runtime_stats st;
+
+	urt_runtime_stats(&s->rt, &st);
+	s->mem_seen = st.spill_bytes + (st.buf_count - st.bufs_free) * (size_t)RX_BUF;
+	if (s->mem_seen > s->mem_budget)
+		shed(s);
 }
 
 static const struct urt_task_type conn_type = { .poll = conn_poll,
@@ -291,7 +381,7 @@ static void *server_main(void *arg)
 					       .slot_size = CONN_SLOT,
 					       .slab_slots = o->max_conns,
 					       .buf_count = o->bufs,
-					       .buf_size = 4096,
+					       .buf_size = RX_BUF,
 					       .allocator = &s->heap.al,
 				       });
 	if (ret) {
@@ -302,6 +392,8 @@ static void *server_main(void *arg)
 	idle_sweep_init(&s->sweep, &s->stop, conn_expire);
 	idle_list_init(&s->idle, o->idle_ms);
 	idle_sweep_add(&s->sweep, &s->idle);
+	idle_sweep_on_tick(&s->sweep, mem_tick, s);
+	s->mem_budget = (size_t)(o->max_clients_mem / (uint64_t)o->threads); /* no atomics */
 	if (urt_chan_init(&s->slot_freed, 1, NULL) || idle_sweeper_start(&s->rt, &s->sweep) ||
 	    urt_spawn(&s->rt, &acceptor_type, &(struct acceptor){ .s = s }, sizeof(struct acceptor),
 		      NULL) ||
@@ -326,6 +418,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]\n"
 		"                [--max-conns N] [--bufs N] [--send-ms MS] [--idle-ms MS]\n"
+		"                [--max-clients-mem B]\n"
 		"  --addr A       address to bind (default 127.0.0.1)\n"
 		"  --port P       port (default 7000; 0 picks a free one)\n"
 		"  --threads N    runtimes, one per thread, sharing the port (default 1)\n"
@@ -335,6 +428,9 @@ static void usage(FILE *f)
 		"  --bufs N       provided receive buffers per runtime, power of 2 (default 1024)\n"
 		"  --send-ms MS   close a connection whose echo does not go out in MS (default 30000)\n"
 		"  --idle-ms MS   close a connection that sends nothing for MS (default 300000)\n"
+		"  --max-clients-mem B  memory all connections may hold in received bytes\n"
+		"                 (k/m/g suffixes; default 64m); past it the largest holders\n"
+		"                 are closed\n"
 		"Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints stats;\n"
 		"SIGINT/SIGTERM stop it.\n");
 }
@@ -369,6 +465,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "bufs", required_argument, 0, 'b' },
 		{ "send-ms", required_argument, 0, 'S' },
 		{ "idle-ms", required_argument, 0, 'I' },
+		{ "max-clients-mem", required_argument, 0, 'C' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -377,7 +474,7 @@ static int parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){
 		.addr = "127.0.0.1", .port = 7000, .threads = 1, .max_conns = 16384, .bufs = 1024,
-		.send_ms = 30000, .idle_ms = 300000
+		.send_ms = 30000, .idle_ms = 300000, .max_clients_mem = 64ull << 20
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -419,6 +516,10 @@ static int parse(int argc, char **argv, struct opts *o)
 			if (!parse_u32(optarg, 1, 3600000, &v))
 				return bad("bad --idle-ms (1..3600000)", optarg);
 			o->idle_ms = v;
+			break;
+		case 'C':
+			if (!flag_size(optarg, 1, UINT64_MAX, &o->max_clients_mem))
+				return bad("bad --max-clients-mem", optarg);
 			break;
 		case 'h':
 			usage(stdout);

@@ -141,6 +141,7 @@ struct worker {
 	struct idle_sweep sweep;	   /* the coarse clock and the sweeper's lists */
 	struct idle_list rx, tx, doom;	   /* receiving (--idle-ms), sending (--send-ms), doomed */
 	size_t mem, mem_doomed, mem_budget; /* bytes its connections hold; of them, doomed ones' */
+	size_t mem_rx;			   /* of mem, unread stream bytes (as last counted) */
 	uint64_t closed_idle, closed_send, closed_mem; /* connections each closed */
 	uint64_t st_closed[3]; /* the last figures it filed of those, and of mem: */
 	size_t st_mem;
@@ -192,6 +193,7 @@ static uint64_t conns_total(void)
 /* --- a connection ------------------------------------------------------------- */
 
 enum { IN_NONE, IN_RX, IN_TX, IN_DOOM }; /* the deadline list a connection is in */
+#define RX_BUF 4096 /* the runtime's provided buffers' size (set at init) */
 
 struct conn {
 	int fd, n, ret;
@@ -203,6 +205,7 @@ struct conn {
 	char *in;	       /* task memory */
 	size_t in_off, in_len, in_cap; /* in[in_off..in_len): not yet parsed */
 	size_t held;		       /* bytes it holds, as last counted in me->mem */
+	size_t held_rx;		       /* of held, its stream's unread bytes */
 	size_t stamped;		       /* unparsed bytes when its idle time was last reset */
 	size_t seg_off;		       /* sending: bytes of piece seg sent */
 	uint32_t seg;		       /* sending: out's bytes and the refs' values, in turn */
@@ -273,8 +276,11 @@ static bool conn_expire(struct idle_link *k, void *ctx)
  * O(1); the runtime's total is in me->mem. */
 static void conn_recount(struct conn *c)
 {
-	size_t held = c->in_cap + c->cl.out_cap + c->cl.refs_cap * sizeof(struct kv_ref) +
-		      urt_recv_stream_held(&c->rx);
+	size_t rx = urt_recv_stream_held(&c->rx);
+	size_t held = c->in_cap + c->cl.out_cap + c->cl.refs_cap * sizeof(struct kv_ref) + rx;
+
+	me->mem_rx += rx - c->held_rx;
+	c->held_rx = rx;
 
 	me->mem += held - c->held; /* wraps when it shrank: unsigned, still exact */
 	if (c->doomed)
@@ -300,20 +306,81 @@ static struct conn *largest(void)
 	return big;
 }
 
-/* Count c again; past the runtime's share of --max-clients-mem, close the
- * largest holders (c itself perhaps) until what is left fits. The scan
- * runs only when over budget. */
-static void conn_account(struct conn *c)
+/* Close the connections not yet doomed that hold `most` or more until what
+ * is left fits. Return: whether it fits. */
+static bool shed_at(size_t most)
 {
-	conn_recount(c);
+	struct idle_list *ls[] = { &me->rx, &me->tx };
+
+	for (int i = 0; i < 2; i++) {
+		for (struct idle_link *k = ls[i]->root.next, *next; k != &ls[i]->root; k = next) {
+			struct conn *c = conn_of(k);
+
+			next = k->next; /* c may move to me->doom */
+			if (c->doomed || c->held < most)
+				continue;
+			if (!conn_doom(c, &me->closed_mem))
+				conn_move(c, IN_DOOM); /* the sweeper cancels it next tick */
+			if (me->mem - me->mem_doomed <= me->mem_budget)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Past the runtime's share of --max-clients-mem: close the largest holders
+ * until what is left fits, as redis's maxmemory-clients does. Each pass
+ * recounts every connection, finds the largest holding and closes those
+ * that hold as much: holdings are mostly whole buffers, so a crowd of
+ * alike non-readers goes in one pass, not in a scan each. Runs only when
+ * over budget.
+ */
+static void shed(void)
+{
 	while (me->mem - me->mem_doomed > me->mem_budget) {
 		struct conn *big = largest();
 
-		if (!big || me->mem - me->mem_doomed <= me->mem_budget)
+		if (!big || me->mem - me->mem_doomed <= me->mem_budget || shed_at(big->held))
 			break;
-		if (!conn_doom(big, &me->closed_mem))
-			conn_move(big, IN_DOOM); /* the sweeper cancels it next tick */
 	}
+}
+
+/* Count c again; past the budget, shed (c itself perhaps). O(1) but then. */
+static void conn_account(struct conn *c)
+{
+	conn_recount(c);
+	if (me->mem - me->mem_doomed > me->mem_budget)
+		shed();
+}
+
+/* What this runtime's connections hold by its fresh figures: their own
+ * buffers as last counted, with the unread stream bytes as the runtime
+ * holds them now instead of as last counted. O(1). */
+static size_t mem_fresh(const struct worker *w, const struct urt_runtime_stats *st)
+{
+	return w->mem - w->mem_rx + st->spill_bytes + st->bufs_queued * (size_t)RX_BUF;
+}
+
+/*
+ * Each sweeper tick. The stream of a connection whose task waits in a send
+ * (a client that asks and does not read) fills up to an arm and a buffer
+ * with the task asleep, so nothing recounts it: its bytes are in the
+ * runtime's spill and queued buffers, not in me->mem. When the fresh
+ * estimate passes the budget, recount every connection and shed.
+ */
+static void mem_tick(void *arg)
+{
+	struct urt_runtime_stats st;
+	size_t fresh;
+
+	(void)arg;
+	urt_runtime_stats(&me->rt, &st);
+	fresh = mem_fresh(me, &st);
+	if (fresh <= me->mem_doomed || fresh - me->mem_doomed <= me->mem_budget)
+		return;
+	(void)largest(); /* recounts them all */
+	shed();
 }
 
 /* Append a received chunk. Return: false if the request would pass the cap. */
@@ -601,6 +668,7 @@ static void conn_drop(struct urt_task *t, void *arg)
 	if (c->where)
 		idle_unlink(list_of(c->where), &c->link);
 	me->mem -= c->held;
+	me->mem_rx -= c->held_rx;
 	if (c->doomed)
 		me->mem_doomed -= c->held;
 	urt_buf_free(&c->b);
@@ -707,7 +775,7 @@ static void file_stats(struct worker *w, bool print)
 	urt_runtime_stats(&w->rt, &w->st);
 	w->st_live = w->live;
 	w->st_heap = atomic_load(&w->heap.calls);
-	w->st_mem = w->mem;
+	w->st_mem = mem_fresh(w, &w->st); /* the stream bytes as held now */
 	w->st_closed[0] = w->closed_idle;
 	w->st_closed[1] = w->closed_send;
 	w->st_closed[2] = w->closed_mem;
@@ -740,6 +808,7 @@ static int worker_start(struct worker *w)
 					       .slab = o.srv.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
 					       .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
 					       .slab_slots = o.srv.max_conns,
+					       .buf_size = RX_BUF,
 					       .allocator = &w->heap.al,
 				       });
 	if (ret)
@@ -759,6 +828,7 @@ static int worker_start(struct worker *w)
 		idle_sweep_add(&w->sweep, &w->rx);
 		idle_sweep_add(&w->sweep, &w->tx);
 		idle_sweep_add(&w->sweep, &w->doom);
+		idle_sweep_on_tick(&w->sweep, mem_tick, NULL);
 		/* each runtime keeps to its share: no atomics on the hot path */
 		w->mem_budget = o.max_clients_mem / (uint64_t)o.srv.threads;
 		ret = idle_sweeper_start(&w->rt, &w->sweep);

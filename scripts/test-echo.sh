@@ -41,6 +41,8 @@ set -e
 set +e
 "$bin/urt-echo" --port 99999 > /dev/null 2>&1; [ $? = 2 ] || fail "urt-echo --port 99999"
 "$bin/urt-echo" --spawn heap > /dev/null 2>&1; [ $? = 2 ] || fail "urt-echo --spawn heap"
+"$bin/urt-echo" --max-clients-mem 1q > /dev/null 2>&1; [ $? = 2 ] || fail "urt-echo --max-clients-mem 1q"
+"$bin/urt-echo" --max-clients-mem 0 > /dev/null 2>&1; [ $? = 2 ] || fail "urt-echo --max-clients-mem 0"
 "$bin/urt-load" --conns 10 > /dev/null 2>&1; [ $? = 2 ] || fail "urt-load without --port"
 set -e
 
@@ -124,6 +126,32 @@ done
 kill "$writer" 2>/dev/null || true
 exec 4>&-
 line=$(load --conns 10 --duration 1) || fail "not served after a non-reader was closed: $line"
+stop "$srv"
+
+step "urt-echo --max-clients-mem 4m: 400 small-window non-readers, the largest holders closed"
+# Each one sends without end and never reads (4 KiB kernel buffers): its
+# echo blocks, and its stream holds up to an arm and a buffer (about 68 KiB)
+# in the runtime's spill memory while its task sleeps in the send: about
+# 27 MB in all, which only a check from the sweeper sees.
+[ -x "$bin/urt-probe" ] || fail "no $bin/urt-probe (tests/attack/probe.c): build all targets"
+start urt-echo "$tmp/cm.out" --max-clients-mem 4m
+timeout 30 "$bin/urt-probe" --port "$port" --kind echo --conns 400 --bufs 4096 --unit x \
+	--count 0 --read never --wb 0 --duration 8000 > "$tmp/probe.out" 2>&1 &
+probe=$!
+pids+=("$probe")
+for _ in $(seq 100); do # until the budget has closed some and what is left fits
+	s=$(stats "$tmp/cm.out" "$srv" 1)
+	[ "$(echo "$s" | field closed_mem)" -gt 0 ] &&
+		[ "$(echo "$s" | field clients_mem)" -le $((4 << 20)) ] && break
+	sleep 0.1
+done
+[ "$(echo "$s" | field closed_mem)" -gt 0 ] || fail "non-readers past --max-clients-mem 4m: none closed: $s"
+[ "$(echo "$s" | field clients_mem)" -le $((4 << 20)) ] || fail "clients_mem past 4 MiB: $s"
+[ "$(echo "$s" | field live)" -gt 0 ] || fail "every non-reader closed, not the largest only: $s"
+line=$(load --conns 10 --duration 1) || fail "not served beside the non-readers: $line"
+[ "$(echo "$line" | field errors)" = 0 ] || fail "errors beside the non-readers: $line"
+kill "$probe" 2>/dev/null || true
+wait "$probe" 2>/dev/null || true
 stop "$srv"
 
 step "urt-echo --idle-ms 500: a silent connection is closed, a talking one is not"

@@ -73,7 +73,7 @@ closed() {
 
 # clients that attack the server's memory and time (issue 15)
 hostile_part() {
-	local fd total v i n s1 s2 s3 fds=() before r
+	local fd total v i n s1 s2 s3 fds=() before r probe w s
 	step "hostile: 4 KB of pipelined GETs of a 1 MiB value hold no more than a batch"
 	start urt-kv "$tmp/h.out" --hash-seed 7
 	head -c 1048576 /dev/zero | tr '\0' v | cli -x set big > /dev/null
@@ -172,6 +172,34 @@ hostile_part() {
 	read -r -t 10 r <&"$fd" || fail "no reply to a request past --max-request"
 	[ "$r" = $'-ERR Protocol error: request too big\r' ] || fail "past --max-request: '$r'"
 	exec {fd}>&-
+	stop
+
+	step "hostile: --max-clients-mem: non-readers whose streams fill while their sends wait are counted"
+	# 200 clients with 4 KiB kernel buffers trickle pipelined GETs of a
+	# 1 MiB value and never read: each task blocks in its first send, then
+	# its stream fills (up to an arm and a buffer, ~68 KiB, in spill memory)
+	# with the task asleep: ~17 MB that only the sweeper's check sees.
+	[ -x "$bin/urt-probe" ] || fail "no $bin/urt-probe (tests/attack/probe.c): build all targets"
+	start urt-kv "$tmp/sp.out" --max-clients-mem 8m
+	head -c 1048576 /dev/zero | tr '\0' v | cli -x set big > /dev/null
+	timeout 30 "$bin/urt-probe" --port "$port" --kind kv --conns 200 --bufs 4096 \
+		--unit 'GET big\r\n' --count 12000 --trickle 200 --chunk 8192 --read never --wb 0 \
+		--duration 12000 > "$tmp/probe.out" 2>&1 &
+	probe=$!
+	pids+=("$probe")
+	for _ in $(seq 100); do # until the budget has closed some and what is left fits
+		v=$(stat_of "$tmp/sp.out" closed_mem)
+		w=$(stat_of "$tmp/sp.out" clients_mem)
+		[ "${v:-0}" -gt 0 ] && [ "${w:-0}" -le $((8 << 20)) ] && break
+		sleep 0.1
+	done
+	s=$(grep '^stats:' "$tmp/sp.out" | tail -1)
+	[ "${v:-0}" -gt 0 ] || fail "non-readers past --max-clients-mem 8m: none closed: $s"
+	[ "${w:-0}" -le $((8 << 20)) ] || fail "clients_mem past 8 MiB: $s"
+	[ "$(stat_of "$tmp/sp.out" live)" -gt 0 ] || fail "every non-reader closed, not the largest only: $s"
+	[ "$(cli ping)" = PONG ] || fail "not serving beside the non-readers"
+	kill "$probe" 2>/dev/null || true
+	wait "$probe" 2>/dev/null || true
 	stop
 }
 # --threads 2: two runtimes, one keyspace
