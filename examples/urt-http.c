@@ -180,16 +180,16 @@ static struct server *server_of(struct urt_runtime *rt)
 struct conn {
 	struct server *s;
 	int fd, n, ret, file;
-	int pipe[2];  /* file -> pipe -> socket; made on first use, -1 until then */
-	size_t piped; /* bytes in the pipe, still to go to the socket */
-	bool spliced; /* a file byte of this body went into the pipe */
-	bool copying; /* this body goes by read and send */
-	bool full;    /* the socket refused the last splice (-EAGAIN): wait for room */
-	bool full_since; /* no byte spliced since it refused one: send_by runs */
-	bool napping; /* the poll cannot wait for room: nap ROOM_NAP_MS, splice again */
-	uint64_t head_by; /* the head begun in `in` must be whole by then (0: none begun) */
-	uint64_t send_by; /* the answers in `out` must be sent, or a full socket
-			   * take a spliced byte, by then */
+	int pipe[2];		  /* file -> pipe -> socket; made on first use, -1 until then */
+	size_t piped;		  /* bytes in the pipe, still to go to the socket */
+	bool spliced;		  /* a file byte of this body went into the pipe */
+	bool copying;		  /* this body goes by read and send */
+	bool full;		  /* the socket refused the last splice (-EAGAIN): wait for room */
+	bool full_since;	  /* no byte spliced since it refused one: send_by runs */
+	bool napping;		  /* the poll cannot wait for room: nap ROOM_NAP_MS, splice again */
+	uint64_t head_by;	  /* the head begun in `in` must be whole by then (0: none begun) */
+	uint64_t send_by;	  /* the answers in `out` must be sent, or a full socket
+				   * take a spliced byte, by then */
 	uint64_t wait_by;	  /* the deadline of its place in s->idle or s->heads */
 	struct link all, wait;	  /* in s->all; in s->idle or s->heads while it waits */
 	struct link *wait_list;	  /* which of the two, or NULL */
