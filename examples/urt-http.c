@@ -26,9 +26,13 @@
  * without IORING_OP_SPLICE); --no-splice chooses that way from the start.
  * Any other error mid-body closes the connection, so the peer sees a body
  * shorter than its Content-Length, never a silently short response. A
- * splice runs on a kernel worker thread of the ring (io-wq) and would
- * block it while the peer does not read: each splice into the socket
- * waits for room first (urt_poll, no thread held).
+ * splice runs on a kernel worker thread of the ring (io-wq), and would
+ * hold it while the peer does not read; so no splice ever blocks: the
+ * pipe and the accepted socket are non-blocking, a splice into a full
+ * socket returns at once (-EAGAIN), and the task waits for room with
+ * urt_poll, in the ring, within --send-ms (see splice_body). A connection
+ * holds no thread, whatever its peer does. (io_uring's receives and sends
+ * on a non-blocking socket are unchanged: the ring arms its own poll.)
  *
  * One task per connection (slab slots, or malloc boxes with --spawn boxed).
  * HTTP/1.1 keep-alive and pipelining (answers in request order; the small
@@ -176,13 +180,16 @@ static struct server *server_of(struct urt_runtime *rt)
 struct conn {
 	struct server *s;
 	int fd, n, ret, file;
-	int pipe[2];  /* file -> pipe -> socket; made on first use, -1 until then */
-	size_t piped; /* bytes in the pipe, still to go to the socket */
-	bool spliced; /* a file byte of this body went into the pipe */
-	bool copying; /* this body goes by read and send */
-	bool room;    /* the socket had room when last polled: splice into it */
-	uint64_t head_by; /* the head begun in `in` must be whole by then (0: none begun) */
-	uint64_t send_by; /* the answers in `out` must be sent by then */
+	int pipe[2];		  /* file -> pipe -> socket; made on first use, -1 until then */
+	size_t piped;		  /* bytes in the pipe, still to go to the socket */
+	bool spliced;		  /* a file byte of this body went into the pipe */
+	bool copying;		  /* this body goes by read and send */
+	bool full;		  /* the socket refused the last splice (-EAGAIN): wait for room */
+	bool full_since;	  /* no byte spliced since it refused one: send_by runs */
+	bool napping;		  /* the poll cannot wait for room: nap ROOM_NAP_MS, splice again */
+	uint64_t head_by;	  /* the head begun in `in` must be whole by then (0: none begun) */
+	uint64_t send_by;	  /* the answers in `out` must be sent, or a full socket
+				   * take a spliced byte, by then */
 	uint64_t wait_by;	  /* the deadline of its place in s->idle or s->heads */
 	struct link all, wait;	  /* in s->all; in s->idle or s->heads while it waits */
 	struct link *wait_list;	  /* which of the two, or NULL */
@@ -711,39 +718,85 @@ static bool pipe_ready(struct conn *c)
 	return true;
 }
 
+/* c->chunk, CHUNK bytes of task memory counted in c->mem, made on first
+ * use. Return: false out of memory, or c was closed for the budget. */
+static bool chunk_ready(struct urt_task *t, struct conn *c)
+{
+	if (c->chunk)
+		return true;
+	if (c->killed || !(c->chunk = urt_task_alloc(t, CHUNK)))
+		return false;
+	mem_add(c, 0, CHUNK);
+	return !c->killed;
+}
+
 /*
- * An awaitable of its own (its progress is c->off, c->left, c->piped), so
- * conn_poll awaits it in one line: the body from c->file to the socket
- * through the connection's pipe, never through user memory. Fill the empty
- * pipe from the file (up to CHUNK), drain all of it to the socket (short
- * splices on either side are taken again for the rest), until c->left is
- * 0. The drain blocks on a full socket in the kernel's worker, not here.
+ * An awaitable of its own (its progress is c->off, c->left, c->piped,
+ * c->full, c->napping), so conn_poll awaits it in one line: the body from
+ * c->file to the socket through the connection's pipe, never through user
+ * memory. Fill the empty pipe from the file (up to CHUNK), drain all of it
+ * to the socket (short splices on either side are taken again for the
+ * rest), until c->left is 0.
+ *
+ * A splice runs on a kernel worker thread of the ring (io-wq). Neither
+ * side ever blocks it: the pipe is non-blocking and filled only when empty,
+ * and the socket is non-blocking (on_conn), so a splice into a full socket
+ * moves what fits, or fails with -EAGAIN, at once. Then the task waits for
+ * room with urt_poll (in the ring, no thread), within --send-ms (the
+ * deadline on c->tx.op), and splices again. Where the poll cannot wait,
+ * the task naps ROOM_NAP_MS between splices instead: io_uring's poll
+ * always reports POLLRDHUP, so for a peer that has half-closed it returns
+ * at once without POLLOUT; and under the kernel's TCP memory pressure a
+ * socket shows POLLOUT that a send cannot use (the kernel's own blocking
+ * send naps then too). Either way the body must move within --send-ms of
+ * the socket filling (c->send_by), or the connection is closed. A peer
+ * that does not read costs no thread.
  * Return: 0 sent; -errno from either side (c->spliced says whether any
  * file byte went into the pipe); -ENODATA if the file ended early (it
- * shrank: the length was promised); -EPIPE for a drain that moved nothing.
+ * shrank: the length was promised); -EPIPE for a drain that moved nothing;
+ * -ETIMEDOUT if nothing moved for --send-ms.
  */
+#define ROOM_NAP_MS 50
+
 static int splice_body(struct urt_task *t, struct conn *c)
 {
 	int n;
 
 	for (;;) {
+		if (c->napping) {
+			n = urt_sleep(t, &c->nap, ROOM_NAP_MS * 1000000ull);
+			if (n == URT_PENDING)
+				return n;
+			c->napping = false;
+			if (n < 0 && n != -ETIME)
+				return n;
+			continue;
+		}
+		if (c->piped && c->full) {
+			n = urt_poll(t, &c->tx.op, c->fd, POLLOUT);
+			if (n == URT_PENDING || n < 0)
+				return n;
+			c->full = false;
+			c->napping = !(n & (POLLOUT | POLLERR | POLLHUP)); /* POLLRDHUP alone */
+			continue;
+		}
 		if (c->piped) {
-			/* room in the socket first, waited for here (no kernel
-			 * worker held while a client does not read); then the
-			 * splice, which a worker runs: it blocks only if the
-			 * room is less than the pipe holds, and the deadline on
-			 * c->tx.op (--idle-ms) bounds that too */
-			if (!c->room) {
-				n = urt_poll(t, &c->tx.op, c->fd, POLLOUT);
-				if (n == URT_PENDING || n < 0)
-					return n;
-				c->room = true;
-			}
 			n = urt_splice(t, &c->tx.op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
 				       c->left ? SPLICE_F_MORE : 0);
 			if (n == URT_PENDING)
 				return n;
-			c->room = false;
+			if (n == -EAGAIN && !c->full_since) { /* full: wait for room */
+				c->send_by = urt_now_ns() + 1000000ull * o.send_ms;
+				c->full = c->full_since = true;
+				continue;
+			}
+			if (n == -EAGAIN && urt_now_ns() >= c->send_by)
+				return -ETIMEDOUT;
+			if (n == -EAGAIN) { /* room polled, none taken: nap, splice again */
+				c->napping = true;
+				continue;
+			}
+			c->full_since = false;
 			if (n < 0)
 				return n;
 			if (!n)
@@ -917,7 +970,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			}
 			if (c->left) { /* a large body: the head first, then the file */
 				/* each send, wait for room and splice of it within
-				 * --idle-ms (a linked timeout: one per 64 KiB) */
+				 * --send-ms (a linked timeout: one per operation) */
 				urt_op_set_timeout(&c->tx.op, 1000000ull * o.send_ms);
 				URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
 				c->out_len = 0;
@@ -925,7 +978,8 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					c->closing = true, c->left = 0;
 			}
 			if (c->left && c->s->splice >= 0 && pipe_ready(c)) {
-				c->spliced = false;
+				c->spliced = c->full = c->full_since = false;
+				c->napping = false;
 				URT_AWAIT(t, c->ret = splice_body(t, c));
 				if (c->ret < 0 && !c->spliced &&
 				    (c->ret == -EINVAL || c->ret == -ENOSYS)) {
@@ -942,7 +996,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					c->s->bodies_spliced++;
 				}
 			}
-			if (c->left && !c->chunk && !(c->chunk = urt_task_alloc(t, CHUNK)))
+			if (c->left && !chunk_ready(t, c))
 				c->closing = true, c->left = 0;
 			c->copying = c->left != 0;
 			while (c->left) { /* read and send, a chunk at a time */
@@ -1061,6 +1115,23 @@ static void expire(struct server *s, struct link *list, uint64_t now)
 	}
 }
 
+/* What of held the connections closed but not yet ended still hold: the
+ * stream bytes they had not read, given back as their tasks end (at once:
+ * a closed task's operations are cancelled, and none waits on a thread).
+ * Not closed again for them. A scan: done only when over budget. */
+static size_t dying(struct server *s, size_t held)
+{
+	size_t n = 0;
+
+	for (struct link *l = s->all.next; l != &s->all; l = l->next) {
+		struct conn *c = conn_of(l, all);
+
+		if (c->killed)
+			n += conn_unread(c);
+	}
+	return n < held ? n : held;
+}
+
 static void sweep(struct server *s)
 {
 	struct urt_runtime_stats st;
@@ -1071,6 +1142,8 @@ static void sweep(struct server *s)
 	expire(s, &s->heads, now);
 	urt_runtime_stats(&s->rt, &st);
 	held = s->mem + st.spill_bytes + st.bufs_queued * RX_BUF;
+	if (held > s->mem_budget)
+		held -= dying(s, held);
 	if (held > s->mem_budget)
 		evict(s, held);
 }
@@ -1099,7 +1172,10 @@ static int on_conn(int fd)
 	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 } };
 	int ret;
 
-
+	/* non-blocking, so a splice into it never holds a kernel worker
+	 * (splice_body); the ring's receives and sends arm their own poll */
+	if (fcntl(fd, F_SETFL, O_NONBLOCK))
+		return -errno;
 	/* the cap, for boxed tasks too: taken before the spawn, given back by
 	 * the drop (or here, if the spawn fails) */
 	if (atomic_fetch_add_explicit(&live_total, 1, memory_order_relaxed) >= o.srv.max_conns) {

@@ -238,6 +238,38 @@ for _ in $(seq 50); do [ "$(stat_of "$tmp/h.out" live)" = 0 ] && break; sleep 0.
 [ $(( $(rss) - before )) -lt 32768 ] || fail "RSS grew by $(( $(rss) - before )) KiB for a pipelining non-reader"
 [ "$(timeout 10 cat <&3 2>/dev/null | wc -c)" -lt "$huge" ] || fail "a pipelining non-reader got more than the socket buffers hold"
 exec 3>&-
+# a few hundred clients with a small receive window (SO_RCVBUF 4 KiB) that
+# pipeline GETs of the 1 MiB file, half-close and never read: no splice
+# may wait in a kernel worker (the server's threads stay few; it had one
+# io-wq thread per connection blocked in the splice: the poll for room
+# returns at once with POLLRDHUP), each connection is closed at --send-ms,
+# and a well-behaved client is served all along (urt-probe, tests/attack)
+if [ -x "$bin/urt-probe" ]; then
+	printf 'small\n' > "$root/small.txt" # the probe's well-behaved client's
+	"$bin/urt-probe" --port "$port" --kind http --conns 300 --bufs 4096 \
+		--unit 'GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n' --count 200 --shut --read never \
+		--duration 6000 --wb 1 > "$tmp/probe" 2>&1 &
+	probe=$!
+	most=0
+	for _ in $(seq 15); do
+		sleep 0.2
+		n=$(ls "/proc/$srv/task" | wc -l)
+		[ "$n" -gt "$most" ] && most=$n
+	done
+	# 3 s in, while the probe still holds its connections open: closed by
+	# the server (the well-behaved client's one, and a fresh one, may be live)
+	live=$(stat_of "$tmp/h.out" live)
+	kill -0 "$probe" 2>/dev/null || fail "urt-probe ended early: $(tail -2 "$tmp/probe")"
+	[ "$live" -le 2 ] || fail "small-window non-readers not closed at --send-ms: $live live"
+	wait "$probe" || fail "urt-probe: $(tail -1 "$tmp/probe")"
+	[ "$most" -lt 16 ] || fail "small-window non-readers: the server had $most threads"
+	wb=$(grep '^well-behaved:' "$tmp/probe")
+	[ "$(echo "$wb" | field fails)" = 0 ] && [ "$(echo "$wb" | field ok)" -gt 0 ] ||
+		fail "beside small-window non-readers: $wb"
+	[ "$(stat_of "$tmp/h.out" evicted)" = 0 ] || fail "small-window non-readers: evictions"
+else
+	echo "$name: (no urt-probe in $bin: the small-window non-readers skipped)"
+fi
 stuck_stop
 l=$(grep '^exit:' "$tmp/h.out")
 [ "$(echo "$l" | field bodies_spliced)" -ge 5 ] || fail "splice: bodies not spliced: $l"
