@@ -189,7 +189,8 @@ struct urt__rec {
 					};
 					union {
 						uint32_t hpos;	 /* index in the timer heap */
-						uint32_t pinned; /* recv stream: in bufs.pins */
+						uint32_t pinned; /* recv stream: in bufs.pins
+								  * since this tick | 1; 0: not */
 					};
 					uint32_t qhead;	   /* stream: queue head (chunk records) */
 				} tm;
@@ -364,12 +365,20 @@ static inline char *urt__ent_data(struct urt_runtime *rt, const struct urt__cqen
 		return rt->bufs.spill.blk[e->flags & ~URT__SPILL_ENT];
 	return urt__buf_addr(rt, (uint16_t)(e->flags >> 16)) + (e->flags & 0xffffu);
 }
-/* Whether receive stream r is idle: chunks wait on it, its task took none
- * in this tick, and it is not on the run queue (a task that the poll
- * budget left for the next tick is about to read). */
+/* Ticks a stream's task may wait on the run queue (the poll budget left
+ * it for later) before its ring chunks count as idle after all. */
+#define URT__QUEUED_GRACE 4u
+/* Whether receive stream r is idle: chunks wait on it and its task took
+ * none in this tick; a task still on the run queue is about to read, for
+ * a few ticks after its stream first held ring chunks (pinned: that tick,
+ * | 1). */
 static inline bool urt__stream_idle(const struct urt_runtime *rt, const struct urt__rec *r)
 {
-	return r->tm.qhead && r->tm.asked < rt->stats.ticks && !(r->task->flags & URT_TASK_QUEUED);
+	if (!r->tm.qhead || r->tm.asked >= rt->stats.ticks)
+		return false;
+	if (!(r->task->flags & URT_TASK_QUEUED))
+		return true;
+	return r->tm.pinned && (uint32_t)rt->stats.ticks - r->tm.pinned > URT__QUEUED_GRACE;
 }
 /* A stream of the sweep's list (bufs.pins): its record and generation. */
 struct urt__pin {

@@ -479,7 +479,7 @@ static void pins_track(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 		}
 	}
 	t->bufs.pins[t->bufs.npins++] = (struct urt__pin){ idx, r->gen };
-	r->tm.pinned = 1;
+	r->tm.pinned = (uint32_t)t->stats.ticks | 1u;
 }
 
 /* Move r's ring chunks to spill memory, in place. Return: false if spill

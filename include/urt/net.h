@@ -27,9 +27,9 @@
  * buf_size from the runtime's allocator), and gives their ring buffers
  * back; what arrives for such a stream is copied as it comes. While fewer
  * than an eighth of the ring's buffers are free, every arrival is copied.
- * So the ring keeps an eighth free (but for one completion's buffers in
- * flight) whatever the connections do, and a stream whose task reads is
- * never copied. The task still gets a urt_buf. What the runtime holds
+ * So the ring keeps an eighth free whatever the connections do (but for
+ * what the kernel hands out in one batch before the runtime sees it),
+ * and a stream whose task reads is never copied. The task still gets a urt_buf. What the runtime holds
  * per connection, at most: the task's slot or box; one op record (64
  * bytes) per operation in flight plus one per 4 queued receive chunks; and
  * the stream's unread bytes, at most one arm (opts.stream_queue buffers'
