@@ -13,7 +13,9 @@
  * while the entries there have expired, handing each to a callback (which
  * typically cancels the connection's pending operation with
  * urt_op_cancel, so its task wakes and closes). A deadline is therefore
- * met to within one tick, late, never early. The sweeper can also call a
+ * met to within one tick, late, never early; and time the loop could not
+ * run (a stall longer than two ticks) is not counted, so a stall cannot
+ * close a connection whose progress is waiting to be seen. The sweeper can also call a
  * hook of its own each tick (idle_sweep_on_tick): a check that needs fresh
  * figures from the runtime, such as a server-wide memory budget whose
  * holders change without their tasks running.
@@ -105,7 +107,8 @@ static inline void idle_expire(struct idle_list *l, uint32_t now,
 
 struct idle_sweep {
 	uint64_t t0_ns;
-	uint32_t now; /* ms since t0, as of the last tick */
+	uint32_t now;  /* the lists' clock, ms: see idle_sweeper_poll */
+	uint32_t real; /* ms since t0_ns at the last tick */
 	int nlists;
 	struct idle_list *lists[IDLE_LISTS_MAX];
 	bool (*expire)(struct idle_link *k, void *ctx); /* ctx: the list it was in */
@@ -145,7 +148,17 @@ static inline bool idle_sweeper_poll(struct urt_task *t, void *arg)
 	URT_BEGIN(t);
 	while (!*w->s->stop) {
 		URT_AWAIT(t, w->ret = urt_sleep(t, &w->nap, IDLE_TICK_NS));
-		w->s->now = (uint32_t)((urt_now_ns() - w->s->t0_ns) / 1000000u);
+		/* the lists' clock moves at most two ticks a sweep: a loop
+		 * that could not run (a stall: a long poll, a machine too
+		 * busy) does not count against connections, whose completions
+		 * may be waiting behind this very sweep */
+		{
+			uint32_t real = (uint32_t)((urt_now_ns() - w->s->t0_ns) / 1000000u);
+			uint32_t step = real - w->s->real, most = 2 * IDLE_TICK_NS / 1000000u;
+
+			w->s->real = real;
+			w->s->now += step < most ? step : most;
+		}
 		for (int i = 0; i < w->s->nlists; i++)
 			idle_expire(w->s->lists[i], w->s->now, w->s->expire, w->s->lists[i]);
 		if (w->s->tick)
