@@ -39,6 +39,38 @@ static int64_t now_ms(void)
 	return (int64_t)(urt_now_ns() / 1000000u);
 }
 
+/*
+ * The store keeps monotonic ms; redis's range checks add the wall clock,
+ * and absolute times (EXAT, PXAT, EXPIRETIME) are wall-clock. Both convert
+ * with one offset between the clocks, read at the first use (under the
+ * server's lock), so a time set with PXAT reads back exactly as given.
+ */
+static int64_t clock_offset(void)
+{
+	static int64_t off;
+	static bool have;
+
+	if (!have) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		off = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - now_ms();
+		have = true;
+	}
+	return off;
+}
+
+static int64_t wall_of(int64_t mono)
+{
+	return mono + clock_offset();
+}
+
+/* A wall-clock time as monotonic ms: at or before now if it is past. */
+static int64_t mono_of(int64_t wall)
+{
+	return wall - clock_offset();
+}
+
 /* --- replies ------------------------------------------------------------------- */
 
 /* Make room for n more output bytes. Return: false when out of memory. */
@@ -278,16 +310,49 @@ static void cmd_get(struct call *k)
 		nil(k);
 }
 
+/*
+ * An expire time given as argument i (SET's and GETEX's EX, PX, EXAT,
+ * PXAT), checked as redis 7.0 checks it: an integer, above 0, seconds not
+ * past LLONG_MAX / 1000, and a relative time plus the wall clock not past
+ * LLONG_MAX. unit: ms per unit, negative for an absolute time. Into *when:
+ * monotonic ms (at or before now: already past). Return: false after an
+ * error reply.
+ */
+static bool expire_arg(struct call *k, uint32_t i, int64_t unit, int64_t now, int64_t *when,
+		       const char *name)
+{
+	int64_t mul = unit > 0 ? unit : -unit;
+	long long v;
+
+	if (!arg_ll(k, i, &v)) {
+		err(k, ERR_INT);
+		return false;
+	}
+	if (v <= 0 || v > LLONG_MAX / mul || (unit > 0 && v * mul > INT64_MAX - wall_of(now))) {
+		putf(k, "-ERR invalid expire time in '%s' command\r\n", name);
+		return false;
+	}
+	*when = unit > 0 ? now + v * mul : mono_of(v * mul);
+	return true;
+}
+
+/*
+ * SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL],
+ * read as redis 7.0 reads it: an option may come again (the last time
+ * wins), but NX with XX, or two kinds of expire, or one with KEEPTTL, or
+ * one without its number is a syntax error, found before the number is
+ * read.
+ */
 static void cmd_set(struct call *k)
 {
-	int64_t now = now_ms(), expire = 0;
-	bool nx = false, xx = false, get = false, keepttl = false, have_exp = false;
+	int64_t now = now_ms(), expire = 0, unit = 0;
+	bool nx = false, xx = false, get = false, keepttl = false;
 	struct kv_entry *old;
+	uint32_t at = 0; /* the expire time's argument */
 	size_t mark;
 
 	for (uint32_t i = 3; i < k->argc; i++) {
-		long long v;
-		int64_t unit = 0; /* ms per unit; negative: absolute */
+		int64_t u = 0;
 
 		if (arg_is(k, i, "NX") && !xx) {
 			nx = true;
@@ -295,43 +360,21 @@ static void cmd_set(struct call *k)
 			xx = true;
 		} else if (arg_is(k, i, "GET")) {
 			get = true;
-		} else if (arg_is(k, i, "KEEPTTL") && !have_exp) {
+		} else if (arg_is(k, i, "KEEPTTL") && !unit) {
 			keepttl = true;
-		} else if ((arg_is(k, i, "EX") && (unit = 1000)) ||
-			   (arg_is(k, i, "PX") && (unit = 1)) ||
-			   (arg_is(k, i, "EXAT") && (unit = -1000)) ||
-			   (arg_is(k, i, "PXAT") && (unit = -1))) {
-			if (have_exp || keepttl || i + 1 >= k->argc) {
-				err(k, ERR_SYNTAX);
-				return;
-			}
-			if (!arg_ll(k, ++i, &v)) {
-				err(k, ERR_INT);
-				return;
-			}
-			if (v <= 0 || v > (INT64_MAX - now) / (unit > 0 ? unit : -unit)) {
-				err(k, "ERR invalid expire time in 'set' command");
-				return;
-			}
-			have_exp = true;
-			/* absolute times are wall-clock; the store keeps monotonic ms */
-			if (unit > 0) {
-				expire = now + v * unit;
-			} else {
-				struct timespec ts;
-				int64_t wall;
-
-				clock_gettime(CLOCK_REALTIME, &ts);
-				wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-				expire = now + (v * -unit - wall);
-				if (expire <= now)
-					expire = now; /* already past: gone at once */
-			}
+		} else if (((arg_is(k, i, "EX") && (u = 1000)) || (arg_is(k, i, "PX") && (u = 1)) ||
+			    (arg_is(k, i, "EXAT") && (u = -1000)) ||
+			    (arg_is(k, i, "PXAT") && (u = -1))) &&
+			   i + 1 < k->argc && !keepttl && (!unit || unit == u)) {
+			unit = u;
+			at = ++i;
 		} else {
 			err(k, ERR_SYNTAX);
 			return;
 		}
 	}
+	if (unit && !expire_arg(k, at, unit, now, &expire, "set"))
+		return;
 	old = store_get(k->s->db, k->argv[1], k->len[1], now);
 	mark = k->c->out_len;
 	if (get) { /* the old value is replied before it is replaced */
@@ -347,7 +390,7 @@ static void cmd_set(struct call *k)
 	}
 	if (keepttl && old)
 		expire = old->expire_ms;
-	if (have_exp && expire <= now) {
+	if (unit && expire <= now) {
 		store_del(k->s->db, k->argv[1], k->len[1], now);
 	} else if (store_set(k->s->db, k->argv[1], k->len[1], k->argv[2], k->len[2], expire)) {
 		out_truncate(k, mark); /* one reply per request: the error, not the old value */
@@ -546,14 +589,14 @@ static void expire_common(struct call *k, int64_t unit_ms, const char *name)
 		err(k, ERR_INT);
 		return;
 	}
-	if (v > (INT64_MAX - now) / unit_ms || v < -(INT64_MAX / unit_ms)) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "ERR invalid expire time in '%s' command", name);
-		err(k, msg);
+	/* redis 7.0's checks: seconds within LLONG_MIN / 1000 .. LLONG_MAX /
+	 * 1000, then the time plus the wall clock not past LLONG_MAX */
+	if ((unit_ms > 1 && (v > LLONG_MAX / unit_ms || v < LLONG_MIN / unit_ms)) ||
+	    v * unit_ms > INT64_MAX - wall_of(now)) {
+		putf(k, "-ERR invalid expire time in '%s' command\r\n", name);
 		return;
 	}
-	when = now + v * unit_ms;
+	when = now + v * unit_ms; /* now > 0: no overflow below either */
 	e = store_get(k->s->db, k->argv[1], k->len[1], now);
 	if (!e || (nx && e->expire_ms) || (xx && !e->expire_ms) ||
 	    (gt && (!e->expire_ms || when <= e->expire_ms)) ||
@@ -578,27 +621,42 @@ static void cmd_pexpire(struct call *k)
 	expire_common(k, 1, "pexpire");
 }
 
-static void ttl_common(struct call *k, int64_t unit_ms)
+/* TTL, PTTL, EXPIRETIME (abs: wall-clock), PEXPIRETIME: -2 no key, -1 no
+ * expire time; seconds are rounded to the nearest, as redis does */
+static void ttl_common(struct call *k, int64_t unit_ms, bool abs)
 {
 	int64_t now = now_ms();
 	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	int64_t v;
 
-	if (!e)
+	if (!e) {
 		integer(k, -2);
-	else if (!e->expire_ms)
+	} else if (!e->expire_ms) {
 		integer(k, -1);
-	else /* redis rounds TTL to the nearest second */
-		integer(k, (e->expire_ms - now + unit_ms / 2) / unit_ms);
+	} else {
+		v = abs ? wall_of(e->expire_ms) : e->expire_ms - now;
+		integer(k, v / unit_ms + (unit_ms > 1 && v % unit_ms >= unit_ms / 2));
+	}
 }
 
 static void cmd_ttl(struct call *k)
 {
-	ttl_common(k, 1000);
+	ttl_common(k, 1000, false);
 }
 
 static void cmd_pttl(struct call *k)
 {
-	ttl_common(k, 1);
+	ttl_common(k, 1, false);
+}
+
+static void cmd_expiretime(struct call *k)
+{
+	ttl_common(k, 1000, true);
+}
+
+static void cmd_pexpiretime(struct call *k)
+{
+	ttl_common(k, 1, true);
 }
 
 static void cmd_persist(struct call *k)
@@ -808,7 +866,11 @@ static void cmd_hello(struct call *k)
 {
 	long long proto = 2;
 
-	if (k->argc >= 2 && (!arg_ll(k, 1, &proto) || proto != 2)) {
+	if (k->argc >= 2 && !arg_ll(k, 1, &proto)) {
+		err(k, "ERR Protocol version is not an integer or out of range");
+		return;
+	}
+	if (proto != 2) { /* RESP3 (and anything else) is not spoken here */
 		err(k, "NOPROTO unsupported protocol version");
 		return;
 	}
@@ -870,6 +932,8 @@ static const struct command commands[] = {
 	{ "ttl", 2, cmd_ttl, false },
 	{ "pttl", 2, cmd_pttl, false },
 	{ "persist", 2, cmd_persist, false },
+	{ "expiretime", 2, cmd_expiretime, false },
+	{ "pexpiretime", 2, cmd_pexpiretime, false },
 	{ "type", 2, cmd_type, false },
 	{ "keys", 2, cmd_keys, false },
 	{ "scan", -2, cmd_scan, false },
@@ -885,6 +949,28 @@ static const struct command commands[] = {
 	{ "info", -1, cmd_info, false },
 };
 
+/*
+ * Redis 7's text: the name cut at 128 bytes, then the arguments quoted one
+ * after another while the quotes so far hold under 128 bytes, each cut to
+ * what is left of the 128; all read as C strings (a NUL ends one).
+ */
+static void unknown_command(struct call *k)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "ERR unknown command '%.*s', with args beginning with: ",
+			 (int)strnlen(k->argv[0], k->len[0] > 128 ? 128 : k->len[0]), k->argv[0]);
+	int args = n;
+
+	for (uint32_t i = 1; i < k->argc && n - args < 128; i++) {
+		size_t room = (size_t)(128 - (n - args));
+
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
+			      (int)strnlen(k->argv[i], k->len[i] > room ? room : k->len[i]),
+			      k->argv[i]);
+	}
+	err_n(k, msg, (size_t)n);
+}
+
 void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, uint32_t argc,
 		const char **argv, const size_t *len)
 {
@@ -899,15 +985,7 @@ void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, ui
 		}
 	}
 	if (!cmd) {
-		char msg[512];
-		int n = snprintf(msg, sizeof(msg),
-				 "ERR unknown command '%.*s', with args beginning with: ",
-				 (int)(k->len[0] > 128 ? 128 : k->len[0]), k->argv[0]);
-
-		for (uint32_t i = 1; i < k->argc && i < 4 && n < (int)sizeof(msg); i++)
-			n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
-				      (int)(k->len[i] > 64 ? 64 : k->len[i]), k->argv[i]);
-		err_n(k, msg, n < (int)sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+		unknown_command(k);
 		return;
 	}
 	if (cmd->write && store_full(k->s->db, now_ms())) {
