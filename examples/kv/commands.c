@@ -15,8 +15,10 @@
 #include "commands.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -891,24 +893,451 @@ static void cmd_hello(struct call *k)
 	array(k, 0);
 }
 
-/* urt_thread: which runtime (from 0) serves this connection, so a test can
- * find two connections on two threads. */
+/* Whether INFO's arguments ask for section name (none, "all", "default"
+ * or "everything": every section; case-insensitive, as redis). */
+static bool info_wants(const struct call *k, const char *name)
+{
+	if (k->argc < 2)
+		return true;
+	for (uint32_t i = 1; i < k->argc; i++)
+		if (arg_is(k, i, name) || arg_is(k, i, "all") || arg_is(k, i, "default") ||
+		    arg_is(k, i, "everything"))
+			return true;
+	return false;
+}
+
+/*
+ * INFO [section ...]: the sections asked for, in this order; a name no
+ * section has adds nothing (redis 7.0: an empty bulk if none is known).
+ * urt_thread: which runtime (from 0) serves this connection, so a test
+ * can find two connections on two threads.
+ */
 static void cmd_info(struct call *k)
 {
 	char text[512];
+	int n = 0;
+
+#define INFO_ADD(name, ...)                                                                        \
+	if (info_wants(k, name) && n < (int)sizeof(text))                                          \
+		n += snprintf(text + n, sizeof(text) - (size_t)n, __VA_ARGS__);
+	INFO_ADD("server",
+		 "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nurt_kv:1\r\n"
+		 "urt_threads:%d\r\nurt_thread:%d\r\n",
+		 k->s->threads, k->c->thread);
+	INFO_ADD("clients", "# Clients\r\nconnected_clients:%" PRIu64 "\r\n", k->s->conns_live());
+	INFO_ADD("memory", "# Memory\r\nused_memory:%zu\r\nmaxmemory:%" PRIu64 "\r\n",
+		 k->s->db->mem, k->s->maxmemory);
+	INFO_ADD("stats",
+		 "# Stats\r\ntotal_connections_received:%" PRIu64
+		 "\r\ntotal_commands_processed:%" PRIu64 "\r\n",
+		 k->s->conns_total(), k->s->commands);
+	INFO_ADD("keyspace", "# Keyspace\r\ndb0:keys=%zu,expires=0,avg_ttl=0\r\n", k->s->db->n);
+#undef INFO_ADD
+	bulk(k, text, n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
+}
+
+/* --- strings-only commands added for redis 7.0 parity ---------------------- */
+
+static void cmd_setnx(struct call *k)
+{
+	int64_t now = now_ms();
+
+	if (store_get(k->s->db, k->argv[1], k->len[1], now)) {
+		integer(k, 0);
+		return;
+	}
+	if (store_set(k->s->db, k->argv[1], k->len[1], k->argv[2], k->len[2], 0))
+		err(k, ERR_OOM);
+	else
+		integer(k, 1);
+}
+
+/* MSETNX: all or none; a key named twice is set to its last value. */
+static void cmd_msetnx(struct call *k)
+{
+	int64_t now = now_ms();
+
+	if (k->argc % 2 == 0) {
+		err(k, "ERR wrong number of arguments for 'msetnx' command");
+		return;
+	}
+	for (uint32_t i = 1; i < k->argc; i += 2) {
+		if (store_get(k->s->db, k->argv[i], k->len[i], now)) {
+			integer(k, 0);
+			return;
+		}
+	}
+	for (uint32_t i = 1; i < k->argc; i += 2) {
+		if (store_set(k->s->db, k->argv[i], k->len[i], k->argv[i + 1], k->len[i + 1], 0)) {
+			err(k, ERR_OOM);
+			return;
+		}
+	}
+	integer(k, 1);
+}
+
+/* SETEX and PSETEX key time value: SET with EX or PX, redis's checks. */
+static void setex_common(struct call *k, int64_t unit, const char *name)
+{
+	int64_t now = now_ms(), when;
+
+	if (!expire_arg(k, 2, unit, now, &when, name))
+		return;
+	if (store_set(k->s->db, k->argv[1], k->len[1], k->argv[3], k->len[3], when))
+		err(k, ERR_OOM);
+	else
+		ok(k);
+}
+
+static void cmd_setex(struct call *k)
+{
+	setex_common(k, 1000, "setex");
+}
+
+static void cmd_psetex(struct call *k)
+{
+	setex_common(k, 1, "psetex");
+}
+
+/*
+ * GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST], in redis 7.0's
+ * order: the options' syntax (repeats allowed, the last wins), then the
+ * key (none: nil, the number unread), then the number. The value is
+ * replied before a past EXAT or PXAT deletes the key.
+ */
+static void cmd_getex(struct call *k)
+{
+	int64_t now = now_ms(), unit = 0, when = 0;
+	bool persist = false;
+	struct kv_entry *e;
+	uint32_t at = 0;
+
+	for (uint32_t i = 2; i < k->argc; i++) {
+		int64_t u = 0;
+
+		if (arg_is(k, i, "PERSIST") && !unit) {
+			persist = true;
+		} else if (((arg_is(k, i, "EX") && (u = 1000)) || (arg_is(k, i, "PX") && (u = 1)) ||
+			    (arg_is(k, i, "EXAT") && (u = -1000)) ||
+			    (arg_is(k, i, "PXAT") && (u = -1))) &&
+			   i + 1 < k->argc && !persist && (!unit || unit == u)) {
+			unit = u;
+			at = ++i;
+		} else {
+			err(k, ERR_SYNTAX);
+			return;
+		}
+	}
+	e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	if (!e) {
+		nil(k);
+		return;
+	}
+	if (unit && !expire_arg(k, at, unit, now, &when, "getex"))
+		return;
+	value(k, e); /* a reference keeps e's bytes if it is deleted below */
+	if (unit && when <= now)
+		store_del(k->s->db, k->argv[1], k->len[1], now);
+	else if (unit)
+		e->expire_ms = when;
+	else if (persist)
+		e->expire_ms = 0;
+}
+
+static void cmd_getdel(struct call *k)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+
+	if (!e) {
+		nil(k);
+		return;
+	}
+	value(k, e); /* a reference keeps e's bytes once it leaves the table */
+	store_del(k->s->db, k->argv[1], k->len[1], now);
+}
+
+/*
+ * A float as redis's string2ld reads one (strtold): not empty, no leading
+ * space, nothing after it, not NaN, no underflow or overflow to 0 or
+ * HUGE_VAL (an "inf" written out is read).
+ */
+static bool strict_ld(const char *p, size_t n, long double *out)
+{
+	char buf[5 * 1024], *end; /* redis's bound; tasks poll on the thread's stack */
+	long double v;
+
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	errno = 0;
+	v = strtold(buf, &end);
+	if (isspace((unsigned char)buf[0]) || *end != '\0' || isnan(v) ||
+	    (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)))
+		return false;
+	*out = v;
+	return true;
+}
+
+/* INCRBYFLOAT key increment: long double, written as redis writes it
+ * ("%.17Lf" without trailing zeros), the key's expire time kept. */
+static void cmd_incrbyfloat(struct call *k)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	long double v = 0, by;
+	char *text;
 	int n;
 
-	n = snprintf(text, sizeof(text),
-		     "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nurt_kv:1\r\n"
-		     "urt_threads:%d\r\nurt_thread:%d\r\n"
-		     "# Clients\r\nconnected_clients:%" PRIu64 "\r\n"
-		     "# Memory\r\nused_memory:%zu\r\nmaxmemory:%" PRIu64 "\r\n"
-		     "# Stats\r\ntotal_connections_received:%" PRIu64
-		     "\r\ntotal_commands_processed:%" PRIu64 "\r\n"
-		     "# Keyspace\r\ndb0:keys=%zu,expires=0,avg_ttl=0\r\n",
-		     k->s->threads, k->c->thread, k->s->conns_live(), k->s->db->mem,
-		     k->s->maxmemory, k->s->conns_total(), k->s->commands, k->s->db->n);
-	bulk(k, text, (size_t)n);
+	if ((e && !strict_ld(kv_val(e), e->vlen, &v)) || !strict_ld(k->argv[2], k->len[2], &by)) {
+		err(k, "ERR value is not a valid float");
+		return;
+	}
+	v += by;
+	if (isnan(v) || isinf(v)) {
+		err(k, "ERR increment would produce NaN or Infinity");
+		return;
+	}
+	n = snprintf(NULL, 0, "%.17Lf", v);
+	text = malloc((size_t)n + 1); /* up to about 5,000 digits: off the stack */
+	if (!text) {
+		err(k, ERR_OOM);
+		return;
+	}
+	snprintf(text, (size_t)n + 1, "%.17Lf", v);
+	if (strchr(text, '.')) {
+		while (text[n - 1] == '0')
+			n--;
+		if (text[n - 1] == '.')
+			n--;
+	}
+	if (n == 2 && text[0] == '-' && text[1] == '0') {
+		text[0] = '0';
+		n = 1;
+	}
+	if (store_set(k->s->db, k->argv[1], k->len[1], text, (size_t)n, e ? e->expire_ms : 0))
+		err(k, ERR_OOM);
+	else
+		bulk(k, text, (size_t)n);
+	free(text);
+}
+
+/* GETRANGE key start end, redis 7.0's arithmetic (both ends inclusive). */
+static void cmd_getrange(struct call *k)
+{
+	struct kv_entry *e;
+	long long start, end, len;
+
+	if (!arg_ll(k, 2, &start) || !arg_ll(k, 3, &end)) {
+		err(k, ERR_INT);
+		return;
+	}
+	e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
+	len = e ? (long long)e->vlen : 0;
+	if (!e || (start < 0 && end < 0 && start > end)) {
+		bulk(k, "", 0);
+		return;
+	}
+	if (start < 0)
+		start += len;
+	if (end < 0)
+		end += len;
+	if (start < 0)
+		start = 0;
+	if (end < 0)
+		end = 0;
+	if (end >= len)
+		end = len - 1;
+	if (start > end || len == 0)
+		bulk(k, "", 0);
+	else
+		bulk(k, kv_val(e) + start, (size_t)(end - start + 1));
+}
+
+/* SETRANGE key offset value: zero-padded; the result may not pass
+ * --max-bulk (redis: proto-max-bulk-len), checked before allocating. */
+static void cmd_setrange(struct call *k)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e;
+	long long off;
+	size_t old, n;
+	char *tmp;
+
+	if (!arg_ll(k, 2, &off)) {
+		err(k, ERR_INT);
+		return;
+	}
+	if (off < 0) {
+		err(k, "ERR offset is out of range");
+		return;
+	}
+	e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	old = e ? e->vlen : 0;
+	if (!k->len[3]) { /* nothing to write: the length, nothing created */
+		integer(k, (long long)old);
+		return;
+	}
+	if ((unsigned long long)off > k->s->max_bulk || off + k->len[3] > k->s->max_bulk) {
+		err(k, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+		return;
+	}
+	n = (size_t)off + k->len[3] > old ? (size_t)off + k->len[3] : old;
+	tmp = calloc(1, n); /* the new value, off the hot path */
+	if (!tmp) {
+		err(k, ERR_OOM);
+		return;
+	}
+	if (old)
+		memcpy(tmp, kv_val(e), old);
+	memcpy(tmp + off, k->argv[3], k->len[3]);
+	if (store_set(k->s->db, k->argv[1], k->len[1], tmp, n, e ? e->expire_ms : 0))
+		err(k, ERR_OOM);
+	else
+		integer(k, (long long)n);
+	free(tmp);
+}
+
+/* RENAME and RENAMENX: the value and its expire time move to dst. */
+static void rename_common(struct call *k, bool nx)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+
+	if (!e) {
+		err(k, "ERR no such key");
+		return;
+	}
+	if (k->len[1] == k->len[2] && !memcmp(k->argv[1], k->argv[2], k->len[1])) {
+		if (nx)
+			integer(k, 0);
+		else
+			ok(k);
+		return;
+	}
+	if (nx && store_get(k->s->db, k->argv[2], k->len[2], now)) {
+		integer(k, 0);
+		return;
+	}
+	/* e stays put while dst is written: entries are blocks of their own */
+	if (store_set(k->s->db, k->argv[2], k->len[2], kv_val(e), e->vlen, e->expire_ms)) {
+		err(k, ERR_OOM);
+		return;
+	}
+	store_del(k->s->db, k->argv[1], k->len[1], now);
+	if (nx)
+		integer(k, 1);
+	else
+		ok(k);
+}
+
+static void cmd_rename(struct call *k)
+{
+	rename_common(k, false);
+}
+
+static void cmd_renamenx(struct call *k)
+{
+	rename_common(k, true);
+}
+
+/* COPY src dst [DB n] [REPLACE]: one database here, so DB takes 0 only. */
+static void cmd_copy(struct call *k)
+{
+	int64_t now = now_ms();
+	bool replace = false;
+	struct kv_entry *e;
+
+	for (uint32_t i = 3; i < k->argc; i++) {
+		long long db;
+
+		if (arg_is(k, i, "REPLACE")) {
+			replace = true;
+		} else if (arg_is(k, i, "DB") && i + 1 < k->argc) {
+			if (!arg_ll(k, ++i, &db)) {
+				err(k, ERR_INT);
+				return;
+			}
+			if (db < INT_MIN || db > INT_MAX) { /* redis reads an int */
+				err(k,
+				    "ERR value is out of range, value must between -2147483648 and "
+				    "2147483647");
+				return;
+			}
+			if (db != 0) {
+				err(k, "ERR DB index is out of range");
+				return;
+			}
+		} else {
+			err(k, ERR_SYNTAX);
+			return;
+		}
+	}
+	if (k->len[1] == k->len[2] && !memcmp(k->argv[1], k->argv[2], k->len[1])) {
+		err(k, "ERR source and destination objects are the same");
+		return;
+	}
+	e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	if (!e || (!replace && store_get(k->s->db, k->argv[2], k->len[2], now))) {
+		integer(k, 0);
+		return;
+	}
+	if (store_set(k->s->db, k->argv[2], k->len[2], kv_val(e), e->vlen, e->expire_ms))
+		err(k, ERR_OOM);
+	else
+		integer(k, 1);
+}
+
+static void cmd_randomkey(struct call *k)
+{
+	static uint64_t x = 0x9e3779b97f4a7c15ull; /* under the server's lock */
+	struct kv_entry *e;
+
+	x ^= x << 13; /* xorshift64: a start slot, not a secret */
+	x ^= x >> 7;
+	x ^= x << 17;
+	e = store_random(k->s->db, x, now_ms());
+	if (e)
+		bulk(k, e->data, e->klen);
+	else
+		nil(k);
+}
+
+/*
+ * OBJECT ENCODING key, for strings as redis 7.0 encodes a value SET
+ * stores: "int" for an integer that fits a long (as strict_ll reads it),
+ * "embstr" up to 44 bytes, "raw" past them. Redis also answers "raw" for
+ * a value APPEND or SETRANGE made; urt-kv keeps no such history and
+ * answers by the value. The other subcommands are refused.
+ */
+static void cmd_object(struct call *k)
+{
+	struct kv_entry *e;
+	long long v;
+
+	if (!arg_is(k, 1, "ENCODING")) {
+		char msg[200];
+		int n = snprintf(
+			msg, sizeof(msg), "ERR unknown subcommand '%.*s'. Try OBJECT HELP.",
+			(int)strnlen(k->argv[1], k->len[1] > 128 ? 128 : k->len[1]), k->argv[1]);
+
+		err_n(k, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+		return;
+	}
+	if (k->argc != 3) {
+		err(k, "ERR wrong number of arguments for 'object|encoding' command");
+		return;
+	}
+	e = store_get(k->s->db, k->argv[2], k->len[2], now_ms());
+	if (!e)
+		nil(k);
+	else if (e->vlen <= 20 && strict_ll(kv_val(e), e->vlen, &v))
+		bulk(k, "int", 3);
+	else if (e->vlen <= 44)
+		bulk(k, "embstr", 6);
+	else
+		bulk(k, "raw", 3);
 }
 
 static const struct command commands[] = {
@@ -947,6 +1376,20 @@ static const struct command commands[] = {
 	{ "config", -2, cmd_config, false },
 	{ "hello", -1, cmd_hello, false },
 	{ "info", -1, cmd_info, false },
+	{ "setnx", 3, cmd_setnx, true },
+	{ "msetnx", -3, cmd_msetnx, true },
+	{ "setex", 4, cmd_setex, true },
+	{ "psetex", 4, cmd_psetex, true },
+	{ "getex", -2, cmd_getex, false },
+	{ "getdel", 2, cmd_getdel, false },
+	{ "incrbyfloat", 3, cmd_incrbyfloat, true },
+	{ "getrange", 4, cmd_getrange, false },
+	{ "setrange", 4, cmd_setrange, true },
+	{ "rename", 3, cmd_rename, false },
+	{ "renamenx", 3, cmd_renamenx, false },
+	{ "copy", -3, cmd_copy, true },
+	{ "randomkey", 1, cmd_randomkey, false },
+	{ "object", -2, cmd_object, false },
 };
 
 /*
