@@ -15,8 +15,10 @@
 #include "commands.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,38 @@ struct call {
 static int64_t now_ms(void)
 {
 	return (int64_t)(urt_now_ns() / 1000000u);
+}
+
+/*
+ * The store keeps monotonic ms; redis's range checks add the wall clock,
+ * and absolute times (EXAT, PXAT, EXPIRETIME) are wall-clock. Both convert
+ * with one offset between the clocks, read at the first use (under the
+ * server's lock), so a time set with PXAT reads back exactly as given.
+ */
+static int64_t clock_offset(void)
+{
+	static int64_t off;
+	static bool have;
+
+	if (!have) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		off = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - now_ms();
+		have = true;
+	}
+	return off;
+}
+
+static int64_t wall_of(int64_t mono)
+{
+	return mono + clock_offset();
+}
+
+/* A wall-clock time as monotonic ms: at or before now if it is past. */
+static int64_t mono_of(int64_t wall)
+{
+	return wall - clock_offset();
 }
 
 /* --- replies ------------------------------------------------------------------- */
@@ -278,16 +312,49 @@ static void cmd_get(struct call *k)
 		nil(k);
 }
 
+/*
+ * An expire time given as argument i (SET's and GETEX's EX, PX, EXAT,
+ * PXAT), checked as redis 7.0 checks it: an integer, above 0, seconds not
+ * past LLONG_MAX / 1000, and a relative time plus the wall clock not past
+ * LLONG_MAX. unit: ms per unit, negative for an absolute time. Into *when:
+ * monotonic ms (at or before now: already past). Return: false after an
+ * error reply.
+ */
+static bool expire_arg(struct call *k, uint32_t i, int64_t unit, int64_t now, int64_t *when,
+		       const char *name)
+{
+	int64_t mul = unit > 0 ? unit : -unit;
+	long long v;
+
+	if (!arg_ll(k, i, &v)) {
+		err(k, ERR_INT);
+		return false;
+	}
+	if (v <= 0 || v > LLONG_MAX / mul || (unit > 0 && v * mul > INT64_MAX - wall_of(now))) {
+		putf(k, "-ERR invalid expire time in '%s' command\r\n", name);
+		return false;
+	}
+	*when = unit > 0 ? now + v * mul : mono_of(v * mul);
+	return true;
+}
+
+/*
+ * SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL],
+ * read as redis 7.0 reads it: an option may come again (the last time
+ * wins), but NX with XX, or two kinds of expire, or one with KEEPTTL, or
+ * one without its number is a syntax error, found before the number is
+ * read.
+ */
 static void cmd_set(struct call *k)
 {
-	int64_t now = now_ms(), expire = 0;
-	bool nx = false, xx = false, get = false, keepttl = false, have_exp = false;
+	int64_t now = now_ms(), expire = 0, unit = 0;
+	bool nx = false, xx = false, get = false, keepttl = false;
 	struct kv_entry *old;
+	uint32_t at = 0; /* the expire time's argument */
 	size_t mark;
 
 	for (uint32_t i = 3; i < k->argc; i++) {
-		long long v;
-		int64_t unit = 0; /* ms per unit; negative: absolute */
+		int64_t u = 0;
 
 		if (arg_is(k, i, "NX") && !xx) {
 			nx = true;
@@ -295,43 +362,21 @@ static void cmd_set(struct call *k)
 			xx = true;
 		} else if (arg_is(k, i, "GET")) {
 			get = true;
-		} else if (arg_is(k, i, "KEEPTTL") && !have_exp) {
+		} else if (arg_is(k, i, "KEEPTTL") && !unit) {
 			keepttl = true;
-		} else if ((arg_is(k, i, "EX") && (unit = 1000)) ||
-			   (arg_is(k, i, "PX") && (unit = 1)) ||
-			   (arg_is(k, i, "EXAT") && (unit = -1000)) ||
-			   (arg_is(k, i, "PXAT") && (unit = -1))) {
-			if (have_exp || keepttl || i + 1 >= k->argc) {
-				err(k, ERR_SYNTAX);
-				return;
-			}
-			if (!arg_ll(k, ++i, &v)) {
-				err(k, ERR_INT);
-				return;
-			}
-			if (v <= 0 || v > (INT64_MAX - now) / (unit > 0 ? unit : -unit)) {
-				err(k, "ERR invalid expire time in 'set' command");
-				return;
-			}
-			have_exp = true;
-			/* absolute times are wall-clock; the store keeps monotonic ms */
-			if (unit > 0) {
-				expire = now + v * unit;
-			} else {
-				struct timespec ts;
-				int64_t wall;
-
-				clock_gettime(CLOCK_REALTIME, &ts);
-				wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-				expire = now + (v * -unit - wall);
-				if (expire <= now)
-					expire = now; /* already past: gone at once */
-			}
+		} else if (((arg_is(k, i, "EX") && (u = 1000)) || (arg_is(k, i, "PX") && (u = 1)) ||
+			    (arg_is(k, i, "EXAT") && (u = -1000)) ||
+			    (arg_is(k, i, "PXAT") && (u = -1))) &&
+			   i + 1 < k->argc && !keepttl && (!unit || unit == u)) {
+			unit = u;
+			at = ++i;
 		} else {
 			err(k, ERR_SYNTAX);
 			return;
 		}
 	}
+	if (unit && !expire_arg(k, at, unit, now, &expire, "set"))
+		return;
 	old = store_get(k->s->db, k->argv[1], k->len[1], now);
 	mark = k->c->out_len;
 	if (get) { /* the old value is replied before it is replaced */
@@ -347,7 +392,7 @@ static void cmd_set(struct call *k)
 	}
 	if (keepttl && old)
 		expire = old->expire_ms;
-	if (have_exp && expire <= now) {
+	if (unit && expire <= now) {
 		store_del(k->s->db, k->argv[1], k->len[1], now);
 	} else if (store_set(k->s->db, k->argv[1], k->len[1], k->argv[2], k->len[2], expire)) {
 		out_truncate(k, mark); /* one reply per request: the error, not the old value */
@@ -546,14 +591,14 @@ static void expire_common(struct call *k, int64_t unit_ms, const char *name)
 		err(k, ERR_INT);
 		return;
 	}
-	if (v > (INT64_MAX - now) / unit_ms || v < -(INT64_MAX / unit_ms)) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "ERR invalid expire time in '%s' command", name);
-		err(k, msg);
+	/* redis 7.0's checks: seconds within LLONG_MIN / 1000 .. LLONG_MAX /
+	 * 1000, then the time plus the wall clock not past LLONG_MAX */
+	if ((unit_ms > 1 && (v > LLONG_MAX / unit_ms || v < LLONG_MIN / unit_ms)) ||
+	    v * unit_ms > INT64_MAX - wall_of(now)) {
+		putf(k, "-ERR invalid expire time in '%s' command\r\n", name);
 		return;
 	}
-	when = now + v * unit_ms;
+	when = now + v * unit_ms; /* now > 0: no overflow below either */
 	e = store_get(k->s->db, k->argv[1], k->len[1], now);
 	if (!e || (nx && e->expire_ms) || (xx && !e->expire_ms) ||
 	    (gt && (!e->expire_ms || when <= e->expire_ms)) ||
@@ -578,27 +623,42 @@ static void cmd_pexpire(struct call *k)
 	expire_common(k, 1, "pexpire");
 }
 
-static void ttl_common(struct call *k, int64_t unit_ms)
+/* TTL, PTTL, EXPIRETIME (abs: wall-clock), PEXPIRETIME: -2 no key, -1 no
+ * expire time; seconds are rounded to the nearest, as redis does */
+static void ttl_common(struct call *k, int64_t unit_ms, bool abs)
 {
 	int64_t now = now_ms();
 	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	int64_t v;
 
-	if (!e)
+	if (!e) {
 		integer(k, -2);
-	else if (!e->expire_ms)
+	} else if (!e->expire_ms) {
 		integer(k, -1);
-	else /* redis rounds TTL to the nearest second */
-		integer(k, (e->expire_ms - now + unit_ms / 2) / unit_ms);
+	} else {
+		v = abs ? wall_of(e->expire_ms) : e->expire_ms - now;
+		integer(k, v / unit_ms + (unit_ms > 1 && v % unit_ms >= unit_ms / 2));
+	}
 }
 
 static void cmd_ttl(struct call *k)
 {
-	ttl_common(k, 1000);
+	ttl_common(k, 1000, false);
 }
 
 static void cmd_pttl(struct call *k)
 {
-	ttl_common(k, 1);
+	ttl_common(k, 1, false);
+}
+
+static void cmd_expiretime(struct call *k)
+{
+	ttl_common(k, 1000, true);
+}
+
+static void cmd_pexpiretime(struct call *k)
+{
+	ttl_common(k, 1, true);
 }
 
 static void cmd_persist(struct call *k)
@@ -808,7 +868,11 @@ static void cmd_hello(struct call *k)
 {
 	long long proto = 2;
 
-	if (k->argc >= 2 && (!arg_ll(k, 1, &proto) || proto != 2)) {
+	if (k->argc >= 2 && !arg_ll(k, 1, &proto)) {
+		err(k, "ERR Protocol version is not an integer or out of range");
+		return;
+	}
+	if (proto != 2) { /* RESP3 (and anything else) is not spoken here */
 		err(k, "NOPROTO unsupported protocol version");
 		return;
 	}
@@ -829,24 +893,451 @@ static void cmd_hello(struct call *k)
 	array(k, 0);
 }
 
-/* urt_thread: which runtime (from 0) serves this connection, so a test can
- * find two connections on two threads. */
+/* Whether INFO's arguments ask for section name (none, "all", "default"
+ * or "everything": every section; case-insensitive, as redis). */
+static bool info_wants(const struct call *k, const char *name)
+{
+	if (k->argc < 2)
+		return true;
+	for (uint32_t i = 1; i < k->argc; i++)
+		if (arg_is(k, i, name) || arg_is(k, i, "all") || arg_is(k, i, "default") ||
+		    arg_is(k, i, "everything"))
+			return true;
+	return false;
+}
+
+/*
+ * INFO [section ...]: the sections asked for, in this order; a name no
+ * section has adds nothing (redis 7.0: an empty bulk if none is known).
+ * urt_thread: which runtime (from 0) serves this connection, so a test
+ * can find two connections on two threads.
+ */
 static void cmd_info(struct call *k)
 {
 	char text[512];
+	int n = 0;
+
+#define INFO_ADD(name, ...)                                                                        \
+	if (info_wants(k, name) && n < (int)sizeof(text))                                          \
+		n += snprintf(text + n, sizeof(text) - (size_t)n, __VA_ARGS__);
+	INFO_ADD("server",
+		 "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nurt_kv:1\r\n"
+		 "urt_threads:%d\r\nurt_thread:%d\r\n",
+		 k->s->threads, k->c->thread);
+	INFO_ADD("clients", "# Clients\r\nconnected_clients:%" PRIu64 "\r\n", k->s->conns_live());
+	INFO_ADD("memory", "# Memory\r\nused_memory:%zu\r\nmaxmemory:%" PRIu64 "\r\n",
+		 k->s->db->mem, k->s->maxmemory);
+	INFO_ADD("stats",
+		 "# Stats\r\ntotal_connections_received:%" PRIu64
+		 "\r\ntotal_commands_processed:%" PRIu64 "\r\n",
+		 k->s->conns_total(), k->s->commands);
+	INFO_ADD("keyspace", "# Keyspace\r\ndb0:keys=%zu,expires=0,avg_ttl=0\r\n", k->s->db->n);
+#undef INFO_ADD
+	bulk(k, text, n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
+}
+
+/* --- strings-only commands added for redis 7.0 parity ---------------------- */
+
+static void cmd_setnx(struct call *k)
+{
+	int64_t now = now_ms();
+
+	if (store_get(k->s->db, k->argv[1], k->len[1], now)) {
+		integer(k, 0);
+		return;
+	}
+	if (store_set(k->s->db, k->argv[1], k->len[1], k->argv[2], k->len[2], 0))
+		err(k, ERR_OOM);
+	else
+		integer(k, 1);
+}
+
+/* MSETNX: all or none; a key named twice is set to its last value. */
+static void cmd_msetnx(struct call *k)
+{
+	int64_t now = now_ms();
+
+	if (k->argc % 2 == 0) {
+		err(k, "ERR wrong number of arguments for 'msetnx' command");
+		return;
+	}
+	for (uint32_t i = 1; i < k->argc; i += 2) {
+		if (store_get(k->s->db, k->argv[i], k->len[i], now)) {
+			integer(k, 0);
+			return;
+		}
+	}
+	for (uint32_t i = 1; i < k->argc; i += 2) {
+		if (store_set(k->s->db, k->argv[i], k->len[i], k->argv[i + 1], k->len[i + 1], 0)) {
+			err(k, ERR_OOM);
+			return;
+		}
+	}
+	integer(k, 1);
+}
+
+/* SETEX and PSETEX key time value: SET with EX or PX, redis's checks. */
+static void setex_common(struct call *k, int64_t unit, const char *name)
+{
+	int64_t now = now_ms(), when;
+
+	if (!expire_arg(k, 2, unit, now, &when, name))
+		return;
+	if (store_set(k->s->db, k->argv[1], k->len[1], k->argv[3], k->len[3], when))
+		err(k, ERR_OOM);
+	else
+		ok(k);
+}
+
+static void cmd_setex(struct call *k)
+{
+	setex_common(k, 1000, "setex");
+}
+
+static void cmd_psetex(struct call *k)
+{
+	setex_common(k, 1, "psetex");
+}
+
+/*
+ * GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST], in redis 7.0's
+ * order: the options' syntax (repeats allowed, the last wins), then the
+ * key (none: nil, the number unread), then the number. The value is
+ * replied before a past EXAT or PXAT deletes the key.
+ */
+static void cmd_getex(struct call *k)
+{
+	int64_t now = now_ms(), unit = 0, when = 0;
+	bool persist = false;
+	struct kv_entry *e;
+	uint32_t at = 0;
+
+	for (uint32_t i = 2; i < k->argc; i++) {
+		int64_t u = 0;
+
+		if (arg_is(k, i, "PERSIST") && !unit) {
+			persist = true;
+		} else if (((arg_is(k, i, "EX") && (u = 1000)) || (arg_is(k, i, "PX") && (u = 1)) ||
+			    (arg_is(k, i, "EXAT") && (u = -1000)) ||
+			    (arg_is(k, i, "PXAT") && (u = -1))) &&
+			   i + 1 < k->argc && !persist && (!unit || unit == u)) {
+			unit = u;
+			at = ++i;
+		} else {
+			err(k, ERR_SYNTAX);
+			return;
+		}
+	}
+	e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	if (!e) {
+		nil(k);
+		return;
+	}
+	if (unit && !expire_arg(k, at, unit, now, &when, "getex"))
+		return;
+	value(k, e); /* a reference keeps e's bytes if it is deleted below */
+	if (unit && when <= now)
+		store_del(k->s->db, k->argv[1], k->len[1], now);
+	else if (unit)
+		e->expire_ms = when;
+	else if (persist)
+		e->expire_ms = 0;
+}
+
+static void cmd_getdel(struct call *k)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+
+	if (!e) {
+		nil(k);
+		return;
+	}
+	value(k, e); /* a reference keeps e's bytes once it leaves the table */
+	store_del(k->s->db, k->argv[1], k->len[1], now);
+}
+
+/*
+ * A float as redis's string2ld reads one (strtold): not empty, no leading
+ * space, nothing after it, not NaN, no underflow or overflow to 0 or
+ * HUGE_VAL (an "inf" written out is read).
+ */
+static bool strict_ld(const char *p, size_t n, long double *out)
+{
+	char buf[5 * 1024], *end; /* redis's bound; tasks poll on the thread's stack */
+	long double v;
+
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	errno = 0;
+	v = strtold(buf, &end);
+	if (isspace((unsigned char)buf[0]) || *end != '\0' || isnan(v) ||
+	    (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)))
+		return false;
+	*out = v;
+	return true;
+}
+
+/* INCRBYFLOAT key increment: long double, written as redis writes it
+ * ("%.17Lf" without trailing zeros), the key's expire time kept. */
+static void cmd_incrbyfloat(struct call *k)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	long double v = 0, by;
+	char *text;
 	int n;
 
-	n = snprintf(text, sizeof(text),
-		     "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nurt_kv:1\r\n"
-		     "urt_threads:%d\r\nurt_thread:%d\r\n"
-		     "# Clients\r\nconnected_clients:%" PRIu64 "\r\n"
-		     "# Memory\r\nused_memory:%zu\r\nmaxmemory:%" PRIu64 "\r\n"
-		     "# Stats\r\ntotal_connections_received:%" PRIu64
-		     "\r\ntotal_commands_processed:%" PRIu64 "\r\n"
-		     "# Keyspace\r\ndb0:keys=%zu,expires=0,avg_ttl=0\r\n",
-		     k->s->threads, k->c->thread, k->s->conns_live(), k->s->db->mem,
-		     k->s->maxmemory, k->s->conns_total(), k->s->commands, k->s->db->n);
-	bulk(k, text, (size_t)n);
+	if ((e && !strict_ld(kv_val(e), e->vlen, &v)) || !strict_ld(k->argv[2], k->len[2], &by)) {
+		err(k, "ERR value is not a valid float");
+		return;
+	}
+	v += by;
+	if (isnan(v) || isinf(v)) {
+		err(k, "ERR increment would produce NaN or Infinity");
+		return;
+	}
+	n = snprintf(NULL, 0, "%.17Lf", v);
+	text = malloc((size_t)n + 1); /* up to about 5,000 digits: off the stack */
+	if (!text) {
+		err(k, ERR_OOM);
+		return;
+	}
+	snprintf(text, (size_t)n + 1, "%.17Lf", v);
+	if (strchr(text, '.')) {
+		while (text[n - 1] == '0')
+			n--;
+		if (text[n - 1] == '.')
+			n--;
+	}
+	if (n == 2 && text[0] == '-' && text[1] == '0') {
+		text[0] = '0';
+		n = 1;
+	}
+	if (store_set(k->s->db, k->argv[1], k->len[1], text, (size_t)n, e ? e->expire_ms : 0))
+		err(k, ERR_OOM);
+	else
+		bulk(k, text, (size_t)n);
+	free(text);
+}
+
+/* GETRANGE key start end, redis 7.0's arithmetic (both ends inclusive). */
+static void cmd_getrange(struct call *k)
+{
+	struct kv_entry *e;
+	long long start, end, len;
+
+	if (!arg_ll(k, 2, &start) || !arg_ll(k, 3, &end)) {
+		err(k, ERR_INT);
+		return;
+	}
+	e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
+	len = e ? (long long)e->vlen : 0;
+	if (!e || (start < 0 && end < 0 && start > end)) {
+		bulk(k, "", 0);
+		return;
+	}
+	if (start < 0)
+		start += len;
+	if (end < 0)
+		end += len;
+	if (start < 0)
+		start = 0;
+	if (end < 0)
+		end = 0;
+	if (end >= len)
+		end = len - 1;
+	if (start > end || len == 0)
+		bulk(k, "", 0);
+	else
+		bulk(k, kv_val(e) + start, (size_t)(end - start + 1));
+}
+
+/* SETRANGE key offset value: zero-padded; the result may not pass
+ * --max-bulk (redis: proto-max-bulk-len), checked before allocating. */
+static void cmd_setrange(struct call *k)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e;
+	long long off;
+	size_t old, n;
+	char *tmp;
+
+	if (!arg_ll(k, 2, &off)) {
+		err(k, ERR_INT);
+		return;
+	}
+	if (off < 0) {
+		err(k, "ERR offset is out of range");
+		return;
+	}
+	e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	old = e ? e->vlen : 0;
+	if (!k->len[3]) { /* nothing to write: the length, nothing created */
+		integer(k, (long long)old);
+		return;
+	}
+	if ((unsigned long long)off > k->s->max_bulk || off + k->len[3] > k->s->max_bulk) {
+		err(k, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+		return;
+	}
+	n = (size_t)off + k->len[3] > old ? (size_t)off + k->len[3] : old;
+	tmp = calloc(1, n); /* the new value, off the hot path */
+	if (!tmp) {
+		err(k, ERR_OOM);
+		return;
+	}
+	if (old)
+		memcpy(tmp, kv_val(e), old);
+	memcpy(tmp + off, k->argv[3], k->len[3]);
+	if (store_set(k->s->db, k->argv[1], k->len[1], tmp, n, e ? e->expire_ms : 0))
+		err(k, ERR_OOM);
+	else
+		integer(k, (long long)n);
+	free(tmp);
+}
+
+/* RENAME and RENAMENX: the value and its expire time move to dst. */
+static void rename_common(struct call *k, bool nx)
+{
+	int64_t now = now_ms();
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
+
+	if (!e) {
+		err(k, "ERR no such key");
+		return;
+	}
+	if (k->len[1] == k->len[2] && !memcmp(k->argv[1], k->argv[2], k->len[1])) {
+		if (nx)
+			integer(k, 0);
+		else
+			ok(k);
+		return;
+	}
+	if (nx && store_get(k->s->db, k->argv[2], k->len[2], now)) {
+		integer(k, 0);
+		return;
+	}
+	/* e stays put while dst is written: entries are blocks of their own */
+	if (store_set(k->s->db, k->argv[2], k->len[2], kv_val(e), e->vlen, e->expire_ms)) {
+		err(k, ERR_OOM);
+		return;
+	}
+	store_del(k->s->db, k->argv[1], k->len[1], now);
+	if (nx)
+		integer(k, 1);
+	else
+		ok(k);
+}
+
+static void cmd_rename(struct call *k)
+{
+	rename_common(k, false);
+}
+
+static void cmd_renamenx(struct call *k)
+{
+	rename_common(k, true);
+}
+
+/* COPY src dst [DB n] [REPLACE]: one database here, so DB takes 0 only. */
+static void cmd_copy(struct call *k)
+{
+	int64_t now = now_ms();
+	bool replace = false;
+	struct kv_entry *e;
+
+	for (uint32_t i = 3; i < k->argc; i++) {
+		long long db;
+
+		if (arg_is(k, i, "REPLACE")) {
+			replace = true;
+		} else if (arg_is(k, i, "DB") && i + 1 < k->argc) {
+			if (!arg_ll(k, ++i, &db)) {
+				err(k, ERR_INT);
+				return;
+			}
+			if (db < INT_MIN || db > INT_MAX) { /* redis reads an int */
+				err(k,
+				    "ERR value is out of range, value must between -2147483648 and "
+				    "2147483647");
+				return;
+			}
+			if (db != 0) {
+				err(k, "ERR DB index is out of range");
+				return;
+			}
+		} else {
+			err(k, ERR_SYNTAX);
+			return;
+		}
+	}
+	if (k->len[1] == k->len[2] && !memcmp(k->argv[1], k->argv[2], k->len[1])) {
+		err(k, "ERR source and destination objects are the same");
+		return;
+	}
+	e = store_get(k->s->db, k->argv[1], k->len[1], now);
+	if (!e || (!replace && store_get(k->s->db, k->argv[2], k->len[2], now))) {
+		integer(k, 0);
+		return;
+	}
+	if (store_set(k->s->db, k->argv[2], k->len[2], kv_val(e), e->vlen, e->expire_ms))
+		err(k, ERR_OOM);
+	else
+		integer(k, 1);
+}
+
+static void cmd_randomkey(struct call *k)
+{
+	static uint64_t x = 0x9e3779b97f4a7c15ull; /* under the server's lock */
+	struct kv_entry *e;
+
+	x ^= x << 13; /* xorshift64: a start slot, not a secret */
+	x ^= x >> 7;
+	x ^= x << 17;
+	e = store_random(k->s->db, x, now_ms());
+	if (e)
+		bulk(k, e->data, e->klen);
+	else
+		nil(k);
+}
+
+/*
+ * OBJECT ENCODING key, for strings as redis 7.0 encodes a value SET
+ * stores: "int" for an integer that fits a long (as strict_ll reads it),
+ * "embstr" up to 44 bytes, "raw" past them. Redis also answers "raw" for
+ * a value APPEND or SETRANGE made; urt-kv keeps no such history and
+ * answers by the value. The other subcommands are refused.
+ */
+static void cmd_object(struct call *k)
+{
+	struct kv_entry *e;
+	long long v;
+
+	if (!arg_is(k, 1, "ENCODING")) {
+		char msg[200];
+		int n = snprintf(
+			msg, sizeof(msg), "ERR unknown subcommand '%.*s'. Try OBJECT HELP.",
+			(int)strnlen(k->argv[1], k->len[1] > 128 ? 128 : k->len[1]), k->argv[1]);
+
+		err_n(k, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+		return;
+	}
+	if (k->argc != 3) {
+		err(k, "ERR wrong number of arguments for 'object|encoding' command");
+		return;
+	}
+	e = store_get(k->s->db, k->argv[2], k->len[2], now_ms());
+	if (!e)
+		nil(k);
+	else if (e->vlen <= 20 && strict_ll(kv_val(e), e->vlen, &v))
+		bulk(k, "int", 3);
+	else if (e->vlen <= 44)
+		bulk(k, "embstr", 6);
+	else
+		bulk(k, "raw", 3);
 }
 
 static const struct command commands[] = {
@@ -870,6 +1361,8 @@ static const struct command commands[] = {
 	{ "ttl", 2, cmd_ttl, false },
 	{ "pttl", 2, cmd_pttl, false },
 	{ "persist", 2, cmd_persist, false },
+	{ "expiretime", 2, cmd_expiretime, false },
+	{ "pexpiretime", 2, cmd_pexpiretime, false },
 	{ "type", 2, cmd_type, false },
 	{ "keys", 2, cmd_keys, false },
 	{ "scan", -2, cmd_scan, false },
@@ -883,7 +1376,43 @@ static const struct command commands[] = {
 	{ "config", -2, cmd_config, false },
 	{ "hello", -1, cmd_hello, false },
 	{ "info", -1, cmd_info, false },
+	{ "setnx", 3, cmd_setnx, true },
+	{ "msetnx", -3, cmd_msetnx, true },
+	{ "setex", 4, cmd_setex, true },
+	{ "psetex", 4, cmd_psetex, true },
+	{ "getex", -2, cmd_getex, false },
+	{ "getdel", 2, cmd_getdel, false },
+	{ "incrbyfloat", 3, cmd_incrbyfloat, true },
+	{ "getrange", 4, cmd_getrange, false },
+	{ "setrange", 4, cmd_setrange, true },
+	{ "rename", 3, cmd_rename, false },
+	{ "renamenx", 3, cmd_renamenx, false },
+	{ "copy", -3, cmd_copy, true },
+	{ "randomkey", 1, cmd_randomkey, false },
+	{ "object", -2, cmd_object, false },
 };
+
+/*
+ * Redis 7's text: the name cut at 128 bytes, then the arguments quoted one
+ * after another while the quotes so far hold under 128 bytes, each cut to
+ * what is left of the 128; all read as C strings (a NUL ends one).
+ */
+static void unknown_command(struct call *k)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "ERR unknown command '%.*s', with args beginning with: ",
+			 (int)strnlen(k->argv[0], k->len[0] > 128 ? 128 : k->len[0]), k->argv[0]);
+	int args = n;
+
+	for (uint32_t i = 1; i < k->argc && n - args < 128; i++) {
+		size_t room = (size_t)(128 - (n - args));
+
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
+			      (int)strnlen(k->argv[i], k->len[i] > room ? room : k->len[i]),
+			      k->argv[i]);
+	}
+	err_n(k, msg, (size_t)n);
+}
 
 void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, uint32_t argc,
 		const char **argv, const size_t *len)
@@ -899,15 +1428,7 @@ void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, ui
 		}
 	}
 	if (!cmd) {
-		char msg[512];
-		int n = snprintf(msg, sizeof(msg),
-				 "ERR unknown command '%.*s', with args beginning with: ",
-				 (int)(k->len[0] > 128 ? 128 : k->len[0]), k->argv[0]);
-
-		for (uint32_t i = 1; i < k->argc && i < 4 && n < (int)sizeof(msg); i++)
-			n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
-				      (int)(k->len[i] > 64 ? 64 : k->len[i]), k->argv[i]);
-		err_n(k, msg, n < (int)sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+		unknown_command(k);
 		return;
 	}
 	if (cmd->write && store_full(k->s->db, now_ms())) {

@@ -3,6 +3,7 @@
 #include "resp.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -169,12 +170,14 @@ static long parse_inline(char *buf, size_t n, const struct resp_limits *lim, str
 /* The bulk header at buf[used]: its length into *len. Return: the header's
  * bytes; 0 if incomplete; -1 after setting *err. */
 static long bulk_header(const char *buf, size_t n, size_t used, const struct resp_limits *lim,
-			int64_t *len, const char **err)
+			int64_t *len, struct resp_cmd *cmd, const char **err)
 {
 	long k;
 
-	if (buf[used] != '$') {
-		*err = "ERR Protocol error: expected '$'";
+	if (buf[used] != '$') { /* redis names the byte it found */
+		snprintf(cmd->err_buf, sizeof(cmd->err_buf),
+			 "ERR Protocol error: expected '$', got '%c'", buf[used]);
+		*err = cmd->err_buf;
 		return -1;
 	}
 	k = number_line(buf + used + 1, n - used - 1, len);
@@ -215,15 +218,17 @@ long resp_parse(char *buf, size_t n, const struct resp_limits *lim, struct resp_
 	first = 1 + (size_t)k;
 	used = r->done ? r->done : first; /* where the last call stopped */
 	for (int64_t a = r->args; a < count; a++) {
-		if (used >= n || !(k = bulk_header(buf, n, used, lim, &len, err))) {
+		if (used >= n || !(k = bulk_header(buf, n, used, lim, &len, cmd, err))) {
 			r->done = used;
 			r->args = (uint32_t)a;
 			return 0;
 		}
 		if (k < 0)
 			return -1;
-		if (lim->max_request && (uint64_t)used + (uint64_t)k + (uint64_t)len + 2 > lim->max_request) {
-			*err = "ERR Protocol error: request too big"; /* refused before its bytes come */
+		if (lim->max_request &&
+		    (uint64_t)used + (uint64_t)k + (uint64_t)len + 2 > lim->max_request) {
+			*err = "ERR Protocol error: request too big"; /* refused before its bytes
+									 come */
 			return -1;
 		}
 		if ((uint64_t)n - used - (uint64_t)k < (uint64_t)len + 2) {
@@ -243,7 +248,7 @@ long resp_parse(char *buf, size_t n, const struct resp_limits *lim, struct resp_
 	/* complete and checked: one pass over the headers fills the arguments */
 	cmd->argc = 0;
 	for (size_t at = first; cmd->argc < (uint64_t)(count > 0 ? count : 0);) {
-		k = bulk_header(buf, n, at, lim, &len, err);
+		k = bulk_header(buf, n, at, lim, &len, cmd, err);
 		cmd->argv[cmd->argc] = buf + at + k;
 		cmd->len[cmd->argc++] = (size_t)len;
 		at += (size_t)k + (size_t)len + 2;

@@ -20,9 +20,9 @@
 #include <stdint.h>
 
 struct resp_limits {
-	uint32_t max_args;  /* arguments in one request (the cmd arrays' size) */
-	uint64_t max_bulk;  /* bytes in one argument */
-	uint32_t max_inline; /* bytes in an inline request line */
+	uint32_t max_args;    /* arguments in one request (the cmd arrays' size) */
+	uint64_t max_bulk;    /* bytes in one argument */
+	uint32_t max_inline;  /* bytes in an inline request line */
 	uint64_t max_request; /* bytes in one multibulk request, headers too; 0: no cap */
 };
 
@@ -42,6 +42,7 @@ struct resp_cmd {
 	const char **argv; /* max_args entries, the caller's */
 	size_t *len;
 	struct resp_resume resume; /* in: where to go on; out after a 0: where it stopped */
+	char err_buf[48];	   /* a protocol error's text when it quotes the request */
 };
 
 /*

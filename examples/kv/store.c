@@ -433,3 +433,14 @@ bool glob_match(const char *p, size_t pl, const char *s, size_t sl)
 		pi++;
 	return pi == pl;
 }
+
+struct kv_entry *store_random(struct store *s, uint64_t rnd, int64_t now_ms)
+{
+	for (size_t j = 0; j < s->cap; j++) {
+		struct kv_entry *e = s->slots[(rnd + j) % s->cap];
+
+		if (e && !expired(e, now_ms))
+			return e;
+	}
+	return NULL;
+}

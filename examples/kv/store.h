@@ -29,7 +29,7 @@ struct kv_entry {
 	int64_t expire_ms; /* 0: never */
 	uint32_t klen, vlen;
 	uint32_t refs; /* connections sending its value (KV_DETACHED: out of the table) */
-	char data[]; /* key, then value */
+	char data[];   /* key, then value */
 };
 
 /* In refs: the entry left the table (replaced, deleted, flushed) while a
@@ -95,6 +95,13 @@ void store_flush(struct store *s);
  * and a multi-key write is all or nothing.
  */
 bool store_full(struct store *s, int64_t now_ms);
+
+/*
+ * store_random - a live entry, the first at or after slot rnd % cap (so not
+ * uniform: one after a run of empty slots is likelier); NULL: none. O(cap)
+ * at worst. Expired entries are passed over, not deleted.
+ */
+struct kv_entry *store_random(struct store *s, uint64_t rnd, int64_t now_ms);
 
 /* Call fn for every live entry, in slot order. fn must not change the store. */
 void store_each(struct store *s, int64_t now_ms, void (*fn)(void *ctx, const struct kv_entry *e),
