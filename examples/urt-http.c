@@ -38,7 +38,8 @@
  * HTTP/1.1 keep-alive and pipelining (answers in request order; the small
  * ones of one batch go out in one send), HTTP/1.0 with and without
  * keep-alive. Refused with the right status, the connection kept where
- * HTTP allows: 400, 404, 405 (with Allow), 413, 414, 431, 501 (a transfer
+ * HTTP allows: 400, 404, 405 (with Allow: a method RFC 9110 defines), 413,
+ * 414, 431, 501 (another method: methods are case-sensitive; a transfer
  * coding on a request), 503 (a full descriptor table, with Retry-After),
  * 505; a bare CR in a head is 400 (smuggling).
  *
@@ -477,6 +478,23 @@ static const char *content_type(const char *path)
 	return "application/octet-stream";
 }
 
+/*
+ * The status for a request's method other than GET and HEAD: 405 (with
+ * Allow) for the methods RFC 9110 defines, which urt-http knows and does
+ * not allow on files, 501 for any other. Methods are case-sensitive (RFC
+ * 9110 9.1): "get" is not GET, and "head" must not get HEAD's framing.
+ */
+static int method_refused(struct slice m)
+{
+	static const char *const known[] = { "POST",	"PUT",	 "DELETE", "OPTIONS",
+					     "TRACE", "PATCH", "CONNECT" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (slice_eq(m, known[i]))
+			return 405;
+	return 501;
+}
+
 static int hexval(char ch)
 {
 	if (ch >= '0' && ch <= '9')
@@ -906,11 +924,11 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		}
 		c->used = c->at + (size_t)k;
 		c->keep = c->req.keep_alive;
-		c->head_only = slice_is(c->req.method, "HEAD");
+		c->head_only = slice_eq(c->req.method, "HEAD");
 		c->body_left = c->req.body;
 		c->ret = target_path(c->req.target, c->path, sizeof(c->path));
-		if (!c->head_only && !slice_is(c->req.method, "GET")) {
-			error(t, c, 405);
+		if (!c->head_only && !slice_eq(c->req.method, "GET")) {
+			error(t, c, method_refused(c->req.method));
 		} else if (c->ret < 0) {
 			error(t, c, -c->ret);
 		} else if (!o.root) {

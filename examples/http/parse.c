@@ -10,6 +10,11 @@ bool slice_is(struct slice s, const char *lit)
 	return s.n == strlen(lit) && !strncasecmp(s.p, lit, s.n);
 }
 
+bool slice_eq(struct slice s, const char *lit)
+{
+	return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
+}
+
 static bool is_tchar(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -49,6 +49,9 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 /* Case-insensitive comparison of a slice with a C string. */
 bool slice_is(struct slice s, const char *lit);
 
+/* Exact (case-sensitive) comparison, as methods are compared (RFC 9110 9.1). */
+bool slice_eq(struct slice s, const char *lit);
+
 /* Whether a comma-separated header value lists token, case-insensitively
  * (Connection: keep-alive, close). */
 bool slice_lists(struct slice v, const char *token);
