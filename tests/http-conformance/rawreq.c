@@ -38,10 +38,22 @@ static size_t unescape(const char *s, char *out)
 		}
 		s++;
 		switch (*s) {
-		case 'r': out[n++] = '\r'; s++; break;
-		case 'n': out[n++] = '\n'; s++; break;
-		case 't': out[n++] = '\t'; s++; break;
-		case '0': out[n++] = 0; s++; break;
+		case 'r':
+			out[n++] = '\r';
+			s++;
+			break;
+		case 'n':
+			out[n++] = '\n';
+			s++;
+			break;
+		case 't':
+			out[n++] = '\t';
+			s++;
+			break;
+		case '0':
+			out[n++] = 0;
+			s++;
+			break;
 		case 'x':
 			if (hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
 				out[n++] = (char)(hexval(s[1]) * 16 + hexval(s[2]));
@@ -49,7 +61,9 @@ static size_t unescape(const char *s, char *out)
 				break;
 			}
 			/* fall through */
-		default: out[n++] = *s++; break;
+		default:
+			out[n++] = *s++;
+			break;
 		}
 	}
 	return n;
