@@ -423,6 +423,17 @@ static void http_date(char *out, size_t cap, time_t t)
 	strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
+/* Connection: close when this answer ends the connection; keep-alive when
+ * an HTTP/1.0 client asked for it and it is kept (RFC 9112 9.3, C.2.2:
+ * without it the client closes, its keep-alive unacknowledged). */
+static void conn_field(struct urt_task *t, struct conn *c)
+{
+	if (!c->keep)
+		put(t, c, "Connection: close\r\n", 19);
+	else if (c->req.minor == 0)
+		put(t, c, "Connection: keep-alive\r\n", 24);
+}
+
 /* The status line and the headers every response has. */
 static void head(struct urt_task *t, struct conn *c, int status, const char *type,
 		 uint64_t length)
@@ -435,8 +446,7 @@ static void head(struct urt_task *t, struct conn *c, int status, const char *typ
 	if (type)
 		putf(t, c, "Content-Type: %s\r\n", type);
 	putf(t, c, "Content-Length: %" PRIu64 "\r\n", length);
-	if (!c->keep)
-		put(t, c, "Connection: close\r\n", 19);
+	conn_field(t, c);
 }
 
 /* An error with a short text body. Statuses that leave the stream in doubt close. */
@@ -696,12 +706,15 @@ static int file_status(struct conn *c, uint64_t *from, uint64_t *len)
 
 static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t from, uint64_t len)
 {
-	char date[64];
+	char date[64], now[64];
 
 	http_date(date, sizeof(date), (time_t)c->stx.stx_mtime.tv_sec);
-	if (status == 304) {
-		putf(t, c, "HTTP/1.1 304 Not Modified\r\nServer: urt-http\r\nLast-Modified: %s\r\n%s\r\n",
-		     date, c->keep ? "" : "Connection: close\r\n");
+	if (status == 304) { /* no content, so no Content-Length; Date as any (RFC 9110 6.6.1) */
+		http_date(now, sizeof(now), time(NULL));
+		putf(t, c, "HTTP/1.1 304 Not Modified\r\nServer: urt-http\r\nDate: %s\r\n"
+			   "Last-Modified: %s\r\n", now, date);
+		conn_field(t, c);
+		put(t, c, "\r\n", 2);
 		return;
 	}
 	if (status == 416) {
