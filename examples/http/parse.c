@@ -236,6 +236,14 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 			return -501; /* chunked request bodies are not supported */
 		} else if (slice_is(name, "If-Modified-Since")) {
 			r->ims = value;
+		} else if (slice_is(name, "If-None-Match")) {
+			r->inm = value;
+		} else if (slice_is(name, "If-Match")) {
+			r->im = value;
+		} else if (slice_is(name, "If-Unmodified-Since")) {
+			r->ius = value;
+		} else if (slice_is(name, "If-Range")) {
+			r->if_range = value;
 		} else if (slice_is(name, "Range")) {
 			r->range = value;
 		} else if (slice_is(name, "Host")) {

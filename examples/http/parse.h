@@ -28,6 +28,7 @@ struct slice {
 
 struct http_req {
 	struct slice method, target, ims, range, host;
+	struct slice inm, im, ius, if_range; /* If-None-Match, -Match, -Unmodified-Since, -Range */
 	int minor;	     /* HTTP/1.<minor>: 0 or 1 */
 	bool keep_alive;     /* after this request, by version and Connection */
 	uint64_t body;	     /* Content-Length (0 if none) */
