@@ -401,6 +401,7 @@ static const char *reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
@@ -471,6 +472,22 @@ static void error(struct urt_task *t, struct conn *c, int status)
 		put(t, c, body, (size_t)n);
 }
 
+static struct slice target_origin(struct slice tg);
+
+/* A directory named without its slash: 301 to the same target with one
+ * (path as received, so still %-encoded, then the query), as users and
+ * relative links inside the directory expect. */
+static void redirect_dir(struct urt_task *t, struct conn *c)
+{
+	struct slice tg = target_origin(c->req.target);
+	size_t q = 0;
+
+	while (q < tg.n && tg.p[q] != '?')
+		q++;
+	head(t, c, 301, NULL, 0);
+	putf(t, c, "Location: %.*s/%.*s\r\n\r\n", (int)q, tg.p, (int)(tg.n - q), tg.p + q);
+}
+
 static const char *content_type(const char *path)
 {
 	static const struct {
@@ -518,6 +535,26 @@ static int hexval(char ch)
 }
 
 /*
+ * The origin-form part of a target (path and query): the target itself, or
+ * of an absolute-form one (RFC 9112 3.2.2: a server MUST accept it) what
+ * follows "http://authority", the authority not empty; its Host is then
+ * ignored, as the RFC asks (urt-http serves one tree whatever the host).
+ * A NULL p: an absolute-form target without an authority.
+ */
+static struct slice target_origin(struct slice tg)
+{
+	size_t a = 7;
+
+	if (tg.n < 7 || strncasecmp(tg.p, "http://", 7))
+		return tg;
+	while (a < tg.n && tg.p[a] != '/' && tg.p[a] != '?')
+		a++;
+	if (a == 7)
+		return (struct slice){ NULL, 0 };
+	return (struct slice){ tg.p + a, tg.n - a };
+}
+
+/*
  * The target's path, %-decoded, without the query, as a path relative to
  * the root ("index.html" for "/"). Return: 0; -400 for a bad encoding or a
  * NUL; -404 for a ".." segment (the kernel would refuse it beneath the
@@ -526,6 +563,14 @@ static int hexval(char ch)
 static int target_path(struct slice tg, char *out, size_t cap)
 {
 	size_t o_ = 0, i = 0;
+
+	tg = target_origin(tg);
+	if (!tg.p)
+		return -400;
+	if (!tg.n || tg.p[0] == '?') { /* "http://host" or "http://host?q": "/" */
+		strcpy(out, "index.html");
+		return 0;
+	}
 
 	if (!tg.n || tg.p[0] != '/')
 		return -400;
@@ -1053,7 +1098,9 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			URT_AWAIT(t, c->ret = urt_statx(t, &c->op, c->file, "", AT_EMPTY_PATH,
 							STATX_SIZE | STATX_MTIME | STATX_TYPE | STATX_INO,
 							&c->stx));
-			if (c->ret < 0 || !S_ISREG(c->stx.stx_mode)) {
+			if (c->ret == 0 && S_ISDIR(c->stx.stx_mode)) {
+				redirect_dir(t, c);
+			} else if (c->ret < 0 || !S_ISREG(c->stx.stx_mode)) {
 				error(t, c, 404);
 			} else {
 				uint64_t from = 0, len = 0;
