@@ -1063,6 +1063,11 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		}
 		c->used = c->at + (size_t)k;
 		c->keep = c->req.keep_alive;
+		/* Expect: 100-continue with the body not here: the client waits
+		 * for us before sending it, so answer now (RFC 9110 10.1.1 allows
+		 * a final status instead of 100) and close rather than read it */
+		if (c->req.expect_100 && c->req.body > c->in_len - c->used)
+			c->keep = false;
 		c->head_only = slice_eq(c->req.method, "HEAD");
 		c->body_left = c->req.body;
 		c->ret = target_path(c->req.target, c->path, sizeof(c->path));

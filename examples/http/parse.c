@@ -236,6 +236,8 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 			return -501; /* chunked request bodies are not supported */
 		} else if (slice_is(name, "If-Modified-Since")) {
 			r->ims = value;
+		} else if (slice_is(name, "Expect")) {
+			r->expect_100 |= slice_lists(value, "100-continue");
 		} else if (slice_is(name, "If-None-Match")) {
 			r->inm = value;
 		} else if (slice_is(name, "If-Match")) {
@@ -257,6 +259,7 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 		return -400; /* HTTP/1.1 requires Host */
 	if (r->body > lim->max_body)
 		return -413;
+	r->expect_100 &= r->minor == 1;
 	r->keep_alive = r->minor == 1 ? !conn_close : conn_keep && !conn_close;
 	return (long)(skipped + end);
 }

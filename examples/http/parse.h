@@ -29,9 +29,10 @@ struct slice {
 struct http_req {
 	struct slice method, target, ims, range, host;
 	struct slice inm, im, ius, if_range; /* If-None-Match, -Match, -Unmodified-Since, -Range */
-	int minor;	     /* HTTP/1.<minor>: 0 or 1 */
-	bool keep_alive;     /* after this request, by version and Connection */
-	uint64_t body;	     /* Content-Length (0 if none) */
+	int minor;			     /* HTTP/1.<minor>: 0 or 1 */
+	bool keep_alive;		     /* after this request, by version and Connection */
+	bool expect_100;		     /* Expect: 100-continue in 1.1 (1.0 MUST ignore it) */
+	uint64_t body;			     /* Content-Length (0 if none) */
 };
 
 /*
