@@ -10,8 +10,10 @@
  * GET / answers a small fixed body; with --root, GET and HEAD serve files
  * beneath DIR (opened with openat2 and RESOLVE_BENEATH through io_uring, so
  * neither "..", an encoded "%2e%2e" nor a symlink can leave the tree) with
- * Content-Type from the extension, Last-Modified and 304 on
- * If-Modified-Since, a single Range (206, 416).
+ * Content-Type from the extension, Last-Modified and a strong ETag (inode,
+ * size, mtime); If-Match / If-Unmodified-Since (412), If-None-Match /
+ * If-Modified-Since (304) in RFC 9110 13.2.2's order, dates in all three
+ * HTTP-date forms; a single Range for GET (206, 416), under If-Range.
  *
  * Sending a file: a body of up to 16 KiB (SMALL) is read into the output
  * behind its head and goes out in the same send. A larger one (a whole
@@ -38,7 +40,8 @@
  * HTTP/1.1 keep-alive and pipelining (answers in request order; the small
  * ones of one batch go out in one send), HTTP/1.0 with and without
  * keep-alive. Refused with the right status, the connection kept where
- * HTTP allows: 400, 404, 405 (with Allow), 413, 414, 431, 501 (a transfer
+ * HTTP allows: 400, 404, 405 (with Allow: a method RFC 9110 defines), 413,
+ * 414, 431, 501 (another method: methods are case-sensitive; a transfer
  * coding on a request), 503 (a full descriptor table, with Retry-After),
  * 505; a bare CR in a head is 400 (smuggling).
  *
@@ -212,6 +215,7 @@ struct conn {
 	struct statx stx;
 	struct open_how how;
 	char path[512];
+	char etag[64]; /* the file's ETag, quoted */
 };
 
 /* --- lists, memory, closing from outside ------------------------------------------ */
@@ -397,6 +401,7 @@ static const char *reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
@@ -404,6 +409,7 @@ static const char *reason(int status)
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 412: return "Precondition Failed";
 	case 416: return "Range Not Satisfiable";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
@@ -422,6 +428,17 @@ static void http_date(char *out, size_t cap, time_t t)
 	strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
+/* Connection: close when this answer ends the connection; keep-alive when
+ * an HTTP/1.0 client asked for it and it is kept (RFC 9112 9.3, C.2.2:
+ * without it the client closes, its keep-alive unacknowledged). */
+static void conn_field(struct urt_task *t, struct conn *c)
+{
+	if (!c->keep)
+		put(t, c, "Connection: close\r\n", 19);
+	else if (c->req.minor == 0)
+		put(t, c, "Connection: keep-alive\r\n", 24);
+}
+
 /* The status line and the headers every response has. */
 static void head(struct urt_task *t, struct conn *c, int status, const char *type,
 		 uint64_t length)
@@ -434,8 +451,7 @@ static void head(struct urt_task *t, struct conn *c, int status, const char *typ
 	if (type)
 		putf(t, c, "Content-Type: %s\r\n", type);
 	putf(t, c, "Content-Length: %" PRIu64 "\r\n", length);
-	if (!c->keep)
-		put(t, c, "Connection: close\r\n", 19);
+	conn_field(t, c);
 }
 
 /* An error with a short text body. Statuses that leave the stream in doubt close. */
@@ -444,7 +460,7 @@ static void error(struct urt_task *t, struct conn *c, int status)
 	char body[64];
 	int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
 
-	if (status != 404 && status != 405 && status != 416 && status != 503)
+	if (status != 404 && status != 405 && status != 412 && status != 416 && status != 503)
 		c->keep = false; /* the request could not be read: the stream is lost */
 	head(t, c, status, "text/plain", (uint64_t)n);
 	if (status == 405)
@@ -454,6 +470,22 @@ static void error(struct urt_task *t, struct conn *c, int status)
 	put(t, c, "\r\n", 2);
 	if (!c->head_only)
 		put(t, c, body, (size_t)n);
+}
+
+static struct slice target_origin(struct slice tg);
+
+/* A directory named without its slash: 301 to the same target with one
+ * (path as received, so still %-encoded, then the query), as users and
+ * relative links inside the directory expect. */
+static void redirect_dir(struct urt_task *t, struct conn *c)
+{
+	struct slice tg = target_origin(c->req.target);
+	size_t q = 0;
+
+	while (q < tg.n && tg.p[q] != '?')
+		q++;
+	head(t, c, 301, NULL, 0);
+	putf(t, c, "Location: %.*s/%.*s\r\n\r\n", (int)q, tg.p, (int)(tg.n - q), tg.p + q);
 }
 
 static const char *content_type(const char *path)
@@ -477,12 +509,49 @@ static const char *content_type(const char *path)
 	return "application/octet-stream";
 }
 
+/*
+ * The status for a request's method other than GET and HEAD: 405 (with
+ * Allow) for the methods RFC 9110 defines, which urt-http knows and does
+ * not allow on files, 501 for any other. Methods are case-sensitive (RFC
+ * 9110 9.1): "get" is not GET, and "head" must not get HEAD's framing.
+ */
+static int method_refused(struct slice m)
+{
+	static const char *const known[] = { "POST",	"PUT",	 "DELETE", "OPTIONS",
+					     "TRACE", "PATCH", "CONNECT" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (slice_eq(m, known[i]))
+			return 405;
+	return 501;
+}
+
 static int hexval(char ch)
 {
 	if (ch >= '0' && ch <= '9')
 		return ch - '0';
 	ch = (char)(ch | 0x20);
 	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/*
+ * The origin-form part of a target (path and query): the target itself, or
+ * of an absolute-form one (RFC 9112 3.2.2: a server MUST accept it) what
+ * follows "http://authority", the authority not empty; its Host is then
+ * ignored, as the RFC asks (urt-http serves one tree whatever the host).
+ * A NULL p: an absolute-form target without an authority.
+ */
+static struct slice target_origin(struct slice tg)
+{
+	size_t a = 7;
+
+	if (tg.n < 7 || strncasecmp(tg.p, "http://", 7))
+		return tg;
+	while (a < tg.n && tg.p[a] != '/' && tg.p[a] != '?')
+		a++;
+	if (a == 7)
+		return (struct slice){ NULL, 0 };
+	return (struct slice){ tg.p + a, tg.n - a };
 }
 
 /*
@@ -494,6 +563,14 @@ static int hexval(char ch)
 static int target_path(struct slice tg, char *out, size_t cap)
 {
 	size_t o_ = 0, i = 0;
+
+	tg = target_origin(tg);
+	if (!tg.p)
+		return -400;
+	if (!tg.n || tg.p[0] == '?') { /* "http://host" or "http://host?q": "/" */
+		strcpy(out, "index.html");
+		return 0;
+	}
 
 	if (!tg.n || tg.p[0] != '/')
 		return -400;
@@ -577,20 +654,61 @@ static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *
 	return 1;
 }
 
+/* An HTTP-date in any of the three forms a recipient MUST accept (RFC
+ * 9110 5.6.7): IMF-fixdate, RFC 850 (two-digit year) and asctime. */
 static time_t parse_http_date(struct slice s)
 {
+	static const char *const forms[] = { "%a, %d %b %Y %H:%M:%S GMT",
+					     "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y" };
 	char tmp[64];
-	struct tm tm = { 0 };
 
 	if (!s.n || s.n >= sizeof(tmp))
 		return (time_t)-1;
 	memcpy(tmp, s.p, s.n);
 	tmp[s.n] = 0;
-	if (!strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm))
-		return (time_t)-1;
-	return timegm(&tm);
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		struct tm tm = { 0 };
+		const char *end = strptime(tmp, forms[i], &tm);
+
+		if (end && !*end)
+			return timegm(&tm);
+	}
+	return (time_t)-1;
 }
 
+/*
+ * Whether the entity-tag list v ("*" or 1#entity-tag, RFC 9110 8.8.3)
+ * names etag: by strong comparison (neither weak, same opaque-tag) for
+ * If-Match and If-Range, by weak comparison (W/ ignored) for
+ * If-None-Match (RFC 9110 8.8.3.2). Our tags are always strong.
+ */
+static bool etag_listed(struct slice v, const char *etag, bool weak)
+{
+	size_t i = 0, n = strlen(etag);
+
+	if (v.n == 1 && v.p[0] == '*')
+		return true;
+	while (i < v.n) {
+		bool w = false;
+		size_t s;
+
+		while (i < v.n && (v.p[i] == ',' || v.p[i] == ' ' || v.p[i] == '\t'))
+			i++;
+		if (i + 1 < v.n && v.p[i] == 'W' && v.p[i + 1] == '/')
+			w = true, i += 2;
+		if (i >= v.n || v.p[i] != '"')
+			return false; /* not a list of tags: matches nothing */
+		s = i++;
+		while (i < v.n && v.p[i] != '"')
+			i++;
+		if (i == v.n)
+			return false;
+		i++;
+		if ((weak || !w) && i - s == n && !memcmp(v.p + s, etag, n))
+			return true;
+	}
+	return false;
+}
 /*
  * Wait for more input. No timer of its own: while it waits the connection
  * is in s->idle or s->heads, and the sweeper cancels its stream at its
@@ -655,17 +773,54 @@ static int send_out(struct urt_task *t, struct conn *c)
 	return urt_sleep_until(t, &c->nap, c->send_by) == URT_PENDING ? URT_PENDING : -ETIMEDOUT;
 }
 
+/* The file's strong validator (RFC 9110 8.8.3): its identity, size and
+ * modification time to the nanosecond, as a file changed in place gets a
+ * new one even within a second. */
+static void etag_make(struct conn *c)
+{
+	snprintf(c->etag, sizeof(c->etag), "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"",
+		 (uint64_t)c->stx.stx_ino, (uint64_t)c->stx.stx_size,
+		 (uint64_t)c->stx.stx_mtime.tv_sec * 1000000000u + c->stx.stx_mtime.tv_nsec);
+}
+
+/* If-Range (RFC 9110 13.1.5): the Range holds only if the validator is
+ * our ETag (strong comparison) or exactly our Last-Modified date (strong
+ * when the file is more than a second old, as ours are served); a weak
+ * tag or anything else means the whole file. */
+static bool if_range_holds(struct conn *c)
+{
+	struct slice v = c->req.if_range;
+
+	if (!v.p)
+		return true;
+	if (v.n && (v.p[0] == '"' || (v.n > 1 && v.p[0] == 'W' && v.p[1] == '/')))
+		return v.p[0] == '"' && etag_listed(v, c->etag, false) && v.p[v.n - 1] == '"';
+	return parse_http_date(v) == (time_t)c->stx.stx_mtime.tv_sec &&
+	       (time_t)c->stx.stx_mtime.tv_sec < time(NULL);
+}
+
 /* Serve c->req from the root: open beneath it, answer 304 / 416 / 206 / 200,
  * stream the bytes in chunks. Runs inside conn_poll (a helper of awaits
  * would need a state of its own): see the FILE_* steps there. */
 static int file_status(struct conn *c, uint64_t *from, uint64_t *len)
 {
-	time_t ims = c->req.ims.p ? parse_http_date(c->req.ims) : (time_t)-1;
-	int ranged;
+	const struct http_req *q = &c->req;
+	time_t mtime = (time_t)c->stx.stx_mtime.tv_sec, d;
+	int ranged = 0;
 
-	if (ims != (time_t)-1 && (time_t)c->stx.stx_mtime.tv_sec <= ims)
+	/* the preconditions in RFC 9110 13.2.2's order: If-Match, else
+	 * If-Unmodified-Since (412); If-None-Match, else If-Modified-Since
+	 * (304: only GET and HEAD come here); If-Range decides the Range.
+	 * An invalid date is ignored, as the RFC asks. */
+	if (q->im.p ? !etag_listed(q->im, c->etag, false)
+		    : q->ius.p && (d = parse_http_date(q->ius)) != (time_t)-1 && mtime > d)
+		return 412;
+	if (q->inm.p ? etag_listed(q->inm, c->etag, true)
+		     : q->ims.p && (d = parse_http_date(q->ims)) != (time_t)-1 && mtime <= d)
 		return 304;
-	ranged = c->req.range.p ? parse_range(c->req.range, c->stx.stx_size, from, len) : 0;
+	/* Range only for GET (RFC 9110 14.2); a stale If-Range: the whole file */
+	if (q->range.p && !c->head_only && if_range_holds(c))
+		ranged = parse_range(q->range, c->stx.stx_size, from, len);
 	if (ranged < 0)
 		return 416;
 	if (!ranged) {
@@ -675,15 +830,17 @@ static int file_status(struct conn *c, uint64_t *from, uint64_t *len)
 	}
 	return 206;
 }
-
 static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t from, uint64_t len)
 {
-	char date[64];
+	char date[64], now[64];
 
 	http_date(date, sizeof(date), (time_t)c->stx.stx_mtime.tv_sec);
-	if (status == 304) {
-		putf(t, c, "HTTP/1.1 304 Not Modified\r\nServer: urt-http\r\nLast-Modified: %s\r\n%s\r\n",
-		     date, c->keep ? "" : "Connection: close\r\n");
+	if (status == 304) { /* no content, so no Content-Length; Date as any (RFC 9110 6.6.1) */
+		http_date(now, sizeof(now), time(NULL));
+		putf(t, c, "HTTP/1.1 304 Not Modified\r\nServer: urt-http\r\nDate: %s\r\n"
+			   "Last-Modified: %s\r\nETag: %s\r\n", now, date, c->etag);
+		conn_field(t, c);
+		put(t, c, "\r\n", 2);
 		return;
 	}
 	if (status == 416) {
@@ -692,7 +849,7 @@ static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t f
 		return;
 	}
 	head(t, c, status, content_type(c->path), len);
-	putf(t, c, "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n", date);
+	putf(t, c, "Last-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n", date, c->etag);
 	if (status == 206)
 		putf(t, c, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", from,
 		     from + len - 1, (uint64_t)c->stx.stx_size);
@@ -906,11 +1063,16 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		}
 		c->used = c->at + (size_t)k;
 		c->keep = c->req.keep_alive;
-		c->head_only = slice_is(c->req.method, "HEAD");
+		/* Expect: 100-continue with the body not here: the client waits
+		 * for us before sending it, so answer now (RFC 9110 10.1.1 allows
+		 * a final status instead of 100) and close rather than read it */
+		if (c->req.expect_100 && c->req.body > c->in_len - c->used)
+			c->keep = false;
+		c->head_only = slice_eq(c->req.method, "HEAD");
 		c->body_left = c->req.body;
 		c->ret = target_path(c->req.target, c->path, sizeof(c->path));
-		if (!c->head_only && !slice_is(c->req.method, "GET")) {
-			error(t, c, 405);
+		if (!c->head_only && !slice_eq(c->req.method, "GET")) {
+			error(t, c, method_refused(c->req.method));
 		} else if (c->ret < 0) {
 			error(t, c, -c->ret);
 		} else if (!o.root) {
@@ -939,16 +1101,25 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				goto next;
 			}
 			URT_AWAIT(t, c->ret = urt_statx(t, &c->op, c->file, "", AT_EMPTY_PATH,
-							STATX_SIZE | STATX_MTIME | STATX_TYPE, &c->stx));
-			if (c->ret < 0 || !S_ISREG(c->stx.stx_mode)) {
+							STATX_SIZE | STATX_MTIME | STATX_TYPE | STATX_INO,
+							&c->stx));
+			if (c->ret == 0 && S_ISDIR(c->stx.stx_mode)) {
+				redirect_dir(t, c);
+			} else if (c->ret < 0 || !S_ISREG(c->stx.stx_mode)) {
 				error(t, c, 404);
 			} else {
 				uint64_t from = 0, len = 0;
-				int status = file_status(c, &from, &len);
+				int status;
 
-				file_head(t, c, status, from, len);
-				c->off = from;
-				c->left = status / 100 == 2 && !c->head_only ? len : 0;
+				etag_make(c);
+				status = file_status(c, &from, &len);
+				if (status == 412) {
+					error(t, c, 412);
+				} else {
+					file_head(t, c, status, from, len);
+					c->off = from;
+					c->left = status / 100 == 2 && !c->head_only ? len : 0;
+				}
 			}
 			if (c->left && c->left <= SMALL) {
 				/* a small file joins its head in the output: one send for both

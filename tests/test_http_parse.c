@@ -94,11 +94,11 @@ static void test_refusals(void **state)
 	char big[700];
 
 	(void)state;
-	expect_status("GET /\r\n\r\n", 400);			       /* no version */
-	expect_status("GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400);     /* two spaces */
-	expect_status("G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400);      /* not a token */
-	expect_status("GET / HTTP/1.1\r\n\r\n", 400);		       /* no Host */
-	expect_status("GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400);     /* space before colon */
+	expect_status("GET /\r\n\r\n", 400);				/* no version */
+	expect_status("GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400);	/* two spaces */
+	expect_status("G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400);	/* not a token */
+	expect_status("GET / HTTP/1.1\r\n\r\n", 400);			/* no Host */
+	expect_status("GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400);	/* space before colon */
 	expect_status("GET / HTTP/1.1\r\nHost: x\r\nbad\r\n\r\n", 400); /* no colon */
 	expect_status("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", 400);
 	expect_status("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
@@ -106,7 +106,21 @@ static void test_refusals(void **state)
 	expect_status("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n", 413);
 	expect_status("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501);
 	expect_status("GET / HTTP/2.0\r\n\r\n", 505);
-	expect_status("GET / HTTP/1.2\r\n\r\n", 505);
+	{
+		struct http_req r;
+
+		assert_true(parse("GET / HTTP/1.9\r\nHost: [::1]:80\r\n\r\n", &r) > 0 &&
+			    r.minor == 1 && r.keep_alive);
+		assert_true(parse("GET / HTTP/1.1\r\nHost: a.b-c:\r\n\r\n", &r) > 0);
+	}
+	expect_status("GET / HTTP/1.2\r\n\r\n", 400); /* a later 1.x is 1.1: Host needed */
+	expect_status("GET / HTTP/1.10\r\nHost: x\r\n\r\n", 400); /* one digit each side */
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n", 400); /* two Hosts */
+	expect_status("GET / HTTP/1.1\r\nHost:\r\n\r\n", 400);		    /* an empty Host */
+	expect_status("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400);
+	expect_status("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400);
+	expect_status("GET / HTTP/1.1\r\nHost: a:x\r\n\r\n", 400);
+	expect_status("GET / HTTP/1.1\rHost: x\r\r", 400); /* bare CRs: the head never ends */
 	expect_status("GET / HTTX/1.1\r\n\r\n", 400);
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "GET /", 5);

@@ -2,12 +2,18 @@
 /* parse.c - the HTTP/1.x request-head parser (see parse.h). */
 #include "parse.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
 bool slice_is(struct slice s, const char *lit)
 {
 	return s.n == strlen(lit) && !strncasecmp(s.p, lit, s.n);
+}
+
+bool slice_eq(struct slice s, const char *lit)
+{
+	return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
 }
 
 static bool is_tchar(unsigned char c)
@@ -44,6 +50,12 @@ bool http_head_ready(const char *buf, size_t n, size_t max_head, struct http_sca
 	from = s->seen >= s->lead + 2 ? s->seen - 2 : s->lead;
 	if (n > s->lead && http_head_end(buf + s->lead, n - s->lead, from - s->lead))
 		return true;
+	/* a CR not before an LF: http_parse refuses it at once (a head whose
+	 * lines end in bare CRs would otherwise never end, and be dropped
+	 * silently at --head-ms instead of answered 400) */
+	for (size_t k = s->seen > s->lead ? s->seen - 1 : s->lead; k + 1 < n; k++)
+		if (buf[k] == '\r' && buf[k + 1] != '\n')
+			return true;
 	s->seen = n;
 	return n > max_head;
 }
@@ -55,6 +67,34 @@ static struct slice trim(const char *p, size_t n)
 	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
 		n--;
 	return (struct slice){ p, n };
+}
+
+/* Host = uri-host [ ":" port ] (RFC 9110 7.2; RFC 3986 3.2.2): an
+ * IP-literal in brackets or a reg-name, never empty (RFC 9110 4.2.1). */
+static bool host_valid(struct slice h)
+{
+	size_t i = 0;
+
+	if (h.n && h.p[0] == '[') {
+		while (++i < h.n && h.p[i] != ']')
+			if (!isxdigit((unsigned char)h.p[i]) && !strchr(":.vV", h.p[i]))
+				return false;
+		if (i == h.n || i == 1)
+			return false;
+		i++;
+	} else {
+		for (; i < h.n && h.p[i] != ':'; i++)
+			if (!isalnum((unsigned char)h.p[i]) && !strchr("-._~%!$&'()*+,;=", h.p[i]))
+				return false;
+		if (!i)
+			return false;
+	}
+	if (i < h.n && h.p[i++] != ':')
+		return false;
+	for (; i < h.n; i++)
+		if (h.p[i] < '0' || h.p[i] > '9')
+			return false;
+	return true;
 }
 
 bool slice_lists(struct slice v, const char *token)
@@ -104,6 +144,11 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 	 * where the bytes happened to be split between receives.
 	 */
 	end = http_head_end(buf, n, 0);
+	if (!end) /* a bare CR before the end: 400 now (see http_head_ready) */
+		for (const char *cr = memchr(buf, '\r', n); cr && cr + 1 < buf + n;
+		     cr = memchr(cr + 1, '\r', (size_t)(buf + n - cr - 1)))
+			if (cr[1] != '\n')
+				return -400;
 	if (!end && skipped + n <= lim->max_head)
 		return 0;
 	if (!end || skipped + end > lim->max_head) {
@@ -141,9 +186,10 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 	if (buf[i + 5] < '0' || buf[i + 5] > '9' || buf[i + 6] != '.' || buf[i + 7] < '0' ||
 	    buf[i + 7] > '9')
 		return -400;
-	if (buf[i + 5] != '1' || buf[i + 7] > '1')
+	if (buf[i + 5] != '1')
 		return -505;
-	r->minor = buf[i + 7] - '0';
+	/* a higher minor version of HTTP/1 is answered as 1.1 (RFC 9110 2.5) */
+	r->minor = buf[i + 7] > '1' ? 1 : buf[i + 7] - '0';
 	i += 8;
 	if (buf[i] == '\r')
 		i++;
@@ -190,9 +236,21 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 			return -501; /* chunked request bodies are not supported */
 		} else if (slice_is(name, "If-Modified-Since")) {
 			r->ims = value;
+		} else if (slice_is(name, "Expect")) {
+			r->expect_100 |= slice_lists(value, "100-continue");
+		} else if (slice_is(name, "If-None-Match")) {
+			r->inm = value;
+		} else if (slice_is(name, "If-Match")) {
+			r->im = value;
+		} else if (slice_is(name, "If-Unmodified-Since")) {
+			r->ius = value;
+		} else if (slice_is(name, "If-Range")) {
+			r->if_range = value;
 		} else if (slice_is(name, "Range")) {
 			r->range = value;
 		} else if (slice_is(name, "Host")) {
+			if (r->host.p || !host_valid(value))
+				return -400; /* RFC 9112 3.2: two Hosts, or a bad one */
 			r->host = value;
 		}
 		i = e + 1;
@@ -201,6 +259,7 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 		return -400; /* HTTP/1.1 requires Host */
 	if (r->body > lim->max_body)
 		return -413;
+	r->expect_100 &= r->minor == 1;
 	r->keep_alive = r->minor == 1 ? !conn_close : conn_keep && !conn_close;
 	return (long)(skipped + end);
 }

@@ -28,9 +28,11 @@ struct slice {
 
 struct http_req {
 	struct slice method, target, ims, range, host;
-	int minor;	     /* HTTP/1.<minor>: 0 or 1 */
-	bool keep_alive;     /* after this request, by version and Connection */
-	uint64_t body;	     /* Content-Length (0 if none) */
+	struct slice inm, im, ius, if_range; /* If-None-Match, -Match, -Unmodified-Since, -Range */
+	int minor;			     /* HTTP/1.<minor>: 0 or 1 */
+	bool keep_alive;		     /* after this request, by version and Connection */
+	bool expect_100;		     /* Expect: 100-continue in 1.1 (1.0 MUST ignore it) */
+	uint64_t body;			     /* Content-Length (0 if none) */
 };
 
 /*
@@ -48,6 +50,9 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 
 /* Case-insensitive comparison of a slice with a C string. */
 bool slice_is(struct slice s, const char *lit);
+
+/* Exact (case-sensitive) comparison, as methods are compared (RFC 9110 9.1). */
+bool slice_eq(struct slice s, const char *lit);
 
 /* Whether a comma-separated header value lists token, case-insensitively
  * (Connection: keep-alive, close). */
