@@ -4,8 +4,9 @@
  *
  *   urt-http [--port P] [--addr A] [--root DIR] [--threads N]
  *            [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]
- *            [--head-ms MS] [--max-head B] [--max-body B] [--max-pipeline N]
- *            [--max-clients-mem B] [--no-splice]
+ *            [--head-ms MS] [--max-line B] [--max-head B] [--max-body B]
+ *            [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]
+ *            [--max-pipeline N] [--max-clients-mem B] [--no-splice]
  *
  * GET / answers a small fixed body; with --root, GET and HEAD serve files
  * beneath DIR (opened with openat2 and RESOLVE_BENEATH through io_uring, so
@@ -42,11 +43,15 @@
  * keep-alive. Refused with the right status, the connection kept where
  * HTTP allows: 400, 404, 405 (with Allow: a method RFC 9110 defines), 413,
  * 414, 431, 501 (another method: methods are case-sensitive; a transfer
- * coding on a request), 503 (a full descriptor table, with Retry-After),
- * 505; a bare CR in a head is 400 (smuggling).
+ * coding other than chunked), 503 (a full descriptor table, with
+ * Retry-After), 505; a bare CR in a head is 400 (smuggling). Request
+ * bodies are read and dropped: a Content-Length's, or a chunked one
+ * (decoded as it arrives, never held; what of it came with the head is
+ * checked before the answer, so a malformed one is 400), so the request
+ * after it is answered.
  *
  * Hostile clients: every per-connection resource has a bound and a
- * deadline (docs/servers.md has the table). Input: --max-head, blank lines
+ * deadline (docs/servers.md has the table). Input: --max-line, --max-head, blank lines
  * before a request included, looked at once per byte (http_head_ready) and
  * moved once per receive. Output: a batch of pipelined answers is sent
  * before it could pass OUT_MAX, and after --max-pipeline requests. A
@@ -131,7 +136,12 @@ static struct {
 	.head_ms = 10000,
 	.max_pipeline = 100,
 	.max_clients_mem = 64ull << 20,
-	.lim = { .max_head = 8192, .max_target = 2048, .max_body = 1 << 20 },
+	.lim = { .max_head = 16384,
+		 .max_line = 8000,
+		 .max_body = 1 << 20,
+		 .max_chunk_line = 4096,
+		 .max_chunk_ext = 16384,
+		 .max_trailer = 8192 },
 };
 
 /* A link of an intrusive circular list; a node not in a list has next NULL. */
@@ -209,11 +219,13 @@ struct conn {
 	size_t in_len, in_cap, out_len, out_cap;
 	size_t used;	       /* bytes of the current request in `in` */
 	uint64_t body_left;    /* request body still to skip */
+	struct http_chunked ck; /* where a chunked body being skipped is */
 	uint64_t off, left;    /* the file range still to send */
 	bool keep, head_only, closing;
 	struct http_req req; /* slices of `in`, which stays put while it is served */
 	struct statx stx;
 	struct open_how how;
+	char *pathp;   /* path, or c->chunk for a longer one (PATH_MAX at most) */
 	char path[512];
 	char etag[64]; /* the file's ETag, quoted */
 };
@@ -731,6 +743,16 @@ static bool etag_listed(struct slice v, const char *etag, bool weak)
 			(c)->n = -ECANCELED;                                                       \
 	} while (0)
 
+/* Send the batch of answers in c->out (c->ret: send_out's result). */
+#define FLUSH(t, c)                                                                                \
+	do {                                                                                       \
+		disarm(t, c);                                                                      \
+		URT_AWAIT(t, (c)->ret = send_out(t, c));                                           \
+		disarm(t, c);                                                                      \
+		(c)->out_len = 0;                                                                  \
+		(c)->batch = 0;                                                                    \
+	} while (0)
+
 /* The send's deadline sleep (send_out) is armed for each send: drop the old one. */
 static void disarm(struct urt_task *t, struct conn *c)
 {
@@ -848,7 +870,7 @@ static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t f
 		putf(t, c, "Content-Range: bytes */%" PRIu64 "\r\n\r\n", (uint64_t)c->stx.stx_size);
 		return;
 	}
-	head(t, c, status, content_type(c->path), len);
+	head(t, c, status, content_type(c->pathp), len);
 	putf(t, c, "Last-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n", date, c->etag);
 	if (status == 206)
 		putf(t, c, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", from,
@@ -995,6 +1017,23 @@ static void in_compact(struct urt_task *t, struct conn *c)
 		release(t, c, &c->out, &c->out_cap);
 }
 
+/*
+ * A chunked body begins: take what of it is in the input already, so a
+ * malformed one is answered 400 (or 413, 431) in place of its request's
+ * answer; the rest is taken as it arrives, after the answer (conn_poll).
+ * c->body_left becomes the bytes of the body in the input. Return: 0, or
+ * the status to refuse it with.
+ */
+static int chunked_start(struct conn *c)
+{
+	long k;
+
+	c->ck = (struct http_chunked){ 0 };
+	k = http_chunked_eat(&c->ck, c->in + c->used, c->in_len - c->used, &o.lim);
+	c->body_left = k < 0 ? 0 : (uint64_t)k;
+	return k < 0 ? (int)-k : 0;
+}
+
 static bool conn_poll(struct urt_task *t, void *arg)
 {
 	struct conn *c = arg;
@@ -1021,11 +1060,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			if (c->killed)
 				goto out;
 			if (c->out_len) { /* answer the batch before waiting, or before it grows more */
-				disarm(t, c);
-				URT_AWAIT(t, c->ret = send_out(t, c));
-				disarm(t, c);
-				c->out_len = 0;
-				c->batch = 0;
+				FLUSH(t, c);
 				if (c->ret < 0 || c->killed)
 					goto out;
 				if (c->out_cap > IN_FIRST)
@@ -1066,17 +1101,30 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		/* Expect: 100-continue with the body not here: the client waits
 		 * for us before sending it, so answer now (RFC 9110 10.1.1 allows
 		 * a final status instead of 100) and close rather than read it */
-		if (c->req.expect_100 && c->req.body > c->in_len - c->used)
+		c->body_left = c->req.body;
+		if (c->req.chunked && (c->ret = chunked_start(c))) {
+			error(t, c, c->ret); /* the framing is lost: answer and close */
+			c->closing = true;
+			goto next;
+		}
+		if (c->req.expect_100 && (c->req.chunked ? !http_chunked_done(&c->ck)
+							  : c->req.body > c->in_len - c->used))
 			c->keep = false;
 		c->head_only = slice_eq(c->req.method, "HEAD");
-		c->body_left = c->req.body;
+		c->pathp = c->path;
 		c->ret = target_path(c->req.target, c->path, sizeof(c->path));
+		if (c->ret == -414 && chunk_ready(t, c)) { /* rare: a path past 511 bytes */
+			c->pathp = c->chunk;
+			c->ret = target_path(c->req.target, c->chunk, PATH_MAX);
+			if (c->ret == -414)
+				c->ret = -404; /* no file has a longer path (ENAMETOOLONG) */
+		}
 		if (!c->head_only && !slice_eq(c->req.method, "GET")) {
 			error(t, c, method_refused(c->req.method));
 		} else if (c->ret < 0) {
 			error(t, c, -c->ret);
 		} else if (!o.root) {
-			if (!strcmp(c->path, "index.html")) {
+			if (!strcmp(c->pathp, "index.html")) {
 				head(t, c, 200, "text/plain; charset=utf-8", sizeof(HELLO_BODY) - 1);
 				put(t, c, "\r\n", 2);
 				if (!c->head_only)
@@ -1088,7 +1136,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			/* --- a file beneath the root ------------------------------------ */
 			c->how = (struct open_how){ .flags = O_RDONLY,
 						    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
-			URT_AWAIT(t, c->file = urt_openat2(t, &c->op, root_fd, c->path, &c->how));
+			URT_AWAIT(t, c->file = urt_openat2(t, &c->op, root_fd, c->pathp, &c->how));
 			if (c->file < 0) {
 				/* a full descriptor table is this server's state, not the
 				 * file's: 503, try again, and the connection stays */
@@ -1200,6 +1248,26 @@ next:
 			c->closing = true;
 		/* the body must be in --head-ms after its head, however it trickles */
 		c->head_by = urt_now_ns() + 1000000ull * o.head_ms;
+		/* a body still to come: the answers go out first (its client
+		 * may wait for them before it sends the rest) */
+		if (!c->closing && c->out_len &&
+		    (c->req.chunked ? !http_chunked_done(&c->ck) : c->body_left > c->in_len - c->used)) {
+			FLUSH(t, c);
+			if (c->ret < 0 || c->killed)
+				goto out;
+		}
+		while (!c->closing && c->req.chunked && !http_chunked_done(&c->ck)) {
+			c->in_len = c->used; /* the decoder took them: dropped */
+			wait_in(c, &c->s->heads, c->head_by);
+			RECV(t, c);
+			if (c->n <= 0)
+				goto out;
+			/* its answer is out already: a bad body only closes */
+			c->ret = (int)http_chunked_eat(&c->ck, c->in + c->used, c->in_len - c->used,
+						       &o.lim);
+			c->closing = c->ret < 0;
+			c->body_left = c->ret < 0 ? 0 : (uint64_t)c->ret;
+		}
 		while (!c->closing && c->body_left > c->in_len - c->used) {
 			c->body_left -= c->in_len - c->used;
 			c->in_len = c->used; /* the body bytes we have are dropped */
@@ -1476,8 +1544,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: urt-http [--port P] [--addr A] [--root DIR] [--threads N]\n"
 		"                [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]\n"
-		"                [--head-ms MS] [--max-head B] [--max-body B] [--max-pipeline N]\n"
-		"                [--max-clients-mem B] [--no-splice]\n"
+		"                [--head-ms MS] [--max-line B] [--max-head B] [--max-body B]\n"
+		"                [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]\n"
+		"                [--max-pipeline N] [--max-clients-mem B] [--no-splice]\n"
 		"  --port P        port (default 8080; 0 picks a free one)\n"
 		"  --addr A        IPv4 address to bind (default 127.0.0.1)\n"
 		"  --root DIR      serve the files beneath DIR (default: a fixed body at /)\n"
@@ -1488,9 +1557,14 @@ static void usage(FILE *f)
 		"  --send-ms MS    close a connection whose answers do not move this long (default 30000)\n"
 		"  --head-ms MS    close a connection whose request head, or body, is not whole this\n"
 		"                  long after its first byte, however fast bytes come (default 10000)\n"
+		"  --max-line B    request line, CRLF aside (default 8000; 414 past it)\n"
 		"  --max-head B    request line and headers, blank lines before them included\n"
-		"                  (default 8192; 431 past it)\n"
-		"  --max-body B    request body (default 1048576; 413 past it)\n"
+		"                  (default 16384; 431 past it)\n"
+		"  --max-body B    request body, or a chunked body's data (default 1048576; 413)\n"
+		"  --max-chunk-line B  one chunk-size line, its extensions included (default\n"
+		"                  4096; 400 past it)\n"
+		"  --max-chunk-ext B  a chunked body's extensions together (default 16384; 413)\n"
+		"  --max-trailer B a chunked body's trailer section (default 8192; 431 past it)\n"
 		"  --max-pipeline N  pipelined requests answered per receive before their answers\n"
 		"                  are sent (default 100); answers gathered are sent at 256 KiB too\n"
 		"  --max-clients-mem B  bytes of buffers all connections hold (input, output, unread\n"
@@ -1514,6 +1588,10 @@ static int parse(int argc, char **argv)
 		{ "send-ms", required_argument, 0, 'S' },
 		{ "max-pipeline", required_argument, 0, 'P' },
 		{ "max-clients-mem", required_argument, 0, 'M' },
+		{ "max-line", required_argument, 0, 'L' },
+		{ "max-chunk-line", required_argument, 0, 'C' },
+		{ "max-chunk-ext", required_argument, 0, 'E' },
+		{ "max-trailer", required_argument, 0, 'T' },
 		{ 0, 0, 0, 0 },
 	};
 	uint64_t v;
@@ -1560,6 +1638,25 @@ static int parse(int argc, char **argv)
 		case 'b':
 			if (!flag_uint(optarg, 0, 1ull << 40, &o.lim.max_body))
 				return bad("bad --max-body", optarg);
+			break;
+		case 'L':
+			if (!flag_uint(optarg, 64, 1u << 20, &v))
+				return bad("bad --max-line", optarg);
+			o.lim.max_line = (size_t)v;
+			break;
+		case 'C':
+			if (!flag_uint(optarg, 3, 1u << 20, &v))
+				return bad("bad --max-chunk-line", optarg);
+			o.lim.max_chunk_line = (size_t)v;
+			break;
+		case 'E':
+			if (!flag_uint(optarg, 0, 1ull << 40, &o.lim.max_chunk_ext))
+				return bad("bad --max-chunk-ext", optarg);
+			break;
+		case 'T':
+			if (!flag_uint(optarg, 0, 1u << 20, &v))
+				return bad("bad --max-trailer", optarg);
+			o.lim.max_trailer = (size_t)v;
 			break;
 		case 'n':
 			o.no_splice = true;

@@ -133,8 +133,15 @@ curl -s -D - -o /dev/null -X PUT "$url/" | grep -qi '^Allow: GET, HEAD' || fail 
 [ "$(code -H 'Content-Length: 5000' -X GET "$url/" --data-binary @/dev/null)" = 413 ] || fail "413"
 [ "$(code "$url/$(head -c 3000 /dev/zero | tr '\0' a)")" = 414 ] || fail "414"
 [ "$(code -H "X-Big: $(head -c 2000 /dev/zero | tr '\0' a)" "$url/")" = 431 ] || fail "431"
-case $(raw 'GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n' | head -1) in
+case $(raw 'GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n' | head -1) in
 *" 501 "*) ;; *) fail "501" ;; esac
+# a chunked body (curl sends stdin so) is read and dropped: the next
+# request goes on the same connection
+head -c 900 /dev/zero | tr '\0' b > "$tmp/up"
+got=$(curl -s -o /dev/null -w '%{http_code} %{num_connects}\n' -X POST -H 'Transfer-Encoding: chunked' \
+	--data-binary @- "$url/" < "$tmp/up" --next -s -o /dev/null -w '%{http_code} %{num_connects}\n' "$url/")
+[ "$got" = "405 1
+200 0" ] || fail "a chunked body, then a request on the same connection: $got"
 case $(raw 'GET / HTTP/2.0\r\n\r\n' | head -1) in *" 505 "*) ;; *) fail "505" ;; esac
 case $(raw 'GARBAGE\r\n\r\n' | head -1) in *" 400 "*) ;; *) fail "400" ;; esac
 

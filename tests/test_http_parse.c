@@ -18,7 +18,12 @@
 #include "http/parse.h"
 #include "support/test_support.h"
 
-static const struct http_limits lim = { .max_head = 512, .max_target = 64, .max_body = 1000 };
+static const struct http_limits lim = { .max_head = 512,
+					.max_line = 100,
+					.max_body = 1000,
+					.max_chunk_line = 16,
+					.max_chunk_ext = 20,
+					.max_trailer = 40 };
 
 static long parse(const char *s, struct http_req *r)
 {
@@ -104,7 +109,27 @@ static void test_refusals(void **state)
 	expect_status("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
 		      400);
 	expect_status("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n", 413);
-	expect_status("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501);
+	/* Transfer-Encoding: chunked, final and once; nothing else (RFC 9112 6.1, 6.3) */
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		      501);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+		      400);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+		      "Transfer-Encoding: chunked\r\n\r\n",
+		      400);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n\r\n", 400);
+	expect_status("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+		      "Content-Length: 3\r\n\r\n",
+		      400);
+	expect_status("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+	{
+		struct http_req r;
+
+		assert_true(parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: , CHUNKED\r\n\r\n",
+				  &r) > 0 &&
+			    r.chunked && r.body == 0);
+	}
 	expect_status("GET / HTTP/2.0\r\n\r\n", 505);
 	{
 		struct http_req r;
@@ -126,7 +151,12 @@ static void test_refusals(void **state)
 	memcpy(big, "GET /", 5);
 	memcpy(big + 100, " HTTP/1.1\r\n\r\n", 14);
 	big[114] = 0;
-	expect_status(big, 414); /* a 95-byte target, past 64 */
+	expect_status(big, 414); /* a 108-byte request line, past 100 */
+	memset(big, 'A', sizeof(big));
+	big[sizeof(big) - 1] = 0;
+	expect_status(big, 501); /* no space in 64 bytes, all token: a method too long */
+	big[10] = '@';
+	expect_status(big, 400); /* not a method at all */
 	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
 	memset(big + 19, 'v', sizeof(big) - 20);
 	big[sizeof(big) - 1] = 0;
@@ -134,13 +164,13 @@ static void test_refusals(void **state)
 }
 
 /*
- * max_head below max_target: a request line longer than max_head is 414
+ * max_head below max_line: a request line longer than max_head is 414
  * however the bytes were split between receives (a receive may stop
  * anywhere), and a long header past max_head is 431 at every split.
  */
 static void test_status_ignores_split(void **state)
 {
-	static const struct http_limits small = { .max_head = 100, .max_target = 200 };
+	static const struct http_limits small = { .max_head = 100, .max_line = 200 };
 	char req[400];
 	struct http_req r;
 	size_t n;
@@ -235,6 +265,104 @@ static void test_head_ready(void **state)
 	assert_int_equal(http_parse(flood, sizeof(flood), &lim, &r), -431);
 }
 
+/* Feed body to a fresh decoder in pieces of `step` bytes (0: cut once at
+ * every point). Return: the decoder's last result: bytes taken in all, or -status. */
+static long chunked(const char *body, size_t step)
+{
+	size_t n = strlen(body), taken = 0;
+	struct http_chunked ck = { 0 };
+
+	while (taken < n && !http_chunked_done(&ck)) {
+		size_t piece = step && step < n - taken ? step : n - taken;
+		long k = http_chunked_eat(&ck, body + taken, piece, &lim);
+
+		if (k < 0)
+			return k;
+		assert_true((size_t)k <= piece);
+		if ((size_t)k < piece)
+			assert_true(http_chunked_done(&ck)); /* it stops early only at the end */
+		taken += (size_t)k;
+	}
+	return http_chunked_done(&ck) ? (long)taken : 0;
+}
+
+/*
+ * A chunked body is found whole, however it is split: its end is the byte
+ * after the trailer's blank line, and what follows is left for the next
+ * request.
+ */
+static void test_chunked_splits(void **state)
+{
+	static const char body[] = "3;a=1;b=\"x\"\r\nabc\r\n1F\r\n0123456789abcdef0123456789abcde\r\n"
+				   "0\r\nX-T: 1\r\n\r\nGET / HTTP/1.1\r\n";
+	const long want = (long)strlen(body) - (long)strlen("GET / HTTP/1.1\r\n");
+	size_t n = strlen(body);
+
+	(void)state;
+	for (size_t step = 1; step <= n; step++)
+		if (chunked(body, step) != want)
+			fail_msg("pieces of %zu: %ld, want %ld", step, chunked(body, step), want);
+	for (size_t cut = 1; cut < n; cut++) { /* two pieces, cut anywhere */
+		struct http_chunked ck = { 0 };
+		long a = http_chunked_eat(&ck, body, cut, &lim), b = 0;
+
+		if (a >= 0 && !http_chunked_done(&ck))
+			b = http_chunked_eat(&ck, body + a, n - (size_t)a, &lim);
+		if (a < 0 || b < 0 || a + b != want || !http_chunked_done(&ck))
+			fail_msg("cut at %zu: %ld + %ld, want %ld", cut, a, b, want);
+	}
+	assert_int_equal(chunked("0\r\n\r\n", 1), 5);
+	assert_int_equal(chunked("000\r\n\r\n", 0), 7);
+	assert_int_equal(chunked("1 ;x\r\na\r\n0\r\n\r\n", 0), 14); /* BWS before ';' */
+}
+
+/* Every malformed chunk and every limit has its status, byte by byte too. */
+static void test_chunked_refusals(void **state)
+{
+	static const struct {
+		const char *body;
+		long status;
+	} cases[] = {
+		{ "\r\n", -400 },			  /* no size */
+		{ "g\r\n", -400 },			  /* not hex */
+		{ "-1\r\n", -400 },
+		{ "3\nabc\r\n0\r\n\r\n", -400 },	  /* LF alone ends no line */
+		{ "3\rabc\r\n0\r\n\r\n", -400 },	  /* nor CR alone */
+		{ "3 x\r\nabc\r\n0\r\n\r\n", -400 },	  /* after the size: BWS, then ';' */
+		{ "3;a\nb\r\nabc\r\n0\r\n\r\n", -400 },	  /* LF in an extension: smuggling */
+		{ "3;a\x01\r\nabc\r\n0\r\n\r\n", -400 }, /* a control in an extension */
+		{ "3\r\nabcd\r\n0\r\n\r\n", -400 },	  /* data longer than its size */
+		{ "3\r\nabc\n0\r\n\r\n", -400 },
+		{ "0\r\nX-T 1\r\n\r\n", -400 },	  /* a trailer field without a colon */
+		{ "0\r\n X: 1\r\n\r\n", -400 },	  /* obs-fold */
+		{ "0\r\nX: 1\n\r\n", -400 },		  /* a bare LF in the trailer */
+		{ "0\r\nX: 1\r\n\n", -400 },
+		{ "0\r\nX: \x7f\r\n\r\n", -400 },
+		{ "3E9\r\n", -413 },			  /* 1001 bytes, past max_body */
+		{ "FFFFFFFFFFFFFFFFFFFF\r\n", -413 },	  /* no overflow: past max_body first */
+		{ "258\r\n", 0 },			  /* 600: fine so far */
+		{ "00000000000000001\r\na\r\n0\r\n\r\n", -400 }, /* a line past 16 bytes */
+		{ "1;aaaaaaaaaa\r\na\r\n1;bbbbbbbbbb\r\nb\r\n0\r\n\r\n", -413 }, /* 22 ext bytes */
+		{ "0\r\nX-A: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", -431 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (size_t step = 0; step <= 2; step++)
+			if (chunked(cases[i].body, step) != cases[i].status)
+				fail_msg("case %zu (pieces of %zu): %ld, want %ld", i, step,
+					 chunked(cases[i].body, step), cases[i].status);
+	/* data across chunks counts together: 600 + 401 is past 1000, 600 + 400 is not */
+	{
+		static char body[1200];
+		int n = snprintf(body, sizeof(body), "258\r\n%0600d\r\n191\r\n", 0);
+
+		assert_int_equal(chunked(body, 0), -413);
+		n = snprintf(body, sizeof(body), "258\r\n%0600d\r\n190\r\n%0400d\r\n0\r\n\r\n", 0, 0);
+		assert_int_equal(chunked(body, 7), n);
+	}
+}
+
 static void test_garbage(void **state)
 {
 	struct test_rng rng = { test_seed("http garbage", 0x4771) };
@@ -244,19 +372,30 @@ static void test_garbage(void **state)
 	for (int round = 0; round < 20000; round++) {
 		size_t n = (size_t)test_rng_below(&rng, sizeof(buf));
 		static const char alphabet[] = "GET / HTTP/1.0\r\n:Host Content-Length 09";
+		static const char chunks[] = "0123456789aF;= \t\r\n\r\nX:";
+		const char *abc = round % 2 ? chunks : alphabet;
+		size_t abc_n = round % 2 ? sizeof(chunks) - 1 : sizeof(alphabet) - 1;
+		struct http_chunked ck = { 0 };
 		struct http_req r;
+		char *exact;
 		long got;
 
 		for (size_t i = 0; i < n; i++)
-			buf[i] = test_rng_below(&rng, 8)
-					 ? alphabet[test_rng_below(&rng, sizeof(alphabet) - 1)]
-					 : (char)test_rng_next(&rng);
-		got = http_parse(buf, n, &lim, &r); /* ASan reports a read past n */
+			buf[i] = test_rng_below(&rng, 8) ? abc[test_rng_below(&rng, abc_n)]
+							 : (char)test_rng_next(&rng);
+		/* an allocation of exactly n: ASan reports a read past its end */
+		exact = test_malloc(n ? n : 1);
+		memcpy(exact, buf, n);
+		got = http_parse(exact, n, &lim, &r);
 		assert_true(got <= (long)n);
 		if (got > 0) {
-			assert_true(r.method.p >= buf && r.method.p + r.method.n <= buf + got);
-			assert_true(r.target.p >= buf && r.target.p + r.target.n <= buf + got);
+			assert_true(r.method.p >= exact && r.method.p + r.method.n <= exact + got);
+			assert_true(r.target.p >= exact && r.target.p + r.target.n <= exact + got);
 		}
+		got = http_chunked_eat(&ck, exact, n, &lim);
+		assert_true(got <= (long)n);
+		assert_true(got == (long)n || got < 0 || http_chunked_done(&ck));
+		test_free(exact);
 	}
 }
 
@@ -271,6 +410,8 @@ int main(void)
 		cmocka_unit_test(test_blank_line_flood),
 		cmocka_unit_test(test_bare_cr),
 		cmocka_unit_test(test_head_ready),
+		cmocka_unit_test(test_chunked_splits),
+		cmocka_unit_test(test_chunked_refusals),
 		cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -113,11 +113,67 @@ bool slice_lists(struct slice v, const char *token)
 	return false;
 }
 
+enum { TE_CHUNKED = 1, TE_OTHER = 2 };
+
+/*
+ * The codings of one Transfer-Encoding field, added to *te (fields of one
+ * request form one list). Return: 0, or -400 if chunked is not the final
+ * coding, comes twice (RFC 9112 6.3, 7: it MUST be applied once, last) or
+ * the field is empty. A coding other than chunked is left for 501.
+ */
+static int te_codings(struct slice v, int *te)
+{
+	size_t i = 0;
+	bool any = false;
+
+	while (i <= v.n) {
+		size_t s = i, e;
+
+		while (i < v.n && v.p[i] != ',')
+			i++;
+		for (e = s; e < i && v.p[e] != ';';)
+			e++;
+		struct slice c = trim(v.p + s, e - s);
+
+		i++;
+		if (!c.n)
+			continue; /* empty list elements are allowed (RFC 9110 5.6.1) */
+		any = true;
+		if (*te & TE_CHUNKED)
+			return -400; /* a coding after chunked, or chunked again */
+		*te |= slice_is(c, "chunked") ? TE_CHUNKED : TE_OTHER;
+	}
+	return any ? 0 : -400;
+}
+
+/*
+ * Whether the request line at buf[0, n) is past max_line (without its
+ * CRLF), seen before the head ends. Return: 0; -414 if a target made it
+ * so; -501 a method longer than any known (RFC 9112 3: no space in the
+ * first 64 bytes, all token); -400 a line that is neither.
+ */
+static int line_too_long(const char *buf, size_t n, const char *sp, const struct http_limits *lim)
+{
+	size_t look = n < lim->max_line + 2 ? n : lim->max_line + 2, len;
+	const char *nl = memchr(buf, '\n', look);
+
+	len = nl ? (size_t)(nl - buf) - (nl > buf && nl[-1] == '\r') : look;
+	if (len <= lim->max_line)
+		return 0;
+	if (sp)
+		return -414;
+	for (size_t k = 0; k < 64 && k < n; k++)
+		if (!is_tchar((unsigned char)buf[k]))
+			return -400;
+	return -501;
+}
+
 long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct http_req *r)
 {
 	size_t end, i = 0, line, skipped;
 	const char *sp;
 	bool conn_close = false, conn_keep = false, have_len = false;
+	int te = 0, st; /* te: a TE_* mask of what Transfer-Encoding named */
 
 	if (!n)
 		return 0;
@@ -126,18 +182,9 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 		i++;
 	skipped = i;
 	buf += i, n -= i;
-	/* a target too long is 414, whether or not the head has ended */
 	sp = memchr(buf, ' ', n < 64 ? n : 64);
-	{
-		if (sp) {
-			size_t from = (size_t)(sp - buf) + 1, k = from;
-
-			while (k < n && buf[k] != ' ' && buf[k] != '\n')
-				k++;
-			if (k - from > lim->max_target)
-				return -414;
-		}
-	}
+	if ((st = line_too_long(buf, n, sp, lim)))
+		return st;
 	/*
 	 * Past max_head: 414 if the request line alone is too long (its target
 	 * is what made it so), else 431. Decided on the line's end, not on
@@ -174,8 +221,6 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 		i++;
 	if (i == line || buf[i] != ' ')
 		return -400;
-	if (i - line > lim->max_target)
-		return -414;
 	r->target = (struct slice){ buf + line, i - line };
 	for (size_t k = 0; k < r->target.n; k++)
 		if ((unsigned char)r->target.p[k] <= ' ' || r->target.p[k] == 0x7f)
@@ -233,7 +278,8 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 			have_len = true;
 			r->body = v;
 		} else if (slice_is(name, "Transfer-Encoding")) {
-			return -501; /* chunked request bodies are not supported */
+			if ((st = te_codings(value, &te)))
+				return st;
 		} else if (slice_is(name, "If-Modified-Since")) {
 			r->ims = value;
 		} else if (slice_is(name, "Expect")) {
@@ -257,9 +303,165 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 	}
 	if (r->minor == 1 && !r->host.p)
 		return -400; /* HTTP/1.1 requires Host */
+	if (te) {
+		/* RFC 9112 6.1: in 1.0 the framing is faulty; 6.3: with a
+		 * Content-Length, two lengths that could disagree (smuggling) */
+		if (r->minor == 0 || have_len)
+			return -400;
+		if (te & TE_OTHER)
+			return -501;
+		r->chunked = true;
+	}
 	if (r->body > lim->max_body)
 		return -413;
 	r->expect_100 &= r->minor == 1;
 	r->keep_alive = r->minor == 1 ? !conn_close : conn_keep && !conn_close;
 	return (long)(skipped + end);
+}
+
+/* --- chunked bodies (RFC 9112 7.1) -------------------------------------------- */
+
+enum {
+	CK_SIZE0,   /* the first hex digit of a chunk-size */
+	CK_SIZE,    /* more digits, or BWS, ';' or CR */
+	CK_EXT,	    /* BWS, then extensions (after a ';') up to CR */
+	CK_LF,	    /* the LF of a chunk-size line */
+	CK_DATA,    /* chunk data */
+	CK_DATA_CR, /* the CRLF after chunk data */
+	CK_DATA_LF,
+	CK_TR_LINE, /* a trailer field's first byte, or the final CR */
+	CK_TR_NAME, /* field-name up to ':' */
+	CK_TR_VAL,  /* field-value up to CR */
+	CK_TR_LF,   /* the LF of a trailer field */
+	CK_END_LF,  /* the LF of the final CRLF */
+	CK_DONE,
+};
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A field-value or extension byte: anything but a control, HTAB aside. */
+static bool is_vchar(unsigned char c)
+{
+	return (c >= ' ' && c != 0x7f) || c == '\t';
+}
+
+/* The framing byte c in the chunk-size line or the trailer. Return: 0, or -status. */
+static int chunked_byte(struct http_chunked *ck, unsigned char c, const struct http_limits *lim)
+{
+	int h;
+
+	switch (ck->state) {
+	case CK_SIZE0:
+	case CK_SIZE:
+		if ((h = hexval((char)c)) >= 0) {
+			if (++ck->line > lim->max_chunk_line)
+				return -400;
+			/* past max_body at once: no size can overflow */
+			ck->left = ck->left * 16 + (uint64_t)h;
+			if (ck->left > lim->max_body - ck->data)
+				return -413;
+			ck->state = CK_SIZE;
+			return 0;
+		}
+		if (ck->state == CK_SIZE0)
+			return -400; /* a size has at least one digit */
+		ck->state = CK_EXT;
+		/* fall through */
+	case CK_EXT:
+		if (c == '\r') {
+			ck->state = CK_LF;
+			return 0;
+		}
+		if (!is_vchar(c))
+			return -400;
+		if (c == ';')
+			ck->semi = true;
+		else if (!ck->semi && c != ' ' && c != '\t')
+			return -400; /* after the size: BWS, then ';' */
+		if (++ck->line > lim->max_chunk_line)
+			return -400;
+		if (ck->semi && ++ck->ext > lim->max_chunk_ext)
+			return -413;
+		return 0;
+	case CK_LF:
+		if (c != '\n')
+			return -400;
+		ck->data += ck->left;
+		ck->state = ck->left ? CK_DATA : CK_TR_LINE;
+		ck->line = 0;
+		ck->semi = false;
+		return 0;
+	case CK_DATA_CR:
+		ck->state = CK_DATA_LF;
+		return c == '\r' ? 0 : -400;
+	case CK_DATA_LF:
+		ck->state = CK_SIZE0;
+		return c == '\n' ? 0 : -400;
+	}
+	/* the trailer section: counted whole against max_trailer */
+	if (++ck->line > lim->max_trailer)
+		return -431;
+	switch (ck->state) {
+	case CK_TR_LINE:
+		if (c == '\r') {
+			ck->state = CK_END_LF;
+			return 0;
+		}
+		if (!is_tchar(c))
+			return -400; /* no name, or obs-fold */
+		ck->state = CK_TR_NAME;
+		return 0;
+	case CK_TR_NAME:
+		if (c == ':')
+			ck->state = CK_TR_VAL;
+		else if (!is_tchar(c))
+			return -400;
+		return 0;
+	case CK_TR_VAL:
+		if (c == '\r')
+			ck->state = CK_TR_LF;
+		else if (!is_vchar(c))
+			return -400;
+		return 0;
+	case CK_TR_LF:
+		ck->state = CK_TR_LINE;
+		return c == '\n' ? 0 : -400;
+	case CK_END_LF:
+		ck->state = CK_DONE;
+		return c == '\n' ? 0 : -400;
+	}
+	return -400;
+}
+
+long http_chunked_eat(struct http_chunked *ck, const char *buf, size_t n,
+		      const struct http_limits *lim)
+{
+	size_t i = 0;
+	int st;
+
+	while (i < n && ck->state != CK_DONE) {
+		if (ck->state == CK_DATA) {
+			size_t take = ck->left < n - i ? (size_t)ck->left : n - i;
+
+			i += take;
+			ck->left -= take;
+			if (!ck->left)
+				ck->state = CK_DATA_CR;
+			continue;
+		}
+		if ((st = chunked_byte(ck, (unsigned char)buf[i++], lim)))
+			return st;
+	}
+	return (long)i;
+}
+
+bool http_chunked_done(const struct http_chunked *ck)
+{
+	return ck->state == CK_DONE;
 }

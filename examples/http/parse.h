@@ -16,9 +16,12 @@
 #include <stdint.h>
 
 struct http_limits {
-	size_t max_head;   /* request line + headers (431 past it) */
-	size_t max_target; /* request target (414 past it) */
-	uint64_t max_body; /* Content-Length (413 past it) */
+	size_t max_head;	/* request line + headers (431 past it) */
+	size_t max_line;	/* request line, without its CRLF (414 past it) */
+	uint64_t max_body;	/* Content-Length, or a chunked body's data (413) */
+	size_t max_chunk_line;	/* one chunk-size line: size and extensions (400) */
+	uint64_t max_chunk_ext; /* a chunked body's extensions together (413) */
+	size_t max_trailer;	/* a chunked body's trailer section (431) */
 };
 
 struct slice {
@@ -32,7 +35,8 @@ struct http_req {
 	int minor;			     /* HTTP/1.<minor>: 0 or 1 */
 	bool keep_alive;		     /* after this request, by version and Connection */
 	bool expect_100;		     /* Expect: 100-continue in 1.1 (1.0 MUST ignore it) */
-	uint64_t body;			     /* Content-Length (0 if none) */
+	bool chunked;			     /* the body is chunked (http_chunked_eat finds its end) */
+	uint64_t body;			     /* Content-Length (0 if none or chunked) */
 };
 
 /*
@@ -41,8 +45,12 @@ struct http_req {
  * 0 if the head is not complete yet; -status for a request to refuse (400
  * malformed or a bare CR, one not followed by LF, anywhere in the head:
  * a field after it could be read two ways, the way of request smuggling;
- * 414 target too long, 431 head too large, 413 body too large, 501 a
- * transfer coding, 505 a version other than 1.0 / 1.1). The blank lines
+ * 414 request line too long, 431 head too large, 413 body too large, 501
+ * a method longer than any known or a transfer coding other than chunked,
+ * 505 a version other than 1.x). Transfer-Encoding is refused with 400
+ * beside a Content-Length, in HTTP/1.0 (RFC 9112 6.1: the framing is
+ * faulty), or when chunked is not the final coding or comes twice (6.3).
+ * The blank lines
  * tolerated before a request line (RFC 9112 2.2) count toward max_head
  * like any other byte held: a head of nothing but CRLFs is 431 too.
  */
@@ -77,5 +85,34 @@ struct http_scan {
  * times, however the head is split between calls.
  */
 bool http_head_ready(const char *buf, size_t n, size_t max_head, struct http_scan *s);
+
+/*
+ * A chunked body (RFC 9112 7.1) read as it arrives, to be dropped: the
+ * decoder keeps its place between calls, so nothing of the body need be
+ * held. Zero it for each body. Lines end in CRLF only: a bare CR or LF
+ * anywhere in the framing is 400 (a lone LF in a chunk extension is how
+ * bodies are smuggled past a proxy that reads it otherwise).
+ */
+struct http_chunked {
+	uint8_t state;
+	bool semi;	  /* a ';' began the extensions of this line */
+	size_t line;	  /* bytes of this chunk-size line (or trailer section) */
+	uint64_t left;	  /* data bytes of this chunk still to come */
+	uint64_t data;	  /* data bytes so far (max_body) */
+	uint64_t ext;	  /* extension bytes so far (max_chunk_ext) */
+};
+
+/*
+ * http_chunked_eat - take what of buf[0, n) belongs to the body.
+ * Return: the bytes taken (all of n until the body ends: then
+ * http_chunked_done is true and what follows is the next request), or
+ * -status: 400 malformed or a chunk-size line past max_chunk_line, 413
+ * data past max_body or extensions past max_chunk_ext, 431 a trailer
+ * section past max_trailer.
+ */
+long http_chunked_eat(struct http_chunked *ck, const char *buf, size_t n,
+		      const struct http_limits *lim);
+
+bool http_chunked_done(const struct http_chunked *ck);
 
 #endif
