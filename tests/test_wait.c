@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_wait.c - what a task may wait on and how waits end: several
- * sources at once (URT_AWAIT_ANY), one receiver per channel, a oneshot
+ * sources at once (URT_AWAIT_ANY, up to eight), one receiver per channel, a oneshot
  * close that keeps a sent value, spawns refused during deinit, claims on
  * slots too small, urt_run on a deadlock, a returned pointer into the
  * task's own memory (debug report), and the URT_YIELD line guard.
@@ -322,10 +322,86 @@ static void test_return_pointer_into_task_memory_reported(void **state)
 	test_runtime_end(&rt);
 }
 
+/* --- eight sources, and the empty join handle ------------------------------------ */
+
+struct eight_state {
+	struct urt_chan *ch; /* eight */
+	uint64_t v[8], sum;
+	int r[8], open;
+	bool closed[8];
+};
+
+static bool eight_poll(struct urt_task *t, void *arg)
+{
+	struct eight_state *st = arg;
+
+	URT_BEGIN(t);
+	for (int i = 0; i < 8; i++)
+		st->r[i] = URT_PENDING;
+	st->open = 8;
+	while (st->open) {
+#define R(i) st->r[i] = st->closed[i] ? URT_PENDING : urt_chan_recv(t, &st->ch[i], &st->v[i])
+		URT_AWAIT_ANY(t, R(0), R(1), R(2), R(3), R(4), R(5), R(6), R(7));
+#undef R
+		for (int i = 0; i < 8; i++) {
+			if (st->r[i] == 0)
+				st->sum += st->v[i];
+			if (st->r[i] == -EPIPE)
+				st->open--, st->closed[i] = true; /* no longer waited on */
+		}
+	}
+	URT_RETURN(t, st->sum);
+	URT_END(t);
+}
+
+static const struct urt_task_type eight_type = { .poll = eight_poll, .name = "eight" };
+
+/*
+ * URT_AWAIT_ANY over eight channels: every value sent on each reaches the
+ * waiter (channel i carries 2^(8i) per value, so the sum tells which
+ * arrived), and a zeroed, a filled and a taken handle are told apart by
+ * urt_join_is_empty.
+ */
+static void test_eight_sources_and_empty_join(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_chan ch[8];
+	struct urt_join j = { 0 }, bad = { 0 };
+	uint64_t want = 0;
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(urt_chan_init(&ch[i], 2, NULL), 0);
+	assert_true(urt_join_is_empty(&j));
+	assert_int_equal(urt_spawn(&rt, &eight_type, &(struct eight_state){ .ch = ch },
+				   sizeof(struct eight_state), &j),
+			 0);
+	assert_false(urt_join_is_empty(&j));
+	for (int i = 0; i < 8; i++) {
+		uint64_t v = 1ull << (8 * i);
+
+		assert_int_equal(urt_spawn(&rt, &feed_type,
+					   &(struct feed_state){ .c = &ch[i], .v = v, .n = 3 + i },
+					   sizeof(struct feed_state), NULL),
+				 0);
+		want += v * (uint64_t)(3 + i);
+	}
+	assert_int_equal(urt_spawn(&rt, NULL, NULL, 0, &bad), -EINVAL);
+	assert_true(urt_join_is_empty(&bad)); /* a failed spawn fills nothing */
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal((uint64_t)take(&j), want);
+	assert_true(urt_join_is_empty(&j)); /* taken */
+	for (int i = 0; i < 8; i++)
+		urt_chan_deinit(&ch[i]);
+	test_runtime_end(&rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_select_two_channels_and_a_timer),
+		cmocka_unit_test(test_eight_sources_and_empty_join),
 		cmocka_unit_test(test_second_receiver_refused),
 		cmocka_unit_test(test_oneshot_close_keeps_sent_value),
 		cmocka_unit_test(test_spawn_from_drop_in_deinit_refused),

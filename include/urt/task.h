@@ -182,7 +182,7 @@ static inline void *urt_task_state(struct urt_task *t)
 
 /*
  * Waiting on several things at once: URT_AWAIT_ANY(t, e1, e2, ...) (up to
- * four) evaluates every expression, in order, on the first evaluation and
+ * eight) evaluates every expression, in order, on the first evaluation and
  * on every wake, and continues once at least one is not URT_PENDING. Each
  * expression assigns its own result, so none is lost when two are ready at
  * once; the ones still pending stay armed in their handles (cancel them,
@@ -214,10 +214,35 @@ static inline void *urt_task_state(struct urt_task *t)
 		urt__any4 |= URT_READY(d);                                                         \
 		urt__any4;                                                                         \
 	})
-#define URT__ANYN(e1, e2, e3, e4, n, ...) n
+#define URT__ANY5(a, b, c, d, e)                                                                   \
+	__extension__({                                                                            \
+		int urt__any5 = URT__ANY4(a, b, c, d);                                             \
+		urt__any5 |= URT_READY(e);                                                         \
+		urt__any5;                                                                         \
+	})
+#define URT__ANY6(a, b, c, d, e, f)                                                                \
+	__extension__({                                                                            \
+		int urt__any6 = URT__ANY5(a, b, c, d, e);                                          \
+		urt__any6 |= URT_READY(f);                                                         \
+		urt__any6;                                                                         \
+	})
+#define URT__ANY7(a, b, c, d, e, f, g)                                                             \
+	__extension__({                                                                            \
+		int urt__any7 = URT__ANY6(a, b, c, d, e, f);                                       \
+		urt__any7 |= URT_READY(g);                                                         \
+		urt__any7;                                                                         \
+	})
+#define URT__ANY8(a, b, c, d, e, f, g, h)                                                          \
+	__extension__({                                                                            \
+		int urt__any8 = URT__ANY7(a, b, c, d, e, f, g);                                    \
+		urt__any8 |= URT_READY(h);                                                         \
+		urt__any8;                                                                         \
+	})
+#define URT__ANYN(e1, e2, e3, e4, e5, e6, e7, e8, n, ...) n
 #define URT_AWAIT_ANY(t, ...)                                                                      \
 	URT_AWAIT(t,                                                                               \
-		  URT__ANYN(__VA_ARGS__, URT__ANY4, URT__ANY3, URT__ANY2, URT__ANY1)(__VA_ARGS__)  \
+		  URT__ANYN(__VA_ARGS__, URT__ANY8, URT__ANY7, URT__ANY6, URT__ANY5, URT__ANY4,    \
+			    URT__ANY3, URT__ANY2, URT__ANY1)(__VA_ARGS__)                          \
 			  ? 0                                                                      \
 			  : URT_PENDING)
 
@@ -359,6 +384,16 @@ int urt_join_await(struct urt_task *self, struct urt_join *h, uint64_t *out);
  * (the handle is kept); -EINVAL for an empty handle.
  */
 int urt_join_take(struct urt_join *h, uint64_t *out);
+
+/*
+ * urt_join_is_empty - whether the handle holds no task: never filled (a
+ * zeroed handle, or a spawn that failed), or emptied by await, take or
+ * detach. Use it rather than reading h->task.
+ */
+static inline bool urt_join_is_empty(const struct urt_join *h)
+{
+	return !h->task;
+}
 
 /* urt_join_is_finished - whether the task has finished (or was aborted). */
 bool urt_join_is_finished(const struct urt_join *h);
