@@ -88,7 +88,10 @@ int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *a
  * that error once, and the stream then waits (a backoff timer from 1 ms,
  * doubling to 256 ms, never a busy loop) before it accepts again.
  * Return: a descriptor (>= 0); -EMFILE / -ENFILE (the stream goes on);
- * another -errno: the stream has ended and the handle is idle.
+ * -EINVAL if the handle carries a deadline (urt_op_set_timeout: a linked
+ * timeout would end the whole stream, not one wait; put a sleep beside the
+ * stream in URT_AWAIT_ANY instead); -EBUSY if the handle holds a receive
+ * stream; another -errno: the stream has ended and the handle is idle.
  */
 int urt_accept_stream(struct urt_task *t, struct urt_op *op, int fd);
 
@@ -164,8 +167,12 @@ struct urt_buf {
  * urt_buf_free).
  * Return: > 0 bytes in *buf; 0 when the peer closed (the stream has ended);
  * -ENOMEM if the queued completions could not be stored (the stream ended);
- * another -errno: the stream has ended. -ENOBUFS is never returned: the
- * stream waits for a free buffer instead.
+ * -EINVAL if the handle carries a deadline (urt_op_set_timeout: a linked
+ * timeout would end the whole stream, not one wait; for "the next chunk or
+ * a second of silence" put a sleep beside it in URT_AWAIT_ANY); -EBUSY if
+ * the handle holds an accept stream; another -errno: the stream has
+ * ended. -ENOBUFS is never returned: the stream waits for a free buffer
+ * instead.
  */
 int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_buf *buf);
 
