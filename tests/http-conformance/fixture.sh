@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # fixture.sh - the tree the conformance table is written against; sourced
 # by run.sh (CI) and peers.sh (urt-http beside nginx and h2o), so both serve
 # the same files. cases.txt's header describes the tree.

@@ -71,9 +71,11 @@ check() {
 		[ -n "$t" ] || continue
 		case $t in
 		wait=*) ;;
-		n=*) v=$(grep -c '^HTTP/1\.[01] [0-9][0-9][0-9]' <<< "$resp" || true)
+		# a status line may follow a body with no newline at its end
+		# (h2o's "not found"): counted where it is, not at line starts
+		n=*) v=$(grep -ao 'HTTP/1\.[01] [0-9][0-9][0-9]' <<< "$resp" | wc -l || true)
 			[ "$v" = "${t#n=}" ] || { echo "$v answers, want ${t#n=}"; return; } ;;
-		2nd=*) v=$(grep '^HTTP/1\.[01] [0-9][0-9][0-9]' <<< "$resp" | sed -n '2s/^[^ ]* \([0-9]*\).*/\1/p')
+		2nd=*) v=$(grep -ao 'HTTP/1\.[01] [0-9][0-9][0-9]' <<< "$resp" | sed -n '2s/^[^ ]* //p' || true)
 			[[ ",${t#2nd=}," == *",$v,"* ]] || { echo "second answer '$v', want ${t#2nd=}"; return; } ;;
 		body=*) [ "$body" = "${t#body=}" ] || { echo "body $body bytes, want ${t#body=}"; return; } ;;
 		line~*) [[ $(head -1 <<< "$resp") == *"${t#line~}"* ]] || { echo "status line '$(head -1 <<< "$resp")'"; return; } ;;
