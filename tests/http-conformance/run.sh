@@ -7,6 +7,11 @@
 # reason) / XPASS (a known defect now fixed: remove its mark) per case, then
 # "N passed, N failed, N xfail"; exits non-zero on a FAIL or an XPASS.
 #
+# With CONFORMANCE_PORT set, no urt-http is started: the cases go to the
+# server already listening on 127.0.0.1:$CONFORMANCE_PORT (BINDIR unused;
+# peers.sh uses this for nginx and h2o). With CONFORMANCE_RESULTS=FILE, a
+# line "CASE|STATUS|WHY" per case goes to FILE, WHY empty when it passes.
+#
 # A table line: AREA|STATUS|CHECKS|REQUEST|RFC SECTION|XFAIL REASON
 #   STATUS   the first answer's status; "a,b" where the RFC allows either
 #   CHECKS   ';'-separated, on the first answer's head:
@@ -26,17 +31,15 @@ name=http-conformance
 # shellcheck source=scripts/test-lib.sh
 . "$(dirname "$0")/../../scripts/test-lib.sh"
 
-root=$tmp/root
-mkdir -p "$root/dir" "$root/nodir"
-printf 'hello world\n' > "$root/a.txt"
-printf '<p>index</p>\n' > "$root/index.html"
-printf '<p>dir</p>\n' > "$root/dir/index.html"
-printf 'bee\n' > "$root/dir/b.txt"
-printf 'space\n' > "$root/sp ace.txt"
-: > "$root/empty.txt"
-ln -s /etc/passwd "$root/link-out"
-touch -d '2020-01-01 00:00:00 UTC' "$root/a.txt"
-start urt-http "$tmp/out" --root "$root"
+# shellcheck source=tests/http-conformance/fixture.sh
+. "$(dirname "$0")/fixture.sh"
+if [ -n "${CONFORMANCE_PORT:-}" ]; then
+	port=$CONFORMANCE_PORT srv=
+else
+	conformance_root "$tmp/root"
+	start urt-http "$tmp/out" --root "$tmp/root"
+fi
+results=${CONFORMANCE_RESULTS:-/dev/null}
 
 # the ETag of /a.txt, for @ETAG@
 etag=$("$rawreq" "$port" 'HEAD /a.txt HTTP/1.1\r\nHost: x\r\n\r\n' | tr -d '\r' |
@@ -68,9 +71,11 @@ check() {
 		[ -n "$t" ] || continue
 		case $t in
 		wait=*) ;;
-		n=*) v=$(grep -c '^HTTP/1\.[01] [0-9][0-9][0-9]' <<< "$resp" || true)
+		# a status line may follow a body with no newline at its end
+		# (h2o's "not found"): counted where it is, not at line starts
+		n=*) v=$(grep -ao 'HTTP/1\.[01] [0-9][0-9][0-9]' <<< "$resp" | wc -l || true)
 			[ "$v" = "${t#n=}" ] || { echo "$v answers, want ${t#n=}"; return; } ;;
-		2nd=*) v=$(grep '^HTTP/1\.[01] [0-9][0-9][0-9]' <<< "$resp" | sed -n '2s/^[^ ]* \([0-9]*\).*/\1/p')
+		2nd=*) v=$(grep -ao 'HTTP/1\.[01] [0-9][0-9][0-9]' <<< "$resp" | sed -n '2s/^[^ ]* //p' || true)
 			[[ ",${t#2nd=}," == *",$v,"* ]] || { echo "second answer '$v', want ${t#2nd=}"; return; } ;;
 		body=*) [ "$body" = "${t#body=}" ] || { echo "body $body bytes, want ${t#body=}"; return; } ;;
 		line~*) [[ $(head -1 <<< "$resp") == *"${t#line~}"* ]] || { echo "status line '$(head -1 <<< "$resp")'"; return; } ;;
@@ -102,6 +107,8 @@ while IFS='|' read -r area want checks req ref why; do
 	resp=$(tr -d '\r' < "$tmp/resp")
 	h=$(sed '/^$/q' <<< "$resp" | tail -n +2)
 	bad=$(check "$want" "$checks")
+	st=$(sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p' <<< "$resp")
+	printf '%s|%s|%s\n' "$no" "${st:--}" "${bad//|//}" >> "$results"
 	label="$no $area [$ref] ${req:0:70}"
 	if [ -z "$bad" ] && [ -z "$why" ]; then
 		pass=$((pass + 1)); echo "PASS  $label"
@@ -112,8 +119,8 @@ while IFS='|' read -r area want checks req ref why; do
 	else
 		failed=$((failed + 1)); echo "FAIL  $label: $bad"
 	fi
-	kill -0 "$srv" 2>/dev/null || fail "urt-http died at case $no: $(tail -5 "$tmp/out.err")"
+	[ -z "$srv" ] || kill -0 "$srv" 2>/dev/null || fail "urt-http died at case $no: $(tail -5 "$tmp/out.err")"
 done < "$table"
 echo "$pass passed, $failed failed, $xfail xfail (known defects)"
-stop
+if [ -n "$srv" ]; then stop; else echo "(server on port $port left running)"; fi
 [ "$failed" = 0 ]
