@@ -993,7 +993,9 @@ static size_t config_pair(struct call *k, uint32_t i, bool emit)
  * changes nothing), RESETSTAT: what redis-benchmark asks. */
 static void cmd_config(struct call *k)
 {
-	static const struct subcommand subs[] = { { "get", -3 }, { "set", -4 }, { "resetstat", 2 } };
+	static const struct subcommand subs[] = { { "get", -3 },
+						  { "set", -4 },
+						  { "resetstat", 2 } };
 	size_t n = 0;
 
 	switch (subcommand(k, "config", subs, NSUBS(subs))) {
@@ -1106,7 +1108,8 @@ static void cmd_info(struct call *k)
 		 "\r\ntotal_commands_processed:%" PRIu64 "\r\n",
 		 k->s->conns_total(), k->s->commands);
 	INFO_ADD("keyspace", "# Keyspace\r\n");
-	if (info_wants(k, "keyspace") && k->s->db->n && n < (int)sizeof(text)) /* redis: no empty db */
+	if (info_wants(k, "keyspace") && k->s->db->n &&
+	    n < (int)sizeof(text)) /* redis: no empty db */
 		n += snprintf(text + n, sizeof(text) - (size_t)n,
 			      "db0:keys=%zu,expires=0,avg_ttl=0\r\n", k->s->db->n);
 #undef INFO_ADD
