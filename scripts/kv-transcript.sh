@@ -17,8 +17,13 @@ while IFS= read -r line; do
 	case $line in
 	RAW\ *)
 		exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+		# coreutils' printf, not the builtin: the builtin writes line by
+		# line, and a server that closes after a protocol error in the
+		# first line made the next write fail (SIGPIPE, the script ended)
+		# or reset the connection before its error reply was read. One
+		# write (stdout to a socket is fully buffered) sends all at once.
 		# shellcheck disable=SC2059 # the format is the point
-		printf "${line#RAW }"'QUIT\r\n' >&"$fd"
+		env printf "${line#RAW }"'QUIT\r\n' >&"$fd" || true
 		timeout 5 cat <&"$fd" | cat -v || true
 		exec {fd}>&-
 		;;

@@ -458,6 +458,10 @@ for i in $(seq 40); do
 done
 [ $oom = 1 ] || fail "no -OOM past --maxmemory 1m"
 [ "$(cli strlen big:1)" = 60000 ] || fail "reads after -OOM"
+# redis 7.0.15 with maxmemory 1 answers a write of the wrong arity with
+# the arity error: processCommand checks it before the memory
+r=$(cli set k)
+[ "$r" = "ERR wrong number of arguments for 'set' command" ] || fail "arity at -OOM: '$r'"
 stop
 
 hostile_part

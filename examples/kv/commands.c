@@ -228,6 +228,25 @@ static void err(struct call *k, const char *msg)
 	err_n(k, msg, strlen(msg));
 }
 
+/*
+ * An error that quotes argument i whole, as redis's "%s" does (read as a C
+ * string: a NUL ends it; at most max bytes, redis's "%.128s" where it has
+ * one): "-" pre arg post, CR and LF as spaces. No copy of the argument.
+ */
+static void err_arg(struct call *k, const char *pre, uint32_t i, size_t max, const char *post)
+{
+	size_t at = k->c->out_len;
+
+	put(k, "-", 1);
+	put(k, pre, strlen(pre));
+	put(k, k->argv[i], strnlen(k->argv[i], k->len[i] < max ? k->len[i] : max));
+	put(k, post, strlen(post));
+	for (size_t j = at + 1; j < k->c->out_len; j++)
+		if (k->c->out[j] == '\r' || k->c->out[j] == '\n')
+			k->c->out[j] = ' ';
+	put(k, "\r\n", 2);
+}
+
 void kv_reply_error(struct urt_task *t, struct kv_client *c, const char *msg)
 {
 	struct call k = { .t = t, .c = c };
@@ -237,6 +256,8 @@ void kv_reply_error(struct urt_task *t, struct kv_client *c, const char *msg)
 
 static const char *ERR_INT = "ERR value is not an integer or out of range";
 static const char *ERR_SYNTAX = "ERR syntax error";
+static const char *ERR_INT_RANGE =
+	"ERR value is out of range, value must between -2147483648 and 2147483647";
 static const char *ERR_OOM = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /* --- arguments ----------------------------------------------------------------- */
@@ -552,12 +573,7 @@ static bool expire_options(struct call *k, bool *nx, bool *xx, bool *gt, bool *l
 		} else if (arg_is(k, i, "LT")) {
 			*lt = true;
 		} else {
-			char msg[128];
-			int n = snprintf(msg, sizeof(msg), "ERR Unsupported option %.*s",
-					 (int)strnlen(k->argv[i], k->len[i] > 96 ? 96 : k->len[i]),
-					 k->argv[i]);
-
-			err_n(k, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+			err_arg(k, "ERR Unsupported option ", i, SIZE_MAX, "");
 			return false;
 		}
 	}
@@ -807,10 +823,19 @@ static void cmd_select(struct call *k)
 
 	if (!arg_ll(k, 1, &db))
 		err(k, ERR_INT);
+	else if (db < INT_MIN || db > INT_MAX) /* redis reads an int */
+		err(k, ERR_INT_RANGE);
 	else if (db != 0)
 		err(k, "ERR DB index is out of range");
 	else
 		ok(k);
+}
+
+/* RESET: a connection here keeps no state to clear (one database, RESP2,
+ * no name, no transaction or subscription): redis's answer. */
+static void cmd_reset(struct call *k)
+{
+	put(k, "+RESET\r\n", 8);
 }
 
 static void cmd_quit(struct call *k)
@@ -819,51 +844,182 @@ static void cmd_quit(struct call *k)
 	k->c->closing = true;
 }
 
+/* A name CLIENT SETNAME or HELLO SETNAME accepts, as redis checks it: no
+ * byte outside '!'..'~'. Return: false after an error reply. */
+static bool name_ok(struct call *k, uint32_t i)
+{
+	for (size_t j = 0; j < k->len[i]; j++) {
+		if (k->argv[i][j] < '!' || k->argv[i][j] > '~') {
+			err(k, "ERR Client names cannot contain spaces, newlines or special "
+			       "characters.");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * A container command's subcommand (CLIENT, CONFIG, COMMAND, OBJECT), as
+ * redis 7.0 finds one: argument 1 by name, any case; a name urt-kv does
+ * not serve gets redis's "unknown subcommand '<name>'. Try <CMD> HELP."
+ * (the name cut at 128 bytes), as an unknown command gets redis's text;
+ * then the subcommand's arity, redis's, with its full name in the error.
+ * Return: the subcommand's index in subs, or -1 after an error reply.
+ */
+struct subcommand {
+	const char *name; /* lower case: "get" of "config|get" */
+	int arity;	  /* redis's, counting the command: n exactly, -n at least */
+};
+
+static int subcommand(struct call *k, const char *cmd, const struct subcommand *subs, size_t n)
+{
+	char try[40];
+
+	for (size_t i = 0; i < n; i++) {
+		if (!arg_is(k, 1, subs[i].name))
+			continue;
+		if ((subs[i].arity > 0 && k->argc != (uint32_t)subs[i].arity) ||
+		    (subs[i].arity < 0 && k->argc < (uint32_t)-subs[i].arity)) {
+			putf(k, "-ERR wrong number of arguments for '%s|%s' command\r\n", cmd,
+			     subs[i].name);
+			return -1;
+		}
+		return (int)i;
+	}
+	snprintf(try, sizeof(try), "'. Try %s HELP.", cmd);
+	for (char *p = try + 7; *p != ' '; p++) /* the name, as redis: upper case */
+		*p = (char)toupper((unsigned char)*p);
+	err_arg(k, "ERR unknown subcommand '", 1, 128, try);
+	return -1;
+}
+
+#define NSUBS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* COMMAND [COUNT | DOCS | INFO | LIST]: an empty command table (no docs to
+ * serve), so INFO names none of the commands asked for. */
 static void cmd_command(struct call *k)
 {
-	if (k->argc >= 2 && arg_is(k, 1, "COUNT"))
-		integer(k, 0);
-	else
-		array(k, 0); /* no command table to describe: clients cope */
-}
+	static const struct subcommand subs[] = {
+		{ "count", 2 }, { "docs", -2 }, { "info", -2 }, { "list", -2 }
+	};
 
-static void cmd_client(struct call *k)
-{
-	if (arg_is(k, 1, "ID"))
-		integer(k, (long long)k->c->id);
-	else if (arg_is(k, 1, "GETNAME"))
-		nil(k);
-	else
-		ok(k); /* SETNAME, SETINFO, NO-EVICT, ...: accepted */
-}
-
-static void cmd_config(struct call *k)
-{
-	if (!arg_is(k, 1, "GET") || k->argc < 3) {
-		if (arg_is(k, 1, "SET") || arg_is(k, 1, "RESETSTAT"))
-			ok(k);
-		else
-			err(k, "ERR unknown subcommand for 'config'");
+	if (k->argc == 1) {
+		array(k, 0);
 		return;
 	}
-	if (arg_is(k, 2, "maxmemory")) {
-		array(k, 2);
-		bulk(k, "maxmemory", 9);
-		putf(k, "$%d\r\n%" PRIu64 "\r\n", snprintf(NULL, 0, "%" PRIu64, k->s->maxmemory),
-		     k->s->maxmemory);
-	} else if (arg_is(k, 2, "save")) {
-		array(k, 2);
-		bulk(k, "save", 4);
-		bulk(k, "", 0);
-	} else if (arg_is(k, 2, "appendonly")) {
-		array(k, 2);
-		bulk(k, "appendonly", 10);
-		bulk(k, "no", 2);
-	} else {
+	switch (subcommand(k, "command", subs, NSUBS(subs))) {
+	case 0:
+		integer(k, 0);
+		break;
+	case 2:
+		array(k, k->argc - 2);
+		for (uint32_t i = 2; i < k->argc; i++)
+			nil(k);
+		break;
+	case 3: /* LIST [FILTERBY MODULE | ACLCAT | PATTERN x], read as redis */
+		if (k->argc != 2 && (k->argc != 5 || !arg_is(k, 2, "FILTERBY") ||
+				     !(arg_is(k, 3, "MODULE") || arg_is(k, 3, "ACLCAT") ||
+				       arg_is(k, 3, "PATTERN")))) {
+			err(k, ERR_SYNTAX);
+			break;
+		}
+		/* fall through */
+	case 1:
 		array(k, 0);
+		break;
 	}
 }
 
+/* CLIENT ID | GETNAME | SETNAME | NO-EVICT: what clients send on connect.
+ * A name is checked as redis checks it but not kept (GETNAME: nil). */
+static void cmd_client(struct call *k)
+{
+	static const struct subcommand subs[] = {
+		{ "id", 2 }, { "getname", 2 }, { "setname", 3 }, { "no-evict", 3 }
+	};
+
+	switch (subcommand(k, "client", subs, NSUBS(subs))) {
+	case 0:
+		integer(k, (long long)k->c->id);
+		break;
+	case 1:
+		nil(k);
+		break;
+	case 2:
+		if (name_ok(k, 2))
+			ok(k);
+		break;
+	case 3:
+		if (arg_is(k, 2, "ON") || arg_is(k, 2, "OFF"))
+			ok(k);
+		else
+			err(k, ERR_SYNTAX);
+		break;
+	}
+}
+
+/*
+ * CONFIG GET's argument i: its pair (the name as the client wrote it, as
+ * redis answers) and 2, or 0 if urt-kv has no such parameter or an
+ * earlier argument named it (redis gathers the names in a dictionary).
+ */
+static size_t config_pair(struct call *k, uint32_t i, bool emit)
+{
+	static const char *const names[] = { "maxmemory", "save", "appendonly" };
+	size_t p = 0;
+
+	while (p < 3 && !arg_is(k, i, names[p]))
+		p++;
+	if (p == 3)
+		return 0;
+	for (uint32_t j = 2; j < i; j++)
+		if (arg_is(k, j, names[p]))
+			return 0;
+	if (!emit)
+		return 2;
+	bulk(k, k->argv[i], k->len[i]);
+	if (p == 0)
+		putf(k, "$%d\r\n%" PRIu64 "\r\n", snprintf(NULL, 0, "%" PRIu64, k->s->maxmemory),
+		     k->s->maxmemory);
+	else if (p == 1)
+		bulk(k, "", 0);
+	else
+		bulk(k, "no", 2);
+	return 2;
+}
+
+/* CONFIG GET parameter... (maxmemory, save, appendonly; no globs; pairs in
+ * the order asked, where redis's is its dictionary's), SET (accepted,
+ * changes nothing), RESETSTAT: what redis-benchmark asks. */
+static void cmd_config(struct call *k)
+{
+	static const struct subcommand subs[] = { { "get", -3 },
+						  { "set", -4 },
+						  { "resetstat", 2 } };
+	size_t n = 0;
+
+	switch (subcommand(k, "config", subs, NSUBS(subs))) {
+	case 0:
+		for (uint32_t i = 2; i < k->argc; i++)
+			n += config_pair(k, i, false);
+		array(k, n);
+		for (uint32_t i = 2; i < k->argc; i++)
+			config_pair(k, i, true);
+		break;
+	case 1:
+	case 2:
+		ok(k);
+		break;
+	}
+}
+
+/*
+ * HELLO [protover [AUTH user pass] [SETNAME name]], in redis 7.0's order:
+ * the version (an integer, 2 or 3), then the options' syntax, each once
+ * read (AUTH: the default user, which has no password, as redis's default
+ * configuration; SETNAME: the name checked, not kept). RESP3 is refused
+ * after that, so HELLO 3 with a bad option answers as redis does.
+ */
 static void cmd_hello(struct call *k)
 {
 	long long proto = 2;
@@ -872,7 +1028,27 @@ static void cmd_hello(struct call *k)
 		err(k, "ERR Protocol version is not an integer or out of range");
 		return;
 	}
-	if (proto != 2) { /* RESP3 (and anything else) is not spoken here */
+	if (proto < 2 || proto > 3) {
+		err(k, "NOPROTO unsupported protocol version");
+		return;
+	}
+	for (uint32_t i = 2; i < k->argc; i++) {
+		if (arg_is(k, i, "AUTH") && k->argc - i > 2) {
+			if (k->len[i + 1] != 7 || memcmp(k->argv[i + 1], "default", 7)) {
+				err(k, "WRONGPASS invalid username-password pair or user is "
+				       "disabled.");
+				return;
+			}
+			i += 2;
+		} else if (arg_is(k, i, "SETNAME") && k->argc - i > 1) {
+			if (!name_ok(k, ++i))
+				return;
+		} else {
+			err_arg(k, "ERR Syntax error in HELLO option '", i, SIZE_MAX, "'");
+			return;
+		}
+	}
+	if (proto != 2) { /* RESP3 is not spoken here */
 		err(k, "NOPROTO unsupported protocol version");
 		return;
 	}
@@ -931,7 +1107,11 @@ static void cmd_info(struct call *k)
 		 "# Stats\r\ntotal_connections_received:%" PRIu64
 		 "\r\ntotal_commands_processed:%" PRIu64 "\r\n",
 		 k->s->conns_total(), k->s->commands);
-	INFO_ADD("keyspace", "# Keyspace\r\ndb0:keys=%zu,expires=0,avg_ttl=0\r\n", k->s->db->n);
+	INFO_ADD("keyspace", "# Keyspace\r\n");
+	if (info_wants(k, "keyspace") && k->s->db->n &&
+	    n < (int)sizeof(text)) /* redis: no empty db */
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+			      "db0:keys=%zu,expires=0,avg_ttl=0\r\n", k->s->db->n);
 #undef INFO_ADD
 	bulk(k, text, n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
 }
@@ -1260,9 +1440,7 @@ static void cmd_copy(struct call *k)
 				return;
 			}
 			if (db < INT_MIN || db > INT_MAX) { /* redis reads an int */
-				err(k,
-				    "ERR value is out of range, value must between -2147483648 and "
-				    "2147483647");
+				err(k, ERR_INT_RANGE);
 				return;
 			}
 			if (db != 0) {
@@ -1316,19 +1494,10 @@ static void cmd_object(struct call *k)
 	struct kv_entry *e;
 	long long v;
 
-	if (!arg_is(k, 1, "ENCODING")) {
-		char msg[200];
-		int n = snprintf(
-			msg, sizeof(msg), "ERR unknown subcommand '%.*s'. Try OBJECT HELP.",
-			(int)strnlen(k->argv[1], k->len[1] > 128 ? 128 : k->len[1]), k->argv[1]);
+	static const struct subcommand subs[] = { { "encoding", 3 } };
 
-		err_n(k, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	if (subcommand(k, "object", subs, NSUBS(subs)) < 0)
 		return;
-	}
-	if (k->argc != 3) {
-		err(k, "ERR wrong number of arguments for 'object|encoding' command");
-		return;
-	}
 	e = store_get(k->s->db, k->argv[2], k->len[2], now_ms());
 	if (!e)
 		nil(k);
@@ -1371,6 +1540,7 @@ static const struct command commands[] = {
 	{ "flushdb", -1, cmd_flushall, false },
 	{ "select", 2, cmd_select, false },
 	{ "quit", -1, cmd_quit, false },
+	{ "reset", 1, cmd_reset, false },
 	{ "command", -1, cmd_command, false },
 	{ "client", -2, cmd_client, false },
 	{ "config", -2, cmd_config, false },
@@ -1431,13 +1601,13 @@ void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, ui
 		unknown_command(k);
 		return;
 	}
-	if (cmd->write && store_full(k->s->db, now_ms())) {
-		err(k, ERR_OOM); /* checked before the write, as redis does: all or nothing */
-		return;
-	}
 	if ((cmd->arity > 0 && k->argc != (uint32_t)cmd->arity) ||
 	    (cmd->arity < 0 && k->argc < (uint32_t)-cmd->arity)) {
 		putf(k, "-ERR wrong number of arguments for '%s' command\r\n", cmd->name);
+		return;
+	}
+	if (cmd->write && store_full(k->s->db, now_ms())) {
+		err(k, ERR_OOM); /* after the arity, before the write, as redis: all or nothing */
 		return;
 	}
 	cmd->run(k);

@@ -28,6 +28,8 @@ static long number_line(const char *p, size_t n, int64_t *out)
 	}
 	if (p + i == cr || cr - p > 20)
 		return -1;
+	if (p[i] == '0' && (neg || p + i + 1 != cr))
+		return -1; /* "01", "-0": redis's string2ll refuses them */
 	for (; p + i < cr; i++) {
 		if (p[i] < '0' || p[i] > '9' || v > (INT64_MAX - (p[i] - '0')) / 10)
 			return -1; /* not a digit, or past int64 (a fuzzer found it) */
