@@ -69,6 +69,15 @@ URT_HIDDEN void urt__task_start(struct urt_runtime *rt, struct urt_task *t,
  * Return: tasks polled.
  */
 URT_HIDDEN int urt__run_ready(struct urt_runtime *rt);
+/*
+ * The executor's one call outward, supplied by the layer above it
+ * (runtime.c, which hands it to the I/O layer): t's poll is over (it
+ * finished or was aborted) or the runtime is being torn down. Cancel every
+ * operation t has in flight; what the kernel does not hold (sleeps, ended
+ * streams) is freed now, so t->ops may be 0 on return. Declared here and
+ * defined above, so the executor names nothing of io_uring.
+ */
+URT_HIDDEN void urt__exec_ops_end(struct urt_runtime *rt, struct urt_task *t);
 /* deinit: abort and reclaim every task. Return: how many were reclaimed. */
 URT_HIDDEN size_t urt__tasks_teardown(struct urt_runtime *rt);
 static inline void urt__reg_remove(struct urt_runtime *rt, struct urt_task *t)

@@ -33,6 +33,16 @@ struct urt_runtime *urt_runtime_current(void)
 	return urt__rt;
 }
 
+/*
+ * The executor ends a task's operations through this (exec: task.c), at the
+ * same two points as before the layers were split: when a task's poll is
+ * over and at teardown. Here, at the top, the two layers meet.
+ */
+void urt__exec_ops_end(struct urt_runtime *rt, struct urt_task *t)
+{
+	urt__task_cancel_ops(rt, t, true);
+}
+
 static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 {
 	size_t slots = o->slab_slots ? o->slab_slots : 1024;

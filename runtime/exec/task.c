@@ -256,7 +256,7 @@ static void task_drain(struct urt_runtime *rt, struct urt_task *t, bool aborted)
 		urt__task_unwait(rt, t);
 	t->output = out;
 	t->flags |= URT_TASK_DRAINING;
-	urt__task_cancel_ops(rt, t, true);
+	urt__exec_ops_end(rt, t);
 	if (!t->ops) /* only sleeps and idle streams: all gone already */
 		task_finish(rt, t, aborted);
 }
@@ -475,7 +475,7 @@ size_t urt__tasks_teardown(struct urt_runtime *rt)
 			t->output = 0;
 			t->flags |= URT_TASK_DRAINING | URT_TASK_ABORTING;
 		}
-		urt__task_cancel_ops(rt, t, true);
+		urt__exec_ops_end(rt, t);
 	}
 	for (uint32_t i = 0; i < rt->nreg; i++) {
 		struct urt_task *t = rt->reg[i];
