@@ -17,14 +17,13 @@
  *   active = tasks spawned and not finished
  *   nreg   = tasks not reclaimed (registry)
  *   polling == NULL
- * urt__rt (TLS) is the runtime of this thread from init to deinit.
+ * urt__rt (TLS, defined in exec/task.c) is the runtime of this thread from
+ * init to deinit.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
-
-__thread struct urt_runtime *urt__rt __attribute__((tls_model("initial-exec")));
 
 #define HDR sizeof(struct urt_task)
 

@@ -29,11 +29,15 @@
  * where it still needs to. A registration is on its queue (doubly linked,
  * O(1) removal) and on its task's list.
  */
-#include "internal.h"
+#include "exec_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+/* This thread's runtime, set by urt_runtime_init (runtime.c): the executor's,
+ * as every layer above reaches the runtime through it. */
+__thread struct urt_runtime *urt__rt __attribute__((tls_model("initial-exec")));
 
 /* --- wait queues ------------------------------------------------------------ */
 

@@ -9,7 +9,7 @@
  * where a blocking socket or pipe blocks that worker, not the ring, and a
  * cancel interrupts the wait.
  */
-#include "internal.h"
+#include "io_internal.h"
 
 #include <linux/openat2.h>
 

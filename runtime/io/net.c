@@ -16,7 +16,7 @@
  *                                    256 ms), then re-arms
  *     EOF, other errors, cancel   -> the stream ends: record freed, handle idle
  */
-#include "internal.h"
+#include "io_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
 /*
  * op.c - op records and the one path every completion takes.
  *
- * An op record (struct urt__rec, internal.h) is the runtime's half of a
+ * An op record (struct urt__rec, io_internal.h) is the runtime's half of a
  * live operation; the task's half is the handle, struct urt_op, in its
  * state. Records come from pages of 64 (4 KiB), addressed by a 31-bit
  * index, so a completion's user_data (generation, index, tag) finds its
@@ -32,7 +32,7 @@
  * Test builds (URT_FAULTS) route every submission and completion through a
  * hook there (urt/fault.h); release builds compile the hook out.
  */
-#include "internal.h"
+#include "io_internal.h"
 
 #include <errno.h>
 #include <liburing.h>
