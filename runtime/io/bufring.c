@@ -62,7 +62,7 @@
  * Fairness across streams: the per-arm limit bounds one stream, not all
  * of them. `queued` counts ring buffers (pieces, in part) sitting unread
  * in stream queues. While it is at pin_max (opts.recv_pin_max) or more,
- * each tick's sweep (op.c, after the polls) copies the ring chunks of
+ * each tick's sweep (sweep.c, after the polls) copies the ring chunks of
  * every stream whose task took none in that tick into spill memory, and
  * what arrives for such a stream is copied as it comes; while fewer than
  * `low` (an eighth) are free, every arrival is (urt__bufs_spill). Spill

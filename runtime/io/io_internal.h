@@ -32,7 +32,7 @@
 #define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
 #endif
 
-/* --- op.c: op records --------------------------------------------------- */
+/* --- op.c: op records, submitting ---------------------------------------- */
 
 #define URT__REC_PAGE_SHIFT 6 /* 64 records (4 KiB) a page */
 #define URT__REC_PAGE	    (1u << URT__REC_PAGE_SHIFT)
@@ -146,19 +146,6 @@ URT_HIDDEN void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx);
  * its last, queue t so the run loop finishes it; else wake t.
  */
 URT_HIDDEN void urt__rec_done(struct urt_runtime *rt, uint32_t idx);
-/* Every completion, real or injected, goes through here. */
-URT_HIDDEN void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res,
-				  uint32_t cflags);
-/*
- * Cancel every op of t. finishing: t's poll is over, so what the kernel
- * does not hold (sleeps, ended streams) is freed now.
- * Return: cancellations requested.
- */
-URT_HIDDEN int urt__task_cancel_ops(struct urt_runtime *rt, struct urt_task *t, bool finishing);
-/* deinit: cancel everything in the kernel and wait until it is all back. */
-URT_HIDDEN void urt__ops_drain(struct urt_runtime *rt);
-/* Free a stream's queued completions (buffers back, descriptors closed). */
-URT_HIDDEN void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r);
 
 /*
  * Starting a single-shot operation: urt__op_begin settles the handle's
@@ -180,17 +167,45 @@ URT_HIDDEN int urt__op_commit(struct urt_op *op, struct urt__sub *s);
  * seam and count it in flight (ncqe = 1). */
 URT_HIDDEN void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 				struct io_uring_sqe *sqe);
+
+/* --- complete.c --------------------------------------------------------- */
+
+/* Every completion, real or injected, goes through here. */
+URT_HIDDEN void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res,
+				  uint32_t cflags);
+/* Free a stream's queued completions (buffers back, descriptors closed). */
+URT_HIDDEN void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r);
 /* Pop a stream's oldest queued completion. Return: false if none. */
 URT_HIDDEN bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e);
+
+/* --- cancel.c ----------------------------------------------------------- */
+
+/*
+ * Cancel every op of t. finishing: t's poll is over, so what the kernel
+ * does not hold (sleeps, ended streams) is freed now.
+ * Return: cancellations requested.
+ */
+URT_HIDDEN int urt__task_cancel_ops(struct urt_runtime *rt, struct urt_task *t, bool finishing);
+/* deinit: cancel everything in the kernel and wait until it is all back. */
+URT_HIDDEN void urt__ops_drain(struct urt_runtime *rt);
+/* Ask the kernel to cancel record idx by its user_data (RF_CANCELLING). */
+URT_HIDDEN void urt__send_cancel(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
+/* Stop a receive stream's kernel side (RF_PAUSED); the data stays in the
+ * socket and the await that finds the queue drained re-arms it (net.c). */
+URT_HIDDEN void urt__stream_pause(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
+
+/* --- zc.c --------------------------------------------------------------- */
+
 /* A socket's SO_COOKIE (low half; 0 if fd is not a socket): which socket a
  * descriptor number names now. */
 URT_HIDDEN uint32_t urt__sock_cookie(int fd);
 /* A zero-copy send's timer came due (record idx, kind OP). */
 URT_HIDDEN void urt__zc_timer(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r);
-/* Shared by read_exact, write_all, send_all, recv_exact. */
-enum { URT__ALL_READ, URT__ALL_WRITE, URT__ALL_SEND, URT__ALL_RECV };
-URT_HIDDEN int urt__io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, void *buf,
-			   size_t len, int64_t off);
+/* Nobody waits for the bytes: reset the connection so the notification
+ * comes now (once; not if the descriptor names another socket by now). */
+URT_HIDDEN void urt__zc_reset(struct urt_runtime *rt, struct urt__rec *r);
+/* The task ended while the notification is awaited: a grace period, then a reset. */
+URT_HIDDEN void urt__zc_abandon(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r);
 
 /* --- timer.c ------------------------------------------------------------ */
 
@@ -300,8 +315,17 @@ struct urt__pin {
 	uint32_t idx, gen;
 };
 /* Each tick, once its tasks have run, while pin_max ring buffers or more
- * sit in queues: every idle stream's ring chunks move to spill memory. */
+ * sit in queues: every idle stream's ring chunks move to spill memory
+ * (sweep.c). */
 URT_HIDDEN void urt__bufs_sweep(struct urt_runtime *rt);
+/* Stream r (record idx) queued a ring chunk: on the sweep's list, once
+ * (sweep.c; the check is inline, the add is not). */
+URT_HIDDEN void urt__pins_add(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
+static inline void urt__pins_track(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
+{
+	if (!r->tm.pinned)
+		urt__pins_add(rt, r, idx);
+}
 /* A spill block. Return: its id; -ENOMEM. */
 URT_HIDDEN int urt__spill_get(struct urt_runtime *rt);
 /*
