@@ -17,20 +17,29 @@
  *   active = tasks spawned and not finished
  *   nreg   = tasks not reclaimed (registry)
  *   polling == NULL
- * urt__rt (TLS) is the runtime of this thread from init to deinit.
+ * urt__rt (TLS, defined in exec/task.c) is the runtime of this thread from
+ * init to deinit.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
 
-__thread struct urt_runtime *urt__rt __attribute__((tls_model("initial-exec")));
-
 #define HDR sizeof(struct urt_task)
 
 struct urt_runtime *urt_runtime_current(void)
 {
 	return urt__rt;
+}
+
+/*
+ * The executor ends a task's operations through this (exec: task.c), at the
+ * same two points as before the layers were split: when a task's poll is
+ * over and at teardown. Here, at the top, the two layers meet.
+ */
+void urt__exec_ops_end(struct urt_runtime *rt, struct urt_task *t)
+{
+	urt__task_cancel_ops(rt, t, true);
 }
 
 static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)

@@ -20,7 +20,7 @@
  * Every spawn is refused with -ESHUTDOWN while deinit runs (a drop that
  * spawns would otherwise create a task that never runs).
  */
-#include "internal.h"
+#include "exec_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -38,7 +38,7 @@
  * kept in `held` and draining stops there, so order is kept and the tick
  * returns; the next tick tries it first.
  */
-#include "internal.h"
+#include "exec_internal.h"
 
 #include <errno.h>
 #include <string.h>

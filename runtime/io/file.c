@@ -9,7 +9,7 @@
  * where a blocking socket or pipe blocks that worker, not the ring, and a
  * cancel interrupts the wait.
  */
-#include "internal.h"
+#include "io_internal.h"
 
 #include <linux/openat2.h>
 
@@ -130,16 +130,4 @@ int urt_close(struct urt_task *t, struct urt_op *op, int fd)
 		return ret;
 	io_uring_prep_close(s.sqe, fd);
 	return urt__op_commit(op, &s);
-}
-
-int urt_read_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t len,
-		   int64_t off)
-{
-	return urt__io_all(t, h, URT__ALL_READ, fd, buf, len, off);
-}
-
-int urt_write_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len,
-		  int64_t off)
-{
-	return urt__io_all(t, h, URT__ALL_WRITE, fd, (void *)(uintptr_t)buf, len, off);
 }

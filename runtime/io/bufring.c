@@ -62,12 +62,12 @@
  * Fairness across streams: the per-arm limit bounds one stream, not all
  * of them. `queued` counts ring buffers (pieces, in part) sitting unread
  * in stream queues. While it is at pin_max (opts.recv_pin_max) or more,
- * each tick's sweep (op.c, after the polls) copies the ring chunks of
+ * each tick's sweep (sweep.c, after the polls) copies the ring chunks of
  * every stream whose task took none in that tick into spill memory, and
  * what arrives for such a stream is copied as it comes; while fewer than
  * `low` (an eighth) are free, every arrival is (urt__bufs_spill). Spill
  * blocks are buf_size bytes, named by URT__SPILL_ID | n where a ring id
- * would stand (internal.h), so queues and urt_bufs carry them unchanged; a block holds
+ * would stand (io_internal.h), so queues and urt_bufs carry them unchanged; a block holds
  * one entry, grown while it is the stream's newest. Free blocks are kept
  * for reuse up to SPILL_CACHE, the rest go back to the allocator.
  *   avail >= low - one completion's buffers   (spill failing aside)
@@ -75,7 +75,7 @@
  *     chunks had its task take one in that tick
  *   spill.live == blocks queued or with tasks
  */
-#include "internal.h"
+#include "io_internal.h"
 
 #include <errno.h>
 #include <liburing.h>

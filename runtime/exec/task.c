@@ -29,11 +29,15 @@
  * where it still needs to. A registration is on its queue (doubly linked,
  * O(1) removal) and on its task's list.
  */
-#include "internal.h"
+#include "exec_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+/* This thread's runtime, set by urt_runtime_init (runtime.c): the executor's,
+ * as every layer above reaches the runtime through it. */
+__thread struct urt_runtime *urt__rt __attribute__((tls_model("initial-exec")));
 
 /* --- wait queues ------------------------------------------------------------ */
 
@@ -256,7 +260,7 @@ static void task_drain(struct urt_runtime *rt, struct urt_task *t, bool aborted)
 		urt__task_unwait(rt, t);
 	t->output = out;
 	t->flags |= URT_TASK_DRAINING;
-	urt__task_cancel_ops(rt, t, true);
+	urt__exec_ops_end(rt, t);
 	if (!t->ops) /* only sleeps and idle streams: all gone already */
 		task_finish(rt, t, aborted);
 }
@@ -475,7 +479,7 @@ size_t urt__tasks_teardown(struct urt_runtime *rt)
 			t->output = 0;
 			t->flags |= URT_TASK_DRAINING | URT_TASK_ABORTING;
 		}
-		urt__task_cancel_ops(rt, t, true);
+		urt__exec_ops_end(rt, t);
 	}
 	for (uint32_t i = 0; i < rt->nreg; i++) {
 		struct urt_task *t = rt->reg[i];

@@ -16,7 +16,7 @@
  * No kernel object backs a timer: the wait in urt_tick carries the nearest
  * deadline as its timeout, and due timers fire after the completions.
  */
-#include "internal.h"
+#include "io_internal.h"
 
 #include <errno.h>
 #include <string.h>

@@ -20,7 +20,7 @@
 
 #include <errno.h>
 
-#include "internal.h"
+#include "exec_internal.h"
 
 /* Register self as the one receiver. Return: URT_PENDING; -EBUSY; -ENOMEM. */
 static int park_rx(struct urt_waitq *q, struct urt_task *self)

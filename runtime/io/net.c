@@ -16,7 +16,7 @@
  *                                    256 ms), then re-arms
  *     EOF, other errors, cancel   -> the stream ends: record freed, handle idle
  */
-#include "internal.h"
+#include "io_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -165,7 +165,7 @@ int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, 
 		return ret;
 	io_uring_prep_send_zc(s.sqe, fd, buf, len, flags | MSG_NOSIGNAL,
 			      rt->zc_report ? IORING_SEND_ZC_REPORT_USAGE : 0);
-	/* what a reset of the connection needs (op.c, zc_reset) */
+	/* what a reset of the connection needs (zc.c, urt__zc_reset) */
 	s.r->fd = fd;
 	s.r->cookie = urt__sock_cookie(fd);
 	/* the deadline is the runtime's timer, not a linked timeout: it must
@@ -191,16 +191,6 @@ int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how)
 		return ret;
 	io_uring_prep_shutdown(s.sqe, fd, how);
 	return urt__op_commit(op, &s);
-}
-
-int urt_send_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len)
-{
-	return urt__io_all(t, h, URT__ALL_SEND, fd, (void *)(uintptr_t)buf, len, -1);
-}
-
-int urt_recv_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t len)
-{
-	return urt__io_all(t, h, URT__ALL_RECV, fd, buf, len, -1);
 }
 
 /* --- streams ----------------------------------------------------------------- */

@@ -20,7 +20,7 @@
  * to wait makes none. Otherwise exactly one io_uring_enter: submit + get
  * events, or submit + wait with the timeout (EXT_ARG) when parking.
  */
-#include "internal.h"
+#include "io_internal.h"
 
 #include <errno.h>
 #include <liburing.h>

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_internal.h - what the executor's files (runtime/exec/) share, and
+ * what they offer the layers above (runtime/io/, runtime.c); not installed.
+ *
+ * The executor knows tasks, wait queues, the run queue, the registry and
+ * the remote queue. It knows nothing of io_uring: no liburing header, no
+ * op record, no ring. Its one call outward, urt__exec_ops_end, is declared
+ * here and defined by the layer above (runtime.c).
+ */
+#ifndef URT_EXEC_INTERNAL_H
+#define URT_EXEC_INTERNAL_H
+
+#include "urt/runtime.h"
+#include "urt_debug.h"
+
+#define URT_TASK_REMOTE 0x0040u			  /* box from malloc on another thread */
+#define URT__REGENT	sizeof(struct urt_task *) /* one registry entry */
+
+/* Messages on the remote queue. */
+enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2 };
+
+/* This thread's runtime (initial-exec TLS: one %fs load). */
+extern __thread struct urt_runtime *urt__rt URT_HIDDEN;
+
+/* --- task.c, spawn.c ---------------------------------------------------- */
+
+#define URT__MIN_STATE 8 /* the output is stored in the first 8 state bytes */
+
+/* Bytes of a boxed task with `state` bytes of state. */
+static inline uint32_t urt__box_size(uint32_t state)
+{
+	return (uint32_t)sizeof(struct urt_task) +
+	       (state < URT__MIN_STATE ? URT__MIN_STATE : state);
+}
+
+/*
+ * drop, output, FINISHED, wake joiners, maybe reclaim. Only once nothing of
+ * t is in flight (t->ops == 0). The output is rt->output, or t->output if
+ * t was DRAINING, or 0 if aborted.
+ */
+URT_HIDDEN void urt__task_finish(struct urt_runtime *rt, struct urt_task *t, bool aborted);
+/* Drop every wait-queue registration of t. */
+URT_HIDDEN void urt__task_unwait(struct urt_runtime *rt, struct urt_task *t);
+/* Reclaim t if the reclaim rule holds. */
+URT_HIDDEN void urt__task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t);
+/* Free t's memory and registry entry now (deinit). */
+URT_HIDDEN void urt__task_reclaim(struct urt_runtime *rt, struct urt_task *t);
+/* Register a fully built task and queue it. Registry room was reserved. */
+URT_HIDDEN void urt__task_start(struct urt_runtime *rt, struct urt_task *t,
+				const struct urt_task_type *type, uint32_t size, uint16_t flags,
+				struct urt_join *join);
+/*
+ * Poll the tasks that were ready when the tick began, at most the budget.
+ * Return: tasks polled.
+ */
+URT_HIDDEN int urt__run_ready(struct urt_runtime *rt);
+/*
+ * The executor's one call outward, supplied by the layer above it
+ * (runtime.c, which hands it to the I/O layer): t's poll is over (it
+ * finished or was aborted) or the runtime is being torn down. Cancel every
+ * operation t has in flight; what the kernel does not hold (sleeps, ended
+ * streams) is freed now, so t->ops may be 0 on return. Declared here and
+ * defined above, so the executor names nothing of io_uring.
+ */
+URT_HIDDEN void urt__exec_ops_end(struct urt_runtime *rt, struct urt_task *t);
+/* deinit: abort and reclaim every task. Return: how many were reclaimed. */
+URT_HIDDEN size_t urt__tasks_teardown(struct urt_runtime *rt);
+static inline void urt__reg_remove(struct urt_runtime *rt, struct urt_task *t)
+{
+	struct urt_task *last = rt->reg[--rt->nreg];
+
+	rt->reg[t->reg] = last;
+	last->reg = t->reg;
+}
+/* Make room in the registry for `more` tasks beyond those registered. */
+URT_HIDDEN int urt__reg_reserve(struct urt_runtime *rt, uint32_t more);
+/* Debug builds: report state words that point into the frame arena. */
+URT_HIDDEN void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *what);
+
+/*
+ * Wait queues. A registration (struct urt_waiter) links a task into a
+ * queue; a task may hold several, one per queue. Waking a task, by any
+ * source, drops all of its registrations.
+ * park: Return 0 (registered, or already registered, or the task is queued
+ * to run anyway); -ENOMEM.
+ */
+struct urt_waiter {
+	struct urt_waiter *next, **pprev; /* on the queue */
+	struct urt_waiter *tnext;	  /* the task's other registrations */
+	struct urt_task *task;
+	struct urt_waitq *q;
+};
+URT_HIDDEN int urt__waitq_park(struct urt_waitq *q, struct urt_task *t);
+URT_HIDDEN void urt__waitq_wake_all(struct urt_waitq *q);
+/* The task registered on q, if exactly one, else NULL (a single-consumer check). */
+static inline struct urt_task *urt__waitq_first(const struct urt_waitq *q)
+{
+	return q->head ? q->head->task : NULL;
+}
+
+static inline struct urt_task *urt__runq_pop(struct urt_runtime *rt)
+{
+	struct urt_task *t = rt->run_head;
+
+	if (t) {
+		rt->nqueued--;
+		rt->run_head = t->next;
+		if (!rt->run_head)
+			rt->run_tail = NULL;
+	}
+	return t;
+}
+
+/* --- remote.c ----------------------------------------------------------- */
+
+URT_HIDDEN void urt__remote_init(struct urt_runtime *rt);
+/*
+ * Nothing published: the owner's tail is the stub and no producer has
+ * swapped head (a relaxed load: a message racing in is taken next tick, or
+ * by the seq_cst check before parking).
+ */
+static inline bool urt__remote_empty(struct urt_runtime *rt)
+{
+	return !rt->remote.held && rt->remote.tail == &rt->remote.stub &&
+	       atomic_load_explicit(&rt->remote.head, memory_order_relaxed) == &rt->remote.stub;
+}
+/* Take every message in: wakes and spawns. Return: true if some may remain. */
+URT_HIDDEN bool urt__remote_drain(struct urt_runtime *rt);
+/* Announce parking; false (and not parked) if a message is already waiting. */
+URT_HIDDEN bool urt__remote_park_begin(struct urt_runtime *rt);
+URT_HIDDEN void urt__remote_park_end(struct urt_runtime *rt);
+/* deinit, first: refuse new remote calls and wait for those under way. */
+URT_HIDDEN void urt__remote_close(struct urt_runtime *rt);
+/*
+ * deinit: take every message in; spawns that never ran are started so the
+ * teardown aborts them. Return: tasks dropped here (no memory to start them).
+ */
+URT_HIDDEN size_t urt__remote_deinit(struct urt_runtime *rt);
+
+#endif /* URT_EXEC_INTERNAL_H */

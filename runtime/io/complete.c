@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * complete.c - the one path every completion takes, and the queues streams
+ * keep their completions in.
+ *
+ * urt__cqe_dispatch (called by the reap in ring.c, and by
+ * urt_fault_complete) finds the record from user_data (generation, index,
+ * tag) and discards a completion for a record that has since been reused.
+ * A single-shot record (kind OP) counts down its final CQEs (ncqe: 2 with a
+ * linked timeout; a zero-copy send's notification comes after its result,
+ * zc.c) and at 0 writes the result into the handle, frees the record and
+ * wakes the task (urt__rec_done, op.c). A stream (RECV, ACCEPT) queues each
+ * CQE in chunk records of 4 entries and wakes the task; the CQE without
+ * IORING_CQE_F_MORE ends the kernel's part (RF_ENDED). Received bytes are
+ * queued per buffer (bufring.c: urt__bufs_take/next); while the ring is
+ * tight an idle stream's bytes go to spill memory as they come, and a
+ * stream whose queue reached its bound is paused (cancel.c).
+ *
+ * A completion for a DRAINING task (its poll is over) is not queued: what
+ * it carries goes straight back (buffer, descriptor), and its record is
+ * freed once the kernel owes nothing.
+ *
+ * The seam: urt__cqe_dispatch is the only place a completion is applied.
+ * Test builds (URT_FAULTS) route every submission and completion through a
+ * hook there (urt/fault.h); release builds compile the hook out.
+ */
+#include "io_internal.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <unistd.h>
+
+/* --- stream queues ----------------------------------------------------------- */
+
+/* Chunk records queued on a stream (a few: the queue is bounded). */
+static uint32_t stream_chunks(struct urt_runtime *rt, const struct urt__rec *r)
+{
+	uint32_t n = 0;
+
+	for (uint32_t c = r->tm.qhead; c; c = urt__rec_at(rt, c)->next)
+		n++;
+	return n;
+}
+
+/*
+ * Queue a stream completion; a receive stream whose queue reached its
+ * bound is paused (see bufring.c). Return: false if no chunk could be had.
+ */
+static bool stream_push(struct urt_runtime *rt, struct urt__rec *r, uint32_t ridx, int32_t res,
+			uint32_t flags)
+{
+	struct urt__rec *c = r->cflags ? urt__rec_at(rt, r->cflags) : NULL;
+
+	if (!c || c->rfl + c->ncqe == URT__CHUNK_ENTS) {
+		int64_t idx;
+
+		if (r->kind == URT__REC_RECV && c && stream_chunks(rt, r) >= rt->bufs.max_chunks)
+			urt__stream_pause(rt, r, ridx);
+		idx = urt__rec_alloc(rt, URT__REC_CHUNK);
+		if (idx < 0)
+			return false;
+		if (c)
+			c->next = (uint32_t)idx;
+		else
+			r->tm.qhead = (uint32_t)idx;
+		r->cflags = (uint32_t)idx;
+		c = urt__rec_at(rt, (uint32_t)idx);
+		c->next = 0;
+	}
+	c->ent[c->rfl + c->ncqe++] = (struct urt__cqent){ res, flags };
+	return true;
+}
+
+/* What a queued completion holds goes back: a buffer, a descriptor. */
+static void cqent_drop(struct urt_runtime *rt, uint8_t kind, const struct urt__cqent *e)
+{
+	if (kind == URT__REC_RECV) {
+		if (urt__ent_in_ring(e))
+			rt->bufs.queued--;
+		urt__buf_release(rt, urt__ent_id(e));
+	}
+	else if (e->res >= 0)
+		close(e->res);
+}
+
+void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
+{
+	uint32_t c = r->tm.qhead;
+
+	while (c) {
+		struct urt__rec *ch = urt__rec_at(rt, c);
+		uint32_t next = ch->next;
+
+		for (unsigned i = ch->rfl; i < (unsigned)ch->rfl + ch->ncqe; i++)
+			cqent_drop(rt, r->kind, &ch->ent[i]);
+		urt__rec_free(rt, c);
+		c = next;
+	}
+	r->tm.qhead = r->cflags = 0;
+}
+
+bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e)
+{
+	struct urt__rec *c;
+
+	if (!r->tm.qhead)
+		return false;
+	c = urt__rec_at(rt, r->tm.qhead);
+	*e = c->ent[c->rfl++];
+	if (--c->ncqe == 0) {
+		uint32_t idx = r->tm.qhead;
+
+		r->tm.qhead = c->next;
+		if (!r->tm.qhead)
+			r->cflags = 0;
+		urt__rec_free(rt, idx);
+	}
+	return true;
+}
+
+/* --- completing --------------------------------------------------------------- */
+
+/*
+ * Ring entry e arrived while the ring is tight: copy it to spill memory,
+ * queued on r (see bufring.c). Return: true if e is dealt with (*ok false
+ * if its copy could not be queued); false to queue e in the ring after all
+ * (no spill memory).
+ */
+static bool recv_spill(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
+		       struct urt__cqent *e, bool *ok)
+{
+	struct urt__rec *c = r->cflags ? urt__rec_at(rt, r->cflags) : NULL;
+	struct urt__cqent *last = c && c->ncqe ? &c->ent[c->rfl + c->ncqe - 1] : NULL;
+
+	if (!urt__bufs_spill(rt, last, e))
+		return false;
+	if (e->res && !stream_push(rt, r, idx, e->res, e->flags)) {
+		urt__buf_release(rt, urt__ent_id(e));
+		*ok = false;
+	}
+	return true;
+}
+
+/*
+ * Queue a receive completion's buffers, one entry each. Return: false if
+ * no chunk could be had (what was not queued has been given back).
+ */
+static bool recv_push(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx, int32_t shown,
+		      int32_t kres, uint32_t kflags)
+{
+	/* known not to be reading, while the ring is under pressure */
+	bool idle = urt__stream_idle(rt, r) && rt->bufs.queued >= rt->bufs.pin_max;
+	struct urt__bufs_it it;
+	struct urt__cqent e;
+	bool ok = true;
+
+	urt__bufs_take(rt, &it, kres, kflags, shown);
+	while (urt__bufs_next(rt, &it, &e)) {
+		bool spill = ok && e.res && (idle || rt->bufs.avail < rt->bufs.low);
+
+		if (spill && recv_spill(rt, r, idx, &e, &ok))
+			continue;
+		if (ok && e.res && stream_push(rt, r, idx, e.res, e.flags)) {
+			rt->bufs.queued++;
+			urt__pins_track(rt, r, idx);
+			if (spill) /* no spill memory: no more of it until it is read */
+				urt__stream_pause(rt, r, idx);
+			continue;
+		}
+		urt__buf_release(rt, urt__ent_id(&e));
+		if (e.res) /* not a chunk the fault seam emptied: no memory */
+			ok = false;
+	}
+	return ok;
+}
+
+/*
+ * A stream's CQE: res and flags as the task will see them, kres and kflags
+ * as the kernel posted them (they differ only under the fault seam). While
+ * armed r->res is 0, or -ENOMEM once a completion could not be queued:
+ * that becomes the stream's end.
+ */
+static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r, int32_t res,
+		       uint32_t flags, int32_t kres, uint32_t kflags)
+{
+	bool more = flags & IORING_CQE_F_MORE;
+	bool data = r->kind == URT__REC_RECV ? res > 0 : res >= 0;
+	struct urt_task *t = r->task;
+	bool draining = t->flags & URT_TASK_DRAINING;
+	bool relimit = false, queued = true;
+
+	if (r->kind == URT__REC_RECV && !rt->bufs.no_limit) {
+		if (data) {
+			rt->stats.features |= URT_FEAT_RECV_LIMIT;
+		} else if (res == -EINVAL && !more) {
+			/* a kernel without the per-arm byte limit: arm without it,
+			 * and without bundles (one could take the whole ring) */
+			rt->bufs.no_limit = true;
+			rt->stats.features &= ~URT_FEAT_RECV_BUNDLE;
+			res = 0; /* ended with nothing: the await re-arms */
+			relimit = true;
+		}
+	}
+	if (!more) {
+		r->ncqe = 0;
+		rt->ring_inflight--;
+		rt->stats.ops_completed++;
+		r->rfl |= URT__RF_ENDED;
+		r->res = r->res ? r->res : data ? 0 : res; /* a sticky -ENOMEM stays */
+		if (r->kind == URT__REC_RECV && res == 0 && !relimit)
+			r->rfl |= URT__RF_EOF;
+		if (res == -ENOBUFS)
+			rt->stats.enobufs++;
+	}
+	if (r->kind == URT__REC_RECV) {
+		if (kflags & IORING_CQE_F_BUFFER) {
+			if (data && !draining)
+				queued = recv_push(rt, r, idx, res, kres, kflags);
+			else
+				urt__bufs_drop(rt, kres, kflags);
+		}
+	} else if (data && draining) {
+		close(res);
+	} else if (data && !stream_push(rt, r, idx, res, flags)) {
+		close(res);
+		queued = false;
+	}
+	if (!queued) {
+		/* no memory to queue it: end the stream with -ENOMEM */
+		r->res = -ENOMEM;
+		if (more && !(r->rfl & URT__RF_CANCELLING))
+			urt__send_cancel(rt, r, idx);
+	}
+	if (!more && draining) {
+		urt__stream_flush(rt, r);
+		r->op->state = URT_OP_IDLE;
+		r->op->rec = 0;
+		urt__rec_done(rt, idx);
+		return;
+	}
+	urt_task_wake(t);
+}
+
+static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r, unsigned tag,
+		       int32_t res, uint32_t flags)
+{
+	struct urt_op *op;
+
+	if (tag) { /* the linked timeout */
+		if (res == -ETIME)
+			r->rfl |= URT__RF_TIMED_OUT;
+	} else if (flags & IORING_CQE_F_NOTIF) {
+		/* a zero-copy send's last word: the kernel is done with the
+		 * bytes (its result came before, with IORING_CQE_F_MORE) */
+		rt->stats.send_zc++;
+		if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED)
+			rt->stats.send_zc_copied++;
+		if (r->rfl & URT__RF_ZC_WAIT)
+			rt->ops.zc_wait--;
+	} else {
+		if (!(r->rfl & URT__RF_FORCED)) {
+			r->res = res;
+			r->cflags = flags & ~(uint32_t)IORING_CQE_F_MORE;
+		}
+		if (flags & IORING_CQE_F_MORE) {
+			/* a zero-copy send: the bytes are the kernel's until the notification */
+			r->rfl |= URT__RF_ZC_WAIT;
+			rt->ops.zc_wait++;
+			if (r->task->flags & URT_TASK_DRAINING)
+				urt__zc_abandon(rt, idx, r);
+			else if ((r->rfl & URT__RF_CANCELLING) && res > 0) {
+				/* cancelled (deadline, urt_op_cancel) after part went
+				 * out: nobody waits for the rest; the reset breaks the
+				 * stream, so the count is moot */
+				r->res = -ECANCELED;
+				urt__zc_reset(rt, r);
+			}
+			return;
+		}
+	}
+	rt->ring_inflight--;
+	if (--r->ncqe)
+		return;
+	if (r->rfl & URT__RF_ZC_TIMER)
+		urt__timer_del(rt, r);
+	rt->stats.ops_completed++;
+	op = r->op; /* in the task's state, valid until reclaim (draining too) */
+	op->res = r->res;
+	op->cflags = r->cflags;
+	op->flags = (r->rfl & URT__RF_TIMED_OUT) ? URT_OPF_TIMED_OUT : 0;
+	op->state = URT_OP_DONE;
+	op->rec = 0;
+	urt__rec_done(rt, idx);
+}
+
+void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t flags)
+{
+	uint32_t idx = (uint32_t)ud >> 1;
+	int32_t kres = res;
+	uint32_t kflags = flags;
+	struct urt__rec *r;
+
+	rt->stats.cqes++;
+	if (ud < (1ull << 32)) {
+		if (ud == URT__UD_EVENTFD)
+			rt->efd_armed = false; /* re-armed before the next park */
+		else
+			rt->ring_inflight--;
+		return;
+	}
+	if (URT_UNLIKELY(idx == 0 || idx >= rt->ops.made ||
+			 (r = urt__rec_at(rt, idx))->gen != (uint32_t)(ud >> 32) ||
+			 r->kind == URT__REC_FREE || r->kind == URT__REC_CHUNK ||
+			 r->kind == URT__REC_TIMER)) {
+		rt->stats.stale_cqes++;
+		if (!(flags & IORING_CQE_F_MORE)) /* its submission was counted */
+			rt->ring_inflight--;
+		if (flags & IORING_CQE_F_BUFFER) /* never lose a buffer */
+			urt__bufs_drop(rt, res, flags);
+		return;
+	}
+#ifdef URT_FAULTS
+	if (URT_UNLIKELY(rt->fault && rt->fault->complete && !(ud & 1)))
+		rt->fault->complete(rt->fault->ctx, r->opcode, &res, &flags);
+#endif
+	if (r->kind == URT__REC_RECV || r->kind == URT__REC_ACCEPT) {
+		if (URT_UNLIKELY(r->rfl & URT__RF_FORCED)) { /* an injected failure */
+			res = r->res;
+			flags = 0;
+			r->rfl &= (uint8_t)~URT__RF_FORCED;
+		}
+		stream_cqe(rt, idx, r, res, flags, kres, kflags);
+	} else {
+		single_cqe(rt, idx, r, ud & 1, res, flags);
+	}
+}

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * io_internal.h - what the I/O layer's files (runtime/io/) share, and what
+ * they offer the loop (runtime.c); not installed.
+ *
+ * The I/O layer sits on the executor: it may use exec_internal.h (this
+ * thread's runtime, waking a task), never the other way round. Sections
+ * name the file that defines what they declare.
+ */
+#ifndef URT_IO_INTERNAL_H
+#define URT_IO_INTERNAL_H
+
+#include "../exec/exec_internal.h"
+#include "urt/fault.h"
+#include "urt/io.h"
+#include "urt/net.h"
+#include "urt/time.h"
+
+#include <linux/time_types.h>
+
+/* Newer than the kernel headers liburing 2.3 and Debian 12 carry. */
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4) /* Linux 6.12: the buffer will be filled further */
+#endif
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4) /* Linux 6.10: several buffers a completion */
+#endif
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3) /* Linux 6.2 */
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
+/* --- op.c: op records, submitting ---------------------------------------- */
+
+#define URT__REC_PAGE_SHIFT 6 /* 64 records (4 KiB) a page */
+#define URT__REC_PAGE	    (1u << URT__REC_PAGE_SHIFT)
+
+/* user_data below 2^32 is the runtime's own: records always have gen >= 1 */
+#define URT__UD_IGNORE	0 /* a cancel request, a runtime-owned close */
+#define URT__UD_EVENTFD 1 /* the remote-wake eventfd read */
+
+enum {
+	URT__REC_FREE,
+	URT__REC_OP,	 /* single-shot kernel operation with a task */
+	URT__REC_TIMER,	 /* a sleep, in the timer heap */
+	URT__REC_RECV,	 /* multishot receive stream */
+	URT__REC_ACCEPT, /* multishot accept stream */
+	URT__REC_CHUNK,	 /* queued stream completions */
+};
+
+/* rfl bits */
+#define URT__RF_CANCELLING 0x01 /* a cancel was sent (or the timer dropped) */
+#define URT__RF_ENDED	   0x02 /* stream: the kernel's multishot is over; res says how */
+#define URT__RF_EOF	   0x04 /* stream: the peer closed */
+#define URT__RF_STARVED	   0x08 /* stream: on the starved list, waiting for a buffer */
+#define URT__RF_BACKOFF	   0x10 /* stream: in the timer heap, backing off */
+#define URT__RF_REPORTED   0x20 /* accept stream: the EMFILE/ENFILE was returned once */
+#define URT__RF_PAUSED	   0x20 /* recv stream: cancelled by the runtime, too much unread */
+#define URT__RF_ZC_WAIT	   0x02 /* zero-copy send: result in, its notification awaited */
+#define URT__RF_ZC_RESET   0x04 /* zero-copy send: its connection was reset to end the wait */
+#define URT__RF_ZC_TIMER   0x08 /* zero-copy send: in the timer heap (deadline or grace) */
+#define URT__RF_FORCED	   0x40 /* fault injection: res is the result, whatever the CQE says */
+#define URT__RF_TIMED_OUT  0x80 /* the linked timeout fired */
+
+struct urt__cqent {
+	int32_t res;
+	uint32_t flags;
+};
+
+/*
+ * An op record: one live operation, sleep or stream; 64 bytes, in pages of
+ * URT__REC_PAGE, addressed by index (0 means none in every link).
+ *   user_data = gen << 32 | index << 1 | tag   (tag 1: the linked timeout)
+ *   gen changes at every allocation, so a completion for an older use of
+ *   the index is recognised and discarded (counted in stats.stale_cqes).
+ *   kind == FREE  <=>  on the freelist (next is the link)
+ *   ncqe = final completions the kernel still owes; the record is freed
+ *          only when ncqe == 0 and, for a stream, its queue is drained.
+ */
+struct urt__rec {
+	struct urt_task *task; /* owner */
+	struct urt_op *op;     /* the handle */
+	uint32_t gen;
+	uint32_t next, prev; /* the task's list; next is also the freelist link */
+	uint8_t kind;	     /* URT__REC_* */
+	uint8_t opcode;	     /* IORING_OP_* last submitted */
+	uint8_t ncqe;	     /* chunk: entries queued */
+	uint8_t rfl;	     /* URT__RF_*; chunk: index of the first queued entry */
+	union {
+		struct {
+			/* single-shot: the result; stream: how it ended (an -ENOMEM
+			 * set while armed stays: the stream could not queue) */
+			int32_t res;
+			uint32_t cflags; /* single-shot: CQE flags; stream: queue tail */
+			union {
+				struct __kernel_timespec ts; /* linked timeout (read at submit) */
+				struct {
+					union {
+						uint64_t deadline; /* in the timer heap */
+						uint64_t asked;	   /* recv stream: the tick its
+								    * task last took a chunk */
+					};
+					union {
+						uint32_t hpos;	 /* index in the timer heap */
+						uint32_t pinned; /* recv stream: in bufs.pins
+								  * since this tick | 1; 0: not */
+					};
+					uint32_t qhead;	   /* stream: queue head (chunk records) */
+				} tm;
+			};
+			union {
+				uint32_t snext;	 /* stream: the starved list */
+				uint32_t cookie; /* zero-copy send: its socket's SO_COOKIE, low half */
+			};
+			int32_t fd;	/* stream: its socket, to re-arm; zero-copy send: its socket */
+		};
+		struct urt__cqent ent[4]; /* chunk */
+	};
+};
+_Static_assert(sizeof(struct urt__rec) == 64, "an op record is one cache line");
+
+#define URT__CHUNK_ENTS 4
+
+static inline struct urt__rec *urt__rec_at(struct urt_runtime *rt, uint32_t idx)
+{
+	return &rt->ops.pages[idx >> URT__REC_PAGE_SHIFT][idx & (URT__REC_PAGE - 1)];
+}
+
+static inline uint64_t urt__ud(const struct urt__rec *r, uint32_t idx, unsigned tag)
+{
+	return (uint64_t)r->gen << 32 | idx << 1 | tag;
+}
+
+URT_HIDDEN int urt__ops_init(struct urt_runtime *rt, uint32_t max);
+URT_HIDDEN void urt__ops_deinit(struct urt_runtime *rt);
+/* Take a record (kind set, zeroed links). Return: index; -EAGAIN; -ENOMEM. */
+URT_HIDDEN int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind);
+URT_HIDDEN void urt__rec_free(struct urt_runtime *rt, uint32_t idx);
+/* Link idx into t's list of live records / unlink it. */
+URT_HIDDEN void urt__rec_link(struct urt_runtime *rt, struct urt_task *t, uint32_t idx);
+URT_HIDDEN void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx);
+/*
+ * A record of t ended: unlink and free it; if t is DRAINING and that was
+ * its last, queue t so the run loop finishes it; else wake t.
+ */
+URT_HIDDEN void urt__rec_done(struct urt_runtime *rt, uint32_t idx);
+
+/*
+ * Starting a single-shot operation: urt__op_begin settles the handle's
+ * state (returns URT_PENDING, the result, or an error) or returns
+ * URT__SUBMIT with an SQE and a record ready; the caller preps the SQE and
+ * calls urt__op_commit, which returns URT_PENDING.
+ */
+#define URT__SUBMIT (INT_MIN + 1) /* not a result: those are >= 0, -errno or URT_PENDING */
+struct urt__sub {
+	struct urt_runtime *rt;
+	struct io_uring_sqe *sqe;
+	struct urt__rec *r;
+	uint32_t idx;
+};
+URT_HIDDEN int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t len,
+			     struct urt__sub *s);
+URT_HIDDEN int urt__op_commit(struct urt_op *op, struct urt__sub *s);
+/* Give a prepared SQE record idx's user_data, pass it through the fault
+ * seam and count it in flight (ncqe = 1). */
+URT_HIDDEN void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
+				struct io_uring_sqe *sqe);
+
+/* --- complete.c --------------------------------------------------------- */
+
+/* Every completion, real or injected, goes through here. */
+URT_HIDDEN void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res,
+				  uint32_t cflags);
+/* Free a stream's queued completions (buffers back, descriptors closed). */
+URT_HIDDEN void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r);
+/* Pop a stream's oldest queued completion. Return: false if none. */
+URT_HIDDEN bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e);
+
+/* --- cancel.c ----------------------------------------------------------- */
+
+/*
+ * Cancel every op of t. finishing: t's poll is over, so what the kernel
+ * does not hold (sleeps, ended streams) is freed now.
+ * Return: cancellations requested.
+ */
+URT_HIDDEN int urt__task_cancel_ops(struct urt_runtime *rt, struct urt_task *t, bool finishing);
+/* deinit: cancel everything in the kernel and wait until it is all back. */
+URT_HIDDEN void urt__ops_drain(struct urt_runtime *rt);
+/* Ask the kernel to cancel record idx by its user_data (RF_CANCELLING). */
+URT_HIDDEN void urt__send_cancel(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
+/* Stop a receive stream's kernel side (RF_PAUSED); the data stays in the
+ * socket and the await that finds the queue drained re-arms it (net.c). */
+URT_HIDDEN void urt__stream_pause(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
+
+/* --- zc.c --------------------------------------------------------------- */
+
+/* A socket's SO_COOKIE (low half; 0 if fd is not a socket): which socket a
+ * descriptor number names now. */
+URT_HIDDEN uint32_t urt__sock_cookie(int fd);
+/* A zero-copy send's timer came due (record idx, kind OP). */
+URT_HIDDEN void urt__zc_timer(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r);
+/* Nobody waits for the bytes: reset the connection so the notification
+ * comes now (once; not if the descriptor names another socket by now). */
+URT_HIDDEN void urt__zc_reset(struct urt_runtime *rt, struct urt__rec *r);
+/* The task ended while the notification is awaited: a grace period, then a reset. */
+URT_HIDDEN void urt__zc_abandon(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r);
+
+/* --- timer.c ------------------------------------------------------------ */
+
+struct urt__tent {
+	uint64_t deadline;
+	uint32_t seq; /* ties fire in arming order */
+	uint32_t idx; /* the record */
+};
+
+/* Room for one more timer. Return: 0; -ENOMEM. */
+URT_HIDDEN int urt__timer_reserve(struct urt_runtime *rt);
+/* Arm record idx at deadline. Return: 0; -ENOMEM (the heap could not grow). */
+URT_HIDDEN int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline);
+URT_HIDDEN void urt__timer_del(struct urt_runtime *rt, struct urt__rec *r);
+/* The nearest deadline; UINT64_MAX if none. */
+static inline uint64_t urt__timer_next(const struct urt_runtime *rt)
+{
+	return rt->timers.n ? rt->timers.v[0].deadline : UINT64_MAX;
+}
+/* Fire every timer due at now. Return: how many. */
+URT_HIDDEN unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now);
+URT_HIDDEN void urt__timers_deinit(struct urt_runtime *rt);
+
+/* --- bufring.c ------------------------------------------------------------ */
+
+URT_HIDDEN int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o);
+URT_HIDDEN void urt__bufs_deinit(struct urt_runtime *rt);
+static inline char *urt__buf_addr(struct urt_runtime *rt, uint16_t bid)
+{
+	return rt->bufs.mem + (size_t)bid * rt->bufs.size;
+}
+
+enum { URT__BUFS_ONE, URT__BUFS_BUNDLE, URT__BUFS_INC }; /* bufs.mode */
+
+/* One buffer's state, in every mode. */
+struct urt__bstate {
+	uint32_t off;	/* in part: bytes the kernel has filled */
+	uint32_t users; /* its pieces out (queued or with a task): 0 or 1 but in part */
+	uint32_t kept;	/* in part: the kernel may fill more of it */
+};
+
+/*
+ * The buffers a receive completion carries, one entry each: res = length,
+ * flags = buffer id << 16 | offset. urt__bufs_take counts them out of the
+ * kernel's hands (res and cflags as the kernel posted them; `shown` is the
+ * length the stream reports, fewer if the fault seam cut it); every entry
+ * urt__bufs_next yields must be given back with urt__buf_release.
+ */
+struct urt__bufs_it {
+	uint32_t left, shown, off;
+	uint32_t n, i;
+	uint16_t bid, pos;
+};
+URT_HIDDEN void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res,
+			       uint32_t cflags, int32_t shown);
+URT_HIDDEN bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it,
+			       struct urt__cqent *e);
+/* Take and give back at once: a completion nobody will read. */
+URT_HIDDEN void urt__bufs_drop(struct urt_runtime *rt, int32_t res, uint32_t cflags);
+/* Give back one buffer (or piece of one); wakes a starved stream.
+ * Return: 0; -EINVAL if no piece of it was out (given back twice). */
+URT_HIDDEN int urt__buf_release(struct urt_runtime *rt, uint32_t id);
+/* A starved stream while the ring has buffers: wake the oldest (its wake
+ * may have been lost, or a buffer filled in part still has room). */
+URT_HIDDEN void urt__bufs_kick(struct urt_runtime *rt);
+/*
+ * Spill memory: blocks of buf_size bytes that hold received bytes copied
+ * out of the ring (bufring.c). A buffer id (urt_buf.id, urt__buf_release)
+ * is a ring buffer's (below 32768) or URT__SPILL_ID | n for spill block n.
+ * A queued entry's flags are id << 16 | offset for a piece of a ring
+ * buffer, URT__SPILL_ENT | n for spill block n (its bytes start at 0).
+ */
+#define URT__SPILL_ID  0x40000000u
+#define URT__SPILL_ENT 0x80000000u
+#define URT__SPILL_MAX 0x3fffffffu /* spill blocks at most */
+static inline bool urt__ent_in_ring(const struct urt__cqent *e)
+{
+	return !(e->flags & URT__SPILL_ENT);
+}
+static inline uint32_t urt__ent_id(const struct urt__cqent *e)
+{
+	return urt__ent_in_ring(e) ? e->flags >> 16 : URT__SPILL_ID | (e->flags & ~URT__SPILL_ENT);
+}
+static inline char *urt__ent_data(struct urt_runtime *rt, const struct urt__cqent *e)
+{
+	if (!urt__ent_in_ring(e))
+		return rt->bufs.spill.blk[e->flags & ~URT__SPILL_ENT];
+	return urt__buf_addr(rt, (uint16_t)(e->flags >> 16)) + (e->flags & 0xffffu);
+}
+/* Ticks a stream's task may wait on the run queue (the poll budget left
+ * it for later) before its ring chunks count as idle after all. */
+#define URT__QUEUED_GRACE 4u
+/* Whether receive stream r is idle: chunks wait on it and its task took
+ * none in this tick; a task still on the run queue is about to read, for
+ * a few ticks after its stream first held ring chunks (pinned: that tick,
+ * | 1). */
+static inline bool urt__stream_idle(const struct urt_runtime *rt, const struct urt__rec *r)
+{
+	if (!r->tm.qhead || r->tm.asked >= rt->stats.ticks)
+		return false;
+	if (!(r->task->flags & URT_TASK_QUEUED))
+		return true;
+	return r->tm.pinned && (uint32_t)rt->stats.ticks - r->tm.pinned > URT__QUEUED_GRACE;
+}
+/* A stream of the sweep's list (bufs.pins): its record and generation. */
+struct urt__pin {
+	uint32_t idx, gen;
+};
+/* Each tick, once its tasks have run, while pin_max ring buffers or more
+ * sit in queues: every idle stream's ring chunks move to spill memory
+ * (sweep.c). */
+URT_HIDDEN void urt__bufs_sweep(struct urt_runtime *rt);
+/* Stream r (record idx) queued a ring chunk: on the sweep's list, once
+ * (sweep.c; the check is inline, the add is not). */
+URT_HIDDEN void urt__pins_add(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx);
+static inline void urt__pins_track(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
+{
+	if (!r->tm.pinned)
+		urt__pins_add(rt, r, idx);
+}
+/* A spill block. Return: its id; -ENOMEM. */
+URT_HIDDEN int urt__spill_get(struct urt_runtime *rt);
+/*
+ * Copy ring entry e out of the ring and give its piece back: appended to
+ * *last (the stream's newest queued entry, or NULL) if that is in spill
+ * memory with room (e->res becomes 0), else into a new block (e becomes
+ * that block's entry, to queue). Return: true; false if no block could be
+ * had (e unchanged, still in the ring).
+ */
+URT_HIDDEN bool urt__bufs_spill(struct urt_runtime *rt, struct urt__cqent *last,
+				struct urt__cqent *e);
+/* Put stream record idx on the starved list. */
+URT_HIDDEN void urt__buf_starve(struct urt_runtime *rt, uint32_t idx);
+URT_HIDDEN void urt__buf_unstarve(struct urt_runtime *rt, uint32_t idx);
+
+/* --- ring.c ------------------------------------------------------------- */
+
+URT_HIDDEN int urt__ring_init(struct urt_runtime *rt, unsigned entries);
+URT_HIDDEN void urt__ring_deinit(struct urt_runtime *rt);
+/* The runtime's struct io_uring. */
+static inline struct io_uring *urt__ring(struct urt_runtime *rt)
+{
+	return (struct io_uring *)(void *)rt->ring;
+}
+/*
+ * n consecutive SQEs' room, never failing: when the SQ is too full, submit
+ * what is there (reaping if the kernel pushes back) first. Then
+ * io_uring_get_sqe succeeds n times.
+ */
+/* Whether the kernel may not be given buf: it lies in the frame arena (it
+ * dies at the frame's end), or (ASan builds) in poisoned memory. */
+URT_HIDDEN bool urt__user_mem_refused(const void *buf, size_t len);
+URT_HIDDEN void urt__sq_reserve(struct urt_runtime *rt, unsigned n);
+/* Reap every completion in the CQ (and what the kernel held back). */
+URT_HIDDEN void urt__ring_reap(struct urt_runtime *rt);
+/*
+ * One trip to the kernel, or none: submit what is prepared, then wait up to
+ * timeout_ns for one completion if park, and reap every completion.
+ * Return: 0; -errno from io_uring_enter (not -ETIME / -EINTR).
+ */
+URT_HIDDEN int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeout_ns);
+
+#endif /* URT_IO_INTERNAL_H */

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * op.c - op records: the pool, the task's list of them, and submitting.
+ *
+ * An op record (struct urt__rec, io_internal.h) is the runtime's half of a
+ * live operation; the task's half is the handle, struct urt_op, in its
+ * state. Records come from pages of 64 (4 KiB), addressed by a 31-bit
+ * index, so a completion's user_data (generation, index, tag) finds its
+ * record with two loads and no pointer the kernel could hand back stale.
+ * Records are never returned to the allocator before deinit; the pool grows
+ * a page at a time up to opts.op_records.
+ *
+ * States of a single-shot record (kind OP):
+ *
+ *   begin --> (SQE prepared) --commit--> in flight (ncqe = 1, or 2 with a
+ *   linked timeout) --each final CQE: ncqe-- --> 0: result into the handle,
+ *   handle DONE, record freed, task woken.
+ *
+ * Streams (RECV, ACCEPT) keep their record while armed: each CQE is queued
+ * in chunk records (4 entries each) and the task woken; the CQE without
+ * IORING_CQE_F_MORE ends the kernel's part (RF_ENDED, ncqe = 0). The await
+ * (net.c) pops the queue and re-arms, backs off or ends.
+ *
+ * Lifetimes: a record lists on its task (t->ops, doubly linked by index),
+ * so the reclaim rule (t->ops == 0) holds the slot, and every buffer the
+ * state names, until the kernel has posted every final CQE. A task whose
+ * poll is over is DRAINING: its kernel ops are cancelled, each record is
+ * freed as soon as the kernel is done with it, and when the last one goes
+ * the task is queued so the run loop runs its drop.
+ *
+ * The rest of an operation's life is in the files beside this one:
+ *   complete.c  the one path every completion takes, and stream queues
+ *   cancel.c    cancelling one operation, a task's, or all of them (deinit)
+ *   zc.c        zero-copy sends: waiting for the notification, or not
+ *   sweep.c     moving unread ring chunks to spill memory (see bufring.c)
+ *   fault.c     the fault-injection calls (test builds)
+ *   all.c       the helpers that await more than once (read_exact, ...)
+ * The submission side of the fault seam (fault_submit) stays here, inline
+ * on the submit path.
+ */
+#include "io_internal.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <string.h>
+
+/* --- the pool ----------------------------------------------------------- */
+
+int urt__ops_init(struct urt_runtime *rt, uint32_t max)
+{
+	rt->ops.max = max ? max : 262144;
+	if (rt->ops.max > (1u << 30))
+		return -EINVAL;
+	rt->ops.made = 1; /* index 0 is "none" */
+	return 0;
+}
+
+void urt__ops_deinit(struct urt_runtime *rt)
+{
+	for (uint32_t i = 0; i < rt->ops.npages; i++)
+		rt->al.free(rt->al.ctx, rt->ops.pages[i], URT__REC_PAGE * sizeof(struct urt__rec),
+			    64);
+	if (rt->ops.pages)
+		rt->al.free(rt->al.ctx, rt->ops.pages, rt->ops.pages_cap * sizeof(void *),
+			    _Alignof(void *));
+	memset(&rt->ops, 0, sizeof(rt->ops));
+}
+
+static int grow(struct urt_runtime *rt)
+{
+	struct urt__rec *page;
+
+	if (rt->ops.npages == rt->ops.pages_cap) {
+		uint32_t cap = rt->ops.pages_cap ? rt->ops.pages_cap * 2 : 16;
+		struct urt__rec **p =
+			rt->al.alloc(rt->al.ctx, cap * sizeof(void *), _Alignof(void *));
+
+		if (!p)
+			return -ENOMEM;
+		if (rt->ops.npages)
+			memcpy(p, rt->ops.pages, rt->ops.npages * sizeof(void *));
+		if (rt->ops.pages)
+			rt->al.free(rt->al.ctx, rt->ops.pages, rt->ops.pages_cap * sizeof(void *),
+				    _Alignof(void *));
+		rt->ops.pages = p;
+		rt->ops.pages_cap = cap;
+	}
+	page = rt->al.alloc(rt->al.ctx, URT__REC_PAGE * sizeof(struct urt__rec), 64);
+	if (!page)
+		return -ENOMEM;
+	memset(page, 0, URT__REC_PAGE * sizeof(struct urt__rec));
+	rt->ops.pages[rt->ops.npages++] = page;
+	return 0;
+}
+
+/*
+ * A record never used before, carved from the last page (grown if full).
+ * Out of line, so the common allocation (a freelist pop) saves no
+ * registers for a path it does not take. Return: index; -ENOMEM.
+ */
+static __attribute__((noinline, cold)) int64_t rec_carve(struct urt_runtime *rt)
+{
+	uint32_t idx = rt->ops.made;
+
+	if (idx >> URT__REC_PAGE_SHIFT >= rt->ops.npages) {
+		int ret = grow(rt);
+
+		if (ret)
+			return ret;
+	}
+	rt->ops.made++;
+	return idx;
+}
+
+int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
+{
+	struct urt__rec *r;
+	uint32_t idx = rt->ops.free;
+
+#ifdef URT_FAULTS
+	if (URT_UNLIKELY(rt->fault && rt->fault->record && rt->fault->record(rt->fault->ctx)))
+		return -ENOMEM;
+#endif
+	/* only chunks (queued completions) may pass the limit */
+	if (URT_UNLIKELY(rt->ops.live >= rt->ops.max) && kind != URT__REC_CHUNK)
+		return -EAGAIN;
+	if (URT_LIKELY(idx)) {
+		r = urt__rec_at(rt, idx);
+		rt->ops.free = r->next;
+	} else {
+		int64_t ret = rec_carve(rt);
+
+		if (ret < 0)
+			return ret;
+		idx = (uint32_t)ret;
+		r = urt__rec_at(rt, idx);
+	}
+	urt__unpoison(r, sizeof(*r));
+	r->task = NULL;
+	r->op = NULL;
+	r->gen = r->gen + 1 ? r->gen + 1 : 1;
+	r->next = r->prev = 0;
+	r->kind = kind;
+	r->opcode = 0;
+	r->ncqe = 0;
+	r->rfl = 0;
+	r->res = 0;
+	r->cflags = 0;
+	r->tm.qhead = 0;
+	r->snext = 0;
+	r->fd = -1;
+	if (++rt->ops.live > rt->stats.ops_high_water)
+		rt->stats.ops_high_water = rt->ops.live;
+	return idx;
+}
+
+void urt__rec_free(struct urt_runtime *rt, uint32_t idx)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+	uint32_t gen = r->gen;
+
+	URT_ASSERT(r->kind != URT__REC_FREE, "op record freed twice");
+	r->kind = URT__REC_FREE;
+	r->next = rt->ops.free;
+	rt->ops.free = idx;
+	rt->ops.live--;
+	/* poison all but the freelist link, kind and generation */
+	urt__poison(&r->task, sizeof(r->task) + sizeof(r->op), URT_POISON_POOL);
+	urt__poison(&r->res, sizeof(*r) - offsetof(struct urt__rec, res), URT_POISON_POOL);
+	(void)gen;
+}
+
+/* --- the task's list ------------------------------------------------------ */
+
+void urt__rec_link(struct urt_runtime *rt, struct urt_task *t, uint32_t idx)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+
+	r->task = t;
+	r->prev = 0;
+	r->next = t->ops;
+	if (t->ops)
+		urt__rec_at(rt, t->ops)->prev = idx;
+	t->ops = idx;
+}
+
+void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+	struct urt_task *t = r->task;
+
+	if (!t)
+		return;
+	if (r->prev)
+		urt__rec_at(rt, r->prev)->next = r->next;
+	else
+		t->ops = r->next;
+	if (r->next)
+		urt__rec_at(rt, r->next)->prev = r->prev;
+	r->next = r->prev = 0;
+}
+
+void urt__rec_done(struct urt_runtime *rt, uint32_t idx)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+	struct urt_task *t = r->task;
+
+	urt__rec_unlink(rt, idx);
+	urt__rec_free(rt, idx);
+	if (!t)
+		return;
+	if (!(t->flags & URT_TASK_DRAINING))
+		urt_task_wake(t);
+	else if (!t->ops)
+		urt_task_wake(t); /* the run loop finishes a DRAINING task with no ops */
+}
+
+/* --- submitting ------------------------------------------------------------- */
+
+static bool in_frame(struct urt_runtime *rt, const void *buf)
+{
+	const struct urt_arena *a = &rt->frame;
+
+	/* nothing allocated this frame in the first chunk: nothing to find */
+	return buf && a->head && urt_arena_contains(a, buf);
+}
+
+bool urt__user_mem_refused(const void *buf, size_t len)
+{
+	if (URT_UNLIKELY(urt__rt && in_frame(urt__rt, buf)))
+		return true;
+#ifdef URT_ASAN
+	if (buf && len && __asan_region_is_poisoned((void *)(uintptr_t)buf, len))
+		return true;
+#else
+	(void)len;
+#endif
+	return false;
+}
+
+int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t len,
+		  struct urt__sub *s)
+{
+	struct urt_runtime *rt = urt__rt;
+	int64_t idx;
+
+	switch (op->state) {
+	case URT_OP_INFLIGHT:
+		return URT_PENDING;
+	case URT_OP_DONE:
+		op->state = URT_OP_IDLE;
+		return op->res;
+	case URT_OP_STREAM:
+		return -EBUSY;
+	default:
+		break;
+	}
+	if (URT_UNLIKELY(!rt))
+		return -ESRCH;
+	if (URT_UNLIKELY(!t || t != rt->polling))
+		return -EBUSY;
+	if (URT_UNLIKELY(urt__user_mem_refused(buf, len)))
+		return -EFAULT;
+	idx = urt__rec_alloc(rt, URT__REC_OP);
+	if (URT_UNLIKELY(idx < 0))
+		return (int)idx;
+	urt__sq_reserve(rt, op->timeout_ns ? 2 : 1);
+	s->rt = rt;
+	s->idx = (uint32_t)idx;
+	s->r = urt__rec_at(rt, (uint32_t)idx);
+	s->r->op = op;
+	s->sqe = io_uring_get_sqe(urt__ring(rt));
+	urt__rec_link(rt, t, (uint32_t)idx);
+	return URT__SUBMIT;
+}
+
+/* Test builds: the submission side of the seam. */
+static inline void fault_submit(struct urt_runtime *rt, struct urt__rec *r,
+				struct io_uring_sqe *sqe)
+{
+#ifdef URT_FAULTS
+	if (URT_UNLIKELY(rt->fault && rt->fault->submit)) {
+		uint32_t len = sqe->len;
+		int f = rt->fault->submit(rt->fault->ctx, sqe->opcode, &len);
+
+		if (f < 0) { /* the kernel never sees it: a no-op carries the error */
+			uint64_t ud = sqe->user_data;
+			uint8_t flags = sqe->flags;
+
+			io_uring_prep_nop(sqe);
+			sqe->user_data = ud;
+			sqe->flags = flags;
+			r->rfl |= URT__RF_FORCED;
+			r->res = f;
+		} else if (len < sqe->len) {
+			sqe->len = len;
+		}
+	}
+#else
+	(void)rt, (void)r, (void)sqe;
+#endif
+}
+
+void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
+		     struct io_uring_sqe *sqe)
+{
+	r->opcode = sqe->opcode;
+	io_uring_sqe_set_data64(sqe, urt__ud(r, idx, 0));
+	fault_submit(rt, r, sqe);
+	r->ncqe = 1;
+	rt->ring_pending++;
+	rt->ring_inflight++;
+	rt->stats.ops_submitted++;
+}
+
+int urt__op_commit(struct urt_op *op, struct urt__sub *s)
+{
+	struct urt_runtime *rt = s->rt;
+	struct urt__rec *r = s->r;
+
+	urt__sqe_commit(rt, r, s->idx, s->sqe);
+	if (op->timeout_ns) {
+		struct io_uring_sqe *lt = io_uring_get_sqe(urt__ring(rt)); /* reserved */
+
+		r->ts.tv_sec = (long long)(op->timeout_ns / 1000000000u);
+		r->ts.tv_nsec = (long long)(op->timeout_ns % 1000000000u);
+		s->sqe->flags |= IOSQE_IO_LINK;
+		io_uring_prep_link_timeout(lt, &r->ts, 0);
+		io_uring_sqe_set_data64(lt, urt__ud(r, s->idx, 1));
+		r->ncqe = 2;
+		rt->ring_pending++;
+		rt->ring_inflight++;
+	}
+	op->state = URT_OP_INFLIGHT;
+	op->rec = s->idx;
+	op->gen = r->gen;
+	op->flags = 0;
+	return URT_PENDING;
+}
+
+/* --- a few operations that belong to no other file ------------------------------ */
+
+int urt_nop(struct urt_task *t, struct urt_op *op)
+{
+	struct urt__sub s = { 0 };
+	int ret = urt__op_begin(t, op, NULL, 0, &s);
+
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_nop(s.sqe);
+	return urt__op_commit(op, &s);
+}
+
+int urt_close_detached(int fd)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct io_uring_sqe *sqe;
+
+	if (!rt)
+		return -ESRCH;
+	urt__sq_reserve(rt, 1);
+	sqe = io_uring_get_sqe(urt__ring(rt));
+	io_uring_prep_close(sqe, fd);
+	io_uring_sqe_set_data64(sqe, URT__UD_IGNORE);
+	rt->ring_pending++;
+	rt->ring_inflight++;
+	return 0;
+}

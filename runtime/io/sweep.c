@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sweep.c - ring chunks of streams that are not read go to spill memory.
+ *
+ * Received bytes sit in the shared provided-buffer ring until their task
+ * reads them; a task that does not read would hold ring buffers every other
+ * connection needs. The policy is bufring.c's (see "Fairness across
+ * streams" there); this file keeps its list: every receive stream that may
+ * hold ring chunks is on bufs.pins (by record and generation, so an ended
+ * stream whose record serves another is skipped), and the loop calls
+ * urt__bufs_sweep once a tick, after the polls, while queued ring buffers
+ * are at pin_max or more. Each idle stream's ring chunks are copied to
+ * spill memory in place and their buffers given back; a stream that runs
+ * out of spill memory is paused until it is read.
+ */
+#include "io_internal.h"
+
+#include <string.h>
+
+/* Whether r has a chunk queued in the ring (not in spill memory). */
+static bool stream_pins(struct urt_runtime *rt, const struct urt__rec *r)
+{
+	for (uint32_t c = r->tm.qhead; c; c = urt__rec_at(rt, c)->next) {
+		const struct urt__rec *ch = urt__rec_at(rt, c);
+
+		for (unsigned i = ch->rfl; i < (unsigned)ch->rfl + ch->ncqe; i++)
+			if (urt__ent_in_ring(&ch->ent[i]))
+				return true;
+	}
+	return false;
+}
+
+/* Drop from bufs.pins the streams that hold no ring chunk now. */
+static void pins_compact(struct urt_runtime *rt)
+{
+	uint32_t w = 0;
+
+	for (uint32_t i = 0; i < rt->bufs.npins; i++) {
+		struct urt__pin p = rt->bufs.pins[i];
+		struct urt__rec *r = urt__rec_at(rt, p.idx);
+
+		if (r->gen != p.gen || r->kind != URT__REC_RECV)
+			continue; /* ended; the record may serve another now */
+		if (!stream_pins(rt, r)) {
+			r->tm.pinned = 0;
+			continue;
+		}
+		rt->bufs.pins[w++] = p;
+	}
+	rt->bufs.npins = w;
+}
+
+/*
+ * Stream r (record idx), not on the sweep's list, queued a ring chunk: put
+ * it there (urt__pins_track checks "not on it" inline). A list that cannot
+ * grow leaves r off it: the low mark still bounds it.
+ */
+void urt__pins_add(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
+{
+	struct urt_runtime *t = rt; /* short lines below */
+
+	if (t->bufs.npins == t->bufs.pins_cap) {
+		uint32_t cap = t->bufs.pins_cap ? t->bufs.pins_cap * 2 : 64;
+		struct urt__pin *v;
+
+		pins_compact(t);
+		if (t->bufs.npins > t->bufs.pins_cap / 2 || !t->bufs.pins_cap) {
+			v = t->al.alloc(t->al.ctx, cap * sizeof(*v), 8);
+			if (!v)
+				return;
+			if (t->bufs.pins_cap) {
+				memcpy(v, t->bufs.pins, t->bufs.npins * sizeof(*v));
+				t->al.free(t->al.ctx, t->bufs.pins, t->bufs.pins_cap * sizeof(*v), 8);
+			}
+			t->bufs.pins = v;
+			t->bufs.pins_cap = cap;
+		}
+	}
+	t->bufs.pins[t->bufs.npins++] = (struct urt__pin){ idx, r->gen };
+	r->tm.pinned = (uint32_t)t->stats.ticks | 1u;
+}
+
+/* Move r's ring chunks to spill memory, in place. Return: false if spill
+ * memory ran out (r is paused: nothing more comes until it is read). */
+static bool stream_evict(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
+{
+	for (uint32_t c = r->tm.qhead; c; c = urt__rec_at(rt, c)->next) {
+		struct urt__rec *ch = urt__rec_at(rt, c);
+
+		for (unsigned i = ch->rfl; i < (unsigned)ch->rfl + ch->ncqe; i++) {
+			struct urt__cqent *e = &ch->ent[i];
+			int id;
+
+			if (!urt__ent_in_ring(e))
+				continue;
+			id = urt__spill_get(rt);
+			if (id < 0) {
+				urt__stream_pause(rt, r, idx);
+				return false;
+			}
+			memcpy(rt->bufs.spill.blk[id], urt__ent_data(rt, e), (size_t)e->res);
+			urt__buf_release(rt, urt__ent_id(e));
+			rt->bufs.queued--;
+			rt->stats.recv_spilled += (uint64_t)e->res;
+			e->flags = URT__SPILL_ENT | (uint32_t)id;
+		}
+	}
+	return true;
+}
+
+void urt__bufs_sweep(struct urt_runtime *rt)
+{
+	uint32_t w = 0;
+
+	for (uint32_t i = 0; i < rt->bufs.npins; i++) {
+		struct urt__pin p = rt->bufs.pins[i];
+		struct urt__rec *r = urt__rec_at(rt, p.idx);
+
+		if (r->gen != p.gen || r->kind != URT__REC_RECV)
+			continue;
+		if ((urt__stream_idle(rt, r) && stream_evict(rt, r, p.idx)) || !stream_pins(rt, r)) {
+			r->tm.pinned = 0;
+			continue;
+		}
+		rt->bufs.pins[w++] = p;
+	}
+	rt->bufs.npins = w;
+}
