@@ -79,10 +79,15 @@ struct urt_runtime_opts {
 	 * is copied out (spill memory); default buf_count / 2; at most
 	 * buf_count, which turns copying off (see urt/net.h) */
 	uint32_t recv_pin_max;
-	/* URT_FEAT_SEND_ZC, _RECV_BUNDLE, _BUF_INC, _RECV_LIMIT: leave unused
+	/* URT_FEAT_SEND_ZC, _RECV_BUNDLE, _BUF_INC, _RECV_LIMIT, _WAITID,
+	 * _FTRUNCATE, _RECVMSG_MULTI: leave unused
 	 * even if the kernel offers them (to measure, or to run the fallback) */
 	uint32_t features_off;
 	uint32_t send_zc_min; /* urt_send_all goes zero-copy from this size; 0: never */
+	/* the blocking pool (urt/blocking.h): worker threads, started on first
+	 * use; default 4. Jobs queued or running at most; default 1024 */
+	unsigned blocking_threads;
+	uint32_t blocking_queue;
 	const struct urt_allocator *allocator; /* backing memory; NULL: malloc */
 	/* debug reports (frame checks); the library prints nothing without it */
 	void (*debug_hook)(void *ctx, const char *msg);
@@ -157,6 +162,9 @@ struct urt_runtime_stats {
 #define URT_FEAT_BUF_INC       0x10u /* receives fill buffers in part: one buffer, many chunks */
 #define URT_FEAT_DEBUG_CHECKS  0x20u /* the library was built with its debug checks */
 #define URT_FEAT_RECV_LIMIT    0x40u /* multishot receives end after opts.stream_queue buffers */
+#define URT_FEAT_WAITID	       0x80u  /* child exits awaited with IORING_OP_WAITID (else pidfd poll) */
+#define URT_FEAT_FTRUNCATE     0x100u /* IORING_OP_FTRUNCATE (else the blocking pool) */
+#define URT_FEAT_RECVMSG_MULTI 0x200u /* multishot recvmsg into provided buffers (else one-shot) */
 
 /* The runtime: caller-owned storage, defined at the end of this file. */
 struct urt_runtime;
