@@ -352,7 +352,8 @@ int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type, c
 
 void urt__remote_post(struct urt_runtime *rt, struct urt__call *c)
 {
-	c->node.kind = URT__MSG_CALL;
+	__atomic_store_n(&c->node.kind, URT__MSG_CALL, __ATOMIC_RELAXED); /* c may sit in a
+									      * task's state the owner scans */
 	push(rt, &c->node);
 	notify(rt); /* a write only if the owner parks: wakes batch */
 }

@@ -81,9 +81,11 @@ static void *worker(void *arg)
 		if (!p->head)
 			p->tail = NULL;
 		p->nqueued--;
-		job->queued = 0;
+		/* atomic stores: the owner's debug frame check scans the state
+		 * (relaxed loads) while the job is out */
+		__atomic_store_n(&job->queued, 0, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&p->mu);
-		job->res = job->fn(job->arg);
+		__atomic_store_n(&job->res, job->fn(job->arg), __ATOMIC_RELAXED);
 		urt__remote_post(p->rt, &job->call); /* job is the owner's from here */
 		pthread_mutex_lock(&p->mu);
 	}
