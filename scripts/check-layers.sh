@@ -34,6 +34,8 @@ declare -A owner=(
 	[exec_internal.h]=exec
 	[urt/io.h]=io [urt/net.h]=io [urt/time.h]=io [urt/fault.h]=io
 	[io_internal.h]=io
+	[urt/blocking.h]=sys [urt/dns.h]=sys
+	[sys_internal.h]=sys
 	[internal.h]=runtime
 	[urt/urt.h]=umbrella
 )
@@ -53,6 +55,7 @@ header_path() {
 	urt_debug.h) echo "$root/alloc/$1" ;;
 	exec_internal.h) echo "$root/runtime/exec/$1" ;;
 	io_internal.h) echo "$root/runtime/io/$1" ;;
+	sys_internal.h) echo "$root/runtime/sys/$1" ;;
 	internal.h) echo "$root/runtime/$1" ;;
 	esac
 }

@@ -15,5 +15,7 @@
 #include "urt/io.h"
 #include "urt/net.h"
 #include "urt/time.h"
+#include "urt/blocking.h"
+#include "urt/dns.h"
 
 #endif /* URT_URT_H */

@@ -18,7 +18,7 @@
 #define URT__REGENT	sizeof(struct urt_task *) /* one registry entry */
 
 /* Messages on the remote queue. */
-enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2 };
+enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2, URT__MSG_CALL = 3 }; /* CALL: struct urt__call */
 
 /* This thread's runtime (initial-exec TLS: one %fs load). */
 extern __thread struct urt_runtime *urt__rt URT_HIDDEN;
@@ -137,5 +137,12 @@ URT_HIDDEN void urt__remote_close(struct urt_runtime *rt);
  * teardown aborts them. Return: tasks dropped here (no memory to start them).
  */
 URT_HIDDEN size_t urt__remote_deinit(struct urt_runtime *rt);
+/*
+ * Post c from any thread: c->fn(rt, c) runs on the owner thread at its next
+ * drain (or in urt__remote_deinit), and the owner is woken if parked. The
+ * caller sees to it that deinit has not begun (the blocking pool joins its
+ * workers before urt__remote_close); c is the owner's once posted.
+ */
+URT_HIDDEN void urt__remote_post(struct urt_runtime *rt, struct urt__call *c);
 
 #endif /* URT_EXEC_INTERNAL_H */

@@ -104,9 +104,10 @@ void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *wh
 	const unsigned char *s = urt_task_state(t);
 
 	for (uint32_t off = 0; off + sizeof(void *) <= t->state_size; off += sizeof(void *)) {
-		void *p;
+		/* a relaxed load: a word of the state may be another thread's to
+		 * write while the task waits (a blocking job's queue link) */
+		void *p = __atomic_load_n((void *const *)(const void *)(s + off), __ATOMIC_RELAXED);
 
-		memcpy(&p, s + off, sizeof(p));
 		if (!urt_arena_contains(&rt->frame, p))
 			continue;
 		rt->stats.frame_reports++;
