@@ -497,7 +497,13 @@ static void redirect_dir(struct urt_task *t, struct conn *c)
 	while (q < tg.n && tg.p[q] != '?')
 		q++;
 	head(t, c, 301, NULL, 0);
-	putf(t, c, "Location: %.*s/%.*s\r\n\r\n", (int)q, tg.p, (int)(tg.n - q), tg.p + q);
+	/* put, not putf: the target can be as long as --max-line, and putf
+	 * cuts at 512 bytes (a cut Location would lose the head's end) */
+	put(t, c, "Location: ", 10);
+	put(t, c, tg.p, q);
+	put(t, c, "/", 1);
+	put(t, c, tg.p + q, tg.n - q);
+	put(t, c, "\r\n\r\n", 4);
 }
 
 static const char *content_type(const char *path)

@@ -35,6 +35,8 @@ printf 'bee\n' > "$root/dir/b.txt"
 printf 'space\n' > "$root/sp ace.txt"
 : > "$root/empty.txt"
 ln -s /etc/passwd "$root/link-out"
+d200=$(printf '%0200d' 0 | tr 0 d) # a directory path past 512 bytes (/d200/d200/d200)
+mkdir -p "$root/$d200/$d200/$d200"
 touch -d '2020-01-01 00:00:00 UTC' "$root/a.txt"
 start urt-http "$tmp/out" --root "$root"
 
