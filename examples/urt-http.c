@@ -915,6 +915,15 @@ static bool chunk_ready(struct urt_task *t, struct conn *c)
 	return !c->killed;
 }
 
+static void chunk_release(struct urt_task *t, struct conn *c)
+{
+	if (!c->chunk)
+		return;
+	urt_task_free(t, c->chunk);
+	c->chunk = NULL;
+	mem_add(c, CHUNK, 0);
+}
+
 /*
  * An awaitable of its own (its progress is c->off, c->left, c->piped,
  * c->full, c->napping), so conn_poll awaits it in one line: the body from
@@ -1008,10 +1017,13 @@ static int splice_body(struct urt_task *t, struct conn *c)
 /*
  * Before a wait for input: what was parsed leaves the input (one move per
  * receive, never one per request); buffers that hold nothing go back, so
- * an idle connection holds none.
+ * an idle connection holds none (the 64 KiB chunk too: one request with a
+ * long path, or one body read and sent, must not keep it for the
+ * connection's life).
  */
 static void in_compact(struct urt_task *t, struct conn *c)
 {
+	chunk_release(t, c);
 	if (c->at) {
 		memmove(c->in, c->in + c->at, c->in_len - c->at);
 		c->in_len -= c->at;
