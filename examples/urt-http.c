@@ -659,8 +659,13 @@ static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *
 	if (i != r.n || (!have_a && !have_b))
 		return 0; /* several ranges, or garbage: serve the whole file */
 	if (!have_a) { /* the last b bytes */
-		if (!b || !size)
+		if (!b)
 			return -1;
+		/* satisfiable even when the file is empty (RFC 9110 14.1.2),
+		 * but no Content-Range can say "0 bytes of 0": ignore the
+		 * Range (14.2 allows it) and answer 200 with the empty file */
+		if (!size)
+			return 0;
 		*from = b >= size ? 0 : size - b;
 		*len = size - *from;
 		return 1;
