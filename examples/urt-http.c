@@ -677,6 +677,64 @@ static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *
 	return 1;
 }
 
+/*
+ * Whether p[0, n) has the shape pat: 'A' an upper-case letter, 'a' a
+ * lower-case one, 'd' a digit, '_' a digit or SP, anything else itself.
+ */
+static bool date_shape(const char *p, size_t n, const char *pat)
+{
+	if (n != strlen(pat))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		bool ok;
+
+		switch (pat[i]) {
+		case 'A': ok = ch >= 'A' && ch <= 'Z'; break;
+		case 'a': ok = ch >= 'a' && ch <= 'z'; break;
+		case 'd': ok = ch >= '0' && ch <= '9'; break;
+		case '_': ok = ch == ' ' || (ch >= '0' && ch <= '9'); break;
+		default: ok = ch == (unsigned char)pat[i];
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Which of the three forms of HTTP-date s is, by its exact grammar (RFC
+ * 9110 5.6.7: fixed widths, case-sensitive), before strptime checks the
+ * names: strptime alone takes "1 Jan", "jan", "Jan  01" and spaces for
+ * digits, and a date that is not an HTTP-date MUST be ignored (13.1.3).
+ * Return: 0, 1, 2 (the index into parse_http_date's forms), or -1.
+ */
+static int date_form(struct slice s)
+{
+	size_t comma = 0;
+
+	if (date_shape(s.p, s.n, "Aaa, dd Aaa dddd dd:dd:dd GMT"))
+		return 0;
+	if (date_shape(s.p, s.n, "Aaa Aaa _d dd:dd:dd dddd"))
+		return 2;
+	while (comma < s.n && comma < 10 && s.p[comma] != ',')
+		comma++;
+	if (comma >= 6 && comma <= 9 && date_shape(s.p, 1, "A") &&
+	    date_shape(s.p + 1, comma - 1, "aaaaaaaa" + 9 - comma) &&
+	    date_shape(s.p + comma, s.n - comma, ", dd-Aaa-dd dd:dd:dd GMT"))
+		return 1;
+	return -1;
+}
+
+static int year_now(void)
+{
+	struct tm tm;
+	time_t now = time(NULL);
+
+	gmtime_r(&now, &tm);
+	return tm.tm_year + 1900;
+}
+
 /* An HTTP-date in any of the three forms a recipient MUST accept (RFC
  * 9110 5.6.7): IMF-fixdate, RFC 850 (two-digit year) and asctime. */
 static time_t parse_http_date(struct slice s)
@@ -684,19 +742,25 @@ static time_t parse_http_date(struct slice s)
 	static const char *const forms[] = { "%a, %d %b %Y %H:%M:%S GMT",
 					     "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y" };
 	char tmp[64];
+	int f = date_form(s);
+	struct tm tm = { 0 };
+	const char *end;
 
-	if (!s.n || s.n >= sizeof(tmp))
+	if (f < 0 || s.n >= sizeof(tmp))
 		return (time_t)-1;
 	memcpy(tmp, s.p, s.n);
 	tmp[s.n] = 0;
-	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-		struct tm tm = { 0 };
-		const char *end = strptime(tmp, forms[i], &tm);
+	end = strptime(tmp, forms[f], &tm);
+	if (!end || *end)
+		return (time_t)-1;
+	if (f == 1) {
+		/* a two-digit year more than 50 years ahead is the last such
+		 * year in the past (RFC 9110 5.6.7); strptime's %y pivots at 69 */
+		int now = year_now(), y = now - now % 100 + tm.tm_year % 100;
 
-		if (end && !*end)
-			return timegm(&tm);
+		tm.tm_year = (y > now + 50 ? y - 100 : y) - 1900;
 	}
-	return (time_t)-1;
+	return timegm(&tm);
 }
 
 /*
