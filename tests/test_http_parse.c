@@ -399,6 +399,22 @@ static void test_garbage(void **state)
 	}
 }
 
+/* An absolute-form target's authority takes Host's place (RFC 9112 3.2.2):
+ * held to Host's rules, userinfo refused (RFC 9110 4.2.4). */
+static void test_absolute_authority(void **state)
+{
+	struct http_req r;
+
+	(void)state;
+	assert_true(parse("GET http://x:80/a HTTP/1.1\r\nHost: y\r\n\r\n", &r) > 0);
+	assert_true(parse("GET HTTP://[::1]?q HTTP/1.1\r\nHost: y\r\n\r\n", &r) > 0);
+	assert_true(parse("GET /http://u@x HTTP/1.1\r\nHost: y\r\n\r\n", &r) > 0);
+	expect_status("GET http://u@x/a HTTP/1.1\r\nHost: y\r\n\r\n", 400);
+	expect_status("GET http://x:zz/a HTTP/1.1\r\nHost: y\r\n\r\n", 400);
+	expect_status("GET http:///a HTTP/1.1\r\nHost: y\r\n\r\n", 400);
+	expect_status("GET http://x#f HTTP/1.1\r\nHost: y\r\n\r\n", 400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_chunked_splits),
 		cmocka_unit_test(test_chunked_refusals),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_absolute_authority),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

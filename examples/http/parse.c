@@ -97,6 +97,24 @@ static bool host_valid(struct slice h)
 	return true;
 }
 
+/*
+ * The authority of an absolute-form target ("http://authority/path"),
+ * which takes the place of Host (RFC 9112 3.2.2), is held to Host's
+ * rules: host [":" port], never empty, and no userinfo (RFC 9110 4.2.4:
+ * a sender MUST NOT send it, a recipient SHOULD treat it as an error).
+ * Other targets pass.
+ */
+static bool absolute_authority_valid(struct slice tg)
+{
+	size_t a = 7;
+
+	if (tg.n < 7 || strncasecmp(tg.p, "http://", 7))
+		return true;
+	while (a < tg.n && tg.p[a] != '/' && tg.p[a] != '?')
+		a++;
+	return host_valid((struct slice){ tg.p + 7, a - 7 });
+}
+
 bool slice_lists(struct slice v, const char *token)
 {
 	size_t i = 0;
@@ -225,6 +243,8 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 	for (size_t k = 0; k < r->target.n; k++)
 		if ((unsigned char)r->target.p[k] <= ' ' || r->target.p[k] == 0x7f)
 			return -400;
+	if (!absolute_authority_valid(r->target))
+		return -400;
 	i++;
 	if (end - i < 8 || memcmp(buf + i, "HTTP/", 5))
 		return -400;
