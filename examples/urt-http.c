@@ -769,7 +769,7 @@ static time_t parse_http_date(struct slice s)
  * If-Match and If-Range, by weak comparison (W/ ignored) for
  * If-None-Match (RFC 9110 8.8.3.2). Our tags are always strong.
  */
-static bool etag_listed(struct slice v, const char *etag, bool weak)
+static bool etag_in(struct slice v, const char *etag, bool weak)
 {
 	size_t i = 0, n = strlen(etag);
 
@@ -794,6 +794,18 @@ static bool etag_listed(struct slice v, const char *etag, bool weak)
 		if ((weak || !w) && i - s == n && !memcmp(v.p + s, etag, n))
 			return true;
 	}
+	return false;
+}
+
+/* etag_in over each line of a list field (name) that came on several
+ * lines: together they are one list (RFC 9110 5.3). */
+static bool etag_listed_lines(struct slice all, const char *name, const char *etag, bool weak)
+{
+	struct slice v;
+
+	while (http_field_next(&all, name, &v))
+		if (etag_in(v, etag, weak))
+			return true;
 	return false;
 }
 /*
@@ -891,7 +903,7 @@ static bool if_range_holds(struct conn *c)
 	if (!v.p)
 		return true;
 	if (v.n && (v.p[0] == '"' || (v.n > 1 && v.p[0] == 'W' && v.p[1] == '/')))
-		return v.p[0] == '"' && etag_listed(v, c->etag, false) && v.p[v.n - 1] == '"';
+		return v.p[0] == '"' && etag_in(v, c->etag, false) && v.p[v.n - 1] == '"';
 	return parse_http_date(v) == (time_t)c->stx.stx_mtime.tv_sec &&
 	       (time_t)c->stx.stx_mtime.tv_sec < time(NULL);
 }
@@ -909,10 +921,10 @@ static int file_status(struct conn *c, uint64_t *from, uint64_t *len)
 	 * If-Unmodified-Since (412); If-None-Match, else If-Modified-Since
 	 * (304: only GET and HEAD come here); If-Range decides the Range.
 	 * An invalid date is ignored, as the RFC asks. */
-	if (q->im.p ? !etag_listed(q->im, c->etag, false)
+	if (q->im.p ? !etag_listed_lines(q->im, "If-Match", c->etag, false)
 		    : q->ius.p && (d = parse_http_date(q->ius)) != (time_t)-1 && mtime > d)
 		return 412;
-	if (q->inm.p ? etag_listed(q->inm, c->etag, true)
+	if (q->inm.p ? etag_listed_lines(q->inm, "If-None-Match", c->etag, true)
 		     : q->ims.p && (d = parse_http_date(q->ims)) != (time_t)-1 && mtime <= d)
 		return 304;
 	/* Range only for GET (RFC 9110 14.2); a stale If-Range: the whole file */

@@ -115,6 +115,43 @@ static bool absolute_authority_valid(struct slice tg)
 	return host_valid((struct slice){ tg.p + 7, a - 7 });
 }
 
+/* A list field's line (RFC 9110 5.3: its lines are one list, in order):
+ * the first value, stretched to the end of each later one (see
+ * http_field_next). */
+static void list_add(struct slice *s, struct slice v)
+{
+	if (!s->p)
+		*s = v;
+	else
+		s->n = (size_t)(v.p + v.n - s->p);
+}
+
+bool http_field_next(struct slice *it, const char *name, struct slice *v)
+{
+	while (it->n) {
+		const char *p = it->p, *eol = memchr(p, '\n', it->n), *colon;
+		size_t len = eol ? (size_t)(eol - p) + 1 : it->n, vlen = eol ? (size_t)(eol - p) : len;
+		/* the first value begins after its name's colon, each later
+		 * line just after a LF (the head before it is in the buffer) */
+		bool line = p[-1] == '\n';
+
+		it->p += len;
+		it->n -= len;
+		if (vlen && p[vlen - 1] == '\r')
+			vlen--;
+		colon = line ? memchr(p, ':', vlen) : NULL;
+		if (!line) {
+			*v = trim(p, vlen);
+			return true;
+		}
+		if (colon && slice_is((struct slice){ p, (size_t)(colon - p) }, name)) {
+			*v = trim(colon + 1, vlen - (size_t)(colon + 1 - p));
+			return true;
+		}
+	}
+	return false;
+}
+
 bool slice_lists(struct slice v, const char *token)
 {
 	size_t i = 0;
@@ -305,9 +342,9 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 		} else if (slice_is(name, "Expect")) {
 			r->expect_100 |= slice_lists(value, "100-continue");
 		} else if (slice_is(name, "If-None-Match")) {
-			r->inm = value;
+			list_add(&r->inm, value);
 		} else if (slice_is(name, "If-Match")) {
-			r->im = value;
+			list_add(&r->im, value);
 		} else if (slice_is(name, "If-Unmodified-Since")) {
 			r->ius = value;
 		} else if (slice_is(name, "If-Range")) {
