@@ -690,11 +690,20 @@ static bool date_shape(const char *p, size_t n, const char *pat)
 		bool ok;
 
 		switch (pat[i]) {
-		case 'A': ok = ch >= 'A' && ch <= 'Z'; break;
-		case 'a': ok = ch >= 'a' && ch <= 'z'; break;
-		case 'd': ok = ch >= '0' && ch <= '9'; break;
-		case '_': ok = ch == ' ' || (ch >= '0' && ch <= '9'); break;
-		default: ok = ch == (unsigned char)pat[i];
+		case 'A':
+			ok = ch >= 'A' && ch <= 'Z';
+			break;
+		case 'a':
+			ok = ch >= 'a' && ch <= 'z';
+			break;
+		case 'd':
+			ok = ch >= '0' && ch <= '9';
+			break;
+		case '_':
+			ok = ch == ' ' || (ch >= '0' && ch <= '9');
+			break;
+		default:
+			ok = ch == (unsigned char)pat[i];
 		}
 		if (!ok)
 			return false;

@@ -130,7 +130,8 @@ bool http_field_next(struct slice *it, const char *name, struct slice *v)
 {
 	while (it->n) {
 		const char *p = it->p, *eol = memchr(p, '\n', it->n), *colon;
-		size_t len = eol ? (size_t)(eol - p) + 1 : it->n, vlen = eol ? (size_t)(eol - p) : len;
+		size_t len = eol ? (size_t)(eol - p) + 1 : it->n,
+		       vlen = eol ? (size_t)(eol - p) : len;
 		/* the first value begins after its name's colon, each later
 		 * line just after a LF (the head before it is in the buffer) */
 		bool line = p[-1] == '\n';
