@@ -497,7 +497,13 @@ static void redirect_dir(struct urt_task *t, struct conn *c)
 	while (q < tg.n && tg.p[q] != '?')
 		q++;
 	head(t, c, 301, NULL, 0);
-	putf(t, c, "Location: %.*s/%.*s\r\n\r\n", (int)q, tg.p, (int)(tg.n - q), tg.p + q);
+	/* put, not putf: the target can be as long as --max-line, and putf
+	 * cuts at 512 bytes (a cut Location would lose the head's end) */
+	put(t, c, "Location: ", 10);
+	put(t, c, tg.p, q);
+	put(t, c, "/", 1);
+	put(t, c, tg.p + q, tg.n - q);
+	put(t, c, "\r\n\r\n", 4);
 }
 
 static const char *content_type(const char *path)
@@ -653,8 +659,13 @@ static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *
 	if (i != r.n || (!have_a && !have_b))
 		return 0; /* several ranges, or garbage: serve the whole file */
 	if (!have_a) { /* the last b bytes */
-		if (!b || !size)
+		if (!b)
 			return -1;
+		/* satisfiable even when the file is empty (RFC 9110 14.1.2),
+		 * but no Content-Range can say "0 bytes of 0": ignore the
+		 * Range (14.2 allows it) and answer 200 with the empty file */
+		if (!size)
+			return 0;
 		*from = b >= size ? 0 : size - b;
 		*len = size - *from;
 		return 1;
@@ -666,6 +677,73 @@ static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *
 	return 1;
 }
 
+/*
+ * Whether p[0, n) has the shape pat: 'A' an upper-case letter, 'a' a
+ * lower-case one, 'd' a digit, '_' a digit or SP, anything else itself.
+ */
+static bool date_shape(const char *p, size_t n, const char *pat)
+{
+	if (n != strlen(pat))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		bool ok;
+
+		switch (pat[i]) {
+		case 'A':
+			ok = ch >= 'A' && ch <= 'Z';
+			break;
+		case 'a':
+			ok = ch >= 'a' && ch <= 'z';
+			break;
+		case 'd':
+			ok = ch >= '0' && ch <= '9';
+			break;
+		case '_':
+			ok = ch == ' ' || (ch >= '0' && ch <= '9');
+			break;
+		default:
+			ok = ch == (unsigned char)pat[i];
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Which of the three forms of HTTP-date s is, by its exact grammar (RFC
+ * 9110 5.6.7: fixed widths, case-sensitive), before strptime checks the
+ * names: strptime alone takes "1 Jan", "jan", "Jan  01" and spaces for
+ * digits, and a date that is not an HTTP-date MUST be ignored (13.1.3).
+ * Return: 0, 1, 2 (the index into parse_http_date's forms), or -1.
+ */
+static int date_form(struct slice s)
+{
+	size_t comma = 0;
+
+	if (date_shape(s.p, s.n, "Aaa, dd Aaa dddd dd:dd:dd GMT"))
+		return 0;
+	if (date_shape(s.p, s.n, "Aaa Aaa _d dd:dd:dd dddd"))
+		return 2;
+	while (comma < s.n && comma < 10 && s.p[comma] != ',')
+		comma++;
+	if (comma >= 6 && comma <= 9 && date_shape(s.p, 1, "A") &&
+	    date_shape(s.p + 1, comma - 1, "aaaaaaaa" + 9 - comma) &&
+	    date_shape(s.p + comma, s.n - comma, ", dd-Aaa-dd dd:dd:dd GMT"))
+		return 1;
+	return -1;
+}
+
+static int year_now(void)
+{
+	struct tm tm;
+	time_t now = time(NULL);
+
+	gmtime_r(&now, &tm);
+	return tm.tm_year + 1900;
+}
+
 /* An HTTP-date in any of the three forms a recipient MUST accept (RFC
  * 9110 5.6.7): IMF-fixdate, RFC 850 (two-digit year) and asctime. */
 static time_t parse_http_date(struct slice s)
@@ -673,19 +751,25 @@ static time_t parse_http_date(struct slice s)
 	static const char *const forms[] = { "%a, %d %b %Y %H:%M:%S GMT",
 					     "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y" };
 	char tmp[64];
+	int f = date_form(s);
+	struct tm tm = { 0 };
+	const char *end;
 
-	if (!s.n || s.n >= sizeof(tmp))
+	if (f < 0 || s.n >= sizeof(tmp))
 		return (time_t)-1;
 	memcpy(tmp, s.p, s.n);
 	tmp[s.n] = 0;
-	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-		struct tm tm = { 0 };
-		const char *end = strptime(tmp, forms[i], &tm);
+	end = strptime(tmp, forms[f], &tm);
+	if (!end || *end)
+		return (time_t)-1;
+	if (f == 1) {
+		/* a two-digit year more than 50 years ahead is the last such
+		 * year in the past (RFC 9110 5.6.7); strptime's %y pivots at 69 */
+		int now = year_now(), y = now - now % 100 + tm.tm_year % 100;
 
-		if (end && !*end)
-			return timegm(&tm);
+		tm.tm_year = (y > now + 50 ? y - 100 : y) - 1900;
 	}
-	return (time_t)-1;
+	return timegm(&tm);
 }
 
 /*
@@ -694,7 +778,7 @@ static time_t parse_http_date(struct slice s)
  * If-Match and If-Range, by weak comparison (W/ ignored) for
  * If-None-Match (RFC 9110 8.8.3.2). Our tags are always strong.
  */
-static bool etag_listed(struct slice v, const char *etag, bool weak)
+static bool etag_in(struct slice v, const char *etag, bool weak)
 {
 	size_t i = 0, n = strlen(etag);
 
@@ -719,6 +803,18 @@ static bool etag_listed(struct slice v, const char *etag, bool weak)
 		if ((weak || !w) && i - s == n && !memcmp(v.p + s, etag, n))
 			return true;
 	}
+	return false;
+}
+
+/* etag_in over each line of a list field (name) that came on several
+ * lines: together they are one list (RFC 9110 5.3). */
+static bool etag_listed_lines(struct slice all, const char *name, const char *etag, bool weak)
+{
+	struct slice v;
+
+	while (http_field_next(&all, name, &v))
+		if (etag_in(v, etag, weak))
+			return true;
 	return false;
 }
 /*
@@ -816,7 +912,7 @@ static bool if_range_holds(struct conn *c)
 	if (!v.p)
 		return true;
 	if (v.n && (v.p[0] == '"' || (v.n > 1 && v.p[0] == 'W' && v.p[1] == '/')))
-		return v.p[0] == '"' && etag_listed(v, c->etag, false) && v.p[v.n - 1] == '"';
+		return v.p[0] == '"' && etag_in(v, c->etag, false) && v.p[v.n - 1] == '"';
 	return parse_http_date(v) == (time_t)c->stx.stx_mtime.tv_sec &&
 	       (time_t)c->stx.stx_mtime.tv_sec < time(NULL);
 }
@@ -834,10 +930,10 @@ static int file_status(struct conn *c, uint64_t *from, uint64_t *len)
 	 * If-Unmodified-Since (412); If-None-Match, else If-Modified-Since
 	 * (304: only GET and HEAD come here); If-Range decides the Range.
 	 * An invalid date is ignored, as the RFC asks. */
-	if (q->im.p ? !etag_listed(q->im, c->etag, false)
+	if (q->im.p ? !etag_listed_lines(q->im, "If-Match", c->etag, false)
 		    : q->ius.p && (d = parse_http_date(q->ius)) != (time_t)-1 && mtime > d)
 		return 412;
-	if (q->inm.p ? etag_listed(q->inm, c->etag, true)
+	if (q->inm.p ? etag_listed_lines(q->inm, "If-None-Match", c->etag, true)
 		     : q->ims.p && (d = parse_http_date(q->ims)) != (time_t)-1 && mtime <= d)
 		return 304;
 	/* Range only for GET (RFC 9110 14.2); a stale If-Range: the whole file */
@@ -907,6 +1003,15 @@ static bool chunk_ready(struct urt_task *t, struct conn *c)
 		return false;
 	mem_add(c, 0, CHUNK);
 	return !c->killed;
+}
+
+static void chunk_release(struct urt_task *t, struct conn *c)
+{
+	if (!c->chunk)
+		return;
+	urt_task_free(t, c->chunk);
+	c->chunk = NULL;
+	mem_add(c, CHUNK, 0);
 }
 
 /*
@@ -1002,10 +1107,13 @@ static int splice_body(struct urt_task *t, struct conn *c)
 /*
  * Before a wait for input: what was parsed leaves the input (one move per
  * receive, never one per request); buffers that hold nothing go back, so
- * an idle connection holds none.
+ * an idle connection holds none (the 64 KiB chunk too: one request with a
+ * long path, or one body read and sent, must not keep it for the
+ * connection's life).
  */
 static void in_compact(struct urt_task *t, struct conn *c)
 {
+	chunk_release(t, c);
 	if (c->at) {
 		memmove(c->in, c->in + c->at, c->in_len - c->at);
 		c->in_len -= c->at;

@@ -404,6 +404,21 @@ for k in bufs_free_low spill_high_water conn_mem; do
 done
 stop
 
+step "an idle connection holds no buffer, after a long path or a body read and sent too"
+start urt-http "$tmp/i.out" --root "$root" --no-splice
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /%0600d HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\n' 0 >&3
+read -r -t 5 status <&3 || fail "a long path not answered"
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n' >&4
+head -c 300000 <&4 > /dev/null || fail "big.bin by read and send not answered"
+sleep 0.3
+[ "$(stat_of "$tmp/i.out" live)" = 2 ] || fail "the two idle connections are not live"
+m=$(stat_of "$tmp/i.out" conn_mem)
+[ "$m" = 0 ] || fail "two idle connections hold $m bytes (a 64 KiB chunk kept)"
+exec 3>&- 4>&-
+stop
+
 step "a full descriptor table: 503 with Retry-After, and served again once one is free"
 soft=$(ulimit -Sn)
 ulimit -Sn 40
