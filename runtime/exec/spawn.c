@@ -410,8 +410,10 @@ void urt_claim_release(struct urt_claim *c)
  * order. Its next evaluation finds the registration, claims, and has the
  * slot unless a claim that does not wait (a spawn, a try_claim) took it
  * first: then it parks again, first in line. After a handed claim the
- * next waiter is handed a try too (two slots may have gone back while one
- * task was in line), so a vacant slot never sits beside a waiter. A task
+ * next waiter is handed a try too, once no other handed task is still to
+ * try (two slots may have gone back while one task was in line), so a
+ * vacant slot never sits beside a waiter; one try at a time keeps the
+ * order when the try fails. A task
  * handed a slot that ends
  * or moves on without claiming passes it to the next waiter (slot_lost).
  * While anyone waits, a new waiter parks behind them instead of claiming,
@@ -452,8 +454,9 @@ int urt_claim_slab_wait(struct urt_task *self, struct urt_claim *c)
 		ret = urt__waitq_park_at(&urt__slotq.waiting, self, given);
 		return ret ? ret : URT_PENDING;
 	}
-	/* the next in line tries too: more than one slot may be vacant */
-	if (given && !ret)
+	/* the next in line tries too (after the others handed a slot): more
+	 * than one slot may be vacant */
+	if (given && !ret && !urt__slotq.given.head)
 		urt__slot_freed(rt);
 	return ret;
 }
