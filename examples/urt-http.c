@@ -75,8 +75,9 @@
  * address space, not memory, until slots are used. Each runtime allocates
  * through its own counting allocator (atomic counters).
  *
- * The main thread takes SIGINT, SIGTERM and SIGUSR1 (examples/control.h)
- * and passes them to each runtime down a pipe: SIGUSR1 prints a stats line
+ * The main thread takes SIGINT, SIGTERM and SIGUSR1 in a hub (urt/signal.h)
+ * that delivers each to every runtime's signal task (urt/server.h), read
+ * through its ring: SIGUSR1 prints a stats line
  * per runtime, SIGINT/SIGTERM stop them all, and after the joins one
  * "exit:" line sums them, with each runtime's connections in per_thread.
  * Prints "listening on ADDR:PORT" once every runtime is up; exit status 2
@@ -104,8 +105,6 @@
 
 #include <urt/urt.h>
 
-#include "acceptor.h"
-#include "control.h"
 #include "counting.h"
 #include "flags.h"
 #include "http/parse.h"
@@ -155,9 +154,10 @@ struct link {
  * they start (o, root_fd) or atomic (live_total, each heap's counters).
  */
 struct server {
-	struct urt_runtime rt; /* first: server_of() finds the server from its runtime */
+	struct urt_runtime rt;
 	struct counting heap;  /* the runtime's backing allocator, counted */
-	int id, lfd, ctl[2];   /* ctl: the main thread's commands ('r' stats, 's' stop) */
+	int id, lfd;
+	struct urt_signal_sub *sig; /* its subscription to the main thread's hub */
 	uint64_t conns, live, requests;
 	uint64_t bodies_spliced, bodies_copied; /* large file bodies sent whole, each way */
 	uint64_t evicted, expired, busy; /* closed past the budget, by a deadline; 503s */
@@ -181,12 +181,8 @@ static int root_fd = -1;
 /* Connections open in all runtimes: --max-conns caps this sum, not each
  * runtime's share (the kernel's SO_REUSEPORT hash need not split evenly). */
 static atomic_uint live_total;
+static struct urt_signal_hub hub; /* SIGINT, SIGTERM, SIGUSR1: to every runtime */
 static pthread_barrier_t started; /* every runtime initialised (or failed) */
-
-static struct server *server_of(struct urt_runtime *rt)
-{
-	return (struct server *)(void *)rt;
-}
 
 /* --- the connection ------------------------------------------------------------ */
 
@@ -1513,9 +1509,9 @@ static const struct urt_task_type sweep_type = { .poll = sweep_poll, .name = "ht
 
 /* A new connection on this thread's runtime: its task, unless the cap of
  * all runtimes together is reached. */
-static int on_conn(int fd)
+static int on_conn(void *arg, int fd, struct urt_claim *claim)
 {
-	struct server *s = server_of(urt_runtime_current());
+	struct server *s = arg;
 	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 } };
 	int ret;
 
@@ -1531,8 +1527,12 @@ static int on_conn(int fd)
 	}
 	/* responses are written whole: Nagle would only delay them */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	ret = o.srv.boxed ? urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL)
-		      : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
+	if (claim) { /* the slot the acceptor reserved before it accepted */
+		memcpy(urt_claim_state(claim), &c, sizeof(c));
+		ret = urt_claim_spawn(claim, &conn_type, NULL);
+	} else {
+		ret = urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL);
+	}
 	if (ret) {
 		atomic_fetch_sub_explicit(&live_total, 1, memory_order_relaxed);
 		return ret;
@@ -1600,6 +1600,12 @@ static void print_exit(void)
 /* Its own runtime's whole life. A failure to start is in s->start_ret (main
  * reads it after the start barrier); one of the run is in s->run_ret and
  * stops the program (a SIGTERM to itself: main's sigwait takes it). */
+/* SIGINT / SIGTERM: the acceptor and the sweeper end; urt_stop follows. */
+static void on_stop(void *arg)
+{
+	((struct server *)arg)->stop = true;
+}
+
 static void *server_main(void *arg)
 {
 	struct server *s = arg;
@@ -1623,10 +1629,21 @@ static void *server_main(void *arg)
 	link_init(&s->idle);
 	link_init(&s->heads);
 	s->mem_budget = (size_t)(o.max_clients_mem / (uint64_t)o.srv.threads);
-	if (acceptor_start(&s->rt, s->lfd, &s->stop, on_conn) ||
+	if (urt_acceptor_start(&s->rt,
+			       &(struct urt_acceptor_opts){ .lfd = s->lfd,
+							    .on_conn = on_conn,
+							    .arg = s,
+							    .stop = &s->stop,
+							    .boxed = o.srv.boxed },
+			       NULL) ||
 	    urt_spawn(&s->rt, &sweep_type, &(struct sweeper){ .s = s }, sizeof(struct sweeper),
 		      NULL) ||
-	    control_start(&s->rt, s->ctl[0], &s->stop, print_stats, s)) {
+	    urt_server_signals_start(&s->rt, &(struct urt_server_signals_opts){
+						     .sub = s->sig,
+						     .on_stats = print_stats,
+						     .on_stop = on_stop,
+						     .arg = s,
+					     })) {
 		fprintf(stderr, "urt-http: runtime %d: cannot start its tasks\n", s->id);
 		s->start_ret = -ENOMEM;
 	}
@@ -1799,8 +1816,8 @@ static int listen_all(void)
 				strerror(-s->lfd));
 			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
-		if (pipe2(s->ctl, O_CLOEXEC)) {
-			perror("urt-http: pipe");
+		if (urt_signal_subscribe(&hub, &s->sig)) {
+			perror("urt-http: signals");
 			return 1;
 		}
 	}
@@ -1808,17 +1825,8 @@ static int listen_all(void)
 	return 0;
 }
 
-/* Tell every runtime: 'r' or 's'. */
-static void command(char cmd)
-{
-	for (int i = 0; i < o.srv.threads; i++)
-		if (write(servers[i].ctl[1], &cmd, 1) != 1)
-			perror("urt-http: control pipe");
-}
-
 int main(int argc, char **argv)
 {
-	sigset_t set;
 	int ret, status = 0;
 	bool started_all;
 
@@ -1830,10 +1838,16 @@ int main(int argc, char **argv)
 		if (root_fd < 0)
 			return bad("--root is not a directory", o.root);
 	}
+	/* signals come to the hub, never to a runtime's thread: blocked here,
+	 * before any thread starts (they inherit the mask) */
+	ret = urt_server_signals_hub(&hub);
+	if (ret) {
+		fprintf(stderr, "urt-http: signals: %s\n", strerror(-ret));
+		return 1;
+	}
 	ret = listen_all();
 	if (ret)
 		return ret;
-	control_block_signals(&set); /* signals come here, never to a runtime's thread */
 	pthread_barrier_init(&started, NULL, (unsigned)o.srv.threads + 1);
 	for (int i = 0; i < o.srv.threads; i++)
 		if (pthread_create(&servers[i].th, NULL, server_main, &servers[i])) {
@@ -1848,19 +1862,21 @@ int main(int argc, char **argv)
 	if (started_all) {
 		printf("listening on %s:%u\n", o.srv.addr, o.srv.port);
 		fflush(stdout);
-		while (control_next_signal(&set) == SIGUSR1)
-			command('r');
+		/* each signal goes to every runtime: SIGUSR1 a stats line from
+		 * each, SIGINT / SIGTERM stop them */
+		while (urt_signal_hub_wait(&hub) == SIGUSR1)
+			;
+	} else {
+		(void)urt_signal_hub_send(&hub, SIGTERM); /* stop those that started */
 	}
-	command('s');
 	for (int i = 0; i < o.srv.threads; i++) {
 		pthread_join(servers[i].th, NULL);
 		if (servers[i].run_ret < 0)
 			status = 1;
 		close(servers[i].lfd);
-		close(servers[i].ctl[0]);
-		close(servers[i].ctl[1]);
 	}
 	pthread_barrier_destroy(&started);
+	urt_signal_hub_deinit(&hub);
 	if (started_all)
 		print_exit();
 	if (root_fd >= 0)
