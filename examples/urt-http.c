@@ -4,7 +4,7 @@
  *
  *   urt-http [--port P] [--addr A] [--root DIR] [--threads N]
  *            [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]
- *            [--head-ms MS] [--max-line B] [--max-head B] [--max-body B]
+ *            [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]
  *            [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]
  *            [--max-pipeline N] [--max-clients-mem B] [--no-splice]
  *
@@ -116,6 +116,7 @@
  * before another request is parsed if one more answer could pass it */
 #define OUT_MAX	   (256 * 1024)
 #define ANSWER_MAX (SMALL + 1024) /* the most one answer adds: a small file and its head */
+#define LINGER_MAX (16 << 20)   /* bytes read and dropped in a staged close, at most */
 #define SWEEP_MS   100 /* the sweeper's tick: idle and head deadlines fire this late at most */
 #define HELLO_BODY "hello from urt-http\n"
 
@@ -124,7 +125,7 @@ static struct {
 	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
 	const char *root;
 	bool no_splice;
-	uint64_t idle_ms, head_ms, send_ms;
+	uint64_t idle_ms, head_ms, send_ms, linger_ms;
 	uint64_t max_pipeline;	   /* requests answered per receive */
 	uint64_t max_clients_mem; /* bytes of connection buffers, all runtimes together */
 	struct http_limits lim;
@@ -133,6 +134,7 @@ static struct {
 	.idle_ms = 30000,
 	.send_ms = 30000,
 	.head_ms = 10000,
+	.linger_ms = 2000,
 	.max_pipeline = 100,
 	.max_clients_mem = 64ull << 20,
 	.lim = { .max_head = 16384,
@@ -215,6 +217,7 @@ struct conn {
 	size_t in_len, in_cap, out_len, out_cap;
 	size_t used;	       /* bytes of the current request in `in` */
 	uint64_t body_left;    /* request body still to skip */
+	uint64_t lingered;     /* bytes dropped in the staged close */
 	struct http_chunked ck; /* where a chunked body being skipped is */
 	uint64_t off, left;    /* the file range still to send */
 	bool keep, head_only, closing;
@@ -1388,10 +1391,31 @@ next:
 				c->at = c->in_len = 0;
 		}
 	}
+	c->ret = 0;
 	if (c->out_len && !c->killed) { /* the last answers, then close */
 		disarm(t, c);
 		URT_AWAIT(t, c->ret = send_out(t, c));
 		disarm(t, c);
+	}
+	/*
+	 * A staged close (RFC 9112 9.6): end the write side, then read and drop
+	 * what the client still sends until it closes too, for --linger-ms or
+	 * LINGER_MAX bytes at most. Closing with bytes unread (a body refused
+	 * with 413, a pipeline after a 400) would make the kernel reset the
+	 * connection, and a client can lose the answer it has not read yet.
+	 */
+	if (c->ret >= 0 && !c->killed && !c->s->stop) {
+		URT_AWAIT(t, c->ret = urt_shutdown(t, &c->op, c->fd, SHUT_WR));
+		c->head_by = urt_now_ns() + 1000000ull * o.linger_ms;
+		c->lingered = 0;
+		while (c->ret == 0 && o.linger_ms && c->lingered < LINGER_MAX) {
+			c->in_len = c->at = 0; /* dropped */
+			wait_in(c, &c->s->heads, c->head_by);
+			RECV(t, c);
+			if (c->n <= 0)
+				break; /* the client closed, or --linger-ms */
+			c->lingered += (uint64_t)c->n;
+		}
 	}
 out:
 	disarm(t, c);
@@ -1669,7 +1693,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: urt-http [--port P] [--addr A] [--root DIR] [--threads N]\n"
 		"                [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]\n"
-		"                [--head-ms MS] [--max-line B] [--max-head B] [--max-body B]\n"
+		"                [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]\n"
 		"                [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]\n"
 		"                [--max-pipeline N] [--max-clients-mem B] [--no-splice]\n"
 		"  --port P        port (default 8080; 0 picks a free one)\n"
@@ -1680,6 +1704,8 @@ static void usage(FILE *f)
 		"  --max-conns N   connections at once, all threads together (default 16384)\n"
 		"  --idle-ms MS    close a connection waiting for a request this long (default 30000)\n"
 		"  --send-ms MS    close a connection whose answers do not move this long (default 30000)\n"
+		"  --linger-ms MS  closing: after the last answer, read and drop what the client\n"
+		"                  still sends, until it closes, this long at most (default 2000)\n"
 		"  --head-ms MS    close a connection whose request head, or body, is not whole this\n"
 		"                  long after its first byte, however fast bytes come (default 10000)\n"
 		"  --max-line B    request line, CRLF aside (default 8000; 414 past it)\n"
@@ -1714,6 +1740,7 @@ static int parse(int argc, char **argv)
 		{ "max-pipeline", required_argument, 0, 'P' },
 		{ "max-clients-mem", required_argument, 0, 'M' },
 		{ "max-line", required_argument, 0, 'L' },
+		{ "linger-ms", required_argument, 0, 'G' },
 		{ "max-chunk-line", required_argument, 0, 'C' },
 		{ "max-chunk-ext", required_argument, 0, 'E' },
 		{ "max-trailer", required_argument, 0, 'T' },
@@ -1742,6 +1769,10 @@ static int parse(int argc, char **argv)
 		case 'H':
 			if (!flag_uint(optarg, 1, 3600000, &o.head_ms))
 				return bad("bad --head-ms", optarg);
+			break;
+		case 'G':
+			if (!flag_uint(optarg, 0, 3600000, &o.linger_ms))
+				return bad("bad --linger-ms", optarg);
 			break;
 		case 'S':
 			if (!flag_uint(optarg, 1, 3600000, &o.send_ms))

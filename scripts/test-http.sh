@@ -126,6 +126,21 @@ for p in /../outside.txt /%2e%2e/outside.txt /sub/..%2f..%2foutside.txt /escape 
 	[ "$(code --path-as-is "$url$p")" = 404 ] || fail "traversal $p not refused"
 done
 
+step "a staged close (RFC 9112 9.6): after a 413 the server reads what the client still sends"
+# closing at once with the body still coming would reset the connection
+# (a client can lose the answer); the server ends its write side and drops
+# what arrives until the client closes or --linger-ms: later writes succeed
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n' >&3
+case $(timeout 3 head -1 <&3) in *" 413 "*) ;; *) fail "staged close: no 413" ;; esac
+sleep 0.2
+for _ in 1 2 3; do
+	(head -c 65536 /dev/zero >&3) 2>/dev/null || fail "staged close: a write after the 413 was reset"
+	sleep 0.1
+done
+[ "$(timeout 3 cat <&3 | wc -c)" = 0 ] || fail "staged close: bytes after the 413"
+exec 3>&-
+
 step "statuses: 400 404 405 413 414 431 501 505"
 [ "$(code "$url/nope")" = 404 ] || fail "404"
 [ "$(code -X DELETE "$url/")" = 405 ] || fail "405"
