@@ -116,7 +116,7 @@
  * before another request is parsed if one more answer could pass it */
 #define OUT_MAX	   (256 * 1024)
 #define ANSWER_MAX (SMALL + 1024) /* the most one answer adds: a small file and its head */
-#define LINGER_MAX (16 << 20)   /* bytes read and dropped in a staged close, at most */
+#define LINGER_MAX (256 * 1024) /* bytes read and dropped in a staged close, at most */
 #define SWEEP_MS   100 /* the sweeper's tick: idle and head deadlines fire this late at most */
 #define HELLO_BODY "hello from urt-http\n"
 
@@ -1403,8 +1403,11 @@ next:
 	 * LINGER_MAX bytes at most. Closing with bytes unread (a body refused
 	 * with 413, a pipeline after a 400) would make the kernel reset the
 	 * connection, and a client can lose the answer it has not read yet.
+	 * Only when HTTP closes it (!keep) and its answers went out: not after
+	 * a failed send, whose client does not read (lingering on a crowd of
+	 * non-readers would spend the loop on bytes nobody needs).
 	 */
-	if (c->ret >= 0 && !c->killed && !c->s->stop) {
+	if (!c->keep && c->ret >= 0 && !c->killed && !c->s->stop) {
 		URT_AWAIT(t, c->ret = urt_shutdown(t, &c->op, c->fd, SHUT_WR));
 		c->head_by = urt_now_ns() + 1000000ull * o.linger_ms;
 		c->lingered = 0;
