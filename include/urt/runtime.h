@@ -321,6 +321,9 @@ struct urt_runtime {
 	struct urt_task **reg;		      /* live tasks, for deinit */
 	uint32_t nreg, reg_cap;
 	uint32_t nclaims;	  /* outstanding claims, each holding a registry entry */
+	/* registry sizing (spawn.c): entries in slots of urt slabs, and slots
+	 * of those slabs, each of which the registry keeps an entry for */
+	uint32_t nreg_slab, reg_cover;
 	unsigned budget;	  /* polls per tick */
 	bool stopping;		  /* urt_stop called */
 	bool loop_frame;	  /* the program opened the frame (urt_frame_begin) */
@@ -335,6 +338,7 @@ struct urt_runtime {
 		struct urt_slab_binding b;
 		size_t slot_size; /* bytes per slot */
 		bool urt;	  /* urt_slab_table_urt: call it inline */
+		uint32_t chunks;  /* urt: the slab's chunks in reg_cover */
 	} bindings[8];
 	unsigned nbindings;
 	unsigned bcur;			       /* the binding used last */

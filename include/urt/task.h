@@ -313,6 +313,11 @@ URT_NODISCARD int urt_claim_slab(struct urt_claim *claim);
 
 /*
  * urt_try_claim_slab - reserve a slot only if one is vacant; never allocates.
+ * A vacant slot of the runtime's slab, or of a urt_slab the program
+ * installed (bound by the first spawn or claim through it, which may
+ * allocate), is always claimable. A custom slab table (urt/slab_table.h)
+ * reports no capacity, so its claims may also answer -ENOSPC when the
+ * task registry would have to grow.
  * Return: 0; -ESRCH, -ENODEV, -ENOSPC (nothing changed), -EMSGSIZE and
  * -ESHUTDOWN as urt_claim_slab.
  */

@@ -70,11 +70,24 @@ static inline void urt__reg_remove(struct urt_runtime *rt, struct urt_task *t)
 {
 	struct urt_task *last = rt->reg[--rt->nreg];
 
+	if (t->flags & URT_TASK_SLAB) /* its entry was covered by a urt slab's slot */
+		rt->nreg_slab -=
+			rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT].urt;
+
 	rt->reg[t->reg] = last;
 	last->reg = t->reg;
 }
-/* Make room in the registry for `more` tasks beyond those registered. */
+/*
+ * Make room in the registry for `more` entries beyond those it must have:
+ * one per task or claim, except that the tasks and claims in a urt slab's
+ * slots are counted as every slot of that slab (spawn.c, "registry").
+ */
 URT_HIDDEN int urt__reg_reserve(struct urt_runtime *rt, uint32_t more);
+/*
+ * Bind a slab to the runtime (init: its own), as the first spawn through it
+ * would: the registry then covers its slots. Return: 0; -ENOMEM.
+ */
+URT_HIDDEN int urt__reg_bind(struct urt_runtime *rt, struct urt_slab_binding b);
 /* Debug builds: report state words that point into the frame arena. */
 URT_HIDDEN void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *what);
 
