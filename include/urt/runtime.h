@@ -94,9 +94,9 @@ struct urt_runtime_opts {
 	void *debug_ctx;
 };
 
-/* Per task type, per runtime. */
+/* Per task type, per runtime: what urt_type_stats returns. */
 struct urt_type_stats {
-	const struct urt_task_type *type; /* NULL: unused entry; entry 0: overflow */
+	const struct urt_task_type *type; /* the type; NULL in the overflow entry */
 	uint64_t spawned, completed, aborted, polls;
 };
 
@@ -230,6 +230,19 @@ void urt_stop(struct urt_runtime *rt);
 
 /* urt_runtime_stats - counters and gauges. */
 void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *st);
+
+/*
+ * urt_type_stats - the counters of one task type on this runtime: tasks
+ * spawned (every way), completed, aborted, and polls. The runtime tracks
+ * the first URT_TYPE_STATS - 1 types spawned on it; the counts of any later
+ * type go to one overflow entry, which type NULL returns (its .type is
+ * NULL). Cheap (a few probes of a 64-entry table), any time on the
+ * runtime's thread, also from a poll or a drop.
+ * Return: 0 and *out set; -ENOENT (*out untouched) if no task of the type
+ * was ever spawned on rt, or if its counts went to the overflow entry.
+ */
+int urt_type_stats(const struct urt_runtime *rt, const struct urt_task_type *type,
+		   struct urt_type_stats *out);
 
 /*
  * urt_frame_alloc - frame memory of this thread's runtime: dead at the end

@@ -123,12 +123,17 @@ static inline bool slab_grew(const struct urt_binding *bd)
 	return bd->urt && URT_UNLIKELY(((const struct urt_slab *)bd->b.slab)->nchunks != bd->chunks);
 }
 
-
 /* --- per-type stats: open addressing on the type pointer; 0 = overflow ---- */
+
+/* The first entry to probe: 6 bits of a Fibonacci hash (64 entries). */
+static inline unsigned type_hash(const struct urt_task_type *type)
+{
+	return (unsigned)(((uintptr_t)type * 0x9e3779b97f4a7c15ull) >> 58);
+}
 
 static uint16_t type_slot_slow(struct urt_runtime *rt, const struct urt_task_type *type)
 {
-	unsigned h = (unsigned)(((uintptr_t)type * 0x9e3779b97f4a7c15ull) >> 58);
+	unsigned h = type_hash(type);
 
 	for (unsigned i = 0; i < URT_TYPE_STATS; i++, h = (h + 1) % URT_TYPE_STATS) {
 		struct urt_type_stats *e = &rt->types[h];
@@ -152,6 +157,29 @@ static inline uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_t
 		rt->last_type = type;
 	}
 	return rt->last_type_idx;
+}
+
+int urt_type_stats(const struct urt_runtime *rt, const struct urt_task_type *type,
+		   struct urt_type_stats *out)
+{
+	unsigned h;
+
+	if (!type) { /* the overflow entry: types past the table's room */
+		*out = rt->types[0];
+		return 0;
+	}
+	h = type_hash(type);
+	for (unsigned i = 0; i < URT_TYPE_STATS; i++, h = (h + 1) % URT_TYPE_STATS) {
+		if (h == 0)
+			continue;
+		if (rt->types[h].type == type) {
+			*out = rt->types[h];
+			return 0;
+		}
+		if (!rt->types[h].type)
+			break;
+	}
+	return -ENOENT;
 }
 
 /* --- debug frame check ----------------------------------------------------- */
