@@ -20,8 +20,12 @@
 /* Messages on the remote queue. */
 enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2 };
 
-/* This thread's runtime (initial-exec TLS: one %fs load). */
-extern __thread struct urt_runtime *urt__rt URT_HIDDEN;
+/*
+ * This thread's runtime. initial-exec on the declaration too: every file
+ * that reads it, in liburt.so as well as liburt.a, does one %fs-relative
+ * load and no __tls_get_addr call (docs/architecture.md, "Thread-locals").
+ */
+extern __thread struct urt_runtime *urt__rt URT_HIDDEN __attribute__((tls_model("initial-exec")));
 
 /* --- task.c, spawn.c ---------------------------------------------------- */
 
