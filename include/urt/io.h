@@ -70,7 +70,7 @@ struct urt_op {
 	uint8_t state;	     /* URT_OP_* */
 	uint8_t flags;	     /* URT_OPF_* about the last result */
 	uint16_t backoff_ms; /* multishot accept: current backoff */
-	uint32_t reserved;
+	uint32_t reserved;   /* debug builds: fingerprint of the submitted fd, buffer, length */
 	uint64_t timeout_ns; /* deadline for the next submission; 0: none */
 };
 
@@ -215,6 +215,7 @@ struct urt_io_all {
 	uint8_t zc;	 /* urt_send_all: the send in flight is zero-copy */
 	uint8_t copy;	 /* urt_send_all: the socket refused zero-copy; send plainly */
 	uint16_t spare;
+	uint32_t args;	 /* debug builds: the call's arguments, checked at every wake */
 };
 
 /*

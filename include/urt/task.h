@@ -154,7 +154,10 @@ static inline void *urt_task_state(struct urt_task *t)
  *     woken, until expr is not URT_PENDING. An awaitable returns
  *     URT_PENDING only after arranging for t to be woken; its result
  *     (>= 0 or -errno) is the value of expr, so assign it to a state field
- *     to read it after resumption.
+ *     to read it after resumption. The arguments are evaluated again too:
+ *     keep them in state that does not change while the await is pending
+ *     (never where its result is stored); debug builds report an
+ *     operation re-evaluated with another fd, buffer or length.
  *  4. Frame memory (urt_frame_alloc) dies at the end of the tick: never keep
  *     a pointer to it in the state across an await. Debug builds scan the
  *     state at every suspension and report "frame pointer held across await".

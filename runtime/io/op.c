@@ -238,16 +238,44 @@ bool urt__user_mem_refused(const void *buf, size_t len)
 	return false;
 }
 
-int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t len,
-		  struct urt__sub *s)
+#ifdef URT_DEBUG
+void urt__args_check(struct urt_task *t, uint32_t *was, uint32_t now, const char *call)
+{
+	struct urt_runtime *rt = urt__rt;
+	char msg[256];
+
+	if (!*was || *was == now)
+		return;
+	*was = now; /* once per change, not at every wake */
+	if (!rt || !rt->debug_hook)
+		return;
+	snprintf(msg, sizeof(msg),
+		 "urt: task '%s': %s re-evaluated with another fd, buffer or length "
+		 "while its operation is pending (await arguments are re-evaluated on "
+		 "every wake: keep them in state the await does not overwrite)",
+		 t ? urt_task_name(t) : "?", call);
+	rt->debug_hook(rt->debug_ctx, msg);
+}
+#endif
+
+int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
+		  struct urt__sub *s, const char *call)
 {
 	struct urt_runtime *rt = urt__rt;
 	int64_t idx;
 
+	(void)fd, (void)call;
 	switch (op->state) {
 	case URT_OP_INFLIGHT:
+#ifdef URT_DEBUG
+		urt__args_check(t, &op->reserved, urt__args_fp(fd, buf, len), call);
+#endif
 		return URT_PENDING;
 	case URT_OP_DONE:
+#ifdef URT_DEBUG
+		urt__args_check(t, &op->reserved, urt__args_fp(fd, buf, len), call);
+		op->reserved = 0;
+#endif
 		op->state = URT_OP_IDLE;
 		return op->res;
 	case URT_OP_STREAM:
@@ -271,6 +299,9 @@ int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t
 	s->r->op = op;
 	s->sqe = io_uring_get_sqe(urt__ring(rt));
 	urt__rec_link(rt, t, (uint32_t)idx);
+#ifdef URT_DEBUG
+	op->reserved = urt__args_fp(fd, buf, len);
+#endif
 	return URT__SUBMIT;
 }
 
