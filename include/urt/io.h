@@ -119,6 +119,24 @@ static inline bool urt_op_busy(const struct urt_op *op)
 int urt_op_cancel(struct urt_op *op);
 
 /*
+ * urt_op_take_late - the result of an operation that completed but was
+ * never awaited, and the handle made idle. For drop: a task that returned
+ * or was aborted with an operation in flight has it cancelled, but the
+ * kernel may have finished it first, and drop runs only after its last
+ * completion (docs/io.md, lifetime rule 2). The result lands in the handle
+ * alone: the usual idiom, URT_AWAIT(t, st->fd = urt_openat(...)), left
+ * URT_PENDING in st->fd, so a descriptor an openat, accept or socket made
+ * is lost unless drop takes it here and closes it. What the result means
+ * depends on which call was in flight (a byte count for a read): the
+ * URT_PENDING still in the field the await assigns says which.
+ * Return: the result, >= 0 or -errno as the await would have returned it
+ * (-ECANCELED if the cancel won); -ENODATA if the handle holds none (idle:
+ * never used, or its result was read); -EBUSY if an operation or stream is
+ * still live on it (in a poll; never in a drop).
+ */
+int urt_op_take_late(struct urt_op *op);
+
+/*
  * urt_task_cancel_ops - urt_op_cancel for every operation of t.
  * Return: how many operations were cancelled by this call (sleeps and
  * streams included; one already being cancelled is not counted).

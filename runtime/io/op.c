@@ -37,6 +37,11 @@
  *   all.c       the helpers that await more than once (read_exact, ...)
  * The submission side of the fault seam (fault_submit) stays here, inline
  * on the submit path.
+ *
+ * Debug builds also keep, in the handle's spare word, a fingerprint of the
+ * (fd, buffer, length) an operation was submitted with, and report an
+ * evaluation that passes others while it is pending (urt__args_check).
+ * urt_op_take_late, at the end, hands drop a result no await read.
  */
 #include "io_internal.h"
 
@@ -396,4 +401,20 @@ int urt_close_detached(int fd)
 	rt->ring_pending++;
 	rt->ring_inflight++;
 	return 0;
+}
+
+int urt_op_take_late(struct urt_op *op)
+{
+	switch (op->state) {
+	case URT_OP_DONE:
+		op->state = URT_OP_IDLE;
+#ifdef URT_DEBUG
+		op->reserved = 0;
+#endif
+		return op->res;
+	case URT_OP_IDLE:
+		return -ENODATA;
+	default:
+		return -EBUSY;
+	}
 }
