@@ -84,7 +84,8 @@ static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	/* binding the slab now sizes the registry for every slot it has (spawn.c),
 	 * so a claim never finds the registry full while a slot is vacant */
 	if (!ret && rt->has_slab)
-		ret = urt__reg_bind(rt, (struct urt_slab_binding){ &urt_slab_table_urt, &rt->slab });
+		ret = urt__reg_bind(rt,
+				    (struct urt_slab_binding){ &urt_slab_table_urt, &rt->slab });
 	if (!ret && !rt->reg_cap)
 		ret = urt__reg_reserve(rt, 1); /* the first 256 entries */
 	return ret;

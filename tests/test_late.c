@@ -41,7 +41,7 @@ static int lowest_free(void)
 struct opener {
 	struct urt_op op;
 	int lfd;   /* accept: the listener; openat: unused */
-	int fd;    /* URT_PENDING while the call is in flight */
+	int fd;	   /* URT_PENDING while the call is in flight */
 	int late;  /* what drop took: the late result */
 	int again; /* urt_op_take_late a second time */
 };
@@ -71,7 +71,8 @@ static bool openat_poll(struct urt_task *t, void *arg)
 	struct opener *st = arg;
 
 	URT_BEGIN(t);
-	URT_AWAIT(t, st->fd = urt_openat(t, &st->op, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC, 0));
+	URT_AWAIT(t,
+		  st->fd = urt_openat(t, &st->op, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC, 0));
 	URT_END(t);
 }
 
@@ -307,7 +308,7 @@ static void test_tick_returns_after_an_abort_ends_a_task(void **state)
 	assert_int_equal(urt_join_abort(&idle), 0);
 	parks = test_stats(&rt).parks;
 	assert_int_equal(urt_tick(&rt, 1000000000), 0); /* no poll, but idle ended */
-	assert_int_equal(test_stats(&rt).parks, parks);	 /* and it did not wait */
+	assert_int_equal(test_stats(&rt).parks, parks); /* and it did not wait */
 	assert_true(urt_join_is_finished(&idle));
 	assert_int_equal(urt_join_take(&idle, NULL), -ECANCELED);
 	assert_int_equal(urt_join_abort(&reader), 0);

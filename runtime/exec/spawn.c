@@ -120,7 +120,8 @@ static int reg_cover(struct urt_runtime *rt, struct urt_binding *bd, bool alloc)
 /* True if the urt slab of bd grew since the registry last covered it. */
 static inline bool slab_grew(const struct urt_binding *bd)
 {
-	return bd->urt && URT_UNLIKELY(((const struct urt_slab *)bd->b.slab)->nchunks != bd->chunks);
+	return bd->urt &&
+	       URT_UNLIKELY(((const struct urt_slab *)bd->b.slab)->nchunks != bd->chunks);
 }
 
 /* --- per-type stats: open addressing on the type pointer; 0 = overflow ---- */

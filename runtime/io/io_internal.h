@@ -171,8 +171,8 @@ struct urt__sub {
  * re-evaluates its arguments (docs/tasks.md, rule 3), and one that changed
  * means the caller keeps them in state the await itself overwrites.
  */
-#define URT__NOFD INT_MIN
-#define urt__op_begin(t, op, buf, len, s) urt__op_start(t, op, URT__NOFD, buf, len, s, __func__)
+#define URT__NOFD				 INT_MIN
+#define urt__op_begin(t, op, buf, len, s)	 urt__op_start(t, op, URT__NOFD, buf, len, s, __func__)
 #define urt__op_begin_fd(t, op, fd, buf, len, s) urt__op_start(t, op, fd, buf, len, s, __func__)
 URT_HIDDEN int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, const void *buf,
 			     size_t len, struct urt__sub *s, const char *call);
@@ -180,7 +180,8 @@ URT_HIDDEN int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, cons
 static inline uint32_t urt__args_fp(int fd, const void *buf, size_t len)
 {
 	uint64_t h = (uint64_t)(uint32_t)fd * 0x9e3779b97f4a7c15ull ^
-		     (uint64_t)(uintptr_t)buf * 0xc2b2ae3d27d4eb4full ^ (uint64_t)len * 0x165667b19e3779f9ull;
+		     (uint64_t)(uintptr_t)buf * 0xc2b2ae3d27d4eb4full ^
+		     (uint64_t)len * 0x165667b19e3779f9ull;
 
 	h ^= h >> 31;
 	h *= 0xbf58476d1ce4e5b9ull;
