@@ -29,21 +29,21 @@
  * and one sweeper task per runtime closes the expired ones (idle.h).
  *
  * --spawn slab (default): connection tasks live in a bounded slab of
- * --max-conns slots. The acceptor reserves the next connection's slot
- * *before* it accepts (urt_try_claim_slab), builds the state in the slot
- * and spawns it (urt_claim_spawn), one single-shot accept per reserved
- * slot. When the slab is full it accepts nothing and waits on a channel
- * that every connection's drop signals, so a full server leaves new
- * connections in the kernel's backlog: no descriptor without a slot, no
- * error, no busy loop. (A multishot accept would take the whole backlog
- * in one go, whatever the slab holds.)
+ * --max-conns slots. The acceptor (urt_acceptor_start, urt/server.h)
+ * reserves the next connection's slot *before* it accepts
+ * (urt_claim_slab_wait), on_conn builds the state in the slot and spawns
+ * it (urt_claim_spawn), one single-shot accept per reserved slot. When the
+ * slab is full it accepts nothing and waits for a slot, so a full server
+ * leaves new connections in the kernel's backlog: no descriptor without a
+ * slot, no error, no busy loop.
  * --spawn boxed: urt_spawn (malloc) and a multishot accept, for comparison.
  *
- * Control (examples/control.h): the main thread blocks SIGINT, SIGTERM and
- * SIGUSR1 and waits for them with sigwait. Each runtime has a control task
- * reading a pipe through the ring: 'r' prints that runtime's stats line
- * (SIGUSR1), 's' stops it (SIGINT / SIGTERM). Stopping ends urt_run;
- * deinit then aborts every connection, whose drop closes its socket.
+ * Signals (urt/server.h, urt/signal.h): the main thread blocks SIGINT,
+ * SIGTERM and SIGUSR1 in a hub before it starts the runtimes' threads, and
+ * delivers each signal to every runtime; each runtime's signal task reads
+ * its subscription through the ring: SIGUSR1 prints that runtime's stats
+ * line, SIGINT / SIGTERM stop it. Stopping ends urt_run; deinit then aborts
+ * every connection, whose drop closes its socket.
  *
  * "heap calls" counts the calls the runtime makes to its backing allocator
  * (opts.allocator is a counting wrapper around malloc): the figure a
@@ -63,7 +63,6 @@
 
 #include <urt/urt.h>
 
-#include "control.h"
 #include "counting.h"
 #include "flags.h"
 #include "idle.h"
@@ -87,11 +86,11 @@ struct opts {
 struct server {
 	struct urt_runtime rt;
 	struct counting heap; /* the runtime's backing allocator, counted */
-	int lfd, ctl[2];
+	int lfd;
 	int id;
 	bool boxed;
-	bool stop;		    /* set by the control task as it stops the runtime */
-	struct urt_chan slot_freed; /* a connection ended: a slot may be free */
+	bool stop;		    /* set by the signal task as it stops the runtime */
+	struct urt_signal_sub *sig; /* this runtime's subscription to the hub */
 	struct idle_sweep sweep;    /* --idle-ms, for every connection at once */
 	struct idle_list idle;	    /* connections, in the order they last sent */
 	uint64_t closed_idle, closed_mem;
@@ -192,7 +191,6 @@ static void conn_drop(struct urt_task *t, void *arg)
 	idle_unlink(&c->s->idle, &c->link);
 	urt_close_detached(c->fd);
 	c->s->live_conns--;
-	(void)urt_chan_try_send(&c->s->slot_freed, 1); /* full: a wake is pending */
 }
 
 /* The sweeper found c silent past --idle-ms: end what its task waits on.
@@ -288,84 +286,37 @@ static const struct urt_task_type conn_type = { .poll = conn_poll,
 						.drop = conn_drop,
 						.name = "echo-conn" };
 
-/* --- the acceptor ------------------------------------------------------------ */
+/* --- the acceptor (urt/server.h) ---------------------------------------------- */
 
-struct acceptor {
-	struct server *s;
-	struct urt_op accept;
-	struct urt_claim claim;
-	bool claimed;
-	uint64_t freed;
-	int fd, ret;
-};
-
-static bool acceptor_poll(struct urt_task *t, void *arg)
+/* A new connection: its task, in the slot the acceptor reserved for it
+ * (slab), or boxed. */
+static int on_conn(void *arg, int fd, struct urt_claim *claim)
 {
-	struct acceptor *a = arg;
-	struct server *s = a->s;
+	struct server *s = arg;
+	struct conn c = { .s = s, .fd = fd };
 
-	URT_BEGIN(t);
-	for (;;) {
-		if (!s->boxed && !a->claimed) {
-			a->ret = urt_try_claim_slab(&a->claim);
-			if (a->ret == -ENOSPC) {
-				/* full: accept nothing until a connection ends */
-				URT_AWAIT(t, a->ret = urt_chan_recv(t, &s->slot_freed, &a->freed));
-				continue;
-			}
-			if (a->ret)
-				break;
-			a->claimed = true;
-		}
-		if (s->boxed) /* a multishot accept: connections as fast as they come */
-			URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->accept, s->lfd));
-		else /* one accept per reserved slot: never a connection without one */
-			URT_AWAIT(t, a->fd = urt_accept(t, &a->accept, s->lfd, NULL, NULL));
-		if (a->fd == -EMFILE || a->fd == -ENFILE) {
-			if (!s->boxed) /* the stream backs off by itself; a single accept waits here */
-				URT_AWAIT(t, a->ret = urt_sleep(t, &a->accept, 10000000));
-			continue;
-		}
-		if (a->fd == -ECANCELED || a->fd == -EINTR)
-			continue;
-		if (a->fd < 0)
-			break;
-		struct conn c = { .s = s, .fd = a->fd };
-
-		if (s->boxed) {
-			if (urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL)) {
-				close(a->fd);
-				continue;
-			}
-		} else {
-			memcpy(urt_claim_state(&a->claim), &c, sizeof(c));
-			if (urt_claim_spawn(&a->claim, &conn_type, NULL))
-				break;
-			a->claimed = false;
-		}
-		s->conns++;
-		s->live_conns++;
+	if (claim) {
+		memcpy(urt_claim_state(claim), &c, sizeof(c));
+		if (urt_claim_spawn(claim, &conn_type, NULL))
+			return -EINVAL;
+	} else if (urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL)) {
+		return -ENOMEM;
 	}
-	URT_END(t);
+	s->conns++;
+	s->live_conns++;
+	return 0;
 }
 
-static void acceptor_drop(struct urt_task *t, void *arg)
-{
-	struct acceptor *a = arg;
-
-	(void)t;
-	if (a->claimed)
-		urt_claim_release(&a->claim);
-}
-
-static const struct urt_task_type acceptor_type = { .poll = acceptor_poll,
-						    .drop = acceptor_drop,
-						    .name = "acceptor" };
-
-/* SIGUSR1, passed down the control pipe: this runtime's stats line. */
+/* SIGUSR1, from the hub: this runtime's stats line. */
 static void on_stats(void *arg)
 {
 	print_stats(arg, "stats");
+}
+
+/* SIGINT / SIGTERM, from the hub: the sweeper ends; urt_stop follows. */
+static void on_stop(void *arg)
+{
+	((struct server *)arg)->stop = true;
 }
 
 static void *server_main(void *arg)
@@ -394,10 +345,19 @@ static void *server_main(void *arg)
 	idle_sweep_add(&s->sweep, &s->idle);
 	idle_sweep_on_tick(&s->sweep, mem_tick, s);
 	s->mem_budget = (size_t)(o->max_clients_mem / (uint64_t)o->threads); /* no atomics */
-	if (urt_chan_init(&s->slot_freed, 1, NULL) || idle_sweeper_start(&s->rt, &s->sweep) ||
-	    urt_spawn(&s->rt, &acceptor_type, &(struct acceptor){ .s = s }, sizeof(struct acceptor),
-		      NULL) ||
-	    control_start(&s->rt, s->ctl[0], &s->stop, on_stats, s)) {
+	if (idle_sweeper_start(&s->rt, &s->sweep) ||
+	    urt_acceptor_start(&s->rt,
+			       &(struct urt_acceptor_opts){ .lfd = s->lfd,
+							    .on_conn = on_conn,
+							    .arg = s,
+							    .boxed = s->boxed },
+			       NULL) ||
+	    urt_server_signals_start(&s->rt, &(struct urt_server_signals_opts){
+						     .sub = s->sig,
+						     .on_stats = on_stats,
+						     .on_stop = on_stop,
+						     .arg = s,
+					     })) {
 		fprintf(stderr, "urt-echo: runtime %d: cannot start its tasks\n", s->id);
 		exit(1);
 	}
@@ -406,7 +366,6 @@ static void *server_main(void *arg)
 		fprintf(stderr, "urt-echo: runtime %d: urt_run: %s\n", s->id, strerror(-ret));
 	print_stats(s, "final");
 	urt_runtime_deinit(&s->rt); /* aborts the connections: their drops close them */
-	urt_chan_deinit(&s->slot_freed);
 	close(s->lfd);
 	return NULL;
 }
@@ -538,9 +497,9 @@ int main(int argc, char **argv)
 	static struct server servers[MAX_THREADS];
 	struct opts o;
 	struct rlimit rl;
-	sigset_t set;
+	struct urt_signal_hub hub;
 	uint16_t port;
-	int ret, sig;
+	int ret;
 
 	ret = parse(argc, argv, &o);
 	if (ret)
@@ -549,6 +508,12 @@ int main(int argc, char **argv)
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* before any thread: they inherit the mask; signals come to the hub */
+	ret = urt_server_signals_hub(&hub);
+	if (ret) {
+		fprintf(stderr, "urt-echo: signals: %s\n", strerror(-ret));
+		return 1;
 	}
 	port = o.port;
 	for (int i = 0; i < o.threads; i++) {
@@ -560,15 +525,15 @@ int main(int argc, char **argv)
 				strerror(-s->lfd));
 			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
-		if (pipe2(s->ctl, O_CLOEXEC)) {
-			perror("urt-echo: pipe");
+		ret = urt_signal_subscribe(&hub, &s->sig);
+		if (ret) {
+			fprintf(stderr, "urt-echo: signals: %s\n", strerror(-ret));
 			return 1;
 		}
 		s->id = i;
 		s->boxed = o.boxed;
 		s->o = &o;
 	}
-	control_block_signals(&set); /* signals come here, never to the runtime threads */
 	for (int i = 0; i < o.threads; i++)
 		if (pthread_create(&servers[i].th, NULL, server_main, &servers[i])) {
 			fprintf(stderr, "urt-echo: cannot start thread %d\n", i);
@@ -576,11 +541,9 @@ int main(int argc, char **argv)
 		}
 	printf("listening on %s:%u\n", o.addr, port);
 	fflush(stdout);
-	do {
-		sig = control_next_signal(&set);
-		for (int i = 0; i < o.threads; i++)
-			control_send("urt-echo", servers[i].ctl[1], sig == SIGUSR1 ? 'r' : 's');
-	} while (sig == SIGUSR1);
+	/* every signal reaches every runtime; SIGINT / SIGTERM stop them */
+	while (urt_signal_hub_wait(&hub) == SIGUSR1)
+		;
 	uint64_t conns = 0, requests = 0, bytes = 0;
 	size_t heap = 0;
 
@@ -590,11 +553,10 @@ int main(int argc, char **argv)
 		requests += servers[i].requests;
 		bytes += servers[i].bytes;
 		heap += atomic_load(&servers[i].heap.calls);
-		close(servers[i].ctl[0]);
-		close(servers[i].ctl[1]);
 	}
 	printf("total: connections %llu requests %llu bytes %llu heap_calls %zu\n",
 	       (unsigned long long)conns, (unsigned long long)requests, (unsigned long long)bytes,
 	       heap);
+	urt_signal_hub_deinit(&hub);
 	return 0;
 }

@@ -49,7 +49,6 @@
 
 #include <urt/urt.h>
 
-#include "acceptor.h"
 #include "counting.h"
 #include "flags.h"
 #include "hist.h"
@@ -477,10 +476,12 @@ static const struct urt_task_type console_conn_type = { .poll = console_conn_pol
 							.name = "console-conn" };
 
 /* A console connection: a slab slot, or none (no more consoles). */
-static int on_console(int fd)
+static int on_console(void *arg, int fd, struct urt_claim *claim)
 {
-	return urt_spawn_slab(&console_conn_type, &(struct console_conn){ .fd = fd },
-			      sizeof(struct console_conn), NULL);
+	(void)arg; /* the acceptor reserved the slot before it accepted */
+	memcpy(urt_claim_state(claim), &(struct console_conn){ .fd = fd },
+	       sizeof(struct console_conn));
+	return urt_claim_spawn(claim, &console_conn_type, NULL);
 }
 
 /* Slots hold a header (64 bytes) and a loader's or a console's state. */
@@ -720,7 +721,11 @@ int main(int argc, char **argv)
 		}
 		printf("listening on 127.0.0.1:%u\n", bound);
 		fflush(stdout);
-		if (acceptor_start(&app.rt, lfd, &app.quit, on_console))
+		if (urt_acceptor_start(&app.rt,
+				       &(struct urt_acceptor_opts){ .lfd = lfd,
+								    .on_conn = on_console,
+								    .stop = &app.quit },
+				       NULL))
 			fprintf(stderr, "urt-frame-loop: console did not start\n");
 	}
 	signal(SIGINT, on_signal);

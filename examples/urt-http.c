@@ -4,7 +4,7 @@
  *
  *   urt-http [--port P] [--addr A] [--root DIR] [--threads N]
  *            [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]
- *            [--head-ms MS] [--max-line B] [--max-head B] [--max-body B]
+ *            [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]
  *            [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]
  *            [--max-pipeline N] [--max-clients-mem B] [--no-splice]
  *
@@ -75,8 +75,9 @@
  * address space, not memory, until slots are used. Each runtime allocates
  * through its own counting allocator (atomic counters).
  *
- * The main thread takes SIGINT, SIGTERM and SIGUSR1 (examples/control.h)
- * and passes them to each runtime down a pipe: SIGUSR1 prints a stats line
+ * The main thread takes SIGINT, SIGTERM and SIGUSR1 in a hub (urt/signal.h)
+ * that delivers each to every runtime's signal task (urt/server.h), read
+ * through its ring: SIGUSR1 prints a stats line
  * per runtime, SIGINT/SIGTERM stop them all, and after the joins one
  * "exit:" line sums them, with each runtime's connections in per_thread.
  * Prints "listening on ADDR:PORT" once every runtime is up; exit status 2
@@ -104,8 +105,6 @@
 
 #include <urt/urt.h>
 
-#include "acceptor.h"
-#include "control.h"
 #include "counting.h"
 #include "flags.h"
 #include "http/parse.h"
@@ -117,6 +116,7 @@
  * before another request is parsed if one more answer could pass it */
 #define OUT_MAX	   (256 * 1024)
 #define ANSWER_MAX (SMALL + 1024) /* the most one answer adds: a small file and its head */
+#define LINGER_MAX (16 << 20)   /* bytes read and dropped in a staged close, at most */
 #define SWEEP_MS   100 /* the sweeper's tick: idle and head deadlines fire this late at most */
 #define HELLO_BODY "hello from urt-http\n"
 
@@ -125,7 +125,7 @@ static struct {
 	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
 	const char *root;
 	bool no_splice;
-	uint64_t idle_ms, head_ms, send_ms;
+	uint64_t idle_ms, head_ms, send_ms, linger_ms;
 	uint64_t max_pipeline;	   /* requests answered per receive */
 	uint64_t max_clients_mem; /* bytes of connection buffers, all runtimes together */
 	struct http_limits lim;
@@ -134,6 +134,7 @@ static struct {
 	.idle_ms = 30000,
 	.send_ms = 30000,
 	.head_ms = 10000,
+	.linger_ms = 2000,
 	.max_pipeline = 100,
 	.max_clients_mem = 64ull << 20,
 	.lim = { .max_head = 16384,
@@ -155,9 +156,10 @@ struct link {
  * they start (o, root_fd) or atomic (live_total, each heap's counters).
  */
 struct server {
-	struct urt_runtime rt; /* first: server_of() finds the server from its runtime */
+	struct urt_runtime rt;
 	struct counting heap;  /* the runtime's backing allocator, counted */
-	int id, lfd, ctl[2];   /* ctl: the main thread's commands ('r' stats, 's' stop) */
+	int id, lfd;
+	struct urt_signal_sub *sig; /* its subscription to the main thread's hub */
 	uint64_t conns, live, requests;
 	uint64_t bodies_spliced, bodies_copied; /* large file bodies sent whole, each way */
 	uint64_t evicted, expired, busy; /* closed past the budget, by a deadline; 503s */
@@ -181,12 +183,8 @@ static int root_fd = -1;
 /* Connections open in all runtimes: --max-conns caps this sum, not each
  * runtime's share (the kernel's SO_REUSEPORT hash need not split evenly). */
 static atomic_uint live_total;
+static struct urt_signal_hub hub; /* SIGINT, SIGTERM, SIGUSR1: to every runtime */
 static pthread_barrier_t started; /* every runtime initialised (or failed) */
-
-static struct server *server_of(struct urt_runtime *rt)
-{
-	return (struct server *)(void *)rt;
-}
 
 /* --- the connection ------------------------------------------------------------ */
 
@@ -219,6 +217,7 @@ struct conn {
 	size_t in_len, in_cap, out_len, out_cap;
 	size_t used;	       /* bytes of the current request in `in` */
 	uint64_t body_left;    /* request body still to skip */
+	uint64_t lingered;     /* bytes dropped in the staged close */
 	struct http_chunked ck; /* where a chunked body being skipped is */
 	uint64_t off, left;    /* the file range still to send */
 	bool keep, head_only, closing;
@@ -497,7 +496,13 @@ static void redirect_dir(struct urt_task *t, struct conn *c)
 	while (q < tg.n && tg.p[q] != '?')
 		q++;
 	head(t, c, 301, NULL, 0);
-	putf(t, c, "Location: %.*s/%.*s\r\n\r\n", (int)q, tg.p, (int)(tg.n - q), tg.p + q);
+	/* put, not putf: the target can be as long as --max-line, and putf
+	 * cuts at 512 bytes (a cut Location would lose the head's end) */
+	put(t, c, "Location: ", 10);
+	put(t, c, tg.p, q);
+	put(t, c, "/", 1);
+	put(t, c, tg.p + q, tg.n - q);
+	put(t, c, "\r\n\r\n", 4);
 }
 
 static const char *content_type(const char *path)
@@ -653,8 +658,13 @@ static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *
 	if (i != r.n || (!have_a && !have_b))
 		return 0; /* several ranges, or garbage: serve the whole file */
 	if (!have_a) { /* the last b bytes */
-		if (!b || !size)
+		if (!b)
 			return -1;
+		/* satisfiable even when the file is empty (RFC 9110 14.1.2),
+		 * but no Content-Range can say "0 bytes of 0": ignore the
+		 * Range (14.2 allows it) and answer 200 with the empty file */
+		if (!size)
+			return 0;
 		*from = b >= size ? 0 : size - b;
 		*len = size - *from;
 		return 1;
@@ -666,6 +676,73 @@ static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *
 	return 1;
 }
 
+/*
+ * Whether p[0, n) has the shape pat: 'A' an upper-case letter, 'a' a
+ * lower-case one, 'd' a digit, '_' a digit or SP, anything else itself.
+ */
+static bool date_shape(const char *p, size_t n, const char *pat)
+{
+	if (n != strlen(pat))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		bool ok;
+
+		switch (pat[i]) {
+		case 'A':
+			ok = ch >= 'A' && ch <= 'Z';
+			break;
+		case 'a':
+			ok = ch >= 'a' && ch <= 'z';
+			break;
+		case 'd':
+			ok = ch >= '0' && ch <= '9';
+			break;
+		case '_':
+			ok = ch == ' ' || (ch >= '0' && ch <= '9');
+			break;
+		default:
+			ok = ch == (unsigned char)pat[i];
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Which of the three forms of HTTP-date s is, by its exact grammar (RFC
+ * 9110 5.6.7: fixed widths, case-sensitive), before strptime checks the
+ * names: strptime alone takes "1 Jan", "jan", "Jan  01" and spaces for
+ * digits, and a date that is not an HTTP-date MUST be ignored (13.1.3).
+ * Return: 0, 1, 2 (the index into parse_http_date's forms), or -1.
+ */
+static int date_form(struct slice s)
+{
+	size_t comma = 0;
+
+	if (date_shape(s.p, s.n, "Aaa, dd Aaa dddd dd:dd:dd GMT"))
+		return 0;
+	if (date_shape(s.p, s.n, "Aaa Aaa _d dd:dd:dd dddd"))
+		return 2;
+	while (comma < s.n && comma < 10 && s.p[comma] != ',')
+		comma++;
+	if (comma >= 6 && comma <= 9 && date_shape(s.p, 1, "A") &&
+	    date_shape(s.p + 1, comma - 1, "aaaaaaaa" + 9 - comma) &&
+	    date_shape(s.p + comma, s.n - comma, ", dd-Aaa-dd dd:dd:dd GMT"))
+		return 1;
+	return -1;
+}
+
+static int year_now(void)
+{
+	struct tm tm;
+	time_t now = time(NULL);
+
+	gmtime_r(&now, &tm);
+	return tm.tm_year + 1900;
+}
+
 /* An HTTP-date in any of the three forms a recipient MUST accept (RFC
  * 9110 5.6.7): IMF-fixdate, RFC 850 (two-digit year) and asctime. */
 static time_t parse_http_date(struct slice s)
@@ -673,19 +750,25 @@ static time_t parse_http_date(struct slice s)
 	static const char *const forms[] = { "%a, %d %b %Y %H:%M:%S GMT",
 					     "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y" };
 	char tmp[64];
+	int f = date_form(s);
+	struct tm tm = { 0 };
+	const char *end;
 
-	if (!s.n || s.n >= sizeof(tmp))
+	if (f < 0 || s.n >= sizeof(tmp))
 		return (time_t)-1;
 	memcpy(tmp, s.p, s.n);
 	tmp[s.n] = 0;
-	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-		struct tm tm = { 0 };
-		const char *end = strptime(tmp, forms[i], &tm);
+	end = strptime(tmp, forms[f], &tm);
+	if (!end || *end)
+		return (time_t)-1;
+	if (f == 1) {
+		/* a two-digit year more than 50 years ahead is the last such
+		 * year in the past (RFC 9110 5.6.7); strptime's %y pivots at 69 */
+		int now = year_now(), y = now - now % 100 + tm.tm_year % 100;
 
-		if (end && !*end)
-			return timegm(&tm);
+		tm.tm_year = (y > now + 50 ? y - 100 : y) - 1900;
 	}
-	return (time_t)-1;
+	return timegm(&tm);
 }
 
 /*
@@ -694,7 +777,7 @@ static time_t parse_http_date(struct slice s)
  * If-Match and If-Range, by weak comparison (W/ ignored) for
  * If-None-Match (RFC 9110 8.8.3.2). Our tags are always strong.
  */
-static bool etag_listed(struct slice v, const char *etag, bool weak)
+static bool etag_in(struct slice v, const char *etag, bool weak)
 {
 	size_t i = 0, n = strlen(etag);
 
@@ -719,6 +802,18 @@ static bool etag_listed(struct slice v, const char *etag, bool weak)
 		if ((weak || !w) && i - s == n && !memcmp(v.p + s, etag, n))
 			return true;
 	}
+	return false;
+}
+
+/* etag_in over each line of a list field (name) that came on several
+ * lines: together they are one list (RFC 9110 5.3). */
+static bool etag_listed_lines(struct slice all, const char *name, const char *etag, bool weak)
+{
+	struct slice v;
+
+	while (http_field_next(&all, name, &v))
+		if (etag_in(v, etag, weak))
+			return true;
 	return false;
 }
 /*
@@ -816,7 +911,7 @@ static bool if_range_holds(struct conn *c)
 	if (!v.p)
 		return true;
 	if (v.n && (v.p[0] == '"' || (v.n > 1 && v.p[0] == 'W' && v.p[1] == '/')))
-		return v.p[0] == '"' && etag_listed(v, c->etag, false) && v.p[v.n - 1] == '"';
+		return v.p[0] == '"' && etag_in(v, c->etag, false) && v.p[v.n - 1] == '"';
 	return parse_http_date(v) == (time_t)c->stx.stx_mtime.tv_sec &&
 	       (time_t)c->stx.stx_mtime.tv_sec < time(NULL);
 }
@@ -834,10 +929,10 @@ static int file_status(struct conn *c, uint64_t *from, uint64_t *len)
 	 * If-Unmodified-Since (412); If-None-Match, else If-Modified-Since
 	 * (304: only GET and HEAD come here); If-Range decides the Range.
 	 * An invalid date is ignored, as the RFC asks. */
-	if (q->im.p ? !etag_listed(q->im, c->etag, false)
+	if (q->im.p ? !etag_listed_lines(q->im, "If-Match", c->etag, false)
 		    : q->ius.p && (d = parse_http_date(q->ius)) != (time_t)-1 && mtime > d)
 		return 412;
-	if (q->inm.p ? etag_listed(q->inm, c->etag, true)
+	if (q->inm.p ? etag_listed_lines(q->inm, "If-None-Match", c->etag, true)
 		     : q->ims.p && (d = parse_http_date(q->ims)) != (time_t)-1 && mtime <= d)
 		return 304;
 	/* Range only for GET (RFC 9110 14.2); a stale If-Range: the whole file */
@@ -907,6 +1002,15 @@ static bool chunk_ready(struct urt_task *t, struct conn *c)
 		return false;
 	mem_add(c, 0, CHUNK);
 	return !c->killed;
+}
+
+static void chunk_release(struct urt_task *t, struct conn *c)
+{
+	if (!c->chunk)
+		return;
+	urt_task_free(t, c->chunk);
+	c->chunk = NULL;
+	mem_add(c, CHUNK, 0);
 }
 
 /*
@@ -1002,10 +1106,13 @@ static int splice_body(struct urt_task *t, struct conn *c)
 /*
  * Before a wait for input: what was parsed leaves the input (one move per
  * receive, never one per request); buffers that hold nothing go back, so
- * an idle connection holds none.
+ * an idle connection holds none (the 64 KiB chunk too: one request with a
+ * long path, or one body read and sent, must not keep it for the
+ * connection's life).
  */
 static void in_compact(struct urt_task *t, struct conn *c)
 {
+	chunk_release(t, c);
 	if (c->at) {
 		memmove(c->in, c->in + c->at, c->in_len - c->at);
 		c->in_len -= c->at;
@@ -1284,10 +1391,31 @@ next:
 				c->at = c->in_len = 0;
 		}
 	}
+	c->ret = 0;
 	if (c->out_len && !c->killed) { /* the last answers, then close */
 		disarm(t, c);
 		URT_AWAIT(t, c->ret = send_out(t, c));
 		disarm(t, c);
+	}
+	/*
+	 * A staged close (RFC 9112 9.6): end the write side, then read and drop
+	 * what the client still sends until it closes too, for --linger-ms or
+	 * LINGER_MAX bytes at most. Closing with bytes unread (a body refused
+	 * with 413, a pipeline after a 400) would make the kernel reset the
+	 * connection, and a client can lose the answer it has not read yet.
+	 */
+	if (c->ret >= 0 && !c->killed && !c->s->stop) {
+		URT_AWAIT(t, c->ret = urt_shutdown(t, &c->op, c->fd, SHUT_WR));
+		c->head_by = urt_now_ns() + 1000000ull * o.linger_ms;
+		c->lingered = 0;
+		while (c->ret == 0 && o.linger_ms && c->lingered < LINGER_MAX) {
+			c->in_len = c->at = 0; /* dropped */
+			wait_in(c, &c->s->heads, c->head_by);
+			RECV(t, c);
+			if (c->n <= 0)
+				break; /* the client closed, or --linger-ms */
+			c->lingered += (uint64_t)c->n;
+		}
 	}
 out:
 	disarm(t, c);
@@ -1405,9 +1533,9 @@ static const struct urt_task_type sweep_type = { .poll = sweep_poll, .name = "ht
 
 /* A new connection on this thread's runtime: its task, unless the cap of
  * all runtimes together is reached. */
-static int on_conn(int fd)
+static int on_conn(void *arg, int fd, struct urt_claim *claim)
 {
-	struct server *s = server_of(urt_runtime_current());
+	struct server *s = arg;
 	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 } };
 	int ret;
 
@@ -1423,8 +1551,12 @@ static int on_conn(int fd)
 	}
 	/* responses are written whole: Nagle would only delay them */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	ret = o.srv.boxed ? urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL)
-		      : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
+	if (claim) { /* the slot the acceptor reserved before it accepted */
+		memcpy(urt_claim_state(claim), &c, sizeof(c));
+		ret = urt_claim_spawn(claim, &conn_type, NULL);
+	} else {
+		ret = urt_spawn(&s->rt, &conn_type, &c, sizeof(c), NULL);
+	}
 	if (ret) {
 		atomic_fetch_sub_explicit(&live_total, 1, memory_order_relaxed);
 		return ret;
@@ -1492,6 +1624,12 @@ static void print_exit(void)
 /* Its own runtime's whole life. A failure to start is in s->start_ret (main
  * reads it after the start barrier); one of the run is in s->run_ret and
  * stops the program (a SIGTERM to itself: main's sigwait takes it). */
+/* SIGINT / SIGTERM: the acceptor and the sweeper end; urt_stop follows. */
+static void on_stop(void *arg)
+{
+	((struct server *)arg)->stop = true;
+}
+
 static void *server_main(void *arg)
 {
 	struct server *s = arg;
@@ -1515,10 +1653,21 @@ static void *server_main(void *arg)
 	link_init(&s->idle);
 	link_init(&s->heads);
 	s->mem_budget = (size_t)(o.max_clients_mem / (uint64_t)o.srv.threads);
-	if (acceptor_start(&s->rt, s->lfd, &s->stop, on_conn) ||
+	if (urt_acceptor_start(&s->rt,
+			       &(struct urt_acceptor_opts){ .lfd = s->lfd,
+							    .on_conn = on_conn,
+							    .arg = s,
+							    .stop = &s->stop,
+							    .boxed = o.srv.boxed },
+			       NULL) ||
 	    urt_spawn(&s->rt, &sweep_type, &(struct sweeper){ .s = s }, sizeof(struct sweeper),
 		      NULL) ||
-	    control_start(&s->rt, s->ctl[0], &s->stop, print_stats, s)) {
+	    urt_server_signals_start(&s->rt, &(struct urt_server_signals_opts){
+						     .sub = s->sig,
+						     .on_stats = print_stats,
+						     .on_stop = on_stop,
+						     .arg = s,
+					     })) {
 		fprintf(stderr, "urt-http: runtime %d: cannot start its tasks\n", s->id);
 		s->start_ret = -ENOMEM;
 	}
@@ -1544,7 +1693,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: urt-http [--port P] [--addr A] [--root DIR] [--threads N]\n"
 		"                [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]\n"
-		"                [--head-ms MS] [--max-line B] [--max-head B] [--max-body B]\n"
+		"                [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]\n"
 		"                [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]\n"
 		"                [--max-pipeline N] [--max-clients-mem B] [--no-splice]\n"
 		"  --port P        port (default 8080; 0 picks a free one)\n"
@@ -1555,6 +1704,8 @@ static void usage(FILE *f)
 		"  --max-conns N   connections at once, all threads together (default 16384)\n"
 		"  --idle-ms MS    close a connection waiting for a request this long (default 30000)\n"
 		"  --send-ms MS    close a connection whose answers do not move this long (default 30000)\n"
+		"  --linger-ms MS  closing: after the last answer, read and drop what the client\n"
+		"                  still sends, until it closes, this long at most (default 2000)\n"
 		"  --head-ms MS    close a connection whose request head, or body, is not whole this\n"
 		"                  long after its first byte, however fast bytes come (default 10000)\n"
 		"  --max-line B    request line, CRLF aside (default 8000; 414 past it)\n"
@@ -1589,6 +1740,7 @@ static int parse(int argc, char **argv)
 		{ "max-pipeline", required_argument, 0, 'P' },
 		{ "max-clients-mem", required_argument, 0, 'M' },
 		{ "max-line", required_argument, 0, 'L' },
+		{ "linger-ms", required_argument, 0, 'G' },
 		{ "max-chunk-line", required_argument, 0, 'C' },
 		{ "max-chunk-ext", required_argument, 0, 'E' },
 		{ "max-trailer", required_argument, 0, 'T' },
@@ -1617,6 +1769,10 @@ static int parse(int argc, char **argv)
 		case 'H':
 			if (!flag_uint(optarg, 1, 3600000, &o.head_ms))
 				return bad("bad --head-ms", optarg);
+			break;
+		case 'G':
+			if (!flag_uint(optarg, 0, 3600000, &o.linger_ms))
+				return bad("bad --linger-ms", optarg);
 			break;
 		case 'S':
 			if (!flag_uint(optarg, 1, 3600000, &o.send_ms))
@@ -1691,8 +1847,8 @@ static int listen_all(void)
 				strerror(-s->lfd));
 			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
-		if (pipe2(s->ctl, O_CLOEXEC)) {
-			perror("urt-http: pipe");
+		if (urt_signal_subscribe(&hub, &s->sig)) {
+			perror("urt-http: signals");
 			return 1;
 		}
 	}
@@ -1700,17 +1856,8 @@ static int listen_all(void)
 	return 0;
 }
 
-/* Tell every runtime: 'r' or 's'. */
-static void command(char cmd)
-{
-	for (int i = 0; i < o.srv.threads; i++)
-		if (write(servers[i].ctl[1], &cmd, 1) != 1)
-			perror("urt-http: control pipe");
-}
-
 int main(int argc, char **argv)
 {
-	sigset_t set;
 	int ret, status = 0;
 	bool started_all;
 
@@ -1722,10 +1869,16 @@ int main(int argc, char **argv)
 		if (root_fd < 0)
 			return bad("--root is not a directory", o.root);
 	}
+	/* signals come to the hub, never to a runtime's thread: blocked here,
+	 * before any thread starts (they inherit the mask) */
+	ret = urt_server_signals_hub(&hub);
+	if (ret) {
+		fprintf(stderr, "urt-http: signals: %s\n", strerror(-ret));
+		return 1;
+	}
 	ret = listen_all();
 	if (ret)
 		return ret;
-	control_block_signals(&set); /* signals come here, never to a runtime's thread */
 	pthread_barrier_init(&started, NULL, (unsigned)o.srv.threads + 1);
 	for (int i = 0; i < o.srv.threads; i++)
 		if (pthread_create(&servers[i].th, NULL, server_main, &servers[i])) {
@@ -1740,19 +1893,21 @@ int main(int argc, char **argv)
 	if (started_all) {
 		printf("listening on %s:%u\n", o.srv.addr, o.srv.port);
 		fflush(stdout);
-		while (control_next_signal(&set) == SIGUSR1)
-			command('r');
+		/* each signal goes to every runtime: SIGUSR1 a stats line from
+		 * each, SIGINT / SIGTERM stop them */
+		while (urt_signal_hub_wait(&hub) == SIGUSR1)
+			;
+	} else {
+		(void)urt_signal_hub_send(&hub, SIGTERM); /* stop those that started */
 	}
-	command('s');
 	for (int i = 0; i < o.srv.threads; i++) {
 		pthread_join(servers[i].th, NULL);
 		if (servers[i].run_ret < 0)
 			status = 1;
 		close(servers[i].lfd);
-		close(servers[i].ctl[0]);
-		close(servers[i].ctl[1]);
 	}
 	pthread_barrier_destroy(&started);
+	urt_signal_hub_deinit(&hub);
 	if (started_all)
 		print_exit();
 	if (root_fd >= 0)

@@ -63,10 +63,10 @@
  * connection, since the argument arrays are the worker's, shared by its
  * connections.
  *
- * Control (examples/control.h): the main thread blocks SIGINT, SIGTERM and
- * SIGUSR1 (the workers inherit the mask) and takes them with sigwait. Each
- * worker has a control task reading a pipe from it through the ring: 's'
- * stops that runtime (SIGINT / SIGTERM), 'r' (SIGUSR1) files its figures,
+ * Signals (urt/signal.h, urt/server.h): the main thread blocks SIGINT,
+ * SIGTERM and SIGUSR1 in a hub (the workers inherit the mask) and delivers
+ * each to every worker's signal task, read through its ring: SIGINT /
+ * SIGTERM stop that runtime, SIGUSR1 files its figures,
  * and the last worker to file them prints the stats line, summed over
  * every runtime.
  * Prints "listening on ADDR:PORT" once every runtime is up; the stats line
@@ -89,8 +89,6 @@
 
 #include <urt/urt.h>
 
-#include "acceptor.h"
-#include "control.h"
 #include "counting.h"
 #include "flags.h"
 #include "idle.h"
@@ -134,7 +132,8 @@ struct worker {
 	_Atomic uint64_t conns; /* its connections ever */
 	bool stop;		/* its acceptor and sweeper end */
 	bool has_rt;		/* rt is initialised */
-	int id, lfd, ctl[2];	/* ctl: the pipe from the main thread, 'r' or 's' */
+	int id, lfd;
+	struct urt_signal_sub *sig; /* its subscription to the main thread's hub */
 	int start_ret, run_ret;
 	struct urt_runtime_stats st; /* the last figures it filed */
 	uint64_t st_live;
@@ -165,6 +164,7 @@ static struct {
 	_Atomic uint64_t live;	  /* connections open in every runtime: --max-conns's count */
 	_Atomic uint64_t next_id; /* CLIENT ID */
 	sem_t started;		  /* each worker posts once, when it is up or has failed */
+	struct urt_signal_hub hub; /* SIGINT, SIGTERM, SIGUSR1: to every worker */
 	struct worker w[SERVER_MAX_THREADS];
 } kv = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -686,7 +686,7 @@ static const struct urt_task_type conn_type = { .poll = conn_poll,
 /* --- the acceptor, the sweeper, control ------------------------------------------- */
 
 /* A new connection: its task, unless the cap (all runtimes' connections) is reached. */
-static int on_conn(int fd)
+static int on_conn(void *arg, int fd, struct urt_claim *claim)
 {
 	struct conn c = { .fd = fd,
 			  .cl = { .id = atomic_fetch_add(&kv.next_id, 1) + 1, .thread = me->id } };
@@ -697,8 +697,13 @@ static int on_conn(int fd)
 		atomic_fetch_sub(&kv.live, 1);
 		return -ENOSPC;
 	}
-	ret = o.srv.boxed ? urt_spawn(&me->rt, &conn_type, &c, sizeof(c), NULL)
-		      : urt_spawn_slab(&conn_type, &c, sizeof(c), NULL);
+	(void)arg;
+	if (claim) { /* the slot the acceptor reserved before it accepted */
+		memcpy(urt_claim_state(claim), &c, sizeof(c));
+		ret = urt_claim_spawn(claim, &conn_type, NULL);
+	} else {
+		ret = urt_spawn(&me->rt, &conn_type, &c, sizeof(c), NULL);
+	}
 	if (ret) {
 		atomic_fetch_sub(&kv.live, 1);
 		return ret;
@@ -793,6 +798,12 @@ static void on_stats(void *arg)
 	file_stats(arg, true);
 }
 
+/* SIGINT / SIGTERM: the acceptor and the sweepers end; urt_stop follows. */
+static void on_stop(void *arg)
+{
+	((struct worker *)arg)->stop = true;
+}
+
 /* Set up this thread's runtime and its tasks. Return: 0; -errno (worker_main
  * lets go of whatever was set up). */
 static int worker_start(struct worker *w)
@@ -816,9 +827,19 @@ static int worker_start(struct worker *w)
 	if (ret)
 		return ret;
 	w->has_rt = true;
-	ret = control_start(&w->rt, w->ctl[0], &w->stop, on_stats, w);
+	ret = urt_server_signals_start(&w->rt, &(struct urt_server_signals_opts){
+							.sub = w->sig,
+							.on_stats = on_stats,
+							.on_stop = on_stop,
+							.arg = w,
+						});
 	if (!ret)
-		ret = acceptor_start(&w->rt, w->lfd, &w->stop, on_conn);
+		ret = urt_acceptor_start(&w->rt,
+					 &(struct urt_acceptor_opts){ .lfd = w->lfd,
+								      .on_conn = on_conn,
+								      .stop = &w->stop,
+								      .boxed = o.srv.boxed },
+					 NULL);
 	if (!ret && w->id == 0)
 		ret = urt_spawn(&w->rt, &sweeper_type, &(struct sweeper){ 0 },
 				sizeof(struct sweeper), NULL);
@@ -869,8 +890,7 @@ static void *worker_main(void *arg)
 /* Tell the first n workers to stop, and join them. */
 static void stop_workers(int n)
 {
-	for (int i = 0; i < n; i++)
-		control_send("urt-kv", kv.w[i].ctl[1], 's');
+	(void)urt_signal_hub_send(&kv.hub, SIGTERM); /* a no-op for those stopped already */
 	for (int i = 0; i < n; i++)
 		pthread_join(kv.w[i].th, NULL);
 }
@@ -880,9 +900,8 @@ static void teardown(int n)
 {
 	for (int i = 0; i < n; i++) {
 		close(kv.w[i].lfd);
-		close(kv.w[i].ctl[0]);
-		close(kv.w[i].ctl[1]);
 	}
+	urt_signal_hub_deinit(&kv.hub);
 	store_deinit(&kv.db);
 	sem_destroy(&kv.started);
 }
@@ -1026,8 +1045,8 @@ static int open_workers(int *n, uint16_t *port)
 				strerror(-w->lfd));
 			return w->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
-		if (pipe2(w->ctl, O_CLOEXEC)) {
-			perror("urt-kv: pipe");
+		if (urt_signal_subscribe(&kv.hub, &w->sig)) {
+			perror("urt-kv: signals");
 			close(w->lfd);
 			return 1;
 		}
@@ -1060,7 +1079,6 @@ static bool start_workers(int *started)
 
 int main(int argc, char **argv)
 {
-	sigset_t set;
 	uint16_t port;
 	int ret, n;
 
@@ -1090,13 +1108,20 @@ int main(int argc, char **argv)
 		store_deinit(&kv.db);
 		return 1;
 	}
+	/* signals come to the hub, never to a worker: blocked here, before
+	 * any thread starts (they inherit the mask) */
+	ret = urt_server_signals_hub(&kv.hub);
+	if (ret) {
+		fprintf(stderr, "urt-kv: signals: %s\n", strerror(-ret));
+		store_deinit(&kv.db);
+		sem_destroy(&kv.started);
+		return 1;
+	}
 	ret = open_workers(&n, &port);
 	if (ret) {
 		teardown(n);
 		return ret;
 	}
-	/* signals come here, never to a worker: they inherit the mask */
-	control_block_signals(&set);
 	if (!start_workers(&n)) {
 		stop_workers(n);
 		teardown(o.srv.threads);
@@ -1105,9 +1130,8 @@ int main(int argc, char **argv)
 	printf("listening on %s:%u\n", o.srv.addr, port);
 	fflush(stdout);
 	/* until SIGINT or SIGTERM; SIGUSR1 asks every worker for its figures */
-	while (control_next_signal(&set) == SIGUSR1)
-		for (int i = 0; i < o.srv.threads; i++)
-			control_send("urt-kv", kv.w[i].ctl[1], 'r');
+	while (urt_signal_hub_wait(&kv.hub) == SIGUSR1) /* to every worker */
+		;
 	stop_workers(o.srv.threads);
 	print_stats("exit");
 	for (int i = 0; i < o.srv.threads; i++)

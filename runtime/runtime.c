@@ -39,6 +39,8 @@ struct urt_runtime *urt_runtime_current(void)
  */
 void urt__exec_ops_end(struct urt_runtime *rt, struct urt_task *t)
 {
+	if (rt->jobs_live && t->ops) /* blocking jobs: sys ends them (dropped or abandoned) */
+		urt__blocking_task_end(rt, t);
 	urt__task_cancel_ops(rt, t, true);
 }
 
@@ -128,6 +130,8 @@ int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	rt->debug_hook = o->debug_hook;
 	rt->debug_ctx = o->debug_ctx;
 	rt->efd = -1;
+	rt->blocking_threads = o->blocking_threads ? o->blocking_threads : 4;
+	rt->blocking_queue = o->blocking_queue ? o->blocking_queue : 1024;
 	ret = init_memory(rt, o);
 	if (!ret)
 		ret = urt__ring_init(rt, o->ring_entries ? o->ring_entries : 256);
@@ -168,6 +172,9 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
 		   "urt_runtime_deinit: called from inside a poll or a drop");
 	if (URT_UNLIKELY(urt__rt != rt || rt->polling || rt->closing || rt->dropping))
 		return 0;
+	/* the pool first: queued jobs dropped, running ones waited for, workers
+	 * joined (their completions are on the remote queue, taken in below) */
+	urt__blocking_deinit(rt);
 	urt__remote_close(rt); /* no other thread is inside a call from here on */
 	rt->closing = true;    /* spawns now fail with -ESHUTDOWN; no reclaim until pass 3 */
 	n = urt__remote_deinit(rt);
@@ -190,7 +197,7 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
  */
 static bool can_complete(const struct urt_runtime *rt)
 {
-	return rt->ring_inflight || rt->timers.n || rt->wakers.live;
+	return rt->ring_inflight || rt->timers.n || rt->wakers.live || rt->jobs_out;
 }
 
 /*

@@ -30,10 +30,13 @@ declare -A owner=(
 	[urt/allocator.h]=alloc [urt/arena.h]=alloc [urt/pool.h]=alloc [urt/scope.h]=alloc
 	[urt_debug.h]=alloc
 	[urt/slab.h]=slab [urt/slab_table.h]=slab
-	[urt/runtime.h]=exec [urt/task.h]=exec [urt/channel.h]=exec
+	[urt/runtime.h]=exec [urt/task.h]=exec [urt/channel.h]=exec [urt/event.h]=exec
 	[exec_internal.h]=exec
 	[urt/io.h]=io [urt/net.h]=io [urt/time.h]=io [urt/fault.h]=io
 	[io_internal.h]=io
+	[urt/blocking.h]=sys [urt/dns.h]=sys
+	[sys_internal.h]=sys
+	[urt/signal.h]=sys [urt/server.h]=sys
 	[internal.h]=runtime
 	[urt/urt.h]=umbrella
 )
@@ -53,6 +56,7 @@ header_path() {
 	urt_debug.h) echo "$root/alloc/$1" ;;
 	exec_internal.h) echo "$root/runtime/exec/$1" ;;
 	io_internal.h) echo "$root/runtime/io/$1" ;;
+	sys_internal.h) echo "$root/runtime/sys/$1" ;;
 	internal.h) echo "$root/runtime/$1" ;;
 	esac
 }

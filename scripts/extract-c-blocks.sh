@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# extract-c-blocks.sh DOC OUT - write every ```c fenced block of DOC, in
-# order, to OUT (with #line directives pointing back into DOC, so compiler
-# errors name the document's lines).
+# extract-c-blocks.sh DOC OUT [TAG] - write every ```c fenced block of DOC,
+# in order, to OUT (with #line directives pointing back into DOC, so
+# compiler errors name the document's lines). With TAG, the blocks fenced
+# ```c TAG instead: a section of a guide that is a program of its own.
 set -euo pipefail
-awk -v doc="$1" '
-  /^```c[[:space:]]*$/ { inblk = 1; printf "#line %d \"%s\"\n", NR + 1, doc; next }
+awk -v doc="$1" -v tag="${3:-}" '
+  (tag == "" && /^```c[[:space:]]*$/) || (tag != "" && $0 == "```c " tag) {
+    inblk = 1; printf "#line %d \"%s\"\n", NR + 1, doc; next }
   /^```/ && inblk      { inblk = 0; next }
   inblk                { print }
 ' "$1" > "$2.tmp"

@@ -126,6 +126,21 @@ for p in /../outside.txt /%2e%2e/outside.txt /sub/..%2f..%2foutside.txt /escape 
 	[ "$(code --path-as-is "$url$p")" = 404 ] || fail "traversal $p not refused"
 done
 
+step "a staged close (RFC 9112 9.6): after a 413 the server reads what the client still sends"
+# closing at once with the body still coming would reset the connection
+# (a client can lose the answer); the server ends its write side and drops
+# what arrives until the client closes or --linger-ms: later writes succeed
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n' >&3
+case $(timeout 3 head -1 <&3) in *" 413 "*) ;; *) fail "staged close: no 413" ;; esac
+sleep 0.2
+for _ in 1 2 3; do
+	(head -c 65536 /dev/zero >&3) 2>/dev/null || fail "staged close: a write after the 413 was reset"
+	sleep 0.1
+done
+[ "$(timeout 3 cat <&3 | wc -c)" = 0 ] || fail "staged close: bytes after the 413"
+exec 3>&-
+
 step "statuses: 400 404 405 413 414 431 501 505"
 [ "$(code "$url/nope")" = 404 ] || fail "404"
 [ "$(code -X DELETE "$url/")" = 405 ] || fail "405"
@@ -402,6 +417,21 @@ l=$(grep '^stats:' "$tmp/m.out" | tail -1)
 for k in bufs_free_low spill_high_water conn_mem; do
 	echo "$l" | grep -q " $k " || fail "stats line without $k: $l"
 done
+stop
+
+step "an idle connection holds no buffer, after a long path or a body read and sent too"
+start urt-http "$tmp/i.out" --root "$root" --no-splice
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /%0600d HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\n' 0 >&3
+read -r -t 5 status <&3 || fail "a long path not answered"
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n' >&4
+head -c 300000 <&4 > /dev/null || fail "big.bin by read and send not answered"
+sleep 0.3
+[ "$(stat_of "$tmp/i.out" live)" = 2 ] || fail "the two idle connections are not live"
+m=$(stat_of "$tmp/i.out" conn_mem)
+[ "$m" = 0 ] || fail "two idle connections hold $m bytes (a 64 KiB chunk kept)"
+exec 3>&- 4>&-
 stop
 
 step "a full descriptor table: 503 with Retry-After, and served again once one is free"

@@ -399,6 +399,44 @@ static void test_garbage(void **state)
 	}
 }
 
+/* An absolute-form target's authority takes Host's place (RFC 9112 3.2.2):
+ * held to Host's rules, userinfo refused (RFC 9110 4.2.4). */
+static void test_absolute_authority(void **state)
+{
+	struct http_req r;
+
+	(void)state;
+	assert_true(parse("GET http://x:80/a HTTP/1.1\r\nHost: y\r\n\r\n", &r) > 0);
+	assert_true(parse("GET HTTP://[::1]?q HTTP/1.1\r\nHost: y\r\n\r\n", &r) > 0);
+	assert_true(parse("GET /http://u@x HTTP/1.1\r\nHost: y\r\n\r\n", &r) > 0);
+	expect_status("GET http://u@x/a HTTP/1.1\r\nHost: y\r\n\r\n", 400);
+	expect_status("GET http://x:zz/a HTTP/1.1\r\nHost: y\r\n\r\n", 400);
+	expect_status("GET http:///a HTTP/1.1\r\nHost: y\r\n\r\n", 400);
+	expect_status("GET http://x#f HTTP/1.1\r\nHost: y\r\n\r\n", 400);
+}
+
+/* If-Match / If-None-Match on several lines: one list (RFC 9110 5.3),
+ * walked line by line past the other fields between. */
+static void test_list_lines(void **state)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nIf-None-Match:  \"a\" \r\nHost: x\r\n"
+				  "X-If-None-Match: \"no\"\r\nif-none-match:\r\n"
+				  "If-None-Match: \"b\", \"c\"\r\nIf-Match: \"m\"\r\n\r\n";
+	struct http_req r;
+	struct slice it, v;
+
+	(void)state;
+	assert_true(parse(req, &r) > 0);
+	it = r.inm;
+	assert_true(http_field_next(&it, "If-None-Match", &v) && slice_eq(v, "\"a\""));
+	assert_true(http_field_next(&it, "If-None-Match", &v) && v.n == 0);
+	assert_true(http_field_next(&it, "If-None-Match", &v) && slice_eq(v, "\"b\", \"c\""));
+	assert_false(http_field_next(&it, "If-None-Match", &v));
+	it = r.im;
+	assert_true(http_field_next(&it, "If-Match", &v) && slice_eq(v, "\"m\""));
+	assert_false(http_field_next(&it, "If-Match", &v));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +451,8 @@ int main(void)
 		cmocka_unit_test(test_chunked_splits),
 		cmocka_unit_test(test_chunked_refusals),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_absolute_authority),
+		cmocka_unit_test(test_list_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,6 +97,62 @@ static bool host_valid(struct slice h)
 	return true;
 }
 
+/*
+ * The authority of an absolute-form target ("http://authority/path"),
+ * which takes the place of Host (RFC 9112 3.2.2), is held to Host's
+ * rules: host [":" port], never empty, and no userinfo (RFC 9110 4.2.4:
+ * a sender MUST NOT send it, a recipient SHOULD treat it as an error).
+ * Other targets pass.
+ */
+static bool absolute_authority_valid(struct slice tg)
+{
+	size_t a = 7;
+
+	if (tg.n < 7 || strncasecmp(tg.p, "http://", 7))
+		return true;
+	while (a < tg.n && tg.p[a] != '/' && tg.p[a] != '?')
+		a++;
+	return host_valid((struct slice){ tg.p + 7, a - 7 });
+}
+
+/* A list field's line (RFC 9110 5.3: its lines are one list, in order):
+ * the first value, stretched to the end of each later one (see
+ * http_field_next). */
+static void list_add(struct slice *s, struct slice v)
+{
+	if (!s->p)
+		*s = v;
+	else
+		s->n = (size_t)(v.p + v.n - s->p);
+}
+
+bool http_field_next(struct slice *it, const char *name, struct slice *v)
+{
+	while (it->n) {
+		const char *p = it->p, *eol = memchr(p, '\n', it->n), *colon;
+		size_t len = eol ? (size_t)(eol - p) + 1 : it->n,
+		       vlen = eol ? (size_t)(eol - p) : len;
+		/* the first value begins after its name's colon, each later
+		 * line just after a LF (the head before it is in the buffer) */
+		bool line = p[-1] == '\n';
+
+		it->p += len;
+		it->n -= len;
+		if (vlen && p[vlen - 1] == '\r')
+			vlen--;
+		colon = line ? memchr(p, ':', vlen) : NULL;
+		if (!line) {
+			*v = trim(p, vlen);
+			return true;
+		}
+		if (colon && slice_is((struct slice){ p, (size_t)(colon - p) }, name)) {
+			*v = trim(colon + 1, vlen - (size_t)(colon + 1 - p));
+			return true;
+		}
+	}
+	return false;
+}
+
 bool slice_lists(struct slice v, const char *token)
 {
 	size_t i = 0;
@@ -225,6 +281,8 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 	for (size_t k = 0; k < r->target.n; k++)
 		if ((unsigned char)r->target.p[k] <= ' ' || r->target.p[k] == 0x7f)
 			return -400;
+	if (!absolute_authority_valid(r->target))
+		return -400;
 	i++;
 	if (end - i < 8 || memcmp(buf + i, "HTTP/", 5))
 		return -400;
@@ -285,9 +343,9 @@ long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct
 		} else if (slice_is(name, "Expect")) {
 			r->expect_100 |= slice_lists(value, "100-continue");
 		} else if (slice_is(name, "If-None-Match")) {
-			r->inm = value;
+			list_add(&r->inm, value);
 		} else if (slice_is(name, "If-Match")) {
-			r->im = value;
+			list_add(&r->im, value);
 		} else if (slice_is(name, "If-Unmodified-Since")) {
 			r->ius = value;
 		} else if (slice_is(name, "If-Range")) {

@@ -31,7 +31,8 @@ struct slice {
 
 struct http_req {
 	struct slice method, target, ims, range, host;
-	struct slice inm, im, ius, if_range; /* If-None-Match, -Match, -Unmodified-Since, -Range */
+	struct slice inm, im, ius, if_range; /* If-None-Match, -Match, -Unmodified-Since, -Range;
+					      * inm, im: all their lines (http_field_next) */
 	int minor;			     /* HTTP/1.<minor>: 0 or 1 */
 	bool keep_alive;		     /* after this request, by version and Connection */
 	bool expect_100;		     /* Expect: 100-continue in 1.1 (1.0 MUST ignore it) */
@@ -61,6 +62,16 @@ bool slice_is(struct slice s, const char *lit);
 
 /* Exact (case-sensitive) comparison, as methods are compared (RFC 9110 9.1). */
 bool slice_eq(struct slice s, const char *lit);
+
+/*
+ * http_field_next - the values of a list field that came on several lines
+ * (If-Match, If-None-Match: RFC 9110 5.3 makes them one list, in order).
+ * http_parse gives such a field as its first value stretched to the end of
+ * its last one; start *it as that slice: each call sets *v to the next
+ * line's value (trimmed), skipping the other fields between. Return: false
+ * when there is none left.
+ */
+bool http_field_next(struct slice *it, const char *name, struct slice *v);
 
 /* Whether a comma-separated header value lists token, case-insensitively
  * (Connection: keep-alive, close). */

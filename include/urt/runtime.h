@@ -61,6 +61,7 @@ struct urt_fault;
 struct urt__rec;
 struct urt__tent;
 struct urt__bstate;
+struct urt__blocking;
 
 struct urt_runtime_opts {
 	enum urt_slab_kind slab; /* default URT_SLAB_NONE */
@@ -324,6 +325,16 @@ struct urt_mpsc_node {
 };
 
 /*
+ * A message that runs fn on the owner thread when the remote queue is
+ * drained (kind URT__MSG_CALL): how a layer above the executor (sys: the
+ * blocking pool) hands work back to the runtime from its own threads.
+ */
+struct urt__call {
+	struct urt_mpsc_node node;
+	void (*fn)(struct urt_runtime *rt, struct urt__call *c);
+};
+
+/*
  * The runtime. Caller-owned storage; fields are the runtime's. Grouped by
  * who touches them: everything but `remote` is for the owner thread only.
  */
@@ -430,6 +441,13 @@ struct urt_runtime {
 	int efd;		       /* eventfd other threads write to wake us */
 	bool efd_armed;		       /* a read of efd is in the ring */
 	uint64_t efd_buf;	       /* where that read lands */
+
+	/* sys: the blocking pool (runtime/sys/blocking.c), made on first use */
+	struct urt__blocking *blocking;
+	unsigned blocking_threads; /* opts.blocking_threads, or 4 */
+	uint32_t blocking_queue;   /* opts.blocking_queue, or 1024 */
+	uint32_t jobs_out;	   /* jobs queued or running: not back from a worker */
+	uint32_t jobs_live;	   /* jobs holding an op record (until taken or cleaned up) */
 
 	/* touched by other threads */
 	struct {

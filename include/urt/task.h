@@ -346,6 +346,21 @@ URT_NODISCARD int urt_claim_spawn(struct urt_claim *claim, const struct urt_task
 /* urt_claim_release - give the slot back unused; O(1), nothing lost. */
 void urt_claim_release(struct urt_claim *claim);
 
+/*
+ * urt_claim_slab_wait - awaitable: reserve a slot, waiting while the slab
+ * is full (bounded): back-pressure instead of -ENOSPC. Waiters are served
+ * in FIFO order: each slot that goes back (a task reclaimed, a claim
+ * released) wakes exactly one waiter, which claims it; a new waiter lines
+ * up behind those already waiting. A claim that does not wait (a spawn,
+ * urt_try_claim_slab) may still take a freed slot first; the waiter then
+ * stays first in line. An aborted waiter leaves the line at once; one
+ * woken by another source of URT_AWAIT_ANY rejoins it at the back. An
+ * unbounded slab grows instead (as urt_claim_slab).
+ * Return: 0 and *claim; URT_PENDING (self will be woken); -ESRCH, -ENODEV,
+ * -EMSGSIZE, -ESHUTDOWN, -ENOMEM as urt_claim_slab.
+ */
+URT_NODISCARD int urt_claim_slab_wait(struct urt_task *self, struct urt_claim *claim);
+
 /* --- running tasks ---------------------------------------------------------- */
 
 /*

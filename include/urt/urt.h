@@ -12,8 +12,13 @@
 #include "urt/task.h"
 #include "urt/runtime.h"
 #include "urt/channel.h"
+#include "urt/event.h"
 #include "urt/io.h"
 #include "urt/net.h"
 #include "urt/time.h"
+#include "urt/blocking.h"
+#include "urt/dns.h"
+#include "urt/signal.h"
+#include "urt/server.h"
 
 #endif /* URT_URT_H */

@@ -18,7 +18,7 @@
 #define URT__REGENT	sizeof(struct urt_task *) /* one registry entry */
 
 /* Messages on the remote queue. */
-enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2 };
+enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2, URT__MSG_CALL = 3 }; /* CALL: struct urt__call */
 
 /*
  * This thread's runtime. initial-exec on the declaration too: every file
@@ -92,6 +92,22 @@ URT_HIDDEN int urt__reg_reserve(struct urt_runtime *rt, uint32_t more);
  * would: the registry then covers its slots. Return: 0; -ENOMEM.
  */
 URT_HIDDEN int urt__reg_bind(struct urt_runtime *rt, struct urt_slab_binding b);
+/*
+ * Tasks waiting for a slab slot (urt_claim_slab_wait), this thread's: the
+ * runtime's, as there is one runtime a thread. `given`: handed a freed slot
+ * to try, not yet polled.
+ */
+struct urt__slotq {
+	struct urt_waitq waiting, given;
+};
+extern __thread struct urt__slotq urt__slotq URT_HIDDEN __attribute__((tls_model("initial-exec")));
+/* A slab slot went back: hand it to the longest waiter, if any. */
+URT_HIDDEN void urt__slot_freed(struct urt_runtime *rt);
+static inline void urt__slot_check(struct urt_runtime *rt)
+{
+	if (URT_UNLIKELY(urt__slotq.waiting.head != NULL))
+		urt__slot_freed(rt);
+}
 /* Debug builds: report state words that point into the frame arena. */
 URT_HIDDEN void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *what);
 
@@ -107,9 +123,30 @@ struct urt_waiter {
 	struct urt_waiter *tnext;	  /* the task's other registrations */
 	struct urt_task *task;
 	struct urt_waitq *q;
+	/* a handed registration (urt__waitq_hand) dropped before its task took
+	 * it: called with its queue once the task's registrations are gone */
+	void (*lost)(struct urt_waitq *q);
 };
 URT_HIDDEN int urt__waitq_park(struct urt_waitq *q, struct urt_task *t);
+/* park, as the oldest registration when `oldest` (first in line for a hand-off) */
+URT_HIDDEN int urt__waitq_park_at(struct urt_waitq *q, struct urt_task *t, bool oldest);
 URT_HIDDEN void urt__waitq_wake_all(struct urt_waitq *q);
+/*
+ * Hand-off (events, slot waits): take the oldest registration on `from`
+ * (FIFO), move it to `to` and queue its task, dropping the task's other
+ * registrations; the registration now says "this task was given one".
+ * The task takes it with urt__waitq_take when it re-evaluates its await;
+ * if the registration is dropped first (the task aborted, finished, or was
+ * woken by something else after a poll that did not take it), lost(to) is
+ * called so the giver can pass it on. Not during deinit.
+ * Return: the task handed to; NULL if `from` was empty.
+ */
+URT_HIDDEN struct urt_task *urt__waitq_hand(struct urt_waitq *from, struct urt_waitq *to,
+					    void (*lost)(struct urt_waitq *q));
+/* Wake every task on `from` by hand-off to `to` (lost not set). */
+URT_HIDDEN void urt__waitq_hand_all(struct urt_waitq *from, struct urt_waitq *to);
+/* Whether t holds a registration on q; if so, drop it (without lost). */
+URT_HIDDEN bool urt__waitq_take(struct urt_waitq *q, struct urt_task *t);
 /* The task registered on q, if exactly one, else NULL (a single-consumer check). */
 static inline struct urt_task *urt__waitq_first(const struct urt_waitq *q)
 {
@@ -154,5 +191,12 @@ URT_HIDDEN void urt__remote_close(struct urt_runtime *rt);
  * teardown aborts them. Return: tasks dropped here (no memory to start them).
  */
 URT_HIDDEN size_t urt__remote_deinit(struct urt_runtime *rt);
+/*
+ * Post c from any thread: c->fn(rt, c) runs on the owner thread at its next
+ * drain (or in urt__remote_deinit), and the owner is woken if parked. The
+ * caller sees to it that deinit has not begun (the blocking pool joins its
+ * workers before urt__remote_close); c is the owner's once posted.
+ */
+URT_HIDDEN void urt__remote_post(struct urt_runtime *rt, struct urt__call *c);
 
 #endif /* URT_EXEC_INTERNAL_H */

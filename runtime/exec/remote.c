@@ -34,6 +34,11 @@
  * to finish its push and its eventfd write. So no producer is still in a
  * call when deinit frees waker records or closes the eventfd.
  *
+ * A call message (URT__MSG_CALL, urt__remote_post) runs its function on
+ * the owner: a layer above hands results back this way (sys: the blocking
+ * pool's finished jobs), one push each, and an eventfd write only when
+ * the owner parks, so completions that land while it runs cost no syscall.
+ *
  * A remote spawn that cannot be taken in (the registry cannot grow) is
  * kept in `held` and draining stops there, so order is kept and the tick
  * returns; the next tick tries it first.
@@ -179,6 +184,8 @@ bool urt__remote_drain(struct urt_runtime *rt)
 	while ((n = pop(rt))) {
 		if (n->kind == URT__MSG_WAKER) {
 			take_waker(rt, (struct urt_waker *)n);
+		} else if (n->kind == URT__MSG_CALL) {
+			((struct urt__call *)n)->fn(rt, (struct urt__call *)n);
 		} else if (!take_spawn(rt, (struct spawn_msg *)n)) {
 			rt->remote.held = n; /* the rest waits behind it, in order */
 			return true;
@@ -238,6 +245,10 @@ size_t urt__remote_deinit(struct urt_runtime *rt)
 
 			if (atomic_load(&w->state) & W_FREED)
 				urt_pool_free(&rt->wakers, w);
+			continue;
+		}
+		if (n->kind == URT__MSG_CALL) {
+			((struct urt__call *)n)->fn(rt, (struct urt__call *)n);
 			continue;
 		}
 		dropped += spawn_at_deinit(rt, (struct spawn_msg *)n);
@@ -337,4 +348,12 @@ int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type, c
 	notify(rt);
 	call_end(rt);
 	return 0;
+}
+
+void urt__remote_post(struct urt_runtime *rt, struct urt__call *c)
+{
+	__atomic_store_n(&c->node.kind, URT__MSG_CALL, __ATOMIC_RELAXED); /* c may sit in a
+									      * task's state the owner scans */
+	push(rt, &c->node);
+	notify(rt); /* a write only if the owner parks: wakes batch */
 }

@@ -191,9 +191,10 @@ void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *wh
 	const unsigned char *s = urt_task_state(t);
 
 	for (uint32_t off = 0; off + sizeof(void *) <= t->state_size; off += sizeof(void *)) {
-		void *p;
+		/* a relaxed load: a word of the state may be another thread's to
+		 * write while the task waits (a blocking job's queue link) */
+		void *p = __atomic_load_n((void *const *)(const void *)(s + off), __ATOMIC_RELAXED);
 
-		memcpy(&p, s + off, sizeof(p));
 		if (!urt_arena_contains(&rt->frame, p))
 			continue;
 		rt->stats.frame_reports++;
@@ -523,4 +524,64 @@ void urt_claim_release(struct urt_claim *c)
 	rt->nclaims--;
 	rt->nreg_slab -= bd->urt;
 	c->task = NULL;
+	urt__slot_check(rt);
+}
+
+/* --- waiting for a slot ---------------------------------------------------
+ *
+ * urt_claim_slab_wait parks on urt__slotq.waiting when the slab is full. A
+ * slot going back (a reclaim, a released claim) hands the longest waiter's
+ * registration to `given` and queues it: one slot, one task woken, in
+ * order. Its next evaluation finds the registration, claims, and has the
+ * slot unless a claim that does not wait (a spawn, a try_claim) took it
+ * first: then it parks again, first in line. After a handed claim the
+ * next waiter is handed a try too, once no other handed task is still to
+ * try (two slots may have gone back while one task was in line), so a
+ * vacant slot never sits beside a waiter; one try at a time keeps the
+ * order when the try fails. A task
+ * handed a slot that ends
+ * or moves on without claiming passes it to the next waiter (slot_lost).
+ * While anyone waits, a new waiter parks behind them instead of claiming,
+ * so waiters never overtake each other.
+ */
+
+__thread struct urt__slotq urt__slotq __attribute__((tls_model("initial-exec")));
+
+static void slot_lost(struct urt_waitq *given)
+{
+	(void)given;
+	urt__slot_freed(urt__rt);
+}
+
+void urt__slot_freed(struct urt_runtime *rt)
+{
+	if (!rt->closing)
+		urt__waitq_hand(&urt__slotq.waiting, &urt__slotq.given, slot_lost);
+}
+
+int urt_claim_slab_wait(struct urt_task *self, struct urt_claim *c)
+{
+	struct urt_runtime *rt = urt__rt;
+	bool given;
+	int ret;
+
+	if (!rt)
+		return -ESRCH;
+	given = urt__waitq_take(&urt__slotq.given, self);
+	if (!given && (urt__slotq.waiting.head || urt__slotq.given.head)) {
+		/* others are in line: behind them */
+		ret = urt__waitq_park(&urt__slotq.waiting, self);
+		return ret ? ret : URT_PENDING;
+	}
+	ret = claim(c, false);
+	if (ret == -ENOSPC) {
+		/* a claim that does not wait took it first: still first in line */
+		ret = urt__waitq_park_at(&urt__slotq.waiting, self, given);
+		return ret ? ret : URT_PENDING;
+	}
+	/* the next in line tries too (after the others handed a slot): more
+	 * than one slot may be vacant */
+	if (given && !ret && !urt__slotq.given.head)
+		urt__slot_freed(rt);
+	return ret;
 }

@@ -41,23 +41,48 @@ __thread struct urt_runtime *urt__rt __attribute__((tls_model("initial-exec")));
 
 /* --- wait queues ------------------------------------------------------------ */
 
+static inline void waiter_unlink(struct urt_waiter *w)
+{
+	*w->pprev = w->next;
+	if (w->next)
+		w->next->pprev = w->pprev;
+}
+
+/*
+ * A handed registration that goes here was not taken: its giver hears of it
+ * (lost) once t's list is empty again, so the giver may wake another task
+ * without meeting t's half-dropped list.
+ */
 void urt__task_unwait(struct urt_runtime *rt, struct urt_task *t)
 {
 	struct urt_waiter *w = t->waits;
+	void (*lost)(struct urt_waitq *q) = NULL;
+	struct urt_waitq *lostq = NULL;
 
+	t->waits = NULL;
 	while (w) {
 		struct urt_waiter *next = w->tnext;
 
-		*w->pprev = w->next;
-		if (w->next)
-			w->next->pprev = w->pprev;
+		waiter_unlink(w);
+		if (w->lost && !rt->closing) {
+			if (lost) /* more than one: pass the earlier on now */
+				lost(lostq);
+			lost = w->lost;
+			lostq = w->q;
+		}
 		urt_pool_free(&rt->waiters, w);
 		w = next;
 	}
-	t->waits = NULL;
+	if (lost)
+		lost(lostq);
 }
 
 int urt__waitq_park(struct urt_waitq *q, struct urt_task *t)
+{
+	return urt__waitq_park_at(q, t, false);
+}
+
+int urt__waitq_park_at(struct urt_waitq *q, struct urt_task *t, bool oldest)
 {
 	struct urt_runtime *rt = urt__rt;
 	struct urt_waiter *w;
@@ -74,11 +99,22 @@ int urt__waitq_park(struct urt_waitq *q, struct urt_task *t)
 		return -ENOMEM;
 	w->task = t;
 	w->q = q;
-	w->next = q->head;
-	w->pprev = &q->head;
-	if (q->head)
-		q->head->pprev = &w->next;
-	q->head = w;
+	w->lost = NULL;
+	if (oldest) { /* at the tail: the next to be handed to */
+		struct urt_waiter **pp = &q->head;
+
+		while (*pp)
+			pp = &(*pp)->next;
+		w->next = NULL;
+		w->pprev = pp;
+		*pp = w;
+	} else {
+		w->next = q->head;
+		w->pprev = &q->head;
+		if (q->head)
+			q->head->pprev = &w->next;
+		q->head = w;
+	}
 	w->tnext = t->waits;
 	t->waits = w;
 	return 0;
@@ -92,14 +128,8 @@ void urt__waitq_wake_all(struct urt_waitq *q)
 		urt_task_wake(w->task);
 }
 
-void urt_task_wake(struct urt_task *t)
+static inline void runq_push(struct urt_runtime *rt, struct urt_task *t)
 {
-	struct urt_runtime *rt = urt__rt;
-
-	if (t->flags & (URT_TASK_QUEUED | URT_TASK_FINISHED))
-		return;
-	if (t->waits && !(t->flags & URT_TASK_DRAINING))
-		urt__task_unwait(rt, t);
 	t->flags |= URT_TASK_QUEUED;
 	t->next = NULL;
 	rt->nqueued++;
@@ -109,6 +139,75 @@ void urt_task_wake(struct urt_task *t)
 		rt->run_head = t;
 	rt->run_tail = t;
 	rt->stats.wakes_local++;
+}
+
+void urt_task_wake(struct urt_task *t)
+{
+	struct urt_runtime *rt = urt__rt;
+
+	if (t->flags & (URT_TASK_QUEUED | URT_TASK_FINISHED))
+		return;
+	if (t->waits && !(t->flags & URT_TASK_DRAINING))
+		urt__task_unwait(rt, t);
+	runq_push(rt, t);
+}
+
+/*
+ * Registrations are pushed at the head, so the oldest is the last: a walk,
+ * O(waiters); queues that hand off are short (an acceptor, a few workers).
+ */
+struct urt_task *urt__waitq_hand(struct urt_waitq *from, struct urt_waitq *to,
+				 void (*lost)(struct urt_waitq *q))
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt_waiter *w = from->head, **pp;
+	struct urt_task *t;
+
+	if (!w)
+		return NULL;
+	while (w->next)
+		w = w->next;
+	t = w->task;
+	/* keep w, drop the task's others (lost ones are passed on) */
+	for (pp = &t->waits; *pp != w; pp = &(*pp)->tnext)
+		;
+	*pp = w->tnext;
+	w->tnext = NULL;
+	waiter_unlink(w);
+	urt__task_unwait(rt, t);
+	w->q = to;
+	w->lost = lost;
+	w->next = to->head;
+	w->pprev = &to->head;
+	if (to->head)
+		to->head->pprev = &w->next;
+	to->head = w;
+	t->waits = w;
+	runq_push(rt, t); /* parked, so neither queued nor finished */
+	return t;
+}
+
+void urt__waitq_hand_all(struct urt_waitq *from, struct urt_waitq *to)
+{
+	while (from->head)
+		urt__waitq_hand(from, to, NULL);
+}
+
+bool urt__waitq_take(struct urt_waitq *q, struct urt_task *t)
+{
+	struct urt_waiter **pp;
+
+	for (pp = &t->waits; *pp; pp = &(*pp)->tnext) {
+		struct urt_waiter *w = *pp;
+
+		if (w->q != q)
+			continue;
+		*pp = w->tnext;
+		waiter_unlink(w);
+		urt_pool_free(&urt__rt->waiters, w);
+		return true;
+	}
+	return false;
 }
 
 /* --- finish, reclaim ------------------------------------------------------- */
@@ -280,6 +379,7 @@ static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 			urt_slab_free(bd->b.slab, t, t->chunk);
 		else
 			bd->b.table->free(bd->b.slab, t, t->chunk);
+		urt__slot_check(rt);
 	} else if (t->flags & URT_TASK_REMOTE) {
 		free(t);
 	} else {

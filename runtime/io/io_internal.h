@@ -48,6 +48,7 @@ enum {
 	URT__REC_RECV,	 /* multishot receive stream */
 	URT__REC_ACCEPT, /* multishot accept stream */
 	URT__REC_CHUNK,	 /* queued stream completions */
+	URT__REC_JOB,	 /* a blocking-pool job (sys): no kernel side; ended by sys, never here */
 };
 
 /* rfl bits */
@@ -81,7 +82,10 @@ struct urt__cqent {
  */
 struct urt__rec {
 	struct urt_task *task; /* owner */
-	struct urt_op *op;     /* the handle */
+	union {
+		struct urt_op *op; /* the handle */
+		void *ext;	   /* URT__REC_JOB: the struct urt_job (sys) */
+	};
 	uint32_t gen;
 	uint32_t next, prev; /* the task's list; next is also the freelist link */
 	uint8_t kind;	     /* URT__REC_* */

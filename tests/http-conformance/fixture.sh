@@ -13,5 +13,9 @@ conformance_root() {
 	printf 'space\n' > "$root/sp ace.txt"
 	: > "$root/empty.txt"
 	ln -s /etc/passwd "$root/link-out"
+	# a directory whose path is past 512 bytes (/d200/d200/d200): its 301's Location
+	local d200
+	d200=$(printf '%0200d' 0 | tr 0 d)
+	mkdir -p "$root/$d200/$d200/$d200"
 	touch -d '2020-01-01 00:00:00 UTC' "$root/a.txt"
 }
