@@ -83,8 +83,13 @@ static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 				    });
 		rt->has_slab = !ret;
 	}
-	if (!ret) /* the registry starts big enough for a bounded slab */
-		ret = urt__reg_reserve(rt, o->slab == URT_SLAB_BOUNDED ? (uint32_t)slots : 256);
+	/* binding the slab now sizes the registry for every slot it has (spawn.c),
+	 * so a claim never finds the registry full while a slot is vacant */
+	if (!ret && rt->has_slab)
+		ret = urt__reg_bind(rt,
+				    (struct urt_slab_binding){ &urt_slab_table_urt, &rt->slab });
+	if (!ret && !rt->reg_cap)
+		ret = urt__reg_reserve(rt, 1); /* the first 256 entries */
 	return ret;
 }
 
@@ -201,7 +206,8 @@ static bool can_complete(const struct urt_runtime *rt)
  * allows it (timeout_ns > 0), either the wait is bounded (a finite
  * timeout: a frame's pacing, or a remote spawn expected) or something can
  * complete, and the caller has nothing new to look at. For urt_tick that
- * last part means the tick polled no task: a caller waiting for a join or
+ * last part means the tick polled no task and ended none (an aborted
+ * task's drop runs without a poll): a caller waiting for a join or
  * a flag gets control back after any progress. urt_run checks its own exit
  * conditions (stop, no task left) before waiting (`until_idle`), so it also
  * waits right after progress and saves a syscall per cycle.
@@ -212,6 +218,8 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 	uint64_t wait = timeout_ns;
 	bool more, park;
 	int n, ret;
+	size_t active = rt->active;
+	bool ended;
 
 	if (rt->polling || rt->dropping)
 		return -EBUSY;
@@ -223,6 +231,7 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 	if (!urt__remote_empty(rt))
 		urt__remote_drain(rt);
 	n = urt__run_ready(rt);
+	ended = rt->active != active; /* an aborted task's drop is progress too */
 	if (URT_UNLIKELY(rt->bufs.queued >= rt->bufs.pin_max))
 		urt__bufs_sweep(rt); /* streams whose tasks did not read: see bufring.c */
 	more = !urt__remote_empty(rt) && urt__remote_drain(rt);
@@ -234,7 +243,7 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 		wait = next <= now ? 0 : next - now < wait ? next - now : wait;
 	}
 	park = !rt->run_head && !more && wait && !rt->stopping &&
-	       (until_idle ? rt->active != 0 : n == 0) &&
+	       (until_idle ? rt->active != 0 : n == 0 && !ended) &&
 	       (timeout_ns != URT_TICK_FOREVER || can_complete(rt)) && urt__remote_park_begin(rt);
 	ret = 0;
 	if (park || rt->ring_pending || rt->ring_inflight) /* else no syscall, no reap */

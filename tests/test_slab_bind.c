@@ -3,7 +3,8 @@
  * test_slab_bind.c - spawning into slabs through per-thread bindings: nested
  * installs, a slot freed through the binding it came from (the wrong-slab
  * free), foreign tables called through pointers, the binding limit; claims
- * released, spawned, and refused when full with nothing changed.
+ * released, spawned, and refused when full with nothing changed; every
+ * vacant slot claimable without allocating (the registry covers the slab).
  */
 #include <errno.h>
 #include <linux/filter.h>
@@ -289,6 +290,133 @@ static void test_try_claim_full_changes_nothing(void **state)
 	assert_int_equal(ta.live_blocks, 0);
 }
 
+/*
+ * Try-claim until refused; the count claimed. Each try must change nothing
+ * in the backing allocator (it never allocates).
+ */
+static struct urt_claim many[4096];
+
+static unsigned try_claim_all(struct test_alloc *ta, unsigned from)
+{
+	unsigned n = from;
+
+	for (;;) {
+		size_t calls = ta->calls;
+		int ret = urt_try_claim_slab(&many[n]);
+
+		assert_int_equal(ta->calls, calls);
+		if (ret) {
+			assert_int_equal(ret, -ENOSPC);
+			return n;
+		}
+		n++;
+		assert_true(n < sizeof(many) / sizeof(many[0]));
+	}
+}
+
+static void release_all(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		urt_claim_release(&many[i]);
+}
+
+/*
+ * issue 17, defect 1: the registry used to start at 256 entries and a try
+ * claim refused to grow it, so an unbounded slab stopped at 256 live tasks
+ * with 768 of 1024 slots free. Every vacant slot now has its entry.
+ */
+static void test_try_claim_takes_every_vacant_slot_unbounded(void **state)
+{
+	struct test_alloc ta;
+	struct urt_runtime rt;
+	struct urt_slab_stats ss;
+	unsigned n;
+
+	(void)state;
+	test_alloc_init(&ta);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
+							   .slab_slots = 1024,
+							   .allocator = &ta.al });
+	assert_int_equal(urt_claim_slab(&many[0]), 0); /* the first chunk, if not yet there */
+	n = try_claim_all(&ta, 1);
+	urt_slab_stats(&rt.slab, &ss);
+	assert_int_equal(ss.capacity, 1024);
+	assert_int_equal(n, 1024);
+	/* a claim that may allocate grows the slab, and the registry with it */
+	assert_int_equal(urt_claim_slab(&many[n++]), 0);
+	n = try_claim_all(&ta, n);
+	urt_slab_stats(&rt.slab, &ss);
+	assert_int_equal(ss.capacity, 2048);
+	assert_int_equal(n, 2048);
+	/* spawned, they are tasks with the same entries */
+	for (unsigned i = 0; i < n; i++) {
+		*(struct add_state *)urt_claim_state(&many[i]) = (struct add_state){ i, 1 };
+		assert_int_equal(urt_claim_spawn(&many[i], &add_type, NULL), 0);
+	}
+	assert_int_equal(test_stats(&rt).live, 2048);
+	run_all(&rt);
+	assert_int_equal(test_stats(&rt).live, 0);
+	assert_int_equal(rt.nreg_slab, 0);
+	urt_runtime_deinit(&rt);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
+/* ... and a bounded slab of 1024 with three boxed tasks spawned first gave
+ * only 1021: boxed tasks take entries of their own. */
+static void test_try_claim_takes_every_vacant_slot_bounded(void **state)
+{
+	struct test_alloc ta;
+	struct urt_runtime rt;
+	struct urt_join j[3];
+	struct urt_slab bs;
+	struct urt_slab_binding prev;
+	uint64_t out;
+	unsigned n;
+
+	(void)state;
+	test_alloc_init(&ta);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+							   .slab_slots = 1024,
+							   .allocator = &ta.al });
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(urt_spawn(&rt, &add_type, &(struct add_state){ 1, 2 },
+					   sizeof(struct add_state), &j[i]),
+				 0);
+	n = try_claim_all(&ta, 0);
+	assert_int_equal(n, 1024);
+	release_all(n);
+	/* interleaved: boxed spawns between try claims take nothing from them */
+	n = try_claim_all(&ta, 0);
+	assert_int_equal(n, 1024);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(urt_spawn(&rt, &add_type, &(struct add_state){ 0 },
+					   sizeof(struct add_state), NULL),
+				 0);
+	urt_claim_release(&many[--n]);
+	assert_int_equal(try_claim_all(&ta, n), 1024);
+	release_all(1024);
+	run_all(&rt);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(urt_join_take(&j[i], &out), 0);
+		assert_int_equal(out, 3);
+	}
+
+	/* a slab the program installs after init is bound, and covered, by
+	 * the first call through it that may allocate */
+	assert_int_equal(urt_slab_init(&bs, &(struct urt_slab_opts){ .slot_size = 128,
+								    .slots = 600,
+								    .bounded = true }),
+			 0);
+	prev = urt_slab_install(&urt_slab_table_urt, &bs);
+	assert_int_equal(urt_claim_slab(&many[0]), 0);
+	assert_int_equal(try_claim_all(&ta, 1), 600);
+	release_all(600);
+	urt_slab_restore(prev);
+	urt_runtime_deinit(&rt);
+	urt_slab_deinit(&bs);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +426,8 @@ int main(void)
 		cmocka_unit_test(test_too_many_bindings),
 		cmocka_unit_test(test_claim_release_and_spawn),
 		cmocka_unit_test(test_try_claim_full_changes_nothing),
+		cmocka_unit_test(test_try_claim_takes_every_vacant_slot_unbounded),
+		cmocka_unit_test(test_try_claim_takes_every_vacant_slot_bounded),
 	};
 
 	return cmocka_run_group_tests_name("slab_bind", tests, NULL, NULL);

@@ -404,16 +404,12 @@ static void test_tick_rules_stop_and_type_stats(void **state)
 	assert_int_equal(test_stats(&rt).active, 1);
 
 	/* per-type stats */
-	bool seen = false;
-	for (int i = 0; i < URT_TYPE_STATS; i++) {
-		if (rt.types[i].type != &nested_tick_type)
-			continue;
-		assert_int_equal(rt.types[i].spawned, 1);
-		assert_int_equal(rt.types[i].completed, 1);
-		assert_int_equal(rt.types[i].polls, 1);
-		seen = true;
-	}
-	assert_true(seen);
+	struct urt_type_stats ts = { 0 };
+	assert_int_equal(urt_type_stats(&rt, &nested_tick_type, &ts), 0);
+	assert_ptr_equal(ts.type, &nested_tick_type);
+	assert_int_equal(ts.spawned, 1);
+	assert_int_equal(ts.completed, 1);
+	assert_int_equal(ts.polls, 1);
 	assert_int_equal(urt_runtime_deinit(&rt), 1);
 
 	/* a tick with nothing to do and a finite timeout waits that long;
@@ -501,6 +497,80 @@ static void test_dropped_handle_reported(void **state)
 	assert_int_equal(handle_reports, debug ? 1 : 0); /* deinit reports nothing */
 }
 
+/*
+ * urt_type_stats: every way of spawning counts, aborts count apart, a type
+ * never spawned is -ENOENT, and past URT_TYPE_STATS - 1 types the rest go
+ * to the overflow entry (type NULL).
+ */
+static struct urt_task_type many_types[URT_TYPE_STATS + 6];
+
+static void test_type_stats_call(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_type_stats ts, over;
+	struct urt_claim c;
+	struct urt_join j;
+	unsigned tracked = 0;
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+							   .slab_slots = 16 });
+	memset(&ts, 0xab, sizeof(ts));
+	assert_int_equal(urt_type_stats(&rt, &add_type, &ts), -ENOENT);
+	assert_int_equal(ts.spawned, 0xabababababababab); /* untouched */
+	assert_int_equal(urt_spawn(&rt, &add_type, &(struct add_state){ 1, 2 },
+				   sizeof(struct add_state), NULL),
+			 0);
+	assert_int_equal(
+		urt_spawn_slab(&add_type, &(struct add_state){ 1, 2 }, sizeof(struct add_state), NULL),
+		0);
+	assert_int_equal(urt_claim_slab(&c), 0);
+	*(struct add_state *)urt_claim_state(&c) = (struct add_state){ 3, 4 };
+	assert_int_equal(urt_claim_spawn(&c, &add_type, NULL), 0);
+	assert_int_equal(urt_spawn(&rt, &park_type, &(struct park_state){ 0 },
+				   sizeof(struct park_state), &j),
+			 0);
+	assert_true(urt_tick(&rt, 0) >= 0); /* the adders finish; park parks */
+	assert_int_equal(urt_join_abort(&j), 0);
+	urt_join_detach(&j);
+	run_all(&rt);
+	assert_int_equal(urt_type_stats(&rt, &add_type, &ts), 0);
+	assert_ptr_equal(ts.type, &add_type);
+	assert_int_equal(ts.spawned, 3);
+	assert_int_equal(ts.completed, 3);
+	assert_int_equal(ts.aborted, 0);
+	assert_int_equal(ts.polls, 3);
+	assert_int_equal(urt_type_stats(&rt, &park_type, &ts), 0);
+	assert_int_equal(ts.spawned, 1);
+	assert_int_equal(ts.completed, 0);
+	assert_int_equal(ts.aborted, 1);
+
+	/* more types than the table holds */
+	for (unsigned i = 0; i < sizeof(many_types) / sizeof(many_types[0]); i++) {
+		many_types[i] = (struct urt_task_type){ .poll = add_poll, .name = "many" };
+		assert_int_equal(urt_spawn(&rt, &many_types[i], &(struct add_state){ 0 },
+					   sizeof(struct add_state), NULL),
+				 0);
+	}
+	run_all(&rt);
+	for (unsigned i = 0; i < sizeof(many_types) / sizeof(many_types[0]); i++) {
+		int ret = urt_type_stats(&rt, &many_types[i], &ts);
+
+		if (ret == -ENOENT)
+			continue;
+		assert_int_equal(ret, 0);
+		assert_int_equal(ts.spawned, 1);
+		tracked++;
+	}
+	/* add and park hold two of the 63 entries */
+	assert_int_equal(tracked, URT_TYPE_STATS - 1 - 2);
+	assert_int_equal(urt_type_stats(&rt, NULL, &over), 0);
+	assert_null(over.type);
+	assert_int_equal(over.spawned, sizeof(many_types) / sizeof(many_types[0]) - tracked);
+	assert_int_equal(over.completed, over.spawned);
+	urt_runtime_deinit(&rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_deinit_with_live_tasks_leaks_nothing),
 		cmocka_unit_test(test_task_scoped_allocations_freed_at_reclaim),
 		cmocka_unit_test(test_tick_rules_stop_and_type_stats),
+		cmocka_unit_test(test_type_stats_call),
 		cmocka_unit_test(test_dropped_handle_reported),
 	};
 

@@ -70,7 +70,7 @@ struct urt_op {
 	uint8_t state;	     /* URT_OP_* */
 	uint8_t flags;	     /* URT_OPF_* about the last result */
 	uint16_t backoff_ms; /* multishot accept: current backoff */
-	uint32_t reserved;
+	uint32_t reserved;   /* debug builds: fingerprint of the submitted fd, buffer, length */
 	uint64_t timeout_ns; /* deadline for the next submission; 0: none */
 };
 
@@ -117,6 +117,24 @@ static inline bool urt_op_busy(const struct urt_op *op)
  * Return: 0; -EALREADY if nothing is in flight (or a cancel already is).
  */
 int urt_op_cancel(struct urt_op *op);
+
+/*
+ * urt_op_take_late - the result of an operation that completed but was
+ * never awaited, and the handle made idle. For drop: a task that returned
+ * or was aborted with an operation in flight has it cancelled, but the
+ * kernel may have finished it first, and drop runs only after its last
+ * completion (docs/io.md, lifetime rule 2). The result lands in the handle
+ * alone: the usual idiom, URT_AWAIT(t, st->fd = urt_openat(...)), left
+ * URT_PENDING in st->fd, so a descriptor an openat, accept or socket made
+ * is lost unless drop takes it here and closes it. What the result means
+ * depends on which call was in flight (a byte count for a read): the
+ * URT_PENDING still in the field the await assigns says which.
+ * Return: the result, >= 0 or -errno as the await would have returned it
+ * (-ECANCELED if the cancel won); -ENODATA if the handle holds none (idle:
+ * never used, or its result was read); -EBUSY if an operation or stream is
+ * still live on it (in a poll; never in a drop).
+ */
+int urt_op_take_late(struct urt_op *op);
 
 /*
  * urt_task_cancel_ops - urt_op_cancel for every operation of t.
@@ -215,6 +233,7 @@ struct urt_io_all {
 	uint8_t zc;	 /* urt_send_all: the send in flight is zero-copy */
 	uint8_t copy;	 /* urt_send_all: the socket refused zero-copy; send plainly */
 	uint16_t spare;
+	uint32_t args;	 /* debug builds: the call's arguments, checked at every wake */
 };
 
 /*

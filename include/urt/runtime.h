@@ -95,9 +95,9 @@ struct urt_runtime_opts {
 	void *debug_ctx;
 };
 
-/* Per task type, per runtime. */
+/* Per task type, per runtime: what urt_type_stats returns. */
 struct urt_type_stats {
-	const struct urt_task_type *type; /* NULL: unused entry; entry 0: overflow */
+	const struct urt_task_type *type; /* the type; NULL in the overflow entry */
 	uint64_t spawned, completed, aborted, polls;
 };
 
@@ -233,6 +233,19 @@ void urt_stop(struct urt_runtime *rt);
 void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *st);
 
 /*
+ * urt_type_stats - the counters of one task type on this runtime: tasks
+ * spawned (every way), completed, aborted, and polls. The runtime tracks
+ * the first URT_TYPE_STATS - 1 types spawned on it; the counts of any later
+ * type go to one overflow entry, which type NULL returns (its .type is
+ * NULL). Cheap (a few probes of a 64-entry table), any time on the
+ * runtime's thread, also from a poll or a drop.
+ * Return: 0 and *out set; -ENOENT (*out untouched) if no task of the type
+ * was ever spawned on rt, or if its counts went to the overflow entry.
+ */
+int urt_type_stats(const struct urt_runtime *rt, const struct urt_task_type *type,
+		   struct urt_type_stats *out);
+
+/*
  * urt_frame_alloc - frame memory of this thread's runtime: dead at the end
  * of the frame (the tick, or the program's own frame, below).
  * Return: the block; NULL without a runtime or past opts.frame_cap.
@@ -332,6 +345,9 @@ struct urt_runtime {
 	struct urt_task **reg;		      /* live tasks, for deinit */
 	uint32_t nreg, reg_cap;
 	uint32_t nclaims;	  /* outstanding claims, each holding a registry entry */
+	/* registry sizing (spawn.c): entries in slots of urt slabs, and slots
+	 * of those slabs, each of which the registry keeps an entry for */
+	uint32_t nreg_slab, reg_cover;
 	unsigned budget;	  /* polls per tick */
 	bool stopping;		  /* urt_stop called */
 	bool loop_frame;	  /* the program opened the frame (urt_frame_begin) */
@@ -346,6 +362,7 @@ struct urt_runtime {
 		struct urt_slab_binding b;
 		size_t slot_size; /* bytes per slot */
 		bool urt;	  /* urt_slab_table_urt: call it inline */
+		uint32_t chunks;  /* urt: the slab's chunks in reg_cover */
 	} bindings[8];
 	unsigned nbindings;
 	unsigned bcur;			       /* the binding used last */

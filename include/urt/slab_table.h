@@ -56,8 +56,13 @@ extern const struct urt_slab_table urt_slab_table_urt;
 /* The table in force when nothing is installed: every claim is -ENODEV. */
 extern const struct urt_slab_table urt_slab_table_none;
 
-/* The binding of the calling thread (table is never NULL). */
-extern __thread struct urt_slab_binding urt__slab_tls;
+/*
+ * The binding of the calling thread (table is never NULL). initial-exec:
+ * a read is one %fs-relative load, in liburt.so too, never a
+ * __tls_get_addr call (docs/architecture.md, "Thread-locals").
+ */
+extern __thread struct urt_slab_binding urt__slab_tls
+	__attribute__((tls_model("initial-exec")));
 
 /*
  * urt_slab_install - make {table, slab} this thread's slab.

@@ -154,7 +154,10 @@ static inline void *urt_task_state(struct urt_task *t)
  *     woken, until expr is not URT_PENDING. An awaitable returns
  *     URT_PENDING only after arranging for t to be woken; its result
  *     (>= 0 or -errno) is the value of expr, so assign it to a state field
- *     to read it after resumption.
+ *     to read it after resumption. The arguments are evaluated again too:
+ *     keep them in state that does not change while the await is pending
+ *     (never where its result is stored); debug builds report an
+ *     operation re-evaluated with another fd, buffer or length.
  *  4. Frame memory (urt_frame_alloc) dies at the end of the tick: never keep
  *     a pointer to it in the state across an await. Debug builds scan the
  *     state at every suspension and report "frame pointer held across await".
@@ -313,6 +316,11 @@ URT_NODISCARD int urt_claim_slab(struct urt_claim *claim);
 
 /*
  * urt_try_claim_slab - reserve a slot only if one is vacant; never allocates.
+ * A vacant slot of the runtime's slab, or of a urt_slab the program
+ * installed (bound by the first spawn or claim through it, which may
+ * allocate), is always claimable. A custom slab table (urt/slab_table.h)
+ * reports no capacity, so its claims may also answer -ENOSPC when the
+ * task registry would have to grow.
  * Return: 0; -ESRCH, -ENODEV, -ENOSPC (nothing changed), -EMSGSIZE and
  * -ESHUTDOWN as urt_claim_slab.
  */

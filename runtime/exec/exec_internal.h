@@ -20,8 +20,12 @@
 /* Messages on the remote queue. */
 enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2, URT__MSG_CALL = 3 }; /* CALL: struct urt__call */
 
-/* This thread's runtime (initial-exec TLS: one %fs load). */
-extern __thread struct urt_runtime *urt__rt URT_HIDDEN;
+/*
+ * This thread's runtime. initial-exec on the declaration too: every file
+ * that reads it, in liburt.so as well as liburt.a, does one %fs-relative
+ * load and no __tls_get_addr call (docs/architecture.md, "Thread-locals").
+ */
+extern __thread struct urt_runtime *urt__rt URT_HIDDEN __attribute__((tls_model("initial-exec")));
 
 /* --- task.c, spawn.c ---------------------------------------------------- */
 
@@ -70,11 +74,24 @@ static inline void urt__reg_remove(struct urt_runtime *rt, struct urt_task *t)
 {
 	struct urt_task *last = rt->reg[--rt->nreg];
 
+	if (t->flags & URT_TASK_SLAB) /* its entry was covered by a urt slab's slot */
+		rt->nreg_slab -=
+			rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT].urt;
+
 	rt->reg[t->reg] = last;
 	last->reg = t->reg;
 }
-/* Make room in the registry for `more` tasks beyond those registered. */
+/*
+ * Make room in the registry for `more` entries beyond those it must have:
+ * one per task or claim, except that the tasks and claims in a urt slab's
+ * slots are counted as every slot of that slab (spawn.c, "registry").
+ */
 URT_HIDDEN int urt__reg_reserve(struct urt_runtime *rt, uint32_t more);
+/*
+ * Bind a slab to the runtime (init: its own), as the first spawn through it
+ * would: the registry then covers its slots. Return: 0; -ENOMEM.
+ */
+URT_HIDDEN int urt__reg_bind(struct urt_runtime *rt, struct urt_slab_binding b);
 /*
  * Tasks waiting for a slab slot (urt_claim_slab_wait), this thread's: the
  * runtime's, as there is one runtime a thread. `given`: handed a freed slot
@@ -83,7 +100,7 @@ URT_HIDDEN int urt__reg_reserve(struct urt_runtime *rt, uint32_t more);
 struct urt__slotq {
 	struct urt_waitq waiting, given;
 };
-extern __thread struct urt__slotq urt__slotq URT_HIDDEN;
+extern __thread struct urt__slotq urt__slotq URT_HIDDEN __attribute__((tls_model("initial-exec")));
 /* A slab slot went back: hand it to the longest waiter, if any. */
 URT_HIDDEN void urt__slot_freed(struct urt_runtime *rt);
 static inline void urt__slot_check(struct urt_runtime *rt)

@@ -8,7 +8,10 @@
  * removal swaps the last entry in (O(1)). It grows by doubling and is
  * reserved before a task's memory is taken, so a spawn that fails leaves
  * nothing behind. A claim holds one registry entry until it is spawned or
- * released.
+ * released. It always has an entry for every slot of every urt slab bound
+ * to the runtime, vacant or not: it grows when such a slab is bound or
+ * grows, so urt_try_claim_slab, which must not allocate, finds an entry
+ * for every vacant slot (8 bytes a slot; docs/design.md, "The registry").
  *
  * Slab tasks record which slab binding (urt/slab_table.h: the slab and the
  * table of functions that manage it, installed per thread) they came from
@@ -31,20 +34,32 @@
 
 /* --- registry ------------------------------------------------------------ */
 
+/*
+ * Entries the registry must have. A task or claim in a slot of a urt slab
+ * (nreg_slab of them) is covered by that slab's capacity (reg_cover: every
+ * slot of every urt slab bound to the runtime, vacant or not), so a vacant
+ * slot always has its entry waiting and urt_try_claim_slab never finds the
+ * registry full while the slab has room. Every other entry (boxed, remote,
+ * a custom slab table's) counts one.
+ */
+static inline uint64_t reg_need(const struct urt_runtime *rt)
+{
+	return (uint64_t)rt->nreg + rt->nclaims - rt->nreg_slab + rt->reg_cover;
+}
+
 int urt__reg_reserve(struct urt_runtime *rt, uint32_t more)
 {
+	uint64_t need = reg_need(rt) + more;
 	struct urt_task **reg;
 	uint32_t cap;
 
-	more += rt->nclaims; /* each outstanding claim holds an entry */
-	if (rt->nreg + more <= rt->reg_cap)
+	if (need <= rt->reg_cap)
 		return 0;
+	if (need > UINT32_MAX / 2)
+		return -ENOMEM;
 	cap = rt->reg_cap ? rt->reg_cap : 256;
-	while (cap < rt->nreg + more) {
-		if (cap > UINT32_MAX / 2)
-			return -ENOMEM;
+	while (cap < need)
 		cap *= 2;
-	}
 	reg = rt->al.alloc(rt->al.ctx, (size_t)cap * URT__REGENT, _Alignof(void *));
 	if (!reg)
 		return -ENOMEM;
@@ -58,19 +73,68 @@ int urt__reg_reserve(struct urt_runtime *rt, uint32_t more)
 	return 0;
 }
 
-/* Room for one more registered task: a compare, unless it must grow. */
+/* Room for one more entry not in a urt slab's slot: a compare, unless it must grow. */
 static inline int reg_room(struct urt_runtime *rt)
 {
-	if (__builtin_expect(rt->nreg + rt->nclaims < rt->reg_cap, 1))
+	if (__builtin_expect(reg_need(rt) < rt->reg_cap, 1))
 		return 0;
 	return urt__reg_reserve(rt, 1);
 }
 
+static inline uint32_t slab_cap(const struct urt_slab *s, uint32_t chunks)
+{
+	uint64_t n = (uint64_t)chunks * s->chunk_slots;
+
+	/* 8 bindings at most: reg_cover stays below UINT32_MAX / 2 */
+	return n > UINT32_MAX / 16 ? UINT32_MAX / 16 : (uint32_t)n;
+}
+
+/*
+ * Cover the slots of a urt slab's chunks the registry does not cover yet:
+ * the slab was just bound, or it grew. Growth allocates only where alloc
+ * says it may (a spawn, urt_claim_slab, binding a slab); the try path
+ * passes false and, for a slab grown outside the runtime, covers it only
+ * if the registry already has the room (else -ENOSPC, nothing changed).
+ * Every path that puts a task or claim in a urt slab calls this when the
+ * slab grew, so those entries never outnumber the slots covered.
+ */
+static int reg_cover(struct urt_runtime *rt, struct urt_binding *bd, bool alloc)
+{
+	const struct urt_slab *s = bd->b.slab;
+	uint32_t was = slab_cap(s, bd->chunks), now = slab_cap(s, s->nchunks);
+	int ret;
+
+	rt->reg_cover += now - was;
+	if (alloc)
+		ret = urt__reg_reserve(rt, 0);
+	else
+		ret = reg_need(rt) <= rt->reg_cap ? 0 : -ENOSPC;
+	if (ret) {
+		rt->reg_cover -= now - was;
+		return ret;
+	}
+	bd->chunks = s->nchunks;
+	return 0;
+}
+
+/* True if the urt slab of bd grew since the registry last covered it. */
+static inline bool slab_grew(const struct urt_binding *bd)
+{
+	return bd->urt &&
+	       URT_UNLIKELY(((const struct urt_slab *)bd->b.slab)->nchunks != bd->chunks);
+}
+
 /* --- per-type stats: open addressing on the type pointer; 0 = overflow ---- */
+
+/* The first entry to probe: 6 bits of a Fibonacci hash (64 entries). */
+static inline unsigned type_hash(const struct urt_task_type *type)
+{
+	return (unsigned)(((uintptr_t)type * 0x9e3779b97f4a7c15ull) >> 58);
+}
 
 static uint16_t type_slot_slow(struct urt_runtime *rt, const struct urt_task_type *type)
 {
-	unsigned h = (unsigned)(((uintptr_t)type * 0x9e3779b97f4a7c15ull) >> 58);
+	unsigned h = type_hash(type);
 
 	for (unsigned i = 0; i < URT_TYPE_STATS; i++, h = (h + 1) % URT_TYPE_STATS) {
 		struct urt_type_stats *e = &rt->types[h];
@@ -94,6 +158,29 @@ static inline uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_t
 		rt->last_type = type;
 	}
 	return rt->last_type_idx;
+}
+
+int urt_type_stats(const struct urt_runtime *rt, const struct urt_task_type *type,
+		   struct urt_type_stats *out)
+{
+	unsigned h;
+
+	if (!type) { /* the overflow entry: types past the table's room */
+		*out = rt->types[0];
+		return 0;
+	}
+	h = type_hash(type);
+	for (unsigned i = 0; i < URT_TYPE_STATS; i++, h = (h + 1) % URT_TYPE_STATS) {
+		if (h == 0)
+			continue;
+		if (rt->types[h].type == type) {
+			*out = rt->types[h];
+			return 0;
+		}
+		if (!rt->types[h].type)
+			break;
+	}
+	return -ENOENT;
 }
 
 /* --- debug frame check ----------------------------------------------------- */
@@ -139,6 +226,7 @@ task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_typ
 		.flags = (uint16_t)(flags | URT_TASK_QUEUED),
 		.type_idx = type_slot(rt, type),
 	};
+	URT_ASSERT(rt->nreg < rt->reg_cap, "registry entry reserved before a task starts");
 	rt->reg[rt->nreg++] = t;
 	rt->active++;
 	rt->types[t->type_idx].spawned++;
@@ -226,7 +314,8 @@ int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *type, const vo
  * The index in rt->bindings of this thread's slab binding, adding it the
  * first time it is seen. The last one used is checked first: two compares.
  * Return: the index; -ENODEV if nothing is installed; -ETOOMANYREFS past 8
- * distinct bindings in the runtime's life.
+ * distinct bindings in the runtime's life;
+ * -ENOMEM if the registry cannot grow to cover a new urt slab.
  */
 static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
 {
@@ -245,10 +334,20 @@ static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
 			.slot_size = tls.table->slot_size(tls.slab),
 			.urt = tls.table == &urt_slab_table_urt,
 		};
+		/* binding a urt slab sizes the registry for its slots */
+		if (rt->bindings[i].urt && reg_cover(rt, &rt->bindings[i], true))
+			return -ENOMEM;
 		rt->nbindings++;
 	}
 	rt->bcur = i;
 	return (int)i;
+}
+
+int urt__reg_bind(struct urt_runtime *rt, struct urt_slab_binding b)
+{
+	int idx = binding_slow(rt, b);
+
+	return idx < 0 ? idx : 0;
 }
 
 static inline int binding_current(struct urt_runtime *rt)
@@ -279,6 +378,20 @@ slot_take(struct urt_binding *bd, struct urt_slot *slot, bool claim, bool try)
 	return ret;
 }
 
+/*
+ * Registry room before taking a slot of bd: a urt slab's slots have their
+ * entries already (unless it grew outside the runtime: cover that first);
+ * a custom table's task takes one like a boxed one. try: never allocate.
+ */
+static inline int slab_room(struct urt_runtime *rt, struct urt_binding *bd, bool try)
+{
+	if (bd->urt)
+		return slab_grew(bd) ? reg_cover(rt, bd, !try) : 0;
+	if (!try)
+		return reg_room(rt);
+	return reg_need(rt) < rt->reg_cap ? 0 : -ENOSPC;
+}
+
 static uint16_t slab_flags(unsigned binding)
 {
 	return (uint16_t)(URT_TASK_SLAB | (binding << URT_TASK_BINDING_SHIFT));
@@ -305,11 +418,16 @@ int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t s
 	bd = &rt->bindings[idx];
 	if (HDR + (size < MIN_STATE ? MIN_STATE : size) > bd->slot_size)
 		return -EMSGSIZE;
-	ret = reg_room(rt);
+	ret = slab_room(rt, bd, false);
 	if (!ret)
 		ret = slot_take(bd, &slot, false, false);
 	if (ret)
 		return ret;
+	if (slab_grew(bd) && (ret = reg_cover(rt, bd, true))) {
+		urt_slab_free(bd->b.slab, slot.ptr, slot.chunk);
+		return ret;
+	}
+	rt->nreg_slab += bd->urt;
 	state_copy((struct urt_task *)slot.ptr + 1, state, size);
 	rt->stats.spawned_slab++;
 	task_start(rt, slot.ptr, type, (uint32_t)size, slab_flags((unsigned)idx), slot.chunk, join);
@@ -319,6 +437,7 @@ int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t s
 static int claim(struct urt_claim *c, bool try)
 {
 	struct urt_runtime *rt = urt__rt;
+	struct urt_binding *bd;
 	struct urt_slot slot;
 	int idx, ret;
 
@@ -334,14 +453,18 @@ static int claim(struct urt_claim *c, bool try)
 	if (rt->bindings[idx].slot_size < HDR + MIN_STATE)
 		return -EMSGSIZE;
 	/* A claim holds a registry entry, so urt_claim_spawn cannot fail for
-	 * room; try_claim must not allocate, so it takes only existing room. */
-	if (try && rt->nreg + rt->nclaims >= rt->reg_cap)
-		return -ENOSPC;
-	ret = reg_room(rt);
+	 * room; a vacant slot of a urt slab always has one (slab_room). */
+	bd = &rt->bindings[idx];
+	ret = slab_room(rt, bd, try);
 	if (!ret)
-		ret = slot_take(&rt->bindings[idx], &slot, true, try);
+		ret = slot_take(bd, &slot, true, try);
 	if (ret)
 		return ret;
+	if (slab_grew(bd) && (ret = reg_cover(rt, bd, true))) {
+		urt_slab_release(bd->b.slab, &slot);
+		return ret;
+	}
+	rt->nreg_slab += bd->urt;
 	rt->nclaims++;
 	c->task = slot.ptr;
 	c->chunk = slot.chunk;
@@ -399,6 +522,7 @@ void urt_claim_release(struct urt_claim *c)
 	else
 		bd->b.table->release(bd->b.slab, &slot);
 	rt->nclaims--;
+	rt->nreg_slab -= bd->urt;
 	c->task = NULL;
 	urt__slot_check(rt);
 }

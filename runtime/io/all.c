@@ -18,9 +18,35 @@
 /* What io_all moves. */
 enum { ALL_READ, ALL_WRITE, ALL_SEND, ALL_RECV };
 
+/*
+ * Debug builds: the first evaluation records (fd, buf, len); a later one,
+ * while bytes have moved or an operation is pending, must pass the same.
+ * Checked before anything else: a length that became URT_PENDING (the
+ * await's own result, stored where the length was read from) would fail
+ * the -EINVAL check below after every byte was written.
+ */
+static inline void args_check(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf,
+			      size_t len, const char *call)
+{
+#ifdef URT_DEBUG
+	uint32_t now = urt__args_fp(fd, buf, len);
+
+	if (h->op.state == URT_OP_IDLE && !h->done)
+		h->args = now;
+	else
+		urt__args_check(t, &h->args, now, call);
+#else
+	(void)t, (void)h, (void)fd, (void)buf, (void)len, (void)call;
+#endif
+}
+
 static int io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, void *buf, size_t len,
 		  int64_t off)
 {
+	static const char *const calls[] = { "urt_read_exact", "urt_write_all", "urt_send_all",
+					     "urt_recv_exact" };
+
+	args_check(t, h, fd, buf, len, calls[what]);
 	if (len > INT32_MAX)
 		return -EINVAL;
 	for (;;) {

@@ -21,7 +21,7 @@ int urt_openat(struct urt_task *t, struct urt_op *op, int dfd, const char *path,
 	       mode_t mode)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, path, 0, &s);
+	int ret = urt__op_begin_fd(t, op, dfd, path, 0, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;
@@ -37,7 +37,7 @@ int urt_openat2(struct urt_task *t, struct urt_op *op, int dfd, const char *path
 
 	if (op->state == URT_OP_IDLE && urt__user_mem_refused(how, sizeof(*how)))
 		return -EFAULT;
-	ret = urt__op_begin(t, op, path, 0, &s);
+	ret = urt__op_begin_fd(t, op, dfd, path, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	how->flags |= O_CLOEXEC;
@@ -48,7 +48,7 @@ int urt_openat2(struct urt_task *t, struct urt_op *op, int dfd, const char *path
 int urt_read(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t len, int64_t off)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, buf, len, &s);
+	int ret = urt__op_begin_fd(t, op, fd, buf, len, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;
@@ -61,7 +61,7 @@ int urt_write(struct urt_task *t, struct urt_op *op, int fd, const void *buf, si
 	      int64_t off)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, buf, len, &s);
+	int ret = urt__op_begin_fd(t, op, fd, buf, len, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;
@@ -74,7 +74,7 @@ int urt_splice(struct urt_task *t, struct urt_op *op, int fd_in, int64_t off_in,
 	       int64_t off_out, unsigned len, unsigned flags)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, NULL, 0, &s);
+	int ret = urt__op_begin_fd(t, op, fd_in, NULL, 0, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;
@@ -85,7 +85,7 @@ int urt_splice(struct urt_task *t, struct urt_op *op, int fd_in, int64_t off_in,
 int urt_poll(struct urt_task *t, struct urt_op *op, int fd, unsigned events)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, NULL, 0, &s);
+	int ret = urt__op_begin_fd(t, op, fd, NULL, 0, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;
@@ -96,7 +96,7 @@ int urt_poll(struct urt_task *t, struct urt_op *op, int fd, unsigned events)
 int urt_fsync(struct urt_task *t, struct urt_op *op, int fd, bool datasync)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, NULL, 0, &s);
+	int ret = urt__op_begin_fd(t, op, fd, NULL, 0, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;
@@ -114,7 +114,7 @@ int urt_statx(struct urt_task *t, struct urt_op *op, int dfd, const char *path, 
 	 * submit, but one rule for every buffer is easier to keep) */
 	if (op->state == URT_OP_IDLE && path && urt__user_mem_refused(path, 1))
 		return -EFAULT;
-	ret = urt__op_begin(t, op, out, sizeof(*out), &s);
+	ret = urt__op_begin_fd(t, op, dfd, out, sizeof(*out), &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_statx(s.sqe, dfd, path, flags, mask, out);
@@ -124,7 +124,7 @@ int urt_statx(struct urt_task *t, struct urt_op *op, int dfd, const char *path, 
 int urt_close(struct urt_task *t, struct urt_op *op, int fd)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, NULL, 0, &s);
+	int ret = urt__op_begin_fd(t, op, fd, NULL, 0, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;

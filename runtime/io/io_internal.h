@@ -164,8 +164,37 @@ struct urt__sub {
 	struct urt__rec *r;
 	uint32_t idx;
 };
-URT_HIDDEN int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t len,
-			     struct urt__sub *s);
+/*
+ * urt__op_begin_fd(t, op, fd, buf, len, s) for an operation on a descriptor,
+ * urt__op_begin(t, op, buf, len, s) for one without. buf and len are what
+ * the kernel will touch (refused if in the frame arena or, under ASan,
+ * poisoned). Debug builds keep a fingerprint of (fd, buf, len) in the
+ * handle at submission and report, through the debug hook with the task's
+ * name and the calling function, a re-evaluation that passes other ones
+ * while the operation is in flight or its result unread: the await
+ * re-evaluates its arguments (docs/tasks.md, rule 3), and one that changed
+ * means the caller keeps them in state the await itself overwrites.
+ */
+#define URT__NOFD				 INT_MIN
+#define urt__op_begin(t, op, buf, len, s)	 urt__op_start(t, op, URT__NOFD, buf, len, s, __func__)
+#define urt__op_begin_fd(t, op, fd, buf, len, s) urt__op_start(t, op, fd, buf, len, s, __func__)
+URT_HIDDEN int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, const void *buf,
+			     size_t len, struct urt__sub *s, const char *call);
+#ifdef URT_DEBUG
+static inline uint32_t urt__args_fp(int fd, const void *buf, size_t len)
+{
+	uint64_t h = (uint64_t)(uint32_t)fd * 0x9e3779b97f4a7c15ull ^
+		     (uint64_t)(uintptr_t)buf * 0xc2b2ae3d27d4eb4full ^
+		     (uint64_t)len * 0x165667b19e3779f9ull;
+
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return (uint32_t)h | 1; /* 0: nothing recorded */
+}
+/* *was (0: nothing recorded) against now; a difference is reported once. */
+URT_HIDDEN void urt__args_check(struct urt_task *t, uint32_t *was, uint32_t now, const char *call);
+#endif
 URT_HIDDEN int urt__op_commit(struct urt_op *op, struct urt__sub *s);
 /* Give a prepared SQE record idx's user_data, pass it through the fault
  * seam and count it in flight (ncqe = 1). */

@@ -105,8 +105,11 @@ int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *a
 		if (urt__user_mem_refused(addrlen, sizeof(*addrlen)))
 			return -EFAULT;
 		alen = *addrlen;
+		if (urt__user_mem_refused(addr, alen))
+			return -EFAULT;
 	}
-	ret = urt__op_begin(t, op, addr, alen, &s);
+	/* len 0: *addrlen changes at completion, so it is no argument to check */
+	ret = urt__op_begin_fd(t, op, fd, addr, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_accept(s.sqe, fd, addr, addrlen, SOCK_CLOEXEC);
@@ -117,7 +120,7 @@ int urt_connect(struct urt_task *t, struct urt_op *op, int fd, const struct sock
 		socklen_t addrlen)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, addr, addrlen, &s);
+	int ret = urt__op_begin_fd(t, op, fd, addr, addrlen, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;
@@ -128,7 +131,7 @@ int urt_connect(struct urt_task *t, struct urt_op *op, int fd, const struct sock
 int urt_recv(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t len, int flags)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, buf, len, &s);
+	int ret = urt__op_begin_fd(t, op, fd, buf, len, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;
@@ -139,7 +142,7 @@ int urt_recv(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t le
 int urt_send(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len, int flags)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, buf, len, &s);
+	int ret = urt__op_begin_fd(t, op, fd, buf, len, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;
@@ -160,7 +163,7 @@ int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, 
 		return urt_send(t, op, fd, buf, len, flags);
 	if (op->state == URT_OP_IDLE && rt && timeout && (ret = urt__timer_reserve(rt)))
 		return ret;
-	ret = urt__op_begin(t, op, buf, len, &s);
+	ret = urt__op_begin_fd(t, op, fd, buf, len, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_send_zc(s.sqe, fd, buf, len, flags | MSG_NOSIGNAL,
@@ -185,7 +188,7 @@ int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, 
 int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how)
 {
 	struct urt__sub s = { 0 };
-	int ret = urt__op_begin(t, op, NULL, 0, &s);
+	int ret = urt__op_begin_fd(t, op, fd, NULL, 0, &s);
 
 	if (ret != URT__SUBMIT)
 		return ret;

@@ -37,6 +37,11 @@
  *   all.c       the helpers that await more than once (read_exact, ...)
  * The submission side of the fault seam (fault_submit) stays here, inline
  * on the submit path.
+ *
+ * Debug builds also keep, in the handle's spare word, a fingerprint of the
+ * (fd, buffer, length) an operation was submitted with, and report an
+ * evaluation that passes others while it is pending (urt__args_check).
+ * urt_op_take_late, at the end, hands drop a result no await read.
  */
 #include "io_internal.h"
 
@@ -238,16 +243,44 @@ bool urt__user_mem_refused(const void *buf, size_t len)
 	return false;
 }
 
-int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t len,
-		  struct urt__sub *s)
+#ifdef URT_DEBUG
+void urt__args_check(struct urt_task *t, uint32_t *was, uint32_t now, const char *call)
+{
+	struct urt_runtime *rt = urt__rt;
+	char msg[256];
+
+	if (!*was || *was == now)
+		return;
+	*was = now; /* once per change, not at every wake */
+	if (!rt || !rt->debug_hook)
+		return;
+	snprintf(msg, sizeof(msg),
+		 "urt: task '%s': %s re-evaluated with another fd, buffer or length "
+		 "while its operation is pending (await arguments are re-evaluated on "
+		 "every wake: keep them in state the await does not overwrite)",
+		 t ? urt_task_name(t) : "?", call);
+	rt->debug_hook(rt->debug_ctx, msg);
+}
+#endif
+
+int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
+		  struct urt__sub *s, const char *call)
 {
 	struct urt_runtime *rt = urt__rt;
 	int64_t idx;
 
+	(void)fd, (void)call;
 	switch (op->state) {
 	case URT_OP_INFLIGHT:
+#ifdef URT_DEBUG
+		urt__args_check(t, &op->reserved, urt__args_fp(fd, buf, len), call);
+#endif
 		return URT_PENDING;
 	case URT_OP_DONE:
+#ifdef URT_DEBUG
+		urt__args_check(t, &op->reserved, urt__args_fp(fd, buf, len), call);
+		op->reserved = 0;
+#endif
 		op->state = URT_OP_IDLE;
 		return op->res;
 	case URT_OP_STREAM:
@@ -271,6 +304,9 @@ int urt__op_begin(struct urt_task *t, struct urt_op *op, const void *buf, size_t
 	s->r->op = op;
 	s->sqe = io_uring_get_sqe(urt__ring(rt));
 	urt__rec_link(rt, t, (uint32_t)idx);
+#ifdef URT_DEBUG
+	op->reserved = urt__args_fp(fd, buf, len);
+#endif
 	return URT__SUBMIT;
 }
 
@@ -365,4 +401,20 @@ int urt_close_detached(int fd)
 	rt->ring_pending++;
 	rt->ring_inflight++;
 	return 0;
+}
+
+int urt_op_take_late(struct urt_op *op)
+{
+	switch (op->state) {
+	case URT_OP_DONE:
+		op->state = URT_OP_IDLE;
+#ifdef URT_DEBUG
+		op->reserved = 0;
+#endif
+		return op->res;
+	case URT_OP_IDLE:
+		return -ENODATA;
+	default:
+		return -EBUSY;
+	}
 }
