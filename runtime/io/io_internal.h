@@ -31,6 +31,13 @@
 #ifndef IORING_NOTIF_USAGE_ZC_COPIED
 #define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
 #endif
+/* Opcodes newer than liburing 2.3's headers (numbers from the kernel's
+ * uapi io_uring.h; whether the running kernel has them is probed at init). */
+#define URT__OP_WAITID	  50 /* Linux 6.7: waitid(2) through the ring */
+#define URT__OP_FTRUNCATE 55 /* Linux 6.9: ftruncate(2) through the ring */
+#ifndef IORING_RECV_MULTISHOT
+#define IORING_RECV_MULTISHOT (1U << 1) /* Linux 6.0 */
+#endif
 
 /* --- op.c: op records, submitting ---------------------------------------- */
 
