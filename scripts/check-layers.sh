@@ -34,6 +34,7 @@ declare -A owner=(
 	[exec_internal.h]=exec
 	[urt/io.h]=io [urt/net.h]=io [urt/time.h]=io [urt/fault.h]=io
 	[io_internal.h]=io
+	[urt/process.h]=sys
 	[internal.h]=runtime
 	[urt/urt.h]=umbrella
 )

@@ -14,6 +14,7 @@
 #include "urt/channel.h"
 #include "urt/io.h"
 #include "urt/net.h"
+#include "urt/process.h"
 #include "urt/time.h"
 
 #endif /* URT_URT_H */
