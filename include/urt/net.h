@@ -302,6 +302,13 @@ int urt_sendmsg(struct urt_task *t, struct urt_op *op, int fd, const struct msgh
 int urt_recvmsg(struct urt_task *t, struct urt_op *op, int fd, struct msghdr *msg, int flags);
 
 /*
+ * What of a buffer a datagram cannot use: urt_recvmsg_stream takes at most
+ * opts.buf_size - URT_DGRAM_HEADROOM bytes of one (the kernel's header and
+ * the sender's address share the buffer with it).
+ */
+#define URT_DGRAM_HEADROOM 144u
+
+/*
  * A received datagram (urt_recvmsg_stream): the bytes in buf, given back
  * with urt_buf_free; who sent it in from / fromlen. The rest is the
  * runtime's while a receive is in flight; keep the struct where it is
@@ -321,18 +328,31 @@ struct urt_dgram {
  * datagram socket), with its sender. Each await returns the payload's
  * length (0 is an empty datagram) and sets d->buf (give it back with
  * urt_buf_free before the next await), d->from, d->fromlen and d->flags.
- * A datagram longer than opts.buf_size is cut there (MSG_TRUNC in
- * d->flags). The payload lies in a runtime-owned block, never in the
- * provided-buffer ring: a datagram socket cannot hold the ring's buffers.
- * One datagram is received per trip through the ring (one-shot recvmsg;
- * URT_FEAT_RECVMSG_MULTI is probed but not used yet: see docs/io.md).
- * The handle is busy while a receive is in flight; urt_op_cancel ends it
- * (-ECANCELED). A task aborted mid-receive: drop gives d->buf back if
- * d->buf.live (a datagram that arrived after the abort is in it).
+ * A datagram longer than opts.buf_size - URT_DGRAM_HEADROOM bytes is cut
+ * there (MSG_TRUNC in d->flags).
+ * Where the kernel has multishot recvmsg (URT_FEAT_RECVMSG_MULTI) and the
+ * ring's buffers are not filled in part (URT_FEAT_BUF_INC), the handle
+ * holds a stream armed once: datagrams land in the provided-buffer ring,
+ * one buffer each, and are bounded like every receive stream's chunks
+ * (copied out while the ring is short, the stream waiting while it is
+ * empty: see the top of this file); the handle stays busy (URT_OP_STREAM)
+ * until the stream ends. Else each await is one receive into a block of
+ * the runtime's own (a one-shot recvmsg). Either way no datagram socket
+ * can hold the ring, and what the program sees is the same.
+ * To stop early: urt_op_cancel(op), then await until the call returns an
+ * error (-ECANCELED), giving back each datagram it still returns (what
+ * had arrived). A task that ends stops it on its own. A task aborted
+ * mid-receive: drop gives d->buf back if d->buf.live (a datagram may be
+ * in it).
  * Return: >= 0 bytes in d->buf; -EINVAL if d->buf still holds the last
- * datagram; -ENOMEM (no block could be had); -ECANCELED; -ECONNREFUSED
- * (UDP: an ICMP error from an earlier send; the socket is still usable);
- * -EFAULT if d is in frame memory; -errno from recvmsg(2).
+ * datagram, or opts.buf_size is not larger than URT_DGRAM_HEADROOM;
+ * -EBUSY if op holds another operation or kind of stream; -ENOMEM (no
+ * block could be had, or the stream could not queue: it has ended);
+ * -ECANCELED; -ECONNREFUSED (UDP: an ICMP error from an earlier send; the
+ * socket is still usable, await again); -ESHUTDOWN (multishot: the
+ * socket's read side was shut down; the stream has ended); -EFAULT if d
+ * is in frame memory; another -errno from recvmsg(2): the stream has
+ * ended and the handle is idle.
  */
 int urt_recvmsg_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_dgram *d);
 

@@ -175,6 +175,13 @@ URT_HIDDEN int urt__op_commit(struct urt_op *op, struct urt__sub *s);
 URT_HIDDEN void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 				struct io_uring_sqe *sqe);
 
+/* --- net.c -------------------------------------------------------------- */
+
+/* urt_recvmsg_stream's multishot path: a receive stream of IORING_OP_RECVMSG
+ * (its records' opcode), each chunk one datagram, taken apart into d. */
+URT_HIDDEN int urt__dgram_stream(struct urt_task *t, struct urt_op *op, int fd,
+				 struct urt_dgram *d);
+
 /* --- complete.c --------------------------------------------------------- */
 
 /* Every completion, real or injected, goes through here. */

@@ -9,23 +9,31 @@
  * iovecs and its name must stay where they are until the await returns
  * (the kernel writes the name and msg_flags back at completion).
  *
- * urt_recvmsg_stream hands out each datagram in a runtime-owned block
- * (a struct urt_buf, given back with urt_buf_free), with its sender. It is
- * built on one-shot IORING_OP_RECVMSG into a spill block (bufring.c): the
- * runtime takes a block, the kernel fills it, the task owns it. It never
- * touches the provided-buffer ring, so no invariant of the receive streams
- * (bufring.c, sweep.c: "no set of connections can hold the ring") depends
- * on it, and at most one block per stream is with the kernel.
+ * urt_recvmsg_stream hands out each datagram in a buffer the task gives
+ * back with urt_buf_free, with its sender, by one of two paths:
  *
- * Why not multishot recvmsg into the ring yet (URT_FEAT_RECVMSG_MULTI is
- * probed, for when it comes): a datagram must stay whole, and the ring's
- * machinery does not keep it so. With buffers filled in part (the mode
- * 6.12+ kernels get) the kernel writes a datagram into what is left of a
- * buffer and truncates it there; the sweep appends ring chunks to the
- * last spill block, which would join datagrams; and the per-arm receive
- * limit the TCP streams use is not defined for RECVMSG (an -EINVAL there
- * would turn the limit off for every stream). A multishot path needs its
- * own buffer group of whole buffers; see docs/io.md.
+ *   multishot (URT_FEAT_RECVMSG_MULTI, and the ring not filled in part): a
+ *     receive stream of IORING_OP_RECVMSG into the shared provided-buffer
+ *     ring (net.c, urt__dgram_stream). Each datagram takes a whole buffer,
+ *     { io_uring_recvmsg_out, the sender's address, the payload }, and is
+ *     queued, swept, spilled and paused as any receive stream's chunk, so
+ *     the ring's invariants (bufring.c: "no set of connections can hold
+ *     the ring") hold for it unchanged. Three things differ, each kept
+ *     where it acts: no bundle and no per-arm limit are armed (neither is
+ *     defined for RECVMSG; the pause and the sweep bound it, as on a kernel
+ *     without the limit), and a datagram copied out of the ring as it
+ *     arrives gets a spill block of its own (complete.c: never joined to
+ *     the last one, which would merge two datagrams).
+ *   one-shot (the fallback): one IORING_OP_RECVMSG per datagram into a
+ *     spill block (bufring.c) taken for it: the runtime takes a block, the
+ *     kernel fills it, the task owns it. It never touches the ring.
+ *
+ * Why not multishot when buffers are filled in part (URT_FEAT_BUF_INC):
+ * there the kernel writes a datagram into what is left of the buffer at
+ * the ring's head and cuts it there, so datagrams would be truncated by
+ * what others left; the one-shot path is used instead. Both paths give a
+ * datagram at most buf_size - URT_DGRAM_HEADROOM bytes, so what a program
+ * sees does not depend on the path.
  *
  * Unix listeners: a path name is bound as given; an abstract name is
  * written with a leading '@' (the '@' becomes the NUL of the abstract
@@ -80,10 +88,6 @@ static int dgram_arm(struct urt_task *t, struct urt_op *op, int fd, struct urt_d
 	struct urt__sub s = { 0 };
 	int id, ret;
 
-	if (URT_UNLIKELY(!rt))
-		return -ESRCH;
-	if (URT_UNLIKELY(urt__user_mem_refused(d, sizeof(*d))))
-		return -EFAULT;
 	if (d->buf.live)
 		return -EINVAL; /* the last datagram was not given back */
 	id = urt__spill_get(rt);
@@ -97,7 +101,8 @@ static int dgram_arm(struct urt_task *t, struct urt_op *op, int fd, struct urt_d
 	d->buf = (struct urt_buf){ .data = rt->bufs.spill.blk[id],
 				   .id = (URT__SPILL_ID | (uint32_t)id) & 0x7fffffffu,
 				   .live = 1 };
-	d->iov = (struct iovec){ .iov_base = d->buf.data, .iov_len = rt->bufs.size };
+	d->iov = (struct iovec){ .iov_base = d->buf.data,
+				 .iov_len = rt->bufs.size - URT_DGRAM_HEADROOM }; /* as multishot */
 	memset(&d->msg, 0, sizeof(d->msg));
 	d->msg.msg_name = &d->from;
 	d->msg.msg_namelen = sizeof(d->from);
@@ -107,12 +112,30 @@ static int dgram_arm(struct urt_task *t, struct urt_op *op, int fd, struct urt_d
 	return urt__op_commit(op, &s);
 }
 
+/* Whether a new datagram stream goes multishot (see the top). */
+static bool dgram_multishot(const struct urt_runtime *rt)
+{
+	return (rt->stats.features & URT_FEAT_RECVMSG_MULTI) && rt->bufs.mode != URT__BUFS_INC;
+}
+
 int urt_recvmsg_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_dgram *d)
 {
+	struct urt_runtime *rt = urt__rt;
 	int res;
 
-	if (op->state == URT_OP_IDLE)
+	if (URT_UNLIKELY(!rt))
+		return -ESRCH;
+	if (op->state == URT_OP_STREAM)
+		return urt__dgram_stream(t, op, fd, d);
+	if (op->state == URT_OP_IDLE) {
+		if (rt->bufs.size <= URT_DGRAM_HEADROOM)
+			return -EINVAL; /* no room for a byte of payload */
+		if (URT_UNLIKELY(urt__user_mem_refused(d, sizeof(*d))))
+			return -EFAULT;
+		if (dgram_multishot(rt))
+			return urt__dgram_stream(t, op, fd, d);
 		return dgram_arm(t, op, fd, d);
+	}
 	if (op->state != URT_OP_DONE)
 		return op->state == URT_OP_INFLIGHT ? URT_PENDING : -EBUSY;
 	op->state = URT_OP_IDLE;
