@@ -136,7 +136,9 @@ int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	if (!ret)
 		ret = urt__ring_init(rt, o->ring_entries ? o->ring_entries : 256);
 	if (!ret) {
-		rt->stats.features &= ~(o->features_off & (URT_FEAT_SEND_ZC | URT_FEAT_RECV_BUNDLE));
+		rt->stats.features &= ~(o->features_off & (URT_FEAT_SEND_ZC | URT_FEAT_RECV_BUNDLE |
+							   URT_FEAT_WAITID | URT_FEAT_FTRUNCATE |
+							   URT_FEAT_RECVMSG_MULTI));
 		rt->send_zc_min = o->send_zc_min ? o->send_zc_min : UINT32_MAX;
 		ret = urt__bufs_init(rt, o);
 		if (ret)

@@ -37,6 +37,7 @@ declare -A owner=(
 	[urt/blocking.h]=sys [urt/dns.h]=sys
 	[sys_internal.h]=sys
 	[urt/signal.h]=sys [urt/server.h]=sys
+	[urt/process.h]=sys
 	[internal.h]=runtime
 	[urt/urt.h]=umbrella
 )

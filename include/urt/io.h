@@ -223,6 +223,83 @@ int urt_close(struct urt_task *t, struct urt_op *op, int fd);
  */
 int urt_close_detached(int fd);
 
+/* --- the file system: names and sizes ------------------------------------ */
+
+/*
+ * Operations on names (fs.c). Paths are taken as the *at(2) calls take
+ * them: relative to dfd (AT_FDCWD: the working directory), unless
+ * absolute. A path must stay valid until the await returns, and must not
+ * lie in the frame arena (-EFAULT). Each returns 0 or -errno exactly as
+ * its system call reports it; the errors a program usually handles are
+ * named at each.
+ */
+
+/*
+ * urt_mkdirat - awaitable mkdirat(2) (IORING_OP_MKDIRAT, Linux 5.15).
+ * Return: 0; -EEXIST (the name exists, whatever it is); -ENOENT (a parent
+ * is missing); -ENOTDIR; -EACCES; -errno.
+ */
+int urt_mkdirat(struct urt_task *t, struct urt_op *op, int dfd, const char *path, mode_t mode);
+
+/*
+ * urt_unlinkat - awaitable unlinkat(2) (IORING_OP_UNLINKAT, 5.11); flags 0
+ * removes a file, AT_REMOVEDIR an empty directory.
+ * Return: 0; -ENOENT; -EISDIR (a directory without AT_REMOVEDIR);
+ * -ENOTDIR (not a directory with AT_REMOVEDIR); -ENOTEMPTY; -errno.
+ */
+int urt_unlinkat(struct urt_task *t, struct urt_op *op, int dfd, const char *path, int flags);
+
+/*
+ * urt_renameat - awaitable renameat2(2) (IORING_OP_RENAMEAT, 5.11); flags:
+ * RENAME_NOREPLACE, RENAME_EXCHANGE (<fcntl.h>, _GNU_SOURCE) or 0.
+ * Return: 0; -ENOENT (oldpath missing, or exchanging with a missing
+ * newpath); -EEXIST (RENAME_NOREPLACE and newpath exists); -EXDEV (across
+ * file systems); -ENOTEMPTY; -EISDIR; -EINVAL (bad flags); -errno.
+ */
+int urt_renameat(struct urt_task *t, struct urt_op *op, int olddfd, const char *oldpath,
+		 int newdfd, const char *newpath, unsigned flags);
+
+/*
+ * urt_linkat - awaitable linkat(2) (IORING_OP_LINKAT, 5.15); flags:
+ * AT_SYMLINK_FOLLOW or 0.
+ * Return: 0; -EEXIST (newpath exists); -ENOENT (oldpath missing); -EXDEV;
+ * -EPERM (oldpath is a directory); -errno.
+ */
+int urt_linkat(struct urt_task *t, struct urt_op *op, int olddfd, const char *oldpath, int newdfd,
+	       const char *newpath, int flags);
+
+/*
+ * urt_symlinkat - awaitable symlinkat(2) (IORING_OP_SYMLINKAT, 5.15): a
+ * link at linkpath (relative to newdfd) holding target, which need not
+ * exist.
+ * Return: 0; -EEXIST (linkpath exists); -ENOENT (a parent of linkpath is
+ * missing, or target is ""); -errno.
+ */
+int urt_symlinkat(struct urt_task *t, struct urt_op *op, const char *target, int newdfd,
+		  const char *linkpath);
+
+/*
+ * urt_fallocate - awaitable fallocate(2) (IORING_OP_FALLOCATE, 5.6): mode
+ * 0 allocates [off, off + len) (the size grows if it ends beyond it);
+ * FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE and the rest as fallocate(2).
+ * Return: 0; -EINVAL (off < 0 or len <= 0, refused before submitting; or
+ * a mode the file system refuses); -EOPNOTSUPP; -ENOSPC; -EBADF (fd not
+ * open for writing); -ENODEV (not a regular file or directory); -errno.
+ */
+int urt_fallocate(struct urt_task *t, struct urt_op *op, int fd, int mode, int64_t off,
+		  int64_t len);
+
+/*
+ * urt_ftruncate - awaitable ftruncate(2): the file's size becomes len.
+ * Through IORING_OP_FTRUNCATE where the kernel has it (Linux 6.9,
+ * URT_FEAT_FTRUNCATE); else (or with the bit in opts.features_off) the
+ * call is made on the runtime's thread and the first evaluation returns
+ * its result (for now; the blocking pool is to take it over).
+ * Return: 0; -EINVAL (len < 0; fd not open for writing, or not a regular
+ * file); -EBADF; -EFBIG; -EPERM (an append-only or immutable file); -errno.
+ */
+int urt_ftruncate(struct urt_task *t, struct urt_op *op, int fd, int64_t len);
+
 /*
  * Helpers that await more than once keep their progress in their own
  * handle, so the caller's poll still reads one await.

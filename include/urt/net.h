@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "urt/io.h"
 
@@ -224,6 +225,136 @@ bool urt_bufs_short(void);
  * Return: bytes; 0 if op holds no receive stream.
  */
 size_t urt_recv_stream_held(const struct urt_op *op);
+
+
+/* --- datagrams and unix sockets ----------------------------------------------- */
+
+#define URT_LISTEN_UNLINK 0x4u /* urt_listen_unix: remove a stale socket at the path first */
+
+/*
+ * urt_bind_udp - a non-blocking UDP socket bound to host:port (IPv4 or IPv6
+ * literal; NULL or "" is 127.0.0.1), made with ordinary syscalls. port 0
+ * picks a free port, written to *bound_port (if not NULL). flags:
+ * URT_LISTEN_REUSEPORT, URT_LISTEN_V6ONLY.
+ * Return: the descriptor; -EINVAL for a host that is not an address
+ * literal; -EADDRINUSE; another -errno from socket/bind.
+ * Context: any thread.
+ */
+int urt_bind_udp(const char *host, uint16_t port, unsigned flags, uint16_t *bound_port);
+
+struct sockaddr_un;
+
+/*
+ * urt_unix_addr - fill *sun and *len for a unix socket name: a path, or an
+ * abstract name written "@name" (the '@' stands for the leading NUL of
+ * Linux's abstract namespace; the name ends where *len says, so it may not
+ * hold a NUL). For urt_connect, bind(2) or a datagram's msg_name.
+ * Return: 0; -EINVAL (empty, "@" alone, or longer than sun_path holds:
+ * 107 bytes for a path, 107 after the '@' for an abstract name).
+ * Context: any thread.
+ */
+int urt_unix_addr(struct sockaddr_un *sun, const char *name, socklen_t *len);
+
+/*
+ * urt_listen_unix - a non-blocking unix socket bound to name (a path, or
+ * "@name" for an abstract name: urt_unix_addr), listening (backlog <= 0:
+ * 4096) if type is SOCK_STREAM or SOCK_SEQPACKET; a SOCK_DGRAM socket is
+ * bound only. Made with ordinary syscalls.
+ * Unlink policy: a path is the caller's. Without URT_LISTEN_UNLINK an
+ * existing name fails with -EADDRINUSE; with it, a socket found at the
+ * path (a previous run's, stale) is removed first, while anything else
+ * there (a file, a directory) still fails with -EADDRINUSE and is left
+ * alone. Nothing removes the path when the socket is closed: unlink it
+ * (urt_unlinkat) when the server ends. Abstract names need none of this:
+ * they vanish with the last descriptor.
+ * Return: the descriptor; -EINVAL (a type other than those three, or a
+ * name urt_unix_addr refuses); -EADDRINUSE; -EACCES; -ENOENT (a parent
+ * directory is missing); another -errno from lstat/unlink/socket/bind/listen.
+ * Context: any thread.
+ */
+int urt_listen_unix(const char *name, int type, int backlog, unsigned flags);
+
+struct msghdr;
+
+/*
+ * urt_sendmsg - awaitable sendmsg(2) (MSG_NOSIGNAL added): a datagram to
+ * msg->msg_name (or the connected peer), from msg's iovecs, with its
+ * control data. msg, its iovecs and its name must stay valid until the
+ * await returns.
+ * Return: bytes sent; -EMSGSIZE (a datagram larger than the socket
+ * allows); -ECONNREFUSED (an ICMP error from an earlier datagram, UDP; or
+ * no one bound at a unix name); -ENOENT (a unix path that does not exist);
+ * -EDESTADDRREQ; -EAGAIN / -ENOBUFS (a unix datagram peer's queue is full
+ * and fd is non-blocking); -EFAULT if msg is in frame memory; -errno.
+ */
+int urt_sendmsg(struct urt_task *t, struct urt_op *op, int fd, const struct msghdr *msg,
+		int flags);
+
+/*
+ * urt_recvmsg - awaitable recvmsg(2) into msg's iovecs; the sender's
+ * address goes to msg->msg_name (msg_namelen is updated) and msg_flags
+ * says MSG_TRUNC if the datagram was longer than the iovecs. msg and all
+ * it points to must stay valid until the await returns.
+ * Return: bytes received (0 for an empty datagram, or a stream peer that
+ * closed); -ECONNREFUSED (UDP, an earlier datagram's ICMP error); -EFAULT
+ * if msg is in frame memory; -errno.
+ */
+int urt_recvmsg(struct urt_task *t, struct urt_op *op, int fd, struct msghdr *msg, int flags);
+
+/*
+ * What of a buffer a datagram cannot use: urt_recvmsg_stream takes at most
+ * opts.buf_size - URT_DGRAM_HEADROOM bytes of one (the kernel's header and
+ * the sender's address share the buffer with it).
+ */
+#define URT_DGRAM_HEADROOM 144u
+
+/*
+ * A received datagram (urt_recvmsg_stream): the bytes in buf, given back
+ * with urt_buf_free; who sent it in from / fromlen. The rest is the
+ * runtime's while a receive is in flight; keep the struct where it is
+ * (in the task's state) until the await returns.
+ */
+struct urt_dgram {
+	struct urt_buf buf;	       /* the payload */
+	struct sockaddr_storage from; /* the sender */
+	socklen_t fromlen;	       /* its length; 0: unnamed (an unbound unix socket) */
+	uint32_t flags;		       /* MSG_TRUNC: longer than opts.buf_size, cut there */
+	struct msghdr msg;	       /* the runtime's, while in flight */
+	struct iovec iov;
+};
+
+/*
+ * urt_recvmsg_stream - awaitable: the next datagram on fd (a UDP or unix
+ * datagram socket), with its sender. Each await returns the payload's
+ * length (0 is an empty datagram) and sets d->buf (give it back with
+ * urt_buf_free before the next await), d->from, d->fromlen and d->flags.
+ * A datagram longer than opts.buf_size - URT_DGRAM_HEADROOM bytes is cut
+ * there (MSG_TRUNC in d->flags).
+ * Where the kernel has multishot recvmsg (URT_FEAT_RECVMSG_MULTI) and the
+ * ring's buffers are not filled in part (URT_FEAT_BUF_INC), the handle
+ * holds a stream armed once: datagrams land in the provided-buffer ring,
+ * one buffer each, and are bounded like every receive stream's chunks
+ * (copied out while the ring is short, the stream waiting while it is
+ * empty: see the top of this file); the handle stays busy (URT_OP_STREAM)
+ * until the stream ends. Else each await is one receive into a block of
+ * the runtime's own (a one-shot recvmsg). Either way no datagram socket
+ * can hold the ring, and what the program sees is the same.
+ * To stop early: urt_op_cancel(op), then await until the call returns an
+ * error (-ECANCELED), giving back each datagram it still returns (what
+ * had arrived). A task that ends stops it on its own. A task aborted
+ * mid-receive: drop gives d->buf back if d->buf.live (a datagram may be
+ * in it).
+ * Return: >= 0 bytes in d->buf; -EINVAL if d->buf still holds the last
+ * datagram, or opts.buf_size is not larger than URT_DGRAM_HEADROOM;
+ * -EBUSY if op holds another operation or kind of stream; -ENOMEM (no
+ * block could be had, or the stream could not queue: it has ended);
+ * -ECANCELED; -ECONNREFUSED (UDP: an ICMP error from an earlier send; the
+ * socket is still usable, await again); -ESHUTDOWN (multishot: the
+ * socket's read side was shut down; the stream has ended); -EFAULT if d
+ * is in frame memory; another -errno from recvmsg(2): the stream has
+ * ended and the handle is idle.
+ */
+int urt_recvmsg_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_dgram *d);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #include "urt/event.h"
 #include "urt/io.h"
 #include "urt/net.h"
+#include "urt/process.h"
 #include "urt/time.h"
 #include "urt/blocking.h"
 #include "urt/dns.h"

@@ -132,6 +132,8 @@ static bool recv_spill(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 	struct urt__rec *c = r->cflags ? urt__rec_at(rt, r->cflags) : NULL;
 	struct urt__cqent *last = c && c->ncqe ? &c->ent[c->rfl + c->ncqe - 1] : NULL;
 
+	if (r->opcode == IORING_OP_RECVMSG)
+		last = NULL; /* a datagram keeps a block of its own: never joined */
 	if (!urt__bufs_spill(rt, last, e))
 		return false;
 	if (e->res && !stream_push(rt, r, idx, e->res, e->flags)) {
@@ -189,7 +191,8 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 	bool draining = t->flags & URT_TASK_DRAINING;
 	bool relimit = false, queued = true;
 
-	if (r->kind == URT__REC_RECV && !rt->bufs.no_limit) {
+	/* (a datagram stream arms no limit: its -EINVAL says nothing of it) */
+	if (r->kind == URT__REC_RECV && r->opcode != IORING_OP_RECVMSG && !rt->bufs.no_limit) {
 		if (data) {
 			rt->stats.features |= URT_FEAT_RECV_LIMIT;
 		} else if (res == -EINVAL && !more) {

@@ -31,6 +31,13 @@
 #ifndef IORING_NOTIF_USAGE_ZC_COPIED
 #define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
 #endif
+/* Opcodes newer than liburing 2.3's headers (numbers from the kernel's
+ * uapi io_uring.h; whether the running kernel has them is probed at init). */
+#define URT__OP_WAITID	  50 /* Linux 6.7: waitid(2) through the ring */
+#define URT__OP_FTRUNCATE 55 /* Linux 6.9: ftruncate(2) through the ring */
+#ifndef IORING_RECV_MULTISHOT
+#define IORING_RECV_MULTISHOT (1U << 1) /* Linux 6.0 */
+#endif
 
 /* --- op.c: op records, submitting ---------------------------------------- */
 
@@ -200,6 +207,13 @@ URT_HIDDEN int urt__op_commit(struct urt_op *op, struct urt__sub *s);
  * seam and count it in flight (ncqe = 1). */
 URT_HIDDEN void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 				struct io_uring_sqe *sqe);
+
+/* --- net.c -------------------------------------------------------------- */
+
+/* urt_recvmsg_stream's multishot path: a receive stream of IORING_OP_RECVMSG
+ * (its records' opcode), each chunk one datagram, taken apart into d. */
+URT_HIDDEN int urt__dgram_stream(struct urt_task *t, struct urt_op *op, int fd,
+				 struct urt_dgram *d);
 
 /* --- complete.c --------------------------------------------------------- */
 

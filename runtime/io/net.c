@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * net.c - socket operations and the two multishot streams.
+ * net.c - socket operations and the multishot streams: accept, receive,
+ * and the datagram receive (a receive stream whose records carry
+ * IORING_OP_RECVMSG: one datagram a buffer, taken apart at the await;
+ * msg.c chooses it, complete.c keeps its datagrams whole).
  *
  * Single-shot operations are a prep call between urt__op_begin and
  * urt__op_commit (op.c). Streams keep one record while armed; the await
@@ -198,13 +201,26 @@ int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how)
 
 /* --- streams ----------------------------------------------------------------- */
 
+/* What a multishot recvmsg asks of each datagram: room for the sender's
+ * address, no control data (the kernel reads it; nothing writes it). */
+static struct msghdr dgram_msghdr = { .msg_namelen = sizeof(struct sockaddr_storage) };
+_Static_assert(sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_storage) ==
+		       URT_DGRAM_HEADROOM,
+	       "a datagram's headroom in its buffer");
+
 static void stream_arm(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 {
 	struct io_uring_sqe *sqe;
 
 	urt__sq_reserve(rt, 1);
 	sqe = io_uring_get_sqe(urt__ring(rt));
-	if (r->kind == URT__REC_RECV) {
+	if (r->kind == URT__REC_RECV && r->opcode == IORING_OP_RECVMSG) {
+		/* datagrams: whole buffers, no bundle, no per-arm limit (not
+		 * defined for RECVMSG): the pause and the sweep bound it */
+		io_uring_prep_recvmsg_multishot(sqe, r->fd, &dgram_msghdr, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 0;
+	} else if (r->kind == URT__REC_RECV) {
 		io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = 0;
@@ -222,7 +238,7 @@ static void stream_arm(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 
 /* Settle the handle's state. Return: URT__SUBMIT with a new armed record
  * in *idx, or what the await returns now. */
-static int stream_start(struct urt_task *t, struct urt_op *op, uint8_t kind, int fd)
+static int stream_start(struct urt_task *t, struct urt_op *op, uint8_t kind, uint8_t opcode, int fd)
 {
 	struct urt_runtime *rt = urt__rt;
 	int64_t idx;
@@ -242,6 +258,7 @@ static int stream_start(struct urt_task *t, struct urt_op *op, uint8_t kind, int
 	urt__rec_at(rt, (uint32_t)idx)->op = op;
 	urt__rec_at(rt, (uint32_t)idx)->tm.asked = 0;
 	urt__rec_at(rt, (uint32_t)idx)->tm.pinned = 0;
+	urt__rec_at(rt, (uint32_t)idx)->opcode = opcode; /* stream_arm: which receive */
 	urt__rec_link(rt, t, (uint32_t)idx);
 	stream_arm(rt, urt__rec_at(rt, (uint32_t)idx), (uint32_t)idx);
 	op->state = URT_OP_STREAM;
@@ -264,14 +281,16 @@ static int stream_end(struct urt_runtime *rt, struct urt_op *op, int res)
 	return res;
 }
 
-int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_buf *buf)
+/* A receive stream's await: recv (TCP) or recvmsg (datagrams), by opcode. */
+static int recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_buf *buf,
+		       uint8_t opcode)
 {
 	struct urt_runtime *rt = urt__rt;
 	struct urt__cqent e;
 	struct urt__rec *r;
 
 	if (op->state != URT_OP_STREAM)
-		return stream_start(t, op, URT__REC_RECV, fd);
+		return stream_start(t, op, URT__REC_RECV, opcode, fd);
 	r = urt__rec_at(rt, op->rec);
 	if (URT_UNLIKELY(r->kind != URT__REC_RECV))
 		return -EBUSY; /* the handle holds the other kind of stream */
@@ -314,6 +333,14 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
 	return stream_end(rt, op, r->res);
 }
 
+int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_buf *buf)
+{
+	if (op->state == URT_OP_STREAM && urt__rt &&
+	    urt__rec_at(urt__rt, op->rec)->opcode == IORING_OP_RECVMSG)
+		return -EBUSY; /* a datagram stream: urt_recvmsg_stream */
+	return recv_stream(t, op, fd, buf, IORING_OP_RECV);
+}
+
 size_t urt_recv_stream_held(const struct urt_op *op)
 {
 	struct urt_runtime *rt = urt__rt;
@@ -341,7 +368,7 @@ int urt_recv_stream_end(struct urt_task *t, struct urt_op *op, int fd)
 		return 0;
 	(void)urt_op_cancel(op); /* -EALREADY: a cancel is under way already */
 	while (urt_op_busy(op)) {
-		int n = urt_recv_stream(t, op, fd, &b);
+		int n = recv_stream(t, op, fd, &b, IORING_OP_RECV); /* a datagram one too */
 
 		if (n == URT_PENDING)
 			return URT_PENDING;
@@ -358,7 +385,7 @@ int urt_accept_stream(struct urt_task *t, struct urt_op *op, int fd)
 	struct urt__rec *r;
 
 	if (op->state != URT_OP_STREAM)
-		return stream_start(t, op, URT__REC_ACCEPT, fd);
+		return stream_start(t, op, URT__REC_ACCEPT, IORING_OP_ACCEPT, fd);
 	r = urt__rec_at(rt, op->rec);
 	if (URT_UNLIKELY(r->kind != URT__REC_ACCEPT))
 		return -EBUSY; /* the handle holds the other kind of stream */
@@ -390,4 +417,44 @@ int urt_accept_stream(struct urt_task *t, struct urt_op *op, int fd)
 		return URT_PENDING;
 	}
 	return stream_end(rt, op, r->res ? r->res : -ECANCELED);
+}
+
+/*
+ * The multishot datagram stream (urt_recvmsg_stream, msg.c): a receive
+ * stream whose records carry IORING_OP_RECVMSG, so the chunks it queues
+ * are the kernel's { io_uring_recvmsg_out, name, payload } in one buffer
+ * each; here the chunk is taken apart.
+ */
+int urt__dgram_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_dgram *d)
+{
+	struct io_uring_recvmsg_out out;
+	uint32_t copied, nlen;
+	int n;
+
+	if (op->state == URT_OP_STREAM) {
+		const struct urt__rec *r = urt__rec_at(urt__rt, op->rec);
+
+		if (r->kind != URT__REC_RECV || r->opcode != IORING_OP_RECVMSG)
+			return -EBUSY; /* the handle holds another kind of stream */
+	}
+	if (d->buf.live)
+		return -EINVAL; /* the last datagram was not given back */
+	n = recv_stream(t, op, fd, &d->buf, IORING_OP_RECVMSG);
+	if (n == URT_PENDING || n < 0)
+		return n;
+	if (n == 0)
+		return -ESHUTDOWN;		/* read side shut down: the stream has ended */
+	if ((uint32_t)n < URT_DGRAM_HEADROOM) { /* only a fault seam cuts one so */
+		urt_buf_free(&d->buf);
+		return -EPROTO;
+	}
+	memcpy(&out, d->buf.data, sizeof(out)); /* a spill block or a buffer: aligned, but cheap */
+	nlen = out.namelen < sizeof(d->from) ? out.namelen : sizeof(d->from);
+	memcpy(&d->from, d->buf.data + sizeof(out), nlen);
+	d->fromlen = nlen;
+	copied = (uint32_t)n - URT_DGRAM_HEADROOM;
+	d->flags = out.flags | (out.payloadlen > copied ? (uint32_t)MSG_TRUNC : 0);
+	d->buf.data += URT_DGRAM_HEADROOM;
+	d->buf.len = copied;
+	return (int)copied;
 }

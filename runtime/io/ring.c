@@ -127,6 +127,15 @@ static void probe(struct urt_runtime *rt, unsigned features)
 			rt->stats.features |= URT_FEAT_SOCKET_OP;
 		if (io_uring_opcode_supported(p, IORING_OP_SEND_ZC))
 			rt->stats.features |= URT_FEAT_SEND_ZC;
+		if (io_uring_opcode_supported(p, URT__OP_WAITID))
+			rt->stats.features |= URT_FEAT_WAITID;
+		if (io_uring_opcode_supported(p, URT__OP_FTRUNCATE))
+			rt->stats.features |= URT_FEAT_FTRUNCATE;
+		/* multishot recvmsg came in 6.0 with no opcode or feature bit of
+		 * its own: IORING_OP_SEND_ZC, of the same release, stands for it */
+		if (io_uring_opcode_supported(p, IORING_OP_SEND_ZC) &&
+		    io_uring_opcode_supported(p, IORING_OP_RECVMSG))
+			rt->stats.features |= URT_FEAT_RECVMSG_MULTI;
 		io_uring_free_probe(p);
 	}
 }

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * msg.c - datagrams and unix sockets: sendmsg, recvmsg, the datagram
+ * receive stream, and the setup calls (a bound UDP socket, a unix
+ * listener, a unix address).
+ *
+ * sendmsg and recvmsg are single-shot operations like urt_send (a prep
+ * call between urt__op_begin and urt__op_commit, op.c); the msghdr, its
+ * iovecs and its name must stay where they are until the await returns
+ * (the kernel writes the name and msg_flags back at completion).
+ *
+ * urt_recvmsg_stream hands out each datagram in a buffer the task gives
+ * back with urt_buf_free, with its sender, by one of two paths:
+ *
+ *   multishot (URT_FEAT_RECVMSG_MULTI, and the ring not filled in part): a
+ *     receive stream of IORING_OP_RECVMSG into the shared provided-buffer
+ *     ring (net.c, urt__dgram_stream). Each datagram takes a whole buffer,
+ *     { io_uring_recvmsg_out, the sender's address, the payload }, and is
+ *     queued, swept, spilled and paused as any receive stream's chunk, so
+ *     the ring's invariants (bufring.c: "no set of connections can hold
+ *     the ring") hold for it unchanged. Three things differ, each kept
+ *     where it acts: no bundle and no per-arm limit are armed (neither is
+ *     defined for RECVMSG; the pause and the sweep bound it, as on a kernel
+ *     without the limit), and a datagram copied out of the ring as it
+ *     arrives gets a spill block of its own (complete.c: never joined to
+ *     the last one, which would merge two datagrams).
+ *   one-shot (the fallback): one IORING_OP_RECVMSG per datagram into a
+ *     spill block (bufring.c) taken for it: the runtime takes a block, the
+ *     kernel fills it, the task owns it. It never touches the ring.
+ *
+ * Why not multishot when buffers are filled in part (URT_FEAT_BUF_INC):
+ * there the kernel writes a datagram into what is left of the buffer at
+ * the ring's head and cuts it there, so datagrams would be truncated by
+ * what others left; the one-shot path is used instead. Both paths give a
+ * datagram at most buf_size - URT_DGRAM_HEADROOM bytes, so what a program
+ * sees does not depend on the path.
+ *
+ * Unix listeners: a path name is bound as given; an abstract name is
+ * written with a leading '@' (the '@' becomes the NUL of the abstract
+ * namespace). The unlink policy is the caller's (urt/net.h).
+ */
+#include "io_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int urt_sendmsg(struct urt_task *t, struct urt_op *op, int fd, const struct msghdr *msg, int flags)
+{
+	struct urt__sub s = { 0 };
+	int ret;
+
+	if (op->state == URT_OP_IDLE && urt__user_mem_refused(msg, sizeof(*msg)))
+		return -EFAULT;
+	ret = urt__op_begin(t, op, NULL, 0, &s);
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_sendmsg(s.sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL);
+	return urt__op_commit(op, &s);
+}
+
+int urt_recvmsg(struct urt_task *t, struct urt_op *op, int fd, struct msghdr *msg, int flags)
+{
+	struct urt__sub s = { 0 };
+	int ret;
+
+	if (op->state == URT_OP_IDLE && urt__user_mem_refused(msg, sizeof(*msg)))
+		return -EFAULT;
+	ret = urt__op_begin(t, op, NULL, 0, &s);
+	if (ret != URT__SUBMIT)
+		return ret;
+	io_uring_prep_recvmsg(s.sqe, fd, msg, (unsigned)flags);
+	return urt__op_commit(op, &s);
+}
+
+/* --- the datagram stream ----------------------------------------------------- */
+
+/* Arm one receive into a fresh block. Return: URT_PENDING; -errno. */
+static int dgram_arm(struct urt_task *t, struct urt_op *op, int fd, struct urt_dgram *d)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt__sub s = { 0 };
+	int id, ret;
+
+	if (d->buf.live)
+		return -EINVAL; /* the last datagram was not given back */
+	id = urt__spill_get(rt);
+	if (id < 0)
+		return id;
+	ret = urt__op_begin(t, op, NULL, 0, &s);
+	if (ret != URT__SUBMIT) {
+		urt__buf_release(rt, URT__SPILL_ID | (uint32_t)id);
+		return ret == URT_PENDING ? -EBUSY : ret; /* idle was checked */
+	}
+	d->buf = (struct urt_buf){ .data = rt->bufs.spill.blk[id],
+				   .id = (URT__SPILL_ID | (uint32_t)id) & 0x7fffffffu,
+				   .live = 1 };
+	d->iov = (struct iovec){ .iov_base = d->buf.data,
+				 .iov_len = rt->bufs.size - URT_DGRAM_HEADROOM }; /* as multishot */
+	memset(&d->msg, 0, sizeof(d->msg));
+	d->msg.msg_name = &d->from;
+	d->msg.msg_namelen = sizeof(d->from);
+	d->msg.msg_iov = &d->iov;
+	d->msg.msg_iovlen = 1;
+	io_uring_prep_recvmsg(s.sqe, fd, &d->msg, 0);
+	return urt__op_commit(op, &s);
+}
+
+/* Whether a new datagram stream goes multishot (see the top). */
+static bool dgram_multishot(const struct urt_runtime *rt)
+{
+	return (rt->stats.features & URT_FEAT_RECVMSG_MULTI) && rt->bufs.mode != URT__BUFS_INC;
+}
+
+int urt_recvmsg_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_dgram *d)
+{
+	struct urt_runtime *rt = urt__rt;
+	int res;
+
+	if (URT_UNLIKELY(!rt))
+		return -ESRCH;
+	if (op->state == URT_OP_STREAM)
+		return urt__dgram_stream(t, op, fd, d);
+	if (op->state == URT_OP_IDLE) {
+		if (rt->bufs.size <= URT_DGRAM_HEADROOM)
+			return -EINVAL; /* no room for a byte of payload */
+		if (URT_UNLIKELY(urt__user_mem_refused(d, sizeof(*d))))
+			return -EFAULT;
+		if (dgram_multishot(rt))
+			return urt__dgram_stream(t, op, fd, d);
+		return dgram_arm(t, op, fd, d);
+	}
+	if (op->state != URT_OP_DONE)
+		return op->state == URT_OP_INFLIGHT ? URT_PENDING : -EBUSY;
+	op->state = URT_OP_IDLE;
+	res = op->res;
+	if (res < 0) { /* the block goes back: nothing arrived in it */
+		urt_buf_free(&d->buf);
+		d->fromlen = 0;
+		d->flags = 0;
+		return res;
+	}
+	d->buf.len = (uint32_t)res;
+	d->fromlen = d->msg.msg_namelen;
+	d->flags = (uint32_t)d->msg.msg_flags;
+	return res;
+}
+
+/* --- setup: ordinary system calls --------------------------------------------- */
+
+int urt_bind_udp(const char *host, uint16_t port, unsigned flags, uint16_t *bound_port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	int fd, one = 1, ret;
+
+	if (!host || !*host)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		len = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		len = sizeof(*in6);
+	} else {
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (((flags & URT_LISTEN_REUSEPORT) &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
+	    (ss.ss_family == AF_INET6 && (flags & URT_LISTEN_V6ONLY) &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    bind(fd, (struct sockaddr *)&ss, len))
+		goto fail;
+	if (bound_port) {
+		len = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len))
+			goto fail;
+		*bound_port = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
+	}
+	return fd;
+fail:
+	ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int urt_unix_addr(struct sockaddr_un *sun, const char *name, socklen_t *len)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (!n || n >= sizeof(sun->sun_path) || (name[0] == '@' && n == 1))
+		return -EINVAL;
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, name, n);
+	if (name[0] == '@') {
+		sun->sun_path[0] = '\0'; /* abstract: the length says where it ends */
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	} else {
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	}
+	return 0;
+}
+
+/* A path name that is in the way: remove it only if it is a socket. */
+static int unlink_stale(const char *path)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(sb.st_mode))
+		return -EADDRINUSE;
+	return unlink(path) && errno != ENOENT ? -errno : 0;
+}
+
+int urt_listen_unix(const char *name, int type, int backlog, unsigned flags)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	int fd, ret;
+
+	if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET)
+		return -EINVAL;
+	ret = urt_unix_addr(&sun, name, &len);
+	if (ret)
+		return ret;
+	if ((flags & URT_LISTEN_UNLINK) && name[0] != '@') {
+		ret = unlink_stale(name);
+		if (ret)
+			return ret;
+	}
+	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, len) ||
+	    (type != SOCK_DGRAM && listen(fd, backlog > 0 ? backlog : 4096))) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
