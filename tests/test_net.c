@@ -524,6 +524,63 @@ static void test_sender_that_never_reads_is_bounded(void **state)
 	free(in);
 }
 
+/* --- urt_recv_stream_end on a handle that holds something else ------------------- */
+
+struct end_state {
+	int lfd, sv[2], acc, got, ret_accept, ret_single;
+	char byte;
+	struct urt_op op;
+	struct end_state *out; /* the test's copy: spawning copies the state */
+};
+
+static bool end_poll(struct urt_task *t, void *arg)
+{
+	struct end_state *st = arg;
+
+	URT_BEGIN(t);
+	/* an accept stream armed in op: ending it as a receive stream is
+	 * refused at once (it used to spin: the accept's await said -EBUSY) */
+	st->acc = urt_accept_stream(t, &st->op, st->lfd);
+	assert_int_equal(st->acc, URT_PENDING);
+	st->ret_accept = urt_recv_stream_end(t, &st->op, st->lfd);
+	urt_op_cancel(&st->op);
+	URT_AWAIT(t, st->acc = urt_accept_stream(t, &st->op, st->lfd));
+	/* a single-shot read in flight: refused too; it ends by its own await */
+	st->got = urt_read(t, &st->op, st->sv[0], &st->byte, 1, -1);
+	assert_int_equal(st->got, URT_PENDING);
+	st->ret_single = urt_recv_stream_end(t, &st->op, st->sv[0]);
+	assert_int_equal(write(st->sv[1], "x", 1), 1);
+	URT_AWAIT(t, st->got = urt_read(t, &st->op, st->sv[0], &st->byte, 1, -1));
+	*st->out = *st;
+	URT_END(t);
+}
+
+static const struct urt_task_type end_type = { .poll = end_poll, .name = "end" };
+
+static void test_recv_stream_end_refuses_other_kinds(void **state)
+{
+	struct urt_runtime rt;
+	struct end_state st = { 0 };
+	uint16_t port;
+
+	(void)state;
+	st.lfd = urt_listen_tcp("127.0.0.1", 0, 4, 0, &port);
+	assert_true(st.lfd >= 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sv), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	st.out = &st;
+	assert_int_equal(urt_spawn(&rt, &end_type, &st, sizeof(st), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(st.ret_accept, -EBUSY);
+	assert_int_equal(st.ret_single, -EBUSY);
+	assert_int_equal(st.got, 1);
+	assert_true(st.acc < 0); /* the accept stream ended by its cancel */
+	test_runtime_end(&rt);
+	close(st.lfd);
+	close(st.sv[0]);
+	close(st.sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_echo_1000_connections),
 		cmocka_unit_test(test_enobufs_recovery),
 		cmocka_unit_test(test_connect_refused),
+		cmocka_unit_test(test_recv_stream_end_refuses_other_kinds),
 		cmocka_unit_test(test_peer_reset),
 		cmocka_unit_test(test_accept_emfile_backs_off),
 		cmocka_unit_test(test_sender_that_never_reads_is_bounded),

@@ -182,7 +182,9 @@ int urt_recv_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt_bu
  * is armed) and take its last completions, giving back every buffer they
  * hold, until the handle is idle. The way to end a connection's stream
  * before the task ends or reuses op.
- * Return: 0 once op is idle (at once if it already was).
+ * Return: 0 once op is idle (at once if it already was); -EBUSY, nothing
+ * done, if op holds something else: a single-shot operation or an accept
+ * stream (cancel it with urt_op_cancel and await it instead).
  */
 int urt_recv_stream_end(struct urt_task *t, struct urt_op *op, int fd);
 

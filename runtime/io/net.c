@@ -366,6 +366,10 @@ int urt_recv_stream_end(struct urt_task *t, struct urt_op *op, int fd)
 
 	if (!urt_op_busy(op))
 		return 0;
+	/* not a receive stream: a single-shot operation, or an accept stream,
+	 * which this call would wait on forever (their awaits refuse it) */
+	if (op->state != URT_OP_STREAM || urt__rec_at(urt__rt, op->rec)->kind != URT__REC_RECV)
+		return -EBUSY;
 	(void)urt_op_cancel(op); /* -EALREADY: a cancel is under way already */
 	while (urt_op_busy(op)) {
 		int n = recv_stream(t, op, fd, &b, IORING_OP_RECV); /* a datagram one too */
