@@ -294,7 +294,9 @@ int urt_fallocate(struct urt_task *t, struct urt_op *op, int fd, int mode, int64
  * Through IORING_OP_FTRUNCATE where the kernel has it (Linux 6.9,
  * URT_FEAT_FTRUNCATE); else (or with the bit in opts.features_off) the
  * call is made on the runtime's thread and the first evaluation returns
- * its result (for now; the blocking pool is to take it over).
+ * its result: quick on a local file system, but it blocks the loop while
+ * it runs, so on such kernels run a truncate that may take long (NFS, a
+ * FUSE file system) with urt_blocking_run (urt/blocking.h) instead.
  * Return: 0; -EINVAL (len < 0; fd not open for writing, or not a regular
  * file); -EBADF; -EFBIG; -EPERM (an append-only or immutable file); -errno.
  */

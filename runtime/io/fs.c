@@ -117,10 +117,11 @@ int urt_fallocate(struct urt_task *t, struct urt_op *op, int fd, int mode, int64
 
 /*
  * The fallback of urt_ftruncate where the ring has no IORING_OP_FTRUNCATE
- * (or opts.features_off has URT_FEAT_FTRUNCATE): the call, made here.
- * TODO(lead): route through the blocking pool once it lands (issue 17:
- * "fall back to the blocking pool where the ring lacks the op"); the await
- * then waits for the pool's job instead of returning at once.
+ * (or opts.features_off has URT_FEAT_FTRUNCATE): the call, made here, on
+ * the runtime's thread. Not the blocking pool: that lives in runtime/sys/,
+ * above this layer, and its jobs are handles of their own (struct
+ * urt_job), not a urt_op. A truncate that may block long (a network file
+ * system) belongs in urt_blocking_run, as the header says.
  */
 static int ftruncate_fallback(int fd, int64_t len)
 {
