@@ -192,6 +192,69 @@ static void test_acceptor_eperm(void **state)
 	acceptor_survives(-EPERM);
 }
 
+/* --- event: a notification handed to a task that moved on ----------------------------- */
+
+struct evst {
+	struct urt_event *ev;
+	const bool *stop;
+	struct urt_op nap;
+	int r, got;
+};
+
+static bool ev_stop;
+
+/* The common idiom: a flag checked before the wait, short-circuiting it. */
+static bool evst_poll(struct urt_task *t, void *arg)
+{
+	struct evst *s = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, s->r = (s->stop && *s->stop) ? 1 : urt_event_wait(t, s->ev));
+	if (s->stop && *s->stop) /* moved on: a long sleep, no wait queue */
+		URT_AWAIT(t, s->r = urt_sleep(t, &s->nap, 60000000000ull));
+	s->got = 1;
+	URT_END(t);
+}
+
+static const struct urt_task_type evst_type = { .poll = evst_poll, .name = "evst" };
+
+/*
+ * event.h: "A notification given to a task is never lost: if the task ...
+ * is woken by another source and moves on without re-evaluating its wait,
+ * the notification passes to the next waiter". A task handed the
+ * notification that moves on (a stop flag) kept it until its next wake (a
+ * 60 s sleep here): the other waiter starved beside a notify_one.
+ */
+static void test_event_handed_then_moved_on(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_event ev;
+	struct urt_join a, b;
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	urt_event_init(&ev);
+	ev_stop = false;
+	assert_int_equal(urt_spawn(&rt, &evst_type, &(struct evst){ .ev = &ev, .stop = &ev_stop },
+				   sizeof(struct evst), &a),
+			 0);
+	assert_int_equal(
+		urt_spawn(&rt, &evst_type, &(struct evst){ .ev = &ev }, sizeof(struct evst), &b),
+		0);
+	assert_true(urt_tick(&rt, 0) >= 0);	/* both wait, a first */
+	assert_true(urt_event_notify_one(&ev)); /* handed to a */
+	ev_stop = true;				/* ... which then sees its stop flag */
+	for (int i = 0; i < 10 && !urt_join_is_finished(&b); i++)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	assert_true(urt_join_is_finished(&b)); /* the notification passed to b */
+	assert_int_equal(urt_join_abort(&a), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	(void)urt_join_take(&a, NULL);
+	assert_int_equal(urt_join_take(&b, NULL), 0);
+	urt_event_deinit(&ev);
+	test_runtime_end(&rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_acceptor_enobufs),
 		cmocka_unit_test(test_acceptor_eproto),
 		cmocka_unit_test(test_acceptor_eperm),
+		cmocka_unit_test(test_event_handed_then_moved_on),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
