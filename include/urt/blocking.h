@@ -106,7 +106,8 @@ int64_t urt_blocking_run(struct urt_task *t, struct urt_job *job, int64_t (*fn)(
  * running, its cleanup runs when fn returns, and until then the job stays
  * busy (urt_blocking_run on it returns -EBUSY) and the task's drop waits;
  * back but unread, its cleanup runs now. An await on the job afterwards
- * starts a new job.
+ * starts a new job. From another task (or between ticks) the job's task
+ * is woken if it waits on the job: its await runs again and starts one.
  * Return: 0; -EALREADY if the job is idle (or already cancelled).
  * Context: the runtime's thread.
  */

@@ -18,9 +18,10 @@
  *  - notify_all wakes every task waiting now, each returns 0; it stores no
  *    permit (a task that waits later waits for the next notify).
  *  - A notification given to a task is never lost: if the task ends (it
- *    finishes or is aborted) or is woken by another source and moves on
- *    without re-evaluating its wait, the notification passes to the next
- *    waiter, or becomes the permit. (A notify_all's is not passed on.)
+ *    finishes or is aborted), or the poll it was woken for ends without
+ *    re-evaluating its wait (another source, a flag checked first), the
+ *    notification passes to the next waiter at once, or becomes
+ *    the permit. (A notify_all's is not passed on.)
  *  - Usable as a source of URT_AWAIT_ANY: every re-evaluation of a pending
  *    wait registers once (never twice), and one that was notified returns 0.
  *    A waiter woken by another source goes to the back of the line when it

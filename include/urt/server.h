@@ -15,8 +15,11 @@
  * acceptor closes the descriptor and keeps the claim for the next one).
  * Without a slab (.boxed), it uses a multishot accept stream and on_conn
  * gets a NULL claim (spawn boxed tasks; the server bounds them itself).
- * -EMFILE / -ENFILE (out of descriptors) are not fatal: the acceptor
- * backs off (10 ms, doubling to 256 ms while they last) and accepts again.
+ * Only a listener that is unusable ends it (-EBADF, -EINVAL, -ENOTSOCK,
+ * -EOPNOTSUPP, -EFAULT). The new connection's own errors (-ECONNABORTED,
+ * -EPROTO, -EPERM, the network ones accept(2) lists) accept again at once;
+ * any other (-EMFILE, -ENFILE, -ENOMEM, -ENOBUFS: a shortage) backs off
+ * (10 ms, doubling to 256 ms while it lasts) and accepts again.
  *
  * Signals (urt_server_signals_*): SIGUSR1 calls on_stats on the runtime's
  * thread; SIGINT and SIGTERM call on_stop there and stop the runtime
@@ -56,7 +59,7 @@ struct urt_acceptor_opts {
 
 /*
  * urt_acceptor_start - spawn the accept loop (a boxed task) on rt. It ends
- * when the listener fails (another -errno than the ones above), *stop is
+ * when the listener is unusable (the errors above), *stop is
  * seen set, or it is aborted (deinit does); a claim it holds then goes back.
  * join may be NULL.
  * Return: 0; -EINVAL (no on_conn, lfd < 0); the spawn's -errno.

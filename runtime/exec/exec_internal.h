@@ -76,7 +76,8 @@ static inline void urt__reg_remove(struct urt_runtime *rt, struct urt_task *t)
 
 	if (t->flags & URT_TASK_SLAB) /* its entry was covered by a urt slab's slot */
 		rt->nreg_slab -=
-			rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT].urt;
+			rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT]
+				.urt;
 
 	rt->reg[t->reg] = last;
 	last->reg = t->reg;
@@ -126,6 +127,9 @@ struct urt_waiter {
 	/* a handed registration (urt__waitq_hand) dropped before its task took
 	 * it: called with its queue once the task's registrations are gone */
 	void (*lost)(struct urt_waitq *q);
+	/* handed before the poll now running began (urt__run_ready): if the poll
+	 * ends with it still here, the task moved on without taking it */
+	bool stale;
 };
 URT_HIDDEN int urt__waitq_park(struct urt_waitq *q, struct urt_task *t);
 /* park, as the oldest registration when `oldest` (first in line for a hand-off) */

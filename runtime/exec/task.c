@@ -56,7 +56,7 @@ static inline void waiter_unlink(struct urt_waiter *w)
 void urt__task_unwait(struct urt_runtime *rt, struct urt_task *t)
 {
 	struct urt_waiter *w = t->waits;
-	void (*lost)(struct urt_waitq *q) = NULL;
+	void (*lost)(struct urt_waitq * q) = NULL;
 	struct urt_waitq *lostq = NULL;
 
 	t->waits = NULL;
@@ -100,6 +100,7 @@ int urt__waitq_park_at(struct urt_waitq *q, struct urt_task *t, bool oldest)
 	w->task = t;
 	w->q = q;
 	w->lost = NULL;
+	w->stale = false;
 	if (oldest) { /* at the tail: the next to be handed to */
 		struct urt_waiter **pp = &q->head;
 
@@ -297,11 +298,12 @@ static void check_handles(struct urt_runtime *rt, struct urt_task *t)
 			if (rt->debug_hook) {
 				char msg[192];
 
-				snprintf(msg, sizeof(msg),
-					 "urt: join handle dropped with its task alive: task '%s' "
-					 "ended holding one to task '%s' at state offset %u (detach "
-					 "or abort it in drop)",
-					 urt_task_name(t), urt_task_name(c), off);
+				snprintf(
+					msg, sizeof(msg),
+					"urt: join handle dropped with its task alive: task '%s' "
+					"ended holding one to task '%s' at state offset %u (detach "
+					"or abort it in drop)",
+					urt_task_name(t), urt_task_name(c), off);
 				rt->debug_hook(rt->debug_ctx, msg);
 			}
 			break;
@@ -415,6 +417,49 @@ static void task_turn_special(struct urt_runtime *rt, struct urt_task *t)
 }
 
 /*
+ * A task is polled with registrations only when they were handed to it
+ * (urt__waitq_hand: any other wake drops them all). Its poll either takes
+ * each (urt__waitq_take: the wait was re-evaluated) or moved on without
+ * it (a flag checked first, another branch); then nothing would take it
+ * until the task's next wake, maybe never, and the event's notification
+ * or the freed slot would sit there while others wait. So: mark them
+ * before the poll, and pass on (lost) those still there after it.
+ */
+static inline void handed_mark(struct urt_task *t)
+{
+	for (struct urt_waiter *w = t->waits; w; w = w->tnext)
+		w->stale = true;
+}
+
+static void handed_sweep(struct urt_runtime *rt, struct urt_task *t)
+{
+	struct urt_waiter **pp = &t->waits, *gone = NULL;
+
+	while (*pp) {
+		struct urt_waiter *w = *pp;
+
+		if (!w->stale) {
+			pp = &w->tnext;
+			continue;
+		}
+		*pp = w->tnext;
+		waiter_unlink(w);
+		w->tnext = gone;
+		gone = w;
+	}
+	while (gone) { /* t's list is whole again: the givers may hand on */
+		struct urt_waiter *w = gone;
+		void (*lost)(struct urt_waitq * q) = rt->closing ? NULL : w->lost;
+		struct urt_waitq *q = w->q;
+
+		gone = w->tnext;
+		urt_pool_free(&rt->waiters, w);
+		if (lost)
+			lost(q);
+	}
+}
+
+/*
  * Poll the tasks that were ready when the tick began, at most the budget.
  * A task woken meanwhile (a yield) waits for the next tick, so I/O gets its
  * turn between. Return: tasks polled.
@@ -434,9 +479,13 @@ int urt__run_ready(struct urt_runtime *rt)
 			task_turn_special(rt, t);
 			continue;
 		}
+		if (URT_UNLIKELY(t->waits))
+			handed_mark(t);
 		rt->polling = t;
 		done = t->type->poll(t, t + 1);
 		rt->polling = NULL;
+		if (URT_UNLIKELY(t->waits) && !done)
+			handed_sweep(rt, t);
 		n++;
 		rt->types[t->type_idx].polls++;
 		if (done) {

@@ -302,7 +302,11 @@ int urt_job_cancel(struct urt_job *job)
 
 	if (!rt || !job->rec || job->abandoned)
 		return -EALREADY;
-	job_drop(rt, job, false); /* t is in its poll: no wake needed */
+	/* Called from the job's own task (in its poll) nobody needs a wake; from
+	 * another task or between ticks the owner may be parked on this very
+	 * job, and a record that ends silently would leave it parked for good:
+	 * wake it so it re-evaluates its await. */
+	job_drop(rt, job, urt__rec_at(rt, job->rec)->task != rt->polling);
 	return 0;
 }
 

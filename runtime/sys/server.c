@@ -21,7 +21,7 @@
 #include "urt/runtime.h"
 #include "urt/time.h"
 
-#define BACKOFF_MIN_NS 10000000ull  /* after EMFILE / ENFILE */
+#define BACKOFF_MIN_NS 10000000ull /* after EMFILE / ENFILE */
 #define BACKOFF_MAX_NS 256000000ull
 
 struct acceptor {
@@ -32,6 +32,43 @@ struct acceptor {
 	bool claimed;
 	int fd, ret;
 };
+
+/*
+ * accept(2)'s errors that are the new connection's, not the listener's:
+ * Linux passes the pending network errors of the new socket up (EPROTO,
+ * ENETDOWN, EHOSTUNREACH, ...), a firewall rule refuses one (EPERM), the
+ * peer gave up (ECONNABORTED). The next connection may be fine: accept it.
+ */
+static bool accept_retry_now(int err)
+{
+	switch (err) {
+	case -ECONNABORTED:
+	case -EPROTO:
+	case -EPERM:
+	case -ENETDOWN:
+	case -ENOPROTOOPT:
+	case -EHOSTDOWN:
+	case -ENONET:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -ETIMEDOUT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The listener itself is unusable (closed, not a listening socket): the
+ * loop ends. Any other error (out of descriptors, memory or socket
+ * buffers: EMFILE, ENFILE, ENOMEM, ENOBUFS, or one not known here) backs
+ * off and accepts again: a server never stops over a passing shortage.
+ */
+static bool accept_fatal(int err)
+{
+	return err == -EBADF || err == -EINVAL || err == -ENOTSOCK || err == -EOPNOTSUPP ||
+	       err == -EFAULT;
+}
 
 /* The descriptor went to on_conn. Return: whether the loop goes on. */
 static bool acceptor_hand(struct acceptor *a)
@@ -61,17 +98,17 @@ static bool acceptor_poll(struct urt_task *t, void *arg)
 			URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->acc, a->o.lfd));
 		else
 			URT_AWAIT(t, a->fd = urt_accept(t, &a->acc, a->o.lfd, NULL, NULL));
-		if (a->fd == -EMFILE || a->fd == -ENFILE) {
-			if (a->o.boxed) /* the stream backs off by itself */
-				continue;
+		if (a->fd == -ECANCELED || a->fd == -EINTR || accept_retry_now(a->fd))
+			continue;
+		if (a->fd < 0 && !accept_fatal(a->fd)) {
+			if (a->o.boxed && (a->fd == -EMFILE || a->fd == -ENFILE))
+				continue; /* the stream backs off by itself */
 			a->backoff = a->backoff ? a->backoff * 2 : BACKOFF_MIN_NS;
 			if (a->backoff > BACKOFF_MAX_NS)
 				a->backoff = BACKOFF_MAX_NS;
 			URT_AWAIT(t, a->ret = urt_sleep(t, &a->nap, a->backoff));
 			continue;
 		}
-		if (a->fd == -ECANCELED || a->fd == -EINTR || a->fd == -ECONNABORTED)
-			continue;
 		if (a->fd < 0)
 			break;
 		a->backoff = 0;
@@ -93,9 +130,9 @@ static void acceptor_drop(struct urt_task *t, void *arg)
 		close(a->acc.res);
 }
 
-static const struct urt_task_type acceptor_type = {
-	.poll = acceptor_poll, .drop = acceptor_drop, .name = "urt-acceptor"
-};
+static const struct urt_task_type acceptor_type = { .poll = acceptor_poll,
+						    .drop = acceptor_drop,
+						    .name = "urt-acceptor" };
 
 int urt_acceptor_start(struct urt_runtime *rt, const struct urt_acceptor_opts *o,
 		       struct urt_join *join)
@@ -143,9 +180,9 @@ static void sigtask_drop(struct urt_task *t, void *arg)
 	urt_signal_close(&s->sig);
 }
 
-static const struct urt_task_type sigtask_type = {
-	.poll = sigtask_poll, .drop = sigtask_drop, .name = "urt-signals"
-};
+static const struct urt_task_type sigtask_type = { .poll = sigtask_poll,
+						   .drop = sigtask_drop,
+						   .name = "urt-signals" };
 
 static void server_set(sigset_t *set)
 {
