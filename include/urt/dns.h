@@ -60,8 +60,10 @@ struct urt_dns {
  * (any family, any socket type). On success *res is the list, which the
  * caller frees with urt_freeaddrinfo.
  * Return: 0; the -errno of getaddrinfo's error (table above); the pool's
- * errors (urt_blocking_run: -EBUSY queue full, -EAGAIN, -ENOMEM, -ESRCH,
- * -EPERM); -EINVAL if both are NULL; -ENAMETOOLONG past URT_DNS_NAME_MAX /
+ * errors (urt_blocking_run: -EBUSY queue full, or this handle's previous
+ * lookup, given up by urt_job_cancel or a dial's deadline, still runs on a
+ * worker: getaddrinfo cannot be interrupted, so retry later or use another
+ * handle; -EAGAIN, -ENOMEM, -ESRCH, -EPERM); -EINVAL if both are NULL; -ENAMETOOLONG past URT_DNS_NAME_MAX /
  * URT_DNS_SERV_MAX.
  */
 int urt_getaddrinfo(struct urt_task *t, struct urt_dns *q, const char *host, const char *service,
@@ -91,7 +93,9 @@ struct urt_dial {
  * Return: the connected descriptor (the caller's to close); -ETIME if the
  * deadline passed (the lookup is given up with urt_job_cancel, a connect
  * is cancelled); the lookup's error (urt_getaddrinfo); the last address's
- * connect or socket error (-ECONNREFUSED, -ETIMEDOUT, ...) if none connected.
+ * connect or socket error (-ECONNREFUSED, -ETIMEDOUT, ...) if none connected;
+ * -EBUSY if the handle's lookup given up at a previous deadline still runs
+ * (see urt_getaddrinfo: nothing is started; retry later or use another handle).
  * A task aborted in the middle calls urt_dial_drop from its drop.
  */
 int urt_dial(struct urt_task *t, struct urt_dial *d, const char *host, const char *service,
