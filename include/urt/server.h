@@ -53,7 +53,10 @@ struct urt_acceptor_opts {
 	 */
 	int (*on_conn)(void *arg, int fd, struct urt_claim *claim);
 	void *arg;
-	const bool *stop; /* optional: accept no more once *stop is true */
+	/* optional: accept no more once *stop is true, seen when the acceptor
+	 * next wakes (an accept or a free slot): to stop at once, abort its
+	 * task through the join handle, or urt_stop the runtime */
+	const bool *stop;
 	bool boxed;	  /* no slab: multishot accept, no claims */
 };
 
