@@ -79,9 +79,9 @@ static void tick_until(struct urt_runtime *rt, struct urt_join *j, unsigned max)
 #define FLOOD_WALL_NS 30000000000ull
 
 struct flood {
-	size_t got;  /* the reader's bytes */
+	size_t got; /* the reader's bytes */
 	unsigned bad;
-	bool drain; /* the datagram tasks may stop now */
+	bool drain;	 /* the datagram tasks may stop now */
 	unsigned dgrams; /* datagrams the idlers took when told to stop */
 };
 
@@ -246,8 +246,8 @@ static void run_flood(uint32_t features_off, unsigned nudp)
 	while (f.got < READER_BYTES && !f.bad && urt_now_ns() - t0 < FLOOD_WALL_NS) {
 		for (unsigned i = 0; i < nudp; i++)
 			for (int k = 0; k < 64; k++)
-				if (sendto(tx, dg, sizeof(dg), MSG_DONTWAIT, (struct sockaddr *)&to[i],
-					   sizeof(to[i])) > 0)
+				if (sendto(tx, dg, sizeof(dg), MSG_DONTWAIT,
+					   (struct sockaddr *)&to[i], sizeof(to[i])) > 0)
 					flooded++;
 		tcp_feed(ta, &sent);
 		assert_true(urt_tick(&rt, 0) >= 0);
@@ -273,7 +273,9 @@ static void run_flood(uint32_t features_off, unsigned nudp)
 	close(lfd);
 	settle(&rt);
 	st = test_stats(&rt);
-	printf("review17b flood: after: live %zu ops %zu inflight %zu free %zu queued %zu spill %zu\n", st.live, st.ops_live, st.ops_inflight, st.bufs_free, st.bufs_queued, st.spill_bytes);
+	printf("review17b flood: after: live %zu ops %zu inflight %zu free %zu queued %zu spill "
+	       "%zu\n",
+	       st.live, st.ops_live, st.ops_inflight, st.bufs_free, st.bufs_queued, st.spill_bytes);
 	close(tx);
 	test_runtime_end(&rt);
 	assert_int_equal(f.bad, 0);
@@ -364,8 +366,8 @@ static void run_sizes(uint32_t features_off)
 	int tx;
 
 	memset(&s, 0, sizeof(s));
-	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_size = bs,
-							   .features_off = features_off });
+	test_runtime_init(
+		&rt, &(struct urt_runtime_opts){ .buf_size = bs, .features_off = features_off });
 	s.fd = urt_bind_udp("127.0.0.1", 0, 0, &port);
 	assert_true(s.fd >= 0);
 	s.want = n;
@@ -377,7 +379,8 @@ static void run_sizes(uint32_t features_off)
 		assert_int_equal(sendto(tx, big, sizes[i], 0, (struct sockaddr *)&to, sizeof(to)),
 				 (ssize_t)sizes[i]);
 	}
-	assert_int_equal(urt_spawn(&rt, &sizer_type, &(struct sizer *){ &s }, sizeof(void *), &j), 0);
+	assert_int_equal(urt_spawn(&rt, &sizer_type, &(struct sizer *){ &s }, sizeof(void *), &j),
+			 0);
 	tick_until(&rt, &j, 2000);
 	assert_true(urt_join_is_finished(&j));
 	urt_join_take(&j, &(uint64_t){ 0 });
@@ -406,7 +409,6 @@ static void test_dgram_sizes(void **state)
 	run_sizes(URT_FEAT_RECVMSG_MULTI);
 }
 
-
 /* --- child processes: descriptors and zombies on every error path -------------------- */
 
 static char *const sleep_argv[] = { "sleep", "30", NULL };
@@ -423,12 +425,13 @@ static void test_proc_spawn_missing(void **state)
 	for (int k = 0; k < 2; k++) {
 		const char *file = k ? "/nonexistent/urt-no-such-program" : "urt-no-such-program";
 
-		assert_int_equal(urt_proc_spawn(&p, &(struct urt_proc_opts){
-							    .file = file,
-							    .argv = argv,
-							    .stdio = { URT_STDIO_PIPE, URT_STDIO_PIPE,
-								       URT_STDIO_PIPE } }),
-				 -ENOENT);
+		assert_int_equal(
+			urt_proc_spawn(&p, &(struct urt_proc_opts){ .file = file,
+								    .argv = argv,
+								    .stdio = { URT_STDIO_PIPE,
+									       URT_STDIO_PIPE,
+									       URT_STDIO_PIPE } }),
+			-ENOENT);
 		assert_int_equal(fd_count(), before);
 		assert_false(zombie_child());
 		assert_int_equal(p.pidfd, -1);
@@ -462,10 +465,11 @@ static void test_proc_spawn_nofile(void **state)
 		for (; closed < k && nfill > 0; closed++)
 			close(fillers[--nfill]);
 		before = fd_count();
-		ret = urt_proc_spawn(&p, &(struct urt_proc_opts){
-						 .file = "true",
-						 .argv = true_argv,
-						 .stdio = { URT_STDIO_PIPE, URT_STDIO_PIPE, URT_STDIO_PIPE } });
+		ret = urt_proc_spawn(
+			&p, &(struct urt_proc_opts){
+				    .file = "true",
+				    .argv = true_argv,
+				    .stdio = { URT_STDIO_PIPE, URT_STDIO_PIPE, URT_STDIO_PIPE } });
 		if (ret == 0) {
 			ok++;
 			assert_true(urt_proc_release(&p) >= 0);
@@ -499,11 +503,11 @@ static bool waiter_poll(struct urt_task *t, void *arg)
 	struct waiter *s = arg;
 
 	URT_BEGIN(t);
-	s->spawned = urt_proc_spawn(&s->p, &(struct urt_proc_opts){
-						   .file = "sleep",
-						   .argv = sleep_argv,
-						   .stdio = { URT_STDIO_PIPE, URT_STDIO_PIPE,
-							      URT_STDIO_NULL } });
+	s->spawned = urt_proc_spawn(
+		&s->p, &(struct urt_proc_opts){
+			       .file = "sleep",
+			       .argv = sleep_argv,
+			       .stdio = { URT_STDIO_PIPE, URT_STDIO_PIPE, URT_STDIO_NULL } });
 	if (s->spawned)
 		URT_RETURN(t, 1);
 	URT_AWAIT(t, s->status = urt_proc_wait(t, &s->p));
@@ -580,6 +584,131 @@ static void test_proc_deinit_pidfd(void **state)
 	run_proc_abort(URT_FEAT_WAITID, true);
 }
 
+/* --- urt_dial: abort and deadline mid-connect, reuse after a deadline --------------- */
+
+struct dialer {
+	struct urt_dial d;
+	char port[8], port2[8];
+	uint64_t timeout;
+	int fd, fd2;
+};
+
+static bool dialer_poll(struct urt_task *t, void *arg)
+{
+	struct dialer *s = *(struct dialer **)arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, s->fd = urt_dial(t, &s->d, "127.0.0.1", s->port, s->timeout));
+	if (s->port2[0]) /* the same handle again, to another port */
+		URT_AWAIT(t, s->fd2 = urt_dial(t, &s->d, "127.0.0.1", s->port2, 2000000000ull));
+	URT_END(t);
+}
+
+static void dialer_drop(struct urt_task *t, void *arg)
+{
+	(void)t;
+	urt_dial_drop(&(*(struct dialer **)arg)->d);
+}
+
+static const struct urt_task_type dialer_type = { .poll = dialer_poll,
+						  .drop = dialer_drop,
+						  .name = "dialer" };
+
+/* A listener whose accept queue is full: a connect to it hangs (SYNs dropped). */
+static int full_listener(uint16_t *port, int *fill, int nfill)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	for (int i = 0; i < nfill; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		(void)connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+	}
+	usleep(20000); /* the handshakes complete (or not): either way the queue is full */
+	return lfd;
+}
+
+/* Aborted after k ticks (lookup, socket, a connect that hangs): no socket left. */
+static void test_dial_abort_sweep(void **state)
+{
+	static struct dialer s;
+	int fill[4], lfd, before;
+	uint16_t port;
+
+	(void)state;
+	lfd = full_listener(&port, fill, 4);
+	before = fd_count();
+	for (int k = 0; k < 12; k++) {
+		struct urt_runtime rt;
+		struct urt_join j;
+
+		memset(&s, 0, sizeof(s));
+		snprintf(s.port, sizeof(s.port), "%u", port);
+		test_runtime_init(&rt, NULL);
+		assert_int_equal(
+			urt_spawn(&rt, &dialer_type, &(struct dialer *){ &s }, sizeof(void *), &j),
+			0);
+		for (int i = 0; i < k; i++)
+			assert_true(urt_tick(&rt, 1000000u) >= 0);
+		if (!urt_join_is_finished(&j))
+			assert_int_equal(urt_join_abort(&j), 0);
+		tick_until(&rt, &j, 5000);
+		assert_true(urt_join_is_finished(&j));
+		urt_join_take(&j, &(uint64_t){ 0 });
+		settle(&rt);
+		test_runtime_end(&rt);
+		assert_int_equal(fd_count(), before);
+	}
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(lfd);
+}
+
+/* A deadline during a hanging connect: -ETIME, no socket left; the handle
+ * is reusable at once (urt/dns.h) and connects elsewhere. */
+static void test_dial_timeout_reuse(void **state)
+{
+	static struct dialer s;
+	struct urt_runtime rt;
+	struct urt_join j;
+	int fill[4], lfd, ok, a, before;
+	uint16_t port, okport;
+
+	(void)state;
+	lfd = full_listener(&port, fill, 4);
+	ok = test_listen(&okport);
+	before = fd_count();
+	memset(&s, 0, sizeof(s));
+	snprintf(s.port, sizeof(s.port), "%u", port);
+	snprintf(s.port2, sizeof(s.port2), "%u", okport);
+	s.timeout = 50000000u;
+	test_runtime_init(&rt, NULL);
+	assert_int_equal(urt_spawn(&rt, &dialer_type, &(struct dialer *){ &s }, sizeof(void *), &j),
+			 0);
+	tick_until(&rt, &j, 5000);
+	assert_true(urt_join_is_finished(&j));
+	urt_join_take(&j, &(uint64_t){ 0 });
+	settle(&rt);
+	test_runtime_end(&rt);
+	assert_int_equal(s.fd, -ETIME);
+	assert_true(s.fd2 >= 0);
+	a = accept(ok, NULL, NULL);
+	assert_true(a >= 0);
+	close(a);
+	close(s.fd2);
+	assert_int_equal(fd_count(), before);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(lfd);
+	close(ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +722,8 @@ int main(void)
 		cmocka_unit_test(test_proc_abort_pidfd),
 		cmocka_unit_test(test_proc_deinit_waitid),
 		cmocka_unit_test(test_proc_deinit_pidfd),
+		cmocka_unit_test(test_dial_abort_sweep),
+		cmocka_unit_test(test_dial_timeout_reuse),
 	};
 
 	test_raise_nofile("review17b", 1024);

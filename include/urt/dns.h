@@ -60,7 +60,8 @@ struct urt_dns {
  * (any family, any socket type). On success *res is the list, which the
  * caller frees with urt_freeaddrinfo.
  * Return: 0; the -errno of getaddrinfo's error (table above); the pool's
- * errors (urt_blocking_run: -EBUSY queue full, -EAGAIN, -ENOMEM, -ESRCH,
+ * errors (urt_blocking_run: -EBUSY queue full, or q's last lookup was
+ * given up with urt_job_cancel and still runs; -EAGAIN, -ENOMEM, -ESRCH,
  * -EPERM); -EINVAL if both are NULL; -ENAMETOOLONG past URT_DNS_NAME_MAX /
  * URT_DNS_SERV_MAX.
  */
@@ -87,10 +88,15 @@ struct urt_dial {
  * SOCK_STREAM) and connect a socket (SOCK_CLOEXEC, through the ring:
  * urt_socket, urt_connect) to each address in the order getaddrinfo gave,
  * until one connects. timeout_ns (0: none) bounds the whole of it, from the
- * first evaluation. A dial handle is reusable once the await has returned.
+ * first evaluation. A dial handle is reusable once the await has returned,
+ * but for one case: after -ETIME in the lookup, the getaddrinfo that was
+ * given up may still run on the pool (a running one cannot be stopped),
+ * and until it returns the handle answers -EBUSY (host and service are
+ * not looked at): dial with another handle, or again after a sleep.
  * Return: the connected descriptor (the caller's to close); -ETIME if the
  * deadline passed (the lookup is given up with urt_job_cancel, a connect
- * is cancelled); the lookup's error (urt_getaddrinfo); the last address's
+ * is cancelled); -EBUSY (the pool's queue is full, or the case above);
+ * the lookup's error (urt_getaddrinfo); the last address's
  * connect or socket error (-ECONNREFUSED, -ETIMEDOUT, ...) if none connected.
  * A task aborted in the middle calls urt_dial_drop from its drop.
  */
