@@ -89,7 +89,11 @@ struct urt_dial {
  * SOCK_STREAM) and connect a socket (SOCK_CLOEXEC, through the ring:
  * urt_socket, urt_connect) to each address in the order getaddrinfo gave,
  * until one connects. timeout_ns (0: none) bounds the whole of it, from the
- * first evaluation. A dial handle is reusable once the await has returned.
+ * first evaluation. A dial handle is reusable once the await has returned,
+ * but for one case: after -ETIME in the lookup, the getaddrinfo that was
+ * given up may still run on the pool (a running one cannot be stopped),
+ * and until it returns the handle answers -EBUSY (host and service are
+ * not looked at): dial with another handle, or again after a sleep.
  * Return: the connected descriptor (the caller's to close); -ETIME if the
  * deadline passed (the lookup is given up with urt_job_cancel, a connect
  * is cancelled); the lookup's error (urt_getaddrinfo); the last address's
