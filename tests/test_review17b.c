@@ -709,6 +709,34 @@ static void test_dial_timeout_reuse(void **state)
 	close(ok);
 }
 
+/*
+ * A zeroed process or signal stream holds nothing: releasing it (the drop
+ * of a task aborted before it spawned or opened) closes no descriptor. It
+ * used to close fd 0, the -1-less zero of a zeroed struct (the new-user
+ * trial's trap 1).
+ */
+static void test_zeroed_handles_close_nothing(void **state)
+{
+	struct urt_proc p;
+	struct urt_signal_stream s;
+	int before = fcntl(0, F_GETFD);
+
+	(void)state;
+	if (before < 0) { /* no stdin here: use a descriptor of our own at 0 */
+		int fd = open("/dev/null", O_RDONLY);
+
+		assert_int_equal(fd, 0);
+		before = fcntl(0, F_GETFD);
+	}
+	assert_true(before >= 0);
+	memset(&p, 0, sizeof(p));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(urt_proc_release(&p), 0);
+	urt_signal_close(&s);
+	urt_signal_close(&s);
+	assert_true(fcntl(0, F_GETFD) >= 0); /* fd 0 still open */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -724,6 +752,7 @@ int main(void)
 		cmocka_unit_test(test_proc_deinit_pidfd),
 		cmocka_unit_test(test_dial_abort_sweep),
 		cmocka_unit_test(test_dial_timeout_reuse),
+		cmocka_unit_test(test_zeroed_handles_close_nothing),
 	};
 
 	test_raise_nofile("review17b", 1024);

@@ -70,7 +70,8 @@ struct urt_proc {
 	int err;    /* read end of its stderr pipe; -1 if not a pipe */
 	int status; /* once reaped: the wait status (WIFEXITED, WEXITSTATUS, ...) */
 	uint8_t reaped;
-	uint8_t spare[3];
+	uint8_t live; /* set by a spawn: a zeroed struct holds nothing (release is a no-op) */
+	uint8_t spare[2];
 };
 
 /*
@@ -120,6 +121,8 @@ int urt_proc_kill(struct urt_proc *p, int sig);
  * urt_proc_release - close what p holds: the pipe ends left open, and,
  * if the child was never reaped (its wait never returned), kill and reap
  * it (the policy above). For the task's drop, or once the wait returned.
+ * Safe on a zeroed struct (a task aborted before it spawned): nothing is
+ * closed. Idempotent.
  * Return: 0; 1 if the child had to be killed; -EBUSY (nothing done) if
  * its wait is still in flight: call it from drop, which runs after.
  * Context: the runtime's thread (a runtime is needed for the reap through

@@ -43,6 +43,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "urt/io.h"
@@ -64,6 +65,7 @@ struct urt_signal_hub {
 struct urt_signal_stream {
 	int fd;			    /* the signalfd, or the subscription's eventfd */
 	struct urt_signal_sub *sub; /* NULL: a signalfd of our own */
+	bool own;		    /* fd is our signalfd (a zeroed stream owns nothing) */
 	uint64_t pending;	    /* taken in, not yet returned: bit signo - 1 */
 	struct urt_op op;
 	union {
@@ -97,8 +99,9 @@ int urt_signal_recv(struct urt_task *self, struct urt_signal_stream *s);
 
 /*
  * urt_signal_close - close a stream's own signalfd (not a subscription's
- * eventfd, not the mask: blocked signals stay blocked). Idempotent. Call
- * it from drop (the read is over by then), or after a recv returned.
+ * eventfd, not the mask: blocked signals stay blocked). Idempotent, and
+ * safe on a zeroed stream (a task aborted before it opened one). Call it
+ * from drop (the read is over by then), or after a recv returned.
  */
 void urt_signal_close(struct urt_signal_stream *s);
 

@@ -177,6 +177,7 @@ int urt_proc_spawn(struct urt_proc *p, const struct urt_proc_opts *o)
 	memset(p, 0, sizeof(*p));
 	p->pid = -1;
 	p->pidfd = p->in = p->out = p->err = -1;
+	p->live = 1; /* from here on release closes what is not -1 */
 	if (!o || !o->file || !o->argv)
 		return -EINVAL;
 	for (int i = 0; i < 3; i++)
@@ -285,6 +286,8 @@ int urt_proc_release(struct urt_proc *p)
 {
 	int killed = 0;
 
+	if (!p->live)
+		return 0; /* zeroed: never spawned (0 would be stdin, not a pipe) */
 	if (p->op.state == URT_OP_INFLIGHT)
 		return -EBUSY;
 	close_fds(&p->in, 3);

@@ -60,6 +60,7 @@ int urt_signal_open(struct urt_signal_stream *s, const sigset_t *set)
 	if (fd < 0)
 		return -errno;
 	s->fd = fd;
+	s->own = true;
 	return 0;
 }
 
@@ -109,9 +110,10 @@ int urt_signal_recv(struct urt_task *self, struct urt_signal_stream *s)
 
 void urt_signal_close(struct urt_signal_stream *s)
 {
-	if (!s->sub && s->fd >= 0)
+	if (s->own && s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	s->own = false;
 }
 
 int urt_signal_hub_init(struct urt_signal_hub *hub, const sigset_t *set)
