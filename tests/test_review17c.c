@@ -32,7 +32,7 @@
 
 /* --- the hub under threads -------------------------------------------------------- */
 
-#define NODES 3
+#define NODES  3
 #define ROUNDS 20
 
 struct reader {
@@ -84,7 +84,8 @@ static void *node_main(void *arg)
 			/* cancelled, or the signal won the race: both are fine */
 			int ret = urt_join_take(&j, &out);
 
-			assert_true(ret == -ECANCELED || (ret == 0 && (out == SIGUSR1 || out == SIGUSR2)));
+			assert_true(ret == -ECANCELED ||
+				    (ret == 0 && (out == SIGUSR1 || out == SIGUSR2)));
 		} else {
 			assert_int_equal(urt_join_take(&j, &out), 0);
 			assert_true(out == SIGUSR1 || out == SIGUSR2);
@@ -182,7 +183,8 @@ static void test_abort_unsub_deinit(void **state)
  * (ASan: heap-use-after-free in urt_signal_recv). The stream keeps a raw
  * pointer and a raw fd; detecting it needs a generation in the stream and
  * the sub (or a stream list on the sub that unsubscribe poisons), which is
- * a design change, not a review fix.
+ * a design change, not a review fix. Run it with URT_R17C_UNSKIP=1 set
+ * in the environment (asan build) to see the report.
  */
 static void test_recv_after_unsubscribe(void **state)
 {
@@ -195,7 +197,8 @@ static void test_recv_after_unsubscribe(void **state)
 	sigset_t set;
 
 	(void)state;
-	skip(); /* fails (heap-use-after-free under ASan): see the comment above */
+	if (!getenv("URT_R17C_UNSKIP"))
+		skip(); /* fails (heap-use-after-free under ASan): see the comment above */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	assert_int_equal(urt_signal_hub_init(&h, &set), 0);
@@ -222,8 +225,8 @@ static int got[40], nstep;
 
 struct fs_state {
 	struct urt_op op;
-	char *tp;	    /* a path in task memory */
-	char *fp;	    /* a path in frame memory */
+	char *tp; /* a path in task memory */
+	char *fp; /* a path in frame memory */
 	int fd, rofd, pfd[2], ret;
 };
 
@@ -242,39 +245,39 @@ static bool fs_poll(struct urt_task *t, void *arg)
 	if (!st->tp)
 		URT_RETURN(t, 100);
 	strcpy(st->tp, "td");
-	STEP(t, st, urt_mkdirat(t, &st->op, dfd, st->tp, 0700));		/* 0: task memory */
+	STEP(t, st, urt_mkdirat(t, &st->op, dfd, st->tp, 0700)); /* 0: task memory */
 	st->fp = urt_frame_alloc(16, 1);
 	strcpy(st->fp, "fd");
-	STEP(t, st, urt_mkdirat(t, &st->op, dfd, st->fp, 0700));		/* 1: frame */
+	STEP(t, st, urt_mkdirat(t, &st->op, dfd, st->fp, 0700)); /* 1: frame */
 	st->fp = urt_frame_alloc(16, 1);
 	strcpy(st->fp, "fd");
-	STEP(t, st, urt_renameat(t, &st->op, dfd, st->tp, dfd, st->fp, 0));	/* 2 */
+	STEP(t, st, urt_renameat(t, &st->op, dfd, st->tp, dfd, st->fp, 0)); /* 2 */
 	st->fp = urt_frame_alloc(16, 1);
 	strcpy(st->fp, "x");
-	STEP(t, st, urt_symlinkat(t, &st->op, st->fp, dfd, "s"));		/* 3 */
-	STEP(t, st, urt_symlinkat(t, &st->op, "", dfd, "s"));			/* 4 */
-	STEP(t, st, urt_linkat(t, &st->op, dfd, st->tp, dfd, "l", 0));		/* 5: dir */
-	STEP(t, st, urt_renameat(t, &st->op, dfd, st->tp, dfd, "z", 0x40));	/* 6 */
-	STEP(t, st, urt_mkdirat(t, &st->op, -1, "rel", 0700));			/* 7 */
-	STEP(t, st, urt_unlinkat(t, &st->op, 12345, "rel", 0));		/* 8 */
+	STEP(t, st, urt_symlinkat(t, &st->op, st->fp, dfd, "s"));	    /* 3 */
+	STEP(t, st, urt_symlinkat(t, &st->op, "", dfd, "s"));		    /* 4 */
+	STEP(t, st, urt_linkat(t, &st->op, dfd, st->tp, dfd, "l", 0));	    /* 5: dir */
+	STEP(t, st, urt_renameat(t, &st->op, dfd, st->tp, dfd, "z", 0x40)); /* 6 */
+	STEP(t, st, urt_mkdirat(t, &st->op, -1, "rel", 0700));		    /* 7 */
+	STEP(t, st, urt_unlinkat(t, &st->op, 12345, "rel", 0));		    /* 8 */
 	URT_AWAIT(t, st->fd = urt_openat(t, &st->op, dfd, "f", O_RDWR | O_CREAT, 0600));
 	URT_AWAIT(t, st->rofd = urt_openat(t, &st->op, dfd, "f", O_RDONLY, 0));
 	if (st->fd < 0 || st->rofd < 0 || pipe2(st->pfd, O_CLOEXEC))
 		URT_RETURN(t, 101);
-	STEP(t, st, urt_fallocate(t, &st->op, st->rofd, 0, 0, 10));		/* 9 */
-	STEP(t, st, urt_fallocate(t, &st->op, st->pfd[1], 0, 0, 10));		/* 10 */
-	STEP(t, st, urt_fallocate(t, &st->op, st->fd, 0, INT64_MAX, 1));	/* 11 */
-	STEP(t, st, urt_ftruncate(t, &st->op, st->pfd[1], 0));		/* 12 */
-	STEP(t, st, urt_ftruncate(t, &st->op, dfd, 0));			/* 13 */
-	STEP(t, st, urt_ftruncate(t, &st->op, st->fd, INT64_MAX));		/* 14 */
-	STEP(t, st, urt_ftruncate(t, &st->op, 12345, 0));			/* 15 */
-	STEP(t, st, urt_ftruncate(t, &st->op, st->fd, 3));			/* 16 */
+	STEP(t, st, urt_fallocate(t, &st->op, st->rofd, 0, 0, 10));	 /* 9 */
+	STEP(t, st, urt_fallocate(t, &st->op, st->pfd[1], 0, 0, 10));	 /* 10 */
+	STEP(t, st, urt_fallocate(t, &st->op, st->fd, 0, INT64_MAX, 1)); /* 11 */
+	STEP(t, st, urt_ftruncate(t, &st->op, st->pfd[1], 0));		 /* 12 */
+	STEP(t, st, urt_ftruncate(t, &st->op, dfd, 0));			 /* 13 */
+	STEP(t, st, urt_ftruncate(t, &st->op, st->fd, INT64_MAX));	 /* 14 */
+	STEP(t, st, urt_ftruncate(t, &st->op, 12345, 0));		 /* 15 */
+	STEP(t, st, urt_ftruncate(t, &st->op, st->fd, 3));		 /* 16 */
 	close(st->pfd[0]);
 	close(st->pfd[1]);
 	STEP(t, st, urt_close(t, &st->op, st->fd));
 	STEP(t, st, urt_close(t, &st->op, st->rofd));
 	STEP(t, st, urt_unlinkat(t, &st->op, dfd, "f", 0));
-	STEP(t, st, urt_unlinkat(t, &st->op, dfd, "td", AT_REMOVEDIR));	/* 20 */
+	STEP(t, st, urt_unlinkat(t, &st->op, dfd, "td", AT_REMOVEDIR)); /* 20 */
 	URT_RETURN(t, 0);
 	URT_END(t);
 }
@@ -325,7 +328,6 @@ static void run_fs(uint32_t off)
 		assert_int_equal(got[i], want[i]);
 }
 
-
 /* --- the await-argument check covers the fs calls ------------------------------------ */
 
 /*
@@ -348,7 +350,7 @@ static void hook(void *ctx, const char *msg)
 
 struct trap {
 	struct urt_op op;
-	int fd;	    /* the file, then (the trap) the result */
+	int fd;	       /* the file, then (the trap) the result */
 	const char *p; /* wrong: advanced while the unlink is pending */
 	int ret;
 };
@@ -412,6 +414,59 @@ static void test_fs_args_checked(void **state)
 	run_trap(&unlink_trap_type, &st, "urt_unlinkat");
 }
 
+/* --- a path in task memory, the task aborted with the call in flight ---------------- */
+
+struct mk {
+	struct urt_op op;
+	char *p;
+	int ret;
+};
+
+static bool mk_poll(struct urt_task *t, void *arg)
+{
+	struct mk *st = arg;
+
+	URT_BEGIN(t);
+	st->p = urt_task_alloc(t, 32);
+	if (!st->p)
+		URT_RETURN(t, 100);
+	strcpy(st->p, "aborted");
+	URT_AWAIT(t, st->ret = urt_mkdirat(t, &st->op, dfd, st->p, 0700));
+	URT_RETURN(t, (uint64_t)(int64_t)st->ret);
+	URT_END(t);
+}
+
+static const struct urt_task_type mk_type = { .poll = mk_poll, .name = "mk" };
+
+/*
+ * The block is freed when the slot is reclaimed, which waits for the
+ * operation's completion (io-wq runs mkdirat; a running one is not
+ * cancelled): ASan sees no touch of it after. Either outcome of the race
+ * is fine; the directory is removed if it was made.
+ */
+static void test_fs_abort_task_path(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 50; i++) {
+		struct urt_runtime rt;
+		struct mk st = { 0 };
+		struct urt_join j;
+		uint64_t out = 0;
+		int ret;
+
+		test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+		assert_int_equal(urt_spawn(&rt, &mk_type, &st, sizeof(st), &j), 0);
+		assert_true(urt_tick(&rt, 0) >= 0);
+		assert_int_equal(urt_join_abort(&j), 0);
+		assert_int_equal(urt_run(&rt), 0);
+		ret = urt_join_take(&j, &out);
+		assert_true(ret == -ECANCELED || (ret == 0 && out == 0));
+		test_runtime_end(&rt);
+		if (unlinkat(dfd, "aborted", AT_REMOVEDIR))
+			assert_int_equal(errno, ENOENT);
+	}
+}
+
 static void test_fs_ring(void **state)
 {
 	(void)state;
@@ -449,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_fs_ring),
 		cmocka_unit_test(test_fs_fallback),
 		cmocka_unit_test(test_fs_args_checked),
+		cmocka_unit_test(test_fs_abort_task_path),
 	};
 
 	if (fs_setup(NULL))
