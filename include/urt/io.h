@@ -284,7 +284,9 @@ int urt_symlinkat(struct urt_task *t, struct urt_op *op, const char *target, int
  * FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE and the rest as fallocate(2).
  * Return: 0; -EINVAL (off < 0 or len <= 0, refused before submitting; or
  * a mode the file system refuses); -EOPNOTSUPP; -ENOSPC; -EBADF (fd not
- * open for writing); -ENODEV (not a regular file or directory); -errno.
+ * open for writing: a directory is never); -ESPIPE (a pipe); -ENODEV
+ * (another file that is not a regular file or a block device); -EFBIG
+ * (off + len beyond the largest size); -errno.
  */
 int urt_fallocate(struct urt_task *t, struct urt_op *op, int fd, int mode, int64_t off,
 		  int64_t len);

@@ -2,9 +2,11 @@
 /*
  * fs.c - filesystem operations on names and sizes: mkdirat, unlinkat,
  * renameat, linkat, symlinkat, fallocate, ftruncate. Each is a prep call
- * between urt__op_begin and urt__op_commit (op.c), so every rule of
+ * between urt__op_begin_fd and urt__op_commit (op.c), so every rule of
  * urt/io.h holds for them (one handle, the result as the kernel reports it,
- * the frame-memory refusal, deadlines, cancel).
+ * the frame-memory refusal, deadlines, cancel, and in debug builds the
+ * check that a re-evaluated await passes the same fd and path: the
+ * first fd and path of each call are its fingerprint).
  *
  * Paths: the kernel copies a path when it takes the SQE, but one rule for
  * every buffer is easier to keep than a list of exceptions, so a path in
@@ -35,7 +37,7 @@ int urt_mkdirat(struct urt_task *t, struct urt_op *op, int dfd, const char *path
 
 	if (path_refused(op, path))
 		return -EFAULT;
-	ret = urt__op_begin(t, op, NULL, 0, &s);
+	ret = urt__op_begin_fd(t, op, dfd, path, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_mkdirat(s.sqe, dfd, path, mode);
@@ -49,7 +51,7 @@ int urt_unlinkat(struct urt_task *t, struct urt_op *op, int dfd, const char *pat
 
 	if (path_refused(op, path))
 		return -EFAULT;
-	ret = urt__op_begin(t, op, NULL, 0, &s);
+	ret = urt__op_begin_fd(t, op, dfd, path, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_unlinkat(s.sqe, dfd, path, flags);
@@ -64,7 +66,7 @@ int urt_renameat(struct urt_task *t, struct urt_op *op, int olddfd, const char *
 
 	if (path_refused(op, oldpath) || path_refused(op, newpath))
 		return -EFAULT;
-	ret = urt__op_begin(t, op, NULL, 0, &s);
+	ret = urt__op_begin_fd(t, op, olddfd, oldpath, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_renameat(s.sqe, olddfd, oldpath, newdfd, newpath, flags);
@@ -79,7 +81,7 @@ int urt_linkat(struct urt_task *t, struct urt_op *op, int olddfd, const char *ol
 
 	if (path_refused(op, oldpath) || path_refused(op, newpath))
 		return -EFAULT;
-	ret = urt__op_begin(t, op, NULL, 0, &s);
+	ret = urt__op_begin_fd(t, op, olddfd, oldpath, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_linkat(s.sqe, olddfd, oldpath, newdfd, newpath, flags);
@@ -94,7 +96,7 @@ int urt_symlinkat(struct urt_task *t, struct urt_op *op, const char *target, int
 
 	if (path_refused(op, target) || path_refused(op, linkpath))
 		return -EFAULT;
-	ret = urt__op_begin(t, op, NULL, 0, &s);
+	ret = urt__op_begin_fd(t, op, newdfd, linkpath, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_symlinkat(s.sqe, target, newdfd, linkpath);
@@ -108,7 +110,7 @@ int urt_fallocate(struct urt_task *t, struct urt_op *op, int fd, int mode, int64
 
 	if (op->state == URT_OP_IDLE && (off < 0 || len <= 0))
 		return -EINVAL; /* as fallocate(2); the SQE's fields are unsigned */
-	ret = urt__op_begin(t, op, NULL, 0, &s);
+	ret = urt__op_begin_fd(t, op, fd, NULL, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_fallocate(s.sqe, fd, mode, (uint64_t)off, (uint64_t)len);
@@ -144,7 +146,7 @@ int urt_ftruncate(struct urt_task *t, struct urt_op *op, int fd, int64_t len)
 		if (!(rt->stats.features & URT_FEAT_FTRUNCATE))
 			return ftruncate_fallback(fd, len);
 	}
-	ret = urt__op_begin(t, op, NULL, 0, &s);
+	ret = urt__op_begin_fd(t, op, fd, NULL, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_rw(URT__OP_FTRUNCATE, s.sqe, fd, NULL, 0, (uint64_t)len);
