@@ -415,4 +415,10 @@ URT_HIDDEN void urt__ring_reap(struct urt_runtime *rt);
  */
 URT_HIDDEN int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeout_ns);
 
+/* net.c: host (an IPv4 or IPv6 literal; NULL or "": 127.0.0.1) and port as
+ * a socket address (the listeners, urt_bind_udp). Return: 0; -EINVAL. */
+struct sockaddr_storage;
+URT_HIDDEN int urt__addr_literal(const char *host, uint16_t port, struct sockaddr_storage *ss,
+				 socklen_t *len);
+
 #endif /* URT_IO_INTERNAL_H */

@@ -156,25 +156,12 @@ int urt_recvmsg_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt
 
 int urt_bind_udp(const char *host, uint16_t port, unsigned flags, uint16_t *bound_port)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, one = 1, ret;
 
-	if (!host || !*host)
-		host = "127.0.0.1";
-	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-		len = sizeof(*in4);
-	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		len = sizeof(*in6);
-	} else {
+	if (urt__addr_literal(host, port, &ss, &len))
 		return -EINVAL;
-	}
 	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -188,7 +175,8 @@ int urt_bind_udp(const char *host, uint16_t port, unsigned flags, uint16_t *boun
 		len = sizeof(ss);
 		if (getsockname(fd, (struct sockaddr *)&ss, &len))
 			goto fail;
-		*bound_port = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
+		*bound_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						     : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
 	return fd;
 fail:

@@ -33,28 +33,40 @@
 
 #define BACKOFF_MAX_MS 256
 
-int urt_listen_tcp(const char *host, uint16_t port, int backlog, unsigned flags,
-		   uint16_t *bound_port)
+/* host (an IPv4 or IPv6 literal; NULL or "": 127.0.0.1) and port as a
+ * socket address, for the listeners and urt_bind_udp. Return: 0; -EINVAL. */
+int urt__addr_literal(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		      socklen_t *len)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-	socklen_t len;
-	int fd, one = 1, ret;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
 
+	memset(ss, 0, sizeof(*ss));
 	if (!host || !*host)
 		host = "127.0.0.1";
 	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
 		in4->sin_family = AF_INET;
 		in4->sin_port = htons(port);
-		len = sizeof(*in4);
+		*len = sizeof(*in4);
 	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
 		in6->sin6_family = AF_INET6;
 		in6->sin6_port = htons(port);
-		len = sizeof(*in6);
+		*len = sizeof(*in6);
 	} else {
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int urt_listen_tcp(const char *host, uint16_t port, int backlog, unsigned flags,
+		   uint16_t *bound_port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, ret;
+
+	if (urt__addr_literal(host, port, &ss, &len))
+		return -EINVAL;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -69,7 +81,8 @@ int urt_listen_tcp(const char *host, uint16_t port, int backlog, unsigned flags,
 		len = sizeof(ss);
 		if (getsockname(fd, (struct sockaddr *)&ss, &len))
 			goto fail;
-		*bound_port = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
+		*bound_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						     : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
 	return fd;
 fail:
