@@ -184,6 +184,7 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
 	n += urt__tasks_teardown(rt);
 	urt__ops_drain(rt);
 	URT_ASSERT(rt->ops.live == 0 && rt->timers.n == 0, "op records left after teardown");
+	urt__blocking_free(rt);
 	urt__bufs_deinit(rt);
 	urt__ring_deinit(rt);
 	urt_slab_restore(rt->prev_binding); /* every slot is free: safe to uninstall */

@@ -3,7 +3,8 @@
  * test_fs.c - the file-system operations on names and sizes (fs.c): each
  * one's success and the errors a program handles (EEXIST, ENOENT,
  * ENOTEMPTY, EISDIR, EINVAL, EBADF), ftruncate through the ring and
- * through its fallback (URT_FEAT_FTRUNCATE in opts.features_off), the
+ * through its fallback on the blocking pool (URT_FEAT_FTRUNCATE in
+ * opts.features_off: queued, cancelled, aborted, torn down), the
  * frame-memory refusal of a path, and a task aborted with an operation in
  * flight. Every test ends with nothing live.
  */
@@ -220,6 +221,192 @@ static void test_ftruncate_paths(void **state)
 	assert_true(f & URT_FEAT_FTRUNCATE);
 }
 
+/* --- ftruncate's fallback runs on the blocking pool ----------------------------------- */
+
+/*
+ * One worker (opts.blocking_threads = 1), held by a gate job that blocks
+ * reading a pipe: an ftruncate by the fallback queues behind it. Were it
+ * made on the loop's thread, the truncate would be done after the first
+ * tick; here it waits for the gate.
+ */
+static int gate[2] = { -1, -1 };
+
+static int64_t gate_fn(void *arg)
+{
+	char c;
+
+	(void)arg;
+	return read(gate[0], &c, 1);
+}
+
+static void gate_open(void)
+{
+	assert_int_equal(write(gate[1], "g", 1), 1);
+}
+
+struct gate_state {
+	struct urt_job job;
+	int64_t res;
+};
+
+static bool gate_poll(struct urt_task *t, void *arg)
+{
+	struct gate_state *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->res = urt_blocking_run(t, &st->job, gate_fn, NULL, NULL));
+	URT_RETURN(t, (uint64_t)st->res);
+	URT_END(t);
+}
+
+static const struct urt_task_type gate_type = { .poll = gate_poll, .name = "gate" };
+
+static int pool_drops, pool_late;
+static struct trunc_state *pool_st; /* the task's state (spawn copies it) */
+
+static bool pool_trunc_poll(struct urt_task *t, void *arg)
+{
+	pool_st = arg;
+	return trunc_poll(t, arg);
+}
+
+static void pool_trunc_drop(struct urt_task *t, void *arg)
+{
+	struct trunc_state *st = arg;
+
+	(void)t;
+	assert_false(urt_op_busy(&st->op));
+	pool_late = urt_op_take_late(&st->op); /* -ENODATA: the poll took it */
+	pool_drops++;
+}
+
+static const struct urt_task_type pool_trunc_type = { .poll = pool_trunc_poll,
+						      .drop = pool_trunc_drop,
+						      .name = "ftruncate-pool" };
+
+/* The gate and a truncating task spawned, two ticks run: the truncate is
+ * queued behind the gate. */
+static void pool_start(struct urt_runtime *rt, struct trunc_state *tr, struct urt_join *gj,
+		       struct urt_join *tj)
+{
+	static struct gate_state gs;
+
+	assert_int_equal(pipe2(gate, O_CLOEXEC), 0);
+	memset(&gs, 0, sizeof(gs));
+	memset(tr, 0, sizeof(*tr));
+	tr->ret = 1; /* not yet */
+	tr->fd = openat(dfd, "p", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(tr->fd >= 0);
+	pool_drops = 0;
+	pool_late = 1;
+	test_runtime_init(rt, &(struct urt_runtime_opts){ .features_off = URT_FEAT_FTRUNCATE,
+							  .blocking_threads = 1 });
+	assert_int_equal(urt_spawn(rt, &gate_type, &gs, sizeof(gs), gj), 0);
+	assert_int_equal(urt_spawn(rt, &pool_trunc_type, tr, sizeof(*tr), tj), 0);
+	assert_int_equal(urt_tick(rt, 0), 2);
+	URT_DISCARD(urt_tick(rt, 0));
+	assert_int_equal(size_of("p"), 0); /* not run on the loop's thread */
+}
+
+static void pool_end(struct urt_runtime *rt, struct trunc_state *tr)
+{
+	test_runtime_end(rt);
+	close(tr->fd);
+	close(gate[0]);
+	close(gate[1]);
+	assert_int_equal(unlinkat(dfd, "p", 0), 0);
+}
+
+static void test_ftruncate_fallback_on_pool(void **state)
+{
+	struct urt_runtime rt;
+	struct trunc_state tr;
+	struct urt_join gj, tj;
+
+	(void)state;
+	pool_start(&rt, &tr, &gj, &tj);
+	assert_true(urt_op_busy(&pool_st->op));
+	gate_open();
+	assert_int_equal(urt_run(&rt), 0);
+	test_assert_clean(&rt);
+	assert_int_equal(take(&gj), 1);
+	assert_int_equal(take(&tj), 0);
+	assert_int_equal(size_of("p"), 4096);
+	assert_int_equal(pool_late, -ENODATA);
+	assert_int_equal(test_stats(&rt).ops_completed, 0); /* never through the ring */
+	pool_end(&rt, &tr);
+}
+
+/* urt_op_cancel of a queued fallback: it never runs; the await returns
+ * -ECANCELED; a second cancel has nothing to do. */
+static void test_ftruncate_fallback_cancel(void **state)
+{
+	struct urt_runtime rt;
+	struct trunc_state tr;
+	struct urt_join gj, tj;
+
+	(void)state;
+	pool_start(&rt, &tr, &gj, &tj);
+	assert_int_equal(urt_op_cancel(&pool_st->op), 0);
+	assert_false(urt_op_busy(&pool_st->op));
+	assert_int_equal(urt_op_cancel(&pool_st->op), -EALREADY);
+	assert_int_equal(urt_tick(&rt, 0), 1); /* the truncating task, woken, returns */
+	assert_int_equal(take(&tj), -ECANCELED);
+	gate_open();
+	assert_int_equal(urt_run(&rt), 0);
+	test_assert_clean(&rt);
+	assert_int_equal(take(&gj), 1);
+	assert_int_equal(size_of("p"), 0);
+	pool_end(&rt, &tr);
+}
+
+/* The task aborted with its fallback queued: the job is dropped, its drop
+ * runs at once and finds -ECANCELED as the late result. */
+static void test_ftruncate_fallback_abort_queued(void **state)
+{
+	struct urt_runtime rt;
+	struct trunc_state tr;
+	struct urt_join gj, tj;
+
+	(void)state;
+	pool_start(&rt, &tr, &gj, &tj);
+	assert_int_equal(urt_join_abort(&tj), 0);
+	URT_DISCARD(urt_tick(&rt, 0));
+	assert_int_equal(pool_drops, 1);
+	assert_int_equal(pool_late, -ECANCELED);
+	urt_join_detach(&tj);
+	gate_open();
+	assert_int_equal(urt_run(&rt), 0);
+	test_assert_clean(&rt);
+	assert_int_equal(take(&gj), 1);
+	assert_int_equal(size_of("p"), 0);
+	pool_end(&rt, &tr);
+}
+
+/* deinit with the fallback queued behind a job that ends at once: the
+ * truncate either ran (a worker took it before deinit took the queue) or
+ * not (-ECANCELED); the drop finds whichever it was, once. */
+static void test_ftruncate_fallback_deinit(void **state)
+{
+	struct urt_runtime rt;
+	struct trunc_state tr;
+	struct urt_join gj, tj;
+
+	(void)state;
+	pool_start(&rt, &tr, &gj, &tj);
+	urt_join_detach(&gj);
+	urt_join_detach(&tj);
+	gate_open();
+	assert_int_equal(urt_runtime_deinit(&rt), 2);
+	assert_int_equal(pool_drops, 1);
+	assert_true(pool_late == 0 || pool_late == -ECANCELED);
+	assert_int_equal(size_of("p"), pool_late == 0 ? 4096 : 0);
+	close(tr.fd);
+	close(gate[0]);
+	close(gate[1]);
+	assert_int_equal(unlinkat(dfd, "p", 0), 0);
+}
+
 /* --- a path in frame memory is refused; abort with an operation in flight -------------- */
 
 struct frame_state {
@@ -319,6 +506,10 @@ int main(void)
 		cmocka_unit_test(test_fs_ops),
 		cmocka_unit_test(test_fs_ops_ftruncate_fallback),
 		cmocka_unit_test(test_ftruncate_paths),
+		cmocka_unit_test(test_ftruncate_fallback_on_pool),
+		cmocka_unit_test(test_ftruncate_fallback_cancel),
+		cmocka_unit_test(test_ftruncate_fallback_abort_queued),
+		cmocka_unit_test(test_ftruncate_fallback_deinit),
 		cmocka_unit_test(test_frame_path_refused),
 		cmocka_unit_test(test_abort_in_flight),
 	};

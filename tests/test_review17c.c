@@ -378,14 +378,16 @@ static bool unlink_trap_poll(struct urt_task *t, void *arg)
 static const struct urt_task_type trunc_trap_type = { .poll = trunc_trap_poll, .name = "trunc" };
 static const struct urt_task_type unlink_trap_type = { .poll = unlink_trap_poll, .name = "unl" };
 
-static void run_trap(const struct urt_task_type *type, struct trap *st, const char *call)
+static void run_trap(const struct urt_task_type *type, struct trap *st, const char *call,
+		     uint32_t off)
 {
 	struct urt_runtime rt;
 	struct urt_join j;
 
 	reports = 0;
 	report[0] = 0;
-	test_runtime_init(&rt, &(struct urt_runtime_opts){ .debug_hook = hook });
+	test_runtime_init(&rt,
+			  &(struct urt_runtime_opts){ .debug_hook = hook, .features_off = off });
 	assert_int_equal(urt_spawn(&rt, type, st, sizeof(*st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(urt_join_take(&j, NULL), 0);
@@ -408,10 +410,12 @@ static void test_fs_args_checked(void **state)
 	fd = openat(dfd, "t", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	st = (struct trap){ .fd = fd };
-	run_trap(&trunc_trap_type, &st, "urt_ftruncate");
+	run_trap(&trunc_trap_type, &st, "urt_ftruncate", 0);
+	st = (struct trap){ .fd = fd }; /* the fallback, on the blocking pool */
+	run_trap(&trunc_trap_type, &st, "urt_ftruncate", URT_FEAT_FTRUNCATE);
 	close(fd);
 	st = (struct trap){ .p = "t" };
-	run_trap(&unlink_trap_type, &st, "urt_unlinkat");
+	run_trap(&unlink_trap_type, &st, "urt_unlinkat", 0);
 }
 
 /* --- a path in task memory, the task aborted with the call in flight ---------------- */

@@ -294,13 +294,15 @@ int urt_fallocate(struct urt_task *t, struct urt_op *op, int fd, int mode, int64
 /*
  * urt_ftruncate - awaitable ftruncate(2): the file's size becomes len.
  * Through IORING_OP_FTRUNCATE where the kernel has it (Linux 6.9,
- * URT_FEAT_FTRUNCATE); else (or with the bit in opts.features_off) the
- * call is made on the runtime's thread and the first evaluation returns
- * its result: quick on a local file system, but it blocks the loop while
- * it runs, so on such kernels run a truncate that may take long (NFS, a
- * FUSE file system) with urt_blocking_run (urt/blocking.h) instead.
+ * URT_FEAT_FTRUNCATE); else (or with the bit in opts.features_off) on the
+ * runtime's blocking pool (urt/blocking.h), as this op's operation: the
+ * loop never blocks on it, and every rule of the handle holds, except that
+ * a deadline (urt_op_set_timeout) does not apply there; urt_op_cancel
+ * drops it if it has not started, else it completes with its result.
  * Return: 0; -EINVAL (len < 0; fd not open for writing, or not a regular
- * file); -EBADF; -EFBIG; -EPERM (an append-only or immutable file); -errno.
+ * file); -EBADF; -EFBIG; -EPERM (an append-only or immutable file);
+ * -errno. On the pool, also -EBUSY (opts.blocking_queue jobs out already)
+ * and -EAGAIN (no op record, or no worker thread could start).
  */
 int urt_ftruncate(struct urt_task *t, struct urt_op *op, int fd, int64_t len);
 

@@ -67,7 +67,7 @@ static int rec_cancel(struct urt_runtime *rt, uint32_t idx, bool finishing)
 	struct urt__rec *r = urt__rec_at(rt, idx);
 
 	if (r->kind == URT__REC_JOB) /* the blocking pool's: sys ends it (urt__blocking_task_end) */
-		return 0;
+		return finishing ? 0 : urt__io_offload_cancel(rt, idx);
 	if (r->kind == URT__REC_TIMER) {
 		urt__timer_del(rt, r);
 		r->op->res = -ECANCELED;

@@ -13,10 +13,9 @@
  * the frame arena is refused (-EFAULT) as urt_statx refuses it.
  *
  * ftruncate has an opcode only from Linux 6.9 (IORING_OP_FTRUNCATE, probed
- * as URT_FEAT_FTRUNCATE). Without it the call is made directly, on the
- * runtime's thread, and its result returned by the first evaluation: the
- * await never waits. ftruncate on a local file is quick; on a network file
- * system it may not be, which is why it belongs on the blocking pool.
+ * as URT_FEAT_FTRUNCATE). Without it the call runs on the runtime's
+ * blocking pool as the op's operation (urt__op_offload, op.c): the loop
+ * never blocks on a truncate, however slow the file system.
  */
 #include "io_internal.h"
 
@@ -117,34 +116,25 @@ int urt_fallocate(struct urt_task *t, struct urt_op *op, int fd, int mode, int64
 	return urt__op_commit(op, &s);
 }
 
-/*
- * The fallback of urt_ftruncate where the ring has no IORING_OP_FTRUNCATE
- * (or opts.features_off has URT_FEAT_FTRUNCATE): the call, made here, on
- * the runtime's thread. Not the blocking pool: that lives in runtime/sys/,
- * above this layer, and its jobs are handles of their own (struct
- * urt_job), not a urt_op. A truncate that may block long (a network file
- * system) belongs in urt_blocking_run, as the header says.
- */
-static int ftruncate_fallback(int fd, int64_t len)
+/* The fallback of urt_ftruncate where the ring has no IORING_OP_FTRUNCATE
+ * (or opts.features_off has URT_FEAT_FTRUNCATE), run on the blocking pool:
+ * a[0] the descriptor, a[1] the length. */
+static int64_t ftruncate_job(const int64_t *a)
 {
-	return ftruncate(fd, (off_t)len) ? -errno : 0;
+	return ftruncate((int)a[0], (off_t)a[1]) ? -errno : 0;
 }
 
 int urt_ftruncate(struct urt_task *t, struct urt_op *op, int fd, int64_t len)
 {
-	struct urt_runtime *rt = urt__rt;
 	struct urt__sub s = { 0 };
 	int ret;
 
 	if (op->state == URT_OP_IDLE) {
-		if (URT_UNLIKELY(!rt))
-			return -ESRCH;
-		if (URT_UNLIKELY(!t || t != rt->polling))
-			return -EBUSY;
 		if (len < 0)
 			return -EINVAL;
-		if (!(rt->stats.features & URT_FEAT_FTRUNCATE))
-			return ftruncate_fallback(fd, len);
+		if (urt__rt && !(urt__rt->stats.features & URT_FEAT_FTRUNCATE))
+			return urt__op_offload(t, op, fd, NULL, ftruncate_job,
+					       ((const int64_t[3]){ fd, len }));
 	}
 	ret = urt__op_begin_fd(t, op, fd, NULL, 0, &s);
 	if (ret != URT__SUBMIT)

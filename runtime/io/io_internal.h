@@ -55,7 +55,7 @@ enum {
 	URT__REC_RECV,	 /* multishot receive stream */
 	URT__REC_ACCEPT, /* multishot accept stream */
 	URT__REC_CHUNK,	 /* queued stream completions */
-	URT__REC_JOB,	 /* a blocking-pool job (sys): no kernel side; ended by sys, never here */
+	URT__REC_JOB,	 /* a blocking-pool job (sys), or an op run there; ended by sys */
 };
 
 /* rfl bits */
@@ -207,6 +207,34 @@ URT_HIDDEN int urt__op_commit(struct urt_op *op, struct urt__sub *s);
  * seam and count it in flight (ncqe = 1). */
 URT_HIDDEN void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 				struct io_uring_sqe *sqe);
+/*
+ * An operation the ring cannot do on this kernel (urt_ftruncate without
+ * IORING_OP_FTRUNCATE) runs on the blocking pool as op's operation: its
+ * record (kind JOB) is the op's, so every rule of the handle holds (the
+ * await returns URT_PENDING, then the result; a draining task waits for it;
+ * a late result stays in op for urt_op_take_late). urt__op_offload starts
+ * it at the first evaluation (fd and path are the debug fingerprint, as
+ * urt__op_begin_fd's); fn(a) runs on a worker and must touch nothing but a.
+ * Return: URT_PENDING, or the pool's refusal (urt/blocking.h: -EBUSY,
+ * -EAGAIN, -ENOMEM).
+ */
+#define urt__op_offload(t, op, fd, path, fn, a) urt__op_offload_at(t, op, fd, path, fn, a, __func__)
+URT_HIDDEN int urt__op_offload_at(struct urt_task *t, struct urt_op *op, int fd, const char *path,
+				  int64_t (*fn)(const int64_t *a), const int64_t a[3],
+				  const char *call);
+/*
+ * The I/O layer's calls outward, declared here and defined above it, by
+ * the blocking pool (runtime/sys/blocking.c), so that io names nothing of
+ * sys (as the executor's urt__exec_ops_end): queue fn(a) as op's
+ * operation (above); and urt_op_cancel of such an operation: queued, it is
+ * dropped and op completes with -ECANCELED; running, it cannot be stopped
+ * and completes with its result. Return of the cancel: 1 if it was
+ * cancelled now (or will complete without being waited for), 0 if the
+ * record is not an operation's or a cancel was asked already.
+ */
+URT_HIDDEN int urt__io_offload(struct urt_runtime *rt, struct urt_task *t, struct urt_op *op,
+			       int64_t (*fn)(const int64_t *a), const int64_t a[3]);
+URT_HIDDEN int urt__io_offload_cancel(struct urt_runtime *rt, uint32_t idx);
 
 /* --- net.c -------------------------------------------------------------- */
 

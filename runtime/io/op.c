@@ -374,6 +374,25 @@ int urt__op_commit(struct urt_op *op, struct urt__sub *s)
 	return URT_PENDING;
 }
 
+int urt__op_offload_at(struct urt_task *t, struct urt_op *op, int fd, const char *path,
+		       int64_t (*fn)(const int64_t *a), const int64_t a[3], const char *call)
+{
+	struct urt_runtime *rt = urt__rt;
+	int ret;
+
+	(void)fd, (void)path, (void)call;
+	if (URT_UNLIKELY(!rt))
+		return -ESRCH;
+	if (URT_UNLIKELY(!t || t != rt->polling))
+		return -EBUSY;
+	ret = urt__io_offload(rt, t, op, fn, a);
+#ifdef URT_DEBUG
+	if (ret == URT_PENDING)
+		op->reserved = urt__args_fp(fd, path, 0);
+#endif
+	return ret;
+}
+
 /* --- a few operations that belong to no other file ------------------------------ */
 
 int urt_nop(struct urt_task *t, struct urt_op *op)

@@ -28,10 +28,21 @@
  * submit that finds fewer idle workers than queued jobs starts one more,
  * up to opts.blocking_threads.
  *
+ * Operations of the I/O layer (urt__io_offload: urt_ftruncate where the
+ * ring has no IORING_OP_FTRUNCATE) run here too, as "op jobs": a job whose
+ * result goes into the op's handle instead of to urt_blocking_run. The op
+ * handle has no room for a job, so op jobs come from the pool's own free
+ * list (pages of 16, made on first use and freed at deinit; bounded with
+ * every job by opts.blocking_queue). An op job ends one way whatever
+ * happens: op->res gets the result (-ECANCELED if it never ran), the op is
+ * DONE, its record ends, and the job goes back to the free list.
+ *
  * Deinit (urt__blocking_deinit), before the remote queue closes: queued
  * jobs become DONE with -ECANCELED (their tasks are torn down next, which
  * cleans them up), workers finish their running job, post it and exit,
- * and are joined; urt__remote_deinit then takes those results in.
+ * and are joined; urt__remote_deinit then takes those results in. The
+ * pool itself (and the op jobs' pages) is freed last (urt__blocking_free),
+ * once the teardown has ended every job.
  */
 #include "sys_internal.h"
 
@@ -40,6 +51,21 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
+
+struct opjob {
+	struct urt_job job; /* first: a job is its call message */
+	struct urt_op *op;
+	int64_t (*fn)(const int64_t *a);
+	int64_t a[3];
+	struct opjob *free; /* the pool's free list */
+};
+
+#define OPJOB_PAGE 16
+struct opjob_page {
+	struct opjob_page *next;
+	struct opjob j[OPJOB_PAGE];
+};
 
 struct urt__blocking {
 	pthread_mutex_t mu;
@@ -50,6 +76,9 @@ struct urt__blocking {
 	bool stop;
 	struct urt_runtime *rt;
 	pthread_t *threads; /* max entries */
+	/* op jobs, the owner's only */
+	struct opjob *opfree;
+	struct opjob_page *pages;
 };
 
 _Static_assert(offsetof(struct urt_job, call) == 0, "a job is its call message");
@@ -205,15 +234,78 @@ static void job_cleanup(struct urt_job *job, int64_t res)
 		job->cleanup(job->arg, res);
 }
 
+/* --- op jobs ----------------------------------------------------------------- */
+
+static int64_t opjob_run(void *arg)
+{
+	struct opjob *oj = arg;
+
+	return oj->fn(oj->a);
+}
+
+static bool is_opjob(const struct urt_job *job)
+{
+	return job->fn == opjob_run;
+}
+
+static struct opjob *opjob_get(struct urt__blocking *p)
+{
+	struct opjob *oj = p->opfree;
+
+	if (URT_UNLIKELY(!oj)) {
+		struct opjob_page *pg = calloc(1, sizeof(*pg));
+
+		if (!pg)
+			return NULL;
+		pg->next = p->pages;
+		p->pages = pg;
+		for (unsigned i = 0; i < OPJOB_PAGE; i++) {
+			pg->j[i].free = oj;
+			oj = &pg->j[i];
+		}
+	}
+	p->opfree = oj->free;
+	return oj;
+}
+
+/* The op job's one end: the result into the op, the record ended (`wake`
+ * as job_end), the job back to the free list. */
+static void opjob_end(struct urt_runtime *rt, struct opjob *oj, int64_t res, bool wake)
+{
+	struct urt_op *op = oj->op; /* in the task's state, valid until reclaim (draining too) */
+
+	op->res = (int32_t)res;
+	op->cflags = 0;
+	op->flags = 0;
+	op->state = URT_OP_DONE;
+	op->rec = 0;
+	job_end(rt, &oj->job, wake);
+	oj->free = rt->blocking->opfree;
+	rt->blocking->opfree = oj;
+}
+
+/* The job is over without its task taking the result through
+ * urt_blocking_run: its cleanup runs (an op job: the op gets res). */
+static void job_finish(struct urt_runtime *rt, struct urt_job *job, int64_t res, bool wake)
+{
+	if (is_opjob(job)) {
+		opjob_end(rt, (struct opjob *)(void *)job, res, wake);
+		return;
+	}
+	job_cleanup(job, res);
+	job_end(rt, job, wake);
+}
+
 /* A worker's result, taken in from the remote queue (owner thread). */
 static void job_back(struct urt_runtime *rt, struct urt__call *c)
 {
 	struct urt_job *job = job_of(c);
 
 	rt->jobs_out--;
-	if (job->abandoned) {
-		job_cleanup(job, job->res);
-		job_end(rt, job, true); /* the task may be draining: it finishes now */
+	if (job->abandoned || is_opjob(job)) {
+		/* nobody takes it (the task may be draining: it finishes now),
+		 * or an op's, which takes its result as a completion */
+		job_finish(rt, job, job->res, true);
 		return;
 	}
 	job->state = URT__JOB_DONE;
@@ -226,28 +318,23 @@ static void job_drop(struct urt_runtime *rt, struct urt_job *job, bool wake)
 	if (job->abandoned)
 		return; /* running, cleaned up when back */
 	if (job->state == URT__JOB_DONE) {
-		job_cleanup(job, job->res);
-		job_end(rt, job, wake);
+		job_finish(rt, job, job->res, wake);
 	} else if (rt->blocking && pool_unqueue(rt->blocking, job)) {
 		rt->jobs_out--;
-		job_cleanup(job, -ECANCELED);
-		job_end(rt, job, wake);
+		job_finish(rt, job, -ECANCELED, wake);
 	} else {
 		job->abandoned = 1; /* running: job_back cleans it up */
 	}
 }
 
-static int64_t job_submit(struct urt_runtime *rt, struct urt_task *t, struct urt_job *job)
+/* Queue job (fn, arg and cleanup set) as t's, with a record of its own.
+ * Return: URT_PENDING; -EAGAIN (no record, or no worker could start). */
+static int64_t job_submit(struct urt_runtime *rt, struct urt__blocking *p, struct urt_task *t,
+			  struct urt_job *job)
 {
-	struct urt__blocking *p;
 	int64_t idx;
 	int ret;
 
-	if (URT_UNLIKELY(rt->jobs_out >= rt->blocking_queue))
-		return -EBUSY;
-	p = pool_get(rt);
-	if (URT_UNLIKELY(!p))
-		return -ENOMEM;
 	idx = urt__rec_alloc(rt, URT__REC_JOB);
 	if (URT_UNLIKELY(idx < 0))
 		return idx;
@@ -269,11 +356,28 @@ static int64_t job_submit(struct urt_runtime *rt, struct urt_task *t, struct urt
 	return URT_PENDING;
 }
 
+/* The pool, if a job may be queued now. Return: it, or NULL with *err. */
+static struct urt__blocking *pool_room(struct urt_runtime *rt, int *err)
+{
+	struct urt__blocking *p;
+
+	if (URT_UNLIKELY(rt->jobs_out >= rt->blocking_queue)) {
+		*err = -EBUSY;
+		return NULL;
+	}
+	p = pool_get(rt);
+	if (URT_UNLIKELY(!p))
+		*err = -ENOMEM;
+	return p;
+}
+
 int64_t urt_blocking_run(struct urt_task *t, struct urt_job *job, int64_t (*fn)(void *arg),
 			 void *arg, void (*cleanup)(void *arg, int64_t res))
 {
 	struct urt_runtime *rt = urt__rt;
+	struct urt__blocking *p;
 	int64_t res;
+	int err;
 
 	if (job->rec) {
 		if (job->abandoned)
@@ -290,10 +394,56 @@ int64_t urt_blocking_run(struct urt_task *t, struct urt_job *job, int64_t (*fn)(
 		return -EPERM;
 	if (URT_UNLIKELY(!fn))
 		return -EINVAL;
+	p = pool_room(rt, &err);
+	if (URT_UNLIKELY(!p))
+		return err;
 	job->fn = fn;
 	job->arg = arg;
 	job->cleanup = cleanup;
-	return job_submit(rt, t, job);
+	return job_submit(rt, p, t, job);
+}
+
+int urt__io_offload(struct urt_runtime *rt, struct urt_task *t, struct urt_op *op,
+		    int64_t (*fn)(const int64_t *a), const int64_t a[3])
+{
+	struct urt__blocking *p;
+	struct opjob *oj;
+	int64_t ret;
+	int err;
+
+	p = pool_room(rt, &err);
+	if (URT_UNLIKELY(!p))
+		return err;
+	oj = opjob_get(p);
+	if (URT_UNLIKELY(!oj))
+		return -ENOMEM;
+	oj->op = op;
+	oj->fn = fn;
+	memcpy(oj->a, a, sizeof(oj->a));
+	oj->job.fn = opjob_run;
+	oj->job.arg = oj;
+	oj->job.cleanup = NULL;
+	ret = job_submit(rt, p, t, &oj->job);
+	if (URT_UNLIKELY(ret != URT_PENDING)) {
+		oj->free = p->opfree;
+		p->opfree = oj;
+		return (int)ret;
+	}
+	op->state = URT_OP_INFLIGHT;
+	op->rec = oj->job.rec;
+	op->gen = urt__rec_at(rt, op->rec)->gen;
+	op->flags = 0;
+	return URT_PENDING;
+}
+
+int urt__io_offload_cancel(struct urt_runtime *rt, uint32_t idx)
+{
+	struct urt_job *job = urt__rec_at(rt, idx)->ext;
+
+	if (!is_opjob(job) || job->abandoned)
+		return 0;	 /* urt_blocking_run's (urt_job_cancel), or asked already */
+	job_drop(rt, job, true); /* queued: ends now, the task woken; running: abandoned */
+	return 1;
 }
 
 int urt_job_cancel(struct urt_job *job)
@@ -346,6 +496,19 @@ void urt__blocking_deinit(struct urt_runtime *rt)
 	}
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
+	p->nthreads = 0;
+}
+
+void urt__blocking_free(struct urt_runtime *rt)
+{
+	struct urt__blocking *p = rt->blocking;
+
+	if (!p)
+		return;
+	for (struct opjob_page *pg = p->pages, *next; pg; pg = next) {
+		next = pg->next;
+		free(pg);
+	}
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p->threads);

@@ -35,5 +35,7 @@ URT_HIDDEN void urt__blocking_task_end(struct urt_runtime *rt, struct urt_task *
  * urt__remote_deinit.
  */
 URT_HIDDEN void urt__blocking_deinit(struct urt_runtime *rt);
+/* deinit, after the teardown ended every job: free the pool. */
+URT_HIDDEN void urt__blocking_free(struct urt_runtime *rt);
 
 #endif /* URT_SYS_INTERNAL_H */
