@@ -7,7 +7,8 @@
  * task's type and the call; release builds report nothing (the outcome is
  * checked in both: it is the trap docs/tasks.md shows). An await whose
  * arguments do not change is never reported, however often it is
- * re-evaluated.
+ * re-evaluated. urt_recvfrom, which builds its msghdr in its handle, is
+ * checked the same way on its fd, buffer and length.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -151,6 +153,60 @@ static void test_read_buffer_moved(void **state)
 	urt_runtime_deinit(&rt);
 }
 
+/* --- a datagram receive: its length comes from where the result goes ------- */
+
+struct dgram_reader {
+	struct urt_msg_op h;
+	int fd;
+	int r; /* the length to receive, then (the trap) the result */
+	char buf[64];
+};
+
+static bool dgram_reader_poll(struct urt_task *t, void *arg)
+{
+	struct dgram_reader *st = arg;
+
+	URT_BEGIN(t);
+	/* wrong: st->r is URT_PENDING when the completion wakes the task */
+	URT_AWAIT(t,
+		  st->r = urt_recvfrom(t, &st->h, st->fd, st->buf, (size_t)st->r, 0, NULL, NULL));
+	URT_RETURN(t, (uint64_t)(int64_t)st->r);
+	URT_END(t);
+}
+
+static const struct urt_task_type dgram_reader_type = { .poll = dgram_reader_poll,
+							.name = "dgram-reader" };
+
+static void test_recvfrom_length_overwritten(void **state)
+{
+	struct urt_runtime rt;
+	struct dgram_reader r = { .r = 32 };
+	struct urt_join j;
+	uint64_t out;
+	int sp[2];
+
+	(void)state;
+	init(&rt);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp), 0);
+	r.fd = sp[0];
+	assert_int_equal(urt_spawn(&rt, &dgram_reader_type, &r, sizeof(r), &j), 0);
+	assert_true(urt_tick(&rt, 0) >= 0); /* submitted: pending, nothing sent yet */
+	assert_int_equal(send(sp[1], "12345678", 8, 0), 8);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal((int)(int64_t)out, 8); /* the datagram arrived all the same */
+	if (debug_build(&rt)) {
+		assert_int_equal(reports, 1);
+		assert_non_null(strstr(report, "task 'dgram-reader'"));
+		assert_non_null(strstr(report, "urt_recvfrom"));
+	} else {
+		assert_int_equal(reports, 0);
+	}
+	close(sp[0]);
+	close(sp[1]);
+	urt_runtime_deinit(&rt);
+}
+
 /* --- the right way: arguments that hold still are never reported ---------- */
 
 struct steady {
@@ -211,6 +267,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_all_length_overwritten),
 		cmocka_unit_test(test_read_buffer_moved),
+		cmocka_unit_test(test_recvfrom_length_overwritten),
 		cmocka_unit_test(test_steady_arguments_not_reported),
 	};
 

@@ -4,7 +4,11 @@
  * by signal, stdout captured through a pipe, stdin fed through one, a
  * kill, descriptors not inherited (and inherited on request), a spawn
  * that fails leaving nothing open, and a task aborted mid-wait whose
- * child is killed and reaped (no zombie left). Every test runs on both
+ * child is killed and reaped (no zombie left). urt_read_all: stdout read
+ * to its end (every test above), output longer than the buffer (cap
+ * returned, nothing lost: read on in pieces), and the pipe trap (a wait
+ * before the read never ends while the child writes more than the pipe
+ * holds; closing the read end ends it). Every test runs on both
  * wait paths: IORING_OP_WAITID (where the kernel has it) and the pidfd
  * poll (URT_FEAT_WAITID in opts.features_off). Every test ends with
  * nothing live.
@@ -97,14 +101,13 @@ static bool proc_poll(struct urt_task *t, void *arg)
 		URT_AWAIT(t, st->n = urt_close(t, &st->op, st->p.in));
 		st->p.in = -1;
 	}
-	while (st->p.out >= 0) { /* to the end of its stdout */
-		URT_AWAIT(t, st->n = urt_read(t, &st->op, st->p.out, st->out + st->got,
-					      sizeof(st->out) - 1 - st->got, -1));
-		if (st->n < 0)
+	if (st->p.out >= 0) { /* to the end of its stdout */
+		URT_AWAIT(t, st->n = urt_read_all(t, &st->all, st->p.out, st->out,
+						  sizeof(st->out) - 1));
+		if (st->n < 0 ||
+		    st->n == (int)sizeof(st->out) - 1) /* an error; more than expected */
 			URT_RETURN(t, 3);
-		if (st->n == 0)
-			break;
-		st->got += (size_t)st->n;
+		st->got = (size_t)st->n;
 	}
 	URT_AWAIT(t, st->status = urt_proc_wait(t, &st->p));
 	/* once reaped, the same answer again */
@@ -379,6 +382,166 @@ static void test_wait_cancelled_then_again(void **state)
 	assert_true(gone(st.p.pid));
 }
 
+/* --- urt_read_all: more output than the buffer, and the pipe trap ----------------------- */
+
+#define SEQ_N	"60000" /* seq 1 60000: 348,894 bytes, five times a pipe's 64 KiB */
+#define SEQ_LEN 348894u
+#define PIECE	4096u
+#define MS	(1000ull * 1000)
+
+/* What seq 1 60000 prints. */
+static char *seq_text(void)
+{
+	char *s = malloc(SEQ_LEN + 16);
+	size_t n = 0;
+
+	assert_non_null(s);
+	for (int i = 1; i <= 60000; i++)
+		n += (size_t)sprintf(s + n, "%d\n", i);
+	assert_int_equal(n, SEQ_LEN);
+	return s;
+}
+
+/* The drop of both tasks below: their state (the test's, by pointer) starts with the child. */
+static void seq_drop(struct urt_task *t, void *arg)
+{
+	(void)t;
+	urt_proc_release(*(void **)arg);
+}
+
+/*
+ * Spawn seq 1 60000 into *p, the first member of st, and run a task of
+ * type on a pointer to st to its end: it returns 0, and nothing is left
+ * live, no zombie, no descriptor.
+ */
+static void run_seq(void *st, struct urt_proc *p, const struct urt_task_type *type)
+{
+	char *argv[] = { "seq", "1", SEQ_N, NULL };
+	struct urt_proc_opts o = { .file = argv[0],
+				   .argv = argv,
+				   .stdio = { URT_STDIO_NULL, URT_STDIO_PIPE, URT_STDIO_INHERIT } };
+	struct urt_runtime rt;
+	struct urt_join j;
+	int fds = fd_count();
+
+	assert_ptr_equal(st, p);
+	rt_init(&rt);
+	assert_int_equal(urt_proc_spawn(p, &o), 0);
+	assert_int_equal(urt_spawn(&rt, type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	test_assert_clean(&rt);
+	assert_int_equal(take(&j), 0);
+	test_runtime_end(&rt);
+	assert_true(gone(p->pid));
+	assert_int_equal(fd_count(), fds);
+}
+
+struct long_state {
+	struct urt_proc p;
+	struct urt_io_all all;
+	char *buf; /* SEQ_LEN + PIECE bytes, the test's */
+	int n, first, status;
+	size_t got, pieces;
+};
+
+static bool long_poll(struct urt_task *t, void *arg)
+{
+	struct long_state *st = *(void **)arg;
+
+	URT_BEGIN(t);
+	/* a buffer too small: full, the rest left in the pipe */
+	URT_AWAIT(t, st->first = urt_read_all(t, &st->all, st->p.out, st->buf, 1000));
+	st->got = st->first > 0 ? (size_t)st->first : 0;
+	/* then on, a piece at a time, until one comes back short: end of file */
+	do {
+		URT_AWAIT(t,
+			  st->n = urt_read_all(t, &st->all, st->p.out, st->buf + st->got, PIECE));
+		if (st->n < 0)
+			URT_RETURN(t, 1);
+		st->got += (size_t)st->n;
+		st->pieces++;
+	} while (st->n == (int)PIECE);
+	URT_AWAIT(t, st->status = urt_proc_wait(t, &st->p));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type long_type = { .poll = long_poll,
+						.drop = seq_drop,
+						.name = "proc-long" };
+
+static void test_read_all_longer_than_buffer(void **state)
+{
+	struct long_state st = { 0 };
+	char *want = seq_text();
+
+	(void)state;
+	st.buf = malloc(SEQ_LEN + PIECE);
+	assert_non_null(st.buf);
+	run_seq(&st, &st.p, &long_type);
+	assert_int_equal(st.first, 1000);  /* full: cap, not an error */
+	assert_int_equal(st.got, SEQ_LEN); /* nothing lost, in order */
+	assert_memory_equal(st.buf, want, SEQ_LEN);
+	assert_int_equal(st.pieces, (SEQ_LEN - 1000) / PIECE + 1);
+	assert_true(WIFEXITED(st.status) && WEXITSTATUS(st.status) == 0);
+	free(st.buf);
+	free(want);
+}
+
+/*
+ * The trap: the child writes more than the pipe holds, and the parent
+ * awaits its exit before reading. The child blocks in write(2) and never
+ * exits: a deadline on the wait shows it (and is how a program would
+ * notice). The way out, having read what it wanted: close the read end,
+ * so the child's next write fails (SIGPIPE, the default it starts with),
+ * and the wait returns.
+ */
+struct trap_state {
+	struct urt_proc p;
+	struct urt_io_all all;
+	struct urt_op op;
+	int first, timed_out, n, closed, status;
+	char buf[1000];
+};
+
+static bool trap_poll(struct urt_task *t, void *arg)
+{
+	struct trap_state *st = *(void **)arg;
+
+	URT_BEGIN(t);
+	urt_op_set_timeout(&st->p.op, 100 * MS);
+	URT_AWAIT(t, st->first = urt_proc_wait(t, &st->p)); /* wrong: nobody reads */
+	st->timed_out = urt_op_timed_out(&st->p.op);
+	URT_AWAIT(t, st->n = urt_read_all(t, &st->all, st->p.out, st->buf, sizeof(st->buf)));
+	URT_AWAIT(t, st->closed = urt_close(t, &st->op, st->p.out));
+	st->p.out = -1;
+	urt_op_set_timeout(&st->p.op, 10000 * MS); /* bounded, should the child hang */
+	URT_AWAIT(t, st->status = urt_proc_wait(t, &st->p));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type trap_type = { .poll = trap_poll,
+						.drop = seq_drop,
+						.name = "proc-trap" };
+
+static void test_read_all_pipe_trap(void **state)
+{
+	struct trap_state st = { 0 };
+	char *want = seq_text();
+
+	(void)state;
+	run_seq(&st, &st.p, &trap_type);
+	assert_int_equal(st.first, -ECANCELED); /* the child could not exit */
+	assert_true(st.timed_out);
+	assert_int_equal(st.n, sizeof(st.buf));
+	assert_memory_equal(st.buf, want, sizeof(st.buf));
+	assert_int_equal(st.closed, 0);
+	assert_true(WIFSIGNALED(st.status));
+	assert_int_equal(WTERMSIG(st.status), SIGPIPE);
+	free(want);
+}
+
 /* Each test on both paths: the ring's WAITID, then the pidfd poll. */
 static int on_waitid(void **state)
 {
@@ -407,6 +570,8 @@ int main(void)
 		cmocka_unit_test(test_spawn_fails_cleanly),
 		BOTH(test_abort_mid_wait),
 		BOTH(test_wait_cancelled_then_again),
+		BOTH(test_read_all_longer_than_buffer),
+		BOTH(test_read_all_pipe_trap),
 	};
 
 	if (!test_has_feature(URT_FEAT_WAITID))

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* test_task.c - runtime and tasks: spawn paths and errors, join, abort, loop, teardown. */
+/* test_task.c - runtime and tasks: spawn paths and errors, join, abort, loop, teardown,
+ * a task's runtime (urt_task_runtime). */
 #include <errno.h>
+#include <pthread.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <setjmp.h>
@@ -571,6 +573,107 @@ static void test_type_stats_call(void **state)
 	urt_runtime_deinit(&rt);
 }
 
+/*
+ * urt_task_runtime: the runtime, from a poll (and a spawn through it),
+ * from a drop at the end of a task and in deinit; NULL for NULL, for a
+ * header that is no task of this runtime, on a thread without a runtime
+ * and on a thread with another one.
+ */
+static struct urt_runtime *rt_in_poll, *rt_in_child_drop, *rt_in_deinit_drop;
+static struct urt_task *owner_task;
+static int spawn_from_task = 1;
+
+static bool rt_child_poll(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	return true;
+}
+
+static void rt_child_drop(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	rt_in_child_drop = urt_task_runtime(t);
+}
+
+static const struct urt_task_type rt_child_type = { .poll = rt_child_poll,
+						    .drop = rt_child_drop,
+						    .name = "rt-child" };
+
+static bool rt_owner_poll(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	owner_task = t;
+	rt_in_poll = urt_task_runtime(t);
+	/* what it is for: a poll that has only its task spawns another */
+	spawn_from_task = urt_spawn(urt_task_runtime(t), &rt_child_type, &(uint64_t){ 0 },
+				    sizeof(uint64_t), NULL);
+	return false; /* nothing wakes it: it stays until deinit aborts it */
+}
+
+static void rt_owner_drop(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	rt_in_deinit_drop = urt_task_runtime(t);
+}
+
+static const struct urt_task_type rt_owner_type = { .poll = rt_owner_poll,
+						    .drop = rt_owner_drop,
+						    .name = "rt-owner" };
+
+struct rt_cross {
+	struct urt_task *t;
+	struct urt_runtime *without, *other;
+	int init;
+};
+
+static void *rt_cross_thread(void *arg)
+{
+	struct rt_cross *c = arg;
+	struct urt_runtime rt2;
+
+	c->without = urt_task_runtime(c->t); /* no runtime here */
+	c->init = urt_runtime_init(&rt2, &(struct urt_runtime_opts){ 0 });
+	if (!c->init) {
+		c->other = urt_task_runtime(c->t); /* a runtime, not t's */
+		urt_runtime_deinit(&rt2);
+	}
+	return NULL;
+}
+
+static void test_task_runtime(void **state)
+{
+	struct rt_cross c = { .without = (void *)1, .other = (void *)1 };
+	struct urt_task fake = { 0 };
+	struct urt_runtime rt;
+	pthread_t th;
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	assert_int_equal(urt_spawn(&rt, &rt_owner_type, &(uint64_t){ 0 }, sizeof(uint64_t), NULL),
+			 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(urt_tick(&rt, 0) >= 0); /* the owner, then its child */
+	assert_ptr_equal(rt_in_poll, &rt);
+	assert_int_equal(spawn_from_task, 0);
+	assert_ptr_equal(rt_in_child_drop, &rt);
+	assert_null(rt_in_deinit_drop);
+	assert_non_null(owner_task);
+	assert_ptr_equal(urt_task_runtime(owner_task), &rt); /* live, between ticks */
+	assert_null(urt_task_runtime(NULL));
+	assert_null(urt_task_runtime(&fake)); /* its registry index names the owner */
+
+	c.t = owner_task; /* read by the thread while this one waits for it */
+	assert_int_equal(pthread_create(&th, NULL, rt_cross_thread, &c), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_null(c.without);
+	if (!c.init)
+		assert_null(c.other);
+
+	assert_int_equal(urt_runtime_deinit(&rt), 1);
+	assert_ptr_equal(rt_in_deinit_drop, &rt); /* its drop, in deinit */
+	assert_null(urt_task_runtime(&fake));	  /* no runtime on this thread now */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -587,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_tick_rules_stop_and_type_stats),
 		cmocka_unit_test(test_type_stats_call),
 		cmocka_unit_test(test_dropped_handle_reported),
+		cmocka_unit_test(test_task_runtime),
 	};
 
 	return cmocka_run_group_tests_name("task", tests, NULL, NULL);

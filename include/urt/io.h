@@ -327,6 +327,26 @@ struct urt_io_all {
 int urt_read_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t len,
 		   int64_t off);
 
+/*
+ * urt_read_all - awaitable: read fd from its file position until end of
+ * file or until cap bytes fill buf, retrying short reads: a child's whole
+ * stdout (urt/process.h), a pipe, a file, a socket until the peer closes.
+ * Output longer than cap is not an error and nothing is lost: the await
+ * returns cap with buf full and the rest left unread in fd; call it again
+ * (into more room, or a scratch buffer to discard) until it returns less
+ * than it was given, which says end of file. A return below cap is always
+ * end of file. A deadline on h->op (urt_op_set_timeout) bounds each read,
+ * not the whole; cancel with urt_op_cancel(&h->op). h, buf and cap must
+ * hold still until the await returns (debug builds report a re-evaluation
+ * that passes another fd, buf or cap).
+ * Return: bytes read, < cap at end of file, cap if buf is full (more may
+ * follow); -EINVAL (cap above INT32_MAX); -errno as urt_read reports it
+ * (h->done bytes were read into buf before it: an await with the same
+ * arguments carries on from there; set h->done to 0 to start over); the
+ * extra errors of this file.
+ */
+int urt_read_all(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t cap);
+
 /* urt_write_all - awaitable: write all len bytes, retrying short writes. */
 int urt_write_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len,
 		  int64_t off);

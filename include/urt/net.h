@@ -304,6 +304,74 @@ int urt_sendmsg(struct urt_task *t, struct urt_op *op, int fd, const struct msgh
 int urt_recvmsg(struct urt_task *t, struct urt_op *op, int fd, struct msghdr *msg, int flags);
 
 /*
+ * The handle of urt_sendto and urt_recvfrom: the operation, and the
+ * msghdr and iovec those calls build from their arguments. The kernel
+ * reads them (and a receive writes the sender's length and msg_flags
+ * back) while the operation is in flight, so they cannot be locals of the
+ * caller's poll, which every wake calls again: they live here, in the
+ * task's state, where the handle must stay while the operation is in
+ * flight. Zeroed is idle. Its op is an ordinary handle:
+ * urt_op_set_timeout(&h->op, ns) gives the next call a deadline,
+ * urt_op_cancel(&h->op) stops it, urt_op_take_late(&h->op) gives drop a
+ * result no await read. One handle serves one call at a time: a task that
+ * sends while a receive is pending keeps two.
+ */
+struct urt_msg_op {
+	struct urt_op op;
+	struct msghdr msg; /* the runtime's while in flight; after a receive,
+			    * msg.msg_flags has MSG_TRUNC if the datagram was cut */
+	struct iovec iov;
+};
+
+/*
+ * urt_sendto - awaitable sendto(2) (MSG_NOSIGNAL added): len bytes of buf
+ * to addr (addrlen bytes; NULL: the connected peer), as one datagram on a
+ * datagram socket. A sendmsg(2) through h's msghdr, built at submission:
+ * buf and addr must stay valid until the await returns (keep them in the
+ * state, as the handle); flags and the errors are sendto(2)'s.
+ * Debug builds check that a re-evaluated await passes the same fd, buf
+ * and len while the send is pending (docs/tasks.md).
+ * Return: bytes sent; -EINVAL (addrlen larger than a struct
+ * sockaddr_storage, refused before submitting; or an address the socket
+ * refuses: too short, another family); -EMSGSIZE (a datagram larger than
+ * the socket allows); -ECONNREFUSED (UDP: an ICMP error from an earlier
+ * datagram; or no one bound at a unix name); -ENOENT (a unix path that does
+ * not exist); -EDESTADDRREQ (no addr, and not connected); -EISCONN (addr
+ * on a connected stream socket); -EAGAIN / -ENOBUFS (a unix datagram
+ * peer's queue is full and fd is non-blocking); -EPIPE (a stream whose
+ * peer is gone); -EFAULT if h, buf or addr is in frame memory; the extra
+ * errors of urt/io.h (-ECANCELED after urt_op_cancel(&h->op) or its
+ * deadline); -errno.
+ */
+int urt_sendto(struct urt_task *t, struct urt_msg_op *h, int fd, const void *buf, size_t len,
+	       int flags, const struct sockaddr *addr, socklen_t addrlen);
+
+/*
+ * urt_recvfrom - awaitable recvfrom(2): a datagram (or what a stream has)
+ * into buf, at most len bytes, and its sender's address into addr (NULL:
+ * not wanted; addrlen is then not used). *addrlen says addr's size when
+ * the receive is submitted (read then only) and, when the await returns
+ * bytes, is set to the sender's length as recvfrom(2) sets it: larger than
+ * the size given if the address was cut, 0 for an unbound unix sender.
+ * A datagram longer than len is cut: the await returns len (MSG_TRUNC in
+ * flags returns its real length), and h->msg.msg_flags has MSG_TRUNC.
+ * A recvmsg(2) through h's msghdr, built at submission: buf, addr and
+ * addrlen must stay valid until the await returns. Debug builds check that
+ * a re-evaluated await passes the same fd, buf and len while the receive
+ * is pending.
+ * Return: bytes received (0: an empty datagram, or a stream peer that
+ * closed); -EINVAL (addr without addrlen, refused before submitting);
+ * -ECONNREFUSED (UDP: an earlier datagram's ICMP error; the socket is
+ * still usable); -EAGAIN (MSG_DONTWAIT in flags and nothing queued;
+ * without it the await waits, on a non-blocking socket too); -EFAULT if
+ * h, buf, addr or addrlen is in frame memory; the extra errors of
+ * urt/io.h (-ECANCELED after urt_op_cancel(&h->op) or its deadline);
+ * -errno.
+ */
+int urt_recvfrom(struct urt_task *t, struct urt_msg_op *h, int fd, void *buf, size_t len, int flags,
+		 struct sockaddr *addr, socklen_t *addrlen);
+
+/*
  * What of a buffer a datagram cannot use: urt_recvmsg_stream takes at most
  * opts.buf_size - URT_DGRAM_HEADROOM bytes of one (the kernel's header and
  * the sender's address share the buffer with it).

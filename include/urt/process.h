@@ -2,10 +2,29 @@
 /*
  * urt/process.h - child processes: spawn one (posix_spawn), talk to it
  * through pipes the ordinary operations use (urt_read, urt_write,
- * urt_close), and await its exit.
+ * urt_close; urt_read_all to read one to its end, urt_write_all to feed
+ * one), and await its exit. A child's whole output, then its status:
  *
+ *	URT_AWAIT(t, st->n = urt_read_all(t, &st->io, st->p.out, st->buf, sizeof(st->buf)));
  *	URT_AWAIT(t, st->status = urt_proc_wait(t, &st->p));
  *	if (st->status >= 0 && WIFEXITED(st->status)) ... WEXITSTATUS(st->status)
+ *
+ * urt_read_all returns less than sizeof(st->buf) at the end of the
+ * output; exactly sizeof(st->buf) if the buffer filled first, the rest
+ * still in the pipe (nothing is lost: read on, into more room or a
+ * scratch buffer, until a call returns less than it was given).
+ *
+ * The pipe trap: read before awaiting the exit. A pipe holds 64 KiB; a
+ * child that writes more blocks in write(2) until someone reads, so a
+ * wait issued first, with the read to come after it, never returns (a
+ * deadline on p->op ends it with -ECANCELED; the child is still stuck).
+ * A task that has read all it wants of a longer output closes p->out
+ * (urt_close) before the wait: the child's next write fails, and it dies
+ * of SIGPIPE (the default it starts with) unless it ignores that and
+ * handles EPIPE itself. With stdout and stderr both pipes, read
+ * them side by side (URT_AWAIT_ANY over two urt_read_all, each with its
+ * own handle), or send stderr to URT_STDIO_NULL or URT_STDIO_INHERIT: a
+ * child blocked on a full stderr never finishes its stdout either.
  *
  * A struct urt_proc lives in the task's state (it must not move while the
  * wait is in flight: the kernel writes into it). The wait goes through the
@@ -97,8 +116,9 @@ int urt_proc_spawn(struct urt_proc *p, const struct urt_proc_opts *o);
 /*
  * urt_proc_wait - awaitable: the child's exit, reaping it. The pipes are
  * not touched: a child blocked writing a full stdout pipe does not exit
- * until someone reads it (read it in the same task, URT_AWAIT_ANY, or in
- * another task).
+ * until someone reads it (read it to its end first, urt_read_all, or
+ * beside the wait with URT_AWAIT_ANY, or in another task; or close it:
+ * the pipe trap, at the top).
  * Return: the wait status (>= 0: WIFEXITED / WEXITSTATUS for an exit,
  * WIFSIGNALED / WTERMSIG / WCOREDUMP for a death by signal); the same
  * again on every later call once reaped; -ECANCELED (urt_op_cancel(&p->op)

@@ -376,6 +376,21 @@ void urt_task_set_output(struct urt_task *t, uint64_t value);
 const char *urt_task_name(const struct urt_task *t);
 
 /*
+ * urt_task_runtime - the runtime t runs on, for code that has only its
+ * task (a poll or a drop that wants urt_spawn, urt_runtime_stats or
+ * urt_type_stats). Tasks run on their runtime's thread, and the header
+ * keeps no pointer to it (one cache line: docs/design.md), so this is
+ * urt_runtime_current() checked against t: t's registry entry must be t.
+ * t must be live (spawned and not yet reclaimed: its drop counts, in
+ * deinit too); a reclaimed task's memory is gone.
+ * Return: the runtime; NULL if t is NULL, this thread has no runtime, or
+ * t is not a task of it.
+ * Context: t's runtime's thread, where a task pointer is used (elsewhere
+ * reading t's header would race with its owner).
+ */
+struct urt_runtime *urt_task_runtime(const struct urt_task *t);
+
+/*
  * urt_task_alloc - size bytes freed when the task is reclaimed (or earlier
  * with urt_task_free); from the runtime's size-class pools.
  * Return: the block; NULL when out of memory.

@@ -224,6 +224,17 @@ const char *urt_task_name(const struct urt_task *t)
 	return t->type->name ? t->type->name : "?";
 }
 
+/* The header has no room for a pointer (one cache line): a task's runtime
+ * is the one of the thread it runs on, if t is in that one's registry. */
+struct urt_runtime *urt_task_runtime(const struct urt_task *t)
+{
+	struct urt_runtime *rt = urt__rt;
+
+	if (!rt || !t || t->reg >= rt->nreg || rt->reg[t->reg] != t)
+		return NULL;
+	return rt;
+}
+
 static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t);
 
 static inline void task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t)

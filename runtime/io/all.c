@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * all.c - the helpers that await more than once: urt_read_exact,
- * urt_write_all, urt_send_all, urt_recv_exact. Each is a loop over the
- * single-shot operations of file.c and net.c (the handle's op) until len
- * bytes have moved, an error, or EOF (reads); h->done carries the count
- * across awaits. It sits above file.c and net.c and is the only file that
- * calls both; nothing below calls it.
+ * urt_read_all, urt_write_all, urt_send_all, urt_recv_exact. Each is a
+ * loop over the single-shot operations of file.c and net.c (the handle's
+ * op) until len bytes have moved, an error, or EOF (reads); h->done
+ * carries the count across awaits. urt_read_all is urt_read_exact from
+ * the file position, under the name a program reading a pipe to its end
+ * looks for (urt/process.h). It sits above file.c and net.c and is the
+ * only file that calls both; nothing below calls it.
  *
  * urt_send_all picks a zero-copy send at or above opts.send_zc_min when
  * the kernel has it, and falls back to a plain send (for good, in h->copy)
@@ -16,7 +18,7 @@
 #include <errno.h>
 
 /* What io_all moves. */
-enum { ALL_READ, ALL_WRITE, ALL_SEND, ALL_RECV };
+enum { ALL_READ, ALL_WRITE, ALL_SEND, ALL_RECV, ALL_READ_EOF };
 
 /*
  * Debug builds: the first evaluation records (fd, buf, len); a later one,
@@ -44,7 +46,7 @@ static int io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, vo
 		  int64_t off)
 {
 	static const char *const calls[] = { "urt_read_exact", "urt_write_all", "urt_send_all",
-					     "urt_recv_exact" };
+					     "urt_recv_exact", "urt_read_all" };
 
 	args_check(t, h, fd, buf, len, calls[what]);
 	if (len > INT32_MAX)
@@ -57,6 +59,7 @@ static int io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, vo
 
 		switch (what) {
 		case ALL_READ:
+		case ALL_READ_EOF:
 			ret = urt_read(t, &h->op, fd, p, left, at);
 			break;
 		case ALL_WRITE:
@@ -85,7 +88,7 @@ static int io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, vo
 		if (ret < 0)
 			return ret; /* h->done says how far it got */
 		h->done += (size_t)ret;
-		if (h->done == len || (ret == 0 && (what == ALL_READ || what == ALL_RECV))) {
+		if (h->done == len || (ret == 0 && what != ALL_WRITE && what != ALL_SEND)) {
 			ret = (int)h->done;
 			h->done = 0;
 			return ret;
@@ -99,6 +102,11 @@ int urt_read_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, 
 		   int64_t off)
 {
 	return io_all(t, h, ALL_READ, fd, buf, len, off);
+}
+
+int urt_read_all(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t cap)
+{
+	return io_all(t, h, ALL_READ_EOF, fd, buf, cap, -1);
 }
 
 int urt_write_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len,

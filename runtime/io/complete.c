@@ -250,7 +250,10 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 	struct urt_op *op;
 
 	if (tag) { /* the linked timeout */
-		if (res == -ETIME)
+		/* it fired and cancelled the operation: -ETIME, or, where the
+		 * cancel counts what it ended (IORING_OP_WAITID, seen on 6.18),
+		 * that count; -ECANCELED: the operation finished first */
+		if (res == -ETIME || res > 0)
 			r->rfl |= URT__RF_TIMED_OUT;
 	} else if (flags & IORING_CQE_F_NOTIF) {
 		/* a zero-copy send's last word: the kernel is done with the

@@ -8,6 +8,12 @@
  * call between urt__op_begin and urt__op_commit, op.c); the msghdr, its
  * iovecs and its name must stay where they are until the await returns
  * (the kernel writes the name and msg_flags back at completion).
+ * urt_sendto and urt_recvfrom are the same two operations on a msghdr
+ * they build, once, at submission, in their handle (struct urt_msg_op):
+ * not on the stack, since the await calls them again at every wake and
+ * the kernel holds the msghdr until the completion. One path (msg_op)
+ * submits all four. docs/design.md says why not IORING_OP_SEND with a
+ * destination address.
  *
  * urt_recvmsg_stream hands out each datagram in a buffer the task gives
  * back with urt_buf_free, with its sender, by one of two paths:
@@ -51,32 +57,87 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int urt_sendmsg(struct urt_task *t, struct urt_op *op, int fd, const struct msghdr *msg, int flags)
+/* A msghdr of one iovec and a name, as sendto(2) and recvfrom(2) pass them. */
+static void msg_fill(struct msghdr *msg, struct iovec *iov, const void *buf, size_t len,
+		     const void *name, socklen_t namelen)
+{
+	*iov = (struct iovec){ .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+	*msg = (struct msghdr){ .msg_name = (void *)(uintptr_t)name,
+				.msg_namelen = namelen,
+				.msg_iov = iov,
+				.msg_iovlen = 1 };
+}
+
+/*
+ * The one submission path of urt_sendmsg, urt_recvmsg, urt_sendto and
+ * urt_recvfrom. buf and len are what the frame check refuses and the debug
+ * fingerprint covers with fd (the msghdr for sendmsg / recvmsg, the
+ * payload for sendto / recvfrom); call names the caller in its report.
+ */
+static int msg_op(struct urt_task *t, struct urt_op *op, int fd, struct msghdr *msg, int flags,
+		  bool recv, const void *buf, size_t len, const char *call)
 {
 	struct urt__sub s = { 0 };
-	int ret;
+	int ret = urt__op_start(t, op, fd, buf, len, &s, call);
 
-	if (op->state == URT_OP_IDLE && urt__user_mem_refused(msg, sizeof(*msg)))
-		return -EFAULT;
-	ret = urt__op_begin(t, op, NULL, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
-	io_uring_prep_sendmsg(s.sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL);
+	if (recv)
+		io_uring_prep_recvmsg(s.sqe, fd, msg, (unsigned)flags);
+	else
+		io_uring_prep_sendmsg(s.sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL);
 	return urt__op_commit(op, &s);
+}
+
+int urt_sendmsg(struct urt_task *t, struct urt_op *op, int fd, const struct msghdr *msg, int flags)
+{
+	return msg_op(t, op, fd, (struct msghdr *)(uintptr_t)msg, flags, false, msg, sizeof(*msg),
+		      __func__);
 }
 
 int urt_recvmsg(struct urt_task *t, struct urt_op *op, int fd, struct msghdr *msg, int flags)
 {
-	struct urt__sub s = { 0 };
+	return msg_op(t, op, fd, msg, flags, true, msg, sizeof(*msg), __func__);
+}
+
+int urt_sendto(struct urt_task *t, struct urt_msg_op *h, int fd, const void *buf, size_t len,
+	       int flags, const struct sockaddr *addr, socklen_t addrlen)
+{
+	if (h->op.state == URT_OP_IDLE) { /* the msghdr is built once, at submission */
+		if (addr && addrlen > sizeof(struct sockaddr_storage))
+			return -EINVAL; /* as sendto(2); sendmsg(2) would cut it */
+		if (urt__user_mem_refused(h, sizeof(*h)) ||
+		    (addr && urt__user_mem_refused(addr, addrlen)))
+			return -EFAULT;
+		msg_fill(&h->msg, &h->iov, buf, len, addr, addr ? addrlen : 0);
+	}
+	return msg_op(t, &h->op, fd, &h->msg, flags, false, buf, len, __func__);
+}
+
+int urt_recvfrom(struct urt_task *t, struct urt_msg_op *h, int fd, void *buf, size_t len, int flags,
+		 struct sockaddr *addr, socklen_t *addrlen)
+{
 	int ret;
 
-	if (op->state == URT_OP_IDLE && urt__user_mem_refused(msg, sizeof(*msg)))
-		return -EFAULT;
-	ret = urt__op_begin(t, op, NULL, 0, &s);
-	if (ret != URT__SUBMIT)
-		return ret;
-	io_uring_prep_recvmsg(s.sqe, fd, msg, (unsigned)flags);
-	return urt__op_commit(op, &s);
+	if (h->op.state == URT_OP_IDLE) {
+		socklen_t cap = 0;
+
+		if (addr && !addrlen)
+			return -EINVAL;
+		if (urt__user_mem_refused(h, sizeof(*h)) ||
+		    (addr && urt__user_mem_refused(addrlen, sizeof(*addrlen))))
+			return -EFAULT;
+		if (addr) {
+			cap = *addrlen; /* read here only: the kernel writes the handle's copy */
+			if (urt__user_mem_refused(addr, cap))
+				return -EFAULT;
+		}
+		msg_fill(&h->msg, &h->iov, buf, len, addr, cap);
+	}
+	ret = msg_op(t, &h->op, fd, &h->msg, flags, true, buf, len, __func__);
+	if (ret >= 0 && addr)
+		*addrlen = h->msg.msg_namelen; /* the sender's length, before any cut */
+	return ret;
 }
 
 /* --- the datagram stream ----------------------------------------------------- */
@@ -101,13 +162,9 @@ static int dgram_arm(struct urt_task *t, struct urt_op *op, int fd, struct urt_d
 	d->buf = (struct urt_buf){ .data = rt->bufs.spill.blk[id],
 				   .id = (URT__SPILL_ID | (uint32_t)id) & 0x7fffffffu,
 				   .live = 1 };
-	d->iov = (struct iovec){ .iov_base = d->buf.data,
-				 .iov_len = rt->bufs.size - URT_DGRAM_HEADROOM }; /* as multishot */
-	memset(&d->msg, 0, sizeof(d->msg));
-	d->msg.msg_name = &d->from;
-	d->msg.msg_namelen = sizeof(d->from);
-	d->msg.msg_iov = &d->iov;
-	d->msg.msg_iovlen = 1;
+	msg_fill(&d->msg, &d->iov, d->buf.data,
+		 rt->bufs.size - URT_DGRAM_HEADROOM, /* as multishot */
+		 &d->from, sizeof(d->from));
 	io_uring_prep_recvmsg(s.sqe, fd, &d->msg, 0);
 	return urt__op_commit(op, &s);
 }
