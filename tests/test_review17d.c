@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_review17d.c - the fourth review of issue 17: urt_ftruncate's
- * fallback on the blocking pool (cancel and abort queued, running and
- * back-but-untaken, from its own task, another task and between ticks;
- * deinit; exhaustion of the pool's queue and of op records), urt_sendto /
- * urt_recvfrom and urt_read_all on bad input, cancel and abort.
+ * fallback on the blocking pool (cancel and abort queued and with its
+ * result back but untaken, from its own task, another task and between
+ * ticks; deinit; the pool's queue and op records exhausted; bad input),
+ * name lookups that hang beside other jobs (getaddrinfo interposed for
+ * this binary), and urt_read_all on a non-blocking pipe, bad input and a
+ * handle reused with done past its buffer.
  */
 #include <errno.h>
 #include <fcntl.h>
