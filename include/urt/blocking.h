@@ -16,7 +16,11 @@
  * (default 1024) queued or running at once. A runtime that never runs a
  * job starts no thread. (Per runtime, not per process: a runtime's jobs
  * are its own to drop and wait for at deinit, and one runtime's slow jobs
- * never queue another's. Workers block every signal.)
+ * never queue another's. Workers block every signal.) Name lookups
+ * (urt/dns.h) run on at most half the workers, (blocking_threads + 1) / 2,
+ * as libuv's slow I/O: lookups against a name server that does not answer
+ * (10 s and more each) never hold every worker, so other jobs (an
+ * ftruncate on its fallback, the program's own) still run beside them.
  *
  * A job lives in a struct urt_job in the task's state (zeroed: idle). The
  * first evaluation queues it; fn(arg) runs on a worker; the result comes
@@ -76,6 +80,7 @@ struct urt_job {
 	uint8_t state;	/* URT__JOB_*, the runtime thread's */
 	uint8_t queued; /* on the pool's queue (under the pool's lock) */
 	uint8_t abandoned; /* nobody will take the result: cleanup it when back */
+	uint8_t slow;	/* a lookup (urt/dns.h): at most half the workers run them */
 };
 
 /*

@@ -322,7 +322,9 @@ struct urt_io_all {
 /*
  * urt_read_exact - awaitable: read len bytes at off (or from the file
  * position if off is -1), retrying short reads.
- * Return: len; fewer at end of file; -errno (h->done says how far it got).
+ * Return: len; fewer at end of file; -EINVAL (len above INT32_MAX, or
+ * h->done above len: set it back to 0 to start over); -errno (h->done says
+ * how far it got).
  */
 int urt_read_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t len,
 		   int64_t off);
@@ -340,14 +342,19 @@ int urt_read_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, 
  * hold still until the await returns (debug builds report a re-evaluation
  * that passes another fd, buf or cap).
  * Return: bytes read, < cap at end of file, cap if buf is full (more may
- * follow); -EINVAL (cap above INT32_MAX); -errno as urt_read reports it
- * (h->done bytes were read into buf before it: an await with the same
+ * follow); -EINVAL (cap above INT32_MAX, or h->done above cap: a handle
+ * reused after an error without h->done set back to 0); -errno as urt_read
+ * reports it (h->done bytes were read into buf before it: an await with the same
  * arguments carries on from there; set h->done to 0 to start over); the
  * extra errors of this file.
  */
 int urt_read_all(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t cap);
 
-/* urt_write_all - awaitable: write all len bytes, retrying short writes. */
+/*
+ * urt_write_all - awaitable: write all len bytes, retrying short writes.
+ * Return: len; -EINVAL (len above INT32_MAX, or h->done above len); -EIO
+ * (a write that moved nothing); -errno (h->done bytes were written).
+ */
 int urt_write_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len,
 		  int64_t off);
 

@@ -134,13 +134,15 @@ int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, 
  * urt_send_zc while it is at least opts.send_zc_min bytes (16 KiB by
  * default), with urt_send otherwise; a socket that refuses zero-copy is
  * sent to plainly from then on (h->copy).
- * Return: len; -errno (h->done bytes went out before it).
+ * Return: len; -EINVAL (len above INT32_MAX, or h->done above len: set it
+ * back to 0 to start over); -errno (h->done bytes went out before it).
  */
 int urt_send_all(struct urt_task *t, struct urt_io_all *h, int fd, const void *buf, size_t len);
 
 /*
  * urt_recv_exact - awaitable: receive exactly len bytes into buf.
- * Return: len; fewer if the peer closed first; -errno.
+ * Return: len; fewer if the peer closed first; -EINVAL (len above
+ * INT32_MAX, or h->done above len); -errno.
  */
 int urt_recv_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, size_t len);
 

@@ -49,7 +49,10 @@ static int io_all(struct urt_task *t, struct urt_io_all *h, int what, int fd, vo
 					     "urt_recv_exact", "urt_read_all" };
 
 	args_check(t, h, fd, buf, len, calls[what]);
-	if (len > INT32_MAX)
+	/* h->done past len: a handle reused after an error without done set
+	 * back to 0, on a smaller buffer; len - done would wrap and the next
+	 * operation would touch memory past buf */
+	if (len > INT32_MAX || h->done > len)
 		return -EINVAL;
 	for (;;) {
 		char *p = (char *)buf + h->done;

@@ -12,11 +12,13 @@
  * until the job's cleanup has run, so an unread result is never lost: the
  * end of the task's poll finds it on t->ops and cleans it up.
  *
- * Threads. The queue (FIFO, singly linked through job->qnext) and the
- * QUEUED -> RUNNING step are under the pool's mutex; everything else about
- * a job is the owner's. A worker pops a job, runs fn unlocked, stores
- * the result and posts the job's call message (urt__remote_post: one
- * push; an eventfd write only if the owner is parked, so a burst of
+ * Threads. The queues (two FIFOs, singly linked through job->qnext: name
+ * lookups, job->slow, and every other job) and the QUEUED -> RUNNING step
+ * are under the pool's mutex; at most (max + 1) / 2 lookups run at once
+ * (job_take: libuv's cap on its slow I/O, for the same reason); everything
+ * else about a job is the owner's. A worker pops a job, runs fn unlocked,
+ * stores the result and posts the job's call message (urt__remote_post:
+ * one push; an eventfd write only if the owner is parked, so a burst of
  * completions wakes the loop once). After the post the worker never
  * touches the job again: the owner may reuse or free it at once. The
  * owner learns the result when it drains the remote queue (job_back):
@@ -69,10 +71,13 @@ struct opjob_page {
 
 struct urt__blocking {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;	     /* workers wait here for a job or stop */
-	struct urt_job *head, *tail; /* queued jobs, FIFO */
-	uint32_t nqueued;
+	pthread_cond_t cv;	       /* workers wait here for a job or stop */
+	struct urt_job *head, *tail;   /* queued jobs, FIFO */
+	struct urt_job *shead, *stail; /* queued lookups (job->slow), FIFO */
+	uint32_t nqueued;	       /* both queues */
 	unsigned nthreads, nidle, max;
+	unsigned slow_running, slow_max; /* lookups on a worker; at most (max + 1) / 2 */
+	bool slow_last;			 /* the last job taken was a lookup */
 	bool stop;
 	struct urt_runtime *rt;
 	pthread_t *threads; /* max entries */
@@ -90,6 +95,44 @@ static struct urt_job *job_of(struct urt__call *c)
 
 /* --- workers ----------------------------------------------------------------- */
 
+/* Whether a lookup may start now: one is queued and fewer than slow_max run. */
+static bool slow_ready(const struct urt__blocking *p)
+{
+	return p->shead && p->slow_running < p->slow_max;
+}
+
+/*
+ * The next job a worker runs, under the lock; NULL if none may run now.
+ * Lookups (getaddrinfo) take at most half the workers, as libuv's "slow
+ * I/O": a name server that does not answer holds a worker for 10 s or
+ * more, and as many lookups as workers would stall every other job (an
+ * ftruncate on the fallback, a program's own) that long. Between the two
+ * queues the worker alternates, so neither starves the other.
+ */
+static struct urt_job *job_take(struct urt__blocking *p)
+{
+	struct urt_job *job;
+	bool slow = slow_ready(p) && (!p->head || !p->slow_last);
+
+	if (!slow && !p->head)
+		return NULL;
+	if (slow) {
+		job = p->shead;
+		p->shead = job->qnext;
+		if (!p->shead)
+			p->stail = NULL;
+		p->slow_running++;
+	} else {
+		job = p->head;
+		p->head = job->qnext;
+		if (!p->head)
+			p->tail = NULL;
+	}
+	p->slow_last = slow;
+	p->nqueued--;
+	return job;
+}
+
 static void *worker(void *arg)
 {
 	struct urt__blocking *p = arg;
@@ -97,19 +140,16 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		struct urt_job *job;
+		bool slow;
 
-		while (!p->head && !p->stop) {
+		while (!(job = job_take(p)) && !p->stop) {
 			p->nidle++;
 			pthread_cond_wait(&p->cv, &p->mu);
 			p->nidle--;
 		}
-		if (!p->head) /* stopping, and deinit emptied the queue */
+		if (!job) /* stopping, and deinit emptied the queues */
 			break;
-		job = p->head;
-		p->head = job->qnext;
-		if (!p->head)
-			p->tail = NULL;
-		p->nqueued--;
+		slow = job->slow;
 		/* atomic stores: the owner's debug frame check scans the state
 		 * (relaxed loads) while the job is out */
 		__atomic_store_n(&job->queued, 0, __ATOMIC_RELAXED);
@@ -117,6 +157,13 @@ static void *worker(void *arg)
 		__atomic_store_n(&job->res, job->fn(job->arg), __ATOMIC_RELAXED);
 		urt__remote_post(p->rt, &job->call); /* job is the owner's from here */
 		pthread_mutex_lock(&p->mu);
+		if (slow) {
+			p->slow_running--;
+			/* a lookup held back by the cap may start: this worker
+			 * may take a job of the other queue next */
+			if (p->shead && p->nidle)
+				pthread_cond_signal(&p->cv);
+		}
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -156,6 +203,7 @@ static struct urt__blocking *pool_get(struct urt_runtime *rt)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->max = rt->blocking_threads;
+	p->slow_max = (p->max + 1) / 2;
 	p->rt = rt;
 	rt->blocking = p;
 	return p;
@@ -166,14 +214,17 @@ static int pool_push(struct urt__blocking *p, struct urt_job *job)
 {
 	int ret = 0;
 
+	struct urt_job **head = job->slow ? &p->shead : &p->head;
+	struct urt_job **tail = job->slow ? &p->stail : &p->tail;
+
 	pthread_mutex_lock(&p->mu);
 	job->qnext = NULL;
 	job->queued = 1;
-	if (p->tail)
-		p->tail->qnext = job;
+	if (*tail)
+		(*tail)->qnext = job;
 	else
-		p->head = job;
-	p->tail = job;
+		*head = job;
+	*tail = job;
 	p->nqueued++;
 	if (p->nidle)
 		pthread_cond_signal(&p->cv);
@@ -186,18 +237,20 @@ static int pool_push(struct urt__blocking *p, struct urt_job *job)
 /* Take job off the queue. Return: true if it was still queued (it never runs). */
 static bool pool_unqueue(struct urt__blocking *p, struct urt_job *job)
 {
+	struct urt_job **head = job->slow ? &p->shead : &p->head;
+	struct urt_job **tail = job->slow ? &p->stail : &p->tail;
 	struct urt_job **pp;
 	bool found = false;
 
 	pthread_mutex_lock(&p->mu);
 	if (job->queued) {
-		for (pp = &p->head; *pp != job; pp = &(*pp)->qnext)
+		for (pp = head; *pp != job; pp = &(*pp)->qnext)
 			;
 		*pp = job->qnext;
-		if (p->tail == job) {
-			p->tail = NULL;
-			for (struct urt_job *j = p->head; j; j = j->qnext)
-				p->tail = j;
+		if (*tail == job) {
+			*tail = NULL;
+			for (struct urt_job *j = *head; j; j = j->qnext)
+				*tail = j;
 		}
 		p->nqueued--;
 		job->queued = 0;
@@ -327,8 +380,8 @@ static void job_drop(struct urt_runtime *rt, struct urt_job *job, bool wake)
 	}
 }
 
-/* Queue job (fn, arg and cleanup set) as t's, with a record of its own.
- * Return: URT_PENDING; -EAGAIN (no record, or no worker could start). */
+/* Queue job (fn, arg, cleanup and slow set) as t's, with a record of its
+ * own. Return: URT_PENDING; -EAGAIN (no record, or no worker could start). */
 static int64_t job_submit(struct urt_runtime *rt, struct urt__blocking *p, struct urt_task *t,
 			  struct urt_job *job)
 {
@@ -371,8 +424,8 @@ static struct urt__blocking *pool_room(struct urt_runtime *rt, int *err)
 	return p;
 }
 
-int64_t urt_blocking_run(struct urt_task *t, struct urt_job *job, int64_t (*fn)(void *arg),
-			 void *arg, void (*cleanup)(void *arg, int64_t res))
+int64_t urt__blocking_run(struct urt_task *t, struct urt_job *job, int64_t (*fn)(void *arg),
+			  void *arg, void (*cleanup)(void *arg, int64_t res), bool slow)
 {
 	struct urt_runtime *rt = urt__rt;
 	struct urt__blocking *p;
@@ -400,7 +453,14 @@ int64_t urt_blocking_run(struct urt_task *t, struct urt_job *job, int64_t (*fn)(
 	job->fn = fn;
 	job->arg = arg;
 	job->cleanup = cleanup;
+	job->slow = slow;
 	return job_submit(rt, p, t, job);
+}
+
+int64_t urt_blocking_run(struct urt_task *t, struct urt_job *job, int64_t (*fn)(void *arg),
+			 void *arg, void (*cleanup)(void *arg, int64_t res))
+{
+	return urt__blocking_run(t, job, fn, arg, cleanup, false);
 }
 
 int urt__io_offload(struct urt_runtime *rt, struct urt_task *t, struct urt_op *op,
@@ -423,6 +483,7 @@ int urt__io_offload(struct urt_runtime *rt, struct urt_task *t, struct urt_op *o
 	oj->job.fn = opjob_run;
 	oj->job.arg = oj;
 	oj->job.cleanup = NULL;
+	oj->job.slow = 0;
 	ret = job_submit(rt, p, t, &oj->job);
 	if (URT_UNLIKELY(ret != URT_PENDING)) {
 		oj->free = p->opfree;
@@ -476,23 +537,26 @@ void urt__blocking_task_end(struct urt_runtime *rt, struct urt_task *t)
 void urt__blocking_deinit(struct urt_runtime *rt)
 {
 	struct urt__blocking *p = rt->blocking;
-	struct urt_job *queued;
+	struct urt_job *queued[2];
 
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->mu);
 	p->stop = true;
-	queued = p->head;
-	p->head = p->tail = NULL;
+	queued[0] = p->head;
+	queued[1] = p->shead;
+	p->head = p->tail = p->shead = p->stail = NULL;
 	p->nqueued = 0;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
-	for (struct urt_job *j = queued, *next; j; j = next) {
-		next = j->qnext;
-		rt->jobs_out--;
-		j->queued = 0;
-		j->res = -ECANCELED; /* never ran: the teardown cleans it up */
-		j->state = URT__JOB_DONE;
+	for (int q = 0; q < 2; q++) {
+		for (struct urt_job *j = queued[q], *next; j; j = next) {
+			next = j->qnext;
+			rt->jobs_out--;
+			j->queued = 0;
+			j->res = -ECANCELED; /* never ran: the teardown cleans it up */
+			j->state = URT__JOB_DONE;
+		}
 	}
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);

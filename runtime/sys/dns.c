@@ -129,7 +129,7 @@ int urt_getaddrinfo(struct urt_task *t, struct urt_dns *q, const char *host, con
 
 	if (!q->req && (ret = dns_request(q, host, service, hints)))
 		return ret;
-	r = urt_blocking_run(t, &q->job, dns_run, q, dns_cleanup);
+	r = urt__blocking_run(t, &q->job, dns_run, q, dns_cleanup, true);
 	if (r == URT_PENDING || urt_job_busy(&q->job))
 		return URT_PENDING == r ? URT_PENDING : (int)r; /* the request is the job's */
 	if (r == 0)

@@ -22,6 +22,13 @@ enum {
 };
 
 /*
+ * urt_blocking_run, and whether the job is a name lookup (slow): those
+ * run on at most (blocking_threads + 1) / 2 workers at once (blocking.c).
+ */
+URT_HIDDEN int64_t urt__blocking_run(struct urt_task *t, struct urt_job *job,
+				     int64_t (*fn)(void *arg), void *arg,
+				     void (*cleanup)(void *arg, int64_t res), bool slow);
+/*
  * t's poll is over (it finished or was aborted), or deinit tears it down:
  * end every job of t (queued: dropped; running: abandoned, cleaned up when
  * back; back: cleaned up now). Called by the loop before the I/O layer
