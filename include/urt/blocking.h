@@ -44,7 +44,11 @@
  *   - ... after fn returned but before the task took the result:
  *     cleanup(arg, result) runs at once.
  * So a task's drop always runs after every cleanup of its jobs: drop need
- * not know where its jobs were.
+ * not know where its jobs were. And so does its join: a task that gave up
+ * a running job (urt_job_cancel, or an abort) and returned is done for its
+ * joiner only when fn has returned and the cleanup ran (tokio's
+ * JoinHandle of the async task would resolve at once). A coordinator that
+ * must not wait for a slow fn should detach the task, not join it.
  *
  * Deinit: urt_runtime_deinit first drops every queued job (each cleanup
  * runs with -ECANCELED, when its task is torn down), waits for the running
@@ -70,8 +74,11 @@ extern "C" {
 
 /* A job: in the task's state, zero-initialised (idle). Fields are the runtime's. */
 struct urt_job {
-	struct urt__call call;	/* the completion message, posted by the worker */
+	/* qnext first, not the message: `{ 0 }` on a state that starts with
+	 * a job must not meet an _Atomic pointer (clang warns, and refuses it
+	 * at file scope) */
 	struct urt_job *qnext;	/* the pool's queue */
+	struct urt__call call;	/* the completion message, posted by the worker */
 	int64_t (*fn)(void *arg);
 	void *arg;
 	void (*cleanup)(void *arg, int64_t res);

@@ -56,7 +56,7 @@
 #include <string.h>
 
 struct opjob {
-	struct urt_job job; /* first: a job is its call message */
+	struct urt_job job; /* first: an op job is its job */
 	struct urt_op *op;
 	int64_t (*fn)(const int64_t *a);
 	int64_t a[3];
@@ -86,11 +86,9 @@ struct urt__blocking {
 	struct opjob_page *pages;
 };
 
-_Static_assert(offsetof(struct urt_job, call) == 0, "a job is its call message");
-
 static struct urt_job *job_of(struct urt__call *c)
 {
-	return (struct urt_job *)(void *)c;
+	return (struct urt_job *)(void *)((char *)c - offsetof(struct urt_job, call));
 }
 
 /* --- workers ----------------------------------------------------------------- */
