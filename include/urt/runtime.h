@@ -62,6 +62,7 @@ struct urt__rec;
 struct urt__tent;
 struct urt__bstate;
 struct urt__blocking;
+struct urt__kern;
 
 struct urt_runtime_opts {
 	enum urt_slab_kind slab; /* default URT_SLAB_NONE */
@@ -381,6 +382,8 @@ struct urt_runtime {
 
 	/* io_uring (struct io_uring, opaque here) and the wake eventfd */
 	URT__ALIGNAS(8) unsigned char ring[URT__RING_STORAGE];
+	const struct urt__kern *kern; /* the kernel below the ring (real or simulated) */
+	void *kern_ctx;
 	unsigned ring_flags;	/* setup flags that were accepted */
 	uint32_t ring_pending;	/* SQEs prepared, not yet submitted */
 	uint32_t ring_inflight; /* SQEs prepared or submitted, final CQE not reaped */
