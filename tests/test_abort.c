@@ -14,7 +14,6 @@
  * descriptor is back.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -52,18 +51,6 @@
 #define DEINIT_STORM 10000
 #endif
 #define PAIRS 64 /* socketpairs shared by the storm */
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static unsigned drops, busy_in_drop, polls_after_abort;
 
@@ -296,7 +283,7 @@ static void test_abort_streams_with_queued_completions(void **state)
 
 	(void)state;
 	stream_drops = stream_busy = 0;
-	fds_before = open_fds();
+	fds_before = test_fd_count();
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
 	lfd = urt_listen_tcp("127.0.0.1", 0, 64, 0, &port);
 	assert_true(lfd >= 0);
@@ -334,7 +321,7 @@ static void test_abort_streams_with_queued_completions(void **state)
 	close(pair[1]);
 	close(lfd);
 	/* the accepted descriptors that were queued were closed by the runtime */
-	assert_int_equal(open_fds(), fds_before);
+	assert_int_equal(test_fd_count(), fds_before);
 }
 
 int main(void)

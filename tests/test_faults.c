@@ -230,22 +230,13 @@ static uint64_t xchg_run(struct xchg_run *r, struct injector *in)
 	return out;
 }
 
-static int open_fds(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 1024; fd++)
-		n += fcntl(fd, F_GETFD) >= 0;
-	return n;
-}
-
 /* A clean run, then the Nth submission failing for every N it made. */
 static void test_fail_every_submission(void **state)
 {
 	static struct xchg_run r;
 	struct injector in = { 0 };
 	unsigned total;
-	int fds = open_fds();
+	int fds = test_fd_count();
 
 	(void)state;
 	assert_int_equal(xchg_run(&r, &in), 0);
@@ -263,7 +254,7 @@ static void test_fail_every_submission(void **state)
 				(unsigned long long)out);
 			fail();
 		}
-		if (open_fds() != fds) {
+		if (test_fd_count() != fds) {
 			fprintf(stderr, "submission %u of %u failed: a descriptor leaked\n", n, total);
 			fail();
 		}

@@ -13,7 +13,6 @@
  * poll (URT_FEAT_WAITID in opts.features_off). Every test ends with
  * nothing live.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -48,20 +47,6 @@ static int64_t take(struct urt_join *j)
 
 	assert_int_equal(urt_join_take(j, &out), 0);
 	return (int64_t)out;
-}
-
-/* Descriptors open in this process (the test's own leak check). */
-static int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1; /* the directory's own */
 }
 
 /* Whether pid is no longer a child of ours (reaped: no zombie left). */
@@ -139,7 +124,7 @@ static int run_child(char *const *argv, const char *feed, int kill_sig, unsigned
 	static struct proc_state st;
 	struct urt_runtime rt;
 	struct urt_join j;
-	int fds = fd_count();
+	int fds = test_fd_count();
 
 	st = (struct proc_state){ .home = &st, .feed = feed, .kill_sig = kill_sig };
 	o.stdio[0] = feed ? URT_STDIO_PIPE : URT_STDIO_NULL;
@@ -160,7 +145,7 @@ static int run_child(char *const *argv, const char *feed, int kill_sig, unsigned
 	test_runtime_end(&rt);
 	assert_true(gone(st.p.pid));
 	/* the task's copy closed its pipe ends; this copy's numbers are stale */
-	assert_int_equal(fd_count(), fds);
+	assert_int_equal(test_fd_count(), fds);
 	memcpy(out, st.out, sizeof(st.out));
 	out[st.got] = '\0';
 	return st.status;
@@ -245,7 +230,7 @@ static void test_spawn_fails_cleanly(void **state)
 	char *bare[] = { "urt-no-such-program-here", NULL };
 	struct urt_proc_opts o = { .file = argv[0], .argv = argv };
 	struct urt_proc p;
-	int fds = fd_count();
+	int fds = test_fd_count();
 
 	(void)state;
 	o.stdio[0] = o.stdio[1] = o.stdio[2] = URT_STDIO_PIPE;
@@ -260,7 +245,7 @@ static void test_spawn_fails_cleanly(void **state)
 	o.argv = NULL;
 	o.stdio[1] = 0;
 	assert_int_equal(urt_proc_spawn(&p, &o), -EINVAL);
-	assert_int_equal(fd_count(), fds);
+	assert_int_equal(test_fd_count(), fds);
 	/* a struct that holds no child */
 	assert_int_equal(urt_proc_kill(&p, SIGTERM), -ESRCH);
 	assert_int_equal(urt_proc_release(&p), 0);
@@ -305,7 +290,7 @@ static void test_abort_mid_wait(void **state)
 	struct wait_state st = { 0 };
 	struct urt_runtime rt;
 	struct urt_join j;
-	int fds = fd_count();
+	int fds = test_fd_count();
 
 	(void)state;
 	abort_release = -1;
@@ -323,7 +308,7 @@ static void test_abort_mid_wait(void **state)
 		assert_true(urt_tick(&rt, 10 * 1000 * 1000) >= 0);
 	assert_true(gone(st.p.pid));
 	test_runtime_end(&rt);
-	assert_int_equal(fd_count(), fds);
+	assert_int_equal(test_fd_count(), fds);
 }
 
 /* A wait cancelled by the task itself: the child runs on, and is waited for again. */

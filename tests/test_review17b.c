@@ -8,7 +8,6 @@
  * abort. Every wait is bounded by a count of ticks or a wall-clock cap
  * (never asserted on: a cap only ends a loop).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,21 +30,6 @@
 
 #include "support/test_support.h"
 #include "urt/urt.h"
-
-/* Descriptors open in this process now. */
-static int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own */
-}
 
 /* Whether this process has a child that exited and was not reaped. */
 static bool zombie_child(void)
@@ -419,7 +403,7 @@ static void test_proc_spawn_missing(void **state)
 {
 	struct urt_proc p;
 	char *const argv[] = { "urt-no-such-program", NULL };
-	int before = fd_count();
+	int before = test_fd_count();
 
 	(void)state;
 	for (int k = 0; k < 2; k++) {
@@ -432,7 +416,7 @@ static void test_proc_spawn_missing(void **state)
 									       URT_STDIO_PIPE,
 									       URT_STDIO_PIPE } }),
 			-ENOENT);
-		assert_int_equal(fd_count(), before);
+		assert_int_equal(test_fd_count(), before);
 		assert_false(zombie_child());
 		assert_int_equal(p.pidfd, -1);
 	}
@@ -464,7 +448,7 @@ static void test_proc_spawn_nofile(void **state)
 
 		for (; closed < k && nfill > 0; closed++)
 			close(fillers[--nfill]);
-		before = fd_count();
+		before = test_fd_count();
 		ret = urt_proc_spawn(
 			&p, &(struct urt_proc_opts){
 				    .file = "true",
@@ -477,7 +461,7 @@ static void test_proc_spawn_nofile(void **state)
 			assert_int_equal(ret, -EMFILE);
 			emfile++;
 		}
-		assert_int_equal(fd_count(), before);
+		assert_int_equal(test_fd_count(), before);
 		assert_false(zombie_child());
 		while (closed-- > 0) {
 			int fd = dup(0);
@@ -531,7 +515,7 @@ static void run_proc_abort(uint32_t features_off, bool deinit)
 {
 	struct urt_runtime rt;
 	struct urt_join j[4];
-	int before = fd_count();
+	int before = test_fd_count();
 
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .features_off = features_off });
 	for (int i = 0; i < 4; i++)
@@ -552,7 +536,7 @@ static void run_proc_abort(uint32_t features_off, bool deinit)
 	} else {
 		assert_int_equal(urt_runtime_deinit(&rt), 4) /* the waiters it reclaimed */;
 	}
-	assert_int_equal(fd_count(), before);
+	assert_int_equal(test_fd_count(), before);
 	assert_false(zombie_child());
 }
 
@@ -643,7 +627,7 @@ static void test_dial_abort_sweep(void **state)
 
 	(void)state;
 	lfd = full_listener(&port, fill, 4);
-	before = fd_count();
+	before = test_fd_count();
 	for (int k = 0; k < 12; k++) {
 		struct urt_runtime rt;
 		struct urt_join j;
@@ -663,7 +647,7 @@ static void test_dial_abort_sweep(void **state)
 		urt_join_take(&j, &(uint64_t){ 0 });
 		settle(&rt);
 		test_runtime_end(&rt);
-		assert_int_equal(fd_count(), before);
+		assert_int_equal(test_fd_count(), before);
 	}
 	for (int i = 0; i < 4; i++)
 		close(fill[i]);
@@ -683,7 +667,7 @@ static void test_dial_timeout_reuse(void **state)
 	(void)state;
 	lfd = full_listener(&port, fill, 4);
 	ok = test_listen(&okport);
-	before = fd_count();
+	before = test_fd_count();
 	memset(&s, 0, sizeof(s));
 	snprintf(s.port, sizeof(s.port), "%u", port);
 	snprintf(s.port2, sizeof(s.port2), "%u", okport);
@@ -702,7 +686,7 @@ static void test_dial_timeout_reuse(void **state)
 	assert_true(a >= 0);
 	close(a);
 	close(s.fd2);
-	assert_int_equal(fd_count(), before);
+	assert_int_equal(test_fd_count(), before);
 	for (int i = 0; i < 4; i++)
 		close(fill[i]);
 	close(lfd);

@@ -50,7 +50,15 @@ static bool reader_poll(struct urt_task *t, void *arg)
 	URT_END(t);
 }
 
-static const struct urt_task_type reader_type = { .poll = reader_poll, .name = "reader" };
+static void reader_drop(struct urt_task *t, void *arg)
+{
+	(void)t;
+	urt_signal_close(&((struct reader *)arg)->s); /* its dup of the eventfd */
+}
+
+static const struct urt_task_type reader_type = { .poll = reader_poll,
+						  .drop = reader_drop,
+						  .name = "reader" };
 
 static struct urt_signal_hub hub;
 static atomic_int nodes_done;
@@ -140,12 +148,12 @@ static void test_hub_threads(void **state)
 /* --- aborted with its read in flight, unsubscribed, the hub deinit'ed ------------- */
 
 /*
- * The order the header asks: the runtime reclaims the aborted task (the
- * read cancelled), then unsubscribe, then the hub. Here unsubscribe comes
+ * The usual order: the runtime reclaims the aborted task (the read
+ * cancelled), then unsubscribe, then the hub. Here unsubscribe comes
  * before the runtime has reaped the cancel (the task has not ended): the
- * eventfd is closed under the in-flight read. The ring holds its own
- * reference to the file, and the stream never touches the freed sub on
- * -ECANCELED, so ASan must stay quiet.
+ * slot's eventfd is closed under the in-flight read, which reads the
+ * stream's own descriptor of it, and the slot stays with the hub until
+ * hub_deinit, so ASan must stay quiet.
  */
 static void test_abort_unsub_deinit(void **state)
 {
@@ -176,15 +184,12 @@ static void test_abort_unsub_deinit(void **state)
 }
 
 /*
- * Misuse the header forbids but does not detect: a stream read after its
- * subscription was unsubscribed. Once the eventfd's number is reused (the
- * next subscription takes it) the read succeeds on the new eventfd and
- * urt_signal_recv swaps the freed sub's `pending`: a heap use-after-free
- * (ASan: heap-use-after-free in urt_signal_recv). The stream keeps a raw
- * pointer and a raw fd; detecting it needs a generation in the stream and
- * the sub (or a stream list on the sub that unsubscribe poisons), which is
- * a design change, not a review fix. Run it with URT_R17C_UNSKIP=1 set
- * in the environment (asan build) to see the report.
+ * A stream read after its subscription was unsubscribed, and the next
+ * subscription took the slot (and the eventfd's number). It used to read
+ * the new eventfd and swap the freed sub's `pending` (ASan:
+ * heap-use-after-free in urt_signal_recv). Now the slot stays with the
+ * hub, the stream's generation no longer matches, and recv answers -EBADF
+ * before it submits anything: the new subscription keeps its signal.
  */
 static void test_recv_after_unsubscribe(void **state)
 {
@@ -197,22 +202,26 @@ static void test_recv_after_unsubscribe(void **state)
 	sigset_t set;
 
 	(void)state;
-	if (!getenv("URT_R17C_UNSKIP"))
-		skip(); /* fails (heap-use-after-free under ASan): see the comment above */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	assert_int_equal(urt_signal_hub_init(&h, &set), 0);
 	assert_int_equal(urt_signal_subscribe(&h, &sub), 0);
 	assert_int_equal(urt_signal_attach(&r.s, sub), 0);
 	urt_signal_unsubscribe(sub);
-	assert_int_equal(urt_signal_subscribe(&h, &next), 0); /* same fd number */
+	assert_int_equal(urt_signal_subscribe(&h, &next), 0); /* same slot, same fd number */
+	assert_ptr_equal(next, sub);
 	assert_int_equal(urt_signal_hub_send(&h, SIGUSR1), 0);
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &reader_type, &r, sizeof(r), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
-	/* what a detected misuse would answer */
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal((int)out, -EBADF);
+	/* the signal is still the new subscription's */
+	assert_int_equal(urt_signal_attach(&r.s, next), 0);
+	assert_int_equal(urt_spawn(&rt, &reader_type, &r, sizeof(r), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal((int)out, SIGUSR1);
 	test_runtime_end(&rt);
 	urt_signal_hub_deinit(&h);
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_signal.c - signal streams (one runtime, a signalfd; two runtimes on
- * two threads through a hub) and the acceptor's back-pressure.
+ * two threads through a hub; a stream whose subscription was unsubscribed,
+ * with its read in flight, from its thread or another) and the acceptor's
+ * back-pressure.
  *
  * main blocks the signals before any thread starts, as the docs say.
  */
@@ -27,9 +29,10 @@
 
 /* --- one runtime: its own signalfd -------------------------------------------------- */
 
+/* Reads `want` times (at most 4), whatever each read answers. */
 struct sigwaiter {
 	struct urt_signal_stream s;
-	int got[4], n;
+	int got[4], n, want;
 };
 
 static bool sigwaiter_poll(struct urt_task *t, void *arg)
@@ -37,7 +40,7 @@ static bool sigwaiter_poll(struct urt_task *t, void *arg)
 	struct sigwaiter *w = arg;
 
 	URT_BEGIN(t);
-	while (w->n < 2) {
+	while (w->n < w->want) {
 		URT_AWAIT(t, w->got[w->n] = urt_signal_recv(t, &w->s));
 		w->n++;
 	}
@@ -58,7 +61,7 @@ static const struct urt_task_type sigwaiter_type = { .poll = sigwaiter_poll,
 static void test_one_runtime(void **state)
 {
 	struct urt_runtime rt;
-	struct sigwaiter w = { 0 }, *live;
+	struct sigwaiter w = { .want = 2 }, *live;
 	struct urt_join j;
 	sigset_t set;
 
@@ -149,6 +152,144 @@ static void test_hub_two_runtimes(void **state)
 	}
 	assert_int_equal(urt_signal_hub_send(&hub, 0), -EINVAL);
 	urt_signal_hub_deinit(&hub);
+}
+
+/* --- a stream outliving its subscription ----------------------------------------------- */
+
+/* A sigwaiter of a subscription (a stale stream answers -EBADF each time). */
+static struct sigwaiter *sigwaiter_attach(struct urt_runtime *rt, struct urt_signal_sub *sub,
+					  int want, struct urt_join *j)
+{
+	struct sigwaiter w = { .want = want };
+
+	assert_int_equal(urt_signal_attach(&w.s, sub), 0);
+	assert_int_equal(urt_spawn(rt, &sigwaiter_type, &w, sizeof(w), j), 0);
+	return urt_task_state(j->task);
+}
+
+/* Tick until j's task ended, within a bound: a read left parked fails, not hangs. */
+static void tick_until_done(struct urt_runtime *rt, struct urt_join *j)
+{
+	for (int i = 0; i < 100 && !urt_join_is_finished(j); i++)
+		assert_true(urt_tick(rt, 100000000) >= 0);
+	assert_true(urt_join_is_finished(j));
+}
+
+/* A hub of SIGUSR2 (sent, never raised) and a runtime to read it. */
+static void hub_runtime_init(struct urt_signal_hub *hub, struct urt_runtime *rt)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	assert_int_equal(urt_signal_hub_init(hub, &set), 0);
+	test_runtime_init(rt, &(struct urt_runtime_opts){ 0 });
+}
+
+/*
+ * Unsubscribed with its read in flight, on the runtime's own thread: the
+ * read is woken and answers -EBADF, and so does the next recv (nothing
+ * submitted, nothing parked). The slot goes to the next subscriber, whose
+ * stream gets the signal sent after: the stale read took nothing of it.
+ */
+static void test_unsubscribe_in_flight(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_signal_hub hub;
+	struct urt_signal_sub *sub, *next;
+	struct urt_signal_stream s;
+	struct sigwaiter *stale, *fresh;
+	struct urt_join js, jf;
+	int fds = test_fd_count();
+
+	(void)state;
+	hub_runtime_init(&hub, &rt);
+	assert_int_equal(urt_signal_subscribe(&hub, &sub), 0);
+	stale = sigwaiter_attach(&rt, sub, 2, &js);
+	assert_true(urt_tick(&rt, 0) >= 1); /* the read is in flight */
+	urt_signal_unsubscribe(sub);
+	urt_signal_unsubscribe(sub);			      /* again: nothing */
+	assert_int_equal(urt_signal_attach(&s, sub), -EBADF); /* no stream of it now */
+	assert_int_equal(urt_signal_attach(&s, NULL), -EINVAL);
+	assert_int_equal(urt_signal_subscribe(&hub, &next), 0);
+	assert_ptr_equal(next, sub); /* its slot, handed out again */
+	/* the new subscription's signal, in the slot's word and its eventfd */
+	assert_int_equal(urt_signal_hub_send(&hub, SIGUSR2), 0);
+	tick_until_done(&rt, &js); /* the stale read completes first, alone */
+	assert_int_equal(stale->got[0], -EBADF);
+	assert_int_equal(stale->got[1], -EBADF);
+	assert_int_equal(urt_join_take(&js, NULL), 0);
+	fresh = sigwaiter_attach(&rt, next, 1, &jf);
+	tick_until_done(&rt, &jf);
+	assert_int_equal(fresh->got[0], SIGUSR2);
+	assert_int_equal(urt_join_take(&jf, NULL), 0);
+	test_runtime_end(&rt);
+	urt_signal_hub_deinit(&hub);
+	assert_int_equal(test_fd_count(), fds); /* the streams' dups, the eventfds */
+}
+
+/*
+ * Unsubscribed from another thread while the runtime reads it (TSan): the
+ * other thread unsubscribes, takes a subscription (often the same slot)
+ * and sends, while a second stream of a live subscription reads beside.
+ * Whenever the unsubscribe lands (before the read is submitted, while it
+ * is in flight, in between), the stale stream answers -EBADF twice, the
+ * live one gets the signal, and the new subscription keeps its own.
+ */
+struct churn {
+	struct urt_signal_hub *hub;
+	struct urt_signal_sub *sub, *next;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churn *c = arg;
+
+	urt_signal_unsubscribe(c->sub);
+	assert_int_equal(urt_signal_subscribe(c->hub, &c->next), 0);
+	assert_int_equal(urt_signal_hub_send(c->hub, SIGUSR2), 0);
+	return NULL;
+}
+
+static void test_unsubscribe_other_thread(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_signal_hub hub;
+	struct urt_signal_sub *keep;
+	int fds = test_fd_count();
+
+	(void)state;
+	hub_runtime_init(&hub, &rt);
+	assert_int_equal(urt_signal_subscribe(&hub, &keep), 0);
+	for (int i = 0; i < 40; i++) {
+		struct churn c = { .hub = &hub };
+		struct sigwaiter *stale, *live, *fresh;
+		struct urt_join js, jl, jf;
+		pthread_t th;
+
+		assert_int_equal(urt_signal_subscribe(&hub, &c.sub), 0);
+		stale = sigwaiter_attach(&rt, c.sub, 2, &js);
+		live = sigwaiter_attach(&rt, keep, 1, &jl);
+		if (i & 1)
+			assert_true(urt_tick(&rt, 0) >= 1); /* the reads in flight first */
+		assert_int_equal(pthread_create(&th, NULL, churn_main, &c), 0);
+		tick_until_done(&rt, &js);
+		tick_until_done(&rt, &jl);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		assert_int_equal(stale->got[0], -EBADF);
+		assert_int_equal(stale->got[1], -EBADF);
+		assert_int_equal(live->got[0], SIGUSR2);
+		assert_int_equal(urt_join_take(&js, NULL), 0);
+		assert_int_equal(urt_join_take(&jl, NULL), 0);
+		fresh = sigwaiter_attach(&rt, c.next, 1, &jf);
+		tick_until_done(&rt, &jf);
+		assert_int_equal(fresh->got[0], SIGUSR2);
+		assert_int_equal(urt_join_take(&jf, NULL), 0);
+		urt_signal_unsubscribe(c.next);
+	}
+	test_runtime_end(&rt);
+	urt_signal_hub_deinit(&hub);
+	assert_int_equal(test_fd_count(), fds);
 }
 
 /* --- the acceptor: back-pressure ---------------------------------------------------- */
@@ -256,6 +397,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_runtime),
 		cmocka_unit_test(test_hub_two_runtimes),
+		cmocka_unit_test(test_unsubscribe_in_flight),
+		cmocka_unit_test(test_unsubscribe_other_thread),
 		cmocka_unit_test(test_acceptor_backpressure),
 	};
 	sigset_t set;

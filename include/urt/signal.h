@@ -31,6 +31,14 @@
  * subscription with the same urt_signal_recv. urt_signal_hub_send delivers
  * a signal number without a signal (a stop decided in-process).
  *
+ * Lifetimes: a subscription is a slot the hub owns. Unsubscribe ends it
+ * (the slot goes back to the hub, which may hand it out again); only
+ * urt_signal_hub_deinit frees memory. So the hub outlives every stream of
+ * it, while a stream may outlive its subscription: a stream whose
+ * subscription was unsubscribed (from any thread, even with its read in
+ * flight) answers -EBADF, and never reads or takes another subscription's
+ * signals, even one that got the same slot or descriptor number.
+ *
  * Coalescing, as with the kernel's own pending set: a subscriber that has
  * not yet taken a signal gets it once however often it was delivered
  * meanwhile; different signals are all kept and come lowest number first.
@@ -58,14 +66,16 @@ struct urt_signal_sub;
 struct urt_signal_hub {
 	sigset_t set;
 	pthread_mutex_t lock;
-	struct urt_signal_sub *subs;
+	struct urt_signal_sub *subs; /* subscribed */
+	struct urt_signal_sub *free; /* unsubscribed slots, for the next subscribe */
 };
 
 /* A stream of signals, kept in a task's state. */
 struct urt_signal_stream {
-	int fd;			    /* the signalfd, or the subscription's eventfd */
+	int fd;			    /* the signalfd, or our descriptor of the sub's eventfd */
 	struct urt_signal_sub *sub; /* NULL: a signalfd of our own */
-	bool own;		    /* fd is our signalfd (a zeroed stream owns nothing) */
+	uint64_t gen;		    /* the sub's generation when attached */
+	bool own;		    /* fd is ours to close (a zeroed stream owns nothing) */
 	uint64_t pending;	    /* taken in, not yet returned: bit signo - 1 */
 	struct urt_op op;
 	union {
@@ -84,24 +94,34 @@ struct urt_signal_stream {
 int urt_signal_open(struct urt_signal_stream *s, const sigset_t *set);
 
 /*
- * urt_signal_attach - a stream of a hub subscription (see above). The
+ * urt_signal_attach - a stream of a hub subscription (see above): the
+ * stream reads a descriptor of its own (a dup of the subscription's
+ * eventfd), so close it with urt_signal_close like an opened one. The
  * stream does not own the subscription: urt_signal_close leaves it.
- * Return: 0; -EINVAL for a NULL sub.
+ * Return: 0; -EINVAL for a NULL sub; -EBADF for a sub already unsubscribed
+ * (while its slot is not handed out again); -EMFILE, -ENFILE from the dup.
+ * The hub must outlive every use of the stream but urt_signal_close.
  */
 int urt_signal_attach(struct urt_signal_stream *s, struct urt_signal_sub *sub);
 
 /*
  * urt_signal_recv - awaitable: the next signal's number.
- * Return: the number (> 0); URT_PENDING; -EBADF for a closed stream;
- * -ECANCELED if the read was cancelled; another -errno of the read.
+ * Return: the number (> 0); URT_PENDING; -EBADF for a closed stream, or a
+ * stream whose subscription was unsubscribed (before the call, or while
+ * its read was in flight: unsubscribe wakes the read); -ECANCELED if the
+ * read was cancelled; another -errno of the read.
+ * Context: the runtime's thread. A subscription's stream takes the hub's
+ * lock briefly before it submits its read and when the read completes.
  */
 int urt_signal_recv(struct urt_task *self, struct urt_signal_stream *s);
 
 /*
- * urt_signal_close - close a stream's own signalfd (not a subscription's
- * eventfd, not the mask: blocked signals stay blocked). Idempotent, and
- * safe on a zeroed stream (a task aborted before it opened one). Call it
- * from drop (the read is over by then), or after a recv returned.
+ * urt_signal_close - close a stream's own descriptor: its signalfd, or its
+ * dup of a subscription's eventfd (not the subscription, not the mask:
+ * blocked signals stay blocked). Idempotent, and safe on a zeroed stream
+ * (a task aborted before it opened one); it never touches the hub, so it
+ * is safe after urt_signal_hub_deinit too. Call it from drop (the read is
+ * over by then), or after a recv returned.
  */
 void urt_signal_close(struct urt_signal_stream *s);
 
@@ -114,22 +134,30 @@ void urt_signal_close(struct urt_signal_stream *s);
 int urt_signal_hub_init(struct urt_signal_hub *hub, const sigset_t *set);
 
 /*
- * urt_signal_hub_deinit - free every subscription still there. After every
- * runtime reading one is gone (deinit'ed). The mask stays blocked.
+ * urt_signal_hub_deinit - unsubscribe every subscription still there and
+ * free every slot. After the last use of every stream of the hub (their
+ * runtimes deinit'ed, or their tasks ended): a stream must not be read
+ * after this (urt_signal_close is still fine). The mask stays blocked.
  */
 void urt_signal_hub_deinit(struct urt_signal_hub *hub);
 
 /*
  * urt_signal_subscribe - a new subscriber of the hub: every signal
- * delivered from now on reaches it.
+ * delivered from now on reaches it. It may get the slot (the same
+ * pointer) of an earlier, unsubscribed one; that one's streams stay stale.
  * Return: 0 and *out; -ENOMEM; -EMFILE, -ENFILE from eventfd(2).
  * Context: any thread.
  */
 int urt_signal_subscribe(struct urt_signal_hub *hub, struct urt_signal_sub **out);
 
 /*
- * urt_signal_unsubscribe - remove and free a subscription. No stream may
- * read it any more (its runtime is deinit'ed, or the task ended).
+ * urt_signal_unsubscribe - end a subscription: no signal reaches it any
+ * more, and its slot goes back to the hub (freed by hub_deinit). Its
+ * streams become stale: a read in flight is woken, and every recv answers
+ * -EBADF (close them as usual). A second call on a sub already
+ * unsubscribed does nothing, as long as subscribe has not handed its slot
+ * out again (then the pointer names the new subscription).
+ * Context: any thread.
  */
 void urt_signal_unsubscribe(struct urt_signal_sub *sub);
 

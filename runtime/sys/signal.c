@@ -3,41 +3,58 @@
  * signal.c - signal streams (urt/signal.h).
  *
  * A stream reads either its own signalfd (one runtime: the signals go to
- * whichever thread reads first, so one reader) or the eventfd of a hub
- * subscription (several runtimes: the hub takes each signal once, with
- * sigwaitinfo on the thread that waits, and copies it to every
- * subscriber). Both are read through the ring with urt_read, so a parked
- * runtime wakes for a signal like for any completion, and an aborted task's
- * read is cancelled by the runtime like any other.
+ * whichever thread reads first, so one reader) or its own descriptor of
+ * the eventfd of a hub subscription (several runtimes: the hub takes each
+ * signal once, with sigwaitinfo on the thread that waits, and copies it to
+ * every subscriber). Both are read through the ring with urt_read, so a
+ * parked runtime wakes for a signal like for any completion, and an
+ * aborted task's read is cancelled by the runtime like any other.
  *
- * Delivery to a subscriber: set bit signo - 1 in its `pending` word, then
- * add 1 to its eventfd. The reader, once its read completes, swaps the
- * word for 0 and keeps the bits in the stream; the release/acquire pair on
- * the word, plus the eventfd between, make every bit set before a write
- * visible to the read it wakes. A bit set after the swap comes with a later
- * write, so the next read returns: nothing is lost, and a signal delivered
- * twice before the swap is seen once (as the kernel's pending set does).
+ * Delivery to a subscriber, under the hub's lock: set bit signo - 1 in its
+ * `pending` word, then add 1 to its eventfd. The reader, once its read
+ * completes, takes the lock and swaps the word for 0, keeping the bits in
+ * the stream. A bit set after the swap comes with a later write, so the
+ * next read returns: nothing is lost, and a signal delivered twice before
+ * the swap is seen once (as the kernel's pending set does).
+ *
+ * Subscriptions are slots the hub owns: unsubscribe puts a slot on the
+ * hub's free list (subscribe hands it out again) and only hub_deinit frees
+ * memory, so a stream's pointer to its slot stays valid as long as the hub
+ * does. Each slot has a generation, odd while subscribed, bumped by
+ * unsubscribe and again by the next subscribe; a stream keeps the one it
+ * attached to and checks it under the lock before it submits a read and
+ * when the read completes, before it touches the slot's word. A stale
+ * stream answers -EBADF and never takes another subscription's signals.
+ *
+ * A stale stream never reads another subscription's eventfd either: the
+ * stream reads a descriptor of its own (a dup made by attach), which keeps
+ * its subscription's eventfd alive after unsubscribe closed the slot's,
+ * however the number is reused. Unsubscribe writes that eventfd once
+ * before closing it: a read still in flight completes, finds the
+ * generation moved on, and answers -EBADF rather than parking forever.
  *
  * Why an eventfd rather than a remote waker: a waker names one task and
  * keeps its slot alive, and it must be freed by whichever side ends last;
  * the eventfd lives with the subscription, outlives any task, and the
- * reading task's abort is the runtime's usual cancel. One descriptor a
- * runtime is the whole cost.
+ * reading task's abort is the runtime's usual cancel. Two descriptors a
+ * runtime (the slot's, the stream's) are the whole cost.
  */
 #include "urt/signal.h"
 
 #include <errno.h>
-#include <stdatomic.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+/* A hub's slot: on its list while subscribed, on its free list after. */
 struct urt_signal_sub {
-	struct urt_signal_sub *next, **pprev; /* on the hub, under its lock */
-	struct urt_signal_hub *hub;
-	int efd;
-	_Atomic uint64_t pending; /* delivered, not yet swapped out: bit signo - 1 */
+	struct urt_signal_sub *next, **pprev; /* free list: next only */
+	struct urt_signal_hub *hub;	      /* set once, when the slot is made */
+	uint64_t gen;			      /* odd: subscribed; under the lock */
+	uint64_t pending;		      /* delivered, not swapped out: bit signo - 1 */
+	int efd;			      /* -1 while free; under the lock */
 };
 
 static int set_empty(const sigset_t *set)
@@ -66,12 +83,55 @@ int urt_signal_open(struct urt_signal_stream *s, const sigset_t *set)
 
 int urt_signal_attach(struct urt_signal_stream *s, struct urt_signal_sub *sub)
 {
+	int ret = 0;
+
 	*s = (struct urt_signal_stream){ .fd = -1 };
 	if (!sub)
 		return -EINVAL;
+	pthread_mutex_lock(&sub->hub->lock);
+	if (!(sub->gen & 1))
+		ret = -EBADF;
+	else if ((s->fd = fcntl(sub->efd, F_DUPFD_CLOEXEC, 0)) < 0)
+		ret = -errno;
+	s->gen = sub->gen;
+	pthread_mutex_unlock(&sub->hub->lock);
+	if (ret) {
+		s->fd = -1;
+		return ret;
+	}
 	s->sub = sub;
-	s->fd = sub->efd;
+	s->own = true;
 	return 0;
+}
+
+/* Whether the stream's subscription is still the one it attached to. */
+static bool sub_current(const struct urt_signal_stream *s)
+{
+	bool cur;
+
+	pthread_mutex_lock(&s->sub->hub->lock);
+	cur = s->sub->gen == s->gen;
+	pthread_mutex_unlock(&s->sub->hub->lock);
+	return cur;
+}
+
+/*
+ * A read of the subscription's eventfd completed: take its word into the
+ * stream, unless the subscription is gone (then its slot may be another's).
+ */
+static int sub_take(struct urt_signal_stream *s)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&s->sub->hub->lock);
+	if (s->sub->gen == s->gen) {
+		s->pending |= s->sub->pending;
+		s->sub->pending = 0;
+	} else {
+		ret = -EBADF;
+	}
+	pthread_mutex_unlock(&s->sub->hub->lock);
+	return ret;
 }
 
 /* The lowest pending signal, taken off the stream's word. */
@@ -89,13 +149,18 @@ int urt_signal_recv(struct urt_task *self, struct urt_signal_stream *s)
 
 	if (s->fd < 0)
 		return -EBADF;
-	if (s->pending)
-		return take_lowest(s);
 	if (s->sub) {
+		/* before a submission: a stale stream reads nothing */
+		if (s->op.state == URT_OP_IDLE && !sub_current(s))
+			return -EBADF;
+		if (s->pending)
+			return take_lowest(s);
 		n = urt_read(self, &s->op, s->fd, &s->buf.count, sizeof(s->buf.count), -1);
 		if (n == URT_PENDING || n < 0)
 			return n;
-		s->pending |= atomic_exchange_explicit(&s->sub->pending, 0, memory_order_acquire);
+		n = sub_take(s); /* on completion: a stale stream takes nothing */
+		if (n < 0)
+			return n;
 		if (!s->pending) /* a write whose bits an earlier swap took: read again */
 			return urt_signal_recv(self, s);
 		return take_lowest(s);
@@ -127,32 +192,47 @@ int urt_signal_hub_init(struct urt_signal_hub *hub, const sigset_t *set)
 		return -ret;
 	hub->set = *set;
 	hub->subs = NULL;
+	hub->free = NULL;
 	pthread_mutex_init(&hub->lock, NULL);
 	return 0;
 }
 
 void urt_signal_hub_deinit(struct urt_signal_hub *hub)
 {
+	struct urt_signal_sub *sub;
+
 	while (hub->subs)
 		urt_signal_unsubscribe(hub->subs);
+	while ((sub = hub->free)) {
+		hub->free = sub->next;
+		free(sub);
+	}
 	pthread_mutex_destroy(&hub->lock);
 }
 
 int urt_signal_subscribe(struct urt_signal_hub *hub, struct urt_signal_sub **out)
 {
-	struct urt_signal_sub *sub = calloc(1, sizeof(*sub));
+	struct urt_signal_sub *sub;
+	int efd = eventfd(0, EFD_CLOEXEC);
 
-	if (!sub)
-		return -ENOMEM;
-	sub->efd = eventfd(0, EFD_CLOEXEC);
-	if (sub->efd < 0) {
-		int err = errno;
-
-		free(sub);
-		return -err;
-	}
-	sub->hub = hub;
+	if (efd < 0)
+		return -errno;
 	pthread_mutex_lock(&hub->lock);
+	sub = hub->free;
+	if (sub) {
+		hub->free = sub->next;
+	} else {
+		sub = calloc(1, sizeof(*sub));
+		if (!sub) {
+			pthread_mutex_unlock(&hub->lock);
+			close(efd);
+			return -ENOMEM;
+		}
+		sub->hub = hub;
+	}
+	sub->gen++; /* odd: subscribed */
+	sub->pending = 0;
+	sub->efd = efd;
 	sub->next = hub->subs;
 	sub->pprev = &hub->subs;
 	if (hub->subs)
@@ -166,14 +246,29 @@ int urt_signal_subscribe(struct urt_signal_hub *hub, struct urt_signal_sub **out
 void urt_signal_unsubscribe(struct urt_signal_sub *sub)
 {
 	struct urt_signal_hub *hub = sub->hub;
+	uint64_t one = 1;
+	int efd;
 
 	pthread_mutex_lock(&hub->lock);
+	if (!(sub->gen & 1)) { /* already unsubscribed */
+		pthread_mutex_unlock(&hub->lock);
+		return;
+	}
 	*sub->pprev = sub->next;
 	if (sub->next)
 		sub->next->pprev = sub->pprev;
+	sub->gen++; /* even: every stream of it is stale */
+	efd = sub->efd;
+	sub->efd = -1;
+	sub->pprev = NULL;
+	sub->next = hub->free;
+	hub->free = sub;
 	pthread_mutex_unlock(&hub->lock);
-	close(sub->efd);
-	free(sub);
+	/* wake a read in flight: it completes and finds the generation moved on */
+	if (write(efd, &one, sizeof(one)) < 0) {
+		/* an eventfd write fails only at a count near 2^64: a read is due anyway */
+	}
+	close(efd);
 }
 
 int urt_signal_hub_send(struct urt_signal_hub *hub, int signo)
@@ -184,7 +279,7 @@ int urt_signal_hub_send(struct urt_signal_hub *hub, int signo)
 		return -EINVAL;
 	pthread_mutex_lock(&hub->lock);
 	for (struct urt_signal_sub *sub = hub->subs; sub; sub = sub->next) {
-		atomic_fetch_or_explicit(&sub->pending, 1ull << (signo - 1), memory_order_release);
+		sub->pending |= 1ull << (signo - 1);
 		/* an eventfd write fails only at a count near 2^64 */
 		if (write(sub->efd, &one, sizeof(one)) < 0)
 			continue;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
 
 #include <liburing.h>
@@ -289,4 +290,17 @@ void test_raise_nofile(const char *suite, unsigned long n)
 			suite, (unsigned long long)rl.rlim_cur, n);
 		exit(77);
 	}
+}
+
+int test_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own */
 }

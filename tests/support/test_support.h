@@ -77,6 +77,9 @@ bool test_has_feature(uint32_t feature);
  */
 void test_raise_nofile(const char *suite, unsigned long n);
 
+/* test_fd_count - descriptors open in this process now (a leak check). */
+int test_fd_count(void);
+
 /* test_stats - urt_runtime_stats as a value. */
 struct urt_runtime_stats test_stats(struct urt_runtime *rt);
 
