@@ -407,7 +407,7 @@ static void run_seq(void *st, struct urt_proc *p, const struct urt_task_type *ty
 				   .stdio = { URT_STDIO_NULL, URT_STDIO_PIPE, URT_STDIO_INHERIT } };
 	struct urt_runtime rt;
 	struct urt_join j;
-	int fds = fd_count();
+	int fds = test_fd_count();
 
 	assert_ptr_equal(st, p);
 	rt_init(&rt);
@@ -418,7 +418,7 @@ static void run_seq(void *st, struct urt_proc *p, const struct urt_task_type *ty
 	assert_int_equal(take(&j), 0);
 	test_runtime_end(&rt);
 	assert_true(gone(p->pid));
-	assert_int_equal(fd_count(), fds);
+	assert_int_equal(test_fd_count(), fds);
 }
 
 struct long_state {
