@@ -63,6 +63,7 @@ struct urt__tent;
 struct urt__bstate;
 struct urt__blocking;
 struct urt__kern;
+struct urt_sim;
 
 struct urt_runtime_opts {
 	enum urt_slab_kind slab; /* default URT_SLAB_NONE */
@@ -94,6 +95,9 @@ struct urt_runtime_opts {
 	/* debug reports (frame checks); the library prints nothing without it */
 	void (*debug_hook)(void *ctx, const char *msg);
 	void *debug_ctx;
+	/* a simulated kernel below the ring instead of the real one (urt/sim.h);
+	 * NULL: the real kernel */
+	struct urt_sim *sim;
 };
 
 /* Per task type, per runtime: what urt_type_stats returns. */

@@ -149,7 +149,8 @@ int urt__ring_init(struct urt_runtime *rt, unsigned entries)
 	};
 	int ret = -EINVAL;
 
-	rt->kern = &urt__kern_real;
+	if (!rt->kern) /* the loop may have installed another (urt_runtime_opts.sim) */
+		rt->kern = &urt__kern_real;
 	for (unsigned i = 0; i < sizeof(tries) / sizeof(tries[0]) && ret == -EINVAL; i++) {
 		struct io_uring_params p = {
 			.flags = tries[i] | IORING_SETUP_CQSIZE,
