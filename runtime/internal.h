@@ -9,6 +9,7 @@
 
 #include "exec/exec_internal.h"
 #include "io/io_internal.h"
+#include "sim/sim_internal.h"
 #include "sys/sys_internal.h"
 
 #endif /* URT_RUNTIME_INTERNAL_H */

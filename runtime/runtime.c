@@ -132,6 +132,10 @@ int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	rt->efd = -1;
 	rt->blocking_threads = o->blocking_threads ? o->blocking_threads : 4;
 	rt->blocking_queue = o->blocking_queue ? o->blocking_queue : 1024;
+	if (o->sim) {
+		rt->kern = &urt__kern_sim;
+		rt->kern_ctx = o->sim;
+	}
 	ret = init_memory(rt, o);
 	if (!ret)
 		ret = urt__ring_init(rt, o->ring_entries ? o->ring_entries : 256);

@@ -24,8 +24,8 @@ set -euo pipefail
 root=${1:-.}
 cc=${CC:-cc}
 
-order=(alloc slab exec io sys runtime)
-declare -A rank=([alloc]=1 [slab]=2 [exec]=3 [io]=4 [sys]=5 [runtime]=6 [umbrella]=9)
+order=(alloc slab exec io sys sim runtime)
+declare -A rank=([alloc]=1 [slab]=2 [exec]=3 [io]=4 [sys]=5 [sim]=5 [runtime]=6 [umbrella]=9)
 declare -A owner=(
 	[urt/allocator.h]=alloc [urt/arena.h]=alloc [urt/pool.h]=alloc [urt/scope.h]=alloc
 	[urt_debug.h]=alloc
@@ -38,6 +38,7 @@ declare -A owner=(
 	[sys_internal.h]=sys
 	[urt/signal.h]=sys [urt/server.h]=sys
 	[urt/process.h]=sys
+	[urt/sim.h]=sim [sim_internal.h]=sim
 	[internal.h]=runtime
 	[urt/urt.h]=umbrella
 )
@@ -46,7 +47,7 @@ declare -A owner=(
 layer_files() {
 	case $1 in
 	alloc | slab) [ -d "$root/$1" ] && find "$root/$1" -name '*.[ch]' ;;
-	exec | io | sys) [ -d "$root/runtime/$1" ] && find "$root/runtime/$1" -name '*.[ch]' ;;
+	exec | io | sys | sim) [ -d "$root/runtime/$1" ] && find "$root/runtime/$1" -name '*.[ch]' ;;
 	runtime) [ -d "$root/runtime" ] && find "$root/runtime" -maxdepth 1 -name '*.[ch]' ;;
 	esac | sort
 }
@@ -58,6 +59,7 @@ header_path() {
 	exec_internal.h) echo "$root/runtime/exec/$1" ;;
 	io_internal.h) echo "$root/runtime/io/$1" ;;
 	sys_internal.h) echo "$root/runtime/sys/$1" ;;
+	sim_internal.h) echo "$root/runtime/sim/$1" ;;
 	internal.h) echo "$root/runtime/$1" ;;
 	esac
 }

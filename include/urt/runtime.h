@@ -62,6 +62,8 @@ struct urt__rec;
 struct urt__tent;
 struct urt__bstate;
 struct urt__blocking;
+struct urt__kern;
+struct urt_sim;
 
 struct urt_runtime_opts {
 	enum urt_slab_kind slab; /* default URT_SLAB_NONE */
@@ -93,6 +95,9 @@ struct urt_runtime_opts {
 	/* debug reports (frame checks); the library prints nothing without it */
 	void (*debug_hook)(void *ctx, const char *msg);
 	void *debug_ctx;
+	/* a simulated kernel below the ring instead of the real one (urt/sim.h);
+	 * NULL: the real kernel */
+	struct urt_sim *sim;
 };
 
 /* Per task type, per runtime: what urt_type_stats returns. */
@@ -381,6 +386,8 @@ struct urt_runtime {
 
 	/* io_uring (struct io_uring, opaque here) and the wake eventfd */
 	URT__ALIGNAS(8) unsigned char ring[URT__RING_STORAGE];
+	const struct urt__kern *kern; /* the kernel below the ring (real or simulated) */
+	void *kern_ctx;
 	unsigned ring_flags;	/* setup flags that were accepted */
 	uint32_t ring_pending;	/* SQEs prepared, not yet submitted */
 	uint32_t ring_inflight; /* SQEs prepared or submitted, final CQE not reaped */

@@ -21,5 +21,6 @@
 #include "urt/dns.h"
 #include "urt/signal.h"
 #include "urt/server.h"
+#include "urt/sim.h"
 
 #endif /* URT_URT_H */

@@ -130,7 +130,7 @@ static int ring_register(struct urt_runtime *rt, unsigned flags)
 		.pad = (uint16_t)flags, /* `flags` in headers newer than 6.1 */
 	};
 
-	return io_uring_register_buf_ring(urt__ring(rt), &reg, 0);
+	return rt->kern->buf_ring(rt->kern_ctx, urt__ring(rt), &reg, true);
 }
 
 static void *side_alloc(struct urt_runtime *rt, size_t bytes)
@@ -381,7 +381,8 @@ void urt__bufs_deinit(struct urt_runtime *rt)
 	size_t n = rt->bufs.count;
 
 	if (rt->bufs.registered)
-		io_uring_unregister_buf_ring(urt__ring(rt), BGID);
+		rt->kern->buf_ring(rt->kern_ctx, urt__ring(rt), &(struct io_uring_buf_reg){ .bgid = BGID },
+				   false);
 	if (rt->bufs.ring)
 		munmap(rt->bufs.ring, rt->bufs.ring_bytes);
 	if (rt->bufs.mem)

@@ -195,12 +195,10 @@ void urt__ops_drain(struct urt_runtime *rt)
 		}
 		while ((rt->ring_inflight || rt->efd_armed) && urt_now_ns() < until) {
 			uint64_t left = until - urt_now_ns();
-			struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = (long long)left };
-			struct io_uring_cqe *cqe;
 
 			if (left > until) /* passed while computing */
 				break;
-			io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+			rt->kern->enter(rt->kern_ctx, ring, URT__ENTER_WAIT, left);
 			rt->ring_pending = 0;
 			urt__ring_reap(rt);
 		}

@@ -443,6 +443,36 @@ URT_HIDDEN void urt__ring_reap(struct urt_runtime *rt);
  */
 URT_HIDDEN int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeout_ns);
 
+/* --- kern.c ------------------------------------------------------------- */
+
+/* What an enter asks of the kernel (struct urt__kern.enter). */
+enum urt__enter {
+	URT__ENTER_SUBMIT, /* hand over the prepared SQEs (room in the SQ) */
+	URT__ENTER_EVENTS, /* submit, and flush finished work into the CQ; no wait */
+	URT__ENTER_FLUSH,  /* only flush what the kernel holds back (CQ overflow) */
+	URT__ENTER_WAIT,   /* submit, and wait for one CQE up to timeout_ns */
+};
+/*
+ * The kernel below the ring (kern.c): every call that crosses into the
+ * kernel for the ring, and the clock. The real table makes liburing's
+ * calls; a simulated kernel supplies its own and fills the same SQ/CQ and
+ * buffer-ring memory. Returns as liburing's calls: >= 0, or -errno.
+ */
+struct io_uring_probe;
+struct io_uring_buf_reg;
+struct io_uring_params;
+struct urt__kern {
+	int (*setup)(void *ctx, struct io_uring *ring, unsigned entries,
+		     struct io_uring_params *p);
+	void (*teardown)(void *ctx, struct io_uring *ring);
+	/* what io_uring_free_probe frees, or NULL */
+	struct io_uring_probe *(*probe)(void *ctx, struct io_uring *ring);
+	int (*enter)(void *ctx, struct io_uring *ring, enum urt__enter how, uint64_t timeout_ns);
+	int (*buf_ring)(void *ctx, struct io_uring *ring, struct io_uring_buf_reg *reg, bool on);
+	uint64_t (*now)(void *ctx); /* monotonic ns */
+};
+URT_HIDDEN extern const struct urt__kern urt__kern_real;
+
 /* net.c: host (an IPv4 or IPv6 literal; NULL or "": 127.0.0.1) and port as
  * a socket address (the listeners, urt_bind_udp). Return: 0; -EINVAL. */
 struct sockaddr_storage;

@@ -61,7 +61,7 @@ void urt__ring_reap(struct urt_runtime *rt)
 		if (!io_uring_cq_has_overflow(r))
 			return;
 		rt->stats.cq_overflow++;
-		io_uring_get_events(r);
+		rt->kern->enter(rt->kern_ctx, r, URT__ENTER_FLUSH, 0);
 	}
 }
 
@@ -80,7 +80,7 @@ void urt__sq_reserve(struct urt_runtime *rt, unsigned n)
 	struct io_uring *r = ring(rt);
 
 	while (io_uring_sq_space_left(r) < n) {
-		int ret = io_uring_submit(r);
+		int ret = rt->kern->enter(rt->kern_ctx, r, URT__ENTER_SUBMIT, 0);
 
 		rt->stats.sq_full++;
 		if (ret >= 0) {
@@ -109,7 +109,7 @@ static void arm_eventfd(struct urt_runtime *rt)
 /* What the kernel offers beyond the baseline, for stats and fallbacks. */
 static void probe(struct urt_runtime *rt, unsigned features)
 {
-	struct io_uring_probe *p = io_uring_get_probe_ring(ring(rt));
+	struct io_uring_probe *p = rt->kern->probe(rt->kern_ctx, ring(rt));
 
 	if (rt->ring_flags & IORING_SETUP_DEFER_TASKRUN)
 		rt->stats.features |= URT_FEAT_DEFER_TASKRUN;
@@ -149,13 +149,15 @@ int urt__ring_init(struct urt_runtime *rt, unsigned entries)
 	};
 	int ret = -EINVAL;
 
+	if (!rt->kern) /* the loop may have installed another (urt_runtime_opts.sim) */
+		rt->kern = &urt__kern_real;
 	for (unsigned i = 0; i < sizeof(tries) / sizeof(tries[0]) && ret == -EINVAL; i++) {
 		struct io_uring_params p = {
 			.flags = tries[i] | IORING_SETUP_CQSIZE,
 			.cq_entries = entries * 8 > 65536 ? 65536 : entries * 8, /* kernel cap */
 		};
 
-		ret = io_uring_queue_init_params(entries, ring(rt), &p);
+		ret = rt->kern->setup(rt->kern_ctx, ring(rt), entries, &p);
 		if (!ret) {
 			rt->ring_flags = p.flags;
 			probe(rt, p.features);
@@ -166,7 +168,7 @@ int urt__ring_init(struct urt_runtime *rt, unsigned entries)
 	rt->efd = eventfd(0, EFD_CLOEXEC);
 	if (rt->efd < 0) {
 		ret = -errno;
-		io_uring_queue_exit(ring(rt));
+		rt->kern->teardown(rt->kern_ctx, ring(rt));
 		return ret;
 	}
 	return 0;
@@ -174,7 +176,7 @@ int urt__ring_init(struct urt_runtime *rt, unsigned entries)
 
 void urt__ring_deinit(struct urt_runtime *rt)
 {
-	io_uring_queue_exit(ring(rt)); /* urt__ops_drain emptied it first */
+	rt->kern->teardown(rt->kern_ctx, ring(rt)); /* urt__ops_drain emptied it first */
 	close(rt->efd);
 }
 
@@ -184,19 +186,12 @@ int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeout_ns)
 	int ret = 0;
 
 	if (park) {
-		struct __kernel_timespec ts = {
-			.tv_sec = (long long)(timeout_ns / 1000000000u),
-			.tv_nsec = (long long)(timeout_ns % 1000000000u),
-		};
-		struct io_uring_cqe *cqe;
-
 		arm_eventfd(rt);
 		rt->stats.parks++;
-		ret = io_uring_submit_and_wait_timeout(
-			r, &cqe, 1, timeout_ns == URT_TICK_FOREVER ? NULL : &ts, NULL);
+		ret = rt->kern->enter(rt->kern_ctx, r, URT__ENTER_WAIT, timeout_ns);
 		rt->ring_pending = 0;
 	} else if (rt->ring_pending || rt->ring_inflight) {
-		ret = io_uring_submit_and_get_events(r);
+		ret = rt->kern->enter(rt->kern_ctx, r, URT__ENTER_EVENTS, 0);
 		rt->ring_pending = 0;
 	}
 	urt__ring_reap(rt);

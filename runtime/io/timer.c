@@ -22,14 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-uint64_t urt_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static inline bool before(const struct urt__tent *a, const struct urt__tent *b)
 {
 	return a->deadline < b->deadline ||

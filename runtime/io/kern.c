@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kern.c - the kernel below the ring: the one table through which the
+ * runtime enters the kernel for its io_uring (setup, submit and wait, the
+ * probe, the provided-buffer ring's registration) and reads the clock.
+ *
+ * The SQ and the CQ are memory either way: liburing's inline helpers
+ * (io_uring_get_sqe, io_uring_for_each_cqe, io_uring_cq_advance, the
+ * buffer ring's add and advance) work on them unchanged, so the code that
+ * encodes SQEs, refills the buffer ring and walks bundles is the same
+ * whatever is behind the table. Only what crosses into the kernel goes
+ * through it: the real table (here) makes the liburing calls; a simulated
+ * kernel (deterministic simulation) supplies its own and fills the same
+ * rings.
+ *
+ * Every call takes the runtime's table (rt->kern, set at init, never NULL
+ * after it); urt_now_ns reads this thread's runtime's clock, or
+ * CLOCK_MONOTONIC when there is no runtime or it runs on the real kernel.
+ */
+#include "io_internal.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <time.h>
+
+static int real_setup(void *ctx, struct io_uring *ring, unsigned entries,
+		      struct io_uring_params *p)
+{
+	(void)ctx;
+	return io_uring_queue_init_params(entries, ring, p);
+}
+
+static void real_teardown(void *ctx, struct io_uring *ring)
+{
+	(void)ctx;
+	io_uring_queue_exit(ring);
+}
+
+static struct io_uring_probe *real_probe(void *ctx, struct io_uring *ring)
+{
+	(void)ctx;
+	return io_uring_get_probe_ring(ring);
+}
+
+static int real_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint64_t timeout_ns)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = (long long)(timeout_ns / 1000000000u),
+		.tv_nsec = (long long)(timeout_ns % 1000000000u),
+	};
+	struct io_uring_cqe *cqe;
+
+	(void)ctx;
+	switch (how) {
+	case URT__ENTER_SUBMIT:
+		return io_uring_submit(ring);
+	case URT__ENTER_EVENTS:
+		return io_uring_submit_and_get_events(ring);
+	case URT__ENTER_FLUSH:
+		return io_uring_get_events(ring);
+	case URT__ENTER_WAIT:
+	default:
+		return io_uring_submit_and_wait_timeout(
+			ring, &cqe, 1, timeout_ns == URT_TICK_FOREVER ? NULL : &ts, NULL);
+	}
+}
+
+static int real_buf_ring(void *ctx, struct io_uring *ring, struct io_uring_buf_reg *reg, bool on)
+{
+	(void)ctx;
+	return on ? io_uring_register_buf_ring(ring, reg, 0)
+		  : io_uring_unregister_buf_ring(ring, reg->bgid);
+}
+
+static uint64_t real_now(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const struct urt__kern urt__kern_real = {
+	.setup = real_setup,
+	.teardown = real_teardown,
+	.probe = real_probe,
+	.enter = real_enter,
+	.buf_ring = real_buf_ring,
+	.now = real_now,
+};
+
+uint64_t urt_now_ns(void)
+{
+	struct urt_runtime *rt = urt__rt;
+
+	if (URT_UNLIKELY(rt && rt->kern != &urt__kern_real))
+		return rt->kern->now(rt->kern_ctx);
+	return real_now(NULL);
+}

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sim.c - the simulated kernel (urt/sim.h), first stage: the runtime
+ * runs unchanged on its rings; virtual time (an hour's sleep costs
+ * nothing, deadlines fire in virtual time); one seed decides the order of
+ * completions, and the same seed replays to the same trace hash; cancel,
+ * abort and deinit with operations in flight; an opcode the model does
+ * not have completes with -EOPNOTSUPP. Seeds are fixed and printed.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "support/test_support.h"
+#include "urt/urt.h"
+
+static struct urt_sim *sim_new(uint64_t seed, uint64_t max_latency_ns)
+{
+	struct urt_sim *s;
+
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .seed = seed,
+								    .max_latency_ns = max_latency_ns }),
+			 0);
+	return s;
+}
+
+static void sim_runtime(struct urt_runtime *rt, struct urt_sim *s)
+{
+	assert_int_equal(urt_runtime_init(rt, &(struct urt_runtime_opts){ .sim = s }), 0);
+}
+
+/* --- virtual time ------------------------------------------------------------------- */
+
+struct sleeper {
+	struct urt_op op;
+	uint64_t before, after;
+	int ret;
+};
+
+static bool sleep_poll(struct urt_task *t, void *arg)
+{
+	struct sleeper *st = arg;
+
+	URT_BEGIN(t);
+	st->before = urt_now_ns();
+	URT_AWAIT(t, st->ret = urt_sleep(t, &st->op, 3600ull * 1000000000u));
+	st->after = urt_now_ns();
+	URT_RETURN(t, (uint64_t)(st->after - st->before));
+	URT_END(t);
+}
+
+static const struct urt_task_type sleep_type = { .poll = sleep_poll, .name = "sleeper" };
+
+static void test_hour_sleep(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_sim *s = sim_new(1, 0);
+	struct sleeper st = { 0 };
+	struct urt_join j;
+	uint64_t took;
+
+	(void)state;
+	sim_runtime(&rt, s);
+	assert_int_equal(urt_spawn(&rt, &sleep_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &took), 0);
+	assert_true(took >= 3600ull * 1000000000u);
+	assert_true(took < 3600ull * 1000000000u + 1000000u); /* woken at the deadline, not later */
+	assert_true(urt_sim_now(s) >= 3600ull * 1000000000u);
+	assert_int_equal(urt_sim_stalls(s), 0);
+	test_runtime_end(&rt);
+	urt_sim_destroy(s);
+}
+
+/* --- one seed, one order ------------------------------------------------------------ */
+
+#define NTASKS 16
+
+static int order[NTASKS], norder;
+
+struct noper {
+	struct urt_op op;
+	int id, ret;
+};
+
+static bool nop_poll(struct urt_task *t, void *arg)
+{
+	struct noper *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->ret = urt_nop(t, &st->op));
+	order[norder++] = st->id;
+	URT_RETURN(t, (uint64_t)(int64_t)st->ret);
+	URT_END(t);
+}
+
+static const struct urt_task_type nop_type = { .poll = nop_poll, .name = "noper" };
+
+/* NTASKS tasks await a NOP each; return the trace hash, the order in order[]. */
+static uint64_t run_nops(uint64_t seed)
+{
+	struct urt_runtime rt;
+	struct urt_sim *s = sim_new(seed, 0);
+	uint64_t hash;
+
+	norder = 0;
+	sim_runtime(&rt, s);
+	for (int i = 0; i < NTASKS; i++) {
+		struct noper st = { .id = i };
+
+		assert_int_equal(urt_spawn(&rt, &nop_type, &st, sizeof(st), NULL), 0);
+	}
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(norder, NTASKS);
+	test_runtime_end(&rt);
+	hash = urt_sim_hash(s);
+	assert_true(urt_sim_events(s) >= 2 * NTASKS);
+	urt_sim_destroy(s);
+	return hash;
+}
+
+static void test_seed_replays(void **state)
+{
+	int first[NTASKS], distinct = 0;
+	uint64_t h0;
+
+	(void)state;
+	for (uint64_t seed = 1; seed <= 8; seed++) {
+		uint64_t h1 = run_nops(seed), h2;
+		int again[NTASKS];
+
+		memcpy(again, order, sizeof(order));
+		h2 = run_nops(seed);
+		print_message("seed %llu: hash %016llx\n", (unsigned long long)seed,
+			      (unsigned long long)h1);
+		assert_int_equal(h1, h2); /* same seed, same trace */
+		assert_memory_equal(again, order, sizeof(order));
+		if (seed == 1) {
+			memcpy(first, order, sizeof(order));
+			h0 = h1;
+		} else if (memcmp(first, order, sizeof(order))) {
+			distinct++;
+			assert_int_not_equal(h0, h1);
+		}
+	}
+	/* the seed decides the order: 7 other seeds, at least one other order */
+	assert_true(distinct > 0);
+}
+
+/* --- deadlines, cancel, abort ----------------------------------------------------------- */
+
+struct timed {
+	struct urt_op op;
+	uint64_t timeout;
+	int ret;
+	bool timed_out;
+};
+
+static bool timed_poll(struct urt_task *t, void *arg)
+{
+	struct timed *st = arg;
+
+	URT_BEGIN(t);
+	urt_op_set_timeout(&st->op, st->timeout);
+	URT_AWAIT(t, st->ret = urt_nop(t, &st->op));
+	st->timed_out = urt_op_timed_out(&st->op);
+	URT_RETURN(t, (uint64_t)(int64_t)st->ret << 1 | st->timed_out);
+	URT_END(t);
+}
+
+static const struct urt_task_type timed_type = { .poll = timed_poll, .name = "timed" };
+
+/* A NOP that takes up to 1 s (virtual), with a deadline. Return: its result. */
+static int64_t run_timed(uint64_t seed, uint64_t timeout, bool *timed_out)
+{
+	struct urt_runtime rt;
+	struct urt_sim *s = sim_new(seed, 1000000000u);
+	struct timed st = { .timeout = timeout };
+	struct urt_join j;
+	uint64_t out;
+
+	sim_runtime(&rt, s);
+	assert_int_equal(urt_spawn(&rt, &timed_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	test_runtime_end(&rt);
+	urt_sim_destroy(s);
+	*timed_out = out & 1;
+	return (int64_t)out >> 1;
+}
+
+static void test_deadline(void **state)
+{
+	bool to;
+
+	(void)state;
+	/* 1 ns: the NOP's latency (a draw in [0, 1 s]) is longer but for a 1e-9 chance */
+	assert_int_equal(run_timed(7, 1, &to), -ECANCELED);
+	assert_true(to);
+	/* 2 s: the NOP always wins */
+	assert_int_equal(run_timed(7, 2000000000u, &to), 0);
+	assert_false(to);
+}
+
+static int drops;
+
+struct slow {
+	struct urt_op op;
+	int ret;
+};
+
+static bool slow_poll(struct urt_task *t, void *arg)
+{
+	struct slow *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->ret = urt_nop(t, &st->op));
+	URT_RETURN(t, (uint64_t)(int64_t)st->ret);
+	URT_END(t);
+}
+
+static void slow_drop(struct urt_task *t, void *arg)
+{
+	struct slow *st = arg;
+
+	(void)t;
+	assert_false(urt_op_busy(&st->op));
+	drops++;
+}
+
+static const struct urt_task_type slow_type = { .poll = slow_poll,
+						.drop = slow_drop,
+						.name = "slow" };
+
+static struct slow *slow_st;
+
+static bool slow_poll_seen(struct urt_task *t, void *arg)
+{
+	slow_st = arg;
+	return slow_poll(t, arg);
+}
+
+static const struct urt_task_type slow_seen_type = { .poll = slow_poll_seen,
+						     .drop = slow_drop,
+						     .name = "slow" };
+
+static void test_cancel_abort_deinit(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_sim *s = sim_new(3, 1000000000u);
+	struct slow st = { 0 };
+	struct urt_join j;
+	uint64_t out;
+
+	(void)state;
+	drops = 0;
+	sim_runtime(&rt, s);
+	/* cancel: the NOP (up to 1 s away) ends with -ECANCELED */
+	assert_int_equal(urt_spawn(&rt, &slow_seen_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_tick(&rt, 0), 1);
+	assert_int_equal(urt_op_cancel(&slow_st->op), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal((int64_t)out, -ECANCELED);
+	/* abort in flight: the drop runs after the NOP's cancel completed */
+	assert_int_equal(urt_spawn(&rt, &slow_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_tick(&rt, 0), 1);
+	assert_int_equal(urt_join_abort(&j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	urt_join_detach(&j);
+	assert_int_equal(drops, 2);
+	/* deinit in flight: 4 NOPs out, every drop runs, nothing left */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(urt_spawn(&rt, &slow_type, &st, sizeof(st), NULL), 0);
+	assert_int_equal(urt_tick(&rt, 0), 4);
+	assert_int_equal(urt_runtime_deinit(&rt), 4);
+	assert_int_equal(drops, 6);
+	assert_int_equal(urt_sim_stalls(s), 0);
+	urt_sim_destroy(s);
+}
+
+/* --- what the model does not have -------------------------------------------------- */
+
+struct reader {
+	struct urt_op op;
+	int fd, ret;
+	char buf[8];
+};
+
+static bool read_poll(struct urt_task *t, void *arg)
+{
+	struct reader *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->ret = urt_read(t, &st->op, st->fd, st->buf, sizeof(st->buf), -1));
+	URT_RETURN(t, (uint64_t)(int64_t)st->ret);
+	URT_END(t);
+}
+
+static const struct urt_task_type read_type = { .poll = read_poll, .name = "reader" };
+
+static void test_unmodelled_opcode(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_sim *s = sim_new(5, 0);
+	struct reader st = { 0 };
+	struct urt_join j;
+	uint64_t out;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	st.fd = p[0];
+	sim_runtime(&rt, s);
+	/* no socket opcode, no send_zc, no bundles: the probe says so */
+	assert_false(test_stats(&rt).features & (URT_FEAT_SOCKET_OP | URT_FEAT_SEND_ZC));
+	assert_int_equal(urt_spawn(&rt, &read_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal((int64_t)out, -EOPNOTSUPP);
+	test_runtime_end(&rt);
+	urt_sim_destroy(s);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_bad_create(void **state)
+{
+	struct urt_sim *s;
+
+	(void)state;
+	assert_int_equal(urt_sim_create(NULL, &(struct urt_sim_opts){ 0 }), -EINVAL);
+	assert_int_equal(urt_sim_create(&s, NULL), -EINVAL);
+	urt_sim_destroy(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hour_sleep),
+		cmocka_unit_test(test_seed_replays),
+		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_cancel_abort_deinit),
+		cmocka_unit_test(test_unmodelled_opcode),
+		cmocka_unit_test(test_bad_create),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
