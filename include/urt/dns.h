@@ -32,6 +32,11 @@
 #ifndef URT_DNS_H
 #define URT_DNS_H
 
+#if defined(__STRICT_ANSI__) && !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE) &&              \
+	!defined(_XOPEN_SOURCE) && !defined(_DEFAULT_SOURCE)
+#error "urt/dns.h needs POSIX (struct addrinfo): compile with -std=gnu11, or define _GNU_SOURCE before the first #include"
+#endif
+
 #include <netdb.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -57,7 +62,10 @@ struct urt_dns {
 /*
  * urt_getaddrinfo - awaitable getaddrinfo(3). host and service are copied
  * at the first evaluation (either may be NULL, not both); hints may be NULL
- * (any family, any socket type). On success *res is the list, which the
+ * (any family, any socket type), and is copied then too (its ai_flags,
+ * ai_family, ai_socktype, ai_protocol). Later evaluations read none of the
+ * three: they may be a temporary or a local of the poll, and need not stay
+ * valid until the await returns. On success *res is the list, which the
  * caller frees with urt_freeaddrinfo.
  * Return: 0; the -errno of getaddrinfo's error (table above); the pool's
  * errors (urt_blocking_run: -EBUSY queue full, or this handle's previous

@@ -256,8 +256,8 @@ int urt_unlinkat(struct urt_task *t, struct urt_op *op, int dfd, const char *pat
  * newpath); -EEXIST (RENAME_NOREPLACE and newpath exists); -EXDEV (across
  * file systems); -ENOTEMPTY; -EISDIR; -EINVAL (bad flags); -errno.
  */
-int urt_renameat(struct urt_task *t, struct urt_op *op, int olddfd, const char *oldpath,
-		 int newdfd, const char *newpath, unsigned flags);
+int urt_renameat(struct urt_task *t, struct urt_op *op, int olddfd, const char *oldpath, int newdfd,
+		 const char *newpath, unsigned flags);
 
 /*
  * urt_linkat - awaitable linkat(2) (IORING_OP_LINKAT, 5.15); flags:
@@ -308,20 +308,26 @@ int urt_ftruncate(struct urt_task *t, struct urt_op *op, int fd, int64_t len);
 
 /*
  * Helpers that await more than once keep their progress in their own
- * handle, so the caller's poll still reads one await.
+ * handle, so the caller's poll still reads one await. When one returns a
+ * count (all of len, or less at end of file), h->done is already back at
+ * 0: the same handle serves the next call as it is. After an error h->done
+ * keeps how far it got (see each call).
  */
 struct urt_io_all {
 	struct urt_op op;
-	size_t done;	 /* bytes moved so far */
-	uint8_t zc;	 /* urt_send_all: the send in flight is zero-copy */
-	uint8_t copy;	 /* urt_send_all: the socket refused zero-copy; send plainly */
+	size_t done;  /* bytes moved so far */
+	uint8_t zc;   /* urt_send_all: the send in flight is zero-copy */
+	uint8_t copy; /* urt_send_all: the socket refused zero-copy; send plainly */
 	uint16_t spare;
-	uint32_t args;	 /* debug builds: the call's arguments, checked at every wake */
+	uint32_t args; /* debug builds: the call's arguments, checked at every wake */
 };
 
 /*
  * urt_read_exact - awaitable: read len bytes at off (or from the file
- * position if off is -1), retrying short reads.
+ * position if off is -1), retrying short reads. off >= 0: each read is a
+ * pread(2) at off + the bytes done so far, the file position untouched;
+ * -1 (any negative): read(2) from the file position, which advances (a
+ * pipe, a socket, or a file read in order).
  * Return: len; fewer at end of file; -EINVAL (len above INT32_MAX, or
  * h->done above len: set it back to 0 to start over); -errno (h->done says
  * how far it got).
@@ -335,6 +341,7 @@ int urt_read_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, 
  * stdout (urt/process.h), a pipe, a file, a socket until the peer closes.
  * Output longer than cap is not an error and nothing is lost: the await
  * returns cap with buf full and the rest left unread in fd; call it again
+ * with the same handle (its h->done is back at 0 once the await returned)
  * (into more room, or a scratch buffer to discard) until it returns less
  * than it was given, which says end of file. A return below cap is always
  * end of file. A deadline on h->op (urt_op_set_timeout) bounds each read,
@@ -352,6 +359,10 @@ int urt_read_all(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, si
 
 /*
  * urt_write_all - awaitable: write all len bytes, retrying short writes.
+ * off as for urt_read_exact: >= 0 a pwrite(2) at off + the bytes done so
+ * far, the file position untouched; -1 (any negative) write(2) at the file
+ * position, which advances (a pipe, a socket, or a file written in
+ * order).
  * Return: len; -EINVAL (len above INT32_MAX, or h->done above len); -EIO
  * (a write that moved nothing); -errno (h->done bytes were written).
  */

@@ -51,6 +51,11 @@
 #ifndef URT_PROCESS_H
 #define URT_PROCESS_H
 
+#if defined(__STRICT_ANSI__) && !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE) &&              \
+	!defined(_XOPEN_SOURCE) && !defined(_DEFAULT_SOURCE)
+#error "urt/process.h needs POSIX (siginfo_t): compile with -std=gnu11, or define _GNU_SOURCE before the first #include"
+#endif
+
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>

@@ -21,6 +21,14 @@
  * mask): a process-directed signal (kill(1)) goes to any one thread that
  * does not block it, so a thread that does would take it instead.
  *
+ * Nothing is taken before the set is blocked: a signal that comes earlier
+ * gets its action then, the default one (SIGTERM, SIGINT end the process)
+ * or, if the program started with it ignored, none: it is discarded (a
+ * background job of a non-interactive shell starts with SIGINT and
+ * SIGQUIT ignored). Once blocked, a signal stays pending even if ignored,
+ * and the stream takes it. So open the stream (or init the hub) first
+ * thing in main, before the runtime and before any thread.
+ *
  * Several runtimes on several threads: a signalfd hands each signal to one
  * reader, and every runtime wants SIGTERM. Use a hub: the main thread
  * blocks the set with urt_signal_hub_init before it starts any thread (so
@@ -48,6 +56,11 @@
  */
 #ifndef URT_SIGNAL_H
 #define URT_SIGNAL_H
+
+#if defined(__STRICT_ANSI__) && !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE) &&              \
+	!defined(_XOPEN_SOURCE) && !defined(_DEFAULT_SOURCE)
+#error "urt/signal.h needs POSIX (sigset_t): compile with -std=gnu11, or define _GNU_SOURCE before the first #include"
+#endif
 
 #include <pthread.h>
 #include <signal.h>
@@ -79,8 +92,8 @@ struct urt_signal_stream {
 	uint64_t pending;	    /* taken in, not yet returned: bit signo - 1 */
 	struct urt_op op;
 	union {
-		uint64_t count;		 /* the eventfd's value */
-		unsigned char si[128];	 /* struct signalfd_siginfo */
+		uint64_t count;	       /* the eventfd's value */
+		unsigned char si[128]; /* struct signalfd_siginfo */
 	} buf;
 };
 
@@ -89,7 +102,12 @@ struct urt_signal_stream {
  * it (a signalfd). Close it with urt_signal_close, from the task's drop.
  * Return: 0; -EINVAL for an empty set; -EMFILE, -ENFILE, -ENOMEM from
  * signalfd(2) (the mask is left blocked).
- * Context: the runtime's thread.
+ * Context: the runtime's thread. It needs no runtime or task: open it on
+ * that thread before urt_runtime_init (see above) and copy the struct into
+ * the task's state (urt_spawn copies it), since it holds no pointer into
+ * itself and its op stays idle until the first urt_signal_recv. From that
+ * recv on it must not move while a read is in flight (the kernel writes
+ * into it). The copy is then the stream: read and close only the copy.
  */
 int urt_signal_open(struct urt_signal_stream *s, const sigset_t *set);
 
@@ -101,6 +119,9 @@ int urt_signal_open(struct urt_signal_stream *s, const sigset_t *set);
  * Return: 0; -EINVAL for a NULL sub; -EBADF for a sub already unsubscribed
  * (while its slot is not handed out again); -EMFILE, -ENFILE from the dup.
  * The hub must outlive every use of the stream but urt_signal_close.
+ * It needs no runtime or task (it takes the hub's lock and dups the
+ * eventfd): as with urt_signal_open, the struct may be made outside the
+ * task and copied into its state until its first recv.
  */
 int urt_signal_attach(struct urt_signal_stream *s, struct urt_signal_sub *sub);
 

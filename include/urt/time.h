@@ -29,12 +29,27 @@ uint64_t urt_now_ns(void);
 
 /*
  * urt_sleep - awaitable: wait timeout_ns from the first evaluation.
+ * timeout_ns is read only when the handle is idle: while a sleep is armed
+ * in it, or its result is still unread, the call returns that sleep (still
+ * URT_PENDING, or its result) and a new timeout_ns is ignored. This is the
+ * trap after URT_AWAIT_ANY: a sleep that lost to another source stays
+ * armed with its old deadline. To start a new sleep on such a handle,
+ * make it idle first (a sleep's cancel ends it at once, so this needs no
+ * await; it also clears a sleep that fired meanwhile, whose 0 would
+ * otherwise be the next call's result):
+ *
+ *	(void)urt_op_cancel(&st->nap);	  // armed: ends now, -ECANCELED kept
+ *	(void)urt_op_take_late(&st->nap); // reads what is kept: idle
+ *
  * Return: 0 when the time has come; -ECANCELED; -EAGAIN / -ENOMEM (no op
  * record); -EBUSY (handle in use by a stream).
  */
 int urt_sleep(struct urt_task *t, struct urt_op *op, uint64_t timeout_ns);
 
-/* urt_sleep_until - awaitable: wait until urt_now_ns() >= deadline_ns. */
+/*
+ * urt_sleep_until - awaitable: wait until urt_now_ns() >= deadline_ns. As
+ * urt_sleep: deadline_ns is read only when the handle is idle.
+ */
 int urt_sleep_until(struct urt_task *t, struct urt_op *op, uint64_t deadline_ns);
 
 #ifdef __cplusplus
