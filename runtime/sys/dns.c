@@ -172,8 +172,11 @@ static int dial_lookup(struct urt_task *t, struct urt_dial *d, const char *host,
 		urt_job_cancel(&d->dns.job); /* running: cleaned up when it returns */
 		return -ETIME;
 	}
-	if (urt_op_busy(&d->timer) && urt_op_cancel(&d->timer) == 0)
-		urt_op_init(&d->timer); /* a sleep ends at once when cancelled: nothing to read */
+	/* the timer idle again, whether it is still armed (a cancelled sleep
+	 * ends at once) or fired unread in the pass that brought the result:
+	 * left fired, it would end the next dial on this handle at once */
+	(void)urt_op_cancel(&d->timer);
+	(void)urt_op_take_late(&d->timer);
 	return r;
 }
 
