@@ -135,11 +135,13 @@ step "urt-echo --max-clients-mem 4m: 400 small-window non-readers, the largest h
 # 27 MB in all, which only a check from the sweeper sees.
 [ -x "$bin/urt-probe" ] || fail "no $bin/urt-probe (tests/attack/probe.c): build all targets"
 start urt-echo "$tmp/cm.out" --max-clients-mem 4m
-timeout 30 "$bin/urt-probe" --port "$port" --kind echo --conns 400 --bufs 4096 --unit x \
-	--count 0 --read never --wb 0 --duration 8000 > "$tmp/probe.out" 2>&1 &
+# (the probe runs until killed below, or 60 s: on a loaded machine under a
+# sanitizer the budget's first closes may come after a short run has ended)
+timeout 90 "$bin/urt-probe" --port "$port" --kind echo --conns 400 --bufs 4096 --unit x \
+	--count 0 --read never --wb 0 --duration 60000 > "$tmp/probe.out" 2>&1 &
 probe=$!
 pids+=("$probe")
-for _ in $(seq 100); do # until the budget has closed some and what is left fits
+for _ in $(seq 400); do # until the budget has closed some and what is left fits
 	s=$(stats "$tmp/cm.out" "$srv" 1)
 	[ "$(echo "$s" | field closed_mem)" -gt 0 ] &&
 		[ "$(echo "$s" | field clients_mem)" -le $((4 << 20)) ] && break

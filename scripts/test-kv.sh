@@ -182,12 +182,15 @@ hostile_part() {
 	[ -x "$bin/urt-probe" ] || fail "no $bin/urt-probe (tests/attack/probe.c): build all targets"
 	start urt-kv "$tmp/sp.out" --max-clients-mem 8m
 	head -c 1048576 /dev/zero | tr '\0' v | cli -x set big > /dev/null
-	timeout 30 "$bin/urt-probe" --port "$port" --kind kv --conns 200 --bufs 4096 \
+	# (the probe runs until killed below, or 60 s: under TSan on a loaded
+	# machine the budget's first closes came after its old 12 s, when the
+	# probe had ended and closed every connection itself)
+	timeout 90 "$bin/urt-probe" --port "$port" --kind kv --conns 200 --bufs 4096 \
 		--unit 'GET big\r\n' --count 12000 --trickle 200 --chunk 8192 --read never --wb 0 \
-		--duration 12000 > "$tmp/probe.out" 2>&1 &
+		--duration 60000 > "$tmp/probe.out" 2>&1 &
 	probe=$!
 	pids+=("$probe")
-	for _ in $(seq 100); do # until the budget has closed some and what is left fits
+	for _ in $(seq 400); do # until the budget has closed some and what is left fits
 		v=$(stat_of "$tmp/sp.out" closed_mem)
 		w=$(stat_of "$tmp/sp.out" clients_mem)
 		[ "${v:-0}" -gt 0 ] && [ "${w:-0}" -le $((8 << 20)) ] && break
