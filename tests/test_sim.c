@@ -13,7 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -331,6 +335,212 @@ static void test_unmodelled_opcode(void **state)
 	close(p[1]);
 }
 
+/* --- an echo server and its clients, all on the simulated network ---------------------- */
+
+#define ECHO_CLIENTS 8
+#define ECHO_BYTES   20000
+
+static uint16_t echo_port;
+static int echo_conns_done, echo_clients_ok;
+
+/* The server's side of one connection: echo every chunk until EOF. */
+struct echo_conn {
+	struct urt_op rx;
+	struct urt_io_all tx;
+	struct urt_buf buf;
+	int fd, n;
+};
+
+static bool echo_conn_poll(struct urt_task *t, void *arg)
+{
+	struct echo_conn *c = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->buf));
+		if (c->n <= 0)
+			break;
+		URT_AWAIT(t, c->n = urt_send_all(t, &c->tx, c->fd, c->buf.data, c->buf.len));
+		URT_DISCARD(urt_buf_free(&c->buf));
+		if (c->n < 0)
+			break;
+	}
+	URT_AWAIT(t, c->n = urt_recv_stream_end(t, &c->rx, c->fd));
+	echo_conns_done++;
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static void echo_conn_drop(struct urt_task *t, void *arg)
+{
+	struct echo_conn *c = arg;
+
+	(void)t;
+	if (c->buf.live)
+		URT_DISCARD(urt_buf_free(&c->buf));
+	URT_DISCARD(urt_close_detached(c->fd));
+}
+
+static const struct urt_task_type echo_conn_type = { .poll = echo_conn_poll,
+						     .drop = echo_conn_drop,
+						     .name = "echo-conn" };
+
+/* The listener: accept ECHO_CLIENTS connections, a task each. */
+struct echo_srv {
+	struct urt_op acc;
+	int lfd, n, got;
+};
+
+static bool echo_srv_poll(struct urt_task *t, void *arg)
+{
+	struct echo_srv *s = arg;
+
+	URT_BEGIN(t);
+	while (s->got < ECHO_CLIENTS) {
+		URT_AWAIT(t, s->n = urt_accept_stream(t, &s->acc, s->lfd));
+		if (s->n < 0)
+			URT_RETURN(t, (uint64_t)(int64_t)s->n);
+		s->got++;
+		assert_int_equal(urt_spawn(urt_task_runtime(t), &echo_conn_type,
+					   &(struct echo_conn){ .fd = s->n }, sizeof(struct echo_conn),
+					   NULL),
+				 0);
+	}
+	URT_DISCARD(urt_op_cancel(&s->acc));
+	URT_AWAIT(t, s->n = urt_accept_stream(t, &s->acc, s->lfd)); /* -ECANCELED */
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static void echo_srv_drop(struct urt_task *t, void *arg)
+{
+	struct echo_srv *s = arg;
+
+	(void)t;
+	URT_DISCARD(urt_close_detached(s->lfd));
+}
+
+static const struct urt_task_type echo_srv_type = { .poll = echo_srv_poll,
+						    .drop = echo_srv_drop,
+						    .name = "echo-srv" };
+
+/* A client: connect, send ECHO_BYTES of a pattern of its own, read them
+ * back and check every byte, shut down, see the end of file. */
+struct echo_cli {
+	struct urt_op op;
+	struct urt_io_all io;
+	struct sockaddr_in sa; /* read by the kernel when the SQE is taken: in the state */
+	int id, fd, n;
+	uint8_t out[ECHO_BYTES], in[ECHO_BYTES];
+};
+
+static bool echo_cli_poll(struct urt_task *t, void *arg)
+{
+	struct echo_cli *c = arg;
+
+	URT_BEGIN(t);
+	c->sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_port = htons(echo_port),
+				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	URT_AWAIT(t, c->fd = urt_socket(t, &c->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	if (c->fd < 0)
+		URT_RETURN(t, 1);
+	URT_AWAIT(t, c->n = urt_connect(t, &c->op, c->fd, (struct sockaddr *)&c->sa, sizeof(c->sa)));
+	if (c->n < 0)
+		URT_RETURN(t, 2);
+	for (int i = 0; i < ECHO_BYTES; i++)
+		c->out[i] = (uint8_t)(c->id * 31 + i * 7);
+	URT_AWAIT(t, c->n = urt_send_all(t, &c->io, c->fd, c->out, ECHO_BYTES));
+	if (c->n != ECHO_BYTES)
+		URT_RETURN(t, 3);
+	URT_AWAIT(t, c->n = urt_recv_exact(t, &c->io, c->fd, c->in, ECHO_BYTES));
+	if (c->n != ECHO_BYTES || memcmp(c->in, c->out, ECHO_BYTES))
+		URT_RETURN(t, 4);
+	URT_AWAIT(t, c->n = urt_shutdown(t, &c->op, c->fd, SHUT_WR));
+	URT_AWAIT(t, c->n = urt_recv(t, &c->op, c->fd, c->in, 1, 0));
+	if (c->n != 0)
+		URT_RETURN(t, 5);
+	echo_clients_ok++;
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static void echo_cli_drop(struct urt_task *t, void *arg)
+{
+	struct echo_cli *c = arg;
+
+	(void)t;
+	if (c->fd >= 0)
+		URT_DISCARD(urt_close_detached(c->fd));
+}
+
+static const struct urt_task_type echo_cli_type = { .poll = echo_cli_poll,
+						    .drop = echo_cli_drop,
+						    .name = "echo-cli" };
+
+/* One run of the echo scenario. Return: its trace hash. */
+static uint64_t run_echo(uint64_t seed, uint32_t rcvbuf, uint32_t short_pct)
+{
+	struct urt_runtime rt;
+	struct urt_sim *s;
+	struct urt_join cj[ECHO_CLIENTS], sj;
+	uint64_t out, hash;
+	int lfd;
+
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .seed = seed,
+								    .rcvbuf = rcvbuf,
+								    .short_pct = short_pct,
+								    .trace = getenv("SIM_TRACE") ? stderr : NULL }),
+			 0);
+	echo_conns_done = echo_clients_ok = 0;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s,
+									  .buf_count = 16 }),
+			 0);
+	lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &echo_port);
+	assert_true(lfd >= 1 << 24); /* the model's descriptor */
+	assert_int_equal(urt_spawn(&rt, &echo_srv_type, &(struct echo_srv){ .lfd = lfd },
+				   sizeof(struct echo_srv), &sj),
+			 0);
+	for (int i = 0; i < ECHO_CLIENTS; i++) {
+		static struct echo_cli c;
+
+		c = (struct echo_cli){ .id = i, .fd = -1 };
+		assert_int_equal(urt_spawn(&rt, &echo_cli_type, &c, sizeof(c), &cj[i]), 0);
+	}
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&sj, &out), 0);
+	assert_int_equal(out, 0);
+	for (int i = 0; i < ECHO_CLIENTS; i++) {
+		assert_int_equal(urt_join_take(&cj[i], &out), 0);
+		assert_int_equal(out, 0);
+	}
+	assert_int_equal(echo_clients_ok, ECHO_CLIENTS);
+	assert_int_equal(echo_conns_done, ECHO_CLIENTS);
+	while (test_stats(&rt).ops_inflight) /* the drops' detached closes */
+		assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
+	test_runtime_end(&rt);
+	assert_int_equal(urt_sim_fds_open(s), 0); /* every descriptor closed */
+	assert_int_equal(urt_sim_stalls(s), 0);
+	hash = urt_sim_hash(s);
+	urt_sim_destroy(s);
+	return hash;
+}
+
+static void test_echo(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		/* small queues and short transfers: back-pressure and partial
+		 * sends on every connection; 16 buffers for 8 connections */
+		uint64_t h = run_echo(seed, 4096, 30);
+
+		print_message("echo seed %llu: hash %016llx\n", (unsigned long long)seed,
+			      (unsigned long long)h);
+		assert_int_equal(run_echo(seed, 4096, 30), h); /* replays */
+	}
+	run_echo(99, 0, 0); /* defaults: 64 KiB queues, whole transfers */
+}
+
 static void test_bad_create(void **state)
 {
 	struct urt_sim *s;
@@ -349,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_cancel_abort_deinit),
 		cmocka_unit_test(test_unmodelled_opcode),
+		cmocka_unit_test(test_echo),
 		cmocka_unit_test(test_bad_create),
 	};
 

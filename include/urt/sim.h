@@ -25,12 +25,17 @@
  * (opcode, descriptor, length, flags, user_data) and every completion it
  * posted (user_data, result, flags, the virtual time).
  *
- * This is the first stage of the simulator. The model executes NOP,
- * ASYNC_CANCEL (by user_data), LINK_TIMEOUT, and a READ of the runtime's
- * own wake eventfd (which never completes: no other thread runs in a
- * simulation). Any other opcode completes with -EOPNOTSUPP, so a program
- * that needs sockets or files does not run here yet; the probe reports
- * only the opcodes above, and the runtime's fallbacks follow from it.
+ * What the model executes (docs/simulation.md has the table): NOP,
+ * ASYNC_CANCEL, LINK_TIMEOUT, the runtime's wake read (which never
+ * completes: no other thread runs in a simulation), and TCP-like stream
+ * sockets over in-memory queues (connect, accept and multishot accept,
+ * recv and multishot recv into the provided-buffer ring, send, shutdown,
+ * close, and the plain socket calls urt_listen_tcp makes). Any other
+ * opcode completes with -EOPNOTSUPP; the probe reports only these, and the
+ * runtime's fallbacks follow from it. Make sockets after urt_runtime_init,
+ * on the runtime's thread, and close them through the ring (urt_close,
+ * urt_close_detached): the model's descriptors start at 2^24, never a real
+ * one.
  *
  * Threads: a simulated runtime is one runtime on one thread. Remote wakes
  * and the blocking pool are outside the model.
@@ -40,6 +45,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,6 +59,14 @@ struct urt_sim_opts {
 	uint64_t max_latency_ns;
 	/* virtual time at the start; 0: 1 s (so no deadline computes below 0) */
 	uint64_t start_ns;
+	/* bytes a connection's receive queue holds (the back-pressure); 0: 64 KiB */
+	uint32_t rcvbuf;
+	/* percent of transfers (sends, receives) cut short to a length drawn
+	 * from the seed; 0: none */
+	uint32_t short_pct;
+	/* where to print the trace (every SQE taken, every CQE posted, with
+	 * the virtual time and the running hash); NULL: none */
+	FILE *trace;
 };
 
 /*
@@ -75,10 +89,13 @@ uint64_t urt_sim_events(const struct urt_sim *sim);
 /* urt_sim_now - the virtual time, in ns. */
 uint64_t urt_sim_now(const struct urt_sim *sim);
 
+/* urt_sim_fds_open - descriptors of the model open now (a leak check). */
+uint32_t urt_sim_fds_open(const struct urt_sim *sim);
+
 /*
- * urt_sim_stalled - whether the runtime waited forever with nothing left
- * that could complete (on a real kernel it would sleep for good; here the
- * wait returns and the count goes up).
+ * urt_sim_stalls - how often the runtime waited for ever with nothing left
+ * that could complete: on a real kernel it would sleep for good; here the
+ * wait fails, and urt_tick and urt_run return -EDEADLK.
  */
 uint64_t urt_sim_stalls(const struct urt_sim *sim);
 

@@ -80,7 +80,7 @@ static void cqent_drop(struct urt_runtime *rt, uint8_t kind, const struct urt__c
 		urt__buf_release(rt, urt__ent_id(e));
 	}
 	else if (e->res >= 0)
-		close(e->res);
+		urt__fd_drop(rt, e->res);
 }
 
 void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
@@ -223,9 +223,9 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 				urt__bufs_drop(rt, kres, kflags);
 		}
 	} else if (data && draining) {
-		close(res);
+		urt__fd_drop(rt, res);
 	} else if (data && !stream_push(rt, r, idx, res, flags)) {
-		close(res);
+		urt__fd_drop(rt, res);
 		queued = false;
 	}
 	if (!queued) {

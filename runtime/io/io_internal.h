@@ -461,6 +461,7 @@ enum urt__enter {
 struct io_uring_probe;
 struct io_uring_buf_reg;
 struct io_uring_params;
+struct sockaddr;
 struct urt__kern {
 	int (*setup)(void *ctx, struct io_uring *ring, unsigned entries,
 		     struct io_uring_params *p);
@@ -470,8 +471,30 @@ struct urt__kern {
 	int (*enter)(void *ctx, struct io_uring *ring, enum urt__enter how, uint64_t timeout_ns);
 	int (*buf_ring)(void *ctx, struct io_uring *ring, struct io_uring_buf_reg *reg, bool on);
 	uint64_t (*now)(void *ctx); /* monotonic ns */
+	/* the plain socket calls the runtime makes beside the ring (listeners,
+	 * the socket fallback, a descriptor it drops): -errno, not errno */
+	int (*socket)(void *ctx, int domain, int type, int protocol);
+	int (*setsockopt)(void *ctx, int fd, int level, int name, const void *val,
+			  socklen_t len);
+	int (*getsockopt)(void *ctx, int fd, int level, int name, void *val, socklen_t *len);
+	int (*bind)(void *ctx, int fd, const struct sockaddr *sa, socklen_t len);
+	int (*listen)(void *ctx, int fd, int backlog);
+	int (*getsockname)(void *ctx, int fd, struct sockaddr *sa, socklen_t *len);
+	int (*close)(void *ctx, int fd);
 };
 URT_HIDDEN extern const struct urt__kern urt__kern_real;
+/* The kernel of this thread's runtime, or the real one without a runtime:
+ * what the socket calls outside a task (urt_listen_tcp) go through. */
+static inline const struct urt__kern *urt__kern(void **ctx)
+{
+	struct urt_runtime *rt = urt__rt;
+
+	*ctx = rt ? rt->kern_ctx : NULL;
+	return rt ? rt->kern : &urt__kern_real;
+}
+/* A descriptor the runtime drops (an accept nobody took): closed through
+ * the runtime's kernel. */
+URT_HIDDEN void urt__fd_drop(struct urt_runtime *rt, int fd);
 
 /* net.c: host (an IPv4 or IPv6 literal; NULL or "": 127.0.0.1) and port as
  * a socket address (the listeners, urt_bind_udp). Return: 0; -EINVAL. */

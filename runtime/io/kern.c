@@ -21,7 +21,9 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static int real_setup(void *ctx, struct io_uring *ring, unsigned entries,
 		      struct io_uring_params *p)
@@ -81,6 +83,54 @@ static uint64_t real_now(void *ctx)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int ret_errno(int ret)
+{
+	return ret < 0 ? -errno : ret;
+}
+
+static int real_socket(void *ctx, int domain, int type, int protocol)
+{
+	(void)ctx;
+	return ret_errno(socket(domain, type, protocol));
+}
+
+static int real_setsockopt(void *ctx, int fd, int level, int name, const void *val,
+			   socklen_t len)
+{
+	(void)ctx;
+	return ret_errno(setsockopt(fd, level, name, val, len));
+}
+
+static int real_getsockopt(void *ctx, int fd, int level, int name, void *val, socklen_t *len)
+{
+	(void)ctx;
+	return ret_errno(getsockopt(fd, level, name, val, len));
+}
+
+static int real_bind(void *ctx, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	(void)ctx;
+	return ret_errno(bind(fd, sa, len));
+}
+
+static int real_listen(void *ctx, int fd, int backlog)
+{
+	(void)ctx;
+	return ret_errno(listen(fd, backlog));
+}
+
+static int real_getsockname(void *ctx, int fd, struct sockaddr *sa, socklen_t *len)
+{
+	(void)ctx;
+	return ret_errno(getsockname(fd, sa, len));
+}
+
+static int real_close(void *ctx, int fd)
+{
+	(void)ctx;
+	return ret_errno(close(fd));
+}
+
 const struct urt__kern urt__kern_real = {
 	.setup = real_setup,
 	.teardown = real_teardown,
@@ -88,7 +138,19 @@ const struct urt__kern urt__kern_real = {
 	.enter = real_enter,
 	.buf_ring = real_buf_ring,
 	.now = real_now,
+	.socket = real_socket,
+	.setsockopt = real_setsockopt,
+	.getsockopt = real_getsockopt,
+	.bind = real_bind,
+	.listen = real_listen,
+	.getsockname = real_getsockname,
+	.close = real_close,
 };
+
+void urt__fd_drop(struct urt_runtime *rt, int fd)
+{
+	rt->kern->close(rt->kern_ctx, fd);
+}
 
 uint64_t urt_now_ns(void)
 {

@@ -62,32 +62,34 @@ int urt_listen_tcp(const char *host, uint16_t port, int backlog, unsigned flags,
 		   uint16_t *bound_port)
 {
 	struct sockaddr_storage ss;
+	void *k_ctx;
+	const struct urt__kern *k = urt__kern(&k_ctx);
 	socklen_t len;
 	int fd, one = 1, ret;
 
 	if (urt__addr_literal(host, port, &ss, &len))
 		return -EINVAL;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = k->socket(k_ctx, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		return fd;
+	if ((ret = k->setsockopt(k_ctx, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))) ||
 	    ((flags & URT_LISTEN_REUSEPORT) &&
-	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
+	     (ret = k->setsockopt(k_ctx, fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))) ||
 	    (ss.ss_family == AF_INET6 && (flags & URT_LISTEN_V6ONLY) &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
-	    bind(fd, (struct sockaddr *)&ss, len) || listen(fd, backlog > 0 ? backlog : 4096))
+	     (ret = k->setsockopt(k_ctx, fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))) ||
+	    (ret = k->bind(k_ctx, fd, (struct sockaddr *)&ss, len)) ||
+	    (ret = k->listen(k_ctx, fd, backlog > 0 ? backlog : 4096)))
 		goto fail;
 	if (bound_port) {
 		len = sizeof(ss);
-		if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		if ((ret = k->getsockname(k_ctx, fd, (struct sockaddr *)&ss, &len)))
 			goto fail;
 		*bound_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 						     : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
 	return fd;
 fail:
-	ret = -errno;
-	close(fd);
+	k->close(k_ctx, fd);
 	return ret;
 }
 
@@ -98,8 +100,7 @@ int urt_socket(struct urt_task *t, struct urt_op *op, int domain, int type, int 
 
 	if (urt__rt && !(urt__rt->stats.features & URT_FEAT_SOCKET_OP) &&
 	    op->state == URT_OP_IDLE) { /* an older kernel: the plain syscall */
-		ret = socket(domain, type, protocol);
-		return ret < 0 ? -errno : ret;
+		return urt__rt->kern->socket(urt__rt->kern_ctx, domain, type, protocol);
 	}
 	ret = urt__op_begin(t, op, NULL, 0, &s);
 	if (ret != URT__SUBMIT)

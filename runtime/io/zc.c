@@ -28,7 +28,10 @@ uint32_t urt__sock_cookie(int fd)
 	uint64_t c = 0;
 	socklen_t len = sizeof(c);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c, &len))
+	void *k_ctx;
+	const struct urt__kern *k = urt__kern(&k_ctx);
+
+	if (k->getsockopt(k_ctx, fd, SOL_SOCKET, SO_COOKIE, &c, &len))
 		return 0;
 	return (uint32_t)c ? (uint32_t)c : 1;
 }

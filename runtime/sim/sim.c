@@ -28,57 +28,21 @@
 #include "sim_internal.h"
 
 #include <errno.h>
-#include <liburing.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SIM_OPS_MAX 255 /* the probe's array (ops_len is a byte) */
 
-enum ev_kind {
-	EV_OP,	 /* an operation completes with res */
-	EV_LINK, /* a linked timeout fires for the op in `peer` */
-};
-
-struct ev {
+struct sim_ev {
 	uint64_t at, seq;
-	uint64_t ud;
-	int32_t res;
-	uint8_t kind;
-	uint8_t opcode;
-	uint8_t dead; /* cancelled: skipped when it comes out of the heap */
-	/* EV_OP: its linked timeout's event, EV_LINK: its target's (index
-	 * + 1; 0: none); a free event: the next free one */
-	uint32_t peer;
-};
-
-struct urt_sim {
-	uint64_t rng;
-	uint64_t now, max_lat;
-	uint64_t hash, events, stalls;
-	/* the rings */
-	struct io_uring *ring;
-	unsigned *sq_head, *sq_tail, *sq_flags, *sq_dropped, *sq_array;
-	unsigned *cq_head, *cq_tail, *cq_overflow;
-	struct io_uring_sqe *sqes;
-	struct io_uring_cqe *cqes;
-	unsigned sq_entries, cq_entries;
-	void *mem;
-	/* events: a pool addressed by index, and a heap of indices */
-	struct ev *ev;
-	uint32_t nev, ev_cap, ev_free; /* ev_free: freelist through .peer (index + 1) */
-	uint32_t *heap, nheap;
-	/* held back by a full CQ, FIFO */
-	struct io_uring_cqe *over;
-	uint32_t nover, over_cap;
-	/* waits that never end on their own (the wake eventfd's read) */
-	uint64_t *parked;
-	uint32_t nparked, parked_cap;
-	void *buf_ring; /* registered provided-buffer ring (not read yet) */
+	uint32_t op, gen; /* the op (index) and its generation when scheduled */
 };
 
 /* --- the generator and the hash --------------------------------------------- */
 
-static uint64_t next(struct urt_sim *s)
+uint64_t urt__sim_rand(struct urt_sim *s)
 {
 	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
 
@@ -93,98 +57,154 @@ static void mix(struct urt_sim *s, uint64_t v)
 	s->hash ^= s->hash >> 29;
 }
 
-/* --- events ------------------------------------------------------------------- */
-
-static bool ev_before(const struct urt_sim *s, uint32_t a, uint32_t b)
+static void *grow(void *p, uint32_t *cap, size_t size)
 {
-	const struct ev *x = &s->ev[a], *y = &s->ev[b];
+	uint32_t n = *cap ? *cap * 2 : 64;
+	void *q = realloc(p, n * size);
 
+	if (!q)
+		abort(); /* the model never drops an operation or an event */
+	*cap = n;
+	return q;
+}
+
+/* --- events --------------------------------------------------------------------- */
+
+static bool ev_before(const struct sim_ev *x, const struct sim_ev *y)
+{
 	return x->at < y->at || (x->at == y->at && x->seq < y->seq);
 }
 
-static void heap_push(struct urt_sim *s, uint32_t i)
+static void ev_push(struct urt_sim *s, uint32_t i, uint64_t at)
 {
-	uint32_t pos = s->nheap++;
+	struct sim_ev e = { .at = at, .seq = urt__sim_rand(s), .op = i, .gen = s->op[i].gen };
+	uint32_t pos;
 
+	if (s->nev == s->ev_cap)
+		s->ev = grow(s->ev, &s->ev_cap, sizeof(*s->ev));
+	pos = s->nev++;
 	while (pos) {
 		uint32_t up = (pos - 1) / 2;
 
-		if (!ev_before(s, i, s->heap[up]))
+		if (!ev_before(&e, &s->ev[up]))
 			break;
-		s->heap[pos] = s->heap[up];
+		s->ev[pos] = s->ev[up];
 		pos = up;
 	}
-	s->heap[pos] = i;
+	s->ev[pos] = e;
 }
 
-static uint32_t heap_pop(struct urt_sim *s)
+static struct sim_ev ev_pop(struct urt_sim *s)
 {
-	uint32_t top = s->heap[0], last = s->heap[--s->nheap], pos = 0;
+	struct sim_ev top = s->ev[0], last = s->ev[--s->nev];
+	uint32_t pos = 0;
 
 	for (;;) {
 		uint32_t c = 2 * pos + 1;
 
-		if (c >= s->nheap)
+		if (c >= s->nev)
 			break;
-		if (c + 1 < s->nheap && ev_before(s, s->heap[c + 1], s->heap[c]))
+		if (c + 1 < s->nev && ev_before(&s->ev[c + 1], &s->ev[c]))
 			c++;
-		if (!ev_before(s, s->heap[c], last))
+		if (!ev_before(&s->ev[c], &last))
 			break;
-		s->heap[pos] = s->heap[c];
+		s->ev[pos] = s->ev[c];
 		pos = c;
 	}
-	if (s->nheap)
-		s->heap[pos] = last;
+	if (s->nev)
+		s->ev[pos] = last;
 	return top;
 }
 
-static bool grow(void **p, uint32_t *cap, size_t size)
+static uint64_t latency(struct urt_sim *s)
 {
-	uint32_t n = *cap ? *cap * 2 : 64;
-	void *q = realloc(*p, n * size);
-
-	if (!q)
-		return false;
-	*p = q;
-	*cap = n;
-	return true;
+	return s->max_lat ? urt__sim_rand(s) % (s->max_lat + 1) : 0;
 }
 
-/* A new event due at `at` (aborts when out of memory: an event is never dropped). */
-static uint32_t ev_new(struct urt_sim *s, uint8_t kind, uint64_t at, uint64_t ud)
+/* --- operations ------------------------------------------------------------------- */
+
+static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 {
 	uint32_t i;
 
-	if (s->ev_free) {
-		i = s->ev_free - 1;
-		s->ev_free = s->ev[i].peer;
+	if (s->op_free) {
+		i = s->op_free - 1;
+		s->op_free = s->op[i].next_free;
 	} else {
-		if (s->nev == s->ev_cap) {
-			uint32_t *h;
-
-			if (!grow((void **)&s->ev, &s->ev_cap, sizeof(*s->ev)))
-				abort();
-			h = realloc(s->heap, s->ev_cap * sizeof(*h)); /* never more entries than events */
-			if (!h)
-				abort();
-			s->heap = h;
-		}
-		i = s->nev++;
+		if (s->nop == s->op_cap)
+			s->op = grow(s->op, &s->op_cap, sizeof(*s->op));
+		i = s->nop++;
+		s->op[i].gen = 0;
 	}
-	s->ev[i] = (struct ev){ .at = at, .seq = next(s), .ud = ud, .kind = kind };
-	heap_push(s, i);
+	s->op[i] = (struct sim_op){ .sqe = *sqe, .gen = s->op[i].gen, .state = OPS_SCHED };
+	s->live_ops++;
 	return i;
 }
 
-static void ev_free(struct urt_sim *s, uint32_t i)
+static void wq_remove(struct urt_sim *s, uint32_t i)
 {
-	s->ev[i].peer = s->ev_free;
-	s->ev_free = i + 1;
+	struct sim_op *o = &s->op[i];
+	struct sim_wq *q = o->wq;
+
+	if (o->wprev)
+		s->op[o->wprev - 1].wnext = o->wnext;
+	else
+		q->head = o->wnext;
+	if (o->wnext)
+		s->op[o->wnext - 1].wprev = o->wprev;
+	else
+		q->tail = o->wprev;
+	o->wq = NULL;
+	o->wnext = o->wprev = 0;
 }
 
-/* --- the CQ -------------------------------------------------------------------- */
+static void op_free(struct urt_sim *s, uint32_t i)
+{
+	struct sim_op *o = &s->op[i];
 
-static void post(struct urt_sim *s, uint64_t ud, int32_t res, uint32_t flags)
+	if (o->state == OPS_WAIT)
+		wq_remove(s, i);
+	o->gen++; /* its event, if any, is stale now */
+	o->state = OPS_FREE;
+	o->next_free = s->op_free;
+	s->op_free = i + 1;
+	s->live_ops--;
+}
+
+void urt__sim_park(struct urt_sim *s, uint32_t i, struct sim_wq *q)
+{
+	struct sim_op *o = &s->op[i];
+
+	o->state = OPS_WAIT;
+	o->wq = q;
+	o->wnext = 0;
+	o->wprev = q->tail;
+	if (q->tail)
+		s->op[q->tail - 1].wnext = i + 1;
+	else
+		q->head = i + 1;
+	q->tail = i + 1;
+}
+
+void urt__sim_again(struct urt_sim *s, uint32_t i)
+{
+	s->op[i].state = OPS_SCHED;
+	ev_push(s, i, s->now + latency(s));
+}
+
+void urt__sim_wake(struct urt_sim *s, struct sim_wq *q)
+{
+	while (q->head) {
+		uint32_t i = q->head - 1;
+
+		wq_remove(s, i);
+		urt__sim_again(s, i);
+	}
+}
+
+/* --- the CQ -------------------------------------------------------------------------- */
+
+static void cqe(struct urt_sim *s, uint64_t ud, int32_t res, uint32_t flags)
 {
 	unsigned tail = *s->cq_tail;
 
@@ -192,9 +212,13 @@ static void post(struct urt_sim *s, uint64_t ud, int32_t res, uint32_t flags)
 	mix(s, ud);
 	mix(s, (uint64_t)(uint32_t)res << 32 | flags);
 	mix(s, s->now);
+	if (s->trace)
+		fprintf(s->trace, "%llu cqe ud=%llx res=%d flags=%x hash=%016llx\n",
+			(unsigned long long)s->now, (unsigned long long)ud, res, flags,
+			(unsigned long long)s->hash);
 	if (tail - __atomic_load_n(s->cq_head, __ATOMIC_ACQUIRE) >= s->cq_entries || s->nover) {
-		if (s->nover == s->over_cap && !grow((void **)&s->over, &s->over_cap, sizeof(*s->over)))
-			abort(); /* a completion is never dropped */
+		if (s->nover == s->over_cap)
+			s->over = grow(s->over, &s->over_cap, sizeof(*s->over));
 		s->over[s->nover++] = (struct io_uring_cqe){ .user_data = ud, .res = res, .flags = flags };
 		*s->sq_flags |= IORING_SQ_CQ_OVERFLOW;
 		return;
@@ -224,42 +248,94 @@ static void flush_overflow(struct urt_sim *s)
 		*s->sq_flags &= ~(unsigned)IORING_SQ_CQ_OVERFLOW;
 }
 
-/* --- executing submissions ------------------------------------------------------ */
-
-static uint64_t latency(struct urt_sim *s)
+void urt__sim_post(struct urt_sim *s, uint32_t i, int32_t res, uint32_t flags, bool more)
 {
-	return s->max_lat ? next(s) % (s->max_lat + 1) : 0;
+	struct sim_op *o = &s->op[i];
+
+	cqe(s, o->sqe.user_data, res, flags | (more ? IORING_CQE_F_MORE : 0));
+	if (more) {
+		o->started = 1;
+		return;
+	}
+	if (o->link) { /* the target ended first: its linked timeout is cancelled */
+		uint32_t lt = o->link - 1;
+
+		cqe(s, s->op[lt].sqe.user_data, -ECANCELED, 0);
+		op_free(s, lt);
+	}
+	op_free(s, i);
 }
 
-/* Cancel the pending operation with user_data ud. Return: 0; -ENOENT. */
+/* End op i (and its linked timeout) with res, wherever it is. */
+static void op_cancel(struct urt_sim *s, uint32_t i, int32_t res)
+{
+	urt__sim_post(s, i, res, 0, false);
+}
+
+/* ASYNC_CANCEL by user_data: the first live operation (not a linked
+ * timeout) that has it. Return: 0; -ENOENT. */
 static int cancel_ud(struct urt_sim *s, uint64_t ud)
 {
-	for (uint32_t k = 0; k < s->nparked; k++) {
-		if (s->parked[k] == ud) {
-			s->parked[k] = s->parked[--s->nparked];
-			post(s, ud, -ECANCELED, 0);
+	for (uint32_t i = 0; i < s->nop; i++) {
+		struct sim_op *o = &s->op[i];
+
+		if (o->state != OPS_FREE && !o->is_lt && o->sqe.user_data == ud) {
+			op_cancel(s, i, -ECANCELED);
 			return 0;
 		}
-	}
-	for (uint32_t k = 0; k < s->nheap; k++) {
-		struct ev *e = &s->ev[s->heap[k]];
-
-		if (e->kind != EV_OP || e->dead || e->ud != ud)
-			continue;
-		e->dead = 1;
-		post(s, ud, -ECANCELED, 0);
-		if (e->peer) { /* its linked timeout: cancelled with it */
-			struct ev *lt = &s->ev[e->peer - 1];
-
-			lt->dead = 1;
-			post(s, lt->ud, -ECANCELED, 0);
-		}
-		return 0;
 	}
 	return -ENOENT;
 }
 
-/* One SQE: an event, a parked wait, or a completion now. */
+/* --- running an operation -------------------------------------------------------------- */
+
+static void run(struct urt_sim *s, uint32_t i)
+{
+	struct sim_op *o = &s->op[i];
+
+	if (o->is_lt) { /* the timer fired first: the target is cancelled */
+		uint32_t t = o->link - 1;
+
+		s->op[t].link = 0;
+		o->link = 0;
+		op_cancel(s, t, -ECANCELED);
+		urt__sim_post(s, i, -ETIME, 0, false);
+		return;
+	}
+	switch (o->sqe.opcode) {
+	case IORING_OP_NOP:
+		urt__sim_post(s, i, 0, 0, false);
+		return;
+	case IORING_OP_ASYNC_CANCEL: {
+		uint64_t target = o->sqe.addr;
+
+		/* first the cancel's own op ends, then the target's CQE: the
+		 * kernel posts the target's before the cancel returns, but the
+		 * runtime must not rely on the order */
+		int res = cancel_ud(s, target);
+
+		urt__sim_post(s, i, res, 0, false);
+		return;
+	}
+	case IORING_OP_CLOSE:
+		urt__sim_post(s, i, urt__sim_close(s, o->sqe.fd), 0, false);
+		return;
+	case IORING_OP_READ:
+		if (o->sqe.user_data == URT__UD_EVENTFD) { /* no other thread writes it here */
+			o->state = OPS_NEVER;
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	if (urt__sim_net_run(s, i))
+		return;
+	urt__sim_post(s, i, -EOPNOTSUPP, 0, false);
+}
+
+/* One SQE taken: an operation, run after its latency; a linked timeout
+ * armed beside the SQE before it. */
 static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *linked)
 {
 	uint64_t ud = sqe->user_data;
@@ -272,44 +348,35 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 		       (ud == URT__UD_EVENTFD ? 0 : (uint32_t)sqe->fd));
 	mix(s, (uint64_t)sqe->len << 32 | sqe->ioprio);
 	mix(s, ud);
-	if (sqe->opcode == IORING_OP_LINK_TIMEOUT && *linked != UINT32_MAX) {
-		const struct __kernel_timespec *ts = (const void *)(uintptr_t)sqe->addr;
-		uint64_t at = s->now + (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+	if (s->trace)
+		fprintf(s->trace, "%llu sqe op=%u fd=%d len=%u flags=%x ioprio=%x ud=%llx\n",
+			(unsigned long long)s->now, sqe->opcode,
+			ud == URT__UD_EVENTFD ? -1 : sqe->fd, sqe->len, sqe->flags, sqe->ioprio,
+			(unsigned long long)ud);
+	i = op_new(s, sqe);
+	if (sqe->opcode == IORING_OP_CONNECT && sqe->addr) {
+		/* the kernel copies the address when it takes the SQE */
+		size_t n = sqe->off < sizeof(s->op[i].sa) ? sqe->off : sizeof(s->op[i].sa);
 
-		i = ev_new(s, EV_LINK, at, ud);
-		s->ev[i].peer = *linked + 1;
-		s->ev[*linked].peer = i + 1;
-		*linked = UINT32_MAX;
-		return;
+		memcpy(&s->op[i].sa, (const void *)(uintptr_t)sqe->addr, n);
+		s->op[i].sqe.addr = (uint64_t)(uintptr_t)&s->op[i].sa; /* reread at run: moved if op[] grows */
 	}
-	*linked = UINT32_MAX;
-	switch (sqe->opcode) {
-	case IORING_OP_NOP:
-		i = ev_new(s, EV_OP, s->now + latency(s), ud);
-		break;
-	case IORING_OP_READ:
-		if (ud == URT__UD_EVENTFD) { /* no other thread writes it here */
-			if (s->nparked == s->parked_cap &&
-			    !grow((void **)&s->parked, &s->parked_cap, sizeof(*s->parked)))
-				abort();
-			s->parked[s->nparked++] = ud;
+	if (sqe->opcode == IORING_OP_LINK_TIMEOUT) {
+		const struct __kernel_timespec *ts = (const void *)(uintptr_t)sqe->addr;
+
+		if (*linked == UINT32_MAX) {
+			urt__sim_post(s, i, -EINVAL, 0, false); /* no target */
 			return;
 		}
-		/* fallthrough */
-	default:
-		i = ev_new(s, EV_OP, s->now + latency(s), ud);
-		s->ev[i].res = -EOPNOTSUPP;
-		break;
-	case IORING_OP_ASYNC_CANCEL:
-		post(s, ud, cancel_ud(s, sqe->addr), 0);
-		return;
-	case IORING_OP_LINK_TIMEOUT: /* without a target */
-		post(s, ud, -EINVAL, 0);
+		s->op[i].is_lt = 1;
+		s->op[i].link = *linked + 1;
+		s->op[*linked].link = i + 1;
+		*linked = UINT32_MAX;
+		ev_push(s, i, s->now + (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec);
 		return;
 	}
-	s->ev[i].opcode = sqe->opcode;
-	if (sqe->flags & IOSQE_IO_LINK)
-		*linked = i;
+	*linked = (sqe->flags & IOSQE_IO_LINK) ? i : UINT32_MAX;
+	ev_push(s, i, s->now + latency(s));
 }
 
 /* Take every SQE the runtime prepared. Return: how many. */
@@ -327,40 +394,16 @@ static int submit(struct urt_sim *s, struct io_uring *ring)
 	return n;
 }
 
-/* Post every event due by now. Return: how many completions were posted. */
-static unsigned fire_due(struct urt_sim *s)
+/* Run every event due by now. */
+static void fire_due(struct urt_sim *s)
 {
-	unsigned n = 0;
+	while (s->nev && s->ev[0].at <= s->now) {
+		struct sim_ev e = ev_pop(s);
+		struct sim_op *o = &s->op[e.op];
 
-	while (s->nheap && s->ev[s->heap[0]].at <= s->now) {
-		uint32_t i = heap_pop(s);
-		struct ev *e = &s->ev[i];
-
-		if (!e->dead) {
-			if (e->kind == EV_OP) {
-				post(s, e->ud, e->res, 0);
-				n++;
-				if (e->peer) { /* the target won: its timeout is cancelled */
-					struct ev *lt = &s->ev[e->peer - 1];
-
-					lt->dead = 1;
-					post(s, lt->ud, -ECANCELED, 0);
-					n++;
-				}
-			} else { /* the timer won: the target is cancelled */
-				struct ev *t = &s->ev[e->peer - 1];
-
-				t->dead = 1;
-				post(s, t->ud, -ECANCELED, 0);
-				post(s, e->ud, -ETIME, 0);
-				n += 2;
-			}
-		}
-		/* a peer left in the heap is dead now: it frees itself when it
-		 * comes out, and never reads its peer again */
-		ev_free(s, i);
+		if (o->state == OPS_SCHED && o->gen == e.gen)
+			run(s, e.op);
 	}
-	return n;
 }
 
 static bool cq_ready(const struct urt_sim *s)
@@ -368,7 +411,24 @@ static bool cq_ready(const struct urt_sim *s)
 	return *s->cq_tail != __atomic_load_n(s->cq_head, __ATOMIC_ACQUIRE);
 }
 
-/* --- the table ------------------------------------------------------------------ */
+/* --- provided buffers --------------------------------------------------------------- */
+
+bool urt__sim_buf(struct urt_sim *s, uint64_t *addr, uint32_t *len, uint16_t *bid)
+{
+	struct io_uring_buf *b;
+
+	if (!s->br ||
+	    __atomic_load_n(&s->br->tail, __ATOMIC_ACQUIRE) == s->br_head)
+		return false;
+	b = &s->br->bufs[s->br_head & (s->br_entries - 1)];
+	*addr = b->addr;
+	*len = b->len;
+	*bid = b->bid;
+	s->br_head++;
+	return true;
+}
+
+/* --- the table ------------------------------------------------------------------------- */
 
 static int sim_setup(void *ctx, struct io_uring *ring, unsigned entries, struct io_uring_params *p)
 {
@@ -420,7 +480,6 @@ static int sim_setup(void *ctx, struct io_uring *ring, unsigned entries, struct 
 	p->sq_entries = sq;
 	p->cq_entries = cq;
 	p->features = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG;
-	s->ring = ring;
 	return 0;
 }
 
@@ -431,13 +490,15 @@ static void sim_teardown(void *ctx, struct io_uring *ring)
 	(void)ring;
 	free(s->mem);
 	s->mem = NULL;
-	s->ring = NULL;
 }
 
 static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 {
-	static const uint8_t ops[] = { IORING_OP_NOP, IORING_OP_ASYNC_CANCEL,
-				       IORING_OP_LINK_TIMEOUT, IORING_OP_READ };
+	static const uint8_t ops[] = {
+		IORING_OP_NOP,	  IORING_OP_ASYNC_CANCEL, IORING_OP_LINK_TIMEOUT, IORING_OP_READ,
+		IORING_OP_ACCEPT, IORING_OP_CONNECT,	  IORING_OP_RECV,	  IORING_OP_SEND,
+		IORING_OP_CLOSE,  IORING_OP_SHUTDOWN,
+	};
 	struct io_uring_probe *p;
 
 	(void)ctx, (void)ring;
@@ -456,9 +517,10 @@ static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint64_t timeout_ns)
 {
 	struct urt_sim *s = ctx;
+	uint64_t until;
 	int n = 0;
 
-	s->now += 50 + next(s) % 51;
+	s->now += 50 + urt__sim_rand(s) % 51;
 	if (how != URT__ENTER_FLUSH)
 		n = submit(s, ring);
 	flush_overflow(s);
@@ -468,23 +530,21 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 	if (how != URT__ENTER_WAIT || cq_ready(s) || s->nover)
 		return n;
 	/* wait: jump to the earliest event, or to the timeout */
-	{
-		uint64_t until = timeout_ns == URT_TICK_FOREVER ? UINT64_MAX : s->now + timeout_ns;
-
-		if (!s->nheap && until == UINT64_MAX) {
-			s->stalls++; /* the real kernel would sleep for good */
-			return -ETIME;
-		}
-		while (!cq_ready(s) && s->nheap && s->ev[s->heap[0]].at <= until) {
-			s->now = s->ev[s->heap[0]].at;
-			fire_due(s);
-		}
-		if (!cq_ready(s)) {
-			s->now = until;
-			return -ETIME;
-		}
+	until = timeout_ns == URT_TICK_FOREVER ? UINT64_MAX : s->now + timeout_ns;
+	while (!cq_ready(s) && s->nev && s->ev[0].at <= until) {
+		s->now = s->ev[0].at;
+		fire_due(s);
 	}
-	return n;
+	if (cq_ready(s))
+		return n;
+	if (until == UINT64_MAX) {
+		/* the real kernel would sleep for good: in a simulation nothing
+		 * else can happen, so the wait fails (urt_tick, urt_run) */
+		s->stalls++;
+		return -EDEADLK;
+	}
+	s->now = until;
+	return -ETIME;
 }
 
 static int sim_buf_ring(void *ctx, struct io_uring *ring, struct io_uring_buf_reg *reg, bool on)
@@ -492,15 +552,30 @@ static int sim_buf_ring(void *ctx, struct io_uring *ring, struct io_uring_buf_re
 	struct urt_sim *s = ctx;
 
 	(void)ring;
-	if (on && reg->pad)
-		return -EINVAL; /* no incremental mode in the model */
-	s->buf_ring = on ? (void *)(uintptr_t)reg->ring_addr : NULL;
+	if (reg->bgid != 0)
+		return -EINVAL;
+	if (!on) {
+		s->br = NULL;
+		return 0;
+	}
+	if (reg->pad) /* IOU_PBUF_RING_INC: not in the model */
+		return -EINVAL;
+	s->br = (struct io_uring_buf_ring *)(uintptr_t)reg->ring_addr;
+	s->br_entries = reg->ring_entries;
+	s->br_head = 0;
 	return 0;
 }
 
 static uint64_t sim_now(void *ctx)
 {
 	return ((struct urt_sim *)ctx)->now;
+}
+
+static int sim_sys_close(void *ctx, int fd)
+{
+	if (fd < SIM_FD_BASE) /* a real descriptor (the wake eventfd, a test's pipe) */
+		return close(fd) ? -errno : 0;
+	return urt__sim_close(ctx, fd);
 }
 
 const struct urt__kern urt__kern_sim = {
@@ -510,6 +585,13 @@ const struct urt__kern urt__kern_sim = {
 	.enter = sim_enter,
 	.buf_ring = sim_buf_ring,
 	.now = sim_now,
+	.socket = urt__sim_socket,
+	.setsockopt = urt__sim_setsockopt,
+	.getsockopt = urt__sim_getsockopt,
+	.bind = urt__sim_bind,
+	.listen = urt__sim_listen,
+	.getsockname = urt__sim_getsockname,
+	.close = sim_sys_close,
 };
 
 /* --- the public calls -------------------------------------------------------------- */
@@ -527,6 +609,10 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->hash = 0xcbf29ce484222325ull ^ o->seed;
 	s->max_lat = o->max_latency_ns ? o->max_latency_ns : 10000;
 	s->now = o->start_ns ? o->start_ns : 1000000000u;
+	s->rcvbuf = o->rcvbuf ? o->rcvbuf : 64 * 1024;
+	s->short_pct = o->short_pct;
+	s->trace = o->trace;
+	s->next_port = 40000;
 	*out = s;
 	return 0;
 }
@@ -535,11 +621,11 @@ void urt_sim_destroy(struct urt_sim *s)
 {
 	if (!s)
 		return;
+	urt__sim_net_free(s);
 	free(s->mem);
+	free(s->op);
 	free(s->ev);
-	free(s->heap);
 	free(s->over);
-	free(s->parked);
 	free(s);
 }
 
@@ -561,4 +647,9 @@ uint64_t urt_sim_now(const struct urt_sim *s)
 uint64_t urt_sim_stalls(const struct urt_sim *s)
 {
 	return s->stalls;
+}
+
+uint32_t urt_sim_fds_open(const struct urt_sim *s)
+{
+	return s->fds_open;
 }

@@ -78,7 +78,7 @@ static bool acceptor_hand(struct acceptor *a)
 	if (!a->o.boxed && !a->claim.task) /* spawned: the claim is used up */
 		a->claimed = false;
 	if (ret < 0)
-		close(a->fd);
+		URT_DISCARD(urt_close_detached(a->fd));
 	return true;
 }
 
@@ -127,7 +127,7 @@ static void acceptor_drop(struct urt_task *t, void *arg)
 	/* an accept that completed after the poll ended (abort) left its
 	 * descriptor in the handle only */
 	if (!a->o.boxed && a->acc.state == URT_OP_DONE && a->acc.res >= 0)
-		close(a->acc.res);
+		URT_DISCARD(urt_close_detached(a->acc.res));
 }
 
 static const struct urt_task_type acceptor_type = { .poll = acceptor_poll,

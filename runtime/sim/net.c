@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net.c - the simulated network: TCP-like stream sockets over in-memory
+ * byte queues, and the model's descriptor table.
+ *
+ * A connection is two sockets, each with a receive queue of s->rcvbuf
+ * bytes (urt_sim_opts.rcvbuf): a send moves bytes into the peer's queue
+ * and waits while it is full (the kernel's back-pressure), a receive takes
+ * from its own and waits while it is empty. How many bytes one transfer
+ * moves is drawn from the seed when urt_sim_opts.short_pct asks for short
+ * transfers. A connect finds the listener by port (any local address),
+ * queues the server's end on its backlog and succeeds; accept takes from
+ * the backlog. A close with unread bytes resets the peer (-ECONNRESET),
+ * without them it is the peer's end of file; shutdown(SHUT_WR) is an end
+ * of file too. Multishot accept and multishot receive post with
+ * IORING_CQE_F_MORE until they end; a receive with IOSQE_BUFFER_SELECT
+ * takes one provided buffer a completion from the runtime's ring (the
+ * model's head is its own, as the kernel's), -ENOBUFS when it is empty,
+ * and a multishot receive ends after the per-arm byte limit (sqe
+ * file_index, "optlen") with a positive result and no MORE.
+ *
+ * Descriptors start at SIM_FD_BASE and are given lowest first, as the
+ * kernel gives them. Sockets are never reused within a run.
+ */
+#include "sim_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+enum { SK_NEW, SK_LISTEN, SK_STREAM };
+
+struct sim_sock {
+	uint8_t type;
+	uint8_t open;	 /* its descriptor is open */
+	uint8_t closed;	 /* its descriptor was closed (a server end in a backlog has none yet) */
+	uint8_t eof;	 /* the peer will send nothing more */
+	uint8_t reset;	 /* the peer closed with bytes unread */
+	uint8_t wr_shut; /* this end shut down its writing side */
+	uint8_t family;
+	uint16_t port;
+	uint32_t peer; /* index + 1 */
+	uint8_t *q;    /* the receive queue, a ring of cap bytes */
+	uint32_t cap, head, len;
+	struct sim_wq readers; /* receives (accepts, on a listener) waiting here */
+	struct sim_wq writers; /* the peer's sends waiting for room here */
+	uint32_t *bl;	       /* a listener's backlog: server ends not yet accepted */
+	uint32_t nbl, blcap;
+};
+
+static struct sim_sock *sock_at(struct urt_sim *s, uint32_t k)
+{
+	return &s->sock[k];
+}
+
+static uint32_t sock_new(struct urt_sim *s, uint8_t type, uint8_t family)
+{
+	if (s->nsock == s->sock_cap) {
+		uint32_t n = s->sock_cap ? 2 * s->sock_cap : 64;
+		struct sim_sock *p = realloc(s->sock, n * sizeof(*p));
+
+		if (!p)
+			abort();
+		s->sock = p;
+		s->sock_cap = n;
+	}
+	s->sock[s->nsock] = (struct sim_sock){ .type = type, .family = family };
+	return s->nsock++;
+}
+
+/* A descriptor for socket k, the lowest free one. */
+static int fd_new(struct urt_sim *s, uint32_t k)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nfd && s->fd[i]; i++)
+		;
+	if (i == s->nfd) {
+		if (s->nfd == s->fd_cap) {
+			uint32_t n = s->fd_cap ? 2 * s->fd_cap : 64;
+			uint32_t *p = realloc(s->fd, n * sizeof(*p));
+
+			if (!p)
+				abort();
+			s->fd = p;
+			s->fd_cap = n;
+		}
+		s->nfd++;
+	}
+	s->fd[i] = k + 1;
+	s->sock[k].open = 1;
+	s->fds_open++;
+	return SIM_FD_BASE + (int)i;
+}
+
+/* The socket of fd, or NULL. */
+static struct sim_sock *fd_sock(struct urt_sim *s, int fd, uint32_t *k)
+{
+	uint32_t i;
+
+	if (fd < SIM_FD_BASE || (uint32_t)(fd - SIM_FD_BASE) >= s->nfd)
+		return NULL;
+	i = s->fd[fd - SIM_FD_BASE];
+	if (!i)
+		return NULL;
+	if (k)
+		*k = i - 1;
+	return &s->sock[i - 1];
+}
+
+/* How many of n bytes one transfer moves: all, or (short_pct of the time)
+ * a number drawn in [1, n]. */
+static uint32_t cut(struct urt_sim *s, uint32_t n)
+{
+	if (n > 1 && s->short_pct && urt__sim_rand(s) % 100 < s->short_pct)
+		return 1 + (uint32_t)(urt__sim_rand(s) % n);
+	return n;
+}
+
+static bool queue_ready(struct urt_sim *s, struct sim_sock *k)
+{
+	if (!k->q) {
+		k->q = malloc(s->rcvbuf);
+		if (!k->q)
+			abort();
+		k->cap = s->rcvbuf;
+	}
+	return true;
+}
+
+static void queue_put(struct sim_sock *k, const uint8_t *src, uint32_t n)
+{
+	uint32_t tail = (k->head + k->len) % k->cap, first = k->cap - tail < n ? k->cap - tail : n;
+
+	memcpy(k->q + tail, src, first);
+	memcpy(k->q, src + first, n - first);
+	k->len += n;
+}
+
+static void queue_get(struct sim_sock *k, uint8_t *dst, uint32_t n)
+{
+	uint32_t first = k->cap - k->head < n ? k->cap - k->head : n;
+
+	memcpy(dst, k->q + k->head, first);
+	memcpy(dst + first, k->q, n - first);
+	k->head = (k->head + n) % k->cap;
+	k->len -= n;
+}
+
+static void addr_of(const struct sim_sock *k, uint16_t port, struct sockaddr *sa, socklen_t *len)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t n;
+
+	if (k->family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		a->sin6_addr = in6addr_loopback;
+		n = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		n = sizeof(*a);
+	}
+	memcpy(sa, &ss, *len < n ? *len : n);
+	*len = n;
+}
+
+/* --- operations ------------------------------------------------------------------- */
+
+static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
+{
+	bool multi = o->sqe.ioprio & IORING_ACCEPT_MULTISHOT;
+	struct sim_sock *l = fd_sock(s, o->sqe.fd, NULL);
+	struct sim_sock *c;
+	uint32_t k;
+	int fd;
+
+	if (!l) {
+		urt__sim_post(s, i, -EBADF, 0, false);
+		return;
+	}
+	if (l->type != SK_LISTEN) {
+		urt__sim_post(s, i, -EINVAL, 0, false);
+		return;
+	}
+	if (!l->nbl) {
+		urt__sim_park(s, i, &l->readers);
+		return;
+	}
+	k = l->bl[0];
+	memmove(l->bl, l->bl + 1, --l->nbl * sizeof(*l->bl));
+	fd = fd_new(s, k);
+	c = sock_at(s, k);
+	if (o->sqe.addr && o->sqe.addr2) {
+		socklen_t *len = (socklen_t *)(uintptr_t)o->sqe.addr2;
+
+		addr_of(c, sock_at(s, c->peer - 1)->port, (struct sockaddr *)(uintptr_t)o->sqe.addr,
+			len);
+	}
+	urt__sim_post(s, i, fd, 0, multi);
+	if (!multi)
+		return;
+	if (l->nbl)
+		urt__sim_again(s, i);
+	else
+		urt__sim_park(s, i, &l->readers);
+}
+
+static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
+{
+	const struct sockaddr *sa = o->sqe.addr ? (const struct sockaddr *)&o->sa : NULL;
+	uint32_t ck, lk = UINT32_MAX, sk;
+	struct sim_sock *c = fd_sock(s, o->sqe.fd, &ck), *l;
+	uint16_t port;
+
+	if (!c) {
+		urt__sim_post(s, i, -EBADF, 0, false);
+		return;
+	}
+	if (c->type != SK_NEW) {
+		urt__sim_post(s, i, c->type == SK_STREAM ? -EISCONN : -EINVAL, 0, false);
+		return;
+	}
+	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
+		urt__sim_post(s, i, -EAFNOSUPPORT, 0, false);
+		return;
+	}
+	port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
+	for (uint32_t k = 0; k < s->nsock; k++)
+		if (s->sock[k].type == SK_LISTEN && s->sock[k].open && s->sock[k].port == port)
+			lk = k;
+	if (lk == UINT32_MAX) {
+		urt__sim_post(s, i, -ECONNREFUSED, 0, false);
+		return;
+	}
+	sk = sock_new(s, SK_STREAM, sa->sa_family); /* may move s->sock */
+	c = sock_at(s, ck);
+	l = sock_at(s, lk);
+	c->type = SK_STREAM;
+	c->port = s->next_port++;
+	c->peer = sk + 1;
+	s->sock[sk].port = port;
+	s->sock[sk].peer = ck + 1;
+	if (l->nbl == l->blcap) {
+		uint32_t n = l->blcap ? 2 * l->blcap : 16;
+		uint32_t *p = realloc(l->bl, n * sizeof(*p));
+
+		if (!p)
+			abort();
+		l->bl = p;
+		l->blcap = n;
+	}
+	l->bl[l->nbl++] = sk;
+	urt__sim_wake(s, &l->readers);
+	urt__sim_post(s, i, 0, 0, false);
+}
+
+/* A receive (RECV, READ) on a stream socket. */
+static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
+{
+	bool multi = o->sqe.opcode == IORING_OP_RECV && (o->sqe.ioprio & IORING_RECV_MULTISHOT);
+	bool select = o->sqe.flags & IOSQE_BUFFER_SELECT;
+	struct sim_sock *k = fd_sock(s, o->sqe.fd, NULL);
+	uint64_t addr = o->sqe.addr;
+	uint32_t cap = o->sqe.len, flags = 0, n;
+	uint16_t bid = 0;
+	bool more;
+
+	if (!k) {
+		urt__sim_post(s, i, -EBADF, 0, false);
+		return;
+	}
+	if (k->type != SK_STREAM) {
+		urt__sim_post(s, i, -ENOTCONN, 0, false);
+		return;
+	}
+	if (multi && !o->started && !o->left)
+		o->left = o->sqe.file_index ? o->sqe.file_index : UINT32_MAX;
+	if (!k->len) {
+		if (k->reset)
+			urt__sim_post(s, i, -ECONNRESET, 0, false);
+		else if (k->eof)
+			urt__sim_post(s, i, 0, 0, false);
+		else
+			urt__sim_park(s, i, &k->readers);
+		return;
+	}
+	if (select) {
+		if (!urt__sim_buf(s, &addr, &cap, &bid)) {
+			urt__sim_post(s, i, -ENOBUFS, 0, false);
+			return;
+		}
+		flags = IORING_CQE_F_BUFFER | (uint32_t)bid << IORING_CQE_BUFFER_SHIFT;
+	}
+	n = k->len < cap ? k->len : cap;
+	if (multi && o->left < n)
+		n = o->left;
+	n = cut(s, n);
+	queue_get(k, (uint8_t *)(uintptr_t)addr, n);
+	urt__sim_wake(s, &k->writers); /* room again */
+	more = multi && (o->left == UINT32_MAX || (o->left -= n) > 0);
+	urt__sim_post(s, i, (int32_t)n, flags, more);
+	if (!more)
+		return;
+	if (k->len || k->eof || k->reset)
+		urt__sim_again(s, i);
+	else
+		urt__sim_park(s, i, &k->readers);
+}
+
+/* A send (SEND, WRITE) on a stream socket. */
+static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
+{
+	struct sim_sock *k = fd_sock(s, o->sqe.fd, NULL), *p;
+	uint32_t n, room;
+
+	if (!k) {
+		urt__sim_post(s, i, -EBADF, 0, false);
+		return;
+	}
+	if (k->type != SK_STREAM) {
+		urt__sim_post(s, i, -ENOTCONN, 0, false);
+		return;
+	}
+	if (k->wr_shut) {
+		urt__sim_post(s, i, -EPIPE, 0, false);
+		return;
+	}
+	if (k->reset) {
+		urt__sim_post(s, i, -ECONNRESET, 0, false);
+		return;
+	}
+	p = sock_at(s, k->peer - 1);
+	if (p->closed) { /* the peer closed: its end answers with a reset */
+		urt__sim_post(s, i, -EPIPE, 0, false);
+		return;
+	}
+	if (!o->sqe.len) {
+		urt__sim_post(s, i, 0, 0, false);
+		return;
+	}
+	queue_ready(s, p);
+	room = p->cap - p->len;
+	if (!room) {
+		urt__sim_park(s, i, &p->writers);
+		return;
+	}
+	n = cut(s, o->sqe.len < room ? o->sqe.len : room);
+	queue_put(p, (const uint8_t *)(uintptr_t)o->sqe.addr, n);
+	urt__sim_wake(s, &p->readers);
+	urt__sim_post(s, i, (int32_t)n, 0, false);
+}
+
+static void op_shutdown(struct urt_sim *s, uint32_t i, struct sim_op *o)
+{
+	struct sim_sock *k = fd_sock(s, o->sqe.fd, NULL), *p;
+
+	if (!k) {
+		urt__sim_post(s, i, -EBADF, 0, false);
+		return;
+	}
+	if (k->type != SK_STREAM) {
+		urt__sim_post(s, i, -ENOTCONN, 0, false);
+		return;
+	}
+	if (o->sqe.len == SHUT_WR || o->sqe.len == SHUT_RDWR) {
+		k->wr_shut = 1;
+		p = sock_at(s, k->peer - 1);
+		p->eof = 1;
+		urt__sim_wake(s, &p->readers);
+	}
+	urt__sim_post(s, i, 0, 0, false);
+}
+
+bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
+{
+	struct sim_op *o = &s->op[i];
+
+	switch (o->sqe.opcode) {
+	case IORING_OP_ACCEPT:
+		op_accept(s, i, o);
+		return true;
+	case IORING_OP_CONNECT:
+		op_connect(s, i, o);
+		return true;
+	case IORING_OP_RECV:
+	case IORING_OP_READ:
+		if (o->sqe.opcode == IORING_OP_READ && o->sqe.fd < SIM_FD_BASE)
+			return false;
+		op_recv(s, i, o);
+		return true;
+	case IORING_OP_SEND:
+	case IORING_OP_WRITE:
+		if (o->sqe.opcode == IORING_OP_WRITE && o->sqe.fd < SIM_FD_BASE)
+			return false;
+		op_send(s, i, o);
+		return true;
+	case IORING_OP_SHUTDOWN:
+		op_shutdown(s, i, o);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* --- the descriptor calls ------------------------------------------------------------ */
+
+int urt__sim_close(struct urt_sim *s, int fd)
+{
+	uint32_t k;
+	struct sim_sock *c = fd_sock(s, fd, &k);
+
+	if (!c)
+		return -EBADF;
+	s->fd[fd - SIM_FD_BASE] = 0;
+	s->fds_open--;
+	c->open = 0;
+	c->closed = 1;
+	if (c->type == SK_STREAM) {
+		struct sim_sock *p = sock_at(s, c->peer - 1);
+
+		if (c->len)
+			p->reset = 1; /* bytes unread: the peer gets a reset */
+		else
+			p->eof = 1;
+		urt__sim_wake(s, &p->readers);
+		urt__sim_wake(s, &c->writers); /* the peer's sends see the close */
+		urt__sim_wake(s, &p->writers);
+	} else if (c->type == SK_LISTEN) {
+		for (uint32_t b = 0; b < c->nbl; b++) { /* never accepted: reset */
+			struct sim_sock *srv = sock_at(s, c->bl[b]);
+
+			sock_at(s, srv->peer - 1)->reset = 1;
+			urt__sim_wake(s, &sock_at(s, srv->peer - 1)->readers);
+		}
+		c->nbl = 0;
+	}
+	return 0;
+}
+
+int urt__sim_socket(void *ctx, int domain, int type, int protocol)
+{
+	struct urt_sim *s = ctx;
+
+	(void)protocol;
+	if ((domain != AF_INET && domain != AF_INET6) || (type & 0xf) != SOCK_STREAM)
+		return -EAFNOSUPPORT; /* datagrams and unix sockets are not in the model yet */
+	return fd_new(s, sock_new(s, SK_NEW, (uint8_t)domain));
+}
+
+int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val, socklen_t len)
+{
+	(void)level, (void)name, (void)val, (void)len;
+	return fd_sock(ctx, fd, NULL) ? 0 : -EBADF;
+}
+
+int urt__sim_getsockopt(void *ctx, int fd, int level, int name, void *val, socklen_t *len)
+{
+	if (!fd_sock(ctx, fd, NULL))
+		return -EBADF;
+	if (level == SOL_SOCKET && name == SO_COOKIE && *len >= sizeof(uint64_t)) {
+		uint64_t c = (uint64_t)fd;
+
+		memcpy(val, &c, sizeof(c));
+		*len = sizeof(c);
+		return 0;
+	}
+	return -ENOPROTOOPT;
+}
+
+int urt__sim_bind(void *ctx, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct urt_sim *s = ctx;
+	struct sim_sock *k = fd_sock(s, fd, NULL);
+	uint16_t port;
+
+	(void)len;
+	if (!k)
+		return -EBADF;
+	if (sa->sa_family != k->family)
+		return -EINVAL;
+	port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
+	if (!port)
+		port = s->next_port++;
+	for (uint32_t i = 0; i < s->nsock; i++)
+		if (s->sock[i].open && s->sock[i].type == SK_LISTEN && s->sock[i].port == port)
+			return -EADDRINUSE;
+	k->port = port;
+	return 0;
+}
+
+int urt__sim_listen(void *ctx, int fd, int backlog)
+{
+	struct sim_sock *k = fd_sock(ctx, fd, NULL);
+
+	(void)backlog;
+	if (!k)
+		return -EBADF;
+	if (k->type != SK_NEW)
+		return -EINVAL;
+	k->type = SK_LISTEN;
+	return 0;
+}
+
+int urt__sim_getsockname(void *ctx, int fd, struct sockaddr *sa, socklen_t *len)
+{
+	struct sim_sock *k = fd_sock(ctx, fd, NULL);
+
+	if (!k)
+		return -EBADF;
+	addr_of(k, k->port, sa, len);
+	return 0;
+}
+
+void urt__sim_net_free(struct urt_sim *s)
+{
+	for (uint32_t k = 0; k < s->nsock; k++) {
+		free(s->sock[k].q);
+		free(s->sock[k].bl);
+	}
+	free(s->sock);
+	free(s->fd);
+	s->sock = NULL;
+	s->fd = NULL;
+	s->nsock = s->nfd = 0;
+}
