@@ -67,7 +67,22 @@ struct urt_sim_opts {
 	/* where to print the trace (every SQE taken, every CQE posted, with
 	 * the virtual time and the running hash); NULL: none */
 	FILE *trace;
+	/* faults: at each chance of one of the kinds in fault_kinds (0: all
+	 * of them), it strikes with probability faults_pct percent; 0: never.
+	 * Each is something the real kernel does too: */
+	uint32_t faults_pct;
+	uint32_t fault_kinds; /* URT_SIM_FAULT_* */
 };
+
+#define URT_SIM_FAULT_RESET	  0x01 /* a send or receive finds its connection reset (-ECONNRESET, both ends) */
+/* (no -ENOBUFS fault: the kernel answers it only when its view of the
+ * buffer ring is empty, which a small urt_runtime_opts.buf_count makes
+ * happen for real; one with buffers in the ring would be a kernel the
+ * runtime need not survive) */
+#define URT_SIM_FAULT_EMFILE	  0x04 /* an accept fails with -EMFILE; the connection stays in the backlog */
+#define URT_SIM_FAULT_ACCEPT_LATE 0x08 /* an accept waits up to 100 ms more (a slow handshake) */
+#define URT_SIM_FAULT_CONNECT	  0x10 /* a connect fails with -ECONNREFUSED or -ETIMEDOUT */
+#define URT_SIM_FAULT_EINTR	  0x20 /* an enter returns -EINTR before it takes anything (a signal) */
 
 /*
  * urt_sim_create - a simulated kernel for one runtime (give it in
@@ -88,6 +103,9 @@ uint64_t urt_sim_events(const struct urt_sim *sim);
 
 /* urt_sim_now - the virtual time, in ns. */
 uint64_t urt_sim_now(const struct urt_sim *sim);
+
+/* urt_sim_faults - faults the model has injected so far. */
+uint64_t urt_sim_faults(const struct urt_sim *sim);
 
 /* urt_sim_fds_open - descriptors of the model open now (a leak check). */
 uint32_t urt_sim_fds_open(const struct urt_sim *sim);

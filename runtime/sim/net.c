@@ -196,6 +196,15 @@ static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_park(s, i, &l->readers);
 		return;
 	}
+	if (!o->started && urt__sim_fault(s, URT_SIM_FAULT_ACCEPT_LATE)) {
+		o->started = 1; /* once per accept */
+		urt__sim_later(s, i, urt__sim_rand(s) % 100000000u);
+		return;
+	}
+	if (urt__sim_fault(s, URT_SIM_FAULT_EMFILE)) {
+		urt__sim_post(s, i, -EMFILE, 0, false); /* a multishot accept ends */
+		return;
+	}
 	k = l->bl[0];
 	memmove(l->bl, l->bl + 1, --l->nbl * sizeof(*l->bl));
 	fd = fd_new(s, k);
@@ -243,6 +252,10 @@ static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_post(s, i, -ECONNREFUSED, 0, false);
 		return;
 	}
+	if (urt__sim_fault(s, URT_SIM_FAULT_CONNECT)) {
+		urt__sim_post(s, i, urt__sim_rand(s) & 1 ? -ECONNREFUSED : -ETIMEDOUT, 0, false);
+		return;
+	}
 	sk = sock_new(s, SK_STREAM, sa->sa_family); /* may move s->sock */
 	c = sock_at(s, ck);
 	l = sock_at(s, lk);
@@ -263,6 +276,20 @@ static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	l->bl[l->nbl++] = sk;
 	urt__sim_wake(s, &l->readers);
 	urt__sim_post(s, i, 0, 0, false);
+}
+
+/* A fault: the connection of k is reset, both ends (what a middlebox or
+ * the peer's kernel does); every wait on either end sees it. */
+static void conn_reset(struct urt_sim *s, struct sim_sock *k)
+{
+	struct sim_sock *p = sock_at(s, k->peer - 1);
+
+	k->reset = p->reset = 1;
+	k->len = p->len = 0; /* what was queued is lost with the connection */
+	urt__sim_wake(s, &k->readers);
+	urt__sim_wake(s, &k->writers);
+	urt__sim_wake(s, &p->readers);
+	urt__sim_wake(s, &p->writers);
 }
 
 /* A receive (RECV, READ) on a stream socket. */
@@ -286,6 +313,8 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	}
 	if (multi && !o->started && !o->left)
 		o->left = o->sqe.file_index ? o->sqe.file_index : UINT32_MAX;
+	if (!k->reset && urt__sim_fault(s, URT_SIM_FAULT_RESET))
+		conn_reset(s, k);
 	if (!k->len) {
 		if (k->reset)
 			urt__sim_post(s, i, -ECONNRESET, 0, false);
@@ -336,6 +365,9 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_post(s, i, -EPIPE, 0, false);
 		return;
 	}
+	if (!k->reset && !sock_at(s, k->peer - 1)->closed &&
+	    urt__sim_fault(s, URT_SIM_FAULT_RESET))
+		conn_reset(s, k);
 	if (k->reset) {
 		urt__sim_post(s, i, -ECONNRESET, 0, false);
 		return;
@@ -440,8 +472,10 @@ int urt__sim_close(struct urt_sim *s, int fd)
 		for (uint32_t b = 0; b < c->nbl; b++) { /* never accepted: reset */
 			struct sim_sock *srv = sock_at(s, c->bl[b]);
 
+			srv->closed = 1;
 			sock_at(s, srv->peer - 1)->reset = 1;
 			urt__sim_wake(s, &sock_at(s, srv->peer - 1)->readers);
+			urt__sim_wake(s, &srv->writers); /* the client's sends into it */
 		}
 		c->nbl = 0;
 	}

@@ -116,6 +116,17 @@ static struct sim_ev ev_pop(struct urt_sim *s)
 	return top;
 }
 
+bool urt__sim_fault(struct urt_sim *s, uint32_t kind)
+{
+	if (!s->faults_pct || !(s->fault_kinds & kind) || urt__sim_rand(s) % 100 >= s->faults_pct)
+		return false;
+	s->faults++;
+	mix(s, 0xfa17u << 16 | kind);
+	if (s->trace)
+		fprintf(s->trace, "%llu fault %#x\n", (unsigned long long)s->now, kind);
+	return true;
+}
+
 static uint64_t latency(struct urt_sim *s)
 {
 	return s->max_lat ? urt__sim_rand(s) % (s->max_lat + 1) : 0;
@@ -190,6 +201,12 @@ void urt__sim_again(struct urt_sim *s, uint32_t i)
 {
 	s->op[i].state = OPS_SCHED;
 	ev_push(s, i, s->now + latency(s));
+}
+
+void urt__sim_later(struct urt_sim *s, uint32_t i, uint64_t delay_ns)
+{
+	s->op[i].state = OPS_SCHED;
+	ev_push(s, i, s->now + delay_ns);
 }
 
 void urt__sim_wake(struct urt_sim *s, struct sim_wq *q)
@@ -521,6 +538,8 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 	int n = 0;
 
 	s->now += 50 + urt__sim_rand(s) % 51;
+	if (how != URT__ENTER_FLUSH && urt__sim_fault(s, URT_SIM_FAULT_EINTR))
+		return -EINTR; /* nothing taken: the runtime enters again */
 	if (how != URT__ENTER_FLUSH)
 		n = submit(s, ring);
 	flush_overflow(s);
@@ -541,6 +560,14 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 		/* the real kernel would sleep for good: in a simulation nothing
 		 * else can happen, so the wait fails (urt_tick, urt_run) */
 		s->stalls++;
+		if (s->trace) {
+			fprintf(s->trace, "%llu stall: waiting for ever on\n", (unsigned long long)s->now);
+			for (uint32_t k = 0; k < s->nop; k++)
+				if (s->op[k].state != OPS_FREE)
+					fprintf(s->trace, "  op=%u fd=%d ud=%llx state=%u\n",
+						s->op[k].sqe.opcode, s->op[k].sqe.fd,
+						(unsigned long long)s->op[k].sqe.user_data, s->op[k].state);
+		}
 		return -EDEADLK;
 	}
 	s->now = until;
@@ -612,6 +639,8 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->rcvbuf = o->rcvbuf ? o->rcvbuf : 64 * 1024;
 	s->short_pct = o->short_pct;
 	s->trace = o->trace;
+	s->faults_pct = o->faults_pct > 100 ? 100 : o->faults_pct;
+	s->fault_kinds = o->fault_kinds ? o->fault_kinds : ~0u;
 	s->next_port = 40000;
 	*out = s;
 	return 0;
@@ -647,6 +676,11 @@ uint64_t urt_sim_now(const struct urt_sim *s)
 uint64_t urt_sim_stalls(const struct urt_sim *s)
 {
 	return s->stalls;
+}
+
+uint64_t urt_sim_faults(const struct urt_sim *s)
+{
+	return s->faults;
 }
 
 uint32_t urt_sim_fds_open(const struct urt_sim *s)

@@ -87,6 +87,8 @@ struct urt_sim {
 	uint32_t rcvbuf; /* bytes a connection's receive queue holds */
 	uint32_t short_pct;
 	FILE *trace;
+	uint32_t faults_pct, fault_kinds;
+	uint64_t faults;
 };
 
 /* --- sim.c: for net.c --- */
@@ -99,6 +101,10 @@ URT_HIDDEN void urt__sim_park(struct urt_sim *s, uint32_t i, struct sim_wq *q);
 URT_HIDDEN void urt__sim_wake(struct urt_sim *s, struct sim_wq *q);
 /* Run op i again after a latency (a multishot that has more to give). */
 URT_HIDDEN void urt__sim_again(struct urt_sim *s, uint32_t i);
+/* Run op i again after delay_ns (a fault's delay). */
+URT_HIDDEN void urt__sim_later(struct urt_sim *s, uint32_t i, uint64_t delay_ns);
+/* Whether a fault of kind (URT_SIM_FAULT_*) strikes now (counted). */
+URT_HIDDEN bool urt__sim_fault(struct urt_sim *s, uint32_t kind);
 /* The next provided buffer, taken (false: the ring is empty). */
 URT_HIDDEN bool urt__sim_buf(struct urt_sim *s, uint64_t *addr, uint32_t *len, uint16_t *bid);
 
