@@ -42,3 +42,18 @@ if(URT_SANITIZE)
     -fno-sanitize-recover=all)
   target_link_options(urt_build INTERFACE -fsanitize=${urt_san})
 endif()
+
+# Planted bugs (issue: deterministic simulation): a build with one of them
+# is how the simulator's reach is measured (`make plant`: seeds until each
+# is caught). Never set in a build that is shipped or benchmarked.
+#   lost_wake   a receive stream's end of file does not wake its task (1 in 3)
+#   buf_twice   a freed provided buffer goes back to the ring twice (1 in 13)
+#   early_free  a task ending with a single-shot operation in flight has its
+#               record freed (and its drop run) before the operation's
+#               last completion
+set(URT_PLANT "" CACHE STRING "A planted bug: empty, lost_wake, buf_twice or early_free")
+if(URT_PLANT)
+  string(TOUPPER "${URT_PLANT}" _urt_plant)
+  target_compile_definitions(urt_build INTERFACE URT_PLANT_${_urt_plant})
+  message(WARNING "URT_PLANT=${URT_PLANT}: this build carries a planted bug")
+endif()

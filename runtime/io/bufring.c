@@ -440,6 +440,10 @@ int urt__buf_release(struct urt_runtime *rt, uint32_t id)
 	if (--b->users || b->kept)
 		return 0; /* more pieces of it are out, or the kernel fills it still */
 	ring_put(rt, bid);
+#ifdef URT_PLANT_BUF_TWICE /* planted: never in a shipped build */
+	if (rt->stats.cqes % 13 == 0)
+		ring_put(rt, bid);
+#endif
 	return 0;
 }
 

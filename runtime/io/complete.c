@@ -241,6 +241,10 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 		urt__rec_done(rt, idx);
 		return;
 	}
+#ifdef URT_PLANT_LOST_WAKE /* planted: never in a shipped build */
+	if (!more && res == 0 && rt->stats.cqes % 3 == 0)
+		return;
+#endif
 	urt_task_wake(t);
 }
 
