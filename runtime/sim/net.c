@@ -20,7 +20,8 @@
  * file_index, "optlen") with a positive result and no MORE.
  *
  * Descriptors start at SIM_FD_BASE and are given lowest first, as the
- * kernel gives them. Sockets are never reused within a run.
+ * kernel gives them. Sockets are never reused within a run, and never
+ * move: operations parked on their queues point at them.
  */
 #include "sim_internal.h"
 
@@ -53,21 +54,30 @@ struct sim_sock {
 
 static struct sim_sock *sock_at(struct urt_sim *s, uint32_t k)
 {
-	return &s->sock[k];
+	return s->sock[k];
 }
 
+/* A new socket. Each is an allocation of its own: operations parked on its
+ * queues point at them, so a socket never moves. */
 static uint32_t sock_new(struct urt_sim *s, uint8_t type, uint8_t family)
 {
+	struct sim_sock *k;
+
 	if (s->nsock == s->sock_cap) {
 		uint32_t n = s->sock_cap ? 2 * s->sock_cap : 64;
-		struct sim_sock *p = realloc(s->sock, n * sizeof(*p));
+		struct sim_sock **p = realloc(s->sock, n * sizeof(*p));
 
 		if (!p)
 			abort();
 		s->sock = p;
 		s->sock_cap = n;
 	}
-	s->sock[s->nsock] = (struct sim_sock){ .type = type, .family = family };
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		abort();
+	k->type = type;
+	k->family = family;
+	s->sock[s->nsock] = k;
 	return s->nsock++;
 }
 
@@ -91,7 +101,7 @@ static int fd_new(struct urt_sim *s, uint32_t k)
 		s->nfd++;
 	}
 	s->fd[i] = k + 1;
-	s->sock[k].open = 1;
+	s->sock[k]->open = 1;
 	s->fds_open++;
 	return SIM_FD_BASE + (int)i;
 }
@@ -108,7 +118,7 @@ static struct sim_sock *fd_sock(struct urt_sim *s, int fd, uint32_t *k)
 		return NULL;
 	if (k)
 		*k = i - 1;
-	return &s->sock[i - 1];
+	return s->sock[i - 1];
 }
 
 /* How many of n bytes one transfer moves: all, or (short_pct of the time)
@@ -246,7 +256,7 @@ static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
 					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
 	for (uint32_t k = 0; k < s->nsock; k++)
-		if (s->sock[k].type == SK_LISTEN && s->sock[k].open && s->sock[k].port == port)
+		if (s->sock[k]->type == SK_LISTEN && s->sock[k]->open && s->sock[k]->port == port)
 			lk = k;
 	if (lk == UINT32_MAX) {
 		urt__sim_post(s, i, -ECONNREFUSED, 0, false);
@@ -256,14 +266,14 @@ static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_post(s, i, urt__sim_rand(s) & 1 ? -ECONNREFUSED : -ETIMEDOUT, 0, false);
 		return;
 	}
-	sk = sock_new(s, SK_STREAM, sa->sa_family); /* may move s->sock */
+	sk = sock_new(s, SK_STREAM, sa->sa_family);
 	c = sock_at(s, ck);
 	l = sock_at(s, lk);
 	c->type = SK_STREAM;
 	c->port = s->next_port++;
 	c->peer = sk + 1;
-	s->sock[sk].port = port;
-	s->sock[sk].peer = ck + 1;
+	s->sock[sk]->port = port;
+	s->sock[sk]->peer = ck + 1;
 	if (l->nbl == l->blcap) {
 		uint32_t n = l->blcap ? 2 * l->blcap : 16;
 		uint32_t *p = realloc(l->bl, n * sizeof(*p));
@@ -528,7 +538,7 @@ int urt__sim_bind(void *ctx, int fd, const struct sockaddr *sa, socklen_t len)
 	if (!port)
 		port = s->next_port++;
 	for (uint32_t i = 0; i < s->nsock; i++)
-		if (s->sock[i].open && s->sock[i].type == SK_LISTEN && s->sock[i].port == port)
+		if (s->sock[i]->open && s->sock[i]->type == SK_LISTEN && s->sock[i]->port == port)
 			return -EADDRINUSE;
 	k->port = port;
 	return 0;
@@ -560,8 +570,9 @@ int urt__sim_getsockname(void *ctx, int fd, struct sockaddr *sa, socklen_t *len)
 void urt__sim_net_free(struct urt_sim *s)
 {
 	for (uint32_t k = 0; k < s->nsock; k++) {
-		free(s->sock[k].q);
-		free(s->sock[k].bl);
+		free(s->sock[k]->q);
+		free(s->sock[k]->bl);
+		free(s->sock[k]);
 	}
 	free(s->sock);
 	free(s->fd);

@@ -79,7 +79,7 @@ struct urt_sim {
 	uint32_t br_entries;
 	uint16_t br_head;
 	/* the network (net.c) */
-	struct sim_sock *sock;
+	struct sim_sock **sock; /* each its own allocation: parked operations point into them */
 	uint32_t nsock, sock_cap;
 	uint32_t *fd; /* descriptor - SIM_FD_BASE -> socket index + 1; 0: free */
 	uint32_t nfd, fd_cap, fds_open;
