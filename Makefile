@@ -6,7 +6,10 @@
 #   make test        every suite through ctest: asan (ASan+UBSan), tsan, release,
 #                    and the parsers' fuzz targets for a bounded run (clang)
 #   make tsan        the suites under ThreadSanitizer only
-#   make bench       the micro-benchmarks (memory, executor, I/O, frame)
+#   make bench       the micro-benchmarks (memory, executor, I/O, frame, simulator)
+#   make sim         every urt-sim scenario on the simulated kernel, 20,000 seeds
+#                    (SEEDS=n for another count, FIRST=s to start elsewhere)
+#   make sim-long    the same over a million seeds (about an hour)
 #   make bench-echo  the echo grid with its goal lines
 #   make bench-servers  urt-kv beside redis-server under redis-benchmark
 #   make bench-attack   each attack against each server: well-behaved req/s
@@ -14,7 +17,7 @@
 #   make format  clang-format the tree in place
 JOBS ?= $(shell nproc)
 
-.PHONY: demo test tsan bench bench-echo bench-servers bench-attack deps format clean
+.PHONY: demo test tsan bench bench-echo bench-servers bench-attack sim sim-long deps format clean
 
 deps:
 	@scripts/deps.sh
@@ -70,6 +73,18 @@ bench:
 	./build/bench/benches/bench_io
 	@echo
 	./build/bench/benches/bench_frame
+	@echo
+	./build/bench/benches/bench_sim
+
+sim: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target urt-sim
+	./build/release/bin/urt-sim --scenario all --seeds $${SEEDS:-20000} --seed $${FIRST:-1}
+
+sim-long: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target urt-sim
+	./build/release/bin/urt-sim --scenario all --seeds $${SEEDS:-1000000} --seed $${FIRST:-1}
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
