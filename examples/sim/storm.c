@@ -164,6 +164,8 @@ static bool server_poll(struct urt_task *t, void *arg)
 	URT_BEGIN(t);
 	for (;;) {
 		URT_AWAIT(t, s->n = urt_accept_stream(t, &s->acc, w->lfd));
+		if (s->n == -EMFILE || s->n == -ENFILE)
+			continue; /* reported once; the stream backs off and goes on */
 		if (s->n < 0) {
 			if (!w->lax)
 				scn_fail(w->why, "server: accept %d", s->n);
