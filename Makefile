@@ -10,6 +10,7 @@
 #   make sim         every urt-sim scenario on the simulated kernel, 20,000 seeds
 #                    (SEEDS=n for another count, FIRST=s to start elsewhere)
 #   make sim-long    the same over a million seeds (about an hour)
+#   make plant       each planted bug (URT_PLANT) in urt-sim: the seed that catches it
 #   make bench-echo  the echo grid with its goal lines
 #   make bench-servers  urt-kv beside redis-server under redis-benchmark
 #   make bench-attack   each attack against each server: well-behaved req/s
@@ -17,7 +18,7 @@
 #   make format  clang-format the tree in place
 JOBS ?= $(shell nproc)
 
-.PHONY: demo test tsan bench bench-echo bench-servers bench-attack sim sim-long deps format clean
+.PHONY: plant demo test tsan bench bench-echo bench-servers bench-attack sim sim-long deps format clean
 
 deps:
 	@scripts/deps.sh
@@ -91,3 +92,8 @@ format:
 
 clean:
 	rm -rf build
+
+# The simulator's reach: each planted bug (URT_PLANT) built into urt-sim,
+# the first seed of each scenario that catches it.
+plant: deps
+	SEEDS=$${SEEDS:-5000} scripts/plant.sh
