@@ -3,7 +3,7 @@
  * urt-sim - run scenarios on the simulated kernel (urt/sim.h), one seed
  * after another, in this process.
  *
- *   urt-sim --scenario NAME|all --seeds N [--seed S] [--faults PCT] [--trace] [--list]
+ *   urt-sim --scenario NAME[,NAME...]|all --seeds N [--seed S] [--faults PCT] [--trace] [--list]
  *
  * Runs seeds S..S+N-1 (S defaults to 1) of each scenario named and prints
  * a line per scenario, then the total:
@@ -28,12 +28,13 @@
 
 #include "scenario.h"
 
-extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels;
+extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels, scn_echo;
 
 static const struct scenario *const scenarios[] = {
 	&scn_abort_storm,
 	&scn_deinit_midflight,
 	&scn_channels,
+	&scn_echo,
 };
 
 #define NSCN	      (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -49,7 +50,7 @@ static uint64_t now_ns(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: urt-sim --scenario NAME|all --seeds N [--seed S] [--faults PCT] "
+	fprintf(f, "usage: urt-sim --scenario NAME[,NAME...]|all --seeds N [--seed S] [--faults PCT] "
 		   "[--trace] [--list]\n"
 		   "       urt-sim --scenario NAME --seed S --trace   (replay one seed)\n");
 }
@@ -140,6 +141,20 @@ static void run_scenario(const struct scenario *sc, uint64_t first, uint64_t n, 
 	}
 }
 
+/* Whether scenario `scn` is one of the comma-separated names in `list`. */
+static bool listed(const char *list, const char *scn)
+{
+	size_t n = strlen(scn);
+
+	for (const char *p = list; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (!strncmp(p, scn, n) && (p[n] == ',' || p[n] == 0))
+			return true;
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	const char *name = NULL;
@@ -194,7 +209,7 @@ int main(int argc, char **argv)
 	for (size_t s = 0; s < NSCN; s++) {
 		struct tally t = { 0 };
 
-		if (strcmp(name, "all") && strcmp(name, scenarios[s]->name))
+		if (strcmp(name, "all") && !listed(name, scenarios[s]->name))
 			continue;
 		any = true;
 		run_scenario(scenarios[s], first, seeds, (uint32_t)faults, trace, have_seeds, &t);
