@@ -241,7 +241,8 @@ size_t urt_recv_stream_held(const struct urt_op *op);
  * picks a free port, written to *bound_port (if not NULL). flags:
  * URT_LISTEN_REUSEPORT, URT_LISTEN_V6ONLY.
  * Return: the descriptor; -EINVAL for a host that is not an address
- * literal; -EADDRINUSE; another -errno from socket/bind.
+ * literal; -EADDRINUSE; -EAFNOSUPPORT on a simulated kernel (urt/sim.h:
+ * datagrams are not in the model); another -errno from socket/bind.
  * Context: any thread.
  */
 int urt_bind_udp(const char *host, uint16_t port, unsigned flags, uint16_t *bound_port);
@@ -273,7 +274,9 @@ int urt_unix_addr(struct sockaddr_un *sun, const char *name, socklen_t *len);
  * they vanish with the last descriptor.
  * Return: the descriptor; -EINVAL (a type other than those three, or a
  * name urt_unix_addr refuses); -EADDRINUSE; -EACCES; -ENOENT (a parent
- * directory is missing); another -errno from lstat/unlink/socket/bind/listen.
+ * directory is missing); -EAFNOSUPPORT on a simulated kernel (urt/sim.h:
+ * unix sockets are not in the model); another -errno from
+ * lstat/unlink/socket/bind/listen.
  * Context: any thread.
  */
 int urt_listen_unix(const char *name, int type, int backlog, unsigned flags);

@@ -214,31 +214,33 @@ int urt_recvmsg_stream(struct urt_task *t, struct urt_op *op, int fd, struct urt
 int urt_bind_udp(const char *host, uint16_t port, unsigned flags, uint16_t *bound_port)
 {
 	struct sockaddr_storage ss;
+	void *k_ctx;
+	const struct urt__kern *k = urt__kern(&k_ctx);
 	socklen_t len;
 	int fd, one = 1, ret;
 
 	if (urt__addr_literal(host, port, &ss, &len))
 		return -EINVAL;
-	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = k->socket(k_ctx, ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (((flags & URT_LISTEN_REUSEPORT) &&
-	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
+	     (ret = k->setsockopt(k_ctx, fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))) ||
 	    (ss.ss_family == AF_INET6 && (flags & URT_LISTEN_V6ONLY) &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
-	    bind(fd, (struct sockaddr *)&ss, len))
+	     (ret = k->setsockopt(k_ctx, fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))) ||
+	    (ret = k->bind(k_ctx, fd, (struct sockaddr *)&ss, len)))
 		goto fail;
 	if (bound_port) {
 		len = sizeof(ss);
-		if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		if ((ret = k->getsockname(k_ctx, fd, (struct sockaddr *)&ss, &len)))
 			goto fail;
-		*bound_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-						     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+		*bound_port =
+			ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
 	return fd;
 fail:
-	ret = -errno;
-	close(fd);
+	k->close(k_ctx, fd);
 	return ret;
 }
 
@@ -275,6 +277,8 @@ static int unlink_stale(const char *path)
 int urt_listen_unix(const char *name, int type, int backlog, unsigned flags)
 {
 	struct sockaddr_un sun;
+	void *k_ctx;
+	const struct urt__kern *k = urt__kern(&k_ctx);
 	socklen_t len;
 	int fd, ret;
 
@@ -288,13 +292,12 @@ int urt_listen_unix(const char *name, int type, int backlog, unsigned flags)
 		if (ret)
 			return ret;
 	}
-	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = k->socket(k_ctx, AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, len) ||
-	    (type != SOCK_DGRAM && listen(fd, backlog > 0 ? backlog : 4096))) {
-		ret = -errno;
-		close(fd);
+		return fd;
+	if ((ret = k->bind(k_ctx, fd, (struct sockaddr *)&sun, len)) ||
+	    (type != SOCK_DGRAM && (ret = k->listen(k_ctx, fd, backlog > 0 ? backlog : 4096)))) {
+		k->close(k_ctx, fd);
 		return ret;
 	}
 	return fd;
