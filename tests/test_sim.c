@@ -615,7 +615,7 @@ static void test_echo_faults(void **state)
 struct fwriter {
 	struct urt_op op;
 	struct statx stx;
-	int id, fd, n, off, step, err;
+	int id, fd, n, off, chunk, step, err;
 	char name[16], dst[24];
 	char buf[FW_BYTES], back[FW_BYTES + 512]; /* a read of 512 at any offset fits */
 };
@@ -640,12 +640,12 @@ static bool fwriter_poll(struct urt_task *t, void *arg)
 		goto fail;
 	st->step = 3;
 	for (st->off = 0; st->off < FW_BYTES; st->off += st->n) {
-		int chunk = 1 + (st->id * 13 + st->off) % 700;
-
-		if (chunk > FW_BYTES - st->off)
-			chunk = FW_BYTES - st->off;
-		URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd, st->buf + st->off, (size_t)chunk,
-					       st->id & 1 ? -1 : st->off));
+		/* in the state: the await evaluates its arguments again */
+		st->chunk = 1 + (st->id * 13 + st->off) % 700;
+		if (st->chunk > FW_BYTES - st->off)
+			st->chunk = FW_BYTES - st->off;
+		URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd, st->buf + st->off,
+					       (size_t)st->chunk, st->id & 1 ? -1 : st->off));
 		if (st->n <= 0)
 			goto fail;
 	}

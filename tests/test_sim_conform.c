@@ -28,9 +28,10 @@
  * O_DIRECTORY), write at an offset and at the file position, read back,
  * short reads at and past the end, statx (size, type, links), fsync and
  * fdatasync, ftruncate, fallocate, mkdirat, renameat (and
- * RENAME_NOREPLACE), unlinkat (and AT_REMOVEDIR), openat2, a file read
- * after its name is gone, and the errors: -EEXIST, -ENOENT, -ENOTDIR,
- * -EISDIR, -ENOTEMPTY, -EBADF, -EINVAL. It removes all it made, so the
+ * RENAME_NOREPLACE, RENAME_EXCHANGE, a directory into itself), unlinkat
+ * (and AT_REMOVEDIR), openat2, a receive on a file (-ENOTSOCK), a file
+ * read after its name is gone, and the errors: -EEXIST, -ENOENT,
+ * -ENOTDIR, -EISDIR, -ENOTEMPTY, -EBADF, -EINVAL. It removes all it made, so the
  * directory is empty again at the end.
  */
 #include <arpa/inet.h>
@@ -251,8 +252,9 @@ struct fscript {
 };
 
 /* statx of path (relative to dfd) or, with path "", of descriptor fd:
- * records the result, and on success the size, whether it is a regular
- * file and its link count. */
+ * records the result, and on success whether it is a regular file, and a
+ * file's size and link count (a directory's size and links differ from
+ * one file system to another). */
 #define STATX(t, st, fd_, path)                                                                    \
 	do {                                                                                       \
 		URT_AWAIT(t, (st)->n = urt_statx(t, &(st)->op, fd_, path,                          \
@@ -260,7 +262,7 @@ struct fscript {
 						 &(st)->stx));                                     \
 		REC(st, (st)->n);                                                                  \
 		if (!(st)->n) {                                                                    \
-			REC(st, (int)(st)->stx.stx_size);                                          \
+			REC(st, S_ISREG((st)->stx.stx_mode) ? (int)(st)->stx.stx_size : -1);       \
 			REC(st, S_ISREG((st)->stx.stx_mode));                                      \
 			REC(st, S_ISREG((st)->stx.stx_mode) ? (int)(st)->stx.stx_nlink : -1);      \
 		}                                                                                  \
@@ -391,6 +393,22 @@ static bool fscript_poll(struct urt_task *t, void *arg)
 	REC(st, st->fd2 >= 0);
 	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd2));
 	STATX(t, st, st->dfd, "a");
+	/* a directory into itself; RENAME_EXCHANGE of a file and a directory */
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, st->dfd, "d", st->dfd, "d/sub", 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_mkdirat(t, &st->op, st->dfd, "e", 0755));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, st->dfd, "a", st->dfd, "e", RENAME_EXCHANGE));
+	REC(st, st->n);
+	STATX(t, st, st->dfd, "a");
+	STATX(t, st, st->dfd, "e");
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "a", AT_REMOVEDIR));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, st->dfd, "e", st->dfd, "a", 0));
+	REC(st, st->n);
+	/* a socket call on a file */
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->fd, st->in, 10, 0));
+	REC(st, st->n);
 	/* openat2: a mode without O_CREAT is refused; with it, a file */
 	st->how = (struct open_how){ .flags = O_RDONLY, .mode = 0644 };
 	URT_AWAIT(t, st->n = urt_openat2(t, &st->op, st->dfd, "o2", &st->how));

@@ -181,7 +181,8 @@ struct walk {
 	bool slash; /* the path ends with '/': it must name a directory */
 };
 
-/* The directory dfd opened, for a relative path. Return: 0; -EBADF; -ENOTDIR. */
+/* The directory dfd opened, for a relative path. Return: 0; -EBADF;
+ * -ENOTDIR; -ENOENT (the directory was removed). */
 static int dfd_dir(struct urt_sim *s, int dfd, uint32_t *dir)
 {
 	uint32_t f;
@@ -196,6 +197,8 @@ static int dfd_dir(struct urt_sim *s, int dfd, uint32_t *dir)
 		return -EBADF;
 	if (kind != SIM_FD_FILE || !ino_at(s, s->ofd[f].ino)->dir)
 		return -ENOTDIR;
+	if (!ino_at(s, s->ofd[f].ino)->nlink)
+		return -ENOENT; /* removed while open: nothing can be found or made in it */
 	*dir = s->ofd[f].ino;
 	return 0;
 }
@@ -340,6 +343,7 @@ static struct sim_ofd *fd_file(struct urt_sim *s, int fd, uint32_t *n)
 {
 	uint32_t f;
 
+	*n = 0;
 	if (urt__sim_fd_at(s, fd, &f) != SIM_FD_FILE)
 		return NULL;
 	*n = s->ofd[f].ino;
@@ -671,8 +675,8 @@ static int32_t file_rename(struct urt_sim *s, struct sim_op *o)
 		return -EEXIST;
 	if ((flags & RENAME_EXCHANGE) && nn == NONE)
 		return -ENOENT;
-	if ((ow.slash && !ino_at(s, on)->dir) || (nw.slash && nn != NONE && !ino_at(s, nn)->dir))
-		return -ENOTDIR;
+	if ((ow.slash || nw.slash) && !ino_at(s, on)->dir)
+		return -ENOTDIR; /* a trailing slash names a directory */
 	if (on == nn)
 		return 0;
 	if (ino_at(s, on)->dir && below(s, nw.dir, on))
