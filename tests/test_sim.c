@@ -5,9 +5,13 @@
  * nothing, deadlines fire in virtual time); one seed decides the order of
  * completions, and the same seed replays to the same trace hash; cancel,
  * abort and deinit with operations in flight; an opcode the model does
- * not have completes with -EOPNOTSUPP. Seeds are fixed and printed.
+ * not have completes with -EOPNOTSUPP; files in memory (writers in
+ * parallel, each seed replayed to its hash; -EIO faults; -ENOSPC past the
+ * budget, and the space back once the files are gone). Seeds are fixed
+ * and printed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +22,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,9 +34,10 @@ static struct urt_sim *sim_new(uint64_t seed, uint64_t max_latency_ns)
 {
 	struct urt_sim *s;
 
-	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .seed = seed,
-								    .max_latency_ns = max_latency_ns }),
-			 0);
+	assert_int_equal(
+		urt_sim_create(&s, &(struct urt_sim_opts){ .seed = seed,
+							   .max_latency_ns = max_latency_ns }),
+		0);
 	return s;
 }
 
@@ -410,8 +416,8 @@ static bool echo_srv_poll(struct urt_task *t, void *arg)
 			URT_RETURN(t, (uint64_t)(int64_t)s->n);
 		s->got++;
 		assert_int_equal(urt_spawn(urt_task_runtime(t), &echo_conn_type,
-					   &(struct echo_conn){ .fd = s->n }, sizeof(struct echo_conn),
-					   NULL),
+					   &(struct echo_conn){ .fd = s->n },
+					   sizeof(struct echo_conn), NULL),
 				 0);
 	}
 	URT_RETURN(t, 0);
@@ -451,7 +457,8 @@ static bool echo_cli_poll(struct urt_task *t, void *arg)
 	URT_AWAIT(t, c->fd = urt_socket(t, &c->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (c->fd < 0)
 		URT_RETURN(t, 1u << 16 | (uint32_t)-c->fd);
-	URT_AWAIT(t, c->n = urt_connect(t, &c->op, c->fd, (struct sockaddr *)&c->sa, sizeof(c->sa)));
+	URT_AWAIT(t,
+		  c->n = urt_connect(t, &c->op, c->fd, (struct sockaddr *)&c->sa, sizeof(c->sa)));
 	if (c->n < 0)
 		URT_RETURN(t, 2u << 16 | (uint32_t)-c->n);
 	for (int i = 0; i < ECHO_BYTES; i++)
@@ -497,7 +504,7 @@ static bool allowed(uint64_t out)
 	int err = (int)(out & 0xffff);
 
 	return out == 0 || ((out >> 16) != 6 && (err == ECONNRESET || err == ECONNREFUSED ||
-						  err == ETIMEDOUT || err == EPIPE));
+						 err == ETIMEDOUT || err == EPIPE));
 }
 
 static uint64_t run_echo(uint64_t seed, uint32_t rcvbuf, uint32_t short_pct, uint32_t faults)
@@ -508,16 +515,17 @@ static uint64_t run_echo(uint64_t seed, uint32_t rcvbuf, uint32_t short_pct, uin
 	uint64_t out, hash;
 	int lfd;
 
-	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .seed = seed,
-								    .rcvbuf = rcvbuf,
-								    .short_pct = short_pct,
-								    .trace = getenv("SIM_TRACE") ? stderr : NULL,
-								    .faults_pct = faults }),
-			 0);
+	assert_int_equal(
+		urt_sim_create(&s,
+			       &(struct urt_sim_opts){ .seed = seed,
+						       .rcvbuf = rcvbuf,
+						       .short_pct = short_pct,
+						       .trace = getenv("SIM_TRACE") ? stderr : NULL,
+						       .faults_pct = faults }),
+		0);
 	echo_conns_done = echo_clients_ok = echo_clients_ended = 0;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s,
-									  .buf_count = 16 }),
-			 0);
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s, .buf_count = 16 }), 0);
 	lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &echo_port);
 	assert_true(lfd >= 1 << 24); /* the model's descriptor */
 	assert_int_equal(urt_spawn(&rt, &echo_srv_type, &(struct echo_srv){ .lfd = lfd },
@@ -537,8 +545,8 @@ static uint64_t run_echo(uint64_t seed, uint32_t rcvbuf, uint32_t short_pct, uin
 		if (!faults)
 			assert_int_equal(out, 0);
 		else if (!allowed(out))
-			fail_msg("seed %llu client %d: step %d errno %d", (unsigned long long)seed, i,
-				 (int)(out >> 16), (int)(out & 0xffff));
+			fail_msg("seed %llu client %d: step %d errno %d", (unsigned long long)seed,
+				 i, (int)(out >> 16), (int)(out & 0xffff));
 	}
 	if (!faults) {
 		assert_int_equal(echo_clients_ok, ECHO_CLIENTS);
@@ -594,6 +602,271 @@ static void test_echo_faults(void **state)
 	assert_true(faults_seen > 0);
 }
 
+/* --- files in memory ------------------------------------------------------------------- */
+
+#define FW_TASKS 6
+#define FW_BYTES 3000
+
+/* A writer: its own file, written in chunks (at offsets, or at the file
+ * position for odd ids), synced, its size checked, read back and
+ * compared, renamed into done/ and checked there, then removed. A fault
+ * (-EIO) ends it early: it closes and removes what it made. Returns 0, or
+ * step << 16 | errno. */
+struct fwriter {
+	struct urt_op op;
+	struct statx stx;
+	int id, fd, n, off, chunk, step, err;
+	char name[16], dst[24];
+	char buf[FW_BYTES], back[FW_BYTES + 512]; /* a read of 512 at any offset fits */
+};
+
+static bool fwriter_poll(struct urt_task *t, void *arg)
+{
+	struct fwriter *st = arg;
+
+	URT_BEGIN(t);
+	snprintf(st->name, sizeof(st->name), "w%d", st->id);
+	snprintf(st->dst, sizeof(st->dst), "done/w%d", st->id);
+	for (int j = 0; j < FW_BYTES; j++)
+		st->buf[j] = (char)(st->id * 31 + j * 7);
+	st->step = 1;
+	URT_AWAIT(t, st->n = urt_mkdirat(t, &st->op, AT_FDCWD, "done", 0755));
+	if (st->n && st->n != -EEXIST)
+		goto fail;
+	st->step = 2;
+	URT_AWAIT(t, st->fd = urt_openat(t, &st->op, AT_FDCWD, st->name, O_RDWR | O_CREAT | O_EXCL,
+					 0644));
+	if ((st->n = st->fd) < 0)
+		goto fail;
+	st->step = 3;
+	for (st->off = 0; st->off < FW_BYTES; st->off += st->n) {
+		/* in the state: the await evaluates its arguments again */
+		st->chunk = 1 + (st->id * 13 + st->off) % 700;
+		if (st->chunk > FW_BYTES - st->off)
+			st->chunk = FW_BYTES - st->off;
+		URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd, st->buf + st->off,
+					       (size_t)st->chunk, st->id & 1 ? -1 : st->off));
+		if (st->n <= 0)
+			goto fail;
+	}
+	st->step = 4;
+	URT_AWAIT(t, st->n = urt_fsync(t, &st->op, st->fd, st->id & 2));
+	if (st->n)
+		goto fail;
+	st->step = 5;
+	URT_AWAIT(t,
+		  st->n = urt_statx(t, &st->op, st->fd, "", AT_EMPTY_PATH, STATX_SIZE, &st->stx));
+	if (st->n || st->stx.stx_size != FW_BYTES)
+		goto fail;
+	st->step = 6;
+	for (st->off = 0;; st->off += st->n) {
+		URT_AWAIT(t,
+			  st->n = urt_read(t, &st->op, st->fd, st->back + st->off, 512, st->off));
+		if (st->n < 0)
+			goto fail;
+		if (!st->n)
+			break; /* the end: the last read before it was short */
+	}
+	if (st->off != FW_BYTES || memcmp(st->buf, st->back, FW_BYTES))
+		goto fail;
+	st->step = 7;
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd));
+	st->fd = -1;
+	if (st->n)
+		goto fail;
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, AT_FDCWD, st->name, AT_FDCWD, st->dst, 0));
+	if (st->n)
+		goto fail;
+	st->step = 8;
+	URT_AWAIT(t, st->n = urt_statx(t, &st->op, AT_FDCWD, st->dst, 0, STATX_SIZE, &st->stx));
+	if (st->n || st->stx.stx_size != FW_BYTES)
+		goto fail;
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, AT_FDCWD, st->dst, 0));
+	if (st->n)
+		goto fail;
+	URT_RETURN(t, 0);
+fail:
+	st->err = st->n < 0 ? -st->n : 255; /* 255: a wrong size or wrong bytes */
+	if (st->fd >= 0)
+		URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd));
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, AT_FDCWD, st->name, 0));
+	URT_RETURN(t, (uint64_t)st->step << 16 | (uint64_t)st->err);
+	URT_END(t);
+}
+
+static const struct urt_task_type fwriter_type = { .poll = fwriter_poll, .name = "fwriter" };
+
+static bool rmdir_poll(struct urt_task *t, void *arg)
+{
+	struct fwriter *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, AT_FDCWD, "done", AT_REMOVEDIR));
+	URT_RETURN(t, (uint64_t)(int64_t)st->n);
+	URT_END(t);
+}
+
+static const struct urt_task_type rmdir_type = { .poll = rmdir_poll, .name = "rmdir" };
+
+/* One seed of the writers; *eio: how many ended with -EIO. Return: the hash. */
+static uint64_t run_files(uint64_t seed, uint32_t faults, int *eio)
+{
+	struct urt_runtime rt;
+	struct urt_sim *s;
+	struct urt_join j[FW_TASKS + 1];
+	uint64_t out, hash;
+
+	assert_int_equal(
+		urt_sim_create(&s,
+			       &(struct urt_sim_opts){ .seed = seed,
+						       .trace = getenv("SIM_TRACE") ? stderr : NULL,
+						       .faults_pct = faults,
+						       .fault_kinds = URT_SIM_FAULT_EIO }),
+		0);
+	sim_runtime(&rt, s);
+	for (int i = 0; i < FW_TASKS; i++) {
+		static struct fwriter w;
+
+		w = (struct fwriter){ .id = i, .fd = -1 };
+		assert_int_equal(urt_spawn(&rt, &fwriter_type, &w, sizeof(w), &j[i]), 0);
+	}
+	assert_int_equal(urt_run(&rt), 0);
+	*eio = 0;
+	for (int i = 0; i < FW_TASKS; i++) {
+		assert_int_equal(urt_join_take(&j[i], &out), 0);
+		if (out && (!faults || (out & 0xffff) != EIO))
+			fail_msg("seed %llu writer %d: step %d errno %d", (unsigned long long)seed,
+				 i, (int)(out >> 16), (int)(out & 0xffff));
+		*eio += out != 0;
+	}
+	/* every writer removed its file: done/ is empty */
+	{
+		static struct fwriter rm;
+
+		rm = (struct fwriter){ .fd = -1 };
+		assert_int_equal(urt_spawn(&rt, &rmdir_type, &rm, sizeof(rm), &j[FW_TASKS]), 0);
+		assert_int_equal(urt_run(&rt), 0);
+		assert_int_equal(urt_join_take(&j[FW_TASKS], &out), 0);
+		assert_int_equal(out, 0);
+	}
+	test_runtime_end(&rt);
+	assert_int_equal(urt_sim_fds_open(s), 0);
+	assert_int_equal(urt_sim_stalls(s), 0);
+	hash = urt_sim_hash(s);
+	urt_sim_destroy(s);
+	return hash;
+}
+
+static void test_files(void **state)
+{
+	int eio;
+
+	(void)state;
+	for (uint64_t seed = 1; seed <= 10; seed++) {
+		uint64_t h = run_files(seed, 0, &eio);
+
+		print_message("files seed %llu: hash %016llx\n", (unsigned long long)seed,
+			      (unsigned long long)h);
+		assert_int_equal(eio, 0);
+		assert_int_equal(run_files(seed, 0, &eio), h); /* replays */
+	}
+}
+
+/* -EIO on reads, writes and fsyncs: each writer ends whole or with -EIO,
+ * cleans up, and every seed replays. */
+static void test_files_eio(void **state)
+{
+	int eio, total = 0, again;
+
+	(void)state;
+	for (uint64_t seed = 1; seed <= 10; seed++) {
+		uint64_t h = run_files(seed, 3, &eio);
+
+		total += eio;
+		assert_int_equal(run_files(seed, 3, &again), h);
+		assert_int_equal(again, eio);
+	}
+	print_message("writers ended by -EIO over 10 seeds: %d\n", total);
+	assert_true(total > 0);
+}
+
+/* The budget: a write is cut short at it, then -ENOSPC; space freed by a
+ * truncate or by removing a file is there again. */
+struct filler {
+	struct urt_op op;
+	int fd, fd2, n, total;
+	int res[12];
+	char buf[4096];
+};
+
+static int filler_res[12];
+
+static bool filler_poll(struct urt_task *t, void *arg)
+{
+	struct filler *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->fd = urt_openat(t, &st->op, AT_FDCWD, "big", O_RDWR | O_CREAT, 0644));
+	for (st->total = 0;;) {
+		URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd, st->buf, sizeof(st->buf), -1));
+		if (st->n <= 0)
+			break;
+		st->total += st->n;
+	}
+	st->res[0] = st->n;
+	st->res[1] = st->total;
+	URT_AWAIT(t, st->fd2 = urt_openat(t, &st->op, AT_FDCWD, "other", O_RDWR | O_CREAT, 0644));
+	URT_AWAIT(t, st->res[2] = urt_write(t, &st->op, st->fd2, "x", 1, 0));
+	URT_AWAIT(t, st->res[3] = urt_ftruncate(t, &st->op, st->fd, 5000));
+	URT_AWAIT(t, st->res[4] = urt_write(t, &st->op, st->fd2, st->buf, sizeof(st->buf), 0));
+	URT_AWAIT(t, st->res[5] = urt_write(t, &st->op, st->fd2, st->buf, sizeof(st->buf), 4096));
+	URT_AWAIT(t, st->res[6] = urt_fallocate(t, &st->op, st->fd, 0, 0, 6000));
+	URT_AWAIT(t, st->res[7] = urt_close(t, &st->op, st->fd));
+	URT_AWAIT(t, st->res[8] = urt_unlinkat(t, &st->op, AT_FDCWD, "big", 0));
+	URT_AWAIT(t, st->res[9] = urt_write(t, &st->op, st->fd2, st->buf, 100, 10000 - 100));
+	URT_AWAIT(t, st->res[10] = urt_close(t, &st->op, st->fd2));
+	URT_AWAIT(t, st->res[11] = urt_unlinkat(t, &st->op, AT_FDCWD, "other", 0));
+	memcpy(filler_res, st->res, sizeof(filler_res)); /* spawn copied the state */
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type filler_type = { .poll = filler_poll, .name = "filler" };
+
+static void test_files_enospc(void **state)
+{
+	static struct filler st;
+	struct urt_runtime rt;
+	struct urt_sim *s;
+	struct urt_join j;
+
+	(void)state;
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .seed = 3, .fs_bytes = 10000 }),
+			 0);
+	sim_runtime(&rt, s);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(urt_spawn(&rt, &filler_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), 0);
+	test_runtime_end(&rt);
+	memcpy(st.res, filler_res, sizeof(st.res));
+	/* 4096 + 4096 + a short 1808, then -ENOSPC */
+	assert_int_equal(st.res[0], -ENOSPC);
+	assert_int_equal(st.res[1], 10000);
+	assert_int_equal(st.res[2], -ENOSPC); /* another file: the budget is all files' */
+	assert_int_equal(st.res[3], 0);	      /* big: 5000, so 5000 free */
+	assert_int_equal(st.res[4], 4096);
+	assert_int_equal(st.res[5], 5000 - 4096); /* short */
+	assert_int_equal(st.res[6], -ENOSPC);	  /* 1000 more for big: none left */
+	assert_int_equal(st.res[7], 0);
+	assert_int_equal(st.res[8], 0); /* big is gone: 5000 free again */
+	assert_int_equal(st.res[9], 100);
+	assert_int_equal(st.res[10], 0);
+	assert_int_equal(st.res[11], 0);
+	assert_int_equal(urt_sim_fds_open(s), 0);
+	urt_sim_destroy(s);
+}
+
 static void test_bad_create(void **state)
 {
 	struct urt_sim *s;
@@ -614,6 +887,9 @@ int main(void)
 		cmocka_unit_test(test_unmodelled_opcode),
 		cmocka_unit_test(test_echo),
 		cmocka_unit_test(test_echo_faults),
+		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_files_eio),
+		cmocka_unit_test(test_files_enospc),
 		cmocka_unit_test(test_bad_create),
 	};
 

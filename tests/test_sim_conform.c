@@ -20,17 +20,35 @@
  *   8. a multishot accept: 3 connections, 3 descriptors; cancelled:
  *      -ECANCELED
  *   9. close of a descriptor that is not open: -EBADF
+ *
+ * A second script does the same for files: on the real kernel in a fresh
+ * directory under /tmp (its descriptor the dfd), on the model from its
+ * root (AT_FDCWD: the model's file system is empty at the start), with
+ * the same relative names. Open and create (O_EXCL, O_TRUNC, O_APPEND,
+ * O_DIRECTORY), write at an offset and at the file position, read back,
+ * short reads at and past the end, statx (size, type, links), fsync and
+ * fdatasync, ftruncate, fallocate, mkdirat, renameat (and
+ * RENAME_NOREPLACE, RENAME_EXCHANGE, a directory into itself), unlinkat
+ * (and AT_REMOVEDIR), openat2, a receive on a file (-ENOTSOCK), a file
+ * read after its name is gone, and the errors: -EEXIST, -ENOENT,
+ * -ENOTDIR, -EISDIR, -ENOTEMPTY, -EBADF, -EINVAL. It removes all it made, so the
+ * directory is empty again at the end.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/openat2.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -38,7 +56,7 @@
 #include "support/test_support.h"
 #include "urt/urt.h"
 
-#define NREC 64
+#define NREC 128
 
 struct script {
 	struct urt_op op, op2;
@@ -120,7 +138,7 @@ static bool script_poll(struct urt_task *t, void *arg)
 	/* 7: the server's end closes with bytes unread: the client's sends fail */
 	URT_AWAIT(t, st->n = urt_send_all(t, &st->io, st->s1, "x", 1)); /* unread by c1 */
 	URT_AWAIT(t, st->n = urt_send_all(t, &st->io, st->c1, "late", 4));
-	REC(st, st->n); /* c1's write side is shut down */
+	REC(st, st->n);					     /* c1's write side is shut down */
 	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->c1)); /* with "x" unread: a reset */
 	REC(st, st->n);
 	for (st->i = 0; st->i < 50; st->i++) {
@@ -134,10 +152,10 @@ static bool script_poll(struct urt_task *t, void *arg)
 	REC(st, st->n);
 	/* 8 */
 	for (st->i = 0; st->i < 3; st->i++) {
-		URT_AWAIT(t, st->c3[st->i] =
-				     urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-		URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c3[st->i], (struct sockaddr *)&st->sa,
-						 sizeof(st->sa)));
+		URT_AWAIT(t, st->c3[st->i] = urt_socket(t, &st->op, AF_INET,
+							SOCK_STREAM | SOCK_CLOEXEC, 0));
+		URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c3[st->i],
+						 (struct sockaddr *)&st->sa, sizeof(st->sa)));
 		REC(st, st->n);
 	}
 	for (st->i = 0; st->i < 3; st->i++) {
@@ -166,6 +184,16 @@ struct results {
 	int rec[NREC], nrec;
 };
 
+static void compare(const struct results *real, const struct results *model)
+{
+	print_message("%d results, real kernel | model\n", real->nrec);
+	for (int i = 0; i < real->nrec || i < model->nrec; i++)
+		print_message("  %2d: %6d | %6d%s\n", i, real->rec[i], model->rec[i],
+			      real->rec[i] != model->rec[i] ? "   <- differs" : "");
+	assert_int_equal(real->nrec, model->nrec);
+	assert_memory_equal(real->rec, model->rec, sizeof(int) * (size_t)real->nrec);
+}
+
 /* Run the script on the real kernel (sim NULL) or on the model. */
 static void run_script(struct urt_sim *sim, struct results *out)
 {
@@ -184,7 +212,8 @@ static void run_script(struct urt_sim *sim, struct results *out)
 	dfd = urt_listen_tcp("127.0.0.1", 0, 1, 0, &dead);
 	assert_true(dfd >= 0);
 	assert_int_equal(urt_close_detached(dfd), 0);
-	st.sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port),
+	st.sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_port = htons(port),
 				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	st.dead = st.sa;
 	st.dead.sin_port = htons(dead);
@@ -198,7 +227,6 @@ static void run_script(struct urt_sim *sim, struct results *out)
 	out->nrec = nrec;
 }
 
-
 static void test_conform(void **state)
 {
 	static struct results real, model;
@@ -210,18 +238,271 @@ static void test_conform(void **state)
 	run_script(sim, &model);
 	assert_int_equal(urt_sim_fds_open(sim), 0);
 	urt_sim_destroy(sim);
-	print_message("%d results, real kernel | model\n", real.nrec);
-	for (int i = 0; i < real.nrec || i < model.nrec; i++)
-		print_message("  %2d: %6d | %6d%s\n", i, real.rec[i], model.rec[i],
-			      real.rec[i] != model.rec[i] ? "   <- differs" : "");
-	assert_int_equal(real.nrec, model.nrec);
-	assert_memory_equal(real.rec, model.rec, sizeof(int) * (size_t)real.nrec);
+	compare(&real, &model);
+}
+
+/* --- files ------------------------------------------------------------------------------ */
+
+struct fscript {
+	struct urt_op op;
+	struct statx stx;
+	struct open_how how;
+	int dfd, fd, dirfd, fd2, n;
+	char in[256];
+};
+
+/* statx of path (relative to dfd) or, with path "", of descriptor fd:
+ * records the result, and on success whether it is a regular file, and a
+ * file's size and link count (a directory's size and links differ from
+ * one file system to another). */
+#define STATX(t, st, fd_, path)                                                                    \
+	do {                                                                                       \
+		URT_AWAIT(t, (st)->n = urt_statx(t, &(st)->op, fd_, path,                          \
+						 *(path) ? 0 : AT_EMPTY_PATH, STATX_BASIC_STATS,   \
+						 &(st)->stx));                                     \
+		REC(st, (st)->n);                                                                  \
+		if (!(st)->n) {                                                                    \
+			REC(st, S_ISREG((st)->stx.stx_mode) ? (int)(st)->stx.stx_size : -1);       \
+			REC(st, S_ISREG((st)->stx.stx_mode));                                      \
+			REC(st, S_ISREG((st)->stx.stx_mode) ? (int)(st)->stx.stx_nlink : -1);      \
+		}                                                                                  \
+	} while (0)
+
+#define OPEN(t, st, out, dfd_, path, flags, mode)                                                  \
+	URT_AWAIT(t, (st)->out = urt_openat(t, &(st)->op, dfd_, path, flags, mode))
+
+static bool fscript_poll(struct urt_task *t, void *arg)
+{
+	struct fscript *st = arg;
+
+	URT_BEGIN(t);
+	/* open and create; the errors of a name */
+	OPEN(t, st, fd, st->dfd, "f", O_RDWR | O_CREAT | O_EXCL, 0644);
+	REC(st, st->fd >= 0);
+	OPEN(t, st, n, st->dfd, "f", O_RDWR | O_CREAT | O_EXCL, 0644);
+	REC(st, st->n);
+	OPEN(t, st, n, st->dfd, "missing", O_RDONLY, 0);
+	REC(st, st->n);
+	OPEN(t, st, n, st->dfd, "missing/x", O_RDWR | O_CREAT, 0644);
+	REC(st, st->n);
+	/* write at an offset (a hole before it), read back, short reads */
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd, "0123456789", 10, 100));
+	REC(st, st->n);
+	STATX(t, st, st->fd, "");
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 20, 95));
+	REC(st, st->n);
+	REC(st, !memcmp(st->in, "\0\0\0\0\0000123456789", 15));
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 10, 110));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 10, 200));
+	REC(st, st->n);
+	/* the file position: a write at -1 from 0, a read at -1 from there */
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd, "abc", 3, -1));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 4, -1));
+	REC(st, st->n);
+	REC(st, !memcmp(st->in, "\0\0\0\0", 4));
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 3, 0));
+	REC(st, st->n);
+	REC(st, !memcmp(st->in, "abc", 3));
+	/* fsync, fdatasync, ftruncate, fallocate */
+	URT_AWAIT(t, st->n = urt_fsync(t, &st->op, st->fd, false));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_fsync(t, &st->op, st->fd, true));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_ftruncate(t, &st->op, st->fd, 50));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 100, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_fallocate(t, &st->op, st->fd, 0, 0, 200));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_fallocate(t, &st->op, st->fd, FALLOC_FL_KEEP_SIZE, 0, 1000));
+	REC(st, st->n);
+	STATX(t, st, st->fd, "");
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 200, 40));
+	REC(st, st->n);
+	REC(st, !memcmp(st->in, "\0\0\0\0\0\0\0\0\0\0", 10) && !st->in[159]);
+	/* directories */
+	URT_AWAIT(t, st->n = urt_mkdirat(t, &st->op, st->dfd, "d", 0755));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_mkdirat(t, &st->op, st->dfd, "d", 0755));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_mkdirat(t, &st->op, st->dfd, "x/y", 0755));
+	REC(st, st->n);
+	OPEN(t, st, n, st->dfd, "d", O_RDWR, 0);
+	REC(st, st->n);
+	OPEN(t, st, n, st->dfd, "d", O_RDONLY | O_CREAT, 0644);
+	REC(st, st->n);
+	OPEN(t, st, n, st->dfd, "f", O_RDONLY | O_DIRECTORY, 0);
+	REC(st, st->n);
+	OPEN(t, st, n, st->dfd, "f/x", O_RDONLY, 0);
+	REC(st, st->n);
+	OPEN(t, st, dirfd, st->dfd, "d", O_RDONLY | O_DIRECTORY, 0);
+	REC(st, st->dirfd >= 0);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->dirfd, st->in, 10, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->dirfd, "x", 1, 0));
+	REC(st, st->n);
+	OPEN(t, st, fd2, st->dirfd, "inner", O_WRONLY | O_CREAT, 0644); /* relative to d */
+	REC(st, st->fd2 >= 0);
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd2));
+	REC(st, st->n);
+	STATX(t, st, st->dfd, "d/inner");
+	STATX(t, st, st->dfd, "d/inner/");
+	/* rename: the open descriptor follows the file */
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, st->dfd, "f", st->dfd, "d/g", 0));
+	REC(st, st->n);
+	STATX(t, st, st->dfd, "f");
+	STATX(t, st, st->dfd, "d/g");
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 3, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, st->dfd, "missing", st->dfd, "x", 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "d", AT_REMOVEDIR));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "d", 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "d/g", AT_REMOVEDIR));
+	REC(st, st->n);
+	/* O_APPEND, the access mode, O_TRUNC */
+	OPEN(t, st, fd2, st->dfd, "a", O_WRONLY | O_CREAT | O_APPEND, 0644);
+	REC(st, st->fd2 >= 0);
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd2, "xy", 2, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd2, "z", 1, 0));
+	REC(st, st->n);
+	STATX(t, st, st->dfd, "a");
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd2, st->in, 10, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd2));
+	OPEN(t, st, fd2, st->dfd, "a", O_RDONLY, 0);
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd2, "q", 1, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_ftruncate(t, &st->op, st->fd2, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd2, st->in, 10, -1));
+	REC(st, st->n);
+	REC(st, !memcmp(st->in, "xyz", 3));
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd2));
+	URT_AWAIT(t,
+		  st->n = urt_renameat(t, &st->op, st->dfd, "a", st->dfd, "d/g", RENAME_NOREPLACE));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, st->dfd, "a", st->dfd, "d", 0));
+	REC(st, st->n);
+	OPEN(t, st, fd2, st->dfd, "a", O_WRONLY | O_TRUNC, 0);
+	REC(st, st->fd2 >= 0);
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd2));
+	STATX(t, st, st->dfd, "a");
+	/* a directory into itself; RENAME_EXCHANGE of a file and a directory */
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, st->dfd, "d", st->dfd, "d/sub", 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_mkdirat(t, &st->op, st->dfd, "e", 0755));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, st->dfd, "a", st->dfd, "e", RENAME_EXCHANGE));
+	REC(st, st->n);
+	STATX(t, st, st->dfd, "a");
+	STATX(t, st, st->dfd, "e");
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "a", AT_REMOVEDIR));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_renameat(t, &st->op, st->dfd, "e", st->dfd, "a", 0));
+	REC(st, st->n);
+	/* a socket call on a file */
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->fd, st->in, 10, 0));
+	REC(st, st->n);
+	/* openat2: a mode without O_CREAT is refused; with it, a file */
+	st->how = (struct open_how){ .flags = O_RDONLY, .mode = 0644 };
+	URT_AWAIT(t, st->n = urt_openat2(t, &st->op, st->dfd, "o2", &st->how));
+	REC(st, st->n);
+	st->how = (struct open_how){ .flags = O_RDWR | O_CREAT | O_EXCL, .mode = 0644 };
+	URT_AWAIT(t, st->fd2 = urt_openat2(t, &st->op, st->dfd, "o2", &st->how));
+	REC(st, st->fd2 >= 0);
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd2));
+	REC(st, st->n);
+	/* the name goes, the open file stays */
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "d/g", 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "d/g", 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 3, 0));
+	REC(st, st->n);
+	REC(st, !memcmp(st->in, "abc", 3));
+	STATX(t, st, st->fd, "");
+	/* closed: -EBADF for everything */
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->fd));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, 3, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_fsync(t, &st->op, st->fd, false));
+	REC(st, st->n);
+	/* clean up: the directory is empty again */
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->dirfd));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "d/inner", 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "d", AT_REMOVEDIR));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "a", 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_unlinkat(t, &st->op, st->dfd, "o2", 0));
+	REC(st, st->n);
+	STATX(t, st, st->dfd, "d");
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type fscript_type = { .poll = fscript_poll, .name = "fscript" };
+
+/* Run the file script on the real kernel (sim NULL: in a fresh directory
+ * under /tmp) or on the model (from its root). */
+static void run_fscript(struct urt_sim *sim, struct results *out)
+{
+	static struct fscript st;
+	struct urt_runtime rt;
+	struct urt_join j;
+	char dir[] = "/tmp/urt-conform-XXXXXX";
+
+	memset(&st, 0, sizeof(st));
+	nrec = 0;
+	st.dfd = AT_FDCWD;
+	if (!sim) {
+		assert_non_null(mkdtemp(dir));
+		st.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		assert_true(st.dfd >= 0);
+	}
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
+	assert_int_equal(urt_spawn(&rt, &fscript_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), 0);
+	test_runtime_end(&rt);
+	if (!sim) {
+		close(st.dfd);
+		assert_int_equal(rmdir(dir), 0); /* the script removed all it made */
+	}
+	memcpy(out->rec, rec, sizeof(rec));
+	out->nrec = nrec;
+}
+
+static void test_conform_files(void **state)
+{
+	static struct results real, model;
+	struct urt_sim *sim;
+
+	(void)state;
+	run_fscript(NULL, &real);
+	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
+	run_fscript(sim, &model);
+	assert_int_equal(urt_sim_fds_open(sim), 0);
+	urt_sim_destroy(sim);
+	compare(&real, &model);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conform),
+		cmocka_unit_test(test_conform_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

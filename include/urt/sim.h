@@ -30,12 +30,17 @@
  * completes: no other thread runs in a simulation), and TCP-like stream
  * sockets over in-memory queues (connect, accept and multishot accept,
  * recv and multishot recv into the provided-buffer ring, send, shutdown,
- * close, and the plain socket calls urt_listen_tcp makes). Any other
- * opcode completes with -EOPNOTSUPP; the probe reports only these, and the
- * runtime's fallbacks follow from it. Make sockets after urt_runtime_init,
- * on the runtime's thread, and close them through the ring (urt_close,
- * urt_close_detached): the model's descriptors start at 2^24, never a real
- * one.
+ * close, and the plain socket calls urt_listen_tcp makes), and files in
+ * memory: a file system of the model's own, empty at the start (openat,
+ * openat2, read and write at an offset or at the file position, statx,
+ * fsync, fallocate, ftruncate, mkdirat, unlinkat, renameat, close; a
+ * relative path starts at the model's root, which is its working
+ * directory). Any other opcode completes with -EOPNOTSUPP; the probe
+ * reports only these, and the runtime's feature bits and fallbacks follow
+ * from it (URT_FEAT_FTRUNCATE is on). Make sockets after urt_runtime_init,
+ * on the runtime's thread, and close sockets and files through the ring
+ * (urt_close, urt_close_detached): the model's descriptors start at 2^24,
+ * never a real one.
  *
  * Threads: a simulated runtime is one runtime on one thread. Remote wakes
  * and the blocking pool are outside the model.
@@ -72,17 +77,24 @@ struct urt_sim_opts {
 	 * Each is something the real kernel does too: */
 	uint32_t faults_pct;
 	uint32_t fault_kinds; /* URT_SIM_FAULT_* */
+	/* bytes the model's files may hold in all (contents are dense: a
+	 * hole counts); a write past it is cut short, then fails with
+	 * -ENOSPC, as on a full disk; 0: 64 MiB */
+	uint64_t fs_bytes;
 };
 
-#define URT_SIM_FAULT_RESET	  0x01 /* a send or receive finds its connection reset (-ECONNRESET, both ends) */
+#define URT_SIM_FAULT_RESET                                                                        \
+	0x01 /* a send or receive finds its connection reset (-ECONNRESET, both ends) */
 /* (no -ENOBUFS fault: the kernel answers it only when its view of the
  * buffer ring is empty, which a small urt_runtime_opts.buf_count makes
  * happen for real; one with buffers in the ring would be a kernel the
  * runtime need not survive) */
-#define URT_SIM_FAULT_EMFILE	  0x04 /* an accept fails with -EMFILE; the connection stays in the backlog */
+#define URT_SIM_FAULT_EMFILE                                                                       \
+	0x04 /* an accept fails with -EMFILE; the connection stays in the backlog */
 #define URT_SIM_FAULT_ACCEPT_LATE 0x08 /* an accept waits up to 100 ms more (a slow handshake) */
 #define URT_SIM_FAULT_CONNECT	  0x10 /* a connect fails with -ECONNREFUSED or -ETIMEDOUT */
 #define URT_SIM_FAULT_EINTR	  0x20 /* an enter returns -EINTR before it takes anything (a signal) */
+#define URT_SIM_FAULT_EIO	  0x40 /* a read, write or fsync of a file fails with -EIO (a bad disk) */
 
 /*
  * urt_sim_create - a simulated kernel for one runtime (give it in

@@ -19,9 +19,11 @@
  * and a multishot receive ends after the per-arm byte limit (sqe
  * file_index, "optlen") with a positive result and no MORE.
  *
- * Descriptors start at SIM_FD_BASE and are given lowest first, as the
- * kernel gives them. Sockets are never reused within a run, and never
- * move: operations parked on their queues point at them.
+ * A socket's descriptor is an entry of the table sim.c keeps for sockets
+ * and files alike (from SIM_FD_BASE, lowest first, as the kernel gives
+ * them); a socket call on a file answers -ENOTSOCK. Sockets are never
+ * reused within a run, and never move: operations parked on their queues
+ * point at them.
  */
 #include "sim_internal.h"
 
@@ -81,29 +83,11 @@ static uint32_t sock_new(struct urt_sim *s, uint8_t type, uint8_t family)
 	return s->nsock++;
 }
 
-/* A descriptor for socket k, the lowest free one. */
+/* A descriptor for socket k (the table's lowest free one). */
 static int fd_new(struct urt_sim *s, uint32_t k)
 {
-	uint32_t i;
-
-	for (i = 0; i < s->nfd && s->fd[i]; i++)
-		;
-	if (i == s->nfd) {
-		if (s->nfd == s->fd_cap) {
-			uint32_t n = s->fd_cap ? 2 * s->fd_cap : 64;
-			uint32_t *p = realloc(s->fd, n * sizeof(*p));
-
-			if (!p)
-				abort();
-			s->fd = p;
-			s->fd_cap = n;
-		}
-		s->nfd++;
-	}
-	s->fd[i] = k + 1;
 	s->sock[k]->open = 1;
-	s->fds_open++;
-	return SIM_FD_BASE + (int)i;
+	return urt__sim_fd_new(s, SIM_FD_SOCK, k);
 }
 
 /* The socket of fd, or NULL. */
@@ -111,14 +95,17 @@ static struct sim_sock *fd_sock(struct urt_sim *s, int fd, uint32_t *k)
 {
 	uint32_t i;
 
-	if (fd < SIM_FD_BASE || (uint32_t)(fd - SIM_FD_BASE) >= s->nfd)
-		return NULL;
-	i = s->fd[fd - SIM_FD_BASE];
-	if (!i)
+	if (urt__sim_fd_at(s, fd, &i) != SIM_FD_SOCK)
 		return NULL;
 	if (k)
-		*k = i - 1;
-	return s->sock[i - 1];
+		*k = i;
+	return s->sock[i];
+}
+
+/* What a socket call on fd, which is no socket of the model, answers. */
+static int not_sock(struct urt_sim *s, int fd)
+{
+	return urt__sim_fd_at(s, fd, NULL) == SIM_FD_FREE ? -EBADF : -ENOTSOCK;
 }
 
 /* How many of n bytes one transfer moves: all, or (short_pct of the time)
@@ -195,7 +182,7 @@ static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	int fd;
 
 	if (!l) {
-		urt__sim_post(s, i, -EBADF, 0, false);
+		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
 		return;
 	}
 	if (l->type != SK_LISTEN) {
@@ -242,7 +229,7 @@ static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	uint16_t port;
 
 	if (!c) {
-		urt__sim_post(s, i, -EBADF, 0, false);
+		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
 		return;
 	}
 	if (c->type != SK_NEW) {
@@ -314,7 +301,7 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	bool more;
 
 	if (!k) {
-		urt__sim_post(s, i, -EBADF, 0, false);
+		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
 		return;
 	}
 	if (k->type != SK_STREAM) {
@@ -364,7 +351,7 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	uint32_t n, room;
 
 	if (!k) {
-		urt__sim_post(s, i, -EBADF, 0, false);
+		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
 		return;
 	}
 	if (k->type != SK_STREAM) {
@@ -375,8 +362,7 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_post(s, i, -EPIPE, 0, false);
 		return;
 	}
-	if (!k->reset && !sock_at(s, k->peer - 1)->closed &&
-	    urt__sim_fault(s, URT_SIM_FAULT_RESET))
+	if (!k->reset && !sock_at(s, k->peer - 1)->closed && urt__sim_fault(s, URT_SIM_FAULT_RESET))
 		conn_reset(s, k);
 	if (k->reset) {
 		urt__sim_post(s, i, -ECONNRESET, 0, false);
@@ -408,7 +394,7 @@ static void op_shutdown(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	struct sim_sock *k = fd_sock(s, o->sqe.fd, NULL), *p;
 
 	if (!k) {
-		urt__sim_post(s, i, -EBADF, 0, false);
+		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
 		return;
 	}
 	if (k->type != SK_STREAM) {
@@ -457,15 +443,10 @@ bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 
 /* --- the descriptor calls ------------------------------------------------------------ */
 
-int urt__sim_close(struct urt_sim *s, int fd)
+void urt__sim_net_close(struct urt_sim *s, uint32_t k)
 {
-	uint32_t k;
-	struct sim_sock *c = fd_sock(s, fd, &k);
+	struct sim_sock *c = sock_at(s, k);
 
-	if (!c)
-		return -EBADF;
-	s->fd[fd - SIM_FD_BASE] = 0;
-	s->fds_open--;
 	c->open = 0;
 	c->closed = 1;
 	if (c->type == SK_STREAM) {
@@ -489,7 +470,6 @@ int urt__sim_close(struct urt_sim *s, int fd)
 		}
 		c->nbl = 0;
 	}
-	return 0;
 }
 
 int urt__sim_socket(void *ctx, int domain, int type, int protocol)
@@ -505,13 +485,13 @@ int urt__sim_socket(void *ctx, int domain, int type, int protocol)
 int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val, socklen_t len)
 {
 	(void)level, (void)name, (void)val, (void)len;
-	return fd_sock(ctx, fd, NULL) ? 0 : -EBADF;
+	return fd_sock(ctx, fd, NULL) ? 0 : not_sock(ctx, fd);
 }
 
 int urt__sim_getsockopt(void *ctx, int fd, int level, int name, void *val, socklen_t *len)
 {
 	if (!fd_sock(ctx, fd, NULL))
-		return -EBADF;
+		return not_sock(ctx, fd);
 	if (level == SOL_SOCKET && name == SO_COOKIE && *len >= sizeof(uint64_t)) {
 		uint64_t c = (uint64_t)fd;
 
@@ -530,7 +510,7 @@ int urt__sim_bind(void *ctx, int fd, const struct sockaddr *sa, socklen_t len)
 
 	(void)len;
 	if (!k)
-		return -EBADF;
+		return not_sock(s, fd);
 	if (sa->sa_family != k->family)
 		return -EINVAL;
 	port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
@@ -550,7 +530,7 @@ int urt__sim_listen(void *ctx, int fd, int backlog)
 
 	(void)backlog;
 	if (!k)
-		return -EBADF;
+		return not_sock(ctx, fd);
 	if (k->type != SK_NEW)
 		return -EINVAL;
 	k->type = SK_LISTEN;
@@ -562,7 +542,7 @@ int urt__sim_getsockname(void *ctx, int fd, struct sockaddr *sa, socklen_t *len)
 	struct sim_sock *k = fd_sock(ctx, fd, NULL);
 
 	if (!k)
-		return -EBADF;
+		return not_sock(ctx, fd);
 	addr_of(k, k->port, sa, len);
 	return 0;
 }
@@ -575,8 +555,6 @@ void urt__sim_net_free(struct urt_sim *s)
 		free(s->sock[k]);
 	}
 	free(s->sock);
-	free(s->fd);
 	s->sock = NULL;
-	s->fd = NULL;
-	s->nsock = s->nfd = 0;
+	s->nsock = 0;
 }

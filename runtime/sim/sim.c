@@ -51,13 +51,13 @@ uint64_t urt__sim_rand(struct urt_sim *s)
 	return z ^ (z >> 31);
 }
 
-static void mix(struct urt_sim *s, uint64_t v)
+void urt__sim_mix(struct urt_sim *s, uint64_t v)
 {
 	s->hash = (s->hash ^ v) * 0x100000001b3ull;
 	s->hash ^= s->hash >> 29;
 }
 
-static void *grow(void *p, uint32_t *cap, size_t size)
+void *urt__sim_grow(void *p, uint32_t *cap, size_t size)
 {
 	uint32_t n = *cap ? *cap * 2 : 64;
 	void *q = realloc(p, n * size);
@@ -81,7 +81,7 @@ static void ev_push(struct urt_sim *s, uint32_t i, uint64_t at)
 	uint32_t pos;
 
 	if (s->nev == s->ev_cap)
-		s->ev = grow(s->ev, &s->ev_cap, sizeof(*s->ev));
+		s->ev = urt__sim_grow(s->ev, &s->ev_cap, sizeof(*s->ev));
 	pos = s->nev++;
 	while (pos) {
 		uint32_t up = (pos - 1) / 2;
@@ -121,7 +121,7 @@ bool urt__sim_fault(struct urt_sim *s, uint32_t kind)
 	if (!s->faults_pct || !(s->fault_kinds & kind) || urt__sim_rand(s) % 100 >= s->faults_pct)
 		return false;
 	s->faults++;
-	mix(s, 0xfa17u << 16 | kind);
+	urt__sim_mix(s, 0xfa17u << 16 | kind);
 	if (s->trace)
 		fprintf(s->trace, "%llu fault %#x\n", (unsigned long long)s->now, kind);
 	return true;
@@ -143,7 +143,7 @@ static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 		s->op_free = s->op[i].next_free;
 	} else {
 		if (s->nop == s->op_cap)
-			s->op = grow(s->op, &s->op_cap, sizeof(*s->op));
+			s->op = urt__sim_grow(s->op, &s->op_cap, sizeof(*s->op));
 		i = s->nop++;
 		s->op[i].gen = 0;
 	}
@@ -175,6 +175,9 @@ static void op_free(struct urt_sim *s, uint32_t i)
 
 	if (o->state == OPS_WAIT)
 		wq_remove(s, i);
+	free(o->path[0]);
+	free(o->path[1]);
+	o->path[0] = o->path[1] = NULL;
 	o->gen++; /* its event, if any, is stale now */
 	o->state = OPS_FREE;
 	o->next_free = s->op_free;
@@ -226,17 +229,18 @@ static void cqe(struct urt_sim *s, uint64_t ud, int32_t res, uint32_t flags)
 	unsigned tail = *s->cq_tail;
 
 	s->events++;
-	mix(s, ud);
-	mix(s, (uint64_t)(uint32_t)res << 32 | flags);
-	mix(s, s->now);
+	urt__sim_mix(s, ud);
+	urt__sim_mix(s, (uint64_t)(uint32_t)res << 32 | flags);
+	urt__sim_mix(s, s->now);
 	if (s->trace)
 		fprintf(s->trace, "%llu cqe ud=%llx res=%d flags=%x hash=%016llx\n",
 			(unsigned long long)s->now, (unsigned long long)ud, res, flags,
 			(unsigned long long)s->hash);
 	if (tail - __atomic_load_n(s->cq_head, __ATOMIC_ACQUIRE) >= s->cq_entries || s->nover) {
 		if (s->nover == s->over_cap)
-			s->over = grow(s->over, &s->over_cap, sizeof(*s->over));
-		s->over[s->nover++] = (struct io_uring_cqe){ .user_data = ud, .res = res, .flags = flags };
+			s->over = urt__sim_grow(s->over, &s->over_cap, sizeof(*s->over));
+		s->over[s->nover++] =
+			(struct io_uring_cqe){ .user_data = ud, .res = res, .flags = flags };
 		*s->sq_flags |= IORING_SQ_CQ_OVERFLOW;
 		return;
 	}
@@ -346,7 +350,7 @@ static void run(struct urt_sim *s, uint32_t i)
 	default:
 		break;
 	}
-	if (urt__sim_net_run(s, i))
+	if (urt__sim_file_run(s, i) || urt__sim_net_run(s, i))
 		return;
 	urt__sim_post(s, i, -EOPNOTSUPP, 0, false);
 }
@@ -361,10 +365,10 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 	s->events++;
 	/* the wake eventfd is a real descriptor, its number the process's: not
 	 * part of the run */
-	mix(s, (uint64_t)sqe->opcode << 56 | (uint64_t)sqe->flags << 48 |
-		       (ud == URT__UD_EVENTFD ? 0 : (uint32_t)sqe->fd));
-	mix(s, (uint64_t)sqe->len << 32 | sqe->ioprio);
-	mix(s, ud);
+	urt__sim_mix(s, (uint64_t)sqe->opcode << 56 | (uint64_t)sqe->flags << 48 |
+				(ud == URT__UD_EVENTFD ? 0 : (uint32_t)sqe->fd));
+	urt__sim_mix(s, (uint64_t)sqe->len << 32 | sqe->ioprio);
+	urt__sim_mix(s, ud);
 	if (s->trace)
 		fprintf(s->trace, "%llu sqe op=%u fd=%d len=%u flags=%x ioprio=%x ud=%llx\n",
 			(unsigned long long)s->now, sqe->opcode,
@@ -376,8 +380,10 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 		size_t n = sqe->off < sizeof(s->op[i].sa) ? sqe->off : sizeof(s->op[i].sa);
 
 		memcpy(&s->op[i].sa, (const void *)(uintptr_t)sqe->addr, n);
-		s->op[i].sqe.addr = (uint64_t)(uintptr_t)&s->op[i].sa; /* reread at run: moved if op[] grows */
+		s->op[i].sqe.addr =
+			(uint64_t)(uintptr_t)&s->op[i].sa; /* reread at run: moved if op[] grows */
 	}
+	urt__sim_file_take(s, i); /* paths, likewise */
 	if (sqe->opcode == IORING_OP_LINK_TIMEOUT) {
 		const struct __kernel_timespec *ts = (const void *)(uintptr_t)sqe->addr;
 
@@ -428,14 +434,59 @@ static bool cq_ready(const struct urt_sim *s)
 	return *s->cq_tail != __atomic_load_n(s->cq_head, __ATOMIC_ACQUIRE);
 }
 
+/* --- the descriptor table ------------------------------------------------------------ */
+
+int urt__sim_fd_new(struct urt_sim *s, enum sim_fd_kind kind, uint32_t idx)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nfd && s->fd[i].kind != SIM_FD_FREE; i++)
+		;
+	if (i == s->nfd) {
+		if (s->nfd == s->fd_cap)
+			s->fd = urt__sim_grow(s->fd, &s->fd_cap, sizeof(*s->fd));
+		s->nfd++;
+	}
+	s->fd[i] = (struct sim_fd){ .kind = kind, .idx = idx };
+	s->fds_open++;
+	return SIM_FD_BASE + (int)i;
+}
+
+enum sim_fd_kind urt__sim_fd_at(const struct urt_sim *s, int fd, uint32_t *idx)
+{
+	const struct sim_fd *e;
+
+	if (fd < SIM_FD_BASE || (uint32_t)(fd - SIM_FD_BASE) >= s->nfd)
+		return SIM_FD_FREE;
+	e = &s->fd[fd - SIM_FD_BASE];
+	if (idx)
+		*idx = e->idx;
+	return (enum sim_fd_kind)e->kind;
+}
+
+int urt__sim_close(struct urt_sim *s, int fd)
+{
+	uint32_t idx;
+	enum sim_fd_kind kind = urt__sim_fd_at(s, fd, &idx);
+
+	if (kind == SIM_FD_FREE)
+		return -EBADF;
+	s->fd[fd - SIM_FD_BASE].kind = SIM_FD_FREE;
+	s->fds_open--;
+	if (kind == SIM_FD_SOCK)
+		urt__sim_net_close(s, idx);
+	else
+		urt__sim_file_close(s, idx);
+	return 0;
+}
+
 /* --- provided buffers --------------------------------------------------------------- */
 
 bool urt__sim_buf(struct urt_sim *s, uint64_t *addr, uint32_t *len, uint16_t *bid)
 {
 	struct io_uring_buf *b;
 
-	if (!s->br ||
-	    __atomic_load_n(&s->br->tail, __ATOMIC_ACQUIRE) == s->br_head)
+	if (!s->br || __atomic_load_n(&s->br->tail, __ATOMIC_ACQUIRE) == s->br_head)
 		return false;
 	b = &s->br->bufs[s->br_head & (s->br_entries - 1)];
 	*addr = b->addr;
@@ -512,9 +563,13 @@ static void sim_teardown(void *ctx, struct io_uring *ring)
 static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 {
 	static const uint8_t ops[] = {
-		IORING_OP_NOP,	  IORING_OP_ASYNC_CANCEL, IORING_OP_LINK_TIMEOUT, IORING_OP_READ,
-		IORING_OP_ACCEPT, IORING_OP_CONNECT,	  IORING_OP_RECV,	  IORING_OP_SEND,
-		IORING_OP_CLOSE,  IORING_OP_SHUTDOWN,
+		IORING_OP_NOP,	     IORING_OP_ASYNC_CANCEL, IORING_OP_LINK_TIMEOUT,
+		IORING_OP_READ,	     IORING_OP_ACCEPT,	     IORING_OP_CONNECT,
+		IORING_OP_RECV,	     IORING_OP_SEND,	     IORING_OP_CLOSE,
+		IORING_OP_SHUTDOWN,  IORING_OP_WRITE,	     IORING_OP_OPENAT,
+		IORING_OP_OPENAT2,   IORING_OP_STATX,	     IORING_OP_FSYNC,
+		IORING_OP_MKDIRAT,   IORING_OP_UNLINKAT,     IORING_OP_RENAMEAT,
+		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,
 	};
 	struct io_uring_probe *p;
 
@@ -522,7 +577,9 @@ static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 	p = calloc(1, sizeof(*p) + SIM_OPS_MAX * sizeof(struct io_uring_probe_op));
 	if (!p)
 		return NULL;
-	p->last_op = IORING_OP_LAST - 1;
+	/* not IORING_OP_LAST - 1: an older uapi header's ends before the
+	 * opcodes urt names itself (URT__OP_FTRUNCATE) */
+	p->last_op = SIM_OPS_MAX - 1;
 	p->ops_len = SIM_OPS_MAX;
 	for (unsigned i = 0; i < sizeof(ops); i++) {
 		p->ops[ops[i]].op = ops[i];
@@ -561,12 +618,14 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 		 * else can happen, so the wait fails (urt_tick, urt_run) */
 		s->stalls++;
 		if (s->trace) {
-			fprintf(s->trace, "%llu stall: waiting for ever on\n", (unsigned long long)s->now);
+			fprintf(s->trace, "%llu stall: waiting for ever on\n",
+				(unsigned long long)s->now);
 			for (uint32_t k = 0; k < s->nop; k++)
 				if (s->op[k].state != OPS_FREE)
 					fprintf(s->trace, "  op=%u fd=%d ud=%llx state=%u\n",
 						s->op[k].sqe.opcode, s->op[k].sqe.fd,
-						(unsigned long long)s->op[k].sqe.user_data, s->op[k].state);
+						(unsigned long long)s->op[k].sqe.user_data,
+						s->op[k].state);
 		}
 		return -EDEADLK;
 	}
@@ -642,6 +701,7 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->faults_pct = o->faults_pct > 100 ? 100 : o->faults_pct;
 	s->fault_kinds = o->fault_kinds ? o->fault_kinds : ~0u;
 	s->next_port = 40000;
+	s->fs_bytes = o->fs_bytes ? o->fs_bytes : 64u << 20;
 	*out = s;
 	return 0;
 }
@@ -650,7 +710,13 @@ void urt_sim_destroy(struct urt_sim *s)
 {
 	if (!s)
 		return;
+	for (uint32_t i = 0; i < s->nop; i++) { /* operations never ended: their paths */
+		free(s->op[i].path[0]);
+		free(s->op[i].path[1]);
+	}
 	urt__sim_net_free(s);
+	urt__sim_file_free(s);
+	free(s->fd);
 	free(s->mem);
 	free(s->op);
 	free(s->ev);

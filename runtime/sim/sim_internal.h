@@ -6,14 +6,18 @@
  * conventions, and on nothing else of the runtime.
  *
  * sim.c is the core: the rings, operations, events in virtual time, wait
- * queues, linked timeouts and cancellation. net.c is the network: sockets
- * over in-memory byte queues, and the descriptor table.
+ * queues, linked timeouts and cancellation, and the descriptor table that
+ * sockets and files share. net.c is the network: sockets over in-memory
+ * byte queues. file.c is the file system: regular files and directories
+ * in memory.
  */
 #ifndef URT_SIM_INTERNAL_H
 #define URT_SIM_INTERNAL_H
 
 #include "../io/io_internal.h"
 #include "urt/sim.h"
+
+#include <linux/openat2.h>
 
 #include <liburing.h>
 #include <stdio.h>
@@ -49,10 +53,30 @@ struct sim_op {
 	struct sim_wq *wq;
 	uint32_t left; /* multishot recv: bytes before the arm's limit ends it */
 	uint32_t next_free;
-	struct sockaddr_storage sa; /* CONNECT: the address, copied at submission */
+	int32_t perr;  /* a path op: what copying its paths at submission found (-EFAULT, ...) */
+	char *path[2]; /* a path op: its paths, copied at submission (freed with the op) */
+	union {
+		struct sockaddr_storage sa; /* CONNECT: the address, copied at submission */
+		struct open_how how;	    /* OPENAT2: the how, copied at submission */
+	};
+};
+
+/* A descriptor of the model: what it is, and its index among those. */
+enum sim_fd_kind {
+	SIM_FD_FREE,
+	SIM_FD_SOCK, /* index: the socket (net.c) */
+	SIM_FD_FILE, /* index: the open file description (file.c) */
+};
+
+struct sim_fd {
+	uint32_t kind; /* enum sim_fd_kind */
+	uint32_t idx;
 };
 
 struct sim_sock;
+struct sim_inode;
+struct sim_dent;
+struct sim_ofd;
 
 struct urt_sim {
 	uint64_t rng;
@@ -81,8 +105,17 @@ struct urt_sim {
 	/* the network (net.c) */
 	struct sim_sock **sock; /* each its own allocation: parked operations point into them */
 	uint32_t nsock, sock_cap;
-	uint32_t *fd; /* descriptor - SIM_FD_BASE -> socket index + 1; 0: free */
+	/* the descriptor table: descriptor - SIM_FD_BASE -> what it is */
+	struct sim_fd *fd;
 	uint32_t nfd, fd_cap, fds_open;
+	/* the file system (file.c): inodes (0 the root), names, open files */
+	struct sim_inode *ino;
+	uint32_t nino, ino_cap, ino_free;
+	struct sim_dent *dent;
+	uint32_t ndent, dent_cap;
+	struct sim_ofd *ofd;
+	uint32_t nofd, ofd_cap, ofd_free;
+	uint64_t fs_bytes, fs_used; /* the budget, and what the files hold */
 	uint16_t next_port;
 	uint32_t rcvbuf; /* bytes a connection's receive queue holds */
 	uint32_t short_pct;
@@ -91,11 +124,22 @@ struct urt_sim {
 	uint64_t faults;
 };
 
-/* --- sim.c: for net.c --- */
+/* --- sim.c: for net.c and file.c --- */
 URT_HIDDEN uint64_t urt__sim_rand(struct urt_sim *s);
+/* Mix v into the run's hash. */
+URT_HIDDEN void urt__sim_mix(struct urt_sim *s, uint64_t v);
+/* realloc that never fails (the model aborts rather than drop anything):
+ * *cap doubles (from 64). */
+URT_HIDDEN void *urt__sim_grow(void *p, uint32_t *cap, size_t size);
+/* A descriptor for (kind, idx): the lowest free one, as the kernel gives. */
+URT_HIDDEN int urt__sim_fd_new(struct urt_sim *s, enum sim_fd_kind kind, uint32_t idx);
+/* What fd is (SIM_FD_FREE: not one of the model's open descriptors), and
+ * its index. */
+URT_HIDDEN enum sim_fd_kind urt__sim_fd_at(const struct urt_sim *s, int fd, uint32_t *idx);
 /* The op's completion: its CQE (flags | MORE if `more`), and, unless
  * more, the op ends (its linked timeout cancelled). */
-URT_HIDDEN void urt__sim_post(struct urt_sim *s, uint32_t i, int32_t res, uint32_t flags, bool more);
+URT_HIDDEN void urt__sim_post(struct urt_sim *s, uint32_t i, int32_t res, uint32_t flags,
+			      bool more);
 /* Park op i on q; wake every op parked on q (each runs again after a latency). */
 URT_HIDDEN void urt__sim_park(struct urt_sim *s, uint32_t i, struct sim_wq *q);
 URT_HIDDEN void urt__sim_wake(struct urt_sim *s, struct sim_wq *q);
@@ -108,11 +152,26 @@ URT_HIDDEN bool urt__sim_fault(struct urt_sim *s, uint32_t kind);
 /* The next provided buffer, taken (false: the ring is empty). */
 URT_HIDDEN bool urt__sim_buf(struct urt_sim *s, uint64_t *addr, uint32_t *len, uint16_t *bid);
 
+/* Close one of the model's descriptors (a socket or a file). Return: 0; -EBADF. */
+URT_HIDDEN int urt__sim_close(struct urt_sim *s, int fd);
+
 /* --- net.c: for sim.c --- */
 /* Run a socket operation now. Return: true if the opcode is the network's. */
 URT_HIDDEN bool urt__sim_net_run(struct urt_sim *s, uint32_t i);
-URT_HIDDEN int urt__sim_close(struct urt_sim *s, int fd);
+/* Socket k's descriptor was closed (the table's entry is free already). */
+URT_HIDDEN void urt__sim_net_close(struct urt_sim *s, uint32_t k);
 URT_HIDDEN void urt__sim_net_free(struct urt_sim *s);
+
+/* --- file.c: for sim.c --- */
+/* Op i was just taken: copy its paths (and an OPENAT2's how) as the
+ * kernel does at submission. */
+URT_HIDDEN void urt__sim_file_take(struct urt_sim *s, uint32_t i);
+/* Run a file operation now. Return: true if it is the file system's (a
+ * path op, or READ/WRITE/FSYNC/... on a file of the model). */
+URT_HIDDEN bool urt__sim_file_run(struct urt_sim *s, uint32_t i);
+/* Open file description f's descriptor was closed. */
+URT_HIDDEN void urt__sim_file_close(struct urt_sim *s, uint32_t f);
+URT_HIDDEN void urt__sim_file_free(struct urt_sim *s);
 URT_HIDDEN int urt__sim_socket(void *ctx, int domain, int type, int protocol);
 URT_HIDDEN int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val,
 				   socklen_t len);
