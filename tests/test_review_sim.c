@@ -12,9 +12,9 @@
  *
  * What the model must do like the kernel (a second script beside
  * test_sim_conform's, run on io_uring over loopback and on the model) and
- * what it must survive (knobs at their limits, misuse): the cases that
- * still fail are model defects (runtime/sim) and are skipped with their
- * reason; URT_REVIEW_SIM_DEFECTS=1 in the environment runs them.
+ * what it must survive (knobs at their limits, misuse). Each model defect
+ * the review found is marked where its test is (MODEL_DEFECT); all are
+ * fixed, and every test runs.
  * Crashes and hangs run in a child with an alarm.
  */
 #include <arpa/inet.h>
@@ -40,18 +40,8 @@
 #include "urt/sim.h"
 #include "urt/urt.h"
 
-static bool run_defects(void)
-{
-	return getenv("URT_REVIEW_SIM_DEFECTS") != NULL;
-}
-
-#define MODEL_DEFECT(why)                                                                          \
-	do {                                                                                       \
-		if (!run_defects()) {                                                              \
-			print_message("skipped, a model defect (runtime/sim): %s\n", why);         \
-			skip();                                                                    \
-		}                                                                                  \
-	} while (0)
+/* Where a model defect was found (each fixed since, and its test kept). */
+#define MODEL_DEFECT(why) ((void)(why))
 
 static uint64_t mono_ns(void)
 {
@@ -430,28 +420,13 @@ static const struct urt_task_type script_type = { .poll = script_poll, .name = "
 
 static const int kernel_says[] = { 0, 1, 0, -ECANCELED, 1, 3, 0, 0, 0, 0, 0, -EINVAL, 0, 0, 2, 0 };
 
-/* The records the model gets wrong today (runtime/sim), by index. */
-static const struct {
-	int at;
-	const char *why;
-} model_defects[] = {
-	{ 5, "sim.c:392 take(): now + tv_sec * 1e9 + tv_nsec wraps for a large linked timeout "
-	     "(urt_op_set_timeout UINT64_MAX): it fires at once, the kernel never" },
-	{ 6, "(same) timed out" },
-	{ 8, "net.c:418 op_shutdown ignores SHUT_RD: a receive on the shut end waits; the "
-	     "kernel answers 0 (end of file)" },
-	{ 9, "(same) timed out" },
-	{ 10, "net.c:414 shutdown of a listener: -ENOTCONN; the kernel answers 0 and ends the "
-	      "accepts in flight with -EINVAL (SHUT_RD/RDWR)" },
-	{ 11, "(same) the accept in flight on a shut-down listener waits until its deadline" },
-	{ 13, "net.c:310 op_recv (and every socket op) looks its descriptor up when it runs, "
-	      "not when it was submitted: after a close the receive reads whichever socket "
-	      "has the number now (c3's bytes, -ENOTCONN on a socket not connected yet, -EBADF); "
-	      "the kernel holds the file "
-	      "(docs/simulation.md says the model does too)" },
-	{ 14, "(same) c3's bytes were taken by s2's receive" },
-	{ 15, "(same) c3's receive timed out" },
-};
+/* The records the model got wrong when the review found them, by index
+ * (all fixed: sim.c after(), net.c op_shutdown and op_sock):
+ *   5, 6    a large linked timeout wrapped and fired at once;
+ *   8, 9    SHUT_RD was ignored (a receive on the shut end waited);
+ *   10, 11  shutdown of a listener answered -ENOTCONN, the accept waited;
+ *   13-15   an operation looked its descriptor up when it ran, not when its
+ *           SQE was taken: after a close, s2's receive read c3's bytes. */
 
 static void run_script(struct urt_sim *sim)
 {
@@ -478,14 +453,6 @@ static void run_script(struct urt_sim *sim)
 	test_runtime_end(&rt);
 }
 
-static bool known_defect(int i)
-{
-	for (size_t k = 0; k < sizeof(model_defects) / sizeof(model_defects[0]); k++)
-		if (model_defects[k].at == i)
-			return true;
-	return false;
-}
-
 static void test_conform_more(void **state)
 {
 	static int real[NREC], model[NREC];
@@ -507,16 +474,10 @@ static void test_conform_more(void **state)
 	urt_sim_destroy(sim);
 	for (int i = 0; i < n; i++) {
 		print_message("  %2d: %6d | %6d%s\n", i, real[i], model[i],
-			      real[i] == model[i] ? ""
-			      : known_defect(i)	  ? "   <- differs (a known model defect)"
-						  : "   <- differs");
-		if (real[i] != model[i] && (run_defects() || !known_defect(i)))
+			      real[i] == model[i] ? "" : "   <- differs");
+		if (real[i] != model[i])
 			differ = true;
 	}
-	for (size_t k = 0; k < sizeof(model_defects) / sizeof(model_defects[0]); k++)
-		if (real[model_defects[k].at] != model[model_defects[k].at])
-			print_message("model defect at %d: %s\n", model_defects[k].at,
-				      model_defects[k].why);
 	assert_false(differ);
 }
 

@@ -60,7 +60,9 @@ struct urt_sim;
 
 struct urt_sim_opts {
 	uint64_t seed;
-	/* an operation's latency is drawn from [0, max_latency_ns]; 0: 10 us */
+	/* an operation's latency is drawn from [0, max_latency_ns]; 0: 10 us;
+	 * more than an hour is taken as an hour (virtual time never nears its
+	 * wrap) */
 	uint64_t max_latency_ns;
 	/* virtual time at the start; 0: 1 s (so no deadline computes below 0) */
 	uint64_t start_ns;

@@ -43,6 +43,7 @@ struct sim_sock {
 	uint8_t eof;	 /* the peer will send nothing more */
 	uint8_t reset;	 /* the peer closed with bytes unread */
 	uint8_t wr_shut; /* this end shut down its writing side */
+	uint8_t rd_shut; /* this end shut down its reading side (a listener: accepts fail) */
 	uint8_t family;
 	uint16_t port;
 	uint32_t peer; /* index + 1 */
@@ -100,6 +101,23 @@ static struct sim_sock *fd_sock(struct urt_sim *s, int fd, uint32_t *k)
 	if (k)
 		*k = i;
 	return s->sock[i];
+}
+
+/* The socket an operation works on: what its descriptor was when the SQE
+ * was taken (sockets never go away, so a close since changes nothing). */
+static struct sim_sock *op_sock(struct urt_sim *s, const struct sim_op *o, uint32_t *k)
+{
+	if (o->fdkind != SIM_FD_SOCK)
+		return NULL;
+	if (k)
+		*k = o->fdidx;
+	return s->sock[o->fdidx];
+}
+
+/* What an operation on a descriptor that was no socket of the model answers. */
+static int op_not_sock(const struct sim_op *o)
+{
+	return o->fdkind == SIM_FD_FREE ? -EBADF : -ENOTSOCK;
 }
 
 /* What a socket call on fd, which is no socket of the model, answers. */
@@ -176,16 +194,16 @@ static void addr_of(const struct sim_sock *k, uint16_t port, struct sockaddr *sa
 static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
 	bool multi = o->sqe.ioprio & IORING_ACCEPT_MULTISHOT;
-	struct sim_sock *l = fd_sock(s, o->sqe.fd, NULL);
+	struct sim_sock *l = op_sock(s, o, NULL);
 	struct sim_sock *c;
 	uint32_t k;
 	int fd;
 
 	if (!l) {
-		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
+		urt__sim_post(s, i, op_not_sock(o), 0, false);
 		return;
 	}
-	if (l->type != SK_LISTEN) {
+	if (l->type != SK_LISTEN || l->rd_shut) {
 		urt__sim_post(s, i, -EINVAL, 0, false);
 		return;
 	}
@@ -225,11 +243,11 @@ static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
 	const struct sockaddr *sa = o->sqe.addr ? (const struct sockaddr *)&o->sa : NULL;
 	uint32_t ck, lk = UINT32_MAX, sk;
-	struct sim_sock *c = fd_sock(s, o->sqe.fd, &ck), *l;
+	struct sim_sock *c = op_sock(s, o, &ck), *l;
 	uint16_t port;
 
 	if (!c) {
-		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
+		urt__sim_post(s, i, op_not_sock(o), 0, false);
 		return;
 	}
 	if (c->type != SK_NEW) {
@@ -294,14 +312,14 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
 	bool multi = o->sqe.opcode == IORING_OP_RECV && (o->sqe.ioprio & IORING_RECV_MULTISHOT);
 	bool select = o->sqe.flags & IOSQE_BUFFER_SELECT;
-	struct sim_sock *k = fd_sock(s, o->sqe.fd, NULL);
+	struct sim_sock *k = op_sock(s, o, NULL);
 	uint64_t addr = o->sqe.addr;
 	uint32_t cap = o->sqe.len, flags = 0, n;
 	uint16_t bid = 0;
 	bool more;
 
 	if (!k) {
-		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
+		urt__sim_post(s, i, op_not_sock(o), 0, false);
 		return;
 	}
 	if (k->type != SK_STREAM) {
@@ -315,7 +333,7 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	if (!k->len) {
 		if (k->reset)
 			urt__sim_post(s, i, -ECONNRESET, 0, false);
-		else if (k->eof)
+		else if (k->eof || k->rd_shut)
 			urt__sim_post(s, i, 0, 0, false);
 		else
 			urt__sim_park(s, i, &k->readers);
@@ -338,7 +356,7 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	urt__sim_post(s, i, (int32_t)n, flags, more);
 	if (!more)
 		return;
-	if (k->len || k->eof || k->reset)
+	if (k->len || k->eof || k->reset || k->rd_shut)
 		urt__sim_again(s, i);
 	else
 		urt__sim_park(s, i, &k->readers);
@@ -347,11 +365,11 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 /* A send (SEND, WRITE) on a stream socket. */
 static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
-	struct sim_sock *k = fd_sock(s, o->sqe.fd, NULL), *p;
+	struct sim_sock *k = op_sock(s, o, NULL), *p;
 	uint32_t n, room;
 
 	if (!k) {
-		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
+		urt__sim_post(s, i, op_not_sock(o), 0, false);
 		return;
 	}
 	if (k->type != SK_STREAM) {
@@ -391,10 +409,19 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 
 static void op_shutdown(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
-	struct sim_sock *k = fd_sock(s, o->sqe.fd, NULL), *p;
+	struct sim_sock *k = op_sock(s, o, NULL), *p;
 
 	if (!k) {
-		urt__sim_post(s, i, not_sock(s, o->sqe.fd), 0, false);
+		urt__sim_post(s, i, op_not_sock(o), 0, false);
+		return;
+	}
+	if (o->sqe.len == SHUT_RD || o->sqe.len == SHUT_RDWR) {
+		/* receives see the end of file; a listener's accepts fail */
+		k->rd_shut = 1;
+		urt__sim_wake(s, &k->readers);
+	}
+	if (k->type == SK_LISTEN) {
+		urt__sim_post(s, i, 0, 0, false);
 		return;
 	}
 	if (k->type != SK_STREAM) {

@@ -132,6 +132,12 @@ static uint64_t latency(struct urt_sim *s)
 	return s->max_lat ? urt__sim_rand(s) % (s->max_lat + 1) : 0;
 }
 
+/* now + d, saturated: a deadline past the end of time never wraps to the past */
+static uint64_t after(const struct urt_sim *s, uint64_t d)
+{
+	return d > UINT64_MAX - s->now ? UINT64_MAX : s->now + d;
+}
+
 /* --- operations ------------------------------------------------------------------- */
 
 static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
@@ -203,13 +209,13 @@ void urt__sim_park(struct urt_sim *s, uint32_t i, struct sim_wq *q)
 void urt__sim_again(struct urt_sim *s, uint32_t i)
 {
 	s->op[i].state = OPS_SCHED;
-	ev_push(s, i, s->now + latency(s));
+	ev_push(s, i, after(s, latency(s)));
 }
 
 void urt__sim_later(struct urt_sim *s, uint32_t i, uint64_t delay_ns)
 {
 	s->op[i].state = OPS_SCHED;
-	ev_push(s, i, s->now + delay_ns);
+	ev_push(s, i, after(s, delay_ns));
 }
 
 void urt__sim_wake(struct urt_sim *s, struct sim_wq *q)
@@ -384,6 +390,7 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 			(uint64_t)(uintptr_t)&s->op[i].sa; /* reread at run: moved if op[] grows */
 	}
 	urt__sim_file_take(s, i); /* paths, likewise */
+	s->op[i].fdkind = (uint8_t)urt__sim_fd_at(s, sqe->fd, &s->op[i].fdidx);
 	if (sqe->opcode == IORING_OP_LINK_TIMEOUT) {
 		const struct __kernel_timespec *ts = (const void *)(uintptr_t)sqe->addr;
 
@@ -395,11 +402,11 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 		s->op[i].link = *linked + 1;
 		s->op[*linked].link = i + 1;
 		*linked = UINT32_MAX;
-		ev_push(s, i, s->now + (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec);
+		ev_push(s, i, after(s, ts->tv_sec < 0 ? 0 : (uint64_t)ts->tv_sec > UINT64_MAX / 1000000000u ? UINT64_MAX : (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec));
 		return;
 	}
 	*linked = (sqe->flags & IOSQE_IO_LINK) ? i : UINT32_MAX;
-	ev_push(s, i, s->now + latency(s));
+	ev_push(s, i, after(s, latency(s)));
 }
 
 /* Take every SQE the runtime prepared. Return: how many. */
@@ -502,6 +509,9 @@ static int sim_setup(void *ctx, struct io_uring *ring, unsigned entries, struct 
 {
 	struct urt_sim *s = ctx;
 	unsigned sq = 1, cq;
+
+	if (s->mem)
+		return -EBUSY; /* a simulated kernel serves one runtime at a time */
 	char *m;
 	size_t words = 8 * sizeof(unsigned);
 
@@ -595,8 +605,11 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 	int n = 0;
 
 	s->now += 50 + urt__sim_rand(s) % 51;
-	if (how != URT__ENTER_FLUSH && urt__sim_fault(s, URT_SIM_FAULT_EINTR))
+	if (how != URT__ENTER_FLUSH && !s->eintr && urt__sim_fault(s, URT_SIM_FAULT_EINTR)) {
+		s->eintr = 1; /* never twice in a row: the next enter goes through */
 		return -EINTR; /* nothing taken: the runtime enters again */
+	}
+	s->eintr = 0;
 	if (how != URT__ENTER_FLUSH)
 		n = submit(s, ring);
 	flush_overflow(s);
@@ -623,7 +636,8 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 			for (uint32_t k = 0; k < s->nop; k++)
 				if (s->op[k].state != OPS_FREE)
 					fprintf(s->trace, "  op=%u fd=%d ud=%llx state=%u\n",
-						s->op[k].sqe.opcode, s->op[k].sqe.fd,
+						s->op[k].sqe.opcode,
+						s->op[k].sqe.user_data == URT__UD_EVENTFD ? -1 : s->op[k].sqe.fd,
 						(unsigned long long)s->op[k].sqe.user_data,
 						s->op[k].state);
 		}
@@ -694,6 +708,8 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->rng = o->seed;
 	s->hash = 0xcbf29ce484222325ull ^ o->seed;
 	s->max_lat = o->max_latency_ns ? o->max_latency_ns : 10000;
+	if (s->max_lat > 3600ull * 1000000000u)
+		s->max_lat = 3600ull * 1000000000u; /* virtual time must never near its wrap */
 	s->now = o->start_ns ? o->start_ns : 1000000000u;
 	s->rcvbuf = o->rcvbuf ? o->rcvbuf : 64 * 1024;
 	s->short_pct = o->short_pct;
@@ -710,6 +726,11 @@ void urt_sim_destroy(struct urt_sim *s)
 {
 	if (!s)
 		return;
+	if (s->mem) { /* its rings are a live runtime's: freeing them is a use-after-free */
+		fprintf(stderr, "urt_sim_destroy: the runtime using this simulated kernel is live "
+				"(urt_runtime_deinit it first)\n");
+		abort();
+	}
 	for (uint32_t i = 0; i < s->nop; i++) { /* operations never ended: their paths */
 		free(s->op[i].path[0]);
 		free(s->op[i].path[1]);

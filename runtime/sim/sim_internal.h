@@ -52,6 +52,12 @@ struct sim_op {
 	uint32_t wnext, wprev;
 	struct sim_wq *wq;
 	uint32_t left; /* multishot recv: bytes before the arm's limit ends it */
+	/* what sqe.fd was when the SQE was taken: the kernel resolves the
+	 * descriptor then and holds its file, so a close (or a reuse of the
+	 * number) does not change what the operation works on; sockets only
+	 * (files are looked up when the operation runs: a divergence) */
+	uint8_t fdkind;
+	uint32_t fdidx;
 	uint32_t next_free;
 	int32_t perr;  /* a path op: what copying its paths at submission found (-EFAULT, ...) */
 	char *path[2]; /* a path op: its paths, copied at submission (freed with the op) */
@@ -122,6 +128,7 @@ struct urt_sim {
 	FILE *trace;
 	uint32_t faults_pct, fault_kinds;
 	uint64_t faults;
+	uint8_t eintr; /* the last enter was failed with -EINTR */
 };
 
 /* --- sim.c: for net.c and file.c --- */
