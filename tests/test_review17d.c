@@ -5,9 +5,11 @@
  * result back but untaken, from its own task, another task and between
  * ticks; deinit; the pool's queue and op records exhausted; bad input),
  * name lookups that hang beside other jobs (getaddrinfo interposed for
- * this binary), and urt_read_all on a non-blocking pipe, bad input and a
- * handle reused with done past its buffer.
+ * this binary), a dial handle reused after its deadline timer fired in
+ * the pass that brought the lookup, and urt_read_all on a non-blocking
+ * pipe, bad input and a handle reused with done past its buffer.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -250,8 +252,10 @@ static int64_t gate_fn(void *arg)
 	return read(gate[0], &c, 1);
 }
 
+/* A task that runs one job, fn (gate_fn unless set), on the pool. */
 struct gate_state {
 	struct urt_job job;
+	int64_t (*fn)(void *arg);
 	int64_t res;
 };
 
@@ -260,7 +264,8 @@ static bool gate_poll(struct urt_task *t, void *arg)
 	struct gate_state *st = arg;
 
 	URT_BEGIN(t);
-	URT_AWAIT(t, st->res = urt_blocking_run(t, &st->job, gate_fn, NULL, NULL));
+	URT_AWAIT(t,
+		  st->res = urt_blocking_run(t, &st->job, st->fn ? st->fn : gate_fn, NULL, NULL));
 	URT_RETURN(t, (uint64_t)st->res);
 	URT_END(t);
 }
@@ -404,19 +409,28 @@ static void test_trunc_bad_input(void **state)
 /*
  * getaddrinfo, interposed for this binary: "slow.test" blocks until the
  * gate pipe gives it a byte (a name server that does not answer: glibc
- * waits 5 s per try), any other name is unknown at once.
+ * waits 5 s per try), then fails; "gated.test" blocks the same way, then
+ * is 127.0.0.1; "now.test" is 127.0.0.1 at once (both through the real
+ * getaddrinfo, so freeaddrinfo frees what it made); any other name is
+ * unknown at once.
  */
 static int dns_gate[2] = { -1, -1 };
 
 int getaddrinfo(const char *host, const char *serv, const struct addrinfo *hints,
 		struct addrinfo **res)
 {
+	int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	bool gated = host && !strcmp(host, "gated.test");
 	char c;
 
-	(void)serv, (void)hints, (void)res;
 	if (host && !strcmp(host, "slow.test") && read(dns_gate[0], &c, 1) == 1)
 		return EAI_AGAIN;
-	return EAI_NONAME;
+	if (gated && read(dns_gate[0], &c, 1) != 1)
+		return EAI_FAIL;
+	if (!gated && !(host && !strcmp(host, "now.test")))
+		return EAI_NONAME;
+	*(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+	return real ? real("127.0.0.1", serv, hints, res) : EAI_SYSTEM;
 }
 
 struct dns_state {
@@ -513,6 +527,123 @@ static void test_slow_dns_queue_paths(void **state)
 	/* every lookup that may run ends (a queued one may start meanwhile) */
 	assert_int_equal(write(dns_gate[1], "ddd", 3), 3);
 	assert_int_equal(urt_runtime_deinit(&rt), 3);
+	close(dns_gate[0]);
+	close(dns_gate[1]);
+}
+
+/* --- a dial's deadline timer fired in the pass that brought its lookup ------------------- */
+
+struct redial_state {
+	struct urt_dial d;
+	char port[8];
+};
+
+static int redial_first, redial_second; /* the two dials' results */
+
+/*
+ * Dials "gated.test" with a 1 ms deadline, then, on the same handle,
+ * "now.test" with a 10 s one; the second connection is closed at once.
+ */
+static bool redial_poll(struct urt_task *t, void *arg)
+{
+	struct redial_state *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, redial_first = urt_dial(t, &st->d, "gated.test", st->port, 1000000ull));
+	URT_AWAIT(t, redial_second =
+			     urt_dial(t, &st->d, "now.test", st->port, 10ull * 1000 * 1000 * 1000));
+	if (redial_second >= 0)
+		close(redial_second);
+	URT_END(t);
+}
+
+static void redial_drop(struct urt_task *t, void *arg)
+{
+	(void)t;
+	urt_dial_drop(&((struct redial_state *)arg)->d);
+}
+
+static const struct urt_task_type redial_type = { .poll = redial_poll,
+						  .drop = redial_drop,
+						  .name = "redial" };
+
+static int marker_ran;
+
+/* Queued behind the lookup on the pool's one worker: when it runs, the
+ * lookup's result has been posted to the loop. */
+static int64_t marker_fn(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&marker_ran, 1, __ATOMIC_RELEASE);
+	return 7;
+}
+
+/* Tick with a bounded wait until cond() holds or 10 s pass. */
+static bool tick_until_cond(struct urt_runtime *rt, bool (*cond)(struct urt_runtime *rt))
+{
+	uint64_t until = urt_now_ns() + 10ull * 1000 * 1000 * 1000;
+
+	while (!cond(rt) && urt_now_ns() < until)
+		URT_DISCARD(urt_tick(rt, 10 * 1000 * 1000));
+	return cond(rt);
+}
+
+static bool timer_fired(struct urt_runtime *rt)
+{
+	return test_stats(rt).timers_fired > 0;
+}
+
+/*
+ * The deadline's sleep fires at the end of one tick (no lookup back yet:
+ * it waits on the gate), the lookup's result comes in at the start of the
+ * next, before the dial is polled: that poll finds both done. The dial
+ * ends with -ETIME (its deadline is past); its timer must be idle again.
+ * It was left fired, unread, and the next dial on the handle, with 10 s
+ * to go, ended with -ETIME at its first evaluation.
+ * One worker: the lookup runs first (the marker is queued after it), so
+ * the marker having run means the lookup's result is posted. No step
+ * depends on how long anything takes.
+ */
+static void test_dial_reuse_timer_fired_with_lookup(void **state)
+{
+	struct urt_runtime rt;
+	struct redial_state rs = { 0 };
+	struct gate_state ms = { .fn = marker_fn };
+	struct urt_join dj, mj;
+	uint16_t port;
+	int lfd = test_listen(&port), a;
+	uint64_t until;
+
+	(void)state;
+	assert_true(lfd >= 0);
+	assert_int_equal(pipe2(dns_gate, O_CLOEXEC), 0);
+	snprintf(rs.port, sizeof(rs.port), "%u", port);
+	redial_first = redial_second = 0;
+	marker_ran = 0;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .blocking_threads = 1 });
+	assert_int_equal(urt_spawn(&rt, &redial_type, &rs, sizeof(rs), &dj), 0);
+	assert_int_equal(urt_spawn(&rt, &gate_type, &ms, sizeof(ms), &mj), 0);
+	assert_int_equal(urt_tick(&rt, 0), 2); /* the lookup and the marker queued */
+	assert_true(tick_until_cond(&rt, timer_fired));
+	assert_int_equal(redial_first, URT_PENDING); /* not polled since */
+	assert_false(urt_join_is_finished(&dj));
+	assert_int_equal(write(dns_gate[1], "g", 1), 1);
+	until = urt_now_ns() + 10ull * 1000 * 1000 * 1000;
+	while (!__atomic_load_n(&marker_ran, __ATOMIC_ACQUIRE) && urt_now_ns() < until)
+		sleep_ms(1);
+	assert_true(__atomic_load_n(&marker_ran, __ATOMIC_ACQUIRE));
+	assert_int_equal(urt_run(&rt), 0);
+	test_assert_clean(&rt);
+	assert_int_equal(redial_first, -ETIME);
+	assert_int_not_equal(redial_second, -ETIME); /* ended at once by the fired timer */
+	assert_true(redial_second >= 0);	     /* connected */
+	assert_int_equal(take(&mj), 7);
+	assert_int_equal(urt_join_take(&dj, NULL), 0);
+	test_runtime_end(&rt);
+	a = accept(lfd, NULL, NULL);
+	assert_true(a >= 0);
+	close(a);
+	close(lfd);
 	close(dns_gate[0]);
 	close(dns_gate[1]);
 }
@@ -618,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_trunc_bad_input),
 		cmocka_unit_test(test_slow_dns_starves_pool),
 		cmocka_unit_test(test_slow_dns_queue_paths),
+		cmocka_unit_test(test_dial_reuse_timer_fired_with_lookup),
 		cmocka_unit_test(test_read_all_nonblocking_pipe),
 		cmocka_unit_test(test_read_all_bad),
 		cmocka_unit_test(test_read_all_done_past_cap),
