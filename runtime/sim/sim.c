@@ -336,9 +336,9 @@ static void run(struct urt_sim *s, uint32_t i)
 	case IORING_OP_ASYNC_CANCEL: {
 		uint64_t target = o->sqe.addr;
 
-		/* first the cancel's own op ends, then the target's CQE: the
-		 * kernel posts the target's before the cancel returns, but the
-		 * runtime must not rely on the order */
+		/* the target's CQE first, then the cancel's, as the kernel
+		 * posts the target's before the cancel returns (the runtime
+		 * must not rely on the order either way) */
 		int res = cancel_ud(s, target);
 
 		urt__sim_post(s, i, res, 0, false);
