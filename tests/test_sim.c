@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "../examples/sim/simlib.h"
 #include "support/test_support.h"
 #include "urt/urt.h"
 
@@ -347,49 +348,10 @@ static void test_unmodelled_opcode(void **state)
 #define ECHO_BYTES   20000
 
 static uint16_t echo_port;
-static int echo_conns_done, echo_clients_ok;
+static uint32_t echo_conns_done;
+static int echo_clients_ok;
 
-/* The server's side of one connection: echo every chunk until EOF. */
-struct echo_conn {
-	struct urt_op rx;
-	struct urt_io_all tx;
-	struct urt_buf buf;
-	int fd, n;
-};
-
-static bool echo_conn_poll(struct urt_task *t, void *arg)
-{
-	struct echo_conn *c = arg;
-
-	URT_BEGIN(t);
-	for (;;) {
-		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->buf));
-		if (c->n <= 0)
-			break;
-		URT_AWAIT(t, c->n = urt_send_all(t, &c->tx, c->fd, c->buf.data, c->buf.len));
-		URT_DISCARD(urt_buf_free(&c->buf));
-		if (c->n < 0)
-			break;
-	}
-	URT_AWAIT(t, c->n = urt_recv_stream_end(t, &c->rx, c->fd));
-	echo_conns_done++;
-	URT_RETURN(t, 0);
-	URT_END(t);
-}
-
-static void echo_conn_drop(struct urt_task *t, void *arg)
-{
-	struct echo_conn *c = arg;
-
-	(void)t;
-	if (c->buf.live)
-		URT_DISCARD(urt_buf_free(&c->buf));
-	URT_DISCARD(urt_close_detached(c->fd));
-}
-
-static const struct urt_task_type echo_conn_type = { .poll = echo_conn_poll,
-						     .drop = echo_conn_drop,
-						     .name = "echo-conn" };
+/* The server's side of one connection is simlib's echo task (examples/sim/simlib.c). */
 
 /* The listener: accept ECHO_CLIENTS connections, a task each. */
 struct echo_srv {
@@ -415,9 +377,9 @@ static bool echo_srv_poll(struct urt_task *t, void *arg)
 		if (s->n < 0)
 			URT_RETURN(t, (uint64_t)(int64_t)s->n);
 		s->got++;
-		assert_int_equal(urt_spawn(urt_task_runtime(t), &echo_conn_type,
-					   &(struct echo_conn){ .fd = s->n },
-					   sizeof(struct echo_conn), NULL),
+		assert_int_equal(urt_spawn(urt_task_runtime(t), &scn_echo_type,
+					   &(struct scn_echo){ .fd = s->n, .done = &echo_conns_done },
+					   sizeof(struct scn_echo), NULL),
 				 0);
 	}
 	URT_RETURN(t, 0);
