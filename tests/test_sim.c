@@ -377,10 +377,11 @@ static bool echo_srv_poll(struct urt_task *t, void *arg)
 		if (s->n < 0)
 			URT_RETURN(t, (uint64_t)(int64_t)s->n);
 		s->got++;
-		assert_int_equal(urt_spawn(urt_task_runtime(t), &scn_echo_type,
-					   &(struct scn_echo){ .fd = s->n, .done = &echo_conns_done },
-					   sizeof(struct scn_echo), NULL),
-				 0);
+		assert_int_equal(
+			urt_spawn(urt_task_runtime(t), &scn_echo_type,
+				  &(struct scn_echo){ .fd = s->n, .done = &echo_conns_done },
+				  sizeof(struct scn_echo), NULL),
+			0);
 	}
 	URT_RETURN(t, 0);
 	URT_END(t);
