@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_review18.c - a second hostile review of the simulated kernel
+ * (issue 18): reproducers for where the model stops behaving as the
+ * kernel does, where one seed stops deciding everything, and where bad
+ * input or exhaustion crashes the model instead of answering -errno.
+ *
+ * Each test reproduces one defect and FAILS on the code it was written
+ * against. So that the suite stays green until the defect is fixed, each
+ * starts with DEFECT(), which skips it; set URT_REVIEW18_RUN=1 in the
+ * environment to run them all and see them fail:
+ *
+ *	URT_REVIEW18_RUN=1 build/release/tests/test_review18
+ *	URT_REVIEW18_RUN=test_fs_size_limits build/release/tests/test_review18
+ *
+ * (one at a time: a test that fails mid-run leaves its runtime on the
+ * thread, and the next one's urt_runtime_init fails with -EBUSY)
+ * Fix the defect, delete its DEFECT() line, and the test guards the fix.
+ * What the kernel answers (the *_kernel_says tables) was recorded on
+ * Linux over loopback, and each conformance test checks it again on the
+ * real io_uring before it looks at the model. Crashes and hangs run in a
+ * child under an alarm.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "support/test_support.h"
+#include "urt/sim.h"
+#include "urt/urt.h"
+
+/* A known defect: skip unless URT_REVIEW18_RUN is 1 or names this test
+ * (see the top). */
+#define DEFECT(why)                                                                                \
+	do {                                                                                       \
+		(void)(why);                                                                       \
+		if (!defect_runs(__func__))                                                        \
+			skip();                                                                    \
+	} while (0)
+
+static bool defect_runs(const char *test)
+{
+	const char *e = getenv("URT_REVIEW18_RUN");
+
+	return e && (!strcmp(e, "1") || strstr(e, test));
+}
+
+/* Run fn in a child under an alarm of secs; its wait status. */
+static int in_child(void (*fn)(void), unsigned secs)
+{
+	pid_t pid;
+	int st;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		alarm(secs);
+		fn();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+static void assert_child_ok(int st)
+{
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		print_message("child: %s %d\n", WIFEXITED(st) ? "exit" : "signal",
+			      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* --- conformance: one script on io_uring and on the model -------------------------- */
+
+#define NREC 64
+
+static int rec[NREC], nrec;
+
+#define REC(v) (rec[nrec++] = (v))
+
+/* Run a script task on the real kernel (sim NULL) or on the model: the
+ * task gets st (lfd, sa filled in) and records with REC. */
+struct conn_script {
+	struct urt_op op, op2;
+	struct sockaddr_in sa, sa2;
+	int lfd, lfd2, c, s, c2, n, i;
+	char in[64];
+};
+
+static void run_conn_script(struct urt_sim *sim, const struct urt_task_type *type)
+{
+	static struct conn_script st;
+	struct urt_runtime rt;
+	struct urt_join j;
+	uint16_t port, port2;
+
+	memset(&st, 0, sizeof(st));
+	nrec = 0;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
+	st.lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
+	assert_true(st.lfd >= 0);
+	st.lfd2 = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port2);
+	assert_true(st.lfd2 >= 0);
+	st.sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_port = htons(port),
+				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	st.sa2 = st.sa;
+	st.sa2.sin_port = htons(port2);
+	assert_int_equal(urt_spawn(&rt, type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), 0);
+	while (test_stats(&rt).ops_inflight)
+		assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
+	test_runtime_end(&rt);
+}
+
+/* The script on both kernels: the real one must say `says` (n records),
+ * and the model the same. */
+static void conform(const struct urt_task_type *type, const int *says, int n)
+{
+	static int real[NREC], model[NREC];
+	struct urt_sim *sim;
+	int nreal, nmodel;
+	bool differ = false;
+
+	run_conn_script(NULL, type);
+	memcpy(real, rec, sizeof(rec));
+	nreal = nrec;
+	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
+	run_conn_script(sim, type);
+	memcpy(model, rec, sizeof(rec));
+	nmodel = nrec;
+	urt_sim_destroy(sim);
+	print_message("  #  kernel-says | real | model\n");
+	for (int i = 0; i < n || i < nreal || i < nmodel; i++) {
+		int k = i < n ? says[i] : 0, r = i < nreal ? real[i] : 0,
+		    m = i < nmodel ? model[i] : 0;
+
+		print_message("  %2d: %6d | %6d | %6d%s\n", i, k, r, m,
+			      k != r ? "   <- the kernel differs from the table"
+			      : k != m ? "   <- the model differs"
+				       : "");
+		differ |= k != m;
+	}
+	assert_int_equal(nreal, n);
+	assert_memory_equal(real, says, sizeof(int) * (size_t)n);
+	assert_int_equal(nmodel, n);
+	assert_false(differ);
+}
+
+/* Connect st->c to the listener and accept st->s: the three lines of PAIR
+ * (each awaits once: an await is a case label, one to a line). */
+#define PAIR_SOCKET(t, st)                                                                         \
+	URT_AWAIT(t, (st)->c = urt_socket(t, &(st)->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0))
+#define PAIR_CONNECT(t, st)                                                                        \
+	URT_AWAIT(t, (st)->n = urt_connect(t, &(st)->op, (st)->c, (struct sockaddr *)&(st)->sa,     \
+					   sizeof((st)->sa)))
+#define PAIR_ACCEPT(t, st) URT_AWAIT(t, (st)->s = urt_accept(t, &(st)->op, (st)->lfd, NULL, NULL))
+
+/* A receive that must not wait: a 5 ms deadline (-ECANCELED: it waited). */
+#define RECV_NOW(t, st, fd)                                                                        \
+	do {                                                                                       \
+		urt_op_set_timeout(&(st)->op, 5 * 1000 * 1000);                                    \
+		URT_AWAIT(t, (st)->n = urt_recv(t, &(st)->op, fd, (st)->in, sizeof((st)->in), 0)); \
+		urt_op_set_timeout(&(st)->op, 0);                                                  \
+		REC((st)->n);                                                                      \
+	} while (0)
+
+#define SEND(t, st, fd)                                                                            \
+	do {                                                                                       \
+		URT_AWAIT(t, (st)->n = urt_send(t, &(st)->op, fd, "y", 1, MSG_NOSIGNAL));          \
+		REC((st)->n);                                                                      \
+	} while (0)
+
+/* Let loopback carry a FIN or a reset across (the model needs no time). */
+#define SETTLE(t, st) URT_AWAIT(t, urt_sleep(t, &(st)->op2, 2 * 1000 * 1000))
+
+/*
+ * After the peer's reset (it closed with bytes unread) and after its end
+ * of file, in the order a program meets them:
+ *  0-3   the peer closed with unread bytes; recv, recv, send, send:
+ *        -ECONNRESET once (the socket error is read and cleared), then the
+ *        end of file (0) and -EPIPE
+ *  4-6   the same, sending first: -ECONNRESET, -EPIPE, then recv 0
+ *  7-9   the peer sent 3 bytes, then closed with bytes unread: the 3
+ *        bytes first, then -ECONNRESET, then 0
+ *  10-11 the peer shut down its writing side, then closed with bytes
+ *        unread: the reset arrives in CLOSE_WAIT, where the kernel records
+ *        EPIPE: recv 0, send -EPIPE (never -ECONNRESET)
+ *  12-14 the peer closed with nothing unread: recv 0, and the first send
+ *        still succeeds (1: the socket is in CLOSE_WAIT, the peer's reset
+ *        comes back later), the next one -EPIPE
+ */
+static bool reset_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	/* 0-3 */
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op, st->c, "x", 1, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->c);
+	RECV_NOW(t, st, st->c);
+	SEND(t, st, st->c);
+	SEND(t, st, st->c);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	/* 4-6 */
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op, st->c, "x", 1, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	SETTLE(t, st);
+	SEND(t, st, st->c);
+	SEND(t, st, st->c);
+	RECV_NOW(t, st, st->c);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	/* 7-9 */
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op, st->c, "x", 1, MSG_NOSIGNAL));
+	URT_AWAIT(t, urt_send(t, &st->op, st->s, "abc", 3, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->c);
+	RECV_NOW(t, st, st->c);
+	RECV_NOW(t, st, st->c);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	/* 10-11 */
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op, st->c, "x", 1, MSG_NOSIGNAL));
+	URT_AWAIT(t, urt_shutdown(t, &st->op, st->s, SHUT_WR));
+	SETTLE(t, st);
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->c);
+	SEND(t, st, st->c);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	/* 12-14 */
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->c);
+	SEND(t, st, st->c);
+	SETTLE(t, st);
+	SEND(t, st, st->c);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type reset_type = { .poll = reset_poll, .name = "r18-reset" };
+
+static const int reset_kernel_says[] = {
+	-ECONNRESET, 0, -EPIPE, -EPIPE,	      /* 0-3 */
+	-ECONNRESET, -EPIPE, 0,		      /* 4-6 */
+	3,	     -ECONNRESET, 0,	      /* 7-9 */
+	0,	     -EPIPE,		      /* 10-11 */
+	0,	     1,		  -EPIPE, /* 12-14 */
+};
+
+static void test_reset_reported_once(void **state)
+{
+	(void)state;
+	DEFECT("net.c: a reset is sticky (k->reset answers every later recv and send with "
+	       "-ECONNRESET; the kernel reports the socket error once, then 0 and -EPIPE); a "
+	       "reset after the peer's FIN is -ECONNRESET (the kernel: EPIPE, recv 0); a send "
+	       "to a peer that closed cleanly fails at once with -EPIPE (the kernel: the first "
+	       "one succeeds)");
+	conform(&reset_type, reset_kernel_says,
+		(int)(sizeof(reset_kernel_says) / sizeof(reset_kernel_says[0])));
+}
+
+/*
+ * shutdown(2) of a listener and a bad `how`:
+ *  0     a client connects to lfd2 and is left in its backlog: 0
+ *  1     shutdown(lfd2, SHUT_RD): 0
+ *  2-3   the client in the backlog was reset: recv -ECONNRESET, send -EPIPE
+ *  4     a new connect to lfd2: -ECONNREFUSED (the listener is closed)
+ *  5     shutdown(lfd2, SHUT_WR) again: -ENOTCONN (its state is CLOSE now)
+ *  6     shutdown(fd, 7) of a connected socket: -EINVAL
+ */
+static bool lshut_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->c2 = urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c2, (struct sockaddr *)&st->sa2,
+					 sizeof(st->sa2)));
+	REC(st->n);
+	SETTLE(t, st);
+	URT_AWAIT(t, st->n = urt_shutdown(t, &st->op, st->lfd2, SHUT_RD));
+	REC(st->n);
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->c2);
+	SEND(t, st, st->c2);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c2));
+	URT_AWAIT(t, st->c2 = urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	urt_op_set_timeout(&st->op, 5 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c2, (struct sockaddr *)&st->sa2,
+					 sizeof(st->sa2)));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->n);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c2));
+	URT_AWAIT(t, st->n = urt_shutdown(t, &st->op, st->lfd2, SHUT_WR));
+	REC(st->n);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, st->n = urt_shutdown(t, &st->op, st->c, 7));
+	REC(st->n);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type lshut_type = { .poll = lshut_poll, .name = "r18-lshut" };
+
+static const int lshut_kernel_says[] = { 0, 0, -ECONNRESET, -EPIPE, -ECONNREFUSED, -ENOTCONN,
+					 -EINVAL };
+
+static void test_listener_shutdown(void **state)
+{
+	(void)state;
+	DEFECT("net.c op_shutdown: SHUT_RD of a listener only fails its accepts: the "
+	       "connections in its backlog are not reset (their clients wait for ever), a new "
+	       "connect still succeeds (kernel: -ECONNREFUSED), a second shutdown answers 0 "
+	       "(kernel: -ENOTCONN); a bad `how` answers 0 (kernel: -EINVAL)");
+	conform(&lshut_type, lshut_kernel_says,
+		(int)(sizeof(lshut_kernel_says) / sizeof(lshut_kernel_says[0])));
+}
+
+static bool nop_poll(struct urt_task *t, void *arg)
+{
+	struct urt_op *op = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, urt_nop(t, op));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type nop_type = { .poll = nop_poll, .name = "r18-nop" };
+
+/* --- virtual time -------------------------------------------------------------------- */
+
+struct idle {
+	struct urt_op op;
+	struct sockaddr_in sa;
+	int lfd, c, s, n;
+	char in[8];
+};
+
+/* Connect, accept, then a receive that nobody answers: one operation in
+ * flight, no timer. */
+static bool idle_poll(struct urt_task *t, void *arg)
+{
+	struct idle *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, st->in, sizeof(st->in), 0));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static void idle_drop(struct urt_task *t, void *arg)
+{
+	struct idle *st = arg;
+
+	(void)t;
+	urt_close_detached(st->c);
+	urt_close_detached(st->s);
+}
+
+static const struct urt_task_type idle_type = {
+	.poll = idle_poll, .drop = idle_drop, .name = "r18-idle",
+};
+
+/* A wait whose timeout is near UINT64_MAX (what a deadline in the past
+ * gives in unsigned arithmetic: deadline - now) on the model: sim_enter
+ * computes until = now + timeout, which wraps, and then sets the clock to
+ * it. The kernel waits (in effect for ever); the clock must not go back. */
+static void test_time_never_backwards(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_sim *sim;
+	struct urt_join j;
+	struct idle st = { 0 };
+	uint16_t port;
+	uint64_t before, after;
+	int ret;
+
+	(void)state;
+	DEFECT("sim.c sim_enter: until = s->now + timeout_ns wraps for a timeout within now of "
+	       "UINT64_MAX, and s->now = until moves virtual time backwards (use after()); "
+	       "urt_sim_create takes any start_ns, and a start near UINT64_MAX wraps the clock "
+	       "in a few enters");
+	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
+	st.lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
+	assert_true(st.lfd >= 0);
+	st.sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_port = htons(port),
+				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(urt_spawn(&rt, &idle_type, &st, sizeof(st), &j), 0);
+	for (int i = 0; i < 20; i++)
+		assert_true(urt_tick(&rt, 1000 * 1000) >= 0);
+	assert_int_equal(test_stats(&rt).ops_inflight, 1); /* the receive, waiting */
+	before = urt_now_ns();
+	ret = urt_tick(&rt, UINT64_MAX - 1000ull * 1000 * 1000);
+	after = urt_now_ns();
+	print_message("tick: %d, virtual time %" PRIu64 " -> %" PRIu64 "\n", ret, before, after);
+	assert_true(after >= before);
+	assert_int_equal(urt_join_abort(&j), 0);
+	while (!urt_join_is_finished(&j))
+		assert_true(urt_tick(&rt, 1000 * 1000) >= 0);
+	urt_join_detach(&j);
+	urt_close_detached(st.lfd);
+	while (test_stats(&rt).ops_inflight)
+		assert_true(urt_tick(&rt, 1000 * 1000) >= 0);
+	test_runtime_end(&rt);
+	urt_sim_destroy(sim);
+
+	/* a start near the end of time: refused, or the clock never goes back */
+	ret = urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1,
+							    .start_ns = UINT64_MAX - 1000 });
+	if (ret == -EINVAL)
+		return;
+	assert_int_equal(ret, 0);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
+	before = urt_now_ns();
+	for (int i = 0; i < 100; i++) {
+		struct urt_op op = { 0 };
+
+		assert_int_equal(urt_spawn(&rt, &nop_type, &op, sizeof(op), NULL), 0);
+		assert_true(urt_tick(&rt, 0) >= 0);
+		after = urt_now_ns();
+		if (after < before)
+			print_message("tick %d: virtual time %" PRIu64 " -> %" PRIu64 "\n", i,
+				      before, after);
+		assert_true(after >= before);
+		before = after;
+	}
+	urt_runtime_deinit(&rt);
+	urt_sim_destroy(sim);
+}
+
+/* --- files: sizes at the limits -------------------------------------------------------- */
+
+struct bigfile {
+	struct urt_op op;
+	int fd, n;
+};
+
+static int big_rec[8];
+
+/*
+ *  0   fallocate(off INT64_MAX, len 1): the end passes the largest file
+ *      size: -EFBIG (vfs_fallocate checks it on every file system)
+ *  1   fallocate(off INT64_MAX - 1, len INT64_MAX - 1): -EFBIG
+ *  2   ftruncate(2^62): -EFBIG (ext4) or 0 (a sparse file on tmpfs); the
+ *      model, which is dense, may say -ENOSPC, but must not crash
+ */
+static bool bigfile_poll(struct urt_task *t, void *arg)
+{
+	struct bigfile *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->fd = urt_openat(t, &st->op, AT_FDCWD, "big", O_CREAT | O_RDWR, 0644));
+	if (st->fd < 0)
+		_exit(20);
+	URT_AWAIT(t, big_rec[0] = urt_fallocate(t, &st->op, st->fd, 0, INT64_MAX, 1));
+	URT_AWAIT(t, big_rec[1] = urt_fallocate(t, &st->op, st->fd, 0, INT64_MAX - 1,
+						INT64_MAX - 1));
+	URT_AWAIT(t, big_rec[2] = urt_ftruncate(t, &st->op, st->fd, 1ll << 62));
+	URT_AWAIT(t, urt_close(t, &st->op, st->fd));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type bigfile_type = { .poll = bigfile_poll, .name = "r18-big" };
+
+static uint64_t big_budget;
+
+static void bigfile_run(void)
+{
+	struct urt_runtime rt;
+	struct urt_sim *sim;
+	struct bigfile st = { 0 };
+
+	if (urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1, .fs_bytes = big_budget }))
+		_exit(10);
+	if (urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }))
+		_exit(11);
+	if (urt_spawn(&rt, &bigfile_type, &st, sizeof(st), NULL) || urt_run(&rt))
+		_exit(12);
+	urt_runtime_deinit(&rt);
+	urt_sim_destroy(sim);
+	fprintf(stderr, "  budget %#llx: fallocate %d %d, ftruncate %d\n",
+		(unsigned long long)big_budget, big_rec[0], big_rec[1], big_rec[2]);
+	if (big_rec[0] != -EFBIG || big_rec[1] != -EFBIG)
+		_exit(13);
+	if (big_rec[2] != 0 && big_rec[2] != -EFBIG && big_rec[2] != -ENOSPC)
+		_exit(14);
+	_exit(0);
+}
+
+static void test_fs_size_limits(void **state)
+{
+	(void)state;
+	DEFECT("file.c: fallocate/ftruncate past the largest file size (INT64_MAX) answer "
+	       "-ENOSPC, not -EFBIG; with a large fs_bytes, resize() doubles cap until it "
+	       "wraps to 0 (off + len > 2^63: an endless loop) or realloc fails (abort: "
+	       "urt__sim_grow's rule), where the call must fail with -EFBIG or -ENOSPC");
+	big_budget = 0; /* the default, 64 MiB */
+	assert_child_ok(in_child(bigfile_run, 20));
+	big_budget = UINT64_MAX;
+	assert_child_ok(in_child(bigfile_run, 20));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reset_reported_once),
+		cmocka_unit_test(test_listener_shutdown),
+		cmocka_unit_test(test_time_never_backwards),
+		cmocka_unit_test(test_fs_size_limits),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
