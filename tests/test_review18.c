@@ -660,6 +660,49 @@ static void test_closed_sockets_freed(void **state)
 	urt_sim_destroy(sim);
 }
 
+/*
+ * Ephemeral ports: net.c hands out s->next_port++, a uint16_t from 40000,
+ * for every bind to port 0 and every connect, and never looks at what is
+ * in use. After 25,536 of them it wraps: a listener bound to port 0 gets
+ * port 0 (the kernel never gives it), later ones the port of a live
+ * listener (-EADDRINUSE from a bind to port 0, which the kernel never
+ * answers while ports are free). Here: 30,000 listeners made and closed
+ * one after another, one kept open; each must get a port that is not 0
+ * and not the open one's.
+ */
+static void test_ephemeral_ports_wrap(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_sim *sim;
+	uint16_t kept, port;
+	int kfd, fd;
+
+	(void)state;
+	DEFECT("net.c urt__sim_bind/op_connect: s->next_port++ wraps at 65536 and is never "
+	       "checked against the ports in use: bind to port 0 gives port 0, then ports of "
+	       "live listeners (-EADDRINUSE)");
+	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
+	kfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &kept);
+	assert_true(kfd >= 0);
+	for (int i = 0; i < 30000; i++) {
+		fd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
+		if (fd < 0 || port == 0 || port == kept)
+			print_message("listener %d: fd %d port %u (the open one: %u)\n", i, fd,
+				      port, kept);
+		assert_true(fd >= 0);
+		assert_true(port != 0 && port != kept);
+		assert_int_equal(urt_close_detached(fd), 0);
+		while (test_stats(&rt).ops_inflight)
+			assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
+	}
+	urt_close_detached(kfd);
+	while (test_stats(&rt).ops_inflight)
+		assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
+	test_runtime_end(&rt);
+	urt_sim_destroy(sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -668,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_time_never_backwards),
 		cmocka_unit_test(test_fs_size_limits),
 		cmocka_unit_test(test_closed_sockets_freed),
+		cmocka_unit_test(test_ephemeral_ports_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
