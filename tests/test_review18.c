@@ -782,6 +782,89 @@ static void test_ephemeral_ports_wrap(void **state)
 	urt_sim_destroy(sim);
 }
 
+/* --- urt-sim's command line ---------------------------------------------------------- */
+
+static char urt_sim_path[4096];
+
+/* build/<preset>/bin/urt-sim beside this test's build/<preset>/tests/;
+ * false if it was not built (URT_BUILD_EXAMPLES off). */
+static bool find_urt_sim(void)
+{
+	ssize_t n = readlink("/proc/self/exe", urt_sim_path, sizeof(urt_sim_path) - 32);
+	char *slash;
+
+	if (n <= 0)
+		return false;
+	urt_sim_path[n] = 0;
+	slash = strrchr(urt_sim_path, '/');
+	if (!slash)
+		return false;
+	strcpy(slash, "/../bin/urt-sim");
+	return access(urt_sim_path, X_OK) == 0;
+}
+
+/* Run urt-sim with args (NULL-terminated), its output thrown away, for at
+ * most secs: its exit status, or -SIGNAL (-SIGKILL: it ran too long). */
+static int urt_sim_cli(unsigned secs, const char *const *args)
+{
+	const char *argv[16] = { urt_sim_path };
+	pid_t pid;
+	int st, i;
+
+	for (i = 0; args[i] && i < 14; i++)
+		argv[i + 1] = args[i];
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		alarm(secs); /* kept across exec: SIGALRM ends a run that does not */
+		execv(urt_sim_path, (char *const *)argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
+/*
+ * Numbers urt-sim takes that it should refuse (exit 2, a bad command
+ * line): parse_u64 refuses a leading '-' but strtoull skips white space
+ * first, so " -1" seeds is 2^64 - 1 seeds (it runs for ever); base 0
+ * reads "010" as seed 8 (and refuses "09"), so a seed written with a
+ * leading zero replays another seed; --seeds 0 runs nothing and exits 0
+ * (a CI line with SEEDS=0 passes having checked nothing); --seed
+ * 2^64 - 1 --seeds 2 wraps to seed 0.
+ */
+static void test_urt_sim_cli_numbers(void **state)
+{
+	int ret;
+
+	(void)state;
+	DEFECT("examples/sim/urt-sim.c parse_u64: white space then '-' passes (strtoull), base "
+	       "0 reads octal; --seeds 0 and a seed range past 2^64 are taken");
+	if (!find_urt_sim())
+		skip();
+	ret = urt_sim_cli(5, (const char *const[]){ "--scenario", "channels", "--seeds", " -1",
+						    NULL });
+	print_message("--seeds ' -1': %d\n", ret);
+	assert_int_equal(ret, 2);
+	ret = urt_sim_cli(5, (const char *const[]){ "--scenario", "channels", "--seed", "010",
+						    NULL });
+	print_message("--seed 010: %d\n", ret);
+	assert_int_equal(ret, 2);
+	ret = urt_sim_cli(5, (const char *const[]){ "--scenario", "channels", "--seeds", "0",
+						    NULL });
+	print_message("--seeds 0: %d\n", ret);
+	assert_int_equal(ret, 2);
+	ret = urt_sim_cli(5, (const char *const[]){ "--scenario", "channels", "--seed",
+						    "18446744073709551615", "--seeds", "2", NULL });
+	print_message("--seed 2^64-1 --seeds 2: %d\n", ret);
+	assert_int_equal(ret, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -792,6 +875,7 @@ int main(void)
 		cmocka_unit_test(test_fs_size_limits),
 		cmocka_unit_test(test_closed_sockets_freed),
 		cmocka_unit_test(test_ephemeral_ports_wrap),
+		cmocka_unit_test(test_urt_sim_cli_numbers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
