@@ -782,6 +782,109 @@ static void test_ephemeral_ports_wrap(void **state)
 	urt_sim_destroy(sim);
 }
 
+/* --- files: the file position ----------------------------------------------------------- */
+
+struct pos_script {
+	struct urt_op op;
+	int dfd, fd, n;
+	char in[16];
+};
+
+/*
+ * O_APPEND and the file position. A write at an explicit offset to an
+ * O_APPEND file goes to the end (Linux's pwrite), but it leaves the file
+ * position alone: only a read or write at -1 moves it.
+ *  0     open O_RDWR | O_APPEND | O_CREAT: a descriptor (1)
+ *  1     write "abc" at offset 0: 3 (appended)
+ *  2     read at the file position (-1): 3 (the position is still 0)
+ *  3     write "de" at -1: 2 (appended; the position moves to 5)
+ *  4     read at -1: 0 (at the end)
+ *  5     read at offset 0: 5
+ *  6     write "f" at offset 1: 1 (appended, the position stays 5)
+ *  7     read at -1: 1 (the "f")
+ */
+static bool pos_poll(struct urt_task *t, void *arg)
+{
+	struct pos_script *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->fd = urt_openat(t, &st->op, st->dfd, "app",
+					 O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+	REC(st->fd >= 0);
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd, "abc", 3, 0));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, sizeof(st->in), -1));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd, "de", 2, -1));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, sizeof(st->in), -1));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, sizeof(st->in), 0));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->fd, "f", 1, 1));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->fd, st->in, sizeof(st->in), -1));
+	REC(st->n);
+	URT_AWAIT(t, urt_close(t, &st->op, st->fd));
+	URT_AWAIT(t, urt_unlinkat(t, &st->op, st->dfd, "app", 0));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type pos_type = { .poll = pos_poll, .name = "r18-pos" };
+
+static const int pos_kernel_says[] = { 1, 3, 3, 2, 0, 5, 1, 1 };
+
+static void run_pos_script(struct urt_sim *sim)
+{
+	struct pos_script st = { .dfd = AT_FDCWD };
+	char dir[] = "/tmp/urt-review18-XXXXXX";
+	struct urt_runtime rt;
+
+	nrec = 0;
+	if (!sim) {
+		assert_non_null(mkdtemp(dir));
+		st.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		assert_true(st.dfd >= 0);
+	}
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
+	assert_int_equal(urt_spawn(&rt, &pos_type, &st, sizeof(st), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	test_runtime_end(&rt);
+	if (!sim) {
+		close(st.dfd);
+		assert_int_equal(rmdir(dir), 0);
+	}
+}
+
+static void test_append_leaves_position(void **state)
+{
+	static int real[NREC];
+	struct urt_sim *sim;
+	int n = (int)(sizeof(pos_kernel_says) / sizeof(pos_kernel_says[0])), nreal;
+	bool differ = false;
+
+	(void)state;
+	DEFECT("file.c file_write: a write at an explicit offset to an O_APPEND file moves the "
+	       "file position to its end (f->pos = end); the kernel moves it only for a write "
+	       "at -1");
+	run_pos_script(NULL);
+	memcpy(real, rec, sizeof(rec));
+	nreal = nrec;
+	assert_int_equal(nreal, n);
+	assert_memory_equal(real, pos_kernel_says, sizeof(pos_kernel_says));
+	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
+	run_pos_script(sim);
+	urt_sim_destroy(sim);
+	assert_int_equal(nrec, n);
+	for (int i = 0; i < n; i++) {
+		print_message("  %2d: %6d | %6d%s\n", i, real[i], rec[i],
+			      real[i] == rec[i] ? "" : "   <- differs");
+		differ |= real[i] != rec[i];
+	}
+	assert_false(differ);
+}
+
 /* --- urt-sim's command line ---------------------------------------------------------- */
 
 static char urt_sim_path[4096];
@@ -873,6 +976,7 @@ int main(void)
 		cmocka_unit_test(test_close_inflight_and_unconnected),
 		cmocka_unit_test(test_time_never_backwards),
 		cmocka_unit_test(test_fs_size_limits),
+		cmocka_unit_test(test_append_leaves_position),
 		cmocka_unit_test(test_closed_sockets_freed),
 		cmocka_unit_test(test_ephemeral_ports_wrap),
 		cmocka_unit_test(test_urt_sim_cli_numbers),
