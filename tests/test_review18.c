@@ -456,6 +456,65 @@ static void test_close_inflight_and_unconnected(void **state)
 		(int)(sizeof(inflight_kernel_says) / sizeof(inflight_kernel_says[0])));
 }
 
+/*
+ * File calls on a socket. A socket is a stream: a read or write at an
+ * offset other than 0 or -1 is refused (sock_read_iter, sock_write_iter:
+ * -ESPIPE); the model reads and writes as if the offset were not there.
+ *  0     read(s, off 5) with 3 bytes queued: -ESPIPE
+ *  1     read(s, off 0): 3
+ *  2     write(c, "x", off 7): -ESPIPE
+ *  3     write(c, "x", off -1): 1
+ *  4     fsync(c): -EINVAL
+ *  5     fallocate(c): -ENODEV
+ *  6     ftruncate(c): -EINVAL
+ */
+static bool sockrw_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, st->n = urt_send(t, &st->op, st->c, "abc", 3, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	urt_op_set_timeout(&st->op, 5 * 1000 * 1000); /* the model's read 1 finds nothing */
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->s, st->in, sizeof(st->in), 5));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_read(t, &st->op, st->s, st->in, sizeof(st->in), 0));
+	REC(st->n);
+	urt_op_set_timeout(&st->op, 0);
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->c, "x", 1, 7));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_write(t, &st->op, st->c, "x", 1, -1));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_fsync(t, &st->op, st->c, 0));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_fallocate(t, &st->op, st->c, 0, 0, 4096));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_ftruncate(t, &st->op, st->c, 0));
+	REC(st->n);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type sockrw_type = { .poll = sockrw_poll, .name = "r18-sockrw" };
+
+static const int sockrw_kernel_says[] = { -ESPIPE, 3, -ESPIPE, 1, -EINVAL, -ENODEV, -EINVAL };
+
+static void test_socket_rw_offset(void **state)
+{
+	(void)state;
+	DEFECT("net.c op_recv/op_send: READ and WRITE on a socket ignore sqe.off; the kernel "
+	       "answers -ESPIPE for an offset other than 0 or -1");
+	conform(&sockrw_type, sockrw_kernel_says,
+		(int)(sizeof(sockrw_kernel_says) / sizeof(sockrw_kernel_says[0])));
+}
+
 /* --- virtual time -------------------------------------------------------------------- */
 
 struct idle {
@@ -974,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_reset_reported_once),
 		cmocka_unit_test(test_listener_shutdown),
 		cmocka_unit_test(test_close_inflight_and_unconnected),
+		cmocka_unit_test(test_socket_rw_offset),
 		cmocka_unit_test(test_time_never_backwards),
 		cmocka_unit_test(test_fs_size_limits),
 		cmocka_unit_test(test_append_leaves_position),
