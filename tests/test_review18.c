@@ -594,6 +594,60 @@ static void test_cancel_is_not_quadratic(void **state)
 	assert_true(big < 24 * small);
 }
 
+/*
+ * urt_recv's flags, which the model ignores (sqe.msg_flags):
+ *  0     recv(3, MSG_PEEK) with "abcdef" queued: 3
+ *  1     recv(16): 6 (the peek took nothing)
+ *  2     recv(16, MSG_DONTWAIT) with nothing queued: -EAGAIN
+ *  3     recv(4, MSG_WAITALL) while "ab" then (2 ms later) "cd" arrive: 4
+ */
+static bool rflags_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op, st->c, "abcdef", 6, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, st->in, 3, MSG_PEEK));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, st->in, 16, 0));
+	REC(st->n);
+	urt_op_set_timeout(&st->op, 5 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, st->in, 16, MSG_DONTWAIT));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->n);
+	st->n = urt_recv(t, &st->op, st->s, st->in, 4, MSG_WAITALL);
+	assert_int_equal(st->n, URT_PENDING);
+	SETTLE(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op2, st->c, "ab", 2, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op2, st->c, "cd", 2, MSG_NOSIGNAL));
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, st->in, 4, MSG_WAITALL));
+	REC(st->n);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type rflags_type = { .poll = rflags_poll, .name = "r18-rflags" };
+
+static const int rflags_kernel_says[] = { 3, 6, -EAGAIN, 4 };
+
+static void test_recv_flags(void **state)
+{
+	(void)state;
+	DEFECT("net.c op_recv ignores sqe.msg_flags: MSG_PEEK takes the bytes, MSG_DONTWAIT "
+	       "waits, MSG_WAITALL returns what is there");
+	conform(&rflags_type, rflags_kernel_says,
+		(int)(sizeof(rflags_kernel_says) / sizeof(rflags_kernel_says[0])));
+}
+
 /* --- virtual time -------------------------------------------------------------------- */
 
 struct idle {
@@ -1113,6 +1167,7 @@ int main(void)
 		cmocka_unit_test(test_listener_shutdown),
 		cmocka_unit_test(test_close_inflight_and_unconnected),
 		cmocka_unit_test(test_socket_rw_offset),
+		cmocka_unit_test(test_recv_flags),
 		cmocka_unit_test(test_time_never_backwards),
 		cmocka_unit_test(test_fs_size_limits),
 		cmocka_unit_test(test_append_leaves_position),
