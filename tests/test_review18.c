@@ -155,7 +155,7 @@ static void conform(const struct urt_task_type *type, const int *says, int n)
 		    m = i < nmodel ? model[i] : 0;
 
 		print_message("  %2d: %6d | %6d | %6d%s\n", i, k, r, m,
-			      k != r ? "   <- the kernel differs from the table"
+			      k != r   ? "   <- the kernel differs from the table"
 			      : k != m ? "   <- the model differs"
 				       : "");
 		differ |= k != m;
@@ -171,7 +171,7 @@ static void conform(const struct urt_task_type *type, const int *says, int n)
 #define PAIR_SOCKET(t, st)                                                                         \
 	URT_AWAIT(t, (st)->c = urt_socket(t, &(st)->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0))
 #define PAIR_CONNECT(t, st)                                                                        \
-	URT_AWAIT(t, (st)->n = urt_connect(t, &(st)->op, (st)->c, (struct sockaddr *)&(st)->sa,     \
+	URT_AWAIT(t, (st)->n = urt_connect(t, &(st)->op, (st)->c, (struct sockaddr *)&(st)->sa,    \
 					   sizeof((st)->sa)))
 #define PAIR_ACCEPT(t, st) URT_AWAIT(t, (st)->s = urt_accept(t, &(st)->op, (st)->lfd, NULL, NULL))
 
@@ -284,11 +284,11 @@ static bool reset_poll(struct urt_task *t, void *arg)
 static const struct urt_task_type reset_type = { .poll = reset_poll, .name = "r18-reset" };
 
 static const int reset_kernel_says[] = {
-	-ECONNRESET, 0, -EPIPE, -EPIPE,	      /* 0-3 */
-	-ECONNRESET, -EPIPE, 0,		      /* 4-6 */
-	3,	     -ECONNRESET, 0,	      /* 7-9 */
-	0,	     -EPIPE,		      /* 10-11 */
-	0,	     1,		  -EPIPE, /* 12-14 */
+	-ECONNRESET, 0,		  -EPIPE, -EPIPE, /* 0-3 */
+	-ECONNRESET, -EPIPE,	  0,		  /* 4-6 */
+	3,	     -ECONNRESET, 0,		  /* 7-9 */
+	0,	     -EPIPE,			  /* 10-11 */
+	0,	     1,		  -EPIPE,	  /* 12-14 */
 };
 
 static void test_reset_reported_once(void **state)
@@ -352,8 +352,8 @@ static bool lshut_poll(struct urt_task *t, void *arg)
 
 static const struct urt_task_type lshut_type = { .poll = lshut_poll, .name = "r18-lshut" };
 
-static const int lshut_kernel_says[] = { 0, 0, -ECONNRESET, -EPIPE, -ECONNREFUSED, -ENOTCONN,
-					 -EINVAL };
+static const int lshut_kernel_says[] = { 0,	    0,	    -ECONNRESET, -EPIPE, -ECONNREFUSED,
+					 -ENOTCONN, -EINVAL };
 
 static void test_listener_shutdown(void **state)
 {
@@ -395,6 +395,8 @@ static const struct urt_task_type nop_type = { .poll = nop_poll, .name = "r18-no
  *  6     recv on a socket never connected: -ENOTCONN
  *  7-8   after the peer's reset: shutdown(SHUT_WR) -ENOTCONN (the socket
  *        is in CLOSE), and close 0
+ *  9-10  a listener closed with an accept in flight still listens (the
+ *        accept holds it): a connect succeeds (0) and the accept gets it (1)
  */
 static bool inflight_poll(struct urt_task *t, void *arg)
 {
@@ -434,23 +436,40 @@ static bool inflight_poll(struct urt_task *t, void *arg)
 	REC(st->n);
 	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->c));
 	REC(st->n);
-	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	/* 9-10 */
+	urt_op_set_timeout(&st->op2, 20 * 1000 * 1000);
+	st->n = urt_accept(t, &st->op2, st->lfd2, NULL, NULL);
+	assert_int_equal(st->n, URT_PENDING);
 	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_AWAIT(t, st->c2 = urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	urt_op_set_timeout(&st->op, 5 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c2, (struct sockaddr *)&st->sa2,
+					 sizeof(st->sa2)));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->n);
+	URT_AWAIT(t, st->s = urt_accept(t, &st->op2, st->lfd2, NULL, NULL));
+	urt_op_set_timeout(&st->op2, 0);
+	REC(st->s >= 0);
+	if (st->s >= 0)
+		URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->c2));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
 	URT_RETURN(t, 0);
 	URT_END(t);
 }
 
 static const struct urt_task_type inflight_type = { .poll = inflight_poll, .name = "r18-inflight" };
 
-static const int inflight_kernel_says[] = { 0, -ECANCELED, -ECANCELED, 0, -EPIPE, -EPIPE,
-					    -ENOTCONN, -ENOTCONN, 0 };
+static const int inflight_kernel_says[] = { 0,	       -ECANCELED, -ECANCELED, 0, -EPIPE, -EPIPE,
+					    -ENOTCONN, -ENOTCONN,  0,	       0, 1 };
 
 static void test_close_inflight_and_unconnected(void **state)
 {
 	(void)state;
-	DEFECT("net.c urt__sim_net_close: a close tells the peer (end of file or reset) even "
-	       "when an operation in flight still holds the socket (the kernel: when the last "
-	       "request lets go); op_send answers -ENOTCONN on a socket not connected and on a "
+	DEFECT("net.c urt__sim_net_close: a close tells the peer (end of file or reset), and a "
+	       "listener's close refuses connects, even when an operation in flight still holds "
+	       "the socket (the kernel: when the last request lets go); op_send answers -ENOTCONN "
+	       "on a socket not connected and on a "
 	       "listener (the kernel: -EPIPE); op_shutdown answers 0 on a reset socket (the "
 	       "kernel: -ENOTCONN)");
 	conform(&inflight_type, inflight_kernel_says,
@@ -555,9 +574,8 @@ static uint64_t deinit_ns(unsigned n)
 	lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, NULL);
 	assert_true(lfd >= 0);
 	for (unsigned i = 0; i < n; i++)
-		assert_int_equal(urt_spawn(&rt, &acceptor_type,
-					   &(struct acceptor){ .lfd = lfd }, sizeof(struct acceptor),
-					   NULL),
+		assert_int_equal(urt_spawn(&rt, &acceptor_type, &(struct acceptor){ .lfd = lfd },
+					   sizeof(struct acceptor), NULL),
 				 0);
 	while (test_stats(&rt).ops_inflight < n)
 		assert_true(urt_tick(&rt, 1000 * 1000) >= 0);
@@ -682,7 +700,9 @@ static void idle_drop(struct urt_task *t, void *arg)
 }
 
 static const struct urt_task_type idle_type = {
-	.poll = idle_poll, .drop = idle_drop, .name = "r18-idle",
+	.poll = idle_poll,
+	.drop = idle_drop,
+	.name = "r18-idle",
 };
 
 /* A wait whose timeout is near UINT64_MAX (what a deadline in the past
@@ -731,8 +751,8 @@ static void test_time_never_backwards(void **state)
 	urt_sim_destroy(sim);
 
 	/* a start near the end of time: refused, or the clock never goes back */
-	ret = urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1,
-							    .start_ns = UINT64_MAX - 1000 });
+	ret = urt_sim_create(&sim,
+			     &(struct urt_sim_opts){ .seed = 1, .start_ns = UINT64_MAX - 1000 });
 	if (ret == -EINVAL)
 		return;
 	assert_int_equal(ret, 0);
@@ -779,8 +799,8 @@ static bool bigfile_poll(struct urt_task *t, void *arg)
 	if (st->fd < 0)
 		_exit(20);
 	URT_AWAIT(t, big_rec[0] = urt_fallocate(t, &st->op, st->fd, 0, INT64_MAX, 1));
-	URT_AWAIT(t, big_rec[1] = urt_fallocate(t, &st->op, st->fd, 0, INT64_MAX - 1,
-						INT64_MAX - 1));
+	URT_AWAIT(t,
+		  big_rec[1] = urt_fallocate(t, &st->op, st->fd, 0, INT64_MAX - 1, INT64_MAX - 1));
 	URT_AWAIT(t, big_rec[2] = urt_ftruncate(t, &st->op, st->fd, 1ll << 62));
 	URT_AWAIT(t, urt_close(t, &st->op, st->fd));
 	URT_RETURN(t, 0);
@@ -1142,16 +1162,16 @@ static void test_urt_sim_cli_numbers(void **state)
 	       "0 reads octal; --seeds 0 and a seed range past 2^64 are taken");
 	if (!find_urt_sim())
 		skip();
-	ret = urt_sim_cli(5, (const char *const[]){ "--scenario", "channels", "--seeds", " -1",
-						    NULL });
+	ret = urt_sim_cli(
+		5, (const char *const[]){ "--scenario", "channels", "--seeds", " -1", NULL });
 	print_message("--seeds ' -1': %d\n", ret);
 	assert_int_equal(ret, 2);
-	ret = urt_sim_cli(5, (const char *const[]){ "--scenario", "channels", "--seed", "010",
-						    NULL });
+	ret = urt_sim_cli(5,
+			  (const char *const[]){ "--scenario", "channels", "--seed", "010", NULL });
 	print_message("--seed 010: %d\n", ret);
 	assert_int_equal(ret, 2);
-	ret = urt_sim_cli(5, (const char *const[]){ "--scenario", "channels", "--seeds", "0",
-						    NULL });
+	ret = urt_sim_cli(5,
+			  (const char *const[]){ "--scenario", "channels", "--seeds", "0", NULL });
 	print_message("--seeds 0: %d\n", ret);
 	assert_int_equal(ret, 2);
 	ret = urt_sim_cli(5, (const char *const[]){ "--scenario", "channels", "--seed",
