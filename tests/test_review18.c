@@ -774,6 +774,72 @@ static void test_time_never_backwards(void **state)
 	urt_sim_destroy(sim);
 }
 
+struct spin {
+	uint64_t start, spins;
+};
+
+/* Yield until a microsecond of the clock has passed (at most 1,000,000
+ * times). */
+static bool spin_poll(struct urt_task *t, void *arg)
+{
+	struct spin *st = arg;
+
+	URT_BEGIN(t);
+	st->start = urt_now_ns();
+	while (urt_now_ns() - st->start < 1000 && st->spins < 1000000) {
+		st->spins++;
+		URT_YIELD(t);
+	}
+	URT_RETURN(t, st->spins);
+	URT_END(t);
+}
+
+static const struct urt_task_type spin_type = { .poll = spin_poll, .name = "r18-spin" };
+
+/*
+ * A task that yields while it waits for the clock (a busy wait, a
+ * polling loop with a deadline) enters nothing: the runtime makes no
+ * syscall while a task is ready and nothing is in flight, so the model's
+ * clock, which moves only at an enter, stands still and the loop never
+ * ends; on the kernel a microsecond passes in a few hundred yields. (The
+ * docs say a loop that never waits still sees time pass: only if it
+ * enters.)
+ */
+/* The yields spin_type took on the real kernel (sim NULL) or the model. */
+static uint64_t spins_until_a_microsecond(struct urt_sim *sim)
+{
+	struct urt_runtime rt;
+	struct urt_join j;
+	uint64_t spins = 0;
+
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
+	assert_int_equal(urt_spawn(&rt, &spin_type, &(struct spin){ 0 }, sizeof(struct spin), &j),
+			 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &spins), 0);
+	test_runtime_end(&rt);
+	return spins;
+}
+
+static void test_clock_moves_without_enter(void **state)
+{
+	struct urt_sim *sim;
+	uint64_t real, model;
+
+	(void)state;
+	DEFECT("sim.c: virtual time moves only in sim_enter; a runtime that never enters (a "
+	       "task yielding, nothing in flight) sees the clock stand still (move it in "
+	       "sim_now too, e.g. a few ns a read, or per tick)");
+	real = spins_until_a_microsecond(NULL);
+	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
+	model = spins_until_a_microsecond(sim);
+	urt_sim_destroy(sim);
+	print_message("yields until 1 us passed: real kernel %" PRIu64 ", model %" PRIu64 "\n",
+		      real, model);
+	assert_true(real < 1000000);
+	assert_true(model < 1000000);
+}
+
 /* --- files: sizes at the limits -------------------------------------------------------- */
 
 struct bigfile {
@@ -1189,6 +1255,7 @@ int main(void)
 		cmocka_unit_test(test_socket_rw_offset),
 		cmocka_unit_test(test_recv_flags),
 		cmocka_unit_test(test_time_never_backwards),
+		cmocka_unit_test(test_clock_moves_without_enter),
 		cmocka_unit_test(test_fs_size_limits),
 		cmocka_unit_test(test_append_leaves_position),
 		cmocka_unit_test(test_closed_sockets_freed),
