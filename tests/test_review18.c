@@ -2,8 +2,13 @@
 /*
  * test_review18.c - a second hostile review of the simulated kernel
  * (issue 18): reproducers for where the model stops behaving as the
- * kernel does, where one seed stops deciding everything, and where bad
- * input or exhaustion crashes the model instead of answering -errno.
+ * kernel does (error order after a reset, shutdown of a listener, a close
+ * with operations in flight, flags and offsets it ignores, the file
+ * position), where its clock stops or goes back, where its cost or its
+ * memory grows with the connections ever made, where a size at its limit
+ * crashes it instead of answering -errno, and where urt-sim takes numbers
+ * it should refuse. (Determinism held: the same seed gave the same hash in
+ * other processes, environments, address layouts and under ASan.)
  *
  * Each test reproduces one defect and FAILS on the code it was written
  * against. So that the suite stays green until the defect is fixed, each
@@ -11,11 +16,12 @@
  * environment to run them all and see them fail:
  *
  *	URT_REVIEW18_RUN=1 build/release/tests/test_review18
- *	URT_REVIEW18_RUN=test_fs_size_limits build/release/tests/test_review18
+ *	URT_REVIEW18_RUN=fs_size build/release/tests/test_review18
  *
- * (one at a time: a test that fails mid-run leaves its runtime on the
- * thread, and the next one's urt_runtime_init fails with -EBUSY)
- * Fix the defect, delete its DEFECT() line, and the test guards the fix.
+ * (the value is 1 or a part of a test's name; run them one at a time to
+ * see each fail for its own reason: a test that fails mid-run leaves its
+ * runtime on the thread, and the next urt_runtime_init fails.) Fix the
+ * defect, delete its DEFECT() line, and the test guards the fix.
  * What the kernel answers (the *_kernel_says tables) was recorded on
  * Linux over loopback, and each conformance test checks it again on the
  * real io_uring before it looks at the model. Crashes and hangs run in a
