@@ -140,6 +140,53 @@ static uint64_t after(const struct urt_sim *s, uint64_t d)
 
 /* --- operations ------------------------------------------------------------------- */
 
+/* --- live operations by user_data (ASYNC_CANCEL), chained by index + 1 --- */
+
+static uint32_t ud_slot(const struct urt_sim *s, uint64_t ud)
+{
+	return (uint32_t)((ud * 0x9e3779b97f4a7c15ull) >> 32) & (s->nbucket - 1);
+}
+
+static void ud_insert(struct urt_sim *s, uint32_t i)
+{
+	uint32_t *b = &s->bucket[ud_slot(s, s->op[i].sqe.user_data)];
+
+	s->op[i].hnext = *b;
+	s->op[i].hprev = 0;
+	if (*b)
+		s->op[*b - 1].hprev = i + 1;
+	*b = i + 1;
+}
+
+/* One bucket per operation slot, rebuilt as the slots grow. */
+static void ud_rehash(struct urt_sim *s)
+{
+	uint32_t n = s->op_cap;
+
+	free(s->bucket);
+	s->bucket = calloc(n, sizeof(*s->bucket));
+	if (!s->bucket)
+		abort(); /* as urt__sim_grow: the model never drops an operation */
+	s->nbucket = n;
+	for (uint32_t i = 0; i < s->nop; i++)
+		if (s->op[i].state != OPS_FREE)
+			ud_insert(s, i);
+}
+
+/* O(1): many operations share a user_data the runtime ignores (its
+ * cancels', its closes'), so their chain is long. */
+static void ud_remove(struct urt_sim *s, uint32_t i)
+{
+	struct sim_op *o = &s->op[i];
+
+	if (o->hprev)
+		s->op[o->hprev - 1].hnext = o->hnext;
+	else
+		s->bucket[ud_slot(s, o->sqe.user_data)] = o->hnext;
+	if (o->hnext)
+		s->op[o->hnext - 1].hprev = o->hprev;
+}
+
 static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 {
 	uint32_t i;
@@ -154,6 +201,10 @@ static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 		s->op[i].gen = 0;
 	}
 	s->op[i] = (struct sim_op){ .sqe = *sqe, .gen = s->op[i].gen, .state = OPS_SCHED };
+	if (s->nbucket != s->op_cap)
+		ud_rehash(s); /* the slots grew (op i is in it now) */
+	else
+		ud_insert(s, i);
 	s->live_ops++;
 	return i;
 }
@@ -185,6 +236,7 @@ static void op_free(struct urt_sim *s, uint32_t i)
 	free(o->path[1]);
 	o->path[0] = o->path[1] = NULL;
 	o->gen++; /* its event, if any, is stale now */
+	ud_remove(s, i);
 	o->state = OPS_FREE;
 	o->next_free = s->op_free;
 	s->op_free = i + 1;
@@ -299,19 +351,24 @@ static void op_cancel(struct urt_sim *s, uint32_t i, int32_t res)
 	urt__sim_post(s, i, res, 0, false);
 }
 
-/* ASYNC_CANCEL by user_data: the first live operation (not a linked
- * timeout) that has it. Return: 0; -ENOENT. */
+/* ASYNC_CANCEL by user_data: the live operation (not a linked timeout)
+ * that has it, the lowest-numbered if several do. Return: 0; -ENOENT. */
 static int cancel_ud(struct urt_sim *s, uint64_t ud)
 {
-	for (uint32_t i = 0; i < s->nop; i++) {
-		struct sim_op *o = &s->op[i];
+	uint32_t best = UINT32_MAX;
 
-		if (o->state != OPS_FREE && !o->is_lt && o->sqe.user_data == ud) {
-			op_cancel(s, i, -ECANCELED);
-			return 0;
-		}
+	if (!s->nbucket)
+		return -ENOENT;
+	for (uint32_t k = s->bucket[ud_slot(s, ud)]; k; k = s->op[k - 1].hnext) {
+		const struct sim_op *o = &s->op[k - 1];
+
+		if (o->sqe.user_data == ud && !o->is_lt && k - 1 < best)
+			best = k - 1;
 	}
-	return -ENOENT;
+	if (best == UINT32_MAX)
+		return -ENOENT;
+	op_cancel(s, best, -ECANCELED);
+	return 0;
 }
 
 /* --- running an operation -------------------------------------------------------------- */
@@ -619,7 +676,9 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 	if (how != URT__ENTER_WAIT || cq_ready(s) || s->nover)
 		return n;
 	/* wait: jump to the earliest event, or to the timeout */
-	until = timeout_ns == URT_TICK_FOREVER ? UINT64_MAX : s->now + timeout_ns;
+	/* a timeout past the end of time waits for ever, as on the kernel (and
+	 * the clock never wraps back) */
+	until = timeout_ns == URT_TICK_FOREVER ? UINT64_MAX : after(s, timeout_ns);
 	while (!cq_ready(s) && s->nev && s->ev[0].at <= until) {
 		s->now = s->ev[0].at;
 		fire_due(s);
@@ -666,9 +725,15 @@ static int sim_buf_ring(void *ctx, struct io_uring *ring, struct io_uring_buf_re
 	return 0;
 }
 
+/* A read of the clock takes a nanosecond: a loop that polls the clock
+ * without entering (a task yielding until a deadline) sees time pass, as
+ * on a real CPU. The count of reads is the program's own, so this is as
+ * deterministic as the rest. */
 static uint64_t sim_now(void *ctx)
 {
-	return ((struct urt_sim *)ctx)->now;
+	struct urt_sim *s = ctx;
+
+	return ++s->now;
 }
 
 static int sim_sys_close(void *ctx, int fd)
@@ -700,7 +765,8 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 {
 	struct urt_sim *s;
 
-	if (!out || !o)
+	if (!out || !o || o->start_ns > SIM_START_MAX || o->faults_pct > 100 ||
+	    (o->fault_kinds & ~URT_SIM_FAULT_ALL) || o->rcvbuf > SIM_RCVBUF_MAX)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -714,7 +780,7 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->rcvbuf = o->rcvbuf ? o->rcvbuf : 64 * 1024;
 	s->short_pct = o->short_pct;
 	s->trace = o->trace;
-	s->faults_pct = o->faults_pct > 100 ? 100 : o->faults_pct;
+	s->faults_pct = o->faults_pct;
 	s->fault_kinds = o->fault_kinds ? o->fault_kinds : ~0u;
 	s->next_port = 40000;
 	s->fs_bytes = o->fs_bytes ? o->fs_bytes : 64u << 20;
@@ -740,6 +806,7 @@ void urt_sim_destroy(struct urt_sim *s)
 	free(s->fd);
 	free(s->mem);
 	free(s->op);
+	free(s->bucket);
 	free(s->ev);
 	free(s->over);
 	free(s);

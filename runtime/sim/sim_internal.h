@@ -30,6 +30,11 @@ URT_HIDDEN extern const struct urt__kern urt__kern_sim;
  * instead of closing a real file, and a leak stays visible to the model. */
 #define SIM_FD_BASE (1 << 24)
 
+/* urt_sim_opts bounds: a start this far from the wrap leaves centuries of
+ * virtual time; a receive queue of a GiB keeps every result an int */
+#define SIM_START_MAX  (1ull << 62)
+#define SIM_RCVBUF_MAX (1u << 30)
+
 /* A wait queue: operations parked until something changes (indices + 1). */
 struct sim_wq {
 	uint32_t head, tail;
@@ -59,6 +64,7 @@ struct sim_op {
 	uint8_t fdkind;
 	uint32_t fdidx;
 	uint32_t next_free;
+	uint32_t hnext, hprev; /* its neighbours in its user_data bucket (index + 1) */
 	int32_t perr;  /* a path op: what copying its paths at submission found (-EFAULT, ...) */
 	char *path[2]; /* a path op: its paths, copied at submission (freed with the op) */
 	union {
@@ -98,6 +104,8 @@ struct urt_sim {
 	/* operations, addressed by index */
 	struct sim_op *op;
 	uint32_t nop, op_cap, op_free, live_ops;
+	uint32_t *bucket; /* live operations by user_data: chains of index + 1 */
+	uint32_t nbucket; /* op_cap's, a power of 2 */
 	/* events: a heap of (time, seq, op, op's gen) */
 	struct sim_ev *ev;
 	uint32_t nev, ev_cap;
