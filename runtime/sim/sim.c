@@ -566,6 +566,15 @@ static void sim_teardown(void *ctx, struct io_uring *ring)
 	struct urt_sim *s = ctx;
 
 	(void)ring;
+	/* the ring goes, and with it whatever it still had in flight (the
+	 * kernel cancels a ring's requests at its exit) and its held-back
+	 * completions: a runtime set up on this model later must not see them */
+	for (uint32_t i = 0; i < s->nop; i++)
+		if (s->op[i].state != OPS_FREE)
+			op_free(s, i);
+	s->nover = 0;
+	s->eintr = 0;
+	s->br = NULL;
 	free(s->mem);
 	s->mem = NULL;
 }
