@@ -248,9 +248,21 @@ int urt_sim_shutdown(struct urt_sim *sim, int fd, int how);
 int urt_sim_nonblock(struct urt_sim *sim, int fd, int on);
 
 /*
+ * urt_sim_setsockopt - setsockopt(2), as the runtime's own calls on the
+ * model answer it: every option is taken, and SO_LINGER is the one the
+ * model keeps (on with 0 s: the close is abortive, the peer sees
+ * -ECONNRESET); the queue's length is urt_sim_opts.rcvbuf whatever
+ * SO_RCVBUF or SO_SNDBUF ask.
+ * Return: 0; -EBADF; -ENOTSOCK (a file, a pipe); -EINVAL, -EFAULT (a
+ * SO_LINGER value too short, or NULL).
+ */
+int urt_sim_setsockopt(struct urt_sim *sim, int fd, int level, int name, const void *val,
+		       socklen_t len);
+
+/*
  * urt_sim_close - close(2) of one of the model's descriptors, as an
  * IORING_OP_CLOSE does: a socket with bytes unread resets its peer, else
- * the peer sees the end of file.
+ * the peer sees the end of file (an abortive close, SO_LINGER 0: a reset).
  * Return: 0; -EBADF.
  */
 int urt_sim_close(struct urt_sim *sim, int fd);

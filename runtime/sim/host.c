@@ -49,6 +49,7 @@ enum {
 	H_MKDIR,
 	H_UNLINK,
 	H_NONBLOCK,
+	H_SETSOCKOPT,
 };
 
 int urt_sim_socket(struct urt_sim *sim, int domain, int type)
@@ -179,6 +180,15 @@ int urt_sim_nonblock(struct urt_sim *sim, int fd, int on)
 	if (!sim)
 		return -EINVAL;
 	return (int)host_event(sim, H_NONBLOCK, fd, urt__sim_host_nonblock(sim, fd, on));
+}
+
+int urt_sim_setsockopt(struct urt_sim *sim, int fd, int level, int name, const void *val,
+		       socklen_t len)
+{
+	if (!sim)
+		return -EINVAL;
+	return (int)host_event(sim, H_SETSOCKOPT, fd,
+			       urt__sim_setsockopt(sim, fd, level, name, val, len));
 }
 
 int urt_sim_close(struct urt_sim *sim, int fd)

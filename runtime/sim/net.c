@@ -48,6 +48,7 @@ struct sim_sock {
 	uint8_t family;
 	uint8_t pipe;	  /* a pipe's end (PIPE_RD, PIPE_WR): a stream socket that refuses socket calls */
 	uint8_t nonblock; /* O_NONBLOCK, for the host's calls (host.c) */
+	uint8_t linger0;  /* SO_LINGER on with 0 s: its close is abortive (the peer is reset) */
 	uint16_t port;
 	uint32_t peer; /* index + 1 */
 	uint8_t *q;    /* the receive queue, a ring of cap bytes */
@@ -528,8 +529,10 @@ void urt__sim_net_close(struct urt_sim *s, uint32_t k)
 	if (c->type == SK_STREAM) {
 		struct sim_sock *p = sock_at(s, c->peer - 1);
 
-		if (c->len && !c->pipe)
-			p->reset = 1; /* bytes unread: the peer gets a reset (a pipe's writer: EPIPE) */
+		/* bytes unread, or an abortive close: the peer gets a reset (a
+		 * pipe's writer: EPIPE) */
+		if ((c->len && !c->pipe) || c->linger0)
+			p->reset = 1;
 		else
 			p->eof = 1;
 		urt__sim_wake(s, &p->readers);
@@ -563,8 +566,19 @@ int urt__sim_socket(void *ctx, int domain, int type, int protocol)
 
 int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val, socklen_t len)
 {
-	(void)level, (void)name, (void)val, (void)len;
-	return fd_sock(ctx, fd, NULL) ? 0 : not_sock(ctx, fd);
+	struct sim_sock *k = fd_sock(ctx, fd, NULL);
+
+	if (!k || k->pipe)
+		return k ? -ENOTSOCK : not_sock(ctx, fd);
+	/* SO_LINGER is the one the model keeps: the rest change nothing it has */
+	if (level == SOL_SOCKET && name == SO_LINGER) {
+		const struct linger *l = val;
+
+		if (!l || len < sizeof(*l))
+			return l ? -EINVAL : -EFAULT;
+		k->linger0 = l->l_onoff && !l->l_linger;
+	}
+	return 0;
 }
 
 int urt__sim_getsockopt(void *ctx, int fd, int level, int name, void *val, socklen_t *len)
