@@ -30,6 +30,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -470,6 +471,66 @@ static int pipe_refuses(const struct urt_sim *s, const struct sim_op *o)
 	}
 }
 
+/* What socket k is ready for now (POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP). */
+static uint32_t sock_ready(struct urt_sim *s, const struct sim_sock *k)
+{
+	const struct sim_sock *p;
+	uint32_t ev = 0;
+
+	switch (k->type) {
+	case SK_LISTEN:
+		return k->nbl ? POLLIN : 0;
+	case SK_NEW: /* as the kernel answers for a TCP socket never connected */
+		return POLLOUT | POLLHUP;
+	default:
+		break;
+	}
+	p = sock_at(s, k->peer - 1);
+	if (k->reset)
+		return POLLIN | POLLOUT | POLLERR | POLLHUP;
+	if (k->len || k->eof || k->rd_shut)
+		ev |= POLLIN;
+	if (k->eof)
+		ev |= POLLRDHUP;
+	if (k->pipe != PIPE_RD && !k->wr_shut && !p->closed && (!p->q || p->len < p->cap))
+		ev |= POLLOUT;
+	if (p->closed && k->pipe == PIPE_WR)
+		ev |= POLLERR; /* a pipe with no reader */
+	if (k->eof && (k->wr_shut || p->closed))
+		ev |= POLLHUP;
+	return ev;
+}
+
+/* POLL_ADD (one-shot) on a socket, a pipe or a file of the model: the
+ * events asked for that hold now (and POLLERR, POLLHUP, which always
+ * count); else it waits for a receive's wake (or, asking POLLOUT alone,
+ * for room in the peer's queue). */
+static void op_poll(struct urt_sim *s, uint32_t i, struct sim_op *o)
+{
+	uint32_t mask = o->sqe.poll32_events | POLLERR | POLLHUP, ev;
+	struct sim_sock *k = op_sock(s, o, NULL);
+
+	if (o->sqe.len & IORING_POLL_ADD_MULTI) {
+		urt__sim_post(s, i, -EOPNOTSUPP, 0, false); /* not in the model */
+		return;
+	}
+	if (!k) { /* a file is always ready; a closed descriptor is -EBADF */
+		urt__sim_post(s, i,
+			      o->fdkind == SIM_FD_FILE ? (int32_t)(mask & (POLLIN | POLLOUT)) : -EBADF,
+			      0, false);
+		return;
+	}
+	ev = sock_ready(s, k) & mask;
+	if (ev) {
+		urt__sim_post(s, i, (int32_t)ev, 0, false);
+		return;
+	}
+	if (!(mask & POLLIN) && k->type == SK_STREAM)
+		urt__sim_park(s, i, &sock_at(s, k->peer - 1)->writers);
+	else
+		urt__sim_park(s, i, &k->readers);
+}
+
 bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 {
 	struct sim_op *o = &s->op[i];
@@ -512,6 +573,11 @@ bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 		return true;
 	case IORING_OP_SHUTDOWN:
 		op_shutdown(s, i, o);
+		return true;
+	case IORING_OP_POLL_ADD:
+		if (o->sqe.fd < SIM_FD_BASE)
+			return false; /* a real descriptor (a pidfd): not in the model */
+		op_poll(s, i, o);
 		return true;
 	default:
 		return false;

@@ -588,7 +588,7 @@ static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 		IORING_OP_SHUTDOWN,  IORING_OP_WRITE,	     IORING_OP_OPENAT,
 		IORING_OP_OPENAT2,   IORING_OP_STATX,	     IORING_OP_FSYNC,
 		IORING_OP_MKDIRAT,   IORING_OP_UNLINKAT,     IORING_OP_RENAMEAT,
-		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,
+		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,     IORING_OP_POLL_ADD,
 	};
 	struct io_uring_probe *p;
 

@@ -57,7 +57,6 @@ static const struct skip {
 } skips[] = {
 	{ "test_openat2_beneath", "symlinks and openat2's RESOLVE_BENEATH are not in the model" },
 	{ "test_splice_file_pipe_socket", "IORING_OP_SPLICE is not in the model" },
-	{ "test_poll_with_deadline", "IORING_OP_POLL_ADD is not in the model" },
 	{ "test_accept_emfile_backs_off",
 	  "RLIMIT_NOFILE does not bound the model's descriptors (URT_SIM_FAULT_EMFILE is how the "
 	  "model fails an accept with -EMFILE)" },
