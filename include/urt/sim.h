@@ -30,7 +30,8 @@
  * completes: no other thread runs in a simulation), and TCP-like stream
  * sockets over in-memory queues (connect, accept and multishot accept,
  * recv and multishot recv into the provided-buffer ring, send, shutdown,
- * close, and the plain socket calls urt_listen_tcp makes), and files in
+ * one-shot poll, close, and the plain socket calls urt_listen_tcp makes;
+ * pipes made by urt_sim_pipe read and written alike), and files in
  * memory: a file system of the model's own, empty at the start (openat,
  * openat2, read and write at an offset or at the file position, statx,
  * fsync, fallocate, ftruncate, mkdirat, unlinkat, renameat, close; a

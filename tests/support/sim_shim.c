@@ -20,7 +20,8 @@
  * turn, and destroyed once no runtime uses it and none of its descriptors
  * is open, or at the end of the test. A second runtime while one is live
  * gets a model of its own. Seeds: URT_SIM_SEED (default 1) for the first
- * model of the process, +1 for each next one, printed once. At the end of
+ * model of the process, +1 for each next one, printed once; URT_SIM_TRACE
+ * set prints every model's trace on stderr. At the end of
  * each test the shim fails it if the model still has descriptors open (a
  * leak) or if a runtime waited for ever with nothing to complete (a stall:
  * the real kernel would have hung).
@@ -90,7 +91,9 @@ static struct urt_sim *sim_new(void)
 		       (unsigned long long)seed);
 		fflush(stdout);
 	}
-	if (urt_sim_create(&s, &(struct urt_sim_opts){ .seed = seed + nsims++ }))
+	if (urt_sim_create(&s, &(struct urt_sim_opts){ .seed = seed + nsims++,
+						       .trace = getenv("URT_SIM_TRACE") ? stderr
+											: NULL }))
 		abort();
 	/* the suites make their files under /tmp, as on a real system */
 	if (urt_sim_mkdir(s, "/tmp", 01777))
