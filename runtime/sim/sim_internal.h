@@ -98,6 +98,11 @@ struct urt_sim {
 	/* operations, addressed by index */
 	struct sim_op *op;
 	uint32_t nop, op_cap, op_free, live_ops;
+	/* live operations by user_data (sim.c: ASYNC_CANCEL finds its target
+	 * without a walk over every operation): open addressing, entries op
+	 * index + 1, 0 empty, UINT32_MAX a removed one */
+	struct sim_udent *ud;
+	uint32_t ud_cap, ud_used;
 	/* events: a heap of (time, seq, op, op's gen) */
 	struct sim_ev *ev;
 	uint32_t nev, ev_cap;
