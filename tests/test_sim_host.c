@@ -92,8 +92,9 @@ static void test_pipe(void **state)
 	assert_int_equal(urt_sim_write(s, p[0], "x", 1, 0), -EBADF);
 	assert_int_equal(urt_sim_read(s, p[1], buf, 1, 0), -EBADF);
 	assert_int_equal(urt_sim_shutdown(s, p[0], SHUT_RD), -ENOTSOCK);
-	assert_int_equal(urt_sim_setsockopt(s, p[1], SOL_SOCKET, SO_RCVBUF, &(int){ 1 }, sizeof(int)),
-			 -ENOTSOCK);
+	assert_int_equal(
+		urt_sim_setsockopt(s, p[1], SOL_SOCKET, SO_RCVBUF, &(int){ 1 }, sizeof(int)),
+		-ENOTSOCK);
 	assert_int_equal(urt_sim_write(s, p[1], "hello", 5, 0), 5);
 	assert_int_equal(urt_sim_close(s, p[1]), 0);
 	assert_int_equal(urt_sim_read(s, p[0], buf, sizeof(buf), 0), 5);
@@ -170,8 +171,8 @@ static void test_files(void **state)
 	w = urt_sim_open(s, "/d/f", O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_true(w >= URT_SIM_FD_BASE);
 	assert_int_equal(urt_sim_write(s, w, "hello", 5, 0), 5);
-	assert_int_equal(urt_sim_write(s, w, " you", 4, 0), 4); /* at the position */
-	assert_int_equal(urt_sim_read(s, w, buf, 1, 0), -EBADF);  /* write-only */
+	assert_int_equal(urt_sim_write(s, w, " you", 4, 0), 4);	 /* at the position */
+	assert_int_equal(urt_sim_read(s, w, buf, 1, 0), -EBADF); /* write-only */
 	assert_int_equal(urt_sim_shutdown(s, w, SHUT_WR), -ENOTSOCK);
 	r = urt_sim_open(s, "d/f", O_RDONLY, 0); /* relative: from the root */
 	assert_int_equal(urt_sim_read(s, r, buf, sizeof(buf), 0), 9);

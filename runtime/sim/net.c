@@ -47,7 +47,7 @@ struct sim_sock {
 	uint8_t wr_shut; /* this end shut down its writing side */
 	uint8_t rd_shut; /* this end shut down its reading side (a listener: accepts fail) */
 	uint8_t family;
-	uint8_t pipe;	  /* a pipe's end (PIPE_RD, PIPE_WR): a stream socket that refuses socket calls */
+	uint8_t pipe;	  /* a pipe's end (PIPE_RD, PIPE_WR): refuses socket calls */
 	uint8_t nonblock; /* O_NONBLOCK, for the host's calls (host.c) */
 	uint8_t linger0;  /* SO_LINGER on with 0 s: its close is abortive (the peer is reset) */
 	uint16_t port;
@@ -516,7 +516,8 @@ static void op_poll(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	}
 	if (!k) { /* a file is always ready; a closed descriptor is -EBADF */
 		urt__sim_post(s, i,
-			      o->fdkind == SIM_FD_FILE ? (int32_t)(mask & (POLLIN | POLLOUT)) : -EBADF,
+			      o->fdkind == SIM_FD_FILE ? (int32_t)(mask & (POLLIN | POLLOUT))
+						       : -EBADF,
 			      0, false);
 		return;
 	}
@@ -718,7 +719,8 @@ static int host_sock(struct urt_sim *s, int fd, uint32_t *k)
 
 int urt__sim_host_pair(struct urt_sim *s, int family, bool pipe, bool nonblock, int fd[2])
 {
-	uint32_t a = sock_new(s, SK_STREAM, (uint8_t)family), b = sock_new(s, SK_STREAM, (uint8_t)family);
+	uint32_t a = sock_new(s, SK_STREAM, (uint8_t)family),
+		 b = sock_new(s, SK_STREAM, (uint8_t)family);
 
 	s->sock[a]->peer = b + 1;
 	s->sock[b]->peer = a + 1;
@@ -840,7 +842,7 @@ int urt__sim_host_nonblock(struct urt_sim *s, int fd, int on)
 	if (ret)
 		return ret;
 	if (on >= 0)
-		s->sock[k]->nonblock = (uint8_t)!!on;
+		s->sock[k]->nonblock = (uint8_t) !!on;
 	return s->sock[k]->nonblock;
 }
 

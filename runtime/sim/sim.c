@@ -188,7 +188,8 @@ static void ud_put(struct urt_sim *s, uint64_t ud, uint32_t i)
 
 	if ((s->ud_used + 1) * 2 > s->ud_cap)
 		ud_rehash(s);
-	for (k = ud_slot(s, ud); s->ud[k].op && s->ud[k].op != UD_GONE; k = (k + 1) & (s->ud_cap - 1))
+	for (k = ud_slot(s, ud); s->ud[k].op && s->ud[k].op != UD_GONE;
+	     k = (k + 1) & (s->ud_cap - 1))
 		;
 	s->ud_used += !s->ud[k].op;
 	s->ud[k] = (struct sim_udent){ .ud = ud, .op = i + 1 };
@@ -671,7 +672,7 @@ static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 		IORING_OP_SHUTDOWN,  IORING_OP_WRITE,	     IORING_OP_OPENAT,
 		IORING_OP_OPENAT2,   IORING_OP_STATX,	     IORING_OP_FSYNC,
 		IORING_OP_MKDIRAT,   IORING_OP_UNLINKAT,     IORING_OP_RENAMEAT,
-		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,     IORING_OP_POLL_ADD,
+		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,	     IORING_OP_POLL_ADD,
 	};
 	struct io_uring_probe *p;
 

@@ -193,7 +193,6 @@ URT_HIDDEN int urt__sim_bind(void *ctx, int fd, const struct sockaddr *sa, sockl
 URT_HIDDEN int urt__sim_listen(void *ctx, int fd, int backlog);
 URT_HIDDEN int urt__sim_getsockname(void *ctx, int fd, struct sockaddr *sa, socklen_t *len);
 
-
 /* --- net.c and file.c: for host.c (the program's calls outside the ring;
  * each answers as the public call in urt/sim.h documents) --- */
 /* A connected pair of stream sockets, or (pipe) a pipe: fd[0] reads what

@@ -65,7 +65,7 @@ static const struct skip {
 
 /* --- the model of the test ----------------------------------------------------------- */
 
-static struct urt_sim *cur;	  /* the test's model, or NULL */
+static struct urt_sim *cur;	   /* the test's model, or NULL */
 static struct urt_runtime *cur_rt; /* the runtime on it, or NULL */
 static uint64_t cur_stalls;
 static unsigned nsims;
@@ -91,9 +91,9 @@ static struct urt_sim *sim_new(void)
 		       (unsigned long long)seed);
 		fflush(stdout);
 	}
-	if (urt_sim_create(&s, &(struct urt_sim_opts){ .seed = seed + nsims++,
-						       .trace = getenv("URT_SIM_TRACE") ? stderr
-											: NULL }))
+	if (urt_sim_create(
+		    &s, &(struct urt_sim_opts){ .seed = seed + nsims++,
+						.trace = getenv("URT_SIM_TRACE") ? stderr : NULL }))
 		abort();
 	/* the suites make their files under /tmp, as on a real system */
 	if (urt_sim_mkdir(s, "/tmp", 01777))
