@@ -138,6 +138,86 @@ static uint64_t after(const struct urt_sim *s, uint64_t d)
 	return d > UINT64_MAX - s->now ? UINT64_MAX : s->now + d;
 }
 
+/* --- operations by user_data ------------------------------------------------------ */
+
+struct sim_udent {
+	uint64_t ud;
+	uint32_t op; /* index + 1; 0 empty; UD_GONE removed */
+};
+
+#define UD_GONE UINT32_MAX
+
+static uint32_t ud_slot(const struct urt_sim *s, uint64_t ud)
+{
+	return (uint32_t)((ud * 0x9e3779b97f4a7c15ull) >> 32) & (s->ud_cap - 1);
+}
+
+/* Whether an operation is in the index: not a linked timeout (a cancel
+ * never targets one), nor one with URT__UD_IGNORE (the runtime's cancels
+ * and closes: thousands may share it, and nothing cancels them; a cancel
+ * of it walks every operation). */
+static bool ud_indexed(const struct io_uring_sqe *sqe)
+{
+	return sqe->opcode != IORING_OP_LINK_TIMEOUT && sqe->user_data != URT__UD_IGNORE;
+}
+
+static void ud_put(struct urt_sim *s, uint64_t ud, uint32_t i);
+
+/* Twice the room (or the same, rid of removed entries), entries put again. */
+static void ud_rehash(struct urt_sim *s)
+{
+	struct sim_udent *old = s->ud;
+	uint32_t n = s->ud_cap, live = 0;
+
+	for (uint32_t k = 0; k < n; k++)
+		live += old[k].op && old[k].op != UD_GONE;
+	s->ud_cap = n && live * 4 < n ? n : n ? 2 * n : 64;
+	s->ud = calloc(s->ud_cap, sizeof(*s->ud));
+	if (!s->ud)
+		abort();
+	s->ud_used = 0;
+	for (uint32_t k = 0; k < n; k++)
+		if (old[k].op && old[k].op != UD_GONE)
+			ud_put(s, old[k].ud, old[k].op - 1);
+	free(old);
+}
+
+static void ud_put(struct urt_sim *s, uint64_t ud, uint32_t i)
+{
+	uint32_t k;
+
+	if ((s->ud_used + 1) * 2 > s->ud_cap)
+		ud_rehash(s);
+	for (k = ud_slot(s, ud); s->ud[k].op && s->ud[k].op != UD_GONE;
+	     k = (k + 1) & (s->ud_cap - 1))
+		;
+	s->ud_used += !s->ud[k].op;
+	s->ud[k] = (struct sim_udent){ .ud = ud, .op = i + 1 };
+}
+
+static void ud_del(struct urt_sim *s, uint64_t ud, uint32_t i)
+{
+	for (uint32_t k = ud_slot(s, ud); s->ud[k].op; k = (k + 1) & (s->ud_cap - 1))
+		if (s->ud[k].op == i + 1) {
+			s->ud[k].op = UD_GONE;
+			return;
+		}
+}
+
+/* The live operation with user_data ud (not a linked timeout; the lowest
+ * index if several have it, as a walk in index order finds), or UINT32_MAX. */
+static uint32_t ud_find(const struct urt_sim *s, uint64_t ud)
+{
+	uint32_t best = UINT32_MAX;
+
+	if (!s->ud_cap)
+		return best;
+	for (uint32_t k = ud_slot(s, ud); s->ud[k].op; k = (k + 1) & (s->ud_cap - 1))
+		if (s->ud[k].op != UD_GONE && s->ud[k].ud == ud && s->ud[k].op - 1 < best)
+			best = s->ud[k].op - 1;
+	return best;
+}
+
 /* --- operations ------------------------------------------------------------------- */
 
 static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
@@ -155,6 +235,8 @@ static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 	}
 	s->op[i] = (struct sim_op){ .sqe = *sqe, .gen = s->op[i].gen, .state = OPS_SCHED };
 	s->live_ops++;
+	if (ud_indexed(sqe))
+		ud_put(s, sqe->user_data, i);
 	return i;
 }
 
@@ -181,6 +263,8 @@ static void op_free(struct urt_sim *s, uint32_t i)
 
 	if (o->state == OPS_WAIT)
 		wq_remove(s, i);
+	if (ud_indexed(&o->sqe))
+		ud_del(s, o->sqe.user_data, i);
 	free(o->path[0]);
 	free(o->path[1]);
 	o->path[0] = o->path[1] = NULL;
@@ -303,15 +387,15 @@ static void op_cancel(struct urt_sim *s, uint32_t i, int32_t res)
  * timeout) that has it. Return: 0; -ENOENT. */
 static int cancel_ud(struct urt_sim *s, uint64_t ud)
 {
-	for (uint32_t i = 0; i < s->nop; i++) {
-		struct sim_op *o = &s->op[i];
+	uint32_t i = ud_find(s, ud);
 
-		if (o->state != OPS_FREE && !o->is_lt && o->sqe.user_data == ud) {
-			op_cancel(s, i, -ECANCELED);
-			return 0;
-		}
-	}
-	return -ENOENT;
+	for (uint32_t k = 0; ud == URT__UD_IGNORE && k < s->nop && i == UINT32_MAX; k++)
+		if (s->op[k].state != OPS_FREE && !s->op[k].is_lt && s->op[k].sqe.user_data == ud)
+			i = k;
+	if (i == UINT32_MAX)
+		return -ENOENT;
+	op_cancel(s, i, -ECANCELED);
+	return 0;
 }
 
 /* --- running an operation -------------------------------------------------------------- */
@@ -566,6 +650,15 @@ static void sim_teardown(void *ctx, struct io_uring *ring)
 	struct urt_sim *s = ctx;
 
 	(void)ring;
+	/* the ring goes, and with it whatever it still had in flight (the
+	 * kernel cancels a ring's requests at its exit) and its held-back
+	 * completions: a runtime set up on this model later must not see them */
+	for (uint32_t i = 0; i < s->nop; i++)
+		if (s->op[i].state != OPS_FREE)
+			op_free(s, i);
+	s->nover = 0;
+	s->eintr = 0;
+	s->br = NULL;
 	free(s->mem);
 	s->mem = NULL;
 }
@@ -579,7 +672,7 @@ static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 		IORING_OP_SHUTDOWN,  IORING_OP_WRITE,	     IORING_OP_OPENAT,
 		IORING_OP_OPENAT2,   IORING_OP_STATX,	     IORING_OP_FSYNC,
 		IORING_OP_MKDIRAT,   IORING_OP_UNLINKAT,     IORING_OP_RENAMEAT,
-		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,
+		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,	     IORING_OP_POLL_ADD,
 	};
 	struct io_uring_probe *p;
 
@@ -740,6 +833,7 @@ void urt_sim_destroy(struct urt_sim *s)
 	free(s->fd);
 	free(s->mem);
 	free(s->op);
+	free(s->ud);
 	free(s->ev);
 	free(s->over);
 	free(s);
