@@ -738,16 +738,19 @@ static bool opath(struct urt_sim *s, int fd)
 
 /* --- running ----------------------------------------------------------------------------- */
 
-bool urt__sim_file_run(struct urt_sim *s, uint32_t i)
+/* Run file operation o now (an operation of the ring's, or one the host
+ * made: host.c). Return: its result; *mine false (and 0) if o is not the
+ * file system's. */
+static int32_t file_exec(struct urt_sim *s, struct sim_op *o, bool *mine)
 {
-	struct sim_op *o = &s->op[i];
 	int32_t res;
 
+	*mine = false;
 	switch (o->sqe.opcode) {
 	case IORING_OP_READ:
 	case IORING_OP_WRITE:
 		if (urt__sim_fd_at(s, o->sqe.fd, NULL) != SIM_FD_FILE)
-			return false; /* a socket's, or no descriptor of the model */
+			return 0; /* a socket's, or no descriptor of the model */
 		res = opath(s, o->sqe.fd)		? -EBADF
 		      : o->sqe.opcode == IORING_OP_READ ? file_read(s, o)
 							: file_write(s, o);
@@ -756,7 +759,7 @@ bool urt__sim_file_run(struct urt_sim *s, uint32_t i)
 	case IORING_OP_FALLOCATE:
 	case URT__OP_FTRUNCATE:
 		if (o->sqe.fd < SIM_FD_BASE)
-			return false; /* a real descriptor: not in the model */
+			return 0; /* a real descriptor: not in the model */
 		res = opath(s, o->sqe.fd)		     ? -EBADF
 		      : o->sqe.opcode == IORING_OP_FSYNC     ? file_fsync(s, o)
 		      : o->sqe.opcode == IORING_OP_FALLOCATE ? file_fallocate(s, o)
@@ -794,10 +797,35 @@ bool urt__sim_file_run(struct urt_sim *s, uint32_t i)
 		}
 		break;
 	default:
-		return false;
+		return 0;
 	}
-	urt__sim_post(s, i, res, 0, false);
-	return true;
+	*mine = true;
+	return res;
+}
+
+bool urt__sim_file_run(struct urt_sim *s, uint32_t i)
+{
+	bool mine;
+	int32_t res = file_exec(s, &s->op[i], &mine);
+
+	if (mine)
+		urt__sim_post(s, i, res, 0, false);
+	return mine;
+}
+
+int32_t urt__sim_file_host(struct urt_sim *s, const struct io_uring_sqe *sqe, const char *path)
+{
+	struct sim_op o = { .sqe = *sqe };
+	int32_t res;
+	bool mine;
+
+	if (path)
+		path_copy(&o, 0, (uint64_t)(uintptr_t)path);
+	else if (sqe->opcode != IORING_OP_READ && sqe->opcode != IORING_OP_WRITE)
+		o.perr = -EFAULT;
+	res = file_exec(s, &o, &mine);
+	free(o.path[0]);
+	return mine ? res : -EBADF;
 }
 
 void urt__sim_file_close(struct urt_sim *s, uint32_t f)

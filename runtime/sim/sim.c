@@ -138,54 +138,87 @@ static uint64_t after(const struct urt_sim *s, uint64_t d)
 	return d > UINT64_MAX - s->now ? UINT64_MAX : s->now + d;
 }
 
-/* --- operations ------------------------------------------------------------------- */
+/* --- operations by user_data ------------------------------------------------------ */
 
-/* --- live operations by user_data (ASYNC_CANCEL), chained by index + 1 --- */
+struct sim_udent {
+	uint64_t ud;
+	uint32_t op; /* index + 1; 0 empty; UD_GONE removed */
+};
+
+#define UD_GONE UINT32_MAX
 
 static uint32_t ud_slot(const struct urt_sim *s, uint64_t ud)
 {
-	return (uint32_t)((ud * 0x9e3779b97f4a7c15ull) >> 32) & (s->nbucket - 1);
+	return (uint32_t)((ud * 0x9e3779b97f4a7c15ull) >> 32) & (s->ud_cap - 1);
 }
 
-static void ud_insert(struct urt_sim *s, uint32_t i)
+/* Whether an operation is in the index: not a linked timeout (a cancel
+ * never targets one), nor one with URT__UD_IGNORE (the runtime's cancels
+ * and closes: thousands may share it, and nothing cancels them; a cancel
+ * of it walks every operation). */
+static bool ud_indexed(const struct io_uring_sqe *sqe)
 {
-	uint32_t *b = &s->bucket[ud_slot(s, s->op[i].sqe.user_data)];
-
-	s->op[i].hnext = *b;
-	s->op[i].hprev = 0;
-	if (*b)
-		s->op[*b - 1].hprev = i + 1;
-	*b = i + 1;
+	return sqe->opcode != IORING_OP_LINK_TIMEOUT && sqe->user_data != URT__UD_IGNORE;
 }
 
-/* One bucket per operation slot, rebuilt as the slots grow. */
+static void ud_put(struct urt_sim *s, uint64_t ud, uint32_t i);
+
+/* Twice the room (or the same, rid of removed entries), entries put again. */
 static void ud_rehash(struct urt_sim *s)
 {
-	uint32_t n = s->op_cap;
+	struct sim_udent *old = s->ud;
+	uint32_t n = s->ud_cap, live = 0;
 
-	free(s->bucket);
-	s->bucket = calloc(n, sizeof(*s->bucket));
-	if (!s->bucket)
-		abort(); /* as urt__sim_grow: the model never drops an operation */
-	s->nbucket = n;
-	for (uint32_t i = 0; i < s->nop; i++)
-		if (s->op[i].state != OPS_FREE)
-			ud_insert(s, i);
+	for (uint32_t k = 0; k < n; k++)
+		live += old[k].op && old[k].op != UD_GONE;
+	s->ud_cap = n && live * 4 < n ? n : n ? 2 * n : 64;
+	s->ud = calloc(s->ud_cap, sizeof(*s->ud));
+	if (!s->ud)
+		abort();
+	s->ud_used = 0;
+	for (uint32_t k = 0; k < n; k++)
+		if (old[k].op && old[k].op != UD_GONE)
+			ud_put(s, old[k].ud, old[k].op - 1);
+	free(old);
 }
 
-/* O(1): many operations share a user_data the runtime ignores (its
- * cancels', its closes'), so their chain is long. */
-static void ud_remove(struct urt_sim *s, uint32_t i)
+static void ud_put(struct urt_sim *s, uint64_t ud, uint32_t i)
 {
-	struct sim_op *o = &s->op[i];
+	uint32_t k;
 
-	if (o->hprev)
-		s->op[o->hprev - 1].hnext = o->hnext;
-	else
-		s->bucket[ud_slot(s, o->sqe.user_data)] = o->hnext;
-	if (o->hnext)
-		s->op[o->hnext - 1].hprev = o->hprev;
+	if ((s->ud_used + 1) * 2 > s->ud_cap)
+		ud_rehash(s);
+	for (k = ud_slot(s, ud); s->ud[k].op && s->ud[k].op != UD_GONE;
+	     k = (k + 1) & (s->ud_cap - 1))
+		;
+	s->ud_used += !s->ud[k].op;
+	s->ud[k] = (struct sim_udent){ .ud = ud, .op = i + 1 };
 }
+
+static void ud_del(struct urt_sim *s, uint64_t ud, uint32_t i)
+{
+	for (uint32_t k = ud_slot(s, ud); s->ud[k].op; k = (k + 1) & (s->ud_cap - 1))
+		if (s->ud[k].op == i + 1) {
+			s->ud[k].op = UD_GONE;
+			return;
+		}
+}
+
+/* The live operation with user_data ud (not a linked timeout; the lowest
+ * index if several have it, as a walk in index order finds), or UINT32_MAX. */
+static uint32_t ud_find(const struct urt_sim *s, uint64_t ud)
+{
+	uint32_t best = UINT32_MAX;
+
+	if (!s->ud_cap)
+		return best;
+	for (uint32_t k = ud_slot(s, ud); s->ud[k].op; k = (k + 1) & (s->ud_cap - 1))
+		if (s->ud[k].op != UD_GONE && s->ud[k].ud == ud && s->ud[k].op - 1 < best)
+			best = s->ud[k].op - 1;
+	return best;
+}
+
+/* --- operations ------------------------------------------------------------------- */
 
 static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 {
@@ -201,11 +234,9 @@ static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 		s->op[i].gen = 0;
 	}
 	s->op[i] = (struct sim_op){ .sqe = *sqe, .gen = s->op[i].gen, .state = OPS_SCHED };
-	if (s->nbucket != s->op_cap)
-		ud_rehash(s); /* the slots grew (op i is in it now) */
-	else
-		ud_insert(s, i);
 	s->live_ops++;
+	if (ud_indexed(sqe))
+		ud_put(s, sqe->user_data, i);
 	return i;
 }
 
@@ -232,11 +263,12 @@ static void op_free(struct urt_sim *s, uint32_t i)
 
 	if (o->state == OPS_WAIT)
 		wq_remove(s, i);
+	if (ud_indexed(&o->sqe))
+		ud_del(s, o->sqe.user_data, i);
 	free(o->path[0]);
 	free(o->path[1]);
 	o->path[0] = o->path[1] = NULL;
 	o->gen++; /* its event, if any, is stale now */
-	ud_remove(s, i);
 	o->state = OPS_FREE;
 	o->next_free = s->op_free;
 	s->op_free = i + 1;
@@ -355,19 +387,14 @@ static void op_cancel(struct urt_sim *s, uint32_t i, int32_t res)
  * that has it, the lowest-numbered if several do. Return: 0; -ENOENT. */
 static int cancel_ud(struct urt_sim *s, uint64_t ud)
 {
-	uint32_t best = UINT32_MAX;
+	uint32_t i = ud_find(s, ud);
 
-	if (!s->nbucket)
+	for (uint32_t k = 0; ud == URT__UD_IGNORE && k < s->nop && i == UINT32_MAX; k++)
+		if (s->op[k].state != OPS_FREE && !s->op[k].is_lt && s->op[k].sqe.user_data == ud)
+			i = k;
+	if (i == UINT32_MAX)
 		return -ENOENT;
-	for (uint32_t k = s->bucket[ud_slot(s, ud)]; k; k = s->op[k - 1].hnext) {
-		const struct sim_op *o = &s->op[k - 1];
-
-		if (o->sqe.user_data == ud && !o->is_lt && k - 1 < best)
-			best = k - 1;
-	}
-	if (best == UINT32_MAX)
-		return -ENOENT;
-	op_cancel(s, best, -ECANCELED);
+	op_cancel(s, i, -ECANCELED);
 	return 0;
 }
 
@@ -623,6 +650,15 @@ static void sim_teardown(void *ctx, struct io_uring *ring)
 	struct urt_sim *s = ctx;
 
 	(void)ring;
+	/* the ring goes, and with it whatever it still had in flight (the
+	 * kernel cancels a ring's requests at its exit) and its held-back
+	 * completions: a runtime set up on this model later must not see them */
+	for (uint32_t i = 0; i < s->nop; i++)
+		if (s->op[i].state != OPS_FREE)
+			op_free(s, i);
+	s->nover = 0;
+	s->eintr = 0;
+	s->br = NULL;
 	free(s->mem);
 	s->mem = NULL;
 }
@@ -636,7 +672,7 @@ static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 		IORING_OP_SHUTDOWN,  IORING_OP_WRITE,	     IORING_OP_OPENAT,
 		IORING_OP_OPENAT2,   IORING_OP_STATX,	     IORING_OP_FSYNC,
 		IORING_OP_MKDIRAT,   IORING_OP_UNLINKAT,     IORING_OP_RENAMEAT,
-		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,
+		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,	     IORING_OP_POLL_ADD,
 	};
 	struct io_uring_probe *p;
 
@@ -806,7 +842,7 @@ void urt_sim_destroy(struct urt_sim *s)
 	free(s->fd);
 	free(s->mem);
 	free(s->op);
-	free(s->bucket);
+	free(s->ud);
 	free(s->ev);
 	free(s->over);
 	free(s);
