@@ -417,17 +417,6 @@ static void run(struct urt_sim *s, uint32_t i)
 	case IORING_OP_NOP:
 		urt__sim_post(s, i, 0, 0, false);
 		return;
-	case IORING_OP_ASYNC_CANCEL: {
-		uint64_t target = o->sqe.addr;
-
-		/* the target's CQE first, then the cancel's, as the kernel
-		 * posts the target's before the cancel returns (the runtime
-		 * must not rely on the order either way) */
-		int res = cancel_ud(s, target);
-
-		urt__sim_post(s, i, res, 0, false);
-		return;
-	}
 	case IORING_OP_CLOSE:
 		urt__sim_post(s, i, urt__sim_close(s, o->sqe.fd), 0, false);
 		return;
@@ -474,6 +463,16 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 			(uint64_t)(uintptr_t)&s->op[i].sa; /* reread at run: moved if op[] grows */
 	}
 	urt__sim_file_take(s, i); /* paths, likewise */
+	if (sqe->opcode == IORING_OP_ASYNC_CANCEL) {
+		/* The kernel cancels at submission (io_async_cancel runs inline
+		 * and completes): the target is what has that user_data now,
+		 * never an operation submitted later with it (a stream re-armed
+		 * on the same record), and both CQEs are posted now, the
+		 * target's first. */
+		*linked = UINT32_MAX;
+		urt__sim_post(s, i, cancel_ud(s, sqe->addr), 0, false);
+		return;
+	}
 	s->op[i].fdkind = (uint8_t)urt__sim_fd_at(s, sqe->fd, &s->op[i].fdidx);
 	if (sqe->opcode == IORING_OP_LINK_TIMEOUT) {
 		const struct __kernel_timespec *ts = (const void *)(uintptr_t)sqe->addr;
