@@ -70,9 +70,13 @@ struct urt_sim_opts {
 	 * more than an hour is taken as an hour (virtual time never nears its
 	 * wrap) */
 	uint64_t max_latency_ns;
-	/* virtual time at the start; 0: 1 s (so no deadline computes below 0) */
+	/* virtual time at the start; 0: 1 s (so no deadline computes below 0);
+	 * at most 2^62 (centuries before the clock could wrap). The clock moves
+	 * at each wait to the next event, 50-100 ns at each enter and 1 ns at
+	 * each read (urt_now_ns), so a loop polling it sees time pass */
 	uint64_t start_ns;
-	/* bytes a connection's receive queue holds (the back-pressure); 0: 64 KiB */
+	/* bytes a connection's receive queue holds (the back-pressure); 0: 64
+	 * KiB; at most 1 GiB */
 	uint32_t rcvbuf;
 	/* percent of transfers (sends, receives) cut short to a length drawn
 	 * from the seed; 0: none */
@@ -103,12 +107,15 @@ struct urt_sim_opts {
 #define URT_SIM_FAULT_CONNECT	  0x10 /* a connect fails with -ECONNREFUSED or -ETIMEDOUT */
 #define URT_SIM_FAULT_EINTR	  0x20 /* an enter returns -EINTR before it takes anything (a signal) */
 #define URT_SIM_FAULT_EIO	  0x40 /* a read, write or fsync of a file fails with -EIO (a bad disk) */
+#define URT_SIM_FAULT_ALL	  0x7d /* every kind above */
 
 /*
  * urt_sim_create - a simulated kernel for one runtime (give it in
  * urt_runtime_opts.sim; it serves that runtime until deinit, then may be
  * read and destroyed).
- * Return: 0; -ENOMEM; -EINVAL (NULL out or opts).
+ * Return: 0; -ENOMEM; -EINVAL (NULL out or opts, start_ns past 2^62,
+ * faults_pct over 100, a fault_kinds bit not in URT_SIM_FAULT_ALL, rcvbuf
+ * over 1 GiB).
  */
 int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *opts);
 

@@ -309,23 +309,34 @@ void urt__sim_file_take(struct urt_sim *s, uint32_t i)
 
 /* --- contents ------------------------------------------------------------------------- */
 
+/* A file's contents are memory: past 4 GiB the model's disk is full
+ * (never an allocation that cannot succeed: under a sanitizer that ends
+ * the process instead of returning NULL). */
+#define SIM_FILE_MEM_MAX (1ull << 32)
+
 /* Make inode n size bytes long (zeros past the old end). Return: 0;
- * -ENOSPC past the budget. */
+ * -EFBIG past the largest file size (INT64_MAX, as the kernel's
+ * s_maxbytes on a 64-bit machine); -ENOSPC past the budget, past
+ * SIM_FILE_MEM_MAX, or where this process cannot hold the contents. */
 static int resize(struct urt_sim *s, uint32_t n, uint64_t size)
 {
 	struct sim_inode *in = ino_at(s, n);
 
+	if (size > INT64_MAX)
+		return -EFBIG;
 	if (size > in->size && size - in->size > s->fs_bytes - s->fs_used)
 		return -ENOSPC;
 	if (size > in->cap) {
 		uint64_t cap = in->cap ? in->cap : 4096;
 		uint8_t *d;
 
+		if (size > SIM_FILE_MEM_MAX)
+			return -ENOSPC;
 		while (cap < size)
-			cap *= 2;
+			cap *= 2; /* no wrap: size is at most SIM_FILE_MEM_MAX */
 		d = realloc(in->data, cap);
 		if (!d)
-			abort();
+			return -ENOSPC;
 		in->data = d;
 		in->cap = cap;
 	}
@@ -406,11 +417,15 @@ static int32_t file_write(struct urt_sim *s, struct sim_op *o)
 	if (len > room - off)
 		len = room - off;
 	end = off + len;
-	if (end > ino_at(s, n)->size)
-		resize(s, n, end); /* fits: checked above */
+	if (end > ino_at(s, n)->size) {
+		int ret = resize(s, n, end); /* in the budget (above); memory may still fail */
+
+		if (ret)
+			return ret;
+	}
 	memcpy(ino_at(s, n)->data + off, (const void *)(uintptr_t)o->sqe.addr, len);
 	ino_at(s, n)->mtime = ino_at(s, n)->ctime = s->now;
-	if (at_pos || (f->flags & O_APPEND))
+	if (at_pos) /* an O_APPEND write at an offset appends, and leaves the position */
 		f->pos = end;
 	return (int32_t)len;
 }
@@ -443,8 +458,8 @@ static int32_t file_fallocate(struct urt_sim *s, struct sim_op *o)
 		return -EBADF;
 	if (mode & ~FALLOC_FL_KEEP_SIZE)
 		return -EOPNOTSUPP; /* holes and ranges are not in the model */
-	if (off + len < off)
-		return -EFBIG;
+	if (off + len < off || off + len > INT64_MAX)
+		return -EFBIG; /* as vfs_fallocate: past the largest file size */
 	if (mode & FALLOC_FL_KEEP_SIZE || off + len <= ino_at(s, n)->size)
 		return 0;
 	return resize(s, n, off + len);

@@ -383,8 +383,8 @@ static void op_cancel(struct urt_sim *s, uint32_t i, int32_t res)
 	urt__sim_post(s, i, res, 0, false);
 }
 
-/* ASYNC_CANCEL by user_data: the first live operation (not a linked
- * timeout) that has it. Return: 0; -ENOENT. */
+/* ASYNC_CANCEL by user_data: the live operation (not a linked timeout)
+ * that has it, the lowest-numbered if several do. Return: 0; -ENOENT. */
 static int cancel_ud(struct urt_sim *s, uint64_t ud)
 {
 	uint32_t i = ud_find(s, ud);
@@ -417,17 +417,6 @@ static void run(struct urt_sim *s, uint32_t i)
 	case IORING_OP_NOP:
 		urt__sim_post(s, i, 0, 0, false);
 		return;
-	case IORING_OP_ASYNC_CANCEL: {
-		uint64_t target = o->sqe.addr;
-
-		/* the target's CQE first, then the cancel's, as the kernel
-		 * posts the target's before the cancel returns (the runtime
-		 * must not rely on the order either way) */
-		int res = cancel_ud(s, target);
-
-		urt__sim_post(s, i, res, 0, false);
-		return;
-	}
 	case IORING_OP_CLOSE:
 		urt__sim_post(s, i, urt__sim_close(s, o->sqe.fd), 0, false);
 		return;
@@ -474,6 +463,16 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 			(uint64_t)(uintptr_t)&s->op[i].sa; /* reread at run: moved if op[] grows */
 	}
 	urt__sim_file_take(s, i); /* paths, likewise */
+	if (sqe->opcode == IORING_OP_ASYNC_CANCEL) {
+		/* The kernel cancels at submission (io_async_cancel runs inline
+		 * and completes): the target is what has that user_data now,
+		 * never an operation submitted later with it (a stream re-armed
+		 * on the same record), and both CQEs are posted now, the
+		 * target's first. */
+		*linked = UINT32_MAX;
+		urt__sim_post(s, i, cancel_ud(s, sqe->addr), 0, false);
+		return;
+	}
 	s->op[i].fdkind = (uint8_t)urt__sim_fd_at(s, sqe->fd, &s->op[i].fdidx);
 	if (sqe->opcode == IORING_OP_LINK_TIMEOUT) {
 		const struct __kernel_timespec *ts = (const void *)(uintptr_t)sqe->addr;
@@ -712,7 +711,9 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 	if (how != URT__ENTER_WAIT || cq_ready(s) || s->nover)
 		return n;
 	/* wait: jump to the earliest event, or to the timeout */
-	until = timeout_ns == URT_TICK_FOREVER ? UINT64_MAX : s->now + timeout_ns;
+	/* a timeout past the end of time waits for ever, as on the kernel (and
+	 * the clock never wraps back) */
+	until = timeout_ns == URT_TICK_FOREVER ? UINT64_MAX : after(s, timeout_ns);
 	while (!cq_ready(s) && s->nev && s->ev[0].at <= until) {
 		s->now = s->ev[0].at;
 		fire_due(s);
@@ -759,9 +760,15 @@ static int sim_buf_ring(void *ctx, struct io_uring *ring, struct io_uring_buf_re
 	return 0;
 }
 
+/* A read of the clock takes a nanosecond: a loop that polls the clock
+ * without entering (a task yielding until a deadline) sees time pass, as
+ * on a real CPU. The count of reads is the program's own, so this is as
+ * deterministic as the rest. */
 static uint64_t sim_now(void *ctx)
 {
-	return ((struct urt_sim *)ctx)->now;
+	struct urt_sim *s = ctx;
+
+	return ++s->now;
 }
 
 static int sim_sys_close(void *ctx, int fd)
@@ -793,7 +800,8 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 {
 	struct urt_sim *s;
 
-	if (!out || !o)
+	if (!out || !o || o->start_ns > SIM_START_MAX || o->faults_pct > 100 ||
+	    (o->fault_kinds & ~URT_SIM_FAULT_ALL) || o->rcvbuf > SIM_RCVBUF_MAX)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -807,7 +815,7 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->rcvbuf = o->rcvbuf ? o->rcvbuf : 64 * 1024;
 	s->short_pct = o->short_pct;
 	s->trace = o->trace;
-	s->faults_pct = o->faults_pct > 100 ? 100 : o->faults_pct;
+	s->faults_pct = o->faults_pct;
 	s->fault_kinds = o->fault_kinds ? o->fault_kinds : ~0u;
 	s->next_port = 40000;
 	s->fs_bytes = o->fs_bytes ? o->fs_bytes : 64u << 20;

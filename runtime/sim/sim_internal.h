@@ -30,6 +30,11 @@ URT_HIDDEN extern const struct urt__kern urt__kern_sim;
  * instead of closing a real file, and a leak stays visible to the model. */
 #define SIM_FD_BASE URT_SIM_FD_BASE
 
+/* urt_sim_opts bounds: a start this far from the wrap leaves centuries of
+ * virtual time; a receive queue of a GiB keeps every result an int */
+#define SIM_START_MAX  (1ull << 62)
+#define SIM_RCVBUF_MAX (1u << 30)
+
 /* A wait queue: operations parked until something changes (indices + 1). */
 struct sim_wq {
 	uint32_t head, tail;
