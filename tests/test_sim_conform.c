@@ -33,6 +33,11 @@
  * read after its name is gone, and the errors: -EEXIST, -ENOENT,
  * -ENOTDIR, -EISDIR, -ENOTEMPTY, -EBADF, -EINVAL. It removes all it made, so the
  * directory is empty again at the end.
+ *
+ * A third script runs in each provided-buffer mode (one buffer a
+ * completion, in part, bundles): how a stream's bytes are cut into
+ * buffers, bundles and the per-arm byte limit, and zero-copy sends with
+ * their notifications (test_conform_bufs, below).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -239,6 +244,207 @@ static void test_conform(void **state)
 	assert_int_equal(urt_sim_fds_open(sim), 0);
 	urt_sim_destroy(sim);
 	compare(&real, &model);
+}
+
+/* --- buffer modes and zero-copy sends ------------------------------------------------------ */
+
+/*
+ * The third script, once in each buffer mode (features_off: one buffer a
+ * completion, in part, bundles), with 8 provided buffers of 16 bytes and
+ * a per-arm limit of 64 bytes (stream_queue 4: one chunk record of 4):
+ *   1. 30 bytes queued before the stream is armed, then 5 more: the
+ *      lengths the stream hands out (16 14 5; in part 16 14 2 3: the
+ *      second buffer is filled on), and the completions that carried
+ *      several buffers (bundles: one of 30) or left room in theirs
+ *   2. 100 bytes queued, then the stream: the arm's limit ends a bundle
+ *      at 64 bytes exactly (four buffers), the next arm takes the other
+ *      36 in one completion; one buffer a completion, 16 at a time
+ *   3. zero-copy sends: 40 bytes (the result once the notification came,
+ *      and that the kernel copied them, as loopback does), on a closed
+ *      descriptor (-EBADF), after SHUT_WR (-EPIPE), and 0 bytes
+ * A mode the real kernel lacks is skipped (and so are zero-copy sends).
+ */
+struct bscript {
+	struct urt_op op, rx;
+	struct urt_buf buf;
+	struct sockaddr_in sa;
+	int lfd, c, s, n, got;
+	uint64_t bundled, shared, zc, copied;
+	char out[128];
+};
+
+/* The stream's chunks until `want` bytes came, each length recorded. */
+#define TAKE(t, st, want)                                                                          \
+	for ((st)->got = 0; (st)->got < (want);) {                                                 \
+		URT_AWAIT(t, (st)->n = urt_recv_stream(t, &(st)->rx, (st)->s, &(st)->buf));        \
+		REC(st, (st)->n);                                                                  \
+		if ((st)->n <= 0)                                                                  \
+			break;                                                                     \
+		(st)->got += (st)->n;                                                              \
+		URT_DISCARD(urt_buf_free(&(st)->buf));                                             \
+	}
+
+/* Stats that say how the buffers came, since the last call. */
+static void rec_bufstats(struct bscript *st)
+{
+	struct urt_runtime_stats s;
+
+	urt_runtime_stats(urt_runtime_current(), &s);
+	REC(st, (int)(s.recv_bundled - st->bundled));
+	REC(st, (int)(s.buf_shared - st->shared));
+	st->bundled = s.recv_bundled;
+	st->shared = s.buf_shared;
+}
+
+static void rec_zcstats(struct bscript *st)
+{
+	struct urt_runtime_stats s;
+
+	urt_runtime_stats(urt_runtime_current(), &s);
+	REC(st, (int)(s.send_zc - st->zc));
+	REC(st, (int)(s.send_zc_copied - st->copied));
+	st->zc = s.send_zc;
+	st->copied = s.send_zc_copied;
+}
+
+static bool zc_on(void)
+{
+	struct urt_runtime_stats s;
+
+	urt_runtime_stats(urt_runtime_current(), &s);
+	return s.features & URT_FEAT_SEND_ZC;
+}
+
+static bool bscript_poll(struct urt_task *t, void *arg)
+{
+	struct bscript *st = arg;
+
+	URT_BEGIN(t);
+	memset(st->out, 'b', sizeof(st->out));
+	URT_AWAIT(t, st->c = urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c, (struct sockaddr *)&st->sa,
+					 sizeof(st->sa)));
+	REC(st, st->n);
+	URT_AWAIT(t, st->s = urt_accept(t, &st->op, st->lfd, NULL, NULL));
+	REC(st, st->s >= 0);
+	rec_bufstats(st);
+	/* 1 */
+	URT_AWAIT(t, st->n = urt_send(t, &st->op, st->c, st->out, 30, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_sleep(t, &st->op, 5000000)); /* the bytes are in */
+	TAKE(t, st, 30);
+	URT_AWAIT(t, st->n = urt_send(t, &st->op, st->c, st->out, 5, 0));
+	REC(st, st->n);
+	TAKE(t, st, 5);
+	rec_bufstats(st);
+	URT_AWAIT(t, st->n = urt_recv_stream_end(t, &st->rx, st->s));
+	/* 2 */
+	URT_AWAIT(t, st->n = urt_send(t, &st->op, st->c, st->out, 100, 0));
+	REC(st, st->n);
+	URT_AWAIT(t, st->n = urt_sleep(t, &st->op, 5000000));
+	TAKE(t, st, 100);
+	rec_bufstats(st);
+	URT_AWAIT(t, st->n = urt_recv_stream_end(t, &st->rx, st->s));
+	/* 3 */
+	if (zc_on()) {
+		rec_zcstats(st);
+		URT_AWAIT(t, st->n = urt_send_zc(t, &st->op, st->c, st->out, 40, 0));
+		REC(st, st->n);
+		rec_zcstats(st);
+		URT_AWAIT(t, st->n = urt_send_zc(t, &st->op, st->c, st->out, 0, 0));
+		REC(st, st->n);
+		rec_zcstats(st);
+		URT_AWAIT(t, st->n = urt_shutdown(t, &st->op, st->c, SHUT_WR));
+		URT_AWAIT(t, st->n = urt_send_zc(t, &st->op, st->c, st->out, 40, 0));
+		REC(st, st->n);
+		rec_zcstats(st);
+		URT_AWAIT(t, st->n = urt_close(t, &st->op, st->c));
+		URT_AWAIT(t, st->n = urt_send_zc(t, &st->op, st->c, st->out, 40, 0));
+		REC(st, st->n);
+		rec_zcstats(st);
+	} else {
+		URT_AWAIT(t, st->n = urt_close(t, &st->op, st->c));
+	}
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->lfd));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type bscript_type = { .poll = bscript_poll, .name = "bscript" };
+
+static const struct {
+	const char *name;
+	uint32_t off;  /* features_off */
+	uint32_t feat; /* the feature the mode needs (0: none) */
+} bmodes[] = {
+	{ "one buffer a completion", URT_FEAT_RECV_BUNDLE | URT_FEAT_BUF_INC, 0 },
+	{ "in part", URT_FEAT_RECV_BUNDLE, URT_FEAT_BUF_INC },
+	{ "bundles", 0, URT_FEAT_RECV_BUNDLE },
+};
+
+/* Run the third script in mode m on the real kernel (sim NULL) or on the
+ * model. Return: false if this kernel lacks the mode. */
+static bool run_bscript(struct urt_sim *sim, unsigned m, struct results *out)
+{
+	static struct bscript st;
+	struct urt_runtime rt;
+	struct urt_join j;
+	uint16_t port;
+
+	memset(&st, 0, sizeof(st));
+	nrec = 0;
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim,
+								  .buf_count = 8,
+								  .buf_size = 16,
+								  .stream_queue = 4,
+								  .features_off = bmodes[m].off }),
+		0);
+	if (bmodes[m].feat && !(test_stats(&rt).features & bmodes[m].feat)) {
+		test_runtime_end(&rt);
+		return false;
+	}
+	st.lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
+	assert_true(st.lfd >= 0);
+	st.sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_port = htons(port),
+				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(urt_spawn(&rt, &bscript_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), 0);
+	while (test_stats(&rt).ops_inflight)
+		assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
+	assert_int_equal(test_stats(&rt).bufs_free, 8); /* every buffer back */
+	test_runtime_end(&rt);
+	memcpy(out->rec, rec, sizeof(rec));
+	out->nrec = nrec;
+	return true;
+}
+
+static void test_conform_bufs(void **state)
+{
+	static struct results real, model;
+	unsigned ran = 0;
+
+	(void)state;
+	for (unsigned m = 0; m < sizeof(bmodes) / sizeof(bmodes[0]); m++) {
+		struct urt_sim *sim;
+
+		if (!run_bscript(NULL, m, &real)) {
+			print_message("%s: not on this kernel, skipped\n", bmodes[m].name);
+			continue;
+		}
+		assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
+		assert_true(run_bscript(sim, m, &model));
+		assert_int_equal(urt_sim_fds_open(sim), 0);
+		urt_sim_destroy(sim);
+		print_message("%s:\n", bmodes[m].name);
+		compare(&real, &model);
+		ran++;
+	}
+	if (!ran)
+		skip();
 }
 
 /* --- files ------------------------------------------------------------------------------ */
@@ -503,6 +709,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conform),
 		cmocka_unit_test(test_conform_files),
+		cmocka_unit_test(test_conform_bufs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -230,6 +230,8 @@ int echo_server_init(struct echo_server *s, const struct echo_opts *o, int id, s
 					       .slab_slots = o->max_conns,
 					       .buf_count = o->bufs,
 					       .buf_size = ECHO_RX_BUF,
+					       .features_off = o->features_off,
+					       .send_zc_min = o->send_zc_min,
 					       .allocator = &s->heap.al,
 					       .sim = sim,
 				       });

@@ -43,6 +43,8 @@ struct echo_opts {
 	uint32_t send_ms;   /* --send-ms: close a connection whose echo waits longer */
 	uint32_t idle_ms;   /* --idle-ms: close a connection silent longer */
 	size_t mem_budget;  /* its share of --max-clients-mem */
+	uint32_t features_off; /* urt_runtime_opts.features_off (the simulator's buffer modes) */
+	uint32_t send_zc_min;  /* urt_runtime_opts.send_zc_min; 0: never zero-copy */
 };
 
 /* One runtime's server; written by its thread. */

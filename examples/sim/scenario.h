@@ -17,8 +17,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* How the runtime's provided buffers are handed out (urt_runtime_opts
+ * features_off picks it, the model has all three): drawn from the seed, or
+ * forced (urt-sim --bufmode). */
+enum scn_bufmode {
+	SCN_BUF_SEED,	/* one of the three below, drawn from the seed */
+	SCN_BUF_SINGLE, /* one buffer a completion */
+	SCN_BUF_BUNDLE, /* bundles: several buffers a completion */
+	SCN_BUF_INC,	/* in part: a buffer shared by several completions */
+};
+
 struct scn_opts {
 	uint64_t seed;
+	uint32_t bufmode;    /* enum scn_bufmode */
 	uint32_t faults_pct; /* how often the model's faults strike, in percent; 0: none */
 	FILE *trace;	     /* the model's trace (urt_sim_opts.trace); NULL: none */
 };

@@ -50,14 +50,134 @@ void scn_knobs(struct scn_rng *r, const struct scn_opts *o, struct urt_sim_opts 
 		rt->slot_size = 512;
 		rt->slab_slots = 16;
 	}
+	scn_knobs_bufs(r, o, rt); /* last: the draws above stay what they were */
+	scn_watch_arm(sim, rt);
+}
+
+/* features_off for each buffer mode (the model offers all three) */
+static const uint32_t bufmode_off[] = {
+	[SCN_BUF_SINGLE] = URT_FEAT_RECV_BUNDLE | URT_FEAT_BUF_INC,
+	[SCN_BUF_BUNDLE] = 0,
+	[SCN_BUF_INC] = URT_FEAT_RECV_BUNDLE,
+};
+
+const char *scn_bufmode_name(uint32_t mode)
+{
+	static const char *const names[] = { "seed", "single", "bundle", "inc" };
+
+	return mode < 4 ? names[mode] : "?";
+}
+
+void scn_knobs_bufs(struct scn_rng *r, const struct scn_opts *o, struct urt_runtime_opts *rt)
+{
+	static const uint32_t zc_min[] = { 0, 0, 1, 512, 4096 }; /* 0: never */
+	uint32_t mode = (uint32_t)scn_below(r, 3) + SCN_BUF_SINGLE;
+
+	if (o->bufmode >= SCN_BUF_SINGLE && o->bufmode <= SCN_BUF_INC)
+		mode = o->bufmode; /* drawn all the same: the rest of the world stays */
+	rt->features_off |= bufmode_off[mode];
+	rt->send_zc_min = PICK(r, zc_min);
 }
 
 void scn_knobs_str(char *buf, size_t n, const struct urt_sim_opts *sim,
 		   const struct urt_runtime_opts *rt)
 {
-	snprintf(buf, n, "lat=%llu rcvbuf=%u short=%u%% ring=%u bufs=%ux%u squeue=%u slab=%d",
+	uint32_t off = rt->features_off & (URT_FEAT_RECV_BUNDLE | URT_FEAT_BUF_INC);
+
+	snprintf(buf, n,
+		 "lat=%llu rcvbuf=%u short=%u%% ring=%u bufs=%ux%u squeue=%u slab=%d buf=%s zc=%u",
 		 (unsigned long long)sim->max_latency_ns, sim->rcvbuf, sim->short_pct,
-		 rt->ring_entries, rt->buf_count, rt->buf_size, rt->stream_queue, rt->slab != 0);
+		 rt->ring_entries, rt->buf_count, rt->buf_size, rt->stream_queue, rt->slab != 0,
+		 scn_bufmode_name(!off				? SCN_BUF_BUNDLE
+				  : off == URT_FEAT_RECV_BUNDLE ? SCN_BUF_INC
+								: SCN_BUF_SINGLE),
+		 rt->send_zc_min);
+}
+
+/* --- the invariants after every event ------------------------------------------------ */
+
+static __thread struct {
+	bool armed;
+	uint32_t op_records;
+	size_t frame_cap;
+	uint64_t checks;
+	char why[256];
+} watch;
+
+static void watch_fail(struct urt_sim *sim, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void watch_fail(struct urt_sim *sim, const char *fmt, ...)
+{
+	char what[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(watch.why, sizeof(watch.why), "invariant, after event %llu: %s",
+		 (unsigned long long)urt_sim_events(sim), what);
+}
+
+static void watch_check(struct urt_sim *sim, void *arg)
+{
+	struct urt_runtime *rt = urt_runtime_current();
+	struct urt_runtime_stats st;
+	uint32_t ready;
+
+	(void)arg;
+	if (!rt || watch.why[0])
+		return;
+	watch.checks++;
+	urt_runtime_stats(rt, &st);
+	ready = urt_sim_bufs_ready(sim);
+	if (ready > st.buf_count || ready > st.bufs_free)
+		watch_fail(sim, "the ring holds %u buffers for the model: %zu free of %zu", ready,
+			   st.bufs_free, st.buf_count);
+	else if (st.bufs_free > st.buf_count)
+		watch_fail(sim, "%zu buffers free of %zu", st.bufs_free, st.buf_count);
+	else if (!(st.features & URT_FEAT_BUF_INC) && st.bufs_queued > st.buf_count - st.bufs_free)
+		watch_fail(sim, "%zu buffers queued, %zu out of the ring", st.bufs_queued,
+			   st.buf_count - st.bufs_free);
+	else if (st.ops_high_water > watch.op_records || st.ops_live > st.ops_high_water)
+		watch_fail(sim, "op records: %zu live, %zu at most, of %u", st.ops_live,
+			   st.ops_high_water, watch.op_records);
+	else if (st.slab_live > st.slab_capacity)
+		watch_fail(sim, "slab: %zu slots live of %zu", st.slab_live, st.slab_capacity);
+	else if (st.frame_high_water > watch.frame_cap)
+		watch_fail(sim, "frame arena: %zu bytes of %zu", st.frame_high_water,
+			   watch.frame_cap);
+	else if (st.spill_bytes > st.spill_high_water)
+		watch_fail(sim, "spill: %zu bytes, high water %zu", st.spill_bytes,
+			   st.spill_high_water);
+}
+
+void scn_watch_arm(struct urt_sim_opts *sim, const struct urt_runtime_opts *rt)
+{
+	size_t frame = rt->frame_size ? rt->frame_size : 64 * 1024;
+
+	watch.armed = true;
+	watch.checks = 0;
+	watch.why[0] = 0;
+	/* the documented defaults (urt/runtime.h) */
+	watch.op_records = rt->op_records ? rt->op_records : 262144;
+	watch.frame_cap = rt->frame_cap ? rt->frame_cap : 16 * frame;
+	sim->check = watch_check;
+	sim->check_arg = NULL;
+}
+
+bool scn_watch_take(char *why)
+{
+	bool failed = watch.armed && watch.why[0];
+
+	if (failed && !why[0])
+		snprintf(why, 256, "%s", watch.why);
+	watch.armed = false;
+	return failed;
+}
+
+uint64_t scn_watch_checks(void)
+{
+	return watch.checks;
 }
 
 bool scn_fail(char *why, const char *fmt, ...)

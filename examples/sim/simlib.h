@@ -54,6 +54,35 @@ void scn_rng_seed(struct scn_rng *r, uint64_t seed, const char *tag);
 void scn_knobs(struct scn_rng *r, const struct scn_opts *o, struct urt_sim_opts *sim,
 	       struct urt_runtime_opts *rt);
 
+/*
+ * The buffer mode of o (drawn from r unless o forces one) and whether
+ * urt_send_all goes zero-copy (send_zc_min, drawn): into rt. scn_knobs
+ * does it; a scenario that draws its own knobs calls it once, last.
+ */
+void scn_knobs_bufs(struct scn_rng *r, const struct scn_opts *o, struct urt_runtime_opts *rt);
+/* "single", "bundle", "inc" (or "seed"). */
+const char *scn_bufmode_name(uint32_t mode);
+
+/*
+ * The invariants after every event (urt_sim_opts.check): with the run's
+ * runtime (this thread's) in place, the provided buffers the model may
+ * fill are no more than the ring's entries nor than the runtime counts
+ * free (a buffer given back twice shows at once); the runtime's counts:
+ * free <= count, queued <= out of the kernel's hands (but in part, where a
+ * buffer is several pieces), op records <= op_records, the slab's slots
+ * and the frame arena within their capacity. scn_knobs arms it in sim for
+ * the runtime options rt (a scenario that draws its own knobs calls
+ * scn_watch_arm after them); the first failure is kept, with the event,
+ * and scn_watch_take hands it over (urt-sim reads it after each run).
+ */
+void scn_watch_arm(struct urt_sim_opts *sim, const struct urt_runtime_opts *rt);
+/* The first invariant that failed since scn_watch_arm, into why (256
+ * bytes) unless why holds a failure already; disarms. Return: whether one
+ * failed. */
+bool scn_watch_take(char *why);
+/* Checks made since scn_watch_arm. */
+uint64_t scn_watch_checks(void);
+
 /* The knobs as one line, for a failure's why[] (buf of n bytes). */
 void scn_knobs_str(char *buf, size_t n, const struct urt_sim_opts *sim,
 		   const struct urt_runtime_opts *rt);

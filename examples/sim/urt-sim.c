@@ -3,7 +3,8 @@
  * urt-sim - run scenarios on the simulated kernel (urt/sim.h), one seed
  * after another, in this process.
  *
- *   urt-sim --scenario NAME[,NAME...]|all --seeds N [--seed S] [--faults PCT] [--trace] [--list]
+ *   urt-sim --scenario NAME[,NAME...]|all --seeds N [--seed S] [--faults PCT]
+ *           [--bufmode single|bundle|inc] [--trace] [--list]
  *
  * Runs seeds S..S+N-1 (S defaults to 1) of each scenario named and prints
  * a line per scenario, then the total:
@@ -15,7 +16,10 @@
  * model's trace of it goes to stdout, followed by hash=<16 hex>. With
  * --seeds every 100th seed is run twice and must give the same hash, the
  * same event count and the same verdict (a determinism self-check; a
- * mismatch is a failure). Exits 1 if any seed failed, 2 on bad usage.
+ * mismatch is a failure). --bufmode forces the runtime's provided-buffer
+ * mode (else each seed draws one of the three). After every event of a
+ * run the invariants of scn_watch_arm are checked (simlib.h); a broken
+ * one fails the seed. Exits 1 if any seed failed, 2 on bad usage.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +31,7 @@
 #include <time.h>
 
 #include "scenario.h"
+#include "simlib.h"
 
 extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels, scn_echo;
 
@@ -50,9 +55,10 @@ static uint64_t now_ns(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: urt-sim --scenario NAME[,NAME...]|all --seeds N [--seed S] [--faults PCT] "
-		   "[--trace] [--list]\n"
-		   "       urt-sim --scenario NAME --seed S --trace   (replay one seed)\n");
+	fprintf(f,
+		"usage: urt-sim --scenario NAME[,NAME...]|all --seeds N [--seed S] [--faults PCT] "
+		"[--bufmode single|bundle|inc] [--trace] [--list]\n"
+		"       urt-sim --scenario NAME --seed S --trace   (replay one seed)\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -87,23 +93,26 @@ static void print_tally(const char *name, const struct tally *t)
 }
 
 static void report_failure(const struct scenario *sc, uint64_t seed, uint32_t faults,
-			   const char *why)
+			   uint32_t bufmode, const char *why)
 {
-	printf("FAIL %s seed=%" PRIu64 ": %s\n", sc->name, seed, why);
+	char fl[32] = "", bm[32] = "";
+
 	if (faults)
-		printf("  replay: urt-sim --scenario %s --seed %" PRIu64 " --faults %u --trace\n",
-		       sc->name, seed, faults);
-	else
-		printf("  replay: urt-sim --scenario %s --seed %" PRIu64 " --trace\n", sc->name,
-		       seed);
+		snprintf(fl, sizeof(fl), " --faults %u", faults);
+	if (bufmode)
+		snprintf(bm, sizeof(bm), " --bufmode %s", scn_bufmode_name(bufmode));
+	printf("FAIL %s seed=%" PRIu64 ": %s\n", sc->name, seed, why);
+	printf("  replay: urt-sim --scenario %s --seed %" PRIu64 "%s%s --trace\n", sc->name, seed,
+	       fl, bm);
 }
 
 /* Seeds first..first+n-1 of one scenario. Return: failures. */
 static void run_scenario(const struct scenario *sc, uint64_t first, uint64_t n, uint32_t faults,
-			 bool trace, bool recheck, struct tally *t)
+			 uint32_t bufmode, bool trace, bool recheck, struct tally *t)
 {
 	for (uint64_t i = 0; i < n; i++) {
 		struct scn_opts o = { .seed = first + i,
+				      .bufmode = bufmode,
 				      .faults_pct = faults,
 				      .trace = trace ? stdout : NULL };
 		struct scn_result r = { 0 };
@@ -111,6 +120,7 @@ static void run_scenario(const struct scenario *sc, uint64_t first, uint64_t n, 
 		bool failed;
 
 		sc->run(&o, &r);
+		scn_watch_take(r.why); /* the invariants after every event */
 		t->ns += now_ns() - t0;
 		t->seeds++;
 		t->events += r.events;
@@ -124,6 +134,7 @@ static void run_scenario(const struct scenario *sc, uint64_t first, uint64_t n, 
 
 			o.trace = NULL;
 			sc->run(&o, &again);
+			scn_watch_take(again.why);
 			if (again.hash != r.hash || again.events != r.events ||
 			    strcmp(again.why, r.why)) {
 				snprintf(r.why, sizeof(r.why),
@@ -139,7 +150,7 @@ static void run_scenario(const struct scenario *sc, uint64_t first, uint64_t n, 
 				fprintf(stderr, "FAIL %s seed=%" PRIu64 ": %s\n", sc->name, o.seed,
 					r.why);
 			else
-				report_failure(sc, o.seed, faults, r.why);
+				report_failure(sc, o.seed, faults, bufmode, r.why);
 		}
 	}
 }
@@ -162,6 +173,7 @@ int main(int argc, char **argv)
 {
 	const char *name = NULL;
 	uint64_t seeds = 0, first = 1, faults = 0;
+	uint32_t bufmode = SCN_BUF_SEED;
 	bool have_seeds = false, have_seed = false, trace = false, list = false, any = false;
 	struct tally total = { 0 };
 
@@ -179,6 +191,15 @@ int main(int argc, char **argv)
 			have_seed = true;
 			i++;
 		} else if (!strcmp(a, "--faults") && parse_u64(v, &faults) && faults <= 100) {
+			i++;
+		} else if (!strcmp(a, "--bufmode") && v) {
+			for (bufmode = SCN_BUF_SINGLE; bufmode <= SCN_BUF_INC; bufmode++)
+				if (!strcmp(v, scn_bufmode_name(bufmode)))
+					break;
+			if (bufmode > SCN_BUF_INC) {
+				fprintf(stderr, "urt-sim: --bufmode single|bundle|inc\n");
+				return 2;
+			}
 			i++;
 		} else if (!strcmp(a, "--trace")) {
 			trace = true;
@@ -220,7 +241,8 @@ int main(int argc, char **argv)
 		if (strcmp(name, "all") && !listed(name, scenarios[s]->name))
 			continue;
 		any = true;
-		run_scenario(scenarios[s], first, seeds, (uint32_t)faults, trace, have_seeds, &t);
+		run_scenario(scenarios[s], first, seeds, (uint32_t)faults, bufmode, trace,
+			     have_seeds, &t);
 		if (!trace)
 			print_tally(scenarios[s]->name, &t);
 		else if (t.failures)

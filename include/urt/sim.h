@@ -93,6 +93,12 @@ struct urt_sim_opts {
 	 * hole counts); a write past it is cut short, then fails with
 	 * -ENOSPC, as on a full disk; 0: 64 MiB */
 	uint64_t fs_bytes;
+	/* called after every event (each SQE taken, each operation run),
+	 * with check_arg: where a program checks its invariants as the run
+	 * goes (urt_runtime_stats, urt_sim_bufs_ready); it may read the
+	 * runtime's state but must not call into the ring; NULL: none */
+	void (*check)(struct urt_sim *sim, void *check_arg);
+	void *check_arg;
 };
 
 #define URT_SIM_FAULT_RESET                                                                        \
@@ -136,6 +142,15 @@ uint64_t urt_sim_faults(const struct urt_sim *sim);
 
 /* urt_sim_fds_open - descriptors of the model open now (a leak check). */
 uint32_t urt_sim_fds_open(const struct urt_sim *sim);
+
+/*
+ * urt_sim_bufs_ready - provided buffers the model may fill now: those the
+ * runtime published in its ring past the model's head (0 without a ring).
+ * Never more than the ring's entries, and never more than the runtime
+ * counts free (urt_runtime_stats bufs_free: it counts a buffer out when it
+ * reaps the completion that took it, after the model took it).
+ */
+uint32_t urt_sim_bufs_ready(const struct urt_sim *sim);
 
 /*
  * urt_sim_stalls - how often the runtime waited for ever with nothing left

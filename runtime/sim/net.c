@@ -322,15 +322,122 @@ static void conn_reset(struct urt_sim *s, struct sim_sock *k)
 	urt__sim_wake(s, &p->writers);
 }
 
+/*
+ * The buffers a receive with IOSQE_BUFFER_SELECT fills, as the kernel
+ * picks them (io_uring/kbuf.c, net.c; checked against 6.18 by
+ * tests/test_sim_conform.c): a vector of up to SIM_IOV ring entries from
+ * the model's head, their bytes in all, and whether the pick ran into the
+ * ring's tail.
+ *   one buffer (no bundle, or a ring filled in part): the entry at the
+ *     head, at most sqe.len bytes of it if that is set;
+ *   a bundle (IORING_RECVSEND_BUNDLE): max_len = sqe.len (without it,
+ *     the bytes the last transfer left in the socket, the kernel's
+ *     msg_inq, if more than 1) and the arm's byte limit left, the
+ *     smaller that is set; entries from the head,
+ *     ceil(max_len / the first's length) of them (256 at most; all that
+ *     are published without a max_len); an entry that would pass max_len
+ *     is left out, but the first, which the kernel shortens in the ring
+ *     (its len becomes max_len).
+ * A pick that took every published entry (a bundle only) ends a
+ * multishot receive after its completion (the kernel's REQ_F_BL_EMPTY).
+ */
+#define SIM_IOV	 256  /* PEEK_MAX_IMPORT */
+#define SIM_IOV0 1024 /* UIO_MAXIOV: a bundle without max_len */
+
+struct pick {
+	uint32_t n, bytes;
+	bool empty;
+	uint16_t bid;
+};
+
+static bool pick_bufs(struct urt_sim *s, const struct sim_op *o, bool bundle, struct pick *pk)
+{
+	uint32_t avail = urt__sim_bufs_avail(s), max = o->sqe.len, nr;
+	struct io_uring_buf *b;
+
+	if (!avail)
+		return false;
+	b = urt__sim_buf_at(s, 0);
+	pk->bid = b->bid;
+	pk->empty = false;
+	if (!bundle || s->br_inc) {
+		pk->n = 1;
+		pk->bytes = max && max < b->len ? max : b->len;
+		return true;
+	}
+	/* no sqe.len: what the last transfer left in the socket (the kernel's
+	 * msg_inq), if more than a byte */
+	if (!max && o->inq > 2)
+		max = o->inq - 1;
+	if (o->left && o->left != UINT32_MAX && (!max || o->left < max))
+		max = o->left;
+	if (!b->len)
+		return false; /* the kernel answers a zero-length entry with -ENOBUFS */
+	nr = max ? (max + b->len - 1) / b->len : SIM_IOV0;
+	if (max && nr > SIM_IOV)
+		nr = SIM_IOV;
+	if (nr > avail)
+		nr = avail;
+	pk->n = pk->bytes = 0;
+	for (uint32_t k = 0; k < nr; k++) {
+		uint32_t len = urt__sim_buf_at(s, k)->len;
+
+		if (max && len > max - pk->bytes) {
+			if (k)
+				return true; /* left out: the pick stops short of the tail */
+			len = max;
+			urt__sim_buf_at(s, 0)->len = len;
+		}
+		pk->n++;
+		pk->bytes += len;
+		if (max && pk->bytes == max)
+			return true;
+	}
+	pk->empty = nr == avail;
+	return true;
+}
+
+/* Move n bytes of k's queue into the picked buffers, in ring order; give
+ * the kernel's head what they used up (whole buffers; in part, the bytes
+ * of the one buffer, its entry moved on past them). Return: the CQE's
+ * buffer flags. */
+static uint32_t fill_bufs(struct urt_sim *s, struct sim_sock *k, const struct pick *pk, uint32_t n)
+{
+	uint32_t flags = IORING_CQE_F_BUFFER | (uint32_t)pk->bid << IORING_CQE_BUFFER_SHIFT;
+	uint32_t used = 0, left = n;
+
+	if (s->br_inc) {
+		struct io_uring_buf *b = urt__sim_buf_at(s, 0);
+
+		queue_get(k, (uint8_t *)(uintptr_t)b->addr, n);
+		b->addr += n;
+		b->len -= n;
+		if (b->len)
+			return flags | IORING_CQE_F_BUF_MORE; /* the kernel keeps it */
+		urt__sim_bufs_used(s, 1);
+		return flags;
+	}
+	while (left) {
+		struct io_uring_buf *b = urt__sim_buf_at(s, used++);
+		uint32_t m = left < b->len ? left : b->len;
+
+		queue_get(k, (uint8_t *)(uintptr_t)b->addr, m);
+		left -= m;
+	}
+	urt__sim_bufs_used(s, used);
+	return flags;
+}
+
 /* A receive (RECV, READ) on a stream socket. */
 static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
 	bool multi = o->sqe.opcode == IORING_OP_RECV && (o->sqe.ioprio & IORING_RECV_MULTISHOT);
 	bool select = o->sqe.flags & IOSQE_BUFFER_SELECT;
+	bool bundle = select && o->sqe.opcode == IORING_OP_RECV &&
+		      (o->sqe.ioprio & IORING_RECVSEND_BUNDLE);
 	struct sim_sock *k = op_sock(s, o, NULL);
-	uint64_t addr = o->sqe.addr;
-	uint32_t cap = o->sqe.len, flags = 0, n;
-	uint16_t bid = 0;
+	uint32_t flags = 0, n;
+	struct pick pk = { 0 };
 	bool more;
 
 	if (!k) {
@@ -355,19 +462,23 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		return;
 	}
 	if (select) {
-		if (!urt__sim_buf(s, &addr, &cap, &bid)) {
+		if (!pick_bufs(s, o, bundle, &pk)) {
 			urt__sim_post(s, i, -ENOBUFS, 0, false);
 			return;
 		}
-		flags = IORING_CQE_F_BUFFER | (uint32_t)bid << IORING_CQE_BUFFER_SHIFT;
+		n = cut(s, k->len < pk.bytes ? k->len : pk.bytes);
+		flags = fill_bufs(s, k, &pk, n);
+	} else {
+		n = cut(s, k->len < o->sqe.len ? k->len : o->sqe.len);
+		queue_get(k, (uint8_t *)(uintptr_t)o->sqe.addr, n);
 	}
-	n = k->len < cap ? k->len : cap;
-	if (multi && o->left < n)
-		n = o->left;
-	n = cut(s, n);
-	queue_get(k, (uint8_t *)(uintptr_t)addr, n);
+	o->inq = k->len + 1;
 	urt__sim_wake(s, &k->writers); /* room again */
-	more = multi && (o->left == UINT32_MAX || (o->left -= n) > 0);
+	/* the arm's byte limit counts what came; only a bundle is cut to it
+	 * (one buffer may pass it: the kernel ends the arm after that one) */
+	if (multi && o->left != UINT32_MAX)
+		o->left -= n < o->left ? n : o->left;
+	more = multi && o->left && !pk.empty;
 	urt__sim_post(s, i, (int32_t)n, flags, more);
 	if (!more)
 		return;
@@ -377,37 +488,47 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_park(s, i, &k->readers);
 }
 
-/* A send (SEND, WRITE) on a stream socket. */
+/* A send's completion: a zero-copy send's result comes with F_MORE, and
+ * its notification after it, whatever the result (as the kernel's). */
+static void send_post(struct urt_sim *s, uint32_t i, int32_t res)
+{
+	if (s->op[i].sqe.opcode == IORING_OP_SEND_ZC)
+		urt__sim_zc_result(s, i, res);
+	else
+		urt__sim_post(s, i, res, 0, false);
+}
+
+/* A send (SEND, SEND_ZC, WRITE) on a stream socket. */
 static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
 	struct sim_sock *k = op_sock(s, o, NULL), *p;
 	uint32_t n, room;
 
 	if (!k) {
-		urt__sim_post(s, i, op_not_sock(o), 0, false);
+		send_post(s, i, op_not_sock(o));
 		return;
 	}
 	if (k->type != SK_STREAM) {
-		urt__sim_post(s, i, -ENOTCONN, 0, false);
+		send_post(s, i, -ENOTCONN);
 		return;
 	}
 	if (k->wr_shut) {
-		urt__sim_post(s, i, -EPIPE, 0, false);
+		send_post(s, i, -EPIPE);
 		return;
 	}
 	if (!k->reset && !sock_at(s, k->peer - 1)->closed && urt__sim_fault(s, URT_SIM_FAULT_RESET))
 		conn_reset(s, k);
 	if (k->reset) {
-		urt__sim_post(s, i, -ECONNRESET, 0, false);
+		send_post(s, i, -ECONNRESET);
 		return;
 	}
 	p = sock_at(s, k->peer - 1);
 	if (p->closed) { /* the peer closed: its end answers with a reset */
-		urt__sim_post(s, i, -EPIPE, 0, false);
+		send_post(s, i, -EPIPE);
 		return;
 	}
 	if (!o->sqe.len) {
-		urt__sim_post(s, i, 0, 0, false);
+		send_post(s, i, 0);
 		return;
 	}
 	queue_ready(s, p);
@@ -419,7 +540,7 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	n = cut(s, o->sqe.len < room ? o->sqe.len : room);
 	queue_put(p, (const uint8_t *)(uintptr_t)o->sqe.addr, n);
 	urt__sim_wake(s, &p->readers);
-	urt__sim_post(s, i, (int32_t)n, 0, false);
+	send_post(s, i, (int32_t)n);
 }
 
 /* shutdown(2) of socket k. Return: 0; -ENOTCONN. */
@@ -565,6 +686,19 @@ bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 		if (o->sqe.opcode == IORING_OP_READ && o->sqe.fd < SIM_FD_BASE)
 			return false;
 		op_recv(s, i, o);
+		return true;
+	case IORING_OP_SEND_ZC:
+		if (o->started) { /* the result is out: the notification (the
+				   * model copies, as loopback does: with
+				   * REPORT_USAGE it says so) */
+			urt__sim_post(s, i,
+				      o->sqe.ioprio & IORING_SEND_ZC_REPORT_USAGE
+					      ? (int32_t)IORING_NOTIF_USAGE_ZC_COPIED
+					      : 0,
+				      IORING_CQE_F_NOTIF, false);
+			return true;
+		}
+		op_send(s, i, o);
 		return true;
 	case IORING_OP_SEND:
 	case IORING_OP_WRITE:

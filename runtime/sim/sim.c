@@ -233,7 +233,9 @@ static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 		i = s->nop++;
 		s->op[i].gen = 0;
 	}
-	s->op[i] = (struct sim_op){ .sqe = *sqe, .gen = s->op[i].gen, .state = OPS_SCHED };
+	s->op[i] = (struct sim_op){
+		.sqe = *sqe, .gen = s->op[i].gen, .taken = s->taken++, .state = OPS_SCHED
+	};
 	s->live_ops++;
 	if (ud_indexed(sqe))
 		ud_put(s, sqe->user_data, i);
@@ -377,18 +379,61 @@ void urt__sim_post(struct urt_sim *s, uint32_t i, int32_t res, uint32_t flags, b
 	op_free(s, i);
 }
 
-/* End op i (and its linked timeout) with res, wherever it is. */
+/* A zero-copy send whose result is posted: only its notification is to
+ * come, and no cancel reaches it (the kernel's request is complete). */
+static bool zc_notif_due(const struct sim_op *o)
+{
+	return o->sqe.opcode == IORING_OP_SEND_ZC && o->started;
+}
+
+/* End op i (and its linked timeout) with res, wherever it is. A zero-copy
+ * send ends as the kernel's does: its result with F_MORE, then the
+ * notification. */
 static void op_cancel(struct urt_sim *s, uint32_t i, int32_t res)
 {
+	if (s->op[i].sqe.opcode == IORING_OP_SEND_ZC) {
+		if (s->op[i].started)
+			return; /* its notification is on its way */
+		if (s->op[i].state == OPS_WAIT)
+			wq_remove(s, i);
+		urt__sim_zc_result(s, i, res);
+		return;
+	}
 	urt__sim_post(s, i, res, 0, false);
 }
 
+<<<<<<< HEAD
 /* ASYNC_CANCEL by user_data: the live operation (not a linked timeout)
  * that has it, the lowest-numbered if several do. Return: 0; -ENOENT. */
 static int cancel_ud(struct urt_sim *s, uint64_t ud)
+=======
+void urt__sim_zc_result(struct urt_sim *s, uint32_t i, int32_t res)
+{
+	struct sim_op *o = &s->op[i];
+
+	urt__sim_post(s, i, res, 0, true);
+	if (o->link) { /* done as far as a linked timeout goes */
+		uint32_t lt = o->link - 1;
+
+		cqe(s, s->op[lt].sqe.user_data, -ECANCELED, 0);
+		op_free(s, lt);
+		o->link = 0;
+	}
+	urt__sim_again(s, i);
+}
+
+/* ASYNC_CANCEL by user_data: the first live operation (not a linked
+ * timeout) that has it and was taken before the cancel (`before`): the
+ * kernel issues a cancel in SQ order, so it never reaches an operation
+ * submitted after it, though the model runs it after a latency (a stream
+ * re-armed under the same user_data meanwhile is not its target).
+ * Return: 0; -ENOENT. */
+static int cancel_ud(struct urt_sim *s, uint64_t ud, uint64_t before)
+>>>>>>> simbufs
 {
 	uint32_t i = ud_find(s, ud);
 
+<<<<<<< HEAD
 	for (uint32_t k = 0; ud == URT__UD_IGNORE && k < s->nop && i == UINT32_MAX; k++)
 		if (s->op[k].state != OPS_FREE && !s->op[k].is_lt && s->op[k].sqe.user_data == ud)
 			i = k;
@@ -396,6 +441,15 @@ static int cancel_ud(struct urt_sim *s, uint64_t ud)
 		return -ENOENT;
 	op_cancel(s, i, -ECANCELED);
 	return 0;
+=======
+		if (o->state != OPS_FREE && !o->is_lt && !zc_notif_due(o) &&
+		    o->sqe.user_data == ud && o->taken < before) {
+			op_cancel(s, i, -ECANCELED);
+			return 0;
+		}
+	}
+	return -ENOENT;
+>>>>>>> simbufs
 }
 
 /* --- running an operation -------------------------------------------------------------- */
@@ -417,6 +471,20 @@ static void run(struct urt_sim *s, uint32_t i)
 	case IORING_OP_NOP:
 		urt__sim_post(s, i, 0, 0, false);
 		return;
+<<<<<<< HEAD
+=======
+	case IORING_OP_ASYNC_CANCEL: {
+		uint64_t target = o->sqe.addr;
+
+		/* the target's CQE first, then the cancel's, as the kernel
+		 * posts the target's before the cancel returns (the runtime
+		 * must not rely on the order either way) */
+		int res = cancel_ud(s, target, o->taken);
+
+		urt__sim_post(s, i, res, 0, false);
+		return;
+	}
+>>>>>>> simbufs
 	case IORING_OP_CLOSE:
 		urt__sim_post(s, i, urt__sim_close(s, o->sqe.fd), 0, false);
 		return;
@@ -499,8 +567,11 @@ static int submit(struct urt_sim *s, struct io_uring *ring)
 	uint32_t linked = UINT32_MAX;
 	int n = 0;
 
-	for (; head != tail; head++, n++)
+	for (; head != tail; head++, n++) {
 		take(s, &s->sqes[head & (s->sq_entries - 1)], &linked);
+		if (s->check)
+			s->check(s, s->check_arg);
+	}
 	ring->sq.sqe_head = tail;
 	*s->sq_tail = tail;
 	__atomic_store_n(s->sq_head, tail, __ATOMIC_RELEASE);
@@ -514,8 +585,11 @@ static void fire_due(struct urt_sim *s)
 		struct sim_ev e = ev_pop(s);
 		struct sim_op *o = &s->op[e.op];
 
-		if (o->state == OPS_SCHED && o->gen == e.gen)
+		if (o->state == OPS_SCHED && o->gen == e.gen) {
 			run(s, e.op);
+			if (s->check)
+				s->check(s, s->check_arg);
+		}
 	}
 }
 
@@ -572,18 +646,21 @@ int urt__sim_close(struct urt_sim *s, int fd)
 
 /* --- provided buffers --------------------------------------------------------------- */
 
-bool urt__sim_buf(struct urt_sim *s, uint64_t *addr, uint32_t *len, uint16_t *bid)
+uint32_t urt__sim_bufs_avail(const struct urt_sim *s)
 {
-	struct io_uring_buf *b;
+	if (!s->br)
+		return 0;
+	return (uint16_t)(__atomic_load_n(&s->br->tail, __ATOMIC_ACQUIRE) - s->br_head);
+}
 
-	if (!s->br || __atomic_load_n(&s->br->tail, __ATOMIC_ACQUIRE) == s->br_head)
-		return false;
-	b = &s->br->bufs[s->br_head & (s->br_entries - 1)];
-	*addr = b->addr;
-	*len = b->len;
-	*bid = b->bid;
-	s->br_head++;
-	return true;
+struct io_uring_buf *urt__sim_buf_at(struct urt_sim *s, uint32_t k)
+{
+	return &s->br->bufs[(uint16_t)(s->br_head + k) & (s->br_entries - 1)];
+}
+
+void urt__sim_bufs_used(struct urt_sim *s, uint32_t n)
+{
+	s->br_head = (uint16_t)(s->br_head + n);
 }
 
 /* --- the table ------------------------------------------------------------------------- */
@@ -640,7 +717,9 @@ static int sim_setup(void *ctx, struct io_uring *ring, unsigned entries, struct 
 	ring->enter_ring_fd = -1;
 	p->sq_entries = sq;
 	p->cq_entries = cq;
-	p->features = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG;
+	/* 1 << 13: IORING_FEAT_REG_REG_RING (6.3), which the runtime takes for
+	 * IORING_SEND_ZC_REPORT_USAGE; 1 << 14: IORING_FEAT_RECVSEND_BUNDLE */
+	p->features = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | 1u << 13 | 1u << 14;
 	return 0;
 }
 
@@ -671,7 +750,11 @@ static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 		IORING_OP_SHUTDOWN,  IORING_OP_WRITE,	     IORING_OP_OPENAT,
 		IORING_OP_OPENAT2,   IORING_OP_STATX,	     IORING_OP_FSYNC,
 		IORING_OP_MKDIRAT,   IORING_OP_UNLINKAT,     IORING_OP_RENAMEAT,
+<<<<<<< HEAD
 		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,	     IORING_OP_POLL_ADD,
+=======
+		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,	     IORING_OP_SEND_ZC,
+>>>>>>> simbufs
 	};
 	struct io_uring_probe *p;
 
@@ -752,11 +835,12 @@ static int sim_buf_ring(void *ctx, struct io_uring *ring, struct io_uring_buf_re
 		s->br = NULL;
 		return 0;
 	}
-	if (reg->pad) /* IOU_PBUF_RING_INC: not in the model */
+	if (reg->pad & ~2u) /* `flags` in newer headers: only IOU_PBUF_RING_INC (2) */
 		return -EINVAL;
 	s->br = (struct io_uring_buf_ring *)(uintptr_t)reg->ring_addr;
 	s->br_entries = reg->ring_entries;
 	s->br_head = 0;
+	s->br_inc = reg->pad & 2u;
 	return 0;
 }
 
@@ -819,6 +903,8 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->fault_kinds = o->fault_kinds ? o->fault_kinds : ~0u;
 	s->next_port = 40000;
 	s->fs_bytes = o->fs_bytes ? o->fs_bytes : 64u << 20;
+	s->check = o->check;
+	s->check_arg = o->check_arg;
 	*out = s;
 	return 0;
 }
@@ -875,4 +961,9 @@ uint64_t urt_sim_faults(const struct urt_sim *s)
 uint32_t urt_sim_fds_open(const struct urt_sim *s)
 {
 	return s->fds_open;
+}
+
+uint32_t urt_sim_bufs_ready(const struct urt_sim *s)
+{
+	return urt__sim_bufs_avail(s);
 }

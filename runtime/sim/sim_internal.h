@@ -50,6 +50,7 @@ enum sim_op_state {
 struct sim_op {
 	struct io_uring_sqe sqe; /* as submitted */
 	uint32_t gen;		 /* bumped at free: stale events skip it */
+	uint64_t taken;		 /* when its SQE was taken (s->taken then) */
 	uint8_t state;
 	uint8_t is_lt;	 /* a linked timeout */
 	uint8_t started; /* multishot: has posted at least once */
@@ -57,6 +58,7 @@ struct sim_op {
 	uint32_t wnext, wprev;
 	struct sim_wq *wq;
 	uint32_t left; /* multishot recv: bytes before the arm's limit ends it */
+	uint32_t inq;  /* recv: bytes its last transfer left in the socket, + 1 (0: none yet) */
 	/* what sqe.fd was when the SQE was taken: the kernel resolves the
 	 * descriptor then and holds its file, so a close (or a reuse of the
 	 * number) does not change what the operation works on; sockets only
@@ -93,6 +95,7 @@ struct urt_sim {
 	uint64_t rng;
 	uint64_t now, max_lat;
 	uint64_t hash, events, stalls;
+	uint64_t taken; /* SQEs taken so far */
 	/* the rings */
 	unsigned *sq_head, *sq_tail, *sq_flags, *sq_dropped, *sq_array;
 	unsigned *cq_head, *cq_tail, *cq_overflow;
@@ -118,6 +121,10 @@ struct urt_sim {
 	struct io_uring_buf_ring *br;
 	uint32_t br_entries;
 	uint16_t br_head;
+	uint8_t br_inc; /* registered with IOU_PBUF_RING_INC: buffers filled in part */
+	/* urt_sim_opts.check: after every event */
+	void (*check)(struct urt_sim *s, void *arg);
+	void *check_arg;
 	/* the network (net.c) */
 	struct sim_sock **sock; /* each its own allocation: parked operations point into them */
 	uint32_t nsock, sock_cap;
@@ -166,8 +173,18 @@ URT_HIDDEN void urt__sim_again(struct urt_sim *s, uint32_t i);
 URT_HIDDEN void urt__sim_later(struct urt_sim *s, uint32_t i, uint64_t delay_ns);
 /* Whether a fault of kind (URT_SIM_FAULT_*) strikes now (counted). */
 URT_HIDDEN bool urt__sim_fault(struct urt_sim *s, uint32_t kind);
-/* The next provided buffer, taken (false: the ring is empty). */
-URT_HIDDEN bool urt__sim_buf(struct urt_sim *s, uint64_t *addr, uint32_t *len, uint16_t *bid);
+/* The provided-buffer ring as the kernel reads it: how many entries are
+ * published past the model's head (0 without a ring), the entry k past
+ * the head (the kernel writes into entries too: a bundle shortens one, a
+ * ring filled in part moves one's address on), and the head moved past n
+ * entries the model has used up. */
+URT_HIDDEN uint32_t urt__sim_bufs_avail(const struct urt_sim *s);
+URT_HIDDEN struct io_uring_buf *urt__sim_buf_at(struct urt_sim *s, uint32_t k);
+URT_HIDDEN void urt__sim_bufs_used(struct urt_sim *s, uint32_t n);
+/* A zero-copy send's result: its CQE with F_MORE (the request is done: a
+ * linked timeout of it ends with -ECANCELED), and the notification
+ * (IORING_CQE_F_NOTIF) after a latency. */
+URT_HIDDEN void urt__sim_zc_result(struct urt_sim *s, uint32_t i, int32_t res);
 
 /* Close one of the model's descriptors (a socket or a file). Return: 0; -EBADF. */
 URT_HIDDEN int urt__sim_close(struct urt_sim *s, int fd);
