@@ -234,7 +234,7 @@ static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 		s->op[i].gen = 0;
 	}
 	s->op[i] = (struct sim_op){
-		.sqe = *sqe, .gen = s->op[i].gen, .taken = s->taken++, .state = OPS_SCHED
+		.sqe = *sqe, .gen = s->op[i].gen, .state = OPS_SCHED
 	};
 	s->live_ops++;
 	if (ud_indexed(sqe))
@@ -402,11 +402,6 @@ static void op_cancel(struct urt_sim *s, uint32_t i, int32_t res)
 	urt__sim_post(s, i, res, 0, false);
 }
 
-<<<<<<< HEAD
-/* ASYNC_CANCEL by user_data: the live operation (not a linked timeout)
- * that has it, the lowest-numbered if several do. Return: 0; -ENOENT. */
-static int cancel_ud(struct urt_sim *s, uint64_t ud)
-=======
 void urt__sim_zc_result(struct urt_sim *s, uint32_t i, int32_t res)
 {
 	struct sim_op *o = &s->op[i];
@@ -422,34 +417,22 @@ void urt__sim_zc_result(struct urt_sim *s, uint32_t i, int32_t res)
 	urt__sim_again(s, i);
 }
 
-/* ASYNC_CANCEL by user_data: the first live operation (not a linked
- * timeout) that has it and was taken before the cancel (`before`): the
- * kernel issues a cancel in SQ order, so it never reaches an operation
- * submitted after it, though the model runs it after a latency (a stream
- * re-armed under the same user_data meanwhile is not its target).
+/* ASYNC_CANCEL by user_data: the live operation (not a linked timeout,
+ * nor a zero-copy send whose result is out and whose notification is
+ * due: done, as far as a cancel goes) that has it, the lowest-numbered
+ * if several do. Run at submission (take), as the kernel issues it.
  * Return: 0; -ENOENT. */
-static int cancel_ud(struct urt_sim *s, uint64_t ud, uint64_t before)
->>>>>>> simbufs
+static int cancel_ud(struct urt_sim *s, uint64_t ud)
 {
 	uint32_t i = ud_find(s, ud);
 
-<<<<<<< HEAD
 	for (uint32_t k = 0; ud == URT__UD_IGNORE && k < s->nop && i == UINT32_MAX; k++)
 		if (s->op[k].state != OPS_FREE && !s->op[k].is_lt && s->op[k].sqe.user_data == ud)
 			i = k;
-	if (i == UINT32_MAX)
+	if (i == UINT32_MAX || zc_notif_due(&s->op[i]))
 		return -ENOENT;
 	op_cancel(s, i, -ECANCELED);
 	return 0;
-=======
-		if (o->state != OPS_FREE && !o->is_lt && !zc_notif_due(o) &&
-		    o->sqe.user_data == ud && o->taken < before) {
-			op_cancel(s, i, -ECANCELED);
-			return 0;
-		}
-	}
-	return -ENOENT;
->>>>>>> simbufs
 }
 
 /* --- running an operation -------------------------------------------------------------- */
@@ -471,20 +454,6 @@ static void run(struct urt_sim *s, uint32_t i)
 	case IORING_OP_NOP:
 		urt__sim_post(s, i, 0, 0, false);
 		return;
-<<<<<<< HEAD
-=======
-	case IORING_OP_ASYNC_CANCEL: {
-		uint64_t target = o->sqe.addr;
-
-		/* the target's CQE first, then the cancel's, as the kernel
-		 * posts the target's before the cancel returns (the runtime
-		 * must not rely on the order either way) */
-		int res = cancel_ud(s, target, o->taken);
-
-		urt__sim_post(s, i, res, 0, false);
-		return;
-	}
->>>>>>> simbufs
 	case IORING_OP_CLOSE:
 		urt__sim_post(s, i, urt__sim_close(s, o->sqe.fd), 0, false);
 		return;
@@ -750,11 +719,8 @@ static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 		IORING_OP_SHUTDOWN,  IORING_OP_WRITE,	     IORING_OP_OPENAT,
 		IORING_OP_OPENAT2,   IORING_OP_STATX,	     IORING_OP_FSYNC,
 		IORING_OP_MKDIRAT,   IORING_OP_UNLINKAT,     IORING_OP_RENAMEAT,
-<<<<<<< HEAD
 		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,	     IORING_OP_POLL_ADD,
-=======
-		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,	     IORING_OP_SEND_ZC,
->>>>>>> simbufs
+		IORING_OP_SEND_ZC,
 	};
 	struct io_uring_probe *p;
 

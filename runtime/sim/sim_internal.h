@@ -50,7 +50,6 @@ enum sim_op_state {
 struct sim_op {
 	struct io_uring_sqe sqe; /* as submitted */
 	uint32_t gen;		 /* bumped at free: stale events skip it */
-	uint64_t taken;		 /* when its SQE was taken (s->taken then) */
 	uint8_t state;
 	uint8_t is_lt;	 /* a linked timeout */
 	uint8_t started; /* multishot: has posted at least once */
@@ -95,7 +94,6 @@ struct urt_sim {
 	uint64_t rng;
 	uint64_t now, max_lat;
 	uint64_t hash, events, stalls;
-	uint64_t taken; /* SQEs taken so far */
 	/* the rings */
 	unsigned *sq_head, *sq_tail, *sq_flags, *sq_dropped, *sq_array;
 	unsigned *cq_head, *cq_tail, *cq_overflow;
