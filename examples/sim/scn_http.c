@@ -35,7 +35,11 @@
  *  - non-reader: GETs of the largest file, one every 20 ms, never reading:
  *    --send-ms must close it (its send fails) no sooner than --send-ms
  *    after its first request and no later than --send-ms after the second
- *    (by then its receive queue is full) plus 200 ms;
+ *    (by then its receive queue is full) plus a sweep and 100 ms;
+ *  - flood: pipelined GETs and HEADs of any file, 4 KiB of them a write,
+ *    without end, never reading (the answers amplify the requests): closed
+ *    by --send-ms, at most --send-ms plus a sweep and 50 ms after its last
+ *    send went through;
  *  - slowloris: a head begun, then a byte every 10-head_ms/4 ms: closed
  *    within [head_ms, head_ms + a sweep + a byte's interval + 50 ms] of
  *    its first byte, without an answer;
@@ -106,10 +110,10 @@
  * stream pauses, and what was in flight when it paused: two records more */
 #define CONN_OPS (4 + 16 / 4 + 2)
 
-enum kind { WB, NONREADER, SLOWLORIS, BLANKS, BIGHEAD, BIGLINE, IDLER };
+enum kind { WB, NONREADER, SLOWLORIS, BLANKS, BIGHEAD, BIGLINE, IDLER, FLOOD };
 
 static const char *const kind_name[] = { "well-behaved", "non-reader", "slowloris", "blank-lines",
-					 "big-header",	 "big-line",   "idle" };
+					 "big-header",	 "big-line",   "idle",	    "flood" };
 
 struct file {
 	char path[48]; /* beneath the root, as a target's path after the slash */
@@ -743,6 +747,27 @@ static bool client_poll(struct urt_task *t, void *arg)
 				 (long)k->t1);
 		goto out;
 	}
+	if (c->kind == FLOOD) {
+		/* pipelined GETs and HEADs of any file, 4 KiB of them a write,
+		 * without end, never reading: once the server's answers fill
+		 * its receive queue, the server waits for it and --send-ms
+		 * closes it, however many requests it has queued */
+		for (k->len = 0; k->len + 64 + sizeof(w->f[0].path) < 4096;)
+			k->len += (size_t)snprintf(k->req + k->len, REQ_BUF - k->len,
+						   "%s /%s HTTP/1.1\r\nHost: sim\r\n\r\n",
+						   range(&c->rng, 0, 1) ? "GET" : "HEAD",
+						   w->f[pick_file(w, &c->rng)].path);
+		for (k->t1 = k->t0;; k->t1 = urt_now_ns()) {
+			k->io.done = 0;
+			URT_AWAIT(t, k->ret = urt_send_all(t, &k->io, k->fd, k->req, k->len));
+			if (k->ret < 0)
+				break;
+		}
+		k->t1 = (urt_now_ns() - k->t1) / MS;
+		if (k->t1 > w->srv.o.send_ms + late_ms(w))
+			cli_fail(k, "flood closed late (ms after its last send)", (long)k->t1);
+		goto out;
+	}
 	if (c->kind == SLOWLORIS) {
 		k->len = (size_t)snprintf(k->req, REQ_MAX,
 					  "GET /%s HTTP/1.1\r\nX-Slow: ", w->f[0].path);
@@ -1205,8 +1230,8 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so,
 		*c = (struct cli){ .w = w, .id = i };
 		c->rng = draw(&s);
 		c->kind = WB;
-		if (r < 30 && hostile < 4) {
-			c->kind = (enum kind)(1 + r % 6);
+		if (r < 35 && hostile < 4) {
+			c->kind = (enum kind)(1 + r % 7);
 			hostile++;
 		}
 		c->nreq = c->kind == WB ? range(&s, 1, MAX_REQS) : c->kind == IDLER ? 1 : 0;
