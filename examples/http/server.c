@@ -1483,7 +1483,7 @@ int http_server_start(struct http_server *s, int lfd)
 							    .arg = s,
 							    .stop = &s->stop,
 							    .boxed = s->o.boxed },
-			       NULL) ||
+			       &s->acceptor) ||
 	    urt_spawn(&s->rt, &http_sweep_type, &(struct sweeper){ .s = s }, sizeof(struct sweeper),
 		      NULL))
 		return -ENOMEM;
@@ -1500,5 +1500,7 @@ size_t http_server_finish(struct http_server *s)
 	if (s->lfd >= 0)
 		urt_close_detached(s->lfd); /* deinit waits for it */
 	s->lfd = -1;
+	if (!urt_join_is_empty(&s->acceptor))
+		urt_join_detach(&s->acceptor);
 	return urt_runtime_deinit(&s->rt); /* aborts the connections: their drops close them */
 }

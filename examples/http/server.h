@@ -85,6 +85,9 @@ struct http_server {
 	struct http_link idle, heads; /* connections waiting, by deadline (see the sweeper) */
 	int splice; /* file bodies: 0 splice, untried; 1 splice, worked; -1 read and send */
 	bool stop;
+	/* the acceptor's task: an owner that wants it gone before the
+	 * runtime stops (a scenario's clean end) aborts it through this */
+	struct urt_join acceptor;
 };
 
 /*
@@ -108,8 +111,9 @@ int http_server_start(struct http_server *s, int lfd);
 void http_server_stop(struct http_server *s);
 
 /*
- * http_server_finish - close the listener through the ring and deinit the
- * runtime: every connection left is aborted, and its drop closes it. After
+ * http_server_finish - close the listener through the ring (unless s->lfd
+ * was set to -1: closed already) and deinit the runtime: every connection
+ * left is aborted, and its drop closes it. After
  * it, s->live is 0 and the counters stay readable.
  * Return: what urt_runtime_deinit reclaimed.
  */

@@ -59,10 +59,12 @@
  * and 2 per client task beside the controller's, the monitor's, the
  * acceptor's and the sweeper's; slab slots no more than connections.
  * At the end: every client passed its checks, the server holds no
- * connection, slot, buffer or spill; urt_run returns 0 with no stall;
- * after the teardown (the listener closed through the ring, deinit
- * aborting what is left) no allocator byte and no descriptor of the model
- * is left. A watchdog fails a run not over after 600 virtual seconds.
+ * connection, slot, buffer or spill; the controller aborts the acceptor
+ * and the watchdog and closes the listener and the docroot, urt_run
+ * returns 0 by itself with no stall, and scn_check_clean finds nothing
+ * left (tasks, op records, timers, buffers, stale completions, model
+ * descriptors); after the teardown no allocator byte is left. A
+ * watchdog fails a run not over after 600 virtual seconds.
  *
  * o->faults_pct: the model's faults (resets, failed accepts, -EIO, ...)
  * strike; a well-behaved client then accepts a network error (and checks
@@ -88,6 +90,7 @@
 
 #include "../http/server.h"
 #include "scenario.h"
+#include "simlib.h"
 
 #define MAX_CLIENTS 24
 #define MAX_FILES   12
@@ -171,6 +174,8 @@ struct world {
 	struct urt_join joins[MAX_CLIENTS];
 	bool ready; /* the docroot is written and the server started */
 	bool over;  /* the clients are done: the monitor ends */
+	bool clean; /* the run ended by itself: scn_check_clean applies */
+	struct urt_join watchdog;
 	size_t mem_high, ops_high;
 	char why[256];
 };
@@ -1114,13 +1119,25 @@ static bool control_poll(struct urt_task *t, void *arg)
 	check_idle_server(w);
 end:
 	w->over = true;
-	/* as SIGTERM does: the acceptor and the sweeper end, the runtime
-	 * stops, and the teardown aborts whatever is left */
+	/* as SIGTERM does: the acceptor and the sweeper end */
 	http_server_stop(&w->srv);
 	if (w->root_fd >= 0)
 		URT_AWAIT(t, k->ret = urt_close(t, &k->op, w->root_fd));
 	w->root_fd = -1;
-	urt_stop(urt_task_runtime(t));
+	if (w->why[0]) { /* the runtime stops; the teardown aborts what is left */
+		urt_stop(urt_task_runtime(t));
+		URT_RETURN(t, 0);
+	}
+	/* a clean end: the acceptor (waiting in its accept) and the watchdog
+	 * aborted, the listener closed; the sweeper and the monitor end at
+	 * their next tick, and urt_run returns by itself with nothing left */
+	URT_DISCARD(urt_join_abort(&w->srv.acceptor));
+	URT_AWAIT(t, k->ret = urt_join_await(t, &w->srv.acceptor, NULL));
+	URT_AWAIT(t, k->ret = urt_close(t, &k->op, w->srv.lfd));
+	w->srv.lfd = -1;
+	URT_DISCARD(urt_join_abort(&w->watchdog));
+	URT_AWAIT(t, k->ret = urt_join_await(t, &w->watchdog, NULL));
+	w->clean = true;
 	URT_END(t);
 }
 
@@ -1145,6 +1162,11 @@ static bool watchdog_poll(struct urt_task *t, void *arg)
 
 static const struct urt_task_type watchdog_type = { .poll = watchdog_poll,
 						    .name = "scn-http-watchdog" };
+
+static const struct urt_task_type *const scn_http_types[] = {
+	&http_conn_type, &http_sweep_type, &client_type,
+	&monitor_type,	 &control_type,	   &watchdog_type,
+};
 
 /* --- the run -------------------------------------------------------------------------------------
  */
@@ -1275,7 +1297,7 @@ static void scn_http_run(const struct scn_opts *o, struct scn_result *r)
 		      &(struct monitor){ .w = w, .rng = mix(o->seed ^ 0x3017) },
 		      sizeof(struct monitor), NULL) ||
 	    urt_spawn(&w->srv.rt, &watchdog_type, &(struct monitor){ .w = w },
-		      sizeof(struct monitor), NULL))
+		      sizeof(struct monitor), &w->watchdog))
 		fail(w, "spawn the controller");
 	if (!w->why[0]) {
 		ret = urt_run(&w->srv.rt);
@@ -1285,6 +1307,12 @@ static void scn_http_run(const struct scn_opts *o, struct scn_result *r)
 	for (int i = 0; i < w->n; i++) /* those the controller did not await */
 		if (!urt_join_is_empty(&w->joins[i]))
 			urt_join_detach(&w->joins[i]);
+	if (!urt_join_is_empty(&w->watchdog))
+		urt_join_detach(&w->watchdog);
+	/* every task ended, every operation, buffer and descriptor back */
+	if (w->clean && !w->why[0])
+		scn_check_clean(&w->srv.rt, w->sim, scn_http_types,
+				sizeof(scn_http_types) / sizeof(scn_http_types[0]), w->why);
 	for (int i = 0; i < w->n; i++) {
 		const struct cli *c = &w->cli[i];
 
