@@ -25,7 +25,8 @@
  *    another), If-Range by ETag and by date, missing names and ".." paths
  *    (404), a directory without its slash (301 with Location) and with it
  *    (its index.html or 404), POST (405 with Allow), HTTP/1.0 with and
- *    without keep-alive; the last request may end the connection
+ *    without keep-alive; a POST and some GETs carry a body (Content-Length,
+ *    or chunked) the server skips; the last request may end the connection
  *    (Connection: close, HTTP/1.0, an unknown method's 501, a bad
  *    %-escape's 400). Every response is checked byte-exact: the status
  *    line, Server, Date, Content-Length, Content-Type, Connection,
@@ -99,7 +100,8 @@
 #define BIG_MIN	    (64 * 1024)
 #define MAX_REQS    40
 #define MAX_BATCH   8
-#define REQ_MAX	    1024			 /* a well-behaved request, at most */
+#define REQ_MAX	    1024 /* a well-behaved request, at most */
+#define BODY_MAX    320	 /* its body, at most (3 chunks of 60 bytes, their framing) */
 #define REQ_BUF	    (MAX_BATCH * REQ_MAX + 4096) /* a batch, or max_head + 64 (8,256 at most) */
 #define IO_BUF	    16384
 #define HEAD_CAP    4096 /* a response head, at most */
@@ -312,26 +314,59 @@ static int pick_file(struct world *w, uint64_t *s)
 }
 
 /*
+ * A request body into body (its length returned), its framing field into
+ * fields (at *fl): Content-Length, or chunked in 1-3 chunks with an
+ * extension now and then; the server reads and drops it.
+ */
+static size_t make_body(uint64_t *s, char *fields, size_t *fl, size_t cap, char *body)
+{
+	size_t n = 0;
+
+	if (range(s, 0, 1)) {
+		uint32_t len = range(s, 0, 200);
+
+		*fl += (size_t)snprintf(fields + *fl, cap - *fl, "Content-Length: %u\r\n", len);
+		for (uint32_t i = 0; i < len; i++)
+			body[n++] = (char)('a' + range(s, 0, 25));
+		return n;
+	}
+	*fl += (size_t)snprintf(fields + *fl, cap - *fl, "Transfer-Encoding: chunked\r\n");
+	for (uint32_t c = range(s, 1, 3); c; c--) {
+		uint32_t len = range(s, 1, 60);
+
+		n += (size_t)snprintf(body + n, BODY_MAX - n, "%x%s\r\n", len,
+				      range(s, 0, 3) ? "" : ";ext=1");
+		for (uint32_t i = 0; i < len; i++)
+			body[n++] = (char)('A' + range(s, 0, 25));
+		body[n++] = '\r', body[n++] = '\n';
+	}
+	n += (size_t)snprintf(body + n, BODY_MAX - n, "0\r\n\r\n");
+	return n;
+}
+
+/*
  * One request of a well-behaved client into buf (its length returned) and
  * what it must get into e. may_close: the request may end the connection
  * (the session's last).
  */
 static size_t make_req(struct world *w, uint64_t *s, bool may_close, char *buf, struct expect *e)
 {
-	char fields[512] = "", target[160], date[48];
+	char fields[512] = "", target[160], date[48], body[BODY_MAX];
 	const char *method = "GET", *version = "1.1";
 	uint32_t what = range(s, 0, may_close ? 24 : 19);
 	int fi = pick_file(w, s);
 	const struct file *f = &w->f[fi];
-	size_t fl = 0;
+	size_t fl = 0, bl = 0, len;
 	bool head = false;
 
 	snprintf(target, sizeof(target), "/%s", f->path);
 	switch (what) {
-	case 0 ... 3: /* GET or HEAD, whole */
+	case 0 ... 3: /* GET or HEAD, whole; a GET may carry a body, skipped */
 		head = what == 3;
 		method = head ? "HEAD" : "GET";
 		expect_file(e, f, fi, head, 0, f->size, false);
+		if (what == 2)
+			bl = make_body(s, fields, &fl, sizeof(fields), body);
 		break;
 	case 4 ... 6: { /* a Range */
 		uint32_t form = range(s, 0, 3);
@@ -483,10 +518,10 @@ static size_t make_req(struct world *w, uint64_t *s, bool may_close, char *buf, 
 			expect_error(e, 404, false);
 		break;
 	}
-	case 16: /* POST: 405 with Allow, the connection kept */
+	case 16: /* POST: 405 with Allow, the connection kept, its body skipped */
 		method = "POST";
-		fl += (size_t)snprintf(fields + fl, sizeof(fields) - fl, "Content-Length: 0\r\n");
 		expect_error(e, 405, false);
+		bl = make_body(s, fields, &fl, sizeof(fields), body);
 		break;
 	case 17 ... 19: /* HTTP/1.0 with keep-alive */
 		version = "1.0";
@@ -514,8 +549,10 @@ static size_t make_req(struct world *w, uint64_t *s, bool may_close, char *buf, 
 		expect_error(e, 400, false);
 		break;
 	}
-	return (size_t)snprintf(buf, REQ_MAX, "%s %s HTTP/%s\r\nHost: sim\r\n%s\r\n", method,
-				target, version, fields);
+	len = (size_t)snprintf(buf, REQ_MAX, "%s %s HTTP/%s\r\nHost: sim\r\n%s\r\n", method, target,
+			       version, fields);
+	memcpy(buf + len, body, bl);
+	return len + bl;
 }
 
 /* --- reading a response ------------------------------------------------------------------- */
