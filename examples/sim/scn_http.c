@@ -7,7 +7,9 @@
  * hostile clients on the same runtime.
  *
  * From the seed: the model's knobs (rcvbuf 4-64 KiB, short_pct 0-50,
- * max_latency 1-200 us); the server's --spawn, --idle-ms (400-4000),
+ * max_latency 1-200 us); the server's --spawn, --max-conns (in one slab
+ * seed in four fewer slots than clients: the acceptor's back-pressure),
+ * --idle-ms (400-4000),
  * --head-ms (300-3000), --send-ms (300-3000), --linger-ms (0-1000),
  * --max-pipeline (1-100), --max-line and --max-head; a docroot of 0-3
  * directories and 1-12 files (an index.html in some directories), each of
@@ -174,9 +176,10 @@ struct world {
 	int n;
 	struct cli cli[MAX_CLIENTS];
 	struct urt_join joins[MAX_CLIENTS];
-	bool ready; /* the docroot is written and the server started */
-	bool over;  /* the clients are done: the monitor ends */
-	bool clean; /* the run ended by itself: scn_check_clean applies */
+	bool ready;  /* the docroot is written and the server started */
+	bool over;   /* the clients are done: the monitor ends */
+	bool clean;  /* the run ended by itself: scn_check_clean applies */
+	bool queued; /* fewer slab slots (--max-conns) than clients */
 	struct urt_join watchdog;
 	size_t mem_high, ops_high;
 	char why[256];
@@ -693,6 +696,15 @@ static uint64_t late_ms(const struct world *w)
 	return HTTP_SWEEP_MS + SLACK_MS + (w->faults ? 1000 : 0);
 }
 
+/* The same for a deadline the client counts from its connect: with fewer
+ * slots than clients (w->queued) a connection waits in the backlog for
+ * one, unaccepted, for as long as others hold theirs, and only the lower
+ * bound holds. */
+static uint64_t conn_late_ms(const struct world *w)
+{
+	return late_ms(w) + (w->queued ? DEADLINE_NS / MS : 0);
+}
+
 /* --- a client ------------------------------------------------------------------------------ */
 
 struct client {
@@ -784,7 +796,7 @@ static bool client_poll(struct urt_task *t, void *arg)
 		k->t1 = (urt_now_ns() - k->t1) / MS;
 		if (!w->faults && k->t0 < w->srv.o.send_ms)
 			cli_fail(k, "non-reader closed before --send-ms (ms)", (long)k->t0);
-		else if (k->t1 > w->srv.o.send_ms + late_ms(w) + 50)
+		else if (k->t1 > w->srv.o.send_ms + conn_late_ms(w) + 50)
 			cli_fail(k, "non-reader closed late (ms after its second request)",
 				 (long)k->t1);
 		goto out;
@@ -806,7 +818,7 @@ static bool client_poll(struct urt_task *t, void *arg)
 				break;
 		}
 		k->t1 = (urt_now_ns() - k->t1) / MS;
-		if (k->t1 > w->srv.o.send_ms + late_ms(w))
+		if (k->t1 > w->srv.o.send_ms + conn_late_ms(w))
 			cli_fail(k, "flood closed late (ms after its last send)", (long)k->t1);
 		goto out;
 	}
@@ -829,7 +841,7 @@ static bool client_poll(struct urt_task *t, void *arg)
 		k->t0 = (urt_now_ns() - k->t0) / MS;
 		if (!w->faults && k->t0 < w->srv.o.head_ms)
 			cli_fail(k, "slowloris closed before --head-ms (ms)", (long)k->t0);
-		else if (k->t0 > w->srv.o.head_ms + late_ms(w) + c->interval)
+		else if (k->t0 > w->srv.o.head_ms + conn_late_ms(w) + c->interval)
 			cli_fail(k, "slowloris closed late (ms)", (long)k->t0);
 		goto out;
 	}
@@ -1282,6 +1294,13 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so,
 		w->f[w->big].size = range(&s, BIG_MIN, MAX_FILE);
 	/* the clients */
 	w->n = (int)range(&s, 1, MAX_CLIENTS);
+	/* slab, 1 seed in 4: fewer slots than clients, so the acceptor waits
+	 * for a slot before it accepts (back-pressure: the rest wait in the
+	 * backlog), each answer exact all the same */
+	if (!ho->boxed && range(&s, 0, 3) == 0) {
+		ho->max_conns = range(&s, 1, (uint32_t)w->n);
+		w->queued = ho->max_conns < (uint32_t)w->n;
+	}
 	for (int i = 0; i < w->n; i++) {
 		struct cli *c = &w->cli[i];
 		uint32_t r = range(&s, 0, 99);
