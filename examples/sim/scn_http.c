@@ -54,6 +54,9 @@
  *  - idle keep-alive: one request, its answer, then silence: the end of
  *    file within [idle_ms - 50 ms, idle_ms + a sweep + 50 ms].
  *
+ * --max-clients-mem is 64 MiB but in the tight regime (TIGHT_W below),
+ * where it must close the hogs and never a well-behaved client.
+ *
  * During the run a monitor checks, every 1-50 virtual ms: the server's
  * buffer count within --max-clients-mem, and within a bound per open
  * connection (input 2 x (max_head + a provided buffer), the output
@@ -115,6 +118,24 @@
  * tx; a linked timeout shares its operation's record) and its stream's
  * queued completions, 4 a record, 16 (stream_queue's default) before the
  * stream pauses, and what was in flight when it paused: two records more */
+/*
+ * The tight regime (1 seed in 5): 1-4 clients, half of them hogs (a
+ * non-reader or a flood, each GETting the largest file, never reading)
+ * and the rest well-behaved with one request at a time, of small files
+ * (16 KiB or less) only. A well-behaved connection then holds at most
+ * TIGHT_W: input 8,000 (one request, a provided buffer), output 32,000 (a
+ * small file and its head, doubling from 4,000) and two provided buffers
+ * unread. A hog holds at most TIGHT_H before its large body begins (its
+ * input, a buffer's worth of requests, two buffers unread), and at least
+ * 73,536 after (the 64 KiB chunk, input and output): more than TIGHT_W.
+ * The budget is TIGHT_W a well-behaved client, TIGHT_H a hog and up to 16
+ * KiB: so when the count passes it, some hog's body has begun, that hog
+ * is the largest holder, and closing the largest first never reaches a
+ * well-behaved connection, whose answers stay exact. With no well-behaved
+ * client every hog passes the budget alone and must be closed by it.
+ */
+#define TIGHT_W	 (8000 + 32000 + 2 * RX_BUF)
+#define TIGHT_H	 (16000 + 2 * RX_BUF)
 #define CONN_OPS (4 + 16 / 4 + 2)
 
 enum kind { WB, NONREADER, SLOWLORIS, BLANKS, BIGHEAD, BIGLINE, IDLER, FLOOD };
@@ -180,6 +201,8 @@ struct world {
 	bool over;   /* the clients are done: the monitor ends */
 	bool clean;  /* the run ended by itself: scn_check_clean applies */
 	bool queued; /* fewer slab slots (--max-conns) than clients */
+	bool tight;  /* a --max-clients-mem the hogs must pass (see TIGHT_W) */
+	uint32_t hogs, wbs;
 	struct urt_join watchdog;
 	size_t mem_high, ops_high;
 	char why[256];
@@ -356,11 +379,14 @@ static size_t make_req(struct world *w, uint64_t *s, bool may_close, char *buf, 
 {
 	char fields[512] = "", target[160], date[48], body[BODY_MAX];
 	const char *method = "GET", *version = "1.1";
-	uint32_t what = range(s, 0, may_close ? 24 : 19);
+	uint32_t what = range(s, 0, w->tight ? 3 : may_close ? 24 : 19);
 	int fi = pick_file(w, s);
 	const struct file *f = &w->f[fi];
 	size_t fl = 0, bl = 0, len;
 	bool head = false;
+
+	if (w->tight && f->size > HTTP_SMALL) /* tight: small files only (see TIGHT_W) */
+		what = 12;
 
 	snprintf(target, sizeof(target), "/%s", f->path);
 	switch (what) {
@@ -794,7 +820,7 @@ static bool client_poll(struct urt_task *t, void *arg)
 		k->t1 = k->k >= 1 ? k->t1 : urt_now_ns();
 		k->t0 = (urt_now_ns() - k->t0) / MS;
 		k->t1 = (urt_now_ns() - k->t1) / MS;
-		if (!w->faults && k->t0 < w->srv.o.send_ms)
+		if (!w->faults && !w->tight && k->t0 < w->srv.o.send_ms)
 			cli_fail(k, "non-reader closed before --send-ms (ms)", (long)k->t0);
 		else if (k->t1 > w->srv.o.send_ms + conn_late_ms(w) + 50)
 			cli_fail(k, "non-reader closed late (ms after its second request)",
@@ -807,10 +833,11 @@ static bool client_poll(struct urt_task *t, void *arg)
 		 * its receive queue, the server waits for it and --send-ms
 		 * closes it, however many requests it has queued */
 		for (k->len = 0; k->len + 64 + sizeof(w->f[0].path) < 4096;)
-			k->len += (size_t)snprintf(k->req + k->len, REQ_BUF - k->len,
-						   "%s /%s HTTP/1.1\r\nHost: sim\r\n\r\n",
-						   range(&c->rng, 0, 1) ? "GET" : "HEAD",
-						   w->f[pick_file(w, &c->rng)].path);
+			k->len += (size_t)snprintf(
+				k->req + k->len, REQ_BUF - k->len,
+				"%s /%s HTTP/1.1\r\nHost: sim\r\n\r\n",
+				range(&c->rng, 0, 1) || w->tight ? "GET" : "HEAD",
+				w->f[w->tight ? w->big : pick_file(w, &c->rng)].path);
 		for (k->t1 = k->t0;; k->t1 = urt_now_ns()) {
 			k->io.done = 0;
 			URT_AWAIT(t, k->ret = urt_send_all(t, &k->io, k->fd, k->req, k->len));
@@ -884,7 +911,7 @@ static bool client_poll(struct urt_task *t, void *arg)
 	}
 	/* well-behaved and idle: batches of requests, each read back */
 	while (k->sent_reqs < c->nreq && !k->closing) {
-		k->batch = range(&c->rng, 1, MAX_BATCH);
+		k->batch = w->tight ? 1 : range(&c->rng, 1, MAX_BATCH);
 		if (k->batch > c->nreq - k->sent_reqs)
 			k->batch = c->nreq - k->sent_reqs;
 		k->len = 0;
@@ -1293,11 +1320,12 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so,
 	if (w->f[w->big].size < BIG_MIN) /* one large file for the non-readers */
 		w->f[w->big].size = range(&s, BIG_MIN, MAX_FILE);
 	/* the clients */
-	w->n = (int)range(&s, 1, MAX_CLIENTS);
+	w->tight = range(&s, 0, 4) == 0;
+	w->n = (int)range(&s, 1, w->tight ? 4 : MAX_CLIENTS);
 	/* slab, 1 seed in 4: fewer slots than clients, so the acceptor waits
 	 * for a slot before it accepts (back-pressure: the rest wait in the
 	 * backlog), each answer exact all the same */
-	if (!ho->boxed && range(&s, 0, 3) == 0) {
+	if (!ho->boxed && !w->tight && range(&s, 0, 3) == 0) {
 		ho->max_conns = range(&s, 1, (uint32_t)w->n);
 		w->queued = ho->max_conns < (uint32_t)w->n;
 	}
@@ -1308,13 +1336,22 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so,
 		*c = (struct cli){ .w = w, .id = i };
 		c->rng = draw(&s);
 		c->kind = WB;
-		if (r < 35 && hostile < 4) {
+		if (w->tight && r < 50) { /* a hog: a large body it never reads */
+			c->kind = r % 2 ? NONREADER : FLOOD;
+			w->hogs++;
+		} else if (w->tight) {
+			w->wbs++;
+		} else if (r < 35 && hostile < 4) {
 			c->kind = (enum kind)(1 + r % 7);
 			hostile++;
 		}
 		c->nreq = c->kind == WB ? range(&s, 1, MAX_REQS) : c->kind == IDLER ? 1 : 0;
 		c->interval =
 			range(&s, 10, (uint32_t)(ho->head_ms / 4 > 10 ? ho->head_ms / 4 : 10));
+	}
+	if (w->tight) { /* only the budget closes a hog: --send-ms a minute */
+		ho->send_ms = 60000;
+		ho->mem_budget = w->wbs * TIGHT_W + w->hogs * TIGHT_H + range(&s, 0, 16384);
 	}
 }
 
@@ -1377,6 +1414,9 @@ static void scn_http_run(const struct scn_opts *o, struct scn_result *r)
 		if (c->kind == WB && c->done && !c->net_error && c->answered != c->nreq)
 			fail(w, "client %d: %u of %u answers", i, c->answered, c->nreq);
 	}
+	if (w->tight && !w->wbs && !w->faults && w->ready && w->srv.evicted != w->hogs)
+		fail(w, "tight: %u hogs alone, a budget of %zu: %llu closed by it", w->hogs,
+		     w->srv.o.mem_budget, (unsigned long long)w->srv.evicted);
 	http_server_finish(&w->srv); /* the listener closed, the rest aborted */
 	if (w->srv.live || atomic_load(&w->live_total))
 		fail(w, "%llu connections counted after deinit", (unsigned long long)w->srv.live);
