@@ -1201,8 +1201,15 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			if (c->copying && !c->left)
 				c->s->bodies_copied++;
 			urt_op_set_timeout(&c->tx.op, 0);
-			URT_AWAIT(t, urt_close(t, &c->op, c->file));
-			c->file = -1;
+			URT_AWAIT(t, c->ret = urt_close(t, &c->op, c->file));
+			/* a close cancelled before it ran (conn_kill cancels every
+			 * operation of the task; the kernel runs a close on io-wq
+			 * for a file with a flush method, the model after its
+			 * latency) left the file open: the drop closes it */
+			if (c->ret == -ECANCELED)
+				c->closing = true;
+			else
+				c->file = -1;
 		}
 next:
 		if (c->killed)
