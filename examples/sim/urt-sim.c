@@ -33,13 +33,15 @@
 #include "scenario.h"
 #include "simlib.h"
 
-extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels, scn_echo;
+extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels, scn_echo,
+	scn_http;
 
 static const struct scenario *const scenarios[] = {
 	&scn_abort_storm,
 	&scn_deinit_midflight,
 	&scn_channels,
 	&scn_echo,
+	&scn_http,
 };
 
 #define NSCN	      (sizeof(scenarios) / sizeof(scenarios[0]))
