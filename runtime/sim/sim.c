@@ -517,6 +517,14 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 	s->op[i].fdkind = (uint8_t)urt__sim_fd_at(s, sqe->fd, &s->op[i].fdidx);
 	if (s->op[i].fdkind == SIM_FD_SOCK)
 		urt__sim_sock_hold(s, s->op[i].fdidx);
+	if (sqe->opcode == IORING_OP_CLOSE && !(sqe->flags & IOSQE_IO_LINK)) {
+		/* The kernel closes a socket or a regular file at submission
+		 * (io_close runs inline: only a file with a flush method, NFS or
+		 * FUSE, goes to a worker), so no cancel can catch it. */
+		*linked = UINT32_MAX;
+		urt__sim_post(s, i, urt__sim_close(s, sqe->fd), 0, false);
+		return;
+	}
 	if (sqe->opcode == IORING_OP_LINK_TIMEOUT) {
 		const struct __kernel_timespec *ts = (const void *)(uintptr_t)sqe->addr;
 
