@@ -685,6 +685,10 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		send_post(s, i, -ESPIPE); /* a socket is a stream (sock_write_iter) */
 		return;
 	}
+	if (o->sqe.opcode == IORING_OP_SEND_ZC && k->family == AF_UNIX) {
+		send_post(s, i, -EOPNOTSUPP); /* no SOCK_SUPPORT_ZC: TCP and UDP only */
+		return;
+	}
 	if ((r = send_refused(k))) {
 		send_post(s, i, r);
 		return;
@@ -879,9 +883,12 @@ bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 		op_recv(s, i, o);
 		return true;
 	case IORING_OP_SEND_ZC:
-		if (o->started) { /* the result is out: the notification (the
-				   * model copies, as loopback does: with
-				   * REPORT_USAGE it says so) */
+		if (o->started) { /* the result is out: the notification. What
+				   * a send returned is in the peer's queue, delivered
+				   * (the model has no send buffer where the bytes of
+				   * a returned send could wait), and loopback copies
+				   * what it delivers: the pages are free at once. With
+				   * REPORT_USAGE it says the bytes were copied. */
 			urt__sim_post(s, i,
 				      o->sqe.ioprio & IORING_SEND_ZC_REPORT_USAGE
 					      ? (int32_t)IORING_NOTIF_USAGE_ZC_COPIED
@@ -1025,6 +1032,35 @@ int urt__sim_socket(void *ctx, int domain, int type, int protocol)
 	k = sock_new(s, SK_NEW, (uint8_t)domain);
 	s->sock[k]->nonblock = !!(type & SOCK_NONBLOCK);
 	return fd_new(s, k);
+}
+
+int urt__sim_sys_connect(void *ctx, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct urt_sim *s = ctx;
+	struct sim_sock *k;
+	uint32_t ki;
+
+	(void)len;
+	if (!(k = fd_sock(s, fd, &ki)) || k->pipe)
+		return k ? -ENOTSOCK : not_sock(s, fd);
+	if (!sa || sa->sa_family != AF_UNSPEC)
+		return sock_connect(s, ki, sa);
+	/* tcp_disconnect: what was queued either way is dropped, the peer is
+	 * reset, this end is closed to both directions (no error of its own) */
+	if (k->type == SK_STREAM && !k->dead) {
+		struct sim_sock *p = sock_at(s, k->peer - 1);
+
+		k->len = 0;
+		if (!p->released) {
+			p->len = 0;
+			rst_arrive(s, p);
+		}
+		k->dead = 1;
+		urt__sim_wake(s, &k->readers);
+		urt__sim_wake(s, &k->writers);
+		urt__sim_wake(s, &p->writers);
+	}
+	return 0;
 }
 
 int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val, socklen_t len)

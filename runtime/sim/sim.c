@@ -852,6 +852,7 @@ const struct urt__kern urt__kern_sim = {
 	.socket = urt__sim_socket,
 	.setsockopt = urt__sim_setsockopt,
 	.getsockopt = urt__sim_getsockopt,
+	.connect = urt__sim_sys_connect,
 	.bind = urt__sim_bind,
 	.listen = urt__sim_listen,
 	.getsockname = urt__sim_getsockname,

@@ -196,6 +196,10 @@ URT_HIDDEN int urt__sim_close(struct urt_sim *s, int fd);
 URT_HIDDEN bool urt__sim_net_run(struct urt_sim *s, uint32_t i);
 /* Socket k's descriptor was closed (the table's entry is free already). */
 URT_HIDDEN void urt__sim_net_close(struct urt_sim *s, uint32_t k);
+/* connect(2) beside the ring: AF_UNSPEC on a connected socket is an
+ * abortive disconnect (the peer is reset), anything else is the host's
+ * connect. Return: 0; -errno. */
+URT_HIDDEN int urt__sim_sys_connect(void *ctx, int fd, const struct sockaddr *sa, socklen_t len);
 /* An operation taken on socket k's descriptor holds the socket until it
  * ends (sim.c take / op_free): a close lets go of the descriptor, and the
  * socket goes (its peer is told) when the last holder is done. */

@@ -61,6 +61,14 @@ static const struct skip {
 	{ "test_accept_emfile_backs_off",
 	  "RLIMIT_NOFILE does not bound the model's descriptors (URT_SIM_FAULT_EMFILE is how the "
 	  "model fails an accept with -EMFILE)" },
+	{ "test_modes_carry_every_byte",
+	  "its in-part check needs partial buffer fills, which on the kernel come from loopback's "
+	  "window-limited delivery; the model has no window, and its queue holds more than a "
+	  "buffer whenever this lagging receiver reads (urt-sim's scenarios check every byte in "
+	  "every buffer mode)" },
+	{ "test_zero_copy_send_aborted",
+	  "the model has no send buffer: what a zero-copy send returned is delivered and its "
+	  "notification comes at once, so no notification is ever stuck for the reset to end" },
 };
 
 /* --- the model of the test ----------------------------------------------------------- */
@@ -93,6 +101,12 @@ static struct urt_sim *sim_new(void)
 	}
 	if (urt_sim_create(
 		    &s, &(struct urt_sim_opts){ .seed = seed + nsims++,
+						/* the suites were written against the
+						 * kernel, which completes what is ready at
+						 * submission: latencies within one enter's
+						 * step (50-100 ns), so that what the kernel
+						 * would have done by the next tick is done */
+						.max_latency_ns = 50,
 						.trace = getenv("URT_SIM_TRACE") ? stderr : NULL }))
 		abort();
 	/* the suites make their files under /tmp, as on a real system */
