@@ -93,7 +93,6 @@
 #include "flags.h"
 #include "kv/server.h"
 
-
 struct opts {
 	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
 	uint64_t maxmemory, max_bulk, max_request, max_clients_mem;
@@ -155,7 +154,8 @@ static int64_t wall_offset_ms(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)(urt_now_ns() / 1000000u);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
+	       (int64_t)(urt_now_ns() / 1000000u);
 }
 
 /* Connections open now, in every runtime. Context: any thread. */
@@ -203,9 +203,9 @@ static void print_stats(const char *what)
 	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu clients_mem %zu "
 	       "closed_idle %" PRIu64 " closed_send %" PRIu64 " closed_mem %" PRIu64 " "
 	       "bufs_free_low %zu/%zu spill_high_water %zu threads %d thread_conns ",
-	       what, conns_total(), live, kv.sh.srv.commands, kv.sh.db.n, kv.sh.db.mem, heap, slab_live,
-	       slab_cap, ops, mem, closed[0], closed[1], closed[2], bufs_low, bufs, spill_high,
-	       o.srv.threads);
+	       what, conns_total(), live, kv.sh.srv.commands, kv.sh.db.n, kv.sh.db.mem, heap,
+	       slab_live, slab_cap, ops, mem, closed[0], closed[1], closed[2], bufs_low, bufs,
+	       spill_high, o.srv.threads);
 	for (int i = 0; i < o.srv.threads; i++)
 		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].k.conns));
 	printf("\n");
@@ -249,25 +249,26 @@ static int worker_start(struct worker *w)
 {
 	int ret;
 
-	ret = kv_worker_init(&w->k, &kv.sh,
-			     &(struct kv_opts){
-				     .boxed = o.srv.boxed,
-				     .sweep_keys = w->k.id == 0, /* one keyspace, one sweep */
-				     .max_conns = o.srv.max_conns,
-				     .idle_ms = (uint32_t)o.idle_ms,
-				     .send_ms = (uint32_t)o.send_ms,
-				     /* each runtime keeps to its share: no atomics on the hot path */
-				     .mem_budget = o.max_clients_mem / (uint64_t)o.srv.threads,
-			     },
-			     w->k.id, NULL);
+	ret = kv_worker_init(
+		&w->k, &kv.sh,
+		&(struct kv_opts){
+			.boxed = o.srv.boxed,
+			.sweep_keys = w->k.id == 0, /* one keyspace, one sweep */
+			.max_conns = o.srv.max_conns,
+			.idle_ms = (uint32_t)o.idle_ms,
+			.send_ms = (uint32_t)o.send_ms,
+			/* each runtime keeps to its share: no atomics on the hot path */
+			.mem_budget = o.max_clients_mem / (uint64_t)o.srv.threads,
+		},
+		w->k.id, NULL);
 	if (ret)
 		return ret;
 	ret = urt_server_signals_start(&w->k.rt, &(struct urt_server_signals_opts){
-							  .sub = w->sig,
-							  .on_stats = on_stats,
-							  .on_stop = on_stop,
-							  .arg = w,
-						  });
+							 .sub = w->sig,
+							 .on_stats = on_stats,
+							 .on_stop = on_stop,
+							 .arg = w,
+						 });
 	if (ret)
 		return ret;
 	ret = kv_worker_start(&w->k, w->lfd);

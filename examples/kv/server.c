@@ -26,8 +26,8 @@ struct conn {
 	struct urt_op rx;
 	struct urt_io_all tx;
 	struct urt_buf b;
-	struct idle_link link; /* in c->w->rx, c->w->tx or c->w->doom: its deadline */
-	char *in;	       /* task memory */
+	struct idle_link link;	       /* in c->w->rx, c->w->tx or c->w->doom: its deadline */
+	char *in;		       /* task memory */
 	size_t in_off, in_len, in_cap; /* in[in_off..in_len): not yet parsed */
 	size_t held;		       /* bytes it holds, as last counted in c->w->mem */
 	size_t held_rx;		       /* of held, its stream's unread bytes */
@@ -38,8 +38,7 @@ struct conn {
 	bool more;		       /* run_requests stopped at a bound: more may be complete */
 	uint32_t turn;		       /* input bytes taken since this task last let others run */
 	bool doomed;		       /* a deadline or the memory budget closes it */
-	struct resp_resume
-		resume; /* how far the incomplete request at in + in_off is parsed */
+	struct resp_resume resume;     /* how far the incomplete request at in + in_off is parsed */
 };
 
 static struct conn *conn_of(struct idle_link *k)
@@ -57,7 +56,8 @@ static void conn_move(struct conn *c, int where)
 {
 	if (c->doomed)
 		where = IN_DOOM;
-	idle_put(c->where ? list_of(c->w, c->where) : NULL, list_of(c->w, where), &c->link, c->w->sweep.now);
+	idle_put(c->where ? list_of(c->w, c->where) : NULL, list_of(c->w, where), &c->link,
+		 c->w->sweep.now);
 	c->where = (uint8_t)where;
 }
 
@@ -88,8 +88,9 @@ static bool conn_expire(struct idle_link *k, void *ctx)
 {
 	struct conn *c = conn_of(k);
 	struct idle_list *l = ctx;
-	uint64_t *why = l == &c->w->rx ? &c->w->closed_idle : l == &c->w->tx ? &c->w->closed_send
-									 : &c->w->closed_mem;
+	uint64_t *why = l == &c->w->rx	 ? &c->w->closed_idle
+			: l == &c->w->tx ? &c->w->closed_send
+					 : &c->w->closed_mem;
 
 	if (!conn_doom(c, why))
 		return false;
@@ -262,7 +263,8 @@ static void run_requests(struct urt_task *t, struct conn *c)
 
 		if (c->in_len - c->in_off < c->resume.need)
 			break; /* the request at in_off is still arriving */
-		if (n == c->w->sh->max_pipeline || c->cl.out_len + c->cl.ref_bytes >= KV_OUT_BOUND) {
+		if (n == c->w->sh->max_pipeline ||
+		    c->cl.out_len + c->cl.ref_bytes >= KV_OUT_BOUND) {
 			c->more = true;
 			break;
 		}
@@ -274,7 +276,8 @@ static void run_requests(struct urt_task *t, struct conn *c)
 				c->in_off++;
 			continue;
 		}
-		k = resp_parse(c->in + c->in_off, c->in_len - c->in_off, &c->w->sh->lim, &cmd, &why);
+		k = resp_parse(c->in + c->in_off, c->in_len - c->in_off, &c->w->sh->lim, &cmd,
+			       &why);
 		if (k == 0) {
 			c->resume = cmd.resume;
 			break;
@@ -443,13 +446,15 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		}
 		run_requests(t, c);
 		if (c->more)
-			c->turn += TURN_BYTES / 4; /* a batch at its bound counts as a piece of input */
+			c->turn += TURN_BYTES /
+				   4; /* a batch at its bound counts as a piece of input */
 		else
 			rx_progress(c);
 		conn_account(c);
 		if (c->cl.out_len) {
 			conn_move(c, IN_TX);
-			while (!c->doomed && piece(c, &p, &n)) { /* p, n: only whether one is left */
+			while (!c->doomed &&
+			       piece(c, &p, &n)) { /* p, n: only whether one is left */
 				URT_AWAIT(t, c->ret = send_piece(t, c));
 				if (c->ret < 0)
 					break;
@@ -570,7 +575,9 @@ static const struct urt_task_type sweeper_type = { .poll = sweeper_poll, .name =
 int kv_shared_init(struct kv_shared *sh, const struct resp_limits *lim, uint64_t maxmemory,
 		   uint64_t max_conns, uint32_t max_pipeline, uint64_t hash_seed)
 {
-	*sh = (struct kv_shared){ .lim = *lim, .max_conns = max_conns, .max_pipeline = max_pipeline };
+	*sh = (struct kv_shared){ .lim = *lim,
+				  .max_conns = max_conns,
+				  .max_pipeline = max_pipeline };
 	if (pthread_mutex_init(&sh->lock, NULL))
 		return -ENOMEM;
 	if (store_init(&sh->db, maxmemory)) {
@@ -578,7 +585,9 @@ int kv_shared_init(struct kv_shared *sh, const struct resp_limits *lim, uint64_t
 		return -ENOMEM;
 	}
 	store_seed(&sh->db, hash_seed);
-	sh->srv = (struct kv_server){ .db = &sh->db, .max_bulk = lim->max_bulk, .maxmemory = maxmemory };
+	sh->srv = (struct kv_server){ .db = &sh->db,
+				      .max_bulk = lim->max_bulk,
+				      .maxmemory = maxmemory };
 	return 0;
 }
 

@@ -89,10 +89,10 @@ struct kv_worker {
 	bool has_rt;		/* rt is initialised */
 	int id, lfd;
 	/* deadlines and the memory budget: */
-	struct idle_sweep sweep;	    /* the coarse clock and the sweeper's lists */
-	struct idle_list rx, tx, doom;	    /* receiving (--idle-ms), sending (--send-ms), doomed */
-	size_t mem, mem_doomed;		    /* bytes its connections hold; of them, doomed ones' */
-	size_t mem_rx;			    /* of mem, unread stream bytes (as last counted) */
+	struct idle_sweep sweep;       /* the coarse clock and the sweeper's lists */
+	struct idle_list rx, tx, doom; /* receiving (--idle-ms), sending (--send-ms), doomed */
+	size_t mem, mem_doomed;	       /* bytes its connections hold; of them, doomed ones' */
+	size_t mem_rx;		       /* of mem, unread stream bytes (as last counted) */
 	uint64_t closed_idle, closed_send, closed_mem; /* connections each closed */
 };
 

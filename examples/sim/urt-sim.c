@@ -29,12 +29,10 @@
 #include "scenario.h"
 
 extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels, scn_echo;
+extern const struct scenario scn_kv;
 
 static const struct scenario *const scenarios[] = {
-	&scn_abort_storm,
-	&scn_deinit_midflight,
-	&scn_channels,
-	&scn_echo,
+	&scn_abort_storm, &scn_deinit_midflight, &scn_channels, &scn_echo, &scn_kv,
 };
 
 #define NSCN	      (sizeof(scenarios) / sizeof(scenarios[0]))
