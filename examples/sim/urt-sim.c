@@ -32,7 +32,11 @@ extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels
 extern const struct scenario scn_kv;
 
 static const struct scenario *const scenarios[] = {
-	&scn_abort_storm, &scn_deinit_midflight, &scn_channels, &scn_echo, &scn_kv,
+	&scn_abort_storm,
+	&scn_deinit_midflight,
+	&scn_channels,
+	&scn_echo,
+	&scn_kv,
 };
 
 #define NSCN	      (sizeof(scenarios) / sizeof(scenarios[0]))
