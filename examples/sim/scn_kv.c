@@ -79,6 +79,7 @@
 #define MAX_CLIENTS   64
 #define TIGHT_CLIENTS 4
 #define TIGHT_W	      (2 * KV_OUT_CHUNK + KV_RX_BUF + 512)
+#define TIGHT_NR      (4 * KV_OUT_CHUNK + KV_RX_BUF) /* in and out grown once */
 #define MAX_KEYS      6
 #define MAX_BATCH     8
 #define MAX_MULTI     4 /* keys of an MSET, MGET */
@@ -1247,7 +1248,9 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 				     .max_bulk = range(&s, 128, 512) * 1024,
 				     .max_inline = 64 * 1024 };
 	lim->max_request = lim->max_bulk + 64 * 1024;
-	*pipeline = range(&s, 1, 100);
+	/* tight: a non-reader's batch stays small, so its task sleeps in a
+	 * send while its stream fills: the sweeper's fresh figure must see it */
+	*pipeline = range(&s, 1, tight ? 4 : 100);
 	w->idle_ms = ko->idle_ms;
 	w->send_ms = ko->send_ms;
 	w->tight = tight;
@@ -1274,7 +1277,7 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 		c->pipe_pct = range(&s, 0, 100);
 		c->sub = range(&s, 0, tight ? 1 : 2); /* tight: no 64 KiB line, the budget's */
 		/* tight: a value far below the budget, so what fills is its stream */
-		c->big = tight ? range(&s, 1, 4) * 1024 : range(&s, 32, 128) * 1024;
+		c->big = tight ? range(&s, 1, 2) * 1024 : range(&s, 32, 128) * 1024;
 		if (c->big > lim->max_bulk)
 			c->big = (uint32_t)lim->max_bulk;
 		c->batches = c->kind == FLOOD ? range(&s, 100, 20000) : range(&s, 1, 60);
@@ -1291,7 +1294,8 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 	 * short transfers), and below one stuck non-reader (its stream's arm,
 	 * 64 KiB, and its W): see the top */
 	if (tight)
-		ko->mem_budget = (size_t)(wb + nr + other) * TIGHT_W + range(&s, 0, 4096);
+		ko->mem_budget = (size_t)(wb + other) * TIGHT_W + (size_t)nr * TIGHT_NR +
+				 range(&s, 0, 4096);
 	w->nr = nr;
 	w->squeue = 16;
 }
