@@ -654,8 +654,12 @@ static char *new_value(struct cli *c, bool small, uint32_t *len)
 	v = malloc(n);
 	if (!v)
 		abort();
-	for (uint32_t i = 0; i < n; i++)
-		v[i] = (char)('a' + (mix(c->rng + i) % 26));
+	{
+		uint64_t x = draw(&c->rng);
+
+		for (uint32_t i = 0; i < n; i++, x = x * 6364136223846793005ull + 1)
+			v[i] = (char)('a' + (x >> 33) % 26);
+	}
 	*len = n;
 	return v;
 }
@@ -754,6 +758,16 @@ static void new_request(struct cli *c, struct req *q, struct bytes *b, uint64_t 
 }
 
 /* --- the clients ---------------------------------------------------------------------- */
+
+/* A flood's blank lines, sliced. */
+static char crlfs[1024], lfs[512];
+
+static void blanks_init(void)
+{
+	for (size_t i = 0; i < sizeof(crlfs); i += 2)
+		memcpy(crlfs + i, "\r\n", 2);
+	memset(lfs, '\n', sizeof(lfs));
+}
 
 struct client {
 	struct cli *c;
@@ -1019,8 +1033,12 @@ static bool client_poll(struct urt_task *t, void *arg)
 				uint32_t r = range(&c->rng, 0, 9);
 
 				if (r < 3) { /* blank lines: no reply */
-					for (uint32_t j = range(&c->rng, 1, 512); j; j--)
-						put(&k->sb, r ? "\r\n" : "\n", r ? 2 : 1);
+					uint32_t j = range(&c->rng, 1, 512);
+
+					if (r)
+						put(&k->sb, crlfs, 2 * j);
+					else
+						put(&k->sb, lfs, j);
 				} else {
 					if (r < 6)
 						put(&k->sb, "PING\r\n", 6);
@@ -1059,8 +1077,13 @@ static bool client_poll(struct urt_task *t, void *arg)
 		} else if (c->sub == 1) {
 			put(&k->sb, "*1x\r\n", 5);
 		} else {
-			for (uint32_t j = 0; j < 64 * 1024 + 16; j++)
-				put(&k->sb, "a", 1);
+			char *line = malloc(64 * 1024 + 16);
+
+			if (!line)
+				abort();
+			memset(line, 'a', 64 * 1024 + 16);
+			put(&k->sb, line, 64 * 1024 + 16);
+			free(line);
 		}
 		k->io.done = 0;
 		URT_AWAIT(t, k->n = urt_send_all(t, &k->io, k->fd, k->sb.p, k->sb.len));
@@ -1280,7 +1303,7 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 		c->big = tight ? range(&s, 1, 2) * 1024 : range(&s, 32, 128) * 1024;
 		if (c->big > lim->max_bulk)
 			c->big = (uint32_t)lim->max_bulk;
-		c->batches = c->kind == FLOOD ? range(&s, 100, 20000) : range(&s, 1, 60);
+		c->batches = c->kind == FLOOD ? range(&s, 100, 5000) : range(&s, 1, 60);
 		if (c->kind == WB)
 			wb++;
 		else if (c->kind == NON_READER)
@@ -1315,6 +1338,7 @@ static void scn_kv_run(const struct scn_opts *o, struct scn_result *r)
 		snprintf(r->why, sizeof(r->why), "out of memory");
 		return;
 	}
+	blanks_init();
 	draw_world(w, o->seed, &so, &ko, &lim, &pipeline);
 	so.trace = o->trace;
 	so.faults_pct = o->faults_pct;
