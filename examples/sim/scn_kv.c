@@ -90,7 +90,9 @@
 #define DEADLINE_NS   (1200ull * 1000 * MS)
 #define CHECK_NS      (10 * MS)
 #define WALL_OFF      1700000000000ll /* the wall clock's ms less the model's */
-#define ARM	      (64 * 1024)     /* a multishot receive's bytes an arm */
+/* What one connection's stream may take between two sweeps: the runtime's
+ * bound, stream_queue (16, the default) + 5 buffers (docs/servers.md) */
+#define STREAM_MAX ((16 + 5) * KV_RX_BUF)
 
 enum kind { WB, NON_READER, FLOOD, OVERSIZE, IDLE, PARTIAL };
 
@@ -259,15 +261,17 @@ static void check_bounds(struct world *w)
 		fail(w, "connections hold %zu bytes (the server's count), past the budget %zu",
 		     held, s->o.mem_budget);
 	fresh = kv_worker_mem(s, &st);
-	slack = (size_t)s->live * (ARM + KV_RX_BUF);
+	slack = (size_t)s->live * STREAM_MAX;
 	if (fresh > s->mem_doomed && fresh - s->mem_doomed > s->o.mem_budget + slack)
 		fail(w,
 		     "connections hold %zu bytes (fresh), past the budget %zu and a tick's "
 		     "arrival %zu",
 		     fresh - s->mem_doomed, s->o.mem_budget, slack);
-	/* a connection: its receive and its send; a client: two, a reader one;
-	 * the acceptor, the two sweepers, the checker, the controller, the watchdog */
-	ops = 2 * (size_t)s->live + 3 * (size_t)w->n + 8;
+	/* a connection: its receive and its send, and its stream's queue (a
+	 * record a 4 completions: it pauses at (stream_queue + 3) / 4, and one
+	 * more may come); a client: two, a reader one; the acceptor (and its
+	 * queue), the two sweepers, the checker, the controller, the watchdog */
+	ops = (2 + (16 + 3) / 4 + 2) * (size_t)s->live + 3 * (size_t)w->n + 16;
 	if (st.ops_live > ops)
 		fail(w, "%zu op records in use, past %zu (%llu connections, %d clients)",
 		     st.ops_live, ops, (unsigned long long)s->live, w->n);
