@@ -620,6 +620,8 @@ int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_op
 					       .buf_count = o->bufs,
 					       .buf_size = KV_RX_BUF,
 					       .allocator = &w->heap.al,
+					       .poll_budget = o->poll_budget,
+					       .ring_entries = o->ring_entries,
 					       .sim = sim,
 				       });
 	if (ret)

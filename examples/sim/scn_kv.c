@@ -1265,9 +1265,14 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 	*so = (struct urt_sim_opts){ .seed = seed };
 	so->rcvbuf = range(&s, 4096, tight ? 16384 : 65536);
 	so->short_pct = tight ? 0 : range(&s, 0, 50); /* tight: a request, a chunk */
+	if (getenv("KVX")) so->short_pct = 90;
 	so->max_latency_ns = range(&s, 1000, 200000);
 	*ko = (struct kv_opts){ .mem_budget = 64u << 20, .sweep_keys = true, .max_conns = 64 };
 	ko->boxed = range(&s, 0, 1);
+	/* few polls a tick: tasks stay queued across ticks, so a wake from a
+	 * completion can come after a sweeper's wake from its timer */
+	ko->poll_budget = range(&s, 0, 1) ? 0 : 1u << range(&s, 0, 4);
+	ko->ring_entries = 4u << range(&s, 0, 6);
 	ko->bufs = 16u << range(&s, 0, 5);
 	ko->send_ms = tight ? 60000 : range(&s, 250, 2000);
 	ko->idle_ms = tight ? 60000 : ko->send_ms + range(&s, 1000, 5000);
@@ -1288,7 +1293,7 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 
 		*c = (struct cli){ .w = w, .id = i };
 		c->rng = draw(&s);
-		if (r < 8 && nr < (tight ? 1 : 3))
+		if ((r < 8 || (getenv("KVX") && r < 40)) && nr < (tight ? 1 : getenv("KVX") ? 20 : 3))
 			c->kind = NON_READER;
 		else if (r < 14 && !tight)
 			c->kind = FLOOD;
