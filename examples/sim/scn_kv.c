@@ -6,8 +6,11 @@
  * hostile clients on the same runtime.
  *
  * From the seed: the model's knobs (rcvbuf, short transfers, latency);
- * the server's --spawn, --bufs, --max-pipeline, --max-bulk, --idle-ms,
- * --send-ms and --max-clients-mem; 1-64 clients, each of a kind:
+ * the server's --spawn, --bufs, --max-pipeline, --max-bulk, --max-args,
+ * --idle-ms, --send-ms and --max-clients-mem, and its runtime's ring size
+ * and poll budget (a few polls a tick keep tasks queued across ticks, so
+ * a completion's wake can come after the sweeper's); 1-64 clients, each
+ * of a kind:
  *
  *  - well-behaved: batches of SET (plain, PX, PXAT), GET, DEL, INCR,
  *    EXPIRE, PEXPIRE, TTL, PTTL, MSET, MGET, EXISTS and PERSIST on keys
@@ -21,9 +24,11 @@
  *    command can have run is gone; one whose expiry is after the latest
  *    is there; in between either answer is right, and the answer decides
  *    which it was. Ends with QUIT: +OK, then the end of file.
- *  - non-reader (amplification): SETs a value of 32-128 KiB, then pipelines
- *    GETs of it for ever and never reads; the server must close it
- *    (--send-ms, or the budget in the tight regime), its send then fails.
+ *  - non-reader (amplification): SETs a value of 32-128 KiB (tight: 1-2
+ *    KiB), then pipelines GETs of it for ever and never reads (tight: or
+ *    reads a little every 10-50 ms, far slower than it asks); the server
+ *    must close it (--send-ms, or the budget in the tight regime), its
+ *    send then fails.
  *  - flood: a stream of PINGs (inline and multibulk) mixed with blank
  *    lines, sent without waiting, a reader beside it that checks exactly
  *    one +PONG per PING, then the end of file after its shutdown.
@@ -37,20 +42,22 @@
  *
  * Two regimes, as in the echo scenario. Roomy: --max-clients-mem 64 MiB,
  * non-readers closed by --send-ms (250-2000 ms) within 3 ticks of their
- * last send. Tight (1 in 4): 1-6 clients, small values, no flood,
- * --send-ms and --idle-ms 60 s, and a budget below what one stuck
- * non-reader holds (its stream fills to an arm, 64 KiB, with its task
- * asleep in a send) and above what the rest hold: the budget must close
- * every non-reader within 5 ticks of its last send, not --send-ms.
+ * last send. Tight (1 in 4): 1-4 clients, one request a batch, small
+ * values, no short transfers, no flood, --max-pipeline 1-4, --send-ms and
+ * --idle-ms 60 s, and a budget below what one stuck non-reader holds (its
+ * stream fills to an arm, 64 KiB, with its task asleep in a send) and
+ * above what the rest hold (TIGHT_W each): the budget must close every
+ * non-reader within 5 ticks of its last send, not --send-ms.
  *
  * Checks, at every well-behaved client's batch and every 10 virtual ms:
  * what the connections hold by the server's own count (kv_worker's mem
  * less its doomed ones') is within --max-clients-mem; the fresh figure
  * (the unread stream bytes as the runtime holds them now) within it plus
- * what one tick lets each connection's stream take (an arm and a buffer);
- * the runtime's op records within two a connection plus the clients'
- * own; the runtime's counted allocator within a bound of what the
- * connections may hold. At the end: every well-behaved history agreed
+ * what each connection's stream may take between two sweeps (stream_queue
+ * + 5 buffers, the runtime's bound); the runtime's op records within a
+ * connection's two and its stream's queue records, plus the clients'
+ * own; the runtime's counted allocator within twice what the connections
+ * hold plus the clients' and 4 MiB. At the end: every well-behaved history agreed
  * with the model, every hostile client was closed on time, urt_run
  * returned 0, and once torn down (the listener closed through the ring,
  * deinit) nothing is left: no connection, no allocator byte, no
@@ -829,6 +836,31 @@ static bool reader_poll(struct urt_task *t, void *arg)
 
 static const struct urt_task_type reader_type = { .poll = reader_poll, .name = "scn-kv-reader" };
 
+/* A slow non-reader's reader: a little now and then, until the end. */
+struct drain {
+	struct cli *c;
+	struct urt_op op;
+	int fd, n;
+	char buf[2048];
+};
+
+static bool drain_poll(struct urt_task *t, void *arg)
+{
+	struct drain *d = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, d->n = urt_sleep(t, &d->op, MS * range(&d->c->rng, 10, 50)));
+		URT_AWAIT(t, d->n = urt_recv(t, &d->op, d->fd, d->buf,
+					     range(&d->c->rng, 1, sizeof(d->buf)), 0));
+		if (d->n <= 0)
+			break;
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type drain_type = { .poll = drain_poll, .name = "scn-kv-drain" };
+
 /* The replies of the batch in k->q: received and judged. Awaitable: a
  * step of the client's poll, by hand (it returns URT_PENDING). */
 static void free_batch(struct client *k)
@@ -1009,7 +1041,15 @@ static bool client_poll(struct urt_task *t, void *arg)
 			goto out;
 		}
 		c->last_ok = urt_now_ns();
-		/* then GETs of it for ever, never read */
+		/* then GETs of it for ever, never read (a slow one: a little
+		 * read now and then, far slower than it asks) */
+		if (w->tight && c->sub == 1 &&
+		    urt_spawn(urt_task_runtime(t), &drain_type,
+			      &(struct drain){ .c = c, .fd = k->fd }, sizeof(struct drain),
+			      &k->reader)) {
+			cli_fail(c, "spawn its drain", -ENOMEM);
+			goto out;
+		}
 		k->sb.len = 0;
 		for (int j = 0; j < 64; j++) {
 			put_array(&k->sb, 2);
@@ -1265,7 +1305,8 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 	*so = (struct urt_sim_opts){ .seed = seed };
 	so->rcvbuf = range(&s, 4096, tight ? 16384 : 65536);
 	so->short_pct = tight ? 0 : range(&s, 0, 50); /* tight: a request, a chunk */
-	if (getenv("KVX")) so->short_pct = 90;
+	if (getenv("KVX"))
+		so->short_pct = 90;
 	so->max_latency_ns = range(&s, 1000, 200000);
 	*ko = (struct kv_opts){ .mem_budget = 64u << 20, .sweep_keys = true, .max_conns = 64 };
 	ko->boxed = range(&s, 0, 1);
@@ -1293,7 +1334,9 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 
 		*c = (struct cli){ .w = w, .id = i };
 		c->rng = draw(&s);
-		if ((r < 8 || (getenv("KVX") && r < 40)) && nr < (tight ? 1 : getenv("KVX") ? 20 : 3))
+		if ((r < 8 || (getenv("KVX") && r < 40)) && nr < (tight		  ? 1
+								  : getenv("KVX") ? 20
+										  : 3))
 			c->kind = NON_READER;
 		else if (r < 14 && !tight)
 			c->kind = FLOOD;
@@ -1326,8 +1369,8 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 	 * short transfers), and below one stuck non-reader (its stream's arm,
 	 * 64 KiB, and its W): see the top */
 	if (tight)
-		ko->mem_budget = (size_t)(wb + other) * TIGHT_W + (size_t)nr * TIGHT_NR +
-				 range(&s, 0, 4096);
+		ko->mem_budget =
+			(size_t)(wb + other) * TIGHT_W + (size_t)nr * TIGHT_NR + range(&s, 0, 4096);
 	w->nr = nr;
 	w->squeue = 16;
 }
