@@ -42,8 +42,11 @@
  * (urt_close, urt_close_detached): the model's descriptors start at 2^24,
  * never a real one.
  *
- * Threads: a simulated runtime is one runtime on one thread. Remote wakes
- * and the blocking pool are outside the model.
+ * Threads: a simulated runtime is one runtime on one thread. What would
+ * bring another thread in answers -EOPNOTSUPP at once, the same in every
+ * run: the blocking pool (urt_blocking_run, and so urt_getaddrinfo,
+ * urt_dial and the ftruncate fallback), urt_waker_new, urt_spawn_remote,
+ * and urt_proc_spawn on the runtime's thread.
  */
 #ifndef URT_SIM_H
 #define URT_SIM_H
