@@ -164,7 +164,7 @@ struct cli {
 	struct world *w;
 	int id;
 	enum kind kind;
-	uint64_t rng;
+	struct scn_rng rng;
 	uint32_t nkeys;
 	struct mkey keys[MAX_KEYS];
 	uint32_t batches; /* a well-behaved one's; a flood's PINGs */
@@ -196,44 +196,10 @@ struct world {
 	char why[256];
 };
 
-/* --- draws ---------------------------------------------------------------------- */
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static uint64_t draw(uint64_t *s)
-{
-	*s += 0x9e3779b97f4a7c15ull;
-	return mix(*s);
-}
-
-/* in [lo, hi] */
-static uint32_t range(uint64_t *s, uint32_t lo, uint32_t hi)
-{
-	return lo + (uint32_t)(draw(s) % ((uint64_t)hi - lo + 1));
-}
-
-static __attribute__((format(printf, 2, 3))) void fail(struct world *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (w->why[0])
-		return; /* the first failure says it */
-	va_start(ap, fmt);
-	vsnprintf(w->why, sizeof(w->why), fmt, ap);
-	va_end(ap);
-}
-
 static void cli_fail(struct cli *c, const char *what, long ret)
 {
-	fail(c->w, "client %d (%s): %s (%ld; %u replies checked)", c->id, kind_name[c->kind], what,
-	     ret, c->replies);
+	scn_fail(c->w->why, "client %d (%s): %s (%ld; %u replies checked)", c->id,
+		 kind_name[c->kind], what, ret, c->replies);
 }
 
 /* A network error: with faults a client stops there; without, it fails. */
@@ -265,30 +231,32 @@ static void check_bounds(struct world *w)
 	w->checks++;
 	urt_runtime_stats(&s->rt, &st);
 	if (held > s->o.mem_budget)
-		fail(w, "connections hold %zu bytes (the server's count), past the budget %zu",
-		     held, s->o.mem_budget);
+		scn_fail(w->why,
+			 "connections hold %zu bytes (the server's count), past the budget %zu",
+			 held, s->o.mem_budget);
 	fresh = kv_worker_mem(s, &st);
 	slack = (size_t)s->live * STREAM_MAX;
 	if (fresh > s->mem_doomed && fresh - s->mem_doomed > s->o.mem_budget + slack)
-		fail(w,
-		     "connections hold %zu bytes (fresh), past the budget %zu and a tick's "
-		     "arrival %zu",
-		     fresh - s->mem_doomed, s->o.mem_budget, slack);
+		scn_fail(w->why,
+			 "connections hold %zu bytes (fresh), past the budget %zu and a tick's "
+			 "arrival %zu",
+			 fresh - s->mem_doomed, s->o.mem_budget, slack);
 	/* a connection: its receive and its send, and its stream's queue (a
 	 * record a 4 completions: it pauses at (stream_queue + 3) / 4, and one
 	 * more may come); a client: two, a reader one; the acceptor (and its
 	 * queue), the two sweepers, the checker, the controller, the watchdog */
 	ops = (2 + (16 + 3) / 4 + 2) * (size_t)s->live + 3 * (size_t)w->n + 16;
 	if (st.ops_live > ops)
-		fail(w, "%zu op records in use, past %zu (%llu connections, %d clients)",
-		     st.ops_live, ops, (unsigned long long)s->live, w->n);
+		scn_fail(w->why, "%zu op records in use, past %zu (%llu connections, %d clients)",
+			 st.ops_live, ops, (unsigned long long)s->live, w->n);
 	/* the allocator: what the connections hold (in and out of the budget:
 	 * doomed ones too, and the references' arrays), twice for the task
 	 * pools' classes, plus the clients' tasks and a chunk of slack */
 	heap = atomic_load(&s->heap.bytes);
 	if (heap > w->heap0 + 2 * s->mem + (size_t)w->n * 64 * 1024 + 4 * 1024 * 1024)
-		fail(w, "the runtime's allocator holds %zu bytes, past %zu + 2 x %zu + clients",
-		     heap, w->heap0, s->mem);
+		scn_fail(w->why,
+			 "the runtime's allocator holds %zu bytes, past %zu + 2 x %zu + clients",
+			 heap, w->heap0, s->mem);
 }
 
 /* --- the keyspace model ------------------------------------------------------------- */
@@ -651,22 +619,22 @@ static void put_key(struct bytes *b, const struct cli *c, int k)
  * (unless small). */
 static char *new_value(struct cli *c, bool small, uint32_t *len)
 {
-	uint32_t n, r = range(&c->rng, 0, 99);
+	uint32_t n, r = scn_range(&c->rng, 0, 99);
 	char *v;
 
 	if (r < 40) {
 		char tmp[16];
 
-		n = (uint32_t)snprintf(tmp, sizeof(tmp), "%u", range(&c->rng, 0, 1000));
+		n = (uint32_t)snprintf(tmp, sizeof(tmp), "%u", scn_range(&c->rng, 0, 1000));
 		*len = n;
 		return strdup(tmp);
 	}
-	n = r < 43 && !small ? range(&c->rng, BIG_MIN, BIG_MAX) : range(&c->rng, 1, 40);
+	n = r < 43 && !small ? scn_range(&c->rng, BIG_MIN, BIG_MAX) : scn_range(&c->rng, 1, 40);
 	v = malloc(n);
 	if (!v)
 		abort();
 	{
-		uint64_t x = draw(&c->rng);
+		uint64_t x = scn_rand(&c->rng);
 
 		for (uint32_t i = 0; i < n; i++, x = x * 6364136223846793005ull + 1)
 			v[i] = (char)('a' + (x >> 33) % 26);
@@ -693,10 +661,10 @@ static bool has_big(const struct cli *c)
 /* Draw request q and append it to b. */
 static void new_request(struct cli *c, struct req *q, struct bytes *b, uint64_t t_ns, bool small)
 {
-	*q = (struct req){ .cmd = (enum cmd)range(&c->rng, 0, C_NCMDS - 1), .nkeys = 1 };
-	q->key[0] = (uint8_t)range(&c->rng, 0, c->nkeys - 1);
+	*q = (struct req){ .cmd = (enum cmd)scn_range(&c->rng, 0, C_NCMDS - 1), .nkeys = 1 };
+	q->key[0] = (uint8_t)scn_range(&c->rng, 0, c->nkeys - 1);
 	if (q->cmd == C_MSET || q->cmd == C_MGET) {
-		q->nkeys = (uint8_t)range(&c->rng, 1, MAX_MULTI);
+		q->nkeys = (uint8_t)scn_range(&c->rng, 1, MAX_MULTI);
 		for (int i = 1; i < q->nkeys; i++) /* distinct: a repeat's count is ambiguous */
 			q->key[i] = (uint8_t)((q->key[i - 1] + 1) % c->nkeys);
 		if (q->nkeys > c->nkeys)
@@ -712,12 +680,12 @@ static void new_request(struct cli *c, struct req *q, struct bytes *b, uint64_t 
 		put_key(b, c, q->key[0]);
 		put_bulk(b, q->val[0], q->vlen[0]);
 		if (q->cmd == C_SETPX) {
-			q->arg = range(&c->rng, 1, 300);
+			q->arg = scn_range(&c->rng, 1, 300);
 			put_str(b, "PX");
 			put_int(b, q->arg);
 		} else if (q->cmd == C_SETPXAT) {
 			/* from 20 ms ago (gone at once) to 300 ms on */
-			q->arg = (int64_t)(t_ns / MS) + WALL_OFF - 20 + range(&c->rng, 0, 320);
+			q->arg = (int64_t)(t_ns / MS) + WALL_OFF - 20 + scn_range(&c->rng, 0, 320);
 			put_str(b, "PXAT");
 			put_int(b, q->arg);
 		}
@@ -742,7 +710,7 @@ static void new_request(struct cli *c, struct req *q, struct bytes *b, uint64_t 
 	}
 	case C_EXPIRE:
 	case C_PEXPIRE:
-		q->arg = q->cmd == C_EXPIRE ? range(&c->rng, 1, 2) : range(&c->rng, 1, 300);
+		q->arg = q->cmd == C_EXPIRE ? scn_range(&c->rng, 1, 2) : scn_range(&c->rng, 1, 300);
 		put_array(b, 3);
 		put_str(b, q->cmd == C_EXPIRE ? "EXPIRE" : "PEXPIRE");
 		put_key(b, c, q->key[0]);
@@ -850,9 +818,9 @@ static bool drain_poll(struct urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	for (;;) {
-		URT_AWAIT(t, d->n = urt_sleep(t, &d->op, MS * range(&d->c->rng, 10, 50)));
+		URT_AWAIT(t, d->n = urt_sleep(t, &d->op, MS * scn_range(&d->c->rng, 10, 50)));
 		URT_AWAIT(t, d->n = urt_recv(t, &d->op, d->fd, d->buf,
-					     range(&d->c->rng, 1, sizeof(d->buf)), 0));
+					     scn_range(&d->c->rng, 1, sizeof(d->buf)), 0));
 		if (d->n <= 0)
 			break;
 	}
@@ -953,8 +921,9 @@ static bool client_poll(struct urt_task *t, void *arg)
 			/* a batch: one request, or a pipeline */
 			k->sb.len = 0;
 			k->t0 = urt_now_ns();
-			k->nreq = range(&c->rng, 0, 99) < c->pipe_pct ? range(&c->rng, 2, MAX_BATCH)
-								      : 1;
+			k->nreq = scn_range(&c->rng, 0, 99) < c->pipe_pct
+					  ? scn_range(&c->rng, 2, MAX_BATCH)
+					  : 1;
 			if (w->tight || has_big(c))
 				k->nreq = 1;
 			for (uint32_t j = 0; j < k->nreq; j++)
@@ -987,10 +956,10 @@ static bool client_poll(struct urt_task *t, void *arg)
 				goto out;
 			}
 			/* a pause, in virtual time, well inside --idle-ms */
-			if (range(&c->rng, 0, 3) == 0)
-				URT_AWAIT(t,
-					  k->n = urt_sleep(t, &k->op,
-							   MS * range(&c->rng, 1, w->idle_ms / 3)));
+			if (scn_range(&c->rng, 0, 3) == 0)
+				URT_AWAIT(t, k->n = urt_sleep(
+						     t, &k->op,
+						     MS * scn_range(&c->rng, 1, w->idle_ms / 3)));
 		}
 		k->sb.len = 0;
 		put_array(&k->sb, 1);
@@ -1074,10 +1043,10 @@ static bool client_poll(struct urt_task *t, void *arg)
 		for (k->left = c->batches; k->left;) {
 			k->sb.len = 0;
 			while (k->left && k->sb.len < 8192) {
-				uint32_t r = range(&c->rng, 0, 9);
+				uint32_t r = scn_range(&c->rng, 0, 9);
 
 				if (r < 3) { /* blank lines: no reply */
-					uint32_t j = range(&c->rng, 1, 512);
+					uint32_t j = scn_range(&c->rng, 1, 512);
 
 					if (r)
 						put(&k->sb, crlfs, 2 * j);
@@ -1115,7 +1084,7 @@ static bool client_poll(struct urt_task *t, void *arg)
 			char hdr[64];
 			int n = snprintf(hdr, sizeof(hdr), "*2\r\n$3\r\nGET\r\n$%llu\r\n",
 					 (unsigned long long)w->sh.lim.max_bulk + 1 +
-						 range(&c->rng, 0, 9));
+						 scn_range(&c->rng, 0, 9));
 
 			put(&k->sb, hdr, (size_t)n);
 		} else if (c->sub == 1) {
@@ -1243,12 +1212,13 @@ static bool control_poll(struct urt_task *t, void *arg)
 		urt_runtime_stats(&w->srv.rt, &st);
 		if (st.spill_bytes || st.bufs_free != st.buf_count || w->srv.mem ||
 		    w->srv.mem_doomed || w->srv.mem_rx || atomic_load(&w->sh.live))
-			fail(w,
-			     "server not empty after its clients: spill %zu bufs_free %zu/%zu mem "
-			     "%zu doomed %zu rx %zu live %llu",
-			     st.spill_bytes, st.bufs_free, st.buf_count, w->srv.mem,
-			     w->srv.mem_doomed, w->srv.mem_rx,
-			     (unsigned long long)atomic_load(&w->sh.live));
+			scn_fail(w->why,
+				 "server not empty after its clients: spill %zu bufs_free %zu/%zu "
+				 "mem "
+				 "%zu doomed %zu rx %zu live %llu",
+				 st.spill_bytes, st.bufs_free, st.buf_count, w->srv.mem,
+				 w->srv.mem_doomed, w->srv.mem_rx,
+				 (unsigned long long)atomic_load(&w->sh.live));
 	}
 	w->over = true;
 	kv_worker_stop(&w->srv); /* as SIGTERM does */
@@ -1281,9 +1251,10 @@ static bool watchdog_poll(struct urt_task *t, void *arg)
 	URT_AWAIT(t, k->ret = urt_sleep(t, &k->nap, DEADLINE_NS));
 	for (k->i = 0; k->i < w->n && w->cli[k->i].done; k->i++)
 		;
-	fail(w, "not over after %llu virtual s: client %d (%s) unfinished, server live %llu",
-	     (unsigned long long)(DEADLINE_NS / 1000000000u), k->i,
-	     k->i < w->n ? kind_name[w->cli[k->i].kind] : "-", (unsigned long long)w->srv.live);
+	scn_fail(w->why,
+		 "not over after %llu virtual s: client %d (%s) unfinished, server live %llu",
+		 (unsigned long long)(DEADLINE_NS / 1000000000u), k->i,
+		 k->i < w->n ? kind_name[w->cli[k->i].kind] : "-", (unsigned long long)w->srv.live);
 	w->over = true;
 	urt_stop(urt_task_runtime(t));
 	URT_END(t);
@@ -1298,42 +1269,45 @@ static const struct urt_task_type watchdog_type = { .poll = watchdog_poll,
 static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, struct kv_opts *ko,
 		       struct resp_limits *lim, uint32_t *pipeline)
 {
-	uint64_t s = mix(seed ^ 0x5ce0c0ffeeull);
-	bool tight = range(&s, 0, 3) == 0;
+	struct scn_rng s;
+	bool tight;
 	uint32_t wb = 0, nr = 0, other = 0;
 
+	scn_rng_seed(&s, seed, "kv");
+	tight = scn_range(&s, 0, 3) == 0;
+
 	*so = (struct urt_sim_opts){ .seed = seed };
-	so->rcvbuf = range(&s, 4096, tight ? 16384 : 65536);
-	so->short_pct = tight ? 0 : range(&s, 0, 50); /* tight: a request, a chunk */
+	so->rcvbuf = scn_range(&s, 4096, tight ? 16384 : 65536);
+	so->short_pct = tight ? 0 : scn_range(&s, 0, 50); /* tight: a request, a chunk */
 	if (getenv("KVX"))
 		so->short_pct = 90;
-	so->max_latency_ns = range(&s, 1000, 200000);
+	so->max_latency_ns = scn_range(&s, 1000, 200000);
 	*ko = (struct kv_opts){ .mem_budget = 64u << 20, .sweep_keys = true, .max_conns = 64 };
-	ko->boxed = range(&s, 0, 1);
+	ko->boxed = scn_range(&s, 0, 1);
 	/* few polls a tick: tasks stay queued across ticks, so a wake from a
 	 * completion can come after a sweeper's wake from its timer */
-	ko->poll_budget = range(&s, 0, 1) ? 0 : 1u << range(&s, 0, 4);
-	ko->ring_entries = 4u << range(&s, 0, 6);
-	ko->bufs = 16u << range(&s, 0, 5);
-	ko->send_ms = tight ? 60000 : range(&s, 250, 2000);
-	ko->idle_ms = tight ? 60000 : ko->send_ms + range(&s, 1000, 5000);
-	*lim = (struct resp_limits){ .max_args = range(&s, 16, 1024),
-				     .max_bulk = range(&s, 128, 512) * 1024,
+	ko->poll_budget = scn_range(&s, 0, 1) ? 0 : 1u << scn_range(&s, 0, 4);
+	ko->ring_entries = 4u << scn_range(&s, 0, 6);
+	ko->bufs = 16u << scn_range(&s, 0, 5);
+	ko->send_ms = tight ? 60000 : scn_range(&s, 250, 2000);
+	ko->idle_ms = tight ? 60000 : ko->send_ms + scn_range(&s, 1000, 5000);
+	*lim = (struct resp_limits){ .max_args = scn_range(&s, 16, 1024),
+				     .max_bulk = scn_range(&s, 128, 512) * 1024,
 				     .max_inline = 64 * 1024 };
 	lim->max_request = lim->max_bulk + 64 * 1024;
 	/* tight: a non-reader's batch stays small, so its task sleeps in a
 	 * send while its stream fills: the sweeper's fresh figure must see it */
-	*pipeline = range(&s, 1, tight ? 4 : 100);
+	*pipeline = scn_range(&s, 1, tight ? 4 : 100);
 	w->idle_ms = ko->idle_ms;
 	w->send_ms = ko->send_ms;
 	w->tight = tight;
-	w->n = (int)range(&s, 1, tight ? TIGHT_CLIENTS : MAX_CLIENTS);
+	w->n = (int)scn_range(&s, 1, tight ? TIGHT_CLIENTS : MAX_CLIENTS);
 	for (int i = 0; i < w->n; i++) {
 		struct cli *c = &w->cli[i];
-		uint32_t r = range(&s, 0, 99);
+		uint32_t r = scn_range(&s, 0, 99);
 
 		*c = (struct cli){ .w = w, .id = i };
-		c->rng = draw(&s);
+		c->rng.s = scn_rand(&s);
 		if ((r < 8 || (getenv("KVX") && r < 40)) && nr < (tight		  ? 1
 								  : getenv("KVX") ? 20
 										  : 3))
@@ -1348,14 +1322,14 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 			c->kind = PARTIAL;
 		else
 			c->kind = WB;
-		c->nkeys = range(&s, 1, MAX_KEYS);
-		c->pipe_pct = range(&s, 0, 100);
-		c->sub = range(&s, 0, tight ? 1 : 2); /* tight: no 64 KiB line, the budget's */
+		c->nkeys = scn_range(&s, 1, MAX_KEYS);
+		c->pipe_pct = scn_range(&s, 0, 100);
+		c->sub = scn_range(&s, 0, tight ? 1 : 2); /* tight: no 64 KiB line, the budget's */
 		/* tight: a value far below the budget, so what fills is its stream */
-		c->big = tight ? range(&s, 1, 2) * 1024 : range(&s, 32, 128) * 1024;
+		c->big = tight ? scn_range(&s, 1, 2) * 1024 : scn_range(&s, 32, 128) * 1024;
 		if (c->big > lim->max_bulk)
 			c->big = (uint32_t)lim->max_bulk;
-		c->batches = c->kind == FLOOD ? range(&s, 100, 5000) : range(&s, 1, 60);
+		c->batches = c->kind == FLOOD ? scn_range(&s, 100, 5000) : scn_range(&s, 1, 60);
 		if (c->kind == WB)
 			wb++;
 		else if (c->kind == NON_READER)
@@ -1369,8 +1343,8 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 	 * short transfers), and below one stuck non-reader (its stream's arm,
 	 * 64 KiB, and its W): see the top */
 	if (tight)
-		ko->mem_budget =
-			(size_t)(wb + other) * TIGHT_W + (size_t)nr * TIGHT_NR + range(&s, 0, 4096);
+		ko->mem_budget = (size_t)(wb + other) * TIGHT_W + (size_t)nr * TIGHT_NR +
+				 scn_range(&s, 0, 4096);
 	w->nr = nr;
 	w->squeue = 16;
 }
@@ -1410,33 +1384,33 @@ static void scn_kv_run(const struct scn_opts *o, struct scn_result *r)
 	w->sh.srv.wall_off_ms = WALL_OFF;
 	ret = kv_worker_init(&w->srv, &w->sh, &ko, 0, w->sim);
 	if (ret) {
-		fail(w, "kv_worker_init: %d", ret);
+		scn_fail(w->why, "kv_worker_init: %d", ret);
 		goto out;
 	}
 	w->heap0 = atomic_load(&w->srv.heap.bytes);
 	/* after init, on this thread: the model's listener */
 	lfd = urt_listen_tcp("127.0.0.1", 0, 64, 0, &w->port);
 	if (lfd < 0) {
-		fail(w, "urt_listen_tcp: %d", lfd);
+		scn_fail(w->why, "urt_listen_tcp: %d", lfd);
 	} else if ((ret = kv_worker_start(&w->srv, lfd))) {
-		fail(w, "kv_worker_start: %d", ret);
+		scn_fail(w->why, "kv_worker_start: %d", ret);
 	} else {
 		for (int i = 0; i < w->n && !w->why[0]; i++)
 			if (urt_spawn(&w->srv.rt, &client_type,
 				      &(struct client){ .c = &w->cli[i], .fd = -1 },
 				      sizeof(struct client), &w->joins[i]))
-				fail(w, "spawn client %d", i);
+				scn_fail(w->why, "spawn client %d", i);
 		if (urt_spawn(&w->srv.rt, &control_type, &(struct control){ .w = w },
 			      sizeof(struct control), &cj) ||
 		    urt_spawn(&w->srv.rt, &checker_type, &(struct control){ .w = w },
 			      sizeof(struct control), NULL) ||
 		    urt_spawn(&w->srv.rt, &watchdog_type, &(struct control){ .w = w },
 			      sizeof(struct control), NULL))
-			fail(w, "spawn the controller");
+			scn_fail(w->why, "spawn the controller");
 		if (!w->why[0]) {
 			ret = urt_run(&w->srv.rt);
 			if (ret)
-				fail(w, "urt_run: %d", ret);
+				scn_fail(w->why, "urt_run: %d", ret);
 		}
 	}
 	for (int i = 0; i < w->n; i++)
@@ -1448,34 +1422,36 @@ static void scn_kv_run(const struct scn_opts *o, struct scn_result *r)
 		const struct cli *c = &w->cli[i];
 
 		if (!c->done)
-			fail(w, "client %d (%s) unfinished", i, kind_name[c->kind]);
+			scn_fail(w->why, "client %d (%s) unfinished", i, kind_name[c->kind]);
 		if (c->kind == NON_READER && c->done && !c->net_err && !w->faults) {
 			uint64_t ms = (c->closed_at - c->last_ok) / MS;
 			uint64_t most = w->tight ? 5 * TICK_MS : w->send_ms + 3 * TICK_MS;
 
 			if (c->last_ok && ms > most)
-				fail(w,
-				     "non-reader %d closed %llu ms after its last send (at most "
-				     "%llu%s)",
-				     i, (unsigned long long)ms, (unsigned long long)most,
-				     w->tight ? ": the budget did not close it" : "");
+				scn_fail(
+					w->why,
+					"non-reader %d closed %llu ms after its last send (at most "
+					"%llu%s)",
+					i, (unsigned long long)ms, (unsigned long long)most,
+					w->tight ? ": the budget did not close it" : "");
 		}
 	}
 	if (w->tight && w->nr && !w->srv.closed_mem && !w->faults)
-		fail(w, "%u non-readers, a budget of %zu bytes: none closed by it", w->nr,
-		     w->srv.o.mem_budget);
+		scn_fail(w->why, "%u non-readers, a budget of %zu bytes: none closed by it", w->nr,
+			 w->srv.o.mem_budget);
 	check_bounds(w);
 out:
 	kv_worker_finish(&w->srv); /* the listener closed, the rest aborted */
 	if (w->srv.live || atomic_load(&w->sh.live))
-		fail(w, "%llu connections counted after deinit", (unsigned long long)w->srv.live);
+		scn_fail(w->why, "%llu connections counted after deinit",
+			 (unsigned long long)w->srv.live);
 	if (atomic_load(&w->srv.heap.bytes))
-		fail(w, "the runtime's allocator holds %zu bytes after deinit",
-		     atomic_load(&w->srv.heap.bytes));
+		scn_fail(w->why, "the runtime's allocator holds %zu bytes after deinit",
+			 atomic_load(&w->srv.heap.bytes));
 	if (urt_sim_fds_open(w->sim))
-		fail(w, "%u descriptors of the model left open", urt_sim_fds_open(w->sim));
+		scn_fail(w->why, "%u descriptors of the model left open", urt_sim_fds_open(w->sim));
 	if (urt_sim_stalls(w->sim))
-		fail(w, "%llu stalls", (unsigned long long)urt_sim_stalls(w->sim));
+		scn_fail(w->why, "%llu stalls", (unsigned long long)urt_sim_stalls(w->sim));
 	for (int i = 0; i < w->n; i++)
 		for (int j = 0; j < MAX_KEYS; j++)
 			free(w->cli[i].keys[j].val);
