@@ -602,7 +602,19 @@ int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_op
 {
 	int ret;
 
-	*w = (struct kv_worker){ .sh = sh, .o = *o, .id = id, .lfd = -1 };
+	/* field by field: another worker's INFO may read conns (an atomic)
+	 * while this one starts, so it is left as it is (zero) */
+	w->sh = sh;
+	w->o = *o;
+	w->id = id;
+	w->lfd = -1;
+	w->argv = NULL;
+	w->len = NULL;
+	w->live = 0;
+	w->stop = false;
+	w->has_rt = false;
+	w->mem = w->mem_doomed = w->mem_rx = 0;
+	w->closed_idle = w->closed_send = w->closed_mem = 0;
 	counting_init(&w->heap);
 	idle_list_init(&w->rx, o->idle_ms);
 	idle_list_init(&w->tx, o->send_ms);

@@ -115,7 +115,9 @@ void kv_shared_deinit(struct kv_shared *sh);
  * kv_worker_init - the worker's runtime for o (slab of o->max_conns
  * connection slots or boxed tasks, o->bufs provided buffers, the counted
  * allocator), on sim if not NULL (else the real kernel), its argument
- * arrays (sh->lim.max_args each) and its deadline lists.
+ * arrays (sh->lim.max_args each) and its deadline lists. w starts zeroed
+ * (static or calloc'd): conns, which other workers may read while this
+ * one starts, is not written.
  * Return: 0; -ENOMEM; -errno from urt_runtime_init (kv_worker_finish undoes
  * what was done either way).
  */
