@@ -37,8 +37,8 @@
  *    reply and the end of file (or a reset: the server closed with the
  *    client's bytes unread).
  *  - idle: a PING and its +PONG, then nothing: --idle-ms closes it within
- *    a sweeper tick of the deadline; or part of a request, then nothing
- *    (the deadline runs from the connection's start).
+ *    [deadline - 2 ticks, deadline + 3 ticks]; or part of a request, then
+ *    nothing (the deadline runs from the connection's start).
  *
  * Two regimes, as in the echo scenario. Roomy: --max-clients-mem 64 MiB,
  * non-readers closed by --send-ms (250-2000 ms) within 3 ticks of their
@@ -56,11 +56,12 @@
  * what each connection's stream may take between two sweeps (stream_queue
  * + 5 buffers, the runtime's bound); the runtime's op records within a
  * connection's two and its stream's queue records, plus the clients'
- * own; the runtime's counted allocator within twice what the connections
- * hold plus the clients' and 4 MiB. At the end: every well-behaved history agreed
- * with the model, every hostile client was closed on time, urt_run
- * returned 0, and once torn down (the listener closed through the ring,
- * deinit) nothing is left: no connection, no allocator byte, no
+ * own; the runtime's counted allocator within twice what the
+ * connections hold plus the clients' and 4 MiB. At the end: every
+ * well-behaved history agreed with the model, every hostile client was
+ * closed on time, the server held nothing once its clients were gone,
+ * urt_run returned 0, and once torn down (the listener closed through
+ * the ring, deinit) nothing is left: no connection, no allocator byte, no
  * descriptor of the model, no stall.
  *
  * With o->faults_pct the model resets connections, refuses connects and
@@ -189,7 +190,6 @@ struct world {
 	bool tight, faults;
 	uint32_t nr;
 	uint32_t idle_ms, send_ms;
-	uint32_t squeue;
 	size_t heap0;
 	uint64_t checks;
 	bool over;
@@ -1346,7 +1346,6 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 		ko->mem_budget = (size_t)(wb + other) * TIGHT_W + (size_t)nr * TIGHT_NR +
 				 scn_range(&s, 0, 4096);
 	w->nr = nr;
-	w->squeue = 16;
 }
 
 static void scn_kv_run(const struct scn_opts *o, struct scn_result *r)
