@@ -25,10 +25,12 @@
  *    is there; in between either answer is right, and the answer decides
  *    which it was. Ends with QUIT: +OK, then the end of file.
  *  - non-reader (amplification): SETs a value of 32-128 KiB (tight: 1-2
- *    KiB), then pipelines GETs of it for ever and never reads (tight: or
- *    reads a little every 10-50 ms, far slower than it asks); the server
- *    must close it (--send-ms, or the budget in the tight regime), its
- *    send then fails.
+ *    KiB), then pipelines GETs of it for ever and never reads, or (one in
+ *    three) reads a little every 10-50 ms (16 bytes at most; tight: 2 KiB),
+ *    far slower than it asks; the server must close it (--send-ms, or the
+ *    budget in the tight regime), its send then fails. A slow one in the
+ *    roomy regime is held to no deadline: each piece it lets through
+ *    renews --send-ms, and the client cannot see when that was.
  *  - flood: a stream of PINGs (inline and multibulk) mixed with blank
  *    lines, sent without waiting, a reader beside it that checks exactly
  *    one +PONG per PING, then the end of file after its shutdown.
@@ -809,6 +811,7 @@ struct drain {
 	struct cli *c;
 	struct urt_op op;
 	int fd, n;
+	uint32_t most; /* bytes a read */
 	char buf[2048];
 };
 
@@ -820,7 +823,7 @@ static bool drain_poll(struct urt_task *t, void *arg)
 	for (;;) {
 		URT_AWAIT(t, d->n = urt_sleep(t, &d->op, MS * scn_range(&d->c->rng, 10, 50)));
 		URT_AWAIT(t, d->n = urt_recv(t, &d->op, d->fd, d->buf,
-					     scn_range(&d->c->rng, 1, sizeof(d->buf)), 0));
+					     scn_range(&d->c->rng, 1, d->most), 0));
 		if (d->n <= 0)
 			break;
 	}
@@ -1012,10 +1015,10 @@ static bool client_poll(struct urt_task *t, void *arg)
 		c->last_ok = urt_now_ns();
 		/* then GETs of it for ever, never read (a slow one: a little
 		 * read now and then, far slower than it asks) */
-		if (w->tight && c->sub == 1 &&
+		if (c->sub == 1 &&
 		    urt_spawn(urt_task_runtime(t), &drain_type,
-			      &(struct drain){ .c = c, .fd = k->fd }, sizeof(struct drain),
-			      &k->reader)) {
+			      &(struct drain){ .c = c, .fd = k->fd, .most = w->tight ? 2048 : 16 },
+			      sizeof(struct drain), &k->reader)) {
 			cli_fail(c, "spawn its drain", -ENOMEM);
 			goto out;
 		}
@@ -1426,7 +1429,9 @@ static void scn_kv_run(const struct scn_opts *o, struct scn_result *r)
 			uint64_t ms = (c->closed_at - c->last_ok) / MS;
 			uint64_t most = w->tight ? 5 * TICK_MS : w->send_ms + 3 * TICK_MS;
 
-			if (c->last_ok && ms > most)
+			/* roomy, a slow one: each piece it lets through renews
+			 * --send-ms, unseen here: no bound */
+			if (c->last_ok && ms > most && (w->tight || c->sub != 1))
 				scn_fail(
 					w->why,
 					"non-reader %d closed %llu ms after its last send (at most "
