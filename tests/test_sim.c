@@ -939,6 +939,21 @@ static void test_bad_create(void **state)
 	(void)state;
 	assert_int_equal(urt_sim_create(NULL, &(struct urt_sim_opts){ 0 }), -EINVAL);
 	assert_int_equal(urt_sim_create(&s, NULL), -EINVAL);
+	/* options out of their documented ranges are refused, not clamped */
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .start_ns = (1ull << 62) + 1 }),
+			 -EINVAL);
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .faults_pct = 101 }), -EINVAL);
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .fault_kinds = 0x02 }),
+			 -EINVAL);
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .rcvbuf = (1u << 30) + 1 }),
+			 -EINVAL);
+	/* and their edges are taken */
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .start_ns = 1ull << 62,
+								    .faults_pct = 100,
+								    .fault_kinds = URT_SIM_FAULT_ALL,
+								    .rcvbuf = 1u << 30 }),
+			 0);
+	urt_sim_destroy(s);
 	urt_sim_destroy(NULL);
 }
 
