@@ -35,6 +35,7 @@
 
 extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels, scn_echo,
 	scn_http;
+extern const struct scenario scn_kv;
 
 static const struct scenario *const scenarios[] = {
 	&scn_abort_storm,
@@ -42,6 +43,7 @@ static const struct scenario *const scenarios[] = {
 	&scn_channels,
 	&scn_echo,
 	&scn_http,
+	&scn_kv,
 };
 
 #define NSCN	      (sizeof(scenarios) / sizeof(scenarios[0]))
