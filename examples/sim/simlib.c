@@ -169,8 +169,16 @@ bool scn_watch_take(char *why)
 {
 	bool failed = watch.armed && watch.why[0];
 
-	if (failed && !why[0])
-		snprintf(why, 256, "%s", watch.why);
+	if (failed) { /* first: it names the event that broke it, the rest follows */
+		char both[2 * 256 + 8];
+		size_t n;
+
+		n = (size_t)snprintf(both, sizeof(both), "%s%s%.255s", watch.why,
+				     why[0] ? "; then " : "", why);
+		n = n < 255 ? n : 255;
+		memcpy(why, both, n);
+		why[n] = 0;
+	}
 	watch.armed = false;
 	return failed;
 }

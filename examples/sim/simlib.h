@@ -77,8 +77,9 @@ const char *scn_bufmode_name(uint32_t mode);
  */
 void scn_watch_arm(struct urt_sim_opts *sim, const struct urt_runtime_opts *rt);
 /* The first invariant that failed since scn_watch_arm, into why (256
- * bytes) unless why holds a failure already; disarms. Return: whether one
- * failed. */
+ * bytes), ahead of a failure why holds already (the invariant names the
+ * event that broke it; the scenario's check is usually its consequence);
+ * disarms. Return: whether one failed. */
 bool scn_watch_take(char *why);
 /* Checks made since scn_watch_arm. */
 uint64_t scn_watch_checks(void);
