@@ -565,10 +565,8 @@ static void scn_echo_run(const struct scn_opts *o, struct scn_result *r)
 	so.trace = o->trace;
 	{ /* the buffer mode and zero-copy sends, as every scenario draws them */
 		struct urt_runtime_opts ro = { .buf_count = eo.bufs, .buf_size = ECHO_RX_BUF };
-		struct scn_rng rng;
 
-		scn_rng_seed(&rng, o->seed, "echo-bufs");
-		scn_knobs_bufs(&rng, o, &ro);
+		scn_knobs_bufs(o, &ro);
 		eo.features_off = ro.features_off;
 		eo.send_zc_min = ro.send_zc_min;
 		scn_watch_arm(&so, &ro);

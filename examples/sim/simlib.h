@@ -55,11 +55,12 @@ void scn_knobs(struct scn_rng *r, const struct scn_opts *o, struct urt_sim_opts 
 	       struct urt_runtime_opts *rt);
 
 /*
- * The buffer mode of o (drawn from r unless o forces one) and whether
- * urt_send_all goes zero-copy (send_zc_min, drawn): into rt. scn_knobs
- * does it; a scenario that draws its own knobs calls it once, last.
+ * The buffer mode of o (drawn from o's seed unless o forces one) and
+ * whether urt_send_all goes zero-copy (send_zc_min, drawn): into rt. From
+ * a generator of their own, so a scenario's world is the same in every
+ * mode. scn_knobs does it; a scenario that draws its own knobs calls it.
  */
-void scn_knobs_bufs(struct scn_rng *r, const struct scn_opts *o, struct urt_runtime_opts *rt);
+void scn_knobs_bufs(const struct scn_opts *o, struct urt_runtime_opts *rt);
 /* "single", "bundle", "inc" (or "seed"). */
 const char *scn_bufmode_name(uint32_t mode);
 

@@ -310,9 +310,8 @@ static void conn_reset(struct urt_sim *s, struct sim_sock *k)
 /*
  * The buffers a receive with IOSQE_BUFFER_SELECT fills, as the kernel
  * picks them (io_uring/kbuf.c, net.c; checked against 6.18 by
- * tests/test_sim_conform.c): a vector of up to SIM_IOV ring entries from
- * the model's head, their bytes in all, and whether the pick ran into the
- * ring's tail.
+ * tests/test_sim_conform.c): a run of ring entries from the model's
+ * head, their bytes in all, and whether the pick ran into the ring's tail.
  *   one buffer (no bundle, or a ring filled in part): the entry at the
  *     head, at most sqe.len bytes of it if that is set;
  *   a bundle (IORING_RECVSEND_BUNDLE): max_len = sqe.len (without it,
@@ -343,6 +342,8 @@ static bool pick_bufs(struct urt_sim *s, const struct sim_op *o, bool bundle, st
 	if (!avail)
 		return false;
 	b = urt__sim_buf_at(s, 0);
+	if (!b->len)
+		return false; /* a zero-length entry (the runtime puts none): -ENOBUFS */
 	pk->bid = b->bid;
 	pk->empty = false;
 	if (!bundle || s->br_inc) {
@@ -356,8 +357,6 @@ static bool pick_bufs(struct urt_sim *s, const struct sim_op *o, bool bundle, st
 		max = o->inq - 1;
 	if (o->left && o->left != UINT32_MAX && (!max || o->left < max))
 		max = o->left;
-	if (!b->len)
-		return false; /* the kernel answers a zero-length entry with -ENOBUFS */
 	nr = max ? (max + b->len - 1) / b->len : SIM_IOV0;
 	if (max && nr > SIM_IOV)
 		nr = SIM_IOV;
