@@ -650,10 +650,15 @@ int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val,
 
 int urt__sim_getsockopt(void *ctx, int fd, int level, int name, void *val, socklen_t *len)
 {
-	if (!fd_sock(ctx, fd, NULL))
+	uint32_t k;
+
+	if (!fd_sock(ctx, fd, &k))
 		return not_sock(ctx, fd);
 	if (level == SOL_SOCKET && name == SO_COOKIE && *len >= sizeof(uint64_t)) {
-		uint64_t c = (uint64_t)fd;
+		/* the socket's, never another's, as the kernel's: a descriptor
+		 * number closed and given again names a new cookie (the
+		 * zero-copy reset checks it, runtime/io/zc.c) */
+		uint64_t c = (uint64_t)k + 1;
 
 		memcpy(val, &c, sizeof(c));
 		*len = sizeof(c);
