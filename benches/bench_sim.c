@@ -204,9 +204,76 @@ static double row(const char *what, int (*world)(struct urt_runtime *rt), uint32
 	return rate;
 }
 
+/* --- the cost of many operations at once: the deinit of n parked accepts ------------- */
+
+static int parked_lfd;
+
+static bool parked_poll(struct urt_task *t, void *arg)
+{
+	struct urt_op *op = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, urt_accept(t, op, parked_lfd, NULL, NULL)); /* no client: parked */
+	URT_END(t);
+}
+
+static const struct urt_task_type parked_type = { .poll = parked_poll, .name = "bench-parked" };
+
+/* n accepts parked on one listener, then deinit, which cancels each by
+ * its user_data: the wall ns of the deinit. */
+static uint64_t parked_deinit_ns(unsigned n)
+{
+	struct urt_runtime rt;
+	struct urt_runtime_stats st;
+	struct urt_sim *sim;
+	uint64_t t0;
+
+	if (urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }) ||
+	    urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }))
+		abort();
+	parked_lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, NULL);
+	if (parked_lfd < 0)
+		abort();
+	for (unsigned i = 0; i < n; i++)
+		if (urt_spawn(&rt, &parked_type, &(struct urt_op){ 0 }, sizeof(struct urt_op), NULL))
+			abort();
+	do {
+		if (urt_tick(&rt, 1000 * 1000) < 0)
+			abort();
+		urt_runtime_stats(&rt, &st);
+	} while (st.ops_inflight < n);
+	t0 = now_ns();
+	(void)urt_runtime_deinit(&rt);
+	t0 = now_ns() - t0;
+	urt_sim_destroy(sim);
+	return t0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median ns per operation of the deinit of n parked accepts. */
+static double parked_row(unsigned n)
+{
+	uint64_t ns[REPS];
+	double per;
+
+	for (int i = 0; i < REPS; i++)
+		ns[i] = parked_deinit_ns(n);
+	qsort(ns, REPS, sizeof(ns[0]), cmp_u64);
+	per = (double)ns[REPS / 2] / n;
+	printf("deinit of %-6u parked accepts %19s %10.4f %12s %9.0f\n", n, "",
+	       (double)ns[REPS / 2] / 1e9, "", per);
+	return per;
+}
+
 int main(void)
 {
-	double nop, echo, nop_w, echo_w;
+	double nop, echo, nop_w, echo_w, small, big;
 
 	printf("bench_sim: simulated events (SQEs taken + CQEs posted) per second of wall time, "
 	       "one core, median of %d seeds\n",
@@ -224,5 +291,11 @@ int main(void)
 	       "cost %.0f%% and %.0f%%): %s\n",
 	       nop_w / 1e6, echo_w / 1e6, 100.0 * (1 - nop_w / nop), 100.0 * (1 - echo_w / echo),
 	       nop_w >= 1e6 && echo_w >= 1e6 ? "PASS" : "MISS");
+	/* each cancel finds its operation by user_data: the cost per
+	 * operation must not grow with the operations live (it did: a scan) */
+	small = parked_row(4000);
+	big = parked_row(32000);
+	printf("ns per cancelled operation, 32,000 live / 4,000 live: %.2fx (linear: about 1)\n",
+	       big / small);
 	return 0;
 }

@@ -31,14 +31,6 @@ static bool rx_poll(struct urt_task *t, void *arg)
 
 static const struct urt_task_type rx_type = { .poll = rx_poll, .name = "rx" };
 
-static int64_t take(struct urt_join *j)
-{
-	uint64_t out;
-
-	assert_int_equal(urt_join_take(j, &out), 0);
-	return (int64_t)out;
-}
-
 static void test_oneshot(void **state)
 {
 	struct urt_runtime rt;
@@ -56,7 +48,7 @@ static void test_oneshot(void **state)
 	assert_int_equal(urt_oneshot_send(&o, 77), 0);
 	assert_int_equal(urt_oneshot_send(&o, 78), -EALREADY);
 	assert_int_equal(urt_run(&rt), 0);
-	assert_int_equal(take(&j), 0);
+	assert_int_equal(test_take(&j), 0);
 	assert_int_equal(o.state, URT_ONESHOT_TAKEN);
 	assert_int_equal(o.value, 77);
 
@@ -66,7 +58,7 @@ static void test_oneshot(void **state)
 	urt_oneshot_close(&o);
 	assert_int_equal(urt_oneshot_send(&o, 1), -EPIPE);
 	assert_int_equal(urt_run(&rt), 0);
-	assert_int_equal(take(&j), -EPIPE);
+	assert_int_equal(test_take(&j), -EPIPE);
 	test_runtime_end(&rt);
 }
 
@@ -159,11 +151,11 @@ static void test_chan_mpsc_order_backpressure_close(void **state)
 	}
 	assert_true(backpressure); /* senders did park on a full channel */
 	for (int i = 0; i < PRODUCERS; i++)
-		assert_int_equal(take(&pj[i]), 0);
+		assert_int_equal(test_take(&pj[i]), 0);
 	urt_chan_close(&c);
 	assert_int_equal(urt_chan_try_send(&c, 1), -EPIPE);
 	assert_int_equal(urt_run(&rt), 0);
-	assert_int_equal(take(&cj), PRODUCERS * PER); /* all, in per-producer order */
+	assert_int_equal(test_take(&cj), PRODUCERS * PER); /* all, in per-producer order */
 	assert_int_equal(urt_chan_try_recv(&c, &v), -EPIPE);
 	urt_chan_deinit(&c);
 	test_runtime_end(&rt);
@@ -197,7 +189,7 @@ static void test_chan_try_and_blocked_sender_on_close(void **state)
 	/* close: the blocked sender fails with -EPIPE; buffered values drain */
 	urt_chan_close(&c);
 	assert_int_equal(urt_run(&rt), 0);
-	assert_int_equal(take(&pj), -EPIPE);
+	assert_int_equal(test_take(&pj), -EPIPE);
 	assert_int_equal(urt_chan_try_recv(&c, &v), 0);
 	assert_int_equal(v, 11);
 	assert_int_equal(urt_chan_try_recv(&c, &v), 0);
@@ -232,7 +224,7 @@ static void test_abort_unlinks_parked_sender(void **state)
 	assert_non_null(c.sendq.head);
 	urt_chan_close(&c);
 	assert_int_equal(urt_run(&rt), 0);
-	assert_int_equal(take(&b), -EPIPE);
+	assert_int_equal(test_take(&b), -EPIPE);
 	assert_null(c.sendq.head);
 	urt_chan_deinit(&c);
 	test_runtime_end(&rt);

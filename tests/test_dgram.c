@@ -59,14 +59,6 @@ static bool multishot_expected(struct urt_runtime *rt)
 	return (f & URT_FEAT_RECVMSG_MULTI) && !(f & URT_FEAT_BUF_INC);
 }
 
-static int64_t take(struct urt_join *j)
-{
-	uint64_t out;
-
-	assert_int_equal(urt_join_take(j, &out), 0);
-	return (int64_t)out;
-}
-
 /* --- an echo server and a client ------------------------------------------------------ */
 
 /* Echoes every datagram to its sender until one says "quit". */
@@ -234,8 +226,8 @@ static void run_echo(int sfd, int cfd, const void *to, socklen_t tolen)
 	}
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&jc), 0);
-	assert_int_equal(take(&je), 0);
+	assert_int_equal(test_take(&jc), 0);
+	assert_int_equal(test_take(&je), 0);
 	assert_int_equal(served, ROUNDS);
 	/* the path asked for is the path taken: a one-shot receive per
 	 * datagram, or one multishot arm (and a few re-arms) for them all */
@@ -374,7 +366,7 @@ static void test_unix_stream_and_unlink_policy(void **state)
 	assert_int_equal(urt_spawn(&rt, &ustream_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&j), 0);
+	assert_int_equal(test_take(&j), 0);
 	test_runtime_end(&rt);
 	close(st.lfd);
 	/* the socket file stays after close: the caller's to remove */
@@ -555,7 +547,7 @@ static void test_flood_unread(void **state)
 	}
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&j), 0);
+	assert_int_equal(test_take(&j), 0);
 	{
 		struct urt_runtime_stats rs = test_stats(&rt);
 
@@ -742,7 +734,7 @@ static void test_sendto_recvfrom_refusals(void **state)
 				   sizeof(struct refuse_state *), &j),
 			 0);
 	assert_int_equal(urt_run(&rt), 0);
-	assert_int_equal(take(&j), 0);
+	assert_int_equal(test_take(&j), 0);
 	assert_int_equal(st.r[0], -EFAULT); /* the handle */
 	assert_int_equal(st.r[1], -EFAULT); /* the payload */
 	assert_int_equal(st.r[2], -EFAULT); /* the address */
@@ -879,7 +871,7 @@ static void test_recvfrom_reevaluated_submits_once(void **state)
 							   .debug_hook = count_report });
 	assert_int_equal(urt_spawn(&rt, &again_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
-	assert_int_equal(take(&j), 0);
+	assert_int_equal(test_take(&j), 0);
 	/* one receive and one send (sleeps are the runtime's timers, not submissions) */
 	assert_int_equal(test_stats(&rt).ops_submitted, 2);
 	assert_int_equal(reports, 0); /* the same arguments every time */

@@ -31,33 +31,14 @@ static int dfd = -1;
 static int setup(void **state)
 {
 	(void)state;
-	if (!mkdtemp(dir))
-		return -1;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = test_tmpdir(dir);
 	return dfd < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	close(dfd);
-	return rmdir(dir);
-}
-
-static int64_t take(struct urt_join *j)
-{
-	uint64_t out;
-
-	assert_int_equal(urt_join_take(j, &out), 0);
-	return (int64_t)out;
-}
-
-/* The file's size now, through a plain fstatat. */
-static int64_t size_of(const char *name)
-{
-	struct stat sb;
-
-	return fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) ? -errno : (int64_t)sb.st_size;
+	return test_tmpdir_remove(dfd, dir);
 }
 
 /* --- every call, its success and its errors ------------------------------------------ */
@@ -90,9 +71,9 @@ static bool fs_poll(struct urt_task *t, void *arg)
 	AWAIT_STEP(t, st, urt_fallocate(t, &st->op, st->fd, 0, 0, 8192));	/* 3 */
 	AWAIT_STEP(t, st, urt_fallocate(t, &st->op, st->fd, 0, -1, 10));	/* 4 */
 	AWAIT_STEP(t, st, urt_fallocate(t, &st->op, -1, 0, 0, 10));		/* 5 */
-	got[nstep++] = (int)size_of("d/f");					/* 6 */
+	got[nstep++] = (int)test_size_at(dfd, "d/f");				/* 6 */
 	AWAIT_STEP(t, st, urt_ftruncate(t, &st->op, st->fd, 10));		/* 7 */
-	got[nstep++] = (int)size_of("d/f");					/* 8 */
+	got[nstep++] = (int)test_size_at(dfd, "d/f");				/* 8 */
 	AWAIT_STEP(t, st, urt_ftruncate(t, &st->op, st->fd, -1));		/* 9 */
 	AWAIT_STEP(t, st, urt_ftruncate(t, &st->op, st->rofd, 0));		/* 10 */
 	AWAIT_STEP(t, st, urt_ftruncate(t, &st->op, -1, 0));			/* 11 */
@@ -140,7 +121,7 @@ static void run_fs(uint32_t off)
 	assert_int_equal(urt_spawn(&rt, &fs_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&j), 0);
+	assert_int_equal(test_take(&j), 0);
 	assert_int_equal(nstep, (int)(sizeof(want) / sizeof(want[0])));
 	for (int i = 0; i < nstep; i++) {
 		if (got[i] != want[i])
@@ -195,8 +176,8 @@ static uint64_t trunc_ops(uint32_t off, uint32_t *features)
 	assert_int_equal(urt_spawn(&rt, &trunc_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&j), 0);
-	assert_int_equal(size_of("t"), 4096);
+	assert_int_equal(test_take(&j), 0);
+	assert_int_equal(test_size_at(dfd, "t"), 4096);
 	ops = test_stats(&rt).ops_completed;
 	*features = test_stats(&rt).features;
 	test_runtime_end(&rt);
@@ -305,7 +286,7 @@ static void pool_start(struct urt_runtime *rt, struct trunc_state *tr, struct ur
 	assert_int_equal(urt_spawn(rt, &pool_trunc_type, tr, sizeof(*tr), tj), 0);
 	assert_int_equal(urt_tick(rt, 0), 2);
 	URT_DISCARD(urt_tick(rt, 0));
-	assert_int_equal(size_of("p"), 0); /* not run on the loop's thread */
+	assert_int_equal(test_size_at(dfd, "p"), 0); /* not run on the loop's thread */
 }
 
 static void pool_end(struct urt_runtime *rt, struct trunc_state *tr)
@@ -329,9 +310,9 @@ static void test_ftruncate_fallback_on_pool(void **state)
 	gate_open();
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&gj), 1);
-	assert_int_equal(take(&tj), 0);
-	assert_int_equal(size_of("p"), 4096);
+	assert_int_equal(test_take(&gj), 1);
+	assert_int_equal(test_take(&tj), 0);
+	assert_int_equal(test_size_at(dfd, "p"), 4096);
 	assert_int_equal(pool_late, -ENODATA);
 	assert_int_equal(test_stats(&rt).ops_completed, 0); /* never through the ring */
 	pool_end(&rt, &tr);
@@ -351,12 +332,12 @@ static void test_ftruncate_fallback_cancel(void **state)
 	assert_false(urt_op_busy(&pool_st->op));
 	assert_int_equal(urt_op_cancel(&pool_st->op), -EALREADY);
 	assert_int_equal(urt_tick(&rt, 0), 1); /* the truncating task, woken, returns */
-	assert_int_equal(take(&tj), -ECANCELED);
+	assert_int_equal(test_take(&tj), -ECANCELED);
 	gate_open();
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&gj), 1);
-	assert_int_equal(size_of("p"), 0);
+	assert_int_equal(test_take(&gj), 1);
+	assert_int_equal(test_size_at(dfd, "p"), 0);
 	pool_end(&rt, &tr);
 }
 
@@ -378,8 +359,8 @@ static void test_ftruncate_fallback_abort_queued(void **state)
 	gate_open();
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&gj), 1);
-	assert_int_equal(size_of("p"), 0);
+	assert_int_equal(test_take(&gj), 1);
+	assert_int_equal(test_size_at(dfd, "p"), 0);
 	pool_end(&rt, &tr);
 }
 
@@ -400,7 +381,7 @@ static void test_ftruncate_fallback_deinit(void **state)
 	assert_int_equal(urt_runtime_deinit(&rt), 2);
 	assert_int_equal(pool_drops, 1);
 	assert_true(pool_late == 0 || pool_late == -ECANCELED);
-	assert_int_equal(size_of("p"), pool_late == 0 ? 4096 : 0);
+	assert_int_equal(test_size_at(dfd, "p"), pool_late == 0 ? 4096 : 0);
 	close(tr.fd);
 	close(gate[0]);
 	close(gate[1]);
@@ -438,9 +419,9 @@ static void test_frame_path_refused(void **state)
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
 	assert_int_equal(urt_spawn(&rt, &frame_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
-	assert_int_equal(take(&j), -EFAULT);
+	assert_int_equal(test_take(&j), -EFAULT);
 	assert_int_equal(test_stats(&rt).ops_submitted, 0);
-	assert_int_equal(size_of("x"), -ENOENT);
+	assert_int_equal(test_size_at(dfd, "x"), -ENOENT);
 	test_runtime_end(&rt);
 }
 
@@ -496,7 +477,7 @@ static void test_abort_in_flight(void **state)
 	urt_join_detach(&j);
 	test_runtime_end(&rt);
 	/* the kernel may have made it before the cancel reached it */
-	if (size_of("a") != -ENOENT)
+	if (test_size_at(dfd, "a") != -ENOENT)
 		assert_int_equal(unlinkat(dfd, "a", AT_REMOVEDIR), 0);
 }
 

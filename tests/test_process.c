@@ -41,14 +41,6 @@ static void rt_init(struct urt_runtime *rt)
 		assert_false(test_stats(rt).features & URT_FEAT_WAITID);
 }
 
-static int64_t take(struct urt_join *j)
-{
-	uint64_t out;
-
-	assert_int_equal(urt_join_take(j, &out), 0);
-	return (int64_t)out;
-}
-
 /* Whether pid is no longer a child of ours (reaped: no zombie left). */
 static bool gone(pid_t pid)
 {
@@ -141,7 +133,7 @@ static int run_child(char *const *argv, const char *feed, int kill_sig, unsigned
 	assert_int_equal(urt_spawn(&rt, &proc_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&j), 0);
+	assert_int_equal(test_take(&j), 0);
 	test_runtime_end(&rt);
 	assert_true(gone(st.p.pid));
 	/* the task's copy closed its pipe ends; this copy's numbers are stale */
@@ -362,7 +354,7 @@ static void test_wait_cancelled_then_again(void **state)
 	assert_int_equal(urt_spawn(&rt, &cancel_type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&j), 0);
+	assert_int_equal(test_take(&j), 0);
 	test_runtime_end(&rt);
 	assert_true(gone(st.p.pid));
 }
@@ -415,7 +407,7 @@ static void run_seq(void *st, struct urt_proc *p, const struct urt_task_type *ty
 	assert_int_equal(urt_spawn(&rt, type, &st, sizeof(st), &j), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&j), 0);
+	assert_int_equal(test_take(&j), 0);
 	test_runtime_end(&rt);
 	assert_true(gone(p->pid));
 	assert_int_equal(test_fd_count(), fds);

@@ -495,17 +495,14 @@ static void test_fs_fallback(void **state)
 static int fs_setup(void **state)
 {
 	(void)state;
-	if (!mkdtemp(dir))
-		return -1;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = test_tmpdir(dir);
 	return dfd < 0 ? -1 : 0;
 }
 
 static int fs_teardown(void **state)
 {
 	(void)state;
-	close(dfd);
-	return rmdir(dir);
+	return test_tmpdir_remove(dfd, dir);
 }
 
 int main(void)

@@ -39,39 +39,14 @@ static int dfd = -1;
 static int setup(void **state)
 {
 	(void)state;
-	if (!mkdtemp(dir))
-		return -1;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = test_tmpdir(dir);
 	return dfd < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	close(dfd);
-	return rmdir(dir);
-}
-
-static int64_t take(struct urt_join *j)
-{
-	uint64_t out;
-
-	assert_int_equal(urt_join_take(j, &out), 0);
-	return (int64_t)out;
-}
-
-static int64_t size_of(const char *name)
-{
-	struct stat sb;
-
-	return fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) ? -errno : (int64_t)sb.st_size;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
+	return test_tmpdir_remove(dfd, dir);
 }
 
 static int open_file(const char *name)
@@ -167,15 +142,15 @@ static void test_trunc_cancel_running(void **state)
 	spawn_trunc(&rt, fd, 4096, &j);
 	assert_int_equal(urt_tick(&rt, 0), 1);
 	assert_non_null(trunc_st[0]);
-	sleep_ms(50); /* the worker ran it and posted */
+	test_sleep_ms(50); /* the worker ran it and posted */
 	assert_true(urt_op_busy(&trunc_st[0]->op));
 	assert_int_equal(urt_op_cancel(&trunc_st[0]->op), 0);
 	assert_true(urt_op_busy(&trunc_st[0]->op));
 	assert_int_equal(urt_op_cancel(&trunc_st[0]->op), -EALREADY);
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&j), 0);
-	assert_int_equal(size_of("cr"), 4096);
+	assert_int_equal(test_take(&j), 0);
+	assert_int_equal(test_size_at(dfd, "cr"), 4096);
 	test_runtime_end(&rt);
 	close(fd);
 	unlinkat(dfd, "cr", 0);
@@ -193,7 +168,7 @@ static void test_trunc_abort_running(void **state)
 	fallback_init(&rt, 1, 0, 0);
 	spawn_trunc(&rt, fd, 100, &j);
 	assert_int_equal(urt_tick(&rt, 0), 1);
-	sleep_ms(50);
+	test_sleep_ms(50);
 	assert_int_equal(urt_join_abort(&j), 0);
 	URT_DISCARD(urt_tick(&rt, 0));
 	urt_join_detach(&j);
@@ -201,7 +176,7 @@ static void test_trunc_abort_running(void **state)
 	assert_int_equal(trunc_drops, 1);
 	test_assert_clean(&rt);
 	test_runtime_end(&rt);
-	assert_int_equal(size_of("ar"), 100);
+	assert_int_equal(test_size_at(dfd, "ar"), 100);
 	close(fd);
 	unlinkat(dfd, "ar", 0);
 }
@@ -218,7 +193,7 @@ static void test_trunc_deinit_running(void **state)
 	spawn_trunc(&rt, fd, 100, &j);
 	spawn_trunc(&rt, fd, 200, &j2);
 	assert_int_equal(urt_tick(&rt, 0), 2);
-	sleep_ms(50);
+	test_sleep_ms(50);
 	assert_int_equal(urt_join_abort(&j), 0);
 	urt_join_detach(&j);
 	urt_join_detach(&j2);
@@ -309,12 +284,12 @@ static void test_trunc_cancel_other_task(void **state)
 	assert_int_equal(urt_tick(&rt, 0), 1); /* the canceller */
 	assert_int_equal(cancel_ret, 0);
 	assert_int_equal(urt_tick(&rt, 0), 1); /* the woken truncater */
-	assert_int_equal(take(&j), -ECANCELED);
+	assert_int_equal(test_take(&j), -ECANCELED);
 	gate_open();
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&gj), 1);
-	assert_int_equal(size_of("ct"), 0);
+	assert_int_equal(test_take(&gj), 1);
+	assert_int_equal(test_size_at(dfd, "ct"), 0);
 	test_runtime_end(&rt);
 	gate_close();
 	close(fd);
@@ -335,11 +310,11 @@ static void test_trunc_task_cancel_ops(void **state)
 	assert_int_equal(urt_tick(&rt, 0), 2);
 	assert_int_equal(urt_task_cancel_ops(j.task), 1);
 	assert_int_equal(urt_tick(&rt, 0), 1);
-	assert_int_equal(take(&j), -ECANCELED);
+	assert_int_equal(test_take(&j), -ECANCELED);
 	gate_open();
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&gj), 1);
+	assert_int_equal(test_take(&gj), 1);
 	test_runtime_end(&rt);
 	gate_close();
 	close(fd);
@@ -363,7 +338,7 @@ static void trunc_over_bound(uint32_t queue, uint32_t records, int err)
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
 	for (int i = 0; i < 6; i++) {
-		int64_t r = take(&j[i]);
+		int64_t r = test_take(&j[i]);
 
 		refused += r == err;
 		ok += r == 0;
@@ -396,9 +371,9 @@ static void test_trunc_bad_input(void **state)
 	spawn_trunc(&rt, 9999, 10, &j[2]);
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	assert_int_equal(take(&j[0]), -EBADF);
-	assert_int_equal(take(&j[1]), -EINVAL);
-	assert_int_equal(take(&j[2]), -EBADF);
+	assert_int_equal(test_take(&j[0]), -EBADF);
+	assert_int_equal(test_take(&j[1]), -EINVAL);
+	assert_int_equal(test_take(&j[2]), -EBADF);
 	test_runtime_end(&rt);
 	close(fd);
 	unlinkat(dfd, "bi", 0);
@@ -476,18 +451,18 @@ static void test_slow_dns_starves_pool(void **state)
 		assert_int_equal(urt_spawn(&rt, &dns_type, &ds, sizeof(ds), &dj[i]), 0);
 	}
 	assert_int_equal(urt_tick(&rt, 0), 4);
-	sleep_ms(20); /* the workers took the lookups */
+	test_sleep_ms(20); /* the workers took the lookups */
 	spawn_trunc(&rt, fd, 4096, &j);
 	until = urt_now_ns() + 2000ull * 1000 * 1000;
 	while (!done && urt_now_ns() < until) {
 		URT_DISCARD(urt_tick(&rt, 10));
-		done = size_of("sd") == 4096 && !urt_op_busy(&trunc_st[0]->op);
+		done = test_size_at(dfd, "sd") == 4096 && !urt_op_busy(&trunc_st[0]->op);
 	}
 	assert_int_equal(write(dns_gate[1], "dddd", 4), 4); /* the lookups end */
 	assert_int_equal(urt_run(&rt), 0);
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(take(&dj[i]), -ETIMEDOUT);
-	assert_int_equal(take(&j), 0);
+		assert_int_equal(test_take(&dj[i]), -ETIMEDOUT);
+	assert_int_equal(test_take(&j), 0);
 	test_assert_clean(&rt);
 	test_runtime_end(&rt);
 	close(dns_gate[0]);
@@ -517,7 +492,7 @@ static void test_slow_dns_queue_paths(void **state)
 		assert_int_equal(urt_spawn(&rt, &dns_type, &ds, sizeof(ds), &dj[i]), 0);
 	}
 	assert_int_equal(urt_tick(&rt, 0), 4);
-	sleep_ms(20);
+	test_sleep_ms(20);
 	assert_int_equal(urt_join_abort(&dj[2]), 0);
 	URT_DISCARD(urt_tick(&rt, 0));
 	assert_int_equal(urt_join_take(&dj[2], NULL), -ECANCELED);
@@ -630,14 +605,14 @@ static void test_dial_reuse_timer_fired_with_lookup(void **state)
 	assert_int_equal(write(dns_gate[1], "g", 1), 1);
 	until = urt_now_ns() + 10ull * 1000 * 1000 * 1000;
 	while (!__atomic_load_n(&marker_ran, __ATOMIC_ACQUIRE) && urt_now_ns() < until)
-		sleep_ms(1);
+		test_sleep_ms(1);
 	assert_true(__atomic_load_n(&marker_ran, __ATOMIC_ACQUIRE));
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
 	assert_int_equal(redial_first, -ETIME);
 	assert_int_not_equal(redial_second, -ETIME); /* ended at once by the fired timer */
 	assert_true(redial_second >= 0);	     /* connected */
-	assert_int_equal(take(&mj), 7);
+	assert_int_equal(test_take(&mj), 7);
 	assert_int_equal(urt_join_take(&dj, NULL), 0);
 	test_runtime_end(&rt);
 	a = accept(lfd, NULL, NULL);
@@ -687,7 +662,7 @@ static int64_t rall_run(int fd, size_t cap, void (*between)(void))
 		between();
 	assert_int_equal(urt_run(&rt), 0);
 	test_assert_clean(&rt);
-	r = take(&j);
+	r = test_take(&j);
 	test_runtime_end(&rt);
 	return r;
 }

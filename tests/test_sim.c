@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "../examples/sim/simlib.h"
 #include "support/test_support.h"
 #include "urt/urt.h"
 
@@ -350,49 +351,10 @@ static void test_unmodelled_opcode(void **state)
 #define ECHO_BYTES   20000
 
 static uint16_t echo_port;
-static int echo_conns_done, echo_clients_ok;
+static uint32_t echo_conns_done;
+static int echo_clients_ok;
 
-/* The server's side of one connection: echo every chunk until EOF. */
-struct echo_conn {
-	struct urt_op rx;
-	struct urt_io_all tx;
-	struct urt_buf buf;
-	int fd, n;
-};
-
-static bool echo_conn_poll(struct urt_task *t, void *arg)
-{
-	struct echo_conn *c = arg;
-
-	URT_BEGIN(t);
-	for (;;) {
-		URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->buf));
-		if (c->n <= 0)
-			break;
-		URT_AWAIT(t, c->n = urt_send_all(t, &c->tx, c->fd, c->buf.data, c->buf.len));
-		URT_DISCARD(urt_buf_free(&c->buf));
-		if (c->n < 0)
-			break;
-	}
-	URT_AWAIT(t, c->n = urt_recv_stream_end(t, &c->rx, c->fd));
-	echo_conns_done++;
-	URT_RETURN(t, 0);
-	URT_END(t);
-}
-
-static void echo_conn_drop(struct urt_task *t, void *arg)
-{
-	struct echo_conn *c = arg;
-
-	(void)t;
-	if (c->buf.live)
-		URT_DISCARD(urt_buf_free(&c->buf));
-	URT_DISCARD(urt_close_detached(c->fd));
-}
-
-static const struct urt_task_type echo_conn_type = { .poll = echo_conn_poll,
-						     .drop = echo_conn_drop,
-						     .name = "echo-conn" };
+/* The server's side of one connection is simlib's echo task (examples/sim/simlib.c). */
 
 /* The listener: accept ECHO_CLIENTS connections, a task each. */
 struct echo_srv {
@@ -418,10 +380,11 @@ static bool echo_srv_poll(struct urt_task *t, void *arg)
 		if (s->n < 0)
 			URT_RETURN(t, (uint64_t)(int64_t)s->n);
 		s->got++;
-		assert_int_equal(urt_spawn(urt_task_runtime(t), &echo_conn_type,
-					   &(struct echo_conn){ .fd = s->n },
-					   sizeof(struct echo_conn), NULL),
-				 0);
+		assert_int_equal(
+			urt_spawn(urt_task_runtime(t), &scn_echo_type,
+				  &(struct scn_echo){ .fd = s->n, .done = &echo_conns_done },
+				  sizeof(struct scn_echo), NULL),
+			0);
 	}
 	URT_RETURN(t, 0);
 	URT_END(t);
@@ -937,6 +900,108 @@ static void test_files_enospc(void **state)
 	urt_sim_destroy(s);
 }
 
+/* --- other threads are refused ------------------------------------------------------ */
+
+/*
+ * A simulation is one thread: what would bring another one in (the
+ * blocking pool, and so DNS and the ftruncate fallback; remote wakers,
+ * urt_spawn_remote; child processes) answers -EOPNOTSUPP, at once and the
+ * same in every run, instead of a result whose timing no seed decides.
+ */
+static int64_t never_run(void *arg)
+{
+	(void)arg;
+	fail_msg("a job ran on the simulated kernel");
+	return 0;
+}
+
+struct refused_res {
+	int64_t job;
+	int dns, dial, waker, trunc, close;
+};
+
+struct refused {
+	struct urt_job job;
+	struct urt_dns dns;
+	struct urt_dial dial;
+	struct urt_op op;
+	struct addrinfo *ai;
+	struct urt_waker *w;
+	struct refused_res *res;
+	int fd;
+};
+
+static bool refused_poll(struct urt_task *t, void *arg)
+{
+	struct refused *r = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, r->res->job = urt_blocking_run(t, &r->job, never_run, NULL, NULL));
+	URT_AWAIT(t, r->res->dns = urt_getaddrinfo(t, &r->dns, "127.0.0.1", "80", NULL, &r->ai));
+	URT_AWAIT(t, r->res->dial = urt_dial(t, &r->dial, "127.0.0.1", "80", 1000000000ull));
+	r->res->waker = urt_waker_new(t, &r->w);
+	URT_AWAIT(t, r->fd = urt_openat(t, &r->op, AT_FDCWD, "f", O_RDWR | O_CREAT, 0600));
+	assert_true(r->fd >= 0);
+	/* in the model; with URT_FEAT_FTRUNCATE off the runtime would use the pool */
+	URT_AWAIT(t, r->res->trunc = urt_ftruncate(t, &r->op, r->fd, 10));
+	URT_AWAIT(t, r->res->close = urt_close(t, &r->op, r->fd));
+	URT_END(t);
+}
+
+static const struct urt_task_type refused_type = { .poll = refused_poll, .name = "refused" };
+
+/* One run, with features_off; its results in *res. Return: the trace hash. */
+static uint64_t run_refused(uint32_t features_off, struct refused_res *res)
+{
+	char *argv[] = { "true", NULL };
+	struct urt_runtime rt;
+	struct urt_proc p;
+	struct urt_sim *s;
+	struct urt_join j;
+	uint64_t hash;
+
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .seed = 5 }), 0);
+	assert_int_equal(
+		urt_runtime_init(
+			&rt, &(struct urt_runtime_opts){ .sim = s, .features_off = features_off }),
+		0);
+	assert_int_equal(urt_spawn_remote(&rt, &refused_type, &(struct refused){ .res = res },
+					  sizeof(struct refused)),
+			 -EOPNOTSUPP);
+	assert_int_equal(
+		urt_proc_spawn(&p, &(struct urt_proc_opts){ .file = "true", .argv = argv }),
+		-EOPNOTSUPP);
+	assert_int_equal(urt_proc_release(&p), 0); /* nothing was started */
+	assert_int_equal(urt_spawn(&rt, &refused_type, &(struct refused){ .res = res },
+				   sizeof(struct refused), &j),
+			 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), 0);
+	test_runtime_end(&rt);
+	hash = urt_sim_hash(s);
+	assert_int_equal(urt_sim_fds_open(s), 0);
+	urt_sim_destroy(s);
+	return hash;
+}
+
+static void test_threads_refused(void **state)
+{
+	(void)state;
+	for (int off = 0; off < 2; off++) {
+		struct refused_res a = { 0 }, b = { 0 };
+		uint64_t h = run_refused(off ? URT_FEAT_FTRUNCATE : 0, &a);
+
+		assert_int_equal(a.job, -EOPNOTSUPP);
+		assert_int_equal(a.dns, -EOPNOTSUPP);
+		assert_int_equal(a.dial, -EOPNOTSUPP);
+		assert_int_equal(a.waker, -EOPNOTSUPP);
+		assert_int_equal(a.trunc, off ? -EOPNOTSUPP : 0);
+		assert_int_equal(a.close, 0);
+		assert_int_equal(run_refused(off ? URT_FEAT_FTRUNCATE : 0, &b), h); /* replays */
+		assert_memory_equal(&a, &b, sizeof(a));
+	}
+}
+
 static void test_bad_create(void **state)
 {
 	struct urt_sim *s;
@@ -944,6 +1009,22 @@ static void test_bad_create(void **state)
 	(void)state;
 	assert_int_equal(urt_sim_create(NULL, &(struct urt_sim_opts){ 0 }), -EINVAL);
 	assert_int_equal(urt_sim_create(&s, NULL), -EINVAL);
+	/* options out of their documented ranges are refused, not clamped */
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .start_ns = (1ull << 62) + 1 }),
+			 -EINVAL);
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .faults_pct = 101 }), -EINVAL);
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .fault_kinds = 0x02 }),
+			 -EINVAL);
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .rcvbuf = (1u << 30) + 1 }),
+			 -EINVAL);
+	/* and their edges are taken */
+	assert_int_equal(
+		urt_sim_create(&s, &(struct urt_sim_opts){ .start_ns = 1ull << 62,
+							   .faults_pct = 100,
+							   .fault_kinds = URT_SIM_FAULT_ALL,
+							   .rcvbuf = 1u << 30 }),
+		0);
+	urt_sim_destroy(s);
 	urt_sim_destroy(NULL);
 }
 
@@ -960,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_files_eio),
 		cmocka_unit_test(test_files_enospc),
+		cmocka_unit_test(test_threads_refused),
 		cmocka_unit_test(test_bad_create),
 	};
 

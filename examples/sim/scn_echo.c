@@ -59,8 +59,14 @@
  * descriptor open. A watchdog fails the run if it has not ended after
  * 1,200 virtual seconds.
  *
- * o->faults_pct is not used yet: the checks above are exact (a reset
- * well-behaved client is a failure), so the model runs without faults.
+ * With faults (o->faults_pct, every kind the model has) a connection may
+ * be reset under a transfer, a connect refused or timed out, an accept
+ * fail with -EMFILE or come late, an enter be interrupted. A client that
+ * meets a network error (-ECONNRESET, -ECONNREFUSED, -ETIMEDOUT, -EPIPE)
+ * ends there, and is not held to its byte count; but every byte it read
+ * before must still be its own, in order, and everything else holds as
+ * without faults: the server survives every fault, closes every
+ * non-reader, ends with nothing held, leaks nothing, and the run replays.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,6 +110,7 @@ struct cli {
 	uint64_t rrng;	/* its reader's draws */
 	uint32_t got;	/* echoed bytes checked */
 	bool done;	/* its task finished */
+	bool faulted;	/* a network error ended it (faults on) */
 };
 
 struct world {
@@ -113,6 +120,7 @@ struct world {
 	int n;
 	struct cli cli[MAX_CLIENTS];
 	struct urt_join joins[MAX_CLIENTS];
+	bool faulty;	  /* the model injects faults (o->faults_pct) */
 	bool stop_early;  /* stop with idle clients still connected */
 	bool tight;	  /* the --max-clients-mem regime (see the top) */
 	uint32_t msg_max; /* bytes of a lockstep or idle client's message */
@@ -176,11 +184,32 @@ static __attribute__((format(printf, 2, 3))) void fail(struct world *w, const ch
 	va_end(ap);
 }
 
-static void cli_fail(struct cli *c, const char *what, int ret)
+/* A failure whatever the network did: a wrong byte is never a fault's doing. */
+static void cli_corrupt(struct cli *c, const char *what, int ret)
 {
 	fail(c->w, "client %d (%s, %u bytes): %s (%d, %u echoed)", c->id, kind_name[c->kind],
 	     c->bytes, what, ret, c->got);
 }
+
+static bool net_error(int ret)
+{
+	return ret == -ECONNRESET || ret == -ECONNREFUSED || ret == -ETIMEDOUT || ret == -EPIPE;
+}
+
+/*
+ * What a client could not do. On a faulty network a network error ends
+ * the client without failing the run, and so does what follows from it
+ * (its reader saw the reset, then its writer's join says so).
+ */
+static void cli_fail(struct cli *c, const char *what, int ret)
+{
+	if (c->w->faulty && (net_error(ret) || c->faulted)) {
+		c->faulted = true;
+		return;
+	}
+	cli_corrupt(c, what, ret);
+}
+
 
 /* --- a client ------------------------------------------------------------------- */
 
@@ -207,11 +236,11 @@ static bool reader_poll(struct urt_task *t, void *arg)
 			URT_RETURN(t, 1);
 		}
 		if ((uint32_t)r->n > c->bytes - c->got) {
-			cli_fail(c, "more bytes than it sent", r->n);
+			cli_corrupt(c, "more bytes than it sent", r->n);
 			URT_RETURN(t, 1);
 		}
 		if (mismatch(c, r->buf, c->got, (uint32_t)r->n) >= 0) {
-			cli_fail(c, "a wrong byte in the echo",
+			cli_corrupt(c, "a wrong byte in the echo",
 				 (int)mismatch(c, r->buf, c->got, (uint32_t)r->n));
 			URT_RETURN(t, 1);
 		}
@@ -317,7 +346,7 @@ static bool client_poll(struct urt_task *t, void *arg)
 				goto out;
 			}
 			if (mismatch(c, k->buf, c->got, k->len) >= 0) {
-				cli_fail(c, "a wrong byte in the echo",
+				cli_corrupt(c, "a wrong byte in the echo",
 					 (int)mismatch(c, k->buf, c->got, k->len));
 				goto out;
 			}
@@ -341,7 +370,7 @@ static bool client_poll(struct urt_task *t, void *arg)
 				goto out;
 			}
 			if (mismatch(c, k->buf, c->got, (uint32_t)k->n) >= 0) {
-				cli_fail(c, "a wrong byte in the echo",
+				cli_corrupt(c, "a wrong byte in the echo",
 					 (int)mismatch(c, k->buf, c->got, (uint32_t)k->n));
 				goto out;
 			}
@@ -412,8 +441,9 @@ static void check_idle_server(struct world *w)
 	struct urt_runtime_stats st;
 
 	urt_runtime_stats(&w->srv.rt, &st);
+	/* with faults a refused connect never reaches the server */
 	if (w->srv.live_conns || st.slab_live || st.spill_bytes || st.bufs_free != st.buf_count ||
-	    w->srv.conns != (uint64_t)w->n)
+	    (w->faulty ? w->srv.conns > (uint64_t)w->n : w->srv.conns != (uint64_t)w->n))
 		fail(w,
 		     "server not empty after its clients: live %llu conns %llu/%d slab %zu spill "
 		     "%zu bufs_free %zu/%zu",
@@ -563,6 +593,8 @@ static void scn_echo_run(const struct scn_opts *o, struct scn_result *r)
 	}
 	draw_world(w, o->seed, &so, &eo);
 	so.trace = o->trace;
+	so.faults_pct = o->faults_pct;
+	w->faulty = o->faults_pct > 0;
 	{ /* the buffer mode and zero-copy sends, as every scenario draws them */
 		struct urt_runtime_opts ro = { .buf_count = eo.bufs, .buf_size = ECHO_RX_BUF };
 
@@ -613,7 +645,7 @@ static void scn_echo_run(const struct scn_opts *o, struct scn_result *r)
 	for (int i = 0; i < w->n; i++) {
 		const struct cli *c = &w->cli[i];
 
-		if (c->kind <= WB_LOCKSTEP && (!c->done || c->got != c->bytes))
+		if (c->kind <= WB_LOCKSTEP && (!c->done || (c->got != c->bytes && !c->faulted)))
 			fail(w, "client %d (%s): %u of %u bytes echoed", i, kind_name[c->kind],
 			     c->got, c->bytes);
 		if (c->kind == NON_READER && !c->done)
@@ -621,6 +653,7 @@ static void scn_echo_run(const struct scn_opts *o, struct scn_result *r)
 	}
 	urt_runtime_stats(&w->srv.rt, &st);
 	if (w->tight && w->nr && !w->srv.closed_mem &&
+	    !w->faulty && /* a reset may close them first */
 	    !(st.features & (URT_FEAT_RECV_BUNDLE | URT_FEAT_BUF_INC)))
 		fail(w, "%u non-readers, a budget of %zu bytes: none closed by it", w->nr,
 		     w->srv.o.mem_budget);

@@ -65,10 +65,13 @@ static bool parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 
-	if (!s || !*s || *s == '-')
+	/* digits only, in base 10, no leading zero: strtoull would skip white
+	 * space (and take " -1" as 2^64 - 1), and "010" is octal to some
+	 * readers and decimal to others: refused rather than guessed */
+	if (!s || *s < '0' || *s > '9' || (s[0] == '0' && s[1]))
 		return false;
 	errno = 0;
-	*out = strtoull(s, &end, 0);
+	*out = strtoull(s, &end, 10);
 	return !errno && !*end;
 }
 
@@ -223,6 +226,11 @@ int main(int argc, char **argv)
 	}
 	if (!have_seeds)
 		seeds = 1;
+	if (!seeds || first + (seeds - 1) < first) {
+		fprintf(stderr, "urt-sim: --seeds must be at least 1, and the last seed at most "
+				"2^64 - 1\n");
+		return 2;
+	}
 	if (trace && (!strcmp(name, "all") || seeds != 1)) {
 		fprintf(stderr, "urt-sim: --trace replays one seed of one scenario\n");
 		return 2;

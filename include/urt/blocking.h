@@ -106,6 +106,9 @@ struct urt_job {
  *   -EINVAL  fn is NULL
  *   -ESRCH   no runtime on this thread
  *   -EPERM   called outside the poll of t (from a drop, or for another task)
+ *   -EOPNOTSUPP  the runtime runs on the simulated kernel (urt/sim.h: a
+ *            simulation is one thread, and a worker's timing would make
+ *            its runs differ); so do urt_getaddrinfo and urt_dial there
  * If fn may itself return one of these, give it its own codes (or put its
  * result in arg) to tell them apart.
  */

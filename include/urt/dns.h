@@ -71,7 +71,8 @@ struct urt_dns {
  * errors (urt_blocking_run: -EBUSY queue full, or this handle's previous
  * lookup, given up by urt_job_cancel or a dial's deadline, still runs on a
  * worker: getaddrinfo cannot be interrupted, so retry later or use another
- * handle; -EAGAIN, -ENOMEM, -ESRCH, -EPERM); -EINVAL if both are NULL;
+ * handle; -EAGAIN, -ENOMEM, -ESRCH, -EPERM, -EOPNOTSUPP on the simulated
+ * kernel); -EINVAL if both are NULL;
  * -ENAMETOOLONG past URT_DNS_NAME_MAX / URT_DNS_SERV_MAX.
  */
 int urt_getaddrinfo(struct urt_task *t, struct urt_dns *q, const char *host, const char *service,

@@ -113,8 +113,9 @@ struct urt_proc {
  * failed: the child never ran, nothing is left to reap); -EMFILE /
  * -ENFILE (no descriptors for the pipes or the pidfd); -EAGAIN (the
  * process limit); -ENOSYS (a kernel without pidfd_open, before 5.3);
- * -errno. On failure nothing is left open and no child runs.
- * Context: any thread.
+ * -EOPNOTSUPP (called on the thread of a runtime on the simulated
+ * kernel, urt/sim.h: a child is not part of the model); -errno. On failure nothing is left open and
+ * no child runs. Context: any thread.
  */
 int urt_proc_spawn(struct urt_proc *p, const struct urt_proc_opts *o);
 

@@ -285,7 +285,8 @@ struct urt_waker;
 /*
  * urt_waker_new - a waker for t that other threads may fire; it keeps t's
  * slot alive until urt_waker_free.
- * Return: 0; -ENOMEM.
+ * Return: 0; -ENOMEM; -EOPNOTSUPP on the simulated kernel (urt/sim.h: a
+ * simulation is one thread).
  * Context: the runtime's thread.
  */
 URT_NODISCARD int urt_waker_new(struct urt_task *t, struct urt_waker **out);
@@ -311,7 +312,8 @@ void urt_waker_free(struct urt_waker *w);
  * runs (with a valid header) and it counts in stats.spawned_remote and
  * stats.aborted.
  * Return: 0; -EINVAL; -ENOMEM; -ESHUTDOWN if rt's deinit has begun (nothing
- * is queued and nothing is kept).
+ * is queued and nothing is kept); -EOPNOTSUPP if rt runs on the simulated
+ * kernel (urt/sim.h: a simulation is one thread).
  * Context: any thread, until rt's deinit returns (see above).
  */
 URT_NODISCARD int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type,

@@ -32,6 +32,18 @@ extern __thread struct urt_runtime *urt__rt URT_HIDDEN __attribute__((tls_model(
 #define URT__MIN_STATE 8 /* the output is stored in the first 8 state bytes */
 
 /* Bytes of a boxed task with `state` bytes of state. */
+/*
+ * Whether rt runs on the simulated kernel (urt/sim.h; the loop sets
+ * kern_ctx to the model at init, and leaves it NULL for the real kernel).
+ * A simulation is one thread: what would bring another thread into it
+ * (remote wakers, urt_spawn_remote, the blocking pool, child processes)
+ * is refused with -EOPNOTSUPP, so a seed never depends on a thread's timing.
+ */
+static inline bool urt__simulated(const struct urt_runtime *rt)
+{
+	return rt && rt->kern_ctx;
+}
+
 static inline uint32_t urt__box_size(uint32_t state)
 {
 	return (uint32_t)sizeof(struct urt_task) +

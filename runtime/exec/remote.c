@@ -263,6 +263,8 @@ int urt_waker_new(struct urt_task *t, struct urt_waker **out)
 	struct urt_runtime *rt = urt__rt;
 	struct urt_waker *w;
 
+	if (urt__simulated(rt))
+		return -EOPNOTSUPP;
 	if (t->wakers == UINT16_MAX)
 		return -ENOMEM;
 	w = urt_pool_alloc(&rt->wakers);
@@ -328,6 +330,8 @@ int urt_spawn_remote(struct urt_runtime *rt, const struct urt_task_type *type, c
 
 	if (!rt || !type || !type->poll || (size && !state) || size > UINT32_MAX / 2)
 		return -EINVAL;
+	if (urt__simulated(rt))
+		return -EOPNOTSUPP;
 	if (!call_begin(rt))
 		return -ESHUTDOWN;
 	t = malloc(box); /* any thread: the C heap, freed by the owner with free() */

@@ -309,23 +309,34 @@ void urt__sim_file_take(struct urt_sim *s, uint32_t i)
 
 /* --- contents ------------------------------------------------------------------------- */
 
+/* A file's contents are memory: past 4 GiB the model's disk is full
+ * (never an allocation that cannot succeed: under a sanitizer that ends
+ * the process instead of returning NULL). */
+#define SIM_FILE_MEM_MAX (1ull << 32)
+
 /* Make inode n size bytes long (zeros past the old end). Return: 0;
- * -ENOSPC past the budget. */
+ * -EFBIG past the largest file size (INT64_MAX, as the kernel's
+ * s_maxbytes on a 64-bit machine); -ENOSPC past the budget, past
+ * SIM_FILE_MEM_MAX, or where this process cannot hold the contents. */
 static int resize(struct urt_sim *s, uint32_t n, uint64_t size)
 {
 	struct sim_inode *in = ino_at(s, n);
 
+	if (size > INT64_MAX)
+		return -EFBIG;
 	if (size > in->size && size - in->size > s->fs_bytes - s->fs_used)
 		return -ENOSPC;
 	if (size > in->cap) {
 		uint64_t cap = in->cap ? in->cap : 4096;
 		uint8_t *d;
 
+		if (size > SIM_FILE_MEM_MAX)
+			return -ENOSPC;
 		while (cap < size)
-			cap *= 2;
+			cap *= 2; /* no wrap: size is at most SIM_FILE_MEM_MAX */
 		d = realloc(in->data, cap);
 		if (!d)
-			abort();
+			return -ENOSPC;
 		in->data = d;
 		in->cap = cap;
 	}
@@ -406,11 +417,15 @@ static int32_t file_write(struct urt_sim *s, struct sim_op *o)
 	if (len > room - off)
 		len = room - off;
 	end = off + len;
-	if (end > ino_at(s, n)->size)
-		resize(s, n, end); /* fits: checked above */
+	if (end > ino_at(s, n)->size) {
+		int ret = resize(s, n, end); /* in the budget (above); memory may still fail */
+
+		if (ret)
+			return ret;
+	}
 	memcpy(ino_at(s, n)->data + off, (const void *)(uintptr_t)o->sqe.addr, len);
 	ino_at(s, n)->mtime = ino_at(s, n)->ctime = s->now;
-	if (at_pos || (f->flags & O_APPEND))
+	if (at_pos) /* an O_APPEND write at an offset appends, and leaves the position */
 		f->pos = end;
 	return (int32_t)len;
 }
@@ -443,8 +458,8 @@ static int32_t file_fallocate(struct urt_sim *s, struct sim_op *o)
 		return -EBADF;
 	if (mode & ~FALLOC_FL_KEEP_SIZE)
 		return -EOPNOTSUPP; /* holes and ranges are not in the model */
-	if (off + len < off)
-		return -EFBIG;
+	if (off + len < off || off + len > INT64_MAX)
+		return -EFBIG; /* as vfs_fallocate: past the largest file size */
 	if (mode & FALLOC_FL_KEEP_SIZE || off + len <= ino_at(s, n)->size)
 		return 0;
 	return resize(s, n, off + len);
@@ -723,16 +738,19 @@ static bool opath(struct urt_sim *s, int fd)
 
 /* --- running ----------------------------------------------------------------------------- */
 
-bool urt__sim_file_run(struct urt_sim *s, uint32_t i)
+/* Run file operation o now (an operation of the ring's, or one the host
+ * made: host.c). Return: its result; *mine false (and 0) if o is not the
+ * file system's. */
+static int32_t file_exec(struct urt_sim *s, struct sim_op *o, bool *mine)
 {
-	struct sim_op *o = &s->op[i];
 	int32_t res;
 
+	*mine = false;
 	switch (o->sqe.opcode) {
 	case IORING_OP_READ:
 	case IORING_OP_WRITE:
 		if (urt__sim_fd_at(s, o->sqe.fd, NULL) != SIM_FD_FILE)
-			return false; /* a socket's, or no descriptor of the model */
+			return 0; /* a socket's, or no descriptor of the model */
 		res = opath(s, o->sqe.fd)		? -EBADF
 		      : o->sqe.opcode == IORING_OP_READ ? file_read(s, o)
 							: file_write(s, o);
@@ -741,7 +759,7 @@ bool urt__sim_file_run(struct urt_sim *s, uint32_t i)
 	case IORING_OP_FALLOCATE:
 	case URT__OP_FTRUNCATE:
 		if (o->sqe.fd < SIM_FD_BASE)
-			return false; /* a real descriptor: not in the model */
+			return 0; /* a real descriptor: not in the model */
 		res = opath(s, o->sqe.fd)		     ? -EBADF
 		      : o->sqe.opcode == IORING_OP_FSYNC     ? file_fsync(s, o)
 		      : o->sqe.opcode == IORING_OP_FALLOCATE ? file_fallocate(s, o)
@@ -779,10 +797,35 @@ bool urt__sim_file_run(struct urt_sim *s, uint32_t i)
 		}
 		break;
 	default:
-		return false;
+		return 0;
 	}
-	urt__sim_post(s, i, res, 0, false);
-	return true;
+	*mine = true;
+	return res;
+}
+
+bool urt__sim_file_run(struct urt_sim *s, uint32_t i)
+{
+	bool mine;
+	int32_t res = file_exec(s, &s->op[i], &mine);
+
+	if (mine)
+		urt__sim_post(s, i, res, 0, false);
+	return mine;
+}
+
+int32_t urt__sim_file_host(struct urt_sim *s, const struct io_uring_sqe *sqe, const char *path)
+{
+	struct sim_op o = { .sqe = *sqe };
+	int32_t res;
+	bool mine;
+
+	if (path)
+		path_copy(&o, 0, (uint64_t)(uintptr_t)path);
+	else if (sqe->opcode != IORING_OP_READ && sqe->opcode != IORING_OP_WRITE)
+		o.perr = -EFAULT;
+	res = file_exec(s, &o, &mine);
+	free(o.path[0]);
+	return mine ? res : -EBADF;
 }
 
 void urt__sim_file_close(struct urt_sim *s, uint32_t f)

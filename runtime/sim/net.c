@@ -30,11 +30,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 enum { SK_NEW, SK_LISTEN, SK_STREAM };
+enum { PIPE_NO, PIPE_RD, PIPE_WR };
 
 struct sim_sock {
 	uint8_t type;
@@ -45,12 +47,18 @@ struct sim_sock {
 	uint8_t wr_shut; /* this end shut down its writing side */
 	uint8_t rd_shut; /* this end shut down its reading side (a listener: accepts fail) */
 	uint8_t family;
+	uint8_t pipe;	  /* a pipe's end (PIPE_RD, PIPE_WR): refuses socket calls */
+	uint8_t nonblock; /* O_NONBLOCK, for the host's calls (host.c) */
+	uint8_t linger0;  /* SO_LINGER on with 0 s: its close is abortive (the peer is reset) */
 	uint16_t port;
 	uint32_t peer; /* index + 1 */
 	uint8_t *q;    /* the receive queue, a ring of cap bytes */
 	uint32_t cap, head, len;
 	struct sim_wq readers; /* receives (accepts, on a listener) waiting here */
-	struct sim_wq writers; /* the peer's sends waiting for room here */
+	struct sim_wq writers; /* the peer's sends waiting for room here (and zero-copy
+				* notifications waiting for this end to read) */
+	uint64_t rd_total;     /* bytes ever taken from the queue */
+	uint64_t wr_total;     /* bytes ever put into it */
 	uint32_t *bl;	       /* a listener's backlog: server ends not yet accepted */
 	uint32_t nbl, blcap;
 };
@@ -153,6 +161,7 @@ static void queue_put(struct sim_sock *k, const uint8_t *src, uint32_t n)
 	memcpy(k->q + tail, src, first);
 	memcpy(k->q, src + first, n - first);
 	k->len += n;
+	k->wr_total += n;
 }
 
 static void queue_get(struct sim_sock *k, uint8_t *dst, uint32_t n)
@@ -163,6 +172,7 @@ static void queue_get(struct sim_sock *k, uint8_t *dst, uint32_t n)
 	memcpy(dst + first, k->q, n - first);
 	k->head = (k->head + n) % k->cap;
 	k->len -= n;
+	k->rd_total += n;
 }
 
 static void addr_of(const struct sim_sock *k, uint16_t port, struct sockaddr *sa, socklen_t *len)
@@ -190,6 +200,15 @@ static void addr_of(const struct sim_sock *k, uint16_t port, struct sockaddr *sa
 }
 
 /* --- operations ------------------------------------------------------------------- */
+
+/* The oldest connection of listener l's backlog (not empty), with a
+ * descriptor: the descriptor; its socket in *k. */
+static int backlog_take(struct urt_sim *s, struct sim_sock *l, uint32_t *k)
+{
+	*k = l->bl[0];
+	memmove(l->bl, l->bl + 1, --l->nbl * sizeof(*l->bl));
+	return fd_new(s, *k);
+}
 
 static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
@@ -220,9 +239,7 @@ static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_post(s, i, -EMFILE, 0, false); /* a multishot accept ends */
 		return;
 	}
-	k = l->bl[0];
-	memmove(l->bl, l->bl + 1, --l->nbl * sizeof(*l->bl));
-	fd = fd_new(s, k);
+	fd = backlog_take(s, l, &k);
 	c = sock_at(s, k);
 	if (o->sqe.addr && o->sqe.addr2) {
 		socklen_t *len = (socklen_t *)(uintptr_t)o->sqe.addr2;
@@ -239,38 +256,38 @@ static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_park(s, i, &l->readers);
 }
 
-static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
+/* Connect socket ck to the listener at sa's port: queued on its backlog.
+ * Return: 0; -EISCONN, -EINVAL (not a new socket); -EAFNOSUPPORT;
+ * -ECONNREFUSED (no listener; or a fault, as -ETIMEDOUT is). */
+static void conn_reset(struct urt_sim *s, struct sim_sock *k);
+
+static int sock_connect(struct urt_sim *s, uint32_t ck, const struct sockaddr *sa)
 {
-	const struct sockaddr *sa = o->sqe.addr ? (const struct sockaddr *)&o->sa : NULL;
-	uint32_t ck, lk = UINT32_MAX, sk;
-	struct sim_sock *c = op_sock(s, o, &ck), *l;
+	uint32_t lk = UINT32_MAX, sk;
+	struct sim_sock *c = sock_at(s, ck), *l;
 	uint16_t port;
 
-	if (!c) {
-		urt__sim_post(s, i, op_not_sock(o), 0, false);
-		return;
+	if (sa && sa->sa_family == AF_UNSPEC) {
+		/* TCP's disconnect: what it had in flight is thrown away and
+		 * the peer is reset (urt's end of a zero-copy send nobody
+		 * waits for, runtime/io/zc.c); both ends see -ECONNRESET */
+		if (c->type == SK_STREAM && c->family != AF_UNIX && !c->reset)
+			conn_reset(s, c);
+		return 0;
 	}
-	if (c->type != SK_NEW) {
-		urt__sim_post(s, i, c->type == SK_STREAM ? -EISCONN : -EINVAL, 0, false);
-		return;
-	}
-	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
-		urt__sim_post(s, i, -EAFNOSUPPORT, 0, false);
-		return;
-	}
+	if (c->type != SK_NEW)
+		return c->type == SK_STREAM ? -EISCONN : -EINVAL;
+	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+		return -EAFNOSUPPORT;
 	port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
 					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
 	for (uint32_t k = 0; k < s->nsock; k++)
 		if (s->sock[k]->type == SK_LISTEN && s->sock[k]->open && s->sock[k]->port == port)
 			lk = k;
-	if (lk == UINT32_MAX) {
-		urt__sim_post(s, i, -ECONNREFUSED, 0, false);
-		return;
-	}
-	if (urt__sim_fault(s, URT_SIM_FAULT_CONNECT)) {
-		urt__sim_post(s, i, urt__sim_rand(s) & 1 ? -ECONNREFUSED : -ETIMEDOUT, 0, false);
-		return;
-	}
+	if (lk == UINT32_MAX)
+		return -ECONNREFUSED;
+	if (urt__sim_fault(s, URT_SIM_FAULT_CONNECT))
+		return urt__sim_rand(s) & 1 ? -ECONNREFUSED : -ETIMEDOUT;
 	sk = sock_new(s, SK_STREAM, sa->sa_family);
 	c = sock_at(s, ck);
 	l = sock_at(s, lk);
@@ -290,7 +307,20 @@ static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	}
 	l->bl[l->nbl++] = sk;
 	urt__sim_wake(s, &l->readers);
-	urt__sim_post(s, i, 0, 0, false);
+	return 0;
+}
+
+static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
+{
+	uint32_t ck;
+
+	if (!op_sock(s, o, &ck)) {
+		urt__sim_post(s, i, op_not_sock(o), 0, false);
+		return;
+	}
+	urt__sim_post(s, i,
+		      sock_connect(s, ck, o->sqe.addr ? (const struct sockaddr *)&o->sa : NULL), 0,
+		      false);
 }
 
 /* A fault: the connection of k is reset, both ends (what a middlebox or
@@ -472,6 +502,14 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_park(s, i, &k->readers);
 }
 
+/*
+ * A zero-copy send of at least this many bytes goes zero-copy on 6.18's
+ * loopback (measured: 24 KiB and less are copied and notified at once,
+ * 32 KiB and more are held): the receiving socket holds the pages, and the
+ * notification waits until it has read them, is reset, or is closed.
+ */
+#define SIM_ZC_HELD 32768u
+
 /* A send's completion: a zero-copy send's result comes with F_MORE, and
  * its notification after it, whatever the result (as the kernel's). */
 static void send_post(struct urt_sim *s, uint32_t i, int32_t res)
@@ -490,6 +528,12 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 
 	if (!k) {
 		send_post(s, i, op_not_sock(o));
+		return;
+	}
+	if (o->sqe.opcode == IORING_OP_SEND_ZC && (k->pipe || k->family == AF_UNIX)) {
+		/* a pipe is no socket; a unix socket has no zero-copy (6.18:
+		 * -EOPNOTSUPP, with F_MORE and the notification) */
+		send_post(s, i, k->pipe ? -ENOTSOCK : -EOPNOTSUPP);
 		return;
 	}
 	if (k->type != SK_STREAM) {
@@ -524,43 +568,142 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	n = cut(s, o->sqe.len < room ? o->sqe.len : room);
 	queue_put(p, (const uint8_t *)(uintptr_t)o->sqe.addr, n);
 	urt__sim_wake(s, &p->readers);
+	if (o->sqe.opcode == IORING_OP_SEND_ZC && n >= SIM_ZC_HELD)
+		o->zc_mark = p->wr_total;
 	send_post(s, i, (int32_t)n);
 }
 
-static void op_shutdown(struct urt_sim *s, uint32_t i, struct sim_op *o)
+/* shutdown(2) of socket k. Return: 0; -ENOTCONN. */
+static int sock_shutdown(struct urt_sim *s, struct sim_sock *k, int how)
 {
-	struct sim_sock *k = op_sock(s, o, NULL), *p;
+	struct sim_sock *p;
 
-	if (!k) {
-		urt__sim_post(s, i, op_not_sock(o), 0, false);
-		return;
-	}
-	if (o->sqe.len == SHUT_RD || o->sqe.len == SHUT_RDWR) {
+	if (how == SHUT_RD || how == SHUT_RDWR) {
 		/* receives see the end of file; a listener's accepts fail */
 		k->rd_shut = 1;
 		urt__sim_wake(s, &k->readers);
 	}
-	if (k->type == SK_LISTEN) {
-		urt__sim_post(s, i, 0, 0, false);
-		return;
-	}
-	if (k->type != SK_STREAM) {
-		urt__sim_post(s, i, -ENOTCONN, 0, false);
-		return;
-	}
-	if (o->sqe.len == SHUT_WR || o->sqe.len == SHUT_RDWR) {
+	if (k->type == SK_LISTEN)
+		return 0;
+	if (k->type != SK_STREAM)
+		return -ENOTCONN;
+	if (how == SHUT_WR || how == SHUT_RDWR) {
 		k->wr_shut = 1;
 		p = sock_at(s, k->peer - 1);
 		p->eof = 1;
 		urt__sim_wake(s, &p->readers);
 	}
-	urt__sim_post(s, i, 0, 0, false);
+	return 0;
+}
+
+static void op_shutdown(struct urt_sim *s, uint32_t i, struct sim_op *o)
+{
+	struct sim_sock *k = op_sock(s, o, NULL);
+
+	urt__sim_post(s, i, k ? sock_shutdown(s, k, (int)o->sqe.len) : op_not_sock(o), 0, false);
+}
+
+/* What a pipe's end answers to opcode (0: nothing, it is no pipe or the
+ * opcode is one a pipe takes): a socket call -ENOTSOCK, a read of the
+ * writing end or a write of the reading end -EBADF, as the kernel does. */
+static int pipe_refuses(const struct urt_sim *s, const struct sim_op *o)
+{
+	const struct sim_sock *k;
+
+	if (o->fdkind != SIM_FD_SOCK || !(k = s->sock[o->fdidx])->pipe)
+		return 0;
+	switch (o->sqe.opcode) {
+	case IORING_OP_READ:
+		return k->pipe == PIPE_RD ? 0 : -EBADF;
+	case IORING_OP_WRITE:
+		return k->pipe == PIPE_WR ? 0 : -EBADF;
+	default:
+		return -ENOTSOCK;
+	}
+}
+
+/* What socket k is ready for now (POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP). */
+static uint32_t sock_ready(struct urt_sim *s, const struct sim_sock *k)
+{
+	const struct sim_sock *p;
+	uint32_t ev = 0;
+
+	switch (k->type) {
+	case SK_LISTEN:
+		return k->nbl ? POLLIN : 0;
+	case SK_NEW: /* as the kernel answers for a TCP socket never connected */
+		return POLLOUT | POLLHUP;
+	default:
+		break;
+	}
+	p = sock_at(s, k->peer - 1);
+	if (k->reset)
+		return POLLIN | POLLOUT | POLLERR | POLLHUP;
+	if (k->len || k->eof || k->rd_shut)
+		ev |= POLLIN;
+	if (k->eof)
+		ev |= POLLRDHUP;
+	if (k->pipe != PIPE_RD && !k->wr_shut && !p->closed && (!p->q || p->len < p->cap))
+		ev |= POLLOUT;
+	if (p->closed && k->pipe == PIPE_WR)
+		ev |= POLLERR; /* a pipe with no reader */
+	if (k->eof && (k->wr_shut || p->closed))
+		ev |= POLLHUP;
+	return ev;
+}
+
+/* POLL_ADD (one-shot) on a socket, a pipe or a file of the model: the
+ * events asked for that hold now (and POLLERR, POLLHUP, which always
+ * count); else it waits for a receive's wake (or, asking POLLOUT alone,
+ * for room in the peer's queue). */
+static void op_poll(struct urt_sim *s, uint32_t i, struct sim_op *o)
+{
+	uint32_t mask = o->sqe.poll32_events | POLLERR | POLLHUP, ev;
+	struct sim_sock *k = op_sock(s, o, NULL);
+
+	if (o->sqe.len & IORING_POLL_ADD_MULTI) {
+		urt__sim_post(s, i, -EOPNOTSUPP, 0, false); /* not in the model */
+		return;
+	}
+	if (!k) { /* a file is always ready; a closed descriptor is -EBADF */
+		urt__sim_post(s, i,
+			      o->fdkind == SIM_FD_FILE ? (int32_t)(mask & (POLLIN | POLLOUT))
+						       : -EBADF,
+			      0, false);
+		return;
+	}
+	ev = sock_ready(s, k) & mask;
+	if (ev) {
+		urt__sim_post(s, i, (int32_t)ev, 0, false);
+		return;
+	}
+	if (!(mask & POLLIN) && k->type == SK_STREAM)
+		urt__sim_park(s, i, &sock_at(s, k->peer - 1)->writers);
+	else
+		urt__sim_park(s, i, &k->readers);
 }
 
 bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 {
 	struct sim_op *o = &s->op[i];
+	int res;
 
+	switch (o->sqe.opcode) {
+	case IORING_OP_ACCEPT:
+	case IORING_OP_CONNECT:
+	case IORING_OP_RECV:
+	case IORING_OP_READ:
+	case IORING_OP_SEND:
+	case IORING_OP_WRITE:
+	case IORING_OP_SHUTDOWN:
+		if ((res = pipe_refuses(s, o))) {
+			urt__sim_post(s, i, res, 0, false);
+			return true;
+		}
+		break;
+	default:
+		break;
+	}
 	switch (o->sqe.opcode) {
 	case IORING_OP_ACCEPT:
 		op_accept(s, i, o);
@@ -575,9 +718,17 @@ bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 		op_recv(s, i, o);
 		return true;
 	case IORING_OP_SEND_ZC:
-		if (o->started) { /* the result is out: the notification (the
-				   * model copies, as loopback does: with
-				   * REPORT_USAGE it says so) */
+		if (o->started && o->zc_mark) { /* held by the receiving end? */
+			struct sim_sock *k = sock_at(s, o->fdidx), *p = sock_at(s, k->peer - 1);
+
+			if (p->rd_total < o->zc_mark && !p->reset && !p->closed) {
+				urt__sim_park(s, i, &p->writers); /* woken as it reads */
+				return true;
+			}
+		}
+		if (o->started) { /* the result is out: the notification (with
+				   * REPORT_USAGE it says the bytes were copied:
+				   * loopback's receiver copies them) */
 			urt__sim_post(s, i,
 				      o->sqe.ioprio & IORING_SEND_ZC_REPORT_USAGE
 					      ? (int32_t)IORING_NOTIF_USAGE_ZC_COPIED
@@ -596,6 +747,11 @@ bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 	case IORING_OP_SHUTDOWN:
 		op_shutdown(s, i, o);
 		return true;
+	case IORING_OP_POLL_ADD:
+		if (o->sqe.fd < SIM_FD_BASE)
+			return false; /* a real descriptor (a pidfd): not in the model */
+		op_poll(s, i, o);
+		return true;
 	default:
 		return false;
 	}
@@ -612,8 +768,10 @@ void urt__sim_net_close(struct urt_sim *s, uint32_t k)
 	if (c->type == SK_STREAM) {
 		struct sim_sock *p = sock_at(s, c->peer - 1);
 
-		if (c->len)
-			p->reset = 1; /* bytes unread: the peer gets a reset */
+		/* bytes unread, or an abortive close: the peer gets a reset (a
+		 * pipe's writer: EPIPE) */
+		if ((c->len && !c->pipe) || c->linger0)
+			p->reset = 1;
 		else
 			p->eof = 1;
 		urt__sim_wake(s, &p->readers);
@@ -635,17 +793,31 @@ void urt__sim_net_close(struct urt_sim *s, uint32_t k)
 int urt__sim_socket(void *ctx, int domain, int type, int protocol)
 {
 	struct urt_sim *s = ctx;
+	uint32_t k;
 
 	(void)protocol;
 	if ((domain != AF_INET && domain != AF_INET6) || (type & 0xf) != SOCK_STREAM)
 		return -EAFNOSUPPORT; /* datagrams and unix sockets are not in the model yet */
-	return fd_new(s, sock_new(s, SK_NEW, (uint8_t)domain));
+	k = sock_new(s, SK_NEW, (uint8_t)domain);
+	s->sock[k]->nonblock = !!(type & SOCK_NONBLOCK);
+	return fd_new(s, k);
 }
 
 int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val, socklen_t len)
 {
-	(void)level, (void)name, (void)val, (void)len;
-	return fd_sock(ctx, fd, NULL) ? 0 : not_sock(ctx, fd);
+	struct sim_sock *k = fd_sock(ctx, fd, NULL);
+
+	if (!k || k->pipe)
+		return k ? -ENOTSOCK : not_sock(ctx, fd);
+	/* SO_LINGER is the one the model keeps: the rest change nothing it has */
+	if (level == SOL_SOCKET && name == SO_LINGER) {
+		const struct linger *l = val;
+
+		if (!l || len < sizeof(*l))
+			return l ? -EINVAL : -EFAULT;
+		k->linger0 = l->l_onoff && !l->l_linger;
+	}
+	return 0;
 }
 
 int urt__sim_getsockopt(void *ctx, int fd, int level, int name, void *val, socklen_t *len)
@@ -710,6 +882,145 @@ int urt__sim_getsockname(void *ctx, int fd, struct sockaddr *sa, socklen_t *len)
 		return not_sock(ctx, fd);
 	addr_of(k, k->port, sa, len);
 	return 0;
+}
+
+/* --- the host's calls (host.c): the program's own end, outside the ring ----------- */
+
+/* Socket fd for a host call, or the error a socket call on fd answers. */
+static int host_sock(struct urt_sim *s, int fd, uint32_t *k)
+{
+	if (!fd_sock(s, fd, k))
+		return not_sock(s, fd);
+	return 0;
+}
+
+int urt__sim_host_pair(struct urt_sim *s, int family, bool pipe, bool nonblock, int fd[2])
+{
+	uint32_t a = sock_new(s, SK_STREAM, (uint8_t)family),
+		 b = sock_new(s, SK_STREAM, (uint8_t)family);
+
+	s->sock[a]->peer = b + 1;
+	s->sock[b]->peer = a + 1;
+	s->sock[a]->pipe = pipe ? PIPE_RD : PIPE_NO; /* fd[0] reads what fd[1] writes */
+	s->sock[b]->pipe = pipe ? PIPE_WR : PIPE_NO;
+	s->sock[a]->nonblock = s->sock[b]->nonblock = nonblock;
+	fd[0] = fd_new(s, a);
+	fd[1] = fd_new(s, b);
+	return 0;
+}
+
+int urt__sim_host_connect(struct urt_sim *s, int fd, const struct sockaddr *sa)
+{
+	uint32_t k;
+	int ret = host_sock(s, fd, &k);
+
+	if (ret)
+		return ret;
+	return s->sock[k]->pipe ? -ENOTSOCK : sock_connect(s, k, sa);
+}
+
+int urt__sim_host_accept(struct urt_sim *s, int lfd, bool nonblock)
+{
+	uint32_t k;
+	struct sim_sock *l;
+	int ret = host_sock(s, lfd, &k), fd;
+
+	if (ret)
+		return ret;
+	l = s->sock[k];
+	if (l->pipe)
+		return -ENOTSOCK;
+	if (l->type != SK_LISTEN || l->rd_shut)
+		return -EINVAL;
+	if (!l->nbl) /* nothing else runs while the host waits: it would wait for ever */
+		return l->nonblock ? -EAGAIN : -EDEADLK;
+	fd = backlog_take(s, l, &k);
+	s->sock[k]->nonblock = nonblock;
+	return fd;
+}
+
+long urt__sim_host_read(struct urt_sim *s, int fd, void *buf, size_t n, bool dontwait)
+{
+	uint32_t i;
+	struct sim_sock *k;
+	int ret = host_sock(s, fd, &i);
+
+	if (ret)
+		return ret;
+	k = s->sock[i];
+	if (k->pipe == PIPE_WR)
+		return -EBADF;
+	if (k->type != SK_STREAM)
+		return -ENOTCONN;
+	if (!k->len) {
+		if (k->reset)
+			return -ECONNRESET;
+		if (k->eof || k->rd_shut || !n)
+			return 0;
+		return dontwait || k->nonblock ? -EAGAIN : -EDEADLK;
+	}
+	if (n > k->len)
+		n = k->len;
+	queue_get(k, buf, (uint32_t)n);
+	urt__sim_wake(s, &k->writers); /* room again */
+	return (long)n;
+}
+
+long urt__sim_host_write(struct urt_sim *s, int fd, const void *buf, size_t n, bool dontwait)
+{
+	uint32_t i, room;
+	struct sim_sock *k, *p;
+	int ret = host_sock(s, fd, &i);
+
+	if (ret)
+		return ret;
+	k = s->sock[i];
+	if (k->pipe == PIPE_RD)
+		return -EBADF;
+	if (k->type != SK_STREAM)
+		return -ENOTCONN;
+	if (k->wr_shut)
+		return -EPIPE;
+	if (k->reset)
+		return -ECONNRESET;
+	p = sock_at(s, k->peer - 1);
+	if (p->closed)
+		return -EPIPE;
+	if (!n)
+		return 0;
+	queue_ready(s, p);
+	room = p->cap - p->len;
+	if (!room) /* full: only the runtime's receives make room, and they cannot run now */
+		return dontwait || k->nonblock ? -EAGAIN : -EDEADLK;
+	if (n > room)
+		n = room;
+	queue_put(p, buf, (uint32_t)n);
+	urt__sim_wake(s, &p->readers);
+	return (long)n;
+}
+
+int urt__sim_host_shutdown(struct urt_sim *s, int fd, int how)
+{
+	uint32_t k;
+	int ret = host_sock(s, fd, &k);
+
+	if (ret)
+		return ret;
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	return s->sock[k]->pipe ? -ENOTSOCK : sock_shutdown(s, s->sock[k], how);
+}
+
+int urt__sim_host_nonblock(struct urt_sim *s, int fd, int on)
+{
+	uint32_t k;
+	int ret = host_sock(s, fd, &k);
+
+	if (ret)
+		return ret;
+	if (on >= 0)
+		s->sock[k]->nonblock = (uint8_t) !!on;
+	return s->sock[k]->nonblock;
 }
 
 void urt__sim_net_free(struct urt_sim *s)

@@ -138,6 +138,86 @@ static uint64_t after(const struct urt_sim *s, uint64_t d)
 	return d > UINT64_MAX - s->now ? UINT64_MAX : s->now + d;
 }
 
+/* --- operations by user_data ------------------------------------------------------ */
+
+struct sim_udent {
+	uint64_t ud;
+	uint32_t op; /* index + 1; 0 empty; UD_GONE removed */
+};
+
+#define UD_GONE UINT32_MAX
+
+static uint32_t ud_slot(const struct urt_sim *s, uint64_t ud)
+{
+	return (uint32_t)((ud * 0x9e3779b97f4a7c15ull) >> 32) & (s->ud_cap - 1);
+}
+
+/* Whether an operation is in the index: not a linked timeout (a cancel
+ * never targets one), nor one with URT__UD_IGNORE (the runtime's cancels
+ * and closes: thousands may share it, and nothing cancels them; a cancel
+ * of it walks every operation). */
+static bool ud_indexed(const struct io_uring_sqe *sqe)
+{
+	return sqe->opcode != IORING_OP_LINK_TIMEOUT && sqe->user_data != URT__UD_IGNORE;
+}
+
+static void ud_put(struct urt_sim *s, uint64_t ud, uint32_t i);
+
+/* Twice the room (or the same, rid of removed entries), entries put again. */
+static void ud_rehash(struct urt_sim *s)
+{
+	struct sim_udent *old = s->ud;
+	uint32_t n = s->ud_cap, live = 0;
+
+	for (uint32_t k = 0; k < n; k++)
+		live += old[k].op && old[k].op != UD_GONE;
+	s->ud_cap = n && live * 4 < n ? n : n ? 2 * n : 64;
+	s->ud = calloc(s->ud_cap, sizeof(*s->ud));
+	if (!s->ud)
+		abort();
+	s->ud_used = 0;
+	for (uint32_t k = 0; k < n; k++)
+		if (old[k].op && old[k].op != UD_GONE)
+			ud_put(s, old[k].ud, old[k].op - 1);
+	free(old);
+}
+
+static void ud_put(struct urt_sim *s, uint64_t ud, uint32_t i)
+{
+	uint32_t k;
+
+	if ((s->ud_used + 1) * 2 > s->ud_cap)
+		ud_rehash(s);
+	for (k = ud_slot(s, ud); s->ud[k].op && s->ud[k].op != UD_GONE;
+	     k = (k + 1) & (s->ud_cap - 1))
+		;
+	s->ud_used += !s->ud[k].op;
+	s->ud[k] = (struct sim_udent){ .ud = ud, .op = i + 1 };
+}
+
+static void ud_del(struct urt_sim *s, uint64_t ud, uint32_t i)
+{
+	for (uint32_t k = ud_slot(s, ud); s->ud[k].op; k = (k + 1) & (s->ud_cap - 1))
+		if (s->ud[k].op == i + 1) {
+			s->ud[k].op = UD_GONE;
+			return;
+		}
+}
+
+/* The live operation with user_data ud (not a linked timeout; the lowest
+ * index if several have it, as a walk in index order finds), or UINT32_MAX. */
+static uint32_t ud_find(const struct urt_sim *s, uint64_t ud)
+{
+	uint32_t best = UINT32_MAX;
+
+	if (!s->ud_cap)
+		return best;
+	for (uint32_t k = ud_slot(s, ud); s->ud[k].op; k = (k + 1) & (s->ud_cap - 1))
+		if (s->ud[k].op != UD_GONE && s->ud[k].ud == ud && s->ud[k].op - 1 < best)
+			best = s->ud[k].op - 1;
+	return best;
+}
+
 /* --- operations ------------------------------------------------------------------- */
 
 static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
@@ -153,10 +233,10 @@ static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 		i = s->nop++;
 		s->op[i].gen = 0;
 	}
-	s->op[i] = (struct sim_op){
-		.sqe = *sqe, .gen = s->op[i].gen, .taken = s->taken++, .state = OPS_SCHED
-	};
+	s->op[i] = (struct sim_op){ .sqe = *sqe, .gen = s->op[i].gen, .state = OPS_SCHED };
 	s->live_ops++;
+	if (ud_indexed(sqe))
+		ud_put(s, sqe->user_data, i);
 	return i;
 }
 
@@ -183,6 +263,8 @@ static void op_free(struct urt_sim *s, uint32_t i)
 
 	if (o->state == OPS_WAIT)
 		wq_remove(s, i);
+	if (ud_indexed(&o->sqe))
+		ud_del(s, o->sqe.user_data, i);
 	free(o->path[0]);
 	free(o->path[1]);
 	o->path[0] = o->path[1] = NULL;
@@ -333,24 +415,21 @@ void urt__sim_zc_result(struct urt_sim *s, uint32_t i, int32_t res)
 	urt__sim_again(s, i);
 }
 
-/* ASYNC_CANCEL by user_data: the first live operation (not a linked
- * timeout) that has it and was taken before the cancel (`before`): the
- * kernel issues a cancel in SQ order, so it never reaches an operation
- * submitted after it, though the model runs it after a latency (a stream
- * re-armed under the same user_data meanwhile is not its target).
- * Return: 0; -ENOENT. */
-static int cancel_ud(struct urt_sim *s, uint64_t ud, uint64_t before)
+/* ASYNC_CANCEL by user_data: the live operation (not a linked timeout)
+ * that has it, the lowest-numbered if several do; a zero-copy send whose
+ * result is out is done as far as a cancel goes (its notification is no
+ * request of its own). Return: 0; -ENOENT. */
+static int cancel_ud(struct urt_sim *s, uint64_t ud)
 {
-	for (uint32_t i = 0; i < s->nop; i++) {
-		struct sim_op *o = &s->op[i];
+	uint32_t i = ud_find(s, ud);
 
-		if (o->state != OPS_FREE && !o->is_lt && !zc_notif_due(o) &&
-		    o->sqe.user_data == ud && o->taken < before) {
-			op_cancel(s, i, -ECANCELED);
-			return 0;
-		}
-	}
-	return -ENOENT;
+	for (uint32_t k = 0; ud == URT__UD_IGNORE && k < s->nop && i == UINT32_MAX; k++)
+		if (s->op[k].state != OPS_FREE && !s->op[k].is_lt && s->op[k].sqe.user_data == ud)
+			i = k;
+	if (i == UINT32_MAX || zc_notif_due(&s->op[i]))
+		return -ENOENT;
+	op_cancel(s, i, -ECANCELED);
+	return 0;
 }
 
 /* --- running an operation -------------------------------------------------------------- */
@@ -372,17 +451,6 @@ static void run(struct urt_sim *s, uint32_t i)
 	case IORING_OP_NOP:
 		urt__sim_post(s, i, 0, 0, false);
 		return;
-	case IORING_OP_ASYNC_CANCEL: {
-		uint64_t target = o->sqe.addr;
-
-		/* the target's CQE first, then the cancel's, as the kernel
-		 * posts the target's before the cancel returns (the runtime
-		 * must not rely on the order either way) */
-		int res = cancel_ud(s, target, o->taken);
-
-		urt__sim_post(s, i, res, 0, false);
-		return;
-	}
 	case IORING_OP_CLOSE:
 		urt__sim_post(s, i, urt__sim_close(s, o->sqe.fd), 0, false);
 		return;
@@ -429,6 +497,16 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 			(uint64_t)(uintptr_t)&s->op[i].sa; /* reread at run: moved if op[] grows */
 	}
 	urt__sim_file_take(s, i); /* paths, likewise */
+	if (sqe->opcode == IORING_OP_ASYNC_CANCEL) {
+		/* The kernel cancels at submission (io_async_cancel runs inline
+		 * and completes): the target is what has that user_data now,
+		 * never an operation submitted later with it (a stream re-armed
+		 * on the same record), and both CQEs are posted now, the
+		 * target's first. */
+		*linked = UINT32_MAX;
+		urt__sim_post(s, i, cancel_ud(s, sqe->addr), 0, false);
+		return;
+	}
 	s->op[i].fdkind = (uint8_t)urt__sim_fd_at(s, sqe->fd, &s->op[i].fdidx);
 	if (sqe->opcode == IORING_OP_LINK_TIMEOUT) {
 		const struct __kernel_timespec *ts = (const void *)(uintptr_t)sqe->addr;
@@ -616,6 +694,15 @@ static void sim_teardown(void *ctx, struct io_uring *ring)
 	struct urt_sim *s = ctx;
 
 	(void)ring;
+	/* the ring goes, and with it whatever it still had in flight (the
+	 * kernel cancels a ring's requests at its exit) and its held-back
+	 * completions: a runtime set up on this model later must not see them */
+	for (uint32_t i = 0; i < s->nop; i++)
+		if (s->op[i].state != OPS_FREE)
+			op_free(s, i);
+	s->nover = 0;
+	s->eintr = 0;
+	s->br = NULL;
 	free(s->mem);
 	s->mem = NULL;
 }
@@ -629,7 +716,8 @@ static struct io_uring_probe *sim_probe(void *ctx, struct io_uring *ring)
 		IORING_OP_SHUTDOWN,  IORING_OP_WRITE,	     IORING_OP_OPENAT,
 		IORING_OP_OPENAT2,   IORING_OP_STATX,	     IORING_OP_FSYNC,
 		IORING_OP_MKDIRAT,   IORING_OP_UNLINKAT,     IORING_OP_RENAMEAT,
-		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,	     IORING_OP_SEND_ZC,
+		IORING_OP_FALLOCATE, URT__OP_FTRUNCATE,	     IORING_OP_POLL_ADD,
+		IORING_OP_SEND_ZC,
 	};
 	struct io_uring_probe *p;
 
@@ -669,7 +757,9 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 	if (how != URT__ENTER_WAIT || cq_ready(s) || s->nover)
 		return n;
 	/* wait: jump to the earliest event, or to the timeout */
-	until = timeout_ns == URT_TICK_FOREVER ? UINT64_MAX : s->now + timeout_ns;
+	/* a timeout past the end of time waits for ever, as on the kernel (and
+	 * the clock never wraps back) */
+	until = timeout_ns == URT_TICK_FOREVER ? UINT64_MAX : after(s, timeout_ns);
 	while (!cq_ready(s) && s->nev && s->ev[0].at <= until) {
 		s->now = s->ev[0].at;
 		fire_due(s);
@@ -717,9 +807,15 @@ static int sim_buf_ring(void *ctx, struct io_uring *ring, struct io_uring_buf_re
 	return 0;
 }
 
+/* A read of the clock takes a nanosecond: a loop that polls the clock
+ * without entering (a task yielding until a deadline) sees time pass, as
+ * on a real CPU. The count of reads is the program's own, so this is as
+ * deterministic as the rest. */
 static uint64_t sim_now(void *ctx)
 {
-	return ((struct urt_sim *)ctx)->now;
+	struct urt_sim *s = ctx;
+
+	return ++s->now;
 }
 
 static int sim_sys_close(void *ctx, int fd)
@@ -751,7 +847,8 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 {
 	struct urt_sim *s;
 
-	if (!out || !o)
+	if (!out || !o || o->start_ns > SIM_START_MAX || o->faults_pct > 100 ||
+	    (o->fault_kinds & ~URT_SIM_FAULT_ALL) || o->rcvbuf > SIM_RCVBUF_MAX)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -765,7 +862,7 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->rcvbuf = o->rcvbuf ? o->rcvbuf : 64 * 1024;
 	s->short_pct = o->short_pct;
 	s->trace = o->trace;
-	s->faults_pct = o->faults_pct > 100 ? 100 : o->faults_pct;
+	s->faults_pct = o->faults_pct;
 	s->fault_kinds = o->fault_kinds ? o->fault_kinds : ~0u;
 	s->next_port = 40000;
 	s->fs_bytes = o->fs_bytes ? o->fs_bytes : 64u << 20;
@@ -793,6 +890,7 @@ void urt_sim_destroy(struct urt_sim *s)
 	free(s->fd);
 	free(s->mem);
 	free(s->op);
+	free(s->ud);
 	free(s->ev);
 	free(s->over);
 	free(s);

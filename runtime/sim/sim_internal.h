@@ -28,7 +28,12 @@ URT_HIDDEN extern const struct urt__kern urt__kern_sim;
 /* The model's descriptors start here: never a real one (the kernel's
  * nr_open is at most 2^20), so a stray close(2) of one fails with EBADF
  * instead of closing a real file, and a leak stays visible to the model. */
-#define SIM_FD_BASE (1 << 24)
+#define SIM_FD_BASE URT_SIM_FD_BASE
+
+/* urt_sim_opts bounds: a start this far from the wrap leaves centuries of
+ * virtual time; a receive queue of a GiB keeps every result an int */
+#define SIM_START_MAX  (1ull << 62)
+#define SIM_RCVBUF_MAX (1u << 30)
 
 /* A wait queue: operations parked until something changes (indices + 1). */
 struct sim_wq {
@@ -45,7 +50,6 @@ enum sim_op_state {
 struct sim_op {
 	struct io_uring_sqe sqe; /* as submitted */
 	uint32_t gen;		 /* bumped at free: stale events skip it */
-	uint64_t taken;		 /* when its SQE was taken (s->taken then) */
 	uint8_t state;
 	uint8_t is_lt;	 /* a linked timeout */
 	uint8_t started; /* multishot: has posted at least once */
@@ -54,6 +58,9 @@ struct sim_op {
 	struct sim_wq *wq;
 	uint32_t left; /* multishot recv: bytes before the arm's limit ends it */
 	uint32_t inq;  /* recv: bytes its last transfer left in the socket, + 1 (0: none yet) */
+	/* SEND_ZC whose bytes went zero-copy: its notification waits until the
+	 * receiving socket has read this far (its rd_total), or goes */
+	uint64_t zc_mark;
 	/* what sqe.fd was when the SQE was taken: the kernel resolves the
 	 * descriptor then and holds its file, so a close (or a reuse of the
 	 * number) does not change what the operation works on; sockets only
@@ -90,7 +97,6 @@ struct urt_sim {
 	uint64_t rng;
 	uint64_t now, max_lat;
 	uint64_t hash, events, stalls;
-	uint64_t taken; /* SQEs taken so far */
 	/* the rings */
 	unsigned *sq_head, *sq_tail, *sq_flags, *sq_dropped, *sq_array;
 	unsigned *cq_head, *cq_tail, *cq_overflow;
@@ -101,6 +107,11 @@ struct urt_sim {
 	/* operations, addressed by index */
 	struct sim_op *op;
 	uint32_t nop, op_cap, op_free, live_ops;
+	/* live operations by user_data (sim.c: ASYNC_CANCEL finds its target
+	 * without a walk over every operation): open addressing, entries op
+	 * index + 1, 0 empty, UINT32_MAX a removed one */
+	struct sim_udent *ud;
+	uint32_t ud_cap, ud_used;
 	/* events: a heap of (time, seq, op, op's gen) */
 	struct sim_ev *ev;
 	uint32_t nev, ev_cap;
@@ -204,5 +215,24 @@ URT_HIDDEN int urt__sim_getsockopt(void *ctx, int fd, int level, int name, void 
 URT_HIDDEN int urt__sim_bind(void *ctx, int fd, const struct sockaddr *sa, socklen_t len);
 URT_HIDDEN int urt__sim_listen(void *ctx, int fd, int backlog);
 URT_HIDDEN int urt__sim_getsockname(void *ctx, int fd, struct sockaddr *sa, socklen_t *len);
+
+/* --- net.c and file.c: for host.c (the program's calls outside the ring;
+ * each answers as the public call in urt/sim.h documents) --- */
+/* A connected pair of stream sockets, or (pipe) a pipe: fd[0] reads what
+ * fd[1] writes. */
+URT_HIDDEN int urt__sim_host_pair(struct urt_sim *s, int family, bool pipe, bool nonblock,
+				  int fd[2]);
+URT_HIDDEN int urt__sim_host_connect(struct urt_sim *s, int fd, const struct sockaddr *sa);
+URT_HIDDEN int urt__sim_host_accept(struct urt_sim *s, int lfd, bool nonblock);
+URT_HIDDEN long urt__sim_host_read(struct urt_sim *s, int fd, void *buf, size_t n, bool dontwait);
+URT_HIDDEN long urt__sim_host_write(struct urt_sim *s, int fd, const void *buf, size_t n,
+				    bool dontwait);
+URT_HIDDEN int urt__sim_host_shutdown(struct urt_sim *s, int fd, int how);
+/* on: 1 set O_NONBLOCK, 0 clear it, -1 leave it. Return: whether it is set; -EBADF, -ENOTSOCK. */
+URT_HIDDEN int urt__sim_host_nonblock(struct urt_sim *s, int fd, int on);
+/* A file operation, as if the ring ran sqe now (path: its path, or NULL):
+ * its result; -EBADF if it is not the file system's. */
+URT_HIDDEN int32_t urt__sim_file_host(struct urt_sim *s, const struct io_uring_sqe *sqe,
+				      const char *path);
 
 #endif /* URT_SIM_INTERNAL_H */

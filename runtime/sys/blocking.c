@@ -407,11 +407,16 @@ static int64_t job_submit(struct urt_runtime *rt, struct urt__blocking *p, struc
 	return URT_PENDING;
 }
 
-/* The pool, if a job may be queued now. Return: it, or NULL with *err. */
+/* The pool, if a job may be queued now. Return: it, or NULL with *err
+ * (-EOPNOTSUPP on the simulated kernel, -EBUSY, -ENOMEM). */
 static struct urt__blocking *pool_room(struct urt_runtime *rt, int *err)
 {
 	struct urt__blocking *p;
 
+	if (URT_UNLIKELY(urt__simulated(rt))) { /* no threads in a simulation */
+		*err = -EOPNOTSUPP;
+		return NULL;
+	}
 	if (URT_UNLIKELY(rt->jobs_out >= rt->blocking_queue)) {
 		*err = -EBUSY;
 		return NULL;

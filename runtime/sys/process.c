@@ -183,6 +183,8 @@ int urt_proc_spawn(struct urt_proc *p, const struct urt_proc_opts *o)
 	for (int i = 0; i < 3; i++)
 		if (o->stdio[i] > URT_STDIO_NULL)
 			return -EINVAL;
+	if (urt__simulated(urt__rt)) /* a child is a process beside the model */
+		return -EOPNOTSUPP;
 	for (int i = 0; i < 3; i++)
 		if (o->stdio[i] == URT_STDIO_PIPE && (ret = pipe_high(pipes[i])))
 			goto out;

@@ -10,12 +10,15 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 
 #include <liburing.h>
 #include <sys/socket.h>
 #include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "urt/fault.h"
@@ -193,6 +196,41 @@ bool test_has_feature(uint32_t feature)
 	has = test_stats(&rt).features & feature;
 	urt_runtime_deinit(&rt);
 	return has;
+}
+
+int64_t test_take(struct urt_join *j)
+{
+	uint64_t out;
+
+	assert_int_equal(urt_join_take(j, &out), 0);
+	return (int64_t)out;
+}
+
+int test_tmpdir(char *tmpl)
+{
+	if (!mkdtemp(tmpl))
+		return -1;
+	return open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int test_tmpdir_remove(int dfd, const char *path)
+{
+	close(dfd);
+	return rmdir(path);
+}
+
+int64_t test_size_at(int dfd, const char *name)
+{
+	struct stat sb;
+
+	return fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) ? -errno : (int64_t)sb.st_size;
+}
+
+void test_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
 }
 
 struct urt_runtime_stats test_stats(struct urt_runtime *rt)

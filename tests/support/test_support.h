@@ -80,6 +80,24 @@ void test_raise_nofile(const char *suite, unsigned long n);
 /* test_fd_count - descriptors open in this process now (a leak check). */
 int test_fd_count(void);
 
+/* test_take - a finished task's value (its urt_join_take must succeed). */
+int64_t test_take(struct urt_join *j);
+
+/*
+ * test_tmpdir - a fresh directory from tmpl ("/tmp/NAME-XXXXXX", the Xs
+ * rewritten in place), opened: its descriptor, a dfd for the *at calls;
+ * -1 with errno on failure. test_tmpdir_remove - close dfd and remove the
+ * directory, which must be empty: 0, or -1 with errno.
+ * test_size_at - the size of name under dfd (fstatat, no link followed),
+ * or -errno.
+ */
+int test_tmpdir(char *tmpl);
+int test_tmpdir_remove(int dfd, const char *path);
+int64_t test_size_at(int dfd, const char *name);
+
+/* test_sleep_ms - sleep ms milliseconds of real time (for other threads). */
+void test_sleep_ms(unsigned ms);
+
 /* test_stats - urt_runtime_stats as a value. */
 struct urt_runtime_stats test_stats(struct urt_runtime *rt);
 
