@@ -8,7 +8,9 @@
  *   - the socket echo: a listener, 8 clients each making 5000 round trips
  *     of a 64-byte message over the model's TCP through an echo task per
  *     connection (multishot receive into provided buffers, send_all).
- * Each is run 5 times; the table gives the median.
+ * Each is run 5 times; the table gives the median. Both are run again
+ * with urt-sim's invariants checked after every event (scn_watch_arm,
+ * urt_sim_opts.check), to show what they cost.
  *
  * Goal: at least 1 M simulated events per second for both: seeds are
  * cheap, so a CI run covers thousands of them (docs/simulation.md).
@@ -140,16 +142,25 @@ static int echo_world(struct urt_runtime *rt)
 
 /* --- measuring --------------------------------------------------------------------- */
 
-static struct run measure(int (*world)(struct urt_runtime *rt), uint64_t seed, uint32_t rcvbuf)
+static struct run measure(int (*world)(struct urt_runtime *rt), uint64_t seed, uint32_t rcvbuf,
+			  bool watch)
 {
+	struct urt_sim_opts so = { .seed = seed, .rcvbuf = rcvbuf };
+	struct urt_runtime_opts ro = { 0 };
 	struct urt_runtime rt;
 	struct urt_sim *sim;
+	char why[256] = "";
 	struct run r;
 	uint64_t t0;
 	int ret = 0;
 
-	if (urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = seed, .rcvbuf = rcvbuf }) ||
-	    urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }))
+	if (watch) /* urt-sim's invariants after every event (simlib.h) */
+		scn_watch_arm(&so, &ro);
+	ro.sim = NULL;
+	if (urt_sim_create(&sim, &so))
+		abort();
+	ro.sim = sim;
+	if (urt_runtime_init(&rt, &ro))
 		abort();
 	t0 = now_ns();
 	if (world(&rt) || (ret = urt_run(&rt))) {
@@ -161,6 +172,10 @@ static struct run measure(int (*world)(struct urt_runtime *rt), uint64_t seed, u
 			abort();
 	r.ns = now_ns() - t0;
 	r.events = urt_sim_events(sim);
+	if (watch && (scn_watch_take(why) || !scn_watch_checks())) {
+		fprintf(stderr, "bench_sim: %s\n", why[0] ? why : "the invariants never ran");
+		abort();
+	}
 	(void)urt_runtime_deinit(&rt);
 	urt_sim_destroy(sim);
 	return r;
@@ -174,13 +189,14 @@ static int cmp_rate(const void *a, const void *b)
 	return rx < ry ? -1 : rx > ry;
 }
 
-static double row(const char *what, int (*world)(struct urt_runtime *rt), uint32_t rcvbuf)
+static double row(const char *what, int (*world)(struct urt_runtime *rt), uint32_t rcvbuf,
+		  bool watch)
 {
 	struct run r[REPS];
 	double rate;
 
 	for (int i = 0; i < REPS; i++)
-		r[i] = measure(world, (uint64_t)i + 1, rcvbuf);
+		r[i] = measure(world, (uint64_t)i + 1, rcvbuf, watch);
 	qsort(r, REPS, sizeof(r[0]), cmp_rate);
 	rate = (double)r[REPS / 2].events * 1e9 / (double)r[REPS / 2].ns;
 	printf("%-40s %12llu %10.3f %12.0f %9.0f\n", what, (unsigned long long)r[REPS / 2].events,
@@ -257,7 +273,7 @@ static double parked_row(unsigned n)
 
 int main(void)
 {
-	double nop, echo, small, big;
+	double nop, echo, nop_w, echo_w, small, big;
 
 	printf("bench_sim: simulated events (SQEs taken + CQEs posted) per second of wall time, "
 	       "one core, median of %d seeds\n",
@@ -265,10 +281,16 @@ int main(void)
 	printf("%-40s %12s %10s %12s %9s\n", "program on the model", "events", "seconds",
 	       "events/s", "ns/event");
 	fflush(stdout);
-	nop = row("NOP loop (64 tasks x 10000 NOPs)", nop_world, 0);
-	echo = row("socket echo (8 clients x 5000 x 64 B)", echo_world, 0);
+	nop = row("NOP loop (64 tasks x 10000 NOPs)", nop_world, 0, false);
+	echo = row("socket echo (8 clients x 5000 x 64 B)", echo_world, 0, false);
+	nop_w = row("NOP loop, invariants every event", nop_world, 0, true);
+	echo_w = row("socket echo, invariants every event", echo_world, 0, true);
 	printf("goal >= 1 M simulated events/s (NOP loop %.2f M, socket echo %.2f M): %s\n",
 	       nop / 1e6, echo / 1e6, nop >= 1e6 && echo >= 1e6 ? "PASS" : "MISS");
+	printf("with urt-sim's invariants after every event (NOP loop %.2f M, socket echo %.2f M; "
+	       "cost %.0f%% and %.0f%%): %s\n",
+	       nop_w / 1e6, echo_w / 1e6, 100.0 * (1 - nop_w / nop), 100.0 * (1 - echo_w / echo),
+	       nop_w >= 1e6 && echo_w >= 1e6 ? "PASS" : "MISS");
 	/* each cancel finds its operation by user_data: the cost per
 	 * operation must not grow with the operations live (it did: a scan) */
 	small = parked_row(4000);

@@ -477,9 +477,27 @@ static bool allowed(uint64_t out)
  * run_echo: the model offers all three modes. */
 static uint32_t echo_off, echo_bufs = 16;
 
+/*
+ * urt_sim_opts.check for run_echo: after every event, the buffers the
+ * model may fill are no more than the ring holds nor than the runtime
+ * counts free (it counts one out when it reaps the completion that took
+ * it, after the model took it). Counts its calls and what it found.
+ */
+static uint64_t checks, check_bad;
+
+static void echo_check(struct urt_sim *sim, void *arg)
+{
+	struct urt_runtime *rt = arg;
+	uint32_t ready = urt_sim_bufs_ready(sim);
+
+	checks++;
+	if (ready > echo_bufs || ready > test_stats(rt).bufs_free)
+		check_bad++;
+}
+
 static uint64_t run_echo(uint64_t seed, uint32_t rcvbuf, uint32_t short_pct, uint32_t faults)
 {
-	struct urt_runtime rt;
+	static struct urt_runtime rt; /* check_arg: where it is, from the first event on */
 	struct urt_sim *s;
 	struct urt_join cj[ECHO_CLIENTS], sj;
 	uint64_t out, hash;
@@ -491,8 +509,11 @@ static uint64_t run_echo(uint64_t seed, uint32_t rcvbuf, uint32_t short_pct, uin
 						       .rcvbuf = rcvbuf,
 						       .short_pct = short_pct,
 						       .trace = getenv("SIM_TRACE") ? stderr : NULL,
-						       .faults_pct = faults }),
+						       .faults_pct = faults,
+						       .check = echo_check,
+						       .check_arg = &rt }),
 		0);
+	checks = check_bad = 0;
 	echo_conns_done = echo_clients_ok = echo_clients_ended = 0;
 	assert_int_equal(
 		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s,
@@ -531,6 +552,11 @@ static uint64_t run_echo(uint64_t seed, uint32_t rcvbuf, uint32_t short_pct, uin
 	assert_int_equal(test_stats(&rt).stale_cqes, 0);
 	while (test_stats(&rt).ops_inflight) /* the drops' detached closes */
 		assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
+	/* every event checked, none broke it; with every completion reaped the
+	 * model and the runtime agree on the free buffers */
+	assert_true(checks >= urt_sim_events(s) / 2);
+	assert_int_equal(check_bad, 0);
+	assert_int_equal(urt_sim_bufs_ready(s), test_stats(&rt).bufs_free);
 	test_runtime_end(&rt);
 	assert_int_equal(urt_sim_fds_open(s), 0); /* every descriptor closed */
 	assert_int_equal(urt_sim_stalls(s), 0);
@@ -992,11 +1018,12 @@ static void test_bad_create(void **state)
 	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .rcvbuf = (1u << 30) + 1 }),
 			 -EINVAL);
 	/* and their edges are taken */
-	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .start_ns = 1ull << 62,
-								    .faults_pct = 100,
-								    .fault_kinds = URT_SIM_FAULT_ALL,
-								    .rcvbuf = 1u << 30 }),
-			 0);
+	assert_int_equal(
+		urt_sim_create(&s, &(struct urt_sim_opts){ .start_ns = 1ull << 62,
+							   .faults_pct = 100,
+							   .fault_kinds = URT_SIM_FAULT_ALL,
+							   .rcvbuf = 1u << 30 }),
+		0);
 	urt_sim_destroy(s);
 	urt_sim_destroy(NULL);
 }

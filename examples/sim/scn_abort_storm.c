@@ -15,10 +15,10 @@
 #include "storm.h"
 
 /* Ticks a world may take before its tasks count as stuck. Buffers filled
- * in part, with a ring of a few 64-byte buffers shared by a hundred
- * streams, need up to about 1.5 M (seed 1694: starved streams re-arm, find
- * the ring empty again, and starve; urt-sim --bufmode inc): slow, not
- * stuck. */
+ * in part, with a ring of four 64-byte buffers shared by a hundred
+ * streams, were seen to need about 1.5 M (starved streams re-arm, find
+ * the ring empty again, and starve; 3x the events of the other modes):
+ * slow, not stuck. */
 #define TICKS_MAX 4000000
 
 static void storm_abort_run(const struct scn_opts *o, struct scn_result *r)

@@ -600,10 +600,8 @@ static void scn_echo_run(const struct scn_opts *o, struct scn_result *r)
 	w->faulty = o->faults_pct > 0;
 	{ /* the buffer mode and zero-copy sends, as every scenario draws them */
 		struct urt_runtime_opts ro = { .buf_count = eo.bufs, .buf_size = ECHO_RX_BUF };
-		struct scn_rng rng;
 
-		scn_rng_seed(&rng, o->seed, "echo-bufs");
-		scn_knobs_bufs(&rng, o, &ro);
+		scn_knobs_bufs(o, &ro);
 		eo.features_off = ro.features_off;
 		eo.send_zc_min = ro.send_zc_min;
 		scn_watch_arm(&so, &ro);
@@ -657,7 +655,8 @@ static void scn_echo_run(const struct scn_opts *o, struct scn_result *r)
 			fail(w, "non-reader %d never closed", i);
 	}
 	urt_runtime_stats(&w->srv.rt, &st);
-	if (w->tight && w->nr && !w->srv.closed_mem && !w->faulty && /* a reset may close them first */
+	if (w->tight && w->nr && !w->srv.closed_mem &&
+	    !w->faulty && /* a reset may close them first */
 	    !(st.features & (URT_FEAT_RECV_BUNDLE | URT_FEAT_BUF_INC)))
 		fail(w, "%u non-readers, a budget of %zu bytes: none closed by it", w->nr,
 		     w->srv.o.mem_budget);

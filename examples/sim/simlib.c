@@ -50,7 +50,7 @@ void scn_knobs(struct scn_rng *r, const struct scn_opts *o, struct urt_sim_opts 
 		rt->slot_size = 512;
 		rt->slab_slots = 16;
 	}
-	scn_knobs_bufs(r, o, rt); /* last: the draws above stay what they were */
+	scn_knobs_bufs(o, rt);
 	scn_watch_arm(sim, rt);
 }
 
@@ -68,15 +68,20 @@ const char *scn_bufmode_name(uint32_t mode)
 	return mode < 4 ? names[mode] : "?";
 }
 
-void scn_knobs_bufs(struct scn_rng *r, const struct scn_opts *o, struct urt_runtime_opts *rt)
+void scn_knobs_bufs(const struct scn_opts *o, struct urt_runtime_opts *rt)
 {
 	static const uint32_t zc_min[] = { 0, 0, 1, 512, 4096 }; /* 0: never */
-	uint32_t mode = (uint32_t)scn_below(r, 3) + SCN_BUF_SINGLE;
+	struct scn_rng own;
+	uint32_t mode;
 
+	/* a generator of their own: the scenario's draws (its world) are what
+	 * they were before these knobs, and the same whatever mode is forced */
+	scn_rng_seed(&own, o->seed, "bufmode");
+	mode = (uint32_t)scn_below(&own, 3) + SCN_BUF_SINGLE;
 	if (o->bufmode >= SCN_BUF_SINGLE && o->bufmode <= SCN_BUF_INC)
-		mode = o->bufmode; /* drawn all the same: the rest of the world stays */
+		mode = o->bufmode;
 	rt->features_off |= bufmode_off[mode];
-	rt->send_zc_min = PICK(r, zc_min);
+	rt->send_zc_min = PICK(&own, zc_min);
 }
 
 void scn_knobs_str(char *buf, size_t n, const struct urt_sim_opts *sim,
@@ -169,8 +174,16 @@ bool scn_watch_take(char *why)
 {
 	bool failed = watch.armed && watch.why[0];
 
-	if (failed && !why[0])
-		snprintf(why, 256, "%s", watch.why);
+	if (failed) { /* first: it names the event that broke it, the rest follows */
+		char both[2 * 256 + 8];
+		size_t n;
+
+		n = (size_t)snprintf(both, sizeof(both), "%s%s%.255s", watch.why,
+				     why[0] ? "; then " : "", why);
+		n = n < 255 ? n : 255;
+		memcpy(why, both, n);
+		why[n] = 0;
+	}
 	watch.armed = false;
 	return failed;
 }

@@ -61,11 +61,12 @@ void scn_knobs(struct scn_rng *r, const struct scn_opts *o, struct urt_sim_opts 
 	       struct urt_runtime_opts *rt);
 
 /*
- * The buffer mode of o (drawn from r unless o forces one) and whether
- * urt_send_all goes zero-copy (send_zc_min, drawn): into rt. scn_knobs
- * does it; a scenario that draws its own knobs calls it once, last.
+ * The buffer mode of o (drawn from o's seed unless o forces one) and
+ * whether urt_send_all goes zero-copy (send_zc_min, drawn): into rt. From
+ * a generator of their own, so a scenario's world is the same in every
+ * mode. scn_knobs does it; a scenario that draws its own knobs calls it.
  */
-void scn_knobs_bufs(struct scn_rng *r, const struct scn_opts *o, struct urt_runtime_opts *rt);
+void scn_knobs_bufs(const struct scn_opts *o, struct urt_runtime_opts *rt);
 /* "single", "bundle", "inc" (or "seed"). */
 const char *scn_bufmode_name(uint32_t mode);
 
@@ -83,8 +84,9 @@ const char *scn_bufmode_name(uint32_t mode);
  */
 void scn_watch_arm(struct urt_sim_opts *sim, const struct urt_runtime_opts *rt);
 /* The first invariant that failed since scn_watch_arm, into why (256
- * bytes) unless why holds a failure already; disarms. Return: whether one
- * failed. */
+ * bytes), ahead of a failure why holds already (the invariant names the
+ * event that broke it; the scenario's check is usually its consequence);
+ * disarms. Return: whether one failed. */
 bool scn_watch_take(char *why);
 /* Checks made since scn_watch_arm. */
 uint64_t scn_watch_checks(void);

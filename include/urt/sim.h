@@ -29,16 +29,19 @@
  * ASYNC_CANCEL, LINK_TIMEOUT, the runtime's wake read (which never
  * completes: no other thread runs in a simulation), and TCP-like stream
  * sockets over in-memory queues (connect, accept and multishot accept,
- * recv and multishot recv into the provided-buffer ring, send, shutdown,
- * one-shot poll, close, and the plain socket calls urt_listen_tcp makes;
- * pipes made by urt_sim_pipe read and written alike), and files in
+ * recv and multishot recv into the provided-buffer ring, one buffer a
+ * completion, bundles or buffers filled in part as the kernel does them,
+ * send and zero-copy send with its notification, shutdown, one-shot poll,
+ * close, and the plain socket calls urt_listen_tcp makes; pipes made by
+ * urt_sim_pipe read and written alike), and files in
  * memory: a file system of the model's own, empty at the start (openat,
  * openat2, read and write at an offset or at the file position, statx,
  * fsync, fallocate, ftruncate, mkdirat, unlinkat, renameat, close; a
  * relative path starts at the model's root, which is its working
  * directory). Any other opcode completes with -EOPNOTSUPP; the probe
  * reports only these, and the runtime's feature bits and fallbacks follow
- * from it (URT_FEAT_FTRUNCATE is on). Make sockets after urt_runtime_init,
+ * from it (URT_FEAT_FTRUNCATE, _SEND_ZC and _RECV_BUNDLE are on, and
+ * _BUF_INC where features_off leaves bundles out). Make sockets after urt_runtime_init,
  * on the runtime's thread, and close sockets and files through the ring
  * (urt_close, urt_close_detached): the model's descriptors start at 2^24,
  * never a real one.

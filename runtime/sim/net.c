@@ -67,11 +67,15 @@ struct sim_sock {
 	uint8_t eph;   /* its port is an ephemeral one it holds (a client's end) */
 	uint32_t ops;  /* operations that hold it (taken on its descriptor, not ended) */
 	uint32_t next_free; /* on the free list: the next (index + 1) */
+	uint64_t cookie;    /* SO_COOKIE: a serial, never repeated in a run */
 	uint32_t peer; /* index + 1 */
 	uint8_t *q;    /* the receive queue, a ring of cap bytes */
 	uint32_t cap, head, len;
 	struct sim_wq readers; /* receives (accepts, on a listener) waiting here */
-	struct sim_wq writers; /* the peer's sends waiting for room here */
+	struct sim_wq writers; /* the peer's sends waiting for room here (and zero-copy
+				* notifications waiting for this end to read) */
+	uint64_t rd_total;     /* bytes ever taken from the queue */
+	uint64_t wr_total;     /* bytes ever put into it */
 	uint32_t *bl;	       /* a listener's backlog: server ends not yet accepted */
 	uint32_t nbl, blcap;
 };
@@ -111,6 +115,7 @@ static uint32_t sock_new(struct urt_sim *s, uint8_t type, uint8_t family)
 	}
 	k->type = type;
 	k->family = family;
+	k->cookie = ++s->sock_serial;
 	return i;
 }
 
@@ -235,6 +240,7 @@ static void queue_put(struct sim_sock *k, const uint8_t *src, uint32_t n)
 	memcpy(k->q + tail, src, first);
 	memcpy(k->q, src + first, n - first);
 	k->len += n;
+	k->wr_total += n;
 }
 
 /* Copy n bytes from the head of k's queue without taking them (MSG_PEEK). */
@@ -254,6 +260,7 @@ static void queue_get(struct sim_sock *k, uint8_t *dst, uint32_t n)
 	memcpy(dst + first, k->q, n - first);
 	k->head = (k->head + n) % k->cap;
 	k->len -= n;
+	k->rd_total += n;
 }
 
 static void addr_of(const struct sim_sock *k, uint16_t port, struct sockaddr *sa, socklen_t *len)
@@ -340,12 +347,40 @@ static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 /* Connect socket ck to the listener at sa's port: queued on its backlog.
  * Return: 0; -EISCONN, -EINVAL (not a new socket); -EAFNOSUPPORT;
  * -ECONNREFUSED (no listener; or a fault, as -ETIMEDOUT is). */
+static void rst_arrive(struct urt_sim *s, struct sim_sock *k);
+
+/* connect(AF_UNSPEC) on a TCP socket, tcp_disconnect: what was queued
+ * either way is dropped, the peer is reset, this end is closed to both
+ * directions with no error of its own (urt's end of a zero-copy send
+ * nobody waits for, runtime/io/zc.c). */
+static void sock_disconnect(struct urt_sim *s, struct sim_sock *k)
+{
+	struct sim_sock *p;
+
+	if (k->type != SK_STREAM || k->family == AF_UNIX || k->dead)
+		return;
+	p = sock_at(s, k->peer - 1);
+	k->len = 0;
+	if (!p->released) {
+		p->len = 0;
+		rst_arrive(s, p);
+	}
+	k->dead = 1;
+	urt__sim_wake(s, &k->readers);
+	urt__sim_wake(s, &k->writers);
+	urt__sim_wake(s, &p->writers);
+}
+
 static int sock_connect(struct urt_sim *s, uint32_t ck, const struct sockaddr *sa)
 {
 	uint32_t lk = UINT32_MAX, sk;
 	struct sim_sock *c = sock_at(s, ck), *l;
 	uint16_t port;
 
+	if (sa && sa->sa_family == AF_UNSPEC) {
+		sock_disconnect(s, c);
+		return 0;
+	}
 	if (c->type != SK_NEW)
 		return c->type == SK_STREAM ? -EISCONN : -EINVAL;
 	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
@@ -466,9 +501,8 @@ static int32_t send_to_closed(struct urt_sim *s, struct sim_sock *k, uint32_t n)
 /*
  * The buffers a receive with IOSQE_BUFFER_SELECT fills, as the kernel
  * picks them (io_uring/kbuf.c, net.c; checked against 6.18 by
- * tests/test_sim_conform.c): a vector of up to SIM_IOV ring entries from
- * the model's head, their bytes in all, and whether the pick ran into the
- * ring's tail.
+ * tests/test_sim_conform.c): a run of ring entries from the model's
+ * head, their bytes in all, and whether the pick ran into the ring's tail.
  *   one buffer (no bundle, or a ring filled in part): the entry at the
  *     head, at most sqe.len bytes of it if that is set;
  *   a bundle (IORING_RECVSEND_BUNDLE): max_len = sqe.len (without it,
@@ -499,6 +533,8 @@ static bool pick_bufs(struct urt_sim *s, const struct sim_op *o, bool bundle, st
 	if (!avail)
 		return false;
 	b = urt__sim_buf_at(s, 0);
+	if (!b->len)
+		return false; /* a zero-length entry (the runtime puts none): -ENOBUFS */
 	pk->bid = b->bid;
 	pk->empty = false;
 	if (!bundle || s->br_inc) {
@@ -512,8 +548,6 @@ static bool pick_bufs(struct urt_sim *s, const struct sim_op *o, bool bundle, st
 		max = o->inq - 1;
 	if (o->left && o->left != UINT32_MAX && (!max || o->left < max))
 		max = o->left;
-	if (!b->len)
-		return false; /* the kernel answers a zero-length entry with -ENOBUFS */
 	nr = max ? (max + b->len - 1) / b->len : SIM_IOV0;
 	if (max && nr > SIM_IOV)
 		nr = SIM_IOV;
@@ -658,6 +692,14 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_park(s, i, &k->readers);
 }
 
+/*
+ * A zero-copy send of at least this many bytes goes zero-copy on 6.18's
+ * loopback (measured: 24 KiB and less are copied and notified at once,
+ * 32 KiB and more are held): the receiving socket holds the pages, and the
+ * notification waits until it has read them, is reset, or is closed.
+ */
+#define SIM_ZC_HELD 32768u
+
 /* A send's completion: a zero-copy send's result comes with F_MORE, and
  * its notification after it, whatever the result (as the kernel's). */
 static void send_post(struct urt_sim *s, uint32_t i, int32_t res)
@@ -680,13 +722,15 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		send_post(s, i, op_not_sock(o));
 		return;
 	}
+	if (o->sqe.opcode == IORING_OP_SEND_ZC && (k->pipe || k->family == AF_UNIX)) {
+		/* a pipe is no socket; a unix socket has no zero-copy (6.18:
+		 * -EOPNOTSUPP, with F_MORE and the notification) */
+		send_post(s, i, k->pipe ? -ENOTSOCK : -EOPNOTSUPP);
+		return;
+	}
 	if (o->sqe.opcode == IORING_OP_WRITE && !k->pipe && o->sqe.off &&
 	    o->sqe.off != UINT64_MAX) {
 		send_post(s, i, -ESPIPE); /* a socket is a stream (sock_write_iter) */
-		return;
-	}
-	if (o->sqe.opcode == IORING_OP_SEND_ZC && k->family == AF_UNIX) {
-		send_post(s, i, -EOPNOTSUPP); /* no SOCK_SUPPORT_ZC: TCP and UDP only */
 		return;
 	}
 	if ((r = send_refused(k))) {
@@ -720,6 +764,8 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	n = cut(s, o->sqe.len < room ? o->sqe.len : room);
 	queue_put(p, (const uint8_t *)(uintptr_t)o->sqe.addr, n);
 	urt__sim_wake(s, &p->readers);
+	if (o->sqe.opcode == IORING_OP_SEND_ZC && n >= SIM_ZC_HELD)
+		o->zc_mark = p->wr_total;
 	send_post(s, i, (int32_t)n);
 }
 
@@ -883,12 +929,17 @@ bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 		op_recv(s, i, o);
 		return true;
 	case IORING_OP_SEND_ZC:
-		if (o->started) { /* the result is out: the notification. What
-				   * a send returned is in the peer's queue, delivered
-				   * (the model has no send buffer where the bytes of
-				   * a returned send could wait), and loopback copies
-				   * what it delivers: the pages are free at once. With
-				   * REPORT_USAGE it says the bytes were copied. */
+		if (o->started && o->zc_mark) { /* held by the receiving end? */
+			struct sim_sock *k = sock_at(s, o->fdidx), *p = sock_at(s, k->peer - 1);
+
+			if (p->rd_total < o->zc_mark && !p->dead && !p->released && !k->dead) {
+				urt__sim_park(s, i, &p->writers); /* woken as it reads */
+				return true;
+			}
+		}
+		if (o->started) { /* the result is out: the notification (with
+				   * REPORT_USAGE it says the bytes were copied:
+				   * loopback's receiver copies them) */
 			urt__sim_post(s, i,
 				      o->sqe.ioprio & IORING_SEND_ZC_REPORT_USAGE
 					      ? (int32_t)IORING_NOTIF_USAGE_ZC_COPIED
@@ -1043,24 +1094,7 @@ int urt__sim_sys_connect(void *ctx, int fd, const struct sockaddr *sa, socklen_t
 	(void)len;
 	if (!(k = fd_sock(s, fd, &ki)) || k->pipe)
 		return k ? -ENOTSOCK : not_sock(s, fd);
-	if (!sa || sa->sa_family != AF_UNSPEC)
-		return sock_connect(s, ki, sa);
-	/* tcp_disconnect: what was queued either way is dropped, the peer is
-	 * reset, this end is closed to both directions (no error of its own) */
-	if (k->type == SK_STREAM && !k->dead) {
-		struct sim_sock *p = sock_at(s, k->peer - 1);
-
-		k->len = 0;
-		if (!p->released) {
-			p->len = 0;
-			rst_arrive(s, p);
-		}
-		k->dead = 1;
-		urt__sim_wake(s, &k->readers);
-		urt__sim_wake(s, &k->writers);
-		urt__sim_wake(s, &p->writers);
-	}
-	return 0;
+	return sock_connect(s, ki, sa);
 }
 
 int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val, socklen_t len)
@@ -1082,10 +1116,16 @@ int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val,
 
 int urt__sim_getsockopt(void *ctx, int fd, int level, int name, void *val, socklen_t *len)
 {
-	if (!fd_sock(ctx, fd, NULL))
+	uint32_t k;
+
+	if (!fd_sock(ctx, fd, &k))
 		return not_sock(ctx, fd);
 	if (level == SOL_SOCKET && name == SO_COOKIE && *len >= sizeof(uint64_t)) {
-		uint64_t c = (uint64_t)fd;
+		/* the socket's, never another's, as the kernel's: a descriptor
+		 * number closed and given again, or a socket's slot reused,
+		 * names a new cookie (the zero-copy reset checks it,
+		 * runtime/io/zc.c) */
+		uint64_t c = ((struct urt_sim *)ctx)->sock[k]->cookie;
 
 		memcpy(val, &c, sizeof(c));
 		*len = sizeof(c);

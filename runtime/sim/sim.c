@@ -233,9 +233,7 @@ static uint32_t op_new(struct urt_sim *s, const struct io_uring_sqe *sqe)
 		i = s->nop++;
 		s->op[i].gen = 0;
 	}
-	s->op[i] = (struct sim_op){
-		.sqe = *sqe, .gen = s->op[i].gen, .state = OPS_SCHED
-	};
+	s->op[i] = (struct sim_op){ .sqe = *sqe, .gen = s->op[i].gen, .state = OPS_SCHED };
 	s->live_ops++;
 	if (ud_indexed(sqe))
 		ud_put(s, sqe->user_data, i);
@@ -421,11 +419,10 @@ void urt__sim_zc_result(struct urt_sim *s, uint32_t i, int32_t res)
 	urt__sim_again(s, i);
 }
 
-/* ASYNC_CANCEL by user_data: the live operation (not a linked timeout,
- * nor a zero-copy send whose result is out and whose notification is
- * due: done, as far as a cancel goes) that has it, the lowest-numbered
- * if several do. Run at submission (take), as the kernel issues it.
- * Return: 0; -ENOENT. */
+/* ASYNC_CANCEL by user_data: the live operation (not a linked timeout)
+ * that has it, the lowest-numbered if several do; a zero-copy send whose
+ * result is out is done as far as a cancel goes (its notification is no
+ * request of its own). Return: 0; -ENOENT. */
 static int cancel_ud(struct urt_sim *s, uint64_t ud)
 {
 	uint32_t i = ud_find(s, ud);

@@ -59,6 +59,9 @@ struct sim_op {
 	uint32_t left; /* multishot recv: bytes before the arm's limit ends it */
 	uint32_t inq;  /* recv: bytes its last transfer left in the socket, + 1 (0: none yet) */
 	uint32_t got;  /* recv with MSG_WAITALL: bytes received so far */
+	/* SEND_ZC whose bytes went zero-copy: its notification waits until the
+	 * receiving socket has read this far (its rd_total), or goes */
+	uint64_t zc_mark;
 	/* what sqe.fd was when the SQE was taken: the kernel resolves the
 	 * descriptor then and holds its file, so a close (or a reuse of the
 	 * number) does not change what the operation works on; sockets only
@@ -142,6 +145,7 @@ struct urt_sim {
 	uint32_t *lport;    /* port -> its listener (index + 1); 65,536 of them, made at first use */
 	uint16_t *port_held; /* port -> sockets holding it (bound, listening, a client's end) */
 	uint32_t sock_free;  /* reusable socket slots (index + 1), chained by next_free */
+	uint64_t sock_serial; /* sockets made so far: their SO_COOKIE */
 	uint32_t rcvbuf; /* bytes a connection's receive queue holds */
 	uint32_t short_pct;
 	FILE *trace;

@@ -61,14 +61,6 @@ static const struct skip {
 	{ "test_accept_emfile_backs_off",
 	  "RLIMIT_NOFILE does not bound the model's descriptors (URT_SIM_FAULT_EMFILE is how the "
 	  "model fails an accept with -EMFILE)" },
-	{ "test_modes_carry_every_byte",
-	  "its in-part check needs partial buffer fills, which on the kernel come from loopback's "
-	  "window-limited delivery; the model has no window, and its queue holds more than a "
-	  "buffer whenever this lagging receiver reads (urt-sim's scenarios check every byte in "
-	  "every buffer mode)" },
-	{ "test_zero_copy_send_aborted",
-	  "the model has no send buffer: what a zero-copy send returned is delivered and its "
-	  "notification comes at once, so no notification is ever stuck for the reset to end" },
 };
 
 /* --- the model of the test ----------------------------------------------------------- */
