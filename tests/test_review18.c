@@ -442,6 +442,48 @@ static void test_close_inflight_and_unconnected(void **state)
 }
 
 /*
+ * A transfer with no buffer (found by the kv scenario, which crashed the
+ * model with one): the kernel's copy faults.
+ *  0     send(c, NULL, 4): -EFAULT
+ *  1     recv(s, NULL, 4) with 3 bytes queued: -EFAULT
+ *  2     recv(s, in, 8): 3 (the bytes are still there)
+ */
+static bool nullbuf_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, st->n = urt_send(t, &st->op, st->c, NULL, 4, MSG_NOSIGNAL));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_send(t, &st->op, st->c, "abc", 3, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, NULL, 4, 0));
+	REC(st->n);
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, st->in, 8, 0));
+	REC(st->n);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type nullbuf_type = { .poll = nullbuf_poll, .name = "r18-nullbuf" };
+
+static const int nullbuf_kernel_says[] = { -EFAULT, -EFAULT, 3 };
+
+static void test_null_buffer_faults(void **state)
+{
+	(void)state;
+	conform(&nullbuf_type, nullbuf_kernel_says,
+		(int)(sizeof(nullbuf_kernel_says) / sizeof(nullbuf_kernel_says[0])));
+}
+
+/*
  * File calls on a socket. A socket is a stream: a read or write at an
  * offset other than 0 or -1 is refused (sock_read_iter, sock_write_iter:
  * -ESPIPE); the model reads and writes as if the offset were not there.
@@ -1118,6 +1160,7 @@ int main(void)
 		cmocka_unit_test(test_listener_shutdown),
 		cmocka_unit_test(test_close_inflight_and_unconnected),
 		cmocka_unit_test(test_socket_rw_offset),
+		cmocka_unit_test(test_null_buffer_faults),
 		cmocka_unit_test(test_recv_flags),
 		cmocka_unit_test(test_time_never_backwards),
 		cmocka_unit_test(test_clock_moves_without_enter),

@@ -632,6 +632,10 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_post(s, i, -ENOTCONN, 0, false);
 		return;
 	}
+	if (!select && !o->sqe.addr && o->sqe.len) {
+		urt__sim_post(s, i, -EFAULT, 0, false); /* no buffer: the kernel's copy faults */
+		return;
+	}
 	if (multi && !o->started && !o->left)
 		o->left = o->sqe.file_index ? o->sqe.file_index : UINT32_MAX;
 	if (!k->dead && urt__sim_fault(s, URT_SIM_FAULT_RESET))
@@ -750,6 +754,10 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	}
 	if (!o->sqe.len) {
 		send_post(s, i, 0);
+		return;
+	}
+	if (!o->sqe.addr) {
+		send_post(s, i, -EFAULT); /* no buffer: the kernel's copy faults */
 		return;
 	}
 	queue_ready(s, p);
