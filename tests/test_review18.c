@@ -921,10 +921,10 @@ static void test_closed_sockets_freed(void **state)
 	after = heap_in_use();
 	print_message("heap in use: %zu -> %zu bytes after 4,000 closed connections\n", before,
 		      after);
-	if (!before)
-		skip(); /* no mallinfo2 here (a sanitizer's allocator) */
 	assert_int_equal(urt_sim_fds_open(sim), 1); /* the listener */
-	assert_true(after < before + (1u << 20));
+	/* (no mallinfo2 under a sanitizer's allocator: the churn runs, for the
+	 * slots' reuse under ASan, and the heap is not measured) */
+	assert_true(!before || after < before + (1u << 20));
 	urt_close_detached(st.lfd);
 	while (test_stats(&rt).ops_inflight)
 		assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
