@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_review18b.c - a short hostile review of the simulated kernel after
+ * its last merges (issue 18, second round): reproducers for where the
+ * model still answers otherwise than the kernel (a MSG_WAITALL receive cut
+ * by its deadline, a socket disconnected with AF_UNSPEC).
+ *
+ * Each test reproduces one defect and FAILS on the code it was written
+ * against. So that the suite stays green until the defect is fixed, each
+ * starts with DEFECT(), which skips it; set URT_REVIEW18B_RUN=1 in the
+ * environment to run them all and see them fail:
+ *
+ *	URT_REVIEW18B_RUN=1 build/release/tests/test_review18b
+ *	URT_REVIEW18B_RUN=waitall build/release/tests/test_review18b
+ *
+ * (the value is 1 or a part of a test's name.) Fix the defect, delete its
+ * DEFECT() line, and the test guards the fix. What the kernel answers
+ * (the *_kernel_says tables) was recorded on Linux 6.18 over loopback, and
+ * each conformance test checks it again on the real io_uring before it
+ * looks at the model.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "support/test_support.h"
+#include "urt/sim.h"
+#include "urt/urt.h"
+
+/* A known defect: skip unless URT_REVIEW18B_RUN is 1 or a part of this
+ * test's name (see the top). */
+#define DEFECT(why)                                                                                \
+	do {                                                                                       \
+		(void)(why);                                                                       \
+		if (!defect_runs(__func__))                                                        \
+			skip();                                                                    \
+	} while (0)
+
+static bool defect_runs(const char *test)
+{
+	const char *e = getenv("URT_REVIEW18B_RUN");
+
+	return e && *e && (!strcmp(e, "1") || strstr(test, e));
+}
+
+/* --- conformance: one script on io_uring and on the model -------------------------- */
+
+#define NREC 64
+
+static int rec[NREC], nrec;
+
+#define REC(v) (rec[nrec++] = (v))
+
+/* Run a script task on the real kernel (sim NULL) or on the model: the
+ * task gets st (lfd, sa filled in) and records with REC. */
+struct conn_script {
+	struct urt_op op, op2;
+	struct sockaddr_in sa, sa2;
+	int lfd, lfd2, c, s, c2, n, i;
+	char in[64];
+	struct urt_op op3;
+	struct urt_buf b;
+	struct sockaddr un;
+};
+
+static void run_conn_script(struct urt_sim *sim, const struct urt_task_type *type)
+{
+	static struct conn_script st;
+	struct urt_runtime rt;
+	struct urt_join j;
+	uint16_t port, port2;
+
+	memset(&st, 0, sizeof(st));
+	nrec = 0;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
+	st.lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
+	assert_true(st.lfd >= 0);
+	st.lfd2 = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port2);
+	assert_true(st.lfd2 >= 0);
+	st.sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_port = htons(port),
+				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	st.sa2 = st.sa;
+	st.sa2.sin_port = htons(port2);
+	assert_int_equal(urt_spawn(&rt, type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), 0);
+	while (test_stats(&rt).ops_inflight)
+		assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
+	test_runtime_end(&rt);
+}
+
+/* The script on both kernels: the real one must say `says` (n records),
+ * and the model the same. */
+static void conform(const struct urt_task_type *type, const int *says, int n)
+{
+	static int real[NREC], model[NREC];
+	struct urt_sim *sim;
+	int nreal, nmodel;
+	bool differ = false;
+
+	run_conn_script(NULL, type);
+	memcpy(real, rec, sizeof(rec));
+	nreal = nrec;
+	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
+	run_conn_script(sim, type);
+	memcpy(model, rec, sizeof(rec));
+	nmodel = nrec;
+	urt_sim_destroy(sim);
+	print_message("  #  kernel-says | real | model\n");
+	for (int i = 0; i < n || i < nreal || i < nmodel; i++) {
+		int k = i < n ? says[i] : 0, r = i < nreal ? real[i] : 0,
+		    m = i < nmodel ? model[i] : 0;
+
+		print_message("  %2d: %6d | %6d | %6d%s\n", i, k, r, m,
+			      k != r   ? "   <- the kernel differs from the table"
+			      : k != m ? "   <- the model differs"
+				       : "");
+		differ |= k != m;
+	}
+	assert_int_equal(nreal, n);
+	assert_memory_equal(real, says, sizeof(int) * (size_t)n);
+	assert_int_equal(nmodel, n);
+	assert_false(differ);
+}
+
+/* Connect st->c to the listener and accept st->s: the three lines of PAIR
+ * (each awaits once: an await is a case label, one to a line). */
+#define PAIR_SOCKET(t, st)                                                                         \
+	URT_AWAIT(t, (st)->c = urt_socket(t, &(st)->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0))
+#define PAIR_CONNECT(t, st)                                                                        \
+	URT_AWAIT(t, (st)->n = urt_connect(t, &(st)->op, (st)->c, (struct sockaddr *)&(st)->sa,    \
+					   sizeof((st)->sa)))
+#define PAIR_ACCEPT(t, st) URT_AWAIT(t, (st)->s = urt_accept(t, &(st)->op, (st)->lfd, NULL, NULL))
+
+/* A receive that must not wait: a 5 ms deadline (-ECANCELED: it waited). */
+#define RECV_NOW(t, st, fd)                                                                        \
+	do {                                                                                       \
+		urt_op_set_timeout(&(st)->op, 5 * 1000 * 1000);                                    \
+		URT_AWAIT(t, (st)->n = urt_recv(t, &(st)->op, fd, (st)->in, sizeof((st)->in), 0)); \
+		urt_op_set_timeout(&(st)->op, 0);                                                  \
+		REC((st)->n);                                                                      \
+	} while (0)
+
+#define SEND(t, st, fd)                                                                            \
+	do {                                                                                       \
+		URT_AWAIT(t, (st)->n = urt_send(t, &(st)->op, fd, "y", 1, MSG_NOSIGNAL));          \
+		REC((st)->n);                                                                      \
+	} while (0)
+
+/* Let loopback carry a FIN or a reset across (the model needs no time). */
+#define SETTLE(t, st) URT_AWAIT(t, urt_sleep(t, &(st)->op2, 2 * 1000 * 1000))
+
+static size_t nsays(const int *says, size_t bytes)
+{
+	(void)says;
+	return bytes / sizeof(int);
+}
+
+#define CONFORM(type, says) conform(type, says, (int)nsays(says, sizeof(says)))
+
+/*
+ * MSG_WAITALL cut by its deadline after part of it came:
+ *  0  recv(s, 10 bytes, MSG_WAITALL) with a 5 ms deadline, 3 bytes queued:
+ *     the kernel answers the 3 bytes it took (io_sendrecv_fail gives a
+ *     request with REQ_F_PARTIAL_IO its done_io, cancelled or not)
+ *  1-2  the peer sends 1 more byte (1): recv gets 1 (the 3 are not there
+ *     again)
+ *  3  the first byte of what the WAITALL got is 'a' (the bytes are in the
+ *     caller's buffer)
+ */
+static bool waitall_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op, st->c, "abc", 3, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	memset(st->in, 0, sizeof(st->in));
+	urt_op_set_timeout(&st->op, 5 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, st->in, 10, MSG_WAITALL));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->n);
+	st->i = st->in[0];
+	SEND(t, st, st->c);
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->s);
+	REC(st->i);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type waitall_type = { .poll = waitall_poll, .name = "r18b-waitall" };
+
+static const int waitall_kernel_says[] = { 3, 1, 1, 'a' };
+
+static void test_waitall_deadline_keeps_bytes(void **state)
+{
+	(void)state;
+	DEFECT("net.c op_recv / sim.c op_cancel: a MSG_WAITALL receive cancelled (its deadline) "
+	       "after part of it came answers -ECANCELED and the bytes it took from the queue are "
+	       "lost; the kernel answers what it took (io_sendrecv_fail, REQ_F_PARTIAL_IO)");
+	CONFORM(&waitall_type, waitall_kernel_says);
+}
+
+/*
+ * connect(AF_UNSPEC) on a connected TCP socket (tcp_disconnect), then:
+ *  0  the disconnect: 0
+ *  1  recv on it: -ECONNRESET (tcp_disconnect of an established socket
+ *     sets its own sk_err: it reset the peer; not the end of file)
+ *  2  send: -EPIPE
+ *  3  the peer's recv: -ECONNRESET
+ *  4  connect it again to the listener: 0 (a closed TCP socket connects
+ *     anew, on a new ephemeral port)
+ *  5  the listener accepts it (1: a descriptor)
+ */
+static bool unspec_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	st->un = (struct sockaddr){ .sa_family = AF_UNSPEC };
+	URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c, &st->un, sizeof(st->un)));
+	REC(st->n);
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->c);
+	SEND(t, st, st->c);
+	RECV_NOW(t, st, st->s);
+	urt_op_set_timeout(&st->op, 5 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c, (struct sockaddr *)&st->sa,
+					 sizeof(st->sa)));
+	REC(st->n);
+	URT_AWAIT(t, st->c2 = urt_accept(t, &st->op, st->lfd, NULL, NULL));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->c2 >= 0 ? 1 : st->c2);
+	if (st->c2 >= 0)
+		URT_AWAIT(t, urt_close(t, &st->op, st->c2));
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type unspec_type = { .poll = unspec_poll, .name = "r18b-unspec" };
+
+static const int unspec_kernel_says[] = { 0, -ECONNRESET, -EPIPE, -ECONNRESET, 0, 1 };
+
+static void test_unspec_disconnect_then_reconnect(void **state)
+{
+	(void)state;
+	DEFECT("net.c sock_disconnect: after connect(AF_UNSPEC) the model's socket stays "
+	       "SK_STREAM and dead: recv answers 0 (the kernel -ECONNRESET, once) and a new connect "
+	       "-EISCONN (the kernel connects it anew)");
+	CONFORM(&unspec_type, unspec_kernel_says);
+}
+
+/*
+ * shutdown(SHUT_RD) of a connected socket, then the peer sends:
+ *  0  shutdown(s, SHUT_RD): 0
+ *  1  recv(s): 0 at once
+ *  2  the peer sends 1 byte: 1
+ *  3  recv(s) after it came: 1 (SHUT_RD drops nothing that arrives later)
+ *  4  the peer sends 1 more: 1
+ *  5  s closes with it unread: the peer's recv -ECONNRESET
+ *  6  the peer's send: -EPIPE
+ */
+static bool shutrd_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, st->n = urt_shutdown(t, &st->op, st->s, SHUT_RD));
+	REC(st->n);
+	RECV_NOW(t, st, st->s);
+	SEND(t, st, st->c);
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->s);
+	SEND(t, st, st->c);
+	SETTLE(t, st);
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->c);
+	SEND(t, st, st->c);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type shutrd_type = { .poll = shutrd_poll, .name = "r18b-shutrd" };
+
+static const int shutrd_kernel_says[] = { 0, 0, 1, 1, 1, -ECONNRESET, -EPIPE };
+
+static void test_shut_rd_then_peer_sends(void **state)
+{
+	(void)state;
+	CONFORM(&shutrd_type, shutrd_kernel_says);
+}
+
+/*
+ * A multishot receive armed when the peer resets the connection:
+ *  0  the stream's first chunk: 1
+ *  1  the peer closes with bytes unread (a reset): the stream ends with
+ *     -ECONNRESET
+ *  2  a recv after it: 0 (the error was reported once)
+ *  3  a send: -EPIPE
+ */
+static bool msreset_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op, st->s, "x", 1, MSG_NOSIGNAL));
+	URT_AWAIT(t, st->n = urt_recv_stream(t, &st->op3, st->c, &st->b));
+	REC(st->n);
+	if (st->n > 0)
+		urt_buf_free(&st->b);
+	URT_AWAIT(t, urt_send(t, &st->op, st->c, "z", 1, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, st->n = urt_recv_stream(t, &st->op3, st->c, &st->b));
+	REC(st->n);
+	if (st->n > 0)
+		urt_buf_free(&st->b);
+	URT_AWAIT(t, urt_recv_stream_end(t, &st->op3, st->c));
+	RECV_NOW(t, st, st->c);
+	SEND(t, st, st->c);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type msreset_type = { .poll = msreset_poll, .name = "r18b-msreset" };
+
+static const int msreset_kernel_says[] = { 1, -ECONNRESET, 0, -EPIPE };
+
+static void test_multishot_reset_once(void **state)
+{
+	(void)state;
+	CONFORM(&msreset_type, msreset_kernel_says);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_waitall_deadline_keeps_bytes),
+		cmocka_unit_test(test_unspec_disconnect_then_reconnect),
+		cmocka_unit_test(test_shut_rd_then_peer_sends),
+		cmocka_unit_test(test_multishot_reset_once),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
