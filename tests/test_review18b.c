@@ -72,7 +72,10 @@ struct conn_script {
 	struct urt_op op3;
 	struct urt_buf b;
 	struct sockaddr un;
+	int c3;
 };
+
+static struct urt_runtime *cur_rt; /* the script's, for the helpers it spawns */
 
 static void run_conn_script(struct urt_sim *sim, const struct urt_task_type *type)
 {
@@ -84,6 +87,7 @@ static void run_conn_script(struct urt_sim *sim, const struct urt_task_type *typ
 	memset(&st, 0, sizeof(st));
 	nrec = 0;
 	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
+	cur_rt = &rt;
 	st.lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
 	assert_true(st.lfd >= 0);
 	st.lfd2 = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port2);
@@ -372,6 +376,172 @@ static void test_multishot_reset_once(void **state)
 	CONFORM(&msreset_type, msreset_kernel_says);
 }
 
+/* --- zero-copy sends against a peer that reads late or closes ----------------------- */
+
+#define ZC_LEN (64 * 1024)
+
+/* The peer's side: after 10 ms, close s (close) or read all ZC_LEN bytes of it. */
+struct zc_peer {
+	struct urt_op op;
+	int fd, n, got;
+	bool close;
+	char buf[ZC_LEN];
+};
+
+/* arg: a struct zc_peer * (urt_spawn copies the state; the peer's is static) */
+static bool zc_peer_poll(struct urt_task *t, void *arg)
+{
+	struct zc_peer *p = *(struct zc_peer **)arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, urt_sleep(t, &p->op, 10 * 1000 * 1000));
+	if (p->close) {
+		URT_AWAIT(t, urt_close(t, &p->op, p->fd));
+		URT_RETURN(t, 0);
+	}
+	while (p->got < ZC_LEN) {
+		URT_AWAIT(t, p->n = urt_recv(t, &p->op, p->fd, p->buf + p->got,
+					     (size_t)(ZC_LEN - p->got), 0));
+		if (p->n <= 0)
+			break;
+		p->got += p->n;
+	}
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type zc_peer_type = { .poll = zc_peer_poll, .name = "r18b-zcpeer" };
+
+static char zc_out[ZC_LEN];
+
+/*
+ * A zero-copy send of 64 KiB (held by loopback's receiver until it reads)
+ * with a 1 s deadline, while the peer:
+ *  0-1  reads it all 10 ms later: the send's result 65536, the peer got
+ *       65536
+ *  2-3  closes 10 ms later without reading: 65536 (the notification comes
+ *       with the close), then recv -ECONNRESET (it closed with bytes
+ *       unread)
+ */
+static bool zc_poll(struct urt_task *t, void *arg)
+{
+	static struct zc_peer peer;
+	static struct zc_peer *pp = &peer;
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	memset(zc_out, 'z', sizeof(zc_out));
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	memset(&peer, 0, sizeof(peer));
+	peer.fd = st->s;
+	if (urt_spawn(cur_rt, &zc_peer_type, &pp, sizeof(pp), NULL))
+		URT_RETURN(t, -1);
+	urt_op_set_timeout(&st->op, 1000 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_send_zc(t, &st->op, st->c, zc_out, ZC_LEN, 0));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->n);
+	SETTLE(t, st);
+	SETTLE(t, st);
+	SETTLE(t, st);
+	SETTLE(t, st);
+	SETTLE(t, st);
+	SETTLE(t, st);
+	REC(peer.got);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	memset(&peer, 0, sizeof(peer));
+	peer.fd = st->s;
+	peer.close = true;
+	if (urt_spawn(cur_rt, &zc_peer_type, &pp, sizeof(pp), NULL))
+		URT_RETURN(t, -1);
+	urt_op_set_timeout(&st->op, 1000 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_send_zc(t, &st->op, st->c, zc_out, ZC_LEN, 0));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->n);
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->c);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type zc_type = { .poll = zc_poll, .name = "r18b-zc" };
+
+static const int zc_kernel_says[] = { ZC_LEN, ZC_LEN, ZC_LEN, -ECONNRESET };
+
+static void test_zc_peer_late_or_closes(void **state)
+{
+	(void)state;
+	CONFORM(&zc_type, zc_kernel_says);
+}
+
+/*
+ * A multishot accept armed on a listener whose descriptor is closed:
+ *  0  the stream's first connection: 1 (a descriptor)
+ *  1  close(lfd): 0 (the armed accept still holds the listener)
+ *  2  a new connect to its port: 0 (it still listens)
+ *  3  the stream, cancelled now, first gives what was accepted: 1, or
+ *     ends (-ECANCELED)
+ *  4  once the stream has ended the listener is gone: a connect
+ *     -ECONNREFUSED
+ */
+static bool maccept_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	URT_AWAIT(t, st->s = urt_accept_stream(t, &st->op3, st->lfd));
+	REC(st->s >= 0 ? 1 : st->s);
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->lfd));
+	REC(st->n);
+	URT_AWAIT(t, st->c2 = urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	urt_op_set_timeout(&st->op, 5 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c2, (struct sockaddr *)&st->sa,
+					 sizeof(st->sa)));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->n);
+	SETTLE(t, st);
+	urt_op_cancel(&st->op3);
+	URT_AWAIT(t, st->c3 = urt_accept_stream(t, &st->op3, st->lfd));
+	REC(st->c3 >= 0 ? 1 : st->c3);
+	while (st->c3 >= 0) {
+		URT_AWAIT(t, urt_close(t, &st->op, st->c3));
+		URT_AWAIT(t, st->c3 = urt_accept_stream(t, &st->op3, st->lfd));
+	}
+	URT_AWAIT(t, urt_close(t, &st->op, st->c2));
+	URT_AWAIT(t, st->c2 = urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	urt_op_set_timeout(&st->op, 5 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c2, (struct sockaddr *)&st->sa,
+					 sizeof(st->sa)));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->n);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c2));
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type maccept_type = { .poll = maccept_poll, .name = "r18b-maccept" };
+
+static const int maccept_kernel_says[] = { 1, 0, 0, 1, -ECONNREFUSED };
+
+static void test_close_with_multishot_accept(void **state)
+{
+	(void)state;
+	CONFORM(&maccept_type, maccept_kernel_says);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +549,8 @@ int main(void)
 		cmocka_unit_test(test_unspec_disconnect_then_reconnect),
 		cmocka_unit_test(test_shut_rd_then_peer_sends),
 		cmocka_unit_test(test_multishot_reset_once),
+		cmocka_unit_test(test_zc_peer_late_or_closes),
+		cmocka_unit_test(test_close_with_multishot_accept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
