@@ -3,7 +3,11 @@
  * test_review18b.c - a short hostile review of the simulated kernel after
  * its last merges (issue 18, second round): reproducers for where the
  * model still answers otherwise than the kernel (a MSG_WAITALL receive cut
- * by its deadline, a socket disconnected with AF_UNSPEC).
+ * by its deadline, a MSG_WAITALL send, a socket disconnected with
+ * AF_UNSPEC), and conformance cases that held (SHUT_RD of a connected
+ * socket, a multishot receive meeting a reset, zero-copy sends against a
+ * late reader or a closing peer, a close with a multishot accept armed,
+ * provided buffers at the ring's exhaustion in each mode), kept as guards.
  *
  * Each test reproduces one defect and FAILS on the code it was written
  * against. So that the suite stays green until the defect is fixed, each
@@ -604,6 +608,150 @@ static void test_send_waitall_whole(void **state)
 	CONFORM(&swaitall_type, swaitall_kernel_says);
 }
 
+/* --- provided buffers at the ring's exhaustion ----------------------------------------- */
+
+/*
+ * 8 provided buffers of 16 bytes (128 in the ring), a per-arm limit of 64
+ * (stream_queue 4), in each buffer mode: 300 bytes queued before the
+ * stream is armed; the task keeps every chunk it gets (the ring runs dry:
+ * the kernel's -ENOBUFS ends the arm) until 128 bytes or 12 chunks, then
+ * gives them all back and takes the other bytes, freeing each. Recorded:
+ * every chunk's length, in order, and the chunks held when the ring ran
+ * dry. The real kernel and the model must agree (no table: the lengths
+ * differ per mode and the kernel is run first each time).
+ */
+struct xscript {
+	struct urt_op op, rx;
+	struct urt_buf held[16];
+	struct urt_buf buf;
+	struct sockaddr_in sa;
+	int lfd, c, s, n, got, nheld, i;
+	char out[300];
+};
+
+static bool xscript_poll(struct urt_task *t, void *arg)
+{
+	struct xscript *st = arg;
+
+	URT_BEGIN(t);
+	memset(st->out, 'x', sizeof(st->out));
+	URT_AWAIT(t, st->c = urt_socket(t, &st->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	URT_AWAIT(t, st->n = urt_connect(t, &st->op, st->c, (struct sockaddr *)&st->sa,
+					 sizeof(st->sa)));
+	URT_AWAIT(t, st->s = urt_accept(t, &st->op, st->lfd, NULL, NULL));
+	URT_AWAIT(t, st->n = urt_send(t, &st->op, st->c, st->out, sizeof(st->out), 0));
+	REC(st->n);
+	URT_AWAIT(t, urt_sleep(t, &st->op, 5000000)); /* the bytes are in */
+	for (st->got = 0, st->nheld = 0; st->got < 128 && st->nheld < 12;) {
+		URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx, st->s, &st->held[st->nheld]));
+		REC(st->n);
+		if (st->n <= 0)
+			break;
+		st->got += st->n;
+		st->nheld++;
+		if (st->got < 128) { /* is another chunk there without a free? */
+			urt_op_set_timeout(&st->op, 0);
+			URT_AWAIT(t, urt_sleep(t, &st->op, 2000000));
+		}
+	}
+	REC(1000 + st->nheld);
+	for (st->i = 0; st->i < st->nheld; st->i++)
+		URT_DISCARD(urt_buf_free(&st->held[st->i]));
+	while (st->got < (int)sizeof(st->out)) {
+		URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx, st->s, &st->buf));
+		REC(st->n);
+		if (st->n <= 0)
+			break;
+		st->got += st->n;
+		URT_DISCARD(urt_buf_free(&st->buf));
+	}
+	URT_AWAIT(t, st->n = urt_recv_stream_end(t, &st->rx, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type xscript_type = { .poll = xscript_poll, .name = "r18b-xscript" };
+
+static const struct {
+	const char *name;
+	uint32_t off;  /* features_off */
+	uint32_t feat; /* the feature the mode needs (0: none) */
+} xmodes[] = {
+	{ "one buffer a completion", URT_FEAT_RECV_BUNDLE | URT_FEAT_BUF_INC, 0 },
+	{ "in part", URT_FEAT_RECV_BUNDLE, URT_FEAT_BUF_INC },
+	{ "bundles", 0, URT_FEAT_RECV_BUNDLE },
+};
+
+/* Run the script in mode m on the real kernel (sim NULL) or on the model;
+ * the records in out. Return: false if this kernel lacks the mode. */
+static bool run_xscript(struct urt_sim *sim, unsigned m, int *out, int *nout)
+{
+	static struct xscript st;
+	struct urt_runtime rt;
+	struct urt_join j;
+	uint16_t port;
+
+	memset(&st, 0, sizeof(st));
+	nrec = 0;
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim,
+								  .buf_count = 8,
+								  .buf_size = 16,
+								  .stream_queue = 4,
+								  .features_off = xmodes[m].off }),
+		0);
+	if (xmodes[m].feat && !(test_stats(&rt).features & xmodes[m].feat)) {
+		test_runtime_end(&rt);
+		return false;
+	}
+	st.lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
+	assert_true(st.lfd >= 0);
+	st.sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_port = htons(port),
+				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(urt_spawn(&rt, &xscript_type, &st, sizeof(st), &j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), 0);
+	while (test_stats(&rt).ops_inflight)
+		assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
+	assert_int_equal(test_stats(&rt).bufs_free, 8); /* every buffer back */
+	test_runtime_end(&rt);
+	memcpy(out, rec, sizeof(rec));
+	*nout = nrec;
+	return true;
+}
+
+static void test_bufs_exhausted(void **state)
+{
+	static int real[NREC], model[NREC];
+	bool differ = false;
+
+	(void)state;
+	for (unsigned m = 0; m < sizeof(xmodes) / sizeof(xmodes[0]); m++) {
+		struct urt_sim *sim;
+		int nreal, nmodel;
+
+		if (!run_xscript(NULL, m, real, &nreal)) {
+			print_message("%s: not on this kernel\n", xmodes[m].name);
+			continue;
+		}
+		assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
+		assert_true(run_xscript(sim, m, model, &nmodel));
+		urt_sim_destroy(sim);
+		print_message("%s:\n  #   real | model\n", xmodes[m].name);
+		for (int i = 0; i < nreal || i < nmodel; i++) {
+			int r = i < nreal ? real[i] : 0, k = i < nmodel ? model[i] : 0;
+
+			print_message("  %2d: %5d | %5d%s\n", i, r, k, r != k ? "   <- differs" : "");
+			differ |= r != k || nreal != nmodel;
+		}
+	}
+	assert_false(differ);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -614,6 +762,7 @@ int main(void)
 		cmocka_unit_test(test_zc_peer_late_or_closes),
 		cmocka_unit_test(test_close_with_multishot_accept),
 		cmocka_unit_test(test_send_waitall_whole),
+		cmocka_unit_test(test_bufs_exhausted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
