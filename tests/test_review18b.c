@@ -381,6 +381,58 @@ static void test_multishot_reset_once(void **state)
 	CONFORM(&msreset_type, msreset_kernel_says);
 }
 
+/*
+ * A multishot receive armed on a socket whose descriptor is closed:
+ *  0  the stream's first chunk: 1
+ *  1  close(c): 0 (the armed receive still holds the socket)
+ *  2  the peer sends: 1 (the connection is alive)
+ *  3  the stream gets it: 1
+ *  4  the peer's recv right away: nothing yet (-ECANCELED: its 5 ms
+ *     deadline), the socket is still held
+ *  5  the stream ended (recv_stream_end), the socket is let go: the peer
+ *     reads the end of file, 0 (nothing was left unread)
+ */
+static bool msclose_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op, st->s, "x", 1, MSG_NOSIGNAL));
+	URT_AWAIT(t, st->n = urt_recv_stream(t, &st->op3, st->c, &st->b));
+	REC(st->n);
+	if (st->n > 0)
+		urt_buf_free(&st->b);
+	URT_AWAIT(t, st->n = urt_close(t, &st->op, st->c));
+	REC(st->n);
+	SEND(t, st, st->s);
+	URT_AWAIT(t, st->n = urt_recv_stream(t, &st->op3, st->c, &st->b));
+	REC(st->n);
+	if (st->n > 0)
+		urt_buf_free(&st->b);
+	RECV_NOW(t, st, st->s);
+	URT_AWAIT(t, urt_recv_stream_end(t, &st->op3, st->c));
+	SETTLE(t, st);
+	RECV_NOW(t, st, st->s);
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type msclose_type = { .poll = msclose_poll, .name = "r18b-msclose" };
+
+static const int msclose_kernel_says[] = { 1, 0, 1, 1, -ECANCELED, 0 };
+
+static void test_close_with_multishot_recv(void **state)
+{
+	(void)state;
+	CONFORM(&msclose_type, msclose_kernel_says);
+}
+
 /* --- zero-copy sends against a peer that reads late or closes ----------------------- */
 
 #define ZC_LEN (64 * 1024)
@@ -824,6 +876,7 @@ int main(void)
 		cmocka_unit_test(test_unspec_disconnect_then_reconnect),
 		cmocka_unit_test(test_shut_rd_then_peer_sends),
 		cmocka_unit_test(test_multishot_reset_once),
+		cmocka_unit_test(test_close_with_multishot_recv),
 		cmocka_unit_test(test_zc_peer_late_or_closes),
 		cmocka_unit_test(test_close_with_multishot_accept),
 		cmocka_unit_test(test_send_waitall_whole),
