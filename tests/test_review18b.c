@@ -604,6 +604,53 @@ static void test_close_with_multishot_accept(void **state)
 	CONFORM(&maccept_type, maccept_kernel_says);
 }
 
+/*
+ * MSG_PEEK with MSG_WAITALL, 3 bytes queued, 10 asked, a 5 ms deadline.
+ * io_uring retries a short MSG_WAITALL receive for the rest (io_recv,
+ * io_net_retry) and each retry peeks the same bytes again, so 6.18
+ * answers at once:
+ *  0  10: "abcabcabca" (a quirk of the kernel's, but what a program on
+ *     it sees; the model answers 3)
+ *  1  the tenth byte of the buffer: 'a' (the model leaves it 0)
+ *  2  a plain recv after it: the 3 bytes are still there
+ */
+static bool peekall_poll(struct urt_task *t, void *arg)
+{
+	struct conn_script *st = arg;
+
+	URT_BEGIN(t);
+	PAIR_SOCKET(t, st);
+	PAIR_CONNECT(t, st);
+	PAIR_ACCEPT(t, st);
+	URT_AWAIT(t, urt_send(t, &st->op, st->c, "abc", 3, MSG_NOSIGNAL));
+	SETTLE(t, st);
+	memset(st->in, 0, sizeof(st->in));
+	urt_op_set_timeout(&st->op, 5 * 1000 * 1000);
+	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, st->in, 10, MSG_WAITALL | MSG_PEEK));
+	urt_op_set_timeout(&st->op, 0);
+	REC(st->n);
+	REC(st->in[9]);
+	RECV_NOW(t, st, st->s);
+	URT_AWAIT(t, urt_close(t, &st->op, st->c));
+	URT_AWAIT(t, urt_close(t, &st->op, st->s));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
+	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type peekall_type = { .poll = peekall_poll, .name = "r18b-peekall" };
+
+static const int peekall_kernel_says[] = { 10, 'a', 3 };
+
+static void test_peek_waitall(void **state)
+{
+	(void)state;
+	DEFECT("net.c op_recv: MSG_PEEK with MSG_WAITALL answers what is queued (3); io_uring's "
+	       "retry of a short MSG_WAITALL peeks the same bytes again until len (10)");
+	CONFORM(&peekall_type, peekall_kernel_says);
+}
+
 /* --- MSG_WAITALL on a send ----------------------------------------------------------- */
 
 #define BIG_LEN (4 * 1024 * 1024)
@@ -880,6 +927,7 @@ int main(void)
 		cmocka_unit_test(test_zc_peer_late_or_closes),
 		cmocka_unit_test(test_close_with_multishot_accept),
 		cmocka_unit_test(test_send_waitall_whole),
+		cmocka_unit_test(test_peek_waitall),
 		cmocka_unit_test(test_bufs_exhausted),
 		cmocka_unit_test(test_backlog_queue_freed),
 	};
