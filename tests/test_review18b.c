@@ -281,7 +281,8 @@ static void test_unspec_disconnect_then_reconnect(void **state)
 {
 	(void)state;
 	DEFECT("net.c sock_disconnect: after connect(AF_UNSPEC) the model's socket stays "
-	       "SK_STREAM and dead: recv answers 0 (the kernel -ECONNRESET, once) and a new connect "
+	       "SK_STREAM and dead: recv answers 0 (the kernel -ECONNRESET, once) and a new "
+	       "connect "
 	       "-EISCONN (the kernel connects it anew)");
 	CONFORM(&unspec_type, unspec_kernel_says);
 }
@@ -696,7 +697,8 @@ static bool swaitall_poll(struct urt_task *t, void *arg)
 	URT_END(t);
 }
 
-static const struct urt_task_type swaitall_type = { .poll = swaitall_poll, .name = "r18b-swaitall" };
+static const struct urt_task_type swaitall_type = { .poll = swaitall_poll,
+						    .name = "r18b-swaitall" };
 
 static const int swaitall_kernel_says[] = { BIG_LEN, BIG_LEN };
 
@@ -845,7 +847,8 @@ static void test_bufs_exhausted(void **state)
 		for (int i = 0; i < nreal || i < nmodel; i++) {
 			int r = i < nreal ? real[i] : 0, k = i < nmodel ? model[i] : 0;
 
-			print_message("  %2d: %5d | %5d%s\n", i, r, k, r != k ? "   <- differs" : "");
+			print_message("  %2d: %5d | %5d%s\n", i, r, k,
+				      r != k ? "   <- differs" : "");
 			differ |= r != k || nreal != nmodel;
 		}
 	}
@@ -983,7 +986,8 @@ static void test_bufmode_reaches_kv_http(void **state)
 				   inc = trace_hash(scs[i], "inc");
 
 		print_message("%-5s single %016llx bundle %016llx inc %016llx%s\n", scs[i], single,
-			      bundle, inc, single == bundle || bundle == inc ? "   <- the same run" : "");
+			      bundle, inc,
+			      single == bundle || bundle == inc ? "   <- the same run" : "");
 		assert_true(single && bundle && inc);
 		same |= single == bundle || bundle == inc;
 	}
