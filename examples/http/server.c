@@ -1471,6 +1471,8 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 				       .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
 				       .slab_slots = o->max_conns,
 				       .allocator = &s->heap.al,
+				       .features_off = o->features_off,
+				       .send_zc_min = o->send_zc_min,
 				       .sim = sim,
 			       });
 	if (ret)

@@ -61,6 +61,9 @@ struct http_opts {
 	size_t mem_budget;	 /* its share of --max-clients-mem */
 	struct http_limits lim;	 /* --max-line, --max-head, --max-body, the chunk bounds */
 	atomic_uint *live_total; /* connections open in all runtimes (--max-conns caps it) */
+	/* the runtime's, for a simulation (0: the defaults, as urt-http): the
+	 * buffer mode, zero-copy sends */
+	uint32_t features_off, send_zc_min;
 };
 
 /* A link of an intrusive circular list; a node not in a list has next NULL. */

@@ -634,6 +634,8 @@ int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_op
 					       .allocator = &w->heap.al,
 					       .poll_budget = o->poll_budget,
 					       .ring_entries = o->ring_entries,
+					       .features_off = o->features_off,
+					       .send_zc_min = o->send_zc_min,
 					       .sim = sim,
 				       });
 	if (ret)

@@ -73,8 +73,9 @@ struct kv_opts {
 	uint32_t idle_ms;   /* --idle-ms */
 	uint32_t send_ms;   /* --send-ms */
 	size_t mem_budget;  /* its share of --max-clients-mem */
-	/* the runtime's, for a simulation's swarm (0: the defaults, as urt-kv) */
-	uint32_t poll_budget, ring_entries;
+	/* the runtime's, for a simulation's swarm (0: the defaults, as urt-kv):
+	 * features_off picks the buffer mode, send_zc_min zero-copy sends */
+	uint32_t poll_budget, ring_entries, features_off, send_zc_min;
 };
 
 /* One worker: one runtime and its connections. */

@@ -1374,6 +1374,15 @@ static void scn_http_run(const struct scn_opts *o, struct scn_result *r)
 	draw_world(w, o->seed, &so, &ho);
 	so.trace = o->trace;
 	so.faults_pct = o->faults_pct;
+	{ /* the buffer mode and zero-copy sends, as every scenario draws them,
+	   * and the invariants after every event */
+		struct urt_runtime_opts ro = { 0 };
+
+		scn_knobs_bufs(o, &ro);
+		ho.features_off = ro.features_off;
+		ho.send_zc_min = ro.send_zc_min;
+		scn_watch_arm(&so, &ro);
+	}
 	ret = urt_sim_create(&w->sim, &so);
 	if (ret) {
 		snprintf(r->why, sizeof(r->why), "urt_sim_create: %d", ret);
@@ -1434,6 +1443,7 @@ out:
 	r->events = urt_sim_events(w->sim);
 	if (!r->why[0])
 		memcpy(r->why, w->why, sizeof(r->why));
+	scn_watch_take(r->why); /* the invariants after every event */
 	urt_sim_destroy(w->sim);
 	free(w);
 }

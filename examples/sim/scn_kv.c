@@ -1399,6 +1399,15 @@ static void scn_kv_run(const struct scn_opts *o, struct scn_result *r)
 	so.trace = o->trace;
 	so.faults_pct = o->faults_pct;
 	w->faults = o->faults_pct != 0;
+	{ /* the buffer mode and zero-copy sends, as every scenario draws them,
+	   * and the invariants after every event */
+		struct urt_runtime_opts ro = { .buf_count = ko.bufs, .buf_size = KV_RX_BUF };
+
+		scn_knobs_bufs(o, &ro);
+		ko.features_off = ro.features_off;
+		ko.send_zc_min = ro.send_zc_min;
+		scn_watch_arm(&so, &ro);
+	}
 	ret = urt_sim_create(&w->sim, &so);
 	if (ret) {
 		snprintf(r->why, sizeof(r->why), "urt_sim_create: %d", ret);
@@ -1510,6 +1519,7 @@ out_sim:
 		snprintf(r->why, sizeof(r->why), "%.*s%s",
 			 (int)(sizeof(r->why) - strlen(knobs) - 1), w->why, knobs);
 	}
+	scn_watch_take(r->why); /* the invariants after every event */
 	urt_sim_destroy(w->sim);
 	free(w);
 }
