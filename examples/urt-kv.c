@@ -11,7 +11,7 @@
  * --threads N runtimes, one per thread (a worker), each with its own
  * SO_REUSEPORT listener on the same port and running the connections it
  * accepts. All of them serve one keyspace (examples/kv/store.c) under one
- * lock, kv.lock. A connection takes it once per batch: at the first
+ * lock, kv.sh.lock. A connection takes it once per batch: at the first
  * command it has parsed, held to the last of the batch, and nothing in a
  * batch awaits, so pipelined load pays one lock per batch and every
  * command (MGET, MSET, KEYS, SCAN, DBSIZE, FLUSHALL, INCR...) sees one
@@ -85,17 +85,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <urt/urt.h>
 
-#include "counting.h"
 #include "flags.h"
-#include "idle.h"
-#include "kv/commands.h"
-#include "kv/resp.h"
-#include "kv/store.h"
-
+#include "kv/server.h"
 
 struct opts {
 	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
@@ -117,69 +113,55 @@ static struct opts o = {
 };
 
 /*
- * A worker: one runtime on one thread. Its fields are its own thread's,
- * except: conns and heap are atomics any thread may read; st, st_live and
- * st_heap are under kv.lock; lfd, ctl and id are set by the main thread
- * before the worker starts; start_ret is read by the main thread after the
+ * A worker: one runtime on one thread, its server (kv/server.h) and what
+ * urt-kv adds around it. k's fields are its own thread's, except: k.conns
+ * and k.heap are atomics any thread may read; st, st_live and st_heap are
+ * under kv.sh.lock; lfd, sig and k.id are set by the main thread before
+ * the worker starts (lfd is the main thread's until the worker hands it to
+ * its server, then -1); start_ret is read by the main thread after the
  * worker's post of kv.started, run_ret after its join.
  */
 struct worker {
-	struct urt_runtime rt;
-	struct counting heap; /* the runtime's backing allocator, counted */
-	const char **argv;    /* one request's arguments: used inside one poll, no await */
-	size_t *len;
-	uint64_t live;		/* its connections open now */
-	_Atomic uint64_t conns; /* its connections ever */
-	bool stop;		/* its acceptor and sweeper end */
-	bool has_rt;		/* rt is initialised */
-	int id, lfd;
+	struct kv_worker k;
+	int lfd;
 	struct urt_signal_sub *sig; /* its subscription to the main thread's hub */
 	int start_ret, run_ret;
 	struct urt_runtime_stats st; /* the last figures it filed */
 	uint64_t st_live;
 	size_t st_heap;
-	/* deadlines and the memory budget (its thread's only): */
-	struct idle_sweep sweep;	   /* the coarse clock and the sweeper's lists */
-	struct idle_list rx, tx, doom;	   /* receiving (--idle-ms), sending (--send-ms), doomed */
-	size_t mem, mem_doomed, mem_budget; /* bytes its connections hold; of them, doomed ones' */
-	size_t mem_rx;			   /* of mem, unread stream bytes (as last counted) */
-	uint64_t closed_idle, closed_send, closed_mem; /* connections each closed */
 	uint64_t st_closed[3]; /* the last figures it filed of those, and of mem: */
 	size_t st_mem;
 	pthread_t th;
 };
 
 /*
- * What the workers share. kv.lock guards db, srv's figures and reports (and
- * each worker's st, st_live and st_heap). lim, srv's settings (and the
- * options, o) are written before the workers start and only read after.
- * live and next_id are atomics.
+ * What the workers share: the keyspace, its lock and the commands' view
+ * of the server (kv/server.h), and the figures. kv.sh.lock guards
+ * reports (and each worker's st, st_live and st_heap) too.
  */
 static struct {
-	pthread_mutex_t lock;
-	struct store db;
-	struct kv_server srv; /* what the commands see of the server */
+	struct kv_shared sh;
 	uint64_t reports;
-	struct resp_limits lim;
-	_Atomic uint64_t live;	  /* connections open in every runtime: --max-conns's count */
-	_Atomic uint64_t next_id; /* CLIENT ID */
-	sem_t started;		  /* each worker posts once, when it is up or has failed */
+	sem_t started;		   /* each worker posts once, when it is up or has failed */
 	struct urt_signal_hub hub; /* SIGINT, SIGTERM, SIGUSR1: to every worker */
 	struct worker w[SERVER_MAX_THREADS];
-} kv = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} kv;
 
-/* This thread's worker: set before its runtime starts; NULL on the main thread. */
-static __thread struct worker *me;
-
-static int64_t now_ms(void)
+/* The wall clock's ms less the monotonic clock's (urt_now_ns): EXAT, PXAT
+ * and EXPIRETIME convert with it (kv_server.wall_off_ms). */
+static int64_t wall_offset_ms(void)
 {
-	return (int64_t)(urt_now_ns() / 1000000u);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
+	       (int64_t)(urt_now_ns() / 1000000u);
 }
 
 /* Connections open now, in every runtime. Context: any thread. */
 static uint64_t conns_live(void)
 {
-	return atomic_load(&kv.live);
+	return atomic_load(&kv.sh.live);
 }
 
 /* Connections ever, in every runtime. Context: any thread. */
@@ -188,556 +170,13 @@ static uint64_t conns_total(void)
 	uint64_t n = 0;
 
 	for (int i = 0; i < o.srv.threads; i++)
-		n += atomic_load_explicit(&kv.w[i].conns, memory_order_relaxed);
+		n += atomic_load_explicit(&kv.w[i].k.conns, memory_order_relaxed);
 	return n;
 }
 
-/* --- a connection ------------------------------------------------------------- */
-
-enum { IN_NONE, IN_RX, IN_TX, IN_DOOM }; /* the deadline list a connection is in */
-#define RX_BUF 4096 /* the runtime's provided buffers' size (set at init) */
-
-struct conn {
-	int fd, n, ret;
-	struct kv_client cl; /* what its commands see: the output buffer, closing */
-	struct urt_op rx;
-	struct urt_io_all tx;
-	struct urt_buf b;
-	struct idle_link link; /* in me->rx, me->tx or me->doom: its deadline */
-	char *in;	       /* task memory */
-	size_t in_off, in_len, in_cap; /* in[in_off..in_len): not yet parsed */
-	size_t held;		       /* bytes it holds, as last counted in me->mem */
-	size_t held_rx;		       /* of held, its stream's unread bytes */
-	size_t stamped;		       /* unparsed bytes when its idle time was last reset */
-	size_t seg_off;		       /* sending: bytes of piece seg sent */
-	uint32_t seg;		       /* sending: out's bytes and the refs' values, in turn */
-	uint8_t where;		       /* IN_*: which list link is in */
-	bool more;		       /* run_requests stopped at a bound: more may be complete */
-	uint32_t turn;		       /* input bytes taken since this task last let others run */
-	bool doomed;		       /* a deadline or the memory budget closes it */
-	struct resp_resume
-		resume; /* how far the incomplete request at in + in_off is parsed */
-};
-
-static struct conn *conn_of(struct idle_link *k)
-{
-	return (struct conn *)((char *)k - offsetof(struct conn, link));
-}
-
-static struct idle_list *list_of(int where)
-{
-	return where == IN_RX ? &me->rx : where == IN_TX ? &me->tx : &me->doom;
-}
-
-/* c moved: to the tail of the list `where` (a doomed one stays in me->doom). */
-static void conn_move(struct conn *c, int where)
-{
-	if (c->doomed)
-		where = IN_DOOM;
-	idle_put(c->where ? list_of(c->where) : NULL, list_of(where), &c->link, me->sweep.now);
-	c->where = (uint8_t)where;
-}
-
-/* Have c's task wake and close: cancel what it waits on. Return: whether a
- * wait was cancelled (else it is running or about to: it sees doomed). */
-static bool conn_cancel(struct conn *c)
-{
-	bool rx = urt_op_cancel(&c->rx) == 0;
-
-	return urt_op_cancel(&c->tx.op) == 0 || rx;
-}
-
-/* Mark c to be closed (why: the counter to bump) and wake it. Return: as
- * conn_cancel. */
-static bool conn_doom(struct conn *c, uint64_t *why)
-{
-	if (!c->doomed) {
-		c->doomed = true;
-		me->mem_doomed += c->held;
-		(*why)++;
-	}
-	return conn_cancel(c);
-}
-
-/* The sweeper found c past its list's deadline (ctx: the list). Return:
- * true to unlink it (its wait is cancelled), false to try again next tick. */
-static bool conn_expire(struct idle_link *k, void *ctx)
-{
-	struct conn *c = conn_of(k);
-	struct idle_list *l = ctx;
-	uint64_t *why = l == &me->rx ? &me->closed_idle : l == &me->tx ? &me->closed_send
-									 : &me->closed_mem;
-
-	if (!conn_doom(c, why))
-		return false;
-	c->where = IN_NONE;
-	return true;
-}
-
-/* Count c's buffers again: input, output, references, unread stream chunks.
- * O(1); the runtime's total is in me->mem. */
-static void conn_recount(struct conn *c)
-{
-	size_t rx = urt_recv_stream_held(&c->rx);
-	size_t held = c->in_cap + c->cl.out_cap + c->cl.refs_cap * sizeof(struct kv_ref) + rx;
-
-	me->mem_rx += rx - c->held_rx;
-	c->held_rx = rx;
-
-	me->mem += held - c->held; /* wraps when it shrank: unsigned, still exact */
-	if (c->doomed)
-		me->mem_doomed += held - c->held;
-	c->held = held;
-}
-
-/* The largest holder not yet doomed, among every connection of this runtime. */
-static struct conn *largest(void)
-{
-	struct idle_list *ls[] = { &me->rx, &me->tx };
-	struct conn *big = NULL;
-
-	for (int i = 0; i < 2; i++) {
-		for (struct idle_link *k = ls[i]->root.next; k != &ls[i]->root; k = k->next) {
-			struct conn *c = conn_of(k);
-
-			conn_recount(c);
-			if (!c->doomed && (!big || c->held > big->held))
-				big = c;
-		}
-	}
-	return big;
-}
-
-/* Close the connections not yet doomed that hold `most` or more until what
- * is left fits. Return: whether it fits. */
-static bool shed_at(size_t most)
-{
-	struct idle_list *ls[] = { &me->rx, &me->tx };
-
-	for (int i = 0; i < 2; i++) {
-		for (struct idle_link *k = ls[i]->root.next, *next; k != &ls[i]->root; k = next) {
-			struct conn *c = conn_of(k);
-
-			next = k->next; /* c may move to me->doom */
-			if (c->doomed || c->held < most)
-				continue;
-			if (!conn_doom(c, &me->closed_mem))
-				conn_move(c, IN_DOOM); /* the sweeper cancels it next tick */
-			if (me->mem - me->mem_doomed <= me->mem_budget)
-				return true;
-		}
-	}
-	return false;
-}
-
-/*
- * Past the runtime's share of --max-clients-mem: close the largest holders
- * until what is left fits, as redis's maxmemory-clients does. Each pass
- * recounts every connection, finds the largest holding and closes those
- * that hold as much: holdings are mostly whole buffers, so a crowd of
- * alike non-readers goes in one pass, not in a scan each. Runs only when
- * over budget.
- */
-static void shed(void)
-{
-	while (me->mem - me->mem_doomed > me->mem_budget) {
-		struct conn *big = largest();
-
-		if (!big || me->mem - me->mem_doomed <= me->mem_budget || shed_at(big->held))
-			break;
-	}
-}
-
-/* Count c again; past the budget, shed (c itself perhaps). O(1) but then. */
-static void conn_account(struct conn *c)
-{
-	conn_recount(c);
-	if (me->mem - me->mem_doomed > me->mem_budget)
-		shed();
-}
-
-/* What this runtime's connections hold by its fresh figures: their own
- * buffers as last counted, with the unread stream bytes as the runtime
- * holds them now instead of as last counted. O(1). */
-static size_t mem_fresh(const struct worker *w, const struct urt_runtime_stats *st)
-{
-	return w->mem - w->mem_rx + st->spill_bytes + st->bufs_queued * (size_t)RX_BUF;
-}
-
-/*
- * Each sweeper tick. The stream of a connection whose task waits in a send
- * (a client that asks and does not read) fills up to an arm and a buffer
- * with the task asleep, so nothing recounts it: its bytes are in the
- * runtime's spill and queued buffers, not in me->mem. When the fresh
- * estimate passes the budget, recount every connection and shed.
- */
-static void mem_tick(void *arg)
-{
-	struct urt_runtime_stats st;
-	size_t fresh;
-
-	(void)arg;
-	urt_runtime_stats(&me->rt, &st);
-	fresh = mem_fresh(me, &st);
-	if (fresh <= me->mem_doomed || fresh - me->mem_doomed <= me->mem_budget)
-		return;
-	(void)largest(); /* recounts them all */
-	shed();
-}
-
-/* Append a received chunk. Return: false if the request would pass the cap. */
-static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t n)
-{
-	size_t cap = c->in_cap ? c->in_cap : KV_OUT_CHUNK;
-	char *q;
-
-	/* the parser refuses a request declared past --max-request; this holds
-	 * whatever else comes (an inline line is capped at 64 KiB) */
-	if (c->in_len + n > o.max_request + 64 * 1024)
-		return false;
-	if (c->in_len + n <= c->in_cap) {
-		memcpy(c->in + c->in_len, p, n);
-		c->in_len += n;
-		return true;
-	}
-	while (cap < c->in_len + n)
-		cap *= 2;
-	q = urt_task_alloc(t, cap);
-	if (!q)
-		return false;
-	if (c->in_len)
-		memcpy(q, c->in, c->in_len);
-	if (c->in)
-		urt_task_free(t, c->in);
-	c->in = q;
-	c->in_cap = cap;
-	memcpy(c->in + c->in_len, p, n);
-	c->in_len += n;
-	return true;
-}
-
-/*
- * Parse and run the complete requests in the input, at most --max-pipeline
- * of them and until the replies reach KV_OUT_BOUND bytes (c->more says
- * the batch stopped there: the rest is parsed after the send, before any
- * more is received). The batch runs under kv.lock, taken at its first
- * command and let go after its last; nothing here awaits. Each unparsed
- * byte is looked at once: an incomplete request is resumed, and moved to
- * the buffer's start once, when the batch before it is done.
- */
-static void run_requests(struct urt_task *t, struct conn *c)
-{
-	bool locked = false;
-	uint32_t n = 0;
-
-	c->more = false;
-	while (c->in_off < c->in_len && !c->cl.closing) {
-		struct resp_cmd cmd = { .argv = me->argv, .len = me->len, .resume = c->resume };
-		const char *why;
-		long k;
-
-		if (c->in_len - c->in_off < c->resume.need)
-			break; /* the request at in_off is still arriving */
-		if (n == o.max_pipeline || c->cl.out_len + c->cl.ref_bytes >= KV_OUT_BOUND) {
-			c->more = true;
-			break;
-		}
-		if (!c->resume.need && (c->in[c->in_off] == '\r' || c->in[c->in_off] == '\n')) {
-			/* empty lines, which redis skips too (as white space of an
-			 * inline line), go at a byte's cost, not a parse's */
-			while (c->in_off < c->in_len &&
-			       (c->in[c->in_off] == '\r' || c->in[c->in_off] == '\n'))
-				c->in_off++;
-			continue;
-		}
-		k = resp_parse(c->in + c->in_off, c->in_len - c->in_off, &kv.lim, &cmd, &why);
-		if (k == 0) {
-			c->resume = cmd.resume;
-			break;
-		}
-		if (k < 0) {
-			kv_reply_error(t, &c->cl, why);
-			c->cl.closing = true; /* as redis: the stream cannot be resynchronised */
-			break;
-		}
-		c->in_off += (size_t)k;
-		c->resume = (struct resp_resume){ 0 };
-		if (cmd.argc) {
-			if (!locked) {
-				pthread_mutex_lock(&kv.lock);
-				locked = true;
-			}
-			kv_execute(&kv.srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len);
-			n++;
-		}
-		if (c->cl.oom) { /* the reply itself could not be stored */
-			c->cl.closing = true;
-			break;
-		}
-	}
-	if (locked)
-		pthread_mutex_unlock(&kv.lock);
-	if (!c->more && c->in_off) {
-		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
-		c->in_len -= c->in_off;
-		c->in_off = 0;
-	}
-}
-
-/* The next piece of the batch to send, at most KV_OUT_BOUND bytes: out's
- * bytes up to a reference, its value (from the entry), and so on. Return:
- * false when all went. */
-static bool piece(struct conn *c, const char **p, size_t *n)
-{
-	const struct kv_client *cl = &c->cl;
-
-	for (;; c->seg++, c->seg_off = 0) {
-		uint32_t i = c->seg / 2;
-		const char *base;
-		size_t len;
-
-		if (i > cl->nrefs || (c->seg % 2 && i == cl->nrefs))
-			return false;
-		if (c->seg % 2 == 0) { /* out's bytes before ref i (or to the end) */
-			size_t from = i ? cl->refs[i - 1].at : 0;
-
-			base = cl->out + from;
-			len = (i < cl->nrefs ? cl->refs[i].at : cl->out_len) - from;
-		} else {
-			base = kv_val(cl->refs[i].e);
-			len = cl->refs[i].e->vlen;
-		}
-		if (c->seg_off < len) {
-			*p = base + c->seg_off;
-			*n = len - c->seg_off < KV_OUT_BOUND ? len - c->seg_off : KV_OUT_BOUND;
-			return true;
-		}
-	}
-}
-
-/* Send the current piece (awaitable: piece() finds the same one each time
- * the poll comes back, since seg and seg_off move only after). */
-static int send_piece(struct urt_task *t, struct conn *c)
-{
-	const char *p;
-	size_t n;
-
-	if (!piece(c, &p, &n))
-		return 0;
-	return urt_send_all(t, &c->tx, c->fd, p, n);
-}
-
-/* The batch is sent: let go of the values it referenced. */
-static void sent(struct conn *c)
-{
-	if (c->cl.nrefs) {
-		pthread_mutex_lock(&kv.lock);
-		kv_release(&kv.db, &c->cl);
-		pthread_mutex_unlock(&kv.lock);
-	}
-	c->cl.out_len = 0;
-	c->seg = 0;
-	c->seg_off = 0;
-}
-
-/* A connection keeps no more than it needs: a buffer grown for one big
- * request or reply goes back once it is done with. */
-static void shrink(struct urt_task *t, struct conn *c)
-{
-	if (c->cl.out_cap > 64 * 1024 && !c->cl.out_len) {
-		urt_task_free(t, c->cl.out);
-		c->cl.out = NULL;
-		c->cl.out_cap = 0;
-	}
-	if (c->cl.refs_cap > 64 && !c->cl.nrefs) {
-		urt_task_free(t, c->cl.refs);
-		c->cl.refs = NULL;
-		c->cl.refs_cap = 0;
-	}
-	if (c->in_cap > 64 * 1024 && c->in_len <= KV_OUT_CHUNK) {
-		char *q = urt_task_alloc(t, KV_OUT_CHUNK);
-
-		if (!q)
-			return;
-		memcpy(q, c->in, c->in_len);
-		urt_task_free(t, c->in);
-		c->in = q;
-		c->in_cap = KV_OUT_CHUNK;
-	}
-}
-
-/* After a receive: the idle time starts again if the client is between
- * requests or the one it sends grew by 64 KiB since; a request that
- * trickles slower than that is closed --idle-ms after it last did. */
-static void rx_progress(struct conn *c)
-{
-	size_t unparsed = c->in_len - c->in_off;
-
-	if (!unparsed || unparsed >= c->stamped + 64 * 1024) {
-		c->stamped = unparsed;
-		conn_move(c, IN_RX);
-	}
-}
-
-/*
- * A connection: receive (its idle deadline in me->rx), run what is
- * complete, send the batch (its send deadline in me->tx, renewed each
- * piece of up to 256 KiB), and again: what is left of a pipeline cut at
- * a bound is run before anything more is received.
- */
-/* Input one connection may take in one turn before the others run: a
- * receive's worth (redis reads 16 KiB a client per loop iteration). */
-#define TURN_BYTES (16u << 10)
-
-static bool conn_poll(struct urt_task *t, void *arg)
-{
-	struct conn *c = arg;
-	const char *p;
-	size_t n;
-
-	URT_BEGIN(t);
-	conn_move(c, IN_RX);
-	while (!c->cl.closing && !c->doomed) {
-		if (c->turn >= TURN_BYTES) {
-			/* a client whose input never runs out (a flood of empty
-			 * lines answers nothing, so no send ends the turn) must
-			 * not keep the loop: the others run, then it goes on */
-			c->turn = 0;
-			URT_YIELD(t);
-			continue;
-		}
-		if (!c->more) {
-			URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
-			if (c->n <= 0 || c->doomed)
-				break;
-			c->turn += (uint32_t)c->n;
-			if (!in_append(t, c, c->b.data, c->b.len)) {
-				kv_reply_error(t, &c->cl, "ERR Protocol error: request too big");
-				c->cl.closing = true;
-			}
-			urt_buf_free(&c->b);
-		}
-		run_requests(t, c);
-		if (c->more)
-			c->turn += TURN_BYTES / 4; /* a batch at its bound counts as a piece of input */
-		else
-			rx_progress(c);
-		conn_account(c);
-		if (c->cl.out_len) {
-			conn_move(c, IN_TX);
-			while (!c->doomed && piece(c, &p, &n)) { /* p, n: only whether one is left */
-				URT_AWAIT(t, c->ret = send_piece(t, c));
-				if (c->ret < 0)
-					break;
-				c->seg_off += (size_t)c->ret;
-				conn_move(c, IN_TX); /* it moved: the deadline starts again */
-			}
-			sent(c);
-			c->turn = 0; /* the send let the others run */
-			if (c->ret < 0 || c->doomed)
-				break;
-			c->stamped = c->in_len - c->in_off;
-			conn_move(c, IN_RX);
-		}
-		shrink(t, c);
-		conn_account(c);
-	}
-	/* closing: out of the deadline lists (nothing to cancel any more), and
-	 * its memory no longer a candidate for the budget's closing */
-	if (c->where)
-		idle_unlink(list_of(c->where), &c->link);
-	c->where = IN_NONE;
-	if (!c->doomed) {
-		c->doomed = true;
-		me->mem_doomed += c->held;
-	}
-	if (c->b.data)
-		urt_buf_free(&c->b); /* a chunk that came as it was doomed */
-	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
-	URT_END(t);
-}
-
-static void conn_drop(struct urt_task *t, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)t;
-	if (c->cl.nrefs) { /* aborted mid-send (deinit) */
-		pthread_mutex_lock(&kv.lock);
-		kv_release(&kv.db, &c->cl);
-		pthread_mutex_unlock(&kv.lock);
-	}
-	if (c->where)
-		idle_unlink(list_of(c->where), &c->link);
-	me->mem -= c->held;
-	me->mem_rx -= c->held_rx;
-	if (c->doomed)
-		me->mem_doomed -= c->held;
-	urt_buf_free(&c->b);
-	urt_close_detached(c->fd);
-	me->live--;
-	atomic_fetch_sub(&kv.live, 1);
-}
-
-static const struct urt_task_type conn_type = { .poll = conn_poll,
-						.drop = conn_drop,
-						.name = "kv-conn" };
-
-/* --- the acceptor, the sweeper, control ------------------------------------------- */
-
-/* A new connection: its task, unless the cap (all runtimes' connections) is reached. */
-static int on_conn(void *arg, int fd, struct urt_claim *claim)
-{
-	struct conn c = { .fd = fd,
-			  .cl = { .id = atomic_fetch_add(&kv.next_id, 1) + 1, .thread = me->id } };
-	int ret;
-
-	/* a place under the cap first, so two runtimes cannot both take the last */
-	if (atomic_fetch_add(&kv.live, 1) >= o.srv.max_conns) { /* the cap, for boxed tasks too */
-		atomic_fetch_sub(&kv.live, 1);
-		return -ENOSPC;
-	}
-	(void)arg;
-	if (claim) { /* the slot the acceptor reserved before it accepted */
-		memcpy(urt_claim_state(claim), &c, sizeof(c));
-		ret = urt_claim_spawn(claim, &conn_type, NULL);
-	} else {
-		ret = urt_spawn(&me->rt, &conn_type, &c, sizeof(c), NULL);
-	}
-	if (ret) {
-		atomic_fetch_sub(&kv.live, 1);
-		return ret;
-	}
-	atomic_fetch_add_explicit(&me->conns, 1, memory_order_relaxed);
-	me->live++;
-	return 0;
-}
-
-struct sweeper {
-	struct urt_op nap;
-	int ret;
-};
-
-/* One keyspace, one sweep: it runs on the first worker only. */
-static bool sweeper_poll(struct urt_task *t, void *arg)
-{
-	struct sweeper *s = arg;
-
-	URT_BEGIN(t);
-	while (!me->stop) {
-		URT_AWAIT(t, s->ret = urt_sleep(t, &s->nap, 100000000));
-		pthread_mutex_lock(&kv.lock);
-		store_sweep(&kv.db, 1024, now_ms());
-		pthread_mutex_unlock(&kv.lock);
-	}
-	URT_END(t);
-}
-
-static const struct urt_task_type sweeper_type = { .poll = sweeper_poll, .name = "kv-sweep" };
-
 /*
  * The stats line, summed over every runtime from the figures each filed
- * last. Context: kv.lock held, or every worker joined.
+ * last. Context: kv.sh.lock held, or every worker joined.
  */
 static void print_stats(const char *what)
 {
@@ -764,11 +203,11 @@ static void print_stats(const char *what)
 	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu clients_mem %zu "
 	       "closed_idle %" PRIu64 " closed_send %" PRIu64 " closed_mem %" PRIu64 " "
 	       "bufs_free_low %zu/%zu spill_high_water %zu threads %d thread_conns ",
-	       what, conns_total(), live, kv.srv.commands, kv.db.n, kv.db.mem, heap, slab_live,
-	       slab_cap, ops, mem, closed[0], closed[1], closed[2], bufs_low, bufs, spill_high,
-	       o.srv.threads);
+	       what, conns_total(), live, kv.sh.srv.commands, kv.sh.db.n, kv.sh.db.mem, heap,
+	       slab_live, slab_cap, ops, mem, closed[0], closed[1], closed[2], bufs_low, bufs,
+	       spill_high, o.srv.threads);
 	for (int i = 0; i < o.srv.threads; i++)
-		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].conns));
+		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].k.conns));
 	printf("\n");
 	fflush(stdout);
 }
@@ -778,17 +217,17 @@ static void print_stats(const char *what)
  * the line then shows the other's previous figures. Gauges, not a ledger.) */
 static void file_stats(struct worker *w, bool print)
 {
-	pthread_mutex_lock(&kv.lock);
-	urt_runtime_stats(&w->rt, &w->st);
-	w->st_live = w->live;
-	w->st_heap = atomic_load(&w->heap.calls);
-	w->st_mem = mem_fresh(w, &w->st); /* the stream bytes as held now */
-	w->st_closed[0] = w->closed_idle;
-	w->st_closed[1] = w->closed_send;
-	w->st_closed[2] = w->closed_mem;
+	pthread_mutex_lock(&kv.sh.lock);
+	urt_runtime_stats(&w->k.rt, &w->st);
+	w->st_live = w->k.live;
+	w->st_heap = atomic_load(&w->k.heap.calls);
+	w->st_mem = kv_worker_mem(&w->k, &w->st); /* the stream bytes as held now */
+	w->st_closed[0] = w->k.closed_idle;
+	w->st_closed[1] = w->k.closed_send;
+	w->st_closed[2] = w->k.closed_mem;
 	if (print && ++kv.reports % (uint64_t)o.srv.threads == 0)
 		print_stats("stats");
-	pthread_mutex_unlock(&kv.lock);
+	pthread_mutex_unlock(&kv.sh.lock);
 }
 
 /* SIGUSR1, passed down the control pipe: file the figures; the last
@@ -801,7 +240,7 @@ static void on_stats(void *arg)
 /* SIGINT / SIGTERM: the acceptor and the sweepers end; urt_stop follows. */
 static void on_stop(void *arg)
 {
-	((struct worker *)arg)->stop = true;
+	kv_worker_stop(&((struct worker *)arg)->k);
 }
 
 /* Set up this thread's runtime and its tasks. Return: 0; -errno (worker_main
@@ -810,52 +249,30 @@ static int worker_start(struct worker *w)
 {
 	int ret;
 
-	w->argv = malloc(o.max_args * sizeof(*w->argv));
-	w->len = malloc(o.max_args * sizeof(*w->len));
-	if (!w->argv || !w->len)
-		return -ENOMEM;
-	counting_init(&w->heap);
-	/* each slab can hold --max-conns: the cap is global and one runtime may
-	 * get every connection; slots are touched only when used */
-	ret = urt_runtime_init(&w->rt, &(struct urt_runtime_opts){
-					       .slab = o.srv.boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
-					       .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
-					       .slab_slots = o.srv.max_conns,
-					       .buf_size = RX_BUF,
-					       .allocator = &w->heap.al,
-				       });
+	ret = kv_worker_init(
+		&w->k, &kv.sh,
+		&(struct kv_opts){
+			.boxed = o.srv.boxed,
+			.sweep_keys = w->k.id == 0, /* one keyspace, one sweep */
+			.max_conns = o.srv.max_conns,
+			.idle_ms = (uint32_t)o.idle_ms,
+			.send_ms = (uint32_t)o.send_ms,
+			/* each runtime keeps to its share: no atomics on the hot path */
+			.mem_budget = o.max_clients_mem / (uint64_t)o.srv.threads,
+		},
+		w->k.id, NULL);
 	if (ret)
 		return ret;
-	w->has_rt = true;
-	ret = urt_server_signals_start(&w->rt, &(struct urt_server_signals_opts){
-							.sub = w->sig,
-							.on_stats = on_stats,
-							.on_stop = on_stop,
-							.arg = w,
-						});
-	if (!ret)
-		ret = urt_acceptor_start(&w->rt,
-					 &(struct urt_acceptor_opts){ .lfd = w->lfd,
-								      .on_conn = on_conn,
-								      .stop = &w->stop,
-								      .boxed = o.srv.boxed },
-					 NULL);
-	if (!ret && w->id == 0)
-		ret = urt_spawn(&w->rt, &sweeper_type, &(struct sweeper){ 0 },
-				sizeof(struct sweeper), NULL);
-	if (!ret) {
-		idle_sweep_init(&w->sweep, &w->stop, conn_expire);
-		idle_list_init(&w->rx, (uint32_t)o.idle_ms);
-		idle_list_init(&w->tx, (uint32_t)o.send_ms);
-		idle_list_init(&w->doom, 1); /* cancelled again at the next tick */
-		idle_sweep_add(&w->sweep, &w->rx);
-		idle_sweep_add(&w->sweep, &w->tx);
-		idle_sweep_add(&w->sweep, &w->doom);
-		idle_sweep_on_tick(&w->sweep, mem_tick, NULL);
-		/* each runtime keeps to its share: no atomics on the hot path */
-		w->mem_budget = o.max_clients_mem / (uint64_t)o.srv.threads;
-		ret = idle_sweeper_start(&w->rt, &w->sweep);
-	}
+	ret = urt_server_signals_start(&w->k.rt, &(struct urt_server_signals_opts){
+							 .sub = w->sig,
+							 .on_stats = on_stats,
+							 .on_stop = on_stop,
+							 .arg = w,
+						 });
+	if (ret)
+		return ret;
+	ret = kv_worker_start(&w->k, w->lfd);
+	w->lfd = -1; /* the server's now: kv_worker_finish closes it */
 	return ret;
 }
 
@@ -864,26 +281,24 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	int ret;
 
-	me = w;
 	ret = worker_start(w);
 	if (ret)
-		fprintf(stderr, "urt-kv: runtime %d: could not start: %s\n", w->id, strerror(-ret));
+		fprintf(stderr, "urt-kv: runtime %d: could not start: %s\n", w->k.id,
+			strerror(-ret));
 	w->start_ret = ret;
 	sem_post(&kv.started);
 	if (!ret) {
-		ret = urt_run(&w->rt);
+		ret = urt_run(&w->k.rt);
 		if (ret < 0) {
-			fprintf(stderr, "urt-kv: runtime %d: urt_run: %s\n", w->id, strerror(-ret));
+			fprintf(stderr, "urt-kv: runtime %d: urt_run: %s\n", w->k.id,
+				strerror(-ret));
 			w->run_ret = ret;
 			kill(getpid(), SIGTERM); /* the main thread stops the others */
 		}
 		file_stats(w, false); /* for the exit line, before deinit ends the connections */
 	}
-	/* deinit aborts the connections: their drops close them */
-	if (w->has_rt)
-		(void)urt_runtime_deinit(&w->rt);
-	free(w->argv);
-	free(w->len);
+	/* the listener closed, deinit aborts the connections: their drops close them */
+	(void)kv_worker_finish(&w->k);
 	return NULL;
 }
 
@@ -895,14 +310,14 @@ static void stop_workers(int n)
 		pthread_join(kv.w[i].th, NULL);
 }
 
-/* Close the first n workers' listeners and pipes, and free the store. */
+/* Close the first n workers' listeners not handed over, and free the store. */
 static void teardown(int n)
 {
-	for (int i = 0; i < n; i++) {
-		close(kv.w[i].lfd);
-	}
+	for (int i = 0; i < n; i++)
+		if (kv.w[i].lfd >= 0) /* not handed to its server */
+			close(kv.w[i].lfd);
 	urt_signal_hub_deinit(&kv.hub);
-	store_deinit(&kv.db);
+	kv_shared_deinit(&kv.sh);
 	sem_destroy(&kv.started);
 }
 
@@ -1038,7 +453,7 @@ static int open_workers(int *n, uint16_t *port)
 	for (*n = 0; *n < o.srv.threads; (*n)++) {
 		struct worker *w = &kv.w[*n];
 
-		w->id = *n;
+		w->k.id = *n;
 		w->lfd = urt_listen_tcp(o.srv.addr, *port, 4096, flags, port);
 		if (w->lfd < 0) {
 			fprintf(stderr, "urt-kv: listen on %s:%u: %s\n", o.srv.addr, *port,
@@ -1085,27 +500,25 @@ int main(int argc, char **argv)
 	ret = parse(argc, argv);
 	if (ret)
 		return ret;
-	kv.srv = (struct kv_server){ .db = &kv.db,
-				     .max_bulk = o.max_bulk,
-				     .maxmemory = o.maxmemory,
-				     .threads = o.srv.threads,
-				     .conns_live = conns_live,
-				     .conns_total = conns_total };
-	kv.lim = (struct resp_limits){ .max_args = o.max_args,
-				       .max_bulk = o.max_bulk,
-				       .max_inline = 64 * 1024,
-				       .max_request = o.max_request };
-	if (store_init(&kv.db, o.maxmemory)) {
-		fprintf(stderr, "urt-kv: out of memory\n");
-		return 1;
-	}
 	/* a secret hash key unless the run must be repeatable (--hash-seed) */
 	if (!o.seeded && getrandom(&o.hash_seed, sizeof(o.hash_seed), 0) != sizeof(o.hash_seed))
 		o.hash_seed = urt_now_ns() ^ (uint64_t)getpid() << 32; /* no getrandom: weaker */
-	store_seed(&kv.db, o.hash_seed);
+	if (kv_shared_init(&kv.sh,
+			   &(struct resp_limits){ .max_args = o.max_args,
+						  .max_bulk = o.max_bulk,
+						  .max_inline = 64 * 1024,
+						  .max_request = o.max_request },
+			   o.maxmemory, o.srv.max_conns, o.max_pipeline, o.hash_seed)) {
+		fprintf(stderr, "urt-kv: out of memory\n");
+		return 1;
+	}
+	kv.sh.srv.threads = o.srv.threads;
+	kv.sh.srv.conns_live = conns_live;
+	kv.sh.srv.conns_total = conns_total;
+	kv.sh.srv.wall_off_ms = wall_offset_ms();
 	if (sem_init(&kv.started, 0, 0)) {
 		perror("urt-kv: sem_init");
-		store_deinit(&kv.db);
+		kv_shared_deinit(&kv.sh);
 		return 1;
 	}
 	/* signals come to the hub, never to a worker: blocked here, before
@@ -1113,7 +526,7 @@ int main(int argc, char **argv)
 	ret = urt_server_signals_hub(&kv.hub);
 	if (ret) {
 		fprintf(stderr, "urt-kv: signals: %s\n", strerror(-ret));
-		store_deinit(&kv.db);
+		kv_shared_deinit(&kv.sh);
 		sem_destroy(&kv.started);
 		return 1;
 	}

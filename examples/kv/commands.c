@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* One command being run. */
 struct call {
@@ -44,33 +43,19 @@ static int64_t now_ms(void)
 /*
  * The store keeps monotonic ms; redis's range checks add the wall clock,
  * and absolute times (EXAT, PXAT, EXPIRETIME) are wall-clock. Both convert
- * with one offset between the clocks, read at the first use (under the
- * server's lock), so a time set with PXAT reads back exactly as given.
+ * with one offset between the clocks, the server's wall_off_ms (read once
+ * by the server, so a time set with PXAT reads back exactly as given; on
+ * a simulation a fixed one, so no real clock is read).
  */
-static int64_t clock_offset(void)
+static int64_t wall_of(const struct call *k, int64_t mono)
 {
-	static int64_t off;
-	static bool have;
-
-	if (!have) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		off = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - now_ms();
-		have = true;
-	}
-	return off;
-}
-
-static int64_t wall_of(int64_t mono)
-{
-	return mono + clock_offset();
+	return mono + k->s->wall_off_ms;
 }
 
 /* A wall-clock time as monotonic ms: at or before now if it is past. */
-static int64_t mono_of(int64_t wall)
+static int64_t mono_of(const struct call *k, int64_t wall)
 {
-	return wall - clock_offset();
+	return wall - k->s->wall_off_ms;
 }
 
 /* --- replies ------------------------------------------------------------------- */
@@ -351,11 +336,11 @@ static bool expire_arg(struct call *k, uint32_t i, int64_t unit, int64_t now, in
 		err(k, ERR_INT);
 		return false;
 	}
-	if (v <= 0 || v > LLONG_MAX / mul || (unit > 0 && v * mul > INT64_MAX - wall_of(now))) {
+	if (v <= 0 || v > LLONG_MAX / mul || (unit > 0 && v * mul > INT64_MAX - wall_of(k, now))) {
 		putf(k, "-ERR invalid expire time in '%s' command\r\n", name);
 		return false;
 	}
-	*when = unit > 0 ? now + v * mul : mono_of(v * mul);
+	*when = unit > 0 ? now + v * mul : mono_of(k, v * mul);
 	return true;
 }
 
@@ -610,7 +595,7 @@ static void expire_common(struct call *k, int64_t unit_ms, const char *name)
 	/* redis 7.0's checks: seconds within LLONG_MIN / 1000 .. LLONG_MAX /
 	 * 1000, then the time plus the wall clock not past LLONG_MAX */
 	if ((unit_ms > 1 && (v > LLONG_MAX / unit_ms || v < LLONG_MIN / unit_ms)) ||
-	    v * unit_ms > INT64_MAX - wall_of(now)) {
+	    v * unit_ms > INT64_MAX - wall_of(k, now)) {
 		putf(k, "-ERR invalid expire time in '%s' command\r\n", name);
 		return;
 	}
@@ -652,7 +637,7 @@ static void ttl_common(struct call *k, int64_t unit_ms, bool abs)
 	} else if (!e->expire_ms) {
 		integer(k, -1);
 	} else {
-		v = abs ? wall_of(e->expire_ms) : e->expire_ms - now;
+		v = abs ? wall_of(k, e->expire_ms) : e->expire_ms - now;
 		integer(k, v / unit_ms + (unit_ms > 1 && v % unit_ms >= unit_ms / 2));
 	}
 }
@@ -1469,12 +1454,13 @@ static void cmd_copy(struct call *k)
 
 static void cmd_randomkey(struct call *k)
 {
-	static uint64_t x = 0x9e3779b97f4a7c15ull; /* under the server's lock */
+	uint64_t x = k->s->rnd ? k->s->rnd : 0x9e3779b97f4a7c15ull; /* under the server's lock */
 	struct kv_entry *e;
 
 	x ^= x << 13; /* xorshift64: a start slot, not a secret */
 	x ^= x >> 7;
 	x ^= x << 17;
+	k->s->rnd = x;
 	e = store_random(k->s->db, x, now_ms());
 	if (e)
 		bulk(k, e->data, e->klen);

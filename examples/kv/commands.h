@@ -57,7 +57,9 @@ struct kv_server {
 	uint64_t max_bulk;	       /* APPEND's longest value */
 	uint64_t maxmemory;	       /* CONFIG GET maxmemory and INFO (db enforces it) */
 	int threads;		       /* INFO */
+	int64_t wall_off_ms;	       /* the wall clock's ms less urt_now_ns's (set before) */
 	uint64_t commands;	       /* run so far: kv_execute counts them */
+	uint64_t rnd;		       /* RANDOMKEY's generator (0: not started) */
 	uint64_t (*conns_live)(void);  /* INFO: connections open now */
 	uint64_t (*conns_total)(void); /* INFO: connections ever */
 };

@@ -203,7 +203,10 @@ static bool net_error(int ret)
  */
 static void cli_fail(struct cli *c, const char *what, int ret)
 {
-	if (c->w->faulty && (net_error(ret) || c->faulted)) {
+	/* an early end of file too: a reset is reported once, to whichever of
+	 * the client's receive and send meets it first; the other then sees
+	 * the connection's end (0, or -EPIPE) */
+	if (c->w->faulty && (net_error(ret) || ret == 0 || c->faulted)) {
 		c->faulted = true;
 		return;
 	}

@@ -36,6 +36,12 @@ static inline uint64_t scn_below(struct scn_rng *r, uint64_t n)
 	return n ? scn_rand(r) % n : 0;
 }
 
+/* uniform in [lo, hi] */
+static inline uint32_t scn_range(struct scn_rng *r, uint32_t lo, uint32_t hi)
+{
+	return lo + (uint32_t)scn_below(r, (uint64_t)hi - lo + 1);
+}
+
 /* true pct percent of the time */
 static inline bool scn_chance(struct scn_rng *r, unsigned pct)
 {

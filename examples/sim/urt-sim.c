@@ -33,13 +33,17 @@
 #include "scenario.h"
 #include "simlib.h"
 
-extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels, scn_echo;
+extern const struct scenario scn_abort_storm, scn_deinit_midflight, scn_channels, scn_echo,
+	scn_http;
+extern const struct scenario scn_kv;
 
 static const struct scenario *const scenarios[] = {
 	&scn_abort_storm,
 	&scn_deinit_midflight,
 	&scn_channels,
 	&scn_echo,
+	&scn_http,
+	&scn_kv,
 };
 
 #define NSCN	      (sizeof(scenarios) / sizeof(scenarios[0]))

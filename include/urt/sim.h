@@ -245,10 +245,12 @@ int urt_sim_accept(struct urt_sim *sim, int lfd, int flags);
  * has queued, or of a file at its position (which moves). flags:
  * MSG_DONTWAIT.
  * Return: the bytes read; 0 at the end of file (the peer shut down or
- * closed) or for n 0; -EAGAIN, -EDEADLK (nothing queued, see above);
- * -ECONNRESET (the peer closed with bytes unread); -EBADF (not open, or a
- * pipe's writing end); -ENOTCONN (not connected); a file's -EISDIR,
- * -EBADF (opened write-only).
+ * closed, or the connection was reset and its error already reported)
+ * or for n 0; -EAGAIN, -EDEADLK (nothing queued, see above);
+ * -ECONNRESET (the peer closed with bytes unread: once, as TCP's socket
+ * error; -EPIPE if its end of file came first); -EBADF (not open, or a
+ * pipe's writing end); -ENOTCONN (not connected); -EFAULT (buf NULL); a
+ * file's -EISDIR, -EBADF (opened write-only).
  */
 ssize_t urt_sim_read(struct urt_sim *sim, int fd, void *buf, size_t n, int flags);
 
@@ -256,9 +258,12 @@ ssize_t urt_sim_read(struct urt_sim *sim, int fd, void *buf, size_t n, int flags
  * urt_sim_write - write(2)/send(2): into the peer's receive queue, as much
  * as it has room for, or into a file at its position. flags: MSG_DONTWAIT.
  * Return: the bytes written (maybe fewer than n); -EAGAIN, -EDEADLK (no
- * room, see above); -EPIPE (this end shut down, or the peer closed);
- * -ECONNRESET; -EBADF (not open, or a pipe's reading end); -ENOTCONN; a
- * file's -EBADF (opened read-only), -ENOSPC.
+ * room, see above); -EPIPE (this end shut down, the connection reset and
+ * its error reported, never connected; a pipe's reader gone); the first
+ * write to a peer that closed cleanly is taken (n) and brings its reset
+ * back, as on TCP; -ECONNRESET (the socket error, once); -EBADF (not
+ * open, or a pipe's reading end); -EFAULT (buf NULL); a file's -EBADF
+ * (opened read-only), -ENOSPC.
  */
 ssize_t urt_sim_write(struct urt_sim *sim, int fd, const void *buf, size_t n, int flags);
 

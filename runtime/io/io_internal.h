@@ -477,6 +477,9 @@ struct urt__kern {
 	int (*setsockopt)(void *ctx, int fd, int level, int name, const void *val,
 			  socklen_t len);
 	int (*getsockopt)(void *ctx, int fd, int level, int name, void *val, socklen_t *len);
+	/* a plain connect: the runtime's only one is AF_UNSPEC, which resets
+	 * a connection (zc.c) */
+	int (*connect)(void *ctx, int fd, const struct sockaddr *sa, socklen_t len);
 	int (*bind)(void *ctx, int fd, const struct sockaddr *sa, socklen_t len);
 	int (*listen)(void *ctx, int fd, int backlog);
 	int (*getsockname)(void *ctx, int fd, struct sockaddr *sa, socklen_t *len);

@@ -107,6 +107,12 @@ static int real_getsockopt(void *ctx, int fd, int level, int name, void *val, so
 	return ret_errno(getsockopt(fd, level, name, val, len));
 }
 
+static int real_connect(void *ctx, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	(void)ctx;
+	return ret_errno(connect(fd, sa, len));
+}
+
 static int real_bind(void *ctx, int fd, const struct sockaddr *sa, socklen_t len)
 {
 	(void)ctx;
@@ -141,6 +147,7 @@ const struct urt__kern urt__kern_real = {
 	.socket = real_socket,
 	.setsockopt = real_setsockopt,
 	.getsockopt = real_getsockopt,
+	.connect = real_connect,
 	.bind = real_bind,
 	.listen = real_listen,
 	.getsockname = real_getsockname,

@@ -46,7 +46,7 @@ void urt__zc_reset(struct urt_runtime *rt, struct urt__rec *r)
 	if (!r->cookie || urt__sock_cookie(r->fd) != r->cookie)
 		return; /* not the socket it was any more */
 	rt->stats.send_zc_resets++;
-	(void)connect(r->fd, &sa, sizeof(sa));
+	(void)rt->kern->connect(rt->kern_ctx, r->fd, &sa, sizeof(sa));
 }
 
 /* (Re)arm the zero-copy timer of record idx no later than deadline. */

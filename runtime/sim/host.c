@@ -149,6 +149,8 @@ ssize_t urt_sim_read(struct urt_sim *sim, int fd, void *buf, size_t n, int flags
 
 	if (!sim)
 		return -EINVAL;
+	if (!buf && n)
+		return -EFAULT;
 	if (urt__sim_fd_at(sim, fd, &idx) == SIM_FD_FILE)
 		return host_event(sim, H_READ, fd, file_rw(sim, IORING_OP_READ, fd, buf, n));
 	return host_event(sim, H_READ, fd,
@@ -161,6 +163,8 @@ ssize_t urt_sim_write(struct urt_sim *sim, int fd, const void *buf, size_t n, in
 
 	if (!sim)
 		return -EINVAL;
+	if (!buf && n)
+		return -EFAULT;
 	if (urt__sim_fd_at(sim, fd, &idx) == SIM_FD_FILE)
 		return host_event(sim, H_WRITE, fd,
 				  file_rw(sim, IORING_OP_WRITE, fd, (void *)(uintptr_t)buf, n));

@@ -10,9 +10,16 @@
  * moves is drawn from the seed when urt_sim_opts.short_pct asks for short
  * transfers. A connect finds the listener by port (any local address),
  * queues the server's end on its backlog and succeeds; accept takes from
- * the backlog. A close with unread bytes resets the peer (-ECONNRESET),
- * without them it is the peer's end of file; shutdown(SHUT_WR) is an end
- * of file too. Multishot accept and multishot receive post with
+ * the backlog. A close with unread bytes (or SO_LINGER 0) resets the
+ * peer, without them it is the peer's end of file; shutdown(SHUT_WR) is an
+ * end of file too. A reset is the socket error, reported once by the next
+ * receive or send (-ECONNRESET; -EPIPE if the peer's FIN came first, as
+ * in CLOSE_WAIT), then the connection is dead: receives see the end of
+ * file, sends -EPIPE. The first send to a peer that closed cleanly
+ * succeeds and brings its reset back, as on TCP. A close only lets go of
+ * the descriptor: the socket lives, and the peer hears nothing, until the
+ * last operation taken on it has ended, as the kernel's requests hold the
+ * file. Multishot accept and multishot receive post with
  * IORING_CQE_F_MORE until they end; a receive with IOSQE_BUFFER_SELECT
  * takes one provided buffer a completion from the runtime's ring (the
  * model's head is its own, as the kernel's), -ENOBUFS when it is empty,
@@ -21,9 +28,12 @@
  *
  * A socket's descriptor is an entry of the table sim.c keeps for sockets
  * and files alike (from SIM_FD_BASE, lowest first, as the kernel gives
- * them); a socket call on a file answers -ENOTSOCK. Sockets are never
- * reused within a run, and never move: operations parked on their queues
- * point at them.
+ * them); a socket call on a file answers -ENOTSOCK. A socket never
+ * moves (operations parked on its queues point at it); its slot is reused
+ * once it and its peer are both let go (closed, no operation on either),
+ * and its queue is freed when it is let go. Listeners are found by port
+ * (a table of 65,536), and a client's end takes an ephemeral port from
+ * 32768-60999 that no socket holds, as Linux's default range.
  */
 #include "sim_internal.h"
 
@@ -42,8 +52,11 @@ struct sim_sock {
 	uint8_t type;
 	uint8_t open;	 /* its descriptor is open */
 	uint8_t closed;	 /* its descriptor was closed (a server end in a backlog has none yet) */
-	uint8_t eof;	 /* the peer will send nothing more */
-	uint8_t reset;	 /* the peer closed with bytes unread */
+	uint8_t eof;	 /* the peer will send nothing more (its FIN came) */
+	uint8_t err;	 /* the socket error, reported once (ECONNRESET, EPIPE); 0: none */
+	uint8_t dead;	 /* the connection was reset: nothing more comes or goes */
+	uint8_t released; /* closed and let go by every operation: the peer was told */
+	uint8_t on_free;  /* its slot is on the free list */
 	uint8_t wr_shut; /* this end shut down its writing side */
 	uint8_t rd_shut; /* this end shut down its reading side (a listener: accepts fail) */
 	uint8_t family;
@@ -51,6 +64,10 @@ struct sim_sock {
 	uint8_t nonblock; /* O_NONBLOCK, for the host's calls (host.c) */
 	uint8_t linger0;  /* SO_LINGER on with 0 s: its close is abortive (the peer is reset) */
 	uint16_t port;
+	uint8_t eph;   /* its port is an ephemeral one it holds (a client's end) */
+	uint32_t ops;  /* operations that hold it (taken on its descriptor, not ended) */
+	uint32_t next_free; /* on the free list: the next (index + 1) */
+	uint64_t cookie;    /* SO_COOKIE: a serial, never repeated in a run */
 	uint32_t peer; /* index + 1 */
 	uint8_t *q;    /* the receive queue, a ring of cap bytes */
 	uint32_t cap, head, len;
@@ -73,23 +90,85 @@ static struct sim_sock *sock_at(struct urt_sim *s, uint32_t k)
 static uint32_t sock_new(struct urt_sim *s, uint8_t type, uint8_t family)
 {
 	struct sim_sock *k;
+	uint32_t i;
 
-	if (s->nsock == s->sock_cap) {
-		uint32_t n = s->sock_cap ? 2 * s->sock_cap : 64;
-		struct sim_sock **p = realloc(s->sock, n * sizeof(*p));
+	if (s->sock_free) { /* a slot both ends of which were let go */
+		i = s->sock_free - 1;
+		k = s->sock[i];
+		s->sock_free = k->next_free;
+		*k = (struct sim_sock){ 0 };
+	} else {
+		if (s->nsock == s->sock_cap) {
+			uint32_t n = s->sock_cap ? 2 * s->sock_cap : 64;
+			struct sim_sock **p = realloc(s->sock, n * sizeof(*p));
 
-		if (!p)
+			if (!p)
+				abort();
+			s->sock = p;
+			s->sock_cap = n;
+		}
+		k = calloc(1, sizeof(*k));
+		if (!k)
 			abort();
-		s->sock = p;
-		s->sock_cap = n;
+		i = s->nsock++;
+		s->sock[i] = k;
 	}
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		abort();
 	k->type = type;
 	k->family = family;
-	s->sock[s->nsock] = k;
-	return s->nsock++;
+	k->cookie = ++s->sock_serial;
+	return i;
+}
+
+/* --- ports: listeners by port, the ports sockets hold -------------------------------- */
+
+#define EPH_LO 32768u
+#define EPH_HI 60999u
+
+static void port_tables(struct urt_sim *s)
+{
+	if (s->lport)
+		return;
+	s->lport = calloc(65536, sizeof(*s->lport));
+	s->port_held = calloc(65536, sizeof(*s->port_held));
+	if (!s->lport || !s->port_held)
+		abort();
+	s->next_port = EPH_LO;
+}
+
+/* A free ephemeral port, held; 0 if every one is held (-EADDRNOTAVAIL). */
+static uint16_t port_ephemeral(struct urt_sim *s)
+{
+	port_tables(s);
+	for (uint32_t n = 0; n <= EPH_HI - EPH_LO; n++) {
+		uint16_t p = s->next_port;
+
+		s->next_port = p == EPH_HI ? (uint16_t)EPH_LO : (uint16_t)(p + 1);
+		if (!s->port_held[p]) {
+			s->port_held[p]++;
+			return p;
+		}
+	}
+	return 0;
+}
+
+/* The listener on port (index), or UINT32_MAX. */
+static uint32_t port_listener(struct urt_sim *s, uint16_t port)
+{
+	port_tables(s);
+	return s->lport[port] ? s->lport[port] - 1 : UINT32_MAX;
+}
+
+/* Socket k (a listener, or a bound or client end) lets go of its port. */
+static void port_drop(struct urt_sim *s, uint32_t k)
+{
+	struct sim_sock *c = s->sock[k];
+
+	if (!c->eph || !s->port_held)
+		return;
+	if (s->lport[c->port] == k + 1)
+		s->lport[c->port] = 0;
+	s->port_held[c->port]--;
+	c->eph = 0;
 }
 
 /* A descriptor for socket k (the table's lowest free one). */
@@ -164,6 +243,15 @@ static void queue_put(struct sim_sock *k, const uint8_t *src, uint32_t n)
 	k->wr_total += n;
 }
 
+/* Copy n bytes from the head of k's queue without taking them (MSG_PEEK). */
+static void queue_peek(const struct sim_sock *k, uint8_t *dst, uint32_t n)
+{
+	uint32_t first = k->cap - k->head < n ? k->cap - k->head : n;
+
+	memcpy(dst, k->q + k->head, first);
+	memcpy(dst + first, k->q, n - first);
+}
+
 static void queue_get(struct sim_sock *k, uint8_t *dst, uint32_t n)
 {
 	uint32_t first = k->cap - k->head < n ? k->cap - k->head : n;
@@ -222,7 +310,7 @@ static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_post(s, i, op_not_sock(o), 0, false);
 		return;
 	}
-	if (l->type != SK_LISTEN || l->rd_shut) {
+	if (l->type != SK_LISTEN) { /* never listened, or stopped by a shutdown */
 		urt__sim_post(s, i, -EINVAL, 0, false);
 		return;
 	}
@@ -259,7 +347,29 @@ static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 /* Connect socket ck to the listener at sa's port: queued on its backlog.
  * Return: 0; -EISCONN, -EINVAL (not a new socket); -EAFNOSUPPORT;
  * -ECONNREFUSED (no listener; or a fault, as -ETIMEDOUT is). */
-static void conn_reset(struct urt_sim *s, struct sim_sock *k);
+static void rst_arrive(struct urt_sim *s, struct sim_sock *k);
+
+/* connect(AF_UNSPEC) on a TCP socket, tcp_disconnect: what was queued
+ * either way is dropped, the peer is reset, this end is closed to both
+ * directions with no error of its own (urt's end of a zero-copy send
+ * nobody waits for, runtime/io/zc.c). */
+static void sock_disconnect(struct urt_sim *s, struct sim_sock *k)
+{
+	struct sim_sock *p;
+
+	if (k->type != SK_STREAM || k->family == AF_UNIX || k->dead)
+		return;
+	p = sock_at(s, k->peer - 1);
+	k->len = 0;
+	if (!p->released) {
+		p->len = 0;
+		rst_arrive(s, p);
+	}
+	k->dead = 1;
+	urt__sim_wake(s, &k->readers);
+	urt__sim_wake(s, &k->writers);
+	urt__sim_wake(s, &p->writers);
+}
 
 static int sock_connect(struct urt_sim *s, uint32_t ck, const struct sockaddr *sa)
 {
@@ -268,11 +378,7 @@ static int sock_connect(struct urt_sim *s, uint32_t ck, const struct sockaddr *s
 	uint16_t port;
 
 	if (sa && sa->sa_family == AF_UNSPEC) {
-		/* TCP's disconnect: what it had in flight is thrown away and
-		 * the peer is reset (urt's end of a zero-copy send nobody
-		 * waits for, runtime/io/zc.c); both ends see -ECONNRESET */
-		if (c->type == SK_STREAM && c->family != AF_UNIX && !c->reset)
-			conn_reset(s, c);
+		sock_disconnect(s, c);
 		return 0;
 	}
 	if (c->type != SK_NEW)
@@ -281,18 +387,23 @@ static int sock_connect(struct urt_sim *s, uint32_t ck, const struct sockaddr *s
 		return -EAFNOSUPPORT;
 	port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
 					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
-	for (uint32_t k = 0; k < s->nsock; k++)
-		if (s->sock[k]->type == SK_LISTEN && s->sock[k]->open && s->sock[k]->port == port)
-			lk = k;
-	if (lk == UINT32_MAX)
+	lk = port_listener(s, port);
+	if (lk == UINT32_MAX || s->sock[lk]->type != SK_LISTEN)
 		return -ECONNREFUSED;
 	if (urt__sim_fault(s, URT_SIM_FAULT_CONNECT))
 		return urt__sim_rand(s) & 1 ? -ECONNREFUSED : -ETIMEDOUT;
+	if (!c->eph) { /* not bound: an ephemeral port */
+		uint16_t p = port_ephemeral(s);
+
+		if (!p)
+			return -EADDRNOTAVAIL;
+		c->port = p;
+		c->eph = 1;
+	}
 	sk = sock_new(s, SK_STREAM, sa->sa_family);
 	c = sock_at(s, ck);
 	l = sock_at(s, lk);
 	c->type = SK_STREAM;
-	c->port = s->next_port++;
 	c->peer = sk + 1;
 	s->sock[sk]->port = port;
 	s->sock[sk]->peer = ck + 1;
@@ -323,18 +434,68 @@ static void op_connect(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		      false);
 }
 
+/* A reset arrives at k: its socket error (EPIPE if the peer's FIN came
+ * first, as in CLOSE_WAIT), and the connection is dead; every wait on k
+ * sees it (its receives on its queue, its sends on its peer's). */
+static void rst_arrive(struct urt_sim *s, struct sim_sock *k)
+{
+	if (k->dead)
+		return;
+	k->err = k->eof ? EPIPE : ECONNRESET;
+	k->dead = 1;
+	urt__sim_wake(s, &k->readers);
+	if (k->peer)
+		urt__sim_wake(s, &sock_at(s, k->peer - 1)->writers);
+}
+
 /* A fault: the connection of k is reset, both ends (what a middlebox or
- * the peer's kernel does); every wait on either end sees it. */
+ * the peer's kernel does). */
 static void conn_reset(struct urt_sim *s, struct sim_sock *k)
 {
 	struct sim_sock *p = sock_at(s, k->peer - 1);
 
-	k->reset = p->reset = 1;
 	k->len = p->len = 0; /* what was queued is lost with the connection */
-	urt__sim_wake(s, &k->readers);
-	urt__sim_wake(s, &k->writers);
-	urt__sim_wake(s, &p->readers);
-	urt__sim_wake(s, &p->writers);
+	rst_arrive(s, k);
+	rst_arrive(s, p);
+}
+
+/* The socket error, once: -err, and it is cleared. */
+static int32_t take_err(struct sim_sock *k)
+{
+	int32_t e = -(int32_t)k->err;
+
+	k->err = 0;
+	return e;
+}
+
+/* What a receive on stream socket k with an empty queue answers: 0 (the
+ * end of file), the socket error, or 1: it waits. */
+static int32_t recv_empty(struct sim_sock *k)
+{
+	if (k->eof || k->rd_shut)
+		return 0;
+	if (k->err)
+		return take_err(k);
+	return k->dead ? 0 : 1;
+}
+
+/* Whether a send on k fails before it moves a byte: the socket error, or
+ * -EPIPE (shut down, dead, never connected, a listener); 0: it goes on. */
+static int32_t send_refused(struct sim_sock *k)
+{
+	if (k->type != SK_STREAM)
+		return -EPIPE; /* tcp_sendmsg: not connected (MSG_NOSIGNAL) */
+	if (k->err)
+		return take_err(k);
+	return k->wr_shut || k->dead ? -EPIPE : 0;
+}
+
+/* A send of n bytes to a peer that closed cleanly: taken whole (the bytes
+ * go nowhere), and the peer's reset comes back. Return: n. */
+static int32_t send_to_closed(struct urt_sim *s, struct sim_sock *k, uint32_t n)
+{
+	rst_arrive(s, k);
+	return (int32_t)n;
 }
 
 /*
@@ -450,29 +611,43 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	bool bundle = select && o->sqe.opcode == IORING_OP_RECV &&
 		      (o->sqe.ioprio & IORING_RECVSEND_BUNDLE);
 	struct sim_sock *k = op_sock(s, o, NULL);
+	/* urt_recv's flags (a READ has none): MSG_PEEK, MSG_DONTWAIT and
+	 * MSG_WAITALL as tcp_recvmsg takes them, for a receive into the
+	 * caller's buffer */
+	int mf = o->sqe.opcode == IORING_OP_RECV && !select ? (int)o->sqe.msg_flags : 0;
 	uint32_t flags = 0, n;
 	struct pick pk = { 0 };
+	int32_t r;
 	bool more;
 
 	if (!k) {
 		urt__sim_post(s, i, op_not_sock(o), 0, false);
 		return;
 	}
+	if (o->sqe.opcode == IORING_OP_READ && !k->pipe && o->sqe.off && o->sqe.off != UINT64_MAX) {
+		urt__sim_post(s, i, -ESPIPE, 0, false); /* a socket is a stream (sock_read_iter) */
+		return;
+	}
 	if (k->type != SK_STREAM) {
 		urt__sim_post(s, i, -ENOTCONN, 0, false);
 		return;
 	}
+	if (!select && !o->sqe.addr && o->sqe.len) {
+		urt__sim_post(s, i, -EFAULT, 0, false); /* no buffer: the kernel's copy faults */
+		return;
+	}
 	if (multi && !o->started && !o->left)
 		o->left = o->sqe.file_index ? o->sqe.file_index : UINT32_MAX;
-	if (!k->reset && urt__sim_fault(s, URT_SIM_FAULT_RESET))
+	if (!k->dead && urt__sim_fault(s, URT_SIM_FAULT_RESET))
 		conn_reset(s, k);
 	if (!k->len) {
-		if (k->reset)
-			urt__sim_post(s, i, -ECONNRESET, 0, false);
-		else if (k->eof || k->rd_shut)
-			urt__sim_post(s, i, 0, 0, false);
-		else
+		r = recv_empty(k);
+		if (r == 1 && (mf & MSG_DONTWAIT))
+			r = -EAGAIN;
+		if (r == 1)
 			urt__sim_park(s, i, &k->readers);
+		else /* what MSG_WAITALL got before the end, or the end */
+			urt__sim_post(s, i, o->got ? (int32_t)o->got : r, 0, false);
 		return;
 	}
 	if (select) {
@@ -483,11 +658,30 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		n = cut(s, k->len < pk.bytes ? k->len : pk.bytes);
 		flags = fill_bufs(s, k, &pk, n);
 	} else {
-		n = cut(s, k->len < o->sqe.len ? k->len : o->sqe.len);
-		queue_get(k, (uint8_t *)(uintptr_t)o->sqe.addr, n);
+		uint32_t want = o->sqe.len - o->got;
+		uint8_t *to = (uint8_t *)(uintptr_t)o->sqe.addr + o->got;
+
+		n = cut(s, k->len < want ? k->len : want);
+		if (mf & MSG_PEEK) {
+			queue_peek(k, to, n);
+		} else {
+			queue_get(k, to, n);
+			urt__sim_wake(s, &k->writers); /* room again */
+		}
+		if ((mf & MSG_WAITALL) && !(mf & MSG_PEEK) && o->got + n < o->sqe.len) {
+			o->got += n; /* the rest: it waits for it */
+			if (k->len)
+				urt__sim_again(s, i);
+			else
+				urt__sim_park(s, i, &k->readers);
+			return;
+		}
+		n += o->got;
+		o->got = 0;
 	}
 	o->inq = k->len + 1;
-	urt__sim_wake(s, &k->writers); /* room again */
+	if (select)
+		urt__sim_wake(s, &k->writers); /* room again */
 	/* the arm's byte limit counts what came; only a bundle is cut to it
 	 * (one buffer may pass it: the kernel ends the arm after that one) */
 	if (multi && o->left != UINT32_MAX)
@@ -496,7 +690,7 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	urt__sim_post(s, i, (int32_t)n, flags, more);
 	if (!more)
 		return;
-	if (k->len || k->eof || k->reset || k->rd_shut)
+	if (k->len || k->eof || k->err || k->dead || k->rd_shut)
 		urt__sim_again(s, i);
 	else
 		urt__sim_park(s, i, &k->readers);
@@ -524,7 +718,9 @@ static void send_post(struct urt_sim *s, uint32_t i, int32_t res)
 static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
 	struct sim_sock *k = op_sock(s, o, NULL), *p;
+	int mf = o->sqe.opcode == IORING_OP_WRITE ? 0 : (int)o->sqe.msg_flags;
 	uint32_t n, room;
+	int32_t r;
 
 	if (!k) {
 		send_post(s, i, op_not_sock(o));
@@ -536,33 +732,41 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		send_post(s, i, k->pipe ? -ENOTSOCK : -EOPNOTSUPP);
 		return;
 	}
-	if (k->type != SK_STREAM) {
-		send_post(s, i, -ENOTCONN);
+	if (o->sqe.opcode == IORING_OP_WRITE && !k->pipe && o->sqe.off &&
+	    o->sqe.off != UINT64_MAX) {
+		send_post(s, i, -ESPIPE); /* a socket is a stream (sock_write_iter) */
 		return;
 	}
-	if (k->wr_shut) {
-		send_post(s, i, -EPIPE);
-		return;
-	}
-	if (!k->reset && !sock_at(s, k->peer - 1)->closed && urt__sim_fault(s, URT_SIM_FAULT_RESET))
-		conn_reset(s, k);
-	if (k->reset) {
-		send_post(s, i, -ECONNRESET);
+	if ((r = send_refused(k))) {
+		send_post(s, i, r);
 		return;
 	}
 	p = sock_at(s, k->peer - 1);
-	if (p->closed) { /* the peer closed: its end answers with a reset */
-		send_post(s, i, -EPIPE);
+	if (!p->released && urt__sim_fault(s, URT_SIM_FAULT_RESET)) {
+		conn_reset(s, k);
+		send_post(s, i, send_refused(k));
+		return;
+	}
+	if (p->released) { /* the peer is gone: a pipe's writer -EPIPE; TCP takes the
+			    * first send and gets a reset back */
+		send_post(s, i, k->pipe ? -EPIPE : send_to_closed(s, k, o->sqe.len));
 		return;
 	}
 	if (!o->sqe.len) {
 		send_post(s, i, 0);
 		return;
 	}
+	if (!o->sqe.addr) {
+		send_post(s, i, -EFAULT); /* no buffer: the kernel's copy faults */
+		return;
+	}
 	queue_ready(s, p);
 	room = p->cap - p->len;
 	if (!room) {
-		urt__sim_park(s, i, &p->writers);
+		if (mf & MSG_DONTWAIT)
+			send_post(s, i, -EAGAIN);
+		else
+			urt__sim_park(s, i, &p->writers);
 		return;
 	}
 	n = cut(s, o->sqe.len < room ? o->sqe.len : room);
@@ -573,34 +777,47 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 	send_post(s, i, (int32_t)n);
 }
 
-/* shutdown(2) of socket k. Return: 0; -ENOTCONN. */
-static int sock_shutdown(struct urt_sim *s, struct sim_sock *k, int how)
-{
-	struct sim_sock *p;
+static void listener_stop(struct urt_sim *s, uint32_t lk);
 
+/* shutdown(2) of socket k (index ki), as inet_shutdown. Return: 0;
+ * -EINVAL (a bad how); -ENOTCONN (never connected, reset, a listener
+ * already stopped). */
+static int sock_shutdown(struct urt_sim *s, uint32_t ki, int how)
+{
+	struct sim_sock *k = s->sock[ki], *p;
+
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	if (k->type == SK_LISTEN) {
+		/* SHUT_RD stops it (tcp_disconnect): its backlog is reset, its
+		 * accepts fail, a connect is refused; SHUT_WR does nothing */
+		if (how != SHUT_WR)
+			listener_stop(s, ki);
+		return 0;
+	}
+	if (k->type != SK_STREAM || k->dead)
+		return -ENOTCONN;
 	if (how == SHUT_RD || how == SHUT_RDWR) {
-		/* receives see the end of file; a listener's accepts fail */
-		k->rd_shut = 1;
+		k->rd_shut = 1; /* receives see the end of file */
 		urt__sim_wake(s, &k->readers);
 	}
-	if (k->type == SK_LISTEN)
-		return 0;
-	if (k->type != SK_STREAM)
-		return -ENOTCONN;
 	if (how == SHUT_WR || how == SHUT_RDWR) {
 		k->wr_shut = 1;
 		p = sock_at(s, k->peer - 1);
-		p->eof = 1;
-		urt__sim_wake(s, &p->readers);
+		if (!p->released) {
+			p->eof = 1;
+			urt__sim_wake(s, &p->readers);
+		}
 	}
 	return 0;
 }
 
 static void op_shutdown(struct urt_sim *s, uint32_t i, struct sim_op *o)
 {
-	struct sim_sock *k = op_sock(s, o, NULL);
+	uint32_t ki;
 
-	urt__sim_post(s, i, k ? sock_shutdown(s, k, (int)o->sqe.len) : op_not_sock(o), 0, false);
+	urt__sim_post(s, i, op_sock(s, o, &ki) ? sock_shutdown(s, ki, (int)o->sqe.len) : op_not_sock(o),
+		      0, false);
 }
 
 /* What a pipe's end answers to opcode (0: nothing, it is no pipe or the
@@ -637,17 +854,19 @@ static uint32_t sock_ready(struct urt_sim *s, const struct sim_sock *k)
 		break;
 	}
 	p = sock_at(s, k->peer - 1);
-	if (k->reset)
-		return POLLIN | POLLOUT | POLLERR | POLLHUP;
+	if (k->err)
+		ev |= POLLERR;
+	if (k->dead)
+		return ev | POLLIN | POLLOUT | POLLHUP | POLLRDHUP;
 	if (k->len || k->eof || k->rd_shut)
 		ev |= POLLIN;
 	if (k->eof)
 		ev |= POLLRDHUP;
-	if (k->pipe != PIPE_RD && !k->wr_shut && !p->closed && (!p->q || p->len < p->cap))
+	if (k->pipe != PIPE_RD && !k->wr_shut && !p->released && (!p->q || p->len < p->cap))
 		ev |= POLLOUT;
-	if (p->closed && k->pipe == PIPE_WR)
+	if (p->released && k->pipe == PIPE_WR)
 		ev |= POLLERR; /* a pipe with no reader */
-	if (k->eof && (k->wr_shut || p->closed))
+	if (k->eof && (k->wr_shut || p->released))
 		ev |= POLLHUP;
 	return ev;
 }
@@ -721,7 +940,7 @@ bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 		if (o->started && o->zc_mark) { /* held by the receiving end? */
 			struct sim_sock *k = sock_at(s, o->fdidx), *p = sock_at(s, k->peer - 1);
 
-			if (p->rd_total < o->zc_mark && !p->reset && !p->closed) {
+			if (p->rd_total < o->zc_mark && !p->dead && !p->released && !k->dead) {
 				urt__sim_park(s, i, &p->writers); /* woken as it reads */
 				return true;
 			}
@@ -759,35 +978,106 @@ bool urt__sim_net_run(struct urt_sim *s, uint32_t i)
 
 /* --- the descriptor calls ------------------------------------------------------------ */
 
+/* Slot k, and its peer's, back to the free list once both are let go. */
+static void sock_reclaim(struct urt_sim *s, uint32_t k)
+{
+	struct sim_sock *c = s->sock[k], *p = NULL;
+
+	if (!c->released || c->ops || c->on_free)
+		return;
+	if (c->type == SK_STREAM && c->peer) {
+		p = s->sock[c->peer - 1];
+		if (!p->released || p->ops || p->on_free)
+			return;
+		p->on_free = 1;
+		p->next_free = s->sock_free;
+		s->sock_free = c->peer;
+	}
+	c->on_free = 1;
+	c->next_free = s->sock_free;
+	s->sock_free = k + 1;
+}
+
+/* Listener lk stops listening (a close, or shutdown(SHUT_RD)): the
+ * connections in its backlog, never accepted, are reset; its accepts
+ * fail (-EINVAL); connects to its port are refused. */
+static void listener_stop(struct urt_sim *s, uint32_t lk)
+{
+	struct sim_sock *l = s->sock[lk];
+
+	for (uint32_t b = 0; b < l->nbl; b++) {
+		uint32_t sk = l->bl[b];
+		struct sim_sock *srv = s->sock[sk];
+
+		srv->closed = srv->released = 1; /* no descriptor ever: gone */
+		rst_arrive(s, sock_at(s, srv->peer - 1));
+		sock_reclaim(s, sk);
+	}
+	l->nbl = 0;
+	if (s->lport && s->lport[l->port] == lk + 1)
+		s->lport[l->port] = 0;
+	l->type = SK_NEW; /* TCP_CLOSE: still bound to its port */
+	urt__sim_wake(s, &l->readers);
+}
+
+/* Socket k, closed, is let go by its last operation: the peer is told
+ * (its end of file, or a reset if k had bytes unread or SO_LINGER 0), a
+ * listener stops; its port and queue go. */
+static void sock_release(struct urt_sim *s, uint32_t k)
+{
+	struct sim_sock *c = s->sock[k];
+
+	c->released = 1;
+	if (c->type == SK_STREAM) {
+		struct sim_sock *p = sock_at(s, c->peer - 1);
+
+		if (!c->dead && !p->released) {
+			if ((c->len && !c->pipe) || c->linger0)
+				rst_arrive(s, p);
+			else
+				p->eof = 1;
+		}
+		urt__sim_wake(s, &p->readers);
+		urt__sim_wake(s, &c->writers); /* the peer's sends see it gone */
+		urt__sim_wake(s, &p->writers);
+	} else if (c->type == SK_LISTEN) {
+		listener_stop(s, k);
+	}
+	port_drop(s, k);
+	free(c->q);
+	c->q = NULL;
+	c->cap = c->head = c->len = 0;
+	free(c->bl);
+	c->bl = NULL;
+	c->blcap = 0;
+	sock_reclaim(s, k);
+}
+
 void urt__sim_net_close(struct urt_sim *s, uint32_t k)
 {
 	struct sim_sock *c = sock_at(s, k);
 
 	c->open = 0;
 	c->closed = 1;
-	if (c->type == SK_STREAM) {
-		struct sim_sock *p = sock_at(s, c->peer - 1);
+	if (!c->ops)
+		sock_release(s, k);
+}
 
-		/* bytes unread, or an abortive close: the peer gets a reset (a
-		 * pipe's writer: EPIPE) */
-		if ((c->len && !c->pipe) || c->linger0)
-			p->reset = 1;
-		else
-			p->eof = 1;
-		urt__sim_wake(s, &p->readers);
-		urt__sim_wake(s, &c->writers); /* the peer's sends see the close */
-		urt__sim_wake(s, &p->writers);
-	} else if (c->type == SK_LISTEN) {
-		for (uint32_t b = 0; b < c->nbl; b++) { /* never accepted: reset */
-			struct sim_sock *srv = sock_at(s, c->bl[b]);
+void urt__sim_sock_hold(struct urt_sim *s, uint32_t k)
+{
+	s->sock[k]->ops++;
+}
 
-			srv->closed = 1;
-			sock_at(s, srv->peer - 1)->reset = 1;
-			urt__sim_wake(s, &sock_at(s, srv->peer - 1)->readers);
-			urt__sim_wake(s, &srv->writers); /* the client's sends into it */
-		}
-		c->nbl = 0;
-	}
+void urt__sim_sock_drop(struct urt_sim *s, uint32_t k)
+{
+	struct sim_sock *c = s->sock[k];
+
+	if (--c->ops)
+		return;
+	if (c->closed && !c->released)
+		sock_release(s, k);
+	else
+		sock_reclaim(s, k);
 }
 
 int urt__sim_socket(void *ctx, int domain, int type, int protocol)
@@ -801,6 +1091,18 @@ int urt__sim_socket(void *ctx, int domain, int type, int protocol)
 	k = sock_new(s, SK_NEW, (uint8_t)domain);
 	s->sock[k]->nonblock = !!(type & SOCK_NONBLOCK);
 	return fd_new(s, k);
+}
+
+int urt__sim_sys_connect(void *ctx, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct urt_sim *s = ctx;
+	struct sim_sock *k;
+	uint32_t ki;
+
+	(void)len;
+	if (!(k = fd_sock(s, fd, &ki)) || k->pipe)
+		return k ? -ENOTSOCK : not_sock(s, fd);
+	return sock_connect(s, ki, sa);
 }
 
 int urt__sim_setsockopt(void *ctx, int fd, int level, int name, const void *val, socklen_t len)
@@ -828,9 +1130,10 @@ int urt__sim_getsockopt(void *ctx, int fd, int level, int name, void *val, sockl
 		return not_sock(ctx, fd);
 	if (level == SOL_SOCKET && name == SO_COOKIE && *len >= sizeof(uint64_t)) {
 		/* the socket's, never another's, as the kernel's: a descriptor
-		 * number closed and given again names a new cookie (the
-		 * zero-copy reset checks it, runtime/io/zc.c) */
-		uint64_t c = (uint64_t)k + 1;
+		 * number closed and given again, or a socket's slot reused,
+		 * names a new cookie (the zero-copy reset checks it,
+		 * runtime/io/zc.c) */
+		uint64_t c = ((struct urt_sim *)ctx)->sock[k]->cookie;
 
 		memcpy(val, &c, sizeof(c));
 		*len = sizeof(c);
@@ -852,24 +1155,45 @@ int urt__sim_bind(void *ctx, int fd, const struct sockaddr *sa, socklen_t len)
 		return -EINVAL;
 	port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
 					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
-	if (!port)
-		port = s->next_port++;
-	for (uint32_t i = 0; i < s->nsock; i++)
-		if (s->sock[i]->open && s->sock[i]->type == SK_LISTEN && s->sock[i]->port == port)
-			return -EADDRINUSE;
+	if (k->eph || k->type != SK_NEW)
+		return -EINVAL; /* bound already */
+	port_tables(s);
+	if (!port) {
+		port = port_ephemeral(s);
+		if (!port)
+			return -EADDRINUSE; /* every ephemeral port is held */
+	} else if (s->port_held[port]) {
+		return -EADDRINUSE;
+	} else {
+		s->port_held[port]++;
+	}
 	k->port = port;
+	k->eph = 1;
 	return 0;
 }
 
 int urt__sim_listen(void *ctx, int fd, int backlog)
 {
-	struct sim_sock *k = fd_sock(ctx, fd, NULL);
+	struct urt_sim *s = ctx;
+	struct sim_sock *k;
+	uint32_t ki;
 
 	(void)backlog;
-	if (!k)
-		return not_sock(ctx, fd);
+	if (!(k = fd_sock(s, fd, &ki)))
+		return not_sock(s, fd);
 	if (k->type != SK_NEW)
 		return -EINVAL;
+	if (!k->eph) { /* not bound: an ephemeral port, as inet_autobind */
+		uint16_t p = port_ephemeral(s);
+
+		if (!p)
+			return -EADDRINUSE;
+		k->port = p;
+		k->eph = 1;
+	}
+	if (s->lport[k->port])
+		return -EADDRINUSE;
+	s->lport[k->port] = ki + 1;
 	k->type = SK_LISTEN;
 	return 0;
 }
@@ -930,7 +1254,7 @@ int urt__sim_host_accept(struct urt_sim *s, int lfd, bool nonblock)
 	l = s->sock[k];
 	if (l->pipe)
 		return -ENOTSOCK;
-	if (l->type != SK_LISTEN || l->rd_shut)
+	if (l->type != SK_LISTEN)
 		return -EINVAL;
 	if (!l->nbl) /* nothing else runs while the host waits: it would wait for ever */
 		return l->nonblock ? -EAGAIN : -EDEADLK;
@@ -953,10 +1277,10 @@ long urt__sim_host_read(struct urt_sim *s, int fd, void *buf, size_t n, bool don
 	if (k->type != SK_STREAM)
 		return -ENOTCONN;
 	if (!k->len) {
-		if (k->reset)
-			return -ECONNRESET;
-		if (k->eof || k->rd_shut || !n)
-			return 0;
+		int32_t r = n ? recv_empty(k) : 0;
+
+		if (r != 1)
+			return r;
 		return dontwait || k->nonblock ? -EAGAIN : -EDEADLK;
 	}
 	if (n > k->len)
@@ -977,15 +1301,11 @@ long urt__sim_host_write(struct urt_sim *s, int fd, const void *buf, size_t n, b
 	k = s->sock[i];
 	if (k->pipe == PIPE_RD)
 		return -EBADF;
-	if (k->type != SK_STREAM)
-		return -ENOTCONN;
-	if (k->wr_shut)
-		return -EPIPE;
-	if (k->reset)
-		return -ECONNRESET;
+	if ((ret = send_refused(k)))
+		return ret;
 	p = sock_at(s, k->peer - 1);
-	if (p->closed)
-		return -EPIPE;
+	if (p->released)
+		return k->pipe ? -EPIPE : send_to_closed(s, k, (uint32_t)(n > INT32_MAX ? INT32_MAX : n));
 	if (!n)
 		return 0;
 	queue_ready(s, p);
@@ -1006,9 +1326,7 @@ int urt__sim_host_shutdown(struct urt_sim *s, int fd, int how)
 
 	if (ret)
 		return ret;
-	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
-		return -EINVAL;
-	return s->sock[k]->pipe ? -ENOTSOCK : sock_shutdown(s, s->sock[k], how);
+	return s->sock[k]->pipe ? -ENOTSOCK : sock_shutdown(s, k, how);
 }
 
 int urt__sim_host_nonblock(struct urt_sim *s, int fd, int on)
@@ -1033,4 +1351,8 @@ void urt__sim_net_free(struct urt_sim *s)
 	free(s->sock);
 	s->sock = NULL;
 	s->nsock = 0;
+	free(s->lport);
+	free(s->port_held);
+	s->lport = NULL;
+	s->port_held = NULL;
 }

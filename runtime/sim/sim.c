@@ -265,6 +265,10 @@ static void op_free(struct urt_sim *s, uint32_t i)
 		wq_remove(s, i);
 	if (ud_indexed(&o->sqe))
 		ud_del(s, o->sqe.user_data, i);
+	if (o->fdkind == SIM_FD_SOCK) {
+		o->fdkind = SIM_FD_FREE;
+		urt__sim_sock_drop(s, o->fdidx);
+	}
 	free(o->path[0]);
 	free(o->path[1]);
 	o->path[0] = o->path[1] = NULL;
@@ -508,6 +512,16 @@ static void take(struct urt_sim *s, const struct io_uring_sqe *sqe, uint32_t *li
 		return;
 	}
 	s->op[i].fdkind = (uint8_t)urt__sim_fd_at(s, sqe->fd, &s->op[i].fdidx);
+	if (s->op[i].fdkind == SIM_FD_SOCK)
+		urt__sim_sock_hold(s, s->op[i].fdidx);
+	if (sqe->opcode == IORING_OP_CLOSE && !(sqe->flags & IOSQE_IO_LINK)) {
+		/* The kernel closes a socket or a regular file at submission
+		 * (io_close runs inline: only a file with a flush method, NFS or
+		 * FUSE, goes to a worker), so no cancel can catch it. */
+		*linked = UINT32_MAX;
+		urt__sim_post(s, i, urt__sim_close(s, sqe->fd), 0, false);
+		return;
+	}
 	if (sqe->opcode == IORING_OP_LINK_TIMEOUT) {
 		const struct __kernel_timespec *ts = (const void *)(uintptr_t)sqe->addr;
 
@@ -835,6 +849,7 @@ const struct urt__kern urt__kern_sim = {
 	.socket = urt__sim_socket,
 	.setsockopt = urt__sim_setsockopt,
 	.getsockopt = urt__sim_getsockopt,
+	.connect = urt__sim_sys_connect,
 	.bind = urt__sim_bind,
 	.listen = urt__sim_listen,
 	.getsockname = urt__sim_getsockname,
@@ -864,7 +879,6 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->trace = o->trace;
 	s->faults_pct = o->faults_pct;
 	s->fault_kinds = o->fault_kinds ? o->fault_kinds : ~0u;
-	s->next_port = 40000;
 	s->fs_bytes = o->fs_bytes ? o->fs_bytes : 64u << 20;
 	s->check = o->check;
 	s->check_arg = o->check_arg;

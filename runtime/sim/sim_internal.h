@@ -58,6 +58,7 @@ struct sim_op {
 	struct sim_wq *wq;
 	uint32_t left; /* multishot recv: bytes before the arm's limit ends it */
 	uint32_t inq;  /* recv: bytes its last transfer left in the socket, + 1 (0: none yet) */
+	uint32_t got;  /* recv with MSG_WAITALL: bytes received so far */
 	/* SEND_ZC whose bytes went zero-copy: its notification waits until the
 	 * receiving socket has read this far (its rd_total), or goes */
 	uint64_t zc_mark;
@@ -140,7 +141,11 @@ struct urt_sim {
 	struct sim_ofd *ofd;
 	uint32_t nofd, ofd_cap, ofd_free;
 	uint64_t fs_bytes, fs_used; /* the budget, and what the files hold */
-	uint16_t next_port;
+	uint16_t next_port; /* the next ephemeral port to try */
+	uint32_t *lport;    /* port -> its listener (index + 1); 65,536 of them, made at first use */
+	uint16_t *port_held; /* port -> sockets holding it (bound, listening, a client's end) */
+	uint32_t sock_free;  /* reusable socket slots (index + 1), chained by next_free */
+	uint64_t sock_serial; /* sockets made so far: their SO_COOKIE */
 	uint32_t rcvbuf; /* bytes a connection's receive queue holds */
 	uint32_t short_pct;
 	FILE *trace;
@@ -195,6 +200,15 @@ URT_HIDDEN int urt__sim_close(struct urt_sim *s, int fd);
 URT_HIDDEN bool urt__sim_net_run(struct urt_sim *s, uint32_t i);
 /* Socket k's descriptor was closed (the table's entry is free already). */
 URT_HIDDEN void urt__sim_net_close(struct urt_sim *s, uint32_t k);
+/* connect(2) beside the ring: AF_UNSPEC on a connected socket is an
+ * abortive disconnect (the peer is reset), anything else is the host's
+ * connect. Return: 0; -errno. */
+URT_HIDDEN int urt__sim_sys_connect(void *ctx, int fd, const struct sockaddr *sa, socklen_t len);
+/* An operation taken on socket k's descriptor holds the socket until it
+ * ends (sim.c take / op_free): a close lets go of the descriptor, and the
+ * socket goes (its peer is told) when the last holder is done. */
+URT_HIDDEN void urt__sim_sock_hold(struct urt_sim *s, uint32_t k);
+URT_HIDDEN void urt__sim_sock_drop(struct urt_sim *s, uint32_t k);
 URT_HIDDEN void urt__sim_net_free(struct urt_sim *s);
 
 /* --- file.c: for sim.c --- */

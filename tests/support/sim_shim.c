@@ -93,6 +93,12 @@ static struct urt_sim *sim_new(void)
 	}
 	if (urt_sim_create(
 		    &s, &(struct urt_sim_opts){ .seed = seed + nsims++,
+						/* the suites were written against the
+						 * kernel, which completes what is ready at
+						 * submission: latencies within one enter's
+						 * step (50-100 ns), so that what the kernel
+						 * would have done by the next tick is done */
+						.max_latency_ns = 50,
 						.trace = getenv("URT_SIM_TRACE") ? stderr : NULL }))
 		abort();
 	/* the suites make their files under /tmp, as on a real system */

@@ -1,0 +1,1513 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http/server.c - urt-http's server for one runtime (http/server.h): the
+ * connection task, the sweeper, the acceptor. urt-http.c describes what
+ * it does and why.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK	   HTTP_CHUNK
+#define SMALL	   HTTP_SMALL
+#define IN_FIRST   HTTP_IN_FIRST
+/* the answers of a batch of pipelined requests gathered in the output: sent
+ * before another request is parsed if one more answer could pass it */
+#define OUT_MAX	   HTTP_OUT_MAX
+#define ANSWER_MAX (SMALL + 1024) /* the most one answer adds: a small file and its head */
+#define LINGER_MAX HTTP_LINGER_MAX
+#define SWEEP_MS   HTTP_SWEEP_MS
+#define HELLO_BODY HTTP_HELLO_BODY
+
+/* --- the connection ------------------------------------------------------------ */
+
+struct conn {
+	struct http_server *s;
+	int fd, n, ret, file;
+	int pipe[2];		  /* file -> pipe -> socket; made on first use, -1 until then */
+	size_t piped;		  /* bytes in the pipe, still to go to the socket */
+	bool spliced;		  /* a file byte of this body went into the pipe */
+	bool copying;		  /* this body goes by read and send */
+	bool full;		  /* the socket refused the last splice (-EAGAIN): wait for room */
+	bool full_since;	  /* no byte spliced since it refused one: send_by runs */
+	bool napping;		  /* the poll cannot wait for room: nap ROOM_NAP_MS, splice again */
+	uint64_t head_by;	  /* the head begun in `in` must be whole by then (0: none begun) */
+	uint64_t send_by;	  /* the answers in `out` must be sent, or a full socket
+				   * take a spliced byte, by then */
+	uint64_t wait_by;	  /* the deadline of its place in s->idle or s->heads */
+	struct http_link all, wait;	  /* in s->all; in s->idle or s->heads while it waits */
+	struct http_link *wait_list;	  /* which of the two, or NULL */
+	struct urt_task *t;	  /* its task, once it has run (for conn_kill) */
+	size_t mem;		  /* in_cap + out_cap, counted in s->mem */
+	size_t at;		  /* where the input not yet parsed begins in `in` */
+	struct http_scan scan;	  /* http_head_ready's look at the head at `at` */
+	uint64_t batch;		  /* requests answered since the last receive or send */
+	bool killed;		  /* closed from outside: past a deadline or the budget */
+	struct urt_op rx, nap, op;
+	struct urt_io_all tx;
+	struct urt_buf b;
+	char *in, *out, *chunk; /* task memory */
+	size_t in_len, in_cap, out_len, out_cap;
+	size_t used;	       /* bytes of the current request in `in` */
+	uint64_t body_left;    /* request body still to skip */
+	uint64_t lingered;     /* bytes dropped in the staged close */
+	struct http_chunked ck; /* where a chunked body being skipped is */
+	uint64_t off, left;    /* the file range still to send */
+	bool keep, head_only, closing;
+	struct http_req req; /* slices of `in`, which stays put while it is served */
+	struct statx stx;
+	struct open_how how;
+	char *pathp;   /* path, or c->chunk for a longer one (PATH_MAX at most) */
+	char path[512];
+	char etag[64]; /* the file's ETag, quoted */
+};
+
+/* --- lists, memory, closing from outside ------------------------------------------ */
+
+static void link_init(struct http_link *h)
+{
+	h->prev = h->next = h;
+}
+
+static void link_add_tail(struct http_link *h, struct http_link *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+
+static void link_del(struct http_link *n)
+{
+	if (!n->next)
+		return;
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = NULL;
+}
+
+#define conn_of(l, member) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, member)))
+
+/* Wait in list (s->idle or s->heads) until by: at its tail, where a later
+ * deadline than any before it keeps the list in order. Staying in the same
+ * list with the same deadline keeps the place. O(1). */
+static void wait_in(struct conn *c, struct http_link *list, uint64_t by)
+{
+	if (c->wait_list == list && c->wait_by == by)
+		return;
+	link_del(&c->wait);
+	link_add_tail(list, &c->wait);
+	c->wait_list = list;
+	c->wait_by = by;
+}
+
+static void wait_done(struct conn *c)
+{
+	link_del(&c->wait);
+	c->wait_list = NULL;
+}
+
+static size_t conn_unread(const struct conn *c)
+{
+	return urt_recv_stream_held(&c->rx);
+}
+
+/* Close c from outside its task (or from inside, between awaits): every
+ * operation of its task is cancelled, so whatever it waits on returns an
+ * error and it ends; its buffers leave the count now (they are freed when
+ * the task is reclaimed, after its operations have completed). */
+static void conn_kill(struct conn *c)
+{
+	if (c->killed)
+		return;
+	c->killed = true;
+	c->closing = true;
+	c->s->mem -= c->mem;
+	c->mem = 0;
+	wait_done(c);
+	if (c->t)
+		(void)urt_task_cancel_ops(c->t);
+}
+
+/*
+ * Past the budget: close the largest holders (buffers and unread stream
+ * bytes) until the estimate `held` of all of them is within it, as redis's
+ * maxmemory-clients does. A scan of the runtime's connections per one
+ * closed: done only when over budget.
+ */
+static void evict(struct http_server *s, size_t held)
+{
+	while (held > s->o.mem_budget) {
+		struct conn *big = NULL;
+		size_t most = 0;
+
+		for (struct http_link *l = s->all.next; l != &s->all; l = l->next) {
+			struct conn *c = conn_of(l, all);
+			size_t n = c->mem + conn_unread(c);
+
+			if (!c->killed && n > most)
+				big = c, most = n;
+		}
+		if (!big)
+			return;
+		conn_kill(big);
+		s->evicted++;
+		held = held > most ? held - most : 0;
+	}
+}
+
+/* A buffer's capacity changed by delta: the connection's and the runtime's counts. */
+static void mem_add(struct conn *c, size_t old, size_t now)
+{
+	if (c->killed)
+		return;
+	c->mem = c->mem - old + now;
+	c->s->mem = c->s->mem - old + now;
+	if (now > old && c->s->mem > c->s->o.mem_budget)
+		evict(c->s, c->s->mem);
+}
+
+/* Room for need bytes in *buf, doubling, but at most limit when need fits
+ * in it. Return: false out of memory, or c was closed for the budget. */
+static bool grow(struct urt_task *t, struct conn *c, char **buf, size_t *cap, size_t need,
+		 size_t limit)
+{
+	size_t ncap = *cap ? *cap : IN_FIRST;
+	char *p;
+
+	if (c->killed)
+		return false;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > limit && need <= limit)
+		ncap = limit;
+	p = urt_task_alloc(t, ncap);
+	if (!p)
+		return false;
+	if (*buf) {
+		memcpy(p, *buf, *cap);
+		urt_task_free(t, *buf);
+	}
+	*buf = p;
+	mem_add(c, *cap, ncap);
+	*cap = ncap;
+	return !c->killed;
+}
+
+static void release(struct urt_task *t, struct conn *c, char **buf, size_t *cap)
+{
+	if (!*buf)
+		return;
+	urt_task_free(t, *buf);
+	mem_add(c, *cap, 0);
+	*buf = NULL;
+	*cap = 0;
+}
+
+/* Append the received chunk in c->b to the input. */
+static bool in_append(struct urt_task *t, struct conn *c)
+{
+	if (c->in_len + c->b.len > c->in_cap &&
+	    !grow(t, c, &c->in, &c->in_cap, c->in_len + c->b.len, SIZE_MAX))
+		return false;
+	memcpy(c->in + c->in_len, c->b.data, c->b.len);
+	c->in_len += c->b.len;
+	return true;
+}
+
+static void put(struct urt_task *t, struct conn *c, const void *p, size_t n)
+{
+	if (c->out_len + n > c->out_cap && !grow(t, c, &c->out, &c->out_cap, c->out_len + n, OUT_MAX)) {
+		c->closing = true;
+		return;
+	}
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+}
+
+static void putf(struct urt_task *t, struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void putf(struct urt_task *t, struct conn *c, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	put(t, c, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 412: return "Precondition Failed";
+	case 416: return "Range Not Satisfiable";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+/*
+ * The wall clock: time(2) on a real kernel; on the model, its virtual
+ * clock in seconds since the epoch (the clock of its file times), so a
+ * run replays and Date agrees with the files' Last-Modified.
+ */
+static time_t wall_now(const struct http_server *s)
+{
+	return s->sim ? (time_t)(urt_now_ns() / 1000000000u) : time(NULL);
+}
+
+static void http_date(char *out, size_t cap, time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Connection: close when this answer ends the connection; keep-alive when
+ * an HTTP/1.0 client asked for it and it is kept (RFC 9112 9.3, C.2.2:
+ * without it the client closes, its keep-alive unacknowledged). */
+static void conn_field(struct urt_task *t, struct conn *c)
+{
+	if (!c->keep)
+		put(t, c, "Connection: close\r\n", 19);
+	else if (c->req.minor == 0)
+		put(t, c, "Connection: keep-alive\r\n", 24);
+}
+
+/* The status line and the headers every response has. */
+static void head(struct urt_task *t, struct conn *c, int status, const char *type,
+		 uint64_t length)
+{
+	char date[64];
+
+	http_date(date, sizeof(date), wall_now(c->s));
+	putf(t, c, "HTTP/1.1 %d %s\r\nServer: urt-http\r\nDate: %s\r\n", status, reason(status),
+	     date);
+	if (type)
+		putf(t, c, "Content-Type: %s\r\n", type);
+	putf(t, c, "Content-Length: %" PRIu64 "\r\n", length);
+	conn_field(t, c);
+}
+
+/* An error with a short text body. Statuses that leave the stream in doubt close. */
+static void error(struct urt_task *t, struct conn *c, int status)
+{
+	char body[64];
+	int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+
+	if (status != 404 && status != 405 && status != 412 && status != 416 && status != 503)
+		c->keep = false; /* the request could not be read: the stream is lost */
+	head(t, c, status, "text/plain", (uint64_t)n);
+	if (status == 405)
+		put(t, c, "Allow: GET, HEAD\r\n", 18);
+	if (status == 503) /* a full descriptor table: one may be free in a second */
+		put(t, c, "Retry-After: 1\r\n", 16);
+	put(t, c, "\r\n", 2);
+	if (!c->head_only)
+		put(t, c, body, (size_t)n);
+}
+
+static struct slice target_origin(struct slice tg);
+
+/* A directory named without its slash: 301 to the same target with one
+ * (path as received, so still %-encoded, then the query), as users and
+ * relative links inside the directory expect. */
+static void redirect_dir(struct urt_task *t, struct conn *c)
+{
+	struct slice tg = target_origin(c->req.target);
+	size_t q = 0;
+
+	while (q < tg.n && tg.p[q] != '?')
+		q++;
+	head(t, c, 301, NULL, 0);
+	/* put, not putf: the target can be as long as --max-line, and putf
+	 * cuts at 512 bytes (a cut Location would lose the head's end) */
+	put(t, c, "Location: ", 10);
+	put(t, c, tg.p, q);
+	put(t, c, "/", 1);
+	put(t, c, tg.p + q, tg.n - q);
+	put(t, c, "\r\n\r\n", 4);
+}
+
+static const char *content_type(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+		{ ".html", "text/html; charset=utf-8" }, { ".htm", "text/html; charset=utf-8" },
+		{ ".txt", "text/plain; charset=utf-8" }, { ".css", "text/css" },
+		{ ".js", "text/javascript" },		 { ".json", "application/json" },
+		{ ".png", "image/png" },		 { ".jpg", "image/jpeg" },
+		{ ".jpeg", "image/jpeg" },		 { ".gif", "image/gif" },
+		{ ".svg", "image/svg+xml" },		 { ".wasm", "application/wasm" },
+		{ ".pdf", "application/pdf" },
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcasecmp(dot, types[i].ext))
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+/*
+ * The status for a request's method other than GET and HEAD: 405 (with
+ * Allow) for the methods RFC 9110 defines, which urt-http knows and does
+ * not allow on files, 501 for any other. Methods are case-sensitive (RFC
+ * 9110 9.1): "get" is not GET, and "head" must not get HEAD's framing.
+ */
+static int method_refused(struct slice m)
+{
+	static const char *const known[] = { "POST",	"PUT",	 "DELETE", "OPTIONS",
+					     "TRACE", "PATCH", "CONNECT" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (slice_eq(m, known[i]))
+			return 405;
+	return 501;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = (char)(ch | 0x20);
+	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/*
+ * The origin-form part of a target (path and query): the target itself, or
+ * of an absolute-form one (RFC 9112 3.2.2: a server MUST accept it) what
+ * follows "http://authority", the authority not empty; its Host is then
+ * ignored, as the RFC asks (urt-http serves one tree whatever the host).
+ * A NULL p: an absolute-form target without an authority.
+ */
+static struct slice target_origin(struct slice tg)
+{
+	size_t a = 7;
+
+	if (tg.n < 7 || strncasecmp(tg.p, "http://", 7))
+		return tg;
+	while (a < tg.n && tg.p[a] != '/' && tg.p[a] != '?')
+		a++;
+	if (a == 7)
+		return (struct slice){ NULL, 0 };
+	return (struct slice){ tg.p + a, tg.n - a };
+}
+
+/*
+ * The target's path, %-decoded, without the query, as a path relative to
+ * the root ("index.html" for "/"). Return: 0; -400 for a bad encoding or a
+ * NUL; -404 for a ".." segment (the kernel would refuse it beneath the
+ * root anyway: this gives the answer without a system call).
+ */
+static int target_path(struct slice tg, char *out, size_t cap)
+{
+	size_t o_ = 0, i = 0;
+
+	tg = target_origin(tg);
+	if (!tg.p)
+		return -400;
+	if (!tg.n || tg.p[0] == '?') { /* "http://host" or "http://host?q": "/" */
+		strcpy(out, "index.html");
+		return 0;
+	}
+
+	if (!tg.n || tg.p[0] != '/')
+		return -400;
+	i = 1;
+	for (; i < tg.n && tg.p[i] != '?' && tg.p[i] != '#'; i++) {
+		char ch = tg.p[i];
+
+		if (ch == '%') {
+			int hi, lo;
+
+			if (i + 2 >= tg.n)
+				return -400;
+			hi = hexval(tg.p[i + 1]);
+			lo = hexval(tg.p[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -400;
+			ch = (char)(hi * 16 + lo);
+			i += 2;
+			if (!ch)
+				return -400;
+		}
+		if (o_ + 1 >= cap)
+			return -414;
+		out[o_++] = ch;
+	}
+	out[o_] = 0;
+	for (char *seg = out; seg;) { /* any ".." segment */
+		char *slash = strchr(seg, '/');
+		size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+
+		if (len == 2 && seg[0] == '.' && seg[1] == '.')
+			return -404;
+		seg = slash ? slash + 1 : NULL;
+	}
+	if (!o_ || out[o_ - 1] == '/') {
+		if (o_ + sizeof("index.html") >= cap)
+			return -414;
+		strcpy(out + o_, "index.html");
+	}
+	return 0;
+}
+
+static uint64_t digit(uint64_t v, char d)
+{
+	unsigned k = (unsigned)(d - '0');
+
+	return v > (UINT64_MAX - k) / 10 ? UINT64_MAX : v * 10 + k;
+}
+
+/* Parse "bytes=a-b", "bytes=a-", "bytes=-n" against size. Return: 1 a
+ * range set in *from and *len; 0 no usable Range (serve all); -1 unsatisfiable. */
+static int parse_range(struct slice r, uint64_t size, uint64_t *from, uint64_t *len)
+{
+	uint64_t a = 0, b = 0;
+	size_t i = 6;
+	bool have_a = false, have_b = false;
+
+	if (r.n < 7 || strncasecmp(r.p, "bytes=", 6))
+		return 0;
+	/* numbers past 2^64 saturate: a first byte that far is past any file
+	 * (416), a last byte that far is the file's end */
+	for (; i < r.n && r.p[i] >= '0' && r.p[i] <= '9'; i++, have_a = true)
+		a = digit(a, r.p[i]);
+	if (i == r.n || r.p[i] != '-')
+		return 0;
+	for (i++; i < r.n && r.p[i] >= '0' && r.p[i] <= '9'; i++, have_b = true)
+		b = digit(b, r.p[i]);
+	if (i != r.n || (!have_a && !have_b))
+		return 0; /* several ranges, or garbage: serve the whole file */
+	if (!have_a) { /* the last b bytes */
+		if (!b)
+			return -1;
+		/* satisfiable even when the file is empty (RFC 9110 14.1.2),
+		 * but no Content-Range can say "0 bytes of 0": ignore the
+		 * Range (14.2 allows it) and answer 200 with the empty file */
+		if (!size)
+			return 0;
+		*from = b >= size ? 0 : size - b;
+		*len = size - *from;
+		return 1;
+	}
+	if (a >= size || (have_b && b < a))
+		return -1;
+	*from = a;
+	*len = (have_b && b < size ? b + 1 : size) - a;
+	return 1;
+}
+
+/*
+ * Whether p[0, n) has the shape pat: 'A' an upper-case letter, 'a' a
+ * lower-case one, 'd' a digit, '_' a digit or SP, anything else itself.
+ */
+static bool date_shape(const char *p, size_t n, const char *pat)
+{
+	if (n != strlen(pat))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		bool ok;
+
+		switch (pat[i]) {
+		case 'A':
+			ok = ch >= 'A' && ch <= 'Z';
+			break;
+		case 'a':
+			ok = ch >= 'a' && ch <= 'z';
+			break;
+		case 'd':
+			ok = ch >= '0' && ch <= '9';
+			break;
+		case '_':
+			ok = ch == ' ' || (ch >= '0' && ch <= '9');
+			break;
+		default:
+			ok = ch == (unsigned char)pat[i];
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Which of the three forms of HTTP-date s is, by its exact grammar (RFC
+ * 9110 5.6.7: fixed widths, case-sensitive), before strptime checks the
+ * names: strptime alone takes "1 Jan", "jan", "Jan  01" and spaces for
+ * digits, and a date that is not an HTTP-date MUST be ignored (13.1.3).
+ * Return: 0, 1, 2 (the index into parse_http_date's forms), or -1.
+ */
+static int date_form(struct slice s)
+{
+	size_t comma = 0;
+
+	if (date_shape(s.p, s.n, "Aaa, dd Aaa dddd dd:dd:dd GMT"))
+		return 0;
+	if (date_shape(s.p, s.n, "Aaa Aaa _d dd:dd:dd dddd"))
+		return 2;
+	while (comma < s.n && comma < 10 && s.p[comma] != ',')
+		comma++;
+	if (comma >= 6 && comma <= 9 && date_shape(s.p, 1, "A") &&
+	    date_shape(s.p + 1, comma - 1, "aaaaaaaa" + 9 - comma) &&
+	    date_shape(s.p + comma, s.n - comma, ", dd-Aaa-dd dd:dd:dd GMT"))
+		return 1;
+	return -1;
+}
+
+static int year_now(const struct http_server *s)
+{
+	struct tm tm;
+	time_t now = wall_now(s);
+
+	gmtime_r(&now, &tm);
+	return tm.tm_year + 1900;
+}
+
+/* An HTTP-date in any of the three forms a recipient MUST accept (RFC
+ * 9110 5.6.7): IMF-fixdate, RFC 850 (two-digit year) and asctime. */
+static time_t parse_http_date(const struct http_server *srv, struct slice s)
+{
+	static const char *const forms[] = { "%a, %d %b %Y %H:%M:%S GMT",
+					     "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y" };
+	char tmp[64];
+	int f = date_form(s);
+	struct tm tm = { 0 };
+	const char *end;
+
+	if (f < 0 || s.n >= sizeof(tmp))
+		return (time_t)-1;
+	memcpy(tmp, s.p, s.n);
+	tmp[s.n] = 0;
+	end = strptime(tmp, forms[f], &tm);
+	if (!end || *end)
+		return (time_t)-1;
+	if (f == 1) {
+		/* a two-digit year more than 50 years ahead is the last such
+		 * year in the past (RFC 9110 5.6.7); strptime's %y pivots at 69 */
+		int now = year_now(srv), y = now - now % 100 + tm.tm_year % 100;
+
+		tm.tm_year = (y > now + 50 ? y - 100 : y) - 1900;
+	}
+	return timegm(&tm);
+}
+
+/*
+ * Whether the entity-tag list v ("*" or 1#entity-tag, RFC 9110 8.8.3)
+ * names etag: by strong comparison (neither weak, same opaque-tag) for
+ * If-Match and If-Range, by weak comparison (W/ ignored) for
+ * If-None-Match (RFC 9110 8.8.3.2). Our tags are always strong.
+ */
+static bool etag_in(struct slice v, const char *etag, bool weak)
+{
+	size_t i = 0, n = strlen(etag);
+
+	if (v.n == 1 && v.p[0] == '*')
+		return true;
+	while (i < v.n) {
+		bool w = false;
+		size_t s;
+
+		while (i < v.n && (v.p[i] == ',' || v.p[i] == ' ' || v.p[i] == '\t'))
+			i++;
+		if (i + 1 < v.n && v.p[i] == 'W' && v.p[i + 1] == '/')
+			w = true, i += 2;
+		if (i >= v.n || v.p[i] != '"')
+			return false; /* not a list of tags: matches nothing */
+		s = i++;
+		while (i < v.n && v.p[i] != '"')
+			i++;
+		if (i == v.n)
+			return false;
+		i++;
+		if ((weak || !w) && i - s == n && !memcmp(v.p + s, etag, n))
+			return true;
+	}
+	return false;
+}
+
+/* etag_in over each line of a list field (name) that came on several
+ * lines: together they are one list (RFC 9110 5.3). */
+static bool etag_listed_lines(struct slice all, const char *name, const char *etag, bool weak)
+{
+	struct slice v;
+
+	while (http_field_next(&all, name, &v))
+		if (etag_in(v, etag, weak))
+			return true;
+	return false;
+}
+/*
+ * Wait for more input. No timer of its own: while it waits the connection
+ * is in s->idle or s->heads, and the sweeper cancels its stream at its
+ * deadline. A head's (or body's) deadline counts from its first byte even
+ * while bytes keep coming: checked here after each receive too. Return via
+ * c->n: > 0 appended bytes, 0 the peer closed, < 0 an error, the deadline,
+ * the budget or no memory.
+ */
+#define RECV(t, c)                                                                                 \
+	do {                                                                                       \
+		URT_AWAIT(t, (c)->n = urt_recv_stream(t, &(c)->rx, (c)->fd, &(c)->b));             \
+		if ((c)->n > 0) {                                                                  \
+			if (!in_append(t, c))                                                      \
+				(c)->n = -ENOMEM;                                                  \
+			urt_buf_free(&(c)->b);                                                     \
+		}                                                                                  \
+		if ((c)->n > 0 && (c)->head_by && urt_now_ns() >= (c)->head_by)                    \
+			(c)->n = -ETIMEDOUT;                                                       \
+		if ((c)->killed)                                                                   \
+			(c)->n = -ECANCELED;                                                       \
+	} while (0)
+
+/* Send the batch of answers in c->out (c->ret: send_out's result). */
+#define FLUSH(t, c)                                                                                \
+	do {                                                                                       \
+		disarm(t, c);                                                                      \
+		URT_AWAIT(t, (c)->ret = send_out(t, c));                                           \
+		disarm(t, c);                                                                      \
+		(c)->out_len = 0;                                                                  \
+		(c)->batch = 0;                                                                    \
+	} while (0)
+
+/* The send's deadline sleep (send_out) is armed for each send: drop the old one. */
+static void disarm(struct urt_task *t, struct conn *c)
+{
+	if (urt_op_busy(&c->nap))
+		urt_op_cancel(&c->nap);
+	if (c->nap.state == URT_OP_DONE) /* a sleep's cancel completes at once */
+		(void)urt_sleep_until(t, &c->nap, 0);
+}
+
+/*
+ * Awaitable: send c->out whole, never waiting --send-ms for the peer to
+ * read. (Not --idle-ms: the kernel tells a sender of room in its socket in
+ * bursts, a third of the send buffer at a time, so a client reading
+ * steadily can show no progress for a second when the buffer has grown to
+ * megabytes; measured with a reader at 1.5 MB/s.) A batch of answers up to OUT_TIMED races the connection's sleep,
+ * in user space (c->ret -ETIMEDOUT if the sleep wins; the send still in
+ * flight is cancelled when the task ends): a linked timeout on every
+ * answer would cost two kernel operations each (12% fewer requests a
+ * second, measured). A larger batch takes a while to go out to a reader
+ * that keeps reading, so it gets linked timeouts instead, renewed with
+ * every send, as a large file's body does.
+ */
+#define OUT_TIMED (64 * 1024)
+
+static int send_out(struct urt_task *t, struct conn *c)
+{
+	int ret;
+
+	if (c->out_len > OUT_TIMED) {
+		urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o.send_ms);
+		ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len);
+		urt_op_set_timeout(&c->tx.op, 0); /* kept by the send in flight */
+		return ret;
+	}
+	if (!urt_op_busy(&c->tx.op) && c->tx.op.state == URT_OP_IDLE && !c->tx.done)
+		c->send_by = urt_now_ns() + 1000000ull * c->s->o.send_ms;
+	ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len);
+	if (ret != URT_PENDING)
+		return ret;
+	return urt_sleep_until(t, &c->nap, c->send_by) == URT_PENDING ? URT_PENDING : -ETIMEDOUT;
+}
+
+/* The file's strong validator (RFC 9110 8.8.3): its identity, size and
+ * modification time to the nanosecond, as a file changed in place gets a
+ * new one even within a second. */
+static void etag_make(struct conn *c)
+{
+	snprintf(c->etag, sizeof(c->etag), "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"",
+		 (uint64_t)c->stx.stx_ino, (uint64_t)c->stx.stx_size,
+		 (uint64_t)c->stx.stx_mtime.tv_sec * 1000000000u + c->stx.stx_mtime.tv_nsec);
+}
+
+/* If-Range (RFC 9110 13.1.5): the Range holds only if the validator is
+ * our ETag (strong comparison) or exactly our Last-Modified date (strong
+ * when the file is more than a second old, as ours are served); a weak
+ * tag or anything else means the whole file. */
+static bool if_range_holds(struct conn *c)
+{
+	struct slice v = c->req.if_range;
+
+	if (!v.p)
+		return true;
+	if (v.n && (v.p[0] == '"' || (v.n > 1 && v.p[0] == 'W' && v.p[1] == '/')))
+		return v.p[0] == '"' && etag_in(v, c->etag, false) && v.p[v.n - 1] == '"';
+	return parse_http_date(c->s, v) == (time_t)c->stx.stx_mtime.tv_sec &&
+	       (time_t)c->stx.stx_mtime.tv_sec < wall_now(c->s);
+}
+
+/* Serve c->req from the root: open beneath it, answer 304 / 416 / 206 / 200,
+ * stream the bytes in chunks. Runs inside conn_poll (a helper of awaits
+ * would need a state of its own): see the FILE_* steps there. */
+static int file_status(struct conn *c, uint64_t *from, uint64_t *len)
+{
+	const struct http_req *q = &c->req;
+	time_t mtime = (time_t)c->stx.stx_mtime.tv_sec, d;
+	int ranged = 0;
+
+	/* the preconditions in RFC 9110 13.2.2's order: If-Match, else
+	 * If-Unmodified-Since (412); If-None-Match, else If-Modified-Since
+	 * (304: only GET and HEAD come here); If-Range decides the Range.
+	 * An invalid date is ignored, as the RFC asks. */
+	if (q->im.p ? !etag_listed_lines(q->im, "If-Match", c->etag, false)
+		    : q->ius.p && (d = parse_http_date(c->s, q->ius)) != (time_t)-1 && mtime > d)
+		return 412;
+	if (q->inm.p ? etag_listed_lines(q->inm, "If-None-Match", c->etag, true)
+		     : q->ims.p && (d = parse_http_date(c->s, q->ims)) != (time_t)-1 && mtime <= d)
+		return 304;
+	/* Range only for GET (RFC 9110 14.2); a stale If-Range: the whole file */
+	if (q->range.p && !c->head_only && if_range_holds(c))
+		ranged = parse_range(q->range, c->stx.stx_size, from, len);
+	if (ranged < 0)
+		return 416;
+	if (!ranged) {
+		*from = 0;
+		*len = c->stx.stx_size;
+		return 200;
+	}
+	return 206;
+}
+static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t from, uint64_t len)
+{
+	char date[64], now[64];
+
+	http_date(date, sizeof(date), (time_t)c->stx.stx_mtime.tv_sec);
+	if (status == 304) { /* no content, so no Content-Length; Date as any (RFC 9110 6.6.1) */
+		http_date(now, sizeof(now), wall_now(c->s));
+		putf(t, c, "HTTP/1.1 304 Not Modified\r\nServer: urt-http\r\nDate: %s\r\n"
+			   "Last-Modified: %s\r\nETag: %s\r\n", now, date, c->etag);
+		conn_field(t, c);
+		put(t, c, "\r\n", 2);
+		return;
+	}
+	if (status == 416) {
+		head(t, c, 416, "text/plain", 0);
+		putf(t, c, "Content-Range: bytes */%" PRIu64 "\r\n\r\n", (uint64_t)c->stx.stx_size);
+		return;
+	}
+	head(t, c, status, content_type(c->pathp), len);
+	putf(t, c, "Last-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n", date, c->etag);
+	if (status == 206)
+		putf(t, c, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", from,
+		     from + len - 1, (uint64_t)c->stx.stx_size);
+	put(t, c, "\r\n", 2);
+}
+
+/*
+ * The connection's pipe for splice_body, made on its first large body and
+ * kept until its drop. Non-blocking, so a splice that would wait on the
+ * pipe fails instead of holding a kernel worker (splice_body never lets
+ * that happen: it fills only an empty pipe and drains only what it put
+ * in). Sized to CHUNK; if the kernel refuses (pipe-max-size, or the user's
+ * pipe-user-pages-soft is spent and pipes start small) the splices are
+ * shorter, not wrong. Return: whether there is a pipe (no: read and send).
+ */
+static bool pipe_ready(struct conn *c)
+{
+	if (c->pipe[0] >= 0)
+		return true;
+	if (pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK))
+		return false;
+	(void)fcntl(c->pipe[1], F_SETPIPE_SZ, CHUNK);
+	return true;
+}
+
+/* c->chunk, CHUNK bytes of task memory counted in c->mem, made on first
+ * use. Return: false out of memory, or c was closed for the budget. */
+static bool chunk_ready(struct urt_task *t, struct conn *c)
+{
+	if (c->chunk)
+		return true;
+	if (c->killed || !(c->chunk = urt_task_alloc(t, CHUNK)))
+		return false;
+	mem_add(c, 0, CHUNK);
+	return !c->killed;
+}
+
+static void chunk_release(struct urt_task *t, struct conn *c)
+{
+	if (!c->chunk)
+		return;
+	urt_task_free(t, c->chunk);
+	c->chunk = NULL;
+	mem_add(c, CHUNK, 0);
+}
+
+/*
+ * An awaitable of its own (its progress is c->off, c->left, c->piped,
+ * c->full, c->napping), so conn_poll awaits it in one line: the body from
+ * c->file to the socket through the connection's pipe, never through user
+ * memory. Fill the empty pipe from the file (up to CHUNK), drain all of it
+ * to the socket (short splices on either side are taken again for the
+ * rest), until c->left is 0.
+ *
+ * A splice runs on a kernel worker thread of the ring (io-wq). Neither
+ * side ever blocks it: the pipe is non-blocking and filled only when empty,
+ * and the socket is non-blocking (on_conn), so a splice into a full socket
+ * moves what fits, or fails with -EAGAIN, at once. Then the task waits for
+ * room with urt_poll (in the ring, no thread), within --send-ms (the
+ * deadline on c->tx.op), and splices again. Where the poll cannot wait,
+ * the task naps ROOM_NAP_MS between splices instead: io_uring's poll
+ * always reports POLLRDHUP, so for a peer that has half-closed it returns
+ * at once without POLLOUT; and under the kernel's TCP memory pressure a
+ * socket shows POLLOUT that a send cannot use (the kernel's own blocking
+ * send naps then too). Either way the body must move within --send-ms of
+ * the socket filling (c->send_by), or the connection is closed. A peer
+ * that does not read costs no thread.
+ * Return: 0 sent; -errno from either side (c->spliced says whether any
+ * file byte went into the pipe); -ENODATA if the file ended early (it
+ * shrank: the length was promised); -EPIPE for a drain that moved nothing;
+ * -ETIMEDOUT if nothing moved for --send-ms.
+ */
+#define ROOM_NAP_MS 50
+
+static int splice_body(struct urt_task *t, struct conn *c)
+{
+	int n;
+
+	for (;;) {
+		if (c->napping) {
+			n = urt_sleep(t, &c->nap, ROOM_NAP_MS * 1000000ull);
+			if (n == URT_PENDING)
+				return n;
+			c->napping = false;
+			if (n < 0 && n != -ETIME)
+				return n;
+			continue;
+		}
+		if (c->piped && c->full) {
+			n = urt_poll(t, &c->tx.op, c->fd, POLLOUT);
+			if (n == URT_PENDING || n < 0)
+				return n;
+			c->full = false;
+			c->napping = !(n & (POLLOUT | POLLERR | POLLHUP)); /* POLLRDHUP alone */
+			continue;
+		}
+		if (c->piped) {
+			n = urt_splice(t, &c->tx.op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
+				       c->left ? SPLICE_F_MORE : 0);
+			if (n == URT_PENDING)
+				return n;
+			if (n == -EAGAIN && !c->full_since) { /* full: wait for room */
+				c->send_by = urt_now_ns() + 1000000ull * c->s->o.send_ms;
+				c->full = c->full_since = true;
+				continue;
+			}
+			if (n == -EAGAIN && urt_now_ns() >= c->send_by)
+				return -ETIMEDOUT;
+			if (n == -EAGAIN) { /* room polled, none taken: nap, splice again */
+				c->napping = true;
+				continue;
+			}
+			c->full_since = false;
+			if (n < 0)
+				return n;
+			if (!n)
+				return -EPIPE;
+			c->piped -= (size_t)n;
+			continue;
+		}
+		if (!c->left)
+			return 0;
+		n = urt_splice(t, &c->op, c->file, (int64_t)c->off, c->pipe[1], -1,
+			       (unsigned)(c->left < CHUNK ? c->left : CHUNK), 0);
+		if (n == URT_PENDING || n < 0)
+			return n;
+		if (!n)
+			return -ENODATA;
+		c->spliced = true;
+		c->s->splice = 1;
+		c->off += (uint64_t)n;
+		c->left -= (uint64_t)n;
+		c->piped = (size_t)n;
+	}
+}
+
+/*
+ * Before a wait for input: what was parsed leaves the input (one move per
+ * receive, never one per request); buffers that hold nothing go back, so
+ * an idle connection holds none (the 64 KiB chunk too: one request with a
+ * long path, or one body read and sent, must not keep it for the
+ * connection's life).
+ */
+static void in_compact(struct urt_task *t, struct conn *c)
+{
+	chunk_release(t, c);
+	if (c->at) {
+		memmove(c->in, c->in + c->at, c->in_len - c->at);
+		c->in_len -= c->at;
+		c->at = 0;
+	}
+	if (!c->in_len)
+		release(t, c, &c->in, &c->in_cap);
+	if (!c->out_len)
+		release(t, c, &c->out, &c->out_cap);
+}
+
+/*
+ * A chunked body begins: take what of it is in the input already, so a
+ * malformed one is answered 400 (or 413, 431) in place of its request's
+ * answer; the rest is taken as it arrives, after the answer (conn_poll).
+ * c->body_left becomes the bytes of the body in the input. Return: 0, or
+ * the status to refuse it with.
+ */
+static int chunked_start(struct conn *c)
+{
+	long k;
+
+	c->ck = (struct http_chunked){ 0 };
+	k = http_chunked_eat(&c->ck, c->in + c->used, c->in_len - c->used, &c->s->o.lim);
+	c->body_left = k < 0 ? 0 : (uint64_t)k;
+	return k < 0 ? (int)-k : 0;
+}
+
+static bool conn_poll(struct urt_task *t, void *arg)
+{
+	struct conn *c = arg;
+	long k;
+	bool full;
+
+	URT_BEGIN(t);
+	c->file = -1;
+	c->t = t;
+	link_add_tail(&c->s->all, &c->all);
+	while (!c->closing && !c->s->stop) {
+		/* --- a request head: parse what is there, else wait for more ---------- */
+		for (;;) {
+			/* a batch ends at --max-pipeline requests or when one more
+			 * answer could take the output past OUT_MAX: it is sent, and
+			 * the requests left wait in the input */
+			full = c->batch >= c->s->o.max_pipeline || c->out_len + ANSWER_MAX > OUT_MAX;
+			k = 0;
+			if (!full && http_head_ready(c->in + c->at, c->in_len - c->at, c->s->o.lim.max_head,
+						     &c->scan))
+				k = http_parse(c->in + c->at, c->in_len - c->at, &c->s->o.lim, &c->req);
+			if (k)
+				break;
+			if (c->killed)
+				goto out;
+			if (c->out_len) { /* answer the batch before waiting, or before it grows more */
+				FLUSH(t, c);
+				if (c->ret < 0 || c->killed)
+					goto out;
+				if (c->out_cap > IN_FIRST)
+					release(t, c, &c->out, &c->out_cap);
+				continue; /* parse again: k is not kept across an await */
+			}
+			c->batch = 0;
+			if (full)
+				continue; /* the batch's answers went out as they were made */
+			in_compact(t, c);
+			/* a head begun must be whole --head-ms after its first
+			 * byte, however it trickles in (slowloris); a connection
+			 * with nothing begun is idle */
+			if (c->in_len && !c->head_by)
+				c->head_by = urt_now_ns() + 1000000ull * c->s->o.head_ms;
+			if (c->in_len)
+				wait_in(c, &c->s->heads, c->head_by);
+			else
+				wait_in(c, &c->s->idle, urt_now_ns() + 1000000ull * c->s->o.idle_ms);
+			RECV(t, c);
+			if (c->n <= 0)
+				goto out; /* closed, an error, idle, or a head too slow: close */
+		}
+		wait_done(c);
+		c->head_by = 0;
+		c->scan = (struct http_scan){ 0 };
+		c->batch++;
+		c->s->requests++;
+		c->keep = true;
+		c->head_only = false;
+		if (k < 0) {
+			error(t, c, (int)-k);
+			c->closing = true;
+			break;
+		}
+		c->used = c->at + (size_t)k;
+		c->keep = c->req.keep_alive;
+		/* Expect: 100-continue with the body not here: the client waits
+		 * for us before sending it, so answer now (RFC 9110 10.1.1 allows
+		 * a final status instead of 100) and close rather than read it */
+		c->body_left = c->req.body;
+		if (c->req.chunked && (c->ret = chunked_start(c))) {
+			error(t, c, c->ret); /* the framing is lost: answer and close */
+			c->closing = true;
+			goto next;
+		}
+		if (c->req.expect_100 && (c->req.chunked ? !http_chunked_done(&c->ck)
+							  : c->req.body > c->in_len - c->used))
+			c->keep = false;
+		c->head_only = slice_eq(c->req.method, "HEAD");
+		c->pathp = c->path;
+		c->ret = target_path(c->req.target, c->path, sizeof(c->path));
+		if (c->ret == -414 && chunk_ready(t, c)) { /* rare: a path past 511 bytes */
+			c->pathp = c->chunk;
+			c->ret = target_path(c->req.target, c->chunk, PATH_MAX);
+			if (c->ret == -414)
+				c->ret = -404; /* no file has a longer path (ENAMETOOLONG) */
+		}
+		if (!c->head_only && !slice_eq(c->req.method, "GET")) {
+			error(t, c, method_refused(c->req.method));
+		} else if (c->ret < 0) {
+			error(t, c, -c->ret);
+		} else if (c->s->o.root_fd < 0) {
+			if (!strcmp(c->pathp, "index.html")) {
+				head(t, c, 200, "text/plain; charset=utf-8", sizeof(HELLO_BODY) - 1);
+				put(t, c, "\r\n", 2);
+				if (!c->head_only)
+					put(t, c, HELLO_BODY, sizeof(HELLO_BODY) - 1);
+			} else {
+				error(t, c, 404);
+			}
+		} else {
+			/* --- a file beneath the root ------------------------------------ */
+			c->how = (struct open_how){ .flags = O_RDONLY,
+						    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+			URT_AWAIT(t, c->file = urt_openat2(t, &c->op, c->s->o.root_fd, c->pathp, &c->how));
+			if (c->file < 0) {
+				/* a full descriptor table is this server's state, not the
+				 * file's: 503, try again, and the connection stays */
+				if (c->file == -EMFILE || c->file == -ENFILE)
+					c->s->busy++;
+				error(t, c, c->file == -EACCES			       ? 403
+					     : c->file == -EMFILE || c->file == -ENFILE ? 503
+											: 404);
+				c->file = -1;
+				goto next;
+			}
+			URT_AWAIT(t, c->ret = urt_statx(t, &c->op, c->file, "", AT_EMPTY_PATH,
+							STATX_SIZE | STATX_MTIME | STATX_TYPE | STATX_INO,
+							&c->stx));
+			if (c->ret == 0 && S_ISDIR(c->stx.stx_mode)) {
+				redirect_dir(t, c);
+			} else if (c->ret < 0 || !S_ISREG(c->stx.stx_mode)) {
+				error(t, c, 404);
+			} else {
+				uint64_t from = 0, len = 0;
+				int status;
+
+				etag_make(c);
+				status = file_status(c, &from, &len);
+				if (status == 412) {
+					error(t, c, 412);
+				} else {
+					file_head(t, c, status, from, len);
+					c->off = from;
+					c->left = status / 100 == 2 && !c->head_only ? len : 0;
+				}
+			}
+			if (c->left && c->left <= SMALL) {
+				/* a small file joins its head in the output: one send for both
+				 * (two would meet Nagle and a delayed ACK: 40 ms a request) */
+				if (c->out_len + c->left > c->out_cap &&
+				    !grow(t, c, &c->out, &c->out_cap, c->out_len + c->left, OUT_MAX))
+					c->closing = true, c->left = 0;
+				while (c->left) {
+					URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->out + c->out_len,
+								       c->left, (int64_t)c->off));
+					if (c->ret <= 0) {
+						c->closing = true;
+						break;
+					}
+					c->out_len += (size_t)c->ret;
+					c->off += (uint64_t)c->ret;
+					c->left -= (uint64_t)c->ret;
+				}
+			}
+			if (c->left) { /* a large body: the head first, then the file */
+				/* each send, wait for room and splice of it within
+				 * --send-ms (a linked timeout: one per operation) */
+				urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o.send_ms);
+				URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
+				c->out_len = 0;
+				if (c->ret < 0)
+					c->closing = true, c->left = 0;
+			}
+			if (c->left && c->s->splice >= 0 && pipe_ready(c)) {
+				c->spliced = c->full = c->full_since = false;
+				c->napping = false;
+				URT_AWAIT(t, c->ret = splice_body(t, c));
+				if (c->ret < 0 && !c->spliced &&
+				    (c->ret == -EINVAL || c->ret == -ENOSYS)) {
+					/* nothing sent yet: read and send this one. Never
+					 * worked here: the kernel has no splice, read and
+					 * send from now on; worked before: this file's
+					 * filesystem cannot splice */
+					if (!c->s->splice)
+						c->s->splice = -1;
+				} else if (c->ret < 0) {
+					/* the peer sees a body shorter than its length */
+					c->closing = true, c->left = 0;
+				} else {
+					c->s->bodies_spliced++;
+				}
+			}
+			if (c->left && !chunk_ready(t, c))
+				c->closing = true, c->left = 0;
+			c->copying = c->left != 0;
+			while (c->left) { /* read and send, a chunk at a time */
+				URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->chunk,
+							       c->left < CHUNK ? c->left : CHUNK,
+							       (int64_t)c->off));
+				if (c->ret <= 0) { /* the file shrank under us: the length was promised */
+					c->closing = true;
+					break;
+				}
+				URT_AWAIT(t, c->n = urt_send_all(t, &c->tx, c->fd, c->chunk, (size_t)c->ret));
+				if (c->n < 0) {
+					c->closing = true;
+					break;
+				}
+				c->off += (uint64_t)c->ret;
+				c->left -= (uint64_t)c->ret;
+			}
+			if (c->copying && !c->left)
+				c->s->bodies_copied++;
+			urt_op_set_timeout(&c->tx.op, 0);
+			URT_AWAIT(t, c->ret = urt_close(t, &c->op, c->file));
+			/* a close cancelled before it ran (conn_kill cancels every
+			 * operation of the task; the kernel runs a close on io-wq
+			 * for a file with a flush method, the model after its
+			 * latency) left the file open: the drop closes it */
+			if (c->ret == -ECANCELED)
+				c->closing = true;
+			else
+				c->file = -1;
+		}
+next:
+		if (c->killed)
+			goto out;
+		/* drop the request and any body from the input */
+		if (!c->keep)
+			c->closing = true;
+		/* the body must be in --head-ms after its head, however it trickles */
+		c->head_by = urt_now_ns() + 1000000ull * c->s->o.head_ms;
+		/* a body still to come: the answers go out first (its client
+		 * may wait for them before it sends the rest) */
+		if (!c->closing && c->out_len &&
+		    (c->req.chunked ? !http_chunked_done(&c->ck) : c->body_left > c->in_len - c->used)) {
+			FLUSH(t, c);
+			if (c->ret < 0 || c->killed)
+				goto out;
+		}
+		while (!c->closing && c->req.chunked && !http_chunked_done(&c->ck)) {
+			c->in_len = c->used; /* the decoder took them: dropped */
+			wait_in(c, &c->s->heads, c->head_by);
+			RECV(t, c);
+			if (c->n <= 0)
+				goto out;
+			/* its answer is out already: a bad body only closes */
+			c->ret = (int)http_chunked_eat(&c->ck, c->in + c->used, c->in_len - c->used,
+						       &c->s->o.lim);
+			c->closing = c->ret < 0;
+			c->body_left = c->ret < 0 ? 0 : (uint64_t)c->ret;
+		}
+		while (!c->closing && c->body_left > c->in_len - c->used) {
+			c->body_left -= c->in_len - c->used;
+			c->in_len = c->used; /* the body bytes we have are dropped */
+			wait_in(c, &c->s->heads, c->head_by);
+			RECV(t, c);
+			if (c->n <= 0)
+				goto out;
+		}
+		wait_done(c);
+		c->head_by = 0;
+		if (!c->closing) {
+			c->at = c->used + (size_t)c->body_left;
+			if (c->at == c->in_len)
+				c->at = c->in_len = 0;
+		}
+	}
+	c->ret = 0;
+	if (c->out_len && !c->killed) { /* the last answers, then close */
+		disarm(t, c);
+		URT_AWAIT(t, c->ret = send_out(t, c));
+		disarm(t, c);
+	}
+	/*
+	 * A staged close (RFC 9112 9.6): end the write side, then read and drop
+	 * what the client still sends until it closes too, for --linger-ms or
+	 * LINGER_MAX bytes at most. Closing with bytes unread (a body refused
+	 * with 413, a pipeline after a 400) would make the kernel reset the
+	 * connection, and a client can lose the answer it has not read yet.
+	 * Only when HTTP closes it (!keep) and its answers went out: not after
+	 * a failed send, whose client does not read (lingering on a crowd of
+	 * non-readers would spend the loop on bytes nobody needs).
+	 */
+	if (!c->keep && c->ret >= 0 && !c->killed && !c->s->stop) {
+		URT_AWAIT(t, c->ret = urt_shutdown(t, &c->op, c->fd, SHUT_WR));
+		c->head_by = urt_now_ns() + 1000000ull * c->s->o.linger_ms;
+		c->lingered = 0;
+		while (c->ret == 0 && c->s->o.linger_ms && c->lingered < LINGER_MAX) {
+			c->in_len = c->at = 0; /* dropped */
+			wait_in(c, &c->s->heads, c->head_by);
+			RECV(t, c);
+			if (c->n <= 0)
+				break; /* the client closed, or --linger-ms */
+			c->lingered += (uint64_t)c->n;
+		}
+	}
+out:
+	disarm(t, c);
+	wait_done(c);
+	link_del(&c->all); /* no longer one to close: it is ending */
+	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
+	URT_END(t);
+}
+
+static void conn_drop(struct urt_task *t, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)t;
+	urt_buf_free(&c->b);
+	c->s->mem -= c->mem; /* 0 if it was killed: taken out then */
+	link_del(&c->all);
+	link_del(&c->wait);
+	if (c->file >= 0) /* the model's, or a real one: through the ring either way */
+		urt_close_detached(c->file);
+	if (c->pipe[0] >= 0) {
+		close(c->pipe[0]);
+		close(c->pipe[1]);
+	}
+	urt_close_detached(c->fd);
+	c->s->live--;
+	atomic_fetch_sub_explicit(c->s->o.live_total, 1, memory_order_relaxed);
+}
+
+const struct urt_task_type http_conn_type = { .poll = conn_poll,
+						.drop = conn_drop,
+						.name = "http-conn" };
+
+/* --- the sweeper ---------------------------------------------------------------------- */
+
+/*
+ * One task per runtime keeps the idle and head deadlines of all its
+ * connections with one timer, so a waiting connection costs no timer
+ * record of its own: a connection waiting for input sits in s->idle
+ * (nothing begun: --idle-ms from when it began to wait) or s->heads (a
+ * head or a body begun: --head-ms from its first byte), each list in
+ * deadline order, since every entry joins at the tail with now plus the
+ * list's one period. Every SWEEP_MS the sweeper closes the expired ones at
+ * the front (conn_kill: the stream is cancelled, the task wakes and ends),
+ * and checks the budget counting the unread stream bytes the runtime
+ * holds, which change without the connections knowing.
+ */
+#define RX_BUF 4096 /* the runtime's provided buffer (opts.buf_size's default) */
+
+struct sweeper {
+	struct http_server *s;
+	struct urt_op nap;
+};
+
+static void expire(struct http_server *s, struct http_link *list, uint64_t now)
+{
+	while (list->next != list) {
+		struct conn *c = conn_of(list->next, wait);
+
+		if (c->wait_by > now)
+			break;
+		conn_kill(c); /* takes it out of the list */
+		s->expired++;
+	}
+}
+
+/* What of held the connections closed but not yet ended still hold: the
+ * stream bytes they had not read, given back as their tasks end (at once:
+ * a closed task's operations are cancelled, and none waits on a thread).
+ * Not closed again for them. A scan: done only when over budget. */
+static size_t dying(struct http_server *s, size_t held)
+{
+	size_t n = 0;
+
+	for (struct http_link *l = s->all.next; l != &s->all; l = l->next) {
+		struct conn *c = conn_of(l, all);
+
+		if (c->killed)
+			n += conn_unread(c);
+	}
+	return n < held ? n : held;
+}
+
+static void sweep(struct http_server *s)
+{
+	struct urt_runtime_stats st;
+	uint64_t now = urt_now_ns();
+	size_t held;
+
+	expire(s, &s->idle, now);
+	expire(s, &s->heads, now);
+	urt_runtime_stats(&s->rt, &st);
+	held = s->mem + st.spill_bytes + st.bufs_queued * RX_BUF;
+	if (held > s->o.mem_budget)
+		held -= dying(s, held);
+	if (held > s->o.mem_budget)
+		evict(s, held);
+}
+
+static bool sweep_poll(struct urt_task *t, void *arg)
+{
+	struct sweeper *w = arg;
+
+	URT_BEGIN(t);
+	while (!w->s->stop) {
+		URT_AWAIT(t, urt_sleep(t, &w->nap, SWEEP_MS * 1000000ull));
+		sweep(w->s);
+	}
+	URT_END(t);
+}
+
+const struct urt_task_type http_sweep_type = { .poll = sweep_poll, .name = "http-sweeper" };
+
+/* --- the acceptor, stats ------------------------------------------------------------------- */
+
+/* A new connection on this runtime: its task, unless the cap of all
+ * runtimes together is reached. */
+static int on_conn(void *arg, int fd, struct urt_claim *claim)
+{
+	struct http_server *s = arg;
+	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 } };
+	atomic_uint *live = s->o.live_total;
+	int ret;
+
+	/* non-blocking, so a splice into it never holds a kernel worker
+	 * (splice_body); the ring's receives and sends arm their own poll.
+	 * The model has no splice (and no fcntl): bodies go by read and send */
+	if (!s->sim && fcntl(fd, F_SETFL, O_NONBLOCK))
+		return -errno;
+	/* the cap, for boxed tasks too: taken before the spawn, given back by
+	 * the drop (or here, if the spawn fails) */
+	if (atomic_fetch_add_explicit(live, 1, memory_order_relaxed) >= s->o.max_conns) {
+		atomic_fetch_sub_explicit(live, 1, memory_order_relaxed);
+		return -ENOSPC;
+	}
+	/* responses are written whole: Nagle would only delay them (the
+	 * model has no Nagle) */
+	if (!s->sim)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	if (claim) { /* the slot the acceptor reserved before it accepted */
+		memcpy(urt_claim_state(claim), &c, sizeof(c));
+		ret = urt_claim_spawn(claim, &http_conn_type, NULL);
+	} else {
+		ret = urt_spawn(&s->rt, &http_conn_type, &c, sizeof(c), NULL);
+	}
+	if (ret) {
+		atomic_fetch_sub_explicit(live, 1, memory_order_relaxed);
+		return ret;
+	}
+	s->conns++;
+	s->live++;
+	return 0;
+}
+
+void http_server_print(struct http_server *s)
+{
+	struct urt_runtime_stats st;
+
+	urt_runtime_stats(&s->rt, &st);
+	printf("stats: runtime %d connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
+	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
+	       " heap_calls %zu slab %zu/%zu ops_live %zu timers_live %zu conn_mem %zu evicted "
+	       "%" PRIu64 " expired %" PRIu64 " busy %" PRIu64
+	       " bufs_free_low %zu/%zu spill_high_water %zu\n",
+	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
+	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live,
+	       st.timers_live, s->mem, s->evicted, s->expired, s->busy, st.bufs_free_low,
+	       st.buf_count, st.spill_high_water);
+	fflush(stdout);
+}
+
+/* --- one runtime's server ------------------------------------------------------------------- */
+
+int http_server_init(struct http_server *s, const struct http_opts *o, int id, struct urt_sim *sim)
+{
+	int ret;
+
+	*s = (struct http_server){ .o = *o, .sim = sim != NULL, .id = id, .lfd = -1 };
+	s->splice = o->no_splice || sim ? -1 : 0;
+	counting_init(&s->heap);
+	/* any runtime may hold the whole cap: untouched slots cost address
+	 * space only (the slab hands them out from a bump pointer) */
+	ret = urt_runtime_init(&s->rt,
+			       &(struct urt_runtime_opts){
+				       .slab = o->boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+				       .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
+				       .slab_slots = o->max_conns,
+				       .allocator = &s->heap.al,
+				       .sim = sim,
+			       });
+	if (ret)
+		return ret;
+	link_init(&s->all);
+	link_init(&s->idle);
+	link_init(&s->heads);
+	return 0;
+}
+
+int http_server_start(struct http_server *s, int lfd)
+{
+	s->lfd = lfd;
+	if (urt_acceptor_start(&s->rt,
+			       &(struct urt_acceptor_opts){ .lfd = lfd,
+							    .on_conn = on_conn,
+							    .arg = s,
+							    .stop = &s->stop,
+							    .boxed = s->o.boxed },
+			       &s->acceptor) ||
+	    urt_spawn(&s->rt, &http_sweep_type, &(struct sweeper){ .s = s }, sizeof(struct sweeper),
+		      NULL))
+		return -ENOMEM;
+	return 0;
+}
+
+void http_server_stop(struct http_server *s)
+{
+	s->stop = true;
+}
+
+size_t http_server_finish(struct http_server *s)
+{
+	if (s->lfd >= 0)
+		urt_close_detached(s->lfd); /* deinit waits for it */
+	s->lfd = -1;
+	if (!urt_join_is_empty(&s->acceptor))
+		urt_join_detach(&s->acceptor);
+	return urt_runtime_deinit(&s->rt); /* aborts the connections: their drops close them */
+}

@@ -1,0 +1,692 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kv/server.c - urt-kv's server for one runtime (kv/server.h): the
+ * connection task, the deadline and memory sweeper, the keyspace's expiry
+ * sweep, the acceptor. urt-kv.c describes what they do and why.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(urt_now_ns() / 1000000u);
+}
+
+/* --- a connection ------------------------------------------------------------- */
+
+enum { IN_NONE, IN_RX, IN_TX, IN_DOOM }; /* the deadline list a connection is in */
+
+struct conn {
+	struct kv_worker *w;
+	int fd, n, ret;
+	struct kv_client cl; /* what its commands see: the output buffer, closing */
+	struct urt_op rx;
+	struct urt_io_all tx;
+	struct urt_buf b;
+	struct idle_link link;	       /* in c->w->rx, c->w->tx or c->w->doom: its deadline */
+	char *in;		       /* task memory */
+	size_t in_off, in_len, in_cap; /* in[in_off..in_len): not yet parsed */
+	size_t held;		       /* bytes it holds, as last counted in c->w->mem */
+	size_t held_rx;		       /* of held, its stream's unread bytes */
+	size_t stamped;		       /* unparsed bytes when its idle time was last reset */
+	size_t seg_off;		       /* sending: bytes of piece seg sent */
+	uint32_t seg;		       /* sending: out's bytes and the refs' values, in turn */
+	uint8_t where;		       /* IN_*: which list link is in */
+	bool more;		       /* run_requests stopped at a bound: more may be complete */
+	uint32_t turn;		       /* input bytes taken since this task last let others run */
+	bool doomed;		       /* a deadline or the memory budget closes it */
+	struct resp_resume resume;     /* how far the incomplete request at in + in_off is parsed */
+};
+
+static struct conn *conn_of(struct idle_link *k)
+{
+	return (struct conn *)((char *)k - offsetof(struct conn, link));
+}
+
+static struct idle_list *list_of(struct kv_worker *w, int where)
+{
+	return where == IN_RX ? &w->rx : where == IN_TX ? &w->tx : &w->doom;
+}
+
+/* c moved: to the tail of the list `where` (a doomed one stays in c->w->doom). */
+static void conn_move(struct conn *c, int where)
+{
+	if (c->doomed)
+		where = IN_DOOM;
+	idle_put(c->where ? list_of(c->w, c->where) : NULL, list_of(c->w, where), &c->link,
+		 c->w->sweep.now);
+	c->where = (uint8_t)where;
+}
+
+/* Have c's task wake and close: cancel what it waits on. Return: whether a
+ * wait was cancelled (else it is running or about to: it sees doomed). */
+static bool conn_cancel(struct conn *c)
+{
+	bool rx = urt_op_cancel(&c->rx) == 0;
+
+	return urt_op_cancel(&c->tx.op) == 0 || rx;
+}
+
+/* Mark c to be closed (why: the counter to bump) and wake it. Return: as
+ * conn_cancel. */
+static bool conn_doom(struct conn *c, uint64_t *why)
+{
+	if (!c->doomed) {
+		c->doomed = true;
+		c->w->mem_doomed += c->held;
+		(*why)++;
+	}
+	return conn_cancel(c);
+}
+
+/* The sweeper found c past its list's deadline (ctx: the list). Return:
+ * true to unlink it (its wait is cancelled), false to try again next tick. */
+static bool conn_expire(struct idle_link *k, void *ctx)
+{
+	struct conn *c = conn_of(k);
+	struct idle_list *l = ctx;
+	uint64_t *why = l == &c->w->rx	 ? &c->w->closed_idle
+			: l == &c->w->tx ? &c->w->closed_send
+					 : &c->w->closed_mem;
+
+	if (!conn_doom(c, why))
+		return false;
+	c->where = IN_NONE;
+	return true;
+}
+
+/* Count c's buffers again: input, output, references, unread stream chunks.
+ * O(1); the runtime's total is in c->w->mem. */
+static void conn_recount(struct conn *c)
+{
+	size_t rx = urt_recv_stream_held(&c->rx);
+	size_t held = c->in_cap + c->cl.out_cap + c->cl.refs_cap * sizeof(struct kv_ref) + rx;
+
+	c->w->mem_rx += rx - c->held_rx;
+	c->held_rx = rx;
+
+	c->w->mem += held - c->held; /* wraps when it shrank: unsigned, still exact */
+	if (c->doomed)
+		c->w->mem_doomed += held - c->held;
+	c->held = held;
+}
+
+/* The largest holder not yet doomed, among every connection of this runtime. */
+static struct conn *largest(struct kv_worker *w)
+{
+	struct idle_list *ls[] = { &w->rx, &w->tx };
+	struct conn *big = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		for (struct idle_link *k = ls[i]->root.next; k != &ls[i]->root; k = k->next) {
+			struct conn *c = conn_of(k);
+
+			conn_recount(c);
+			if (!c->doomed && (!big || c->held > big->held))
+				big = c;
+		}
+	}
+	return big;
+}
+
+/* Close the connections not yet doomed that hold `most` or more until what
+ * is left fits. Return: whether it fits. */
+static bool shed_at(struct kv_worker *w, size_t most)
+{
+	struct idle_list *ls[] = { &w->rx, &w->tx };
+
+	for (int i = 0; i < 2; i++) {
+		for (struct idle_link *k = ls[i]->root.next, *next; k != &ls[i]->root; k = next) {
+			struct conn *c = conn_of(k);
+
+			next = k->next; /* c may move to w->doom */
+			if (c->doomed || c->held < most)
+				continue;
+			if (!conn_doom(c, &w->closed_mem))
+				conn_move(c, IN_DOOM); /* the sweeper cancels it next tick */
+			if (w->mem - w->mem_doomed <= w->o.mem_budget)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Past the runtime's share of --max-clients-mem: close the largest holders
+ * until what is left fits, as redis's maxmemory-clients does. Each pass
+ * recounts every connection, finds the largest holding and closes those
+ * that hold as much: holdings are mostly whole buffers, so a crowd of
+ * alike non-readers goes in one pass, not in a scan each. Runs only when
+ * over budget.
+ */
+static void shed(struct kv_worker *w)
+{
+	while (w->mem - w->mem_doomed > w->o.mem_budget) {
+		struct conn *big = largest(w);
+
+		if (!big || w->mem - w->mem_doomed <= w->o.mem_budget || shed_at(w, big->held))
+			break;
+	}
+}
+
+/* Count c again; past the budget, shed (c itself perhaps). O(1) but then. */
+static void conn_account(struct conn *c)
+{
+	conn_recount(c);
+	if (c->w->mem - c->w->mem_doomed > c->w->o.mem_budget)
+		shed(c->w);
+}
+
+/* What this runtime's connections hold by its fresh figures: their own
+ * buffers as last counted, with the unread stream bytes as the runtime
+ * holds them now instead of as last counted. O(1). */
+size_t kv_worker_mem(const struct kv_worker *w, const struct urt_runtime_stats *st)
+{
+	return w->mem - w->mem_rx + st->spill_bytes + st->bufs_queued * (size_t)KV_RX_BUF;
+}
+
+/*
+ * Each sweeper tick. The stream of a connection whose task waits in a send
+ * (a client that asks and does not read) fills up to an arm and a buffer
+ * with the task asleep, so nothing recounts it: its bytes are in the
+ * runtime's spill and queued buffers, not in w->mem. When the fresh
+ * estimate passes the budget, recount every connection and shed.
+ */
+static void mem_tick(void *arg)
+{
+	struct urt_runtime_stats st;
+	size_t fresh;
+
+	struct kv_worker *w = arg;
+
+	urt_runtime_stats(&w->rt, &st);
+	fresh = kv_worker_mem(w, &st);
+	if (fresh <= w->mem_doomed || fresh - w->mem_doomed <= w->o.mem_budget)
+		return;
+	(void)largest(w); /* recounts them all */
+	shed(w);
+}
+
+/* Append a received chunk. Return: false if the request would pass the cap. */
+static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t n)
+{
+	size_t cap = c->in_cap ? c->in_cap : KV_OUT_CHUNK;
+	char *q;
+
+	/* the parser refuses a request declared past --max-request; this holds
+	 * whatever else comes (an inline line is capped at 64 KiB) */
+	if (c->in_len + n > c->w->sh->lim.max_request + 64 * 1024)
+		return false;
+	if (c->in_len + n <= c->in_cap) {
+		memcpy(c->in + c->in_len, p, n);
+		c->in_len += n;
+		return true;
+	}
+	while (cap < c->in_len + n)
+		cap *= 2;
+	q = urt_task_alloc(t, cap);
+	if (!q)
+		return false;
+	if (c->in_len)
+		memcpy(q, c->in, c->in_len);
+	if (c->in)
+		urt_task_free(t, c->in);
+	c->in = q;
+	c->in_cap = cap;
+	memcpy(c->in + c->in_len, p, n);
+	c->in_len += n;
+	return true;
+}
+
+/*
+ * Parse and run the complete requests in the input, at most --max-pipeline
+ * of them and until the replies reach KV_OUT_BOUND bytes (c->more says
+ * the batch stopped there: the rest is parsed after the send, before any
+ * more is received). The batch runs under the keyspace's lock, taken at its first
+ * command and let go after its last; nothing here awaits. Each unparsed
+ * byte is looked at once: an incomplete request is resumed, and moved to
+ * the buffer's start once, when the batch before it is done.
+ */
+static void run_requests(struct urt_task *t, struct conn *c)
+{
+	bool locked = false;
+	uint32_t n = 0;
+
+	c->more = false;
+	while (c->in_off < c->in_len && !c->cl.closing) {
+		struct resp_cmd cmd = { .argv = c->w->argv, .len = c->w->len, .resume = c->resume };
+		const char *why;
+		long k;
+
+		if (c->in_len - c->in_off < c->resume.need)
+			break; /* the request at in_off is still arriving */
+		if (n == c->w->sh->max_pipeline ||
+		    c->cl.out_len + c->cl.ref_bytes >= KV_OUT_BOUND) {
+			c->more = true;
+			break;
+		}
+		if (!c->resume.need && (c->in[c->in_off] == '\r' || c->in[c->in_off] == '\n')) {
+			/* empty lines, which redis skips too (as white space of an
+			 * inline line), go at a byte's cost, not a parse's */
+			while (c->in_off < c->in_len &&
+			       (c->in[c->in_off] == '\r' || c->in[c->in_off] == '\n'))
+				c->in_off++;
+			continue;
+		}
+		k = resp_parse(c->in + c->in_off, c->in_len - c->in_off, &c->w->sh->lim, &cmd,
+			       &why);
+		if (k == 0) {
+			c->resume = cmd.resume;
+			break;
+		}
+		if (k < 0) {
+			kv_reply_error(t, &c->cl, why);
+			c->cl.closing = true; /* as redis: the stream cannot be resynchronised */
+			break;
+		}
+		c->in_off += (size_t)k;
+		c->resume = (struct resp_resume){ 0 };
+		if (cmd.argc) {
+			if (!locked) {
+				pthread_mutex_lock(&c->w->sh->lock);
+				locked = true;
+			}
+			kv_execute(&c->w->sh->srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len);
+			n++;
+		}
+		if (c->cl.oom) { /* the reply itself could not be stored */
+			c->cl.closing = true;
+			break;
+		}
+	}
+	if (locked)
+		pthread_mutex_unlock(&c->w->sh->lock);
+	if (!c->more && c->in_off) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+}
+
+/* The next piece of the batch to send, at most KV_OUT_BOUND bytes: out's
+ * bytes up to a reference, its value (from the entry), and so on. Return:
+ * false when all went. */
+static bool piece(struct conn *c, const char **p, size_t *n)
+{
+	const struct kv_client *cl = &c->cl;
+
+	for (;; c->seg++, c->seg_off = 0) {
+		uint32_t i = c->seg / 2;
+		const char *base;
+		size_t len;
+
+		if (i > cl->nrefs || (c->seg % 2 && i == cl->nrefs))
+			return false;
+		if (c->seg % 2 == 0) { /* out's bytes before ref i (or to the end) */
+			size_t from = i ? cl->refs[i - 1].at : 0;
+
+			base = cl->out + from;
+			len = (i < cl->nrefs ? cl->refs[i].at : cl->out_len) - from;
+		} else {
+			base = kv_val(cl->refs[i].e);
+			len = cl->refs[i].e->vlen;
+		}
+		if (c->seg_off < len) {
+			*p = base + c->seg_off;
+			*n = len - c->seg_off < KV_OUT_BOUND ? len - c->seg_off : KV_OUT_BOUND;
+			return true;
+		}
+	}
+}
+
+/* Send the current piece (awaitable: piece() finds the same one each time
+ * the poll comes back, since seg and seg_off move only after). */
+static int send_piece(struct urt_task *t, struct conn *c)
+{
+	const char *p;
+	size_t n;
+
+	if (!piece(c, &p, &n))
+		return 0;
+	return urt_send_all(t, &c->tx, c->fd, p, n);
+}
+
+/* The batch is sent: let go of the values it referenced. */
+static void sent(struct conn *c)
+{
+	if (c->cl.nrefs) {
+		pthread_mutex_lock(&c->w->sh->lock);
+		kv_release(&c->w->sh->db, &c->cl);
+		pthread_mutex_unlock(&c->w->sh->lock);
+	}
+	c->cl.out_len = 0;
+	c->seg = 0;
+	c->seg_off = 0;
+}
+
+/* A connection keeps no more than it needs: a buffer grown for one big
+ * request or reply goes back once it is done with. */
+static void shrink(struct urt_task *t, struct conn *c)
+{
+	if (c->cl.out_cap > 64 * 1024 && !c->cl.out_len) {
+		urt_task_free(t, c->cl.out);
+		c->cl.out = NULL;
+		c->cl.out_cap = 0;
+	}
+	if (c->cl.refs_cap > 64 && !c->cl.nrefs) {
+		urt_task_free(t, c->cl.refs);
+		c->cl.refs = NULL;
+		c->cl.refs_cap = 0;
+	}
+	if (c->in_cap > 64 * 1024 && c->in_len <= KV_OUT_CHUNK) {
+		char *q = urt_task_alloc(t, KV_OUT_CHUNK);
+
+		if (!q)
+			return;
+		memcpy(q, c->in, c->in_len);
+		urt_task_free(t, c->in);
+		c->in = q;
+		c->in_cap = KV_OUT_CHUNK;
+	}
+}
+
+/* After a receive: the idle time starts again if the client is between
+ * requests or the one it sends grew by 64 KiB since; a request that
+ * trickles slower than that is closed --idle-ms after it last did. */
+static void rx_progress(struct conn *c)
+{
+	size_t unparsed = c->in_len - c->in_off;
+
+	if (!unparsed || unparsed >= c->stamped + 64 * 1024) {
+		c->stamped = unparsed;
+		conn_move(c, IN_RX);
+	}
+}
+
+/*
+ * A connection: receive (its idle deadline in w->rx), run what is
+ * complete, send the batch (its send deadline in w->tx, renewed each
+ * piece of up to 256 KiB), and again: what is left of a pipeline cut at
+ * a bound is run before anything more is received.
+ */
+/* Input one connection may take in one turn before the others run: a
+ * receive's worth (redis reads 16 KiB a client per loop iteration). */
+#define TURN_BYTES (16u << 10)
+
+static bool conn_poll(struct urt_task *t, void *arg)
+{
+	struct conn *c = arg;
+	const char *p;
+	size_t n;
+
+	URT_BEGIN(t);
+	conn_move(c, IN_RX);
+	while (!c->cl.closing && !c->doomed) {
+		if (c->turn >= TURN_BYTES) {
+			/* a client whose input never runs out (a flood of empty
+			 * lines answers nothing, so no send ends the turn) must
+			 * not keep the loop: the others run, then it goes on */
+			c->turn = 0;
+			URT_YIELD(t);
+			continue;
+		}
+		if (!c->more) {
+			URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
+			if (c->n <= 0 || c->doomed)
+				break;
+			c->turn += (uint32_t)c->n;
+			if (!in_append(t, c, c->b.data, c->b.len)) {
+				kv_reply_error(t, &c->cl, "ERR Protocol error: request too big");
+				c->cl.closing = true;
+			}
+			urt_buf_free(&c->b);
+		}
+		run_requests(t, c);
+		if (c->more)
+			c->turn += TURN_BYTES /
+				   4; /* a batch at its bound counts as a piece of input */
+		else
+			rx_progress(c);
+		conn_account(c);
+		if (c->cl.out_len) {
+			conn_move(c, IN_TX);
+			while (!c->doomed &&
+			       piece(c, &p, &n)) { /* p, n: only whether one is left */
+				URT_AWAIT(t, c->ret = send_piece(t, c));
+				if (c->ret < 0)
+					break;
+				c->seg_off += (size_t)c->ret;
+				conn_move(c, IN_TX); /* it moved: the deadline starts again */
+			}
+			sent(c);
+			c->turn = 0; /* the send let the others run */
+			if (c->ret < 0 || c->doomed)
+				break;
+			c->stamped = c->in_len - c->in_off;
+			conn_move(c, IN_RX);
+		}
+		shrink(t, c);
+		conn_account(c);
+	}
+	/* closing: out of the deadline lists (nothing to cancel any more), and
+	 * its memory no longer a candidate for the budget's closing */
+	if (c->where)
+		idle_unlink(list_of(c->w, c->where), &c->link);
+	c->where = IN_NONE;
+	if (!c->doomed) {
+		c->doomed = true;
+		c->w->mem_doomed += c->held;
+	}
+	if (c->b.data)
+		urt_buf_free(&c->b); /* a chunk that came as it was doomed */
+	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
+	URT_END(t);
+}
+
+static void conn_drop(struct urt_task *t, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)t;
+	if (c->cl.nrefs) { /* aborted mid-send (deinit) */
+		pthread_mutex_lock(&c->w->sh->lock);
+		kv_release(&c->w->sh->db, &c->cl);
+		pthread_mutex_unlock(&c->w->sh->lock);
+	}
+	if (c->where)
+		idle_unlink(list_of(c->w, c->where), &c->link);
+	c->w->mem -= c->held;
+	c->w->mem_rx -= c->held_rx;
+	if (c->doomed)
+		c->w->mem_doomed -= c->held;
+	urt_buf_free(&c->b);
+	urt_close_detached(c->fd);
+	c->w->live--;
+	atomic_fetch_sub(&c->w->sh->live, 1);
+}
+
+static const struct urt_task_type conn_type = { .poll = conn_poll,
+						.drop = conn_drop,
+						.name = "kv-conn" };
+
+/* A task's header is 64 bytes; slots are multiples of 16. */
+#define CONN_SLOT (64 + (sizeof(struct conn) + 15) / 16 * 16)
+
+/* --- the acceptor, the sweeper ------------------------------------------------------ */
+
+/* A new connection: its task, unless the cap (all runtimes' connections) is reached. */
+static int on_conn(void *arg, int fd, struct urt_claim *claim)
+{
+	struct kv_worker *w = arg;
+	struct kv_shared *sh = w->sh;
+	struct conn c = { .w = w,
+			  .fd = fd,
+			  .cl = { .id = atomic_fetch_add(&sh->next_id, 1) + 1, .thread = w->id } };
+	int ret;
+
+	/* a place under the cap first, so two runtimes cannot both take the last */
+	if (atomic_fetch_add(&sh->live, 1) >= sh->max_conns) { /* the cap, for boxed tasks too */
+		atomic_fetch_sub(&sh->live, 1);
+		return -ENOSPC;
+	}
+	if (claim) { /* the slot the acceptor reserved before it accepted */
+		memcpy(urt_claim_state(claim), &c, sizeof(c));
+		ret = urt_claim_spawn(claim, &conn_type, NULL);
+	} else {
+		ret = urt_spawn(&w->rt, &conn_type, &c, sizeof(c), NULL);
+	}
+	if (ret) {
+		atomic_fetch_sub(&sh->live, 1);
+		return ret;
+	}
+	atomic_fetch_add_explicit(&w->conns, 1, memory_order_relaxed);
+	w->live++;
+	return 0;
+}
+
+struct sweeper {
+	struct kv_worker *w;
+	struct urt_op nap;
+	int ret;
+};
+
+/* One keyspace, one sweep: it runs on one worker only (o.sweep_keys). */
+static bool sweeper_poll(struct urt_task *t, void *arg)
+{
+	struct sweeper *s = arg;
+
+	URT_BEGIN(t);
+	while (!s->w->stop) {
+		URT_AWAIT(t, s->ret = urt_sleep(t, &s->nap, 100000000));
+		pthread_mutex_lock(&s->w->sh->lock);
+		store_sweep(&s->w->sh->db, 1024, now_ms());
+		pthread_mutex_unlock(&s->w->sh->lock);
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type sweeper_type = { .poll = sweeper_poll, .name = "kv-sweep" };
+
+/* --- one worker ---------------------------------------------------------------------- */
+
+int kv_shared_init(struct kv_shared *sh, const struct resp_limits *lim, uint64_t maxmemory,
+		   uint64_t max_conns, uint32_t max_pipeline, uint64_t hash_seed)
+{
+	*sh = (struct kv_shared){ .lim = *lim,
+				  .max_conns = max_conns,
+				  .max_pipeline = max_pipeline };
+	if (pthread_mutex_init(&sh->lock, NULL))
+		return -ENOMEM;
+	if (store_init(&sh->db, maxmemory)) {
+		pthread_mutex_destroy(&sh->lock);
+		return -ENOMEM;
+	}
+	store_seed(&sh->db, hash_seed);
+	sh->srv = (struct kv_server){ .db = &sh->db,
+				      .max_bulk = lim->max_bulk,
+				      .maxmemory = maxmemory };
+	return 0;
+}
+
+void kv_shared_deinit(struct kv_shared *sh)
+{
+	store_deinit(&sh->db);
+	pthread_mutex_destroy(&sh->lock);
+}
+
+int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_opts *o, int id,
+		   struct urt_sim *sim)
+{
+	int ret;
+
+	/* field by field: another worker's INFO may read conns (an atomic)
+	 * while this one starts, so it is left as it is (zero) */
+	w->sh = sh;
+	w->o = *o;
+	w->id = id;
+	w->lfd = -1;
+	w->argv = NULL;
+	w->len = NULL;
+	w->live = 0;
+	w->stop = false;
+	w->has_rt = false;
+	w->mem = w->mem_doomed = w->mem_rx = 0;
+	w->closed_idle = w->closed_send = w->closed_mem = 0;
+	counting_init(&w->heap);
+	idle_list_init(&w->rx, o->idle_ms);
+	idle_list_init(&w->tx, o->send_ms);
+	idle_list_init(&w->doom, 1); /* cancelled again at the next tick */
+	w->argv = malloc(sh->lim.max_args * sizeof(*w->argv));
+	w->len = malloc(sh->lim.max_args * sizeof(*w->len));
+	if (!w->argv || !w->len)
+		return -ENOMEM;
+	/* each slab can hold --max-conns: the cap is global and one runtime may
+	 * get every connection; slots are touched only when used */
+	ret = urt_runtime_init(&w->rt, &(struct urt_runtime_opts){
+					       .slab = o->boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+					       .slot_size = CONN_SLOT,
+					       .slab_slots = o->max_conns,
+					       .buf_count = o->bufs,
+					       .buf_size = KV_RX_BUF,
+					       .allocator = &w->heap.al,
+					       .poll_budget = o->poll_budget,
+					       .ring_entries = o->ring_entries,
+					       .sim = sim,
+				       });
+	if (ret)
+		return ret;
+	w->has_rt = true;
+	/* the sweeper's clock starts with the runtime's (the model's, on a simulation) */
+	idle_sweep_init(&w->sweep, &w->stop, conn_expire);
+	idle_sweep_add(&w->sweep, &w->rx);
+	idle_sweep_add(&w->sweep, &w->tx);
+	idle_sweep_add(&w->sweep, &w->doom);
+	idle_sweep_on_tick(&w->sweep, mem_tick, w);
+	return 0;
+}
+
+int kv_worker_start(struct kv_worker *w, int lfd)
+{
+	int ret;
+
+	w->lfd = lfd;
+	ret = urt_acceptor_start(&w->rt,
+				 &(struct urt_acceptor_opts){ .lfd = lfd,
+							      .on_conn = on_conn,
+							      .arg = w,
+							      .stop = &w->stop,
+							      .boxed = w->o.boxed },
+				 NULL);
+	if (!ret && w->o.sweep_keys)
+		ret = urt_spawn(&w->rt, &sweeper_type, &(struct sweeper){ .w = w },
+				sizeof(struct sweeper), NULL);
+	if (!ret)
+		ret = idle_sweeper_start(&w->rt, &w->sweep);
+	return ret;
+}
+
+void kv_worker_stop(struct kv_worker *w)
+{
+	w->stop = true;
+}
+
+size_t kv_worker_finish(struct kv_worker *w)
+{
+	size_t n = 0;
+
+	if (w->has_rt) {
+		if (w->lfd >= 0)
+			urt_close_detached(w->lfd); /* deinit waits for it */
+		w->lfd = -1;
+		n = urt_runtime_deinit(&w->rt); /* aborts the connections: their drops close them */
+		w->has_rt = false;
+	}
+	free(w->argv);
+	free(w->len);
+	w->argv = NULL;
+	w->len = NULL;
+	return n;
+}
