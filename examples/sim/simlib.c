@@ -121,6 +121,10 @@ static void watch_fail(struct urt_sim *sim, const char *fmt, ...)
 	va_end(ap);
 	snprintf(watch.why, sizeof(watch.why), "invariant, after event %llu: %s",
 		 (unsigned long long)urt_sim_events(sim), what);
+	/* the run is wrong from here on: urt_run returns (a corrupt ring can
+	 * keep a runtime busy for ever), and the scenario's checks and
+	 * teardown follow */
+	urt_stop(urt_runtime_current());
 }
 
 static void watch_check(struct urt_sim *sim, void *arg)
@@ -130,8 +134,12 @@ static void watch_check(struct urt_sim *sim, void *arg)
 	uint32_t ready;
 
 	(void)arg;
-	if (!rt || watch.why[0])
+	if (!rt)
 		return;
+	if (watch.why[0]) { /* a urt_run begun since must stop too */
+		urt_stop(rt);
+		return;
+	}
 	watch.checks++;
 	urt_runtime_stats(rt, &st);
 	ready = urt_sim_bufs_ready(sim);

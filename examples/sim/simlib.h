@@ -80,7 +80,8 @@ const char *scn_bufmode_name(uint32_t mode);
  * and the frame arena within their capacity. scn_knobs arms it in sim for
  * the runtime options rt (a scenario that draws its own knobs calls
  * scn_watch_arm after them); the first failure is kept, with the event,
- * and scn_watch_take hands it over (urt-sim reads it after each run).
+ * the runtime is stopped (urt_stop: urt_run returns), and scn_watch_take
+ * hands the failure over (urt-sim reads it after each run).
  */
 void scn_watch_arm(struct urt_sim_opts *sim, const struct urt_runtime_opts *rt);
 /* The first invariant that failed since scn_watch_arm, into why (256
