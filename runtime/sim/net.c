@@ -57,6 +57,7 @@ struct sim_sock {
 	uint8_t dead;	 /* the connection was reset: nothing more comes or goes */
 	uint8_t released; /* closed and let go by every operation: the peer was told */
 	uint8_t on_free;  /* its slot is on the free list */
+	uint8_t pinned;	  /* never reused: a disconnect left a peer pointing at it */
 	uint8_t wr_shut; /* this end shut down its writing side */
 	uint8_t rd_shut; /* this end shut down its reading side (a listener: accepts fail) */
 	uint8_t family;
@@ -96,6 +97,8 @@ static uint32_t sock_new(struct urt_sim *s, uint8_t type, uint8_t family)
 		i = s->sock_free - 1;
 		k = s->sock[i];
 		s->sock_free = k->next_free;
+		free(k->q); /* let go already (NULL): never lost to the clear */
+		free(k->bl);
 		*k = (struct sim_sock){ 0 };
 	} else {
 		if (s->nsock == s->sock_cap) {
@@ -350,12 +353,11 @@ static void op_accept(struct urt_sim *s, uint32_t i, struct sim_op *o)
 static void rst_arrive(struct urt_sim *s, struct sim_sock *k);
 
 /* connect(AF_UNSPEC) on a TCP socket, tcp_disconnect: what was queued
- * either way is dropped, the peer is reset, this end is closed to both
- * directions with no error of its own (urt's end of a zero-copy send
+ * either way is dropped, the peer is reset (urt's end of a zero-copy send
  * nobody waits for, runtime/io/zc.c). */
-static void sock_disconnect(struct urt_sim *s, struct sim_sock *k)
+static void sock_disconnect(struct urt_sim *s, uint32_t ki)
 {
-	struct sim_sock *p;
+	struct sim_sock *k = s->sock[ki], *p;
 
 	if (k->type != SK_STREAM || k->family == AF_UNIX || k->dead)
 		return;
@@ -365,7 +367,16 @@ static void sock_disconnect(struct urt_sim *s, struct sim_sock *k)
 		p->len = 0;
 		rst_arrive(s, p);
 	}
-	k->dead = 1;
+	/* this end is TCP_CLOSE: its error is ECONNRESET (reported once), and
+	 * it may connect again, from a new ephemeral port. The old peer still
+	 * names it (and it the peer, until it connects again): neither slot is
+	 * ever reused, so no name goes stale (the structs only: their queues
+	 * go when they are let go) */
+	k->pinned = p->pinned = 1;
+	k->type = SK_NEW;
+	k->err = ECONNRESET;
+	k->dead = k->eof = k->wr_shut = k->rd_shut = 0;
+	port_drop(s, ki);
 	urt__sim_wake(s, &k->readers);
 	urt__sim_wake(s, &k->writers);
 	urt__sim_wake(s, &p->writers);
@@ -378,7 +389,7 @@ static int sock_connect(struct urt_sim *s, uint32_t ck, const struct sockaddr *s
 	uint16_t port;
 
 	if (sa && sa->sa_family == AF_UNSPEC) {
-		sock_disconnect(s, c);
+		sock_disconnect(s, ck);
 		return 0;
 	}
 	if (c->type != SK_NEW)
@@ -483,10 +494,10 @@ static int32_t recv_empty(struct sim_sock *k)
  * -EPIPE (shut down, dead, never connected, a listener); 0: it goes on. */
 static int32_t send_refused(struct sim_sock *k)
 {
-	if (k->type != SK_STREAM)
-		return -EPIPE; /* tcp_sendmsg: not connected (MSG_NOSIGNAL) */
 	if (k->err)
 		return take_err(k);
+	if (k->type != SK_STREAM)
+		return -EPIPE; /* tcp_sendmsg: not connected (MSG_NOSIGNAL) */
 	return k->wr_shut || k->dead ? -EPIPE : 0;
 }
 
@@ -628,8 +639,8 @@ static void op_recv(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		urt__sim_post(s, i, -ESPIPE, 0, false); /* a socket is a stream (sock_read_iter) */
 		return;
 	}
-	if (k->type != SK_STREAM) {
-		urt__sim_post(s, i, -ENOTCONN, 0, false);
+	if (k->type != SK_STREAM) { /* never connected, or disconnected (its error first) */
+		urt__sim_post(s, i, k->err ? take_err(k) : -ENOTCONN, 0, false);
 		return;
 	}
 	if (!select && !o->sqe.addr && o->sqe.len) {
@@ -738,7 +749,8 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 		return;
 	}
 	if ((r = send_refused(k))) {
-		send_post(s, i, r);
+		send_post(s, i, o->got ? (int32_t)o->got : r);
+		o->got = 0;
 		return;
 	}
 	p = sock_at(s, k->peer - 1);
@@ -769,9 +781,20 @@ static void op_send(struct urt_sim *s, uint32_t i, struct sim_op *o)
 			urt__sim_park(s, i, &p->writers);
 		return;
 	}
-	n = cut(s, o->sqe.len < room ? o->sqe.len : room);
-	queue_put(p, (const uint8_t *)(uintptr_t)o->sqe.addr, n);
+	n = o->sqe.len - o->got; /* MSG_WAITALL: what is left of it */
+	n = cut(s, n < room ? n : room);
+	queue_put(p, (const uint8_t *)(uintptr_t)o->sqe.addr + o->got, n);
 	urt__sim_wake(s, &p->readers);
+	if ((mf & MSG_WAITALL) && o->got + n < o->sqe.len) {
+		o->got += n; /* the rest: it waits for room, as tcp_sendmsg */
+		if (p->len < p->cap)
+			urt__sim_again(s, i);
+		else
+			urt__sim_park(s, i, &p->writers);
+		return;
+	}
+	n += o->got;
+	o->got = 0;
 	if (o->sqe.opcode == IORING_OP_SEND_ZC && n >= SIM_ZC_HELD)
 		o->zc_mark = p->wr_total;
 	send_post(s, i, (int32_t)n);
@@ -983,11 +1006,11 @@ static void sock_reclaim(struct urt_sim *s, uint32_t k)
 {
 	struct sim_sock *c = s->sock[k], *p = NULL;
 
-	if (!c->released || c->ops || c->on_free)
+	if (!c->released || c->ops || c->on_free || c->pinned)
 		return;
 	if (c->type == SK_STREAM && c->peer) {
 		p = s->sock[c->peer - 1];
-		if (!p->released || p->ops || p->on_free)
+		if (!p->released || p->ops || p->on_free || p->pinned)
 			return;
 		p->on_free = 1;
 		p->next_free = s->sock_free;
@@ -1010,6 +1033,9 @@ static void listener_stop(struct urt_sim *s, uint32_t lk)
 		struct sim_sock *srv = s->sock[sk];
 
 		srv->closed = srv->released = 1; /* no descriptor ever: gone */
+		free(srv->q); /* what its client sent, never read */
+		srv->q = NULL;
+		srv->cap = srv->head = srv->len = 0;
 		rst_arrive(s, sock_at(s, srv->peer - 1));
 		sock_reclaim(s, sk);
 	}

@@ -393,6 +393,10 @@ static bool zc_notif_due(const struct sim_op *o)
  * notification. */
 static void op_cancel(struct urt_sim *s, uint32_t i, int32_t res)
 {
+	/* a MSG_WAITALL transfer that moved bytes ends with their count, as
+	 * the kernel's (io_sendrecv_fail): the bytes are the caller's now */
+	if (s->op[i].got)
+		res = (int32_t)s->op[i].got;
 	if (s->op[i].sqe.opcode == IORING_OP_SEND_ZC) {
 		if (s->op[i].started)
 			return; /* its notification is on its way */
