@@ -38,6 +38,7 @@
 
 #include <cmocka.h>
 
+#include "support/conform.h"
 #include "support/test_support.h"
 #include "urt/sim.h"
 #include "urt/urt.h"
@@ -69,109 +70,6 @@ static void assert_child_ok(int st)
 }
 
 /* --- conformance: one script on io_uring and on the model -------------------------- */
-
-#define NREC 64
-
-static int rec[NREC], nrec;
-
-#define REC(v) (rec[nrec++] = (v))
-
-/* Run a script task on the real kernel (sim NULL) or on the model: the
- * task gets st (lfd, sa filled in) and records with REC. */
-struct conn_script {
-	struct urt_op op, op2;
-	struct sockaddr_in sa, sa2;
-	int lfd, lfd2, c, s, c2, n, i;
-	char in[64];
-};
-
-static void run_conn_script(struct urt_sim *sim, const struct urt_task_type *type)
-{
-	static struct conn_script st;
-	struct urt_runtime rt;
-	struct urt_join j;
-	uint16_t port, port2;
-
-	memset(&st, 0, sizeof(st));
-	nrec = 0;
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = sim }), 0);
-	st.lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
-	assert_true(st.lfd >= 0);
-	st.lfd2 = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port2);
-	assert_true(st.lfd2 >= 0);
-	st.sa = (struct sockaddr_in){ .sin_family = AF_INET,
-				      .sin_port = htons(port),
-				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	st.sa2 = st.sa;
-	st.sa2.sin_port = htons(port2);
-	assert_int_equal(urt_spawn(&rt, type, &st, sizeof(st), &j), 0);
-	assert_int_equal(urt_run(&rt), 0);
-	assert_int_equal(urt_join_take(&j, NULL), 0);
-	while (test_stats(&rt).ops_inflight)
-		assert_true(urt_tick(&rt, URT_TICK_FOREVER) >= 0);
-	test_runtime_end(&rt);
-}
-
-/* The script on both kernels: the real one must say `says` (n records),
- * and the model the same. */
-static void conform(const struct urt_task_type *type, const int *says, int n)
-{
-	static int real[NREC], model[NREC];
-	struct urt_sim *sim;
-	int nreal, nmodel;
-	bool differ = false;
-
-	run_conn_script(NULL, type);
-	memcpy(real, rec, sizeof(rec));
-	nreal = nrec;
-	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
-	run_conn_script(sim, type);
-	memcpy(model, rec, sizeof(rec));
-	nmodel = nrec;
-	urt_sim_destroy(sim);
-	print_message("  #  kernel-says | real | model\n");
-	for (int i = 0; i < n || i < nreal || i < nmodel; i++) {
-		int k = i < n ? says[i] : 0, r = i < nreal ? real[i] : 0,
-		    m = i < nmodel ? model[i] : 0;
-
-		print_message("  %2d: %6d | %6d | %6d%s\n", i, k, r, m,
-			      k != r   ? "   <- the kernel differs from the table"
-			      : k != m ? "   <- the model differs"
-				       : "");
-		differ |= k != m;
-	}
-	assert_int_equal(nreal, n);
-	assert_memory_equal(real, says, sizeof(int) * (size_t)n);
-	assert_int_equal(nmodel, n);
-	assert_false(differ);
-}
-
-/* Connect st->c to the listener and accept st->s: the three lines of PAIR
- * (each awaits once: an await is a case label, one to a line). */
-#define PAIR_SOCKET(t, st)                                                                         \
-	URT_AWAIT(t, (st)->c = urt_socket(t, &(st)->op, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0))
-#define PAIR_CONNECT(t, st)                                                                        \
-	URT_AWAIT(t, (st)->n = urt_connect(t, &(st)->op, (st)->c, (struct sockaddr *)&(st)->sa,    \
-					   sizeof((st)->sa)))
-#define PAIR_ACCEPT(t, st) URT_AWAIT(t, (st)->s = urt_accept(t, &(st)->op, (st)->lfd, NULL, NULL))
-
-/* A receive that must not wait: a 5 ms deadline (-ECANCELED: it waited). */
-#define RECV_NOW(t, st, fd)                                                                        \
-	do {                                                                                       \
-		urt_op_set_timeout(&(st)->op, 5 * 1000 * 1000);                                    \
-		URT_AWAIT(t, (st)->n = urt_recv(t, &(st)->op, fd, (st)->in, sizeof((st)->in), 0)); \
-		urt_op_set_timeout(&(st)->op, 0);                                                  \
-		REC((st)->n);                                                                      \
-	} while (0)
-
-#define SEND(t, st, fd)                                                                            \
-	do {                                                                                       \
-		URT_AWAIT(t, (st)->n = urt_send(t, &(st)->op, fd, "y", 1, MSG_NOSIGNAL));          \
-		REC((st)->n);                                                                      \
-	} while (0)
-
-/* Let loopback carry a FIN or a reset across (the model needs no time). */
-#define SETTLE(t, st) URT_AWAIT(t, urt_sleep(t, &(st)->op2, 2 * 1000 * 1000))
 
 /*
  * After the peer's reset (it closed with bytes unread) and after its end
@@ -1031,7 +929,7 @@ static void run_pos_script(struct urt_sim *sim)
 	char dir[] = "/tmp/urt-review18-XXXXXX";
 	struct urt_runtime rt;
 
-	nrec = 0;
+	conform_nrec = 0;
 	if (!sim) {
 		assert_non_null(mkdtemp(dir));
 		st.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1049,25 +947,25 @@ static void run_pos_script(struct urt_sim *sim)
 
 static void test_append_leaves_position(void **state)
 {
-	static int real[NREC];
+	static int real[CONFORM_NREC];
 	struct urt_sim *sim;
 	int n = (int)(sizeof(pos_kernel_says) / sizeof(pos_kernel_says[0])), nreal;
 	bool differ = false;
 
 	(void)state;
 	run_pos_script(NULL);
-	memcpy(real, rec, sizeof(rec));
-	nreal = nrec;
+	memcpy(real, conform_rec, sizeof(conform_rec));
+	nreal = conform_nrec;
 	assert_int_equal(nreal, n);
 	assert_memory_equal(real, pos_kernel_says, sizeof(pos_kernel_says));
 	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 1 }), 0);
 	run_pos_script(sim);
 	urt_sim_destroy(sim);
-	assert_int_equal(nrec, n);
+	assert_int_equal(conform_nrec, n);
 	for (int i = 0; i < n; i++) {
-		print_message("  %2d: %6d | %6d%s\n", i, real[i], rec[i],
-			      real[i] == rec[i] ? "" : "   <- differs");
-		differ |= real[i] != rec[i];
+		print_message("  %2d: %6d | %6d%s\n", i, real[i], conform_rec[i],
+			      real[i] == conform_rec[i] ? "" : "   <- differs");
+		differ |= real[i] != conform_rec[i];
 	}
 	assert_false(differ);
 }
