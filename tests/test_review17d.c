@@ -143,7 +143,20 @@ static void test_trunc_cancel_running(void **state)
 	assert_int_equal(urt_tick(&rt, 0), 1);
 	assert_non_null(trunc_st[0]);
 	test_sleep_ms(50); /* the worker ran it and posted */
-	assert_true(urt_op_busy(&trunc_st[0]->op));
+	if (!urt_op_busy(&trunc_st[0]->op)) {
+		/* the tick that submitted it took its result in too (the
+		 * worker finished while that tick still ran: a busy machine):
+		 * the state this case needs did not occur; the result is
+		 * right, and the case is skipped, saying so */
+		assert_int_equal(urt_run(&rt), 0);
+		assert_int_equal(test_take(&j), 0);
+		assert_int_equal(test_size_at(dfd, "cr"), 4096);
+		test_runtime_end(&rt);
+		close(fd);
+		unlinkat(dfd, "cr", 0);
+		print_message("the truncate's result came in within its tick: not this case\n");
+		skip();
+	}
 	assert_int_equal(urt_op_cancel(&trunc_st[0]->op), 0);
 	assert_true(urt_op_busy(&trunc_st[0]->op));
 	assert_int_equal(urt_op_cancel(&trunc_st[0]->op), -EALREADY);
