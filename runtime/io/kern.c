@@ -25,17 +25,50 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+/*
+ * liburing maps and unmaps the rings with raw system calls, which
+ * ThreadSanitizer does not see: a thread's ring may be mapped where
+ * another thread's was unmapped a moment before (or overlapping it), and
+ * TSan would take the new owner's first accesses for a race with the old
+ * owner's last. Every unmap is a hand-over to every later map: a release
+ * at teardown, an acquire at setup, on one address for all rings.
+ */
+static char tsan_ring_handover;
+
+static void tsan_rings(struct io_uring *ring, bool setup)
+{
+	(void)ring;
+	if (setup)
+		__tsan_acquire(&tsan_ring_handover);
+	else
+		__tsan_release(&tsan_ring_handover);
+}
+#else
+static void tsan_rings(struct io_uring *ring, bool setup)
+{
+	(void)ring, (void)setup;
+}
+#endif
+
 static int real_setup(void *ctx, struct io_uring *ring, unsigned entries,
 		      struct io_uring_params *p)
 {
+	int ret;
+
 	(void)ctx;
-	return io_uring_queue_init_params(entries, ring, p);
+	ret = io_uring_queue_init_params(entries, ring, p);
+	if (!ret)
+		tsan_rings(ring, true);
+	return ret;
 }
 
 static void real_teardown(void *ctx, struct io_uring *ring)
 {
 	(void)ctx;
 	io_uring_queue_exit(ring);
+	tsan_rings(ring, false); /* (its fields only: no memory of it is read) */
 }
 
 static struct io_uring_probe *real_probe(void *ctx, struct io_uring *ring)
