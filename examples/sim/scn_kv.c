@@ -1307,8 +1307,6 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 	*so = (struct urt_sim_opts){ .seed = seed };
 	so->rcvbuf = scn_range(&s, 4096, tight ? 16384 : 65536);
 	so->short_pct = tight ? 0 : scn_range(&s, 0, 50); /* tight: a request, a chunk */
-	if (getenv("KVX"))
-		so->short_pct = 90;
 	so->max_latency_ns = scn_range(&s, 1000, 200000);
 	*ko = (struct kv_opts){ .mem_budget = 64u << 20, .sweep_keys = true, .max_conns = 64 };
 	ko->boxed = scn_range(&s, 0, 1);
@@ -1339,9 +1337,7 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so, 
 
 		*c = (struct cli){ .w = w, .id = i };
 		c->rng.s = scn_rand(&s);
-		if ((r < 8 || (getenv("KVX") && r < 40)) && nr < (tight		  ? 1
-								  : getenv("KVX") ? 20
-										  : 3))
+		if (r < 8 && nr < (tight ? 1 : 3))
 			c->kind = NON_READER;
 		else if (r < 14 && !tight)
 			c->kind = FLOOD;
