@@ -7,8 +7,8 @@ set -euo pipefail
 # curl and redis-tools (redis-cli, redis-benchmark): what the urt-http and
 # urt-kv tests drive them with.
 # clang and libclang-rt-14-dev (libFuzzer): the fuzz preset.
-pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev curl redis-tools clang libclang-rt-14-dev)
-[ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev redis-server nginx-light wrk libuv1-dev)
+pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev curl redis-tools clang libclang-rt-14-dev libssl-dev openssl)
+[ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev redis-server nginx-light wrk libuv1-dev h2o)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
