@@ -41,7 +41,7 @@
  *   -EKEYREJECTED  the peer's certificate failed verification
  *                  (urt_tls_verify_result says why)
  *   -ENOPROTOOPT   no ALPN protocol in common (.alpn set, peer offered others)
- *   -ECONNREFUSED  the peer asked to renegotiate (refused) and sent on
+ *   -EPERM         the peer asked to renegotiate (TLS 1.2; always refused)
  *   -ECONNRESET, -EPIPE  the TCP connection failed under it
  *   -ENOMEM        OpenSSL or the out-buffer could not allocate
  *   -EINVAL        a call out of order (read before the handshake)
@@ -150,6 +150,8 @@ struct urt_tls {
 	uint32_t flight;     /* out[0, flight) is being sent */
 	int32_t rx_err;	     /* the stream's end: 0 live, 1 end of file, -errno */
 	size_t wdone;	     /* urt_tls_write_all: plaintext taken so far */
+	uint32_t wchunk;     /* the SSL_write to repeat after a full out-buffer */
+	uint32_t spare;
 	uint64_t records;    /* records written (stats) */
 };
 
