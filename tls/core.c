@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -219,14 +220,6 @@ static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 static void index_make(void)
 {
 	ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-}
-
-static int conn_index = -1;
-static pthread_once_t conn_index_once = PTHREAD_ONCE_INIT;
-
-static void conn_index_make(void)
-{
-	conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* "h2,http/1.1" -> "\2h2\10http/1.1". Return: 0; -EINVAL (an empty or
@@ -465,7 +458,7 @@ void urt_tls_ctx_free(struct urt_tls_ctx *x)
 static void msg_seen(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl,
 		     void *arg)
 {
-	struct urt_tls *c = SSL_get_ex_data(ssl, conn_index);
+	struct urt_tls *c = BIO_get_data(SSL_get_rbio(ssl));
 	const unsigned char *p = buf;
 
 	if (write_p || type != SSL3_RT_HANDSHAKE || !len || !c || !(c->flags & URT__TLS_HANDSHAKEN))
@@ -483,8 +476,7 @@ int urt_tls_init(struct urt_tls *c, struct urt_tls_ctx *x, int fd, const char *s
 	if (!c || !x || fd < 0 || (server_name && !x->client))
 		return -EINVAL;
 	pthread_once(&bio_once, bio_method_make);
-	pthread_once(&conn_index_once, conn_index_make);
-	if (!bio_method || conn_index < 0)
+	if (!bio_method)
 		return -ENOMEM;
 	ERR_clear_error();
 	ssl = SSL_new(x->ssl_ctx);
@@ -508,7 +500,6 @@ int urt_tls_init(struct urt_tls *c, struct urt_tls_ctx *x, int fd, const char *s
 	c->flags = x->client ? 0 : URT__TLS_SERVER;
 	BIO_set_data(b, c);
 	SSL_set_bio(ssl, b, b);
-	SSL_set_ex_data(ssl, conn_index, c);
 	SSL_set_msg_callback(ssl, msg_seen);
 	if (x->client)
 		SSL_set_connect_state(ssl);
@@ -585,6 +576,16 @@ static int map_error(struct urt_tls *c, int ret)
 	return -EPROTO;
 }
 
+/*
+ * Point the BIO at c: a struct urt_tls may be moved (copied into a spawned
+ * task's state, say) while no call is in progress on it, so every step
+ * tells the BIO where the connection is now.
+ */
+static inline void bio_bind(struct urt_tls *c)
+{
+	BIO_set_data(SSL_get_rbio(c->ssl), c);
+}
+
 /* The result of one step: WANT_* pass, an error sticks. */
 static int step_result(struct urt_tls *c, int ret)
 {
@@ -602,6 +603,7 @@ int urt__tls_do_handshake(struct urt_tls *c)
 	if (c->err)
 		return c->err;
 	ERR_clear_error();
+	bio_bind(c);
 	ret = SSL_do_handshake(c->ssl);
 	if (ret == 1) {
 		c->flags |= URT__TLS_HANDSHAKEN;
@@ -621,6 +623,7 @@ int urt__tls_read(struct urt_tls *c, void *buf, size_t len)
 	if (c->flags & URT__TLS_CLOSED)
 		return 0;
 	ERR_clear_error();
+	bio_bind(c);
 	ret = SSL_read_ex(c->ssl, buf, len > INT_MAX ? INT_MAX : len, &got);
 	if (c->flags & URT__TLS_RENEG)
 		return urt__tls_fail(c, -EPERM);
@@ -640,6 +643,7 @@ int urt__tls_write(struct urt_tls *c, const void *buf, size_t len, size_t *done)
 	if (c->err)
 		return c->err;
 	ERR_clear_error();
+	bio_bind(c);
 	ret = SSL_write_ex(c->ssl, buf, len, done);
 	if (ret == 1) {
 		c->records++;
@@ -655,6 +659,7 @@ int urt__tls_do_shutdown(struct urt_tls *c)
 	int ret;
 
 	ERR_clear_error();
+	bio_bind(c);
 	ret = SSL_shutdown(c->ssl);
 	if (ret >= 0)
 		return 0; /* close_notify written (1: theirs came already) */
@@ -802,23 +807,38 @@ int urt_tls_ktls_probe(void)
 /* --- heap accounting ------------------------------------------------------------------------ */
 
 static atomic_ullong heap_calls;
+static atomic_llong heap_bytes; /* live, as malloc_usable_size counts them */
+
+static void heap_count(void *p, long long sign)
+{
+	if (p)
+		atomic_fetch_add_explicit(&heap_bytes, sign * (long long)malloc_usable_size(p),
+					  memory_order_relaxed);
+}
 
 static void *count_malloc(size_t n, const char *file, int line)
 {
+	void *p = malloc(n);
+
 	atomic_fetch_add_explicit(&heap_calls, 1, memory_order_relaxed);
-	return malloc(n);
+	heap_count(p, 1);
+	return p;
 }
 
 static void *count_realloc(void *p, size_t n, const char *file, int line)
 {
+	void *q;
+
 	atomic_fetch_add_explicit(&heap_calls, 1, memory_order_relaxed);
-	return realloc(p, n);
+	heap_count(p, -1);
+	q = realloc(p, n);
+	heap_count(q ? q : (n ? p : NULL), 1); /* a failed realloc keeps p */
+	return q;
 }
 
 static void count_free(void *p, const char *file, int line)
 {
-	if (p)
-		atomic_fetch_add_explicit(&heap_calls, 1, memory_order_relaxed);
+	heap_count(p, -1);
 	free(p);
 }
 
@@ -830,6 +850,11 @@ int urt_tls_count_heap(void)
 uint64_t urt_tls_heap_calls(void)
 {
 	return atomic_load_explicit(&heap_calls, memory_order_relaxed);
+}
+
+int64_t urt_tls_heap_bytes(void)
+{
+	return atomic_load_explicit(&heap_bytes, memory_order_relaxed);
 }
 
 /* --- a fixed random stream ------------------------------------------------------------------- */

@@ -131,8 +131,13 @@ void urt_tls_ctx_free(struct urt_tls_ctx *ctx);
  */
 const char *urt_tls_error_string(void);
 
-/* A connection: lives in the task's state; zero-initialised, then
- * urt_tls_init. The fields are the layer's. */
+/*
+ * A connection: lives in the task's state; urt_tls_init makes it. It may
+ * be copied to another place (into a task's state by urt_spawn) while
+ * nothing of it is in flight, as before its handshake: each call tells
+ * OpenSSL where it is. Like a struct urt_op, it must stay put while an
+ * operation of it is in flight. The fields are the layer's.
+ */
 struct urt_tls {
 	void *ssl;	     /* SSL * */
 	int fd;		     /* the socket; not closed by this layer */
@@ -283,7 +288,8 @@ int urt_tls_ktls_probe(void);
  * Return: 0; -EALREADY (OpenSSL allocated first: nothing is counted).
  */
 int urt_tls_count_heap(void);
-uint64_t urt_tls_heap_calls(void); /* malloc + realloc + free calls since */
+uint64_t urt_tls_heap_calls(void); /* OpenSSL's allocations (malloc, realloc) since */
+int64_t urt_tls_heap_bytes(void);  /* OpenSSL's live heap bytes (usable sizes) */
 
 #ifdef __cplusplus
 }
