@@ -76,6 +76,8 @@ bench:
 	./build/bench/benches/bench_frame
 	@echo
 	./build/bench/benches/bench_sim
+	@if [ -x build/bench/benches/bench_tls ]; then echo; \
+	  scripts/tls-certs.sh build/bench/pki && ./build/bench/benches/bench_tls build/bench/pki; fi
 
 sim: deps
 	cmake --preset release >/dev/null

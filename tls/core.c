@@ -56,17 +56,19 @@ static void note_error(SSL *ssl, const char *what)
 /* --- the out-buffer cache ----------------------------------------------------- */
 
 /*
- * Out-buffers of a thread's connections come from a small per-thread stack
- * (up to OUT_CACHE of them; a thread's connections usually share a size),
- * so a connection that writes and drains once per request costs no heap
- * call. The stack is freed when the thread ends.
+ * Out-buffers of a thread's connections come from a per-thread stack that
+ * keeps every buffer given back, up to OUT_CACHE of them (the most a
+ * thread had in use at once, so about 8.6 MB at the default size), so a
+ * connection that writes and drains once per request costs no heap call
+ * however many connections write at once. The stack is freed when the
+ * thread ends.
  */
-#define OUT_CACHE 16
+#define OUT_CACHE 256
 
 struct out_cache {
-	uint32_t n;
-	uint32_t cap[OUT_CACHE];
-	char *buf[OUT_CACHE];
+	uint32_t n, size;
+	uint32_t *cap;
+	char **buf;
 };
 
 static __thread struct out_cache out_cache;
@@ -79,6 +81,11 @@ static void out_cache_drop(void *arg)
 
 	while (oc->n)
 		free(oc->buf[--oc->n]);
+	free(oc->cap);
+	free(oc->buf);
+	oc->cap = NULL;
+	oc->buf = NULL;
+	oc->size = 0;
 }
 
 static void out_key_make(void)
@@ -103,16 +110,40 @@ static char *out_get(uint32_t cap)
 	return malloc(cap);
 }
 
+/* Room for one more in the stack. Return: whether there is. */
+static bool out_cache_room(struct out_cache *oc)
+{
+	uint32_t size = oc->size ? oc->size * 2 : 16;
+	uint32_t *cap;
+	char **buf;
+
+	if (oc->n < oc->size)
+		return true;
+	if (oc->size >= OUT_CACHE)
+		return false;
+	cap = realloc(oc->cap, size * sizeof(*cap));
+	if (!cap)
+		return false;
+	oc->cap = cap;
+	buf = realloc(oc->buf, size * sizeof(*buf));
+	if (!buf)
+		return false;
+	oc->buf = buf;
+	if (!oc->size) {
+		pthread_once(&out_once, out_key_make);
+		(void)pthread_setspecific(out_key, oc);
+	}
+	oc->size = size;
+	return true;
+}
+
 void urt__tls_out_put(struct urt_tls *c)
 {
 	struct out_cache *oc = &out_cache;
 
 	if (!c->out)
 		return;
-	if (oc->n < OUT_CACHE) {
-		pthread_once(&out_once, out_key_make);
-		if (!oc->n)
-			(void)pthread_setspecific(out_key, oc);
+	if (out_cache_room(oc)) {
 		oc->cap[oc->n] = c->out_cap;
 		oc->buf[oc->n++] = c->out;
 	} else {
@@ -362,7 +393,7 @@ int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
 	 * write between records; moving buffer: the repeat may come from
 	 * another address (the caller's buffer plus its progress) */
 	SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				     (o->release_buffers ? SSL_MODE_RELEASE_BUFFERS : 0));
+				     (o->keep_buffers ? 0 : SSL_MODE_RELEASE_BUFFERS));
 	/* read ahead: OpenSSL takes all of a received chunk at once, so the
 	 * ring buffer goes back before the application has read a byte */
 	SSL_CTX_set_read_ahead(sc, 1);
