@@ -361,6 +361,26 @@ static void test_ctx_errors(void **state)
 	assert_null(x);
 }
 
+/* The kTLS probe agrees with the kernel's list of upper-layer protocols
+ * (which it loads the module into, where there is one). */
+static void test_ktls_probe(void **state)
+{
+	char ulp[256] = "";
+	FILE *f;
+	int r = urt_tls_ktls_probe();
+
+	(void)state;
+	assert_true(r == 0 || r == 1);
+	assert_int_equal(urt_tls_ktls_probe(), r); /* probed once */
+	f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+	if (!f)
+		skip();
+	if (!fgets(ulp, sizeof(ulp), f))
+		ulp[0] = 0;
+	fclose(f);
+	assert_int_equal(strstr(ulp, "tls") != NULL, r == 1);
+}
+
 int main(void)
 {
 	const char *dir = getenv("URT_TLS_PKI");
@@ -372,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_bad_certificate),
 		cmocka_unit_test(test_version_floor),
 		cmocka_unit_test(test_alpn_mismatch),
+		cmocka_unit_test(test_ktls_probe),
 	};
 
 	if (!dir || !*dir) {
