@@ -8,6 +8,8 @@
 #   exec     runtime/exec/    the executor: tasks, spawn, wait queues, remote, channels
 #   io       runtime/io/      the io_uring I/O layer
 #   runtime  runtime/*.c      the loop (runtime.c), where the layers meet
+#   tls      tls/             liburt_tls, a library above the runtime: it may
+#                             use the public headers only (rule 4)
 # (runtime/sys/, for signals, the blocking pool, DNS and processes, will sit
 # between io and the loop: rank 5, already reserved below.)
 #
@@ -20,12 +22,14 @@
 #      lowest layer whose headers mention it), comments aside. The
 #      executor's one call outward, urt__exec_ops_end, is declared in
 #      exec_internal.h and defined by the loop: a name of exec, so allowed.
+#   4. tls includes no internal header of the runtime: it is built as a
+#      user's library would be, on include/urt/ alone.
 set -euo pipefail
 root=${1:-.}
 cc=${CC:-cc}
 
-order=(alloc slab exec io sys sim runtime)
-declare -A rank=([alloc]=1 [slab]=2 [exec]=3 [io]=4 [sys]=5 [sim]=5 [runtime]=6 [umbrella]=9)
+order=(alloc slab exec io sys sim runtime tls)
+declare -A rank=([alloc]=1 [slab]=2 [exec]=3 [io]=4 [sys]=5 [sim]=5 [runtime]=6 [tls]=7 [umbrella]=9)
 declare -A owner=(
 	[urt/allocator.h]=alloc [urt/arena.h]=alloc [urt/pool.h]=alloc [urt/scope.h]=alloc
 	[urt_debug.h]=alloc
@@ -40,6 +44,7 @@ declare -A owner=(
 	[urt/process.h]=sys
 	[urt/sim.h]=sim [sim_internal.h]=sim
 	[internal.h]=runtime
+	[urt/tls.h]=tls [tls_internal.h]=tls
 	[urt/urt.h]=umbrella
 )
 # The files of each layer: its sources and internal headers. The loop's
@@ -49,6 +54,7 @@ layer_files() {
 	alloc | slab) [ -d "$root/$1" ] && find "$root/$1" -name '*.[ch]' ;;
 	exec | io | sys | sim) [ -d "$root/runtime/$1" ] && find "$root/runtime/$1" -name '*.[ch]' ;;
 	runtime) [ -d "$root/runtime" ] && find "$root/runtime" -maxdepth 1 -name '*.[ch]' ;;
+	tls) [ -d "$root/tls" ] && find "$root/tls" -name '*.[ch]' ;;
 	esac | sort
 }
 # A header's path from its map name.
@@ -61,6 +67,7 @@ header_path() {
 	sys_internal.h) echo "$root/runtime/sys/$1" ;;
 	sim_internal.h) echo "$root/runtime/sim/$1" ;;
 	internal.h) echo "$root/runtime/$1" ;;
+	tls_internal.h) echo "$root/tls/$1" ;;
 	esac
 }
 # Code without comments (the compiler's own lexer: no include is expanded).
@@ -91,6 +98,9 @@ for layer in "${order[@]}"; do
 				fail=1
 			elif [ "${rank[$o]}" -gt "${rank[$layer]}" ]; then
 				echo "check-layers: $f ($layer) includes \"$h\" of $o, a layer above"
+				fail=1
+			elif [ "$layer" = tls ] && [[ $h != urt/* ]] && [ "$o" != tls ]; then
+				echo "check-layers: $f (tls) includes \"$h\", an internal header of $o"
 				fail=1
 			fi
 		done < <(code "$f" | sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"([^"]+)".*/\1/p')
@@ -129,5 +139,5 @@ for layer in "${order[@]}"; do
 	done < <(layer_files "$layer")
 done
 
-[ $fail -eq 0 ] && echo "check-layers: ok (alloc < slab < exec < io < [sys <] runtime loop)"
+[ $fail -eq 0 ] && echo "check-layers: ok (alloc < slab < exec < io < [sys <] runtime loop < tls)"
 exit $fail
