@@ -9,7 +9,7 @@
  * descriptors closed, the drop's urt_tls_free 0 (and ASan for the heap).
  * Then a verifying urt client meeting an expired certificate, aborts and
  * a deinit in the middle, the out-buffer's bound against a peer that never
- * reads.
+ * reads, and one server context shared by two runtimes on two threads.
  * The certificates come from scripts/tls-certs.sh (URT_TLS_PKI).
  */
 #include <errno.h>
@@ -956,6 +956,94 @@ static void test_write_to_non_reader(void **state)
 		assert_true(w.heap_max - w.heap0 < 256 * 1024);
 }
 
+/* --- one context, two runtimes ---------------------------------------------------- */
+
+#define SHARED_CONNS 8
+
+struct shared_run {
+	struct urt_tls_ctx *sx, *cx;
+	int ok;	     /* connections that went through */
+	int resumed; /* of them, resumed (a ticket of either thread) */
+	int failed;  /* a result that was not what it should be */
+};
+
+static void *shared_thread(void *arg)
+{
+	struct shared_run *r = arg;
+	struct urt_runtime rt;
+	void *sess = NULL;
+
+	if (urt_runtime_init(&rt,
+			     &(struct urt_runtime_opts){ .buf_size = 4096, .buf_count = 64 })) {
+		r->failed++;
+		return NULL;
+	}
+	for (int i = 0; i < SHARED_CONNS; i++) {
+		struct pair_end *s = calloc(1, sizeof(*s)), *c = calloc(1, sizeof(*c));
+		struct urt_runtime_stats st;
+		int sv[2];
+		uint16_t port;
+		int lfd = test_listen(&port);
+
+		test_tcp_pair(lfd, port, &sv[1], &sv[0]);
+		close(lfd);
+		s->fd = sv[0];
+		s->server = true;
+		c->fd = sv[1];
+		if (urt_tls_init(&s->tls, r->sx, s->fd, NULL) ||
+		    urt_tls_init(&c->tls, r->cx, c->fd, "localhost") ||
+		    (sess && urt_tls_session_resume(&c->tls, sess)) ||
+		    urt_spawn(&rt, &pair_type, &s, sizeof(s), NULL) ||
+		    urt_spawn(&rt, &pair_type, &c, sizeof(c), NULL) || urt_run(&rt)) {
+			r->failed++;
+			break;
+		}
+		urt_runtime_stats(&rt, &st);
+		if (s->hs || c->hs || s->got != sizeof(s->buf) || c->got != sizeof(c->buf) ||
+		    s->freed || c->freed || st.bufs_free != st.buf_count || st.ops_live)
+			r->failed++;
+		else
+			r->ok++;
+		r->resumed += c->resumed;
+		/* a TLS 1.3 ticket resumes once: the next connection takes
+		 * the session the last one saved */
+		urt_tls_session_free(sess);
+		sess = c->saved;
+		free(s);
+		free(c);
+	}
+	urt_tls_session_free(sess);
+	urt_runtime_deinit(&rt);
+	return NULL;
+}
+
+static void test_two_runtimes_one_context(void **state)
+{
+	struct urt_tls_ctx *cx;
+	struct shared_run r[2];
+	pthread_t th[2];
+
+	(void)state;
+	assert_int_equal(
+		urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .client = true,
+							    .ca_file = tls_pki_file("ca.pem") },
+				&cx),
+		0);
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct shared_run){ .sx = plain_sx, .cx = cx };
+		assert_int_equal(pthread_create(&th[i], NULL, shared_thread, &r[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(r[i].failed, 0);
+		assert_int_equal(r[i].ok, SHARED_CONNS);
+		/* each connection saves its session (TLS 1.3: after the first
+		 * read), the next one resumes it */
+		assert_int_equal(r[i].resumed, SHARED_CONNS - 1);
+	}
+	urt_tls_ctx_free(cx);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -986,6 +1074,7 @@ int main(void)
 		cmocka_unit_test(test_deinit_mid_handshake),
 		cmocka_unit_test(test_abort_deinit_mid_write),
 		cmocka_unit_test(test_write_to_non_reader),
+		cmocka_unit_test(test_two_runtimes_one_context),
 	};
 
 	tls_pki_init("test_tls_fail");

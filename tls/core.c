@@ -323,6 +323,35 @@ int urt__tls_ctx_wrap(SSL_CTX *ssl_ctx, bool client, struct urt_tls_ctx **out)
 	return 0;
 }
 
+/*
+ * OpenSSL fills a certificate's extension cache on its first use, under the
+ * certificate's lock, and later users skip the lock on an atomic flag. Fill
+ * it here, while the context is still this thread's: its certificates (the
+ * roots it verifies by, its own chain) are then only read when runtimes on
+ * several threads share it, with no first-use write racing a reader (and
+ * ThreadSanitizer, which does not see libcrypto's atomics, has no race to
+ * report). Roots a context finds later (a CA directory's, looked up at
+ * verification) are filled when they are found.
+ */
+static void warm_certs(SSL_CTX *sc)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(sc));
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = SSL_CTX_get0_certificate(sc);
+
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+
+		if (x)
+			(void)X509_check_purpose(x, -1, 0);
+	}
+	if (leaf)
+		(void)X509_check_purpose(leaf, -1, 0);
+	if (SSL_CTX_get0_chain_certs(sc, &chain))
+		for (int i = 0; i < sk_X509_num(chain); i++)
+			(void)X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+}
+
 int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
 {
 	struct urt_tls_ctx *x = NULL;
@@ -438,6 +467,7 @@ int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
 			SSL_CTX_set_alpn_select_cb(sc, alpn_select, x);
 		}
 	}
+	warm_certs(sc);
 	*out = x;
 	return 0;
 fail:
