@@ -319,6 +319,18 @@ int urt__tls_ctx_wrap(SSL_CTX *ssl_ctx, bool client, struct urt_tls_ctx **out)
 	x->client = client;
 	x->out_cap = 2 * (URT__TLS_RECORD_MAX + 512);
 	SSL_CTX_set_ex_data(ssl_ctx, ctx_index, x);
+	/* renegotiation: never (CVE-2009-3555 and its kin); the peer's ask
+	 * is noticed (msg callback, conn) and ends the connection */
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+					     SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* partial writes: one record at a time, so a full out-buffer stops a
+	 * write between records; moving buffer: the repeat may come from
+	 * another address (the caller's buffer plus its progress) */
+	SSL_CTX_set_mode(ssl_ctx,
+			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* read ahead: OpenSSL takes all of a received chunk at once, so the
+	 * ring buffer goes back before the application has read a byte */
+	SSL_CTX_set_read_ahead(ssl_ctx, 1);
 	*out = x;
 	return 0;
 }
@@ -390,18 +402,8 @@ int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
 	ret = -EINVAL;
 	if (!SSL_CTX_set_min_proto_version(sc, minv) || !SSL_CTX_set_max_proto_version(sc, maxv))
 		goto fail;
-	/* renegotiation: never (CVE-2009-3555 and its kin); the peer's ask
-	 * is noticed (msg callback, conn) and ends the connection */
-	SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					SSL_OP_CIPHER_SERVER_PREFERENCE);
-	/* partial writes: one record at a time, so a full out-buffer stops a
-	 * write between records; moving buffer: the repeat may come from
-	 * another address (the caller's buffer plus its progress) */
-	SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				     (o->release_buffers ? SSL_MODE_RELEASE_BUFFERS : 0));
-	/* read ahead: OpenSSL takes all of a received chunk at once, so the
-	 * ring buffer goes back before the application has read a byte */
-	SSL_CTX_set_read_ahead(sc, 1);
+	if (o->release_buffers)
+		SSL_CTX_set_mode(sc, SSL_MODE_RELEASE_BUFFERS);
 	if (!SSL_CTX_set_cipher_list(sc, o->ciphers ? o->ciphers : "ECDHE+AESGCM:ECDHE+CHACHA20"))
 		goto fail;
 	if (o->ciphersuites && !SSL_CTX_set_ciphersuites(sc, o->ciphersuites))
