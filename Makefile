@@ -4,7 +4,7 @@
 #   make demo        urt-echo (slab, boxed) and an epoll echo server under
 #                    urt-load at 10, 100 and 1,000 connections: one table
 #   make test        every suite through ctest: asan (ASan+UBSan), tsan, release,
-#                    and the parsers' fuzz targets for a bounded run (clang)
+#                    and the fuzz targets (parsers, TLS core) for a bounded run (clang)
 #   make tsan        the suites under ThreadSanitizer only
 #   make bench       the micro-benchmarks (memory, executor, I/O, frame, simulator)
 #   make sim         every urt-sim scenario on the simulated kernel, 20,000 seeds

@@ -8,7 +8,8 @@
 # Each program must run, and depend on liburt.so exactly when it should.
 # Then liburt.so itself: its soname, what it exports (the public API, and of
 # the urt__ names only those the installed headers' inline functions call),
-# and no __tls_get_addr call (the thread-locals are initial-exec).
+# and no __tls_get_addr call (the thread-locals are initial-exec), and no
+# OpenSSL among its NEEDED. Then liburt_tls (when built) the same way.
 set -euo pipefail
 src=$1 build=$2
 tmp=$(mktemp -d)
@@ -57,4 +58,25 @@ leaked=$(grep '^urt__' "$tmp/exported" | comm -23 - "$tmp/must")
 [ -z "$leaked" ] || fail "liburt.so exports internal names: $leaked"
 [ "$(grep -c '^urt_[a-z]' "$tmp/exported")" -ge 100 ] || fail "liburt.so exports too little"
 objdump -d "$so" | grep -q '__tls_get_addr' && fail "liburt.so calls __tls_get_addr"
-echo "check-install: find_package (shared, static) and pkg-config (shared, --static) link and run from a moved prefix; liburt.so exports the API only, no __tls_get_addr"
+readelf -d "$so" | grep -q 'NEEDED.*\[lib\(ssl\|crypto\)\.so' && fail "liburt.so links OpenSSL"
+
+# liburt_tls, when it was built: pkg-config urt-tls (shared) builds and runs
+# a consumer that makes a client context; liburt_tls.so exports the layer's
+# API (urt_tls_*) and nothing else
+tls=" (no liburt_tls built)"
+tls_so=$(find "$prefix" -name 'liburt_tls.so' | head -1)
+if [ -n "$tls_so" ]; then
+  pct() { PKG_CONFIG_PATH=$libdir/pkgconfig pkg-config "$@" urt-tls; }
+  cc -o "$tmp/tls-shared" "$src/tests/install/tls_consumer.c" $(pct --cflags) $(pct --libs) \
+    -Wl,-rpath,"$libdir"
+  "$tmp/tls-shared"
+  readelf -d "$tmp/tls-shared" | grep -q 'NEEDED.*\[liburt_tls\.so' ||
+    fail "pkg-config --libs urt-tls did not link liburt_tls.so"
+  readelf -d "$tls_so" | grep -q 'SONAME.*\[liburt_tls\.so\.[0-9]*\.[0-9]*\]' ||
+    fail "liburt_tls.so has no versioned soname"
+  nm -D --defined-only "$tls_so" | awk '{ print $3 }' | sort >"$tmp/tls-exported"
+  grep -v '^urt_tls_' "$tmp/tls-exported" && fail "liburt_tls.so exports names outside urt_tls_"
+  [ "$(wc -l <"$tmp/tls-exported")" -ge 20 ] || fail "liburt_tls.so exports too little"
+  tls="; liburt_tls: pkg-config urt-tls links and runs, exports urt_tls_* only"
+fi
+echo "check-install: find_package (shared, static) and pkg-config (shared, --static) link and run from a moved prefix; liburt.so exports the API only, no __tls_get_addr, no OpenSSL$tls"

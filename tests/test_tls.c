@@ -21,20 +21,9 @@
 #include <cmocka.h>
 
 #include "support/test_support.h"
+#include "support/tls_pki.h"
 #include "urt/tls.h"
 #include "urt/urt.h"
-
-static char pki[512];
-
-static const char *pki_file(const char *name)
-{
-	static char path[8][600];
-	static unsigned at;
-	char *p = path[at++ % 8];
-
-	snprintf(p, 600, "%s/%s", pki, name);
-	return p;
-}
 
 /* One end of a connection: a handshake, then a script of writes and reads. */
 struct end {
@@ -145,8 +134,8 @@ static struct urt_tls_ctx *server_ctx(const struct urt_tls_ctx_opts *extra)
 	struct urt_tls_ctx_opts o = extra ? *extra : (struct urt_tls_ctx_opts){ 0 };
 	struct urt_tls_ctx *x;
 
-	o.cert_file = pki_file("server.pem");
-	o.key_file = pki_file("server.key");
+	o.cert_file = tls_pki_file("server.pem");
+	o.key_file = tls_pki_file("server.key");
 	assert_int_equal(urt_tls_ctx_new(&o, &x), 0);
 	return x;
 }
@@ -158,7 +147,7 @@ static struct urt_tls_ctx *client_ctx(const struct urt_tls_ctx_opts *extra)
 
 	o.client = true;
 	if (!o.ca_file)
-		o.ca_file = pki_file("ca.pem");
+		o.ca_file = tls_pki_file("ca.pem");
 	assert_int_equal(urt_tls_ctx_new(&o, &x), 0);
 	return x;
 }
@@ -273,7 +262,8 @@ static void test_resumption(void **state)
 static void test_bad_certificate(void **state)
 {
 	struct urt_tls_ctx *sx = server_ctx(NULL);
-	struct urt_tls_ctx *cx = client_ctx(&(struct urt_tls_ctx_opts){ .ca_file = pki_file("other-ca.pem") });
+	struct urt_tls_ctx *cx =
+		client_ctx(&(struct urt_tls_ctx_opts){ .ca_file = tls_pki_file("other-ca.pem") });
 	static struct end s, c;
 
 	(void)state;
@@ -338,26 +328,31 @@ static void test_ctx_errors(void **state)
 								      .key_file = "/nonexistent" },
 					 &x),
 			 -ENOENT);
-	assert_int_equal(urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = pki_file("server.pem"),
-								      .key_file = pki_file("client.key") },
-					 &x),
-			 -EBADMSG);
+	assert_int_equal(
+		urt_tls_ctx_new(
+			&(struct urt_tls_ctx_opts){ .cert_file = tls_pki_file("server.pem"),
+						    .key_file = tls_pki_file("client.key") },
+			&x),
+		-EBADMSG);
 	assert_true(strlen(urt_tls_error_string()) > 0);
-	assert_int_equal(urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = pki_file("ca.key"),
-								      .key_file = pki_file("ca.key") },
-					 &x),
-			 -EBADMSG);
-	assert_int_equal(urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = pki_file("server.pem"),
-								      .key_file = pki_file("server.key"),
-								      .min_version = URT_TLS_1_3,
-								      .max_version = URT_TLS_1_2 },
-					 &x),
-			 -EINVAL);
-	assert_int_equal(urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = pki_file("server.pem"),
-								      .key_file = pki_file("server.key"),
-								      .alpn = "h2,,x" },
-					 &x),
-			 -EINVAL);
+	assert_int_equal(
+		urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = tls_pki_file("ca.key"),
+							    .key_file = tls_pki_file("ca.key") },
+				&x),
+		-EBADMSG);
+	assert_int_equal(
+		urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = tls_pki_file("server.pem"),
+							    .key_file = tls_pki_file("server.key"),
+							    .min_version = URT_TLS_1_3,
+							    .max_version = URT_TLS_1_2 },
+				&x),
+		-EINVAL);
+	assert_int_equal(
+		urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = tls_pki_file("server.pem"),
+							    .key_file = tls_pki_file("server.key"),
+							    .alpn = "h2,,x" },
+				&x),
+		-EINVAL);
 	assert_null(x);
 }
 
@@ -383,7 +378,6 @@ static void test_ktls_probe(void **state)
 
 int main(void)
 {
-	const char *dir = getenv("URT_TLS_PKI");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ctx_errors),
 		cmocka_unit_test(test_round_trip),
@@ -395,10 +389,6 @@ int main(void)
 		cmocka_unit_test(test_ktls_probe),
 	};
 
-	if (!dir || !*dir) {
-		fprintf(stderr, "test_tls: URT_TLS_PKI is not set (scripts/tls-certs.sh DIR makes one)\n");
-		return 1;
-	}
-	snprintf(pki, sizeof(pki), "%s", dir);
+	tls_pki_init("test_tls");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

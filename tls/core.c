@@ -343,8 +343,49 @@ int urt__tls_ctx_wrap(SSL_CTX *ssl_ctx, bool client, struct urt_tls_ctx **out)
 	x->client = client;
 	x->out_cap = 2 * (URT__TLS_RECORD_MAX + 512);
 	SSL_CTX_set_ex_data(ssl_ctx, ctx_index, x);
+	/* renegotiation: never (CVE-2009-3555 and its kin); the peer's ask
+	 * is noticed (msg callback, conn) and ends the connection */
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+					     SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* partial writes: one record at a time, so a full out-buffer stops a
+	 * write between records; moving buffer: the repeat may come from
+	 * another address (the caller's buffer plus its progress) */
+	SSL_CTX_set_mode(ssl_ctx,
+			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* read ahead: OpenSSL takes all of a received chunk at once, so the
+	 * ring buffer goes back before the application has read a byte */
+	SSL_CTX_set_read_ahead(ssl_ctx, 1);
 	*out = x;
 	return 0;
+}
+
+/*
+ * OpenSSL fills a certificate's extension cache on its first use, under the
+ * certificate's lock, and later users skip the lock on an atomic flag. Fill
+ * it here, while the context is still this thread's: its certificates (the
+ * roots it verifies by, its own chain) are then only read when runtimes on
+ * several threads share it, with no first-use write racing a reader (and
+ * ThreadSanitizer, which does not see libcrypto's atomics, has no race to
+ * report). Roots a context finds later (a CA directory's, looked up at
+ * verification) are filled when they are found.
+ */
+static void warm_certs(SSL_CTX *sc)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(sc));
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = SSL_CTX_get0_certificate(sc);
+
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+
+		if (x)
+			(void)X509_check_purpose(x, -1, 0);
+	}
+	if (leaf)
+		(void)X509_check_purpose(leaf, -1, 0);
+	if (SSL_CTX_get0_chain_certs(sc, &chain))
+		for (int i = 0; i < sk_X509_num(chain); i++)
+			(void)X509_check_purpose(sk_X509_value(chain, i), -1, 0);
 }
 
 int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
@@ -385,18 +426,9 @@ int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
 	ret = -EINVAL;
 	if (!SSL_CTX_set_min_proto_version(sc, minv) || !SSL_CTX_set_max_proto_version(sc, maxv))
 		goto fail;
-	/* renegotiation: never (CVE-2009-3555 and its kin); the peer's ask
-	 * is noticed (msg callback, conn) and ends the connection */
-	SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					SSL_OP_CIPHER_SERVER_PREFERENCE);
-	/* partial writes: one record at a time, so a full out-buffer stops a
-	 * write between records; moving buffer: the repeat may come from
-	 * another address (the caller's buffer plus its progress) */
-	SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				     (o->keep_buffers ? 0 : SSL_MODE_RELEASE_BUFFERS));
-	/* read ahead: OpenSSL takes all of a received chunk at once, so the
-	 * ring buffer goes back before the application has read a byte */
-	SSL_CTX_set_read_ahead(sc, 1);
+	/* released when idle unless kept (docs/tls.md, bench_tls) */
+	if (!o->keep_buffers)
+		SSL_CTX_set_mode(sc, SSL_MODE_RELEASE_BUFFERS);
 	if (!SSL_CTX_set_cipher_list(sc, o->ciphers ? o->ciphers : "ECDHE+AESGCM:ECDHE+CHACHA20"))
 		goto fail;
 	if (o->ciphersuites && !SSL_CTX_set_ciphersuites(sc, o->ciphersuites))
@@ -462,6 +494,7 @@ int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
 			SSL_CTX_set_alpn_select_cb(sc, alpn_select, x);
 		}
 	}
+	warm_certs(sc);
 	*out = x;
 	return 0;
 fail:

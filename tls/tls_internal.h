@@ -45,8 +45,10 @@ struct urt_tls_ctx {
 	unsigned alpn_len;
 };
 
-/* The context around an SSL_CTX made elsewhere (the fuzz target's, with a
- * certificate made in memory); ssl_ctx's reference moves to it. */
+/* The context around an SSL_CTX: urt_tls_ctx_new's, or one made elsewhere
+ * (the fuzz target's, with a certificate made in memory). Sets what the
+ * BIO and the steps rely on (partial writes, a moving write buffer, read
+ * ahead, no renegotiation); ssl_ctx's reference moves to it. */
 int urt__tls_ctx_wrap(SSL_CTX *ssl_ctx, bool client, struct urt_tls_ctx **out);
 
 /* One step each; >= 0 as the public calls, WANT_*, or -errno (made sticky
