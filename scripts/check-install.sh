@@ -77,6 +77,12 @@ if [ -n "$tls_so" ]; then
   nm -D --defined-only "$tls_so" | awk '{ print $3 }' | sort >"$tmp/tls-exported"
   grep -v '^urt_tls_' "$tmp/tls-exported" && fail "liburt_tls.so exports names outside urt_tls_"
   [ "$(wc -l <"$tmp/tls-exported")" -ge 20 ] || fail "liburt_tls.so exports too little"
-  tls="; liburt_tls: pkg-config urt-tls links and runs, exports urt_tls_* only"
+  [ -x "$tmp/cm/tls_consumer" ] && [ -x "$tmp/cm/tls_consumer_static" ] ||
+    fail "find_package(urt) gave no urt::urt_tls / urt::urt_tls_static"
+  "$tmp/cm/tls_consumer"
+  "$tmp/cm/tls_consumer_static"
+  readelf -d "$tmp/cm/tls_consumer_static" | grep -q 'NEEDED.*\[liburt_tls\.so' &&
+    fail "urt::urt_tls_static linked liburt_tls.so"
+  tls="; liburt_tls: find_package (urt::urt_tls, urt::urt_tls_static) and pkg-config urt-tls link and run, exports urt_tls_* only"
 fi
 echo "check-install: find_package (shared, static) and pkg-config (shared, --static) link and run from a moved prefix; liburt.so exports the API only, no __tls_get_addr, no OpenSSL$tls"

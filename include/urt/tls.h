@@ -45,6 +45,7 @@
  *   -EPERM         the peer asked to renegotiate (TLS 1.2; always refused)
  *   -ECONNRESET, -EPIPE  the TCP connection failed under it
  *   -ENOMEM        OpenSSL or the out-buffer could not allocate
+ *   -EIO           OpenSSL reported a system failure with no cause given
  *   -EINVAL        a call out of order (read before the handshake)
  *   -EBUSY         urt_tls_free with a send still in flight (poll, not drop)
  * An error is sticky: every later call returns it (urt_tls_shutdown then
@@ -264,7 +265,9 @@ long urt_tls_verify_result(const struct urt_tls *c);
  * urt_tls_session_save - the session c may resume later (a client, after
  * the handshake; with TLS 1.3 the ticket comes after the handshake, so
  * after a first read). Give it to urt_tls_session_resume before the next
- * connection's handshake; free with urt_tls_session_free.
+ * connection's handshake; free with urt_tls_session_free. A TLS 1.3
+ * session resumes once (its ticket is single-use): save the new
+ * connection's session for the one after it.
  * Return: the session, or NULL (none yet).
  */
 void *urt_tls_session_save(const struct urt_tls *c);
