@@ -7,6 +7,7 @@
  *            [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]
  *            [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]
  *            [--max-pipeline N] [--max-clients-mem B] [--no-splice]
+ *            [--tls-cert F --tls-key F [--tls-port P] [--tls-handshake-ms MS]]
  *
  * GET / answers a small fixed body; with --root, GET and HEAD serve files
  * beneath DIR (opened with openat2 and RESOLVE_BENEATH through io_uring, so
@@ -75,6 +76,20 @@
  * address space, not memory, until slots are used. Each runtime allocates
  * through its own counting allocator (atomic counters).
  *
+ * HTTPS (when built with liburt_tls: OpenSSL found): --tls-cert and
+ * --tls-key make every runtime serve TLS 1.2 and 1.3 (ALPN "http/1.1")
+ * on --port, or on --tls-port with plain HTTP staying on --port. A TLS
+ * connection is the same task: after its handshake (within
+ * --tls-handshake-ms of the accept) it reads plaintext with urt_tls_read
+ * straight into its input and writes with urt_tls_write_all; a file body
+ * goes by read and write (the bytes are encrypted in user space: no
+ * splice, no zero-copy). Every bound above holds on it: --send-ms per
+ * 64 KiB written, the idle and head deadlines through the sweeper, and
+ * --max-clients-mem counting its TLS state (HTTP_TLS_STATE_MEM) and the
+ * layer's out-buffer while it writes. A connection HTTP ends (an answer
+ * with Connection: close, the client's close_notify, a stop) sends
+ * close_notify; one ended by a failure or a deadline does not.
+ *
  * The main thread takes SIGINT, SIGTERM and SIGUSR1 in a hub (urt/signal.h)
  * that delivers each to every runtime's signal task (urt/server.h), read
  * through its ring: SIGUSR1 prints a stats line
@@ -104,6 +119,9 @@
 #include <unistd.h>
 
 #include <urt/urt.h>
+#ifdef URT_HAVE_TLS
+#include <urt/tls.h>
+#endif
 
 #include "counting.h"
 #include "flags.h"
@@ -117,6 +135,9 @@ static struct {
 	uint64_t max_pipeline;	   /* requests answered per receive */
 	uint64_t max_clients_mem; /* bytes of connection buffers, all runtimes together */
 	struct http_limits lim;
+	const char *tls_cert, *tls_key; /* HTTPS: both, or neither */
+	int tls_port;			/* -1: HTTPS (if any) on --port */
+	uint64_t tls_handshake_ms;
 } o = {
 	.srv = { .addr = "127.0.0.1", .port = 8080, .threads = 1, .max_conns = 16384 },
 	.idle_ms = 30000,
@@ -125,6 +146,8 @@ static struct {
 	.linger_ms = 2000,
 	.max_pipeline = 100,
 	.max_clients_mem = 64ull << 20,
+	.tls_port = -1,
+	.tls_handshake_ms = 10000,
 	.lim = { .max_head = 16384,
 		 .max_line = 8000,
 		 .max_body = 1 << 20,
@@ -142,6 +165,7 @@ static struct {
 struct server {
 	struct http_server s;
 	int id, lfd;
+	int tls_lfd; /* a --tls-port listener, -1; or lfd itself is TLS (tls_only) */
 	struct urt_signal_sub *sig; /* its subscription to the main thread's hub */
 	int start_ret;		    /* init and spawns, before the start barrier */
 	int run_ret;		    /* urt_run's, after it (main reads it after the join) */
@@ -157,6 +181,8 @@ static int root_fd = -1;
 static atomic_uint live_total;
 static struct urt_signal_hub hub; /* SIGINT, SIGTERM, SIGUSR1: to every runtime */
 static pthread_barrier_t started; /* every runtime initialised (or failed) */
+static struct urt_tls_ctx *tls_ctx; /* HTTPS's, shared by every runtime; NULL: none */
+static bool tls_only;		    /* HTTPS on --port, no plain listener */
 
 /* SIGUSR1: one line per runtime, from its own thread. */
 static void print_stats(void *arg)
@@ -169,6 +195,7 @@ static void print_stats(void *arg)
 static void print_exit(void)
 {
 	uint64_t conns = 0, live = 0, requests = 0, spliced = 0, copied = 0, evicted = 0, expired = 0, busy = 0;
+	uint64_t tls_conns = 0, tls_fail = 0;
 	size_t heap = 0, slab_live = 0, slab_cap = 0, ops_live = 0;
 	char each[SERVER_MAX_THREADS * 21 + 1] = "";
 	size_t n = 0;
@@ -185,6 +212,8 @@ static void print_exit(void)
 		evicted += s->evicted;
 		expired += s->expired;
 		busy += s->busy;
+		tls_conns += s->tls_conns;
+		tls_fail += s->tls_handshake_fail;
 		heap += t->end_heap_calls;
 		slab_live += t->end.slab_live;
 		slab_cap += t->end.slab_capacity;
@@ -195,10 +224,10 @@ static void print_exit(void)
 	printf("exit: connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
 	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
 	       " heap_calls %zu slab %zu/%zu ops_live %zu evicted %" PRIu64 " expired %" PRIu64
-	       " busy %" PRIu64 " threads %d per_thread %s\n",
+	       " busy %" PRIu64 " tls_conns %" PRIu64 " tls_handshake_fail %" PRIu64
+	       " tls_heap_calls %" PRIu64 " threads %d per_thread %s\n",
 	       conns, live, requests, spliced, copied, heap, slab_live, slab_cap, ops_live, evicted,
-	       expired, busy,
-	       o.srv.threads, each);
+	       expired, busy, tls_conns, tls_fail, http_tls_heap_calls(), o.srv.threads, each);
 	fflush(stdout);
 }
 
@@ -215,6 +244,7 @@ static void *server_main(void *arg)
 {
 	struct server *t = arg;
 	struct http_server *s = &t->s;
+	int ret;
 	struct http_opts ho = {
 		.boxed = o.srv.boxed,
 		.max_conns = o.srv.max_conns,
@@ -228,6 +258,8 @@ static void *server_main(void *arg)
 		.mem_budget = (size_t)(o.max_clients_mem / (uint64_t)o.srv.threads),
 		.lim = o.lim,
 		.live_total = &live_total,
+		.tls = tls_ctx,
+		.tls_handshake_ms = o.tls_handshake_ms,
 	};
 
 	t->start_ret = http_server_init(s, &ho, t->id, NULL);
@@ -237,8 +269,18 @@ static void *server_main(void *arg)
 		pthread_barrier_wait(&started);
 		return NULL;
 	}
-	/* the listener is the server's now: http_server_finish closes it */
-	if (http_server_start(s, t->lfd) ||
+	/* the listeners are the server's now: http_server_finish closes them */
+	if (tls_only) {
+		t->tls_lfd = t->lfd;
+		t->lfd = -1;
+	}
+	ret = http_server_start(s, t->lfd);
+	t->lfd = -1;
+	if (!ret && t->tls_lfd >= 0) {
+		ret = http_server_start_tls(s, t->tls_lfd);
+		t->tls_lfd = -1;
+	}
+	if (ret ||
 	    urt_server_signals_start(&s->rt, &(struct urt_server_signals_opts){
 						     .sub = t->sig,
 						     .on_stats = print_stats,
@@ -248,7 +290,6 @@ static void *server_main(void *arg)
 		fprintf(stderr, "urt-http: runtime %d: cannot start its tasks\n", t->id);
 		t->start_ret = -ENOMEM;
 	}
-	t->lfd = -1;
 	pthread_barrier_wait(&started);
 	if (!t->start_ret) {
 		t->run_ret = urt_run(&s->rt);
@@ -274,6 +315,7 @@ static void usage(FILE *f)
 		"                [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]\n"
 		"                [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]\n"
 		"                [--max-pipeline N] [--max-clients-mem B] [--no-splice]\n"
+		"                [--tls-cert F --tls-key F [--tls-port P] [--tls-handshake-ms MS]]\n"
 		"  --port P        port (default 8080; 0 picks a free one)\n"
 		"  --addr A        IPv4 address to bind (default 127.0.0.1)\n"
 		"  --root DIR      serve the files beneath DIR (default: a fixed body at /)\n"
@@ -300,7 +342,15 @@ static void usage(FILE *f)
 		"                  received bytes), each runtime B/threads; past it the largest\n"
 		"                  holders are closed (default 67108864)\n"
 		"  --no-splice     send file bodies by read and send, not splice\n"
-		"Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints each runtime's\n"
+		"  --tls-cert F    HTTPS: the certificate chain (PEM, leaf first); with --tls-key,\n"
+		"                  TLS 1.2 and 1.3 with ALPN http/1.1 on --port (needs a build\n"
+		"                  with OpenSSL)\n"
+		"  --tls-key F     HTTPS: the private key of --tls-cert (PEM)\n"
+		"  --tls-port P    HTTPS on P (0 picks a free one), plain HTTP staying on --port\n"
+		"  --tls-handshake-ms MS  close a TLS connection whose handshake is not done MS\n"
+		"                  after its accept (default 10000)\n"
+		"Prints 'listening on ADDR:PORT' once ready, after 'tls listening on ADDR:PORT'\n"
+		"for HTTPS. SIGUSR1 prints each runtime's\n"
 		"stats; SIGINT/SIGTERM stop it with a stats line summed over the runtimes.\n");
 }
 
@@ -322,6 +372,10 @@ static int parse(int argc, char **argv)
 		{ "max-chunk-line", required_argument, 0, 'C' },
 		{ "max-chunk-ext", required_argument, 0, 'E' },
 		{ "max-trailer", required_argument, 0, 'T' },
+		{ "tls-cert", required_argument, 0, 'x' },
+		{ "tls-key", required_argument, 0, 'k' },
+		{ "tls-port", required_argument, 0, 'X' },
+		{ "tls-handshake-ms", required_argument, 0, 'K' },
 		{ 0, 0, 0, 0 },
 	};
 	uint64_t v;
@@ -395,6 +449,21 @@ static int parse(int argc, char **argv)
 		case 'n':
 			o.no_splice = true;
 			break;
+		case 'x':
+			o.tls_cert = optarg;
+			break;
+		case 'k':
+			o.tls_key = optarg;
+			break;
+		case 'X':
+			if (!flag_uint(optarg, 0, 65535, &v))
+				return bad("bad --tls-port", optarg);
+			o.tls_port = (int)v;
+			break;
+		case 'K':
+			if (!flag_uint(optarg, 1, 3600000, &o.tls_handshake_ms))
+				return bad("bad --tls-handshake-ms", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -404,6 +473,50 @@ static int parse(int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad("unexpected argument", argv[optind]);
+	if (!o.tls_cert != !o.tls_key)
+		return bad("--tls-cert and --tls-key go together", NULL);
+	if (o.tls_port >= 0 && !o.tls_cert)
+		return bad("--tls-port needs --tls-cert and --tls-key", NULL);
+	if (o.tls_port > 0 && o.tls_port == o.srv.port)
+		return bad("--tls-port is --port", NULL);
+#ifndef URT_HAVE_TLS
+	if (o.tls_cert)
+		return bad("built without TLS (OpenSSL was not found): no --tls-cert", NULL);
+#endif
+	return 0;
+}
+
+/*
+ * HTTPS's context from --tls-cert and --tls-key, shared by every runtime.
+ * A file that cannot be read is named; a bad one is said in OpenSSL's
+ * words. Return: 0; 2, the exit status (a bad flag).
+ */
+static int tls_context(void)
+{
+#ifdef URT_HAVE_TLS
+	const char *files[][2] = { { "--tls-cert", o.tls_cert }, { "--tls-key", o.tls_key } };
+	int ret;
+
+	if (!o.tls_cert)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		if (access(files[i][1], R_OK)) {
+			fprintf(stderr, "urt-http: %s %s: %s\n", files[i][0], files[i][1],
+				strerror(errno));
+			return 2;
+		}
+	}
+	ret = urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = o.tls_cert,
+							  .key_file = o.tls_key,
+							  .alpn = "http/1.1" },
+			      &tls_ctx);
+	if (ret) {
+		fprintf(stderr, "urt-http: --tls-cert %s --tls-key %s: %s (%s)\n", o.tls_cert,
+			o.tls_key, strerror(-ret), urt_tls_error_string());
+		return 2;
+	}
+	tls_only = o.tls_port < 0;
+#endif
 	return 0;
 }
 
@@ -411,18 +524,25 @@ static int parse(int argc, char **argv)
  * others join it through SO_REUSEPORT. Return: 0; the exit status. */
 static int listen_all(void)
 {
-	uint16_t port = o.srv.port;
+	uint16_t port = o.srv.port, tls_port = (uint16_t)o.tls_port;
+	unsigned flags = o.srv.threads > 1 ? URT_LISTEN_REUSEPORT : 0;
 
 	for (int i = 0; i < o.srv.threads; i++) {
 		struct server *s = &servers[i];
 
 		s->id = i;
-		s->lfd = urt_listen_tcp(o.srv.addr, port, 4096,
-					o.srv.threads > 1 ? URT_LISTEN_REUSEPORT : 0, &port);
+		s->lfd = urt_listen_tcp(o.srv.addr, port, 4096, flags, &port);
 		if (s->lfd < 0) {
 			fprintf(stderr, "urt-http: listen on %s:%u: %s\n", o.srv.addr, port,
 				strerror(-s->lfd));
 			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
+		}
+		s->tls_lfd = o.tls_port < 0 ? -1
+					    : urt_listen_tcp(o.srv.addr, tls_port, 4096, flags, &tls_port);
+		if (s->tls_lfd < -1) {
+			fprintf(stderr, "urt-http: listen on %s:%u (--tls-port): %s\n", o.srv.addr,
+				tls_port, strerror(-s->tls_lfd));
+			return 1;
 		}
 		if (urt_signal_subscribe(&hub, &s->sig)) {
 			perror("urt-http: signals");
@@ -430,6 +550,8 @@ static int listen_all(void)
 		}
 	}
 	o.srv.port = port;
+	if (o.tls_port >= 0)
+		o.tls_port = tls_port;
 	return 0;
 }
 
@@ -438,7 +560,16 @@ int main(int argc, char **argv)
 	int ret, status = 0;
 	bool started_all;
 
+#ifdef URT_HAVE_TLS
+	/* before anything else can make OpenSSL allocate: its heap calls are
+	 * counted from the start (the stats lines' tls_heap_calls) */
+	if (urt_tls_count_heap())
+		fprintf(stderr, "urt-http: OpenSSL allocated first: tls_heap_calls counts nothing\n");
+#endif
 	ret = parse(argc, argv);
+	if (ret)
+		return ret;
+	ret = tls_context();
 	if (ret)
 		return ret;
 	if (o.root) {
@@ -468,6 +599,9 @@ int main(int argc, char **argv)
 			status = 1;
 	started_all = !status;
 	if (started_all) {
+		if (tls_ctx)
+			printf("tls listening on %s:%u\n", o.srv.addr,
+			       tls_only ? o.srv.port : (unsigned)o.tls_port);
 		printf("listening on %s:%u\n", o.srv.addr, o.srv.port);
 		fflush(stdout);
 		/* each signal goes to every runtime: SIGUSR1 a stats line from
@@ -483,6 +617,8 @@ int main(int argc, char **argv)
 			status = 1;
 		if (servers[i].lfd >= 0) /* its runtime never took it */
 			close(servers[i].lfd);
+		if (servers[i].tls_lfd >= 0)
+			close(servers[i].tls_lfd);
 	}
 	pthread_barrier_destroy(&started);
 	urt_signal_hub_deinit(&hub);
@@ -490,5 +626,8 @@ int main(int argc, char **argv)
 		print_exit();
 	if (root_fd >= 0)
 		close(root_fd);
+#ifdef URT_HAVE_TLS
+	urt_tls_ctx_free(tls_ctx);
+#endif
 	return status;
 }

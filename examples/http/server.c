@@ -6,6 +6,8 @@
  */
 #include "server.h"
 
+#include <urt/tls.h> /* its types; its calls only with URT_HAVE_TLS */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -52,6 +54,14 @@ struct conn {
 	struct http_link all, wait;	  /* in s->all; in s->idle or s->heads while it waits */
 	struct http_link *wait_list;	  /* which of the two, or NULL */
 	struct urt_task *t;	  /* its task, once it has run (for conn_kill) */
+	/* HTTPS: the connection (task memory, made when its task starts), or
+	 * NULL for plain HTTP; its reads and writes go through tls_recv and
+	 * tls_send, the only two I/O points that differ */
+	bool tls_on;		  /* accepted on the TLS listener */
+	bool clean;		  /* ending by HTTP, not by a failure: TLS sends close_notify */
+	bool tls_piece;		  /* tls_send: a piece is under way (its send_by is set) */
+	struct urt_tls *tls;
+	size_t tls_sent;	  /* tls_send: bytes of the current write done */
 	size_t mem;		  /* in_cap + out_cap, counted in s->mem */
 	size_t at;		  /* where the input not yet parsed begins in `in` */
 	struct http_scan scan;	  /* http_head_ready's look at the head at `at` */
@@ -123,7 +133,7 @@ static void wait_done(struct conn *c)
 
 static size_t conn_unread(const struct conn *c)
 {
-	return urt_recv_stream_held(&c->rx);
+	return urt_recv_stream_held(c->tls ? &c->tls->rx : &c->rx);
 }
 
 /* Close c from outside its task (or from inside, between awaits): every
@@ -683,12 +693,7 @@ static bool etag_listed_lines(struct slice all, const char *name, const char *et
  */
 #define RECV(t, c)                                                                                 \
 	do {                                                                                       \
-		URT_AWAIT(t, (c)->n = urt_recv_stream(t, &(c)->rx, (c)->fd, &(c)->b));             \
-		if ((c)->n > 0) {                                                                  \
-			if (!in_append(t, c))                                                      \
-				(c)->n = -ENOMEM;                                                  \
-			urt_buf_free(&(c)->b);                                                     \
-		}                                                                                  \
+		URT_AWAIT(t, (c)->n = conn_recv(t, c));                                            \
 		if ((c)->n > 0 && (c)->head_by && urt_now_ns() >= (c)->head_by)                    \
 			(c)->n = -ETIMEDOUT;                                                       \
 		if ((c)->killed)                                                                   \
@@ -729,10 +734,14 @@ static void disarm(struct urt_task *t, struct conn *c)
  */
 #define OUT_TIMED (64 * 1024)
 
+static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n);
+
 static int send_out(struct urt_task *t, struct conn *c)
 {
 	int ret;
 
+	if (c->tls)
+		return tls_send(t, c, c->out, c->out_len);
 	if (c->out_len > OUT_TIMED) {
 		urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o.send_ms);
 		ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len);
@@ -745,6 +754,201 @@ static int send_out(struct urt_task *t, struct conn *c)
 	if (ret != URT_PENDING)
 		return ret;
 	return urt_sleep_until(t, &c->nap, c->send_by) == URT_PENDING ? URT_PENDING : -ETIMEDOUT;
+}
+
+/* --- the two I/O points: plain, or through the TLS layer ------------------------------ */
+
+#ifdef URT_HAVE_TLS
+/* Plaintext read at once into the input: room for at least this much first. */
+#define TLS_READ_MIN 2048
+
+/*
+ * The connection's TLS state (task memory, counted with OpenSSL's state
+ * in c->mem) on its socket, and the handshake's deadline. Return: 0;
+ * -ENOMEM (no memory, or closed for the budget); -errno of urt_tls_init.
+ */
+static int tls_setup(struct urt_task *t, struct conn *c)
+{
+	int ret;
+
+	c->tls = urt_task_alloc(t, sizeof(*c->tls));
+	if (!c->tls)
+		return -ENOMEM;
+	ret = urt_tls_init(c->tls, c->s->o.tls, c->fd, NULL);
+	if (ret) {
+		urt_task_free(t, c->tls);
+		c->tls = NULL;
+		return ret;
+	}
+	mem_add(c, 0, sizeof(*c->tls) + HTTP_TLS_STATE_MEM);
+	if (c->killed)
+		return -ENOMEM;
+	urt_tls_set_deadline(c->tls, urt_now_ns() + 1000000ull * c->s->o.tls_handshake_ms);
+	return 0;
+}
+
+/* Awaitable: the handshake, within --tls-handshake-ms of the accept. */
+static int tls_handshake(struct urt_task *t, struct conn *c)
+{
+	int ret = urt_tls_handshake(t, c->tls);
+
+	if (ret != URT_PENDING)
+		urt_tls_set_deadline(c->tls, 0);
+	return ret;
+}
+
+/*
+ * Awaitable: plaintext straight into the input (no chunk to copy from):
+ * up to what fits, after making room for TLS_READ_MIN. Return: > 0 bytes
+ * appended; 0 the client's close_notify; -errno.
+ */
+static int tls_recv(struct urt_task *t, struct conn *c)
+{
+	int n;
+
+	if (c->in_cap - c->in_len < TLS_READ_MIN &&
+	    !grow(t, c, &c->in, &c->in_cap, c->in_len + TLS_READ_MIN, SIZE_MAX))
+		return -ENOMEM;
+	n = urt_tls_read(t, c->tls, c->in + c->in_len, c->in_cap - c->in_len);
+	if (n > 0)
+		c->in_len += (size_t)n;
+	return n;
+}
+
+/*
+ * Awaitable: encrypt and send p[0, n), in pieces of OUT_TIMED, each of
+ * which must go out within --send-ms (the connection's sleep raced in user
+ * space, as send_out races it): so --send-ms bounds how long the answers
+ * do not move, as the plain path's linked timeouts do, for a batch, a head
+ * or a body's chunk alike. The layer's out-buffer counts in c->mem while
+ * the write lasts. Progress: c->tls_sent, c->tls_piece.
+ * Return: n; -ETIMEDOUT; -errno of the write.
+ */
+static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
+{
+	while (c->tls_sent < n) {
+		size_t k = n - c->tls_sent < OUT_TIMED ? n - c->tls_sent : OUT_TIMED;
+		int ret;
+
+		if (!c->tls_piece) {
+			c->tls_piece = true;
+			c->send_by = urt_now_ns() + 1000000ull * c->s->o.send_ms;
+			mem_add(c, 0, HTTP_TLS_OUT_MEM);
+			if (c->killed) /* closed for the budget: no write to start */
+				return -ECANCELED;
+		}
+		ret = urt_tls_write_all(t, c->tls, p + c->tls_sent, k);
+		if (ret == URT_PENDING)
+			return urt_sleep_until(t, &c->nap, c->send_by) == URT_PENDING ? URT_PENDING
+										     : -ETIMEDOUT;
+		disarm(t, c);
+		c->tls_piece = false;
+		mem_add(c, HTTP_TLS_OUT_MEM, 0);
+		if (ret < 0) {
+			c->tls_sent = 0;
+			return ret;
+		}
+		c->tls_sent += k;
+	}
+	c->tls_sent = 0;
+	return (int)n;
+}
+
+/*
+ * Awaitable: close_notify, within --send-ms, when the connection ends by
+ * HTTP (not after a failure: the layer's error is sticky and it would send
+ * nothing anyway). Once: c->clean is spent. Return: 0; -errno.
+ */
+static int tls_close(struct urt_task *t, struct conn *c)
+{
+	int ret;
+
+	if (c->clean) {
+		c->clean = false;
+		urt_tls_set_deadline(c->tls, urt_now_ns() + 1000000ull * c->s->o.send_ms);
+	}
+	ret = urt_tls_shutdown(t, c->tls);
+	if (ret != URT_PENDING)
+		urt_tls_set_deadline(c->tls, 0);
+	return ret;
+}
+
+static int tls_end(struct urt_task *t, struct conn *c)
+{
+	return urt_tls_end(t, c->tls);
+}
+
+static void tls_free(struct conn *c)
+{
+	(void)urt_tls_free(c->tls); /* in drop: nothing is in flight */
+}
+#else
+/* Built without liburt_tls: no connection has c->tls, none of these runs. */
+static int tls_setup(struct urt_task *t, struct conn *c)
+{
+	(void)t, (void)c;
+	return -ENOSYS;
+}
+static int tls_handshake(struct urt_task *t, struct conn *c)
+{
+	return tls_setup(t, c);
+}
+
+static int tls_recv(struct urt_task *t, struct conn *c)
+{
+	return tls_setup(t, c);
+}
+
+static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
+{
+	(void)p, (void)n;
+	return tls_setup(t, c);
+}
+
+static int tls_close(struct urt_task *t, struct conn *c)
+{
+	return tls_setup(t, c);
+}
+
+static int tls_end(struct urt_task *t, struct conn *c)
+{
+	return tls_setup(t, c);
+}
+
+static void tls_free(struct conn *c)
+{
+	(void)c;
+}
+#endif
+
+/*
+ * Awaitable: the next bytes from the client, appended to the input: a
+ * chunk of the receive stream copied in (plain), or plaintext decrypted
+ * into it (TLS). Return: > 0 bytes; 0 the client closed; -errno (-ENOMEM
+ * also for the budget).
+ */
+static inline int conn_recv(struct urt_task *t, struct conn *c)
+{
+	int n;
+
+	if (c->tls)
+		return tls_recv(t, c);
+	n = urt_recv_stream(t, &c->rx, c->fd, &c->b);
+	if (n > 0) {
+		if (!in_append(t, c))
+			n = -ENOMEM;
+		urt_buf_free(&c->b);
+	}
+	return n;
+}
+
+/* Awaitable: send p[0, n) whole, as urt_send_all (plain: the caller's
+ * linked timeout on c->tx.op bounds it) or tls_send (its own deadline). */
+static inline int conn_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
+{
+	if (c->tls)
+		return tls_send(t, c, p, n);
+	return urt_send_all(t, &c->tx, c->fd, p, n);
 }
 
 /* The file's strong validator (RFC 9110 8.8.3): its identity, size and
@@ -975,7 +1179,8 @@ static void in_compact(struct urt_task *t, struct conn *c)
 		c->in_len -= c->at;
 		c->at = 0;
 	}
-	if (!c->in_len)
+	/* TLS reads into the input: it keeps its first one */
+	if (!c->in_len && (!c->tls || c->in_cap > IN_FIRST))
 		release(t, c, &c->in, &c->in_cap);
 	if (!c->out_len)
 		release(t, c, &c->out, &c->out_cap);
@@ -1008,6 +1213,16 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	c->file = -1;
 	c->t = t;
 	link_add_tail(&c->s->all, &c->all);
+	if (c->tls_on) { /* HTTPS: the handshake first, within --tls-handshake-ms */
+		c->ret = tls_setup(t, c);
+		if (!c->ret) {
+			URT_AWAIT(t, c->ret = tls_handshake(t, c));
+		}
+		if (c->ret < 0) {
+			c->s->tls_handshake_fail++;
+			goto out;
+		}
+	}
 	while (!c->closing && !c->s->stop) {
 		/* --- a request head: parse what is there, else wait for more ---------- */
 		for (;;) {
@@ -1045,8 +1260,10 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			else
 				wait_in(c, &c->s->idle, urt_now_ns() + 1000000ull * c->s->o.idle_ms);
 			RECV(t, c);
-			if (c->n <= 0)
-				goto out; /* closed, an error, idle, or a head too slow: close */
+			if (c->n <= 0) { /* closed, an error, idle, or a head too slow: close */
+				c->clean = c->n == 0; /* TLS: its close_notify, answered */
+				goto out;
+			}
 		}
 		wait_done(c);
 		c->head_by = 0;
@@ -1155,12 +1372,13 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				/* each send, wait for room and splice of it within
 				 * --send-ms (a linked timeout: one per operation) */
 				urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o.send_ms);
-				URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len));
+				URT_AWAIT(t, c->ret = conn_send(t, c, c->out, c->out_len));
 				c->out_len = 0;
 				if (c->ret < 0)
 					c->closing = true, c->left = 0;
 			}
-			if (c->left && c->s->splice >= 0 && pipe_ready(c)) {
+			/* over TLS the bytes are encrypted in user space: read and write */
+			if (c->left && c->s->splice >= 0 && !c->tls && pipe_ready(c)) {
 				c->spliced = c->full = c->full_since = false;
 				c->napping = false;
 				URT_AWAIT(t, c->ret = splice_body(t, c));
@@ -1190,7 +1408,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					c->closing = true;
 					break;
 				}
-				URT_AWAIT(t, c->n = urt_send_all(t, &c->tx, c->fd, c->chunk, (size_t)c->ret));
+				URT_AWAIT(t, c->n = conn_send(t, c, c->chunk, (size_t)c->ret));
 				if (c->n < 0) {
 					c->closing = true;
 					break;
@@ -1261,6 +1479,7 @@ next:
 		URT_AWAIT(t, c->ret = send_out(t, c));
 		disarm(t, c);
 	}
+	c->clean = c->ret >= 0 && !c->killed; /* TLS: close_notify follows */
 	/*
 	 * A staged close (RFC 9112 9.6): end the write side, then read and drop
 	 * what the client still sends until it closes too, for --linger-ms or
@@ -1272,7 +1491,12 @@ next:
 	 * non-readers would spend the loop on bytes nobody needs).
 	 */
 	if (!c->keep && c->ret >= 0 && !c->killed && !c->s->stop) {
-		URT_AWAIT(t, c->ret = urt_shutdown(t, &c->op, c->fd, SHUT_WR));
+		if (c->tls) { /* close_notify, then the FIN */
+			URT_AWAIT(t, c->ret = tls_close(t, c));
+		}
+		if (c->ret == 0) {
+			URT_AWAIT(t, c->ret = urt_shutdown(t, &c->op, c->fd, SHUT_WR));
+		}
 		c->head_by = urt_now_ns() + 1000000ull * c->s->o.linger_ms;
 		c->lingered = 0;
 		while (c->ret == 0 && c->s->o.linger_ms && c->lingered < LINGER_MAX) {
@@ -1288,7 +1512,14 @@ out:
 	disarm(t, c);
 	wait_done(c);
 	link_del(&c->all); /* no longer one to close: it is ending */
-	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
+	if (!c->tls) {
+		URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
+	} else {
+		if (c->clean && !c->killed) { /* not sent yet: close_notify */
+			URT_AWAIT(t, c->ret = tls_close(t, c));
+		}
+		URT_AWAIT(t, tls_end(t, c));
+	}
 	URT_END(t);
 }
 
@@ -1298,6 +1529,8 @@ static void conn_drop(struct urt_task *t, void *arg)
 
 	(void)t;
 	urt_buf_free(&c->b);
+	if (c->tls)
+		tls_free(c);
 	c->s->mem -= c->mem; /* 0 if it was killed: taken out then */
 	link_del(&c->all);
 	link_del(&c->wait);
@@ -1398,12 +1631,11 @@ const struct urt_task_type http_sweep_type = { .poll = sweep_poll, .name = "http
 
 /* --- the acceptor, stats ------------------------------------------------------------------- */
 
-/* A new connection on this runtime: its task, unless the cap of all
- * runtimes together is reached. */
-static int on_conn(void *arg, int fd, struct urt_claim *claim)
+/* A new connection on this runtime (tls: on the TLS listener): its task,
+ * unless the cap of all runtimes together is reached. */
+static int conn_accept(struct http_server *s, int fd, struct urt_claim *claim, bool tls)
 {
-	struct http_server *s = arg;
-	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 } };
+	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 }, .tls_on = tls };
 	atomic_uint *live = s->o.live_total;
 	int ret;
 
@@ -1434,7 +1666,27 @@ static int on_conn(void *arg, int fd, struct urt_claim *claim)
 	}
 	s->conns++;
 	s->live++;
+	s->tls_conns += tls;
 	return 0;
+}
+
+static int on_conn(void *arg, int fd, struct urt_claim *claim)
+{
+	return conn_accept(arg, fd, claim, false);
+}
+
+static int on_conn_tls(void *arg, int fd, struct urt_claim *claim)
+{
+	return conn_accept(arg, fd, claim, true);
+}
+
+uint64_t http_tls_heap_calls(void)
+{
+#ifdef URT_HAVE_TLS
+	return urt_tls_heap_calls();
+#else
+	return 0;
+#endif
 }
 
 void http_server_print(struct http_server *s)
@@ -1446,11 +1698,13 @@ void http_server_print(struct http_server *s)
 	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
 	       " heap_calls %zu slab %zu/%zu ops_live %zu timers_live %zu conn_mem %zu evicted "
 	       "%" PRIu64 " expired %" PRIu64 " busy %" PRIu64
-	       " bufs_free_low %zu/%zu spill_high_water %zu\n",
+	       " bufs_free_low %zu/%zu spill_high_water %zu tls_conns %" PRIu64
+	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 "\n",
 	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
 	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live,
 	       st.timers_live, s->mem, s->evicted, s->expired, s->busy, st.bufs_free_low,
-	       st.buf_count, st.spill_high_water);
+	       st.buf_count, st.spill_high_water, s->tls_conns, s->tls_handshake_fail,
+	       http_tls_heap_calls());
 	fflush(stdout);
 }
 
@@ -1460,7 +1714,7 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 {
 	int ret;
 
-	*s = (struct http_server){ .o = *o, .sim = sim != NULL, .id = id, .lfd = -1 };
+	*s = (struct http_server){ .o = *o, .sim = sim != NULL, .id = id, .lfd = -1, .tls_lfd = -1 };
 	s->splice = o->no_splice || sim ? -1 : 0;
 	counting_init(&s->heap);
 	/* any runtime may hold the whole cap: untouched slots cost address
@@ -1486,17 +1740,36 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 int http_server_start(struct http_server *s, int lfd)
 {
 	s->lfd = lfd;
-	if (urt_acceptor_start(&s->rt,
-			       &(struct urt_acceptor_opts){ .lfd = lfd,
-							    .on_conn = on_conn,
-							    .arg = s,
-							    .stop = &s->stop,
-							    .boxed = s->o.boxed },
-			       &s->acceptor) ||
+	if ((lfd >= 0 && urt_acceptor_start(&s->rt,
+					     &(struct urt_acceptor_opts){ .lfd = lfd,
+									  .on_conn = on_conn,
+									  .arg = s,
+									  .stop = &s->stop,
+									  .boxed = s->o.boxed },
+					     &s->acceptor)) ||
 	    urt_spawn(&s->rt, &http_sweep_type, &(struct sweeper){ .s = s }, sizeof(struct sweeper),
 		      NULL))
 		return -ENOMEM;
 	return 0;
+}
+
+int http_server_start_tls(struct http_server *s, int lfd)
+{
+#ifdef URT_HAVE_TLS
+	if (!s->o.tls)
+		return -EINVAL;
+	s->tls_lfd = lfd;
+	return urt_acceptor_start(&s->rt,
+				  &(struct urt_acceptor_opts){ .lfd = lfd,
+							       .on_conn = on_conn_tls,
+							       .arg = s,
+							       .stop = &s->stop,
+							       .boxed = s->o.boxed },
+				  &s->tls_acceptor);
+#else
+	(void)s, (void)lfd, (void)on_conn_tls;
+	return -ENOSYS;
+#endif
 }
 
 void http_server_stop(struct http_server *s)
@@ -1508,8 +1781,12 @@ size_t http_server_finish(struct http_server *s)
 {
 	if (s->lfd >= 0)
 		urt_close_detached(s->lfd); /* deinit waits for it */
-	s->lfd = -1;
+	if (s->tls_lfd >= 0)
+		urt_close_detached(s->tls_lfd);
+	s->lfd = s->tls_lfd = -1;
 	if (!urt_join_is_empty(&s->acceptor))
 		urt_join_detach(&s->acceptor);
+	if (!urt_join_is_empty(&s->tls_acceptor))
+		urt_join_detach(&s->tls_acceptor);
 	return urt_runtime_deinit(&s->rt); /* aborts the connections: their drops close them */
 }

@@ -50,6 +50,18 @@
 #define HTTP_SWEEP_MS	100 /* the sweeper's tick: idle and head deadlines fire this late at most */
 #define HTTP_HELLO_BODY "hello from urt-http\n"
 
+/*
+ * A TLS connection's memory, as --max-clients-mem counts it (docs/tls.md
+ * has the figures): OpenSSL's state for the connection's life (its record
+ * buffers included, allocated on the first records and kept), its struct
+ * urt_tls (task memory), and the layer's out-buffer while a write is under
+ * way (taken on the write's first record, given back when it is drained).
+ */
+#define HTTP_TLS_STATE_MEM (48 * 1024)
+#define HTTP_TLS_OUT_MEM   33792 /* the layer's default out_cap */
+
+struct urt_tls_ctx; /* urt/tls.h: a TLS listener's configuration */
+
 /* One runtime's settings (urt-http's flags). */
 struct http_opts {
 	bool boxed;	    /* --spawn boxed: tasks in malloc boxes, not slab slots */
@@ -64,6 +76,11 @@ struct http_opts {
 	/* the runtime's, for a simulation (0: the defaults, as urt-http): the
 	 * buffer mode, zero-copy sends */
 	uint32_t features_off, send_zc_min;
+	/* HTTPS (a program linked with liburt_tls, URT_HAVE_TLS): the context
+	 * of the connections http_server_start_tls accepts, shared by every
+	 * runtime, and --tls-handshake-ms */
+	struct urt_tls_ctx *tls;
+	uint64_t tls_handshake_ms;
 };
 
 /* A link of an intrusive circular list; a node not in a list has next NULL. */
@@ -77,10 +94,11 @@ struct http_server {
 	struct counting heap; /* the runtime's backing allocator, counted */
 	struct http_opts o;
 	bool sim; /* on the simulated kernel (see the top) */
-	int id, lfd;
+	int id, lfd, tls_lfd;
 	uint64_t conns, live, requests;
 	uint64_t bodies_spliced, bodies_copied; /* large file bodies sent whole, each way */
 	uint64_t evicted, expired, busy;	/* closed past the budget, by a deadline; 503s */
+	uint64_t tls_conns, tls_handshake_fail; /* TLS connections; handshakes that failed */
 	/* bytes of buffers its connections hold (their capacities), kept as
 	 * they change; past o.mem_budget the largest holders are closed */
 	size_t mem;
@@ -90,7 +108,7 @@ struct http_server {
 	bool stop;
 	/* the acceptor's task: an owner that wants it gone before the
 	 * runtime stops (a scenario's clean end) aborts it through this */
-	struct urt_join acceptor;
+	struct urt_join acceptor, tls_acceptor;
 };
 
 /*
@@ -103,11 +121,24 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 
 /*
  * http_server_start - the acceptor on lfd (a listener made for s->rt: a
- * real one, or the model's made after http_server_init) and the sweeper.
+ * real one, or the model's made after http_server_init; -1: none, the
+ * server has only its TLS listener) and the sweeper.
  * http_server_finish closes lfd.
  * Return: 0; -errno from a spawn (http_server_finish undoes the rest).
  */
 int http_server_start(struct http_server *s, int lfd);
+
+/*
+ * http_server_start_tls - after http_server_start: an acceptor on lfd
+ * whose connections speak HTTPS with s->o.tls (ALPN "http/1.1" is the
+ * context's): the handshake within s->o.tls_handshake_ms, then the same
+ * connection task, reading with urt_tls_read and writing with
+ * urt_tls_write_all (file bodies by read and write: no splice).
+ * http_server_finish closes lfd.
+ * Return: 0; -EINVAL (no s->o.tls); -ENOSYS (built without URT_HAVE_TLS);
+ * -errno from the spawn.
+ */
+int http_server_start_tls(struct http_server *s, int lfd);
 
 /* http_server_stop - as SIGINT / SIGTERM: the acceptor and the sweeper end,
  * connections end at their next request; urt_stop follows. */
@@ -122,8 +153,13 @@ void http_server_stop(struct http_server *s);
  */
 size_t http_server_finish(struct http_server *s);
 
-/* http_server_print - the stats line: "stats: runtime N connections ...". */
+/* http_server_print - the stats line: "stats: runtime N connections ...";
+ * its tls_heap_calls is the process's (urt_tls_heap_calls; 0 without TLS). */
 void http_server_print(struct http_server *s);
+
+/* http_tls_heap_calls - OpenSSL's heap calls in this process so far
+ * (urt_tls_heap_calls), 0 when built without TLS. */
+uint64_t http_tls_heap_calls(void);
 
 /* The connection task's type (its name "http-conn"), and the sweeper's,
  * for a scenario's scn_check_types. */
