@@ -6,7 +6,8 @@
  *          [--maxmemory BYTES] [--max-bulk BYTES] [--max-args N]
  *          [--max-request BYTES] [--max-pipeline N] [--max-conns N]
  *          [--idle-ms MS] [--send-ms MS] [--max-clients-mem BYTES]
- *          [--hash-seed N]
+ *          [--hash-seed N] [--tls-port P --tls-cert-file F --tls-key-file F
+ *          [--tls-ca-cert-file F] [--tls-auth-clients yes|no] [--tls-handshake-ms MS]]
  *
  * --threads N runtimes, one per thread (a worker), each with its own
  * SO_REUSEPORT listener on the same port and running the connections it
@@ -63,6 +64,18 @@
  * connection, since the argument arrays are the worker's, shared by its
  * connections.
  *
+ * TLS (when built with liburt_tls: OpenSSL found), with redis 7's flag
+ * names: --tls-port P serves RESP over TLS 1.2 and 1.3 on P beside the
+ * plain --port, with --tls-cert-file and --tls-key-file; --tls-auth-clients
+ * yes requires a client certificate that --tls-ca-cert-file's roots
+ * verify (redis's default is yes; here it is no). A TLS connection is the
+ * same task: after its handshake (within --tls-handshake-ms of the accept)
+ * it reads plaintext with urt_tls_read straight into its input and writes
+ * its batches with urt_tls_write_all; --idle-ms, --send-ms and
+ * --max-clients-mem hold as for a plain one, the budget counting its TLS
+ * state and, while it sends, the layer's out-buffer. QUIT, a protocol
+ * error answered, or the client's close_notify end it with close_notify.
+ *
  * Signals (urt/signal.h, urt/server.h): the main thread blocks SIGINT,
  * SIGTERM and SIGUSR1 in a hub (the workers inherit the mask) and delivers
  * each to every worker's signal task, read through its ring: SIGINT /
@@ -89,6 +102,9 @@
 #include <unistd.h>
 
 #include <urt/urt.h>
+#ifdef URT_HAVE_TLS
+#include <urt/tls.h>
+#endif
 
 #include "flags.h"
 #include "kv/server.h"
@@ -99,6 +115,11 @@ struct opts {
 	uint64_t idle_ms, send_ms, hash_seed;
 	uint32_t max_args, max_pipeline;
 	bool seeded; /* --hash-seed given */
+	/* TLS: --tls-port (-1: none), the files, --tls-auth-clients yes */
+	int tls_port;
+	const char *tls_cert, *tls_key, *tls_ca;
+	bool tls_auth;
+	uint64_t tls_handshake_ms;
 };
 
 static struct opts o = {
@@ -110,6 +131,8 @@ static struct opts o = {
 	.send_ms = 30000,
 	.max_args = 1024 * 1024,
 	.max_pipeline = 100,
+	.tls_port = -1,
+	.tls_handshake_ms = 10000,
 };
 
 /*
@@ -123,13 +146,14 @@ static struct opts o = {
  */
 struct worker {
 	struct kv_worker k;
-	int lfd;
+	int lfd, tls_lfd; /* --port's listener; --tls-port's, or -1 */
 	struct urt_signal_sub *sig; /* its subscription to the main thread's hub */
 	int start_ret, run_ret;
 	struct urt_runtime_stats st; /* the last figures it filed */
 	uint64_t st_live;
 	size_t st_heap;
 	uint64_t st_closed[3]; /* the last figures it filed of those, and of mem: */
+	uint64_t st_tls[2];    /* tls_conns, tls_handshake_fail */
 	size_t st_mem;
 	pthread_t th;
 };
@@ -145,6 +169,7 @@ static struct {
 	sem_t started;		   /* each worker posts once, when it is up or has failed */
 	struct urt_signal_hub hub; /* SIGINT, SIGTERM, SIGUSR1: to every worker */
 	struct worker w[SERVER_MAX_THREADS];
+	struct urt_tls_ctx *tls; /* --tls-port's context, shared by every worker; or NULL */
 } kv;
 
 /* The wall clock's ms less the monotonic clock's (urt_now_ns): EXAT, PXAT
@@ -180,7 +205,7 @@ static uint64_t conns_total(void)
  */
 static void print_stats(const char *what)
 {
-	uint64_t live = 0, closed[3] = { 0 };
+	uint64_t live = 0, closed[3] = { 0 }, tls[2] = { 0 };
 	size_t heap = 0, slab_live = 0, slab_cap = 0, ops = 0, mem = 0;
 	size_t bufs_low = 0, bufs = 0, spill_high = 0;
 
@@ -198,14 +223,17 @@ static void print_stats(const char *what)
 		mem += w->st_mem;
 		for (int j = 0; j < 3; j++)
 			closed[j] += w->st_closed[j];
+		tls[0] += w->st_tls[0];
+		tls[1] += w->st_tls[1];
 	}
 	printf("%s: connections %" PRIu64 " live %" PRIu64 " commands %" PRIu64 " keys %zu "
 	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu clients_mem %zu "
 	       "closed_idle %" PRIu64 " closed_send %" PRIu64 " closed_mem %" PRIu64 " "
-	       "bufs_free_low %zu/%zu spill_high_water %zu threads %d thread_conns ",
+	       "bufs_free_low %zu/%zu spill_high_water %zu tls_conns %" PRIu64
+	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " threads %d thread_conns ",
 	       what, conns_total(), live, kv.sh.srv.commands, kv.sh.db.n, kv.sh.db.mem, heap,
 	       slab_live, slab_cap, ops, mem, closed[0], closed[1], closed[2], bufs_low, bufs,
-	       spill_high, o.srv.threads);
+	       spill_high, tls[0], tls[1], kv_tls_heap_calls(), o.srv.threads);
 	for (int i = 0; i < o.srv.threads; i++)
 		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].k.conns));
 	printf("\n");
@@ -225,6 +253,8 @@ static void file_stats(struct worker *w, bool print)
 	w->st_closed[0] = w->k.closed_idle;
 	w->st_closed[1] = w->k.closed_send;
 	w->st_closed[2] = w->k.closed_mem;
+	w->st_tls[0] = w->k.tls_conns;
+	w->st_tls[1] = w->k.tls_handshake_fail;
 	if (print && ++kv.reports % (uint64_t)o.srv.threads == 0)
 		print_stats("stats");
 	pthread_mutex_unlock(&kv.sh.lock);
@@ -259,6 +289,8 @@ static int worker_start(struct worker *w)
 			.send_ms = (uint32_t)o.send_ms,
 			/* each runtime keeps to its share: no atomics on the hot path */
 			.mem_budget = o.max_clients_mem / (uint64_t)o.srv.threads,
+			.tls = kv.tls,
+			.tls_handshake_ms = (uint32_t)o.tls_handshake_ms,
 		},
 		w->k.id, NULL);
 	if (ret)
@@ -273,6 +305,10 @@ static int worker_start(struct worker *w)
 		return ret;
 	ret = kv_worker_start(&w->k, w->lfd);
 	w->lfd = -1; /* the server's now: kv_worker_finish closes it */
+	if (!ret && w->tls_lfd >= 0) {
+		ret = kv_worker_start_tls(&w->k, w->tls_lfd);
+		w->tls_lfd = -1;
+	}
 	return ret;
 }
 
@@ -313,12 +349,19 @@ static void stop_workers(int n)
 /* Close the first n workers' listeners not handed over, and free the store. */
 static void teardown(int n)
 {
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		if (kv.w[i].lfd >= 0) /* not handed to its server */
 			close(kv.w[i].lfd);
+		if (kv.w[i].tls_lfd >= 0)
+			close(kv.w[i].tls_lfd);
+	}
 	urt_signal_hub_deinit(&kv.hub);
 	kv_shared_deinit(&kv.sh);
 	sem_destroy(&kv.started);
+#ifdef URT_HAVE_TLS
+	urt_tls_ctx_free(kv.tls);
+	kv.tls = NULL;
+#endif
 }
 
 #define bad(msg, arg) flag_bad("urt-kv", msg, arg)
@@ -332,7 +375,9 @@ static void usage(FILE *f)
 		"              [--maxmemory BYTES] [--max-bulk BYTES] [--max-args N]\n"
 		"              [--max-request BYTES] [--max-pipeline N] [--max-conns N]\n"
 		"              [--idle-ms MS] [--send-ms MS] [--max-clients-mem BYTES]\n"
-		"              [--hash-seed N]\n"
+		"              [--hash-seed N] [--tls-port P --tls-cert-file F --tls-key-file F\n"
+		"              [--tls-ca-cert-file F] [--tls-auth-clients yes|no]\n"
+		"              [--tls-handshake-ms MS]]\n"
 		"  --port P         port (default 6379; 0 picks a free one)\n"
 		"  --addr A         IPv4 address to bind (default 127.0.0.1)\n"
 		"  --threads N      runtimes, one per thread, on the port (1..64, default 1);\n"
@@ -353,7 +398,19 @@ static void usage(FILE *f)
 		"  --max-clients-mem B  budget for all connections' buffers (input, output,\n"
 		"                   unread received bytes); past it the largest holders are\n"
 		"                   closed (default 512m; split evenly over --threads)\n"
-		"  --hash-seed N    key the keyspace's hash with N (default: from getrandom)\n");
+		"  --hash-seed N    key the keyspace's hash with N (default: from getrandom)\n"
+		"  --tls-port P     RESP over TLS 1.2 and 1.3 on P too (0 picks a free one);\n"
+		"                   needs a build with OpenSSL\n"
+		"  --tls-cert-file F  the TLS certificate chain (PEM, leaf first)\n"
+		"  --tls-key-file F the private key of --tls-cert-file (PEM)\n"
+		"  --tls-ca-cert-file F  roots that verify client certificates\n"
+		"  --tls-auth-clients yes|no  yes: a client must present a certificate that\n"
+		"                   --tls-ca-cert-file verifies (default no, unlike redis;\n"
+		"                   redis's 'optional' is not supported)\n"
+		"  --tls-handshake-ms MS  close a TLS connection whose handshake is not done\n"
+		"                   MS after its accept (default 10000)\n"
+		"Prints 'listening on ADDR:PORT' once ready, after 'tls listening on\n"
+		"ADDR:PORT' with --tls-port.\n");
 }
 
 /* The flags into o. Return: 0; 2 for a bad flag (said on stderr). */
@@ -370,6 +427,12 @@ static int parse(int argc, char **argv)
 		{ "send-ms", required_argument, 0, 'S' },
 		{ "max-clients-mem", required_argument, 0, 'C' },
 		{ "hash-seed", required_argument, 0, 'H' },
+		{ "tls-port", required_argument, 0, 'X' },
+		{ "tls-cert-file", required_argument, 0, 'x' },
+		{ "tls-key-file", required_argument, 0, 'k' },
+		{ "tls-ca-cert-file", required_argument, 0, 'A' },
+		{ "tls-auth-clients", required_argument, 0, 'U' },
+		{ "tls-handshake-ms", required_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -425,6 +488,32 @@ static int parse(int argc, char **argv)
 				return bad("bad --hash-seed", optarg);
 			o.seeded = true;
 			break;
+		case 'X':
+			if (!flag_uint(optarg, 0, 65535, &v))
+				return bad("bad --tls-port", optarg);
+			o.tls_port = (int)v;
+			break;
+		case 'x':
+			o.tls_cert = optarg;
+			break;
+		case 'k':
+			o.tls_key = optarg;
+			break;
+		case 'A':
+			o.tls_ca = optarg;
+			break;
+		case 'U':
+			if (!strcmp(optarg, "optional"))
+				return bad("--tls-auth-clients optional is not supported (yes or no)",
+					   NULL);
+			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
+				return bad("bad --tls-auth-clients (yes or no)", optarg);
+			o.tls_auth = !strcmp(optarg, "yes");
+			break;
+		case 'K':
+			if (!flag_uint(optarg, 1, 3600000, &o.tls_handshake_ms))
+				return bad("bad --tls-handshake-ms", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -436,6 +525,54 @@ static int parse(int argc, char **argv)
 		return bad("unexpected argument", argv[optind]);
 	if (!o.max_request)
 		o.max_request = o.max_bulk + 64 * 1024;
+	if (o.tls_port < 0 && (o.tls_cert || o.tls_key || o.tls_ca || o.tls_auth))
+		return bad("the --tls-* files need --tls-port", NULL);
+	if (o.tls_port >= 0 && (!o.tls_cert || !o.tls_key))
+		return bad("--tls-port needs --tls-cert-file and --tls-key-file", NULL);
+	if (o.tls_auth && !o.tls_ca)
+		return bad("--tls-auth-clients yes needs --tls-ca-cert-file", NULL);
+	if (o.tls_port > 0 && o.tls_port == o.srv.port)
+		return bad("--tls-port is --port", NULL);
+#ifndef URT_HAVE_TLS
+	if (o.tls_port >= 0)
+		return bad("built without TLS (OpenSSL was not found): no --tls-port", NULL);
+#endif
+	return 0;
+}
+
+/*
+ * --tls-port's context from the --tls-* files, shared by every worker. A
+ * file that cannot be read is named; a bad one is said in OpenSSL's words.
+ * Return: 0; 2, the exit status (a bad flag).
+ */
+static int tls_context(void)
+{
+#ifdef URT_HAVE_TLS
+	const char *files[][2] = { { "--tls-cert-file", o.tls_cert },
+				   { "--tls-key-file", o.tls_key },
+				   { "--tls-ca-cert-file", o.tls_ca } };
+	int ret;
+
+	if (o.tls_port < 0)
+		return 0;
+	for (int i = 0; i < 3; i++) {
+		if (files[i][1] && access(files[i][1], R_OK)) {
+			fprintf(stderr, "urt-kv: %s %s: %s\n", files[i][0], files[i][1],
+				strerror(errno));
+			return 2;
+		}
+	}
+	ret = urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = o.tls_cert,
+							  .key_file = o.tls_key,
+							  .ca_file = o.tls_auth ? o.tls_ca : NULL,
+							  .verify_peer = o.tls_auth },
+			      &kv.tls);
+	if (ret) {
+		fprintf(stderr, "urt-kv: the --tls-* files: %s (%s)\n", strerror(-ret),
+			urt_tls_error_string());
+		return 2;
+	}
+#endif
 	return 0;
 }
 
@@ -448,21 +585,36 @@ static int parse(int argc, char **argv)
 static int open_workers(int *n, uint16_t *port)
 {
 	unsigned flags = o.srv.threads > 1 ? URT_LISTEN_REUSEPORT : 0;
+	uint16_t tls_port = (uint16_t)o.tls_port;
 
 	*port = o.srv.port;
 	for (*n = 0; *n < o.srv.threads; (*n)++) {
 		struct worker *w = &kv.w[*n];
 
 		w->k.id = *n;
+		w->tls_lfd = -1;
 		w->lfd = urt_listen_tcp(o.srv.addr, *port, 4096, flags, port);
 		if (w->lfd < 0) {
 			fprintf(stderr, "urt-kv: listen on %s:%u: %s\n", o.srv.addr, *port,
 				strerror(-w->lfd));
 			return w->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
+		if (o.tls_port >= 0) {
+			w->tls_lfd = urt_listen_tcp(o.srv.addr, tls_port, 4096, flags, &tls_port);
+			if (w->tls_lfd < 0) {
+				fprintf(stderr, "urt-kv: listen on %s:%u (--tls-port): %s\n",
+					o.srv.addr, tls_port, strerror(-w->tls_lfd));
+				w->tls_lfd = -1;
+				(*n)++; /* its lfd is open: teardown closes it */
+				return 1;
+			}
+			o.tls_port = tls_port;
+		}
 		if (urt_signal_subscribe(&kv.hub, &w->sig)) {
 			perror("urt-kv: signals");
 			close(w->lfd);
+			if (w->tls_lfd >= 0)
+				close(w->tls_lfd);
 			return 1;
 		}
 	}
@@ -497,7 +649,16 @@ int main(int argc, char **argv)
 	uint16_t port;
 	int ret, n;
 
+#ifdef URT_HAVE_TLS
+	/* before anything else can make OpenSSL allocate: its heap calls are
+	 * counted from the start (the stats line's tls_heap_calls) */
+	if (urt_tls_count_heap())
+		fprintf(stderr, "urt-kv: OpenSSL allocated first: tls_heap_calls counts nothing\n");
+#endif
 	ret = parse(argc, argv);
+	if (ret)
+		return ret;
+	ret = tls_context();
 	if (ret)
 		return ret;
 	/* a secret hash key unless the run must be repeatable (--hash-seed) */
@@ -540,6 +701,8 @@ int main(int argc, char **argv)
 		teardown(o.srv.threads);
 		return 1;
 	}
+	if (o.tls_port >= 0)
+		printf("tls listening on %s:%u\n", o.srv.addr, (unsigned)o.tls_port);
 	printf("listening on %s:%u\n", o.srv.addr, port);
 	fflush(stdout);
 	/* until SIGINT or SIGTERM; SIGUSR1 asks every worker for its figures */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <urt/tls.h> /* its types; its calls only with URT_HAVE_TLS */
+
 static int64_t now_ms(void)
 {
 	return (int64_t)(urt_now_ns() / 1000000u);
@@ -39,6 +41,14 @@ struct conn {
 	uint32_t turn;		       /* input bytes taken since this task last let others run */
 	bool doomed;		       /* a deadline or the memory budget closes it */
 	struct resp_resume resume;     /* how far the incomplete request at in + in_off is parsed */
+	/* RESP over TLS: the connection (task memory, made when its task
+	 * starts), or NULL; its reads and writes go through tls_recv and
+	 * tls_send, the only two I/O points that differ */
+	bool tls_on;	     /* accepted on the TLS listener */
+	bool clean;	     /* ending by the protocol (QUIT, close_notify): send close_notify */
+	bool sending;	     /* in the send loop: a TLS connection holds its out-buffer */
+	struct urt_tls *tls;
+	struct urt_task *t;  /* its task (TLS: conn_cancel cancels the layer's operations) */
 };
 
 static struct conn *conn_of(struct idle_link *k)
@@ -65,7 +75,11 @@ static void conn_move(struct conn *c, int where)
  * wait was cancelled (else it is running or about to: it sees doomed). */
 static bool conn_cancel(struct conn *c)
 {
-	bool rx = urt_op_cancel(&c->rx) == 0;
+	bool rx;
+
+	if (c->tls) /* the layer's receive stream, send and deadline */
+		return urt_task_cancel_ops(c->t) > 0;
+	rx = urt_op_cancel(&c->rx) == 0;
 
 	return urt_op_cancel(&c->tx.op) == 0 || rx;
 }
@@ -103,7 +117,13 @@ static bool conn_expire(struct idle_link *k, void *ctx)
 static void conn_recount(struct conn *c)
 {
 	size_t rx = urt_recv_stream_held(&c->rx);
-	size_t held = c->in_cap + c->cl.out_cap + c->cl.refs_cap * sizeof(struct kv_ref) + rx;
+	size_t held = c->in_cap + c->cl.out_cap + c->cl.refs_cap * sizeof(struct kv_ref);
+
+	if (c->tls) { /* its stream and the chunk it holds; its state, its out-buffer */
+		rx = urt_recv_stream_held(&c->tls->rx) + (c->tls->in.live ? c->tls->in.len : 0);
+		held += KV_TLS_STATE_MEM + (c->sending ? KV_TLS_OUT_MEM : 0);
+	}
+	held += rx;
 
 	c->w->mem_rx += rx - c->held_rx;
 	c->held_rx = rx;
@@ -210,21 +230,24 @@ static void mem_tick(void *arg)
 	shed(w);
 }
 
-/* Append a received chunk. Return: false if the request would pass the cap. */
-static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t n)
+/* The most input a connection holds: the parser refuses a request declared
+ * past --max-request; this holds whatever else comes (an inline line is
+ * capped at 64 KiB). */
+static size_t in_max(const struct conn *c)
+{
+	return c->w->sh->lim.max_request + 64 * 1024;
+}
+
+/* Room for n more bytes of input. Return: false past in_max, or no memory. */
+static bool in_room(struct urt_task *t, struct conn *c, size_t n)
 {
 	size_t cap = c->in_cap ? c->in_cap : KV_OUT_CHUNK;
 	char *q;
 
-	/* the parser refuses a request declared past --max-request; this holds
-	 * whatever else comes (an inline line is capped at 64 KiB) */
-	if (c->in_len + n > c->w->sh->lim.max_request + 64 * 1024)
+	if (c->in_len + n > in_max(c))
 		return false;
-	if (c->in_len + n <= c->in_cap) {
-		memcpy(c->in + c->in_len, p, n);
-		c->in_len += n;
+	if (c->in_len + n <= c->in_cap)
 		return true;
-	}
 	while (cap < c->in_len + n)
 		cap *= 2;
 	q = urt_task_alloc(t, cap);
@@ -236,6 +259,14 @@ static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t 
 		urt_task_free(t, c->in);
 	c->in = q;
 	c->in_cap = cap;
+	return true;
+}
+
+/* Append a received chunk. Return: false if the request would pass the cap. */
+static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t n)
+{
+	if (!in_room(t, c, n))
+		return false;
 	memcpy(c->in + c->in_len, p, n);
 	c->in_len += n;
 	return true;
@@ -342,6 +373,154 @@ static bool piece(struct conn *c, const char **p, size_t *n)
 	}
 }
 
+/* --- the two I/O points: plain, or through the TLS layer ------------------------------ */
+
+#ifdef URT_HAVE_TLS
+/* Plaintext read at once into the input: room for at least this much first. */
+#define TLS_READ_MIN 2048
+
+/* The connection's TLS state (task memory) on its socket, and the
+ * handshake's deadline. Return: 0; -ENOMEM; -errno of urt_tls_init. */
+static int tls_setup(struct urt_task *t, struct conn *c)
+{
+	int ret;
+
+	c->tls = urt_task_alloc(t, sizeof(*c->tls));
+	if (!c->tls)
+		return -ENOMEM;
+	ret = urt_tls_init(c->tls, c->w->o.tls, c->fd, NULL);
+	if (ret) {
+		urt_task_free(t, c->tls);
+		c->tls = NULL;
+		return ret;
+	}
+	urt_tls_set_deadline(c->tls, urt_now_ns() + 1000000ull * c->w->o.tls_handshake_ms);
+	return 0;
+}
+
+/* Awaitable: the handshake, within --tls-handshake-ms of the accept. */
+static int tls_handshake(struct urt_task *t, struct conn *c)
+{
+	int ret = urt_tls_handshake(t, c->tls);
+
+	if (ret != URT_PENDING)
+		urt_tls_set_deadline(c->tls, 0);
+	return ret;
+}
+
+/* Awaitable: plaintext straight into the input, up to what fits once there
+ * is room for TLS_READ_MIN (and no more than in_max). Return: as conn_recv. */
+static int tls_recv(struct urt_task *t, struct conn *c)
+{
+	size_t len;
+	int n;
+
+	if (c->in_cap - c->in_len < TLS_READ_MIN && !in_room(t, c, TLS_READ_MIN))
+		return -EMSGSIZE;
+	len = c->in_cap - c->in_len;
+	if (len > in_max(c) - c->in_len)
+		len = in_max(c) - c->in_len;
+	n = urt_tls_read(t, c->tls, c->in + c->in_len, len);
+	if (n > 0)
+		c->in_len += (size_t)n;
+	return n;
+}
+
+/* Awaitable: encrypt and send p[0, n) (its deadline: the sweeper's
+ * --send-ms, as a plain send's). Return: n; -errno. */
+static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
+{
+	return urt_tls_write_all(t, c->tls, p, n);
+}
+
+/* Awaitable: close_notify, within --send-ms, when the protocol ends the
+ * connection. Once: c->clean is spent. Return: 0; -errno. */
+static int tls_close(struct urt_task *t, struct conn *c)
+{
+	int ret;
+
+	if (c->clean) {
+		c->clean = false;
+		urt_tls_set_deadline(c->tls, urt_now_ns() + 1000000ull * c->w->o.send_ms);
+	}
+	ret = urt_tls_shutdown(t, c->tls);
+	if (ret != URT_PENDING)
+		urt_tls_set_deadline(c->tls, 0);
+	return ret;
+}
+
+static int tls_end(struct urt_task *t, struct conn *c)
+{
+	return urt_tls_end(t, c->tls);
+}
+
+static void tls_free(struct conn *c)
+{
+	(void)urt_tls_free(c->tls); /* in drop: nothing is in flight */
+}
+#else
+/* Built without liburt_tls: no connection has c->tls, none of these runs. */
+static int tls_setup(struct urt_task *t, struct conn *c)
+{
+	(void)t, (void)c;
+	return -ENOSYS;
+}
+
+static int tls_handshake(struct urt_task *t, struct conn *c)
+{
+	return tls_setup(t, c);
+}
+
+static int tls_recv(struct urt_task *t, struct conn *c)
+{
+	return tls_setup(t, c);
+}
+
+static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
+{
+	(void)p, (void)n;
+	return tls_setup(t, c);
+}
+
+static int tls_close(struct urt_task *t, struct conn *c)
+{
+	return tls_setup(t, c);
+}
+
+static int tls_end(struct urt_task *t, struct conn *c)
+{
+	return tls_setup(t, c);
+}
+
+static void tls_free(struct conn *c)
+{
+	(void)c;
+}
+#endif
+
+/*
+ * Awaitable: the next bytes from the client, appended to the input: a
+ * chunk of the receive stream copied in (plain), or plaintext decrypted
+ * into it (TLS). Return: > 0 bytes; 0 the client closed; -EMSGSIZE the
+ * input would pass in_max (or no memory); -errno.
+ */
+static inline int conn_recv(struct urt_task *t, struct conn *c)
+{
+	int n;
+
+	if (c->tls)
+		return tls_recv(t, c);
+	n = urt_recv_stream(t, &c->rx, c->fd, &c->b);
+	if (n > 0 && !c->doomed) {
+		bool ok = in_append(t, c, c->b.data, c->b.len);
+
+		urt_buf_free(&c->b);
+		if (!ok)
+			return -EMSGSIZE;
+	}
+	return n;
+}
+
 /* Send the current piece (awaitable: piece() finds the same one each time
  * the poll comes back, since seg and seg_off move only after). */
 static int send_piece(struct urt_task *t, struct conn *c)
@@ -351,6 +530,8 @@ static int send_piece(struct urt_task *t, struct conn *c)
 
 	if (!piece(c, &p, &n))
 		return 0;
+	if (c->tls)
+		return tls_send(t, c, p, n);
 	return urt_send_all(t, &c->tx, c->fd, p, n);
 }
 
@@ -424,6 +605,18 @@ static bool conn_poll(struct urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	conn_move(c, IN_RX);
+	c->t = t;
+	if (c->tls_on) { /* TLS: the handshake first, within --tls-handshake-ms */
+		c->ret = tls_setup(t, c);
+		if (!c->ret) {
+			URT_AWAIT(t, c->ret = tls_handshake(t, c));
+		}
+		if (c->ret < 0) {
+			c->w->tls_handshake_fail++;
+			c->cl.closing = true;
+		}
+		conn_account(c); /* its TLS state counts from now */
+	}
 	while (!c->cl.closing && !c->doomed) {
 		if (c->turn >= TURN_BYTES) {
 			/* a client whose input never runs out (a flood of empty
@@ -434,15 +627,16 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			continue;
 		}
 		if (!c->more) {
-			URT_AWAIT(t, c->n = urt_recv_stream(t, &c->rx, c->fd, &c->b));
-			if (c->n <= 0 || c->doomed)
-				break;
-			c->turn += (uint32_t)c->n;
-			if (!in_append(t, c, c->b.data, c->b.len)) {
+			URT_AWAIT(t, c->n = conn_recv(t, c));
+			if (c->n == -EMSGSIZE) {
 				kv_reply_error(t, &c->cl, "ERR Protocol error: request too big");
 				c->cl.closing = true;
+			} else if (c->n <= 0 || c->doomed) {
+				c->clean = c->n == 0 && !c->doomed; /* TLS: its close_notify */
+				break;
+			} else {
+				c->turn += (uint32_t)c->n;
 			}
-			urt_buf_free(&c->b);
 		}
 		run_requests(t, c);
 		if (c->more)
@@ -453,6 +647,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		conn_account(c);
 		if (c->cl.out_len) {
 			conn_move(c, IN_TX);
+			c->sending = true;
 			while (!c->doomed &&
 			       piece(c, &p, &n)) { /* p, n: only whether one is left */
 				URT_AWAIT(t, c->ret = send_piece(t, c));
@@ -462,9 +657,11 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				conn_move(c, IN_TX); /* it moved: the deadline starts again */
 			}
 			sent(c);
+			c->sending = false;
 			c->turn = 0; /* the send let the others run */
 			if (c->ret < 0 || c->doomed)
 				break;
+			c->clean = c->cl.closing; /* QUIT, or a protocol error: answered */
 			c->stamped = c->in_len - c->in_off;
 			conn_move(c, IN_RX);
 		}
@@ -482,7 +679,14 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	}
 	if (c->b.data)
 		urt_buf_free(&c->b); /* a chunk that came as it was doomed */
-	URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
+	if (!c->tls) {
+		URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
+	} else {
+		if (c->clean) { /* close_notify, unless a failure or a deadline ended it */
+			URT_AWAIT(t, c->ret = tls_close(t, c));
+		}
+		URT_AWAIT(t, tls_end(t, c));
+	}
 	URT_END(t);
 }
 
@@ -503,6 +707,8 @@ static void conn_drop(struct urt_task *t, void *arg)
 	if (c->doomed)
 		c->w->mem_doomed -= c->held;
 	urt_buf_free(&c->b);
+	if (c->tls)
+		tls_free(c);
 	urt_close_detached(c->fd);
 	c->w->live--;
 	atomic_fetch_sub(&c->w->sh->live, 1);
@@ -517,13 +723,14 @@ static const struct urt_task_type conn_type = { .poll = conn_poll,
 
 /* --- the acceptor, the sweeper ------------------------------------------------------ */
 
-/* A new connection: its task, unless the cap (all runtimes' connections) is reached. */
-static int on_conn(void *arg, int fd, struct urt_claim *claim)
+/* A new connection (tls: on the TLS listener): its task, unless the cap
+ * (all runtimes' connections) is reached. */
+static int conn_accept(struct kv_worker *w, int fd, struct urt_claim *claim, bool tls)
 {
-	struct kv_worker *w = arg;
 	struct kv_shared *sh = w->sh;
 	struct conn c = { .w = w,
 			  .fd = fd,
+			  .tls_on = tls,
 			  .cl = { .id = atomic_fetch_add(&sh->next_id, 1) + 1, .thread = w->id } };
 	int ret;
 
@@ -544,7 +751,27 @@ static int on_conn(void *arg, int fd, struct urt_claim *claim)
 	}
 	atomic_fetch_add_explicit(&w->conns, 1, memory_order_relaxed);
 	w->live++;
+	w->tls_conns += tls;
 	return 0;
+}
+
+static int on_conn(void *arg, int fd, struct urt_claim *claim)
+{
+	return conn_accept(arg, fd, claim, false);
+}
+
+static int on_conn_tls(void *arg, int fd, struct urt_claim *claim)
+{
+	return conn_accept(arg, fd, claim, true);
+}
+
+uint64_t kv_tls_heap_calls(void)
+{
+#ifdef URT_HAVE_TLS
+	return urt_tls_heap_calls();
+#else
+	return 0;
+#endif
 }
 
 struct sweeper {
@@ -607,7 +834,8 @@ int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_op
 	w->sh = sh;
 	w->o = *o;
 	w->id = id;
-	w->lfd = -1;
+	w->lfd = w->tls_lfd = -1;
+	w->tls_conns = w->tls_handshake_fail = 0;
 	w->argv = NULL;
 	w->len = NULL;
 	w->live = 0;
@@ -670,6 +898,25 @@ int kv_worker_start(struct kv_worker *w, int lfd)
 	return ret;
 }
 
+int kv_worker_start_tls(struct kv_worker *w, int lfd)
+{
+#ifdef URT_HAVE_TLS
+	if (!w->o.tls)
+		return -EINVAL;
+	w->tls_lfd = lfd;
+	return urt_acceptor_start(&w->rt,
+				  &(struct urt_acceptor_opts){ .lfd = lfd,
+							       .on_conn = on_conn_tls,
+							       .arg = w,
+							       .stop = &w->stop,
+							       .boxed = w->o.boxed },
+				  NULL);
+#else
+	(void)w, (void)lfd, (void)on_conn_tls;
+	return -ENOSYS;
+#endif
+}
+
 void kv_worker_stop(struct kv_worker *w)
 {
 	w->stop = true;
@@ -682,7 +929,9 @@ size_t kv_worker_finish(struct kv_worker *w)
 	if (w->has_rt) {
 		if (w->lfd >= 0)
 			urt_close_detached(w->lfd); /* deinit waits for it */
-		w->lfd = -1;
+		if (w->tls_lfd >= 0)
+			urt_close_detached(w->tls_lfd);
+		w->lfd = w->tls_lfd = -1;
 		n = urt_runtime_deinit(&w->rt); /* aborts the connections: their drops close them */
 		w->has_rt = false;
 	}

@@ -48,6 +48,17 @@
 #define KV_RX_BUF 4096 /* the runtime's provided buffers' size */
 
 /*
+ * A TLS connection's memory, as --max-clients-mem counts it: OpenSSL's
+ * state for the connection's life (about 47 KB: docs/tls.md) with its
+ * struct urt_tls, and the layer's out-buffer while replies are being
+ * written (taken on the first record, given back when drained).
+ */
+#define KV_TLS_STATE_MEM (48 * 1024)
+#define KV_TLS_OUT_MEM	 33792 /* the layer's default out_cap */
+
+struct urt_tls_ctx; /* urt/tls.h: the TLS listener's configuration */
+
+/*
  * What every worker shares: one keyspace under one lock. lock guards db
  * and srv's figures; lim, max_conns, max_pipeline and srv's settings are
  * written before any worker starts and only read after; live and next_id
@@ -76,6 +87,11 @@ struct kv_opts {
 	/* the runtime's, for a simulation's swarm (0: the defaults, as urt-kv):
 	 * features_off picks the buffer mode, send_zc_min zero-copy sends */
 	uint32_t poll_budget, ring_entries, features_off, send_zc_min;
+	/* RESP over TLS (a program linked with liburt_tls, URT_HAVE_TLS): the
+	 * context of the connections kv_worker_start_tls accepts, shared by
+	 * every worker, and --tls-handshake-ms */
+	struct urt_tls_ctx *tls;
+	uint32_t tls_handshake_ms;
 };
 
 /* One worker: one runtime and its connections. */
@@ -90,13 +106,14 @@ struct kv_worker {
 	_Atomic uint64_t conns; /* its connections ever */
 	bool stop;		/* its acceptor and sweepers end */
 	bool has_rt;		/* rt is initialised */
-	int id, lfd;
+	int id, lfd, tls_lfd;
 	/* deadlines and the memory budget: */
 	struct idle_sweep sweep;       /* the coarse clock and the sweeper's lists */
 	struct idle_list rx, tx, doom; /* receiving (--idle-ms), sending (--send-ms), doomed */
 	size_t mem, mem_doomed;	       /* bytes its connections hold; of them, doomed ones' */
 	size_t mem_rx;		       /* of mem, unread stream bytes (as last counted) */
 	uint64_t closed_idle, closed_send, closed_mem; /* connections each closed */
+	uint64_t tls_conns, tls_handshake_fail; /* TLS connections; handshakes that failed */
 };
 
 /*
@@ -133,6 +150,21 @@ int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_op
  * Return: 0; -errno from a spawn (kv_worker_finish undoes the rest).
  */
 int kv_worker_start(struct kv_worker *w, int lfd);
+
+/*
+ * kv_worker_start_tls - after kv_worker_start: an acceptor on lfd whose
+ * connections speak RESP over TLS with w->o.tls: the handshake within
+ * w->o.tls_handshake_ms, then the same connection task, reading with
+ * urt_tls_read and writing with urt_tls_write_all. kv_worker_finish
+ * closes lfd.
+ * Return: 0; -EINVAL (no w->o.tls); -ENOSYS (built without URT_HAVE_TLS);
+ * -errno from the spawn.
+ */
+int kv_worker_start_tls(struct kv_worker *w, int lfd);
+
+/* kv_tls_heap_calls - OpenSSL's heap calls in this process so far
+ * (urt_tls_heap_calls), 0 when built without TLS. */
+uint64_t kv_tls_heap_calls(void);
 
 /* kv_worker_stop - as SIGINT / SIGTERM: the acceptor and the sweepers end;
  * urt_stop follows. */
