@@ -6,6 +6,7 @@
  *   urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]
  *            [--duration S] [--requests N] [--warmup S] [--mode echo|resp|http] [--idle]
  *            [--path P] [--expect-file F] [--expect-status N] [--close-ok]
+ *            [--tls [--tls-ca F | --tls-insecure] [--tls-name N]]
  *
  * Each connection sends D requests back to back (pipelined), then reads
  * the D responses in order, checks every byte, and records each request's
@@ -30,6 +31,13 @@
  * keepalive_requests): the response counts and the connection is opened
  * again, the requests pipelined behind it are sent again on the new one.
  *
+ * --tls (when built with liburt_tls): every connection is a TLS client
+ * (urt/tls.h): after the connect, the handshake (SNI and the certificate
+ * checked against --tls-name, by --tls-ca's roots or the system's; within
+ * 10 s), then the same load, written with urt_tls_write_all and read with
+ * urt_tls_read; a connection that ends cleanly sends close_notify.
+ * --mode http offers ALPN "http/1.1".
+ *
  * Progress every second on stderr; one final line on stdout:
  *   requests N rps R p50_us X p99_us Y p999_us Z errors E
  * and, when there were errors, a count of each kind on stderr (the first
@@ -51,6 +59,9 @@
 #include <unistd.h>
 
 #include <urt/urt.h>
+#ifdef URT_HAVE_TLS
+#include <urt/tls.h>
+#endif
 
 #include "hist.h"
 #include "http/resp.h"
@@ -58,6 +69,7 @@
 #define MAX_SECONDS   600	 /* a hard bound on any run */
 #define HTTP_IN_SIZE  (16 << 10) /* a connection's receive buffer in --mode http */
 #define HTTP_HEAD_MAX (8 << 10)	 /* the longest response head accepted */
+#define TLS_HANDSHAKE_MS 10000	 /* --tls: a handshake's deadline */
 
 /* latencies of measured requests */
 static struct hist lat;
@@ -202,10 +214,16 @@ struct cfg {
 	bool close_ok; /* Connection: close is a reason to reconnect, not an error */
 	char *expect;  /* expect_file's bytes */
 	size_t expect_n;
+	/* --tls */
+	bool tls, tls_insecure;
+	const char *tls_ca, *tls_name;
 };
 
 static struct cfg cfg;
 static struct sockaddr_in server;
+#ifdef URT_HAVE_TLS
+static struct urt_tls_ctx *tls_ctx; /* --tls: the client context of every connection */
+#endif
 static bool measuring, stopping;
 static uint64_t requests, errors, live_conns;
 static uint64_t t_start, t_measure, t_end;
@@ -257,7 +275,98 @@ struct conn {
 	uint32_t have, pos; /* in[pos..have) is received and not yet read */
 	struct http_resp_reader rd;
 	struct http_resp res; /* the response resp_next returned */
+#ifdef URT_HAVE_TLS
+	struct urt_tls tls; /* --tls: the connection on fd */
+	bool tls_live;	    /* tls holds OpenSSL's state: urt_tls_free it */
+#endif
+	uint32_t got; /* --tls, recv_exact: bytes of the response read */
 };
+
+/* --- the I/O points: plain, or TLS ---------------------------------------- */
+
+#ifdef URT_HAVE_TLS
+/*
+ * Awaitable: c->fd made a TLS client (--tls-name in SNI and checked in
+ * the certificate) and its handshake, within TLS_HANDSHAKE_MS.
+ * Return: 0; -errno (urt/tls.h).
+ */
+static int tls_open(struct urt_task *t, struct conn *c)
+{
+	int ret;
+
+	if (!c->tls_live) {
+		ret = urt_tls_init(&c->tls, tls_ctx, c->fd, cfg.tls_name);
+		if (ret)
+			return ret;
+		c->tls_live = true;
+		urt_tls_set_deadline(&c->tls, urt_now_ns() + TLS_HANDSHAKE_MS * 1000000ull);
+	}
+	ret = urt_tls_handshake(t, &c->tls);
+	if (ret != URT_PENDING)
+		urt_tls_set_deadline(&c->tls, 0);
+	return ret;
+}
+
+/* Awaitable: the end of c's TLS connection (close_notify if clean), its
+ * state freed, before fd is closed. Return: 0. */
+static int tls_close(struct urt_task *t, struct conn *c, bool clean)
+{
+	if (!c->tls_live)
+		return 0;
+	if (clean && urt_tls_shutdown(t, &c->tls) == URT_PENDING)
+		return URT_PENDING;
+	if (urt_tls_end(t, &c->tls) == URT_PENDING)
+		return URT_PENDING;
+	(void)urt_tls_free(&c->tls);
+	c->tls_live = false;
+	return 0;
+}
+#endif
+
+/* Awaitable: send p[0, n) whole. Return: n; -errno. */
+static inline int conn_send(struct urt_task *t, struct conn *c, const void *p, size_t n)
+{
+#ifdef URT_HAVE_TLS
+	if (cfg.tls)
+		return urt_tls_write_all(t, &c->tls, p, n);
+#endif
+	return urt_send_all(t, &c->io, c->fd, p, n);
+}
+
+/* Awaitable: what comes, up to n bytes. Return: > 0; 0 the server closed
+ * (TLS: its close_notify); -errno. */
+static inline int conn_recv(struct urt_task *t, struct conn *c, void *p, size_t n)
+{
+#ifdef URT_HAVE_TLS
+	if (cfg.tls)
+		return urt_tls_read(t, &c->tls, p, n);
+#endif
+	return urt_recv(t, &c->op, c->fd, p, n, 0);
+}
+
+/* Awaitable: exactly n bytes. Return: n; fewer if the server closed first; -errno. */
+static inline int conn_recv_exact(struct urt_task *t, struct conn *c, char *p, size_t n)
+{
+#ifdef URT_HAVE_TLS
+	if (cfg.tls) {
+		while (c->got < n) {
+			int ret = urt_tls_read(t, &c->tls, p + c->got, n - c->got);
+
+			if (ret == URT_PENDING)
+				return ret;
+			if (ret <= 0) {
+				ret = ret < 0 ? ret : (int)c->got;
+				c->got = 0;
+				return ret;
+			}
+			c->got += (uint32_t)ret;
+		}
+		c->got = 0;
+		return (int)n;
+	}
+#endif
+	return urt_recv_exact(t, &c->io, c->fd, p, n);
+}
 
 /*
  * conn_open - awaitable: c->fd connected to the server, a refused connect
@@ -325,7 +434,7 @@ static int resp_next(struct urt_task *t, struct conn *c)
 
 	for (;;) {
 		if (c->pos == c->have) {
-			ret = urt_recv(t, &c->op, c->fd, c->in, HTTP_IN_SIZE, 0);
+			ret = conn_recv(t, c, c->in, HTTP_IN_SIZE);
 			if (ret == URT_PENDING || ret < 0)
 				return ret;
 			if (!ret)
@@ -420,6 +529,15 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		}
 		c->reopen = false;
 		c->have = c->pos = 0;
+#ifdef URT_HAVE_TLS
+		if (cfg.tls) {
+			URT_AWAIT(t, c->ret = tls_open(t, c));
+			if (c->ret < 0) {
+				error_once("tls handshake", c->ret);
+				goto out;
+			}
+		}
+#endif
 		if (cfg.mode->parsed)
 			http_resp_reader_init(&c->rd, c->head, HTTP_HEAD_MAX, cfg.expect,
 					      cfg.expect_n);
@@ -428,8 +546,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				cfg.mode->build(c->out + c->i * cfg.mode->req_size(cfg.size),
 						cfg.size, c->id << 32 | (c->seq + c->i));
 			c->t0 = urt_now_ns();
-			URT_AWAIT(t,
-				  c->ret = urt_send_all(t, &c->io, c->fd, c->out,
+			URT_AWAIT(t, c->ret = conn_send(t, c, c->out,
 							cfg.mode->req_size(cfg.size) * cfg.depth));
 			if (c->ret < 0) {
 				error_once("send", c->ret);
@@ -442,9 +559,8 @@ static bool conn_poll(struct urt_task *t, void *arg)
 						goto out;
 					continue;
 				}
-				URT_AWAIT(t,
-					  c->ret = urt_recv_exact(t, &c->io, c->fd, c->in,
-								  cfg.mode->resp_size(cfg.size)));
+				URT_AWAIT(t, c->ret = conn_recv_exact(t, c, c->in,
+								       cfg.mode->resp_size(cfg.size)));
 				if (c->ret != (int)cfg.mode->resp_size(cfg.size)) {
 					error_once(c->ret < 0 ? "recv" : "recv: the server closed",
 						   c->ret < 0 ? c->ret : 0);
@@ -474,6 +590,11 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			}
 		}
 	out:
+#ifdef URT_HAVE_TLS
+		/* close_notify when the run ended it (or the server's close was
+		 * a good one), not after an error */
+		URT_AWAIT(t, tls_close(t, c, stopping || c->reopen));
+#endif
 		URT_AWAIT(t, c->ret = urt_close(t, &c->op, c->fd));
 		c->fd = -1;
 	} while (c->reopen && !stopping);
@@ -483,7 +604,15 @@ static bool conn_poll(struct urt_task *t, void *arg)
 
 static void conn_drop(struct urt_task *t, void *arg)
 {
-	(void)t, (void)arg;
+	struct conn *c = arg;
+
+	(void)t;
+#ifdef URT_HAVE_TLS
+	if (c->tls_live) /* aborted: nothing is in flight in a drop */
+		(void)urt_tls_free(&c->tls);
+#else
+	(void)c;
+#endif
 	live_conns--;
 }
 
@@ -543,6 +672,7 @@ static void usage(FILE *f)
 		   "                [--duration S] [--requests N] [--warmup S] [--mode "
 		   "echo|resp|http] [--idle]\n"
 		   "                [--path P] [--expect-file F] [--expect-status N] [--close-ok]\n"
+		   "                [--tls [--tls-ca F | --tls-insecure] [--tls-name N]]\n"
 		   "  --port P       server port (required)\n"
 		   "  --addr A       server IPv4 address (default 127.0.0.1)\n"
 		   "  --conns N      connections (default 10)\n"
@@ -562,6 +692,13 @@ static void usage(FILE *f)
 		   "  --expect-status N  http: every status must be N (default 200)\n"
 		   "  --close-ok     http: a response with Connection: close is not an error;\n"
 		   "                 the connection is opened again\n"
+		   "  --tls          TLS connections (TLS 1.2 or 1.3; http offers ALPN http/1.1);\n"
+		   "                 needs a build with OpenSSL\n"
+		   "  --tls-ca F     --tls: verify the server by the roots in F (PEM; default:\n"
+		   "                 the system's)\n"
+		   "  --tls-insecure --tls: do not verify the server (tests only)\n"
+		   "  --tls-name N   --tls: the name sent in SNI and checked in the server's\n"
+		   "                 certificate (default localhost)\n"
 		   "Final line: requests N rps R p50_us X p99_us Y p999_us Z errors E\n"
 		   "(errors counted by kind on stderr)\n");
 }
@@ -657,6 +794,10 @@ static int parse(int argc, char **argv)
 		{ "expect-file", required_argument, 0, 'f' },
 		{ "expect-status", required_argument, 0, 'S' },
 		{ "close-ok", no_argument, 0, 'k' },
+		{ "tls", no_argument, 0, 'T' },
+		{ "tls-ca", required_argument, 0, 'C' },
+		{ "tls-insecure", no_argument, 0, 'I' },
+		{ "tls-name", required_argument, 0, 'N' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -671,7 +812,8 @@ static int parse(int argc, char **argv)
 			    .duration = 5,
 			    .mode = &modes[0],
 			    .path = "/",
-			    .expect_status = 200 };
+			    .expect_status = 200,
+			    .tls_name = "localhost" };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
@@ -739,6 +881,18 @@ static int parse(int argc, char **argv)
 		case 'k':
 			cfg.close_ok = true;
 			break;
+		case 'T':
+			cfg.tls = true;
+			break;
+		case 'C':
+			cfg.tls_ca = optarg;
+			break;
+		case 'I':
+			cfg.tls_insecure = true;
+			break;
+		case 'N':
+			cfg.tls_name = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -755,7 +909,37 @@ static int parse(int argc, char **argv)
 	server = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(cfg.port) };
 	if (inet_pton(AF_INET, cfg.addr, &server.sin_addr) != 1)
 		return bad("bad --addr (an IPv4 address)", cfg.addr);
+	if (!cfg.tls && (cfg.tls_ca || cfg.tls_insecure))
+		return bad("--tls-ca and --tls-insecure need --tls", NULL);
+	if (cfg.tls_ca && cfg.tls_insecure)
+		return bad("--tls-ca or --tls-insecure, not both", NULL);
+#ifndef URT_HAVE_TLS
+	if (cfg.tls)
+		return bad("built without TLS (OpenSSL was not found): no --tls", NULL);
+#endif
 	return cfg.mode->parsed ? http_setup() : 0;
+}
+
+/* --tls: the client context. Return: 0; 2, the exit status (a bad --tls-ca). */
+static int tls_setup(void)
+{
+#ifdef URT_HAVE_TLS
+	int ret;
+
+	if (!cfg.tls)
+		return 0;
+	ret = urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .client = true,
+							  .ca_file = cfg.tls_ca,
+							  .insecure = cfg.tls_insecure,
+							  .alpn = cfg.mode->parsed ? "http/1.1" : NULL },
+			      &tls_ctx);
+	if (ret) {
+		fprintf(stderr, "urt-load: --tls%s%s: %s (%s)\n", cfg.tls_ca ? "-ca " : "",
+			cfg.tls_ca ? cfg.tls_ca : "", strerror(-ret), urt_tls_error_string());
+		return 2;
+	}
+#endif
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -767,6 +951,8 @@ int main(int argc, char **argv)
 	int ret;
 
 	ret = parse(argc, argv);
+	if (!ret)
+		ret = tls_setup();
 	if (ret)
 		return ret;
 	signal(SIGPIPE, SIG_IGN);
@@ -819,5 +1005,8 @@ int main(int argc, char **argv)
 			kinds[k].what);
 	free(http_req);
 	free(cfg.expect);
+#ifdef URT_HAVE_TLS
+	urt_tls_ctx_free(tls_ctx);
+#endif
 	return errors || !requests ? 1 : 0;
 }
