@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# test-tls-kv.sh BINDIR - urt-kv's RESP over TLS (--tls-port beside the
+# plain --port) as a user runs it: redis-cli --tls, a short
+# redis-benchmark --tls, urt-load --tls, openssl s_client, client
+# certificates, the deadlines and the memory budget on the TLS path (a CTest
+# entry when liburt_tls is built; under ASan in the asan preset). The PKI is
+# made by scripts/tls-certs.sh in the scratch folder. Every wait is
+# bounded; any failure exits non-zero saying what.
+set -euo pipefail
+bin=${1:?usage: test-tls-kv.sh BINDIR}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+name=test-tls-kv
+# shellcheck source=scripts/test-lib.sh
+. "$src/scripts/test-lib.sh"
+for prog in redis-cli redis-benchmark openssl; do
+	command -v $prog >/dev/null || { echo "$name: $prog missing (scripts/deps.sh): skipped"; exit 77; }
+done
+redis-cli --help 2>&1 | grep -q -- '--tls ' || { echo "$name: redis-cli without TLS: skipped"; exit 77; }
+
+pki=$tmp/pki
+"$src/scripts/tls-certs.sh" "$pki"
+
+# stats_line OUT: SIGUSR1 to $srv, then the new stats line
+stats_line() {
+	local n
+	n=$(grep -c '^stats:' "$1" || true)
+	kill -USR1 "$srv"
+	for _ in $(seq 200); do [ "$(grep -c '^stats:' "$1")" -gt "$n" ] && break; sleep 0.05; done
+	[ "$(grep -c '^stats:' "$1")" -gt "$n" ] || fail "no stats line within 10 s of SIGUSR1"
+	grep '^stats:' "$1" | tail -1
+}
+field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
+stat_of() { stats_line "$1" | field "$2"; }
+# wait_stat OUT FIELD WANT SECONDS: until FIELD is WANT
+wait_stat() {
+	local v
+	for _ in $(seq $((${4} * 5))); do
+		v=$(stat_of "$1" "$2")
+		[ "$v" = "$3" ] && return 0
+		sleep 0.2
+	done
+	fail "$2 is $v after $4 s, want $3"
+}
+# wait_ge OUT FIELD MIN SECONDS: until FIELD is MIN or more
+wait_ge() {
+	local v
+	for _ in $(seq $((${4} * 5))); do
+		v=$(stat_of "$1" "$2")
+		[ -n "$v" ] && [ "$v" -ge "$3" ] && return 0
+		sleep 0.2
+	done
+	fail "$2 is $v after $4 s, want $3 or more"
+}
+tls_port_of() { sed -n 's/^tls listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1"; }
+# tcli ARGS...: redis-cli over TLS to $tport, verifying by the test root
+tcli() { timeout 10 redis-cli --tls --cacert "$pki/ca.pem" -p "$tport" "$@"; }
+files=(--tls-cert-file "$pki/server.pem" --tls-key-file "$pki/server.key")
+
+step "bad TLS flags and files: exit 2 with one line saying what"
+expect_bad_flags urt-kv "--tls-port 0" "--tls-cert-file $pki/server.pem" \
+	"--tls-port 0 --tls-cert-file a --tls-key-file b --tls-auth-clients maybe" \
+	"--tls-port 0 --tls-cert-file a --tls-key-file b --tls-auth-clients optional" \
+	"--tls-port 0 --tls-cert-file a --tls-key-file b --tls-auth-clients yes" \
+	"--tls-handshake-ms 0"
+set +e
+timeout 10 "$bin/urt-kv" --port 0 --tls-port 0 --tls-cert-file "$tmp/nope.pem" \
+	--tls-key-file "$pki/server.key" > "$tmp/bad.out" 2> "$tmp/bad.err"
+rc=$?
+set -e
+[ $rc = 2 ] || fail "a missing --tls-cert-file: exit $rc, want 2"
+grep -q -- "--tls-cert-file $tmp/nope.pem: No such file or directory" "$tmp/bad.err" ||
+	fail "a missing --tls-cert-file: '$(cat "$tmp/bad.err")'"
+
+start urt-kv "$tmp/k.out" --tls-port 0 "${files[@]}" --idle-ms 1500 --send-ms 1000 \
+	--tls-handshake-ms 500
+tport=$(tls_port_of "$tmp/k.out")
+[ -n "$tport" ] && [ "$tport" != "$port" ] || fail "no 'tls listening on' line of its own: $(cat "$tmp/k.out")"
+
+step "redis-cli --tls: PING, SET, GET, a 200 KB value; one keyspace with the plain port"
+[ "$(tcli PING)" = PONG ] || fail "PING over TLS"
+[ "$(tcli SET greeting hello)" = OK ] || fail "SET over TLS"
+[ "$(tcli GET greeting)" = hello ] || fail "GET over TLS"
+[ "$(timeout 10 redis-cli -p "$port" GET greeting)" = hello ] || fail "the plain port sees another keyspace"
+head -c 150000 /dev/urandom | base64 -w 0 > "$tmp/big"
+tcli -x SET big < "$tmp/big" > /dev/null
+[ "$(tcli GET big)" = "$(cat "$tmp/big")" ] || fail "a 200 KB value over TLS"
+set +e
+timeout 10 redis-cli --tls --cacert "$pki/other-ca.pem" -p "$tport" PING > "$tmp/wrong" 2>&1
+set -e
+! grep -q PONG "$tmp/wrong" || fail "redis-cli trusted a server its root does not verify"
+
+step "pipelining over TLS: redis-benchmark -P 16, urt-load --depth 32, inline commands in one write"
+timeout 120 redis-benchmark --tls --cacert "$pki/ca.pem" -p "$tport" -n 2000 -c 4 -P 16 \
+	-t ping,set,get -q > "$tmp/bench" 2>&1 || fail "redis-benchmark --tls: $(tail -3 "$tmp/bench")"
+[ "$(grep -c 'requests per second' "$tmp/bench")" -ge 4 ] || fail "redis-benchmark --tls: $(cat "$tmp/bench")"
+timeout 120 redis-benchmark --tls --cacert "$pki/ca.pem" -p "$tport" -n 1000 -c 10 -t set,get -q \
+	> "$tmp/bench" 2>&1 || fail "redis-benchmark --tls -c 10: $(tail -3 "$tmp/bench")"
+[ "$(grep -c 'requests per second' "$tmp/bench")" = 2 ] || fail "redis-benchmark --tls -c 10: $(cat "$tmp/bench")"
+"$bin/urt-load" --port "$tport" --tls --tls-ca "$pki/ca.pem" --mode resp --size 200 --conns 4 \
+	--depth 32 --requests 20000 --duration 60 > "$tmp/load.out" 2> "$tmp/load.err" ||
+	fail "urt-load --tls: $(cat "$tmp/load.out" "$tmp/load.err")"
+[ "$(field errors < "$tmp/load.out")" = 0 ] || fail "urt-load --tls: $(cat "$tmp/load.out")"
+printf 'PING\r\nSET k v1\r\nGET k\r\nQUIT\r\n' |
+	timeout 10 openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
+		-verify_return_error -ign_eof -state > "$tmp/sc.out" 2>&1 || true
+[ "$(grep -a -e '^+' -e '^\$' -e '^v1' "$tmp/sc.out" | tr -d '\r' | tr '\n' ' ')" = '+PONG +OK $2 v1 +OK ' ] ||
+	fail "inline pipeline over TLS: $(grep -a -e '^+' -e '^\$' -e '^-' "$tmp/sc.out")"
+grep -q "SSL3 alert read:warning:close notify" "$tmp/sc.out" || fail "QUIT: no close_notify"
+for v in 1_2 1_3; do
+	echo PING | timeout 10 openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
+		-verify_return_error -tls$v -ign_eof > "$tmp/sc.out" 2>&1 || true
+	grep -q "Protocol  : TLSv${v/_/.}" "$tmp/sc.out" && grep -a -q '^+PONG' "$tmp/sc.out" ||
+		fail "-tls$v: $(grep -a -m3 -i -e protocol -e error "$tmp/sc.out")"
+done
+
+step "deadlines over TLS: a silent client (--tls-handshake-ms), an idle one (--idle-ms), a non-reader (--send-ms)"
+fails=$(stat_of "$tmp/k.out" tls_handshake_fail)
+exec 3<>"/dev/tcp/127.0.0.1/$tport"
+s=$SECONDS
+timeout 5 cat <&3 > /dev/null || fail "a silent client was not closed within 5 s"
+exec 3>&-
+((SECONDS - s <= 3)) || fail "a silent client closed after $((SECONDS - s)) s"
+[ "$(stat_of "$tmp/k.out" tls_handshake_fail)" = $((fails + 1)) ] || fail "tls_handshake_fail did not count it"
+idle=$(stat_of "$tmp/k.out" closed_idle)
+s=$SECONDS
+set +e
+timeout 6 openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
+	-ign_eof < /dev/null > /dev/null 2>&1
+rc=$?
+set -e
+[ $rc != 124 ] && ((SECONDS - s <= 4)) || fail "an idle TLS connection was not closed by --idle-ms"
+[ "$(stat_of "$tmp/k.out" closed_idle)" = $((idle + 1)) ] || fail "closed_idle did not count it"
+# 200 GETs of the 200 KB value, and the replies never read (s_client writes
+# into a pipe nobody reads): closed --send-ms after they stop moving
+mkfifo "$tmp/stall"
+exec 5<> "$tmp/stall"
+for _ in $(seq 200); do printf 'GET big\r\n'; done > "$tmp/gets"
+openssl s_client -quiet -connect "127.0.0.1:$tport" \
+	-CAfile "$pki/ca.pem" < "$tmp/gets" > "$tmp/stall" 2> /dev/null &
+stall=$!
+pids+=("$stall")
+wait_stat "$tmp/k.out" closed_send 1 10
+wait_stat "$tmp/k.out" live 0 5
+kill "$stall" 2> /dev/null || true
+exec 5>&-
+
+step "stats: tls_conns, tls_handshake_fail, tls_heap_calls; SIGTERM exits 0 with them"
+line=$(stats_line "$tmp/k.out")
+for f in tls_conns tls_handshake_fail tls_heap_calls; do
+	v=$(echo "$line" | field $f)
+	[ -n "$v" ] && [ "$v" -gt 0 ] || fail "stats: $f is '$v': $line"
+done
+stop
+grep -q '^exit: .* tls_conns [1-9][0-9]* tls_handshake_fail [1-9][0-9]* tls_heap_calls [1-9]' "$tmp/k.out" ||
+	fail "exit line: $(tail -1 "$tmp/k.out")"
+
+step "--tls-auth-clients yes: a client certificate is required and verified"
+start urt-kv "$tmp/a.out" --tls-port 0 "${files[@]}" --tls-ca-cert-file "$pki/ca.pem" --tls-auth-clients yes
+tport=$(tls_port_of "$tmp/a.out")
+[ "$(tcli --cert "$pki/client.pem" --key "$pki/client.key" PING)" = PONG ] || fail "a client certificate refused"
+set +e
+tcli PING > "$tmp/nocert" 2>&1
+tcli --cert "$pki/bad.pem" --key "$pki/bad.key" PING > "$tmp/badcert" 2>&1
+set -e
+! grep -q PONG "$tmp/nocert" || fail "answered a client without a certificate"
+! grep -q PONG "$tmp/badcert" || fail "answered a client whose certificate the root does not verify"
+[ "$(stat_of "$tmp/a.out" tls_handshake_fail)" -ge 2 ] || fail "refused clients not counted"
+stop
+
+step "--max-clients-mem counts TLS state: a second idle TLS connection closes the first"
+start urt-kv "$tmp/m.out" --tls-port 0 "${files[@]}" --max-clients-mem 65536
+tport=$(tls_port_of "$tmp/m.out")
+openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
+	-ign_eof < /dev/null > /dev/null 2>&1 &
+c1=$!
+pids+=("$c1")
+wait_ge "$tmp/m.out" clients_mem $((48 * 1024)) 10 # one TLS connection's state
+openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
+	-ign_eof < /dev/null > /dev/null 2>&1 &
+c2=$!
+pids+=("$c2")
+wait_stat "$tmp/m.out" closed_mem 1 10
+wait_stat "$tmp/m.out" live 1 10
+kill "$c1" "$c2" 2> /dev/null || true
+stop
+step "ok"
