@@ -1494,7 +1494,7 @@ next:
 		if (c->tls) { /* close_notify, then the FIN */
 			URT_AWAIT(t, c->ret = tls_close(t, c));
 		}
-		if (c->ret == 0) {
+		if (c->ret >= 0) {
 			URT_AWAIT(t, c->ret = urt_shutdown(t, &c->op, c->fd, SHUT_WR));
 		}
 		c->head_by = urt_now_ns() + 1000000ull * c->s->o.linger_ms;
