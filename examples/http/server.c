@@ -47,6 +47,9 @@ struct conn {
 	bool full;		  /* the socket refused the last splice (-EAGAIN): wait for room */
 	bool full_since;	  /* no byte spliced since it refused one: send_by runs */
 	bool napping;		  /* the poll cannot wait for room: nap ROOM_NAP_MS, splice again */
+	bool tls_on;		  /* accepted on the TLS listener (c->tls below) */
+	bool clean;		  /* ending by HTTP, not by a failure: TLS sends close_notify */
+	bool tls_piece;		  /* tls_send: a piece is under way (its send_by is set) */
 	uint64_t head_by;	  /* the head begun in `in` must be whole by then (0: none begun) */
 	uint64_t send_by;	  /* the answers in `out` must be sent, or a full socket
 				   * take a spliced byte, by then */
@@ -57,9 +60,6 @@ struct conn {
 	/* HTTPS: the connection (task memory, made when its task starts), or
 	 * NULL for plain HTTP; its reads and writes go through tls_recv and
 	 * tls_send, the only two I/O points that differ */
-	bool tls_on;		  /* accepted on the TLS listener */
-	bool clean;		  /* ending by HTTP, not by a failure: TLS sends close_notify */
-	bool tls_piece;		  /* tls_send: a piece is under way (its send_by is set) */
 	struct urt_tls *tls;
 	size_t tls_sent;	  /* tls_send: bytes of the current write done */
 	size_t mem;		  /* in_cap + out_cap, counted in s->mem */

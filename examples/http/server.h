@@ -51,8 +51,8 @@
 #define HTTP_HELLO_BODY "hello from urt-http\n"
 
 /*
- * A TLS connection's memory, as --max-clients-mem counts it (docs/tls.md
- * has the figures): OpenSSL's state for the connection's life (its record
+ * A TLS connection's memory, as --max-clients-mem counts it (include/urt/tls.h
+ * gives the figures): OpenSSL's state for the connection's life (its record
  * buffers included, allocated on the first records and kept), its struct
  * urt_tls (task memory), and the layer's out-buffer while a write is under
  * way (taken on the write's first record, given back when it is drained).

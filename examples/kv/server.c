@@ -40,13 +40,13 @@ struct conn {
 	bool more;		       /* run_requests stopped at a bound: more may be complete */
 	uint32_t turn;		       /* input bytes taken since this task last let others run */
 	bool doomed;		       /* a deadline or the memory budget closes it */
+	bool tls_on;		       /* accepted on the TLS listener (c->tls below) */
+	bool clean;		       /* ending by the protocol (QUIT, close_notify): close_notify */
+	bool sending;		       /* in the send loop: a TLS connection holds its out-buffer */
 	struct resp_resume resume;     /* how far the incomplete request at in + in_off is parsed */
 	/* RESP over TLS: the connection (task memory, made when its task
 	 * starts), or NULL; its reads and writes go through tls_recv and
 	 * tls_send, the only two I/O points that differ */
-	bool tls_on;	     /* accepted on the TLS listener */
-	bool clean;	     /* ending by the protocol (QUIT, close_notify): send close_notify */
-	bool sending;	     /* in the send loop: a TLS connection holds its out-buffer */
 	struct urt_tls *tls;
 	struct urt_task *t;  /* its task (TLS: conn_cancel cancels the layer's operations) */
 };

@@ -49,7 +49,7 @@
 
 /*
  * A TLS connection's memory, as --max-clients-mem counts it: OpenSSL's
- * state for the connection's life (about 47 KB: docs/tls.md) with its
+ * state for the connection's life (about 47 KB, as include/urt/tls.h gives it) with its
  * struct urt_tls, and the layer's out-buffer while replies are being
  * written (taken on the first record, given back when drained).
  */
