@@ -85,7 +85,7 @@
  * goes by read and write (the bytes are encrypted in user space: no
  * splice, no zero-copy). Every bound above holds on it: --send-ms per
  * 64 KiB written, the idle and head deadlines through the sweeper, and
- * --max-clients-mem counting its TLS state (HTTP_TLS_STATE_MEM) and the
+ * --max-clients-mem counting its TLS state (TLS_SRV_STATE_MEM) and the
  * layer's out-buffer while it writes. A connection HTTP ends (an answer
  * with Connection: close, the client's close_notify, a stop) sends
  * close_notify; one ended by a failure or a deadline does not.
@@ -119,13 +119,11 @@
 #include <unistd.h>
 
 #include <urt/urt.h>
-#ifdef URT_HAVE_TLS
-#include <urt/tls.h>
-#endif
 
 #include "counting.h"
 #include "flags.h"
 #include "http/server.h"
+#include "tls-server.h"
 
 static struct {
 	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
@@ -225,9 +223,10 @@ static void print_exit(void)
 	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
 	       " heap_calls %zu slab %zu/%zu ops_live %zu evicted %" PRIu64 " expired %" PRIu64
 	       " busy %" PRIu64 " tls_conns %" PRIu64 " tls_handshake_fail %" PRIu64
-	       " tls_heap_calls %" PRIu64 " threads %d per_thread %s\n",
+	       " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64 " threads %d per_thread %s\n",
 	       conns, live, requests, spliced, copied, heap, slab_live, slab_cap, ops_live, evicted,
-	       expired, busy, tls_conns, tls_fail, http_tls_heap_calls(), o.srv.threads, each);
+	       expired, busy, tls_conns, tls_fail, tls_srv_heap_calls(), tls_srv_heap_bytes(), o.srv.threads,
+	       each);
 	fflush(stdout);
 }
 
@@ -479,45 +478,24 @@ static int parse(int argc, char **argv)
 		return bad("--tls-port needs --tls-cert and --tls-key", NULL);
 	if (o.tls_port > 0 && o.tls_port == o.srv.port)
 		return bad("--tls-port is --port", NULL);
-#ifndef URT_HAVE_TLS
-	if (o.tls_cert)
-		return bad("built without TLS (OpenSSL was not found): no --tls-cert", NULL);
-#endif
 	return 0;
 }
 
-/*
- * HTTPS's context from --tls-cert and --tls-key, shared by every runtime.
- * A file that cannot be read is named; a bad one is said in OpenSSL's
- * words. Return: 0; 2, the exit status (a bad flag).
- */
+/* HTTPS's context from --tls-cert and --tls-key, shared by every runtime.
+ * Return: 0; 2, the exit status (a file it cannot use: said). */
 static int tls_context(void)
 {
-#ifdef URT_HAVE_TLS
-	const char *files[][2] = { { "--tls-cert", o.tls_cert }, { "--tls-key", o.tls_key } };
-	int ret;
+	const struct tls_srv_file files[] = { { "--tls-cert", o.tls_cert },
+					      { "--tls-key", o.tls_key } };
 
 	if (!o.tls_cert)
 		return 0;
-	for (int i = 0; i < 2; i++) {
-		if (access(files[i][1], R_OK)) {
-			fprintf(stderr, "urt-http: %s %s: %s\n", files[i][0], files[i][1],
-				strerror(errno));
-			return 2;
-		}
-	}
-	ret = urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = o.tls_cert,
-							  .key_file = o.tls_key,
-							  .alpn = "http/1.1" },
-			      &tls_ctx);
-	if (ret) {
-		fprintf(stderr, "urt-http: --tls-cert %s --tls-key %s: %s (%s)\n", o.tls_cert,
-			o.tls_key, strerror(-ret), urt_tls_error_string());
-		return 2;
-	}
 	tls_only = o.tls_port < 0;
-#endif
-	return 0;
+	return tls_srv_ctx("urt-http",
+			   &(struct urt_tls_ctx_opts){ .cert_file = o.tls_cert,
+						       .key_file = o.tls_key,
+						       .alpn = "http/1.1" },
+			   files, 2, &tls_ctx);
 }
 
 /* One listener per runtime on one port: the first picks it (--port 0), the
@@ -560,12 +538,9 @@ int main(int argc, char **argv)
 	int ret, status = 0;
 	bool started_all;
 
-#ifdef URT_HAVE_TLS
 	/* before anything else can make OpenSSL allocate: its heap calls are
 	 * counted from the start (the stats lines' tls_heap_calls) */
-	if (urt_tls_count_heap())
-		fprintf(stderr, "urt-http: OpenSSL allocated first: tls_heap_calls counts nothing\n");
-#endif
+	tls_srv_count_heap("urt-http");
 	ret = parse(argc, argv);
 	if (ret)
 		return ret;
@@ -626,8 +601,6 @@ int main(int argc, char **argv)
 		print_exit();
 	if (root_fd >= 0)
 		close(root_fd);
-#ifdef URT_HAVE_TLS
-	urt_tls_ctx_free(tls_ctx);
-#endif
+	tls_srv_ctx_free(tls_ctx);
 	return status;
 }

@@ -102,12 +102,10 @@
 #include <unistd.h>
 
 #include <urt/urt.h>
-#ifdef URT_HAVE_TLS
-#include <urt/tls.h>
-#endif
 
 #include "flags.h"
 #include "kv/server.h"
+#include "tls-server.h"
 
 struct opts {
 	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
@@ -230,10 +228,12 @@ static void print_stats(const char *what)
 	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu clients_mem %zu "
 	       "closed_idle %" PRIu64 " closed_send %" PRIu64 " closed_mem %" PRIu64 " "
 	       "bufs_free_low %zu/%zu spill_high_water %zu tls_conns %" PRIu64
-	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " threads %d thread_conns ",
+	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64
+	       " threads %d thread_conns ",
 	       what, conns_total(), live, kv.sh.srv.commands, kv.sh.db.n, kv.sh.db.mem, heap,
 	       slab_live, slab_cap, ops, mem, closed[0], closed[1], closed[2], bufs_low, bufs,
-	       spill_high, tls[0], tls[1], kv_tls_heap_calls(), o.srv.threads);
+	       spill_high, tls[0], tls[1], tls_srv_heap_calls(), tls_srv_heap_bytes(),
+	       o.srv.threads);
 	for (int i = 0; i < o.srv.threads; i++)
 		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].k.conns));
 	printf("\n");
@@ -358,10 +358,8 @@ static void teardown(int n)
 	urt_signal_hub_deinit(&kv.hub);
 	kv_shared_deinit(&kv.sh);
 	sem_destroy(&kv.started);
-#ifdef URT_HAVE_TLS
-	urt_tls_ctx_free(kv.tls);
+	tls_srv_ctx_free(kv.tls);
 	kv.tls = NULL;
-#endif
 }
 
 #define bad(msg, arg) flag_bad("urt-kv", msg, arg)
@@ -533,47 +531,25 @@ static int parse(int argc, char **argv)
 		return bad("--tls-auth-clients yes needs --tls-ca-cert-file", NULL);
 	if (o.tls_port > 0 && o.tls_port == o.srv.port)
 		return bad("--tls-port is --port", NULL);
-#ifndef URT_HAVE_TLS
-	if (o.tls_port >= 0)
-		return bad("built without TLS (OpenSSL was not found): no --tls-port", NULL);
-#endif
 	return 0;
 }
 
-/*
- * --tls-port's context from the --tls-* files, shared by every worker. A
- * file that cannot be read is named; a bad one is said in OpenSSL's words.
- * Return: 0; 2, the exit status (a bad flag).
- */
+/* --tls-port's context from the --tls-* files, shared by every worker.
+ * Return: 0; 2, the exit status (a file it cannot use: said). */
 static int tls_context(void)
 {
-#ifdef URT_HAVE_TLS
-	const char *files[][2] = { { "--tls-cert-file", o.tls_cert },
-				   { "--tls-key-file", o.tls_key },
-				   { "--tls-ca-cert-file", o.tls_ca } };
-	int ret;
+	const struct tls_srv_file files[] = { { "--tls-cert-file", o.tls_cert },
+					      { "--tls-key-file", o.tls_key },
+					      { "--tls-ca-cert-file", o.tls_ca } };
 
 	if (o.tls_port < 0)
 		return 0;
-	for (int i = 0; i < 3; i++) {
-		if (files[i][1] && access(files[i][1], R_OK)) {
-			fprintf(stderr, "urt-kv: %s %s: %s\n", files[i][0], files[i][1],
-				strerror(errno));
-			return 2;
-		}
-	}
-	ret = urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .cert_file = o.tls_cert,
-							  .key_file = o.tls_key,
-							  .ca_file = o.tls_auth ? o.tls_ca : NULL,
-							  .verify_peer = o.tls_auth },
-			      &kv.tls);
-	if (ret) {
-		fprintf(stderr, "urt-kv: the --tls-* files: %s (%s)\n", strerror(-ret),
-			urt_tls_error_string());
-		return 2;
-	}
-#endif
-	return 0;
+	return tls_srv_ctx("urt-kv",
+			   &(struct urt_tls_ctx_opts){ .cert_file = o.tls_cert,
+						       .key_file = o.tls_key,
+						       .ca_file = o.tls_auth ? o.tls_ca : NULL,
+						       .verify_peer = o.tls_auth },
+			   files, 3, &kv.tls);
 }
 
 /*
@@ -649,12 +625,9 @@ int main(int argc, char **argv)
 	uint16_t port;
 	int ret, n;
 
-#ifdef URT_HAVE_TLS
 	/* before anything else can make OpenSSL allocate: its heap calls are
 	 * counted from the start (the stats line's tls_heap_calls) */
-	if (urt_tls_count_heap())
-		fprintf(stderr, "urt-kv: OpenSSL allocated first: tls_heap_calls counts nothing\n");
-#endif
+	tls_srv_count_heap("urt-kv");
 	ret = parse(argc, argv);
 	if (ret)
 		return ret;

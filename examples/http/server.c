@@ -6,7 +6,7 @@
  */
 #include "server.h"
 
-#include <urt/tls.h> /* its types; its calls only with URT_HAVE_TLS */
+#include "../tls-server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -758,43 +758,22 @@ static int send_out(struct urt_task *t, struct conn *c)
 
 /* --- the two I/O points: plain, or through the TLS layer ------------------------------ */
 
-#ifdef URT_HAVE_TLS
-/* Plaintext read at once into the input: room for at least this much first. */
+/* TLS: plaintext read at once into the input: room for at least this much first. */
 #define TLS_READ_MIN 2048
 
 /*
  * The connection's TLS state (task memory, counted with OpenSSL's state
- * in c->mem) on its socket, and the handshake's deadline. Return: 0;
+ * in c->mem) on its socket, with the handshake's deadline. Return: 0;
  * -ENOMEM (no memory, or closed for the budget); -errno of urt_tls_init.
  */
 static int tls_setup(struct urt_task *t, struct conn *c)
 {
-	int ret;
+	int ret = tls_srv_new(t, c->s->o.tls, c->fd, c->s->o.tls_handshake_ms, &c->tls);
 
-	c->tls = urt_task_alloc(t, sizeof(*c->tls));
-	if (!c->tls)
-		return -ENOMEM;
-	ret = urt_tls_init(c->tls, c->s->o.tls, c->fd, NULL);
-	if (ret) {
-		urt_task_free(t, c->tls);
-		c->tls = NULL;
+	if (ret)
 		return ret;
-	}
-	mem_add(c, 0, sizeof(*c->tls) + HTTP_TLS_STATE_MEM);
-	if (c->killed)
-		return -ENOMEM;
-	urt_tls_set_deadline(c->tls, urt_now_ns() + 1000000ull * c->s->o.tls_handshake_ms);
-	return 0;
-}
-
-/* Awaitable: the handshake, within --tls-handshake-ms of the accept. */
-static int tls_handshake(struct urt_task *t, struct conn *c)
-{
-	int ret = urt_tls_handshake(t, c->tls);
-
-	if (ret != URT_PENDING)
-		urt_tls_set_deadline(c->tls, 0);
-	return ret;
+	mem_add(c, 0, sizeof(*c->tls) + TLS_SRV_STATE_MEM);
+	return c->killed ? -ENOMEM : 0;
 }
 
 /*
@@ -809,7 +788,7 @@ static int tls_recv(struct urt_task *t, struct conn *c)
 	if (c->in_cap - c->in_len < TLS_READ_MIN &&
 	    !grow(t, c, &c->in, &c->in_cap, c->in_len + TLS_READ_MIN, SIZE_MAX))
 		return -ENOMEM;
-	n = urt_tls_read(t, c->tls, c->in + c->in_len, c->in_cap - c->in_len);
+	n = tls_srv_read(t, c->tls, c->in + c->in_len, c->in_cap - c->in_len);
 	if (n > 0)
 		c->in_len += (size_t)n;
 	return n;
@@ -833,17 +812,17 @@ static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
 		if (!c->tls_piece) {
 			c->tls_piece = true;
 			c->send_by = urt_now_ns() + 1000000ull * c->s->o.send_ms;
-			mem_add(c, 0, HTTP_TLS_OUT_MEM);
+			mem_add(c, 0, TLS_SRV_OUT_MEM);
 			if (c->killed) /* closed for the budget: no write to start */
 				return -ECANCELED;
 		}
-		ret = urt_tls_write_all(t, c->tls, p + c->tls_sent, k);
+		ret = tls_srv_write(t, c->tls, p + c->tls_sent, k);
 		if (ret == URT_PENDING)
 			return urt_sleep_until(t, &c->nap, c->send_by) == URT_PENDING ? URT_PENDING
 										     : -ETIMEDOUT;
 		disarm(t, c);
 		c->tls_piece = false;
-		mem_add(c, HTTP_TLS_OUT_MEM, 0);
+		mem_add(c, TLS_SRV_OUT_MEM, 0);
 		if (ret < 0) {
 			c->tls_sent = 0;
 			return ret;
@@ -853,73 +832,6 @@ static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
 	c->tls_sent = 0;
 	return (int)n;
 }
-
-/*
- * Awaitable: close_notify, within --send-ms, when the connection ends by
- * HTTP (not after a failure: the layer's error is sticky and it would send
- * nothing anyway). Once: c->clean is spent. Return: 0; -errno.
- */
-static int tls_close(struct urt_task *t, struct conn *c)
-{
-	int ret;
-
-	if (c->clean) {
-		c->clean = false;
-		urt_tls_set_deadline(c->tls, urt_now_ns() + 1000000ull * c->s->o.send_ms);
-	}
-	ret = urt_tls_shutdown(t, c->tls);
-	if (ret != URT_PENDING)
-		urt_tls_set_deadline(c->tls, 0);
-	return ret;
-}
-
-static int tls_end(struct urt_task *t, struct conn *c)
-{
-	return urt_tls_end(t, c->tls);
-}
-
-static void tls_free(struct conn *c)
-{
-	(void)urt_tls_free(c->tls); /* in drop: nothing is in flight */
-}
-#else
-/* Built without liburt_tls: no connection has c->tls, none of these runs. */
-static int tls_setup(struct urt_task *t, struct conn *c)
-{
-	(void)t, (void)c;
-	return -ENOSYS;
-}
-static int tls_handshake(struct urt_task *t, struct conn *c)
-{
-	return tls_setup(t, c);
-}
-
-static int tls_recv(struct urt_task *t, struct conn *c)
-{
-	return tls_setup(t, c);
-}
-
-static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
-{
-	(void)p, (void)n;
-	return tls_setup(t, c);
-}
-
-static int tls_close(struct urt_task *t, struct conn *c)
-{
-	return tls_setup(t, c);
-}
-
-static int tls_end(struct urt_task *t, struct conn *c)
-{
-	return tls_setup(t, c);
-}
-
-static void tls_free(struct conn *c)
-{
-	(void)c;
-}
-#endif
 
 /*
  * Awaitable: the next bytes from the client, appended to the input: a
@@ -1216,7 +1128,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	if (c->tls_on) { /* HTTPS: the handshake first, within --tls-handshake-ms */
 		c->ret = tls_setup(t, c);
 		if (!c->ret) {
-			URT_AWAIT(t, c->ret = tls_handshake(t, c));
+			URT_AWAIT(t, c->ret = tls_srv_handshake(t, c->tls));
 		}
 		if (c->ret < 0) {
 			c->s->tls_handshake_fail++;
@@ -1491,8 +1403,8 @@ next:
 	 * non-readers would spend the loop on bytes nobody needs).
 	 */
 	if (!c->keep && c->ret >= 0 && !c->killed && !c->s->stop) {
-		if (c->tls) { /* close_notify, then the FIN */
-			URT_AWAIT(t, c->ret = tls_close(t, c));
+		if (c->tls) { /* close_notify (once: clean is spent), then the FIN */
+			URT_AWAIT(t, c->ret = tls_srv_close(t, c->tls, &c->clean, c->s->o.send_ms));
 		}
 		if (c->ret >= 0) {
 			URT_AWAIT(t, c->ret = urt_shutdown(t, &c->op, c->fd, SHUT_WR));
@@ -1516,9 +1428,9 @@ out:
 		URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
 	} else {
 		if (c->clean && !c->killed) { /* not sent yet: close_notify */
-			URT_AWAIT(t, c->ret = tls_close(t, c));
+			URT_AWAIT(t, c->ret = tls_srv_close(t, c->tls, &c->clean, c->s->o.send_ms));
 		}
-		URT_AWAIT(t, tls_end(t, c));
+		URT_AWAIT(t, tls_srv_end(t, c->tls));
 	}
 	URT_END(t);
 }
@@ -1530,7 +1442,7 @@ static void conn_drop(struct urt_task *t, void *arg)
 	(void)t;
 	urt_buf_free(&c->b);
 	if (c->tls)
-		tls_free(c);
+		tls_srv_free(c->tls);
 	c->s->mem -= c->mem; /* 0 if it was killed: taken out then */
 	link_del(&c->all);
 	link_del(&c->wait);
@@ -1680,14 +1592,6 @@ static int on_conn_tls(void *arg, int fd, struct urt_claim *claim)
 	return conn_accept(arg, fd, claim, true);
 }
 
-uint64_t http_tls_heap_calls(void)
-{
-#ifdef URT_HAVE_TLS
-	return urt_tls_heap_calls();
-#else
-	return 0;
-#endif
-}
 
 void http_server_print(struct http_server *s)
 {
@@ -1699,12 +1603,13 @@ void http_server_print(struct http_server *s)
 	       " heap_calls %zu slab %zu/%zu ops_live %zu timers_live %zu conn_mem %zu evicted "
 	       "%" PRIu64 " expired %" PRIu64 " busy %" PRIu64
 	       " bufs_free_low %zu/%zu spill_high_water %zu tls_conns %" PRIu64
-	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 "\n",
+	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64
+	       "\n",
 	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
 	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live,
 	       st.timers_live, s->mem, s->evicted, s->expired, s->busy, st.bufs_free_low,
 	       st.buf_count, st.spill_high_water, s->tls_conns, s->tls_handshake_fail,
-	       http_tls_heap_calls());
+	       tls_srv_heap_calls(), tls_srv_heap_bytes());
 	fflush(stdout);
 }
 
@@ -1755,7 +1660,6 @@ int http_server_start(struct http_server *s, int lfd)
 
 int http_server_start_tls(struct http_server *s, int lfd)
 {
-#ifdef URT_HAVE_TLS
 	if (!s->o.tls)
 		return -EINVAL;
 	s->tls_lfd = lfd;
@@ -1766,10 +1670,6 @@ int http_server_start_tls(struct http_server *s, int lfd)
 							       .stop = &s->stop,
 							       .boxed = s->o.boxed },
 				  &s->tls_acceptor);
-#else
-	(void)s, (void)lfd, (void)on_conn_tls;
-	return -ENOSYS;
-#endif
 }
 
 void http_server_stop(struct http_server *s)

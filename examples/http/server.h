@@ -50,16 +50,6 @@
 #define HTTP_SWEEP_MS	100 /* the sweeper's tick: idle and head deadlines fire this late at most */
 #define HTTP_HELLO_BODY "hello from urt-http\n"
 
-/*
- * A TLS connection's memory, as --max-clients-mem counts it (include/urt/tls.h
- * gives the figures): OpenSSL's state for the connection's life (its record
- * buffers included, allocated on the first records and kept), its struct
- * urt_tls (task memory), and the layer's out-buffer while a write is under
- * way (taken on the write's first record, given back when it is drained).
- */
-#define HTTP_TLS_STATE_MEM (48 * 1024)
-#define HTTP_TLS_OUT_MEM   33792 /* the layer's default out_cap */
-
 struct urt_tls_ctx; /* urt/tls.h: a TLS listener's configuration */
 
 /* One runtime's settings (urt-http's flags). */
@@ -135,8 +125,7 @@ int http_server_start(struct http_server *s, int lfd);
  * connection task, reading with urt_tls_read and writing with
  * urt_tls_write_all (file bodies by read and write: no splice).
  * http_server_finish closes lfd.
- * Return: 0; -EINVAL (no s->o.tls); -ENOSYS (built without URT_HAVE_TLS);
- * -errno from the spawn.
+ * Return: 0; -EINVAL (no s->o.tls); -errno from the spawn.
  */
 int http_server_start_tls(struct http_server *s, int lfd);
 
@@ -154,12 +143,8 @@ void http_server_stop(struct http_server *s);
 size_t http_server_finish(struct http_server *s);
 
 /* http_server_print - the stats line: "stats: runtime N connections ...";
- * its tls_heap_calls is the process's (urt_tls_heap_calls; 0 without TLS). */
+ * its tls_heap_calls and tls_heap_bytes are the process's (tls-server.h). */
 void http_server_print(struct http_server *s);
-
-/* http_tls_heap_calls - OpenSSL's heap calls in this process so far
- * (urt_tls_heap_calls), 0 when built without TLS. */
-uint64_t http_tls_heap_calls(void);
 
 /* The connection task's type (its name "http-conn"), and the sweeper's,
  * for a scenario's scn_check_types. */

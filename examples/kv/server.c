@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <urt/tls.h> /* its types; its calls only with URT_HAVE_TLS */
+#include "../tls-server.h"
 
 static int64_t now_ms(void)
 {
@@ -46,7 +46,7 @@ struct conn {
 	struct resp_resume resume;     /* how far the incomplete request at in + in_off is parsed */
 	/* RESP over TLS: the connection (task memory, made when its task
 	 * starts), or NULL; its reads and writes go through tls_recv and
-	 * tls_send, the only two I/O points that differ */
+	 * send_piece, the only two I/O points that differ */
 	struct urt_tls *tls;
 	struct urt_task *t;  /* its task (TLS: conn_cancel cancels the layer's operations) */
 };
@@ -121,7 +121,7 @@ static void conn_recount(struct conn *c)
 
 	if (c->tls) { /* its stream and the chunk it holds; its state, its out-buffer */
 		rx = urt_recv_stream_held(&c->tls->rx) + (c->tls->in.live ? c->tls->in.len : 0);
-		held += KV_TLS_STATE_MEM + (c->sending ? KV_TLS_OUT_MEM : 0);
+		held += sizeof(*c->tls) + TLS_SRV_STATE_MEM + (c->sending ? TLS_SRV_OUT_MEM : 0);
 	}
 	held += rx;
 
@@ -375,38 +375,8 @@ static bool piece(struct conn *c, const char **p, size_t *n)
 
 /* --- the two I/O points: plain, or through the TLS layer ------------------------------ */
 
-#ifdef URT_HAVE_TLS
-/* Plaintext read at once into the input: room for at least this much first. */
+/* TLS: plaintext read at once into the input: room for at least this much first. */
 #define TLS_READ_MIN 2048
-
-/* The connection's TLS state (task memory) on its socket, and the
- * handshake's deadline. Return: 0; -ENOMEM; -errno of urt_tls_init. */
-static int tls_setup(struct urt_task *t, struct conn *c)
-{
-	int ret;
-
-	c->tls = urt_task_alloc(t, sizeof(*c->tls));
-	if (!c->tls)
-		return -ENOMEM;
-	ret = urt_tls_init(c->tls, c->w->o.tls, c->fd, NULL);
-	if (ret) {
-		urt_task_free(t, c->tls);
-		c->tls = NULL;
-		return ret;
-	}
-	urt_tls_set_deadline(c->tls, urt_now_ns() + 1000000ull * c->w->o.tls_handshake_ms);
-	return 0;
-}
-
-/* Awaitable: the handshake, within --tls-handshake-ms of the accept. */
-static int tls_handshake(struct urt_task *t, struct conn *c)
-{
-	int ret = urt_tls_handshake(t, c->tls);
-
-	if (ret != URT_PENDING)
-		urt_tls_set_deadline(c->tls, 0);
-	return ret;
-}
 
 /* Awaitable: plaintext straight into the input, up to what fits once there
  * is room for TLS_READ_MIN (and no more than in_max). Return: as conn_recv. */
@@ -420,83 +390,11 @@ static int tls_recv(struct urt_task *t, struct conn *c)
 	len = c->in_cap - c->in_len;
 	if (len > in_max(c) - c->in_len)
 		len = in_max(c) - c->in_len;
-	n = urt_tls_read(t, c->tls, c->in + c->in_len, len);
+	n = tls_srv_read(t, c->tls, c->in + c->in_len, len);
 	if (n > 0)
 		c->in_len += (size_t)n;
 	return n;
 }
-
-/* Awaitable: encrypt and send p[0, n) (its deadline: the sweeper's
- * --send-ms, as a plain send's). Return: n; -errno. */
-static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
-{
-	return urt_tls_write_all(t, c->tls, p, n);
-}
-
-/* Awaitable: close_notify, within --send-ms, when the protocol ends the
- * connection. Once: c->clean is spent. Return: 0; -errno. */
-static int tls_close(struct urt_task *t, struct conn *c)
-{
-	int ret;
-
-	if (c->clean) {
-		c->clean = false;
-		urt_tls_set_deadline(c->tls, urt_now_ns() + 1000000ull * c->w->o.send_ms);
-	}
-	ret = urt_tls_shutdown(t, c->tls);
-	if (ret != URT_PENDING)
-		urt_tls_set_deadline(c->tls, 0);
-	return ret;
-}
-
-static int tls_end(struct urt_task *t, struct conn *c)
-{
-	return urt_tls_end(t, c->tls);
-}
-
-static void tls_free(struct conn *c)
-{
-	(void)urt_tls_free(c->tls); /* in drop: nothing is in flight */
-}
-#else
-/* Built without liburt_tls: no connection has c->tls, none of these runs. */
-static int tls_setup(struct urt_task *t, struct conn *c)
-{
-	(void)t, (void)c;
-	return -ENOSYS;
-}
-
-static int tls_handshake(struct urt_task *t, struct conn *c)
-{
-	return tls_setup(t, c);
-}
-
-static int tls_recv(struct urt_task *t, struct conn *c)
-{
-	return tls_setup(t, c);
-}
-
-static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
-{
-	(void)p, (void)n;
-	return tls_setup(t, c);
-}
-
-static int tls_close(struct urt_task *t, struct conn *c)
-{
-	return tls_setup(t, c);
-}
-
-static int tls_end(struct urt_task *t, struct conn *c)
-{
-	return tls_setup(t, c);
-}
-
-static void tls_free(struct conn *c)
-{
-	(void)c;
-}
-#endif
 
 /*
  * Awaitable: the next bytes from the client, appended to the input: a
@@ -530,8 +428,8 @@ static int send_piece(struct urt_task *t, struct conn *c)
 
 	if (!piece(c, &p, &n))
 		return 0;
-	if (c->tls)
-		return tls_send(t, c, p, n);
+	if (c->tls) /* its deadline: the sweeper's --send-ms, as a plain send's */
+		return tls_srv_write(t, c->tls, p, n);
 	return urt_send_all(t, &c->tx, c->fd, p, n);
 }
 
@@ -607,9 +505,9 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	conn_move(c, IN_RX);
 	c->t = t;
 	if (c->tls_on) { /* TLS: the handshake first, within --tls-handshake-ms */
-		c->ret = tls_setup(t, c);
+		c->ret = tls_srv_new(t, c->w->o.tls, c->fd, c->w->o.tls_handshake_ms, &c->tls);
 		if (!c->ret) {
-			URT_AWAIT(t, c->ret = tls_handshake(t, c));
+			URT_AWAIT(t, c->ret = tls_srv_handshake(t, c->tls));
 		}
 		if (c->ret < 0) {
 			c->w->tls_handshake_fail++;
@@ -683,9 +581,9 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		URT_AWAIT(t, urt_recv_stream_end(t, &c->rx, c->fd));
 	} else {
 		if (c->clean) { /* close_notify, unless a failure or a deadline ended it */
-			URT_AWAIT(t, c->ret = tls_close(t, c));
+			URT_AWAIT(t, c->ret = tls_srv_close(t, c->tls, &c->clean, c->w->o.send_ms));
 		}
-		URT_AWAIT(t, tls_end(t, c));
+		URT_AWAIT(t, tls_srv_end(t, c->tls));
 	}
 	URT_END(t);
 }
@@ -708,7 +606,7 @@ static void conn_drop(struct urt_task *t, void *arg)
 		c->w->mem_doomed -= c->held;
 	urt_buf_free(&c->b);
 	if (c->tls)
-		tls_free(c);
+		tls_srv_free(c->tls);
 	urt_close_detached(c->fd);
 	c->w->live--;
 	atomic_fetch_sub(&c->w->sh->live, 1);
@@ -765,14 +663,7 @@ static int on_conn_tls(void *arg, int fd, struct urt_claim *claim)
 	return conn_accept(arg, fd, claim, true);
 }
 
-uint64_t kv_tls_heap_calls(void)
-{
-#ifdef URT_HAVE_TLS
-	return urt_tls_heap_calls();
-#else
-	return 0;
-#endif
-}
+
 
 struct sweeper {
 	struct kv_worker *w;
@@ -900,7 +791,6 @@ int kv_worker_start(struct kv_worker *w, int lfd)
 
 int kv_worker_start_tls(struct kv_worker *w, int lfd)
 {
-#ifdef URT_HAVE_TLS
 	if (!w->o.tls)
 		return -EINVAL;
 	w->tls_lfd = lfd;
@@ -911,10 +801,6 @@ int kv_worker_start_tls(struct kv_worker *w, int lfd)
 							       .stop = &w->stop,
 							       .boxed = w->o.boxed },
 				  NULL);
-#else
-	(void)w, (void)lfd, (void)on_conn_tls;
-	return -ENOSYS;
-#endif
 }
 
 void kv_worker_stop(struct kv_worker *w)

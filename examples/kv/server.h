@@ -47,15 +47,6 @@
 
 #define KV_RX_BUF 4096 /* the runtime's provided buffers' size */
 
-/*
- * A TLS connection's memory, as --max-clients-mem counts it: OpenSSL's
- * state for the connection's life (about 47 KB, as include/urt/tls.h gives it) with its
- * struct urt_tls, and the layer's out-buffer while replies are being
- * written (taken on the first record, given back when drained).
- */
-#define KV_TLS_STATE_MEM (48 * 1024)
-#define KV_TLS_OUT_MEM	 33792 /* the layer's default out_cap */
-
 struct urt_tls_ctx; /* urt/tls.h: the TLS listener's configuration */
 
 /*
@@ -157,14 +148,9 @@ int kv_worker_start(struct kv_worker *w, int lfd);
  * w->o.tls_handshake_ms, then the same connection task, reading with
  * urt_tls_read and writing with urt_tls_write_all. kv_worker_finish
  * closes lfd.
- * Return: 0; -EINVAL (no w->o.tls); -ENOSYS (built without URT_HAVE_TLS);
- * -errno from the spawn.
+ * Return: 0; -EINVAL (no w->o.tls); -errno from the spawn.
  */
 int kv_worker_start_tls(struct kv_worker *w, int lfd);
-
-/* kv_tls_heap_calls - OpenSSL's heap calls in this process so far
- * (urt_tls_heap_calls), 0 when built without TLS. */
-uint64_t kv_tls_heap_calls(void);
 
 /* kv_worker_stop - as SIGINT / SIGTERM: the acceptor and the sweepers end;
  * urt_stop follows. */

@@ -195,7 +195,7 @@ close_req huge.bin | openssl s_client -quiet -connect "127.0.0.1:$tport" \
 stall=$!
 pids+=("$stall")
 # its TLS state and the out-buffer of the write under way are counted
-wait_ge "$tmp/h.out" conn_mem $((48 * 1024 + 33792)) 5
+wait_ge "$tmp/h.out" conn_mem $((32 * 1024 + 33792)) 5
 wait_stat "$tmp/h.out" live 0 10
 [ "$(stat_of "$tmp/h.out" conn_mem)" = 0 ] || fail "conn_mem not back to 0"
 kill "$stall" 2> /dev/null || true
@@ -218,7 +218,7 @@ tport=$(tls_port_of "$tmp/m.out")
 openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" -ign_eof < /dev/null > /dev/null 2>&1 &
 c1=$!
 pids+=("$c1")
-wait_ge "$tmp/m.out" conn_mem $((48 * 1024)) 10 # one TLS connection's state
+wait_ge "$tmp/m.out" conn_mem $((32 * 1024)) 10 # one TLS connection's state
 openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" -ign_eof < /dev/null > /dev/null 2>&1 &
 c2=$!
 pids+=("$c2")

@@ -174,7 +174,7 @@ openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
 	-ign_eof < /dev/null > /dev/null 2>&1 &
 c1=$!
 pids+=("$c1")
-wait_ge "$tmp/m.out" clients_mem $((48 * 1024)) 10 # one TLS connection's state
+wait_ge "$tmp/m.out" clients_mem $((32 * 1024)) 10 # one TLS connection's state
 openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
 	-ign_eof < /dev/null > /dev/null 2>&1 &
 c2=$!
