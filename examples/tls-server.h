@@ -53,7 +53,8 @@ struct tls_srv_file {
 static inline void tls_srv_count_heap(const char *prog)
 {
 	if (urt_tls_count_heap())
-		fprintf(stderr, "%s: OpenSSL allocated first: tls_heap_calls counts nothing\n", prog);
+		fprintf(stderr, "%s: OpenSSL allocated first: tls_heap_calls counts nothing\n",
+			prog);
 }
 
 /* OpenSSL's allocations in this process since tls_srv_count_heap, and its

@@ -163,7 +163,7 @@ static struct {
 struct server {
 	struct http_server s;
 	int id, lfd;
-	int tls_lfd; /* a --tls-port listener, -1; or lfd itself is TLS (tls_only) */
+	int tls_lfd;		    /* a --tls-port listener, -1; or lfd itself is TLS (tls_only) */
 	struct urt_signal_sub *sig; /* its subscription to the main thread's hub */
 	int start_ret;		    /* init and spawns, before the start barrier */
 	int run_ret;		    /* urt_run's, after it (main reads it after the join) */
@@ -225,8 +225,8 @@ static void print_exit(void)
 	       " busy %" PRIu64 " tls_conns %" PRIu64 " tls_handshake_fail %" PRIu64
 	       " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64 " threads %d per_thread %s\n",
 	       conns, live, requests, spliced, copied, heap, slab_live, slab_cap, ops_live, evicted,
-	       expired, busy, tls_conns, tls_fail, tls_srv_heap_calls(), tls_srv_heap_bytes(), o.srv.threads,
-	       each);
+	       expired, busy, tls_conns, tls_fail, tls_srv_heap_calls(), tls_srv_heap_bytes(),
+	       o.srv.threads, each);
 	fflush(stdout);
 }
 
@@ -279,13 +279,12 @@ static void *server_main(void *arg)
 		ret = http_server_start_tls(s, t->tls_lfd);
 		t->tls_lfd = -1;
 	}
-	if (ret ||
-	    urt_server_signals_start(&s->rt, &(struct urt_server_signals_opts){
-						     .sub = t->sig,
-						     .on_stats = print_stats,
-						     .on_stop = on_stop,
-						     .arg = s,
-					     })) {
+	if (ret || urt_server_signals_start(&s->rt, &(struct urt_server_signals_opts){
+							    .sub = t->sig,
+							    .on_stats = print_stats,
+							    .on_stop = on_stop,
+							    .arg = s,
+						    })) {
 		fprintf(stderr, "urt-http: runtime %d: cannot start its tasks\n", t->id);
 		t->start_ret = -ENOMEM;
 	}
@@ -515,8 +514,9 @@ static int listen_all(void)
 				strerror(-s->lfd));
 			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
-		s->tls_lfd = o.tls_port < 0 ? -1
-					    : urt_listen_tcp(o.srv.addr, tls_port, 4096, flags, &tls_port);
+		s->tls_lfd = o.tls_port < 0
+				     ? -1
+				     : urt_listen_tcp(o.srv.addr, tls_port, 4096, flags, &tls_port);
 		if (s->tls_lfd < -1) {
 			fprintf(stderr, "urt-http: listen on %s:%u (--tls-port): %s\n", o.srv.addr,
 				tls_port, strerror(-s->tls_lfd));

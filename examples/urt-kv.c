@@ -144,7 +144,7 @@ static struct opts o = {
  */
 struct worker {
 	struct kv_worker k;
-	int lfd, tls_lfd; /* --port's listener; --tls-port's, or -1 */
+	int lfd, tls_lfd;	    /* --port's listener; --tls-port's, or -1 */
 	struct urt_signal_sub *sig; /* its subscription to the main thread's hub */
 	int start_ret, run_ret;
 	struct urt_runtime_stats st; /* the last figures it filed */
@@ -502,8 +502,9 @@ static int parse(int argc, char **argv)
 			break;
 		case 'U':
 			if (!strcmp(optarg, "optional"))
-				return bad("--tls-auth-clients optional is not supported (yes or no)",
-					   NULL);
+				return bad(
+					"--tls-auth-clients optional is not supported (yes or no)",
+					NULL);
 			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
 				return bad("bad --tls-auth-clients (yes or no)", optarg);
 			o.tls_auth = !strcmp(optarg, "yes");

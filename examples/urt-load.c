@@ -69,7 +69,7 @@
 #define MAX_SECONDS   600	 /* a hard bound on any run */
 #define HTTP_IN_SIZE  (16 << 10) /* a connection's receive buffer in --mode http */
 #define HTTP_HEAD_MAX (8 << 10)	 /* the longest response head accepted */
-#define TLS_HANDSHAKE_MS 10000	 /* --tls: a handshake's deadline */
+#define TLS_HANDSHAKE_MS 10000	    /* --tls: a handshake's deadline */
 
 /* latencies of measured requests */
 static struct hist lat;
@@ -559,8 +559,8 @@ static bool conn_poll(struct urt_task *t, void *arg)
 						goto out;
 					continue;
 				}
-				URT_AWAIT(t, c->ret = conn_recv_exact(t, c, c->in,
-								       cfg.mode->resp_size(cfg.size)));
+				URT_AWAIT(t, c->ret = conn_recv_exact(
+						     t, c, c->in, cfg.mode->resp_size(cfg.size)));
 				if (c->ret != (int)cfg.mode->resp_size(cfg.size)) {
 					error_once(c->ret < 0 ? "recv" : "recv: the server closed",
 						   c->ret < 0 ? c->ret : 0);
@@ -928,11 +928,12 @@ static int tls_setup(void)
 
 	if (!cfg.tls)
 		return 0;
-	ret = urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .client = true,
-							  .ca_file = cfg.tls_ca,
-							  .insecure = cfg.tls_insecure,
-							  .alpn = cfg.mode->parsed ? "http/1.1" : NULL },
-			      &tls_ctx);
+	ret = urt_tls_ctx_new(
+		&(struct urt_tls_ctx_opts){ .client = true,
+					    .ca_file = cfg.tls_ca,
+					    .insecure = cfg.tls_insecure,
+					    .alpn = cfg.mode->parsed ? "http/1.1" : NULL },
+		&tls_ctx);
 	if (ret) {
 		fprintf(stderr, "urt-load: --tls%s%s: %s (%s)\n", cfg.tls_ca ? "-ca " : "",
 			cfg.tls_ca ? cfg.tls_ca : "", strerror(-ret), urt_tls_error_string());

@@ -819,7 +819,7 @@ static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
 		ret = tls_srv_write(t, c->tls, p + c->tls_sent, k);
 		if (ret == URT_PENDING)
 			return urt_sleep_until(t, &c->nap, c->send_by) == URT_PENDING ? URT_PENDING
-										     : -ETIMEDOUT;
+										      : -ETIMEDOUT;
 		disarm(t, c);
 		c->tls_piece = false;
 		mem_add(c, TLS_SRV_OUT_MEM, 0);
@@ -1592,7 +1592,6 @@ static int on_conn_tls(void *arg, int fd, struct urt_claim *claim)
 	return conn_accept(arg, fd, claim, true);
 }
 
-
 void http_server_print(struct http_server *s)
 {
 	struct urt_runtime_stats st;
@@ -1619,7 +1618,9 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 {
 	int ret;
 
-	*s = (struct http_server){ .o = *o, .sim = sim != NULL, .id = id, .lfd = -1, .tls_lfd = -1 };
+	*s = (struct http_server){
+		.o = *o, .sim = sim != NULL, .id = id, .lfd = -1, .tls_lfd = -1
+	};
 	s->splice = o->no_splice || sim ? -1 : 0;
 	counting_init(&s->heap);
 	/* any runtime may hold the whole cap: untouched slots cost address
@@ -1646,12 +1647,12 @@ int http_server_start(struct http_server *s, int lfd)
 {
 	s->lfd = lfd;
 	if ((lfd >= 0 && urt_acceptor_start(&s->rt,
-					     &(struct urt_acceptor_opts){ .lfd = lfd,
-									  .on_conn = on_conn,
-									  .arg = s,
-									  .stop = &s->stop,
-									  .boxed = s->o.boxed },
-					     &s->acceptor)) ||
+					    &(struct urt_acceptor_opts){ .lfd = lfd,
+									 .on_conn = on_conn,
+									 .arg = s,
+									 .stop = &s->stop,
+									 .boxed = s->o.boxed },
+					    &s->acceptor)) ||
 	    urt_spawn(&s->rt, &http_sweep_type, &(struct sweeper){ .s = s }, sizeof(struct sweeper),
 		      NULL))
 		return -ENOMEM;

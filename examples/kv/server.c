@@ -663,8 +663,6 @@ static int on_conn_tls(void *arg, int fd, struct urt_claim *claim)
 	return conn_accept(arg, fd, claim, true);
 }
 
-
-
 struct sweeper {
 	struct kv_worker *w;
 	struct urt_op nap;

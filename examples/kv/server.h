@@ -104,7 +104,7 @@ struct kv_worker {
 	size_t mem, mem_doomed;	       /* bytes its connections hold; of them, doomed ones' */
 	size_t mem_rx;		       /* of mem, unread stream bytes (as last counted) */
 	uint64_t closed_idle, closed_send, closed_mem; /* connections each closed */
-	uint64_t tls_conns, tls_handshake_fail; /* TLS connections; handshakes that failed */
+	uint64_t tls_conns, tls_handshake_fail;	       /* TLS connections; handshakes that failed */
 };
 
 /*
