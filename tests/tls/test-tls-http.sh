@@ -228,13 +228,19 @@ wait_stat "$tmp/m.out" live 1 10
 kill "$c1" "$c2" 2> /dev/null || true
 stop
 
-step "--tls-cert alone: HTTPS on --port"
-start urt-http "$tmp/o.out" --root "$root" --tls-cert "$pki/server.pem" --tls-key "$pki/server.key"
+step "--tls-cert alone: HTTPS on --port; --threads 2 share one context"
+start urt-http "$tmp/o.out" --root "$root" --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" \
+	--threads 2
 tport=$(tls_port_of "$tmp/o.out")
 [ "$tport" = "$port" ] || fail "TLS on $tport, not on --port $port"
 hc -o "$tmp/got" "https://localhost:$port/big.bin" && cmp -s "$tmp/got" "$root/big.bin" ||
 	fail "HTTPS on --port"
+"$bin/urt-load" --port "$tport" --tls --tls-ca "$pki/ca.pem" --mode http --path /sub/a.css \
+	--expect-file "$root/sub/a.css" --conns 16 --depth 4 --requests 2000 --duration 30 \
+	> "$tmp/load.out" 2> "$tmp/load.err" || fail "urt-load --tls, 2 threads: $(cat "$tmp/load.out" "$tmp/load.err")"
 [ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/")" = 000 ] ||
 	fail "plain HTTP answered on a TLS-only port"
 stop
+grep -q '^exit: connections [1-9].* per_thread [1-9][0-9]*,[1-9]' "$tmp/o.out" ||
+	fail "both runtimes did not serve TLS: $(tail -1 "$tmp/o.out")"
 step "ok"
