@@ -109,4 +109,67 @@ static inline int server_flag(const char *prog, int c, const char *arg, struct s
 	}
 }
 
+/*
+ * The TLS flags of urt-http and urt-kv (examples/tls-server.h), parsed in
+ * one place: each program names them in its own getopt_long table with
+ * these values (urt-http: --tls-cert, --tls-key; urt-kv: redis's
+ * --tls-cert-file, --tls-key-file, --tls-ca-cert-file, --tls-auth-clients;
+ * both: --tls-port, --tls-handshake-ms) and calls tls_flag before its own
+ * switch. Values above any character, so they meet no short option.
+ */
+enum {
+	TLS_FLAG_PORT = 0x100, /* --tls-port P: 0..65535 (0 picks a free port) */
+	TLS_FLAG_CERT,	       /* the certificate chain's file */
+	TLS_FLAG_KEY,	       /* its private key's file */
+	TLS_FLAG_CA,	       /* roots that verify client certificates */
+	TLS_FLAG_AUTH,	       /* --tls-auth-clients yes|no */
+	TLS_FLAG_HANDSHAKE_MS, /* --tls-handshake-ms MS: 1..3600000 */
+};
+
+struct tls_flags {
+	const char *cert, *key, *ca; /* NULL: not given */
+	int port;		     /* -1: not given */
+	bool auth;		     /* a client certificate is required */
+	uint64_t handshake_ms;
+};
+
+#define TLS_FLAGS_DEFAULT { .port = -1, .handshake_ms = 10000 }
+
+/* Return: 0 taken; -1 not one of these; 2 a bad value (reported: exit with it). */
+static inline int tls_flag(const char *prog, int c, const char *arg, struct tls_flags *f)
+{
+	uint64_t v;
+
+	switch (c) {
+	case TLS_FLAG_PORT:
+		if (!flag_uint(arg, 0, 65535, &v))
+			return flag_bad(prog, "bad --tls-port", arg);
+		f->port = (int)v;
+		return 0;
+	case TLS_FLAG_CERT:
+		f->cert = arg;
+		return 0;
+	case TLS_FLAG_KEY:
+		f->key = arg;
+		return 0;
+	case TLS_FLAG_CA:
+		f->ca = arg;
+		return 0;
+	case TLS_FLAG_AUTH:
+		if (!strcmp(arg, "optional")) /* the layer cannot ask without requiring */
+			return flag_bad(prog, "--tls-auth-clients optional is not supported (yes or no)",
+					NULL);
+		if (strcmp(arg, "yes") && strcmp(arg, "no"))
+			return flag_bad(prog, "bad --tls-auth-clients (yes or no)", arg);
+		f->auth = !strcmp(arg, "yes");
+		return 0;
+	case TLS_FLAG_HANDSHAKE_MS:
+		if (!flag_uint(arg, 1, 3600000, &f->handshake_ms))
+			return flag_bad(prog, "bad --tls-handshake-ms", arg);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 #endif

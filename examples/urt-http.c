@@ -133,9 +133,7 @@ static struct {
 	uint64_t max_pipeline;	   /* requests answered per receive */
 	uint64_t max_clients_mem; /* bytes of connection buffers, all runtimes together */
 	struct http_limits lim;
-	const char *tls_cert, *tls_key; /* HTTPS: both, or neither */
-	int tls_port;			/* -1: HTTPS (if any) on --port */
-	uint64_t tls_handshake_ms;
+	struct tls_flags tls; /* HTTPS: cert and key, or neither; port -1: on --port */
 } o = {
 	.srv = { .addr = "127.0.0.1", .port = 8080, .threads = 1, .max_conns = 16384 },
 	.idle_ms = 30000,
@@ -144,8 +142,7 @@ static struct {
 	.linger_ms = 2000,
 	.max_pipeline = 100,
 	.max_clients_mem = 64ull << 20,
-	.tls_port = -1,
-	.tls_handshake_ms = 10000,
+	.tls = TLS_FLAGS_DEFAULT,
 	.lim = { .max_head = 16384,
 		 .max_line = 8000,
 		 .max_body = 1 << 20,
@@ -258,7 +255,7 @@ static void *server_main(void *arg)
 		.lim = o.lim,
 		.live_total = &live_total,
 		.tls = tls_ctx,
-		.tls_handshake_ms = o.tls_handshake_ms,
+		.tls_handshake_ms = o.tls.handshake_ms,
 	};
 
 	t->start_ret = http_server_init(s, &ho, t->id, NULL);
@@ -370,10 +367,10 @@ static int parse(int argc, char **argv)
 		{ "max-chunk-line", required_argument, 0, 'C' },
 		{ "max-chunk-ext", required_argument, 0, 'E' },
 		{ "max-trailer", required_argument, 0, 'T' },
-		{ "tls-cert", required_argument, 0, 'x' },
-		{ "tls-key", required_argument, 0, 'k' },
-		{ "tls-port", required_argument, 0, 'X' },
-		{ "tls-handshake-ms", required_argument, 0, 'K' },
+		{ "tls-cert", required_argument, 0, TLS_FLAG_CERT },
+		{ "tls-key", required_argument, 0, TLS_FLAG_KEY },
+		{ "tls-port", required_argument, 0, TLS_FLAG_PORT },
+		{ "tls-handshake-ms", required_argument, 0, TLS_FLAG_HANDSHAKE_MS },
 		{ 0, 0, 0, 0 },
 	};
 	uint64_t v;
@@ -382,6 +379,9 @@ static int parse(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		int r = server_flag("urt-http", c, optarg, &o.srv);
+
+		if (r < 0)
+			r = tls_flag("urt-http", c, optarg, &o.tls);
 
 		if (r >= 0) {
 			if (r)
@@ -447,21 +447,6 @@ static int parse(int argc, char **argv)
 		case 'n':
 			o.no_splice = true;
 			break;
-		case 'x':
-			o.tls_cert = optarg;
-			break;
-		case 'k':
-			o.tls_key = optarg;
-			break;
-		case 'X':
-			if (!flag_uint(optarg, 0, 65535, &v))
-				return bad("bad --tls-port", optarg);
-			o.tls_port = (int)v;
-			break;
-		case 'K':
-			if (!flag_uint(optarg, 1, 3600000, &o.tls_handshake_ms))
-				return bad("bad --tls-handshake-ms", optarg);
-			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -471,11 +456,11 @@ static int parse(int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad("unexpected argument", argv[optind]);
-	if (!o.tls_cert != !o.tls_key)
+	if (!o.tls.cert != !o.tls.key)
 		return bad("--tls-cert and --tls-key go together", NULL);
-	if (o.tls_port >= 0 && !o.tls_cert)
+	if (o.tls.port >= 0 && !o.tls.cert)
 		return bad("--tls-port needs --tls-cert and --tls-key", NULL);
-	if (o.tls_port > 0 && o.tls_port == o.srv.port)
+	if (o.tls.port > 0 && o.tls.port == o.srv.port)
 		return bad("--tls-port is --port", NULL);
 	return 0;
 }
@@ -484,15 +469,15 @@ static int parse(int argc, char **argv)
  * Return: 0; 2, the exit status (a file it cannot use: said). */
 static int tls_context(void)
 {
-	const struct tls_srv_file files[] = { { "--tls-cert", o.tls_cert },
-					      { "--tls-key", o.tls_key } };
+	const struct tls_srv_file files[] = { { "--tls-cert", o.tls.cert },
+					      { "--tls-key", o.tls.key } };
 
-	if (!o.tls_cert)
+	if (!o.tls.cert)
 		return 0;
-	tls_only = o.tls_port < 0;
+	tls_only = o.tls.port < 0;
 	return tls_srv_ctx("urt-http",
-			   &(struct urt_tls_ctx_opts){ .cert_file = o.tls_cert,
-						       .key_file = o.tls_key,
+			   &(struct urt_tls_ctx_opts){ .cert_file = o.tls.cert,
+						       .key_file = o.tls.key,
 						       .alpn = "http/1.1" },
 			   files, 2, &tls_ctx);
 }
@@ -501,7 +486,7 @@ static int tls_context(void)
  * others join it through SO_REUSEPORT. Return: 0; the exit status. */
 static int listen_all(void)
 {
-	uint16_t port = o.srv.port, tls_port = (uint16_t)o.tls_port;
+	uint16_t port = o.srv.port, tls_port = (uint16_t)o.tls.port;
 	unsigned flags = o.srv.threads > 1 ? URT_LISTEN_REUSEPORT : 0;
 
 	for (int i = 0; i < o.srv.threads; i++) {
@@ -514,7 +499,7 @@ static int listen_all(void)
 				strerror(-s->lfd));
 			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
-		s->tls_lfd = o.tls_port < 0
+		s->tls_lfd = o.tls.port < 0
 				     ? -1
 				     : urt_listen_tcp(o.srv.addr, tls_port, 4096, flags, &tls_port);
 		if (s->tls_lfd < -1) {
@@ -528,8 +513,8 @@ static int listen_all(void)
 		}
 	}
 	o.srv.port = port;
-	if (o.tls_port >= 0)
-		o.tls_port = tls_port;
+	if (o.tls.port >= 0)
+		o.tls.port = tls_port;
 	return 0;
 }
 
@@ -576,7 +561,7 @@ int main(int argc, char **argv)
 	if (started_all) {
 		if (tls_ctx)
 			printf("tls listening on %s:%u\n", o.srv.addr,
-			       tls_only ? o.srv.port : (unsigned)o.tls_port);
+			       tls_only ? o.srv.port : (unsigned)o.tls.port);
 		printf("listening on %s:%u\n", o.srv.addr, o.srv.port);
 		fflush(stdout);
 		/* each signal goes to every runtime: SIGUSR1 a stats line from

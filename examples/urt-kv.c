@@ -113,11 +113,7 @@ struct opts {
 	uint64_t idle_ms, send_ms, hash_seed;
 	uint32_t max_args, max_pipeline;
 	bool seeded; /* --hash-seed given */
-	/* TLS: --tls-port (-1: none), the files, --tls-auth-clients yes */
-	int tls_port;
-	const char *tls_cert, *tls_key, *tls_ca;
-	bool tls_auth;
-	uint64_t tls_handshake_ms;
+	struct tls_flags tls; /* --tls-port (-1: none), the files, --tls-auth-clients */
 };
 
 static struct opts o = {
@@ -129,8 +125,7 @@ static struct opts o = {
 	.send_ms = 30000,
 	.max_args = 1024 * 1024,
 	.max_pipeline = 100,
-	.tls_port = -1,
-	.tls_handshake_ms = 10000,
+	.tls = TLS_FLAGS_DEFAULT,
 };
 
 /*
@@ -290,7 +285,7 @@ static int worker_start(struct worker *w)
 			/* each runtime keeps to its share: no atomics on the hot path */
 			.mem_budget = o.max_clients_mem / (uint64_t)o.srv.threads,
 			.tls = kv.tls,
-			.tls_handshake_ms = (uint32_t)o.tls_handshake_ms,
+			.tls_handshake_ms = (uint32_t)o.tls.handshake_ms,
 		},
 		w->k.id, NULL);
 	if (ret)
@@ -425,12 +420,12 @@ static int parse(int argc, char **argv)
 		{ "send-ms", required_argument, 0, 'S' },
 		{ "max-clients-mem", required_argument, 0, 'C' },
 		{ "hash-seed", required_argument, 0, 'H' },
-		{ "tls-port", required_argument, 0, 'X' },
-		{ "tls-cert-file", required_argument, 0, 'x' },
-		{ "tls-key-file", required_argument, 0, 'k' },
-		{ "tls-ca-cert-file", required_argument, 0, 'A' },
-		{ "tls-auth-clients", required_argument, 0, 'U' },
-		{ "tls-handshake-ms", required_argument, 0, 'K' },
+		{ "tls-port", required_argument, 0, TLS_FLAG_PORT },
+		{ "tls-cert-file", required_argument, 0, TLS_FLAG_CERT },
+		{ "tls-key-file", required_argument, 0, TLS_FLAG_KEY },
+		{ "tls-ca-cert-file", required_argument, 0, TLS_FLAG_CA },
+		{ "tls-auth-clients", required_argument, 0, TLS_FLAG_AUTH },
+		{ "tls-handshake-ms", required_argument, 0, TLS_FLAG_HANDSHAKE_MS },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -440,6 +435,9 @@ static int parse(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		int r = server_flag("urt-kv", c, optarg, &o.srv);
+
+		if (r < 0)
+			r = tls_flag("urt-kv", c, optarg, &o.tls);
 
 		if (r >= 0) {
 			if (r)
@@ -486,33 +484,6 @@ static int parse(int argc, char **argv)
 				return bad("bad --hash-seed", optarg);
 			o.seeded = true;
 			break;
-		case 'X':
-			if (!flag_uint(optarg, 0, 65535, &v))
-				return bad("bad --tls-port", optarg);
-			o.tls_port = (int)v;
-			break;
-		case 'x':
-			o.tls_cert = optarg;
-			break;
-		case 'k':
-			o.tls_key = optarg;
-			break;
-		case 'A':
-			o.tls_ca = optarg;
-			break;
-		case 'U':
-			if (!strcmp(optarg, "optional"))
-				return bad(
-					"--tls-auth-clients optional is not supported (yes or no)",
-					NULL);
-			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
-				return bad("bad --tls-auth-clients (yes or no)", optarg);
-			o.tls_auth = !strcmp(optarg, "yes");
-			break;
-		case 'K':
-			if (!flag_uint(optarg, 1, 3600000, &o.tls_handshake_ms))
-				return bad("bad --tls-handshake-ms", optarg);
-			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -524,13 +495,13 @@ static int parse(int argc, char **argv)
 		return bad("unexpected argument", argv[optind]);
 	if (!o.max_request)
 		o.max_request = o.max_bulk + 64 * 1024;
-	if (o.tls_port < 0 && (o.tls_cert || o.tls_key || o.tls_ca || o.tls_auth))
+	if (o.tls.port < 0 && (o.tls.cert || o.tls.key || o.tls.ca || o.tls.auth))
 		return bad("the --tls-* files need --tls-port", NULL);
-	if (o.tls_port >= 0 && (!o.tls_cert || !o.tls_key))
+	if (o.tls.port >= 0 && (!o.tls.cert || !o.tls.key))
 		return bad("--tls-port needs --tls-cert-file and --tls-key-file", NULL);
-	if (o.tls_auth && !o.tls_ca)
+	if (o.tls.auth && !o.tls.ca)
 		return bad("--tls-auth-clients yes needs --tls-ca-cert-file", NULL);
-	if (o.tls_port > 0 && o.tls_port == o.srv.port)
+	if (o.tls.port > 0 && o.tls.port == o.srv.port)
 		return bad("--tls-port is --port", NULL);
 	return 0;
 }
@@ -539,17 +510,17 @@ static int parse(int argc, char **argv)
  * Return: 0; 2, the exit status (a file it cannot use: said). */
 static int tls_context(void)
 {
-	const struct tls_srv_file files[] = { { "--tls-cert-file", o.tls_cert },
-					      { "--tls-key-file", o.tls_key },
-					      { "--tls-ca-cert-file", o.tls_ca } };
+	const struct tls_srv_file files[] = { { "--tls-cert-file", o.tls.cert },
+					      { "--tls-key-file", o.tls.key },
+					      { "--tls-ca-cert-file", o.tls.ca } };
 
-	if (o.tls_port < 0)
+	if (o.tls.port < 0)
 		return 0;
 	return tls_srv_ctx("urt-kv",
-			   &(struct urt_tls_ctx_opts){ .cert_file = o.tls_cert,
-						       .key_file = o.tls_key,
-						       .ca_file = o.tls_auth ? o.tls_ca : NULL,
-						       .verify_peer = o.tls_auth },
+			   &(struct urt_tls_ctx_opts){ .cert_file = o.tls.cert,
+						       .key_file = o.tls.key,
+						       .ca_file = o.tls.auth ? o.tls.ca : NULL,
+						       .verify_peer = o.tls.auth },
 			   files, 3, &kv.tls);
 }
 
@@ -562,7 +533,7 @@ static int tls_context(void)
 static int open_workers(int *n, uint16_t *port)
 {
 	unsigned flags = o.srv.threads > 1 ? URT_LISTEN_REUSEPORT : 0;
-	uint16_t tls_port = (uint16_t)o.tls_port;
+	uint16_t tls_port = (uint16_t)o.tls.port;
 
 	*port = o.srv.port;
 	for (*n = 0; *n < o.srv.threads; (*n)++) {
@@ -576,7 +547,7 @@ static int open_workers(int *n, uint16_t *port)
 				strerror(-w->lfd));
 			return w->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
-		if (o.tls_port >= 0) {
+		if (o.tls.port >= 0) {
 			w->tls_lfd = urt_listen_tcp(o.srv.addr, tls_port, 4096, flags, &tls_port);
 			if (w->tls_lfd < 0) {
 				fprintf(stderr, "urt-kv: listen on %s:%u (--tls-port): %s\n",
@@ -585,7 +556,7 @@ static int open_workers(int *n, uint16_t *port)
 				(*n)++; /* its lfd is open: teardown closes it */
 				return 1;
 			}
-			o.tls_port = tls_port;
+			o.tls.port = tls_port;
 		}
 		if (urt_signal_subscribe(&kv.hub, &w->sig)) {
 			perror("urt-kv: signals");
@@ -675,8 +646,8 @@ int main(int argc, char **argv)
 		teardown(o.srv.threads);
 		return 1;
 	}
-	if (o.tls_port >= 0)
-		printf("tls listening on %s:%u\n", o.srv.addr, (unsigned)o.tls_port);
+	if (o.tls.port >= 0)
+		printf("tls listening on %s:%u\n", o.srv.addr, (unsigned)o.tls.port);
 	printf("listening on %s:%u\n", o.srv.addr, port);
 	fflush(stdout);
 	/* until SIGINT or SIGTERM; SIGUSR1 asks every worker for its figures */

@@ -17,43 +17,8 @@ done
 features=$(curl -V) # (not `| grep -q`: pipefail would see curl's SIGPIPE)
 [[ $features == *"Protocols:"*" https"* ]] || { echo "$name: curl without https: skipped"; exit 77; }
 
-pki=$tmp/pki
-"$src/scripts/tls-certs.sh" "$pki"
-
-# field KEY: the word after KEY in the line on stdin
-field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
-# stats_line OUT: SIGUSR1 to $srv (one runtime), then the new stats line
-stats_line() {
-	local n
-	n=$(grep -c '^stats:' "$1" || true)
-	kill -USR1 "$srv"
-	for _ in $(seq 200); do [ "$(grep -c '^stats:' "$1")" -gt "$n" ] && break; sleep 0.05; done
-	[ "$(grep -c '^stats:' "$1")" -gt "$n" ] || fail "no stats line within 10 s of SIGUSR1"
-	grep '^stats:' "$1" | tail -1
-}
-# stat_of OUT FIELD: FIELD of a new stats line
-stat_of() { stats_line "$1" | field "$2"; }
-# wait_stat OUT FIELD WANT SECONDS: until FIELD is WANT (stats every 0.2 s)
-wait_stat() {
-	local v
-	for _ in $(seq $((${4} * 5))); do
-		v=$(stat_of "$1" "$2")
-		[ "$v" = "$3" ] && return 0
-		sleep 0.2
-	done
-	fail "$2 is $v after $4 s, want $3"
-}
-# wait_ge OUT FIELD MIN SECONDS: until FIELD is MIN or more
-wait_ge() {
-	local v
-	for _ in $(seq $((${4} * 5))); do
-		v=$(stat_of "$1" "$2")
-		[ -n "$v" ] && [ "$v" -ge "$3" ] && return 0
-		sleep 0.2
-	done
-	fail "$2 is $v after $4 s, want $3 or more"
-}
-tls_port_of() { sed -n 's/^tls listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1"; }
+# shellcheck source=tests/tls/lib.sh
+. "$src/tests/tls/lib.sh"
 # hc ARGS...: curl over HTTPS to the server at $tport, verified by the test root
 hc() { curl -s --max-time 20 --cacert "$pki/ca.pem" --resolve "localhost:$tport:127.0.0.1" "$@"; }
 # sc ARGS...: openssl s_client to $tport, verifying (a failed check fails the handshake)
