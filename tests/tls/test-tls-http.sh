@@ -133,11 +133,7 @@ grep -q "SSL3 alert read:warning:close notify" "$tmp/sc.out" || fail "no close_n
 
 step "deadlines over TLS: handshake (--tls-handshake-ms), idle (--idle-ms), a non-reader (--send-ms)"
 fails=$(stat_of "$tmp/h.out" tls_handshake_fail)
-exec 3<>"/dev/tcp/127.0.0.1/$tport" # says nothing
-s=$SECONDS
-timeout 5 cat <&3 > /dev/null || fail "a silent client was not closed within 5 s"
-exec 3>&-
-((SECONDS - s <= 3)) || fail "a silent client closed after $((SECONDS - s)) s"
+silent_closed
 exec 3<>"/dev/tcp/127.0.0.1/$tport" # speaks plain HTTP to the TLS port
 printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&3
 timeout 5 cat <&3 > "$tmp/plain" || fail "plain HTTP on the TLS port: not closed"
@@ -145,52 +141,26 @@ exec 3>&-
 ! grep -a -q HTTP "$tmp/plain" || fail "plain HTTP on the TLS port was answered"
 [ "$(stat_of "$tmp/h.out" tls_handshake_fail)" = $((fails + 2)) ] || fail "tls_handshake_fail did not count both"
 expired=$(stat_of "$tmp/h.out" expired)
-s=$SECONDS
-set +e
-timeout 6 openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" -ign_eof < /dev/null > /dev/null 2>&1
-rc=$?
-set -e
-[ $rc != 124 ] && ((SECONDS - s <= 4)) || fail "an idle TLS connection was not closed by --idle-ms"
+idle_closed
 [ "$(stat_of "$tmp/h.out" expired)" -gt "$expired" ] || fail "the idle TLS connection is not counted expired"
 # a client that asks for 16 MiB and stops reading (s_client writes into a
 # pipe nobody reads): closed --send-ms after its answer stops moving
-mkfifo "$tmp/stall"
-exec 5<> "$tmp/stall"
-close_req huge.bin | openssl s_client -quiet -connect "127.0.0.1:$tport" \
-	-CAfile "$pki/ca.pem" > "$tmp/stall" 2> /dev/null &
-stall=$!
-pids+=("$stall")
+close_req huge.bin > "$tmp/huge.req"
+stall_start "$tmp/huge.req"
 # its TLS state and the out-buffer of the write under way are counted
 wait_ge "$tmp/h.out" conn_mem $((32 * 1024 + 33792)) 5
 wait_stat "$tmp/h.out" live 0 10
 [ "$(stat_of "$tmp/h.out" conn_mem)" = 0 ] || fail "conn_mem not back to 0"
-kill "$stall" 2> /dev/null || true
-exec 5>&-
+stall_end
 
 step "stats: tls_conns, tls_handshake_fail, tls_heap_calls; SIGTERM exits 0 with them"
-line=$(stats_line "$tmp/h.out")
-for f in tls_conns tls_handshake_fail tls_heap_calls; do
-	v=$(echo "$line" | field $f)
-	[ -n "$v" ] && [ "$v" -gt 0 ] || fail "stats: $f is '$v': $line"
-done
-stop
-grep -q '^exit: .* tls_conns [1-9][0-9]* tls_handshake_fail [1-9][0-9]* tls_heap_calls [1-9]' "$tmp/h.out" ||
-	fail "exit line: $(tail -1 "$tmp/h.out")"
+stats_stop "$tmp/h.out"
 
 step "--max-clients-mem counts TLS state: a second idle TLS connection evicts the first"
 start urt-http "$tmp/m.out" --root "$root" --tls-port 0 --tls-cert "$pki/server.pem" \
 	--tls-key "$pki/server.key" --max-clients-mem 65536
 tport=$(tls_port_of "$tmp/m.out")
-openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" -ign_eof < /dev/null > /dev/null 2>&1 &
-c1=$!
-pids+=("$c1")
-wait_ge "$tmp/m.out" conn_mem $((32 * 1024)) 10 # one TLS connection's state
-openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" -ign_eof < /dev/null > /dev/null 2>&1 &
-c2=$!
-pids+=("$c2")
-wait_stat "$tmp/m.out" evicted 1 10
-wait_stat "$tmp/m.out" live 1 10
-kill "$c1" "$c2" 2> /dev/null || true
+budget_closes "$tmp/m.out" conn_mem evicted
 stop
 
 step "--tls-cert alone: HTTPS on --port; --threads 2 share one context"

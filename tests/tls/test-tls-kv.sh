@@ -84,44 +84,21 @@ done
 
 step "deadlines over TLS: a silent client (--tls-handshake-ms), an idle one (--idle-ms), a non-reader (--send-ms)"
 fails=$(stat_of "$tmp/k.out" tls_handshake_fail)
-exec 3<>"/dev/tcp/127.0.0.1/$tport"
-s=$SECONDS
-timeout 5 cat <&3 > /dev/null || fail "a silent client was not closed within 5 s"
-exec 3>&-
-((SECONDS - s <= 3)) || fail "a silent client closed after $((SECONDS - s)) s"
+silent_closed
 [ "$(stat_of "$tmp/k.out" tls_handshake_fail)" = $((fails + 1)) ] || fail "tls_handshake_fail did not count it"
 idle=$(stat_of "$tmp/k.out" closed_idle)
-s=$SECONDS
-set +e
-timeout 6 openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
-	-ign_eof < /dev/null > /dev/null 2>&1
-rc=$?
-set -e
-[ $rc != 124 ] && ((SECONDS - s <= 4)) || fail "an idle TLS connection was not closed by --idle-ms"
+idle_closed
 [ "$(stat_of "$tmp/k.out" closed_idle)" = $((idle + 1)) ] || fail "closed_idle did not count it"
 # 200 GETs of the 200 KB value, and the replies never read (s_client writes
 # into a pipe nobody reads): closed --send-ms after they stop moving
-mkfifo "$tmp/stall"
-exec 5<> "$tmp/stall"
 for _ in $(seq 200); do printf 'GET big\r\n'; done > "$tmp/gets"
-openssl s_client -quiet -connect "127.0.0.1:$tport" \
-	-CAfile "$pki/ca.pem" < "$tmp/gets" > "$tmp/stall" 2> /dev/null &
-stall=$!
-pids+=("$stall")
+stall_start "$tmp/gets"
 wait_stat "$tmp/k.out" closed_send 1 10
 wait_stat "$tmp/k.out" live 0 5
-kill "$stall" 2> /dev/null || true
-exec 5>&-
+stall_end
 
 step "stats: tls_conns, tls_handshake_fail, tls_heap_calls; SIGTERM exits 0 with them"
-line=$(stats_line "$tmp/k.out")
-for f in tls_conns tls_handshake_fail tls_heap_calls; do
-	v=$(echo "$line" | field $f)
-	[ -n "$v" ] && [ "$v" -gt 0 ] || fail "stats: $f is '$v': $line"
-done
-stop
-grep -q '^exit: .* tls_conns [1-9][0-9]* tls_handshake_fail [1-9][0-9]* tls_heap_calls [1-9]' "$tmp/k.out" ||
-	fail "exit line: $(tail -1 "$tmp/k.out")"
+stats_stop "$tmp/k.out"
 
 step "--tls-auth-clients yes: a client certificate is required and verified"
 start urt-kv "$tmp/a.out" --tls-port 0 "${files[@]}" --tls-ca-cert-file "$pki/ca.pem" --tls-auth-clients yes
@@ -139,17 +116,6 @@ stop
 step "--max-clients-mem counts TLS state: a second idle TLS connection closes the first"
 start urt-kv "$tmp/m.out" --tls-port 0 "${files[@]}" --max-clients-mem 65536
 tport=$(tls_port_of "$tmp/m.out")
-openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
-	-ign_eof < /dev/null > /dev/null 2>&1 &
-c1=$!
-pids+=("$c1")
-wait_ge "$tmp/m.out" clients_mem $((32 * 1024)) 10 # one TLS connection's state
-openssl s_client -connect "127.0.0.1:$tport" -CAfile "$pki/ca.pem" \
-	-ign_eof < /dev/null > /dev/null 2>&1 &
-c2=$!
-pids+=("$c2")
-wait_stat "$tmp/m.out" closed_mem 1 10
-wait_stat "$tmp/m.out" live 1 10
-kill "$c1" "$c2" 2> /dev/null || true
+budget_closes "$tmp/m.out" clients_mem closed_mem
 stop
 step "ok"
