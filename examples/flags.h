@@ -122,14 +122,14 @@ enum {
 	TLS_FLAG_CERT,	       /* the certificate chain's file */
 	TLS_FLAG_KEY,	       /* its private key's file */
 	TLS_FLAG_CA,	       /* roots that verify client certificates */
-	TLS_FLAG_AUTH,	       /* --tls-auth-clients yes|no */
+	TLS_FLAG_AUTH,	       /* --tls-auth-clients yes|no|optional */
 	TLS_FLAG_HANDSHAKE_MS, /* --tls-handshake-ms MS: 1..3600000 */
 };
 
 struct tls_flags {
 	const char *cert, *key, *ca; /* NULL: not given */
 	int port;		     /* -1: not given */
-	bool auth;		     /* a client certificate is required */
+	uint8_t auth;		     /* client certificates: 0 not asked, 1 required, 2 optional */
 	uint64_t handshake_ms;
 };
 
@@ -156,12 +156,12 @@ static inline int tls_flag(const char *prog, int c, const char *arg, struct tls_
 		f->ca = arg;
 		return 0;
 	case TLS_FLAG_AUTH:
-		if (!strcmp(arg, "optional")) /* the layer cannot ask without requiring */
-			return flag_bad(prog, "--tls-auth-clients optional is not supported (yes or no)",
-					NULL);
-		if (strcmp(arg, "yes") && strcmp(arg, "no"))
-			return flag_bad(prog, "bad --tls-auth-clients (yes or no)", arg);
-		f->auth = !strcmp(arg, "yes");
+		if (!strcmp(arg, "optional"))
+			f->auth = 2;
+		else if (!strcmp(arg, "yes") || !strcmp(arg, "no"))
+			f->auth = !strcmp(arg, "yes");
+		else
+			return flag_bad(prog, "bad --tls-auth-clients (yes, no or optional)", arg);
 		return 0;
 	case TLS_FLAG_HANDSHAKE_MS:
 		if (!flag_uint(arg, 1, 3600000, &f->handshake_ms))

@@ -7,7 +7,7 @@
  *          [--max-request BYTES] [--max-pipeline N] [--max-conns N]
  *          [--idle-ms MS] [--send-ms MS] [--max-clients-mem BYTES]
  *          [--hash-seed N] [--tls-port P --tls-cert-file F --tls-key-file F
- *          [--tls-ca-cert-file F] [--tls-auth-clients yes|no] [--tls-handshake-ms MS]]
+ *          [--tls-ca-cert-file F] [--tls-auth-clients yes|no|optional] [--tls-handshake-ms MS]]
  *
  * --threads N runtimes, one per thread (a worker), each with its own
  * SO_REUSEPORT listener on the same port and running the connections it
@@ -369,7 +369,7 @@ static void usage(FILE *f)
 		"              [--max-request BYTES] [--max-pipeline N] [--max-conns N]\n"
 		"              [--idle-ms MS] [--send-ms MS] [--max-clients-mem BYTES]\n"
 		"              [--hash-seed N] [--tls-port P --tls-cert-file F --tls-key-file F\n"
-		"              [--tls-ca-cert-file F] [--tls-auth-clients yes|no]\n"
+		"              [--tls-ca-cert-file F] [--tls-auth-clients yes|no|optional]\n"
 		"              [--tls-handshake-ms MS]]\n"
 		"  --port P         port (default 6379; 0 picks a free one)\n"
 		"  --addr A         IPv4 address to bind (default 127.0.0.1)\n"
@@ -397,9 +397,10 @@ static void usage(FILE *f)
 		"  --tls-cert-file F  the TLS certificate chain (PEM, leaf first)\n"
 		"  --tls-key-file F the private key of --tls-cert-file (PEM)\n"
 		"  --tls-ca-cert-file F  roots that verify client certificates\n"
-		"  --tls-auth-clients yes|no  yes: a client must present a certificate that\n"
-		"                   --tls-ca-cert-file verifies (default no, unlike redis;\n"
-		"                   redis's 'optional' is not supported)\n"
+		"  --tls-auth-clients yes|no|optional  yes: a client must present a\n"
+		"                   certificate that --tls-ca-cert-file verifies; optional:\n"
+		"                   one is asked for and verified if sent (default no,\n"
+		"                   unlike redis)\n"
 		"  --tls-handshake-ms MS  close a TLS connection whose handshake is not done\n"
 		"                   MS after its accept (default 10000)\n"
 		"Prints 'listening on ADDR:PORT' once ready, after 'tls listening on\n"
@@ -500,7 +501,7 @@ static int parse(int argc, char **argv)
 	if (o.tls.port >= 0 && (!o.tls.cert || !o.tls.key))
 		return bad("--tls-port needs --tls-cert-file and --tls-key-file", NULL);
 	if (o.tls.auth && !o.tls.ca)
-		return bad("--tls-auth-clients yes needs --tls-ca-cert-file", NULL);
+		return bad("--tls-auth-clients yes or optional needs --tls-ca-cert-file", NULL);
 	if (o.tls.port > 0 && o.tls.port == o.srv.port)
 		return bad("--tls-port is --port", NULL);
 	return 0;
@@ -520,7 +521,8 @@ static int tls_context(void)
 			   &(struct urt_tls_ctx_opts){ .cert_file = o.tls.cert,
 						       .key_file = o.tls.key,
 						       .ca_file = o.tls.auth ? o.tls.ca : NULL,
-						       .verify_peer = o.tls.auth },
+						       .verify_peer = o.tls.auth == 1,
+						       .peer_optional = o.tls.auth == 2 },
 			   files, 3, &kv.tls);
 }
 

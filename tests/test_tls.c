@@ -49,6 +49,7 @@ struct end {
 	int version;
 	char alpn[32];
 	bool resumed;
+	bool peer_ok;
 };
 
 static uint64_t pattern(size_t i)
@@ -71,6 +72,7 @@ static bool end_poll(struct urt_task *t, void *arg)
 		goto out;
 	e->version = urt_tls_version(&e->tls);
 	e->resumed = urt_tls_resumed(&e->tls);
+	e->peer_ok = urt_tls_peer_verified(&e->tls);
 	{
 		size_t n;
 		const char *a = urt_tls_alpn(&e->tls, &n);
@@ -356,6 +358,35 @@ static void test_ctx_errors(void **state)
 	assert_null(x);
 }
 
+/* A server that asks for a client certificate without requiring one:
+ * served either way, and it knows which. */
+static void test_client_cert_optional(void **state)
+{
+	struct urt_tls_ctx *sx = server_ctx(&(struct urt_tls_ctx_opts){
+		.peer_optional = true, .ca_file = tls_pki_file("ca.pem") });
+	struct urt_tls_ctx *bare = client_ctx(NULL);
+	struct urt_tls_ctx *with = client_ctx(&(struct urt_tls_ctx_opts){
+		.cert_file = tls_pki_file("client.pem"), .key_file = tls_pki_file("client.key") });
+	static struct end s, c;
+
+	(void)state;
+	s = (struct end){ .ctx = sx, .send = 10 };
+	c = (struct end){ .ctx = bare, .server_name = "localhost", .expect = 10 };
+	run_pair(&s, &c);
+	assert_int_equal(s.hs, 0);
+	assert_int_equal(c.got, 10);
+	assert_false(s.peer_ok);
+	assert_true(c.peer_ok); /* the client verified the server */
+	s = (struct end){ .ctx = sx, .send = 10 };
+	c = (struct end){ .ctx = with, .server_name = "localhost", .expect = 10 };
+	run_pair(&s, &c);
+	assert_int_equal(s.hs, 0);
+	assert_true(s.peer_ok);
+	urt_tls_ctx_free(sx);
+	urt_tls_ctx_free(bare);
+	urt_tls_ctx_free(with);
+}
+
 /* The kTLS probe agrees with the kernel's list of upper-layer protocols
  * (which it loads the module into, where there is one). */
 static void test_ktls_probe(void **state)
@@ -386,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_bad_certificate),
 		cmocka_unit_test(test_version_floor),
 		cmocka_unit_test(test_alpn_mismatch),
+		cmocka_unit_test(test_client_cert_optional),
 		cmocka_unit_test(test_ktls_probe),
 	};
 

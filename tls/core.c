@@ -401,7 +401,8 @@ int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
 	maxv = version_of(o->max_version, TLS1_3_VERSION);
 	if (minv < 0 || maxv < 0 || minv > maxv || (!o->client && (!o->cert_file || !o->key_file)) ||
 	    (!o->cert_file != !o->key_file) || (o->out_cap && o->out_cap < 4096) ||
-	    (!o->client && o->verify_peer && !o->ca_file)) {
+	    (!o->client && (o->verify_peer || o->peer_optional) && !o->ca_file) ||
+	    (o->client && o->peer_optional)) {
 		snprintf(tls_errbuf, sizeof(tls_errbuf), "inconsistent options");
 		return -EINVAL;
 	}
@@ -452,7 +453,7 @@ int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
 		}
 		SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_CLIENT);
 	} else {
-		if (o->verify_peer) {
+		if (o->verify_peer || o->peer_optional) {
 			STACK_OF(X509_NAME) *names;
 
 			ret = -EBADMSG;
@@ -462,7 +463,8 @@ int urt_tls_ctx_new(const struct urt_tls_ctx_opts *o, struct urt_tls_ctx **out)
 			if (!names)
 				goto fail;
 			SSL_CTX_set_client_CA_list(sc, names);
-			SSL_CTX_set_verify(sc, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+			SSL_CTX_set_verify(sc, SSL_VERIFY_PEER | (o->verify_peer ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+					   NULL);
 		}
 		/* resumption by tickets only: stateless, so any runtime (or
 		 * process sharing the context) resumes what another issued;
@@ -781,6 +783,16 @@ bool urt_tls_resumed(const struct urt_tls *c)
 const char *urt_tls_cipher(const struct urt_tls *c)
 {
 	return c->ssl ? SSL_get_cipher_name((SSL *)c->ssl) : "";
+}
+
+bool urt_tls_peer_verified(const struct urt_tls *c)
+{
+	X509 *peer;
+
+	if (!c->ssl || !(c->flags & URT__TLS_HANDSHAKEN))
+		return false;
+	peer = SSL_get0_peer_certificate(c->ssl);
+	return peer && SSL_get_verify_result(c->ssl) == X509_V_OK;
 }
 
 long urt_tls_verify_result(const struct urt_tls *c)

@@ -84,6 +84,9 @@ struct urt_tls_ctx_opts {
 	bool verify_peer;	  /* server: require a client certificate, verified
 				   * against ca_file; client: verify the server (on
 				   * unless .insecure) */
+	bool peer_optional;	  /* server: ask for a client certificate and verify
+				   * one that comes (against ca_file), but accept a
+				   * client without one (urt_tls_peer_verified) */
 	bool insecure;		  /* client: do not verify the server (tests only) */
 	uint16_t min_version;	  /* URT_TLS_1_2 (default) or URT_TLS_1_3 */
 	uint16_t max_version;	  /* URT_TLS_1_3 (default) or URT_TLS_1_2 */
@@ -254,6 +257,10 @@ bool urt_tls_resumed(const struct urt_tls *c);
 
 /* urt_tls_cipher - the cipher suite's name ("TLS_AES_128_GCM_SHA256"). */
 const char *urt_tls_cipher(const struct urt_tls *c);
+
+/* urt_tls_peer_verified - whether the peer presented a certificate and it
+ * was verified. */
+bool urt_tls_peer_verified(const struct urt_tls *c);
 
 /* urt_tls_verify_result - X509_V_OK (0) or why the peer's certificate was
  * rejected (X509_verify_cert_error_string names it). */

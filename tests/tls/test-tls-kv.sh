@@ -113,6 +113,17 @@ set -e
 [ "$(stat_of "$tmp/a.out" tls_handshake_fail)" -ge 2 ] || fail "refused clients not counted"
 stop
 
+step "--tls-auth-clients optional: a certificate is asked for, verified if sent, not required"
+start urt-kv "$tmp/o.out" --tls-port 0 "${files[@]}" --tls-ca-cert-file "$pki/ca.pem" --tls-auth-clients optional
+tport=$(tls_port_of "$tmp/o.out")
+[ "$(tcli PING)" = PONG ] || fail "optional: a client without a certificate refused"
+[ "$(tcli --cert "$pki/client.pem" --key "$pki/client.key" PING)" = PONG ] || fail "optional: a client certificate refused"
+set +e
+tcli --cert "$pki/bad.pem" --key "$pki/bad.key" PING > "$tmp/badopt" 2>&1
+set -e
+! grep -q PONG "$tmp/badopt" || fail "optional: answered a client whose certificate the root does not verify"
+stop
+
 step "--max-clients-mem counts TLS state: a second idle TLS connection closes the first"
 start urt-kv "$tmp/m.out" --tls-port 0 "${files[@]}" --max-clients-mem 65536
 tport=$(tls_port_of "$tmp/m.out")
