@@ -123,6 +123,23 @@ void urt_tls_set_deadline(struct urt_tls *c, uint64_t deadline_ns)
 	c->deadline_ns = deadline_ns;
 }
 
+/*
+ * After a step of the handshake or a read that could not finish: wait for
+ * what it wants. f is what the flush at the top of the loop returned.
+ * Return: 0, step again (the flush or new bytes changed something);
+ * URT_PENDING; the sticky error.
+ */
+static int wait_for(struct urt_task *t, struct urt_tls *c, int want, int f)
+{
+	if (want == URT__TLS_WANT_WRITE)
+		return f == URT_PENDING ? pend(t, c) : 0; /* else the flush starts a send */
+	if (want != URT__TLS_WANT_READ)
+		return failed(t, c);
+	if (c->out_len && !c->flight)
+		return 0; /* a flight to start before waiting */
+	return fill(t, c) == URT_PENDING ? pend(t, c) : 0;
+}
+
 int urt_tls_handshake(struct urt_task *t, struct urt_tls *c)
 {
 	if (!c->ssl)
@@ -139,19 +156,8 @@ int urt_tls_handshake(struct urt_task *t, struct urt_tls *c)
 			return f == URT_PENDING ? pend(t, c) : 0; /* its last flight out too */
 		ret = urt__tls_do_handshake(c);
 		settle(c);
-		if (ret == 0)
-			continue;
-		if (ret == URT__TLS_WANT_WRITE) {
-			if (f == URT_PENDING)
-				return pend(t, c);
-			continue; /* the flush starts a send */
-		}
-		if (ret != URT__TLS_WANT_READ)
-			return failed(t, c);
-		if (c->out_len && !c->flight)
-			continue; /* a flight to start before waiting */
-		if (fill(t, c) == URT_PENDING)
-			return pend(t, c);
+		if (ret && (ret = wait_for(t, c, ret, f)))
+			return ret;
 	}
 }
 
@@ -180,17 +186,9 @@ int urt_tls_read(struct urt_task *t, struct urt_tls *c, void *buf, size_t len)
 				(void)urt_buf_hold(&c->in);
 			return ret;
 		}
-		if (ret == URT__TLS_WANT_WRITE) {
-			if (f == URT_PENDING)
-				return pend(t, c);
-			continue;
-		}
-		if (ret != URT__TLS_WANT_READ)
-			return failed(t, c);
-		if (c->out_len && !c->flight)
-			continue;
-		if (fill(t, c) == URT_PENDING)
-			return pend(t, c);
+		ret = wait_for(t, c, ret, f);
+		if (ret)
+			return ret;
 	}
 }
 
