@@ -194,6 +194,13 @@ static inline void tls_srv_free(struct urt_tls *c)
 {
 	(void)urt_tls_free(c);
 }
+
+/* What c's OpenSSL state counts for the budget now: TLS_SRV_HANDSHAKE_MEM
+ * until its handshake is done, TLS_SRV_STATE_MEM after. */
+static inline size_t tls_srv_state_mem(const struct urt_tls *c)
+{
+	return urt_tls_version(c) ? TLS_SRV_STATE_MEM : TLS_SRV_HANDSHAKE_MEM;
+}
 #else /* no liburt_tls: no TLS connection is ever made */
 static inline void tls_srv_count_heap(const char *prog)
 {
@@ -264,6 +271,12 @@ static inline int tls_srv_end(struct urt_task *t, struct urt_tls *c)
 static inline void tls_srv_free(struct urt_tls *c)
 {
 	(void)c;
+}
+
+static inline size_t tls_srv_state_mem(const struct urt_tls *c)
+{
+	(void)c;
+	return 0;
 }
 #endif
 
