@@ -85,7 +85,8 @@
  * goes by read and write (the bytes are encrypted in user space: no
  * splice, no zero-copy). Every bound above holds on it: --send-ms per
  * 64 KiB written, the idle and head deadlines through the sweeper, and
- * --max-clients-mem counting its TLS state (TLS_SRV_STATE_MEM) and the
+ * --max-clients-mem counting its TLS state (TLS_SRV_HANDSHAKE_MEM until
+ * the handshake is done, TLS_SRV_STATE_MEM after) and the
  * layer's out-buffer while it writes. A connection HTTP ends (an answer
  * with Connection: close, the client's close_notify, a stop) sends
  * close_notify; one ended by a failure or a deadline does not.

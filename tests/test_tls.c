@@ -318,6 +318,52 @@ static void test_alpn_mismatch(void **state)
 	urt_tls_ctx_free(cx);
 }
 
+/* SNI: the callback's answer serves the handshake whole. A name it
+ * refuses (NULL): -EPROTO; a name it serves with a context that requires
+ * a client certificate: a client without one is refused (the other
+ * context's verification, not only its certificate). */
+static struct urt_tls_ctx *sni_auth_ctx, *sni_default_ctx;
+
+static struct urt_tls_ctx *sni_pick(void *arg, const char *name)
+{
+	if (name && !strcmp(name, "auth.localhost"))
+		return sni_auth_ctx;
+	(void)arg;
+	if (name && !strcmp(name, "localhost"))
+		return sni_default_ctx;
+	return NULL;
+}
+
+static void test_sni(void **state)
+{
+	struct urt_tls_ctx *sx, *cx = client_ctx(&(struct urt_tls_ctx_opts){ .insecure = true });
+	static struct end s, c;
+
+	(void)state;
+	sni_auth_ctx = server_ctx(&(struct urt_tls_ctx_opts){ .verify_peer = true,
+							       .ca_file = tls_pki_file("ca.pem") });
+	sx = server_ctx(&(struct urt_tls_ctx_opts){ .sni = sni_pick });
+	sni_default_ctx = sx;
+	s = (struct end){ .ctx = sx, .send = 10 };
+	c = (struct end){ .ctx = cx, .server_name = "localhost", .expect = 10 };
+	run_pair(&s, &c);
+	assert_int_equal(s.hs, 0);
+	assert_int_equal(c.got, 10);
+	s = (struct end){ .ctx = sx };
+	c = (struct end){ .ctx = cx, .server_name = "nobody.example" };
+	run_pair(&s, &c);
+	assert_int_equal(s.hs, -EPROTO);
+	assert_true(c.hs < 0);
+	s = (struct end){ .ctx = sx, .send = 10 };
+	c = (struct end){ .ctx = cx, .server_name = "auth.localhost", .expect = 10 };
+	run_pair(&s, &c);
+	assert_int_equal(s.hs, -EKEYREJECTED);
+	assert_true(c.hs < 0 || c.ret < 0);
+	urt_tls_ctx_free(sx);
+	urt_tls_ctx_free(cx);
+	urt_tls_ctx_free(sni_auth_ctx);
+}
+
 /* Contexts: missing files, a key that is not the certificate's, options
  * that contradict each other. */
 static void test_ctx_errors(void **state)
@@ -418,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_version_floor),
 		cmocka_unit_test(test_alpn_mismatch),
 		cmocka_unit_test(test_client_cert_optional),
+		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_ktls_probe),
 	};
 

@@ -313,9 +313,19 @@ static int sni_select(SSL *ssl, int *alert, void *arg)
 		*alert = SSL_AD_UNRECOGNIZED_NAME;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
-	if (use != x && !SSL_set_SSL_CTX(ssl, use->ssl_ctx)) {
-		*alert = SSL_AD_INTERNAL_ERROR;
-		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	if (use != x) {
+		if (!SSL_set_SSL_CTX(ssl, use->ssl_ctx)) {
+			*alert = SSL_AD_INTERNAL_ERROR;
+			return SSL_TLSEXT_ERR_ALERT_FATAL;
+		}
+		/* SSL_set_SSL_CTX swaps the certificate (and the roots a
+		 * client's is verified by), not the verify mode SSL_new copied
+		 * from the first context: without this, a name served by a
+		 * context that requires client certificates would be served
+		 * without asking for one */
+		SSL_set_verify(ssl, SSL_CTX_get_verify_mode(use->ssl_ctx),
+			       SSL_CTX_get_verify_callback(use->ssl_ctx));
+		SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(use->ssl_ctx));
 	}
 	return SSL_TLSEXT_ERR_OK;
 }

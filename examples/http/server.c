@@ -772,7 +772,7 @@ static int tls_setup(struct urt_task *t, struct conn *c)
 
 	if (ret)
 		return ret;
-	mem_add(c, 0, sizeof(*c->tls) + TLS_SRV_STATE_MEM);
+	mem_add(c, 0, sizeof(*c->tls) + TLS_SRV_HANDSHAKE_MEM);
 	return c->killed ? -ENOMEM : 0;
 }
 
@@ -1134,6 +1134,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			c->s->tls_handshake_fail++;
 			goto out;
 		}
+		mem_add(c, TLS_SRV_HANDSHAKE_MEM, TLS_SRV_STATE_MEM); /* its state, now smaller */
 	}
 	while (!c->closing && !c->s->stop) {
 		/* --- a request head: parse what is there, else wait for more ---------- */

@@ -121,7 +121,8 @@ static void conn_recount(struct conn *c)
 
 	if (c->tls) { /* its stream and the chunk it holds; its state, its out-buffer */
 		rx = urt_recv_stream_held(&c->tls->rx) + (c->tls->in.live ? c->tls->in.len : 0);
-		held += sizeof(*c->tls) + TLS_SRV_STATE_MEM + (c->sending ? TLS_SRV_OUT_MEM : 0);
+		held += sizeof(*c->tls) + tls_srv_state_mem(c->tls) +
+			(c->sending ? TLS_SRV_OUT_MEM : 0);
 	}
 	held += rx;
 
@@ -507,13 +508,16 @@ static bool conn_poll(struct urt_task *t, void *arg)
 	if (c->tls_on) { /* TLS: the handshake first, within --tls-handshake-ms */
 		c->ret = tls_srv_new(t, c->w->o.tls, c->fd, c->w->o.tls_handshake_ms, &c->tls);
 		if (!c->ret) {
+			/* its handshake's state counts from now: a crowd that
+			 * begins handshakes and never ends them is shed */
+			conn_account(c);
 			URT_AWAIT(t, c->ret = tls_srv_handshake(t, c->tls));
 		}
 		if (c->ret < 0) {
 			c->w->tls_handshake_fail++;
 			c->cl.closing = true;
 		}
-		conn_account(c); /* its TLS state counts from now */
+		conn_account(c); /* its state after the handshake, smaller */
 	}
 	while (!c->cl.closing && !c->doomed) {
 		if (c->turn >= TURN_BYTES) {

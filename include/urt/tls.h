@@ -100,8 +100,10 @@ struct urt_tls_ctx_opts {
 	/*
 	 * Server: SNI. Called during the handshake with the name the client
 	 * asked for (NULL if none); return the context to serve it with (this
-	 * one, or another server context, whose certificate is then used), or
-	 * NULL to refuse the handshake (-EPROTO, unrecognized_name).
+	 * one, or another server context, whose certificate, verification of
+	 * client certificates (.verify_peer, .ca_file) and ALPN are then
+	 * used; versions, ciphers and tickets stay this context's), or NULL
+	 * to refuse the handshake (-EPROTO, unrecognized_name).
 	 */
 	struct urt_tls_ctx *(*sni)(void *arg, const char *name);
 	void *sni_arg;

@@ -13,7 +13,8 @@
 #                                handshake is closed within 4 s (--idle-ms 1500)
 #   stall_start REQ / stall_end  an s_client at $tport that sends the file REQ and
 #                                never reads (it writes into a pipe nobody reads)
-#   budget_closes OUT MEM CLOSED  under a 64 KiB --max-clients-mem: one idle TLS
+#   budget_closes OUT MEM CLOSED  under a 100 KiB --max-clients-mem (one handshake,
+#                                80 KiB, fits; an idle client and one do not): one idle TLS
 #                                client at $tport makes MEM (the stats field)
 #                                count its TLS state, a second one makes the
 #                                server close one of them (CLOSED counts it)

@@ -158,7 +158,7 @@ stats_stop "$tmp/h.out"
 
 step "--max-clients-mem counts TLS state: a second idle TLS connection evicts the first"
 start urt-http "$tmp/m.out" --root "$root" --tls-port 0 --tls-cert "$pki/server.pem" \
-	--tls-key "$pki/server.key" --max-clients-mem 65536
+	--tls-key "$pki/server.key" --max-clients-mem 102400
 tport=$(tls_port_of "$tmp/m.out")
 budget_closes "$tmp/m.out" conn_mem evicted
 stop

@@ -125,7 +125,7 @@ set -e
 stop
 
 step "--max-clients-mem counts TLS state: a second idle TLS connection closes the first"
-start urt-kv "$tmp/m.out" --tls-port 0 "${files[@]}" --max-clients-mem 65536
+start urt-kv "$tmp/m.out" --tls-port 0 "${files[@]}" --max-clients-mem 102400
 tport=$(tls_port_of "$tmp/m.out")
 budget_closes "$tmp/m.out" clients_mem closed_mem
 stop
