@@ -956,6 +956,58 @@ static void test_write_to_non_reader(void **state)
 		assert_true(w.heap_max - w.heap0 < 256 * 1024);
 }
 
+/*
+ * A peer that asks for KeyUpdates (each one the server must answer with
+ * its own) as fast as it can and never reads: the answers fill the
+ * server's out-buffer, which does not grow; the server's read then stops
+ * taking records (it waits for room) until the deadline ends it, so the
+ * peer is held by TCP's window, not by the server's memory.
+ */
+static void peer_key_updates(struct peer *p)
+{
+	struct mc m;
+
+	if (!mc_new(&m, p))
+		return;
+	p->hs = mc_handshake(&m, p);
+	for (int i = 0; p->hs == 1 && i < 200000 && !atomic_load(&p->go); i++) {
+		size_t before = p->sent;
+
+		if (SSL_key_update(m.ssl, SSL_KEY_UPDATE_REQUESTED) != 1 ||
+		    SSL_do_handshake(m.ssl) != 1)
+			break;
+		mc_flush(&m, p);
+		if (p->sent == before) /* the server closed: the send failed */
+			break;
+		if (i == 1000)
+			atomic_store(&p->stage, 1);
+	}
+	atomic_store(&p->stage, 1);
+	peer_wait_go(p);
+	mc_free(&m);
+}
+
+static void test_key_update_non_reader(void **state)
+{
+	static struct watch w;
+
+	(void)state;
+	w = (struct watch){ .s = &S };
+	attack(&(struct attack){ .run = peer_key_updates,
+				 .deadline_ms = 600,
+				 .bufsz = 65536,
+				 .w = &w });
+	assert_int_equal(P.hs, 1);
+	assert_int_equal(S.hs, 0);
+	assert_int_equal(S.io, -ETIMEDOUT);
+	print_message("key updates: %zu bytes sent by the peer; out_len max %u of %u, heap +%zu\n",
+		      P.sent, S.out_len_seen, S.out_cap_seen, w.heap_max - w.heap0);
+	assert_true(S.out_len_seen > 0); /* it answered */
+	assert_true(S.out_len_seen <= 33792);
+	if (w.heap0)
+		assert_true(w.heap_max - w.heap0 < 256 * 1024);
+}
+
 /* --- one context, two runtimes ---------------------------------------------------- */
 
 #define SHARED_CONNS 8
@@ -1074,6 +1126,7 @@ int main(void)
 		cmocka_unit_test(test_deinit_mid_handshake),
 		cmocka_unit_test(test_abort_deinit_mid_write),
 		cmocka_unit_test(test_write_to_non_reader),
+		cmocka_unit_test(test_key_update_non_reader),
 		cmocka_unit_test(test_two_runtimes_one_context),
 	};
 

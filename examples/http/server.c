@@ -50,6 +50,7 @@ struct conn {
 	bool tls_on;		  /* accepted on the TLS listener (c->tls below) */
 	bool clean;		  /* ending by HTTP, not by a failure: TLS sends close_notify */
 	bool tls_piece;		  /* tls_send: a piece is under way (its send_by is set) */
+	bool tls_out;		  /* the TLS layer's out-buffer is counted in c->mem */
 	uint64_t head_by;	  /* the head begun in `in` must be whole by then (0: none begun) */
 	uint64_t send_by;	  /* the answers in `out` must be sent, or a full socket
 				   * take a spliced byte, by then */
@@ -781,6 +782,21 @@ static int tls_setup(struct urt_task *t, struct conn *c)
  * up to what fits, after making room for TLS_READ_MIN. Return: > 0 bytes
  * appended; 0 the client's close_notify; -errno.
  */
+/*
+ * Count the TLS layer's out-buffer in c->mem while the connection has one:
+ * during a write, and after a read that wrote (answers to a peer's
+ * KeyUpdates, which a peer that does not read leaves there).
+ */
+static void tls_out_count(struct conn *c)
+{
+	bool held = c->tls_piece || c->tls->out;
+
+	if (held != c->tls_out) {
+		c->tls_out = held;
+		mem_add(c, held ? 0 : TLS_SRV_OUT_MEM, held ? TLS_SRV_OUT_MEM : 0);
+	}
+}
+
 static int tls_recv(struct urt_task *t, struct conn *c)
 {
 	int n;
@@ -789,6 +805,7 @@ static int tls_recv(struct urt_task *t, struct conn *c)
 	    !grow(t, c, &c->in, &c->in_cap, c->in_len + TLS_READ_MIN, SIZE_MAX))
 		return -ENOMEM;
 	n = tls_srv_read(t, c->tls, c->in + c->in_len, c->in_cap - c->in_len);
+	tls_out_count(c);
 	if (n > 0)
 		c->in_len += (size_t)n;
 	return n;
@@ -812,7 +829,7 @@ static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
 		if (!c->tls_piece) {
 			c->tls_piece = true;
 			c->send_by = urt_now_ns() + 1000000ull * c->s->o.send_ms;
-			mem_add(c, 0, TLS_SRV_OUT_MEM);
+			tls_out_count(c);
 			if (c->killed) /* closed for the budget: no write to start */
 				return -ECANCELED;
 		}
@@ -822,7 +839,7 @@ static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n)
 										      : -ETIMEDOUT;
 		disarm(t, c);
 		c->tls_piece = false;
-		mem_add(c, TLS_SRV_OUT_MEM, 0);
+		tls_out_count(c);
 		if (ret < 0) {
 			c->tls_sent = 0;
 			return ret;

@@ -119,10 +119,12 @@ static void conn_recount(struct conn *c)
 	size_t rx = urt_recv_stream_held(&c->rx);
 	size_t held = c->in_cap + c->cl.out_cap + c->cl.refs_cap * sizeof(struct kv_ref);
 
-	if (c->tls) { /* its stream and the chunk it holds; its state, its out-buffer */
+	if (c->tls) { /* its stream and the chunk it holds; its state, its out-buffer
+		       * (while it writes, or holds what a read wrote: KeyUpdate
+		       * answers a peer that does not read leaves there) */
 		rx = urt_recv_stream_held(&c->tls->rx) + (c->tls->in.live ? c->tls->in.len : 0);
 		held += sizeof(*c->tls) + tls_srv_state_mem(c->tls) +
-			(c->sending ? TLS_SRV_OUT_MEM : 0);
+			(c->sending || c->tls->out ? TLS_SRV_OUT_MEM : 0);
 	}
 	held += rx;
 

@@ -181,10 +181,12 @@ struct urt_tls {
 int urt_tls_init(struct urt_tls *c, struct urt_tls_ctx *ctx, int fd, const char *server_name);
 
 /*
- * urt_tls_set_deadline - every later await on c fails with -ETIMEDOUT
- * (sticky) once urt_now_ns() passes deadline_ns (absolute, as
- * urt_sleep_until); 0: no deadline. A handshake with no deadline can be
- * held open for ever by a client that sends nothing: a server sets one.
+ * urt_tls_set_deadline - a call on c that has to wait fails with
+ * -ETIMEDOUT (sticky) once urt_now_ns() passes deadline_ns (absolute, as
+ * urt_sleep_until); 0: no deadline. A call that can finish without
+ * waiting (bytes already decrypted, a write that fits) still succeeds
+ * after it. A handshake with no deadline can be held open for ever by a
+ * client that sends nothing: a server sets one.
  */
 void urt_tls_set_deadline(struct urt_tls *c, uint64_t deadline_ns);
 
@@ -199,7 +201,9 @@ int urt_tls_handshake(struct urt_task *t, struct urt_tls *c);
  * urt_tls_read - awaitable: up to len bytes of plaintext into buf (what
  * is decrypted already first; else it waits for the next record).
  * Return: > 0 bytes; 0 after the peer's close_notify (later calls return
- * 0 too); -errno (above).
+ * 0 too); -EINVAL (len 0, or before the handshake); -errno (above).
+ * After urt_tls_end, a read would arm a new receive stream: end is for
+ * the connection's end.
  */
 int urt_tls_read(struct urt_task *t, struct urt_tls *c, void *buf, size_t len);
 
