@@ -8,6 +8,7 @@
 // GNU or C-only construct fails here. Plain asserts: cmocka is a C harness.
 #include "urt/urt.h"
 #include "urt/fault.h"
+#include "urt/tls.h" // liburt_tls's header: compiles without OpenSSL's
 
 #include <cerrno>
 #include <cstdio>
@@ -99,6 +100,14 @@ int main()
 
 	CHECK(fd >= 0);
 	CHECK(write(fd, "c++!", 4) == 4);
+#ifdef URT_HAVE_TLS
+	{ // and links: a server context without a certificate is refused
+		urt_tls_ctx *x = nullptr;
+		urt_tls_ctx_opts o{};
+
+		CHECK(urt_tls_ctx_new(&o, &x) == -EINVAL && x == nullptr);
+	}
+#endif
 	opts.slab = URT_SLAB_BOUNDED;
 	opts.slot_size = 256;
 	int ret = urt_runtime_init(&rt, &opts);
