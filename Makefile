@@ -13,12 +13,15 @@
 #   make plant       each planted bug (URT_PLANT) in urt-sim: the seed that catches it
 #   make bench-echo  the echo grid with its goal lines
 #   make bench-servers  urt-kv beside redis-server under redis-benchmark
+#   make bench-tls   urt-http beside nginx and h2o, urt-kv beside redis-server,
+#                    all over TLS 1.3: requests/s and CPU, CPU per handshake,
+#                    memory per idle connection, heap calls per request
 #   make bench-attack   each attack against each server: well-behaved req/s
 #                    without and with it, RSS, a fresh client, the ring
 #   make format  clang-format the tree in place
 JOBS ?= $(shell nproc)
 
-.PHONY: plant demo test tsan bench bench-echo bench-servers bench-attack sim sim-long deps format clean
+.PHONY: plant demo test tsan bench bench-echo bench-servers bench-tls bench-attack sim sim-long deps format clean
 
 deps:
 	@scripts/deps.sh
@@ -38,6 +41,12 @@ bench-servers:
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target urt-kv urt-http
 	scripts/bench-servers.sh build/release/bin
+
+bench-tls:
+	@scripts/deps.sh --bench
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target urt-kv urt-http tls-idle
+	REPEAT=$${REPEAT:-3} scripts/bench-tls.sh build/release/bin
 
 bench-attack: deps
 	cmake --preset release >/dev/null
