@@ -64,7 +64,10 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 	pin_srv=(taskset -c 0) pin_cli=(taskset -c 1)
 fi
 clk=$(getconf CLK_TCK)
-next_port=$((20000 + RANDOM % 20000))
+# ports below the ephemeral range: the clients' own ports (thousands of
+# connections a second, then TIME_WAIT) must not hold a server's port
+read -r eph_lo _ < /proc/sys/net/ipv4/ip_local_port_range
+next_port=$((10000 + RANDOM % (eph_lo - 12000)))
 errors=0
 err() {
 	errors=$((errors + 1))
@@ -262,8 +265,9 @@ stop() {
 }
 
 # median and spread ((max - min) / median, %) of the numbers given
-med() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print "-"}'; }
+med() { [ $# -gt 0 ] || { echo -; return; }; printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print "-"}'; }
 spread() {
+	[ $# -gt 0 ] || { echo -; return; }
 	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {m = v[int((NR + 1) / 2)];
 		if (NR < 2 || m == 0) print "-"; else printf "%.1f%%\n", (v[NR] - v[1]) / m * 100}'
 }
