@@ -519,7 +519,11 @@ if want idle; then
 				"${pin_cli[@]}" "$bin/tls-idle" --port "$port" --conns "$idle_n" --ca "$ca" \
 					--hold-ms 2500 --timeout-ms 60000 > "$tmp/idle" 2> "$tmp/idle.err" &
 				cli=$!
-				for _ in $(seq 1200); do grep -q '^ready' "$tmp/idle" && break; sleep 0.05; done
+				for _ in $(seq 1200); do
+					grep -q '^ready' "$tmp/idle" && break
+					kill -0 "$cli" 2>/dev/null || break
+					sleep 0.05
+				done
 				sleep 1
 				r1=$(rss_kb)
 				wait "$cli"
