@@ -213,7 +213,7 @@ check_tls() { # NAME
 # start NAME: a fresh server on a fresh port ($port: the one to load; TLS
 # unless NAME ends in -plain). Return: 1 (and an ERROR) if it did not come up.
 start() {
-	local i ok
+	local ok=""
 	port=$next_port
 	next_port=$((next_port + 2))
 	: > "$tmp/srv.out"
@@ -235,7 +235,7 @@ start() {
 	*) echo "bench-tls: no server $1" >&2; exit 2 ;;
 	esac
 	srv=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		case $1 in
 		urt-http | nginx | h2o) curl -s -o /dev/null --cacert "$ca" "https://127.0.0.1:$port/" ;;
 		urt-http-plain) curl -s -o /dev/null "http://127.0.0.1:$port/" ;;
@@ -254,11 +254,11 @@ start() {
 }
 # TERM, then KILL what is left after 5 s
 stop() {
-	local i pids
+	local pids
 	[ -n "$srv" ] || return 0
 	pids=$(tree "$srv")
 	kill -TERM "$srv" 2>/dev/null
-	for i in $(seq 100); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
+	for _ in $(seq 100); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
 	kill -9 $pids 2>/dev/null
 	wait "$srv" 2>/dev/null
 	srv=""
@@ -332,9 +332,15 @@ for s in nginx h2o urt-http redis urt-kv; do
 done
 echo
 
+# Every figure runs its points round-robin: each repeat measures every
+# server once before the next repeat starts, so a change in the shared
+# machine's load reaches all of them alike rather than one server's runs.
+# A run appends its figures to A[point] and B[point] (space-separated).
+declare -A A B N X
+
 # --- 1: HTTPS small file, keep-alive ----------------------------------------------------------
 declare -A rps cpu
-# wrk_run NAME SCHEME: one run on a fresh server; appends to r_all, c_all
+# wrk_run NAME SCHEME: one run on a fresh server
 wrk_run() {
 	local got reqs c0 c1 sock non2xx
 	start "$1" || return 1
@@ -355,11 +361,19 @@ wrk_run() {
 		err "$1 under wrk: ${reqs:-no} requests ${sock:+; $sock}${non2xx:+; $non2xx}"
 		[ -n "$reqs" ] && [ "$reqs" -gt 0 ] || return 1
 	fi
-	r_all+=" $(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$tmp/wrk")"
-	c_all+=" $(us_per $((c1 - c0)) "$reqs")"
+	A[$1]+=" $(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$tmp/wrk")"
+	B[$1]+=" $(us_per $((c1 - c0)) "$reqs")"
 }
 if want https; then
 	echo "== 1: HTTPS, a 100-byte file, keep-alive: wrk -t1 -c100 -d${dur}s"
+	for _ in $(seq "$repeat"); do
+		for s in nginx h2o urt-http urt-http-plain; do
+			[ -z "$(why_not "$s")" ] || continue
+			scheme=https
+			[ "$s" = urt-http-plain ] && scheme=http
+			wrk_run "$s" "$scheme"
+		done
+	done
 	printf '%-16s %11s %7s %11s %7s\n' server "requests/s" spread "cpu us/req" spread
 	for s in nginx h2o urt-http urt-http-plain; do
 		w=$(why_not "$s")
@@ -368,13 +382,11 @@ if want https; then
 			rps[$s]="-" cpu[$s]="-"
 			continue
 		fi
-		scheme=https
-		[ "$s" = urt-http-plain ] && scheme=http
-		r_all="" c_all=""
-		for _ in $(seq "$repeat"); do wrk_run "$s" "$scheme"; done
-		rps[$s]=$(med $r_all) cpu[$s]=$(med $c_all)
-		printf '%-16s %11s %7s %11s %7s%s\n' "$s" "${rps[$s]}" "$(spread $r_all)" "${cpu[$s]}" \
-			"$(spread $c_all)" "$([ "$s" = urt-http-plain ] && echo "  (no TLS, context)")"
+		# shellcheck disable=SC2086 # one figure a word
+		rps[$s]=$(med ${A[$s]:-}) cpu[$s]=$(med ${B[$s]:-})
+		# shellcheck disable=SC2086
+		printf '%-16s %11s %7s %11s %7s%s\n' "$s" "${rps[$s]}" "$(spread ${A[$s]:-})" "${cpu[$s]}" \
+			"$(spread ${B[$s]:-})" "$([ "$s" = urt-http-plain ] && echo "  (no TLS, context)")"
 	done
 	read -r bn bv <<< "$(better max nginx "${rps[nginx]}" h2o "${rps[h2o]}")"
 	goal "urt-http requests/s vs the better peer ($bn)" "$(ratio "${rps[urt-http]}" "$bv")" ">=" 1.1
@@ -386,8 +398,39 @@ fi
 
 # --- 2: CPU per handshake, full and resumed ---------------------------------------------------
 declare -A hs
+# hs_run NAME MODE: one s_time run (-new or -reuse) on a fresh server
+hs_run() {
+	local s=$1 mode=$2 c0 c1 n reused
+	start "$s" || return 1
+	c0=$(ticks)
+	timeout $((stime + 30)) "${pin_cli[@]}" openssl s_time -connect "127.0.0.1:$port" \
+		-"$mode" -time "$stime" -www /index.html -CAfile "$ca" > "$tmp/st" 2>&1
+	c1=$(ticks)
+	stop
+	n=$(awk '/connections in .* real seconds/ {print $1}' "$tmp/st" | tail -1)
+	if [ -z "$n" ] || [ "$n" -eq 0 ]; then
+		err "$s s_time -$mode: no connections: $(grep -iv '^\**$' "$tmp/st" | head -3 | tr '\n' ' ')"
+		return 1
+	fi
+	grep -qi 'error' "$tmp/st" && err "$s s_time -$mode: $(grep -i error "$tmp/st" | head -2 | tr '\n' ' ')"
+	# one character per connection: r resumed, * a full TLS 1.3 handshake
+	reused=$(grep -E '^[*rt3]+$' "$tmp/st" | tr -cd r | wc -c)
+	if [ "$mode" = reuse ]; then
+		X[$s.$mode]+=" $(awk -v r="$reused" -v n="$n" 'BEGIN {printf "%.0f", r / n * 100}')"
+		awk -v r="$reused" -v n="$n" 'BEGIN {exit !(r < 0.9 * n)}' &&
+			err "$s s_time -reuse: only $reused of $n connections resumed"
+	fi
+	N[$s.$mode]+=" $n"
+	B[$s.$mode]+=" $(us_per $((c1 - c0)) "$n")"
+}
 if want handshake; then
 	echo "== 2: server CPU per connection (handshake + one GET of the file), openssl s_time -time $stime"
+	for _ in $(seq "$repeat"); do
+		for s in nginx h2o urt-http; do
+			[ -z "$(why_not "$s")" ] || continue
+			for mode in new reuse; do hs_run "$s" "$mode"; done
+		done
+	done
 	printf '%-10s %-6s %11s %11s %7s %8s\n' server mode connections "cpu us/conn" spread resumed
 	for s in nginx h2o urt-http; do
 		w=$(why_not "$s")
@@ -397,36 +440,15 @@ if want handshake; then
 			continue
 		fi
 		for mode in new reuse; do
-			n_all="" c_all="" res=""
-			for _ in $(seq "$repeat"); do
-				start "$s" || continue
-				c0=$(ticks)
-				timeout $((stime + 30)) "${pin_cli[@]}" openssl s_time -connect "127.0.0.1:$port" \
-					-"$mode" -time "$stime" -www /index.html -CAfile "$ca" > "$tmp/st" 2>&1
-				c1=$(ticks)
-				stop
-				n=$(awk '/connections in .* real seconds/ {print $1}' "$tmp/st" | tail -1)
-				if [ -z "$n" ] || [ "$n" -eq 0 ]; then
-					err "$s s_time -$mode: no connections: $(grep -iv '^\**$' "$tmp/st" | head -3 | tr '\n' ' ')"
-					continue
-				fi
-				if grep -qi 'error' "$tmp/st"; then
-					err "$s s_time -$mode: $(grep -i error "$tmp/st" | head -2 | tr '\n' ' ')"
-				fi
-				# one character per connection: r resumed, * a full TLS 1.3 handshake
-				reused=$(grep -o 'r' <(grep -E '^[*rt3]+$' "$tmp/st") | wc -l)
-				if [ "$mode" = reuse ]; then
-					res=$(awk -v r="$reused" -v n="$n" 'BEGIN {printf "%.0f%%", r / n * 100}')
-					awk -v r="$reused" -v n="$n" 'BEGIN {exit !(r < 0.9 * n)}' &&
-						err "$s s_time -reuse: only $reused of $n connections resumed"
-				fi
-				n_all+=" $n"
-				c_all+=" $(us_per $((c1 - c0)) "$n")"
-			done
-			hs[$s.$mode]=$(med $c_all)
-			n=$(med $n_all)
-			printf '%-10s %-6s %11s %11s %7s %8s\n' "$s" "$mode" "$n" \
-				"${hs[$s.$mode]}" "$(spread $c_all)" "${res:--}"
+			p=$s.$mode
+			# shellcheck disable=SC2086
+			hs[$p]=$(med ${B[$p]:-})
+			res="-"
+			# shellcheck disable=SC2086 # the fewest resumed of the runs
+			[ -n "${X[$p]:-}" ] && res="$(printf '%s\n' ${X[$p]} | sort -g | head -1)%"
+			# shellcheck disable=SC2086
+			printf '%-10s %-6s %11s %11s %7s %8s\n' "$s" "$mode" "$(med ${N[$p]:-})" "${hs[$p]}" \
+				"$(spread ${B[$p]:-})" "$res"
 		done
 	done
 	for mode in new reuse; do
@@ -439,43 +461,53 @@ fi
 
 # --- 3: urt-kv beside redis, both TLS ---------------------------------------------------------
 declare -A kcpu krps
+# kv_run NAME TEST PIPE: one redis-benchmark run on a fresh server
+kv_run() {
+	local s=$1 t=$2 pipe=$3 n=$kv_n c0 c1 out v tls=(--tls --cacert "$ca")
+	[ "$s" = urt-kv-plain ] && tls=()
+	[ "$pipe" = 16 ] && n=$kv_np
+	start "$s" || return 1
+	[ "$t" = get ] && timeout 60 "${pin_cli[@]}" redis-benchmark "${tls[@]}" -p "$port" \
+		-t set -n 20000 -r 100000 -q > /dev/null 2>&1
+	c0=$(ticks)
+	out=$(timeout 120 "${pin_cli[@]}" redis-benchmark "${tls[@]}" -p "$port" -t "$t" \
+		-n "$n" -c 50 -P "$pipe" -r 100000 --csv 2> "$tmp/rb.err" | tail -1)
+	c1=$(ticks)
+	stop
+	v=$(echo "$out" | awk -F'"' '$2 ~ /^(SET|GET)$/ {printf "%.0f", $4}')
+	if [ -z "$v" ] || [ "$v" = 0 ]; then
+		err "$s $t -P $pipe: redis-benchmark gave '$out' $(head -c 200 "$tmp/rb.err")"
+		return 1
+	fi
+	A[$s.$t.$pipe]+=" $v"
+	B[$s.$t.$pipe]+=" $(us_per $((c1 - c0)) "$n")"
+}
 if want kv; then
 	echo "== 3: redis-benchmark --tls -c 50 -r 100000: SET and GET, -P 1 ($kv_n requests) and -P 16 ($kv_np)"
+	for _ in $(seq "$repeat"); do
+		for s in redis urt-kv urt-kv-plain; do
+			[ -z "$(why_not "$s")" ] || continue
+			for pipe in 1 16; do
+				for t in set get; do kv_run "$s" "$t" "$pipe"; done
+			done
+		done
+	done
 	printf '%-14s %-4s %4s %11s %7s %11s %7s\n' server test pipe "requests/s" spread "cpu us/req" spread
 	for s in redis urt-kv urt-kv-plain; do
 		w=$(why_not "$s")
 		for pipe in 1 16; do
 			for t in set get; do
+				p=$s.$t.$pipe
 				if [ -n "$w" ]; then
 					printf '%-14s %-4s %4s %11s\n' "$s" "$t" "$pipe" "($w)"
-					kcpu[$s.$t.$pipe]="-" krps[$s.$t.$pipe]="-"
+					kcpu[$p]="-" krps[$p]="-"
 					continue
 				fi
-				tls=(--tls --cacert "$ca")
-				[ "$s" = urt-kv-plain ] && tls=()
-				n=$kv_n
-				[ "$pipe" = 16 ] && n=$kv_np
-				r_all="" c_all=""
-				for _ in $(seq "$repeat"); do
-					start "$s" || continue
-					[ "$t" = get ] && timeout 60 "${pin_cli[@]}" redis-benchmark "${tls[@]}" -p "$port" \
-						-t set -n 20000 -r 100000 -q > /dev/null 2>&1
-					c0=$(ticks)
-					out=$(timeout 120 "${pin_cli[@]}" redis-benchmark "${tls[@]}" -p "$port" -t "$t" \
-						-n "$n" -c 50 -P "$pipe" -r 100000 --csv 2> "$tmp/rb.err" | tail -1)
-					c1=$(ticks)
-					stop
-					rps_v=$(echo "$out" | awk -F'"' '$2 ~ /^(SET|GET)$/ {printf "%.0f", $4}')
-					if [ -z "$rps_v" ] || [ "$rps_v" = 0 ]; then
-						err "$s $t -P $pipe: redis-benchmark gave '$out' $(head -c 200 "$tmp/rb.err")"
-						continue
-					fi
-					r_all+=" $rps_v"
-					c_all+=" $(us_per $((c1 - c0)) "$n")"
-				done
-				kcpu[$s.$t.$pipe]=$(med $c_all) krps[$s.$t.$pipe]=$(med $r_all)
-				printf '%-14s %-4s %4s %11s %7s %11s %7s%s\n' "$s" "$t" "$pipe" "${krps[$s.$t.$pipe]}" \
-					"$(spread $r_all)" "${kcpu[$s.$t.$pipe]}" "$(spread $c_all)" \
+				# shellcheck disable=SC2086
+				kcpu[$p]=$(med ${B[$p]:-}) krps[$p]=$(med ${A[$p]:-})
+				# shellcheck disable=SC2086
+				printf '%-14s %-4s %4s %11s %7s %11s %7s%s\n' "$s" "$t" "$pipe" "${krps[$p]}" \
+					"$(spread ${A[$p]:-})" "${kcpu[$p]}" "$(spread ${B[$p]:-})" \
 					"$([ "$s" = urt-kv-plain ] && echo "  (no TLS, context)")"
 			done
 		done
@@ -495,11 +527,46 @@ fi
 
 # --- 4: memory per idle TLS connection --------------------------------------------------------
 declare -A idle
+# idle_run NAME: tls-idle against a fresh server, its RSS before and after
+idle_run() {
+	local s=$1 r0 r1 cli rc
+	start "$s" || return 1
+	# one-time costs (OpenSSL's first connection, lazily made pools) land
+	# before the baseline
+	"${pin_cli[@]}" "$bin/tls-idle" --port "$port" --conns 20 --ca "$ca" --hold-ms 0 > /dev/null
+	sleep 0.5
+	r0=$(rss_kb)
+	"${pin_cli[@]}" "$bin/tls-idle" --port "$port" --conns "$idle_n" --ca "$ca" \
+		--hold-ms 2000 --timeout-ms 60000 > "$tmp/idle" 2> "$tmp/idle.err" &
+	cli=$!
+	for _ in $(seq 1200); do
+		grep -q '^ready' "$tmp/idle" && break
+		kill -0 "$cli" 2>/dev/null || break
+		sleep 0.05
+	done
+	sleep 1
+	r1=$(rss_kb)
+	wait "$cli"
+	rc=$?
+	stop
+	if [ "$rc" -ne 0 ]; then
+		err "$s: tls-idle: $(tr '\n' ' ' < "$tmp/idle") $(head -2 "$tmp/idle.err" | tr '\n' ' ')"
+		return 1
+	fi
+	A[idle.$s]+=" $r0" B[idle.$s]+=" $r1"
+	N[idle.$s]+=" $(awk -v a="$r0" -v b="$r1" -v n="$idle_n" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')"
+}
 if want idle; then
 	echo "== 4: memory per idle TLS connection: $idle_n handshakes then idle, server RSS delta / connections"
 	if [ ! -x "$bin/tls-idle" ]; then
 		err "$bin/tls-idle not built (benches/tls-idle.c: needs libssl-dev)"
 	else
+		for _ in $(seq "$repeat"); do
+			for s in nginx h2o urt-http redis urt-kv; do
+				[ -z "$(why_not "$s")" ] || continue
+				idle_run "$s"
+			done
+		done
 		printf '%-10s %7s %13s %12s %11s %7s\n' server conns "rss before KiB" "rss after KiB" "bytes/conn" spread
 		for s in nginx h2o urt-http redis urt-kv; do
 			w=$(why_not "$s")
@@ -508,37 +575,12 @@ if want idle; then
 				idle[$s]="-"
 				continue
 			fi
-			b_all="" r0_all="" r1_all=""
-			for _ in $(seq "$repeat"); do
-				start "$s" || continue
-				# one-time costs (OpenSSL's first connection, lazily made
-				# pools) land before the baseline
-				"${pin_cli[@]}" "$bin/tls-idle" --port "$port" --conns 20 --ca "$ca" --hold-ms 0 > /dev/null
-				sleep 0.5
-				r0=$(rss_kb)
-				"${pin_cli[@]}" "$bin/tls-idle" --port "$port" --conns "$idle_n" --ca "$ca" \
-					--hold-ms 2500 --timeout-ms 60000 > "$tmp/idle" 2> "$tmp/idle.err" &
-				cli=$!
-				for _ in $(seq 1200); do
-					grep -q '^ready' "$tmp/idle" && break
-					kill -0 "$cli" 2>/dev/null || break
-					sleep 0.05
-				done
-				sleep 1
-				r1=$(rss_kb)
-				wait "$cli"
-				rc=$?
-				stop
-				if [ "$rc" -ne 0 ]; then
-					err "$s: tls-idle: $(tr '\n' ' ' < "$tmp/idle") $(head -2 "$tmp/idle.err" | tr '\n' ' ')"
-					continue
-				fi
-				r0_all+=" $r0" r1_all+=" $r1"
-				b_all+=" $(awk -v a="$r0" -v b="$r1" -v n="$idle_n" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')"
-			done
-			idle[$s]=$(med $b_all)
-			printf '%-10s %7s %13s %12s %11s %7s\n' "$s" "$idle_n" "$(med $r0_all)" "$(med $r1_all)" \
-				"${idle[$s]}" "$(spread $b_all)"
+			p=idle.$s
+			# shellcheck disable=SC2086
+			idle[$s]=$(med ${N[$p]:-})
+			# shellcheck disable=SC2086
+			printf '%-10s %7s %13s %12s %11s %7s\n' "$s" "$idle_n" "$(med ${A[$p]:-})" "$(med ${B[$p]:-})" \
+				"${idle[$s]}" "$(spread ${N[$p]:-})"
 		done
 		read -r bn bv <<< "$(better min nginx "${idle[nginx]}" h2o "${idle[h2o]}")"
 		echo "urt-http bytes/idle connection vs the better peer ($bn): $(ratio "${idle[urt-http]}" "$bv")x"
