@@ -7,7 +7,10 @@
  * time.
  *
  *   tls-idle --port P [--addr A] [--conns N] [--ca FILE] [--hold-ms MS]
- *            [--timeout-ms MS]
+ *            [--timeout-ms MS] [--plain]
+ *
+ * --plain: TCP connections only, no TLS (what a connection costs the
+ * server before TLS, for comparison).
  *
  * Prints "ready OK FAILED" once every connection has been tried (OK
  * handshakes done, FAILED that did not, and the first failure's reason on
@@ -50,8 +53,8 @@
 #define IO_TIMEOUT_S 5
 
 struct conn {
-	int fd;
-	SSL *ssl;
+	int fd;	  /* -1: not made */
+	SSL *ssl; /* NULL: --plain */
 };
 
 static uint64_t now_ms(void)
@@ -82,7 +85,8 @@ out:
 	ERR_clear_error();
 }
 
-/* One connection, handshake done. Return: 0, or -1 (reported once). */
+/* One connection, handshake done (ctx NULL: TCP only). Return: 0, or -1
+ * (reported once). */
 static int open_one(SSL_CTX *ctx, const struct sockaddr_in *sa, const char *addr, bool verify,
 		    long i, bool *said, struct conn *c)
 {
@@ -102,6 +106,8 @@ static int open_one(SSL_CTX *ctx, const struct sockaddr_in *sa, const char *addr
 		first_failure(said, i, "connect", errno);
 		goto fail;
 	}
+	if (!ctx)
+		return 0;
 	c->ssl = SSL_new(ctx);
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
 		first_failure(said, i, "SSL_new", ENOMEM);
@@ -149,7 +155,7 @@ static bool alive(const struct conn *c)
 static int usage(void)
 {
 	fprintf(stderr, "usage: tls-idle --port P [--addr A] [--conns N] [--ca FILE] "
-			"[--hold-ms MS] [--timeout-ms MS]\n");
+			"[--hold-ms MS] [--timeout-ms MS] [--plain]\n");
 	return 2;
 }
 
@@ -170,6 +176,7 @@ int main(int argc, char **argv)
 					      { "ca", required_argument, 0, 'c' },
 					      { "hold-ms", required_argument, 0, 'h' },
 					      { "timeout-ms", required_argument, 0, 't' },
+					      { "plain", no_argument, 0, 'P' },
 					      { 0, 0, 0, 0 } };
 	const char *addr = "127.0.0.1", *ca = NULL;
 	long port = 0, n = 1000, hold_ms = 3000, timeout_ms = 60000, ok = 0, failed = 0, live = 0;
@@ -179,7 +186,7 @@ int main(int argc, char **argv)
 	struct conn *conns;
 	SSL_CTX *ctx;
 	uint64_t t0;
-	bool said = false;
+	bool said = false, plain = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -205,6 +212,9 @@ int main(int argc, char **argv)
 		case 't':
 			if (!num(optarg, 1, 600000, &timeout_ms))
 				return usage();
+			break;
+		case 'P':
+			plain = true;
 			break;
 		default:
 			return usage();
@@ -234,6 +244,8 @@ int main(int argc, char **argv)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	}
 
+	for (long i = 0; i < n; i++)
+		conns[i].fd = -1;
 	t0 = now_ms();
 	for (long i = 0; i < n; i++) {
 		if (now_ms() - t0 > (uint64_t)timeout_ms) {
@@ -242,7 +254,7 @@ int main(int argc, char **argv)
 			failed += n - i;
 			break;
 		}
-		if (open_one(ctx, &sa, addr, ca != NULL, i, &said, &conns[i]) == 0)
+		if (open_one(plain ? NULL : ctx, &sa, addr, ca != NULL, i, &said, &conns[i]) == 0)
 			ok++;
 		else
 			failed++;
@@ -255,14 +267,14 @@ int main(int argc, char **argv)
 	while (nanosleep(&hold, &hold) < 0 && errno == EINTR)
 		;
 	for (long i = 0; i < n; i++)
-		if (conns[i].ssl && alive(&conns[i]))
+		if (conns[i].fd >= 0 && alive(&conns[i]))
 			live++;
 	printf("alive %ld\n", live);
 	fflush(stdout);
 
 	/* no close_notify: the server sees the TCP stream end, N at once */
 	for (long i = 0; i < n; i++) {
-		if (!conns[i].ssl)
+		if (conns[i].fd < 0)
 			continue;
 		SSL_free(conns[i].ssl);
 		close(conns[i].fd);

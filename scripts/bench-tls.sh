@@ -24,7 +24,8 @@
 #                request at every point); urt-kv without TLS for context
 #   4 idle       memory per idle TLS connection: tls-idle (benches/) opens
 #                IDLE_CONNS (1000) connections, handshakes each and leaves
-#                them idle; the server's RSS delta / connections
+#                them idle; the server's RSS delta / connections; urt's
+#                servers without TLS for context (tls-idle --plain)
 #   5 heap       urt's servers only: OpenSSL heap calls per request after
 #                the handshake (the tls_heap_calls counter of the servers'
 #                stats lines, read on SIGUSR1 in the middle of a keep-alive
@@ -529,14 +530,15 @@ fi
 declare -A idle
 # idle_run NAME: tls-idle against a fresh server, its RSS before and after
 idle_run() {
-	local s=$1 r0 r1 cli rc
+	local s=$1 r0 r1 cli rc how=(--ca "$ca")
+	[[ $s == *-plain ]] && how=(--plain)
 	start "$s" || return 1
 	# one-time costs (OpenSSL's first connection, lazily made pools) land
 	# before the baseline
-	"${pin_cli[@]}" "$bin/tls-idle" --port "$port" --conns 20 --ca "$ca" --hold-ms 0 > /dev/null
+	"${pin_cli[@]}" "$bin/tls-idle" --port "$port" --conns 20 "${how[@]}" --hold-ms 0 > /dev/null
 	sleep 0.5
 	r0=$(rss_kb)
-	"${pin_cli[@]}" "$bin/tls-idle" --port "$port" --conns "$idle_n" --ca "$ca" \
+	"${pin_cli[@]}" "$bin/tls-idle" --port "$port" --conns "$idle_n" "${how[@]}" \
 		--hold-ms 2000 --timeout-ms 60000 > "$tmp/idle" 2> "$tmp/idle.err" &
 	cli=$!
 	for _ in $(seq 1200); do
@@ -562,16 +564,16 @@ if want idle; then
 		err "$bin/tls-idle not built (benches/tls-idle.c: needs libssl-dev)"
 	else
 		for _ in $(seq "$repeat"); do
-			for s in nginx h2o urt-http redis urt-kv; do
+			for s in nginx h2o urt-http redis urt-kv urt-http-plain urt-kv-plain; do
 				[ -z "$(why_not "$s")" ] || continue
 				idle_run "$s"
 			done
 		done
-		printf '%-10s %7s %13s %12s %11s %7s\n' server conns "rss before KiB" "rss after KiB" "bytes/conn" spread
-		for s in nginx h2o urt-http redis urt-kv; do
+		printf '%-14s %7s %13s %12s %11s %7s\n' server conns "rss before KiB" "rss after KiB" "bytes/conn" spread
+		for s in nginx h2o urt-http redis urt-kv urt-http-plain urt-kv-plain; do
 			w=$(why_not "$s")
 			if [ -n "$w" ]; then
-				printf '%-10s %7s\n' "$s" "($w)"
+				printf '%-14s %7s\n' "$s" "($w)"
 				idle[$s]="-"
 				continue
 			fi
@@ -579,12 +581,15 @@ if want idle; then
 			# shellcheck disable=SC2086
 			idle[$s]=$(med ${N[$p]:-})
 			# shellcheck disable=SC2086
-			printf '%-10s %7s %13s %12s %11s %7s\n' "$s" "$idle_n" "$(med ${A[$p]:-})" "$(med ${B[$p]:-})" \
-				"${idle[$s]}" "$(spread ${N[$p]:-})"
+			printf '%-14s %7s %13s %12s %11s %7s%s\n' "$s" "$idle_n" "$(med ${A[$p]:-})" "$(med ${B[$p]:-})" \
+				"${idle[$s]}" "$(spread ${N[$p]:-})" "$([[ $s == *-plain ]] && echo "  (no TLS, context)")"
 		done
 		read -r bn bv <<< "$(better min nginx "${idle[nginx]}" h2o "${idle[h2o]}")"
 		echo "urt-http bytes/idle connection vs the better peer ($bn): $(ratio "${idle[urt-http]}" "$bv")x"
 		echo "urt-kv bytes/idle connection vs redis: $(ratio "${idle[urt-kv]}" "${idle[redis]}")x"
+		echo "what TLS adds per idle connection: urt-http" \
+			"$(awk -v a="${idle[urt-http]}" -v b="${idle[urt-http-plain]}" 'BEGIN {if (a == "-" || b == "-") print "-"; else print a - b}') B," \
+			"urt-kv $(awk -v a="${idle[urt-kv]}" -v b="${idle[urt-kv-plain]}" 'BEGIN {if (a == "-" || b == "-") print "-"; else print a - b}') B"
 	fi
 	echo
 fi
