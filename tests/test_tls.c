@@ -487,16 +487,24 @@ static void test_small_out_buffer(void **state)
 	(void)state;
 	for (unsigned k = 0; k < 3; k++) {
 		for (unsigned v = 0; v < 3; v++) {
-			struct urt_tls_ctx *sx = server_ctx(&(struct urt_tls_ctx_opts){
-				.out_cap = caps[k], .max_version = suites[v].max, .ciphers = suites[v].ciphers });
+			struct urt_tls_ctx *sx = server_ctx(
+				&(struct urt_tls_ctx_opts){ .out_cap = caps[k],
+							    .max_version = suites[v].max,
+							    .ciphers = suites[v].ciphers });
 			struct urt_tls_ctx *cx = client_ctx(&(struct urt_tls_ctx_opts){
 				.out_cap = caps[k], .ciphers = suites[v].ciphers });
 			static struct end s, c;
 
-			s = (struct end){ .ctx = sx, .send = 200000, .wsize = 16384, .expect = 100000,
+			s = (struct end){ .ctx = sx,
+					  .send = 200000,
+					  .wsize = 16384,
+					  .expect = 100000,
 					  .deadline_ms = 20000 };
-			c = (struct end){ .ctx = cx, .server_name = "localhost", .send = 100000,
-					  .expect = 200000, .deadline_ms = 20000 };
+			c = (struct end){ .ctx = cx,
+					  .server_name = "localhost",
+					  .send = 100000,
+					  .expect = 200000,
+					  .deadline_ms = 20000 };
 			run_pair(&s, &c);
 			print_message("out_cap %u, %s: server %d/%d, client %d/%d\n", caps[k],
 				      suites[v].cipher, s.hs, s.ret, c.hs, c.ret);
