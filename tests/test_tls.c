@@ -752,6 +752,73 @@ static void test_write_interrupted(void **state)
 	urt_tls_ctx_free(cx);
 }
 
+/*
+ * A ring of 4 or 8 buffers shared by 32 TLS ends (16 connections on one
+ * runtime), every client sending 64 KiB at once and its server echoing
+ * them: all complete (no end starves for a buffer), every byte in order,
+ * and every buffer back in the ring at the end, in each buffer mode
+ * (bundles, buffers filled in part, one buffer a completion).
+ */
+#define RING_CONNS 16
+
+static void test_tiny_ring(void **state)
+{
+	static const uint32_t counts[] = { 4, 8 };
+	static const uint32_t modes[] = { 0, URT_FEAT_RECV_BUNDLE,
+					  URT_FEAT_RECV_BUNDLE | URT_FEAT_BUF_INC };
+	struct urt_tls_ctx *sx = server_ctx(NULL), *cx = client_ctx(NULL);
+	static struct end s[RING_CONNS], c[RING_CONNS];
+
+	(void)state;
+	for (unsigned k = 0; k < 2; k++) {
+		for (unsigned m = 0; m < 3; m++) {
+			struct urt_runtime rt;
+			struct urt_runtime_stats st;
+			uint64_t t0 = urt_now_ns();
+
+			test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_size = 4096,
+									   .buf_count = counts[k],
+									   .features_off = modes[m] });
+			for (unsigned i = 0; i < RING_CONNS; i++) {
+				struct end *sp = &s[i], *cp = &c[i];
+				int sv[2];
+				uint16_t port;
+				int lfd = test_listen(&port);
+
+				test_tcp_pair(lfd, port, &sv[1], &sv[0]);
+				close(lfd);
+				s[i] = (struct end){ .ctx = sx, .fd = sv[0], .expect = 65536, .echo = true,
+						     .deadline_ms = 20000 };
+				c[i] = (struct end){ .ctx = cx, .fd = sv[1], .server_name = "localhost",
+						     .send = 65536, .expect = 65536, .deadline_ms = 20000 };
+				assert_int_equal(urt_tls_init(&s[i].tls, sx, s[i].fd, NULL), 0);
+				assert_int_equal(urt_tls_init(&c[i].tls, cx, c[i].fd, "localhost"), 0);
+				assert_int_equal(urt_spawn(&rt, &end_type, &sp, sizeof(sp), NULL), 0);
+				assert_int_equal(urt_spawn(&rt, &end_type, &cp, sizeof(cp), NULL), 0);
+			}
+			assert_int_equal(urt_run(&rt), 0);
+			urt_runtime_stats(&rt, &st);
+			print_message("ring of %u, features_off 0x%x: %llu ms, bufs_free %zu of %zu, "
+				      "low %zu, enobufs %llu\n",
+				      counts[k], modes[m],
+				      (unsigned long long)((urt_now_ns() - t0) / 1000000), st.bufs_free,
+				      st.buf_count, st.bufs_free_low, (unsigned long long)st.enobufs);
+			for (unsigned i = 0; i < RING_CONNS; i++) {
+				assert_int_equal(s[i].hs, 0);
+				assert_int_equal(c[i].hs, 0);
+				assert_int_equal(s[i].got, 65536);
+				assert_int_equal(c[i].got, 65536);
+				assert_int_equal(c[i].end_read, 0);
+			}
+			assert_int_equal(st.bufs_free, st.buf_count);
+			assert_int_equal(st.ops_live, 0);
+			test_runtime_end(&rt);
+		}
+	}
+	urt_tls_ctx_free(sx);
+	urt_tls_ctx_free(cx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -768,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_small_out_buffer),
 		cmocka_unit_test(test_read_interrupted),
 		cmocka_unit_test(test_write_interrupted),
+		cmocka_unit_test(test_tiny_ring),
 	};
 
 	tls_pki_init("test_tls");
