@@ -776,9 +776,10 @@ static void test_tiny_ring(void **state)
 			struct urt_runtime_stats st;
 			uint64_t t0 = urt_now_ns();
 
-			test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_size = 4096,
-									   .buf_count = counts[k],
-									   .features_off = modes[m] });
+			test_runtime_init(&rt,
+					  &(struct urt_runtime_opts){ .buf_size = 4096,
+								      .buf_count = counts[k],
+								      .features_off = modes[m] });
 			for (unsigned i = 0; i < RING_CONNS; i++) {
 				struct end *sp = &s[i], *cp = &c[i];
 				int sv[2];
@@ -787,22 +788,33 @@ static void test_tiny_ring(void **state)
 
 				test_tcp_pair(lfd, port, &sv[1], &sv[0]);
 				close(lfd);
-				s[i] = (struct end){ .ctx = sx, .fd = sv[0], .expect = 65536, .echo = true,
+				s[i] = (struct end){ .ctx = sx,
+						     .fd = sv[0],
+						     .expect = 65536,
+						     .echo = true,
 						     .deadline_ms = 20000 };
-				c[i] = (struct end){ .ctx = cx, .fd = sv[1], .server_name = "localhost",
-						     .send = 65536, .expect = 65536, .deadline_ms = 20000 };
+				c[i] = (struct end){ .ctx = cx,
+						     .fd = sv[1],
+						     .server_name = "localhost",
+						     .send = 65536,
+						     .expect = 65536,
+						     .deadline_ms = 20000 };
 				assert_int_equal(urt_tls_init(&s[i].tls, sx, s[i].fd, NULL), 0);
-				assert_int_equal(urt_tls_init(&c[i].tls, cx, c[i].fd, "localhost"), 0);
-				assert_int_equal(urt_spawn(&rt, &end_type, &sp, sizeof(sp), NULL), 0);
-				assert_int_equal(urt_spawn(&rt, &end_type, &cp, sizeof(cp), NULL), 0);
+				assert_int_equal(urt_tls_init(&c[i].tls, cx, c[i].fd, "localhost"),
+						 0);
+				assert_int_equal(urt_spawn(&rt, &end_type, &sp, sizeof(sp), NULL),
+						 0);
+				assert_int_equal(urt_spawn(&rt, &end_type, &cp, sizeof(cp), NULL),
+						 0);
 			}
 			assert_int_equal(urt_run(&rt), 0);
 			urt_runtime_stats(&rt, &st);
-			print_message("ring of %u, features_off 0x%x: %llu ms, bufs_free %zu of %zu, "
-				      "low %zu, enobufs %llu\n",
-				      counts[k], modes[m],
-				      (unsigned long long)((urt_now_ns() - t0) / 1000000), st.bufs_free,
-				      st.buf_count, st.bufs_free_low, (unsigned long long)st.enobufs);
+			print_message(
+				"ring of %u, features_off 0x%x: %llu ms, bufs_free %zu of %zu, "
+				"low %zu, enobufs %llu\n",
+				counts[k], modes[m],
+				(unsigned long long)((urt_now_ns() - t0) / 1000000), st.bufs_free,
+				st.buf_count, st.bufs_free_low, (unsigned long long)st.enobufs);
 			for (unsigned i = 0; i < RING_CONNS; i++) {
 				assert_int_equal(s[i].hs, 0);
 				assert_int_equal(c[i].hs, 0);
