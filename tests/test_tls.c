@@ -831,6 +831,53 @@ static void test_tiny_ring(void **state)
 	urt_tls_ctx_free(cx);
 }
 
+/* TLS 1.2 between urt ends: a ticket resumes, close_notify reads as 0, an
+ * end without it as truncation, a refused certificate's alert reaches
+ * the server. */
+static void test_tls12_paths(void **state)
+{
+	struct urt_tls_ctx *sx = server_ctx(&(struct urt_tls_ctx_opts){ .max_version = URT_TLS_1_2 });
+	struct urt_tls_ctx *cx = client_ctx(NULL);
+	struct urt_tls_ctx *bad =
+		client_ctx(&(struct urt_tls_ctx_opts){ .ca_file = tls_pki_file("other-ca.pem") });
+	static struct end s, c;
+	void *sess;
+
+	(void)state;
+	s = (struct end){ .ctx = sx, .send = 70000 };
+	c = (struct end){ .ctx = cx, .server_name = "localhost", .expect = 70000, .save = true };
+	run_pair(&s, &c);
+	assert_int_equal(c.version, URT_TLS_1_2);
+	assert_int_equal(c.got, 70000);
+	assert_int_equal(c.end_read, 0);
+	assert_int_equal(s.end_read, 0);
+	assert_false(c.resumed);
+	sess = c.saved;
+	assert_non_null(sess);
+	s = (struct end){ .ctx = sx, .send = 10 };
+	c = (struct end){ .ctx = cx, .server_name = "localhost", .expect = 10, .session = sess };
+	run_pair(&s, &c);
+	assert_int_equal(c.hs, 0);
+	assert_true(c.resumed);
+	assert_true(s.resumed);
+	urt_tls_session_free(sess);
+
+	s = (struct end){ .ctx = sx, .send = 1000, .no_shutdown = true };
+	c = (struct end){ .ctx = cx, .server_name = "localhost", .expect = 1000 };
+	run_pair(&s, &c);
+	assert_int_equal(c.got, 1000);
+	assert_int_equal(c.end_read, -ECONNABORTED);
+
+	s = (struct end){ .ctx = sx };
+	c = (struct end){ .ctx = bad, .server_name = "localhost" };
+	run_pair(&s, &c);
+	assert_int_equal(c.hs, -EKEYREJECTED);
+	assert_int_equal(s.hs, -EKEYREJECTED);
+	urt_tls_ctx_free(sx);
+	urt_tls_ctx_free(cx);
+	urt_tls_ctx_free(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -848,6 +895,7 @@ int main(void)
 		cmocka_unit_test(test_read_interrupted),
 		cmocka_unit_test(test_write_interrupted),
 		cmocka_unit_test(test_tiny_ring),
+		cmocka_unit_test(test_tls12_paths),
 	};
 
 	tls_pki_init("test_tls");
