@@ -836,7 +836,8 @@ static void test_tiny_ring(void **state)
  * the server. */
 static void test_tls12_paths(void **state)
 {
-	struct urt_tls_ctx *sx = server_ctx(&(struct urt_tls_ctx_opts){ .max_version = URT_TLS_1_2 });
+	struct urt_tls_ctx *sx =
+		server_ctx(&(struct urt_tls_ctx_opts){ .max_version = URT_TLS_1_2 });
 	struct urt_tls_ctx *cx = client_ctx(NULL);
 	struct urt_tls_ctx *bad =
 		client_ctx(&(struct urt_tls_ctx_opts){ .ca_file = tls_pki_file("other-ca.pem") });

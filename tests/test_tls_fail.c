@@ -1154,7 +1154,8 @@ static void test_openssl_server(void **state)
 	(void)state;
 	ossl_srv_ctx = SSL_CTX_new(TLS_server_method());
 	assert_non_null(ossl_srv_ctx);
-	assert_int_equal(SSL_CTX_use_certificate_chain_file(ossl_srv_ctx, tls_pki_file("server.pem")), 1);
+	assert_int_equal(
+		SSL_CTX_use_certificate_chain_file(ossl_srv_ctx, tls_pki_file("server.pem")), 1);
 	assert_int_equal(SSL_CTX_use_PrivateKey_file(ossl_srv_ctx, tls_pki_file("server.key"),
 						     SSL_FILETYPE_PEM),
 			 1);
@@ -1188,17 +1189,18 @@ static void test_openssl_server(void **state)
 			assert_int_equal(pthread_join(th, NULL), 0);
 			test_runtime_end(&rt);
 			close(o.fd);
-			print_message("OpenSSL server, TLS 1.%d, %s: client hs %d ret %d got %zu; server "
-				      "accepted %d echoed %d close_notify %d shutdown %d resumed %d\n",
-				      v + 2, k ? "resumed" : "full", c.hs, c.ret, c.got, o.accepted,
-				      o.echoed, o.close_seen, o.shut, o.resumed);
+			print_message(
+				"OpenSSL server, TLS 1.%d, %s: client hs %d ret %d got %zu; server "
+				"accepted %d echoed %d close_notify %d shutdown %d resumed %d\n",
+				v + 2, k ? "resumed" : "full", c.hs, c.ret, c.got, o.accepted,
+				o.echoed, o.close_seen, o.shut, o.resumed);
 			assert_int_equal(c.hs, 0);
 			assert_int_equal(o.accepted, 1);
 			assert_int_equal(c.got, sizeof(c.buf));
 			assert_int_equal(o.echoed, (int)sizeof(c.buf));
-			assert_int_equal(c.ret, 0);	    /* the client's shutdown */
+			assert_int_equal(c.ret, 0);	   /* the client's shutdown */
 			assert_int_equal(o.close_seen, 1); /* its close_notify came */
-			assert_int_equal(o.shut, 1);	    /* and was answered */
+			assert_int_equal(o.shut, 1);	   /* and was answered */
 			assert_int_equal(c.resumed, k == 1);
 			assert_int_equal(o.resumed, k == 1);
 			assert_int_equal(c.freed, 0);
