@@ -48,6 +48,7 @@
  *   -EIO           OpenSSL reported a system failure with no cause given
  *   -EINVAL        a call out of order (read before the handshake)
  *   -EBUSY         urt_tls_free with a send still in flight (poll, not drop)
+ *                  urt_tls_write_all of another buffer while one is under way
  * An error is sticky: every later call returns it (urt_tls_shutdown then
  * sends nothing: a quiet shutdown).
  *
