@@ -35,6 +35,10 @@ struct end {
 	int hs;		  /* the handshake's result */
 	int ret;	  /* the last result */
 	size_t send;	  /* bytes to write, then shut down */
+	size_t wsize;	  /* bytes per write_all; 0: sizeof(buf) */
+	unsigned pause_ms; /* a sleep after each write_all */
+	unsigned delay_ms; /* a sleep before the first read */
+	struct urt_op nap;
 	size_t expect;	  /* bytes to read before the end */
 	size_t got;	  /* bytes read */
 	int end_read;	  /* what the read after them returned */
@@ -48,6 +52,7 @@ struct end {
 	char buf[20000];
 	int version;
 	char alpn[32];
+	char cipher[64];
 	bool resumed;
 	bool peer_ok;
 };
@@ -73,6 +78,7 @@ static bool end_poll(struct urt_task *t, void *arg)
 	e->version = urt_tls_version(&e->tls);
 	e->resumed = urt_tls_resumed(&e->tls);
 	e->peer_ok = urt_tls_peer_verified(&e->tls);
+	snprintf(e->cipher, sizeof(e->cipher), "%s", urt_tls_cipher(&e->tls));
 	{
 		size_t n;
 		const char *a = urt_tls_alpn(&e->tls, &n);
@@ -81,7 +87,9 @@ static bool end_poll(struct urt_task *t, void *arg)
 			memcpy(e->alpn, a, n);
 	}
 	while (e->sent < e->send) {
-		e->n = e->send - e->sent < sizeof(e->buf) ? e->send - e->sent : sizeof(e->buf);
+		e->n = e->wsize && e->wsize < sizeof(e->buf) ? e->wsize : sizeof(e->buf);
+		if (e->send - e->sent < e->n)
+			e->n = e->send - e->sent;
 		for (size_t i = 0; i < e->n; i++)
 			e->buf[i] = (char)pattern(e->sent + i);
 		URT_AWAIT(t, e->ret = urt_tls_write_all(t, &e->tls, e->buf, e->n));
@@ -89,7 +97,11 @@ static bool end_poll(struct urt_task *t, void *arg)
 			goto out;
 		assert_int_equal(e->ret, (int)e->n);
 		e->sent += e->n;
+		if (e->pause_ms)
+			URT_AWAIT(t, urt_sleep(t, &e->nap, e->pause_ms * 1000000ull));
 	}
+	if (e->delay_ms)
+		URT_AWAIT(t, urt_sleep(t, &e->nap, e->delay_ms * 1000000ull));
 	while (e->got < e->expect) {
 		URT_AWAIT(t, e->ret = urt_tls_read(t, &e->tls, e->buf, sizeof(e->buf)));
 		if (e->ret <= 0)
@@ -453,6 +465,420 @@ static void test_ktls_probe(void **state)
 	assert_int_equal(strstr(ulp, "tls") != NULL, r == 1);
 }
 
+/*
+ * The smallest out-buffer (4096: a record of 3776 bytes at a time) and odd
+ * sizes, against whole 16 KiB writes, in TLS 1.3, TLS 1.2 with AES-GCM and
+ * TLS 1.2 with AES-CBC and HMAC-SHA1 (the largest per-record overhead: IV,
+ * MAC, padding): every byte both ways, in order, and no stall (the
+ * deadline would end one with -ETIMEDOUT).
+ */
+static void test_small_out_buffer(void **state)
+{
+	static const uint32_t caps[] = { 4096, 4097, 20000 };
+	static const struct {
+		uint16_t max;
+		const char *ciphers, *cipher;
+	} suites[] = {
+		{ URT_TLS_1_3, NULL, "TLS_AES_256_GCM_SHA384" },
+		{ URT_TLS_1_2, "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256" },
+		{ URT_TLS_1_2, "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES128-SHA" },
+	};
+
+	(void)state;
+	for (unsigned k = 0; k < 3; k++) {
+		for (unsigned v = 0; v < 3; v++) {
+			struct urt_tls_ctx *sx = server_ctx(
+				&(struct urt_tls_ctx_opts){ .out_cap = caps[k],
+							    .max_version = suites[v].max,
+							    .ciphers = suites[v].ciphers });
+			struct urt_tls_ctx *cx = client_ctx(&(struct urt_tls_ctx_opts){
+				.out_cap = caps[k], .ciphers = suites[v].ciphers });
+			static struct end s, c;
+
+			s = (struct end){ .ctx = sx,
+					  .send = 200000,
+					  .wsize = 16384,
+					  .expect = 100000,
+					  .deadline_ms = 20000 };
+			c = (struct end){ .ctx = cx,
+					  .server_name = "localhost",
+					  .send = 100000,
+					  .expect = 200000,
+					  .deadline_ms = 20000 };
+			run_pair(&s, &c);
+			print_message("out_cap %u, %s: server %d/%d, client %d/%d\n", caps[k],
+				      suites[v].cipher, s.hs, s.ret, c.hs, c.ret);
+			assert_int_equal(s.hs, 0);
+			assert_int_equal(c.hs, 0);
+			assert_int_equal(c.version, suites[v].max);
+			assert_string_equal(c.cipher, suites[v].cipher);
+			assert_int_equal(s.got, 100000);
+			assert_int_equal(c.got, 200000);
+			assert_int_equal(s.end_read, 0);
+			assert_int_equal(c.end_read, 0);
+			urt_tls_ctx_free(sx);
+			urt_tls_ctx_free(cx);
+		}
+	}
+}
+
+/* --- awaits interrupted ------------------------------------------------------ */
+
+/*
+ * A reader that puts a short sleep beside every read (URT_AWAIT_ANY): the
+ * sleep wins most of the time (the writer pauses between writes), the read
+ * is evaluated again after each win. cancel_at > 0: after that many wins,
+ * cancel every operation of the task (urt_task_cancel_ops); the reads
+ * then return what had come, then -ECANCELED, for good.
+ */
+struct rd {
+	struct urt_tls tls;
+	struct urt_op nap;
+	int fd;
+	int hs, r, s;
+	unsigned sleep_wins, reads, cancel_at, cancelled;
+	size_t got;
+	bool bad;
+	char buf[3000];
+};
+
+static bool rd_poll(struct urt_task *t, void *arg)
+{
+	struct rd *d = *(struct rd **)arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, d->hs = urt_tls_handshake(t, &d->tls));
+	if (d->hs)
+		goto out;
+	for (;;) {
+		URT_AWAIT_ANY(t, d->r = urt_tls_read(t, &d->tls, d->buf, sizeof(d->buf)),
+			      d->s = urt_sleep(t, &d->nap, 200000));
+		if (d->s != URT_PENDING) {
+			d->sleep_wins++;
+			if (d->cancel_at && d->sleep_wins == d->cancel_at)
+				d->cancelled = (unsigned)urt_task_cancel_ops(t);
+		} else {
+			(void)urt_op_cancel(&d->nap);
+			(void)urt_op_take_late(&d->nap);
+		}
+		if (d->r == URT_PENDING)
+			continue;
+		if (d->r <= 0)
+			break;
+		d->reads++;
+		for (int i = 0; i < d->r; i++)
+			if ((unsigned char)d->buf[i] != (unsigned char)pattern(d->got + (size_t)i))
+				d->bad = true;
+		d->got += (size_t)d->r;
+	}
+out:
+	URT_AWAIT(t, urt_tls_end(t, &d->tls));
+	shutdown(d->fd, SHUT_RDWR);
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static void rd_drop(struct urt_task *t, void *arg)
+{
+	struct rd *d = *(struct rd **)arg;
+
+	(void)t;
+	assert_int_equal(urt_tls_free(&d->tls), 0);
+	close(d->fd);
+}
+
+static const struct urt_task_type rd_type = { .poll = rd_poll, .drop = rd_drop, .name = "rd" };
+
+/* A server end (struct end) writing to a client struct rd. */
+static void run_rd(struct end *srv, struct rd *d, struct urt_tls_ctx *cx)
+{
+	struct urt_runtime rt;
+	struct urt_runtime_stats st;
+	int sv[2];
+	uint16_t port;
+	int lfd = test_listen(&port);
+
+	test_tcp_pair(lfd, port, &sv[1], &sv[0]);
+	close(lfd);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_size = 4096, .buf_count = 64 });
+	srv->fd = sv[0];
+	d->fd = sv[1];
+	assert_int_equal(urt_tls_init(&srv->tls, srv->ctx, srv->fd, NULL), 0);
+	assert_int_equal(urt_tls_init(&d->tls, cx, d->fd, "localhost"), 0);
+	assert_int_equal(urt_spawn(&rt, &end_type, &srv, sizeof(srv), NULL), 0);
+	assert_int_equal(urt_spawn(&rt, &rd_type, &d, sizeof(d), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	urt_runtime_stats(&rt, &st);
+	assert_int_equal(st.bufs_free, st.buf_count);
+	assert_int_equal(st.ops_live, 0);
+	test_runtime_end(&rt);
+}
+
+static void test_read_interrupted(void **state)
+{
+	struct urt_tls_ctx *sx = server_ctx(NULL), *cx = client_ctx(NULL);
+	static struct end s;
+	static struct rd d;
+
+	(void)state;
+	/* 40 writes of 1000 bytes, 3 ms apart, each read through 3000-byte
+	 * reads beside a 0.2 ms sleep */
+	s = (struct end){ .ctx = sx, .send = 40000, .wsize = 1000, .pause_ms = 3 };
+	d = (struct rd){ 0 };
+	run_rd(&s, &d, cx);
+	print_message("read beside a sleep: %u sleep wins, %u reads, %zu bytes\n", d.sleep_wins,
+		      d.reads, d.got);
+	assert_int_equal(d.hs, 0);
+	assert_int_equal(d.r, 0); /* close_notify */
+	assert_int_equal(d.got, 40000);
+	assert_false(d.bad);
+	assert_true(d.sleep_wins > 40);
+
+	/* every op of the task cancelled while the read waits: the bytes
+	 * that came still read, in order, then -ECANCELED */
+	s = (struct end){ .ctx = sx, .send = 40000, .wsize = 1000, .pause_ms = 3 };
+	d = (struct rd){ .cancel_at = 20 };
+	run_rd(&s, &d, cx);
+	print_message("cancelled at %u sleep wins (%u ops): %zu bytes, then %d\n", d.cancel_at,
+		      d.cancelled, d.got, d.r);
+	assert_int_equal(d.hs, 0);
+	assert_true(d.cancelled >= 1);
+	assert_int_equal(d.r, -ECANCELED);
+	assert_true(d.got < 40000);
+	assert_false(d.bad);
+	urt_tls_ctx_free(sx);
+	urt_tls_ctx_free(cx);
+}
+
+/*
+ * A write_all beside a sleep that wins (the reader waits 100 ms first, the
+ * 8 MiB cannot all go out): while it is under way, urt_tls_free in the
+ * poll says -EBUSY and frees nothing, and a write_all of another buffer
+ * is refused (-EBUSY) rather than sent from the first one's progress;
+ * then the same write_all resumes to its end, every byte in order, then
+ * shutdown twice (the second a no-op), urt_tls_end and urt_tls_free in
+ * the poll, and drop's urt_tls_free once more.
+ */
+#define WR_BIG (8u << 20)
+
+struct wr {
+	struct urt_tls tls;
+	struct urt_op nap;
+	int fd;
+	int hs, w, s, other, freed_busy, sh1, sh2, freed;
+	bool ssl_kept;
+	char small[100];
+};
+
+static char wr_big[WR_BIG];
+
+static bool wr_poll(struct urt_task *t, void *arg)
+{
+	struct wr *d = *(struct wr **)arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, d->hs = urt_tls_handshake(t, &d->tls));
+	if (d->hs)
+		goto out;
+	URT_AWAIT_ANY(t, d->w = urt_tls_write_all(t, &d->tls, wr_big, WR_BIG),
+		      d->s = urt_sleep(t, &d->nap, 1000000));
+	if (d->w != URT_PENDING)
+		goto out; /* the case needs the sleep to win */
+	memset(d->small, 'z', sizeof(d->small));
+	d->other = urt_tls_write_all(t, &d->tls, d->small, sizeof(d->small));
+	d->freed_busy = urt_tls_free(&d->tls);
+	d->ssl_kept = d->tls.ssl != NULL;
+	URT_AWAIT(t, d->w = urt_tls_write_all(t, &d->tls, wr_big, WR_BIG));
+	URT_AWAIT(t, d->sh1 = urt_tls_shutdown(t, &d->tls));
+	URT_AWAIT(t, d->sh2 = urt_tls_shutdown(t, &d->tls));
+out:
+	URT_AWAIT(t, urt_tls_end(t, &d->tls));
+	d->freed = urt_tls_free(&d->tls);
+	shutdown(d->fd, SHUT_RDWR);
+	URT_RETURN(t, 0);
+	URT_END(t);
+}
+
+static void wr_drop(struct urt_task *t, void *arg)
+{
+	struct wr *d = *(struct wr **)arg;
+
+	(void)t;
+	assert_int_equal(urt_tls_free(&d->tls), 0); /* again: nothing left */
+	close(d->fd);
+}
+
+static const struct urt_task_type wr_type = { .poll = wr_poll, .drop = wr_drop, .name = "wr" };
+
+static void test_write_interrupted(void **state)
+{
+	struct urt_tls_ctx *sx = server_ctx(NULL), *cx = client_ctx(NULL);
+	static struct end r;
+	static struct wr d;
+	struct end *rp = &r;
+	struct wr *dp = &d;
+	struct urt_runtime rt;
+	int sv[2];
+	uint16_t port;
+	int lfd = test_listen(&port);
+
+	(void)state;
+	for (size_t i = 0; i < WR_BIG; i++)
+		wr_big[i] = (char)pattern(i);
+	test_tcp_pair(lfd, port, &sv[1], &sv[0]);
+	close(lfd);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_size = 4096, .buf_count = 64 });
+	r = (struct end){ .ctx = sx, .fd = sv[0], .expect = WR_BIG, .delay_ms = 100 };
+	d = (struct wr){ .fd = sv[1] };
+	assert_int_equal(urt_tls_init(&r.tls, sx, r.fd, NULL), 0);
+	assert_int_equal(urt_tls_init(&d.tls, cx, d.fd, "localhost"), 0);
+	assert_int_equal(urt_spawn(&rt, &end_type, &rp, sizeof(rp), NULL), 0);
+	assert_int_equal(urt_spawn(&rt, &wr_type, &dp, sizeof(dp), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(test_stats(&rt).bufs_free, test_stats(&rt).buf_count);
+	test_runtime_end(&rt);
+	assert_int_equal(d.hs, 0);
+	assert_int_equal(d.s, 0); /* the sleep won */
+	assert_int_equal(d.other, -EBUSY);
+	assert_int_equal(d.freed_busy, -EBUSY);
+	assert_true(d.ssl_kept);
+	assert_int_equal(d.w, (int)WR_BIG);
+	assert_int_equal(d.sh1, 0);
+	assert_int_equal(d.sh2, 0);
+	assert_int_equal(d.freed, 0);
+	assert_int_equal(r.got, WR_BIG); /* every byte checked against the pattern */
+	assert_int_equal(r.end_read, 0);
+	urt_tls_ctx_free(sx);
+	urt_tls_ctx_free(cx);
+}
+
+/*
+ * A ring of 4 or 8 buffers shared by 32 TLS ends (16 connections on one
+ * runtime), every client sending 64 KiB at once and its server echoing
+ * them: all complete (no end starves for a buffer), every byte in order,
+ * and every buffer back in the ring at the end, in each buffer mode
+ * (bundles, buffers filled in part, one buffer a completion).
+ */
+#define RING_CONNS 16
+
+static void test_tiny_ring(void **state)
+{
+	static const uint32_t counts[] = { 4, 8 };
+	static const uint32_t modes[] = { 0, URT_FEAT_RECV_BUNDLE,
+					  URT_FEAT_RECV_BUNDLE | URT_FEAT_BUF_INC };
+	struct urt_tls_ctx *sx = server_ctx(NULL), *cx = client_ctx(NULL);
+	static struct end s[RING_CONNS], c[RING_CONNS];
+
+	(void)state;
+	for (unsigned k = 0; k < 2; k++) {
+		for (unsigned m = 0; m < 3; m++) {
+			struct urt_runtime rt;
+			struct urt_runtime_stats st;
+			uint64_t t0 = urt_now_ns();
+
+			test_runtime_init(&rt,
+					  &(struct urt_runtime_opts){ .buf_size = 4096,
+								      .buf_count = counts[k],
+								      .features_off = modes[m] });
+			for (unsigned i = 0; i < RING_CONNS; i++) {
+				struct end *sp = &s[i], *cp = &c[i];
+				int sv[2];
+				uint16_t port;
+				int lfd = test_listen(&port);
+
+				test_tcp_pair(lfd, port, &sv[1], &sv[0]);
+				close(lfd);
+				s[i] = (struct end){ .ctx = sx,
+						     .fd = sv[0],
+						     .expect = 65536,
+						     .echo = true,
+						     .deadline_ms = 20000 };
+				c[i] = (struct end){ .ctx = cx,
+						     .fd = sv[1],
+						     .server_name = "localhost",
+						     .send = 65536,
+						     .expect = 65536,
+						     .deadline_ms = 20000 };
+				assert_int_equal(urt_tls_init(&s[i].tls, sx, s[i].fd, NULL), 0);
+				assert_int_equal(urt_tls_init(&c[i].tls, cx, c[i].fd, "localhost"),
+						 0);
+				assert_int_equal(urt_spawn(&rt, &end_type, &sp, sizeof(sp), NULL),
+						 0);
+				assert_int_equal(urt_spawn(&rt, &end_type, &cp, sizeof(cp), NULL),
+						 0);
+			}
+			assert_int_equal(urt_run(&rt), 0);
+			urt_runtime_stats(&rt, &st);
+			print_message(
+				"ring of %u, features_off 0x%x: %llu ms, bufs_free %zu of %zu, "
+				"low %zu, enobufs %llu\n",
+				counts[k], modes[m],
+				(unsigned long long)((urt_now_ns() - t0) / 1000000), st.bufs_free,
+				st.buf_count, st.bufs_free_low, (unsigned long long)st.enobufs);
+			for (unsigned i = 0; i < RING_CONNS; i++) {
+				assert_int_equal(s[i].hs, 0);
+				assert_int_equal(c[i].hs, 0);
+				assert_int_equal(s[i].got, 65536);
+				assert_int_equal(c[i].got, 65536);
+				assert_int_equal(c[i].end_read, 0);
+			}
+			assert_int_equal(st.bufs_free, st.buf_count);
+			assert_int_equal(st.ops_live, 0);
+			test_runtime_end(&rt);
+		}
+	}
+	urt_tls_ctx_free(sx);
+	urt_tls_ctx_free(cx);
+}
+
+/* TLS 1.2 between urt ends: a ticket resumes, close_notify reads as 0, an
+ * end without it as truncation, a refused certificate's alert reaches
+ * the server. */
+static void test_tls12_paths(void **state)
+{
+	struct urt_tls_ctx *sx =
+		server_ctx(&(struct urt_tls_ctx_opts){ .max_version = URT_TLS_1_2 });
+	struct urt_tls_ctx *cx = client_ctx(NULL);
+	struct urt_tls_ctx *bad =
+		client_ctx(&(struct urt_tls_ctx_opts){ .ca_file = tls_pki_file("other-ca.pem") });
+	static struct end s, c;
+	void *sess;
+
+	(void)state;
+	s = (struct end){ .ctx = sx, .send = 70000 };
+	c = (struct end){ .ctx = cx, .server_name = "localhost", .expect = 70000, .save = true };
+	run_pair(&s, &c);
+	assert_int_equal(c.version, URT_TLS_1_2);
+	assert_int_equal(c.got, 70000);
+	assert_int_equal(c.end_read, 0);
+	assert_int_equal(s.end_read, 0);
+	assert_false(c.resumed);
+	sess = c.saved;
+	assert_non_null(sess);
+	s = (struct end){ .ctx = sx, .send = 10 };
+	c = (struct end){ .ctx = cx, .server_name = "localhost", .expect = 10, .session = sess };
+	run_pair(&s, &c);
+	assert_int_equal(c.hs, 0);
+	assert_true(c.resumed);
+	assert_true(s.resumed);
+	urt_tls_session_free(sess);
+
+	s = (struct end){ .ctx = sx, .send = 1000, .no_shutdown = true };
+	c = (struct end){ .ctx = cx, .server_name = "localhost", .expect = 1000 };
+	run_pair(&s, &c);
+	assert_int_equal(c.got, 1000);
+	assert_int_equal(c.end_read, -ECONNABORTED);
+
+	s = (struct end){ .ctx = sx };
+	c = (struct end){ .ctx = bad, .server_name = "localhost" };
+	run_pair(&s, &c);
+	assert_int_equal(c.hs, -EKEYREJECTED);
+	assert_int_equal(s.hs, -EKEYREJECTED);
+	urt_tls_ctx_free(sx);
+	urt_tls_ctx_free(cx);
+	urt_tls_ctx_free(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +892,11 @@ int main(void)
 		cmocka_unit_test(test_client_cert_optional),
 		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_ktls_probe),
+		cmocka_unit_test(test_small_out_buffer),
+		cmocka_unit_test(test_read_interrupted),
+		cmocka_unit_test(test_write_interrupted),
+		cmocka_unit_test(test_tiny_ring),
+		cmocka_unit_test(test_tls12_paths),
 	};
 
 	tls_pki_init("test_tls");

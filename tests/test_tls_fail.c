@@ -1096,6 +1096,125 @@ static void test_two_runtimes_one_context(void **state)
 	urt_tls_ctx_free(cx);
 }
 
+/* --- a urt client against OpenSSL's own server ------------------------------------ */
+
+/*
+ * The peer thread is an OpenSSL server on the blocking socket (SSL_set_fd,
+ * as openssl s_server): it echoes the client's 4 KiB, then reads until
+ * the client's close_notify and answers it. The urt client (pair_type)
+ * writes, reads the echo, saves its session, shuts down. Twice per
+ * version: the second connection resumes the first's session (a TLS 1.2
+ * ticket, a TLS 1.3 one), and both see each other's close_notify.
+ */
+static SSL_CTX *ossl_srv_ctx;
+
+struct ossl_srv {
+	int fd;
+	int version; /* max: TLS1_2_VERSION or TLS1_3_VERSION */
+	int accepted, echoed, close_seen, shut, resumed;
+	unsigned long ossl;
+};
+
+static void *ossl_srv_main(void *arg)
+{
+	struct ossl_srv *o = arg;
+	SSL *ssl = SSL_new(ossl_srv_ctx);
+	char buf[4096];
+	size_t got = 0, n;
+
+	SSL_set_max_proto_version(ssl, o->version);
+	SSL_set_fd(ssl, o->fd);
+	o->accepted = SSL_accept(ssl);
+	o->resumed = SSL_session_reused(ssl);
+	while (o->accepted == 1 && got < sizeof(buf)) {
+		if (SSL_read_ex(ssl, buf, sizeof(buf) - got, &n) != 1)
+			break;
+		if (SSL_write_ex(ssl, buf, n, &n) != 1)
+			break;
+		got += n;
+	}
+	o->echoed = (int)got;
+	if (o->accepted == 1) {
+		int r = SSL_read_ex(ssl, buf, sizeof(buf), &n);
+
+		o->close_seen = r == 0 && SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN;
+		o->shut = SSL_shutdown(ssl);
+	}
+	o->ossl = ERR_peek_last_error();
+	SSL_free(ssl);
+	shutdown(o->fd, SHUT_WR);
+	return NULL;
+}
+
+static void test_openssl_server(void **state)
+{
+	static const int versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
+	struct urt_tls_ctx *cx;
+
+	(void)state;
+	ossl_srv_ctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(ossl_srv_ctx);
+	assert_int_equal(
+		SSL_CTX_use_certificate_chain_file(ossl_srv_ctx, tls_pki_file("server.pem")), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(ossl_srv_ctx, tls_pki_file("server.key"),
+						     SSL_FILETYPE_PEM),
+			 1);
+	assert_int_equal(
+		urt_tls_ctx_new(&(struct urt_tls_ctx_opts){ .client = true,
+							    .ca_file = tls_pki_file("ca.pem") },
+				&cx),
+		0);
+	for (unsigned v = 0; v < 2; v++) {
+		void *sess = NULL;
+
+		for (int k = 0; k < 2; k++) {
+			static struct pair_end c;
+			static struct ossl_srv o;
+			struct pair_end *cp = &c;
+			struct urt_runtime rt;
+			pthread_t th;
+			int fds = test_fd_count();
+
+			c = (struct pair_end){ 0 };
+			o = (struct ossl_srv){ .version = versions[v] };
+			make_pair(&o.fd, &c.fd, 0);
+			test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_size = 4096,
+									   .buf_count = 64 });
+			assert_int_equal(urt_tls_init(&c.tls, cx, c.fd, "localhost"), 0);
+			if (sess)
+				assert_int_equal(urt_tls_session_resume(&c.tls, sess), 0);
+			assert_int_equal(pthread_create(&th, NULL, ossl_srv_main, &o), 0);
+			assert_int_equal(urt_spawn(&rt, &pair_type, &cp, sizeof(cp), NULL), 0);
+			assert_int_equal(urt_run(&rt), 0);
+			assert_int_equal(pthread_join(th, NULL), 0);
+			test_runtime_end(&rt);
+			close(o.fd);
+			print_message(
+				"OpenSSL server, TLS 1.%d, %s: client hs %d ret %d got %zu; server "
+				"accepted %d echoed %d close_notify %d shutdown %d resumed %d\n",
+				v + 2, k ? "resumed" : "full", c.hs, c.ret, c.got, o.accepted,
+				o.echoed, o.close_seen, o.shut, o.resumed);
+			assert_int_equal(c.hs, 0);
+			assert_int_equal(o.accepted, 1);
+			assert_int_equal(c.got, sizeof(c.buf));
+			assert_int_equal(o.echoed, (int)sizeof(c.buf));
+			assert_int_equal(c.ret, 0);	   /* the client's shutdown */
+			assert_int_equal(o.close_seen, 1); /* its close_notify came */
+			assert_int_equal(o.shut, 1);	   /* and was answered */
+			assert_int_equal(c.resumed, k == 1);
+			assert_int_equal(o.resumed, k == 1);
+			assert_int_equal(c.freed, 0);
+			assert_int_equal(test_fd_count(), fds);
+			urt_tls_session_free(sess);
+			sess = c.saved;
+			assert_non_null(sess);
+		}
+		urt_tls_session_free(sess);
+	}
+	urt_tls_ctx_free(cx);
+	SSL_CTX_free(ossl_srv_ctx);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1128,6 +1247,7 @@ int main(void)
 		cmocka_unit_test(test_write_to_non_reader),
 		cmocka_unit_test(test_key_update_non_reader),
 		cmocka_unit_test(test_two_runtimes_one_context),
+		cmocka_unit_test(test_openssl_server),
 	};
 
 	tls_pki_init("test_tls_fail");

@@ -196,8 +196,15 @@ int urt_tls_write_all(struct urt_task *t, struct urt_tls *c, const void *buf, si
 {
 	if (!c->ssl || !(c->flags & URT__TLS_HANDSHAKEN) || len > INT_MAX || (len && !buf))
 		return -EINVAL;
-	if (c->wdone > len) /* a write_all left by an error, then another */
-		c->wdone = 0;
+	if (c->wdone || (c->flags & URT__TLS_WRETRY)) {
+		/* under way (an error ends one, a return of len too): only
+		 * the same call resumes it */
+		if (buf != c->wbuf || len != c->wlen)
+			return -EBUSY;
+	} else {
+		c->wbuf = buf;
+		c->wlen = len;
+	}
 	for (;;) {
 		size_t left = len - c->wdone, chunk, done;
 		uint32_t room;

@@ -48,6 +48,7 @@
  *   -EIO           OpenSSL reported a system failure with no cause given
  *   -EINVAL        a call out of order (read before the handshake)
  *   -EBUSY         urt_tls_free with a send still in flight (poll, not drop)
+ *                  urt_tls_write_all of another buffer while one is under way
  * An error is sticky: every later call returns it (urt_tls_shutdown then
  * sends nothing: a quiet shutdown).
  *
@@ -165,6 +166,8 @@ struct urt_tls {
 	uint32_t flight;     /* out[0, flight) is being sent */
 	int32_t rx_err;	     /* the stream's end: 0 live, 1 end of file, -errno */
 	size_t wdone;	     /* urt_tls_write_all: plaintext taken so far */
+	const void *wbuf;    /* and the buf and len it is under way with */
+	size_t wlen;
 	uint32_t wchunk;     /* the SSL_write to repeat after a full out-buffer */
 	uint32_t spare;
 	uint64_t records;    /* records written (stats) */
@@ -217,8 +220,12 @@ bool urt_tls_pending(const struct urt_tls *c);
  * urt_tls_write_all - awaitable: encrypt and send all len bytes of buf
  * (records of up to 16 KiB, as many as fit the out-buffer per send). buf
  * must stay as it is until the await returns. Progress lives in c: one
- * write_all at a time.
- * Return: len; -errno (above).
+ * write_all at a time. A write_all left pending (a sleep beside it in
+ * URT_AWAIT_ANY won) is under way: part of buf may have gone out, so the
+ * next write_all must be the same buf and len, which resumes it; any
+ * other is refused (-EBUSY) rather than sent after the part that went.
+ * Return: len; -EBUSY (another write_all is under way; nothing taken);
+ * -errno (above).
  */
 int urt_tls_write_all(struct urt_task *t, struct urt_tls *c, const void *buf, size_t len);
 
