@@ -52,7 +52,9 @@
  * An error is sticky: every later call returns it (urt_tls_shutdown then
  * sends nothing: a quiet shutdown).
  *
- * One task drives a connection (its operations are that task's). Context:
+ * One task drives a connection (its operations are that task's; its
+ * receive stream, send and deadline are ops of that task, so
+ * urt_task_cancel_ops ends the connection too: -ECANCELED, sticky). Context:
  * the runtime's thread. The context may be shared by every runtime of the
  * process (OpenSSL's SSL_CTX is thread-safe once configured).
  */
