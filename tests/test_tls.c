@@ -166,8 +166,20 @@ static struct urt_tls_ctx *client_ctx(const struct urt_tls_ctx_opts *extra)
 	return x;
 }
 
-/* Run a server end and a client end to completion on a fresh runtime. */
-static void run_pair(struct end *srv, struct end *cli)
+/* One end of a run: its task (state: a pointer to the test's struct that
+ * holds the tls, at the start of it) and how its tls is made. */
+struct side {
+	const struct urt_task_type *type;
+	void *state;		/* the test's struct; the task gets a pointer to it */
+	struct urt_tls *tls;
+	int *fd;
+	struct urt_tls_ctx *ctx;
+	const char *server_name;
+};
+
+/* A loopback pair on a fresh runtime, both ends' tasks to completion; no
+ * ring buffer kept, no op record left. */
+static void run_sides(const struct side *srv, const struct side *cli)
 {
 	struct urt_runtime rt;
 	struct urt_runtime_stats st;
@@ -178,17 +190,24 @@ static void run_pair(struct end *srv, struct end *cli)
 	test_tcp_pair(lfd, port, &sv[1], &sv[0]);
 	close(lfd);
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_size = 4096, .buf_count = 64 });
-	srv->fd = sv[0];
-	cli->fd = sv[1];
-	assert_int_equal(urt_tls_init(&srv->tls, srv->ctx, srv->fd, NULL), 0);
-	assert_int_equal(urt_tls_init(&cli->tls, cli->ctx, cli->fd, cli->server_name), 0);
-	assert_int_equal(urt_spawn(&rt, &end_type, &srv, sizeof(srv), NULL), 0);
-	assert_int_equal(urt_spawn(&rt, &end_type, &cli, sizeof(cli), NULL), 0);
+	*srv->fd = sv[0];
+	*cli->fd = sv[1];
+	assert_int_equal(urt_tls_init(srv->tls, srv->ctx, sv[0], NULL), 0);
+	assert_int_equal(urt_tls_init(cli->tls, cli->ctx, sv[1], cli->server_name), 0);
+	assert_int_equal(urt_spawn(&rt, srv->type, &srv->state, sizeof(void *), NULL), 0);
+	assert_int_equal(urt_spawn(&rt, cli->type, &cli->state, sizeof(void *), NULL), 0);
 	assert_int_equal(urt_run(&rt), 0);
 	urt_runtime_stats(&rt, &st);
 	assert_int_equal(st.bufs_free, st.buf_count); /* no ring buffer kept */
 	assert_int_equal(st.ops_live, 0);
 	test_runtime_end(&rt);
+}
+
+/* Run a server end and a client end to completion on a fresh runtime. */
+static void run_pair(struct end *srv, struct end *cli)
+{
+	run_sides(&(struct side){ &end_type, srv, &srv->tls, &srv->fd, srv->ctx, NULL },
+		  &(struct side){ &end_type, cli, &cli->tls, &cli->fd, cli->ctx, cli->server_name });
 }
 
 /* Both versions: bytes both ways, more than a record, the out-buffer and
@@ -592,26 +611,8 @@ static const struct urt_task_type rd_type = { .poll = rd_poll, .drop = rd_drop, 
 /* A server end (struct end) writing to a client struct rd. */
 static void run_rd(struct end *srv, struct rd *d, struct urt_tls_ctx *cx)
 {
-	struct urt_runtime rt;
-	struct urt_runtime_stats st;
-	int sv[2];
-	uint16_t port;
-	int lfd = test_listen(&port);
-
-	test_tcp_pair(lfd, port, &sv[1], &sv[0]);
-	close(lfd);
-	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_size = 4096, .buf_count = 64 });
-	srv->fd = sv[0];
-	d->fd = sv[1];
-	assert_int_equal(urt_tls_init(&srv->tls, srv->ctx, srv->fd, NULL), 0);
-	assert_int_equal(urt_tls_init(&d->tls, cx, d->fd, "localhost"), 0);
-	assert_int_equal(urt_spawn(&rt, &end_type, &srv, sizeof(srv), NULL), 0);
-	assert_int_equal(urt_spawn(&rt, &rd_type, &d, sizeof(d), NULL), 0);
-	assert_int_equal(urt_run(&rt), 0);
-	urt_runtime_stats(&rt, &st);
-	assert_int_equal(st.bufs_free, st.buf_count);
-	assert_int_equal(st.ops_live, 0);
-	test_runtime_end(&rt);
+	run_sides(&(struct side){ &end_type, srv, &srv->tls, &srv->fd, srv->ctx, NULL },
+		  &(struct side){ &rd_type, d, &d->tls, &d->fd, cx, "localhost" });
 }
 
 static void test_read_interrupted(void **state)
