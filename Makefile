@@ -12,7 +12,8 @@
 #   make sim-long    the same over a million seeds (about an hour)
 #   make plant       each planted bug (URT_PLANT) in urt-sim: the seed that catches it
 #   make bench-echo  the echo grid with its goal lines
-#   make bench-servers  urt-kv beside redis-server under redis-benchmark
+#   make bench-servers  urt-http beside nginx and h2o under wrk, urt-kv beside
+#                    redis-server under redis-benchmark
 #   make bench-tls   urt-http beside nginx and h2o, urt-kv beside redis-server,
 #                    all over TLS 1.3: requests/s and CPU, CPU per handshake,
 #                    memory per idle connection, heap calls per request

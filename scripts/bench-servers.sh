@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# bench-servers.sh BINDIR - urt-http beside nginx under the same wrk runs
-# (keep-alive, 100 connections, a 20-byte file and a 64 KiB file), then
+# bench-servers.sh BINDIR - urt-http beside nginx and h2o under the same wrk
+# runs (keep-alive, 100 connections, a 20-byte file and a 64 KiB file), then
 # urt-kv beside redis-server under the same redis-benchmark runs: SET and
 # GET, 50 clients, without and with pipelining (-P 16). Each server is pinned to CPU 0 and redis-benchmark to
 # CPU 1; each point runs REPEAT times (default 3) on a fresh server and the
 # table shows medians: requests/s, p50 latency, and server CPU per request
-# (from /proc). Needs nginx-light, wrk, redis-server and redis-tools
-# (make bench-servers installs them).
+# (from /proc, every process of the server). Needs nginx-light, h2o, wrk,
+# redis-server and redis-tools (make bench-servers installs them).
 #   PART=http or PART=kv   only that half (default both)
 #   URT_HTTP_ARGS=...      more flags for urt-http (--no-splice: read and send)
 #   KV_THREADS=N           urt-kv --threads N (default 1); its server pin
@@ -85,27 +85,45 @@ http {
 	server { listen 127.0.0.1:$port; root $www; }
 }
 NGINX
+# h2o 2.2.5: one thread, no access log (the default), the same directory
+cat > "$tmp/h2o.conf" <<H2O
+listen:
+  port: $port
+  host: 127.0.0.1
+num-threads: 1
+error-log: $tmp/h2o.err
+hosts:
+  "default":
+    paths:
+      "/":
+        file.dir: $www
+H2O
 hstart() {
 	case $1 in
 	urt-http) "${pin_srv[@]}" "$bin/urt-http" --port "$port" --root "$www" "${http_args[@]}" > "$tmp/srv.out" 2>&1 & ;;
 	nginx) "${pin_srv[@]}" nginx -c "$tmp/nginx.conf" > "$tmp/srv.out" 2>&1 & ;;
+	h2o) "${pin_srv[@]}" h2o -c "$tmp/h2o.conf" > "$tmp/srv.out" 2>&1 & ;;
 	esac
 	srv=$!
 	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return; sleep 0.05; done
 	echo "bench-servers: $1 did not start" >&2
 	exit 1
 }
-# every process of the server (nginx: the master and its worker)
+# every process of the server (nginx: the master and its worker; h2o: its
+# master and the children it starts), and their children's
 hticks() {
-	local s=0 p
-	for p in $srv $(pgrep -P "$srv" || true); do
-		s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	local s=0 p q kids=""
+	for p in $(pgrep -P "$srv" || true); do
+		kids+=" $p $(pgrep -P "$p" | tr '\n' ' ' || true)"
+	done
+	for q in $srv $kids; do
+		s=$((s + $(awk '{print $14 + $15}' "/proc/$q/stat" 2>/dev/null || echo 0)))
 	done
 	echo $s
 }
 printf '%-10s %-11s %12s %9s %12s\n' server file "requests/s" "p50 ms" "cpu us/req"
 declare -A hrps hcpu
-for server in nginx urt-http; do
+for server in nginx h2o urt-http; do
 	for f in index.html 64k.bin; do
 		r_all="" p_all="" c_all=""
 		for _ in $(seq "$repeat"); do
@@ -133,13 +151,24 @@ for server in nginx urt-http; do
 	done
 done
 echo
-g=PASS
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 for f in index.html 64k.bin; do
-	r=$(awk -v a="${hrps[urt-http.$f]}" -v b="${hrps[nginx.$f]}" 'BEGIN {printf "%.2f", a / b}')
-	echo "requests/s urt-http/nginx ($f): ${r}x"
-	[ "$f" = index.html ] && awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
+	for peer in nginx h2o; do
+		echo "urt-http/$peer ($f): requests/s $(ratio "${hrps[urt-http.$f]}" "${hrps[$peer.$f]}")x," \
+			"cpu/request $(ratio "${hcpu[urt-http.$f]}" "${hcpu[$peer.$f]}")x"
+	done
 done
-echo "goal urt-http requests/s at least 1.2x nginx's (the small body): $g"
+# the goals (issue 20): h2o is the peer to beat on the small file
+r=$(ratio "${hrps[urt-http.index.html]}" "${hrps[h2o.index.html]}")
+g=PASS; awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
+echo "goal urt-http requests/s at least 1.2x h2o's (the small file): ${r}x $g"
+r=$(ratio "${hcpu[urt-http.index.html]}" "${hcpu[h2o.index.html]}")
+g=PASS; awk -v r="$r" 'BEGIN {exit !(r > 0.8)}' && g=MISS
+echo "goal urt-http cpu/request at most 0.8x h2o's (the small file): ${r}x $g"
+best=$(printf '%s\n' "${hrps[nginx.64k.bin]}" "${hrps[h2o.64k.bin]}" | sort -g | tail -1)
+r=$(ratio "${hrps[urt-http.64k.bin]}" "$best")
+g=PASS; awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
+echo "goal urt-http requests/s at least 1.2x the better of nginx and h2o (64 KiB): ${r}x $g"
 # heap calls in steady state: a warm server (pools grown by a first run of
 # both files), then a measured run of 100 new connections
 hstart urt-http
