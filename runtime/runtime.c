@@ -327,7 +327,12 @@ void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *s
 	st->live = rt->nreg;
 	st->active = rt->active;
 	if (rt->has_slab) {
-		st->slab_live = rt->slab.live;
+		size_t claims = 0;
+
+		for (unsigned i = 0; i < rt->nbindings; i++)
+			if (rt->bindings[i].urt && rt->bindings[i].b.slab == &rt->slab)
+				claims += rt->bindings[i].claims;
+		st->slab_live = urt_slab_used(&rt->slab) - claims;
 		st->slab_capacity = (size_t)rt->slab.nchunks * rt->slab.chunk_slots;
 	}
 	urt_arena_stats(&rt->frame, &as);

@@ -18,19 +18,37 @@
  *   CLAIMED --commit-> LIVE
  *   CLAIMED --release-> VACANT,  LIVE --free--> VACANT
  * A vacant slot is either past c->bump (never handed out, never written) or
- * on c->free, holding the next link in its first word. In debug builds a
+ * on a freelist (c->free, or s->free for the current chunk), holding the
+ * next link in its first word. In debug builds a
  * vacant slot is poisoned: all of it under ASan (the slab unpoisons the link
  * only while it reads it), bytes 8.. filled with URT_POISON_SLOT otherwise.
  *
  * Invariants (checked by tests/test_slab.c against a model):
- *   sum(c->used) = s->live + s->claimed
- *   c is on the avail list  <=>  c->used < s->chunk_slots
- *   s->cur = the avail list head (NULL when every chunk is full)
+ *   sum over chunks of used = occupied + claimed slots (urt_slab_used)
+ *   a chunk other than the current one is on the avail list  <=>  used < n
+ *   the current chunk (s->cur) is on no list; its freelist is s->free
+ *   debug and ASan builds: s->cur = URT_SLAB_NIL and s->free = NULL always
+ *
+ * Fast paths. Alloc pops s->free; free pushes onto it when the slot's chunk
+ * is s->cur. Neither touches a chunk header, a counter or a debug flag: the
+ * current chunk's occupancy is bump minus the length of s->free, counted
+ * only when urt_slab_stats asks. When s->free runs dry the slow path bumps
+ * into the chunk's never-touched slots; once those are gone too the chunk
+ * is full (used = n is then exact), leaves, and the avail list's head is
+ * adopted (its list moved into s->free). A free into any other chunk pushes
+ * on that chunk's list and decrements its used (inline), unless the chunk
+ * was full: then the slow path relinks it onto the avail list. The
+ * current chunk changes only when it fills, so an alloc/free loop inside
+ * one chunk never leaves the fast paths. Debug builds never adopt, so every
+ * call reaches the slow path, which keeps each slot's state and poison.
  *
  * Rejected: one freelist for the whole slab. It is simpler and as fast, but
  * per-chunk lists keep each chunk's occupancy exact, which is what lets a
  * later shrink return an empty chunk and lets debug builds validate a free
  * against the chunk it names.
+ * Rejected: a bitmap of vacant slots per chunk in place of the freelist, so
+ * that random-order frees would not write the slot (docs/design.md: the
+ * caller has just touched the slot, so its line is the one cached anyway).
  */
 #include "urt/slab.h"
 
@@ -71,7 +89,6 @@ static void avail_push(struct urt_slab *s, struct urt_slab_chunk *c)
 	if (s->avail != URT_SLAB_NIL)
 		s->dir[s->avail]->prev_avail = c->index;
 	s->avail = c->index;
-	s->cur = c;
 }
 
 static void avail_remove(struct urt_slab *s, struct urt_slab_chunk *c)
@@ -82,7 +99,6 @@ static void avail_remove(struct urt_slab *s, struct urt_slab_chunk *c)
 		s->avail = c->next_avail;
 	if (c->next_avail != URT_SLAB_NIL)
 		s->dir[c->next_avail]->prev_avail = c->prev_avail;
-	s->cur = s->avail == URT_SLAB_NIL ? NULL : s->dir[s->avail];
 }
 
 /* Make room in the directory for one more chunk; nothing changes on -ENOMEM. */
@@ -150,13 +166,16 @@ int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *o)
 	*s = (struct urt_slab){
 		.slot_size = (uint32_t)slot,
 		.chunk_slots = (uint32_t)o->slots,
+		.cur = URT_SLAB_NIL,
 		.avail = URT_SLAB_NIL,
 		.align = (uint32_t)align,
 		.bounded = o->bounded,
 		.al = o->allocator ? *o->allocator : urt_allocator_default,
 	};
+	s->put_limit = s->chunk_slots;
 #if defined(URT_DEBUG) || defined(URT_ASAN)
 	s->checked = true;
+	s->put_limit = 0;
 #endif
 	ret = grow(s);
 	if (ret) {
@@ -178,20 +197,35 @@ void urt_slab_deinit(struct urt_slab *s)
 	}
 	if (s->dir)
 		s->al.free(s->al.ctx, s->dir, s->dir_cap * DIRENT, _Alignof(void *));
-	*s = (struct urt_slab){ .avail = URT_SLAB_NIL };
+	*s = (struct urt_slab){ .cur = URT_SLAB_NIL, .avail = URT_SLAB_NIL };
+}
+
+size_t urt_slab_used(const struct urt_slab *s)
+{
+	size_t used = 0;
+
+	for (uint32_t i = 0; i < s->nchunks; i++)
+		if (i != s->cur)
+			used += s->dir[i]->used;
+	if (s->cur != URT_SLAB_NIL) { /* bump - vacant: its list is the slab's */
+		used += s->dir[s->cur]->bump;
+		for (void *p = s->free; p; p = *(void **)p)
+			used--;
+	}
+	return used;
 }
 
 void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st)
 {
 	*st = (struct urt_slab_stats){
 		.slot_size = s->slot_size,
-		.live = s->live,
-		.claimed = s->claimed,
+		.used = urt_slab_used(s),
 		.capacity = (size_t)s->nchunks * s->chunk_slots,
 		.chunks = s->nchunks,
-		.high_water = s->high_water,
 		.bytes = s->bytes,
 	};
+	for (uint32_t i = 0; i < s->nchunks; i++)
+		st->touched += s->dir[i]->bump;
 }
 
 /* Slot number of ptr in c, or -1 if ptr is not a slot start of c. */
@@ -230,12 +264,36 @@ static void state_move(struct urt_slab *s, struct urt_slab_chunk *c, const void 
 	c->state[i] = (uint8_t)to;
 }
 
+/* A vacant slot of c: the head of *list, else the next never-touched one. */
+static void *vacant_slot(struct urt_slab *s, struct urt_slab_chunk *c, void **list)
+{
+	void *p = *list;
+
+	if (p) {
+		urt__unpoison(p, s->slot_size);
+		*list = *(void **)p;
+		return p;
+	}
+	p = chunk_base(s, c) + (size_t)c->bump++ * s->slot_size;
+	urt__unpoison(p, s->slot_size);
+	return p;
+}
+
 int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how)
 {
-	struct urt_slab_chunk *c = s->cur;
+	struct urt_slab_chunk *c;
 	void *p;
 
-	if (!c) {
+	if (s->cur != URT_SLAB_NIL) { /* the current chunk's list ran dry */
+		c = s->dir[s->cur];
+		if (c->bump < s->chunk_slots) {
+			p = vacant_slot(s, c, &s->free);
+			goto out;
+		}
+		c->used = s->chunk_slots; /* full: it leaves, off every list */
+		s->cur = URT_SLAB_NIL;
+	}
+	if (s->avail == URT_SLAB_NIL) {
 		int ret;
 
 		if (s->bounded || (how & URT__SLAB_TRY))
@@ -243,26 +301,28 @@ int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how)
 		ret = grow(s);
 		if (ret)
 			return ret;
-		c = s->cur;
 	}
-	if (c->free) {
-		p = c->free;
-		urt__unpoison(p, s->slot_size);
-		c->free = *(void **)p;
-	} else {
-		p = chunk_base(s, c) + (size_t)c->bump++ * s->slot_size;
-		urt__unpoison(p, s->slot_size);
+	c = s->dir[s->avail];
+	if (!s->checked) { /* adopt c: from now on the fast paths serve it */
+		avail_remove(s, c);
+		s->cur = c->index;
+		s->free = c->free;
+		c->free = NULL;
+		p = vacant_slot(s, c, &s->free);
+		goto out;
 	}
+	p = vacant_slot(s, c, &c->free);
 	if (++c->used == s->chunk_slots)
 		avail_remove(s, c);
 	state_move(s, c, p, VACANT, (how & URT__SLAB_CLAIM) ? CLAIMED : LIVE,
 		   "slab freelist corrupted: took a slot that is not vacant");
-	urt__slab_count_take(s, how);
+out:
 	out->ptr = p;
 	out->chunk = c->index;
 	return 0;
 }
 
+/* A slot of a full chunk that is not current (every slot in debug builds). */
 void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how)
 {
 	struct urt_slab_chunk *c;
@@ -280,14 +340,13 @@ void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned 
 	poison_vacant(s, ptr);
 	if (c->used-- == s->chunk_slots)
 		avail_push(s, c);
-	urt__slab_count_put(s, how);
 }
 
 void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim)
 {
+	if (!s->checked)
+		return; /* claimed and occupied differ only in debug builds */
 	URT_ASSERT(claim->chunk < s->nchunks, "slab chunk index out of range");
 	state_move(s, s->dir[claim->chunk], claim->ptr, CLAIMED, LIVE,
 		   "commit of a slab slot that is not claimed");
-	s->claimed--;
-	s->live++;
 }

@@ -167,7 +167,7 @@ static void test_remote_wakes_none_lost(void **state)
 	assert_true(st.wakes_remote <= (uint64_t)THREADS * (WAKES + PINGS + 1));
 	assert_true(sh.polls <= st.wakes_remote + 1); /* a queued task is not queued twice */
 	assert_int_equal(rt.wakers.live, 0);
-	assert_int_equal(rt.slab.live, 0);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
 	test_runtime_end(&rt);
 }
 
@@ -277,11 +277,11 @@ static void test_waker_keeps_slot_until_freed(void **state)
 	assert_int_equal(urt_spawn_slab(&keep_type, NULL, 0, NULL), 0);
 	assert_int_equal(urt_tick(&rt, 0), 1);
 	assert_int_equal(rt.active, 0);	   /* finished ... */
-	assert_int_equal(rt.slab.live, 1); /* ... but the waker holds the slot */
+	assert_int_equal(urt_slab_used(&rt.slab), 1); /* ... but the waker holds the slot */
 	assert_int_equal(pthread_create(&th, NULL, free_thread, NULL), 0);
 	pthread_join(th, NULL);
 	assert_true(tick_until(&rt, all_reclaimed_rt, 10000));
-	assert_int_equal(rt.slab.live, 0);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
 	test_runtime_end(&rt);
 }
 

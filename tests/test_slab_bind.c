@@ -84,13 +84,13 @@ static void test_slot_freed_through_its_own_binding(void **state)
 					sizeof(struct add_state), &j),
 			 0);
 	urt_slab_restore(prev);
-	assert_int_equal(user.live, 1);
-	assert_int_equal(rt.slab.live, 0);
+	assert_int_equal(urt_slab_used(&user), 1);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
 	run_all(&rt);
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal(out, 5);
-	assert_int_equal(user.live, 0); /* back in the slab it came from */
-	assert_int_equal(rt.slab.live, 0);
+	assert_int_equal(urt_slab_used(&user), 0); /* back in the slab it came from */
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
 	urt_runtime_deinit(&rt);
 	urt_slab_deinit(&user);
 }
@@ -184,7 +184,7 @@ static void test_foreign_table_goes_through_pointers(void **state)
 	assert_int_equal(tcalls.commit, 2);
 	assert_int_equal(tcalls.release, 1);
 	assert_int_equal(tcalls.free, 2);
-	assert_int_equal(user.live + user.claimed, 0);
+	assert_int_equal(urt_slab_used(&user), 0);
 	test_runtime_end(&rt);
 	urt_slab_deinit(&user);
 }
@@ -209,7 +209,7 @@ static void test_too_many_bindings(void **state)
 	}
 	assert_int_equal(urt_run(&rt), 0);
 	for (int i = 0; i < 9; i++) {
-		assert_int_equal(slabs[i].live, 0); /* each slot went home */
+		assert_int_equal(urt_slab_used(&slabs[i]), 0); /* each slot went home */
 		urt_slab_deinit(&slabs[i]);
 	}
 	test_runtime_end(&rt);
@@ -233,22 +233,22 @@ static void test_claim_release_and_spawn(void **state)
 					  });
 	assert_int_equal(urt_claim_slab(&c), 0);
 	assert_int_equal(urt_claim_capacity(&c), 64);
-	assert_int_equal(rt.slab.claimed, 1);
+	assert_int_equal(urt_slab_used(&rt.slab), 1);
 	urt_claim_release(&c); /* nothing lost */
-	assert_int_equal(rt.slab.claimed, 0);
-	assert_int_equal(rt.slab.live, 0);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
 	assert_int_equal(test_stats(&rt).live, 0);
 
 	assert_int_equal(urt_try_claim_slab(&c), 0);
 	*(struct add_state *)urt_claim_state(&c) = (struct add_state){ 40, 2 };
 	assert_int_equal(urt_claim_spawn(&c, NULL, &j), -EINVAL); /* claim still held */
 	assert_int_equal(urt_claim_spawn(&c, &add_type, &j), 0);
-	assert_int_equal(rt.slab.live, 1);
+	assert_int_equal(urt_slab_used(&rt.slab), 1);
 	run_all(&rt);
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal(out, 42);
 	assert_int_equal(test_stats(&rt).spawned_claim, 1);
-	assert_int_equal(rt.slab.live, 0);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
 	urt_runtime_deinit(&rt);
 }
 

@@ -200,17 +200,17 @@ static void test_abort_parked_task_reclaims_slot(void **state)
 			 0);
 	assert_true(urt_tick(&rt, 0) == 1); /* polled once: now parked */
 	assert_int_equal(urt_tick(&rt, 0), 0);
-	assert_int_equal(rt.slab.live, 1);
+	assert_int_equal(urt_slab_used(&rt.slab), 1);
 	assert_int_equal(test_stats(&rt).active, 1);
 	assert_int_equal(urt_join_abort(&j), 0);
 	assert_int_equal(urt_tick(&rt, 0), 0); /* drop ran, not poll */
 	assert_int_equal(drops, 1);
 	assert_true(urt_join_is_finished(&j));
 	assert_int_equal(urt_join_abort(&j), -EALREADY);
-	assert_int_equal(rt.slab.live, 1); /* the handle still refers to it */
+	assert_int_equal(urt_slab_used(&rt.slab), 1); /* the handle still refers to it */
 	assert_int_equal(urt_join_take(&j, &out), -ECANCELED);
 	assert_int_equal(out, 7);
-	assert_int_equal(rt.slab.live, 0);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
 	assert_int_equal(test_stats(&rt).aborted, 1);
 	test_runtime_end(&rt);
 }

@@ -123,7 +123,7 @@ struct urt_runtime_stats {
 	uint64_t dropped_handles; /* debug: a task ended holding a live task's join handle */
 	size_t live;		 /* tasks not reclaimed */
 	size_t active;		 /* tasks not finished */
-	size_t slab_live;	 /* slots in use in the runtime's slab */
+	size_t slab_live;	 /* tasks in the runtime's slab (claims held not counted) */
 	size_t slab_capacity;	 /* slots in the runtime's slab */
 	size_t frame_high_water; /* bytes, frame arena */
 	/* I/O */
@@ -370,6 +370,7 @@ struct urt_runtime {
 		size_t slot_size; /* bytes per slot */
 		bool urt;	  /* urt_slab_table_urt: call it inline */
 		uint32_t chunks;  /* urt: the slab's chunks in reg_cover */
+		uint32_t claims;  /* claims held in its slab (urt_slab_stats counts them used) */
 	} bindings[8];
 	unsigned nbindings;
 	unsigned bcur;			       /* the binding used last */

@@ -57,14 +57,18 @@ struct urt_slot {
 
 /*
  * Chunk header, stored right after the chunk's slots (so slots start at the
- * allocation's aligned base and no padding is wasted). Invariants:
+ * allocation's aligned base and no padding is wasted). Invariants, for every
+ * chunk but the slab's current one:
  *   used = occupied + claimed slots of this chunk
- *   vacant = (chunk_slots - bump) + length(free list)     [never touched + freed]
- *   in avail list  <=>  used < chunk_slots
+ *   vacant = (chunk_slots - bump) + length(free)      [never touched + freed]
+ *   on the avail list  <=>  used < chunk_slots
+ * The current chunk (urt_slab.cur) is off the avail list; its freelist lives
+ * in urt_slab.free (free here is NULL) and its used is bump - length of that
+ * list, computed when asked (used here is stale until the chunk leaves).
  */
 struct urt_slab_chunk {
 	void *free;	     /* freelist head (a vacant slot), NULL if empty */
-	uint32_t used;	     /* occupied + claimed */
+	uint32_t used;	     /* occupied + claimed (not kept while current) */
 	uint32_t bump;	     /* slots [bump, chunk_slots) were never handed out */
 	uint32_t index;	     /* position in urt_slab.dir */
 	uint32_t next_avail; /* avail list (chunk indices), URT_SLAB_NIL ends */
@@ -72,32 +76,36 @@ struct urt_slab_chunk {
 	uint8_t *state; /* debug builds: one byte per slot, else NULL */
 };
 
+/*
+ * The first two fields are all alloc and free touch while slots come from
+ * and go back to the current chunk: alloc pops free, free pushes onto it.
+ * Debug and ASan builds keep free NULL, cur URT_SLAB_NIL and put_limit 0,
+ * so every call takes the checked slow path without a flag test.
+ */
 struct urt_slab {
-	struct urt_slab_chunk *cur;  /* head of the avail list, NULL if none */
-	struct urt_slab_chunk **dir; /* chunk index -> chunk */
+	void *free;		     /* freelist of the current chunk; NULL: slow path */
+	uint32_t cur;		     /* current chunk's index, URT_SLAB_NIL if none */
 	uint32_t slot_size;	     /* multiple of align */
+	struct urt_slab_chunk **dir; /* chunk index -> chunk */
 	uint32_t chunk_slots;	     /* slots per chunk */
 	uint32_t nchunks;	     /* chunks in dir */
 	uint32_t dir_cap;	     /* entries allocated in dir */
-	uint32_t avail;		     /* index of cur, URT_SLAB_NIL if none */
+	uint32_t avail;		     /* head of the avail list, URT_SLAB_NIL if empty */
 	uint32_t align;		     /* 16 or 64 */
+	uint32_t put_limit;	     /* chunk_slots; debug builds: 0 (all puts slow) */
 	bool bounded;		     /* one chunk, no growth */
-	bool checked;		     /* debug build: every call takes the slow path */
-	size_t live;		     /* occupied slots (committed or allocated) */
-	size_t claimed;		     /* claimed, not yet committed or released */
-	size_t high_water;	     /* max of live + claimed */
+	bool checked;		     /* debug build: never caches a current chunk */
 	size_t bytes;		     /* bytes held from the backing allocator */
 	struct urt_allocator al;
 };
 
 struct urt_slab_stats {
-	size_t slot_size;  /* bytes per slot after rounding */
-	size_t live;	   /* occupied slots */
-	size_t claimed;	   /* reserved, not committed */
-	size_t capacity;   /* slots in all chunks */
-	size_t chunks;	   /* chunks allocated */
-	size_t high_water; /* max of live + claimed ever */
-	size_t bytes;	   /* memory held from the backing allocator */
+	size_t slot_size; /* bytes per slot after rounding */
+	size_t used;	  /* occupied + claimed slots */
+	size_t capacity;  /* slots in all chunks */
+	size_t chunks;	  /* chunks allocated */
+	size_t touched;	  /* slots ever handed out: >= the peak of used (= for one chunk) */
+	size_t bytes;	  /* memory held from the backing allocator */
 };
 
 /*
@@ -112,8 +120,14 @@ URT_NODISCARD int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *
 /* urt_slab_deinit - free every chunk, live slots included. */
 void urt_slab_deinit(struct urt_slab *s);
 
-/* urt_slab_stats - fill *st. */
+/*
+ * urt_slab_stats - fill *st. O(chunks + vacant slots of the current chunk):
+ * the fast paths keep no counters, so used is counted here.
+ */
 void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st);
+
+/* urt_slab_used - occupied + claimed slots (st.used of urt_slab_stats). */
+size_t urt_slab_used(const struct urt_slab *s);
 
 /*
  * urt_slab_find_chunk - which chunk holds ptr (scans the chunks: the slow
@@ -123,69 +137,47 @@ void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st);
 URT_NODISCARD int urt_slab_find_chunk(const struct urt_slab *s, const void *ptr);
 
 /* Internal entry points behind the inline fast paths below. */
-#define URT__SLAB_CLAIM 1u /* count as claimed, not live */
+#define URT__SLAB_CLAIM 1u /* debug builds: the slot becomes claimed, not occupied */
 #define URT__SLAB_TRY	2u /* never grow */
 URT_NODISCARD int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how);
 void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how);
+void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim);
 
-/* Accounting shared by the fast and slow paths: a slot was handed out. */
-static inline void urt__slab_count_take(struct urt_slab *s, unsigned how)
-{
-	if (how & URT__SLAB_CLAIM)
-		s->claimed++;
-	else
-		s->live++;
-	if (s->live + s->claimed > s->high_water)
-		s->high_water = s->live + s->claimed;
-}
-
-/* ... and a slot came back. */
-static inline void urt__slab_count_put(struct urt_slab *s, unsigned how)
-{
-	if (how & URT__SLAB_CLAIM)
-		s->claimed--;
-	else
-		s->live--;
-}
-
-/*
- * Fast path: pop the current chunk's freelist unless that empties the chunk
- * (then the slow path unlinks it) or the build checks every call.
- */
+/* Fast path: pop the current chunk's freelist (the slow path refills it). */
 static inline int urt__slab_take(struct urt_slab *s, struct urt_slot *out, unsigned how)
 {
-	struct urt_slab_chunk *c = s->cur;
-	void *p;
+	void *p = s->free;
 
-	if (__builtin_expect(!c || !(p = c->free) || c->used + 1 >= s->chunk_slots || s->checked,
-			     0))
+	if (__builtin_expect(!p, 0))
 		return urt__slab_take_slow(s, out, how);
-	c->free = *(void **)p;
-	c->used++;
-	urt__slab_count_take(s, how);
+	s->free = *(void **)p;
 	out->ptr = p;
-	out->chunk = c->index;
+	out->chunk = s->cur;
 	return 0;
 }
 
-/* Fast path: push onto the chunk's freelist unless the chunk was full. */
+/*
+ * Fast path: push onto the current chunk's freelist if the slot is from it,
+ * else onto its own chunk's list unless that chunk was full (then the slow
+ * path relinks it; debug builds have put_limit 0 and always go there).
+ */
 static inline void urt__slab_put(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how)
 {
 	struct urt_slab_chunk *c;
 
-	if (__builtin_expect(s->checked || chunk >= s->nchunks, 0)) {
-		urt__slab_put_slow(s, ptr, chunk, how);
+	if (__builtin_expect(chunk == s->cur, 1)) {
+		*(void **)ptr = s->free;
+		s->free = ptr;
 		return;
 	}
 	c = s->dir[chunk];
-	if (__builtin_expect(c->used == s->chunk_slots, 0)) {
+	if (__builtin_expect(c->used >= s->put_limit, 0)) {
 		urt__slab_put_slow(s, ptr, chunk, how);
 		return;
 	}
 	*(void **)ptr = c->free;
 	c->free = ptr;
 	c->used--;
-	urt__slab_count_put(s, how);
 }
 
 /*
@@ -239,17 +231,14 @@ static inline void urt_slab_release(struct urt_slab *s, const struct urt_slot *c
 	urt__slab_put(s, claim->ptr, claim->chunk, URT__SLAB_CLAIM);
 }
 
-void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim);
-
-/* urt_slab_commit - a claimed slot becomes occupied (then urt_slab_free it). */
+/*
+ * urt_slab_commit - a claimed slot becomes occupied (then urt_slab_free it).
+ * Only debug builds tell the two apart; there it is a state check.
+ */
 static inline void urt_slab_commit(struct urt_slab *s, const struct urt_slot *claim)
 {
-	if (__builtin_expect(s->checked, 0)) {
+	if (__builtin_expect(claim->chunk != s->cur, 0))
 		urt__slab_commit_slow(s, claim);
-		return;
-	}
-	s->claimed--;
-	s->live++;
 }
 
 #ifdef __cplusplus

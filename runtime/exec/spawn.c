@@ -466,6 +466,7 @@ static int claim(struct urt_claim *c, bool try)
 	}
 	rt->nreg_slab += bd->urt;
 	rt->nclaims++;
+	bd->claims++;
 	c->task = slot.ptr;
 	c->chunk = slot.chunk;
 	c->binding = (uint16_t)idx;
@@ -504,6 +505,7 @@ int urt_claim_spawn(struct urt_claim *c, const struct urt_task_type *type, struc
 	else
 		bd->b.table->commit(bd->b.slab, &slot);
 	rt->nclaims--; /* urt__task_start takes the held registry entry */
+	bd->claims--;
 	rt->stats.spawned_claim++;
 	task_start(rt, c->task, type, (uint32_t)(bd->slot_size - HDR), slab_flags(c->binding),
 		   c->chunk, join);
@@ -522,6 +524,7 @@ void urt_claim_release(struct urt_claim *c)
 	else
 		bd->b.table->release(bd->b.slab, &slot);
 	rt->nclaims--;
+	bd->claims--;
 	rt->nreg_slab -= bd->urt;
 	c->task = NULL;
 	urt__slot_check(rt);
