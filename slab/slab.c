@@ -46,9 +46,8 @@
  * per-chunk lists keep each chunk's occupancy exact, which is what lets a
  * later shrink return an empty chunk and lets debug builds validate a free
  * against the chunk it names.
- * Rejected: a bitmap of vacant slots per chunk in place of the freelist, so
- * that random-order frees would not write the slot (docs/design.md: the
- * caller has just touched the slot, so its line is the one cached anyway).
+ * Rejected: a side stack of vacant slot indices (4 bytes a slot, over the
+ * bounded slab's memory budget) and a per-chunk bitmap (docs/design.md).
  */
 #include "urt/slab.h"
 

@@ -157,6 +157,22 @@ static inline int urt__slab_take(struct urt_slab *s, struct urt_slot *out, unsig
 }
 
 /*
+ * For callers that inline their own fast path (urt_spawn_slab): the current
+ * chunk's next vacant slot, or NULL when only urt_slab_alloc can tell (then
+ * call it). Never calls out, so the caller's fast path stays a leaf.
+ */
+static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
+{
+	void *p = s->free;
+
+	if (__builtin_expect(p != NULL, 1)) {
+		s->free = *(void **)p;
+		*chunk = s->cur;
+	}
+	return p;
+}
+
+/*
  * Fast path: push onto the current chunk's freelist if the slot is from it,
  * else onto its own chunk's list unless that chunk was full (then the slow
  * path relinks it; debug builds have put_limit 0 and always go there).

@@ -132,7 +132,8 @@ static inline unsigned type_hash(const struct urt_task_type *type)
 	return (unsigned)(((uintptr_t)type * 0x9e3779b97f4a7c15ull) >> 58);
 }
 
-static uint16_t type_slot_slow(struct urt_runtime *rt, const struct urt_task_type *type)
+static __attribute__((noinline)) uint16_t type_slot_slow(struct urt_runtime *rt,
+							 const struct urt_task_type *type)
 {
 	unsigned h = type_hash(type);
 
@@ -397,8 +398,10 @@ static uint16_t slab_flags(unsigned binding)
 	return (uint16_t)(URT_TASK_SLAB | (binding << URT_TASK_BINDING_SHIFT));
 }
 
-int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
-		   struct urt_join *join)
+/* urt_spawn_slab's every case: errors, bindings, growth, custom tables. */
+static __attribute__((noinline)) int spawn_slab_slow(const struct urt_task_type *type,
+						     const void *state, size_t size,
+						     struct urt_join *join)
 {
 	struct urt_runtime *rt = urt__rt;
 	struct urt_binding *bd;
@@ -431,6 +434,60 @@ int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t s
 	state_copy((struct urt_task *)slot.ptr + 1, state, size);
 	rt->stats.spawned_slab++;
 	task_start(rt, slot.ptr, type, (uint32_t)size, slab_flags((unsigned)idx), slot.chunk, join);
+	return 0;
+}
+
+/* state_copy for size 0, 8, 16, 24 or 32: fixed-size moves only. */
+static inline void state_copy_words(void *dst, const void *src, size_t size)
+{
+	char *d = dst;
+	const char *s = src;
+
+	if (size & 32) {
+		memcpy(d, s, 32);
+		return;
+	}
+	if (size & 16) {
+		memcpy(d, s, 16);
+		d += 16, s += 16;
+	}
+	if (size & 8)
+		memcpy(d, s, 8);
+}
+
+/*
+ * The common case inline and calling out to nothing, so it needs no stack
+ * frame: valid arguments, the thread's binding is the one used last, a urt
+ * slab that has not grown since the registry covered it (so its slot has a
+ * registry entry), a vacant slot in its current chunk, the type spawned
+ * last (its stats slot cached) and a state of up to four words (copied by
+ * moves, not a call). Anything else goes to spawn_slab_slow, which checks
+ * it all again.
+ */
+int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
+		   struct urt_join *join)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt_slab_binding tls = urt__slab_tls;
+	struct urt_binding *bd;
+	struct urt_slab *s;
+	struct urt_task *t;
+	uint32_t chunk;
+
+	if (URT_UNLIKELY(!rt || rt->closing || !type || !type->poll || (!state && size) ||
+			 size > 32 || (size & 7) || type != rt->last_type))
+		return spawn_slab_slow(type, state, size, join);
+	/* before the first binding, bindings[0] is zeroed: no table matches */
+	bd = &rt->bindings[rt->bcur];
+	s = bd->b.slab;
+	if (URT_UNLIKELY(bd->b.table != tls.table || s != tls.slab || !bd->urt ||
+			 HDR + (size < MIN_STATE ? MIN_STATE : size) > bd->slot_size ||
+			 s->nchunks != bd->chunks || !(t = urt__slab_pop(s, &chunk))))
+		return spawn_slab_slow(type, state, size, join);
+	rt->nreg_slab++;
+	state_copy_words(t + 1, state, size);
+	rt->stats.spawned_slab++;
+	task_start(rt, t, type, (uint32_t)size, slab_flags(rt->bcur), chunk, join);
 	return 0;
 }
 
