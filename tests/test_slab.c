@@ -145,6 +145,41 @@ static void test_unbounded_grows_by_chunks_and_addresses_stay(void **state)
 	free(slots);
 }
 
+/*
+ * The current chunk changes only when it fills; frees into other chunks
+ * (full ones relinked, others pushed inline) keep used exact, and vacant
+ * slots are reused before the slab grows.
+ */
+static void test_chunk_switches_keep_counts(void **state)
+{
+	enum { PER = 4, N = 3 * PER };
+	struct urt_slab s;
+	struct urt_slot v[N], x;
+
+	(void)state;
+	assert_int_equal(
+		urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 32, .slots = PER }), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(urt_slab_alloc(&s, &v[i]), 0);
+	assert_int_equal(stats(&s).chunks, 3);
+	assert_int_equal(stats(&s).used, N);
+	urt_slab_free(&s, v[0].ptr, v[0].chunk); /* chunk 0 was full: relinked */
+	urt_slab_free(&s, v[1].ptr, v[1].chunk); /* ... now a push on its list */
+	urt_slab_free(&s, v[PER].ptr, v[PER].chunk);
+	assert_int_equal(stats(&s).used, N - 3);
+	for (int i = 0; i < 3; i++) { /* the three vacant slots, no growth */
+		assert_int_equal(urt_slab_try_alloc(&s, &x), 0);
+		assert_true(x.ptr == v[0].ptr || x.ptr == v[1].ptr || x.ptr == v[PER].ptr);
+		assert_int_equal(x.chunk, x.ptr == v[PER].ptr ? v[PER].chunk : v[0].chunk);
+		assert_int_equal(stats(&s).used, N - 2 + i);
+	}
+	assert_int_equal(urt_slab_try_alloc(&s, &x), -ENOSPC);
+	assert_int_equal(urt_slab_try_claim(&s, &x), -ENOSPC);
+	assert_int_equal(stats(&s).chunks, 3);
+	assert_int_equal(stats(&s).touched, N);
+	urt_slab_deinit(&s);
+}
+
 static void test_try_never_grows(void **state)
 {
 	struct test_alloc ta;
@@ -427,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_slot_size_rounding_and_alignment),
 		cmocka_unit_test(test_bounded_full_rejects_and_changes_nothing),
 		cmocka_unit_test(test_unbounded_grows_by_chunks_and_addresses_stay),
+		cmocka_unit_test(test_chunk_switches_keep_counts),
 		cmocka_unit_test(test_try_never_grows),
 		cmocka_unit_test(test_claim_commit_release),
 		cmocka_unit_test(test_model),
