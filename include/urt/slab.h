@@ -126,7 +126,10 @@ void urt_slab_deinit(struct urt_slab *s);
  */
 void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st);
 
-/* urt_slab_used - occupied + claimed slots (st.used of urt_slab_stats). */
+/*
+ * urt_slab_used - occupied + claimed slots, counted as urt_slab_stats does.
+ * Return: that count. Context: as every call on this slab.
+ */
 size_t urt_slab_used(const struct urt_slab *s);
 
 /*
