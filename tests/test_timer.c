@@ -243,6 +243,15 @@ static bool nearest_poll(struct urt_task *t, void *arg)
 	URT_AWAIT(t, st->ret = urt_sleep_until(t, &st->c, 0));
 	assert_int_equal(st->ret, 0);
 	check_wake(st, st->base + 1500 * MS);
+	/* the run is empty and loaded past now: two deadlines in the past go
+	 * to its unsorted tail; cancelling the first leaves the second due */
+	st->base = urt_now_ns();
+	assert_int_equal(urt_sleep_until(t, &st->a, st->base - 2), URT_PENDING);
+	assert_int_equal(urt_sleep_until(t, &st->b, st->base - 1), URT_PENDING);
+	assert_int_equal(urt_op_cancel(&st->a), 0);
+	assert_int_equal(urt_sleep_until(t, &st->a, 0), -ECANCELED);
+	URT_AWAIT(t, st->ret = urt_sleep_until(t, &st->b, 0));
+	assert_int_equal(st->ret, 0);
 	URT_END(t);
 }
 

@@ -148,6 +148,9 @@ static inline uint64_t urt__ud(const struct urt__rec *r, uint32_t idx, unsigned 
 
 URT_HIDDEN int urt__ops_init(struct urt_runtime *rt, uint32_t max);
 URT_HIDDEN void urt__ops_deinit(struct urt_runtime *rt);
+/* Double an array of page pointers (*pages, n of *cap used; 16 at first),
+ * for the op records' pages and the timer wheel's. Return: 0; -ENOMEM. */
+URT_HIDDEN int urt__pages_grow(struct urt_runtime *rt, void *pages, uint32_t *cap, uint32_t n);
 /* Records in use, computed (the fast paths keep no counter). */
 static inline uint32_t urt__ops_live(const struct urt_runtime *rt)
 {

@@ -79,25 +79,30 @@ void urt__ops_deinit(struct urt_runtime *rt)
 	memset(&rt->ops, 0, sizeof(rt->ops));
 }
 
+int urt__pages_grow(struct urt_runtime *rt, void *pages, uint32_t *cap, uint32_t n)
+{
+	uint32_t ncap = *cap ? *cap * 2 : 16;
+	void *old, *p = rt->al.alloc(rt->al.ctx, ncap * sizeof(void *), _Alignof(void *));
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(&old, pages, sizeof(old));
+	if (n)
+		memcpy(p, old, n * sizeof(void *));
+	if (old)
+		rt->al.free(rt->al.ctx, old, *cap * sizeof(void *), _Alignof(void *));
+	memcpy(pages, &p, sizeof(p));
+	*cap = ncap;
+	return 0;
+}
+
 static int grow(struct urt_runtime *rt)
 {
 	struct urt__rec *page;
 
-	if (rt->ops.npages == rt->ops.pages_cap) {
-		uint32_t cap = rt->ops.pages_cap ? rt->ops.pages_cap * 2 : 16;
-		struct urt__rec **p =
-			rt->al.alloc(rt->al.ctx, cap * sizeof(void *), _Alignof(void *));
-
-		if (!p)
-			return -ENOMEM;
-		if (rt->ops.npages)
-			memcpy(p, rt->ops.pages, rt->ops.npages * sizeof(void *));
-		if (rt->ops.pages)
-			rt->al.free(rt->al.ctx, rt->ops.pages, rt->ops.pages_cap * sizeof(void *),
-				    _Alignof(void *));
-		rt->ops.pages = p;
-		rt->ops.pages_cap = cap;
-	}
+	if (rt->ops.npages == rt->ops.pages_cap &&
+	    urt__pages_grow(rt, &rt->ops.pages, &rt->ops.pages_cap, rt->ops.npages))
+		return -ENOMEM;
 	page = rt->al.alloc(rt->al.ctx, URT__REC_PAGE * sizeof(struct urt__rec), 64);
 	if (!page)
 		return -ENOMEM;

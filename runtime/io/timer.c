@@ -87,22 +87,10 @@ static int chunk_carve(struct urt_runtime *rt)
 	uint32_t c = rt->timers.made;
 
 	if (c / CHUNK_PAGE >= rt->timers.npages) {
-		if (rt->timers.npages == rt->timers.pages_cap) {
-			uint32_t cap = rt->timers.pages_cap ? rt->timers.pages_cap * 2 : 8;
-			struct urt__tchunk **p =
-				rt->al.alloc(rt->al.ctx, cap * sizeof(void *), _Alignof(void *));
-
-			if (!p)
-				return -ENOMEM;
-			if (rt->timers.npages)
-				memcpy(p, rt->timers.pages, rt->timers.npages * sizeof(void *));
-			if (rt->timers.pages)
-				rt->al.free(rt->al.ctx, rt->timers.pages,
-					    rt->timers.pages_cap * sizeof(void *),
-					    _Alignof(void *));
-			rt->timers.pages = p;
-			rt->timers.pages_cap = cap;
-		}
+		if (rt->timers.npages == rt->timers.pages_cap &&
+		    urt__pages_grow(rt, &rt->timers.pages, &rt->timers.pages_cap,
+				    rt->timers.npages))
+			return -ENOMEM;
 		rt->timers.pages[rt->timers.npages] =
 			rt->al.alloc(rt->al.ctx, CHUNK_PAGE * sizeof(struct urt__tchunk), 64);
 		if (!rt->timers.pages[rt->timers.npages])
@@ -289,9 +277,9 @@ static void run_remove(struct urt_runtime *rt, struct urt__rec *r)
 			if (urt__rec_at(rt, run[i].idx) == r)
 				break;
 	URT_ASSERT(i < rt->timers.nrun, "timer not in the run");
-	if (i == rt->timers.head) {
+	if (i == rt->timers.head && i < rt->timers.nsorted) {
 		rt->timers.head++;
-	} else {
+	} else { /* the sorted part's middle or end, or the tail */
 		memmove(run + i, run + i + 1, (rt->timers.nrun - i - 1) * sizeof(*run));
 		rt->timers.nrun--;
 		if (i < rt->timers.nsorted)
