@@ -13,8 +13,8 @@
  * Free records: a 64-entry stack in the runtime (ops.stack, newest on top)
  * in front of the pool's freelist (linked by `next`). Acquire and release
  * are inline (io_internal.h) and touch the stack and the record only; the
- * pool is visited when the stack is empty (refill half a stack) or full
- * (spill its older half). No live counter is kept: live = made - 1 - top
+ * pool is visited when the stack is empty (take its newest) or full (spill
+ * the stack's older half to it). No live counter is kept: live = made - 1 - top
  * - nfree, and the most ever live is made - 1 (a record is carved only
  * when none is free), so stats.ops_high_water is computed too.
  *
@@ -129,35 +129,31 @@ static int64_t rec_carve(struct urt_runtime *rt)
 
 /*
  * The pool behind the stack (io_internal.h): the stack is empty, or
- * `made > max` says the limit must be looked at. Refilling takes up to half
- * a stack from the pool's freelist, newest on top, so records are reused in
- * exactly the order a single LIFO list would give (completions' user_data,
- * and so the simulator's traces, do not change).
+ * `made > max` says the limit must be looked at. An empty stack takes the
+ * pool's newest free record (one: popping more would chain their cache
+ * misses here, where one pop a call overlaps with the caller's work), so
+ * records are reused in exactly the order one LIFO list would give
+ * (completions' user_data, and so the simulator's traces, do not change).
  */
 int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind)
 {
-	uint32_t k, half = URT__REC_STACK / 2;
-
 	/* only chunks (queued completions) may pass the limit */
 	if (URT_UNLIKELY(urt__ops_live(rt) >= rt->ops.max) && kind != URT__REC_CHUNK)
 		return -EAGAIN;
-	if (rt->ops.top)
-		return urt__rec_take(rt, kind);
-	k = rt->ops.nfree < half ? rt->ops.nfree : half;
-	for (uint32_t i = 0; i < k; i++) {
+	if (!rt->ops.top) {
 		uint32_t idx = rt->ops.free;
 
-		rt->ops.free = urt__rec_at(rt, idx)->next;
-		rt->ops.stack[k - 1 - i] = idx;
-	}
-	rt->ops.nfree -= k;
-	rt->ops.top = k;
-	if (!k) {
-		int64_t ret = rec_carve(rt);
+		if (idx) {
+			rt->ops.free = urt__rec_at(rt, idx)->next;
+			rt->ops.nfree--;
+		} else {
+			int64_t ret = rec_carve(rt);
 
-		if (ret < 0)
-			return ret;
-		rt->ops.stack[rt->ops.top++] = (uint32_t)ret;
+			if (ret < 0)
+				return ret;
+			idx = (uint32_t)ret;
+		}
+		rt->ops.stack[rt->ops.top++] = idx;
 	}
 	return urt__rec_take(rt, kind);
 }
