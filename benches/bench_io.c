@@ -25,8 +25,8 @@
  * Sleeps: 100,000 slab tasks each sleep until a distinct deadline (500 ns
  * apart, in random order, 400-450 ms after the arming tick). Three ticks
  * are timed: the one that polls every task (each arms its sleep), the one
- * after the window that fires every timer (heap pop, record freed, task
- * woken), and the one that polls every task to its end (the await takes
+ * after the window that fires every timer (the wheel pops it, record
+ * freed, task woken), and the one that polls every task to its end (the await takes
  * the result, the task finishes and is reclaimed). A baseline round does
  * the same with tasks that never sleep (parked on the first poll, woken by
  * the bench in the order the deadlines would have woken them), so the
@@ -657,7 +657,7 @@ static void bench_timers(void)
 	inv = malloc(TIMERS * sizeof(*inv));
 	if (!parked_tasks || !perm || !inv)
 		die("malloc", 0);
-	sleep_round(&rt, 1); /* warm: slab, registry, records, heap */
+	sleep_round(&rt, 1); /* warm: slab, registry, records, wheel */
 	idle_round(&rt, 1);
 	for (int k = 0; k < TIMER_ROUNDS; k++) {
 		struct timer_round s = sleep_round(&rt, 100 + (uint64_t)k);
