@@ -10,7 +10,10 @@
  * (SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL, falling back as the runtime
  * does) that prepares B no-ops and reaps B per io_uring_submit_and_wait.
  * Both make one io_uring_enter per batch. urt and raw alternate (which goes
- * first alternates too) round by round in one run.
+ * first alternates too) round by round in one run. The runtime registers
+ * its ring's descriptor (io_uring_register_ring_fd: no file lookup per
+ * enter); a third series, raw liburing with its ring fd registered too,
+ * shows what that alone is worth (info, not the goal's baseline).
  *
  * Op records: urt__rec_alloc + urt__rec_free (internal, hidden visibility;
  * linked from the static archive) against glibc's own __libc_malloc(64) +
@@ -20,10 +23,10 @@
  * -ECANCELED, which takes and frees a record with no kernel trip.
  *
  * Sleeps: 100,000 slab tasks each sleep until a distinct deadline (500 ns
- * apart, in random order, 100-150 ms after the arming tick). Three ticks
+ * apart, in random order, 400-450 ms after the arming tick). Three ticks
  * are timed: the one that polls every task (each arms its sleep), the one
- * after the window that fires every timer (heap pop, record freed, task
- * woken), and the one that polls every task to its end (the await takes
+ * after the window that fires every timer (the wheel pops it, record
+ * freed, task woken), and the one that polls every task to its end (the await takes
  * the result, the task finishes and is reclaimed). A baseline round does
  * the same with tasks that never sleep (parked on the first poll, woken by
  * the bench in the order the deadlines would have woken them), so the
@@ -254,24 +257,27 @@ static uint64_t raw_nops(struct io_uring *ring, unsigned batch, uint32_t n)
 	return now_ns() - t0;
 }
 
-static double nop_urt_med[NBATCH], nop_raw_med[NBATCH];
+static double nop_urt_med[NBATCH], nop_raw_med[NBATCH], nop_reg_med[NBATCH];
 
 static void bench_nops(void)
 {
-	static double u[NBATCH][NOP_ROUNDS], r[NBATCH][NOP_ROUNDS];
+	static double u[NBATCH][NOP_ROUNDS], r[NBATCH][NOP_ROUNDS], g[NBATCH][NOP_ROUNDS];
 	struct urt_runtime rt;
-	struct io_uring ring;
+	struct io_uring ring, reg; /* reg: its ring fd registered, as the runtime's is */
 	int ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
 								    .slot_size = 2048,
 								    .slab_slots = 4 });
 
 	if (ret)
 		die("runtime init", ret);
-	if ((ret = raw_ring_init(&ring)))
+	if ((ret = raw_ring_init(&ring)) || (ret = raw_ring_init(&reg)))
 		die("raw ring init", ret);
-	for (int b = 0; b < NBATCH; b++) { /* warm both */
+	if ((ret = io_uring_register_ring_fd(&reg)) != 1)
+		die("register ring fd", ret);
+	for (int b = 0; b < NBATCH; b++) { /* warm all three */
 		urt_nops(&rt, nop_batches[b], 20000);
 		raw_nops(&ring, nop_batches[b], 20000);
+		raw_nops(&reg, nop_batches[b], 20000);
 	}
 	for (int k = 0; k < NOP_ROUNDS; k++) {
 		for (int b = 0; b < NBATCH; b++) {
@@ -280,14 +286,17 @@ static void bench_nops(void)
 
 			if (k & 1) {
 				r[b][k] = (double)raw_nops(&ring, bt, n) / n;
+				g[b][k] = (double)raw_nops(&reg, bt, n) / n;
 				u[b][k] = (double)urt_nops(&rt, bt, n) / n;
 			} else {
 				u[b][k] = (double)urt_nops(&rt, bt, n) / n;
+				g[b][k] = (double)raw_nops(&reg, bt, n) / n;
 				r[b][k] = (double)raw_nops(&ring, bt, n) / n;
 			}
 		}
 	}
 	io_uring_queue_exit(&ring);
+	io_uring_queue_exit(&reg);
 	urt_runtime_deinit(&rt);
 	for (int b = 0; b < NBATCH; b++) {
 		static char names[NBATCH][64];
@@ -299,6 +308,9 @@ static void bench_nops(void)
 		nop_raw_med[b] = rm;
 		snprintf(names[b], sizeof(names[b]), "awaited NOP, %u in flight", nop_batches[b]);
 		add_row(names[b], "ns/op", um, up, "raw liburing", rm, rp);
+		stats(g[b], NOP_ROUNDS, &rm, &rp);
+		nop_reg_med[b] = rm;
+		add_row(names[b], "ns/op", um, up, "raw, reg. ring fd", rm, rp);
 	}
 }
 
@@ -452,7 +464,9 @@ static void bench_records(void)
 
 #define TIMERS	     100000
 #define TIMER_ROUNDS 5
-#define T_LEAD_NS    (100 * 1000000ull) /* first deadline after the arming tick */
+/* first deadline after the arming tick: 100 ms was too little, a 100k-task
+ * tick on a busy 2-core host took longer and timers came due in it */
+#define T_LEAD_NS    (400 * 1000000ull)
 #define T_WINDOW_NS  (50 * 1000000ull)	/* deadlines spread over this, 500 ns apart */
 
 struct sleeper {
@@ -643,7 +657,7 @@ static void bench_timers(void)
 	inv = malloc(TIMERS * sizeof(*inv));
 	if (!parked_tasks || !perm || !inv)
 		die("malloc", 0);
-	sleep_round(&rt, 1); /* warm: slab, registry, records, heap */
+	sleep_round(&rt, 1); /* warm: slab, registry, records, wheel */
 	idle_round(&rt, 1);
 	for (int k = 0; k < TIMER_ROUNDS; k++) {
 		struct timer_round s = sleep_round(&rt, 100 + (uint64_t)k);
@@ -1197,10 +1211,19 @@ int main(int argc, char **argv)
 		if (ratio > worst)
 			worst = ratio, worst_b = (int)nop_batches[b];
 	}
-	if (nop)
+	if (nop) {
+		double wreg = 0;
+
+		for (int b = 0; b < NBATCH; b++)
+			if (nop_urt_med[b] / nop_reg_med[b] > wreg)
+				wreg = nop_urt_med[b] / nop_reg_med[b];
 		printf("goal awaited NOP vs raw liburing, worst of batch 1/8/32 (batch %d): %.3fx "
-		       "(want <= 1.3x) %s\n",
-		       worst_b, worst, worst <= 1.3 ? "PASS" : "MISS");
+		       "(want <= 1.15x) %s\n",
+		       worst_b, worst, worst <= 1.15 ? "PASS" : "MISS");
+		printf("info awaited NOP vs raw liburing with its ring fd registered too (the "
+		       "runtime registers its own), worst of batch 1/8/32: %.3fx\n",
+		       wreg);
+	}
 	if (rec)
 		printf("goal op record acquire+release vs malloc+free 64 B: %.2fx faster (batch of "
 		       "64: "

@@ -187,7 +187,7 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
 	urt__ops_drain(rt);
 	n += urt__tasks_teardown(rt);
 	urt__ops_drain(rt);
-	URT_ASSERT(rt->ops.live == 0 && rt->timers.n == 0, "op records left after teardown");
+	URT_ASSERT(urt__ops_live(rt) == 0 && rt->timers.n == 0, "op records left after teardown");
 	urt__blocking_free(rt);
 	urt__bufs_deinit(rt);
 	urt__ring_deinit(rt);
@@ -337,7 +337,8 @@ void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *s
 	}
 	urt_arena_stats(&rt->frame, &as);
 	st->frame_high_water = as.high_water;
-	st->ops_live = rt->ops.live;
+	st->ops_live = urt__ops_live(rt);
+	st->ops_high_water = rt->ops.made ? rt->ops.made - 1 : 0;
 	st->ops_inflight = rt->ring_inflight;
 	st->timers_live = rt->timers.n;
 	st->bufs_free = rt->bufs.avail;

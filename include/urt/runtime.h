@@ -60,6 +60,8 @@ enum urt_slab_kind {
 struct urt_fault;
 struct urt__rec;
 struct urt__tent;
+struct urt__tslot;
+struct urt__tchunk;
 struct urt__bstate;
 struct urt__blocking;
 struct urt__kern;
@@ -399,16 +401,30 @@ struct urt_runtime {
 	struct {
 		struct urt__rec **pages; /* 64 records a page */
 		uint32_t npages, pages_cap;
-		uint32_t made;	/* records carved out of pages so far */
-		uint32_t free;	/* freelist head (index); 0: empty */
-		uint32_t live;	/* records in use */
+		uint32_t made;	/* records carved out of pages so far (index 0 included) */
+		uint32_t free;	/* the pool's freelist head (index); 0: empty */
+		uint32_t nfree; /* records on that freelist */
 		uint32_t max;	/* opts.op_records */
 		uint32_t drain; /* tasks whose last op ended: to finish */
 		uint32_t zc_wait; /* zero-copy sends waiting for their notification */
+		/* free records in front of the pool, newest on top:
+		 * live = made - 1 - top - nfree (no counter on the fast path) */
+		uint32_t top;
+		uint32_t stack[64];
 	} ops;
-	struct {
-		struct urt__tent *v; /* 4-ary min-heap on (deadline, seq) */
-		uint32_t n, cap, seq;
+	struct {			    /* the timer wheel (runtime/io/timer.c) */
+		struct urt__tslot *slot;    /* 512 slots; NULL until the first timer */
+		struct urt__tchunk **pages; /* slot chunks, 64 a page */
+		uint32_t npages, pages_cap;
+		uint32_t made;	       /* chunks carved (chunk 0 is "none") */
+		uint32_t cfree;	       /* free chunks (list); one kept in hand */
+		struct urt__tent *mem; /* the run and its scratch, 2 x cap entries */
+		struct urt__tent *run; /* due soonest, sorted: [head, nsorted), then the tail */
+		struct urt__tent *tmp; /* scratch for sorting and merging */
+		uint32_t head, nsorted, nrun, cap;
+		uint32_t n;	/* timers armed (run and slots) */
+		uint32_t nslot; /* of those, in slots */
+		uint64_t tnext; /* ticks below this are in the run, the rest in slots */
 	} timers;
 	struct {
 		void *ring;	   /* struct io_uring_buf_ring, page aligned */

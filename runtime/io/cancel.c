@@ -8,7 +8,7 @@
  * (urt__send_cancel; the cancel's own CQE is ignored) and ends when its
  * final CQE comes back (complete.c), -ECANCELED or its result if it won
  * the race. What the kernel does not hold ends at once: a sleep (in the
- * timer heap), a stream backing off, starved or ended. A zero-copy send
+ * timer wheel), a stream backing off, starved or ended. A zero-copy send
  * whose result is in only waits for its notification: nothing is left to
  * cancel, so the connection is reset (zc.c). For a task whose poll is over
  * (finishing) what can be freed now is freed now, so the task drains only

@@ -17,6 +17,7 @@
 #include "urt/time.h"
 
 #include <linux/time_types.h>
+#include <liburing.h>
 
 /* Newer than the kernel headers liburing 2.3 and Debian 12 carry. */
 #ifndef IORING_CQE_F_BUF_MORE
@@ -51,7 +52,7 @@
 enum {
 	URT__REC_FREE,
 	URT__REC_OP,	 /* single-shot kernel operation with a task */
-	URT__REC_TIMER,	 /* a sleep, in the timer heap */
+	URT__REC_TIMER,	 /* a sleep, in the timer wheel */
 	URT__REC_RECV,	 /* multishot receive stream */
 	URT__REC_ACCEPT, /* multishot accept stream */
 	URT__REC_CHUNK,	 /* queued stream completions */
@@ -63,12 +64,12 @@ enum {
 #define URT__RF_ENDED	   0x02 /* stream: the kernel's multishot is over; res says how */
 #define URT__RF_EOF	   0x04 /* stream: the peer closed */
 #define URT__RF_STARVED	   0x08 /* stream: on the starved list, waiting for a buffer */
-#define URT__RF_BACKOFF	   0x10 /* stream: in the timer heap, backing off */
+#define URT__RF_BACKOFF	   0x10 /* stream: in the timer wheel, backing off */
 #define URT__RF_REPORTED   0x20 /* accept stream: the EMFILE/ENFILE was returned once */
 #define URT__RF_PAUSED	   0x20 /* recv stream: cancelled by the runtime, too much unread */
 #define URT__RF_ZC_WAIT	   0x02 /* zero-copy send: result in, its notification awaited */
 #define URT__RF_ZC_RESET   0x04 /* zero-copy send: its connection was reset to end the wait */
-#define URT__RF_ZC_TIMER   0x08 /* zero-copy send: in the timer heap (deadline or grace) */
+#define URT__RF_ZC_TIMER   0x08 /* zero-copy send: in the timer wheel (deadline or grace) */
 #define URT__RF_FORCED	   0x40 /* fault injection: res is the result, whatever the CQE says */
 #define URT__RF_TIMED_OUT  0x80 /* the linked timeout fired */
 
@@ -109,12 +110,13 @@ struct urt__rec {
 				struct __kernel_timespec ts; /* linked timeout (read at submit) */
 				struct {
 					union {
-						uint64_t deadline; /* in the timer heap */
+						uint64_t deadline; /* in the timer wheel */
 						uint64_t asked;	   /* recv stream: the tick its
 								    * task last took a chunk */
 					};
 					union {
-						uint32_t hpos;	 /* index in the timer heap */
+						uint32_t hpos;	 /* slot entry in the wheel:
+								  * chunk << 4 | position */
 						uint32_t pinned; /* recv stream: in bufs.pins
 								  * since this tick | 1; 0: not */
 					};
@@ -146,9 +148,78 @@ static inline uint64_t urt__ud(const struct urt__rec *r, uint32_t idx, unsigned 
 
 URT_HIDDEN int urt__ops_init(struct urt_runtime *rt, uint32_t max);
 URT_HIDDEN void urt__ops_deinit(struct urt_runtime *rt);
-/* Take a record (kind set, zeroed links). Return: index; -EAGAIN; -ENOMEM. */
-URT_HIDDEN int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind);
-URT_HIDDEN void urt__rec_free(struct urt_runtime *rt, uint32_t idx);
+/* Double an array of page pointers (*pages, n of *cap used; 16 at first),
+ * for the op records' pages and the timer wheel's. Return: 0; -ENOMEM. */
+URT_HIDDEN int urt__pages_grow(struct urt_runtime *rt, void *pages, uint32_t *cap, uint32_t n);
+/* Records in use, computed (the fast paths keep no counter). */
+static inline uint32_t urt__ops_live(const struct urt_runtime *rt)
+{
+	return rt->ops.made - 1 - rt->ops.top - rt->ops.nfree;
+}
+#define URT__REC_STACK ((uint32_t)(sizeof(((struct urt_runtime *)0)->ops.stack) / sizeof(uint32_t)))
+
+/* Out of line (op.c): the pool behind the stack. urt__rec_refill takes a
+ * record when the stack is empty or the limit is near (Return: as
+ * urt__rec_alloc); urt__rec_spill moves the stack's older half to the pool
+ * when it is full. Both keep the order strictly newest-first. */
+URT_HIDDEN int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind);
+URT_HIDDEN void urt__rec_spill(struct urt_runtime *rt);
+
+/* Pop the stack's top record and set it up as kind (the stack is not empty). */
+static inline uint32_t urt__rec_take(struct urt_runtime *rt, uint8_t kind)
+{
+	uint32_t idx = rt->ops.stack[--rt->ops.top];
+	struct urt__rec *r = urt__rec_at(rt, idx);
+
+	urt__unpoison(r, sizeof(*r));
+	r->task = NULL;
+	r->op = NULL;
+	r->gen = r->gen + 1 ? r->gen + 1 : 1;
+	r->next = r->prev = 0;
+	r->kind = kind;
+	r->opcode = 0;
+	r->ncqe = 0;
+	r->rfl = 0;
+	r->res = 0;
+	r->cflags = 0;
+	r->tm.qhead = 0;
+	r->snext = 0;
+	r->fd = -1;
+	return idx;
+}
+
+/*
+ * Take a record (kind set, zeroed links). The common case pops the
+ * per-runtime stack; `made <= max` means fewer than max records can be
+ * live, so the limit needs no look. Return: index; -EAGAIN (opts.op_records
+ * live; chunks, queued completions, may pass it); -ENOMEM.
+ */
+static inline int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
+{
+#ifdef URT_FAULTS
+	if (URT_UNLIKELY(rt->fault && rt->fault->record && rt->fault->record(rt->fault->ctx)))
+		return -ENOMEM;
+#endif
+	if (URT_UNLIKELY(!rt->ops.top || rt->ops.made > rt->ops.max))
+		return urt__rec_refill(rt, kind);
+	return urt__rec_take(rt, kind);
+}
+
+/* Give a record back: onto the stack (its older half to the pool if full). */
+static inline void urt__rec_free(struct urt_runtime *rt, uint32_t idx)
+{
+	struct urt__rec *r = urt__rec_at(rt, idx);
+
+	URT_ASSERT(r->kind != URT__REC_FREE, "op record freed twice");
+	r->kind = URT__REC_FREE;
+	/* poison all but the freelist link, kind and generation */
+	urt__poison(&r->task, sizeof(r->task) + sizeof(r->op), URT_POISON_POOL);
+	urt__poison(&r->res, sizeof(*r) - offsetof(struct urt__rec, res), URT_POISON_POOL);
+	if (URT_UNLIKELY(rt->ops.top == URT__REC_STACK))
+		urt__rec_spill(rt);
+	rt->ops.stack[rt->ops.top++] = idx;
+}
+
 /* Link idx into t's list of live records / unlink it. */
 URT_HIDDEN void urt__rec_link(struct urt_runtime *rt, struct urt_task *t, uint32_t idx);
 URT_HIDDEN void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx);
@@ -284,21 +355,31 @@ URT_HIDDEN void urt__zc_abandon(struct urt_runtime *rt, uint32_t idx, struct urt
 
 /* --- timer.c ------------------------------------------------------------ */
 
+/* The wheel (timer.c): 512 slots of ticks of 2^21 ns (about 2.1 ms). */
+#define URT__WHEEL_SHIFT 21
+#define URT__WHEEL_SLOTS 512
+#define URT__TCHUNK_ENTS 15 /* entries in a 256-byte slot chunk */
+
 struct urt__tent {
 	uint64_t deadline;
-	uint32_t seq; /* ties fire in arming order */
-	uint32_t idx; /* the record */
+	uint32_t idx; /* the record; 0: cancelled (a slot's tombstone) */
+	uint32_t spare;
 };
 
-/* Room for one more timer. Return: 0; -ENOMEM. */
+/* Room for one more timer (an add after it cannot fail). Return: 0; -ENOMEM. */
 URT_HIDDEN int urt__timer_reserve(struct urt_runtime *rt);
-/* Arm record idx at deadline. Return: 0; -ENOMEM (the heap could not grow). */
+/* Arm record idx at deadline (its tm.deadline, tm.hpos). Return: 0;
+ * -ENOMEM (no room could be made). */
 URT_HIDDEN int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline);
 URT_HIDDEN void urt__timer_del(struct urt_runtime *rt, struct urt__rec *r);
-/* The nearest deadline; UINT64_MAX if none. */
-static inline uint64_t urt__timer_next(const struct urt_runtime *rt)
+/* The nearest deadline, the run's head made ready (out of line). */
+URT_HIDDEN uint64_t urt__timer_peek(struct urt_runtime *rt);
+/* The nearest deadline, exact; UINT64_MAX if none. */
+static inline uint64_t urt__timer_next(struct urt_runtime *rt)
 {
-	return rt->timers.n ? rt->timers.v[0].deadline : UINT64_MAX;
+	if (rt->timers.head < rt->timers.nrun && rt->timers.nsorted == rt->timers.nrun)
+		return rt->timers.run[rt->timers.head].deadline;
+	return rt->timers.n ? urt__timer_peek(rt) : UINT64_MAX;
 }
 /* Fire every timer due at now. Return: how many. */
 URT_HIDDEN unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now);
@@ -425,15 +506,22 @@ static inline struct io_uring *urt__ring(struct urt_runtime *rt)
 {
 	return (struct io_uring *)(void *)rt->ring;
 }
-/*
- * n consecutive SQEs' room, never failing: when the SQ is too full, submit
- * what is there (reaping if the kernel pushes back) first. Then
- * io_uring_get_sqe succeeds n times.
- */
 /* Whether the kernel may not be given buf: it lies in the frame arena (it
  * dies at the frame's end), or (ASan builds) in poisoned memory. */
 URT_HIDDEN bool urt__user_mem_refused(const void *buf, size_t len);
-URT_HIDDEN void urt__sq_reserve(struct urt_runtime *rt, unsigned n);
+/* The SQ has fewer than n free entries: submit what is prepared until it
+ * has (ring.c; out of line, the inline check below is the common case). */
+URT_HIDDEN void urt__sq_make_room(struct urt_runtime *rt, unsigned n);
+/*
+ * n consecutive SQEs' room, never failing: when the SQ is too full, submit
+ * what is there first (nothing is ever dropped). Then io_uring_get_sqe
+ * succeeds n times.
+ */
+static inline void urt__sq_reserve(struct urt_runtime *rt, unsigned n)
+{
+	if (URT_UNLIKELY(io_uring_sq_space_left(urt__ring(rt)) < n))
+		urt__sq_make_room(rt, n);
+}
 /* Reap every completion in the CQ (and what the kernel held back). */
 URT_HIDDEN void urt__ring_reap(struct urt_runtime *rt);
 /*

@@ -59,8 +59,13 @@ static int real_setup(void *ctx, struct io_uring *ring, unsigned entries,
 
 	(void)ctx;
 	ret = io_uring_queue_init_params(entries, ring, p);
-	if (!ret)
+	if (!ret) {
 		tsan_rings(ring, true);
+		/* every enter then skips the ring file's lookup and reference
+		 * (fdget/fput); only the registering thread may use it, which
+		 * is the runtime's (SINGLE_ISSUER); Linux 5.18, else the fd */
+		(void)io_uring_register_ring_fd(ring);
+	}
 	return ret;
 }
 

@@ -15,7 +15,7 @@
  *     -ENOBUFS (receive)          -> re-arm if a buffer is free, else wait on
  *                                    the starved list (urt_buf_free wakes it)
  *     -EMFILE/-ENFILE (accept)    -> returned once; the next await backs off
- *                                    on the timer heap (1 ms doubling to
+ *                                    on the timer wheel (1 ms doubling to
  *                                    256 ms), then re-arms
  *     EOF, other errors, cancel   -> the stream ends: record freed, handle idle
  */

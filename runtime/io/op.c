@@ -10,6 +10,14 @@
  * Records are never returned to the allocator before deinit; the pool grows
  * a page at a time up to opts.op_records.
  *
+ * Free records: a 64-entry stack in the runtime (ops.stack, newest on top)
+ * in front of the pool's freelist (linked by `next`). Acquire and release
+ * are inline (io_internal.h) and touch the stack and the record only; the
+ * pool is visited when the stack is empty (take its newest) or full (spill
+ * the stack's older half to it). No live counter is kept: live = made - 1 - top
+ * - nfree, and the most ever live is made - 1 (a record is carved only
+ * when none is free), so stats.ops_high_water is computed too.
+ *
  * States of a single-shot record (kind OP):
  *
  *   begin --> (SQE prepared) --commit--> in flight (ncqe = 1, or 2 with a
@@ -71,25 +79,30 @@ void urt__ops_deinit(struct urt_runtime *rt)
 	memset(&rt->ops, 0, sizeof(rt->ops));
 }
 
+int urt__pages_grow(struct urt_runtime *rt, void *pages, uint32_t *cap, uint32_t n)
+{
+	uint32_t ncap = *cap ? *cap * 2 : 16;
+	void *old, *p = rt->al.alloc(rt->al.ctx, ncap * sizeof(void *), _Alignof(void *));
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(&old, pages, sizeof(old));
+	if (n)
+		memcpy(p, old, n * sizeof(void *));
+	if (old)
+		rt->al.free(rt->al.ctx, old, *cap * sizeof(void *), _Alignof(void *));
+	memcpy(pages, &p, sizeof(p));
+	*cap = ncap;
+	return 0;
+}
+
 static int grow(struct urt_runtime *rt)
 {
 	struct urt__rec *page;
 
-	if (rt->ops.npages == rt->ops.pages_cap) {
-		uint32_t cap = rt->ops.pages_cap ? rt->ops.pages_cap * 2 : 16;
-		struct urt__rec **p =
-			rt->al.alloc(rt->al.ctx, cap * sizeof(void *), _Alignof(void *));
-
-		if (!p)
-			return -ENOMEM;
-		if (rt->ops.npages)
-			memcpy(p, rt->ops.pages, rt->ops.npages * sizeof(void *));
-		if (rt->ops.pages)
-			rt->al.free(rt->al.ctx, rt->ops.pages, rt->ops.pages_cap * sizeof(void *),
-				    _Alignof(void *));
-		rt->ops.pages = p;
-		rt->ops.pages_cap = cap;
-	}
+	if (rt->ops.npages == rt->ops.pages_cap &&
+	    urt__pages_grow(rt, &rt->ops.pages, &rt->ops.pages_cap, rt->ops.npages))
+		return -ENOMEM;
 	page = rt->al.alloc(rt->al.ctx, URT__REC_PAGE * sizeof(struct urt__rec), 64);
 	if (!page)
 		return -ENOMEM;
@@ -98,12 +111,9 @@ static int grow(struct urt_runtime *rt)
 	return 0;
 }
 
-/*
- * A record never used before, carved from the last page (grown if full).
- * Out of line, so the common allocation (a freelist pop) saves no
- * registers for a path it does not take. Return: index; -ENOMEM.
- */
-static __attribute__((noinline, cold)) int64_t rec_carve(struct urt_runtime *rt)
+/* A record never used before, carved from the last page (grown if full).
+ * Return: index; -ENOMEM. */
+static int64_t rec_carve(struct urt_runtime *rt)
 {
 	uint32_t idx = rt->ops.made;
 
@@ -117,62 +127,52 @@ static __attribute__((noinline, cold)) int64_t rec_carve(struct urt_runtime *rt)
 	return idx;
 }
 
-int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
+/*
+ * The pool behind the stack (io_internal.h): the stack is empty, or
+ * `made > max` says the limit must be looked at. An empty stack takes the
+ * pool's newest free record (one: popping more would chain their cache
+ * misses here, where one pop a call overlaps with the caller's work), so
+ * records are reused in exactly the order one LIFO list would give
+ * (completions' user_data, and so the simulator's traces, do not change).
+ */
+int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind)
 {
-	struct urt__rec *r;
-	uint32_t idx = rt->ops.free;
-
-#ifdef URT_FAULTS
-	if (URT_UNLIKELY(rt->fault && rt->fault->record && rt->fault->record(rt->fault->ctx)))
-		return -ENOMEM;
-#endif
 	/* only chunks (queued completions) may pass the limit */
-	if (URT_UNLIKELY(rt->ops.live >= rt->ops.max) && kind != URT__REC_CHUNK)
+	if (URT_UNLIKELY(urt__ops_live(rt) >= rt->ops.max) && kind != URT__REC_CHUNK)
 		return -EAGAIN;
-	if (URT_LIKELY(idx)) {
-		r = urt__rec_at(rt, idx);
-		rt->ops.free = r->next;
-	} else {
-		int64_t ret = rec_carve(rt);
+	if (!rt->ops.top) {
+		uint32_t idx = rt->ops.free;
 
-		if (ret < 0)
-			return ret;
-		idx = (uint32_t)ret;
-		r = urt__rec_at(rt, idx);
+		if (idx) {
+			rt->ops.free = urt__rec_at(rt, idx)->next;
+			rt->ops.nfree--;
+		} else {
+			int64_t ret = rec_carve(rt);
+
+			if (ret < 0)
+				return ret;
+			idx = (uint32_t)ret;
+		}
+		rt->ops.stack[rt->ops.top++] = idx;
 	}
-	urt__unpoison(r, sizeof(*r));
-	r->task = NULL;
-	r->op = NULL;
-	r->gen = r->gen + 1 ? r->gen + 1 : 1;
-	r->next = r->prev = 0;
-	r->kind = kind;
-	r->opcode = 0;
-	r->ncqe = 0;
-	r->rfl = 0;
-	r->res = 0;
-	r->cflags = 0;
-	r->tm.qhead = 0;
-	r->snext = 0;
-	r->fd = -1;
-	if (++rt->ops.live > rt->stats.ops_high_water)
-		rt->stats.ops_high_water = rt->ops.live;
-	return idx;
+	return urt__rec_take(rt, kind);
 }
 
-void urt__rec_free(struct urt_runtime *rt, uint32_t idx)
+/* The stack is full: its older half goes onto the pool's freelist, oldest
+ * first, so the freelist's head is the newest of them. */
+void urt__rec_spill(struct urt_runtime *rt)
 {
-	struct urt__rec *r = urt__rec_at(rt, idx);
-	uint32_t gen = r->gen;
+	uint32_t half = URT__REC_STACK / 2;
 
-	URT_ASSERT(r->kind != URT__REC_FREE, "op record freed twice");
-	r->kind = URT__REC_FREE;
-	r->next = rt->ops.free;
-	rt->ops.free = idx;
-	rt->ops.live--;
-	/* poison all but the freelist link, kind and generation */
-	urt__poison(&r->task, sizeof(r->task) + sizeof(r->op), URT_POISON_POOL);
-	urt__poison(&r->res, sizeof(*r) - offsetof(struct urt__rec, res), URT_POISON_POOL);
-	(void)gen;
+	for (uint32_t i = 0; i < half; i++) {
+		uint32_t idx = rt->ops.stack[i];
+
+		urt__rec_at(rt, idx)->next = rt->ops.free;
+		rt->ops.free = idx;
+	}
+	memmove(rt->ops.stack, rt->ops.stack + half, (rt->ops.top - half) * sizeof(uint32_t));
+	rt->ops.top -= half;
+	rt->ops.nfree += half;
 }
 
 /* --- the task's list ------------------------------------------------------ */

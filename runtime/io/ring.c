@@ -75,7 +75,7 @@ void urt__ring_reap(struct urt_runtime *rt)
  * them back instead). -EAGAIN / -EINTR (no memory for a request right now,
  * a signal) are retried.
  */
-void urt__sq_reserve(struct urt_runtime *rt, unsigned n)
+void urt__sq_make_room(struct urt_runtime *rt, unsigned n)
 {
 	struct io_uring *r = ring(rt);
 

@@ -1,129 +1,458 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * timer.c - sleeps and backoffs: a 4-ary min-heap in user space.
+ * timer.c - sleeps and backoffs: a hashed timing wheel in user space.
  *
- * Each entry is {deadline, seq, record index}, 16 bytes, kept in one array
- * so sifting touches few cache lines; the record keeps its heap position
- * (tm.hpos) so a cancel removes it in O(log n). Ordering is (deadline,
- * seq): equal deadlines fire in the order they were armed.
+ * Time is cut into ticks of 2^URT__WHEEL_SHIFT ns (about 2.1 ms); tick t
+ * hashes to slot t % URT__WHEEL_SLOTS (512 slots, a lap of about 1.07 s).
+ * A timer lives in one of two places, decided by its tick alone:
  *
- * Why a heap and not a wheel: the loop needs the nearest deadline for its
- * one io_uring_enter timeout, which the heap has at v[0]; a 4-ary heap of
- * 100,000 entries is 9 levels of one cache line each, and insertion at a
- * later deadline than most (the usual case: "now + timeout") sifts up
- * little. bench_io measures insert+fire per timer.
+ *   tick <  tnext:  in the run, an array sorted on deadline (equal
+ *                   deadlines in arming order), popped from its head;
+ *   tick >= tnext:  in its slot, in chunks of URT__TCHUNK_ENTS entries
+ *                   linked head to tail in arming order.
+ *
+ * Invariants: n = (nrun - head) + nslot; run[head..nsorted) is sorted and
+ * every entry of run[nsorted..nrun) (the tail: armed since the last
+ * normalisation, tick < tnext) was armed after every sorted one; nslot
+ * counts live slot entries (a cancelled one is a tombstone, idx 0).
+ *
+ * Arming at tick >= tnext appends to the slot's last chunk: no search, no
+ * record but its own touched; its handle (chunk << 4 | position) goes in
+ * the record (tm.hpos). Cancelling such a timer marks its entry dead; the
+ * slot drops it when it is next visited (lazy cancel). A timer far ahead
+ * (more than a lap) is stored with its absolute deadline in its slot and
+ * skipped by every visit until its own tick comes (laps).
+ *
+ * Loading: when the run is empty and a deadline is asked for (the loop's
+ * wait timeout, or firing), the slots are visited from tnext on until a
+ * tick with live entries is found; those move to the run and are sorted
+ * (a stable radix sort on the deadline), and tnext passes that tick. A
+ * full lap without one means every timer is laps ahead: one pass finds the
+ * smallest tick and tnext jumps there. Arming at tick < tnext (a short
+ * sleep after a load ran ahead, a deadline in the past) appends to the
+ * run's tail, sorted and merged at the next look at the head, so a burst
+ * of such timers costs one sort, not one insertion each.
+ *
+ * The nearest deadline is the run's head, exact: never early (cancelling
+ * the head removes it at once), never late. Equal deadlines fire in arming
+ * order: a slot keeps arming order, the sort is stable, and the tail comes
+ * after the sorted part on ties.
+ *
+ * Memory: the run and its scratch (for the sort and the merge) have room
+ * for every armed timer plus one, and a free chunk is kept in hand, both
+ * made by urt__timer_reserve; so an add never fails after a reserve, and
+ * loading and firing never allocate.
  *
  * No kernel object backs a timer: the wait in urt_tick carries the nearest
  * deadline as its timeout, and due timers fire after the completions.
+ * docs/design.md (Timers) records the heap this replaced and the
+ * hierarchical wheel that lost to it.
  */
 #include "io_internal.h"
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
-static inline bool before(const struct urt__tent *a, const struct urt__tent *b)
+#define SHIFT	   URT__WHEEL_SHIFT
+#define NSLOT	   URT__WHEEL_SLOTS
+#define CHUNK_PAGE 64 /* chunks a page (16 KiB) */
+
+struct urt__tslot {
+	uint32_t head, tail; /* chunk indices; 0: none */
+};
+
+struct urt__tchunk {
+	uint32_t next; /* the slot's next chunk, or the free list's; 0: none */
+	uint32_t n;    /* entries filled (tombstones included) */
+	uint64_t spare;
+	struct urt__tent e[URT__TCHUNK_ENTS];
+};
+_Static_assert(sizeof(struct urt__tchunk) == 256, "a chunk is 256 bytes");
+_Static_assert(URT__TCHUNK_ENTS < 16, "a handle keeps the position in 4 bits");
+
+static inline struct urt__tchunk *chunk_at(struct urt_runtime *rt, uint32_t c)
 {
-	return a->deadline < b->deadline ||
-	       (a->deadline == b->deadline && (int32_t)(a->seq - b->seq) < 0);
+	return &rt->timers.pages[c / CHUNK_PAGE][c % CHUNK_PAGE];
 }
 
-static inline void place(struct urt_runtime *rt, uint32_t pos, struct urt__tent e)
+static inline uint64_t tick_of(uint64_t deadline)
 {
-	rt->timers.v[pos] = e;
-	urt__rec_at(rt, e.idx)->tm.hpos = pos;
+	return deadline >> SHIFT;
 }
 
-static void sift_up(struct urt_runtime *rt, uint32_t pos, struct urt__tent e)
-{
-	while (pos) {
-		uint32_t parent = (pos - 1) / 4;
+/* --- memory ------------------------------------------------------------- */
 
-		if (!before(&e, &rt->timers.v[parent]))
-			break;
-		place(rt, pos, rt->timers.v[parent]);
-		pos = parent;
+static int chunk_carve(struct urt_runtime *rt)
+{
+	uint32_t c = rt->timers.made;
+
+	if (c / CHUNK_PAGE >= rt->timers.npages) {
+		if (rt->timers.npages == rt->timers.pages_cap &&
+		    urt__pages_grow(rt, &rt->timers.pages, &rt->timers.pages_cap,
+				    rt->timers.npages))
+			return -ENOMEM;
+		rt->timers.pages[rt->timers.npages] =
+			rt->al.alloc(rt->al.ctx, CHUNK_PAGE * sizeof(struct urt__tchunk), 64);
+		if (!rt->timers.pages[rt->timers.npages])
+			return -ENOMEM;
+		rt->timers.npages++;
 	}
-	place(rt, pos, e);
+	rt->timers.made++;
+	chunk_at(rt, c)->next = rt->timers.cfree;
+	rt->timers.cfree = c;
+	return 0;
 }
 
-static void sift_down(struct urt_runtime *rt, uint32_t pos, struct urt__tent e)
+static void chunk_put(struct urt_runtime *rt, uint32_t c)
 {
-	struct urt__tent *v = rt->timers.v;
-	uint32_t n = rt->timers.n;
+	chunk_at(rt, c)->next = rt->timers.cfree;
+	rt->timers.cfree = c;
+}
 
-	for (;;) {
-		uint32_t c = pos * 4 + 1, best = c;
+/* The run and its scratch: room for cap entries each, in one block. */
+static int run_grow(struct urt_runtime *rt, uint32_t cap)
+{
+	struct urt__tent *v = rt->al.alloc(rt->al.ctx, 2 * (size_t)cap * sizeof(*v), 16);
+	uint32_t live = rt->timers.nrun - rt->timers.head;
 
-		if (c >= n)
-			break;
-		for (uint32_t i = c + 1; i < c + 4 && i < n; i++)
-			if (before(&v[i], &v[best]))
-				best = i;
-		if (!before(&v[best], &e))
-			break;
-		place(rt, pos, v[best]);
-		pos = best;
-	}
-	place(rt, pos, e);
+	if (!v)
+		return -ENOMEM;
+	if (live)
+		memcpy(v, rt->timers.run + rt->timers.head, live * sizeof(*v));
+	if (rt->timers.run)
+		rt->al.free(rt->al.ctx, rt->timers.mem, 2 * (size_t)rt->timers.cap * sizeof(*v),
+			    16);
+	rt->timers.nsorted -= rt->timers.head;
+	rt->timers.nrun = live;
+	rt->timers.head = 0;
+	rt->timers.mem = rt->timers.run = v;
+	rt->timers.tmp = v + cap;
+	rt->timers.cap = cap;
+	return 0;
 }
 
 int urt__timer_reserve(struct urt_runtime *rt)
 {
-	if (rt->timers.n == rt->timers.cap) {
-		uint32_t cap = rt->timers.cap ? rt->timers.cap * 2 : 256;
-		struct urt__tent *v = rt->al.alloc(rt->al.ctx, cap * sizeof(*v), 16);
+	int ret;
 
-		if (!v)
+	if (URT_UNLIKELY(!rt->timers.slot)) {
+		rt->timers.slot = rt->al.alloc(rt->al.ctx, NSLOT * sizeof(struct urt__tslot), 64);
+		if (!rt->timers.slot)
 			return -ENOMEM;
-		if (rt->timers.n)
-			memcpy(v, rt->timers.v, rt->timers.n * sizeof(*v));
-		if (rt->timers.v)
-			rt->al.free(rt->al.ctx, rt->timers.v, rt->timers.cap * sizeof(*v), 16);
-		rt->timers.v = v;
-		rt->timers.cap = cap;
+		memset(rt->timers.slot, 0, NSLOT * sizeof(struct urt__tslot));
+		rt->timers.made = 1; /* chunk 0 is "none" */
 	}
+	if (URT_UNLIKELY(rt->timers.n + 1 > rt->timers.cap) &&
+	    (ret = run_grow(rt, rt->timers.cap ? rt->timers.cap * 2 : 256)))
+		return ret;
+	if (URT_UNLIKELY(!rt->timers.cfree) && (ret = chunk_carve(rt)))
+		return ret;
 	return 0;
 }
+
+void urt__timers_deinit(struct urt_runtime *rt)
+{
+	for (uint32_t i = 0; i < rt->timers.npages; i++)
+		rt->al.free(rt->al.ctx, rt->timers.pages[i],
+			    CHUNK_PAGE * sizeof(struct urt__tchunk), 64);
+	if (rt->timers.pages)
+		rt->al.free(rt->al.ctx, rt->timers.pages, rt->timers.pages_cap * sizeof(void *),
+			    _Alignof(void *));
+	if (rt->timers.slot)
+		rt->al.free(rt->al.ctx, rt->timers.slot, NSLOT * sizeof(struct urt__tslot), 64);
+	if (rt->timers.mem)
+		rt->al.free(rt->al.ctx, rt->timers.mem,
+			    2 * (size_t)rt->timers.cap * sizeof(struct urt__tent), 16);
+	memset(&rt->timers, 0, sizeof(rt->timers));
+}
+
+/* --- the run -------------------------------------------------------------- */
+
+/*
+ * Sort v[0..n) on deadline, stably; tmp has room for n. A radix sort on
+ * the deadline's offset from the smallest, 11 bits a pass, as many passes
+ * as the spread needs (two within one tick). Return: where the result is
+ * (v or tmp).
+ */
+static struct urt__tent *sort_stable(struct urt__tent *v, struct urt__tent *tmp, uint32_t n)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	if (n < 32) {
+		for (uint32_t i = 1; i < n; i++) {
+			struct urt__tent e = v[i];
+			uint32_t j = i;
+
+			for (; j && v[j - 1].deadline > e.deadline; j--)
+				v[j] = v[j - 1];
+			v[j] = e;
+		}
+		return v;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		lo = v[i].deadline < lo ? v[i].deadline : lo;
+		hi = v[i].deadline > hi ? v[i].deadline : hi;
+	}
+	for (unsigned shift = 0; shift < 64 && (hi - lo) >> shift; shift += 11) {
+		uint32_t cnt[2048] = { 0 }, sum = 0;
+		struct urt__tent *t;
+
+		for (uint32_t i = 0; i < n; i++)
+			cnt[((v[i].deadline - lo) >> shift) & 2047]++;
+		for (uint32_t d = 0; d < 2048; d++) {
+			uint32_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			tmp[cnt[((v[i].deadline - lo) >> shift) & 2047]++] = v[i];
+		t = v, v = tmp, tmp = t;
+	}
+	return v;
+}
+
+/*
+ * Sort the run's tail and merge it behind the sorted part (ties: sorted
+ * part first, it was armed earlier). Merged from the back, the tail in
+ * scratch, so nothing is overwritten before it is read.
+ */
+static void run_normalise(struct urt_runtime *rt)
+{
+	struct urt__tent *run = rt->timers.run, *t;
+	uint32_t s0 = rt->timers.head, s = rt->timers.nsorted, nt = rt->timers.nrun - s;
+	uint32_t w = rt->timers.nrun;
+
+	t = sort_stable(run + s, rt->timers.tmp, nt);
+	rt->timers.nsorted = rt->timers.nrun;
+	if (s == s0 || run[s - 1].deadline <= t[0].deadline) { /* appended in order */
+		if (t != run + s)
+			memcpy(run + s, t, nt * sizeof(*t));
+		return;
+	}
+	if (t == run + s) {
+		memcpy(rt->timers.tmp, t, nt * sizeof(*t));
+		t = rt->timers.tmp;
+	}
+	while (nt) {
+		if (s > s0 && run[s - 1].deadline > t[nt - 1].deadline)
+			run[--w] = run[--s];
+		else
+			run[--w] = t[--nt];
+	}
+}
+
+static void run_append(struct urt_runtime *rt, struct urt__tent e)
+{
+	if (rt->timers.nrun == rt->timers.cap) { /* room: cap > n (reserve) */
+		uint32_t h = rt->timers.head;
+
+		memmove(rt->timers.run, rt->timers.run + h,
+			(rt->timers.nrun - h) * sizeof(struct urt__tent));
+		rt->timers.nrun -= h;
+		rt->timers.nsorted -= h;
+		rt->timers.head = 0;
+	}
+	rt->timers.run[rt->timers.nrun++] = e;
+}
+
+static void run_remove(struct urt_runtime *rt, struct urt__rec *r)
+{
+	struct urt__tent *run = rt->timers.run;
+	uint32_t lo = rt->timers.head, hi = rt->timers.nsorted, i;
+
+	while (lo < hi) { /* the first sorted entry at r's deadline */
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (run[mid].deadline < r->tm.deadline)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < rt->timers.nsorted && run[i].deadline == r->tm.deadline; i++)
+		if (urt__rec_at(rt, run[i].idx) == r)
+			break;
+	if (i == rt->timers.nsorted || run[i].deadline != r->tm.deadline)
+		for (i = rt->timers.nsorted; i < rt->timers.nrun; i++)
+			if (urt__rec_at(rt, run[i].idx) == r)
+				break;
+	URT_ASSERT(i < rt->timers.nrun, "timer not in the run");
+	if (i == rt->timers.head && i < rt->timers.nsorted) {
+		rt->timers.head++;
+	} else { /* the sorted part's middle or end, or the tail */
+		memmove(run + i, run + i + 1, (rt->timers.nrun - i - 1) * sizeof(*run));
+		rt->timers.nrun--;
+		if (i < rt->timers.nsorted)
+			rt->timers.nsorted--;
+	}
+	if (rt->timers.head == rt->timers.nrun)
+		rt->timers.head = rt->timers.nrun = rt->timers.nsorted = 0;
+}
+
+/* --- the slots ------------------------------------------------------------ */
+
+/*
+ * Visit the slot of tick t (every live entry there has tick t, or laps
+ * ahead): move tick t's entries to the run (unsorted), drop tombstones,
+ * free chunks left with nothing live. Return: entries moved.
+ */
+static uint32_t slot_take(struct urt_runtime *rt, uint64_t t)
+{
+	struct urt__tslot *sl = &rt->timers.slot[t % NSLOT];
+	uint32_t c = sl->head, prev = 0, moved = 0;
+
+	while (c) {
+		struct urt__tchunk *ch = chunk_at(rt, c);
+		uint32_t next = ch->next, kept = 0;
+
+		for (uint32_t i = 0; i < ch->n; i++) {
+			if (!ch->e[i].idx)
+				continue;
+			if (tick_of(ch->e[i].deadline) <= t) {
+				rt->timers.run[rt->timers.nrun++] = ch->e[i];
+				ch->e[i].idx = 0;
+				moved++;
+			} else {
+				kept++;
+			}
+		}
+		if (kept) {
+			prev = c;
+		} else {
+			if (prev)
+				chunk_at(rt, prev)->next = next;
+			else
+				sl->head = next;
+			if (sl->tail == c)
+				sl->tail = prev;
+			chunk_put(rt, c);
+		}
+		c = next;
+	}
+	rt->timers.nslot -= moved;
+	return moved;
+}
+
+/* Every live slot entry is laps ahead of tnext: the smallest tick. */
+static uint64_t slots_min_tick(struct urt_runtime *rt)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (uint32_t s = 0; s < NSLOT; s++)
+		for (uint32_t c = rt->timers.slot[s].head; c; c = chunk_at(rt, c)->next) {
+			struct urt__tchunk *ch = chunk_at(rt, c);
+
+			for (uint32_t i = 0; i < ch->n; i++)
+				if (ch->e[i].idx && tick_of(ch->e[i].deadline) < min)
+					min = tick_of(ch->e[i].deadline);
+		}
+	return min;
+}
+
+/* The run is empty and nslot > 0: load the nearest tick that has timers. */
+static void load(struct urt_runtime *rt)
+{
+	uint64_t t = rt->timers.tnext;
+	uint32_t moved = 0;
+	struct urt__tent *v;
+
+	rt->timers.head = rt->timers.nrun = rt->timers.nsorted = 0;
+	for (uint32_t k = 0; k < NSLOT && !moved; k++, t++)
+		moved = slot_take(rt, t);
+	if (!moved) { /* a whole lap of nothing: jump to the smallest tick */
+		t = slots_min_tick(rt);
+		moved = slot_take(rt, t++);
+	}
+	URT_ASSERT(moved, "timers counted in slots but none found");
+	rt->timers.tnext = t;
+	v = sort_stable(rt->timers.run, rt->timers.tmp, moved);
+	if (v != rt->timers.run) { /* the sorted copy becomes the run */
+		rt->timers.tmp = rt->timers.run;
+		rt->timers.run = v;
+	}
+	rt->timers.nsorted = moved;
+}
+
+/* The run's head made current: tail merged, loaded if empty. */
+static bool run_ready(struct urt_runtime *rt)
+{
+	if (rt->timers.nsorted != rt->timers.nrun)
+		run_normalise(rt);
+	if (rt->timers.head == rt->timers.nrun && rt->timers.nslot)
+		load(rt);
+	return rt->timers.head < rt->timers.nrun;
+}
+
+uint64_t urt__timer_peek(struct urt_runtime *rt)
+{
+	return run_ready(rt) ? rt->timers.run[rt->timers.head].deadline : UINT64_MAX;
+}
+
+/* --- arming, cancelling, firing ---------------------------------------------- */
 
 int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
 {
 	struct urt__rec *r = urt__rec_at(rt, idx);
+	struct urt__tent e = { .deadline = deadline, .idx = idx };
+	uint64_t t = tick_of(deadline);
 	int ret = urt__timer_reserve(rt);
 
 	if (ret)
 		return ret;
 	r->tm.deadline = deadline;
-	sift_up(rt, rt->timers.n++,
-		(struct urt__tent){ .deadline = deadline, .seq = rt->timers.seq++, .idx = idx });
+	rt->timers.n++;
+	if (t < rt->timers.tnext) {
+		run_append(rt, e);
+	} else {
+		struct urt__tslot *sl = &rt->timers.slot[t % NSLOT];
+		struct urt__tchunk *ch = sl->tail ? chunk_at(rt, sl->tail) : NULL;
+
+		if (!ch || ch->n == URT__TCHUNK_ENTS) {
+			uint32_t c = rt->timers.cfree; /* one is in hand (reserve) */
+
+			ch = chunk_at(rt, c);
+			rt->timers.cfree = ch->next;
+			ch->next = 0;
+			ch->n = 0;
+			if (sl->tail)
+				chunk_at(rt, sl->tail)->next = c;
+			else
+				sl->head = c;
+			sl->tail = c;
+		}
+		r->tm.hpos = sl->tail << 4 | ch->n;
+		ch->e[ch->n++] = e;
+		rt->timers.nslot++;
+	}
 	return 0;
 }
 
 void urt__timer_del(struct urt_runtime *rt, struct urt__rec *r)
 {
-	uint32_t pos = r->tm.hpos;
-	struct urt__tent last;
+	URT_ASSERT(rt->timers.n, "timer not armed");
+	rt->timers.n--;
+	if (tick_of(r->tm.deadline) < rt->timers.tnext) {
+		run_remove(rt, r);
+	} else {
+		struct urt__tent *e = &chunk_at(rt, r->tm.hpos >> 4)->e[r->tm.hpos & 15];
 
-	URT_ASSERT(pos < rt->timers.n && urt__rec_at(rt, rt->timers.v[pos].idx) == r,
-		   "timer not in the heap");
-	last = rt->timers.v[--rt->timers.n];
-	if (pos == rt->timers.n)
-		return;
-	if (pos && before(&last, &rt->timers.v[(pos - 1) / 4]))
-		sift_up(rt, pos, last);
-	else
-		sift_down(rt, pos, last);
+		URT_ASSERT(urt__rec_at(rt, e->idx) == r, "timer not in its slot");
+		e->idx = 0; /* dropped when its slot is next visited */
+		rt->timers.nslot--;
+	}
 }
 
 unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now)
 {
 	unsigned n = 0;
 
-	while (rt->timers.n && rt->timers.v[0].deadline <= now) {
-		uint32_t idx = rt->timers.v[0].idx;
+	while (run_ready(rt) && rt->timers.run[rt->timers.head].deadline <= now) {
+		uint32_t idx = rt->timers.run[rt->timers.head++].idx;
 		struct urt__rec *r = urt__rec_at(rt, idx);
 
-		urt__timer_del(rt, r);
+		if (rt->timers.head == rt->timers.nrun)
+			rt->timers.head = rt->timers.nrun = rt->timers.nsorted = 0;
+		rt->timers.n--;
 		n++;
 		if (r->kind == URT__REC_TIMER) {
 			r->op->res = 0;
@@ -141,13 +470,6 @@ unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now)
 	}
 	rt->stats.timers_fired += n;
 	return n;
-}
-
-void urt__timers_deinit(struct urt_runtime *rt)
-{
-	if (rt->timers.v)
-		rt->al.free(rt->al.ctx, rt->timers.v, rt->timers.cap * sizeof(*rt->timers.v), 16);
-	memset(&rt->timers, 0, sizeof(rt->timers));
 }
 
 int urt_sleep_until(struct urt_task *t, struct urt_op *op, uint64_t deadline_ns)

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_timer.c - the timer wheel (runtime/io/timer.c), on the simulated
+ * kernel so time is virtual and every run of a seed is the same:
+ *   - thousands of sleeps at seeded deadlines (in the past, within a tick,
+ *     across ticks, laps ahead, in groups at one deadline), some cancelled
+ *     and re-armed, some armed late (after the wheel has loaded ahead):
+ *     each fires once, never early, at most 100 us late, in deadline
+ *     order, equal deadlines in arming order;
+ *   - cancelling the nearest timer: the loop's next wait is for the next
+ *     one (no wake at the cancelled deadline, no missed wake).
+ * Every test ends with nothing live.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "support/test_support.h"
+#include "urt/urt.h"
+
+#define MS	    1000000ull
+#define LATE_MAX_NS 100000ull /* a fire this much after its deadline is a missed wake */
+#define N_SLEEPERS  3000
+
+static struct urt_sim *sim_new(uint64_t seed)
+{
+	struct urt_sim *s;
+
+	assert_int_equal(urt_sim_create(&s, &(struct urt_sim_opts){ .seed = seed }), 0);
+	return s;
+}
+
+static void sim_end(struct urt_runtime *rt, struct urt_sim *s)
+{
+	test_assert_clean(rt);
+	assert_int_equal(urt_runtime_deinit(rt), 0);
+	urt_sim_destroy(s);
+}
+
+/* --- order, laps, cancels ----------------------------------------------------------- */
+
+struct fired {
+	uint64_t deadline, armed_at, now;
+	uint64_t seq;	/* arming order of the sleep that fired */
+	uint64_t order; /* firing order (poll order after the wake) */
+	int ret;
+};
+
+static struct fired fired[N_SLEEPERS];
+static uint64_t arm_seq, fire_seq;
+
+struct sleeper {
+	struct urt_op op;
+	uint32_t id;
+	uint64_t nap;	 /* > 0: first sleep this long, then arm (late armer) */
+	uint64_t cancel; /* > 0: first arm this deadline offset and cancel it */
+	int64_t offset;	 /* the deadline: base (or now, late armers) + offset */
+	uint64_t base;
+	uint64_t deadline;
+	int ret;
+};
+
+static int arm(struct urt_task *t, struct sleeper *st)
+{
+	if (st->op.state == URT_OP_IDLE) {
+		fired[st->id].seq = ++arm_seq;
+		fired[st->id].deadline = st->deadline;
+		fired[st->id].armed_at = urt_now_ns();
+	}
+	return urt_sleep_until(t, &st->op, st->deadline);
+}
+
+static bool sleeper_poll(struct urt_task *t, void *arg)
+{
+	struct sleeper *st = arg;
+
+	URT_BEGIN(t);
+	if (st->nap) {
+		URT_AWAIT(t, st->ret = urt_sleep(t, &st->op, st->nap));
+		assert_int_equal(st->ret, 0);
+		st->base = urt_now_ns();
+	}
+	if (st->cancel) {
+		assert_int_equal(urt_sleep_until(t, &st->op, st->base + st->cancel), URT_PENDING);
+		assert_int_equal(urt_op_cancel(&st->op), 0);
+		assert_int_equal(urt_sleep_until(t, &st->op, 0), -ECANCELED);
+		/* the cancel woke this task: take that wake before arming, so
+		 * the poll that follows the fire is the fire's */
+		st->ret = URT_PENDING;
+		URT_AWAIT(t, st->ret == URT_PENDING ? (st->ret = 0, URT_PENDING) : 0);
+	}
+	st->deadline = (uint64_t)((int64_t)st->base + st->offset);
+	URT_AWAIT(t, st->ret = arm(t, st));
+	fired[st->id].now = urt_now_ns();
+	fired[st->id].order = ++fire_seq;
+	fired[st->id].ret = st->ret;
+	URT_END(t);
+}
+
+static const struct urt_task_type sleeper_type = { .poll = sleeper_poll, .name = "sleeper" };
+
+static int64_t pick_offset(struct test_rng *rng)
+{
+	uint64_t k = test_rng_below(rng, 100);
+
+	if (k < 10)
+		return -(int64_t)test_rng_below(rng, 5 * MS) - 1; /* in the past */
+	if (k < 30)
+		return (int64_t)test_rng_below(rng, 3 * MS); /* this tick or the next */
+	if (k < 60)
+		return (int64_t)test_rng_below(rng, 200 * MS);
+	if (k < 80)
+		return (int64_t)(1000 * MS + test_rng_below(rng, 4000 * MS)); /* laps ahead */
+	if (k < 90)
+		return 50 * MS; /* equal deadlines: arming order decides */
+	return 2200 * MS;
+}
+
+static void test_timer_wheel_order_laps_cancel(void **state)
+{
+	uint64_t seed = test_seed("test_timer", 20);
+	struct test_rng rng = { seed };
+	struct urt_sim *s = sim_new(seed);
+	struct urt_runtime rt;
+	static struct fired *by_order[N_SLEEPERS + 1];
+	uint64_t base;
+
+	(void)state;
+	/* every sleeper arms in the first tick: a timer armed after another
+	 * fired may be due before it (a deadline in the past) */
+	assert_int_equal(
+		urt_runtime_init(&rt,
+				 &(struct urt_runtime_opts){ .sim = s, .poll_budget = 1u << 16 }),
+		0);
+	arm_seq = fire_seq = 0;
+	base = urt_now_ns();
+	for (uint32_t i = 0; i < N_SLEEPERS; i++) {
+		struct sleeper st = { .id = i, .base = base, .offset = pick_offset(&rng) };
+
+		if (test_rng_below(&rng, 5) == 0) { /* late: after loads ran ahead */
+			st.nap = 1 + test_rng_below(&rng, 3000 * MS);
+			st.offset = (int64_t)test_rng_below(&rng, 30 * MS);
+		}
+		if (test_rng_below(&rng, 4) == 0) {
+			st.cancel = 1 + test_rng_below(&rng, 3000 * MS);
+			/* armed a tick later: due after what the first tick fires */
+			st.offset = st.offset < 0 ? -st.offset : st.offset;
+			st.offset += (int64_t)MS;
+		}
+		assert_int_equal(urt_spawn(&rt, &sleeper_type, &st, sizeof(st), NULL), 0);
+	}
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(fire_seq, N_SLEEPERS);
+	for (uint32_t i = 0; i < N_SLEEPERS; i++) {
+		struct fired *f = &fired[i];
+		uint64_t due = f->deadline > f->armed_at ? f->deadline : f->armed_at;
+
+		assert_int_equal(f->ret, 0);
+		if (f->now < f->deadline || f->now - due > LATE_MAX_NS)
+			fail_msg("seed %llu: sleeper %u due %llu fired at %llu",
+				 (unsigned long long)seed, i, (unsigned long long)f->deadline,
+				 (unsigned long long)f->now);
+		assert_true(f->order >= 1 && f->order <= N_SLEEPERS);
+		by_order[f->order] = f;
+	}
+	for (uint32_t k = 2; k <= N_SLEEPERS; k++) {
+		struct fired *a = by_order[k - 1], *b = by_order[k];
+
+		if (a->deadline > b->deadline || (a->deadline == b->deadline && a->seq > b->seq))
+			fail_msg("seed %llu: fire %u (due %llu, armed #%llu) before fire %u (due "
+				 "%llu, armed #%llu)",
+				 (unsigned long long)seed, k - 1, (unsigned long long)a->deadline,
+				 (unsigned long long)a->seq, k, (unsigned long long)b->deadline,
+				 (unsigned long long)b->seq);
+	}
+	sim_end(&rt, s);
+}
+
+/* --- cancelling the nearest ----------------------------------------------------------- */
+
+struct nearest {
+	struct urt_op nap, a, b, c, x;
+	uint64_t base;
+	uint64_t parks;
+	int ret;
+};
+
+static uint64_t parks_now(void)
+{
+	struct urt_runtime_stats st;
+
+	urt_runtime_stats(urt_runtime_current(), &st);
+	return st.parks;
+}
+
+/* woken for op's deadline: not before it, not late, after exactly one wait */
+static void check_wake(struct nearest *st, uint64_t deadline)
+{
+	uint64_t now = urt_now_ns();
+
+	assert_true(now >= deadline);
+	assert_true(now - deadline <= LATE_MAX_NS);
+	assert_int_equal(parks_now() - st->parks, 1);
+	st->parks = parks_now();
+}
+
+static bool nearest_poll(struct urt_task *t, void *arg)
+{
+	struct nearest *st = arg;
+
+	URT_BEGIN(t);
+	st->base = urt_now_ns();
+	/* x: the nearest of all, cancelled at once (a tombstone in its slot) */
+	assert_int_equal(urt_sleep_until(t, &st->x, st->base + 500000), URT_PENDING);
+	assert_int_equal(urt_op_cancel(&st->x), 0);
+	assert_int_equal(urt_sleep_until(t, &st->x, 0), -ECANCELED);
+	assert_int_equal(urt_sleep_until(t, &st->a, st->base + 10 * MS), URT_PENDING);
+	assert_int_equal(urt_sleep_until(t, &st->b, st->base + 20 * MS), URT_PENDING);
+	assert_int_equal(urt_sleep_until(t, &st->c, st->base + 1500 * MS), URT_PENDING);
+	st->parks = parks_now();
+	URT_AWAIT(t, st->ret = urt_sleep_until(t, &st->nap, st->base + 1 * MS));
+	assert_int_equal(st->ret, 0);
+	check_wake(st, st->base + 1 * MS);
+	/* a (10 ms) is now the nearest, loaded at the run's head: cancel it */
+	assert_int_equal(urt_op_cancel(&st->a), 0);
+	assert_int_equal(urt_sleep_until(t, &st->a, 0), -ECANCELED);
+	URT_AWAIT(t, st->ret = urt_sleep_until(t, &st->b, 0));
+	assert_int_equal(st->ret, 0);
+	check_wake(st, st->base + 20 * MS);
+	/* c is laps ahead; a nearer one armed now, then cancelled */
+	assert_int_equal(urt_sleep_until(t, &st->a, st->base + 700 * MS), URT_PENDING);
+	assert_int_equal(urt_sleep_until(t, &st->x, st->base + 800 * MS), URT_PENDING);
+	assert_int_equal(urt_op_cancel(&st->a), 0);
+	assert_int_equal(urt_sleep_until(t, &st->a, 0), -ECANCELED);
+	URT_AWAIT(t, st->ret = urt_sleep_until(t, &st->x, 0));
+	check_wake(st, st->base + 800 * MS);
+	URT_AWAIT(t, st->ret = urt_sleep_until(t, &st->c, 0));
+	assert_int_equal(st->ret, 0);
+	check_wake(st, st->base + 1500 * MS);
+	/* the run is empty and loaded past now: two deadlines in the past go
+	 * to its unsorted tail; cancelling the first leaves the second due */
+	st->base = urt_now_ns();
+	assert_int_equal(urt_sleep_until(t, &st->a, st->base - 2), URT_PENDING);
+	assert_int_equal(urt_sleep_until(t, &st->b, st->base - 1), URT_PENDING);
+	assert_int_equal(urt_op_cancel(&st->a), 0);
+	assert_int_equal(urt_sleep_until(t, &st->a, 0), -ECANCELED);
+	URT_AWAIT(t, st->ret = urt_sleep_until(t, &st->b, 0));
+	assert_int_equal(st->ret, 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type nearest_type = { .poll = nearest_poll, .name = "nearest" };
+
+static void test_timer_cancel_nearest_no_early_wake(void **state)
+{
+	struct urt_sim *s = sim_new(test_seed("test_timer", 21));
+	struct urt_runtime rt;
+	struct nearest st = { 0 };
+
+	(void)state;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s }), 0);
+	assert_int_equal(urt_spawn(&rt, &nearest_type, &st, sizeof(st), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	sim_end(&rt, s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_timer_wheel_order_laps_cancel),
+		cmocka_unit_test(test_timer_cancel_nearest_no_early_wake),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
