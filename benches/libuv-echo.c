@@ -22,16 +22,14 @@
  * are closed by exit, as epoll-echo does).
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
 
 #include <uv.h>
+
+#include "echo_peer.h"
 
 #define BUF 16384
 
@@ -41,21 +39,13 @@ struct conn {
 	char buf[BUF];
 };
 
-static uint64_t nconns, nreads, nbytes, nlive;
+static struct echo_peer_counts count;
 static uv_loop_t *loop;
-
-static void stats(const char *what)
-{
-	printf("%s: connections %llu live %llu requests %llu bytes %llu\n", what,
-	       (unsigned long long)nconns, (unsigned long long)nlive, (unsigned long long)nreads,
-	       (unsigned long long)nbytes);
-	fflush(stdout);
-}
 
 static void on_closed(uv_handle_t *h)
 {
 	free(h); /* struct conn: the handle is its first member */
-	nlive--;
+	count.live--;
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -86,8 +76,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	if (n < 0)
 		goto drop;
-	nreads++;
-	nbytes += (uint64_t)n;
+	count.reads++;
+	count.bytes += (uint64_t)n;
 	out = uv_buf_init(b->base, (unsigned int)n);
 	sent = uv_try_write(s, &out, 1);
 	if (sent == n)
@@ -115,84 +105,44 @@ static void on_conn(uv_stream_t *srv, int status)
 	if (!c)
 		return; /* libuv accepts again at the next readiness */
 	uv_tcp_init(loop, &c->tcp);
-	nlive++; /* on_closed counts it out */
+	count.live++; /* on_closed counts it out */
 	if (uv_accept(srv, (uv_stream_t *)&c->tcp) ||
 	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
 		uv_close((uv_handle_t *)&c->tcp, on_closed);
 		return;
 	}
-	nconns++;
+	count.conns++;
 }
 
 static void on_signal(uv_signal_t *h, int signo)
 {
 	(void)h;
 	if (signo == SIGUSR1) {
-		stats("stats");
+		echo_peer_stats("stats", &count);
 		return;
 	}
-	stats("final");
+	echo_peer_stats("final", &count);
 	exit(0);
-}
-
-static int bad(const char *msg, const char *arg)
-{
-	fprintf(stderr, "libuv-echo: %s%s%s (see --help)\n", msg, arg ? ": " : "", arg ? arg : "");
-	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longs[] = {
-		{ "addr", required_argument, 0, 'a' },
-		{ "port", required_argument, 0, 'p' },
-		{ "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	const char *addr = "127.0.0.1";
-	unsigned long port = 7001;
+	const char *addr;
+	uint16_t port;
 	static uv_tcp_t srv;
 	static uv_signal_t sig[3];
 	static const int signos[3] = { SIGINT, SIGTERM, SIGUSR1 };
 	struct sockaddr_in sa;
 	int salen = sizeof(sa);
-	struct rlimit rl;
-	int c, r;
+	int r = echo_peer_args(argc, argv, "libuv-echo",
+			       "A libuv echo server: a peer of urt-echo in the echo grid.", &addr,
+			       &port);
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-		char *end;
-
-		switch (c) {
-		case 'a':
-			addr = optarg;
-			break;
-		case 'p':
-			errno = 0;
-			port = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || port > 65535)
-				return bad("bad --port", optarg);
-			break;
-		case 'h':
-			printf("usage: libuv-echo [--addr A] [--port P]\n"
-			       "  --addr A   IPv4 address to bind (default 127.0.0.1)\n"
-			       "  --port P   port (default 7001; 0 picks a free one)\n"
-			       "A libuv echo server: a peer of urt-echo in the echo grid.\n"
-			       "SIGUSR1 prints stats; SIGINT/SIGTERM stop it.\n");
-			return 0;
-		default:
-			return bad("unknown option", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return bad("unexpected argument", argv[optind]);
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	if (r >= 0)
+		return r;
 	signal(SIGPIPE, SIG_IGN);
 	loop = uv_default_loop();
-	r = uv_ip4_addr(addr, (int)port, &sa);
+	r = uv_ip4_addr(addr, port, &sa);
 	if (!r)
 		r = uv_tcp_init(loop, &srv);
 	if (!r)
@@ -207,7 +157,7 @@ int main(int argc, char **argv)
 			r = uv_signal_start(&sig[i], on_signal, signos[i]);
 	}
 	if (r) {
-		fprintf(stderr, "libuv-echo: listen on %s:%lu: %s\n", addr, port, uv_strerror(r));
+		fprintf(stderr, "libuv-echo: listen on %s:%u: %s\n", addr, port, uv_strerror(r));
 		return 1;
 	}
 	printf("listening on %s:%u\n", addr, ntohs(sa.sin_port));
