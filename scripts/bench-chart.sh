@@ -50,7 +50,7 @@ set title "echo servers: CPU per request, user + system (lower is better), media
 set ylabel "server CPU us / request"
 set xtics rotate by -20 offset 0,0
 plot for [i=1:$nsrv] "$data" using 2*i:xtic(1) title columnhead(2*i)
-set title "user-space CPU per request (utime: libc and syscall entry/return included)"
+set title "user-space CPU per request (utime from /proc/PID/stat: libc included, counted in 10 ms ticks)"
 set ylabel "user CPU us / request"
 plot for [i=1:$nsrv] "$data" using 2*i+1:xtic(1) title columnhead(2*i+1)
 unset multiplot

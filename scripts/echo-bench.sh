@@ -130,7 +130,10 @@ run_load() {
 # idle_point N: N connections that each made one request and sit idle.
 # Sets idle_rss (RSS delta per connection; it includes the first touches of
 # the shared receive buffers) and idle_own (urt: the runtime's own count of
-# what it holds for the connections, slab slots and op records; "-" for epoll).
+# what it holds for the connections, slab slots and op records; "-" for epoll)
+# and idle_spill (urt: the receive spill's high-water mark per connection,
+# heap memory the RSS holds when the server fell behind its ring: a starved
+# server on a busy machine; "-" for epoll).
 idle_point() {
 	local n=$1 rss0 rss1 b1
 	rss0=$(rss_bytes "$srv_pid")
@@ -139,10 +142,12 @@ idle_point() {
 	local lpid=$!
 	sleep 3
 	rss1=$(rss_bytes "$srv_pid")
-	idle_own="-"
+	idle_own="-" idle_spill="-"
 	if [ "$is_urt" = 1 ]; then
 		b1=$(stat_now conn_bytes)
 		idle_own=$(awk -v b="$b1" -v n="$n" 'BEGIN {printf "%.0f", b / n}')
+		b1=$(stat_now spill_high_water)
+		idle_spill=$(awk -v b="$b1" -v n="$n" 'BEGIN {printf "%.0f", b / n}')
 	fi
 	if ! wait "$lpid"; then
 		echo "echo-bench: urt-load --idle failed:" >&2; tail -3 "$tmp/load.err" >&2; exit 1
@@ -238,8 +243,15 @@ ratios() {
 		awk '$2 > 0 {printf "%.3f\n", $1 / $2}'
 }
 
-# ratio A B: A / B to 2 places, "-" if B is 0
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else printf "-"}'; }
+# pooled NUMS DENS: sum(NUMS) / sum(DENS) to 2 places, "-" if that is 0/0
+# or x/0. Summed over the repeats (each as long as the others), a figure
+# counted in ticks loses less to rounding than in a median of the runs.
+pooled() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		n = split(a, x, " "); for (i = 1; i <= n; i++) sa += x[i]
+		n = split(b, y, " "); for (i = 1; i <= n; i++) sb += y[i]
+		if (sb > 0) printf "%.2f", sa / sb; else printf "-" }'
+}
 
 # range V...: "min-max" of the values ("-" stays out; "-" if none is left)
 range() {
@@ -290,18 +302,18 @@ grid() {
 	done; done; done
 	echo
 
-	# urt/peer per point: the ratio of the medians, and the range of the
-	# repeats' ratios (run i against run i, taken seconds apart); then the
-	# median over the points and their range
+	# urt/peer per point: the ratio of the sums over the repeats, and the
+	# range of the repeats' ratios (run i against run i, taken seconds
+	# apart); then the median over the points and their range
 	local peer field label pr
 	declare -A pratio # "peer|field" -> the points' ratios, in point order
-	echo "urt-echo / peer, CPU per request at each point (size.conns.depth): ratio of the medians (range of the $repeat repeats' ratios)"
+	echo "urt-echo / peer, CPU per request at each point (size.conns.depth): ratio of the sums over the $repeat repeats (range of the repeats' ratios)"
 	for pt in "${points[@]}"; do
 		printf '%-12s' "$pt"
 		for peer in "${servers[@]:1}"; do
 			for field in user_per_req cpu_per_req; do
 				mapfile -t pr < <(ratios "${runs[urt-echo|$pt|$field]}" "${runs[$peer|$pt|$field]}")
-				r=$(ratio "$(median ${runs[urt-echo|$pt|$field]})" "$(median ${runs[$peer|$pt|$field]})")
+				r=$(pooled "${runs[urt-echo|$pt|$field]}" "${runs[$peer|$pt|$field]}")
 				pratio[$peer|$field]+=" $r"
 				label=user; [ $field = cpu_per_req ] && label=total
 				printf '  %s/%s %s (%s)' "$label" "${peer%-echo}" "$r" "$(range "${pr[@]}")"
@@ -348,21 +360,26 @@ grid() {
 	# servers. The RSS delta holds fixed costs too (first touches of the
 	# shared receive buffers, pool pages); the difference between the two
 	# runs is what one more connection costs.
-	local u5 u10 e5 e10 own
+	local u5 u10 e5 e10 own sp5 sp10
 	is_urt=1
-	start_server urt-echo; idle_point 5000; stop_server; u5=$idle_rss
-	start_server urt-echo; idle_point 10000; stop_server; u10=$idle_rss; own=$idle_own
+	start_server urt-echo; idle_point 5000; stop_server; u5=$idle_rss sp5=$idle_spill
+	start_server urt-echo; idle_point 10000; stop_server; u10=$idle_rss own=$idle_own sp10=$idle_spill
 	is_urt=0
 	start_server epoll-echo; idle_point 5000; stop_server; e5=$idle_rss
 	start_server epoll-echo; idle_point 10000; stop_server; e10=$idle_rss
 	local um em
 	um=$(awk -v a="$u5" -v b="$u10" 'BEGIN {printf "%.0f", (b * 10000 - a * 5000) / 5000}')
 	em=$(awk -v a="$e5" -v b="$e10" 'BEGIN {printf "%.0f", (b * 10000 - a * 5000) / 5000}')
-	echo "idle connections: urt-echo RSS delta ${u10} B/conn at 10,000 (${u5} at 5,000), ${um} B per added connection; runtime's own count ${own} B/conn"
+	echo "idle connections: urt-echo RSS delta ${u10} B/conn at 10,000 (${u5} at 5,000), ${um} B per added connection; runtime's own count ${own} B/conn; receive spill high-water ${sp10} B/conn at 10,000 (${sp5} at 5,000)"
 	echo "idle connections: epoll-echo RSS delta ${e10} B/conn at 10,000 (${e5} at 5,000), ${em} B per added connection"
-	if awk -v a="$um" -v b="$own" 'BEGIN {exit !(a <= 512 && b <= 512)}'; then g=PASS; else g=MISS; fi
+	# a spill (the server starved on a busy machine) puts heap memory in
+	# the RSS that is not the connections': the difference of two points
+	# then measures the spills, and no RSS goal can pass on it
+	local why=""
+	if [ "$sp5" != 0 ] || [ "$sp10" != 0 ]; then why=" (not measured: the receive spilled, the RSS holds its memory)"; fi
+	if [ -z "$why" ] && awk -v a="$um" -v b="$own" 'BEGIN {exit !(a <= 512 && b <= 512)}'; then g=PASS; else g=MISS$why; fi
 	echo "goal server memory per idle connection <= 512 B (RSS per added connection and the runtime's count): $g"
-	if awk -v a="$um" 'BEGIN {exit !(a <= 200)}'; then g=PASS; else g=MISS; fi
+	if [ -z "$why" ] && awk -v a="$um" 'BEGIN {exit !(a <= 200)}'; then g=PASS; else g=MISS$why; fi
 	echo "goal RSS per added idle connection <= 200 B (issue 20; ${um} B): $g"
 
 	threads_point
@@ -371,7 +388,7 @@ grid() {
 idle() {
 	local n=${IDLE_CONNS:-10000}
 	is_urt=1; start_server urt-echo --max-conns $((n + 1000)); idle_point "$n"; stop_server
-	echo "urt-echo: $n idle connections: RSS ${idle_rss} B/conn, runtime's own count ${idle_own} B/conn"
+	echo "urt-echo: $n idle connections: RSS ${idle_rss} B/conn, runtime's own count ${idle_own} B/conn, receive spill high-water ${idle_spill} B/conn"
 }
 
 case $mode in
