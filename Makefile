@@ -11,7 +11,8 @@
 #                    (SEEDS=n for another count, FIRST=s to start elsewhere)
 #   make sim-long    the same over a million seeds (about an hour)
 #   make plant       each planted bug (URT_PLANT) in urt-sim: the seed that catches it
-#   make bench-echo  the echo grid with its goal lines
+#   make bench-echo  the echo grid with its goal lines: urt-echo beside
+#                    epoll-echo, libuv-echo and tokio-echo (the echo-peers target)
 #   make bench-servers  urt-http beside nginx and h2o under wrk, urt-kv beside
 #                    redis-server under redis-benchmark
 #   make bench-tls   urt-http beside nginx and h2o, urt-kv beside redis-server,
@@ -32,9 +33,12 @@ demo: deps
 	cmake --build --preset release -j $(JOBS) --target urt-echo urt-load epoll-echo
 	scripts/echo-bench.sh build/release/bin demo
 
-bench-echo: deps
+bench-echo:
+	@scripts/deps.sh --bench
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target urt-echo urt-load epoll-echo
+	cmake --build --preset release -j $(JOBS) --target echo-peers || \
+	  echo "bench-echo: a peer did not build; the grid skips it and says why"
 	REPEAT=$${REPEAT:-3} scripts/echo-bench.sh build/release/bin grid
 
 bench-servers:

@@ -19,7 +19,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
@@ -27,10 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "echo_peer.h"
 
 #define BUF 16384
 
@@ -40,15 +40,7 @@ struct conn {
 	char buf[BUF];
 };
 
-static uint64_t nconns, nreads, nbytes, nlive;
-
-static void stats(const char *what)
-{
-	printf("%s: connections %llu live %llu requests %llu bytes %llu\n", what,
-	       (unsigned long long)nconns, (unsigned long long)nlive, (unsigned long long)nreads,
-	       (unsigned long long)nbytes);
-	fflush(stdout);
-}
+static struct echo_peer_counts count;
 
 static int listen_on(const char *addr, uint16_t *port)
 {
@@ -72,7 +64,7 @@ static void drop(int ep, struct conn *c)
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c);
-	nlive--;
+	count.live--;
 }
 
 /* Send what is buffered. Return: 0 all sent, 1 some left, -1 error. */
@@ -116,8 +108,8 @@ static void on_conn(int ep, struct conn *c, uint32_t events)
 	}
 	if (n < 0)
 		return;
-	nreads++;
-	nbytes += (uint64_t)n;
+	count.reads++;
+	count.bytes += (uint64_t)n;
 	c->len = (uint32_t)n;
 	r = flush(c);
 	if (r < 0) {
@@ -130,61 +122,20 @@ static void on_conn(int ep, struct conn *c, uint32_t events)
 	}
 }
 
-static int bad(const char *msg, const char *arg)
-{
-	fprintf(stderr, "epoll-echo: %s%s%s (see --help)\n", msg, arg ? ": " : "", arg ? arg : "");
-	return 2;
-}
-
 int main(int argc, char **argv)
 {
-	static const struct option longs[] = {
-		{ "addr", required_argument, 0, 'a' },
-		{ "port", required_argument, 0, 'p' },
-		{ "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	const char *addr = "127.0.0.1";
-	uint16_t port = 7001;
+	const char *addr;
+	uint16_t port;
 	struct epoll_event evs[256];
-	struct rlimit rl;
 	sigset_t set;
-	int c, lfd, ep, sfd;
+	int lfd, ep, sfd;
 	static char lmark, smark; /* epoll data for the listener and signals */
+	int r = echo_peer_args(argc, argv, "epoll-echo",
+			       "A level-triggered epoll echo server: the baseline for urt-echo.",
+			       &addr, &port);
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-		char *end;
-		unsigned long v;
-
-		switch (c) {
-		case 'a':
-			addr = optarg;
-			break;
-		case 'p':
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || v > 65535)
-				return bad("bad --port", optarg);
-			port = (uint16_t)v;
-			break;
-		case 'h':
-			printf("usage: epoll-echo [--addr A] [--port P]\n"
-			       "  --addr A   IPv4 address to bind (default 127.0.0.1)\n"
-			       "  --port P   port (default 7001; 0 picks a free one)\n"
-			       "A level-triggered epoll echo server: the baseline for urt-echo.\n"
-			       "SIGUSR1 prints stats; SIGINT/SIGTERM stop it.\n");
-			return 0;
-		default:
-			return bad("unknown option", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return bad("unexpected argument", argv[optind]);
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	if (r >= 0)
+		return r;
 	lfd = listen_on(addr, &port);
 	if (lfd < 0) {
 		fprintf(stderr, "epoll-echo: listen on %s:%u: %s\n", addr, port, strerror(-lfd));
@@ -234,8 +185,8 @@ int main(int argc, char **argv)
 						free(cn);
 						continue;
 					}
-					nconns++;
-					nlive++;
+					count.conns++;
+					count.live++;
 				}
 			} else if (p == &smark) {
 				struct signalfd_siginfo si;
@@ -243,10 +194,10 @@ int main(int argc, char **argv)
 				if (read(sfd, &si, sizeof(si)) != sizeof(si))
 					continue;
 				if (si.ssi_signo == SIGUSR1) {
-					stats("stats");
+					echo_peer_stats("stats", &count);
 					continue;
 				}
-				stats("final");
+				echo_peer_stats("final", &count);
 				/* connections are closed by exit: the process ends here */
 				return 0;
 			} else {

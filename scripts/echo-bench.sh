@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# echo-bench.sh BINDIR demo|grid|idle - urt-echo (slab and boxed) and the
-# epoll baseline under the same urt-load runs, side by side.
+# echo-bench.sh BINDIR demo|grid|idle - urt-echo (slab and boxed), the
+# epoll baseline and the libuv and tokio peers under the same urt-load
+# runs, side by side.
 #
 #   demo  10, 100 and 1,000 connections, 64-byte messages, depth 1, a few
 #         seconds each: one table a person can read (make demo).
-#   grid  64 and 512 B x 100 and 1,000 connections x depth 1 and 8 (each
-#         point REPEAT times on a fresh server, medians shown), memory per
-#         idle connection at 5,000 and 10,000, --threads 2 against
-#         --threads 1, with goal lines (make bench-echo).
+#   grid  64 and 512 B x 100 and 1,000 connections x depth 1 and 8 for
+#         urt-echo, epoll-echo, libuv-echo and tokio-echo (each point
+#         REPEAT times, the servers round-robin within a repeat, a fresh
+#         server each run, medians shown; a peer that is not built is
+#         skipped and the grid says why), per-point ratios urt/peer of user
+#         and total CPU per request with their spread over the repeats, the
+#         median ratio over the grid, memory per idle connection at 5,000
+#         and 10,000, --threads 2 against --threads 1, with goal lines
+#         (make bench-echo).
 #   idle  IDLE_CONNS (10,000) idle connections on urt-echo alone.
 #
 # The server is pinned to CPU 0 and the load to CPU 1 when there are two.
-# Server CPU time comes from /proc/PID/stat (utime + stime) around each run;
+# Server CPU time comes from /proc/PID/stat (utime + stime) around each run,
+# user-space CPU from utime alone (it counts libc and the syscall entry and
+# return paths the kernel charges to user time, not only the runtime);
 # runtime heap calls from urt-echo's own stats (SIGUSR1 before and after);
 # memory per connection from the server's RSS with the connections open,
 # minus its RSS before any.
@@ -34,6 +42,7 @@ clk=$(getconf CLK_TCK)
 page=$(getconf PAGESIZE)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 rss_bytes() { awk -v p="$page" '{print $2 * p}' "/proc/$1/statm"; }
 
 # start_server NAME ARGS... : sets srv_pid, port
@@ -72,15 +81,16 @@ stat_now() {
 		awk -v f="$1" '{for (i = 1; i < NF; i++) if ($i == f) s += $(i + 1)} END {print s + 0}'
 }
 
-# run_load CONNS SIZE DEPTH -> sets rps p50 p99 cpu_per_req heap_per_req mem_per_conn
+# run_load CONNS SIZE DEPTH -> sets rps p50 p99 cpu_per_req user_per_req
+# heap_per_req mem_per_conn
 # CPU is taken over the whole run (warm-up included) and set against the
 # whole run's requests; heap calls over the first half of the measured
 # window, while every connection is busy (steady state: the warm-up opened
 # them, and closing them at the end is not steady state).
 run_load() {
-	local conns=$1 size=$2 depth=$3 c0 c1 h0 h1 rss0 rss1 reqs
+	local conns=$1 size=$2 depth=$3 c0 c1 u0 u1 h0 h1 rss0 rss1 reqs
 	rss0=$(rss_bytes "$srv_pid")
-	c0=$(cpu_ticks "$srv_pid")
+	c0=$(cpu_ticks "$srv_pid") u0=$(user_ticks "$srv_pid")
 	"${pin_load[@]}" "$bin/urt-load" --port "$port" --conns "$conns" --size "$size" \
 		--depth "$depth" --duration "$dur" --warmup "$warm" > "$tmp/load.out" 2> "$tmp/load.err" &
 	local lpid=$!
@@ -92,7 +102,7 @@ run_load() {
 	if ! wait "$lpid"; then
 		echo "echo-bench: urt-load failed:" >&2; tail -3 "$tmp/load.err" >&2; exit 1
 	fi
-	c1=$(cpu_ticks "$srv_pid")
+	c1=$(cpu_ticks "$srv_pid") u1=$(user_ticks "$srv_pid")
 	read -r reqs rps p50 p99 errs < <(awk '/^requests/ {
 		for (i = 1; i < NF; i++) v[$i] = $(i + 1)
 		print v["requests"], v["rps"], v["p50_us"], v["p99_us"], v["errors"] }' "$tmp/load.out")
@@ -100,6 +110,8 @@ run_load() {
 	# urt-load reports measured requests; scale by (warm + dur) / dur
 	cpu_per_req=$(awk -v c="$((c1 - c0))" -v k="$clk" -v r="$reqs" -v w="$warm" -v d="$dur" \
 		'BEGIN {printf "%.2f", c / k * 1e6 / (r * (w + d) / d)}')
+	user_per_req=$(awk -v c="$((u1 - u0))" -v k="$clk" -v r="$reqs" -v w="$warm" -v d="$dur" \
+		'BEGIN {printf "%.3f", c / k * 1e6 / (r * (w + d) / d)}')
 	if [ "$is_urt" = 1 ]; then
 		heap_calls=$((h1 - h0))
 		heap_per_req=$(awk -v h="$heap_calls" -v r="$rps" -v d="$dur" \
@@ -118,7 +130,10 @@ run_load() {
 # idle_point N: N connections that each made one request and sit idle.
 # Sets idle_rss (RSS delta per connection; it includes the first touches of
 # the shared receive buffers) and idle_own (urt: the runtime's own count of
-# what it holds for the connections, slab slots and op records; "-" for epoll).
+# what it holds for the connections, slab slots and op records; "-" for epoll)
+# and idle_spill (urt: the receive spill's high-water mark per connection,
+# heap memory the RSS holds when the server fell behind its ring: a starved
+# server on a busy machine; "-" for epoll).
 idle_point() {
 	local n=$1 rss0 rss1 b1
 	rss0=$(rss_bytes "$srv_pid")
@@ -127,10 +142,12 @@ idle_point() {
 	local lpid=$!
 	sleep 3
 	rss1=$(rss_bytes "$srv_pid")
-	idle_own="-"
+	idle_own="-" idle_spill="-"
 	if [ "$is_urt" = 1 ]; then
 		b1=$(stat_now conn_bytes)
 		idle_own=$(awk -v b="$b1" -v n="$n" 'BEGIN {printf "%.0f", b / n}')
+		b1=$(stat_now spill_high_water)
+		idle_spill=$(awk -v b="$b1" -v n="$n" 'BEGIN {printf "%.0f", b / n}')
 	fi
 	if ! wait "$lpid"; then
 		echo "echo-bench: urt-load --idle failed:" >&2; tail -3 "$tmp/load.err" >&2; exit 1
@@ -197,44 +214,145 @@ threads_point() {
 	echo "goal --threads 2 CPU per request within 1.1x of --threads 1: ${r}x $g"
 }
 
+# grid_servers: sets servers, urt-echo and the peers that are built; says
+# why a missing peer is skipped
+grid_servers() {
+	servers=(urt-echo epoll-echo)
+	if [ -x "$bin/libuv-echo" ]; then
+		servers+=(libuv-echo)
+	else
+		echo "libuv: skipped (libuv-echo not built: libuv1-dev is missing; scripts/deps.sh --bench installs it)"
+	fi
+	if [ -x "$bin/tokio-echo" ]; then
+		servers+=(tokio-echo)
+	elif ! command -v cargo >/dev/null; then
+		echo "tokio: skipped (no cargo; scripts/deps.sh --bench installs it)"
+	elif ! compgen -G '/usr/share/cargo/registry/tokio-1.*' >/dev/null; then
+		echo "tokio: skipped (no tokio in /usr/share/cargo/registry: librust-tokio-dev; scripts/deps.sh --bench)"
+	else
+		echo "tokio: skipped (tokio-echo not built: cmake --build --preset release --target echo-peers)"
+	fi
+}
+
+# ratios NUMS DENS: the ratios of paired values (run i against run i), one
+# a line; none where the denominator is 0 (user time is counted in clock
+# ticks: a short run of a server that spends little in user space can
+# show none)
+ratios() {
+	paste -d ' ' <(printf '%s\n' $1) <(printf '%s\n' $2) |
+		awk '$2 > 0 {printf "%.3f\n", $1 / $2}'
+}
+
+# pooled NUMS DENS: sum(NUMS) / sum(DENS) to 2 places, "-" if that is 0/0
+# or x/0. Summed over the repeats (each as long as the others), a figure
+# counted in ticks loses less to rounding than in a median of the runs.
+pooled() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		n = split(a, x, " "); for (i = 1; i <= n; i++) sa += x[i]
+		n = split(b, y, " "); for (i = 1; i <= n; i++) sb += y[i]
+		if (sb > 0) printf "%.2f", sa / sb; else printf "-" }'
+}
+
+# range V...: "min-max" of the values ("-" stays out; "-" if none is left)
+range() {
+	printf '%s\n' "$@" | grep -v '^-$' | sort -g |
+		awk '{v[NR] = $1} END {if (NR) printf "%.2f-%.2f", v[1], v[NR]; else printf "-"}'
+}
+
+# median_of V...: median() over the values that are not "-"
+median_of() {
+	local v
+	v=$(printf '%s\n' "$@" | grep -v '^-$' | tr '\n' ' ')
+	if [ -n "$v" ]; then median $v; else echo "-"; fi
+}
+
+grow() { printf '%-12s %6s %5s %5s %11s %9s %9s %11s %12s %14s %11s\n' "$@"; }
+
 grid() {
-	local goal_cpu=PASS worst=0 worst_at="" heap_total=0 r g
-	declare -A cpu_urt cpu_ep
-	echo "echo grid: $ncpu cores, $(uname -r); server on CPU 0, load on CPU 1; ${warm}s + ${dur}s a run, a fresh server each, median of $repeat run(s) a point"
-	row server conns size depth "requests/s" "p50 us" "p99 us" "cpu us/req" "heap calls/req" "bytes/conn"
-	for kind in urt epoll; do
-		threads=1
-		for size in 64 512; do for conns in 100 1000; do for depth in 1 8; do
-			local v_rps="" v_p50="" v_p99="" v_cpu="" v_heap="" v_mem="" hc=0
-			for _ in $(seq "$repeat"); do
-				if [ $kind = urt ]; then is_urt=1; start_server urt-echo; name="urt-echo"
-				else is_urt=0; start_server epoll-echo; name="epoll-echo"; fi
-				echo "  ... $name $size B, $conns conns, depth $depth" >&2
+	local heap_total=0 r g pt srv size conns depth
+	local points=() servers=()
+	declare -A runs # "server|point|field" -> one value per repeat, in order
+	echo "echo grid: $ncpu cores, $(uname -r); server on CPU 0, load on CPU 1; ${warm}s + ${dur}s a run, a fresh server each, the servers round-robin within a repeat, median of $repeat run(s) a point"
+	grid_servers
+	grow server conns size depth "requests/s" "p50 us" "p99 us" "cpu us/req" "user us/req" "heap calls/req" "bytes/conn"
+	threads=1
+	for size in 64 512; do for conns in 100 1000; do for depth in 1 8; do
+		pt=$size.$conns.$depth
+		points+=("$pt")
+		for _ in $(seq "$repeat"); do
+			for srv in "${servers[@]}"; do
+				is_urt=0; [ "$srv" = urt-echo ] && is_urt=1
+				start_server "$srv"
+				echo "  ... $srv $size B, $conns conns, depth $depth" >&2
 				run_load "$conns" "$size" "$depth"
 				stop_server
-				v_rps+=" $rps" v_p50+=" $p50" v_p99+=" $p99" v_cpu+=" $cpu_per_req"
-				v_heap+=" $heap_per_req" v_mem+=" $mem_per_conn" hc=$((hc + heap_calls))
+				for f in rps p50 p99 cpu_per_req user_per_req heap_per_req mem_per_conn; do
+					runs[$srv\|$pt\|$f]+=" ${!f}"
+				done
+				if [ "$is_urt" = 1 ]; then heap_total=$((heap_total + heap_calls)); fi
 			done
-			rps=$(median $v_rps) p50=$(median $v_p50) p99=$(median $v_p99)
-			cpu_per_req=$(median $v_cpu) heap_per_req=$(median $v_heap) mem_per_conn=$(median $v_mem)
-			heap_calls=$hc
-			row "$name" "$conns" "$size" "$depth" "$rps" "$p50" "$p99" "$cpu_per_req" "$heap_per_req" "$mem_per_conn"
-			if [ $kind = urt ]; then
-				cpu_urt[$size.$conns.$depth]=$cpu_per_req
-				heap_total=$((heap_total + heap_calls))
-			else
-				cpu_ep[$size.$conns.$depth]=$cpu_per_req
-			fi
-		done; done; done
-	done
+		done
+		for srv in "${servers[@]}"; do
+			local m=()
+			for f in rps p50 p99 cpu_per_req user_per_req heap_per_req mem_per_conn; do
+				m+=("$(median ${runs[$srv|$pt|$f]})")
+			done
+			grow "$srv" "$conns" "$size" "$depth" "${m[@]:0:5}" "${m[@]:5}"
+		done
+	done; done; done
 	echo
-	for k in "${!cpu_urt[@]}"; do
-		r=$(awk -v a="${cpu_urt[$k]}" -v b="${cpu_ep[$k]}" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 99}')
-		echo "cpu/request urt/epoll at size.conns.depth $k: ${r}x"
-		if awk -v r="$r" 'BEGIN {exit !(r > 0.8)}'; then goal_cpu=MISS; fi
-		if awk -v r="$r" -v w="$worst" 'BEGIN {exit !(r > w)}'; then worst=$r; worst_at=$k; fi
+
+	# urt/peer per point: the ratio of the sums over the repeats, and the
+	# range of the repeats' ratios (run i against run i, taken seconds
+	# apart); then the median over the points and their range
+	local peer field label pr
+	declare -A pratio # "peer|field" -> the points' ratios, in point order
+	echo "urt-echo / peer, CPU per request at each point (size.conns.depth): ratio of the sums over the $repeat repeats (range of the repeats' ratios)"
+	for pt in "${points[@]}"; do
+		printf '%-12s' "$pt"
+		for peer in "${servers[@]:1}"; do
+			for field in user_per_req cpu_per_req; do
+				mapfile -t pr < <(ratios "${runs[urt-echo|$pt|$field]}" "${runs[$peer|$pt|$field]}")
+				r=$(pooled "${runs[urt-echo|$pt|$field]}" "${runs[$peer|$pt|$field]}")
+				pratio[$peer|$field]+=" $r"
+				label=user; [ $field = cpu_per_req ] && label=total
+				printf '  %s/%s %s (%s)' "$label" "${peer%-echo}" "$r" "$(range "${pr[@]}")"
+			done
+		done
+		echo
 	done
-	echo "goal urt-echo server CPU per request <= 0.8x epoll at every grid point (worst ${worst}x at $worst_at): $goal_cpu"
+	printf '%-12s' "grid"
+	for peer in "${servers[@]:1}"; do
+		for field in user_per_req cpu_per_req; do
+			label=user; [ $field = cpu_per_req ] && label=total
+			printf '  %s/%s %s (%s)' "$label" "${peer%-echo}" "$(median_of ${pratio[$peer|$field]})" \
+				"$(range ${pratio[$peer|$field]})"
+		done
+	done
+	echo "   (median of the points, their range)"
+	echo
+	# goal_ratio PEER FIELD MAX TEXT: a goal on the median over the grid
+	goal_ratio() {
+		local v
+		v=$(median_of ${pratio[$1|$2]:-"-"})
+		if [ "$v" = "-" ]; then
+			echo "goal $4 <= $3x ${1}'s (median over the grid): MISS (not measured: ${1%-echo} skipped or no ${2%%_*} time counted)"
+			return
+		fi
+		if awk -v r="$v" -v m="$3" 'BEGIN {exit !(r <= m)}'; then g=PASS; else g=MISS; fi
+		echo "goal $4 <= $3x ${1}'s (median over the grid ${v}x, points $(range ${pratio[$1|$2]})x): $g"
+	}
+	goal_ratio tokio-echo user_per_req 0.5 "urt-echo user-space CPU per request"
+	goal_ratio epoll-echo user_per_req 0.7 "urt-echo user-space CPU per request"
+	goal_ratio epoll-echo cpu_per_req 0.95 "urt-echo total CPU per request"
+	local worst worst_at=""
+	local pts_ep=(${pratio[epoll-echo|cpu_per_req]})
+	worst=$(printf '%s\n' "${pts_ep[@]}" | sort -g | tail -1)
+	for i in "${!points[@]}"; do
+		if [ "${pts_ep[$i]}" = "$worst" ]; then worst_at=${points[$i]}; fi
+	done
+	if awk -v r="$worst" 'BEGIN {exit !(r <= 0.8)}'; then g=PASS; else g=MISS; fi
+	echo "goal urt-echo server CPU per request <= 0.8x epoll at every grid point (worst ${worst}x at $worst_at): $g"
 	if [ "$heap_total" -eq 0 ]; then g=PASS; else g=MISS; fi
 	echo "goal zero runtime heap calls per request in steady state ($heap_total calls over the grid's steady-state windows): $g"
 
@@ -242,20 +360,27 @@ grid() {
 	# servers. The RSS delta holds fixed costs too (first touches of the
 	# shared receive buffers, pool pages); the difference between the two
 	# runs is what one more connection costs.
-	local u5 u10 e5 e10 own
+	local u5 u10 e5 e10 own sp5 sp10
 	is_urt=1
-	start_server urt-echo; idle_point 5000; stop_server; u5=$idle_rss
-	start_server urt-echo; idle_point 10000; stop_server; u10=$idle_rss; own=$idle_own
+	start_server urt-echo; idle_point 5000; stop_server; u5=$idle_rss sp5=$idle_spill
+	start_server urt-echo; idle_point 10000; stop_server; u10=$idle_rss own=$idle_own sp10=$idle_spill
 	is_urt=0
 	start_server epoll-echo; idle_point 5000; stop_server; e5=$idle_rss
 	start_server epoll-echo; idle_point 10000; stop_server; e10=$idle_rss
 	local um em
 	um=$(awk -v a="$u5" -v b="$u10" 'BEGIN {printf "%.0f", (b * 10000 - a * 5000) / 5000}')
 	em=$(awk -v a="$e5" -v b="$e10" 'BEGIN {printf "%.0f", (b * 10000 - a * 5000) / 5000}')
-	echo "idle connections: urt-echo RSS delta ${u10} B/conn at 10,000 (${u5} at 5,000), ${um} B per added connection; runtime's own count ${own} B/conn"
+	echo "idle connections: urt-echo RSS delta ${u10} B/conn at 10,000 (${u5} at 5,000), ${um} B per added connection; runtime's own count ${own} B/conn; receive spill high-water ${sp10} B/conn at 10,000 (${sp5} at 5,000)"
 	echo "idle connections: epoll-echo RSS delta ${e10} B/conn at 10,000 (${e5} at 5,000), ${em} B per added connection"
-	if awk -v a="$um" -v b="$own" 'BEGIN {exit !(a <= 512 && b <= 512)}'; then g=PASS; else g=MISS; fi
+	# a spill (the server starved on a busy machine) puts heap memory in
+	# the RSS that is not the connections': the difference of two points
+	# then measures the spills, and no RSS goal can pass on it
+	local why=""
+	if [ "$sp5" != 0 ] || [ "$sp10" != 0 ]; then why=" (not measured: the receive spilled, the RSS holds its memory)"; fi
+	if [ -z "$why" ] && awk -v a="$um" -v b="$own" 'BEGIN {exit !(a <= 512 && b <= 512)}'; then g=PASS; else g=MISS$why; fi
 	echo "goal server memory per idle connection <= 512 B (RSS per added connection and the runtime's count): $g"
+	if [ -z "$why" ] && awk -v a="$um" 'BEGIN {exit !(a <= 200)}'; then g=PASS; else g=MISS$why; fi
+	echo "goal RSS per added idle connection <= 200 B (issue 20; ${um} B): $g"
 
 	threads_point
 }
@@ -263,7 +388,7 @@ grid() {
 idle() {
 	local n=${IDLE_CONNS:-10000}
 	is_urt=1; start_server urt-echo --max-conns $((n + 1000)); idle_point "$n"; stop_server
-	echo "urt-echo: $n idle connections: RSS ${idle_rss} B/conn, runtime's own count ${idle_own} B/conn"
+	echo "urt-echo: $n idle connections: RSS ${idle_rss} B/conn, runtime's own count ${idle_own} B/conn, receive spill high-water ${idle_spill} B/conn"
 }
 
 case $mode in

@@ -12,7 +12,8 @@
 
 struct conn {
 	struct echo_server *s;
-	int fd, n, ret;
+	int fd;
+	int n; /* the last receive's result, then the send's (one int: the slot is 208 B) */
 	struct urt_op rx;
 	struct urt_io_all tx;
 	struct urt_buf buf;
@@ -22,6 +23,8 @@ struct conn {
 
 /* A task's header is 64 bytes; slots are multiples of 16. */
 #define CONN_SLOT (64 + (sizeof(struct conn) + 15) / 16 * 16)
+/* the idle-connection budget (issue 20): keep a field from growing it unseen */
+_Static_assert(CONN_SLOT <= 208, "urt-echo's connection slot grew past 208 bytes");
 
 static struct conn *conn_of(struct idle_link *k)
 {
@@ -81,9 +84,9 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		 * out of the shared ring meanwhile if the ring is short */
 		(void)urt_buf_hold(&c->buf);
 		urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o.send_ms);
-		URT_AWAIT(t, c->ret = urt_send_all(t, &c->tx, c->fd, c->buf.data, c->buf.len));
+		URT_AWAIT(t, c->n = urt_send_all(t, &c->tx, c->fd, c->buf.data, c->buf.len));
 		urt_buf_free(&c->buf);
-		if (c->ret < 0 || c->doomed)
+		if (c->n < 0 || c->doomed)
 			break;
 	}
 	URT_END(t);
