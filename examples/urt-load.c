@@ -272,10 +272,22 @@ static void resp_build(char *out, size_t size, uint64_t tag)
 }
 
 /* --cmd set, --cmd get: --mode resp's other commands (parse picks one) */
-static const struct mode resp_set = { "resp",	     set_req_size, set_build,
-				      set_resp_size, set_check,	   .whole = true };
-static const struct mode resp_get = { "resp",	      get_req_size, get_build,
-				      resp_resp_size, get_check,    .whole = true };
+static const struct mode resp_set = {
+	.name = "resp",
+	.req_size = set_req_size,
+	.build = set_build,
+	.resp_size = set_resp_size,
+	.check = set_check,
+	.whole = true,
+};
+static const struct mode resp_get = {
+	.name = "resp",
+	.req_size = get_req_size,
+	.build = get_build,
+	.resp_size = resp_resp_size,
+	.check = get_check,
+	.whole = true,
+};
 
 /*
  * HTTP: one GET of --path with keep-alive, built once at start (http_req);
