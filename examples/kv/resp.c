@@ -190,6 +190,29 @@ static long bulk_header(const char *buf, size_t n, size_t used, const struct res
 	return k ? 1 + k : 0;
 }
 
+bool resp_peek_key(const char *buf, size_t n, const char **key, size_t *klen)
+{
+	int64_t count, len;
+	size_t at;
+	long k;
+
+	if (n < 4 || buf[0] != '*' || (k = number_line(buf + 1, n - 1, &count)) <= 0 || count < 2)
+		return false;
+	at = 1 + (size_t)k;
+	for (int i = 0; i < 2; i++) { /* the command's name, then the key */
+		if (at >= n || buf[at] != '$' ||
+		    (k = number_line(buf + at + 1, n - at - 1, &len)) <= 0 || len < 0)
+			return false;
+		at += 1 + (size_t)k;
+		if ((uint64_t)len > n - at)
+			return false;
+		*key = buf + at;
+		*klen = (size_t)len;
+		at += (size_t)len + 2;
+	}
+	return true;
+}
+
 long resp_parse(char *buf, size_t n, const struct resp_limits *lim, struct resp_cmd *cmd,
 		const char **err)
 {

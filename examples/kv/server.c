@@ -327,10 +327,17 @@ static void run_requests(struct urt_task *t, struct conn *c)
 		c->in_off += (size_t)k;
 		c->resume = (struct resp_resume){ 0 };
 		if (cmd.argc) {
+			const char *key;
+			size_t klen;
+
 			if (!locked) {
 				pthread_mutex_lock(&c->w->sh->lock);
 				locked = true;
 			}
+			/* the next request's key slot loads while this one runs:
+			 * a keyspace past the cache costs a miss a lookup */
+			if (resp_peek_key(c->in + c->in_off, c->in_len - c->in_off, &key, &klen))
+				store_prefetch(&c->w->sh->db, key, klen);
 			kv_execute(&c->w->sh->srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len);
 			n++;
 		}
