@@ -279,6 +279,25 @@ static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t 
 }
 
 /*
+ * While a request runs, the memory of the next ones' keys loads: the
+ * entry of the next (its slot came in one request ago) and the slot of
+ * the one after. A keyspace larger than the cache costs a miss for the
+ * slot and one for the entry of every lookup: a third of urt-kv's CPU
+ * under GET -P 16 -r 100000 went there (docs/design.md).
+ */
+static void prefetch_next(struct conn *c)
+{
+	const char *p = c->in + c->in_off, *key;
+	size_t n = c->in_len - c->in_off, klen, req;
+
+	if (!resp_peek_key(p, n, &key, &klen, &req))
+		return;
+	store_prefetch(&c->w->sh->db, key, klen, true);
+	if (req && resp_peek_key(p + req, n - req, &key, &klen, &req))
+		store_prefetch(&c->w->sh->db, key, klen, false);
+}
+
+/*
  * Parse and run the complete requests in the input, at most --max-pipeline
  * of them and until the replies reach KV_OUT_BOUND bytes (c->more says
  * the batch stopped there: the rest is parsed after the send, before any
@@ -327,17 +346,11 @@ static void run_requests(struct urt_task *t, struct conn *c)
 		c->in_off += (size_t)k;
 		c->resume = (struct resp_resume){ 0 };
 		if (cmd.argc) {
-			const char *key;
-			size_t klen;
-
 			if (!locked) {
 				pthread_mutex_lock(&c->w->sh->lock);
 				locked = true;
 			}
-			/* the next request's key slot loads while this one runs:
-			 * a keyspace past the cache costs a miss a lookup */
-			if (resp_peek_key(c->in + c->in_off, c->in_len - c->in_off, &key, &klen))
-				store_prefetch(&c->w->sh->db, key, klen);
+			prefetch_next(c);
 			kv_execute(&c->w->sh->srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len);
 			n++;
 		}

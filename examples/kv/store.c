@@ -181,12 +181,22 @@ static size_t find(const struct store *s, const char *key, size_t klen, uint64_t
 	}
 }
 
-void store_prefetch(const struct store *s, const char *key, size_t klen)
+void store_prefetch(const struct store *s, const char *key, size_t klen, bool entry)
 {
-	size_t i = hash_key(s, key, klen) & (s->cap - 1);
+	uint64_t h = hash_key(s, key, klen);
+	size_t mask = s->cap - 1, i = h & mask;
 
-	__builtin_prefetch(&s->slots[i]);
-	__builtin_prefetch(&s->hashes[i]);
+	if (!entry) {
+		__builtin_prefetch(&s->slots[i]);
+		__builtin_prefetch(&s->hashes[i]);
+		return;
+	}
+	for (int probes = 0; probes < 4 && s->slots[i]; probes++, i = (i + 1) & mask) {
+		if (s->hashes[i] == h) {
+			__builtin_prefetch(s->slots[i]);
+			return;
+		}
+	}
 }
 
 /* Backward-shift deletion: close the hole so every probe chain stays unbroken. */

@@ -64,12 +64,14 @@ void store_deinit(struct store *s);
 void store_seed(struct store *s, uint64_t seed);
 
 /*
- * store_prefetch - start loading the home slot of key into the cache, so
- * that a lookup of it a little later does not wait for memory (urt-kv
- * calls it for the next request of a pipeline while one runs). Reads the
- * table only: under the same lock as the lookups.
+ * store_prefetch - start loading key's home slot into the cache (entry
+ * false), or the entry its slot holds (entry true: its slot should be in
+ * the cache by then, from an earlier call), so that a lookup of it a
+ * little later does not wait for memory. urt-kv asks for the slot two
+ * requests of a pipeline ahead and the entry one ahead. Reads the table
+ * only: under the same lock as the lookups.
  */
-void store_prefetch(const struct store *s, const char *key, size_t klen);
+void store_prefetch(const struct store *s, const char *key, size_t klen, bool entry);
 
 /*
  * store_ref - keep e (and its value bytes, which no command changes in
