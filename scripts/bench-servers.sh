@@ -273,29 +273,29 @@ for client in $clients; do
 	done
 done
 echo
-kv_ratio() { awk -v a="$2" -v b="$3" 'BEGIN {printf "%.2f", a / b}'; }
-for client in $clients; do
-	g=PASS all=""
+kv_ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# kv_goal TABLE PIPE CMP LIMIT CLIENT: urt-kv's ratios to redis in TABLE
+# (rps_of or cpu) at -P PIPE over SET and GET, -r and one key, then MISS if
+# one of them is CMP ("<" or ">") LIMIT, else PASS
+kv_goal() {
+	local -n tab=$1
+	local k r g=PASS all=""
 	for keys in r one; do
 		for t in set get; do
-			k=$client.$t.16.$keys
-			r=$(kv_ratio x "${rps_of[urt-kv.$k]}" "${rps_of[redis.$k]}")
+			k=$5.$t.$2.$keys
+			r=$(kv_ratio "${tab[urt-kv.$k]}" "${tab[redis.$k]}")
 			all+=" $t/$keys ${r}x"
-			awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
+			awk -v r="$r" -v l="$4" "BEGIN {exit !(r $3 l)}" && g=MISS
 		done
 	done
-	echo "goal urt-kv requests/s at least 1.2x redis's at -P 16 (SET, GET; -r and one key; $client):$all $g"
+	echo "$all $g"
+}
+for client in $clients; do
+	echo "goal urt-kv requests/s at least 1.2x redis's at -P 16 (SET, GET; -r and one key;" \
+		"$client):$(kv_goal rps_of 16 '<' 1.2 "$client")"
 	for pipe in 1 16; do
-		g=PASS all=""
-		for keys in r one; do
-			for t in set get; do
-				k=$client.$t.$pipe.$keys
-				r=$(kv_ratio x "${cpu[urt-kv.$k]}" "${cpu[redis.$k]}")
-				all+=" $t/$keys ${r}x"
-				awk -v r="$r" 'BEGIN {exit !(r > 0.6)}' && g=MISS
-			done
-		done
-		echo "goal urt-kv server CPU per request at most 0.6x redis's at -P $pipe ($client):$all $g"
+		echo "goal urt-kv server CPU per request at most 0.6x redis's at -P $pipe" \
+			"($client):$(kv_goal cpu "$pipe" '>' 0.6 "$client")"
 	done
 done
 
