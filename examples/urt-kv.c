@@ -201,6 +201,7 @@ static void print_stats(const char *what)
 	uint64_t live = 0, closed[3] = { 0 }, tls[2] = { 0 };
 	size_t heap = 0, slab_live = 0, slab_cap = 0, ops = 0, mem = 0;
 	size_t bufs_low = 0, bufs = 0, spill_high = 0;
+	uint64_t ticks = 0, parks = 0, enters = 0, polls = 0, cqes = 0, submitted = 0;
 
 	for (int i = 0; i < o.srv.threads; i++) {
 		const struct worker *w = &kv.w[i];
@@ -213,6 +214,12 @@ static void print_stats(const char *what)
 		bufs_low += w->st.bufs_free_low;
 		bufs += w->st.buf_count;
 		spill_high += w->st.spill_high_water;
+		ticks += w->st.ticks;
+		parks += w->st.parks;
+		enters += w->st.enters;
+		polls += w->st.polls;
+		cqes += w->st.cqes;
+		submitted += w->st.ops_submitted;
 		mem += w->st_mem;
 		for (int j = 0; j < 3; j++)
 			closed[j] += w->st_closed[j];
@@ -224,11 +231,12 @@ static void print_stats(const char *what)
 	       "closed_idle %" PRIu64 " closed_send %" PRIu64 " closed_mem %" PRIu64 " "
 	       "bufs_free_low %zu/%zu spill_high_water %zu tls_conns %" PRIu64
 	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64
-	       " threads %d thread_conns ",
+	       " ticks %" PRIu64 " parks %" PRIu64 " enters %" PRIu64 " polls %" PRIu64
+	       " cqes %" PRIu64 " ops_submitted %" PRIu64 " threads %d thread_conns ",
 	       what, conns_total(), live, kv.sh.srv.commands, kv.sh.db.n, kv.sh.db.mem, heap,
 	       slab_live, slab_cap, ops, mem, closed[0], closed[1], closed[2], bufs_low, bufs,
-	       spill_high, tls[0], tls[1], tls_srv_heap_calls(), tls_srv_heap_bytes(),
-	       o.srv.threads);
+	       spill_high, tls[0], tls[1], tls_srv_heap_calls(), tls_srv_heap_bytes(), ticks, parks,
+	       enters, polls, cqes, submitted, o.srv.threads);
 	for (int i = 0; i < o.srv.threads; i++)
 		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].k.conns));
 	printf("\n");

@@ -5,6 +5,7 @@
  *
  *   urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]
  *            [--duration S] [--requests N] [--warmup S] [--mode echo|resp|http] [--idle]
+ *            [--cmd echo|set|get] [--keyspace N]
  *            [--path P] [--expect-file F] [--expect-status N] [--close-ok]
  *            [--tls [--tls-ca F | --tls-insecure] [--tls-name N]]
  *
@@ -15,7 +16,10 @@
  * so a percentile is within about 3% with no per-sample storage. A mode
  * is a small table (a request's size, build it, the response's size,
  * check it): "echo" sends raw bytes, "resp" sends RESP ECHO requests (to
- * urt-kv or redis) and checks each bulk reply.
+ * urt-kv or redis) and checks each bulk reply; with --cmd set or get it
+ * sends SETs or GETs of --keyspace keys instead (a pipelined RESP client
+ * like redis-benchmark -P D -r N, for rates past redis-benchmark's own
+ * limit), reads each batch's replies at once and checks every one.
  *
  * "http" is an HTTP/1.1 client for any server that frames its responses
  * with Content-Length (urt-http, nginx): keep-alive GETs of --path, whose
@@ -90,6 +94,9 @@ struct mode {
 	/* responses have no size known in advance: parsed from the stream
 	 * (http/resp.c), not received by resp_size and checked by check */
 	bool parsed;
+	/* a batch's responses are received at once (depth x resp_size), then
+	 * checked: each request's latency is then its batch's */
+	bool whole;
 };
 
 static uint64_t word(uint64_t tag, size_t i)
@@ -149,14 +156,6 @@ static size_t resp_req_size(size_t size)
 	return strlen("*2\r\n$4\r\nECHO\r\n$") + digits(size) + 2 + size + 2;
 }
 
-static void resp_build(char *out, size_t size, uint64_t tag)
-{
-	int n = sprintf(out, "*2\r\n$4\r\nECHO\r\n$%zu\r\n", size);
-
-	echo_build(out + n, size, tag);
-	memcpy(out + n + size, "\r\n", 2);
-}
-
 static size_t resp_resp_size(size_t size)
 {
 	return 1 + digits(size) + 2 + size + 2;
@@ -170,6 +169,125 @@ static bool resp_check(const char *in, size_t size, uint64_t tag)
 	return !memcmp(in, head, (size_t)n) && echo_check(in + n, size, tag) &&
 	       !memcmp(in + n + size, "\r\n", 2);
 }
+
+/*
+ * RESP SET and GET (--mode resp --cmd set|get): the key of request `tag`
+ * is one of --keyspace keys, key:NNNNNNNNNNNN (12 digits, as
+ * redis-benchmark's -r), picked by a hash of the tag; its value is --size
+ * bytes that depend on the key only, so a GET's reply is known: --cmd get
+ * first SETs every key (preload). Fixed sizes: each reply is received by
+ * size, a batch's at once.
+ */
+#define KEY_LEN	 16 /* "key:" and 12 digits */
+#define KEY_HEAD 18 /* "*3\r\n$3\r\nSET\r\n$16\r\n": the bytes before the key */
+
+static uint64_t keyspace = 1;
+
+static uint64_t key_of(uint64_t tag)
+{
+	return keyspace > 1 ? word(tag, 0) % keyspace : 0;
+}
+
+/* Write v in decimal, width digits (zero-padded). */
+static char *put_digits(char *p, uint64_t v, size_t width)
+{
+	for (size_t i = width; i-- > 0; v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + width;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* "*N\r\n$3\r\nCMD\r\n$16\r\nkey:...\r\n": the head both commands share. */
+static char *put_key_head(char *p, const char *head, uint64_t key)
+{
+	p = put(p, head, KEY_HEAD); /* "*3\r\n$3\r\nSET\r\n$16\r\n" */
+	p = put(p, "key:", 4);
+	p = put_digits(p, key, KEY_LEN - 4);
+	return put(p, "\r\n", 2);
+}
+
+/* "$size\r\n<value>\r\n": a SET's last argument, a GET's reply. */
+static char *put_bulk(char *p, size_t size, uint64_t key)
+{
+	*p++ = '$';
+	p = put_digits(p, size, digits(size));
+	p = put(p, "\r\n", 2);
+	echo_build(p, size, key);
+	return put(p + size, "\r\n", 2);
+}
+
+/* SET key number `key` to its value. Return: past the request. */
+static char *set_key(char *out, size_t size, uint64_t key)
+{
+	return put_bulk(put_key_head(out, "*3\r\n$3\r\nSET\r\n$16\r\n", key), size, key);
+}
+
+static size_t set_req_size(size_t size)
+{
+	return KEY_HEAD + KEY_LEN + 2 + resp_resp_size(size);
+}
+
+static void set_build(char *out, size_t size, uint64_t tag)
+{
+	set_key(out, size, key_of(tag));
+}
+
+static size_t set_resp_size(size_t size)
+{
+	(void)size;
+	return 5;
+}
+
+static bool set_check(const char *in, size_t size, uint64_t tag)
+{
+	(void)size, (void)tag;
+	return !memcmp(in, "+OK\r\n", 5);
+}
+
+static size_t get_req_size(size_t size)
+{
+	(void)size;
+	return KEY_HEAD + KEY_LEN + 2;
+}
+
+static void get_build(char *out, size_t size, uint64_t tag)
+{
+	(void)size;
+	put_key_head(out, "*2\r\n$3\r\nGET\r\n$16\r\n", key_of(tag));
+}
+
+static bool get_check(const char *in, size_t size, uint64_t tag)
+{
+	return resp_check(in, size, key_of(tag));
+}
+
+static void resp_build(char *out, size_t size, uint64_t tag)
+{
+	put_bulk(put(out, "*2\r\n$4\r\nECHO\r\n", 14), size, tag);
+}
+
+/* --cmd set, --cmd get: --mode resp's other commands (parse picks one) */
+static const struct mode resp_set = {
+	.name = "resp",
+	.req_size = set_req_size,
+	.build = set_build,
+	.resp_size = set_resp_size,
+	.check = set_check,
+	.whole = true,
+};
+static const struct mode resp_get = {
+	.name = "resp",
+	.req_size = get_req_size,
+	.build = get_build,
+	.resp_size = resp_resp_size,
+	.check = get_check,
+	.whole = true,
+};
 
 /*
  * HTTP: one GET of --path with keep-alive, built once at start (http_req);
@@ -191,9 +309,9 @@ static void http_build(char *out, size_t size, uint64_t tag)
 }
 
 static const struct mode modes[] = {
-	{ "echo", echo_resp_size, echo_build, echo_resp_size, echo_check, false },
-	{ "resp", resp_req_size, resp_build, resp_resp_size, resp_check, false },
-	{ "http", http_req_size, http_build, NULL, NULL, true },
+	{ "echo", echo_resp_size, echo_build, echo_resp_size, echo_check, false, false },
+	{ "resp", resp_req_size, resp_build, resp_resp_size, resp_check, false, false },
+	{ "http", http_req_size, http_build, NULL, NULL, true, false },
 };
 
 /* --- the run ---------------------------------------------------------------- */
@@ -207,6 +325,7 @@ struct cfg {
 	uint64_t max_requests; /* 0: no limit */
 	const struct mode *mode;
 	bool idle; /* one request per connection, then hold it open */
+	bool keyspace_set; /* --keyspace given */
 	/* --mode http */
 	const char *path;	 /* the target of every GET */
 	const char *expect_file; /* NULL: bodies are not compared */
@@ -514,7 +633,9 @@ static bool conn_poll(struct urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	c->out = urt_task_alloc(t, cfg.mode->req_size(cfg.size) * cfg.depth);
-	c->in = urt_task_alloc(t, cfg.mode->parsed ? HTTP_IN_SIZE : cfg.mode->resp_size(cfg.size));
+	c->in = urt_task_alloc(t, cfg.mode->parsed ? HTTP_IN_SIZE
+						   : cfg.mode->resp_size(cfg.size) *
+							     (cfg.mode->whole ? cfg.depth : 1));
 	if (cfg.mode->parsed)
 		c->head = urt_task_alloc(t, HTTP_HEAD_MAX);
 	if (!c->out || !c->in || (cfg.mode->parsed && !c->head)) {
@@ -552,6 +673,16 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				error_once("send", c->ret);
 				break;
 			}
+			if (cfg.mode->whole) {
+				URT_AWAIT(t, c->ret = conn_recv_exact(
+						     t, c, c->in,
+						     cfg.mode->resp_size(cfg.size) * cfg.depth));
+				if (c->ret != (int)(cfg.mode->resp_size(cfg.size) * cfg.depth)) {
+					error_once(c->ret < 0 ? "recv" : "recv: the server closed",
+						   c->ret < 0 ? c->ret : 0);
+					goto out;
+				}
+			}
 			for (c->i = 0; c->i < cfg.depth; c->i++) {
 				if (cfg.mode->parsed) {
 					URT_AWAIT(t, c->ret = resp_next(t, c));
@@ -559,15 +690,22 @@ static bool conn_poll(struct urt_task *t, void *arg)
 						goto out;
 					continue;
 				}
-				URT_AWAIT(t, c->ret = conn_recv_exact(
-						     t, c, c->in, cfg.mode->resp_size(cfg.size)));
-				if (c->ret != (int)cfg.mode->resp_size(cfg.size)) {
+				if (!cfg.mode->whole) {
+					URT_AWAIT(t, c->ret = conn_recv_exact(
+							     t, c, c->in,
+							     cfg.mode->resp_size(cfg.size)));
+				}
+				if (!cfg.mode->whole &&
+				    c->ret != (int)cfg.mode->resp_size(cfg.size)) {
 					error_once(c->ret < 0 ? "recv" : "recv: the server closed",
 						   c->ret < 0 ? c->ret : 0);
 					goto out;
 				}
-				if (!cfg.mode->check(c->in, cfg.size,
-						     c->id << 32 | (c->seq + c->i))) {
+				if (!cfg.mode->check(
+					    c->in + (cfg.mode->whole
+							     ? c->i * cfg.mode->resp_size(cfg.size)
+							     : 0),
+					    cfg.size, c->id << 32 | (c->seq + c->i))) {
 					error_once("response does not match the request", 0);
 					goto out;
 				}
@@ -671,6 +809,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]\n"
 		   "                [--duration S] [--requests N] [--warmup S] [--mode "
 		   "echo|resp|http] [--idle]\n"
+		   "                [--cmd echo|set|get] [--keyspace N]\n"
 		   "                [--path P] [--expect-file F] [--expect-status N] [--close-ok]\n"
 		   "                [--tls [--tls-ca F | --tls-insecure] [--tls-name N]]\n"
 		   "  --port P       server port (required)\n"
@@ -685,6 +824,11 @@ static void usage(FILE *f)
 		   "redis),\n"
 		   "                 http (keep-alive GETs to any HTTP/1.1 server that sends\n"
 		   "                 Content-Length; each response parsed; --size is ignored)\n"
+		   "  --cmd C        resp: echo (default: ECHO --size bytes), set (SET a key\n"
+		   "                 to a --size value: +OK), get (GET a key: its value; every\n"
+		   "                 key is SET first); a batch's replies are read at once\n"
+		   "  --keyspace N   set, get: keys key:000000000000 .. N-1, picked at random\n"
+		   "                 (default 1: one key; as redis-benchmark -r N)\n"
 		   "  --idle         one request per connection, then hold it open (memory)\n"
 		   "  --path P       http: the path to GET (default /)\n"
 		   "  --expect-file F  http: every body must be F's bytes (else only its length\n"
@@ -789,6 +933,8 @@ static int parse(int argc, char **argv)
 		{ "requests", required_argument, 0, 'n' },
 		{ "warmup", required_argument, 0, 'w' },
 		{ "mode", required_argument, 0, 'm' },
+		{ "cmd", required_argument, 0, 'K' },
+		{ "keyspace", required_argument, 0, 'r' },
 		{ "idle", no_argument, 0, 'i' },
 		{ "path", required_argument, 0, 'P' },
 		{ "expect-file", required_argument, 0, 'f' },
@@ -802,6 +948,7 @@ static int parse(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	bool have_port = false;
+	const char *cmd = NULL;
 	double v;
 	int c;
 
@@ -864,6 +1011,17 @@ static int parse(int argc, char **argv)
 			if (!cfg.mode)
 				return bad("unknown --mode", optarg);
 			break;
+		case 'K':
+			cmd = optarg;
+			if (strcmp(cmd, "set") && strcmp(cmd, "get") && strcmp(cmd, "echo"))
+				return bad("bad --cmd (set, get or echo)", optarg);
+			break;
+		case 'r':
+			if (!num(optarg, 1, 1e12, &v) || v != (uint64_t)v)
+				return bad("bad --keyspace (1..10^12)", optarg);
+			keyspace = (uint64_t)v;
+			cfg.keyspace_set = true;
+			break;
 		case 'i':
 			cfg.idle = true;
 			break;
@@ -906,6 +1064,14 @@ static int parse(int argc, char **argv)
 		return bad("--port is required", NULL);
 	if (cfg.size * cfg.depth > (1u << 30))
 		return bad("--size x --depth too large", NULL);
+	if ((cmd || cfg.keyspace_set) && strcmp(cfg.mode->name, "resp"))
+		return bad("--cmd and --keyspace need --mode resp", NULL);
+	if (cfg.keyspace_set && (!cmd || !strcmp(cmd, "echo")))
+		return bad("--keyspace needs --cmd set or get", NULL);
+	if (cmd && strcmp(cmd, "echo"))
+		cfg.mode = !strcmp(cmd, "set") ? &resp_set : &resp_get;
+	if (cfg.mode == &resp_get && cfg.tls)
+		return bad("--cmd get: no --tls (its keys are set first, in the clear)", NULL);
 	server = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(cfg.port) };
 	if (inet_pton(AF_INET, cfg.addr, &server.sin_addr) != 1)
 		return bad("bad --addr (an IPv4 address)", cfg.addr);
@@ -918,6 +1084,80 @@ static int parse(int argc, char **argv)
 		return bad("built without TLS (OpenSSL was not found): no --tls", NULL);
 #endif
 	return cfg.mode->parsed ? http_setup() : 0;
+}
+
+/* Awaits nothing: the whole of p[0, n) on a blocking socket. */
+static bool io_all(int fd, char *p, size_t n, bool out)
+{
+	while (n) {
+		ssize_t k = out ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+
+		if (!k)
+			errno = EPIPE; /* the server closed */
+		if (k <= 0 && !(k < 0 && errno == EINTR))
+			return false;
+		if (k > 0)
+			p += k, n -= (size_t)k;
+	}
+	return true;
+}
+
+/*
+ * --cmd get: SET every key of --keyspace to its value first, pipelined in
+ * rounds of up to 1,000 (and about 1 MiB) over one blocking connection, so
+ * that every GET's reply is known. Return: 0; 1 (said).
+ */
+static int preload(void)
+{
+	size_t rn = set_req_size(cfg.size);
+	uint64_t chunk = (1u << 20) / rn, done = 0;
+	char *out = NULL, *in = NULL;
+	int fd = -1, ret = 1;
+
+	chunk = chunk < 1 ? 1 : chunk > 1000 ? 1000 : chunk;
+	out = malloc(rn * chunk);
+	in = malloc(5 * chunk);
+	errno = ENOMEM;
+	if (!out || !in)
+		goto out;
+	for (int attempt = 0; fd < 0 && attempt < 100; attempt++) { /* the server may be starting */
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || !connect(fd, (struct sockaddr *)&server, sizeof(server)))
+			break;
+		close(fd);
+		fd = -1;
+		if (errno != ECONNREFUSED)
+			break;
+		usleep(10000);
+	}
+	if (fd < 0)
+		goto out;
+	while (done < keyspace) {
+		uint64_t n = keyspace - done < chunk ? keyspace - done : chunk;
+		char *p = out;
+
+		for (uint64_t k = done; k < done + n; k++)
+			p = set_key(p, cfg.size, k);
+		if (!io_all(fd, out, (size_t)(p - out), true) || !io_all(fd, in, 5 * n, false))
+			goto out;
+		for (uint64_t i = 0; i < n; i++)
+			if (memcmp(in + 5 * i, "+OK\r\n", 5)) {
+				errno = EPROTO;
+				goto out;
+			}
+		done += n;
+	}
+	ret = 0;
+	fprintf(stderr, "urt-load: keys set: %llu\n", (unsigned long long)keyspace);
+out:
+	if (ret)
+		fprintf(stderr, "urt-load: --cmd get: setting the keys first: %s\n",
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(out);
+	free(in);
+	return ret;
 }
 
 /* --tls: the client context. Return: 0; 2, the exit status (a bad --tls-ca). */
@@ -954,6 +1194,8 @@ int main(int argc, char **argv)
 	ret = parse(argc, argv);
 	if (!ret)
 		ret = tls_setup();
+	if (!ret && cfg.mode == &resp_get)
+		ret = preload();
 	if (ret)
 		return ret;
 	signal(SIGPIPE, SIG_IGN);

@@ -2,7 +2,8 @@
 /*
  * fuzz_resp.c - libFuzzer target for urt-kv's RESP parser: any input, parsed
  * request after request as the server does, must never read outside it,
- * and every argument must lie inside the bytes a request took.
+ * and every argument must lie inside the bytes a request took; so must
+ * the key and the length resp_peek_key finds ahead of each request.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,8 +28,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	while (pos < size) {
 		struct resp_cmd cmd = { .argv = argv, .len = len };
-		const char *err;
-		long k = resp_parse(buf + pos, size - pos, &lim, &cmd, &err);
+		const char *err, *key;
+		size_t klen, req;
+		long k;
+
+		/* the look-ahead (run before the parse, as the server does):
+		 * whatever it returns lies inside the bytes it was given */
+		if (resp_peek_key(buf + pos, size - pos, &key, &klen, &req) &&
+		    (key < buf + pos || klen > size - pos || key + klen > buf + size ||
+		     req > size - pos))
+			abort();
+		k = resp_parse(buf + pos, size - pos, &lim, &cmd, &err);
 
 		if (k <= 0)
 			break;

@@ -419,6 +419,31 @@ line=$(timeout 60 "$bin/urt-load" --port "$port" --mode resp --conns 1000 --size
 	--duration 2 2> "$tmp/load.err") || fail "urt-load --mode resp: $line $(tail -2 "$tmp/load.err")"
 case $line in *" errors 0") ;; *) fail "urt-load --mode resp: $line" ;; esac
 
+step "urt-load --mode resp --cmd set|get: pipelined SETs and GETs of 1,000 keys, every reply checked"
+# (--cmd get SETs every key first, then checks each GET's value, which
+# depends on its key only: a wrong or missing value is an error)
+line=$(stats_now "$tmp/kv.out")
+t0=$(field "$line" ticks) e0=$(field "$line" enters) c0=$(field "$line" commands)
+for cmd in set get; do
+	line=$(timeout 60 "$bin/urt-load" --port "$port" --mode resp --cmd "$cmd" --keyspace 1000 \
+		--size 7 --conns 20 --depth 16 --requests 20000 --duration 10 2> "$tmp/load.err") ||
+		fail "urt-load --cmd $cmd: $line $(tail -2 "$tmp/load.err")"
+	case $line in *" errors 0") ;; *) fail "urt-load --cmd $cmd: $line" ;; esac
+	[ "$(echo "$line" | awk '{print $2}')" -ge 20000 ] || fail "urt-load --cmd $cmd: too few: $line"
+done
+# shellcheck disable=SC2046
+[ "$(cli exists $(seq -f 'key:%012g' 0 999))" = 1000 ] || fail "not every one of the 1,000 keys is set"
+[ "$(cli strlen key:000000000999)" = 7 ] || fail "key:000000000999 is not a 7-byte value"
+# the runtime's counters on the stats line: each tick makes at most one
+# enter of its own, and pipelined batches need far fewer ticks than commands
+line=$(stats_now "$tmp/kv.out")
+t1=$(field "$line" ticks) e1=$(field "$line" enters) c1=$(field "$line" commands)
+[ -n "$t1" ] && [ -n "$e1" ] && [ "$t1" -gt "$t0" ] || fail "no ticks on the stats line: $line"
+[ $((e1 - e0)) -le $((t1 - t0)) ] || fail "more enters ($((e1 - e0))) than ticks ($((t1 - t0)))"
+[ $((t1 - t0)) -lt $((c1 - c0)) ] || fail "a tick or more per command ($((t1 - t0)) for $((c1 - c0)))"
+expect_bad_flags urt-load "--port 1 --cmd set" "--port 1 --mode resp --cmd nope" \
+	"--port 1 --mode resp --keyspace 5" "--port 1 --mode resp --cmd set --keyspace 0"
+
 step "a large value in many pieces, then a small request on the same connection"
 exec 3<>"/dev/tcp/127.0.0.1/$port"
 { printf '*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$3000000\r\n'; head -c 3000000 /dev/zero | tr '\0' v

@@ -592,6 +592,38 @@ static void test_glob(void **state)
 				 cases[i].match);
 }
 
+/* resp_peek_key: the key of a whole request and its length; a request cut
+ * anywhere before its key's end gives no key; other shapes give none. */
+static void test_peek_key(void **state)
+{
+	const char get2[] =
+		"*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n";
+	size_t first = strlen("*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n"), klen, req;
+	const char *key;
+
+	(void)state;
+	assert_true(resp_peek_key(get2, strlen(get2), &key, &klen, &req));
+	assert_int_equal(klen, 3);
+	assert_memory_equal(key, "foo", 3);
+	assert_int_equal(req, first);
+	assert_true(resp_peek_key(get2 + req, strlen(get2) - req, &key, &klen, &req));
+	assert_int_equal(klen, 1);
+	assert_memory_equal(key, "k", 1);
+	assert_int_equal(req, strlen(get2) - first);
+	/* cut before the key's CRLF: nothing; after it, the key without a length */
+	for (size_t n = 0; n < first; n++)
+		assert_false(resp_peek_key(get2, n, &key, &klen, &req));
+	assert_true(resp_peek_key(get2 + first, strlen(get2) - first - 1, &key, &klen, &req));
+	assert_int_equal(req, 0);
+	assert_false(resp_peek_key("GET foo\r\n", 9, &key, &klen, &req));	    /* inline */
+	assert_false(resp_peek_key("*1\r\n$4\r\nPING\r\n", 14, &key, &klen, &req)); /* no key */
+	assert_false(resp_peek_key("*2\r\n$-1\r\n$1\r\nk\r\n", 16, &key, &klen, &req));
+	/* many arguments: the key, no length (not scanned past the key) */
+	assert_true(resp_peek_key("*9\r\n$4\r\nMSET\r\n$1\r\na\r\n", 21, &key, &klen, &req));
+	assert_memory_equal(key, "a", 1);
+	assert_int_equal(req, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_store_expiry_and_maxmemory),
 		cmocka_unit_test(test_store_scan_across_growth),
 		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_peek_key),
 	};
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -190,6 +190,34 @@ static long bulk_header(const char *buf, size_t n, size_t used, const struct res
 	return k ? 1 + k : 0;
 }
 
+bool resp_peek_key(const char *buf, size_t n, const char **key, size_t *klen, size_t *req)
+{
+	int64_t count, len;
+	size_t at;
+	long k;
+
+	*req = 0;
+	if (n < 4 || buf[0] != '*' || (k = number_line(buf + 1, n - 1, &count)) <= 0 || count < 2)
+		return false;
+	at = 1 + (size_t)k;
+	/* the command's name, the key, then (a short request) the rest */
+	for (int64_t i = 0; i < (count <= 8 ? count : 2); i++) {
+		if (at >= n || buf[at] != '$' ||
+		    (k = number_line(buf + at + 1, n - at - 1, &len)) <= 0 || len < 0)
+			return i > 1;
+		at += 1 + (size_t)k;
+		if ((uint64_t)len + 2 > n - at)
+			return i > 1;
+		if (i == 1) {
+			*key = buf + at;
+			*klen = (size_t)len;
+		}
+		at += (size_t)len + 2;
+	}
+	*req = count <= 8 ? at : 0;
+	return true;
+}
+
 long resp_parse(char *buf, size_t n, const struct resp_limits *lim, struct resp_cmd *cmd,
 		const char **err)
 {

@@ -16,6 +16,7 @@
 #ifndef URT_KV_RESP_H
 #define URT_KV_RESP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,5 +58,17 @@ struct resp_cmd {
  */
 long resp_parse(char *buf, size_t n, const struct resp_limits *lim, struct resp_cmd *cmd,
 		const char **err);
+
+/*
+ * resp_peek_key - where the second argument (a command's key) of the
+ * multibulk request at buf[0..n) lies, if it has fully arrived, and the
+ * request's length (*req: 0 unless it has at most 8 arguments, all
+ * there): a look ahead, to prefetch the keys' slots and entries while the
+ * requests before them run. It checks nothing that resp_parse must refuse
+ * later: the bytes it points at may turn out not to be a key at all.
+ * Return: true with *key, *klen, *req set; false (not multibulk, fewer than
+ * two arguments, not all there yet, or malformed).
+ */
+bool resp_peek_key(const char *buf, size_t n, const char **key, size_t *klen, size_t *req);
 
 #endif

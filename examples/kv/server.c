@@ -7,8 +7,11 @@
 #include "server.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "../tls-server.h"
 
@@ -276,6 +279,25 @@ static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t 
 }
 
 /*
+ * While a request runs, the memory of the next ones' keys loads: the
+ * entry of the next (its slot came in one request ago) and the slot of
+ * the one after. A keyspace larger than the cache costs a miss for the
+ * slot and one for the entry of every lookup: a third of urt-kv's CPU
+ * under GET -P 16 -r 100000 went there (docs/design.md).
+ */
+static void prefetch_next(struct conn *c)
+{
+	const char *p = c->in + c->in_off, *key;
+	size_t n = c->in_len - c->in_off, klen, req;
+
+	if (!resp_peek_key(p, n, &key, &klen, &req))
+		return;
+	store_prefetch(&c->w->sh->db, key, klen, true);
+	if (req && resp_peek_key(p + req, n - req, &key, &klen, &req))
+		store_prefetch(&c->w->sh->db, key, klen, false);
+}
+
+/*
  * Parse and run the complete requests in the input, at most --max-pipeline
  * of them and until the replies reach KV_OUT_BOUND bytes (c->more says
  * the batch stopped there: the rest is parsed after the send, before any
@@ -328,6 +350,7 @@ static void run_requests(struct urt_task *t, struct conn *c)
 				pthread_mutex_lock(&c->w->sh->lock);
 				locked = true;
 			}
+			prefetch_next(c);
 			kv_execute(&c->w->sh->srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len);
 			n++;
 		}
@@ -643,6 +666,12 @@ static int conn_accept(struct kv_worker *w, int fd, struct urt_claim *claim, boo
 		atomic_fetch_sub(&sh->live, 1);
 		return -ENOSPC;
 	}
+	/* a batch's replies go in one send, whole: Nagle would hold it until the
+	 * previous one is acknowledged, and the client's delayed ACK waits
+	 * for more to send (docs/design.md: urt-kv idled a quarter of the
+	 * time). The model has no Nagle. */
+	if (!w->sim)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if (claim) { /* the slot the acceptor reserved before it accepted */
 		memcpy(urt_claim_state(claim), &c, sizeof(c));
 		ret = urt_claim_spawn(claim, &conn_type, NULL);
@@ -736,6 +765,7 @@ int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_op
 	w->live = 0;
 	w->stop = false;
 	w->has_rt = false;
+	w->sim = sim != NULL;
 	w->mem = w->mem_doomed = w->mem_rx = 0;
 	w->closed_idle = w->closed_send = w->closed_mem = 0;
 	counting_init(&w->heap);

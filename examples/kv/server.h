@@ -97,6 +97,7 @@ struct kv_worker {
 	_Atomic uint64_t conns; /* its connections ever */
 	bool stop;		/* its acceptor and sweepers end */
 	bool has_rt;		/* rt is initialised */
+	bool sim;		/* on a simulation: no real socket options */
 	int id, lfd, tls_lfd;
 	/* deadlines and the memory budget: */
 	struct idle_sweep sweep;       /* the coarse clock and the sweeper's lists */

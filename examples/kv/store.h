@@ -25,8 +25,7 @@
 #include <urt/pool.h>
 
 struct kv_entry {
-	uint64_t hash;
-	int64_t expire_ms; /* 0: never */
+	int64_t expire_ms; /* 0: never (its hash is the table's: store.hashes) */
 	uint32_t klen, vlen;
 	uint32_t refs; /* connections sending its value (KV_DETACHED: out of the table) */
 	char data[];   /* key, then value */
@@ -44,6 +43,8 @@ static inline const char *kv_val(const struct kv_entry *e)
 struct store {
 	struct urt_sizeclass sc;
 	struct kv_entry **slots;
+	uint64_t *hashes; /* hashes[i]: slots[i]'s hash, so a probe reads no entry (one
+			   * allocation with slots: cap pointers, then cap hashes) */
 	size_t cap, n;
 	size_t mem, maxmem; /* bytes held (entries' classes, the table, entries detached but
 			     still sent); maxmem 0: no cap */
@@ -61,6 +62,16 @@ void store_deinit(struct store *s);
  * unseeded store hashes under the key of seed 0 (tests).
  */
 void store_seed(struct store *s, uint64_t seed);
+
+/*
+ * store_prefetch - start loading key's home slot into the cache (entry
+ * false), or the entry its slot holds (entry true: its slot should be in
+ * the cache by then, from an earlier call), so that a lookup of it a
+ * little later does not wait for memory. urt-kv asks for the slot two
+ * requests of a pipeline ahead and the entry one ahead. Reads the table
+ * only: under the same lock as the lookups.
+ */
+void store_prefetch(const struct store *s, const char *key, size_t klen, bool entry);
 
 /*
  * store_ref - keep e (and its value bytes, which no command changes in

@@ -121,6 +121,7 @@ struct urt_runtime_stats {
 	uint64_t wakes_remote;	 /* remote wakes taken in */
 	uint64_t ticks;		 /* urt_tick calls */
 	uint64_t parks;		 /* ticks that waited in the kernel */
+	uint64_t enters;	 /* io_uring_enter calls (submit, reap, park, flush) */
 	uint64_t frame_reports;	 /* debug frame-check hits */
 	uint64_t dropped_handles; /* debug: a task ended holding a live task's join handle */
 	size_t live;		 /* tasks not reclaimed */

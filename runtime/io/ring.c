@@ -61,6 +61,7 @@ void urt__ring_reap(struct urt_runtime *rt)
 		if (!io_uring_cq_has_overflow(r))
 			return;
 		rt->stats.cq_overflow++;
+		rt->stats.enters++;
 		rt->kern->enter(rt->kern_ctx, r, URT__ENTER_FLUSH, 0);
 	}
 }
@@ -83,6 +84,7 @@ void urt__sq_make_room(struct urt_runtime *rt, unsigned n)
 		int ret = rt->kern->enter(rt->kern_ctx, r, URT__ENTER_SUBMIT, 0);
 
 		rt->stats.sq_full++;
+		rt->stats.enters++;
 		if (ret >= 0) {
 			rt->ring_pending = 0;
 		} else if (ret != -EAGAIN && ret != -EINTR) {
@@ -188,9 +190,11 @@ int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeout_ns)
 	if (park) {
 		arm_eventfd(rt);
 		rt->stats.parks++;
+		rt->stats.enters++;
 		ret = rt->kern->enter(rt->kern_ctx, r, URT__ENTER_WAIT, timeout_ns);
 		rt->ring_pending = 0;
 	} else if (rt->ring_pending || rt->ring_inflight) {
+		rt->stats.enters++;
 		ret = rt->kern->enter(rt->kern_ctx, r, URT__ENTER_EVENTS, 0);
 		rt->ring_pending = 0;
 	}
