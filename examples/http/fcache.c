@@ -29,6 +29,10 @@
 
 #include <urt/urt.h>
 
+/* a body's alignment: any size is asked for (aligned_alloc wants a size
+ * that is a multiple of the alignment; the counting allocator rounds up) */
+#define BODY_ALIGN 16
+
 static const char hexd[] = "0123456789abcdef";
 
 static size_t put_hex(char *o, uint64_t v)
@@ -142,7 +146,7 @@ void http_fcache_free(struct http_fcache *fc)
 
 	for (uint32_t i = 0; fc->slots && i < fc->o.entries; i++)
 		if (fc->slots[i].body)
-			al->free(al->ctx, fc->slots[i].body, fc->slots[i].m.size, 1);
+			al->free(al->ctx, fc->slots[i].body, fc->slots[i].m.size, BODY_ALIGN);
 	if (fc->slots)
 		al->free(al->ctx, fc->slots, fc->o.entries * sizeof(*fc->slots),
 			 _Alignof(struct http_fentry));
@@ -170,7 +174,7 @@ static void body_drop(struct http_fcache *fc, struct http_fentry *e)
 {
 	if (!e->body)
 		return;
-	fc->al->free(fc->al->ctx, e->body, e->m.size, 1);
+	fc->al->free(fc->al->ctx, e->body, e->m.size, BODY_ALIGN);
 	fc->body_bytes -= e->m.size;
 	e->body = NULL;
 }
@@ -325,7 +329,7 @@ void http_fcache_body_put(struct http_fcache *fc, struct http_fentry *e, const c
 		body_drop(fc, old);
 		old = prev;
 	}
-	e->body = fc->al->alloc(fc->al->ctx, n, 1);
+	e->body = fc->al->alloc(fc->al->ctx, n, BODY_ALIGN);
 	if (!e->body)
 		return;
 	memcpy(e->body, p, n);
