@@ -248,8 +248,8 @@ bool http_fcache_check(struct http_fcache *fc, struct http_fentry *e, int ret,
 	struct http_fmeta m;
 
 	fc->revalidated++;
-	if (!e->cached)
-		return false;
+	if (!e->cached || ret == -ECANCELED)
+		return false; /* no answer (the connection was closed): the entry stays */
 	if (!ret) {
 		http_fmeta_set(&m, stx);
 		if (S_ISREG(m.mode) && m.dev == e->m.dev && m.ino == e->m.ino &&

@@ -116,8 +116,9 @@ struct http_fentry *http_fcache_get(struct http_fcache *fc, const char *path, ui
  * http_fcache_check - ret and stx from a statx of e's path (beneath the
  * root, following links): the same file (device, inode, size, mtime, a
  * regular file) renews e's check time. Return: true e holds; false it was
- * detached (the file changed, went or cannot be seen: open it again), and
- * the caller's hold goes on until its http_fcache_unref.
+ * detached (the file changed, went or cannot be seen: open it again), or
+ * ret is -ECANCELED (no answer: e stays cached, the caller opens the file
+ * for itself); the caller's hold goes on until its http_fcache_unref.
  */
 bool http_fcache_check(struct http_fcache *fc, struct http_fentry *e, int ret,
 		       const struct statx *stx, uint64_t now_ns);
