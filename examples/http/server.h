@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http/server.h - urt-http's server for one runtime: the runtime and its
- * counted allocator, the connection task (parser, answers, file bodies,
- * the staged close), the sweeper of the idle and head deadlines and of
- * --max-clients-mem, and the acceptor with the --max-conns cap. urt-http
+ * counted allocator, the connection task (parser, answers, file bodies
+ * through the open-file cache of fcache.h, the staged close), the
+ * sweeper of the idle and head deadlines and of --max-clients-mem, and
+ * the acceptor with the --max-conns cap. urt-http
  * runs one on each of its threads with a real listener; a simulation
  * scenario (examples/sim/scn_http.c) runs one on a runtime over the
  * simulated kernel (urt/sim.h), beside its clients. What urt-http adds
