@@ -6,7 +6,9 @@
  *            [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]
  *            [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]
  *            [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]
- *            [--max-pipeline N] [--max-clients-mem B] [--no-splice]
+ *            [--max-pipeline N] [--max-clients-mem B] [--no-splice] [--send-zc]
+ *            [--file-cache N] [--file-cache-valid-ms MS] [--body-cache B]
+ *            [--body-cache-max B]
  *            [--tls-cert F --tls-key F [--tls-port P] [--tls-handshake-ms MS]]
  *
  * GET / answers a small fixed body; with --root, GET and HEAD serve files
@@ -28,6 +30,9 @@
  * body is read and sent in 64 KiB chunks of task memory instead, and, if
  * splice never worked on this runtime, so is every later one (a kernel
  * without IORING_OP_SPLICE); --no-splice chooses that way from the start.
+ * --send-zc reads and sends too, the sends zero-copy (urt_send_zc from
+ * 32 KiB): measured against splice on 64 KiB bodies by
+ * scripts/bench-http-bodies.sh, and slower (docs/design.md).
  * Any other error mid-body closes the connection, so the peer sees a body
  * shorter than its Content-Length, never a silently short response. A
  * splice runs on a kernel worker thread of the ring (io-wq), and would
@@ -37,6 +42,18 @@
  * urt_poll, in the ring, within --send-ms (see splice_body). A connection
  * holds no thread, whatever its peer does. (io_uring's receives and sends
  * on a non-blocking socket are unchanged: the ring arms its own poll.)
+ *
+ * Open files are cached per runtime (http/fcache.h, like nginx's
+ * open_file_cache): up to --file-cache descriptors (default 256, at most a
+ * quarter of RLIMIT_NOFILE) with their statx answer, ETag and
+ * Last-Modified, so a hot file costs no openat and no statx; an entry is
+ * revalidated by one statx of its path at most once per
+ * --file-cache-valid-ms (default 1000), and a changed, replaced or deleted
+ * file is opened again (or answered 404) after that interval at most.
+ * Files of up to --body-cache-max bytes (default 16 KiB) keep their bytes
+ * too, within --body-cache bytes per runtime (default 4 MiB), and are
+ * answered from memory with no read. Entries are refcounted: a body in
+ * flight keeps its descriptor open when its entry goes.
  *
  * One task per connection (slab slots, or malloc boxes with --spawn boxed).
  * HTTP/1.1 keep-alive and pipelining (answers in request order; the small
@@ -115,6 +132,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,7 +147,8 @@
 static struct {
 	struct server_flags srv; /* --port --addr --threads --spawn --max-conns */
 	const char *root;
-	bool no_splice;
+	bool no_splice, send_zc;
+	uint64_t file_cache, file_cache_valid_ms, body_cache, body_cache_max;
 	uint64_t idle_ms, head_ms, send_ms, linger_ms;
 	uint64_t max_pipeline;	   /* requests answered per receive */
 	uint64_t max_clients_mem; /* bytes of connection buffers, all runtimes together */
@@ -143,6 +162,10 @@ static struct {
 	.linger_ms = 2000,
 	.max_pipeline = 100,
 	.max_clients_mem = 64ull << 20,
+	.file_cache = 256,
+	.file_cache_valid_ms = 1000,
+	.body_cache = 4ull << 20,
+	.body_cache_max = HTTP_SMALL,
 	.tls = TLS_FLAGS_DEFAULT,
 	.lim = { .max_head = 16384,
 		 .max_line = 8000,
@@ -246,7 +269,12 @@ static void *server_main(void *arg)
 		.boxed = o.srv.boxed,
 		.max_conns = o.srv.max_conns,
 		.root_fd = root_fd,
-		.no_splice = o.no_splice,
+		.no_splice = o.no_splice || o.send_zc,
+		.send_zc_min = o.send_zc ? HTTP_CHUNK / 2 : 0,
+		.fcache = { .entries = (uint32_t)o.file_cache,
+			    .valid_ms = o.file_cache_valid_ms,
+			    .body_max = (size_t)o.body_cache_max,
+			    .body_budget = (size_t)o.body_cache },
 		.idle_ms = o.idle_ms,
 		.head_ms = o.head_ms,
 		.send_ms = o.send_ms,
@@ -310,7 +338,9 @@ static void usage(FILE *f)
 		"                [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]\n"
 		"                [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]\n"
 		"                [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]\n"
-		"                [--max-pipeline N] [--max-clients-mem B] [--no-splice]\n"
+		"                [--max-pipeline N] [--max-clients-mem B] [--no-splice] [--send-zc]\n"
+		"                [--file-cache N] [--file-cache-valid-ms MS] [--body-cache B]\n"
+		"                [--body-cache-max B]\n"
 		"                [--tls-cert F --tls-key F [--tls-port P] [--tls-handshake-ms MS]]\n"
 		"  --port P        port (default 8080; 0 picks a free one)\n"
 		"  --addr A        IPv4 address to bind (default 127.0.0.1)\n"
@@ -338,6 +368,14 @@ static void usage(FILE *f)
 		"                  received bytes), each runtime B/threads; past it the largest\n"
 		"                  holders are closed (default 67108864)\n"
 		"  --no-splice     send file bodies by read and send, not splice\n"
+		"  --send-zc       read and send file bodies, the sends zero-copy (slower than\n"
+		"                  splice here: docs/design.md)\n"
+		"  --file-cache N  open files kept per runtime, descriptor and statx (default 256,\n"
+		"                  at most RLIMIT_NOFILE/4; 0: off)\n"
+		"  --file-cache-valid-ms MS  a cached file is checked (one statx) at most this\n"
+		"                  often: a change is seen this late at most (default 1000)\n"
+		"  --body-cache B  bytes of small files' bodies kept per runtime (default 4194304)\n"
+		"  --body-cache-max B  the largest body kept (default 16384, at most 16384)\n"
 		"  --tls-cert F    HTTPS: the certificate chain (PEM, leaf first); with --tls-key,\n"
 		"                  TLS 1.2 and 1.3 with ALPN http/1.1 on --port (needs a build\n"
 		"                  with OpenSSL)\n"
@@ -360,6 +398,11 @@ static int parse(int argc, char **argv)
 		{ "head-ms", required_argument, 0, 'H' },   { "max-head", required_argument, 0, 'm' },
 		{ "max-body", required_argument, 0, 'b' },
 		{ "no-splice", no_argument, 0, 'n' },	    { "help", no_argument, 0, 'h' },
+		{ "send-zc", no_argument, 0, 'z' },
+		{ "file-cache", required_argument, 0, 'F' },
+		{ "file-cache-valid-ms", required_argument, 0, 'V' },
+		{ "body-cache", required_argument, 0, 'B' },
+		{ "body-cache-max", required_argument, 0, 'X' },
 		{ "send-ms", required_argument, 0, 'S' },
 		{ "max-pipeline", required_argument, 0, 'P' },
 		{ "max-clients-mem", required_argument, 0, 'M' },
@@ -448,6 +491,25 @@ static int parse(int argc, char **argv)
 		case 'n':
 			o.no_splice = true;
 			break;
+		case 'z':
+			o.send_zc = true;
+			break;
+		case 'F':
+			if (!flag_uint(optarg, 0, 1u << 20, &o.file_cache))
+				return bad("bad --file-cache", optarg);
+			break;
+		case 'V':
+			if (!flag_uint(optarg, 0, 3600000, &o.file_cache_valid_ms))
+				return bad("bad --file-cache-valid-ms", optarg);
+			break;
+		case 'B':
+			if (!flag_size(optarg, 0, 1ull << 40, &o.body_cache))
+				return bad("bad --body-cache", optarg);
+			break;
+		case 'X':
+			if (!flag_size(optarg, 0, HTTP_SMALL, &o.body_cache_max))
+				return bad("bad --body-cache-max (at most 16384)", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -481,6 +543,21 @@ static int tls_context(void)
 						       .key_file = o.tls.key,
 						       .alpn = "http/1.1" },
 			   files, 2, &tls_ctx);
+}
+
+/* The file caches of all runtimes hold a quarter of the descriptor table at
+ * most: the rest is for connections (a table full of cached files would
+ * turn every new file into a 503). */
+static void cache_bound(void)
+{
+	struct rlimit rl;
+	uint64_t most;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	most = (uint64_t)rl.rlim_cur / 4 / (uint64_t)o.srv.threads;
+	if (o.file_cache > most)
+		o.file_cache = most;
 }
 
 /* One listener per runtime on one port: the first picks it (--port 0), the
@@ -530,6 +607,7 @@ int main(int argc, char **argv)
 	ret = parse(argc, argv);
 	if (ret)
 		return ret;
+	cache_bound();
 	ret = tls_context();
 	if (ret)
 		return ret;

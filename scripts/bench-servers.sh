@@ -12,6 +12,8 @@
 # h2o, wrk, redis-server and redis-tools (make bench-servers installs them).
 #   PART=http or PART=kv   only that half (default both)
 #   URT_HTTP_ARGS=...      more flags for urt-http (--no-splice: read and send)
+#   BODIES=0               without bench-http-bodies.sh (64 KiB bodies: splice,
+#                          read and send, zero-copy send), run after urt-http
 #   KV_THREADS=N           urt-kv --threads N (default 1); its server pin
 #                          widens to CPUs 0..N-1, so with N >= nproc the
 #                          load generator shares a CPU with the server
@@ -190,6 +192,9 @@ reqs=$(awk '/requests in/ {s += $1} END {print s}' "$tmp/wrk")
 echo "urt-http runtime heap calls over $reqs requests on a warm server (200 new connections): $((h1 - h0))"
 if [ $((h1 - h0)) -eq 0 ]; then g=PASS; else g=MISS; fi
 echo "goal zero runtime heap calls per request in steady state (urt-http): $g"
+echo
+# large bodies: splice against read and send, and read and zero-copy send
+[ "${BODIES:-1}" = 0 ] || REPEAT=$repeat "$(dirname "$0")/bench-http-bodies.sh" "$bin"
 echo
 fi
 [ "$part" = http ] && exit 0

@@ -468,9 +468,81 @@ exec 3>&-
 for fd in "${held[@]:1}"; do exec {fd}>&-; done
 stop
 
+step "the open-file cache: hits, revalidation after a change, a deleted file, eviction within its bound, If-Range"
+# a short interval (300 ms) and 4 entries: each check waits past the interval
+mkdir -p "$root/fc"
+printf 'first\n' > "$root/fc/a.txt"
+head -c 9000 /dev/urandom > "$root/fc/b.bin"
+start urt-http "$tmp/fc.out" --root "$root" --file-cache 4 --file-cache-valid-ms 300
+url=http://127.0.0.1:$port
+for _ in 1 2 3; do [ "$(curl -s --max-time 10 "$url/fc/a.txt")" = first ] || fail "fcache: a.txt"; done
+[ "$(stat_of "$tmp/fc.out" fcache_hits)" -ge 2 ] || fail "fcache: no hits: $(grep '^stats:' "$tmp/fc.out" | tail -1)"
+[ "$(stat_of "$tmp/fc.out" body_hits)" -ge 2 ] || fail "fcache: the small body was read again"
+[ "$(stat_of "$tmp/fc.out" fcache_misses)" = 1 ] || fail "fcache: a.txt missed more than once"
+etag=$(curl -s -I "$url/fc/a.txt" | sed -n 's/^ETag: //p' | tr -d '\r')
+lm=$(curl -s -I "$url/fc/a.txt" | sed -n 's/^Last-Modified: //p' | tr -d '\r')
+[ "$(code -H "If-None-Match: $etag" "$url/fc/a.txt")" = 304 ] || fail "fcache: If-None-Match on a hit"
+[ "$(code -r 1-2 -H "If-Range: $etag" "$url/fc/a.txt")" = 206 ] || fail "fcache: If-Range with the ETag"
+# changed in place, another size: seen after the interval, with a new ETag
+sleep 1.1 # a new mtime second too
+printf 'second, longer\n' > "$root/fc/a.txt"
+sleep 0.4
+[ "$(curl -s --max-time 10 "$url/fc/a.txt")" = "second, longer" ] || fail "fcache: a change in size not seen"
+etag2=$(curl -s -I "$url/fc/a.txt" | sed -n 's/^ETag: //p' | tr -d '\r')
+[ -n "$etag2" ] && [ "$etag2" != "$etag" ] || fail "fcache: the ETag did not change ($etag, $etag2)"
+[ "$(code -r 1-2 -H "If-Range: $etag" "$url/fc/a.txt")" = 200 ] || fail "fcache: a stale If-Range ETag gave a part"
+[ "$(code -r 1-2 -H "If-Range: $lm" "$url/fc/a.txt")" = 200 ] || fail "fcache: a stale If-Range date gave a part"
+[ "$(code -r 1-2 -H "If-Range: $etag2" "$url/fc/a.txt")" = 206 ] || fail "fcache: If-Range with the new ETag"
+[ "$(code -H "If-None-Match: $etag" "$url/fc/a.txt")" = 200 ] || fail "fcache: 304 for the old ETag"
+# the same size, only the mtime: a new Last-Modified
+touch -m -d '2001-02-03 04:05:06 UTC' "$root/fc/a.txt"
+sleep 0.4
+lm2=$(curl -s -I "$url/fc/a.txt" | sed -n 's/^Last-Modified: //p' | tr -d '\r')
+[ "$lm2" = "Sat, 03 Feb 2001 04:05:06 GMT" ] || fail "fcache: an mtime change not seen: $lm2"
+# replaced by a rename (another inode)
+printf 'third\n' > "$root/fc/a.new"
+mv "$root/fc/a.new" "$root/fc/a.txt"
+sleep 0.4
+[ "$(curl -s --max-time 10 "$url/fc/a.txt")" = third ] || fail "fcache: a replaced file not seen"
+[ "$(stat_of "$tmp/fc.out" fcache_stale)" -ge 3 ] || fail "fcache: fewer than 3 stale entries counted"
+# deleted: 404 after the interval
+rm "$root/fc/a.txt"
+sleep 0.4
+[ "$(code "$url/fc/a.txt")" = 404 ] || fail "fcache: a deleted file still served"
+# a body in flight keeps its descriptor: a paused reader of a file deleted meanwhile
+cp "$root/huge.bin" "$root/fc/gone.bin"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /fc/gone.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+sleep 0.2
+rm "$root/fc/gone.bin"
+sleep 0.4
+[ "$(code "$url/fc/gone.bin")" = 404 ] || fail "fcache: a deleted file in flight still served to others"
+timeout 20 cat <&3 > "$tmp/gone" || fail "fcache: the reader of a deleted file not served in 20 s"
+exec 3>&-
+tail -c "$huge" "$tmp/gone" | cmp -s - "$root/huge.bin" || fail "fcache: the body in flight of a deleted file"
+# eviction: 24 files through 4 entries; no more than 4 descriptors of the tree held
+for i in $(seq 24); do printf 'f%d\n' "$i" > "$root/fc/f$i.txt"; done
+for i in $(seq 24); do
+	[ "$(curl -s --max-time 10 "$url/fc/f$i.txt")" = "f$i" ] || fail "fcache: f$i.txt"
+done
+[ "$(curl -s --max-time 10 "$url/fc/b.bin" | cmp - "$root/fc/b.bin" && echo ok)" = ok ] || fail "fcache: b.bin"
+n=$(stat_of "$tmp/fc.out" fcache_entries)
+[ "$n" -le 4 ] || fail "fcache: $n entries, the bound is 4"
+[ "$(stat_of "$tmp/fc.out" fcache_evicted)" -ge 20 ] || fail "fcache: fewer than 20 evictions"
+held=$(find "/proc/$srv/fd" -mindepth 1 -lname "$root/*" | wc -l)
+[ "$held" -le 4 ] || fail "fcache: $held descriptors of the tree open, the bound is 4"
+[ "$(stat_of "$tmp/fc.out" body_bytes)" -le $((4 * 16384)) ] || fail "fcache: body bytes past 4 bodies"
+stop
+start urt-http "$tmp/fc0.out" --root "$root" --file-cache 0
+url=http://127.0.0.1:$port
+for _ in 1 2; do [ "$(curl -s --max-time 10 "$url/fc/f1.txt")" = f1 ] || fail "--file-cache 0: f1.txt"; done
+[ "$(stat_of "$tmp/fc0.out" fcache_hits)" = 0 ] || fail "--file-cache 0 cached"
+stop
+
 step "bad flags: exit status 2 and a one-line error"
 expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra" \
-	"--threads 0" "--threads 65" "--threads x" "--threads" "--no-splice=yes" "--send-ms 0"
+	"--threads 0" "--threads 65" "--threads x" "--threads" "--no-splice=yes" "--send-ms 0" \
+	"--file-cache x" "--file-cache-valid-ms -1" "--body-cache 1x" "--body-cache-max 16385"
 
 # urt-load --mode http as a client of any HTTP/1.1 server: every response
 # parsed from the stream, every body compared with --expect-file

@@ -15,7 +15,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,11 +79,16 @@ struct conn {
 	uint64_t off, left;    /* the file range still to send */
 	bool keep, head_only, closing;
 	struct http_req req; /* slices of `in`, which stays put while it is served */
-	struct statx stx;
+	struct http_fentry *fe;	    /* the file's cache entry, held while it is served, or NULL */
+	const struct http_fmeta *m; /* the file's size, times, validators: fe's or own's */
+	size_t body_at;		    /* where a small body read into `out` begins */
+	union {			    /* statx's answer, then (uncached) what is made of it */
+		struct statx stx;
+		struct http_fmeta own;
+	};
 	struct open_how how;
 	char *pathp;   /* path, or c->chunk for a longer one (PATH_MAX at most) */
 	char path[512];
-	char etag[64]; /* the file's ETag, quoted */
 };
 
 /* --- lists, memory, closing from outside ------------------------------------------ */
@@ -250,19 +254,24 @@ static void put(struct urt_task *t, struct conn *c, const void *p, size_t n)
 	c->out_len += n;
 }
 
-static void putf(struct urt_task *t, struct conn *c, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* a string literal, its length known at compile time */
+#define put_lit(t, c, lit) put(t, c, lit, sizeof(lit) - 1)
 
-static void putf(struct urt_task *t, struct conn *c, const char *fmt, ...)
+static void put_str(struct urt_task *t, struct conn *c, const char *p)
 {
-	char tmp[512];
-	va_list ap;
-	int n;
+	put(t, c, p, strlen(p));
+}
 
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	put(t, c, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+/* v in decimal: heads are built without printf (a request's cost) */
+static void put_u64(struct urt_task *t, struct conn *c, uint64_t v)
+{
+	char tmp[20];
+	size_t n = sizeof(tmp);
+
+	do
+		tmp[--n] = (char)('0' + v % 10);
+	while ((v /= 10));
+	put(t, c, tmp + n, sizeof(tmp) - n);
 }
 
 static const char *reason(int status)
@@ -299,12 +308,16 @@ static time_t wall_now(const struct http_server *s)
 	return s->sim ? (time_t)(urt_now_ns() / 1000000000u) : time(NULL);
 }
 
-static void http_date(char *out, size_t cap, time_t t)
+/* Date: formatted once a second per runtime. */
+static const char *date_now(struct http_server *s)
 {
-	struct tm tm;
+	time_t now = wall_now(s);
 
-	gmtime_r(&t, &tm);
-	strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (now != s->date_sec) {
+		http_date_fmt(s->date, now);
+		s->date_sec = now;
+	}
+	return s->date;
 }
 
 /* Connection: close when this answer ends the connection; keep-alive when
@@ -318,26 +331,36 @@ static void conn_field(struct urt_task *t, struct conn *c)
 		put(t, c, "Connection: keep-alive\r\n", 24);
 }
 
+/* "NNN Reason": the status line's tail, an error's body. */
+static void put_status(struct urt_task *t, struct conn *c, int status)
+{
+	put_u64(t, c, (uint64_t)status);
+	put_lit(t, c, " ");
+	put_str(t, c, reason(status));
+}
+
 /* The status line and the headers every response has. */
 static void head(struct urt_task *t, struct conn *c, int status, const char *type,
 		 uint64_t length)
 {
-	char date[64];
-
-	http_date(date, sizeof(date), wall_now(c->s));
-	putf(t, c, "HTTP/1.1 %d %s\r\nServer: urt-http\r\nDate: %s\r\n", status, reason(status),
-	     date);
-	if (type)
-		putf(t, c, "Content-Type: %s\r\n", type);
-	putf(t, c, "Content-Length: %" PRIu64 "\r\n", length);
+	put_lit(t, c, "HTTP/1.1 ");
+	put_status(t, c, status);
+	put_lit(t, c, "\r\nServer: urt-http\r\nDate: ");
+	put(t, c, date_now(c->s), HTTP_DATE_LEN);
+	if (type) {
+		put_lit(t, c, "\r\nContent-Type: ");
+		put_str(t, c, type);
+	}
+	put_lit(t, c, "\r\nContent-Length: ");
+	put_u64(t, c, length);
+	put(t, c, "\r\n", 2);
 	conn_field(t, c);
 }
 
 /* An error with a short text body. Statuses that leave the stream in doubt close. */
 static void error(struct urt_task *t, struct conn *c, int status)
 {
-	char body[64];
-	int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+	size_t n = 3 + 1 + strlen(reason(status)) + 1; /* "NNN Reason\n" */
 
 	if (status != 404 && status != 405 && status != 412 && status != 416 && status != 503)
 		c->keep = false; /* the request could not be read: the stream is lost */
@@ -347,8 +370,10 @@ static void error(struct urt_task *t, struct conn *c, int status)
 	if (status == 503) /* a full descriptor table: one may be free in a second */
 		put(t, c, "Retry-After: 1\r\n", 16);
 	put(t, c, "\r\n", 2);
-	if (!c->head_only)
-		put(t, c, body, (size_t)n);
+	if (!c->head_only) {
+		put_status(t, c, status);
+		put(t, c, "\n", 1);
+	}
 }
 
 static struct slice target_origin(struct slice tg);
@@ -364,8 +389,6 @@ static void redirect_dir(struct urt_task *t, struct conn *c)
 	while (q < tg.n && tg.p[q] != '?')
 		q++;
 	head(t, c, 301, NULL, 0);
-	/* put, not putf: the target can be as long as --max-line, and putf
-	 * cuts at 512 bytes (a cut Location would lose the head's end) */
 	put(t, c, "Location: ", 10);
 	put(t, c, tg.p, q);
 	put(t, c, "/", 1);
@@ -880,16 +903,6 @@ static inline int conn_send(struct urt_task *t, struct conn *c, const char *p, s
 	return urt_send_all(t, &c->tx, c->fd, p, n);
 }
 
-/* The file's strong validator (RFC 9110 8.8.3): its identity, size and
- * modification time to the nanosecond, as a file changed in place gets a
- * new one even within a second. */
-static void etag_make(struct conn *c)
-{
-	snprintf(c->etag, sizeof(c->etag), "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"",
-		 (uint64_t)c->stx.stx_ino, (uint64_t)c->stx.stx_size,
-		 (uint64_t)c->stx.stx_mtime.tv_sec * 1000000000u + c->stx.stx_mtime.tv_nsec);
-}
-
 /* If-Range (RFC 9110 13.1.5): the Range holds only if the validator is
  * our ETag (strong comparison) or exactly our Last-Modified date (strong
  * when the file is more than a second old, as ours are served); a weak
@@ -901,9 +914,9 @@ static bool if_range_holds(struct conn *c)
 	if (!v.p)
 		return true;
 	if (v.n && (v.p[0] == '"' || (v.n > 1 && v.p[0] == 'W' && v.p[1] == '/')))
-		return v.p[0] == '"' && etag_in(v, c->etag, false) && v.p[v.n - 1] == '"';
-	return parse_http_date(c->s, v) == (time_t)c->stx.stx_mtime.tv_sec &&
-	       (time_t)c->stx.stx_mtime.tv_sec < wall_now(c->s);
+		return v.p[0] == '"' && etag_in(v, c->m->etag, false) && v.p[v.n - 1] == '"';
+	return parse_http_date(c->s, v) == (time_t)c->m->mtime &&
+	       (time_t)c->m->mtime < wall_now(c->s);
 }
 
 /* Serve c->req from the root: open beneath it, answer 304 / 416 / 206 / 200,
@@ -912,55 +925,72 @@ static bool if_range_holds(struct conn *c)
 static int file_status(struct conn *c, uint64_t *from, uint64_t *len)
 {
 	const struct http_req *q = &c->req;
-	time_t mtime = (time_t)c->stx.stx_mtime.tv_sec, d;
+	time_t mtime = (time_t)c->m->mtime, d;
 	int ranged = 0;
 
 	/* the preconditions in RFC 9110 13.2.2's order: If-Match, else
 	 * If-Unmodified-Since (412); If-None-Match, else If-Modified-Since
 	 * (304: only GET and HEAD come here); If-Range decides the Range.
 	 * An invalid date is ignored, as the RFC asks. */
-	if (q->im.p ? !etag_listed_lines(q->im, "If-Match", c->etag, false)
+	if (q->im.p ? !etag_listed_lines(q->im, "If-Match", c->m->etag, false)
 		    : q->ius.p && (d = parse_http_date(c->s, q->ius)) != (time_t)-1 && mtime > d)
 		return 412;
-	if (q->inm.p ? etag_listed_lines(q->inm, "If-None-Match", c->etag, true)
+	if (q->inm.p ? etag_listed_lines(q->inm, "If-None-Match", c->m->etag, true)
 		     : q->ims.p && (d = parse_http_date(c->s, q->ims)) != (time_t)-1 && mtime <= d)
 		return 304;
 	/* Range only for GET (RFC 9110 14.2); a stale If-Range: the whole file */
 	if (q->range.p && !c->head_only && if_range_holds(c))
-		ranged = parse_range(q->range, c->stx.stx_size, from, len);
+		ranged = parse_range(q->range, c->m->size, from, len);
 	if (ranged < 0)
 		return 416;
 	if (!ranged) {
 		*from = 0;
-		*len = c->stx.stx_size;
+		*len = c->m->size;
 		return 200;
 	}
 	return 206;
 }
+/* Last-Modified and ETag, from the file's (cached) validators. */
+static void put_validators(struct urt_task *t, struct conn *c)
+{
+	put_lit(t, c, "Last-Modified: ");
+	put(t, c, c->m->lm, HTTP_DATE_LEN);
+	put_lit(t, c, "\r\nETag: ");
+	put(t, c, c->m->etag, c->m->etag_len);
+	put_lit(t, c, "\r\n");
+}
+
 static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t from, uint64_t len)
 {
-	char date[64], now[64];
-
-	http_date(date, sizeof(date), (time_t)c->stx.stx_mtime.tv_sec);
 	if (status == 304) { /* no content, so no Content-Length; Date as any (RFC 9110 6.6.1) */
-		http_date(now, sizeof(now), wall_now(c->s));
-		putf(t, c, "HTTP/1.1 304 Not Modified\r\nServer: urt-http\r\nDate: %s\r\n"
-			   "Last-Modified: %s\r\nETag: %s\r\n", now, date, c->etag);
+		put_lit(t, c, "HTTP/1.1 304 Not Modified\r\nServer: urt-http\r\nDate: ");
+		put(t, c, date_now(c->s), HTTP_DATE_LEN);
+		put_lit(t, c, "\r\n");
+		put_validators(t, c);
 		conn_field(t, c);
-		put(t, c, "\r\n", 2);
+		put_lit(t, c, "\r\n");
 		return;
 	}
 	if (status == 416) {
 		head(t, c, 416, "text/plain", 0);
-		putf(t, c, "Content-Range: bytes */%" PRIu64 "\r\n\r\n", (uint64_t)c->stx.stx_size);
+		put_lit(t, c, "Content-Range: bytes */");
+		put_u64(t, c, c->m->size);
+		put_lit(t, c, "\r\n\r\n");
 		return;
 	}
 	head(t, c, status, content_type(c->pathp), len);
-	putf(t, c, "Last-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n", date, c->etag);
-	if (status == 206)
-		putf(t, c, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", from,
-		     from + len - 1, (uint64_t)c->stx.stx_size);
-	put(t, c, "\r\n", 2);
+	put_validators(t, c);
+	put_lit(t, c, "Accept-Ranges: bytes\r\n");
+	if (status == 206) {
+		put_lit(t, c, "Content-Range: bytes ");
+		put_u64(t, c, from);
+		put_lit(t, c, "-");
+		put_u64(t, c, from + len - 1);
+		put_lit(t, c, "/");
+		put_u64(t, c, c->m->size);
+		put_lit(t, c, "\r\n");
+	}
+	put_lit(t, c, "\r\n");
 }
 
 /*
@@ -1132,6 +1162,88 @@ static int chunked_start(struct conn *c)
 	return k < 0 ? (int)-k : 0;
 }
 
+/* --- the open-file cache's steps (fcache.h) ------------------------------------------- */
+
+#define STATX_FILE (STATX_SIZE | STATX_MTIME | STATX_TYPE | STATX_INO)
+
+/* Look c->pathp up. Return: whether its entry (c->fe, held) must be
+ * revalidated with a statx of the path (then cache_check). */
+static bool cache_get(struct conn *c)
+{
+	bool stale = false;
+
+	c->fe = http_fcache_get(&c->s->fc, c->pathp, urt_now_ns(), &stale);
+	if (c->fe && !stale) {
+		c->file = c->fe->fd;
+		c->m = &c->fe->m;
+		c->ret = 0;
+	}
+	return c->fe && stale;
+}
+
+/* After the revalidating statx (c->ret, c->stx): c->fe holds, or it is let go and the
+ * file is opened again. */
+static void cache_check(struct conn *c)
+{
+	if (http_fcache_check(&c->s->fc, c->fe, c->ret, &c->stx, urt_now_ns())) {
+		c->file = c->fe->fd;
+		c->m = &c->fe->m;
+		c->ret = 0;
+		return;
+	}
+	http_fcache_unref(&c->s->fc, c->fe);
+	c->fe = NULL;
+}
+
+/* After the open's statx (c->ret, c->stx): c->m, and the file cached (c->fe) if it can be. */
+static void file_opened(struct conn *c)
+{
+	struct http_fmeta m;
+
+	if (c->ret)
+		return;
+	http_fmeta_set(&m, &c->stx);
+	if (S_ISREG(m.mode))
+		c->fe = http_fcache_put(&c->s->fc, c->pathp, c->file, &m, urt_now_ns());
+	if (c->fe) {
+		c->m = &c->fe->m;
+	} else {
+		c->own = m; /* over the statx answer, which is spent */
+		c->m = &c->own;
+	}
+}
+
+/* The open failed (c->file): 403, 404, or 503 for a full descriptor table, which is
+ * this server's state, not the file's: try again, and the connection stays (the
+ * cache gives back half of its idle descriptors for the next try). */
+static void open_failed(struct urt_task *t, struct conn *c)
+{
+	bool full = c->file == -EMFILE || c->file == -ENFILE;
+
+	if (full) {
+		c->s->busy++;
+		(void)http_fcache_shrink(&c->s->fc);
+	}
+	error(t, c, c->file == -EACCES ? 403 : full ? 503 : 404);
+	c->file = -1;
+}
+
+/* A regular file's answer: its status from the preconditions and Range, its head, and
+ * the range still to send in c->off, c->left. */
+static void file_answer(struct urt_task *t, struct conn *c)
+{
+	uint64_t from = 0, len = 0;
+	int status = file_status(c, &from, &len);
+
+	if (status == 412) {
+		error(t, c, 412);
+		return;
+	}
+	file_head(t, c, status, from, len);
+	c->off = from;
+	c->left = status / 100 == 2 && !c->head_only ? len : 0;
+}
+
 static bool conn_poll(struct urt_task *t, void *arg)
 {
 	struct conn *c = arg;
@@ -1245,40 +1357,34 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			}
 		} else {
 			/* --- a file beneath the root ------------------------------------ */
-			c->how = (struct open_how){ .flags = O_RDONLY,
-						    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
-			URT_AWAIT(t, c->file = urt_openat2(t, &c->op, c->s->o.root_fd, c->pathp, &c->how));
-			if (c->file < 0) {
-				/* a full descriptor table is this server's state, not the
-				 * file's: 503, try again, and the connection stays */
-				if (c->file == -EMFILE || c->file == -ENFILE)
-					c->s->busy++;
-				error(t, c, c->file == -EACCES			       ? 403
-					     : c->file == -EMFILE || c->file == -ENFILE ? 503
-											: 404);
-				c->file = -1;
-				goto next;
+			/* the open-file cache first: a hit costs no system call, or
+			 * one statx of the path per --file-cache-valid-ms */
+			if (cache_get(c)) {
+				URT_AWAIT(t, c->ret = urt_statx(t, &c->op, c->s->o.root_fd,
+								c->pathp, 0, STATX_FILE, &c->stx));
+				cache_check(c);
 			}
-			URT_AWAIT(t, c->ret = urt_statx(t, &c->op, c->file, "", AT_EMPTY_PATH,
-							STATX_SIZE | STATX_MTIME | STATX_TYPE | STATX_INO,
-							&c->stx));
-			if (c->ret == 0 && S_ISDIR(c->stx.stx_mode)) {
+			if (!c->fe) {
+				c->how = (struct open_how){ .flags = O_RDONLY,
+							    .resolve = RESOLVE_BENEATH |
+								       RESOLVE_NO_MAGICLINKS };
+				URT_AWAIT(t, c->file = urt_openat2(t, &c->op, c->s->o.root_fd,
+								   c->pathp, &c->how));
+				if (c->file < 0) {
+					open_failed(t, c);
+					goto next;
+				}
+				URT_AWAIT(t,
+					  c->ret = urt_statx(t, &c->op, c->file, "", AT_EMPTY_PATH,
+							     STATX_FILE, &c->stx));
+				file_opened(c);
+			}
+			if (c->ret == 0 && S_ISDIR(c->m->mode)) {
 				redirect_dir(t, c);
-			} else if (c->ret < 0 || !S_ISREG(c->stx.stx_mode)) {
+			} else if (c->ret < 0 || !S_ISREG(c->m->mode)) {
 				error(t, c, 404);
 			} else {
-				uint64_t from = 0, len = 0;
-				int status;
-
-				etag_make(c);
-				status = file_status(c, &from, &len);
-				if (status == 412) {
-					error(t, c, 412);
-				} else {
-					file_head(t, c, status, from, len);
-					c->off = from;
-					c->left = status / 100 == 2 && !c->head_only ? len : 0;
-				}
+				file_answer(t, c);
 			}
 			if (c->left && c->left <= SMALL) {
 				/* a small file joins its head in the output: one send for both
@@ -1286,6 +1392,12 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				if (c->out_len + c->left > c->out_cap &&
 				    !grow(t, c, &c->out, &c->out_cap, c->out_len + c->left, OUT_MAX))
 					c->closing = true, c->left = 0;
+				if (c->left && c->fe && c->fe->body) { /* from memory: no read */
+					put(t, c, c->fe->body + c->off, c->left);
+					c->s->fc.body_hits++;
+					c->left = 0;
+				}
+				c->body_at = c->out_len;
 				while (c->left) {
 					URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->out + c->out_len,
 								       c->left, (int64_t)c->off));
@@ -1297,6 +1409,12 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					c->off += (uint64_t)c->ret;
 					c->left -= (uint64_t)c->ret;
 				}
+				/* the whole file read: keep it for the next request */
+				if (c->fe && !c->closing &&
+				    c->out_len - c->body_at == c->fe->m.size &&
+				    c->off == c->fe->m.size)
+					http_fcache_body_put(&c->s->fc, c->fe, c->out + c->body_at,
+							     c->out_len - c->body_at);
 			}
 			if (c->left) { /* a large body: the head first, then the file */
 				/* each send, wait for room and splice of it within
@@ -1349,6 +1467,12 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			if (c->copying && !c->left)
 				c->s->bodies_copied++;
 			urt_op_set_timeout(&c->tx.op, 0);
+			if (c->fe) { /* the cache's descriptor: it stays open */
+				http_fcache_unref(&c->s->fc, c->fe);
+				c->fe = NULL;
+				c->file = -1;
+				goto next;
+			}
 			URT_AWAIT(t, c->ret = urt_close(t, &c->op, c->file));
 			/* a close cancelled before it ran (conn_kill cancels every
 			 * operation of the task; the kernel runs a close on io-wq
@@ -1464,7 +1588,9 @@ static void conn_drop(struct urt_task *t, void *arg)
 	c->s->mem -= c->mem; /* 0 if it was killed: taken out then */
 	link_del(&c->all);
 	link_del(&c->wait);
-	if (c->file >= 0) /* the model's, or a real one: through the ring either way */
+	if (c->fe) /* the cache's descriptor: closed by it, or by this unref */
+		http_fcache_unref(&c->s->fc, c->fe);
+	else if (c->file >= 0) /* the model's, or a real one: through the ring either way */
 		urt_close_detached(c->file);
 	if (c->pipe[0] >= 0) {
 		close(c->pipe[0]);
@@ -1621,12 +1747,16 @@ void http_server_print(struct http_server *s)
 	       "%" PRIu64 " expired %" PRIu64 " busy %" PRIu64
 	       " bufs_free_low %zu/%zu spill_high_water %zu tls_conns %" PRIu64
 	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64
-	       "\n",
+	       " fcache_hits %" PRIu64 " fcache_misses %" PRIu64 " fcache_revalidated %" PRIu64
+	       " fcache_stale %" PRIu64 " fcache_evicted %" PRIu64 " fcache_entries %" PRIu32
+	       " body_hits %" PRIu64 " body_bytes %zu\n",
 	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
 	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live,
 	       st.timers_live, s->mem, s->evicted, s->expired, s->busy, st.bufs_free_low,
 	       st.buf_count, st.spill_high_water, s->tls_conns, s->tls_handshake_fail,
-	       tls_srv_heap_calls(), tls_srv_heap_bytes());
+	       tls_srv_heap_calls(), tls_srv_heap_bytes(), s->fc.hits, s->fc.misses,
+	       s->fc.revalidated, s->fc.stale, s->fc.evicted, s->fc.live, s->fc.body_hits,
+	       s->fc.body_bytes);
 	fflush(stdout);
 }
 
@@ -1655,6 +1785,11 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 			       });
 	if (ret)
 		return ret;
+	if (http_fcache_init(&s->fc, &o->fcache, &s->heap.al)) {
+		(void)urt_runtime_deinit(&s->rt);
+		return -ENOMEM;
+	}
+	s->date_sec = (time_t)-1;
 	link_init(&s->all);
 	link_init(&s->idle);
 	link_init(&s->heads);
@@ -1698,6 +1833,8 @@ void http_server_stop(struct http_server *s)
 
 size_t http_server_finish(struct http_server *s)
 {
+	size_t ret;
+
 	if (s->lfd >= 0)
 		urt_close_detached(s->lfd); /* deinit waits for it */
 	if (s->tls_lfd >= 0)
@@ -1707,5 +1844,15 @@ size_t http_server_finish(struct http_server *s)
 		urt_join_detach(&s->acceptor);
 	if (!urt_join_is_empty(&s->tls_acceptor))
 		urt_join_detach(&s->tls_acceptor);
-	return urt_runtime_deinit(&s->rt); /* aborts the connections: their drops close them */
+	/* the cache's descriptors close now; those connections still hold
+	 * close with their drops, in the deinit */
+	http_fcache_deinit(&s->fc);
+	ret = urt_runtime_deinit(&s->rt); /* aborts the connections: their drops close them */
+	http_fcache_free(&s->fc);
+	return ret;
+}
+
+int http_server_cache_take(struct http_server *s)
+{
+	return http_fcache_take(&s->fc);
 }

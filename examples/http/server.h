@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http/server.h - urt-http's server for one runtime: the runtime and its
- * counted allocator, the connection task (parser, answers, file bodies,
- * the staged close), the sweeper of the idle and head deadlines and of
- * --max-clients-mem, and the acceptor with the --max-conns cap. urt-http
+ * counted allocator, the connection task (parser, answers, file bodies
+ * through the open-file cache of fcache.h, the staged close), the
+ * sweeper of the idle and head deadlines and of --max-clients-mem, and
+ * the acceptor with the --max-conns cap. urt-http
  * runs one on each of its threads with a real listener; a simulation
  * scenario (examples/sim/scn_http.c) runs one on a runtime over the
  * simulated kernel (urt/sim.h), beside its clients. What urt-http adds
@@ -40,6 +41,7 @@
 #include <urt/urt.h>
 
 #include "../counting.h"
+#include "fcache.h"
 #include "parse.h"
 
 #define HTTP_CHUNK	(64 * 1024)  /* file bytes per splice, or per read and send */
@@ -71,6 +73,9 @@ struct http_opts {
 	 * runtime, and --tls-handshake-ms */
 	struct urt_tls_ctx *tls;
 	uint64_t tls_handshake_ms;
+	/* --file-cache, --file-cache-valid-ms, --body-cache, --body-cache-max
+	 * (fcache.h): this runtime's open files and small bodies */
+	struct http_fcache_opts fcache;
 };
 
 /* A link of an intrusive circular list; a node not in a list has next NULL. */
@@ -95,6 +100,9 @@ struct http_server {
 	struct http_link all;	      /* every connection that has run */
 	struct http_link idle, heads; /* connections waiting, by deadline (see the sweeper) */
 	int splice; /* file bodies: 0 splice, untried; 1 splice, worked; -1 read and send */
+	struct http_fcache fc;	      /* open files, small bodies (fcache.h) */
+	time_t date_sec;	      /* the second `date` was made for */
+	char date[HTTP_DATE_LEN + 1]; /* the Date field's value */
 	bool stop;
 	/* the acceptor's task: an owner that wants it gone before the
 	 * runtime stops (a scenario's clean end) aborts it through this */
@@ -105,7 +113,8 @@ struct http_server {
  * http_server_init - the runtime for o (slab of o->max_conns connection
  * slots or boxed tasks, the counted allocator), on sim if not NULL (else
  * the real kernel). o->live_total must outlive the server.
- * Return: 0; -errno from urt_runtime_init (nothing to undo).
+ * Return: 0; -errno from urt_runtime_init, -ENOMEM for the file cache
+ * (nothing to undo).
  */
 int http_server_init(struct http_server *s, const struct http_opts *o, int id, struct urt_sim *sim);
 
@@ -141,6 +150,14 @@ void http_server_stop(struct http_server *s);
  * Return: what urt_runtime_deinit reclaimed.
  */
 size_t http_server_finish(struct http_server *s);
+
+/*
+ * http_server_cache_take - one descriptor of the file cache no request
+ * holds, its entry gone (the caller closes it: a scenario's clean end
+ * closes them all before it counts the model's descriptors).
+ * Return: fd; -1 none left.
+ */
+int http_server_cache_take(struct http_server *s);
 
 /* http_server_print - the stats line: "stats: runtime N connections ...";
  * its tls_heap_calls and tls_heap_bytes are the process's (tls-server.h). */

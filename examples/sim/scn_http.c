@@ -11,7 +11,13 @@
  * seed in four fewer slots than clients: the acceptor's back-pressure),
  * --idle-ms (400-4000),
  * --head-ms (300-3000), --send-ms (300-3000), --linger-ms (0-1000),
- * --max-pipeline (1-100), --max-line and --max-head; a docroot of 0-3
+ * --max-pipeline (1-100), --max-line and --max-head; the open-file cache
+ * (http/fcache.h; off one seed in four, else --file-cache 1-16 entries, so
+ * a docroot of more files evicts, --file-cache-valid-ms 0 one seed in
+ * three, so every hit is revalidated with a statx of its path, else
+ * 1-2000, --body-cache-max 0-16 KiB and --body-cache
+ * 0-64 KiB, so small bodies come from memory or from reads, and both
+ * give way); a docroot of 0-3
  * directories and 1-12 files (an index.html in some directories), each of
  * 0 B to 320 KiB of bytes drawn from the seed (one file of 64 KiB or more
  * always, for the non-readers), written through the ring by the
@@ -1203,6 +1209,9 @@ end:
 	w->over = true;
 	/* as SIGTERM does: the acceptor and the sweeper end */
 	http_server_stop(&w->srv);
+	/* the file cache's descriptors (those no connection holds) */
+	while ((k->fd = http_server_cache_take(&w->srv)) >= 0)
+		URT_AWAIT(t, k->ret = urt_close(t, &k->op, k->fd));
 	if (w->root_fd >= 0)
 		URT_AWAIT(t, k->ret = urt_close(t, &k->op, w->root_fd));
 	w->root_fd = -1;
@@ -1358,6 +1367,13 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so,
 	if (w->tight) { /* only the budget closes a hog: --send-ms a minute */
 		ho->send_ms = 60000;
 		ho->mem_budget = w->wbs * TIGHT_W + w->hogs * TIGHT_H + range(&s, 0, 16384);
+	}
+	/* the open-file cache: off 1 seed in 4 */
+	if (range(&s, 0, 3)) {
+		ho->fcache.entries = range(&s, 1, 16);
+		ho->fcache.valid_ms = range(&s, 0, 2) ? range(&s, 1, 2000) : 0; /* 0: every hit */
+		ho->fcache.body_max = range(&s, 0, 16384);
+		ho->fcache.body_budget = range(&s, 0, 65536);
 	}
 }
 
