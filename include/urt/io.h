@@ -81,6 +81,25 @@ struct urt_op {
 
 #define URT_OPF_TIMED_OUT 0x01 /* the deadline fired (res is -ECANCELED) */
 
+/*
+ * Direct descriptors (opts.fixed_fds, URT_FEAT_FIXED_FDS): an accepted
+ * socket that lives only in the ring's registered file table is named
+ * URT_FD_FIXED | slot, a positive int (fd >= 0 tests keep working). Every
+ * operation of this header and urt/net.h takes it (the SQE names the slot
+ * with IOSQE_FIXED_FILE; urt_close and urt_close_detached free the slot).
+ * No process has 2^30 descriptors, so a plain system call given one fails
+ * with EBADF; the runtime's calls that have only a plain path answer
+ * -EBADFD for one (documented at each). Slots are freed only by closing
+ * through urt; closing the table's socket is what drops the connection.
+ */
+#define URT_FD_FIXED 0x40000000
+
+/* urt_fd_is_fixed - whether fd is a direct descriptor (URT_FD_FIXED | slot). */
+static inline bool urt_fd_is_fixed(int fd)
+{
+	return (unsigned)fd - URT_FD_FIXED < URT_FD_FIXED;
+}
+
 /* urt_op_init - an idle handle. */
 static inline void urt_op_init(struct urt_op *op)
 {
@@ -212,13 +231,15 @@ struct statx;
 int urt_statx(struct urt_task *t, struct urt_op *op, int dfd, const char *path, int flags,
 	      unsigned mask, struct statx *out);
 
-/* urt_close - awaitable close(2). */
+/* urt_close - awaitable close(2); of a direct descriptor (URT_FD_FIXED),
+ * IORING_OP_CLOSE of its slot, which frees the slot for the next accept. */
 int urt_close(struct urt_task *t, struct urt_op *op, int fd);
 
 /*
  * urt_close_detached - close fd through the ring with no task waiting:
  * the runtime owns the operation and finishes it on its own (deinit waits
- * for it). For a drop, which cannot await.
+ * for it). For a drop, which cannot await. A direct descriptor's slot is
+ * freed the same way.
  * Return: 0; -ESRCH if this thread has no runtime.
  */
 int urt_close_detached(int fd);
