@@ -88,9 +88,12 @@ struct urt_op {
  * operation of this header and urt/net.h takes it (the SQE names the slot
  * with IOSQE_FIXED_FILE; urt_close and urt_close_detached free the slot).
  * No process has 2^30 descriptors, so a plain system call given one fails
- * with EBADF; the runtime's calls that have only a plain path answer
- * -EBADFD for one (documented at each). Slots are freed only by closing
- * through urt; closing the table's socket is what drops the connection.
+ * with EBADF (fcntl cannot set O_NONBLOCK: direct sockets are accepted
+ * non-blocking; setsockopt: urt_setsockopt, or set it on the listener,
+ * whose TCP options accepted sockets inherit). A slot is freed only by a
+ * close through urt, which closes the socket. With the table full an
+ * accept fails with -ENFILE, and the kernel closes the connection it took
+ * off the backlog (it had nowhere to put it).
  */
 #define URT_FD_FIXED 0x40000000
 

@@ -78,7 +78,10 @@ int urt_socket(struct urt_task *t, struct urt_op *op, int domain, int type, int 
 
 /*
  * urt_accept - awaitable accept4(2) with SOCK_CLOEXEC; addr/addrlen may be
- * NULL, else must stay valid until completion.
+ * NULL, else must stay valid until completion. With URT_FEAT_FIXED_FDS
+ * (opts.fixed_fds) it and urt_accept_stream give direct descriptors,
+ * URT_FD_FIXED | slot, non-blocking (urt/io.h), and -ENFILE when the
+ * table is full.
  */
 int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *addr,
 	       socklen_t *addrlen);

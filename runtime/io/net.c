@@ -130,7 +130,7 @@ int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *a
 	if (ret != URT__SUBMIT)
 		return ret;
 	if (s.rt->stats.features & URT_FEAT_FIXED_FDS) /* liburing 2.3 adds the 1 */
-		io_uring_prep_accept_direct(s.sqe, fd, addr, addrlen, 0,
+		io_uring_prep_accept_direct(s.sqe, fd, addr, addrlen, SOCK_NONBLOCK,
 					    IORING_FILE_INDEX_ALLOC - 1);
 	else
 		io_uring_prep_accept(s.sqe, fd, addr, addrlen, SOCK_CLOEXEC);
@@ -273,7 +273,7 @@ static void stream_arm(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 		if (!rt->bufs.no_limit) /* optlen in newer headers: end after these bytes */
 			sqe->file_index = rt->bufs.arm_bytes;
 	} else if (rt->stats.features & URT_FEAT_FIXED_FDS) {
-		io_uring_prep_multishot_accept_direct(sqe, r->fd, NULL, NULL, 0);
+		io_uring_prep_multishot_accept_direct(sqe, r->fd, NULL, NULL, SOCK_NONBLOCK);
 	} else {
 		io_uring_prep_multishot_accept(sqe, r->fd, NULL, NULL, SOCK_CLOEXEC);
 	}
