@@ -40,6 +40,9 @@ struct fx {
 	unsigned nerr;
 	unsigned closed; /* conns that closed their socket (urt_close, 0) */
 	int sockopt;	 /* the conns' urt_setsockopt result */
+	char *zc;	 /* conns send zc_len bytes of it zero-copy (100 ms deadline) first */
+	size_t zc_len;
+	int zc_ret; /* what that send returned; 1 while it has not */
 	struct urt_join joins[MAXC];
 	struct urt_op acc;
 	int fd;
@@ -64,7 +67,15 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		URT_AWAIT(t, c->fx->sockopt = urt_setsockopt(t, &c->op, c->fd, IPPROTO_TCP,
 							     TCP_NODELAY, &one, sizeof(one)));
 	}
-	URT_AWAIT(t, c->n = urt_recv(t, &c->op, c->fd, c->buf, sizeof(c->buf), 0));
+	if (c->fx->zc) {
+		urt_op_set_timeout(&c->op, 100000000u);
+		URT_AWAIT(t, c->n = urt_send_zc(t, &c->op, c->fd, c->fx->zc, c->fx->zc_len, 0));
+		c->fx->zc_ret = c->n;
+		urt_op_set_timeout(&c->op, 0);
+		c->n = 0; /* straight to the close */
+	} else {
+		URT_AWAIT(t, c->n = urt_recv(t, &c->op, c->fd, c->buf, sizeof(c->buf), 0));
+	}
 	if (c->n > 0)
 		URT_AWAIT(t, c->ret = urt_send_all(t, &c->io, c->fd, c->buf, (size_t)c->n));
 	URT_AWAIT(t, c->ret = urt_close(t, &c->op, c->fd));
@@ -189,17 +200,19 @@ static void roundtrip(struct urt_runtime *rt, int fd, const char *msg)
 	assert_memory_equal(in, msg, len);
 }
 
-/* The peer closed: EOF or a reset, once the runtime has run. */
+/* The peer closed: EOF or a reset, once the runtime has run (what was
+ * queued before it is read and dropped). */
 static void expect_closed(struct urt_runtime *rt, int fd)
 {
-	char b;
+	static char b[1 << 16];
 	ssize_t n = -1;
 
 	for (int i = 0; i < 5000; i++) {
-		n = recv(fd, &b, 1, MSG_DONTWAIT);
+		n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN))
 			break;
-		assert_true(urt_tick(rt, 1000000) >= 0);
+		if (n < 0)
+			assert_true(urt_tick(rt, 1000000) >= 0);
 	}
 	assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
 }
@@ -340,6 +353,42 @@ static void test_abort_frees_slot(void **state)
 	teardown(&rt, &fx, &aj);
 }
 
+/*
+ * A zero-copy send on a slot to a peer that never reads: its deadline ends
+ * the wait for the notification by resetting the connection, which for a
+ * slot is a connect(AF_UNSPEC) through the ring, checked against the
+ * slot's close count instead of SO_COOKIE.
+ */
+static void test_zc_reset_on_slot(void **state)
+{
+	enum { BIG = 8 << 20 };
+	struct urt_runtime rt;
+	struct urt_join aj;
+	struct fx fx = { .zc_len = BIG, .zc_ret = 1 };
+	int c;
+
+	(void)state;
+	if (!test_has_feature(URT_FEAT_SEND_ZC))
+		skip();
+	fx.zc = malloc(BIG);
+	assert_non_null(fx.zc);
+	memset(fx.zc, 'z', BIG);
+	setup(&rt, &fx, &aj, 4, 0);
+	c = client(fx.port);
+	assert_true(tick_until(&rt, &fx.nfds, 1));
+	for (int i = 0; i < 300 && (fx.zc_ret == 1 || fx.zc_ret == URT_PENDING); i++)
+		assert_true(urt_tick(&rt, 10000000u) >= 0);
+	printf("fixed: 8 MiB zero-copy send on a slot, 100 ms deadline -> %d, resets %llu\n",
+	       fx.zc_ret, (unsigned long long)test_stats(&rt).send_zc_resets);
+	assert_int_equal(fx.zc_ret, -ECANCELED);
+	assert_int_equal(test_stats(&rt).send_zc_resets, 1);
+	assert_true(tick_until(&rt, &fx.closed, 1));
+	expect_closed(&rt, c);
+	close(c);
+	teardown(&rt, &fx, &aj);
+	free(fx.zc);
+}
+
 /* URT_FEAT_FIXED_FDS in features_off, or the simulator: plain descriptors. */
 static void test_fallbacks(void **state)
 {
@@ -376,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_full_table_enfile),
 		cmocka_unit_test(test_plain_calls_and_setsockopt),
 		cmocka_unit_test(test_abort_frees_slot),
+		cmocka_unit_test(test_zc_reset_on_slot),
 		cmocka_unit_test(test_fallbacks),
 	};
 
