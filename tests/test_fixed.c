@@ -140,7 +140,8 @@ static void setup(struct urt_runtime *rt, struct fx *fx, struct urt_join *aj, ui
 	test_runtime_init(rt, &(struct urt_runtime_opts){ .fixed_fds = true,
 							  .fixed_table = table,
 							  .features_off = off });
-	assert_int_equal(!!(test_stats(rt).features & URT_FEAT_FIXED_FDS), !off);
+	assert_int_equal(!!(test_stats(rt).features & URT_FEAT_FIXED_FDS),
+			 !(off & URT_FEAT_FIXED_FDS));
 	fx->lfd = test_listen(&fx->port);
 	assert_int_equal(urt_spawn(rt, &acceptor_type, &(struct acceptor){ fx },
 				   sizeof(struct acceptor), aj),
@@ -287,8 +288,9 @@ static void test_full_table_enfile(void **state)
 	teardown(&rt, &fx, &aj);
 }
 
-/* Plain system calls cannot name a slot; urt_setsockopt goes through the
- * ring for one, and is the plain call for a plain descriptor. */
+/* Plain system calls cannot name a slot (urt's own answer -EBADFD);
+ * urt_setsockopt goes through the ring for one, and is the plain call for
+ * a plain descriptor. */
 static void test_plain_calls_and_setsockopt(void **state)
 {
 	struct urt_runtime rt;
@@ -298,9 +300,10 @@ static void test_plain_calls_and_setsockopt(void **state)
 	socklen_t len = sizeof(v);
 
 	(void)state;
-	setup(&rt, &fx, &aj, 8, 0);
+	setup(&rt, &fx, &aj, 8, URT_FEAT_FTRUNCATE); /* its fallback is a plain call */
 	c = client(fx.port);
 	assert_true(tick_until(&rt, &fx.nfds, 1));
+	assert_int_equal(urt_ftruncate(NULL, &(struct urt_op){ 0 }, fx.fds[0], 0), -EBADFD);
 	errno = 0;
 	assert_int_equal(fcntl(fx.fds[0], F_GETFD), -1);
 	assert_int_equal(errno, EBADF);

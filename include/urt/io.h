@@ -90,7 +90,9 @@ struct urt_op {
  * No process has 2^30 descriptors, so a plain system call given one fails
  * with EBADF (fcntl cannot set O_NONBLOCK: direct sockets are accepted
  * non-blocking; setsockopt: urt_setsockopt, or set it on the listener,
- * whose TCP options accepted sockets inherit). A slot is freed only by a
+ * whose TCP options accepted sockets inherit); urt's own calls that have
+ * only a plain path answer -EBADFD (urt_ftruncate's pool fallback), and
+ * the kernel answers -EBADF where a directory descriptor (dfd) is one. A slot is freed only by a
  * close through urt, which closes the socket. With the table full an
  * accept fails with -ENFILE, and the kernel closes the connection it took
  * off the backlog (it had nowhere to put it).
@@ -326,7 +328,9 @@ int urt_fallocate(struct urt_task *t, struct urt_op *op, int fd, int mode, int64
  * Return: 0; -EINVAL (len < 0; fd not open for writing, or not a regular
  * file); -EBADF; -EFBIG; -EPERM (an append-only or immutable file);
  * -errno. On the pool, also -EBUSY (opts.blocking_queue jobs out already)
- * and -EAGAIN (no op record, or no worker thread could start).
+ * and -EAGAIN (no op record, or no worker thread could start), and
+ * -EBADFD for a direct descriptor (URT_FD_FIXED: a worker's plain call
+ * cannot name it).
  */
 int urt_ftruncate(struct urt_task *t, struct urt_op *op, int fd, int64_t len);
 
