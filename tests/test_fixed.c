@@ -41,8 +41,9 @@ struct fx {
 	unsigned closed; /* conns that closed their socket (urt_close, 0) */
 	int sockopt;	 /* the conns' urt_setsockopt result */
 	char *zc;	 /* conns send zc_len bytes of it zero-copy (100 ms deadline) first */
-	size_t zc_len;
-	int zc_ret; /* what that send returned; 1 while it has not */
+	size_t zc_len;	 /* (0: conns echo) */
+	int zc_ret;	 /* what that send returned; 1 while it has not */
+	bool zc_noclose; /* the slot was closed under the send: the conn leaves it */
 	struct urt_join joins[MAXC];
 	struct urt_op acc;
 	int fd;
@@ -53,6 +54,8 @@ struct conn {
 	int fd, n, ret;
 	struct urt_op op;
 	struct urt_io_all io;
+	char *zc; /* fx's, when it was spawned */
+	size_t zc_len;
 	char buf[64];
 };
 
@@ -67,12 +70,16 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		URT_AWAIT(t, c->fx->sockopt = urt_setsockopt(t, &c->op, c->fd, IPPROTO_TCP,
 							     TCP_NODELAY, &one, sizeof(one)));
 	}
-	if (c->fx->zc) {
+	if (c->zc_len) {
 		urt_op_set_timeout(&c->op, 100000000u);
-		URT_AWAIT(t, c->n = urt_send_zc(t, &c->op, c->fd, c->fx->zc, c->fx->zc_len, 0));
+		URT_AWAIT(t, c->n = urt_send_zc(t, &c->op, c->fd, c->zc, c->zc_len, 0));
 		c->fx->zc_ret = c->n;
 		urt_op_set_timeout(&c->op, 0);
 		c->n = 0; /* straight to the close */
+		if (c->fx->zc_noclose) {
+			c->fd = -1;
+			URT_RETURN(t, 0);
+		}
 	} else {
 		URT_AWAIT(t, c->n = urt_recv(t, &c->op, c->fd, c->buf, sizeof(c->buf), 0));
 	}
@@ -119,7 +126,7 @@ static bool acceptor_poll(struct urt_task *t, void *arg)
 			continue;
 		}
 		fx->fds[fx->nfds] = fx->fd;
-		struct conn c = { .fx = fx, .fd = fx->fd };
+		struct conn c = { .fx = fx, .fd = fx->fd, .zc = fx->zc, .zc_len = fx->zc_len };
 
 		assert_int_equal(urt_spawn(urt_runtime_current(), &conn_type, &c, sizeof(c),
 					   &fx->joins[fx->nfds]),
@@ -392,6 +399,55 @@ static void test_zc_reset_on_slot(void **state)
 	free(fx.zc);
 }
 
+/*
+ * The same send, but its slot closed (urt_close_detached) while the send
+ * waits and taken by the next connection: the deadline's reset must leave
+ * the new connection alone (the slot's close count changed), and the send
+ * ends once its peer reads.
+ */
+static void test_zc_reset_spares_reused_slot(void **state)
+{
+	enum { BIG = 8 << 20 };
+	struct urt_runtime rt;
+	struct urt_join aj;
+	struct fx fx = { .zc_len = BIG, .zc_ret = 1, .zc_noclose = true };
+	int ca, cb;
+
+	(void)state;
+	if (!test_has_feature(URT_FEAT_SEND_ZC))
+		skip();
+	fx.zc = malloc(BIG);
+	assert_non_null(fx.zc);
+	memset(fx.zc, 'z', BIG);
+	setup(&rt, &fx, &aj, 1, 0);
+	ca = client(fx.port);
+	assert_true(tick_until(&rt, &fx.nfds, 1));
+	for (int i = 0; i < 10; i++) /* the send is out, its peer not reading */
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	assert_int_equal(urt_close_detached(fx.fds[0]), 0);
+	fx.zc_len = 0; /* the next conn echoes */
+	cb = client(fx.port);
+	assert_true(tick_until(&rt, &fx.nfds, 2));
+	assert_int_equal(fx.fds[1], fx.fds[0]); /* the same slot */
+	for (int i = 0; i < 30; i++)		/* past the first conn's deadline */
+		assert_true(urt_tick(&rt, 10000000u) >= 0);
+	assert_int_equal(test_stats(&rt).send_zc_resets, 0);
+	roundtrip(&rt, cb, "not reset");
+	for (int i = 0; i < 1000 && (fx.zc_ret == 1 || fx.zc_ret == URT_PENDING); i++) {
+		test_drain(ca, SIZE_MAX);
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	}
+	printf("fixed: a send on a slot closed and reused under it -> %d, resets %llu\n", fx.zc_ret,
+	       (unsigned long long)test_stats(&rt).send_zc_resets);
+	assert_int_equal(fx.zc_ret, -ECANCELED);
+	assert_true(tick_until(&rt, &fx.closed, 1)); /* the echo conn's close */
+	expect_closed(&rt, ca);
+	close(ca);
+	close(cb);
+	teardown(&rt, &fx, &aj);
+	free(fx.zc);
+}
+
 /* URT_FEAT_FIXED_FDS in features_off, or the simulator: plain descriptors. */
 static void test_fallbacks(void **state)
 {
@@ -429,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_plain_calls_and_setsockopt),
 		cmocka_unit_test(test_abort_frees_slot),
 		cmocka_unit_test(test_zc_reset_on_slot),
+		cmocka_unit_test(test_zc_reset_spares_reused_slot),
 		cmocka_unit_test(test_fallbacks),
 	};
 
