@@ -27,7 +27,7 @@
 #include "support/test_support.h"
 #include "urt/urt.h"
 
-enum { MAXC = 16 };
+enum { MAXC = 16, ZC_BIG = 8 << 20 };
 
 struct fx {
 	int lfd;
@@ -363,6 +363,23 @@ static void test_abort_frees_slot(void **state)
 	teardown(&rt, &fx, &aj);
 }
 
+/* A runtime whose first conn sends 8 MiB zero-copy to a client that never
+ * reads (the zero-copy tests). Return: that client; fx->zc to free. */
+static int zc_start(struct urt_runtime *rt, struct fx *fx, struct urt_join *aj, uint32_t table)
+{
+	int c;
+
+	fx->zc_len = ZC_BIG;
+	fx->zc_ret = 1;
+	fx->zc = malloc(ZC_BIG);
+	assert_non_null(fx->zc);
+	memset(fx->zc, 'z', ZC_BIG);
+	setup(rt, fx, aj, table, 0);
+	c = client(fx->port);
+	assert_true(tick_until(rt, &fx->nfds, 1));
+	return c;
+}
+
 /*
  * A zero-copy send on a slot to a peer that never reads: its deadline ends
  * the wait for the notification by resetting the connection, which for a
@@ -371,21 +388,15 @@ static void test_abort_frees_slot(void **state)
  */
 static void test_zc_reset_on_slot(void **state)
 {
-	enum { BIG = 8 << 20 };
 	struct urt_runtime rt;
 	struct urt_join aj;
-	struct fx fx = { .zc_len = BIG, .zc_ret = 1 };
+	struct fx fx = { 0 };
 	int c;
 
 	(void)state;
 	if (!test_has_feature(URT_FEAT_SEND_ZC))
 		skip();
-	fx.zc = malloc(BIG);
-	assert_non_null(fx.zc);
-	memset(fx.zc, 'z', BIG);
-	setup(&rt, &fx, &aj, 4, 0);
-	c = client(fx.port);
-	assert_true(tick_until(&rt, &fx.nfds, 1));
+	c = zc_start(&rt, &fx, &aj, 4);
 	for (int i = 0; i < 300 && (fx.zc_ret == 1 || fx.zc_ret == URT_PENDING); i++)
 		assert_true(urt_tick(&rt, 10000000u) >= 0);
 	printf("fixed: 8 MiB zero-copy send on a slot, 100 ms deadline -> %d, resets %llu\n",
@@ -407,21 +418,15 @@ static void test_zc_reset_on_slot(void **state)
  */
 static void test_zc_reset_spares_reused_slot(void **state)
 {
-	enum { BIG = 8 << 20 };
 	struct urt_runtime rt;
 	struct urt_join aj;
-	struct fx fx = { .zc_len = BIG, .zc_ret = 1, .zc_noclose = true };
+	struct fx fx = { .zc_noclose = true };
 	int ca, cb;
 
 	(void)state;
 	if (!test_has_feature(URT_FEAT_SEND_ZC))
 		skip();
-	fx.zc = malloc(BIG);
-	assert_non_null(fx.zc);
-	memset(fx.zc, 'z', BIG);
-	setup(&rt, &fx, &aj, 1, 0);
-	ca = client(fx.port);
-	assert_true(tick_until(&rt, &fx.nfds, 1));
+	ca = zc_start(&rt, &fx, &aj, 1);
 	for (int i = 0; i < 10; i++) /* the send is out, its peer not reading */
 		assert_true(urt_tick(&rt, 1000000) >= 0);
 	assert_int_equal(urt_close_detached(fx.fds[0]), 0);
