@@ -66,10 +66,7 @@ static inline bool flag_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *
 #define SERVER_OPTIONS                                                                             \
 	{ "port", required_argument, 0, 'p' }, { "addr", required_argument, 0, 'a' },              \
 		{ "threads", required_argument, 0, 't' }, { "spawn", required_argument, 0, 's' },  \
-		{ "max-conns", required_argument, 0, 'c' },                                        \
-	{                                                                                          \
-		"fixed-fds", no_argument, 0, 'F'                                                   \
-	}
+		{ "max-conns", required_argument, 0, 'c' }, { "fixed-fds", no_argument, 0, 'F' }
 
 struct server_flags {
 	const char *addr;

@@ -44,14 +44,10 @@
 #include <unistd.h>
 
 static const struct attack attacks[] = {
-	{ "nonreaders", attack_nonreaders },
-	{ "blank-flood", attack_blank_flood },
-	{ "header-flood", attack_header_flood },
-	{ "slow-readers", attack_slow_readers },
-	{ "slowloris", attack_slowloris },
-	{ "collide", attack_collide },
-	{ "reset", attack_reset },
-	{ "fd-exhaust", attack_fd_exhaust },
+	{ "nonreaders", attack_nonreaders },	 { "blank-flood", attack_blank_flood },
+	{ "header-flood", attack_header_flood }, { "slow-readers", attack_slow_readers },
+	{ "slowloris", attack_slowloris },	 { "collide", attack_collide },
+	{ "reset", attack_reset },		 { "fd-exhaust", attack_fd_exhaust },
 	{ "malformed", attack_malformed },
 	/* the same 400 clients against a server with --fixed-fds: its table
 	 * of direct descriptors (capped at the same ulimit) is the limit */
