@@ -18,12 +18,14 @@
 #   make bench-tls   urt-http beside nginx and h2o, urt-kv beside redis-server,
 #                    all over TLS 1.3: requests/s and CPU, CPU per handshake,
 #                    memory per idle connection, heap calls per request
+#   make bench-fixed urt-http with plain and with direct descriptors (--fixed-fds)
+#                    under the same wrk runs, alternating
 #   make bench-attack   each attack against each server: well-behaved req/s
 #                    without and with it, RSS, a fresh client, the ring
 #   make format  clang-format the tree in place
 JOBS ?= $(shell nproc)
 
-.PHONY: plant demo test tsan bench bench-echo bench-servers bench-tls bench-attack sim sim-long deps format clean
+.PHONY: plant demo test tsan bench bench-echo bench-servers bench-fixed bench-tls bench-attack sim sim-long deps format clean
 
 deps:
 	@scripts/deps.sh
@@ -46,6 +48,12 @@ bench-servers:
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target urt-kv urt-http
 	scripts/bench-servers.sh build/release/bin
+
+bench-fixed:
+	@scripts/deps.sh --bench
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target urt-http
+	REPEAT=$${REPEAT:-3} scripts/bench-fixed.sh build/release/bin
 
 bench-tls:
 	@scripts/deps.sh --bench

@@ -57,15 +57,16 @@ static inline bool flag_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *
 
 /*
  * The flags every multi-runtime server takes, parsed in one place: --port,
- * --addr, --threads (1..SERVER_MAX_THREADS), --spawn slab|boxed and
- * --max-conns. Put SERVER_OPTIONS in the getopt_long table and call
+ * --addr, --threads (1..SERVER_MAX_THREADS), --spawn slab|boxed,
+ * --max-conns and --fixed-fds (accepted sockets as direct descriptors:
+ * urt_runtime_opts.fixed_fds). Put SERVER_OPTIONS in the getopt_long table and call
  * server_flag before the program's own switch.
  */
 #define SERVER_MAX_THREADS 64
 #define SERVER_OPTIONS                                                                             \
 	{ "port", required_argument, 0, 'p' }, { "addr", required_argument, 0, 'a' },              \
 		{ "threads", required_argument, 0, 't' }, { "spawn", required_argument, 0, 's' },  \
-		{ "max-conns", required_argument, 0, 'c' }
+		{ "max-conns", required_argument, 0, 'c' }, { "fixed-fds", no_argument, 0, 'F' }
 
 struct server_flags {
 	const char *addr;
@@ -73,6 +74,7 @@ struct server_flags {
 	int threads;
 	bool boxed;
 	uint32_t max_conns;
+	bool fixed_fds;
 };
 
 /* Return: 0 taken; -1 not one of these; 2 a bad value (reported: exit with it). */
@@ -103,6 +105,9 @@ static inline int server_flag(const char *prog, int c, const char *arg, struct s
 		if (!flag_uint(arg, 1, 1u << 20, &v))
 			return flag_bad(prog, "bad --max-conns", arg);
 		f->max_conns = (uint32_t)v;
+		return 0;
+	case 'F':
+		f->fixed_fds = true;
 		return 0;
 	default:
 		return -1;

@@ -137,7 +137,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: urt-echo [--addr A] [--port P] [--threads N] [--spawn slab|boxed]\n"
 		"                [--max-conns N] [--bufs N] [--send-ms MS] [--idle-ms MS]\n"
-		"                [--max-clients-mem B]\n"
+		"                [--max-clients-mem B] [--fixed-fds]\n"
 		"  --addr A       address to bind (default 127.0.0.1)\n"
 		"  --port P       port (default 7000; 0 picks a free one)\n"
 		"  --threads N    runtimes, one per thread, sharing the port (default 1)\n"
@@ -151,6 +151,7 @@ static void usage(FILE *f)
 		"  --max-clients-mem B  memory all connections may hold in received bytes\n"
 		"                 (k/m/g suffixes; default 64m); past it the largest holders\n"
 		"                 are closed\n"
+		"  --fixed-fds    accepted sockets as io_uring direct descriptors\n"
 		"Prints 'listening on ADDR:PORT' once ready. SIGUSR1 prints stats;\n"
 		"SIGINT/SIGTERM stop it.\n");
 }
@@ -186,6 +187,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "send-ms", required_argument, 0, 'S' },
 		{ "idle-ms", required_argument, 0, 'I' },
 		{ "max-clients-mem", required_argument, 0, 'C' },
+		{ "fixed-fds", no_argument, 0, 'F' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -243,6 +245,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'C':
 			if (!flag_size(optarg, 1, UINT64_MAX, &o->max_clients_mem))
 				return bad("bad --max-clients-mem", optarg);
+			break;
+		case 'F':
+			o->e.fixed_fds = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -285,6 +285,7 @@ static void *server_main(void *arg)
 		.live_total = &live_total,
 		.tls = tls_ctx,
 		.tls_handshake_ms = o.tls.handshake_ms,
+		.fixed_fds = o.srv.fixed_fds,
 	};
 
 	t->start_ret = http_server_init(s, &ho, t->id, NULL);
@@ -335,7 +336,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: urt-http [--port P] [--addr A] [--root DIR] [--threads N]\n"
-		"                [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]\n"
+		"                [--spawn slab|boxed] [--max-conns N] [--fixed-fds]\n"
+		"                [--idle-ms MS] [--send-ms MS]\n"
 		"                [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]\n"
 		"                [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]\n"
 		"                [--max-pipeline N] [--max-clients-mem B] [--no-splice] [--send-zc]\n"
@@ -348,6 +350,7 @@ static void usage(FILE *f)
 		"  --threads N     runtimes, one per thread, on one port (default 1; 1..64)\n"
 		"  --spawn KIND    connection tasks in slab slots (default) or malloc boxes\n"
 		"  --max-conns N   connections at once, all threads together (default 16384)\n"
+		"  --fixed-fds     accepted sockets as io_uring direct descriptors\n"
 		"  --idle-ms MS    close a connection waiting for a request this long (default 30000)\n"
 		"  --send-ms MS    close a connection whose answers do not move this long (default 30000)\n"
 		"  --linger-ms MS  closing: after the last answer, read and drop what the client\n"

@@ -4,7 +4,7 @@
  *
  *   urt-kv [--port P] [--addr A] [--threads N] [--spawn slab|boxed]
  *          [--maxmemory BYTES] [--max-bulk BYTES] [--max-args N]
- *          [--max-request BYTES] [--max-pipeline N] [--max-conns N]
+ *          [--max-request BYTES] [--max-pipeline N] [--max-conns N] [--fixed-fds]
  *          [--idle-ms MS] [--send-ms MS] [--max-clients-mem BYTES]
  *          [--hash-seed N] [--tls-port P --tls-cert-file F --tls-key-file F
  *          [--tls-ca-cert-file F] [--tls-auth-clients yes|no|optional] [--tls-handshake-ms MS]]
@@ -294,6 +294,7 @@ static int worker_start(struct worker *w)
 			.mem_budget = o.max_clients_mem / (uint64_t)o.srv.threads,
 			.tls = kv.tls,
 			.tls_handshake_ms = (uint32_t)o.tls.handshake_ms,
+			.fixed_fds = o.srv.fixed_fds,
 		},
 		w->k.id, NULL);
 	if (ret)
@@ -375,6 +376,7 @@ static void usage(FILE *f)
 		"usage: urt-kv [--port P] [--addr A] [--threads N] [--spawn slab|boxed]\n"
 		"              [--maxmemory BYTES] [--max-bulk BYTES] [--max-args N]\n"
 		"              [--max-request BYTES] [--max-pipeline N] [--max-conns N]\n"
+		"              [--fixed-fds]\n"
 		"              [--idle-ms MS] [--send-ms MS] [--max-clients-mem BYTES]\n"
 		"              [--hash-seed N] [--tls-port P --tls-cert-file F --tls-key-file F\n"
 		"              [--tls-ca-cert-file F] [--tls-auth-clients yes|no|optional]\n"
@@ -392,6 +394,7 @@ static void usage(FILE *f)
 		"  --max-pipeline N requests answered per batch before their replies are sent\n"
 		"                   (default 100); replies also go out past 256 KiB\n"
 		"  --max-conns N    connections at once, all threads together (default 16384)\n"
+		"  --fixed-fds      accepted sockets as io_uring direct descriptors\n"
 		"  --idle-ms MS     close a connection that sends nothing, or whose request\n"
 		"                   does not grow by 64 KiB, for MS (default 300000)\n"
 		"  --send-ms MS     close a connection whose replies do not move (256 KiB)\n"

@@ -144,7 +144,9 @@ int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 							   URT_FEAT_WAITID | URT_FEAT_FTRUNCATE |
 							   URT_FEAT_RECVMSG_MULTI));
 		rt->send_zc_min = o->send_zc_min ? o->send_zc_min : UINT32_MAX;
-		ret = urt__bufs_init(rt, o);
+		ret = urt__fixed_init(rt, o);
+		if (!ret)
+			ret = urt__bufs_init(rt, o);
 		if (ret)
 			urt__ring_deinit(rt);
 	}

@@ -235,6 +235,7 @@ int echo_server_init(struct echo_server *s, const struct echo_opts *o, int id, s
 					       .buf_size = ECHO_RX_BUF,
 					       .features_off = o->features_off,
 					       .send_zc_min = o->send_zc_min,
+					       .fixed_fds = o->fixed_fds,
 					       .allocator = &s->heap.al,
 					       .sim = sim,
 				       });

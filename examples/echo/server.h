@@ -45,6 +45,7 @@ struct echo_opts {
 	size_t mem_budget;  /* its share of --max-clients-mem */
 	uint32_t features_off; /* urt_runtime_opts.features_off (the simulator's buffer modes) */
 	uint32_t send_zc_min;  /* urt_runtime_opts.send_zc_min; 0: never zero-copy */
+	bool fixed_fds;	       /* --fixed-fds: urt_runtime_opts.fixed_fds */
 };
 
 /* One runtime's server; written by its thread. */

@@ -1698,8 +1698,8 @@ static int conn_accept(struct http_server *s, int fd, struct urt_claim *claim, b
 	/* non-blocking, so a splice into it never holds a kernel worker
 	 * (splice_body); the ring's receives and sends arm their own poll.
 	 * The model has no splice (and no fcntl): bodies go by read and send */
-	if (!s->sim && fcntl(fd, F_SETFL, O_NONBLOCK))
-		return -errno;
+	if (!s->sim && !urt_fd_is_fixed(fd) && fcntl(fd, F_SETFL, O_NONBLOCK))
+		return -errno; /* (a direct descriptor is accepted non-blocking) */
 	/* the cap, for boxed tasks too: taken before the spawn, given back by
 	 * the drop (or here, if the spawn fails) */
 	if (atomic_fetch_add_explicit(live, 1, memory_order_relaxed) >= s->o.max_conns) {
@@ -1707,8 +1707,8 @@ static int conn_accept(struct http_server *s, int fd, struct urt_claim *claim, b
 		return -ENOSPC;
 	}
 	/* responses are written whole: Nagle would only delay them (the
-	 * model has no Nagle) */
-	if (!s->sim)
+	 * model has no Nagle; a direct descriptor has it from the listener) */
+	if (!s->sim && !urt_fd_is_fixed(fd))
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if (claim) { /* the slot the acceptor reserved before it accepted */
 		memcpy(urt_claim_state(claim), &c, sizeof(c));
@@ -1781,6 +1781,7 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 				       .allocator = &s->heap.al,
 				       .features_off = o->features_off,
 				       .send_zc_min = o->send_zc_min,
+				       .fixed_fds = o->fixed_fds,
 				       .sim = sim,
 			       });
 	if (ret)
@@ -1796,9 +1797,18 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 	return 0;
 }
 
+/* Accepted sockets inherit TCP_NODELAY from their listener (Linux): the
+ * way a direct descriptor, which setsockopt(2) cannot name, gets it. */
+static void listener_nodelay(const struct http_server *s, int lfd)
+{
+	if (lfd >= 0 && !s->sim && (s->rt.stats.features & URT_FEAT_FIXED_FDS))
+		setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+}
+
 int http_server_start(struct http_server *s, int lfd)
 {
 	s->lfd = lfd;
+	listener_nodelay(s, lfd);
 	if ((lfd >= 0 && urt_acceptor_start(&s->rt,
 					    &(struct urt_acceptor_opts){ .lfd = lfd,
 									 .on_conn = on_conn,
@@ -1817,6 +1827,7 @@ int http_server_start_tls(struct http_server *s, int lfd)
 	if (!s->o.tls)
 		return -EINVAL;
 	s->tls_lfd = lfd;
+	listener_nodelay(s, lfd);
 	return urt_acceptor_start(&s->rt,
 				  &(struct urt_acceptor_opts){ .lfd = lfd,
 							       .on_conn = on_conn_tls,

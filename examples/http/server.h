@@ -68,6 +68,7 @@ struct http_opts {
 	/* the runtime's, for a simulation (0: the defaults, as urt-http): the
 	 * buffer mode, zero-copy sends */
 	uint32_t features_off, send_zc_min;
+	bool fixed_fds; /* --fixed-fds: urt_runtime_opts.fixed_fds */
 	/* HTTPS (a program linked with liburt_tls, URT_HAVE_TLS): the context
 	 * of the connections http_server_start_tls accepts, shared by every
 	 * runtime, and --tls-handshake-ms */

@@ -789,6 +789,7 @@ int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_op
 					       .ring_entries = o->ring_entries,
 					       .features_off = o->features_off,
 					       .send_zc_min = o->send_zc_min,
+					       .fixed_fds = o->fixed_fds,
 					       .sim = sim,
 				       });
 	if (ret)

@@ -78,6 +78,7 @@ struct kv_opts {
 	/* the runtime's, for a simulation's swarm (0: the defaults, as urt-kv):
 	 * features_off picks the buffer mode, send_zc_min zero-copy sends */
 	uint32_t poll_budget, ring_entries, features_off, send_zc_min;
+	bool fixed_fds; /* --fixed-fds: urt_runtime_opts.fixed_fds */
 	/* RESP over TLS (a program linked with liburt_tls, URT_HAVE_TLS): the
 	 * context of the connections kv_worker_start_tls accepts, shared by
 	 * every worker, and --tls-handshake-ms */

@@ -81,6 +81,30 @@ struct urt_op {
 
 #define URT_OPF_TIMED_OUT 0x01 /* the deadline fired (res is -ECANCELED) */
 
+/*
+ * Direct descriptors (opts.fixed_fds, URT_FEAT_FIXED_FDS): an accepted
+ * socket that lives only in the ring's registered file table is named
+ * URT_FD_FIXED | slot, a positive int (fd >= 0 tests keep working). Every
+ * operation of this header and urt/net.h takes it (the SQE names the slot
+ * with IOSQE_FIXED_FILE; urt_close and urt_close_detached free the slot).
+ * No process has 2^30 descriptors, so a plain system call given one fails
+ * with EBADF (fcntl cannot set O_NONBLOCK: direct sockets are accepted
+ * non-blocking; setsockopt: urt_setsockopt, or set it on the listener,
+ * whose TCP options accepted sockets inherit); urt's own calls that have
+ * only a plain path answer -EBADFD (urt_ftruncate's pool fallback), and
+ * the kernel answers -EBADF where a directory descriptor (dfd) is one. A slot is freed only by a
+ * close through urt, which closes the socket. With the table full an
+ * accept fails with -ENFILE, and the kernel closes the connection it took
+ * off the backlog (it had nowhere to put it).
+ */
+#define URT_FD_FIXED 0x40000000
+
+/* urt_fd_is_fixed - whether fd is a direct descriptor (URT_FD_FIXED | slot). */
+static inline bool urt_fd_is_fixed(int fd)
+{
+	return (unsigned)fd - URT_FD_FIXED < URT_FD_FIXED;
+}
+
 /* urt_op_init - an idle handle. */
 static inline void urt_op_init(struct urt_op *op)
 {
@@ -212,13 +236,15 @@ struct statx;
 int urt_statx(struct urt_task *t, struct urt_op *op, int dfd, const char *path, int flags,
 	      unsigned mask, struct statx *out);
 
-/* urt_close - awaitable close(2). */
+/* urt_close - awaitable close(2); of a direct descriptor (URT_FD_FIXED),
+ * IORING_OP_CLOSE of its slot, which frees the slot for the next accept. */
 int urt_close(struct urt_task *t, struct urt_op *op, int fd);
 
 /*
  * urt_close_detached - close fd through the ring with no task waiting:
  * the runtime owns the operation and finishes it on its own (deinit waits
- * for it). For a drop, which cannot await.
+ * for it). For a drop, which cannot await. A direct descriptor's slot is
+ * freed the same way.
  * Return: 0; -ESRCH if this thread has no runtime.
  */
 int urt_close_detached(int fd);
@@ -302,7 +328,9 @@ int urt_fallocate(struct urt_task *t, struct urt_op *op, int fd, int mode, int64
  * Return: 0; -EINVAL (len < 0; fd not open for writing, or not a regular
  * file); -EBADF; -EFBIG; -EPERM (an append-only or immutable file);
  * -errno. On the pool, also -EBUSY (opts.blocking_queue jobs out already)
- * and -EAGAIN (no op record, or no worker thread could start).
+ * and -EAGAIN (no op record, or no worker thread could start), and
+ * -EBADFD for a direct descriptor (URT_FD_FIXED: a worker's plain call
+ * cannot name it).
  */
 int urt_ftruncate(struct urt_task *t, struct urt_op *op, int fd, int64_t len);
 

@@ -78,7 +78,10 @@ int urt_socket(struct urt_task *t, struct urt_op *op, int domain, int type, int 
 
 /*
  * urt_accept - awaitable accept4(2) with SOCK_CLOEXEC; addr/addrlen may be
- * NULL, else must stay valid until completion.
+ * NULL, else must stay valid until completion. With URT_FEAT_FIXED_FDS
+ * (opts.fixed_fds) it and urt_accept_stream give direct descriptors,
+ * URT_FD_FIXED | slot, non-blocking (urt/io.h), and -ENFILE when the
+ * table is full.
  */
 int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *addr,
 	       socklen_t *addrlen);
@@ -148,6 +151,19 @@ int urt_recv_exact(struct urt_task *t, struct urt_io_all *h, int fd, void *buf, 
 
 /* urt_shutdown - awaitable shutdown(2). */
 int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how);
+
+/*
+ * urt_setsockopt - setsockopt(2) that also takes a direct descriptor
+ * (URT_FD_FIXED, urt/io.h). A plain descriptor: the system call, at once
+ * (never URT_PENDING). A direct one: IORING_OP_URING_CMD's
+ * SOCKET_URING_OP_SETSOCKOPT (Linux 6.7); val must stay valid until the
+ * await returns (keep it in the task's state or static, not the frame).
+ * Return: 0; -errno as setsockopt(2) reports it; -EOPNOTSUPP or -EINVAL
+ * for a direct descriptor on a kernel without the command.
+ * Context: inside the task t (a plain descriptor: any thread).
+ */
+int urt_setsockopt(struct urt_task *t, struct urt_op *op, int fd, int level, int name,
+		   const void *val, socklen_t len);
 
 /* --- provided buffers ------------------------------------------------------- */
 

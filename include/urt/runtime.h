@@ -85,10 +85,18 @@ struct urt_runtime_opts {
 	 * buf_count, which turns copying off (see urt/net.h) */
 	uint32_t recv_pin_max;
 	/* URT_FEAT_SEND_ZC, _RECV_BUNDLE, _BUF_INC, _RECV_LIMIT, _WAITID,
-	 * _FTRUNCATE, _RECVMSG_MULTI: leave unused
+	 * _FTRUNCATE, _RECVMSG_MULTI, _FIXED_FDS: leave unused
 	 * even if the kernel offers them (to measure, or to run the fallback) */
 	uint32_t features_off;
 	uint32_t send_zc_min; /* urt_send_all goes zero-copy from this size; 0: never */
+	/* accepted sockets become direct descriptors (URT_FD_FIXED | slot, see
+	 * urt/io.h) in a table of fixed_table slots registered with the ring
+	 * (default 65536, at most RLIMIT_NOFILE's soft limit); off by default:
+	 * measured no faster (docs/design.md). Without the kernel's support,
+	 * under the simulator or with URT_FEAT_FIXED_FDS in features_off,
+	 * accepts give plain descriptors. */
+	bool fixed_fds;
+	uint32_t fixed_table;
 	/* the blocking pool (urt/blocking.h): worker threads, started on first
 	 * use; default 4. Jobs queued or running at most; default 1024 */
 	unsigned blocking_threads;
@@ -174,6 +182,7 @@ struct urt_runtime_stats {
 #define URT_FEAT_WAITID	       0x80u  /* child exits awaited with IORING_OP_WAITID (else pidfd poll) */
 #define URT_FEAT_FTRUNCATE     0x100u /* IORING_OP_FTRUNCATE (else the blocking pool) */
 #define URT_FEAT_RECVMSG_MULTI 0x200u /* multishot recvmsg into provided buffers (else one-shot) */
+#define URT_FEAT_FIXED_FDS     0x400u /* accepts fill a registered file table (opts.fixed_fds) */
 
 /* The runtime: caller-owned storage, defined at the end of this file. */
 struct urt_runtime;
@@ -397,6 +406,10 @@ struct urt_runtime {
 	unsigned ring_flags;	/* setup flags that were accepted */
 	uint32_t ring_pending;	/* SQEs prepared, not yet submitted */
 	uint32_t ring_inflight; /* SQEs prepared or submitted, final CQE not reaped */
+	struct {		/* the direct descriptors (URT_FEAT_FIXED_FDS, ring.c) */
+		uint32_t *gen;	/* per slot: closes submitted, the socket's cookie (zc.c) */
+		uint32_t n;	/* slots registered */
+	} fixed;
 
 	/* I/O (op.c, timer.c, bufring.c); records and heap entries are internal */
 	struct {

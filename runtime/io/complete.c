@@ -222,11 +222,14 @@ static void stream_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 			else
 				urt__bufs_drop(rt, kres, kflags);
 		}
-	} else if (data && draining) {
-		urt__fd_drop(rt, res);
-	} else if (data && !stream_push(rt, r, idx, res, flags)) {
-		urt__fd_drop(rt, res);
-		queued = false;
+	} else if (data) {
+		res = urt__accept_fd(rt, res); /* a direct descriptor: URT_FD_FIXED | slot */
+		if (draining) {
+			urt__fd_drop(rt, res);
+		} else if (!stream_push(rt, r, idx, res, flags)) {
+			urt__fd_drop(rt, res);
+			queued = false;
+		}
 	}
 	if (!queued) {
 		/* no memory to queue it: end the stream with -ENOMEM */
@@ -269,7 +272,7 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 			rt->ops.zc_wait--;
 	} else {
 		if (!(r->rfl & URT__RF_FORCED)) {
-			r->res = res;
+			r->res = r->opcode == IORING_OP_ACCEPT ? urt__accept_fd(rt, res) : res;
 			r->cflags = flags & ~(uint32_t)IORING_CQE_F_MORE;
 		}
 		if (flags & IORING_CQE_F_MORE) {

@@ -79,6 +79,10 @@ int urt_splice(struct urt_task *t, struct urt_op *op, int fd_in, int64_t off_in,
 	if (ret != URT__SUBMIT)
 		return ret;
 	io_uring_prep_splice(s.sqe, fd_in, off_in, fd_out, off_out, len, flags);
+	if (urt_fd_is_fixed(fd_in)) { /* fd_out is the SQE's fd: urt__sqe_fixed */
+		s.sqe->splice_fd_in = fd_in - URT_FD_FIXED;
+		s.sqe->splice_flags |= SPLICE_F_FD_IN_FIXED;
+	}
 	return urt__op_commit(op, &s);
 }
 

@@ -132,6 +132,9 @@ int urt_ftruncate(struct urt_task *t, struct urt_op *op, int fd, int64_t len)
 	if (op->state == URT_OP_IDLE) {
 		if (len < 0)
 			return -EINVAL;
+		if (urt__rt && !(urt__rt->stats.features & URT_FEAT_FTRUNCATE) &&
+		    urt_fd_is_fixed(fd))
+			return -EBADFD; /* a worker's plain call cannot name a slot */
 		if (urt__rt && !(urt__rt->stats.features & URT_FEAT_FTRUNCATE))
 			return urt__op_offload(t, op, fd, NULL, ftruncate_job,
 					       ((const int64_t[3]){ fd, len }));

@@ -16,6 +16,7 @@
 #include "urt/net.h"
 #include "urt/time.h"
 
+#include <liburing.h>
 #include <linux/time_types.h>
 #include <liburing.h>
 
@@ -572,6 +573,9 @@ struct urt__kern {
 	int (*listen)(void *ctx, int fd, int backlog);
 	int (*getsockname)(void *ctx, int fd, struct sockaddr *sa, socklen_t *len);
 	int (*close)(void *ctx, int fd);
+	/* a sparse registered file table of n slots (n 0: none); NULL: the
+	 * kernel below has none (the simulator), accepts give plain fds */
+	int (*files)(void *ctx, struct io_uring *ring, unsigned n);
 };
 URT_HIDDEN extern const struct urt__kern urt__kern_real;
 /* The kernel of this thread's runtime, or the real one without a runtime:
@@ -586,6 +590,40 @@ static inline const struct urt__kern *urt__kern(void **ctx)
 /* A descriptor the runtime drops (an accept nobody took): closed through
  * the runtime's kernel. */
 URT_HIDDEN void urt__fd_drop(struct urt_runtime *rt, int fd);
+
+/*
+ * A direct descriptor (URT_FD_FIXED | slot, urt/io.h) in the SQE's fd
+ * becomes its slot: IOSQE_FIXED_FILE, or for a close the file_index (and
+ * the slot's generation moves on, zc.c). Plain descriptors and negative
+ * ones (AT_FDCWD) pass untouched: one compare on every submission.
+ */
+static inline void urt__sqe_fixed(struct urt_runtime *rt, struct io_uring_sqe *sqe)
+{
+	uint32_t slot = (uint32_t)sqe->fd - URT_FD_FIXED;
+
+	if (URT_LIKELY(slot >= URT_FD_FIXED))
+		return;
+	if (sqe->opcode == IORING_OP_CLOSE) {
+		sqe->fd = 0;
+		sqe->file_index = slot + 1;
+		if (slot < rt->fixed.n)
+			rt->fixed.gen[slot]++;
+	} else {
+		sqe->fd = (int)slot;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
+}
+
+/* An accept's result as the task sees it: a direct descriptor's slot
+ * becomes URT_FD_FIXED | slot. */
+static inline int32_t urt__accept_fd(const struct urt_runtime *rt, int32_t res)
+{
+	return res >= 0 && (rt->stats.features & URT_FEAT_FIXED_FDS) ? res | URT_FD_FIXED : res;
+}
+
+/* The file table (ring.c): registered at init if opts.fixed_fds asks and
+ * the kernel below has one. Return: 0 (also when it stays off); -ENOMEM. */
+URT_HIDDEN int urt__fixed_init(struct urt_runtime *rt, const struct urt_runtime_opts *o);
 
 /* net.c: host (an IPv4 or IPv6 literal; NULL or "": 127.0.0.1) and port as
  * a socket address (the listeners, urt_bind_udp). Return: 0; -EINVAL. */

@@ -175,6 +175,12 @@ static int real_close(void *ctx, int fd)
 	return ret_errno(close(fd));
 }
 
+static int real_files(void *ctx, struct io_uring *ring, unsigned n)
+{
+	(void)ctx;
+	return n ? io_uring_register_files_sparse(ring, n) : io_uring_unregister_files(ring);
+}
+
 const struct urt__kern urt__kern_real = {
 	.setup = real_setup,
 	.teardown = real_teardown,
@@ -190,11 +196,15 @@ const struct urt__kern urt__kern_real = {
 	.listen = real_listen,
 	.getsockname = real_getsockname,
 	.close = real_close,
+	.files = real_files,
 };
 
 void urt__fd_drop(struct urt_runtime *rt, int fd)
 {
-	rt->kern->close(rt->kern_ctx, fd);
+	if (urt_fd_is_fixed(fd)) /* only the ring can free a slot */
+		URT_DISCARD(urt_close_detached(fd));
+	else
+		rt->kern->close(rt->kern_ctx, fd);
 }
 
 uint64_t urt_now_ns(void)

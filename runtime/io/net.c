@@ -129,7 +129,11 @@ int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *a
 	ret = urt__op_begin_fd(t, op, fd, addr, 0, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
-	io_uring_prep_accept(s.sqe, fd, addr, addrlen, SOCK_CLOEXEC);
+	if (s.rt->stats.features & URT_FEAT_FIXED_FDS) /* liburing 2.3 adds the 1 */
+		io_uring_prep_accept_direct(s.sqe, fd, addr, addrlen, SOCK_NONBLOCK,
+					    IORING_FILE_INDEX_ALLOC - 1);
+	else
+		io_uring_prep_accept(s.sqe, fd, addr, addrlen, SOCK_CLOEXEC);
 	return urt__op_commit(op, &s);
 }
 
@@ -213,6 +217,32 @@ int urt_shutdown(struct urt_task *t, struct urt_op *op, int fd, int how)
 	return urt__op_commit(op, &s);
 }
 
+#define URT__SOCKET_URING_OP_SETSOCKOPT 3 /* Linux 6.7: IORING_OP_URING_CMD on a socket */
+
+int urt_setsockopt(struct urt_task *t, struct urt_op *op, int fd, int level, int name,
+		   const void *val, socklen_t len)
+{
+	struct urt__sub s = { 0 };
+	int ret;
+
+	if (!urt_fd_is_fixed(fd) && op->state == URT_OP_IDLE) {
+		void *k_ctx;
+		const struct urt__kern *k = urt__kern(&k_ctx);
+
+		return k->setsockopt(k_ctx, fd, level, name, val, len);
+	}
+	ret = urt__op_begin_fd(t, op, fd, val, len, &s);
+	if (ret != URT__SUBMIT)
+		return ret;
+	/* the kernel's SQE names these fields level, optname, optval, optlen */
+	io_uring_prep_rw(IORING_OP_URING_CMD, s.sqe, fd, NULL, 0, 0);
+	s.sqe->cmd_op = URT__SOCKET_URING_OP_SETSOCKOPT;
+	s.sqe->addr = (uint32_t)level | (uint64_t)(uint32_t)name << 32;
+	s.sqe->addr3 = (uint64_t)(uintptr_t)val;
+	s.sqe->file_index = len;
+	return urt__op_commit(op, &s);
+}
+
 /* --- streams ----------------------------------------------------------------- */
 
 /* What a multishot recvmsg asks of each datagram: room for the sender's
@@ -242,6 +272,8 @@ static void stream_arm(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 			sqe->ioprio |= IORING_RECVSEND_BUNDLE; /* the limit bounds a bundle too */
 		if (!rt->bufs.no_limit) /* optlen in newer headers: end after these bytes */
 			sqe->file_index = rt->bufs.arm_bytes;
+	} else if (rt->stats.features & URT_FEAT_FIXED_FDS) {
+		io_uring_prep_multishot_accept_direct(sqe, r->fd, NULL, NULL, SOCK_NONBLOCK);
 	} else {
 		io_uring_prep_multishot_accept(sqe, r->fd, NULL, NULL, SOCK_CLOEXEC);
 	}

@@ -341,6 +341,7 @@ void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 		     struct io_uring_sqe *sqe)
 {
 	r->opcode = sqe->opcode;
+	urt__sqe_fixed(rt, sqe);
 	io_uring_sqe_set_data64(sqe, urt__ud(r, idx, 0));
 	fault_submit(rt, r, sqe);
 	r->ncqe = 1;
@@ -416,6 +417,7 @@ int urt_close_detached(int fd)
 	urt__sq_reserve(rt, 1);
 	sqe = io_uring_get_sqe(urt__ring(rt));
 	io_uring_prep_close(sqe, fd);
+	urt__sqe_fixed(rt, sqe);
 	io_uring_sqe_set_data64(sqe, URT__UD_IGNORE);
 	rt->ring_pending++;
 	rt->ring_inflight++;

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(struct io_uring) <= URT__RING_STORAGE, "grow URT__RING_STORAGE");
@@ -176,10 +177,48 @@ int urt__ring_init(struct urt_runtime *rt, unsigned entries)
 	return 0;
 }
 
+/*
+ * The direct descriptors: a sparse table (IORING_RSRC_REGISTER_SPARSE,
+ * Linux 5.19, with IORING_FILE_INDEX_ALLOC for accepts) that the
+ * registration itself probes for: refused, accepts stay plain. The kernel
+ * holds a table to RLIMIT_NOFILE, so that caps it; a full one fails an
+ * accept with -ENFILE, which the accept paths already back off on.
+ */
+int urt__fixed_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
+{
+	uint32_t n = o->fixed_table ? o->fixed_table : 65536;
+	struct rlimit rl;
+	uint32_t *gen;
+
+	if (!o->fixed_fds || (o->features_off & URT_FEAT_FIXED_FDS) || !rt->kern->files)
+		return 0;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < n)
+		n = (uint32_t)rl.rlim_cur;
+	if (n > (1u << 20)) /* the kernel's IORING_MAX_FIXED_FILES */
+		n = 1u << 20;
+	gen = rt->al.alloc(rt->al.ctx, (size_t)n * sizeof(*gen), _Alignof(uint32_t));
+	if (!gen)
+		return -ENOMEM;
+	if (rt->kern->files(rt->kern_ctx, ring(rt), n)) {
+		rt->al.free(rt->al.ctx, gen, (size_t)n * sizeof(*gen), _Alignof(uint32_t));
+		return 0;
+	}
+	memset(gen, 0, (size_t)n * sizeof(*gen));
+	rt->fixed.gen = gen;
+	rt->fixed.n = n;
+	rt->stats.features |= URT_FEAT_FIXED_FDS;
+	return 0;
+}
+
 void urt__ring_deinit(struct urt_runtime *rt)
 {
 	rt->kern->teardown(rt->kern_ctx, ring(rt)); /* urt__ops_drain emptied it first */
 	close(rt->efd);
+	if (rt->fixed.gen) /* the table went with the ring */
+		rt->al.free(rt->al.ctx, rt->fixed.gen, (size_t)rt->fixed.n * sizeof(uint32_t),
+			    _Alignof(uint32_t));
+	rt->fixed.gen = NULL;
+	rt->fixed.n = 0;
 }
 
 int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeout_ns)

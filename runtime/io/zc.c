@@ -23,22 +23,49 @@
 
 #define ZC_GRACE_NS (500ull * 1000 * 1000) /* a task that ended: the peer's chance to ack */
 
+/*
+ * A direct descriptor's slot has no SO_COOKIE a plain call could read, but
+ * only urt frees a slot (urt__sqe_fixed counts each close): the count
+ * names which socket holds the slot as well.
+ */
 uint32_t urt__sock_cookie(int fd)
 {
+	struct urt_runtime *rt = urt__rt;
 	uint64_t c = 0;
 	socklen_t len = sizeof(c);
 
 	void *k_ctx;
 	const struct urt__kern *k = urt__kern(&k_ctx);
 
+	if (urt_fd_is_fixed(fd)) {
+		uint32_t slot = (uint32_t)fd - URT_FD_FIXED;
+
+		return rt && slot < rt->fixed.n ? rt->fixed.gen[slot] << 1 | 1 : 0;
+	}
 	if (k->getsockopt(k_ctx, fd, SOL_SOCKET, SO_COOKIE, &c, &len))
 		return 0;
 	return (uint32_t)c ? (uint32_t)c : 1;
 }
 
+/* The same reset of a direct descriptor: only the ring can name its
+ * socket. The kernel copies the address when it takes the SQE. */
+static void fixed_reset(struct urt_runtime *rt, int fd, const struct sockaddr *sa)
+{
+	struct io_uring_sqe *sqe;
+
+	urt__sq_reserve(rt, 1);
+	sqe = io_uring_get_sqe(urt__ring(rt));
+	io_uring_prep_connect(sqe, fd, sa, sizeof(*sa));
+	urt__sqe_fixed(rt, sqe);
+	io_uring_sqe_set_data64(sqe, URT__UD_IGNORE);
+	rt->ring_pending++;
+	rt->ring_inflight++;
+}
+
 void urt__zc_reset(struct urt_runtime *rt, struct urt__rec *r)
 {
-	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+	/* static: a direct descriptor's reset reads it when the SQE is submitted */
+	static const struct sockaddr sa = { .sa_family = AF_UNSPEC };
 
 	if (r->rfl & URT__RF_ZC_RESET)
 		return;
@@ -46,7 +73,10 @@ void urt__zc_reset(struct urt_runtime *rt, struct urt__rec *r)
 	if (!r->cookie || urt__sock_cookie(r->fd) != r->cookie)
 		return; /* not the socket it was any more */
 	rt->stats.send_zc_resets++;
-	(void)rt->kern->connect(rt->kern_ctx, r->fd, &sa, sizeof(sa));
+	if (urt_fd_is_fixed(r->fd))
+		fixed_reset(rt, r->fd, &sa);
+	else
+		(void)rt->kern->connect(rt->kern_ctx, r->fd, &sa, sizeof(sa));
 }
 
 /* (Re)arm the zero-copy timer of record idx no later than deadline. */

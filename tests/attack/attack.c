@@ -49,6 +49,9 @@ static const struct attack attacks[] = {
 	{ "slowloris", attack_slowloris },	 { "collide", attack_collide },
 	{ "reset", attack_reset },		 { "fd-exhaust", attack_fd_exhaust },
 	{ "malformed", attack_malformed },
+	/* the same 400 clients against a server with --fixed-fds: its table
+	 * of direct descriptors (capped at the same ulimit) is the limit */
+	{ "fd-exhaust-fixed", attack_fd_exhaust },
 };
 #define NATTACKS (sizeof(attacks) / sizeof(attacks[0]))
 static const char *const servers[] = { "echo", "http", "kv" };

@@ -558,7 +558,13 @@ const char *attack_reset(struct cell *c, enum attack_step step)
 	return NULL;
 }
 
-/* --- descriptor exhaustion: 400 clients against ulimit -n 128 --------------------- */
+/*
+ * --- descriptor exhaustion: 400 clients against ulimit -n 128 ---------------------
+ * (fd-exhaust-fixed: against a server with --fixed-fds, whose table of
+ * direct descriptors is 128 slots: a full table fails the accept with
+ * ENFILE and the kernel closes that connection, so many of the 400 see a
+ * close, not a wait in the backlog; the outcomes asked are the same)
+ */
 
 const char *attack_fd_exhaust(struct cell *c, enum attack_step step)
 {

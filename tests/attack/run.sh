@@ -11,7 +11,9 @@
 # Environment: RSS_GROWTH_MAX (the servers' documented memory bound; 64m,
 # 256m under ASan, whose shadow and quarantine count in RSS), HELD_SLACK
 # (ring buffers in flight past the seven eighths of the ring the runtime
-# may hand out: one completion's, 17), SEED (malformed input).
+# may hand out: one completion's, 17), SEED (malformed input), ATTACKS
+# (a space-separated subset of --list, for a run by hand; the report then
+# fails the cells not run).
 set -euo pipefail
 bin=${1:?usage: run.sh BINDIR [release|asan|bench]}
 mode=${2:-release}
@@ -49,7 +51,8 @@ head -c $((1048576 + 123)) /dev/urandom > "$root/big.bin"
 cells=$tmp/cells
 
 # start_srv SERVER ATTACK: the server on --port 0 with the time flags its
-# --help lists; under ulimit -n 128 for fd-exhaust. Sets srv, port, log.
+# --help lists; under ulimit -n 128 for fd-exhaust, and with --fixed-fds
+# too for fd-exhaust-fixed. Sets srv, port, log.
 start_srv() {
 	local prog=urt-$1 args=(--port 0) f
 	for f in "--idle-ms $idle" "--send-ms $send" "--head-ms $head"; do
@@ -57,7 +60,8 @@ start_srv() {
 	done
 	[ "$1" = http ] && args+=(--root "$root")
 	log=$tmp/$1-$2.log
-	if [ "$2" = fd-exhaust ]; then
+	[ "$2" = fd-exhaust-fixed ] && args+=(--fixed-fds)
+	if [ "${2%-fixed}" = fd-exhaust ]; then
 		(ulimit -n 128 && exec "$bin/$prog" "${args[@]}") > "$log" 2> "$log.err" &
 	else
 		"$bin/$prog" "${args[@]}" > "$log" 2> "$log.err" &
@@ -95,7 +99,7 @@ step "mode $mode, deadlines: idle $idle ms, send $send ms, head $head ms; malfor
 t0=$SECONDS
 for r in $(seq "$repeat"); do
 	for s in echo http kv; do
-		for a in $("$bin/urt-attack" --list); do
+		for a in ${ATTACKS:-$("$bin/urt-attack" --list)}; do
 			start_srv "$s" "$a"
 			timeout 150 "$bin/urt-attack" --server "$s" --attack "$a" --port "$port" \
 				--pid "$srv" --log "$log" --deadline-ms "$deadline" --idle-ms "$idle" \

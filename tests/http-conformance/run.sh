@@ -11,6 +11,7 @@
 # server already listening on 127.0.0.1:$CONFORMANCE_PORT (BINDIR unused;
 # peers.sh uses this for nginx and h2o). With CONFORMANCE_RESULTS=FILE, a
 # line "CASE|STATUS|WHY" per case goes to FILE, WHY empty when it passes.
+# CONFORMANCE_ARGS: more flags for the urt-http it starts (--fixed-fds).
 #
 # A table line: AREA|STATUS|CHECKS|REQUEST|RFC SECTION|XFAIL REASON
 #   STATUS   the first answer's status; "a,b" where the RFC allows either
@@ -37,7 +38,8 @@ if [ -n "${CONFORMANCE_PORT:-}" ]; then
 	port=$CONFORMANCE_PORT srv=
 else
 	conformance_root "$tmp/root"
-	start urt-http "$tmp/out" --root "$tmp/root"
+	# shellcheck disable=SC2086 # flags, split on purpose
+	start urt-http "$tmp/out" --root "$tmp/root" ${CONFORMANCE_ARGS:-}
 fi
 results=${CONFORMANCE_RESULTS:-/dev/null}
 

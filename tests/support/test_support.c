@@ -132,7 +132,15 @@ void test_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *op
 
 	if (off) /* run a suite on the fallbacks: see tests/CMakeLists.txt */
 		o.features_off |= (uint32_t)strtoul(off, NULL, 0);
+	if (getenv("URT_TEST_FIXED_FDS")) /* accepted sockets as direct descriptors */
+		o.fixed_fds = true;
 	ret = urt_runtime_init(rt, &o);
+	if (!ret && o.fixed_fds && !(o.features_off & URT_FEAT_FIXED_FDS) && !o.sim &&
+	    !(rt->stats.features & URT_FEAT_FIXED_FDS)) {
+		fprintf(stderr, "the kernel has no sparse file table (5.19): suite skipped\n");
+		urt_runtime_deinit(rt);
+		exit(77);
+	}
 
 	if (ret == -ENOSYS || ret == -EPERM) {
 		fprintf(stderr, "io_uring is unavailable here (%s): suite skipped\n", strerror(-ret));
