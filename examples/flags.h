@@ -63,10 +63,13 @@ static inline bool flag_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *
  * server_flag before the program's own switch.
  */
 #define SERVER_MAX_THREADS 64
+/* Long-only flags have codes past any letter, so a program's own short codes
+ * cannot shadow them (server_flag runs first). */
+#define SERVER_FLAG_FIXED_FDS 0x80
 #define SERVER_OPTIONS                                                                             \
 	{ "port", required_argument, 0, 'p' }, { "addr", required_argument, 0, 'a' },              \
 		{ "threads", required_argument, 0, 't' }, { "spawn", required_argument, 0, 's' },  \
-		{ "max-conns", required_argument, 0, 'c' }, { "fixed-fds", no_argument, 0, 'F' }
+		{ "max-conns", required_argument, 0, 'c' }, { "fixed-fds", no_argument, 0, SERVER_FLAG_FIXED_FDS }
 
 struct server_flags {
 	const char *addr;
@@ -106,7 +109,7 @@ static inline int server_flag(const char *prog, int c, const char *arg, struct s
 			return flag_bad(prog, "bad --max-conns", arg);
 		f->max_conns = (uint32_t)v;
 		return 0;
-	case 'F':
+	case SERVER_FLAG_FIXED_FDS:
 		f->fixed_fds = true;
 		return 0;
 	default:
