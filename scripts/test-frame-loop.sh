@@ -20,8 +20,25 @@ run() { # OUT ARGS...
 	grep -q '^summary:' "$out" || fail "no summary from urt-frame-loop $*"
 }
 
+# run_short OUT ARGS...: a run of a few frames that checks something other
+# than frame times. Its exit status 1 may be the program's late-frame
+# verdict alone (one late frame of 20 is 5%, and the first frames of an ASan
+# build on a busy host are late), so status 1 is taken when every asset that
+# arrived was exact; the caller checks what the run is for.
+run_short() {
+	local out=$1 rc=0; shift
+	timeout 60 "$prog" "$@" > "$out" 2> "$out.err" || rc=$?
+	grep -q '^summary:' "$out" || fail "no summary from urt-frame-loop $* (exit $rc): $(tail -3 "$out.err")"
+	case $rc in
+	0) ;;
+	1) [ "$(field exact "$out")" = "$(field assets "$out" | cut -d/ -f1)" ] ||
+		fail "urt-frame-loop $* exited 1: $(grep summary "$out")" ;;
+	*) fail "urt-frame-loop $* exited $rc: $(tail -3 "$out.err")" ;;
+	esac
+}
+
 debug=0
-run "$tmp/probe" --frames 1 --misuse frame-across-await
+run_short "$tmp/probe" --frames 1 --misuse frame-across-await
 grep -q 'no debug checks' "$tmp/probe" || debug=1
 
 step "300 frames at 100 Hz: every asset byte-exact, no heap calls after warm-up"
@@ -44,26 +61,26 @@ head -c 70000 /dev/urandom > "$tmp/assets/one.bin"
 : > "$tmp/assets/empty.bin"
 printf 'hello\n' > "$tmp/assets/two.txt"
 mkdir "$tmp/assets/subdir"
-run "$tmp/dir" --hz 100 --particles 2048 --frames 60 --assets "$tmp/assets"
+run_short "$tmp/dir" --hz 100 --particles 2048 --frames 60 --assets "$tmp/assets"
 [ "$(field assets "$tmp/dir")" = 3/3 ] || fail "dir assets: $(field assets "$tmp/dir")"
 [ "$(field exact "$tmp/dir")" = 3 ] || fail "dir exact: $(field exact "$tmp/dir")"
 
 step "misuse: frame memory as an I/O buffer is refused in every build"
-run "$tmp/io" --frames 20 --misuse frame-in-io-buffer
+run_short "$tmp/io" --frames 20 --misuse frame-in-io-buffer
 grep -q 'urt_read into frame memory returned -14 (Bad address)' "$tmp/io" || fail "frame-in-io-buffer: $(cat "$tmp/io")"
 
 if [ $debug = 1 ]; then
 	step "misuse: the debug checks report the task and the offset"
-	run "$tmp/aw" --frames 20 --misuse frame-across-await
+	run_short "$tmp/aw" --frames 20 --misuse frame-across-await
 	grep -q "reported: urt: frame pointer held across await: task 'misuse-frame-across-await' state offset 0" "$tmp/aw" ||
 		fail "frame-across-await: $(cat "$tmp/aw")"
 	[ "$(field frame_reports "$tmp/aw")" = 1 ] || fail "frame-across-await: reports $(field frame_reports "$tmp/aw")"
-	run "$tmp/cap" --frames 20 --misuse frame-captured-by-spawn
+	run_short "$tmp/cap" --frames 20 --misuse frame-captured-by-spawn
 	grep -q "reported: urt: frame data captured by a spawned task: task 'misuse-frame-captured-by-spawn' state offset 0" "$tmp/cap" ||
 		fail "frame-captured-by-spawn: $(cat "$tmp/cap")"
 else
 	step "misuse: this build has no debug checks; it says so"
-	run "$tmp/aw" --frames 20 --misuse frame-across-await
+	run_short "$tmp/aw" --frames 20 --misuse frame-across-await
 	grep -q 'no report: this build has no debug checks' "$tmp/aw" || fail "release misuse output: $(cat "$tmp/aw")"
 fi
 
