@@ -270,11 +270,68 @@ static void test_timer_cancel_nearest_no_early_wake(void **state)
 	sim_end(&rt, s);
 }
 
+/* --- arm and cancel, nothing firing ---------------------------------------------------- */
+
+#define CHURN_ROUNDS 200000u
+
+struct churn {
+	struct urt_op op;
+	uint32_t i;
+	int ret;
+};
+
+/* A request timeout armed and cancelled before it is due, over and over (a
+ * server's per-request deadline): the live timers stay at one, so the
+ * wheel's memory must stay bounded too. */
+static bool churn_poll(struct urt_task *t, void *arg)
+{
+	struct churn *st = arg;
+
+	URT_BEGIN(t);
+	for (st->i = 0; st->i < CHURN_ROUNDS; st->i++) {
+		assert_int_equal(urt_sleep(t, &st->op, 10000 * MS), URT_PENDING);
+		assert_int_equal(urt_op_cancel(&st->op), 0);
+		assert_int_equal(urt_sleep_until(t, &st->op, 0), -ECANCELED);
+		if (st->i % 1024 == 0) { /* let virtual time pass now and then */
+			st->ret = URT_PENDING;
+			URT_AWAIT(t, st->ret == URT_PENDING ? (st->ret = 0, URT_PENDING) : 0);
+		}
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type churn_type = { .poll = churn_poll, .name = "churn" };
+
+static void test_timer_arm_cancel_churn_bounded(void **state)
+{
+	struct urt_sim *s = sim_new(1);
+	struct test_alloc ta;
+	struct urt_runtime rt;
+	struct churn st = { 0 };
+	size_t before;
+
+	(void)state;
+	test_alloc_init(&ta);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s,
+									    .allocator = &ta.al }),
+			 0);
+	before = ta.live_bytes;
+	assert_int_equal(urt_spawn(&rt, &churn_type, &st, sizeof(st), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	/* 200k cancelled entries would be 3.2 MB of 16-byte tombstones */
+	if (ta.live_bytes - before > 256 * 1024)
+		fail_msg("%u arm+cancel rounds, at most one timer live: the runtime's memory "
+			 "grew by %zu bytes",
+			 CHURN_ROUNDS, ta.live_bytes - before);
+	sim_end(&rt, s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_timer_wheel_order_laps_cancel),
 		cmocka_unit_test(test_timer_cancel_nearest_no_early_wake),
+		cmocka_unit_test(test_timer_arm_cancel_churn_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
