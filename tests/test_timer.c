@@ -312,9 +312,9 @@ static void test_timer_arm_cancel_churn_bounded(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s,
-									    .allocator = &ta.al }),
-			 0);
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s, .allocator = &ta.al }),
+		0);
 	before = ta.live_bytes;
 	assert_int_equal(urt_spawn(&rt, &churn_type, &st, sizeof(st), NULL), 0);
 	assert_int_equal(urt_run(&rt), 0);
