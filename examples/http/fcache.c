@@ -18,9 +18,11 @@
  *
  * Rejected: revalidating by openat2 + statx of the new descriptor (two
  * system calls and a close per interval, against one statx of the path);
- * the statx follows links where openat2 refused them beneath the root, so
- * it only decides whether the cached descriptor still is the file: any
- * difference sends the request back to openat2 with RESOLVE_BENEATH.
+ * the statx (not following a last link: a symlink left in a moved file's
+ * place differs) only decides whether the cached descriptor still is the
+ * file: any difference sends the request back to openat2 with
+ * RESOLVE_BENEATH. A directory of the path turned into a link outward is
+ * followed to the same inodes (docs/design.md).
  */
 #include "fcache.h"
 
