@@ -539,6 +539,42 @@ for _ in 1 2; do [ "$(curl -s --max-time 10 "$url/fc/f1.txt")" = f1 ] || fail "-
 [ "$(stat_of "$tmp/fc0.out" fcache_hits)" = 0 ] || fail "--file-cache 0 cached"
 stop
 
+step "the open-file cache: a cached file moved out of the root and a symlink to it left in its place is 404 after revalidation, as it is uncached"
+mkdir -p "$root/fl" "$tmp/outside"
+printf 'once public\n' > "$root/fl/a.txt"
+start urt-http "$tmp/fl.out" --root "$root" --file-cache-valid-ms 100
+[ "$(curl -s --max-time 10 "http://127.0.0.1:$port/fl/a.txt")" = "once public" ] || fail "fcache link: a.txt"
+mv "$root/fl/a.txt" "$tmp/outside/a.txt"
+ln -s "$tmp/outside/a.txt" "$root/fl/a.txt"
+ln -s "$tmp/outside/a.txt" "$root/fl/b.txt"
+sleep 0.3
+[ "$(code "http://127.0.0.1:$port/fl/b.txt")" = 404 ] || fail "fcache link: a symlink out of the root served"
+got=$(code "http://127.0.0.1:$port/fl/a.txt")
+[ "$got" = 404 ] || fail "fcache link: the cached file, now only a symlink out of the root away, answered $got"
+stop
+rm -f "$root/fl/a.txt" "$root/fl/b.txt"
+
+step "Last-Modified of an mtime past year 9999 (tmpfs keeps any): a 4-digit year, the latest HTTP-date"
+# ext4 stops at 2446; tmpfs takes any time: 300e9 s is year 11476, 1e17 s is
+# past what gmtime_r can convert (its struct tm was read unset)
+shm=$(mktemp -d /dev/shm/urt-http-test.XXXXXX 2>/dev/null) || shm=
+if [ -n "$shm" ] && touch -m -d @99999999999999999 "$shm" 2>/dev/null; then
+	printf 'x\n' > "$shm/y11476.txt"
+	printf 'x\n' > "$shm/far.txt"
+	touch -m -d @300000000000 "$shm/y11476.txt"
+	touch -m -d @99999999999999999 "$shm/far.txt"
+	start urt-http "$tmp/y.out" --root "$shm"
+	for f in y11476.txt far.txt; do
+		lmy=$(curl -s -I --max-time 10 "http://127.0.0.1:$port/$f" | sed -n 's/^Last-Modified: //p' | tr -d '\r')
+		[ "$lmy" = "Fri, 31 Dec 9999 23:59:59 GMT" ] || { rm -rf "$shm"; fail "Last-Modified of $f: '$lmy'"; }
+	done
+	stop
+	rm -rf "$shm"
+else
+	[ -z "$shm" ] || rm -rf "$shm"
+	step "no tmpfs at /dev/shm taking a far mtime: skipped"
+fi
+
 step "bad flags: exit status 2 and a one-line error"
 expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra" \
 	"--threads 0" "--threads 65" "--threads x" "--threads" "--no-splice=yes" "--send-ms 0" \

@@ -9,6 +9,9 @@
  *     order, equal deadlines in arming order;
  *   - cancelling the nearest timer: the loop's next wait is for the next
  *     one (no wake at the cancelled deadline, no missed wake).
+ *   - arming and cancelling deadlines that never fire keeps memory bounded;
+ *   - the op-record limit past the 64-entry free stack: exact, also after
+ *     a spill to the pool.
  * Every test ends with nothing live.
  */
 #include <errno.h>
@@ -270,11 +273,150 @@ static void test_timer_cancel_nearest_no_early_wake(void **state)
 	sim_end(&rt, s);
 }
 
+/* --- arm and cancel, nothing firing ---------------------------------------------------- */
+
+#define CHURN_ROUNDS 200000u
+#define CHURN_BURST  20u
+
+struct churn {
+	struct urt_op op[CHURN_BURST];
+	uint32_t i, j, burst;
+	int ret;
+};
+
+/*
+ * Request timeouts armed and cancelled before they are due, over and over
+ * (a server's per-request deadlines): burst at a time, cancelled in arming
+ * order, virtual time moving 3 ms every 1024 rounds. The live timers stay
+ * at burst, so the wheel's memory must stay bounded too.
+ */
+static bool churn_poll(struct urt_task *t, void *arg)
+{
+	struct churn *st = arg;
+
+	URT_BEGIN(t);
+	for (st->i = 0; st->i < CHURN_ROUNDS; st->i += st->burst) {
+		for (st->j = 0; st->j < st->burst; st->j++)
+			assert_int_equal(urt_sleep(t, &st->op[st->j], 10000 * MS), URT_PENDING);
+		for (st->j = 0; st->j < st->burst; st->j++) {
+			assert_int_equal(urt_op_cancel(&st->op[st->j]), 0);
+			assert_int_equal(urt_sleep_until(t, &st->op[st->j], 0), -ECANCELED);
+		}
+		if (st->i % 1024 < st->burst)
+			URT_AWAIT(t, st->ret = urt_sleep(t, &st->op[0], 3 * MS));
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type churn_type = { .poll = churn_poll, .name = "churn" };
+
+static void churn_run(uint32_t burst)
+{
+	struct urt_sim *s = sim_new(1);
+	struct test_alloc ta;
+	struct urt_runtime rt;
+	struct churn st = { .burst = burst };
+	size_t before;
+
+	test_alloc_init(&ta);
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s, .allocator = &ta.al }),
+		0);
+	before = ta.live_bytes;
+	assert_int_equal(urt_spawn(&rt, &churn_type, &st, sizeof(st), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	/* 200k cancelled entries would be 3.2 MB of 16-byte tombstones */
+	if (ta.live_bytes - before > 256 * 1024)
+		fail_msg("%u arm+cancel rounds, at most %u timers live: the runtime's memory "
+			 "grew by %zu bytes",
+			 CHURN_ROUNDS, burst, ta.live_bytes - before);
+	sim_end(&rt, s);
+}
+
+static void test_timer_arm_cancel_churn_bounded(void **state)
+{
+	(void)state;
+	churn_run(1);
+	churn_run(CHURN_BURST); /* a full chunk then some: tombstones no trim reaches */
+}
+
+/* --- the op-record limit through the free stack ---------------------------------------- */
+
+#define LIM_RECORDS 200u
+
+struct limit {
+	struct urt_op op[LIM_RECORDS + 1];
+	uint32_t first, again;
+};
+
+static uint32_t arm_until_full(struct urt_task *t, struct limit *st)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i <= LIM_RECORDS; i++) {
+		int r;
+
+		if (st->op[i].state != URT_OP_IDLE)
+			continue;
+		r = urt_sleep(t, &st->op[i], 10000 * MS);
+		if (r == -EAGAIN)
+			break;
+		assert_int_equal(r, URT_PENDING);
+		n++;
+	}
+	return n;
+}
+
+/* opts.op_records = 200 (past the 64-entry stack): 200 sleeps armed then
+ * -EAGAIN; 150 cancelled (the stack spills to the pool), and exactly 150
+ * armed again; then everything cancelled. */
+static bool limit_poll(struct urt_task *t, void *arg)
+{
+	struct limit *st = *(struct limit **)arg;
+
+	st->first = arm_until_full(t, st);
+	for (uint32_t i = 0; i < 150; i++) {
+		assert_int_equal(urt_op_cancel(&st->op[i]), 0);
+		assert_int_equal(urt_sleep_until(t, &st->op[i], 0), -ECANCELED);
+	}
+	st->again = arm_until_full(t, st);
+	for (uint32_t i = 0; i <= LIM_RECORDS; i++) {
+		if (st->op[i].state == URT_OP_IDLE)
+			continue;
+		assert_int_equal(urt_op_cancel(&st->op[i]), 0);
+		assert_int_equal(urt_sleep_until(t, &st->op[i], 0), -ECANCELED);
+	}
+	return true;
+}
+
+static const struct urt_task_type limit_type = { .poll = limit_poll, .name = "limit" };
+
+static void test_op_record_limit_past_stack(void **state)
+{
+	struct urt_sim *s = sim_new(1);
+	struct urt_runtime rt;
+	static struct limit st;
+	struct limit *p = &st;
+
+	(void)state;
+	assert_int_equal(
+		urt_runtime_init(&rt,
+				 &(struct urt_runtime_opts){ .sim = s, .op_records = LIM_RECORDS }),
+		0);
+	assert_int_equal(urt_spawn(&rt, &limit_type, &p, sizeof(p), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(st.first, LIM_RECORDS);
+	assert_int_equal(st.again, 150);
+	sim_end(&rt, s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_timer_wheel_order_laps_cancel),
 		cmocka_unit_test(test_timer_cancel_nearest_no_early_wake),
+		cmocka_unit_test(test_timer_arm_cancel_churn_bounded),
+		cmocka_unit_test(test_op_record_limit_past_stack),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

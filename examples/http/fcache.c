@@ -18,9 +18,11 @@
  *
  * Rejected: revalidating by openat2 + statx of the new descriptor (two
  * system calls and a close per interval, against one statx of the path);
- * the statx follows links where openat2 refused them beneath the root, so
- * it only decides whether the cached descriptor still is the file: any
- * difference sends the request back to openat2 with RESOLVE_BENEATH.
+ * the statx (not following a last link: a symlink left in a moved file's
+ * place differs) only decides whether the cached descriptor still is the
+ * file: any difference sends the request back to openat2 with
+ * RESOLVE_BENEATH. A directory of the path turned into a link outward is
+ * followed to the same inodes (docs/design.md).
  */
 #include "fcache.h"
 
@@ -34,6 +36,9 @@
 #define BODY_ALIGN 16
 
 static const char hexd[] = "0123456789abcdef";
+
+#define HTTP_DATE_MAX ((time_t)253402300799) /* 9999-12-31 23:59:59 UTC */
+#define HTTP_DATE_MIN ((time_t)-62167219200) /* 0000-01-01 00:00:00 UTC */
 
 static size_t put_hex(char *o, uint64_t v)
 {
@@ -60,6 +65,13 @@ void http_date_fmt(char *out, time_t t)
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	struct tm tm;
 
+	/* an HTTP-date has a 4-digit year (RFC 9110 5.6.7): a time outside
+	 * years 0..9999 (tmpfs keeps any mtime) is clamped, so gmtime_r always
+	 * converts and the tables below are indexed in range */
+	if (t > HTTP_DATE_MAX)
+		t = HTTP_DATE_MAX;
+	if (t < HTTP_DATE_MIN)
+		t = HTTP_DATE_MIN;
 	gmtime_r(&t, &tm);
 	memcpy(out, days + 3 * tm.tm_wday, 3);
 	memcpy(out + 3, ", ", 2);

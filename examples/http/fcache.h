@@ -85,7 +85,8 @@ struct http_fcache {
  * Last-Modified, made without printf. */
 void http_fmeta_set(struct http_fmeta *m, const struct statx *stx);
 
-/* http_date_fmt - t as an IMF-fixdate (RFC 9110 5.6.7) in out[0, HTTP_DATE_LEN), NUL after. */
+/* http_date_fmt - t as an IMF-fixdate (RFC 9110 5.6.7) in out[0, HTTP_DATE_LEN), NUL after;
+ * a t outside years 0..9999 (no 4-digit year) is clamped into them. */
 void http_date_fmt(char *out, time_t t);
 
 /*

@@ -1358,10 +1358,13 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		} else {
 			/* --- a file beneath the root ------------------------------------ */
 			/* the open-file cache first: a hit costs no system call, or
-			 * one statx of the path per --file-cache-valid-ms */
+			 * one statx of the path per --file-cache-valid-ms, not
+			 * following a last link (a symlink put in the file's place
+			 * differs, and the open decides whether it stays beneath) */
 			if (cache_get(c)) {
 				URT_AWAIT(t, c->ret = urt_statx(t, &c->op, c->s->o.root_fd,
-								c->pathp, 0, STATX_FILE, &c->stx));
+								c->pathp, AT_SYMLINK_NOFOLLOW,
+								STATX_FILE, &c->stx));
 				cache_check(c);
 			}
 			if (!c->fe) {

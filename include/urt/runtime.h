@@ -438,6 +438,7 @@ struct urt_runtime {
 		uint32_t head, nsorted, nrun, cap;
 		uint32_t n;	/* timers armed (run and slots) */
 		uint32_t nslot; /* of those, in slots */
+		uint32_t held;	/* chunks in slots (tombstones and all) */
 		uint64_t tnext; /* ticks below this are in the run, the rest in slots */
 	} timers;
 	struct {

@@ -19,7 +19,11 @@
  * Arming at tick >= tnext appends to the slot's last chunk: no search, no
  * record but its own touched; its handle (chunk << 4 | position) goes in
  * the record (tm.hpos). Cancelling such a timer marks its entry dead; the
- * slot drops it when it is next visited (lazy cancel). A timer far ahead
+ * slot drops it when it is next visited (lazy cancel), or at once if it
+ * ends the slot's last chunk. A load visits slots only while one holds a
+ * live entry, so when none does and SWEEP_MIN chunks are held, every slot
+ * is swept: arming and cancelling request deadlines that never fire keeps
+ * the wheel's memory bounded by its live timers. A timer far ahead
  * (more than a lap) is stored with its absolute deadline in its slot and
  * skipped by every visit until its own tick comes (laps).
  *
@@ -56,6 +60,7 @@
 #define SHIFT	   URT__WHEEL_SHIFT
 #define NSLOT	   URT__WHEEL_SLOTS
 #define CHUNK_PAGE 64 /* chunks a page (16 KiB) */
+#define SWEEP_MIN  64 /* chunks of tombstones that make a sweep worth it */
 
 struct urt__tslot {
 	uint32_t head, tail; /* chunk indices; 0: none */
@@ -326,6 +331,7 @@ static uint32_t slot_take(struct urt_runtime *rt, uint64_t t)
 			if (sl->tail == c)
 				sl->tail = prev;
 			chunk_put(rt, c);
+			rt->timers.held--;
 		}
 		c = next;
 	}
@@ -414,6 +420,7 @@ int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
 			rt->timers.cfree = ch->next;
 			ch->next = 0;
 			ch->n = 0;
+			rt->timers.held++;
 			if (sl->tail)
 				chunk_at(rt, sl->tail)->next = c;
 			else
@@ -425,6 +432,49 @@ int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
 		rt->timers.nslot++;
 	}
 	return 0;
+}
+
+/*
+ * A cancel at the end of its slot's last chunk (arm, cancel, arm again: a
+ * request's deadline) gives the entry back at once, with the tombstones
+ * before it; a chunk left empty and alone in its slot goes back too.
+ */
+static void slot_trim(struct urt_runtime *rt, uint32_t c, uint64_t t)
+{
+	struct urt__tslot *sl = &rt->timers.slot[t % NSLOT];
+	struct urt__tchunk *ch = chunk_at(rt, c);
+
+	if (sl->tail != c)
+		return;
+	while (ch->n && !ch->e[ch->n - 1].idx)
+		ch->n--;
+	if (!ch->n && sl->head == c) {
+		sl->head = sl->tail = 0;
+		chunk_put(rt, c);
+		rt->timers.held--;
+	}
+}
+
+/*
+ * Nothing live in the slots but chunks of tombstones held: no load will
+ * visit them (a load needs a live slot entry), so free them all. Only past
+ * SWEEP_MIN chunks, so a sweep of the 512 slots costs at most 512 /
+ * SWEEP_MIN slot reads for each chunk taken since the last one.
+ */
+static void slots_clear(struct urt_runtime *rt)
+{
+	for (uint32_t s = 0; s < NSLOT; s++) {
+		uint32_t c = rt->timers.slot[s].head;
+
+		while (c) {
+			uint32_t next = chunk_at(rt, c)->next;
+
+			chunk_put(rt, c);
+			c = next;
+		}
+		rt->timers.slot[s].head = rt->timers.slot[s].tail = 0;
+	}
+	rt->timers.held = 0;
 }
 
 void urt__timer_del(struct urt_runtime *rt, struct urt__rec *r)
@@ -439,6 +489,9 @@ void urt__timer_del(struct urt_runtime *rt, struct urt__rec *r)
 		URT_ASSERT(urt__rec_at(rt, e->idx) == r, "timer not in its slot");
 		e->idx = 0; /* dropped when its slot is next visited */
 		rt->timers.nslot--;
+		slot_trim(rt, r->tm.hpos >> 4, tick_of(r->tm.deadline));
+		if (!rt->timers.nslot && rt->timers.held > SWEEP_MIN)
+			slots_clear(rt);
 	}
 }
 
