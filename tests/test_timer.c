@@ -10,6 +10,7 @@
  *   - cancelling the nearest timer: the loop's next wait is for the next
  *     one (no wake at the cancelled deadline, no missed wake).
  *   - arming and cancelling deadlines that never fire keeps memory bounded;
+ *   - a far timer loaded first must not make nearer ones O(n) to cancel;
  *   - the op-record limit past the 64-entry free stack: exact, also after
  *     a spill to the pool.
  * Every test ends with nothing live.
@@ -21,6 +22,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -410,6 +413,97 @@ static void test_op_record_limit_past_stack(void **state)
 	sim_end(&rt, s);
 }
 
+/* --- a far timer loaded first: later, nearer timers still cancel cheaply ------------------ */
+
+#define FAR_N 20000u
+
+struct far {
+	struct urt_op first, nop, op[FAR_N];
+	uint32_t order[FAR_N];
+	uint32_t in_run; /* run entries after the arms and a tick */
+	uint64_t cancel_ns;
+};
+
+/*
+ * A 60 s timer alone: the tick loads it, and tnext jumps past its tick.
+ * Every timer armed after that with an earlier tick goes to the run, an
+ * array whose cancel is a search of its unsorted tail or a memmove of its
+ * sorted part: O(n) a cancel where the slots' is O(1). So 20k request
+ * deadlines at 5 s, armed after one long timer, cost O(n^2) to cancel in
+ * random order (asan: 50k took 14.6 s against 0.04 s without the 60 s
+ * timer). The test asserts that no more than the nearest tick's timers
+ * sit in the run (run_unload gives the 60 s one back to its slot at the
+ * first nearer arm) and prints the cancels' wall time as information.
+ */
+static uint64_t wall_ns(void) /* the sim's clock is virtual: the host's, for the info line */
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool far_poll(struct urt_task *t, void *arg)
+{
+	struct far *st = *(struct far **)arg;
+	struct urt_runtime *rt = urt_runtime_current();
+	uint64_t t0;
+
+	URT_BEGIN(t);
+	assert_int_equal(urt_sleep(t, &st->first, 60000 * MS), URT_PENDING);
+	URT_AWAIT(t, urt_nop(t, &st->nop)); /* a tick: the 60 s timer is loaded */
+	for (uint32_t i = 0; i < FAR_N; i++)
+		assert_int_equal(urt_sleep(t, &st->op[i], 5000 * MS + i * 1000ull), URT_PENDING);
+	URT_AWAIT(t, urt_nop(t, &st->nop)); /* a tick: the arms are sorted in */
+	st->in_run = rt->timers.nrun - rt->timers.head;
+	t0 = wall_ns();
+	for (uint32_t i = 0; i < FAR_N; i++) {
+		assert_int_equal(urt_op_cancel(&st->op[st->order[i]]), 0);
+		assert_int_equal(urt_sleep_until(t, &st->op[st->order[i]], 0), -ECANCELED);
+	}
+	st->cancel_ns = wall_ns() - t0;
+	assert_int_equal(urt_op_cancel(&st->first), 0);
+	assert_int_equal(urt_sleep_until(t, &st->first, 0), -ECANCELED);
+	URT_END(t);
+}
+
+static const struct urt_task_type far_type = { .poll = far_poll, .name = "far" };
+
+static void test_timer_far_first_cancel_cost(void **state)
+{
+	uint64_t seed = test_seed("test_timer far", 22);
+	struct test_rng rng = { seed };
+	struct urt_sim *s = sim_new(seed);
+	static struct far st;
+	struct far *p = &st;
+	struct urt_runtime rt;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	for (uint32_t i = 0; i < FAR_N; i++)
+		st.order[i] = i;
+	for (uint32_t i = FAR_N - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)test_rng_below(&rng, i + 1), x = st.order[i];
+
+		st.order[i] = st.order[j];
+		st.order[j] = x;
+	}
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s,
+									   .op_records = 1 << 16 }),
+			 0);
+	assert_int_equal(urt_spawn(&rt, &far_type, &p, sizeof(p), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	print_message("%u cancels in random order after a 60 s timer: %.3f s (info)\n", FAR_N,
+		      (double)st.cancel_ns / 1e9);
+	/* the nearest tick's timers are loaded into the run (one a microsecond:
+	 * a tick's worth); the rest must be in their slots */
+	if (st.in_run > (1u << 21) / 1000 + 1 /* 2^21 ns a tick (timer.c) */)
+		fail_msg("seed %llu: %u timers due in 5 s sit in the run behind a 60 s one: "
+			 "each cancel is O(n) there",
+			 (unsigned long long)seed, st.in_run);
+	sim_end(&rt, s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_timer_cancel_nearest_no_early_wake),
 		cmocka_unit_test(test_timer_arm_cancel_churn_bounded),
 		cmocka_unit_test(test_op_record_limit_past_stack),
+		cmocka_unit_test(test_timer_far_first_cancel_cost),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

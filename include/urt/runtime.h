@@ -440,6 +440,7 @@ struct urt_runtime {
 		uint32_t nslot; /* of those, in slots */
 		uint32_t held;	/* chunks in slots (tombstones and all) */
 		uint64_t tnext; /* ticks below this are in the run, the rest in slots */
+		uint64_t tnow;	/* the clock's tick at the last firing */
 	} timers;
 	struct {
 		void *ring;	   /* struct io_uring_buf_ring, page aligned */

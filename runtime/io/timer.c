@@ -35,7 +35,11 @@
  * smallest tick and tnext jumps there. Arming at tick < tnext (a short
  * sleep after a load ran ahead, a deadline in the past) appends to the
  * run's tail, sorted and merged at the next look at the head, so a burst
- * of such timers costs one sort, not one insertion each.
+ * of such timers costs one sort, not one insertion each. A load that ran
+ * far ahead (the nearest timer 60 s out) is undone by the first nearer
+ * arrival: the run's entries past it go back to their slots and tnext
+ * comes down (run_unload), or every later arm would land in the run, whose
+ * cancel is O(n).
  *
  * The nearest deadline is the run's head, exact: never early (cancelling
  * the head removes it at once), never late. Equal deadlines fire in arming
@@ -396,6 +400,75 @@ uint64_t urt__timer_peek(struct urt_runtime *rt)
 
 /* --- arming, cancelling, firing ---------------------------------------------- */
 
+/* Append e to its slot's last chunk (a chunk in hand if that one is full). */
+static void slot_append(struct urt_runtime *rt, struct urt__tent e)
+{
+	struct urt__tslot *sl = &rt->timers.slot[tick_of(e.deadline) % NSLOT];
+	struct urt__tchunk *ch = sl->tail ? chunk_at(rt, sl->tail) : NULL;
+
+	if (!ch || ch->n == URT__TCHUNK_ENTS) {
+		uint32_t c = rt->timers.cfree; /* one is in hand (reserve) */
+
+		ch = chunk_at(rt, c);
+		rt->timers.cfree = ch->next;
+		ch->next = 0;
+		ch->n = 0;
+		rt->timers.held++;
+		if (sl->tail)
+			chunk_at(rt, sl->tail)->next = c;
+		else
+			sl->head = c;
+		sl->tail = c;
+	}
+	urt__rec_at(rt, e.idx)->tm.hpos = sl->tail << 4 | ch->n;
+	ch->e[ch->n++] = e;
+	rt->timers.nslot++;
+}
+
+/*
+ * A load ran ahead: the nearest timers were far (a 60 s deadline alone),
+ * tnext passed their tick, and a nearer timer (tick t) comes. Left so,
+ * every timer armed from now on below tnext would go to the run, whose
+ * cancel is a search and a memmove, O(n), where a slot's is O(1). So the
+ * run's entries past max(t, the clock's tick at the last firing) go back
+ * to their slots and tnext comes down behind that tick. Ran only when
+ * tnext is past it, which a load that took the current or the next tick
+ * never is: a batch is given back once per nearer arrival, and the cost is
+ * the batch's size. Needs a chunk per entry given back at most, plus the
+ * one in hand: carved first, and on a failure nothing moves (the run is
+ * still right, only slower to cancel from).
+ */
+static void run_unload(struct urt_runtime *rt, uint64_t t)
+{
+	struct urt__tent *run = rt->timers.run;
+	uint32_t h = rt->timers.head, w = h, sorted = h, m = 0, have = 0;
+
+	if (t < rt->timers.tnow)
+		t = rt->timers.tnow;
+	if (t + 1 >= rt->timers.tnext)
+		return;
+	for (uint32_t i = h; i < rt->timers.nrun; i++)
+		m += tick_of(run[i].deadline) > t;
+	for (uint32_t c = rt->timers.cfree; c && have <= m; c = chunk_at(rt, c)->next)
+		have++;
+	for (; have <= m; have++)
+		if (chunk_carve(rt))
+			return;
+	for (uint32_t i = h; i < rt->timers.nrun; i++) {
+		if (tick_of(run[i].deadline) > t) {
+			slot_append(rt, run[i]);
+			continue;
+		}
+		sorted += i < rt->timers.nsorted;
+		run[w++] = run[i];
+	}
+	rt->timers.nrun = w;
+	rt->timers.nsorted = sorted;
+	rt->timers.tnext = t + 1;
+	if (rt->timers.head == rt->timers.nrun)
+		rt->timers.head = rt->timers.nrun = rt->timers.nsorted = 0;
+}
+
 int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
 {
 	struct urt__rec *r = urt__rec_at(rt, idx);
@@ -407,30 +480,12 @@ int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
 		return ret;
 	r->tm.deadline = deadline;
 	rt->timers.n++;
-	if (t < rt->timers.tnext) {
+	if (URT_UNLIKELY(t + 1 < rt->timers.tnext))
+		run_unload(rt, t);
+	if (t < rt->timers.tnext)
 		run_append(rt, e);
-	} else {
-		struct urt__tslot *sl = &rt->timers.slot[t % NSLOT];
-		struct urt__tchunk *ch = sl->tail ? chunk_at(rt, sl->tail) : NULL;
-
-		if (!ch || ch->n == URT__TCHUNK_ENTS) {
-			uint32_t c = rt->timers.cfree; /* one is in hand (reserve) */
-
-			ch = chunk_at(rt, c);
-			rt->timers.cfree = ch->next;
-			ch->next = 0;
-			ch->n = 0;
-			rt->timers.held++;
-			if (sl->tail)
-				chunk_at(rt, sl->tail)->next = c;
-			else
-				sl->head = c;
-			sl->tail = c;
-		}
-		r->tm.hpos = sl->tail << 4 | ch->n;
-		ch->e[ch->n++] = e;
-		rt->timers.nslot++;
-	}
+	else
+		slot_append(rt, e);
 	return 0;
 }
 
@@ -499,6 +554,7 @@ unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now)
 {
 	unsigned n = 0;
 
+	rt->timers.tnow = tick_of(now);
 	while (run_ready(rt) && rt->timers.run[rt->timers.head].deadline <= now) {
 		uint32_t idx = rt->timers.run[rt->timers.head++].idx;
 		struct urt__rec *r = urt__rec_at(rt, idx);
