@@ -406,6 +406,7 @@ static long kv_fill(struct cell *c, int fd, char (*keys)[9], bool set, bool prob
 const char *attack_collide(struct cell *c, enum attack_step step)
 {
 	static char (*rnd)[9];
+	unsigned long ok0;
 	int64_t deadline;
 	long t_rand, t_coll;
 	int fd;
@@ -434,10 +435,16 @@ const char *attack_collide(struct cell *c, enum attack_step step)
 			    expect_bytes(fd, "+OK\r\n", 5, now_ms() + c->cfg->deadline_ms)))
 		t_rand = -1;
 	t_coll = t_rand < 0 ? -1 : kv_fill(c, fd, collide_keys(c), true, false, COLLIDE_N);
-	/* and once more beside them: their requests probe the run too */
+	/* and once more beside them: their requests probe the run too. The
+	 * probe can end within milliseconds, before a client woken from its
+	 * pause has had an answer: wait (bounded) until one has. */
 	wb_pause(&c->wb, false);
+	ok0 = atomic_load(&c->wb.ok);
 	if (t_coll >= 0 && kv_fill(c, fd, collide_keys(c), false, true, 4000) < 0)
 		t_coll = -1;
+	for (deadline = now_ms() + c->cfg->deadline_ms;
+	     atomic_load(&c->wb.ok) == ok0 && now_ms() < deadline;)
+		sleep_ms(5);
 	cell_snapshot(c);
 	if (t_rand < 0 || t_coll < 0)
 		cell_fail(c, "SET/GET of %d keys not answered in 60 s", COLLIDE_N);
