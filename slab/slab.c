@@ -10,7 +10,7 @@
  *
  * Putting the header after the slots means slot 0 sits at the aligned base
  * and no alignment padding is lost; per chunk the bookkeeping is the header
- * (40 bytes) plus one directory pointer (8, up to 16 with doubling slack).
+ * (32 bytes) plus one directory pointer (8, up to 16 with doubling slack).
  *
  * Slot states (debug builds keep them in state[], one byte per slot):
  *   VACANT  --take-->  LIVE     (alloc, try_alloc)
@@ -18,30 +18,44 @@
  *   CLAIMED --commit-> LIVE
  *   CLAIMED --release-> VACANT,  LIVE --free--> VACANT
  * A vacant slot is either past c->bump (never handed out, never written) or
- * on a freelist (c->free, or s->free for the current chunk), holding the
+ * on a freelist (c->free, or s->free for the current chunk, or c->checked_free
+ * in debug builds), holding the
  * next link in its first word. In debug builds a
  * vacant slot is poisoned: all of it under ASan (the slab unpoisons the link
  * only while it reads it), bytes 8.. filled with URT_POISON_SLOT otherwise.
  *
  * Invariants (checked by tests/test_slab.c against a model):
+ *   used of a chunk = bump - length of its freelist (occupied + claimed)
  *   sum over chunks of used = occupied + claimed slots (urt_slab_used)
- *   a chunk other than the current one is on the avail list  <=>  used < n
  *   the current chunk (s->cur) is on no list; its freelist is s->free
- *   debug and ASan builds: s->cur = URT_SLAB_NIL and s->free = NULL always
+ *   release builds, any other chunk: bump = n, and it is on the avail list
+ *     <=> its free is not NULL (it has a vacant slot)
+ *   debug and ASan builds: s->cur = URT_SLAB_NIL, s->free = NULL and every
+ *     chunk's free = NULL always; a chunk's list is checked_free, and it is
+ *     on the avail list <=> checked_free != NULL or bump < n
  *
  * Fast paths. Alloc pops s->free; free pushes onto it when the slot's chunk
  * is s->cur. Neither touches a chunk header, a counter or a debug flag: the
  * current chunk's occupancy is bump minus the length of s->free, counted
  * only when urt_slab_stats asks. When s->free runs dry the slow path bumps
  * into the chunk's never-touched slots; once those are gone too the chunk
- * is full (used = n is then exact), leaves, and the avail list's head is
- * adopted (its list moved into s->free). A free into any other chunk pushes
- * on that chunk's list and decrements its used (inline), unless the chunk
- * was full: then the slow path relinks it onto the avail list. The
- * current chunk changes only when it fills, so an alloc/free loop inside
- * one chunk never leaves the fast paths. Debug builds never adopt, so every
+ * is full, leaves, and the avail list's head is adopted (its list moved
+ * into s->free). A free into any other chunk pushes on that chunk's list
+ * (inline, writing nothing else), unless the list was empty: the chunk was
+ * full, and the slow path relinks it onto the avail list. The current
+ * chunk changes only when it fills, so an alloc/free loop inside one chunk
+ * never leaves the fast paths. Occupancy is counted when asked
+ * (urt_slab_used walks the freelists). Debug builds never adopt and keep
+ * their lists where the fast paths do not look (checked_free), so every
  * call reaches the slow path, which keeps each slot's state and poison.
  *
+ * Rejected: a per-chunk used counter kept by the inline free (the previous
+ * version): its read-modify-write slowed the unbounded slab, whose frees
+ * mostly go to other chunks than the current one. Rejected: choosing the
+ * list to push on without a branch (s->free or dir[chunk]->free by a
+ * conditional move): no mispredictions in random order across chunks, but
+ * the directory loads on every free cost more in LIFO order
+ * (docs/design.md has the figures).
  * Rejected: one freelist for the whole slab. It is simpler and as fast, but
  * per-chunk lists keep each chunk's occupancy exact, which is what lets a
  * later shrink return an empty chunk and lets debug builds validate a free
@@ -70,6 +84,12 @@ static size_t chunk_bytes(const struct urt_slab *s)
 	size_t n = (size_t)s->chunk_slots * s->slot_size + sizeof(struct urt_slab_chunk);
 
 	return s->checked ? n + s->chunk_slots : n;
+}
+
+/* Debug builds: one state byte per slot, right after the header. */
+static uint8_t *chunk_state(struct urt_slab_chunk *c)
+{
+	return (uint8_t *)(c + 1);
 }
 
 static void poison_vacant(struct urt_slab *s, void *p)
@@ -141,8 +161,7 @@ static int grow(struct urt_slab *s)
 	c = (struct urt_slab_chunk *)(base + (size_t)s->chunk_slots * s->slot_size);
 	*c = (struct urt_slab_chunk){ .index = s->nchunks };
 	if (s->checked) {
-		c->state = (uint8_t *)(c + 1);
-		memset(c->state, VACANT, s->chunk_slots);
+		memset(chunk_state(c), VACANT, s->chunk_slots);
 		urt__poison(base, (size_t)s->chunk_slots * s->slot_size, URT_POISON_SLOT);
 	}
 	s->dir[s->nchunks++] = c;
@@ -171,10 +190,8 @@ int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *o)
 		.bounded = o->bounded,
 		.al = o->allocator ? *o->allocator : urt_allocator_default,
 	};
-	s->put_limit = s->chunk_slots;
 #if defined(URT_DEBUG) || defined(URT_ASAN)
 	s->checked = true;
-	s->put_limit = 0;
 #endif
 	ret = grow(s);
 	if (ret) {
@@ -199,18 +216,35 @@ void urt_slab_deinit(struct urt_slab *s)
 	*s = (struct urt_slab){ .cur = URT_SLAB_NIL, .avail = URT_SLAB_NIL };
 }
 
+/*
+ * Occupied + claimed slots of c: bump minus its list's length (the slab's
+ * own list for the current chunk). Debug builds count the state bytes
+ * instead: their vacant slots are poisoned, links included.
+ */
+static size_t chunk_used(const struct urt_slab *s, struct urt_slab_chunk *c)
+{
+	const void *p = c->index == s->cur ? s->free : c->free;
+	size_t n = c->bump;
+
+	if (s->checked) {
+		const uint8_t *state = chunk_state(c);
+
+		n = 0;
+		for (uint32_t i = 0; i < c->bump; i++)
+			n += state[i] != VACANT;
+		return n;
+	}
+	for (; p; p = *(void *const *)p)
+		n--;
+	return n;
+}
+
 size_t urt_slab_used(const struct urt_slab *s)
 {
 	size_t used = 0;
 
 	for (uint32_t i = 0; i < s->nchunks; i++)
-		if (i != s->cur)
-			used += s->dir[i]->used;
-	if (s->cur != URT_SLAB_NIL) { /* bump - vacant: its list is the slab's */
-		used += s->dir[s->cur]->bump;
-		for (void *p = s->free; p; p = *(void **)p)
-			used--;
-	}
+		used += chunk_used(s, s->dir[i]);
 	return used;
 }
 
@@ -251,16 +285,17 @@ int urt_slab_find_chunk(const struct urt_slab *s, const void *ptr)
 static void state_move(struct urt_slab *s, struct urt_slab_chunk *c, const void *ptr, int from,
 		       int to, const char *what)
 {
+	uint8_t *state = chunk_state(c);
 	long i;
 
-	if (!c->state)
+	if (!s->checked)
 		return;
 	i = slot_index(s, c, ptr);
 	URT_ASSERT(i >= 0, "pointer is not a slot of the slab chunk it names");
 	if (i < 0)
 		return;
-	URT_ASSERT(c->state[i] == from, what);
-	c->state[i] = (uint8_t)to;
+	URT_ASSERT(state[i] == from, what);
+	state[i] = (uint8_t)to;
 }
 
 /* A vacant slot of c: the head of *list, else the next never-touched one. */
@@ -289,7 +324,7 @@ int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how)
 			p = vacant_slot(s, c, &s->free);
 			goto out;
 		}
-		c->used = s->chunk_slots; /* full: it leaves, off every list */
+		/* full: it leaves, off every list */
 		s->cur = URT_SLAB_NIL;
 	}
 	if (s->avail == URT_SLAB_NIL) {
@@ -310,8 +345,8 @@ int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how)
 		p = vacant_slot(s, c, &s->free);
 		goto out;
 	}
-	p = vacant_slot(s, c, &c->free);
-	if (++c->used == s->chunk_slots)
+	p = vacant_slot(s, c, &c->checked_free);
+	if (!c->checked_free && c->bump == s->chunk_slots)
 		avail_remove(s, c);
 	state_move(s, c, p, VACANT, (how & URT__SLAB_CLAIM) ? CLAIMED : LIVE,
 		   "slab freelist corrupted: took a slot that is not vacant");
@@ -321,11 +356,22 @@ out:
 	return 0;
 }
 
-/* A slot of a full chunk that is not current (every slot in debug builds). */
+/*
+ * A slot of a chunk that is not current and whose list was empty: it was
+ * full and rejoins the avail list. Every slot in debug builds.
+ */
 void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how)
 {
 	struct urt_slab_chunk *c;
+	bool was_full;
 
+	if (!s->checked) {
+		c = s->dir[chunk]; /* not current: it was full */
+		*(void **)ptr = NULL;
+		c->free = ptr;
+		avail_push(s, c);
+		return;
+	}
 	URT_ASSERT(chunk < s->nchunks, "slab chunk index out of range");
 	c = s->dir[chunk];
 	if (how & URT__SLAB_CLAIM)
@@ -334,10 +380,11 @@ void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned 
 	else
 		state_move(s, c, ptr, LIVE, VACANT,
 			   "double free (or free of a claimed slot) in a slab");
-	*(void **)ptr = c->free;
-	c->free = ptr;
+	was_full = !c->checked_free && c->bump == s->chunk_slots;
+	*(void **)ptr = c->checked_free;
+	c->checked_free = ptr;
 	poison_vacant(s, ptr);
-	if (c->used-- == s->chunk_slots)
+	if (was_full)
 		avail_push(s, c);
 }
 

@@ -58,29 +58,31 @@ struct urt_slot {
 /*
  * Chunk header, stored right after the chunk's slots (so slots start at the
  * allocation's aligned base and no padding is wasted). Invariants, for every
- * chunk but the slab's current one:
- *   used = occupied + claimed slots of this chunk
- *   vacant = (chunk_slots - bump) + length(free)      [never touched + freed]
- *   on the avail list  <=>  used < chunk_slots
+ * chunk but the slab's current one (release builds):
+ *   bump = chunk_slots                 [only the current chunk bumps]
+ *   used = bump - length(free)         [occupied + claimed, counted when asked]
+ *   on the avail list  <=>  free != NULL
+ * so a free that finds free NULL is the one that makes a full chunk vacant.
  * The current chunk (urt_slab.cur) is off the avail list; its freelist lives
- * in urt_slab.free (free here is NULL) and its used is bump - length of that
- * list, computed when asked (used here is stale until the chunk leaves).
+ * in urt_slab.free (free here is NULL). Debug builds never have a current
+ * chunk and keep every chunk's list in checked_free, so free stays NULL and
+ * every call takes the checked slow path.
  */
 struct urt_slab_chunk {
-	void *free;	     /* freelist head (a vacant slot), NULL if empty */
-	uint32_t used;	     /* occupied + claimed (not kept while current) */
+	void *free;	     /* freelist head (a vacant slot), NULL: empty or slow path */
+	void *checked_free;  /* debug builds: the freelist (free stays NULL) */
 	uint32_t bump;	     /* slots [bump, chunk_slots) were never handed out */
 	uint32_t index;	     /* position in urt_slab.dir */
 	uint32_t next_avail; /* avail list (chunk indices), URT_SLAB_NIL ends */
 	uint32_t prev_avail;
-	uint8_t *state; /* debug builds: one byte per slot, else NULL */
 };
 
 /*
  * The first two fields are all alloc and free touch while slots come from
  * and go back to the current chunk: alloc pops free, free pushes onto it.
- * Debug and ASan builds keep free NULL, cur URT_SLAB_NIL and put_limit 0,
- * so every call takes the checked slow path without a flag test.
+ * Debug and ASan builds keep free NULL and cur URT_SLAB_NIL (and every
+ * chunk's free NULL), so every call takes the checked slow path without a
+ * flag test.
  */
 struct urt_slab {
 	void *free;		     /* freelist of the current chunk; NULL: slow path */
@@ -92,7 +94,6 @@ struct urt_slab {
 	uint32_t dir_cap;	     /* entries allocated in dir */
 	uint32_t avail;		     /* head of the avail list, URT_SLAB_NIL if empty */
 	uint32_t align;		     /* 16 or 64 */
-	uint32_t put_limit;	     /* chunk_slots; debug builds: 0 (all puts slow) */
 	bool bounded;		     /* one chunk, no growth */
 	bool checked;		     /* debug build: never caches a current chunk */
 	size_t bytes;		     /* bytes held from the backing allocator */
@@ -121,8 +122,8 @@ URT_NODISCARD int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *
 void urt_slab_deinit(struct urt_slab *s);
 
 /*
- * urt_slab_stats - fill *st. O(chunks + vacant slots of the current chunk):
- * the fast paths keep no counters, so used is counted here.
+ * urt_slab_stats - fill *st. O(chunks + vacant slots): the fast paths keep no
+ * counters, so used is counted here by walking the freelists.
  */
 void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st);
 
@@ -176,13 +177,15 @@ static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
 }
 
 /*
- * Fast path: push onto the current chunk's freelist if the slot is from it,
- * else onto its own chunk's list unless that chunk was full (then the slow
- * path relinks it; debug builds have put_limit 0 and always go there).
+ * Fast path: push onto s->free if the slot is from the current chunk, else
+ * onto its own chunk's list. No counter is kept: an empty list there means
+ * the chunk was full (or this is a debug build), and the slow path relinks
+ * it onto the avail list.
  */
 static inline void urt__slab_put(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how)
 {
 	struct urt_slab_chunk *c;
+	void *next;
 
 	if (__builtin_expect(chunk == s->cur, 1)) {
 		*(void **)ptr = s->free;
@@ -190,13 +193,13 @@ static inline void urt__slab_put(struct urt_slab *s, void *ptr, uint32_t chunk, 
 		return;
 	}
 	c = s->dir[chunk];
-	if (__builtin_expect(c->used >= s->put_limit, 0)) {
+	next = c->free;
+	if (__builtin_expect(!next, 0)) {
 		urt__slab_put_slow(s, ptr, chunk, how);
 		return;
 	}
-	*(void **)ptr = c->free;
+	*(void **)ptr = next;
 	c->free = ptr;
-	c->used--;
 }
 
 /*
