@@ -339,14 +339,14 @@ static inline void plain_complete(struct urt_runtime *rt, uint32_t idx, struct u
 	urt__rec_end(rt, idx, r);
 }
 
-void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t flags)
+/* urt__cqe_dispatch without the count (the reap counts a batch at once). */
+static void cqe_apply(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t flags)
 {
 	uint32_t idx = (uint32_t)ud >> 1;
 	int32_t kres = res;
 	uint32_t kflags = flags;
 	struct urt__rec *r;
 
-	rt->stats.cqes++;
 	if (ud < (1ull << 32)) {
 		if (ud == URT__UD_EVENTFD)
 			rt->efd_armed = false; /* re-armed before the next park */
@@ -384,10 +384,16 @@ void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_
 	}
 }
 
+void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t flags)
+{
+	rt->stats.cqes++;
+	cqe_apply(rt, ud, res, flags);
+}
+
 /*
  * The reap's loop (ring.c): the plain CQE is completed here, inline; any
  * other, and every one while a fault hook is installed, takes
- * urt__cqe_dispatch. The tail is read once a batch and the head written
+ * urt__cqe_dispatch's path. The tail is read once a batch and the head written
  * once: a dispatch that submits (a cancel, a re-arm) may post more CQEs,
  * which the next round takes.
  */
@@ -396,6 +402,7 @@ void urt__cq_reap(struct urt_runtime *rt, struct io_uring_cq *cq)
 	unsigned head = *cq->khead, tail;
 
 	while (head != (tail = io_uring_smp_load_acquire(cq->ktail))) {
+		rt->stats.cqes += tail - head;
 		for (; head != tail; head++) {
 			const struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
 			uint64_t ud = cqe->user_data;
@@ -405,10 +412,9 @@ void urt__cq_reap(struct urt_runtime *rt, struct io_uring_cq *cq)
 			if (URT_LIKELY(ud >= (1ull << 32) && idx - 1 < rt->ops.made - 1 &&
 				       (r = urt__rec_at(rt, idx))->gen == (uint32_t)(ud >> 32) &&
 				       plain_cqe(r, ud, cqe->flags) && !urt__faults_on(rt))) {
-				rt->stats.cqes++;
 				plain_complete(rt, idx, r, cqe->res, cqe->flags);
 			} else {
-				urt__cqe_dispatch(rt, ud, cqe->res, cqe->flags);
+				cqe_apply(rt, ud, cqe->res, cqe->flags);
 			}
 		}
 		io_uring_smp_store_release(cq->khead, head);
