@@ -3,7 +3,7 @@
  * complete.c - the one path every completion takes, and the queues streams
  * keep their completions in.
  *
- * urt__cqe_dispatch (called by the reap in ring.c, and by
+ * urt__cqe_dispatch (called by the reap, urt__cq_reap, and by
  * urt_fault_complete) finds the record from user_data (generation, index,
  * tag) and discards a completion for a record that has since been reused.
  * A single-shot record (kind OP) counts down its final CQEs (ncqe: 2 with a
@@ -20,7 +20,13 @@
  * it carries goes straight back (buffer, descriptor), and its record is
  * freed once the kernel owes nothing.
  *
- * The seam: urt__cqe_dispatch is the only place a completion is applied.
+ * The reap (urt__cq_reap, at the end) completes the common CQE inline, a
+ * single-shot operation's only one: result into the handle, record freed,
+ * task woken unless already queued; every other CQE goes to
+ * urt__cqe_dispatch.
+ *
+ * The seam: urt__cqe_dispatch is the only place a completion is applied
+ * while a fault hook is installed (the reap sends it every CQE then).
  * Test builds (URT_FAULTS) route every submission and completion through a
  * hook there (urt/fault.h); release builds compile the hook out.
  */
@@ -303,17 +309,44 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 	op->flags = (r->rfl & URT__RF_TIMED_OUT) ? URT_OPF_TIMED_OUT : 0;
 	op->state = URT_OP_DONE;
 	op->rec = 0;
-	urt__rec_done(rt, idx);
+	urt__rec_end(rt, idx, r);
 }
 
-void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t flags)
+/*
+ * The common completion: a single-shot operation's only CQE (no linked
+ * timeout, no cancel, no injected result, no zero-copy notification to
+ * come, not an accept): single_cqe's path with nothing to look at.
+ */
+static inline bool plain_cqe(const struct urt__rec *r, uint64_t ud, uint32_t flags)
+{
+	return r->kind == URT__REC_OP && r->ncqe == 1 && !r->rfl && !(ud & 1) &&
+	       !(flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF)) && r->opcode != IORING_OP_ACCEPT;
+}
+
+static inline void plain_complete(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
+				  int32_t res, uint32_t flags)
+{
+	struct urt_op *op = r->op;
+
+	rt->ring_inflight--;
+	rt->stats.ops_completed++;
+	r->ncqe = 0;
+	op->res = res;
+	op->cflags = flags;
+	op->flags = 0;
+	op->state = URT_OP_DONE;
+	op->rec = 0;
+	urt__rec_end(rt, idx, r);
+}
+
+/* urt__cqe_dispatch without the count (the reap counts a batch at once). */
+static void cqe_apply(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t flags)
 {
 	uint32_t idx = (uint32_t)ud >> 1;
 	int32_t kres = res;
 	uint32_t kflags = flags;
 	struct urt__rec *r;
 
-	rt->stats.cqes++;
 	if (ud < (1ull << 32)) {
 		if (ud == URT__UD_EVENTFD)
 			rt->efd_armed = false; /* re-armed before the next park */
@@ -321,7 +354,8 @@ void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_
 			rt->ring_inflight--;
 		return;
 	}
-	if (URT_UNLIKELY(idx == 0 || idx >= rt->ops.made ||
+	/* (idx - 1: index 0 is none) */
+	if (URT_UNLIKELY(idx - 1 >= rt->ops.made - 1 ||
 			 (r = urt__rec_at(rt, idx))->gen != (uint32_t)(ud >> 32) ||
 			 r->kind == URT__REC_FREE || r->kind == URT__REC_CHUNK ||
 			 r->kind == URT__REC_TIMER)) {
@@ -336,7 +370,9 @@ void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_
 	if (URT_UNLIKELY(rt->fault && rt->fault->complete && !(ud & 1)))
 		rt->fault->complete(rt->fault->ctx, r->opcode, &res, &flags);
 #endif
-	if (r->kind == URT__REC_RECV || r->kind == URT__REC_ACCEPT) {
+	if (plain_cqe(r, ud, flags)) {
+		plain_complete(rt, idx, r, res, flags);
+	} else if (r->kind == URT__REC_RECV || r->kind == URT__REC_ACCEPT) {
 		if (URT_UNLIKELY(r->rfl & URT__RF_FORCED)) { /* an injected failure */
 			res = r->res;
 			flags = 0;
@@ -345,5 +381,42 @@ void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_
 		stream_cqe(rt, idx, r, res, flags, kres, kflags);
 	} else {
 		single_cqe(rt, idx, r, ud & 1, res, flags);
+	}
+}
+
+void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t flags)
+{
+	rt->stats.cqes++;
+	cqe_apply(rt, ud, res, flags);
+}
+
+/*
+ * The reap's loop (ring.c): the plain CQE is completed here, inline; any
+ * other, and every one while a fault hook is installed, takes
+ * urt__cqe_dispatch's path. The tail is read once a batch and the head written
+ * once: a dispatch that submits (a cancel, a re-arm) may post more CQEs,
+ * which the next round takes.
+ */
+void urt__cq_reap(struct urt_runtime *rt, struct io_uring_cq *cq)
+{
+	unsigned head = *cq->khead, tail;
+
+	while (head != (tail = io_uring_smp_load_acquire(cq->ktail))) {
+		rt->stats.cqes += tail - head;
+		for (; head != tail; head++) {
+			const struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
+			uint64_t ud = cqe->user_data;
+			uint32_t idx = (uint32_t)ud >> 1;
+			struct urt__rec *r;
+
+			if (URT_LIKELY(ud >= (1ull << 32) && idx - 1 < rt->ops.made - 1 &&
+				       (r = urt__rec_at(rt, idx))->gen == (uint32_t)(ud >> 32) &&
+				       plain_cqe(r, ud, cqe->flags) && !urt__faults_on(rt))) {
+				plain_complete(rt, idx, r, cqe->res, cqe->flags);
+			} else {
+				cqe_apply(rt, ud, cqe->res, cqe->flags);
+			}
+		}
+		io_uring_smp_store_release(cq->khead, head);
 	}
 }

@@ -206,11 +206,9 @@ static inline int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
 	return urt__rec_take(rt, kind);
 }
 
-/* Give a record back: onto the stack (its older half to the pool if full). */
-static inline void urt__rec_free(struct urt_runtime *rt, uint32_t idx)
+/* Give record idx (r) back: onto the stack (its older half to the pool if full). */
+static inline void urt__rec_free_at(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r)
 {
-	struct urt__rec *r = urt__rec_at(rt, idx);
-
 	URT_ASSERT(r->kind != URT__REC_FREE, "op record freed twice");
 	r->kind = URT__REC_FREE;
 	/* poison all but the freelist link, kind and generation */
@@ -221,13 +219,69 @@ static inline void urt__rec_free(struct urt_runtime *rt, uint32_t idx)
 	rt->ops.stack[rt->ops.top++] = idx;
 }
 
-/* Link idx into t's list of live records / unlink it. */
-URT_HIDDEN void urt__rec_link(struct urt_runtime *rt, struct urt_task *t, uint32_t idx);
-URT_HIDDEN void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx);
+static inline void urt__rec_free(struct urt_runtime *rt, uint32_t idx)
+{
+	urt__rec_free_at(rt, idx, urt__rec_at(rt, idx));
+}
+
+/* Link record idx (r) into t's list of live records (new head). */
+static inline void urt__rec_link_at(struct urt_runtime *rt, struct urt_task *t, uint32_t idx,
+				    struct urt__rec *r)
+{
+	uint32_t head = t->ops;
+
+	r->task = t;
+	r->prev = 0;
+	r->next = head;
+	if (head)
+		urt__rec_at(rt, head)->prev = idx;
+	t->ops = idx;
+}
+
+static inline void urt__rec_link(struct urt_runtime *rt, struct urt_task *t, uint32_t idx)
+{
+	urt__rec_link_at(rt, t, idx, urt__rec_at(rt, idx));
+}
+
+/* Unlink record idx (r) from its task's list (none: nothing to do). */
+static inline void urt__rec_unlink_at(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r)
+{
+	struct urt_task *t = r->task;
+
+	if (!t)
+		return;
+	if (r->prev)
+		urt__rec_at(rt, r->prev)->next = r->next;
+	else
+		t->ops = r->next;
+	if (r->next)
+		urt__rec_at(rt, r->next)->prev = r->prev;
+	r->next = r->prev = 0;
+}
+
+static inline void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx)
+{
+	urt__rec_unlink_at(rt, idx, urt__rec_at(rt, idx));
+}
+
 /*
  * A record of t ended: unlink and free it; if t is DRAINING and that was
- * its last, queue t so the run loop finishes it; else wake t.
+ * its last, queue t so the run loop finishes it; else wake t (a task
+ * already queued is not looked at further: the common case of a batch of
+ * completions for one task). urt__rec_done is the same, out of line.
  */
+static inline void urt__rec_end(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r)
+{
+	struct urt_task *t = r->task;
+
+	urt__rec_unlink_at(rt, idx, r);
+	urt__rec_free_at(rt, idx, r);
+	if (!t || (t->flags & URT_TASK_QUEUED))
+		return;
+	/* the run loop finishes a DRAINING task with no ops */
+	if (!(t->flags & URT_TASK_DRAINING) || !t->ops)
+		urt_task_wake(t);
+}
 URT_HIDDEN void urt__rec_done(struct urt_runtime *rt, uint32_t idx);
 
 /*
@@ -259,6 +313,26 @@ struct urt__sub {
 #define urt__op_begin_fd(t, op, fd, buf, len, s) urt__op_start(t, op, fd, buf, len, s, __func__)
 URT_HIDDEN int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, const void *buf,
 			     size_t len, struct urt__sub *s, const char *call);
+/*
+ * The evaluation that only takes a result, for an operation's entry point
+ * to make before anything else (release builds; debug builds check the
+ * arguments in urt__op_start): true and *ret the result if op is DONE.
+ * The submission behind it is best a function of its own, whose frame
+ * the taking evaluation then does not pay for (urt_nop).
+ */
+static inline bool urt__op_taken(struct urt_op *op, int *ret)
+{
+#ifndef URT_DEBUG
+	if (op->state == URT_OP_DONE) {
+		op->state = URT_OP_IDLE;
+		*ret = op->res;
+		return true;
+	}
+#else
+	(void)op, (void)ret;
+#endif
+	return false;
+}
 #ifdef URT_DEBUG
 static inline uint32_t urt__args_fp(int fd, const void *buf, size_t len)
 {
@@ -274,11 +348,65 @@ static inline uint32_t urt__args_fp(int fd, const void *buf, size_t len)
 /* *was (0: nothing recorded) against now; a difference is reported once. */
 URT_HIDDEN void urt__args_check(struct urt_task *t, uint32_t *was, uint32_t now, const char *call);
 #endif
-URT_HIDDEN int urt__op_commit(struct urt_op *op, struct urt__sub *s);
+/*
+ * A direct descriptor (URT_FD_FIXED | slot, urt/io.h) in the SQE's fd
+ * becomes its slot: IOSQE_FIXED_FILE, or for a close the file_index (and
+ * the slot's generation moves on, zc.c). Plain descriptors and negative
+ * ones (AT_FDCWD) pass untouched: one compare on every submission.
+ */
+static inline void urt__sqe_fixed(struct urt_runtime *rt, struct io_uring_sqe *sqe)
+{
+	uint32_t slot = (uint32_t)sqe->fd - URT_FD_FIXED;
+
+	if (URT_LIKELY(slot >= URT_FD_FIXED))
+		return;
+	if (sqe->opcode == IORING_OP_CLOSE) {
+		sqe->fd = 0;
+		sqe->file_index = slot + 1;
+		if (slot < rt->fixed.n)
+			rt->fixed.gen[slot]++;
+	} else {
+		sqe->fd = (int)slot;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
+}
+
+#ifdef URT_FAULTS
+/* Test builds: the submission side of the fault seam (op.c). */
+URT_HIDDEN void urt__fault_submit(struct urt_runtime *rt, struct urt__rec *r,
+				  struct io_uring_sqe *sqe);
+#endif
 /* Give a prepared SQE record idx's user_data, pass it through the fault
  * seam and count it in flight (ncqe = 1). */
-URT_HIDDEN void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
-				struct io_uring_sqe *sqe);
+static inline void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
+				   struct io_uring_sqe *sqe)
+{
+	r->opcode = sqe->opcode;
+	urt__sqe_fixed(rt, sqe);
+	io_uring_sqe_set_data64(sqe, urt__ud(r, idx, 0));
+#ifdef URT_FAULTS
+	urt__fault_submit(rt, r, sqe);
+#endif
+	r->ncqe = 1;
+	rt->ring_pending++;
+	rt->ring_inflight++;
+	rt->stats.ops_submitted++;
+}
+/* op's deadline: the linked timeout SQE (urt__op_start reserved its room). */
+URT_HIDDEN void urt__op_link_timeout(struct urt_op *op, struct urt__sub *s);
+static inline int urt__op_commit(struct urt_op *op, struct urt__sub *s)
+{
+	struct urt__rec *r = s->r;
+
+	urt__sqe_commit(s->rt, r, s->idx, s->sqe);
+	if (URT_UNLIKELY(op->timeout_ns))
+		urt__op_link_timeout(op, s);
+	op->state = URT_OP_INFLIGHT;
+	op->rec = s->idx;
+	op->gen = r->gen;
+	op->flags = 0;
+	return URT_PENDING;
+}
 /*
  * An operation the ring cannot do on this kernel (urt_ftruncate without
  * IORING_OP_FTRUNCATE) runs on the blocking pool as op's operation: its
@@ -320,6 +448,19 @@ URT_HIDDEN int urt__dgram_stream(struct urt_task *t, struct urt_op *op, int fd,
 /* Every completion, real or injected, goes through here. */
 URT_HIDDEN void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res,
 				  uint32_t cflags);
+/* Dispatch every CQE in cq (and any the dispatching makes the kernel post)
+ * and give their room back (the reap, ring.c). */
+URT_HIDDEN void urt__cq_reap(struct urt_runtime *rt, struct io_uring_cq *cq);
+/* Whether a fault hook may see completions (test builds): it must see each. */
+static inline bool urt__faults_on(const struct urt_runtime *rt)
+{
+#ifdef URT_FAULTS
+	return rt->fault != NULL;
+#else
+	(void)rt;
+	return false;
+#endif
+}
 /* Free a stream's queued completions (buffers back, descriptors closed). */
 URT_HIDDEN void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r);
 /* Pop a stream's oldest queued completion. Return: false if none. */
@@ -523,6 +664,22 @@ static inline void urt__sq_reserve(struct urt_runtime *rt, unsigned n)
 	if (URT_UNLIKELY(io_uring_sq_space_left(urt__ring(rt)) < n))
 		urt__sq_make_room(rt, n);
 }
+/*
+ * The next SQE, never failing: a full SQ is submitted first (nothing is
+ * dropped). The runtime's ring has no SQPOLL and 64-byte SQEs (ring.c), so
+ * the kernel moves the SQ's head only inside an enter: a plain read of it
+ * serves, and liburing's checks of the ring's flags are not needed.
+ */
+static inline struct io_uring_sqe *urt__sqe_get(struct urt_runtime *rt)
+{
+	struct io_uring_sq *sq = &urt__ring(rt)->sq;
+	unsigned tail = sq->sqe_tail;
+
+	if (URT_UNLIKELY(tail + 1 - IO_URING_READ_ONCE(*sq->khead) > sq->ring_entries))
+		urt__sq_make_room(rt, 1);
+	sq->sqe_tail = tail + 1;
+	return &sq->sqes[tail & sq->ring_mask];
+}
 /* Reap every completion in the CQ (and what the kernel held back). */
 URT_HIDDEN void urt__ring_reap(struct urt_runtime *rt);
 /*
@@ -590,29 +747,6 @@ static inline const struct urt__kern *urt__kern(void **ctx)
 /* A descriptor the runtime drops (an accept nobody took): closed through
  * the runtime's kernel. */
 URT_HIDDEN void urt__fd_drop(struct urt_runtime *rt, int fd);
-
-/*
- * A direct descriptor (URT_FD_FIXED | slot, urt/io.h) in the SQE's fd
- * becomes its slot: IOSQE_FIXED_FILE, or for a close the file_index (and
- * the slot's generation moves on, zc.c). Plain descriptors and negative
- * ones (AT_FDCWD) pass untouched: one compare on every submission.
- */
-static inline void urt__sqe_fixed(struct urt_runtime *rt, struct io_uring_sqe *sqe)
-{
-	uint32_t slot = (uint32_t)sqe->fd - URT_FD_FIXED;
-
-	if (URT_LIKELY(slot >= URT_FD_FIXED))
-		return;
-	if (sqe->opcode == IORING_OP_CLOSE) {
-		sqe->fd = 0;
-		sqe->file_index = slot + 1;
-		if (slot < rt->fixed.n)
-			rt->fixed.gen[slot]++;
-	} else {
-		sqe->fd = (int)slot;
-		sqe->flags |= IOSQE_FIXED_FILE;
-	}
-}
 
 /* An accept's result as the task sees it: a direct descriptor's slot
  * becomes URT_FD_FIXED | slot. */

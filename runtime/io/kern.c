@@ -84,10 +84,7 @@ static struct io_uring_probe *real_probe(void *ctx, struct io_uring *ring)
 
 static int real_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint64_t timeout_ns)
 {
-	struct __kernel_timespec ts = {
-		.tv_sec = (long long)(timeout_ns / 1000000000u),
-		.tv_nsec = (long long)(timeout_ns % 1000000000u),
-	};
+	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
 
 	(void)ctx;
@@ -100,8 +97,14 @@ static int real_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uin
 		return io_uring_get_events(ring);
 	case URT__ENTER_WAIT:
 	default:
-		return io_uring_submit_and_wait_timeout(
-			ring, &cqe, 1, timeout_ns == URT_TICK_FOREVER ? NULL : &ts, NULL);
+		/* no deadline: the plain submit-and-wait, the same single enter
+		 * (GETEVENTS, min_complete 1) without the peek loop of the timed
+		 * call or a timespec to compute */
+		if (timeout_ns == URT_TICK_FOREVER)
+			return io_uring_submit_and_wait(ring, 1);
+		ts.tv_sec = (long long)(timeout_ns / 1000000000u);
+		ts.tv_nsec = (long long)(timeout_ns % 1000000000u);
+		return io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
 	}
 }
 

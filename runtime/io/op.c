@@ -43,8 +43,11 @@
  *   sweep.c     moving unread ring chunks to spill memory (see bufring.c)
  *   fault.c     the fault-injection calls (test builds)
  *   all.c       the helpers that await more than once (read_exact, ...)
- * The submission side of the fault seam (fault_submit) stays here, inline
- * on the submit path.
+ * The submission side of the fault seam (urt__fault_submit, test builds)
+ * stays here, called from the inline commit (io_internal.h). urt_nop shows
+ * the shape of a hot entry point: the evaluation that only takes a result
+ * is inline and frameless (urt__op_taken), the submission a function of
+ * its own.
  *
  * Debug builds also keep, in the handle's spare word, a fingerprint of the
  * (fd, buffer, length) an operation was submitted with, and report an
@@ -177,47 +180,9 @@ void urt__rec_spill(struct urt_runtime *rt)
 
 /* --- the task's list ------------------------------------------------------ */
 
-void urt__rec_link(struct urt_runtime *rt, struct urt_task *t, uint32_t idx)
-{
-	struct urt__rec *r = urt__rec_at(rt, idx);
-
-	r->task = t;
-	r->prev = 0;
-	r->next = t->ops;
-	if (t->ops)
-		urt__rec_at(rt, t->ops)->prev = idx;
-	t->ops = idx;
-}
-
-void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx)
-{
-	struct urt__rec *r = urt__rec_at(rt, idx);
-	struct urt_task *t = r->task;
-
-	if (!t)
-		return;
-	if (r->prev)
-		urt__rec_at(rt, r->prev)->next = r->next;
-	else
-		t->ops = r->next;
-	if (r->next)
-		urt__rec_at(rt, r->next)->prev = r->prev;
-	r->next = r->prev = 0;
-}
-
 void urt__rec_done(struct urt_runtime *rt, uint32_t idx)
 {
-	struct urt__rec *r = urt__rec_at(rt, idx);
-	struct urt_task *t = r->task;
-
-	urt__rec_unlink(rt, idx);
-	urt__rec_free(rt, idx);
-	if (!t)
-		return;
-	if (!(t->flags & URT_TASK_DRAINING))
-		urt_task_wake(t);
-	else if (!t->ops)
-		urt_task_wake(t); /* the run loop finishes a DRAINING task with no ops */
+	urt__rec_end(rt, idx, urt__rec_at(rt, idx));
 }
 
 /* --- submitting ------------------------------------------------------------- */
@@ -297,24 +262,23 @@ int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, const void *buf
 	idx = urt__rec_alloc(rt, URT__REC_OP);
 	if (URT_UNLIKELY(idx < 0))
 		return (int)idx;
-	urt__sq_reserve(rt, op->timeout_ns ? 2 : 1);
+	if (URT_UNLIKELY(op->timeout_ns))
+		urt__sq_reserve(rt, 2);
 	s->rt = rt;
 	s->idx = (uint32_t)idx;
 	s->r = urt__rec_at(rt, (uint32_t)idx);
 	s->r->op = op;
-	s->sqe = io_uring_get_sqe(urt__ring(rt));
-	urt__rec_link(rt, t, (uint32_t)idx);
+	s->sqe = urt__sqe_get(rt);
+	urt__rec_link_at(rt, t, (uint32_t)idx, s->r);
 #ifdef URT_DEBUG
 	op->reserved = urt__args_fp(fd, buf, len);
 #endif
 	return URT__SUBMIT;
 }
 
-/* Test builds: the submission side of the seam. */
-static inline void fault_submit(struct urt_runtime *rt, struct urt__rec *r,
-				struct io_uring_sqe *sqe)
-{
 #ifdef URT_FAULTS
+void urt__fault_submit(struct urt_runtime *rt, struct urt__rec *r, struct io_uring_sqe *sqe)
+{
 	if (URT_UNLIKELY(rt->fault && rt->fault->submit)) {
 		uint32_t len = sqe->len;
 		int f = rt->fault->submit(rt->fault->ctx, sqe->opcode, &len);
@@ -332,47 +296,23 @@ static inline void fault_submit(struct urt_runtime *rt, struct urt__rec *r,
 			sqe->len = len;
 		}
 	}
-#else
-	(void)rt, (void)r, (void)sqe;
+}
 #endif
-}
 
-void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
-		     struct io_uring_sqe *sqe)
-{
-	r->opcode = sqe->opcode;
-	urt__sqe_fixed(rt, sqe);
-	io_uring_sqe_set_data64(sqe, urt__ud(r, idx, 0));
-	fault_submit(rt, r, sqe);
-	r->ncqe = 1;
-	rt->ring_pending++;
-	rt->ring_inflight++;
-	rt->stats.ops_submitted++;
-}
-
-int urt__op_commit(struct urt_op *op, struct urt__sub *s)
+void urt__op_link_timeout(struct urt_op *op, struct urt__sub *s)
 {
 	struct urt_runtime *rt = s->rt;
 	struct urt__rec *r = s->r;
+	struct io_uring_sqe *lt = io_uring_get_sqe(urt__ring(rt)); /* reserved */
 
-	urt__sqe_commit(rt, r, s->idx, s->sqe);
-	if (op->timeout_ns) {
-		struct io_uring_sqe *lt = io_uring_get_sqe(urt__ring(rt)); /* reserved */
-
-		r->ts.tv_sec = (long long)(op->timeout_ns / 1000000000u);
-		r->ts.tv_nsec = (long long)(op->timeout_ns % 1000000000u);
-		s->sqe->flags |= IOSQE_IO_LINK;
-		io_uring_prep_link_timeout(lt, &r->ts, 0);
-		io_uring_sqe_set_data64(lt, urt__ud(r, s->idx, 1));
-		r->ncqe = 2;
-		rt->ring_pending++;
-		rt->ring_inflight++;
-	}
-	op->state = URT_OP_INFLIGHT;
-	op->rec = s->idx;
-	op->gen = r->gen;
-	op->flags = 0;
-	return URT_PENDING;
+	r->ts.tv_sec = (long long)(op->timeout_ns / 1000000000u);
+	r->ts.tv_nsec = (long long)(op->timeout_ns % 1000000000u);
+	s->sqe->flags |= IOSQE_IO_LINK;
+	io_uring_prep_link_timeout(lt, &r->ts, 0);
+	io_uring_sqe_set_data64(lt, urt__ud(r, s->idx, 1));
+	r->ncqe = 2;
+	rt->ring_pending++;
+	rt->ring_inflight++;
 }
 
 int urt__op_offload_at(struct urt_task *t, struct urt_op *op, int fd, const char *path,
@@ -396,7 +336,7 @@ int urt__op_offload_at(struct urt_task *t, struct urt_op *op, int fd, const char
 
 /* --- a few operations that belong to no other file ------------------------------ */
 
-int urt_nop(struct urt_task *t, struct urt_op *op)
+__attribute__((noinline)) static int nop_submit(struct urt_task *t, struct urt_op *op)
 {
 	struct urt__sub s = { 0 };
 	int ret = urt__op_begin(t, op, NULL, 0, &s);
@@ -405,6 +345,15 @@ int urt_nop(struct urt_task *t, struct urt_op *op)
 		return ret;
 	io_uring_prep_nop(s.sqe);
 	return urt__op_commit(op, &s);
+}
+
+int urt_nop(struct urt_task *t, struct urt_op *op)
+{
+	int ret;
+
+	if (urt__op_taken(op, &ret))
+		return ret;
+	return nop_submit(t, op);
 }
 
 int urt_close_detached(int fd)

@@ -9,6 +9,10 @@
  * the kernel) moves on to the next; -ENOSYS / -EPERM (io_uring compiled out,
  * io_uring_disabled sysctl, seccomp) are returned at once.
  *
+ * The ring never has SQPOLL, SQE128 or CQE32: the kernel moves the SQ's
+ * head only inside an enter, and SQEs and CQEs are the plain sizes, which
+ * urt__sqe_get (io_internal.h) and the reap loop count on.
+ *
  * The eventfd is blocking: io_uring arms a poll on it and completes the read
  * when another thread writes; a non-blocking fd would complete at once with
  * -EAGAIN. Exactly one read is armed at a time (efd_armed).
@@ -40,7 +44,7 @@ static struct io_uring *ring(struct urt_runtime *rt)
 }
 
 /*
- * Every completion in the CQ goes to urt__cqe_dispatch. With DEFER_TASKRUN
+ * Every completion in the CQ goes to urt__cq_reap (complete.c). With DEFER_TASKRUN
  * a CQ that was full makes the kernel hold completions back (NODROP): they
  * are flushed into the CQ by an enter with GETEVENTS, so reaping repeats
  * until nothing is held back. Nothing is lost, only delayed.
@@ -50,15 +54,7 @@ void urt__ring_reap(struct urt_runtime *rt)
 	struct io_uring *r = ring(rt);
 
 	for (;;) {
-		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-
-		io_uring_for_each_cqe(r, head, cqe)
-		{
-			n++;
-			urt__cqe_dispatch(rt, cqe->user_data, cqe->res, cqe->flags);
-		}
-		io_uring_cq_advance(r, n);
+		urt__cq_reap(rt, &r->cq);
 		if (!io_uring_cq_has_overflow(r))
 			return;
 		rt->stats.cq_overflow++;
