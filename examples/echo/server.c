@@ -20,14 +20,15 @@
  * the send (what arrives meanwhile waits on the stream), so the two
  * handles cannot share one record.
  *
- * The sweeper (idle.h's clock and tick) scans s->listed each tick: a
- * connection whose last chunk is --idle-ms old has its operations
- * cancelled and leaves s->listed, and so does one the memory budget closes;
- * its task, woken by the cancel, ends when it sees it has left. The scan
- * costs O(connections) a tick where idle.h's list costs O(expired), and
- * saves the list's 24 bytes a connection (two pointers and a time); at
- * 10,000 connections it reads 10,000 states every 100 ms (docs/design.md,
- * "urt-echo's connection state").
+ * The sweeper (idle.h's clock and tick) scans s->listed: a connection
+ * whose last chunk is --idle-ms old has its operations cancelled and
+ * leaves s->listed, and so does one the memory budget closes; its task,
+ * woken by the cancel, ends when it sees it has left. A scan costs
+ * O(connections) where idle.h's list costs O(expired), and saves the
+ * list's 24 bytes a connection (two pointers and a time); it is skipped
+ * while no connection can be due (sweep_idle), so it runs about once per
+ * --idle-ms unless a connection's time stays near its deadline
+ * (docs/design.md, "The echo grid's peers").
  */
 #include "server.h"
 
