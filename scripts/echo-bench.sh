@@ -45,41 +45,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 rss_bytes() { awk -v p="$page" '{print $2 * p}' "/proc/$1/statm"; }
 
-# start_server NAME ARGS... : sets srv_pid, port
-start_server() {
-	local name=$1; shift
-	: > "$tmp/srv.out"
-	"${pin_srv[@]}" "$bin/$name" --port 0 "$@" > "$tmp/srv.out" 2> "$tmp/srv.err" &
-	srv_pid=$!
-	for _ in $(seq 100); do
-		grep -q '^listening on' "$tmp/srv.out" && break
-		sleep 0.05
-	done
-	port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/srv.out")
-	[ -n "$port" ] || { echo "echo-bench: $name did not start" >&2; cat "$tmp/srv.err" >&2; exit 1; }
-}
-
-stop_server() {
-	kill -TERM "$srv_pid"
-	for _ in $(seq 100); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.05; done
-	wait "$srv_pid" 2>/dev/null || true
-	srv_pid=""
-}
-
-# stat_now FIELD: a field of the server's stats lines, summed over its
-# runtimes (urt-echo prints them on SIGUSR1)
-stat_now() {
-	local before
-	before=$(grep -c '^stats:' "$tmp/srv.out" || true)
-	kill -USR1 "$srv_pid"
-	for _ in $(seq 100); do
-		[ "$(grep -c '^stats:' "$tmp/srv.out" || true)" -gt "$before" ] && break
-		sleep 0.02
-	done
-	sleep 0.05
-	grep '^stats:' "$tmp/srv.out" | tail -n "${threads:-1}" |
-		awk -v f="$1" '{for (i = 1; i < NF; i++) if ($i == f) s += $(i + 1)} END {print s + 0}'
-}
+# shellcheck source=scripts/echo-lib.sh
+source "$(dirname "$0")/echo-lib.sh" # start_server, stop_server, stat_now
 
 # run_load CONNS SIZE DEPTH -> sets rps p50 p99 cpu_per_req user_per_req
 # heap_per_req mem_per_conn

@@ -59,39 +59,8 @@ for p in libuv-echo tokio-echo; do
 	if [ -x "$bin/$p" ]; then servers+=("$p"); else echo "${p%-echo}: skipped ($p not built: the echo-peers target)"; fi
 done
 
-# start_server NAME: sets srv_pid, port
-start_server() {
-	: > "$tmp/srv.out"
-	"${pin_srv[@]}" "$bin/$1" --port 0 > "$tmp/srv.out" 2> "$tmp/srv.err" &
-	srv_pid=$!
-	for _ in $(seq 100); do
-		grep -q '^listening on' "$tmp/srv.out" && break
-		sleep 0.05
-	done
-	port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/srv.out")
-	[ -n "$port" ] || { echo "echo-idle-rss: $1 did not start" >&2; cat "$tmp/srv.err" >&2; exit 1; }
-}
-
-stop_server() {
-	kill -TERM "$srv_pid"
-	for _ in $(seq 100); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.05; done
-	kill -9 "$srv_pid" 2>/dev/null || true
-	wait "$srv_pid" 2>/dev/null || true
-	srv_pid=""
-}
-
-# urt_stat FIELD: a field of urt-echo's stats line (SIGUSR1)
-urt_stat() {
-	local before
-	before=$(grep -c '^stats:' "$tmp/srv.out" || true)
-	kill -USR1 "$srv_pid"
-	for _ in $(seq 100); do
-		[ "$(grep -c '^stats:' "$tmp/srv.out" || true)" -gt "$before" ] && break
-		sleep 0.02
-	done
-	grep '^stats:' "$tmp/srv.out" | tail -n 1 |
-		awk -v f="$1" '{for (i = 1; i < NF; i++) if ($i == f) print $(i + 1)}'
-}
+# shellcheck source=scripts/echo-lib.sh
+source "$(dirname "$0")/echo-lib.sh" # start_server, stop_server, stat_now
 
 # point NAME N: sets delta (RSS bytes the N idle connections added), own
 # (urt-echo: the runtime's count per connection) and spilled (urt-echo:
@@ -121,8 +90,8 @@ point() {
 	[ "$k" -ge "$n" ] || { echo "echo-idle-rss: $name holds $k of $n connections" >&2; cat "$tmp"/idle.*.err | tail -3 >&2; exit 1; }
 	own="-" spilled=0
 	if [ "$name" = urt-echo ]; then
-		own=$(awk -v b="$(urt_stat conn_bytes)" -v n="$n" 'BEGIN {printf "%.0f", b / n}')
-		spilled=$(urt_stat spill_high_water)
+		own=$(awk -v b="$(stat_now conn_bytes)" -v n="$n" 'BEGIN {printf "%.0f", b / n}')
+		spilled=$(stat_now spill_high_water)
 	fi
 	kill -TERM "${pids[@]}" 2>/dev/null || true
 	wait "${pids[@]}" 2>/dev/null || true
