@@ -4,7 +4,7 @@
 # peers that are built), with the goal line (issue 20: <= 200 B).
 #
 # One point is a fresh server: a short warm-up (WARM_CONNS connections
-# sending 4 KiB messages for a second, then closed: every server's buffers
+# sending 4 KiB messages for two seconds, then closed: every server's buffers
 # and pools are touched, urt-echo's provided-buffer ring included, whose
 # pages a kernel that fills buffers in part would otherwise touch a few
 # bytes per connection at a time), its RSS, then N connections opened in
@@ -33,7 +33,7 @@ lo=${IDLE_LO:-5000}
 hi=${IDLE_HI:-10000}
 batch=${BATCH:-500}
 repeat=${REPEAT:-3}
-warm_conns=${WARM_CONNS:-64}
+warm_conns=${WARM_CONNS:-16}
 tmp=$(mktemp -d)
 srv_pid=""
 trap '[ -n "$srv_pid" ] && kill -9 "$srv_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -69,7 +69,7 @@ point() {
 	local name=$1 n=$2 r0 r1 hold pids=() k
 	start_server "$name"
 	"${pin_load[@]}" timeout 30 "$bin/urt-load" --port "$port" --conns "$warm_conns" \
-		--size 4096 --duration 1 > /dev/null 2> "$tmp/load.err" ||
+		--size 4096 --duration 2 > /dev/null 2> "$tmp/load.err" ||
 		{ echo "echo-idle-rss: warm-up of $name failed:" >&2; tail -3 "$tmp/load.err" >&2; exit 1; }
 	sleep 0.3
 	r0=$(rss_bytes "$srv_pid")
