@@ -12,7 +12,8 @@
 #   make sim-long    the same over a million seeds (about an hour)
 #   make plant       each planted bug (URT_PLANT) in urt-sim: the seed that catches it
 #   make bench-echo  the echo grid with its goal lines: urt-echo beside
-#                    epoll-echo, libuv-echo and tokio-echo (the echo-peers target)
+#                    epoll-echo, libuv-echo and tokio-echo (the echo-peers target),
+#                    then memory per idle connection (scripts/echo-idle-rss.sh)
 #   make bench-servers  urt-http beside nginx and h2o under wrk, urt-kv beside
 #                    redis-server under redis-benchmark
 #   make bench-tls   urt-http beside nginx and h2o, urt-kv beside redis-server,
@@ -42,6 +43,7 @@ bench-echo:
 	cmake --build --preset release -j $(JOBS) --target echo-peers || \
 	  echo "bench-echo: a peer did not build; the grid skips it and says why"
 	REPEAT=$${REPEAT:-3} scripts/echo-bench.sh build/release/bin grid
+	REPEAT=$${REPEAT:-3} scripts/echo-idle-rss.sh build/release/bin
 
 bench-servers:
 	@scripts/deps.sh --bench

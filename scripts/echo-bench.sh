@@ -11,10 +11,10 @@
 #         server each run, medians shown; a peer that is not built is
 #         skipped and the grid says why), per-point ratios urt/peer of user
 #         and total CPU per request with their spread over the repeats, the
-#         median ratio over the grid, memory per idle connection at 5,000
-#         and 10,000, --threads 2 against --threads 1, with goal lines
-#         (make bench-echo).
-#   idle  IDLE_CONNS (10,000) idle connections on urt-echo alone.
+#         median ratio over the grid, --threads 2 against --threads 1,
+#         with goal lines (make bench-echo).
+#   idle  memory per idle connection, urt-echo beside the peers:
+#         scripts/echo-idle-rss.sh (make bench-echo runs it after the grid).
 #
 # The server is pinned to CPU 0 and the load to CPU 1 when there are two.
 # Server CPU time comes from /proc/PID/stat (utime + stime) around each run,
@@ -45,41 +45,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 rss_bytes() { awk -v p="$page" '{print $2 * p}' "/proc/$1/statm"; }
 
-# start_server NAME ARGS... : sets srv_pid, port
-start_server() {
-	local name=$1; shift
-	: > "$tmp/srv.out"
-	"${pin_srv[@]}" "$bin/$name" --port 0 "$@" > "$tmp/srv.out" 2> "$tmp/srv.err" &
-	srv_pid=$!
-	for _ in $(seq 100); do
-		grep -q '^listening on' "$tmp/srv.out" && break
-		sleep 0.05
-	done
-	port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/srv.out")
-	[ -n "$port" ] || { echo "echo-bench: $name did not start" >&2; cat "$tmp/srv.err" >&2; exit 1; }
-}
-
-stop_server() {
-	kill -TERM "$srv_pid"
-	for _ in $(seq 100); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.05; done
-	wait "$srv_pid" 2>/dev/null || true
-	srv_pid=""
-}
-
-# stat_now FIELD: a field of the server's stats lines, summed over its
-# runtimes (urt-echo prints them on SIGUSR1)
-stat_now() {
-	local before
-	before=$(grep -c '^stats:' "$tmp/srv.out" || true)
-	kill -USR1 "$srv_pid"
-	for _ in $(seq 100); do
-		[ "$(grep -c '^stats:' "$tmp/srv.out" || true)" -gt "$before" ] && break
-		sleep 0.02
-	done
-	sleep 0.05
-	grep '^stats:' "$tmp/srv.out" | tail -n "${threads:-1}" |
-		awk -v f="$1" '{for (i = 1; i < NF; i++) if ($i == f) s += $(i + 1)} END {print s + 0}'
-}
+# shellcheck source=scripts/echo-lib.sh
+source "$(dirname "$0")/echo-lib.sh" # start_server, stop_server, stat_now
 
 # run_load CONNS SIZE DEPTH -> sets rps p50 p99 cpu_per_req user_per_req
 # heap_per_req mem_per_conn
@@ -127,33 +94,6 @@ run_load() {
 	fi
 }
 
-# idle_point N: N connections that each made one request and sit idle.
-# Sets idle_rss (RSS delta per connection; it includes the first touches of
-# the shared receive buffers) and idle_own (urt: the runtime's own count of
-# what it holds for the connections, slab slots and op records; "-" for epoll)
-# and idle_spill (urt: the receive spill's high-water mark per connection,
-# heap memory the RSS holds when the server fell behind its ring: a starved
-# server on a busy machine; "-" for epoll).
-idle_point() {
-	local n=$1 rss0 rss1 b1
-	rss0=$(rss_bytes "$srv_pid")
-	"${pin_load[@]}" "$bin/urt-load" --port "$port" --conns "$n" --idle --duration 4 \
-		> "$tmp/load.out" 2> "$tmp/load.err" &
-	local lpid=$!
-	sleep 3
-	rss1=$(rss_bytes "$srv_pid")
-	idle_own="-" idle_spill="-"
-	if [ "$is_urt" = 1 ]; then
-		b1=$(stat_now conn_bytes)
-		idle_own=$(awk -v b="$b1" -v n="$n" 'BEGIN {printf "%.0f", b / n}')
-		b1=$(stat_now spill_high_water)
-		idle_spill=$(awk -v b="$b1" -v n="$n" 'BEGIN {printf "%.0f", b / n}')
-	fi
-	if ! wait "$lpid"; then
-		echo "echo-bench: urt-load --idle failed:" >&2; tail -3 "$tmp/load.err" >&2; exit 1
-	fi
-	idle_rss=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN {printf "%.0f", (b - a) / n}')
-}
 
 # median V...: the middle value ("-" stays "-"); the lower middle of an even count
 median() {
@@ -356,43 +296,11 @@ grid() {
 	if [ "$heap_total" -eq 0 ]; then g=PASS; else g=MISS; fi
 	echo "goal zero runtime heap calls per request in steady state ($heap_total calls over the grid's steady-state windows): $g"
 
-	# memory per idle connection: 5,000 and 10,000 idle connections on fresh
-	# servers. The RSS delta holds fixed costs too (first touches of the
-	# shared receive buffers, pool pages); the difference between the two
-	# runs is what one more connection costs.
-	local u5 u10 e5 e10 own sp5 sp10
-	is_urt=1
-	start_server urt-echo; idle_point 5000; stop_server; u5=$idle_rss sp5=$idle_spill
-	start_server urt-echo; idle_point 10000; stop_server; u10=$idle_rss own=$idle_own sp10=$idle_spill
-	is_urt=0
-	start_server epoll-echo; idle_point 5000; stop_server; e5=$idle_rss
-	start_server epoll-echo; idle_point 10000; stop_server; e10=$idle_rss
-	local um em
-	um=$(awk -v a="$u5" -v b="$u10" 'BEGIN {printf "%.0f", (b * 10000 - a * 5000) / 5000}')
-	em=$(awk -v a="$e5" -v b="$e10" 'BEGIN {printf "%.0f", (b * 10000 - a * 5000) / 5000}')
-	echo "idle connections: urt-echo RSS delta ${u10} B/conn at 10,000 (${u5} at 5,000), ${um} B per added connection; runtime's own count ${own} B/conn; receive spill high-water ${sp10} B/conn at 10,000 (${sp5} at 5,000)"
-	echo "idle connections: epoll-echo RSS delta ${e10} B/conn at 10,000 (${e5} at 5,000), ${em} B per added connection"
-	# a spill (the server starved on a busy machine) puts heap memory in
-	# the RSS that is not the connections': the difference of two points
-	# then measures the spills, and no RSS goal can pass on it
-	local why=""
-	if [ "$sp5" != 0 ] || [ "$sp10" != 0 ]; then why=" (not measured: the receive spilled, the RSS holds its memory)"; fi
-	if [ -z "$why" ] && awk -v a="$um" -v b="$own" 'BEGIN {exit !(a <= 512 && b <= 512)}'; then g=PASS; else g=MISS$why; fi
-	echo "goal server memory per idle connection <= 512 B (RSS per added connection and the runtime's count): $g"
-	if [ -z "$why" ] && awk -v a="$um" 'BEGIN {exit !(a <= 200)}'; then g=PASS; else g=MISS$why; fi
-	echo "goal RSS per added idle connection <= 200 B (issue 20; ${um} B): $g"
-
 	threads_point
 }
 
-idle() {
-	local n=${IDLE_CONNS:-10000}
-	is_urt=1; start_server urt-echo --max-conns $((n + 1000)); idle_point "$n"; stop_server
-	echo "urt-echo: $n idle connections: RSS ${idle_rss} B/conn, runtime's own count ${idle_own} B/conn, receive spill high-water ${idle_spill} B/conn"
-}
-
 case $mode in
-idle) idle ;;
+idle) exec "$(dirname "$0")/echo-idle-rss.sh" "$bin" ;;
 threads) threads_point ;;
 demo) demo ;;
 grid) grid ;;

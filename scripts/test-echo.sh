@@ -123,6 +123,15 @@ for _ in $(seq 40); do
 	sleep 0.1
 done
 [ "$(echo "$s" | field live)" = 0 ] || fail "a non-reader outlived --send-ms 1000: $s"
+# what its echo held is back: the send record, and the chunk's buffer in the ring
+for _ in $(seq 40); do
+	[ "$(echo "$s" | field sends_live)" = 0 ] &&
+		echo "$s" | field bufs_free | awk -F/ '{exit !($1 == $2)}' && break
+	sleep 0.1
+	s=$(stats "$tmp/sd.out" "$srv" 1)
+done
+[ "$(echo "$s" | field sends_live)" = 0 ] || fail "a send record outlived its connection: $s"
+echo "$s" | field bufs_free | awk -F/ '{exit !($1 == $2)}' || fail "buffers out of the ring after the close: $s"
 kill "$writer" 2>/dev/null || true
 exec 4>&-
 line=$(load --conns 10 --duration 1) || fail "not served after a non-reader was closed: $line"

@@ -35,6 +35,9 @@
 
 #define ECHO_RX_BUF 4096 /* the provided buffers' size */
 
+struct conn;
+struct echo_tx;
+
 /* One runtime's settings (urt-echo's flags). */
 struct echo_opts {
 	bool boxed;	    /* --spawn boxed: urt_spawn, multishot accept */
@@ -56,8 +59,16 @@ struct echo_server {
 	int lfd;
 	int id;
 	bool stop;		 /* set as it stops: the sweeper ends */
-	struct idle_sweep sweep; /* --idle-ms, for every connection at once */
-	struct idle_list idle;	 /* connections, in the order they last sent */
+	struct idle_sweep sweep; /* its clock and tick: --idle-ms, --max-clients-mem */
+	/* every connection once its task has run, in no order: what the
+	 * sweeper scans (each connection knows its place) */
+	struct conn **listed;
+	uint32_t nlisted, listed_cap;
+	uint32_t idle_min; /* at most the oldest listed connection's time (server.c) */
+	/* the send records (server.c): one per echo under way, in chunks of
+	 * 64 that never move; free ones chain from tx_free (index + 1) */
+	struct echo_tx **tx_chunk;
+	uint32_t tx_nchunks, tx_chunks_cap, tx_free, tx_live;
 	uint64_t closed_idle, closed_mem;
 	size_t mem_seen; /* the sweeper's last estimate of what connections hold */
 	uint64_t conns, requests, bytes;
@@ -95,8 +106,10 @@ size_t echo_server_finish(struct echo_server *s);
 void echo_server_print(struct echo_server *s, const char *what);
 
 /*
- * echo_conn_bytes - what the runtime holds for its open connections, by its
- * own count: a slab slot each (or a box) and the op records in use.
+ * echo_conn_bytes - what the runtime and the server hold for their open
+ * connections, by their own count: a slab slot each (or a box), the op
+ * records in use, the connections' entries in s->listed and the send
+ * records in use.
  */
 size_t echo_conn_bytes(const struct echo_server *s, const struct urt_runtime_stats *st);
 

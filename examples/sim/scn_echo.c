@@ -52,7 +52,8 @@
  * file comes within [idle_ms - 2 ticks, idle_ms + 3 ticks] of its last
  * byte; once every client has finished (unless the seed stops the server
  * with idle clients still connected, as SIGTERM would), the server has no
- * connection, no slot, no spill memory and every provided buffer back;
+ * connection, no slot, no spill memory, no send record and every provided
+ * buffer back;
  * urt_run returns 0 with no stall; after the teardown (the listener closed
  * through the ring, deinit aborting what is left) no connection is
  * counted, the runtime's allocator holds nothing and the model has no
@@ -446,12 +447,14 @@ static void check_idle_server(struct world *w)
 	urt_runtime_stats(&w->srv.rt, &st);
 	/* with faults a refused connect never reaches the server */
 	if (w->srv.live_conns || st.slab_live || st.spill_bytes || st.bufs_free != st.buf_count ||
+	    w->srv.nlisted || w->srv.tx_live ||
 	    (w->faulty ? w->srv.conns > (uint64_t)w->n : w->srv.conns != (uint64_t)w->n))
 		fail(w,
 		     "server not empty after its clients: live %llu conns %llu/%d slab %zu spill "
-		     "%zu bufs_free %zu/%zu",
+		     "%zu bufs_free %zu/%zu listed %u send records %u",
 		     (unsigned long long)w->srv.live_conns, (unsigned long long)w->srv.conns, w->n,
-		     st.slab_live, st.spill_bytes, st.bufs_free, st.buf_count);
+		     st.slab_live, st.spill_bytes, st.bufs_free, st.buf_count, w->srv.nlisted,
+		     w->srv.tx_live);
 }
 
 static bool control_poll(struct urt_task *t, void *arg)
