@@ -146,6 +146,10 @@ int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind)
 		if (idx) {
 			rt->ops.free = urt__rec_at(rt, idx)->next;
 			rt->ops.nfree--;
+			/* the next refill's record: its miss overlaps the caller's
+			 * work, not the next pop (bench_io: 100k sleeps armed in one
+			 * tick, -30 ns each; two ahead measured no better) */
+			__builtin_prefetch(urt__rec_at(rt, rt->ops.free), 1);
 		} else {
 			int64_t ret = rec_carve(rt);
 
