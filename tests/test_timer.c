@@ -49,6 +49,19 @@ static void sim_end(struct urt_runtime *rt, struct urt_sim *s)
 	urt_sim_destroy(s);
 }
 
+/* v = 0..n-1 in a random order drawn from rng. */
+static void shuffle(uint32_t *v, uint32_t n, struct test_rng *rng)
+{
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = i;
+	for (uint32_t i = n - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)test_rng_below(rng, i + 1), x = v[i];
+
+		v[i] = v[j];
+		v[j] = x;
+	}
+}
+
 /* --- order, laps, cancels ----------------------------------------------------------- */
 
 struct fired {
@@ -480,14 +493,7 @@ static void test_timer_far_first_cancel_cost(void **state)
 
 	(void)state;
 	memset(&st, 0, sizeof(st));
-	for (uint32_t i = 0; i < FAR_N; i++)
-		st.order[i] = i;
-	for (uint32_t i = FAR_N - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)test_rng_below(&rng, i + 1), x = st.order[i];
-
-		st.order[i] = st.order[j];
-		st.order[j] = x;
-	}
+	shuffle(st.order, FAR_N, &rng);
 	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s,
 									   .op_records = 1 << 16 }),
 			 0);
@@ -549,23 +555,16 @@ static const struct urt_task_type reuse_type = { .poll = reuse_poll, .name = "re
 
 static void test_op_record_reuse_lifo(void **state)
 {
-	uint64_t seed = test_seed("test_timer reuse", 23);
-	struct test_rng rng = { seed };
-	struct urt_sim *s = sim_new(seed);
-	static struct reuse st;
+	static struct reuse st; /* zeroed: the test runs once */
 	struct reuse *p = &st;
+	struct test_rng rng = { test_seed("test_timer reuse", 23) };
+	uint64_t seed = rng.s;
+	struct urt_sim *s;
 	struct urt_runtime rt;
 
 	(void)state;
-	memset(&st, 0, sizeof(st));
-	for (uint32_t i = 0; i < REUSE_N; i++)
-		st.order[i] = i;
-	for (uint32_t i = REUSE_N - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)test_rng_below(&rng, i + 1), x = st.order[i];
-
-		st.order[i] = st.order[j];
-		st.order[j] = x;
-	}
+	shuffle(st.order, REUSE_N, &rng);
+	s = sim_new(seed);
 	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s }), 0);
 	assert_int_equal(urt_spawn(&rt, &reuse_type, &p, sizeof(p), NULL), 0);
 	assert_int_equal(urt_run(&rt), 0);
