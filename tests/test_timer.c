@@ -49,6 +49,19 @@ static void sim_end(struct urt_runtime *rt, struct urt_sim *s)
 	urt_sim_destroy(s);
 }
 
+/* v = 0..n-1 in a random order drawn from rng. */
+static void shuffle(uint32_t *v, uint32_t n, struct test_rng *rng)
+{
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = i;
+	for (uint32_t i = n - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)test_rng_below(rng, i + 1), x = v[i];
+
+		v[i] = v[j];
+		v[j] = x;
+	}
+}
+
 /* --- order, laps, cancels ----------------------------------------------------------- */
 
 struct fired {
@@ -480,14 +493,7 @@ static void test_timer_far_first_cancel_cost(void **state)
 
 	(void)state;
 	memset(&st, 0, sizeof(st));
-	for (uint32_t i = 0; i < FAR_N; i++)
-		st.order[i] = i;
-	for (uint32_t i = FAR_N - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)test_rng_below(&rng, i + 1), x = st.order[i];
-
-		st.order[i] = st.order[j];
-		st.order[j] = x;
-	}
+	shuffle(st.order, FAR_N, &rng);
 	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s,
 									   .op_records = 1 << 16 }),
 			 0);
@@ -504,6 +510,73 @@ static void test_timer_far_first_cancel_cost(void **state)
 	sim_end(&rt, s);
 }
 
+/* --- records are reused newest first, past the free stack ------------------------------- */
+
+#define REUSE_N 1000u
+
+struct reuse {
+	struct urt_op op[REUSE_N];
+	uint32_t order[REUSE_N]; /* cancel (free) order */
+	uint32_t freed[REUSE_N]; /* record of the i-th freed */
+	uint32_t got[REUSE_N];	 /* record of the i-th armed after */
+};
+
+/*
+ * The free stack holds 64 records, the pool behind it the rest (op.c).
+ * Whatever spills and refills there are, records must come back in the
+ * order one LIFO list would give (the last freed first): a completion's
+ * user_data, and so the simulator's stored traces, depend on it.
+ */
+static bool reuse_poll(struct urt_task *t, void *arg)
+{
+	struct reuse *st = *(struct reuse **)arg;
+
+	for (uint32_t i = 0; i < REUSE_N; i++)
+		assert_int_equal(urt_sleep_until(t, &st->op[i], UINT64_MAX / 2), URT_PENDING);
+	for (uint32_t i = 0; i < REUSE_N; i++) {
+		struct urt_op *op = &st->op[st->order[i]];
+
+		st->freed[i] = op->rec;
+		assert_int_equal(urt_op_cancel(op), 0);
+		assert_int_equal(urt_sleep_until(t, op, 0), -ECANCELED);
+	}
+	for (uint32_t i = 0; i < REUSE_N; i++) {
+		assert_int_equal(urt_sleep_until(t, &st->op[i], UINT64_MAX / 2), URT_PENDING);
+		st->got[i] = st->op[i].rec;
+	}
+	for (uint32_t i = 0; i < REUSE_N; i++) {
+		assert_int_equal(urt_op_cancel(&st->op[i]), 0);
+		assert_int_equal(urt_sleep_until(t, &st->op[i], 0), -ECANCELED);
+	}
+	return true;
+}
+
+static const struct urt_task_type reuse_type = { .poll = reuse_poll, .name = "reuse" };
+
+static void test_op_record_reuse_lifo(void **state)
+{
+	static struct reuse st; /* zeroed: the test runs once */
+	struct reuse *p = &st;
+	struct test_rng rng = { test_seed("test_timer reuse", 23) };
+	uint64_t seed = rng.s;
+	struct urt_sim *s;
+	struct urt_runtime rt;
+
+	(void)state;
+	shuffle(st.order, REUSE_N, &rng);
+	s = sim_new(seed);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s }), 0);
+	assert_int_equal(urt_spawn(&rt, &reuse_type, &p, sizeof(p), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	for (uint32_t i = 0; i < REUSE_N; i++)
+		if (st.got[i] != st.freed[REUSE_N - 1 - i])
+			fail_msg("seed %llu: arm %u took record %u, the %u-th freed from the "
+				 "end is %u",
+				 (unsigned long long)seed, i, st.got[i], i,
+				 st.freed[REUSE_N - 1 - i]);
+	sim_end(&rt, s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_timer_arm_cancel_churn_bounded),
 		cmocka_unit_test(test_op_record_limit_past_stack),
 		cmocka_unit_test(test_timer_far_first_cancel_cost),
+		cmocka_unit_test(test_op_record_reuse_lifo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

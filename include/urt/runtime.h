@@ -416,8 +416,9 @@ struct urt_runtime {
 		struct urt__rec **pages; /* 64 records a page */
 		uint32_t npages, pages_cap;
 		uint32_t made;	/* records carved out of pages so far (index 0 included) */
-		uint32_t free;	/* the pool's freelist head (index); 0: empty */
-		uint32_t nfree; /* records on that freelist */
+		uint32_t *pool; /* free records behind the stack, newest last; room
+				 * for every record the pages can hold */
+		uint32_t nfree; /* records in the pool */
 		uint32_t max;	/* opts.op_records */
 		uint32_t drain; /* tasks whose last op ended: to finish */
 		uint32_t zc_wait; /* zero-copy sends waiting for their notification */

@@ -85,7 +85,7 @@ struct urt__cqent {
  *   user_data = gen << 32 | index << 1 | tag   (tag 1: the linked timeout)
  *   gen changes at every allocation, so a completion for an older use of
  *   the index is recognised and discarded (counted in stats.stale_cqes).
- *   kind == FREE  <=>  on the freelist (next is the link)
+ *   kind == FREE  <=>  on the free stack or in the pool (rt->ops)
  *   ncqe = final completions the kernel still owes; the record is freed
  *          only when ncqe == 0 and, for a stream, its queue is drained.
  */
@@ -96,7 +96,7 @@ struct urt__rec {
 		void *ext;	   /* URT__REC_JOB: the struct urt_job (sys) */
 	};
 	uint32_t gen;
-	uint32_t next, prev; /* the task's list; next is also the freelist link */
+	uint32_t next, prev; /* the task's list */
 	uint8_t kind;	     /* URT__REC_* */
 	uint8_t opcode;	     /* IORING_OP_* last submitted */
 	uint8_t ncqe;	     /* chunk: entries queued */
@@ -211,7 +211,7 @@ static inline void urt__rec_free_at(struct urt_runtime *rt, uint32_t idx, struct
 {
 	URT_ASSERT(r->kind != URT__REC_FREE, "op record freed twice");
 	r->kind = URT__REC_FREE;
-	/* poison all but the freelist link, kind and generation */
+	/* poison all but next and prev, kind and generation */
 	urt__poison(&r->task, sizeof(r->task) + sizeof(r->op), URT_POISON_POOL);
 	urt__poison(&r->res, sizeof(*r) - offsetof(struct urt__rec, res), URT_POISON_POOL);
 	if (URT_UNLIKELY(rt->ops.top == URT__REC_STACK))

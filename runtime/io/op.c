@@ -11,7 +11,7 @@
  * a page at a time up to opts.op_records.
  *
  * Free records: a 64-entry stack in the runtime (ops.stack, newest on top)
- * in front of the pool's freelist (linked by `next`). Acquire and release
+ * in front of the pool (an array of indices, newest last). Acquire and release
  * are inline (io_internal.h) and touch the stack and the record only; the
  * pool is visited when the stack is empty (take its newest) or full (spill
  * the stack's older half to it). No live counter is kept: live = made - 1 - top
@@ -62,6 +62,15 @@
 
 /* --- the pool ----------------------------------------------------------- */
 
+/* refills ahead of the one whose record a refill prefetches */
+#define POOL_AHEAD 4
+
+/* The pool's array for the records of cap pages. */
+static size_t pool_bytes(uint32_t cap)
+{
+	return (size_t)cap * URT__REC_PAGE * sizeof(uint32_t);
+}
+
 int urt__ops_init(struct urt_runtime *rt, uint32_t max)
 {
 	rt->ops.max = max ? max : 262144;
@@ -73,6 +82,8 @@ int urt__ops_init(struct urt_runtime *rt, uint32_t max)
 
 void urt__ops_deinit(struct urt_runtime *rt)
 {
+	if (rt->ops.pool)
+		rt->al.free(rt->al.ctx, rt->ops.pool, pool_bytes(rt->ops.pages_cap), 64);
 	for (uint32_t i = 0; i < rt->ops.npages; i++)
 		rt->al.free(rt->al.ctx, rt->ops.pages[i], URT__REC_PAGE * sizeof(struct urt__rec),
 			    64);
@@ -103,9 +114,23 @@ static int grow(struct urt_runtime *rt)
 {
 	struct urt__rec *page;
 
-	if (rt->ops.npages == rt->ops.pages_cap &&
-	    urt__pages_grow(rt, &rt->ops.pages, &rt->ops.pages_cap, rt->ops.npages))
-		return -ENOMEM;
+	if (rt->ops.npages == rt->ops.pages_cap) {
+		/* the pool holds every record the pages can: it grows with them */
+		uint32_t cap = rt->ops.pages_cap, ncap = cap ? cap * 2 : 16;
+		uint32_t *pool = rt->al.alloc(rt->al.ctx, pool_bytes(ncap), 64);
+
+		if (!pool)
+			return -ENOMEM;
+		if (urt__pages_grow(rt, &rt->ops.pages, &rt->ops.pages_cap, rt->ops.npages)) {
+			rt->al.free(rt->al.ctx, pool, pool_bytes(ncap), 64);
+			return -ENOMEM;
+		}
+		if (rt->ops.pool) {
+			memcpy(pool, rt->ops.pool, rt->ops.nfree * sizeof(uint32_t));
+			rt->al.free(rt->al.ctx, rt->ops.pool, pool_bytes(cap), 64);
+		}
+		rt->ops.pool = pool;
+	}
 	page = rt->al.alloc(rt->al.ctx, URT__REC_PAGE * sizeof(struct urt__rec), 64);
 	if (!page)
 		return -ENOMEM;
@@ -133,8 +158,9 @@ static int64_t rec_carve(struct urt_runtime *rt)
 /*
  * The pool behind the stack (io_internal.h): the stack is empty, or
  * `made > max` says the limit must be looked at. An empty stack takes the
- * pool's newest free record (one: popping more would chain their cache
- * misses here, where one pop a call overlaps with the caller's work), so
+ * pool's newest free record (one a call) and prefetches the one
+ * POOL_AHEAD calls on: the pool is an array, not a list linked through
+ * the records, so no refill waits on a cold record to find the next. So
  * records are reused in exactly the order one LIFO list would give
  * (completions' user_data, and so the simulator's traces, do not change).
  */
@@ -144,11 +170,17 @@ int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind)
 	if (URT_UNLIKELY(urt__ops_live(rt) >= rt->ops.max) && kind != URT__REC_CHUNK)
 		return -EAGAIN;
 	if (!rt->ops.top) {
-		uint32_t idx = rt->ops.free;
+		uint32_t idx;
 
-		if (idx) {
-			rt->ops.free = urt__rec_at(rt, idx)->next;
-			rt->ops.nfree--;
+		if (rt->ops.nfree) {
+			idx = rt->ops.pool[--rt->ops.nfree];
+			/* the record POOL_AHEAD refills on: its miss overlaps the
+			 * callers' work, not a later pop */
+			if (rt->ops.nfree >= POOL_AHEAD) {
+				uint32_t ahead = rt->ops.pool[rt->ops.nfree - POOL_AHEAD];
+
+				__builtin_prefetch(urt__rec_at(rt, ahead), 1);
+			}
 		} else {
 			int64_t ret = rec_carve(rt);
 
@@ -161,18 +193,13 @@ int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind)
 	return urt__rec_take(rt, kind);
 }
 
-/* The stack is full: its older half goes onto the pool's freelist, oldest
- * first, so the freelist's head is the newest of them. */
+/* The stack is full: its older half goes onto the pool, oldest first, so
+ * the pool's top is the newest of them. */
 void urt__rec_spill(struct urt_runtime *rt)
 {
 	uint32_t half = URT__REC_STACK / 2;
 
-	for (uint32_t i = 0; i < half; i++) {
-		uint32_t idx = rt->ops.stack[i];
-
-		urt__rec_at(rt, idx)->next = rt->ops.free;
-		rt->ops.free = idx;
-	}
+	memcpy(rt->ops.pool + rt->ops.nfree, rt->ops.stack, half * sizeof(uint32_t));
 	memmove(rt->ops.stack, rt->ops.stack + half, (rt->ops.top - half) * sizeof(uint32_t));
 	rt->ops.top -= half;
 	rt->ops.nfree += half;
