@@ -278,23 +278,48 @@ static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t 
 	return true;
 }
 
+/* A request of the batch looked at before its turn (resp_peek_key). */
+struct ahead {
+	const char *at;	  /* its first byte in the input; NULL: none */
+	const char *key;  /* its key, klen bytes, and the key's store_hash */
+	size_t klen, req; /* req: its length (0: unknown) */
+	uint64_t h;
+};
+
+/* Look at the request at p (n bytes) into *a. Return: whether it has a key. */
+static bool peek(const struct conn *c, const char *p, size_t n, struct ahead *a)
+{
+	a->at = NULL;
+	if (!resp_peek_key(p, n, &a->key, &a->klen, &a->req))
+		return false;
+	a->at = p;
+	a->h = store_hash(&c->w->sh->db, a->key, a->klen);
+	return true;
+}
+
 /*
  * While a request runs, the memory of the next ones' keys loads: the
  * entry of the next (its slot came in one request ago) and the slot of
  * the one after. A keyspace larger than the cache costs a miss for the
  * slot and one for the entry of every lookup: a third of urt-kv's CPU
- * under GET -P 16 -r 100000 went there (docs/design.md).
+ * under GET -P 16 -r 100000 went there (docs/design.md). Each request is
+ * looked at once: the one after becomes the next at the following
+ * request, and the key's hash goes on to its command (run_requests), so
+ * a key is hashed once, not three times.
  */
-static void prefetch_next(struct conn *c)
+static void prefetch_next(const struct conn *c, struct ahead *next, struct ahead *after)
 {
-	const char *p = c->in + c->in_off, *key;
-	size_t n = c->in_len - c->in_off, klen, req;
+	const char *p = c->in + c->in_off;
+	size_t n = c->in_len - c->in_off;
 
-	if (!resp_peek_key(p, n, &key, &klen, &req))
+	if (after->at == p)
+		*next = *after;
+	else if (!peek(c, p, n, next))
 		return;
-	store_prefetch(&c->w->sh->db, key, klen, true);
-	if (req && resp_peek_key(p + req, n - req, &key, &klen, &req))
-		store_prefetch(&c->w->sh->db, key, klen, false);
+	after->at = NULL;
+	store_prefetch(&c->w->sh->db, next->h, true);
+	if (next->req && peek(c, p + next->req, n - next->req, after))
+		store_prefetch(&c->w->sh->db, after->h, false);
 }
 
 /*
@@ -308,13 +333,14 @@ static void prefetch_next(struct conn *c)
  */
 static void run_requests(struct urt_task *t, struct conn *c)
 {
+	struct ahead next = { 0 }, after = { 0 };
 	bool locked = false;
 	uint32_t n = 0;
 
 	c->more = false;
 	while (c->in_off < c->in_len && !c->cl.closing) {
 		struct resp_cmd cmd = { .argv = c->w->argv, .len = c->w->len, .resume = c->resume };
-		const char *why;
+		const char *why, *at = c->in + c->in_off;
 		long k;
 
 		if (c->in_len - c->in_off < c->resume.need)
@@ -346,12 +372,20 @@ static void run_requests(struct urt_task *t, struct conn *c)
 		c->in_off += (size_t)k;
 		c->resume = (struct resp_resume){ 0 };
 		if (cmd.argc) {
+			/* its key's hash, if it was looked at ahead (the same bytes:
+			 * nothing writes the input while the batch runs) */
+			bool hashed = next.at == at && cmd.argc > 1 && cmd.argv[1] == next.key &&
+				      cmd.len[1] == next.klen;
+			uint64_t h = next.h;
+
 			if (!locked) {
 				pthread_mutex_lock(&c->w->sh->lock);
 				locked = true;
+				c->w->sh->srv.now_ms = 0; /* the batch reads the clock once */
 			}
-			prefetch_next(c);
-			kv_execute(&c->w->sh->srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len);
+			prefetch_next(c, &next, &after);
+			kv_execute(&c->w->sh->srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len,
+				   hashed ? &h : NULL);
 			n++;
 		}
 		if (c->cl.oom) { /* the reply itself could not be stored */
