@@ -278,6 +278,12 @@ static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t 
 	return true;
 }
 
+/* Below this many bytes held the keyspace is taken to stay in the cache
+ * and nothing is looked at ahead: a request's peek cost 190 of the 1,350
+ * instructions of a GET on one key (callgrind), for misses that did not
+ * happen. */
+#define PREFETCH_MIN_MEM (1u << 20)
+
 /* A request of the batch looked at before its turn (resp_peek_key). */
 struct ahead {
 	const char *at;	  /* its first byte in the input; NULL: none */
@@ -383,7 +389,8 @@ static void run_requests(struct urt_task *t, struct conn *c)
 				locked = true;
 				c->w->sh->srv.now_ms = 0; /* the batch reads the clock once */
 			}
-			prefetch_next(c, &next, &after);
+			if (c->w->sh->db.mem >= PREFETCH_MIN_MEM)
+				prefetch_next(c, &next, &after);
 			kv_execute(&c->w->sh->srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len,
 				   hashed ? &h : NULL);
 			n++;
