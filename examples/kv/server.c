@@ -64,11 +64,17 @@ static struct idle_list *list_of(struct kv_worker *w, int where)
 	return where == IN_RX ? &w->rx : where == IN_TX ? &w->tx : &w->doom;
 }
 
-/* c moved: to the tail of the list `where` (a doomed one stays in c->w->doom). */
+/* c moved: to the tail of the list `where` (a doomed one stays in c->w->doom).
+ * One already in that list that moved at this coarse time stays where it
+ * is: among the tail's links of the same time, so the list keeps its order
+ * and the sweeper its deadlines, and a pipelined batch does not unlink and
+ * link itself (its neighbours' memory) after every piece it sends. */
 static void conn_move(struct conn *c, int where)
 {
 	if (c->doomed)
 		where = IN_DOOM;
+	if (c->where == where && c->link.at == c->w->sweep.now)
+		return;
 	idle_put(c->where ? list_of(c->w, c->where) : NULL, list_of(c->w, where), &c->link,
 		 c->w->sweep.now);
 	c->where = (uint8_t)where;
