@@ -205,6 +205,19 @@ static void test_store_ref(void **state)
 	assert_memory_equal(kv_val(e), "first", 5);
 	store_unref(&s, e); /* the last: freed (ASan sees any use after) */
 	assert_int_equal(s.mem, mem0);
+	/* held by no one, the same size class: rewritten in place, the
+	 * expire time too, and the memory held unchanged */
+	assert_int_equal(store_set(&s, "k", 1, "third", 5, 0), 0);
+	e = store_get(&s, "k", 1, 0);
+	mem0 = s.mem;
+	assert_int_equal(store_set(&s, "k", 1, "fourth", 6, 99), 0);
+	assert_ptr_equal(store_get(&s, "k", 1, 0), e);
+	assert_int_equal(e->vlen, 6);
+	assert_memory_equal(kv_val(e), "fourth", 6);
+	assert_int_equal(e->expire_ms, 99);
+	assert_int_equal(s.mem, mem0);
+	assert_int_equal(store_set(&s, "k", 1, kv_val(e) + 2, 4, 0), 0); /* from itself */
+	assert_memory_equal(kv_val(store_get(&s, "k", 1, 0)), "urth", 4);
 	store_deinit(&s);
 }
 /* Inline quoting as redis-server 7.0.15 answered each line (checked by hand

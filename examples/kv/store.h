@@ -81,8 +81,8 @@ uint64_t store_hash(const struct store *s, const char *key, size_t klen);
 void store_prefetch(const struct store *s, uint64_t h, bool entry);
 
 /*
- * store_ref - keep e (and its value bytes, which no command changes in
- * place) alive until store_unref, even if it leaves the table meanwhile:
+ * store_ref - keep e (and its value bytes, which no command changes while
+ * it is held) alive until store_unref, even if it leaves the table meanwhile:
  * a connection can then send a large value from the entry itself, with
  * the lock let go. Return: false if e has too many references (copy it).
  * store_unref - let go; frees e if it left the table and was the last.
@@ -98,7 +98,9 @@ struct kv_entry *store_get_hashed(struct store *s, const char *key, size_t klen,
 				  int64_t now_ms);
 
 /*
- * store_set - key = value, with expire_ms (0: none). Replaces an entry.
+ * store_set - key = value, with expire_ms (0: none). Replaces an entry; one
+ * that no store_ref holds, whose size class the new value keeps, is
+ * rewritten in place (the same pointer).
  * Return: 0; -ENOMEM when memory ran out (nothing changed).
  */
 int store_set(struct store *s, const char *key, size_t klen, const char *val, size_t vlen,
