@@ -34,8 +34,10 @@
  * the batch has 256 KiB) is not copied into the output: the reply holds
  * a reference to the entry (store_ref) and its bytes are sent from it
  * with the lock let go; a SET or DEL meanwhile detaches the entry from
- * the table and the last reference frees it. Value bytes are never
- * changed in place, so what is sent is the value as the command saw it.
+ * the table and the last reference frees it. Value bytes of a
+ * referenced entry are never changed in place (a SET rewrites a value in
+ * place only when no reference is held and the size class is the same),
+ * so what is sent is the value as the command saw it.
  *
  * Bounds (docs/servers.md has the table): --idle-ms and --send-ms are
  * deadlines without a timer per connection: each runtime keeps its

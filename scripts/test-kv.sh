@@ -441,6 +441,16 @@ t1=$(field "$line" ticks) e1=$(field "$line" enters) c1=$(field "$line" commands
 [ -n "$t1" ] && [ -n "$e1" ] && [ "$t1" -gt "$t0" ] || fail "no ticks on the stats line: $line"
 [ $((e1 - e0)) -le $((t1 - t0)) ] || fail "more enters ($((e1 - e0))) than ticks ($((t1 - t0)))"
 [ $((t1 - t0)) -lt $((c1 - c0)) ] || fail "a tick or more per command ($((t1 - t0)) for $((c1 - c0)))"
+
+step "pipelined SETs and GETs over a keyspace past 1 MiB (looked at ahead, each key hashed once), every reply checked"
+for cmd in set get; do
+	line=$(timeout 60 "$bin/urt-load" --port "$port" --mode resp --cmd "$cmd" --keyspace 20000 \
+		--size 100 --conns 20 --depth 16 --requests 40000 --duration 20 2> "$tmp/load.err") ||
+		fail "urt-load --cmd $cmd --keyspace 20000: $line $(tail -2 "$tmp/load.err")"
+	case $line in *" errors 0") ;; *) fail "urt-load --cmd $cmd --keyspace 20000: $line" ;; esac
+done
+# the look-ahead starts at 1 MiB held (PREFETCH_MIN_MEM in examples/kv/server.c)
+[ "$(stat_of "$tmp/kv.out" memory)" -ge 1048576 ] || fail "the keyspace stayed under 1 MiB"
 expect_bad_flags urt-load "--port 1 --cmd set" "--port 1 --mode resp --cmd nope" \
 	"--port 1 --mode resp --keyspace 5" "--port 1 --mode resp --cmd set --keyspace 0"
 

@@ -205,6 +205,19 @@ static void test_store_ref(void **state)
 	assert_memory_equal(kv_val(e), "first", 5);
 	store_unref(&s, e); /* the last: freed (ASan sees any use after) */
 	assert_int_equal(s.mem, mem0);
+	/* held by no one, the same size class: rewritten in place, the
+	 * expire time too, and the memory held unchanged */
+	assert_int_equal(store_set(&s, "k", 1, "third", 5, 0), 0);
+	e = store_get(&s, "k", 1, 0);
+	mem0 = s.mem;
+	assert_int_equal(store_set(&s, "k", 1, "fourth", 6, 99), 0);
+	assert_ptr_equal(store_get(&s, "k", 1, 0), e);
+	assert_int_equal(e->vlen, 6);
+	assert_memory_equal(kv_val(e), "fourth", 6);
+	assert_int_equal(e->expire_ms, 99);
+	assert_int_equal(s.mem, mem0);
+	assert_int_equal(store_set(&s, "k", 1, kv_val(e) + 2, 4, 0), 0); /* from itself */
+	assert_memory_equal(kv_val(store_get(&s, "k", 1, 0)), "urth", 4);
 	store_deinit(&s);
 }
 /* Inline quoting as redis-server 7.0.15 answered each line (checked by hand
@@ -594,6 +607,59 @@ static void test_glob(void **state)
 
 /* resp_peek_key: the key of a whole request and its length; a request cut
  * anywhere before its key's end gives no key; other shapes give none. */
+/* A header's number read by the short path (up to 18 digits, no sign, its
+ * CRLF there) and the whole one (anything else) means the same: the edges
+ * of each, against what the parser answered before it had the short one. */
+static void test_number_lines(void **state)
+{
+	const struct resp_limits wide = { .max_args = 64,
+					  .max_bulk = UINT64_MAX,
+					  .max_inline = 256 };
+	static const struct {
+		const char *req;
+		long ret;    /* resp_parse's */
+		size_t need; /* after a 0: resume.need */
+	} cases[] = {
+		{ "*2\r\n$0\r\n\r\n$1\r\nx\r\n", 17, 0 }, /* "0" alone is a number */
+		{ "*1\r\n$00\r\n\r\n", -1, 0 },		  /* a leading zero is not */
+		{ "*01\r\n$1\r\nx\r\n", -1, 0 },
+		{ "*-0\r\n", -1, 0 },
+		{ "*-1\r\n", 5, 0 },	/* a null array: no arguments */
+		{ "*1\r\n$3\r", 0, 0 }, /* the \n has not come */
+		{ "*1\r\n$3", 0, 0 },
+		{ "*1\r\n$3x\r\n", -1, 0 },
+		{ "*1\r\n$+3\r\n", -1, 0 },
+		/* 18 digits (the short path's most), 19 (the whole one's) */
+		{ "*1\r\n$100000000000000000\r\n", 0, 4 + 21 + 100000000000000000ull + 2 },
+		{ "*1\r\n$1000000000000000000\r\n", 0, 4 + 22 + 1000000000000000000ull + 2 },
+		{ "*1\r\n$9223372036854775808\r\n", -1, 0 }, /* past int64 */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i].req);
+		char *buf = malloc(n); /* exactly n: ASan sees a read past them */
+		struct resp_cmd cmd = { .argv = argv_, .len = len_ };
+		const char *err = NULL;
+		long r;
+
+		assert_non_null(buf);
+		memcpy(buf, cases[i].req, n);
+		r = resp_parse(buf, n, &wide, &cmd, &err);
+		if (r != cases[i].ret)
+			fail_msg("case %zu: %ld, want %ld", i, r, cases[i].ret);
+		if (r == 0 && cases[i].need)
+			assert_int_equal(cmd.resume.need, cases[i].need);
+		if (i == 0) { /* parsed in one call: its arguments filled as it went */
+			assert_int_equal(cmd.argc, 2);
+			assert_int_equal(cmd.len[0], 0);
+			assert_ptr_equal(cmd.argv[0], buf + 8);
+			assert_ptr_equal(cmd.argv[1], buf + 14);
+		}
+		free(buf);
+	}
+}
+
 static void test_peek_key(void **state)
 {
 	const char get2[] =
@@ -643,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_store_scan_across_growth),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_peek_key),
+		cmocka_unit_test(test_number_lines),
 	};
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
 

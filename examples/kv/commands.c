@@ -33,11 +33,22 @@ struct call {
 	uint32_t argc;
 	const char **argv;
 	const size_t *len;
+	const uint64_t *key_hash; /* argv[1]'s store_hash, or NULL */
 };
 
-static int64_t now_ms(void)
+/* The batch's clock, read at the first command of the batch that asks
+ * (kv_server.now_ms). */
+static int64_t now_ms(struct call *k)
 {
-	return (int64_t)(urt_now_ns() / 1000000u);
+	if (!k->s->now_ms)
+		k->s->now_ms = (int64_t)(urt_now_ns() / 1000000u);
+	return k->s->now_ms;
+}
+
+/* argv[1]'s hash: the caller's when it looked the key up ahead. */
+static uint64_t key_hash(const struct call *k)
+{
+	return k->key_hash ? *k->key_hash : store_hash(k->s->db, k->argv[1], k->len[1]);
 }
 
 /*
@@ -116,23 +127,32 @@ static void nil(struct call *k)
 	put(k, "$-1\r\n", 5);
 }
 
-/* "<type>[-]<v>\r\n": a bulk's, an array's header or an integer, formatted
- * by hand: every GET's reply has one, and vsnprintf cost more than the rest
- * of the reply. */
+/* The most a head takes: type, sign, 20 digits, CRLF. */
+#define HEAD_MAX 24
+
+/* "<type>[-]<v>\r\n" at o (HEAD_MAX bytes of room): a bulk's, an array's
+ * header or an integer, formatted by hand: every GET's reply has one, and
+ * vsnprintf cost more than the rest of the reply. Return: its length. */
+static size_t head_at(char *o, char type, uint64_t v, bool neg)
+{
+	size_t d = 1;
+
+	for (uint64_t x = v; x >= 10; x /= 10)
+		d++;
+	*o++ = type;
+	if (neg)
+		*o++ = '-';
+	for (size_t i = d; i--; v /= 10)
+		o[i] = (char)('0' + v % 10);
+	o[d] = '\r';
+	o[d + 1] = '\n';
+	return 1 + neg + d + 2;
+}
+
 static void head(struct call *k, char type, uint64_t v, bool neg)
 {
-	char tmp[24], *p = tmp + sizeof(tmp); /* type, sign, 20 digits, CRLF */
-
-	*--p = '\n';
-	*--p = '\r';
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	if (neg)
-		*--p = '-';
-	*--p = type;
-	put(k, p, (size_t)(tmp + sizeof(tmp) - p));
+	if (out_room(k, HEAD_MAX))
+		k->c->out_len += head_at(k->c->out + k->c->out_len, type, v, neg);
 }
 
 static void integer(struct call *k, long long v)
@@ -140,11 +160,25 @@ static void integer(struct call *k, long long v)
 	head(k, ':', v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
+/* A bulk in one step: one room check, its head, its bytes, its CRLF (a GET's
+ * whole reply: three puts were a tenth of urt-kv's instructions a GET). */
 static void bulk(struct call *k, const char *p, size_t n)
 {
-	head(k, '$', n, false);
-	put(k, p, n);
-	put(k, "\r\n", 2);
+	char *o;
+
+	if (!out_room(k, HEAD_MAX + n + 2))
+		return;
+	o = k->c->out + k->c->out_len;
+	o += head_at(o, '$', n, false);
+	if (n >= 8 && n <= 16) { /* a short value: two word copies, no call */
+		memcpy(o, p, 8);
+		memcpy(o + n - 8, p + n - 8, 8);
+	} else {
+		memcpy(o, p, n);
+	}
+	o[n] = '\r';
+	o[n + 1] = '\n';
+	k->c->out_len = (size_t)(o + n + 2 - k->c->out);
 }
 
 static void array(struct call *k, size_t n)
@@ -271,6 +305,19 @@ static bool arg_is(const struct call *k, uint32_t i, const char *word)
 	return k->len[i] == strlen(word) && !strncasecmp(k->argv[i], word, k->len[i]);
 }
 
+/* Whether the n bytes at a are name (lower-case letters, NUL-ended) in any
+ * case: | 0x20 maps only A-Z and a-z into a-z, so only the same letter
+ * matches. No strlen, no call. */
+static bool is_name(const char *a, size_t n, const char *name)
+{
+	size_t i = 0;
+
+	for (; i < n; i++)
+		if (!name[i] || (char)(a[i] | 0x20) != name[i])
+			return false;
+	return !name[i];
+}
+
 /*
  * A whole decimal that fits a long long, written as redis writes one: an
  * optional '-', no '+', no spaces, no leading zero ("0" itself aside), no
@@ -329,7 +376,8 @@ static void cmd_echo(struct call *k)
 
 static void cmd_get(struct call *k)
 {
-	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
+	struct kv_entry *e =
+		store_get_hashed(k->s->db, k->argv[1], k->len[1], key_hash(k), now_ms(k));
 
 	if (e)
 		value(k, e);
@@ -372,11 +420,12 @@ static bool expire_arg(struct call *k, uint32_t i, int64_t unit, int64_t now, in
  */
 static void cmd_set(struct call *k)
 {
-	int64_t now = now_ms(), expire = 0, unit = 0;
+	int64_t now = now_ms(k), expire = 0, unit = 0;
 	bool nx = false, xx = false, get = false, keepttl = false;
 	struct kv_entry *old;
 	uint32_t at = 0; /* the expire time's argument */
 	size_t mark;
+	uint64_t h;
 
 	for (uint32_t i = 3; i < k->argc; i++) {
 		int64_t u = 0;
@@ -402,7 +451,8 @@ static void cmd_set(struct call *k)
 	}
 	if (unit && !expire_arg(k, at, unit, now, &expire, "set"))
 		return;
-	old = store_get(k->s->db, k->argv[1], k->len[1], now);
+	h = key_hash(k);
+	old = store_get_hashed(k->s->db, k->argv[1], k->len[1], h, now);
 	mark = k->c->out_len;
 	if (get) { /* the old value is replied before it is replaced */
 		if (old)
@@ -419,7 +469,8 @@ static void cmd_set(struct call *k)
 		expire = old->expire_ms;
 	if (unit && expire <= now) {
 		store_del(k->s->db, k->argv[1], k->len[1], now);
-	} else if (store_set(k->s->db, k->argv[1], k->len[1], k->argv[2], k->len[2], expire)) {
+	} else if (store_set_hashed(k->s->db, k->argv[1], k->len[1], h, k->argv[2], k->len[2],
+				    expire)) {
 		out_truncate(k, mark); /* one reply per request: the error, not the old value */
 		err(k, ERR_OOM);
 		return;
@@ -433,7 +484,7 @@ static void cmd_del(struct call *k)
 	long long n = 0;
 
 	for (uint32_t i = 1; i < k->argc; i++)
-		n += store_del(k->s->db, k->argv[i], k->len[i], now_ms());
+		n += store_del(k->s->db, k->argv[i], k->len[i], now_ms(k));
 	integer(k, n);
 }
 
@@ -442,13 +493,13 @@ static void cmd_exists(struct call *k)
 	long long n = 0;
 
 	for (uint32_t i = 1; i < k->argc; i++)
-		n += store_get(k->s->db, k->argv[i], k->len[i], now_ms()) != NULL;
+		n += store_get(k->s->db, k->argv[i], k->len[i], now_ms(k)) != NULL;
 	integer(k, n);
 }
 
 static void incr_by(struct call *k, long long by)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
 	long long v = 0;
 	char tmp[32];
@@ -505,7 +556,7 @@ static void cmd_decrby(struct call *k)
 
 static void cmd_append(struct call *k)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
 	size_t old = e ? e->vlen : 0, n = old + k->len[2];
 	char *tmp;
@@ -531,7 +582,7 @@ static void cmd_append(struct call *k)
 
 static void cmd_strlen(struct call *k)
 {
-	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now_ms(k));
 
 	integer(k, e ? (long long)e->vlen : 0);
 }
@@ -540,7 +591,7 @@ static void cmd_mget(struct call *k)
 {
 	array(k, k->argc - 1);
 	for (uint32_t i = 1; i < k->argc; i++) {
-		struct kv_entry *e = store_get(k->s->db, k->argv[i], k->len[i], now_ms());
+		struct kv_entry *e = store_get(k->s->db, k->argv[i], k->len[i], now_ms(k));
 
 		if (e)
 			value(k, e);
@@ -601,7 +652,7 @@ static bool expire_options(struct call *k, bool *nx, bool *xx, bool *gt, bool *l
 static void expire_common(struct call *k, int64_t unit_ms, const char *name)
 {
 	bool nx = false, xx = false, gt = false, lt = false;
-	int64_t now = now_ms(), when;
+	int64_t now = now_ms(k), when;
 	struct kv_entry *e;
 	long long v;
 
@@ -647,7 +698,7 @@ static void cmd_pexpire(struct call *k)
  * expire time; seconds are rounded to the nearest, as redis does */
 static void ttl_common(struct call *k, int64_t unit_ms, bool abs)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
 	int64_t v;
 
@@ -683,7 +734,7 @@ static void cmd_pexpiretime(struct call *k)
 
 static void cmd_persist(struct call *k)
 {
-	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
+	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now_ms(k));
 
 	integer(k, e && e->expire_ms);
 	if (e)
@@ -692,7 +743,7 @@ static void cmd_persist(struct call *k)
 
 static void cmd_type(struct call *k)
 {
-	if (store_get(k->s->db, k->argv[1], k->len[1], now_ms()))
+	if (store_get(k->s->db, k->argv[1], k->len[1], now_ms(k)))
 		put(k, "+string\r\n", 9);
 	else
 		put(k, "+none\r\n", 7);
@@ -726,7 +777,7 @@ static void cmd_keys(struct call *k)
 {
 	bool all = k->len[1] == 1 && k->argv[1][0] == '*';
 	struct gather g = { .k = k, .pat = all ? NULL : k->argv[1], .plen = k->len[1] };
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 
 	store_each(k->s->db, now, gather_one, &g);
 	array(k, g.n);
@@ -796,7 +847,7 @@ static void cmd_scan(struct call *k)
 	}
 	if (g.pat && g.plen == 1 && g.pat[0] == '*')
 		g.pat = NULL;
-	now = now_ms();
+	now = now_ms(k);
 	next = store_scan(k->s->db, cursor, (size_t)count, now, gather_one, &g);
 	array(k, 2);
 	bulk(k, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, next));
@@ -1124,7 +1175,7 @@ static void cmd_info(struct call *k)
 
 static void cmd_setnx(struct call *k)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 
 	if (store_get(k->s->db, k->argv[1], k->len[1], now)) {
 		integer(k, 0);
@@ -1139,7 +1190,7 @@ static void cmd_setnx(struct call *k)
 /* MSETNX: all or none; a key named twice is set to its last value. */
 static void cmd_msetnx(struct call *k)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 
 	if (k->argc % 2 == 0) {
 		err(k, "ERR wrong number of arguments for 'msetnx' command");
@@ -1163,7 +1214,7 @@ static void cmd_msetnx(struct call *k)
 /* SETEX and PSETEX key time value: SET with EX or PX, redis's checks. */
 static void setex_common(struct call *k, int64_t unit, const char *name)
 {
-	int64_t now = now_ms(), when;
+	int64_t now = now_ms(k), when;
 
 	if (!expire_arg(k, 2, unit, now, &when, name))
 		return;
@@ -1191,7 +1242,7 @@ static void cmd_psetex(struct call *k)
  */
 static void cmd_getex(struct call *k)
 {
-	int64_t now = now_ms(), unit = 0, when = 0;
+	int64_t now = now_ms(k), unit = 0, when = 0;
 	bool persist = false;
 	struct kv_entry *e;
 	uint32_t at = 0;
@@ -1230,7 +1281,7 @@ static void cmd_getex(struct call *k)
 
 static void cmd_getdel(struct call *k)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
 
 	if (!e) {
@@ -1268,7 +1319,7 @@ static bool strict_ld(const char *p, size_t n, long double *out)
  * ("%.17Lf" without trailing zeros), the key's expire time kept. */
 static void cmd_incrbyfloat(struct call *k)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
 	long double v = 0, by;
 	char *text;
@@ -1317,7 +1368,7 @@ static void cmd_getrange(struct call *k)
 		err(k, ERR_INT);
 		return;
 	}
-	e = store_get(k->s->db, k->argv[1], k->len[1], now_ms());
+	e = store_get(k->s->db, k->argv[1], k->len[1], now_ms(k));
 	len = e ? (long long)e->vlen : 0;
 	if (!e || (start < 0 && end < 0 && start > end)) {
 		bulk(k, "", 0);
@@ -1343,7 +1394,7 @@ static void cmd_getrange(struct call *k)
  * --max-bulk (redis: proto-max-bulk-len), checked before allocating. */
 static void cmd_setrange(struct call *k)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 	struct kv_entry *e;
 	long long off;
 	size_t old, n;
@@ -1386,7 +1437,7 @@ static void cmd_setrange(struct call *k)
 /* RENAME and RENAMENX: the value and its expire time move to dst. */
 static void rename_common(struct call *k, bool nx)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 	struct kv_entry *e = store_get(k->s->db, k->argv[1], k->len[1], now);
 
 	if (!e) {
@@ -1429,7 +1480,7 @@ static void cmd_renamenx(struct call *k)
 /* COPY src dst [DB n] [REPLACE]: one database here, so DB takes 0 only. */
 static void cmd_copy(struct call *k)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(k);
 	bool replace = false;
 	struct kv_entry *e;
 
@@ -1480,7 +1531,7 @@ static void cmd_randomkey(struct call *k)
 	x ^= x >> 7;
 	x ^= x << 17;
 	k->s->rnd = x;
-	e = store_random(k->s->db, x, now_ms());
+	e = store_random(k->s->db, x, now_ms(k));
 	if (e)
 		bulk(k, e->data, e->klen);
 	else
@@ -1503,7 +1554,7 @@ static void cmd_object(struct call *k)
 
 	if (subcommand(k, "object", subs, NSUBS(subs)) < 0)
 		return;
-	e = store_get(k->s->db, k->argv[2], k->len[2], now_ms());
+	e = store_get(k->s->db, k->argv[2], k->len[2], now_ms(k));
 	if (!e)
 		nil(k);
 	else if (e->vlen <= 20 && strict_ll(kv_val(e), e->vlen, &v))
@@ -1590,14 +1641,18 @@ static void unknown_command(struct call *k)
 }
 
 void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, uint32_t argc,
-		const char **argv, const size_t *len)
+		const char **argv, const size_t *len, const uint64_t *key_hash)
 {
-	struct call call = { s, t, c, argc, argv, len }, *k = &call;
+	struct call call = { s, t, c, argc, argv, len, argc > 1 ? key_hash : NULL }, *k = &call;
 	const struct command *cmd = NULL;
 
 	s->commands++;
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (arg_is(k, 0, commands[i].name)) {
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && k->len[0]; i++) {
+		/* the first letter first, then the rest (is_name): a strlen and
+		 * a strncasecmp for each name cost more than the GET they found
+		 * (docs/design.md, urt-kv) */
+		if ((char)(argv[0][0] | 0x20) == commands[i].name[0] &&
+		    is_name(argv[0], len[0], commands[i].name)) {
 			cmd = &commands[i];
 			break;
 		}
@@ -1611,7 +1666,7 @@ void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, ui
 		putf(k, "-ERR wrong number of arguments for '%s' command\r\n", cmd->name);
 		return;
 	}
-	if (cmd->write && store_full(k->s->db, now_ms())) {
+	if (cmd->write && store_full(k->s->db, now_ms(k))) {
 		err(k, ERR_OOM); /* after the arity, before the write, as redis: all or nothing */
 		return;
 	}

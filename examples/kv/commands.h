@@ -59,6 +59,8 @@ struct kv_server {
 	int threads;		       /* INFO */
 	int64_t wall_off_ms;	       /* the wall clock's ms less urt_now_ns's (set before) */
 	uint64_t commands;	       /* run so far: kv_execute counts them */
+	int64_t now_ms; /* the batch's clock (urt_now_ns in ms), read by its first command
+			 * that needs it; the server zeroes it as a batch starts */
 	uint64_t rnd;		       /* RANDOMKEY's generator (0: not started) */
 	uint64_t (*conns_live)(void);  /* INFO: connections open now */
 	uint64_t (*conns_total)(void); /* INFO: connections ever */
@@ -68,12 +70,13 @@ struct kv_server {
  * kv_execute - run one request (argc >= 1 arguments, slices the caller
  * keeps valid for the call) and append exactly one reply to c->out; an
  * unknown command, a wrong arity or, for a write, a full store (-OOM) is
- * an error reply. Return: nothing; c->oom when the reply could not be
- * stored, c->closing after QUIT. Context: inside t's poll, under the
- * server's lock; never awaits.
+ * an error reply. key_hash: store_hash of argv[1] if the caller has it
+ * (it looked the key up ahead), else NULL. Return: nothing; c->oom when
+ * the reply could not be stored, c->closing after QUIT. Context: inside
+ * t's poll, under the server's lock; never awaits.
  */
 void kv_execute(struct kv_server *s, struct urt_task *t, struct kv_client *c, uint32_t argc,
-		const char **argv, const size_t *len);
+		const char **argv, const size_t *len, const uint64_t *key_hash);
 
 /* kv_reply_error - append "-msg\r\n" (CR and LF in msg become spaces).
  * Context: inside t's poll. */

@@ -64,11 +64,17 @@ static struct idle_list *list_of(struct kv_worker *w, int where)
 	return where == IN_RX ? &w->rx : where == IN_TX ? &w->tx : &w->doom;
 }
 
-/* c moved: to the tail of the list `where` (a doomed one stays in c->w->doom). */
+/* c moved: to the tail of the list `where` (a doomed one stays in c->w->doom).
+ * One already in that list that moved at this coarse time stays where it
+ * is: among the tail's links of the same time, so the list keeps its order
+ * and the sweeper its deadlines, and a pipelined batch does not unlink and
+ * link itself (its neighbours' memory) after every piece it sends. */
 static void conn_move(struct conn *c, int where)
 {
 	if (c->doomed)
 		where = IN_DOOM;
+	if (c->where == where && c->link.at == c->w->sweep.now)
+		return;
 	idle_put(c->where ? list_of(c->w, c->where) : NULL, list_of(c->w, where), &c->link,
 		 c->w->sweep.now);
 	c->where = (uint8_t)where;
@@ -278,23 +284,54 @@ static bool in_append(struct urt_task *t, struct conn *c, const char *p, size_t 
 	return true;
 }
 
+/* Below this many bytes held the keyspace is taken to stay in the cache
+ * and nothing is looked at ahead: a request's peek cost 190 of the 1,350
+ * instructions of a GET on one key (callgrind), for misses that did not
+ * happen. */
+#define PREFETCH_MIN_MEM (1u << 20)
+
+/* A request of the batch looked at before its turn (resp_peek_key). */
+struct ahead {
+	const char *at;	  /* its first byte in the input; NULL: none */
+	const char *key;  /* its key, klen bytes, and the key's store_hash */
+	size_t klen, req; /* req: its length (0: unknown) */
+	uint64_t h;
+};
+
+/* Look at the request at p (n bytes) into *a. Return: whether it has a key. */
+static bool peek(const struct conn *c, const char *p, size_t n, struct ahead *a)
+{
+	a->at = NULL;
+	if (!resp_peek_key(p, n, &a->key, &a->klen, &a->req))
+		return false;
+	a->at = p;
+	a->h = store_hash(&c->w->sh->db, a->key, a->klen);
+	return true;
+}
+
 /*
  * While a request runs, the memory of the next ones' keys loads: the
  * entry of the next (its slot came in one request ago) and the slot of
  * the one after. A keyspace larger than the cache costs a miss for the
  * slot and one for the entry of every lookup: a third of urt-kv's CPU
- * under GET -P 16 -r 100000 went there (docs/design.md).
+ * under GET -P 16 -r 100000 went there (docs/design.md). Each request is
+ * looked at once: the one after becomes the next at the following
+ * request, and the key's hash goes on to its command (run_requests), so
+ * a key is hashed once, not three times.
  */
-static void prefetch_next(struct conn *c)
+static void prefetch_next(const struct conn *c, struct ahead *next, struct ahead *after)
 {
-	const char *p = c->in + c->in_off, *key;
-	size_t n = c->in_len - c->in_off, klen, req;
+	const char *p = c->in + c->in_off;
+	size_t n = c->in_len - c->in_off;
 
-	if (!resp_peek_key(p, n, &key, &klen, &req))
+	if (after->at == p)
+		*next = *after;
+	else if (!peek(c, p, n, next))
 		return;
-	store_prefetch(&c->w->sh->db, key, klen, true);
-	if (req && resp_peek_key(p + req, n - req, &key, &klen, &req))
-		store_prefetch(&c->w->sh->db, key, klen, false);
+	after->at = NULL;
+	store_prefetch(&c->w->sh->db, next->h, true);
+	if (next->req && peek(c, p + next->req, n - next->req, after))
+		store_prefetch(&c->w->sh->db, after->h, false);
 }
 
 /*
@@ -308,13 +345,14 @@ static void prefetch_next(struct conn *c)
  */
 static void run_requests(struct urt_task *t, struct conn *c)
 {
+	struct ahead next = { 0 }, after = { 0 };
 	bool locked = false;
 	uint32_t n = 0;
 
 	c->more = false;
 	while (c->in_off < c->in_len && !c->cl.closing) {
 		struct resp_cmd cmd = { .argv = c->w->argv, .len = c->w->len, .resume = c->resume };
-		const char *why;
+		const char *why, *at = c->in + c->in_off;
 		long k;
 
 		if (c->in_len - c->in_off < c->resume.need)
@@ -346,12 +384,21 @@ static void run_requests(struct urt_task *t, struct conn *c)
 		c->in_off += (size_t)k;
 		c->resume = (struct resp_resume){ 0 };
 		if (cmd.argc) {
+			/* its key's hash, if it was looked at ahead (the same bytes:
+			 * nothing writes the input while the batch runs) */
+			bool hashed = next.at == at && cmd.argc > 1 && cmd.argv[1] == next.key &&
+				      cmd.len[1] == next.klen;
+			uint64_t h = next.h;
+
 			if (!locked) {
 				pthread_mutex_lock(&c->w->sh->lock);
 				locked = true;
+				c->w->sh->srv.now_ms = 0; /* the batch reads the clock once */
 			}
-			prefetch_next(c);
-			kv_execute(&c->w->sh->srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len);
+			if (c->w->sh->db.mem >= PREFETCH_MIN_MEM)
+				prefetch_next(c, &next, &after);
+			kv_execute(&c->w->sh->srv, t, &c->cl, cmd.argc, cmd.argv, cmd.len,
+				   hashed ? &h : NULL);
 			n++;
 		}
 		if (c->cl.oom) { /* the reply itself could not be stored */

@@ -64,18 +64,25 @@ void store_deinit(struct store *s);
 void store_seed(struct store *s, uint64_t seed);
 
 /*
- * store_prefetch - start loading key's home slot into the cache (entry
- * false), or the entry its slot holds (entry true: its slot should be in
- * the cache by then, from an earlier call), so that a lookup of it a
- * little later does not wait for memory. urt-kv asks for the slot two
- * requests of a pipeline ahead and the entry one ahead. Reads the table
- * only: under the same lock as the lookups.
+ * store_hash - key's hash (SipHash-1-3 under the store's secret): what the
+ * _hashed calls below take, so a key looked at ahead of its command is
+ * hashed once. Valid until the next store_seed.
  */
-void store_prefetch(const struct store *s, const char *key, size_t klen, bool entry);
+uint64_t store_hash(const struct store *s, const char *key, size_t klen);
 
 /*
- * store_ref - keep e (and its value bytes, which no command changes in
- * place) alive until store_unref, even if it leaves the table meanwhile:
+ * store_prefetch - start loading the home slot of the key of hash h into
+ * the cache (entry false), or the entry its slot holds (entry true: its
+ * slot should be in the cache by then, from an earlier call), so that a
+ * lookup of it a little later does not wait for memory. urt-kv asks for
+ * the slot two requests of a pipeline ahead and the entry one ahead.
+ * Reads the table only: under the same lock as the lookups.
+ */
+void store_prefetch(const struct store *s, uint64_t h, bool entry);
+
+/*
+ * store_ref - keep e (and its value bytes, which no command changes while
+ * it is held) alive until store_unref, even if it leaves the table meanwhile:
  * a connection can then send a large value from the entry itself, with
  * the lock let go. Return: false if e has too many references (copy it).
  * store_unref - let go; frees e if it left the table and was the last.
@@ -84,15 +91,23 @@ void store_prefetch(const struct store *s, const char *key, size_t klen, bool en
 bool store_ref(struct kv_entry *e);
 void store_unref(struct store *s, struct kv_entry *e);
 
-/* The live entry for key (an expired one is deleted and NULL returned). */
+/* The live entry for key (an expired one is deleted and NULL returned).
+ * store_get_hashed: the same, h being store_hash(s, key, klen). */
 struct kv_entry *store_get(struct store *s, const char *key, size_t klen, int64_t now_ms);
+struct kv_entry *store_get_hashed(struct store *s, const char *key, size_t klen, uint64_t h,
+				  int64_t now_ms);
 
 /*
- * store_set - key = value, with expire_ms (0: none). Replaces an entry.
+ * store_set - key = value, with expire_ms (0: none). Replaces an entry; one
+ * that no store_ref holds, whose size class the new value keeps, is
+ * rewritten in place (the same pointer).
  * Return: 0; -ENOMEM when memory ran out (nothing changed).
  */
 int store_set(struct store *s, const char *key, size_t klen, const char *val, size_t vlen,
 	      int64_t expire_ms);
+/* store_set_hashed - the same, h being store_hash(s, key, klen). */
+int store_set_hashed(struct store *s, const char *key, size_t klen, uint64_t h, const char *val,
+		     size_t vlen, int64_t expire_ms);
 
 /* store_del - Return: whether a live key was deleted. */
 bool store_del(struct store *s, const char *key, size_t klen, int64_t now_ms);
