@@ -364,9 +364,10 @@ struct urt_runtime {
 	struct urt_task **reg;		      /* live tasks, for deinit */
 	uint32_t nreg, reg_cap;
 	uint32_t nclaims;	  /* outstanding claims, each holding a registry entry */
-	/* registry sizing (spawn.c): entries in slots of urt slabs, and slots
-	 * of those slabs, each of which the registry keeps an entry for */
-	uint32_t nreg_slab, reg_cover;
+	/* registry sizing (spawn.c): tasks and claims outside the slots of urt
+	 * slabs (nreg + nclaims - those inside), and slots of those slabs, each
+	 * of which the registry keeps an entry for */
+	uint32_t nloose, reg_cover;
 	unsigned budget;	  /* polls per tick */
 	bool stopping;		  /* urt_stop called */
 	bool loop_frame;	  /* the program opened the frame (urt_frame_begin) */
@@ -381,6 +382,7 @@ struct urt_runtime {
 		struct urt_slab_binding b;
 		size_t slot_size; /* bytes per slot */
 		bool urt;	  /* urt_slab_table_urt: call it inline */
+		bool fast;	  /* urt, with room for urt_spawn_slab's inline case */
 		uint32_t chunks;  /* urt: the slab's chunks in reg_cover */
 		uint32_t claims;  /* claims held in its slab (urt_slab_stats counts them used) */
 	} bindings[8];

@@ -86,11 +86,6 @@ static inline void urt__reg_remove(struct urt_runtime *rt, struct urt_task *t)
 {
 	struct urt_task *last = rt->reg[--rt->nreg];
 
-	if (t->flags & URT_TASK_SLAB) /* its entry was covered by a urt slab's slot */
-		rt->nreg_slab -=
-			rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT]
-				.urt;
-
 	rt->reg[t->reg] = last;
 	last->reg = t->reg;
 }

@@ -31,20 +31,23 @@
 
 #define HDR	  sizeof(struct urt_task)
 #define MIN_STATE URT__MIN_STATE
+/* urt_spawn_slab's inline case: states of 0 to 7 words (a bit mask test) */
+#define FAST_STATE 64
 
 /* --- registry ------------------------------------------------------------ */
 
 /*
  * Entries the registry must have. A task or claim in a slot of a urt slab
- * (nreg_slab of them) is covered by that slab's capacity (reg_cover: every
- * slot of every urt slab bound to the runtime, vacant or not), so a vacant
- * slot always has its entry waiting and urt_try_claim_slab never finds the
- * registry full while the slab has room. Every other entry (boxed, remote,
- * a custom slab table's) counts one.
+ * is covered by that slab's capacity (reg_cover: every slot of every urt
+ * slab bound to the runtime, vacant or not), so a vacant slot always has
+ * its entry waiting and urt_try_claim_slab never finds the registry full
+ * while the slab has room. Every other entry (boxed, remote, a custom slab
+ * table's: nloose of them) counts one. Counting those, not the ones in urt
+ * slabs, keeps the counter off the slab task's spawn and reclaim.
  */
 static inline uint64_t reg_need(const struct urt_runtime *rt)
 {
-	return (uint64_t)rt->nreg + rt->nclaims - rt->nreg_slab + rt->reg_cover;
+	return (uint64_t)rt->nloose + rt->reg_cover;
 }
 
 int urt__reg_reserve(struct urt_runtime *rt, uint32_t more)
@@ -217,7 +220,7 @@ void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *wh
 
 static inline __attribute__((always_inline)) void
 task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
-	   uint32_t size, uint16_t flags, uint32_t chunk, struct urt_join *join)
+	   uint16_t type_idx, uint32_t size, uint16_t flags, uint32_t chunk, struct urt_join *join)
 {
 	*t = (struct urt_task){
 		.type = type,
@@ -225,7 +228,7 @@ task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_typ
 		.chunk = chunk,
 		.reg = rt->nreg,
 		.flags = (uint16_t)(flags | URT_TASK_QUEUED),
-		.type_idx = type_slot(rt, type),
+		.type_idx = type_idx,
 	};
 	URT_ASSERT(rt->nreg < rt->reg_cap, "registry entry reserved before a task starts");
 	rt->reg[rt->nreg++] = t;
@@ -247,7 +250,8 @@ task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_typ
 void urt__task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
 		     uint32_t size, uint16_t flags, struct urt_join *join)
 {
-	task_start(rt, t, type, size, flags, 0, join);
+	rt->nloose++;
+	task_start(rt, t, type, type_slot(rt, type), size, flags, 0, join);
 }
 
 /*
@@ -306,8 +310,9 @@ int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *type, const vo
 	if (!t)
 		return -ENOMEM;
 	state_copy(t + 1, state, size);
+	rt->nloose++;
 	rt->stats.spawned_boxed++;
-	task_start(rt, t, type, (uint32_t)size, 0, 0, join);
+	task_start(rt, t, type, type_slot(rt, type), (uint32_t)size, 0, 0, join);
 	return 0;
 }
 
@@ -335,6 +340,8 @@ static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
 			.slot_size = tls.table->slot_size(tls.slab),
 			.urt = tls.table == &urt_slab_table_urt,
 		};
+		rt->bindings[i].fast =
+			rt->bindings[i].urt && rt->bindings[i].slot_size >= HDR + FAST_STATE - 8;
 		/* binding a urt slab sizes the registry for its slots */
 		if (rt->bindings[i].urt && reg_cover(rt, &rt->bindings[i], true))
 			return -ENOMEM;
@@ -430,14 +437,15 @@ static __attribute__((noinline)) int spawn_slab_slow(const struct urt_task_type 
 		urt_slab_free(bd->b.slab, slot.ptr, slot.chunk);
 		return ret;
 	}
-	rt->nreg_slab += bd->urt;
+	rt->nloose += !bd->urt;
 	state_copy((struct urt_task *)slot.ptr + 1, state, size);
 	rt->stats.spawned_slab++;
-	task_start(rt, slot.ptr, type, (uint32_t)size, slab_flags((unsigned)idx), slot.chunk, join);
+	task_start(rt, slot.ptr, type, type_slot(rt, type), (uint32_t)size,
+		   slab_flags((unsigned)idx), slot.chunk, join);
 	return 0;
 }
 
-/* state_copy for size 0, 8, 16, 24 or 32: fixed-size moves only. */
+/* state_copy for a multiple of 8 below FAST_STATE: fixed-size moves only. */
 static inline void state_copy_words(void *dst, const void *src, size_t size)
 {
 	char *d = dst;
@@ -445,7 +453,7 @@ static inline void state_copy_words(void *dst, const void *src, size_t size)
 
 	if (size & 32) {
 		memcpy(d, s, 32);
-		return;
+		d += 32, s += 32;
 	}
 	if (size & 16) {
 		memcpy(d, s, 16);
@@ -457,12 +465,13 @@ static inline void state_copy_words(void *dst, const void *src, size_t size)
 
 /*
  * The common case inline and calling out to nothing, so it needs no stack
- * frame: valid arguments, the thread's binding is the one used last, a urt
- * slab that has not grown since the registry covered it (so its slot has a
- * registry entry), a vacant slot in its current chunk, the type spawned
- * last (its stats slot cached) and a state of up to four words (copied by
- * moves, not a call). Anything else goes to spawn_slab_slow, which checks
- * it all again.
+ * frame: valid arguments, the type spawned last (so checked then, and its
+ * stats slot cached), a state of up to seven words (copied by moves, not a
+ * call), the thread's binding the one used last and a urt slab whose slots
+ * hold the header and seven words (bd->fast), that slab not grown since
+ * the registry covered it (so its slot has a registry entry), and a vacant
+ * slot in its current chunk. Anything else goes to spawn_slab_slow, which
+ * checks it all again.
  */
 int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
 		   struct urt_join *join)
@@ -473,21 +482,25 @@ int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t s
 	struct urt_slab *s;
 	struct urt_task *t;
 	uint32_t chunk;
+	unsigned bcur;
+	uint16_t idx;
 
-	if (URT_UNLIKELY(!rt || rt->closing || !type || !type->poll || (!state && size) ||
-			 size > 32 || (size & 7) || type != rt->last_type))
+	/* last_type was checked by the spawn that cached it: only NULL is left */
+	if (URT_UNLIKELY(!rt || type != rt->last_type || !type || rt->closing ||
+			 (size & ~(size_t)(FAST_STATE - 8)) || (!state && size)))
 		return spawn_slab_slow(type, state, size, join);
+	/* loaded before the slot's stores, which the compiler must assume alias */
+	idx = rt->last_type_idx;
+	bcur = rt->bcur;
 	/* before the first binding, bindings[0] is zeroed: no table matches */
-	bd = &rt->bindings[rt->bcur];
+	bd = &rt->bindings[bcur];
 	s = bd->b.slab;
-	if (URT_UNLIKELY(bd->b.table != tls.table || s != tls.slab || !bd->urt ||
-			 HDR + (size < MIN_STATE ? MIN_STATE : size) > bd->slot_size ||
+	if (URT_UNLIKELY(bd->b.table != tls.table || s != tls.slab || !bd->fast ||
 			 s->nchunks != bd->chunks || !(t = urt__slab_pop(s, &chunk))))
 		return spawn_slab_slow(type, state, size, join);
-	rt->nreg_slab++;
 	state_copy_words(t + 1, state, size);
 	rt->stats.spawned_slab++;
-	task_start(rt, t, type, (uint32_t)size, slab_flags(rt->bcur), chunk, join);
+	task_start(rt, t, type, idx, (uint32_t)size, slab_flags(bcur), chunk, join);
 	return 0;
 }
 
@@ -521,7 +534,7 @@ static int claim(struct urt_claim *c, bool try)
 		urt_slab_release(bd->b.slab, &slot);
 		return ret;
 	}
-	rt->nreg_slab += bd->urt;
+	rt->nloose += !bd->urt;
 	rt->nclaims++;
 	bd->claims++;
 	c->task = slot.ptr;
@@ -564,8 +577,8 @@ int urt_claim_spawn(struct urt_claim *c, const struct urt_task_type *type, struc
 	rt->nclaims--; /* urt__task_start takes the held registry entry */
 	bd->claims--;
 	rt->stats.spawned_claim++;
-	task_start(rt, c->task, type, (uint32_t)(bd->slot_size - HDR), slab_flags(c->binding),
-		   c->chunk, join);
+	task_start(rt, c->task, type, type_slot(rt, type), (uint32_t)(bd->slot_size - HDR),
+		   slab_flags(c->binding), c->chunk, join);
 	c->task = NULL;
 	return 0;
 }
@@ -582,7 +595,7 @@ void urt_claim_release(struct urt_claim *c)
 		bd->b.table->release(bd->b.slab, &slot);
 	rt->nclaims--;
 	bd->claims--;
-	rt->nreg_slab -= bd->urt;
+	rt->nloose -= !bd->urt;
 	c->task = NULL;
 	urt__slot_check(rt);
 }

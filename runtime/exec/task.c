@@ -388,14 +388,18 @@ static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 		struct urt_binding *bd =
 			&rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT];
 
-		if (bd->urt)
+		if (bd->urt) {
 			urt_slab_free(bd->b.slab, t, t->chunk);
-		else
+		} else {
+			rt->nloose--;
 			bd->b.table->free(bd->b.slab, t, t->chunk);
+		}
 		urt__slot_check(rt);
 	} else if (t->flags & URT_TASK_REMOTE) {
+		rt->nloose--;
 		free(t);
 	} else {
+		rt->nloose--;
 		rt->al.free(rt->al.ctx, t, urt__box_size(t->state_size), 16);
 	}
 }
@@ -471,44 +475,93 @@ static void handed_sweep(struct urt_runtime *rt, struct urt_task *t)
 }
 
 /*
+ * The common end of a poll that returned true: nothing to drop, wake or
+ * hand an output to (no handle, no joiner), nothing in flight, no
+ * registration, not queued again, no remote waker. task_finish would only
+ * count it (the caller counts it completed) and reclaim it, so do just
+ * that: the output, which nobody can read, is not stored.
+ */
+static inline bool task_ends_quietly(const struct urt_task *t)
+{
+	return !(t->flags & (URT_TASK_HANDLE | URT_TASK_QUEUED | URT_TASK_ABORTING)) && !t->ops &&
+	       !t->wakers && !t->waits && !t->join.head && !t->type->drop;
+}
+
+static inline void task_end_quietly(struct urt_runtime *rt, struct urt_task *t)
+{
+	URT_ASSERT(!rt->closing, "no poll runs during deinit");
+	check_handles(rt, t); /* debug builds' reports, as task_finish */
+	check_output(rt, t, rt->output);
+	rt->active--;
+	task_reclaim(rt, t);
+}
+
+/* One turn of a task taken off the run queue. Return: 1 if it was polled, else 0. */
+static inline __attribute__((always_inline)) int task_turn(struct urt_runtime *rt,
+							   struct urt_task *t)
+{
+	struct urt_type_stats *ts;
+	bool done;
+
+	t->flags &= (uint16_t)~URT_TASK_QUEUED;
+	if (URT_UNLIKELY(t->flags & (URT_TASK_FINISHED | URT_TASK_DRAINING | URT_TASK_ABORTING))) {
+		task_turn_special(rt, t);
+		return 0;
+	}
+	if (URT_UNLIKELY(t->waits))
+		handed_mark(t);
+	rt->polling = t;
+	done = t->type->poll(t, t + 1);
+	rt->polling = NULL;
+	if (URT_UNLIKELY(t->waits) && !done)
+		handed_sweep(rt, t);
+	ts = &rt->types[t->type_idx];
+	ts->polls++;
+	if (!done) {
+#ifdef URT_DEBUG
+		urt__frame_check(rt, t, "frame pointer held across await");
+#endif
+		return 1;
+	}
+	if (URT_LIKELY(task_ends_quietly(t))) {
+		ts->completed++;
+		task_end_quietly(rt, t);
+	} else if (!t->ops) {
+		task_finish(rt, t, false);
+	} else {
+		task_drain(rt, t, false);
+	}
+	return 1;
+}
+
+/*
  * Poll the tasks that were ready when the tick began, at most the budget.
  * A task woken meanwhile (a yield) waits for the next tick, so I/O gets its
  * turn between. Return: tasks polled.
+ *
+ * When the budget covers the whole queue (the common case), the queue is
+ * taken whole and walked as a local list: no pop writes the runtime, and a
+ * task woken meanwhile goes on the emptied queue, for the next tick. A
+ * task on the taken list keeps QUEUED until its turn, so nothing links it
+ * anywhere else or reclaims it before then.
  */
 int urt__run_ready(struct urt_runtime *rt)
 {
-	uint32_t turns = rt->nqueued < rt->budget ? rt->nqueued : rt->budget;
-	struct urt_task *t;
+	struct urt_task *t, *next;
+	uint32_t turns;
 	int n = 0;
 
-	while (turns-- && (t = urt__runq_pop(rt))) {
-		bool done;
-
-		t->flags &= (uint16_t)~URT_TASK_QUEUED;
-		if (URT_UNLIKELY(t->flags &
-				 (URT_TASK_FINISHED | URT_TASK_DRAINING | URT_TASK_ABORTING))) {
-			task_turn_special(rt, t);
-			continue;
+	if (URT_LIKELY(rt->nqueued <= rt->budget)) {
+		t = rt->run_head;
+		rt->run_head = rt->run_tail = NULL;
+		rt->nqueued = 0;
+		for (; t; t = next) {
+			next = t->next; /* before the turn: a yield relinks t */
+			n += task_turn(rt, t);
 		}
-		if (URT_UNLIKELY(t->waits))
-			handed_mark(t);
-		rt->polling = t;
-		done = t->type->poll(t, t + 1);
-		rt->polling = NULL;
-		if (URT_UNLIKELY(t->waits) && !done)
-			handed_sweep(rt, t);
-		n++;
-		rt->types[t->type_idx].polls++;
-		if (done) {
-			if (URT_LIKELY(!t->ops))
-				task_finish(rt, t, false);
-			else
-				task_drain(rt, t, false);
-		}
-#ifdef URT_DEBUG
-		else
-			urt__frame_check(rt, t, "frame pointer held across await");
-#endif
+	} else {
+		for (turns = rt->budget; turns-- && (t = urt__runq_pop(rt));)
+			n += task_turn(rt, t);
 	}
 	rt->stats.polls += (uint64_t)n;
 	return n;
