@@ -506,6 +506,21 @@ static void test_dropped_handle_reported(void **state)
  */
 static struct urt_task_type many_types[URT_TYPE_STATS + 6];
 
+/* A type's counters on rt are these. */
+static void assert_type_counts(struct urt_runtime *rt, const struct urt_task_type *type,
+			       uint64_t spawned, uint64_t completed, uint64_t aborted,
+			       uint64_t polls)
+{
+	struct urt_type_stats ts;
+
+	assert_int_equal(urt_type_stats(rt, type, &ts), 0);
+	assert_ptr_equal(ts.type, type);
+	assert_int_equal(ts.spawned, spawned);
+	assert_int_equal(ts.completed, completed);
+	assert_int_equal(ts.aborted, aborted);
+	assert_int_equal(ts.polls, polls);
+}
+
 static void test_type_stats_call(void **state)
 {
 	struct urt_runtime rt;
@@ -536,12 +551,7 @@ static void test_type_stats_call(void **state)
 	assert_int_equal(urt_join_abort(&j), 0);
 	urt_join_detach(&j);
 	run_all(&rt);
-	assert_int_equal(urt_type_stats(&rt, &add_type, &ts), 0);
-	assert_ptr_equal(ts.type, &add_type);
-	assert_int_equal(ts.spawned, 3);
-	assert_int_equal(ts.completed, 3);
-	assert_int_equal(ts.aborted, 0);
-	assert_int_equal(ts.polls, 3);
+	assert_type_counts(&rt, &add_type, 3, 3, 0, 3);
 	assert_int_equal(urt_type_stats(&rt, &park_type, &ts), 0);
 	assert_int_equal(ts.spawned, 1);
 	assert_int_equal(ts.completed, 0);
@@ -605,7 +615,6 @@ static const struct urt_task_type yield_once_type = { .poll = yield_once_poll,
 static void test_slab_quiet_end_and_lazy_registry(void **state)
 {
 	struct urt_runtime_stats st;
-	struct urt_type_stats ts;
 	struct test_alloc ta;
 	struct urt_runtime rt;
 	struct urt_claim c;
@@ -647,14 +656,8 @@ static void test_slab_quiet_end_and_lazy_registry(void **state)
 	assert_int_equal(st.completed, 28);
 	assert_int_equal(st.reclaimed, 28);
 	assert_int_equal(st.polls, 32);
-	assert_int_equal(urt_type_stats(&rt, &noop_type, &ts), 0);
-	assert_int_equal(ts.spawned, 24);
-	assert_int_equal(ts.polls, 24);
-	assert_int_equal(ts.completed, 24);
-	assert_int_equal(urt_type_stats(&rt, &yield_once_type, &ts), 0);
-	assert_int_equal(ts.spawned, 4);
-	assert_int_equal(ts.polls, 8);
-	assert_int_equal(ts.completed, 4);
+	assert_type_counts(&rt, &noop_type, 24, 24, 0, 24); /* quiet ends: polls and completions */
+	assert_type_counts(&rt, &yield_once_type, 4, 4, 0, 8);
 	assert_int_equal(rt.nreg, 0);
 
 	/* never polled, so never registered: deinit still aborts and frees them */
