@@ -15,7 +15,7 @@
  *
  * Invariants between ticks:
  *   active = tasks spawned and not finished
- *   nreg   = tasks not reclaimed (registry)
+ *   nreg   = tasks not reclaimed, less slab tasks before their first turn
  *   polling == NULL
  * urt__rt (TLS, defined in exec/task.c) is the runtime of this thread from
  * init to deinit.
@@ -185,6 +185,7 @@ size_t urt_runtime_deinit(struct urt_runtime *rt)
 	urt__blocking_deinit(rt);
 	urt__remote_close(rt); /* no other thread is inside a call from here on */
 	rt->closing = true;    /* spawns now fail with -ESHUTDOWN; no reclaim until pass 3 */
+	rt->fast_table = NULL; /* urt_spawn_slab's inline case with it (spawn.c) */
 	n = urt__remote_deinit(rt);
 	urt__ops_drain(rt);
 	n += urt__tasks_teardown(rt);
@@ -321,12 +322,12 @@ void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *s
 	*st = rt->stats;
 	/* derived, so the hot path keeps fewer counters */
 	for (int i = 0; i < URT_TYPE_STATS; i++) {
-		st->completed += rt->types[i].completed;
-		st->aborted += rt->types[i].aborted;
+		st->completed += rt->types[i].st.completed + rt->types[i].quiet;
+		st->aborted += rt->types[i].st.aborted;
 	}
-	st->reclaimed = st->spawned_boxed + st->spawned_slab + st->spawned_claim +
-			st->spawned_remote - rt->nreg;
-	st->live = rt->nreg;
+	/* not nreg: a slab task enters the registry only after its first turn */
+	st->live = st->spawned_boxed + st->spawned_slab + st->spawned_claim + st->spawned_remote -
+		   st->reclaimed;
 	st->active = rt->active;
 	if (rt->has_slab) {
 		size_t claims = 0;

@@ -356,7 +356,7 @@ static void test_try_claim_takes_every_vacant_slot_unbounded(void **state)
 	assert_int_equal(test_stats(&rt).live, 2048);
 	run_all(&rt);
 	assert_int_equal(test_stats(&rt).live, 0);
-	assert_int_equal(rt.nreg_slab, 0);
+	assert_int_equal(rt.nloose, 0);
 	urt_runtime_deinit(&rt);
 	assert_int_equal(ta.live_blocks, 0);
 }

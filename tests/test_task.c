@@ -506,6 +506,21 @@ static void test_dropped_handle_reported(void **state)
  */
 static struct urt_task_type many_types[URT_TYPE_STATS + 6];
 
+/* A type's counters on rt are these. */
+static void assert_type_counts(struct urt_runtime *rt, const struct urt_task_type *type,
+			       uint64_t spawned, uint64_t completed, uint64_t aborted,
+			       uint64_t polls)
+{
+	struct urt_type_stats ts;
+
+	assert_int_equal(urt_type_stats(rt, type, &ts), 0);
+	assert_ptr_equal(ts.type, type);
+	assert_int_equal(ts.spawned, spawned);
+	assert_int_equal(ts.completed, completed);
+	assert_int_equal(ts.aborted, aborted);
+	assert_int_equal(ts.polls, polls);
+}
+
 static void test_type_stats_call(void **state)
 {
 	struct urt_runtime rt;
@@ -536,12 +551,7 @@ static void test_type_stats_call(void **state)
 	assert_int_equal(urt_join_abort(&j), 0);
 	urt_join_detach(&j);
 	run_all(&rt);
-	assert_int_equal(urt_type_stats(&rt, &add_type, &ts), 0);
-	assert_ptr_equal(ts.type, &add_type);
-	assert_int_equal(ts.spawned, 3);
-	assert_int_equal(ts.completed, 3);
-	assert_int_equal(ts.aborted, 0);
-	assert_int_equal(ts.polls, 3);
+	assert_type_counts(&rt, &add_type, 3, 3, 0, 3);
 	assert_int_equal(urt_type_stats(&rt, &park_type, &ts), 0);
 	assert_int_equal(ts.spawned, 1);
 	assert_int_equal(ts.completed, 0);
@@ -571,6 +581,100 @@ static void test_type_stats_call(void **state)
 	assert_int_equal(over.spawned, sizeof(many_types) / sizeof(many_types[0]) - tracked);
 	assert_int_equal(over.completed, over.spawned);
 	urt_runtime_deinit(&rt);
+}
+
+/*
+ * The slab lifecycle's short ways (issue 20): a task of a type without a
+ * drop that finishes with nothing else to do ends in one count and a
+ * reclaim (type stats count it as a poll and a completion), and a slab
+ * task enters the registry only when it outlives its first turn (or has a
+ * handle). Both must leave every count as before, and deinit must still
+ * find a slab task that never ran.
+ */
+static bool noop_poll(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	URT_BEGIN(t);
+	URT_RETURN(t, 5);
+	URT_END(t);
+}
+
+static const struct urt_task_type noop_type = { .poll = noop_poll, .name = "noop" };
+
+static bool yield_once_poll(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	URT_BEGIN(t);
+	URT_YIELD(t); /* outlives its first turn: registered, then ends quietly */
+	URT_END(t);
+}
+
+static const struct urt_task_type yield_once_type = { .poll = yield_once_poll,
+						      .name = "yield-once" };
+
+static void test_slab_quiet_end_and_lazy_registry(void **state)
+{
+	struct urt_runtime_stats st;
+	struct test_alloc ta;
+	struct urt_runtime rt;
+	struct urt_claim c;
+	struct urt_join j;
+	struct urt_task *claimed;
+	uint64_t out = 0;
+
+	(void)state;
+	drops = 0;
+	test_alloc_init(&ta);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){
+				       .slab = URT_SLAB_UNBOUNDED,
+				       .slab_slots = 8,
+				       .allocator = &ta.al,
+			       });
+	for (int i = 0; i < 20; i++) /* across chunks: the inline case and the slow one */
+		assert_int_equal(urt_spawn_slab(&noop_type, NULL, 0, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(urt_claim_slab(&c), 0);
+		assert_int_equal(urt_claim_spawn(&c, &noop_type, NULL), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(urt_spawn_slab(&yield_once_type, NULL, 0, NULL), 0);
+	assert_int_equal(urt_spawn_slab(&noop_type, NULL, 0, &j), 0);
+	assert_ptr_equal(urt_task_runtime(j.task), &rt); /* a handle: registered at once */
+	urt_runtime_stats(&rt, &st);
+	assert_int_equal(st.live, 28);
+	assert_int_equal(st.reclaimed, 0);
+	assert_int_equal(urt_tick(&rt, 0), 28);
+	urt_runtime_stats(&rt, &st);
+	assert_int_equal(st.live, 5); /* the yielders and the joined one */
+	assert_int_equal(st.completed, 24);
+	assert_int_equal(st.reclaimed, 23);
+	assert_int_equal(urt_tick(&rt, 0), 4);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal(out, 5);
+	urt_runtime_stats(&rt, &st);
+	assert_int_equal(st.live, 0);
+	assert_int_equal(st.completed, 28);
+	assert_int_equal(st.reclaimed, 28);
+	assert_int_equal(st.polls, 32);
+	assert_type_counts(&rt, &noop_type, 24, 24, 0, 24); /* quiet ends: polls and completions */
+	assert_type_counts(&rt, &yield_once_type, 4, 4, 0, 8);
+	assert_int_equal(rt.nreg, 0);
+
+	/* never polled, so never registered: deinit still aborts and frees them */
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 1, 2 },
+						sizeof(struct add_state), NULL),
+				 0);
+		assert_int_equal(urt_spawn_slab(&noop_type, NULL, 0, NULL), 0);
+	}
+	assert_int_equal(urt_claim_slab(&c), 0);
+	claimed = c.task;
+	assert_int_equal(urt_claim_spawn(&c, &noop_type, NULL), 0);
+	assert_ptr_equal(urt_task_runtime(claimed), &rt); /* found through its slab */
+	assert_int_equal(rt.nreg, 0);
+	assert_int_equal(urt_runtime_deinit(&rt), 21);
+	assert_int_equal(drops, 10);
+	assert_int_equal(ta.live_blocks, 0);
 }
 
 /*
@@ -689,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_task_scoped_allocations_freed_at_reclaim),
 		cmocka_unit_test(test_tick_rules_stop_and_type_stats),
 		cmocka_unit_test(test_type_stats_call),
+		cmocka_unit_test(test_slab_quiet_end_and_lazy_registry),
 		cmocka_unit_test(test_dropped_handle_reported),
 		cmocka_unit_test(test_task_runtime),
 	};

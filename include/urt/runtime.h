@@ -364,9 +364,10 @@ struct urt_runtime {
 	struct urt_task **reg;		      /* live tasks, for deinit */
 	uint32_t nreg, reg_cap;
 	uint32_t nclaims;	  /* outstanding claims, each holding a registry entry */
-	/* registry sizing (spawn.c): entries in slots of urt slabs, and slots
-	 * of those slabs, each of which the registry keeps an entry for */
-	uint32_t nreg_slab, reg_cover;
+	/* registry sizing (spawn.c): tasks and claims outside the slots of urt
+	 * slabs (nreg + nclaims - those inside), and slots of those slabs, each
+	 * of which the registry keeps an entry for */
+	uint32_t nloose, reg_cover;
 	unsigned budget;	  /* polls per tick */
 	bool stopping;		  /* urt_stop called */
 	bool loop_frame;	  /* the program opened the frame (urt_frame_begin) */
@@ -381,6 +382,7 @@ struct urt_runtime {
 		struct urt_slab_binding b;
 		size_t slot_size; /* bytes per slot */
 		bool urt;	  /* urt_slab_table_urt: call it inline */
+		bool fast;	  /* urt, with room for urt_spawn_slab's inline case */
 		uint32_t chunks;  /* urt: the slab's chunks in reg_cover */
 		uint32_t claims;  /* claims held in its slab (urt_slab_stats counts them used) */
 	} bindings[8];
@@ -388,6 +390,15 @@ struct urt_runtime {
 	unsigned bcur;			       /* the binding used last */
 	const struct urt_task_type *last_type; /* type_idx cache for spawns */
 	uint16_t last_type_idx;
+	/* urt_spawn_slab's inline case (spawn.c, fast_keep): the type and the
+	 * urt slab binding of the last slab spawn that took the slow path, when
+	 * both qualify; fast_table NULL (never a thread's table) when not */
+	uint16_t fast_flags; /* the task's flags: binding, SLAB, DROP */
+	uint16_t fast_type_idx;
+	uint32_t fast_chunks; /* the slab's chunks the registry covers */
+	const struct urt_task_type *fast_type;
+	const struct urt_slab_table *fast_table;
+	struct urt_slab *fast_slab;
 	struct urt_arena frame;	 /* frame memory, reset every tick */
 	struct urt_sizeclass sc; /* task-scoped blocks */
 	struct urt_pool scopes;	 /* struct urt_scope, one per task that asks */
@@ -395,7 +406,10 @@ struct urt_runtime {
 	struct urt_pool waiters; /* wait-queue registrations */
 	struct urt_allocator al;
 	struct urt_runtime_stats stats;
-	struct urt_type_stats types[URT_TYPE_STATS];
+	struct urt_type_count { /* urt_type_stats adds `quiet` to completed and polls */
+		struct urt_type_stats st;
+		uint64_t quiet; /* completed in a poll with nothing more to do (task.c) */
+	} types[URT_TYPE_STATS];
 	void (*debug_hook)(void *ctx, const char *msg);
 	void *debug_ctx;
 

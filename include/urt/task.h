@@ -120,6 +120,7 @@ URT__STATIC_ASSERT(sizeof(struct urt_task) == 64, "the task header is one cache 
 #define URT_TASK_HANDLE	       0x0010u /* a join handle refers to it */
 #define URT_TASK_SLAB	       0x0020u /* lives in a slab slot, else a malloc block */
 #define URT_TASK_DRAINING      0x0080u /* poll is over; waiting for its ops' last CQEs */
+#define URT_TASK_DROP	       0x0800u /* its type has a drop */
 #define URT_TASK_BINDING_SHIFT 8       /* 3 bits: which slab binding it came from */
 #define URT_TASK_BINDING_MASK  0x0700u
 

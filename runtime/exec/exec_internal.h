@@ -82,14 +82,18 @@ URT_HIDDEN int urt__run_ready(struct urt_runtime *rt);
 URT_HIDDEN void urt__exec_ops_end(struct urt_runtime *rt, struct urt_task *t);
 /* deinit: abort and reclaim every task. Return: how many were reclaimed. */
 URT_HIDDEN size_t urt__tasks_teardown(struct urt_runtime *rt);
+/* t->reg of a task not in the registry yet (spawn.c, "registry") */
+#define URT__REG_NONE UINT32_MAX
+/* Enter t in the registry; its room was reserved (reg_need). */
+static inline void urt__reg_add(struct urt_runtime *rt, struct urt_task *t)
+{
+	URT_ASSERT(rt->nreg < rt->reg_cap, "registry entry reserved before a task enters");
+	t->reg = rt->nreg;
+	rt->reg[rt->nreg++] = t;
+}
 static inline void urt__reg_remove(struct urt_runtime *rt, struct urt_task *t)
 {
 	struct urt_task *last = rt->reg[--rt->nreg];
-
-	if (t->flags & URT_TASK_SLAB) /* its entry was covered by a urt slab's slot */
-		rt->nreg_slab -=
-			rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT]
-				.urt;
 
 	rt->reg[t->reg] = last;
 	last->reg = t->reg;

@@ -5,7 +5,13 @@
  *
  * The registry (rt->reg) lists every task not reclaimed, so deinit can reach
  * parked tasks that nothing else points to; t->reg is the task's index and
- * removal swaps the last entry in (O(1)). It grows by doubling and is
+ * removal swaps the last entry in (O(1)). One exception: a task in a urt
+ * slab's slot, spawned without a join handle, enters it at the end of its
+ * first turn, and only if it is still there then (task.c, task_turn);
+ * until then it is on the run queue, where the teardown looks for it, and
+ * t->reg is URT__REG_NONE. Its room is there all along (reg_cover, below),
+ * so entering never allocates; most such tasks finish in that first poll
+ * and never touch the registry at all. It grows by doubling and is
  * reserved before a task's memory is taken, so a spawn that fails leaves
  * nothing behind. A claim holds one registry entry until it is spawned or
  * released. It always has an entry for every slot of every urt slab bound
@@ -31,20 +37,23 @@
 
 #define HDR	  sizeof(struct urt_task)
 #define MIN_STATE URT__MIN_STATE
+/* urt_spawn_slab's inline case: states of 0 to 7 words (a bit mask test) */
+#define FAST_STATE 64
 
 /* --- registry ------------------------------------------------------------ */
 
 /*
  * Entries the registry must have. A task or claim in a slot of a urt slab
- * (nreg_slab of them) is covered by that slab's capacity (reg_cover: every
- * slot of every urt slab bound to the runtime, vacant or not), so a vacant
- * slot always has its entry waiting and urt_try_claim_slab never finds the
- * registry full while the slab has room. Every other entry (boxed, remote,
- * a custom slab table's) counts one.
+ * is covered by that slab's capacity (reg_cover: every slot of every urt
+ * slab bound to the runtime, vacant or not), so a vacant slot always has
+ * its entry waiting and urt_try_claim_slab never finds the registry full
+ * while the slab has room. Every other entry (boxed, remote, a custom slab
+ * table's: nloose of them) counts one. Counting those, not the ones in urt
+ * slabs, keeps the counter off the slab task's spawn and reclaim.
  */
 static inline uint64_t reg_need(const struct urt_runtime *rt)
 {
-	return (uint64_t)rt->nreg + rt->nclaims - rt->nreg_slab + rt->reg_cover;
+	return (uint64_t)rt->nloose + rt->reg_cover;
 }
 
 int urt__reg_reserve(struct urt_runtime *rt, uint32_t more)
@@ -138,7 +147,7 @@ static __attribute__((noinline)) uint16_t type_slot_slow(struct urt_runtime *rt,
 	unsigned h = type_hash(type);
 
 	for (unsigned i = 0; i < URT_TYPE_STATS; i++, h = (h + 1) % URT_TYPE_STATS) {
-		struct urt_type_stats *e = &rt->types[h];
+		struct urt_type_stats *e = &rt->types[h].st;
 
 		if (h == 0)
 			continue;
@@ -161,24 +170,32 @@ static inline uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_t
 	return rt->last_type_idx;
 }
 
+/* A type's counters as the API reports them: quiet ends are polls and completions. */
+static void type_stats_out(const struct urt_type_count *c, struct urt_type_stats *out)
+{
+	*out = c->st;
+	out->completed += c->quiet;
+	out->polls += c->quiet;
+}
+
 int urt_type_stats(const struct urt_runtime *rt, const struct urt_task_type *type,
 		   struct urt_type_stats *out)
 {
 	unsigned h;
 
 	if (!type) { /* the overflow entry: types past the table's room */
-		*out = rt->types[0];
+		type_stats_out(&rt->types[0], out);
 		return 0;
 	}
 	h = type_hash(type);
 	for (unsigned i = 0; i < URT_TYPE_STATS; i++, h = (h + 1) % URT_TYPE_STATS) {
 		if (h == 0)
 			continue;
-		if (rt->types[h].type == type) {
-			*out = rt->types[h];
+		if (rt->types[h].st.type == type) {
+			type_stats_out(&rt->types[h], out);
 			return 0;
 		}
-		if (!rt->types[h].type)
+		if (!rt->types[h].st.type)
 			break;
 	}
 	return -ENOENT;
@@ -215,22 +232,34 @@ void urt__frame_check(struct urt_runtime *rt, struct urt_task *t, const char *wh
 
 /* --- spawn ----------------------------------------------------------------- */
 
+/* The flags a task of this type starts with besides QUEUED and its memory's. */
+static inline uint16_t type_flags(const struct urt_task_type *type)
+{
+	return type->drop ? URT_TASK_DROP : 0;
+}
+
+/*
+ * lazy: a task in a urt slab's slot, whose registry entry waits until its
+ * first turn (see "registry" above); a task with a join handle registers
+ * now all the same, as the handle can reach it before it runs.
+ */
 static inline __attribute__((always_inline)) void
 task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
-	   uint32_t size, uint16_t flags, uint32_t chunk, struct urt_join *join)
+	   uint16_t type_idx, uint32_t size, uint16_t flags, uint32_t chunk, bool lazy,
+	   struct urt_join *join)
 {
 	*t = (struct urt_task){
 		.type = type,
 		.state_size = size,
 		.chunk = chunk,
-		.reg = rt->nreg,
+		.reg = URT__REG_NONE,
 		.flags = (uint16_t)(flags | URT_TASK_QUEUED),
-		.type_idx = type_slot(rt, type),
+		.type_idx = type_idx,
 	};
-	URT_ASSERT(rt->nreg < rt->reg_cap, "registry entry reserved before a task starts");
-	rt->reg[rt->nreg++] = t;
+	if (!lazy)
+		urt__reg_add(rt, t);
 	rt->active++;
-	rt->types[t->type_idx].spawned++;
+	rt->types[t->type_idx].st.spawned++;
 	rt->nqueued++;
 	if (rt->run_tail)
 		rt->run_tail->next = t;
@@ -240,6 +269,8 @@ task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_typ
 	if (join) {
 		join->task = t;
 		t->flags |= URT_TASK_HANDLE;
+		if (lazy)
+			urt__reg_add(rt, t);
 	}
 	urt__frame_check(rt, t, "frame data captured by a spawned task");
 }
@@ -247,7 +278,9 @@ task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_typ
 void urt__task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_type *type,
 		     uint32_t size, uint16_t flags, struct urt_join *join)
 {
-	task_start(rt, t, type, size, flags, 0, join);
+	rt->nloose++;
+	task_start(rt, t, type, type_slot(rt, type), size, flags | type_flags(type), 0, false,
+		   join);
 }
 
 /*
@@ -306,8 +339,10 @@ int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *type, const vo
 	if (!t)
 		return -ENOMEM;
 	state_copy(t + 1, state, size);
+	rt->nloose++;
 	rt->stats.spawned_boxed++;
-	task_start(rt, t, type, (uint32_t)size, 0, 0, join);
+	task_start(rt, t, type, type_slot(rt, type), (uint32_t)size, type_flags(type), 0, false,
+		   join);
 	return 0;
 }
 
@@ -335,6 +370,8 @@ static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
 			.slot_size = tls.table->slot_size(tls.slab),
 			.urt = tls.table == &urt_slab_table_urt,
 		};
+		rt->bindings[i].fast =
+			rt->bindings[i].urt && rt->bindings[i].slot_size >= HDR + FAST_STATE - 8;
 		/* binding a urt slab sizes the registry for its slots */
 		if (rt->bindings[i].urt && reg_cover(rt, &rt->bindings[i], true))
 			return -ENOMEM;
@@ -398,6 +435,30 @@ static uint16_t slab_flags(unsigned binding)
 	return (uint16_t)(URT_TASK_SLAB | (binding << URT_TASK_BINDING_SHIFT));
 }
 
+/*
+ * Keep what urt_spawn_slab's inline case needs after a spawn through
+ * binding b (spawn_slab_slow): the type, its stats slot and the task's
+ * flags, and the binding as far as it qualifies (a urt slab with room for
+ * seven words of state). Stale chunks only miss: both counts only grow,
+ * and the binding's never passes the slab's.
+ */
+static void fast_keep(struct urt_runtime *rt, unsigned b, const struct urt_task_type *type,
+		      uint16_t type_idx, uint16_t flags)
+{
+	struct urt_binding *bd = &rt->bindings[b];
+
+	if (!bd->fast) {
+		rt->fast_table = NULL;
+		return;
+	}
+	rt->fast_type = type;
+	rt->fast_type_idx = type_idx;
+	rt->fast_flags = flags;
+	rt->fast_table = bd->b.table;
+	rt->fast_slab = bd->b.slab;
+	rt->fast_chunks = bd->chunks;
+}
+
 /* urt_spawn_slab's every case: errors, bindings, growth, custom tables. */
 static __attribute__((noinline)) int spawn_slab_slow(const struct urt_task_type *type,
 						     const void *state, size_t size,
@@ -407,6 +468,7 @@ static __attribute__((noinline)) int spawn_slab_slow(const struct urt_task_type 
 	struct urt_binding *bd;
 	struct urt_slot slot;
 	int idx, ret;
+	uint16_t tidx, flags;
 
 	if (!rt)
 		return -ESRCH;
@@ -430,14 +492,17 @@ static __attribute__((noinline)) int spawn_slab_slow(const struct urt_task_type 
 		urt_slab_free(bd->b.slab, slot.ptr, slot.chunk);
 		return ret;
 	}
-	rt->nreg_slab += bd->urt;
+	rt->nloose += !bd->urt;
 	state_copy((struct urt_task *)slot.ptr + 1, state, size);
 	rt->stats.spawned_slab++;
-	task_start(rt, slot.ptr, type, (uint32_t)size, slab_flags((unsigned)idx), slot.chunk, join);
+	tidx = type_slot(rt, type);
+	flags = slab_flags((unsigned)idx) | type_flags(type);
+	task_start(rt, slot.ptr, type, tidx, (uint32_t)size, flags, slot.chunk, bd->urt, join);
+	fast_keep(rt, (unsigned)idx, type, tidx, flags);
 	return 0;
 }
 
-/* state_copy for size 0, 8, 16, 24 or 32: fixed-size moves only. */
+/* state_copy for a multiple of 8 below FAST_STATE: fixed-size moves only. */
 static inline void state_copy_words(void *dst, const void *src, size_t size)
 {
 	char *d = dst;
@@ -445,7 +510,7 @@ static inline void state_copy_words(void *dst, const void *src, size_t size)
 
 	if (size & 32) {
 		memcpy(d, s, 32);
-		return;
+		d += 32, s += 32;
 	}
 	if (size & 16) {
 		memcpy(d, s, 16);
@@ -457,37 +522,39 @@ static inline void state_copy_words(void *dst, const void *src, size_t size)
 
 /*
  * The common case inline and calling out to nothing, so it needs no stack
- * frame: valid arguments, the thread's binding is the one used last, a urt
- * slab that has not grown since the registry covered it (so its slot has a
- * registry entry), a vacant slot in its current chunk, the type spawned
- * last (its stats slot cached) and a state of up to four words (copied by
- * moves, not a call). Anything else goes to spawn_slab_slow, which checks
- * it all again.
+ * frame: valid arguments; the type, and the thread's binding, those of the
+ * last spawn that took the slow path (rt->fast_*: checked then, the type's
+ * stats slot and the task's flags worked out then), that binding a urt
+ * slab whose slots hold the header and seven words and which has not grown
+ * since the registry covered it (so its slots have registry room); a state
+ * of up to seven words (copied by moves, not a call); a vacant slot in the
+ * slab's current chunk. Anything else goes to spawn_slab_slow, which checks
+ * it all again. A NULL type can match fast_type only before the first
+ * slow spawn, when fast_table is NULL, which no thread's table is.
  */
 int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
 		   struct urt_join *join)
 {
 	struct urt_runtime *rt = urt__rt;
 	struct urt_slab_binding tls = urt__slab_tls;
-	struct urt_binding *bd;
 	struct urt_slab *s;
 	struct urt_task *t;
 	uint32_t chunk;
+	uint16_t idx, flags;
 
-	if (URT_UNLIKELY(!rt || rt->closing || !type || !type->poll || (!state && size) ||
-			 size > 32 || (size & 7) || type != rt->last_type))
+	if (URT_UNLIKELY(!rt || type != rt->fast_type || (size & ~(size_t)(FAST_STATE - 8)) ||
+			 (!state && size)))
 		return spawn_slab_slow(type, state, size, join);
-	/* before the first binding, bindings[0] is zeroed: no table matches */
-	bd = &rt->bindings[rt->bcur];
-	s = bd->b.slab;
-	if (URT_UNLIKELY(bd->b.table != tls.table || s != tls.slab || !bd->urt ||
-			 HDR + (size < MIN_STATE ? MIN_STATE : size) > bd->slot_size ||
-			 s->nchunks != bd->chunks || !(t = urt__slab_pop(s, &chunk))))
+	s = rt->fast_slab;
+	if (URT_UNLIKELY(tls.table != rt->fast_table || tls.slab != s ||
+			 s->nchunks != rt->fast_chunks || !(t = urt__slab_pop(s, &chunk))))
 		return spawn_slab_slow(type, state, size, join);
-	rt->nreg_slab++;
+	/* loaded before the slot's stores, which the compiler must assume alias */
+	idx = rt->fast_type_idx;
+	flags = rt->fast_flags;
 	state_copy_words(t + 1, state, size);
 	rt->stats.spawned_slab++;
-	task_start(rt, t, type, (uint32_t)size, slab_flags(rt->bcur), chunk, join);
+	task_start(rt, t, type, idx, (uint32_t)size, flags, chunk, true, join);
 	return 0;
 }
 
@@ -521,7 +588,7 @@ static int claim(struct urt_claim *c, bool try)
 		urt_slab_release(bd->b.slab, &slot);
 		return ret;
 	}
-	rt->nreg_slab += bd->urt;
+	rt->nloose += !bd->urt;
 	rt->nclaims++;
 	bd->claims++;
 	c->task = slot.ptr;
@@ -564,8 +631,10 @@ int urt_claim_spawn(struct urt_claim *c, const struct urt_task_type *type, struc
 	rt->nclaims--; /* urt__task_start takes the held registry entry */
 	bd->claims--;
 	rt->stats.spawned_claim++;
-	task_start(rt, c->task, type, (uint32_t)(bd->slot_size - HDR), slab_flags(c->binding),
-		   c->chunk, join);
+	/* in deinit (a drop spawning its claim) the teardown must find it now */
+	task_start(rt, c->task, type, type_slot(rt, type), (uint32_t)(bd->slot_size - HDR),
+		   slab_flags(c->binding) | type_flags(type), c->chunk, bd->urt && !rt->closing,
+		   join);
 	c->task = NULL;
 	return 0;
 }
@@ -582,7 +651,7 @@ void urt_claim_release(struct urt_claim *c)
 		bd->b.table->release(bd->b.slab, &slot);
 	rt->nclaims--;
 	bd->claims--;
-	rt->nreg_slab -= bd->urt;
+	rt->nloose -= !bd->urt;
 	c->task = NULL;
 	urt__slot_check(rt);
 }

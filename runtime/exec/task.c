@@ -224,13 +224,24 @@ const char *urt_task_name(const struct urt_task *t)
 	return t->type->name ? t->type->name : "?";
 }
 
-/* The header has no room for a pointer (one cache line): a task's runtime
- * is the one of the thread it runs on, if t is in that one's registry. */
+/*
+ * The header has no room for a pointer (one cache line): a task's runtime
+ * is the one of the thread it runs on, if t is in that one's registry, or,
+ * before its first turn ends (not registered yet: spawn.c, "registry"), a
+ * slot of a urt slab bound to it, in the chunk t names.
+ */
 struct urt_runtime *urt_task_runtime(const struct urt_task *t)
 {
 	struct urt_runtime *rt = urt__rt;
+	unsigned b;
 
-	if (!rt || !t || t->reg >= rt->nreg || rt->reg[t->reg] != t)
+	if (!rt || !t)
+		return NULL;
+	if (t->reg != URT__REG_NONE)
+		return t->reg < rt->nreg && rt->reg[t->reg] == t ? rt : NULL;
+	b = (t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT;
+	if (!(t->flags & URT_TASK_SLAB) || b >= rt->nbindings || !rt->bindings[b].urt ||
+	    urt_slab_find_chunk(rt->bindings[b].b.slab, t) != (int)t->chunk)
 		return NULL;
 	return rt;
 }
@@ -348,9 +359,9 @@ static inline __attribute__((always_inline)) void task_finish(struct urt_runtime
 	t->flags &= (uint16_t) ~(URT_TASK_ABORTING | URT_TASK_DRAINING);
 	rt->active--;
 	if (aborted) /* the totals are sums over types: see urt_runtime_stats */
-		rt->types[t->type_idx].aborted++;
+		rt->types[t->type_idx].st.aborted++;
 	else
-		rt->types[t->type_idx].completed++;
+		rt->types[t->type_idx].st.completed++;
 	urt__waitq_wake_all(&t->join);
 	task_maybe_reclaim(rt, t);
 }
@@ -379,7 +390,9 @@ static void task_drain(struct urt_runtime *rt, struct urt_task *t, bool aborted)
 
 static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 {
-	urt__reg_remove(rt, t);
+	if (t->reg != URT__REG_NONE) /* a slab task may end in its first turn unregistered */
+		urt__reg_remove(rt, t);
+	rt->stats.reclaimed++;
 	if (t->scope) {
 		urt_scope_reset(t->scope);
 		urt_pool_free(&rt->scopes, t->scope);
@@ -388,14 +401,18 @@ static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 		struct urt_binding *bd =
 			&rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT];
 
-		if (bd->urt)
+		if (bd->urt) {
 			urt_slab_free(bd->b.slab, t, t->chunk);
-		else
+		} else {
+			rt->nloose--;
 			bd->b.table->free(bd->b.slab, t, t->chunk);
+		}
 		urt__slot_check(rt);
 	} else if (t->flags & URT_TASK_REMOTE) {
+		rt->nloose--;
 		free(t);
 	} else {
+		rt->nloose--;
 		rt->al.free(rt->al.ctx, t, urt__box_size(t->state_size), 16);
 	}
 }
@@ -471,44 +488,111 @@ static void handed_sweep(struct urt_runtime *rt, struct urt_task *t)
 }
 
 /*
+ * The common end of a poll that returned true: nothing to drop, wake or
+ * hand an output to (no handle, no joiner), nothing in flight, no
+ * registration, not queued again, no remote waker. task_finish would only
+ * count it (the caller counts it completed) and reclaim it, so do just
+ * that: the output, which nobody can read, is not stored.
+ */
+static inline bool task_ends_quietly(const struct urt_task *t)
+{
+	return !(t->flags &
+		 (URT_TASK_HANDLE | URT_TASK_QUEUED | URT_TASK_ABORTING | URT_TASK_DROP)) &&
+	       !t->ops && !t->wakers && !t->waits && !t->join.head;
+}
+
+static inline void task_end_quietly(struct urt_runtime *rt, struct urt_task *t)
+{
+	URT_ASSERT(!rt->closing, "no poll runs during deinit");
+	check_handles(rt, t); /* debug builds' reports, as task_finish */
+	check_output(rt, t, rt->output);
+	rt->active--;
+	task_reclaim(rt, t);
+}
+
+/*
+ * A task that outlives its first turn enters the registry then (spawn.c,
+ * "registry"): from here on it may be parked where only the registry finds
+ * it. Its room was reserved by the slab's cover, so this never allocates.
+ */
+static inline void reg_enter(struct urt_runtime *rt, struct urt_task *t)
+{
+	if (URT_UNLIKELY(t->reg == URT__REG_NONE))
+		urt__reg_add(rt, t);
+}
+
+/* One turn of a task taken off the run queue. Return: 1 if it was polled, else 0. */
+static inline __attribute__((always_inline)) int task_turn(struct urt_runtime *rt,
+							   struct urt_task *t)
+{
+	struct urt_type_count *tc;
+	bool done;
+
+	t->flags &= (uint16_t)~URT_TASK_QUEUED;
+	if (URT_UNLIKELY(t->flags & (URT_TASK_FINISHED | URT_TASK_DRAINING | URT_TASK_ABORTING))) {
+		reg_enter(rt, t);
+		task_turn_special(rt, t);
+		return 0;
+	}
+	if (URT_UNLIKELY(t->waits))
+		handed_mark(t);
+	rt->polling = t;
+	done = t->type->poll(t, t + 1);
+	rt->polling = NULL;
+	if (URT_UNLIKELY(t->waits) && !done)
+		handed_sweep(rt, t);
+	tc = &rt->types[t->type_idx];
+	if (!done) {
+		tc->st.polls++;
+		reg_enter(rt, t);
+#ifdef URT_DEBUG
+		urt__frame_check(rt, t, "frame pointer held across await");
+#endif
+		return 1;
+	}
+	if (URT_LIKELY(task_ends_quietly(t))) {
+		tc->quiet++; /* a poll and a completion, in one count */
+		task_end_quietly(rt, t);
+		return 1;
+	}
+	tc->st.polls++;
+	reg_enter(rt, t);
+	if (!t->ops) {
+		task_finish(rt, t, false);
+	} else {
+		task_drain(rt, t, false);
+	}
+	return 1;
+}
+
+/*
  * Poll the tasks that were ready when the tick began, at most the budget.
  * A task woken meanwhile (a yield) waits for the next tick, so I/O gets its
  * turn between. Return: tasks polled.
+ *
+ * When the budget covers the whole queue (the common case), the queue is
+ * taken whole and walked as a local list: no pop writes the runtime, and a
+ * task woken meanwhile goes on the emptied queue, for the next tick. A
+ * task on the taken list keeps QUEUED until its turn, so nothing links it
+ * anywhere else or reclaims it before then.
  */
 int urt__run_ready(struct urt_runtime *rt)
 {
-	uint32_t turns = rt->nqueued < rt->budget ? rt->nqueued : rt->budget;
-	struct urt_task *t;
+	struct urt_task *t, *next;
+	uint32_t turns;
 	int n = 0;
 
-	while (turns-- && (t = urt__runq_pop(rt))) {
-		bool done;
-
-		t->flags &= (uint16_t)~URT_TASK_QUEUED;
-		if (URT_UNLIKELY(t->flags &
-				 (URT_TASK_FINISHED | URT_TASK_DRAINING | URT_TASK_ABORTING))) {
-			task_turn_special(rt, t);
-			continue;
+	if (URT_LIKELY(rt->nqueued <= rt->budget)) {
+		t = rt->run_head;
+		rt->run_head = rt->run_tail = NULL;
+		rt->nqueued = 0;
+		for (; t; t = next) {
+			next = t->next; /* before the turn: a yield relinks t */
+			n += task_turn(rt, t);
 		}
-		if (URT_UNLIKELY(t->waits))
-			handed_mark(t);
-		rt->polling = t;
-		done = t->type->poll(t, t + 1);
-		rt->polling = NULL;
-		if (URT_UNLIKELY(t->waits) && !done)
-			handed_sweep(rt, t);
-		n++;
-		rt->types[t->type_idx].polls++;
-		if (done) {
-			if (URT_LIKELY(!t->ops))
-				task_finish(rt, t, false);
-			else
-				task_drain(rt, t, false);
-		}
-#ifdef URT_DEBUG
-		else
-			urt__frame_check(rt, t, "frame pointer held across await");
-#endif
+	} else {
+		for (turns = rt->budget; turns-- && (t = urt__runq_pop(rt));)
+			n += task_turn(rt, t);
 	}
 	rt->stats.polls += (uint64_t)n;
 	return n;
@@ -612,7 +696,8 @@ void urt_task_free(struct urt_task *t, void *ptr)
 
 /*
  * Teardown, after urt__ops_drain emptied the kernel, in passes so no pass
- * touches memory an earlier one freed:
+ * touches memory an earlier one freed (first, the tasks not registered yet,
+ * all on the run queue, enter the registry):
  *   1. every task not finished stops: its wait-queue registrations go (a
  *      queue may live in another task's state, still valid now), it is
  *      marked aborted unless its poll was already over, and what it still
@@ -627,6 +712,10 @@ void urt_task_free(struct urt_task *t, void *ptr)
 size_t urt__tasks_teardown(struct urt_runtime *rt)
 {
 	size_t n = 0;
+
+	/* slab tasks that never had a turn are on the run queue alone */
+	for (struct urt_task *t = rt->run_head; t; t = t->next)
+		reg_enter(rt, t);
 
 	for (uint32_t i = 0; i < rt->nreg; i++) {
 		struct urt_task *t = rt->reg[i];
