@@ -112,6 +112,21 @@ static void counts(struct urt_runtime *rt, const struct urt_task_type *type, uin
 	assert_int_equal(ts.polls, polls);
 }
 
+/* A runtime whose one spawner has had its turn: 41 children queued. */
+static void spawner_run(struct urt_runtime *rt, struct test_alloc *ta)
+{
+	drops = shutdown_spawns = seen_bad = 0;
+	seen_rt = rt;
+	test_alloc_init(ta);
+	test_runtime_init(rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
+							  .slab_slots = 16,
+							  .allocator = &ta->al });
+	assert_int_equal(urt_spawn_slab(&spawner_type, &(struct spawner_state){ .n = 40 },
+					sizeof(struct spawner_state), NULL),
+			 0);
+	assert_int_equal(urt_tick(rt, 0), 1);
+}
+
 /*
  * Spawned from a poll (inline case), never polled, then deinit: each is
  * found on the run queue, aborted, dropped once; a drop that spawns is
@@ -126,16 +141,7 @@ static void test_deinit_with_unpolled_children(void **state)
 	size_t n;
 
 	(void)state;
-	drops = shutdown_spawns = seen_bad = 0;
-	seen_rt = &rt;
-	test_alloc_init(&ta);
-	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
-							   .slab_slots = 16,
-							   .allocator = &ta.al });
-	assert_int_equal(urt_spawn_slab(&spawner_type, &(struct spawner_state){ .n = 40 },
-					sizeof(struct spawner_state), NULL),
-			 0);
-	assert_int_equal(urt_tick(&rt, 0), 1);
+	spawner_run(&rt, &ta);
 	assert_int_equal(drops, 1); /* the spawner's */
 	urt_runtime_stats(&rt, &st);
 	assert_int_equal(st.live, 41);
@@ -163,16 +169,7 @@ static void test_children_after_one_turn(void **state)
 	struct urt_runtime rt;
 
 	(void)state;
-	drops = shutdown_spawns = seen_bad = 0;
-	seen_rt = &rt;
-	test_alloc_init(&ta);
-	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
-							   .slab_slots = 16,
-							   .allocator = &ta.al });
-	assert_int_equal(urt_spawn_slab(&spawner_type, &(struct spawner_state){ .n = 40 },
-					sizeof(struct spawner_state), NULL),
-			 0);
-	assert_int_equal(urt_tick(&rt, 0), 1);
+	spawner_run(&rt, &ta);
 	assert_int_equal(urt_tick(&rt, 0), 40); /* the aborted one is not polled */
 	assert_int_equal(drops, 2);
 	urt_runtime_stats(&rt, &st);
