@@ -281,6 +281,11 @@ int urt_slab_find_chunk(const struct urt_slab *s, const void *ptr)
 	return -ENOENT;
 }
 
+bool urt_slab_owns(const struct urt_slab *s, const void *ptr, uint32_t chunk)
+{
+	return chunk < s->nchunks && slot_index(s, s->dir[chunk], ptr) >= 0;
+}
+
 /* Debug builds: move a slot between states, asserting where it was. */
 static void state_move(struct urt_slab *s, struct urt_slab_chunk *c, const void *ptr, int from,
 		       int to, const char *what)

@@ -123,6 +123,7 @@ static void test_unbounded_grows_by_chunks_and_addresses_stay(void **state)
 		assert_int_equal(urt_slab_alloc(&s, &slots[i]), 0);
 		test_fill(slots[i].ptr, 40, (uint64_t)i);
 		assert_int_equal(urt_slab_find_chunk(&s, slots[i].ptr), (int)slots[i].chunk);
+		assert_true(urt_slab_owns(&s, slots[i].ptr, slots[i].chunk));
 	}
 	assert_int_equal(stats(&s).chunks, (N + PER - 1) / PER);
 	assert_int_equal(stats(&s).capacity, stats(&s).chunks * PER);
@@ -136,6 +137,10 @@ static void test_unbounded_grows_by_chunks_and_addresses_stay(void **state)
 	assert_int_equal(stats(&s).chunks, (N + PER - 1) / PER);
 	assert_int_equal(urt_slab_find_chunk(&s, (char *)slots[1].ptr + 1), -ENOENT);
 	assert_int_equal(urt_slab_find_chunk(&s, &s), -ENOENT);
+	/* urt_slab_owns: the chunk named, not another; no index past the slab's */
+	assert_false(urt_slab_owns(&s, slots[0].ptr, slots[0].chunk + 1));
+	assert_false(urt_slab_owns(&s, slots[0].ptr, stats(&s).chunks));
+	assert_false(urt_slab_owns(&s, (char *)slots[1].ptr + 1, slots[1].chunk));
 	for (int i = 0; i < N; i++)
 		urt_slab_free(&s, slots[i].ptr, slots[i].chunk);
 	assert_int_equal(stats(&s).used, 0);

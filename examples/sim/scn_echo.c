@@ -445,6 +445,7 @@ static bool all_done(const struct world *w, bool idle_too)
 	return true;
 }
 
+/* Slots the server's connections hold (its other tasks are boxed). */
 /* The server's state once every client is gone: nothing held. */
 static void check_idle_server(struct world *w)
 {
@@ -497,9 +498,9 @@ static bool control_poll(struct urt_task *t, void *arg)
 		 * begin after it: at --max-conns a closer's connection waits
 		 * in the backlog for a slot, and its accept comes once
 		 * another connection ended (seed 5226); and its slot may come
-		 * back a tick after it ended (seed 711 with faults). A minute
-		 * of virtual time at most, then check_idle_server says what is
-		 * left. */
+		 * back a tick after it ended (seeds 711 and 777041 with
+		 * faults). A minute of virtual time at most, then
+		 * check_idle_server says what is left. */
 		for (k->i = 0; server_settling(w) && k->i < 60000; k->i++) {
 			URT_AWAIT(t, k->ret = urt_sleep(t, &k->nap, MS));
 		}

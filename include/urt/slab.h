@@ -140,6 +140,13 @@ size_t urt_slab_used(const struct urt_slab *s);
  */
 URT_NODISCARD int urt_slab_find_chunk(const struct urt_slab *s, const void *ptr);
 
+/*
+ * urt_slab_owns - whether ptr is a slot start of chunk `chunk` of s: O(1),
+ * for callers that kept the index (urt_slab_find_chunk scans them all).
+ * Return: true if it is; false for a chunk index past the slab's.
+ */
+bool urt_slab_owns(const struct urt_slab *s, const void *ptr, uint32_t chunk);
+
 /* Internal entry points behind the inline fast paths below. */
 #define URT__SLAB_CLAIM 1u /* debug builds: the slot becomes claimed, not occupied */
 #define URT__SLAB_TRY	2u /* never grow */

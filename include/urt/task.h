@@ -381,7 +381,10 @@ const char *urt_task_name(const struct urt_task *t);
  * task (a poll or a drop that wants urt_spawn, urt_runtime_stats or
  * urt_type_stats). Tasks run on their runtime's thread, and the header
  * keeps no pointer to it (one cache line: docs/design.md), so this is
- * urt_runtime_current() checked against t: t's registry entry must be t.
+ * urt_runtime_current() checked against t, in O(1): t's registry entry
+ * must be t, or, for a slab task before the end of its first turn (not
+ * registered yet), t must be a slot of the chunk it names, in a urt slab
+ * bound to the runtime.
  * t must be live (spawned and not yet reclaimed: its drop counts, in
  * deinit too); a reclaimed task's memory is gone.
  * Return: the runtime; NULL if t is NULL, this thread has no runtime, or

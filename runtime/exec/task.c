@@ -241,7 +241,7 @@ struct urt_runtime *urt_task_runtime(const struct urt_task *t)
 		return t->reg < rt->nreg && rt->reg[t->reg] == t ? rt : NULL;
 	b = (t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT;
 	if (!(t->flags & URT_TASK_SLAB) || b >= rt->nbindings || !rt->bindings[b].urt ||
-	    urt_slab_find_chunk(rt->bindings[b].b.slab, t) != (int)t->chunk)
+	    !urt_slab_owns(rt->bindings[b].b.slab, t, t->chunk))
 		return NULL;
 	return rt;
 }
