@@ -503,11 +503,23 @@ static inline bool task_ends_quietly(const struct urt_task *t)
 
 static inline void task_end_quietly(struct urt_runtime *rt, struct urt_task *t)
 {
+	const struct urt_binding *bd =
+		&rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT];
+
 	URT_ASSERT(!rt->closing, "no poll runs during deinit");
 	check_handles(rt, t); /* debug builds' reports, as task_finish */
 	check_output(rt, t, rt->output);
 	rt->active--;
-	task_reclaim(rt, t);
+	/* task_reclaim's common case inline: a urt slab's slot, no scope */
+	if (URT_UNLIKELY(!(t->flags & URT_TASK_SLAB) || !bd->urt || t->scope)) {
+		task_reclaim(rt, t);
+		return;
+	}
+	if (URT_UNLIKELY(t->reg != URT__REG_NONE))
+		urt__reg_remove(rt, t);
+	rt->stats.reclaimed++;
+	urt_slab_free(bd->b.slab, t, t->chunk);
+	urt__slot_check(rt);
 }
 
 /*
