@@ -531,8 +531,8 @@ struct urt_runtime {
 extern __thread struct urt_runtime *urt__rt __attribute__((tls_model("initial-exec")));
 
 /* urt_spawn_slab's every case (runtime/exec/spawn.c); only the inline one calls it. */
-URT_NODISCARD int urt__spawn_slab(const struct urt_task_type *type, const void *state,
-				  size_t size, struct urt_join *join);
+URT_NODISCARD int urt__spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
+				  struct urt_join *join);
 
 #define URT__FAST_STATE 64 /* the inline case: states of 0 to 7 words */
 
@@ -547,9 +547,8 @@ URT_NODISCARD int urt__spawn_slab(const struct urt_task_type *type, const void *
  * Return: 0; -ESRCH, -ENODEV, -EMSGSIZE, -ENOSPC, -ENOMEM, -EINVAL, -ESHUTDOWN.
  * Context: the runtime's thread, also from a poll or a drop.
  */
-URT_NODISCARD static inline int urt_spawn_slab(const struct urt_task_type *type,
-					       const void *state, size_t size,
-					       struct urt_join *join)
+URT_NODISCARD static inline int urt_spawn_slab(const struct urt_task_type *type, const void *state,
+					       size_t size, struct urt_join *join)
 {
 	struct urt_runtime *rt = urt__rt;
 	struct urt_slab *s;

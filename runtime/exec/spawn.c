@@ -368,8 +368,8 @@ static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
 			.slot_size = tls.table->slot_size(tls.slab),
 			.urt = tls.table == &urt_slab_table_urt,
 		};
-		rt->bindings[i].fast =
-			rt->bindings[i].urt && rt->bindings[i].slot_size >= HDR + URT__FAST_STATE - 8;
+		rt->bindings[i].fast = rt->bindings[i].urt &&
+				       rt->bindings[i].slot_size >= HDR + URT__FAST_STATE - 8;
 		/* binding a urt slab sizes the registry for its slots */
 		if (rt->bindings[i].urt && reg_cover(rt, &rt->bindings[i], true))
 			return -ENOMEM;
