@@ -571,16 +571,12 @@ URT_NODISCARD static inline int urt_spawn_slab(const struct urt_task_type *type,
 	t->state_size = (uint32_t)size;
 	t->chunk = chunk;
 	dst = (char *)(t + 1);
-	if (size & 32) { /* fixed-size moves, no call: folded away for a constant size */
-		__builtin_memcpy(dst, src, 32);
-		dst += 32, src += 32;
-	}
-	if (size & 16) {
-		__builtin_memcpy(dst, src, 16);
-		dst += 16, src += 16;
-	}
-	if (size & 8)
-		__builtin_memcpy(dst, src, 8);
+	/* word by word (unrolled for a constant size): the caller has just
+	 * stored the state, and a wider load than its stores would wait for
+	 * them to reach the cache instead of taking their data (about 10
+	 * cycles a spawn, bench_rt) */
+	for (size_t i = 0; i < size; i += 8)
+		__builtin_memcpy(dst + i, src + i, 8);
 	rt->stats.spawned_slab++;
 	rt->types[rt->fast_hdr.type_idx].st.spawned++;
 	rt->active++;
