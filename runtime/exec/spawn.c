@@ -168,10 +168,18 @@ static inline uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_t
 	return rt->last_type_idx;
 }
 
-/* A type's counters as the API reports them: quiet ends are polls and completions. */
-static void type_stats_out(const struct urt_type_count *c, struct urt_type_stats *out)
+/*
+ * Type h's counters as the API reports them: quiet ends are polls and
+ * completions; the inline spawns not yet moved (rt->fast_spawned) are
+ * spawns of fast_hdr's type.
+ */
+static void type_stats_out(const struct urt_runtime *rt, unsigned h, struct urt_type_stats *out)
 {
+	const struct urt_type_count *c = &rt->types[h];
+
 	*out = c->st;
+	if (h == rt->fast_hdr.type_idx)
+		out->spawned += rt->fast_spawned;
 	out->completed += c->quiet;
 	out->polls += c->quiet;
 }
@@ -182,7 +190,7 @@ int urt_type_stats(const struct urt_runtime *rt, const struct urt_task_type *typ
 	unsigned h;
 
 	if (!type) { /* the overflow entry: types past the table's room */
-		type_stats_out(&rt->types[0], out);
+		type_stats_out(rt, 0, out);
 		return 0;
 	}
 	h = type_hash(type);
@@ -190,7 +198,7 @@ int urt_type_stats(const struct urt_runtime *rt, const struct urt_task_type *typ
 		if (h == 0)
 			continue;
 		if (rt->types[h].st.type == type) {
-			type_stats_out(&rt->types[h], out);
+			type_stats_out(rt, h, out);
 			return 0;
 		}
 		if (!rt->types[h].st.type)
@@ -445,6 +453,10 @@ static void fast_keep(struct urt_runtime *rt, unsigned b, const struct urt_task_
 {
 	struct urt_binding *bd = &rt->bindings[b];
 
+	/* the inline spawns so far were of the old type: count them there */
+	rt->stats.spawned_slab += rt->fast_spawned;
+	rt->types[rt->fast_hdr.type_idx].st.spawned += rt->fast_spawned;
+	rt->fast_spawned = 0;
 	if (!bd->fast) {
 		rt->fast_table = NULL;
 		return;

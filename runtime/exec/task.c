@@ -253,8 +253,10 @@ static inline void task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t
 	if (!rt->closing &&
 	    (t->flags & (URT_TASK_FINISHED | URT_TASK_HANDLE | URT_TASK_QUEUED)) ==
 		    URT_TASK_FINISHED &&
-	    !t->ops && !t->wakers && t != rt->polling)
+	    !t->ops && !t->wakers && t != rt->polling) {
+		rt->stats.reclaimed++;
 		task_reclaim(rt, t);
+	}
 }
 
 #ifdef URT_DEBUG
@@ -388,11 +390,11 @@ static void task_drain(struct urt_runtime *rt, struct urt_task *t, bool aborted)
 		task_finish(rt, t, aborted);
 }
 
+/* Not counted here: a quiet end is counted reclaimed by its `quiet` count. */
 static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 {
 	if (t->reg != URT__REG_NONE) /* a slab task may end in its first turn unregistered */
 		urt__reg_remove(rt, t);
-	rt->stats.reclaimed++;
 	if (t->scope) {
 		urt_scope_reset(t->scope);
 		urt_pool_free(&rt->scopes, t->scope);
@@ -419,6 +421,7 @@ static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 
 void urt__task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 {
+	rt->stats.reclaimed++;
 	task_reclaim(rt, t);
 }
 
@@ -517,7 +520,6 @@ static inline void task_end_quietly(struct urt_runtime *rt, struct urt_task *t)
 	}
 	if (URT_UNLIKELY(t->reg != URT__REG_NONE))
 		urt__reg_remove(rt, t);
-	rt->stats.reclaimed++;
 	urt_slab_free(bd->b.slab, t, t->chunk);
 	urt__slot_check(rt);
 }
