@@ -395,8 +395,8 @@ static void test_inline_counts_and_states(void **state)
 
 	(void)state;
 	test_alloc_init(&ta);
-	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
-							   .allocator = &ta.al });
+	test_runtime_init(
+		&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED, .allocator = &ta.al });
 	summed = 0;
 	for (int round = 0; round < 3; round++)
 		for (size_t words = 0; words <= 7; words++) {
@@ -404,9 +404,8 @@ static void test_inline_counts_and_states(void **state)
 				w[i] = (uint64_t)(round * 100 + words * 10 + i + 1);
 				want += w[i];
 			}
-			assert_int_equal(urt_spawn_slab(&sum_type, words ? w : NULL, words * 8,
-							NULL),
-					 0);
+			assert_int_equal(
+				urt_spawn_slab(&sum_type, words ? w : NULL, words * 8, NULL), 0);
 		}
 	counts(&rt, &sum_type, 24, 0, 0, 0);
 	urt_runtime_stats(&rt, &st);
