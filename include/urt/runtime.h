@@ -540,6 +540,17 @@ URT_NODISCARD int urt__spawn_slab(const struct urt_task_type *type, const void *
 
 #define URT__FAST_STATE 64 /* the inline case: states of 0 to 7 words */
 
+/* Queue t (t->next NULL) at the run queue's tail. */
+static inline void urt__runq_append(struct urt_runtime *rt, struct urt_task *t)
+{
+	rt->nqueued++;
+	if (rt->run_tail)
+		rt->run_tail->next = t;
+	else
+		rt->run_head = t;
+	rt->run_tail = t;
+}
+
 /*
  * urt_spawn_slab - task in a slot of the slab installed on this thread; no
  * malloc once the slab is warm (an unbounded slab's growth is the only one).
@@ -583,12 +594,7 @@ URT_NODISCARD static inline int urt_spawn_slab(const struct urt_task_type *type,
 		__builtin_memcpy(dst + i, src + i, 8);
 	rt->fast_spawned++; /* one counter for two (see the field) */
 	rt->active++;
-	rt->nqueued++;
-	if (rt->run_tail)
-		rt->run_tail->next = t;
-	else
-		rt->run_head = t;
-	rt->run_tail = t;
+	urt__runq_append(rt, t);
 	return 0;
 }
 

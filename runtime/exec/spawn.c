@@ -266,12 +266,7 @@ task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_typ
 		urt__reg_add(rt, t);
 	rt->active++;
 	rt->types[t->type_idx].st.spawned++;
-	rt->nqueued++;
-	if (rt->run_tail)
-		rt->run_tail->next = t;
-	else
-		rt->run_head = t;
-	rt->run_tail = t;
+	urt__runq_append(rt, t);
 	if (join) {
 		join->task = t;
 		t->flags |= URT_TASK_HANDLE;

@@ -133,12 +133,7 @@ static inline void runq_push(struct urt_runtime *rt, struct urt_task *t)
 {
 	t->flags |= URT_TASK_QUEUED;
 	t->next = NULL;
-	rt->nqueued++;
-	if (rt->run_tail)
-		rt->run_tail->next = t;
-	else
-		rt->run_head = t;
-	rt->run_tail = t;
+	urt__runq_append(rt, t);
 	rt->stats.wakes_local++;
 }
 
