@@ -320,9 +320,11 @@ void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *s
 	struct urt_arena_stats as;
 
 	*st = rt->stats;
+	st->spawned_slab += rt->fast_spawned; /* urt_spawn_slab's inline count */
 	/* derived, so the hot path keeps fewer counters */
 	for (int i = 0; i < URT_TYPE_STATS; i++) {
 		st->completed += rt->types[i].st.completed + rt->types[i].quiet;
+		st->reclaimed += rt->types[i].quiet; /* a quiet end is reclaimed at once */
 		st->aborted += rt->types[i].st.aborted;
 	}
 	/* not nreg: a slab task enters the registry only after its first turn */

@@ -365,6 +365,77 @@ static void test_op_limit_reuse_and_deinit(void **state)
 	assert_int_equal(ta.live_blocks, 0);
 }
 
+/* Sums the words of its state (up to seven) into `summed`; ends quietly. */
+static uint64_t summed;
+
+static bool sum_poll(struct urt_task *t, void *arg)
+{
+	const uint64_t *w = arg;
+
+	for (uint32_t i = 0; i < t->state_size / 8; i++)
+		summed += w[i];
+	return true;
+}
+
+static const struct urt_task_type sum_type = { .poll = sum_poll, .name = "sum" };
+
+/*
+ * The inline spawn's lazy counts (rt->fast_spawned) and the quiet end's
+ * reclaim count (its `quiet` count) read as if counted one by one: before
+ * a tick, after it, and after a spawn of another type moved the inline
+ * spawns to their own type; and states of every word count from 0 to 7
+ * arrive whole (the inline copy goes word by word).
+ */
+static void test_inline_counts_and_states(void **state)
+{
+	struct urt_runtime_stats st;
+	struct test_alloc ta;
+	struct urt_runtime rt;
+	uint64_t w[7], want = 0;
+
+	(void)state;
+	test_alloc_init(&ta);
+	test_runtime_init(
+		&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED, .allocator = &ta.al });
+	summed = 0;
+	for (int round = 0; round < 3; round++)
+		for (size_t words = 0; words <= 7; words++) {
+			for (size_t i = 0; i < words; i++) {
+				w[i] = (uint64_t)(round * 100 + words * 10 + i + 1);
+				want += w[i];
+			}
+			assert_int_equal(
+				urt_spawn_slab(&sum_type, words ? w : NULL, words * 8, NULL), 0);
+		}
+	counts(&rt, &sum_type, 24, 0, 0, 0);
+	urt_runtime_stats(&rt, &st);
+	assert_int_equal(st.spawned_slab, 24);
+	assert_int_equal(st.live, 24);
+	assert_int_equal(urt_tick(&rt, 0), 24);
+	assert_int_equal(summed, want);
+	counts(&rt, &sum_type, 24, 24, 0, 24);
+	urt_runtime_stats(&rt, &st);
+	assert_int_equal(st.reclaimed, 24);
+	assert_int_equal(st.completed, 24);
+	assert_int_equal(st.live, 0);
+	/* another type: the slow path moves sum's inline count to sum */
+	assert_int_equal(urt_spawn_slab(&probe_type, NULL, 0, NULL), 0);
+	assert_int_equal(urt_spawn_slab(&probe_type, NULL, 0, NULL), 0);
+	seen_rt = &rt;
+	seen_bad = 0;
+	counts(&rt, &sum_type, 24, 24, 0, 24);
+	counts(&rt, &probe_type, 2, 0, 0, 0);
+	urt_runtime_stats(&rt, &st);
+	assert_int_equal(st.spawned_slab, 26);
+	assert_int_equal(urt_tick(&rt, 0), 2);
+	assert_int_equal(seen_bad, 0);
+	urt_runtime_stats(&rt, &st);
+	assert_int_equal(st.reclaimed, 26);
+	assert_int_equal(st.live, 0);
+	assert_int_equal(urt_runtime_deinit(&rt), 0);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_binding_flip_keeps_slabs_apart),
 		cmocka_unit_test(test_growth_between_inline_spawns),
 		cmocka_unit_test(test_op_limit_reuse_and_deinit),
+		cmocka_unit_test(test_inline_counts_and_states),
 	};
 
 	return cmocka_run_group_tests_name("review20", tests, NULL, NULL);

@@ -390,13 +390,17 @@ struct urt_runtime {
 	unsigned bcur;			       /* the binding used last */
 	const struct urt_task_type *last_type; /* type_idx cache for spawns */
 	uint16_t last_type_idx;
-	/* urt_spawn_slab's inline case (spawn.c, fast_keep): the type and the
-	 * urt slab binding of the last slab spawn that took the slow path, when
-	 * both qualify; fast_table NULL (never a thread's table) when not */
-	uint16_t fast_flags; /* the task's flags: binding, SLAB, DROP */
-	uint16_t fast_type_idx;
+	/* urt_spawn_slab's inline case (below; spawn.c, fast_keep): the type and
+	 * the urt slab binding of the last slab spawn that took the slow path,
+	 * when both qualify; fast_table NULL (never a thread's table) when not.
+	 * fast_hdr is the header such a spawn writes but for state_size and
+	 * chunk: type, reg URT__REG_NONE, flags (QUEUED, SLAB, binding, DROP),
+	 * type_idx; every other field 0. */
+	URT__ALIGNAS(64) struct urt_task fast_hdr;
 	uint32_t fast_chunks; /* the slab's chunks the registry covers */
-	const struct urt_task_type *fast_type;
+	/* inline spawns not yet in stats.spawned_slab and in the spawned count
+	 * of fast_hdr's type (added when read, moved there by fast_keep) */
+	uint64_t fast_spawned;
 	const struct urt_slab_table *fast_table;
 	struct urt_slab *fast_slab;
 	struct urt_arena frame;	 /* frame memory, reset every tick */
@@ -406,7 +410,8 @@ struct urt_runtime {
 	struct urt_pool waiters; /* wait-queue registrations */
 	struct urt_allocator al;
 	struct urt_runtime_stats stats;
-	struct urt_type_count { /* urt_type_stats adds `quiet` to completed and polls */
+	struct urt_type_count { /* urt_type_stats adds `quiet` to completed and polls,
+				 * urt_runtime_stats to completed and reclaimed */
 		struct urt_type_stats st;
 		uint64_t quiet; /* completed in a poll with nothing more to do (task.c) */
 	} types[URT_TYPE_STATS];
@@ -517,6 +522,81 @@ struct urt_runtime {
 		struct urt_mpsc_node stub;
 	} remote;
 };
+
+/* --- inline parts --------------------------------------------------------------
+ *
+ * urt_spawn_slab's common case runs in the caller: with a constant size and
+ * no join handle it compiles to a slot pop, a copy of rt->fast_hdr, the
+ * state's moves and a run queue link, with no call (docs/design.md, "The
+ * inline slab spawn"). Everything else goes to urt__spawn_slab.
+ */
+
+/* This thread's runtime (runtime/exec/task.c); initial-exec as urt__slab_tls. */
+extern __thread struct urt_runtime *urt__rt __attribute__((tls_model("initial-exec")));
+
+/* urt_spawn_slab's every case (runtime/exec/spawn.c); only the inline one calls it. */
+URT_NODISCARD int urt__spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
+				  struct urt_join *join);
+
+#define URT__FAST_STATE 64 /* the inline case: states of 0 to 7 words */
+
+/* Queue t (t->next NULL) at the run queue's tail. */
+static inline void urt__runq_append(struct urt_runtime *rt, struct urt_task *t)
+{
+	rt->nqueued++;
+	if (rt->run_tail)
+		rt->run_tail->next = t;
+	else
+		rt->run_head = t;
+	rt->run_tail = t;
+}
+
+/*
+ * urt_spawn_slab - task in a slot of the slab installed on this thread; no
+ * malloc once the slab is warm (an unbounded slab's growth is the only one).
+ * Inline: the type, and the thread's binding, those of the last spawn that
+ * took urt__spawn_slab (rt->fast_*, checked there), a urt slab that has not
+ * grown since the registry covered it; a state of up to seven words, no
+ * join handle, a vacant slot in the slab's current chunk. Anything else is
+ * urt__spawn_slab, which checks it all again.
+ * Return: 0; -ESRCH, -ENODEV, -EMSGSIZE, -ENOSPC, -ENOMEM, -EINVAL, -ESHUTDOWN.
+ * Context: the runtime's thread, also from a poll or a drop.
+ */
+URT_NODISCARD static inline int urt_spawn_slab(const struct urt_task_type *type, const void *state,
+					       size_t size, struct urt_join *join)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt_slab *s;
+	struct urt_task *t;
+	const char *src = (const char *)state;
+	char *dst;
+	uint32_t chunk;
+
+	if (__builtin_expect(!rt || type != rt->fast_hdr.type || join ||
+				     (size & ~(size_t)(URT__FAST_STATE - 8)) || (!state && size),
+			     0))
+		return urt__spawn_slab(type, state, size, join);
+	s = rt->fast_slab;
+	if (__builtin_expect(urt__slab_tls.table != rt->fast_table || urt__slab_tls.slab != s ||
+				     s->nchunks != rt->fast_chunks ||
+				     !(t = (struct urt_task *)urt__slab_pop(s, &chunk)),
+			     0))
+		return urt__spawn_slab(type, state, size, join);
+	*t = rt->fast_hdr;
+	t->state_size = (uint32_t)size;
+	t->chunk = chunk;
+	dst = (char *)(t + 1);
+	/* word by word (unrolled for a constant size): the caller has just
+	 * stored the state, and a wider load than its stores would wait for
+	 * them to reach the cache instead of taking their data (about 10
+	 * cycles a spawn, bench_rt) */
+	for (size_t i = 0; i < size; i += 8)
+		__builtin_memcpy(dst + i, src + i, 8);
+	rt->fast_spawned++; /* one counter for two (see the field) */
+	rt->active++;
+	urt__runq_append(rt, t);
+	return 0;
+}
 
 #ifdef __cplusplus
 }

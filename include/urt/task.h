@@ -294,12 +294,9 @@ URT_NODISCARD int urt_spawn(struct urt_runtime *rt, const struct urt_task_type *
 			    const void *state, size_t size, struct urt_join *join);
 
 /*
- * urt_spawn_slab - task in a slot of the slab installed on this thread; no
- * malloc once the slab is warm (an unbounded slab's growth is the only one).
- * Return: 0; -ESRCH, -ENODEV, -EMSGSIZE, -ENOSPC, -ENOMEM, -EINVAL, -ESHUTDOWN.
+ * urt_spawn_slab - task in a slot of the slab installed on this thread:
+ * urt/runtime.h (inline, as it reads the runtime).
  */
-URT_NODISCARD int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
-				 struct urt_join *join);
 
 /* A reserved slot of the installed slab, its state built in place. */
 struct urt_claim {

@@ -21,11 +21,12 @@
 enum { URT__MSG_WAKER = 1, URT__MSG_SPAWN = 2, URT__MSG_CALL = 3 }; /* CALL: struct urt__call */
 
 /*
- * This thread's runtime. initial-exec on the declaration too: every file
- * that reads it, in liburt.so as well as liburt.a, does one %fs-relative
- * load and no __tls_get_addr call (docs/architecture.md, "Thread-locals").
+ * This thread's runtime, urt__rt, is declared in urt/runtime.h (exported:
+ * urt_spawn_slab reads it inline). initial-exec on the declaration too:
+ * every file that reads it, in liburt.so as well as liburt.a, does one
+ * %fs-relative load and no __tls_get_addr call (docs/architecture.md,
+ * "Thread-locals").
  */
-extern __thread struct urt_runtime *urt__rt URT_HIDDEN __attribute__((tls_model("initial-exec")));
 
 /* --- task.c, spawn.c ---------------------------------------------------- */
 

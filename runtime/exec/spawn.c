@@ -37,8 +37,6 @@
 
 #define HDR	  sizeof(struct urt_task)
 #define MIN_STATE URT__MIN_STATE
-/* urt_spawn_slab's inline case: states of 0 to 7 words (a bit mask test) */
-#define FAST_STATE 64
 
 /* --- registry ------------------------------------------------------------ */
 
@@ -170,10 +168,18 @@ static inline uint16_t type_slot(struct urt_runtime *rt, const struct urt_task_t
 	return rt->last_type_idx;
 }
 
-/* A type's counters as the API reports them: quiet ends are polls and completions. */
-static void type_stats_out(const struct urt_type_count *c, struct urt_type_stats *out)
+/*
+ * Type h's counters as the API reports them: quiet ends are polls and
+ * completions; the inline spawns not yet moved (rt->fast_spawned) are
+ * spawns of fast_hdr's type.
+ */
+static void type_stats_out(const struct urt_runtime *rt, unsigned h, struct urt_type_stats *out)
 {
+	const struct urt_type_count *c = &rt->types[h];
+
 	*out = c->st;
+	if (h == rt->fast_hdr.type_idx)
+		out->spawned += rt->fast_spawned;
 	out->completed += c->quiet;
 	out->polls += c->quiet;
 }
@@ -184,7 +190,7 @@ int urt_type_stats(const struct urt_runtime *rt, const struct urt_task_type *typ
 	unsigned h;
 
 	if (!type) { /* the overflow entry: types past the table's room */
-		type_stats_out(&rt->types[0], out);
+		type_stats_out(rt, 0, out);
 		return 0;
 	}
 	h = type_hash(type);
@@ -192,7 +198,7 @@ int urt_type_stats(const struct urt_runtime *rt, const struct urt_task_type *typ
 		if (h == 0)
 			continue;
 		if (rt->types[h].st.type == type) {
-			type_stats_out(&rt->types[h], out);
+			type_stats_out(rt, h, out);
 			return 0;
 		}
 		if (!rt->types[h].st.type)
@@ -260,12 +266,7 @@ task_start(struct urt_runtime *rt, struct urt_task *t, const struct urt_task_typ
 		urt__reg_add(rt, t);
 	rt->active++;
 	rt->types[t->type_idx].st.spawned++;
-	rt->nqueued++;
-	if (rt->run_tail)
-		rt->run_tail->next = t;
-	else
-		rt->run_head = t;
-	rt->run_tail = t;
+	urt__runq_append(rt, t);
 	if (join) {
 		join->task = t;
 		t->flags |= URT_TASK_HANDLE;
@@ -370,8 +371,8 @@ static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
 			.slot_size = tls.table->slot_size(tls.slab),
 			.urt = tls.table == &urt_slab_table_urt,
 		};
-		rt->bindings[i].fast =
-			rt->bindings[i].urt && rt->bindings[i].slot_size >= HDR + FAST_STATE - 8;
+		rt->bindings[i].fast = rt->bindings[i].urt &&
+				       rt->bindings[i].slot_size >= HDR + URT__FAST_STATE - 8;
 		/* binding a urt slab sizes the registry for its slots */
 		if (rt->bindings[i].urt && reg_cover(rt, &rt->bindings[i], true))
 			return -ENOMEM;
@@ -437,7 +438,7 @@ static uint16_t slab_flags(unsigned binding)
 
 /*
  * Keep what urt_spawn_slab's inline case needs after a spawn through
- * binding b (spawn_slab_slow): the type, its stats slot and the task's
+ * binding b (urt__spawn_slab): the type, its stats slot and the task's
  * flags, and the binding as far as it qualifies (a urt slab with room for
  * seven words of state). Stale chunks only miss: both counts only grow,
  * and the binding's never passes the slab's.
@@ -447,22 +448,31 @@ static void fast_keep(struct urt_runtime *rt, unsigned b, const struct urt_task_
 {
 	struct urt_binding *bd = &rt->bindings[b];
 
+	/* the inline spawns so far were of the old type: count them there */
+	rt->stats.spawned_slab += rt->fast_spawned;
+	rt->types[rt->fast_hdr.type_idx].st.spawned += rt->fast_spawned;
+	rt->fast_spawned = 0;
 	if (!bd->fast) {
 		rt->fast_table = NULL;
 		return;
 	}
-	rt->fast_type = type;
-	rt->fast_type_idx = type_idx;
-	rt->fast_flags = flags;
+	rt->fast_hdr = (struct urt_task){
+		.type = type,
+		.reg = URT__REG_NONE,
+		.flags = (uint16_t)(flags | URT_TASK_QUEUED),
+		.type_idx = type_idx,
+	};
 	rt->fast_table = bd->b.table;
 	rt->fast_slab = bd->b.slab;
 	rt->fast_chunks = bd->chunks;
 }
 
-/* urt_spawn_slab's every case: errors, bindings, growth, custom tables. */
-static __attribute__((noinline)) int spawn_slab_slow(const struct urt_task_type *type,
-						     const void *state, size_t size,
-						     struct urt_join *join)
+/*
+ * urt_spawn_slab's every case but its inline one (urt/runtime.h): errors,
+ * bindings, growth, custom tables, join handles, the first spawn of a type.
+ */
+int urt__spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
+		    struct urt_join *join)
 {
 	struct urt_runtime *rt = urt__rt;
 	struct urt_binding *bd;
@@ -499,62 +509,6 @@ static __attribute__((noinline)) int spawn_slab_slow(const struct urt_task_type 
 	flags = slab_flags((unsigned)idx) | type_flags(type);
 	task_start(rt, slot.ptr, type, tidx, (uint32_t)size, flags, slot.chunk, bd->urt, join);
 	fast_keep(rt, (unsigned)idx, type, tidx, flags);
-	return 0;
-}
-
-/* state_copy for a multiple of 8 below FAST_STATE: fixed-size moves only. */
-static inline void state_copy_words(void *dst, const void *src, size_t size)
-{
-	char *d = dst;
-	const char *s = src;
-
-	if (size & 32) {
-		memcpy(d, s, 32);
-		d += 32, s += 32;
-	}
-	if (size & 16) {
-		memcpy(d, s, 16);
-		d += 16, s += 16;
-	}
-	if (size & 8)
-		memcpy(d, s, 8);
-}
-
-/*
- * The common case inline and calling out to nothing, so it needs no stack
- * frame: valid arguments; the type, and the thread's binding, those of the
- * last spawn that took the slow path (rt->fast_*: checked then, the type's
- * stats slot and the task's flags worked out then), that binding a urt
- * slab whose slots hold the header and seven words and which has not grown
- * since the registry covered it (so its slots have registry room); a state
- * of up to seven words (copied by moves, not a call); a vacant slot in the
- * slab's current chunk. Anything else goes to spawn_slab_slow, which checks
- * it all again. A NULL type can match fast_type only before the first
- * slow spawn, when fast_table is NULL, which no thread's table is.
- */
-int urt_spawn_slab(const struct urt_task_type *type, const void *state, size_t size,
-		   struct urt_join *join)
-{
-	struct urt_runtime *rt = urt__rt;
-	struct urt_slab_binding tls = urt__slab_tls;
-	struct urt_slab *s;
-	struct urt_task *t;
-	uint32_t chunk;
-	uint16_t idx, flags;
-
-	if (URT_UNLIKELY(!rt || type != rt->fast_type || (size & ~(size_t)(FAST_STATE - 8)) ||
-			 (!state && size)))
-		return spawn_slab_slow(type, state, size, join);
-	s = rt->fast_slab;
-	if (URT_UNLIKELY(tls.table != rt->fast_table || tls.slab != s ||
-			 s->nchunks != rt->fast_chunks || !(t = urt__slab_pop(s, &chunk))))
-		return spawn_slab_slow(type, state, size, join);
-	/* loaded before the slot's stores, which the compiler must assume alias */
-	idx = rt->fast_type_idx;
-	flags = rt->fast_flags;
-	state_copy_words(t + 1, state, size);
-	rt->stats.spawned_slab++;
-	task_start(rt, t, type, idx, (uint32_t)size, flags, chunk, true, join);
 	return 0;
 }
 

@@ -133,12 +133,7 @@ static inline void runq_push(struct urt_runtime *rt, struct urt_task *t)
 {
 	t->flags |= URT_TASK_QUEUED;
 	t->next = NULL;
-	rt->nqueued++;
-	if (rt->run_tail)
-		rt->run_tail->next = t;
-	else
-		rt->run_head = t;
-	rt->run_tail = t;
+	urt__runq_append(rt, t);
 	rt->stats.wakes_local++;
 }
 
@@ -253,8 +248,10 @@ static inline void task_maybe_reclaim(struct urt_runtime *rt, struct urt_task *t
 	if (!rt->closing &&
 	    (t->flags & (URT_TASK_FINISHED | URT_TASK_HANDLE | URT_TASK_QUEUED)) ==
 		    URT_TASK_FINISHED &&
-	    !t->ops && !t->wakers && t != rt->polling)
+	    !t->ops && !t->wakers && t != rt->polling) {
+		rt->stats.reclaimed++;
 		task_reclaim(rt, t);
+	}
 }
 
 #ifdef URT_DEBUG
@@ -388,11 +385,11 @@ static void task_drain(struct urt_runtime *rt, struct urt_task *t, bool aborted)
 		task_finish(rt, t, aborted);
 }
 
+/* Not counted here: a quiet end is counted reclaimed by its `quiet` count. */
 static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 {
 	if (t->reg != URT__REG_NONE) /* a slab task may end in its first turn unregistered */
 		urt__reg_remove(rt, t);
-	rt->stats.reclaimed++;
 	if (t->scope) {
 		urt_scope_reset(t->scope);
 		urt_pool_free(&rt->scopes, t->scope);
@@ -419,6 +416,7 @@ static inline void task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 
 void urt__task_reclaim(struct urt_runtime *rt, struct urt_task *t)
 {
+	rt->stats.reclaimed++;
 	task_reclaim(rt, t);
 }
 
@@ -503,11 +501,22 @@ static inline bool task_ends_quietly(const struct urt_task *t)
 
 static inline void task_end_quietly(struct urt_runtime *rt, struct urt_task *t)
 {
+	const struct urt_binding *bd =
+		&rt->bindings[(t->flags & URT_TASK_BINDING_MASK) >> URT_TASK_BINDING_SHIFT];
+
 	URT_ASSERT(!rt->closing, "no poll runs during deinit");
 	check_handles(rt, t); /* debug builds' reports, as task_finish */
 	check_output(rt, t, rt->output);
 	rt->active--;
-	task_reclaim(rt, t);
+	/* task_reclaim's common case inline: a urt slab's slot, no scope */
+	if (URT_UNLIKELY(!(t->flags & URT_TASK_SLAB) || !bd->urt || t->scope)) {
+		task_reclaim(rt, t);
+		return;
+	}
+	if (URT_UNLIKELY(t->reg != URT__REG_NONE))
+		urt__reg_remove(rt, t);
+	urt_slab_free(bd->b.slab, t, t->chunk);
+	urt__slot_check(rt);
 }
 
 /*
