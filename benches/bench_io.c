@@ -53,7 +53,8 @@
  * (send, recv, multishot receive) on a socketpair after warm-up.
  *
  * Times are CLOCK_MONOTONIC ns. bench_io [nop|rec|timer|conn|heap ...] runs
- * only those sections (for profiling).
+ * only those sections (for profiling); bench_io nop-count runs one NOP
+ * loop untimed, for counting instructions (scripts/nop-count.sh).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -316,6 +317,47 @@ static void bench_nops(void)
 		nop_reg_med[b] = rm;
 		add_row(names[b], "ns/op", um, up, "raw, reg. ring fd", rm, rp);
 	}
+}
+
+/*
+ * bench_io nop-count urt|raw B N: one of the two loops above alone, B in
+ * flight, 1,000 NOPs of warm-up then N, untimed, for counting
+ * instructions under callgrind (scripts/nop-count.sh; the release build:
+ * the bench preset's -march=native emits instructions valgrind does not
+ * know). Return: the exit status.
+ */
+static int nop_count(int argc, char **argv)
+{
+	unsigned batch = argc > 3 ? (unsigned)atoi(argv[3]) : 32;
+	uint32_t n = argc > 4 ? (uint32_t)atoi(argv[4]) : 64000;
+	int ret;
+
+	if (argc < 3 || batch < 1 || batch > NOP_MAXB || !n) {
+		fprintf(stderr, "usage: bench_io nop-count urt|raw [in flight, 1..%d] [NOPs]\n",
+			NOP_MAXB);
+		return 2;
+	}
+	if (!strcmp(argv[2], "raw")) {
+		struct io_uring ring;
+
+		if ((ret = raw_ring_init(&ring)))
+			die("raw ring init", ret);
+		raw_nops(&ring, batch, 1000);
+		raw_nops(&ring, batch, n);
+		io_uring_queue_exit(&ring);
+	} else {
+		struct urt_runtime rt;
+
+		ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+									.slot_size = 2048,
+									.slab_slots = 4 });
+		if (ret)
+			die("runtime init", ret);
+		urt_nops(&rt, batch, 1000);
+		urt_nops(&rt, batch, n);
+		urt_runtime_deinit(&rt);
+	}
+	return 0;
 }
 
 /* --- 2. op records vs malloc --------------------------------------------------------- */
@@ -1161,6 +1203,8 @@ int main(int argc, char **argv)
 	double worst = 0;
 	int worst_b = 0;
 
+	if (argc > 1 && !strcmp(argv[1], "nop-count"))
+		return nop_count(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	machine();
 	{

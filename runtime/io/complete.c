@@ -315,12 +315,15 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 /*
  * The common completion: a single-shot operation's only CQE (no linked
  * timeout, no cancel, no injected result, no zero-copy notification to
- * come, not an accept): single_cqe's path with nothing to look at.
+ * come, not an accept: rfl 0, as URT__RF_SLOWCQE sees to): single_cqe's
+ * path with nothing to look at. One test of the record's kind, count and
+ * flags (a linked timeout's CQE, tag 1, is never plain: its record has
+ * URT__RF_SLOWCQE).
  */
-static inline bool plain_cqe(const struct urt__rec *r, uint64_t ud, uint32_t flags)
+static inline bool plain_cqe(const struct urt__rec *r, uint32_t flags)
 {
-	return r->kind == URT__REC_OP && r->ncqe == 1 && !r->rfl && !(ud & 1) &&
-	       !(flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF)) && r->opcode != IORING_OP_ACCEPT;
+	return (r->kw & urt__kw(0xff, 0, 0xff, 0xff)) == urt__kw(URT__REC_OP, 0, 1, 0) &&
+	       !(flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF));
 }
 
 static inline void plain_complete(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
@@ -330,13 +333,14 @@ static inline void plain_complete(struct urt_runtime *rt, uint32_t idx, struct u
 
 	rt->ring_inflight--;
 	rt->stats.ops_completed++;
-	r->ncqe = 0;
 	op->res = res;
 	op->cflags = flags;
 	op->flags = 0;
 	op->state = URT_OP_DONE;
 	op->rec = 0;
-	urt__rec_end(rt, idx, r);
+	if (!r->task) /* an operation's record always has its task (urt__op_start) */
+		__builtin_unreachable();
+	urt__rec_end(rt, idx, r); /* (ncqe stays 1: a free record's count is never read) */
 }
 
 /* urt__cqe_dispatch without the count (the reap counts a batch at once). */
@@ -370,7 +374,7 @@ static void cqe_apply(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t
 	if (URT_UNLIKELY(rt->fault && rt->fault->complete && !(ud & 1)))
 		rt->fault->complete(rt->fault->ctx, r->opcode, &res, &flags);
 #endif
-	if (plain_cqe(r, ud, flags)) {
+	if (plain_cqe(r, flags)) {
 		plain_complete(rt, idx, r, res, flags);
 	} else if (r->kind == URT__REC_RECV || r->kind == URT__REC_ACCEPT) {
 		if (URT_UNLIKELY(r->rfl & URT__RF_FORCED)) { /* an injected failure */
@@ -411,7 +415,7 @@ void urt__cq_reap(struct urt_runtime *rt, struct io_uring_cq *cq)
 
 			if (URT_LIKELY(ud >= (1ull << 32) && idx - 1 < rt->ops.made - 1 &&
 				       (r = urt__rec_at(rt, idx))->gen == (uint32_t)(ud >> 32) &&
-				       plain_cqe(r, ud, cqe->flags) && !urt__faults_on(rt))) {
+				       plain_cqe(r, cqe->flags) && !urt__faults_on(rt))) {
 				plain_complete(rt, idx, r, cqe->res, cqe->flags);
 			} else {
 				cqe_apply(rt, ud, cqe->res, cqe->flags);

@@ -73,6 +73,9 @@ enum {
 #define URT__RF_ZC_TIMER   0x08 /* zero-copy send: in the timer wheel (deadline or grace) */
 #define URT__RF_FORCED	   0x40 /* fault injection: res is the result, whatever the CQE says */
 #define URT__RF_TIMED_OUT  0x80 /* the linked timeout fired */
+/* single-shot: its CQEs are not plain (complete.c): an accept (its
+ * descriptor is mapped), one with a linked timeout (two CQEs) */
+#define URT__RF_SLOWCQE 0x10
 
 struct urt__cqent {
 	int32_t res;
@@ -97,10 +100,15 @@ struct urt__rec {
 	};
 	uint32_t gen;
 	uint32_t next, prev; /* the task's list */
-	uint8_t kind;	     /* URT__REC_* */
-	uint8_t opcode;	     /* IORING_OP_* last submitted */
-	uint8_t ncqe;	     /* chunk: entries queued */
-	uint8_t rfl;	     /* URT__RF_*; chunk: index of the first queued entry */
+	union {
+		struct {
+			uint8_t kind;	/* URT__REC_* */
+			uint8_t opcode; /* IORING_OP_* last submitted */
+			uint8_t ncqe;	/* chunk: entries queued */
+			uint8_t rfl;	/* URT__RF_*; chunk: index of the first queued entry */
+		};
+		uint32_t kw; /* the four as one word (URT__KW), for the reap's one test */
+	};
 	union {
 		struct {
 			/* single-shot: the result; stream: how it ended (an -ENOMEM
@@ -135,6 +143,16 @@ struct urt__rec {
 };
 _Static_assert(sizeof(struct urt__rec) == 64, "an op record is one cache line");
 
+/* kind, opcode, ncqe and rfl as a record's kw holds them */
+static inline uint32_t urt__kw(uint8_t kind, uint8_t opcode, uint8_t ncqe, uint8_t rfl)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint32_t)kind | (uint32_t)opcode << 8 | (uint32_t)ncqe << 16 | (uint32_t)rfl << 24;
+#else
+	return (uint32_t)kind << 24 | (uint32_t)opcode << 16 | (uint32_t)ncqe << 8 | (uint32_t)rfl;
+#endif
+}
+
 #define URT__CHUNK_ENTS 4
 
 static inline struct urt__rec *urt__rec_at(struct urt_runtime *rt, uint32_t idx)
@@ -166,8 +184,9 @@ static inline uint32_t urt__ops_live(const struct urt_runtime *rt)
 URT_HIDDEN int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind);
 URT_HIDDEN void urt__rec_spill(struct urt_runtime *rt);
 
-/* Pop the stack's top record and set it up as kind (the stack is not empty). */
-static inline uint32_t urt__rec_take(struct urt_runtime *rt, uint8_t kind)
+/* Pop the stack's top record and set it up as kind (the stack is not
+ * empty); *rp its address, looked up once. */
+static inline uint32_t urt__rec_take_at(struct urt_runtime *rt, uint8_t kind, struct urt__rec **rp)
 {
 	uint32_t idx = rt->ops.stack[--rt->ops.top];
 	struct urt__rec *r = urt__rec_at(rt, idx);
@@ -186,24 +205,44 @@ static inline uint32_t urt__rec_take(struct urt_runtime *rt, uint8_t kind)
 	r->tm.qhead = 0;
 	r->snext = 0;
 	r->fd = -1;
+	*rp = r;
 	return idx;
 }
 
-/*
- * Take a record (kind set, zeroed links). The common case pops the
- * per-runtime stack; `made <= max` means fewer than max records can be
- * live, so the limit needs no look. Return: index; -EAGAIN (opts.op_records
- * live; chunks, queued completions, may pass it); -ENOMEM.
- */
-static inline int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
+static inline uint32_t urt__rec_take(struct urt_runtime *rt, uint8_t kind)
 {
+	struct urt__rec *r;
+
+	return urt__rec_take_at(rt, kind, &r);
+}
+
+/*
+ * Take a record (kind set, zeroed links); *rp its address. The common case
+ * pops the per-runtime stack; `made <= max` means fewer than max records
+ * can be live, so the limit needs no look. Return: index; -EAGAIN
+ * (opts.op_records live; chunks, queued completions, may pass it); -ENOMEM.
+ */
+static inline int64_t urt__rec_alloc_at(struct urt_runtime *rt, uint8_t kind, struct urt__rec **rp)
+{
+	int64_t idx;
+
 #ifdef URT_FAULTS
 	if (URT_UNLIKELY(rt->fault && rt->fault->record && rt->fault->record(rt->fault->ctx)))
 		return -ENOMEM;
 #endif
-	if (URT_UNLIKELY(!rt->ops.top || rt->ops.made > rt->ops.max))
-		return urt__rec_refill(rt, kind);
-	return urt__rec_take(rt, kind);
+	if (URT_LIKELY(rt->ops.top && rt->ops.made <= rt->ops.max))
+		return urt__rec_take_at(rt, kind, rp);
+	idx = urt__rec_refill(rt, kind);
+	if (idx >= 0)
+		*rp = urt__rec_at(rt, (uint32_t)idx);
+	return idx;
+}
+
+static inline int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
+{
+	struct urt__rec *r;
+
+	return urt__rec_alloc_at(rt, kind, &r);
 }
 
 /* Give record idx (r) back: onto the stack (its older half to the pool if full). */
@@ -393,14 +432,15 @@ static inline void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, u
 	rt->stats.ops_submitted++;
 }
 /* op's deadline: the linked timeout SQE (urt__op_start reserved its room). */
-URT_HIDDEN void urt__op_link_timeout(struct urt_op *op, struct urt__sub *s);
+URT_HIDDEN void urt__op_link_timeout(struct urt_runtime *rt, struct urt_op *op, struct urt__rec *r,
+				     uint32_t idx, struct io_uring_sqe *sqe);
 static inline int urt__op_commit(struct urt_op *op, struct urt__sub *s)
 {
 	struct urt__rec *r = s->r;
 
 	urt__sqe_commit(s->rt, r, s->idx, s->sqe);
 	if (URT_UNLIKELY(op->timeout_ns))
-		urt__op_link_timeout(op, s);
+		urt__op_link_timeout(s->rt, op, r, s->idx, s->sqe);
 	op->state = URT_OP_INFLIGHT;
 	op->rec = s->idx;
 	op->gen = r->gen;

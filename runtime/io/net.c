@@ -134,6 +134,7 @@ int urt_accept(struct urt_task *t, struct urt_op *op, int fd, struct sockaddr *a
 					    IORING_FILE_INDEX_ALLOC - 1);
 	else
 		io_uring_prep_accept(s.sqe, fd, addr, addrlen, SOCK_CLOEXEC);
+	s.r->rfl |= URT__RF_SLOWCQE; /* its descriptor is mapped at completion */
 	return urt__op_commit(op, &s);
 }
 

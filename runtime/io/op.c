@@ -255,13 +255,11 @@ void urt__args_check(struct urt_task *t, uint32_t *was, uint32_t now, const char
 }
 #endif
 
-int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
-		  struct urt__sub *s, const char *call)
+/* urt__op_start's handle is not IDLE: its result, still pending, or a stream's. */
+static int op_settled(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
+		      const char *call)
 {
-	struct urt_runtime *rt = urt__rt;
-	int64_t idx;
-
-	(void)fd, (void)call;
+	(void)t, (void)fd, (void)buf, (void)len, (void)call;
 	switch (op->state) {
 	case URT_OP_INFLIGHT:
 #ifdef URT_DEBUG
@@ -275,28 +273,39 @@ int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, const void *buf
 #endif
 		op->state = URT_OP_IDLE;
 		return op->res;
-	case URT_OP_STREAM:
+	default: /* URT_OP_STREAM */
 		return -EBUSY;
-	default:
-		break;
 	}
+}
+
+int urt__op_start(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len,
+		  struct urt__sub *s, const char *call)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct urt__rec *r;
+	int64_t idx;
+
+	(void)fd, (void)call;
+	/* INFLIGHT, DONE, STREAM (1..3); anything else starts an operation */
+	if (URT_UNLIKELY((unsigned)op->state - URT_OP_INFLIGHT <= URT_OP_STREAM - URT_OP_INFLIGHT))
+		return op_settled(t, op, fd, buf, len, call);
 	if (URT_UNLIKELY(!rt))
 		return -ESRCH;
 	if (URT_UNLIKELY(!t || t != rt->polling))
 		return -EBUSY;
 	if (URT_UNLIKELY(urt__user_mem_refused(buf, len)))
 		return -EFAULT;
-	idx = urt__rec_alloc(rt, URT__REC_OP);
+	idx = urt__rec_alloc_at(rt, URT__REC_OP, &r);
 	if (URT_UNLIKELY(idx < 0))
 		return (int)idx;
 	if (URT_UNLIKELY(op->timeout_ns))
 		urt__sq_reserve(rt, 2);
+	r->op = op;
+	urt__rec_link_at(rt, t, (uint32_t)idx, r);
 	s->rt = rt;
 	s->idx = (uint32_t)idx;
-	s->r = urt__rec_at(rt, (uint32_t)idx);
-	s->r->op = op;
+	s->r = r;
 	s->sqe = urt__sqe_get(rt);
-	urt__rec_link_at(rt, t, (uint32_t)idx, s->r);
 #ifdef URT_DEBUG
 	op->reserved = urt__args_fp(fd, buf, len);
 #endif
@@ -326,18 +335,18 @@ void urt__fault_submit(struct urt_runtime *rt, struct urt__rec *r, struct io_uri
 }
 #endif
 
-void urt__op_link_timeout(struct urt_op *op, struct urt__sub *s)
+void urt__op_link_timeout(struct urt_runtime *rt, struct urt_op *op, struct urt__rec *r,
+			  uint32_t idx, struct io_uring_sqe *sqe)
 {
-	struct urt_runtime *rt = s->rt;
-	struct urt__rec *r = s->r;
 	struct io_uring_sqe *lt = io_uring_get_sqe(urt__ring(rt)); /* reserved */
 
 	r->ts.tv_sec = (long long)(op->timeout_ns / 1000000000u);
 	r->ts.tv_nsec = (long long)(op->timeout_ns % 1000000000u);
-	s->sqe->flags |= IOSQE_IO_LINK;
+	sqe->flags |= IOSQE_IO_LINK;
 	io_uring_prep_link_timeout(lt, &r->ts, 0);
-	io_uring_sqe_set_data64(lt, urt__ud(r, s->idx, 1));
+	io_uring_sqe_set_data64(lt, urt__ud(r, idx, 1));
 	r->ncqe = 2;
+	r->rfl |= URT__RF_SLOWCQE; /* two CQEs, in either order */
 	rt->ring_pending++;
 	rt->ring_inflight++;
 }
