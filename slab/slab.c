@@ -17,17 +17,18 @@
  *   VACANT  --take-->  CLAIMED  (claim, try_claim)
  *   CLAIMED --commit-> LIVE
  *   CLAIMED --release-> VACANT,  LIVE --free--> VACANT
- * A vacant slot is either past its chunk's bump (never handed out, never
- * written) or on a freelist (s->free in release builds, its chunk's free in
+ * A vacant slot is either not yet bumped (never handed out since the slab
+ * was made or last reset) or on a freelist (s->free in release builds, its chunk's free in
  * debug builds), holding the next link in its first word and, in release
  * builds, its chunk index in the 4 bytes after. In debug builds a vacant
  * slot is poisoned: all of it under ASan (the slab unpoisons the link only
  * while it reads it), bytes 8.. filled with URT_POISON_SLOT otherwise.
  *
  * Invariants (checked by tests/test_slab.c against a model):
- *   release builds: one freelist (s->free) holds every vacant slot below a
- *     bump; s->used mod URT__SLAB_UNARMED is occupied + claimed; s->cur is
- *     the last chunk, and every chunk before it has bump = n
+ *   release builds: one freelist (s->free) holds every vacant slot handed
+ *     out since the last reset; s->used mod URT__SLAB_UNARMED is occupied +
+ *     claimed; chunks after s->cur are wholly vacant, slots of s->cur from
+ *     s->bump on too (struct urt_slab); c->bump is a high-water mark
  *   debug and ASan builds: s->cur = URT_SLAB_NIL and s->free = NULL always;
  *     each chunk has its own list (c->free), and it is on the avail list
  *     <=> c->free != NULL or bump < n
@@ -38,21 +39,22 @@
  * across chunks that branch mispredicted one free in four, and a list per
  * chunk means a counter or a head kept behind a pointer, whose
  * read-modify-writes chain through store-to-load forwarding in LIFO
- * order). When s->free is empty the slow path bumps into the last chunk's
- * never-touched slots, and grows once those are gone. Debug builds keep
- * s->free NULL and s->cur NIL, so every call reaches the slow path, which
- * keeps each chunk's list, each slot's state and poison.
+ * order). When s->free is empty alloc bumps, inline, through chunk cur;
+ * the slow path moves to the next chunk and grows after the last. Debug
+ * builds keep s->free and s->bump NULL and s->cur NIL, so every call
+ * reaches the slow path, which keeps each chunk's list, each slot's state
+ * and poison.
  *
  * The emptied slab. s->used exists for one event: the free that brings an
  * armed slab's count to 0 (urt__slab_emptied). Frees in a scattered order
  * leave a scattered freelist, and popping it is a chain of dependent loads
- * through lines that left L1; with every slot vacant the list is rebuilt in
- * address order instead (each chunk's slots [0, bump), chunk by chunk), so
- * the next fill walks memory forward, as mimalloc's fresh pages do. A list
- * already in order (LIFO frees) is kept and the slab disarmed (its count
- * carries URT__SLAB_UNARMED and never reaches 0), so one slot taken and
- * freed over and over does not call out; the bump path arms it again once
- * SORT_MIN slots were ever handed out.
+ * through lines that left L1; with every slot vacant the slab is reset
+ * instead (list dropped, bumping from chunk 0's first slot again, O(1)),
+ * so the next fill walks memory forward without a load, as mimalloc's
+ * fresh pages do. A list already in order (LIFO frees), or one from fewer
+ * than SORT_MIN bumps, is kept and the slab disarmed (its count carries
+ * URT__SLAB_UNARMED and never reaches 0), so one slot taken and freed over
+ * and over does not call out; the next bump arms it again.
  *
  * Rejected (docs/design.md has the figures): per-chunk lists with the
  * current chunk's in the slab (the previous design: a branch on the slot's
@@ -148,6 +150,20 @@ static int dir_reserve(struct urt_slab *s)
 	return 0;
 }
 
+/* Release builds: chunk i (all vacant, on no list) becomes the one that bumps. */
+static void bump_into(struct urt_slab *s, uint32_t i)
+{
+	s->cur = i;
+	s->bump = chunk_base(s, s->dir[i]);
+	s->bump_end = (char *)s->dir[i];
+}
+
+/* Slots chunk cur handed out by bump since its last reset. */
+static uint32_t cur_bumped(const struct urt_slab *s)
+{
+	return (uint32_t)((size_t)(s->bump - chunk_base(s, s->dir[s->cur])) / s->slot_size);
+}
+
 static int grow(struct urt_slab *s)
 {
 	struct urt_slab_chunk *c;
@@ -172,7 +188,7 @@ static int grow(struct urt_slab *s)
 	if (s->checked)
 		avail_push(s, c);
 	else
-		s->cur = c->index; /* the new chunk bumps */
+		bump_into(s, c->index);
 	return 0;
 }
 
@@ -249,8 +265,13 @@ void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st)
 		.chunks = s->nchunks,
 		.bytes = s->bytes,
 	};
-	for (uint32_t i = 0; i < s->nchunks; i++)
-		st->touched += s->dir[i]->bump;
+	for (uint32_t i = 0; i < s->nchunks; i++) {
+		uint32_t t = s->dir[i]->bump;
+
+		if (i == s->cur && cur_bumped(s) > t) /* release builds: kept lazily */
+			t = cur_bumped(s);
+		st->touched += t;
+	}
 }
 
 /* Slot number of ptr in c, or -1 if ptr is not a slot start of c. */
@@ -310,25 +331,29 @@ static void *vacant_slot(struct urt_slab *s, struct urt_slab_chunk *c, void **li
 	return p;
 }
 
-/* Release builds: s->free is empty; bump into the last chunk, growing if needed. */
-static int take_bump(struct urt_slab *s, struct urt_slot *out, unsigned how)
+/*
+ * Release builds: s->free is empty and chunk cur bumped its last slot; move
+ * to the next chunk (vacant since a reset), else grow.
+ */
+static int take_next(struct urt_slab *s, struct urt_slot *out, unsigned how)
 {
-	struct urt_slab_chunk *c = s->dir[s->cur];
 	int ret;
 
-	if (c->bump == s->chunk_slots) {
+	if (s->cur + 1 < s->nchunks) {
+		s->dir[s->cur]->bump = s->chunk_slots;
+		bump_into(s, s->cur + 1);
+	} else {
 		if (s->bounded || (how & URT__SLAB_TRY))
 			return -ENOSPC;
 		ret = grow(s);
 		if (ret)
 			return ret;
-		c = s->dir[s->cur];
+		s->dir[s->cur - 1]->bump = s->chunk_slots;
 	}
-	out->ptr = chunk_base(s, c) + (size_t)c->bump++ * s->slot_size;
-	out->chunk = c->index;
-	s->used++;
-	if ((size_t)s->cur * s->chunk_slots + c->bump >= SORT_MIN)
-		s->used &= ~URT__SLAB_UNARMED; /* armed: worth re-sorting when emptied */
+	out->ptr = s->bump;
+	out->chunk = s->cur;
+	s->bump += s->slot_size;
+	s->used = (s->used & ~URT__SLAB_UNARMED) + 1;
 	return 0;
 }
 
@@ -338,7 +363,7 @@ int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how)
 	void *p;
 
 	if (!s->checked)
-		return take_bump(s, out, how);
+		return take_next(s, out, how);
 	if (s->avail == URT_SLAB_NIL) {
 		int ret;
 
@@ -407,28 +432,26 @@ static bool list_in_order(const struct urt_slab *s, void *p)
 }
 
 /*
- * The free that emptied an armed slab (release builds): every slot below a
- * bump is vacant and on s->free. A list the frees scattered makes every pop
- * a dependent load through a line that left L1, so it is rebuilt in address
- * order, chunk by chunk (each slot keeps the chunk index it was pushed
- * with). A list already in order is left alone and the slab disarmed.
+ * The free that emptied an armed slab (release builds): every slot is
+ * vacant, the ones handed out since the last reset on s->free. A list the
+ * frees scattered makes every pop a dependent load through a line that
+ * left L1, so the slab is reset instead: the list dropped, bumping starts
+ * again at chunk 0's first slot, and the next fill walks memory forward
+ * with no load at all. A list already in order, or a slab that bumped
+ * fewer than SORT_MIN slots since its last reset, is left alone and the
+ * slab disarmed until its next bump.
  */
 void urt__slab_emptied(struct urt_slab *s)
 {
-	void **tail = &s->free;
+	struct urt_slab_chunk *c = s->dir[s->cur];
 
-	if (list_in_order(s, s->free)) {
+	if ((size_t)s->cur * s->chunk_slots + cur_bumped(s) < SORT_MIN ||
+	    list_in_order(s, s->free)) {
 		s->used = URT__SLAB_UNARMED;
 		return;
 	}
-	for (uint32_t i = 0; i < s->nchunks; i++) {
-		struct urt_slab_chunk *c = s->dir[i];
-		char *p = chunk_base(s, c);
-
-		for (uint32_t j = 0; j < c->bump; j++, p += s->slot_size) {
-			*tail = p;
-			tail = (void **)p;
-		}
-	}
-	*tail = NULL;
+	if (cur_bumped(s) > c->bump)
+		c->bump = cur_bumped(s);
+	s->free = NULL;
+	bump_into(s, 0);
 }

@@ -242,11 +242,11 @@ static void test_claim_commit_release(void **state)
 }
 
 /*
- * A chunk that empties after frees in a scattered order is refilled in
- * address order (release builds re-sort its freelist; debug builds keep
- * theirs, checked); one emptied in LIFO order keeps its list, which is in
- * order already. Either way every slot comes back once, and touched does
- * not move.
+ * A slab that empties after frees in a scattered order is refilled in
+ * address order, chunk by chunk (release builds reset it and bump again;
+ * debug builds keep their lists, checked); one emptied in LIFO order keeps
+ * its list, which is in order already. Either way every slot comes back
+ * once, and touched does not move.
  */
 static int cmp_slot(const void *a, const void *b)
 {

@@ -3,8 +3,8 @@
  * urt/slab.h - byte slabs: fixed-size slots that never move.
  *
  * A slab hands out slots of one size (rounded up to 16 bytes, aligned to 16
- * or 64). There is no per-slot header: a vacant slot holds its freelist link,
- * an occupied one holds only the caller's bytes.
+ * or 64). There is no per-slot header: a vacant slot holds its freelist link
+ * (and its chunk index), an occupied one holds only the caller's bytes.
  *
  * Bounded slabs allocate their whole capacity at init and never allocate
  * again; when full, alloc fails with -ENOSPC and nothing else happens.
@@ -73,27 +73,32 @@ struct urt_slot {
 struct urt_slab_chunk {
 	void *free;	     /* debug builds: this chunk's freelist */
 	uint32_t bump;	     /* slots [bump, chunk_slots) were never handed out */
+			     /* (release builds: urt_slab.bump may be past it) */
 	uint32_t index;	     /* position in urt_slab.dir */
 	uint32_t next_avail; /* debug builds: avail list, URT_SLAB_NIL ends */
 	uint32_t prev_avail;
 };
 
 /*
- * The first three fields are all alloc and free touch: alloc pops free and
- * counts used up, free pushes and counts it down. A vacant slot on the list
- * holds the next one's address in its first word and its own chunk index in
- * the 4 bytes after (slots are at least 16 bytes), so alloc hands the index
- * back without a lookup. Invariants (release builds):
+ * The first five fields are all alloc and free touch: alloc pops free (or,
+ * when it is empty, bumps) and counts used up, free pushes and counts it
+ * down. A vacant slot on the list holds the next one's address in its first
+ * word and its own chunk index in the 4 bytes after (slots are at least 16
+ * bytes), so alloc hands the index back without a lookup. Invariants
+ * (release builds):
  *   used mod URT__SLAB_UNARMED = occupied + claimed slots
- *   length(free) + used mod URT__SLAB_UNARMED = sum over chunks of bump
- *   every chunk before cur has bump = chunk_slots
- * Debug and ASan builds keep free NULL and cur URT_SLAB_NIL, so every call
- * takes the checked slow path.
+ *   chunks before cur: every slot occupied, claimed or on free
+ *   chunk cur: slots below bump likewise, slots from bump on vacant
+ *   chunks after cur: every slot vacant, on no list
+ * Debug and ASan builds keep free and bump NULL and cur URT_SLAB_NIL, so
+ * every call takes the checked slow path.
  */
 struct urt_slab {
-	void *free;		     /* vacant slots handed out before; NULL: slow path */
+	void *free;		     /* vacant slots off the bump; NULL: bump or slow path */
 	uint32_t cur;		     /* the chunk that bumps; URT_SLAB_NIL: debug build */
 	uint32_t used;		     /* occupied + claimed (+ URT__SLAB_UNARMED) */
+	char *bump;		     /* next slot of chunk cur never handed out since a reset */
+	char *bump_end;		     /* end of chunk cur's slots; bump == bump_end: slow path */
 	struct urt_slab_chunk **dir; /* chunk index -> chunk */
 	uint32_t slot_size;	     /* multiple of align */
 	uint32_t chunk_slots;	     /* slots per chunk */
@@ -168,13 +173,25 @@ static inline uint32_t *urt__slab_slot_chunk(void *p)
 	return (uint32_t *)((char *)p + sizeof(void *));
 }
 
-/* Fast path: pop the freelist (the slow path bumps or grows). */
+/*
+ * Fast path: pop the freelist, or bump when it is empty (a bump arms the
+ * slab: see urt__slab_emptied); the slow path moves to the next chunk or
+ * grows.
+ */
 static inline int urt__slab_take(struct urt_slab *s, struct urt_slot *out, unsigned how)
 {
 	void *p = s->free;
 
-	if (__builtin_expect(!p, 0))
-		return urt__slab_take_slow(s, out, how);
+	if (__builtin_expect(!p, 0)) {
+		p = s->bump;
+		if (__builtin_expect(p == s->bump_end, 0))
+			return urt__slab_take_slow(s, out, how);
+		s->bump = (char *)p + s->slot_size;
+		s->used = (s->used & ~URT__SLAB_UNARMED) + 1;
+		out->ptr = p;
+		out->chunk = s->cur;
+		return 0;
+	}
 	s->free = *(void **)p;
 	s->used++;
 	out->ptr = p;
