@@ -10,58 +10,59 @@
  *
  * Putting the header after the slots means slot 0 sits at the aligned base
  * and no alignment padding is lost; per chunk the bookkeeping is the header
- * (32 bytes) plus one directory pointer (8, up to 16 with doubling slack).
+ * (24 bytes) plus one directory pointer (8, up to 16 with doubling slack).
  *
  * Slot states (debug builds keep them in state[], one byte per slot):
  *   VACANT  --take-->  LIVE     (alloc, try_alloc)
  *   VACANT  --take-->  CLAIMED  (claim, try_claim)
  *   CLAIMED --commit-> LIVE
  *   CLAIMED --release-> VACANT,  LIVE --free--> VACANT
- * A vacant slot is either past c->bump (never handed out, never written) or
- * on a freelist (c->free, or s->free for the current chunk, or c->checked_free
- * in debug builds), holding the
- * next link in its first word. In debug builds a
- * vacant slot is poisoned: all of it under ASan (the slab unpoisons the link
- * only while it reads it), bytes 8.. filled with URT_POISON_SLOT otherwise.
+ * A vacant slot is either not yet bumped (never handed out since the slab
+ * was made or last reset) or on a freelist (s->free in release builds, its chunk's free in
+ * debug builds), holding the next link in its first word and, in release
+ * builds, its chunk index in the 4 bytes after. In debug builds a vacant
+ * slot is poisoned: all of it under ASan (the slab unpoisons the link only
+ * while it reads it), bytes 8.. filled with URT_POISON_SLOT otherwise.
  *
  * Invariants (checked by tests/test_slab.c against a model):
- *   used of a chunk = bump - length of its freelist (occupied + claimed)
- *   sum over chunks of used = occupied + claimed slots (urt_slab_used)
- *   the current chunk (s->cur) is on no list; its freelist is s->free
- *   release builds, any other chunk: bump = n, and it is on the avail list
- *     <=> its free is not NULL (it has a vacant slot)
- *   debug and ASan builds: s->cur = URT_SLAB_NIL, s->free = NULL and every
- *     chunk's free = NULL always; a chunk's list is checked_free, and it is
- *     on the avail list <=> checked_free != NULL or bump < n
+ *   release builds: one freelist (s->free) holds every vacant slot handed
+ *     out since the last reset; s->used mod URT__SLAB_UNARMED is occupied +
+ *     claimed; chunks after s->cur are wholly vacant, slots of s->cur from
+ *     s->bump on too (struct urt_slab); c->bump is a high-water mark
+ *   debug and ASan builds: s->cur = URT_SLAB_NIL and s->free = NULL always;
+ *     each chunk has its own list (c->free), and it is on the avail list
+ *     <=> c->free != NULL or bump < n
  *
- * Fast paths. Alloc pops s->free; free pushes onto it when the slot's chunk
- * is s->cur. Neither touches a chunk header, a counter or a debug flag: the
- * current chunk's occupancy is bump minus the length of s->free, counted
- * only when urt_slab_stats asks. When s->free runs dry the slow path bumps
- * into the chunk's never-touched slots; once those are gone too the chunk
- * is full, leaves, and the avail list's head is adopted (its list moved
- * into s->free). A free into any other chunk pushes on that chunk's list
- * (inline, writing nothing else), unless the list was empty: the chunk was
- * full, and the slow path relinks it onto the avail list. The current
- * chunk changes only when it fills, so an alloc/free loop inside one chunk
- * never leaves the fast paths. Occupancy is counted when asked
- * (urt_slab_used walks the freelists). Debug builds never adopt and keep
- * their lists where the fast paths do not look (checked_free), so every
- * call reaches the slow path, which keeps each slot's state and poison.
+ * Fast paths. Alloc pops s->free and reads the slot's chunk index from the
+ * slot; free pushes onto s->free and writes the index there. Neither looks
+ * at a chunk header or branches on the slot's chunk (in random order
+ * across chunks that branch mispredicted one free in four, and a list per
+ * chunk means a counter or a head kept behind a pointer, whose
+ * read-modify-writes chain through store-to-load forwarding in LIFO
+ * order). When s->free is empty alloc bumps, inline, through chunk cur;
+ * the slow path moves to the next chunk and grows after the last. Debug
+ * builds keep s->free and s->bump NULL and s->cur NIL, so every call
+ * reaches the slow path, which keeps each chunk's list, each slot's state
+ * and poison.
  *
- * Rejected: a per-chunk used counter kept by the inline free (the previous
- * version): its read-modify-write slowed the unbounded slab, whose frees
- * mostly go to other chunks than the current one. Rejected: choosing the
- * list to push on without a branch (s->free or dir[chunk]->free by a
- * conditional move): no mispredictions in random order across chunks, but
- * the directory loads on every free cost more in LIFO order
- * (docs/design.md has the figures).
- * Rejected: one freelist for the whole slab. It is simpler and as fast, but
- * per-chunk lists keep each chunk's occupancy exact, which is what lets a
- * later shrink return an empty chunk and lets debug builds validate a free
- * against the chunk it names.
- * Rejected: a side stack of vacant slot indices (4 bytes a slot, over the
- * bounded slab's memory budget) and a per-chunk bitmap (docs/design.md).
+ * The emptied slab. s->used exists for one event: the free that brings an
+ * armed slab's count to 0 (urt__slab_emptied). Frees in a scattered order
+ * leave a scattered freelist, and popping it is a chain of dependent loads
+ * through lines that left L1; with every slot vacant the slab is reset
+ * instead (list dropped, bumping from chunk 0's first slot again, O(1)),
+ * so the next fill walks memory forward without a load, as mimalloc's
+ * fresh pages do. A list already in order (LIFO frees), or one from fewer
+ * than SORT_MIN bumps, is kept and the slab disarmed (its count carries
+ * URT__SLAB_UNARMED and never reaches 0), so one slot taken and freed over
+ * and over does not call out; the next bump arms it again.
+ *
+ * Rejected (docs/design.md has the figures): per-chunk lists with the
+ * current chunk's in the slab (the previous design: a branch on the slot's
+ * chunk in every free, mispredicted in random order across chunks, and no
+ * count to spot an emptied chunk without a read-modify-write through a
+ * header); choosing the list without a branch; a side stack of vacant slot
+ * indices (4 bytes a slot, over the bounded slab's memory budget); a
+ * per-chunk bitmap (slower in LIFO order).
  */
 #include "urt/slab.h"
 
@@ -71,6 +72,11 @@
 #include "urt_debug.h"
 
 enum { VACANT = 0, CLAIMED = 1, LIVE = 2 };
+
+/* Slabs that handed out fewer slots are never re-sorted (their lines fit L1). */
+#define SORT_MIN 64
+/* Links followed to tell a freelist in address order from a scattered one. */
+#define SORT_PROBE 16
 
 #define DIRENT sizeof(struct urt_slab_chunk *) /* one directory entry */
 
@@ -144,6 +150,20 @@ static int dir_reserve(struct urt_slab *s)
 	return 0;
 }
 
+/* Release builds: chunk i (all vacant, on no list) becomes the one that bumps. */
+static void bump_into(struct urt_slab *s, uint32_t i)
+{
+	s->cur = i;
+	s->bump = chunk_base(s, s->dir[i]);
+	s->bump_end = (char *)s->dir[i];
+}
+
+/* Slots chunk cur handed out by bump since its last reset. */
+static uint32_t cur_bumped(const struct urt_slab *s)
+{
+	return (uint32_t)((size_t)(s->bump - chunk_base(s, s->dir[s->cur])) / s->slot_size);
+}
+
 static int grow(struct urt_slab *s)
 {
 	struct urt_slab_chunk *c;
@@ -165,7 +185,10 @@ static int grow(struct urt_slab *s)
 		urt__poison(base, (size_t)s->chunk_slots * s->slot_size, URT_POISON_SLOT);
 	}
 	s->dir[s->nchunks++] = c;
-	avail_push(s, c);
+	if (s->checked)
+		avail_push(s, c);
+	else
+		bump_into(s, c->index);
 	return 0;
 }
 
@@ -178,13 +201,14 @@ int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *o)
 	if (!o->slot_size || !o->slots || (align != 16 && align != 64))
 		return -EINVAL;
 	slot = urt__align_up(o->slot_size, align);
-	if (slot < o->slot_size || slot > UINT32_MAX || o->slots >= URT_SLAB_NIL ||
+	if (slot < o->slot_size || slot > UINT32_MAX || o->slots >= URT__SLAB_UNARMED ||
 	    o->slots > (SIZE_MAX / 2) / slot)
 		return -EINVAL;
 	*s = (struct urt_slab){
 		.slot_size = (uint32_t)slot,
 		.chunk_slots = (uint32_t)o->slots,
 		.cur = URT_SLAB_NIL,
+		.used = URT__SLAB_UNARMED,
 		.avail = URT_SLAB_NIL,
 		.align = (uint32_t)align,
 		.bounded = o->bounded,
@@ -216,35 +240,19 @@ void urt_slab_deinit(struct urt_slab *s)
 	*s = (struct urt_slab){ .cur = URT_SLAB_NIL, .avail = URT_SLAB_NIL };
 }
 
-/*
- * Occupied + claimed slots of c: bump minus its list's length (the slab's
- * own list for the current chunk). Debug builds count the state bytes
- * instead: their vacant slots are poisoned, links included.
- */
-static size_t chunk_used(const struct urt_slab *s, struct urt_slab_chunk *c)
-{
-	const void *p = c->index == s->cur ? s->free : c->free;
-	size_t n = c->bump;
-
-	if (s->checked) {
-		const uint8_t *state = chunk_state(c);
-
-		n = 0;
-		for (uint32_t i = 0; i < c->bump; i++)
-			n += state[i] != VACANT;
-		return n;
-	}
-	for (; p; p = *(void *const *)p)
-		n--;
-	return n;
-}
-
 size_t urt_slab_used(const struct urt_slab *s)
 {
 	size_t used = 0;
 
-	for (uint32_t i = 0; i < s->nchunks; i++)
-		used += chunk_used(s, s->dir[i]);
+	if (!s->checked)
+		return s->used & ~URT__SLAB_UNARMED;
+	/* debug builds keep no count: their vacant slots are poisoned, links too */
+	for (uint32_t i = 0; i < s->nchunks; i++) {
+		const uint8_t *state = chunk_state(s->dir[i]);
+
+		for (uint32_t j = 0; j < s->dir[i]->bump; j++)
+			used += state[j] != VACANT;
+	}
 	return used;
 }
 
@@ -257,8 +265,13 @@ void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st)
 		.chunks = s->nchunks,
 		.bytes = s->bytes,
 	};
-	for (uint32_t i = 0; i < s->nchunks; i++)
-		st->touched += s->dir[i]->bump;
+	for (uint32_t i = 0; i < s->nchunks; i++) {
+		uint32_t t = s->dir[i]->bump;
+
+		if (i == s->cur && cur_bumped(s) > t) /* release builds: kept lazily */
+			t = cur_bumped(s);
+		st->touched += t;
+	}
 }
 
 /* Slot number of ptr in c, or -1 if ptr is not a slot start of c. */
@@ -318,20 +331,39 @@ static void *vacant_slot(struct urt_slab *s, struct urt_slab_chunk *c, void **li
 	return p;
 }
 
+/*
+ * Release builds: s->free is empty and chunk cur bumped its last slot; move
+ * to the next chunk (vacant since a reset), else grow.
+ */
+static int take_next(struct urt_slab *s, struct urt_slot *out, unsigned how)
+{
+	int ret;
+
+	if (s->cur + 1 < s->nchunks) {
+		s->dir[s->cur]->bump = s->chunk_slots;
+		bump_into(s, s->cur + 1);
+	} else {
+		if (s->bounded || (how & URT__SLAB_TRY))
+			return -ENOSPC;
+		ret = grow(s);
+		if (ret)
+			return ret;
+		s->dir[s->cur - 1]->bump = s->chunk_slots;
+	}
+	out->ptr = s->bump;
+	out->chunk = s->cur;
+	s->bump += s->slot_size;
+	s->used = (s->used & ~URT__SLAB_UNARMED) + 1;
+	return 0;
+}
+
 int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how)
 {
 	struct urt_slab_chunk *c;
 	void *p;
 
-	if (s->cur != URT_SLAB_NIL) { /* the current chunk's list ran dry */
-		c = s->dir[s->cur];
-		if (c->bump < s->chunk_slots) {
-			p = vacant_slot(s, c, &s->free);
-			goto out;
-		}
-		/* full: it leaves, off every list */
-		s->cur = URT_SLAB_NIL;
-	}
+	if (!s->checked)
+		return take_next(s, out, how);
 	if (s->avail == URT_SLAB_NIL) {
 		int ret;
 
@@ -342,42 +374,25 @@ int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how)
 			return ret;
 	}
 	c = s->dir[s->avail];
-	if (!s->checked) { /* adopt c: from now on the fast paths serve it */
-		avail_remove(s, c);
-		s->cur = c->index;
-		s->free = c->free;
-		c->free = NULL;
-		p = vacant_slot(s, c, &s->free);
-		goto out;
-	}
-	p = vacant_slot(s, c, &c->checked_free);
-	if (!c->checked_free && c->bump == s->chunk_slots)
+	p = vacant_slot(s, c, &c->free);
+	if (!c->free && c->bump == s->chunk_slots)
 		avail_remove(s, c);
 	state_move(s, c, p, VACANT, (how & URT__SLAB_CLAIM) ? CLAIMED : LIVE,
 		   "slab freelist corrupted: took a slot that is not vacant");
-out:
 	out->ptr = p;
 	out->chunk = c->index;
 	return 0;
 }
 
-/*
- * A slot of a chunk that is not current and whose list was empty: it was
- * full and rejoins the avail list. Every slot in debug builds.
- */
+/* Debug builds: every free and release, checked against the slot's state. */
 void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how)
 {
 	struct urt_slab_chunk *c;
 	bool was_full;
 
-	if (!s->checked) {
-		c = s->dir[chunk]; /* not current: it was full */
-		*(void **)ptr = NULL;
-		c->free = ptr;
-		avail_push(s, c);
-		return;
-	}
 	URT_ASSERT(chunk < s->nchunks, "slab chunk index out of range");
+	if (chunk >= s->nchunks)
+		return;
 	c = s->dir[chunk];
 	if (how & URT__SLAB_CLAIM)
 		state_move(s, c, ptr, CLAIMED, VACANT,
@@ -385,9 +400,9 @@ void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned 
 	else
 		state_move(s, c, ptr, LIVE, VACANT,
 			   "double free (or free of a claimed slot) in a slab");
-	was_full = !c->checked_free && c->bump == s->chunk_slots;
-	*(void **)ptr = c->checked_free;
-	c->checked_free = ptr;
+	was_full = !c->free && c->bump == s->chunk_slots;
+	*(void **)ptr = c->free;
+	c->free = ptr;
 	poison_vacant(s, ptr);
 	if (was_full)
 		avail_push(s, c);
@@ -400,4 +415,43 @@ void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim)
 	URT_ASSERT(claim->chunk < s->nchunks, "slab chunk index out of range");
 	state_move(s, s->dir[claim->chunk], claim->ptr, CLAIMED, LIVE,
 		   "commit of a slab slot that is not claimed");
+}
+
+/* Whether the list at p runs through adjacent slots, as a sorted or LIFO one does. */
+static bool list_in_order(const struct urt_slab *s, void *p)
+{
+	for (int i = 0; i < SORT_PROBE && p; i++) {
+		char *next = *(void **)p;
+		uintptr_t d = (uintptr_t)next - (uintptr_t)p;
+
+		if (next && d != s->slot_size && d != -(uintptr_t)s->slot_size)
+			return false;
+		p = next;
+	}
+	return true;
+}
+
+/*
+ * The free that emptied an armed slab (release builds): every slot is
+ * vacant, the ones handed out since the last reset on s->free. A list the
+ * frees scattered makes every pop a dependent load through a line that
+ * left L1, so the slab is reset instead: the list dropped, bumping starts
+ * again at chunk 0's first slot, and the next fill walks memory forward
+ * with no load at all. A list already in order, or a slab that bumped
+ * fewer than SORT_MIN slots since its last reset, is left alone and the
+ * slab disarmed until its next bump.
+ */
+void urt__slab_emptied(struct urt_slab *s)
+{
+	struct urt_slab_chunk *c = s->dir[s->cur];
+
+	if ((size_t)s->cur * s->chunk_slots + cur_bumped(s) < SORT_MIN ||
+	    list_in_order(s, s->free)) {
+		s->used = URT__SLAB_UNARMED;
+		return;
+	}
+	if (cur_bumped(s) > c->bump)
+		c->bump = cur_bumped(s);
+	s->free = NULL;
+	bump_into(s, 0);
 }

@@ -241,6 +241,75 @@ static void test_claim_commit_release(void **state)
 	urt_slab_deinit(&s);
 }
 
+/*
+ * A slab that empties after frees in a scattered order is refilled in
+ * address order, chunk by chunk (release builds reset it and bump again;
+ * debug builds keep their lists, checked); one emptied in LIFO order keeps
+ * its list, which is in order already. Either way every slot comes back
+ * once, and touched does not move.
+ */
+static int cmp_slot(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct urt_slot *)a)->ptr;
+	uintptr_t y = (uintptr_t)((const struct urt_slot *)b)->ptr;
+
+	return x < y ? -1 : x > y;
+}
+
+static void empty_and_refill(struct test_rng *r, const struct urt_slab_opts *o)
+{
+	enum { N = 256 };
+	struct urt_slot v[N], w[N];
+	uint32_t order[N];
+	struct urt_slab s;
+
+	assert_int_equal(urt_slab_init(&s, o), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(urt_slab_alloc(&s, &v[i]), 0);
+	for (int i = 0; i < N; i++)
+		order[i] = (uint32_t)i;
+	for (int i = N - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)test_rng_below(r, (uint64_t)i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (int round = 0; round < 3; round++) {
+		bool lifo = round == 2;
+
+		for (int i = 0; i < N; i++) {
+			struct urt_slot *x = &v[lifo ? N - 1 - i : (int)order[i]];
+
+			urt_slab_free(&s, x->ptr, x->chunk);
+		}
+		assert_int_equal(stats(&s).used, 0);
+		for (int i = 0; i < N; i++)
+			assert_int_equal(urt_slab_alloc(&s, &w[i]), 0);
+		assert_int_equal(stats(&s).used, N);
+		assert_int_equal(stats(&s).touched, N);
+		for (int i = 1; i < N && !s.checked; i++) /* each chunk's slots in order */
+			if (i % (int)o->slots)
+				assert_ptr_equal(w[i].ptr, (char *)w[i - 1].ptr + o->slot_size);
+		qsort(w, N, sizeof(w[0]), cmp_slot);
+		for (int i = 1; i < N; i++) /* each slot once */
+			assert_true(w[i].ptr != w[i - 1].ptr);
+		memcpy(v, w, sizeof(v));
+	}
+	for (int i = 0; i < N; i++)
+		urt_slab_free(&s, v[i].ptr, v[i].chunk);
+	urt_slab_deinit(&s);
+}
+
+static void test_emptied_chunk_refills_in_address_order(void **state)
+{
+	struct test_rng r = { test_seed("test_slab refill", 0x50f7ed) };
+
+	(void)state;
+	empty_and_refill(&r,
+			 &(struct urt_slab_opts){ .slot_size = 64, .slots = 256, .bounded = true });
+	empty_and_refill(&r, &(struct urt_slab_opts){ .slot_size = 32, .slots = 64 });
+}
+
 /* --- model-based test -------------------------------------------------- */
 
 struct model_slot {
@@ -470,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_chunk_switches_keep_counts),
 		cmocka_unit_test(test_try_never_grows),
 		cmocka_unit_test(test_claim_commit_release),
+		cmocka_unit_test(test_emptied_chunk_refills_in_address_order),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_alloc_failure_sweep),
 		cmocka_unit_test(test_memory_bounds),

@@ -3,8 +3,8 @@
  * urt/slab.h - byte slabs: fixed-size slots that never move.
  *
  * A slab hands out slots of one size (rounded up to 16 bytes, aligned to 16
- * or 64). There is no per-slot header: a vacant slot holds its freelist link,
- * an occupied one holds only the caller's bytes.
+ * or 64). There is no per-slot header: a vacant slot holds its freelist link
+ * (and its chunk index), an occupied one holds only the caller's bytes.
  *
  * Bounded slabs allocate their whole capacity at init and never allocate
  * again; when full, alloc fails with -ENOSPC and nothing else happens.
@@ -56,46 +56,58 @@ struct urt_slot {
 };
 
 /*
+ * The slab's used count carries this offset while the free that empties the
+ * slab need not call the slow path (which re-sorts a scattered freelist into
+ * address order): the count then never reaches 0.
+ */
+#define URT__SLAB_UNARMED (1u << 31)
+
+/*
  * Chunk header, stored right after the chunk's slots (so slots start at the
- * allocation's aligned base and no padding is wasted). Invariants, for every
- * chunk but the slab's current one (release builds):
- *   bump = chunk_slots                 [only the current chunk bumps]
- *   used = bump - length(free)         [occupied + claimed, counted when asked]
- *   on the avail list  <=>  free != NULL
- * so a free that finds free NULL is the one that makes a full chunk vacant.
- * The current chunk (urt_slab.cur) is off the avail list; its freelist lives
- * in urt_slab.free (free here is NULL). Debug builds never have a current
- * chunk and keep every chunk's list in checked_free, so free stays NULL and
- * every call takes the checked slow path.
+ * allocation's aligned base and no padding is wasted). Release builds keep
+ * no list per chunk: every vacant slot that was handed out before is on the
+ * slab's one freelist, and only the chunk the slab bumps (urt_slab.cur) has
+ * slots that never were. Debug builds keep a list per chunk (free) and an
+ * avail list of the chunks that have a vacant slot.
  */
 struct urt_slab_chunk {
-	void *free;	     /* freelist head (a vacant slot), NULL: empty or slow path */
-	void *checked_free;  /* debug builds: the freelist (free stays NULL) */
+	void *free;	     /* debug builds: this chunk's freelist */
 	uint32_t bump;	     /* slots [bump, chunk_slots) were never handed out */
+			     /* (release builds: urt_slab.bump may be past it) */
 	uint32_t index;	     /* position in urt_slab.dir */
-	uint32_t next_avail; /* avail list (chunk indices), URT_SLAB_NIL ends */
+	uint32_t next_avail; /* debug builds: avail list, URT_SLAB_NIL ends */
 	uint32_t prev_avail;
 };
 
 /*
- * The first two fields are all alloc and free touch while slots come from
- * and go back to the current chunk: alloc pops free, free pushes onto it.
- * Debug and ASan builds keep free NULL and cur URT_SLAB_NIL (and every
- * chunk's free NULL), so every call takes the checked slow path without a
- * flag test.
+ * The first five fields are all alloc and free touch: alloc pops free (or,
+ * when it is empty, bumps) and counts used up, free pushes and counts it
+ * down. A vacant slot on the list holds the next one's address in its first
+ * word and its own chunk index in the 4 bytes after (slots are at least 16
+ * bytes), so alloc hands the index back without a lookup. Invariants
+ * (release builds):
+ *   used mod URT__SLAB_UNARMED = occupied + claimed slots
+ *   chunks before cur: every slot occupied, claimed or on free
+ *   chunk cur: slots below bump likewise, slots from bump on vacant
+ *   chunks after cur: every slot vacant, on no list
+ * Debug and ASan builds keep free and bump NULL and cur URT_SLAB_NIL, so
+ * every call takes the checked slow path.
  */
 struct urt_slab {
-	void *free;		     /* freelist of the current chunk; NULL: slow path */
-	uint32_t cur;		     /* current chunk's index, URT_SLAB_NIL if none */
-	uint32_t slot_size;	     /* multiple of align */
+	void *free;		     /* vacant slots off the bump; NULL: bump or slow path */
+	uint32_t cur;		     /* the chunk that bumps; URT_SLAB_NIL: debug build */
+	uint32_t used;		     /* occupied + claimed (+ URT__SLAB_UNARMED) */
+	char *bump;		     /* next slot of chunk cur never handed out since a reset */
+	char *bump_end;		     /* end of chunk cur's slots; bump == bump_end: slow path */
 	struct urt_slab_chunk **dir; /* chunk index -> chunk */
+	uint32_t slot_size;	     /* multiple of align */
 	uint32_t chunk_slots;	     /* slots per chunk */
 	uint32_t nchunks;	     /* chunks in dir */
 	uint32_t dir_cap;	     /* entries allocated in dir */
-	uint32_t avail;		     /* head of the avail list, URT_SLAB_NIL if empty */
+	uint32_t avail;		     /* debug builds: head of the avail list */
 	uint32_t align;		     /* 16 or 64 */
 	bool bounded;		     /* one chunk, no growth */
-	bool checked;		     /* debug build: never caches a current chunk */
+	bool checked;		     /* debug build: per-chunk lists, states, poison */
 	size_t bytes;		     /* bytes held from the backing allocator */
 	struct urt_allocator al;
 };
@@ -112,8 +124,8 @@ struct urt_slab_stats {
 /*
  * urt_slab_init - set up a slab and allocate its first chunk (for a bounded
  * slab: all of it).
- * Return: 0; -EINVAL for slot_size or slots of 0, align not 16/64, or a
- * chunk larger than 4 GiB of slots; -ENOMEM if the backing allocator failed
+ * Return: 0; -EINVAL for slot_size or slots of 0, align not 16/64, 2^31
+ * slots or more, or a slot larger than 4 GiB; -ENOMEM if the backing allocator failed
  * (the slab is then not initialised and holds nothing).
  */
 URT_NODISCARD int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *opts);
@@ -122,8 +134,8 @@ URT_NODISCARD int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *
 void urt_slab_deinit(struct urt_slab *s);
 
 /*
- * urt_slab_stats - fill *st. O(chunks + vacant slots): the fast paths keep no
- * counters, so used is counted here by walking the freelists.
+ * urt_slab_stats - fill *st. O(chunks) (debug builds count state bytes:
+ * O(slots)).
  */
 void urt_slab_stats(const struct urt_slab *s, struct urt_slab_stats *st);
 
@@ -153,24 +165,44 @@ bool urt_slab_owns(const struct urt_slab *s, const void *ptr, uint32_t chunk);
 URT_NODISCARD int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, unsigned how);
 void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how);
 void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim);
+void urt__slab_emptied(struct urt_slab *s);
 
-/* Fast path: pop the current chunk's freelist (the slow path refills it). */
+/* Where a vacant slot on the freelist keeps its chunk index. */
+static inline uint32_t *urt__slab_slot_chunk(void *p)
+{
+	return (uint32_t *)((char *)p + sizeof(void *));
+}
+
+/*
+ * Fast path: pop the freelist, or bump when it is empty (a bump arms the
+ * slab: see urt__slab_emptied); the slow path moves to the next chunk or
+ * grows.
+ */
 static inline int urt__slab_take(struct urt_slab *s, struct urt_slot *out, unsigned how)
 {
 	void *p = s->free;
 
-	if (__builtin_expect(!p, 0))
-		return urt__slab_take_slow(s, out, how);
+	if (__builtin_expect(!p, 0)) {
+		p = s->bump;
+		if (__builtin_expect(p == s->bump_end, 0))
+			return urt__slab_take_slow(s, out, how);
+		s->bump = (char *)p + s->slot_size;
+		s->used = (s->used & ~URT__SLAB_UNARMED) + 1;
+		out->ptr = p;
+		out->chunk = s->cur;
+		return 0;
+	}
 	s->free = *(void **)p;
+	s->used++;
 	out->ptr = p;
-	out->chunk = s->cur;
+	out->chunk = *urt__slab_slot_chunk(p);
 	return 0;
 }
 
 /*
- * For callers that inline their own fast path (urt_spawn_slab): the current
- * chunk's next vacant slot, or NULL when only urt_slab_alloc can tell (then
- * call it). Never calls out, so the caller's fast path stays a leaf.
+ * For callers that inline their own fast path (urt_spawn_slab): the next
+ * vacant slot, or NULL when only urt_slab_alloc can tell (then call it).
+ * Never calls out, so the caller's fast path stays a leaf.
  */
 static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
 {
@@ -178,35 +210,29 @@ static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
 
 	if (__builtin_expect(p != NULL, 1)) {
 		s->free = *(void **)p;
-		*chunk = s->cur;
+		s->used++;
+		*chunk = *urt__slab_slot_chunk(p);
 	}
 	return p;
 }
 
 /*
- * Fast path: push onto s->free if the slot is from the current chunk, else
- * onto its own chunk's list. No counter is kept: an empty list there means
- * the chunk was full (or this is a debug build), and the slow path relinks
- * it onto the avail list.
+ * Fast path: push onto the freelist, whatever the slot's chunk (no branch
+ * on it, no chunk header touched). The free that empties an armed slab
+ * calls urt__slab_emptied, which puts a scattered freelist back into
+ * address order. Debug builds go to the checked slow path.
  */
 static inline void urt__slab_put(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how)
 {
-	struct urt_slab_chunk *c;
-	void *next;
-
-	if (__builtin_expect(chunk == s->cur, 1)) {
-		*(void **)ptr = s->free;
-		s->free = ptr;
-		return;
-	}
-	c = s->dir[chunk];
-	next = c->free;
-	if (__builtin_expect(!next, 0)) {
+	if (__builtin_expect(s->cur == URT_SLAB_NIL, 0)) {
 		urt__slab_put_slow(s, ptr, chunk, how);
 		return;
 	}
-	*(void **)ptr = next;
-	c->free = ptr;
+	*(void **)ptr = s->free;
+	*urt__slab_slot_chunk(ptr) = chunk;
+	s->free = ptr;
+	if (__builtin_expect(--s->used == 0, 0))
+		urt__slab_emptied(s);
 }
 
 /*
@@ -266,7 +292,7 @@ static inline void urt_slab_release(struct urt_slab *s, const struct urt_slot *c
  */
 static inline void urt_slab_commit(struct urt_slab *s, const struct urt_slot *claim)
 {
-	if (__builtin_expect(claim->chunk != s->cur, 0))
+	if (__builtin_expect(s->cur == URT_SLAB_NIL, 0))
 		urt__slab_commit_slow(s, claim);
 }
 
