@@ -639,7 +639,12 @@ unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now)
 	return n;
 }
 
-int urt_sleep_until(struct urt_task *t, struct urt_op *op, uint64_t deadline_ns)
+/*
+ * urt_sleep_until past taking a result: out of line, so the poll that only
+ * takes it (urt__op_taken) pays no frame, urt_nop's shape.
+ */
+static __attribute__((noinline)) int sleep_start(struct urt_task *t, struct urt_op *op,
+						 uint64_t deadline_ns)
 {
 	struct urt_runtime *rt = urt__rt;
 	struct urt__rec *r;
@@ -677,6 +682,15 @@ int urt_sleep_until(struct urt_task *t, struct urt_op *op, uint64_t deadline_ns)
 	op->gen = r->gen;
 	op->flags = 0;
 	return URT_PENDING;
+}
+
+int urt_sleep_until(struct urt_task *t, struct urt_op *op, uint64_t deadline_ns)
+{
+	int ret;
+
+	if (urt__op_taken(op, &ret))
+		return ret;
+	return sleep_start(t, op, deadline_ns);
 }
 
 int urt_sleep(struct urt_task *t, struct urt_op *op, uint64_t timeout_ns)
