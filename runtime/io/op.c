@@ -13,7 +13,7 @@
  * Free records: a 64-entry stack in the runtime (ops.stack, newest on top)
  * in front of the pool (an array of indices, newest last). Acquire and release
  * are inline (io_internal.h) and touch the stack and the record only; the
- * pool is visited when the stack is empty (take its newest) or full (spill
+ * pool is visited when the stack is empty (take its 8 newest) or full (spill
  * the stack's older half to it). No live counter is kept: live = made - 1 - top
  * - nfree, and the most ever live is made - 1 (a record is carved only
  * when none is free), so stats.ops_high_water is computed too.
