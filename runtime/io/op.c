@@ -13,7 +13,7 @@
  * Free records: a 64-entry stack in the runtime (ops.stack, newest on top)
  * in front of the pool (an array of indices, newest last). Acquire and release
  * are inline (io_internal.h) and touch the stack and the record only; the
- * pool is visited when the stack is empty (take its newest) or full (spill
+ * pool is visited when the stack is empty (take its 8 newest) or full (spill
  * the stack's older half to it). No live counter is kept: live = made - 1 - top
  * - nfree, and the most ever live is made - 1 (a record is carved only
  * when none is free), so stats.ops_high_water is computed too.
@@ -62,8 +62,8 @@
 
 /* --- the pool ----------------------------------------------------------- */
 
-/* refills ahead of the one whose record a refill prefetches */
-#define POOL_AHEAD 4
+/* records a refill moves from the pool to the empty stack */
+#define POOL_BATCH 8
 
 /* The pool's array for the records of cap pages. */
 static size_t pool_bytes(uint32_t cap)
@@ -158,37 +158,35 @@ static int64_t rec_carve(struct urt_runtime *rt)
 /*
  * The pool behind the stack (io_internal.h): the stack is empty, or
  * `made > max` says the limit must be looked at. An empty stack takes the
- * pool's newest free record (one a call) and prefetches the one
- * POOL_AHEAD calls on: the pool is an array, not a list linked through
- * the records, so no refill waits on a cold record to find the next. So
- * records are reused in exactly the order one LIFO list would give
- * (completions' user_data, and so the simulator's traces, do not change).
+ * pool's POOL_BATCH newest free records (the next POOL_BATCH allocations
+ * are inline pops, not calls: 100k sleeps armed in a row made a call
+ * each) and prefetches the batch after them: the pool is an array, not a
+ * list linked through the records, so no refill waits on a cold record
+ * to find the next. The stack sits on the pool's top, so moving records
+ * between them changes nothing in the order: records are reused in
+ * exactly the order one LIFO list would give (completions' user_data,
+ * and so the simulator's traces, do not change).
  */
 int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind)
 {
 	/* only chunks (queued completions) may pass the limit */
 	if (URT_UNLIKELY(urt__ops_live(rt) >= rt->ops.max) && kind != URT__REC_CHUNK)
 		return -EAGAIN;
-	if (!rt->ops.top) {
-		uint32_t idx;
+	if (!rt->ops.top && rt->ops.nfree) {
+		uint32_t k = rt->ops.nfree < POOL_BATCH ? rt->ops.nfree : POOL_BATCH;
 
-		if (rt->ops.nfree) {
-			idx = rt->ops.pool[--rt->ops.nfree];
-			/* the record POOL_AHEAD refills on: its miss overlaps the
-			 * callers' work, not a later pop */
-			if (rt->ops.nfree >= POOL_AHEAD) {
-				uint32_t ahead = rt->ops.pool[rt->ops.nfree - POOL_AHEAD];
+		rt->ops.nfree -= k;
+		memcpy(rt->ops.stack, rt->ops.pool + rt->ops.nfree, k * sizeof(uint32_t));
+		rt->ops.top = k;
+		/* the next batch: its misses overlap the callers' work, not a pop */
+		for (uint32_t i = 1; i <= POOL_BATCH && i <= rt->ops.nfree; i++)
+			__builtin_prefetch(urt__rec_at(rt, rt->ops.pool[rt->ops.nfree - i]), 1);
+	} else if (!rt->ops.top) {
+		int64_t ret = rec_carve(rt);
 
-				__builtin_prefetch(urt__rec_at(rt, ahead), 1);
-			}
-		} else {
-			int64_t ret = rec_carve(rt);
-
-			if (ret < 0)
-				return ret;
-			idx = (uint32_t)ret;
-		}
-		rt->ops.stack[rt->ops.top++] = idx;
+		if (ret < 0)
+			return ret;
+		rt->ops.stack[rt->ops.top++] = (uint32_t)ret;
 	}
 	return urt__rec_take(rt, kind);
 }

@@ -400,27 +400,34 @@ uint64_t urt__timer_peek(struct urt_runtime *rt)
 
 /* --- arming, cancelling, firing ---------------------------------------------- */
 
-/* Append e to its slot's last chunk (a chunk in hand if that one is full). */
-static void slot_append(struct urt_runtime *rt, struct urt__tent e)
+/* The slot's last chunk is full, or it has none: the chunk in hand (reserve) becomes it. */
+static __attribute__((noinline)) struct urt__tchunk *slot_extend(struct urt_runtime *rt,
+								 struct urt__tslot *sl)
+{
+	uint32_t c = rt->timers.cfree;
+	struct urt__tchunk *ch = chunk_at(rt, c);
+
+	rt->timers.cfree = ch->next;
+	ch->next = 0;
+	ch->n = 0;
+	rt->timers.held++;
+	if (sl->tail)
+		chunk_at(rt, sl->tail)->next = c;
+	else
+		sl->head = c;
+	sl->tail = c;
+	return ch;
+}
+
+/* Append e (its record r) to its slot's last chunk (a new one if that one is full). */
+static inline void slot_append(struct urt_runtime *rt, struct urt__tent e, struct urt__rec *r)
 {
 	struct urt__tslot *sl = &rt->timers.slot[tick_of(e.deadline) % NSLOT];
 	struct urt__tchunk *ch = sl->tail ? chunk_at(rt, sl->tail) : NULL;
 
-	if (!ch || ch->n == URT__TCHUNK_ENTS) {
-		uint32_t c = rt->timers.cfree; /* one is in hand (reserve) */
-
-		ch = chunk_at(rt, c);
-		rt->timers.cfree = ch->next;
-		ch->next = 0;
-		ch->n = 0;
-		rt->timers.held++;
-		if (sl->tail)
-			chunk_at(rt, sl->tail)->next = c;
-		else
-			sl->head = c;
-		sl->tail = c;
-	}
-	urt__rec_at(rt, e.idx)->tm.hpos = sl->tail << 4 | ch->n;
+	if (URT_UNLIKELY(!ch || ch->n == URT__TCHUNK_ENTS))
+		ch = slot_extend(rt, sl);
+	r->tm.hpos = sl->tail << 4 | ch->n;
 	ch->e[ch->n++] = e;
 	rt->timers.nslot++;
 }
@@ -456,7 +463,7 @@ static void run_unload(struct urt_runtime *rt, uint64_t t)
 			return;
 	for (uint32_t i = h; i < rt->timers.nrun; i++) {
 		if (tick_of(run[i].deadline) > t) {
-			slot_append(rt, run[i]);
+			slot_append(rt, run[i], urt__rec_at(rt, run[i].idx));
 			continue;
 		}
 		sorted += i < rt->timers.nsorted;
@@ -469,24 +476,44 @@ static void run_unload(struct urt_runtime *rt, uint64_t t)
 		rt->timers.head = rt->timers.nrun = rt->timers.nsorted = 0;
 }
 
-int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
+/* Arming below tnext: into the run (a load that ran far ahead undone first). */
+static __attribute__((noinline)) void run_add(struct urt_runtime *rt, struct urt__tent e)
 {
-	struct urt__rec *r = urt__rec_at(rt, idx);
-	struct urt__tent e = { .deadline = deadline, .idx = idx };
-	uint64_t t = tick_of(deadline);
-	int ret = urt__timer_reserve(rt);
+	uint64_t t = tick_of(e.deadline);
 
-	if (ret)
+	if (t + 1 < rt->timers.tnext)
+		run_unload(rt, t); /* tnext stays past t */
+	run_append(rt, e);
+}
+
+/*
+ * Arm record idx (r) at deadline. The common case (room in hand, a tick at
+ * or past tnext, room in the slot's last chunk) calls nothing: a sleep's
+ * arming was ~100 instructions here, a fifth of them saving and restoring
+ * the registers the rare paths needed. n < cap implies the slots exist
+ * (urt__timer_reserve makes them before the run).
+ */
+static inline int timer_arm(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
+			    uint64_t deadline)
+{
+	struct urt__tent e = { .deadline = deadline, .idx = idx };
+	int ret;
+
+	if (URT_UNLIKELY(rt->timers.n >= rt->timers.cap || !rt->timers.cfree) &&
+	    (ret = urt__timer_reserve(rt)))
 		return ret;
 	r->tm.deadline = deadline;
 	rt->timers.n++;
-	if (URT_UNLIKELY(t + 1 < rt->timers.tnext))
-		run_unload(rt, t);
-	if (t < rt->timers.tnext)
-		run_append(rt, e);
+	if (URT_UNLIKELY(tick_of(deadline) < rt->timers.tnext))
+		run_add(rt, e);
 	else
-		slot_append(rt, e);
+		slot_append(rt, e, r);
 	return 0;
+}
+
+int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
+{
+	return timer_arm(rt, idx, urt__rec_at(rt, idx), deadline);
 }
 
 /*
@@ -593,11 +620,13 @@ unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now)
 		rt->timers.n--;
 		n++;
 		if (r->kind == URT__REC_TIMER) {
-			r->op->res = 0;
-			r->op->flags = 0;
-			r->op->state = URT_OP_DONE;
-			r->op->rec = 0;
-			urt__rec_done(rt, idx);
+			struct urt_op *op = r->op;
+
+			op->res = 0;
+			op->flags = 0;
+			op->state = URT_OP_DONE;
+			op->rec = 0;
+			urt__rec_end(rt, idx, r); /* inline: no call and register saves a timer */
 		} else if (r->kind == URT__REC_OP) {
 			urt__zc_timer(rt, idx, r);
 		} else { /* a stream's backoff is over: res 0 makes the await re-arm */
@@ -610,9 +639,15 @@ unsigned urt__timers_fire(struct urt_runtime *rt, uint64_t now)
 	return n;
 }
 
-int urt_sleep_until(struct urt_task *t, struct urt_op *op, uint64_t deadline_ns)
+/*
+ * urt_sleep_until past taking a result: out of line, so the poll that only
+ * takes it (urt__op_taken) pays no frame, urt_nop's shape.
+ */
+static __attribute__((noinline)) int sleep_start(struct urt_task *t, struct urt_op *op,
+						 uint64_t deadline_ns)
 {
 	struct urt_runtime *rt = urt__rt;
+	struct urt__rec *r;
 	int64_t idx;
 	int ret;
 
@@ -634,18 +669,28 @@ int urt_sleep_until(struct urt_task *t, struct urt_op *op, uint64_t deadline_ns)
 	idx = urt__rec_alloc(rt, URT__REC_TIMER);
 	if (idx < 0)
 		return (int)idx;
-	ret = urt__timer_add(rt, (uint32_t)idx, deadline_ns);
+	r = urt__rec_at(rt, (uint32_t)idx);
+	ret = timer_arm(rt, (uint32_t)idx, r, deadline_ns);
 	if (ret) {
-		urt__rec_free(rt, (uint32_t)idx);
+		urt__rec_free_at(rt, (uint32_t)idx, r);
 		return ret;
 	}
-	urt__rec_at(rt, (uint32_t)idx)->op = op;
-	urt__rec_link(rt, t, (uint32_t)idx);
+	r->op = op;
+	urt__rec_link_at(rt, t, (uint32_t)idx, r);
 	op->state = URT_OP_INFLIGHT;
 	op->rec = (uint32_t)idx;
-	op->gen = urt__rec_at(rt, (uint32_t)idx)->gen;
+	op->gen = r->gen;
 	op->flags = 0;
 	return URT_PENDING;
+}
+
+int urt_sleep_until(struct urt_task *t, struct urt_op *op, uint64_t deadline_ns)
+{
+	int ret;
+
+	if (urt__op_taken(op, &ret))
+		return ret;
+	return sleep_start(t, op, deadline_ns);
 }
 
 int urt_sleep(struct urt_task *t, struct urt_op *op, uint64_t timeout_ns)
