@@ -778,6 +778,84 @@ static void test_task_runtime(void **state)
 	assert_null(urt_task_runtime(&fake));	  /* no runtime on this thread now */
 }
 
+/* --- a drain that ends at once -------------------------------------------------- */
+
+/*
+ * Sleeps for a minute, or (returns) starts the sleep and returns at once:
+ * either way its only operation is a sleep, which ends the moment the task
+ * drains (nothing of it is in the kernel).
+ */
+struct napper_state {
+	struct urt_op nap;
+	bool returns;
+};
+
+static unsigned napper_drops;
+
+static bool napper_poll(struct urt_task *t, void *arg)
+{
+	struct napper_state *st = arg;
+
+	URT_BEGIN(t);
+	if (st->returns) {
+		(void)urt_sleep(t, &st->nap, 60ull * 1000000000u);
+		URT_RETURN(t, 5);
+	}
+	URT_AWAIT(t, urt_sleep(t, &st->nap, 60ull * 1000000000u));
+	URT_END(t);
+}
+
+static void napper_drop(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	napper_drops++;
+}
+
+static const struct urt_task_type napper_type = { .poll = napper_poll,
+						  .drop = napper_drop,
+						  .name = "napper" };
+
+/*
+ * Rule 3: a task whose drain ends in the same turn (its sleep ends at
+ * once) is reclaimed in that turn, not queued for one more: aborted while
+ * parked in a sleep, or returning with a sleep started. Before the fix
+ * the last op's end queued the task, and its slot stayed taken a tick.
+ */
+static void test_drain_that_ends_at_once_reclaims_now(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_join j;
+
+	(void)state;
+	napper_drops = 0;
+	test_runtime_init(&rt,
+			  &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED, .slab_slots = 4 });
+	assert_int_equal(urt_spawn_slab(&napper_type, &(struct napper_state){ 0 },
+					sizeof(struct napper_state), &j),
+			 0);
+	assert_int_equal(urt_tick(&rt, 0), 1); /* parked in its sleep */
+	assert_int_equal(urt_join_abort(&j), 0);
+	urt_join_detach(&j);
+	assert_int_equal(urt_tick(&rt, 0), 0); /* the abort's turn: drain, drop */
+	assert_int_equal(napper_drops, 1);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
+	assert_int_equal(test_stats(&rt).live, 0);
+	assert_int_equal(test_stats(&rt).reclaimed, 1);
+	assert_int_equal(test_stats(&rt).aborted, 1);
+
+	assert_int_equal(urt_spawn_slab(&napper_type, &(struct napper_state){ .returns = true },
+					sizeof(struct napper_state), NULL),
+			 0);
+	assert_int_equal(urt_tick(&rt, 0), 1); /* returned: drain, drop */
+	assert_int_equal(napper_drops, 2);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
+	assert_int_equal(test_stats(&rt).live, 0);
+	assert_int_equal(test_stats(&rt).reclaimed, 2);
+	assert_int_equal(test_stats(&rt).completed, 1);
+	assert_int_equal(test_stats(&rt).active, 0);
+	test_runtime_end(&rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -796,6 +874,7 @@ int main(void)
 		cmocka_unit_test(test_slab_quiet_end_and_lazy_registry),
 		cmocka_unit_test(test_dropped_handle_reported),
 		cmocka_unit_test(test_task_runtime),
+		cmocka_unit_test(test_drain_that_ends_at_once_reclaims_now),
 	};
 
 	return cmocka_run_group_tests_name("task", tests, NULL, NULL);
