@@ -856,6 +856,96 @@ static void test_drain_that_ends_at_once_reclaims_now(void **state)
 	test_runtime_end(&rt);
 }
 
+
+/* --- a claim spawned from a drop during deinit ------------------------------------ */
+
+static unsigned claimed_polls, claimed_drops;
+static int holder_spawned;
+
+static bool claimed_poll(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	claimed_polls++;
+	return true;
+}
+
+static void claimed_drop(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	claimed_drops++;
+}
+
+static const struct urt_task_type claimed_type = { .poll = claimed_poll,
+						   .drop = claimed_drop,
+						   .name = "claimed" };
+
+/* Holds a claim it never spawns; its drop spawns it (in deinit, here). */
+struct holder_state {
+	struct urt_claim c;
+	int claimed, spawned;
+};
+
+static bool holder_poll(struct urt_task *t, void *arg)
+{
+	struct holder_state *st = arg;
+
+	URT_BEGIN(t);
+	st->claimed = urt_claim_slab(&st->c);
+	URT_AWAIT(t, URT_PENDING); /* parked for good: deinit ends it */
+	URT_END(t);
+}
+
+static void holder_drop(struct urt_task *t, void *arg)
+{
+	struct holder_state *st = arg;
+
+	(void)t;
+	if (!st->claimed)
+		st->spawned = urt_claim_spawn(&st->c, &claimed_type, NULL);
+	holder_spawned = st->spawned;
+}
+
+static const struct urt_task_type holder_type = { .poll = holder_poll,
+						  .drop = holder_drop,
+						  .name = "holder" };
+
+/*
+ * A claim spawned from a drop while deinit tears down: its poll never
+ * runs, so it must not count as completed. It is taken (a claim cannot be
+ * refused for room) and ends as aborted at once: its drop runs (what the
+ * claimer built in the state is released), it counts spawned and aborted,
+ * never polled nor completed, and its slot goes back. Before the fix it
+ * counted as completed, with no poll.
+ */
+static void test_claim_spawned_in_deinit_counts_aborted(void **state)
+{
+	struct urt_type_stats ts;
+	struct test_alloc ta;
+	struct urt_runtime rt;
+
+	(void)state;
+	claimed_polls = claimed_drops = 0;
+	holder_spawned = 1;
+	test_alloc_init(&ta);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+							   .slab_slots = 4,
+							   .allocator = &ta.al });
+	assert_int_equal(urt_spawn_slab(&holder_type, &(struct holder_state){ .claimed = 1 },
+					sizeof(struct holder_state), NULL),
+			 0);
+	assert_int_equal(urt_tick(&rt, 0), 1); /* claimed, parked */
+	assert_int_equal(urt_slab_used(&rt.slab), 2);
+	assert_int_equal(urt_runtime_deinit(&rt), 2);
+	assert_int_equal(holder_spawned, 0);
+	assert_int_equal(claimed_polls, 0);
+	assert_int_equal(claimed_drops, 1);
+	assert_int_equal(urt_type_stats(&rt, &claimed_type, &ts), 0);
+	assert_int_equal(ts.spawned, 1);
+	assert_int_equal(ts.polls, 0);
+	assert_int_equal(ts.completed, 0);
+	assert_int_equal(ts.aborted, 1);
+	assert_int_equal(ta.live_blocks, 0);
+}
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -875,6 +965,7 @@ int main(void)
 		cmocka_unit_test(test_dropped_handle_reported),
 		cmocka_unit_test(test_task_runtime),
 		cmocka_unit_test(test_drain_that_ends_at_once_reclaims_now),
+		cmocka_unit_test(test_claim_spawned_in_deinit_counts_aborted),
 	};
 
 	return cmocka_run_group_tests_name("task", tests, NULL, NULL);
