@@ -946,6 +946,56 @@ static void test_claim_spawned_in_deinit_counts_aborted(void **state)
 	assert_int_equal(ts.aborted, 1);
 	assert_int_equal(ta.live_blocks, 0);
 }
+
+/* --- a poll that returns true without URT_RETURN ---------------------------------- */
+
+static bool answer_poll(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	URT_BEGIN(t);
+	URT_RETURN(t, 42);
+	URT_END(t);
+}
+
+/* Hand-written: finishes without URT_RETURN or URT_END. */
+static bool bare_poll(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	return true;
+}
+
+static const struct urt_task_type answer_type = { .poll = answer_poll, .name = "answer" };
+static const struct urt_task_type bare_type = { .poll = bare_poll, .name = "bare" };
+
+/*
+ * A poll that returns true without setting an output finishes with 0
+ * (task.h), whatever the task polled before it returned: polled right
+ * after one that returned 42, in the same tick, boxed and in a slab
+ * slot. Before the fix it inherited the 42.
+ */
+static void test_bare_true_finishes_with_zero(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_join a, b, c;
+	uint64_t out;
+
+	(void)state;
+	test_runtime_init(&rt,
+			  &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED, .slab_slots = 4 });
+	assert_int_equal(urt_spawn(&rt, &answer_type, NULL, 0, &a), 0);
+	assert_int_equal(urt_spawn(&rt, &bare_type, NULL, 0, &b), 0);
+	assert_int_equal(urt_spawn_slab(&bare_type, NULL, 0, &c), 0);
+	assert_int_equal(urt_tick(&rt, 0), 3);
+	assert_int_equal(urt_join_take(&a, &out), 0);
+	assert_int_equal(out, 42);
+	out = 7;
+	assert_int_equal(urt_join_take(&b, &out), 0);
+	assert_int_equal(out, 0);
+	out = 7;
+	assert_int_equal(urt_join_take(&c, &out), 0);
+	assert_int_equal(out, 0);
+	test_runtime_end(&rt);
+}
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -966,6 +1016,7 @@ int main(void)
 		cmocka_unit_test(test_task_runtime),
 		cmocka_unit_test(test_drain_that_ends_at_once_reclaims_now),
 		cmocka_unit_test(test_claim_spawned_in_deinit_counts_aborted),
+		cmocka_unit_test(test_bare_true_finishes_with_zero),
 	};
 
 	return cmocka_run_group_tests_name("task", tests, NULL, NULL);

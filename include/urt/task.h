@@ -11,7 +11,9 @@
  *
  * poll is a resumable function written with the await macros below. It runs
  * until it finishes (returns true, via URT_RETURN or URT_END) or suspends
- * (returns false, inside URT_AWAIT or URT_YIELD). drop, if set, runs once
+ * (returns false, inside URT_AWAIT or URT_YIELD); a poll written by hand
+ * that returns true without URT_RETURN finishes with output 0 (never the
+ * output of the task polled before it). drop, if set, runs once
  * when the task ends, finished or aborted, and must release whatever the
  * state owns. Slots never move, so the state may point into itself.
  *

@@ -542,6 +542,7 @@ static inline __attribute__((always_inline)) int task_turn(struct urt_runtime *r
 	if (URT_UNLIKELY(t->waits))
 		handed_mark(t);
 	rt->polling = t;
+	rt->output = 0; /* a poll that returns true without URT_RETURN: output 0 */
 	done = t->type->poll(t, t + 1);
 	rt->polling = NULL;
 	if (URT_UNLIKELY(t->waits) && !done)
