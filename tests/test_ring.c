@@ -97,27 +97,34 @@ static const struct urt_task_type fill_type = { .poll = fill_poll,
 						.drop = fill_drop,
 						.name = "fill" };
 
-static void test_cancel_with_sq_full(void **state)
+/* Run a fill task on fd to its end: its drop must find nothing busy. */
+static void fill_run(struct urt_runtime *rt, int fd)
 {
-	struct urt_runtime rt;
 	static struct fill_state st;
 	struct urt_join j;
 	uint64_t out;
-	int sv[2];
 
-	(void)state;
 	fill_drops = fill_busy = 0;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	st.fd = sv[0];
-	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 256 });
-	assert_int_equal(urt_spawn(&rt, &fill_type, &st, sizeof(st), &j), 0);
+	st.fd = fd;
+	assert_int_equal(urt_spawn(rt, &fill_type, &st, sizeof(st), &j), 0);
 	for (int i = 0; i < 100 && !urt_join_is_finished(&j); i++)
-		assert_true(urt_tick(&rt, 10000000) >= 0);
+		assert_true(urt_tick(rt, 10000000) >= 0);
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal(out, 7);
 	assert_int_equal(fill_drops, 1);
 	assert_int_equal(fill_busy, 0); /* drop ran after the kernel let go */
-	test_assert_clean(&rt);
+	test_assert_clean(rt);
+}
+
+static void test_cancel_with_sq_full(void **state)
+{
+	struct urt_runtime rt;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 256 });
+	fill_run(&rt, sv[0]);
 	assert_true(test_stats(&rt).sq_full > 0);
 	/* a late write has no receive to land in */
 	assert_int_equal(write(sv[1], "late", 4), 4);
@@ -423,27 +430,15 @@ static void test_busy_cancel_walk(void **state)
 {
 	struct urt_runtime rt;
 	struct urt_sim *sim;
-	static struct fill_state st;
-	struct urt_join j;
-	uint64_t out;
 	int sv[2];
 
 	(void)state;
-	fill_drops = fill_busy = 0;
 	/* the NOPs stay in flight until the task ends: an hour each */
 	sim = busy_sim(&rt, 3600ull * 1000000000u, &(struct urt_runtime_opts){ .ring_entries = 2 });
 	assert_int_equal(urt_sim_socketpair(sim, SOCK_STREAM, sv), 0);
-	st.fd = sv[0];
-	assert_int_equal(urt_spawn(&rt, &fill_type, &st, sizeof(st), &j), 0);
-	for (int i = 0; i < 100 && !urt_join_is_finished(&j); i++)
-		assert_true(urt_tick(&rt, 10000000) >= 0);
-	assert_int_equal(urt_join_take(&j, &out), 0);
-	assert_int_equal(out, 7);
-	assert_int_equal(fill_drops, 1);
-	assert_int_equal(fill_busy, 0); /* drop ran after the kernel let go */
+	fill_run(&rt, sv[0]);
 	assert_true(test_stats(&rt).cq_busy > 0);
 	assert_int_equal(test_stats(&rt).stale_cqes, 0);
-	test_assert_clean(&rt);
 	assert_int_equal(urt_sim_close(sim, sv[0]), 0);
 	assert_int_equal(urt_sim_close(sim, sv[1]), 0);
 	test_runtime_end(&rt);

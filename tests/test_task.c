@@ -790,8 +790,6 @@ struct napper_state {
 	bool returns;
 };
 
-static unsigned napper_drops;
-
 static bool napper_poll(struct urt_task *t, void *arg)
 {
 	struct napper_state *st = arg;
@@ -805,14 +803,8 @@ static bool napper_poll(struct urt_task *t, void *arg)
 	URT_END(t);
 }
 
-static void napper_drop(struct urt_task *t, void *arg)
-{
-	(void)t, (void)arg;
-	napper_drops++;
-}
-
 static const struct urt_task_type napper_type = { .poll = napper_poll,
-						  .drop = napper_drop,
+						  .drop = count_drop,
 						  .name = "napper" };
 
 /*
@@ -827,7 +819,7 @@ static void test_drain_that_ends_at_once_reclaims_now(void **state)
 	struct urt_join j;
 
 	(void)state;
-	napper_drops = 0;
+	drops = 0;
 	test_runtime_init(&rt,
 			  &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED, .slab_slots = 4 });
 	assert_int_equal(urt_spawn_slab(&napper_type, &(struct napper_state){ 0 },
@@ -837,7 +829,7 @@ static void test_drain_that_ends_at_once_reclaims_now(void **state)
 	assert_int_equal(urt_join_abort(&j), 0);
 	urt_join_detach(&j);
 	assert_int_equal(urt_tick(&rt, 0), 0); /* the abort's turn: drain, drop */
-	assert_int_equal(napper_drops, 1);
+	assert_int_equal(drops, 1);
 	assert_int_equal(urt_slab_used(&rt.slab), 0);
 	assert_int_equal(test_stats(&rt).live, 0);
 	assert_int_equal(test_stats(&rt).reclaimed, 1);
@@ -847,7 +839,7 @@ static void test_drain_that_ends_at_once_reclaims_now(void **state)
 					sizeof(struct napper_state), NULL),
 			 0);
 	assert_int_equal(urt_tick(&rt, 0), 1); /* returned: drain, drop */
-	assert_int_equal(napper_drops, 2);
+	assert_int_equal(drops, 2);
 	assert_int_equal(urt_slab_used(&rt.slab), 0);
 	assert_int_equal(test_stats(&rt).live, 0);
 	assert_int_equal(test_stats(&rt).reclaimed, 2);
@@ -859,7 +851,7 @@ static void test_drain_that_ends_at_once_reclaims_now(void **state)
 
 /* --- a claim spawned from a drop during deinit ------------------------------------ */
 
-static unsigned claimed_polls, claimed_drops;
+static unsigned claimed_polls;
 static int holder_spawned;
 
 static bool claimed_poll(struct urt_task *t, void *arg)
@@ -869,14 +861,8 @@ static bool claimed_poll(struct urt_task *t, void *arg)
 	return true;
 }
 
-static void claimed_drop(struct urt_task *t, void *arg)
-{
-	(void)t, (void)arg;
-	claimed_drops++;
-}
-
 static const struct urt_task_type claimed_type = { .poll = claimed_poll,
-						   .drop = claimed_drop,
+						   .drop = count_drop,
 						   .name = "claimed" };
 
 /* Holds a claim it never spawns; its drop spawns it (in deinit, here). */
@@ -924,7 +910,7 @@ static void test_claim_spawned_in_deinit_counts_aborted(void **state)
 	struct urt_runtime rt;
 
 	(void)state;
-	claimed_polls = claimed_drops = 0;
+	claimed_polls = drops = 0;
 	holder_spawned = 1;
 	test_alloc_init(&ta);
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
@@ -938,7 +924,7 @@ static void test_claim_spawned_in_deinit_counts_aborted(void **state)
 	assert_int_equal(urt_runtime_deinit(&rt), 2);
 	assert_int_equal(holder_spawned, 0);
 	assert_int_equal(claimed_polls, 0);
-	assert_int_equal(claimed_drops, 1);
+	assert_int_equal(drops, 1); /* the claimed task's */
 	assert_int_equal(urt_type_stats(&rt, &claimed_type, &ts), 0);
 	assert_int_equal(ts.spawned, 1);
 	assert_int_equal(ts.polls, 0);
