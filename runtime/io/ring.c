@@ -88,7 +88,8 @@ void urt__ring_reap(struct urt_runtime *rt)
  * order and the CQ's head moved past them, so the kernel can flush what
  * it held and take the submission; urt__ring_reap applies the stash
  * before anything newer. A CQ found empty is refilled first (a flush).
- * Return: 0; -ENOMEM (the stash could not grow).
+ * Return: 0; -ENOMEM (the stash could not grow); -EBUSY (still empty:
+ * the refusal was not for an overflow, and retrying would spin).
  */
 static int cq_stash(struct urt_runtime *rt)
 {
@@ -100,6 +101,8 @@ static int cq_stash(struct urt_runtime *rt)
 		rt->stats.enters++;
 		rt->kern->enter(rt->kern_ctx, ring(rt), URT__ENTER_FLUSH, 0);
 		tail = io_uring_smp_load_acquire(cq->ktail);
+		if (head == tail) /* nothing held back: not an overflow */
+			return -EBUSY;
 	}
 	need = (uint64_t)rt->stash.n + (tail - head);
 	if (need > rt->stash.cap) {
