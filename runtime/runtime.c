@@ -256,7 +256,9 @@ static int tick(struct urt_runtime *rt, uint64_t timeout_ns, bool until_idle)
 	       (until_idle ? rt->active != 0 : n == 0 && !ended) &&
 	       (timeout_ns != URT_TICK_FOREVER || can_complete(rt)) && urt__remote_park_begin(rt);
 	ret = 0;
-	if (park || rt->ring_pending || rt->ring_inflight) /* else no syscall, no reap */
+	/* else no syscall, no reap; completions stashed (ring.c: a submission
+	 * refused with -EBUSY) are applied by the reap */
+	if (park || rt->ring_pending || rt->ring_inflight || URT_UNLIKELY(rt->stash.n))
 		ret = urt__ring_enter(rt, park, wait);
 	if (park)
 		urt__remote_park_end(rt);

@@ -3,8 +3,9 @@
  * test_ring.c - the ring under pressure: a full SQ while a task's ops are
  * cancelled, while a stream pauses inside the reap and at park time; tiny
  * rings with deadlines; thousands of completions through a 16-entry CQ; the
- * op-record limit; ring sizes at the kernel's bounds. No operation may be
- * dropped, no completion applied twice, no wake lost.
+ * op-record limit; ring sizes at the kernel's bounds; submissions refused
+ * with -EBUSY while the CQ overflows (the simulated kernel as before 5.19).
+ * No operation may be dropped, no completion applied twice, no wake lost.
  *
  * A hang here would be a lost wake-up: each test arms alarm() so it fails
  * with a message instead of waiting for the CTest timeout.
@@ -96,27 +97,34 @@ static const struct urt_task_type fill_type = { .poll = fill_poll,
 						.drop = fill_drop,
 						.name = "fill" };
 
-static void test_cancel_with_sq_full(void **state)
+/* Run a fill task on fd to its end: its drop must find nothing busy. */
+static void fill_run(struct urt_runtime *rt, int fd)
 {
-	struct urt_runtime rt;
 	static struct fill_state st;
 	struct urt_join j;
 	uint64_t out;
-	int sv[2];
 
-	(void)state;
 	fill_drops = fill_busy = 0;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	st.fd = sv[0];
-	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 256 });
-	assert_int_equal(urt_spawn(&rt, &fill_type, &st, sizeof(st), &j), 0);
+	st.fd = fd;
+	assert_int_equal(urt_spawn(rt, &fill_type, &st, sizeof(st), &j), 0);
 	for (int i = 0; i < 100 && !urt_join_is_finished(&j); i++)
-		assert_true(urt_tick(&rt, 10000000) >= 0);
+		assert_true(urt_tick(rt, 10000000) >= 0);
 	assert_int_equal(urt_join_take(&j, &out), 0);
 	assert_int_equal(out, 7);
 	assert_int_equal(fill_drops, 1);
 	assert_int_equal(fill_busy, 0); /* drop ran after the kernel let go */
-	test_assert_clean(&rt);
+	test_assert_clean(rt);
+}
+
+static void test_cancel_with_sq_full(void **state)
+{
+	struct urt_runtime rt;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 256 });
+	fill_run(&rt, sv[0]);
 	assert_true(test_stats(&rt).sq_full > 0);
 	/* a late write has no receive to land in */
 	assert_int_equal(write(sv[1], "late", 4), 4);
@@ -137,12 +145,13 @@ static void test_cancel_with_sq_full(void **state)
  */
 #define NS 3
 #define NB 5
+#define NB_MAX 12 /* bytes a stream, for the -EBUSY case below */
 
 struct pause_state {
-	int fd[NS], i, n, got[NS];
+	int fd[NS], i, n, got[NS], nb; /* nb: bytes a stream (0: NB) */
 	struct urt_op rx[NS], nap;
 	struct urt_buf b;
-	char seen[NS][NB];
+	char seen[NS][NB_MAX];
 };
 
 static bool pause_poll(struct urt_task *t, void *arg)
@@ -154,10 +163,12 @@ static bool pause_poll(struct urt_task *t, void *arg)
 		if (urt_recv_stream(t, &st->rx[st->i], st->fd[st->i], &st->b) != URT_PENDING)
 			URT_RETURN(t, 1);
 	URT_AWAIT(t, urt_sleep(t, &st->nap, 100000000)); /* let the queues fill */
+	if (!st->nb)
+		st->nb = NB;
 	for (st->i = 0; st->i < NS; st->i++) {
-		while (st->got[st->i] < NB) {
+		while (st->got[st->i] < st->nb) {
 			URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx[st->i], st->fd[st->i], &st->b));
-			if (st->n <= 0 || st->got[st->i] + st->n > NB)
+			if (st->n <= 0 || st->got[st->i] + st->n > st->nb)
 				URT_RETURN(t, 2);
 			memcpy(st->seen[st->i] + st->got[st->i], st->b.data, (size_t)st->n);
 			st->got[st->i] += st->n;
@@ -241,7 +252,7 @@ static void test_pause_inside_reap_with_sq_full(void **state)
 struct many_state {
 	struct urt_op op[PARK_N];
 	int i, n, bad;
-	unsigned count;
+	unsigned count, rounds, r; /* rounds: of count NOPs each (0: one) */
 	uint64_t deadline;
 };
 
@@ -250,14 +261,16 @@ static bool many_poll(struct urt_task *t, void *arg)
 	struct many_state *st = arg;
 
 	URT_BEGIN(t);
-	for (st->i = 0; st->i < (int)st->count; st->i++) {
-		if (st->deadline)
-			urt_op_set_timeout(&st->op[st->i], st->deadline);
-		(void)urt_nop(t, &st->op[st->i]);
-	}
-	for (st->i = 0; st->i < (int)st->count; st->i++) {
-		URT_AWAIT(t, st->n = urt_nop(t, &st->op[st->i]));
-		st->bad += st->n != 0;
+	for (st->r = 0; st->r < (st->rounds ? st->rounds : 1); st->r++) {
+		for (st->i = 0; st->i < (int)st->count; st->i++) {
+			if (st->deadline)
+				urt_op_set_timeout(&st->op[st->i], st->deadline);
+			(void)urt_nop(t, &st->op[st->i]);
+		}
+		for (st->i = 0; st->i < (int)st->count; st->i++) {
+			URT_AWAIT(t, st->n = urt_nop(t, &st->op[st->i]));
+			st->bad += st->n != 0;
+		}
 	}
 	URT_RETURN(t, (uint64_t)st->bad);
 	URT_END(t);
@@ -370,6 +383,131 @@ static void test_cq_overflow(void **state)
 	test_runtime_end(&rt);
 }
 
+/* --- a submission refused with -EBUSY (a kernel before 5.19) -------------------------- */
+
+/*
+ * On the simulated kernel as a kernel before 5.19 models it (urt/sim.h,
+ * busy_on_overflow): NOPs complete at submission, and a submission is
+ * refused with -EBUSY while the CQ (16 entries here) overflows. The
+ * runtime must make room by taking completions out of the CQ, never by
+ * applying them under its caller, never by dropping an SQE (it aborted
+ * before). Three callers: a poll submitting 256 NOPs through a 2-entry
+ * SQ; the walk that cancels a finished task's 255 in-flight NOPs (each
+ * cancel and its target complete at once); and streams pausing inside
+ * the reap (a cancel SQE each, the SQ full for the third), as above.
+ */
+static struct urt_sim *busy_sim(struct urt_runtime *rt, uint64_t latency_ns,
+				const struct urt_runtime_opts *o)
+{
+	struct urt_runtime_opts opts = *o;
+	struct urt_sim *sim;
+
+	assert_int_equal(urt_sim_create(&sim, &(struct urt_sim_opts){ .seed = 20,
+								      .max_latency_ns = latency_ns,
+								      .busy_on_overflow = true }),
+			 0);
+	opts.sim = sim;
+	test_runtime_init(rt, &opts);
+	return sim;
+}
+
+static void test_busy_poll_submits(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_sim *sim;
+
+	(void)state;
+	sim = busy_sim(&rt, 1, &(struct urt_runtime_opts){ .ring_entries = 2 });
+	assert_int_equal(run_many(&rt, PARK_N, 0), 0);
+	assert_int_equal(test_stats(&rt).ops_completed, PARK_N);
+	assert_true(test_stats(&rt).cq_busy > 0);
+	test_assert_clean(&rt);
+	test_runtime_end(&rt);
+	urt_sim_destroy(sim);
+}
+
+static void test_busy_cancel_walk(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_sim *sim;
+	int sv[2];
+
+	(void)state;
+	/* the NOPs stay in flight until the task ends: an hour each */
+	sim = busy_sim(&rt, 3600ull * 1000000000u, &(struct urt_runtime_opts){ .ring_entries = 2 });
+	assert_int_equal(urt_sim_socketpair(sim, SOCK_STREAM, sv), 0);
+	fill_run(&rt, sv[0]);
+	assert_true(test_stats(&rt).cq_busy > 0);
+	assert_int_equal(test_stats(&rt).stale_cqes, 0);
+	assert_int_equal(urt_sim_close(sim, sv[0]), 0);
+	assert_int_equal(urt_sim_close(sim, sv[1]), 0);
+	test_runtime_end(&rt);
+	urt_sim_destroy(sim);
+}
+
+/*
+ * Streams pausing inside the reap, as test_pause_inside_reap_with_sq_full,
+ * with 12 one-byte completions a stream, beside a task that keeps 17 NOPs
+ * at a time in flight (50 rounds), so the CQ overflows at every reap: with
+ * seed 20 the three pauses come while the reap applies a stash, the third
+ * finds the SQ full, is refused, and stashes the CQ behind it (checked
+ * once with a print). Every byte must arrive once, in order.
+ */
+static void test_busy_pause_inside_reap(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_sim *sim;
+	struct pause_state st = { .nb = NB_MAX };
+	static struct many_state noise; /* NOPs: the CQ overflows at every reap */
+	struct urt_join j;
+	int sv[NS][2];
+	uint64_t out;
+
+	(void)state;
+	sim = busy_sim(
+		&rt, 1,
+		&(struct urt_runtime_opts){
+			.ring_entries = 2, .buf_count = 64, .buf_size = 1, .stream_queue = 1 });
+	if (!test_without_recv_limit(&rt)) { /* the sim's arms end at the bound: no pause */
+		test_runtime_end(&rt);
+		urt_sim_destroy(sim);
+		skip();
+	}
+	for (int i = 0; i < NS; i++) {
+		assert_int_equal(urt_sim_socketpair(sim, SOCK_STREAM, sv[i]), 0);
+		st.fd[i] = sv[i][0];
+	}
+	assert_int_equal(urt_spawn(&rt, &pause_type, &(struct pause_state *){ &st },
+				   sizeof(struct pause_state *), &j),
+			 0);
+	assert_true(urt_tick(&rt, 0) >= 0);
+	for (int i = 0; i < NS; i++) {
+		char msg[NB_MAX];
+
+		for (int k = 0; k < NB_MAX; k++)
+			msg[k] = (char)('A' + 16 * i + k);
+		assert_int_equal(urt_sim_write(sim, sv[i][1], msg, NB_MAX, 0), NB_MAX);
+	}
+	noise = (struct many_state){ .count = 17, .rounds = 50 };
+	assert_int_equal(urt_spawn(&rt, &many_type, &noise, sizeof(noise), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal(out, 0);
+	for (int i = 0; i < NS; i++)
+		for (int k = 0; k < NB_MAX; k++)
+			assert_int_equal(st.seen[i][k], 'A' + 16 * i + k);
+	assert_true(test_stats(&rt).stream_pauses >= NS);
+	assert_true(test_stats(&rt).cq_busy > 0);
+	assert_int_equal(test_stats(&rt).stale_cqes, 0);
+	test_assert_clean(&rt);
+	for (int i = 0; i < NS; i++) {
+		assert_int_equal(urt_sim_close(sim, sv[i][0]), 0);
+		assert_int_equal(urt_sim_close(sim, sv[i][1]), 0);
+	}
+	test_runtime_end(&rt);
+	urt_sim_destroy(sim);
+}
+
 /* --- the op-record limit -------------------------------------------------------------- */
 
 struct limit_state {
@@ -417,12 +555,16 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cancel_with_sq_full, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pause_inside_reap_with_sq_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_inside_reap_with_sq_full, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_park_with_sq_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sq_full_many_tasks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cq_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_op_record_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_poll_submits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_cancel_walk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_pause_inside_reap, setup, teardown),
 	};
 	if (getenv("URT_TEST_FILTER")) /* run only the tests matching it */
 		cmocka_set_test_filter(getenv("URT_TEST_FILTER"));

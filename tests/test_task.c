@@ -778,6 +778,210 @@ static void test_task_runtime(void **state)
 	assert_null(urt_task_runtime(&fake));	  /* no runtime on this thread now */
 }
 
+/* --- a drain that ends at once -------------------------------------------------- */
+
+/*
+ * Sleeps for a minute, or (returns) starts the sleep and returns at once:
+ * either way its only operation is a sleep, which ends the moment the task
+ * drains (nothing of it is in the kernel).
+ */
+struct napper_state {
+	struct urt_op nap;
+	bool returns;
+};
+
+static bool napper_poll(struct urt_task *t, void *arg)
+{
+	struct napper_state *st = arg;
+
+	URT_BEGIN(t);
+	if (st->returns) {
+		(void)urt_sleep(t, &st->nap, 60ull * 1000000000u);
+		URT_RETURN(t, 5);
+	}
+	URT_AWAIT(t, urt_sleep(t, &st->nap, 60ull * 1000000000u));
+	URT_END(t);
+}
+
+static const struct urt_task_type napper_type = { .poll = napper_poll,
+						  .drop = count_drop,
+						  .name = "napper" };
+
+/*
+ * Rule 3: a task whose drain ends in the same turn (its sleep ends at
+ * once) is reclaimed in that turn, not queued for one more: aborted while
+ * parked in a sleep, or returning with a sleep started. Before the fix
+ * the last op's end queued the task, and its slot stayed taken a tick.
+ */
+static void test_drain_that_ends_at_once_reclaims_now(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_join j;
+
+	(void)state;
+	drops = 0;
+	test_runtime_init(&rt,
+			  &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED, .slab_slots = 4 });
+	assert_int_equal(urt_spawn_slab(&napper_type, &(struct napper_state){ 0 },
+					sizeof(struct napper_state), &j),
+			 0);
+	assert_int_equal(urt_tick(&rt, 0), 1); /* parked in its sleep */
+	assert_int_equal(urt_join_abort(&j), 0);
+	urt_join_detach(&j);
+	assert_int_equal(urt_tick(&rt, 0), 0); /* the abort's turn: drain, drop */
+	assert_int_equal(drops, 1);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
+	assert_int_equal(test_stats(&rt).live, 0);
+	assert_int_equal(test_stats(&rt).reclaimed, 1);
+	assert_int_equal(test_stats(&rt).aborted, 1);
+
+	assert_int_equal(urt_spawn_slab(&napper_type, &(struct napper_state){ .returns = true },
+					sizeof(struct napper_state), NULL),
+			 0);
+	assert_int_equal(urt_tick(&rt, 0), 1); /* returned: drain, drop */
+	assert_int_equal(drops, 2);
+	assert_int_equal(urt_slab_used(&rt.slab), 0);
+	assert_int_equal(test_stats(&rt).live, 0);
+	assert_int_equal(test_stats(&rt).reclaimed, 2);
+	assert_int_equal(test_stats(&rt).completed, 1);
+	assert_int_equal(test_stats(&rt).active, 0);
+	test_runtime_end(&rt);
+}
+
+
+/* --- a claim spawned from a drop during deinit ------------------------------------ */
+
+static unsigned claimed_polls;
+static int holder_spawned;
+
+static bool claimed_poll(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	claimed_polls++;
+	return true;
+}
+
+static const struct urt_task_type claimed_type = { .poll = claimed_poll,
+						   .drop = count_drop,
+						   .name = "claimed" };
+
+/* Holds a claim it never spawns; its drop spawns it (in deinit, here). */
+struct holder_state {
+	struct urt_claim c;
+	int claimed, spawned;
+};
+
+static bool holder_poll(struct urt_task *t, void *arg)
+{
+	struct holder_state *st = arg;
+
+	URT_BEGIN(t);
+	st->claimed = urt_claim_slab(&st->c);
+	URT_AWAIT(t, URT_PENDING); /* parked for good: deinit ends it */
+	URT_END(t);
+}
+
+static void holder_drop(struct urt_task *t, void *arg)
+{
+	struct holder_state *st = arg;
+
+	(void)t;
+	if (!st->claimed)
+		st->spawned = urt_claim_spawn(&st->c, &claimed_type, NULL);
+	holder_spawned = st->spawned;
+}
+
+static const struct urt_task_type holder_type = { .poll = holder_poll,
+						  .drop = holder_drop,
+						  .name = "holder" };
+
+/*
+ * A claim spawned from a drop while deinit tears down: its poll never
+ * runs, so it must not count as completed. It is taken (a claim cannot be
+ * refused for room) and ends as aborted at once: its drop runs (what the
+ * claimer built in the state is released), it counts spawned and aborted,
+ * never polled nor completed, and its slot goes back. Before the fix it
+ * counted as completed, with no poll.
+ */
+static void test_claim_spawned_in_deinit_counts_aborted(void **state)
+{
+	struct urt_type_stats ts;
+	struct test_alloc ta;
+	struct urt_runtime rt;
+
+	(void)state;
+	claimed_polls = drops = 0;
+	holder_spawned = 1;
+	test_alloc_init(&ta);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+							   .slab_slots = 4,
+							   .allocator = &ta.al });
+	assert_int_equal(urt_spawn_slab(&holder_type, &(struct holder_state){ .claimed = 1 },
+					sizeof(struct holder_state), NULL),
+			 0);
+	assert_int_equal(urt_tick(&rt, 0), 1); /* claimed, parked */
+	assert_int_equal(urt_slab_used(&rt.slab), 2);
+	assert_int_equal(urt_runtime_deinit(&rt), 2);
+	assert_int_equal(holder_spawned, 0);
+	assert_int_equal(claimed_polls, 0);
+	assert_int_equal(drops, 1); /* the claimed task's */
+	assert_int_equal(urt_type_stats(&rt, &claimed_type, &ts), 0);
+	assert_int_equal(ts.spawned, 1);
+	assert_int_equal(ts.polls, 0);
+	assert_int_equal(ts.completed, 0);
+	assert_int_equal(ts.aborted, 1);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
+/* --- a poll that returns true without URT_RETURN ---------------------------------- */
+
+static bool answer_poll(struct urt_task *t, void *arg)
+{
+	(void)arg;
+	URT_BEGIN(t);
+	URT_RETURN(t, 42);
+	URT_END(t);
+}
+
+/* Hand-written: finishes without URT_RETURN or URT_END. */
+static bool bare_poll(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	return true;
+}
+
+static const struct urt_task_type answer_type = { .poll = answer_poll, .name = "answer" };
+static const struct urt_task_type bare_type = { .poll = bare_poll, .name = "bare" };
+
+/*
+ * A poll that returns true without setting an output finishes with 0
+ * (task.h), whatever the task polled before it returned: polled right
+ * after one that returned 42, in the same tick, boxed and in a slab
+ * slot. Before the fix it inherited the 42.
+ */
+static void test_bare_true_finishes_with_zero(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_join a, b, c;
+	uint64_t out;
+
+	(void)state;
+	test_runtime_init(&rt,
+			  &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED, .slab_slots = 4 });
+	assert_int_equal(urt_spawn(&rt, &answer_type, NULL, 0, &a), 0);
+	assert_int_equal(urt_spawn(&rt, &bare_type, NULL, 0, &b), 0);
+	assert_int_equal(urt_spawn_slab(&bare_type, NULL, 0, &c), 0);
+	assert_int_equal(urt_tick(&rt, 0), 3);
+	assert_int_equal(urt_join_take(&a, &out), 0);
+	assert_int_equal(out, 42);
+	out = 7;
+	assert_int_equal(urt_join_take(&b, &out), 0);
+	assert_int_equal(out, 0);
+	out = 7;
+	assert_int_equal(urt_join_take(&c, &out), 0);
+	assert_int_equal(out, 0);
+	test_runtime_end(&rt);
+}
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -796,6 +1000,9 @@ int main(void)
 		cmocka_unit_test(test_slab_quiet_end_and_lazy_registry),
 		cmocka_unit_test(test_dropped_handle_reported),
 		cmocka_unit_test(test_task_runtime),
+		cmocka_unit_test(test_drain_that_ends_at_once_reclaims_now),
+		cmocka_unit_test(test_claim_spawned_in_deinit_counts_aborted),
+		cmocka_unit_test(test_bare_true_finishes_with_zero),
 	};
 
 	return cmocka_run_group_tests_name("task", tests, NULL, NULL);

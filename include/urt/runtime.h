@@ -65,6 +65,7 @@ struct urt__tchunk;
 struct urt__bstate;
 struct urt__blocking;
 struct urt__kern;
+struct urt__cqe_copy;
 struct urt_sim;
 
 struct urt_runtime_opts {
@@ -145,6 +146,7 @@ struct urt_runtime_stats {
 	uint64_t stale_cqes;	  /* discarded: no live record of that generation */
 	uint64_t sq_full;	  /* SQ full: submitted early to make room */
 	uint64_t cq_overflow;	  /* the kernel held completions back: flushed */
+	uint64_t cq_busy;	  /* a submit refused (-EBUSY, CQ overflowing): CQ stashed */
 	uint64_t timers_fired;	  /* sleeps and backoffs that came due */
 	uint64_t enobufs;	  /* streams stopped for lack of provided buffers */
 	uint64_t stream_pauses;	  /* receive streams paused: too much unread */
@@ -429,6 +431,10 @@ struct urt_runtime {
 		uint32_t *gen;	/* per slot: closes submitted, the socket's cookie (zc.c) */
 		uint32_t n;	/* slots registered */
 	} fixed;
+	struct { /* completions taken out of a full CQ to make room (ring.c, -EBUSY) */
+		struct urt__cqe_copy *e; /* in CQ order: the next reap applies them first */
+		uint32_t n, cap;
+	} stash;
 
 	/* I/O (op.c, timer.c, bufring.c); records and heap entries are internal */
 	struct {

@@ -102,6 +102,12 @@ struct urt_sim_opts {
 	 * runtime's state but must not call into the ring; NULL: none */
 	void (*check)(struct urt_sim *sim, void *check_arg);
 	void *check_arg;
+	/* model a kernel before 5.19: an enter that submits first flushes what
+	 * a full CQ held back, and while some is still held refuses the
+	 * submission with -EBUSY, taking nothing; and an enter that only
+	 * submits also runs what is due (as operations that complete inline,
+	 * a NOP, post at submission). false: as 5.19 on (NODROP holds them) */
+	bool busy_on_overflow;
 };
 
 #define URT_SIM_FAULT_RESET                                                                        \

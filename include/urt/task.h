@@ -11,7 +11,9 @@
  *
  * poll is a resumable function written with the await macros below. It runs
  * until it finishes (returns true, via URT_RETURN or URT_END) or suspends
- * (returns false, inside URT_AWAIT or URT_YIELD). drop, if set, runs once
+ * (returns false, inside URT_AWAIT or URT_YIELD); a poll written by hand
+ * that returns true without URT_RETURN finishes with output 0 (never the
+ * output of the task polled before it). drop, if set, runs once
  * when the task ends, finished or aborted, and must release whatever the
  * state owns. Slots never move, so the state may point into itself.
  *
@@ -34,7 +36,8 @@
  *   -EMSGSIZE  the state does not fit in a slot
  *   -ENOMEM    out of memory
  *   -EINVAL    a NULL type or poll, or a state pointer missing for size > 0
- *   -ESHUTDOWN the runtime is being torn down (a spawn from a drop in deinit)
+ *   -ESHUTDOWN the runtime is being torn down (a spawn from a drop in deinit;
+ *              urt_claim_spawn instead aborts the task it makes)
  *
  * What drop must do with join handles its state holds: detach them (the
  * children run on alone) or abort them and detach (they stop). A handle
@@ -335,7 +338,10 @@ size_t urt_claim_capacity(const struct urt_claim *claim);
 
 /*
  * urt_claim_spawn - turn the claim into a queued task whose state is the
- * slot's state area (built by the caller). The claim is used up.
+ * slot's state area (built by the caller). The claim is used up. During
+ * urt_runtime_deinit (a drop spawning a claim it held) it is not refused:
+ * the task is aborted at once, never polled: its drop runs, it counts as
+ * aborted, and a join handle reads -ECANCELED.
  * Return: 0; -EINVAL for a NULL type or poll (the claim is still held).
  */
 URT_NODISCARD int urt_claim_spawn(struct urt_claim *claim, const struct urt_task_type *type,

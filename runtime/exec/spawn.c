@@ -27,7 +27,10 @@
  * thread-local tables must never break.
  *
  * Every spawn is refused with -ESHUTDOWN while deinit runs (a drop that
- * spawns would otherwise create a task that never runs).
+ * spawns would otherwise create a task that never runs). A claim is the
+ * exception: its state is built already and only its type's drop knows
+ * how to release it, so urt_claim_spawn takes it and the teardown ends it
+ * aborted at once (its drop runs; counted aborted, never polled).
  */
 #include "exec_internal.h"
 
@@ -589,6 +592,9 @@ int urt_claim_spawn(struct urt_claim *c, const struct urt_task_type *type, struc
 	task_start(rt, c->task, type, type_slot(rt, type), (uint32_t)(bd->slot_size - HDR),
 		   slab_flags(c->binding) | type_flags(type), c->chunk, bd->urt && !rt->closing,
 		   join);
+	/* and it ends aborted, never polled: counted so, never as completed */
+	if (URT_UNLIKELY(rt->closing))
+		c->task->flags |= URT_TASK_ABORTING;
 	c->task = NULL;
 	return 0;
 }

@@ -371,16 +371,21 @@ void urt__task_finish(struct urt_runtime *rt, struct urt_task *t, bool aborted)
 /*
  * The poll is over (done, or aborted) but t has operations live: cancel
  * them and wait, never polled again, for the kernel to give each back.
+ * While they are ended here t counts as QUEUED, so the last one to end now
+ * does not queue t for a turn that would only reclaim it: t finishes
+ * below and is reclaimed in this turn (task.h, rule 3).
  */
 static void task_drain(struct urt_runtime *rt, struct urt_task *t, bool aborted)
 {
 	uint64_t out = aborted ? 0 : rt->output;
+	uint16_t queued = t->flags & URT_TASK_QUEUED;
 
 	if (t->waits)
 		urt__task_unwait(rt, t);
 	t->output = out;
-	t->flags |= URT_TASK_DRAINING;
+	t->flags |= URT_TASK_DRAINING | URT_TASK_QUEUED;
 	urt__exec_ops_end(rt, t);
+	t->flags = (uint16_t)((t->flags & ~URT_TASK_QUEUED) | queued);
 	if (!t->ops) /* only sleeps and idle streams: all gone already */
 		task_finish(rt, t, aborted);
 }
@@ -546,6 +551,7 @@ static inline __attribute__((always_inline)) int task_turn(struct urt_runtime *r
 	if (URT_UNLIKELY(t->waits))
 		handed_mark(t);
 	rt->polling = t;
+	rt->output = 0; /* a poll that returns true without URT_RETURN: output 0 */
 	done = t->type->poll(t, t + 1);
 	rt->polling = NULL;
 	if (URT_UNLIKELY(t->waits) && !done)

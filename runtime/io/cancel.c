@@ -209,7 +209,9 @@ void urt__ops_drain(struct urt_runtime *rt)
 			if (left > until) /* passed while computing */
 				break;
 			rt->stats.enters++;
-			rt->kern->enter(rt->kern_ctx, ring, URT__ENTER_WAIT, left);
+			/* no wait while completions wait in the stash (ring.c) */
+			rt->kern->enter(rt->kern_ctx, ring,
+					rt->stash.n ? URT__ENTER_EVENTS : URT__ENTER_WAIT, left);
 			rt->ring_pending = 0;
 			urt__ring_reap(rt);
 		}

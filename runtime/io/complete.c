@@ -399,7 +399,8 @@ void urt__cqe_dispatch(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_
  * other, and every one while a fault hook is installed, takes
  * urt__cqe_dispatch's path. The tail is read once a batch and the head written
  * once: a dispatch that submits (a cancel, a re-arm) may post more CQEs,
- * which the next round takes.
+ * which the next round takes. (The other path writes the head before its
+ * dispatch, whose submission may stash the CQ: then the reap stops.)
  */
 void urt__cq_reap(struct urt_runtime *rt, struct io_uring_cq *cq)
 {
@@ -418,7 +419,19 @@ void urt__cq_reap(struct urt_runtime *rt, struct io_uring_cq *cq)
 				       plain_cqe(r, cqe->flags) && !urt__faults_on(rt))) {
 				plain_complete(rt, idx, r, cqe->res, cqe->flags);
 			} else {
-				cqe_apply(rt, ud, cqe->res, cqe->flags);
+				int32_t res = cqe->res;
+				uint32_t flags = cqe->flags;
+
+				/* a dispatch may submit, and a submission refused
+				 * with -EBUSY stashes the CQ from its head (ring.c):
+				 * this CQE is taken first, and if that happened the
+				 * rest of the batch is the stash's to apply */
+				io_uring_smp_store_release(cq->khead, head + 1);
+				cqe_apply(rt, ud, res, flags);
+				if (URT_UNLIKELY(rt->stash.n)) {
+					rt->stats.cqes -= tail - head - 1; /* counted there */
+					return;
+				}
 			}
 		}
 		io_uring_smp_store_release(cq->khead, head);

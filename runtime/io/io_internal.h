@@ -720,7 +720,14 @@ static inline struct io_uring_sqe *urt__sqe_get(struct urt_runtime *rt)
 	sq->sqe_tail = tail + 1;
 	return &sq->sqes[tail & sq->ring_mask];
 }
-/* Reap every completion in the CQ (and what the kernel held back). */
+/* A completion taken out of the CQ, not applied yet (rt->stash, ring.c). */
+struct urt__cqe_copy {
+	uint64_t ud;
+	int32_t res;
+	uint32_t flags;
+};
+/* Reap every completion in the CQ (and what the kernel held back), after
+ * those stashed. */
 URT_HIDDEN void urt__ring_reap(struct urt_runtime *rt);
 /*
  * One trip to the kernel, or none: submit what is prepared, then wait up to

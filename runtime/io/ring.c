@@ -43,8 +43,21 @@ static struct io_uring *ring(struct urt_runtime *rt)
 	return urt__ring(rt);
 }
 
+/* Apply the stash, in order; by index, as an application may stash more
+ * behind it (a submission it makes refused again). */
+static void stash_apply(struct urt_runtime *rt)
+{
+	for (uint32_t i = 0; i < rt->stash.n; i++) {
+		struct urt__cqe_copy c = rt->stash.e[i];
+
+		urt__cqe_dispatch(rt, c.ud, c.res, c.flags);
+	}
+	rt->stash.n = 0;
+}
+
 /*
- * Every completion in the CQ goes to urt__cq_reap (complete.c). With DEFER_TASKRUN
+ * Every completion in the CQ goes to urt__cq_reap (complete.c), after those
+ * stashed (older). With DEFER_TASKRUN
  * a CQ that was full makes the kernel hold completions back (NODROP): they
  * are flushed into the CQ by an enter with GETEVENTS, so reaping repeats
  * until nothing is held back. Nothing is lost, only delayed.
@@ -54,7 +67,11 @@ void urt__ring_reap(struct urt_runtime *rt)
 	struct io_uring *r = ring(rt);
 
 	for (;;) {
+		if (URT_UNLIKELY(rt->stash.n))
+			stash_apply(rt);
 		urt__cq_reap(rt, &r->cq);
+		if (URT_UNLIKELY(rt->stash.n))
+			continue; /* stashed under a dispatch: the reap stopped there */
 		if (!io_uring_cq_has_overflow(r))
 			return;
 		rt->stats.cq_overflow++;
@@ -64,14 +81,71 @@ void urt__ring_reap(struct urt_runtime *rt)
 }
 
 /*
+ * A submission was refused with -EBUSY: the CQ is full and the kernel
+ * holds completions back that it will not keep past a submission (before
+ * 5.19; since, NODROP keeps them and submits). Make room by taking the
+ * CQ's completions out, not by applying them: copied to the stash in
+ * order and the CQ's head moved past them, so the kernel can flush what
+ * it held and take the submission; urt__ring_reap applies the stash
+ * before anything newer. A CQ found empty is refilled first (a flush).
+ * Return: 0; -ENOMEM (the stash could not grow); -EBUSY (still empty:
+ * the refusal was not for an overflow, and retrying would spin).
+ */
+static int cq_stash(struct urt_runtime *rt)
+{
+	struct io_uring_cq *cq = &ring(rt)->cq;
+	unsigned head = *cq->khead, tail = io_uring_smp_load_acquire(cq->ktail);
+	uint64_t need;
+
+	if (head == tail) {
+		rt->stats.enters++;
+		rt->kern->enter(rt->kern_ctx, ring(rt), URT__ENTER_FLUSH, 0);
+		tail = io_uring_smp_load_acquire(cq->ktail);
+		if (head == tail) /* nothing held back: not an overflow */
+			return -EBUSY;
+	}
+	need = (uint64_t)rt->stash.n + (tail - head);
+	if (need > rt->stash.cap) {
+		uint64_t cap = rt->stash.cap ? rt->stash.cap : 64;
+		struct urt__cqe_copy *e;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > UINT32_MAX / sizeof(*e))
+			return -ENOMEM;
+		e = rt->al.alloc(rt->al.ctx, cap * sizeof(*e), _Alignof(struct urt__cqe_copy));
+		if (!e)
+			return -ENOMEM;
+		if (rt->stash.n)
+			memcpy(e, rt->stash.e, rt->stash.n * sizeof(*e));
+		if (rt->stash.e)
+			rt->al.free(rt->al.ctx, rt->stash.e, rt->stash.cap * sizeof(*e),
+				    _Alignof(struct urt__cqe_copy));
+		rt->stash.e = e;
+		rt->stash.cap = (uint32_t)cap;
+	}
+	for (; head != tail; head++) {
+		const struct io_uring_cqe *c = &cq->cqes[head & cq->ring_mask];
+
+		rt->stash.e[rt->stash.n++] = (struct urt__cqe_copy){ .ud = c->user_data,
+								     .res = c->res,
+								     .flags = c->flags };
+	}
+	io_uring_smp_store_release(cq->khead, tail);
+	rt->stats.cq_busy++;
+	return 0;
+}
+
+/*
  * Make room for n SQEs by handing the prepared ones to the kernel. Never
- * reaps: callers walk task op lists, are inside a reap (a stream pausing),
- * or are about to park, and a completion dispatched under them would free
- * records they hold or wake a task they are about to sleep past. The
- * kernel consumes SQEs at submit, so one submit makes room; since 5.19 it
- * no longer refuses submissions while completions overflow (NODROP holds
- * them back instead). -EAGAIN / -EINTR (no memory for a request right now,
- * a signal) are retried.
+ * applies a completion: callers walk task op lists, are inside a reap (a
+ * stream pausing), or are about to park, and a completion dispatched under
+ * them would free records they hold or wake a task they are about to
+ * sleep past. The kernel consumes SQEs at submit, so one submit makes
+ * room; since 5.19 it no longer refuses submissions while completions
+ * overflow (NODROP holds them back instead); an older kernel's -EBUSY is
+ * answered by stashing the CQ (cq_stash) and submitting again. -EAGAIN /
+ * -EINTR (no memory for a request right now, a signal) are retried.
  */
 void urt__sq_make_room(struct urt_runtime *rt, unsigned n)
 {
@@ -84,6 +158,8 @@ void urt__sq_make_room(struct urt_runtime *rt, unsigned n)
 		rt->stats.enters++;
 		if (ret >= 0) {
 			rt->ring_pending = 0;
+		} else if (ret == -EBUSY && !cq_stash(rt)) {
+			continue; /* the kernel may flush what it held: submit again */
 		} else if (ret != -EAGAIN && ret != -EINTR) {
 			fprintf(stderr, "urt: io_uring_submit failed: %s\n", strerror(-ret));
 			abort(); /* an SQE cannot be dropped, and nothing else frees one */
@@ -210,6 +286,11 @@ void urt__ring_deinit(struct urt_runtime *rt)
 {
 	rt->kern->teardown(rt->kern_ctx, ring(rt)); /* urt__ops_drain emptied it first */
 	close(rt->efd);
+	if (rt->stash.e) /* (empty: the drain's last reap applied it) */
+		rt->al.free(rt->al.ctx, rt->stash.e, rt->stash.cap * sizeof(*rt->stash.e),
+			    _Alignof(struct urt__cqe_copy));
+	rt->stash.e = NULL;
+	rt->stash.n = rt->stash.cap = 0;
 	if (rt->fixed.gen) /* the table went with the ring */
 		rt->al.free(rt->al.ctx, rt->fixed.gen, (size_t)rt->fixed.n * sizeof(uint32_t),
 			    _Alignof(uint32_t));
@@ -224,6 +305,9 @@ int urt__ring_enter(struct urt_runtime *rt, bool park, uint64_t timeout_ns)
 
 	if (park) {
 		arm_eventfd(rt);
+		park = !rt->stash.n; /* its SQE's room stashed completions: no wait */
+	}
+	if (park) {
 		rt->stats.parks++;
 		rt->stats.enters++;
 		ret = rt->kern->enter(rt->kern_ctx, r, URT__ENTER_WAIT, timeout_ns);

@@ -766,11 +766,19 @@ static int sim_enter(void *ctx, struct io_uring *ring, enum urt__enter how, uint
 		return -EINTR; /* nothing taken: the runtime enters again */
 	}
 	s->eintr = 0;
+	if (how != URT__ENTER_FLUSH && s->busy_on_overflow) {
+		flush_overflow(s);
+		if (s->nover)
+			return -EBUSY; /* nothing taken: the CQ must be read first */
+	}
 	if (how != URT__ENTER_FLUSH)
 		n = submit(s, ring);
 	flush_overflow(s);
-	if (how == URT__ENTER_SUBMIT)
+	if (how == URT__ENTER_SUBMIT) {
+		if (s->busy_on_overflow)
+			fire_due(s);
 		return n;
+	}
 	fire_due(s);
 	if (how != URT__ENTER_WAIT || cq_ready(s) || s->nover)
 		return n;
@@ -886,6 +894,7 @@ int urt_sim_create(struct urt_sim **out, const struct urt_sim_opts *o)
 	s->fs_bytes = o->fs_bytes ? o->fs_bytes : 64u << 20;
 	s->check = o->check;
 	s->check_arg = o->check_arg;
+	s->busy_on_overflow = o->busy_on_overflow;
 	*out = s;
 	return 0;
 }

@@ -152,6 +152,7 @@ struct urt_sim {
 	uint32_t faults_pct, fault_kinds;
 	uint64_t faults;
 	uint8_t eintr; /* the last enter was failed with -EINTR */
+	bool busy_on_overflow; /* a kernel before 5.19 (urt_sim_opts) */
 };
 
 /* --- sim.c: for net.c and file.c --- */
