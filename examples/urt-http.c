@@ -76,9 +76,10 @@
  * connection waiting for a request past --idle-ms, a head or body still
  * incomplete --head-ms after its first byte (slowloris, or a client that
  * never stops sending), or a response that does not move for --send-ms,
- * is closed. The first two cost no timer per connection: the waiting
- * connections sit in two deadline-ordered lists per runtime that one
- * sweeper task walks every SWEEP_MS. All connections' buffers (and the
+ * is closed. None costs a timer per request: the waiting connections, and
+ * those sending a batch of answers, sit in three deadline-ordered lists per
+ * runtime that one sweeper task walks every SWEEP_MS (a large body's
+ * sends and splices carry linked timeouts instead). All connections' buffers (and the
  * bytes received for them not yet read) are counted per runtime as they
  * change; past --max-clients-mem the largest holders are closed.
  *

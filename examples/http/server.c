@@ -55,6 +55,7 @@ struct conn {
 				   * take a spliced byte, by then */
 	uint64_t wait_by;	  /* the deadline of its place in s->idle or s->heads */
 	struct http_link all, wait;	  /* in s->all; in s->idle or s->heads while it waits */
+	struct http_link sending; /* in s->sends while send_out sends a batch (by send_by) */
 	struct http_link *wait_list;	  /* which of the two, or NULL */
 	struct urt_task *t;	  /* its task, once it has run (for conn_kill) */
 	/* HTTPS: the connection (task memory, made when its task starts), or
@@ -154,6 +155,7 @@ static void conn_kill(struct conn *c)
 	c->s->mem -= c->mem;
 	c->mem = 0;
 	wait_done(c);
+	link_del(&c->sending);
 	if (c->t)
 		(void)urt_task_cancel_ops(c->t);
 }
@@ -748,11 +750,15 @@ static void disarm(struct urt_task *t, struct conn *c)
  * read. (Not --idle-ms: the kernel tells a sender of room in its socket in
  * bursts, a third of the send buffer at a time, so a client reading
  * steadily can show no progress for a second when the buffer has grown to
- * megabytes; measured with a reader at 1.5 MB/s.) A batch of answers up to OUT_TIMED races the connection's sleep,
- * in user space (c->ret -ETIMEDOUT if the sleep wins; the send still in
- * flight is cancelled when the task ends): a linked timeout on every
- * answer would cost two kernel operations each (12% fewer requests a
- * second, measured). A larger batch takes a while to go out to a reader
+ * megabytes; measured with a reader at 1.5 MB/s.) A batch of answers up
+ * to OUT_TIMED waits in s->sends until it is sent, and the sweeper closes
+ * the connection at its deadline (conn_kill: the send is cancelled), as
+ * it does the idle and head deadlines: no timer per answer. A linked
+ * timeout on every answer would cost two kernel operations each (12%
+ * fewer requests a second, measured); a sleep raced in user space, as
+ * before, cost a timer's arm and cancel each, and the wheel's chunks grow
+ * with the rate of those arms (the one heap call of a warm run,
+ * docs/design.md). A larger batch takes a while to go out to a reader
  * that keeps reading, so it gets linked timeouts instead, renewed with
  * every send, as a large file's body does.
  */
@@ -772,12 +778,14 @@ static int send_out(struct urt_task *t, struct conn *c)
 		urt_op_set_timeout(&c->tx.op, 0); /* kept by the send in flight */
 		return ret;
 	}
-	if (!urt_op_busy(&c->tx.op) && c->tx.op.state == URT_OP_IDLE && !c->tx.done)
+	if (!c->sending.next) { /* the batch's first send: its deadline */
 		c->send_by = urt_now_ns() + 1000000ull * c->s->o.send_ms;
+		link_add_tail(&c->s->sends, &c->sending);
+	}
 	ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len);
 	if (ret != URT_PENDING)
-		return ret;
-	return urt_sleep_until(t, &c->nap, c->send_by) == URT_PENDING ? URT_PENDING : -ETIMEDOUT;
+		link_del(&c->sending);
+	return ret;
 }
 
 /* --- the two I/O points: plain, or through the TLS layer ------------------------------ */
@@ -1591,6 +1599,7 @@ static void conn_drop(struct urt_task *t, void *arg)
 	c->s->mem -= c->mem; /* 0 if it was killed: taken out then */
 	link_del(&c->all);
 	link_del(&c->wait);
+	link_del(&c->sending);
 	if (c->fe) /* the cache's descriptor: closed by it, or by this unref */
 		http_fcache_unref(&c->s->fc, c->fe);
 	else if (c->file >= 0) /* the model's, or a real one: through the ring either way */
@@ -1611,12 +1620,13 @@ const struct urt_task_type http_conn_type = { .poll = conn_poll,
 /* --- the sweeper ---------------------------------------------------------------------- */
 
 /*
- * One task per runtime keeps the idle and head deadlines of all its
+ * One task per runtime keeps the idle, head and send deadlines of all its
  * connections with one timer, so a waiting connection costs no timer
  * record of its own: a connection waiting for input sits in s->idle
  * (nothing begun: --idle-ms from when it began to wait) or s->heads (a
- * head or a body begun: --head-ms from its first byte), each list in
- * deadline order, since every entry joins at the tail with now plus the
+ * head or a body begun: --head-ms from its first byte), one sending a
+ * batch of answers in s->sends (--send-ms from its first send), each list
+ * in deadline order, since every entry joins at the tail with now plus the
  * list's one period. Every SWEEP_MS the sweeper closes the expired ones at
  * the front (conn_kill: the stream is cancelled, the task wakes and ends),
  * and checks the budget counting the unread stream bytes the runtime
@@ -1629,12 +1639,16 @@ struct sweeper {
 	struct urt_op nap;
 };
 
+/* Close the connections of list (linked by their `wait`, or by `sending`
+ * for s->sends) whose deadline has passed: each list is in deadline order. */
 static void expire(struct http_server *s, struct http_link *list, uint64_t now)
 {
-	while (list->next != list) {
-		struct conn *c = conn_of(list->next, wait);
+	bool sends = list == &s->sends;
 
-		if (c->wait_by > now)
+	while (list->next != list) {
+		struct conn *c = sends ? conn_of(list->next, sending) : conn_of(list->next, wait);
+
+		if ((sends ? c->send_by : c->wait_by) > now)
 			break;
 		conn_kill(c); /* takes it out of the list */
 		s->expired++;
@@ -1666,6 +1680,7 @@ static void sweep(struct http_server *s)
 
 	expire(s, &s->idle, now);
 	expire(s, &s->heads, now);
+	expire(s, &s->sends, now);
 	urt_runtime_stats(&s->rt, &st);
 	held = s->mem + st.spill_bytes + st.bufs_queued * RX_BUF;
 	if (held > s->o.mem_budget)
@@ -1797,6 +1812,7 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 	link_init(&s->all);
 	link_init(&s->idle);
 	link_init(&s->heads);
+	link_init(&s->sends);
 	return 0;
 }
 
