@@ -1069,6 +1069,27 @@ static void chunk_release(struct urt_task *t, struct conn *c)
  */
 #define ROOM_NAP_MS 50
 
+/*
+ * The pipe's bytes to the socket: splice(2) itself, not through the ring.
+ * io_uring runs every IORING_OP_SPLICE on a kernel worker (io-wq), so a
+ * body cost two hand-offs to a worker and back, and the runtime idled
+ * while they ran; this side can never block (the pipe and the socket are
+ * both non-blocking: a full socket is -EAGAIN at once), so it needs no
+ * worker. The file's side still goes through the ring: reading the file
+ * can wait for the disk. A direct descriptor has no number a system call
+ * could take: through the ring. Measured in docs/design.md.
+ */
+static int drain(struct urt_task *t, struct conn *c)
+{
+	unsigned more = c->left ? SPLICE_F_MORE : 0;
+	ssize_t n;
+
+	if (urt_fd_is_fixed(c->fd))
+		return urt_splice(t, &c->tx.op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped, more);
+	n = splice(c->pipe[0], NULL, c->fd, NULL, c->piped, more | SPLICE_F_NONBLOCK);
+	return n < 0 ? -errno : (int)n;
+}
+
 static int splice_body(struct urt_task *t, struct conn *c)
 {
 	int n;
@@ -1092,8 +1113,7 @@ static int splice_body(struct urt_task *t, struct conn *c)
 			continue;
 		}
 		if (c->piped) {
-			n = urt_splice(t, &c->tx.op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
-				       c->left ? SPLICE_F_MORE : 0);
+			n = drain(t, c);
 			if (n == URT_PENDING)
 				return n;
 			if (n == -EAGAIN && !c->full_since) { /* full: wait for room */
@@ -1129,6 +1149,30 @@ static int splice_body(struct urt_task *t, struct conn *c)
 		c->left -= (uint64_t)n;
 		c->piped = (size_t)n;
 	}
+}
+
+/*
+ * A large body's head (and the answers batched before it) ahead of a
+ * splice: sent with send(2) at once, MSG_MORE so it leaves with the
+ * body's first bytes, not through the ring (a send and its completion,
+ * a tick, before the body could start). Never blocks (the socket is
+ * non-blocking). Return: whether bytes are left for the ring's send:
+ * what did not fit (moved to the front of the output), or all of it when
+ * the body will not be spliced (TLS, a direct descriptor, the model, no
+ * splice: sent as before).
+ */
+static bool head_direct(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->tls || c->s->sim || c->s->splice < 0 || urt_fd_is_fixed(c->fd))
+		return true;
+	n = send(c->fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
+	if (n <= 0) /* -EAGAIN (full), or a failure the ring's send will see too */
+		return true;
+	memmove(c->out, c->out + n, c->out_len - (size_t)n);
+	c->out_len -= (size_t)n;
+	return c->out_len != 0;
 }
 
 /*
@@ -1431,7 +1475,10 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				/* each send, wait for room and splice of it within
 				 * --send-ms (a linked timeout: one per operation) */
 				urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o.send_ms);
-				URT_AWAIT(t, c->ret = conn_send(t, c, c->out, c->out_len));
+				c->ret = 0;
+				if (head_direct(c)) {
+					URT_AWAIT(t, c->ret = conn_send(t, c, c->out, c->out_len));
+				}
 				c->out_len = 0;
 				if (c->ret < 0)
 					c->closing = true, c->left = 0;
