@@ -1085,7 +1085,8 @@ static int drain(struct urt_task *t, struct conn *c)
 	ssize_t n;
 
 	if (urt_fd_is_fixed(c->fd))
-		return urt_splice(t, &c->tx.op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped, more);
+		return urt_splice(t, &c->tx.op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
+				  more);
 	n = splice(c->pipe[0], NULL, c->fd, NULL, c->piped, more | SPLICE_F_NONBLOCK);
 	return n < 0 ? -errno : (int)n;
 }
