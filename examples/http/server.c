@@ -40,6 +40,8 @@ struct conn {
 	struct http_server *s;
 	int fd, n, ret, file;
 	int pipe[2];		  /* file -> pipe -> socket; made on first use, -1 until then */
+	int fill[2];		  /* a pipe body being filled for the cache (body_fill), or -1 */
+	size_t filled;		  /* its bytes so far */
 	size_t piped;		  /* bytes in the pipe, still to go to the socket */
 	bool spliced;		  /* a file byte of this body went into the pipe */
 	bool copying;		  /* this body goes by read and send */
@@ -1153,6 +1155,84 @@ static int splice_body(struct urt_task *t, struct conn *c)
 }
 
 /*
+ * A cached body too large to copy into the answer (past SMALL, within
+ * --body-cache-max) is kept as a pipe of the file's pages (fcache.h):
+ * body_fill_begins makes the pipe when the whole file is asked for and
+ * the cache has room, conn_poll splices the file into it through the ring
+ * (reading the file may wait for the disk), body_fill_end hands it to the
+ * cache if it holds the whole file (a pipe the kernel kept smaller holds
+ * less: dropped, the file is served as before). Return: whether to fill.
+ */
+static bool body_fill_begins(struct conn *c)
+{
+	struct http_fentry *e = c->fe;
+
+	if (!e || e->bpipe >= 0 || c->off || c->left != e->m.size || c->left <= SMALL ||
+	    !http_fcache_pipe_room(&c->s->fc, e))
+		return false;
+	if (pipe2(c->fill, O_CLOEXEC | O_NONBLOCK)) {
+		c->fill[0] = c->fill[1] = -1;
+		return false;
+	}
+	(void)fcntl(c->fill[1], F_SETPIPE_SZ, (int)e->m.size);
+	c->filled = 0;
+	return true;
+}
+
+/* Awaitable: the file into c->fill through the ring until it holds the
+ * whole body (c->filled). Return: 0; -errno (-EAGAIN: the pipe is full,
+ * the kernel kept it smaller); -ENODATA, the file ended early. */
+static int body_fill(struct urt_task *t, struct conn *c)
+{
+	int n;
+
+	while (c->filled < c->fe->m.size) {
+		n = urt_splice(t, &c->op, c->file, (int64_t)c->filled, c->fill[1], -1,
+			       (unsigned)(c->fe->m.size - c->filled), 0);
+		if (n == URT_PENDING || n < 0)
+			return n;
+		if (!n)
+			return -ENODATA;
+		c->filled += (size_t)n;
+	}
+	return 0;
+}
+
+static void body_fill_end(struct conn *c)
+{
+	struct http_fentry *e = c->fe;
+
+	close(c->fill[1]);
+	/* the entry may have changed meanwhile (revalidated away, or another
+	 * request kept a body first): room is asked again */
+	if (c->filled == e->m.size && http_fcache_pipe_room(&c->s->fc, e))
+		http_fcache_pipe_put(&c->s->fc, e, c->fill[0]);
+	else
+		close(c->fill[0]);
+	c->fill[0] = c->fill[1] = -1;
+}
+
+/* The whole of a cached pipe body into the connection's empty pipe: tee(2)
+ * takes references to its pages, never blocks, and needs no kernel worker.
+ * What did not fit (a pipe the kernel kept small) comes from the file. */
+static void body_tee(struct conn *c)
+{
+	struct http_fentry *e = c->fe;
+	ssize_t n;
+
+	if (!e || e->bpipe < 0 || c->off || c->left != e->m.size)
+		return;
+	n = tee(e->bpipe, c->pipe[1], c->left, SPLICE_F_NONBLOCK);
+	if (n <= 0)
+		return;
+	c->piped = (size_t)n;
+	c->off += (uint64_t)n;
+	c->left -= (uint64_t)n;
+	c->spliced = true;
+	c->s->fc.body_hits++;
+}
+
+/*
  * A large body's head (and the answers batched before it) ahead of a
  * splice: sent with send(2) at once, MSG_MORE so it leaves with the
  * body's first bytes, not through the ring (a send and its completion,
@@ -1486,8 +1566,13 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			}
 			/* over TLS the bytes are encrypted in user space: read and write */
 			if (c->left && c->s->splice >= 0 && !c->tls && pipe_ready(c)) {
+				if (body_fill_begins(c)) { /* once per file: into the cache */
+					URT_AWAIT(t, c->ret = body_fill(t, c));
+					body_fill_end(c);
+				}
 				c->spliced = c->full = c->full_since = false;
 				c->napping = false;
+				body_tee(c);
 				URT_AWAIT(t, c->ret = splice_body(t, c));
 				if (c->ret < 0 && !c->spliced &&
 				    (c->ret == -EINVAL || c->ret == -ENOSYS)) {
@@ -1656,6 +1741,10 @@ static void conn_drop(struct urt_task *t, void *arg)
 		close(c->pipe[0]);
 		close(c->pipe[1]);
 	}
+	if (c->fill[0] >= 0) { /* aborted while it filled a body */
+		close(c->fill[0]);
+		close(c->fill[1]);
+	}
 	urt_close_detached(c->fd);
 	c->s->live--;
 	atomic_fetch_sub_explicit(c->s->o.live_total, 1, memory_order_relaxed);
@@ -1757,7 +1846,9 @@ const struct urt_task_type http_sweep_type = { .poll = sweep_poll, .name = "http
  * unless the cap of all runtimes together is reached. */
 static int conn_accept(struct http_server *s, int fd, struct urt_claim *claim, bool tls)
 {
-	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 }, .tls_on = tls };
+	struct conn c = {
+		.s = s, .fd = fd, .file = -1, .pipe = { -1, -1 }, .fill = { -1, -1 }, .tls_on = tls
+	};
 	atomic_uint *live = s->o.live_total;
 	int ret;
 
