@@ -329,6 +329,7 @@ struct http_fentry *http_fcache_put(struct http_fcache *fc, const char *path, in
 	e->fd = fd;
 	e->body = NULL;
 	e->bpipe = -1;
+	e->pipe_failed = false;
 	e->m = *m;
 	e->path_len = (uint16_t)n;
 	memcpy(e->path, path, n + 1);

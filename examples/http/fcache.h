@@ -63,6 +63,7 @@ struct http_fentry {
 	int fd;
 	char *body; /* the whole file (size bytes), or NULL */
 	int bpipe;  /* or the read end of a pipe holding the whole file, or -1 */
+	bool pipe_failed; /* a pipe was too small for it (the kernel's limit): no more tries */
 	struct http_fmeta m;
 	uint16_t path_len;
 	char path[HTTP_FCACHE_PATH];

@@ -1167,8 +1167,8 @@ static bool body_fill_begins(struct conn *c)
 {
 	struct http_fentry *e = c->fe;
 
-	if (!e || e->bpipe >= 0 || c->off || c->left != e->m.size || c->left <= SMALL ||
-	    !http_fcache_pipe_room(&c->s->fc, e))
+	if (!e || e->bpipe >= 0 || e->pipe_failed || c->off || c->left != e->m.size ||
+	    c->left <= SMALL || !http_fcache_pipe_room(&c->s->fc, e))
 		return false;
 	if (pipe2(c->fill, O_CLOEXEC | O_NONBLOCK)) {
 		c->fill[0] = c->fill[1] = -1;
@@ -1209,6 +1209,8 @@ static void body_fill_end(struct conn *c)
 		http_fcache_pipe_put(&c->s->fc, e, c->fill[0]);
 	else
 		close(c->fill[0]);
+	if (c->ret == -EAGAIN) /* the pipe is full short of the file: not again */
+		e->pipe_failed = true;
 	c->fill[0] = c->fill[1] = -1;
 }
 
