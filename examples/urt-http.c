@@ -50,12 +50,12 @@
  * revalidated by one statx of its path at most once per
  * --file-cache-valid-ms (default 1000), and a changed, replaced or deleted
  * file is opened again (or answered 404) after that interval at most.
- * Files of up to --body-cache-max bytes (default and most 64 KiB) keep
- * their bytes too, within --body-cache bytes per runtime (default 4 MiB),
- * and are answered from memory with no read: up to 16 KiB as a copy that
- * joins the head in the output, larger as a pipe of the file's pages that
- * each answer tee(2)s into its connection's pipe (one descriptor more per
- * such entry). Entries are refcounted: a body in flight keeps its
+ * Files of up to --body-cache-max bytes (default 16 KiB, at most 64 KiB)
+ * keep their bytes too, within --body-cache bytes per runtime (default 4
+ * MiB), and are answered from memory with no read: up to 16 KiB as a copy
+ * that joins the head in the output, larger as a pipe of the file's pages
+ * that each answer tee(2)s into its connection's pipe (one descriptor more
+ * per such entry; not the default: docs/design.md has the measurement). Entries are refcounted: a body in flight keeps its
  * descriptor open when its entry goes, and the kernel keeps the pages of
  * a pipe body that an answer still sends.
  *
@@ -170,7 +170,7 @@ static struct {
 	.file_cache = 256,
 	.file_cache_valid_ms = 1000,
 	.body_cache = 4ull << 20,
-	.body_cache_max = HTTP_CHUNK,
+	.body_cache_max = HTTP_SMALL,
 	.tls = TLS_FLAGS_DEFAULT,
 	.lim = { .max_head = 16384,
 		 .max_line = 8000,
@@ -383,8 +383,8 @@ static void usage(FILE *f)
 		"  --file-cache-valid-ms MS  a cached file is checked (one statx) at most this\n"
 		"                  often: a change is seen this late at most (default 1000)\n"
 		"  --body-cache B  bytes of files' bodies kept per runtime (default 4194304)\n"
-		"  --body-cache-max B  the largest body kept (default and most 65536; past\n"
-		"                  16384 as a pipe of the file's pages)\n"
+		"  --body-cache-max B  the largest body kept (default 16384, at most 65536;\n"
+		"                  past 16384 as a pipe of the file's pages)\n"
 		"  --tls-cert F    HTTPS: the certificate chain (PEM, leaf first); with --tls-key,\n"
 		"                  TLS 1.2 and 1.3 with ALPN http/1.1 on --port (needs a build\n"
 		"                  with OpenSSL)\n"

@@ -544,7 +544,8 @@ mkdir -p "$root/pb"
 head -c 40000 /dev/urandom > "$root/pb/a.bin"
 head -c 50000 /dev/urandom > "$root/pb/b.bin"
 # room for one pipe body: b's takes a's place, and a's b's
-start urt-http "$tmp/pb.out" --root "$root" --file-cache-valid-ms 300 --body-cache 65536
+start urt-http "$tmp/pb.out" --root "$root" --file-cache-valid-ms 300 --body-cache 65536 \
+	--body-cache-max 65536
 url=http://127.0.0.1:$port
 for _ in 1 2 3; do
 	curl -s --max-time 10 "$url/pb/a.bin" | cmp -s - "$root/pb/a.bin" || fail "pipe body: a.bin"
@@ -578,7 +579,7 @@ stop
 # the largest pipe body, exactly 64 KiB, and one past it (spliced from the file)
 head -c 65536 /dev/urandom > "$root/pb/c.bin"
 head -c 65537 /dev/urandom > "$root/pb/d.bin"
-start urt-http "$tmp/pb2.out" --root "$root"
+start urt-http "$tmp/pb2.out" --root "$root" --body-cache-max 65536
 for f in c d c d; do
 	curl -s --max-time 10 "http://127.0.0.1:$port/pb/$f.bin" | cmp -s - "$root/pb/$f.bin" || fail "pipe body: $f.bin"
 done
