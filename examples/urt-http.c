@@ -50,10 +50,14 @@
  * revalidated by one statx of its path at most once per
  * --file-cache-valid-ms (default 1000), and a changed, replaced or deleted
  * file is opened again (or answered 404) after that interval at most.
- * Files of up to --body-cache-max bytes (default 16 KiB) keep their bytes
- * too, within --body-cache bytes per runtime (default 4 MiB), and are
- * answered from memory with no read. Entries are refcounted: a body in
- * flight keeps its descriptor open when its entry goes.
+ * Files of up to --body-cache-max bytes (default 16 KiB, at most 64 KiB)
+ * keep their bytes too, within --body-cache bytes per runtime (default 4
+ * MiB), and are answered from memory with no read: up to 16 KiB as a copy
+ * that joins the head in the output, larger as a pipe of the file's pages
+ * that each answer tee(2)s into its connection's pipe (one descriptor more
+ * per such entry; not the default: docs/design.md has the measurement). Entries are refcounted: a body in flight keeps its
+ * descriptor open when its entry goes, and the kernel keeps the pages of
+ * a pipe body that an answer still sends.
  *
  * One task per connection (slab slots, or malloc boxes with --spawn boxed).
  * HTTP/1.1 keep-alive and pipelining (answers in request order; the small
@@ -76,9 +80,10 @@
  * connection waiting for a request past --idle-ms, a head or body still
  * incomplete --head-ms after its first byte (slowloris, or a client that
  * never stops sending), or a response that does not move for --send-ms,
- * is closed. The first two cost no timer per connection: the waiting
- * connections sit in two deadline-ordered lists per runtime that one
- * sweeper task walks every SWEEP_MS. All connections' buffers (and the
+ * is closed. None costs a timer per request: the waiting connections, and
+ * those sending a batch of answers, sit in three deadline-ordered lists per
+ * runtime that one sweeper task walks every SWEEP_MS (a large body's
+ * sends and splices carry linked timeouts instead). All connections' buffers (and the
  * bytes received for them not yet read) are counted per runtime as they
  * change; past --max-clients-mem the largest holders are closed.
  *
@@ -377,8 +382,9 @@ static void usage(FILE *f)
 		"                  at most RLIMIT_NOFILE/4; 0: off)\n"
 		"  --file-cache-valid-ms MS  a cached file is checked (one statx) at most this\n"
 		"                  often: a change is seen this late at most (default 1000)\n"
-		"  --body-cache B  bytes of small files' bodies kept per runtime (default 4194304)\n"
-		"  --body-cache-max B  the largest body kept (default 16384, at most 16384)\n"
+		"  --body-cache B  bytes of files' bodies kept per runtime (default 4194304)\n"
+		"  --body-cache-max B  the largest body kept (default 16384, at most 65536;\n"
+		"                  past 16384 as a pipe of the file's pages)\n"
 		"  --tls-cert F    HTTPS: the certificate chain (PEM, leaf first); with --tls-key,\n"
 		"                  TLS 1.2 and 1.3 with ALPN http/1.1 on --port (needs a build\n"
 		"                  with OpenSSL)\n"
@@ -510,8 +516,8 @@ static int parse(int argc, char **argv)
 				return bad("bad --body-cache", optarg);
 			break;
 		case 'X':
-			if (!flag_size(optarg, 0, HTTP_SMALL, &o.body_cache_max))
-				return bad("bad --body-cache-max (at most 16384)", optarg);
+			if (!flag_size(optarg, 0, HTTP_CHUNK, &o.body_cache_max))
+				return bad("bad --body-cache-max (at most 65536)", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -550,7 +556,7 @@ static int tls_context(void)
 
 /* The file caches of all runtimes hold a quarter of the descriptor table at
  * most: the rest is for connections (a table full of cached files would
- * turn every new file into a 503). */
+ * turn every new file into a 503). An entry with a pipe body holds two. */
 static void cache_bound(void)
 {
 	struct rlimit rl;
@@ -559,6 +565,8 @@ static void cache_bound(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
 		return;
 	most = (uint64_t)rl.rlim_cur / 4 / (uint64_t)o.srv.threads;
+	if (o.body_cache_max > HTTP_SMALL)
+		most /= 2;
 	if (o.file_cache > most)
 		o.file_cache = most;
 }

@@ -8,12 +8,16 @@
 # Each server is pinned to CPU 0 and the client to CPU 1; each point runs
 # REPEAT times (default 3) on a fresh server, the two servers taking turns,
 # and the table shows medians: requests/s, p50 latency, and server CPU per
-# request (from /proc, every process of the server). Needs nginx-light,
+# request (from /proc, every process of the server); for urt-http and its
+# peers also the client's CPU over the run, wrk's user + system time as a
+# share of the run (near 100 %: the client's core is the limit, and the
+# requests/s ratio is its ceiling, not the server's). Needs nginx-light,
 # h2o, wrk, redis-server and redis-tools (make bench-servers installs them).
 #   PART=http or PART=kv   only that half (default both)
 #   URT_HTTP_ARGS=...      more flags for urt-http (--no-splice: read and send)
-#   BODIES=0               without bench-http-bodies.sh (64 KiB bodies: splice,
-#                          read and send, zero-copy send), run after urt-http
+#   BODIES=0               without bench-http-bodies.sh (64 KiB bodies: the
+#                          body cache's pipe, splice from the file, read and
+#                          send, zero-copy send), run after urt-http
 #   KV_THREADS=N           urt-kv --threads N (default 1); its server pin
 #                          widens to CPUs 0..N-1, so with N >= nproc the
 #                          load generator shares a CPU with the server
@@ -129,11 +133,11 @@ hticks() {
 	done
 	echo $s
 }
-printf '%-10s %-11s %12s %9s %12s\n' server file "requests/s" "p50 ms" "cpu us/req"
+printf '%-10s %-11s %12s %9s %12s %8s\n' server file "requests/s" "p50 ms" "cpu us/req" "wrk cpu"
 declare -A hrps hcpu
 for server in nginx h2o urt-http; do
 	for f in index.html 64k.bin; do
-		r_all="" p_all="" c_all=""
+		r_all="" p_all="" c_all="" w_all=""
 		for _ in $(seq "$repeat"); do
 			hstart "$server"
 			# the file itself, whole, or the figures would measure an error page
@@ -141,8 +145,11 @@ for server in nginx h2o urt-http; do
 			[ "$got" = "200 $(stat -c %s "$www/$f")" ] ||
 				{ echo "bench-servers: $server answered '$got' for /$f" >&2; exit 1; }
 			c0=$(hticks)
-			"${pin_cli[@]}" wrk -t1 -c100 -d3s --latency "http://127.0.0.1:$port/$f" > "$tmp/wrk" 2>&1
+			w=$({ TIMEFORMAT='%U %S %R'
+				time "${pin_cli[@]}" wrk -t1 -c100 -d3s --latency \
+					"http://127.0.0.1:$port/$f" > "$tmp/wrk" 2>&1; } 2>&1)
 			c1=$(hticks)
+			w_all+=" $(echo "$w" | awk '{printf "%.0f", ($1 + $2) / $3 * 100}')"
 			stop
 			if grep -q 'Non-2xx' "$tmp/wrk"; then
 				echo "bench-servers: $server answered errors under load: $(grep Non-2xx "$tmp/wrk")" >&2
@@ -155,7 +162,8 @@ for server in nginx h2o urt-http; do
 		done
 		hrps[$server.$f]=$(median $r_all)
 		hcpu[$server.$f]=$(median $c_all)
-		printf '%-10s %-11s %12s %9s %12s\n' "$server" "$f" "${hrps[$server.$f]}" "$(median $p_all)" "${hcpu[$server.$f]}"
+		printf '%-10s %-11s %12s %9s %12s %7s%%\n' "$server" "$f" "${hrps[$server.$f]}" \
+			"$(median $p_all)" "${hcpu[$server.$f]}" "$(median $w_all)"
 	done
 done
 echo
@@ -193,7 +201,8 @@ echo "urt-http runtime heap calls over $reqs requests on a warm server (200 new 
 if [ $((h1 - h0)) -eq 0 ]; then g=PASS; else g=MISS; fi
 echo "goal zero runtime heap calls per request in steady state (urt-http): $g"
 echo
-# large bodies: splice against read and send, and read and zero-copy send
+# large bodies: the body cache's pipe against splice from the file, read and
+# send, and read and zero-copy send
 [ "${BODIES:-1}" = 0 ] || REPEAT=$repeat "$(dirname "$0")/bench-http-bodies.sh" "$bin"
 echo
 fi

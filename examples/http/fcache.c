@@ -11,8 +11,9 @@
  * by the last unref).
  *
  * Invariants: live == slots cached + detached <= o.entries;
- * body_bytes == sum of the cached entries' body sizes <= o.body_budget
- * (a detached entry's body is freed when it is detached);
+ * body_bytes == sum of the cached entries' body sizes (copies and pipes)
+ * <= o.body_budget (a detached entry's body is freed when it is
+ * detached); an entry has a copy (body), a pipe (bpipe >= 0), or neither;
  * a cached entry with refs 0 can be evicted at any time, one with refs > 0
  * never (its holder may be mid-send on its descriptor).
  *
@@ -28,6 +29,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <urt/urt.h>
 
@@ -146,7 +148,7 @@ int http_fcache_init(struct http_fcache *fc, const struct http_fcache_opts *o,
 	memset(fc->table, 0, buckets * sizeof(*fc->table));
 	fc->mask = buckets - 1;
 	for (uint32_t i = o->entries; i-- > 0;) {
-		fc->slots[i] = (struct http_fentry){ .hnext = fc->free, .fd = -1 };
+		fc->slots[i] = (struct http_fentry){ .hnext = fc->free, .fd = -1, .bpipe = -1 };
 		fc->free = &fc->slots[i];
 	}
 	return 0;
@@ -182,8 +184,16 @@ static void lru_front(struct http_fcache *fc, struct http_fentry *e)
 	fc->lru.next = e;
 }
 
+/* A pipe's pages still in an answer's pipe or socket keep their own
+ * references: closing it frees nothing a send is using. (Pipe bodies are
+ * made only on a real kernel: the model has no pipes.) */
 static void body_drop(struct http_fcache *fc, struct http_fentry *e)
 {
+	if (e->bpipe >= 0) {
+		close(e->bpipe);
+		e->bpipe = -1;
+		fc->body_bytes -= e->m.size;
+	}
 	if (!e->body)
 		return;
 	fc->al->free(fc->al->ctx, e->body, e->m.size, BODY_ALIGN);
@@ -318,6 +328,8 @@ struct http_fentry *http_fcache_put(struct http_fcache *fc, const char *path, in
 	e->cached = true;
 	e->fd = fd;
 	e->body = NULL;
+	e->bpipe = -1;
+	e->pipe_failed = false;
 	e->m = *m;
 	e->path_len = (uint16_t)n;
 	memcpy(e->path, path, n + 1);
@@ -328,19 +340,38 @@ struct http_fentry *http_fcache_put(struct http_fcache *fc, const char *path, in
 	return e;
 }
 
-void http_fcache_body_put(struct http_fcache *fc, struct http_fentry *e, const char *p, size_t n)
+/* Whether e may keep a body of n bytes: room made in the budget. */
+static bool body_room(struct http_fcache *fc, struct http_fentry *e, size_t n)
 {
 	struct http_fentry *old = fc->lru.prev;
 
-	if (!e->cached || e->body || n != e->m.size || !n || n > fc->o.body_max ||
+	if (!e->cached || e->body || e->bpipe >= 0 || n != e->m.size || !n || n > fc->o.body_max ||
 	    n > fc->o.body_budget)
-		return;
+		return false;
 	while (fc->body_bytes + n > fc->o.body_budget && old != &fc->lru) {
 		struct http_fentry *prev = old->prev;
 
 		body_drop(fc, old);
 		old = prev;
 	}
+	return true;
+}
+
+bool http_fcache_pipe_room(struct http_fcache *fc, struct http_fentry *e)
+{
+	return body_room(fc, e, e->m.size);
+}
+
+void http_fcache_pipe_put(struct http_fcache *fc, struct http_fentry *e, int rfd)
+{
+	e->bpipe = rfd;
+	fc->body_bytes += e->m.size;
+}
+
+void http_fcache_body_put(struct http_fcache *fc, struct http_fentry *e, const char *p, size_t n)
+{
+	if (!body_room(fc, e, n))
+		return;
 	e->body = fc->al->alloc(fc->al->ctx, n, BODY_ALIGN);
 	if (!e->body)
 		return;

@@ -7,8 +7,15 @@
  * and no statx per request, and at most one statx of its path per
  * --file-cache-valid-ms (revalidation: the same device, inode, size and
  * mtime, or the entry goes and the file is opened again, beneath the
- * root). Small files (<= --body-cache-max) keep their bytes too, within
- * --body-cache bytes per runtime, and are answered from memory.
+ * root). Files up to --body-cache-max keep their bytes too, within
+ * --body-cache bytes per runtime, and are answered from memory: a small
+ * one (up to the caller's copy limit, HTTP_SMALL) as a copy, copied into
+ * its answer; a larger one as a pipe holding the file's pages (filled once
+ * by a splice of the file), which each answer tee(2)s into its
+ * connection's pipe: no copy, no read of the file, and no kernel worker
+ * (tee of two pipes never blocks). The kernel counts the pages' holders,
+ * so a body dropped from the cache (evicted, revalidated away) while an
+ * answer's copy of it is still in a pipe or a socket is not freed under it.
  *
  * Entries are refcounted: a request holds its file's entry from lookup to
  * the end of its body, so a send or splice in flight keeps the
@@ -55,6 +62,8 @@ struct http_fentry {
 	bool cached;	     /* in the table (else detached: closed at refs 0) */
 	int fd;
 	char *body; /* the whole file (size bytes), or NULL */
+	int bpipe;  /* or the read end of a pipe holding the whole file, or -1 */
+	bool pipe_failed; /* a pipe was too small for it (the kernel's limit): no more tries */
 	struct http_fmeta m;
 	uint16_t path_len;
 	char path[HTTP_FCACHE_PATH];
@@ -136,6 +145,19 @@ struct http_fentry *http_fcache_put(struct http_fcache *fc, const char *path, in
 /* http_fcache_body_put - keep the whole file's n bytes p in e (a copy), if n is within
  * body_max and the budget (older bodies give way, least recently used first). */
 void http_fcache_body_put(struct http_fcache *fc, struct http_fentry *e, const char *p, size_t n);
+
+/*
+ * http_fcache_pipe_room - whether e (cached, no body) may keep a pipe
+ * body of its m.size bytes: within body_max and the budget, older bodies
+ * dropped to make room (least recently used first). The caller fills a
+ * pipe and hands it to http_fcache_pipe_put (nothing is reserved: this
+ * is synchronous, so nothing else ran in between).
+ */
+bool http_fcache_pipe_room(struct http_fcache *fc, struct http_fentry *e);
+
+/* http_fcache_pipe_put - e's body is now the pipe whose read end is rfd
+ * (holding e->m.size bytes): the cache owns rfd, counted in body_bytes. */
+void http_fcache_pipe_put(struct http_fcache *fc, struct http_fentry *e, int rfd);
 
 /* http_fcache_unref - end a hold; a detached entry's last closes its descriptor. */
 void http_fcache_unref(struct http_fcache *fc, struct http_fentry *e);

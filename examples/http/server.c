@@ -40,6 +40,8 @@ struct conn {
 	struct http_server *s;
 	int fd, n, ret, file;
 	int pipe[2];		  /* file -> pipe -> socket; made on first use, -1 until then */
+	int fill[2];		  /* a pipe body being filled for the cache (body_fill), or -1 */
+	size_t filled;		  /* its bytes so far */
 	size_t piped;		  /* bytes in the pipe, still to go to the socket */
 	bool spliced;		  /* a file byte of this body went into the pipe */
 	bool copying;		  /* this body goes by read and send */
@@ -55,6 +57,7 @@ struct conn {
 				   * take a spliced byte, by then */
 	uint64_t wait_by;	  /* the deadline of its place in s->idle or s->heads */
 	struct http_link all, wait;	  /* in s->all; in s->idle or s->heads while it waits */
+	struct http_link sending; /* in s->sends while send_out sends a batch (by send_by) */
 	struct http_link *wait_list;	  /* which of the two, or NULL */
 	struct urt_task *t;	  /* its task, once it has run (for conn_kill) */
 	/* HTTPS: the connection (task memory, made when its task starts), or
@@ -154,6 +157,7 @@ static void conn_kill(struct conn *c)
 	c->s->mem -= c->mem;
 	c->mem = 0;
 	wait_done(c);
+	link_del(&c->sending);
 	if (c->t)
 		(void)urt_task_cancel_ops(c->t);
 }
@@ -748,11 +752,15 @@ static void disarm(struct urt_task *t, struct conn *c)
  * read. (Not --idle-ms: the kernel tells a sender of room in its socket in
  * bursts, a third of the send buffer at a time, so a client reading
  * steadily can show no progress for a second when the buffer has grown to
- * megabytes; measured with a reader at 1.5 MB/s.) A batch of answers up to OUT_TIMED races the connection's sleep,
- * in user space (c->ret -ETIMEDOUT if the sleep wins; the send still in
- * flight is cancelled when the task ends): a linked timeout on every
- * answer would cost two kernel operations each (12% fewer requests a
- * second, measured). A larger batch takes a while to go out to a reader
+ * megabytes; measured with a reader at 1.5 MB/s.) A batch of answers up
+ * to OUT_TIMED waits in s->sends until it is sent, and the sweeper closes
+ * the connection at its deadline (conn_kill: the send is cancelled), as
+ * it does the idle and head deadlines: no timer per answer. A linked
+ * timeout on every answer would cost two kernel operations each (12%
+ * fewer requests a second, measured); a sleep raced in user space, as
+ * before, cost a timer's arm and cancel each, and the wheel's chunks grow
+ * with the rate of those arms (the one heap call of a warm run,
+ * docs/design.md). A larger batch takes a while to go out to a reader
  * that keeps reading, so it gets linked timeouts instead, renewed with
  * every send, as a large file's body does.
  */
@@ -772,12 +780,14 @@ static int send_out(struct urt_task *t, struct conn *c)
 		urt_op_set_timeout(&c->tx.op, 0); /* kept by the send in flight */
 		return ret;
 	}
-	if (!urt_op_busy(&c->tx.op) && c->tx.op.state == URT_OP_IDLE && !c->tx.done)
+	if (!c->sending.next) { /* the batch's first send: its deadline */
 		c->send_by = urt_now_ns() + 1000000ull * c->s->o.send_ms;
+		link_add_tail(&c->s->sends, &c->sending);
+	}
 	ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len);
 	if (ret != URT_PENDING)
-		return ret;
-	return urt_sleep_until(t, &c->nap, c->send_by) == URT_PENDING ? URT_PENDING : -ETIMEDOUT;
+		link_del(&c->sending);
+	return ret;
 }
 
 /* --- the two I/O points: plain, or through the TLS layer ------------------------------ */
@@ -1061,6 +1071,28 @@ static void chunk_release(struct urt_task *t, struct conn *c)
  */
 #define ROOM_NAP_MS 50
 
+/*
+ * The pipe's bytes to the socket: splice(2) itself, not through the ring.
+ * io_uring runs every IORING_OP_SPLICE on a kernel worker (io-wq), so a
+ * body cost two hand-offs to a worker and back, and the runtime idled
+ * while they ran; this side can never block (the pipe and the socket are
+ * both non-blocking: a full socket is -EAGAIN at once), so it needs no
+ * worker. The file's side still goes through the ring: reading the file
+ * can wait for the disk. A direct descriptor has no number a system call
+ * could take: through the ring. Measured in docs/design.md.
+ */
+static int drain(struct urt_task *t, struct conn *c)
+{
+	unsigned more = c->left ? SPLICE_F_MORE : 0;
+	ssize_t n;
+
+	if (urt_fd_is_fixed(c->fd))
+		return urt_splice(t, &c->tx.op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
+				  more);
+	n = splice(c->pipe[0], NULL, c->fd, NULL, c->piped, more | SPLICE_F_NONBLOCK);
+	return n < 0 ? -errno : (int)n;
+}
+
 static int splice_body(struct urt_task *t, struct conn *c)
 {
 	int n;
@@ -1084,8 +1116,7 @@ static int splice_body(struct urt_task *t, struct conn *c)
 			continue;
 		}
 		if (c->piped) {
-			n = urt_splice(t, &c->tx.op, c->pipe[0], -1, c->fd, -1, (unsigned)c->piped,
-				       c->left ? SPLICE_F_MORE : 0);
+			n = drain(t, c);
 			if (n == URT_PENDING)
 				return n;
 			if (n == -EAGAIN && !c->full_since) { /* full: wait for room */
@@ -1121,6 +1152,110 @@ static int splice_body(struct urt_task *t, struct conn *c)
 		c->left -= (uint64_t)n;
 		c->piped = (size_t)n;
 	}
+}
+
+/*
+ * A cached body too large to copy into the answer (past SMALL, within
+ * --body-cache-max) is kept as a pipe of the file's pages (fcache.h):
+ * body_fill_begins makes the pipe when the whole file is asked for and
+ * the cache has room, conn_poll splices the file into it through the ring
+ * (reading the file may wait for the disk), body_fill_end hands it to the
+ * cache if it holds the whole file (a pipe the kernel kept smaller holds
+ * less: dropped, the file is served as before). Return: whether to fill.
+ */
+static bool body_fill_begins(struct conn *c)
+{
+	struct http_fentry *e = c->fe;
+
+	if (!e || e->bpipe >= 0 || e->pipe_failed || c->off || c->left != e->m.size ||
+	    c->left <= SMALL || !http_fcache_pipe_room(&c->s->fc, e))
+		return false;
+	if (pipe2(c->fill, O_CLOEXEC | O_NONBLOCK)) {
+		c->fill[0] = c->fill[1] = -1;
+		return false;
+	}
+	(void)fcntl(c->fill[1], F_SETPIPE_SZ, (int)e->m.size);
+	c->filled = 0;
+	return true;
+}
+
+/* Awaitable: the file into c->fill through the ring until it holds the
+ * whole body (c->filled). Return: 0; -errno (-EAGAIN: the pipe is full,
+ * the kernel kept it smaller); -ENODATA, the file ended early. */
+static int body_fill(struct urt_task *t, struct conn *c)
+{
+	int n;
+
+	while (c->filled < c->fe->m.size) {
+		n = urt_splice(t, &c->op, c->file, (int64_t)c->filled, c->fill[1], -1,
+			       (unsigned)(c->fe->m.size - c->filled), 0);
+		if (n == URT_PENDING || n < 0)
+			return n;
+		if (!n)
+			return -ENODATA;
+		c->filled += (size_t)n;
+	}
+	return 0;
+}
+
+static void body_fill_end(struct conn *c)
+{
+	struct http_fentry *e = c->fe;
+
+	close(c->fill[1]);
+	/* the entry may have changed meanwhile (revalidated away, or another
+	 * request kept a body first): room is asked again */
+	if (c->filled == e->m.size && http_fcache_pipe_room(&c->s->fc, e))
+		http_fcache_pipe_put(&c->s->fc, e, c->fill[0]);
+	else
+		close(c->fill[0]);
+	if (c->ret == -EAGAIN) /* the pipe is full short of the file: not again */
+		e->pipe_failed = true;
+	c->fill[0] = c->fill[1] = -1;
+}
+
+/* The whole of a cached pipe body into the connection's empty pipe: tee(2)
+ * takes references to its pages, never blocks, and needs no kernel worker.
+ * What did not fit (a pipe the kernel kept small) comes from the file. */
+static void body_tee(struct conn *c)
+{
+	struct http_fentry *e = c->fe;
+	ssize_t n;
+
+	if (!e || e->bpipe < 0 || c->off || c->left != e->m.size)
+		return;
+	n = tee(e->bpipe, c->pipe[1], c->left, SPLICE_F_NONBLOCK);
+	if (n <= 0)
+		return;
+	c->piped = (size_t)n;
+	c->off += (uint64_t)n;
+	c->left -= (uint64_t)n;
+	c->spliced = true;
+	c->s->fc.body_hits++;
+}
+
+/*
+ * A large body's head (and the answers batched before it) ahead of a
+ * splice: sent with send(2) at once, MSG_MORE so it leaves with the
+ * body's first bytes, not through the ring (a send and its completion,
+ * a tick, before the body could start). Never blocks (the socket is
+ * non-blocking). Return: whether bytes are left for the ring's send:
+ * what did not fit (moved to the front of the output), or all of it when
+ * the body will not be spliced (TLS, a direct descriptor, the model, no
+ * splice: sent as before).
+ */
+static bool head_direct(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->tls || c->s->sim || c->s->splice < 0 || urt_fd_is_fixed(c->fd))
+		return true;
+	n = send(c->fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
+	if (n <= 0) /* -EAGAIN (full), or a failure the ring's send will see too */
+		return true;
+	memmove(c->out, c->out + n, c->out_len - (size_t)n);
+	c->out_len -= (size_t)n;
+	return c->out_len != 0;
 }
 
 /*
@@ -1423,15 +1558,23 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				/* each send, wait for room and splice of it within
 				 * --send-ms (a linked timeout: one per operation) */
 				urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o.send_ms);
-				URT_AWAIT(t, c->ret = conn_send(t, c, c->out, c->out_len));
+				c->ret = 0;
+				if (head_direct(c)) {
+					URT_AWAIT(t, c->ret = conn_send(t, c, c->out, c->out_len));
+				}
 				c->out_len = 0;
 				if (c->ret < 0)
 					c->closing = true, c->left = 0;
 			}
 			/* over TLS the bytes are encrypted in user space: read and write */
 			if (c->left && c->s->splice >= 0 && !c->tls && pipe_ready(c)) {
+				if (body_fill_begins(c)) { /* once per file: into the cache */
+					URT_AWAIT(t, c->ret = body_fill(t, c));
+					body_fill_end(c);
+				}
 				c->spliced = c->full = c->full_since = false;
 				c->napping = false;
+				body_tee(c);
 				URT_AWAIT(t, c->ret = splice_body(t, c));
 				if (c->ret < 0 && !c->spliced &&
 				    (c->ret == -EINVAL || c->ret == -ENOSYS)) {
@@ -1591,6 +1734,7 @@ static void conn_drop(struct urt_task *t, void *arg)
 	c->s->mem -= c->mem; /* 0 if it was killed: taken out then */
 	link_del(&c->all);
 	link_del(&c->wait);
+	link_del(&c->sending);
 	if (c->fe) /* the cache's descriptor: closed by it, or by this unref */
 		http_fcache_unref(&c->s->fc, c->fe);
 	else if (c->file >= 0) /* the model's, or a real one: through the ring either way */
@@ -1598,6 +1742,10 @@ static void conn_drop(struct urt_task *t, void *arg)
 	if (c->pipe[0] >= 0) {
 		close(c->pipe[0]);
 		close(c->pipe[1]);
+	}
+	if (c->fill[0] >= 0) { /* aborted while it filled a body */
+		close(c->fill[0]);
+		close(c->fill[1]);
 	}
 	urt_close_detached(c->fd);
 	c->s->live--;
@@ -1611,12 +1759,13 @@ const struct urt_task_type http_conn_type = { .poll = conn_poll,
 /* --- the sweeper ---------------------------------------------------------------------- */
 
 /*
- * One task per runtime keeps the idle and head deadlines of all its
+ * One task per runtime keeps the idle, head and send deadlines of all its
  * connections with one timer, so a waiting connection costs no timer
  * record of its own: a connection waiting for input sits in s->idle
  * (nothing begun: --idle-ms from when it began to wait) or s->heads (a
- * head or a body begun: --head-ms from its first byte), each list in
- * deadline order, since every entry joins at the tail with now plus the
+ * head or a body begun: --head-ms from its first byte), one sending a
+ * batch of answers in s->sends (--send-ms from its first send), each list
+ * in deadline order, since every entry joins at the tail with now plus the
  * list's one period. Every SWEEP_MS the sweeper closes the expired ones at
  * the front (conn_kill: the stream is cancelled, the task wakes and ends),
  * and checks the budget counting the unread stream bytes the runtime
@@ -1629,12 +1778,16 @@ struct sweeper {
 	struct urt_op nap;
 };
 
+/* Close the connections of list (linked by their `wait`, or by `sending`
+ * for s->sends) whose deadline has passed: each list is in deadline order. */
 static void expire(struct http_server *s, struct http_link *list, uint64_t now)
 {
-	while (list->next != list) {
-		struct conn *c = conn_of(list->next, wait);
+	bool sends = list == &s->sends;
 
-		if (c->wait_by > now)
+	while (list->next != list) {
+		struct conn *c = sends ? conn_of(list->next, sending) : conn_of(list->next, wait);
+
+		if ((sends ? c->send_by : c->wait_by) > now)
 			break;
 		conn_kill(c); /* takes it out of the list */
 		s->expired++;
@@ -1666,6 +1819,7 @@ static void sweep(struct http_server *s)
 
 	expire(s, &s->idle, now);
 	expire(s, &s->heads, now);
+	expire(s, &s->sends, now);
 	urt_runtime_stats(&s->rt, &st);
 	held = s->mem + st.spill_bytes + st.bufs_queued * RX_BUF;
 	if (held > s->o.mem_budget)
@@ -1694,7 +1848,9 @@ const struct urt_task_type http_sweep_type = { .poll = sweep_poll, .name = "http
  * unless the cap of all runtimes together is reached. */
 static int conn_accept(struct http_server *s, int fd, struct urt_claim *claim, bool tls)
 {
-	struct conn c = { .s = s, .fd = fd, .file = -1, .pipe = { -1, -1 }, .tls_on = tls };
+	struct conn c = {
+		.s = s, .fd = fd, .file = -1, .pipe = { -1, -1 }, .fill = { -1, -1 }, .tls_on = tls
+	};
 	atomic_uint *live = s->o.live_total;
 	int ret;
 
@@ -1797,6 +1953,7 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 	link_init(&s->all);
 	link_init(&s->idle);
 	link_init(&s->heads);
+	link_init(&s->sends);
 	return 0;
 }
 

@@ -49,7 +49,7 @@
 #define HTTP_IN_FIRST	4000	     /* first input / output buffer: fits a size class */
 #define HTTP_OUT_MAX	(256 * 1024) /* a batch of pipelined answers, at most */
 #define HTTP_LINGER_MAX (256 * 1024) /* bytes read and dropped in a staged close, at most */
-#define HTTP_SWEEP_MS	100 /* the sweeper's tick: idle and head deadlines fire this late at most */
+#define HTTP_SWEEP_MS	100 /* the sweeper's tick: a deadline (idle, head, send) fires this late */
 #define HTTP_HELLO_BODY "hello from urt-http\n"
 
 struct urt_tls_ctx; /* urt/tls.h: a TLS listener's configuration */
@@ -100,6 +100,7 @@ struct http_server {
 	size_t mem;
 	struct http_link all;	      /* every connection that has run */
 	struct http_link idle, heads; /* connections waiting, by deadline (see the sweeper) */
+	struct http_link sends;	      /* connections sending a batch, by --send-ms deadline */
 	int splice; /* file bodies: 0 splice, untried; 1 splice, worked; -1 read and send */
 	struct http_fcache fc;	      /* open files, small bodies (fcache.h) */
 	time_t date_sec;	      /* the second `date` was made for */
