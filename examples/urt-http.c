@@ -53,7 +53,7 @@
  * Files of up to --body-cache-max bytes (default 16 KiB, at most 64 KiB)
  * keep their bytes too, within --body-cache bytes per runtime (default 4
  * MiB), and are answered from memory with no read: up to 16 KiB as a copy
- * that joins the head in the output, larger as a pipe of the file's pages
+ * that joins the head in the output, larger as a pipe holding a copy of them
  * that each answer tee(2)s into its connection's pipe (one descriptor more
  * per such entry; not the default: docs/design.md has the measurement). Entries are refcounted: a body in flight keeps its
  * descriptor open when its entry goes, and the kernel keeps the pages of
@@ -384,7 +384,7 @@ static void usage(FILE *f)
 		"                  often: a change is seen this late at most (default 1000)\n"
 		"  --body-cache B  bytes of files' bodies kept per runtime (default 4194304)\n"
 		"  --body-cache-max B  the largest body kept (default 16384, at most 65536;\n"
-		"                  past 16384 as a pipe of the file's pages)\n"
+		"                  past 16384 as a pipe, a copy of the file)\n"
 		"  --tls-cert F    HTTPS: the certificate chain (PEM, leaf first); with --tls-key,\n"
 		"                  TLS 1.2 and 1.3 with ALPN http/1.1 on --port (needs a build\n"
 		"                  with OpenSSL)\n"

@@ -585,6 +585,22 @@ for f in c d c d; do
 done
 [ "$(stat_of "$tmp/pb2.out" body_bytes)" = 65536 ] || fail "pipe body: 64 KiB not kept, or 64 KiB + 1 kept"
 stop
+# truncated in place (not at a page boundary) within the interval: the
+# cached bytes whole, or a short answer, never a whole answer the file never
+# held (a pipe of the file's own pages sees the truncation zero them)
+head -c 40000 /dev/urandom > "$root/pb/t.bin"
+cp "$root/pb/t.bin" "$tmp/t.orig"
+start urt-http "$tmp/pb3.out" --root "$root" --file-cache-valid-ms 60000 --body-cache-max 65536
+for _ in 1 2 3; do
+	curl -s --max-time 10 "http://127.0.0.1:$port/pb/t.bin" | cmp -s - "$tmp/t.orig" || fail "pipe body: t.bin"
+done
+[ "$(stat_of "$tmp/pb3.out" body_hits)" -ge 2 ] || fail "pipe body: t.bin not answered from the cache"
+truncate -s 10000 "$root/pb/t.bin"
+curl -s --max-time 10 -o "$tmp/t.got" "http://127.0.0.1:$port/pb/t.bin" || true
+if [ "$(stat -c %s "$tmp/t.got")" = 40000 ]; then
+	cmp -s "$tmp/t.got" "$tmp/t.orig" || fail "pipe body: truncated on disk, a whole answer of bytes never in the file"
+fi
+stop
 
 step "the open-file cache: a cached file moved out of the root and a symlink to it left in its place is 404 after revalidation, as it is uncached"
 mkdir -p "$root/fl" "$tmp/outside"

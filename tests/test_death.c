@@ -7,6 +7,7 @@
  * asserts the child died (non-zero exit or a signal) and that its report
  * names the fault. Registered in CTest only for sanitizer builds.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,6 +201,45 @@ static void test_deinit_from_poll(void **state)
 	expect_caught(deinit_from_poll, "called from inside a poll");
 }
 
+/* A slab the runtime spawned from, deinit and init again at the same
+ * address with other slots, installed again: the runtime's binding is
+ * keyed by the address, so its slot size and registry cover are the old
+ * slab's (a 56-byte state went into a 64-byte slot past its end). */
+static bool rebound_poll(struct urt_task *t, void *arg)
+{
+	(void)t, (void)arg;
+	return true;
+}
+
+static void slab_rebound(void)
+{
+	static const struct urt_task_type type = { .poll = rebound_poll, .name = "rebound" };
+	static struct urt_slab s;
+	static const uint64_t w[7];
+	struct urt_slab_binding prev;
+	struct urt_runtime rt;
+
+	if (urt_runtime_init(&rt, &(struct urt_runtime_opts){ 0 }) ||
+	    urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 256, .slots = 16 }))
+		_exit(3);
+	prev = urt_slab_install(&urt_slab_table_urt, &s);
+	if (urt_spawn_slab(&type, w, sizeof(w), NULL) || urt_tick(&rt, 0) != 1)
+		_exit(4);
+	urt_slab_restore(prev);
+	urt_slab_deinit(&s);
+	if (urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 64, .slots = 16 }))
+		_exit(5);
+	prev = urt_slab_install(&urt_slab_table_urt, &s);
+	if (urt_spawn_slab(&type, w, sizeof(w), NULL) == -EMSGSIZE)
+		_exit(6); /* the new slot size seen: nothing to catch */
+}
+
+static void test_slab_rebound(void **state)
+{
+	(void)state;
+	expect_caught(slab_rebound, "re-initialised while bound");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_pool_double_free),
 		cmocka_unit_test(test_deinit_twice),
 		cmocka_unit_test(test_deinit_from_poll),
+		cmocka_unit_test(test_slab_rebound),
 	};
 
 	return cmocka_run_group_tests_name("death", tests, NULL, NULL);

@@ -10,10 +10,11 @@
  * root). Files up to --body-cache-max keep their bytes too, within
  * --body-cache bytes per runtime, and are answered from memory: a small
  * one (up to the caller's copy limit, HTTP_SMALL) as a copy, copied into
- * its answer; a larger one as a pipe holding the file's pages (filled once
- * by a splice of the file), which each answer tee(2)s into its
- * connection's pipe: no copy, no read of the file, and no kernel worker
- * (tee of two pipes never blocks). The kernel counts the pages' holders,
+ * its answer; a larger one as a pipe holding a copy of them (filled once
+ * by a read and a write: the page cache's own pages would change under
+ * it), which each answer tee(2)s into its connection's pipe: no copy,
+ * no read of the file, and no kernel worker (tee of two pipes never
+ * blocks). The kernel counts the pages' holders,
  * so a body dropped from the cache (evicted, revalidated away) while an
  * answer's copy of it is still in a pipe or a socket is not freed under it.
  *

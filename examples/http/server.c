@@ -1156,19 +1156,24 @@ static int splice_body(struct urt_task *t, struct conn *c)
 
 /*
  * A cached body too large to copy into the answer (past SMALL, within
- * --body-cache-max) is kept as a pipe of the file's pages (fcache.h):
- * body_fill_begins makes the pipe when the whole file is asked for and
- * the cache has room, conn_poll splices the file into it through the ring
- * (reading the file may wait for the disk), body_fill_end hands it to the
- * cache if it holds the whole file (a pipe the kernel kept smaller holds
- * less: dropped, the file is served as before). Return: whether to fill.
+ * --body-cache-max) is kept as a pipe (fcache.h): body_fill_begins makes
+ * the pipe when the whole file is asked for and the cache has room,
+ * conn_poll reads the file through the ring (reading may wait for the
+ * disk) and copies it into the pipe, body_fill_end hands it to the cache
+ * if it holds the whole file (a pipe the kernel kept smaller holds less:
+ * dropped, the file is served as before). Return: whether to fill.
+ *
+ * A copy, not a splice of the file's pages: a pipe of page-cache pages
+ * is the file as it is now, not as it was when cached; a truncation
+ * within --file-cache-valid-ms zeroes and drops them, and the cached
+ * length went out whole with bytes the file never held (test-http).
  */
 static bool body_fill_begins(struct conn *c)
 {
 	struct http_fentry *e = c->fe;
 
 	if (!e || e->bpipe >= 0 || e->pipe_failed || c->off || c->left != e->m.size ||
-	    c->left <= SMALL || !http_fcache_pipe_room(&c->s->fc, e))
+	    c->left <= SMALL || c->left > CHUNK || !http_fcache_pipe_room(&c->s->fc, e))
 		return false;
 	if (pipe2(c->fill, O_CLOEXEC | O_NONBLOCK)) {
 		c->fill[0] = c->fill[1] = -1;
@@ -1179,23 +1184,32 @@ static bool body_fill_begins(struct conn *c)
 	return true;
 }
 
-/* Awaitable: the file into c->fill through the ring until it holds the
- * whole body (c->filled). Return: 0; -errno (-EAGAIN: the pipe is full,
- * the kernel kept it smaller); -ENODATA, the file ended early. */
+/* Awaitable: the file into c->chunk through the ring, then written into
+ * c->fill whole (c->filled: bytes in the pipe). Return: 0; -errno
+ * (-EAGAIN: the pipe is full, the kernel kept it smaller); -ENODATA, the
+ * file ended early; -ENOMEM, no chunk. */
 static int body_fill(struct urt_task *t, struct conn *c)
 {
+	size_t size = c->fe->m.size;
+	ssize_t w;
 	int n;
 
-	while (c->filled < c->fe->m.size) {
-		n = urt_splice(t, &c->op, c->file, (int64_t)c->filled, c->fill[1], -1,
-			       (unsigned)(c->fe->m.size - c->filled), 0);
+	if (!chunk_ready(t, c))
+		return -ENOMEM;
+	while (c->filled < size) {
+		n = urt_read(t, &c->op, c->file, c->chunk + c->filled, size - c->filled,
+			     (int64_t)c->filled);
 		if (n == URT_PENDING || n < 0)
 			return n;
 		if (!n)
 			return -ENODATA;
 		c->filled += (size_t)n;
 	}
-	return 0;
+	w = write(c->fill[1], c->chunk, size);
+	c->filled = w < 0 ? 0 : (size_t)w;
+	if (w < 0)
+		return -errno;
+	return c->filled == size ? 0 : -EAGAIN;
 }
 
 static void body_fill_end(struct conn *c)

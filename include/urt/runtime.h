@@ -387,6 +387,7 @@ struct urt_runtime {
 		bool fast;	  /* urt, with room for urt_spawn_slab's inline case */
 		uint32_t chunks;  /* urt: the slab's chunks in reg_cover */
 		uint32_t claims;  /* claims held in its slab (urt_slab_stats counts them used) */
+		uint32_t chunk_slots; /* urt: the slab's when bound (debug: not re-initialised) */
 	} bindings[8];
 	unsigned nbindings;
 	unsigned bcur;			       /* the binding used last */

@@ -17,6 +17,10 @@
  * (the runtime records which), never through whatever is installed at free
  * time, so an install that comes and goes cannot send a slot to the wrong
  * slab (the wrong-slab free: docs/design.md, "Slab bindings").
+ * A runtime keeps a binding by the slab's address for its whole life: a
+ * slab it spawned from must not be deinit and initialised again at that
+ * address before urt_runtime_deinit (the runtime would take it for the old
+ * one, its slot size included; debug and ASan builds report it).
  * Context: the calling thread only; bindings are per thread.
  */
 #ifndef URT_SLAB_TABLE_H

@@ -376,6 +376,8 @@ static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
 		};
 		rt->bindings[i].fast = rt->bindings[i].urt &&
 				       rt->bindings[i].slot_size >= HDR + URT__FAST_STATE - 8;
+		if (rt->bindings[i].urt)
+			rt->bindings[i].chunk_slots = ((struct urt_slab *)tls.slab)->chunk_slots;
 		/* binding a urt slab sizes the registry for its slots */
 		if (rt->bindings[i].urt && reg_cover(rt, &rt->bindings[i], true))
 			return -ENOMEM;
@@ -392,14 +394,39 @@ int urt__reg_bind(struct urt_runtime *rt, struct urt_slab_binding b)
 	return idx < 0 ? idx : 0;
 }
 
+/*
+ * Debug builds: a urt slab bound here still has the slots it was bound with.
+ * A binding is keyed by the slab's address and kept for the runtime's life,
+ * so a slab deinit and initialised again there (other slots, fewer chunks)
+ * would be taken for the old one: its slot size and registry cover.
+ */
+static inline void binding_check(const struct urt_binding *bd)
+{
+#ifdef URT_DEBUG
+	const struct urt_slab *s = bd->b.slab;
+
+	URT_ASSERT(!bd->urt || (s->slot_size == bd->slot_size &&
+				s->chunk_slots == bd->chunk_slots && s->nchunks >= bd->chunks),
+		   "a slab re-initialised while bound to this runtime (deinit and init at its "
+		   "address before urt_runtime_deinit)");
+#else
+	(void)bd;
+#endif
+}
+
 static inline int binding_current(struct urt_runtime *rt)
 {
 	struct urt_slab_binding tls = urt__slab_tls;
 	struct urt_binding *c = &rt->bindings[rt->bcur];
+	int idx;
 
 	if (__builtin_expect(c->b.table == tls.table && c->b.slab == tls.slab && rt->nbindings, 1))
-		return (int)rt->bcur;
-	return binding_slow(rt, tls);
+		idx = (int)rt->bcur;
+	else
+		idx = binding_slow(rt, tls);
+	if (idx >= 0)
+		binding_check(&rt->bindings[idx]);
+	return idx;
 }
 
 /* Take a slot of binding idx: committed (alloc) or only claimed. */
