@@ -29,7 +29,7 @@
  * sweeper task per runtime (idle.h's clock) scans them, only when one can
  * be due, and closes the expired ones (echo/server.c). An idle connection
  * costs 192 bytes (a 112-byte slot, an op record, its registry and list
- * entries); a send record (64) is held only while an echo is under way.
+ * entries); a send record (88) is held only while an echo is under way.
  *
  * --spawn slab (default): connection tasks live in a bounded slab of
  * --max-conns slots. The acceptor (urt_acceptor_start, urt/server.h)

@@ -123,6 +123,7 @@ for _ in $(seq 40); do
 	sleep 0.1
 done
 [ "$(echo "$s" | field live)" = 0 ] || fail "a non-reader outlived --send-ms 1000: $s"
+[ "$(echo "$s" | field closed_send)" = 1 ] || fail "want the non-reader closed by --send-ms: $s"
 # what its echo held is back: the send record, and the chunk's buffer in the ring
 for _ in $(seq 40); do
 	[ "$(echo "$s" | field sends_live)" = 0 ] &&

@@ -11,9 +11,10 @@
  * state keeps only what every connection needs while it waits: the
  * receive stream's handle, its descriptor, its place in s->listed and the
  * time of its last chunk. An echo under way also needs the send's handle
- * (48 bytes: urt_io_all) and the chunk it sends back (16): those live in a
- * send record from the server's pool (64 bytes, in 4 KiB chunks that never
- * move, so a send in flight keeps its handle), taken when a chunk comes
+ * (48 bytes: urt_io_all), the chunk it sends back (16) and the send's
+ * place in s->sends (24): those live in a send record from the server's
+ * pool (88 bytes, in chunks of 64 that never move, so a send in flight
+ * keeps its handle), taken when a chunk comes
  * and given back once it is out; the records in use are at most the
  * connections echoing at once, and the free ones are reused last-in first
  * out, so their pages stay few and warm. The receive stays armed during
@@ -29,6 +30,15 @@
  * while no connection can be due (sweep_idle), so it runs about once per
  * --idle-ms unless a connection's time stays near its deadline
  * (docs/design.md, "The echo grid's peers").
+ *
+ * --send-ms is idle.h's list s->sends: an echo joins its tail when its
+ * send begins and leaves when the send is done, so the list is in deadline
+ * order and each tick looks at its head only; one that is still there
+ * after --send-ms has its send cancelled, and its task ends. No timer and
+ * no kernel operation per echo: a timeout linked to every send cost two
+ * more kernel operations an echo and 1.1-1.3x the server's CPU per
+ * request (docs/benchmarks.md). The deadline covers the echo of one chunk
+ * (at most ECHO_RX_BUF bytes) whole, within one tick late.
  */
 #include "server.h"
 
@@ -60,20 +70,21 @@ struct conn {
 struct echo_tx {
 	union {
 		struct {
-			struct urt_io_all io; /* the send (its deadline: --send-ms) */
-			struct urt_buf buf;   /* the chunk it sends back */
+			struct urt_io_all io;	/* the send */
+			struct urt_buf buf;	/* the chunk it sends back */
+			struct idle_link wait;	/* in s->sends while it sends: --send-ms */
 		};
 		uint32_t next; /* free: the next free record (index + 1); 0: none */
 	};
 };
 
-#define TX_CHUNK 64 /* records a chunk of the pool: 4 KiB */
+#define TX_CHUNK 64 /* records a chunk of the pool: 5.5 KiB */
 
 /* A task's header is 64 bytes; slots are multiples of 16. */
 #define CONN_SLOT (64 + (sizeof(struct conn) + 15) / 16 * 16)
 /* the idle-connection budget (issue 20): keep a field from growing it unseen */
 _Static_assert(CONN_SLOT <= 112, "urt-echo's connection slot grew past 112 bytes");
-_Static_assert(sizeof(struct echo_tx) == 64, "a send record is 64 bytes");
+_Static_assert(sizeof(struct echo_tx) == 88, "a send record is 88 bytes");
 
 static struct echo_server *server_of(struct urt_task *t)
 {
@@ -106,14 +117,15 @@ void echo_server_print(struct echo_server *s, const char *what)
 	       "bufs_free %zu/%zu "
 	       "pauses %llu bufs_free_low %zu/%zu spill_high_water %zu spilled %llu closed_idle "
 	       "%llu "
-	       "closed_mem %llu clients_mem %zu sends_live %u\n",
+	       "closed_mem %llu closed_send %llu clients_mem %zu sends_live %u\n",
 	       what, s->id, (unsigned long long)s->conns, (unsigned long long)s->live_conns,
 	       (unsigned long long)s->requests, (unsigned long long)s->bytes,
 	       atomic_load(&s->heap.calls), atomic_load(&s->heap.bytes), echo_conn_bytes(s, &st),
 	       st.slab_live, st.slab_capacity, st.ops_high_water, st.ops_live, st.bufs_free,
 	       st.buf_count, (unsigned long long)st.stream_pauses, st.bufs_free_low, st.buf_count,
 	       st.spill_high_water, (unsigned long long)st.recv_spilled,
-	       (unsigned long long)s->closed_idle, (unsigned long long)s->closed_mem, s->mem_seen,
+	       (unsigned long long)s->closed_idle, (unsigned long long)s->closed_mem,
+	       (unsigned long long)s->closed_send, s->mem_seen,
 	       s->tx_live);
 	fflush(stdout);
 }
@@ -270,12 +282,15 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		s->bytes += (uint64_t)n;
 		tx = tx_at(s, c->tx);
 		tx->buf = buf;
-		/* the peer may not read: bound the wait, and keep the chunk
-		 * out of the shared ring meanwhile if the ring is short */
+		/* the peer may not read: bound the wait (the sweeper, at
+		 * --send-ms), and keep the chunk out of the shared ring
+		 * meanwhile if the ring is short */
 		(void)urt_buf_hold(&tx->buf);
-		urt_op_set_timeout(&tx->io.op, 1000000ull * s->o.send_ms);
+		idle_put(NULL, &s->sends, &tx->wait, s->sweep.now);
 		URT_AWAIT(t, n = conn_echo(t, s, c));
-		urt_buf_free(&tx_at(s, c->tx)->buf);
+		tx = tx_at(s, c->tx);
+		idle_unlink(&s->sends, &tx->wait); /* if the sweeper has not */
+		urt_buf_free(&tx->buf);
 		tx_put(s, c->tx);
 		c->tx = 0;
 		if (n < 0 || c->pos == CONN_OUT)
@@ -292,6 +307,7 @@ static void conn_drop(struct urt_task *t, void *arg)
 	if (c->tx) { /* aborted while it echoed */
 		struct echo_tx *tx = tx_at(s, c->tx);
 
+		idle_unlink(&s->sends, &tx->wait);
 		if (tx->buf.live)
 			urt_buf_free(&tx->buf);
 		tx_put(s, c->tx);
@@ -318,6 +334,20 @@ static void conn_expire(struct echo_server *s, struct conn *c)
 		return;
 	s->closed_idle++;
 	conn_delist(s, c);
+}
+
+/* The sweeper found an echo not out after --send-ms (idle.h's expire; ctx:
+ * s->sends): its send is cancelled, and its task ends. Return: true (out
+ * of the list) if it was; false to try again at the next tick. */
+static bool send_expire(struct idle_link *k, void *ctx)
+{
+	struct echo_server *s = (struct echo_server *)((char *)ctx - offsetof(struct echo_server, sends));
+	struct echo_tx *tx = (struct echo_tx *)((char *)k - offsetof(struct echo_tx, wait));
+
+	if (urt_op_cancel(&tx->io.op))
+		return false;
+	s->closed_send++;
+	return true;
 }
 
 /* --- --max-clients-mem ------------------------------------------------------- */
@@ -466,7 +496,10 @@ int echo_server_init(struct echo_server *s, const struct echo_opts *o, int id, s
 				       });
 	if (ret)
 		return ret;
-	idle_sweep_init(&s->sweep, &s->stop, NULL); /* no list: sweep_tick scans s->listed */
+	/* --idle-ms: sweep_tick scans s->listed; --send-ms: the list s->sends */
+	idle_sweep_init(&s->sweep, &s->stop, send_expire);
+	idle_list_init(&s->sends, o->send_ms);
+	idle_sweep_add(&s->sweep, &s->sends);
 	idle_sweep_on_tick(&s->sweep, sweep_tick, s);
 	return 0;
 }

@@ -69,7 +69,9 @@ struct echo_server {
 	 * 64 that never move; free ones chain from tx_free (index + 1) */
 	struct echo_tx **tx_chunk;
 	uint32_t tx_nchunks, tx_chunks_cap, tx_free, tx_live;
-	uint64_t closed_idle, closed_mem;
+	/* echoes under way, oldest first: their --send-ms (server.c) */
+	struct idle_list sends;
+	uint64_t closed_idle, closed_mem, closed_send;
 	size_t mem_seen; /* the sweeper's last estimate of what connections hold */
 	uint64_t conns, requests, bytes;
 	uint64_t live_conns;
