@@ -437,6 +437,31 @@ static void test_list_lines(void **state)
 	assert_false(http_field_next(&it, "If-Match", &v));
 }
 
+/* The character tables against the RFCs' sets written out (RFC 9110
+ * 5.6.2's tchar, RFC 3986 3.2.2's reg-name and IP-literal characters),
+ * every byte: a table entry wrong by one bit shows here. */
+static void test_char_classes(void **state)
+{
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			     (c >= 'A' && c <= 'Z');
+		bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			   (c >= 'A' && c <= 'F');
+		bool tchar = alnum || (c && strchr("!#$%&'*+-.^_`|~", c));
+		bool regname = alnum || (c && strchr("-._~%!$&'()*+,;=", c));
+		bool iplit = hex || (c && strchr(":.vV", c));
+
+		if (http_is((unsigned char)c, HTTP_TCHAR) != tchar ||
+		    http_is((unsigned char)c, HTTP_REGNAME) != regname ||
+		    http_is((unsigned char)c, HTTP_IPLIT) != iplit)
+			fail_msg("byte 0x%02x: tchar %d regname %d ip-literal %d, want %d %d %d", c,
+				 http_is((unsigned char)c, HTTP_TCHAR),
+				 http_is((unsigned char)c, HTTP_REGNAME),
+				 http_is((unsigned char)c, HTTP_IPLIT), tchar, regname, iplit);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -453,6 +478,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_absolute_authority),
 		cmocka_unit_test(test_list_lines),
+		cmocka_unit_test(test_char_classes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,24 +2,35 @@
 /* parse.c - the HTTP/1.x request-head parser (see parse.h). */
 #include "parse.h"
 
-#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
-bool slice_is(struct slice s, const char *lit)
-{
-	return s.n == strlen(lit) && !strncasecmp(s.p, lit, s.n);
-}
-
-bool slice_eq(struct slice s, const char *lit)
-{
-	return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
-}
+#define T HTTP_TCHAR
+#define R HTTP_REGNAME
+#define I HTTP_IPLIT
+const uint8_t http_cclass[256] = {
+	['0' ... '9'] = T | R | I,
+	['a' ... 'f'] = T | R | I,
+	['g' ... 'u'] = T | R,
+	['w' ... 'z'] = T | R,
+	['A' ... 'F'] = T | R | I,
+	['G' ... 'U'] = T | R,
+	['W' ... 'Z'] = T | R,
+	['v'] = T | R | I,
+	['V'] = T | R | I,
+	['!'] = T | R, ['#'] = T, ['$'] = T | R, ['%'] = T | R, ['&'] = T | R,
+	['\''] = T | R, ['*'] = T | R, ['+'] = T | R, ['-'] = T | R, ['.'] = T | R | I,
+	['^'] = T, ['_'] = T | R, ['`'] = T, ['|'] = T, ['~'] = T | R,
+	['('] = R, [')'] = R, [','] = R, [';'] = R, ['='] = R,
+	[':'] = I,
+};
+#undef T
+#undef R
+#undef I
 
 static bool is_tchar(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
+	return http_is(c, HTTP_TCHAR);
 }
 
 /* The end of the head: the index just past "\r\n\r\n" (or "\n\n"); 0 if absent. */
@@ -77,14 +88,14 @@ static bool host_valid(struct slice h)
 
 	if (h.n && h.p[0] == '[') {
 		while (++i < h.n && h.p[i] != ']')
-			if (!isxdigit((unsigned char)h.p[i]) && !strchr(":.vV", h.p[i]))
+			if (!http_is((unsigned char)h.p[i], HTTP_IPLIT))
 				return false;
 		if (i == h.n || i == 1)
 			return false;
 		i++;
 	} else {
 		for (; i < h.n && h.p[i] != ':'; i++)
-			if (!isalnum((unsigned char)h.p[i]) && !strchr("-._~%!$&'()*+,;=", h.p[i]))
+			if (!http_is((unsigned char)h.p[i], HTTP_REGNAME))
 				return false;
 		if (!i)
 			return false;

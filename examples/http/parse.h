@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 struct http_limits {
 	size_t max_head;	/* request line + headers (431 past it) */
@@ -57,11 +59,30 @@ struct http_req {
  */
 long http_parse(const char *buf, size_t n, const struct http_limits *lim, struct http_req *r);
 
+/* Character classes, a table each (a lookup per byte, not a strchr):
+ * HTTP_TCHAR a token's (RFC 9110 5.6.2: field names, methods),
+ * HTTP_REGNAME a reg-name's in a Host (RFC 3986 3.2.2: unreserved,
+ * pct-encoded's '%', sub-delims), HTTP_IPLIT an IP-literal's within its
+ * brackets (hex digits, ':', '.', and 'v' / 'V' of IPvFuture). */
+enum { HTTP_TCHAR = 1, HTTP_REGNAME = 2, HTTP_IPLIT = 4 };
+extern const uint8_t http_cclass[256];
+
+static inline bool http_is(unsigned char c, unsigned cls)
+{
+	return http_cclass[c] & cls;
+}
+
 /* Case-insensitive comparison of a slice with a C string. */
-bool slice_is(struct slice s, const char *lit);
+static inline bool slice_is(struct slice s, const char *lit)
+{
+	return s.n == strlen(lit) && !strncasecmp(s.p, lit, s.n);
+}
 
 /* Exact (case-sensitive) comparison, as methods are compared (RFC 9110 9.1). */
-bool slice_eq(struct slice s, const char *lit);
+static inline bool slice_eq(struct slice s, const char *lit)
+{
+	return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
+}
 
 /*
  * http_field_next - the values of a list field that came on several lines

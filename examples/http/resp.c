@@ -22,11 +22,6 @@ static bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static bool is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit((char)c) ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
 
 static struct slice trim(const char *p, size_t n)
 {
@@ -90,7 +85,7 @@ static int parse_head(const char *p, size_t n, struct http_resp *r)
 		struct slice name, value;
 		uint64_t len;
 
-		while (colon < e && is_tchar((unsigned char)p[colon]))
+		while (colon < e && http_is((unsigned char)p[colon], HTTP_TCHAR))
 			colon++;
 		if (colon == s || p[colon] != ':')
 			return -EBADMSG; /* no name, a space before the colon, a folded line */

@@ -248,10 +248,23 @@ static bool in_append(struct urt_task *t, struct conn *c)
 	return true;
 }
 
-static void put(struct urt_task *t, struct conn *c, const void *p, size_t n)
+/* put with the output to grow first (out of line: put stays small enough to
+ * inline, so a literal's copy is a few moves, not a call) */
+static void __attribute__((noinline)) put_grow(struct urt_task *t, struct conn *c, const void *p,
+					       size_t n)
 {
-	if (c->out_len + n > c->out_cap && !grow(t, c, &c->out, &c->out_cap, c->out_len + n, OUT_MAX)) {
+	if (!grow(t, c, &c->out, &c->out_cap, c->out_len + n, OUT_MAX)) {
 		c->closing = true;
+		return;
+	}
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+}
+
+static inline void put(struct urt_task *t, struct conn *c, const void *p, size_t n)
+{
+	if (__builtin_expect(c->out_len + n > c->out_cap, 0)) {
+		put_grow(t, c, p, n);
 		return;
 	}
 	memcpy(c->out + c->out_len, p, n);
