@@ -6,7 +6,7 @@
  *   urt-load --port P [--addr A] [--conns N] [--size B] [--depth D]
  *            [--duration S] [--requests N] [--warmup S] [--mode echo|resp|http] [--idle]
  *            [--cmd echo|set|get] [--keyspace N]
- *            [--path P] [--expect-file F] [--expect-status N] [--close-ok]
+ *            [--path P] [--expect-file F] [--expect-status N] [--close-ok] [--discard]
  *            [--tls [--tls-ca F | --tls-insecure] [--tls-name N]]
  *
  * Each connection sends D requests back to back (pipelined), then reads
@@ -34,6 +34,14 @@
  * --close-ok (a server's keep-alive request limit, nginx's
  * keepalive_requests): the response counts and the connection is opened
  * again, the requests pipelined behind it are sent again on the new one.
+ *
+ * --discard makes --mode http a cheap client, for rates past wrk's own
+ * limit: a receive asks for little more than a head (HTTP_SKIM_SIZE a
+ * request in flight), and the rest of a body is dropped by the kernel
+ * unseen (recv with MSG_TRUNC: TCP consumes the bytes without copying them
+ * out), so a 64 KiB body costs the client one or two receives and no copy.
+ * Status and framing are checked as without it; of --expect-file only the
+ * length (every Content-Length must be the file's size). Not with --tls.
  *
  * --tls (when built with liburt_tls): every connection is a TLS client
  * (urt/tls.h): after the connect, the handshake (SNI and the certificate
@@ -73,10 +81,18 @@
 #define MAX_SECONDS   600	 /* a hard bound on any run */
 #define HTTP_IN_SIZE  (16 << 10) /* a connection's receive buffer in --mode http */
 #define HTTP_HEAD_MAX (8 << 10)	 /* the longest response head accepted */
+#define HTTP_SKIM_SIZE	 (2 << 10)  /* --discard: receive buffer a request in flight */
 #define TLS_HANDSHAKE_MS 10000	    /* --tls: a handshake's deadline */
 
 /* latencies of measured requests */
 static struct hist lat;
+
+/*
+ * --discard: the buffer every MSG_TRUNC receive names. TCP never writes
+ * it; it exists because a receive must name valid memory of its length
+ * (ASan builds check each buffer at submission), and it bounds one receive.
+ */
+static char discard_buf[256 << 10];
 
 /* --- modes ---------------------------------------------------------------- */
 
@@ -331,6 +347,8 @@ struct cfg {
 	const char *expect_file; /* NULL: bodies are not compared */
 	int expect_status;
 	bool close_ok; /* Connection: close is a reason to reconnect, not an error */
+	bool discard;  /* bodies dropped unseen, only their length checked */
+	uint32_t in_size; /* a connection's receive buffer */
 	char *expect;  /* expect_file's bytes */
 	size_t expect_n;
 	/* --tls */
@@ -552,8 +570,22 @@ static int resp_next(struct urt_task *t, struct conn *c)
 	int ret;
 
 	for (;;) {
+		if (c->pos == c->have && cfg.discard && http_resp_body_left(&c->rd)) {
+			uint64_t left = http_resp_body_left(&c->rd);
+
+			ret = urt_recv(t, &c->op, c->fd, discard_buf,
+				       left < sizeof(discard_buf) ? left : sizeof(discard_buf),
+				       MSG_TRUNC);
+			if (ret == URT_PENDING || ret < 0)
+				return ret;
+			if (!ret)
+				return 1;
+			if (http_resp_skip(&c->rd, (size_t)ret, &c->res))
+				return 0;
+			continue;
+		}
 		if (c->pos == c->have) {
-			ret = conn_recv(t, c, c->in, HTTP_IN_SIZE);
+			ret = conn_recv(t, c, c->in, cfg.in_size);
 			if (ret == URT_PENDING || ret < 0)
 				return ret;
 			if (!ret)
@@ -575,7 +607,7 @@ static const char *resp_wrong(const struct http_resp *r, char *detail, size_t si
 		snprintf(detail, size, "%d, want %d", r->status, cfg.expect_status);
 		return "status differs from --expect-status";
 	}
-	if (!r->body_ok) {
+	if (!r->body_ok || (cfg.discard && cfg.expect && r->length != cfg.expect_n)) {
 		if (r->length != cfg.expect_n)
 			snprintf(detail, size, "%llu bytes, the file has %zu",
 				 (unsigned long long)r->length, cfg.expect_n);
@@ -633,7 +665,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	c->out = urt_task_alloc(t, cfg.mode->req_size(cfg.size) * cfg.depth);
-	c->in = urt_task_alloc(t, cfg.mode->parsed ? HTTP_IN_SIZE
+	c->in = urt_task_alloc(t, cfg.mode->parsed ? cfg.in_size
 						   : cfg.mode->resp_size(cfg.size) *
 							     (cfg.mode->whole ? cfg.depth : 1));
 	if (cfg.mode->parsed)
@@ -660,8 +692,8 @@ static bool conn_poll(struct urt_task *t, void *arg)
 		}
 #endif
 		if (cfg.mode->parsed)
-			http_resp_reader_init(&c->rd, c->head, HTTP_HEAD_MAX, cfg.expect,
-					      cfg.expect_n);
+			http_resp_reader_init(&c->rd, c->head, HTTP_HEAD_MAX,
+					      cfg.discard ? NULL : cfg.expect, cfg.expect_n);
 		while (!stopping) {
 			for (c->i = 0; c->i < cfg.depth; c->i++)
 				cfg.mode->build(c->out + c->i * cfg.mode->req_size(cfg.size),
@@ -811,7 +843,7 @@ static void usage(FILE *f)
 		   "echo|resp|http] [--idle]\n"
 		   "                [--cmd echo|set|get] [--keyspace N]\n"
 		   "                [--path P] [--expect-file F] [--expect-status N] [--close-ok]\n"
-		   "                [--tls [--tls-ca F | --tls-insecure] [--tls-name N]]\n"
+		   "                [--discard] [--tls [--tls-ca F | --tls-insecure] [--tls-name N]]\n"
 		   "  --port P       server port (required)\n"
 		   "  --addr A       server IPv4 address (default 127.0.0.1)\n"
 		   "  --conns N      connections (default 10)\n"
@@ -836,6 +868,9 @@ static void usage(FILE *f)
 		   "  --expect-status N  http: every status must be N (default 200)\n"
 		   "  --close-ok     http: a response with Connection: close is not an error;\n"
 		   "                 the connection is opened again\n"
+		   "  --discard      http: bodies are dropped by the kernel unread (MSG_TRUNC),\n"
+		   "                 only their length checked (--expect-file's size): a cheap\n"
+		   "                 client for benchmarks; not with --tls\n"
 		   "  --tls          TLS connections (TLS 1.2 or 1.3; http offers ALPN http/1.1);\n"
 		   "                 needs a build with OpenSSL\n"
 		   "  --tls-ca F     --tls: verify the server by the roots in F (PEM; default:\n"
@@ -940,6 +975,7 @@ static int parse(int argc, char **argv)
 		{ "expect-file", required_argument, 0, 'f' },
 		{ "expect-status", required_argument, 0, 'S' },
 		{ "close-ok", no_argument, 0, 'k' },
+		{ "discard", no_argument, 0, 'D' },
 		{ "tls", no_argument, 0, 'T' },
 		{ "tls-ca", required_argument, 0, 'C' },
 		{ "tls-insecure", no_argument, 0, 'I' },
@@ -1039,6 +1075,9 @@ static int parse(int argc, char **argv)
 		case 'k':
 			cfg.close_ok = true;
 			break;
+		case 'D':
+			cfg.discard = true;
+			break;
 		case 'T':
 			cfg.tls = true;
 			break;
@@ -1083,6 +1122,11 @@ static int parse(int argc, char **argv)
 	if (cfg.tls)
 		return bad("built without TLS (OpenSSL was not found): no --tls", NULL);
 #endif
+	if (cfg.discard && (!cfg.mode->parsed || cfg.tls))
+		return bad("--discard needs --mode http, without --tls", NULL);
+	cfg.in_size = HTTP_IN_SIZE;
+	if (cfg.discard && cfg.depth < HTTP_IN_SIZE / HTTP_SKIM_SIZE)
+		cfg.in_size = cfg.depth * HTTP_SKIM_SIZE;
 	return cfg.mode->parsed ? http_setup() : 0;
 }
 

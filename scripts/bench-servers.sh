@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# bench-servers.sh BINDIR - urt-http beside nginx and h2o under the same wrk
-# runs (keep-alive, 100 connections, a 20-byte file and a 64 KiB file), then
+# bench-servers.sh BINDIR - urt-http beside nginx and h2o under the same runs
+# of two clients, wrk and urt-load --mode http --discard (keep-alive, 100
+# connections, a 20-byte file and a 64 KiB file; urt-load drops bodies in
+# the kernel unread and costs less CPU per request than wrk, so it goes past
+# wrk's own limit on one client core), then
 # urt-kv beside redis-server under the same runs of two clients,
 # redis-benchmark and urt-load --mode resp (a pipelined RESP client that
 # goes past redis-benchmark's own limit): SET and GET, 50 clients, without
@@ -9,10 +12,12 @@
 # REPEAT times (default 3) on a fresh server, the two servers taking turns,
 # and the table shows medians: requests/s, p50 latency, and server CPU per
 # request (from /proc, every process of the server); for urt-http and its
-# peers also the client's CPU over the run, wrk's user + system time as a
+# peers also the client's CPU over the run, its user + system time as a
 # share of the run (near 100 %: the client's core is the limit, and the
-# requests/s ratio is its ceiling, not the server's). Needs nginx-light,
-# h2o, wrk, redis-server and redis-tools (make bench-servers installs them).
+# requests/s ratio is its ceiling, not the server's; a line per point says
+# which client was), and the goals are judged on each client's rows. Needs
+# nginx-light, h2o, wrk, redis-server and redis-tools (make bench-servers
+# installs them).
 #   PART=http or PART=kv   only that half (default both)
 #   URT_HTTP_ARGS=...      more flags for urt-http (--no-splice: read and send)
 #   BODIES=0               without bench-http-bodies.sh (64 KiB bodies: the
@@ -133,58 +138,128 @@ hticks() {
 	done
 	echo $s
 }
+# hrun SERVER FILE CLIENT: one load of /FILE on a fresh SERVER by CLIENT,
+# wrk or urt-load (--discard: a body is dropped by the kernel unread, its
+# status and length checked; nginx's Connection: close after
+# keepalive_requests is a reconnect, --close-ok). Both are pinned to the
+# client CPU for 3 s, and bounded in time. Sets rps, p50 (ms), c (server
+# CPU us per request), w (the client's user + system time as a % of its
+# run) and wu (the client's CPU us per request). A server error fails the
+# whole script: wrk's Non-2xx, and any error urt-load counts.
+hrun() {
+	local server=$1 f=$2 client=$3 got c0 c1 reqs t ok=()
+	hstart "$server"
+	# the file itself, whole, or the figures would measure an error page
+	got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/$f")
+	[ "$got" = "200 $(stat -c %s "$www/$f")" ] ||
+		{ echo "bench-servers: $server answered '$got' for /$f" >&2; exit 1; }
+	c0=$(hticks)
+	if [ "$client" = wrk ]; then
+		t=$({ TIMEFORMAT='%U %S %R'
+			time "${pin_cli[@]}" wrk -t1 -c100 -d3s --latency \
+				"http://127.0.0.1:$port/$f" > "$tmp/wrk" 2>&1; } 2>&1)
+		c1=$(hticks)
+		stop
+		if grep -q 'Non-2xx' "$tmp/wrk"; then
+			echo "bench-servers: $server answered errors under load: $(grep Non-2xx "$tmp/wrk")" >&2
+			exit 1
+		fi
+		reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk")
+		rps=$(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk")
+		p50=$(awk '$1 == "50%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' "$tmp/wrk")
+	else
+		[ "$server" = nginx ] && ok=(--close-ok)
+		t=$({ TIMEFORMAT='%U %S %R'
+			time "${pin_cli[@]}" timeout 30 "$bin/urt-load" --port "$port" --mode http \
+				--path "/$f" --expect-file "$www/$f" --discard "${ok[@]}" --conns 100 \
+				--duration 3 --requests 3000000 > "$tmp/load.out" 2> "$tmp/load.err"; } 2>&1) ||
+			{ echo "bench-servers: urt-load against $server (/$f) failed: $(cat "$tmp/load.out")" \
+				"$(grep -E '^urt-load: (first error|errors)' "$tmp/load.err" | head -6)" >&2; exit 1; }
+		c1=$(hticks)
+		stop
+		read -r reqs rps p50 < <(awk '/^requests/ {for (i = 1; i < NF; i++) v[$i] = $(i + 1)
+			printf "%s %s %.3f\n", v["requests"], v["rps"], v["p50_us"] / 1000}' "$tmp/load.out")
+	fi
+	w=$(echo "$t" | awk '{printf "%.0f", ($1 + $2) / $3 * 100}')
+	wu=$(echo "$t" | awk -v n="$reqs" '{printf "%.2f", ($1 + $2) / n * 1e6}')
+	c=$(awk -v c=$((c1 - c0)) -v k="$clk" -v n="$reqs" 'BEGIN {printf "%.2f", c / k * 1e6 / n}')
+}
+# Each point: REPEAT fresh servers for each client, wrk and urt-load taking
+# turns; wrk's rows print as they end, urt-load's after them
 printf '%-10s %-11s %12s %9s %12s %8s\n' server file "requests/s" "p50 ms" "cpu us/req" "wrk cpu"
-declare -A hrps hcpu
+declare -A hrps hcpu hcli hcliu
+load_rows=""
 for server in nginx h2o urt-http; do
 	for f in index.html 64k.bin; do
-		r_all="" p_all="" c_all="" w_all=""
+		declare -A r_all=() p_all=() c_all=() w_all=() u_all=()
 		for _ in $(seq "$repeat"); do
-			hstart "$server"
-			# the file itself, whole, or the figures would measure an error page
-			got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/$f")
-			[ "$got" = "200 $(stat -c %s "$www/$f")" ] ||
-				{ echo "bench-servers: $server answered '$got' for /$f" >&2; exit 1; }
-			c0=$(hticks)
-			w=$({ TIMEFORMAT='%U %S %R'
-				time "${pin_cli[@]}" wrk -t1 -c100 -d3s --latency \
-					"http://127.0.0.1:$port/$f" > "$tmp/wrk" 2>&1; } 2>&1)
-			c1=$(hticks)
-			w_all+=" $(echo "$w" | awk '{printf "%.0f", ($1 + $2) / $3 * 100}')"
-			stop
-			if grep -q 'Non-2xx' "$tmp/wrk"; then
-				echo "bench-servers: $server answered errors under load: $(grep Non-2xx "$tmp/wrk")" >&2
-				exit 1
-			fi
-			reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk")
-			r_all+=" $(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk")"
-			p_all+=" $(awk '$1 == "50%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' "$tmp/wrk")"
-			c_all+=" $(awk -v c=$((c1 - c0)) -v k="$clk" -v n="$reqs" 'BEGIN {printf "%.2f", c / k * 1e6 / n}')"
+			for client in wrk urt-load; do
+				hrun "$server" "$f" "$client"
+				r_all[$client]+=" $rps" p_all[$client]+=" $p50" c_all[$client]+=" $c"
+				w_all[$client]+=" $w" u_all[$client]+=" $wu"
+			done
 		done
-		hrps[$server.$f]=$(median $r_all)
-		hcpu[$server.$f]=$(median $c_all)
-		printf '%-10s %-11s %12s %9s %12s %7s%%\n' "$server" "$f" "${hrps[$server.$f]}" \
-			"$(median $p_all)" "${hcpu[$server.$f]}" "$(median $w_all)"
+		for client in wrk urt-load; do
+			k=$server.$f.$client
+			# shellcheck disable=SC2086
+			hrps[$k]=$(median ${r_all[$client]}) hcpu[$k]=$(median ${c_all[$client]})
+			# shellcheck disable=SC2086
+			hcli[$k]=$(median ${w_all[$client]}) hcliu[$k]=$(median ${u_all[$client]})
+		done
+		# shellcheck disable=SC2086
+		printf '%-10s %-11s %12s %9s %12s %7s%%\n' "$server" "$f" "${hrps[$server.$f.wrk]}" \
+			"$(median ${p_all[wrk]})" "${hcpu[$server.$f.wrk]}" "${hcli[$server.$f.wrk]}"
+		k=$server.$f.urt-load
+		# shellcheck disable=SC2086
+		load_rows+=$(printf '%-10s %-11s %12s %9s %12s %8s%% %11s %11s %8s' "$server" "$f" \
+			"${hrps[$k]}" "$(median ${p_all[urt-load]})" "${hcpu[$k]}" "${hcli[$k]}" \
+			"${hcliu[$k]}" "${hcliu[$server.$f.wrk]}" \
+			"$(awk -v a="${hcliu[$k]}" -v b="${hcliu[$server.$f.wrk]}" 'BEGIN {printf "%.2fx", a / b}')")$'\n'
 	done
 done
 echo
+echo "the same points under urt-load --mode http --discard (100 connections, depth 1):"
+printf '%-10s %-11s %12s %9s %12s %9s %11s %11s %8s\n' server file "requests/s" "p50 ms" \
+	"cpu us/req" "load cpu" "load us/req" "wrk us/req" "load/wrk"
+printf '%s' "$load_rows"
+echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-for f in index.html 64k.bin; do
-	for peer in nginx h2o; do
-		echo "urt-http/$peer ($f): requests/s $(ratio "${hrps[urt-http.$f]}" "${hrps[$peer.$f]}")x," \
-			"cpu/request $(ratio "${hcpu[urt-http.$f]}" "${hcpu[$peer.$f]}")x"
+# http_goals CLIENT TAG: the ratios and the goals (issue 20) on CLIENT's
+# rows, TAG after the file in each line
+http_goals() {
+	local cl=$1 tag=$2 r g best
+	for f in index.html 64k.bin; do
+		for peer in nginx h2o; do
+			echo "urt-http/$peer ($f$tag): requests/s" \
+				"$(ratio "${hrps[urt-http.$f.$cl]}" "${hrps[$peer.$f.$cl]}")x," \
+				"cpu/request $(ratio "${hcpu[urt-http.$f.$cl]}" "${hcpu[$peer.$f.$cl]}")x"
+		done
+	done
+	# h2o is the peer to beat on the small file
+	r=$(ratio "${hrps[urt-http.index.html.$cl]}" "${hrps[h2o.index.html.$cl]}")
+	g=PASS; awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
+	echo "goal urt-http requests/s at least 1.2x h2o's (the small file$tag): ${r}x $g"
+	r=$(ratio "${hcpu[urt-http.index.html.$cl]}" "${hcpu[h2o.index.html.$cl]}")
+	g=PASS; awk -v r="$r" 'BEGIN {exit !(r > 0.8)}' && g=MISS
+	echo "goal urt-http cpu/request at most 0.8x h2o's (the small file$tag): ${r}x $g"
+	best=$(printf '%s\n' "${hrps[nginx.64k.bin.$cl]}" "${hrps[h2o.64k.bin.$cl]}" | sort -g | tail -1)
+	r=$(ratio "${hrps[urt-http.64k.bin.$cl]}" "$best")
+	g=PASS; awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
+	echo "goal urt-http requests/s at least 1.2x the better of nginx and h2o (64 KiB$tag): ${r}x $g"
+}
+http_goals wrk ""
+http_goals urt-load ", urt-load client"
+# a client at its core's limit makes its rows' requests/s its own ceiling
+for server in nginx h2o urt-http; do
+	for f in index.html 64k.bin; do
+		sat=""
+		for client in wrk urt-load; do
+			[ "${hcli[$server.$f.$client]}" -ge 95 ] && sat+="${sat:+ and }$client"
+		done
+		echo "saturated client (cpu >= 95 %), $server $f: ${sat:-none}" \
+			"(wrk ${hcli[$server.$f.wrk]} %, urt-load ${hcli[$server.$f.urt-load]} %)"
 	done
 done
-# the goals (issue 20): h2o is the peer to beat on the small file
-r=$(ratio "${hrps[urt-http.index.html]}" "${hrps[h2o.index.html]}")
-g=PASS; awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
-echo "goal urt-http requests/s at least 1.2x h2o's (the small file): ${r}x $g"
-r=$(ratio "${hcpu[urt-http.index.html]}" "${hcpu[h2o.index.html]}")
-g=PASS; awk -v r="$r" 'BEGIN {exit !(r > 0.8)}' && g=MISS
-echo "goal urt-http cpu/request at most 0.8x h2o's (the small file): ${r}x $g"
-best=$(printf '%s\n' "${hrps[nginx.64k.bin]}" "${hrps[h2o.64k.bin]}" | sort -g | tail -1)
-r=$(ratio "${hrps[urt-http.64k.bin]}" "$best")
-g=PASS; awk -v r="$r" 'BEGIN {exit !(r < 1.2)}' && g=MISS
-echo "goal urt-http requests/s at least 1.2x the better of nginx and h2o (64 KiB): ${r}x $g"
 # heap calls in steady state: a warm server (pools grown by a first run of
 # both files), then a measured run of 100 new connections
 hstart urt-http

@@ -681,4 +681,29 @@ l=$(grep '^exit:' "$tmp/lf.out")
 expect_bad_flags urt-load "--port 1 --mode http --path x" \
 	"--port 1 --mode http --expect-file /nonexistent" "--port 1 --expect-status 99" \
 	"--port 1 --expect-status 200.5" "--port 1 --close-ok=1"
+
+# --discard (the benchmarks' cheap client): past a head's receive, bodies are
+# dropped by the kernel unread (MSG_TRUNC, bounded by what is left of the
+# body, so the responses pipelined behind one still frame); their length is
+# checked against --expect-file's
+step "urt-load --mode http --discard: pipelined 20,000-byte bodies dropped unread, zero errors"
+start urt-http "$tmp/ld.out" --root "$root"
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --path /load.bin --expect-file "$root/load.bin" \
+	--discard --conns 50 --depth 4 --requests 20000 --duration 3 2> "$tmp/load.err") ||
+	fail "urt-load --discard: $line $(tail -2 "$tmp/load.err")"
+case $line in *" errors 0") ;; *) fail "urt-load --discard: $line" ;; esac
+[ "$(echo "$line" | field requests)" -ge 1000 ] || fail "urt-load --discard: too few requests: $line"
+head -c 19999 /dev/urandom > "$tmp/short.bin"
+set +e
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode http --path /load.bin --expect-file "$tmp/short.bin" \
+	--discard --conns 10 --requests 100 --duration 1 2> "$tmp/load.err")
+rc=$?
+set -e
+[ "$rc" = 1 ] && [ "$(echo "$line" | field errors)" -gt 0 ] ||
+	fail "urt-load --discard with a file of another length: exit $rc: $line"
+grep -q 'body differs from --expect-file: 20000 bytes, the file has 19999' "$tmp/load.err" ||
+	fail "a wrong length not told under --discard: $(cat "$tmp/load.err")"
+stop
+expect_bad_flags urt-load "--port 1 --discard" "--port 1 --mode resp --discard" \
+	"--port 1 --mode http --discard --tls"
 step "all passed"

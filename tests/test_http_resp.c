@@ -6,7 +6,8 @@
  * one; no-body statuses, interim 1xx and keep-alive rules; each refusal has
  * its error (-EBADMSG, -EMSGSIZE, -ENOTSUP) wherever the stream is cut; and
  * seeded garbage in seeded pieces reads nothing past a piece and gives what
- * it gives in one piece. Every piece is its own malloc block of exactly its
+ * it gives in one piece; a body skipped unseen (http_resp_skip) ends where
+ * its length says. Every piece is its own malloc block of exactly its
  * size, so ASan reports any read past it.
  */
 #include <errno.h>
@@ -385,6 +386,47 @@ static void test_garbage(void **state)
 	}
 }
 
+/*
+ * A body skipped unseen (urt-load --discard: received with MSG_TRUNC) in
+ * pieces, some bytes of it fed first: the response ends where its
+ * Content-Length says, the next one is read, and with an expected body
+ * the skipped one is not vouched for.
+ */
+static void test_skipped_body(void **state)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01";
+	static const char next[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	const char *expects[2] = { NULL, "0123456789" };
+	char hbuf[256];
+
+	(void)state;
+	for (int e = 0; e < 2; e++) {
+		struct http_resp_reader rd;
+		struct http_resp out = { 0 };
+		size_t used = 0;
+
+		http_resp_reader_init(&rd, hbuf, sizeof(hbuf), expects[e], expects[e] ? 10 : 0);
+		assert_int_equal(http_resp_body_left(&rd), 0); /* a head comes first */
+		assert_int_equal(http_resp_feed(&rd, head, 20, &used, &out), 0);
+		assert_int_equal(used, 20);
+		assert_int_equal(http_resp_body_left(&rd), 0); /* still in the head */
+		assert_int_equal(http_resp_feed(&rd, head + 20, strlen(head) - 20, &used, &out), 0);
+		assert_int_equal(used, strlen(head) - 20);
+		assert_int_equal(http_resp_body_left(&rd), 8);
+		assert_int_equal(http_resp_skip(&rd, 5, &out), 0);
+		assert_int_equal(http_resp_body_left(&rd), 3);
+		assert_int_equal(http_resp_skip(&rd, 3, &out), 1);
+		assert_int_equal(out.status, 200);
+		assert_int_equal(out.length, 10);
+		assert_int_equal(out.body_ok, !expects[e]);
+		assert_int_equal(http_resp_body_left(&rd), 0);
+		assert_int_equal(http_resp_feed(&rd, next, strlen(next), &used, &out), 1);
+		assert_int_equal(used, strlen(next));
+		assert_int_equal(out.status, 204);
+		assert_int_equal(out.length, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_head_size),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_skipped_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 /* resp.c - the incremental HTTP/1.x response reader (see resp.h). */
 #include "resp.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -172,6 +173,18 @@ static int feed_head(struct http_resp_reader *rd, const char *buf, size_t n, siz
 	return rd->head_n == rd->head_cap ? -EMSGSIZE : 0;
 }
 
+/* k more body bytes of cur went by: 1 and *out if they ended it, else 0. */
+static int body_took(struct http_resp_reader *rd, size_t k, struct http_resp *out)
+{
+	rd->off += k;
+	rd->left -= k;
+	if (rd->left)
+		return 0;
+	rd->in_body = false;
+	*out = rd->cur;
+	return 1;
+}
+
 int http_resp_feed(struct http_resp_reader *rd, const char *buf, size_t n, size_t *used,
 		   struct http_resp *out)
 {
@@ -195,13 +208,19 @@ int http_resp_feed(struct http_resp_reader *rd, const char *buf, size_t n, size_
 	k = rd->left < n - at ? (size_t)rd->left : n - at;
 	if (rd->cur.body_ok && rd->expect && memcmp(buf + at, rd->expect + rd->off, k) != 0)
 		rd->cur.body_ok = false;
-	rd->off += k;
-	rd->left -= k;
-	at += k;
-	*used = at;
-	if (rd->left)
-		return 0;
-	rd->in_body = false;
-	*out = rd->cur;
-	return 1;
+	*used = at + k;
+	return body_took(rd, k, out);
+}
+
+uint64_t http_resp_body_left(const struct http_resp_reader *rd)
+{
+	return rd->in_body ? rd->left : 0;
+}
+
+int http_resp_skip(struct http_resp_reader *rd, size_t n, struct http_resp *out)
+{
+	assert(rd->in_body && n && n <= rd->left);
+	if (rd->expect)
+		rd->cur.body_ok = false; /* not seen: not vouched for */
+	return body_took(rd, n, out);
 }

@@ -11,8 +11,8 @@
  *
  * State: head (a head is arriving: what arrived so far, unless it is all in
  * one piece, is copied into the caller's head buffer) or body (left bytes
- * still to come, compared as they pass with expect[off..]). A body is never
- * copied.
+ * still to come, compared as they pass with expect[off..], or skipped
+ * unseen). A body is never copied.
  */
 #ifndef URT_HTTP_RESP_H
 #define URT_HTTP_RESP_H
@@ -63,5 +63,20 @@ void http_resp_reader_init(struct http_resp_reader *rd, char *head, size_t cap, 
  */
 int http_resp_feed(struct http_resp_reader *rd, const char *buf, size_t n, size_t *used,
 		   struct http_resp *out);
+
+/*
+ * http_resp_body_left - the body bytes of the response in progress still
+ * to come; 0 while a head is arriving or between responses.
+ */
+uint64_t http_resp_body_left(const struct http_resp_reader *rd);
+
+/*
+ * http_resp_skip - n bytes of the body in progress went by unseen (a
+ * receive with MSG_TRUNC: the kernel dropped them), 0 < n <=
+ * http_resp_body_left(rd). They are not compared: with an expected body
+ * the response's body_ok becomes false.
+ * Return: 1 when the response ended (*out holds it); 0 while its body goes on.
+ */
+int http_resp_skip(struct http_resp_reader *rd, size_t n, struct http_resp *out);
 
 #endif
