@@ -263,9 +263,8 @@ static void rebound_scenario(struct urt_runtime *rt, struct urt_slab *s)
 	urt_slab_restore(prev);
 	/* the same slab at another address is a new binding, and it works */
 	urt_slab_deinit(s);
-	assert_int_equal(urt_slab_init(&s[1], &(struct urt_slab_opts){ .slot_size = 256,
-								      .slots = 16 }),
-			 0);
+	assert_int_equal(
+		urt_slab_init(&s[1], &(struct urt_slab_opts){ .slot_size = 256, .slots = 16 }), 0);
 	prev = urt_slab_install(&urt_slab_table_urt, &s[1]);
 	assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 20, 22 },
 					sizeof(struct add_state), &j),
@@ -276,15 +275,21 @@ static void rebound_scenario(struct urt_runtime *rt, struct urt_slab *s)
 	urt_slab_restore(prev);
 }
 
+static void rebound_child(void)
+{
+	static struct urt_slab s[2];
+	struct urt_runtime rt;
+
+	test_runtime_init(&rt, NULL);
+	rebound_scenario(&rt, s); /* the stop comes first */
+}
+
 static void test_rebound_slab_refused(void **state)
 {
 	static struct urt_slab s[2];
 	struct urt_runtime rt;
-	char err[4096];
-	size_t len = 0;
-	int fds[2], status;
-	ssize_t n;
-	pid_t pid;
+	const char *err;
+	int status;
 
 	(void)state;
 	if (!test_has_feature(URT_FEAT_DEBUG_CHECKS)) {
@@ -295,22 +300,7 @@ static void test_rebound_slab_refused(void **state)
 		return;
 	}
 	/* debug builds: the first -ESTALE is a stop instead, in a child */
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		test_runtime_init(&rt, NULL);
-		rebound_scenario(&rt, s);
-		_exit(0); /* not reached: the stop comes first */
-	}
-	close(fds[1]);
-	while ((n = read(fds[0], err + len, sizeof(err) - 1 - len)) > 0)
-		len += (size_t)n;
-	err[len] = 0;
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	err = test_run_child(rebound_child, &status);
 	if (!strstr(err, "a slab re-initialised while bound"))
 		fail_msg("child report lacks the stop:\n%s", err);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);

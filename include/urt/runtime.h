@@ -387,7 +387,7 @@ struct urt_runtime {
 		bool fast;	  /* urt, with room for urt_spawn_slab's inline case */
 		uint32_t chunks;  /* urt: the slab's chunks in reg_cover */
 		uint32_t claims;  /* claims held in its slab (urt_slab_stats counts them used) */
-		uint32_t gen;	      /* urt: the slab's init generation when bound */
+		uint32_t gen;	  /* urt: the slab's init generation when bound */
 	} bindings[8];
 	unsigned nbindings;
 	unsigned bcur;			       /* the binding used last */
