@@ -9,7 +9,11 @@
  * is measured in its own steady state, not in the cache state the previous
  * row left); ROUNDS rounds give each row ROUNDS samples, of which the table
  * prints the median (and p90) per pair in nanoseconds and in TSC cycles
- * (constant-rate reference cycles). Ratios are baseline median / row median.
+ * (constant-rate reference cycles). Ratios are paired by round: the median
+ * over rounds of baseline time / row time in the same round, so a shift of
+ * the host's speed between rounds (this host has two, see
+ * docs/benchmarks.md) lands on both sides of each ratio, never on one row's
+ * median and not the other's. The same for every allocator, urt or peer.
  * Arena rows allocate K blocks and reset, so the failure path is never what
  * is measured (every allocation is checked non-NULL).
  *
@@ -283,6 +287,17 @@ static struct row *find(enum kind k, size_t size, bool random)
 	return NULL;
 }
 
+/* Median over the rounds of base's time / r's time in the same round. */
+static double paired(const struct row *base, const struct row *r)
+{
+	double q[ROUNDS];
+
+	for (int i = 0; i < ROUNDS; i++)
+		q[i] = base->ns[i] / r->ns[i];
+	qsort(q, ROUNDS, sizeof(double), cmp_double);
+	return q[ROUNDS / 2];
+}
+
 static void summarize(struct row *r)
 {
 	double ns[ROUNDS], cyc[ROUNDS];
@@ -383,18 +398,18 @@ static void print_table(void)
 		char vm[16] = "-", vj[16] = "-";
 
 		if (m)
-			snprintf(vm, sizeof(vm), "%.2fx", m->ns_med / r->ns_med);
+			snprintf(vm, sizeof(vm), "%.2fx", paired(m, r));
 		if (j)
-			snprintf(vj, sizeof(vj), "%.2fx", j->ns_med / r->ns_med);
+			snprintf(vj, sizeof(vj), "%.2fx", paired(j, r));
 		printf("%-30s %5zu %-6s %9.2f %9.2f %9.1f %8.2fx %9s %9s\n", kind_name[r->kind],
 		       r->size, r->random ? "random" : "lifo", r->ns_med, r->ns_p90, r->cyc_med,
-		       g ? g->ns_med / r->ns_med : 0.0, vm, vj);
+		       g ? paired(g, r) : 0.0, vm, vj);
 	}
 }
 
 /*
- * Worst ratio baseline/row over the urt rows of kind k at size bytes, for
- * the given free order (-1: either).
+ * Worst ratio baseline/row (paired by round) over the urt rows of kind k at
+ * size bytes, for the given free order (-1: either).
  */
 static double worst_ratio(enum kind k, enum kind base, size_t size, int random)
 {
@@ -406,8 +421,8 @@ static double worst_ratio(enum kind k, enum kind base, size_t size, int random)
 		if (r->kind != k || r->size != size || (random >= 0 && r->random != random))
 			continue;
 		b = find(base, r->size, r->random);
-		if (b && b->ns_med / r->ns_med < worst)
-			worst = b->ns_med / r->ns_med;
+		if (b && paired(b, r) < worst)
+			worst = paired(b, r);
 	}
 	return worst;
 }
@@ -530,7 +545,7 @@ int main(int argc, char **argv)
 	printf("\n");
 
 	slab_goals();
-	double ar = find(GLIBC, 256, false)->ns_med / find(ARENA, 256, false)->ns_med;
+	double ar = paired(find(GLIBC, 256, false), find(ARENA, 256, false));
 	goal("arena allocation vs glibc malloc+free (256 B)", ar, "x", ">= 10x", ar >= 10);
 	double pw = worst_ratio(POOL, GLIBC, 256, -1);
 	goal("pool alloc+free vs glibc (256 B, worst of lifo/random)", pw, "x", ">= 3x", pw >= 3);

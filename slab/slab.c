@@ -67,6 +67,7 @@
 #include "urt/slab.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "urt_debug.h"
@@ -192,6 +193,22 @@ static int grow(struct urt_slab *s)
 	return 0;
 }
 
+/*
+ * A generation no slab initialised before has had (until 2^32 inits wrap
+ * it), never 0, which a deinit slab holds: whoever recorded a slab's
+ * generation tells it from a slab initialised later at the same address.
+ */
+static uint32_t next_gen(void)
+{
+	static _Atomic uint32_t gens;
+	uint32_t g;
+
+	do
+		g = atomic_fetch_add_explicit(&gens, 1, memory_order_relaxed) + 1;
+	while (!g);
+	return g;
+}
+
 int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *o)
 {
 	size_t align = o->align ? o->align : URT_SLAB_ALIGN_MIN;
@@ -207,6 +224,7 @@ int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *o)
 	*s = (struct urt_slab){
 		.slot_size = (uint32_t)slot,
 		.chunk_slots = (uint32_t)o->slots,
+		.gen = next_gen(),
 		.cur = URT_SLAB_NIL,
 		.used = URT__SLAB_UNARMED,
 		.avail = URT_SLAB_NIL,

@@ -20,42 +20,16 @@
 
 #include <cmocka.h>
 
+#include "support/test_support.h"
 #include "urt/arena.h"
 #include "urt/pool.h"
 #include "urt/slab.h"
 #include "urt/urt.h"
 
-/* Run fn in a child; return its stderr (static buffer) and its wait status. */
-static const char *run_child(void (*fn)(void), int *status)
-{
-	static char out[16384];
-	size_t len = 0;
-	int fds[2];
-	pid_t pid;
-	ssize_t n;
-
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		fn();
-		_exit(0); /* not reached if the fault was caught */
-	}
-	close(fds[1]);
-	while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
-		len += (size_t)n;
-	out[len] = 0;
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, status, 0), pid);
-	return out;
-}
-
 static void expect_caught(void (*fn)(void), const char *needle)
 {
 	int status;
-	const char *err = run_child(fn, &status);
+	const char *err = test_run_child(fn, &status);
 
 	if (!strstr(err, needle))
 		fail_msg("child report lacks \"%s\":\n%s", needle, err);

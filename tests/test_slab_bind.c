@@ -10,6 +10,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -213,6 +214,96 @@ static void test_too_many_bindings(void **state)
 		urt_slab_deinit(&slabs[i]);
 	}
 	test_runtime_end(&rt);
+}
+
+/*
+ * A slab the runtime spawned from, deinit and initialised again at the same
+ * address (64-byte slots, too small for any task) and installed again: the
+ * runtime's binding is keyed by the address, and the slab's init generation
+ * tells the new slab from the old one. Release builds refuse every way in
+ * (the inline spawn, a spawn with a handle, both claims) with -ESTALE and
+ * change nothing; debug and ASan builds stop with a message (test_death
+ * checks it under ASan, this case in every build).
+ */
+static void rebound_scenario(struct urt_runtime *rt, struct urt_slab *s)
+{
+	struct urt_slab_binding prev;
+	struct urt_runtime_stats before;
+	struct urt_claim c;
+	struct urt_join j;
+	uint64_t out;
+
+	assert_int_equal(urt_slab_init(s, &(struct urt_slab_opts){ .slot_size = 256, .slots = 16 }),
+			 0);
+	prev = urt_slab_install(&urt_slab_table_urt, s);
+	/* the first spawn binds the slab, the second takes the inline case */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 1, 2 },
+						sizeof(struct add_state), NULL),
+				 0);
+	assert_int_equal(urt_run(rt), 0);
+	urt_slab_restore(prev);
+	urt_slab_deinit(s);
+	assert_int_equal(urt_slab_init(s, &(struct urt_slab_opts){ .slot_size = 64, .slots = 16 }),
+			 0);
+	prev = urt_slab_install(&urt_slab_table_urt, s);
+	before = test_stats(rt);
+	assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 1, 2 },
+					sizeof(struct add_state), NULL),
+			 -ESTALE);
+	assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 1, 2 },
+					sizeof(struct add_state), &j),
+			 -ESTALE);
+	assert_int_equal(urt_claim_slab(&c), -ESTALE);
+	assert_int_equal(urt_try_claim_slab(&c), -ESTALE);
+	assert_int_equal(urt_slab_used(s), 0);
+	assert_int_equal(test_stats(rt).spawned_slab, before.spawned_slab);
+	assert_int_equal(test_stats(rt).active, 0);
+	assert_int_equal(test_stats(rt).live, before.live);
+	urt_slab_restore(prev);
+	/* the same slab at another address is a new binding, and it works */
+	urt_slab_deinit(s);
+	assert_int_equal(
+		urt_slab_init(&s[1], &(struct urt_slab_opts){ .slot_size = 256, .slots = 16 }), 0);
+	prev = urt_slab_install(&urt_slab_table_urt, &s[1]);
+	assert_int_equal(urt_spawn_slab(&add_type, &(struct add_state){ 20, 22 },
+					sizeof(struct add_state), &j),
+			 0);
+	assert_int_equal(urt_run(rt), 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal(out, 42);
+	urt_slab_restore(prev);
+}
+
+static void rebound_child(void)
+{
+	static struct urt_slab s[2];
+	struct urt_runtime rt;
+
+	test_runtime_init(&rt, NULL);
+	rebound_scenario(&rt, s); /* the stop comes first */
+}
+
+static void test_rebound_slab_refused(void **state)
+{
+	static struct urt_slab s[2];
+	struct urt_runtime rt;
+	const char *err;
+	int status;
+
+	(void)state;
+	if (!test_has_feature(URT_FEAT_DEBUG_CHECKS)) {
+		test_runtime_init(&rt, NULL);
+		rebound_scenario(&rt, s);
+		test_runtime_end(&rt);
+		urt_slab_deinit(&s[1]);
+		return;
+	}
+	/* debug builds: the first -ESTALE is a stop instead, in a child */
+	err = test_run_child(rebound_child, &status);
+	if (!strstr(err, "a slab re-initialised while bound"))
+		fail_msg("child report lacks the stop:\n%s", err);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 }
 
 /* --- claims ------------------------------------------------------------------ */
@@ -424,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_slot_freed_through_its_own_binding),
 		cmocka_unit_test(test_foreign_table_goes_through_pointers),
 		cmocka_unit_test(test_too_many_bindings),
+		cmocka_unit_test(test_rebound_slab_refused),
 		cmocka_unit_test(test_claim_release_and_spawn),
 		cmocka_unit_test(test_try_claim_full_changes_nothing),
 		cmocka_unit_test(test_try_claim_takes_every_vacant_slot_unbounded),

@@ -387,7 +387,7 @@ struct urt_runtime {
 		bool fast;	  /* urt, with room for urt_spawn_slab's inline case */
 		uint32_t chunks;  /* urt: the slab's chunks in reg_cover */
 		uint32_t claims;  /* claims held in its slab (urt_slab_stats counts them used) */
-		uint32_t chunk_slots; /* urt: the slab's when bound (debug: not re-initialised) */
+		uint32_t gen;	  /* urt: the slab's init generation when bound */
 	} bindings[8];
 	unsigned nbindings;
 	unsigned bcur;			       /* the binding used last */
@@ -400,7 +400,9 @@ struct urt_runtime {
 	 * chunk: type, reg URT__REG_NONE, flags (QUEUED, SLAB, binding, DROP),
 	 * type_idx; every other field 0. */
 	URT__ALIGNAS(64) struct urt_task fast_hdr;
-	uint32_t fast_chunks; /* the slab's chunks the registry covers */
+	/* the generation of the slab when bound << 32 | its chunks the registry
+	 * covers: urt__slab_shape(fast_slab) while neither changed */
+	uint64_t fast_shape;
 	/* inline spawns not yet in stats.spawned_slab and in the spawned count
 	 * of fast_hdr's type (added when read, moved there by fast_keep) */
 	uint64_t fast_spawned;
@@ -563,10 +565,14 @@ static inline void urt__runq_append(struct urt_runtime *rt, struct urt_task *t)
  * malloc once the slab is warm (an unbounded slab's growth is the only one).
  * Inline: the type, and the thread's binding, those of the last spawn that
  * took urt__spawn_slab (rt->fast_*, checked there), a urt slab that has not
- * grown since the registry covered it; a state of up to seven words, no
+ * grown since the registry covered it nor been initialised again since it
+ * was bound; a state of up to seven words, no
  * join handle, a vacant slot in the slab's current chunk. Anything else is
  * urt__spawn_slab, which checks it all again.
- * Return: 0; -ESRCH, -ENODEV, -EMSGSIZE, -ENOSPC, -ENOMEM, -EINVAL, -ESHUTDOWN.
+ * Return: 0; -ESRCH, -ENODEV, -EMSGSIZE, -ENOSPC, -ENOMEM, -EINVAL, -ESHUTDOWN;
+ * -ESTALE if the installed urt slab was deinit and initialised again at the
+ * address of one the runtime bound (urt/slab_table.h; debug and ASan builds
+ * stop with "a slab re-initialised while bound" instead), nothing changed.
  * Context: the runtime's thread, also from a poll or a drop.
  */
 URT_NODISCARD static inline int urt_spawn_slab(const struct urt_task_type *type, const void *state,
@@ -585,7 +591,7 @@ URT_NODISCARD static inline int urt_spawn_slab(const struct urt_task_type *type,
 		return urt__spawn_slab(type, state, size, join);
 	s = rt->fast_slab;
 	if (__builtin_expect(urt__slab_tls.table != rt->fast_table || urt__slab_tls.slab != s ||
-				     s->nchunks != rt->fast_chunks ||
+				     urt__slab_shape(s) != rt->fast_shape ||
 				     !(t = (struct urt_task *)urt__slab_pop(s, &chunk)),
 			     0))
 		return urt__spawn_slab(type, state, size, join);

@@ -103,6 +103,7 @@ struct urt_slab {
 	uint32_t slot_size;	     /* multiple of align */
 	uint32_t chunk_slots;	     /* slots per chunk */
 	uint32_t nchunks;	     /* chunks in dir */
+	uint32_t gen;		     /* init generation: new at every init, never 0 */
 	uint32_t dir_cap;	     /* entries allocated in dir */
 	uint32_t avail;		     /* debug builds: head of the avail list */
 	uint32_t align;		     /* 16 or 64 */
@@ -166,6 +167,17 @@ URT_NODISCARD int urt__slab_take_slow(struct urt_slab *s, struct urt_slot *out, 
 void urt__slab_put_slow(struct urt_slab *s, void *ptr, uint32_t chunk, unsigned how);
 void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim);
 void urt__slab_emptied(struct urt_slab *s);
+
+/*
+ * The chunk count and the init generation in one word (adjacent fields: one
+ * load). A runtime that bound the slab compares both at once, so a slab
+ * deinit and initialised again at the same address is never taken for the
+ * one it bound (urt/slab_table.h).
+ */
+static inline uint64_t urt__slab_shape(const struct urt_slab *s)
+{
+	return (uint64_t)s->gen << 32 | s->nchunks;
+}
 
 /* Where a vacant slot on the freelist keeps its chunk index. */
 static inline uint32_t *urt__slab_slot_chunk(void *p)

@@ -19,8 +19,11 @@
  * slab (the wrong-slab free: docs/design.md, "Slab bindings").
  * A runtime keeps a binding by the slab's address for its whole life: a
  * slab it spawned from must not be deinit and initialised again at that
- * address before urt_runtime_deinit (the runtime would take it for the old
- * one, its slot size included; debug and ASan builds report it).
+ * address before urt_runtime_deinit. The binding records the slab's init
+ * generation (urt_slab.gen), so such a slab is never taken for the old one
+ * (its slot size, its registry cover): spawns and claims through it fail
+ * with -ESTALE and change nothing; debug and ASan builds stop with "a slab
+ * re-initialised while bound".
  * Context: the calling thread only; bindings are per thread.
  */
 #ifndef URT_SLAB_TABLE_H

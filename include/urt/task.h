@@ -38,6 +38,9 @@
  *   -EINVAL    a NULL type or poll, or a state pointer missing for size > 0
  *   -ESHUTDOWN the runtime is being torn down (a spawn from a drop in deinit;
  *              urt_claim_spawn instead aborts the task it makes)
+ *   -ESTALE    the installed urt slab was deinit and initialised again at
+ *              the address of one this runtime bound (urt/slab_table.h);
+ *              debug and ASan builds stop there with a message instead
  *
  * What drop must do with join handles its state holds: detach them (the
  * children run on alone) or abort them and detach (they stop). A handle
@@ -310,8 +313,8 @@ struct urt_claim {
 
 /*
  * urt_claim_slab - reserve a slot (may grow an unbounded slab).
- * Return: 0; -ESRCH, -ENODEV, -ENOSPC, -ENOMEM, -ESHUTDOWN; -EMSGSIZE if
- * the installed slab's slots cannot hold a header plus the 8-byte output.
+ * Return: 0; -ESRCH, -ENODEV, -ENOSPC, -ENOMEM, -ESHUTDOWN, -ESTALE; -EMSGSIZE
+ * if the installed slab's slots cannot hold a header plus the 8-byte output.
  */
 URT_NODISCARD int urt_claim_slab(struct urt_claim *claim);
 
@@ -322,8 +325,8 @@ URT_NODISCARD int urt_claim_slab(struct urt_claim *claim);
  * allocate), is always claimable. A custom slab table (urt/slab_table.h)
  * reports no capacity, so its claims may also answer -ENOSPC when the
  * task registry would have to grow.
- * Return: 0; -ESRCH, -ENODEV, -ENOSPC (nothing changed), -EMSGSIZE and
- * -ESHUTDOWN as urt_claim_slab.
+ * Return: 0; -ESRCH, -ENODEV, -ENOSPC (nothing changed), -EMSGSIZE,
+ * -ESHUTDOWN and -ESTALE as urt_claim_slab.
  */
 URT_NODISCARD int urt_try_claim_slab(struct urt_claim *claim);
 
@@ -361,7 +364,7 @@ void urt_claim_release(struct urt_claim *claim);
  * woken by another source of URT_AWAIT_ANY rejoins it at the back. An
  * unbounded slab grows instead (as urt_claim_slab).
  * Return: 0 and *claim; URT_PENDING (self will be woken); -ESRCH, -ENODEV,
- * -EMSGSIZE, -ESHUTDOWN, -ENOMEM as urt_claim_slab.
+ * -EMSGSIZE, -ESHUTDOWN, -ENOMEM, -ESTALE as urt_claim_slab.
  */
 URT_NODISCARD int urt_claim_slab_wait(struct urt_task *self, struct urt_claim *claim);
 

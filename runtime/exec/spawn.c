@@ -377,7 +377,7 @@ static int binding_slow(struct urt_runtime *rt, struct urt_slab_binding tls)
 		rt->bindings[i].fast = rt->bindings[i].urt &&
 				       rt->bindings[i].slot_size >= HDR + URT__FAST_STATE - 8;
 		if (rt->bindings[i].urt)
-			rt->bindings[i].chunk_slots = ((struct urt_slab *)tls.slab)->chunk_slots;
+			rt->bindings[i].gen = ((struct urt_slab *)tls.slab)->gen;
 		/* binding a urt slab sizes the registry for its slots */
 		if (rt->bindings[i].urt && reg_cover(rt, &rt->bindings[i], true))
 			return -ENOMEM;
@@ -395,37 +395,35 @@ int urt__reg_bind(struct urt_runtime *rt, struct urt_slab_binding b)
 }
 
 /*
- * Debug builds: a urt slab bound here still has the slots it was bound with.
- * A binding is keyed by the slab's address and kept for the runtime's life,
- * so a slab deinit and initialised again there (other slots, fewer chunks)
- * would be taken for the old one: its slot size and registry cover.
+ * A urt slab bound here is still the slab it was bound as. A binding is
+ * keyed by the slab's address and kept for the runtime's life, so a slab
+ * deinit and initialised again there (other slots, fewer chunks) would be
+ * taken for the old one, its slot size and registry cover included: its
+ * init generation tells them apart (urt_spawn_slab's inline case compares
+ * it too, in urt__slab_shape).
+ * Return: 0; -ESTALE (debug builds stop first) for such a slab.
  */
-static inline void binding_check(const struct urt_binding *bd)
+static inline int binding_check(const struct urt_binding *bd)
 {
-#ifdef URT_DEBUG
-	const struct urt_slab *s = bd->b.slab;
-
-	URT_ASSERT(!bd->urt || (s->slot_size == bd->slot_size &&
-				s->chunk_slots == bd->chunk_slots && s->nchunks >= bd->chunks),
-		   "a slab re-initialised while bound to this runtime (deinit and init at its "
-		   "address before urt_runtime_deinit)");
-#else
-	(void)bd;
-#endif
+	if (__builtin_expect(!bd->urt || ((const struct urt_slab *)bd->b.slab)->gen == bd->gen, 1))
+		return 0;
+	URT_ASSERT(false, "a slab re-initialised while bound to this runtime (deinit and init at "
+			  "its address before urt_runtime_deinit)");
+	return -ESTALE;
 }
 
 static inline int binding_current(struct urt_runtime *rt)
 {
 	struct urt_slab_binding tls = urt__slab_tls;
 	struct urt_binding *c = &rt->bindings[rt->bcur];
-	int idx;
+	int idx, ret;
 
 	if (__builtin_expect(c->b.table == tls.table && c->b.slab == tls.slab && rt->nbindings, 1))
 		idx = (int)rt->bcur;
 	else
 		idx = binding_slow(rt, tls);
-	if (idx >= 0)
-		binding_check(&rt->bindings[idx]);
+	if (idx >= 0 && (ret = binding_check(&rt->bindings[idx])))
+		return ret;
 	return idx;
 }
 
@@ -494,7 +492,7 @@ static void fast_keep(struct urt_runtime *rt, unsigned b, const struct urt_task_
 	};
 	rt->fast_table = bd->b.table;
 	rt->fast_slab = bd->b.slab;
-	rt->fast_chunks = bd->chunks;
+	rt->fast_shape = (uint64_t)bd->gen << 32 | bd->chunks;
 }
 
 /*

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -336,6 +337,32 @@ void test_raise_nofile(const char *suite, unsigned long n)
 			suite, (unsigned long long)rl.rlim_cur, n);
 		exit(77);
 	}
+}
+
+const char *test_run_child(void (*fn)(void), int *status)
+{
+	static char out[16384];
+	size_t len = 0;
+	int fds[2];
+	pid_t pid;
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		close(fds[0]);
+		fn();
+		_exit(0); /* not reached if the fault was caught */
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
+		len += (size_t)n;
+	out[len] = 0;
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, status, 0), pid);
+	return out;
 }
 
 int test_fd_count(void)

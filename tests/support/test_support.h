@@ -80,6 +80,13 @@ void test_raise_nofile(const char *suite, unsigned long n);
 /* test_fd_count - descriptors open in this process now (a leak check). */
 int test_fd_count(void);
 
+/*
+ * test_run_child - run fn in a forked child with its stderr to a pipe.
+ * Return: what the child wrote to stderr (a static buffer, overwritten by
+ * the next call); *status its wait status.
+ */
+const char *test_run_child(void (*fn)(void), int *status);
+
 /* test_take - a finished task's value (its urt_join_take must succeed). */
 int64_t test_take(struct urt_join *j);
 
