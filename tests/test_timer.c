@@ -9,7 +9,9 @@
  *     order, equal deadlines in arming order;
  *   - cancelling the nearest timer: the loop's next wait is for the next
  *     one (no wake at the cancelled deadline, no missed wake).
- *   - arming and cancelling deadlines that never fire keeps memory bounded;
+ *   - arming and cancelling deadlines that never fire keeps memory bounded,
+ *     also with other timers live in the same slots (tombstones behind live
+ *     entries are compacted: order, cancels and firing stay right);
  *   - a far timer loaded first must not make nearer ones O(n) to cancel;
  *   - the op-record limit past the 64-entry free stack: exact, also after
  *     a spill to the pool.
@@ -73,6 +75,13 @@ struct fired {
 
 static struct fired fired[N_SLEEPERS];
 static uint64_t arm_seq, fire_seq;
+
+static int by_fire_order(const void *a, const void *b)
+{
+	const struct fired *x = *(struct fired *const *)a, *y = *(struct fired *const *)b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
 
 struct sleeper {
 	struct urt_op op;
@@ -577,6 +586,159 @@ static void test_op_record_reuse_lifo(void **state)
 	sim_end(&rt, s);
 }
 
+/* --- tombstones behind live timers ------------------------------------------------------ */
+
+#define TOMB_ROUNDS 1000000u
+#define TOMB_WINDOW 16u	 /* requests in flight, cancelled oldest first */
+#define TOMB_NEAR   500u /* live sleepers 1-5 s out, in slots of their own */
+#define TOMB_MIXED  500u /* live sleepers in the requests' slot, armed between them */
+#define TOMB_LIVE   (TOMB_NEAR + TOMB_MIXED)
+
+struct tomb_sleeper {
+	struct urt_op op;
+	uint32_t id;
+	uint64_t deadline;
+	int ret;
+};
+
+static struct urt_op *tomb_ops[TOMB_LIVE];
+
+static bool tomb_sleeper_poll(struct urt_task *t, void *arg)
+{
+	struct tomb_sleeper *st = arg;
+
+	URT_BEGIN(t);
+	tomb_ops[st->id] = &st->op;
+	fired[st->id].seq = ++arm_seq;
+	fired[st->id].deadline = st->deadline;
+	URT_AWAIT(t, st->ret = urt_sleep_until(t, &st->op, st->deadline));
+	fired[st->id].now = urt_now_ns();
+	fired[st->id].order = ++fire_seq;
+	fired[st->id].ret = st->ret;
+	URT_END(t);
+}
+
+static const struct urt_task_type tomb_sleeper_type = { .poll = tomb_sleeper_poll,
+							.name = "tomb-sleeper" };
+
+struct tomb {
+	struct urt_op req[TOMB_WINDOW];
+	uint64_t base; /* the requests' deadlines: base + 10 s + 0..3 ns */
+	uint32_t i, k;
+	uint32_t chunks; /* the wheel's chunks carved, after the churn */
+};
+
+/*
+ * A server's request deadlines, far (10 s) and cancelled oldest first with
+ * TOMB_WINDOW in flight, so each cancel leaves a tombstone behind a live
+ * entry where no trim reaches it; no time passes, so no visit of the slot
+ * drops them; and TOMB_LIVE other timers stay live, so no sweep runs. Every
+ * TOMB_ROUNDS / TOMB_MIXED rounds a sleeper is spawned that arms in the
+ * requests' slot at one of their four deadlines: live entries between the
+ * tombstones, which a compaction must move with their handles. At the end
+ * every fifth of those is cancelled (its handle must name its entry).
+ */
+static bool tomb_poll(struct urt_task *t, void *arg)
+{
+	struct tomb *st = *(struct tomb **)arg;
+	uint32_t per = TOMB_ROUNDS / TOMB_MIXED;
+
+	URT_BEGIN(t);
+	for (st->k = 0; st->k < TOMB_MIXED; st->k++) {
+		for (uint32_t j = 0; j < per; j++, st->i++) {
+			struct urt_op *op = &st->req[st->i % TOMB_WINDOW];
+
+			if (op->state != URT_OP_IDLE) {
+				assert_int_equal(urt_op_cancel(op), 0);
+				assert_int_equal(urt_sleep_until(t, op, 0), -ECANCELED);
+			}
+			assert_int_equal(urt_sleep_until(t, op, st->base + 10000 * MS + st->i % 4),
+					 URT_PENDING);
+		}
+		{
+			struct tomb_sleeper sl = { .id = TOMB_NEAR + st->k,
+						   .deadline = st->base + 10000 * MS + st->k % 4 };
+
+			assert_int_equal(urt_spawn(urt_runtime_current(), &tomb_sleeper_type, &sl,
+						   sizeof(sl), NULL),
+					 0);
+		}
+		URT_YIELD(t); /* the sleeper arms */
+	}
+	st->chunks = urt_runtime_current()->timers.made - 1;
+	for (uint32_t j = 0; j < TOMB_WINDOW; j++) {
+		assert_int_equal(urt_op_cancel(&st->req[j]), 0);
+		assert_int_equal(urt_sleep_until(t, &st->req[j], 0), -ECANCELED);
+	}
+	for (uint32_t j = TOMB_NEAR; j < TOMB_LIVE; j += 5)
+		assert_int_equal(urt_op_cancel(tomb_ops[j]), 0);
+	URT_END(t);
+}
+
+static const struct urt_task_type tomb_type = { .poll = tomb_poll, .name = "tomb" };
+
+static void test_timer_tombstones_bounded_with_live(void **state)
+{
+	uint64_t seed = test_seed("test_timer tombstones", 24);
+	struct test_rng rng = { seed };
+	struct urt_sim *s = sim_new(seed);
+	static struct fired *by_order[TOMB_LIVE + 1];
+	static struct tomb st;
+	struct tomb *p = &st;
+	struct urt_runtime rt;
+	uint32_t bound, nfired = 0;
+
+	(void)state;
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .sim = s }), 0);
+	memset(fired, 0, sizeof(fired));
+	arm_seq = fire_seq = 0;
+	st.base = urt_now_ns();
+	for (uint32_t i = 0; i < TOMB_NEAR; i++) { /* nearer: the first load takes one of them */
+		struct tomb_sleeper sl = {
+			.id = i, .deadline = st.base + 1000 * MS + test_rng_below(&rng, 4000 * MS)
+		};
+
+		assert_int_equal(urt_spawn(&rt, &tomb_sleeper_type, &sl, sizeof(sl), NULL), 0);
+	}
+	assert_int_equal(urt_spawn(&rt, &tomb_type, &p, sizeof(p), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	/* a slot holds at most twice its live entries and two chunks (15 entries
+	 * a chunk, 512 slots: timer.c); without compaction a chunk per 15
+	 * rounds, 66,667 */
+	bound = 2 * (TOMB_LIVE + TOMB_WINDOW) / 15 + 3 * 512;
+	print_message("%u arm+cancel rounds beside %u live timers: %u wheel chunks (bound %u)\n",
+		      TOMB_ROUNDS, TOMB_LIVE, st.chunks, bound);
+	if (st.chunks > bound)
+		fail_msg("seed %llu: %u wheel chunks after %u arm+cancel rounds with %u timers "
+			 "live (bound %u): tombstones grow with the request rate",
+			 (unsigned long long)seed, st.chunks, TOMB_ROUNDS, TOMB_LIVE, bound);
+	for (uint32_t i = 0; i < TOMB_LIVE; i++) {
+		struct fired *f = &fired[i];
+		bool cancelled = i >= TOMB_NEAR && (i - TOMB_NEAR) % 5 == 0;
+
+		assert_int_equal(f->ret, cancelled ? -ECANCELED : 0);
+		if (cancelled)
+			continue;
+		if (f->now < f->deadline || f->now - f->deadline > LATE_MAX_NS)
+			fail_msg("seed %llu: sleeper %u due %llu fired at %llu",
+				 (unsigned long long)seed, i, (unsigned long long)f->deadline,
+				 (unsigned long long)f->now);
+		by_order[nfired++] = f;
+	}
+	qsort(by_order, nfired, sizeof(*by_order), by_fire_order);
+	for (uint32_t k = 1; k < nfired; k++) {
+		struct fired *a = by_order[k - 1], *b = by_order[k];
+
+		if (a->deadline > b->deadline || (a->deadline == b->deadline && a->seq > b->seq))
+			fail_msg("seed %llu: a fire (due %llu, armed #%llu) before one due %llu, "
+				 "armed #%llu",
+				 (unsigned long long)seed, (unsigned long long)a->deadline,
+				 (unsigned long long)a->seq, (unsigned long long)b->deadline,
+				 (unsigned long long)b->seq);
+	}
+	sim_end(&rt, s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -586,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_op_record_limit_past_stack),
 		cmocka_unit_test(test_timer_far_first_cancel_cost),
 		cmocka_unit_test(test_op_record_reuse_lifo),
+		cmocka_unit_test(test_timer_tombstones_bounded_with_live),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

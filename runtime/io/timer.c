@@ -14,7 +14,8 @@
  * Invariants: n = (nrun - head) + nslot; run[head..nsorted) is sorted and
  * every entry of run[nsorted..nrun) (the tail: armed since the last
  * normalisation, tick < tnext) was armed after every sorted one; nslot
- * counts live slot entries (a cancelled one is a tombstone, idx 0).
+ * counts live slot entries (a cancelled one is a tombstone, idx 0), and
+ * each slot's live + dead = the entries filled in its chunks.
  *
  * Arming at tick >= tnext appends to the slot's last chunk: no search, no
  * record but its own touched; its handle (chunk << 4 | position) goes in
@@ -22,8 +23,12 @@
  * slot drops it when it is next visited (lazy cancel), or at once if it
  * ends the slot's last chunk. A load visits slots only while one holds a
  * live entry, so when none does and SWEEP_MIN chunks are held, every slot
- * is swept: arming and cancelling request deadlines that never fire keeps
- * the wheel's memory bounded by its live timers. A timer far ahead
+ * is swept; and a slot that would take a new chunk while at least half its
+ * entries are dead is compacted instead (slot_extend: live entries moved
+ * to its front in order, their handles with them). So arming and
+ * cancelling request deadlines that never fire, other timers live or not,
+ * keeps the wheel's memory bounded by its live timers: a slot holds at
+ * most twice its live entries and two chunks. A timer far ahead
  * (more than a lap) is stored with its absolute deadline in its slot and
  * skipped by every visit until its own tick comes (laps).
  *
@@ -68,6 +73,8 @@
 
 struct urt__tslot {
 	uint32_t head, tail; /* chunk indices; 0: none */
+	uint32_t live;	     /* live entries in its chunks */
+	uint32_t dead;	     /* tombstones in its chunks (entries filled = live + dead) */
 };
 
 struct urt__tchunk {
@@ -310,6 +317,7 @@ static uint32_t slot_take(struct urt_runtime *rt, uint64_t t)
 	struct urt__tslot *sl = &rt->timers.slot[t % NSLOT];
 	uint32_t c = sl->head, prev = 0, moved = 0;
 
+	sl->live = sl->dead = 0; /* recounted over the chunks kept */
 	while (c) {
 		struct urt__tchunk *ch = chunk_at(rt, c);
 		uint32_t next = ch->next, kept = 0;
@@ -327,6 +335,8 @@ static uint32_t slot_take(struct urt_runtime *rt, uint64_t t)
 		}
 		if (kept) {
 			prev = c;
+			sl->live += kept;
+			sl->dead += ch->n - kept;
 		} else {
 			if (prev)
 				chunk_at(rt, prev)->next = next;
@@ -400,12 +410,75 @@ uint64_t urt__timer_peek(struct urt_runtime *rt)
 
 /* --- arming, cancelling, firing ---------------------------------------------- */
 
-/* The slot's last chunk is full, or it has none: the chunk in hand (reserve) becomes it. */
+/*
+ * The slot's live entries moved to its front, in order, each record's
+ * handle (tm.hpos) following; the chunks left empty go back (the slot
+ * keeps one). Entries before the first tombstone stay where they are.
+ * Cost: the entries passed and a record line for each live one moved.
+ */
+static void slot_compact(struct urt_runtime *rt, struct urt__tslot *sl)
+{
+	uint32_t wc = sl->head, w = 0;
+	struct urt__tchunk *wch = chunk_at(rt, wc);
+
+	for (uint32_t c = sl->head; c;) {
+		struct urt__tchunk *ch = chunk_at(rt, c);
+
+		for (uint32_t i = 0; i < ch->n; i++) {
+			if (!ch->e[i].idx)
+				continue;
+			if (w == URT__TCHUNK_ENTS) { /* a chunk before ch: its entries are read */
+				wch->n = w;
+				wc = wch->next;
+				wch = chunk_at(rt, wc);
+				w = 0;
+			}
+			if (wch != ch || w != i) {
+				wch->e[w] = ch->e[i];
+				urt__rec_at(rt, ch->e[i].idx)->tm.hpos = wc << 4 | w;
+			}
+			w++;
+		}
+		c = ch->next;
+	}
+	wch->n = w;
+	for (uint32_t c = wch->next; c;) {
+		uint32_t next = chunk_at(rt, c)->next;
+
+		chunk_put(rt, c);
+		rt->timers.held--;
+		c = next;
+	}
+	wch->next = 0;
+	sl->tail = wc;
+	sl->dead = 0;
+}
+
+/*
+ * The slot's last chunk is full, or it has none: the chunk in hand
+ * (reserve) becomes it. Unless the slot is at least half tombstones (at
+ * least a chunk's worth): cancelled deadlines behind live ones, which no
+ * trim reaches and no visit drops before the slot's tick comes, so a
+ * server that arms and cancels a far deadline per request while other
+ * timers stay live grew chunks with its request rate. Then the slot is
+ * compacted first, and takes a chunk only if still full: a slot holds at
+ * most twice its live entries and two chunks, and each tombstone is passed
+ * by one compaction, which moves at most as many live entries.
+ */
 static __attribute__((noinline)) struct urt__tchunk *slot_extend(struct urt_runtime *rt,
 								 struct urt__tslot *sl)
 {
-	uint32_t c = rt->timers.cfree;
-	struct urt__tchunk *ch = chunk_at(rt, c);
+	struct urt__tchunk *ch;
+	uint32_t c;
+
+	if (sl->dead >= sl->live && sl->dead >= URT__TCHUNK_ENTS) {
+		slot_compact(rt, sl);
+		ch = chunk_at(rt, sl->tail);
+		if (ch->n < URT__TCHUNK_ENTS)
+			return ch;
+	}
+	c = rt->timers.cfree; /* after the compaction: it gives chunks back */
+	ch = chunk_at(rt, c);
 
 	rt->timers.cfree = ch->next;
 	ch->next = 0;
@@ -429,6 +502,7 @@ static inline void slot_append(struct urt_runtime *rt, struct urt__tent e, struc
 		ch = slot_extend(rt, sl);
 	r->tm.hpos = sl->tail << 4 | ch->n;
 	ch->e[ch->n++] = e;
+	sl->live++;
 	rt->timers.nslot++;
 }
 
@@ -517,19 +591,24 @@ int urt__timer_add(struct urt_runtime *rt, uint32_t idx, uint64_t deadline)
 }
 
 /*
- * A cancel at the end of its slot's last chunk (arm, cancel, arm again: a
- * request's deadline) gives the entry back at once, with the tombstones
- * before it; a chunk left empty and alone in its slot goes back too.
+ * A slot entry in chunk c (tick t) became a tombstone: counted. One at the
+ * end of its slot's last chunk (arm, cancel, arm again: a request's
+ * deadline) is given back at once, with the tombstones before it; a chunk
+ * left empty and alone in its slot goes back too.
  */
 static void slot_trim(struct urt_runtime *rt, uint32_t c, uint64_t t)
 {
 	struct urt__tslot *sl = &rt->timers.slot[t % NSLOT];
 	struct urt__tchunk *ch = chunk_at(rt, c);
 
+	sl->live--;
+	sl->dead++;
 	if (sl->tail != c)
 		return;
-	while (ch->n && !ch->e[ch->n - 1].idx)
+	while (ch->n && !ch->e[ch->n - 1].idx) {
 		ch->n--;
+		sl->dead--;
+	}
 	if (!ch->n && sl->head == c) {
 		sl->head = sl->tail = 0;
 		chunk_put(rt, c);
@@ -554,7 +633,7 @@ static void slots_clear(struct urt_runtime *rt)
 			chunk_put(rt, c);
 			c = next;
 		}
-		rt->timers.slot[s].head = rt->timers.slot[s].tail = 0;
+		rt->timers.slot[s] = (struct urt__tslot){ 0 };
 	}
 	rt->timers.held = 0;
 }
