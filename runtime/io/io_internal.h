@@ -424,7 +424,8 @@ URT_HIDDEN void urt__fault_submit(struct urt_runtime *rt, struct urt__rec *r,
 				  struct io_uring_sqe *sqe);
 #endif
 /* Give a prepared SQE record idx's user_data, pass it through the fault
- * seam and count it in flight (ncqe = 1). */
+ * seam and count it in flight (ncqe = 1; ring_inflight, which also tells
+ * the loop that there is something to submit: not ring_pending). */
 static inline void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 				   struct io_uring_sqe *sqe)
 {
@@ -435,7 +436,6 @@ static inline void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, u
 	urt__fault_submit(rt, r, sqe);
 #endif
 	r->ncqe = 1;
-	rt->ring_pending++;
 	rt->ring_inflight++;
 	rt->stats.ops_submitted++;
 }
@@ -551,8 +551,7 @@ static inline int urt__op_fast_commit(struct urt_op *op, struct urt__sub *s)
 	s->r->kw = urt__kw(URT__REC_OP, s->sqe->opcode, 1, 0);
 	urt__sqe_fixed(rt, s->sqe);
 	io_uring_sqe_set_data64(s->sqe, (uint64_t)s->gen << 32 | s->idx << 1);
-	rt->ring_pending++;
-	rt->ring_inflight++;
+	rt->ring_inflight++; /* (not ring_pending: see urt__sqe_commit) */
 	rt->stats.ops_submitted++;
 	op->state = URT_OP_INFLIGHT;
 	memcpy(&op->rec, &rg, sizeof(rg));
