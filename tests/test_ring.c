@@ -551,6 +551,79 @@ static void test_op_record_limit(void **state)
 	test_runtime_end(&rt);
 }
 
+/* --- urt_nop's paths: the inline submission and the rest ---------------------------- */
+
+/*
+ * NOPs submitted inline (a record from the stack, room in the SQ) and by
+ * the full path (a deadline), around a receive that stays in flight, so
+ * that completions leave the task's list from its tail, its head and its
+ * middle; then the refusals, which must leave nothing behind.
+ */
+struct paths_state {
+	int fd, peer;
+	struct urt_op a, b, timed, rx, idle;
+	char buf[8];
+	int ra, rb, rtimed, rrx, busy_null;
+	ssize_t sent;
+};
+
+static bool paths_poll(struct urt_task *t, void *arg)
+{
+	struct paths_state *st = *(struct paths_state **)arg;
+
+	URT_BEGIN(t);
+	(void)urt_nop(t, &st->a);
+	(void)urt_recv(t, &st->rx, st->fd, st->buf, sizeof(st->buf), 0);
+	urt_op_set_timeout(&st->timed, 1000000000ull);
+	(void)urt_nop(t, &st->timed);
+	(void)urt_nop(t, &st->b); /* the list: b, timed, rx, a */
+	URT_AWAIT(t, st->rb = urt_nop(t, &st->b));
+	URT_AWAIT(t, st->ra = urt_nop(t, &st->a));
+	URT_AWAIT(t, st->rtimed = urt_nop(t, &st->timed));
+	st->busy_null = urt_nop(NULL, &st->idle);
+	st->sent = send(st->peer, "x", 1, 0);
+	URT_AWAIT(t, st->rrx = urt_recv(t, &st->rx, st->fd, st->buf, sizeof(st->buf), 0));
+	URT_END(t);
+}
+
+static const struct urt_task_type paths_type = { .poll = paths_poll, .name = "paths" };
+
+static void test_nop_paths(void **state)
+{
+	struct urt_runtime rt;
+	struct paths_state st;
+	struct urt_op op = { 0 };
+	struct urt_join j;
+	int sv[2];
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(urt_nop(NULL, &op), -ESRCH); /* no runtime on this thread */
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	st.fd = sv[0];
+	st.peer = sv[1];
+	assert_int_equal(urt_nop(NULL, &op), -EBUSY); /* outside a poll */
+	assert_int_equal(urt_spawn(&rt, &paths_type, &(struct paths_state *){ &st },
+				   sizeof(struct paths_state *), &j),
+			 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), 0);
+	assert_int_equal(st.ra, 0);
+	assert_int_equal(st.rb, 0);
+	assert_int_equal(st.rtimed, 0);
+	assert_int_equal(st.sent, 1);
+	assert_int_equal(st.rrx, 1);
+	assert_int_equal(st.busy_null, -EBUSY);
+	assert_int_equal(st.idle.state, URT_OP_IDLE);
+	assert_int_equal(test_stats(&rt).ops_submitted, 4); /* a linked timeout is not counted */
+	assert_int_equal(test_stats(&rt).ops_live, 0);
+	test_assert_clean(&rt);
+	test_runtime_end(&rt);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +635,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sq_full_many_tasks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cq_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_op_record_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nop_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_poll_submits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_cancel_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_pause_inside_reap, setup, teardown),

@@ -428,7 +428,8 @@ struct urt_runtime {
 	const struct urt__kern *kern; /* the kernel below the ring (real or simulated) */
 	void *kern_ctx;
 	unsigned ring_flags;	/* setup flags that were accepted */
-	uint32_t ring_pending;	/* SQEs prepared, not yet submitted */
+	uint32_t ring_pending;	/* SQEs prepared, not yet submitted, that ring_inflight
+				 * may not count (an operation's counts there only) */
 	uint32_t ring_inflight; /* SQEs prepared or submitted, final CQE not reaped */
 	struct {		/* the direct descriptors (URT_FEAT_FIXED_FDS, ring.c) */
 		uint32_t *gen;	/* per slot: closes submitted, the socket's cookie (zc.c) */

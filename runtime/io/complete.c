@@ -23,7 +23,8 @@
  * The reap (urt__cq_reap, at the end) completes the common CQE inline, a
  * single-shot operation's only one: result into the handle, record freed,
  * task woken unless already queued; every other CQE goes to
- * urt__cqe_dispatch.
+ * urt__cqe_dispatch. It walks the CQ by pointer, in at most two runs (to
+ * the ring's end, then from its start).
  *
  * The seam: urt__cqe_dispatch is the only place a completion is applied
  * while a fault hook is installed (the reap sends it every CQE then).
@@ -314,27 +315,32 @@ static void single_cqe(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
 
 /*
  * The common completion: a single-shot operation's only CQE (no linked
- * timeout, no cancel, no injected result, no zero-copy notification to
- * come, not an accept: rfl 0, as URT__RF_SLOWCQE sees to): single_cqe's
- * path with nothing to look at. One test of the record's kind, count and
- * flags (a linked timeout's CQE, tag 1, is never plain: its record has
- * URT__RF_SLOWCQE).
+ * timeout, no cancel, no injected result, not a zero-copy send, not an
+ * accept: rfl 0, as URT__RF_SLOWCQE sees to): single_cqe's path with
+ * nothing to look at. One test of the record's kind, count and flags (a
+ * linked timeout's CQE, tag 1, is never plain: its record has
+ * URT__RF_SLOWCQE; nor is a CQE with IORING_CQE_F_MORE or F_NOTIF: only a
+ * zero-copy send's carry them).
  */
-static inline bool plain_cqe(const struct urt__rec *r, uint32_t flags)
+static inline bool plain_cqe(const struct urt__rec *r)
 {
-	return (r->kw & urt__kw(0xff, 0, 0xff, 0xff)) == urt__kw(URT__REC_OP, 0, 1, 0) &&
-	       !(flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF));
+	return (r->kw & urt__kw(0xff, 0, 0xff, 0xff)) == urt__kw(URT__REC_OP, 0, 1, 0);
 }
 
+/* res and flags as one word, as a CQE and a handle hold them side by side */
+_Static_assert(offsetof(struct io_uring_cqe, flags) == offsetof(struct io_uring_cqe, res) + 4,
+	       "cqe res, flags");
+_Static_assert(offsetof(struct urt_op, cflags) == offsetof(struct urt_op, res) + 4,
+	       "op res, cflags");
+
 static inline void plain_complete(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r,
-				  int32_t res, uint32_t flags)
+				  uint64_t res_flags)
 {
 	struct urt_op *op = r->op;
 
 	rt->ring_inflight--;
 	rt->stats.ops_completed++;
-	op->res = res;
-	op->cflags = flags;
+	memcpy(&op->res, &res_flags, sizeof(res_flags));
 	op->flags = 0;
 	op->state = URT_OP_DONE;
 	op->rec = 0;
@@ -374,8 +380,8 @@ static void cqe_apply(struct urt_runtime *rt, uint64_t ud, int32_t res, uint32_t
 	if (URT_UNLIKELY(rt->fault && rt->fault->complete && !(ud & 1)))
 		rt->fault->complete(rt->fault->ctx, r->opcode, &res, &flags);
 #endif
-	if (plain_cqe(r, flags)) {
-		plain_complete(rt, idx, r, res, flags);
+	if (plain_cqe(r)) {
+		plain_complete(rt, idx, r, urt__u32x2((uint32_t)res, flags));
 	} else if (r->kind == URT__REC_RECV || r->kind == URT__REC_ACCEPT) {
 		if (URT_UNLIKELY(r->rfl & URT__RF_FORCED)) { /* an injected failure */
 			res = r->res;
@@ -408,31 +414,47 @@ void urt__cq_reap(struct urt_runtime *rt, struct io_uring_cq *cq)
 
 	while (head != (tail = io_uring_smp_load_acquire(cq->ktail))) {
 		rt->stats.cqes += tail - head;
-		for (; head != tail; head++) {
-			const struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
-			uint64_t ud = cqe->user_data;
-			uint32_t idx = (uint32_t)ud >> 1;
-			struct urt__rec *r;
+		while (head != tail) {
+			/* the CQEs from head to tail or to the ring's end, by pointer */
+			unsigned run = cq->ring_entries - (head & cq->ring_mask);
+			const struct io_uring_cqe *first = &cq->cqes[head & cq->ring_mask], *cqe;
+			const struct io_uring_cqe *end =
+				first + (tail - head < run ? tail - head : run);
 
-			if (URT_LIKELY(ud >= (1ull << 32) && idx - 1 < rt->ops.made - 1 &&
-				       (r = urt__rec_at(rt, idx))->gen == (uint32_t)(ud >> 32) &&
-				       plain_cqe(r, cqe->flags) && !urt__faults_on(rt))) {
-				plain_complete(rt, idx, r, cqe->res, cqe->flags);
-			} else {
-				int32_t res = cqe->res;
-				uint32_t flags = cqe->flags;
+			for (cqe = first; cqe != end; cqe++) {
+				uint64_t ud = cqe->user_data, res_flags;
+				uint32_t idx = (uint32_t)ud >> 1, gen = (uint32_t)(ud >> 32);
+				struct urt__rec *r;
+				uint32_t flags;
+				int32_t res;
+				unsigned at;
 
+				/* every index a submission named is below ops.made
+				 * (no record is unmade before deinit): only the
+				 * runtime's own user_data (below 2^32, index 0) is
+				 * told apart here; urt__cqe_dispatch, which an
+				 * injected completion takes, checks the bound */
+				if (URT_LIKELY(idx && (r = urt__rec_at(rt, idx))->gen == gen &&
+					       plain_cqe(r) && !urt__faults_on(rt))) {
+					memcpy(&res_flags, &cqe->res, sizeof(res_flags));
+					plain_complete(rt, idx, r, res_flags);
+					continue;
+				}
 				/* a dispatch may submit, and a submission refused
 				 * with -EBUSY stashes the CQ from its head (ring.c):
 				 * this CQE is taken first, and if that happened the
 				 * rest of the batch is the stash's to apply */
-				io_uring_smp_store_release(cq->khead, head + 1);
+				res = cqe->res;
+				flags = cqe->flags;
+				at = head + (unsigned)(cqe - first);
+				io_uring_smp_store_release(cq->khead, at + 1);
 				cqe_apply(rt, ud, res, flags);
 				if (URT_UNLIKELY(rt->stash.n)) {
-					rt->stats.cqes -= tail - head - 1; /* counted there */
+					rt->stats.cqes -= tail - at - 1; /* counted there */
 					return;
 				}
 			}
+			head += (unsigned)(end - first);
 		}
 		io_uring_smp_store_release(cq->khead, head);
 	}

@@ -282,20 +282,27 @@ static inline void urt__rec_link(struct urt_runtime *rt, struct urt_task *t, uin
 	urt__rec_link_at(rt, t, idx, urt__rec_at(rt, idx));
 }
 
-/* Unlink record idx (r) from its task's list (none: nothing to do). */
+/* Unlink record t's record r from t's list, to free it next (its links
+ * are left as they were: a free record's are never read). */
+static inline void urt__rec_unlink_from(struct urt_runtime *rt, struct urt_task *t,
+					struct urt__rec *r)
+{
+	uint32_t next = r->next, prev = r->prev;
+
+	if (prev)
+		urt__rec_at(rt, prev)->next = next;
+	else
+		t->ops = next;
+	if (next)
+		urt__rec_at(rt, next)->prev = prev;
+}
+
+/* Unlink record idx (r) from its task's list (none: nothing to do), to free it next. */
 static inline void urt__rec_unlink_at(struct urt_runtime *rt, uint32_t idx, struct urt__rec *r)
 {
-	struct urt_task *t = r->task;
-
-	if (!t)
-		return;
-	if (r->prev)
-		urt__rec_at(rt, r->prev)->next = r->next;
-	else
-		t->ops = r->next;
-	if (r->next)
-		urt__rec_at(rt, r->next)->prev = r->prev;
-	r->next = r->prev = 0;
+	(void)idx;
+	if (r->task)
+		urt__rec_unlink_from(rt, r->task, r);
 }
 
 static inline void urt__rec_unlink(struct urt_runtime *rt, uint32_t idx)
@@ -335,6 +342,7 @@ struct urt__sub {
 	struct io_uring_sqe *sqe;
 	struct urt__rec *r;
 	uint32_t idx;
+	uint32_t gen; /* the record's (urt__op_fast only) */
 };
 /*
  * urt__op_begin_fd(t, op, fd, buf, len, s) for an operation on a descriptor,
@@ -416,7 +424,8 @@ URT_HIDDEN void urt__fault_submit(struct urt_runtime *rt, struct urt__rec *r,
 				  struct io_uring_sqe *sqe);
 #endif
 /* Give a prepared SQE record idx's user_data, pass it through the fault
- * seam and count it in flight (ncqe = 1). */
+ * seam and count it in flight (ncqe = 1; ring_inflight, which also tells
+ * the loop that there is something to submit: not ring_pending). */
 static inline void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx,
 				   struct io_uring_sqe *sqe)
 {
@@ -427,7 +436,6 @@ static inline void urt__sqe_commit(struct urt_runtime *rt, struct urt__rec *r, u
 	urt__fault_submit(rt, r, sqe);
 #endif
 	r->ncqe = 1;
-	rt->ring_pending++;
 	rt->ring_inflight++;
 	rt->stats.ops_submitted++;
 }
@@ -444,6 +452,109 @@ static inline int urt__op_commit(struct urt_op *op, struct urt__sub *s)
 	op->state = URT_OP_INFLIGHT;
 	op->rec = s->idx;
 	op->gen = r->gen;
+	op->flags = 0;
+	return URT_PENDING;
+}
+
+static inline struct io_uring *urt__ring(struct urt_runtime *rt); /* ring.c's section */
+
+/* Two adjacent uint32_t fields, first then second, as one 8-byte value. */
+static inline uint64_t urt__u32x2(uint32_t first, uint32_t second)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint64_t)second << 32 | first;
+#else
+	return (uint64_t)first << 32 | second;
+#endif
+}
+_Static_assert(offsetof(struct urt__rec, prev) == offsetof(struct urt__rec, next) + 4, "links");
+_Static_assert(offsetof(struct urt_op, gen) == offsetof(struct urt_op, rec) + 4, "rec, gen");
+
+/*
+ * The common submission, inline and without a call, so that an entry
+ * point built on it is a leaf with no frame (urt_nop): the handle IDLE
+ * with no deadline, the caller the task being polled, a record on the
+ * stack under the limit, room in the SQ, no fault hook, and no buffer
+ * (or none the frame arena could hold: nothing allocated in this frame;
+ * under ASan none, whose poisoning is a call to look up). A single-shot
+ * record needs less set up than urt__rec_take_at's: res and cflags are
+ * written by its completion, the rest (tm, snext, fd) only by the
+ * operations that use them, none of which come this way (a deadline, a
+ * zero-copy send). urt__op_fast_begin takes the record, links it and
+ * takes the SQE; the caller preps the SQE and calls urt__op_fast_commit.
+ * Return: false, and nothing changed, if any of that does not hold: the
+ * caller takes urt__op_begin's path, which checks it all again.
+ */
+static inline bool urt__op_fast_begin(struct urt_task *t, struct urt_op *op, int fd,
+				      const void *buf, size_t len, struct urt__sub *s)
+{
+	struct urt_runtime *rt = urt__rt;
+	struct io_uring_sq *sq;
+	struct urt__rec *r;
+	uint32_t idx, head, tail, top, gen;
+	uint64_t links;
+
+	(void)fd, (void)len;
+	if (URT_UNLIKELY(!rt))
+		return false;
+	sq = &urt__ring(rt)->sq;
+	tail = sq->sqe_tail;
+	top = rt->ops.top;
+	/* (a state past STREAM is IDLE to urt__op_start: its path takes it) */
+	if (URT_UNLIKELY(op->state != URT_OP_IDLE || op->timeout_ns || !t || t != rt->polling ||
+			 !top || rt->ops.made > rt->ops.max ||
+			 tail + 1 - IO_URING_READ_ONCE(*sq->khead) > sq->ring_entries))
+		return false;
+#ifdef URT_ASAN
+	if (buf)
+		return false;
+#endif
+	if (buf && rt->frame.head)
+		return false;
+#ifdef URT_FAULTS
+	if (rt->fault)
+		return false;
+#endif
+	sq->sqe_tail = tail + 1;
+	s->sqe = &sq->sqes[tail & sq->ring_mask];
+	idx = rt->ops.stack[--top];
+	rt->ops.top = top;
+	head = t->ops;
+	t->ops = idx;
+	if (head)
+		urt__rec_at(rt, head)->prev = idx;
+	r = urt__rec_at(rt, idx);
+	urt__unpoison(r, sizeof(*r));
+	gen = r->gen + 1;
+	gen += !gen; /* never 0 */
+	r->task = t;
+	r->op = op;
+	r->gen = gen;
+	links = urt__u32x2(head, 0); /* next, prev */
+	memcpy(&r->next, &links, sizeof(links));
+	s->rt = rt;
+	s->r = r;
+	s->idx = idx;
+	s->gen = gen;
+#ifdef URT_DEBUG
+	op->reserved = urt__args_fp(fd, buf, len);
+#endif
+	return true;
+}
+
+/* urt__op_commit for urt__op_fast_begin's SQE (no deadline, no fault hook). */
+static inline int urt__op_fast_commit(struct urt_op *op, struct urt__sub *s)
+{
+	struct urt_runtime *rt = s->rt;
+	uint64_t rg = urt__u32x2(s->idx, s->gen); /* the handle's rec, gen */
+
+	s->r->kw = urt__kw(URT__REC_OP, s->sqe->opcode, 1, 0);
+	urt__sqe_fixed(rt, s->sqe);
+	io_uring_sqe_set_data64(s->sqe, (uint64_t)s->gen << 32 | s->idx << 1);
+	rt->ring_inflight++; /* (not ring_pending: see urt__sqe_commit) */
+	rt->stats.ops_submitted++;
+	op->state = URT_OP_INFLIGHT;
+	memcpy(&op->rec, &rg, sizeof(rg));
 	op->flags = 0;
 	return URT_PENDING;
 }

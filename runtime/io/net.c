@@ -193,6 +193,7 @@ int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, 
 	/* what a reset of the connection needs (zc.c, urt__zc_reset) */
 	s.r->fd = fd;
 	s.r->cookie = urt__sock_cookie(fd);
+	s.r->rfl |= URT__RF_SLOWCQE; /* a result with IORING_CQE_F_MORE, then the notification */
 	/* the deadline is the runtime's timer, not a linked timeout: it must
 	 * also bound the wait for the notification, after the send is done */
 	op->timeout_ns = 0;

@@ -46,8 +46,9 @@
  * The submission side of the fault seam (urt__fault_submit, test builds)
  * stays here, called from the inline commit (io_internal.h). urt_nop shows
  * the shape of a hot entry point: the evaluation that only takes a result
- * is inline and frameless (urt__op_taken), the submission a function of
- * its own.
+ * is inline (urt__op_taken), so is the common submission
+ * (urt__op_fast_begin/commit: no call, so no frame and no saved register),
+ * and every other case is a function of its own.
  *
  * Debug builds also keep, in the handle's spare word, a fingerprint of the
  * (fd, buffer, length) an operation was submitted with, and report an
@@ -370,6 +371,7 @@ int urt__op_offload_at(struct urt_task *t, struct urt_op *op, int fd, const char
 
 /* --- a few operations that belong to no other file ------------------------------ */
 
+/* urt_nop's every case but the two common ones. */
 __attribute__((noinline)) static int nop_submit(struct urt_task *t, struct urt_op *op)
 {
 	struct urt__sub s = { 0 };
@@ -383,11 +385,15 @@ __attribute__((noinline)) static int nop_submit(struct urt_task *t, struct urt_o
 
 int urt_nop(struct urt_task *t, struct urt_op *op)
 {
+	struct urt__sub s;
 	int ret;
 
 	if (urt__op_taken(op, &ret))
 		return ret;
-	return nop_submit(t, op);
+	if (URT_UNLIKELY(!urt__op_fast_begin(t, op, URT__NOFD, NULL, 0, &s)))
+		return nop_submit(t, op);
+	io_uring_prep_nop(s.sqe);
+	return urt__op_fast_commit(op, &s);
 }
 
 int urt_close_detached(int fd)
