@@ -145,13 +145,15 @@ static void test_cancel_with_sq_full(void **state)
  */
 #define NS 3
 #define NB 5
-#define NB_MAX 12 /* bytes a stream, for the -EBUSY case below */
+#define NB_MAX 12 /* bytes a stream, for the -EBUSY cases below */
+#define NS_MAX 5  /* streams, for the -EBUSY case in a reap batch */
 
 struct pause_state {
-	int fd[NS], i, n, got[NS], nb; /* nb: bytes a stream (0: NB) */
-	struct urt_op rx[NS], nap;
+	/* nb: bytes a stream (0: NB); ns: streams (0: NS) */
+	int fd[NS_MAX], i, n, got[NS_MAX], nb, ns;
+	struct urt_op rx[NS_MAX], nap;
 	struct urt_buf b;
-	char seen[NS][NB_MAX];
+	char seen[NS_MAX][NB_MAX];
 };
 
 static bool pause_poll(struct urt_task *t, void *arg)
@@ -159,13 +161,15 @@ static bool pause_poll(struct urt_task *t, void *arg)
 	struct pause_state *st = *(struct pause_state **)arg;
 
 	URT_BEGIN(t);
-	for (st->i = 0; st->i < NS; st->i++)
+	if (!st->ns)
+		st->ns = NS;
+	for (st->i = 0; st->i < st->ns; st->i++)
 		if (urt_recv_stream(t, &st->rx[st->i], st->fd[st->i], &st->b) != URT_PENDING)
 			URT_RETURN(t, 1);
 	URT_AWAIT(t, urt_sleep(t, &st->nap, 100000000)); /* let the queues fill */
 	if (!st->nb)
 		st->nb = NB;
-	for (st->i = 0; st->i < NS; st->i++) {
+	for (st->i = 0; st->i < st->ns; st->i++) {
 		while (st->got[st->i] < st->nb) {
 			URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx[st->i], st->fd[st->i], &st->b));
 			if (st->n <= 0 || st->got[st->i] + st->n > st->nb)
@@ -175,7 +179,7 @@ static bool pause_poll(struct urt_task *t, void *arg)
 			urt_buf_free(&st->b);
 		}
 	}
-	for (st->i = 0; st->i < NS; st->i++) {
+	for (st->i = 0; st->i < st->ns; st->i++) {
 		urt_op_cancel(&st->rx[st->i]);
 		while (urt_op_busy(&st->rx[st->i])) {
 			URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx[st->i], st->fd[st->i], &st->b));
@@ -411,6 +415,20 @@ static struct urt_sim *busy_sim(struct urt_runtime *rt, uint64_t latency_ns,
 	return sim;
 }
 
+/* A busy test's end: no stale completion, the runtime clean, the
+ * model's ns socket pairs closed, both torn down. */
+static void busy_end(struct urt_runtime *rt, struct urt_sim *sim, int sv[][2], int ns)
+{
+	assert_int_equal(test_stats(rt).stale_cqes, 0);
+	test_assert_clean(rt);
+	for (int i = 0; i < ns; i++) {
+		assert_int_equal(urt_sim_close(sim, sv[i][0]), 0);
+		assert_int_equal(urt_sim_close(sim, sv[i][1]), 0);
+	}
+	test_runtime_end(rt);
+	urt_sim_destroy(sim);
+}
+
 static void test_busy_poll_submits(void **state)
 {
 	struct urt_runtime rt;
@@ -498,14 +516,131 @@ static void test_busy_pause_inside_reap(void **state)
 			assert_int_equal(st.seen[i][k], 'A' + 16 * i + k);
 	assert_true(test_stats(&rt).stream_pauses >= NS);
 	assert_true(test_stats(&rt).cq_busy > 0);
-	assert_int_equal(test_stats(&rt).stale_cqes, 0);
-	test_assert_clean(&rt);
-	for (int i = 0; i < NS; i++) {
-		assert_int_equal(urt_sim_close(sim, sv[i][0]), 0);
-		assert_int_equal(urt_sim_close(sim, sv[i][1]), 0);
+	busy_end(&rt, sim, sv, NS);
+}
+
+/*
+ * -EBUSY while a batch of the reap is part done. Five streams hold 4
+ * unread one-byte entries each (a chunk record: their queue's bound),
+ * and a fifth byte each is on its way. A task then prepares 14 NOPs on
+ * the 2-entry SQ: at every third the SQ is full and a submit makes room,
+ * an enter that also runs what is due (the NOPs, which complete at
+ * submission, and the streams' bytes). The first posts the five fifth
+ * bytes; before the sixth the task sends 3 more bytes a stream, and the
+ * sixth fills the 16-entry CQ, the kernel holding the rest back. The
+ * last 2 NOPs stay in the SQ: the tick's own enter is refused (the CQ
+ * overflows) and takes nothing. Its reap's batch opens with a fifth
+ * byte, which pauses its stream; the cancel finds the SQ full, the
+ * submission that makes room is refused, and the 15 CQEs left of the
+ * batch, then what the kernel held, go to the stash (seen once with a
+ * print in urt__cq_reap, and for each of sim seeds 1-150). The stash
+ * must be applied before anything newer (the cancels' completions, the
+ * streams' ends): every byte arrives once, in order. No stash comes
+ * before that reap (cq_busy is 0 before the sixth submit, and the fifth
+ * left the CQ with room), and the wake read is not armed
+ * (urt_tick(.., 0) does not park): the one the tick counts was made
+ * inside urt__cq_reap. The ring's buffers only (recv_pin_max =
+ * buf_count: no spill, which would join a stream's bytes and pause it
+ * later).
+ */
+#define FLOOD_NOPS 14 /* 6 submits that make room, 2 NOPs left in the SQ */
+#define FLOOD_MORE 3  /* bytes a stream sends before the last of them */
+
+struct flood_state {
+	struct urt_sim *sim;
+	int peer[NS_MAX], i, n, bad;
+	uint64_t busy_before; /* cq_busy before the sixth submit */
+	struct urt_op op[FLOOD_NOPS];
+};
+
+/* Bytes from..to-1 of each stream's pattern, to its peer. */
+static void busy_send(struct urt_sim *sim, const int *peer, int from, int to)
+{
+	for (int i = 0; i < NS_MAX; i++)
+		for (int k = from; k < to; k++)
+			assert_int_equal(urt_sim_write(sim, peer[i],
+						       &(char){ (char)('A' + 8 * i + k) }, 1, 0),
+					 1);
+}
+
+static bool flood_poll(struct urt_task *t, void *arg)
+{
+	struct flood_state *st = *(struct flood_state **)arg;
+
+	URT_BEGIN(t);
+	for (st->i = 0; st->i < FLOOD_NOPS; st->i++) {
+		if (st->i == FLOOD_NOPS - 2) { /* this NOP's room is the sixth submit */
+			st->busy_before = test_stats(urt_task_runtime(t)).cq_busy;
+			busy_send(st->sim, st->peer, 5, 5 + FLOOD_MORE);
+		}
+		(void)urt_nop(t, &st->op[st->i]);
 	}
-	test_runtime_end(&rt);
-	urt_sim_destroy(sim);
+	for (st->i = 0; st->i < FLOOD_NOPS; st->i++) {
+		URT_AWAIT(t, st->n = urt_nop(t, &st->op[st->i]));
+		st->bad += st->n != 0;
+	}
+	URT_RETURN(t, (uint64_t)st->bad);
+	URT_END(t);
+}
+
+static const struct urt_task_type flood_type = { .poll = flood_poll, .name = "flood" };
+
+static void test_busy_inside_reap_batch(void **state)
+{
+	struct urt_runtime rt;
+	struct urt_sim *sim;
+	struct pause_state st = { .ns = NS_MAX, .nb = 5 + FLOOD_MORE };
+	struct flood_state fl = { 0 };
+	struct urt_join j, fj;
+	int sv[NS_MAX][2];
+	uint64_t out;
+
+	(void)state;
+	sim = busy_sim(&rt, 1,
+		       &(struct urt_runtime_opts){ .ring_entries = 2,
+						   .buf_count = 64,
+						   .buf_size = 1,
+						   .stream_queue = 1,
+						   .recv_pin_max = 64 });
+	if (!test_without_recv_limit(&rt)) { /* the sim's arms end at the bound: no pause */
+		test_runtime_end(&rt);
+		urt_sim_destroy(sim);
+		skip();
+	}
+	fl.sim = sim;
+	for (int i = 0; i < NS_MAX; i++) {
+		assert_int_equal(urt_sim_socketpair(sim, SOCK_STREAM, sv[i]), 0);
+		st.fd[i] = sv[i][0];
+		fl.peer[i] = sv[i][1];
+	}
+	assert_int_equal(urt_spawn(&rt, &pause_type, &(struct pause_state *){ &st },
+				   sizeof(struct pause_state *), &j),
+			 0);
+	assert_true(urt_tick(&rt, 0) >= 0); /* the streams armed, the task asleep */
+	busy_send(sim, fl.peer, 0, 4);
+	for (int i = 0; i < 100 && test_stats(&rt).bufs_queued < 4 * NS_MAX; i++)
+		assert_true(urt_tick(&rt, 0) >= 0);
+	assert_int_equal(test_stats(&rt).bufs_queued, 4 * NS_MAX);
+	assert_int_equal(test_stats(&rt).stream_pauses, 0);
+	assert_int_equal(test_stats(&rt).cq_busy, 0);
+	busy_send(sim, fl.peer, 4, 5);
+	assert_int_equal(urt_spawn(&rt, &flood_type, &(struct flood_state *){ &fl },
+				   sizeof(struct flood_state *), &fj),
+			 0);
+	assert_true(urt_tick(&rt, 0) >= 0); /* the flood, then the reap */
+	assert_int_equal(fl.busy_before, 0);
+	assert_true(test_stats(&rt).cq_busy > 0);
+	assert_true(test_stats(&rt).stream_pauses > 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&fj, &out), 0);
+	assert_int_equal(out, 0);
+	assert_int_equal(urt_join_take(&j, &out), 0);
+	assert_int_equal(out, 0);
+	for (int i = 0; i < NS_MAX; i++)
+		for (int k = 0; k < 5 + FLOOD_MORE; k++)
+			assert_int_equal(st.seen[i][k], 'A' + 8 * i + k);
+	assert_true(test_stats(&rt).stream_pauses >= NS_MAX);
+	busy_end(&rt, sim, sv, NS_MAX);
 }
 
 /* --- the op-record limit -------------------------------------------------------------- */
@@ -639,6 +774,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_busy_poll_submits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_cancel_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_pause_inside_reap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_inside_reap_batch, setup, teardown),
 	};
 	if (getenv("URT_TEST_FILTER")) /* run only the tests matching it */
 		cmocka_set_test_filter(getenv("URT_TEST_FILTER"));
