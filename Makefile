@@ -14,8 +14,8 @@
 #   make bench-echo  the echo grid with its goal lines: urt-echo beside
 #                    epoll-echo, libuv-echo and tokio-echo (the echo-peers target),
 #                    then memory per idle connection (scripts/echo-idle-rss.sh)
-#   make bench-servers  urt-http beside nginx and h2o under wrk, urt-kv beside
-#                    redis-server under redis-benchmark
+#   make bench-servers  urt-http beside nginx and h2o under wrk and urt-load,
+#                    urt-kv beside redis-server under redis-benchmark and urt-load
 #   make bench-tls   urt-http beside nginx and h2o, urt-kv beside redis-server,
 #                    all over TLS 1.3: requests/s and CPU, CPU per handshake,
 #                    memory per idle connection, heap calls per request
