@@ -112,23 +112,55 @@ void cell_snapshot(struct cell *c)
 			  s.buf_total, s.buf_total - s.buf_total / 8 + g->held_slack);
 }
 
-/* The attack's connections are silent (or closed): the server must be back
- * to the well-behaved clients' connections within ms. */
-void cell_await_closed(struct cell *c, int ms, const char *what)
+/*
+ * The attack's connections are silent (or closed): the server must be back
+ * to the well-behaved clients' connections. Without w, within ms. With w
+ * (the attack's connections, still open on our side), within ms of when
+ * each stopped moving: until the kernels' buffers between a non-reader and
+ * the server are full (some MiB each way, with the host's default socket
+ * sizes) the server's sends complete and its deadlines rightly do not
+ * start, and how long those bytes take is the server's speed, which a
+ * loaded host divides (200 non-readers of urt-echo: 800 MB, under 3 s on
+ * an idle host and over 10 s at a load of 13). A connection the server
+ * holds still for ms, or connections it counts that none of w's are,
+ * fail; so does one still moving at SETTLE_MAX times ms.
+ */
+#define SETTLE_MAX 20
+
+void cell_await_closed(struct cell *c, int ms, const char *what, struct watch *w)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t start = now_ms(), deadline = start + (int64_t)ms * (w ? SETTLE_MAX : 1);
+	int64_t still = 0;
 	struct srv_stats s = { .live = -1 };
 	long want = c->wb.n + 1;
+	int open = -1;
 
 	while (now_ms() < deadline) {
 		if (srv_stats(c->cfg->pid, c->cfg->log, &s))
 			break;
 		if (s.live >= 0 && s.live <= want)
 			return;
+		if (w && (open = watch_poll(w, c->cfg->port, &still)) < 0)
+			w = NULL, deadline = start + ms; /* no /proc/net/tcp: ms in all */
+		if (w && (still > ms || (!open && now_ms() - w->last > ms)))
+			break;
 		sleep_ms(250);
 	}
 	if (s.live < 0)
 		cell_fail(c, "no live count in the stats line");
+	else if (w && open > 0 && still > ms)
+		cell_fail(c,
+			  "%ld connections still open %" PRId64 " ms after %s: %d of the attack's, "
+			  "one of them not moving for %" PRId64 " ms",
+			  s.live - c->wb.n, now_ms() - start, what, open, still);
+	else if (w && open > 0)
+		cell_fail(c, "%d of the attack's connections still moving %" PRId64 " ms after %s",
+			  open, now_ms() - start, what);
+	else if (w)
+		cell_fail(c,
+			  "%ld connections still open %" PRId64 " ms after %s, %" PRId64
+			  " ms after the attack's last one closed",
+			  s.live - c->wb.n, now_ms() - start, what, now_ms() - w->last);
 	else
 		cell_fail(c, "%ld connections still open %d ms after %s", s.live - c->wb.n, ms,
 			  what);
@@ -163,8 +195,55 @@ static void cell_print(struct cell *c, const char *attack)
 	fflush(stdout);
 }
 
+/*
+ * --throttle: the server stopped (SIGSTOP) for pct% of every 200 ms and
+ * let go (SIGCONT) for the rest, the share of the CPU a loaded host
+ * leaves it, without loading the host. Each stop is shorter than two of
+ * the servers' sweeper ticks, so their deadlines' clocks run on as they
+ * would under load (examples/idle.h). The well-behaved clients sleep
+ * --idle-ms after each round meanwhile, as a starved client would.
+ */
+struct throttle {
+	pid_t pid;
+	int pct;
+	atomic_bool stop;
+	pthread_t th;
+};
+
+static void *throttle_main(void *arg)
+{
+	struct throttle *t = arg;
+
+	while (!atomic_load(&t->stop)) {
+		kill(t->pid, SIGSTOP);
+		sleep_ms(2 * t->pct);
+		kill(t->pid, SIGCONT);
+		sleep_ms(2 * (100 - t->pct));
+	}
+	return NULL;
+}
+
+static void throttle_start(struct throttle *t, pid_t pid, int pct)
+{
+	t->pid = pid;
+	t->pct = pct;
+	atomic_store(&t->stop, pct <= 0);
+	if (pct > 0 && pthread_create(&t->th, NULL, throttle_main, t))
+		t->pct = 0;
+}
+
+static void throttle_stop(struct throttle *t)
+{
+	if (t->pct <= 0)
+		return;
+	atomic_store(&t->stop, true);
+	pthread_join(t->th, NULL);
+	kill(t->pid, SIGCONT);
+}
+
 static int run_cell(struct cfg *g, const struct attack *a, enum srv_kind k)
 {
+	struct throttle th;
 	struct cell c = { .cfg = g, .kind = k, .held = -1, .buf_total = -1, .fresh_us = -1 };
 	struct proc_mem m;
 	char why[160];
@@ -181,8 +260,13 @@ static int run_cell(struct cfg *g, const struct attack *a, enum srv_kind k)
 		return 1;
 	}
 	c.rss0_kb = m.rss_kb;
-	if (wb_start(&c.wb, k, g->port, g->wb_conns, g->deadline_ms)) {
+	throttle_start(&th, g->pid, g->throttle_pct);
+	/* a loaded host starves the clients too: a round's connections wait idle
+	 * for longer than --idle-ms */
+	if (wb_start(&c.wb, k, g->port, g->wb_conns, g->deadline_ms, g->idle_ms,
+		     g->throttle_pct ? g->idle_ms : 0)) {
 		cell_fail(&c, "cannot start the well-behaved clients");
+		throttle_stop(&th);
 		cell_print(&c, a->name);
 		return 1;
 	}
@@ -201,6 +285,12 @@ static int run_cell(struct cfg *g, const struct attack *a, enum srv_kind k)
 	else if (fresh_request(k, g->port, g->deadline_ms, &us, why, sizeof(why)))
 		cell_fail(&c, "after the attack: %s", why);
 	wb_stop(&c.wb);
+	throttle_stop(&th);
+	if (atomic_load(&c.wb.renewed))
+		fprintf(stderr,
+			"urt-attack: %s x %s: %lu well-behaved connections renewed, left idle "
+			"for half of --idle-ms\n",
+			a->name, servers[k], atomic_load(&c.wb.renewed));
 	if (atomic_load(&c.wb.fails))
 		cell_fail(&c, "%lu well-behaved requests failed (%lu answered), first: %s",
 			  atomic_load(&c.wb.fails), atomic_load(&c.wb.ok), c.wb.why);
@@ -210,6 +300,17 @@ static int run_cell(struct cfg *g, const struct attack *a, enum srv_kind k)
 	return c.why[0] ? 1 : 0;
 }
 
+/* whether word is one of list's space-separated words */
+static bool word_in(const char *word, const char *list)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
+			return true;
+	return false;
+}
+
 static int usage(FILE *f, int rc)
 {
 	fprintf(f,
@@ -217,8 +318,8 @@ static int usage(FILE *f, int rc)
 		"                  [--deadline-ms MS] [--idle-ms MS] [--send-ms MS] [--head-ms MS]\n"
 		"                  [--grace-ms MS] [--duration-ms MS] [--rss-growth-max B]\n"
 		"                  [--held-slack N] [--wb-conns N] [--seed S] [--cases N] [--bench]\n"
-		"                  [--collide-keys N] [--collide-ratio R]\n"
-		"       urt-attack --report FILE [--bench]\n"
+		"                  [--collide-keys N] [--collide-ratio R] [--throttle PCT]\n"
+		"       urt-attack --report FILE [--bench] [--attacks LIST]\n"
 		"       urt-attack --list\n"
 		"  --deadline-ms   a well-behaved request is answered within this (5000)\n"
 		"  --idle-ms, --send-ms, --head-ms  the deadlines the server was started with\n"
@@ -228,7 +329,10 @@ static int usage(FILE *f, int rc)
 		"  --held-slack N  ring buffers in flight allowed past seven eighths of the ring (17)\n"
 		"  --seed S        for the malformed inputs (default: from the clock, printed)\n"
 		"  --cases N       malformed inputs in all (100000)\n"
-		"  --bench         measure req/s without the attack first; --report: the table\n");
+		"  --bench         measure req/s without the attack first; --report: the table\n"
+		"  --throttle PCT  a loaded host: the server stopped PCT%% of every 200 ms (0-90),\n"
+		"                  the well-behaved clients asleep --idle-ms after each round\n"
+		"  --attacks LIST  --report: only these (space-separated) attacks' rows\n");
 	return rc;
 }
 
@@ -263,12 +367,13 @@ int main(int argc, char **argv)
 		{ "held-slack", 1, 0, 'k' }, { "wb-conns", 1, 0, 'w' },	 { "seed", 1, 0, 'e' },
 		{ "cases", 1, 0, 'c' },	     { "bench", 0, 0, 'b' },	 { "report", 1, 0, 'R' },
 		{ "list", 0, 0, 'L' },	     { "collide-ratio", 1, 0, 'x' }, { "collide-keys", 1, 0, 'K' }, { "help", 0, 0, 'h' },
+		{ "throttle", 1, 0, 'T' },   { "attacks", 1, 0, 'a' },
 		{ 0, 0, 0, 0 },
 	};
 	struct cfg g = { .deadline_ms = 5000, .idle_ms = 30000, .send_ms = 30000, .head_ms = 10000,
 			 .grace_ms = 2000, .duration_ms = 3000, .rss_growth_max = 64 << 20,
 			 .held_slack = 17, .wb_conns = 4, .cases = 100000, .collide_ratio = 3, .collide_keys = 30000 };
-	const char *attack = NULL, *report = NULL;
+	const char *attack = NULL, *report = NULL, *only = NULL;
 	int kind = -1, c;
 	struct rlimit rl;
 
@@ -294,6 +399,8 @@ int main(int argc, char **argv)
 		case 'R': report = optarg; break;
 		case 'x': g.collide_ratio = atof(optarg); break;
 		case 'K': g.collide_keys = atoi(optarg) < 22938 ? 22938 : atoi(optarg) > 44000 ? 44000 : atoi(optarg); break;
+		case 'T': g.throttle_pct = atoi(optarg) < 0 ? 0 : atoi(optarg) > 90 ? 90 : atoi(optarg); break;
+		case 'a': only = optarg; break;
 		case 'L':
 			for (size_t i = 0; i < NATTACKS; i++)
 				printf("%s\n", attacks[i].name);
@@ -301,6 +408,15 @@ int main(int argc, char **argv)
 		case 'h': return usage(stdout, 0);
 		default: return usage(stderr, 2);
 		}
+	}
+	if (report && only) {
+		struct attack some[NATTACKS];
+		size_t n = 0;
+
+		for (size_t i = 0; i < NATTACKS; i++)
+			if (word_in(attacks[i].name, only))
+				some[n++] = attacks[i];
+		return report_print(report, g.bench, some, n, servers, 3);
 	}
 	if (report)
 		return report_print(report, g.bench, attacks, NATTACKS, servers, 3);

@@ -17,6 +17,7 @@ struct cfg {
 	bool seed_set, bench;
 	double collide_ratio;
 	int collide_keys; /* 22938 to 44000: the table ends 65536 wide */
+	int throttle_pct; /* the server stopped this much of each 200 ms */
 };
 
 struct cell {
@@ -44,7 +45,9 @@ void cell_fail(struct cell *c, const char *fmt, ...) __attribute__((format(print
 void cell_fresh(struct cell *c);
 /* the figures at the attack's height: wb answers, RSS, the ring */
 void cell_snapshot(struct cell *c);
-void cell_await_closed(struct cell *c, int ms, const char *what);
+/* the server back to the well-behaved clients' connections (attack.c);
+ * w: the attack's connections still open on our side, or NULL */
+void cell_await_closed(struct cell *c, int ms, const char *what, struct watch *w);
 int cell_close_ms(const struct cell *c);
 
 const char *attack_nonreaders(struct cell *c, enum attack_step step);

@@ -40,12 +40,13 @@ enum rmode { R_NEVER, R_SLOW, R_DRAIN };
 
 struct group {
 	int n, closed; /* closed: seen closed or reset by the server */
-	int fd[1024];
-	uint64_t pos[1024];
+	int fd[WATCH_MAX];
+	uint64_t pos[WATCH_MAX];
 	const struct pattern *pat;
 	int npat;
 	enum rmode rmode;
 	char *ubuf[2]; /* each pattern's unit repeated past CHUNK */
+	struct watch watch; /* its connections while the server closes them */
 };
 
 static int group_open(struct cell *c, struct group *g, int n, const struct pattern *pat,
@@ -224,7 +225,8 @@ static void group_attack(struct cell *c, int n, const struct pattern *pat, int n
 	if (must_close && g.closed < g.n)
 		cell_fail(c, "%d of %d %s still open after %d ms", g.n - g.closed, g.n, what,
 			  c->cfg->duration_ms);
-	cell_await_closed(c, cell_close_ms(c), "the attack fell silent");
+	watch_init(&g.watch, g.fd, g.n);
+	cell_await_closed(c, cell_close_ms(c), "the attack fell silent", &g.watch);
 	group_close(&g);
 }
 
@@ -333,7 +335,8 @@ const char *attack_slowloris(struct cell *c, enum attack_step step)
 	    g.closed < g.n)
 		cell_fail(c, "%d of %d slowloris heads still open after %d ms (--head-ms %d)",
 			  g.n - g.closed, g.n, c->cfg->duration_ms, c->cfg->head_ms);
-	cell_await_closed(c, cell_close_ms(c), "slowloris fell silent");
+	watch_init(&g.watch, g.fd, g.n);
+	cell_await_closed(c, cell_close_ms(c), "slowloris fell silent", &g.watch);
 	group_close(&g);
 	return NULL;
 }
@@ -561,7 +564,7 @@ const char *attack_reset(struct cell *c, enum attack_step step)
 		cell_fail(c, "of 400 reset clients, %d not connected and %d not answered", lost,
 			  unanswered);
 	cell_snapshot(c);
-	cell_await_closed(c, c->cfg->grace_ms, "the resets");
+	cell_await_closed(c, c->cfg->grace_ms, "the resets", NULL);
 	return NULL;
 }
 
@@ -603,7 +606,7 @@ const char *attack_fd_exhaust(struct cell *c, enum attack_step step)
 			  (t1 - t0) * 100 / hz);
 	for (int i = 0; i < n; i++)
 		close(fd[i]);
-	cell_await_closed(c, cell_close_ms(c), "400 clients closed");
+	cell_await_closed(c, cell_close_ms(c), "400 clients closed", NULL);
 	wb_pause(&c->wb, false);
 	return NULL;
 }
@@ -749,6 +752,6 @@ const char *attack_malformed(struct cell *c, enum attack_step step)
 		cell_fail(c, "of %ld malformed batches (seed %" PRIu64 "): %ld not connected, %ld "
 			     "not closed after EOF, %ld echoed short",
 			  batches, seed0, lost, hung, short_echo);
-	cell_await_closed(c, c->cfg->grace_ms, "the malformed clients closed");
+	cell_await_closed(c, c->cfg->grace_ms, "the malformed clients closed", NULL);
 	return NULL;
 }

@@ -145,7 +145,7 @@ int expect_bytes(int fd, const char *want, size_t n, int64_t deadline)
 		ssize_t r = recv_some(fd, buf, ask, deadline);
 
 		if (r <= 0)
-			return r ? (int)r : -ECONNRESET;
+			return r ? (int)r : -ESHUTDOWN;
 		if (memcmp(buf, want + got, (size_t)r))
 			return -EPROTO;
 		got += (size_t)r;
@@ -171,7 +171,7 @@ int read_http(int fd, int64_t deadline, int *status)
 			return -E2BIG;
 		r = recv_some(fd, buf + have, sizeof(buf) - 1 - have, deadline);
 		if (r <= 0)
-			return r ? (int)r : -ECONNRESET;
+			return r ? (int)r : -ESHUTDOWN;
 		have += (size_t)r;
 	}
 	if (sscanf(buf, "HTTP/1.%*d %d", status) != 1)
@@ -188,7 +188,7 @@ int read_http(int fd, int64_t deadline, int *status)
 		ssize_t r = recv_some(fd, buf, body < 16384 ? (size_t)body : 16384, deadline);
 
 		if (r <= 0)
-			return r ? (int)r : -ECONNRESET;
+			return r ? (int)r : -ESHUTDOWN;
 		body -= r;
 	}
 	return body < 0 ? -EPROTO : 0;
@@ -230,6 +230,79 @@ long proc_cpu_ticks(pid_t pid)
 	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
 		return -1;
 	return (long)(ut + st);
+}
+
+void watch_init(struct watch *w, const int *fd, int n)
+{
+	int64_t now = now_ms();
+
+	w->n = n < WATCH_MAX ? n : WATCH_MAX;
+	w->last = now;
+	for (int i = 0; i < w->n; i++) {
+		struct sockaddr_in a;
+		socklen_t len = sizeof(a);
+
+		memset(&w->c[i], 0, sizeof(w->c[i]));
+		w->c[i].moved = now;
+		if (fd[i] >= 0 && !getsockname(fd[i], (struct sockaddr *)&a, &len))
+			w->c[i].port = ntohs(a.sin_port);
+		w->c[i].open = w->c[i].port != 0;
+	}
+}
+
+/* The slot of the watched connection whose end is at our port (+ 1). */
+static uint16_t watch_slot[65536];
+
+int watch_poll(struct watch *w, int port, int64_t *still_ms)
+{
+	char line[512];
+	long q[WATCH_MAX][4];
+	bool open[WATCH_MAX] = { false };
+	int64_t now = now_ms();
+	int n = 0;
+	FILE *f = fopen("/proc/net/tcp", "r");
+
+	if (!f)
+		return -errno;
+	memset(watch_slot, 0, sizeof(watch_slot));
+	memset(q, 0, sizeof(q));
+	for (int i = 0; i < w->n; i++)
+		if (w->c[i].port)
+			watch_slot[w->c[i].port] = (uint16_t)(i + 1);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned la, lp, ra, rp, st;
+		unsigned long tx, rx;
+		int i;
+
+		if (sscanf(line, " %*d: %x:%x %x:%x %x %lx:%lx", &la, &lp, &ra, &rp, &st, &tx,
+			   &rx) != 7)
+			continue; /* the header */
+		if (lp == (unsigned)port && rp < 65536 && (i = watch_slot[rp] - 1) >= 0) {
+			q[i][2] = (long)tx; /* the server's end */
+			q[i][3] = (long)rx;
+			open[i] = st == 1; /* TCP_ESTABLISHED: it has not closed */
+		} else if (rp == (unsigned)port && lp < 65536 && (i = watch_slot[lp] - 1) >= 0) {
+			q[i][0] = (long)tx; /* ours */
+			q[i][1] = (long)rx;
+		}
+	}
+	fclose(f);
+	*still_ms = 0;
+	for (int i = 0; i < w->n; i++) {
+		if (!w->c[i].open)
+			continue;
+		if (!open[i] || memcmp(q[i], w->c[i].q, sizeof(q[i]))) {
+			memcpy(w->c[i].q, q[i], sizeof(q[i]));
+			w->c[i].moved = w->last = now;
+			w->c[i].open = open[i];
+		}
+		if (w->c[i].open) {
+			n++;
+			if (now - w->c[i].moved > *still_ms)
+				*still_ms = now - w->c[i].moved;
+		}
+	}
+	return n;
 }
 
 /* how many stats lines (" live ") the log holds; the last one in line */
@@ -319,6 +392,8 @@ int wb_request(enum srv_kind k, int fd, uint64_t seq, int64_t deadline, char *wh
 		snprintf(why, wn, "answered with status %d", status);
 	else if (r == -EPROTO)
 		snprintf(why, wn, "wrong answer");
+	else if (r == -ESHUTDOWN)
+		snprintf(why, wn, "closed by the server (EOF) before the answer");
 	else if (r)
 		snprintf(why, wn, "%s", strerror(-r));
 	return r;
@@ -345,19 +420,34 @@ int fresh_request(enum srv_kind k, int port, int deadline_ms, int64_t *us, char 
 	return r;
 }
 
-static void wb_fail(struct wb *w, int i, const char *why)
+/* gap_ms: how long the connection had been left idle before the request */
+static void wb_fail(struct wb *w, int i, int64_t gap_ms, const char *why)
 {
 	pthread_mutex_lock(&w->lock);
 	if (!w->why[0])
-		snprintf(w->why, sizeof(w->why), "well-behaved client %d: %s", i, why);
+		snprintf(w->why, sizeof(w->why),
+			 "well-behaved client %d, %.1f s in, its connection idle %" PRId64
+			 " ms before: %s",
+			 i, (double)(now_ms() - w->t0_ms) / 1000.0, gap_ms, why);
 	pthread_mutex_unlock(&w->lock);
 	atomic_fetch_add(&w->fails, 1);
 }
 
+/*
+ * The clients take their connections in turn, so each waits idle while
+ * the others ask: a request slow in coming (a loaded host, a server busy
+ * with an attack) leaves the rest idle that long. A server may close a
+ * connection that has sent nothing for --idle-ms, rightly (its clock runs
+ * from a request it received, never before we sent it); so a connection
+ * last used half that long ago is replaced by a new one before it asks,
+ * and one that is closed on us was used within half of --idle-ms: that
+ * close is the server's fault.
+ */
 static void *wb_main(void *arg)
 {
 	struct wb *w = arg;
 	int fd[16], i;
+	int64_t sent[16]; /* when each connection last sent a request (ms) */
 	uint64_t seq = 0;
 
 	for (i = 0; i < w->n; i++)
@@ -368,34 +458,36 @@ static void *wb_main(void *arg)
 			sleep_ms(10);
 			continue;
 		}
-		if (atomic_load(&w->paused)) { /* the server may have closed them idle */
-			for (i = 0; i < w->n; i++)
-				if (fd[i] >= 0)
-					close(fd[i]), fd[i] = -1;
-			atomic_store(&w->paused, false);
-		}
+		atomic_store(&w->paused, false);
 		for (i = 0; i < w->n && !atomic_load(&w->stop) && !atomic_load(&w->pause); i++) {
 			char why[128];
 			int64_t t0 = now_us(), deadline = now_ms() + w->deadline_ms;
 
-			if (fd[i] < 0)
+			if (fd[i] >= 0 && w->idle_ms && (now_ms() - sent[i]) * 2 >= w->idle_ms)
+				close(fd[i]), fd[i] = -1, atomic_fetch_add(&w->renewed, 1);
+			if (fd[i] < 0) {
 				fd[i] = tcp_connect(w->port, deadline);
+				sent[i] = t0 / 1000; /* new: not idle */
+			}
 			if (fd[i] < 0) {
 				snprintf(why, sizeof(why), "connect: %s", strerror(-fd[i]));
-				wb_fail(w, i, why);
+				wb_fail(w, i, 0, why);
 				sleep_ms(50);
 				continue;
 			}
 			if (wb_request(w->kind, fd[i], seq++, deadline, why, sizeof(why))) {
-				wb_fail(w, i, why);
+				wb_fail(w, i, t0 / 1000 - sent[i], why);
 				close(fd[i]);
 				fd[i] = -1;
 				continue;
 			}
+			sent[i] = t0 / 1000;
 			atomic_fetch_add(&w->ok, 1);
 			if (now_us() - t0 > w->max_us)
 				w->max_us = now_us() - t0;
 		}
+		for (int64_t end = now_ms() + w->gap_ms; now_ms() < end && !atomic_load(&w->stop);)
+			sleep_ms(10);
 	}
 	for (i = 0; i < w->n; i++)
 		if (fd[i] >= 0)
@@ -403,13 +495,17 @@ static void *wb_main(void *arg)
 	return NULL;
 }
 
-int wb_start(struct wb *w, enum srv_kind k, int port, int n, int deadline_ms)
+int wb_start(struct wb *w, enum srv_kind k, int port, int n, int deadline_ms, int idle_ms,
+	     int gap_ms)
 {
 	memset(w, 0, sizeof(*w));
 	w->kind = k;
 	w->port = port;
 	w->n = n > 16 ? 16 : n;
 	w->deadline_ms = deadline_ms;
+	w->idle_ms = idle_ms;
+	w->gap_ms = gap_ms;
+	w->t0_ms = now_ms();
 	pthread_mutex_init(&w->lock, NULL);
 	return -pthread_create(&w->th, NULL, wb_main, w);
 }

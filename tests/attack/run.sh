@@ -12,8 +12,10 @@
 # 256m under ASan, whose shadow and quarantine count in RSS), HELD_SLACK
 # (ring buffers in flight past the seven eighths of the ring the runtime
 # may hand out: one completion's, 17), SEED (malformed input), ATTACKS
-# (a space-separated subset of --list, for a run by hand; the report then
-# fails the cells not run).
+# (a space-separated subset of --list; the report then has their rows
+# only), THROTTLE (urt-attack --throttle: each server stopped that % of
+# every 200 ms, as a loaded host would leave it; the CTest entry
+# attack_throttled).
 set -euo pipefail
 bin=${1:?usage: run.sh BINDIR [release|asan|bench]}
 mode=${2:-release}
@@ -21,7 +23,8 @@ name=attack
 # shellcheck source=scripts/test-lib.sh
 . "$(dirname "$0")/../../scripts/test-lib.sh"
 
-idle=1000 send=1500 head=1500 deadline=5000 repeat=1 bench=() collide=()
+idle=1000 send=1500 head=1500 deadline=5000 repeat=1 bench=() collide=() only=()
+[ -n "${ATTACKS:-}" ] && only=(--attacks "$ATTACKS")
 rss=${RSS_GROWTH_MAX:-64m}
 case $mode in
 asan)
@@ -104,7 +107,8 @@ for r in $(seq "$repeat"); do
 			timeout 150 "$bin/urt-attack" --server "$s" --attack "$a" --port "$port" \
 				--pid "$srv" --log "$log" --deadline-ms "$deadline" --idle-ms "$idle" \
 				--send-ms "$send" --head-ms "$head" --rss-growth-max "$rss" \
-				--held-slack "${HELD_SLACK:-17}" --seed "$seed" "${bench[@]}" "${collide[@]}" \
+				--held-slack "${HELD_SLACK:-17}" --seed "$seed" --throttle "${THROTTLE:-0}" \
+				"${bench[@]}" "${collide[@]}" \
 				>> "$cells" 2>> "$tmp/attack.err" || true
 			grep -a "	$a	$s	" "$cells" | tail -1 | cut -f1-4 | cut -c1-220 || true
 			stop_srv "$s" "$a"
@@ -112,5 +116,5 @@ for r in $(seq "$repeat"); do
 	done
 	step "run $r done in $((SECONDS - t0)) s"
 done
-grep -a 'seed=\|collide:' "$tmp/attack.err" | sort | uniq -c | head -20 || true
-"$bin/urt-attack" --report "$cells" "${bench[@]}"
+grep -a 'seed=\|collide:\|renewed' "$tmp/attack.err" | sort | uniq -c | head -20 || true
+"$bin/urt-attack" --report "$cells" "${bench[@]}" "${only[@]}"
