@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_nomalloc.c - in steady state, 1M slab spawns and 1M I/O operations
- * (a recv stream and sends on a connection) call malloc zero times.
+ * (a recv stream and sends on a connection) call malloc zero times, and so
+ * do bursts that leave a chunk unread on each of 200 connections at once.
  *
  * Links support/heap_count.c, which interposes the C heap and counts calls
  * while heap_counting is set. Not built with sanitizers, which own malloc.
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -202,11 +204,198 @@ static void test_io_ops_never_malloc(void **state)
 	test_runtime_end(&rt);
 }
 
+/*
+ * --- bursts: a chunk unread on every connection at once ---
+ *
+ * urt-echo's 1,000-connection benchmark windows counted heap calls after
+ * warm-up. Traced (docs/benchmarks.md), some were the sweep's list of
+ * streams holding ring chunks (bufs.pins) doubling from 64 entries the
+ * first time a burst left more streams than that with a chunk unread
+ * (the tasks behind the reaping, as on a loaded host). The list is made
+ * whole at init now. Here the op records (a burst of no-ops in flight)
+ * and each connection (one message at a time) are warmed first; then
+ * each round echoes message A on every connection, after which the
+ * echoers wait at `gate`, so message B waits unread in all 200 streams
+ * until the gate opens: no allocator call in ten rounds.
+ */
+enum { BURST_CONNS = 200, BURST_ROUNDS = 10, NOPS = 1024 };
+
+static bool gate_open = true;
+static struct urt_event gate; /* notified when gate_open turns true */
+
+static bool nop_poll(struct urt_task *t, void *arg)
+{
+	struct urt_op *op = arg;
+	int ret;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, ret = urt_nop(t, op));
+	(void)ret;
+	URT_END(t);
+}
+
+static const struct urt_task_type nop_type = { .poll = nop_poll, .name = "nop" };
+
+/* a task that waits at the gate once (the warm-up's registrations) */
+static bool waiter_poll(struct urt_task *t, void *arg)
+{
+	int *ret = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, *ret = urt_event_wait(t, &gate));
+	URT_END(t);
+}
+
+static const struct urt_task_type waiter_type = { .poll = waiter_poll, .name = "waiter" };
+
+/* ponger's echo, but waiting at the gate before each receive */
+static bool gated_poll(struct urt_task *t, void *arg)
+{
+	struct ponger *p = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		if (!gate_open)
+			URT_AWAIT(t, p->ret = urt_event_wait(t, &gate));
+		URT_AWAIT(t, p->ret = urt_recv_stream(t, &p->rx, p->fd, &p->buf));
+		if (p->ret <= 0)
+			break;
+		URT_AWAIT(t, p->ret = urt_send(t, &p->tx, p->fd, p->buf.data, p->buf.len, 0));
+		urt_buf_free(&p->buf);
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type gated_type = { .poll = gated_poll, .name = "gated" };
+
+static void send_each(const int *cfd, int from, int to)
+{
+	char msg[32];
+
+	memset(msg, 'b', sizeof(msg));
+	for (int i = from; i < to; i++)
+		assert_int_equal(write(cfd[i], msg, sizeof(msg)), sizeof(msg));
+}
+
+/* Tick until bytes echoes are back on each of cfd[from..to) (read without
+ * blocking between ticks). */
+static void echoes_wait(struct urt_runtime *rt, const int *cfd, int from, int to, size_t bytes)
+{
+	static size_t got[BURST_CONNS];
+	char in[64];
+	int left = to - from;
+
+	memset(got, 0, sizeof(got));
+	for (int spins = 0; left; spins++) {
+		assert_true(spins < 100000);
+		assert_true(urt_tick(rt, 1000000) >= 0);
+		for (int i = from; i < to; i++) {
+			ssize_t n;
+
+			if (got[i] == bytes)
+				continue;
+			n = recv(cfd[i], in, bytes - got[i], MSG_DONTWAIT);
+			if (n > 0 && (got[i] += (size_t)n) == bytes)
+				left--;
+		}
+	}
+}
+
+/* Tick until a tick of 1 ms polls no task: every echoer has finished its
+ * send and waits in its receive (or at the gate). */
+static void settle(struct urt_runtime *rt)
+{
+	int polled;
+
+	for (int spins = 0; (polled = urt_tick(rt, 1000000)) != 0; spins++) {
+		assert_true(polled > 0);
+		assert_true(spins < 100000);
+	}
+}
+
+/* Message A to every connection, echoed, each echoer then at the gate;
+ * message B to every connection, ticks until none is left to poll (B
+ * queued unread on every stream); then the gate opens and B is echoed. */
+static void burst_round(struct urt_runtime *rt, const int *cfd)
+{
+	settle(rt); /* each echoer waits in its receive, before the gate */
+	gate_open = false;
+	send_each(cfd, 0, BURST_CONNS); /* A: echoed, then each waits at the gate */
+	echoes_wait(rt, cfd, 0, BURST_CONNS, 32);
+	send_each(cfd, 0, BURST_CONNS); /* B: queued unread */
+	settle(rt);
+	gate_open = true;
+	urt_event_notify_all(&gate);
+	echoes_wait(rt, cfd, 0, BURST_CONNS, 32);
+}
+
+static void test_bursts_never_malloc(void **state)
+{
+	static int cfd[BURST_CONNS], sfd[BURST_CONNS];
+	static struct urt_op nops[NOPS];
+	struct urt_runtime rt;
+	size_t calls;
+
+	(void)state;
+	assert_int_equal(urt_runtime_init(&rt,
+					  &(struct urt_runtime_opts){
+						  .slab = URT_SLAB_UNBOUNDED,
+						  .slot_size = 256,
+						  .buf_count = 1024,
+						  .poll_budget = 2 * NOPS,
+					  }),
+			 0);
+	for (int i = 0; i < BURST_CONNS; i++) {
+		int fds[2];
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+		cfd[i] = fds[0];
+		sfd[i] = fds[1];
+		assert_int_equal(urt_spawn_slab(&gated_type, &(struct ponger){ .fd = sfd[i] },
+						sizeof(struct ponger), NULL),
+				 0);
+	}
+	/* warm: records for every stream, chunk and send of a round (no-ops
+	 * in flight at once), then each connection alone */
+	for (int i = 0; i < NOPS; i++)
+		assert_int_equal(urt_spawn_slab(&nop_type, &nops[i], sizeof(nops[i]), NULL), 0);
+	while (urt_runtime_current()->active > BURST_CONNS)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	for (int i = 0; i < BURST_CONNS; i++) /* the gate's registrations */
+		assert_int_equal(urt_spawn_slab(&waiter_type, &(int){ 0 }, sizeof(int), NULL), 0);
+	while (urt_tick(&rt, 0) > 0)
+		;
+	urt_event_notify_all(&gate);
+	while (urt_runtime_current()->active > BURST_CONNS)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	for (int i = 0; i < BURST_CONNS; i++) {
+		send_each(cfd, i, i + 1);
+		echoes_wait(&rt, cfd, i, i + 1, 32);
+	}
+	heap_calls = 0;
+	heap_counting = true;
+	for (int r = 0; r < BURST_ROUNDS; r++)
+		burst_round(&rt, cfd);
+	heap_counting = false;
+	calls = heap_calls;
+	print_message("heap calls: %zu for %d rounds of a chunk unread on %d connections at once\n",
+		      calls, BURST_ROUNDS, BURST_CONNS);
+	assert_int_equal(calls, 0);
+	for (int i = 0; i < BURST_CONNS; i++)
+		close(cfd[i]); /* each echoer sees EOF and ends */
+	while (urt_runtime_current()->active)
+		assert_true(urt_tick(&rt, 1000000000ull) >= 0);
+	for (int i = 0; i < BURST_CONNS; i++)
+		close(sfd[i]);
+	test_runtime_end(&rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slab_spawns_never_malloc),
 		cmocka_unit_test(test_io_ops_never_malloc),
+		cmocka_unit_test(test_bursts_never_malloc),
 	};
 
 	return cmocka_run_group_tests_name("nomalloc", tests, NULL, NULL);
