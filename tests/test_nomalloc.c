@@ -132,10 +132,14 @@ static const struct urt_task_type pinger_type = { .poll = pinger_poll, .name = "
 
 struct ponger {
 	int fd;
+	bool gated; /* waits at the gate before each receive (the bursts test) */
 	struct urt_op tx, rx;
 	struct urt_buf buf;
 	int ret;
 };
+
+static bool gate_open = true;
+static struct urt_event gate; /* notified when gate_open turns true */
 
 static bool ponger_poll(struct urt_task *t, void *arg)
 {
@@ -143,6 +147,8 @@ static bool ponger_poll(struct urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	for (;;) {
+		if (p->gated && !gate_open)
+			URT_AWAIT(t, p->ret = urt_event_wait(t, &gate));
 		URT_AWAIT(t, p->ret = urt_recv_stream(t, &p->rx, p->fd, &p->buf));
 		if (p->ret <= 0)
 			break;
@@ -215,13 +221,10 @@ static void test_io_ops_never_malloc(void **state)
  * whole at init now. Here the op records (a burst of no-ops in flight)
  * and each connection (one message at a time) are warmed first; then
  * each round echoes message A on every connection, after which the
- * echoers wait at `gate`, so message B waits unread in all 200 streams
- * until the gate opens: no allocator call in ten rounds.
+ * echoers (gated pongers) wait at `gate`, so message B waits unread in
+ * all 200 streams until the gate opens: no allocator call in ten rounds.
  */
 enum { BURST_CONNS = 200, BURST_ROUNDS = 10, NOPS = 1024 };
-
-static bool gate_open = true;
-static struct urt_event gate; /* notified when gate_open turns true */
 
 static bool nop_poll(struct urt_task *t, void *arg)
 {
@@ -247,26 +250,6 @@ static bool waiter_poll(struct urt_task *t, void *arg)
 }
 
 static const struct urt_task_type waiter_type = { .poll = waiter_poll, .name = "waiter" };
-
-/* ponger's echo, but waiting at the gate before each receive */
-static bool gated_poll(struct urt_task *t, void *arg)
-{
-	struct ponger *p = arg;
-
-	URT_BEGIN(t);
-	for (;;) {
-		if (!gate_open)
-			URT_AWAIT(t, p->ret = urt_event_wait(t, &gate));
-		URT_AWAIT(t, p->ret = urt_recv_stream(t, &p->rx, p->fd, &p->buf));
-		if (p->ret <= 0)
-			break;
-		URT_AWAIT(t, p->ret = urt_send(t, &p->tx, p->fd, p->buf.data, p->buf.len, 0));
-		urt_buf_free(&p->buf);
-	}
-	URT_END(t);
-}
-
-static const struct urt_task_type gated_type = { .poll = gated_poll, .name = "gated" };
 
 static void send_each(const int *cfd, int from, int to)
 {
@@ -355,7 +338,8 @@ static void test_bursts_never_malloc(void **state)
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
 		cfd[i] = fds[0];
 		sfd[i] = fds[1];
-		assert_int_equal(urt_spawn_slab(&gated_type, &(struct ponger){ .fd = sfd[i] },
+		assert_int_equal(urt_spawn_slab(&ponger_type,
+						&(struct ponger){ .fd = sfd[i], .gated = true },
 						sizeof(struct ponger), NULL),
 				 0);
 	}
