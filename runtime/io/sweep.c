@@ -61,11 +61,11 @@ static void pins_compact(struct urt_runtime *rt)
  * only if more than half of it is left, so it grows only when more
  * streams than there are ring buffers hold ring chunks at once: possible
  * only with buffers filled in part (a buffer holds pieces of several
- * streams). It
- * used to start at 64 entries and double on demand: under 1,000 busy
- * connections each doubling (an alloc and a free) came whenever a burst
- * first had more streams queued than ever, late into steady state
- * (traced in echo-bench's 1,000-connection windows, docs/benchmarks.md).
+ * streams). It used to start at 64 entries and double on demand: under
+ * 1,000 busy connections each doubling (an alloc and a free) came
+ * whenever a burst first had more streams queued than ever, late into
+ * steady state (traced in echo-bench's 1,000-connection windows,
+ * docs/benchmarks.md).
  */
 void urt__pins_add(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 {
