@@ -2,12 +2,15 @@
 /*
  * test_nomalloc.c - in steady state, 1M slab spawns and 1M I/O operations
  * (a recv stream and sends on a connection) call malloc zero times, and so
- * do bursts that leave a chunk unread on each of 200 connections at once.
+ * do bursts that leave a chunk unread on each of 200 connections at once
+ * and rounds of 200 new connections through an acceptor.
  *
  * Links support/heap_count.c, which interposes the C heap and counts calls
  * while heap_counting is set. Not built with sanitizers, which own malloc.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -132,7 +135,8 @@ static const struct urt_task_type pinger_type = { .poll = pinger_poll, .name = "
 
 struct ponger {
 	int fd;
-	bool gated; /* waits at the gate before each receive (the bursts test) */
+	bool gated;    /* waits at the gate before each receive (the bursts test) */
+	bool close_fd; /* closes fd when the peer has (the churn test) */
 	struct urt_op tx, rx;
 	struct urt_buf buf;
 	int ret;
@@ -155,6 +159,8 @@ static bool ponger_poll(struct urt_task *t, void *arg)
 		URT_AWAIT(t, p->ret = urt_send(t, &p->tx, p->fd, p->buf.data, p->buf.len, 0));
 		urt_buf_free(&p->buf);
 	}
+	if (p->close_fd)
+		close(p->fd);
 	URT_END(t);
 }
 
@@ -378,12 +384,111 @@ static void test_bursts_never_malloc(void **state)
 	test_runtime_end(&rt);
 }
 
+/*
+ * --- churn: rounds of new connections through an acceptor ---
+ *
+ * Traced, no heap call in the benchmarks' windows was made per
+ * connection (docs/benchmarks.md): the slab slot, the op records and the
+ * registry entry of a connection that ends are reused by the next. A
+ * burst of no-ops and two rounds of 200 connections (accepted, echoed
+ * once, closed by the client, their tasks ended) warm the runtime; five
+ * more make no allocator call.
+ */
+enum { CHURN_WARM = 2, CHURN_ROUNDS = 5 };
+
+struct acceptor {
+	int lfd;
+	struct urt_op op;
+	int fd;
+};
+
+static bool acceptor_poll(struct urt_task *t, void *arg)
+{
+	struct acceptor *a = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->op, a->lfd));
+		if (a->fd < 0)
+			break;
+		if (urt_spawn_slab(&ponger_type, &(struct ponger){ .fd = a->fd, .close_fd = true },
+				   sizeof(struct ponger), NULL))
+			close(a->fd);
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type acceptor_type = { .poll = acceptor_poll, .name = "acceptor" };
+
+/* BURST_CONNS clients connect, send a message, read its echo and close;
+ * ticks until their connections' tasks have ended. */
+static void churn_round(struct urt_runtime *rt, uint16_t port)
+{
+	static int cfd[BURST_CONNS];
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < BURST_CONNS; i++) {
+		cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(cfd[i] >= 0);
+		assert_int_equal(connect(cfd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	send_each(cfd, 0, BURST_CONNS);
+	echoes_wait(rt, cfd, 0, BURST_CONNS, 32);
+	for (int i = 0; i < BURST_CONNS; i++)
+		close(cfd[i]);
+	for (int spins = 0; urt_runtime_current()->active > 1; spins++) {
+		assert_true(spins < 100000);
+		assert_true(urt_tick(rt, 1000000) >= 0);
+	}
+}
+
+static void test_churn_never_malloc(void **state)
+{
+	struct urt_runtime rt;
+	struct acceptor a = { .fd = -1 };
+	uint16_t port;
+	size_t calls;
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
+							   .slot_size = 256,
+							   .poll_budget = 2 * NOPS });
+	a.lfd = urt_listen_tcp(NULL, 0, 4 * BURST_CONNS, 0, &port);
+	assert_true(a.lfd >= 0);
+	assert_int_equal(urt_spawn_slab(&acceptor_type, &a, sizeof(a), NULL), 0);
+	/* the records' and slots' peak past any round's, whatever its timing */
+	for (int i = 0; i < NOPS; i++)
+		assert_int_equal(urt_spawn_slab(&nop_type, &(struct urt_op){ 0 },
+						sizeof(struct urt_op), NULL),
+				 0);
+	while (urt_runtime_current()->active > 1)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	for (int r = 0; r < CHURN_WARM; r++)
+		churn_round(&rt, port);
+	heap_calls = 0;
+	heap_counting = true;
+	for (int r = 0; r < CHURN_ROUNDS; r++)
+		churn_round(&rt, port);
+	heap_counting = false;
+	calls = heap_calls;
+	print_message("heap calls: %zu for %d rounds of %d new connections\n", calls, CHURN_ROUNDS,
+		      BURST_CONNS);
+	assert_int_equal(calls, 0);
+	shutdown(a.lfd, SHUT_RDWR); /* the accept stream ends, and the acceptor */
+	while (urt_runtime_current()->active)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	close(a.lfd);
+	test_runtime_end(&rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slab_spawns_never_malloc),
 		cmocka_unit_test(test_io_ops_never_malloc),
 		cmocka_unit_test(test_bursts_never_malloc),
+		cmocka_unit_test(test_churn_never_malloc),
 	};
 
 	return cmocka_run_group_tests_name("nomalloc", tests, NULL, NULL);
