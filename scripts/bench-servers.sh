@@ -261,10 +261,13 @@ for server in nginx h2o urt-http; do
 	done
 done
 # heap calls in steady state: a warm server (pools grown by a first run of
-# both files), then a measured run of 100 new connections
+# both files, as long as the measured one: traced, the window's calls were
+# the task pools' 32 KiB blocks and op record pages growing to a higher
+# peak of connections at once than a 1 s warm-up had reached), then a
+# measured run of 100 new connections per file
 hstart urt-http
-for f in index.html 64k.bin; do
-	"${pin_cli[@]}" wrk -t1 -c100 -d1s "http://127.0.0.1:$port/$f" > /dev/null 2>&1
+for f in index.html:3s 64k.bin:1s; do
+	"${pin_cli[@]}" wrk -t1 -c100 "-d${f#*:}" "http://127.0.0.1:$port/${f%:*}" > /dev/null 2>&1
 done
 h0=$(heap_now)
 "${pin_cli[@]}" wrk -t1 -c100 -d3s "http://127.0.0.1:$port/index.html" > "$tmp/wrk" 2>&1

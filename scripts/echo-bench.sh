@@ -42,6 +42,9 @@ clk=$(getconf CLK_TCK)
 page=$(getconf PAGESIZE)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+now() { date +%s.%N; }
+# sleep_until T: until the time now() would print T (at once if past)
+sleep_until() { sleep "$(awk -v t="$1" -v n="$(now)" 'BEGIN {d = t - n; printf "%.3f", (d > 0 ? d : 0)}')"; }
 user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 rss_bytes() { awk -v p="$page" '{print $2 * p}' "/proc/$1/statm"; }
 
@@ -51,21 +54,33 @@ source "$(dirname "$0")/echo-lib.sh" # start_server, stop_server, stat_now
 # run_load CONNS SIZE DEPTH -> sets rps p50 p99 cpu_per_req user_per_req
 # heap_per_req mem_per_conn
 # CPU is taken over the whole run (warm-up included) and set against the
-# whole run's requests; heap calls over the first half of the measured
-# window, while every connection is busy (steady state: the warm-up opened
-# them, and closing them at the end is not steady state).
+# whole run's requests. Heap calls are counted from the moment every
+# connection is open (the warm-up's end, or later on a loaded host, where
+# 1,000 connects can outlast it and growth for the late ones fell in the
+# window) to half a second before the measured window's end (closing the
+# connections is not steady state); it was the window's first half from
+# the warm-up's end, so a call in the second half went uncounted.
 run_load() {
-	local conns=$1 size=$2 depth=$3 c0 c1 u0 u1 h0 h1 rss0 rss1 reqs
+	local conns=$1 size=$2 depth=$3 c0 c1 u0 u1 h0 h1 rss0 rss1 reqs t t0 t1
 	rss0=$(rss_bytes "$srv_pid")
 	c0=$(cpu_ticks "$srv_pid") u0=$(user_ticks "$srv_pid")
+	t=$(now)
 	"${pin_load[@]}" "$bin/urt-load" --port "$port" --conns "$conns" --size "$size" \
 		--depth "$depth" --duration "$dur" --warmup "$warm" > "$tmp/load.out" 2> "$tmp/load.err" &
 	local lpid=$!
 	sleep "$warm"
-	h0=""; [ "$is_urt" = 1 ] && h0=$(stat_now heap_calls)
-	sleep "$(awk -v d="$dur" 'BEGIN {print d / 2}')"
+	h0="" t0=""
+	if [ "$is_urt" = 1 ]; then
+		for _ in $(seq 20); do
+			[ "$(stat_now live)" -ge "$conns" ] && break
+			sleep 0.05
+		done
+		h0=$(stat_now heap_calls) t0=$(now)
+	fi
+	sleep_until "$(awk -v t="$t" -v w="$warm" -v d="$dur" 'BEGIN {printf "%.3f", t + w + d / 2}')"
 	rss1=$(rss_bytes "$srv_pid")
-	h1=""; [ "$is_urt" = 1 ] && h1=$(stat_now heap_calls)
+	sleep_until "$(awk -v t="$t" -v w="$warm" -v d="$dur" 'BEGIN {printf "%.3f", t + w + d - 0.5}')"
+	h1="" t1=""; [ "$is_urt" = 1 ] && h1=$(stat_now heap_calls) t1=$(now)
 	if ! wait "$lpid"; then
 		echo "echo-bench: urt-load failed:" >&2; tail -3 "$tmp/load.err" >&2; exit 1
 	fi
@@ -81,8 +96,8 @@ run_load() {
 		'BEGIN {printf "%.3f", c / k * 1e6 / (r * (w + d) / d)}')
 	if [ "$is_urt" = 1 ]; then
 		heap_calls=$((h1 - h0))
-		heap_per_req=$(awk -v h="$heap_calls" -v r="$rps" -v d="$dur" \
-			'BEGIN {printf "%.4f", h / (r * d / 2)}')
+		heap_per_req=$(awk -v h="$heap_calls" -v r="$rps" -v a="$t0" -v b="$t1" \
+			'BEGIN {printf "%.4f", h / (r * (b > a ? b - a : 1))}')
 	else
 		heap_calls=0
 		heap_per_req="-"

@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_nomalloc.c - in steady state, 1M slab spawns and 1M I/O operations
- * (a recv stream and sends on a connection) call malloc zero times.
+ * (a recv stream and sends on a connection) call malloc zero times, and so
+ * do bursts that leave a chunk unread on each of 200 connections at once
+ * and rounds of 200 new connections through an acceptor.
  *
  * Links support/heap_count.c, which interposes the C heap and counts calls
  * while heap_counting is set. Not built with sanitizers, which own malloc.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -130,10 +135,15 @@ static const struct urt_task_type pinger_type = { .poll = pinger_poll, .name = "
 
 struct ponger {
 	int fd;
+	bool gated;    /* waits at the gate before each receive (the bursts test) */
+	bool close_fd; /* closes fd when the peer has (the churn test) */
 	struct urt_op tx, rx;
 	struct urt_buf buf;
 	int ret;
 };
+
+static bool gate_open = true;
+static struct urt_event gate; /* notified when gate_open turns true */
 
 static bool ponger_poll(struct urt_task *t, void *arg)
 {
@@ -141,12 +151,16 @@ static bool ponger_poll(struct urt_task *t, void *arg)
 
 	URT_BEGIN(t);
 	for (;;) {
+		if (p->gated && !gate_open)
+			URT_AWAIT(t, p->ret = urt_event_wait(t, &gate));
 		URT_AWAIT(t, p->ret = urt_recv_stream(t, &p->rx, p->fd, &p->buf));
 		if (p->ret <= 0)
 			break;
 		URT_AWAIT(t, p->ret = urt_send(t, &p->tx, p->fd, p->buf.data, p->buf.len, 0));
 		urt_buf_free(&p->buf);
 	}
+	if (p->close_fd)
+		close(p->fd);
 	URT_END(t);
 }
 
@@ -202,11 +216,279 @@ static void test_io_ops_never_malloc(void **state)
 	test_runtime_end(&rt);
 }
 
+/*
+ * --- bursts: a chunk unread on every connection at once ---
+ *
+ * urt-echo's 1,000-connection benchmark windows counted heap calls after
+ * warm-up. Traced (docs/benchmarks.md), some were the sweep's list of
+ * streams holding ring chunks (bufs.pins) doubling from 64 entries the
+ * first time a burst left more streams than that with a chunk unread
+ * (the tasks behind the reaping, as on a loaded host). The list is made
+ * whole at init now. Here the op records (a burst of no-ops in flight)
+ * and each connection (one message at a time) are warmed first; then
+ * each round echoes message A on every connection, after which the
+ * echoers (gated pongers) wait at `gate`, so message B waits unread in
+ * all 200 streams until the gate opens: no allocator call in ten rounds.
+ */
+enum { BURST_CONNS = 200, BURST_ROUNDS = 10, NOPS = 1024 };
+
+static bool nop_poll(struct urt_task *t, void *arg)
+{
+	struct urt_op *op = arg;
+	int ret;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, ret = urt_nop(t, op));
+	(void)ret;
+	URT_END(t);
+}
+
+static const struct urt_task_type nop_type = { .poll = nop_poll, .name = "nop" };
+
+/* a task that waits at the gate once (the warm-up's registrations) */
+static bool waiter_poll(struct urt_task *t, void *arg)
+{
+	int *ret = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, *ret = urt_event_wait(t, &gate));
+	URT_END(t);
+}
+
+static const struct urt_task_type waiter_type = { .poll = waiter_poll, .name = "waiter" };
+
+static void send_each(const int *cfd, int from, int to)
+{
+	char msg[32];
+
+	memset(msg, 'b', sizeof(msg));
+	for (int i = from; i < to; i++)
+		assert_int_equal(write(cfd[i], msg, sizeof(msg)), sizeof(msg));
+}
+
+/* Tick until bytes echoes are back on each of cfd[from..to) (read without
+ * blocking between ticks). */
+static void echoes_wait(struct urt_runtime *rt, const int *cfd, int from, int to, size_t bytes)
+{
+	static size_t got[BURST_CONNS];
+	char in[64];
+	int left = to - from;
+
+	memset(got, 0, sizeof(got));
+	for (int spins = 0; left; spins++) {
+		assert_true(spins < 100000);
+		/* an echoer woken by its stream while at the gate waits again
+		 * after the notify (no permit is stored): notify each tick */
+		if (gate_open)
+			urt_event_notify_all(&gate);
+		assert_true(urt_tick(rt, 1000000) >= 0);
+		for (int i = from; i < to; i++) {
+			ssize_t n;
+
+			if (got[i] == bytes)
+				continue;
+			n = recv(cfd[i], in, bytes - got[i], MSG_DONTWAIT);
+			if (n > 0 && (got[i] += (size_t)n) == bytes)
+				left--;
+		}
+	}
+}
+
+/* Tick until a tick of 1 ms polls no task: every echoer has finished its
+ * send and waits in its receive (or at the gate). */
+static void settle(struct urt_runtime *rt)
+{
+	int polled;
+
+	for (int spins = 0; (polled = urt_tick(rt, 1000000)) != 0; spins++) {
+		assert_true(polled > 0);
+		assert_true(spins < 100000);
+	}
+}
+
+/* Message A to every connection, echoed, each echoer then at the gate;
+ * message B to every connection, ticks until none is left to poll (B
+ * queued unread on every stream); then the gate opens and B is echoed. */
+static void burst_round(struct urt_runtime *rt, const int *cfd)
+{
+	settle(rt); /* each echoer waits in its receive, before the gate */
+	gate_open = false;
+	send_each(cfd, 0, BURST_CONNS); /* A: echoed, then each waits at the gate */
+	echoes_wait(rt, cfd, 0, BURST_CONNS, 32);
+	send_each(cfd, 0, BURST_CONNS); /* B: queued unread */
+	settle(rt);
+	gate_open = true;
+	urt_event_notify_all(&gate);
+	echoes_wait(rt, cfd, 0, BURST_CONNS, 32);
+}
+
+static void test_bursts_never_malloc(void **state)
+{
+	static int cfd[BURST_CONNS], sfd[BURST_CONNS];
+	static struct urt_op nops[NOPS];
+	struct urt_runtime rt;
+	size_t calls;
+
+	(void)state;
+	assert_int_equal(urt_runtime_init(&rt,
+					  &(struct urt_runtime_opts){
+						  .slab = URT_SLAB_UNBOUNDED,
+						  .slot_size = 256,
+						  .buf_count = 1024,
+						  .poll_budget = 2 * NOPS,
+					  }),
+			 0);
+	for (int i = 0; i < BURST_CONNS; i++) {
+		int fds[2];
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+		cfd[i] = fds[0];
+		sfd[i] = fds[1];
+		assert_int_equal(urt_spawn_slab(&ponger_type,
+						&(struct ponger){ .fd = sfd[i], .gated = true },
+						sizeof(struct ponger), NULL),
+				 0);
+	}
+	/* warm: records for every stream, chunk and send of a round (no-ops
+	 * in flight at once), then each connection alone */
+	for (int i = 0; i < NOPS; i++)
+		assert_int_equal(urt_spawn_slab(&nop_type, &nops[i], sizeof(nops[i]), NULL), 0);
+	while (urt_runtime_current()->active > BURST_CONNS)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	for (int i = 0; i < BURST_CONNS; i++) /* the gate's registrations */
+		assert_int_equal(urt_spawn_slab(&waiter_type, &(int){ 0 }, sizeof(int), NULL), 0);
+	while (urt_tick(&rt, 0) > 0)
+		;
+	urt_event_notify_all(&gate);
+	while (urt_runtime_current()->active > BURST_CONNS)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	for (int i = 0; i < BURST_CONNS; i++) {
+		send_each(cfd, i, i + 1);
+		echoes_wait(&rt, cfd, i, i + 1, 32);
+	}
+	heap_calls = 0;
+	heap_counting = true;
+	for (int r = 0; r < BURST_ROUNDS; r++)
+		burst_round(&rt, cfd);
+	heap_counting = false;
+	calls = heap_calls;
+	print_message("heap calls: %zu for %d rounds of a chunk unread on %d connections at once\n",
+		      calls, BURST_ROUNDS, BURST_CONNS);
+	assert_int_equal(calls, 0);
+	for (int i = 0; i < BURST_CONNS; i++)
+		close(cfd[i]); /* each echoer sees EOF and ends */
+	while (urt_runtime_current()->active)
+		assert_true(urt_tick(&rt, 1000000000ull) >= 0);
+	for (int i = 0; i < BURST_CONNS; i++)
+		close(sfd[i]);
+	test_runtime_end(&rt);
+}
+
+/*
+ * --- churn: rounds of new connections through an acceptor ---
+ *
+ * Traced, no heap call in the benchmarks' windows was made per
+ * connection (docs/benchmarks.md): the slab slot, the op records and the
+ * registry entry of a connection that ends are reused by the next. A
+ * burst of no-ops and two rounds of 200 connections (accepted, echoed
+ * once, closed by the client, their tasks ended) warm the runtime; five
+ * more make no allocator call.
+ */
+enum { CHURN_WARM = 2, CHURN_ROUNDS = 5 };
+
+struct acceptor {
+	int lfd;
+	struct urt_op op;
+	int fd;
+};
+
+static bool acceptor_poll(struct urt_task *t, void *arg)
+{
+	struct acceptor *a = arg;
+
+	URT_BEGIN(t);
+	for (;;) {
+		URT_AWAIT(t, a->fd = urt_accept_stream(t, &a->op, a->lfd));
+		if (a->fd < 0)
+			break;
+		if (urt_spawn_slab(&ponger_type, &(struct ponger){ .fd = a->fd, .close_fd = true },
+				   sizeof(struct ponger), NULL))
+			close(a->fd);
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type acceptor_type = { .poll = acceptor_poll, .name = "acceptor" };
+
+/* BURST_CONNS clients connect, send a message, read its echo and close;
+ * ticks until their connections' tasks have ended. */
+static void churn_round(struct urt_runtime *rt, uint16_t port)
+{
+	static int cfd[BURST_CONNS];
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < BURST_CONNS; i++) {
+		cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(cfd[i] >= 0);
+		assert_int_equal(connect(cfd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	send_each(cfd, 0, BURST_CONNS);
+	echoes_wait(rt, cfd, 0, BURST_CONNS, 32);
+	for (int i = 0; i < BURST_CONNS; i++)
+		close(cfd[i]);
+	for (int spins = 0; urt_runtime_current()->active > 1; spins++) {
+		assert_true(spins < 100000);
+		assert_true(urt_tick(rt, 1000000) >= 0);
+	}
+}
+
+static void test_churn_never_malloc(void **state)
+{
+	struct urt_runtime rt;
+	struct acceptor a = { .fd = -1 };
+	uint16_t port;
+	size_t calls;
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_UNBOUNDED,
+							   .slot_size = 256,
+							   .poll_budget = 2 * NOPS });
+	a.lfd = urt_listen_tcp(NULL, 0, 4 * BURST_CONNS, 0, &port);
+	assert_true(a.lfd >= 0);
+	assert_int_equal(urt_spawn_slab(&acceptor_type, &a, sizeof(a), NULL), 0);
+	/* the records' and slots' peak past any round's, whatever its timing */
+	for (int i = 0; i < NOPS; i++)
+		assert_int_equal(urt_spawn_slab(&nop_type, &(struct urt_op){ 0 },
+						sizeof(struct urt_op), NULL),
+				 0);
+	while (urt_runtime_current()->active > 1)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	for (int r = 0; r < CHURN_WARM; r++)
+		churn_round(&rt, port);
+	heap_calls = 0;
+	heap_counting = true;
+	for (int r = 0; r < CHURN_ROUNDS; r++)
+		churn_round(&rt, port);
+	heap_counting = false;
+	calls = heap_calls;
+	print_message("heap calls: %zu for %d rounds of %d new connections\n", calls, CHURN_ROUNDS,
+		      BURST_CONNS);
+	assert_int_equal(calls, 0);
+	shutdown(a.lfd, SHUT_RDWR); /* the accept stream ends, and the acceptor */
+	while (urt_runtime_current()->active)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	close(a.lfd);
+	test_runtime_end(&rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slab_spawns_never_malloc),
 		cmocka_unit_test(test_io_ops_never_malloc),
+		cmocka_unit_test(test_bursts_never_malloc),
+		cmocka_unit_test(test_churn_never_malloc),
 	};
 
 	return cmocka_run_group_tests_name("nomalloc", tests, NULL, NULL);

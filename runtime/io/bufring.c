@@ -327,6 +327,12 @@ int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	rt->bufs.st = side_alloc(rt, count * sizeof(*rt->bufs.st));
 	if (!rt->bufs.st)
 		goto nomem;
+	/* the sweep's list, made whole here: grown on demand, it made heap
+	 * calls in steady state (sweep.c, urt__pins_add) */
+	rt->bufs.pins = rt->al.alloc(rt->al.ctx, 2 * count * sizeof(*rt->bufs.pins), 8);
+	if (!rt->bufs.pins)
+		goto nomem;
+	rt->bufs.pins_cap = 2 * count;
 	/*
 	 * Bundles first (measured: urt-kv under redis-benchmark -P 16, 1.28M
 	 * SETs/s with bundles, 0.11M with buffers filled in part: see

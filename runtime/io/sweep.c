@@ -54,24 +54,34 @@ static void pins_compact(struct urt_runtime *rt)
  * Stream r (record idx), not on the sweep's list, queued a ring chunk: put
  * it there (urt__pins_track checks "not on it" inline). A list that cannot
  * grow leaves r off it: the low mark still bounds it.
+ *
+ * The list is made at init with room for 2 * buf_count streams
+ * (bufring.c, 16 bytes a ring buffer). A full list is compacted first
+ * (ended streams and those holding no ring chunk leave it) and doubles
+ * only if more than half of it is left, so it grows only when more
+ * streams than there are ring buffers hold ring chunks at once: possible
+ * only with buffers filled in part (a buffer holds pieces of several
+ * streams). It used to start at 64 entries and double on demand: under
+ * 1,000 busy connections each doubling (an alloc and a free) came
+ * whenever a burst first had more streams queued than ever, late into
+ * steady state (traced in echo-bench's 1,000-connection windows,
+ * docs/benchmarks.md).
  */
 void urt__pins_add(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 {
 	struct urt_runtime *t = rt; /* short lines below */
 
 	if (t->bufs.npins == t->bufs.pins_cap) {
-		uint32_t cap = t->bufs.pins_cap ? t->bufs.pins_cap * 2 : 64;
+		uint32_t cap = t->bufs.pins_cap * 2;
 		struct urt__pin *v;
 
 		pins_compact(t);
-		if (t->bufs.npins > t->bufs.pins_cap / 2 || !t->bufs.pins_cap) {
+		if (t->bufs.npins > t->bufs.pins_cap / 2) {
 			v = t->al.alloc(t->al.ctx, cap * sizeof(*v), 8);
 			if (!v)
 				return;
-			if (t->bufs.pins_cap) {
-				memcpy(v, t->bufs.pins, t->bufs.npins * sizeof(*v));
-				t->al.free(t->al.ctx, t->bufs.pins, t->bufs.pins_cap * sizeof(*v), 8);
-			}
+			memcpy(v, t->bufs.pins, t->bufs.npins * sizeof(*v));
+			t->al.free(t->al.ctx, t->bufs.pins, t->bufs.pins_cap * sizeof(*v), 8);
 			t->bufs.pins = v;
 			t->bufs.pins_cap = cap;
 		}
