@@ -11,10 +11,10 @@ name=test-echo
 # stats OUT PID RUNTIMES : SIGUSR1, wait for a fresh line per runtime
 stats() {
 	local out=$1 pid=$2 n=$3 before
-	before=$(grep -c '^stats:' "$out" || true)
+	before=$(grep -cs '^stats:' "$out" || true)
 	kill -USR1 "$pid"
 	for _ in $(seq 200); do
-		[ "$(grep -c '^stats:' "$out" || true)" -ge $((before + n)) ] && break
+		[ "$(grep -cs '^stats:' "$out" || true)" -ge $((before + n)) ] && break
 		sleep 0.05
 	done
 	grep '^stats:' "$out" | tail -n "$n"

@@ -23,7 +23,7 @@ start() {
 	srv=$!
 	pids+=("$srv")
 	for _ in $(seq 200); do
-		grep -q '^listening on' "$out" && break
+		grep -qs '^listening on' "$out" && break
 		kill -0 "$srv" 2>/dev/null || fail "$prog exited at start: $(cat "$out.err")"
 		sleep 0.05
 	done
