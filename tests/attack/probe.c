@@ -270,7 +270,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	int64_t t0 = now_ms(), next = t0 + 1000;
 
-	if (o.wb && wb_start(&w, o.kind, o.port, o.wb, 5000))
+	if (o.wb && wb_start(&w, o.kind, o.port, o.wb, 5000, 0, 0))
 		return 1;
 	if (o.churn) {
 		churn(t0);
