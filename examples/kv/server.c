@@ -44,14 +44,14 @@ struct conn {
 	uint32_t turn;		       /* input bytes taken since this task last let others run */
 	bool doomed;		       /* a deadline or the memory budget closes it */
 	bool tls_on;		       /* accepted on the TLS listener (c->tls below) */
-	bool clean;		       /* ending by the protocol (QUIT, close_notify): close_notify */
-	bool sending;		       /* in the send loop: a TLS connection holds its out-buffer */
-	struct resp_resume resume;     /* how far the incomplete request at in + in_off is parsed */
+	bool clean;		   /* ending by the protocol (QUIT, close_notify): close_notify */
+	bool sending;		   /* in the send loop: a TLS connection holds its out-buffer */
+	struct resp_resume resume; /* how far the incomplete request at in + in_off is parsed */
 	/* RESP over TLS: the connection (task memory, made when its task
 	 * starts), or NULL; its reads and writes go through tls_recv and
 	 * send_piece, the only two I/O points that differ */
 	struct urt_tls *tls;
-	struct urt_task *t;  /* its task (TLS: conn_cancel cancels the layer's operations) */
+	struct urt_task *t; /* its task (TLS: conn_cancel cancels the layer's operations) */
 };
 
 static struct conn *conn_of(struct idle_link *k)
@@ -851,11 +851,23 @@ int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_op
 	return 0;
 }
 
+/* Accepted sockets inherit TCP_NODELAY from their listener (Linux): the
+ * way a direct descriptor (--fixed-fds), which setsockopt(2) cannot name,
+ * gets it; on_conn's setsockopt fails on one with EBADF, and Nagle then
+ * held a reply sent in two writes (a value of 16 KiB or more goes out
+ * behind its head) for the client's delayed ACK: 44 ms a GET (review5). */
+static void listener_nodelay(const struct kv_worker *w, int lfd)
+{
+	if (lfd >= 0 && !w->sim && (w->rt.stats.features & URT_FEAT_FIXED_FDS))
+		setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+}
+
 int kv_worker_start(struct kv_worker *w, int lfd)
 {
 	int ret;
 
 	w->lfd = lfd;
+	listener_nodelay(w, lfd);
 	ret = urt_acceptor_start(&w->rt,
 				 &(struct urt_acceptor_opts){ .lfd = lfd,
 							      .on_conn = on_conn,
@@ -876,6 +888,7 @@ int kv_worker_start_tls(struct kv_worker *w, int lfd)
 	if (!w->o.tls)
 		return -EINVAL;
 	w->tls_lfd = lfd;
+	listener_nodelay(w, lfd);
 	return urt_acceptor_start(&w->rt,
 				  &(struct urt_acceptor_opts){ .lfd = lfd,
 							       .on_conn = on_conn_tls,
