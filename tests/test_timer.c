@@ -14,7 +14,10 @@
  *     entries are compacted: order, cancels and firing stay right);
  *   - a far timer loaded first must not make nearer ones O(n) to cancel;
  *   - the op-record limit past the 64-entry free stack: exact, also after
- *     a spill to the pool.
+ *     a spill to the pool;
+ *   - cancel and re-arm storms in three neighbouring slots: compaction
+ *     while their timers fire and load, deadlines cancelled in the tick
+ *     they come due, re-arms in the past (each fires once, on time).
  * Every test ends with nothing live.
  */
 #include <errno.h>
@@ -739,6 +742,152 @@ static void test_timer_tombstones_bounded_with_live(void **state)
 	sim_end(&rt, s);
 }
 
+/* --- cancel and re-arm storms in a few slots (hostile review 5) ------------------------
+ *
+ * STORM_N waiters whose deadlines all hash to three neighbouring slots,
+ * laps apart and anywhere within their tick; a controller wakes at random
+ * short intervals and cancels a random third of the waiters still pending
+ * (a tombstone inside a chunk, not only at a slot's tail), each re-arming
+ * at a new deadline in the same slots or ending. So slots fill with live
+ * entries and tombstones mixed and are compacted while timers of them fire
+ * and others are loaded, a deadline is often cancelled in the tick it
+ * comes due, and re-armed ones land in the past. Every arm must fire once
+ * or be cancelled, never early, at most LATE_MAX_NS late.
+ */
+#define STORM_N	     1500
+#define STORM_ROUNDS 3000
+#define STORM_TICK   (1ull << 21) /* timer.c's tick */
+
+struct storm_waiter {
+	struct urt_op op;
+	uint64_t deadline, armed_at;
+	uint32_t id, fires;
+	bool pending, rearm;
+	int ret;
+};
+
+static struct storm_waiter *storm_w[STORM_N];
+static struct test_rng storm_rng;
+static uint64_t storm_arms, storm_fires, storm_cancels, storm_bad;
+
+static uint64_t storm_deadline(struct test_rng *rng)
+{
+	uint64_t slot = 3 + test_rng_below(rng, 3), lap = test_rng_below(rng, 4);
+	uint64_t d = (urt_now_ns() & ~(512 * STORM_TICK - 1)) + (slot + lap * 512) * STORM_TICK +
+		     test_rng_below(rng, STORM_TICK);
+
+	return d > urt_now_ns() ? d : d + 512 * STORM_TICK;
+}
+
+static bool storm_waiter_poll(struct urt_task *t, void *arg)
+{
+	struct storm_waiter *w = arg;
+
+	URT_BEGIN(t);
+	storm_w[w->id] = w;
+	for (;;) {
+		w->armed_at = urt_now_ns();
+		w->pending = true;
+		storm_arms++;
+		URT_AWAIT(t, w->ret = urt_sleep_until(t, &w->op, w->deadline));
+		w->pending = false;
+		if (w->ret == 0) {
+			uint64_t now = urt_now_ns(),
+				 due = w->deadline > w->armed_at ? w->deadline : w->armed_at;
+
+			storm_fires++;
+			if (now < w->deadline || now - due > LATE_MAX_NS) {
+				print_message("waiter %u due %llu (armed at %llu) fired at %llu\n",
+					      w->id, (unsigned long long)w->deadline,
+					      (unsigned long long)w->armed_at,
+					      (unsigned long long)now);
+				storm_bad++;
+			}
+			if (++w->fires == 4)
+				break;
+			w->deadline = storm_deadline(&storm_rng); /* once more */
+			continue;
+		}
+		assert_int_equal(w->ret, -ECANCELED);
+		storm_cancels++;
+		if (!w->rearm)
+			break;
+		w->rearm = false;
+	}
+	storm_w[w->id] = NULL;
+	URT_END(t);
+}
+
+static const struct urt_task_type storm_waiter_type = { .poll = storm_waiter_poll,
+							.name = "storm-waiter" };
+
+struct storm_ctl {
+	struct urt_op nap;
+	struct test_rng rng;
+	uint32_t round;
+	int ret;
+};
+
+static bool storm_ctl_poll(struct urt_task *t, void *arg)
+{
+	struct storm_ctl *c = arg;
+
+	URT_BEGIN(t);
+	for (c->round = 0; c->round < STORM_ROUNDS; c->round++) {
+		URT_AWAIT(t,
+			  c->ret = urt_sleep(t, &c->nap, test_rng_below(&c->rng, 3 * STORM_TICK)));
+		assert_int_equal(c->ret, 0);
+		for (uint32_t i = 0; i < STORM_N; i++) {
+			struct storm_waiter *w = storm_w[i];
+
+			if (!w || !w->pending || w->rearm || test_rng_below(&c->rng, 4))
+				continue;
+			assert_int_equal(urt_op_cancel(&w->op), 0);
+			if (test_rng_below(&c->rng, 16)) { /* most come back, some in the past */
+				w->rearm = true;
+				w->deadline = test_rng_below(&c->rng, 8)
+						      ? storm_deadline(&c->rng)
+						      : urt_now_ns() - test_rng_below(&c->rng, MS);
+			}
+		}
+	}
+	URT_END(t);
+}
+
+static const struct urt_task_type storm_ctl_type = { .poll = storm_ctl_poll, .name = "storm-ctl" };
+
+static void test_timer_cancel_storm_few_slots(void **state)
+{
+	uint64_t seed = test_seed("test_timer storm", 25);
+	struct test_rng rng = { seed };
+	struct urt_sim *s = sim_new(seed);
+	struct urt_runtime rt;
+	struct storm_ctl ctl = { .rng = { seed ^ 0x5eed } };
+
+	(void)state;
+	assert_int_equal(
+		urt_runtime_init(&rt,
+				 &(struct urt_runtime_opts){ .sim = s, .poll_budget = 1u << 16 }),
+		0);
+	storm_arms = storm_fires = storm_cancels = storm_bad = 0;
+	storm_rng = (struct test_rng){ seed ^ 0xf17e };
+	for (uint32_t i = 0; i < STORM_N; i++) {
+		struct storm_waiter w = { .id = i, .deadline = storm_deadline(&rng) };
+
+		assert_int_equal(urt_spawn(&rt, &storm_waiter_type, &w, sizeof(w), NULL), 0);
+	}
+	assert_int_equal(urt_spawn(&rt, &storm_ctl_type, &ctl, sizeof(ctl), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	print_message("storm: %llu arms, %llu fires, %llu cancels\n",
+		      (unsigned long long)storm_arms, (unsigned long long)storm_fires,
+		      (unsigned long long)storm_cancels);
+	assert_int_equal(storm_arms, storm_fires + storm_cancels);
+	if (storm_bad)
+		fail_msg("seed %llu: %llu timers fired early or late", (unsigned long long)seed,
+			 (unsigned long long)storm_bad);
+	sim_end(&rt, s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -749,6 +898,7 @@ int main(void)
 		cmocka_unit_test(test_timer_far_first_cancel_cost),
 		cmocka_unit_test(test_op_record_reuse_lifo),
 		cmocka_unit_test(test_timer_tombstones_bounded_with_live),
+		cmocka_unit_test(test_timer_cancel_storm_few_slots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
