@@ -468,6 +468,29 @@ exec 3>&-
 for fd in "${held[@]:1}"; do exec {fd}>&-; done
 stop
 
+step "idle keep-alive connections hold no splice pipe (three descriptors each made a few hundred take them all)"
+head -c 20000 /dev/urandom > "$root/p20k.bin" # past the 16 KiB sent with the head: spliced
+start urt-http "$tmp/pipes.out" --root "$root"
+pipes() { find "/proc/$srv/fd" -mindepth 1 -lname 'pipe:*' | wc -l; }
+p0=$(pipes)
+held=()
+for _ in $(seq 40); do # one at a time: each answer is out (in the socket) before the next
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	held+=("$fd")
+	printf 'GET /p20k.bin HTTP/1.1\r\nHost: x\r\n\r\n' >&"$fd"
+	for _ in $(seq 50); do
+		[ "$(stat_of "$tmp/pipes.out" requests)" -ge "${#held[@]}" ] && break
+		sleep 0.05
+	done
+done
+[ "$(stat_of "$tmp/pipes.out" bodies_spliced)" -ge 40 ] || fail "p20k.bin was not spliced"
+for _ in $(seq 50); do [ $(($(pipes) - p0)) -le 8 ] && break; sleep 0.1; done
+# a pool of empty pipes (HTTP_PIPE_POOL pairs) is kept; one pair a
+# connection was 80 descriptors here
+[ $(($(pipes) - p0)) -le 8 ] || fail "40 idle keep-alive connections hold $(($(pipes) - p0)) pipe descriptors"
+for fd in "${held[@]}"; do exec {fd}>&-; done
+stop
+
 step "the open-file cache: hits, revalidation after a change, a deleted file, eviction within its bound, If-Range"
 # a short interval (300 ms) and 4 entries: each check waits past the interval
 mkdir -p "$root/fc"

@@ -39,7 +39,7 @@
 struct conn {
 	struct http_server *s;
 	int fd, n, ret, file;
-	int pipe[2];		  /* file -> pipe -> socket; made on first use, -1 until then */
+	int pipe[2];		  /* file -> pipe -> socket while a body goes (pipe_ready); -1: none */
 	int fill[2];		  /* a pipe body being filled for the cache (body_fill), or -1 */
 	size_t filled;		  /* its bytes so far */
 	size_t piped;		  /* bytes in the pipe, still to go to the socket */
@@ -1017,22 +1017,55 @@ static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t f
 }
 
 /*
- * The connection's pipe for splice_body, made on its first large body and
- * kept until its drop. Non-blocking, so a splice that would wait on the
+ * The connection's pipe for splice_body, taken on its first large body and
+ * held until it waits for a request with nothing in the pipe (pipe_put),
+ * or its drop. Non-blocking, so a splice that would wait on the
  * pipe fails instead of holding a kernel worker (splice_body never lets
  * that happen: it fills only an empty pipe and drains only what it put
  * in). Sized to CHUNK; if the kernel refuses (pipe-max-size, or the user's
  * pipe-user-pages-soft is spent and pipes start small) the splices are
- * shorter, not wrong. Return: whether there is a pipe (no: read and send).
+ * shorter, not wrong. An empty pipe goes back to the server's pool, not to
+ * the connection's life: a pipe kept by every idle keep-alive connection
+ * that had a large body made each cost three descriptors, and a few
+ * hundred of them (ulimit -n 1024) took every descriptor, so accepts
+ * failed for everyone (review5). Return: whether there is a pipe (no:
+ * read and send).
  */
 static bool pipe_ready(struct conn *c)
 {
+	struct http_server *s = c->s;
+
 	if (c->pipe[0] >= 0)
 		return true;
+	if (s->npipes) {
+		s->npipes--;
+		c->pipe[0] = s->pipes[s->npipes][0];
+		c->pipe[1] = s->pipes[s->npipes][1];
+		return true;
+	}
 	if (pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK))
 		return false;
 	(void)fcntl(c->pipe[1], F_SETPIPE_SZ, CHUNK);
 	return true;
+}
+
+/* c's pipe, if it is empty and no body is under way, to the pool (closed
+ * if the pool is full). */
+static void pipe_put(struct conn *c)
+{
+	struct http_server *s = c->s;
+
+	if (c->pipe[0] < 0 || c->piped || c->left)
+		return;
+	if (s->npipes < HTTP_PIPE_POOL) {
+		s->pipes[s->npipes][0] = c->pipe[0];
+		s->pipes[s->npipes][1] = c->pipe[1];
+		s->npipes++;
+	} else {
+		close(c->pipe[0]);
+		close(c->pipe[1]);
+	}
+	c->pipe[0] = c->pipe[1] = -1;
 }
 
 /* c->chunk, CHUNK bytes of task memory counted in c->mem, made on first
@@ -1295,6 +1328,7 @@ static bool head_direct(struct conn *c)
 static void in_compact(struct urt_task *t, struct conn *c)
 {
 	chunk_release(t, c);
+	pipe_put(c);
 	if (c->at) {
 		memmove(c->in, c->in + c->at, c->in_len - c->at);
 		c->in_len -= c->at;
@@ -2047,6 +2081,11 @@ size_t http_server_finish(struct http_server *s)
 	http_fcache_deinit(&s->fc);
 	ret = urt_runtime_deinit(&s->rt); /* aborts the connections: their drops close them */
 	http_fcache_free(&s->fc);
+	while (s->npipes) {
+		s->npipes--;
+		close(s->pipes[s->npipes][0]);
+		close(s->pipes[s->npipes][1]);
+	}
 	return ret;
 }
 

@@ -85,6 +85,9 @@ struct http_link {
 };
 
 /* One runtime's server; written by its thread. */
+/* Splice pipes kept for reuse by a runtime's connections (server.c). */
+#define HTTP_PIPE_POOL 16
+
 struct http_server {
 	struct urt_runtime rt;
 	struct counting heap; /* the runtime's backing allocator, counted */
@@ -95,6 +98,10 @@ struct http_server {
 	uint64_t bodies_spliced, bodies_copied; /* large file bodies sent whole, each way */
 	uint64_t evicted, expired, busy;	/* closed past the budget, by a deadline; 503s */
 	uint64_t tls_conns, tls_handshake_fail; /* TLS connections; handshakes that failed */
+	/* empty splice pipes no connection holds (server.c, pipe_ready): a
+	 * connection that waits for a request keeps none */
+	int pipes[HTTP_PIPE_POOL][2];
+	uint32_t npipes;
 	/* bytes of buffers its connections hold (their capacities), kept as
 	 * they change; past o.mem_budget the largest holders are closed */
 	size_t mem;
