@@ -1039,6 +1039,7 @@ static bool pipe_ready(struct conn *c)
 		return true;
 	if (s->npipes) {
 		s->npipes--;
+		s->pipes_low = s->npipes < s->pipes_low ? s->npipes : s->pipes_low;
 		c->pipe[0] = s->pipes[s->npipes][0];
 		c->pipe[1] = s->pipes[s->npipes][1];
 		return true;
@@ -1050,7 +1051,9 @@ static bool pipe_ready(struct conn *c)
 }
 
 /* c's pipe, if it is empty and no body is under way, to the pool (closed
- * if the pool is full). */
+ * if the pool is full). The pool is as large as the bodies under way at
+ * once need (connections one after another reuse pooled pipes: no pipe2
+ * a request), and pipes_trim gives back what a sweep interval did not. */
 static void pipe_put(struct conn *c)
 {
 	struct http_server *s = c->s;
@@ -1066,6 +1069,19 @@ static void pipe_put(struct conn *c)
 		close(c->pipe[1]);
 	}
 	c->pipe[0] = c->pipe[1] = -1;
+}
+
+/* Each sweep: close the pooled pipes no body needed since the last one
+ * (the pool never went below pipes_low), so idle connections' pipes go
+ * within two sweeps. */
+static void pipes_trim(struct http_server *s)
+{
+	for (; s->pipes_low; s->pipes_low--) {
+		s->npipes--;
+		close(s->pipes[s->npipes][0]);
+		close(s->pipes[s->npipes][1]);
+	}
+	s->pipes_low = s->npipes;
 }
 
 /* c->chunk, CHUNK bytes of task memory counted in c->mem, made on first
@@ -1897,6 +1913,7 @@ static bool sweep_poll(struct urt_task *t, void *arg)
 	while (!w->s->stop) {
 		URT_AWAIT(t, urt_sleep(t, &w->nap, SWEEP_MS * 1000000ull));
 		sweep(w->s);
+		pipes_trim(w->s);
 	}
 	URT_END(t);
 }

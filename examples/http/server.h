@@ -85,8 +85,9 @@ struct http_link {
 };
 
 /* One runtime's server; written by its thread. */
-/* Splice pipes kept for reuse by a runtime's connections (server.c). */
-#define HTTP_PIPE_POOL 16
+/* Splice pipes kept for reuse by a runtime's connections (server.c): at
+ * most this many, and none a sweep found unused since the one before. */
+#define HTTP_PIPE_POOL 1024
 
 struct http_server {
 	struct urt_runtime rt;
@@ -99,9 +100,10 @@ struct http_server {
 	uint64_t evicted, expired, busy;	/* closed past the budget, by a deadline; 503s */
 	uint64_t tls_conns, tls_handshake_fail; /* TLS connections; handshakes that failed */
 	/* empty splice pipes no connection holds (server.c, pipe_ready): a
-	 * connection that waits for a request keeps none */
+	 * connection that waits for a request keeps none; pipes_low, the
+	 * fewest in the pool since the last sweep, were not needed */
 	int pipes[HTTP_PIPE_POOL][2];
-	uint32_t npipes;
+	uint32_t npipes, pipes_low;
 	/* bytes of buffers its connections hold (their capacities), kept as
 	 * they change; past o.mem_budget the largest holders are closed */
 	size_t mem;
