@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +52,10 @@ static int listen_on(const char *addr, uint16_t *port)
 	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
 		return -EINVAL;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* TCP_NODELAY on the listener, which accepted sockets inherit: the
+	 * grid's servers all set it, as urt-echo does */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096) ||
 	    getsockname(fd, (struct sockaddr *)&sa, &len))
 		return -errno;

@@ -106,7 +106,7 @@ static void on_conn(uv_stream_t *srv, int status)
 		return; /* libuv accepts again at the next readiness */
 	uv_tcp_init(loop, &c->tcp);
 	count.live++; /* on_closed counts it out */
-	if (uv_accept(srv, (uv_stream_t *)&c->tcp) ||
+	if (uv_accept(srv, (uv_stream_t *)&c->tcp) || uv_tcp_nodelay(&c->tcp, 1) ||
 	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
 		uv_close((uv_handle_t *)&c->tcp, on_closed);
 		return;

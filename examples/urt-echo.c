@@ -59,6 +59,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -298,6 +300,11 @@ int main(int argc, char **argv)
 				strerror(-s->lfd));
 			return s->lfd == -EINVAL ? 2 : 1; /* --addr is not an address: a bad flag */
 		}
+		/* Accepted sockets inherit TCP_NODELAY from their listener (Linux),
+		 * direct descriptors too. An echo goes back one 4 KiB receive buffer
+		 * at a time; with Nagle on, the second send of a longer message
+		 * waited for the client's delayed ACK, about 40 ms. */
+		setsockopt(s->lfd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		ret = urt_signal_subscribe(&hub, &s->sig);
 		if (ret) {
 			fprintf(stderr, "urt-echo: signals: %s\n", strerror(-ret));

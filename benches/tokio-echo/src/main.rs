@@ -129,6 +129,7 @@ fn main() {
         loop {
             // an error (EMFILE, a reset before accept) drops that one: go on
             if let Ok((s, _)) = l.accept().await {
+                let _ = s.set_nodelay(true); // as every server of the grid
                 add(&NCONNS, 1);
                 add(&NLIVE, 1);
                 tokio::spawn(serve(s));
