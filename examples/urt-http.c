@@ -554,15 +554,26 @@ static int tls_context(void)
 			   files, 2, &tls_ctx);
 }
 
-/* The file caches of all runtimes hold a quarter of the descriptor table at
- * most: the rest is for connections (a table full of cached files would
- * turn every new file into a 503). An entry with a pipe body holds two. */
+/* The soft descriptor limit goes up to the hard one. The file caches of
+ * all runtimes hold a quarter of the descriptor table at most: the rest is
+ * for connections (a table full of cached files would turn every new file
+ * into a 503). An entry with a pipe body holds two. */
 static void cache_bound(void)
 {
 	struct rlimit rl;
 	uint64_t most;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	/* connections and files are descriptors: take what the hard limit
+	 * allows (a soft limit of 1,024 would make --max-conns' 16,384 a
+	 * figure no client can reach), as urt-echo, h2o and redis do */
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
 		return;
 	most = (uint64_t)rl.rlim_cur / 4 / (uint64_t)o.srv.threads;
 	if (o.body_cache_max > HTTP_SMALL)

@@ -434,11 +434,18 @@ m=$(stat_of "$tmp/i.out" conn_mem)
 exec 3>&- 4>&-
 stop
 
+step "the soft descriptor limit is raised to the hard one"
+start urt-http "$tmp/nofile.out" --root "$root"
+want=$(ulimit -Hn)
+got=$(awk '/^Max open files/ {print $4}' "/proc/$srv/limits")
+[ "$got" = "$want" ] || fail "urt-http's soft descriptor limit is $got, want the hard limit $want"
+stop
+
 step "a full descriptor table: 503 with Retry-After, and served again once one is free"
-soft=$(ulimit -Sn)
-ulimit -Sn 40
+# urt-http raises its soft limit to the hard one at start, so the table is
+# cut to 40 (soft and hard) from outside once it listens
 start urt-http "$tmp/fd.out" --root "$root"
-ulimit -Sn "$soft"
+prlimit --pid "$srv" --nofile=40:40 || fail "prlimit --nofile=40:40"
 # descriptors below the limit (one inherited above it does not take a place)
 nfd() { find "/proc/$srv/fd" -mindepth 1 -printf "%f\n" | awk "\$1 < 40" | wc -l; }
 held=()
