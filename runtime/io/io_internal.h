@@ -129,14 +129,15 @@ struct urt__rec {
 						uint32_t pinned; /* recv stream: in bufs.pins
 								  * since this tick | 1; 0: not */
 					};
-					uint32_t qhead;	   /* stream: queue head (chunk records) */
+					uint32_t qhead; /* stream: queue head (chunk records) */
 				} tm;
 			};
 			union {
 				uint32_t snext;	 /* stream: the starved list */
-				uint32_t cookie; /* zero-copy send: its socket's SO_COOKIE, low half */
+				uint32_t cookie; /* zero-copy send: its socket's SO_COOKIE, low half
+						  */
 			};
-			int32_t fd;	/* stream: its socket, to re-arm; zero-copy send: its socket */
+			int32_t fd; /* stream: its socket, to re-arm; zero-copy send: its socket */
 		};
 		struct urt__cqent ent[4]; /* chunk */
 	};
@@ -471,12 +472,28 @@ _Static_assert(offsetof(struct urt__rec, prev) == offsetof(struct urt__rec, next
 _Static_assert(offsetof(struct urt_op, gen) == offsetof(struct urt_op, rec) + 4, "rec, gen");
 
 /*
+ * Whether buf may lie in frame arena a, as urt__user_mem_refused's test
+ * (urt_arena_contains) would find it, decided inline for the common
+ * arena: one chunk, the first, kept across resets (a is empty until the
+ * first frame allocation). buf outside that chunk is not in the frame;
+ * any other case (buf in it, or older chunks too) answers true, and the
+ * caller takes the full path, which looks.
+ */
+static inline bool urt__frame_may_hold(const struct urt_arena *a, const void *buf)
+{
+	const struct urt_arena_chunk *c = a->head;
+
+	return c && (c->prev || (uintptr_t)buf - (uintptr_t)(c + 1) < c->size);
+}
+
+/*
  * The common submission, inline and without a call, so that an entry
- * point built on it is a leaf with no frame (urt_nop): the handle IDLE
- * with no deadline, the caller the task being polled, a record on the
- * stack under the limit, room in the SQ, no fault hook, and no buffer
- * (or none the frame arena could hold: nothing allocated in this frame;
- * under ASan none, whose poisoning is a call to look up). A single-shot
+ * point built on it is a leaf with no frame (urt_nop, urt_send, urt_recv,
+ * urt_read, urt_write): the handle IDLE with no deadline, the caller the
+ * task being polled, a record on the stack under the limit, room in the
+ * SQ, no fault hook, and no buffer or one the frame arena cannot hold
+ * (urt__frame_may_hold; under ASan also not poisoned, a call, but ASan
+ * builds are not timed). A single-shot
  * record needs less set up than urt__rec_take_at's: res and cflags are
  * written by its completion, the rest (tm, snext, fd) only by the
  * operations that use them, none of which come this way (a deadline, a
@@ -506,10 +523,10 @@ static inline bool urt__op_fast_begin(struct urt_task *t, struct urt_op *op, int
 			 tail + 1 - IO_URING_READ_ONCE(*sq->khead) > sq->ring_entries))
 		return false;
 #ifdef URT_ASAN
-	if (buf)
+	if (buf && len && __asan_region_is_poisoned((void *)(uintptr_t)buf, len))
 		return false;
 #endif
-	if (buf && rt->frame.head)
+	if (buf && urt__frame_may_hold(&rt->frame, buf))
 		return false;
 #ifdef URT_FAULTS
 	if (rt->fault)
@@ -867,8 +884,7 @@ struct io_uring_buf_reg;
 struct io_uring_params;
 struct sockaddr;
 struct urt__kern {
-	int (*setup)(void *ctx, struct io_uring *ring, unsigned entries,
-		     struct io_uring_params *p);
+	int (*setup)(void *ctx, struct io_uring *ring, unsigned entries, struct io_uring_params *p);
 	void (*teardown)(void *ctx, struct io_uring *ring);
 	/* what io_uring_free_probe frees, or NULL */
 	struct io_uring_probe *(*probe)(void *ctx, struct io_uring *ring);
@@ -878,8 +894,7 @@ struct urt__kern {
 	/* the plain socket calls the runtime makes beside the ring (listeners,
 	 * the socket fallback, a descriptor it drops): -errno, not errno */
 	int (*socket)(void *ctx, int domain, int type, int protocol);
-	int (*setsockopt)(void *ctx, int fd, int level, int name, const void *val,
-			  socklen_t len);
+	int (*setsockopt)(void *ctx, int fd, int level, int name, const void *val, socklen_t len);
 	int (*getsockopt)(void *ctx, int fd, int level, int name, void *val, socklen_t *len);
 	/* a plain connect: the runtime's only one is AF_UNSPEC, which resets
 	 * a connection (zc.c) */
