@@ -631,8 +631,26 @@ static inline bool urt__faults_on(const struct urt_runtime *rt)
 }
 /* Free a stream's queued completions (buffers back, descriptors closed). */
 URT_HIDDEN void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r);
-/* Pop a stream's oldest queued completion. Return: false if none. */
-URT_HIDDEN bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e);
+/* Pop a stream's oldest queued completion (inline: a receive stream's
+ * await takes one per chunk of bytes). Return: false if none. */
+static inline bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e)
+{
+	struct urt__rec *c;
+
+	if (!r->tm.qhead)
+		return false;
+	c = urt__rec_at(rt, r->tm.qhead);
+	*e = c->ent[c->rfl++];
+	if (--c->ncqe == 0) {
+		uint32_t idx = r->tm.qhead;
+
+		r->tm.qhead = c->next;
+		if (!r->tm.qhead)
+			r->cflags = 0;
+		urt__rec_free(rt, idx);
+	}
+	return true;
+}
 
 /* --- cancel.c ----------------------------------------------------------- */
 
@@ -725,10 +743,81 @@ struct urt__bufs_it {
 	uint32_t n, i;
 	uint16_t bid, pos;
 };
-URT_HIDDEN void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res,
-			       uint32_t cflags, int32_t shown);
-URT_HIDDEN bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it,
-			       struct urt__cqent *e);
+/* (inline: a receive completion takes both, complete.c) */
+static inline void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res,
+				  uint32_t cflags, int32_t shown)
+{
+	uint16_t bid = (uint16_t)(cflags >> IORING_CQE_BUFFER_SHIFT);
+	uint32_t bytes = res > 0 ? (uint32_t)res : 0;
+
+	it->bid = bid;
+	it->pos = 0;
+	it->shown = shown > 0 ? (uint32_t)shown : 0;
+	it->off = 0;
+	it->i = 0;
+	it->n = 1;
+	it->left = bytes;
+	switch (rt->bufs.mode) {
+	case URT__BUFS_INC: {
+		struct urt__bstate *b = &rt->bufs.st[bid];
+
+		URT_ASSERT(bid < rt->bufs.count && b->kept,
+			   "a completion for a buffer not in the ring");
+		it->off = b->off;
+		b->off += bytes;
+		if (cflags & IORING_CQE_F_BUF_MORE) {
+			rt->stats.buf_shared++;
+		} else {
+			b->kept = 0;
+			rt->bufs.avail--;
+			if (rt->bufs.avail < rt->bufs.avail_low)
+				rt->bufs.avail_low = rt->bufs.avail;
+		}
+		b->users++;
+		return;
+	}
+	case URT__BUFS_BUNDLE:
+		if (bytes > rt->bufs.size) {
+			it->n = (bytes + rt->bufs.size - 1) / rt->bufs.size;
+			rt->stats.recv_bundled += it->n;
+		}
+		it->pos = rt->bufs.pos[bid];
+		URT_ASSERT(rt->bufs.slot[it->pos & (uint16_t)(rt->bufs.count - 1)] == bid,
+			   "a bundle whose first buffer is not where it was put");
+		break;
+	default:
+		break;
+	}
+	rt->bufs.avail -= it->n;
+	if (rt->bufs.avail < rt->bufs.avail_low)
+		rt->bufs.avail_low = rt->bufs.avail;
+}
+
+static inline bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it,
+				  struct urt__cqent *e)
+{
+	uint32_t len;
+	uint16_t bid;
+
+	if (it->i == it->n)
+		return false;
+	bid = it->i ? rt->bufs.slot[(uint16_t)(it->pos + it->i) & (uint16_t)(rt->bufs.count - 1)]
+		    : it->bid;
+	if (rt->bufs.mode != URT__BUFS_INC) { /* the kernel has let go of it: it is out */
+		rt->bufs.st[bid].kept = 0;
+		rt->bufs.st[bid].users = 1;
+	}
+	len = it->left < rt->bufs.size ? it->left : rt->bufs.size;
+	it->left -= len;
+	if (len > it->shown) /* the fault seam showed fewer bytes than came */
+		len = it->shown;
+	it->shown -= len;
+	it->i++;
+	e->res = (int32_t)len;
+	e->flags = (uint32_t)bid << 16 | it->off;
+	return true;
+}
+
 /* Take and give back at once: a completion nobody will read. */
 URT_HIDDEN void urt__bufs_drop(struct urt_runtime *rt, int32_t res, uint32_t cflags);
 /* Give back one buffer (or piece of one); wakes a starved stream.
