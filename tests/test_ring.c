@@ -839,6 +839,26 @@ static bool fp_poll(struct urt_task *t, void *arg)
 
 static const struct urt_task_type fp_type = { .poll = fp_poll, .name = "fast paths" };
 
+/* The descriptors the fast-path tests use: a socket pair, a pipe, and
+ * FP_N duplicates of the pipe's read end for the closes. */
+static void fp_open(struct fp_state *st)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st->sv), 0);
+	assert_int_equal(pipe(st->pipe), 0);
+	for (int i = 0; i < FP_N; i++)
+		assert_true((st->dups[i] = dup(st->pipe[0])) >= 0);
+}
+
+static void fp_end(struct urt_runtime *rt, struct fp_state *st)
+{
+	test_assert_clean(rt);
+	test_runtime_end(rt);
+	close(st->sv[0]);
+	close(st->sv[1]);
+	close(st->pipe[0]);
+	close(st->pipe[1]);
+}
+
 static void test_io_fast_paths_sq_full(void **state)
 {
 	struct urt_runtime rt;
@@ -849,10 +869,7 @@ static void test_io_fast_paths_sq_full(void **state)
 	(void)state;
 	memset(&st, 0, sizeof(st));
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 4 });
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sv), 0);
-	assert_int_equal(pipe(st.pipe), 0);
-	for (int i = 0; i < FP_N; i++)
-		assert_true((st.dups[i] = dup(st.pipe[0])) >= 0);
+	fp_open(&st);
 	assert_int_equal(urt_spawn(&rt, &fp_type, &(struct fp_state *){ &st },
 				   sizeof(struct fp_state *), &j),
 			 0);
@@ -881,12 +898,7 @@ static void test_io_fast_paths_sq_full(void **state)
 	assert_int_equal(st.r_timed, 1);
 	assert_int_equal(read(st.sv[1], got, sizeof(got)), 1);
 	assert_int_equal(test_stats(&rt).ops_submitted, 5 * FP_N + 3);
-	test_assert_clean(&rt);
-	test_runtime_end(&rt);
-	close(st.sv[0]);
-	close(st.sv[1]);
-	close(st.pipe[0]);
-	close(st.pipe[1]);
+	fp_end(&rt, &st);
 }
 
 /*
@@ -993,10 +1005,7 @@ static void test_io_fast_paths_faults(void **state)
 		test_runtime_end(&rt);
 		skip();
 	}
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sv), 0);
-	assert_int_equal(pipe(st.pipe), 0);
-	for (int i = 0; i < FP_N; i++)
-		assert_true((st.dups[i] = dup(st.pipe[0])) >= 0);
+	fp_open(&st);
 	/* the sends fail, so the receives would wait: the bytes come from here */
 	assert_int_equal(write(st.sv[0], "abcdefghijkl", FP_N), FP_N);
 	assert_int_equal(urt_spawn(&rt, &fp_type, &(struct fp_state *){ &st },
@@ -1021,12 +1030,7 @@ static void test_io_fast_paths_faults(void **state)
 	assert_int_equal(urt_run(&rt), 0);
 	assert_int_equal(urt_join_take(&j, NULL), -ECANCELED);
 	assert_int_equal(urt_fault_set(&rt, NULL), 0);
-	test_assert_clean(&rt);
-	test_runtime_end(&rt);
-	close(st.sv[0]);
-	close(st.sv[1]);
-	close(st.pipe[0]);
-	close(st.pipe[1]);
+	fp_end(&rt, &st);
 }
 
 int main(void)
