@@ -11,6 +11,7 @@
  * with a message instead of waiting for the CTest timeout.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include <cmocka.h>
 
 #include "support/test_support.h"
+#include "urt/fault.h"
 #include "urt/urt.h"
 
 static void on_alarm(int sig)
@@ -143,8 +145,8 @@ static void test_cancel_with_sq_full(void **state)
  * pause in one reap and the third finds the SQ full. Every byte must arrive
  * once, in order.
  */
-#define NS 3
-#define NB 5
+#define NS     3
+#define NB     5
 #define NB_MAX 12 /* bytes a stream, for the -EBUSY cases below */
 #define NS_MAX 5  /* streams, for the -EBUSY case in a reap batch */
 
@@ -171,7 +173,8 @@ static bool pause_poll(struct urt_task *t, void *arg)
 		st->nb = NB;
 	for (st->i = 0; st->i < st->ns; st->i++) {
 		while (st->got[st->i] < st->nb) {
-			URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx[st->i], st->fd[st->i], &st->b));
+			URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx[st->i], st->fd[st->i],
+							     &st->b));
 			if (st->n <= 0 || st->got[st->i] + st->n > st->nb)
 				URT_RETURN(t, 2);
 			memcpy(st->seen[st->i] + st->got[st->i], st->b.data, (size_t)st->n);
@@ -182,7 +185,8 @@ static bool pause_poll(struct urt_task *t, void *arg)
 	for (st->i = 0; st->i < st->ns; st->i++) {
 		urt_op_cancel(&st->rx[st->i]);
 		while (urt_op_busy(&st->rx[st->i])) {
-			URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx[st->i], st->fd[st->i], &st->b));
+			URT_AWAIT(t, st->n = urt_recv_stream(t, &st->rx[st->i], st->fd[st->i],
+							     &st->b));
 			if (st->n > 0)
 				URT_RETURN(t, 3); /* nothing more was sent */
 		}
@@ -211,9 +215,9 @@ static void test_pause_inside_reap_with_sq_full(void **state)
 
 	(void)state;
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 2,
-									   .buf_count = 64,
-									   .buf_size = 1,
-									   .stream_queue = 1 });
+							   .buf_count = 64,
+							   .buf_size = 1,
+							   .stream_queue = 1 });
 	pauses = test_without_recv_limit(&rt);
 	for (int i = 0; i < NS; i++) {
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
@@ -317,12 +321,12 @@ static void test_ring_sizes(void **state)
 	(void)state;
 	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 1 }),
 			 -EINVAL);
-	assert_int_equal(
-		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 32769 }), -EINVAL);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 32769 }),
+			 -EINVAL);
 	assert_null(urt_runtime_current());
 	/* the largest SQ: the CQ is capped at the kernel's 65536 */
-	assert_int_equal(
-		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 32768 }), 0);
+	assert_int_equal(urt_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 32768 }),
+			 0);
 	assert_int_equal(run_many(&rt, 100, 0), 0);
 	test_runtime_end(&rt);
 	/* the smallest: an op with a deadline takes both entries at once */
@@ -759,6 +763,276 @@ static void test_nop_paths(void **state)
 	close(sv[1]);
 }
 
+/* --- the socket and file ops' inline submission (urt_send, urt_recv, ...) ---------- */
+
+/*
+ * urt_send, urt_recv, urt_read, urt_write, urt_splice and urt_close take
+ * urt_nop's inline path when they can (urt__op_fast_begin). Each batch
+ * here is three times the SQ (4 entries) in one poll, so the inline path
+ * meets a full SQ again and again and must hand over to the full path,
+ * which submits early: nothing dropped, every result right. Then the
+ * refusals the inline path decides too: a buffer in the frame arena
+ * (once the arena has a chunk, and once it has two), a deadline.
+ */
+#define FP_N 12
+
+struct fp_state {
+	int sv[2], pipe[2], dups[FP_N];
+	struct urt_op op[FP_N], timed;
+	struct urt_io_all all;
+	char in[FP_N], pin[FP_N];
+	int r_send[FP_N], r_recv[FP_N], r_write[FP_N], r_read[FP_N], r_close[FP_N];
+	int r_splice, r_frame1, r_frame2, r_timed, r_all;
+	bool frame_ok;
+	int i;
+};
+
+static int cmp_char(const void *a, const void *b)
+{
+	return *(const char *)a - *(const char *)b;
+}
+
+static bool fp_poll(struct urt_task *t, void *arg)
+{
+	struct fp_state *st = *(struct fp_state **)arg;
+	static const char out[FP_N + 1] = "abcdefghijkl";
+	char *fb;
+
+	URT_BEGIN(t);
+	for (st->i = 0; st->i < FP_N; st->i++)
+		st->r_send[st->i] = urt_send(t, &st->op[st->i], st->sv[0], out + st->i, 1, 0);
+	for (st->i = 0; st->i < FP_N; st->i++)
+		URT_AWAIT(t, st->r_send[st->i] =
+				     urt_send(t, &st->op[st->i], st->sv[0], out + st->i, 1, 0));
+	for (st->i = 0; st->i < FP_N; st->i++)
+		(void)urt_recv(t, &st->op[st->i], st->sv[1], st->in + st->i, 1, 0);
+	for (st->i = 0; st->i < FP_N; st->i++)
+		URT_AWAIT(t, st->r_recv[st->i] =
+				     urt_recv(t, &st->op[st->i], st->sv[1], st->in + st->i, 1, 0));
+	for (st->i = 0; st->i < FP_N; st->i++)
+		(void)urt_write(t, &st->op[st->i], st->pipe[1], out + st->i, 1, -1);
+	for (st->i = 0; st->i < FP_N; st->i++)
+		URT_AWAIT(t, st->r_write[st->i] =
+				     urt_write(t, &st->op[st->i], st->pipe[1], out + st->i, 1, -1));
+	for (st->i = 0; st->i < FP_N; st->i++)
+		(void)urt_read(t, &st->op[st->i], st->pipe[0], st->pin + st->i, 1, -1);
+	for (st->i = 0; st->i < FP_N; st->i++)
+		URT_AWAIT(t, st->r_read[st->i] = urt_read(t, &st->op[st->i], st->pipe[0],
+							  st->pin + st->i, 1, -1));
+	for (st->i = 0; st->i < FP_N; st->i++)
+		(void)urt_close(t, &st->op[st->i], st->dups[st->i]);
+	for (st->i = 0; st->i < FP_N; st->i++)
+		URT_AWAIT(t, st->r_close[st->i] = urt_close(t, &st->op[st->i], st->dups[st->i]));
+	/* a splice of what a send put in the socket, to the pipe */
+	URT_AWAIT(t, st->r_all = urt_send_all(t, &st->all, st->sv[0], out, 3));
+	URT_AWAIT(t,
+		  st->r_splice = urt_splice(t, &st->op[0], st->sv[1], -1, st->pipe[1], -1, 3, 0));
+	/* refused before anything is taken, whichever path decides */
+	fb = urt_frame_alloc(16, 16);
+	st->r_frame1 = urt_send(t, &st->op[0], st->sv[0], fb, 16, 0);
+	st->frame_ok = fb && urt_frame_alloc(128 * 1024, 16); /* a second chunk */
+	st->r_frame2 = urt_recv(t, &st->op[0], st->sv[1], fb, 16, 0);
+	urt_op_set_timeout(&st->timed, 1000000000ull); /* a deadline: the full path */
+	URT_AWAIT(t, st->r_timed = urt_send(t, &st->timed, st->sv[0], out, 1, 0));
+	URT_END(t);
+}
+
+static const struct urt_task_type fp_type = { .poll = fp_poll, .name = "fast paths" };
+
+/* The descriptors the fast-path tests use: a socket pair, a pipe, and
+ * FP_N duplicates of the pipe's read end for the closes. */
+static void fp_open(struct fp_state *st)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st->sv), 0);
+	assert_int_equal(pipe(st->pipe), 0);
+	for (int i = 0; i < FP_N; i++)
+		assert_true((st->dups[i] = dup(st->pipe[0])) >= 0);
+}
+
+static void fp_end(struct urt_runtime *rt, struct fp_state *st)
+{
+	test_assert_clean(rt);
+	test_runtime_end(rt);
+	close(st->sv[0]);
+	close(st->sv[1]);
+	close(st->pipe[0]);
+	close(st->pipe[1]);
+}
+
+static void test_io_fast_paths_sq_full(void **state)
+{
+	struct urt_runtime rt;
+	struct fp_state st;
+	struct urt_join j;
+	char got[FP_N + 8];
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 4 });
+	fp_open(&st);
+	assert_int_equal(urt_spawn(&rt, &fp_type, &(struct fp_state *){ &st },
+				   sizeof(struct fp_state *), &j),
+			 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), 0);
+	for (int i = 0; i < FP_N; i++) {
+		assert_int_equal(st.r_send[i], 1);
+		assert_int_equal(st.r_recv[i], 1);
+		assert_int_equal(st.r_write[i], 1);
+		assert_int_equal(st.r_read[i], 1);
+		assert_int_equal(st.r_close[i], 0);
+		assert_int_equal(fcntl(st.dups[i], F_GETFD), -1); /* closed by the ring */
+	}
+	/* every byte once: a dropped or overwritten SQE loses or repeats one */
+	qsort(st.in, FP_N, 1, cmp_char);
+	qsort(st.pin, FP_N, 1, cmp_char);
+	assert_memory_equal(st.in, "abcdefghijkl", FP_N);
+	assert_memory_equal(st.pin, "abcdefghijkl", FP_N);
+	assert_int_equal(st.r_all, 3);
+	assert_int_equal(st.r_splice, 3);
+	assert_int_equal(read(st.pipe[0], got, sizeof(got)), 3);
+	assert_memory_equal(got, "abc", 3);
+	assert_true(st.frame_ok);
+	assert_int_equal(st.r_frame1, -EFAULT);
+	assert_int_equal(st.r_frame2, -EFAULT);
+	assert_int_equal(st.r_timed, 1);
+	assert_int_equal(read(st.sv[1], got, sizeof(got)), 1);
+	assert_int_equal(test_stats(&rt).ops_submitted, 5 * FP_N + 3);
+	fp_end(&rt, &st);
+}
+
+/*
+ * An abort that comes after the inline submission but before the kernel
+ * has seen the SQE (in the same poll): the operation must be on the
+ * task's list, so the abort cancels it and the task's drop waits for its
+ * end. The victim sends (completes) and receives on an empty socket
+ * (stays in flight), then aborts itself through its join handle. Were a
+ * record not on the list, the drop would run at once, under the receive.
+ */
+struct fpa_state {
+	int fd;
+	struct urt_op tx, rx;
+	char buf[8];
+	struct urt_join victim;
+	bool dropped, inflight_at_abort, busy_at_drop;
+	int abort_ret;
+};
+
+static bool fpa_poll(struct urt_task *t, void *arg)
+{
+	struct fpa_state *st = *(struct fpa_state **)arg;
+
+	URT_BEGIN(t);
+	/* two records freed onto the stack: the inline path takes one from there */
+	(void)urt_nop(t, &st->tx);
+	URT_AWAIT(t, urt_nop(t, &st->rx));
+	URT_AWAIT(t, urt_nop(t, &st->tx));
+	(void)urt_send(t, &st->tx, st->fd, "x", 1, 0);
+	(void)urt_recv(t, &st->rx, st->fd, st->buf, sizeof(st->buf), 0);
+	st->inflight_at_abort = urt_op_busy(&st->tx) && urt_op_busy(&st->rx);
+	st->abort_ret = urt_join_abort(&st->victim);
+	URT_AWAIT(t, urt_recv(t, &st->rx, st->fd, st->buf, sizeof(st->buf), 0));
+	URT_END(t);
+}
+
+static void fpa_drop(struct urt_task *t, void *arg)
+{
+	struct fpa_state *st = *(struct fpa_state **)arg;
+
+	(void)t;
+	st->dropped = true;
+	/* the reclaim rule: the kernel is done with the buffers first */
+	st->busy_at_drop = urt_op_busy(&st->tx) || urt_op_busy(&st->rx);
+}
+
+static const struct urt_task_type fpa_type = { .poll = fpa_poll,
+					       .drop = fpa_drop,
+					       .name = "victim" };
+
+static void test_io_fast_paths_abort(void **state)
+{
+	struct urt_runtime rt;
+	struct fpa_state st = { 0 };
+	int sv[2];
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	st.fd = sv[0];
+	assert_int_equal(urt_spawn(&rt, &fpa_type, &(struct fpa_state *){ &st },
+				   sizeof(struct fpa_state *), &st.victim),
+			 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&st.victim, NULL), -ECANCELED);
+	assert_true(st.inflight_at_abort);
+	assert_int_equal(st.abort_ret, 0);
+	assert_true(st.dropped);
+	assert_false(st.busy_at_drop);
+	assert_int_equal(st.rx.res, -ECANCELED);
+	test_assert_clean(&rt);
+	test_runtime_end(&rt);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * With a fault hook installed every submission must reach it (the inline
+ * path steps aside): each send, receive, write, read and close is
+ * counted by the hook, and a failure it injects is the op's result.
+ * Builds without the seam (release) skip.
+ */
+static unsigned fpf_seen[64];
+
+static int fpf_submit(void *ctx, unsigned opcode, uint32_t *len)
+{
+	(void)ctx, (void)len;
+	fpf_seen[opcode & 63]++;
+	return opcode == IORING_OP_SEND ? -ECONNRESET : 0;
+}
+
+static void test_io_fast_paths_faults(void **state)
+{
+	static const struct urt_fault f = { .submit = fpf_submit };
+	struct urt_runtime rt;
+	struct fp_state st;
+	struct urt_join j;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	memset(fpf_seen, 0, sizeof(fpf_seen));
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .ring_entries = 4 });
+	if (urt_fault_set(&rt, &f) == -ENOTSUP) {
+		test_runtime_end(&rt);
+		skip();
+	}
+	fp_open(&st);
+	/* the sends fail, so the receives would wait: the bytes come from here */
+	assert_int_equal(write(st.sv[0], "abcdefghijkl", FP_N), FP_N);
+	assert_int_equal(urt_spawn(&rt, &fp_type, &(struct fp_state *){ &st },
+				   sizeof(struct fp_state *), &j),
+			 0);
+	/* the task stops at the splice, which waits for bytes no send brings */
+	for (int i = 0; i < 200 && fpf_seen[IORING_OP_SPLICE] == 0; i++)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	assert_int_equal(fpf_seen[IORING_OP_SEND], FP_N + 1); /* the batch, urt_send_all */
+	assert_int_equal(fpf_seen[IORING_OP_RECV], FP_N);
+	assert_int_equal(fpf_seen[IORING_OP_WRITE], FP_N);
+	assert_int_equal(fpf_seen[IORING_OP_READ], FP_N);
+	assert_int_equal(fpf_seen[IORING_OP_CLOSE], FP_N);
+	assert_int_equal(fpf_seen[IORING_OP_SPLICE], 1);
+	for (int i = 0; i < FP_N; i++) {
+		assert_int_equal(st.r_send[i], -ECONNRESET);
+		assert_int_equal(st.r_recv[i], 1);
+		assert_int_equal(st.r_close[i], 0);
+	}
+	assert_int_equal(st.r_all, -ECONNRESET);
+	assert_int_equal(urt_join_abort(&j), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(urt_join_take(&j, NULL), -ECANCELED);
+	assert_int_equal(urt_fault_set(&rt, NULL), 0);
+	fp_end(&rt, &st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -771,6 +1045,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cq_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_op_record_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nop_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_fast_paths_sq_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_fast_paths_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_fast_paths_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_poll_submits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_cancel_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_pause_inside_reap, setup, teardown),

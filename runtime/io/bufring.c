@@ -104,8 +104,7 @@ static void ring_add(struct urt_runtime *rt, uint16_t bid, int offset)
 {
 	uint16_t pos = (uint16_t)(rt->bufs.tail + offset);
 
-	io_uring_buf_ring_add(br(rt), urt__buf_addr(rt, bid), rt->bufs.size, bid, mask(rt),
-			      offset);
+	io_uring_buf_ring_add(br(rt), urt__buf_addr(rt, bid), rt->bufs.size, bid, mask(rt), offset);
 	if (rt->bufs.mode == URT__BUFS_BUNDLE) {
 		rt->bufs.slot[pos & mask(rt)] = bid;
 		rt->bufs.pos[bid] = pos;
@@ -144,7 +143,7 @@ static void *side_alloc(struct urt_runtime *rt, size_t bytes)
 
 /* --- spill memory ------------------------------------------------------------ */
 
-#define SPILL_USED  UINT32_MAX		     /* next[] of an id in use */
+#define SPILL_USED	UINT32_MAX	       /* next[] of an id in use */
 #define SPILL_CACHE(rt) ((rt)->bufs.count / 2) /* free blocks kept for reuse */
 
 static bool spill_grow(struct urt_runtime *rt)
@@ -264,8 +263,7 @@ bool urt__bufs_spill(struct urt_runtime *rt, struct urt__cqent *last, struct urt
 	uint32_t len = (uint32_t)e->res;
 	int id = 0;
 
-	if (last && !urt__ent_in_ring(last) &&
-	    (uint32_t)last->res + len <= rt->bufs.size) {
+	if (last && !urt__ent_in_ring(last) && (uint32_t)last->res + len <= rt->bufs.size) {
 		memcpy(urt__ent_data(rt, last) + last->res, src, len);
 		last->res += (int32_t)len;
 		e->res = 0; /* taken whole */
@@ -296,7 +294,8 @@ int urt__bufs_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	rt->bufs.size = size;
 	rt->bufs.no_limit = off & URT_FEAT_RECV_LIMIT;
 	/* chunk records hold 4 completions each */
-	rt->bufs.max_chunks = (uint32_t)(((uint64_t)(o->stream_queue ? o->stream_queue : 16) + 3) / 4);
+	rt->bufs.max_chunks =
+		(uint32_t)(((uint64_t)(o->stream_queue ? o->stream_queue : 16) + 3) / 4);
 	{
 		uint64_t bytes = (uint64_t)rt->bufs.max_chunks * 4 * size;
 
@@ -387,8 +386,8 @@ void urt__bufs_deinit(struct urt_runtime *rt)
 	size_t n = rt->bufs.count;
 
 	if (rt->bufs.registered)
-		rt->kern->buf_ring(rt->kern_ctx, urt__ring(rt), &(struct io_uring_buf_reg){ .bgid = BGID },
-				   false);
+		rt->kern->buf_ring(rt->kern_ctx, urt__ring(rt),
+				   &(struct io_uring_buf_reg){ .bgid = BGID }, false);
 	if (rt->bufs.ring)
 		munmap(rt->bufs.ring, rt->bufs.ring_bytes);
 	if (rt->bufs.mem)
@@ -401,7 +400,8 @@ void urt__bufs_deinit(struct urt_runtime *rt)
 		rt->al.free(rt->al.ctx, rt->bufs.pos, n * sizeof(uint16_t), 8);
 	spill_deinit(rt);
 	if (rt->bufs.pins)
-		rt->al.free(rt->al.ctx, rt->bufs.pins, rt->bufs.pins_cap * sizeof(*rt->bufs.pins), 8);
+		rt->al.free(rt->al.ctx, rt->bufs.pins, rt->bufs.pins_cap * sizeof(*rt->bufs.pins),
+			    8);
 	memset(&rt->bufs, 0, sizeof(rt->bufs));
 }
 
@@ -451,76 +451,6 @@ int urt__buf_release(struct urt_runtime *rt, uint32_t id)
 		ring_put(rt, bid);
 #endif
 	return 0;
-}
-
-void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res, uint32_t cflags,
-		    int32_t shown)
-{
-	uint16_t bid = (uint16_t)(cflags >> IORING_CQE_BUFFER_SHIFT);
-	uint32_t bytes = res > 0 ? (uint32_t)res : 0;
-
-	it->bid = bid;
-	it->shown = shown > 0 ? (uint32_t)shown : 0;
-	it->off = 0;
-	it->i = 0;
-	it->n = 1;
-	it->left = bytes;
-	switch (rt->bufs.mode) {
-	case URT__BUFS_INC: {
-		struct urt__bstate *b = &rt->bufs.st[bid];
-
-		URT_ASSERT(bid < rt->bufs.count && b->kept, "a completion for a buffer not in the ring");
-		it->off = b->off;
-		b->off += bytes;
-		if (cflags & IORING_CQE_F_BUF_MORE) {
-			rt->stats.buf_shared++;
-		} else {
-			b->kept = 0;
-			rt->bufs.avail--;
-			if (rt->bufs.avail < rt->bufs.avail_low)
-				rt->bufs.avail_low = rt->bufs.avail;
-		}
-		b->users++;
-		return;
-	}
-	case URT__BUFS_BUNDLE:
-		if (bytes > rt->bufs.size) {
-			it->n = (bytes + rt->bufs.size - 1) / rt->bufs.size;
-			rt->stats.recv_bundled += it->n;
-		}
-		it->pos = rt->bufs.pos[bid];
-		URT_ASSERT(rt->bufs.slot[it->pos & mask(rt)] == bid,
-			   "a bundle whose first buffer is not where it was put");
-		break;
-	default:
-		break;
-	}
-	rt->bufs.avail -= it->n;
-	if (rt->bufs.avail < rt->bufs.avail_low)
-		rt->bufs.avail_low = rt->bufs.avail;
-}
-
-bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it, struct urt__cqent *e)
-{
-	uint32_t len;
-	uint16_t bid;
-
-	if (it->i == it->n)
-		return false;
-	bid = it->i ? rt->bufs.slot[(uint16_t)(it->pos + it->i) & mask(rt)] : it->bid;
-	if (rt->bufs.mode != URT__BUFS_INC) { /* the kernel has let go of it: it is out */
-		rt->bufs.st[bid].kept = 0;
-		rt->bufs.st[bid].users = 1;
-	}
-	len = it->left < rt->bufs.size ? it->left : rt->bufs.size;
-	it->left -= len;
-	if (len > it->shown) /* the fault seam showed fewer bytes than came */
-		len = it->shown;
-	it->shown -= len;
-	it->i++;
-	e->res = (int32_t)len;
-	e->flags = (uint32_t)bid << 16 | it->off;
-	return true;
 }
 
 void urt__bufs_drop(struct urt_runtime *rt, int32_t res, uint32_t cflags)

@@ -85,8 +85,7 @@ static void cqent_drop(struct urt_runtime *rt, uint8_t kind, const struct urt__c
 		if (urt__ent_in_ring(e))
 			rt->bufs.queued--;
 		urt__buf_release(rt, urt__ent_id(e));
-	}
-	else if (e->res >= 0)
+	} else if (e->res >= 0)
 		urt__fd_drop(rt, e->res);
 }
 
@@ -104,25 +103,6 @@ void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r)
 		c = next;
 	}
 	r->tm.qhead = r->cflags = 0;
-}
-
-bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e)
-{
-	struct urt__rec *c;
-
-	if (!r->tm.qhead)
-		return false;
-	c = urt__rec_at(rt, r->tm.qhead);
-	*e = c->ent[c->rfl++];
-	if (--c->ncqe == 0) {
-		uint32_t idx = r->tm.qhead;
-
-		r->tm.qhead = c->next;
-		if (!r->tm.qhead)
-			r->cflags = 0;
-		urt__rec_free(rt, idx);
-	}
-	return true;
 }
 
 /* --- completing --------------------------------------------------------------- */

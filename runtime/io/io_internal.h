@@ -129,14 +129,15 @@ struct urt__rec {
 						uint32_t pinned; /* recv stream: in bufs.pins
 								  * since this tick | 1; 0: not */
 					};
-					uint32_t qhead;	   /* stream: queue head (chunk records) */
+					uint32_t qhead; /* stream: queue head (chunk records) */
 				} tm;
 			};
 			union {
 				uint32_t snext;	 /* stream: the starved list */
-				uint32_t cookie; /* zero-copy send: its socket's SO_COOKIE, low half */
+				uint32_t cookie; /* zero-copy send: its socket's SO_COOKIE, low half
+						  */
 			};
-			int32_t fd;	/* stream: its socket, to re-arm; zero-copy send: its socket */
+			int32_t fd; /* stream: its socket, to re-arm; zero-copy send: its socket */
 		};
 		struct urt__cqent ent[4]; /* chunk */
 	};
@@ -471,12 +472,28 @@ _Static_assert(offsetof(struct urt__rec, prev) == offsetof(struct urt__rec, next
 _Static_assert(offsetof(struct urt_op, gen) == offsetof(struct urt_op, rec) + 4, "rec, gen");
 
 /*
+ * Whether buf may lie in frame arena a, as urt__user_mem_refused's test
+ * (urt_arena_contains) would find it, decided inline for the common
+ * arena: one chunk, the first, kept across resets (a is empty until the
+ * first frame allocation). buf outside that chunk is not in the frame;
+ * any other case (buf in it, or older chunks too) answers true, and the
+ * caller takes the full path, which looks.
+ */
+static inline bool urt__frame_may_hold(const struct urt_arena *a, const void *buf)
+{
+	const struct urt_arena_chunk *c = a->head;
+
+	return c && (c->prev || (uintptr_t)buf - (uintptr_t)(c + 1) < c->size);
+}
+
+/*
  * The common submission, inline and without a call, so that an entry
- * point built on it is a leaf with no frame (urt_nop): the handle IDLE
- * with no deadline, the caller the task being polled, a record on the
- * stack under the limit, room in the SQ, no fault hook, and no buffer
- * (or none the frame arena could hold: nothing allocated in this frame;
- * under ASan none, whose poisoning is a call to look up). A single-shot
+ * point built on it is a leaf with no frame (urt_nop, urt_send, urt_recv,
+ * urt_read, urt_write): the handle IDLE with no deadline, the caller the
+ * task being polled, a record on the stack under the limit, room in the
+ * SQ, no fault hook, and no buffer or one the frame arena cannot hold
+ * (urt__frame_may_hold; under ASan also not poisoned, a call, but ASan
+ * builds are not timed). A single-shot
  * record needs less set up than urt__rec_take_at's: res and cflags are
  * written by its completion, the rest (tm, snext, fd) only by the
  * operations that use them, none of which come this way (a deadline, a
@@ -506,10 +523,10 @@ static inline bool urt__op_fast_begin(struct urt_task *t, struct urt_op *op, int
 			 tail + 1 - IO_URING_READ_ONCE(*sq->khead) > sq->ring_entries))
 		return false;
 #ifdef URT_ASAN
-	if (buf)
+	if (buf && len && __asan_region_is_poisoned((void *)(uintptr_t)buf, len))
 		return false;
 #endif
-	if (buf && rt->frame.head)
+	if (buf && urt__frame_may_hold(&rt->frame, buf))
 		return false;
 #ifdef URT_FAULTS
 	if (rt->fault)
@@ -614,8 +631,26 @@ static inline bool urt__faults_on(const struct urt_runtime *rt)
 }
 /* Free a stream's queued completions (buffers back, descriptors closed). */
 URT_HIDDEN void urt__stream_flush(struct urt_runtime *rt, struct urt__rec *r);
-/* Pop a stream's oldest queued completion. Return: false if none. */
-URT_HIDDEN bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e);
+/* Pop a stream's oldest queued completion (inline: a receive stream's
+ * await takes one per chunk of bytes). Return: false if none. */
+static inline bool urt__stream_pop(struct urt_runtime *rt, struct urt__rec *r, struct urt__cqent *e)
+{
+	struct urt__rec *c;
+
+	if (!r->tm.qhead)
+		return false;
+	c = urt__rec_at(rt, r->tm.qhead);
+	*e = c->ent[c->rfl++];
+	if (--c->ncqe == 0) {
+		uint32_t idx = r->tm.qhead;
+
+		r->tm.qhead = c->next;
+		if (!r->tm.qhead)
+			r->cflags = 0;
+		urt__rec_free(rt, idx);
+	}
+	return true;
+}
 
 /* --- cancel.c ----------------------------------------------------------- */
 
@@ -708,10 +743,81 @@ struct urt__bufs_it {
 	uint32_t n, i;
 	uint16_t bid, pos;
 };
-URT_HIDDEN void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res,
-			       uint32_t cflags, int32_t shown);
-URT_HIDDEN bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it,
-			       struct urt__cqent *e);
+/* (inline: a receive completion takes both, complete.c) */
+static inline void urt__bufs_take(struct urt_runtime *rt, struct urt__bufs_it *it, int32_t res,
+				  uint32_t cflags, int32_t shown)
+{
+	uint16_t bid = (uint16_t)(cflags >> IORING_CQE_BUFFER_SHIFT);
+	uint32_t bytes = res > 0 ? (uint32_t)res : 0;
+
+	it->bid = bid;
+	it->pos = 0;
+	it->shown = shown > 0 ? (uint32_t)shown : 0;
+	it->off = 0;
+	it->i = 0;
+	it->n = 1;
+	it->left = bytes;
+	switch (rt->bufs.mode) {
+	case URT__BUFS_INC: {
+		struct urt__bstate *b = &rt->bufs.st[bid];
+
+		URT_ASSERT(bid < rt->bufs.count && b->kept,
+			   "a completion for a buffer not in the ring");
+		it->off = b->off;
+		b->off += bytes;
+		if (cflags & IORING_CQE_F_BUF_MORE) {
+			rt->stats.buf_shared++;
+		} else {
+			b->kept = 0;
+			rt->bufs.avail--;
+			if (rt->bufs.avail < rt->bufs.avail_low)
+				rt->bufs.avail_low = rt->bufs.avail;
+		}
+		b->users++;
+		return;
+	}
+	case URT__BUFS_BUNDLE:
+		if (bytes > rt->bufs.size) {
+			it->n = (bytes + rt->bufs.size - 1) / rt->bufs.size;
+			rt->stats.recv_bundled += it->n;
+		}
+		it->pos = rt->bufs.pos[bid];
+		URT_ASSERT(rt->bufs.slot[it->pos & (uint16_t)(rt->bufs.count - 1)] == bid,
+			   "a bundle whose first buffer is not where it was put");
+		break;
+	default:
+		break;
+	}
+	rt->bufs.avail -= it->n;
+	if (rt->bufs.avail < rt->bufs.avail_low)
+		rt->bufs.avail_low = rt->bufs.avail;
+}
+
+static inline bool urt__bufs_next(struct urt_runtime *rt, struct urt__bufs_it *it,
+				  struct urt__cqent *e)
+{
+	uint32_t len;
+	uint16_t bid;
+
+	if (it->i == it->n)
+		return false;
+	bid = it->i ? rt->bufs.slot[(uint16_t)(it->pos + it->i) & (uint16_t)(rt->bufs.count - 1)]
+		    : it->bid;
+	if (rt->bufs.mode != URT__BUFS_INC) { /* the kernel has let go of it: it is out */
+		rt->bufs.st[bid].kept = 0;
+		rt->bufs.st[bid].users = 1;
+	}
+	len = it->left < rt->bufs.size ? it->left : rt->bufs.size;
+	it->left -= len;
+	if (len > it->shown) /* the fault seam showed fewer bytes than came */
+		len = it->shown;
+	it->shown -= len;
+	it->i++;
+	e->res = (int32_t)len;
+	e->flags = (uint32_t)bid << 16 | it->off;
+	return true;
+}
+
 /* Take and give back at once: a completion nobody will read. */
 URT_HIDDEN void urt__bufs_drop(struct urt_runtime *rt, int32_t res, uint32_t cflags);
 /* Give back one buffer (or piece of one); wakes a starved stream.
@@ -867,8 +973,7 @@ struct io_uring_buf_reg;
 struct io_uring_params;
 struct sockaddr;
 struct urt__kern {
-	int (*setup)(void *ctx, struct io_uring *ring, unsigned entries,
-		     struct io_uring_params *p);
+	int (*setup)(void *ctx, struct io_uring *ring, unsigned entries, struct io_uring_params *p);
 	void (*teardown)(void *ctx, struct io_uring *ring);
 	/* what io_uring_free_probe frees, or NULL */
 	struct io_uring_probe *(*probe)(void *ctx, struct io_uring *ring);
@@ -878,8 +983,7 @@ struct urt__kern {
 	/* the plain socket calls the runtime makes beside the ring (listeners,
 	 * the socket fallback, a descriptor it drops): -errno, not errno */
 	int (*socket)(void *ctx, int domain, int type, int protocol);
-	int (*setsockopt)(void *ctx, int fd, int level, int name, const void *val,
-			  socklen_t len);
+	int (*setsockopt)(void *ctx, int fd, int level, int name, const void *val, socklen_t len);
 	int (*getsockopt)(void *ctx, int fd, int level, int name, void *val, socklen_t *len);
 	/* a plain connect: the runtime's only one is AF_UNSPEC, which resets
 	 * a connection (zc.c) */
