@@ -49,6 +49,15 @@ int urt_openat2(struct urt_task *t, struct urt_op *op, int dfd, const char *path
 	return urt__op_commit(op, &s);
 }
 
+/* A read's or write's SQE, for both paths of each: one operation moves at
+ * most 4 GiB - 1 (the SQE's length is 32 bits); a short count says so. */
+static inline void rw_prep(struct io_uring_sqe *sqe, int opcode, int fd, const void *buf,
+			   size_t len, int64_t off)
+{
+	io_uring_prep_rw(opcode, sqe, fd, buf, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len),
+			 (uint64_t)off);
+}
+
 /* urt_read's every case but the two common ones (urt_nop's shape, op.c). */
 __attribute__((noinline)) static int read_submit(struct urt_task *t, struct urt_op *op, int fd,
 						 void *buf, size_t len, int64_t off)
@@ -58,8 +67,7 @@ __attribute__((noinline)) static int read_submit(struct urt_task *t, struct urt_
 
 	if (ret != URT__SUBMIT)
 		return ret;
-	io_uring_prep_read(s.sqe, fd, buf, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len),
-			   (uint64_t)off);
+	rw_prep(s.sqe, IORING_OP_READ, fd, buf, len, off);
 	return urt__op_commit(op, &s);
 }
 
@@ -72,8 +80,7 @@ int urt_read(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t le
 		return ret;
 	if (URT_UNLIKELY(!urt__op_fast_begin(t, op, fd, buf, len, &s)))
 		return read_submit(t, op, fd, buf, len, off);
-	io_uring_prep_read(s.sqe, fd, buf, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len),
-			   (uint64_t)off);
+	rw_prep(s.sqe, IORING_OP_READ, fd, buf, len, off);
 	return urt__op_fast_commit(op, &s);
 }
 
@@ -86,8 +93,7 @@ __attribute__((noinline)) static int write_submit(struct urt_task *t, struct urt
 
 	if (ret != URT__SUBMIT)
 		return ret;
-	io_uring_prep_write(s.sqe, fd, buf, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len),
-			    (uint64_t)off);
+	rw_prep(s.sqe, IORING_OP_WRITE, fd, buf, len, off);
 	return urt__op_commit(op, &s);
 }
 
@@ -101,8 +107,7 @@ int urt_write(struct urt_task *t, struct urt_op *op, int fd, const void *buf, si
 		return ret;
 	if (URT_UNLIKELY(!urt__op_fast_begin(t, op, fd, buf, len, &s)))
 		return write_submit(t, op, fd, buf, len, off);
-	io_uring_prep_write(s.sqe, fd, buf, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len),
-			    (uint64_t)off);
+	rw_prep(s.sqe, IORING_OP_WRITE, fd, buf, len, off);
 	return urt__op_fast_commit(op, &s);
 }
 
