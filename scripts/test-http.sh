@@ -503,6 +503,24 @@ for _ in $(seq 50); do [ $(($(pipes) - p0)) -le 8 ] && break; sleep 0.1; done
 for fd in "${held[@]}"; do exec {fd}>&-; done
 stop
 
+step "a staged close ends after --linger-ms, also behind a head begun earlier on another connection"
+# the sweeper stops at the first deadline still to come in each list: the
+# lingering waited in the heads' list, behind a head begun before them, so
+# a close took --head-ms (60 s here), not --linger-ms (review 6)
+start urt-http "$tmp/lg.out" --root "$root" --linger-ms 300 --head-ms 60000
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET / HTTP/1.1\r\nHo' >&3 # a head begun: its deadline 60 s away
+for _ in $(seq 50); do [ "$(stat_of "$tmp/lg.out" live)" = 1 ] && break; sleep 0.05; done
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&4
+case $(timeout 3 head -1 <&4) in *" 404 "*) ;; *) fail "linger: no 404" ;; esac
+# the client keeps its end open: the server lingers, then closes it
+for _ in $(seq 100); do [ "$(stat_of "$tmp/lg.out" live)" = 1 ] && break; sleep 0.1; done
+[ "$(stat_of "$tmp/lg.out" live)" = 1 ] ||
+	fail "a staged close lasted past 10 s with --linger-ms 300 (a head begun before it on another connection)"
+exec 3>&- 4>&-
+stop
+
 step "the open-file cache: hits, revalidation after a change, a deleted file, eviction within its bound, If-Range"
 # a short interval (300 ms) and 4 entries: each check waits past the interval
 mkdir -p "$root/fc"

@@ -55,10 +55,10 @@ struct conn {
 	uint64_t head_by;	  /* the head begun in `in` must be whole by then (0: none begun) */
 	uint64_t send_by;	  /* the answers in `out` must be sent, or a full socket
 				   * take a spliced byte, by then */
-	uint64_t wait_by;	  /* the deadline of its place in s->idle or s->heads */
-	struct http_link all, wait;	  /* in s->all; in s->idle or s->heads while it waits */
+	uint64_t wait_by;	  /* the deadline of its place in its wait list */
+	struct http_link all, wait;	  /* in s->all; in a wait list (the sweeper's) while it waits */
 	struct http_link sending; /* in s->sends while send_out sends a batch (by send_by) */
-	struct http_link *wait_list;	  /* which of the two, or NULL */
+	struct http_link *wait_list;	  /* which list, or NULL */
 	struct urt_task *t;	  /* its task, once it has run (for conn_kill) */
 	/* HTTPS: the connection (task memory, made when its task starts), or
 	 * NULL for plain HTTP; its reads and writes go through tls_recv and
@@ -120,9 +120,9 @@ static void link_del(struct http_link *n)
 
 #define conn_of(l, member) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, member)))
 
-/* Wait in list (s->idle or s->heads) until by: at its tail, where a later
- * deadline than any before it keeps the list in order. Staying in the same
- * list with the same deadline keeps the place. O(1). */
+/* Wait in list (s->idle, s->heads or s->lingers) until by: at its tail,
+ * where a later deadline than any before it keeps the list in order.
+ * Staying in the same list with the same deadline keeps the place. O(1). */
 static void wait_in(struct conn *c, struct http_link *list, uint64_t by)
 {
 	if (c->wait_list == list && c->wait_by == by)
@@ -726,11 +726,11 @@ static bool etag_listed_lines(struct slice all, const char *name, const char *et
 }
 /*
  * Wait for more input. No timer of its own: while it waits the connection
- * is in s->idle or s->heads, and the sweeper cancels its stream at its
- * deadline. A head's (or body's) deadline counts from its first byte even
- * while bytes keep coming: checked here after each receive too. Return via
- * c->n: > 0 appended bytes, 0 the peer closed, < 0 an error, the deadline,
- * the budget or no memory.
+ * is in s->idle, s->heads or s->lingers, and the sweeper cancels its
+ * stream at its deadline. A head's (or body's) deadline counts from its
+ * first byte even while bytes keep coming: checked here after each
+ * receive too. Return via c->n: > 0 appended bytes, 0 the peer closed,
+ * < 0 an error, the deadline, the budget or no memory.
  */
 #define RECV(t, c)                                                                                 \
 	do {                                                                                       \
@@ -1778,7 +1778,7 @@ next:
 		c->lingered = 0;
 		while (c->ret == 0 && c->s->o.linger_ms && c->lingered < LINGER_MAX) {
 			c->in_len = c->at = 0; /* dropped */
-			wait_in(c, &c->s->heads, c->head_by);
+			wait_in(c, &c->s->lingers, c->head_by);
 			RECV(t, c);
 			if (c->n <= 0)
 				break; /* the client closed, or --linger-ms */
@@ -1839,12 +1839,15 @@ const struct urt_task_type http_conn_type = { .poll = conn_poll,
  * One task per runtime keeps the idle, head and send deadlines of all its
  * connections with one timer, so a waiting connection costs no timer
  * record of its own: a connection waiting for input sits in s->idle
- * (nothing begun: --idle-ms from when it began to wait) or s->heads (a
- * head or a body begun: --head-ms from its first byte), one sending a
- * batch of answers in s->sends (--send-ms from its first send), each list
- * in deadline order, since every entry joins at the tail with now plus the
- * list's one period. Every SWEEP_MS the sweeper closes the expired ones at
- * the front (conn_kill: the stream is cancelled, the task wakes and ends),
+ * (nothing begun: --idle-ms from when it began to wait), s->heads (a
+ * head or a body begun: --head-ms from its first byte) or s->lingers (a
+ * staged close: --linger-ms), one sending a batch of answers in s->sends
+ * (--send-ms from its first send), each list in deadline order, since
+ * every entry joins at the tail with now plus the list's one period (the
+ * lingering have a list of their own: in s->heads their 2 s deadlines
+ * queued behind heads begun before them, 10 s, and a staged close lasted
+ * --head-ms). Every SWEEP_MS the sweeper closes the expired ones at the
+ * front (conn_kill: the stream is cancelled, the task wakes and ends),
  * and checks the budget counting the unread stream bytes the runtime
  * holds, which change without the connections knowing.
  */
@@ -1896,6 +1899,7 @@ static void sweep(struct http_server *s)
 
 	expire(s, &s->idle, now);
 	expire(s, &s->heads, now);
+	expire(s, &s->lingers, now);
 	expire(s, &s->sends, now);
 	urt_runtime_stats(&s->rt, &st);
 	held = s->mem + st.spill_bytes + st.bufs_queued * RX_BUF;
@@ -2031,6 +2035,7 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 	link_init(&s->all);
 	link_init(&s->idle);
 	link_init(&s->heads);
+	link_init(&s->lingers);
 	link_init(&s->sends);
 	return 0;
 }
