@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -582,6 +583,67 @@ static void test_recv_stream_end_refuses_other_kinds(void **state)
 	close(st.sv[1]);
 }
 
+/*
+ * A length of 4 GiB. The SQE's length is 32 bits, and urt_recv, urt_send
+ * and urt_send_zc passed len to it uncut (urt_read and urt_write cut it):
+ * a receive into a buffer of exactly 4 GiB asked the kernel for 0 bytes
+ * and returned 0, "the peer closed", with bytes waiting; a send of it moved
+ * nothing and returned 0; past 2 GiB the kernel refuses either with
+ * -EINVAL, which recv(2) and send(2) do not (hostile review 6). The buffer
+ * is a reservation: only the bytes that move are touched.
+ */
+struct huge_state {
+	int sv[2];
+	char *buf;
+	int r_recv, r_send, r_zc;
+	struct urt_op op;
+	struct huge_state *out; /* the test's copy (spawn copies the state) */
+};
+
+static bool huge_poll(struct urt_task *t, void *arg)
+{
+	struct huge_state *st = arg;
+
+	URT_BEGIN(t);
+	URT_AWAIT(t, st->r_recv = urt_recv(t, &st->op, st->sv[0], st->buf, (size_t)1 << 32, 0));
+	URT_AWAIT(t, st->r_send = urt_send(t, &st->op, st->sv[0], st->buf, (size_t)1 << 32,
+					   MSG_DONTWAIT));
+	test_drain(st->sv[1], SIZE_MAX);
+	URT_AWAIT(t, st->r_zc = urt_send_zc(t, &st->op, st->sv[0], st->buf, (size_t)1 << 32,
+					    MSG_DONTWAIT));
+	*st->out = *st;
+	URT_END(t);
+}
+
+static const struct urt_task_type huge_type = { .poll = huge_poll, .name = "huge" };
+
+static void test_lengths_of_4_gib(void **state)
+{
+	struct urt_runtime rt;
+	struct huge_state st = { 0 };
+	size_t size = (size_t)1 << 32;
+
+	(void)state;
+	st.buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		      -1, 0);
+	if (st.buf == MAP_FAILED)
+		skip(); /* no room for the reservation (a 32-bit address space) */
+	test_tcp_pairs(&st.sv[0], &st.sv[1], 1);
+	assert_int_equal(write(st.sv[1], "hello", 5), 5);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	st.out = &st;
+	assert_int_equal(urt_spawn(&rt, &huge_type, &st, sizeof(st), NULL), 0);
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(st.r_recv, 5);
+	assert_memory_equal(st.buf, "hello", 5);
+	assert_true(st.r_send > 0); /* as much as the socket's buffer takes */
+	assert_true(st.r_zc > 0);
+	test_runtime_end(&rt);
+	close(st.sv[0]);
+	close(st.sv[1]);
+	munmap(st.buf, size);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +655,7 @@ int main(void)
 		cmocka_unit_test(test_peer_reset),
 		cmocka_unit_test(test_accept_emfile_backs_off),
 		cmocka_unit_test(test_sender_that_never_reads_is_bounded),
+		cmocka_unit_test(test_lengths_of_4_gib),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

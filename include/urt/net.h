@@ -103,10 +103,12 @@ int urt_accept_stream(struct urt_task *t, struct urt_op *op, int fd);
 int urt_connect(struct urt_task *t, struct urt_op *op, int fd, const struct sockaddr *addr,
 		socklen_t addrlen);
 
-/* urt_recv - awaitable recv(2) into the caller's buffer. 0: the peer closed. */
+/* urt_recv - awaitable recv(2) into the caller's buffer, at most 2 GiB - 1
+ * bytes a call. 0: the peer closed. */
 int urt_recv(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t len, int flags);
 
-/* urt_send - awaitable send(2) (MSG_NOSIGNAL added); may be short. */
+/* urt_send - awaitable send(2) (MSG_NOSIGNAL added); may be short (at most
+ * 2 GiB - 1 bytes a call). */
 int urt_send(struct urt_task *t, struct urt_op *op, int fd, const void *buf, size_t len, int flags);
 
 /*

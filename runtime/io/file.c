@@ -49,13 +49,12 @@ int urt_openat2(struct urt_task *t, struct urt_op *op, int dfd, const char *path
 	return urt__op_commit(op, &s);
 }
 
-/* A read's or write's SQE, for both paths of each: one operation moves at
- * most 4 GiB - 1 (the SQE's length is 32 bits); a short count says so. */
+/* A read's or write's SQE, for both paths of each (urt__len32: at most
+ * 2 GiB - 1 bytes). */
 static inline void rw_prep(struct io_uring_sqe *sqe, int opcode, int fd, const void *buf,
 			   size_t len, int64_t off)
 {
-	io_uring_prep_rw(opcode, sqe, fd, buf, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len),
-			 (uint64_t)off);
+	io_uring_prep_rw(opcode, sqe, fd, buf, urt__len32(len), (uint64_t)off);
 }
 
 /* urt_read's every case but the two common ones (urt_nop's shape, op.c). */

@@ -472,6 +472,18 @@ _Static_assert(offsetof(struct urt__rec, prev) == offsetof(struct urt__rec, next
 _Static_assert(offsetof(struct urt_op, gen) == offsetof(struct urt_op, rec) + 4, "rec, gen");
 
 /*
+ * len for an SQE's length: one operation moves at most 2 GiB - 1 bytes
+ * (its result is an int32, the kernel stops a read at 2 GiB - 4 KiB and
+ * refuses a send or receive past INT32_MAX with -EINVAL), and a short
+ * count says so. Passed uncut into the 32-bit field, 4 GiB was 0 (a
+ * receive returned 0, "the peer closed", with bytes waiting).
+ */
+static inline unsigned urt__len32(size_t len)
+{
+	return (unsigned)(len > INT32_MAX ? INT32_MAX : len);
+}
+
+/*
  * Whether buf may lie in frame arena a, as urt__user_mem_refused's test
  * (urt_arena_contains) would find it, decided inline for the common
  * arena: one chunk, the first, kept across resets (a is empty until the

@@ -159,7 +159,7 @@ __attribute__((noinline)) static int recv_submit(struct urt_task *t, struct urt_
 
 	if (ret != URT__SUBMIT)
 		return ret;
-	io_uring_prep_recv(s.sqe, fd, buf, len, flags);
+	io_uring_prep_recv(s.sqe, fd, buf, urt__len32(len), flags);
 	return urt__op_commit(op, &s);
 }
 
@@ -172,7 +172,7 @@ int urt_recv(struct urt_task *t, struct urt_op *op, int fd, void *buf, size_t le
 		return ret;
 	if (URT_UNLIKELY(!urt__op_fast_begin(t, op, fd, buf, len, &s)))
 		return recv_submit(t, op, fd, buf, len, flags);
-	io_uring_prep_recv(s.sqe, fd, buf, len, flags);
+	io_uring_prep_recv(s.sqe, fd, buf, urt__len32(len), flags);
 	return urt__op_fast_commit(op, &s);
 }
 
@@ -185,7 +185,7 @@ __attribute__((noinline)) static int send_submit(struct urt_task *t, struct urt_
 
 	if (ret != URT__SUBMIT)
 		return ret;
-	io_uring_prep_send(s.sqe, fd, buf, len, flags | MSG_NOSIGNAL);
+	io_uring_prep_send(s.sqe, fd, buf, urt__len32(len), flags | MSG_NOSIGNAL);
 	return urt__op_commit(op, &s);
 }
 
@@ -199,7 +199,7 @@ __attribute__((noinline)) static int send_start(struct urt_task *t, struct urt_o
 
 	if (URT_UNLIKELY(!urt__op_fast_begin(t, op, fd, buf, len, &s)))
 		return send_submit(t, op, fd, buf, len, flags);
-	io_uring_prep_send(s.sqe, fd, buf, len, flags | MSG_NOSIGNAL);
+	io_uring_prep_send(s.sqe, fd, buf, urt__len32(len), flags | MSG_NOSIGNAL);
 	return urt__op_fast_commit(op, &s);
 }
 
@@ -231,7 +231,7 @@ int urt_send_zc(struct urt_task *t, struct urt_op *op, int fd, const void *buf, 
 	ret = urt__op_begin_fd(t, op, fd, buf, len, &s);
 	if (ret != URT__SUBMIT)
 		return ret;
-	io_uring_prep_send_zc(s.sqe, fd, buf, len, flags | MSG_NOSIGNAL,
+	io_uring_prep_send_zc(s.sqe, fd, buf, urt__len32(len), flags | MSG_NOSIGNAL,
 			      rt->zc_report ? IORING_SEND_ZC_REPORT_USAGE : 0);
 	/* what a reset of the connection needs (zc.c, urt__zc_reset) */
 	s.r->fd = fd;
