@@ -624,8 +624,8 @@ static void test_lengths_of_4_gib(void **state)
 	size_t size = (size_t)1 << 32;
 
 	(void)state;
-	st.buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		      -1, 0);
+	st.buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (st.buf == MAP_FAILED)
 		skip(); /* no room for the reservation (a 32-bit address space) */
 	test_tcp_pairs(&st.sv[0], &st.sv[1], 1);

@@ -107,11 +107,11 @@ struct http_server {
 	/* bytes of buffers its connections hold (their capacities), kept as
 	 * they change; past o.mem_budget the largest holders are closed */
 	size_t mem;
-	struct http_link all;	      /* every connection that has run */
+	struct http_link all; /* every connection that has run */
 	/* connections waiting, each list by deadline (see the sweeper): for a
 	 * request, for its head or body, in a staged close (--linger-ms) */
 	struct http_link idle, heads, lingers;
-	struct http_link sends;	      /* connections sending a batch, by --send-ms deadline */
+	struct http_link sends; /* connections sending a batch, by --send-ms deadline */
 	int splice; /* file bodies: 0 splice, untried; 1 splice, worked; -1 read and send */
 	struct http_fcache fc;	      /* open files, small bodies (fcache.h) */
 	time_t date_sec;	      /* the second `date` was made for */
