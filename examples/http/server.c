@@ -228,9 +228,12 @@ static void conn_kill(struct conn *c)
 /* Close the body stalled longest, if SHED_STALL_MS. Return: whether there was one. */
 static bool shed_one(struct http_server *s)
 {
-	struct conn *c = conn_of(s->bodies.next, body);
+	struct conn *c;
 
-	if (s->bodies.next == &s->bodies || urt_now_ns() - c->moved_ns < SHED_STALL_MS * 1000000ull)
+	if (s->bodies.next == &s->bodies)
+		return false;
+	c = conn_of(s->bodies.next, body);
+	if (urt_now_ns() - c->moved_ns < SHED_STALL_MS * 1000000ull)
 		return false;
 	conn_kill(c);
 	s->shed++;
