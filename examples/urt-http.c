@@ -6,7 +6,8 @@
  *            [--spawn slab|boxed] [--max-conns N] [--idle-ms MS] [--send-ms MS]
  *            [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]
  *            [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]
- *            [--max-pipeline N] [--max-clients-mem B] [--no-splice] [--send-zc]
+ *            [--max-pipeline N] [--max-clients-mem B] [--max-body-fds N]
+ *            [--no-splice] [--send-zc]
  *            [--file-cache N] [--file-cache-valid-ms MS] [--body-cache B]
  *            [--body-cache-max B]
  *            [--tls-cert F --tls-key F [--tls-port P] [--tls-handshake-ms MS]]
@@ -55,8 +56,8 @@
  * MiB), and are answered from memory with no read: up to 16 KiB as a copy
  * that joins the head in the output, larger as a pipe holding a copy of them
  * that each answer tee(2)s into its connection's pipe (one descriptor more
- * per such entry; not the default: docs/design.md has the measurement). Entries are refcounted: a body in flight keeps its
- * descriptor open when its entry goes, and the kernel keeps the pages of
+ * per such entry; not the default: docs/design.md has the measurement). Entries are refcounted: a
+ * body in flight keeps its descriptor open when its entry goes, and the kernel keeps the pages of
  * a pipe body that an answer still sends.
  *
  * One task per connection (slab slots, or malloc boxes with --spawn boxed).
@@ -85,7 +86,13 @@
  * runtime that one sweeper task walks every SWEEP_MS (a large body's
  * sends and splices carry linked timeouts instead). All connections' buffers (and the
  * bytes received for them not yet read) are counted per runtime as they
- * change; past --max-clients-mem the largest holders are closed.
+ * change; past --max-clients-mem the largest holders are closed. The
+ * descriptors bodies in flight hold (a splice pipe, a file the cache does
+ * not own) are counted too: past --max-body-fds (default a quarter of
+ * RLIMIT_NOFILE), or when the kernel refuses a descriptor (EMFILE on an
+ * open or an accept), the bodies that have waited longest for their peer
+ * to read are closed, so peers that ask for large files and never read
+ * cannot take the descriptor table from new clients.
  *
  * --threads N: N runtimes, one per thread, each with its own SO_REUSEPORT
  * listener on the one port (the first picks it for --port 0), so the
@@ -157,6 +164,7 @@ static struct {
 	uint64_t idle_ms, head_ms, send_ms, linger_ms;
 	uint64_t max_pipeline;	   /* requests answered per receive */
 	uint64_t max_clients_mem; /* bytes of connection buffers, all runtimes together */
+	uint64_t max_body_fds;	  /* descriptors bodies hold, all runtimes; UINT64_MAX: default */
 	struct http_limits lim;
 	struct tls_flags tls; /* HTTPS: cert and key, or neither; port -1: on --port */
 } o = {
@@ -167,6 +175,7 @@ static struct {
 	.linger_ms = 2000,
 	.max_pipeline = 100,
 	.max_clients_mem = 64ull << 20,
+	.max_body_fds = UINT64_MAX,
 	.file_cache = 256,
 	.file_cache_valid_ms = 1000,
 	.body_cache = 4ull << 20,
@@ -262,6 +271,17 @@ static void on_stop(void *arg)
 	http_server_stop(arg);
 }
 
+/* A runtime's share of --max-body-fds, a pipe and a file at least; 0 (or
+ * no descriptor limit found: UINT64_MAX) stays none. */
+static uint32_t fd_share(void)
+{
+	uint64_t n = o.max_body_fds / (uint64_t)o.srv.threads;
+
+	if (!o.max_body_fds || o.max_body_fds == UINT64_MAX)
+		return 0;
+	return n < 3 ? 3 : (uint32_t)n;
+}
+
 /* Its own runtime's whole life. A failure to start is in t->start_ret (main
  * reads it after the start barrier); one of the run is in t->run_ret and
  * stops the program (a SIGTERM to itself: main's sigwait takes it). */
@@ -286,6 +306,7 @@ static void *server_main(void *arg)
 		.linger_ms = o.linger_ms,
 		.max_pipeline = o.max_pipeline,
 		.mem_budget = (size_t)(o.max_clients_mem / (uint64_t)o.srv.threads),
+		.fd_budget = fd_share(),
 		.lim = o.lim,
 		.live_total = &live_total,
 		.tls = tls_ctx,
@@ -343,12 +364,15 @@ static void usage(FILE *f)
 		"usage: urt-http [--port P] [--addr A] [--root DIR] [--threads N]\n"
 		"                [--spawn slab|boxed] [--max-conns N] [--fixed-fds]\n"
 		"                [--idle-ms MS] [--send-ms MS]\n"
-		"                [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] [--max-body B]\n"
+		"                [--head-ms MS] [--linger-ms MS] [--max-line B] [--max-head B] "
+		"[--max-body B]\n"
 		"                [--max-chunk-line B] [--max-chunk-ext B] [--max-trailer B]\n"
-		"                [--max-pipeline N] [--max-clients-mem B] [--no-splice] [--send-zc]\n"
+		"                [--max-pipeline N] [--max-clients-mem B] [--max-body-fds N]\n"
+		"                [--no-splice] [--send-zc]\n"
 		"                [--file-cache N] [--file-cache-valid-ms MS] [--body-cache B]\n"
 		"                [--body-cache-max B]\n"
-		"                [--tls-cert F --tls-key F [--tls-port P] [--tls-handshake-ms MS]]\n"
+		"                [--tls-cert F --tls-key F [--tls-port P] [--tls-handshake-ms "
+		"MS]]\n"
 		"  --port P        port (default 8080; 0 picks a free one)\n"
 		"  --addr A        IPv4 address to bind (default 127.0.0.1)\n"
 		"  --root DIR      serve the files beneath DIR (default: a fixed body at /)\n"
@@ -356,12 +380,16 @@ static void usage(FILE *f)
 		"  --spawn KIND    connection tasks in slab slots (default) or malloc boxes\n"
 		"  --max-conns N   connections at once, all threads together (default 16384)\n"
 		"  --fixed-fds     accepted sockets as io_uring direct descriptors\n"
-		"  --idle-ms MS    close a connection waiting for a request this long (default 30000)\n"
-		"  --send-ms MS    close a connection whose answers do not move this long (default 30000)\n"
+		"  --idle-ms MS    close a connection waiting for a request this long (default "
+		"30000)\n"
+		"  --send-ms MS    close a connection whose answers do not move this long (default "
+		"30000)\n"
 		"  --linger-ms MS  closing: after the last answer, read and drop what the client\n"
 		"                  still sends, until it closes, this long at most (default 2000)\n"
-		"  --head-ms MS    close a connection whose request head, or body, is not whole this\n"
-		"                  long after its first byte, however fast bytes come (default 10000)\n"
+		"  --head-ms MS    close a connection whose request head, or body, is not whole "
+		"this\n"
+		"                  long after its first byte, however fast bytes come (default "
+		"10000)\n"
 		"  --max-line B    request line, CRLF aside (default 8000; 414 past it)\n"
 		"  --max-head B    request line and headers, blank lines before them included\n"
 		"                  (default 16384; 431 past it)\n"
@@ -371,21 +399,29 @@ static void usage(FILE *f)
 		"  --max-chunk-ext B  a chunked body's extensions together (default 16384; 413)\n"
 		"  --max-trailer B a chunked body's trailer section (default 8192; 431 past it)\n"
 		"  --max-pipeline N  pipelined requests answered per receive before their answers\n"
-		"                  are sent (default 100); answers gathered are sent at 256 KiB too\n"
-		"  --max-clients-mem B  bytes of buffers all connections hold (input, output, unread\n"
+		"                  are sent (default 100); answers gathered are sent at 256 KiB "
+		"too\n"
+		"  --max-clients-mem B  bytes of buffers all connections hold (input, output, "
+		"unread\n"
 		"                  received bytes), each runtime B/threads; past it the largest\n"
 		"                  holders are closed (default 67108864)\n"
+		"  --max-body-fds N  descriptors bodies in flight hold (splice pipes, files not\n"
+		"                  cached), each runtime N/threads; past it, or when the table is\n"
+		"                  full, the bodies stalled longest are closed (default\n"
+		"                  RLIMIT_NOFILE/4; 0: no budget, only a full table sheds)\n"
 		"  --no-splice     send file bodies by read and send, not splice\n"
 		"  --send-zc       read and send file bodies, the sends zero-copy (slower than\n"
 		"                  splice here: docs/design.md)\n"
-		"  --file-cache N  open files kept per runtime, descriptor and statx (default 256,\n"
+		"  --file-cache N  open files kept per runtime, descriptor and statx (default "
+		"256,\n"
 		"                  at most RLIMIT_NOFILE/4; 0: off)\n"
 		"  --file-cache-valid-ms MS  a cached file is checked (one statx) at most this\n"
 		"                  often: a change is seen this late at most (default 1000)\n"
 		"  --body-cache B  bytes of files' bodies kept per runtime (default 4194304)\n"
 		"  --body-cache-max B  the largest body kept (default 16384, at most 65536;\n"
 		"                  past 16384 as a pipe, a copy of the file)\n"
-		"  --tls-cert F    HTTPS: the certificate chain (PEM, leaf first); with --tls-key,\n"
+		"  --tls-cert F    HTTPS: the certificate chain (PEM, leaf first); with "
+		"--tls-key,\n"
 		"                  TLS 1.2 and 1.3 with ALPN http/1.1 on --port (needs a build\n"
 		"                  with OpenSSL)\n"
 		"  --tls-key F     HTTPS: the private key of --tls-cert (PEM)\n"
@@ -403,10 +439,13 @@ static int parse(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		SERVER_OPTIONS,
-		{ "root", required_argument, 0, 'r' },	    { "idle-ms", required_argument, 0, 'i' },
-		{ "head-ms", required_argument, 0, 'H' },   { "max-head", required_argument, 0, 'm' },
+		{ "root", required_argument, 0, 'r' },
+		{ "idle-ms", required_argument, 0, 'i' },
+		{ "head-ms", required_argument, 0, 'H' },
+		{ "max-head", required_argument, 0, 'm' },
 		{ "max-body", required_argument, 0, 'b' },
-		{ "no-splice", no_argument, 0, 'n' },	    { "help", no_argument, 0, 'h' },
+		{ "no-splice", no_argument, 0, 'n' },
+		{ "help", no_argument, 0, 'h' },
 		{ "send-zc", no_argument, 0, 'z' },
 		{ "file-cache", required_argument, 0, 'F' },
 		{ "file-cache-valid-ms", required_argument, 0, 'V' },
@@ -415,6 +454,7 @@ static int parse(int argc, char **argv)
 		{ "send-ms", required_argument, 0, 'S' },
 		{ "max-pipeline", required_argument, 0, 'P' },
 		{ "max-clients-mem", required_argument, 0, 'M' },
+		{ "max-body-fds", required_argument, 0, 'D' },
 		{ "max-line", required_argument, 0, 'L' },
 		{ "linger-ms", required_argument, 0, 'G' },
 		{ "max-chunk-line", required_argument, 0, 'C' },
@@ -468,6 +508,10 @@ static int parse(int argc, char **argv)
 		case 'M':
 			if (!flag_uint(optarg, 65536, 1ull << 40, &o.max_clients_mem))
 				return bad("bad --max-clients-mem", optarg);
+			break;
+		case 'D':
+			if (!flag_uint(optarg, 0, UINT32_MAX, &o.max_body_fds))
+				return bad("bad --max-body-fds", optarg);
 			break;
 		case 'm':
 			if (!flag_uint(optarg, 256, 1u << 20, &v))
@@ -573,8 +617,15 @@ static void cache_bound(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl))
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur == RLIM_INFINITY)
+	if (rl.rlim_cur == RLIM_INFINITY) {
+		if (o.max_body_fds == UINT64_MAX)
+			o.max_body_fds = 0; /* no table to keep room in */
 		return;
+	}
+	/* bodies in flight a quarter too (--max-body-fds): with the cache's
+	 * quarter, half of the table stays for the connections themselves */
+	if (o.max_body_fds == UINT64_MAX)
+		o.max_body_fds = (uint64_t)rl.rlim_cur / 4;
 	most = (uint64_t)rl.rlim_cur / 4 / (uint64_t)o.srv.threads;
 	if (o.body_cache_max > HTTP_SMALL)
 		most /= 2;

@@ -521,6 +521,51 @@ for _ in $(seq 100); do [ "$(stat_of "$tmp/lg.out" live)" = 1 ] && break; sleep 
 exec 3>&- 4>&-
 stop
 
+step "non-readers of distinct large files do not take the descriptor table: a new client is served (plain, --fixed-fds, --max-body-fds)"
+# review5's fdhog: each body in flight holds its file and its splice pipe,
+# so 60 peers that each ask a different 16 MiB file and never read take a
+# table of 128 (cut from outside after the start, as above, so the budget
+# of --max-body-fds is the start's: only the table's refusals shed). The
+# bodies stalled longest must go so a new client gets its answer within
+# 5 s, long before --send-ms (60 s) would close them. With a budget of 30
+# and the table uncut, the bodies' descriptors stay within it.
+mkdir -p "$root/hog"
+for i in $(seq 62); do truncate -s 16M "$root/hog/f$i.bin"; done
+for mode in plain --fixed-fds budget; do
+	extra=()
+	case $mode in
+	--fixed-fds) extra=("$mode") ;;
+	budget) extra=(--max-body-fds 30) ;;
+	esac
+	start urt-http "$tmp/hog.out" --root "$root" --send-ms 60000 "${extra[@]}"
+	url=http://127.0.0.1:$port
+	if [ "$mode" != budget ]; then
+		prlimit --pid "$srv" --nofile=128:128 || fail "prlimit --nofile=128:128"
+	fi
+	nfd() { find "/proc/$srv/fd" -mindepth 1 -printf "%f\n" | awk "\$1 < 128" | wc -l; }
+	held=()
+	for i in $(seq 60); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+		held+=("$fd")
+		printf 'GET /hog/f%d.bin HTTP/1.1\r\nHost: x\r\n\r\n' "$i" >&"$fd"
+	done
+	# until the table is full (once the bodies are shed it need not stay so:
+	# the shed count below says the non-readers did fill it); with the
+	# budget, until they have been stalled long enough to be shed (1 s)
+	for _ in $(seq 50); do [ "$(nfd)" -ge 124 ] && break; sleep 0.1; done
+	[ "$mode" != budget ] || sleep 1.2
+	got=$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$url/sub/a.css" || true)
+	[ "$got" = 200 ] || fail "$mode: a new client's small file with the table held by non-readers: '$got' in 5 s"
+	got=$(curl -s -o "$tmp/hog.got" -w "%{http_code}" --max-time 5 "$url/hog/f61.bin" || true)
+	[ "$got" = 200 ] && [ "$(stat -c %s "$tmp/hog.got")" = $((16 << 20)) ] ||
+		fail "$mode: a new client's large file with the table held by non-readers: '$got' in 5 s"
+	[ "$(stat_of "$tmp/hog.out" shed)" -ge 1 ] || fail "$mode: no stalled body was shed (the table never filled?)"
+	[ "$mode" != budget ] || [ "$(stat_of "$tmp/hog.out" body_fds)" -le 30 ] ||
+		fail "budget: the bodies hold $(stat_of "$tmp/hog.out" body_fds) descriptors, past --max-body-fds 30"
+	for fd in "${held[@]}"; do exec {fd}>&-; done
+	stop
+done
+
 step "the open-file cache: hits, revalidation after a change, a deleted file, eviction within its bound, If-Range"
 # a short interval (300 ms) and 4 entries: each check waits past the interval
 mkdir -p "$root/fc"
@@ -694,7 +739,8 @@ fi
 step "bad flags: exit status 2 and a one-line error"
 expect_bad_flags urt-http "--port x" "--spawn nope" "--root /nonexistent" "--max-head 1" "--bogus" "extra" \
 	"--threads 0" "--threads 65" "--threads x" "--threads" "--no-splice=yes" "--send-ms 0" \
-	"--file-cache x" "--file-cache-valid-ms -1" "--body-cache 1x" "--body-cache-max 65537"
+	"--file-cache x" "--file-cache-valid-ms -1" "--body-cache 1x" "--body-cache-max 65537" \
+	"--max-body-fds x" "--max-body-fds 4294967296"
 
 # urt-load --mode http as a client of any HTTP/1.1 server: every response
 # parsed from the stream, every body compared with --expect-file

@@ -58,6 +58,10 @@ struct conn {
 	uint64_t wait_by;	  /* the deadline of its place in its wait list */
 	struct http_link all, wait;	  /* in s->all; in a wait list (the sweeper's) while it waits */
 	struct http_link sending; /* in s->sends while send_out sends a batch (by send_by) */
+	struct http_link body;	  /* in s->bodies while a large body goes (body_moved) */
+	uint64_t moved_ns;	  /* when its peer last took bytes of it */
+	uint32_t fds;		  /* descriptors its body holds, counted in s->body_fds */
+	uint64_t open_by;	  /* an open refused for a full table is tried until then */
 	struct http_link *wait_list;	  /* which list, or NULL */
 	struct urt_task *t;	  /* its task, once it has run (for conn_kill) */
 	/* HTTPS: the connection (task memory, made when its task starts), or
@@ -144,6 +148,62 @@ static size_t conn_unread(const struct conn *c)
 	return urt_recv_stream_held(c->tls ? &c->tls->rx : &c->rx);
 }
 
+/* --- the descriptor budget ------------------------------------------------------------ */
+
+/*
+ * A body in flight holds descriptors of its own: its splice pipe (two) and
+ * its file when the cache does not own it (one). A peer that asks for a
+ * large file and never reads keeps them until --send-ms, and a few hundred
+ * such peers asking for distinct files took every descriptor: new clients
+ * got nothing (review5). So the bodies share a budget (--max-body-fds,
+ * s->o.fd_budget; 0: none), and when it is reached, or the kernel refuses
+ * a descriptor (EMFILE or ENFILE on an open, a pipe or an accept), the
+ * bodies whose peer has taken no byte for longest are closed (conn_kill),
+ * so the descriptors go to whoever is served next, as --max-clients-mem
+ * closes the largest holders of memory. A large body is in s->bodies
+ * while it goes, moved to the tail each time its peer takes bytes, so the
+ * list is in the order of their last progress, the stalled longest first:
+ * O(1) to keep (a move per 64 KiB) and to pick from. A reader that keeps
+ * reading is at the tail; one that never reads drifts to the front. Only
+ * a body stalled SHED_STALL_MS is closed: the kernel reports room in a
+ * socket to a sender in bursts, so a client that reads steadily can show
+ * no progress for most of a second (send_out). With no such body, a body
+ * goes without a pipe (read and send), and its file, the least a body
+ * needs, is opened anyway.
+ */
+#define SHED_STALL_MS 1000
+
+static void body_moved(struct conn *c)
+{
+	if (c->killed)
+		return;
+	c->moved_ns = urt_now_ns();
+	if (c->body.next)
+		link_del(&c->body);
+	else
+		c->s->nbodies++;
+	link_add_tail(&c->s->bodies, &c->body);
+}
+
+static void body_done(struct conn *c)
+{
+	if (c->body.next) {
+		link_del(&c->body);
+		c->s->nbodies--;
+	}
+}
+
+/* c's share of s->body_fds, after its pipe or its file changed hands. */
+static void fds_count(struct conn *c)
+{
+	uint32_t now = (c->pipe[0] >= 0 ? 2u : 0u) + (c->file >= 0 && !c->fe ? 1u : 0u);
+
+	if (c->killed)
+		return;
+	c->s->body_fds = c->s->body_fds - c->fds + now;
+	c->fds = now;
+}
+
 /* Close c from outside its task (or from inside, between awaits): every
  * operation of its task is cancelled, so whatever it waits on returns an
  * error and it ends; its buffers leave the count now (they are freed when
@@ -156,10 +216,38 @@ static void conn_kill(struct conn *c)
 	c->closing = true;
 	c->s->mem -= c->mem;
 	c->mem = 0;
+	c->s->body_fds -= c->fds; /* closed by its drop, within a tick */
+	c->fds = 0;
+	body_done(c);
 	wait_done(c);
 	link_del(&c->sending);
 	if (c->t)
 		(void)urt_task_cancel_ops(c->t);
+}
+
+/* Close the body stalled longest, if SHED_STALL_MS. Return: whether there was one. */
+static bool shed_one(struct http_server *s)
+{
+	struct conn *c;
+
+	if (s->bodies.next == &s->bodies)
+		return false;
+	c = conn_of(s->bodies.next, body);
+	if (urt_now_ns() - c->moved_ns < SHED_STALL_MS * 1000000ull)
+		return false;
+	conn_kill(c);
+	s->shed++;
+	return true;
+}
+
+/* Room within the descriptor budget for need more held by bodies: the
+ * bodies stalled longest are closed to make it. Return: whether there is. */
+static bool fds_room(struct http_server *s, uint32_t need)
+{
+	while (s->o.fd_budget && s->body_fds + need > s->o.fd_budget)
+		if (!shed_one(s))
+			return false;
+	return true;
 }
 
 /*
@@ -1031,22 +1119,32 @@ static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t f
  * failed for everyone (review5). Return: whether there is a pipe (no:
  * read and send).
  */
+static uint32_t fds_short(struct http_server *s, uint32_t n);
+
 static bool pipe_ready(struct conn *c)
 {
 	struct http_server *s = c->s;
 
 	if (c->pipe[0] >= 0)
 		return true;
+	if (!fds_room(s, 2))
+		return false;
 	if (s->npipes) {
 		s->npipes--;
 		s->pipes_low = s->npipes < s->pipes_low ? s->npipes : s->pipes_low;
 		c->pipe[0] = s->pipes[s->npipes][0];
 		c->pipe[1] = s->pipes[s->npipes][1];
+		fds_count(c);
 		return true;
 	}
-	if (pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK))
+	if (pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK)) {
+		if (errno == EMFILE || errno == ENFILE)
+			(void)fds_short(s, 1); /* for the next body: this one reads and sends */
+		c->pipe[0] = c->pipe[1] = -1;
 		return false;
+	}
 	(void)fcntl(c->pipe[1], F_SETPIPE_SZ, CHUNK);
+	fds_count(c);
 	return true;
 }
 
@@ -1069,6 +1167,7 @@ static void pipe_put(struct conn *c)
 		close(c->pipe[1]);
 	}
 	c->pipe[0] = c->pipe[1] = -1;
+	fds_count(c);
 }
 
 /* Each sweep: close the pooled pipes no body needed since the last one
@@ -1082,6 +1181,20 @@ static void pipes_trim(struct http_server *s)
 		close(s->pipes[s->npipes][1]);
 	}
 	s->pipes_low = s->npipes;
+}
+
+/* The kernel refused a descriptor (EMFILE, ENFILE): the pooled pipes are
+ * closed, and up to n of the bodies stalled longest. Return: the bodies
+ * closed (their descriptors are free once their tasks end, within a tick). */
+static uint32_t fds_short(struct http_server *s, uint32_t n)
+{
+	uint32_t k = 0;
+
+	s->pipes_low = s->npipes;
+	pipes_trim(s);
+	while (k < n && shed_one(s))
+		k++;
+	return k;
 }
 
 /* c->chunk, CHUNK bytes of task memory counted in c->mem, made on first
@@ -1132,6 +1245,11 @@ static void chunk_release(struct urt_task *t, struct conn *c)
  * -ETIMEDOUT if nothing moved for --send-ms.
  */
 #define ROOM_NAP_MS 50
+/* an open refused for a full table is tried again every SHED_NAP_MS for
+ * OPEN_WAIT_MS at most (a body becomes one to close after SHED_STALL_MS),
+ * then answered 503 with Retry-After */
+#define SHED_NAP_MS  20
+#define OPEN_WAIT_MS 2000
 
 /*
  * The pipe's bytes to the socket: splice(2) itself, not through the ring.
@@ -1197,6 +1315,7 @@ static int splice_body(struct urt_task *t, struct conn *c)
 				return n;
 			if (!n)
 				return -EPIPE;
+			body_moved(c);
 			c->piped -= (size_t)n;
 			continue;
 		}
@@ -1583,16 +1702,35 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				c->how = (struct open_how){ .flags = O_RDONLY,
 							    .resolve = RESOLVE_BENEATH |
 								       RESOLVE_NO_MAGICLINKS };
-				URT_AWAIT(t, c->file = urt_openat2(t, &c->op, c->s->o.root_fd,
-								   c->pathp, &c->how));
+				(void)fds_room(c->s, 1); /* none stalled: opened anyway */
+				for (c->open_by = 0;;) {
+					URT_AWAIT(t,
+						  c->file = urt_openat2(t, &c->op, c->s->o.root_fd,
+									c->pathp, &c->how));
+					if ((c->file != -EMFILE && c->file != -ENFILE) || c->killed)
+						break;
+					if (!c->open_by)
+						c->open_by =
+							urt_now_ns() + OPEN_WAIT_MS * 1000000ull;
+					if (urt_now_ns() >= c->open_by)
+						break; /* 503 */
+					/* a full table: the body stalled longest goes (once
+					 * one is), and the open is tried again when its task
+					 * has ended and closed its descriptors */
+					(void)fds_short(c->s, 1);
+					URT_AWAIT(t,
+						  urt_sleep(t, &c->nap, SHED_NAP_MS * 1000000ull));
+				}
 				if (c->file < 0) {
 					open_failed(t, c);
 					goto next;
 				}
+				fds_count(c);
 				URT_AWAIT(t,
 					  c->ret = urt_statx(t, &c->op, c->file, "", AT_EMPTY_PATH,
 							     STATX_FILE, &c->stx));
 				file_opened(c);
+				fds_count(c); /* the cache's now, or still its own */
 			}
 			if (c->ret == 0 && S_ISDIR(c->m->mode)) {
 				redirect_dir(t, c);
@@ -1652,7 +1790,9 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				c->spliced = c->full = c->full_since = false;
 				c->napping = false;
 				body_tee(c);
+				body_moved(c);
 				URT_AWAIT(t, c->ret = splice_body(t, c));
+				body_done(c);
 				if (c->ret < 0 && !c->spliced &&
 				    (c->ret == -EINVAL || c->ret == -ENOSYS)) {
 					/* nothing sent yet: read and send this one. Never
@@ -1671,6 +1811,8 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			if (c->left && !chunk_ready(t, c))
 				c->closing = true, c->left = 0;
 			c->copying = c->left != 0;
+			if (c->copying)
+				body_moved(c);
 			while (c->left) { /* read and send, a chunk at a time */
 				URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->chunk,
 							       c->left < CHUNK ? c->left : CHUNK,
@@ -1684,9 +1826,11 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					c->closing = true;
 					break;
 				}
+				body_moved(c);
 				c->off += (uint64_t)c->ret;
 				c->left -= (uint64_t)c->ret;
 			}
+			body_done(c);
 			if (c->copying && !c->left)
 				c->s->bodies_copied++;
 			urt_op_set_timeout(&c->tx.op, 0);
@@ -1705,6 +1849,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				c->closing = true;
 			else
 				c->file = -1;
+			fds_count(c);
 		}
 next:
 		if (c->killed)
@@ -1809,9 +1954,11 @@ static void conn_drop(struct urt_task *t, void *arg)
 	if (c->tls)
 		tls_srv_free(c->tls);
 	c->s->mem -= c->mem; /* 0 if it was killed: taken out then */
+	c->s->body_fds -= c->fds; /* the same */
 	link_del(&c->all);
 	link_del(&c->wait);
 	link_del(&c->sending);
+	body_done(c);
 	if (c->fe) /* the cache's descriptor: closed by it, or by this unref */
 		http_fcache_unref(&c->s->fc, c->fe);
 	else if (c->file >= 0) /* the model's, or a real one: through the ring either way */
@@ -1907,6 +2054,13 @@ static void sweep(struct http_server *s)
 		held -= dying(s, held);
 	if (held > s->o.mem_budget)
 		evict(s, held);
+	/* the acceptor backed off on EMFILE or ENFILE since the last sweep:
+	 * descriptors for the connections waiting in the backlog, from the
+	 * bodies stalled longest (a quarter of them, one at least) */
+	if (st.accept_backoffs != s->backoffs_seen) {
+		s->backoffs_seen = st.accept_backoffs;
+		(void)fds_short(s, s->nbodies / 4 + 1);
+	}
 }
 
 static bool sweep_poll(struct urt_task *t, void *arg)
@@ -1990,14 +2144,14 @@ void http_server_print(struct http_server *s)
 	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64
 	       " fcache_hits %" PRIu64 " fcache_misses %" PRIu64 " fcache_revalidated %" PRIu64
 	       " fcache_stale %" PRIu64 " fcache_evicted %" PRIu64 " fcache_entries %" PRIu32
-	       " body_hits %" PRIu64 " body_bytes %zu\n",
+	       " body_hits %" PRIu64 " body_bytes %zu shed %" PRIu64 " body_fds %zu\n",
 	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
 	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live,
 	       st.timers_live, s->mem, s->evicted, s->expired, s->busy, st.bufs_free_low,
 	       st.buf_count, st.spill_high_water, s->tls_conns, s->tls_handshake_fail,
 	       tls_srv_heap_calls(), tls_srv_heap_bytes(), s->fc.hits, s->fc.misses,
 	       s->fc.revalidated, s->fc.stale, s->fc.evicted, s->fc.live, s->fc.body_hits,
-	       s->fc.body_bytes);
+	       s->fc.body_bytes, s->shed, s->body_fds);
 	fflush(stdout);
 }
 
@@ -2037,6 +2191,7 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 	link_init(&s->heads);
 	link_init(&s->lingers);
 	link_init(&s->sends);
+	link_init(&s->bodies);
 	return 0;
 }
 

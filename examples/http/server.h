@@ -63,6 +63,9 @@ struct http_opts {
 	uint64_t idle_ms, head_ms, send_ms, linger_ms;
 	uint64_t max_pipeline;	 /* --max-pipeline: requests answered per receive */
 	size_t mem_budget;	 /* its share of --max-clients-mem */
+	/* its share of --max-body-fds: past it the bodies stalled longest are
+	 * closed before another body takes a descriptor (server.c, fds_room) */
+	uint32_t fd_budget;
 	struct http_limits lim;	 /* --max-line, --max-head, --max-body, the chunk bounds */
 	atomic_uint *live_total; /* connections open in all runtimes (--max-conns caps it) */
 	/* the runtime's, for a simulation (0: the defaults, as urt-http): the
@@ -98,6 +101,7 @@ struct http_server {
 	uint64_t conns, live, requests;
 	uint64_t bodies_spliced, bodies_copied; /* large file bodies sent whole, each way */
 	uint64_t evicted, expired, busy;	/* closed past the budget, by a deadline; 503s */
+	uint64_t shed; /* bodies closed for descriptors (--max-body-fds, EMFILE) */
 	uint64_t tls_conns, tls_handshake_fail; /* TLS connections; handshakes that failed */
 	/* empty splice pipes no connection holds (server.c, pipe_ready): a
 	 * connection that waits for a request keeps none; pipes_low, the
@@ -112,6 +116,12 @@ struct http_server {
 	 * request, for its head or body, in a staged close (--linger-ms) */
 	struct http_link idle, heads, lingers;
 	struct http_link sends; /* connections sending a batch, by --send-ms deadline */
+	/* connections sending a large body, by when their peer last took bytes
+	 * (the stalled longest first; server.c, body_moved); nbodies of them */
+	struct http_link bodies;
+	uint32_t nbodies;
+	size_t body_fds;	/* descriptors bodies hold (pipes, files not cached) */
+	uint64_t backoffs_seen; /* the runtime's accept_backoffs at the last sweep */
 	int splice; /* file bodies: 0 splice, untried; 1 splice, worked; -1 read and send */
 	struct http_fcache fc;	      /* open files, small bodies (fcache.h) */
 	time_t date_sec;	      /* the second `date` was made for */

@@ -19,7 +19,9 @@
  * -EOPNOTSUPP, -EFAULT). The new connection's own errors (-ECONNABORTED,
  * -EPROTO, -EPERM, the network ones accept(2) lists) accept again at once;
  * any other (-EMFILE, -ENFILE, -ENOMEM, -ENOBUFS: a shortage) backs off
- * (10 ms, doubling to 256 ms while it lasts) and accepts again.
+ * (10 ms, doubling to 256 ms while it lasts) and accepts again; each
+ * backoff for -EMFILE or -ENFILE counts in stats.accept_backoffs, as the
+ * accept stream's do (a server that watches it can free descriptors).
  *
  * Signals (urt_server_signals_*): SIGUSR1 calls on_stats on the runtime's
  * thread; SIGINT and SIGTERM call on_stop there and stop the runtime

@@ -103,6 +103,10 @@ static bool acceptor_poll(struct urt_task *t, void *arg)
 		if (a->fd < 0 && !accept_fatal(a->fd)) {
 			if (a->o.boxed && (a->fd == -EMFILE || a->fd == -ENFILE))
 				continue; /* the stream backs off by itself */
+			/* counted as the stream's backoffs are (a server sheds
+			 * descriptors when it sees them: urt-http's sweeper) */
+			if (a->fd == -EMFILE || a->fd == -ENFILE)
+				urt_runtime_current()->stats.accept_backoffs++;
 			a->backoff = a->backoff ? a->backoff * 2 : BACKOFF_MIN_NS;
 			if (a->backoff > BACKOFF_MAX_NS)
 				a->backoff = BACKOFF_MAX_NS;
