@@ -442,6 +442,28 @@ static void test_reserve_never_malloc(void **state)
 								  .op_records_reserve = 101 }),
 		-EINVAL);
 	assert_null(urt_runtime_current());
+	/* each of init's allocations failed in turn (the reserve's three
+	 * among them): -ENOMEM and nothing held, or a runtime that ends clean */
+	for (size_t k = 1;; k++) {
+		struct test_alloc ta;
+		int ret;
+
+		test_alloc_init(&ta);
+		ta.fail_at = k;
+		ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){ .op_records_reserve = NOPS,
+									.allocator = &ta.al });
+		if (!ret) {
+			urt_runtime_deinit(&rt);
+			assert_int_equal(ta.live_blocks, 0);
+			print_message("init with op_records_reserve: each of its first %zu "
+				      "allocations failed in turn, nothing held\n",
+				      k - 1);
+			break;
+		}
+		assert_int_equal(ret, -ENOMEM);
+		assert_null(urt_runtime_current());
+		assert_int_equal(ta.live_blocks, 0);
+	}
 }
 
 /*
