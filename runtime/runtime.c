@@ -72,7 +72,7 @@ static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 							  .allocator = &rt->al,
 						  });
 	if (!ret)
-		ret = urt__ops_init(rt, o->op_records);
+		ret = urt__ops_init(rt, o->op_records, o->op_records_reserve);
 	if (!ret && o->slab != URT_SLAB_NONE) {
 		ret = urt_slab_init(&rt->slab,
 				    &(struct urt_slab_opts){

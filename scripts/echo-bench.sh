@@ -16,6 +16,13 @@
 #   idle  memory per idle connection, urt-echo beside the peers:
 #         scripts/echo-idle-rss.sh (make bench-echo runs it after the grid).
 #
+# grid's knobs (environment): POINTS="64.1000.8 512.1000.1" runs only those
+# points (size.conns.depth), SERVERS="urt-echo" only those servers (the
+# ratio lines need a peer), HEAP_TRACE=1 starts urt-echo with the allocator
+# tracer on (URT_HEAP_TRACE=0, examples/counting.h) and names the callers
+# of every heap call in a steady-state window (scripts/heap-trace.sh), on
+# stderr and in the grid's heap line.
+#
 # The server is pinned to CPU 0 and the load to CPU 1 when there are two.
 # Server CPU time comes from /proc/PID/stat (utime + stime) around each run,
 # user-space CPU from utime alone (it counts libc and the syscall entry and
@@ -30,6 +37,8 @@ dur=${DUR:-3}
 repeat=${REPEAT:-1} # grid: runs per point; the table shows each column's median
 warm=${WARM:-1}
 tmp=$(mktemp -d)
+heap_trace=${HEAP_TRACE:-0}
+[ "$heap_trace" = 1 ] && export URT_HEAP_TRACE=0 # only the urt servers read it
 srv_pid=""
 trap '[ -n "$srv_pid" ] && kill -9 "$srv_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -96,6 +105,10 @@ run_load() {
 		'BEGIN {printf "%.3f", c / k * 1e6 / (r * (w + d) / d)}')
 	if [ "$is_urt" = 1 ]; then
 		heap_calls=$((h1 - h0))
+		if [ "$heap_calls" -gt 0 ] && [ "$heap_trace" = 1 ]; then
+			echo "echo-bench: heap calls $h0 < n <= $h1 in the window ($conns conns, $size B, depth $depth):" >&2
+			"$(dirname "$0")/heap-trace.sh" "$tmp/srv.err" "$bin/urt-echo" "$h0" "$h1" | tee -a "$tmp/heap.txt" >&2
+		fi
 		heap_per_req=$(awk -v h="$heap_calls" -v r="$rps" -v a="$t0" -v b="$t1" \
 			'BEGIN {printf "%.4f", h / (r * (b > a ? b - a : 1))}')
 	else
@@ -229,10 +242,21 @@ grid() {
 	declare -A runs # "server|point|field" -> one value per repeat, in order
 	echo "echo grid: $ncpu cores, $(uname -r); server on CPU 0, load on CPU 1; ${warm}s + ${dur}s a run, a fresh server each, the servers round-robin within a repeat, median of $repeat run(s) a point"
 	grid_servers
+	if [ -n "${SERVERS:-}" ]; then
+		local keep=()
+		for srv in "${servers[@]}"; do
+			case " $SERVERS " in *" $srv "*) keep+=("$srv") ;; esac
+		done
+		servers=("${keep[@]}")
+		echo "servers: ${servers[*]} (SERVERS)"
+	fi
 	grow server conns size depth "requests/s" "p50 us" "p99 us" "cpu us/req" "user us/req" "heap calls/req" "bytes/conn"
 	threads=1
 	for size in 64 512; do for conns in 100 1000; do for depth in 1 8; do
 		pt=$size.$conns.$depth
+		if [ -n "${POINTS:-}" ]; then
+			case " $POINTS " in *" $pt "*) ;; *) continue ;; esac
+		fi
 		points+=("$pt")
 		for _ in $(seq "$repeat"); do
 			for srv in "${servers[@]}"; do
@@ -244,7 +268,10 @@ grid() {
 				for f in rps p50 p99 cpu_per_req user_per_req heap_per_req mem_per_conn; do
 					runs[$srv\|$pt\|$f]+=" ${!f}"
 				done
-				if [ "$is_urt" = 1 ]; then heap_total=$((heap_total + heap_calls)); fi
+				if [ "$is_urt" = 1 ]; then
+					heap_total=$((heap_total + heap_calls))
+					runs[$srv\|$pt\|heap_calls]+=" $heap_calls"
+				fi
 			done
 		done
 		for srv in "${servers[@]}"; do
@@ -301,17 +328,26 @@ grid() {
 	goal_ratio epoll-echo user_per_req 0.7 "urt-echo user-space CPU per request"
 	goal_ratio epoll-echo cpu_per_req 0.95 "urt-echo total CPU per request"
 	local worst worst_at=""
-	local pts_ep=(${pratio[epoll-echo|cpu_per_req]})
+	local pts_ep=(${pratio[epoll-echo|cpu_per_req]:-"-"})
 	worst=$(printf '%s\n' "${pts_ep[@]}" | sort -g | tail -1)
 	for i in "${!points[@]}"; do
-		if [ "${pts_ep[$i]}" = "$worst" ]; then worst_at=${points[$i]}; fi
+		if [ "${pts_ep[$i]:-}" = "$worst" ]; then worst_at=${points[$i]}; fi
 	done
-	if awk -v r="$worst" 'BEGIN {exit !(r <= 0.8)}'; then g=PASS; else g=MISS; fi
+	if awk -v r="$worst" 'BEGIN {exit !(r != "-" && r <= 0.8)}'; then g=PASS; else g=MISS; fi
 	echo "goal urt-echo server CPU per request <= 0.8x epoll at every grid point (worst ${worst}x at $worst_at): $g"
 	if [ "$heap_total" -eq 0 ]; then g=PASS; else g=MISS; fi
 	echo "goal zero runtime heap calls per request in steady state ($heap_total calls over the grid's steady-state windows): $g"
+	if [ "$heap_total" -gt 0 ]; then
+		printf 'urt-echo heap calls in the windows, each repeat:'
+		for pt in "${points[@]}"; do printf ' %s%s' "$pt" "$(printf ',%s' ${runs[urt-echo|$pt|heap_calls]:-})"; done
+		echo
+		if [ -s "$tmp/heap.txt" ]; then
+			echo "their callers (HEAP_TRACE=1; call, kind, size, time, innermost first):"
+			sed 's/^/  /' "$tmp/heap.txt"
+		fi
+	fi
 
-	threads_point
+	[ -n "${POINTS:-}${SERVERS:-}" ] || threads_point
 }
 
 case $mode in

@@ -2,8 +2,9 @@
 /*
  * test_nomalloc.c - in steady state, 1M slab spawns and 1M I/O operations
  * (a recv stream and sends on a connection) call malloc zero times, and so
- * do bursts that leave a chunk unread on each of 200 connections at once
- * and rounds of 200 new connections through an acceptor.
+ * do bursts that leave a chunk unread on each of 200 connections at once,
+ * rounds of 200 new connections through an acceptor, and a new peak of
+ * operations in flight under opts.op_records_reserve.
  *
  * Links support/heap_count.c, which interposes the C heap and counts calls
  * while heap_counting is set. Not built with sanitizers, which own malloc.
@@ -64,13 +65,12 @@ static void test_slab_spawns_never_malloc(void **state)
 	size_t slab_calls, boxed_calls;
 
 	(void)state;
-	test_runtime_init(&rt,
-					  &(struct urt_runtime_opts){
-						  .slab = URT_SLAB_UNBOUNDED,
-						  .slot_size = 128,
-						  .slab_slots = 256,
-						  .poll_budget = BATCH,
-					  });
+	test_runtime_init(&rt, &(struct urt_runtime_opts){
+				       .slab = URT_SLAB_UNBOUNDED,
+				       .slot_size = 128,
+				       .slab_slots = 256,
+				       .poll_budget = BATCH,
+			       });
 	spawn_round(&rt, false); /* warm: the slab and registry grow here */
 	spawn_round(&rt, true);
 	heap_calls = 0;
@@ -385,6 +385,88 @@ static void test_bursts_never_malloc(void **state)
 }
 
 /*
+ * --- a reserve of op records: a new peak after init, no allocator call ---
+ *
+ * Growth past a warm-up's peak is a call in steady state: the op records
+ * grow a page at a time, and the peak of operations in flight (a burst of
+ * completions queued on many streams while the tasks lag) can rise late
+ * in a long run. opts.op_records_reserve makes them at init. From a
+ * fresh runtime (a bounded slab, made at init too), NOPS no-ops in flight
+ * at once, a peak nothing before reached: no call with a reserve of NOPS,
+ * and, as a control that the count sees the records' growth, calls
+ * without one (a page per 64 records).
+ */
+static size_t nop_burst_calls(uint32_t reserve)
+{
+	static struct urt_op nops[NOPS];
+	struct urt_runtime rt;
+	struct urt_runtime_stats st;
+	size_t calls;
+
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .slab = URT_SLAB_BOUNDED,
+							   .slot_size = 128,
+							   .slab_slots = NOPS,
+							   .poll_budget = 2 * NOPS,
+							   .op_records_reserve = reserve });
+	heap_calls = 0;
+	heap_counting = true;
+	for (int i = 0; i < NOPS; i++)
+		assert_int_equal(urt_spawn_slab(&nop_type, &nops[i], sizeof(nops[i]), NULL), 0);
+	assert_int_equal(urt_tick(&rt, 0), NOPS); /* each submits its no-op */
+	urt_runtime_stats(&rt, &st);
+	while (urt_runtime_current()->active)
+		assert_true(urt_tick(&rt, 1000000) >= 0);
+	heap_counting = false;
+	calls = heap_calls;
+	assert_int_equal(st.ops_high_water, NOPS);
+	test_runtime_end(&rt);
+	return calls;
+}
+
+static void test_reserve_never_malloc(void **state)
+{
+	size_t reserved, grown;
+	struct urt_runtime rt;
+
+	(void)state;
+	reserved = nop_burst_calls(NOPS);
+	grown = nop_burst_calls(0);
+	print_message("heap calls: %zu for %d no-ops in flight at once with op_records_reserve %d, "
+		      "%zu without\n",
+		      reserved, NOPS, NOPS, grown);
+	assert_int_equal(reserved, 0);
+	assert_true(grown >= NOPS / 64);
+	/* a reserve past the limit is refused, and nothing is held */
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .op_records = 100,
+								  .op_records_reserve = 101 }),
+		-EINVAL);
+	assert_null(urt_runtime_current());
+	/* each of init's allocations failed in turn (the reserve's three
+	 * among them): -ENOMEM and nothing held, or a runtime that ends clean */
+	for (size_t k = 1;; k++) {
+		struct test_alloc ta;
+		int ret;
+
+		test_alloc_init(&ta);
+		ta.fail_at = k;
+		ret = urt_runtime_init(&rt, &(struct urt_runtime_opts){ .op_records_reserve = NOPS,
+									.allocator = &ta.al });
+		if (!ret) {
+			urt_runtime_deinit(&rt);
+			assert_int_equal(ta.live_blocks, 0);
+			print_message("init with op_records_reserve: each of its first %zu "
+				      "allocations failed in turn, nothing held\n",
+				      k - 1);
+			break;
+		}
+		assert_int_equal(ret, -ENOMEM);
+		assert_null(urt_runtime_current());
+		assert_int_equal(ta.live_blocks, 0);
+	}
+}
+
+/*
  * --- churn: rounds of new connections through an acceptor ---
  *
  * Traced, no heap call in the benchmarks' windows was made per
@@ -489,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_io_ops_never_malloc),
 		cmocka_unit_test(test_bursts_never_malloc),
 		cmocka_unit_test(test_churn_never_malloc),
+		cmocka_unit_test(test_reserve_never_malloc),
 	};
 
 	return cmocka_run_group_tests_name("nomalloc", tests, NULL, NULL);

@@ -17,7 +17,18 @@
  * keeps its handle), taken when a chunk comes
  * and given back once it is out; the records in use are at most the
  * connections echoing at once, and the free ones are reused last-in first
- * out, so their pages stay few and warm. The receive stays armed during
+ * out, so their pages stay few and warm.
+ *
+ * Below --max-conns connections (RESERVE_CONNS at most) the server asks
+ * its allocator for nothing after init: the send records (one block),
+ * s->listed and the runtime's op records (2 a connection, its receive and
+ * its send: opts.op_records_reserve) are made for them at init. Grown on
+ * demand, a peak of echoes under way or of operations in flight reached
+ * late in a long run was a heap call in steady state (docs/design.md).
+ * Each is first written when first used, so what is made for connections
+ * that never come costs address space, not resident memory.
+ *
+ * The receive stays armed during
  * the send (what arrives meanwhile waits on the stream), so the two
  * handles cannot share one record.
  *
@@ -70,15 +81,20 @@ struct conn {
 struct echo_tx {
 	union {
 		struct {
-			struct urt_io_all io;	/* the send */
-			struct urt_buf buf;	/* the chunk it sends back */
-			struct idle_link wait;	/* in s->sends while it sends: --send-ms */
+			struct urt_io_all io;  /* the send */
+			struct urt_buf buf;    /* the chunk it sends back */
+			struct idle_link wait; /* in s->sends while it sends: --send-ms */
 		};
 		uint32_t next; /* free: the next free record (index + 1); 0: none */
 	};
 };
 
 #define TX_CHUNK 64 /* records a chunk of the pool: 5.5 KiB */
+/* connections the arrays made at init cover at most (--max-conns above it
+ * grows past them): 2 op records each, 262,144 in all (opts.op_records'
+ * default; 16 MiB of address space), a send record each (11 MiB) and an
+ * entry in s->listed (1 MiB) */
+#define RESERVE_CONNS 131072u
 
 /* A task's header is 64 bytes; slots are multiples of 16. */
 #define CONN_SLOT (64 + (sizeof(struct conn) + 15) / 16 * 16)
@@ -125,8 +141,7 @@ void echo_server_print(struct echo_server *s, const char *what)
 	       st.buf_count, (unsigned long long)st.stream_pauses, st.bufs_free_low, st.buf_count,
 	       st.spill_high_water, (unsigned long long)st.recv_spilled,
 	       (unsigned long long)s->closed_idle, (unsigned long long)s->closed_mem,
-	       (unsigned long long)s->closed_send, s->mem_seen,
-	       s->tx_live);
+	       (unsigned long long)s->closed_send, s->mem_seen, s->tx_live);
 	fflush(stdout);
 }
 
@@ -158,7 +173,10 @@ static void *grow(struct echo_server *s, void *p, uint32_t *cap, size_t size, ui
 /* Both arrays and every chunk of send records back to the allocator. */
 static void arrays_free(struct echo_server *s)
 {
-	for (uint32_t i = 0; i < s->tx_nchunks; i++)
+	if (s->tx_reserved)
+		heap_free(s, s->tx_chunk[0],
+			  (size_t)s->tx_reserved * TX_CHUNK * sizeof(struct echo_tx), 64);
+	for (uint32_t i = s->tx_reserved; i < s->tx_nchunks; i++)
 		heap_free(s, s->tx_chunk[i], TX_CHUNK * sizeof(struct echo_tx), 64);
 	if (s->tx_chunks_cap)
 		heap_free(s, s->tx_chunk, s->tx_chunks_cap * sizeof(*s->tx_chunk), sizeof(void *));
@@ -166,7 +184,8 @@ static void arrays_free(struct echo_server *s)
 		heap_free(s, s->listed, s->listed_cap * sizeof(*s->listed), sizeof(void *));
 	s->tx_chunk = NULL;
 	s->listed = NULL;
-	s->tx_nchunks = s->tx_chunks_cap = s->listed_cap = s->tx_free = 0;
+	s->tx_nchunks = s->tx_chunks_cap = s->tx_reserved = s->tx_made = 0;
+	s->listed_cap = s->tx_free = 0;
 }
 
 /* c into s->listed, its idle clock started. Return: 0; -ENOMEM. */
@@ -200,7 +219,37 @@ static struct echo_tx *tx_at(const struct echo_server *s, uint32_t i)
 	return &s->tx_chunk[(i - 1) / TX_CHUNK][(i - 1) % TX_CHUNK];
 }
 
-/* One more chunk of free send records. Return: 0; -ENOMEM. */
+/*
+ * The arrays for conns connections, made at init: s->listed's room and the
+ * send records of conns rounded up to whole chunks, as one block, none
+ * carved yet. Return: 0; -ENOMEM (arrays_free undoes what was made).
+ */
+static int arrays_reserve(struct echo_server *s, uint32_t conns)
+{
+	uint32_t n = (conns + TX_CHUNK - 1) / TX_CHUNK, cap = 16;
+
+	s->listed = s->heap.al.alloc(s->heap.al.ctx, (size_t)conns * sizeof(*s->listed),
+				     sizeof(void *));
+	if (!s->listed)
+		return -ENOMEM;
+	s->listed_cap = conns;
+	while (cap < n)
+		cap *= 2;
+	s->tx_chunk = s->heap.al.alloc(s->heap.al.ctx, cap * sizeof(*s->tx_chunk), sizeof(void *));
+	if (!s->tx_chunk)
+		return -ENOMEM;
+	s->tx_chunks_cap = cap;
+	s->tx_chunk[0] =
+		s->heap.al.alloc(s->heap.al.ctx, (size_t)n * TX_CHUNK * sizeof(struct echo_tx), 64);
+	if (!s->tx_chunk[0])
+		return -ENOMEM;
+	for (uint32_t i = 1; i < n; i++)
+		s->tx_chunk[i] = s->tx_chunk[0] + (size_t)i * TX_CHUNK;
+	s->tx_nchunks = s->tx_reserved = n;
+	return 0;
+}
+
+/* One more chunk of send records, past the reserve. Return: 0; -ENOMEM. */
 static int tx_grow(struct echo_server *s)
 {
 	struct echo_tx *k;
@@ -216,25 +265,25 @@ static int tx_grow(struct echo_server *s)
 	if (!k)
 		return -ENOMEM;
 	s->tx_chunk[s->tx_nchunks++] = k;
-	for (uint32_t j = TX_CHUNK; j-- > 0;) {
-		k[j].next = s->tx_free;
-		s->tx_free = (s->tx_nchunks - 1) * TX_CHUNK + j + 1;
-	}
 	return 0;
 }
 
-/* A zeroed send record (the last one given back, if any).
- * Return: its index + 1; 0 out of memory. */
+/* A zeroed send record: the last one given back, else the next never
+ * used. Return: its index + 1; 0 out of memory. */
 static uint32_t tx_get(struct echo_server *s)
 {
 	uint32_t i = s->tx_free;
 	struct echo_tx *tx;
 
-	if (!i && tx_grow(s))
-		return 0;
-	i = s->tx_free;
-	tx = tx_at(s, i);
-	s->tx_free = tx->next;
+	if (i) {
+		tx = tx_at(s, i);
+		s->tx_free = tx->next;
+	} else {
+		if (s->tx_made == s->tx_nchunks * TX_CHUNK && tx_grow(s))
+			return 0;
+		i = ++s->tx_made;
+		tx = tx_at(s, i);
+	}
 	memset(tx, 0, sizeof(*tx));
 	s->tx_live++;
 	return i;
@@ -341,7 +390,8 @@ static void conn_expire(struct echo_server *s, struct conn *c)
  * of the list) if it was; false to try again at the next tick. */
 static bool send_expire(struct idle_link *k, void *ctx)
 {
-	struct echo_server *s = (struct echo_server *)((char *)ctx - offsetof(struct echo_server, sends));
+	struct echo_server *s =
+		(struct echo_server *)((char *)ctx - offsetof(struct echo_server, sends));
 	struct echo_tx *tx = (struct echo_tx *)((char *)k - offsetof(struct echo_tx, wait));
 
 	if (urt_op_cancel(&tx->io.op))
@@ -477,6 +527,7 @@ static int on_conn(void *arg, int fd, struct urt_claim *claim)
 
 int echo_server_init(struct echo_server *s, const struct echo_opts *o, int id, struct urt_sim *sim)
 {
+	uint32_t reserve = o->max_conns < RESERVE_CONNS ? o->max_conns : RESERVE_CONNS;
 	int ret;
 
 	*s = (struct echo_server){ .o = *o, .lfd = -1, .id = id };
@@ -486,6 +537,8 @@ int echo_server_init(struct echo_server *s, const struct echo_opts *o, int id, s
 					       /* a header and a connection: nothing wasted */
 					       .slot_size = CONN_SLOT,
 					       .slab_slots = o->max_conns,
+					       /* a receive and a send a connection: see the top */
+					       .op_records_reserve = 2 * reserve,
 					       .buf_count = o->bufs,
 					       .buf_size = ECHO_RX_BUF,
 					       .features_off = o->features_off,
@@ -496,6 +549,12 @@ int echo_server_init(struct echo_server *s, const struct echo_opts *o, int id, s
 				       });
 	if (ret)
 		return ret;
+	ret = arrays_reserve(s, reserve);
+	if (ret) {
+		arrays_free(s);
+		urt_runtime_deinit(&s->rt);
+		return ret;
+	}
 	/* --idle-ms: sweep_tick scans s->listed; --send-ms: the list s->sends */
 	idle_sweep_init(&s->sweep, &s->stop, send_expire);
 	idle_list_init(&s->sends, o->send_ms);

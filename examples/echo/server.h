@@ -40,12 +40,12 @@ struct echo_tx;
 
 /* One runtime's settings (urt-echo's flags). */
 struct echo_opts {
-	bool boxed;	    /* --spawn boxed: urt_spawn, multishot accept */
-	uint32_t max_conns; /* --max-conns: the slab's slots */
-	uint32_t bufs;	    /* --bufs: provided buffers (a power of 2) */
-	uint32_t send_ms;   /* --send-ms: close a connection whose echo waits longer */
-	uint32_t idle_ms;   /* --idle-ms: close a connection silent longer */
-	size_t mem_budget;  /* its share of --max-clients-mem */
+	bool boxed;	       /* --spawn boxed: urt_spawn, multishot accept */
+	uint32_t max_conns;    /* --max-conns: the slab's slots */
+	uint32_t bufs;	       /* --bufs: provided buffers (a power of 2) */
+	uint32_t send_ms;      /* --send-ms: close a connection whose echo waits longer */
+	uint32_t idle_ms;      /* --idle-ms: close a connection silent longer */
+	size_t mem_budget;     /* its share of --max-clients-mem */
 	uint32_t features_off; /* urt_runtime_opts.features_off (the simulator's buffer modes) */
 	uint32_t send_zc_min;  /* urt_runtime_opts.send_zc_min; 0: never zero-copy */
 	bool fixed_fds;	       /* --fixed-fds: urt_runtime_opts.fixed_fds */
@@ -66,9 +66,12 @@ struct echo_server {
 	uint32_t nlisted, listed_cap;
 	uint32_t idle_min; /* at most the oldest listed connection's time (server.c) */
 	/* the send records (server.c): one per echo under way, in chunks of
-	 * 64 that never move; free ones chain from tx_free (index + 1) */
+	 * 64 that never move; the first tx_reserved chunks are one block made
+	 * at init (--max-conns records, at most RESERVE_CONNS); records are
+	 * carved in order (tx_made so far), free ones chain from tx_free
+	 * (index + 1) */
 	struct echo_tx **tx_chunk;
-	uint32_t tx_nchunks, tx_chunks_cap, tx_free, tx_live;
+	uint32_t tx_nchunks, tx_chunks_cap, tx_reserved, tx_made, tx_free, tx_live;
 	/* echoes under way, oldest first: their --send-ms (server.c) */
 	struct idle_list sends;
 	uint64_t closed_idle, closed_mem, closed_send;
@@ -81,7 +84,8 @@ struct echo_server {
  * echo_server_init - the runtime for o (slab of o->max_conns connection
  * slots or boxed tasks, o->bufs provided buffers, the counted allocator),
  * on sim if not NULL (else the real kernel).
- * Return: 0; -errno from urt_runtime_init (nothing to undo).
+ * Return: 0; -errno from urt_runtime_init; -ENOMEM for the send records
+ * (nothing to undo).
  */
 int echo_server_init(struct echo_server *s, const struct echo_opts *o, int id, struct urt_sim *sim);
 

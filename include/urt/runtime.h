@@ -77,6 +77,14 @@ struct urt_runtime_opts {
 	size_t frame_cap;	 /* frame arena cap; default 16 x frame_size */
 	unsigned ring_entries;	 /* SQ entries, 2..32768 (CQ 8x, at most 65536); default 256 */
 	uint32_t op_records;	 /* op records at most; default 262144 */
+	/* op records the pool holds from init (at most op_records; default 0:
+	 * grown a 64-record page at a time as the peak of operations in flight
+	 * rises). Sized to a server's peak (say 2 a connection, its receive and
+	 * its send, for as many connections as its slab holds), no record is
+	 * asked of the allocator after init. One block, zeroed a record at a
+	 * time as first used: it costs resident memory only as the peak reaches
+	 * it (with an allocator that maps large blocks fresh, as malloc does) */
+	uint32_t op_records_reserve;
 	uint32_t buf_count;	 /* provided buffers (power of 2); default 512 */
 	uint32_t buf_size;	 /* bytes per provided buffer; default 4096 */
 	uint32_t stream_queue;	 /* received chunks a stream may hold unread; default 16 */
@@ -197,7 +205,8 @@ struct urt_runtime;
  * Return: 0; -EEXIST if this thread already has a runtime; -EINVAL for bad
  * options (slot_size < 80; ring_entries 1 or above 32768; buf_count not
  * a power of 2 or above 32768;
- * op_records above 2^30); -ENOMEM; -ENOSYS or
+ * op_records above 2^30; op_records_reserve above op_records or its
+ * default); -ENOMEM; -ENOSYS or
  * -EPERM if io_uring is unavailable (kernel, sysctl, seccomp); another
  * -errno from io_uring_setup or eventfd. On failure nothing is held.
  * Context: any thread without a runtime.
@@ -444,6 +453,9 @@ struct urt_runtime {
 	struct {
 		struct urt__rec **pages; /* 64 records a page */
 		uint32_t npages, pages_cap;
+		/* opts.op_records_reserve: pages [0, nreserved) are one block
+		 * (pages[0]), its records zeroed as carved */
+		uint32_t nreserved;
 		uint32_t made;	/* records carved out of pages so far (index 0 included) */
 		uint32_t *pool; /* free records behind the stack, newest last; room
 				 * for every record the pages can hold */

@@ -166,7 +166,7 @@ static inline uint64_t urt__ud(const struct urt__rec *r, uint32_t idx, unsigned 
 	return (uint64_t)r->gen << 32 | idx << 1 | tag;
 }
 
-URT_HIDDEN int urt__ops_init(struct urt_runtime *rt, uint32_t max);
+URT_HIDDEN int urt__ops_init(struct urt_runtime *rt, uint32_t max, uint32_t reserve);
 URT_HIDDEN void urt__ops_deinit(struct urt_runtime *rt);
 /* Double an array of page pointers (*pages, n of *cap used; 16 at first),
  * for the op records' pages and the timer wheel's. Return: 0; -ENOMEM. */

@@ -8,7 +8,14 @@
  * index, so a completion's user_data (generation, index, tag) finds its
  * record with two loads and no pointer the kernel could hand back stale.
  * Records are never returned to the allocator before deinit; the pool grows
- * a page at a time up to opts.op_records.
+ * a page at a time up to opts.op_records. opts.op_records_reserve pages
+ * are made at init as one block (pages 0 to nreserved - 1 point into it),
+ * so a server whose peak stays under it makes no allocator call for
+ * records after init: a peak reached only now and then (a burst of
+ * completions queued on many streams at once while the task lags) is a
+ * new page otherwise, late in a long run. A reserved record is zeroed when
+ * it is first carved, not at init, so the block costs resident memory
+ * only as the peak reaches it.
  *
  * Free records: a 64-entry stack in the runtime (ops.stack, newest on top)
  * in front of the pool (an array of indices, newest last). Acquire and release
@@ -72,20 +79,50 @@ static size_t pool_bytes(uint32_t cap)
 	return (size_t)cap * URT__REC_PAGE * sizeof(uint32_t);
 }
 
-int urt__ops_init(struct urt_runtime *rt, uint32_t max)
+/* opts.op_records_reserve records (index 0 too) as pages of one block, the
+ * page and pool arrays sized for them. Return: 0; -ENOMEM. */
+static int ops_reserve(struct urt_runtime *rt, uint32_t reserve)
+{
+	uint32_t n = (reserve + URT__REC_PAGE) / URT__REC_PAGE; /* pages for 1 + reserve */
+	uint32_t cap = 16;
+	struct urt__rec *block;
+
+	while (cap < n)
+		cap *= 2;
+	rt->ops.pages_cap = cap; /* the arrays' size, for urt__ops_deinit if a call fails */
+	rt->ops.pages = rt->al.alloc(rt->al.ctx, cap * sizeof(void *), _Alignof(void *));
+	rt->ops.pool = rt->al.alloc(rt->al.ctx, pool_bytes(cap), 64);
+	block = rt->al.alloc(rt->al.ctx, (size_t)n * URT__REC_PAGE * sizeof(struct urt__rec), 64);
+	if (!rt->ops.pages || !rt->ops.pool || !block) {
+		if (block)
+			rt->al.free(rt->al.ctx, block,
+				    (size_t)n * URT__REC_PAGE * sizeof(struct urt__rec), 64);
+		return -ENOMEM; /* the arrays: urt__ops_deinit */
+	}
+	for (uint32_t i = 0; i < n; i++)
+		rt->ops.pages[i] = block + (size_t)i * URT__REC_PAGE;
+	rt->ops.npages = rt->ops.nreserved = n;
+	return 0;
+}
+
+int urt__ops_init(struct urt_runtime *rt, uint32_t max, uint32_t reserve)
 {
 	rt->ops.max = max ? max : 262144;
-	if (rt->ops.max > (1u << 30))
+	if (rt->ops.max > (1u << 30) || reserve > rt->ops.max)
 		return -EINVAL;
 	rt->ops.made = 1; /* index 0 is "none" */
-	return 0;
+	return reserve ? ops_reserve(rt, reserve) : 0;
 }
 
 void urt__ops_deinit(struct urt_runtime *rt)
 {
 	if (rt->ops.pool)
 		rt->al.free(rt->al.ctx, rt->ops.pool, pool_bytes(rt->ops.pages_cap), 64);
-	for (uint32_t i = 0; i < rt->ops.npages; i++)
+	if (rt->ops.nreserved)
+		rt->al.free(rt->al.ctx, rt->ops.pages[0],
+			    (size_t)rt->ops.nreserved * URT__REC_PAGE * sizeof(struct urt__rec),
+			    64);
+	for (uint32_t i = rt->ops.nreserved; i < rt->ops.npages; i++)
 		rt->al.free(rt->al.ctx, rt->ops.pages[i], URT__REC_PAGE * sizeof(struct urt__rec),
 			    64);
 	if (rt->ops.pages)
@@ -151,6 +188,9 @@ static int64_t rec_carve(struct urt_runtime *rt)
 
 		if (ret)
 			return ret;
+	} else if (idx >> URT__REC_PAGE_SHIFT < rt->ops.nreserved) {
+		memset(urt__rec_at(rt, idx), 0,
+		       sizeof(struct urt__rec)); /* grow zeroes its pages */
 	}
 	rt->ops.made++;
 	return idx;
