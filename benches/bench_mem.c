@@ -38,6 +38,12 @@
 #include "urt/pool.h"
 #include "urt/slab.h"
 
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+#ifdef BENCH_MEM_SHIFT /* a probe: see "Placement" below */
+__asm__(".text\n.skip " STR(BENCH_MEM_SHIFT) ", 0xcc");
+#endif
+
 #define K	1024
 #define ROUNDS	31
 #define MAXROWS 64
@@ -83,13 +89,20 @@ struct blk {
 /*
  * One batch: K allocations, each touched, then K frees in `order` (NULL:
  * LIFO). always_inline with constant function arguments lets the compiler
- * inline urt's static inline fast paths, as a caller's code would.
+ * inline urt's static inline fast paths, as a caller's code would. `at`
+ * (0-3, a constant) puts 16 * at bytes of no-ops ahead of the loops: see
+ * "Placement" below.
  */
-static inline __attribute__((always_inline)) void batch(void *ctx, size_t size,
-							const uint32_t *order, struct blk *b,
-							struct blk (*alloc)(void *, size_t),
-							void (*release)(void *, struct blk, size_t))
+static inline __attribute__((always_inline)) void
+batch(void *ctx, size_t size, const uint32_t *order, struct blk *b,
+      struct blk (*alloc)(void *, size_t), void (*release)(void *, struct blk, size_t), int at)
 {
+	if (at == 1)
+		__asm__ volatile(".nops 16");
+	else if (at == 2)
+		__asm__ volatile(".nops 32");
+	else if (at == 3)
+		__asm__ volatile(".nops 48");
 	for (int i = 0; i < K; i++) {
 		b[i] = alloc(ctx, size);
 		*(volatile char *)b[i].p = 1;
@@ -184,9 +197,33 @@ static inline void sc_release(void *ctx, struct blk b, size_t size)
 	urt_sizeclass_free(ctx, b.p, size);
 }
 
+/*
+ * The loop alone, the floor under every row: hands out the slots of one
+ * array in address order (as a bumping slab does, same stride) and frees
+ * nothing, so what it costs is the batch's own work (the touch, the blk
+ * stores and loads, the order) that every allocator's row pays too.
+ */
+struct floor_ctx {
+	char *base, *next, *end;
+};
+
+static inline struct blk floor_alloc(void *ctx, size_t size)
+{
+	struct floor_ctx *f = ctx;
+	char *p = f->next;
+
+	if (p == f->end)
+		p = f->base;
+	f->next = p + size;
+	return (struct blk){ p, 0 };
+}
+static inline void floor_release(void *ctx, struct blk b, size_t size)
+{
+}
+
 /* --- rows --------------------------------------------------------------- */
 
-enum kind { GLIBC, MIMALLOC, JEMALLOC, SLAB_B, SLAB_U, CLAIM, ARENA, POOL, SIZECLASS };
+enum kind { GLIBC, MIMALLOC, JEMALLOC, SLAB_B, SLAB_U, CLAIM, ARENA, POOL, SIZECLASS, FLOOR };
 
 static const char *const kind_name[] = {
 	[GLIBC] = "glibc malloc+free",
@@ -198,6 +235,7 @@ static const char *const kind_name[] = {
 	[ARENA] = "urt arena (K allocs + reset)",
 	[POOL] = "urt pool",
 	[SIZECLASS] = "urt size-class pool",
+	[FLOOR] = "loop only (no allocator)",
 };
 
 struct row {
@@ -214,44 +252,63 @@ static int nrows;
 static uint32_t perm[K];
 static struct blk blks[K];
 
-static void batch_row(struct row *r)
-{
-	const uint32_t *order = r->random ? perm : NULL;
+/*
+ * Placement. Where a row's two loops fall relative to the 64-byte lines of
+ * code moves its time by up to a fifth at 32 B (docs/benchmarks.md, "Code
+ * placement moves the 32 B lines"); on the AMD host it is the free loop's
+ * offset in its line that counts. Inlined into one function, as before,
+ * every row's loops moved with whatever code preceded them, so an
+ * unrelated change moved the goal lines. Now each allocator's batch is
+ * compiled four times, as functions aligned to 64 bytes with 0, 16, 32 and
+ * 48 bytes of no-ops ahead of the loops, and round r runs copy r mod 4: a
+ * row's median is taken over the four offsets a 16-byte-aligned loop can
+ * have in a line, the same for every allocator, and no build can move it.
+ * BENCH_MEM_SHIFT=N (bytes) pads ahead of this file's code, to check that.
+ */
+typedef void batch_fn(void *ctx, size_t size, const uint32_t *order);
 
-	switch (r->kind) {
-	case GLIBC:
-		batch(NULL, r->size, order, blks, glibc_alloc, glibc_free);
-		break;
-	case MIMALLOC:
-		batch(NULL, r->size, order, blks, mi_alloc, mi_release);
-		break;
-	case JEMALLOC:
-		batch(NULL, r->size, order, blks, je_alloc, je_release);
-		break;
-	case SLAB_B:
-	case SLAB_U:
-		batch(r->ctx, r->size, order, blks, slab_alloc, slab_release);
-		break;
-	case CLAIM:
-		batch(r->ctx, r->size, order, blks, slab_claim, slab_release);
-		break;
-	case POOL:
-		batch(r->ctx, r->size, order, blks, pool_alloc, pool_release);
-		break;
-	case SIZECLASS:
-		batch(r->ctx, r->size, order, blks, sc_alloc, sc_release);
-		break;
-	case ARENA:
-		for (int i = 0; i < K; i++) {
-			char *p = urt_arena_alloc(r->ctx, r->size, 16);
-
-			if (!p)
-				die("arena alloc failed");
-			*(volatile char *)p = 1;
-		}
-		urt_arena_reset(r->ctx);
-		break;
+#define BATCH_AT(name, alloc, release, at)                                                         \
+	__attribute__((noinline, aligned(64))) static void name##at(void *ctx, size_t size,        \
+								    const uint32_t *order)         \
+	{                                                                                          \
+		batch(ctx, size, order, blks, alloc, release, at);                                 \
 	}
+#define BATCHES(name, alloc, release)                                                              \
+	BATCH_AT(name, alloc, release, 0)                                                          \
+	BATCH_AT(name, alloc, release, 1)                                                          \
+	BATCH_AT(name, alloc, release, 2)                                                          \
+	BATCH_AT(name, alloc, release, 3)                                                          \
+	static batch_fn *const name[4] = { name##0, name##1, name##2, name##3 };
+
+BATCHES(batch_glibc, glibc_alloc, glibc_free)
+BATCHES(batch_mi, mi_alloc, mi_release)
+BATCHES(batch_je, je_alloc, je_release)
+BATCHES(batch_slab, slab_alloc, slab_release)
+BATCHES(batch_claim, slab_claim, slab_release)
+BATCHES(batch_pool, pool_alloc, pool_release)
+BATCHES(batch_sc, sc_alloc, sc_release)
+BATCHES(batch_floor, floor_alloc, floor_release)
+
+static void batch_row(struct row *r, int round)
+{
+	static batch_fn *const *const by_kind[] = {
+		[GLIBC] = batch_glibc, [MIMALLOC] = batch_mi,  [JEMALLOC] = batch_je,
+		[SLAB_B] = batch_slab, [SLAB_U] = batch_slab,  [CLAIM] = batch_claim,
+		[POOL] = batch_pool,   [SIZECLASS] = batch_sc, [FLOOR] = batch_floor,
+	};
+
+	if (r->kind != ARENA) {
+		by_kind[r->kind][round % 4](r->ctx, r->size, r->random ? perm : NULL);
+		return;
+	}
+	for (int i = 0; i < K; i++) {
+		char *p = urt_arena_alloc(r->ctx, r->size, 16);
+
+		if (!p)
+			die("arena alloc failed");
+		*(volatile char *)p = 1;
+	}
+	urt_arena_reset(r->ctx);
 }
 
 /*
@@ -263,10 +320,10 @@ static void run_row(struct row *r, int round)
 {
 	uint64_t t0, c0;
 
-	batch_row(r);
+	batch_row(r, round);
 	t0 = now_ns();
 	c0 = cycles();
-	batch_row(r);
+	batch_row(r, round);
 	r->cyc[round] = (double)(cycles() - c0) / K;
 	r->ns[round] = (double)(now_ns() - t0) / K;
 }
@@ -461,6 +518,16 @@ static void slab_goals(void)
 	}
 }
 
+static struct floor_ctx *floor_init(struct floor_ctx *f, size_t size)
+{
+	f->base = aligned_alloc(64, K * size);
+	if (!f->base)
+		die("floor array");
+	f->next = f->base;
+	f->end = f->base + K * size;
+	return f;
+}
+
 /* Re-exec once with room for jemalloc's static TLS; harmless otherwise. */
 static void ensure_static_tls(char **argv)
 {
@@ -475,10 +542,11 @@ int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 32, 256, 4096 };
 	struct urt_slab slabs[2 * 3 * 2 + 2];
+	struct floor_ctx floors[2 * 2];
 	struct urt_arena arena;
 	struct urt_pool pool;
 	struct urt_sizeclass sc;
-	int ns = 0;
+	int ns = 0, nf = 0;
 	uint64_t seed = 42;
 
 	(void)argc;
@@ -500,6 +568,8 @@ int main(int argc, char **argv)
 			add(GLIBC, size, rnd, NULL);
 			add(MIMALLOC, size, rnd, NULL);
 			add(JEMALLOC, size, rnd, NULL);
+			if (size <= 256)
+				add(FLOOR, size, rnd, floor_init(&floors[nf++], size));
 			for (int bounded = 1; bounded >= 0; bounded--) {
 				/* unbounded: 4 chunks of 256 hold a batch, so frees
 				 * cross chunks */
@@ -554,6 +624,8 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < ns; i++)
 		urt_slab_deinit(&slabs[i]);
+	for (int i = 0; i < nf; i++)
+		free(floors[i].base);
 	urt_arena_deinit(&arena);
 	urt_pool_deinit(&pool);
 	urt_sizeclass_deinit(&sc);

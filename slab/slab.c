@@ -46,15 +46,17 @@
  * and poison.
  *
  * The emptied slab. s->used exists for one event: the free that brings an
- * armed slab's count to 0 (urt__slab_emptied). Frees in a scattered order
- * leave a scattered freelist, and popping it is a chain of dependent loads
- * through lines that left L1; with every slot vacant the slab is reset
- * instead (list dropped, bumping from chunk 0's first slot again, O(1)),
- * so the next fill walks memory forward without a load, as mimalloc's
- * fresh pages do. A list already in order (LIFO frees), or one from fewer
- * than SORT_MIN bumps, is kept and the slab disarmed (its count carries
- * URT__SLAB_UNARMED and never reaches 0), so one slot taken and freed over
- * and over does not call out; the next bump arms it again.
+ * armed slab's count to 0 (urt__slab_emptied). Popping a freelist is a
+ * chain of dependent loads (each pop reads the next address from the slot
+ * it hands out), through lines that left L1 when frees scattered it and
+ * still one load after another when they left it in order (LIFO); with
+ * every slot vacant the slab is reset instead (list dropped, bumping from
+ * chunk 0's first slot again, O(1)), so the next fill walks memory forward
+ * without a load, as mimalloc's fresh pages do. A slab that bumped fewer
+ * than SORT_MIN slots since its last reset keeps its list and is disarmed
+ * (its count carries URT__SLAB_UNARMED and never reaches 0), so one slot
+ * taken and freed over and over does not call out; the next bump arms it
+ * again.
  *
  * Rejected (docs/design.md has the figures): per-chunk lists with the
  * current chunk's in the slab (the previous design: a branch on the slot's
@@ -74,10 +76,8 @@
 
 enum { VACANT = 0, CLAIMED = 1, LIVE = 2 };
 
-/* Slabs that handed out fewer slots are never re-sorted (their lines fit L1). */
+/* Slabs that handed out fewer slots are never reset (their lines fit L1). */
 #define SORT_MIN 64
-/* Links followed to tell a freelist in address order from a scattered one. */
-#define SORT_PROBE 16
 
 #define DIRENT sizeof(struct urt_slab_chunk *) /* one directory entry */
 
@@ -435,36 +435,20 @@ void urt__slab_commit_slow(struct urt_slab *s, const struct urt_slot *claim)
 		   "commit of a slab slot that is not claimed");
 }
 
-/* Whether the list at p runs through adjacent slots, as a sorted or LIFO one does. */
-static bool list_in_order(const struct urt_slab *s, void *p)
-{
-	for (int i = 0; i < SORT_PROBE && p; i++) {
-		char *next = *(void **)p;
-		uintptr_t d = (uintptr_t)next - (uintptr_t)p;
-
-		if (next && d != s->slot_size && d != -(uintptr_t)s->slot_size)
-			return false;
-		p = next;
-	}
-	return true;
-}
-
 /*
  * The free that emptied an armed slab (release builds): every slot is
- * vacant, the ones handed out since the last reset on s->free. A list the
- * frees scattered makes every pop a dependent load through a line that
- * left L1, so the slab is reset instead: the list dropped, bumping starts
- * again at chunk 0's first slot, and the next fill walks memory forward
- * with no load at all. A list already in order, or a slab that bumped
- * fewer than SORT_MIN slots since its last reset, is left alone and the
- * slab disarmed until its next bump.
+ * vacant, the ones handed out since the last reset on s->free. Popping that
+ * list is a dependent load a slot, through lines that left L1 if the frees
+ * scattered it, so the slab is reset instead: the list dropped, bumping
+ * starts again at chunk 0's first slot, and the next fill walks memory
+ * forward with no load at all. A slab that bumped fewer than SORT_MIN slots
+ * since its last reset is left alone and disarmed until its next bump.
  */
 void urt__slab_emptied(struct urt_slab *s)
 {
 	struct urt_slab_chunk *c = s->dir[s->cur];
 
-	if ((size_t)s->cur * s->chunk_slots + cur_bumped(s) < SORT_MIN ||
-	    list_in_order(s, s->free)) {
+	if ((size_t)s->cur * s->chunk_slots + cur_bumped(s) < SORT_MIN) {
 		s->used = URT__SLAB_UNARMED;
 		return;
 	}

@@ -242,11 +242,10 @@ static void test_claim_commit_release(void **state)
 }
 
 /*
- * A slab that empties after frees in a scattered order is refilled in
- * address order, chunk by chunk (release builds reset it and bump again;
- * debug builds keep their lists, checked); one emptied in LIFO order keeps
- * its list, which is in order already. Either way every slot comes back
- * once, and touched does not move.
+ * A slab that empties is refilled in address order, chunk by chunk, after
+ * frees in a scattered order and in LIFO order alike (release builds reset
+ * it and bump again, with no list left to follow; debug builds keep their
+ * lists, checked). Every slot comes back once, and touched does not move.
  */
 static int cmp_slot(const void *a, const void *b)
 {
@@ -283,6 +282,8 @@ static void empty_and_refill(struct test_rng *r, const struct urt_slab_opts *o)
 			urt_slab_free(&s, x->ptr, x->chunk);
 		}
 		assert_int_equal(stats(&s).used, 0);
+		if (!s.checked) /* reset, LIFO too: the refill bumps, no pop chain */
+			assert_null(s.free);
 		for (int i = 0; i < N; i++)
 			assert_int_equal(urt_slab_alloc(&s, &w[i]), 0);
 		assert_int_equal(stats(&s).used, N);
@@ -308,6 +309,46 @@ static void test_emptied_chunk_refills_in_address_order(void **state)
 	empty_and_refill(&r,
 			 &(struct urt_slab_opts){ .slot_size = 64, .slots = 256, .bounded = true });
 	empty_and_refill(&r, &(struct urt_slab_opts){ .slot_size = 32, .slots = 64 });
+}
+
+/*
+ * urt__slab_pop, the spawn's inline fast path, bumps as well as pops (a
+ * slab reset after emptying has no list), and gives NULL only where
+ * urt_slab_alloc must decide: the end of the chunk, or always in debug
+ * builds. It never grows.
+ */
+static void test_pop_bumps_and_stops_at_chunk_end(void **state)
+{
+	struct urt_slab s;
+	struct urt_slot slot;
+	uint32_t chunk = UINT32_MAX;
+	void *p[4];
+
+	(void)state;
+	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 32, .slots = 4 }),
+			 0);
+	if (s.checked) {
+		assert_null(urt__slab_pop(&s, &chunk));
+		assert_int_equal(chunk, UINT32_MAX);
+		urt_slab_deinit(&s);
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		p[i] = urt__slab_pop(&s, &chunk);
+		assert_non_null(p[i]);
+		assert_int_equal(chunk, 0);
+		if (i)
+			assert_ptr_equal(p[i], (char *)p[i - 1] + 32);
+	}
+	assert_int_equal(stats(&s).used, 4);
+	assert_null(urt__slab_pop(&s, &chunk));
+	assert_int_equal(stats(&s).chunks, 1);
+	assert_int_equal(urt_slab_alloc(&s, &slot), 0); /* the slow path grows */
+	assert_int_equal(slot.chunk, 1);
+	urt_slab_free(&s, p[2], 0);
+	assert_ptr_equal(urt__slab_pop(&s, &chunk), p[2]); /* a list first */
+	assert_int_equal(chunk, 0);
+	urt_slab_deinit(&s);
 }
 
 /* --- model-based test -------------------------------------------------- */
@@ -540,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_try_never_grows),
 		cmocka_unit_test(test_claim_commit_release),
 		cmocka_unit_test(test_emptied_chunk_refills_in_address_order),
+		cmocka_unit_test(test_pop_bumps_and_stops_at_chunk_end),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_alloc_failure_sweep),
 		cmocka_unit_test(test_memory_bounds),

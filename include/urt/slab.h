@@ -186,46 +186,42 @@ static inline uint32_t *urt__slab_slot_chunk(void *p)
 }
 
 /*
- * Fast path: pop the freelist, or bump when it is empty (a bump arms the
- * slab: see urt__slab_emptied); the slow path moves to the next chunk or
- * grows.
+ * For callers that inline their own fast path (urt_spawn_slab) and for
+ * urt__slab_take: pop the freelist, or bump when it is empty (a bump arms
+ * the slab: see urt__slab_emptied); NULL when only urt_slab_alloc can tell
+ * (the end of a chunk, a debug build). Never calls out, so the caller's
+ * fast path stays a leaf.
  */
-static inline int urt__slab_take(struct urt_slab *s, struct urt_slot *out, unsigned how)
+static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
 {
 	void *p = s->free;
 
 	if (__builtin_expect(!p, 0)) {
 		p = s->bump;
 		if (__builtin_expect(p == s->bump_end, 0))
-			return urt__slab_take_slow(s, out, how);
+			return NULL;
 		s->bump = (char *)p + s->slot_size;
 		s->used = (s->used & ~URT__SLAB_UNARMED) + 1;
-		out->ptr = p;
-		out->chunk = s->cur;
-		return 0;
+		*chunk = s->cur;
+		return p;
 	}
 	s->free = *(void **)p;
 	s->used++;
-	out->ptr = p;
-	out->chunk = *urt__slab_slot_chunk(p);
-	return 0;
+	*chunk = *urt__slab_slot_chunk(p);
+	return p;
 }
 
-/*
- * For callers that inline their own fast path (urt_spawn_slab): the next
- * vacant slot, or NULL when only urt_slab_alloc can tell (then call it).
- * Never calls out, so the caller's fast path stays a leaf.
- */
-static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
+/* Fast path: urt__slab_pop; the slow path moves to the next chunk or grows. */
+static inline int urt__slab_take(struct urt_slab *s, struct urt_slot *out, unsigned how)
 {
-	void *p = s->free;
+	uint32_t chunk;
+	void *p = urt__slab_pop(s, &chunk);
 
-	if (__builtin_expect(p != NULL, 1)) {
-		s->free = *(void **)p;
-		s->used++;
-		*chunk = *urt__slab_slot_chunk(p);
-	}
-	return p;
+	if (__builtin_expect(!p, 0))
+		return urt__slab_take_slow(s, out, how);
+	out->ptr = p;
+	out->chunk = chunk;
+	return 0;
 }
 
 /*
