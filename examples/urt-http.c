@@ -25,10 +25,12 @@
  * file or a Range) follows its head without passing through user memory:
  * urt_splice moves up to 64 KiB (CHUNK) from the file into the
  * connection's pipe, then everything in the pipe to the socket, short
- * splices taken again, until the body is out; the pipe is made on the
- * connection's first large body and closed by its drop. If the first
- * splice of a body fails with -EINVAL or -ENOSYS before a byte moved, that
- * body is read and sent in 64 KiB chunks of task memory instead, and, if
+ * splices taken again, until the body is out; the pipe is taken from the
+ * runtime's pool (or made) for a large body and goes back to it once
+ * empty, so an idle connection holds none, and the sweep closes pipes
+ * unused since its last pass. If the first splice of a body fails with
+ * -EINVAL or -ENOSYS before a byte moved, that body is read and sent in
+ * 64 KiB chunks of task memory instead, and, if
  * splice never worked on this runtime, so is every later one (a kernel
  * without IORING_OP_SPLICE); --no-splice chooses that way from the start.
  * --send-zc reads and sends too, the sends zero-copy (urt_send_zc from
