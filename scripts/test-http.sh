@@ -521,6 +521,23 @@ for _ in $(seq 100); do [ "$(stat_of "$tmp/lg.out" live)" = 1 ] && break; sleep 
 exec 3>&- 4>&-
 stop
 
+step "a staged close after a large body holds no body descriptor while it lingers"
+# the close of a Connection: close answer with a spliced body lingered with
+# the body's splice pipe: two descriptors counted in body_fds for
+# --linger-ms, out of the shed's reach (the connection is in no body's
+# list), so lingering peers took --max-body-fds from the bodies (review 7)
+start urt-http "$tmp/lb.out" --root "$root" --linger-ms 60000
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&4
+# the whole answer (its head, then 300,000 bytes), the client's end kept open
+timeout 5 head -c 300000 <&4 > /dev/null || fail "linger: big.bin not answered"
+for _ in $(seq 50); do [ "$(stat_of "$tmp/lb.out" body_fds)" = 0 ] && break; sleep 0.1; done
+[ "$(stat_of "$tmp/lb.out" live)" = 1 ] || fail "linger: the connection is not lingering"
+[ "$(stat_of "$tmp/lb.out" body_fds)" = 0 ] ||
+	fail "a lingering close holds $(stat_of "$tmp/lb.out" body_fds) body descriptors"
+exec 4>&-
+stop
+
 step "non-readers of distinct large files do not take the descriptor table: a new client is served (plain, --fixed-fds, --max-body-fds)"
 # review5's fdhog: each body in flight holds its file and its splice pipe,
 # so 60 peers that each ask a different 16 MiB file and never read take a

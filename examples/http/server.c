@@ -1913,6 +1913,11 @@ next:
 	 * non-readers would spend the loop on bytes nobody needs).
 	 */
 	if (!c->keep && c->ret >= 0 && !c->killed && !c->s->stop) {
+		/* what a body used is not needed to linger: its splice pipe
+		 * (counted in s->body_fds, out of the shed's reach: not in
+		 * s->bodies) and its chunk were held for --linger-ms (review 7) */
+		chunk_release(t, c);
+		pipe_put(c);
 		if (c->tls) { /* close_notify (once: clean is spent), then the FIN */
 			URT_AWAIT(t, c->ret = tls_srv_close(t, c->tls, &c->clean, c->s->o.send_ms));
 		}
