@@ -379,22 +379,11 @@ static inline void keep(void *p)
 	__asm__ volatile("" : : "r"(p) : "memory");
 }
 
-/* 16 * at bytes of no-ops (at 0-3, a constant) ahead of a loop: see Placement. */
-static inline __attribute__((always_inline)) void pad(int at)
-{
-	if (at == 1)
-		__asm__ volatile(".nops 16");
-	else if (at == 2)
-		__asm__ volatile(".nops 32");
-	else if (at == 3)
-		__asm__ volatile(".nops 48");
-}
-
 static inline __attribute__((always_inline)) double rec_pair(struct urt_runtime *rt, int at)
 {
 	uint64_t t0;
 
-	pad(at);
+	bench_pad(at); /* see Placement */
 	t0 = now_ns();
 	for (int i = 0; i < REC_N; i++) {
 		int64_t idx = urt__rec_alloc(rt, URT__REC_OP);
@@ -410,7 +399,7 @@ static inline __attribute__((always_inline)) double malloc_pair(struct urt_runti
 {
 	uint64_t t0;
 
-	pad(at);
+	bench_pad(at); /* see Placement */
 	t0 = now_ns();
 	for (int i = 0; i < REC_N; i++) {
 		void *p = __libc_malloc(64);
@@ -428,7 +417,7 @@ static inline __attribute__((always_inline)) double rec_batch(struct urt_runtime
 	uint32_t idx[REC_BATCH];
 	uint64_t t0;
 
-	pad(at);
+	bench_pad(at); /* see Placement */
 	t0 = now_ns();
 	for (int i = 0; i < REC_N / REC_BATCH; i++) {
 		for (int k = 0; k < REC_BATCH; k++) {
@@ -449,7 +438,7 @@ static inline __attribute__((always_inline)) double malloc_batch(struct urt_runt
 	void *p[REC_BATCH];
 	uint64_t t0;
 
-	pad(at);
+	bench_pad(at); /* see Placement */
 	t0 = now_ns();
 	for (int i = 0; i < REC_N / REC_BATCH; i++) {
 		for (int k = 0; k < REC_BATCH; k++) {
