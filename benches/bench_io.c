@@ -20,7 +20,9 @@
  * __libc_free (the entry points under this program's malloc interposer, so
  * the interposer's counting is not charged to glibc). Also through the
  * public API: urt_sleep_until + urt_op_cancel + the await that takes the
- * -ECANCELED, which takes and frees a record with no kernel trip.
+ * -ECANCELED, which takes and frees a record with no kernel trip. Each
+ * loop runs in four copies at four offsets in its line of code, round r
+ * in copy r mod 4 ("Placement", section 2).
  *
  * Sleeps: 100,000 slab tasks each sleep until a distinct deadline (500 ns
  * apart, in random order, 700-750 ms after the arming tick). Three ticks
@@ -79,6 +81,12 @@
 #include "bench_util.h"
 #include "support/heap_count.h"
 #include "urt/urt.h"
+
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+#ifdef BENCH_IO_SHIFT /* a probe: see "Placement" in section 2 */
+__asm__(".text\n.skip " STR(BENCH_IO_SHIFT) ", 0xcc");
+#endif
 
 #ifndef URT_LIBURING_VERSION
 #define URT_LIBURING_VERSION "?"
@@ -362,7 +370,7 @@ static int nop_count(int argc, char **argv)
 
 /* --- 2. op records vs malloc --------------------------------------------------------- */
 
-#define REC_ROUNDS 15
+#define REC_ROUNDS 16 /* four rounds of each copy (see Placement) */
 #define REC_N	   1000000
 #define REC_BATCH  64
 
@@ -371,10 +379,12 @@ static inline void keep(void *p)
 	__asm__ volatile("" : : "r"(p) : "memory");
 }
 
-static double rec_pair(struct urt_runtime *rt)
+static inline __attribute__((always_inline)) double rec_pair(struct urt_runtime *rt, int at)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0;
 
+	bench_pad(at); /* see Placement */
+	t0 = now_ns();
 	for (int i = 0; i < REC_N; i++) {
 		int64_t idx = urt__rec_alloc(rt, URT__REC_OP);
 
@@ -385,10 +395,12 @@ static double rec_pair(struct urt_runtime *rt)
 	return (double)(now_ns() - t0) / REC_N;
 }
 
-static double malloc_pair(void)
+static inline __attribute__((always_inline)) double malloc_pair(struct urt_runtime *rt, int at)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0;
 
+	bench_pad(at); /* see Placement */
+	t0 = now_ns();
 	for (int i = 0; i < REC_N; i++) {
 		void *p = __libc_malloc(64);
 
@@ -400,11 +412,13 @@ static double malloc_pair(void)
 	return (double)(now_ns() - t0) / REC_N;
 }
 
-static double rec_batch(struct urt_runtime *rt)
+static inline __attribute__((always_inline)) double rec_batch(struct urt_runtime *rt, int at)
 {
 	uint32_t idx[REC_BATCH];
-	uint64_t t0 = now_ns();
+	uint64_t t0;
 
+	bench_pad(at); /* see Placement */
+	t0 = now_ns();
 	for (int i = 0; i < REC_N / REC_BATCH; i++) {
 		for (int k = 0; k < REC_BATCH; k++) {
 			int64_t x = urt__rec_alloc(rt, URT__REC_OP);
@@ -419,11 +433,13 @@ static double rec_batch(struct urt_runtime *rt)
 	return (double)(now_ns() - t0) / (REC_N / REC_BATCH * REC_BATCH);
 }
 
-static double malloc_batch(void)
+static inline __attribute__((always_inline)) double malloc_batch(struct urt_runtime *rt, int at)
 {
 	void *p[REC_BATCH];
-	uint64_t t0 = now_ns();
+	uint64_t t0;
 
+	bench_pad(at); /* see Placement */
+	t0 = now_ns();
 	for (int i = 0; i < REC_N / REC_BATCH; i++) {
 		for (int k = 0; k < REC_BATCH; k++) {
 			p[k] = __libc_malloc(64);
@@ -436,6 +452,40 @@ static double malloc_batch(void)
 	}
 	return (double)(now_ns() - t0) / (REC_N / REC_BATCH * REC_BATCH);
 }
+
+/*
+ * Placement. Each of these loops is a few dozen instructions, and where
+ * it falls in the 64-byte lines of code moves its time by a fifth or more
+ * (docs/benchmarks.md, "The op record after the seventh round"). Inlined
+ * into main, as before, the pair loop moved with whatever code preceded
+ * it: after the seventh round it began 16 bytes later than at dfd3120,
+ * at the start of a line (the slowest of the four offsets on the AMD
+ * host), with the same instructions, and the goal line went from 3.25x to
+ * 2.52x. As bench_mem does, each loop is compiled four times, as
+ * functions aligned to 64 bytes with 0, 16, 32 and 48 bytes of no-ops
+ * ahead of it, urt's and malloc's alike, and round r runs copy r mod 4: a
+ * row's median is over the four offsets a 16-byte-aligned loop can have in
+ * a line, and no build can move it. BENCH_IO_SHIFT=N (bytes) pads ahead of
+ * this file's code, to check that.
+ */
+typedef double rec_fn(struct urt_runtime *rt);
+
+#define REC_AT(name, at)                                                                           \
+	__attribute__((noinline, aligned(64))) static double name##_at##at(struct urt_runtime *rt) \
+	{                                                                                          \
+		return name(rt, at);                                                               \
+	}
+#define REC_COPIES(name)                                                                           \
+	REC_AT(name, 0)                                                                            \
+	REC_AT(name, 1)                                                                            \
+	REC_AT(name, 2)                                                                            \
+	REC_AT(name, 3)                                                                            \
+	static rec_fn *const name##_copy[4] = { name##_at0, name##_at1, name##_at2, name##_at3 };
+
+REC_COPIES(rec_pair)
+REC_COPIES(malloc_pair)
+REC_COPIES(rec_batch)
+REC_COPIES(malloc_batch)
 
 /* The public path: arm a sleep, cancel it, take the -ECANCELED. */
 struct cancel_state {
@@ -468,6 +518,24 @@ static const struct urt_task_type cancel_type = { .poll = cancel_poll, .name = "
 
 static double rec_ratio_pair, rec_ratio_batch;
 
+/* The median of each copy's rounds (round k ran copy k mod 4), as a note:
+ * how far the loop's place in its line moves it on this host. */
+static void note_copies(const char *what, const double *urt, const double *base)
+{
+	double u[4][REC_ROUNDS / 4], m[4][REC_ROUNDS / 4];
+
+	for (int k = 0; k < REC_ROUNDS; k++) {
+		u[k % 4][k / 4] = urt[k];
+		m[k % 4][k / 4] = base[k];
+	}
+	note("%s by copy (0/16/32/48 bytes of no-ops ahead), ns: urt %.2f %.2f %.2f %.2f, "
+	     "malloc+free %.2f %.2f %.2f %.2f\n",
+	     what, median(u[0], REC_ROUNDS / 4), median(u[1], REC_ROUNDS / 4),
+	     median(u[2], REC_ROUNDS / 4), median(u[3], REC_ROUNDS / 4),
+	     median(m[0], REC_ROUNDS / 4), median(m[1], REC_ROUNDS / 4),
+	     median(m[2], REC_ROUNDS / 4), median(m[3], REC_ROUNDS / 4));
+}
+
 static void bench_records(void)
 {
 	static double rp[REC_ROUNDS], mp[REC_ROUNDS], rb[REC_ROUNDS], mb[REC_ROUNDS],
@@ -479,21 +547,23 @@ static void bench_records(void)
 
 	if (ret)
 		die("runtime init", ret);
-	rec_batch(&rt); /* warm: pages for 64 records */
-	malloc_batch();
+	rec_batch_copy[0](&rt); /* warm: pages for 64 records */
+	malloc_batch_copy[0](&rt);
 	for (int k = 0; k < REC_ROUNDS; k++) {
 		struct cancel_state cs = { .n = REC_N / 4 };
 
-		rp[k] = rec_pair(&rt);
-		mp[k] = malloc_pair();
-		rb[k] = rec_batch(&rt);
-		mb[k] = malloc_batch();
+		rp[k] = rec_pair_copy[k % 4](&rt);
+		mp[k] = malloc_pair_copy[k % 4](&rt);
+		rb[k] = rec_batch_copy[k % 4](&rt);
+		mb[k] = malloc_batch_copy[k % 4](&rt);
 		if ((ret = urt_spawn_slab(&cancel_type, &cs, sizeof(cs), NULL)) ||
 		    (ret = urt_run(&rt)))
 			die("cancel task", ret);
 		cp[k] = last_cancel_ns;
 	}
 	urt_runtime_deinit(&rt);
+	note_copies("op record acquire+release", rp, mp);
+	note_copies("op record, 64 out then 64 back", rb, mb);
 	stats(rp, REC_ROUNDS, &a, &b);
 	stats(mp, REC_ROUNDS, &c, &d);
 	rec_ratio_pair = c / a;

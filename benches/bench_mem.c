@@ -97,12 +97,7 @@ static inline __attribute__((always_inline)) void
 batch(void *ctx, size_t size, const uint32_t *order, struct blk *b,
       struct blk (*alloc)(void *, size_t), void (*release)(void *, struct blk, size_t), int at)
 {
-	if (at == 1)
-		__asm__ volatile(".nops 16");
-	else if (at == 2)
-		__asm__ volatile(".nops 32");
-	else if (at == 3)
-		__asm__ volatile(".nops 48");
+	bench_pad(at);
 	for (int i = 0; i < K; i++) {
 		b[i] = alloc(ctx, size);
 		*(volatile char *)b[i].p = 1;

@@ -33,6 +33,20 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* 16 * at bytes of no-ops (at 0-3, a constant) here, to move the loop
+ * after it within its 64-byte line of code: bench_mem's and bench_io's
+ * four copies of a loop, one at each offset a 16-byte-aligned loop can
+ * take in a line. */
+static inline __attribute__((always_inline)) void bench_pad(int at)
+{
+	if (at == 1)
+		__asm__ volatile(".nops 16");
+	else if (at == 2)
+		__asm__ volatile(".nops 32");
+	else if (at == 3)
+		__asm__ volatile(".nops 48");
+}
+
 static inline int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
