@@ -1720,7 +1720,11 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					(void)fds_short(c->s, 1);
 					URT_AWAIT(t,
 						  urt_sleep(t, &c->nap, SHED_NAP_MS * 1000000ull));
+					if (c->killed) /* its nap cancelled: no open more */
+						break;
 				}
+				if (c->killed) /* closed while it opened: the drop closes the file */
+					goto next;
 				if (c->file < 0) {
 					open_failed(t, c);
 					goto next;
@@ -1813,7 +1817,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			c->copying = c->left != 0;
 			if (c->copying)
 				body_moved(c);
-			while (c->left) { /* read and send, a chunk at a time */
+			while (c->left && !c->killed) { /* read and send, a chunk at a time */
 				URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->chunk,
 							       c->left < CHUNK ? c->left : CHUNK,
 							       (int64_t)c->off));
