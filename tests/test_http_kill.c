@@ -115,28 +115,22 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 	root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(root >= 0);
 
-	ret = http_server_init(
-		s,
-		&(struct http_opts){
-			.max_conns = 8,
-			.root_fd = root,
-			.no_splice = no_splice,
-			.idle_ms = 10000,
-			.head_ms = 10000,
-			.send_ms = 10000, /* far past the test's bounds */
-			.max_pipeline = 16,
-			.mem_budget = 64u << 20,
-			.lim = { .max_head = 16384,
-				 .max_line = 8000,
-				 .max_body = 1 << 20,
-				 .max_chunk_line = 4096,
-				 .max_chunk_ext = 16384,
-				 .max_trailer = 8192 },
-			.live_total = &live_total,
-			/* no cache: the file is the connection's, counted in body_fds */
-			.fcache = { .entries = 0 },
-		},
-		0, NULL);
+	ret = http_server_init(s,
+			       &(struct http_opts){
+				       .max_conns = 8,
+				       .root_fd = root,
+				       .no_splice = no_splice,
+				       .idle_ms = 10000,
+				       .head_ms = 10000,
+				       .send_ms = 10000, /* far past the test's bounds */
+				       .max_pipeline = 16,
+				       .mem_budget = 64u << 20,
+				       .lim = HTTP_LIMITS_DEFAULT,
+				       .live_total = &live_total,
+				       /* no cache: the file is the connection's, in body_fds */
+				       .fcache = { .entries = 0 },
+			       },
+			       0, NULL);
 	if (ret == -ENOSYS || ret == -EPERM) {
 		fprintf(stderr, "test_http_kill: no io_uring here (%s): skipped\n", strerror(-ret));
 		exit(77);
@@ -226,37 +220,30 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 		fail_msg("%s: the killed connection sent its whole body", what);
 }
 
-static void test_splice_file_result_waiting(void **state)
-{
-	(void)state;
-	kill_with_result_waiting(false, FILE_OP);
-}
+struct kcase {
+	bool no_splice;
+	enum which which;
+};
 
-static void test_splice_poll_result_waiting(void **state)
+static void test_kill(void **state)
 {
-	(void)state;
-	kill_with_result_waiting(false, SOCKET_OP);
-}
+	const struct kcase *k = *state;
 
-static void test_copy_read_result_waiting(void **state)
-{
-	(void)state;
-	kill_with_result_waiting(true, FILE_OP);
-}
-
-static void test_copy_send_result_waiting(void **state)
-{
-	(void)state;
-	kill_with_result_waiting(true, SOCKET_OP);
+	kill_with_result_waiting(k->no_splice, k->which);
 }
 
 int main(void)
 {
+	static const struct kcase splice_file = { false, FILE_OP };
+	static const struct kcase splice_poll = { false, SOCKET_OP };
+	static const struct kcase copy_read = { true, FILE_OP };
+	static const struct kcase copy_send = { true, SOCKET_OP };
+	/* cmocka's struct: name, test, setup, teardown, state */
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_splice_file_result_waiting),
-		cmocka_unit_test(test_splice_poll_result_waiting),
-		cmocka_unit_test(test_copy_read_result_waiting),
-		cmocka_unit_test(test_copy_send_result_waiting),
+		{ "splice: the file's splice done", test_kill, NULL, NULL, (void *)&splice_file },
+		{ "splice: the poll for room done", test_kill, NULL, NULL, (void *)&splice_poll },
+		{ "read and send: the read done", test_kill, NULL, NULL, (void *)&copy_read },
+		{ "read and send: the send done", test_kill, NULL, NULL, (void *)&copy_send },
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
