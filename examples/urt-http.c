@@ -183,12 +183,7 @@ static struct {
 	.body_cache = 4ull << 20,
 	.body_cache_max = HTTP_SMALL,
 	.tls = TLS_FLAGS_DEFAULT,
-	.lim = { .max_head = 16384,
-		 .max_line = 8000,
-		 .max_body = 1 << 20,
-		 .max_chunk_line = 4096,
-		 .max_chunk_ext = 16384,
-		 .max_trailer = 8192 },
+	.lim = HTTP_LIMITS_DEFAULT,
 };
 
 /*

@@ -26,6 +26,16 @@ struct http_limits {
 	size_t max_trailer;	/* a chunked body's trailer section (431) */
 };
 
+/* urt-http's defaults (its flags'), where a server starts from them: the
+ * simulation's scenario and the tests that run the server's source */
+#define HTTP_LIMITS_DEFAULT                                                                        \
+	{ .max_head = 16384,                                                                       \
+	  .max_line = 8000,                                                                        \
+	  .max_body = 1 << 20,                                                                     \
+	  .max_chunk_line = 4096,                                                                  \
+	  .max_chunk_ext = 16384,                                                                  \
+	  .max_trailer = 8192 }
+
 struct slice {
 	const char *p;
 	size_t n;

@@ -225,6 +225,23 @@ static void conn_kill(struct conn *c)
 		(void)urt_task_cancel_ops(c->t);
 }
 
+/*
+ * Whether c was closed from outside and none of its body's operations is
+ * in flight or holds a result not read yet: then it may stop instead of
+ * starting another. A kill that lands while a completion of c's waits to
+ * be polled cancels nothing (urt_task_cancel_ops finds it done), so the
+ * body would go on outside the budget (conn_kill took its descriptors out
+ * of body_fds) and the shed's reach (review 7). An awaitable re-entered
+ * with an operation in flight must await it first (the cancel's
+ * completion, or the result that beat it): a handle left holding a result
+ * would give it to the next call on it, the close of the file.
+ */
+static bool killed_idle(const struct conn *c)
+{
+	return c->killed && c->op.state == URT_OP_IDLE && c->tx.op.state == URT_OP_IDLE &&
+	       c->nap.state == URT_OP_IDLE;
+}
+
 /* Close the body stalled longest, if SHED_STALL_MS. Return: whether there was one. */
 static bool shed_one(struct http_server *s)
 {
@@ -1011,6 +1028,14 @@ static inline int conn_send(struct urt_task *t, struct conn *c, const char *p, s
 {
 	if (c->tls)
 		return tls_send(t, c, p, n);
+	if (c->killed && !urt_op_busy(&c->tx.op)) {
+		/* closed from outside: no send to start, not even the rest of a
+		 * short one (urt_send_all starts it as it reads the result); a
+		 * result not read yet is dropped (killed_idle) */
+		(void)urt_op_take_late(&c->tx.op);
+		c->tx.done = 0;
+		return -ECANCELED;
+	}
 	return urt_send_all(t, &c->tx, c->fd, p, n);
 }
 
@@ -1242,7 +1267,8 @@ static void chunk_release(struct urt_task *t, struct conn *c)
  * Return: 0 sent; -errno from either side (c->spliced says whether any
  * file byte went into the pipe); -ENODATA if the file ended early (it
  * shrank: the length was promised); -EPIPE for a drain that moved nothing;
- * -ETIMEDOUT if nothing moved for --send-ms.
+ * -ETIMEDOUT if nothing moved for --send-ms; -ECANCELED, closed from
+ * outside (checked between steps only: killed_idle).
  */
 #define ROOM_NAP_MS 50
 /* an open refused for a full table is tried again every SHED_NAP_MS for
@@ -1278,6 +1304,8 @@ static int splice_body(struct urt_task *t, struct conn *c)
 	int n;
 
 	for (;;) {
+		if (killed_idle(c)) /* no splice, poll or nap to start */
+			return -ECANCELED;
 		if (c->napping) {
 			n = urt_sleep(t, &c->nap, ROOM_NAP_MS * 1000000ull);
 			if (n == URT_PENDING)
@@ -1368,7 +1396,7 @@ static bool body_fill_begins(struct conn *c)
 /* Awaitable: the file into c->chunk through the ring, then written into
  * c->fill whole (c->filled: bytes in the pipe). Return: 0; -errno
  * (-EAGAIN: the pipe is full, the kernel kept it smaller); -ENODATA, the
- * file ended early; -ENOMEM, no chunk. */
+ * file ended early; -ENOMEM, no chunk; -ECANCELED, closed from outside. */
 static int body_fill(struct urt_task *t, struct conn *c)
 {
 	size_t size = c->fe->m.size;
@@ -1378,6 +1406,8 @@ static int body_fill(struct urt_task *t, struct conn *c)
 	if (!chunk_ready(t, c))
 		return -ENOMEM;
 	while (c->filled < size) {
+		if (killed_idle(c))
+			return -ECANCELED;
 		n = urt_read(t, &c->op, c->file, c->chunk + c->filled, size - c->filled,
 			     (int64_t)c->filled);
 		if (n == URT_PENDING || n < 0)
@@ -1698,6 +1728,10 @@ static bool conn_poll(struct urt_task *t, void *arg)
 								STATX_FILE, &c->stx));
 				cache_check(c);
 			}
+			/* closed from outside while it revalidated: no open, no
+			 * answer (the drop lets go of the cache's entry) */
+			if (c->killed)
+				goto next;
 			if (!c->fe) {
 				c->how = (struct open_how){ .flags = O_RDONLY,
 							    .resolve = RESOLVE_BENEATH |
@@ -1720,7 +1754,11 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					(void)fds_short(c->s, 1);
 					URT_AWAIT(t,
 						  urt_sleep(t, &c->nap, SHED_NAP_MS * 1000000ull));
+					if (c->killed) /* its nap cancelled: no open more */
+						break;
 				}
+				if (c->killed) /* closed while it opened: the drop closes the file */
+					goto next;
 				if (c->file < 0) {
 					open_failed(t, c);
 					goto next;
@@ -1751,7 +1789,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					c->left = 0;
 				}
 				c->body_at = c->out_len;
-				while (c->left) {
+				while (c->left && !c->killed) {
 					URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->out + c->out_len,
 								       c->left, (int64_t)c->off));
 					if (c->ret <= 0) {
@@ -1769,6 +1807,11 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					http_fcache_body_put(&c->s->fc, c->fe, c->out + c->body_at,
 							     c->out_len - c->body_at);
 			}
+			/* closed from outside meanwhile (a kill that cancelled
+			 * nothing: the open's, the statx's or a read's completion
+			 * was waiting to be polled): nothing more to read or send */
+			if (c->killed)
+				c->left = 0;
 			if (c->left) { /* a large body: the head first, then the file */
 				/* each send, wait for room and splice of it within
 				 * --send-ms (a linked timeout: one per operation) */
@@ -1813,7 +1856,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 			c->copying = c->left != 0;
 			if (c->copying)
 				body_moved(c);
-			while (c->left) { /* read and send, a chunk at a time */
+			while (c->left && !c->killed) { /* read and send, a chunk at a time */
 				URT_AWAIT(t, c->ret = urt_read(t, &c->op, c->file, c->chunk,
 							       c->left < CHUNK ? c->left : CHUNK,
 							       (int64_t)c->off));

@@ -1282,12 +1282,7 @@ static void draw_world(struct world *w, uint64_t seed, struct urt_sim_opts *so,
 	*ho = (struct http_opts){ .root_fd = -1,
 				  .max_conns = MAX_CLIENTS + 8,
 				  .mem_budget = 64u << 20,
-				  .lim = { .max_head = 16384,
-					   .max_line = 8000,
-					   .max_body = 1 << 20,
-					   .max_chunk_line = 4096,
-					   .max_chunk_ext = 16384,
-					   .max_trailer = 8192 },
+				  .lim = HTTP_LIMITS_DEFAULT,
 				  .live_total = &w->live_total };
 	ho->boxed = range(&s, 0, 1);
 	ho->idle_ms = range(&s, 400, 4000);

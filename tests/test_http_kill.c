@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_http_kill.c - urt-http: a connection closed from outside (conn_kill:
+ * the shed under --max-body-fds, a deadline, the memory budget) while a
+ * completion of its body waits to be polled (review 7, finding 2).
+ *
+ * conn_kill cancels the operations its task has in flight. A completion
+ * already reaped is past cancelling: the task, polled next, read the result
+ * and went on serving its body, its file and splice pipe open but out of
+ * s->body_fds (conn_kill took them out) and out of s->bodies (the shed's
+ * list), bounded only by --send-ms a stall. On the real kernel the kill
+ * lands there when another connection's completion, reaped in the same
+ * batch before this one's, is polled first and sheds it: a race. Here it is
+ * made exact. The runtime polls in a tick only the tasks woken before it,
+ * and reaps after polling (runtime.c), so between two urt_tick calls a
+ * completion reaped by the first waits for the second's poll; this test
+ * drives the server's runtime tick by tick and, between two, kills the
+ * connection the first time its body's handle (the file's, or the
+ * socket's) holds a result not read yet.
+ *
+ * White box: the server's source is compiled into the test, for struct
+ * conn, conn_kill and s->bodies. Four cases: the body spliced (the file's
+ * splice done; the poll for room done) and read and sent (--no-splice: the
+ * read done; the send done). Each asserts that the killed connection,
+ * whose peer then reads nothing, ends and closes its body's descriptors
+ * (the process's descriptors back to what they were before it), that they
+ * were out of body_fds from the kill, and that its peer got less than the
+ * body: no more of it went after the kill than was in the sockets then.
+ */
+#include "http/server.c"
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#define BIG    (64u << 20) /* the body: far more than the sockets hold */
+#define MS     1000000ull
+#define BEFORE (256u << 10) /* the peer reads this much before the kill */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int fds_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 3; /* ".", "..", the DIR's own */
+}
+
+/* Bytes the client has waiting, up to max (0: as many as there are); -1 at its end of file. */
+static long take(int fd, size_t max)
+{
+	static char buf[1 << 16];
+	long got = 0;
+
+	for (;;) {
+		size_t want = sizeof(buf);
+		ssize_t n;
+
+		if (max && max - (size_t)got < want)
+			want = max - (size_t)got;
+		if (!want)
+			return got;
+		n = recv(fd, buf, want, MSG_DONTWAIT);
+		if (n == 0)
+			return got ? got : -1;
+		if (n < 0) {
+			assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+			return got;
+		}
+		got += n;
+	}
+}
+
+enum which { FILE_OP, SOCKET_OP };
+
+static void kill_with_result_waiting(bool no_splice, enum which which)
+{
+	char dir[] = "/tmp/urt-http-kill.XXXXXX";
+	char path[64];
+	atomic_uint live_total = 0;
+	struct http_server *s = calloc(1, sizeof(*s));
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	static const char req[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+	uint64_t got = 0, at_kill = 0, until;
+	bool killed = false, eof = false;
+	const char *what = no_splice ? "read and send" : "splice";
+	int root, fd, lfd, cfd, base, ret, extra;
+	uint64_t live;
+	size_t body_fds;
+	uint16_t port;
+
+	assert_non_null(s);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/big.bin", dir);
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, BIG), 0);
+	close(fd);
+	root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(root >= 0);
+
+	ret = http_server_init(s,
+			       &(struct http_opts){
+				       .max_conns = 8,
+				       .root_fd = root,
+				       .no_splice = no_splice,
+				       .idle_ms = 10000,
+				       .head_ms = 10000,
+				       .send_ms = 10000, /* far past the test's bounds */
+				       .max_pipeline = 16,
+				       .mem_budget = 64u << 20,
+				       .lim = HTTP_LIMITS_DEFAULT,
+				       .live_total = &live_total,
+				       /* no cache: the file is the connection's, in body_fds */
+				       .fcache = { .entries = 0 },
+			       },
+			       0, NULL);
+	if (ret == -ENOSYS || ret == -EPERM) {
+		fprintf(stderr, "test_http_kill: no io_uring here (%s): skipped\n", strerror(-ret));
+		exit(77);
+	}
+	assert_int_equal(ret, 0);
+	lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
+	assert_true(lfd >= 0);
+	/* accepted sockets inherit it: the server's socket fills soon, so
+	 * the body waits for room (the poll) between splices or sends */
+	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &(int){ 65536 }, sizeof(int)), 0);
+	assert_int_equal(http_server_start(s, lfd), 0);
+	base = fds_open();
+
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(cfd >= 0);
+	assert_int_equal(setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &(int){ 16384 }, sizeof(int)), 0);
+	sa.sin_port = htons(port);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(cfd, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+
+	/* the peer reads a little a tick, until the kill's moment comes */
+	until = mono_ms() + 20000;
+	while (!killed && mono_ms() < until) {
+		long n;
+
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+		if (got >= BEFORE && s->bodies.next != &s->bodies) {
+			struct conn *c = conn_of(s->bodies.next, body);
+			struct urt_op *op = which == FILE_OP ? &c->op : &c->tx.op;
+
+			/* reaped by the tick just run, its task polled by the next */
+			if (op->state == URT_OP_DONE) {
+				conn_kill(c);
+				s->shed++;
+				killed = true;
+				at_kill = got;
+				assert_int_equal(s->body_fds, 0);
+				assert_int_equal(s->nbodies, 0);
+				break;
+			}
+		}
+		n = take(cfd, 16384);
+		assert_true(n >= 0);
+		got += (uint64_t)n;
+	}
+	assert_true(killed); /* else the moment never came in 20 s */
+	if (!no_splice)
+		assert_int_equal(s->splice, 1); /* the body went by splice */
+
+	/* the peer reads nothing now: the connection must end by itself and
+	 * close its socket, pipe and file (the client's socket stays) */
+	until = mono_ms() + 3000;
+	while ((s->live || fds_open() != base + 1) && mono_ms() < until)
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+	live = s->live;
+	extra = fds_open() - base;
+	body_fds = s->body_fds;
+
+	/* what was in the sockets at the kill, then the end of file: not the body */
+	until = mono_ms() + 20000;
+	while (!eof && mono_ms() < until) {
+		long n = take(cfd, 0);
+
+		if (n < 0)
+			eof = true;
+		else
+			got += (uint64_t)n;
+		if (!n)
+			assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+	}
+	print_message("%s, the %s's result waiting: %llu bytes before the kill, %llu in all; "
+		      "then the connection %s, %d descriptors more than before it\n",
+		      what, which == FILE_OP ? "file" : "socket", (unsigned long long)at_kill,
+		      (unsigned long long)got, live ? "still live after 3 s" : "ended", extra);
+	/* everything let go before a check fails, so the next case starts clean */
+	close(cfd);
+	http_server_finish(s);
+	free(s);
+	close(root);
+	unlink(path);
+	rmdir(dir);
+	assert_true(eof);
+	if (live || extra != 1) /* 1: the client's socket, open then */
+		fail_msg("%s: the killed connection went on, its descriptors open", what);
+	assert_int_equal(body_fds, 0);
+	if (got >= BIG)
+		fail_msg("%s: the killed connection sent its whole body", what);
+}
+
+struct kcase {
+	bool no_splice;
+	enum which which;
+};
+
+static void test_kill(void **state)
+{
+	const struct kcase *k = *state;
+
+	kill_with_result_waiting(k->no_splice, k->which);
+}
+
+int main(void)
+{
+	static const struct kcase splice_file = { false, FILE_OP };
+	static const struct kcase splice_poll = { false, SOCKET_OP };
+	static const struct kcase copy_read = { true, FILE_OP };
+	static const struct kcase copy_send = { true, SOCKET_OP };
+	/* cmocka's struct: name, test, setup, teardown, state */
+	const struct CMUnitTest tests[] = {
+		{ "splice: the file's splice done", test_kill, NULL, NULL, (void *)&splice_file },
+		{ "splice: the poll for room done", test_kill, NULL, NULL, (void *)&splice_poll },
+		{ "read and send: the read done", test_kill, NULL, NULL, (void *)&copy_read },
+		{ "read and send: the send done", test_kill, NULL, NULL, (void *)&copy_send },
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
