@@ -625,6 +625,66 @@ static void test_deinit_with_spill(void **state)
 	assert_int_equal(al.live_bytes, 0);
 }
 
+/* --- allocation failure while the sweep's list grows ------------------------------ */
+
+/*
+ * DEFECT (low, issue 20). The sweep's list (bufs.pins, room for 2 x
+ * buf_count streams) is compacted when full and doubled if more than half
+ * of it is left. Where the compaction made room but the doubling's
+ * allocation failed, urt__pins_add gave up and left the new stream off the
+ * list, so the sweep could never move its ring chunks out, although the
+ * list had room for it. Buffers filled in part (many streams a buffer) are
+ * the only mode where more streams than buffers hold ring chunks; copying
+ * is off (recv_pin_max = buf_count) so no sweep changes the list here.
+ * 8 streams fill a list of 8 (buf_count 4), 2 of them read theirs, then a
+ * 9th queues a chunk while the allocator fails once: the compaction keeps
+ * 6, the doubling fails, and the 9th must be the list's 7th.
+ * Expected: the stream added, the list not grown, nothing lost or leaked.
+ */
+static void test_pins_full_alloc_fails(void **state)
+{
+	struct test_alloc al;
+	struct urt_runtime rt;
+	struct urt_runtime_opts o = { .buf_count = 4,
+				      .recv_pin_max = 4,
+				      .features_off = URT_FEAT_RECV_BUNDLE };
+	size_t calls;
+
+	(void)state;
+	test_alloc_init(&al);
+	o.allocator = &al.al;
+	test_runtime_init(&rt, &o);
+	if (!(test_stats(&rt).features & URT_FEAT_BUF_INC)) {
+		test_runtime_end(&rt);
+		printf("pins: the kernel fills no buffer in part (6.12): test skipped\n");
+		skip();
+	}
+	conns_open(&rt, 9);
+	for (unsigned i = 0; i < 8; i++)
+		feed(i, 8);
+	tick(&rt, 4);
+	assert_int_equal(rt.bufs.pins_cap, 8);
+	assert_int_equal(rt.bufs.npins, 8);
+	set_read(0, true); /* two streams read theirs: compaction drops them */
+	set_read(1, true);
+	tick(&rt, 4);
+	assert_int_equal(C[0].got + C[1].got, 16);
+	calls = al.calls;
+	al.fail_at = calls + 1;
+	feed(8, 8);
+	tick(&rt, 4);
+	printf("pins: list %u of %u after a failed doubling (%zu alloc calls, %zu failed)\n",
+	       rt.bufs.npins, rt.bufs.pins_cap, al.calls - calls, al.failed);
+	assert_int_equal(al.calls - calls, 1); /* the doubling, and nothing else */
+	assert_int_equal(al.failed, 1);
+	assert_int_equal(rt.bufs.pins_cap, 8);
+	assert_int_equal(rt.bufs.npins, 7);
+	conns_finish(&rt);
+	check_bytes(false);
+	test_runtime_end(&rt);
+	assert_int_equal(al.live_blocks, 0);
+}
+
 /* --- allocation failure while spilling ------------------------------------------- */
 
 /*
@@ -872,6 +932,7 @@ int main(void)
 		cmocka_unit_test(test_ring_of_one),
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_alloc_sweep),
+		cmocka_unit_test(test_pins_full_alloc_fails),
 		cmocka_unit_test(test_fault_seam),
 		cmocka_unit_test(test_no_pressure),
 		cmocka_unit_test(test_pipelined_readers),

@@ -50,10 +50,28 @@ static void pins_compact(struct urt_runtime *rt)
 	rt->bufs.npins = w;
 }
 
+/* Double bufs.pins. Return: false if the allocator failed (the list as it
+ * was). */
+static bool pins_grow(struct urt_runtime *rt)
+{
+	uint32_t cap = rt->bufs.pins_cap * 2;
+	struct urt__pin *v = rt->al.alloc(rt->al.ctx, cap * sizeof(*v), 8);
+
+	if (!v)
+		return false;
+	memcpy(v, rt->bufs.pins, rt->bufs.npins * sizeof(*v));
+	rt->al.free(rt->al.ctx, rt->bufs.pins, rt->bufs.pins_cap * sizeof(*v), 8);
+	rt->bufs.pins = v;
+	rt->bufs.pins_cap = cap;
+	return true;
+}
+
 /*
  * Stream r (record idx), not on the sweep's list, queued a ring chunk: put
- * it there (urt__pins_track checks "not on it" inline). A list that cannot
- * grow leaves r off it: the low mark still bounds it.
+ * it there (urt__pins_track checks "not on it" inline). A list that is full
+ * after compaction and cannot grow leaves r off it: the low mark still
+ * bounds it. One that compaction left room in takes r even if its
+ * doubling fails (the doubling is for the next adds, not this one).
  *
  * The list is made at init with room for 2 * buf_count streams
  * (bufring.c, 16 bytes a ring buffer). A full list is compacted first
@@ -69,25 +87,16 @@ static void pins_compact(struct urt_runtime *rt)
  */
 void urt__pins_add(struct urt_runtime *rt, struct urt__rec *r, uint32_t idx)
 {
-	struct urt_runtime *t = rt; /* short lines below */
-
-	if (t->bufs.npins == t->bufs.pins_cap) {
-		uint32_t cap = t->bufs.pins_cap * 2;
-		struct urt__pin *v;
-
-		pins_compact(t);
-		if (t->bufs.npins > t->bufs.pins_cap / 2) {
-			v = t->al.alloc(t->al.ctx, cap * sizeof(*v), 8);
-			if (!v)
-				return;
-			memcpy(v, t->bufs.pins, t->bufs.npins * sizeof(*v));
-			t->al.free(t->al.ctx, t->bufs.pins, t->bufs.pins_cap * sizeof(*v), 8);
-			t->bufs.pins = v;
-			t->bufs.pins_cap = cap;
-		}
+	if (rt->bufs.npins == rt->bufs.pins_cap) {
+		pins_compact(rt);
+		/* the doubling is for the adds to come: where it fails, room
+		 * the compaction made still takes r */
+		if (rt->bufs.npins > rt->bufs.pins_cap / 2 && !pins_grow(rt) &&
+		    rt->bufs.npins == rt->bufs.pins_cap)
+			return;
 	}
-	t->bufs.pins[t->bufs.npins++] = (struct urt__pin){ idx, r->gen };
-	r->tm.pinned = (uint32_t)t->stats.ticks | 1u;
+	rt->bufs.pins[rt->bufs.npins++] = (struct urt__pin){ idx, r->gen };
+	r->tm.pinned = (uint32_t)rt->stats.ticks | 1u;
 }
 
 /* Move r's ring chunks to spill memory, in place. Return: false if spill
