@@ -201,7 +201,7 @@ static uint64_t conns_total(void)
 static void print_stats(const char *what)
 {
 	uint64_t live = 0, closed[3] = { 0 }, tls[2] = { 0 };
-	size_t heap = 0, slab_live = 0, slab_cap = 0, ops = 0, mem = 0;
+	size_t heap = 0, slab_live = 0, slab_cap = 0, ops = 0, ops_high = 0, mem = 0;
 	size_t bufs_low = 0, bufs = 0, spill_high = 0;
 	uint64_t ticks = 0, parks = 0, enters = 0, polls = 0, cqes = 0, submitted = 0;
 
@@ -213,6 +213,7 @@ static void print_stats(const char *what)
 		slab_live += w->st.slab_live;
 		slab_cap += w->st.slab_capacity;
 		ops += w->st.ops_live;
+		ops_high += w->st.ops_high_water;
 		bufs_low += w->st.bufs_free_low;
 		bufs += w->st.buf_count;
 		spill_high += w->st.spill_high_water;
@@ -229,16 +230,17 @@ static void print_stats(const char *what)
 		tls[1] += w->st_tls[1];
 	}
 	printf("%s: connections %" PRIu64 " live %" PRIu64 " commands %" PRIu64 " keys %zu "
-	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu clients_mem %zu "
+	       "memory %zu heap_calls %zu slab %zu/%zu ops_live %zu ops_high_water %zu clients_mem "
+	       "%zu "
 	       "closed_idle %" PRIu64 " closed_send %" PRIu64 " closed_mem %" PRIu64 " "
 	       "bufs_free_low %zu/%zu spill_high_water %zu tls_conns %" PRIu64
 	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64
 	       " ticks %" PRIu64 " parks %" PRIu64 " enters %" PRIu64 " polls %" PRIu64
 	       " cqes %" PRIu64 " ops_submitted %" PRIu64 " threads %d thread_conns ",
 	       what, conns_total(), live, kv.sh.srv.commands, kv.sh.db.n, kv.sh.db.mem, heap,
-	       slab_live, slab_cap, ops, mem, closed[0], closed[1], closed[2], bufs_low, bufs,
-	       spill_high, tls[0], tls[1], tls_srv_heap_calls(), tls_srv_heap_bytes(), ticks, parks,
-	       enters, polls, cqes, submitted, o.srv.threads);
+	       slab_live, slab_cap, ops, ops_high, mem, closed[0], closed[1], closed[2], bufs_low,
+	       bufs, spill_high, tls[0], tls[1], tls_srv_heap_calls(), tls_srv_heap_bytes(), ticks,
+	       parks, enters, polls, cqes, submitted, o.srv.threads);
 	for (int i = 0; i < o.srv.threads; i++)
 		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].k.conns));
 	printf("\n");

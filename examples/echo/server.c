@@ -57,6 +57,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../reserve.h"
+
 /*
  * A connection's state: 48 bytes, a 112-byte slot (issue 20: an idle
  * connection's memory). What only an echo under way needs (the send's
@@ -90,11 +92,10 @@ struct echo_tx {
 };
 
 #define TX_CHUNK 64 /* records a chunk of the pool: 5.5 KiB */
-/* connections the arrays made at init cover at most (--max-conns above it
- * grows past them): 2 op records each, 262,144 in all (opts.op_records'
- * default; 16 MiB of address space), a send record each (11 MiB) and an
- * entry in s->listed (1 MiB) */
-#define RESERVE_CONNS 131072u
+/* The arrays made at init cover RESERVE_CONNS connections at most
+ * (reserve.h; --max-conns above it grows past them): 2 op records each,
+ * 262,144 in all (16 MiB of address space), a send record each (11 MiB)
+ * and an entry in s->listed (1 MiB). */
 
 /* A task's header is 64 bytes; slots are multiples of 16. */
 #define CONN_SLOT (64 + (sizeof(struct conn) + 15) / 16 * 16)

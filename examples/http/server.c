@@ -6,6 +6,7 @@
  */
 #include "server.h"
 
+#include "../reserve.h"
 #include "../tls-server.h"
 
 #include <errno.h>
@@ -97,6 +98,17 @@ struct conn {
 	char *pathp;   /* path, or c->chunk for a longer one (PATH_MAX at most) */
 	char path[512];
 };
+
+/*
+ * Op records a connection holds at once, reserved for --max-conns at init
+ * (reserve.h): its receive stream, armed for its life, and the one handle
+ * it awaits (c->tx: a send, a poll or a splice to the socket; c->op: a
+ * file's open, statx, read, splice or close, a shutdown; c->nap: a nap).
+ * Over TLS the layer's receive and send and a deadline: the handshake's
+ * or its close's (the layer's nap), or a write's (c->nap, raced with it).
+ */
+#define CONN_OPS     2
+#define CONN_OPS_TLS 3
 
 /* --- lists, memory, closing from outside ------------------------------------------ */
 
@@ -2186,7 +2198,9 @@ void http_server_print(struct http_server *s)
 	urt_runtime_stats(&s->rt, &st);
 	printf("stats: runtime %d connections %" PRIu64 " live %" PRIu64 " requests %" PRIu64
 	       " bodies_spliced %" PRIu64 " bodies_copied %" PRIu64
-	       " heap_calls %zu slab %zu/%zu ops_live %zu timers_live %zu conn_mem %zu evicted "
+	       " heap_calls %zu slab %zu/%zu ops_live %zu ops_high_water %zu timers_live %zu "
+	       "conn_mem "
+	       "%zu evicted "
 	       "%" PRIu64 " expired %" PRIu64 " busy %" PRIu64
 	       " bufs_free_low %zu/%zu spill_high_water %zu tls_conns %" PRIu64
 	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64
@@ -2195,11 +2209,11 @@ void http_server_print(struct http_server *s)
 	       " body_hits %" PRIu64 " body_bytes %zu shed %" PRIu64 " body_fds %zu\n",
 	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
 	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live,
-	       st.timers_live, s->mem, s->evicted, s->expired, s->busy, st.bufs_free_low,
-	       st.buf_count, st.spill_high_water, s->tls_conns, s->tls_handshake_fail,
-	       tls_srv_heap_calls(), tls_srv_heap_bytes(), s->fc.hits, s->fc.misses,
-	       s->fc.revalidated, s->fc.stale, s->fc.evicted, s->fc.live, s->fc.body_hits,
-	       s->fc.body_bytes, s->shed, s->body_fds);
+	       st.ops_high_water, st.timers_live, s->mem, s->evicted, s->expired, s->busy,
+	       st.bufs_free_low, st.buf_count, st.spill_high_water, s->tls_conns,
+	       s->tls_handshake_fail, tls_srv_heap_calls(), tls_srv_heap_bytes(), s->fc.hits,
+	       s->fc.misses, s->fc.revalidated, s->fc.stale, s->fc.evicted, s->fc.live,
+	       s->fc.body_hits, s->fc.body_bytes, s->shed, s->body_fds);
 	fflush(stdout);
 }
 
@@ -2216,17 +2230,20 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 	counting_init(&s->heap);
 	/* any runtime may hold the whole cap: untouched slots cost address
 	 * space only (the slab hands them out from a bump pointer) */
-	ret = urt_runtime_init(&s->rt,
-			       &(struct urt_runtime_opts){
-				       .slab = o->boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
-				       .slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
-				       .slab_slots = o->max_conns,
-				       .allocator = &s->heap.al,
-				       .features_off = o->features_off,
-				       .send_zc_min = o->send_zc_min,
-				       .fixed_fds = o->fixed_fds,
-				       .sim = sim,
-			       });
+	ret = urt_runtime_init(
+		&s->rt, &(struct urt_runtime_opts){
+				.slab = o->boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+				.slot_size = 64 + (sizeof(struct conn) + 15) / 16 * 16,
+				.slab_slots = o->max_conns,
+				/* none asked of the allocator after init below it */
+				.op_records_reserve =
+					reserve_ops(o->max_conns, o->tls ? CONN_OPS_TLS : CONN_OPS),
+				.allocator = &s->heap.al,
+				.features_off = o->features_off,
+				.send_zc_min = o->send_zc_min,
+				.fixed_fds = o->fixed_fds,
+				.sim = sim,
+			});
 	if (ret)
 		return ret;
 	if (http_fcache_init(&s->fc, &o->fcache, &s->heap.al)) {

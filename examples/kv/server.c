@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../reserve.h"
 #include "../tls-server.h"
 
 static int64_t now_ms(void)
@@ -694,6 +695,12 @@ static const struct urt_task_type conn_type = { .poll = conn_poll,
 
 /* A task's header is 64 bytes; slots are multiples of 16. */
 #define CONN_SLOT (64 + (sizeof(struct conn) + 15) / 16 * 16)
+/* Op records a connection holds at once, reserved for --max-conns at init
+ * (reserve.h): its receive stream, armed for its life, and its send
+ * (c->tx); over TLS the layer's receive, send and deadline (the
+ * handshake's, its close's). */
+#define CONN_OPS     2
+#define CONN_OPS_TLS 3
 
 /* --- the acceptor, the sweeper ------------------------------------------------------ */
 
@@ -825,20 +832,24 @@ int kv_worker_init(struct kv_worker *w, struct kv_shared *sh, const struct kv_op
 		return -ENOMEM;
 	/* each slab can hold --max-conns: the cap is global and one runtime may
 	 * get every connection; slots are touched only when used */
-	ret = urt_runtime_init(&w->rt, &(struct urt_runtime_opts){
-					       .slab = o->boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
-					       .slot_size = CONN_SLOT,
-					       .slab_slots = o->max_conns,
-					       .buf_count = o->bufs,
-					       .buf_size = KV_RX_BUF,
-					       .allocator = &w->heap.al,
-					       .poll_budget = o->poll_budget,
-					       .ring_entries = o->ring_entries,
-					       .features_off = o->features_off,
-					       .send_zc_min = o->send_zc_min,
-					       .fixed_fds = o->fixed_fds,
-					       .sim = sim,
-				       });
+	ret = urt_runtime_init(
+		&w->rt, &(struct urt_runtime_opts){
+				.slab = o->boxed ? URT_SLAB_NONE : URT_SLAB_BOUNDED,
+				.slot_size = CONN_SLOT,
+				.slab_slots = o->max_conns,
+				/* none asked of the allocator after init below it */
+				.op_records_reserve =
+					reserve_ops(o->max_conns, o->tls ? CONN_OPS_TLS : CONN_OPS),
+				.buf_count = o->bufs,
+				.buf_size = KV_RX_BUF,
+				.allocator = &w->heap.al,
+				.poll_budget = o->poll_budget,
+				.ring_entries = o->ring_entries,
+				.features_off = o->features_off,
+				.send_zc_min = o->send_zc_min,
+				.fixed_fds = o->fixed_fds,
+				.sim = sim,
+			});
 	if (ret)
 		return ret;
 	w->has_rt = true;
