@@ -349,6 +349,26 @@ threads_part() {
 	stop
 }
 
+step "urt-load --mode resp: 1,000 connections from a fresh start, no op record asked of the allocator"
+# The op records 1,000 connections hold at once are made at init for
+# --max-conns (opts.op_records_reserve): none of the load's allocator
+# calls is for one (main made 20). Its other calls are the connections'
+# buffers (task memory): counted, not asserted.
+URT_HEAP_TRACE=0 start urt-kv "$tmp/hr.out"
+h0=$(stat_of "$tmp/hr.out" heap_calls)
+line=$(timeout 60 "$bin/urt-load" --port "$port" --mode resp --conns 1000 --size 100 --depth 4 \
+	--duration 1 2> "$tmp/load.err") || fail "urt-load --mode resp: $line $(tail -2 "$tmp/load.err")"
+case $line in *" errors 0") ;; *) fail "urt-load --mode resp: $line" ;; esac
+h1=$(stat_of "$tmp/hr.out" heap_calls)
+stop
+n=$(rec_calls "$tmp/hr.out.err" "$bin/urt-kv" "$h0" "$h1")
+if [ -z "$n" ]; then
+	step "no addr2line (binutils) to name the calls: $((h1 - h0)) heap calls under load, op records not checked"
+else
+	step "$((h1 - h0)) heap calls under load, $n for op records"
+	[ "$n" = 0 ] || fail "$n heap calls for op records under 1,000 connections, want 0 (made at init)"
+fi
+
 start urt-kv "$tmp/kv.out"
 
 step "every command against what redis 7 replies (tests/kv/expected.txt)"

@@ -6,6 +6,8 @@
 #   stop [PID]                  SIGTERM; it must exit 0 within 10 s
 #   expect_bad_flags PROG ARGS... each ARGS (words) exits 2 with one line,
 #                               and PROG --help prints its usage
+#   rec_calls TRACE BIN FROM TO of a traced server's allocator calls, those
+#                               for op records (below)
 # Every server started is killed at exit, and the scratch folder $tmp removed.
 tmp=$(mktemp -d)
 pids=()
@@ -56,4 +58,18 @@ expect_bad_flags() {
 	# 4 KiB buffer would then die of SIGPIPE on its second write (pipefail)
 	"$bin/$prog" --help > "$tmp/help" || fail "$prog --help exited $?"
 	grep -q "^usage: $prog" "$tmp/help" || fail "$prog --help"
+}
+
+# rec_calls TRACE BIN FROM TO: of the allocator calls numbered FROM < n <=
+# TO that a server run with URT_HEAP_TRACE=0 wrote to TRACE (its stderr:
+# examples/counting.h), how many were for op records (the pool's slow
+# path, urt__rec_refill, named by heap-trace.sh). Prints nothing without
+# addr2line. (The name is found in the asan, tsan and release presets'
+# binaries: no inlining, or no debug information to name an inlined
+# callee by.)
+rec_calls() {
+	command -v addr2line > /dev/null || return 0
+	"$(dirname "${BASH_SOURCE[0]}")/heap-trace.sh" "$1" "$2" "$3" "$4" > "$tmp/rec_calls" ||
+		fail "heap-trace.sh $1 $2 $3 $4"
+	grep -c 'urt__rec_refill' "$tmp/rec_calls" || true
 }
