@@ -6,8 +6,8 @@
 #   stop [PID]                  SIGTERM; it must exit 0 within 10 s
 #   expect_bad_flags PROG ARGS... each ARGS (words) exits 2 with one line,
 #                               and PROG --help prints its usage
-#   rec_calls TRACE BIN FROM TO of a traced server's allocator calls, those
-#                               for op records (below)
+#   no_rec_calls PROG OUT FROM TO  a traced server made no allocator call
+#                               for op records in that window (below)
 # Every server started is killed at exit, and the scratch folder $tmp removed.
 tmp=$(mktemp -d)
 pids=()
@@ -60,16 +60,22 @@ expect_bad_flags() {
 	grep -q "^usage: $prog" "$tmp/help" || fail "$prog --help"
 }
 
-# rec_calls TRACE BIN FROM TO: of the allocator calls numbered FROM < n <=
-# TO that a server run with URT_HEAP_TRACE=0 wrote to TRACE (its stderr:
-# examples/counting.h), how many were for op records (the pool's slow
-# path, urt__rec_refill, named by heap-trace.sh). Prints nothing without
-# addr2line. (The name is found in the asan, tsan and release presets'
-# binaries: no inlining, or no debug information to name an inlined
-# callee by.)
-rec_calls() {
-	command -v addr2line > /dev/null || return 0
-	"$(dirname "${BASH_SOURCE[0]}")/heap-trace.sh" "$1" "$2" "$3" "$4" > "$tmp/rec_calls" ||
-		fail "heap-trace.sh $1 $2 $3 $4"
-	grep -c 'urt__rec_refill' "$tmp/rec_calls" || true
+# no_rec_calls PROG OUT FROM TO: of the allocator calls numbered FROM < n
+# <= TO that PROG, started with URT_HEAP_TRACE=0, traced to OUT.err (its
+# stderr: examples/counting.h), none was for op records (the pool's slow
+# path, urt__rec_refill, named by heap-trace.sh); says how many calls
+# there were. Without addr2line it says so and checks nothing. (The name
+# is found in the asan, tsan and release presets' binaries: no inlining,
+# or no debug information to name an inlined callee by.)
+no_rec_calls() {
+	local n
+	if ! command -v addr2line > /dev/null; then
+		step "no addr2line (binutils) to name the calls: $(($4 - $3)) heap calls, op records not checked"
+		return 0
+	fi
+	"$(dirname "${BASH_SOURCE[0]}")/heap-trace.sh" "$2.err" "$bin/$1" "$3" "$4" > "$tmp/rec_calls" ||
+		fail "heap-trace.sh $2.err $bin/$1 $3 $4"
+	n=$(grep -c 'urt__rec_refill' "$tmp/rec_calls" || true)
+	step "$(($4 - $3)) heap calls, $n for op records"
+	[ "$n" = 0 ] || fail "$1: $n heap calls for op records, want 0 (made at init for --max-conns)"
 }
