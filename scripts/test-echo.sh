@@ -188,11 +188,14 @@ kill "$probe" 2>/dev/null || true
 wait "$probe" 2>/dev/null || true
 stop "$srv"
 
-step "urt-echo --idle-ms 500: a silent connection is closed, a talking one is not"
-start urt-echo "$tmp/idle.out" --idle-ms 500
+step "urt-echo --idle-ms 1000: a silent connection is closed, a talking one is not"
+# (pings 150 ms apart over 2.4 s: a loaded host under a sanitizer has 850 ms
+# to answer each before the talking connection looks idle; 500 ms with 8
+# pings failed once on a loaded host, closed_idle 2)
+start urt-echo "$tmp/idle.out" --idle-ms 1000
 exec 4<>"/dev/tcp/127.0.0.1/$port"
 exec 5<>"/dev/tcp/127.0.0.1/$port"
-for _ in $(seq 8); do
+for _ in $(seq 16); do
 	printf 'ping' >&5
 	read -r -t 5 -n 4 reply <&5 || fail "a talking connection was not answered"
 	sleep 0.15
