@@ -339,7 +339,7 @@ static int rec[NREC], nrec;
  *  7    shutdown(SHUT_RD) of s1: 0
  *  8-9  s1's receive after it, 5 ms deadline: 0 (end of file), not timed out
  *  10-11 shutdown(SHUT_RDWR) of a listener with an accept in flight: 0;
- *       the accept (5 ms deadline) ends with -EINVAL
+ *       the accept (10 s deadline) ends with -EINVAL
  *  12-15 a receive in flight on s2 whose descriptor is closed: the socket
  *       lives on (the request holds the file), a new connection c3 may get
  *       the number; c2 closes: the receive sees s2's end of file (0), and
@@ -380,7 +380,11 @@ static bool script_poll(struct urt_task *t, void *arg)
 	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s1, st->in, sizeof(st->in), 0));
 	REC(st->n);
 	REC(urt_op_timed_out(&st->op));
-	/* 10-11 */
+	/* 10-11: the deadline only ends a wait that would otherwise be for ever
+	 * (the model's defect); 5 ms, on the kernel it lost to the accept's
+	 * -EINVAL under load (2 of 60 ASan runs beside a busy loop, 20 of 20
+	 * pinned to one CPU) */
+	urt_op_set_timeout(&st->op, 10ull * 1000 * 1000 * 1000);
 	st->n = urt_accept(t, &st->op, st->lfd2, NULL, NULL);
 	URT_AWAIT(t, st->n = urt_shutdown(t, &st->op2, st->lfd2, SHUT_RDWR));
 	REC(st->n);
