@@ -100,7 +100,11 @@ static void listen_errors(void)
 {
 	uint16_t port;
 	int fd, fds = test_fd_count();
+	char name[64];
 
+	/* the abstract namespace is the host's: another run of this suite (a
+	 * second preset, a second checkout) must not hold the same name */
+	snprintf(name, sizeof(name), "@urt-review-sim-%d", (int)getpid());
 	assert_int_equal(urt_listen_tcp("nonsense", 0, 1, 0, NULL), -EINVAL);
 	assert_int_equal(urt_bind_udp("nonsense", 0, 0, NULL), -EINVAL);
 	fd = urt_listen_tcp("127.0.0.1", 0, 1, 0, &port);
@@ -111,10 +115,10 @@ static void listen_errors(void)
 	assert_true(fd >= 0 && port);
 	assert_int_equal(urt_bind_udp("127.0.0.1", port, 0, NULL), -EADDRINUSE);
 	assert_int_equal(close(fd), 0);
-	assert_int_equal(urt_listen_unix("@urt-review-sim", SOCK_RAW, 1, 0), -EINVAL);
-	fd = urt_listen_unix("@urt-review-sim", SOCK_STREAM, 1, 0);
+	assert_int_equal(urt_listen_unix(name, SOCK_RAW, 1, 0), -EINVAL);
+	fd = urt_listen_unix(name, SOCK_STREAM, 1, 0);
 	assert_true(fd >= 0);
-	assert_int_equal(urt_listen_unix("@urt-review-sim", SOCK_STREAM, 1, 0), -EADDRINUSE);
+	assert_int_equal(urt_listen_unix(name, SOCK_STREAM, 1, 0), -EADDRINUSE);
 	assert_int_equal(close(fd), 0);
 	assert_int_equal(test_fd_count(), fds); /* every failed call closed its socket */
 }
