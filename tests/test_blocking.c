@@ -280,11 +280,22 @@ static void test_task_returns_first(void **state)
 	test_runtime_end(&rt);
 }
 
-/* Deinit with one job running and three queued: each cleanup once. */
+/*
+ * Deinit with one job running and three queued: each cleanup once. The
+ * gate opens once deinit waits for the worker, so after it took the queue:
+ * opened earlier (it was a fixed 20 ms), the worker ran the queued jobs
+ * before deinit began (1 of 5 tsan runs pinned to a CPU beside a busy loop).
+ */
+static atomic_int deiniting; /* the main thread is about to deinit */
+static int main_tid;
+
 static void *open_gate_soon(void *arg)
 {
 	(void)arg;
-	usleep(20000); /* deinit is then (most likely) waiting for the worker */
+	while (!atomic_load(&deiniting))
+		test_sleep_ms(1);
+	if (!test_wait_blocked(main_tid, 10000))
+		fprintf(stderr, "deinit not seen waiting for the worker: the gate opens anyway\n");
 	atomic_store(&gate, 1);
 	return NULL;
 }
@@ -300,7 +311,10 @@ static void test_deinit_with_jobs(void **state)
 	for (int i = 0; i < 4; i++)
 		(void)spawn_job(&rt, 1, 10 + i); /* handles forgotten: deinit reclaims */
 	assert_true(tick_until(&rt, one_started, 5000));
+	main_tid = test_tid();
+	atomic_store(&deiniting, 0);
 	assert_int_equal(pthread_create(&th, NULL, open_gate_soon, NULL), 0);
+	atomic_store(&deiniting, 1); /* nothing blocks from here to the worker's join */
 	assert_int_equal(urt_runtime_deinit(&rt), 4);
 	pthread_join(th, NULL);
 	assert_int_equal(atomic_load(&ran), 1); /* the queued ones never ran */

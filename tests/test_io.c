@@ -120,7 +120,7 @@ static void test_file_io(void **state)
 	unlink(path);
 }
 
-/* --- sleeps: order by sequence -------------------------------------------------- */
+/* --- sleeps: order by deadline ------------------------------------------------- */
 
 #define SLEEPERS 64
 
@@ -128,7 +128,7 @@ static int fired[SLEEPERS], nfired;
 
 struct sleep_state {
 	struct urt_op op;
-	uint64_t ns;
+	uint64_t deadline;
 	int id, ret;
 };
 
@@ -137,7 +137,7 @@ static bool sleep_poll(struct urt_task *t, void *arg)
 	struct sleep_state *st = arg;
 
 	URT_BEGIN(t);
-	URT_AWAIT(t, st->ret = urt_sleep(t, &st->op, st->ns));
+	URT_AWAIT(t, st->ret = urt_sleep_until(t, &st->op, st->deadline));
 	fired[nfired++] = st->id;
 	URT_RETURN(t, (uint64_t)(int64_t)st->ret);
 	URT_END(t);
@@ -145,18 +145,25 @@ static bool sleep_poll(struct urt_task *t, void *arg)
 
 static const struct urt_task_type sleep_type = { .poll = sleep_poll, .name = "sleep" };
 
-static void test_sleeps_fire_in_deadline_order(void **state)
+/*
+ * SLEEPERS sleeps spawned in a shuffled order, deadlines base + 1..64 ms
+ * apart by id: they fire in id order. The deadlines are absolute, taken
+ * from one reading of the clock: relative sleeps (urt_sleep) each count
+ * from their own first poll, so a tick preempted for more than a
+ * millisecond between two polls reordered them (8 of 40 tsan runs beside
+ * a busy loop).
+ */
+static void sleeps_in_order(uint64_t base)
 {
 	struct urt_runtime rt;
 	struct urt_join j[SLEEPERS];
 
-	(void)state;
 	nfired = 0;
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
-	/* spawned in a shuffled order, deadlines 1..64 ms apart by id */
 	for (int i = 0; i < SLEEPERS; i++) {
 		int id = (i * 37) % SLEEPERS;
-		struct sleep_state st = { .ns = (uint64_t)(id + 1) * 1000000u, .id = id };
+		struct sleep_state st = { .deadline = base + (uint64_t)(id + 1) * 1000000u,
+					  .id = id };
 
 		assert_int_equal(urt_spawn(&rt, &sleep_type, &st, sizeof(st), &j[id]), 0);
 	}
@@ -168,6 +175,20 @@ static void test_sleeps_fire_in_deadline_order(void **state)
 	}
 	assert_int_equal(test_stats(&rt).timers_fired, SLEEPERS);
 	test_runtime_end(&rt);
+}
+
+static void test_sleeps_fire_in_deadline_order(void **state)
+{
+	(void)state;
+	sleeps_in_order(urt_now_ns());
+}
+
+/* Deadlines long past when armed (1..64 ms after the clock's start): they
+ * all fire in the first tick, and still in deadline order (urt/time.h). */
+static void test_past_sleeps_fire_in_deadline_order(void **state)
+{
+	(void)state;
+	sleeps_in_order(0);
 }
 
 /* --- cancel, deadline, several ops at once ------------------------------------------ */
@@ -637,6 +658,7 @@ int main(void)
 		cmocka_unit_test(test_splice_file_pipe_socket),
 		cmocka_unit_test(test_poll_with_deadline),
 		cmocka_unit_test(test_sleeps_fire_in_deadline_order),
+		cmocka_unit_test(test_past_sleeps_fire_in_deadline_order),
 		cmocka_unit_test(test_cancel_deadline_and_two_ops),
 		cmocka_unit_test(test_frame_buffer_refused),
 		cmocka_unit_test(test_finish_and_abort_with_ops_in_flight),

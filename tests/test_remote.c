@@ -287,11 +287,21 @@ static void test_waker_keeps_slot_until_freed(void **state)
 
 /* --- a parked runtime is woken by a remote spawn ------------------------------- */
 
+/*
+ * The spawn comes once the owner sleeps in its tick: after a fixed 20 ms
+ * instead, an owner slower than that to reach the tick found the spawn
+ * queued and never parked (parks 0 != 1: 6 of 30 tsan runs pinned to one
+ * CPU beside a busy loop).
+ */
+static atomic_int owner_ticking; /* the owner is about to tick */
+static int owner_tid;
+
 static void *late_spawner(void *arg)
 {
-	struct timespec d = { 0, 20 * 1000000 };
-
-	nanosleep(&d, NULL); /* let the owner park first */
+	while (!atomic_load(&owner_ticking))
+		test_sleep_ms(1);
+	if (!test_wait_blocked(owner_tid, 10000))
+		fprintf(stderr, "the owner not seen parked: spawning anyway\n");
 	if (urt_spawn_remote(arg, &inc_type, &(struct inc_state){ 5 }, sizeof(struct inc_state)))
 		abort();
 	return NULL;
@@ -307,7 +317,10 @@ static void test_parked_runtime_woken_by_remote_spawn(void **state)
 	(void)state;
 	ran = 0;
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ 0 });
+	owner_tid = test_tid();
+	atomic_store(&owner_ticking, 0);
 	assert_int_equal(pthread_create(&th, NULL, late_spawner, &rt), 0);
+	atomic_store(&owner_ticking, 1); /* nothing blocks from here to the tick's wait */
 	t0 = now_ms();
 	/* one tick that may wait 30 s: it must come back as soon as the
 	 * spawn arrives, through the eventfd read armed in the ring */

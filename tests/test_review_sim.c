@@ -100,7 +100,11 @@ static void listen_errors(void)
 {
 	uint16_t port;
 	int fd, fds = test_fd_count();
+	char name[64];
 
+	/* the abstract namespace is the host's: another run of this suite (a
+	 * second preset, a second checkout) must not hold the same name */
+	snprintf(name, sizeof(name), "@urt-review-sim-%d", (int)getpid());
 	assert_int_equal(urt_listen_tcp("nonsense", 0, 1, 0, NULL), -EINVAL);
 	assert_int_equal(urt_bind_udp("nonsense", 0, 0, NULL), -EINVAL);
 	fd = urt_listen_tcp("127.0.0.1", 0, 1, 0, &port);
@@ -111,10 +115,10 @@ static void listen_errors(void)
 	assert_true(fd >= 0 && port);
 	assert_int_equal(urt_bind_udp("127.0.0.1", port, 0, NULL), -EADDRINUSE);
 	assert_int_equal(close(fd), 0);
-	assert_int_equal(urt_listen_unix("@urt-review-sim", SOCK_RAW, 1, 0), -EINVAL);
-	fd = urt_listen_unix("@urt-review-sim", SOCK_STREAM, 1, 0);
+	assert_int_equal(urt_listen_unix(name, SOCK_RAW, 1, 0), -EINVAL);
+	fd = urt_listen_unix(name, SOCK_STREAM, 1, 0);
 	assert_true(fd >= 0);
-	assert_int_equal(urt_listen_unix("@urt-review-sim", SOCK_STREAM, 1, 0), -EADDRINUSE);
+	assert_int_equal(urt_listen_unix(name, SOCK_STREAM, 1, 0), -EADDRINUSE);
 	assert_int_equal(close(fd), 0);
 	assert_int_equal(test_fd_count(), fds); /* every failed call closed its socket */
 }
@@ -339,7 +343,7 @@ static int rec[NREC], nrec;
  *  7    shutdown(SHUT_RD) of s1: 0
  *  8-9  s1's receive after it, 5 ms deadline: 0 (end of file), not timed out
  *  10-11 shutdown(SHUT_RDWR) of a listener with an accept in flight: 0;
- *       the accept (5 ms deadline) ends with -EINVAL
+ *       the accept (10 s deadline) ends with -EINVAL
  *  12-15 a receive in flight on s2 whose descriptor is closed: the socket
  *       lives on (the request holds the file), a new connection c3 may get
  *       the number; c2 closes: the receive sees s2's end of file (0), and
@@ -380,7 +384,11 @@ static bool script_poll(struct urt_task *t, void *arg)
 	URT_AWAIT(t, st->n = urt_recv(t, &st->op, st->s1, st->in, sizeof(st->in), 0));
 	REC(st->n);
 	REC(urt_op_timed_out(&st->op));
-	/* 10-11 */
+	/* 10-11: the deadline only ends a wait that would otherwise be for ever
+	 * (the model's defect); 5 ms, on the kernel it lost to the accept's
+	 * -EINVAL under load (2 of 60 ASan runs beside a busy loop, 20 of 20
+	 * pinned to one CPU) */
+	urt_op_set_timeout(&st->op, 10ull * 1000 * 1000 * 1000);
 	st->n = urt_accept(t, &st->op, st->lfd2, NULL, NULL);
 	URT_AWAIT(t, st->n = urt_shutdown(t, &st->op2, st->lfd2, SHUT_RDWR));
 	REC(st->n);

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -240,6 +241,44 @@ void test_sleep_ms(unsigned ms)
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
 
 	nanosleep(&ts, NULL);
+}
+
+int test_tid(void)
+{
+	return (int)syscall(SYS_gettid);
+}
+
+/* The state letter of thread tid: after the last ')' (the name may hold one). */
+static char thread_state(int tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+bool test_wait_blocked(int tid, unsigned ms)
+{
+	uint64_t end = urt_now_ns() + (uint64_t)ms * 1000000u;
+	char s;
+
+	while ((s = thread_state(tid)) != 'S' && s != 'D') {
+		if (!s || urt_now_ns() > end)
+			return false;
+		test_sleep_ms(1);
+	}
+	return true;
 }
 
 struct urt_runtime_stats test_stats(struct urt_runtime *rt)

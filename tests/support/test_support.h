@@ -105,6 +105,17 @@ int64_t test_size_at(int dfd, const char *name);
 /* test_sleep_ms - sleep ms milliseconds of real time (for other threads). */
 void test_sleep_ms(unsigned ms);
 
+/*
+ * test_tid - the calling thread's id. test_wait_blocked - wait until thread
+ * tid of this process sleeps in the kernel (state S or D in
+ * /proc/self/task/TID/stat), at most ms milliseconds: for a thread that
+ * must be inside a blocking call (a join, a wait) before another acts,
+ * where a fixed sleep only makes that likely. Return: whether it was seen
+ * asleep (false also where /proc cannot be read).
+ */
+int test_tid(void);
+bool test_wait_blocked(int tid, unsigned ms);
+
 /* test_stats - urt_runtime_stats as a value. */
 struct urt_runtime_stats test_stats(struct urt_runtime *rt);
 
