@@ -21,7 +21,7 @@
  * White box: the server's source is compiled into the test, for struct
  * conn, conn_kill and s->bodies. Four cases: the body spliced (the file's
  * splice done; the poll for room done) and read and sent (--no-splice: the
- * read done; the send done). Each asserts that the killed connection,
+ * read done; the send done); a fifth, a batch of answers, below. Each asserts that the killed connection,
  * whose peer then reads nothing, ends and closes its body's descriptors
  * (the process's descriptors back to what they were before it), that they
  * were out of body_fds from the kill, and that its peer got less than the
@@ -232,6 +232,124 @@ static void test_kill(void **state)
 	kill_with_result_waiting(k->no_splice, k->which);
 }
 
+/*
+ * A batch of answers (send_out, at most OUT_TIMED: its deadline is its
+ * place in s->sends) whose send went out short, killed while that result
+ * waits to be polled. urt_send_all, re-entered, started the send of the
+ * rest, and send_out put the killed connection back in s->sends: to a peer
+ * that never reads it never completes, and at its deadline the sweeper's
+ * expire found it at the front and closed it again, a no-op that left it
+ * there, looping forever: the loop stopped for every connection (review 8).
+ * The test fails as soon as a killed connection is back in s->sends (the
+ * sweeper would spin send_ms later); an alarm bounds it either way.
+ */
+#define SMALL_FILE 16000u /* joins its head in the output (SMALL) */
+#define BATCH	   3	  /* answers a batch: ~48 KiB, within OUT_TIMED */
+
+static void test_kill_short_batch_send(void **state)
+{
+	char dir[] = "/tmp/urt-http-kill.XXXXXX";
+	char path[64], req[BATCH * 40];
+	atomic_uint live_total = 0;
+	struct http_server *s = calloc(1, sizeof(*s));
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct conn *c = NULL;
+	bool relisted = false;
+	size_t reqlen = 0;
+	uint64_t until, live;
+	int root, fd, lfd, cfd, base, ret, extra;
+	uint16_t port;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s.bin", dir);
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, SMALL_FILE), 0);
+	close(fd);
+	root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(root >= 0);
+	for (int i = 0; i < BATCH; i++)
+		reqlen += (size_t)sprintf(req + reqlen, "GET /s.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+
+	ret = http_server_init(s,
+			       &(struct http_opts){ .max_conns = 8,
+						    .root_fd = root,
+						    .idle_ms = 10000,
+						    .head_ms = 10000,
+						    .send_ms = 200, /* the batch's deadline */
+						    .max_pipeline = BATCH,
+						    .mem_budget = 64u << 20,
+						    .lim = HTTP_LIMITS_DEFAULT,
+						    .live_total = &live_total,
+						    .fcache = { .entries = 0 } },
+			       0, NULL);
+	if (ret == -ENOSYS || ret == -EPERM) {
+		fprintf(stderr, "test_http_kill: no io_uring here (%s): skipped\n", strerror(-ret));
+		exit(77);
+	}
+	assert_int_equal(ret, 0);
+	lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
+	assert_true(lfd >= 0);
+	/* a batch far larger than the sockets hold: its send goes out short */
+	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &(int){ 4096 }, sizeof(int)), 0);
+	assert_int_equal(http_server_start(s, lfd), 0);
+	base = fds_open();
+	alarm(30); /* the sweeper's spin, if it comes: the test dies, it does not hang */
+
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(cfd >= 0);
+	assert_int_equal(setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &(int){ 4096 }, sizeof(int)), 0);
+	sa.sin_port = htons(port);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(cfd, req, reqlen, 0), (ssize_t)reqlen);
+
+	/* the peer reads nothing; kill when the batch's short send is reaped */
+	until = mono_ms() + 10000;
+	while (!c && mono_ms() < until) {
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+		if (s->all.next == &s->all)
+			continue;
+		c = conn_of(s->all.next, all);
+		if (c->sending.next && c->tx.op.state == URT_OP_DONE && c->tx.op.res > 0 &&
+		    (size_t)c->tx.op.res < c->out_len)
+			conn_kill(c);
+		else
+			c = NULL;
+	}
+	assert_non_null(c); /* else the moment never came in 10 s */
+
+	/* it must end by itself, never to be listed for a deadline again */
+	until = mono_ms() + 3000;
+	while (s->live && mono_ms() < until) {
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+		if (s->live && c->sending.next) {
+			relisted = true;
+			break;
+		}
+	}
+	live = s->live;
+	extra = fds_open() - base;
+	print_message("a batch's short send, killed: the connection %s, %d descriptors more\n",
+		      relisted ? "back in s->sends" : live ? "still live after 3 s" : "ended", extra);
+	if (relisted) { /* out of the list, or the finish's sweeps would spin */
+		link_del(&c->sending);
+		(void)urt_task_cancel_ops(c->t);
+	}
+	close(cfd);
+	http_server_finish(s);
+	alarm(0);
+	free(s);
+	close(root);
+	unlink(path);
+	rmdir(dir);
+	assert_false(relisted);
+	assert_int_equal(live, 0);
+	assert_int_equal(extra, 1); /* the client's socket, open then */
+}
+
 int main(void)
 {
 	static const struct kcase splice_file = { false, FILE_OP };
@@ -244,6 +362,7 @@ int main(void)
 		{ "splice: the poll for room done", test_kill, NULL, NULL, (void *)&splice_poll },
 		{ "read and send: the read done", test_kill, NULL, NULL, (void *)&copy_read },
 		{ "read and send: the send done", test_kill, NULL, NULL, (void *)&copy_send },
+		cmocka_unit_test(test_kill_short_batch_send),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
