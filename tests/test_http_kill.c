@@ -350,6 +350,42 @@ static void test_kill_short_batch_send(void **state)
 	assert_int_equal(extra, 1); /* the client's socket, open then */
 }
 
+/*
+ * The sweeper's expire, given a connection already closed in one of its
+ * lists past its deadline (listed again after its kill: the bug the case
+ * above shows, or one like it): it must take it out and go on. A second
+ * conn_kill is a no-op, and expire looped on it forever (review 8); the
+ * alarm makes that a failure, not a hang.
+ */
+static void test_expire_skips_killed(void **state)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	struct conn *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	uint64_t now = urt_now_ns();
+
+	(void)state;
+	assert_true(s && a && b);
+	link_init(&s->idle);
+	link_init(&s->sends);
+	link_init(&s->bodies);
+	a->s = b->s = s;
+	a->killed = b->killed = true;
+	wait_in(a, &s->idle, now - 1);
+	b->send_by = now - 1;
+	link_add_tail(&s->sends, &b->sending);
+	alarm(10);
+	expire(s, &s->idle, now);
+	expire(s, &s->sends, now);
+	alarm(0);
+	assert_ptr_equal(s->idle.next, &s->idle);
+	assert_ptr_equal(s->sends.next, &s->sends);
+	assert_null(a->wait_list);
+	assert_int_equal(s->expired, 0); /* closed before, not again */
+	free(a);
+	free(b);
+	free(s);
+}
+
 int main(void)
 {
 	static const struct kcase splice_file = { false, FILE_OP };
@@ -363,6 +399,7 @@ int main(void)
 		{ "read and send: the read done", test_kill, NULL, NULL, (void *)&copy_read },
 		{ "read and send: the send done", test_kill, NULL, NULL, (void *)&copy_send },
 		cmocka_unit_test(test_kill_short_batch_send),
+		cmocka_unit_test(test_expire_skips_killed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

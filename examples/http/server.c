@@ -2093,7 +2093,10 @@ static void expire(struct http_server *s, struct http_link *list, uint64_t now)
 		/* listed again after its close (a bug): a second conn_kill,
 		 * a no-op, would leave it at the front and this loop spin */
 		if (c->killed) {
-			link_del(sends ? &c->sending : &c->wait);
+			if (sends)
+				link_del(&c->sending);
+			else
+				wait_done(c);
 			continue;
 		}
 		conn_kill(c); /* takes it out of the list */
