@@ -88,49 +88,46 @@ static long take(int fd, size_t max)
 
 enum which { FILE_OP, SOCKET_OP };
 
-static void kill_with_result_waiting(bool no_splice, enum which which)
+/* A server on a root of one file, and a client that has sent its request. */
+struct rig {
+	char dir[32], path[64];
+	atomic_uint live_total;
+	struct http_server *s;
+	int root, cfd;
+	int base; /* the process's descriptors before the client */
+};
+
+/*
+ * Up: name in a new root (size bytes), a server with o (its root, count
+ * and limits filled in here) whose accepted sockets get a send buffer of
+ * sndbuf (they inherit the listener's), and a client with a receive buffer
+ * of rcvbuf that has sent req. No io_uring: the test is skipped (77).
+ */
+static void rig_up(struct rig *r, const char *name, off_t size, struct http_opts o, int sndbuf,
+		   int rcvbuf, const char *req)
 {
-	char dir[] = "/tmp/urt-http-kill.XXXXXX";
-	char path[64];
-	atomic_uint live_total = 0;
-	struct http_server *s = calloc(1, sizeof(*s));
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	static const char req[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
-	uint64_t got = 0, at_kill = 0, until;
-	bool killed = false, eof = false;
-	const char *what = no_splice ? "read and send" : "splice";
-	int root, fd, lfd, cfd, base, ret, extra;
-	uint64_t live;
-	size_t body_fds;
+	int fd, lfd, ret;
 	uint16_t port;
 
-	assert_non_null(s);
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/big.bin", dir);
-	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	*r = (struct rig){ .dir = "/tmp/urt-http-kill.XXXXXX", .s = calloc(1, sizeof(*r->s)) };
+	assert_non_null(r->s);
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->path, sizeof(r->path), "%s/%s", r->dir, name);
+	fd = open(r->path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, BIG), 0);
+	assert_int_equal(ftruncate(fd, size), 0);
 	close(fd);
-	root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	assert_true(root >= 0);
-
-	ret = http_server_init(s,
-			       &(struct http_opts){
-				       .max_conns = 8,
-				       .root_fd = root,
-				       .no_splice = no_splice,
-				       .idle_ms = 10000,
-				       .head_ms = 10000,
-				       .send_ms = 10000, /* far past the test's bounds */
-				       .max_pipeline = 16,
-				       .mem_budget = 64u << 20,
-				       .lim = HTTP_LIMITS_DEFAULT,
-				       .live_total = &live_total,
-				       /* no cache: the file is the connection's, in body_fds */
-				       .fcache = { .entries = 0 },
-			       },
-			       0, NULL);
+	r->root = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(r->root >= 0);
+	o.root_fd = r->root;
+	o.max_conns = 8;
+	o.idle_ms = o.head_ms = 10000;
+	o.mem_budget = 64u << 20;
+	o.lim = (struct http_limits)HTTP_LIMITS_DEFAULT;
+	o.live_total = &r->live_total;
+	ret = http_server_init(r->s, &o, 0, NULL);
 	if (ret == -ENOSYS || ret == -EPERM) {
 		fprintf(stderr, "test_http_kill: no io_uring here (%s): skipped\n", strerror(-ret));
 		exit(77);
@@ -138,18 +135,52 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 	assert_int_equal(ret, 0);
 	lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
 	assert_true(lfd >= 0);
-	/* accepted sockets inherit it: the server's socket fills soon, so
-	 * the body waits for room (the poll) between splices or sends */
-	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &(int){ 65536 }, sizeof(int)), 0);
-	assert_int_equal(http_server_start(s, lfd), 0);
-	base = fds_open();
+	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(int)), 0);
+	assert_int_equal(http_server_start(r->s, lfd), 0);
+	r->base = fds_open();
 
-	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(cfd >= 0);
-	assert_int_equal(setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &(int){ 16384 }, sizeof(int)), 0);
+	r->cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(r->cfd >= 0);
+	assert_int_equal(setsockopt(r->cfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(int)), 0);
 	sa.sin_port = htons(port);
-	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(send(cfd, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+	assert_int_equal(connect(r->cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(r->cfd, req, strlen(req), 0), (ssize_t)strlen(req));
+}
+
+/* Down: everything let go, before a check fails, so the next case starts clean. */
+static void rig_down(struct rig *r)
+{
+	close(r->cfd);
+	http_server_finish(r->s);
+	free(r->s);
+	close(r->root);
+	unlink(r->path);
+	rmdir(r->dir);
+}
+
+static void kill_with_result_waiting(bool no_splice, enum which which)
+{
+	struct rig r;
+	struct http_server *s;
+	uint64_t got = 0, at_kill = 0, until;
+	bool killed = false, eof = false;
+	const char *what = no_splice ? "read and send" : "splice";
+	int extra;
+	uint64_t live;
+	size_t body_fds;
+
+	/* the server's socket fills soon (64 KiB), so the body waits for room
+	 * (the poll) between splices or sends */
+	rig_up(&r, "big.bin", BIG,
+	       (struct http_opts){
+		       .no_splice = no_splice,
+		       .send_ms = 10000, /* far past the test's bounds */
+		       .max_pipeline = 16,
+		       /* no cache: the file is the connection's, in body_fds */
+		       .fcache = { .entries = 0 },
+	       },
+	       65536, 16384, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+	s = r.s;
 
 	/* the peer reads a little a tick, until the kill's moment comes */
 	until = mono_ms() + 20000;
@@ -172,7 +203,7 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 				break;
 			}
 		}
-		n = take(cfd, 16384);
+		n = take(r.cfd, 16384);
 		assert_true(n >= 0);
 		got += (uint64_t)n;
 	}
@@ -183,16 +214,16 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 	/* the peer reads nothing now: the connection must end by itself and
 	 * close its socket, pipe and file (the client's socket stays) */
 	until = mono_ms() + 3000;
-	while ((s->live || fds_open() != base + 1) && mono_ms() < until)
+	while ((s->live || fds_open() != r.base + 1) && mono_ms() < until)
 		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
 	live = s->live;
-	extra = fds_open() - base;
+	extra = fds_open() - r.base;
 	body_fds = s->body_fds;
 
 	/* what was in the sockets at the kill, then the end of file: not the body */
 	until = mono_ms() + 20000;
 	while (!eof && mono_ms() < until) {
-		long n = take(cfd, 0);
+		long n = take(r.cfd, 0);
 
 		if (n < 0)
 			eof = true;
@@ -205,13 +236,7 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 		      "then the connection %s, %d descriptors more than before it\n",
 		      what, which == FILE_OP ? "file" : "socket", (unsigned long long)at_kill,
 		      (unsigned long long)got, live ? "still live after 3 s" : "ended", extra);
-	/* everything let go before a check fails, so the next case starts clean */
-	close(cfd);
-	http_server_finish(s);
-	free(s);
-	close(root);
-	unlink(path);
-	rmdir(dir);
+	rig_down(&r);
 	assert_true(eof);
 	if (live || extra != 1) /* 1: the client's socket, open then */
 		fail_msg("%s: the killed connection went on, its descriptors open", what);
@@ -248,63 +273,26 @@ static void test_kill(void **state)
 
 static void test_kill_short_batch_send(void **state)
 {
-	char dir[] = "/tmp/urt-http-kill.XXXXXX";
-	char path[64], req[BATCH * 40];
-	atomic_uint live_total = 0;
-	struct http_server *s = calloc(1, sizeof(*s));
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char req[BATCH * 40];
+	struct rig r;
+	struct http_server *s;
 	struct conn *c = NULL;
 	bool relisted = false;
 	size_t reqlen = 0;
 	uint64_t until, live;
-	int root, fd, lfd, cfd, base, ret, extra;
-	uint16_t port;
+	int extra;
 
 	(void)state;
-	assert_non_null(s);
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/s.bin", dir);
-	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, SMALL_FILE), 0);
-	close(fd);
-	root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	assert_true(root >= 0);
 	for (int i = 0; i < BATCH; i++)
 		reqlen += (size_t)sprintf(req + reqlen, "GET /s.bin HTTP/1.1\r\nHost: x\r\n\r\n");
-
-	ret = http_server_init(s,
-			       &(struct http_opts){ .max_conns = 8,
-						    .root_fd = root,
-						    .idle_ms = 10000,
-						    .head_ms = 10000,
-						    .send_ms = 200, /* the batch's deadline */
-						    .max_pipeline = BATCH,
-						    .mem_budget = 64u << 20,
-						    .lim = HTTP_LIMITS_DEFAULT,
-						    .live_total = &live_total,
-						    .fcache = { .entries = 0 } },
-			       0, NULL);
-	if (ret == -ENOSYS || ret == -EPERM) {
-		fprintf(stderr, "test_http_kill: no io_uring here (%s): skipped\n", strerror(-ret));
-		exit(77);
-	}
-	assert_int_equal(ret, 0);
-	lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
-	assert_true(lfd >= 0);
 	/* a batch far larger than the sockets hold: its send goes out short */
-	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &(int){ 4096 }, sizeof(int)), 0);
-	assert_int_equal(http_server_start(s, lfd), 0);
-	base = fds_open();
+	rig_up(&r, "s.bin", SMALL_FILE,
+	       (struct http_opts){ .send_ms = 200, /* the batch's deadline */
+				   .max_pipeline = BATCH,
+				   .fcache = { .entries = 0 } },
+	       4096, 4096, req);
+	s = r.s;
 	alarm(30); /* the sweeper's spin, if it comes: the test dies, it does not hang */
-
-	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(cfd >= 0);
-	assert_int_equal(setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &(int){ 4096 }, sizeof(int)), 0);
-	sa.sin_port = htons(port);
-	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(send(cfd, req, reqlen, 0), (ssize_t)reqlen);
 
 	/* the peer reads nothing; kill when the batch's short send is reaped */
 	until = mono_ms() + 10000;
@@ -331,20 +319,15 @@ static void test_kill_short_batch_send(void **state)
 		}
 	}
 	live = s->live;
-	extra = fds_open() - base;
+	extra = fds_open() - r.base;
 	print_message("a batch's short send, killed: the connection %s, %d descriptors more\n",
 		      relisted ? "back in s->sends" : live ? "still live after 3 s" : "ended", extra);
 	if (relisted) { /* out of the list, or the finish's sweeps would spin */
 		link_del(&c->sending);
 		(void)urt_task_cancel_ops(c->t);
 	}
-	close(cfd);
-	http_server_finish(s);
+	rig_down(&r);
 	alarm(0);
-	free(s);
-	close(root);
-	unlink(path);
-	rmdir(dir);
 	assert_false(relisted);
 	assert_int_equal(live, 0);
 	assert_int_equal(extra, 1); /* the client's socket, open then */
