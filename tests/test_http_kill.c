@@ -266,14 +266,16 @@ static void test_kill(void **state)
  * expire found it at the front and closed it again, a no-op that left it
  * there, looping forever: the loop stopped for every connection (review 8).
  * The test fails as soon as a killed connection is back in s->sends (the
- * sweeper would spin send_ms later); an alarm bounds it either way.
+ * sweeper would spin send_ms later); an alarm bounds it either way. A
+ * batch past OUT_TIMED (not listed: a linked timeout on each send) went
+ * on too, sending the rest to a peer that does not read for --send-ms a
+ * send, its output out of s->mem: the connection must end at once.
  */
 #define SMALL_FILE 16000u /* joins its head in the output (SMALL) */
-#define BATCH	   3	  /* answers a batch: ~48 KiB, within OUT_TIMED */
 
-static void test_kill_short_batch_send(void **state)
+static void kill_on_short_batch(int batch)
 {
-	char req[BATCH * 40];
+	char req[16 * 40];
 	struct rig r;
 	struct http_server *s;
 	struct conn *c = NULL;
@@ -282,13 +284,13 @@ static void test_kill_short_batch_send(void **state)
 	uint64_t until, live;
 	int extra;
 
-	(void)state;
-	for (int i = 0; i < BATCH; i++)
+	assert_true(batch <= 16);
+	for (int i = 0; i < batch; i++)
 		reqlen += (size_t)sprintf(req + reqlen, "GET /s.bin HTTP/1.1\r\nHost: x\r\n\r\n");
 	/* a batch far larger than the sockets hold: its send goes out short */
 	rig_up(&r, "s.bin", SMALL_FILE,
-	       (struct http_opts){ .send_ms = 200, /* the batch's deadline */
-				   .max_pipeline = BATCH,
+	       (struct http_opts){ .send_ms = 10000, /* far past the test's bounds */
+				   .max_pipeline = (uint64_t)batch,
 				   .fcache = { .entries = 0 } },
 	       4096, 4096, req);
 	s = r.s;
@@ -301,7 +303,7 @@ static void test_kill_short_batch_send(void **state)
 		if (s->all.next == &s->all)
 			continue;
 		c = conn_of(s->all.next, all);
-		if (c->sending.next && c->tx.op.state == URT_OP_DONE && c->tx.op.res > 0 &&
+		if (c->out_len && c->tx.op.state == URT_OP_DONE && c->tx.op.res > 0 &&
 		    (size_t)c->tx.op.res < c->out_len)
 			conn_kill(c);
 		else
@@ -320,8 +322,9 @@ static void test_kill_short_batch_send(void **state)
 	}
 	live = s->live;
 	extra = fds_open() - r.base;
-	print_message("a batch's short send, killed: the connection %s, %d descriptors more\n",
-		      relisted ? "back in s->sends" : live ? "still live after 3 s" : "ended", extra);
+	print_message("a batch of %d answers, its short send killed: the connection %s, %d "
+		      "descriptors more\n",
+		      batch, relisted ? "back in s->sends" : live ? "still live after 3 s" : "ended", extra);
 	if (relisted) { /* out of the list, or the finish's sweeps would spin */
 		link_del(&c->sending);
 		(void)urt_task_cancel_ops(c->t);
@@ -331,6 +334,18 @@ static void test_kill_short_batch_send(void **state)
 	assert_false(relisted);
 	assert_int_equal(live, 0);
 	assert_int_equal(extra, 1); /* the client's socket, open then */
+}
+
+static void test_kill_short_batch_send(void **state)
+{
+	(void)state;
+	kill_on_short_batch(3); /* ~48 KiB: within OUT_TIMED, in s->sends */
+}
+
+static void test_kill_short_large_batch_send(void **state)
+{
+	(void)state;
+	kill_on_short_batch(8); /* ~130 KiB: past OUT_TIMED, linked timeouts */
 }
 
 /*
@@ -382,6 +397,7 @@ int main(void)
 		{ "read and send: the read done", test_kill, NULL, NULL, (void *)&copy_read },
 		{ "read and send: the send done", test_kill, NULL, NULL, (void *)&copy_send },
 		cmocka_unit_test(test_kill_short_batch_send),
+		cmocka_unit_test(test_kill_short_large_batch_send),
 		cmocka_unit_test(test_expire_skips_killed),
 	};
 
