@@ -21,7 +21,7 @@
  * White box: the server's source is compiled into the test, for struct
  * conn, conn_kill and s->bodies. Four cases: the body spliced (the file's
  * splice done; the poll for room done) and read and sent (--no-splice: the
- * read done; the send done). Each asserts that the killed connection,
+ * read done; the send done); a fifth, a batch of answers, below. Each asserts that the killed connection,
  * whose peer then reads nothing, ends and closes its body's descriptors
  * (the process's descriptors back to what they were before it), that they
  * were out of body_fds from the kill, and that its peer got less than the
@@ -88,49 +88,46 @@ static long take(int fd, size_t max)
 
 enum which { FILE_OP, SOCKET_OP };
 
-static void kill_with_result_waiting(bool no_splice, enum which which)
+/* A server on a root of one file, and a client that has sent its request. */
+struct rig {
+	char dir[32], path[64];
+	atomic_uint live_total;
+	struct http_server *s;
+	int root, cfd;
+	int base; /* the process's descriptors before the client */
+};
+
+/*
+ * Up: name in a new root (size bytes), a server with o (its root, count
+ * and limits filled in here) whose accepted sockets get a send buffer of
+ * sndbuf (they inherit the listener's), and a client with a receive buffer
+ * of rcvbuf that has sent req. No io_uring: the test is skipped (77).
+ */
+static void rig_up(struct rig *r, const char *name, off_t size, struct http_opts o, int sndbuf,
+		   int rcvbuf, const char *req)
 {
-	char dir[] = "/tmp/urt-http-kill.XXXXXX";
-	char path[64];
-	atomic_uint live_total = 0;
-	struct http_server *s = calloc(1, sizeof(*s));
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	static const char req[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
-	uint64_t got = 0, at_kill = 0, until;
-	bool killed = false, eof = false;
-	const char *what = no_splice ? "read and send" : "splice";
-	int root, fd, lfd, cfd, base, ret, extra;
-	uint64_t live;
-	size_t body_fds;
+	int fd, lfd, ret;
 	uint16_t port;
 
-	assert_non_null(s);
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/big.bin", dir);
-	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	*r = (struct rig){ .dir = "/tmp/urt-http-kill.XXXXXX", .s = calloc(1, sizeof(*r->s)) };
+	assert_non_null(r->s);
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->path, sizeof(r->path), "%s/%s", r->dir, name);
+	fd = open(r->path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, BIG), 0);
+	assert_int_equal(ftruncate(fd, size), 0);
 	close(fd);
-	root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	assert_true(root >= 0);
-
-	ret = http_server_init(s,
-			       &(struct http_opts){
-				       .max_conns = 8,
-				       .root_fd = root,
-				       .no_splice = no_splice,
-				       .idle_ms = 10000,
-				       .head_ms = 10000,
-				       .send_ms = 10000, /* far past the test's bounds */
-				       .max_pipeline = 16,
-				       .mem_budget = 64u << 20,
-				       .lim = HTTP_LIMITS_DEFAULT,
-				       .live_total = &live_total,
-				       /* no cache: the file is the connection's, in body_fds */
-				       .fcache = { .entries = 0 },
-			       },
-			       0, NULL);
+	r->root = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(r->root >= 0);
+	o.root_fd = r->root;
+	o.max_conns = 8;
+	o.idle_ms = o.head_ms = 10000;
+	o.mem_budget = 64u << 20;
+	o.lim = (struct http_limits)HTTP_LIMITS_DEFAULT;
+	o.live_total = &r->live_total;
+	ret = http_server_init(r->s, &o, 0, NULL);
 	if (ret == -ENOSYS || ret == -EPERM) {
 		fprintf(stderr, "test_http_kill: no io_uring here (%s): skipped\n", strerror(-ret));
 		exit(77);
@@ -138,18 +135,52 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 	assert_int_equal(ret, 0);
 	lfd = urt_listen_tcp("127.0.0.1", 0, 16, 0, &port);
 	assert_true(lfd >= 0);
-	/* accepted sockets inherit it: the server's socket fills soon, so
-	 * the body waits for room (the poll) between splices or sends */
-	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &(int){ 65536 }, sizeof(int)), 0);
-	assert_int_equal(http_server_start(s, lfd), 0);
-	base = fds_open();
+	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(int)), 0);
+	assert_int_equal(http_server_start(r->s, lfd), 0);
+	r->base = fds_open();
 
-	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(cfd >= 0);
-	assert_int_equal(setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &(int){ 16384 }, sizeof(int)), 0);
+	r->cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(r->cfd >= 0);
+	assert_int_equal(setsockopt(r->cfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(int)), 0);
 	sa.sin_port = htons(port);
-	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(send(cfd, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+	assert_int_equal(connect(r->cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(r->cfd, req, strlen(req), 0), (ssize_t)strlen(req));
+}
+
+/* Down: everything let go, before a check fails, so the next case starts clean. */
+static void rig_down(struct rig *r)
+{
+	close(r->cfd);
+	http_server_finish(r->s);
+	free(r->s);
+	close(r->root);
+	unlink(r->path);
+	rmdir(r->dir);
+}
+
+static void kill_with_result_waiting(bool no_splice, enum which which)
+{
+	struct rig r;
+	struct http_server *s;
+	uint64_t got = 0, at_kill = 0, until;
+	bool killed = false, eof = false;
+	const char *what = no_splice ? "read and send" : "splice";
+	int extra;
+	uint64_t live;
+	size_t body_fds;
+
+	/* the server's socket fills soon (64 KiB), so the body waits for room
+	 * (the poll) between splices or sends */
+	rig_up(&r, "big.bin", BIG,
+	       (struct http_opts){
+		       .no_splice = no_splice,
+		       .send_ms = 10000, /* far past the test's bounds */
+		       .max_pipeline = 16,
+		       /* no cache: the file is the connection's, in body_fds */
+		       .fcache = { .entries = 0 },
+	       },
+	       65536, 16384, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+	s = r.s;
 
 	/* the peer reads a little a tick, until the kill's moment comes */
 	until = mono_ms() + 20000;
@@ -172,7 +203,7 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 				break;
 			}
 		}
-		n = take(cfd, 16384);
+		n = take(r.cfd, 16384);
 		assert_true(n >= 0);
 		got += (uint64_t)n;
 	}
@@ -183,16 +214,16 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 	/* the peer reads nothing now: the connection must end by itself and
 	 * close its socket, pipe and file (the client's socket stays) */
 	until = mono_ms() + 3000;
-	while ((s->live || fds_open() != base + 1) && mono_ms() < until)
+	while ((s->live || fds_open() != r.base + 1) && mono_ms() < until)
 		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
 	live = s->live;
-	extra = fds_open() - base;
+	extra = fds_open() - r.base;
 	body_fds = s->body_fds;
 
 	/* what was in the sockets at the kill, then the end of file: not the body */
 	until = mono_ms() + 20000;
 	while (!eof && mono_ms() < until) {
-		long n = take(cfd, 0);
+		long n = take(r.cfd, 0);
 
 		if (n < 0)
 			eof = true;
@@ -205,13 +236,7 @@ static void kill_with_result_waiting(bool no_splice, enum which which)
 		      "then the connection %s, %d descriptors more than before it\n",
 		      what, which == FILE_OP ? "file" : "socket", (unsigned long long)at_kill,
 		      (unsigned long long)got, live ? "still live after 3 s" : "ended", extra);
-	/* everything let go before a check fails, so the next case starts clean */
-	close(cfd);
-	http_server_finish(s);
-	free(s);
-	close(root);
-	unlink(path);
-	rmdir(dir);
+	rig_down(&r);
 	assert_true(eof);
 	if (live || extra != 1) /* 1: the client's socket, open then */
 		fail_msg("%s: the killed connection went on, its descriptors open", what);
@@ -232,6 +257,133 @@ static void test_kill(void **state)
 	kill_with_result_waiting(k->no_splice, k->which);
 }
 
+/*
+ * A batch of answers (send_out, at most OUT_TIMED: its deadline is its
+ * place in s->sends) whose send went out short, killed while that result
+ * waits to be polled. urt_send_all, re-entered, started the send of the
+ * rest, and send_out put the killed connection back in s->sends: to a peer
+ * that never reads it never completes, and at its deadline the sweeper's
+ * expire found it at the front and closed it again, a no-op that left it
+ * there, looping forever: the loop stopped for every connection (review 8).
+ * The test fails as soon as a killed connection is back in s->sends (the
+ * sweeper would spin send_ms later); an alarm bounds it either way. A
+ * batch past OUT_TIMED (not listed: a linked timeout on each send) went
+ * on too, sending the rest to a peer that does not read for --send-ms a
+ * send, its output out of s->mem: the connection must end at once.
+ */
+#define SMALL_FILE 16000u /* joins its head in the output (SMALL) */
+
+static void kill_on_short_batch(int batch)
+{
+	char req[16 * 40];
+	struct rig r;
+	struct http_server *s;
+	struct conn *c = NULL;
+	bool relisted = false;
+	size_t reqlen = 0;
+	uint64_t until, live;
+	int extra;
+
+	assert_true(batch <= 16);
+	for (int i = 0; i < batch; i++)
+		reqlen += (size_t)sprintf(req + reqlen, "GET /s.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+	/* a batch far larger than the sockets hold: its send goes out short */
+	rig_up(&r, "s.bin", SMALL_FILE,
+	       (struct http_opts){ .send_ms = 10000, /* far past the test's bounds */
+				   .max_pipeline = (uint64_t)batch,
+				   .fcache = { .entries = 0 } },
+	       4096, 4096, req);
+	s = r.s;
+	alarm(30); /* the sweeper's spin, if it comes: the test dies, it does not hang */
+
+	/* the peer reads nothing; kill when the batch's short send is reaped */
+	until = mono_ms() + 10000;
+	while (!c && mono_ms() < until) {
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+		if (s->all.next == &s->all)
+			continue;
+		c = conn_of(s->all.next, all);
+		if (c->out_len && c->tx.op.state == URT_OP_DONE && c->tx.op.res > 0 &&
+		    (size_t)c->tx.op.res < c->out_len)
+			conn_kill(c);
+		else
+			c = NULL;
+	}
+	assert_non_null(c); /* else the moment never came in 10 s */
+
+	/* it must end by itself, never to be listed for a deadline again */
+	until = mono_ms() + 3000;
+	while (s->live && mono_ms() < until) {
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+		if (s->live && c->sending.next) {
+			relisted = true;
+			break;
+		}
+	}
+	live = s->live;
+	extra = fds_open() - r.base;
+	print_message("a batch of %d answers, its short send killed: the connection %s, %d "
+		      "descriptors more\n",
+		      batch, relisted ? "back in s->sends" : live ? "still live after 3 s" : "ended", extra);
+	if (relisted) { /* out of the list, or the finish's sweeps would spin */
+		link_del(&c->sending);
+		(void)urt_task_cancel_ops(c->t);
+	}
+	rig_down(&r);
+	alarm(0);
+	assert_false(relisted);
+	assert_int_equal(live, 0);
+	assert_int_equal(extra, 1); /* the client's socket, open then */
+}
+
+static void test_kill_short_batch_send(void **state)
+{
+	(void)state;
+	kill_on_short_batch(3); /* ~48 KiB: within OUT_TIMED, in s->sends */
+}
+
+static void test_kill_short_large_batch_send(void **state)
+{
+	(void)state;
+	kill_on_short_batch(8); /* ~130 KiB: past OUT_TIMED, linked timeouts */
+}
+
+/*
+ * The sweeper's expire, given a connection already closed in one of its
+ * lists past its deadline (listed again after its kill: the bug the case
+ * above shows, or one like it): it must take it out and go on. A second
+ * conn_kill is a no-op, and expire looped on it forever (review 8); the
+ * alarm makes that a failure, not a hang.
+ */
+static void test_expire_skips_killed(void **state)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	struct conn *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	uint64_t now = urt_now_ns();
+
+	(void)state;
+	assert_true(s && a && b);
+	link_init(&s->idle);
+	link_init(&s->sends);
+	link_init(&s->bodies);
+	a->s = b->s = s;
+	a->killed = b->killed = true;
+	wait_in(a, &s->idle, now - 1);
+	b->send_by = now - 1;
+	link_add_tail(&s->sends, &b->sending);
+	alarm(10);
+	expire(s, &s->idle, now);
+	expire(s, &s->sends, now);
+	alarm(0);
+	assert_ptr_equal(s->idle.next, &s->idle);
+	assert_ptr_equal(s->sends.next, &s->sends);
+	assert_null(a->wait_list);
+	assert_int_equal(s->expired, 0); /* closed before, not again */
+	free(a);
+	free(b);
+	free(s);
+}
+
 int main(void)
 {
 	static const struct kcase splice_file = { false, FILE_OP };
@@ -244,6 +396,9 @@ int main(void)
 		{ "splice: the poll for room done", test_kill, NULL, NULL, (void *)&splice_poll },
 		{ "read and send: the read done", test_kill, NULL, NULL, (void *)&copy_read },
 		{ "read and send: the send done", test_kill, NULL, NULL, (void *)&copy_send },
+		cmocka_unit_test(test_kill_short_batch_send),
+		cmocka_unit_test(test_kill_short_large_batch_send),
+		cmocka_unit_test(test_expire_skips_killed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -898,19 +898,39 @@ static void disarm(struct urt_task *t, struct conn *c)
 
 static int tls_send(struct urt_task *t, struct conn *c, const char *p, size_t n);
 
+/*
+ * Whether a plain send of c's stops here: c was closed from outside and
+ * its send is not in flight. Not even the rest of a short one is started
+ * (urt_send_all starts it as it reads the result); a result not read yet
+ * is dropped (killed_idle). A batch's send that went on after the kill
+ * put c back in s->sends, out of conn_kill's reach: at its deadline the
+ * sweeper's expire closed it again, a no-op that left it at the front,
+ * and looped there forever (review 8).
+ */
+static bool send_stops(struct conn *c)
+{
+	if (!c->killed || urt_op_busy(&c->tx.op))
+		return false;
+	(void)urt_op_take_late(&c->tx.op);
+	c->tx.done = 0;
+	return true;
+}
+
 static int send_out(struct urt_task *t, struct conn *c)
 {
 	int ret;
 
 	if (c->tls)
 		return tls_send(t, c, c->out, c->out_len);
+	if (send_stops(c))
+		return -ECANCELED;
 	if (c->out_len > OUT_TIMED) {
 		urt_op_set_timeout(&c->tx.op, 1000000ull * c->s->o.send_ms);
 		ret = urt_send_all(t, &c->tx, c->fd, c->out, c->out_len);
 		urt_op_set_timeout(&c->tx.op, 0); /* kept by the send in flight */
 		return ret;
 	}
-	if (!c->sending.next) { /* the batch's first send: its deadline */
+	if (!c->sending.next && !c->killed) { /* the batch's first send: its deadline */
 		c->send_by = urt_now_ns() + 1000000ull * c->s->o.send_ms;
 		link_add_tail(&c->s->sends, &c->sending);
 	}
@@ -1040,14 +1060,8 @@ static inline int conn_send(struct urt_task *t, struct conn *c, const char *p, s
 {
 	if (c->tls)
 		return tls_send(t, c, p, n);
-	if (c->killed && !urt_op_busy(&c->tx.op)) {
-		/* closed from outside: no send to start, not even the rest of a
-		 * short one (urt_send_all starts it as it reads the result); a
-		 * result not read yet is dropped (killed_idle) */
-		(void)urt_op_take_late(&c->tx.op);
-		c->tx.done = 0;
+	if (send_stops(c))
 		return -ECANCELED;
-	}
 	return urt_send_all(t, &c->tx, c->fd, p, n);
 }
 
@@ -2076,6 +2090,15 @@ static void expire(struct http_server *s, struct http_link *list, uint64_t now)
 
 		if ((sends ? c->send_by : c->wait_by) > now)
 			break;
+		/* listed again after its close (a bug): a second conn_kill,
+		 * a no-op, would leave it at the front and this loop spin */
+		if (c->killed) {
+			if (sends)
+				link_del(&c->sending);
+			else
+				wait_done(c);
+			continue;
+		}
 		conn_kill(c); /* takes it out of the list */
 		s->expired++;
 	}

@@ -504,6 +504,17 @@ static int send_piece(struct urt_task *t, struct conn *c)
 		return 0;
 	if (c->tls) /* its deadline: the sweeper's --send-ms, as a plain send's */
 		return tls_srv_write(t, c->tls, p, n);
+	if (c->doomed && !urt_op_busy(&c->tx.op)) {
+		/* closed: no send to start, not even the rest of a short one
+		 * (urt_send_all starts it as it reads the result). Doomed while
+		 * that result waited to be polled (the cancel found nothing in
+		 * flight), the sweeper had let go of it (conn_expire), and the
+		 * rest waited on a peer that does not read, in no list, for
+		 * ever (review 8) */
+		(void)urt_op_take_late(&c->tx.op);
+		c->tx.done = 0;
+		return -ECANCELED;
+	}
 	return urt_send_all(t, &c->tx, c->fd, p, n);
 }
 
