@@ -106,9 +106,9 @@ chmod 644 "$www/index.html"
 # What urt's programs can do here: "" if they can, else why not.
 urt_http_why="" urt_kv_why=""
 if [ ! -x "$bin/urt-http" ]; then urt_http_why="not built"
-elif ! "$bin/urt-http" --help 2>&1 | grep -q -- --tls-cert; then urt_http_why="no TLS flags"; fi
+elif ! grep -q -- --tls-cert < <("$bin/urt-http" --help 2>&1); then urt_http_why="no TLS flags"; fi
 if [ ! -x "$bin/urt-kv" ]; then urt_kv_why="not built"
-elif ! "$bin/urt-kv" --help 2>&1 | grep -q -- --tls-port; then urt_kv_why="no TLS flags"; fi
+elif ! grep -q -- --tls-port < <("$bin/urt-kv" --help 2>&1); then urt_kv_why="no TLS flags"; fi
 urt_kv_plain_why="" urt_http_plain_why=""
 [ -x "$bin/urt-http" ] || urt_http_plain_why="not built"
 [ -x "$bin/urt-kv" ] || urt_kv_plain_why="not built"
@@ -240,8 +240,8 @@ start() {
 		case $1 in
 		urt-http | nginx | h2o) curl -s -o /dev/null --cacert "$ca" "https://127.0.0.1:$port/" ;;
 		urt-http-plain) curl -s -o /dev/null "http://127.0.0.1:$port/" ;;
-		urt-kv | redis) redis-cli --tls --cacert "$ca" -p "$port" ping 2>/dev/null | grep -q PONG ;;
-		urt-kv-plain) redis-cli -p "$port" ping 2>/dev/null | grep -q PONG ;;
+		urt-kv | redis) grep -q PONG < <(redis-cli --tls --cacert "$ca" -p "$port" ping 2>/dev/null) ;;
+		urt-kv-plain) grep -q PONG < <(redis-cli -p "$port" ping 2>/dev/null) ;;
 		esac && ok=1 && break
 		kill -0 "$srv" 2>/dev/null || break
 		sleep 0.05

@@ -15,7 +15,7 @@ src=$1 build=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "check-install: $*" >&2; exit 1; }
-needs_so() { readelf -d "$1" | grep -q 'NEEDED.*\[liburt\.so'; }
+needs_so() { grep -q 'NEEDED.*\[liburt\.so' < <(readelf -d "$1"); }
 
 cmake --install "$build" --prefix "$tmp/a" >/dev/null
 mv "$tmp/a" "$tmp/moved"
@@ -45,7 +45,7 @@ cc -o "$tmp/pc-static" "$src/tests/install/consumer.c" $(pc --cflags --static) \
 needs_so "$tmp/pc-static" && fail "pkg-config --libs --static urt linked liburt.so"
 
 # the shared library itself
-readelf -d "$so" | grep -q 'SONAME.*\[liburt\.so\.[0-9]*\.[0-9]*\]' || fail "no versioned soname"
+grep -q 'SONAME.*\[liburt\.so\.[0-9]*\.[0-9]*\]' < <(readelf -d "$so") || fail "no versioned soname"
 nm -D --defined-only "$so" | awk '{ print $3 }' | sort >"$tmp/exported"
 grep -v '^urt_' "$tmp/exported" && fail "liburt.so exports names outside urt_"
 grep -ohw 'urt__[a-z_]*' "$prefix"/include/urt/*.h | sort -u >"$tmp/inline-calls"
@@ -57,8 +57,8 @@ missing=$(comm -23 "$tmp/must" "$tmp/exported")
 leaked=$(grep '^urt__' "$tmp/exported" | comm -23 - "$tmp/must")
 [ -z "$leaked" ] || fail "liburt.so exports internal names: $leaked"
 [ "$(grep -c '^urt_[a-z]' "$tmp/exported")" -ge 100 ] || fail "liburt.so exports too little"
-objdump -d "$so" | grep -q '__tls_get_addr' && fail "liburt.so calls __tls_get_addr"
-readelf -d "$so" | grep -q 'NEEDED.*\[lib\(ssl\|crypto\)\.so' && fail "liburt.so links OpenSSL"
+grep -q '__tls_get_addr' < <(objdump -d "$so") && fail "liburt.so calls __tls_get_addr"
+grep -q 'NEEDED.*\[lib\(ssl\|crypto\)\.so' < <(readelf -d "$so") && fail "liburt.so links OpenSSL"
 
 # liburt_tls, when it was built: pkg-config urt-tls (shared) builds and runs
 # a consumer that makes a client context; liburt_tls.so exports the layer's
@@ -70,9 +70,9 @@ if [ -n "$tls_so" ]; then
   cc -o "$tmp/tls-shared" "$src/tests/install/tls_consumer.c" $(pct --cflags) $(pct --libs) \
     -Wl,-rpath,"$libdir"
   "$tmp/tls-shared"
-  readelf -d "$tmp/tls-shared" | grep -q 'NEEDED.*\[liburt_tls\.so' ||
+  grep -q 'NEEDED.*\[liburt_tls\.so' < <(readelf -d "$tmp/tls-shared") ||
     fail "pkg-config --libs urt-tls did not link liburt_tls.so"
-  readelf -d "$tls_so" | grep -q 'SONAME.*\[liburt_tls\.so\.[0-9]*\.[0-9]*\]' ||
+  grep -q 'SONAME.*\[liburt_tls\.so\.[0-9]*\.[0-9]*\]' < <(readelf -d "$tls_so") ||
     fail "liburt_tls.so has no versioned soname"
   nm -D --defined-only "$tls_so" | awk '{ print $3 }' | sort >"$tmp/tls-exported"
   grep -v '^urt_tls_' "$tmp/tls-exported" && fail "liburt_tls.so exports names outside urt_tls_"
@@ -81,7 +81,7 @@ if [ -n "$tls_so" ]; then
     fail "find_package(urt) gave no urt::urt_tls / urt::urt_tls_static"
   "$tmp/cm/tls_consumer"
   "$tmp/cm/tls_consumer_static"
-  readelf -d "$tmp/cm/tls_consumer_static" | grep -q 'NEEDED.*\[liburt_tls\.so' &&
+  grep -q 'NEEDED.*\[liburt_tls\.so' < <(readelf -d "$tmp/cm/tls_consumer_static") &&
     fail "urt::urt_tls_static linked liburt_tls.so"
   tls="; liburt_tls: find_package (urt::urt_tls, urt::urt_tls_static) and pkg-config urt-tls link and run, exports urt_tls_* only"
 fi

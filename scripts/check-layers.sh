@@ -105,7 +105,7 @@ for layer in "${order[@]}"; do
 			fi
 		done < <(code "$f" | sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"([^"]+)".*/\1/p')
 		if [ "${rank[$layer]}" -lt "${rank[io]}" ] &&
-			code "$f" | grep -qE '#[[:space:]]*include[[:space:]]*<(liburing\.h|linux/io_uring\.h)>'; then
+			grep -qE '#[[:space:]]*include[[:space:]]*<(liburing\.h|linux/io_uring\.h)>' < <(code "$f"); then
 			echo "check-layers: $f ($layer) includes an io_uring header: only io and above may"
 			fail=1
 		fi

@@ -13,7 +13,7 @@ pkgs=(build-essential cmake pkg-config liburing-dev libcmocka-dev curl redis-too
 [ "${1:-}" = "--bench" ] && pkgs+=(libmimalloc-dev libjemalloc-dev redis-server nginx-light wrk libuv1-dev h2o cargo librust-tokio-dev)
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  grep -q 'install ok installed' < <(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "deps: installing ${missing[*]}"

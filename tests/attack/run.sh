@@ -57,9 +57,14 @@ cells=$tmp/cells
 # --help lists; under ulimit -n 128 for fd-exhaust, and with --fixed-fds
 # too for fd-exhaust-fixed. Sets srv, port, log.
 start_srv() {
-	local prog=urt-$1 args=(--port 0) f
+	local prog=urt-$1 args=(--port 0) f help
+	# the whole --help first: `--help | grep -q` under pipefail failed
+	# whenever grep ended at its match before the server had written
+	# the rest (SIGPIPE, 141), and the flag was left out: a server with
+	# its 30 s --send-ms failed slow-readers now and then
+	help=$("$bin/$prog" --help)
 	for f in "--idle-ms $idle" "--send-ms $send" "--head-ms $head"; do
-		"$bin/$prog" --help | grep -q -- "${f% *}" && args+=($f)
+		grep -q -- "${f% *}" <<< "$help" && args+=($f)
 	done
 	[ "$1" = http ] && args+=(--root "$root")
 	log=$tmp/$1-$2.log

@@ -53,7 +53,7 @@ free_port() {
 	local p
 	for _ in $(seq 50); do
 		p=$((20000 + RANDOM % 40000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+		grep -q . < <(ss -Htln "sport = :$p") || { echo "$p"; return; }
 	done
 	fail "no free port found"
 }
