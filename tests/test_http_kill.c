@@ -384,6 +384,43 @@ static void test_expire_skips_killed(void **state)
 	free(s);
 }
 
+/*
+ * DEFECT (low, review 8, not fixed): the shed for --max-body-fds closes
+ * bodies that hold none of the descriptors it counts. A body read and sent
+ * from the cache's descriptor (--no-splice, or TLS, or no pipe to be had)
+ * is in s->bodies with c->fds 0; stalled longest, it is at the front, and
+ * fds_room closes it first, freeing nothing, then goes on to the next.
+ * Here: budget 2, a stalled body holding none (front) and one holding a
+ * pipe (2); room for a pipe must close only the second.
+ */
+static void test_shed_spares_bodies_without_fds(void **state)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	struct conn *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	uint64_t old = urt_now_ns() - 2000 * MS; /* stalled 2 s: past SHED_STALL_MS */
+
+	(void)state;
+	assert_true(s && a && b);
+	link_init(&s->bodies);
+	s->o.fd_budget = 2;
+	a->s = b->s = s;
+	a->fds = 0; /* the cache's file, no pipe */
+	b->fds = 2; /* its own pipe */
+	s->body_fds = 2;
+	a->moved_ns = b->moved_ns = old;
+	link_add_tail(&s->bodies, &a->body);
+	link_add_tail(&s->bodies, &b->body);
+	s->nbodies = 2;
+	assert_true(fds_room(s, 2));
+	print_message("room for a pipe: %llu closed; the body holding no descriptor %s\n",
+		      (unsigned long long)s->shed, a->killed ? "closed" : "spared");
+	assert_true(b->killed);
+	assert_false(a->killed);
+	free(a);
+	free(b);
+	free(s);
+}
+
 int main(void)
 {
 	static const struct kcase splice_file = { false, FILE_OP };
@@ -399,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_kill_short_batch_send),
 		cmocka_unit_test(test_kill_short_large_batch_send),
 		cmocka_unit_test(test_expire_skips_killed),
+		cmocka_unit_test(test_shed_spares_bodies_without_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
