@@ -425,21 +425,6 @@ static void holds_set(struct conn *c, enum holds h)
 	fds_count(c);
 }
 
-/* c's body begins on s, holding h, its peer's last byte ago_ms back
- * (bodies begin oldest first, as they would). */
-static struct conn *body_begin(struct http_server *s, enum holds h, uint64_t ago_ms)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-
-	assert_non_null(c);
-	c->s = s;
-	c->fill[0] = c->fill[1] = -1;
-	holds_set(c, h);
-	body_moved(c);
-	c->moved_ns = urt_now_ns() - ago_ms * MS;
-	return c;
-}
-
 /* Each list in the order of moved_ns, each body in the one its c->fds
  * says, nbodies and body_fds the sums of what they hold. */
 static void lists_check(const struct http_server *s)
@@ -466,6 +451,26 @@ static void lists_check(const struct http_server *s)
 	assert_int_equal(fds, s->body_fds);
 }
 
+struct begin {
+	enum holds h;
+	uint64_t ago_ms; /* its peer's last byte, so far back */
+};
+
+/* n bodies begin on s, as b[i] says, oldest first (as they would): c[i]. */
+static void bodies_begin(struct http_server *s, struct conn **c, const struct begin *b, int n)
+{
+	for (int i = 0; i < n; i++) {
+		c[i] = calloc(1, sizeof(*c[i]));
+		assert_non_null(c[i]);
+		c[i]->s = s;
+		c[i]->fill[0] = c[i]->fill[1] = -1;
+		holds_set(c[i], b[i].h);
+		body_moved(c[i]);
+		c[i]->moved_ns = urt_now_ns() - b[i].ago_ms * MS;
+	}
+	lists_check(s);
+}
+
 static void shed_free(struct http_server *s, struct conn **c, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -482,9 +487,8 @@ static void test_shed_spares_bodies_without_fds(void **state)
 	struct conn *c[2];
 
 	(void)state;
-	c[0] = body_begin(s, BARE, 2000); /* stalled 2 s: past SHED_STALL_MS */
-	c[1] = body_begin(s, PIPE, 1500);
-	lists_check(s);
+	/* both stalled past SHED_STALL_MS */
+	bodies_begin(s, c, (const struct begin[]){ { BARE, 2000 }, { PIPE, 1500 } }, 2);
 	assert_true(fds_room(s, 2));
 	print_message("room for a pipe: %llu closed; the body holding no descriptor %s\n",
 		      (unsigned long long)s->shed, c[0]->killed ? "closed" : "spared");
@@ -504,14 +508,13 @@ static void test_shed_spares_bodies_without_fds(void **state)
 static void test_shed_full_table_closes_any(void **state)
 {
 	struct http_server *s = shed_server(0); /* no budget: only the table sheds */
+	static const struct begin b[] = {
+		{ BARE, 4000 }, { OWN_FILE, 3000 }, { BARE, 2000 }, { PIPE, 500 }
+	};
 	struct conn *c[4];
 
 	(void)state;
-	c[0] = body_begin(s, BARE, 4000);
-	c[1] = body_begin(s, OWN_FILE, 3000);
-	c[2] = body_begin(s, BARE, 2000);
-	c[3] = body_begin(s, PIPE, 500);
-	lists_check(s);
+	bodies_begin(s, c, b, 4);
 	assert_true(fds_room(s, 1000)); /* no budget: nothing to make room in */
 	assert_int_equal(s->shed, 0);
 	for (int i = 0; i < 3; i++) {
@@ -533,15 +536,14 @@ static void test_shed_full_table_closes_any(void **state)
 static void test_shed_fds_change_mid_body(void **state)
 {
 	struct http_server *s = shed_server(3);
+	static const struct begin b[] = {
+		{ OWN_FILE, 5000 }, { BARE, 3000 }, { PIPE, 2000 }, { OWN_FILE, 1500 }
+	};
 	struct conn *c[4];
 
 	(void)state;
-	c[0] = body_begin(s, OWN_FILE, 5000);
-	c[1] = body_begin(s, BARE, 3000);
-	c[2] = body_begin(s, PIPE, 2000);
-	c[3] = body_begin(s, OWN_FILE, 1500);
+	bodies_begin(s, c, b, 4);
 	assert_int_equal(s->body_fds, 4);
-	lists_check(s);
 
 	holds_set(c[2], BARE); /* its pipe back to the pool: after c[1] */
 	assert_int_equal(s->body_fds, 2);
