@@ -200,8 +200,8 @@ static struct http_link *body_list(struct conn *c)
 	return c->fds ? &c->s->bodies : &c->s->bodies_bare;
 }
 
-/* c into its list, in the order of moved_ns: from the tail back past the
- * bodies that moved since (none when c has just moved: O(1)). */
+/* c, its c->fds just across 0 mid-body, into its new list in the order of
+ * moved_ns: from the tail back past the bodies that moved since. */
 static void body_insert(struct conn *c)
 {
 	struct http_link *list = body_list(c), *at = list->prev;
@@ -220,7 +220,7 @@ static void body_moved(struct conn *c)
 		link_del(&c->body);
 	else
 		c->s->nbodies++;
-	body_insert(c);
+	link_add_tail(body_list(c), &c->body); /* it moved last: the tail is its place */
 }
 
 static void body_done(struct conn *c)
