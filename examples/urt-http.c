@@ -91,9 +91,12 @@
  * change; past --max-clients-mem the largest holders are closed. The
  * descriptors bodies in flight hold (a splice pipe, a file the cache does
  * not own) are counted too: past --max-body-fds (default a quarter of
- * RLIMIT_NOFILE), or when the kernel refuses a descriptor (EMFILE on an
- * open or an accept), the bodies that have waited longest for their peer
- * to read are closed, so peers that ask for large files and never read
+ * RLIMIT_NOFILE) the bodies that hold such descriptors and have waited
+ * longest for their peer to read are closed (a body sent from the cache's
+ * descriptor, over TLS or --no-splice, holds none: closing it would free
+ * nothing), and when the kernel refuses a descriptor (EMFILE on an open
+ * or an accept) any body that has waited longest, each closed giving back
+ * its socket at least; so peers that ask for large files and never read
  * cannot take the descriptor table from new clients.
  *
  * --threads N: N runtimes, one per thread, each with its own SO_REUSEPORT
@@ -403,9 +406,11 @@ static void usage(FILE *f)
 		"                  received bytes), each runtime B/threads; past it the largest\n"
 		"                  holders are closed (default 67108864)\n"
 		"  --max-body-fds N  descriptors bodies in flight hold (splice pipes, files not\n"
-		"                  cached), each runtime N/threads; past it, or when the table is\n"
-		"                  full, the bodies stalled longest are closed (default\n"
-		"                  RLIMIT_NOFILE/4; 0: no budget, only a full table sheds)\n"
+		"                  cached), each runtime N/threads; past it the bodies stalled\n"
+		"                  longest that hold some are closed (not one sent from the\n"
+		"                  cache's descriptor: it frees none); when the table is full,\n"
+		"                  any stalled longest (default RLIMIT_NOFILE/4; 0: no budget,\n"
+		"                  only a full table sheds)\n"
 		"  --no-splice     send file bodies by read and send, not splice\n"
 		"  --send-zc       read and send file bodies, the sends zero-copy (slower than\n"
 		"                  splice here: docs/design.md)\n"

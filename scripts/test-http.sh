@@ -593,6 +593,41 @@ for mode in plain --fixed-fds budget; do
 	stop
 done
 
+step "the budget closes only bodies holding a descriptor it counts: a stalled body from the cache's descriptor is spared (--no-splice, --max-body-fds 3)"
+# A body read and sent from the open-file cache's descriptor holds none of
+# those --max-body-fds counts (the cache's stays open when the body ends),
+# yet stalled longest it was the first the budget closed, freeing nothing,
+# and its client lost its answer for nothing (review 8). --file-cache 1:
+# the first file is the cache's (its entry held by its body), the three
+# after it are served uncached, a descriptor each: the budget is full, and
+# a fourth takes the room of one of those three, stalled past 1 s, only.
+start urt-http "$tmp/bare.out" --root "$root" --no-splice --file-cache 1 --max-body-fds 3 --send-ms 60000
+url=http://127.0.0.1:$port
+exec {bare}<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /hog/f1.bin HTTP/1.1\r\nHost: x\r\n\r\n' >&"$bare"
+sleep 0.3 # its socket full first: it is the stalled longest
+held=()
+for i in 2 3 4; do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	held+=("$fd")
+	printf 'GET /hog/f%d.bin HTTP/1.1\r\nHost: x\r\n\r\n' "$i" >&"$fd"
+done
+for _ in $(seq 50); do [ "$(stat_of "$tmp/bare.out" body_fds)" = 3 ] && break; sleep 0.1; done
+[ "$(stat_of "$tmp/bare.out" body_fds)" = 3 ] ||
+	fail "bare: the uncached bodies hold $(stat_of "$tmp/bare.out" body_fds) descriptors, not 3"
+sleep 1.2 # all four stalled past SHED_STALL_MS
+got=$(curl -s -o "$tmp/bare.got" -w "%{http_code}" --max-time 10 "$url/hog/f5.bin" || true)
+[ "$got" = 200 ] && [ "$(stat -c %s "$tmp/bare.got")" = $((16 << 20)) ] ||
+	fail "bare: a new client's large file past the budget: '$got'"
+n=$(stat_of "$tmp/bare.out" shed)
+[ "$n" = 1 ] || fail "bare: $n bodies shed for one descriptor (the cached one's too?)"
+# the spared one's answer comes whole once its client reads
+n=$(timeout 20 head -c $((16 << 20)) <&"$bare" | wc -c)
+[ "$n" = $((16 << 20)) ] || fail "bare: the body from the cache's descriptor was cut at $n bytes"
+exec {bare}>&-
+for fd in "${held[@]}"; do exec {fd}>&-; done
+stop
+
 step "the open-file cache: hits, revalidation after a change, a deleted file, eviction within its bound, If-Range"
 # a short interval (300 ms) and 4 entries: each check waits past the interval
 mkdir -p "$root/fc"

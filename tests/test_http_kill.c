@@ -21,11 +21,13 @@
  * White box: the server's source is compiled into the test, for struct
  * conn, conn_kill and s->bodies. Four cases: the body spliced (the file's
  * splice done; the poll for room done) and read and sent (--no-splice: the
- * read done; the send done); a fifth, a batch of answers, below. Each asserts that the killed connection,
- * whose peer then reads nothing, ends and closes its body's descriptors
- * (the process's descriptors back to what they were before it), that they
- * were out of body_fds from the kill, and that its peer got less than the
- * body: no more of it went after the kill than was in the sockets then.
+ * read done; the send done); a fifth, a batch of answers, below. Each
+ * asserts that the killed connection, whose peer then reads nothing, ends
+ * and closes its body's descriptors (the process's descriptors back to
+ * what they were before it), that they were out of body_fds from the kill,
+ * and that its peer got less than the body: no more of it went after the
+ * kill than was in the sockets then. Last, whom the shed closes (review 8):
+ * the budget only bodies holding descriptors it counts, a full table any.
  */
 #include "http/server.c"
 
@@ -384,6 +386,199 @@ static void test_expire_skips_killed(void **state)
 	free(s);
 }
 
+/*
+ * The shed's choice of bodies (review 8, finding 2). A body read and sent
+ * from the cache's descriptor (TLS, --no-splice, or no pipe to be had)
+ * holds none of the descriptors --max-body-fds counts (c->fds 0); it was
+ * in the one list of bodies with the others, and stalled longest, at its
+ * front, so the budget's shed closed it first, freeing nothing, and a
+ * slow client lost its answer for nothing. Such bodies are in
+ * s->bodies_bare now: the budget closes from s->bodies only, a full table
+ * (fds_short) from both, the stalled longest first. White box: the
+ * conns are made by hand, their descriptors numbers only (nothing is
+ * opened or closed), their stalls set back from now.
+ */
+static struct http_fentry cached; /* the cache's entry: its descriptor stays open */
+
+static struct http_server *shed_server(uint32_t budget)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+
+	assert_non_null(s);
+	link_init(&s->bodies);
+	link_init(&s->bodies_bare);
+	s->o.fd_budget = budget;
+	return s;
+}
+
+enum holds {
+	BARE,	  /* the cache's file, no pipe: 0 counted */
+	OWN_FILE, /* a file the cache does not own: 1 */
+	PIPE,	  /* a pipe, the cache's file: 2 */
+};
+
+static void holds_set(struct conn *c, enum holds h)
+{
+	c->pipe[0] = c->pipe[1] = h == PIPE ? 1000 : -1;
+	c->file = 1001;
+	c->fe = h == OWN_FILE ? NULL : &cached;
+	fds_count(c);
+}
+
+/* Each list in the order of moved_ns, each body in the one its c->fds
+ * says, nbodies and body_fds the sums of what they hold. */
+static void lists_check(const struct http_server *s)
+{
+	uint32_t n = 0;
+	size_t fds = 0;
+
+	for (int bare = 0; bare < 2; bare++) {
+		const struct http_link *l = bare ? &s->bodies_bare : &s->bodies;
+		uint64_t last = 0;
+
+		for (const struct http_link *at = l->next; at != l; at = at->next) {
+			const struct conn *c = conn_of(at, body);
+
+			assert_false(c->killed);
+			assert_true(c->moved_ns >= last);
+			assert_int_equal(c->fds == 0, bare);
+			last = c->moved_ns;
+			fds += c->fds;
+			n++;
+		}
+	}
+	assert_int_equal(n, s->nbodies);
+	assert_int_equal(fds, s->body_fds);
+}
+
+struct begin {
+	enum holds h;
+	uint64_t ago_ms; /* its peer's last byte, so far back */
+};
+
+/* n bodies begin on s, as b[i] says, oldest first (as they would): c[i]. */
+static void bodies_begin(struct http_server *s, struct conn **c, const struct begin *b, int n)
+{
+	for (int i = 0; i < n; i++) {
+		c[i] = calloc(1, sizeof(*c[i]));
+		assert_non_null(c[i]);
+		c[i]->s = s;
+		c[i]->fill[0] = c[i]->fill[1] = -1;
+		holds_set(c[i], b[i].h);
+		body_moved(c[i]);
+		c[i]->moved_ns = urt_now_ns() - b[i].ago_ms * MS;
+	}
+	lists_check(s);
+}
+
+static void shed_free(struct http_server *s, struct conn **c, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(c[i]);
+	free(s);
+}
+
+/* The budget: budget 2, a stalled body holding none (stalled longest)
+ * and one holding a pipe (2); room for a pipe closes only the second.
+ * With only bare bodies left, there is no room and none is closed. */
+static void test_shed_spares_bodies_without_fds(void **state)
+{
+	struct http_server *s = shed_server(2);
+	struct conn *c[2];
+
+	(void)state;
+	/* both stalled past SHED_STALL_MS */
+	bodies_begin(s, c, (const struct begin[]){ { BARE, 2000 }, { PIPE, 1500 } }, 2);
+	assert_true(fds_room(s, 2));
+	print_message("room for a pipe: %llu closed; the body holding no descriptor %s\n",
+		      (unsigned long long)s->shed, c[0]->killed ? "closed" : "spared");
+	assert_true(c[1]->killed);
+	assert_false(c[0]->killed);
+	assert_int_equal(s->shed, 1);
+	lists_check(s);
+	assert_false(fds_room(s, 3)); /* past the budget alone: none to close */
+	assert_false(c[0]->killed);
+	assert_int_equal(s->shed, 1);
+	shed_free(s, c, 2);
+}
+
+/* A full table (EMFILE: fds_short): any body closed gives back its socket,
+ * so bare bodies are closed too, the stalled longest first across both
+ * lists; one not stalled SHED_STALL_MS is not. */
+static void test_shed_full_table_closes_any(void **state)
+{
+	struct http_server *s = shed_server(0); /* no budget: only the table sheds */
+	static const struct begin b[] = {
+		{ BARE, 4000 }, { OWN_FILE, 3000 }, { BARE, 2000 }, { PIPE, 500 }
+	};
+	struct conn *c[4];
+
+	(void)state;
+	bodies_begin(s, c, b, 4);
+	assert_true(fds_room(s, 1000)); /* no budget: nothing to make room in */
+	assert_int_equal(s->shed, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(fds_short(s, 1), 1);
+		for (int j = 0; j < 4; j++)
+			assert_int_equal(c[j]->killed, j <= i);
+		lists_check(s);
+	}
+	assert_int_equal(fds_short(s, 4), 0); /* the last one moved 0.5 s ago */
+	assert_false(c[3]->killed);
+	assert_int_equal(s->shed, 3);
+	shed_free(s, c, 4);
+}
+
+/* A body whose c->fds crosses 0 mid-body changes lists, in its place by
+ * when its peer last took bytes: a pipe returned to the pool, a file
+ * handed to the cache, a pipe taken. The budget then closes only what
+ * holds some, and a full table still closes in the order of the stalls. */
+static void test_shed_fds_change_mid_body(void **state)
+{
+	struct http_server *s = shed_server(3);
+	static const struct begin b[] = {
+		{ OWN_FILE, 5000 }, { BARE, 3000 }, { PIPE, 2000 }, { OWN_FILE, 1500 }
+	};
+	struct conn *c[4];
+
+	(void)state;
+	bodies_begin(s, c, b, 4);
+	assert_int_equal(s->body_fds, 4);
+
+	holds_set(c[2], BARE); /* its pipe back to the pool: after c[1] */
+	assert_int_equal(s->body_fds, 2);
+	lists_check(s);
+	assert_ptr_equal(s->bodies_bare.prev, &c[2]->body);
+
+	c[0]->fe = &cached; /* its file the cache's: stalled longest, the front */
+	fds_count(c[0]);
+	assert_int_equal(s->body_fds, 1);
+	lists_check(s);
+	assert_ptr_equal(s->bodies_bare.next, &c[0]->body);
+
+	holds_set(c[1], PIPE); /* a pipe taken: ahead of c[3] */
+	assert_int_equal(s->body_fds, 3);
+	lists_check(s);
+	assert_ptr_equal(s->bodies.next, &c[1]->body);
+
+	assert_true(fds_room(s, 2)); /* past c[0], which holds none: c[1] */
+	for (int j = 0; j < 4; j++)
+		assert_int_equal(c[j]->killed, j == 1);
+	lists_check(s);
+	assert_true(fds_room(s, 3)); /* then c[3], and no bare body */
+	for (int j = 0; j < 4; j++)
+		assert_int_equal(c[j]->killed, j == 1 || j == 3);
+	assert_int_equal(s->body_fds, 0);
+	lists_check(s);
+	for (int i = 0; i < 4; i += 2) { /* the table full: the bare ones, by their stalls */
+		assert_int_equal(fds_short(s, 1), 1);
+		assert_true(c[i]->killed);
+		lists_check(s);
+	}
+	assert_int_equal(s->nbodies, 0);
+	shed_free(s, c, 4);
+}
+
 int main(void)
 {
 	static const struct kcase splice_file = { false, FILE_OP };
@@ -399,6 +594,9 @@ int main(void)
 		cmocka_unit_test(test_kill_short_batch_send),
 		cmocka_unit_test(test_kill_short_large_batch_send),
 		cmocka_unit_test(test_expire_skips_killed),
+		cmocka_unit_test(test_shed_spares_bodies_without_fds),
+		cmocka_unit_test(test_shed_full_table_closes_any),
+		cmocka_unit_test(test_shed_fds_change_mid_body),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

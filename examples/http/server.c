@@ -59,7 +59,7 @@ struct conn {
 	uint64_t wait_by;	  /* the deadline of its place in its wait list */
 	struct http_link all, wait;	  /* in s->all; in a wait list (the sweeper's) while it waits */
 	struct http_link sending; /* in s->sends while send_out sends a batch (by send_by) */
-	struct http_link body;	  /* in s->bodies while a large body goes (body_moved) */
+	struct http_link body;	  /* in s->bodies or s->bodies_bare while a large body goes */
 	uint64_t moved_ns;	  /* when its peer last took bytes of it */
 	uint32_t fds;		  /* descriptors its body holds, counted in s->body_fds */
 	uint64_t open_by;	  /* an open refused for a full table is tried until then */
@@ -172,18 +172,44 @@ static size_t conn_unread(const struct conn *c)
  * a descriptor (EMFILE or ENFILE on an open, a pipe or an accept), the
  * bodies whose peer has taken no byte for longest are closed (conn_kill),
  * so the descriptors go to whoever is served next, as --max-clients-mem
- * closes the largest holders of memory. A large body is in s->bodies
- * while it goes, moved to the tail each time its peer takes bytes, so the
- * list is in the order of their last progress, the stalled longest first:
- * O(1) to keep (a move per 64 KiB) and to pick from. A reader that keeps
+ * closes the largest holders of memory. A large body is in a list while
+ * it goes, moved to the tail each time its peer takes bytes, so the list
+ * is in the order of their last progress, the stalled longest first: O(1)
+ * to keep (a move per 64 KiB) and to pick from. A reader that keeps
  * reading is at the tail; one that never reads drifts to the front. Only
  * a body stalled SHED_STALL_MS is closed: the kernel reports room in a
  * socket to a sender in bursts, so a client that reads steadily can show
  * no progress for most of a second (send_out). With no such body, a body
  * goes without a pipe (read and send), and its file, the least a body
  * needs, is opened anyway.
+ *
+ * The lists are two, by whether the body holds descriptors the budget
+ * counts (c->fds): s->bodies, those that do, and s->bodies_bare, those
+ * that do not (over TLS or --no-splice, served from the cache's
+ * descriptor, which stays open). The budget closes from s->bodies only:
+ * closing a bare body frees nothing it counts, and a slow client would
+ * lose its answer for nothing (review 8). A full table closes from both,
+ * the older front first: any body closed gives back its socket. A body
+ * whose c->fds crosses 0 mid-body changes lists (fds_count), put in its
+ * place by moved_ns so both stay in order.
  */
 #define SHED_STALL_MS 1000
+
+static struct http_link *body_list(struct conn *c)
+{
+	return c->fds ? &c->s->bodies : &c->s->bodies_bare;
+}
+
+/* c, its c->fds just across 0 mid-body, into its new list in the order of
+ * moved_ns: from the tail back past the bodies that moved since. */
+static void body_insert(struct conn *c)
+{
+	struct http_link *list = body_list(c), *at = list->prev;
+
+	while (at != list && conn_of(at, body)->moved_ns > c->moved_ns)
+		at = at->prev;
+	link_add_tail(at->next, &c->body);
+}
 
 static void body_moved(struct conn *c)
 {
@@ -194,7 +220,7 @@ static void body_moved(struct conn *c)
 		link_del(&c->body);
 	else
 		c->s->nbodies++;
-	link_add_tail(&c->s->bodies, &c->body);
+	link_add_tail(body_list(c), &c->body); /* it moved last: the tail is its place */
 }
 
 static void body_done(struct conn *c)
@@ -205,15 +231,21 @@ static void body_done(struct conn *c)
 	}
 }
 
-/* c's share of s->body_fds, after its pipe or its file changed hands. */
+/* c's share of s->body_fds, after its pipe or its file changed hands; a
+ * body under way that starts or stops holding any changes lists. */
 static void fds_count(struct conn *c)
 {
 	uint32_t now = (c->pipe[0] >= 0 ? 2u : 0u) + (c->file >= 0 && !c->fe ? 1u : 0u);
+	bool moves = c->body.next && !c->fds != !now;
 
 	if (c->killed)
 		return;
 	c->s->body_fds = c->s->body_fds - c->fds + now;
 	c->fds = now;
+	if (moves) {
+		link_del(&c->body);
+		body_insert(c);
+	}
 }
 
 /* Close c from outside its task (or from inside, between awaits): every
@@ -254,15 +286,22 @@ static bool killed_idle(const struct conn *c)
 	       c->nap.state == URT_OP_IDLE;
 }
 
-/* Close the body stalled longest, if SHED_STALL_MS. Return: whether there was one. */
-static bool shed_one(struct http_server *s)
+/* The front of list (stalled longest), or NULL if it is empty. */
+static struct conn *body_front(struct http_link *list)
 {
-	struct conn *c;
+	return list->next == list ? NULL : conn_of(list->next, body);
+}
 
-	if (s->bodies.next == &s->bodies)
-		return false;
-	c = conn_of(s->bodies.next, body);
-	if (urt_now_ns() - c->moved_ns < SHED_STALL_MS * 1000000ull)
+/* Close the body stalled longest among those holding descriptors the
+ * budget counts, or (any: the table is full) among all, if it has been
+ * stalled SHED_STALL_MS. Return: whether there was one. */
+static bool shed_one(struct http_server *s, bool any)
+{
+	struct conn *c = body_front(&s->bodies), *b = any ? body_front(&s->bodies_bare) : NULL;
+
+	if (b && (!c || b->moved_ns < c->moved_ns))
+		c = b;
+	if (!c || urt_now_ns() - c->moved_ns < SHED_STALL_MS * 1000000ull)
 		return false;
 	conn_kill(c);
 	s->shed++;
@@ -270,11 +309,12 @@ static bool shed_one(struct http_server *s)
 }
 
 /* Room within the descriptor budget for need more held by bodies: the
- * bodies stalled longest are closed to make it. Return: whether there is. */
+ * bodies stalled longest that hold some are closed to make it. Return:
+ * whether there is. */
 static bool fds_room(struct http_server *s, uint32_t need)
 {
 	while (s->o.fd_budget && s->body_fds + need > s->o.fd_budget)
-		if (!shed_one(s))
+		if (!shed_one(s, false))
 			return false;
 	return true;
 }
@@ -1235,15 +1275,16 @@ static void pipes_trim(struct http_server *s)
 }
 
 /* The kernel refused a descriptor (EMFILE, ENFILE): the pooled pipes are
- * closed, and up to n of the bodies stalled longest. Return: the bodies
- * closed (their descriptors are free once their tasks end, within a tick). */
+ * closed, and up to n of the bodies stalled longest, those that hold no
+ * descriptor the budget counts too (each gives back its socket). Return:
+ * the bodies closed (their descriptors are free once their tasks end, within a tick). */
 static uint32_t fds_short(struct http_server *s, uint32_t n)
 {
 	uint32_t k = 0;
 
 	s->pipes_low = s->npipes;
 	pipes_trim(s);
-	while (k < n && shed_one(s))
+	while (k < n && shed_one(s, true))
 		k++;
 	return k;
 }
@@ -2280,6 +2321,7 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 	link_init(&s->lingers);
 	link_init(&s->sends);
 	link_init(&s->bodies);
+	link_init(&s->bodies_bare);
 	return 0;
 }
 

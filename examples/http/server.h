@@ -63,8 +63,9 @@ struct http_opts {
 	uint64_t idle_ms, head_ms, send_ms, linger_ms;
 	uint64_t max_pipeline;	 /* --max-pipeline: requests answered per receive */
 	size_t mem_budget;	 /* its share of --max-clients-mem */
-	/* its share of --max-body-fds: past it the bodies stalled longest are
-	 * closed before another body takes a descriptor (server.c, fds_room) */
+	/* its share of --max-body-fds: past it the bodies stalled longest that
+	 * hold such descriptors are closed before another body takes one
+	 * (server.c, fds_room) */
 	uint32_t fd_budget;
 	struct http_limits lim;	 /* --max-line, --max-head, --max-body, the chunk bounds */
 	atomic_uint *live_total; /* connections open in all runtimes (--max-conns caps it) */
@@ -117,8 +118,11 @@ struct http_server {
 	struct http_link idle, heads, lingers;
 	struct http_link sends; /* connections sending a batch, by --send-ms deadline */
 	/* connections sending a large body, by when their peer last took bytes
-	 * (the stalled longest first; server.c, body_moved); nbodies of them */
-	struct http_link bodies;
+	 * (the stalled longest first; server.c, body_moved), in two lists:
+	 * bodies holds those with descriptors counted in body_fds (c->fds > 0),
+	 * the --max-body-fds shed's; bodies_bare those with none (the cache's
+	 * file, no pipe), which only a full table sheds. nbodies: of both */
+	struct http_link bodies, bodies_bare;
 	uint32_t nbodies;
 	size_t body_fds;	/* descriptors bodies hold (pipes, files not cached) */
 	uint64_t backoffs_seen; /* the runtime's accept_backoffs at the last sweep */
