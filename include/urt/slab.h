@@ -58,7 +58,9 @@ struct urt_slot {
 /*
  * The slab's used count carries this offset while the free that empties the
  * slab need not call the slow path (which re-sorts a scattered freelist into
- * address order): the count then never reaches 0.
+ * address order): the count then never reaches 0. While it does, the slab's
+ * bump_end is held at its bump, so the next bump takes the slow path, which
+ * clears it (arms the slab) and the inline bump never has to.
  */
 #define URT__SLAB_UNARMED (1u << 31)
 
@@ -98,7 +100,7 @@ struct urt_slab {
 	uint32_t cur;		     /* the chunk that bumps; URT_SLAB_NIL: debug build */
 	uint32_t used;		     /* occupied + claimed (+ URT__SLAB_UNARMED) */
 	char *bump;		     /* next slot of chunk cur never handed out since a reset */
-	char *bump_end;		     /* end of chunk cur's slots; bump == bump_end: slow path */
+	char *bump_end;		     /* end of chunk cur's slots (disarmed: bump); == bump: slow path */
 	struct urt_slab_chunk **dir; /* chunk index -> chunk */
 	uint32_t slot_size;	     /* multiple of align */
 	uint32_t chunk_slots;	     /* slots per chunk */
@@ -187,9 +189,11 @@ static inline uint32_t *urt__slab_slot_chunk(void *p)
 
 /*
  * For callers that inline their own fast path (urt_spawn_slab) and for
- * urt__slab_take: pop the freelist, or bump when it is empty (a bump arms
- * the slab: see urt__slab_emptied); NULL when only urt_slab_alloc can tell
- * (the end of a chunk, a debug build). Never calls out, so the caller's
+ * urt__slab_take: pop the freelist, or bump when it is empty; NULL when
+ * only urt_slab_alloc can tell (the end of a chunk, a debug build, or the
+ * first bump of a disarmed slab, whose bump_end is held at its bump: the
+ * slow path arms it, so the inline bump counts with a plain increment;
+ * see urt__slab_emptied). Never calls out, so the caller's
  * fast path stays a leaf.
  */
 static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
@@ -200,8 +204,10 @@ static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
 		p = s->bump;
 		if (__builtin_expect(p == s->bump_end, 0))
 			return NULL;
+		if (!p) /* below bump_end: never NULL (the caller's test folds away) */
+			__builtin_unreachable();
 		s->bump = (char *)p + s->slot_size;
-		s->used = (s->used & ~URT__SLAB_UNARMED) + 1;
+		s->used++; /* armed: a disarmed slab's bump_end is its bump */
 		*chunk = s->cur;
 		return p;
 	}
