@@ -368,8 +368,8 @@ static void test_disarmed_slab_bumps_through_the_slow_path(void **state)
 	char *p;
 
 	(void)state;
-	assert_int_equal(urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 32, .slots = 128 }),
-			 0);
+	assert_int_equal(
+		urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 32, .slots = 128 }), 0);
 	if (s.checked) { /* debug builds: no inline path, no reset */
 		urt_slab_deinit(&s);
 		return;

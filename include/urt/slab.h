@@ -92,6 +92,7 @@ struct urt_slab_chunk {
  *   chunks before cur: every slot occupied, claimed or on free
  *   chunk cur: slots below bump likewise, slots from bump on vacant
  *   chunks after cur: every slot vacant, on no list
+ *   disarmed (used carries URT__SLAB_UNARMED): bump_end == bump
  * Debug and ASan builds keep free and bump NULL and cur URT_SLAB_NIL, so
  * every call takes the checked slow path.
  */
@@ -100,7 +101,7 @@ struct urt_slab {
 	uint32_t cur;		     /* the chunk that bumps; URT_SLAB_NIL: debug build */
 	uint32_t used;		     /* occupied + claimed (+ URT__SLAB_UNARMED) */
 	char *bump;		     /* next slot of chunk cur never handed out since a reset */
-	char *bump_end;		     /* end of chunk cur's slots (disarmed: bump); == bump: slow path */
+	char *bump_end;		     /* end of chunk cur's slots; bump == bump_end: slow path */
 	struct urt_slab_chunk **dir; /* chunk index -> chunk */
 	uint32_t slot_size;	     /* multiple of align */
 	uint32_t chunk_slots;	     /* slots per chunk */
