@@ -56,7 +56,9 @@
  * than SORT_MIN slots since its last reset keeps its list and is disarmed
  * (its count carries URT__SLAB_UNARMED and never reaches 0), so one slot
  * taken and freed over and over does not call out; the next bump arms it
- * again.
+ * again. That bump is the slow path's (take_next): disarming holds
+ * bump_end at bump, so the inline bump counts with a plain increment and
+ * never clears the offset itself (a warm-up's case, not the hot path's).
  *
  * Rejected (docs/design.md has the figures): per-chunk lists with the
  * current chunk's in the slab (the previous design: a branch on the slot's
@@ -226,7 +228,6 @@ int urt_slab_init(struct urt_slab *s, const struct urt_slab_opts *o)
 		.chunk_slots = (uint32_t)o->slots,
 		.gen = next_gen(),
 		.cur = URT_SLAB_NIL,
-		.used = URT__SLAB_UNARMED,
 		.avail = URT_SLAB_NIL,
 		.align = (uint32_t)align,
 		.bounded = o->bounded,
@@ -357,7 +358,10 @@ static int take_next(struct urt_slab *s, struct urt_slot *out, unsigned how)
 {
 	int ret;
 
-	if (s->cur + 1 < s->nchunks) {
+	if (s->bump != (char *)s->dir[s->cur]) {
+		/* disarmed (bump_end held at bump): the chunk has room; arm */
+		s->bump_end = (char *)s->dir[s->cur];
+	} else if (s->cur + 1 < s->nchunks) {
 		s->dir[s->cur]->bump = s->chunk_slots;
 		bump_into(s, s->cur + 1);
 	} else {
@@ -450,6 +454,7 @@ void urt__slab_emptied(struct urt_slab *s)
 
 	if ((size_t)s->cur * s->chunk_slots + cur_bumped(s) < SORT_MIN) {
 		s->used = URT__SLAB_UNARMED;
+		s->bump_end = s->bump; /* the next bump arms it (take_next) */
 		return;
 	}
 	if (cur_bumped(s) > c->bump)

@@ -584,6 +584,90 @@ static void test_recv_stream_end_refuses_other_kinds(void **state)
 }
 
 /*
+ * Chunk records past opts.op_records, then the limit holds. With
+ * op_records 4, all four live (a receive stream and three sleeps), 12
+ * bytes written one at a time and not read queue their completions in
+ * chunk records past the limit (only chunks may pass it). Read, the
+ * chunks go back to the free stack, yet a fourth sleep and a no-op are
+ * still refused -EAGAIN (4 live): once more records than op_records were
+ * made, the inline take must look at the limit (ops.gate, op.c) even with
+ * free records on the stack. After one sleep is cancelled another is armed.
+ */
+struct lim_state {
+	int fd, got, r_extra, r_again, r_nop, r_after, r_cancel;
+	struct urt_op rx, nap[4], nop;
+	struct urt_buf buf;
+	struct lim_state *out; /* the test's copy (spawn copies the state) */
+};
+
+static bool lim_read; /* the test's word to read the queued bytes */
+
+static bool lim_poll(struct urt_task *t, void *arg)
+{
+	struct lim_state *st = arg;
+	int n;
+
+	URT_BEGIN(t);
+	assert_int_equal(urt_recv_stream(t, &st->rx, st->fd, &st->buf), URT_PENDING);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(urt_sleep(t, &st->nap[i], 10000000000ull), URT_PENDING);
+	st->r_extra = urt_sleep(t, &st->nap[3], 10000000000ull);
+	while (!lim_read)
+		URT_YIELD(t);
+	while ((n = urt_recv_stream(t, &st->rx, st->fd, &st->buf)) > 0) {
+		st->got += n;
+		urt_buf_free(&st->buf);
+	}
+	assert_int_equal(n, URT_PENDING);
+	st->r_again = urt_sleep(t, &st->nap[3], 10000000000ull);
+	st->r_nop = urt_nop(t, &st->nop);
+	assert_int_equal(urt_op_cancel(&st->nap[0]), 0);
+	st->r_cancel = urt_sleep(t, &st->nap[0], 10000000000ull);
+	st->r_after = urt_sleep(t, &st->nap[3], 10000000000ull);
+	*st->out = *st;
+	URT_END(t); /* its sleeps and stream are cancelled as it ends */
+}
+
+static const struct urt_task_type lim_type = { .poll = lim_poll, .name = "lim" };
+
+static void test_chunks_past_the_limit_then_it_holds(void **state)
+{
+	struct urt_runtime rt;
+	struct lim_state st = { 0 };
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	test_runtime_init(&rt, &(struct urt_runtime_opts){ .op_records = 4 });
+	st.fd = sv[0];
+	st.out = &st;
+	lim_read = false;
+	assert_int_equal(urt_spawn(&rt, &lim_type, &st, sizeof(st), NULL), 0);
+	assert_int_equal(urt_tick(&rt, 0), 1);
+	assert_int_equal(test_stats(&rt).ops_live, 4);
+	for (int i = 0; i < 12; i++) { /* one completion a byte */
+		uint64_t cqes = test_stats(&rt).cqes;
+
+		assert_int_equal(write(sv[1], "x", 1), 1);
+		for (int k = 0; k < 100 && test_stats(&rt).cqes == cqes; k++)
+			assert_true(urt_tick(&rt, 10000000) >= 0);
+	}
+	assert_int_equal(test_stats(&rt).ops_live, 7); /* 3 chunks past the limit */
+	lim_read = true;
+	assert_int_equal(urt_run(&rt), 0);
+	assert_int_equal(st.r_extra, -EAGAIN);
+	assert_int_equal(st.got, 12);
+	assert_int_equal(st.r_again, -EAGAIN);
+	assert_int_equal(st.r_nop, -EAGAIN);
+	assert_int_equal(st.r_cancel, -ECANCELED);
+	assert_int_equal(st.r_after, URT_PENDING);
+	assert_int_equal(test_stats(&rt).ops_high_water, 7);
+	test_runtime_end(&rt);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
  * A length of 4 GiB. The SQE's length is 32 bits, and urt_recv, urt_send
  * and urt_send_zc passed len to it uncut (urt_read and urt_write cut it):
  * a receive into a buffer of exactly 4 GiB asked the kernel for 0 bytes
@@ -692,6 +776,7 @@ int main(void)
 		cmocka_unit_test(test_accept_emfile_backs_off),
 		cmocka_unit_test(test_sender_that_never_reads_is_bounded),
 		cmocka_unit_test(test_lengths_of_4_gib),
+		cmocka_unit_test(test_chunks_past_the_limit_then_it_holds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

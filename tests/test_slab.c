@@ -351,6 +351,56 @@ static void test_pop_bumps_and_stops_at_chunk_end(void **state)
 	urt_slab_deinit(&s);
 }
 
+/*
+ * A disarmed slab's next bump. Three slots taken and given back empty a
+ * slab that bumped fewer than SORT_MIN (64) slots: it keeps its list and
+ * is disarmed, its bump_end held at its bump. The pops take the list;
+ * the next bump is the slow path's (urt__slab_pop says NULL), which arms
+ * the slab and hands out the next slot in address order; the bumps after
+ * it are inline again, and the armed slab, emptied with 64 bumped, is
+ * reset to its first slot.
+ */
+static void test_disarmed_slab_bumps_through_the_slow_path(void **state)
+{
+	struct urt_slab s;
+	struct urt_slot slot[70];
+	uint32_t chunk = UINT32_MAX;
+	char *p;
+
+	(void)state;
+	assert_int_equal(
+		urt_slab_init(&s, &(struct urt_slab_opts){ .slot_size = 32, .slots = 128 }), 0);
+	if (s.checked) { /* debug builds: no inline path, no reset */
+		urt_slab_deinit(&s);
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(urt_slab_alloc(&s, &slot[i]), 0);
+	for (int i = 2; i >= 0; i--)
+		urt_slab_free(&s, slot[i].ptr, slot[i].chunk);
+	assert_int_equal(urt_slab_used(&s), 0);
+	for (int i = 0; i < 3; i++) /* the list, newest first */
+		assert_ptr_equal(urt__slab_pop(&s, &chunk), slot[i].ptr);
+	assert_null(urt__slab_pop(&s, &chunk)); /* disarmed: not inline */
+	assert_int_equal(urt_slab_alloc(&s, &slot[3]), 0);
+	assert_ptr_equal(slot[3].ptr, (char *)slot[0].ptr + 3 * 32);
+	p = urt__slab_pop(&s, &chunk); /* armed: inline */
+	assert_ptr_equal(p, (char *)slot[0].ptr + 4 * 32);
+	assert_int_equal(chunk, 0);
+	slot[4] = (struct urt_slot){ p, chunk };
+	for (int i = 5; i < 70; i++)
+		assert_int_equal(urt_slab_alloc(&s, &slot[i]), 0);
+	assert_int_equal(urt_slab_used(&s), 70);
+	assert_int_equal(stats(&s).touched, 70);
+	for (int i = 0; i < 70; i++)
+		urt_slab_free(&s, slot[i].ptr, slot[i].chunk);
+	assert_int_equal(urt_slab_used(&s), 0);
+	assert_int_equal(urt_slab_alloc(&s, &slot[0]), 0); /* reset: the first slot */
+	assert_ptr_equal(slot[0].ptr, (char *)slot[1].ptr - 32);
+	urt_slab_free(&s, slot[0].ptr, slot[0].chunk);
+	urt_slab_deinit(&s);
+}
+
 /* --- model-based test -------------------------------------------------- */
 
 struct model_slot {
@@ -582,6 +632,7 @@ int main(void)
 		cmocka_unit_test(test_claim_commit_release),
 		cmocka_unit_test(test_emptied_chunk_refills_in_address_order),
 		cmocka_unit_test(test_pop_bumps_and_stops_at_chunk_end),
+		cmocka_unit_test(test_disarmed_slab_bumps_through_the_slow_path),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_alloc_failure_sweep),
 		cmocka_unit_test(test_memory_bounds),

@@ -463,6 +463,10 @@ struct urt_runtime {
 		uint32_t max;	/* opts.op_records */
 		uint32_t drain; /* tasks whose last op ended: to finish */
 		uint32_t zc_wait; /* zero-copy sends waiting for their notification */
+		/* 0 while made <= max (fewer than max records can be live, so a
+		 * pop needs no look at the limit), else UINT32_MAX: the inline
+		 * pop is `top > gate`, one compare (op.c) */
+		uint32_t gate;
 		/* free records in front of the pool, newest on top:
 		 * live = made - 1 - top - nfree (no counter on the fast path) */
 		uint32_t top;

@@ -58,7 +58,9 @@ struct urt_slot {
 /*
  * The slab's used count carries this offset while the free that empties the
  * slab need not call the slow path (which re-sorts a scattered freelist into
- * address order): the count then never reaches 0.
+ * address order): the count then never reaches 0. While it does, the slab's
+ * bump_end is held at its bump, so the next bump takes the slow path, which
+ * clears it (arms the slab) and the inline bump never has to.
  */
 #define URT__SLAB_UNARMED (1u << 31)
 
@@ -90,6 +92,7 @@ struct urt_slab_chunk {
  *   chunks before cur: every slot occupied, claimed or on free
  *   chunk cur: slots below bump likewise, slots from bump on vacant
  *   chunks after cur: every slot vacant, on no list
+ *   disarmed (used carries URT__SLAB_UNARMED): bump_end == bump
  * Debug and ASan builds keep free and bump NULL and cur URT_SLAB_NIL, so
  * every call takes the checked slow path.
  */
@@ -187,9 +190,11 @@ static inline uint32_t *urt__slab_slot_chunk(void *p)
 
 /*
  * For callers that inline their own fast path (urt_spawn_slab) and for
- * urt__slab_take: pop the freelist, or bump when it is empty (a bump arms
- * the slab: see urt__slab_emptied); NULL when only urt_slab_alloc can tell
- * (the end of a chunk, a debug build). Never calls out, so the caller's
+ * urt__slab_take: pop the freelist, or bump when it is empty; NULL when
+ * only urt_slab_alloc can tell (the end of a chunk, a debug build, or the
+ * first bump of a disarmed slab, whose bump_end is held at its bump: the
+ * slow path arms it, so the inline bump counts with a plain increment;
+ * see urt__slab_emptied). Never calls out, so the caller's
  * fast path stays a leaf.
  */
 static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
@@ -200,8 +205,10 @@ static inline void *urt__slab_pop(struct urt_slab *s, uint32_t *chunk)
 		p = s->bump;
 		if (__builtin_expect(p == s->bump_end, 0))
 			return NULL;
+		if (!p) /* below bump_end: never NULL (the caller's test folds away) */
+			__builtin_unreachable();
 		s->bump = (char *)p + s->slot_size;
-		s->used = (s->used & ~URT__SLAB_UNARMED) + 1;
+		s->used++; /* armed: a disarmed slab's bump_end is its bump */
 		*chunk = s->cur;
 		return p;
 	}

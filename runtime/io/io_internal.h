@@ -156,6 +156,16 @@ static inline uint32_t urt__kw(uint8_t kind, uint8_t opcode, uint8_t ncqe, uint8
 
 #define URT__CHUNK_ENTS 4
 
+/* A record's next generation: one more, never 0 (user_data below 2^32 is
+ * the runtime's own); the carry of the add is the step past 0 */
+static inline uint32_t urt__gen_next(uint32_t gen)
+{
+	uint32_t next;
+	bool carry = __builtin_add_overflow(gen, 1u, &next);
+
+	return next + carry;
+}
+
 static inline struct urt__rec *urt__rec_at(struct urt_runtime *rt, uint32_t idx)
 {
 	return &rt->ops.pages[idx >> URT__REC_PAGE_SHIFT][idx & (URT__REC_PAGE - 1)];
@@ -178,11 +188,12 @@ static inline uint32_t urt__ops_live(const struct urt_runtime *rt)
 }
 #define URT__REC_STACK ((uint32_t)(sizeof(((struct urt_runtime *)0)->ops.stack) / sizeof(uint32_t)))
 
-/* Out of line (op.c): the pool behind the stack. urt__rec_refill takes a
- * record when the stack is empty or the limit is near (Return: as
- * urt__rec_alloc); urt__rec_spill moves the stack's older half to the pool
- * when it is full. Both keep the order strictly newest-first. */
-URT_HIDDEN int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind);
+/* Out of line (op.c): the pool behind the stack. urt__rec_refill makes the
+ * stack hold a record to take when it is empty or the limit must be looked
+ * at (ops.gate; Return: 0; -EAGAIN, -ENOMEM as urt__rec_alloc);
+ * urt__rec_spill moves the stack's older half to the pool when it is full.
+ * Both keep the order strictly newest-first. */
+URT_HIDDEN int urt__rec_refill(struct urt_runtime *rt, uint8_t kind);
 URT_HIDDEN void urt__rec_spill(struct urt_runtime *rt);
 
 /* Pop the stack's top record and set it up as kind (the stack is not
@@ -195,12 +206,9 @@ static inline uint32_t urt__rec_take_at(struct urt_runtime *rt, uint8_t kind, st
 	urt__unpoison(r, sizeof(*r));
 	r->task = NULL;
 	r->op = NULL;
-	r->gen = r->gen + 1 ? r->gen + 1 : 1;
+	r->gen = urt__gen_next(r->gen);
 	r->next = r->prev = 0;
-	r->kind = kind;
-	r->opcode = 0;
-	r->ncqe = 0;
-	r->rfl = 0;
+	r->kw = urt__kw(kind, 0, 0, 0);
 	r->res = 0;
 	r->cflags = 0;
 	r->tm.qhead = 0;
@@ -210,33 +218,28 @@ static inline uint32_t urt__rec_take_at(struct urt_runtime *rt, uint8_t kind, st
 	return idx;
 }
 
-static inline uint32_t urt__rec_take(struct urt_runtime *rt, uint8_t kind)
-{
-	struct urt__rec *r;
-
-	return urt__rec_take_at(rt, kind, &r);
-}
-
 /*
  * Take a record (kind set, zeroed links); *rp its address. The common case
- * pops the per-runtime stack; `made <= max` means fewer than max records
- * can be live, so the limit needs no look. Return: index; -EAGAIN
+ * pops the per-runtime stack: `top > gate` is one compare (gate is 0 while
+ * made <= max, when fewer than max records can be live and the limit needs
+ * no look). The refill only fills the stack and the take stays here, so
+ * the paths meet before it and a caller that frees the record next finds
+ * its address without a second look-up. Return: index; -EAGAIN
  * (opts.op_records live; chunks, queued completions, may pass it); -ENOMEM.
  */
 static inline int64_t urt__rec_alloc_at(struct urt_runtime *rt, uint8_t kind, struct urt__rec **rp)
 {
-	int64_t idx;
-
 #ifdef URT_FAULTS
 	if (URT_UNLIKELY(rt->fault && rt->fault->record && rt->fault->record(rt->fault->ctx)))
 		return -ENOMEM;
 #endif
-	if (URT_LIKELY(rt->ops.top && rt->ops.made <= rt->ops.max))
-		return urt__rec_take_at(rt, kind, rp);
-	idx = urt__rec_refill(rt, kind);
-	if (idx >= 0)
-		*rp = urt__rec_at(rt, (uint32_t)idx);
-	return idx;
+	if (URT_UNLIKELY(rt->ops.top <= rt->ops.gate)) {
+		int ret = urt__rec_refill(rt, kind);
+
+		if (ret < 0)
+			return ret;
+	}
+	return urt__rec_take_at(rt, kind, rp);
 }
 
 static inline int64_t urt__rec_alloc(struct urt_runtime *rt, uint8_t kind)
@@ -531,7 +534,7 @@ static inline bool urt__op_fast_begin(struct urt_task *t, struct urt_op *op, int
 	top = rt->ops.top;
 	/* (a state past STREAM is IDLE to urt__op_start: its path takes it) */
 	if (URT_UNLIKELY(op->state != URT_OP_IDLE || op->timeout_ns || !t || t != rt->polling ||
-			 !top || rt->ops.made > rt->ops.max ||
+			 top <= rt->ops.gate ||
 			 tail + 1 - IO_URING_READ_ONCE(*sq->khead) > sq->ring_entries))
 		return false;
 #ifdef URT_ASAN
@@ -554,8 +557,7 @@ static inline bool urt__op_fast_begin(struct urt_task *t, struct urt_op *op, int
 		urt__rec_at(rt, head)->prev = idx;
 	r = urt__rec_at(rt, idx);
 	urt__unpoison(r, sizeof(*r));
-	gen = r->gen + 1;
-	gen += !gen; /* never 0 */
+	gen = urt__gen_next(r->gen);
 	r->task = t;
 	r->op = op;
 	r->gen = gen;

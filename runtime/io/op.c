@@ -23,7 +23,11 @@
  * pool is visited when the stack is empty (take its 8 newest) or full (spill
  * the stack's older half to it). No live counter is kept: live = made - 1 - top
  * - nfree, and the most ever live is made - 1 (a record is carved only
- * when none is free), so stats.ops_high_water is computed too.
+ * when none is free), so stats.ops_high_water is computed too. While made
+ * <= max fewer than max records can be live and a pop needs no look at
+ * the limit; only chunks carve past it, and from then on ops.gate sends
+ * every acquire through urt__rec_refill, which counts. The inline pop is
+ * `top > gate`: one compare.
  *
  * States of a single-shot record (kind OP):
  *
@@ -192,23 +196,25 @@ static int64_t rec_carve(struct urt_runtime *rt)
 		memset(urt__rec_at(rt, idx), 0,
 		       sizeof(struct urt__rec)); /* grow zeroes its pages */
 	}
-	rt->ops.made++;
+	if (++rt->ops.made > rt->ops.max)
+		rt->ops.gate = UINT32_MAX; /* the limit is looked at from now on */
 	return idx;
 }
 
 /*
  * The pool behind the stack (io_internal.h): the stack is empty, or
- * `made > max` says the limit must be looked at. An empty stack takes the
- * pool's POOL_BATCH newest free records (the next POOL_BATCH allocations
- * are inline pops, not calls: 100k sleeps armed in a row made a call
- * each) and prefetches the batch after them: the pool is an array, not a
- * list linked through the records, so no refill waits on a cold record
- * to find the next. The stack sits on the pool's top, so moving records
- * between them changes nothing in the order: records are reused in
- * exactly the order one LIFO list would give (completions' user_data,
- * and so the simulator's traces, do not change).
+ * ops.gate says the limit must be looked at (more than max records were
+ * carved: chunks may pass it). An empty stack takes the pool's POOL_BATCH
+ * newest free records (the next POOL_BATCH allocations are inline pops,
+ * not calls: 100k sleeps armed in a row made a call each) and prefetches
+ * the batch after them: the pool is an array, not a list linked through
+ * the records, so no refill waits on a cold record to find the next. The
+ * stack sits on the pool's top, so moving records between them changes
+ * nothing in the order: records are reused in exactly the order one LIFO
+ * list would give (completions' user_data, and so the simulator's traces,
+ * do not change). The caller's inline take pops the record.
  */
-int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind)
+int urt__rec_refill(struct urt_runtime *rt, uint8_t kind)
 {
 	/* only chunks (queued completions) may pass the limit */
 	if (URT_UNLIKELY(urt__ops_live(rt) >= rt->ops.max) && kind != URT__REC_CHUNK)
@@ -226,10 +232,10 @@ int64_t urt__rec_refill(struct urt_runtime *rt, uint8_t kind)
 		int64_t ret = rec_carve(rt);
 
 		if (ret < 0)
-			return ret;
+			return (int)ret;
 		rt->ops.stack[rt->ops.top++] = (uint32_t)ret;
 	}
-	return urt__rec_take(rt, kind);
+	return 0;
 }
 
 /* The stack is full: its older half goes onto the pool, oldest first, so
