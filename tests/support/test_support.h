@@ -13,9 +13,13 @@
 #ifndef URT_TEST_SUPPORT_H
 #define URT_TEST_SUPPORT_H
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "urt/allocator.h"
 
@@ -132,5 +136,25 @@ void test_runtime_end(struct urt_runtime *rt);
  * limit; false in builds without the fault seam.
  */
 bool test_without_recv_limit(struct urt_runtime *rt);
+
+/*
+ * test_run_group - _cmocka_run_group_tests, with a check after each test:
+ * a runtime the test left bound to the thread (a failed assertion longjmps
+ * past its deinit) is let go, with a note, and the test fails, so the
+ * tests after it start clean instead of failing with -EEXIST. after, if
+ * not NULL, runs after that check (the sim shim's). Every suite's group
+ * runs through it: test_support.c wraps _cmocka_run_group_tests with it
+ * (the linker's --wrap; tests/CMakeLists.txt), the sim shim from its own
+ * wrap.
+ */
+int test_run_group(const char *group_name, const struct CMUnitTest *tests, size_t num_tests,
+		   CMFixtureFunction group_setup, CMFixtureFunction group_teardown,
+		   CMFixtureFunction after);
+int __real__cmocka_run_group_tests(const char *group_name, const struct CMUnitTest *const tests,
+				   const size_t num_tests, CMFixtureFunction group_setup,
+				   CMFixtureFunction group_teardown);
+int __wrap__cmocka_run_group_tests(const char *group_name, const struct CMUnitTest *const tests,
+				   const size_t num_tests, CMFixtureFunction group_setup,
+				   CMFixtureFunction group_teardown);
 
 #endif
