@@ -572,3 +572,52 @@ int __wrap__cmocka_run_group_tests(const char *group_name, const struct CMUnitTe
 }
 #endif
 
+/* --- test_watchdog ------------------------------------------------------------------ */
+
+static void *watchdog_main(void *arg)
+{
+	struct test_watchdog *w = arg;
+	struct timespec ts = { .tv_sec = (time_t)(w->end_ns / 1000000000u),
+			       .tv_nsec = (long)(w->end_ns % 1000000000u) };
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &ts) != ETIMEDOUT)
+		;
+	if (!w->stop) {
+		w->fired = true;
+		w->fn(w->arg);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+void test_watchdog_start(struct test_watchdog *w, unsigned ms, void (*fn)(void *arg), void *arg)
+{
+	pthread_condattr_t ca;
+
+	/* the end on CLOCK_MONOTONIC, as urt_now_ns */
+	*w = (struct test_watchdog){ .end_ns = urt_now_ns() + (uint64_t)ms * 1000000u,
+				     .fn = fn,
+				     .arg = arg };
+	assert_int_equal(pthread_condattr_init(&ca), 0);
+	assert_int_equal(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
+	assert_int_equal(pthread_cond_init(&w->cv, &ca), 0);
+	pthread_condattr_destroy(&ca);
+	assert_int_equal(pthread_mutex_init(&w->mu, NULL), 0);
+	assert_int_equal(pthread_create(&w->th, NULL, watchdog_main, w), 0);
+}
+
+bool test_watchdog_stop(struct test_watchdog *w)
+{
+	bool fired;
+
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	assert_int_equal(pthread_join(w->th, NULL), 0);
+	fired = w->fired;
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	return fired;
+}

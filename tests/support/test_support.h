@@ -13,6 +13,7 @@
 #ifndef URT_TEST_SUPPORT_H
 #define URT_TEST_SUPPORT_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -119,6 +120,30 @@ void test_sleep_ms(unsigned ms);
  */
 int test_tid(void);
 bool test_wait_blocked(int tid, unsigned ms);
+
+/*
+ * test_watchdog - for a property "A returns while B is still blocked": a
+ * thread that unblocks B (fn(arg)) only after ms milliseconds, far beyond
+ * what any slow host needs for A, unless stopped first. A that waited for
+ * B would return only after the watchdog fired; test_watchdog_stop says
+ * whether it did. No clock in the assertion, and no hang: a broken A fails
+ * after ms instead of never returning.
+ * test_watchdog_start: the thread runs. test_watchdog_stop: it ends (fn has
+ * run, or will not). Return: whether fn ran.
+ */
+struct test_watchdog {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;  /* under mu */
+	bool fired; /* fn ran; under mu */
+	uint64_t end_ns;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+void test_watchdog_start(struct test_watchdog *w, unsigned ms, void (*fn)(void *arg), void *arg);
+bool test_watchdog_stop(struct test_watchdog *w);
 
 /* test_stats - urt_runtime_stats as a value. */
 struct urt_runtime_stats test_stats(struct urt_runtime *rt);
