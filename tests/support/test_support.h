@@ -107,6 +107,15 @@ int test_tmpdir(char *tmpl);
 int test_tmpdir_remove(int dfd, const char *path);
 int64_t test_size_at(int dfd, const char *name);
 
+/*
+ * TEST_HANG_NS - the bound of a wait for something that must happen (a task
+ * finishing, bytes arriving), only so that a broken case fails instead of
+ * hanging: far beyond what a loaded host needs, never the property (a
+ * timed assertion fails on a slow host; issue 20). A wait that ends when
+ * its condition holds costs nothing for it.
+ */
+#define TEST_HANG_NS 30000000000ull
+
 /* test_sleep_ms - sleep ms milliseconds of real time (for other threads). */
 void test_sleep_ms(unsigned ms);
 
