@@ -145,7 +145,8 @@ void test_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *op
 	}
 
 	if (ret == -ENOSYS || ret == -EPERM) {
-		fprintf(stderr, "io_uring is unavailable here (%s): suite skipped\n", strerror(-ret));
+		fprintf(stderr, "io_uring is unavailable here (%s): suite skipped\n",
+			strerror(-ret));
 		exit(77);
 	}
 	assert_int_equal(ret, 0);
@@ -161,7 +162,8 @@ int test_listen(uint16_t *port)
 
 void test_tcp_pair(int lfd, uint16_t port, int *a, int *b)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 
 	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -192,7 +194,7 @@ size_t test_drain(int fd, size_t max)
 	ssize_t k;
 
 	while (n < max && (k = recv(fd, sink, max - n < sizeof(sink) ? max - n : sizeof(sink),
-				     MSG_DONTWAIT)) > 0)
+				    MSG_DONTWAIT)) > 0)
 		n += (size_t)k;
 	return n;
 }
@@ -361,7 +363,6 @@ bool test_without_recv_limit(struct urt_runtime *rt)
 	return ok;
 }
 
-
 void test_raise_nofile(const char *suite, unsigned long n)
 {
 	struct rlimit rl;
@@ -372,7 +373,8 @@ void test_raise_nofile(const char *suite, unsigned long n)
 		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	}
 	if (rl.rlim_cur < n) {
-		fprintf(stderr, "%s: RLIMIT_NOFILE %llu is below the %lu descriptors it needs: skipped\n",
+		fprintf(stderr,
+			"%s: RLIMIT_NOFILE %llu is below the %lu descriptors it needs: skipped\n",
 			suite, (unsigned long long)rl.rlim_cur, n);
 		exit(77);
 	}
@@ -415,4 +417,207 @@ int test_fd_count(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n - 1; /* the directory's own */
+}
+
+/* --- after each test: no runtime left bound to the thread --------------------------- */
+
+/*
+ * A failed assertion longjmps out of its test and leaves the test's runtime
+ * bound to the thread (urt__rt and the slab binding): every later init in
+ * the suite would fail with -EEXIST, and one failure would hide behind a
+ * cascade of false ones. So every group runs through test_run_group, which
+ * puts a setup and a teardown of its own around each test's (pre, post).
+ * post finds a runtime still bound, says so and fails that test (a test
+ * that passed but did not end its runtime is named too), then lets the
+ * runtime go without touching it: its storage was most likely the failed
+ * test's stack frame, gone and about to be reused, so deinit is out of the
+ * question. What can be undone safely: the io_uring descriptors the test
+ * opened are closed (the kernel cancels what was in flight, so no
+ * completion lands in memory that is now someone else's), the slab binding
+ * goes back to what it was before the test, the thread's runtime is
+ * cleared. The runtime's memory leaks; the test has failed anyway.
+ *
+ * Which test post ends: pre is the test's setup, and cmocka hands it the
+ * test's initial_state, which test_run_group points at the test's entry
+ * in its own copy; pre then gives the test the state cmocka would have
+ * (its own initial_state, or the group's).
+ */
+
+#define RINGS_MAX 64
+
+static const struct CMUnitTest *cur_test; /* the suite's entry of the running test */
+static CMFixtureFunction group_setup_fn;
+static void *group_state;
+static CMFixtureFunction after_fn; /* the sim shim's check, or NULL */
+static struct urt_slab_binding slab_before;
+static int rings_before[RINGS_MAX]; /* io_uring descriptors open before the test */
+static unsigned nrings_before;
+
+static bool is_ring(int fd)
+{
+	static const char want[] = "anon_inode:[io_uring]";
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	return n == (ssize_t)sizeof(want) - 1 && !memcmp(link, want, sizeof(want) - 1);
+}
+
+/* Each io_uring descriptor open now: into fds (at most max). Return: how many. */
+static unsigned rings_open(int *fds, unsigned max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < max) {
+		int fd = atoi(e->d_name);
+
+		if (e->d_name[0] != '.' && fd != dirfd(d) && is_ring(fd))
+			fds[n++] = fd;
+	}
+	closedir(d);
+	return n;
+}
+
+static bool was_open(int fd)
+{
+	for (unsigned i = 0; i < nrings_before; i++)
+		if (rings_before[i] == fd)
+			return true;
+	return false;
+}
+
+static int group_pre(void **state)
+{
+	int ret = group_setup_fn(state);
+
+	group_state = *state;
+	return ret;
+}
+
+static int pre(void **state)
+{
+	cur_test = *state;
+	*state = cur_test->initial_state ? cur_test->initial_state : group_state;
+	slab_before = urt_slab_current();
+	nrings_before = rings_open(rings_before, RINGS_MAX);
+	return cur_test->setup_func ? cur_test->setup_func(state) : 0;
+}
+
+/* Let go of a runtime the test left bound: see above. */
+static void unbind_left(void)
+{
+	int fds[RINGS_MAX];
+	unsigned n = rings_open(fds, RINGS_MAX), closed = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (!was_open(fds[i]) && !close(fds[i]))
+			closed++;
+	urt_slab_restore(slab_before);
+	urt__rt = NULL;
+	print_error(
+		"test_support: %s left a runtime bound to the thread (it failed, or it did not "
+		"end its runtime): unbound, %u io_uring descriptor(s) closed, its memory leaked, "
+		"so the tests after it start clean\n",
+		cur_test->name, closed);
+}
+
+static int post(void **state)
+{
+	int ret = cur_test->teardown_func ? cur_test->teardown_func(state) : 0;
+
+	if (urt_runtime_current()) {
+		unbind_left();
+		ret = -1;
+	}
+	if (after_fn && after_fn(state))
+		ret = -1;
+	return ret;
+}
+
+int test_run_group(const char *group_name, const struct CMUnitTest *tests, size_t num_tests,
+		   CMFixtureFunction group_setup, CMFixtureFunction group_teardown,
+		   CMFixtureFunction after)
+{
+	struct CMUnitTest *t = calloc(num_tests ? num_tests : 1, sizeof(*t));
+	int ret;
+
+	if (!t)
+		abort();
+	for (size_t i = 0; i < num_tests; i++)
+		t[i] = (struct CMUnitTest){ .name = tests[i].name,
+					    .test_func = tests[i].test_func,
+					    .setup_func = pre,
+					    .teardown_func = post,
+					    .initial_state = (void *)&tests[i] };
+	group_setup_fn = group_setup;
+	group_state = NULL;
+	after_fn = after;
+	ret = __real__cmocka_run_group_tests(group_name, t, num_tests,
+					     group_setup ? group_pre : NULL, group_teardown);
+	free(t);
+	return ret;
+}
+
+#ifndef URT_TEST_SIM /* the sim shim wraps it, then calls test_run_group */
+int __wrap__cmocka_run_group_tests(const char *group_name, const struct CMUnitTest *const tests,
+				   const size_t num_tests, CMFixtureFunction group_setup,
+				   CMFixtureFunction group_teardown)
+{
+	return test_run_group(group_name, tests, num_tests, group_setup, group_teardown, NULL);
+}
+#endif
+
+/* --- test_watchdog ------------------------------------------------------------------ */
+
+static void *watchdog_main(void *arg)
+{
+	struct test_watchdog *w = arg;
+	struct timespec ts = { .tv_sec = (time_t)(w->end_ns / 1000000000u),
+			       .tv_nsec = (long)(w->end_ns % 1000000000u) };
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &ts) != ETIMEDOUT)
+		;
+	if (!w->stop) {
+		w->fired = true;
+		w->fn(w->arg);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+void test_watchdog_start(struct test_watchdog *w, unsigned ms, void (*fn)(void *arg), void *arg)
+{
+	pthread_condattr_t ca;
+
+	/* the end on CLOCK_MONOTONIC, as urt_now_ns */
+	*w = (struct test_watchdog){ .end_ns = urt_now_ns() + (uint64_t)ms * 1000000u,
+				     .fn = fn,
+				     .arg = arg };
+	assert_int_equal(pthread_condattr_init(&ca), 0);
+	assert_int_equal(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
+	assert_int_equal(pthread_cond_init(&w->cv, &ca), 0);
+	pthread_condattr_destroy(&ca);
+	assert_int_equal(pthread_mutex_init(&w->mu, NULL), 0);
+	assert_int_equal(pthread_create(&w->th, NULL, watchdog_main, w), 0);
+}
+
+bool test_watchdog_stop(struct test_watchdog *w)
+{
+	bool fired;
+
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	assert_int_equal(pthread_join(w->th, NULL), 0);
+	fired = w->fired;
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	return fired;
 }

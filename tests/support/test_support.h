@@ -13,9 +13,14 @@
 #ifndef URT_TEST_SUPPORT_H
 #define URT_TEST_SUPPORT_H
 
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "urt/allocator.h"
 
@@ -102,6 +107,15 @@ int test_tmpdir(char *tmpl);
 int test_tmpdir_remove(int dfd, const char *path);
 int64_t test_size_at(int dfd, const char *name);
 
+/*
+ * TEST_HANG_NS - the bound of a wait for something that must happen (a task
+ * finishing, bytes arriving), only so that a broken case fails instead of
+ * hanging: far beyond what a loaded host needs, never the property (a
+ * timed assertion fails on a slow host; issue 20). A wait that ends when
+ * its condition holds costs nothing for it.
+ */
+#define TEST_HANG_NS 30000000000ull
+
 /* test_sleep_ms - sleep ms milliseconds of real time (for other threads). */
 void test_sleep_ms(unsigned ms);
 
@@ -115,6 +129,30 @@ void test_sleep_ms(unsigned ms);
  */
 int test_tid(void);
 bool test_wait_blocked(int tid, unsigned ms);
+
+/*
+ * test_watchdog - for a property "A returns while B is still blocked": a
+ * thread that unblocks B (fn(arg)) only after ms milliseconds, far beyond
+ * what any slow host needs for A, unless stopped first. A that waited for
+ * B would return only after the watchdog fired; test_watchdog_stop says
+ * whether it did. No clock in the assertion, and no hang: a broken A fails
+ * after ms instead of never returning.
+ * test_watchdog_start: the thread runs. test_watchdog_stop: it ends (fn has
+ * run, or will not). Return: whether fn ran.
+ */
+struct test_watchdog {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;  /* under mu */
+	bool fired; /* fn ran; under mu */
+	uint64_t end_ns;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+void test_watchdog_start(struct test_watchdog *w, unsigned ms, void (*fn)(void *arg), void *arg);
+bool test_watchdog_stop(struct test_watchdog *w);
 
 /* test_stats - urt_runtime_stats as a value. */
 struct urt_runtime_stats test_stats(struct urt_runtime *rt);
@@ -132,5 +170,25 @@ void test_runtime_end(struct urt_runtime *rt);
  * limit; false in builds without the fault seam.
  */
 bool test_without_recv_limit(struct urt_runtime *rt);
+
+/*
+ * test_run_group - _cmocka_run_group_tests, with a check after each test:
+ * a runtime the test left bound to the thread (a failed assertion longjmps
+ * past its deinit) is let go, with a note, and the test fails, so the
+ * tests after it start clean instead of failing with -EEXIST. after, if
+ * not NULL, runs after that check (the sim shim's). Every suite's group
+ * runs through it: test_support.c wraps _cmocka_run_group_tests with it
+ * (the linker's --wrap; tests/CMakeLists.txt), the sim shim from its own
+ * wrap.
+ */
+int test_run_group(const char *group_name, const struct CMUnitTest *tests, size_t num_tests,
+		   CMFixtureFunction group_setup, CMFixtureFunction group_teardown,
+		   CMFixtureFunction after);
+int __real__cmocka_run_group_tests(const char *group_name, const struct CMUnitTest *const tests,
+				   const size_t num_tests, CMFixtureFunction group_setup,
+				   CMFixtureFunction group_teardown);
+int __wrap__cmocka_run_group_tests(const char *group_name, const struct CMUnitTest *const tests,
+				   const size_t num_tests, CMFixtureFunction group_setup,
+				   CMFixtureFunction group_teardown);
 
 #endif
