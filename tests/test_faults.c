@@ -523,8 +523,10 @@ static void cancel_paused(bool whole_task, uint32_t buf_count)
 	test_runtime_init(&rt, &(struct urt_runtime_opts){ .buf_count = buf_count,
 							   .buf_size = 64,
 							   .stream_queue = 4 });
-	if (!test_without_recv_limit(&rt))
+	if (!test_without_recv_limit(&rt)) {
+		test_runtime_end(&rt); /* a skip leaves no runtime bound (test_run_group) */
 		skip();
+	}
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	memset(data, 'x', sizeof(data));
 	assert_int_equal(write(sv[1], data, sizeof(data)), (ssize_t)sizeof(data));
