@@ -11,6 +11,9 @@
  * Invariants:
  *   live + length(free) + (bump_end - bump) / obj_size = capacity
  *   bounded  <=>  max_objs != 0  <=>  exactly one page, made at init
+ *   reserve <= reserve_next <= reserve_end; the pages in [reserve,
+ *   reserve_next) are on the page list, carved in order, and not freed one
+ *   by one: the block is freed whole at deinit
  * Debug builds poison free objects: all of them under ASan, bytes 8.. with
  * URT_POISON_POOL otherwise.
  */
@@ -34,17 +37,29 @@ static void **page_link(const struct urt_pool *p, void *page)
 	return (void **)((char *)page + p->page_objs * p->obj_size);
 }
 
+static bool in_reserve(const struct urt_pool *p, const void *page)
+{
+	return (const char *)page >= p->reserve && (const char *)page < p->reserve_end;
+}
+
+/* A page: the reserve's next, else one from the backing allocator. */
 static int add_page(struct urt_pool *p)
 {
 	size_t bytes = page_bytes(p);
-	char *page = p->al.alloc(p->al.ctx, bytes, 16);
+	char *page;
 
-	if (!page)
-		return -ENOMEM;
+	if (p->reserve_next != p->reserve_end) {
+		page = p->reserve_next;
+		p->reserve_next += bytes;
+	} else {
+		page = p->al.alloc(p->al.ctx, bytes, 16);
+		if (!page)
+			return -ENOMEM;
+		p->bytes += bytes;
+	}
 	*page_link(p, page) = p->pages;
 	p->pages = page;
 	p->npages++;
-	p->bytes += bytes;
 	p->capacity += p->page_objs;
 	p->bump = page;
 	p->bump_end = page + p->page_objs * p->obj_size;
@@ -85,9 +100,36 @@ void urt_pool_deinit(struct urt_pool *p)
 
 		p->pages = *page_link(p, page);
 		urt__unpoison(page, p->page_objs * p->obj_size);
-		p->al.free(p->al.ctx, page, page_bytes(p), 16);
+		if (!in_reserve(p, page))
+			p->al.free(p->al.ctx, page, page_bytes(p), 16);
 	}
+	if (p->reserve)
+		p->al.free(p->al.ctx, p->reserve, (size_t)(p->reserve_end - p->reserve), 16);
 	*p = (struct urt_pool){ 0 };
+}
+
+int urt_pool_reserve(struct urt_pool *p, size_t objs)
+{
+	size_t pages, bytes;
+	char *block;
+
+	if (p->max_objs)
+		return -EINVAL;
+	if (p->reserve)
+		return -EALREADY;
+	if (!objs)
+		return 0;
+	pages = objs / p->page_objs + (objs % p->page_objs != 0);
+	if (pages > SIZE_MAX / page_bytes(p))
+		return -EINVAL;
+	bytes = pages * page_bytes(p);
+	block = p->al.alloc(p->al.ctx, bytes, 16);
+	if (!block)
+		return -ENOMEM;
+	p->reserve = p->reserve_next = block;
+	p->reserve_end = block + bytes;
+	p->bytes += bytes;
+	return 0;
 }
 
 void urt_pool_stats(const struct urt_pool *p, struct urt_pool_stats *st)
@@ -178,6 +220,13 @@ void urt_sizeclass_deinit(struct urt_sizeclass *sc)
 {
 	for (int i = 0; i < URT_SIZECLASS_COUNT; i++)
 		urt_pool_deinit(&sc->pools[i]);
+}
+
+int urt_sizeclass_reserve(struct urt_sizeclass *sc, size_t size, size_t count)
+{
+	if (size > URT_SIZECLASS_MAX)
+		return -EINVAL;
+	return urt_pool_reserve(&sc->pools[urt__sizeclass_of[(size + 15) >> 4]], count);
 }
 
 size_t urt_sizeclass_class_size(size_t size)

@@ -182,6 +182,86 @@ static void test_pool_alloc_failure_sweep(void **state)
 	assert_int_equal(ta.live_blocks, 0);
 }
 
+/* A reserve: its pages are carved in order before any is asked of the
+ * allocator (after those the pool already had), one call for the block,
+ * freed whole at deinit. */
+static void test_reserve_carves_pages_first(void **state)
+{
+	struct test_alloc ta;
+	struct urt_pool p;
+	void *objs[40];
+	size_t calls, page = 8 * 48 + 16;
+
+	(void)state;
+	test_alloc_init(&ta);
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 40,
+								    .page_objs = 8,
+								    .allocator = &ta.al }),
+			 0);
+	for (int i = 0; i < 3; i++) { /* a page of its own first */
+		assert_non_null(objs[i] = urt_pool_alloc(&p));
+		memset(objs[i], i, 48);
+	}
+	assert_int_equal(ta.calls, 1);
+	assert_int_equal(urt_pool_reserve(&p, 20), 0); /* 3 pages: 24 objects */
+	assert_int_equal(ta.calls, 2);
+	assert_int_equal(stats(&p).bytes, 4 * page);
+	assert_int_equal(stats(&p).capacity, 8); /* carved as needed, not now */
+	assert_int_equal(urt_pool_reserve(&p, 8), -EALREADY);
+	calls = ta.calls;
+	for (int i = 3; i < 32; i++) {
+		objs[i] = urt_pool_alloc(&p);
+		assert_non_null(objs[i]);
+		assert_int_equal((uintptr_t)objs[i] % 16, 0);
+		memset(objs[i], i, 48);
+	}
+	assert_int_equal(ta.calls, calls); /* the first page's 8, the reserve's 24 */
+	assert_int_equal(stats(&p).pages, 4);
+	assert_int_equal(stats(&p).capacity, 32);
+	for (int i = 0; i < 32; i++) /* none overlaps another */
+		for (int j = 0; j < 48; j++)
+			assert_int_equal(((unsigned char *)objs[i])[j], i);
+	assert_non_null(objs[32] = urt_pool_alloc(&p)); /* past it: a page asked for */
+	assert_int_equal(ta.calls, calls + 1);
+	for (int i = 0; i < 33; i++)
+		urt_pool_free(&p, objs[i]);
+	urt_pool_deinit(&p);
+	assert_int_equal(ta.live_blocks, 0);
+	assert_int_equal(ta.live_bytes, 0);
+}
+
+static void test_reserve_rejects_and_fails_cleanly(void **state)
+{
+	struct test_alloc ta;
+	struct urt_pool p;
+	void *o;
+
+	(void)state;
+	test_alloc_init(&ta);
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 32,
+								    .max_objs = 4,
+								    .allocator = &ta.al }),
+			 0);
+	assert_int_equal(urt_pool_reserve(&p, 8), -EINVAL); /* bounded: all made at init */
+	urt_pool_deinit(&p);
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 1 << 20,
+								    .page_objs = 1,
+								    .allocator = &ta.al }),
+			 0);
+	assert_int_equal(urt_pool_reserve(&p, SIZE_MAX), -EINVAL);
+	assert_int_equal(urt_pool_reserve(&p, 0), 0); /* nothing, and no reserve */
+	assert_int_equal(ta.calls, 1);
+	ta.fail_at = ta.calls + 1;
+	assert_int_equal(urt_pool_reserve(&p, 4), -ENOMEM);
+	assert_int_equal(stats(&p).bytes, 0); /* as it was */
+	assert_int_equal(ta.live_blocks, 0);
+	assert_int_equal(urt_pool_reserve(&p, 2), 0); /* and may reserve again */
+	assert_non_null(o = urt_pool_alloc(&p));
+	urt_pool_free(&p, o);
+	urt_pool_deinit(&p);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
 /* --- size classes ------------------------------------------------------- */
 
 static void test_sizeclass_mapping(void **state)
@@ -233,6 +313,29 @@ static void test_sizeclass_alloc_free_and_large_fallback(void **state)
 	assert_int_equal(ta.live_blocks, 0);
 }
 
+/* The class that holds size bytes takes the reserve; a large size has none. */
+static void test_sizeclass_reserve(void **state)
+{
+	struct test_alloc ta;
+	struct urt_sizeclass sc;
+	void *b[16];
+	size_t calls;
+
+	(void)state;
+	test_alloc_init(&ta);
+	urt_sizeclass_init(&sc, &ta.al);
+	assert_int_equal(urt_sizeclass_reserve(&sc, URT_SIZECLASS_MAX + 1, 4), -EINVAL);
+	assert_int_equal(urt_sizeclass_reserve(&sc, 4032, 16), 0);
+	calls = ta.calls;
+	for (int i = 0; i < 16; i++)
+		assert_non_null(b[i] = urt_sizeclass_alloc(&sc, 4000 + (size_t)i));
+	assert_int_equal(ta.calls, calls);
+	for (int i = 0; i < 16; i++)
+		urt_sizeclass_free(&sc, b[i], 4000 + (size_t)i);
+	urt_sizeclass_deinit(&sc);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
 static void test_sizeclass_alloc_failure_sweep(void **state)
 {
 	(void)state;
@@ -271,6 +374,9 @@ int main(void)
 		cmocka_unit_test(test_unbounded_grows_by_pages),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_pool_alloc_failure_sweep),
+		cmocka_unit_test(test_reserve_carves_pages_first),
+		cmocka_unit_test(test_reserve_rejects_and_fails_cleanly),
+		cmocka_unit_test(test_sizeclass_reserve),
 		cmocka_unit_test(test_sizeclass_mapping),
 		cmocka_unit_test(test_sizeclass_alloc_free_and_large_fallback),
 		cmocka_unit_test(test_sizeclass_alloc_failure_sweep),

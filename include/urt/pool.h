@@ -5,7 +5,8 @@
  * A pool hands out objects of one size (rounded up to 16 bytes, 16-byte
  * aligned) in O(1): a freelist pop, or a bump through the newest page.
  *  - Unbounded pools grow by pages of page_objs objects, one backing
- *    allocation per page. The only way alloc fails is the backing allocator.
+ *    allocation per page, or carved from a block urt_pool_reserve made. The
+ *    only way alloc fails is the backing allocator.
  *  - Bounded pools allocate their max_objs objects at init and never
  *    allocate again. The only way alloc fails is that all are in use.
  * Pages are kept until deinit.
@@ -53,6 +54,9 @@ struct urt_pool {
 	size_t capacity;   /* objects in all pages */
 	size_t npages;
 	size_t bytes; /* bytes held from the backing allocator */
+	/* urt_pool_reserve's block: pages carved from it in order, before any
+	 * page is asked of the allocator (reserve <= reserve_next <= reserve_end) */
+	char *reserve, *reserve_next, *reserve_end;
 	bool checked; /* debug build: every call takes the slow path */
 	struct urt_allocator al;
 };
@@ -67,6 +71,22 @@ struct urt_pool_stats {
  * backing allocator failed (nothing is held then).
  */
 URT_NODISCARD int urt_pool_init(struct urt_pool *p, const struct urt_pool_opts *opts);
+
+/*
+ * urt_pool_reserve - make room for objs objects now, as one backing block
+ * (whole pages, about objs x obj_size): the pool takes its next pages from it
+ * before it asks the allocator for any, so it makes no allocator call until
+ * more than that many objects (with those of the pages it already has) are
+ * live at once. A page is written when it is first needed, not now: the
+ * block costs address space, and resident memory only as the pool's peak
+ * reaches it (with an allocator that maps large blocks fresh, as malloc
+ * does). Freed at deinit.
+ * Return: 0 (objs 0 reserves nothing); -EINVAL for a bounded pool or a
+ * size that overflows; -EALREADY if the pool has a reserve; -ENOMEM if
+ * the backing allocator failed (the pool is as it was).
+ * Context: the pool's thread, typically right after init.
+ */
+URT_NODISCARD int urt_pool_reserve(struct urt_pool *p, size_t objs);
 
 /* urt_pool_deinit - free every page, objects still in use included. */
 void urt_pool_deinit(struct urt_pool *p);
@@ -120,6 +140,14 @@ extern const uint8_t urt__sizeclass_of[URT_SIZECLASS_MAX / 16 + 1];
 
 /* urt_sizeclass_init - set up the 16 class pools; they allocate on first use. */
 void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al);
+
+/*
+ * urt_sizeclass_reserve - urt_pool_reserve of count blocks in the class
+ * that holds a request of size bytes.
+ * Return: as urt_pool_reserve; -EINVAL for size above URT_SIZECLASS_MAX
+ * (those go to the backing allocator, one call each).
+ */
+URT_NODISCARD int urt_sizeclass_reserve(struct urt_sizeclass *sc, size_t size, size_t count);
 
 /* urt_sizeclass_deinit - free every class pool's pages. */
 void urt_sizeclass_deinit(struct urt_sizeclass *sc);
