@@ -61,6 +61,13 @@ static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 						 .obj_size = sizeof(struct urt_scope),
 						 .allocator = &rt->al,
 					 });
+	/* the scope's header rides on each block: its class holds both */
+	if (!ret)
+		ret = urt_pool_reserve(&rt->scopes, o->task_scopes_reserve);
+	if (!ret && o->task_blocks_reserve)
+		ret = urt_sizeclass_reserve(&rt->sc,
+					    sizeof(struct urt_scope_block) + o->task_block_size,
+					    o->task_blocks_reserve);
 	if (!ret)
 		ret = urt_pool_init(&rt->wakers, &(struct urt_pool_opts){
 							 .obj_size = 64,
@@ -123,6 +130,9 @@ int urt_runtime_init(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 		return -EINVAL;
 	if (o->slab != URT_SLAB_NONE &&
 	    ((o->slot_size && o->slot_size < HDR + 16) || o->slab > URT_SLAB_UNBOUNDED))
+		return -EINVAL;
+	if (o->task_block_size > URT_TASK_BLOCK_MAX ||
+	    (o->task_blocks_reserve && !o->task_block_size))
 		return -EINVAL;
 	memset(rt, 0, sizeof(*rt));
 	rt->al = o->allocator ? *o->allocator : urt_allocator_default;

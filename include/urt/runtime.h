@@ -39,6 +39,7 @@
 #include "urt/allocator.h"
 #include "urt/arena.h"
 #include "urt/pool.h"
+#include "urt/scope.h"
 #include "urt/slab.h"
 #include "urt/slab_table.h"
 #include "urt/task.h"
@@ -50,6 +51,8 @@ extern "C" {
 #define URT_TICK_FOREVER  UINT64_MAX /* urt_tick: wait until something happens */
 #define URT_TYPE_STATS	  64	     /* task types tracked per runtime */
 #define URT__RING_STORAGE 256	     /* >= sizeof(struct io_uring), checked */
+/* opts.task_block_size at most: a size class's block less the scope's header */
+#define URT_TASK_BLOCK_MAX (URT_SIZECLASS_MAX - sizeof(struct urt_scope_block))
 
 enum urt_slab_kind {
 	URT_SLAB_NONE,	    /* no slab: urt_spawn_slab answers -ENODEV */
@@ -85,6 +88,18 @@ struct urt_runtime_opts {
 	 * time as first used: it costs resident memory only as the peak reaches
 	 * it (with an allocator that maps large blocks fresh, as malloc does) */
 	uint32_t op_records_reserve;
+	/* task memory (urt_task_alloc) made at init, as op_records_reserve is:
+	 * the scopes of task_scopes_reserve tasks (one for each task alive at
+	 * once that has called urt_task_alloc), and task_blocks_reserve blocks
+	 * of task_block_size bytes (at most URT_TASK_BLOCK_MAX) in the size
+	 * class that holds them, live at once over all tasks. Default 0: grown
+	 * a page at a time as the peak rises. Sized to a server's peak (say a
+	 * scope and its buffers for as many connections as its slab holds),
+	 * those ask the allocator for nothing after init; written as first
+	 * used (address space, not resident memory, until then) */
+	uint32_t task_scopes_reserve;
+	uint32_t task_blocks_reserve;
+	uint32_t task_block_size;
 	uint32_t buf_count;	 /* provided buffers (power of 2); default 512 */
 	uint32_t buf_size;	 /* bytes per provided buffer; default 4096 */
 	uint32_t stream_queue;	 /* received chunks a stream may hold unread; default 16 */
@@ -206,7 +221,8 @@ struct urt_runtime;
  * options (slot_size < 80; ring_entries 1 or above 32768; buf_count not
  * a power of 2 or above 32768;
  * op_records above 2^30; op_records_reserve above op_records or its
- * default); -ENOMEM; -ENOSYS or
+ * default; task_block_size above URT_TASK_BLOCK_MAX, or 0 with
+ * task_blocks_reserve); -ENOMEM; -ENOSYS or
  * -EPERM if io_uring is unavailable (kernel, sysctl, seccomp); another
  * -errno from io_uring_setup or eventfd. On failure nothing is held.
  * Context: any thread without a runtime.
