@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reserve.h - the op records the example servers make at init for
+ * reserve.h - the op records (and task memory) the example servers make at init for
  * --max-conns connections (urt_runtime_opts.op_records_reserve), so that
  * below it a loaded server asks its allocator for no record after init,
  * however late in a run a peak of operations comes (docs/design.md, "A
@@ -13,6 +13,11 @@
  * count. Reserved records are written only as first used, so what is
  * made for connections that never come costs address space (64 bytes a
  * record), not resident memory.
+ *
+ * The same for task memory (urt_runtime_opts.task_scopes_reserve and
+ * task_blocks_reserve): a scope and the buffers of a size class a
+ * connection holds at once, so a peak of connections being served at once
+ * (old ones not yet ended beside new ones) grows no pool after init.
  */
 #ifndef URT_EXAMPLES_RESERVE_H
 #define URT_EXAMPLES_RESERVE_H
@@ -32,6 +37,13 @@ static inline uint32_t reserve_ops(uint32_t max_conns, uint32_t per)
 	uint64_t n = (uint64_t)(max_conns < RESERVE_CONNS ? max_conns : RESERVE_CONNS) * per;
 
 	return n < RESERVE_OPS ? (uint32_t)n : RESERVE_OPS;
+}
+
+/* Task memory blocks to reserve for max_conns connections holding per at
+ * once (urt_runtime_opts.task_blocks_reserve), or their scopes (per 1). */
+static inline uint32_t reserve_blocks(uint32_t max_conns, uint32_t per)
+{
+	return (max_conns < RESERVE_CONNS ? max_conns : RESERVE_CONNS) * per;
 }
 
 #endif

@@ -110,6 +110,17 @@ struct conn {
 #define CONN_OPS     2
 #define CONN_OPS_TLS 3
 
+/*
+ * Task memory a connection holds at once, reserved for --max-conns at init
+ * as well (reserve.h): its task's scope, and its input and output at their
+ * first size (IN_FIRST: one 4 KiB size class) while a request is being
+ * served; an idle connection holds neither (in_compact). Past those (a
+ * head or a batch of answers that outgrows 4000 bytes, the 64 KiB chunk of
+ * a body read and sent, TLS's state) a block is larger than any size
+ * class, and each is an allocator call.
+ */
+#define CONN_BUFS 2
+
 /* --- lists, memory, closing from outside ------------------------------------------ */
 
 static void link_init(struct http_link *h)
@@ -2302,6 +2313,9 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 				/* none asked of the allocator after init below it */
 				.op_records_reserve =
 					reserve_ops(o->max_conns, o->tls ? CONN_OPS_TLS : CONN_OPS),
+				.task_scopes_reserve = reserve_blocks(o->max_conns, 1),
+				.task_blocks_reserve = reserve_blocks(o->max_conns, CONN_BUFS),
+				.task_block_size = IN_FIRST,
 				.allocator = &s->heap.al,
 				.features_off = o->features_off,
 				.send_zc_min = o->send_zc_min,
