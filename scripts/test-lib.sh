@@ -6,8 +6,9 @@
 #   stop [PID]                  SIGTERM; it must exit 0 within 10 s
 #   expect_bad_flags PROG ARGS... each ARGS (words) exits 2 with one line,
 #                               and PROG --help prints its usage
-#   no_rec_calls PROG OUT FROM TO  a traced server made no allocator call
-#                               for op records in that window (below)
+#   no_calls_via PROG OUT FROM TO FN WHAT  a traced server made no
+#                               allocator call through FN in that window
+#   no_rec_calls PROG OUT FROM TO  none for op records (both below)
 # Every server started is killed at exit, and the scratch folder $tmp removed.
 tmp=$(mktemp -d)
 pids=()
@@ -60,22 +61,27 @@ expect_bad_flags() {
 	grep -q "^usage: $prog" "$tmp/help" || fail "$prog --help"
 }
 
-# no_rec_calls PROG OUT FROM TO: of the allocator calls numbered FROM < n
-# <= TO that PROG, started with URT_HEAP_TRACE=0, traced to OUT.err (its
-# stderr: examples/counting.h), none was for op records (the pool's slow
-# path, urt__rec_refill, named by heap-trace.sh); says how many calls
-# there were. Without addr2line it says so and checks nothing. (The name
-# is found in the asan, tsan and release presets' binaries: no inlining,
-# or no debug information to name an inlined callee by.)
-no_rec_calls() {
+# no_calls_via PROG OUT FROM TO FN WHAT: of the allocator calls numbered
+# FROM < n <= TO that PROG, started with URT_HEAP_TRACE=0, traced to
+# OUT.err (its stderr: examples/counting.h), none came through the
+# function FN (named in the call's backtrace by heap-trace.sh), the slow
+# path of WHAT; says how many calls there were. Without addr2line it says
+# so and checks nothing. (The names are found in the asan, tsan and
+# release presets' binaries: no inlining, or no debug information to name
+# an inlined callee by.)
+no_calls_via() {
 	local n
 	if ! command -v addr2line > /dev/null; then
-		step "no addr2line (binutils) to name the calls: $(($4 - $3)) heap calls, op records not checked"
+		step "no addr2line (binutils) to name the calls: $(($4 - $3)) heap calls, $6 not checked"
 		return 0
 	fi
-	"$(dirname "${BASH_SOURCE[0]}")/heap-trace.sh" "$2.err" "$bin/$1" "$3" "$4" > "$tmp/rec_calls" ||
+	"$(dirname "${BASH_SOURCE[0]}")/heap-trace.sh" "$2.err" "$bin/$1" "$3" "$4" > "$tmp/via_calls" ||
 		fail "heap-trace.sh $2.err $bin/$1 $3 $4"
-	n=$(grep -c 'urt__rec_refill' "$tmp/rec_calls" || true)
-	step "$(($4 - $3)) heap calls, $n for op records"
-	[ "$n" = 0 ] || fail "$1: $n heap calls for op records, want 0 (made at init for --max-conns)"
+	n=$(grep -cE " < $5( |\$)" "$tmp/via_calls" || true)
+	step "$(($4 - $3)) heap calls, $n for $6 ($5)"
+	[ "$n" = 0 ] || fail "$1: $n heap calls for $6, want 0 (made at init for --max-conns): $(grep -E " < $5( |\$)" "$tmp/via_calls" | head -3)"
 }
+
+# no_rec_calls PROG OUT FROM TO: none of the window's calls was for op
+# records (the pool's slow path, urt__rec_refill)
+no_rec_calls() { no_calls_via "$1" "$2" "$3" "$4" urt__rec_refill "op records"; }
