@@ -3,8 +3,9 @@
  * test_nomalloc.c - in steady state, 1M slab spawns and 1M I/O operations
  * (a recv stream and sends on a connection) call malloc zero times, and so
  * do bursts that leave a chunk unread on each of 200 connections at once,
- * rounds of 200 new connections through an acceptor, and a new peak of
- * operations in flight under opts.op_records_reserve.
+ * rounds of 200 new connections through an acceptor, a new peak of
+ * operations in flight under opts.op_records_reserve, and a peak of tasks
+ * holding task memory under opts.task_blocks_reserve.
  *
  * Links support/heap_count.c, which interposes the C heap and counts calls
  * while heap_counting is set. Not built with sanitizers, which own malloc.
@@ -525,6 +526,80 @@ static void churn_round(struct urt_runtime *rt, uint16_t port)
 	}
 }
 
+/* --- task memory: a peak of tasks holding two 4 KiB blocks each --------- */
+
+enum { HOLDERS = 200, HOLD_SIZE = 4000 };
+
+/* First poll: two blocks and a scope held, a wake to the run queue's tail
+ * (every holder's first poll comes before any second one); second: done. */
+static bool hold_poll(struct urt_task *t, void *arg)
+{
+	bool *held = arg;
+
+	if (*held)
+		return true;
+	assert_non_null(urt_task_alloc(t, HOLD_SIZE));
+	assert_non_null(urt_task_alloc(t, HOLD_SIZE));
+	*held = true;
+	urt_task_wake(t);
+	return false;
+}
+
+static const struct urt_task_type hold_type = { .poll = hold_poll, .name = "hold" };
+
+/* Heap calls for HOLDERS tasks holding their blocks at once, on a fresh
+ * runtime that reserved (or not) their scopes and blocks. */
+static size_t hold_peak_calls(bool reserve)
+{
+	struct urt_runtime rt;
+	size_t calls;
+	bool held = false;
+
+	test_runtime_init(&rt, &(struct urt_runtime_opts){
+				       .slab = URT_SLAB_BOUNDED,
+				       .slab_slots = HOLDERS,
+				       .poll_budget = 4 * HOLDERS,
+				       .task_scopes_reserve = reserve ? HOLDERS : 0,
+				       .task_blocks_reserve = reserve ? 2 * HOLDERS : 0,
+				       .task_block_size = reserve ? HOLD_SIZE : 0,
+			       });
+	heap_calls = 0;
+	heap_counting = true;
+	for (int i = 0; i < HOLDERS; i++)
+		assert_int_equal(urt_spawn_slab(&hold_type, &held, sizeof(held), NULL), 0);
+	for (int i = 0; i < 10; i++) /* one tick polls both turns (the budget) */
+		assert_true(urt_tick(&rt, 0) >= 0);
+	heap_counting = false;
+	calls = heap_calls;
+	test_runtime_end(&rt);
+	return calls;
+}
+
+static void test_task_memory_reserve_never_malloc(void **state)
+{
+	size_t reserved, grown;
+	struct urt_runtime rt;
+
+	(void)state;
+	reserved = hold_peak_calls(true);
+	grown = hold_peak_calls(false);
+	print_message("heap calls: %zu for %d tasks holding two %d B blocks at once with their "
+		      "task memory reserved, %zu without\n",
+		      reserved, HOLDERS, HOLD_SIZE, grown);
+	assert_int_equal(reserved, 0);
+	assert_true(grown >= 2 * HOLDERS / 8); /* a page holds 8 blocks */
+	/* a block past the largest class, or blocks of no size, are refused */
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .task_blocks_reserve = 1,
+								  .task_block_size =
+									  URT_TASK_BLOCK_MAX + 1 }),
+		-EINVAL);
+	assert_int_equal(
+		urt_runtime_init(&rt, &(struct urt_runtime_opts){ .task_blocks_reserve = 1 }),
+		-EINVAL);
+	assert_null(urt_runtime_current());
+}
+
 static void test_churn_never_malloc(void **state)
 {
 	struct urt_runtime rt;
@@ -572,6 +647,7 @@ int main(void)
 		cmocka_unit_test(test_bursts_never_malloc),
 		cmocka_unit_test(test_churn_never_malloc),
 		cmocka_unit_test(test_reserve_never_malloc),
+		cmocka_unit_test(test_task_memory_reserve_never_malloc),
 	};
 
 	return cmocka_run_group_tests_name("nomalloc", tests, NULL, NULL);
