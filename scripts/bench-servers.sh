@@ -261,10 +261,11 @@ for server in nginx h2o urt-http; do
 	done
 done
 # heap calls in steady state: a warm server (pools grown by a first run of
-# both files, as long as the measured one: traced, the window's calls were
-# the task pools' 32 KiB blocks and op record pages growing to a higher
-# peak of connections at once than a 1 s warm-up had reached), then a
-# measured run of 100 new connections per file
+# both files, as long as the measured one), then a measured run of 100 new
+# connections per file. Traced, the window's calls were the 4 KiB task
+# memory pages and op record pages growing to a higher peak of connections
+# being served at once than the warm-up had reached; both are made at init
+# for --max-conns now (docs/design.md, "A reserve of task memory")
 hstart urt-http
 for f in index.html:3s 64k.bin:1s; do
 	"${pin_cli[@]}" wrk -t1 -c100 "-d${f#*:}" "http://127.0.0.1:$port/${f%:*}" > /dev/null 2>&1
