@@ -518,12 +518,12 @@ static void test_shed_full_table_closes_any(void **state)
 	assert_true(fds_room(s, 1000)); /* no budget: nothing to make room in */
 	assert_int_equal(s->shed, 0);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(fds_short(s, 1), 1);
+		assert_int_equal(fds_short(s, 1, false), 1);
 		for (int j = 0; j < 4; j++)
 			assert_int_equal(c[j]->killed, j <= i);
 		lists_check(s);
 	}
-	assert_int_equal(fds_short(s, 4), 0); /* the last one moved 0.5 s ago */
+	assert_int_equal(fds_short(s, 4, false), 0); /* the last one moved 0.5 s ago */
 	assert_false(c[3]->killed);
 	assert_int_equal(s->shed, 3);
 	shed_free(s, c, 4);
@@ -571,7 +571,7 @@ static void test_shed_fds_change_mid_body(void **state)
 	assert_int_equal(s->body_fds, 0);
 	lists_check(s);
 	for (int i = 0; i < 4; i += 2) { /* the table full: the bare ones, by their stalls */
-		assert_int_equal(fds_short(s, 1), 1);
+		assert_int_equal(fds_short(s, 1, false), 1);
 		assert_true(c[i]->killed);
 		lists_check(s);
 	}
@@ -579,6 +579,38 @@ static void test_shed_fds_change_mid_body(void **state)
 	shed_free(s, c, 4);
 }
 
+/* A full process table (an open's or a pipe's EMFILE) with accepted
+ * sockets as direct descriptors (--fixed-fds): a bare body's socket is in
+ * the ring's table, not the process's, so closing it frees none there
+ * (its file is the cache's, which stays open). The shed passes over the
+ * bare bodies, stalled longest though they are, to one holding its own
+ * file; a full direct table (the acceptor's backoff) still closes any. */
+static void test_shed_fixed_sockets_spared_for_the_table(void **state)
+{
+	struct http_server *s = shed_server(0);
+	static const struct begin b[] = { { BARE, 4000 }, { BARE, 3000 }, { OWN_FILE, 2000 } };
+	struct conn *c[3];
+
+	(void)state;
+	bodies_begin(s, c, b, 3);
+	for (int i = 0; i < 3; i++)
+		c[i]->fd = (int)(URT_FD_FIXED | (unsigned)i);
+	assert_int_equal(fds_short(s, 1, false), 1);
+	print_message("a full process table, sockets direct: the body holding its own file "
+		      "%s, the bare one stalled longest %s\n",
+		      c[2]->killed ? "closed" : "spared", c[0]->killed ? "closed" : "spared");
+	assert_true(c[2]->killed);
+	assert_false(c[0]->killed);
+	assert_false(c[1]->killed);
+	lists_check(s);
+	assert_int_equal(fds_short(s, 1, false), 0); /* only bare ones left: none */
+	assert_int_equal(fds_short(s, 1, true), 1);  /* the direct table full: any */
+	assert_true(c[0]->killed);
+	assert_false(c[1]->killed);
+	lists_check(s);
+	assert_int_equal(s->shed, 2);
+	shed_free(s, c, 3);
+}
 int main(void)
 {
 	static const struct kcase splice_file = { false, FILE_OP };
@@ -597,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_shed_spares_bodies_without_fds),
 		cmocka_unit_test(test_shed_full_table_closes_any),
 		cmocka_unit_test(test_shed_fds_change_mid_body),
+		cmocka_unit_test(test_shed_fixed_sockets_spared_for_the_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

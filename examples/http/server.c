@@ -200,7 +200,8 @@ static size_t conn_unread(const struct conn *c)
  * descriptor, which stays open). The budget closes from s->bodies only:
  * closing a bare body frees nothing it counts, and a slow client would
  * lose its answer for nothing (review 8). A full table closes from both,
- * the older front first: any body closed gives back its socket. A body
+ * the older front first: any body closed gives back its socket (not one
+ * an open or a pipe needs under --fixed-fds: see shed_of). A body
  * whose c->fds crosses 0 mid-body changes lists (fds_count), put in its
  * place by moved_ns so both stay in order.
  */
@@ -303,13 +304,27 @@ static struct conn *body_front(struct http_link *list)
 	return list->next == list ? NULL : conn_of(list->next, body);
 }
 
-/* Close the body stalled longest among those holding descriptors the
- * budget counts, or (any: the table is full) among all, if it has been
- * stalled SHED_STALL_MS. Return: whether there was one. */
-static bool shed_one(struct http_server *s, bool any)
-{
-	struct conn *c = body_front(&s->bodies), *b = any ? body_front(&s->bodies_bare) : NULL;
+/*
+ * Which bodies a shed may close: those holding descriptors the budget
+ * counts (SHED_COUNTED); those and the bare ones whose socket is in the
+ * process's table (SHED_FDS: an open or a pipe refused); any (SHED_ANY:
+ * the acceptor refused, and any socket closed frees a slot of the table
+ * it is in). A bare body's socket is a direct descriptor under
+ * --fixed-fds, in the ring's table: closing it frees nothing an open or
+ * a pipe needs (its file is the cache's, which stays open). A runtime's
+ * sockets are all direct or all not, so the front's tells for the list.
+ */
+enum shed_of { SHED_COUNTED, SHED_FDS, SHED_ANY };
 
+/* Close the body stalled longest among those of, if it has been stalled
+ * SHED_STALL_MS. Return: whether there was one. */
+static bool shed_one(struct http_server *s, enum shed_of of)
+{
+	struct conn *c = body_front(&s->bodies);
+	struct conn *b = of != SHED_COUNTED ? body_front(&s->bodies_bare) : NULL;
+
+	if (b && of == SHED_FDS && urt_fd_is_fixed(b->fd))
+		b = NULL;
 	if (b && (!c || b->moved_ns < c->moved_ns))
 		c = b;
 	if (!c || urt_now_ns() - c->moved_ns < SHED_STALL_MS * 1000000ull)
@@ -325,7 +340,7 @@ static bool shed_one(struct http_server *s, bool any)
 static bool fds_room(struct http_server *s, uint32_t need)
 {
 	while (s->o.fd_budget && s->body_fds + need > s->o.fd_budget)
-		if (!shed_one(s, false))
+		if (!shed_one(s, SHED_COUNTED))
 			return false;
 	return true;
 }
@@ -1221,7 +1236,7 @@ static void file_head(struct urt_task *t, struct conn *c, int status, uint64_t f
  * failed for everyone (review5). Return: whether there is a pipe (no:
  * read and send).
  */
-static uint32_t fds_short(struct http_server *s, uint32_t n);
+static uint32_t fds_short(struct http_server *s, uint32_t n, bool accept);
 
 static bool pipe_ready(struct conn *c)
 {
@@ -1241,7 +1256,8 @@ static bool pipe_ready(struct conn *c)
 	}
 	if (pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK)) {
 		if (errno == EMFILE || errno == ENFILE)
-			(void)fds_short(s, 1); /* for the next body: this one reads and sends */
+			/* for the next body: this one reads and sends */
+			(void)fds_short(s, 1, false);
 		c->pipe[0] = c->pipe[1] = -1;
 		return false;
 	}
@@ -1287,15 +1303,17 @@ static void pipes_trim(struct http_server *s)
 
 /* The kernel refused a descriptor (EMFILE, ENFILE): the pooled pipes are
  * closed, and up to n of the bodies stalled longest, those that hold no
- * descriptor the budget counts too (each gives back its socket). Return:
- * the bodies closed (their descriptors are free once their tasks end, within a tick). */
-static uint32_t fds_short(struct http_server *s, uint32_t n)
+ * descriptor the budget counts too if that gives back a descriptor of the
+ * table that was full (accept: the acceptor's, whichever table its
+ * sockets are in; else the process's: see shed_of). Return: the bodies
+ * closed (their descriptors are free once their tasks end, within a tick). */
+static uint32_t fds_short(struct http_server *s, uint32_t n, bool accept)
 {
 	uint32_t k = 0;
 
 	s->pipes_low = s->npipes;
 	pipes_trim(s);
-	while (k < n && shed_one(s, true))
+	while (k < n && shed_one(s, accept ? SHED_ANY : SHED_FDS))
 		k++;
 	return k;
 }
@@ -1829,7 +1847,7 @@ static bool conn_poll(struct urt_task *t, void *arg)
 					/* a full table: the body stalled longest goes (once
 					 * one is), and the open is tried again when its task
 					 * has ended and closed its descriptors */
-					(void)fds_short(c->s, 1);
+					(void)fds_short(c->s, 1, false);
 					URT_AWAIT(t,
 						  urt_sleep(t, &c->nap, SHED_NAP_MS * 1000000ull));
 					if (c->killed) /* its nap cancelled: no open more */
@@ -2194,7 +2212,7 @@ static void sweep(struct http_server *s)
 	 * bodies stalled longest (a quarter of them, one at least) */
 	if (st.accept_backoffs != s->backoffs_seen) {
 		s->backoffs_seen = st.accept_backoffs;
-		(void)fds_short(s, s->nbodies / 4 + 1);
+		(void)fds_short(s, s->nbodies / 4 + 1, true);
 	}
 }
 
