@@ -96,7 +96,8 @@
  * descriptor, over TLS or --no-splice, holds none: closing it would free
  * nothing), and when the kernel refuses a descriptor (EMFILE on an open
  * or an accept) any body that has waited longest, each closed giving back
- * its socket at least; so peers that ask for large files and never read
+ * its socket at least (for an open under --fixed-fds, whose sockets are
+ * direct descriptors, not one that holds nothing else); so peers that ask for large files and never read
  * cannot take the descriptor table from new clients.
  *
  * --threads N: N runtimes, one per thread, each with its own SO_REUSEPORT
