@@ -398,7 +398,9 @@ static void test_expire_skips_killed(void **state)
  * conns are made by hand, their descriptors numbers only (nothing is
  * opened or closed), their stalls set back from now.
  */
-static struct http_fentry cached; /* the cache's entry: its descriptor stays open */
+static struct http_fentry cached = {
+	.cached = true
+}; /* the cache's entry: its descriptor stays open */
 
 static struct http_server *shed_server(uint32_t budget)
 {
@@ -611,6 +613,28 @@ static void test_shed_fixed_sockets_spared_for_the_table(void **state)
 	assert_int_equal(s->shed, 2);
 	shed_free(s, c, 3);
 }
+
+/* The same, but the bare body stalled longest holds the last reference to
+ * an entry detached from the cache (a newer open of its file took its
+ * place): its end closes the descriptor, so it is the one closed. */
+static void test_shed_fixed_sockets_detached_entry_closed(void **state)
+{
+	struct http_server *s = shed_server(0);
+	static const struct begin b[] = { { BARE, 4000 }, { OWN_FILE, 2000 } };
+	struct http_fentry detached = { .refs = 1, .cached = false };
+	struct conn *c[2];
+
+	(void)state;
+	bodies_begin(s, c, b, 2);
+	for (int i = 0; i < 2; i++)
+		c[i]->fd = (int)(URT_FD_FIXED | (unsigned)i);
+	c[0]->fe = &detached;
+	assert_int_equal(fds_short(s, 1, false), 1);
+	assert_true(c[0]->killed);
+	assert_false(c[1]->killed);
+	lists_check(s);
+	shed_free(s, c, 2);
+}
 int main(void)
 {
 	static const struct kcase splice_file = { false, FILE_OP };
@@ -630,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_shed_full_table_closes_any),
 		cmocka_unit_test(test_shed_fds_change_mid_body),
 		cmocka_unit_test(test_shed_fixed_sockets_spared_for_the_table),
+		cmocka_unit_test(test_shed_fixed_sockets_detached_entry_closed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

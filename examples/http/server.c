@@ -306,15 +306,24 @@ static struct conn *body_front(struct http_link *list)
 
 /*
  * Which bodies a shed may close: those holding descriptors the budget
- * counts (SHED_COUNTED); those and the bare ones whose socket is in the
- * process's table (SHED_FDS: an open or a pipe refused); any (SHED_ANY:
+ * counts (SHED_COUNTED); those and the bare ones whose close gives back
+ * a process descriptor (SHED_FDS: an open or a pipe refused); any (SHED_ANY:
  * the acceptor refused, and any socket closed frees a slot of the table
  * it is in). A bare body's socket is a direct descriptor under
  * --fixed-fds, in the ring's table: closing it frees nothing an open or
- * a pipe needs (its file is the cache's, which stays open). A runtime's
- * sockets are all direct or all not, so the front's tells for the list.
+ * a pipe needs, unless its file's entry was detached from the cache (the
+ * file changed, or a newer open of it took its place) and it holds the
+ * last reference, whose end closes the descriptor (fcache.c). Only the
+ * bare list's front is looked at (a runtime's sockets are all direct or
+ * none, and a detached entry is rare): no walk.
  */
 enum shed_of { SHED_COUNTED, SHED_FDS, SHED_ANY };
+
+/* Whether closing c, a bare body, gives back a process descriptor. */
+static bool bare_frees_fd(const struct conn *c)
+{
+	return !urt_fd_is_fixed(c->fd) || (c->fe && !c->fe->cached && c->fe->refs == 1);
+}
 
 /* Close the body stalled longest among those of, if it has been stalled
  * SHED_STALL_MS. Return: whether there was one. */
@@ -323,7 +332,7 @@ static bool shed_one(struct http_server *s, enum shed_of of)
 	struct conn *c = body_front(&s->bodies);
 	struct conn *b = of != SHED_COUNTED ? body_front(&s->bodies_bare) : NULL;
 
-	if (b && of == SHED_FDS && urt_fd_is_fixed(b->fd))
+	if (b && of == SHED_FDS && !bare_frees_fd(b))
 		b = NULL;
 	if (b && (!c || b->moved_ns < c->moved_ns))
 		c = b;
