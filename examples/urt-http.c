@@ -97,8 +97,9 @@
  * nothing), and when the kernel refuses a descriptor (EMFILE on an open
  * or an accept) any body that has waited longest, each closed giving back
  * its socket at least (for an open under --fixed-fds, whose sockets are
- * direct descriptors, not one that holds nothing else); so peers that ask for large files and never read
- * cannot take the descriptor table from new clients.
+ * direct descriptors, not one that holds nothing else); so peers that
+ * ask for large files and never read cannot take the descriptor table
+ * from new clients.
  *
  * --threads N: N runtimes, one per thread, each with its own SO_REUSEPORT
  * listener on the one port (the first picks it for --port 0), so the
@@ -294,6 +295,11 @@ static void *server_main(void *arg)
 	struct http_opts ho = {
 		.boxed = o.srv.boxed,
 		.max_conns = o.srv.max_conns,
+		/* its share, rounded up: N runtimes each made for all of it cost N
+		 * times the address space, and a bounded one (ulimit -v) kept a
+		 * default --threads 4 from starting (review 9) */
+		.reserve_conns = (uint32_t)(((uint64_t)o.srv.max_conns + (uint64_t)o.srv.threads - 1) /
+					   (uint64_t)o.srv.threads),
 		.root_fd = root_fd,
 		.no_splice = o.no_splice || o.send_zc,
 		.send_zc_min = o.send_zc ? HTTP_CHUNK / 2 : 0,

@@ -2323,6 +2323,7 @@ void http_server_print(struct http_server *s)
 
 int http_server_init(struct http_server *s, const struct http_opts *o, int id, struct urt_sim *sim)
 {
+	uint32_t reserve = o->reserve_conns ? o->reserve_conns : o->max_conns;
 	int ret;
 
 	*s = (struct http_server){
@@ -2339,9 +2340,9 @@ int http_server_init(struct http_server *s, const struct http_opts *o, int id, s
 				.slab_slots = o->max_conns,
 				/* none asked of the allocator after init below it */
 				.op_records_reserve =
-					reserve_ops(o->max_conns, o->tls ? CONN_OPS_TLS : CONN_OPS),
-				.task_scopes_reserve = reserve_blocks(o->max_conns, 1),
-				.task_blocks_reserve = reserve_blocks(o->max_conns, CONN_BUFS),
+					reserve_ops(reserve, o->tls ? CONN_OPS_TLS : CONN_OPS),
+				.task_scopes_reserve = reserve_blocks(reserve, 1),
+				.task_blocks_reserve = reserve_blocks(reserve, CONN_BUFS),
 				.task_block_size = IN_FIRST,
 				.allocator = &s->heap.al,
 				.features_off = o->features_off,

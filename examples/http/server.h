@@ -58,6 +58,10 @@ struct urt_tls_ctx; /* urt/tls.h: a TLS listener's configuration */
 struct http_opts {
 	bool boxed;	    /* --spawn boxed: tasks in malloc boxes, not slab slots */
 	uint32_t max_conns; /* --max-conns: the cap on *live_total, and the slab's slots */
+	/* connections its op records and task memory are made for at init:
+	 * its share of --max-conns (a runtime past it grows its pools as
+	 * before); 0: max_conns */
+	uint32_t reserve_conns;
 	int root_fd;	/* --root's directory (a dfd of s->rt's kernel); -1: a fixed body at / */
 	bool no_splice; /* --no-splice: file bodies by read and send */
 	uint64_t idle_ms, head_ms, send_ms, linger_ms;
