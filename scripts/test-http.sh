@@ -578,8 +578,10 @@ step "non-readers of distinct large files do not take the descriptor table: a ne
 # table of 128 (cut from outside after the start, as above, so the budget
 # of --max-body-fds is the start's: only the table's refusals shed). The
 # bodies stalled longest must go so a new client gets its answer within
-# 5 s, long before --send-ms (60 s) would close them. With a budget of 30
-# and the table uncut, the bodies' descriptors stay within it.
+# 20 s, long before --send-ms (60 s) would close them: a shed waits for
+# a body stalled 1 s, and the 60 non-readers' socket buffers fill first
+# (5 s was once too short on a host at a load of 13). With a budget of
+# 30 and the table uncut, the bodies' descriptors stay within it.
 mkdir -p "$root/hog"
 for i in $(seq 62); do truncate -s 16M "$root/hog/f$i.bin"; done
 for mode in plain --fixed-fds budget; do
@@ -605,11 +607,11 @@ for mode in plain --fixed-fds budget; do
 	# budget, until they have been stalled long enough to be shed (1 s)
 	for _ in $(seq 50); do [ "$(nfd)" -ge 124 ] && break; sleep 0.1; done
 	[ "$mode" != budget ] || sleep 1.2
-	got=$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$url/sub/a.css" || true)
-	[ "$got" = 200 ] || fail "$mode: a new client's small file with the table held by non-readers: '$got' in 5 s"
-	got=$(curl -s -o "$tmp/hog.got" -w "%{http_code}" --max-time 5 "$url/hog/f61.bin" || true)
+	got=$(curl -s -o /dev/null -w "%{http_code}" --max-time 20 "$url/sub/a.css" || true)
+	[ "$got" = 200 ] || fail "$mode: a new client's small file with the table held by non-readers: '$got' in 20 s"
+	got=$(curl -s -o "$tmp/hog.got" -w "%{http_code}" --max-time 20 "$url/hog/f61.bin" || true)
 	[ "$got" = 200 ] && [ "$(stat -c %s "$tmp/hog.got")" = $((16 << 20)) ] ||
-		fail "$mode: a new client's large file with the table held by non-readers: '$got' in 5 s"
+		fail "$mode: a new client's large file with the table held by non-readers: '$got' in 20 s"
 	[ "$(stat_of "$tmp/hog.out" shed)" -ge 1 ] || fail "$mode: no stalled body was shed (the table never filled?)"
 	[ "$mode" != budget ] || [ "$(stat_of "$tmp/hog.out" body_fds)" -le 30 ] ||
 		fail "budget: the bodies hold $(stat_of "$tmp/hog.out" body_fds) descriptors, past --max-body-fds 30"
