@@ -2008,9 +2008,12 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				c->s->bodies_copied++;
 			urt_op_set_timeout(&c->tx.op, 0);
 			if (c->fe) { /* the cache's descriptor: it stays open */
+				bool last = http_fcache_lone(c->fe); /* c's to close: it is */
+
 				cache_unref(c);
 				c->file = -1;
-				fds_count(c); /* or it was c's to close: it is */
+				if (last)
+					fds_count(c);
 				goto next;
 			}
 			URT_AWAIT(t, c->ret = urt_close(t, &c->op, c->file));
