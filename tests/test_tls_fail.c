@@ -282,10 +282,10 @@ static void mc_read_to_end(struct mc *m, struct peer *p)
  * the server first; one late by a factor (a unit's mistake, a deadline
  * re-armed on progress) lets the rival fire first, which the server sees
  * when it stops (srv.rival_first). Only the order of the two timers is
- * judged, never a duration. Both wait in the same ring: a stall of the
- * runtime's thread longer than the gap (19 deadlines) could only make
- * them ready in one batch, and the kernel completes timeouts in the order
- * they expire, so the server, woken first, still stops first.
+ * judged, never a duration. Both are sleeps of the same runtime: a stall
+ * of its thread longer than the gap (19 deadlines) could only make them
+ * due in one tick, and its timer wheel fires them in deadline order and
+ * runs the tasks in the order woken, so the server still stops first.
  */
 struct rival {
 	struct urt_event ev; /* the server stopped */
