@@ -244,11 +244,11 @@ static unsigned big_class(size_t size)
 	return 16 + 2 * (b - 12) + ((s >> (b - 1)) & 1);
 }
 
-static struct urt_pool *class_pool(struct urt_sizeclass *sc, size_t size)
+/* The class of any size up to URT_SIZECLASS_MAX. */
+static unsigned class_of(size_t size)
 {
-	if (size <= URT_SIZECLASS_SMALL_MAX)
-		return &sc->pools[urt__sizeclass_of[(size + 15) >> 4]];
-	return &sc->pools[big_class(size)];
+	return size <= URT_SIZECLASS_SMALL_MAX ? urt__sizeclass_of[(size + 15) >> 4]
+					       : big_class(size);
 }
 
 void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al)
@@ -274,14 +274,12 @@ int urt_sizeclass_reserve(struct urt_sizeclass *sc, size_t size, size_t count)
 {
 	if (size > URT_SIZECLASS_MAX)
 		return -EINVAL;
-	return urt_pool_reserve(class_pool(sc, size), count);
+	return urt_pool_reserve(&sc->pools[class_of(size)], count);
 }
 
 size_t urt_sizeclass_class_size(size_t size)
 {
-	if (size <= URT_SIZECLASS_SMALL_MAX)
-		return class_size[urt__sizeclass_of[(size + 15) >> 4]];
-	return size > URT_SIZECLASS_MAX ? size : class_size[big_class(size)];
+	return size > URT_SIZECLASS_MAX ? size : class_size[class_of(size)];
 }
 
 void *urt__sizeclass_alloc_slow(struct urt_sizeclass *sc, size_t size)
