@@ -16,6 +16,13 @@
  *   by one: the block is freed whole at deinit
  * Debug builds poison free objects: all of them under ASan, bytes 8.. with
  * URT_POISON_POOL otherwise.
+ *
+ * Size classes: 24 unbounded pools. Up to URT_SIZECLASS_SMALL_MAX the class
+ * is a byte table's (inline, pool.h); in (4 KiB, 64 KiB] big_class computes
+ * it, two classes a power of two. A freed block of any class stays on its
+ * pool's freelist until deinit (retention: a buffer grown at a peak costs
+ * no call at the next request); only requests above 64 KiB are the backing
+ * allocator's, counted in large_allocs / large_live.
  */
 #include "urt/pool.h"
 
@@ -23,8 +30,17 @@
 
 #include "urt_debug.h"
 
+/*
+ * Objects a page: PAGE_TARGET worth, at least PAGE_MIN_OBJS, but for objects
+ * above 8 KiB at most PAGE_BIG worth (at least one). Rejected: 8 of every
+ * size, as below 8 KiB: a 64 KiB class would grow by 512 KiB pages, each
+ * above glibc's mmap threshold (a fresh mapping, address space for 8
+ * blocks when a connection needs one). At 64 KiB a page holds one block:
+ * each block of the peak costs one heap call, then stays (16 B of link).
+ */
 #define PAGE_TARGET   ((size_t)16 * 1024)
 #define PAGE_MIN_OBJS 8
+#define PAGE_BIG      ((size_t)64 * 1024)
 #define LINK	      16 /* footer holding the previous page; keeps sizes 16-aligned */
 
 static size_t page_bytes(const struct urt_pool *p)
@@ -67,6 +83,15 @@ static int add_page(struct urt_pool *p)
 	return 0;
 }
 
+static size_t page_objs_for(size_t size)
+{
+	size_t min = PAGE_BIG / size < PAGE_MIN_OBJS ? PAGE_BIG / size : PAGE_MIN_OBJS;
+
+	if (!min)
+		min = 1;
+	return PAGE_TARGET / size > min ? PAGE_TARGET / size : min;
+}
+
 int urt_pool_init(struct urt_pool *p, const struct urt_pool_opts *o)
 {
 	size_t size = urt__align_up(o->obj_size, 16);
@@ -76,7 +101,7 @@ int urt_pool_init(struct urt_pool *p, const struct urt_pool_opts *o)
 		return -EINVAL;
 	n = o->max_objs ? o->max_objs : o->page_objs;
 	if (!n)
-		n = PAGE_TARGET / size > PAGE_MIN_OBJS ? PAGE_TARGET / size : PAGE_MIN_OBJS;
+		n = page_objs_for(size);
 	if (n > (SIZE_MAX / 2 - LINK) / size)
 		return -EINVAL;
 	*p = (struct urt_pool){
@@ -179,12 +204,13 @@ void urt__pool_free_slow(struct urt_pool *p, void *obj)
 
 /* --- size classes ------------------------------------------------------ */
 
-static const uint16_t class_size[URT_SIZECLASS_COUNT] = {
-	16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
+static const uint32_t class_size[URT_SIZECLASS_COUNT] = {
+	16,   32,   48,	  64,	96,   128,  192,   256,	  384,	 512,	768,   1024,
+	1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576, 32768, 49152, 65536,
 };
 
 /* Index i covers request sizes (16(i-1), 16i]. */
-const uint8_t urt__sizeclass_of[URT_SIZECLASS_MAX / 16 + 1] = {
+const uint8_t urt__sizeclass_of[URT_SIZECLASS_SMALL_MAX / 16 + 1] = {
 	[0 ... 1] = 0,
 	[2] = 1,
 	[3] = 2,
@@ -202,6 +228,28 @@ const uint8_t urt__sizeclass_of[URT_SIZECLASS_MAX / 16 + 1] = {
 	[129 ... 192] = 14,
 	[193 ... 256] = 15,
 };
+
+_Static_assert(URT_SIZECLASS_MAX == 16 * URT_SIZECLASS_SMALL_MAX, "4 doublings above the table");
+
+/*
+ * The class of a size in (URT_SIZECLASS_SMALL_MAX, URT_SIZECLASS_MAX]: with
+ * s = size - 1 and 2^b <= s < 2^(b+1) (b = 12..15), the class is 1.5 x 2^b if
+ * s < 1.5 x 2^b (bit b-1 clear), else 2^(b+1). Index 16 is 6 KiB.
+ */
+static unsigned big_class(size_t size)
+{
+	size_t s = size - 1;
+	unsigned b = 63 - (unsigned)__builtin_clzll(s);
+
+	return 16 + 2 * (b - 12) + ((s >> (b - 1)) & 1);
+}
+
+/* The class of any size up to URT_SIZECLASS_MAX. */
+static unsigned class_of(size_t size)
+{
+	return size <= URT_SIZECLASS_SMALL_MAX ? urt__sizeclass_of[(size + 15) >> 4]
+					       : big_class(size);
+}
 
 void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al)
 {
@@ -226,18 +274,21 @@ int urt_sizeclass_reserve(struct urt_sizeclass *sc, size_t size, size_t count)
 {
 	if (size > URT_SIZECLASS_MAX)
 		return -EINVAL;
-	return urt_pool_reserve(&sc->pools[urt__sizeclass_of[(size + 15) >> 4]], count);
+	return urt_pool_reserve(&sc->pools[class_of(size)], count);
 }
 
 size_t urt_sizeclass_class_size(size_t size)
 {
-	return size > URT_SIZECLASS_MAX ? size : class_size[urt__sizeclass_of[(size + 15) >> 4]];
+	return size > URT_SIZECLASS_MAX ? size : class_size[class_of(size)];
 }
 
-void *urt__sizeclass_alloc_large(struct urt_sizeclass *sc, size_t size)
+void *urt__sizeclass_alloc_slow(struct urt_sizeclass *sc, size_t size)
 {
-	void *ptr = sc->al.alloc(sc->al.ctx, size, 16);
+	void *ptr;
 
+	if (size <= URT_SIZECLASS_MAX)
+		return urt_pool_alloc(&sc->pools[big_class(size)]);
+	ptr = sc->al.alloc(sc->al.ctx, size, 16);
 	if (ptr) {
 		sc->large_allocs++;
 		sc->large_live++;
@@ -245,8 +296,12 @@ void *urt__sizeclass_alloc_large(struct urt_sizeclass *sc, size_t size)
 	return ptr;
 }
 
-void urt__sizeclass_free_large(struct urt_sizeclass *sc, void *ptr, size_t size)
+void urt__sizeclass_free_slow(struct urt_sizeclass *sc, void *ptr, size_t size)
 {
+	if (size <= URT_SIZECLASS_MAX) {
+		urt_pool_free(&sc->pools[big_class(size)], ptr);
+		return;
+	}
 	URT_ASSERT(sc->large_live > 0, "size-class free of a large block never allocated");
 	sc->large_live--;
 	sc->al.free(sc->al.ctx, ptr, size, 16);

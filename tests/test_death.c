@@ -127,6 +127,28 @@ static void test_arena_read_after_reset(void **state)
 	expect_caught(arena_read_after_reset, "use-after-poison");
 }
 
+/* An 8 KiB block (a class above the inline table's) is poisoned when freed:
+ * before those classes it was malloc's, reported as heap-use-after-free. */
+static void sizeclass_8k_use_after_free(void)
+{
+	static struct urt_sizeclass sc;
+	char *b;
+
+	urt_sizeclass_init(&sc, NULL);
+	b = urt_sizeclass_alloc(&sc, 8000);
+	if (!b)
+		_exit(3);
+	memset(b, 1, 8000);
+	urt_sizeclass_free(&sc, b, 8000);
+	sink = ((volatile char *)b)[7000];
+}
+
+static void test_sizeclass_8k_use_after_free(void **state)
+{
+	(void)state;
+	expect_caught(sizeclass_8k_use_after_free, "use-after-poison");
+}
+
 static void test_pool_double_free(void **state)
 {
 	(void)state;
@@ -222,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_slab_foreign_pointer),
 		cmocka_unit_test(test_arena_read_after_reset),
 		cmocka_unit_test(test_pool_double_free),
+		cmocka_unit_test(test_sizeclass_8k_use_after_free),
 		cmocka_unit_test(test_deinit_twice),
 		cmocka_unit_test(test_deinit_from_poll),
 		cmocka_unit_test(test_slab_rebound),

@@ -4,8 +4,9 @@
  * (a recv stream and sends on a connection) call malloc zero times, and so
  * do bursts that leave a chunk unread on each of 200 connections at once,
  * rounds of 200 new connections through an acceptor, a new peak of
- * operations in flight under opts.op_records_reserve, and a peak of tasks
- * holding task memory under opts.task_blocks_reserve.
+ * operations in flight under opts.op_records_reserve, a peak of tasks
+ * holding task memory under opts.task_blocks_reserve, and tasks growing a
+ * buffer of task memory to 64 KiB and freeing it.
  *
  * Links support/heap_count.c, which interposes the C heap and counts calls
  * while heap_counting is set. Not built with sanitizers, which own malloc.
@@ -600,6 +601,76 @@ static void test_task_memory_reserve_never_malloc(void **state)
 	assert_null(urt_runtime_current());
 }
 
+/* A buffer grown as urt-http grows an answer's output (4 KiB, doubled to
+ * 64 KiB, each step a new block and the old one freed), then freed. */
+static const size_t grow_sizes[] = { 4000, 8000, 16000, 32000, 64000 };
+static size_t grow_size; /* 0: grow_sizes; else one block of this size */
+
+static bool grow_poll(struct urt_task *t, void *arg)
+{
+	char *buf = NULL;
+
+	(void)arg;
+	if (grow_size) {
+		assert_non_null(buf = urt_task_alloc(t, grow_size));
+		buf[grow_size - 1] = 1;
+		urt_task_free(t, buf);
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(grow_sizes) / sizeof(grow_sizes[0]); i++) {
+		char *p = urt_task_alloc(t, grow_sizes[i]);
+
+		assert_non_null(p);
+		if (buf) {
+			memcpy(p, buf, grow_sizes[i - 1]);
+			urt_task_free(t, buf);
+		}
+		buf = p;
+		buf[grow_sizes[i] - 1] = (char)i;
+	}
+	urt_task_free(t, buf);
+	return true;
+}
+
+static const struct urt_task_type grow_type = { .poll = grow_poll, .name = "grow" };
+
+/* Heap calls for rounds tasks each growing and freeing its buffer, after a
+ * first such task (not counted). */
+static size_t grow_calls(struct urt_runtime *rt, size_t size, int rounds)
+{
+	grow_size = size;
+	assert_int_equal(urt_spawn_slab(&grow_type, NULL, 0, NULL), 0);
+	assert_int_equal(urt_tick(rt, 0), 1);
+	heap_calls = 0;
+	heap_counting = true;
+	for (int r = 0; r < rounds; r++) {
+		assert_int_equal(urt_spawn_slab(&grow_type, NULL, 0, NULL), 0);
+		assert_int_equal(urt_tick(rt, 0), 1);
+	}
+	heap_counting = false;
+	return heap_calls;
+}
+
+static void test_task_memory_grown_never_malloc(void **state)
+{
+	struct urt_runtime rt;
+	size_t grown, large;
+
+	(void)state;
+	test_runtime_init(&rt, &(struct urt_runtime_opts){
+				       .slab = URT_SLAB_BOUNDED,
+				       .slab_slots = 16,
+			       });
+	grown = grow_calls(&rt, 0, 100);
+	large = grow_calls(&rt, URT_SIZECLASS_MAX + 1, 10);
+	print_message("heap calls: %zu for 100 tasks growing a buffer 4 KiB .. 64 KiB, %zu for 10 "
+		      "blocks above 64 KiB\n",
+		      grown, large);
+	assert_int_equal(grown, 0);  /* the freed blocks stay in their classes */
+	assert_int_equal(large, 10); /* the allocator's: a malloc each (frees are not counted) */
+	test_runtime_end(&rt);
+}
+
 static void test_churn_never_malloc(void **state)
 {
 	struct urt_runtime rt;
@@ -648,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_churn_never_malloc),
 		cmocka_unit_test(test_reserve_never_malloc),
 		cmocka_unit_test(test_task_memory_reserve_never_malloc),
+		cmocka_unit_test(test_task_memory_grown_never_malloc),
 	};
 
 	return cmocka_run_group_tests_name("nomalloc", tests, NULL, NULL);

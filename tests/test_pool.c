@@ -280,7 +280,8 @@ static void test_sizeclass_mapping(void **state)
 			assert_int_equal(size, prev + 1);
 		prev = c;
 	}
-	assert_int_equal(urt_sizeclass_class_size(4097), 4097);
+	assert_int_equal(urt_sizeclass_class_size(URT_SIZECLASS_MAX + 1), URT_SIZECLASS_MAX + 1);
+	assert_int_equal(urt_sizeclass_class_size(SIZE_MAX), SIZE_MAX);
 }
 
 static void test_sizeclass_alloc_free_and_large_fallback(void **state)
@@ -293,7 +294,7 @@ static void test_sizeclass_alloc_free_and_large_fallback(void **state)
 	test_alloc_init(&ta);
 	urt_sizeclass_init(&sc, &ta.al);
 	for (int i = 0; i < 64; i++) {
-		size_t size = (size_t)i * 67;
+		size_t size = (size_t)i * 1100; /* up to 64 KiB in classes, past it not */
 
 		p[i] = urt_sizeclass_alloc(&sc, size);
 		assert_non_null(p[i]);
@@ -301,14 +302,89 @@ static void test_sizeclass_alloc_free_and_large_fallback(void **state)
 		test_fill(p[i], size, (uint64_t)i);
 	}
 	for (int i = 0; i < 64; i++)
-		assert_true(test_check(p[i], (size_t)i * 67, (uint64_t)i));
-	assert_int_equal(sc.large_allocs, 2); /* 62*67 = 4154 and 63*67 */
-	assert_int_equal(sc.large_live, 2);
+		assert_true(test_check(p[i], (size_t)i * 1100, (uint64_t)i));
+	assert_int_equal(sc.large_allocs, 4); /* 60 x 1100 = 66000 .. 63 x 1100 */
+	assert_int_equal(sc.large_live, 4);
 	for (int i = 0; i < 64; i++)
-		urt_sizeclass_free(&sc, p[i], (size_t)i * 67);
+		urt_sizeclass_free(&sc, p[i], (size_t)i * 1100);
 	assert_int_equal(sc.large_live, 0);
 	for (int i = 0; i < URT_SIZECLASS_COUNT; i++)
 		assert_int_equal(sc.pools[i].live, 0);
+	urt_sizeclass_deinit(&sc);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
+/* Each class above 4 KiB: its first and last size land in it (and take
+ * their block from its pool), the size past it in the next; freed with the
+ * same size, the block goes back to the pool it came from. */
+static void test_sizeclass_big_boundaries(void **state)
+{
+	static const size_t big[] = { 4096, 6144, 8192, 12288, 16384, 24576, 32768, 49152, 65536 };
+	struct test_alloc ta;
+	struct urt_sizeclass sc;
+
+	(void)state;
+	test_alloc_init(&ta);
+	urt_sizeclass_init(&sc, &ta.al);
+	for (size_t k = 1; k < sizeof(big) / sizeof(big[0]); k++) {
+		size_t sizes[] = { big[k - 1] + 1, big[k] };
+		struct urt_pool *pool = &sc.pools[15 + k];
+
+		assert_int_equal(pool->obj_size, big[k]);
+		for (int j = 0; j < 2; j++) {
+			void *b;
+
+			assert_int_equal(urt_sizeclass_class_size(sizes[j]), big[k]);
+			assert_non_null(b = urt_sizeclass_alloc(&sc, sizes[j]));
+			assert_int_equal((uintptr_t)b % 16, 0);
+			assert_int_equal(pool->live, 1);
+			test_fill(b, sizes[j], k);
+			urt_sizeclass_free(&sc, b, sizes[j]);
+			assert_int_equal(pool->live, 0);
+		}
+		if (k + 1 < sizeof(big) / sizeof(big[0]))
+			assert_int_equal(urt_sizeclass_class_size(big[k] + 1), big[k + 1]);
+	}
+	assert_int_equal(sc.large_allocs, 0);
+	urt_sizeclass_deinit(&sc);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
+/* A freed 64 KiB block stays in its class: after the first, a grow-and-free
+ * round of 4 KiB .. 64 KiB asks the allocator for nothing; above 64 KiB,
+ * one call a block. A page of the big classes holds at most 64 KiB worth. */
+static void test_sizeclass_big_retained(void **state)
+{
+	static const size_t grow[] = { 4000, 8000, 16000, 32000, 64000, 65536 };
+	struct test_alloc ta;
+	struct urt_sizeclass sc;
+	size_t calls = 0;
+
+	(void)state;
+	test_alloc_init(&ta);
+	urt_sizeclass_init(&sc, &ta.al);
+	assert_int_equal(sc.pools[16].page_objs, 8); /* 6 KiB: 48 KiB pages */
+	assert_int_equal(sc.pools[18].page_objs, 5); /* 12 KiB */
+	assert_int_equal(sc.pools[22].page_objs, 1); /* 48 KiB */
+	assert_int_equal(sc.pools[23].page_objs, 1); /* 64 KiB */
+	for (int round = 0; round < 10; round++) {
+		for (size_t i = 0; i < sizeof(grow) / sizeof(grow[0]); i++) {
+			void *b = urt_sizeclass_alloc(&sc, grow[i]);
+
+			assert_non_null(b);
+			test_fill(b, grow[i], (uint64_t)round);
+			urt_sizeclass_free(&sc, b, grow[i]);
+		}
+		if (!round)
+			calls = ta.calls;
+	}
+	assert_int_equal(ta.calls, calls);
+	for (int i = 0; i < 10; i++)
+		urt_sizeclass_free(&sc, urt_sizeclass_alloc(&sc, URT_SIZECLASS_MAX + 1),
+				   URT_SIZECLASS_MAX + 1);
+	assert_int_equal(ta.calls, calls + 10);
+	assert_int_equal(sc.large_allocs, 10);
+	assert_int_equal(sc.large_live, 0);
 	urt_sizeclass_deinit(&sc);
 	assert_int_equal(ta.live_blocks, 0);
 }
@@ -332,6 +408,21 @@ static void test_sizeclass_reserve(void **state)
 	assert_int_equal(ta.calls, calls);
 	for (int i = 0; i < 16; i++)
 		urt_sizeclass_free(&sc, b[i], 4000 + (size_t)i);
+	/* the classes above 4 KiB take one too; 65536 is the last that does */
+	assert_int_equal(urt_sizeclass_reserve(&sc, 8000, 8), 0);
+	assert_int_equal(urt_sizeclass_reserve(&sc, 65536, 3), 0);
+	assert_int_equal(urt_sizeclass_reserve(&sc, 65536, 3), -EALREADY);
+	calls = ta.calls;
+	for (int i = 0; i < 8; i++)
+		assert_non_null(b[i] = urt_sizeclass_alloc(&sc, 6145 + (size_t)i * 256));
+	for (int i = 8; i < 11; i++)
+		assert_non_null(b[i] = urt_sizeclass_alloc(&sc, 49153 + (size_t)i * 1024));
+	assert_int_equal(ta.calls, calls);
+	for (int i = 0; i < 8; i++)
+		urt_sizeclass_free(&sc, b[i], 6145 + (size_t)i * 256);
+	for (int i = 8; i < 11; i++)
+		urt_sizeclass_free(&sc, b[i], 49153 + (size_t)i * 1024);
+	assert_int_equal(sc.large_allocs, 0);
 	urt_sizeclass_deinit(&sc);
 	assert_int_equal(ta.live_blocks, 0);
 }
@@ -378,6 +469,8 @@ int main(void)
 		cmocka_unit_test(test_reserve_rejects_and_fails_cleanly),
 		cmocka_unit_test(test_sizeclass_reserve),
 		cmocka_unit_test(test_sizeclass_mapping),
+		cmocka_unit_test(test_sizeclass_big_boundaries),
+		cmocka_unit_test(test_sizeclass_big_retained),
 		cmocka_unit_test(test_sizeclass_alloc_free_and_large_fallback),
 		cmocka_unit_test(test_sizeclass_alloc_failure_sweep),
 	};

@@ -66,7 +66,7 @@ static void test_early_free_and_rewind(void **state)
 	m = urt_scope_mark(&s);
 	c = urt_scope_alloc(&s, 30);
 	d = urt_scope_alloc(&s, 40);
-	e = urt_scope_alloc(&s, 5000); /* large: through the fallback */
+	e = urt_scope_alloc(&s, 70000); /* above 64 KiB: through the fallback */
 	test_fill(a, 10, 1);
 	test_fill(b, 20, 2);
 	urt_scope_free(&s, d); /* early free inside the marked region */

@@ -11,11 +11,19 @@
  *    allocate again. The only way alloc fails is that all are in use.
  * Pages are kept until deinit.
  *
- * A size-class pool is 16 pools, classes 16..4096 bytes (16 32 48 64 96 128
- * 192 256 384 512 768 1024 1536 2048 3072 4096: at most a third wasted).
- * Larger requests go to the backing allocator directly and are counted in
- * the stats (large_allocs / large_live). Frees are sized, as in C23's
- * free_sized: the caller passes the size it asked for.
+ * A size-class pool is 24 pools, classes 16..65536 bytes, two a power of
+ * two (16 32 48 64 96 128 192 256 384 512 768 1024 1536 2048 3072 4096,
+ * then 6, 8, 12, 16, 24, 32, 48 and 64 KiB: at most a third wasted). Up to
+ * 4096 bytes the class is a table look-up inline; above, up to 64 KiB, an
+ * out-of-line call computes it (a count of leading zeros) and pops the
+ * class pool. Only requests above 64 KiB go to the backing allocator, one
+ * call each, counted in the stats (large_allocs / large_live). Frees are
+ * sized, as in C23's free_sized: the caller passes the size it asked for.
+ * Retention: a freed block stays on its class pool's freelist until
+ * deinit, a 64 KiB one as a 16 B one. A buffer a task grows at a peak (an
+ * answer's output doubled to 8, 16 or 64 KiB) costs heap calls only while
+ * its class's pages grow to the peak; glibc kept such blocks too (below its mmap threshold), but
+ * took a call to hand each back and another to take it again.
  *
  * Debug builds poison free objects (ASan catches a use after free and a
  * double free, whose freelist write lands in poison).
@@ -35,9 +43,12 @@ extern "C" {
 #endif
 
 struct urt_pool_opts {
-	size_t obj_size;  /* bytes per object; rounded up to 16 */
-	size_t page_objs; /* unbounded: objects per page; 0: about 16 KiB worth */
-	size_t max_objs;  /* 0: unbounded; else bounded, all allocated at init */
+	size_t obj_size; /* bytes per object; rounded up to 16 */
+	/* unbounded: objects per page; 0: about 16 KiB worth, at least 8, but
+	 * a page of objects above 8 KiB holds at most 64 KiB worth (one object
+	 * above 32 KiB): a 64 KiB class grows by a block at a time, not 512 KiB */
+	size_t page_objs;
+	size_t max_objs; /* 0: unbounded; else bounded, all allocated at init */
 	const struct urt_allocator *allocator; /* NULL: urt_allocator_default */
 };
 
@@ -125,8 +136,9 @@ static inline void urt_pool_free(struct urt_pool *p, void *obj)
 	p->live--;
 }
 
-#define URT_SIZECLASS_COUNT 16
-#define URT_SIZECLASS_MAX   4096
+#define URT_SIZECLASS_COUNT	24
+#define URT_SIZECLASS_SMALL_MAX 4096  /* the largest class looked up inline */
+#define URT_SIZECLASS_MAX	65536 /* the largest class; above: the allocator's */
 
 struct urt_sizeclass {
 	struct urt_pool pools[URT_SIZECLASS_COUNT];
@@ -135,10 +147,11 @@ struct urt_sizeclass {
 	struct urt_allocator al;
 };
 
-/* Class index of each size in 16-byte steps: [(size + 15) / 16]. */
-extern const uint8_t urt__sizeclass_of[URT_SIZECLASS_MAX / 16 + 1];
+/* Class index of each size up to URT_SIZECLASS_SMALL_MAX in 16-byte steps:
+ * [(size + 15) / 16]. */
+extern const uint8_t urt__sizeclass_of[URT_SIZECLASS_SMALL_MAX / 16 + 1];
 
-/* urt_sizeclass_init - set up the 16 class pools; they allocate on first use. */
+/* urt_sizeclass_init - set up the 24 class pools; they allocate on first use. */
 void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al);
 
 /*
@@ -152,8 +165,10 @@ URT_NODISCARD int urt_sizeclass_reserve(struct urt_sizeclass *sc, size_t size, s
 /* urt_sizeclass_deinit - free every class pool's pages. */
 void urt_sizeclass_deinit(struct urt_sizeclass *sc);
 
-void *urt__sizeclass_alloc_large(struct urt_sizeclass *sc, size_t size);
-void urt__sizeclass_free_large(struct urt_sizeclass *sc, void *ptr, size_t size);
+/* Sizes above URT_SIZECLASS_SMALL_MAX: a class pool up to URT_SIZECLASS_MAX,
+ * the backing allocator above. Out of line so the small path stays short. */
+void *urt__sizeclass_alloc_slow(struct urt_sizeclass *sc, size_t size);
+void urt__sizeclass_free_slow(struct urt_sizeclass *sc, void *ptr, size_t size);
 
 /*
  * urt_sizeclass_alloc - size bytes, 16-byte aligned (size 0 counts as 1).
@@ -161,22 +176,23 @@ void urt__sizeclass_free_large(struct urt_sizeclass *sc, void *ptr, size_t size)
  */
 static inline void *urt_sizeclass_alloc(struct urt_sizeclass *sc, size_t size)
 {
-	if (__builtin_expect(size > URT_SIZECLASS_MAX, 0))
-		return urt__sizeclass_alloc_large(sc, size);
+	if (__builtin_expect(size > URT_SIZECLASS_SMALL_MAX, 0))
+		return urt__sizeclass_alloc_slow(sc, size);
 	return urt_pool_alloc(&sc->pools[urt__sizeclass_of[(size + 15) >> 4]]);
 }
 
 /* urt_sizeclass_free - free a block; size must be what alloc was asked for. */
 static inline void urt_sizeclass_free(struct urt_sizeclass *sc, void *ptr, size_t size)
 {
-	if (__builtin_expect(size > URT_SIZECLASS_MAX, 0)) {
-		urt__sizeclass_free_large(sc, ptr, size);
+	if (__builtin_expect(size > URT_SIZECLASS_SMALL_MAX, 0)) {
+		urt__sizeclass_free_slow(sc, ptr, size);
 		return;
 	}
 	urt_pool_free(&sc->pools[urt__sizeclass_of[(size + 15) >> 4]], ptr);
 }
 
-/* urt_sizeclass_class_size - the bytes a request of size really takes. */
+/* urt_sizeclass_class_size - the bytes a request of size really takes
+ * (size itself above URT_SIZECLASS_MAX). */
 size_t urt_sizeclass_class_size(size_t size);
 
 #ifdef __cplusplus
