@@ -393,6 +393,37 @@ stop
 no_rec_calls urt-http "$tmp/hr.out" "$h0" "$h1"
 no_calls_via urt-http "$tmp/hr.out" "$h0" "$h1" urt__pool_alloc_slow "task memory pages"
 
+# warm_answers_heap_free LABEL OUT FILE... -- on a urt-http started with
+# URT_HEAP_TRACE=0 writing OUT: each FILE (under $root) once as a warm-up,
+# then all of them 10 times over one keep-alive connection; fails unless
+# curl made one connection, every answer is byte-exact and the server made
+# no heap call over the 10 rounds (naming the calls it made). Stops it.
+warm_answers_heap_free() {
+	local label=$1 out=$2 f i h0 h1 conns urls=() outs=() warm=()
+	shift 2
+	url=http://127.0.0.1:$port
+	for f in "$@"; do warm+=(-o /dev/null "$url/$f"); done
+	curl -s --max-time 10 "${warm[@]}"
+	h0=$(stat_of "$out" heap_calls)
+	for i in $(seq 10); do
+		for f in "$@"; do
+			urls+=("$url/$f")
+			outs+=(-o "$tmp/wa.$f.$i")
+		done
+	done
+	conns=$(curl -s --max-time 20 -w '%{num_connects}\n' "${outs[@]}" "${urls[@]}" | awk '{n += $1} END {print n}')
+	h1=$(stat_of "$out" heap_calls)
+	stop
+	[ "$conns" = 1 ] || fail "$label: want one connection for the ${#urls[@]} requests, curl made $conns"
+	for i in $(seq 10); do
+		for f in "$@"; do
+			cmp -s "$tmp/wa.$f.$i" "$root/$f" || fail "$label: answer $i of $f not byte-exact"
+		done
+	done
+	[ "$h1" = "$h0" ] || fail "$label: $((h1 - h0)) heap calls over ${#urls[@]} answers, want 0: $(
+		"$(dirname "$0")/heap-trace.sh" "$out.err" "$bin/urt-http" "$h0" "$h1" 2>&1 | head -3)"
+}
+
 step "an 8,000- and a 12,000-byte file, 10 times each on one keep-alive connection after a warm-up: no heap call"
 # Each goes out with its head through the connection's output, grown from
 # 4,000 bytes to 16,000 and given back after the answer: task memory of
@@ -402,24 +433,7 @@ step "an 8,000- and a 12,000-byte file, 10 times each on one keep-alive connecti
 head -c 8000 /dev/urandom > "$root/f8k.bin"
 head -c 12000 /dev/urandom > "$root/f12k.bin"
 URT_HEAP_TRACE=0 start urt-http "$tmp/hs.out" --root "$root"
-url=http://127.0.0.1:$port
-curl -s --max-time 10 -o /dev/null -o /dev/null "$url/f8k.bin" "$url/f12k.bin"
-h0=$(stat_of "$tmp/hs.out" heap_calls)
-urls=() outs=()
-for i in $(seq 10); do
-	urls+=("$url/f8k.bin" "$url/f12k.bin")
-	outs+=(-o "$tmp/s8.$i" -o "$tmp/s12.$i")
-done
-conns=$(curl -s --max-time 20 -w '%{num_connects}\n' "${outs[@]}" "${urls[@]}" | awk '{n += $1} END {print n}')
-h1=$(stat_of "$tmp/hs.out" heap_calls)
-stop
-[ "$conns" = 1 ] || fail "small files: want one connection for the 20 requests, curl made $conns"
-for i in $(seq 10); do
-	cmp -s "$tmp/s8.$i" "$root/f8k.bin" && cmp -s "$tmp/s12.$i" "$root/f12k.bin" ||
-		fail "small files: answer $i not byte-exact"
-done
-[ "$h1" = "$h0" ] || fail "small files: $((h1 - h0)) heap calls over 20 answers, want 0: $(
-	"$(dirname "$0")/heap-trace.sh" "$tmp/hs.out.err" "$bin/urt-http" "$h0" "$h1" 2>&1 | head -3)"
+warm_answers_heap_free "small files" "$tmp/hs.out" f8k.bin f12k.bin
 
 step "--no-splice: a 64 KiB file, 10 times on one keep-alive connection after a warm-up: no heap call"
 # Read and send (the fallback, and TLS's way) reads the body through a
@@ -429,23 +443,7 @@ step "--no-splice: a 64 KiB file, 10 times on one keep-alive connection after a 
 # malloc's fresh pages faulted in by every read). The warm-up makes it once.
 head -c 65536 /dev/urandom > "$root/f64k.bin"
 URT_HEAP_TRACE=0 start urt-http "$tmp/hn.out" --root "$root" --no-splice
-url=http://127.0.0.1:$port
-curl -s --max-time 10 -o /dev/null "$url/f64k.bin"
-h0=$(stat_of "$tmp/hn.out" heap_calls)
-urls=() outs=()
-for i in $(seq 10); do
-	urls+=("$url/f64k.bin")
-	outs+=(-o "$tmp/n64.$i")
-done
-conns=$(curl -s --max-time 20 -w '%{num_connects}\n' "${outs[@]}" "${urls[@]}" | awk '{n += $1} END {print n}')
-h1=$(stat_of "$tmp/hn.out" heap_calls)
-stop
-[ "$conns" = 1 ] || fail "--no-splice: want one connection for the 10 requests, curl made $conns"
-for i in $(seq 10); do
-	cmp -s "$tmp/n64.$i" "$root/f64k.bin" || fail "--no-splice: answer $i not byte-exact"
-done
-[ "$h1" = "$h0" ] || fail "--no-splice: $((h1 - h0)) heap calls over 10 answers of 64 KiB, want 0: $(
-	"$(dirname "$0")/heap-trace.sh" "$tmp/hn.out.err" "$bin/urt-http" "$h0" "$h1" 2>&1 | head -3)"
+warm_answers_heap_free --no-splice "$tmp/hn.out" f64k.bin
 start urt-http "$tmp/h2.out"
 url=http://127.0.0.1:$port
 
