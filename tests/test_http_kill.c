@@ -99,32 +99,52 @@ struct rig {
 	int base; /* the process's descriptors before the client */
 };
 
-/*
- * Up: name in a new root (size bytes), a server with o (its root, count
- * and limits filled in here) whose accepted sockets get a send buffer of
- * sndbuf (they inherit the listener's), and a client with a receive buffer
- * of rcvbuf that has sent req. No io_uring: the test is skipped (77).
- */
-static void rig_up(struct rig *r, const char *name, off_t size, struct http_opts o, int sndbuf,
-		   int rcvbuf, const char *req)
+/* A file of size bytes at path (made, or replaced in place). */
+static void file_make(const char *path, off_t size)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd, lfd, ret;
-	uint16_t port;
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
 
-	*r = (struct rig){ .dir = "/tmp/urt-http-kill.XXXXXX", .s = calloc(1, sizeof(*r->s)) };
-	assert_non_null(r->s);
-	assert_non_null(mkdtemp(r->dir));
-	snprintf(r->path, sizeof(r->path), "%s/%s", r->dir, name);
-	fd = open(r->path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, size), 0);
 	close(fd);
+}
+
+/* A client with a receive buffer of rcvbuf that has sent req to port. */
+static int client(uint16_t port, int rcvbuf, const char *req)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(int)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+	return fd;
+}
+
+/*
+ * A server on a new root with o (its root and limits filled in here, its
+ * --max-conns 8 unless o says) whose accepted sockets get a send buffer of
+ * sndbuf (they inherit the listener's). Return: its port. No io_uring:
+ * the test is skipped (77).
+ */
+static uint16_t rig_serve(struct rig *r, struct http_opts o, int sndbuf)
+{
+	int lfd, ret;
+	uint16_t port;
+
+	*r = (struct rig){ .dir = "/tmp/urt-http-kill.XXXXXX",
+			   .s = calloc(1, sizeof(*r->s)),
+			   .cfd = -1 };
+	assert_non_null(r->s);
+	assert_non_null(mkdtemp(r->dir));
 	r->root = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(r->root >= 0);
 	o.root_fd = r->root;
-	o.max_conns = 8;
+	if (!o.max_conns)
+		o.max_conns = 8;
 	o.idle_ms = o.head_ms = 10000;
 	o.mem_budget = 64u << 20;
 	o.lim = (struct http_limits)HTTP_LIMITS_DEFAULT;
@@ -140,23 +160,31 @@ static void rig_up(struct rig *r, const char *name, off_t size, struct http_opts
 	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(int)), 0);
 	assert_int_equal(http_server_start(r->s, lfd), 0);
 	r->base = fds_open();
+	return port;
+}
 
-	r->cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(r->cfd >= 0);
-	assert_int_equal(setsockopt(r->cfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(int)), 0);
-	sa.sin_port = htons(port);
-	assert_int_equal(connect(r->cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(send(r->cfd, req, strlen(req), 0), (ssize_t)strlen(req));
+/* Up: name in a new root (size bytes), the server (rig_serve), and a
+ * client with a receive buffer of rcvbuf that has sent req. */
+static void rig_up(struct rig *r, const char *name, off_t size, struct http_opts o, int sndbuf,
+		   int rcvbuf, const char *req)
+{
+	uint16_t port = rig_serve(r, o, sndbuf);
+
+	snprintf(r->path, sizeof(r->path), "%s/%s", r->dir, name);
+	file_make(r->path, size);
+	r->cfd = client(port, rcvbuf, req);
 }
 
 /* Down: everything let go, before a check fails, so the next case starts clean. */
 static void rig_down(struct rig *r)
 {
-	close(r->cfd);
+	if (r->cfd >= 0)
+		close(r->cfd);
 	http_server_finish(r->s);
 	free(r->s);
 	close(r->root);
-	unlink(r->path);
+	if (r->path[0])
+		unlink(r->path);
 	rmdir(r->dir);
 }
 
@@ -614,9 +642,11 @@ static void test_shed_fixed_sockets_spared_for_the_table(void **state)
 	shed_free(s, c, 3);
 }
 
-/* The same, but the bare body stalled longest holds the last reference to
- * an entry detached from the cache (a newer open of its file took its
- * place): its end closes the descriptor, so it is the one closed. */
+/* The same, but the body stalled longest holds the last reference to an
+ * entry detached from the cache (a newer open of its file took its
+ * place): its end closes the descriptor, so it is the one closed. It
+ * counts that descriptor (fds_count, told by cache_unref or file_opened):
+ * no longer bare, it is in s->bodies, which every shed closes from. */
 static void test_shed_fixed_sockets_detached_entry_closed(void **state)
 {
 	struct http_server *s = shed_server(0);
@@ -628,13 +658,136 @@ static void test_shed_fixed_sockets_detached_entry_closed(void **state)
 	bodies_begin(s, c, b, 2);
 	for (int i = 0; i < 2; i++)
 		c[i]->fd = (int)(URT_FD_FIXED | (unsigned)i);
+	detached.holders = (uintptr_t)c[0];
 	c[0]->fe = &detached;
+	fds_count(c[0]);
+	assert_int_equal(c[0]->fds, 1);
+	lists_check(s);
+	assert_ptr_equal(s->bodies.next, &c[0]->body);
 	assert_int_equal(fds_short(s, 1, false), 1);
 	assert_true(c[0]->killed);
 	assert_false(c[1]->killed);
 	lists_check(s);
 	shed_free(s, c, 2);
 }
+/*
+ * End to end (review 9's note on finding 1): a slow body holding the last
+ * reference to an entry the cache dropped (its file replaced, found by
+ * another request's revalidation) keeps that descriptor open until it
+ * ends, and --max-body-fds did not count it: an attacker who makes many
+ * files' entries drop while slow bodies read them holds descriptors past
+ * the budget. DET_N bodies (--no-splice: bare, each from its cached
+ * entry) stall on DET_N files; each file is replaced (a new inode) and
+ * asked for again with HEAD, which revalidates (--file-cache-valid-ms 0)
+ * and detaches the old entry. The descriptors still open on the old
+ * inodes must be in body_fds, and the next open (of a new file) must shed
+ * the stalled bodies holding them down to the budget.
+ */
+#define DET_N	   4
+#define DET_SIZE   (1u << 20)
+#define DET_BUDGET 2
+
+/* Descriptors of this process open on one of the n inodes ino[]. */
+static int fds_on(const ino_t *ino, int n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	struct stat st;
+	int k = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && !fstat(atoi(de->d_name), &st))
+			for (int i = 0; i < n; i++)
+				k += st.st_ino == ino[i];
+	closedir(d);
+	return k;
+}
+
+static void test_detached_entries_counted(void **state)
+{
+	char path[DET_N + 1][64], tmp[128], req[96];
+	int body[DET_N], head[DET_N], late;
+	ino_t old[DET_N];
+	struct http_server *s;
+	struct stat st;
+	struct rig r;
+	uint64_t until;
+	int held, held_after;
+	size_t body_fds;
+	uint16_t port;
+
+	(void)state;
+	port = rig_serve(&r,
+			 (struct http_opts){ .no_splice = true,
+					     .send_ms = 10000, /* far past the test's bounds */
+					     .max_pipeline = 16,
+					     .max_conns = 16,
+					     .fd_budget = DET_BUDGET,
+					     .fcache = { .entries = 16, .valid_ms = 0 } },
+			 4096);
+	s = r.s;
+	for (int i = 0; i <= DET_N; i++) {
+		snprintf(path[i], sizeof(path[i]), "%s/f%d", r.dir, i);
+		file_make(path[i], i < DET_N ? DET_SIZE : 100);
+	}
+	for (int i = 0; i < DET_N; i++) {
+		assert_int_equal(stat(path[i], &st), 0);
+		old[i] = st.st_ino;
+		snprintf(req, sizeof(req), "GET /f%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+		body[i] = client(port, 4096, req);
+	}
+	/* the bodies under way, stalled on their peers, who read nothing */
+	until = mono_ms() + 10000;
+	while (s->nbodies < DET_N && mono_ms() < until)
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+	assert_int_equal(s->nbodies, DET_N);
+
+	/* each file replaced by a new one (a deploy), and asked for again */
+	for (int i = 0; i < DET_N; i++) {
+		snprintf(tmp, sizeof(tmp), "%s.new", path[i]);
+		file_make(tmp, DET_SIZE);
+		assert_int_equal(rename(tmp, path[i]), 0);
+		snprintf(req, sizeof(req),
+			 "HEAD /f%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i);
+		head[i] = client(port, 4096, req);
+	}
+	/* each HEAD revalidated, opened the new file, answered and closed */
+	until = mono_ms() + 10000;
+	while ((s->fc.stale < DET_N || s->live > DET_N) && mono_ms() < until)
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+	assert_int_equal(s->fc.stale, DET_N);
+	assert_int_equal(s->live, DET_N);
+	held = fds_on(old, DET_N);
+	body_fds = s->body_fds;
+	lists_check(s);
+
+	/* stalled past SHED_STALL_MS, then an open: the budget sheds */
+	until = mono_ms() + SHED_STALL_MS + 200;
+	while (mono_ms() < until)
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+	late = client(port, 4096, "GET /f4 HTTP/1.1\r\nHost: x\r\n\r\n");
+	until = mono_ms() + 3000;
+	while (fds_on(old, DET_N) >= DET_BUDGET && mono_ms() < until)
+		assert_true(urt_tick(&s->rt, 1 * MS) >= 0);
+	held_after = fds_on(old, DET_N);
+	print_message("%d stalled bodies on replaced files: %d descriptors of the old files open, "
+		      "body_fds %zu (budget %d); after an open, %d open, %llu shed\n",
+		      DET_N, held, body_fds, DET_BUDGET, held_after, (unsigned long long)s->shed);
+	for (int i = 0; i < DET_N; i++) {
+		close(body[i]);
+		close(head[i]);
+	}
+	close(late);
+	rig_down(&r); /* the files after the server: its cache's descriptors are closed */
+	for (int i = 0; i <= DET_N; i++)
+		unlink(path[i]);
+	rmdir(r.dir);
+	assert_int_equal(held, DET_N); /* each body held its file's old inode */
+	assert_int_equal(body_fds, (size_t)held);
+	assert_true(held_after < DET_BUDGET); /* room for the open's one */
+}
+
 int main(void)
 {
 	static const struct kcase splice_file = { false, FILE_OP };
@@ -655,6 +808,7 @@ int main(void)
 		cmocka_unit_test(test_shed_fds_change_mid_body),
 		cmocka_unit_test(test_shed_fixed_sockets_spared_for_the_table),
 		cmocka_unit_test(test_shed_fixed_sockets_detached_entry_closed),
+		cmocka_unit_test(test_detached_entries_counted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

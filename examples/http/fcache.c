@@ -10,7 +10,8 @@
  * emptied, while a request held it; it is freed and its descriptor closed
  * by the last unref).
  *
- * Invariants: live == slots cached + detached <= o.entries;
+ * Invariants: live == slots cached + detached <= o.entries; an entry's
+ * holders == the XOR of the tags of the refs requests holding it;
  * body_bytes == sum of the cached entries' body sizes (copies and pipes)
  * <= o.body_budget (a detached entry's body is freed when it is
  * detached); an entry has a copy (body), a pipe (bpipe >= 0), or neither;
@@ -243,7 +244,7 @@ static struct http_fentry *find(struct http_fcache *fc, const char *path, size_t
 }
 
 struct http_fentry *http_fcache_get(struct http_fcache *fc, const char *path, uint64_t now_ns,
-				    bool *stale)
+				    bool *stale, const void *holder)
 {
 	size_t n = strlen(path);
 	struct http_fentry *e;
@@ -256,6 +257,7 @@ struct http_fentry *http_fcache_get(struct http_fcache *fc, const char *path, ui
 		return NULL;
 	}
 	e->refs++;
+	e->holders ^= (uintptr_t)holder;
 	lru_del(e);
 	lru_front(fc, e);
 	*stale = now_ns - e->checked_ns >= fc->o.valid_ms * 1000000u;
@@ -306,25 +308,32 @@ static struct http_fentry *slot_take(struct http_fcache *fc)
 }
 
 struct http_fentry *http_fcache_put(struct http_fcache *fc, const char *path, int fd,
-				    const struct http_fmeta *m, uint64_t now_ns)
+				    const struct http_fmeta *m, uint64_t now_ns, const void *holder,
+				    void **lone)
 {
 	size_t n = strlen(path);
 	struct http_fentry *e, **b;
 	uint64_t h;
 
+	*lone = NULL;
 	if (!fc->table || n >= HTTP_FCACHE_PATH)
 		return NULL;
-	/* another request opened the same file meanwhile: the newer wins */
+	/* another request opened the same file meanwhile: the newer wins
+	 * (its holder learns of it now: the slot, freed at refs 0, may be
+	 * taken below) */
 	h = hash_of(path, n);
 	e = find(fc, path, n, h);
-	if (e)
+	if (e) {
 		detach(fc, e);
+		*lone = http_fcache_lone(e);
+	}
 	e = slot_take(fc);
 	if (!e)
 		return NULL;
 	e->hash = h;
 	e->checked_ns = now_ns;
 	e->refs = 1;
+	e->holders = (uintptr_t)holder;
 	e->cached = true;
 	e->fd = fd;
 	e->body = NULL;
@@ -379,8 +388,9 @@ void http_fcache_body_put(struct http_fcache *fc, struct http_fentry *e, const c
 	fc->body_bytes += n;
 }
 
-void http_fcache_unref(struct http_fcache *fc, struct http_fentry *e)
+void http_fcache_unref(struct http_fcache *fc, struct http_fentry *e, const void *holder)
 {
+	e->holders ^= (uintptr_t)holder;
 	if (--e->refs == 0 && !e->cached)
 		slot_free(fc, e);
 }

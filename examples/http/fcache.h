@@ -21,7 +21,11 @@
  * Entries are refcounted: a request holds its file's entry from lookup to
  * the end of its body, so a send or splice in flight keeps the
  * descriptor open when the entry is replaced (a changed file) or the
- * cache is emptied; the last http_fcache_unref closes it. Eviction takes
+ * cache is emptied; the last http_fcache_unref closes it. The holders are
+ * known to the cache only as tags (the caller's connection), kept as
+ * their XOR: with one holder left, it is that holder's tag, so the
+ * caller can learn which request now holds the last reference to a
+ * detached entry, and count its descriptor (http_fcache_lone). Eviction takes
  * the least recently used entry no request holds; with every entry held,
  * a new file is served uncached. Everything here is synchronous: the
  * connection task does the awaits (openat2, statx) and hands the results
@@ -60,10 +64,11 @@ struct http_fentry {
 	uint64_t hash;
 	uint64_t checked_ns; /* last opened or revalidated */
 	uint32_t refs;	     /* requests holding it */
+	uintptr_t holders;   /* the XOR of their tags: with refs 1, the one's */
 	bool cached;	     /* in the table (else detached: closed at refs 0) */
 	int fd;
-	char *body; /* the whole file (size bytes), or NULL */
-	int bpipe;  /* or the read end of a pipe holding the whole file, or -1 */
+	char *body;	  /* the whole file (size bytes), or NULL */
+	int bpipe;	  /* or the read end of a pipe holding the whole file, or -1 */
 	bool pipe_failed; /* a pipe was too small for it (the kernel's limit): no more tries */
 	struct http_fmeta m;
 	uint16_t path_len;
@@ -115,13 +120,14 @@ void http_fcache_deinit(struct http_fcache *fc);
 void http_fcache_free(struct http_fcache *fc);
 
 /*
- * http_fcache_get - the entry of path (NUL-terminated), held (refs + 1),
- * made most recent; NULL if none. *stale: it must be revalidated (its
- * last check is valid_ms old) before it is used: statx path, then
+ * http_fcache_get - the entry of path (NUL-terminated), held (refs + 1) by
+ * holder (a tag, not NULL, that holds no other reference to it), made
+ * most recent; NULL if none. *stale: it must be revalidated (its last
+ * check is valid_ms old) before it is used: statx path, then
  * http_fcache_check.
  */
 struct http_fentry *http_fcache_get(struct http_fcache *fc, const char *path, uint64_t now_ns,
-				    bool *stale);
+				    bool *stale, const void *holder);
 
 /*
  * http_fcache_check - ret and stx from a statx of e's path (beneath the
@@ -136,12 +142,15 @@ bool http_fcache_check(struct http_fcache *fc, struct http_fentry *e, int ret,
 
 /*
  * http_fcache_put - a file just opened (fd, beneath the root) and its
- * statx m, under path: a new entry, held, owning fd. Return: the entry;
- * NULL if the path is too long, the cache is off or every slot is held
- * (the caller keeps fd and closes it).
+ * statx m, under path: a new entry, held by holder, owning fd. An older
+ * entry of path (another request opened it meanwhile) is detached: *lone
+ * is the holder left with its last reference, else NULL. Return: the
+ * entry; NULL if the path is too long, the cache is off or every slot is
+ * held (the caller keeps fd and closes it).
  */
 struct http_fentry *http_fcache_put(struct http_fcache *fc, const char *path, int fd,
-				    const struct http_fmeta *m, uint64_t now_ns);
+				    const struct http_fmeta *m, uint64_t now_ns, const void *holder,
+				    void **lone);
 
 /* http_fcache_body_put - keep the whole file's n bytes p in e (a copy), if n is within
  * body_max and the budget (older bodies give way, least recently used first). */
@@ -160,8 +169,19 @@ bool http_fcache_pipe_room(struct http_fcache *fc, struct http_fentry *e);
  * (holding e->m.size bytes): the cache owns rfd, counted in body_bytes. */
 void http_fcache_pipe_put(struct http_fcache *fc, struct http_fentry *e, int rfd);
 
-/* http_fcache_unref - end a hold; a detached entry's last closes its descriptor. */
-void http_fcache_unref(struct http_fcache *fc, struct http_fentry *e);
+/* http_fcache_unref - end holder's hold; a detached entry's last closes its descriptor. */
+void http_fcache_unref(struct http_fcache *fc, struct http_fentry *e, const void *holder);
+
+/*
+ * http_fcache_lone - the holder of the last reference to e, if e is
+ * detached (its end closes e's descriptor, which the cache no longer
+ * counts as its own); else NULL. Asked after a hold ends or an entry is
+ * detached: only then does it change.
+ */
+static inline void *http_fcache_lone(const struct http_fentry *e)
+{
+	return !e->cached && e->refs == 1 ? (void *)e->holders : NULL;
+}
 
 /* http_fcache_shrink - a full descriptor table (EMFILE): give back up to half of the
  * descriptors no request holds. Return: how many were closed. */

@@ -243,11 +243,19 @@ static void body_done(struct conn *c)
 	}
 }
 
-/* c's share of s->body_fds, after its pipe or its file changed hands; a
- * body under way that starts or stops holding any changes lists. */
+/*
+ * c's share of s->body_fds, after its pipe or its file changed hands; a
+ * body under way that starts or stops holding any changes lists. Its file
+ * counts when it is its own, or when its entry was detached from the cache
+ * (the file changed, or a newer open of it took its place) and c holds the
+ * last reference: c's end closes it, and an attacker who makes entries
+ * drop under slow bodies would hold descriptors past the budget
+ * (cache_unref, file_opened: the body left holding one is counted then).
+ */
 static void fds_count(struct conn *c)
 {
-	uint32_t now = (c->pipe[0] >= 0 ? 2u : 0u) + (c->file >= 0 && !c->fe ? 1u : 0u);
+	uint32_t now = (c->pipe[0] >= 0 ? 2u : 0u) +
+		       (c->file >= 0 && (!c->fe || http_fcache_lone(c->fe)) ? 1u : 0u);
 	bool moves = c->body.next && !c->fds != !now;
 
 	if (c->killed)
@@ -311,18 +319,17 @@ static struct conn *body_front(struct http_link *list)
  * the acceptor refused, and any socket closed frees a slot of the table
  * it is in). A bare body's socket is a direct descriptor under
  * --fixed-fds, in the ring's table: closing it frees nothing an open or
- * a pipe needs, unless its file's entry was detached from the cache (the
- * file changed, or a newer open of it took its place) and it holds the
- * last reference, whose end closes the descriptor (fcache.c). Only the
- * bare list's front is looked at (a runtime's sockets are all direct or
- * none, and a detached entry is rare): no walk.
+ * a pipe needs. (A body holding the last reference to a detached entry,
+ * whose end closes the descriptor, holds one the budget counts: it is in
+ * s->bodies, fds_count.) Only the bare list's front is looked at (a
+ * runtime's sockets are all direct or none): no walk.
  */
 enum shed_of { SHED_COUNTED, SHED_FDS, SHED_ANY };
 
 /* Whether closing c, a bare body, gives back a process descriptor. */
 static bool bare_frees_fd(const struct conn *c)
 {
-	return !urt_fd_is_fixed(c->fd) || (c->fe && !c->fe->cached && c->fe->refs == 1);
+	return !urt_fd_is_fixed(c->fd);
 }
 
 /* Close the body stalled longest among those of, if it has been stalled
@@ -1638,7 +1645,7 @@ static bool cache_get(struct conn *c)
 {
 	bool stale = false;
 
-	c->fe = http_fcache_get(&c->s->fc, c->pathp, urt_now_ns(), &stale);
+	c->fe = http_fcache_get(&c->s->fc, c->pathp, urt_now_ns(), &stale, c);
 	if (c->fe && !stale) {
 		c->file = c->fe->fd;
 		c->m = &c->fe->m;
@@ -1647,8 +1654,22 @@ static bool cache_get(struct conn *c)
 	return c->fe && stale;
 }
 
-/* After the revalidating statx (c->ret, c->stx): c->fe holds, or it is let go and the
- * file is opened again. */
+/* c lets go of its entry. If that leaves another connection holding the
+ * last reference to it detached, that one's end closes its descriptor
+ * now: it counts it (fds_count). */
+static void cache_unref(struct conn *c)
+{
+	struct http_fentry *e = c->fe;
+	struct conn *lone;
+
+	c->fe = NULL;
+	http_fcache_unref(&c->s->fc, e, c);
+	if ((lone = http_fcache_lone(e)))
+		fds_count(lone);
+}
+
+/* After the revalidating statx (c->ret, c->stx): c->fe holds, or it is let go (detached
+ * if the file changed: see cache_unref) and the file is opened again. */
 static void cache_check(struct conn *c)
 {
 	if (http_fcache_check(&c->s->fc, c->fe, c->ret, &c->stx, urt_now_ns())) {
@@ -1657,8 +1678,7 @@ static void cache_check(struct conn *c)
 		c->ret = 0;
 		return;
 	}
-	http_fcache_unref(&c->s->fc, c->fe);
-	c->fe = NULL;
+	cache_unref(c);
 }
 
 /* After the open's statx (c->ret, c->stx): c->m, and the file cached (c->fe) if it can be. */
@@ -1669,8 +1689,13 @@ static void file_opened(struct conn *c)
 	if (c->ret)
 		return;
 	http_fmeta_set(&m, &c->stx);
-	if (S_ISREG(m.mode))
-		c->fe = http_fcache_put(&c->s->fc, c->pathp, c->file, &m, urt_now_ns());
+	if (S_ISREG(m.mode)) {
+		void *lone;
+
+		c->fe = http_fcache_put(&c->s->fc, c->pathp, c->file, &m, urt_now_ns(), c, &lone);
+		if (lone) /* the older entry of the file, detached: see cache_unref */
+			fds_count(lone);
+	}
 	if (c->fe) {
 		c->m = &c->fe->m;
 	} else {
@@ -1983,9 +2008,12 @@ static bool conn_poll(struct urt_task *t, void *arg)
 				c->s->bodies_copied++;
 			urt_op_set_timeout(&c->tx.op, 0);
 			if (c->fe) { /* the cache's descriptor: it stays open */
-				http_fcache_unref(&c->s->fc, c->fe);
-				c->fe = NULL;
+				bool last = http_fcache_lone(c->fe); /* c's to close: it is */
+
+				cache_unref(c);
 				c->file = -1;
+				if (last)
+					fds_count(c);
 				goto next;
 			}
 			URT_AWAIT(t, c->ret = urt_close(t, &c->op, c->file));
@@ -2113,7 +2141,7 @@ static void conn_drop(struct urt_task *t, void *arg)
 	link_del(&c->sending);
 	body_done(c);
 	if (c->fe) /* the cache's descriptor: closed by it, or by this unref */
-		http_fcache_unref(&c->s->fc, c->fe);
+		cache_unref(c);
 	else if (c->file >= 0) /* the model's, or a real one: through the ring either way */
 		urt_close_detached(c->file);
 	if (c->pipe[0] >= 0) {
