@@ -406,7 +406,7 @@ static void test_garbage(void **state)
  * blocks held from the allocator. With the size classes up to 64 KiB
  * (sc9), every class of 6 to 64 KiB kept its freed blocks until deinit:
  * 8 classes filled in turn held 8 times the limit (urt-kv --maxmemory 32m:
- * 266 MB resident after FLUSHALL, main 6 MB, redis 13 MB).
+ * 260 MiB resident after FLUSHALL, main 6.2 MiB, redis 12.4 MiB).
  */
 static void test_store_classes_hold_one_limit(void **state)
 {

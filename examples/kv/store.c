@@ -83,8 +83,8 @@ static size_t entry_size(size_t klen, size_t vlen)
  * keeps its freed blocks until deinit, each class its own, so with the
  * classes up to 64 KiB a keyspace that moved through value sizes held a
  * --maxmemory's worth in every class it passed (32m of 5,000-byte values
- * flushed, then 7,000 ... 60,000 bytes: 266 MB resident after the last
- * FLUSHALL; malloc's: 6 MB; redis: 13 MB). The classes up to 4 KiB keep
+ * flushed, then 7,000 ... 60,000 bytes: 260 MiB resident after the last
+ * FLUSHALL; malloc's: 6.8 MiB; redis: 12.4 MiB). The classes up to 4 KiB keep
  * theirs too, at most 16 of them: see docs/design.md.
  */
 #define STORE_CLASS_MAX URT_SIZECLASS_SMALL_MAX

@@ -10,8 +10,8 @@
 # servers run with --max-clients-mem 64 MiB. Prints the server's RSS at
 # each burst's peak and after it ended. Before the classes above 4 KiB
 # (main at 95ba2d6) the blocks were malloc's: after the last burst
-# urt-http kept 56 MB, urt-kv 73 MB; with them (sc9) RSS climbs about a
-# budget per class used: 234 MB and 216 MB. By hand, not CI; loopback,
+# urt-http kept 55 MiB, urt-kv 71 MiB; with them (sc9) RSS climbs about a
+# budget per class used: 228 MiB and 211 MiB. By hand, not CI; loopback,
 # bounded (about 40 s).
 set -u
 bin=${1:?usage: review-classes.sh BINDIR [CONNS]}
