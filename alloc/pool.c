@@ -21,7 +21,8 @@
  * is a byte table's (inline, pool.h); in (4 KiB, 64 KiB] big_class computes
  * it, two classes a power of two. A freed block of any class stays on its
  * pool's freelist until deinit (retention: a buffer grown at a peak costs
- * no call at the next request); only requests above 64 KiB are the backing
+ * no call at the next request); only requests above the top class (64 KiB
+ * and URT_SIZECLASS_HEADROOM) are the backing
  * allocator's, counted in large_allocs / large_live.
  */
 #include "urt/pool.h"
@@ -206,7 +207,7 @@ void urt__pool_free_slow(struct urt_pool *p, void *obj)
 
 static const uint32_t class_size[URT_SIZECLASS_COUNT] = {
 	16,   32,   48,	  64,	96,   128,  192,   256,	  384,	 512,	768,   1024,
-	1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576, 32768, 49152, 65536,
+	1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576, 32768, 49152, URT_SIZECLASS_MAX,
 };
 
 /* Index i covers request sizes (16(i-1), 16i]. */
@@ -229,18 +230,23 @@ const uint8_t urt__sizeclass_of[URT_SIZECLASS_SMALL_MAX / 16 + 1] = {
 	[193 ... 256] = 15,
 };
 
-_Static_assert(URT_SIZECLASS_MAX == 16 * URT_SIZECLASS_SMALL_MAX, "4 doublings above the table");
+_Static_assert(URT_SIZECLASS_MAX - URT_SIZECLASS_HEADROOM == 16 * URT_SIZECLASS_SMALL_MAX,
+	       "4 doublings above the table");
+_Static_assert(URT_SIZECLASS_MAX % 16 == 0, "the top class keeps blocks 16-aligned");
 
 /*
  * The class of a size in (URT_SIZECLASS_SMALL_MAX, URT_SIZECLASS_MAX]: with
  * s = size - 1 and 2^b <= s < 2^(b+1) (b = 12..15), the class is 1.5 x 2^b if
- * s < 1.5 x 2^b (bit b-1 clear), else 2^(b+1). Index 16 is 6 KiB.
+ * s < 1.5 x 2^b (bit b-1 clear), else 2^(b+1). Index 16 is 6 KiB. The top
+ * class also takes 64 KiB's headroom (s = 2^16 ..).
  */
 static unsigned big_class(size_t size)
 {
 	size_t s = size - 1;
 	unsigned b = 63 - (unsigned)__builtin_clzll(s);
 
+	if (b > 15)
+		return URT_SIZECLASS_COUNT - 1;
 	return 16 + 2 * (b - 12) + ((s >> (b - 1)) & 1);
 }
 

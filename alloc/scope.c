@@ -18,6 +18,8 @@
 #define HDR sizeof(struct urt_scope_block)
 
 _Static_assert(sizeof(struct urt_scope_block) % 16 == 0, "caller bytes stay 16-aligned");
+_Static_assert(sizeof(struct urt_scope_block) <= URT_SIZECLASS_HEADROOM,
+	       "a 64 KiB task block and its header fit the top class");
 
 void urt_scope_init(struct urt_scope *s, struct urt_sizeclass *sc)
 {

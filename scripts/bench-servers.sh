@@ -291,10 +291,12 @@ fi
 kv_label=urt-kv
 [ "$kv_threads" = 1 ] || kv_label="urt-kv x$kv_threads"
 # kv_run SERVER CLIENT TEST PIPE KEYS: one run on a fresh server; sets rps,
-# p50 (ms) and c (server CPU us per request). KEYS: r (100,000 random
-# keys) or one (a single key, redis-benchmark without -r)
+# p50 (ms), c (server CPU us per request) and w (the client's user +
+# system time as a % of its run; urt-load's GET run includes its SETs).
+# KEYS: r (100,000 random keys) or one (a single key, redis-benchmark
+# without -r)
 kv_run() {
-	local server=$1 client=$2 t=$3 pipe=$4 keys=$5 c0 c1 reqs out r=() ks=()
+	local server=$1 client=$2 t=$3 pipe=$4 keys=$5 c0 c1 reqs out tm r=() ks=()
 	[ "$keys" = r ] && r=(-r 100000) ks=(--keyspace 100000)
 	start "$server"
 	if [ "$client" = redis-benchmark ]; then
@@ -302,9 +304,11 @@ kv_run() {
 		[ "$t" = get ] && "${pin_cli[@]}" redis-benchmark -p "$port" -t set -n 100000 -P 16 \
 			"${r[@]}" -q > /dev/null
 		c0=$(ticks)
-		out=$("${pin_cli[@]}" redis-benchmark -p "$port" -t "$t" -n "$n" -c 50 -P "$pipe" \
-			"${r[@]}" --csv 2>/dev/null | tail -1)
+		tm=$({ TIMEFORMAT='%U %S %R'
+			time "${pin_cli[@]}" redis-benchmark -p "$port" -t "$t" -n "$n" -c 50 -P "$pipe" \
+				"${r[@]}" --csv > "$tmp/rb.csv" 2>/dev/null; } 2>&1)
 		c1=$(ticks)
+		out=$(tail -1 "$tmp/rb.csv")
 		rps=$(echo "$out" | awk -F'"' '{print $4}')
 		p50=$(echo "$out" | awk -F'"' '{print $8}')
 		reqs=$n
@@ -313,9 +317,10 @@ kv_run() {
 		# when it says they are (the load follows at once: the poll's ms
 		# or two are lost on both servers alike)
 		c0=$(ticks)
-		"${pin_cli[@]}" "$bin/urt-load" --port "$port" --mode resp --cmd "$t" "${ks[@]}" \
+		( TIMEFORMAT='%U %S %R'
+		  time "${pin_cli[@]}" "$bin/urt-load" --port "$port" --mode resp --cmd "$t" "${ks[@]}" \
 			--size 3 --conns 50 --depth "$pipe" --requests "$n" --duration 60 \
-			> "$tmp/load.out" 2> "$tmp/load.err" &
+			> "$tmp/load.out" 2> "$tmp/load.err" ) 2> "$tmp/load.time" &
 		local lpid=$!
 		if [ "$t" = get ]; then
 			for _ in $(seq 30000); do
@@ -329,23 +334,26 @@ kv_run() {
 		c1=$(ticks)
 		read -r reqs rps p50 < <(awk '/^requests/ {for (i = 1; i < NF; i++) v[$i] = $(i + 1)
 			printf "%s %s %.3f\n", v["requests"], v["rps"], v["p50_us"] / 1000}' "$tmp/load.out")
+		tm=$(tail -1 "$tmp/load.time")
 	fi
 	stop
 	c=$(awk -v c=$((c1 - c0)) -v k="$clk" -v n="$reqs" 'BEGIN {printf "%.2f", c / k * 1e6 / n}')
+	w=$(echo "$tm" | awk '{printf "%.0f", ($1 + $2) / $3 * 100}')
 }
-printf '%-14s %-15s %-4s %4s %4s %12s %9s %12s\n' server client test pipe keys "requests/s" \
-	"p50 ms" "cpu us/req"
-declare -A cpu rps_of
+printf '%-14s %-15s %-4s %4s %4s %12s %9s %12s %11s\n' server client test pipe keys "requests/s" \
+	"p50 ms" "cpu us/req" "client cpu"
+declare -A cpu rps_of saturated
 clients="redis-benchmark urt-load"
 for client in $clients; do
 	for pipe in 1 16; do
 		for keys in r one; do
 			for t in set get; do
-				declare -A r_all=() p_all=() c_all=()
+				declare -A r_all=() p_all=() c_all=() w_all=()
 				for _ in $(seq "$repeat"); do
 					for server in redis urt-kv; do # taking turns
 						kv_run "$server" "$client" "$t" "$pipe" "$keys"
 						r_all[$server]+=" $rps" p_all[$server]+=" $p50" c_all[$server]+=" $c"
+						w_all[$server]+=" $w"
 					done
 				done
 				for server in redis urt-kv; do
@@ -357,9 +365,12 @@ for client in $clients; do
 					label=$server
 					[ "$server" = urt-kv ] && label=$kv_label
 					# shellcheck disable=SC2086
-					printf '%-14s %-15s %-4s %4s %4s %12s %9s %12s\n' "$label" "$client" "$t" \
+					wm=$(median ${w_all[$server]})
+					# shellcheck disable=SC2086
+					printf '%-14s %-15s %-4s %4s %4s %12s %9s %12s %10s%%\n' "$label" "$client" "$t" \
 						"$pipe" "$keys" "${rps_of[$server.$k]}" "$(median ${p_all[$server]})" \
-						"${cpu[$server.$k]}"
+						"${cpu[$server.$k]}" "$wm"
+					[ "$wm" -ge 95 ] && saturated[$client]+=" $label/$t/P$pipe/$keys ($wm %)"
 				done
 			done
 		done
@@ -383,6 +394,10 @@ kv_goal() {
 	done
 	echo "$all $g"
 }
+# a client at its core's whole time measures itself, not the server
+for client in $clients; do
+	echo "saturated client (cpu >= 95 %), $client:${saturated[$client]:- none}"
+done
 for client in $clients; do
 	echo "goal urt-kv requests/s at least 1.2x redis's at -P 16 (SET, GET; -r and one key;" \
 		"$client):$(kv_goal rps_of 16 '<' 1.2 "$client")"

@@ -603,7 +603,7 @@ static void test_task_memory_reserve_never_malloc(void **state)
 
 /* A buffer grown as urt-http grows an answer's output (4 KiB, doubled to
  * 64 KiB, each step a new block and the old one freed), then freed. */
-static const size_t grow_sizes[] = { 4000, 8000, 16000, 32000, 64000 };
+static const size_t grow_sizes[] = { 4000, 8000, 16000, 32000, 64000, 65536 };
 static size_t grow_size; /* 0: grow_sizes; else one block of this size */
 
 static bool grow_poll(struct urt_task *t, void *arg)

@@ -12,6 +12,8 @@
 
 #include "support/test_support.h"
 #include "urt/pool.h"
+#include "urt/runtime.h"
+#include "urt/scope.h"
 
 static struct urt_pool_stats stats(const struct urt_pool *p)
 {
@@ -319,7 +321,9 @@ static void test_sizeclass_alloc_free_and_large_fallback(void **state)
  * same size, the block goes back to the pool it came from. */
 static void test_sizeclass_big_boundaries(void **state)
 {
-	static const size_t big[] = { 4096, 6144, 8192, 12288, 16384, 24576, 32768, 49152, 65536 };
+	static const size_t big[] = { 4096,  6144,  8192,
+				      12288, 16384, 24576,
+				      32768, 49152, URT_SIZECLASS_MAX };
 	struct test_alloc ta;
 	struct urt_sizeclass sc;
 
@@ -345,6 +349,14 @@ static void test_sizeclass_big_boundaries(void **state)
 		if (k + 1 < sizeof(big) / sizeof(big[0]))
 			assert_int_equal(urt_sizeclass_class_size(big[k] + 1), big[k + 1]);
 	}
+	/* the top class is 64 KiB and its headroom: a 64 KiB buffer behind a
+	 * task block's header is still a class, a byte past it is not */
+	assert_int_equal(URT_SIZECLASS_MAX, 65536 + URT_SIZECLASS_HEADROOM);
+	assert_int_equal(urt_sizeclass_class_size(65536), URT_SIZECLASS_MAX);
+	assert_int_equal(urt_sizeclass_class_size(65536 + sizeof(struct urt_scope_block)),
+			 URT_SIZECLASS_MAX);
+	assert_true(URT_TASK_BLOCK_MAX >= 65536);
+	assert_int_equal(urt_sizeclass_class_size(URT_SIZECLASS_MAX + 1), URT_SIZECLASS_MAX + 1);
 	assert_int_equal(sc.large_allocs, 0);
 	urt_sizeclass_deinit(&sc);
 	assert_int_equal(ta.live_blocks, 0);
@@ -355,7 +367,7 @@ static void test_sizeclass_big_boundaries(void **state)
  * one call a block. A page of the big classes holds at most 64 KiB worth. */
 static void test_sizeclass_big_retained(void **state)
 {
-	static const size_t grow[] = { 4000, 8000, 16000, 32000, 64000, 65536 };
+	static const size_t grow[] = { 4000, 8000, 16000, 32000, 64000, 65536, URT_SIZECLASS_MAX };
 	struct test_alloc ta;
 	struct urt_sizeclass sc;
 	size_t calls = 0;
@@ -408,7 +420,7 @@ static void test_sizeclass_reserve(void **state)
 	assert_int_equal(ta.calls, calls);
 	for (int i = 0; i < 16; i++)
 		urt_sizeclass_free(&sc, b[i], 4000 + (size_t)i);
-	/* the classes above 4 KiB take one too; 65536 is the last that does */
+	/* the classes above 4 KiB take one too; the top class is the last */
 	assert_int_equal(urt_sizeclass_reserve(&sc, 8000, 8), 0);
 	assert_int_equal(urt_sizeclass_reserve(&sc, 65536, 3), 0);
 	assert_int_equal(urt_sizeclass_reserve(&sc, 65536, 3), -EALREADY);

@@ -11,19 +11,24 @@
  *    allocate again. The only way alloc fails is that all are in use.
  * Pages are kept until deinit.
  *
- * A size-class pool is 24 pools, classes 16..65536 bytes, two a power of
+ * A size-class pool is 24 pools, classes 16..65600 bytes, two a power of
  * two (16 32 48 64 96 128 192 256 384 512 768 1024 1536 2048 3072 4096,
- * then 6, 8, 12, 16, 24, 32, 48 and 64 KiB: at most a third wasted). Up to
- * 4096 bytes the class is a table look-up inline; above, up to 64 KiB, an
+ * then 6, 8, 12, 16, 24, 32, 48 and 64 KiB: at most a third wasted). The
+ * top class is 64 KiB and URT_SIZECLASS_HEADROOM bytes, so that a 64 KiB
+ * buffer behind a small header (a task block's, scope.h) is still a
+ * class: 64 KiB is the common large I/O size (urt-http's read-and-send
+ * chunk). Up to 4096 bytes the class is a table look-up inline; above, an
  * out-of-line call computes it (a count of leading zeros) and pops the
- * class pool. Only requests above 64 KiB go to the backing allocator, one
- * call each, counted in the stats (large_allocs / large_live). Frees are
- * sized, as in C23's free_sized: the caller passes the size it asked for.
+ * class pool. Only requests above URT_SIZECLASS_MAX go to the backing
+ * allocator, one call each, counted in the stats (large_allocs /
+ * large_live). Frees are sized, as in C23's free_sized: the caller passes
+ * the size it asked for.
  * Retention: a freed block stays on its class pool's freelist until
  * deinit, a 64 KiB one as a 16 B one. A buffer a task grows at a peak (an
  * answer's output doubled to 8, 16 or 64 KiB) costs heap calls only while
- * its class's pages grow to the peak; glibc kept such blocks too (below its mmap threshold), but
- * took a call to hand each back and another to take it again.
+ * its class's pages grow to the peak; glibc kept such blocks too (below
+ * its mmap threshold), but took a call to hand each back and another to
+ * take it again.
  *
  * Debug builds poison free objects (ASan catches a use after free and a
  * double free, whose freelist write lands in poison).
@@ -137,8 +142,10 @@ static inline void urt_pool_free(struct urt_pool *p, void *obj)
 }
 
 #define URT_SIZECLASS_COUNT	24
-#define URT_SIZECLASS_SMALL_MAX 4096  /* the largest class looked up inline */
-#define URT_SIZECLASS_MAX	65536 /* the largest class; above: the allocator's */
+#define URT_SIZECLASS_SMALL_MAX 4096 /* the largest class looked up inline */
+#define URT_SIZECLASS_HEADROOM	64   /* the top class's bytes past 64 KiB */
+/* the top class; above it, the allocator's */
+#define URT_SIZECLASS_MAX	(65536 + URT_SIZECLASS_HEADROOM)
 
 struct urt_sizeclass {
 	struct urt_pool pools[URT_SIZECLASS_COUNT];

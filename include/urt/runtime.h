@@ -51,7 +51,8 @@ extern "C" {
 #define URT_TICK_FOREVER  UINT64_MAX /* urt_tick: wait until something happens */
 #define URT_TYPE_STATS	  64	     /* task types tracked per runtime */
 #define URT__RING_STORAGE 256	     /* >= sizeof(struct io_uring), checked */
-/* opts.task_block_size at most: a size class's block less the scope's header */
+/* opts.task_block_size at most: the top size class's block less the scope's
+ * header (at least 64 KiB: the class has URT_SIZECLASS_HEADROOM for it) */
 #define URT_TASK_BLOCK_MAX (URT_SIZECLASS_MAX - sizeof(struct urt_scope_block))
 
 enum urt_slab_kind {

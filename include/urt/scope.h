@@ -6,8 +6,8 @@
  * executor gives each task one.
  *
  * Blocks come from a size-class pool (struct urt_sizeclass) and carry a
- * 32-byte header linking them into the scope. A freed block, up to 64 KiB
- * with its header, stays in its class for the next alloc of that class (a
+ * 32-byte header linking them into the scope. A freed block of up to 64 KiB
+ * (the top class has room for the header), stays in its class for the next alloc of that class (a
  * buffer grown at a peak costs no heap call after it); a larger one goes
  * back to the backing allocator. The header is there so that:
  *  - urt_scope_free frees one block early, O(1);
