@@ -23,6 +23,7 @@
 #include "support/test_support.h"
 #include "urt/arena.h"
 #include "urt/pool.h"
+#include "urt/scope.h"
 #include "urt/slab.h"
 #include "urt/urt.h"
 
@@ -149,6 +150,42 @@ static void test_sizeclass_8k_use_after_free(void **state)
 	expect_caught(sizeclass_8k_use_after_free, "use-after-poison");
 }
 
+/* A scope block is its request's bytes, not its class's: a write one past
+ * a 5,000-byte block (a 6 KiB class's) or a 4,000-byte one (4 KiB with the
+ * header) is caught. Before the tail was poisoned the class's slack took
+ * it silently; malloc's redzone had caught it above 4 KiB before sc9. */
+static void scope_write_past(size_t size)
+{
+	static struct urt_sizeclass sc;
+	struct urt_scope s;
+	char *b;
+
+	urt_sizeclass_init(&sc, NULL);
+	urt_scope_init(&s, &sc);
+	b = urt_scope_alloc(&s, size);
+	if (!b)
+		_exit(3);
+	memset(b, 1, size);
+	((volatile char *)b)[size] = 1;
+}
+
+static void scope_write_past_5000(void)
+{
+	scope_write_past(5000);
+}
+
+static void scope_write_past_4000(void)
+{
+	scope_write_past(4000);
+}
+
+static void test_scope_write_past_block(void **state)
+{
+	(void)state;
+	expect_caught(scope_write_past_5000, "use-after-poison");
+	expect_caught(scope_write_past_4000, "use-after-poison");
+}
+
 static void test_pool_double_free(void **state)
 {
 	(void)state;
@@ -245,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_arena_read_after_reset),
 		cmocka_unit_test(test_pool_double_free),
 		cmocka_unit_test(test_sizeclass_8k_use_after_free),
+		cmocka_unit_test(test_scope_write_past_block),
 		cmocka_unit_test(test_deinit_twice),
 		cmocka_unit_test(test_deinit_from_poll),
 		cmocka_unit_test(test_slab_rebound),

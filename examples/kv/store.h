@@ -2,7 +2,8 @@
 /*
  * store.h - urt-kv's keyspace: an open-addressing hash table (linear
  * probing, backward-shift deletion, so no tombstones) of string entries.
- * An entry is one block from urt's size classes: header, key, value. Keys
+ * An entry is one block: header, key, value, from urt's size classes up
+ * to 4 KiB, else from malloc (store.c says why). Keys
  * expire lazily on access and by a sweep the server runs on its timer.
  * Keys are hashed with SipHash-1-3 under a secret key (store_seed), so a
  * client cannot choose keys that collide: with a keyed hash of that
