@@ -17,13 +17,16 @@
  * Debug builds poison free objects: all of them under ASan, bytes 8.. with
  * URT_POISON_POOL otherwise.
  *
- * Size classes: 24 unbounded pools. Up to URT_SIZECLASS_SMALL_MAX the class
- * is a byte table's (inline, pool.h); in (4 KiB, 64 KiB] big_class computes
- * it, two classes a power of two. A freed block of any class stays on its
- * pool's freelist until deinit (retention: a buffer grown at a peak costs
- * no call at the next request); only requests above the top class (64 KiB
- * and URT_SIZECLASS_HEADROOM) are the backing
- * allocator's, counted in large_allocs / large_live.
+ * Size classes: 16 unbounded pools up to URT_SIZECLASS_SMALL_MAX, the class
+ * a byte table's (inline, pool.h), a freed block kept until deinit; then 8
+ * big classes, (4 KiB, 64 KiB + URT_SIZECLASS_HEADROOM], big_class computes
+ * the class, two a power of two: their blocks are the allocator's, one
+ * each, and a freed one is kept on its class's list while the big classes
+ * keep at most cache_max bytes together, else given back (a buffer grown
+ * at every request costs no call once warm; a peak's memory is not held).
+ * Invariant: cached == the sum over the big classes of nfree x class size
+ * <= cache_max. Requests above the top
+ * class are the allocator's, counted in large_allocs / large_live.
  */
 #include "urt/pool.h"
 
@@ -251,7 +254,7 @@ static unsigned big_class(size_t size)
 }
 
 /* The class of any size up to URT_SIZECLASS_MAX. */
-static unsigned class_of(size_t size)
+static inline unsigned class_of(size_t size)
 {
 	return size <= URT_SIZECLASS_SMALL_MAX ? urt__sizeclass_of[(size + 15) >> 4]
 					       : big_class(size);
@@ -259,8 +262,11 @@ static unsigned class_of(size_t size)
 
 void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al)
 {
-	*sc = (struct urt_sizeclass){ .al = al ? *al : urt_allocator_default };
-	for (int i = 0; i < URT_SIZECLASS_COUNT; i++) {
+	*sc = (struct urt_sizeclass){
+		.cache_max = URT_SIZECLASS_CACHE_DEFAULT,
+		.al = al ? *al : urt_allocator_default,
+	};
+	for (int i = 0; i < URT_SIZECLASS_POOLS; i++) {
 		struct urt_pool_opts o = { .obj_size = class_size[i], .allocator = &sc->al };
 		int ret = urt_pool_init(&sc->pools[i], &o);
 
@@ -272,15 +278,28 @@ void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al
 
 void urt_sizeclass_deinit(struct urt_sizeclass *sc)
 {
-	for (int i = 0; i < URT_SIZECLASS_COUNT; i++)
+	for (int i = 0; i < URT_SIZECLASS_POOLS; i++)
 		urt_pool_deinit(&sc->pools[i]);
+	for (int i = URT_SIZECLASS_POOLS; i < URT_SIZECLASS_COUNT; i++) {
+		struct urt_sizeclass_big *b = &sc->big[i - URT_SIZECLASS_POOLS];
+
+		while (b->free) {
+			void *p = b->free;
+
+			urt__unpoison(p, class_size[i]);
+			b->free = *(void **)p;
+			sc->al.free(sc->al.ctx, p, class_size[i], 16);
+		}
+		b->nfree = 0;
+	}
+	sc->cached = 0;
 }
 
 int urt_sizeclass_reserve(struct urt_sizeclass *sc, size_t size, size_t count)
 {
-	if (size > URT_SIZECLASS_MAX)
+	if (size > URT_SIZECLASS_SMALL_MAX)
 		return -EINVAL;
-	return urt_pool_reserve(&sc->pools[class_of(size)], count);
+	return urt_pool_reserve(&sc->pools[urt__sizeclass_of[(size + 15) >> 4]], count);
 }
 
 size_t urt_sizeclass_class_size(size_t size)
@@ -292,8 +311,25 @@ void *urt__sizeclass_alloc_slow(struct urt_sizeclass *sc, size_t size)
 {
 	void *ptr;
 
-	if (size <= URT_SIZECLASS_MAX)
-		return urt_pool_alloc(&sc->pools[big_class(size)]);
+	if (size <= URT_SIZECLASS_MAX) {
+		unsigned c = big_class(size);
+		struct urt_sizeclass_big *b = &sc->big[c - URT_SIZECLASS_POOLS];
+
+		ptr = b->free;
+		if (ptr) {
+			urt__unpoison(ptr, class_size[c]);
+			b->free = *(void **)ptr;
+			b->nfree--;
+			sc->cached -= class_size[c];
+		} else {
+			ptr = sc->al.alloc(sc->al.ctx, class_size[c], 16);
+			if (!ptr)
+				return NULL;
+			b->allocs++;
+		}
+		b->live++;
+		return ptr;
+	}
 	ptr = sc->al.alloc(sc->al.ctx, size, 16);
 	if (ptr) {
 		sc->large_allocs++;
@@ -305,7 +341,25 @@ void *urt__sizeclass_alloc_slow(struct urt_sizeclass *sc, size_t size)
 void urt__sizeclass_free_slow(struct urt_sizeclass *sc, void *ptr, size_t size)
 {
 	if (size <= URT_SIZECLASS_MAX) {
-		urt_pool_free(&sc->pools[big_class(size)], ptr);
+		unsigned c = big_class(size);
+		struct urt_sizeclass_big *b = &sc->big[c - URT_SIZECLASS_POOLS];
+
+		URT_ASSERT(b->live > 0, "size-class free of a big block never allocated");
+		b->live--;
+		if (sc->cached + class_size[c] > sc->cache_max) {
+			sc->al.free(sc->al.ctx, ptr, class_size[c], 16);
+			return;
+		}
+		*(void **)ptr = b->free;
+		b->free = ptr;
+		b->nfree++;
+		sc->cached += class_size[c];
+#ifdef URT_ASAN
+		urt__poison(ptr, class_size[c], URT_POISON_POOL);
+#else
+		urt__poison((char *)ptr + sizeof(void *), class_size[c] - sizeof(void *),
+			    URT_POISON_POOL);
+#endif
 		return;
 	}
 	URT_ASSERT(sc->large_live > 0, "size-class free of a large block never allocated");

@@ -57,6 +57,8 @@ static int init_memory(struct urt_runtime *rt, const struct urt_runtime_opts *o)
 	if (ret)
 		return ret;
 	urt_sizeclass_init(&rt->sc, &rt->al);
+	if (o->task_cache_max)
+		rt->sc.cache_max = o->task_cache_max;
 	ret = urt_pool_init(&rt->scopes, &(struct urt_pool_opts){
 						 .obj_size = sizeof(struct urt_scope),
 						 .allocator = &rt->al,

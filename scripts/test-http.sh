@@ -427,7 +427,7 @@ warm_answers_heap_free() {
 step "an 8,000- and a 12,000-byte file, 10 times each on one keep-alive connection after a warm-up: no heap call"
 # Each goes out with its head through the connection's output, grown from
 # 4,000 bytes to 16,000 and given back after the answer: task memory of
-# the 16 KiB size class, which keeps the freed block (main's classes
+# the 16 KiB size class, which keeps the freed block (the classes
 # stopped at 4 KiB: 20 heap calls, a malloc and a free per answer). The
 # warm-up caches both files and makes the class's first page.
 head -c 8000 /dev/urandom > "$root/f8k.bin"

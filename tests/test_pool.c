@@ -310,15 +310,17 @@ static void test_sizeclass_alloc_free_and_large_fallback(void **state)
 	for (int i = 0; i < 64; i++)
 		urt_sizeclass_free(&sc, p[i], (size_t)i * 1100);
 	assert_int_equal(sc.large_live, 0);
-	for (int i = 0; i < URT_SIZECLASS_COUNT; i++)
+	for (int i = 0; i < URT_SIZECLASS_POOLS; i++)
 		assert_int_equal(sc.pools[i].live, 0);
+	for (int i = 0; i < URT_SIZECLASS_COUNT - URT_SIZECLASS_POOLS; i++)
+		assert_int_equal(sc.big[i].live, 0);
 	urt_sizeclass_deinit(&sc);
 	assert_int_equal(ta.live_blocks, 0);
 }
 
-/* Each class above 4 KiB: its first and last size land in it (and take
- * their block from its pool), the size past it in the next; freed with the
- * same size, the block goes back to the pool it came from. */
+/* Each class above 4 KiB: its first and last size land in it (a block of
+ * the class's size, counted live in it), the size past it in the next;
+ * freed with the same size, the block is kept by the class it came from. */
 static void test_sizeclass_big_boundaries(void **state)
 {
 	static const size_t big[] = { 4096,  6144,  8192,
@@ -332,20 +334,21 @@ static void test_sizeclass_big_boundaries(void **state)
 	urt_sizeclass_init(&sc, &ta.al);
 	for (size_t k = 1; k < sizeof(big) / sizeof(big[0]); k++) {
 		size_t sizes[] = { big[k - 1] + 1, big[k] };
-		struct urt_pool *pool = &sc.pools[15 + k];
+		struct urt_sizeclass_big *cls = &sc.big[k - 1];
 
-		assert_int_equal(pool->obj_size, big[k]);
 		for (int j = 0; j < 2; j++) {
 			void *b;
 
 			assert_int_equal(urt_sizeclass_class_size(sizes[j]), big[k]);
 			assert_non_null(b = urt_sizeclass_alloc(&sc, sizes[j]));
 			assert_int_equal((uintptr_t)b % 16, 0);
-			assert_int_equal(pool->live, 1);
+			assert_int_equal(cls->live, 1);
 			test_fill(b, sizes[j], k);
 			urt_sizeclass_free(&sc, b, sizes[j]);
-			assert_int_equal(pool->live, 0);
+			assert_int_equal(cls->live, 0);
+			assert_int_equal(cls->nfree, 1); /* kept */
 		}
+		assert_int_equal(cls->allocs, 1); /* the second size took the kept block */
 		if (k + 1 < sizeof(big) / sizeof(big[0]))
 			assert_int_equal(urt_sizeclass_class_size(big[k] + 1), big[k + 1]);
 	}
@@ -355,17 +358,16 @@ static void test_sizeclass_big_boundaries(void **state)
 	assert_int_equal(urt_sizeclass_class_size(65536), URT_SIZECLASS_MAX);
 	assert_int_equal(urt_sizeclass_class_size(65536 + sizeof(struct urt_scope_block)),
 			 URT_SIZECLASS_MAX);
-	assert_true(URT_TASK_BLOCK_MAX >= 65536);
 	assert_int_equal(urt_sizeclass_class_size(URT_SIZECLASS_MAX + 1), URT_SIZECLASS_MAX + 1);
 	assert_int_equal(sc.large_allocs, 0);
 	urt_sizeclass_deinit(&sc);
 	assert_int_equal(ta.live_blocks, 0);
 }
 
-/* A freed 64 KiB block stays in its class: after the first, a grow-and-free
- * round of 4 KiB .. 64 KiB asks the allocator for nothing; above 64 KiB,
- * one call a block. A page of the big classes holds at most 64 KiB worth. */
-static void test_sizeclass_big_retained(void **state)
+/* A freed big block is kept: after the first, a grow-and-free round of
+ * 4 KiB .. 64 KiB asks the allocator for nothing; above the top class, one
+ * call a block. */
+static void test_sizeclass_big_kept(void **state)
 {
 	static const size_t grow[] = { 4000, 8000, 16000, 32000, 64000, 65536, URT_SIZECLASS_MAX };
 	struct test_alloc ta;
@@ -375,10 +377,7 @@ static void test_sizeclass_big_retained(void **state)
 	(void)state;
 	test_alloc_init(&ta);
 	urt_sizeclass_init(&sc, &ta.al);
-	assert_int_equal(sc.pools[16].page_objs, 8); /* 6 KiB: 48 KiB pages */
-	assert_int_equal(sc.pools[18].page_objs, 5); /* 12 KiB */
-	assert_int_equal(sc.pools[22].page_objs, 1); /* 48 KiB */
-	assert_int_equal(sc.pools[23].page_objs, 1); /* 64 KiB */
+	assert_int_equal(sc.cache_max, URT_SIZECLASS_CACHE_DEFAULT);
 	for (int round = 0; round < 10; round++) {
 		for (size_t i = 0; i < sizeof(grow) / sizeof(grow[0]); i++) {
 			void *b = urt_sizeclass_alloc(&sc, grow[i]);
@@ -397,6 +396,45 @@ static void test_sizeclass_big_retained(void **state)
 	assert_int_equal(ta.calls, calls + 10);
 	assert_int_equal(sc.large_allocs, 10);
 	assert_int_equal(sc.large_live, 0);
+	urt_sizeclass_deinit(&sc);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
+/* The big classes keep at most cache_max bytes of freed blocks, all of them
+ * together: a peak of blocks in one class, then in the next, and so on
+ * (clients moving from class to class) is given back past it, so what the
+ * classes hold is the live blocks and cache_max, not every class's peak. */
+static void test_sizeclass_big_cache_bounded(void **state)
+{
+	static const size_t sizes[] = { 6000, 8000, 12000, 16000, 24000, 32000, 48000, 64000 };
+	enum { PEAK = 64 };
+	struct test_alloc ta;
+	struct urt_sizeclass sc;
+	void *b[PEAK];
+
+	(void)state;
+	test_alloc_init(&ta);
+	urt_sizeclass_init(&sc, &ta.al);
+	sc.cache_max = 256 * 1024;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t cs = urt_sizeclass_class_size(sizes[k]);
+
+		for (int i = 0; i < PEAK; i++) {
+			assert_non_null(b[i] = urt_sizeclass_alloc(&sc, sizes[k]));
+			test_fill(b[i], sizes[k], (uint64_t)i);
+		}
+		for (int i = 0; i < PEAK; i++) {
+			assert_true(test_check(b[i], sizes[k], (uint64_t)i));
+			urt_sizeclass_free(&sc, b[i], sizes[k]);
+		}
+		assert_true(sc.cached <= sc.cache_max);
+		/* the class kept what fits beside the others', no more */
+		assert_true(sc.big[k].nfree * cs <= sc.cache_max);
+		/* all that is held from the allocator: the kept blocks */
+		assert_int_equal(ta.live_bytes, sc.cached);
+	}
+	print_message("8 classes of %d blocks each in turn: %zu bytes kept (cache_max %zu)\n", PEAK,
+		      sc.cached, sc.cache_max);
 	urt_sizeclass_deinit(&sc);
 	assert_int_equal(ta.live_blocks, 0);
 }
@@ -420,20 +458,9 @@ static void test_sizeclass_reserve(void **state)
 	assert_int_equal(ta.calls, calls);
 	for (int i = 0; i < 16; i++)
 		urt_sizeclass_free(&sc, b[i], 4000 + (size_t)i);
-	/* the classes above 4 KiB take one too; the top class is the last */
-	assert_int_equal(urt_sizeclass_reserve(&sc, 8000, 8), 0);
-	assert_int_equal(urt_sizeclass_reserve(&sc, 65536, 3), 0);
-	assert_int_equal(urt_sizeclass_reserve(&sc, 65536, 3), -EALREADY);
-	calls = ta.calls;
-	for (int i = 0; i < 8; i++)
-		assert_non_null(b[i] = urt_sizeclass_alloc(&sc, 6145 + (size_t)i * 256));
-	for (int i = 8; i < 11; i++)
-		assert_non_null(b[i] = urt_sizeclass_alloc(&sc, 49153 + (size_t)i * 1024));
-	assert_int_equal(ta.calls, calls);
-	for (int i = 0; i < 8; i++)
-		urt_sizeclass_free(&sc, b[i], 6145 + (size_t)i * 256);
-	for (int i = 8; i < 11; i++)
-		urt_sizeclass_free(&sc, b[i], 49153 + (size_t)i * 1024);
+	/* the big classes hold no reserve (they keep freed blocks instead) */
+	assert_int_equal(urt_sizeclass_reserve(&sc, URT_SIZECLASS_SMALL_MAX + 1, 8), -EINVAL);
+	assert_int_equal(urt_sizeclass_reserve(&sc, 65536, 3), -EINVAL);
 	assert_int_equal(sc.large_allocs, 0);
 	urt_sizeclass_deinit(&sc);
 	assert_int_equal(ta.live_blocks, 0);
@@ -482,7 +509,8 @@ int main(void)
 		cmocka_unit_test(test_sizeclass_reserve),
 		cmocka_unit_test(test_sizeclass_mapping),
 		cmocka_unit_test(test_sizeclass_big_boundaries),
-		cmocka_unit_test(test_sizeclass_big_retained),
+		cmocka_unit_test(test_sizeclass_big_kept),
+		cmocka_unit_test(test_sizeclass_big_cache_bounded),
 		cmocka_unit_test(test_sizeclass_alloc_free_and_large_fallback),
 		cmocka_unit_test(test_sizeclass_alloc_failure_sweep),
 	};

@@ -16,8 +16,10 @@ static size_t pool_live(const struct urt_sizeclass *sc)
 {
 	size_t n = sc->large_live;
 
-	for (int i = 0; i < URT_SIZECLASS_COUNT; i++)
+	for (int i = 0; i < URT_SIZECLASS_POOLS; i++)
 		n += sc->pools[i].live;
+	for (int i = 0; i < URT_SIZECLASS_COUNT - URT_SIZECLASS_POOLS; i++)
+		n += sc->big[i].live;
 	return n;
 }
 

@@ -11,24 +11,26 @@
  *    allocate again. The only way alloc fails is that all are in use.
  * Pages are kept until deinit.
  *
- * A size-class pool is 24 pools, classes 16..65600 bytes, two a power of
- * two (16 32 48 64 96 128 192 256 384 512 768 1024 1536 2048 3072 4096,
- * then 6, 8, 12, 16, 24, 32, 48 and 64 KiB: at most a third wasted). The
- * top class is 64 KiB and URT_SIZECLASS_HEADROOM bytes, so that a 64 KiB
- * buffer behind a small header (a task block's, scope.h) is still a
- * class: 64 KiB is the common large I/O size (urt-http's read-and-send
- * chunk). Up to 4096 bytes the class is a table look-up inline; above, an
- * out-of-line call computes it (a count of leading zeros) and pops the
- * class pool. Only requests above URT_SIZECLASS_MAX go to the backing
- * allocator, one call each, counted in the stats (large_allocs /
- * large_live). Frees are sized, as in C23's free_sized: the caller passes
- * the size it asked for.
- * Retention: a freed block stays on its class pool's freelist until
- * deinit, a 64 KiB one as a 16 B one. A buffer a task grows at a peak (an
- * answer's output doubled to 8, 16 or 64 KiB) costs heap calls only while
- * its class's pages grow to the peak; glibc kept such blocks too (below
- * its mmap threshold), but took a call to hand each back and another to
- * take it again.
+ * A size class is 24 classes, 16..65600 bytes, two a power of two (16 32
+ * 48 64 96 128 192 256 384 512 768 1024 1536 2048 3072 4096, then 6, 8,
+ * 12, 16, 24, 32, 48 and 64 KiB: at most a third wasted). The top class is
+ * 64 KiB and URT_SIZECLASS_HEADROOM bytes, so that a 64 KiB buffer behind
+ * a small header (a task block's, scope.h) is still a class: 64 KiB is the
+ * common large I/O size (urt-http's read-and-send chunk).
+ * Up to 4096 bytes a class is a pool and its class a table look-up,
+ * inline; a freed block stays in its pool until deinit. Above, an
+ * out-of-line call computes the class (a count of leading zeros): a big
+ * class's blocks are the backing allocator's, one each, and a freed one is
+ * kept on its class's list for the next request of that class while all
+ * the big classes together keep at most cache_max bytes; past that it goes
+ * back to the allocator. So a buffer a task grows and frees at every
+ * request (an answer's output doubled to 8 or 16 KiB) costs no heap call
+ * once warm, and what a peak took is given back beyond cache_max (a pool
+ * per big class kept every class's peak: clients that moved from class to
+ * class held a memory budget's worth in each). Requests above
+ * URT_SIZECLASS_MAX go to the backing allocator, one call each, counted in
+ * large_allocs / large_live. Frees are sized, as in C23's free_sized: the
+ * caller passes the size it asked for.
  *
  * Debug builds poison free objects (ASan catches a use after free and a
  * double free, whose freelist write lands in poison).
@@ -141,14 +143,30 @@ static inline void urt_pool_free(struct urt_pool *p, void *obj)
 	p->live--;
 }
 
-#define URT_SIZECLASS_COUNT	24
+#define URT_SIZECLASS_COUNT	24   /* classes: URT_SIZECLASS_POOLS, then the big ones */
+#define URT_SIZECLASS_POOLS	16   /* classes up to 4 KiB, each a pool */
 #define URT_SIZECLASS_SMALL_MAX 4096 /* the largest class looked up inline */
 #define URT_SIZECLASS_HEADROOM	64   /* the top class's bytes past 64 KiB */
 /* the top class; above it, the allocator's */
 #define URT_SIZECLASS_MAX	(65536 + URT_SIZECLASS_HEADROOM)
 
+/* freed blocks kept by the big classes, all of them together, unless set */
+#define URT_SIZECLASS_CACHE_DEFAULT ((size_t)4 << 20)
+
+/* A class above 4 KiB: its blocks are the allocator's, one each, and the
+ * freed ones are kept for reuse up to the size class's cache_max. */
+struct urt_sizeclass_big {
+	void *free;    /* freed blocks, linked through their first word */
+	size_t nfree;  /* on that list */
+	size_t live;   /* handed out, not yet freed */
+	size_t allocs; /* taken from the allocator, ever */
+};
+
 struct urt_sizeclass {
-	struct urt_pool pools[URT_SIZECLASS_COUNT];
+	struct urt_pool pools[URT_SIZECLASS_POOLS];
+	struct urt_sizeclass_big big[URT_SIZECLASS_COUNT - URT_SIZECLASS_POOLS];
+	size_t cached;	     /* bytes on the big classes' free lists */
+	size_t cache_max;    /* at most that (URT_SIZECLASS_CACHE_DEFAULT) */
 	size_t large_allocs; /* requests above URT_SIZECLASS_MAX, ever */
 	size_t large_live;   /* of those, not yet freed */
 	struct urt_allocator al;
@@ -158,22 +176,23 @@ struct urt_sizeclass {
  * [(size + 15) / 16]. */
 extern const uint8_t urt__sizeclass_of[URT_SIZECLASS_SMALL_MAX / 16 + 1];
 
-/* urt_sizeclass_init - set up the 24 class pools; they allocate on first use. */
+/* urt_sizeclass_init - set up the 16 class pools (they allocate on first
+ * use) and the 8 big classes, their cache at URT_SIZECLASS_CACHE_DEFAULT. */
 void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al);
 
 /*
  * urt_sizeclass_reserve - urt_pool_reserve of count blocks in the class
  * that holds a request of size bytes.
- * Return: as urt_pool_reserve; -EINVAL for size above URT_SIZECLASS_MAX
- * (those go to the backing allocator, one call each).
+ * Return: as urt_pool_reserve; -EINVAL for size above URT_SIZECLASS_SMALL_MAX
+ * (the big classes hold no reserve: they keep freed blocks, up to cache_max).
  */
 URT_NODISCARD int urt_sizeclass_reserve(struct urt_sizeclass *sc, size_t size, size_t count);
 
-/* urt_sizeclass_deinit - free every class pool's pages. */
+/* urt_sizeclass_deinit - free every class pool's pages and every kept block. */
 void urt_sizeclass_deinit(struct urt_sizeclass *sc);
 
-/* Sizes above URT_SIZECLASS_SMALL_MAX: a class pool up to URT_SIZECLASS_MAX,
- * the backing allocator above. Out of line so the small path stays short. */
+/* Sizes above URT_SIZECLASS_SMALL_MAX: a big class's kept block, else the
+ * backing allocator's. Out of line so the small path stays short. */
 void *urt__sizeclass_alloc_slow(struct urt_sizeclass *sc, size_t size);
 void urt__sizeclass_free_slow(struct urt_sizeclass *sc, void *ptr, size_t size);
 

@@ -51,9 +51,9 @@ extern "C" {
 #define URT_TICK_FOREVER  UINT64_MAX /* urt_tick: wait until something happens */
 #define URT_TYPE_STATS	  64	     /* task types tracked per runtime */
 #define URT__RING_STORAGE 256	     /* >= sizeof(struct io_uring), checked */
-/* opts.task_block_size at most: the top size class's block less the scope's
- * header (at least 64 KiB: the class has URT_SIZECLASS_HEADROOM for it) */
-#define URT_TASK_BLOCK_MAX (URT_SIZECLASS_MAX - sizeof(struct urt_scope_block))
+/* opts.task_block_size at most: the largest pool class's block (4 KiB) less
+ * the scope's header; the big classes above it hold no reserve (pool.h) */
+#define URT_TASK_BLOCK_MAX (URT_SIZECLASS_SMALL_MAX - sizeof(struct urt_scope_block))
 
 enum urt_slab_kind {
 	URT_SLAB_NONE,	    /* no slab: urt_spawn_slab answers -ENODEV */
@@ -101,6 +101,11 @@ struct urt_runtime_opts {
 	uint32_t task_scopes_reserve;
 	uint32_t task_blocks_reserve;
 	uint32_t task_block_size;
+	/* freed task blocks above 4 KiB (a buffer grown to 8 or 64 KiB) kept
+	 * for the next task that asks, in bytes over all the big classes; past
+	 * it a freed block goes back to the allocator, so a peak's memory is
+	 * given back. Default 0: URT_SIZECLASS_CACHE_DEFAULT (4 MiB) */
+	size_t task_cache_max;
 	uint32_t buf_count;	 /* provided buffers (power of 2); default 512 */
 	uint32_t buf_size;	 /* bytes per provided buffer; default 4096 */
 	uint32_t stream_queue;	 /* received chunks a stream may hold unread; default 16 */

@@ -6,10 +6,12 @@
  * executor gives each task one.
  *
  * Blocks come from a size-class pool (struct urt_sizeclass) and carry a
- * 32-byte header linking them into the scope. A freed block of up to 64 KiB
- * (the top class has room for the header), stays in its class for the next alloc of that class (a
- * buffer grown at a peak costs no heap call after it); a larger one goes
- * back to the backing allocator. The header is there so that:
+ * 32-byte header linking them into the scope. A freed block of up to 4 KiB
+ * stays in its class's pool; one of up to 64 KiB (the top class has room
+ * for the header) is kept for the next alloc of its class while the big
+ * classes keep at most their cache_max (pool.h), so a buffer grown and
+ * freed at every request costs no heap call once warm; past that, and
+ * above 64 KiB, it goes back to the backing allocator. The header is there so that:
  *  - urt_scope_free frees one block early, O(1);
  *  - urt_scope_mark / urt_scope_rewind free, in one call, every block
  *    allocated since the mark that is still live (a batch inside a task);
