@@ -347,6 +347,9 @@ void urt__sizeclass_free_slow(struct urt_sizeclass *sc, void *ptr, size_t size)
 		URT_ASSERT(b->live > 0, "size-class free of a big block never allocated");
 		b->live--;
 		if (sc->cached + class_size[c] > sc->cache_max) {
+			/* a scope poisoned its slack (scope.c): the allocator may hand
+			 * the block to its next caller, who owns all of it */
+			urt__unpoison(ptr, class_size[c]);
 			sc->al.free(sc->al.ctx, ptr, class_size[c], 16);
 			return;
 		}

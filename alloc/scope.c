@@ -31,7 +31,8 @@ void urt_scope_init(struct urt_scope *s, struct urt_sizeclass *sc)
  * write past a 5,000-byte block lands in its 6 KiB class's slack, which
  * nothing reported (malloc's redzone did while blocks above 4 KiB were
  * malloc's). Freeing poisons the whole block and the next alloc of the
- * class unpoisons it whole (pool.c), so nothing has to undo this. Only
+ * class unpoisons it whole (pool.c), or a big block given back to the
+ * allocator is unpoisoned first, so nothing here has to undo this. Only
  * ASan: the debug build's fill would write the slack for nothing.
  */
 static void poison_slack(struct urt_scope_block *b, size_t size)
