@@ -439,6 +439,69 @@ static void test_sizeclass_big_cache_bounded(void **state)
 	assert_int_equal(ta.live_blocks, 0);
 }
 
+/* The big classes' accounting after any sequence of allocs and frees (sizes
+ * at and beside every class boundary, 4097 .. 65600): cached is exactly the
+ * kept blocks' bytes and never above cache_max, for cache_max 1 (keep
+ * nothing), a few blocks' worth and SIZE_MAX (keep all); what the allocator
+ * holds is the live blocks and the kept ones, and every free it sees has
+ * the size it handed out (t_free checks). */
+static void test_sizeclass_big_cache_exact(void **state)
+{
+	static const size_t caps[] = { 1, 100000, SIZE_MAX };
+	static const size_t big_sizes[] = { 6144,  8192,  12288, 16384,
+					    24576, 32768, 49152, URT_SIZECLASS_MAX };
+	enum { MAXN = 48 };
+	struct test_rng r = { test_seed("test_pool big cache", 0xb16c) };
+	void *p[MAXN];
+	size_t sz[MAXN];
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(caps) / sizeof(caps[0]); k++) {
+		struct test_alloc ta;
+		struct urt_sizeclass sc;
+		size_t n = 0;
+
+		test_alloc_init(&ta);
+		urt_sizeclass_init(&sc, &ta.al);
+		sc.cache_max = caps[k];
+		for (int step = 0; step < 4000; step++) {
+			size_t kept = 0, live = 0;
+
+			if (n < MAXN && (n == 0 || test_rng_below(&r, 100) < 55)) {
+				/* a class's size, or one beside it, within the big classes */
+				size_t s =
+					urt_sizeclass_class_size(4097 + test_rng_below(&r, 61504));
+
+				s = s + test_rng_below(&r, 3) - 1;
+				s = s < 4097 ? 4097 : s > URT_SIZECLASS_MAX ? URT_SIZECLASS_MAX : s;
+				assert_non_null(p[n] = urt_sizeclass_alloc(&sc, s));
+				sz[n++] = s;
+			} else {
+				size_t i = test_rng_below(&r, n);
+
+				urt_sizeclass_free(&sc, p[i], sz[i]);
+				p[i] = p[--n];
+				sz[i] = sz[n];
+			}
+			for (int c = 0; c < URT_SIZECLASS_COUNT - URT_SIZECLASS_POOLS; c++) {
+				size_t cs = big_sizes[c];
+
+				kept += sc.big[c].nfree * cs;
+				live += sc.big[c].live * cs;
+			}
+			assert_int_equal(sc.cached, kept);
+			assert_true(sc.cached <= sc.cache_max);
+			assert_int_equal(ta.live_bytes, live + kept);
+		}
+		print_message("cache_max %zu: %zu bytes kept, %zu blocks live at the end\n",
+			      caps[k], sc.cached, n);
+		while (n)
+			n--, urt_sizeclass_free(&sc, p[n], sz[n]);
+		urt_sizeclass_deinit(&sc);
+		assert_int_equal(ta.live_blocks, 0);
+	}
+}
+
 /* The class that holds size bytes takes the reserve; a large size has none. */
 static void test_sizeclass_reserve(void **state)
 {
@@ -511,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_sizeclass_big_boundaries),
 		cmocka_unit_test(test_sizeclass_big_kept),
 		cmocka_unit_test(test_sizeclass_big_cache_bounded),
+		cmocka_unit_test(test_sizeclass_big_cache_exact),
 		cmocka_unit_test(test_sizeclass_alloc_free_and_large_fallback),
 		cmocka_unit_test(test_sizeclass_alloc_failure_sweep),
 	};
