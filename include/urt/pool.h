@@ -188,7 +188,11 @@ void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al
  */
 URT_NODISCARD int urt_sizeclass_reserve(struct urt_sizeclass *sc, size_t size, size_t count);
 
-/* urt_sizeclass_deinit - free every class pool's pages and every kept block. */
+/* urt_sizeclass_deinit - free every class pool's pages (live blocks of the
+ * pool classes with them) and every kept big block. A big block still
+ * live (above 4 KiB) is the allocator's own and must be freed first, as
+ * one above URT_SIZECLASS_MAX: the runtime frees every task's scope before
+ * this. */
 void urt_sizeclass_deinit(struct urt_sizeclass *sc);
 
 /* Sizes above URT_SIZECLASS_SMALL_MAX: a big class's kept block, else the
