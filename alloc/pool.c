@@ -18,7 +18,8 @@
  * URT_POISON_POOL otherwise.
  *
  * Size classes: 16 unbounded pools up to URT_SIZECLASS_SMALL_MAX, the class
- * a byte table's (inline, pool.h), a freed block kept until deinit; then 8
+ * a byte table's (inline, pool.h), a freed block kept until deinit or a
+ * trim that finds its pool empty; then 8
  * big classes, (4 KiB, 64 KiB + URT_SIZECLASS_HEADROOM], big_class computes
  * the class, two a power of two: their blocks are the allocator's, one
  * each, and a freed one is kept on its class's list while the big classes
@@ -122,19 +123,48 @@ int urt_pool_init(struct urt_pool *p, const struct urt_pool_opts *o)
 	return 0;
 }
 
-void urt_pool_deinit(struct urt_pool *p)
+/* Free every page but the reserve's. Return: the bytes given back. */
+static size_t free_pages(struct urt_pool *p)
 {
+	size_t given = 0;
+
 	while (p->pages) {
 		void *page = p->pages;
 
 		p->pages = *page_link(p, page);
 		urt__unpoison(page, p->page_objs * p->obj_size);
-		if (!in_reserve(p, page))
+		if (!in_reserve(p, page)) {
 			p->al.free(p->al.ctx, page, page_bytes(p), 16);
+			given += page_bytes(p);
+		}
 	}
+	return given;
+}
+
+void urt_pool_deinit(struct urt_pool *p)
+{
+	free_pages(p);
 	if (p->reserve)
 		p->al.free(p->al.ctx, p->reserve, (size_t)(p->reserve_end - p->reserve), 16);
 	*p = (struct urt_pool){ 0 };
+}
+
+size_t urt_pool_trim(struct urt_pool *p)
+{
+	size_t given;
+
+	if (p->live || p->max_objs || !p->npages)
+		return 0;
+	/* nothing is live: every object is free or never handed out, so the
+	 * freelist links only objects of the pages freed here */
+	given = free_pages(p);
+	p->bytes -= given;
+	p->free = NULL;
+	p->bump = p->bump_end = NULL;
+	p->capacity = 0;
+	p->npages = 0;
+	p->reserve_next = p->reserve;
+	return given;
 }
 
 int urt_pool_reserve(struct urt_pool *p, size_t objs)
@@ -276,10 +306,11 @@ void urt_sizeclass_init(struct urt_sizeclass *sc, const struct urt_allocator *al
 	}
 }
 
-void urt_sizeclass_deinit(struct urt_sizeclass *sc)
+/* Give every kept big block back. Return: the bytes given back. */
+static size_t free_kept(struct urt_sizeclass *sc)
 {
-	for (int i = 0; i < URT_SIZECLASS_POOLS; i++)
-		urt_pool_deinit(&sc->pools[i]);
+	size_t given = sc->cached;
+
 	for (int i = URT_SIZECLASS_POOLS; i < URT_SIZECLASS_COUNT; i++) {
 		struct urt_sizeclass_big *b = &sc->big[i - URT_SIZECLASS_POOLS];
 
@@ -293,6 +324,23 @@ void urt_sizeclass_deinit(struct urt_sizeclass *sc)
 		b->nfree = 0;
 	}
 	sc->cached = 0;
+	return given;
+}
+
+void urt_sizeclass_deinit(struct urt_sizeclass *sc)
+{
+	for (int i = 0; i < URT_SIZECLASS_POOLS; i++)
+		urt_pool_deinit(&sc->pools[i]);
+	free_kept(sc);
+}
+
+size_t urt_sizeclass_trim(struct urt_sizeclass *sc)
+{
+	size_t given = free_kept(sc);
+
+	for (int i = 0; i < URT_SIZECLASS_POOLS; i++)
+		given += urt_pool_trim(&sc->pools[i]);
+	return given;
 }
 
 int urt_sizeclass_reserve(struct urt_sizeclass *sc, size_t size, size_t count)

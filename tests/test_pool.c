@@ -232,6 +232,84 @@ static void test_reserve_carves_pages_first(void **state)
 	assert_int_equal(ta.live_bytes, 0);
 }
 
+/* A trim gives every page back once no object is live, and none while one
+ * is; the pool then grows again from nothing; a reserve is kept and carved
+ * again from its start; a bounded pool is never trimmed. */
+static void test_pool_trim(void **state)
+{
+	struct test_alloc ta;
+	struct urt_pool p, b;
+	void *objs[40];
+	size_t calls, page = 8 * 48 + 16;
+
+	(void)state;
+	test_alloc_init(&ta);
+	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 40,
+								    .page_objs = 8,
+								    .allocator = &ta.al }),
+			 0);
+	assert_int_equal(urt_pool_trim(&p), 0); /* no page yet */
+	for (int i = 0; i < 20; i++)
+		assert_non_null(objs[i] = urt_pool_alloc(&p));
+	assert_int_equal(stats(&p).pages, 3);
+	for (int i = 1; i < 20; i++)
+		urt_pool_free(&p, objs[i]);
+	assert_int_equal(urt_pool_trim(&p), 0); /* one object live pins all */
+	assert_int_equal(stats(&p).bytes, 3 * page);
+	test_fill(objs[0], 40, 7); /* and it is still the caller's */
+	assert_true(test_check(objs[0], 40, 7));
+	urt_pool_free(&p, objs[0]);
+	assert_int_equal(urt_pool_trim(&p), 3 * page);
+	assert_int_equal(ta.live_blocks, 0);
+	assert_int_equal(stats(&p).bytes, 0);
+	assert_int_equal(stats(&p).pages, 0);
+	assert_int_equal(stats(&p).capacity, 0);
+	assert_int_equal(stats(&p).live, 0);
+	assert_int_equal(urt_pool_trim(&p), 0);
+	for (int i = 0; i < 10; i++) { /* grows again: two fresh pages */
+		assert_non_null(objs[i] = urt_pool_alloc(&p));
+		test_fill(objs[i], 40, (uint64_t)i);
+	}
+	assert_int_equal(stats(&p).pages, 2);
+	for (int i = 0; i < 10; i++) {
+		assert_true(test_check(objs[i], 40, (uint64_t)i));
+		urt_pool_free(&p, objs[i]);
+	}
+	assert_int_equal(urt_pool_reserve(&p, 16), 0); /* 2 pages */
+	for (int i = 0; i < 20; i++)		       /* the 2 pages it had, then the reserve's */
+		assert_non_null(objs[i] = urt_pool_alloc(&p));
+	calls = ta.calls;
+	for (int i = 0; i < 20; i++)
+		urt_pool_free(&p, objs[i]);
+	assert_int_equal(urt_pool_trim(&p), 2 * page); /* the reserve is not given back */
+	assert_int_equal(stats(&p).bytes, 2 * page);
+	for (int i = 0; i < 16; i++) { /* carved from the reserve again: no call */
+		assert_non_null(objs[i] = urt_pool_alloc(&p));
+		test_fill(objs[i], 40, (uint64_t)i);
+	}
+	assert_int_equal(ta.calls, calls);
+	for (int i = 0; i < 16; i++)
+		assert_true(test_check(objs[i], 40, (uint64_t)i));
+	assert_non_null(objs[16] = urt_pool_alloc(&p)); /* past it: a page asked for */
+	assert_int_equal(ta.calls, calls + 1);
+	for (int i = 0; i < 17; i++)
+		urt_pool_free(&p, objs[i]);
+	urt_pool_deinit(&p);
+	assert_int_equal(ta.live_blocks, 0);
+
+	assert_int_equal(urt_pool_init(&b, &(struct urt_pool_opts){ .obj_size = 32,
+								    .max_objs = 4,
+								    .allocator = &ta.al }),
+			 0);
+	assert_int_equal(urt_pool_trim(&b), 0); /* bounded: its one page stays */
+	assert_non_null(objs[0] = urt_pool_alloc(&b));
+	urt_pool_free(&b, objs[0]);
+	assert_int_equal(urt_pool_trim(&b), 0);
+	assert_int_equal(ta.live_blocks, 1);
+	urt_pool_deinit(&b);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
 static void test_reserve_rejects_and_fails_cleanly(void **state)
 {
 	struct test_alloc ta;
@@ -503,6 +581,52 @@ static void test_sizeclass_big_cache_exact(void **state)
 }
 
 /* The class that holds size bytes takes the reserve; a large size has none. */
+/* urt_sizeclass_trim gives back the kept big blocks and the pages of every
+ * empty class pool, and leaves a pool with a live block as it is. */
+static void test_sizeclass_trim(void **state)
+{
+	static const size_t sizes[] = { 24, 300, 1000, 4000, 6000, 40000 };
+	enum { N = 50 };
+	struct test_alloc ta;
+	struct urt_sizeclass sc;
+	void *b[6][N], *pin;
+	size_t given, pinned;
+
+	(void)state;
+	test_alloc_init(&ta);
+	urt_sizeclass_init(&sc, &ta.al);
+	sc.cache_max = SIZE_MAX;
+	for (int k = 0; k < 6; k++)
+		for (int i = 0; i < N; i++)
+			assert_non_null(b[k][i] = urt_sizeclass_alloc(&sc, sizes[k]));
+	assert_non_null(pin = urt_sizeclass_alloc(&sc, 1000));
+	for (int k = 0; k < 6; k++)
+		for (int i = 0; i < N; i++)
+			urt_sizeclass_free(&sc, b[k][i], sizes[k]);
+	assert_non_null(urt_sizeclass_pool(&sc, 1000));
+	assert_null(urt_sizeclass_pool(&sc, 4097));
+	assert_ptr_equal(urt_sizeclass_pool(&sc, 1000), urt_sizeclass_pool(&sc, 1024));
+	pinned = urt_sizeclass_pool(&sc, 1000)->bytes;
+	assert_true(pinned > 0);
+	given = urt_sizeclass_trim(&sc);
+	/* all the allocator still holds: the pinned pool's pages */
+	assert_int_equal(ta.live_bytes, pinned);
+	assert_int_equal(sc.cached, 0);
+	assert_true(given > N * (6000 + 40000));
+	assert_int_equal(urt_sizeclass_trim(&sc), 0);
+	test_fill(pin, 1000, 3);
+	assert_true(test_check(pin, 1000, 3));
+	urt_sizeclass_free(&sc, pin, 1000);
+	assert_int_equal(urt_sizeclass_trim(&sc), pinned);
+	assert_int_equal(ta.live_blocks, 0);
+	for (int k = 0; k < 6; k++) /* usable again */
+		assert_non_null(b[k][0] = urt_sizeclass_alloc(&sc, sizes[k]));
+	for (int k = 0; k < 6; k++)
+		urt_sizeclass_free(&sc, b[k][0], sizes[k]);
+	urt_sizeclass_deinit(&sc);
+	assert_int_equal(ta.live_blocks, 0);
+}
+
 static void test_sizeclass_reserve(void **state)
 {
 	struct test_alloc ta;
@@ -569,6 +693,8 @@ int main(void)
 		cmocka_unit_test(test_pool_alloc_failure_sweep),
 		cmocka_unit_test(test_reserve_carves_pages_first),
 		cmocka_unit_test(test_reserve_rejects_and_fails_cleanly),
+		cmocka_unit_test(test_pool_trim),
+		cmocka_unit_test(test_sizeclass_trim),
 		cmocka_unit_test(test_sizeclass_reserve),
 		cmocka_unit_test(test_sizeclass_mapping),
 		cmocka_unit_test(test_sizeclass_big_boundaries),

@@ -1156,8 +1156,9 @@ static void cmd_info(struct call *k)
 		 "urt_threads:%d\r\nurt_thread:%d\r\n",
 		 k->s->threads, k->c->thread);
 	INFO_ADD("clients", "# Clients\r\nconnected_clients:%" PRIu64 "\r\n", k->s->conns_live());
-	INFO_ADD("memory", "# Memory\r\nused_memory:%zu\r\nmaxmemory:%" PRIu64 "\r\n",
-		 k->s->db->mem, k->s->maxmemory);
+	INFO_ADD("memory",
+		 "# Memory\r\nused_memory:%zu\r\nmaxmemory:%" PRIu64 "\r\nmem_store_kept:%zu\r\n",
+		 k->s->db->mem, k->s->maxmemory, store_kept(k->s->db));
 	INFO_ADD("stats",
 		 "# Stats\r\ntotal_connections_received:%" PRIu64
 		 "\r\ntotal_commands_processed:%" PRIu64 "\r\n",

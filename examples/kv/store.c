@@ -84,10 +84,20 @@ static size_t entry_size(size_t klen, size_t vlen)
  * classes up to 64 KiB a keyspace that moved through value sizes held a
  * --maxmemory's worth in every class it passed (32m of 5,000-byte values
  * flushed, then 7,000 ... 60,000 bytes: 260 MiB resident after the last
- * FLUSHALL; malloc's: 6.8 MiB; redis: 12.4 MiB). The classes up to 4 KiB keep
- * theirs too, at most 16 of them: see docs/design.md.
+ * FLUSHALL; malloc's: 6.8 MiB; redis: 12.4 MiB). The classes up to 4 KiB
+ * give a pool's pages back when its last entry goes (entry_release).
  */
 #define STORE_CLASS_MAX URT_SIZECLASS_SMALL_MAX
+
+/*
+ * A class pool that empties while it holds at least this much gives its
+ * pages back (urt_pool_trim). Without it each of the 16 classes kept its
+ * peak: values of 600, 900, 1,400, 1,900, 2,900 and 3,900 bytes, each
+ * filled to --maxmemory 32m and flushed, left 193 MiB resident. Below it a
+ * pool keeps its pages, so one key set and deleted in turn costs no page
+ * each time: at most 16 x 64 KiB stays.
+ */
+#define STORE_TRIM_MIN ((size_t)64 * 1024)
 
 static size_t entry_cost(size_t klen, size_t vlen)
 {
@@ -133,10 +143,28 @@ static void entry_release(struct store *s, struct kv_entry *e)
 	size_t n = entry_size(e->klen, e->vlen);
 
 	s->mem -= entry_cost(e->klen, e->vlen);
-	if (n > STORE_CLASS_MAX)
+	if (n > STORE_CLASS_MAX) {
 		free(e);
-	else
+	} else {
+		struct urt_pool *p = urt_sizeclass_pool(&s->sc, n);
+
 		urt_sizeclass_free(&s->sc, e, n);
+		if (!p->live && p->bytes >= STORE_TRIM_MIN)
+			urt_pool_trim(p);
+	}
+}
+
+size_t store_kept(const struct store *s)
+{
+	size_t kept = 0;
+
+	for (int i = 0; i < URT_SIZECLASS_POOLS; i++) {
+		struct urt_pool_stats st;
+
+		urt_pool_stats(&s->sc.pools[i], &st);
+		kept += st.bytes - st.live * st.obj_size;
+	}
+	return kept;
 }
 
 /* An entry leaves the table: freed, unless a connection still sends it. */

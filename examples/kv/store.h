@@ -115,6 +115,13 @@ bool store_del(struct store *s, const char *key, size_t klen, int64_t now_ms);
 
 void store_flush(struct store *s);
 
+/* store_kept - bytes the store's class pools hold and no entry uses: freed
+ * blocks, not yet used ones and page links of pools that still hold a live
+ * entry (a pool whose last entry goes gives its pages back; store.c). Not
+ * counted against maxmem, as redis does not count its allocator's
+ * fragmentation. */
+size_t store_kept(const struct store *s);
+
 /*
  * store_full - whether a write must be refused: memory held is at or past
  * maxmem even after the expired entries are swept out. Checked before a

@@ -9,7 +9,8 @@
  *    only way alloc fails is the backing allocator.
  *  - Bounded pools allocate their max_objs objects at init and never
  *    allocate again. The only way alloc fails is that all are in use.
- * Pages are kept until deinit.
+ * Pages are kept until deinit, or until urt_pool_trim finds none of their
+ * objects live.
  *
  * A size class is 24 classes, 16..65600 bytes, two a power of two (16 32
  * 48 64 96 128 192 256 384 512 768 1024 1536 2048 3072 4096, then 6, 8,
@@ -18,7 +19,8 @@
  * a small header (a task block's, scope.h) is still a class: 64 KiB is the
  * common large I/O size (urt-http's read-and-send chunk).
  * Up to 4096 bytes a class is a pool and its class a table look-up,
- * inline; a freed block stays in its pool until deinit. Above, an
+ * inline; a freed block stays in its pool until deinit (urt_sizeclass_trim
+ * gives back the pages of a pool with no block live). Above, an
  * out-of-line call computes the class (a count of leading zeros): a big
  * class's blocks are the backing allocator's, one each, and a freed one is
  * kept on its class's list for the next request of that class while all
@@ -109,6 +111,16 @@ URT_NODISCARD int urt_pool_reserve(struct urt_pool *p, size_t objs);
 /* urt_pool_deinit - free every page, objects still in use included. */
 void urt_pool_deinit(struct urt_pool *p);
 
+/*
+ * urt_pool_trim - give an unbounded pool's pages back to the allocator when
+ * none of its objects is live: a pool that served a peak and then emptied
+ * holds nothing. A reserve block is kept (its pages are carved again from
+ * its start); its bytes are not counted as given back.
+ * Return: the bytes given back; 0 while an object is live, for a bounded
+ * pool, or when the pool holds no page of the allocator's.
+ */
+size_t urt_pool_trim(struct urt_pool *p);
+
 void urt_pool_stats(const struct urt_pool *p, struct urt_pool_stats *st);
 
 void *urt__pool_alloc_slow(struct urt_pool *p);
@@ -148,7 +160,7 @@ static inline void urt_pool_free(struct urt_pool *p, void *obj)
 #define URT_SIZECLASS_SMALL_MAX 4096 /* the largest class looked up inline */
 #define URT_SIZECLASS_HEADROOM	64   /* the top class's bytes past 64 KiB */
 /* the top class; above it, the allocator's */
-#define URT_SIZECLASS_MAX	(65536 + URT_SIZECLASS_HEADROOM)
+#define URT_SIZECLASS_MAX (65536 + URT_SIZECLASS_HEADROOM)
 
 /* freed blocks kept by the big classes, all of them together, unless set */
 #define URT_SIZECLASS_CACHE_DEFAULT ((size_t)4 << 20)
@@ -224,6 +236,23 @@ static inline void urt_sizeclass_free(struct urt_sizeclass *sc, void *ptr, size_
 /* urt_sizeclass_class_size - the bytes a request of size really takes
  * (size itself above URT_SIZECLASS_MAX). */
 size_t urt_sizeclass_class_size(size_t size);
+
+/*
+ * urt_sizeclass_trim - give back what the classes keep and no block uses:
+ * the pages of every class pool with no block live (urt_pool_trim) and
+ * every kept big block. A pool with one block live keeps all its pages.
+ * Return: the bytes given back to the allocator.
+ */
+size_t urt_sizeclass_trim(struct urt_sizeclass *sc);
+
+/* urt_sizeclass_pool - the pool of the class that holds a request of size
+ * bytes (its stats, or urt_pool_trim of it alone); NULL above
+ * URT_SIZECLASS_SMALL_MAX, whose classes are not pools. */
+static inline struct urt_pool *urt_sizeclass_pool(struct urt_sizeclass *sc, size_t size)
+{
+	return size > URT_SIZECLASS_SMALL_MAX ? NULL
+					      : &sc->pools[urt__sizeclass_of[(size + 15) >> 4]];
+}
 
 #ifdef __cplusplus
 }
