@@ -334,6 +334,24 @@ void urt_sizeclass_deinit(struct urt_sizeclass *sc)
 	free_kept(sc);
 }
 
+void urt_sizeclass_stats(const struct urt_sizeclass *sc, struct urt_sizeclass_stats *st)
+{
+	*st = (struct urt_sizeclass_stats){ .kept = sc->cached };
+	for (int i = 0; i < URT_SIZECLASS_POOLS; i++) {
+		const struct urt_pool *p = &sc->pools[i];
+		/* a reserve's pages not carved yet are address space, not memory */
+		size_t bytes = p->bytes - (size_t)(p->reserve_end - p->reserve_next);
+
+		st->held += bytes;
+		st->kept += bytes - p->live * p->obj_size;
+	}
+	for (int i = URT_SIZECLASS_POOLS; i < URT_SIZECLASS_COUNT; i++) {
+		const struct urt_sizeclass_big *b = &sc->big[i - URT_SIZECLASS_POOLS];
+
+		st->held += (b->live + b->nfree) * class_size[i];
+	}
+}
+
 size_t urt_sizeclass_trim(struct urt_sizeclass *sc)
 {
 	size_t given = free_kept(sc);

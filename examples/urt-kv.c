@@ -202,7 +202,7 @@ static void print_stats(const char *what)
 {
 	uint64_t live = 0, closed[3] = { 0 }, tls[2] = { 0 };
 	size_t heap = 0, slab_live = 0, slab_cap = 0, ops = 0, ops_high = 0, mem = 0;
-	size_t bufs_low = 0, bufs = 0, spill_high = 0;
+	size_t bufs_low = 0, bufs = 0, spill_high = 0, task_mem = 0, task_kept = 0;
 	uint64_t ticks = 0, parks = 0, enters = 0, polls = 0, cqes = 0, submitted = 0;
 
 	for (int i = 0; i < o.srv.threads; i++) {
@@ -217,6 +217,8 @@ static void print_stats(const char *what)
 		bufs_low += w->st.bufs_free_low;
 		bufs += w->st.buf_count;
 		spill_high += w->st.spill_high_water;
+		task_mem += w->st.task_mem_held;
+		task_kept += w->st.task_mem_kept;
 		ticks += w->st.ticks;
 		parks += w->st.parks;
 		enters += w->st.enters;
@@ -236,11 +238,12 @@ static void print_stats(const char *what)
 	       "bufs_free_low %zu/%zu spill_high_water %zu tls_conns %" PRIu64
 	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64
 	       " ticks %" PRIu64 " parks %" PRIu64 " enters %" PRIu64 " polls %" PRIu64
-	       " cqes %" PRIu64 " ops_submitted %" PRIu64 " threads %d thread_conns ",
+	       " cqes %" PRIu64 " ops_submitted %" PRIu64
+	       " task_mem %zu task_mem_kept %zu threads %d thread_conns ",
 	       what, conns_total(), live, kv.sh.srv.commands, kv.sh.db.n, kv.sh.db.mem, heap,
 	       slab_live, slab_cap, ops, ops_high, mem, closed[0], closed[1], closed[2], bufs_low,
 	       bufs, spill_high, tls[0], tls[1], tls_srv_heap_calls(), tls_srv_heap_bytes(), ticks,
-	       parks, enters, polls, cqes, submitted, o.srv.threads);
+	       parks, enters, polls, cqes, submitted, task_mem, task_kept, o.srv.threads);
 	for (int i = 0; i < o.srv.threads; i++)
 		printf("%s%" PRIu64, i ? "," : "", atomic_load(&kv.w[i].k.conns));
 	printf("\n");

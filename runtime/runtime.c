@@ -332,6 +332,7 @@ void urt_stop(struct urt_runtime *rt)
 void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *st)
 {
 	struct urt_arena_stats as;
+	struct urt_sizeclass_stats ss;
 
 	*st = rt->stats;
 	st->spawned_slab += rt->fast_spawned; /* urt_spawn_slab's inline count */
@@ -356,6 +357,9 @@ void urt_runtime_stats(const struct urt_runtime *rt, struct urt_runtime_stats *s
 	}
 	urt_arena_stats(&rt->frame, &as);
 	st->frame_high_water = as.high_water;
+	urt_sizeclass_stats(&rt->sc, &ss);
+	st->task_mem_held = ss.held;
+	st->task_mem_kept = ss.kept;
 	st->ops_live = urt__ops_live(rt);
 	st->ops_high_water = rt->ops.made ? rt->ops.made - 1 : 0;
 	st->ops_inflight = rt->ring_inflight;

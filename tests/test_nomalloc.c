@@ -654,6 +654,7 @@ static size_t grow_calls(struct urt_runtime *rt, size_t size, int rounds)
 static void test_task_memory_grown_never_malloc(void **state)
 {
 	struct urt_runtime rt;
+	struct urt_runtime_stats st;
 	size_t grown, large;
 
 	(void)state;
@@ -662,6 +663,9 @@ static void test_task_memory_grown_never_malloc(void **state)
 				       .slab_slots = 16,
 			       });
 	grown = grow_calls(&rt, 0, 100);
+	urt_runtime_stats(&rt, &st); /* the stats show what the classes keep */
+	assert_true(st.task_mem_kept >= URT_SIZECLASS_MAX);
+	assert_true(st.task_mem_held >= st.task_mem_kept);
 	large = grow_calls(&rt, URT_SIZECLASS_MAX + 1, 10);
 	print_message("heap calls: %zu for 100 tasks growing a buffer 4 KiB .. 64 KiB, %zu for 10 "
 		      "blocks above 64 KiB\n",

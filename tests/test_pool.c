@@ -590,6 +590,7 @@ static void test_sizeclass_trim(void **state)
 	struct test_alloc ta;
 	struct urt_sizeclass sc;
 	void *b[6][N], *pin;
+	struct urt_sizeclass_stats st;
 	size_t given, pinned;
 
 	(void)state;
@@ -608,10 +609,16 @@ static void test_sizeclass_trim(void **state)
 	assert_ptr_equal(urt_sizeclass_pool(&sc, 1000), urt_sizeclass_pool(&sc, 1024));
 	pinned = urt_sizeclass_pool(&sc, 1000)->bytes;
 	assert_true(pinned > 0);
+	urt_sizeclass_stats(&sc, &st);
+	assert_int_equal(st.held, ta.live_bytes);
+	assert_int_equal(st.kept, st.held - 1024); /* all but the pinning block */
 	given = urt_sizeclass_trim(&sc);
 	/* all the allocator still holds: the pinned pool's pages */
 	assert_int_equal(ta.live_bytes, pinned);
 	assert_int_equal(sc.cached, 0);
+	urt_sizeclass_stats(&sc, &st);
+	assert_int_equal(st.held, pinned);
+	assert_int_equal(st.kept, pinned - 1024);
 	assert_true(given > N * (6000 + 40000));
 	assert_int_equal(urt_sizeclass_trim(&sc), 0);
 	test_fill(pin, 1000, 3);
@@ -623,6 +630,19 @@ static void test_sizeclass_trim(void **state)
 		assert_non_null(b[k][0] = urt_sizeclass_alloc(&sc, sizes[k]));
 	for (int k = 0; k < 6; k++)
 		urt_sizeclass_free(&sc, b[k][0], sizes[k]);
+	urt_sizeclass_deinit(&sc);
+	assert_int_equal(ta.live_blocks, 0);
+
+	/* a reserve counts as held only as its pages are carved */
+	urt_sizeclass_init(&sc, &ta.al);
+	assert_int_equal(urt_sizeclass_reserve(&sc, 24, 10000), 0);
+	urt_sizeclass_stats(&sc, &st);
+	assert_int_equal(st.held, 0);
+	assert_non_null(pin = urt_sizeclass_alloc(&sc, 24));
+	urt_sizeclass_stats(&sc, &st);
+	assert_true(st.held > 0 && st.held < ta.live_bytes / 10);
+	assert_int_equal(st.kept, st.held - 32);
+	urt_sizeclass_free(&sc, pin, 24);
 	urt_sizeclass_deinit(&sc);
 	assert_int_equal(ta.live_blocks, 0);
 }

@@ -2336,14 +2336,16 @@ void http_server_print(struct http_server *s)
 	       " tls_handshake_fail %" PRIu64 " tls_heap_calls %" PRIu64 " tls_heap_bytes %" PRId64
 	       " fcache_hits %" PRIu64 " fcache_misses %" PRIu64 " fcache_revalidated %" PRIu64
 	       " fcache_stale %" PRIu64 " fcache_evicted %" PRIu64 " fcache_entries %" PRIu32
-	       " body_hits %" PRIu64 " body_bytes %zu shed %" PRIu64 " body_fds %zu\n",
+	       " body_hits %" PRIu64 " body_bytes %zu shed %" PRIu64
+	       " body_fds %zu task_mem %zu task_mem_kept %zu\n",
 	       s->id, s->conns, s->live, s->requests, s->bodies_spliced, s->bodies_copied,
 	       atomic_load(&s->heap.calls), st.slab_live, st.slab_capacity, st.ops_live,
 	       st.ops_high_water, st.timers_live, s->mem, s->evicted, s->expired, s->busy,
 	       st.bufs_free_low, st.buf_count, st.spill_high_water, s->tls_conns,
 	       s->tls_handshake_fail, tls_srv_heap_calls(), tls_srv_heap_bytes(), s->fc.hits,
 	       s->fc.misses, s->fc.revalidated, s->fc.stale, s->fc.evicted, s->fc.live,
-	       s->fc.body_hits, s->fc.body_bytes, s->shed, s->body_fds);
+	       s->fc.body_hits, s->fc.body_bytes, s->shed, s->body_fds, st.task_mem_held,
+	       st.task_mem_kept);
 	fflush(stdout);
 }
 

@@ -156,15 +156,10 @@ static void entry_release(struct store *s, struct kv_entry *e)
 
 size_t store_kept(const struct store *s)
 {
-	size_t kept = 0;
+	struct urt_sizeclass_stats st;
 
-	for (int i = 0; i < URT_SIZECLASS_POOLS; i++) {
-		struct urt_pool_stats st;
-
-		urt_pool_stats(&s->sc.pools[i], &st);
-		kept += st.bytes - st.live * st.obj_size;
-	}
-	return kept;
+	urt_sizeclass_stats(&s->sc, &st);
+	return st.kept;
 }
 
 /* An entry leaves the table: freed, unless a connection still sends it. */

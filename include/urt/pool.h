@@ -237,6 +237,20 @@ static inline void urt_sizeclass_free(struct urt_sizeclass *sc, void *ptr, size_
  * (size itself above URT_SIZECLASS_MAX). */
 size_t urt_sizeclass_class_size(size_t size);
 
+struct urt_sizeclass_stats {
+	/* bytes held from the allocator: the pools' pages (of a reserve, the
+	 * pages carved so far: the rest is address space, written only as
+	 * used) and the big classes' blocks, live and kept (not blocks above
+	 * the top class) */
+	size_t held;
+	/* of those, bytes no live block uses: the pools' freed and never used
+	 * blocks and page links, and the kept big blocks */
+	size_t kept;
+};
+
+/* urt_sizeclass_stats - what the classes hold; O(classes). */
+void urt_sizeclass_stats(const struct urt_sizeclass *sc, struct urt_sizeclass_stats *st);
+
 /*
  * urt_sizeclass_trim - give back what the classes keep and no block uses:
  * the pages of every class pool with no block live (urt_pool_trim) and

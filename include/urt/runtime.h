@@ -167,6 +167,8 @@ struct urt_runtime_stats {
 	size_t slab_live;	 /* tasks in the runtime's slab (claims held not counted) */
 	size_t slab_capacity;	 /* slots in the runtime's slab */
 	size_t frame_high_water; /* bytes, frame arena */
+	size_t task_mem_held;	 /* bytes task memory holds (urt_sizeclass_stats's held) */
+	size_t task_mem_kept;	 /* of those, freed blocks kept for the next task */
 	/* I/O */
 	uint64_t ops_submitted;	  /* operations sent to the kernel */
 	uint64_t ops_completed;	  /* final completions reaped */
