@@ -184,6 +184,16 @@ static void test_pool_alloc_failure_sweep(void **state)
 	assert_int_equal(ta.live_blocks, 0);
 }
 
+/* An unbounded pool of 40-byte objects (48 each) in pages of 8, on ta. */
+static void init_pages_of_8(struct urt_pool *p, struct test_alloc *ta)
+{
+	test_alloc_init(ta);
+	assert_int_equal(urt_pool_init(p, &(struct urt_pool_opts){ .obj_size = 40,
+								   .page_objs = 8,
+								   .allocator = &ta->al }),
+			 0);
+}
+
 /* A reserve: its pages are carved in order before any is asked of the
  * allocator (after those the pool already had), one call for the block,
  * freed whole at deinit. */
@@ -195,11 +205,7 @@ static void test_reserve_carves_pages_first(void **state)
 	size_t calls, page = 8 * 48 + 16;
 
 	(void)state;
-	test_alloc_init(&ta);
-	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 40,
-								    .page_objs = 8,
-								    .allocator = &ta.al }),
-			 0);
+	init_pages_of_8(&p, &ta);
 	for (int i = 0; i < 3; i++) { /* a page of its own first */
 		assert_non_null(objs[i] = urt_pool_alloc(&p));
 		memset(objs[i], i, 48);
@@ -243,11 +249,7 @@ static void test_pool_trim(void **state)
 	size_t calls, page = 8 * 48 + 16;
 
 	(void)state;
-	test_alloc_init(&ta);
-	assert_int_equal(urt_pool_init(&p, &(struct urt_pool_opts){ .obj_size = 40,
-								    .page_objs = 8,
-								    .allocator = &ta.al }),
-			 0);
+	init_pages_of_8(&p, &ta);
 	assert_int_equal(urt_pool_trim(&p), 0); /* no page yet */
 	for (int i = 0; i < 20; i++)
 		assert_non_null(objs[i] = urt_pool_alloc(&p));
