@@ -144,8 +144,11 @@ static size_t free_pages(struct urt_pool *p)
 void urt_pool_deinit(struct urt_pool *p)
 {
 	free_pages(p);
-	if (p->reserve)
+	if (p->reserve) {
+		/* a trim leaves the reserve's carved pages poisoned */
+		urt__unpoison(p->reserve, (size_t)(p->reserve_end - p->reserve));
 		p->al.free(p->al.ctx, p->reserve, (size_t)(p->reserve_end - p->reserve), 16);
+	}
 	*p = (struct urt_pool){ 0 };
 }
 
@@ -159,6 +162,11 @@ size_t urt_pool_trim(struct urt_pool *p)
 	 * freelist links only objects of the pages freed here */
 	given = free_pages(p);
 	p->bytes -= given;
+	/* the reserve's pages were unpoisoned for freeing and are kept: poison
+	 * their objects again, or a stale pointer into one would go unreported
+	 * here while one into a page given back is caught */
+	for (char *page = p->reserve; page < p->reserve_next; page += page_bytes(p))
+		urt__poison(page, p->page_objs * p->obj_size, URT_POISON_POOL);
 	p->free = NULL;
 	p->bump = p->bump_end = NULL;
 	p->capacity = 0;
