@@ -582,7 +582,6 @@ static void test_sizeclass_big_cache_exact(void **state)
 	}
 }
 
-/* The class that holds size bytes takes the reserve; a large size has none. */
 /* urt_sizeclass_trim gives back the kept big blocks and the pages of every
  * empty class pool, and leaves a pool with a live block as it is. */
 static void test_sizeclass_trim(void **state)
@@ -649,6 +648,7 @@ static void test_sizeclass_trim(void **state)
 	assert_int_equal(ta.live_blocks, 0);
 }
 
+/* The class that holds size bytes takes the reserve; a large size has none. */
 static void test_sizeclass_reserve(void **state)
 {
 	struct test_alloc ta;

@@ -118,6 +118,8 @@ void urt_pool_deinit(struct urt_pool *p);
  * its start); its bytes are not counted as given back.
  * Return: the bytes given back; 0 while an object is live, for a bounded
  * pool, or when the pool holds no page of the allocator's.
+ * Context: the pool's thread. No object is live, so a pointer into the
+ * pool is stale after it: ASan reports its use, in a reserve page too.
  */
 size_t urt_pool_trim(struct urt_pool *p);
 
@@ -256,6 +258,7 @@ void urt_sizeclass_stats(const struct urt_sizeclass *sc, struct urt_sizeclass_st
  * the pages of every class pool with no block live (urt_pool_trim) and
  * every kept big block. A pool with one block live keeps all its pages.
  * Return: the bytes given back to the allocator.
+ * Context: the classes' thread.
  */
 size_t urt_sizeclass_trim(struct urt_sizeclass *sc);
 
