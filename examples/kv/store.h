@@ -117,7 +117,7 @@ void store_flush(struct store *s);
 
 /* store_kept - bytes the store's class pools hold and no entry uses: freed
  * blocks, not yet used ones and page links of pools that still hold a live
- * entry (a pool whose last entry goes gives its pages back; store.c). Not
+ * entry (an empty pool gives its pages back at the next sweep; store.c). Not
  * counted against maxmem, as redis does not count its allocator's
  * fragmentation. */
 size_t store_kept(const struct store *s);
@@ -155,7 +155,9 @@ void store_each(struct store *s, int64_t now_ms, void (*fn)(void *ctx, const str
 uint64_t store_scan(struct store *s, uint64_t cursor, size_t count, int64_t now_ms,
 		    void (*fn)(void *ctx, const struct kv_entry *e), void *ctx);
 
-/* Delete expired entries among the next budget slots. Return: deleted. */
+/* Delete expired entries among the next budget slots, and give back the
+ * pages of the class pools left empty (store.c, STORE_TRIM_MIN). Return:
+ * deleted. */
 size_t store_sweep(struct store *s, size_t budget, int64_t now_ms);
 
 /* Redis's glob: * ? [set] [^set] [a-z] and \ escapes; O(pattern x string).
