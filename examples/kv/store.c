@@ -85,7 +85,7 @@ static size_t entry_size(size_t klen, size_t vlen)
  * --maxmemory's worth in every class it passed (32m of 5,000-byte values
  * flushed, then 7,000 ... 60,000 bytes: 260 MiB resident after the last
  * FLUSHALL; malloc's: 6.8 MiB; redis: 12.4 MiB). The classes up to 4 KiB
- * give a pool's pages back when its last entry goes (entry_release).
+ * give an empty pool's pages back at the sweep (STORE_TRIM_MIN).
  */
 #define STORE_CLASS_MAX URT_SIZECLASS_SMALL_MAX
 
@@ -146,11 +146,10 @@ static void entry_release(struct store *s, struct kv_entry *e)
 	size_t n = entry_size(e->klen, e->vlen);
 
 	s->mem -= entry_cost(e->klen, e->vlen);
-	if (n > STORE_CLASS_MAX) {
+	if (n > STORE_CLASS_MAX)
 		free(e);
-	} else {
+	else
 		urt_sizeclass_free(&s->sc, e, n);
-	}
 }
 
 /* Give back the pages of every empty class pool that holds STORE_TRIM_MIN

@@ -162,7 +162,7 @@ static inline void urt_pool_free(struct urt_pool *p, void *obj)
 #define URT_SIZECLASS_SMALL_MAX 4096 /* the largest class looked up inline */
 #define URT_SIZECLASS_HEADROOM	64   /* the top class's bytes past 64 KiB */
 /* the top class; above it, the allocator's */
-#define URT_SIZECLASS_MAX (65536 + URT_SIZECLASS_HEADROOM)
+#define URT_SIZECLASS_MAX	(65536 + URT_SIZECLASS_HEADROOM)
 
 /* freed blocks kept by the big classes, all of them together, unless set */
 #define URT_SIZECLASS_CACHE_DEFAULT ((size_t)4 << 20)
